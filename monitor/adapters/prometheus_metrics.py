@@ -1,0 +1,102 @@
+"""Prometheus metrics of one worker. Every metric lives in the registry it is given.
+
+Names follow the Prometheus conventions: prefix ``monitor_``, base units, ``_total`` on counters.
+Label cardinality is bounded: ``model``/``model_version`` pairs beyond ``max_model_labels`` are
+exported as ``other``; ``feature`` labels come from the baseline (bounded by its feature count).
+
+>>> from prometheus_client import CollectorRegistry
+>>> m = MonitorMetrics(CollectorRegistry())
+>>> m.events.labels(kind="inference").inc(3)
+>>> m.registry.get_sample_value("monitor_events_total", {"kind": "inference"})
+3.0
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["MonitorMetrics", "OTHER"]
+
+OTHER = "other"
+MV = ("model", "model_version")
+
+
+class MonitorMetrics:
+    def __init__(self, registry: CollectorRegistry, max_model_labels: int = 50) -> None:
+        self.registry = registry
+        self.max_model_labels = max_model_labels
+        self._model_pairs: set[tuple[str, str]] = set()
+        r = registry
+        # pipeline
+        self.messages = Counter("monitor_messages_consumed_total", "Kafka messages consumed", ["topic"], registry=r)
+        self.events = Counter("monitor_events_total", "Valid events processed", ["kind"], registry=r)
+        self.rejected = Counter(
+            "monitor_events_rejected_total", "Events or messages rejected to the DLQ", ["kind", "reason"], registry=r
+        )
+        self.dlq = Counter("monitor_dlq_messages_total", "Records written to the dead-letter topic", registry=r)
+        self.late = Counter(
+            "monitor_late_events_total", "Events later than the allowed lateness, not merged", ["kind"], registry=r
+        )
+        self.replayed = Counter(
+            "monitor_replayed_messages_skipped_total", "Messages skipped on replay: already in the store",
+            ["topic"], registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "monitor_batch_duration_seconds", "Time to process one consumed batch", registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.lag = Gauge("monitor_consumer_lag_messages", "Messages behind the partition end", ["topic", "partition"],
+                         registry=r)
+        self.partial_rows = Counter("monitor_partial_rows_written_total", "Partial aggregate rows written", registry=r)
+        self.windows_written = Counter("monitor_windows_written_total", "Window rows (re)written", ["table"],
+                                       registry=r)
+        self.store_errors = Counter("monitor_store_errors_total", "Failed store operations", ["operation"],
+                                    registry=r)
+        self.watermark = Gauge("monitor_watermark_seconds", "Event-time watermark (epoch seconds)", registry=r)
+        # input drift
+        labels = (*MV, "feature")
+        self.drift_psi = Gauge("monitor_drift_psi", "PSI of the last scored window", labels, registry=r)
+        self.drift_kl = Gauge("monitor_drift_kl", "KL(current||reference) of the last scored window", labels,
+                              registry=r)
+        self.drift_js = Gauge("monitor_drift_js_distance", "Jensen-Shannon distance (base 2), last window", labels,
+                              registry=r)
+        self.drift_severity = Gauge("monitor_drift_severity", "0 none, 1 moderate, 2 significant", labels,
+                                    registry=r)
+        # outcomes: observations and positives per outcome, so rates can be computed in PromQL
+        self.inferences = Counter("monitor_inferences_total", "Inference events", MV, registry=r)
+        self.outcome_observations = Counter(
+            "monitor_outcome_observations_total", "Joined outcomes observed", (*MV, "outcome"), registry=r
+        )
+        self.outcome_positive = Counter(
+            "monitor_outcome_positive_total", "Joined outcomes that were positive", (*MV, "outcome"), registry=r
+        )
+        self.latency = Histogram(
+            "monitor_inference_latency_seconds", "Model latency reported by producers", MV, registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
+        )
+        self.join_pending = Gauge("monitor_join_pending", "Records waiting for their join partner", ["kind"],
+                                  registry=r)
+        self.join_expired = Counter("monitor_join_expired_total", "Records expired unmatched", ["kind"], registry=r)
+        self.join_delay = Histogram(
+            "monitor_join_delay_seconds", "Feedback time minus inference time of joined pairs", registry=r,
+            buckets=(1, 10, 60, 300, 1800, 3600, 21600, 86400, 604800),
+        )
+        self.detections = Counter(
+            "monitor_detections_total", "Concept-drift detections", (*MV, "stream", "detector"), registry=r
+        )
+        # alerts
+        self.alerts = Counter("monitor_alerts_total", "Alert notifications", ["rule", "severity", "status"],
+                              registry=r)
+        self.sink_failures = Counter("monitor_alert_sink_failures_total", "Failed alert deliveries", ["sink"],
+                                     registry=r)
+        self.sink_queue = Gauge("monitor_alert_sink_queue", "Alerts queued for retry", ["sink"], registry=r)
+
+    def model_labels(self, model: str, model_version: str) -> tuple[str, str]:
+        """The label pair to export for a model version, ``(other, other)`` past the cap."""
+        pair = (model, model_version)
+        if pair in self._model_pairs:
+            return pair
+        if len(self._model_pairs) < self.max_model_labels:
+            self._model_pairs.add(pair)
+            return pair
+        return (OTHER, OTHER)

@@ -1,0 +1,99 @@
+"""Kafka message bytes to validated events and precise rejections.
+
+A message holds one event (a JSON object) or a batch (a JSON array of events). A bad
+element rejects only itself; a message that cannot be decoded at all is one rejection.
+
+>>> out = decode_message(b'[{"request_id": "a", "timestamp": 1767225600},{"request_id": 1}]',
+...                      "feedback", now=1767225600)
+>>> len(out.events), out.rejections[0].reason, out.rejections[0].field
+(1, 'wrong_type', 'request_id')
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from monitor.errors import InvalidEvent
+from monitor.events import Event, validate_event
+from monitor.otel import is_otel_event, otel_to_contract
+
+__all__ = ["Rejection", "DecodedMessage", "decode_message", "DEFAULT_MAX_MESSAGE_BYTES"]
+
+DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One rejected event (``index`` in its batch) or message (``index`` -1), with the bytes to replay it."""
+
+    reason: str
+    field: str
+    detail: str
+    index: int
+    original: bytes
+
+    @property
+    def message(self) -> str:
+        return f"{self.field}: {self.detail}" if self.field else self.detail
+
+
+@dataclass(slots=True)
+class DecodedMessage:
+    events: list[Event] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # NaN / Infinity literals are not JSON but some producers emit them: decode and reject per event.
+        return json.loads(raw, parse_constant=_NON_FINITE.__getitem__)
+
+
+def _dump(obj: Any) -> bytes:
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, allow_nan=True, default=str).encode()
+
+
+def decode_message(
+    raw: bytes | None,
+    kind: str,
+    *,
+    now: float,
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    max_future_skew: float = 300.0,
+) -> DecodedMessage:
+    """Decode and validate one message of ``kind``; never raises for bad input."""
+    out = DecodedMessage()
+    raw = raw or b""
+    if len(raw) > max_bytes:
+        detail = f"message is {len(raw)} bytes, at most {max_bytes} (MONITOR_MAX_MESSAGE_BYTES)"
+        out.rejections.append(Rejection("oversized", "", detail, -1, raw))
+        return out
+    try:
+        payload = _loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        out.rejections.append(Rejection("undecodable", "", f"not JSON: {exc}"[:300], -1, raw))
+        return out
+    items = payload if isinstance(payload, list) else [payload]
+    for index, obj in enumerate(items):
+        try:
+            contract = otel_to_contract(obj) if is_otel_event(obj) else obj
+            out.events.append(validate_event(kind, contract, now=now, max_future_skew=max_future_skew))
+            out.indexes.append(index)
+        except InvalidEvent as exc:
+            original = raw if not isinstance(payload, list) else _dump(obj)
+            out.rejections.append(Rejection(exc.reason, exc.field, exc.detail, index, original))
+    return out

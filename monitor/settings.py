@@ -1,0 +1,112 @@
+"""Worker and CLI settings, from ``MONITOR_*`` environment variables or a TOML/YAML file.
+
+>>> Settings(window="5m").window_seconds
+300
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from monitor.errors import ConfigError
+
+__all__ = ["Settings", "parse_duration", "load_settings"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds in ``value``: a number of seconds or ``90s``, ``5m``, ``2h``, ``7d``.
+
+    >>> parse_duration("2h"), parse_duration(30)
+    (7200.0, 30.0)
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ConfigError(f"duration {value!r} is not a number of seconds or like 90s, 5m, 2h, 7d")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+class Settings(BaseSettings):
+    """Every setting has a default that works on one machine with no services installed."""
+
+    model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="forbid")
+
+    kafka_bootstrap: str | None = Field(None, description="host:port list; unset starts a local broker in demo")
+    inference_topic: str = "monitor.inference"
+    feedback_topic: str = "monitor.feedback"
+    dlq_topic: str = "monitor.dlq"
+    alerts_topic: str = "monitor.alerts"
+    partitions: int = Field(4, ge=1)
+    app_id: str = "llm-monitor"
+    clickhouse_url: str = "chdb://.monitor-data/clickhouse"
+    redis_url: SecretStr | None = None
+    window: str = "5m"
+    allowed_lateness: str = "10m"
+    max_future_skew: str = "5m"
+    max_message_bytes: int = Field(1_048_576, ge=1024)
+    batch_size: int = Field(1000, ge=1)
+    batch_within: float = Field(0.5, gt=0)
+    refresh_interval: float = Field(2.0, gt=0)
+    web_port: int = Field(6066, ge=0, le=65535)
+    web_host: str = "127.0.0.1"
+    metrics_model_labels: int = Field(50, ge=1, description="max distinct model/version label pairs exported")
+
+    @field_validator("window", "allowed_lateness", "max_future_skew")
+    @classmethod
+    def _valid_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def window_seconds(self) -> int:
+        seconds = int(parse_duration(self.window))
+        if seconds < 1:
+            raise ConfigError(f"MONITOR_WINDOW {self.window!r} is shorter than one second")
+        return seconds
+
+    @property
+    def allowed_lateness_seconds(self) -> float:
+        return parse_duration(self.allowed_lateness)
+
+    @property
+    def max_future_skew_seconds(self) -> float:
+        return parse_duration(self.max_future_skew)
+
+    @property
+    def redis_dsn(self) -> str | None:
+        return self.redis_url.get_secret_value() if self.redis_url else None
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from ``path`` (TOML or YAML, keys without the prefix), then env, then ``overrides``."""
+    values: dict[str, Any] = {}
+    if path:
+        file = Path(path)
+        if not file.exists():
+            raise ConfigError(f"config file {file} does not exist")
+        text = file.read_text()
+        if file.suffix in (".yaml", ".yml"):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            import tomllib
+
+            values = tomllib.loads(text)
+        values = values.get("monitor", values)
+    # Environment wins over the file; explicit overrides win over both.
+    env = Settings()
+    merged = {**values, **{k: v for k, v in env.model_dump().items() if k in env.model_fields_set}}
+    try:
+        return Settings(**{**merged, **overrides})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,0 +1,45 @@
+"""Event-time parsing: RFC 3339 strings, epoch seconds or epoch milliseconds to float seconds."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+from monitor.errors import InvalidEvent
+
+__all__ = ["parse_timestamp", "MILLIS_THRESHOLD"]
+
+# Epoch numbers above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
+MILLIS_THRESHOLD = 1e11
+
+
+def parse_timestamp(value: object, field: str = "timestamp") -> float:
+    """Return epoch seconds for an RFC 3339 string or an epoch number (s or ms).
+
+    >>> parse_timestamp("2026-01-01T00:00:00Z")
+    1767225600.0
+    >>> parse_timestamp(1767225600000)
+    1767225600.0
+    """
+    if isinstance(value, bool):
+        raise InvalidEvent("wrong_type", field, f"expected RFC 3339 string or epoch number, got bool {value}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+        if not math.isfinite(seconds):
+            raise InvalidEvent("not_finite", field, f"{value} is not a finite number")
+        if seconds >= MILLIS_THRESHOLD:
+            seconds /= 1000.0
+        if seconds <= 0:
+            raise InvalidEvent("out_of_range", field, f"{value} is not after 1970-01-01")
+        return seconds
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidEvent("bad_timestamp", field, f"{value[:64]!r} is not an RFC 3339 time") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.timestamp()
+    raise InvalidEvent(
+        "wrong_type", field, f"expected RFC 3339 string or epoch number, got {type(value).__name__}"
+    )
