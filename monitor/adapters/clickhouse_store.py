@@ -1,0 +1,231 @@
+"""The aggregate store: ClickHouse through clickhouse-connect, embedded (``chdb://``) or a server.
+
+``chdb:///abs/path`` or ``chdb://relative/path`` opens embedded ClickHouse in that directory;
+``http(s)://user:password@host:8123/database`` talks to a server with the same SQL. Every value
+in a query is bound as a parameter; only table names (checked identifiers) are formatted in.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from monitor.adapters.schema import DDL, SCALAR_MEAN_METRICS
+from monitor.errors import ConfigError, StoreError
+from monitor.partials import Partial
+
+__all__ = ["StoreURL", "parse_store_url", "ClickHouseStore", "QueryResult", "mask_url"]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PARTIAL_COLUMNS = [
+    "src_topic", "src_partition", "last_offset", "window_start", "window_seconds", "model", "model_version",
+    "name", "bucket", "count", "total", "max_event_time",
+]
+OFFSET_MARKER = "__offsets"
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***``.
+
+    >>> mask_url("http://default:secret@ch:8123/monitor")
+    'http://default:***@ch:8123/monitor'
+    """
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    kind: str  # "chdb" or "http"
+    database: str
+    path: Path | None = None
+    host: str = ""
+    port: int = 8123
+    username: str = "default"
+    password: str = ""
+    secure: bool = False
+
+
+def parse_store_url(url: str) -> StoreURL:
+    """Parse ``MONITOR_CLICKHOUSE_URL``.
+
+    >>> parse_store_url("chdb://.monitor-data/ch").path.name
+    'ch'
+    >>> parse_store_url("https://u:p@host/analytics").database, parse_store_url("https://u:p@host/a").port
+    ('analytics', 8443)
+    """
+    if url.startswith("chdb://"):
+        rest = url[len("chdb://"):]
+        path_part, _, query = rest.partition("?")
+        database = parse_qs(query).get("database", ["monitor"])[0]
+        if not path_part:
+            raise ConfigError(f"{url!r}: chdb URL needs a data directory, e.g. chdb://.monitor-data/clickhouse")
+        return StoreURL("chdb", _identifier(database), path=Path(path_part).expanduser().resolve())
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https"):
+        raise ConfigError(f"{mask_url(url)!r}: ClickHouse URL must start with chdb://, http:// or https://")
+    secure = parsed.scheme == "https"
+    return StoreURL(
+        "http", _identifier(parsed.path.strip("/") or "monitor"), host=parsed.hostname or "localhost",
+        port=parsed.port or (8443 if secure else 8123), username=unquote(parsed.username or "default"),
+        password=unquote(parsed.password or ""), secure=secure,
+    )
+
+
+def _identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ConfigError(f"database name {name!r} must match {_IDENTIFIER.pattern}")
+    return name
+
+
+def _dt(epoch_seconds: float) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row)) for row in self.rows]
+
+
+class ClickHouseStore:
+    """Blocking store client; call it from one thread (the worker uses a dedicated executor)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.target = parse_store_url(url)
+        self.db = self.target.database
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def connect(self) -> "ClickHouseStore":
+        import clickhouse_connect
+
+        try:
+            if self.target.kind == "chdb":
+                assert self.target.path is not None
+                self.target.path.mkdir(parents=True, exist_ok=True)
+                self._client = clickhouse_connect.get_client(dsn=f"chdb://{self.target.path}")
+            else:
+                self._client = clickhouse_connect.get_client(
+                    host=self.target.host, port=self.target.port, username=self.target.username,
+                    password=self.target.password, secure=self.target.secure,
+                )
+        except Exception as exc:  # clickhouse-connect and chdb raise many types
+            raise StoreError(f"cannot open ClickHouse at {mask_url(self.url)}: {exc}") from exc
+        return self
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self.connect()
+        return self._client
+
+    def migrate(self, extra_ddl: Sequence[str] = ()) -> None:
+        """Create the database and tables if missing (idempotent)."""
+        for statement in (*DDL, *extra_ddl):
+            self.command(statement.format(db=self.db))
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            finally:
+                self._client = None
+
+    # -- primitives ------------------------------------------------------------------------
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self._lock:
+            try:
+                return self.client.command(sql, parameters=parameters)
+            except Exception as exc:
+                raise StoreError(f"ClickHouse command failed: {exc}") from exc
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+        with self._lock:
+            try:
+                result = self.client.query(sql, parameters=parameters)
+            except Exception as exc:
+                raise StoreError(f"ClickHouse query failed: {exc}") from exc
+        return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        if not rows:
+            return
+        with self._lock:
+            try:
+                self.client.insert(f"{self.db}.{_identifier(table)}", rows, column_names=list(columns))
+            except Exception as exc:
+                raise StoreError(f"ClickHouse insert into {table} failed: {exc}") from exc
+
+    def table(self, name: str) -> str:
+        return f"{self.db}.{_identifier(name)}"
+
+    # -- partials and offsets -----------------------------------------------------------------
+    def write_batch(self, partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]]) -> int:
+        """Append one consumed batch in ONE insert: partials plus an offset marker per source partition.
+
+        ``partials_by_source[(topic, partition)] = (last_offset, watermark, partials)``.
+        """
+        rows: list[list[Any]] = []
+        for (topic, partition), (last_offset, watermark, partials) in partials_by_source.items():
+            rows.append([topic, partition, last_offset, _dt(0), 0, "", "", OFFSET_MARKER, "", 0.0, 0.0,
+                         _dt(max(watermark, 0.0))])
+            rows.extend(
+                [topic, partition, last_offset, _dt(p.window_start), p.window_seconds, p.model, p.model_version,
+                 p.name, p.bucket, p.count, p.total, _dt(p.max_event_time)]
+                for p in partials
+            )
+        self.insert("partials", rows, PARTIAL_COLUMNS)
+        return len(rows)
+
+    def read_position(self, topic: str, partition: int) -> tuple[int, float]:
+        """(last offset written, watermark) of a source partition; (-1, 0.0) when never written."""
+        result = self.query(
+            f"SELECT max(last_offset), toFloat64(max(max_event_time)), count() FROM {self.table('partials')} "
+            "WHERE src_topic = {topic:String} AND src_partition = {partition:UInt32} AND name = {marker:String}",
+            {"topic": topic, "partition": partition, "marker": OFFSET_MARKER},
+        )
+        last, watermark, n = result.rows[0]
+        return (int(last), float(watermark)) if n else (-1, 0.0)
+
+    def refresh_metric_windows(self, changed_since: float) -> int:
+        """Rewrite the metric windows touched by partials inserted after ``changed_since``."""
+        partials = self.table("partials")
+        oldest = self.query(
+            f"SELECT count(), toFloat64(min(window_start)) FROM {partials} "
+            "WHERE inserted_at >= {since:DateTime64(3)} AND name != {marker:String} AND bucket = ''",
+            {"since": _dt(changed_since), "marker": OFFSET_MARKER},
+        ).rows[0]
+        if not oldest[0]:
+            return 0
+        self.command(
+            f"INSERT INTO {self.table('metric_windows')} "
+            "SELECT window_start, window_start + toIntervalSecond(any(window_seconds)), model, model_version, name, "
+            "if(has({means:Array(String)}, name), sum(total) / sum(count), sum(total)), sum(count), now64(3) "
+            f"FROM {partials} WHERE window_start >= {{oldest:DateTime64(3)}} AND name != {{marker:String}} "
+            "AND bucket = '' GROUP BY window_start, model, model_version, name",
+            {"means": list(SCALAR_MEAN_METRICS), "oldest": _dt(oldest[1]), "marker": OFFSET_MARKER},
+        )
+        return int(oldest[0])
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.query("SELECT 1")
+                return
+            except StoreError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)

@@ -1,0 +1,363 @@
+"""Join store: pairs feedback with its inference by ``request_id``, whichever arrives first.
+
+Both sides are kept for ``ttl_seconds`` and are not deleted when they match, so re-processing a
+batch after a crash returns the same pairs again. A pair belongs to the side that arrived second:
+each record gets a sequence number on first arrival and a call returns exactly the pairs whose
+other half is older than its own record. Several feedback events per request are kept side by side
+under their ``feedback_id``; re-adding a ``feedback_id`` keeps the first payload. Feedback lists
+are returned sorted by ``feedback_id``. :meth:`JoinStore.expire` forgets records older than the TTL
+and counts those that never matched.
+
+>>> store = MemoryJoinStore(ttl_seconds=60)
+>>> store.add_feedback([("r1", "f1", b"good")], now=0.0)
+[]
+>>> store.add_inferences([("r1", b"inf")], now=1.0)
+[('r1', b'inf', [b'good'])]
+>>> store.add_feedback([("r1", "f2", b"bad")], now=2.0)
+[('r1', b'inf', b'bad')]
+>>> store.pending(), store.expire(now=100.0), store.pending()
+({'inference': 0, 'feedback': 0}, {'inference': 0, 'feedback': 0}, {'inference': 0, 'feedback': 0})
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from monitor.errors import StoreError
+
+__all__ = ["JoinStore", "MemoryJoinStore", "RedisJoinStore", "make_join_store", "DEFAULT_TTL_SECONDS"]
+
+DEFAULT_TTL_SECONDS = 7 * 86400.0
+InferenceMatch = tuple[str, bytes, list[bytes]]
+FeedbackMatch = tuple[str, bytes, bytes]
+
+
+class JoinStore(Protocol):
+    """Where inference and feedback wait for each other."""
+
+    def setup(self) -> None:
+        """Connect (and check the connection); the other methods call it when needed."""
+
+    def add_inferences(self, items: Sequence[tuple[str, bytes]], now: float) -> list[InferenceMatch]:
+        """Store ``(request_id, payload)``; return the inferences that already have feedback."""
+
+    def add_feedback(self, items: Sequence[tuple[str, str, bytes]], now: float) -> list[FeedbackMatch]:
+        """Store ``(request_id, feedback_id, payload)``; return feedback whose inference is known."""
+
+    def expire(self, now: float) -> dict[str, int]:
+        """Forget records older than the TTL; count the unmatched ones by kind."""
+
+    def pending(self) -> dict[str, int]:
+        """Unmatched records currently held, by kind."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+
+def _first_occurrences(items: Sequence[Any], key: Any) -> list[Any]:
+    """Drop repeats inside one batch so that a batch never yields the same pair twice."""
+    seen: set[Any] = set()
+    unique = []
+    for item in items:
+        k = key(item)
+        if k not in seen:
+            seen.add(k)
+            unique.append(item)
+    return unique
+
+
+class MemoryJoinStore:
+    """In-process join store for the embedded mode and tests; same behaviour as the Redis one."""
+
+    def __init__(self, ttl_seconds: float = DEFAULT_TTL_SECONDS) -> None:
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds: {ttl_seconds} must be positive")
+        self.ttl_seconds = ttl_seconds
+        self._seq = 0
+        self._inferences: dict[str, tuple[int, bytes, float]] = {}
+        self._feedback: dict[str, dict[str, tuple[int, bytes, float]]] = {}
+        self._unmatched_inferences: set[str] = set()
+        self._unmatched_feedback: set[tuple[str, str]] = set()
+        self._by_age: list[tuple[float, int, str, str | None]] = []  # (time, seq, rid, fid|None)
+
+    def setup(self) -> None:
+        """Nothing to connect."""
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def add_inferences(self, items: Sequence[tuple[str, bytes]], now: float) -> list[InferenceMatch]:
+        matches = []
+        for rid, payload in _first_occurrences(items, lambda item: item[0]):
+            if rid not in self._inferences:
+                seq = self._next_seq()
+                self._inferences[rid] = (seq, payload, now)
+                heapq.heappush(self._by_age, (now, seq, rid, None))
+                if self._feedback.get(rid):
+                    self._unmatched_feedback.difference_update((rid, fid) for fid in self._feedback[rid])
+                else:
+                    self._unmatched_inferences.add(rid)
+            seq, stored, _ = self._inferences[rid]
+            older = sorted((fid, fb[1]) for fid, fb in self._feedback.get(rid, {}).items() if fb[0] < seq)
+            if older:
+                matches.append((rid, stored, [fb for _, fb in older]))
+        return matches
+
+    def add_feedback(self, items: Sequence[tuple[str, str, bytes]], now: float) -> list[FeedbackMatch]:
+        matches = []
+        for rid, fid, payload in _first_occurrences(items, lambda item: item[:2]):
+            per_request = self._feedback.setdefault(rid, {})
+            if fid not in per_request:
+                seq = self._next_seq()
+                per_request[fid] = (seq, payload, now)
+                heapq.heappush(self._by_age, (now, seq, rid, fid))
+                if rid in self._inferences:
+                    self._unmatched_inferences.discard(rid)
+                else:
+                    self._unmatched_feedback.add((rid, fid))
+            seq, stored, _ = per_request[fid]
+            inference = self._inferences.get(rid)
+            if inference is not None and inference[0] < seq:
+                matches.append((rid, inference[1], stored))
+        return matches
+
+    def expire(self, now: float) -> dict[str, int]:
+        expired = {"inference": 0, "feedback": 0}
+        cutoff = now - self.ttl_seconds
+        while self._by_age and self._by_age[0][0] < cutoff:
+            _, seq, rid, fid = heapq.heappop(self._by_age)
+            if fid is None:
+                if self._inferences.get(rid, (None,))[0] == seq:
+                    del self._inferences[rid]
+                    if rid in self._unmatched_inferences:
+                        self._unmatched_inferences.discard(rid)
+                        expired["inference"] += 1
+            elif self._feedback.get(rid, {}).get(fid, (None,))[0] == seq:
+                del self._feedback[rid][fid]
+                if not self._feedback[rid]:
+                    del self._feedback[rid]
+                if (rid, fid) in self._unmatched_feedback:
+                    self._unmatched_feedback.discard((rid, fid))
+                    expired["feedback"] += 1
+        return expired
+
+    def pending(self) -> dict[str, int]:
+        return {"inference": len(self._unmatched_inferences), "feedback": len(self._unmatched_feedback)}
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+# Keys under the prefix: i:<rid> "seq:payload"; f:<rid> hash fid -> "seq:payload"; seq counter;
+# age:i / age:f sorted sets of first-arrival times; open:i / open:f sets of unmatched records.
+# A feedback member is "<len(rid)>:<rid><fid>" so that any characters in the ids are safe.
+_LUA_HELPERS = """
+local function split(v)
+  local c = string.find(v, ':', 1, true)
+  return tonumber(string.sub(v, 1, c - 1)), string.sub(v, c + 1)
+end
+local p, now, ttl = ARGV[1], ARGV[2], ARGV[3]
+local out = {}
+"""
+_ADD_INFERENCES = _LUA_HELPERS + """
+for i = 4, #ARGV, 2 do
+  local rid, payload = ARGV[i], ARGV[i + 1]
+  local ikey, fkey = p .. 'i:' .. rid, p .. 'f:' .. rid
+  local current = redis.call('GET', ikey)
+  local seq
+  if current then
+    seq, payload = split(current)
+  else
+    seq = redis.call('INCR', p .. 'seq')
+    redis.call('SET', ikey, seq .. ':' .. payload, 'PX', ttl)
+    redis.call('ZADD', p .. 'age:i', now, rid)
+    local fids = redis.call('HKEYS', fkey)
+    if #fids == 0 then redis.call('SADD', p .. 'open:i', rid) end
+    for _, fid in ipairs(fids) do
+      redis.call('SREM', p .. 'open:f', string.len(rid) .. ':' .. rid .. fid)
+    end
+  end
+  local feedback, row = redis.call('HGETALL', fkey), nil
+  for j = 1, #feedback, 2 do
+    local fseq, fpayload = split(feedback[j + 1])
+    if fseq < seq then
+      row = row or {rid, payload}
+      table.insert(row, feedback[j])
+      table.insert(row, fpayload)
+    end
+  end
+  if row then table.insert(out, row) end
+end
+return out
+"""
+_ADD_FEEDBACK = _LUA_HELPERS + """
+for i = 4, #ARGV, 3 do
+  local rid, fid, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local fkey, member = p .. 'f:' .. rid, string.len(rid) .. ':' .. rid .. fid
+  local inference = redis.call('GET', p .. 'i:' .. rid)
+  local current = redis.call('HGET', fkey, fid)
+  local seq
+  if current then
+    seq, payload = split(current)
+  else
+    seq = redis.call('INCR', p .. 'seq')
+    redis.call('HSET', fkey, fid, seq .. ':' .. payload)
+    redis.call('PEXPIRE', fkey, ttl)
+    redis.call('ZADD', p .. 'age:f', now, member)
+    if inference then redis.call('SREM', p .. 'open:i', rid)
+    else redis.call('SADD', p .. 'open:f', member) end
+  end
+  if inference then
+    local iseq, ipayload = split(inference)
+    if iseq < seq then table.insert(out, {rid, ipayload, payload}) end
+  end
+end
+return out
+"""
+_EXPIRE = _LUA_HELPERS + """
+local cutoff, limit = '(' .. now, tonumber(ttl)
+local rids = redis.call('ZRANGEBYSCORE', p .. 'age:i', '-inf', cutoff, 'LIMIT', 0, limit)
+local expired_i, expired_f = 0, 0
+for _, rid in ipairs(rids) do
+  redis.call('DEL', p .. 'i:' .. rid)
+  redis.call('ZREM', p .. 'age:i', rid)
+  expired_i = expired_i + redis.call('SREM', p .. 'open:i', rid)
+end
+local members = redis.call('ZRANGEBYSCORE', p .. 'age:f', '-inf', cutoff, 'LIMIT', 0, limit)
+for _, member in ipairs(members) do
+  local c = string.find(member, ':', 1, true)
+  local n = tonumber(string.sub(member, 1, c - 1))
+  redis.call('HDEL', p .. 'f:' .. string.sub(member, c + 1, c + n), string.sub(member, c + n + 1))
+  redis.call('ZREM', p .. 'age:f', member)
+  expired_f = expired_f + redis.call('SREM', p .. 'open:f', member)
+end
+return {expired_i, expired_f, #rids + #members}
+"""
+_EXPIRE_CHUNK = 5000  # records per script call, so one expiry never blocks Redis for long
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***``.
+
+    >>> mask_url("redis://user:s3cret@host:6379/0")
+    'redis://user:***@host:6379/0'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class RedisJoinStore:
+    """Join store in Redis, shared by all workers; each batch is one atomic Lua script call.
+
+    Scripts run one at a time in Redis, so when an inference and its feedback are processed by two
+    workers at once, exactly one of them (the later script) returns the pair. All keys live on one
+    node: on Redis Cluster put a hash tag in the prefix (``"{monitor}:join:"``).
+    """
+
+    def __init__(
+        self, url: str, ttl_seconds: float = DEFAULT_TTL_SECONDS, prefix: str = "monitor:join:"
+    ) -> None:
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds: {ttl_seconds} must be positive")
+        self.url = url
+        self.ttl_seconds = ttl_seconds
+        self.prefix = prefix
+        self._client: Any = None
+        self._scripts: dict[str, Any] = {}
+
+    def setup(self) -> None:
+        """Build the client and ping it; :class:`StoreError` naming the (masked) URL if unreachable."""
+        if self._client is not None:
+            return
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=10)
+        try:
+            client.ping()
+        except (redis.RedisError, OSError) as exc:
+            client.close()
+            raise StoreError(f"Redis join store at {mask_url(self.url)} is unreachable: {exc}") from exc
+        self._client = client
+        self._scripts = {name: client.register_script(source) for name, source in
+                         (("inferences", _ADD_INFERENCES), ("feedback", _ADD_FEEDBACK),
+                          ("expire", _EXPIRE))}
+
+    def _run(self, script: str, head: list[Any], args: list[Any]) -> Any:
+        self.setup()
+        import redis
+
+        try:
+            return self._scripts[script](args=[self.prefix, *head, *args])
+        except (redis.RedisError, OSError) as exc:
+            raise StoreError(f"Redis join store at {mask_url(self.url)}: {script} failed: {exc}") from exc
+
+    def _head(self, now: float) -> list[Any]:
+        return [repr(float(now)), str(math.ceil(self.ttl_seconds * 1000))]
+
+    def add_inferences(self, items: Sequence[tuple[str, bytes]], now: float) -> list[InferenceMatch]:
+        unique = _first_occurrences(items, lambda item: item[0])
+        if not unique:
+            return []
+        rows = self._run("inferences", self._head(now), [part for item in unique for part in item])
+        matches = []
+        for row in rows:
+            feedback = sorted(zip(row[2::2], row[3::2]))
+            matches.append((row[0].decode(), bytes(row[1]), [bytes(fb) for _, fb in feedback]))
+        return matches
+
+    def add_feedback(self, items: Sequence[tuple[str, str, bytes]], now: float) -> list[FeedbackMatch]:
+        unique = _first_occurrences(items, lambda item: item[:2])
+        if not unique:
+            return []
+        rows = self._run("feedback", self._head(now), [part for item in unique for part in item])
+        return [(rid.decode(), bytes(inference), bytes(feedback)) for rid, inference, feedback in rows]
+
+    def expire(self, now: float) -> dict[str, int]:
+        expired = {"inference": 0, "feedback": 0}
+        while True:
+            cutoff = repr(float(now - self.ttl_seconds))
+            n_inf, n_fb, seen = self._run("expire", [cutoff, str(_EXPIRE_CHUNK)], [])
+            expired["inference"] += n_inf
+            expired["feedback"] += n_fb
+            if seen < _EXPIRE_CHUNK:
+                return expired
+
+    def pending(self) -> dict[str, int]:
+        self.setup()
+        pipe = self._client.pipeline(transaction=False)
+        pipe.scard(self.prefix + "open:i")
+        pipe.scard(self.prefix + "open:f")
+        import redis
+
+        try:
+            n_inf, n_fb = pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            raise StoreError(f"Redis join store at {mask_url(self.url)}: pending failed: {exc}") from exc
+        return {"inference": int(n_inf), "feedback": int(n_fb)}
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def make_join_store(
+    redis_url: str | None, ttl_seconds: float, prefix: str = "monitor:join:"
+) -> JoinStore:
+    """A :class:`RedisJoinStore` when a URL is given, else a :class:`MemoryJoinStore`.
+
+    >>> type(make_join_store(None, 3600)).__name__
+    'MemoryJoinStore'
+    """
+    if redis_url:
+        return RedisJoinStore(redis_url, ttl_seconds, prefix)
+    return MemoryJoinStore(ttl_seconds)

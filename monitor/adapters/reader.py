@@ -1,0 +1,72 @@
+"""Read the store from the CLI: directly, or through the worker that owns an embedded store."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Protocol
+
+from monitor.adapters.clickhouse_store import ClickHouseStore, QueryResult, parse_store_url
+from monitor.errors import StoreError
+
+__all__ = ["Reader", "HttpReader", "open_reader", "owner_path", "live_owner"]
+
+
+class Reader(Protocol):
+    db: str
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult: ...
+
+
+def owner_path(clickhouse_url: str) -> Path | None:
+    """Where the process that owns an embedded store announces its query endpoint."""
+    target = parse_store_url(clickhouse_url)
+    return None if target.path is None else target.path.with_name(target.path.name + ".owner.json")
+
+
+def live_owner(clickhouse_url: str) -> dict[str, Any] | None:
+    """The owner record of an embedded store held by another live process, else None."""
+    path = owner_path(clickhouse_url)
+    if path is None or not path.exists():
+        return None
+    try:
+        owner = json.loads(path.read_text())
+        pid = int(owner["pid"])
+        os.kill(pid, 0)
+    except (ValueError, KeyError, OSError):
+        return None
+    return owner if pid != os.getpid() else None
+
+
+class HttpReader:
+    """Queries a worker's ``/query`` endpoint (read-only statements)."""
+
+    def __init__(self, base_url: str, db: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.db = db
+        self.timeout = timeout
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+        body = json.dumps({"sql": sql, "parameters": parameters or {}}, default=str).encode()
+        request = urllib.request.Request(f"{self.base_url}/query", data=body,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise StoreError(f"worker at {self.base_url} refused the query: {detail}") from None
+        except OSError as exc:
+            raise StoreError(f"worker at {self.base_url} did not answer: {exc}") from None
+        return QueryResult(payload["columns"], [tuple(r) for r in payload["rows"]])
+
+
+def open_reader(clickhouse_url: str) -> Reader:
+    """The store itself, or the owning worker's endpoint when an embedded store is in use."""
+    owner = live_owner(clickhouse_url)
+    if owner is not None:
+        return HttpReader(owner["url"], parse_store_url(clickhouse_url).database)
+    return ClickHouseStore(clickhouse_url).connect()

@@ -1,0 +1,45 @@
+"""ClickHouse schema of the monitor. ``migrate`` applies it idempotently at worker start.
+
+Tables whose rows are re-derived (windows, scores) use ReplacingMergeTree on ``updated_at``:
+the latest row for a key wins, so rewriting a window never double counts. Read them with FINAL.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DDL", "SCALAR_MEAN_METRICS"]
+
+# Metrics whose window value is sum(total) / sum(count); the others are sums.
+SCALAR_MEAN_METRICS = ("latency_ms", "input_tokens", "output_tokens")
+
+DDL = (
+    "CREATE DATABASE IF NOT EXISTS {db}",
+    # Partial aggregates, appended per consumed batch. The consumed offset travels in the same rows,
+    # so one insert both adds the counts and records how far the source partition was read.
+    """CREATE TABLE IF NOT EXISTS {db}.partials (
+        src_topic LowCardinality(String),
+        src_partition UInt32,
+        last_offset Int64,
+        window_start DateTime64(3, 'UTC'),
+        window_seconds UInt32,
+        model String,
+        model_version String,
+        name LowCardinality(String),
+        bucket String,
+        count Float64,
+        total Float64,
+        max_event_time DateTime64(3, 'UTC'),
+        inserted_at DateTime64(3, 'UTC') DEFAULT now64(3),
+        INDEX window_idx window_start TYPE minmax GRANULARITY 1,
+        INDEX inserted_idx inserted_at TYPE minmax GRANULARITY 1
+    ) ENGINE = MergeTree ORDER BY (src_topic, src_partition, last_offset)""",
+    """CREATE TABLE IF NOT EXISTS {db}.metric_windows (
+        window_start DateTime64(3, 'UTC'),
+        window_end DateTime64(3, 'UTC'),
+        model String,
+        model_version String,
+        metric LowCardinality(String),
+        value Float64,
+        count Float64,
+        updated_at DateTime64(3, 'UTC')
+    ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, model_version, metric, window_start)""",
+)

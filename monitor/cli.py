@@ -1,0 +1,183 @@
+"""The ``monitor`` command line: worker, demo, broker, replay, query, bench."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from monitor.errors import MonitorError
+from monitor.settings import Settings, load_settings, parse_duration
+
+__all__ = ["main", "app"]
+
+app = typer.Typer(help="Streaming drift and online-metrics monitor for production LLM and ML models.",
+                  no_args_is_help=True, add_completion=False)
+query_app = typer.Typer(help="Trend queries over the store; each prints the SQL it ran.", no_args_is_help=True)
+app.add_typer(query_app, name="query")
+
+ConfigOption = typer.Option(None, "--config", "-c", help="TOML or YAML settings file (keys without MONITOR_)")
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def _settings(config: Optional[Path], **overrides: Any) -> Settings:
+    return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@app.command()
+def worker(config: Optional[Path] = ConfigOption, loglevel: str = typer.Option("info", help="crit|error|warn|info|debug")) -> None:
+    """Run a monitor worker (Faust) on MONITOR_KAFKA_BOOTSTRAP."""
+    from monitor.worker import run_worker
+
+    run_worker(_settings(config), loglevel=loglevel)
+
+
+@app.command()
+def broker(
+    port: int = typer.Option(9092, help="loopback port to listen on"),
+    storage: str = typer.Option("memory://tansu/", help="memory://tansu/ or postgres://user@host/db"),
+) -> None:
+    """Run only the local Kafka-compatible broker (Tansu) until Ctrl-C."""
+    from monitor.adapters.local_broker import LocalBroker
+
+    with LocalBroker(port=port, storage=storage) as local:
+        typer.echo(f"broker listening on {local.bootstrap} (storage {storage}); Ctrl-C stops it")
+        typer.echo(f"  export MONITOR_KAFKA_BOOTSTRAP={local.bootstrap}")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            typer.echo("stopping broker")
+
+
+@app.command()
+def replay(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL file, one event per line"),
+    kind: str = typer.Option(..., help="inference or feedback"),
+    rate: float = typer.Option(0.0, help="events per second; 0 = as fast as possible"),
+    batch_size: int = typer.Option(100, help="events per Kafka message"),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Publish a JSONL file of events to the inference or feedback topic."""
+    from monitor.replay import replay_file
+
+    settings = _settings(config)
+    if kind not in ("inference", "feedback"):
+        raise typer.BadParameter(f"{kind!r} is not one of inference, feedback", param_hint="--kind")
+    if not settings.kafka_bootstrap:
+        raise typer.BadParameter("set MONITOR_KAFKA_BOOTSTRAP (e.g. 127.0.0.1:9092, see `monitor broker`)")
+    report = asyncio.run(replay_file(settings, file, kind, rate=rate, batch_size=batch_size))
+    typer.echo(f"sent {report.sent} events in {report.messages} messages; {len(report.rejected)} rejected")
+    for rejection in report.rejected[:20]:
+        typer.echo(f"  line {rejection.index + 1}: {rejection.reason}: {rejection.message}", err=True)
+
+
+def _since(value: Optional[str]) -> Optional[float]:
+    if value is None:
+        return None
+    try:
+        return time.time() - parse_duration(value)
+    except MonitorError:
+        parsed = datetime.fromisoformat(value)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def print_rows(columns: list[str], rows: list[tuple], fmt: Format) -> None:
+    def cell(v: Any) -> Any:
+        if isinstance(v, datetime):
+            return v.strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(v, float):
+            return round(v, 6)
+        return v
+
+    data = [[cell(v) for v in row] for row in rows]
+    if fmt is Format.json:
+        typer.echo(json.dumps([dict(zip(columns, r)) for r in data], default=str, indent=1))
+    elif fmt is Format.csv:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows(data)
+        typer.echo(out.getvalue().rstrip("\n"))
+    else:
+        widths = [max(len(str(c)), *(len(str(r[i])) for r in data)) if data else len(c) for i, c in enumerate(columns)]
+        typer.echo("  ".join(str(c).ljust(w) for c, w in zip(columns, widths)))
+        for r in data:
+            typer.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
+        typer.echo(f"({len(data)} rows)")
+
+
+def run_query(settings: Settings, build, fmt: Format, **kwargs: Any) -> None:
+    from monitor.adapters.reader import open_reader
+    from monitor.queries import render_sql
+
+    reader = open_reader(settings.clickhouse_url)
+    sql, params = build(reader.db, **kwargs)
+    typer.echo(f"-- {render_sql(sql, params)}", err=True)
+    result = reader.query(sql, params)
+    print_rows(result.columns, result.rows, fmt)
+
+
+SinceOption = typer.Option(None, "--since", help="a duration back from now (90m, 2h, 7d) or an ISO time")
+FormatOption = typer.Option(Format.table, "--format", "-f")
+
+
+@query_app.command("metrics")
+def query_metrics(
+    model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
+    metric: Optional[str] = typer.Option(None), since: Optional[str] = SinceOption,
+    fmt: Format = FormatOption, config: Optional[Path] = ConfigOption,
+) -> None:
+    """Rows of metric_windows (counts, rates, means per window and model version)."""
+    from monitor.queries import metrics_query
+
+    run_query(_settings(config), metrics_query, fmt, model=model, version=version, metric=metric,
+              since=_since(since))
+
+
+@app.command()
+def demo(
+    duration: float = typer.Option(0, help="seconds to run; 0 runs until Ctrl-C"),
+    rate: float = typer.Option(200.0, help="inference events per second"),
+    window: str = typer.Option("10s", help="window length for the demo"),
+    drift_at: float = typer.Option(0.5, help="share of the duration after which drift is injected"),
+    data_dir: Path = typer.Option(Path(".monitor-data/demo"), help="where the demo keeps its store"),
+) -> None:
+    """Broker, worker and a simulated LLM assistant's traffic, with drift injected midway."""
+    from monitor.demo import run_demo
+
+    sys.exit(run_demo(duration=duration, rate=rate, window=window, drift_at=drift_at, data_dir=data_dir))
+
+
+@app.command()
+def bench(
+    events: int = typer.Option(200_000, help="events to produce for each case"),
+    batch: int = typer.Option(100, help="events per message in the batched case"),
+    output: Optional[Path] = typer.Option(None, help="also write the results as JSON here"),
+) -> None:
+    """Measure the worker against a bare Faust agent and a bare aiokafka consumer."""
+    from monitor.bench import run_bench
+
+    sys.exit(run_bench(events=events, batch=batch, output=output))
+
+
+def main() -> None:
+    try:
+        app()
+    except MonitorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

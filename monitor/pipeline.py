@@ -1,0 +1,148 @@
+"""One consumed batch in, partial aggregates and rejections out: the pure heart of the worker.
+
+The streaming layer hands over raw messages with their positions and the last position
+already written per partition; this module decodes, skips what was written before (replay after
+a crash), classifies late events on a per-partition watermark, and folds the rest into partials.
+
+>>> cfg = BatchConfig(window_seconds=60, allowed_lateness=0, max_future_skew=300, now=1000.0)
+>>> msgs = [RawMessage("inf", 0, 7, b'{"request_id":"a","timestamp":990,"model":"m","model_version":"v"}',
+...                    "inference")]
+>>> out = process_batch(msgs, {("inf", 0): Position(6, 0.0)}, cfg)
+>>> out.sources[("inf", 0)].last_offset, [p.count for p in out.sources[("inf", 0)].partials]
+(7, [1.0])
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from monitor.decode import Rejection, decode_message
+from monitor.events import FeedbackEvent, InferenceEvent
+from monitor.partials import Partial, fold_counts, fold_sums
+from monitor.windows import classify_lateness, window_starts
+
+__all__ = ["RawMessage", "Position", "BatchConfig", "SourceOutput", "BatchOutput", "process_batch"]
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    kind: str  # "inference" or "feedback"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """How far a source partition has been written: last offset and event-time watermark."""
+
+    last_offset: int
+    watermark: float
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    window_seconds: int
+    allowed_lateness: float
+    max_future_skew: float
+    now: float
+    max_message_bytes: int = 1_048_576
+
+
+@dataclass
+class SourceOutput:
+    last_offset: int
+    watermark: float
+    partials: list[Partial] = field(default_factory=list)
+
+
+@dataclass
+class BatchOutput:
+    sources: dict[tuple[str, int], SourceOutput] = field(default_factory=dict)
+    rejections: list[tuple[RawMessage, Rejection]] = field(default_factory=list)
+    inferences: list[InferenceEvent] = field(default_factory=list)
+    feedback: list[FeedbackEvent] = field(default_factory=list)
+    events: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    late: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    skipped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    messages: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+# Extra folds for accepted inference events, added by later stages (drift histograms, outcomes).
+InferenceFold = Callable[[Sequence[InferenceEvent], np.ndarray, int], list[Partial]]
+
+
+def _inference_scalars(events: Sequence[InferenceEvent], starts: np.ndarray, window: int) -> list[Partial]:
+    models = [e.model for e in events]
+    versions = [e.model_version for e in events]
+    times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
+    out = fold_counts(starts, models, versions, times, "inference_events", window_seconds=window)
+    for name in ("latency_ms", "input_tokens", "output_tokens"):
+        values = np.array([getattr(e, name) for e in events], dtype=np.float64)  # None -> nan
+        out += fold_sums(starts, models, versions, times, values, name, window_seconds=window)
+    return out
+
+
+def _fold_source(
+    kind: str, events: list, window: int, lateness: float, start: Position, folds: Sequence[InferenceFold]
+) -> tuple[list[Partial], float, int, list]:
+    if not events:
+        return [], start.watermark, 0, []
+    times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
+    verdict = classify_lateness(times, start.watermark, window, lateness)
+    starts = window_starts(times, window)
+    models = [e.model or "" for e in events]
+    versions = [e.model_version or "" for e in events]
+    late_idx = np.flatnonzero(verdict.late)
+    partials = fold_counts(starts[late_idx], [models[i] for i in late_idx], [versions[i] for i in late_idx],
+                           times[late_idx], f"late_{kind}_events", window_seconds=window)
+    on_time = np.flatnonzero(~verdict.late)
+    kept = [events[i] for i in on_time]
+    if kind == "inference":
+        for fold in (_inference_scalars, *folds):
+            partials += fold(kept, starts[on_time], window) if kept else []
+    else:
+        partials += fold_counts(starts[on_time], [models[i] for i in on_time], [versions[i] for i in on_time],
+                                times[on_time], "feedback_events", window_seconds=window)
+    return partials, verdict.watermark, len(late_idx), kept
+
+
+def process_batch(
+    messages: Sequence[RawMessage],
+    positions: Mapping[tuple[str, int], Position],
+    config: BatchConfig,
+    inference_folds: Sequence[InferenceFold] = (),
+) -> BatchOutput:
+    """Decode, de-duplicate against ``positions``, and fold one batch. Never raises on bad input."""
+    out = BatchOutput()
+    by_source: dict[tuple[str, int], list[RawMessage]] = defaultdict(list)
+    for message in messages:
+        by_source[(message.topic, message.partition)].append(message)
+    for source, source_messages in by_source.items():
+        start = positions.get(source, Position(-1, 0.0))
+        source_messages.sort(key=lambda m: m.offset)
+        fresh = [m for m in source_messages if m.offset > start.last_offset]
+        out.skipped[source[0]] += len(source_messages) - len(fresh)
+        if not fresh:
+            continue
+        kind = fresh[0].kind
+        decoded_events: list = []
+        for message in fresh:
+            decoded = decode_message(message.value, message.kind, now=config.now,
+                                     max_bytes=config.max_message_bytes, max_future_skew=config.max_future_skew)
+            decoded_events.extend(decoded.events)
+            out.rejections.extend((message, r) for r in decoded.rejections)
+        out.messages[source[0]] += len(fresh)
+        partials, watermark, n_late, kept = _fold_source(
+            kind, decoded_events, config.window_seconds, config.allowed_lateness, start, inference_folds
+        )
+        out.sources[source] = SourceOutput(fresh[-1].offset, watermark, partials)
+        out.events[kind] += len(kept)
+        out.late[kind] += n_late
+        (out.inferences if kind == "inference" else out.feedback).extend(kept)
+    return out

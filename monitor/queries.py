@@ -1,0 +1,75 @@
+"""Trend queries for analysts: SQL with bound parameters, and the same SQL rendered to paste.
+
+>>> sql, params = metrics_query("monitor", model="m'1", since=0.0)
+>>> "{model:String}" in sql, render_sql(sql, params).count("'m\\\\'1'")
+(True, 1)
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["metrics_query", "table_query", "render_sql", "QUERY_KINDS"]
+
+_PLACEHOLDER = re.compile(r"\{(\w+):([^}]+)\}")
+
+
+def _quote(value: Any, type_name: str) -> str:
+    if isinstance(value, (list, tuple)):
+        inner = re.sub(r"^Array\((.*)\)$", r"\1", type_name)
+        return "[" + ", ".join(_quote(v, inner) for v in value) + "]"
+    if type_name.startswith("DateTime"):
+        if isinstance(value, (int, float)):
+            value = datetime.fromtimestamp(value, tz=timezone.utc)
+        return f"toDateTime64('{value.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}', 3, 'UTC')"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+def render_sql(sql: str, parameters: dict[str, Any]) -> str:
+    """Substitute each ``{name:Type}`` with a safely quoted literal, for display and pasting."""
+    return _PLACEHOLDER.sub(lambda m: _quote(parameters[m.group(1)], m.group(2)), sql)
+
+
+def _filters(filters: dict[str, tuple[str, str, Any]], since: float | None) -> tuple[str, dict[str, Any]]:
+    clauses, params = [], {}
+    for name, (column, type_name, value) in filters.items():
+        if value is not None:
+            clauses.append(f"{column} = {{{name}:{type_name}}}")
+            params[name] = value
+    if since is not None:
+        clauses.append("window_start >= {since:DateTime64(3)}")
+        params["since"] = datetime.fromtimestamp(since, tz=timezone.utc)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def table_query(
+    db: str, table: str, columns: str, *, filters: dict[str, tuple[str, str, Any]], since: float | None,
+    order: str, limit: int = 10_000, final: bool = True,
+) -> tuple[str, dict[str, Any]]:
+    where, params = _filters(filters, since)
+    sql = f"SELECT {columns} FROM {db}.{table}{' FINAL' if final else ''}{where} ORDER BY {order} LIMIT {int(limit)}"
+    return sql, params
+
+
+def metrics_query(
+    db: str, *, model: str | None = None, version: str | None = None, metric: str | None = None,
+    since: float | None = None, limit: int = 10_000,
+) -> tuple[str, dict[str, Any]]:
+    """Rows of ``metric_windows``: one value per window, model version and metric."""
+    return table_query(
+        db, "metric_windows",
+        "window_start, window_end, model, model_version, metric, value, count",
+        filters={"model": ("model", "String", model), "version": ("model_version", "String", version),
+                 "metric": ("metric", "String", metric)},
+        since=since, order="window_start, model, model_version, metric", limit=limit,
+    )
+
+
+QUERY_KINDS = ("metrics",)

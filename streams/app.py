@@ -1,0 +1,40 @@
+"""Faust app factory: topics, the ingest agent, the window refresher and the web views."""
+
+from __future__ import annotations
+
+import faust
+
+from monitor.settings import Settings
+from streams.agents import register_agents
+from streams.web import register_views
+from streams.wiring import Wiring
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings, wiring: Wiring | None = None) -> faust.App:
+    """Build the worker app; nothing connects until the worker starts."""
+    if not settings.kafka_bootstrap:
+        raise ValueError("MONITOR_KAFKA_BOOTSTRAP is not set (monitor demo starts a local broker for you)")
+    wiring = wiring or Wiring.build(settings)
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
+        value_serializer="raw",
+        key_serializer="raw",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        producer_max_request_size=max(settings.max_message_bytes * 2, 1_048_576),
+        consumer_max_fetch_size=max(settings.max_message_bytes * 4, 4_194_304),
+        broker_commit_every=settings.batch_size,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+    )
+    register_agents(app, wiring)
+    register_views(app, wiring)
+    return app

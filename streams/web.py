@@ -1,0 +1,49 @@
+"""Web views of a worker: Prometheus ``/metrics``, ``/health`` and a read-only ``/query`` endpoint.
+
+In embedded mode only the worker can open the chdb directory, so ``monitor query`` asks it here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from monitor.errors import StoreError
+from streams.wiring import Wiring
+
+__all__ = ["register_views", "READ_ONLY"]
+
+READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
+
+
+def _jsonable(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def register_views(app: faust.App, wiring: Wiring) -> None:
+    @app.page("/metrics")
+    async def metrics(web, request):
+        return web.bytes(generate_latest(wiring.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/health")
+    async def health(web, request):
+        return web.json({"status": "ok", "positions": len(wiring.positions)})
+
+    @app.page("/query")
+    class Query(faust.web.View):
+        async def post(self, request):
+            body = await request.json()
+            sql = str(body.get("sql", ""))
+            if not READ_ONLY.match(sql):
+                return self.json({"error": "only read-only statements (SELECT, WITH, SHOW, DESCRIBE)"}, status=400)
+            loop = asyncio.get_running_loop()
+            try:
+                result = await loop.run_in_executor(wiring.executor, wiring.store.query, sql, body.get("parameters"))
+            except StoreError as exc:
+                return self.json({"error": str(exc)}, status=400)
+            rows = [[_jsonable(v) for v in row] for row in result.rows]
+            return self.json({"columns": result.columns, "rows": rows})

@@ -1,0 +1,59 @@
+"""The one place where clients are built: store, metrics registry, executor for blocking calls."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+
+from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.adapters.reader import owner_path
+from monitor.adapters.prometheus_metrics import MonitorMetrics
+from monitor.pipeline import Position
+from monitor.settings import Settings
+
+__all__ = ["Wiring"]
+
+log = logging.getLogger("monitor.worker")
+
+
+@dataclass
+class Wiring:
+    settings: Settings
+    store: ClickHouseStore
+    metrics: MonitorMetrics
+    registry: CollectorRegistry
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="store"))
+    positions: dict[tuple[str, int], Position] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Wiring":
+        registry = CollectorRegistry()
+        return cls(settings, ClickHouseStore(settings.clickhouse_url),
+                   MonitorMetrics(registry, settings.metrics_model_labels), registry)
+
+    def open_store(self) -> None:
+        """Connect and migrate; in embedded mode, announce this process as the store's owner."""
+        self.store.connect()
+        self.store.migrate()
+        path = owner_path(self.settings.clickhouse_url)
+        if path is not None:
+            host = "127.0.0.1" if self.settings.web_host in ("0.0.0.0", "::") else self.settings.web_host
+            url = f"http://{host}:{self.settings.web_port}"
+            path.write_text(json.dumps({"pid": os.getpid(), "url": url}))
+        log.info("store ready: %s (database %s)", self.store.target.kind, self.store.db)
+
+    def close(self) -> None:
+        path = owner_path(self.settings.clickhouse_url)
+        if path is not None and path.exists():
+            try:
+                if json.loads(path.read_text()).get("pid") == os.getpid():
+                    path.unlink()
+            except (ValueError, OSError):
+                pass
+        self.executor.shutdown(wait=True)
+        self.store.close()
