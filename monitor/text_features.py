@@ -122,9 +122,10 @@ def text_features(texts: Sequence[str | None]) -> dict[str, np.ndarray]:
     points = np.frombuffer(joined, dtype="<u4").astype(np.int64)
     owner = np.repeat(np.arange(n), chars)
     script = _scripts(points)
-    votes = np.zeros((n, len(SCRIPTS) - 1), dtype=np.int64)
     voting = script != _IGNORED
-    np.add.at(votes, (owner[voting], script[voting]), 1)
+    width = len(SCRIPTS) - 1
+    cells = np.bincount(owner[voting] * width + script[voting], minlength=n * width)
+    votes = cells.reshape(n, width)
     cjk = votes[:, _CJK].astype(float)
     digits = ((points >= 0x30) & (points <= 0x39)) | ((points >= 0xFF10) & (points <= 0xFF19))
     length = chars.astype(float)

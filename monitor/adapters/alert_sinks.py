@@ -118,8 +118,10 @@ class AlertmanagerSink(_HttpSink):
 
     name = "alertmanager"
 
-    def __init__(self, url: str, *, generator_url: str = "", session: aiohttp.ClientSession | None = None):
+    def __init__(self, url: str, *, generator_url: str = "", name: str = "alertmanager",
+                 session: aiohttp.ClientSession | None = None) -> None:
         super().__init__(session)
+        self.name = name
         self.url = url.rstrip("/")
         self.generator_url = generator_url
 
@@ -133,8 +135,10 @@ class WebhookSink(_HttpSink):
 
     name = "webhook"
 
-    def __init__(self, url: str, secret: str | None = None, *, session: aiohttp.ClientSession | None = None):
+    def __init__(self, url: str, secret: str | None = None, *, name: str = "webhook",
+                 session: aiohttp.ClientSession | None = None) -> None:
         super().__init__(session)
+        self.name = name
         self.url = url
         self._secret = secret
 
@@ -151,7 +155,8 @@ class LogSink:
 
     name = "log"
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
+    def __init__(self, logger: logging.Logger | None = None, *, name: str = "log") -> None:
+        self.name = name
         self.logger = logger or log
 
     async def send(self, alert: Alert) -> None:
@@ -164,7 +169,8 @@ class KafkaAlertSink:
 
     name = "kafka"
 
-    def __init__(self, send: Callable[[bytes, bytes], Awaitable[None]]) -> None:
+    def __init__(self, send: Callable[[bytes, bytes], Awaitable[None]], *, name: str = "kafka") -> None:
+        self.name = name
         self._send = send
 
     async def send(self, alert: Alert) -> None:
@@ -196,6 +202,9 @@ class DeliveryQueue:
         on_give_up: FailureCallback | None = None,
     ) -> None:
         self.sinks = tuple(sinks)
+        names = [s.name for s in self.sinks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sinks: names {names} are not unique; pass name= to tell them apart")
         if max_attempts is not None and max_attempts < 1:
             raise ValueError(f"max_attempts: {max_attempts} is not >= 1 (or None for forever)")
         if base_delay < 0 or max_delay < base_delay:

@@ -29,7 +29,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from monitor.errors import StoreError
 
-__all__ = ["JoinStore", "MemoryJoinStore", "RedisJoinStore", "make_join_store", "DEFAULT_TTL_SECONDS"]
+__all__ = [
+    "DEFAULT_TTL_SECONDS",
+    "JoinStore",
+    "MemoryJoinStore",
+    "RedisJoinStore",
+    "make_join_store",
+]
 
 DEFAULT_TTL_SECONDS = 7 * 86400.0
 InferenceMatch = tuple[str, bytes, list[bytes]]
@@ -42,10 +48,14 @@ class JoinStore(Protocol):
     def setup(self) -> None:
         """Connect (and check the connection); the other methods call it when needed."""
 
-    def add_inferences(self, items: Sequence[tuple[str, bytes]], now: float) -> list[InferenceMatch]:
+    def add_inferences(
+        self, items: Sequence[tuple[str, bytes]], now: float
+    ) -> list[InferenceMatch]:
         """Store ``(request_id, payload)``; return the inferences that already have feedback."""
 
-    def add_feedback(self, items: Sequence[tuple[str, str, bytes]], now: float) -> list[FeedbackMatch]:
+    def add_feedback(
+        self, items: Sequence[tuple[str, str, bytes]], now: float
+    ) -> list[FeedbackMatch]:
         """Store ``(request_id, feedback_id, payload)``; return feedback whose inference is known."""
 
     def expire(self, now: float) -> dict[str, int]:
@@ -91,7 +101,9 @@ class MemoryJoinStore:
         self._seq += 1
         return self._seq
 
-    def add_inferences(self, items: Sequence[tuple[str, bytes]], now: float) -> list[InferenceMatch]:
+    def add_inferences(
+        self, items: Sequence[tuple[str, bytes]], now: float
+    ) -> list[InferenceMatch]:
         matches = []
         for rid, payload in _first_occurrences(items, lambda item: item[0]):
             if rid not in self._inferences:
@@ -99,16 +111,22 @@ class MemoryJoinStore:
                 self._inferences[rid] = (seq, payload, now)
                 heapq.heappush(self._by_age, (now, seq, rid, None))
                 if self._feedback.get(rid):
-                    self._unmatched_feedback.difference_update((rid, fid) for fid in self._feedback[rid])
+                    self._unmatched_feedback.difference_update(
+                        (rid, fid) for fid in self._feedback[rid]
+                    )
                 else:
                     self._unmatched_inferences.add(rid)
             seq, stored, _ = self._inferences[rid]
-            older = sorted((fid, fb[1]) for fid, fb in self._feedback.get(rid, {}).items() if fb[0] < seq)
+            older = sorted(
+                (fid, fb[1]) for fid, fb in self._feedback.get(rid, {}).items() if fb[0] < seq
+            )
             if older:
                 matches.append((rid, stored, [fb for _, fb in older]))
         return matches
 
-    def add_feedback(self, items: Sequence[tuple[str, str, bytes]], now: float) -> list[FeedbackMatch]:
+    def add_feedback(
+        self, items: Sequence[tuple[str, str, bytes]], now: float
+    ) -> list[FeedbackMatch]:
         matches = []
         for rid, fid, payload in _first_occurrences(items, lambda item: item[:2]):
             per_request = self._feedback.setdefault(rid, {})
@@ -147,7 +165,10 @@ class MemoryJoinStore:
         return expired
 
     def pending(self) -> dict[str, int]:
-        return {"inference": len(self._unmatched_inferences), "feedback": len(self._unmatched_feedback)}
+        return {
+            "inference": len(self._unmatched_inferences),
+            "feedback": len(self._unmatched_feedback),
+        }
 
     def close(self) -> None:
         """Nothing to release."""
@@ -164,7 +185,9 @@ end
 local p, now, ttl = ARGV[1], ARGV[2], ARGV[3]
 local out = {}
 """
-_ADD_INFERENCES = _LUA_HELPERS + """
+_ADD_INFERENCES = (
+    _LUA_HELPERS
+    + """
 for i = 4, #ARGV, 2 do
   local rid, payload = ARGV[i], ARGV[i + 1]
   local ikey, fkey = p .. 'i:' .. rid, p .. 'f:' .. rid
@@ -195,7 +218,10 @@ for i = 4, #ARGV, 2 do
 end
 return out
 """
-_ADD_FEEDBACK = _LUA_HELPERS + """
+)
+_ADD_FEEDBACK = (
+    _LUA_HELPERS
+    + """
 for i = 4, #ARGV, 3 do
   local rid, fid, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local fkey, member = p .. 'f:' .. rid, string.len(rid) .. ':' .. rid .. fid
@@ -219,7 +245,11 @@ for i = 4, #ARGV, 3 do
 end
 return out
 """
-_EXPIRE = _LUA_HELPERS + """
+)
+_EXPIRE = (
+    _LUA_HELPERS
+    + """
+-- for this script ARGV[2] is the cutoff time and ARGV[3] the chunk size
 local cutoff, limit = '(' .. now, tonumber(ttl)
 local rids = redis.call('ZRANGEBYSCORE', p .. 'age:i', '-inf', cutoff, 'LIMIT', 0, limit)
 local expired_i, expired_f = 0, 0
@@ -238,6 +268,7 @@ for _, member in ipairs(members) do
 end
 return {expired_i, expired_f, #rids + #members}
 """
+)
 _EXPIRE_CHUNK = 5000  # records per script call, so one expiry never blocks Redis for long
 
 
@@ -285,11 +316,18 @@ class RedisJoinStore:
             client.ping()
         except (redis.RedisError, OSError) as exc:
             client.close()
-            raise StoreError(f"Redis join store at {mask_url(self.url)} is unreachable: {exc}") from exc
+            raise StoreError(
+                f"Redis join store at {mask_url(self.url)} is unreachable: {exc}"
+            ) from exc
         self._client = client
-        self._scripts = {name: client.register_script(source) for name, source in
-                         (("inferences", _ADD_INFERENCES), ("feedback", _ADD_FEEDBACK),
-                          ("expire", _EXPIRE))}
+        self._scripts = {
+            name: client.register_script(source)
+            for name, source in (
+                ("inferences", _ADD_INFERENCES),
+                ("feedback", _ADD_FEEDBACK),
+                ("expire", _EXPIRE),
+            )
+        }
 
     def _run(self, script: str, head: list[Any], args: list[Any]) -> Any:
         self.setup()
@@ -298,12 +336,16 @@ class RedisJoinStore:
         try:
             return self._scripts[script](args=[self.prefix, *head, *args])
         except (redis.RedisError, OSError) as exc:
-            raise StoreError(f"Redis join store at {mask_url(self.url)}: {script} failed: {exc}") from exc
+            raise StoreError(
+                f"Redis join store at {mask_url(self.url)}: {script} failed: {exc}"
+            ) from exc
 
     def _head(self, now: float) -> list[Any]:
         return [repr(float(now)), str(math.ceil(self.ttl_seconds * 1000))]
 
-    def add_inferences(self, items: Sequence[tuple[str, bytes]], now: float) -> list[InferenceMatch]:
+    def add_inferences(
+        self, items: Sequence[tuple[str, bytes]], now: float
+    ) -> list[InferenceMatch]:
         unique = _first_occurrences(items, lambda item: item[0])
         if not unique:
             return []
@@ -314,12 +356,16 @@ class RedisJoinStore:
             matches.append((row[0].decode(), bytes(row[1]), [bytes(fb) for _, fb in feedback]))
         return matches
 
-    def add_feedback(self, items: Sequence[tuple[str, str, bytes]], now: float) -> list[FeedbackMatch]:
+    def add_feedback(
+        self, items: Sequence[tuple[str, str, bytes]], now: float
+    ) -> list[FeedbackMatch]:
         unique = _first_occurrences(items, lambda item: item[:2])
         if not unique:
             return []
         rows = self._run("feedback", self._head(now), [part for item in unique for part in item])
-        return [(rid.decode(), bytes(inference), bytes(feedback)) for rid, inference, feedback in rows]
+        return [
+            (rid.decode(), bytes(inference), bytes(feedback)) for rid, inference, feedback in rows
+        ]
 
     def expire(self, now: float) -> dict[str, int]:
         expired = {"inference": 0, "feedback": 0}
@@ -341,7 +387,9 @@ class RedisJoinStore:
         try:
             n_inf, n_fb = pipe.execute()
         except (redis.RedisError, OSError) as exc:
-            raise StoreError(f"Redis join store at {mask_url(self.url)}: pending failed: {exc}") from exc
+            raise StoreError(
+                f"Redis join store at {mask_url(self.url)}: pending failed: {exc}"
+            ) from exc
         return {"inference": int(n_inf), "feedback": int(n_fb)}
 
     def close(self) -> None:

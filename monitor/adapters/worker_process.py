@@ -1,0 +1,88 @@
+"""Run ``monitor worker`` as a child process (demo, benchmark, end-to-end tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from monitor.errors import MonitorError
+
+__all__ = ["WorkerProcess", "scrape_metric"]
+
+
+def scrape_metric(text: str, name: str, labels: dict[str, str] | None = None) -> float:
+    """Sum of the samples of ``name`` (matching ``labels``) in a Prometheus text exposition."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        metric, _, label_text = head.partition("{")
+        if metric != name:
+            continue
+        if labels and not all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+            continue
+        total += float(value)
+    return total
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str], log_path: Path, web_port: int) -> None:
+        self.env = {**os.environ, **env, "MONITOR_WEB_PORT": str(web_port)}
+        self.log_path = log_path
+        self.web_port = web_port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def start(self, loglevel: str = "info") -> "WorkerProcess":
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "monitor", "worker", "--loglevel", loglevel],
+                                        env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
+            return response.read().decode()
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        return scrape_metric(self.metrics_text(), name, labels)
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Until the worker has joined its group and seeked its partitions."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise MonitorError(f"worker exited with {self.process and self.process.returncode}; see {self.log_path}")
+            if b"Worker ready" in self.log_path.read_bytes():
+                return
+            time.sleep(0.3)
+        raise MonitorError(f"worker not ready within {timeout:.0f} s; see {self.log_path}")
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs (crash test)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -1,0 +1,224 @@
+"""The decision table: what to do about the signals of one model version in one window.
+
+Rows, first match wins:
+
+====================================================  ========================  ==================
+signals                                               action                    says
+====================================================  ========================  ==================
+data quality breach                                   ``fix_producer``          fix the producer
+outcome degraded, version new, previous known         ``rollback``              roll back
+input drift and outcome degraded                      ``fine_tune``             fine-tune, maybe
+                                                                                roll back
+outcome degraded, no input drift                      ``retrain_concept_drift`` refresh labels,
+                                                                                retrain
+input drift, outcome fine                             ``investigate_upstream``  upstream data or
+                                                                                a new segment
+latency regression                                    ``check_capacity``        serving capacity
+====================================================  ========================  ==================
+
+"Outcome degraded" is ``outcome_degraded`` or any concept-drift ``detector_events``.
+
+>>> s = Signals("chat", "v2", 0.0, 300.0, drifted_features=(("lang", 0.4, "significant"),))
+>>> recommend(s).action
+'investigate_upstream'
+>>> recommend(Signals("chat", "v2", 0.0, 300.0)) is None
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["MetricEvidence", "Recommendation", "Signals", "recommend", "sql_literal", "trend_query"]
+
+TOP_FEATURES = 5
+TREND_DAYS = 7
+DRIFT_TABLE = "drift_windows"
+OUTCOME_TABLE = "outcome_windows"
+
+
+@dataclass(frozen=True)
+class MetricEvidence:
+    """A window metric with its confidence interval and its comparison with a reference."""
+
+    metric: str
+    value: float
+    low: float
+    high: float
+    numerator: int
+    denominator: int
+    reference: float | None = None
+    reference_name: str | None = None
+    difference: float | None = None
+    diff_low: float | None = None
+    diff_high: float | None = None
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Everything known about one model version in one window. ``drifted_features`` holds
+    ``(feature, psi, severity)`` sorted by PSI, largest first."""
+
+    model: str
+    model_version: str
+    window_start: float
+    window_end: float
+    drifted_features: tuple[tuple[str, float, str], ...] = ()
+    outcome_degraded: bool = False
+    degraded_metrics: tuple[MetricEvidence, ...] = ()
+    detector_events: tuple[str, ...] = ()
+    data_quality_breach: bool = False
+    data_quality_evidence: tuple[str, ...] = ()
+    latency_regression: bool = False
+    new_version_since: float | None = None
+    previous_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A stable ``action`` code, a one-line ``summary``, a longer ``description`` and evidence."""
+
+    action: str
+    summary: str
+    description: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+def sql_literal(value: str) -> str:
+    """A ClickHouse string literal: backslashes and single quotes escaped.
+
+    >>> print(sql_literal("it's"))
+    'it\\'s'
+    """
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def trend_query(table: str, model: str, versions: tuple[str, ...], until: float, days: int = TREND_DAYS) -> str:
+    """Parameterless SQL for the trend of ``versions`` of ``model`` over ``days`` up to ``until``.
+
+    >>> print(trend_query("outcome_windows", "m'1", ("v2",), 86400.0))
+    SELECT *
+    FROM outcome_windows
+    WHERE model = 'm\\'1' AND model_version IN ('v2')
+      AND window_start >= toDateTime(86400) - INTERVAL 7 DAY
+    ORDER BY window_start, model_version
+    """
+    version_list = ", ".join(sql_literal(v) for v in versions)
+    return (
+        f"SELECT *\nFROM {table}\n"
+        f"WHERE model = {sql_literal(model)} AND model_version IN ({version_list})\n"
+        f"  AND window_start >= toDateTime({int(until)}) - INTERVAL {int(days)} DAY\n"
+        "ORDER BY window_start, model_version"
+    )
+
+
+def _is_new_version(signals: Signals, recent_version_seconds: float) -> bool:
+    return (
+        signals.previous_version is not None
+        and signals.new_version_since is not None
+        and signals.window_start - signals.new_version_since < recent_version_seconds
+    )
+
+
+def _evidence(signals: Signals) -> dict[str, Any]:
+    versions = (signals.model_version,) + ((signals.previous_version,) if signals.previous_version else ())
+    table = OUTCOME_TABLE if (signals.outcome_degraded or signals.detector_events) else DRIFT_TABLE
+    return {
+        "model": signals.model,
+        "model_version": signals.model_version,
+        "window": {"start": signals.window_start, "end": signals.window_end},
+        "top_drifted_features": [
+            {"feature": f, "psi": psi, "severity": sev} for f, psi, sev in signals.drifted_features[:TOP_FEATURES]
+        ],
+        "metrics": [asdict(m) for m in signals.degraded_metrics],
+        "detector_events": list(signals.detector_events),
+        "data_quality": list(signals.data_quality_evidence),
+        "latency_regression": signals.latency_regression,
+        "version": {
+            "current": signals.model_version,
+            "previous": signals.previous_version,
+            "first_seen": signals.new_version_since,
+            "age_seconds": None if signals.new_version_since is None
+            else signals.window_start - signals.new_version_since,
+        },
+        "trend_query": trend_query(table, signals.model, versions, signals.window_end),
+    }
+
+
+def _features_text(signals: Signals) -> str:
+    top = signals.drifted_features[:TOP_FEATURES]
+    return ", ".join(f"{f} (PSI {psi:.2f}, {sev})" for f, psi, sev in top) or "none"
+
+
+def _metrics_text(signals: Signals) -> str:
+    parts = []
+    for m in signals.degraded_metrics:
+        text = f"{m.metric} {m.value:.3f} [{m.low:.3f}, {m.high:.3f}] (n={m.denominator})"
+        if m.reference is not None:
+            text += f" vs {m.reference_name or 'reference'} {m.reference:.3f}"
+        if m.difference is not None:
+            text += f", difference {m.difference:+.3f}"
+            if m.diff_low is not None and m.diff_high is not None:
+                text += f" [{m.diff_low:+.3f}, {m.diff_high:+.3f}]"
+        parts.append(text)
+    parts += [f"detector: {d}" for d in signals.detector_events]
+    return "; ".join(parts) or "none"
+
+
+def _row(signals: Signals, recent_version_seconds: float) -> tuple[str, str, str] | None:
+    """(action, summary, advice) of the first matching row of the table, or None."""
+    name = f"{signals.model} {signals.model_version}"
+    drift = bool(signals.drifted_features)
+    degraded = signals.outcome_degraded or bool(signals.detector_events)
+    if signals.data_quality_breach:
+        return ("fix_producer", f"{name}: data quality breach, fix the producer",
+                ("Events break data-quality limits; drift and outcome metrics are unreliable until the "
+                "producer is fixed. Check the dead-letter topic and the producer's recent deploys."))
+    if degraded and _is_new_version(signals, recent_version_seconds):
+        return ("rollback", (f"{name}: outcomes degraded right after release, roll back to "
+                f"{signals.previous_version}"),
+                (f"Outcomes degraded within the first window(s) of version {signals.model_version}. "
+                f"Roll back to {signals.previous_version} and compare the versions offline."))
+    if drift and degraded:
+        rollback = f" or roll back to {signals.previous_version}" if signals.previous_version else ""
+        return ("fine_tune", f"{name}: input drift with outcome degradation, fine-tune on recent data",
+                ("Inputs moved and outcomes got worse: the model no longer fits its traffic. Fine-tune on "
+                f"recent labelled data{rollback}; add the drifted slices to the evaluation set."))
+    if degraded:
+        return ("retrain_concept_drift", f"{name}: outcomes degraded without input drift (concept drift)",
+                ("Inputs look like the baseline but outcomes changed: the input-to-outcome relation moved. "
+                "Refresh the labels and retrain; check whether feedback semantics changed."))
+    if drift:
+        return ("investigate_upstream", f"{name}: input drift without outcome change, investigate upstream",
+                ("Inputs moved but outcomes hold. Check upstream data sources and whether a new user "
+                "segment appeared; add recent samples to the evaluation set."))
+    if signals.latency_regression:
+        return ("check_capacity", f"{name}: latency regression, check serving capacity",
+                ("Latency rose without drift or outcome change. Check serving capacity, autoscaling, "
+                "batching and the provider's status."))
+    return None
+
+
+def recommend(signals: Signals, *, recent_version_seconds: float = 86400) -> Recommendation | None:
+    """The recommendation for ``signals``, or ``None`` when nothing is wrong.
+
+    >>> s = Signals("chat", "v2", 1000.0, 1300.0, outcome_degraded=True,
+    ...             new_version_since=900.0, previous_version="v1")
+    >>> recommend(s).action
+    'rollback'
+    >>> recommend(s, recent_version_seconds=50).action
+    'retrain_concept_drift'
+    """
+    row = _row(signals, recent_version_seconds)
+    if row is None:
+        return None
+    action, summary, advice = row
+    description = (
+        f"{advice}\nTop drifted features: {_features_text(signals)}.\n"
+        f"Outcome evidence: {_metrics_text(signals)}."
+    )
+    if signals.data_quality_evidence:
+        description += f"\nData quality: {'; '.join(signals.data_quality_evidence)}."
+    return Recommendation(action, summary, description, _evidence(signals))
