@@ -1,0 +1,164 @@
+"""One contract suite for the join store, run against memory and a real Redis."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from monitor.adapters.join_store import (
+    JoinStore,
+    MemoryJoinStore,
+    RedisJoinStore,
+    make_join_store,
+    mask_url,
+)
+from monitor.errors import StoreError
+
+TTL = 100.0
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Iterator[JoinStore]:
+    if request.param == "memory":
+        made: JoinStore = MemoryJoinStore(ttl_seconds=TTL)
+    else:
+        url = request.getfixturevalue("redis_url")
+        made = RedisJoinStore(url, ttl_seconds=TTL, prefix=request.getfixturevalue("redis_prefix"))
+    made.setup()
+    yield made
+    if isinstance(made, RedisJoinStore):
+        client = made._client
+        keys = list(client.scan_iter(match=made.prefix + "*"))
+        if keys:
+            client.delete(*keys)
+    made.close()
+
+
+def test_feedback_before_inference_joins_when_inference_arrives(store: JoinStore) -> None:
+    assert store.add_feedback([("r1", "f1", b"fb1")], now=0.0) == []
+    assert store.pending() == {"inference": 0, "feedback": 1}
+    assert store.add_inferences([("r1", b"inf1"), ("r2", b"inf2")], now=1.0) == [
+        ("r1", b"inf1", [b"fb1"])
+    ]
+    assert store.pending() == {"inference": 1, "feedback": 0}
+
+
+def test_feedback_after_inference_joins_when_feedback_arrives(store: JoinStore) -> None:
+    assert store.add_inferences([("r1", b"inf1")], now=0.0) == []
+    assert store.pending() == {"inference": 1, "feedback": 0}
+    assert store.add_feedback([("r1", "f1", b"fb1"), ("r9", "f9", b"fb9")], now=1.0) == [
+        ("r1", b"inf1", b"fb1")
+    ]
+    assert store.pending() == {"inference": 0, "feedback": 1}
+
+
+def test_several_feedback_per_request_are_kept_and_sorted_by_feedback_id(store: JoinStore) -> None:
+    store.add_feedback([("r1", "b", b"thumbs"), ("r1", "a", b"rating")], now=0.0)
+    store.add_feedback([("r1", "a", b"rating again")], now=0.5)  # same id: first payload stays
+    assert store.add_inferences([("r1", b"inf")], now=1.0) == [
+        ("r1", b"inf", [b"rating", b"thumbs"])
+    ]
+    assert store.add_feedback([("r1", "c", b"late")], now=2.0) == [("r1", b"inf", b"late")]
+
+
+def test_replaying_batches_returns_the_same_pairs(store: JoinStore) -> None:
+    early = [("r1", "f1", b"early")]
+    inferences = [("r1", b"inf1"), ("r2", b"inf2")]
+    late = [("r1", "f2", b"late"), ("r2", "f3", b"r2 fb")]
+    first = (
+        store.add_feedback(early, 0.0),
+        store.add_inferences(inferences, 1.0),
+        store.add_feedback(late, 2.0),
+    )
+    second = (
+        store.add_feedback(early, 3.0),
+        store.add_inferences(inferences, 4.0),
+        store.add_feedback(late, 5.0),
+    )
+    assert first == second
+    assert first == (
+        [],
+        [("r1", b"inf1", [b"early"])],
+        [("r1", b"inf1", b"late"), ("r2", b"inf2", b"r2 fb")],
+    )
+    assert store.pending() == {"inference": 0, "feedback": 0}
+
+
+def test_duplicates_inside_one_batch_join_once(store: JoinStore) -> None:
+    store.add_inferences([("r1", b"inf")], now=0.0)
+    assert store.add_feedback([("r1", "f1", b"x"), ("r1", "f1", b"x")], now=1.0) == [
+        ("r1", b"inf", b"x")
+    ]
+
+
+def test_expire_counts_only_unmatched_records_by_kind(store: JoinStore) -> None:
+    store.add_inferences([("matched", b"i"), ("lonely1", b"i"), ("lonely2", b"i")], now=0.0)
+    store.add_feedback([("matched", "f", b"f"), ("orphan", "f", b"f")], now=10.0)
+    assert store.expire(now=TTL) == {"inference": 0, "feedback": 0}  # nothing older than the TTL
+    assert store.expire(now=TTL + 5.0) == {"inference": 2, "feedback": 0}
+    assert store.pending() == {"inference": 0, "feedback": 1}
+    assert store.expire(now=TTL + 20.0) == {"inference": 0, "feedback": 1}
+    assert store.pending() == {"inference": 0, "feedback": 0}
+    assert store.expire(now=TTL + 30.0) == {"inference": 0, "feedback": 0}
+    # the expired inference is gone: its feedback now waits on its own
+    assert store.add_feedback([("lonely1", "f", b"f")], now=TTL + 31.0) == []
+
+
+def test_feedback_matched_later_is_not_counted_as_expired(store: JoinStore) -> None:
+    store.add_feedback([("r1", "f1", b"f")], now=0.0)
+    store.add_inferences([("r1", b"i")], now=50.0)
+    assert store.expire(now=TTL + 60.0) == {"inference": 0, "feedback": 0}
+
+
+def test_two_redis_workers_join_each_pair_exactly_once(redis_url: str, redis_prefix: str) -> None:
+    store, other = (RedisJoinStore(redis_url, TTL, redis_prefix) for _ in range(2))
+    ids = [f"r{i}" for i in range(2000)]
+    results: dict[str, list] = {}
+
+    def inferences() -> None:
+        results["inf"] = [
+            m
+            for i in range(0, len(ids), 50)
+            for m in store.add_inferences([(r, b"i") for r in ids[i : i + 50]], 0.0)
+        ]
+
+    def feedback() -> None:
+        results["fb"] = [
+            m
+            for i in range(0, len(ids), 50)
+            for m in other.add_feedback([(r, "f", b"f") for r in ids[i : i + 50]], 0.0)
+        ]
+
+    threads = [threading.Thread(target=inferences), threading.Thread(target=feedback)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.pending() == {"inference": 0, "feedback": 0}
+    store._client.delete(*store._client.scan_iter(match=redis_prefix + "*"))
+    store.close()
+    other.close()
+    joined = [m[0] for m in results["inf"]] + [m[0] for m in results["fb"]]
+    assert sorted(joined) == sorted(ids)
+
+
+def test_unreachable_redis_raises_store_error_with_masked_url() -> None:
+    store = RedisJoinStore("redis://user:hunter2@127.0.0.1:1/0")
+    with pytest.raises(StoreError, match=r"redis://user:\*\*\*@127\.0\.0\.1:1/0") as info:
+        store.setup()
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(StoreError):
+        store.add_inferences([("r", b"i")], now=0.0)
+
+
+def test_make_join_store_picks_redis_when_a_url_is_given() -> None:
+    assert isinstance(make_join_store(None, 10.0), MemoryJoinStore)
+    made = make_join_store("redis://127.0.0.1:1/0", 10.0, prefix="p:")
+    assert isinstance(made, RedisJoinStore) and made.prefix == "p:" and made.ttl_seconds == 10.0
+
+
+def test_mask_url_leaves_urls_without_password_alone() -> None:
+    assert mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert mask_url("rediss://:pw@h:1/2") == "rediss://:***@h:1/2"

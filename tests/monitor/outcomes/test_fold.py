@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.errors import ConfigError
+from monitor.outcomes.fold import (
+    LATENCY_BUCKETS_MS,
+    OUTCOME_METRICS,
+    JoinedOutcome,
+    fold_outcomes,
+    latency_histogram,
+    quantile_from_histogram,
+)
+
+maybe_bool = st.none() | st.booleans()
+outcomes = st.builds(
+    JoinedOutcome,
+    request_id=st.text(max_size=3),
+    model=st.sampled_from(["a", "b"]),
+    model_version=st.sampled_from(["v1", "v2"]),
+    inference_time=st.floats(0, 10_000, allow_nan=False),
+    feedback_time=st.floats(0, 10_000, allow_nan=False),
+    prediction=st.none() | st.sampled_from(["yes", "no", 1]),
+    label=st.none() | st.sampled_from(["yes", "no", 1]),
+    rating=st.none() | st.integers(1, 5),
+    thumbs=st.none() | st.sampled_from(["up", "down"]),
+    task_completed=maybe_bool,
+    human_takeover=maybe_bool,
+    bad_case=maybe_bool,
+    turns=st.none() | st.integers(1, 30),
+    judge_score=st.none() | st.floats(0, 10, allow_nan=False),
+    latency_ms=st.none() | st.floats(0, 1e5, allow_nan=False),
+    segment=st.dictionaries(st.sampled_from(["lang", "tier"]), st.sampled_from(["x", "y"])),
+)
+
+
+def _per_event(o: JoinedOutcome) -> dict[str, tuple[float, float]]:
+    """Each metric's (numerator, denominator) for one outcome, spelled out one by one."""
+    terms: dict[str, tuple[float, float]] = {}
+    sat_num = sat_den = 0.0
+    if o.rating is not None:
+        sat_den += 1
+        sat_num += o.rating >= 4
+        terms["rating"] = (o.rating, 1)
+    if o.thumbs is not None:
+        sat_den += 1
+        sat_num += o.thumbs == "up"
+    if sat_den:
+        terms["satisfaction"] = (sat_num, sat_den)
+    for metric, value in (
+        ("task_completion", o.task_completed),
+        ("human_takeover", o.human_takeover),
+        ("bad_case", o.bad_case),
+    ):
+        if value is not None:
+            terms[metric] = (1.0 if value else 0.0, 1)
+    if o.turns is not None:
+        terms["turns"] = (o.turns, 1)
+    if o.judge_score is not None:
+        terms["judge_score"] = (o.judge_score, 1)
+    if o.label is not None and o.prediction is not None:
+        terms["accuracy"] = (1.0 if o.prediction == o.label else 0.0, 1)
+    return terms
+
+
+def _straightforward(items, window, keys):
+    sums: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for o in items:
+        start = math.floor(o.inference_time / window) * window
+        segments = [""] + [f"{k}={o.segment[k]}" for k in keys if k in o.segment]
+        for segment in segments:
+            for metric, (num, den) in _per_event(o).items():
+                cell = sums[(start, o.model, o.model_version, segment, metric)]
+                cell[0] += num
+                cell[1] += den
+    return sums
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(outcomes, max_size=40),
+    st.sampled_from([1, 60, 300, 3600]),
+    st.sampled_from([(), ("lang",), ("lang", "tier")]),
+)
+def test_fold_equals_a_per_event_computation(items, window, keys) -> None:
+    folded = fold_outcomes(items, window, keys)
+    expected = _straightforward(items, window, keys)
+    got = {
+        (s.window_start, s.model, s.model_version, s.segment, s.metric): (
+            s.numerator,
+            s.denominator,
+        )
+        for s in folded
+    }
+    assert len(got) == len(folded)  # no duplicate rows
+    assert got.keys() == expected.keys()
+    for key, (num, den) in got.items():
+        assert num == pytest.approx(expected[key][0])
+        assert den == expected[key][1]
+    assert {s.metric for s in folded} <= set(OUTCOME_METRICS)
+
+
+def test_rows_use_the_window_of_the_inference_not_the_feedback() -> None:
+    a = JoinedOutcome("a", "m", "v", inference_time=59.9, feedback_time=61.0, rating=5)
+    b = JoinedOutcome("b", "m", "v", inference_time=60.0, feedback_time=60.5, rating=1)
+    rows = fold_outcomes([a, b], 60)
+    assert [(s.window_start, s.metric, s.numerator) for s in rows] == [
+        (0.0, "satisfaction", 1.0),
+        (0.0, "rating", 5.0),
+        (60.0, "satisfaction", 0.0),
+        (60.0, "rating", 1.0),
+    ]
+
+
+def test_folds_of_parts_add_up_to_the_fold_of_the_whole() -> None:
+    rng = np.random.default_rng(3)
+    items = [
+        JoinedOutcome(
+            str(i),
+            "m",
+            "v",
+            float(rng.uniform(0, 600)),
+            0.0,
+            rating=int(rng.integers(1, 6)),
+            bad_case=bool(rng.random() < 0.2),
+        )
+        for i in range(500)
+    ]
+    merged: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for part in (items[:123], items[123:]):
+        for s in fold_outcomes(part, 60):
+            merged[(s.window_start, s.metric)][0] += s.numerator
+            merged[(s.window_start, s.metric)][1] += s.denominator
+    whole = {
+        (s.window_start, s.metric): [s.numerator, s.denominator] for s in fold_outcomes(items, 60)
+    }
+    assert merged.keys() == whole.keys()
+    for key, (num, den) in whole.items():
+        assert merged[key] == [pytest.approx(num), den]
+
+
+def test_bad_window_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="window_seconds: 0"):
+        fold_outcomes([], 0)
+
+
+def test_latency_buckets_are_increasing_and_log_spaced() -> None:
+    bounds = np.array(LATENCY_BUCKETS_MS)
+    assert np.all(np.diff(bounds) > 0)
+    np.testing.assert_allclose(bounds[1:] / bounds[:-1], 10**0.1)
+
+
+def test_latency_histograms_merge_by_summing() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.lognormal(6, 1, 10_000)
+    parts = latency_histogram(values[:3000]) + latency_histogram(values[3000:])
+    np.testing.assert_array_equal(parts, latency_histogram(values))
+    assert parts.sum() == len(values)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("q", [0.5, 0.95, 0.99])
+def test_quantile_within_one_bucket_of_numpy_on_lognormal(seed: int, q: float) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.lognormal(mean=np.log(800), sigma=0.8, size=50_000)
+    estimate = quantile_from_histogram(latency_histogram(values), q)
+    exact = float(np.quantile(values, q))
+    bucket = int(np.searchsorted(LATENCY_BUCKETS_MS, exact))
+    width = LATENCY_BUCKETS_MS[bucket] - LATENCY_BUCKETS_MS[bucket - 1]
+    assert abs(estimate - exact) <= width
+
+
+def test_quantile_edge_cases() -> None:
+    empty = latency_histogram(np.array([]))
+    assert quantile_from_histogram(empty, 0.5) is None
+    huge = latency_histogram(np.array([1e9]))
+    assert quantile_from_histogram(huge, 0.5) == LATENCY_BUCKETS_MS[-1]
+    with pytest.raises(ValueError, match="q: 1.5"):
+        quantile_from_histogram(huge, 1.5)
