@@ -1,0 +1,22 @@
+# The monitor worker image: `docker build -t llm-monitor .` then `monitor worker`.
+FROM python:3.11-slim
+
+# PYTHONPATH: package data (monitor/alerts/default_rules.yaml) is not in the wheel yet, so the
+# source tree in /app is imported ahead of site-packages.
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONPATH=/app
+
+WORKDIR /app
+COPY . /app
+RUN pip install . \
+    && useradd --create-home --uid 10001 monitor \
+    && mkdir -p /app/.monitor-data && chown monitor /app/.monitor-data
+
+USER monitor
+EXPOSE 6066
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/metrics' % os.environ.get('MONITOR_WEB_PORT', '6066'), timeout=3)"
+CMD ["monitor", "worker"]

@@ -1,0 +1,389 @@
+"""Alert sinks against real receivers: aiohttp servers on loopback, a real Alertmanager, Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from monitor.adapters.alert_sinks import (
+    SERVICE,
+    AlertDeduplicator,
+    AlertmanagerSink,
+    DeliveryQueue,
+    KafkaAlertSink,
+    LogSink,
+    WebhookSink,
+    alertmanager_payload,
+)
+from monitor.adapters.local_broker import free_port, wait_for_port
+from monitor.alerts.state import Alert
+
+SECRET = "s3cret"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def missing_service(what: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{what} is required with CI=true", pytrace=False)
+    pytest.skip(f"{what} is not available")
+
+
+def make_alert(rule: str = "human_takeover_high", version: str = "v1", starts_at: float | None = None) -> Alert:
+    return Alert.firing(
+        rule, "warning", "chat", version, time.time() - 60 if starts_at is None else starts_at,
+        "chat v1: human takeover 22% > 15%", description="Takeover rate is above the limit.",
+        recommended_action="retrain_concept_drift", runbook_url="https://runbooks.example/takeover",
+        evidence={"metrics": [{"metric": "human_takeover_rate", "value": 0.22}], "trend_query": "SELECT 1"},
+    )
+
+
+@dataclass
+class Receiver:
+    """A loopback HTTP server recording what it receives; ``fail_first`` answers 503 that many times."""
+
+    port: int = field(default_factory=free_port)
+    fail_first: int = 0
+    bodies: list[bytes] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    calls: int = 0
+    got: asyncio.Event = field(default_factory=asyncio.Event)
+    runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.calls += 1
+        if self.calls <= self.fail_first:
+            return web.Response(status=503, text="busy")
+        self.bodies.append(await request.read())
+        self.headers.append(dict(request.headers))
+        self.got.set()
+        return web.Response(status=200)
+
+    async def start(self) -> Receiver:
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+
+
+def test_webhook_signature_verifies_with_the_shared_secret() -> None:
+    async def scenario() -> None:
+        receiver = await Receiver().start()
+        sink = WebhookSink(receiver.url, secret=SECRET)
+        try:
+            alert = make_alert()
+            await sink.send(alert)
+        finally:
+            await sink.close()
+            await receiver.stop()
+        body, headers = receiver.bodies[0], receiver.headers[0]
+        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["X-Monitor-Signature"], expected)
+        forged = "sha256=" + hmac.new(b"wrong", body, hashlib.sha256).hexdigest()
+        assert headers["X-Monitor-Signature"] != forged
+        decoded = json.loads(body)
+        assert decoded["fingerprint"] == alert.fingerprint and decoded["status"] == "firing"
+        assert decoded["evidence"]["trend_query"] == "SELECT 1"
+
+    asyncio.run(scenario())
+
+
+def test_webhook_without_secret_sends_no_signature() -> None:
+    async def scenario() -> None:
+        receiver = await Receiver().start()
+        sink = WebhookSink(receiver.url)
+        try:
+            await sink.send(make_alert())
+        finally:
+            await sink.close()
+            await receiver.stop()
+        assert "X-Monitor-Signature" not in receiver.headers[0]
+
+    asyncio.run(scenario())
+
+
+def test_receiver_down_then_up_gets_the_alert_and_failures_are_counted() -> None:
+    async def scenario() -> None:
+        receiver = Receiver()  # not started yet: connection refused
+        failures: list[str] = []
+        sizes: list[int] = []
+        queue = DeliveryQueue([WebhookSink(receiver.url, secret=SECRET)], base_delay=0.05, max_delay=0.2,
+                              on_failure=lambda name, _a, _e: failures.append(name),
+                              on_queue_size=lambda _n, size: sizes.append(size))
+        alert = make_alert()
+        queue.enqueue(alert)
+        queue.enqueue(alert.resolved(time.time()))
+        assert not await queue.flush(timeout=0.5)  # still retrying
+        assert failures and set(failures) == {"webhook"}
+        assert queue.pending() == {"webhook": 2}
+        await receiver.start()
+        try:
+            assert await queue.flush(timeout=10)
+        finally:
+            await queue.close()
+            await receiver.stop()
+        statuses = [json.loads(b)["status"] for b in receiver.bodies]
+        assert statuses == ["firing", "resolved"]  # order kept per sink
+        assert queue.failures["webhook"] == len(failures) and queue.delivered["webhook"] == 2
+        assert sizes[-1] == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_sink_never_blocks_the_others() -> None:
+    async def scenario() -> None:
+        good = await Receiver().start()
+        dead = WebhookSink(f"http://127.0.0.1:{free_port()}/hook", name="dead")
+        queue = DeliveryQueue([dead, WebhookSink(good.url, name="good")], base_delay=0.05, max_delay=0.1)
+        try:
+            for version in ("v1", "v2", "v3"):
+                queue.enqueue(make_alert(version=version))
+            await _wait_for(lambda: len(good.bodies) == 3, 5)
+            assert [json.loads(b)["model_version"] for b in good.bodies] == ["v1", "v2", "v3"]
+            assert queue.pending() == {"dead": 3, "good": 0}
+            assert queue.failures["dead"] >= 1 and queue.failures["good"] == 0
+        finally:
+            assert not await queue.close(timeout=0.2)  # the dead sink still holds its alerts
+            await good.stop()
+
+    asyncio.run(scenario())
+
+
+def test_max_attempts_gives_up_and_reports_it() -> None:
+    async def scenario() -> None:
+        gave_up: list[str] = []
+        dead = WebhookSink(f"http://127.0.0.1:{free_port()}/hook", name="dead")
+        queue = DeliveryQueue([dead], max_attempts=3, base_delay=0.01,
+                              on_give_up=lambda name, alert, _e: gave_up.append(alert.model_version))
+        queue.enqueue(make_alert(version="v1"))
+        queue.enqueue(make_alert(version="v2"))
+        assert await queue.close(timeout=5)
+        assert gave_up == ["v1", "v2"] and queue.failures["dead"] == 6 and queue.pending() == {"dead": 0}
+
+    asyncio.run(scenario())
+
+
+def test_sink_names_must_be_unique() -> None:
+    with pytest.raises(ValueError, match="not unique"):
+        DeliveryQueue([LogSink(), LogSink()])
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    queue = DeliveryQueue([], base_delay=0.5, max_delay=30)
+    assert [queue.delay(n) for n in (1, 2, 3, 7, 8, 20)] == [0.5, 1.0, 2.0, 30, 30, 30]
+    with pytest.raises(ValueError, match="max_attempts: 0"):
+        DeliveryQueue([], max_attempts=0)
+
+
+def test_log_and_kafka_sinks(caplog: pytest.LogCaptureFixture) -> None:
+    sent: list[tuple[bytes, bytes]] = []
+
+    async def send(key: bytes, value: bytes) -> None:
+        sent.append((key, value))
+
+    async def scenario() -> None:
+        alert = make_alert()
+        await KafkaAlertSink(send).send(alert)
+        with caplog.at_level(logging.INFO, logger="alerts-test"):
+            await LogSink(logging.getLogger("alerts-test")).send(alert)
+            await LogSink(logging.getLogger("alerts-test")).send(alert.resolved(time.time()))
+        assert sent[0][0] == alert.fingerprint.encode()
+        assert json.loads(sent[0][1])["rule"] == "human_takeover_high"
+        assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.INFO]
+
+    asyncio.run(scenario())
+
+
+def test_deduplicator_in_memory_lets_one_send_per_status_and_incident() -> None:
+    async def scenario() -> None:
+        dedup = AlertDeduplicator()
+        alert = make_alert(starts_at=1000.0)
+        assert await dedup.should_send(alert)
+        assert not await dedup.should_send(alert)
+        assert await dedup.should_send(alert.resolved(1300.0))
+        assert await dedup.should_send(make_alert(starts_at=5000.0))  # a new incident
+
+    asyncio.run(scenario())
+
+
+def test_deduplicator_over_redis_lets_exactly_one_worker_send(redis_url: str, redis_prefix: str) -> None:
+    async def scenario() -> None:
+        workers = [AlertDeduplicator(redis_url, ttl_seconds=60, prefix=redis_prefix) for _ in range(4)]
+        try:
+            alert = make_alert(starts_at=1000.0)
+            results = await asyncio.gather(*(w.should_send(alert) for w in workers))
+            assert sorted(results) == [False, False, False, True]
+            resolved = await asyncio.gather(*(w.should_send(alert.resolved(1300.0)) for w in workers))
+            assert resolved.count(True) == 1
+        finally:
+            for w in workers:
+                await w.close()
+
+    asyncio.run(scenario())
+
+
+def test_deduplicator_sends_when_redis_is_unreachable() -> None:
+    async def scenario() -> None:
+        dedup = AlertDeduplicator(f"redis://127.0.0.1:{free_port()}/0")
+        try:
+            assert await dedup.should_send(make_alert())
+        finally:
+            await dedup.close()
+
+    asyncio.run(scenario())
+
+
+def test_alertmanager_payload_shape() -> None:
+    alert = make_alert(starts_at=1_767_225_600.0)
+    item = alertmanager_payload(alert, "http://grafana/d/monitor")
+    assert item["labels"] == {"alertname": "human_takeover_high", "severity": "warning", "model": "chat",
+                              "model_version": "v1", "service": SERVICE}
+    assert item["startsAt"] == "2026-01-01T00:00:00.000Z" and "endsAt" not in item
+    assert json.loads(item["annotations"]["evidence"])["trend_query"] == "SELECT 1"
+    assert alertmanager_payload(alert.resolved(1_767_225_900.0))["endsAt"] == "2026-01-01T00:05:00.000Z"
+
+
+# --- a real Alertmanager --------------------------------------------------------------------------
+
+
+@dataclass
+class RunningAlertmanager:
+    url: str
+    hook_port: int
+
+
+@pytest.fixture(scope="module")
+def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAlertmanager]:
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if not binary:
+        missing_service("prometheus-alertmanager (apt-get install prometheus-alertmanager)")
+    tmp = tmp_path_factory.mktemp("alertmanager")
+    port, hook_port = free_port(), free_port()
+    config = tmp / "alertmanager.yml"
+    config.write_text(f"""
+route:
+  receiver: test
+  group_by: [alertname, model, model_version]
+  group_wait: 100ms
+  group_interval: 500ms
+  repeat_interval: 1h
+receivers:
+  - name: test
+    webhook_configs:
+      - url: http://127.0.0.1:{hook_port}/hook
+        send_resolved: true
+""")
+    log = (tmp / "alertmanager.log").open("wb")
+    proc = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.path={tmp / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        if not (wait_for_port("127.0.0.1", port, 15) and _ready(f"http://127.0.0.1:{port}/-/ready", 15)):
+            pytest.fail(f"alertmanager did not start: {Path(log.name).read_text()[-2000:]}")
+        yield RunningAlertmanager(f"http://127.0.0.1:{port}", hook_port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+def _ready(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def _am_alerts(am: RunningAlertmanager, alertname: str) -> list[dict[str, Any]]:
+    query = urllib.parse.urlencode({"filter": f'alertname="{alertname}"'})
+    with urllib.request.urlopen(f"{am.url}/api/v2/alerts?{query}", timeout=5) as response:
+        return json.loads(response.read())
+
+
+async def _wait_for(predicate: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await asyncio.to_thread(predicate)
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    return predicate()
+
+
+def test_real_alertmanager_receives_firing_then_resolved(alertmanager: RunningAlertmanager) -> None:
+    async def scenario() -> None:
+        hook = await Receiver(port=alertmanager.hook_port).start()
+        queue = DeliveryQueue([AlertmanagerSink(alertmanager.url, generator_url="http://grafana/d/monitor")],
+                              max_attempts=5, base_delay=0.1)
+        alert = make_alert(rule="am_takeover_test")
+        try:
+            queue.enqueue(alert)
+            assert await queue.flush(timeout=10)
+            active = await _wait_for(lambda: _am_alerts(alertmanager, "am_takeover_test"), 10)
+            assert len(active) == 1
+            got = active[0]
+            assert got["labels"] == {"alertname": "am_takeover_test", "severity": "warning", "model": "chat",
+                                     "model_version": "v1", "service": SERVICE}
+            assert got["status"]["state"] == "active"
+            assert got["annotations"]["recommended_action"] == "retrain_concept_drift"
+            assert json.loads(got["annotations"]["evidence"])["trend_query"] == "SELECT 1"
+            assert got["generatorURL"] == "http://grafana/d/monitor"
+
+            queue.enqueue(alert.resolved(time.time()))
+            assert await queue.flush(timeout=10)
+            # resolved alerts leave the active list ...
+            assert await _wait_for(lambda: not _am_alerts(alertmanager, "am_takeover_test"), 10)
+            # ... and Alertmanager notifies its receiver with status "resolved"
+            statuses: list[str] = []
+
+            def notified() -> bool:
+                statuses[:] = [json.loads(b)["status"] for b in hook.bodies]
+                return "resolved" in statuses
+
+            assert await _wait_for(notified, 15), statuses
+            assert statuses[0] == "firing"
+            last = json.loads(hook.bodies[-1])
+            assert last["alerts"][0]["labels"]["alertname"] == "am_takeover_test"
+            assert last["alerts"][0]["status"] == "resolved"
+        finally:
+            await queue.close()
+            await hook.stop()
+
+    asyncio.run(scenario())
