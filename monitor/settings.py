@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     batch_size: int = Field(1000, ge=1)
     batch_within: float = Field(0.5, gt=0)
     refresh_interval: float = Field(2.0, gt=0)
+    commit_every: int = Field(10_000, ge=1, description="commit offsets at least every N messages")
+    commit_interval: float = Field(2.8, gt=0, description="seconds between consumer offset commits")
     session_timeout: float = Field(30.0, gt=0, description="seconds before a dead worker's partitions move")
     web_port: int = Field(6066, ge=0, le=65535)
     web_host: str = "127.0.0.1"

@@ -31,7 +31,8 @@ def create_app(settings: Settings, wiring: Wiring | None = None) -> faust.App:
         web_host=settings.web_host,
         producer_max_request_size=max(settings.max_message_bytes * 2, 1_048_576),
         consumer_max_fetch_size=max(settings.max_message_bytes * 4, 4_194_304),
-        broker_commit_every=settings.batch_size,
+        broker_commit_every=settings.commit_every,
+        broker_commit_interval=settings.commit_interval,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
     )
