@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import ConfigError
+from monitor.settings import Settings, load_settings, parse_duration
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.upper().startswith("MONITOR_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("90s", 90),
+        ("5m", 300),
+        ("2h", 7200),
+        ("7d", 604800),
+        ("1w", 604800),
+        ("250ms", 0.25),
+        ("30", 30),
+        ("1.5m", 90),
+        (" 10 s ", 10),
+        ("0", 0),
+        ("0.5h", 1800),
+    ],
+)
+def test_parse_duration_strings(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+    assert isinstance(parse_duration(text), float)
+
+
+def test_parse_duration_numbers() -> None:
+    assert parse_duration(30) == 30.0
+    assert parse_duration(2.5) == 2.5
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "m", "5 minutes", "5M", "-5s", "1e3", "5y", "1h30m", "five", True]
+)
+def test_parse_duration_rejects(bad: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_duration(bad)  # type: ignore[arg-type]
+    assert repr(bad) in str(info.value)
+    assert "90s" in str(info.value)
+
+
+def test_defaults() -> None:
+    s = Settings()
+    assert (s.window_seconds, s.allowed_lateness_seconds, s.max_future_skew_seconds) == (
+        300,
+        600.0,
+        300.0,
+    )
+    assert s.partitions == 4 and s.kafka_bootstrap is None and s.redis_dsn is None
+
+
+def test_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_WINDOW", "1h")
+    monkeypatch.setenv("MONITOR_ALLOWED_LATENESS", "90s")
+    monkeypatch.setenv("MONITOR_PARTITIONS", "12")
+    monkeypatch.setenv("MONITOR_REDIS_URL", "redis://:secret@localhost:6379/0")
+    s = Settings()
+    assert (s.window_seconds, s.allowed_lateness_seconds, s.partitions) == (3600, 90.0, 12)
+    assert s.redis_dsn == "redis://:secret@localhost:6379/0"
+    assert "secret" not in repr(s)
+
+
+def test_bad_env_window_names_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_WINDOW", "five minutes")
+    with pytest.raises(ConfigError, match="'five minutes'"):
+        load_settings()
+
+
+def test_sub_second_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_WINDOW", "500ms")
+    with pytest.raises(ConfigError, match="MONITOR_WINDOW '500ms'"):
+        _ = load_settings().window_seconds
+
+
+def test_toml_file(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.toml"
+    path.write_text('window = "1m"\npartitions = 2\nfeedback_topic = "fb"\n')
+    s = load_settings(path)
+    assert (s.window_seconds, s.partitions, s.feedback_topic) == (60, 2, "fb")
+
+
+def test_toml_monitor_table(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.toml"
+    path.write_text('[monitor]\nwindow = "10m"\nbatch_size = 50\n')
+    s = load_settings(str(path))
+    assert (s.window_seconds, s.batch_size) == (600, 50)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".yml"])
+def test_yaml_file(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"monitor{suffix}"
+    path.write_text("monitor:\n  window: 2h\n  max_future_skew: 30s\n  web_port: 8080\n")
+    s = load_settings(path)
+    assert (s.window_seconds, s.max_future_skew_seconds, s.web_port) == (7200, 30.0, 8080)
+
+
+def test_empty_yaml_gives_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    assert load_settings(path).window_seconds == 300
+
+
+def test_env_beats_file_and_overrides_beat_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text('window = "1m"\npartitions = 2\napp_id = "from-file"\n')
+    monkeypatch.setenv("MONITOR_WINDOW", "2m")
+    monkeypatch.setenv("MONITOR_PARTITIONS", "3")
+    s = load_settings(path, partitions=5)
+    assert (s.window_seconds, s.partitions, s.app_id) == (120, 5, "from-file")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nope.toml"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_bad_duration_in_file_names_the_value(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("window: soon\n")
+    with pytest.raises(ConfigError, match="'soon'"):
+        load_settings(path)
+
+
+def test_bad_value_in_file(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text("web_port = 70000\n")
+    with pytest.raises(ConfigError, match="web_port") as info:
+        load_settings(path)
+    assert "70000" in str(info.value)
+
+
+def test_unknown_key_in_file(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text('windw = "5m"\n')
+    with pytest.raises(ConfigError, match="windw"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(
+    "field, value", [("max_message_bytes", 10), ("batch_within", 0), ("metrics_model_labels", 0)]
+)
+def test_bad_overrides(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=field):
+        load_settings(**{field: value})
