@@ -149,6 +149,78 @@ def query_metrics(
               since=_since(since))
 
 
+@query_app.command("drift")
+def query_drift(
+    model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
+    feature: Optional[str] = typer.Option(None), since: Optional[str] = SinceOption,
+    fmt: Format = FormatOption, config: Optional[Path] = ConfigOption,
+) -> None:
+    """Rows of drift_windows (PSI, KL, JS and severity per window, version and feature)."""
+    from monitor.queries import drift_query
+
+    run_query(_settings(config), drift_query, fmt, model=model, version=version, feature=feature,
+              since=_since(since))
+
+
+baseline_app = typer.Typer(help="Reference profiles that input drift is scored against.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+def _drift_store(config: Optional[Path]):
+    from monitor.adapters.drift_store import DriftStore
+    from monitor.adapters.reader import open_store
+
+    return DriftStore(open_store(_settings(config).clickhouse_url))
+
+
+@baseline_app.command("build")
+def baseline_build(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL, CSV or Parquet records"),
+    model: str = typer.Option(...), version: str = typer.Option(...),
+    bins: Optional[int] = typer.Option(None, help="numeric bins (default MONITOR_DRIFT_BINS, 10)"),
+    top_k: Optional[int] = typer.Option(None, help="categories kept (default MONITOR_DRIFT_TOP_K, 20)"),
+    baseline_id: Optional[str] = typer.Option(None, "--id", help="id to store it under (default: generated)"),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Build a baseline from a file of inference-shaped records and make it the active one."""
+    from monitor.baseline import build_baseline
+    from monitor.records import load_records
+
+    settings = _settings(config)
+    baseline = build_baseline(model, version, load_records(file), n_bins=bins or settings.drift_bins,
+                              top_k=top_k or settings.drift_top_k, now=time.time(), source=str(file))
+    stored = _drift_store(config).save_baseline(baseline, baseline_id)
+    typer.echo(f"baseline {stored}: {model}/{version}, {baseline.n} records, {len(baseline.features)} features"
+               + (f", accuracy {baseline.accuracy:.3f}" if baseline.accuracy is not None else ""))
+
+
+@baseline_app.command("list")
+def baseline_list(model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
+                  fmt: Format = FormatOption, config: Optional[Path] = ConfigOption) -> None:
+    """Every baseline, deleted ones included (their history stays scored against them)."""
+    rows = _drift_store(config).list_baselines(model, version)
+    columns = ["baseline_id", "model", "model_version", "created_at", "source", "n", "deleted"]
+    print_rows(columns, [tuple(r[c] for c in columns) for r in rows], fmt)
+
+
+@baseline_app.command("show")
+def baseline_show(baseline_id: str = typer.Argument(...), config: Optional[Path] = ConfigOption) -> None:
+    """Print one baseline as JSON."""
+    found = _drift_store(config).load_baselines([baseline_id])
+    if not found:
+        raise MonitorError(f"no baseline {baseline_id!r}; see `monitor baseline list`")
+    typer.echo(found[baseline_id].to_json())
+
+
+@baseline_app.command("delete")
+def baseline_delete(model: str = typer.Option(...), version: str = typer.Option(...),
+                    baseline_id: Optional[str] = typer.Option(None, "--id"),
+                    config: Optional[Path] = ConfigOption) -> None:
+    """Retire the baselines of a version (or one of them); windows already scored keep their scores."""
+    n = _drift_store(config).delete_baseline(model, version, baseline_id)
+    typer.echo(f"{n} baseline(s) deleted for {model}/{version}")
+
+
 @app.command()
 def demo(
     duration: float = typer.Option(0, help="seconds to run; 0 runs until Ctrl-C"),

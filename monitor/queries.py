@@ -72,4 +72,18 @@ def metrics_query(
     )
 
 
-QUERY_KINDS = ("metrics",)
+def drift_query(
+    db: str, *, model: str | None = None, version: str | None = None, feature: str | None = None,
+    since: float | None = None, limit: int = 10_000,
+) -> tuple[str, dict[str, Any]]:
+    """Rows of ``drift_windows``: PSI, KL and JS per window, model version and feature."""
+    return table_query(
+        db, "drift_windows",
+        "window_start, window_end, model, model_version, feature, psi, kl, js, n_current, n_reference, severity",
+        filters={"model": ("model", "String", model), "version": ("model_version", "String", version),
+                 "feature": ("feature", "String", feature)},
+        since=since, order="window_start, model, model_version, feature", limit=limit,
+    )
+
+
+QUERY_KINDS = ("metrics", "drift")

@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     session_timeout: float = Field(30.0, gt=0, description="seconds before a dead worker's partitions move")
     web_port: int = Field(6066, ge=0, le=65535)
     web_host: str = "127.0.0.1"
+    baseline_samples: int = Field(1000, ge=10, description="events of a new version that become its baseline")
+    baseline_from_previous: bool = Field(False, description="a new version starts from the previous one's baseline")
+    drift_bins: int = Field(10, ge=2, le=100)
+    drift_top_k: int = Field(20, ge=1, le=1000)
+    drift_min_samples: int = Field(100, ge=1, description="windows with fewer values are stored, not scored")
+    drift_moderate: float = Field(0.1, gt=0)
+    drift_significant: float = Field(0.25, gt=0)
+    drift_feature_thresholds: dict[str, tuple[float, float]] = Field(default_factory=dict)
     metrics_model_labels: int = Field(50, ge=1, description="max distinct model/version label pairs exported")
 
     @field_validator("window", "allowed_lateness", "max_future_skew")

@@ -13,10 +13,14 @@ import time
 from collections import Counter
 
 import faust
+import numpy as np
 
 from monitor.dlq import dead_letter_key, dead_letter_record
+from monitor.drift.divergence import SEVERITIES
+from monitor.drift.windows import fold_drift
 from monitor.errors import StoreError
 from monitor.pipeline import BatchConfig, BatchOutput, Position, RawMessage, process_batch
+from monitor.services.drift import DriftService, sample_records
 from streams.wiring import Wiring
 
 __all__ = ["register_agents"]
@@ -66,6 +70,27 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         for (model, version), n in Counter((e.model, e.model_version) for e in out.inferences).items():
             m.inferences.labels(*m.model_labels(model, version)).inc(n)
 
+    def fold_drift_histograms(events, starts, window):
+        if not wiring.baselines:
+            return []
+        times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
+        return fold_drift(wiring.baselines, [e.features for e in events], [e.input_text for e in events], starts,
+                          [e.model for e in events], [e.model_version for e in events], times, window)
+
+    async def sample_new_versions(out: BatchOutput) -> None:
+        wanted = []
+        for event in out.inferences:
+            key = (event.model, event.model_version)
+            if key not in wiring.baselines and wiring.samples_sent.get(key, 0) < s.baseline_samples:
+                wiring.samples_sent[key] = wiring.samples_sent.get(key, 0) + 1
+                wanted.append(event)
+        if wanted:
+            try:
+                await blocking(wiring.drift_store.add_samples, sample_records(wanted))
+            except StoreError as exc:
+                m.store_errors.labels(operation="samples").inc()
+                log.error("baseline samples not stored: %s", exc)
+
     @app.agent(source, concurrency=1, name="ingest")
     async def ingest(stream):
         async for events in stream.take_events(s.batch_size, within=s.batch_within):
@@ -75,7 +100,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
             positions = await positions_for({(r.topic, r.partition) for r in raw})
             config = BatchConfig(s.window_seconds, s.allowed_lateness_seconds, s.max_future_skew_seconds,
                                  time.time(), s.max_message_bytes)
-            out = process_batch(raw, positions, config)
+            out = process_batch(raw, positions, config, [fold_drift_histograms])
             await send_dead_letters(out, config.now)
             batch = {src: (o.last_offset, o.watermark, o.partials) for src, o in out.sources.items()}
             while True:
@@ -89,6 +114,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
             for src, o in out.sources.items():
                 wiring.positions[src] = Position(o.last_offset, o.watermark)
             m.partial_rows.inc(rows)
+            await sample_new_versions(out)
             record_metrics(out)
             m.batch_seconds.observe(time.perf_counter() - started)
 
@@ -97,19 +123,39 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         wiring.positions.clear()
 
     refresh_state = {"since": 0.0}
+    drift = DriftService(wiring.drift_store, s)
+
+    @app.timer(s.refresh_interval, name="load_baselines")
+    async def load_baselines():
+        try:
+            wiring.baselines = await blocking(wiring.drift_store.active_baselines)
+        except StoreError as exc:
+            log.error("baselines not loaded: %s", exc)
 
     @app.timer(s.refresh_interval, on_leader=True, name="refresh_windows")
     async def refresh_windows():
         mark = time.time() - 5.0  # margin for clocks between store and worker
         try:
             touched = await blocking(wiring.store.refresh_metric_windows, refresh_state["since"])
+            refresh_state["since"] = mark
+            await blocking(drift.build_automatic_baselines, time.time())
+            scored = await blocking(drift.score_closed_windows, time.time())
         except StoreError as exc:
             m.store_errors.labels(operation="refresh").inc()
             log.error("window refresh failed: %s", exc)
             return
-        refresh_state["since"] = mark
         if touched:
             m.windows_written.labels(table="metric_windows").inc(touched)
+        for model, version, _, rows in scored:
+            labels = m.model_labels(model, version)
+            for row in rows:
+                if row.psi is None:
+                    continue
+                m.drift_psi.labels(*labels, row.feature).set(row.psi)
+                m.drift_kl.labels(*labels, row.feature).set(row.kl)
+                m.drift_js.labels(*labels, row.feature).set(row.js)
+                m.drift_severity.labels(*labels, row.feature).set(SEVERITIES.index(row.severity))
+            m.windows_written.labels(table="drift_windows").inc(len(rows))
 
     @app.timer(5.0, name="consumer_lag")
     async def consumer_lag():

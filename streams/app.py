@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import faust
 
 from monitor.settings import Settings
@@ -17,12 +20,15 @@ def create_app(settings: Settings, wiring: Wiring | None = None) -> faust.App:
     if not settings.kafka_bootstrap:
         raise ValueError("MONITOR_KAFKA_BOOTSTRAP is not set (monitor demo starts a local broker for you)")
     wiring = wiring or Wiring.build(settings)
+    datadir = Path(tempfile.gettempdir()) / "monitor-faust" / settings.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
         value_serializer="raw",
         key_serializer="raw",
         store="memory://",
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         consumer_auto_offset_reset="earliest",
         web_enabled=True,

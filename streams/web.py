@@ -12,10 +12,11 @@ from datetime import datetime
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from monitor.adapters.remote_store import handle_store_call
 from monitor.errors import StoreError
 from streams.wiring import Wiring
 
-__all__ = ["register_views", "READ_ONLY"]
+__all__ = ["READ_ONLY", "register_views"]
 
 READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
 
@@ -32,6 +33,21 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
     @app.page("/health")
     async def health(web, request):
         return web.json({"status": "ok", "positions": len(wiring.positions)})
+
+    @app.page("/store")
+    class Store(faust.web.View):
+        """Store calls of the other local workers when this worker owns an embedded store."""
+
+        async def post(self, request):
+            if not wiring.owns_store:
+                return self.json({"error": "this worker does not own the store"}, status=409)
+            body = await request.json()
+            loop = asyncio.get_running_loop()
+            try:
+                result = await loop.run_in_executor(wiring.executor, handle_store_call, wiring.store, body)
+            except (StoreError, ValueError, KeyError) as exc:
+                return self.json({"error": str(exc)}, status=400)
+            return self.json(result)
 
     @app.page("/query")
     class Query(faust.web.View):

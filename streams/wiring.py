@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
-from monitor.adapters.reader import owner_path
+from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.prometheus_metrics import MonitorMetrics
+from monitor.adapters.reader import live_owner, owner_path
+from monitor.adapters.remote_store import RemoteStore, StoreLock, wait_for_owner
+from monitor.baseline import Baseline
 from monitor.pipeline import Position
 from monitor.settings import Settings
 
@@ -29,18 +32,36 @@ class Wiring:
     registry: CollectorRegistry
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="store"))
     positions: dict[tuple[str, int], Position] = field(default_factory=dict)
+    baselines: dict[tuple[str, str], tuple[str, Baseline]] = field(default_factory=dict)
+    samples_sent: dict[tuple[str, str], int] = field(default_factory=dict)
+    owns_store: bool = False
+    lock: StoreLock | None = None
+
+    @property
+    def drift_store(self) -> DriftStore:
+        return DriftStore(self.store)
 
     @classmethod
-    def build(cls, settings: Settings) -> "Wiring":
+    def build(cls, settings: Settings) -> Wiring:
         registry = CollectorRegistry()
         return cls(settings, ClickHouseStore(settings.clickhouse_url),
                    MonitorMetrics(registry, settings.metrics_model_labels), registry)
 
     def open_store(self) -> None:
-        """Connect and migrate; in embedded mode, announce this process as the store's owner."""
+        """Connect and migrate. An embedded store is owned by the first local worker (a file lock);
+        the others reach it through the owner's web port."""
+        path = owner_path(self.settings.clickhouse_url)
+        if path is not None:
+            self.lock = StoreLock(path.with_suffix(".lock"))
+            if not self.lock.try_acquire():
+                owner = wait_for_owner(lambda: live_owner(self.settings.clickhouse_url))
+                self.store = RemoteStore(self.settings.clickhouse_url, owner["url"]).connect()
+                self.owns_store = False
+                log.info("store owned by pid %s; using it through %s", owner["pid"], owner["url"])
+                return
         self.store.connect()
         self.store.migrate()
-        path = owner_path(self.settings.clickhouse_url)
+        self.owns_store = True
         if path is not None:
             host = "127.0.0.1" if self.settings.web_host in ("0.0.0.0", "::") else self.settings.web_host
             url = f"http://{host}:{self.settings.web_port}"
@@ -49,7 +70,7 @@ class Wiring:
 
     def close(self) -> None:
         path = owner_path(self.settings.clickhouse_url)
-        if path is not None and path.exists():
+        if self.owns_store and path is not None and path.exists():
             try:
                 if json.loads(path.read_text()).get("pid") == os.getpid():
                     path.unlink()
@@ -57,3 +78,5 @@ class Wiring:
                 pass
         self.executor.shutdown(wait=True)
         self.store.close()
+        if self.lock is not None:
+            self.lock.release()

@@ -211,8 +211,9 @@ class ClickHouseStore:
             return 0
         self.command(
             f"INSERT INTO {self.table('metric_windows')} "
+            "(window_start, window_end, model, model_version, metric, value, count, numerator, updated_at) "
             "SELECT window_start, window_start + toIntervalSecond(any(window_seconds)), model, model_version, name, "
-            "if(has({means:Array(String)}, name), sum(total) / sum(count), sum(total)), sum(count), now64(3) "
+            "if(has({means:Array(String)}, name), sum(total) / sum(count), sum(total)), sum(count), sum(total), now64(3) "
             f"FROM {partials} WHERE window_start >= {{oldest:DateTime64(3)}} AND name != {{marker:String}} "
             "AND bucket = '' GROUP BY window_start, model, model_version, name",
             {"means": list(SCALAR_MEAN_METRICS), "oldest": _dt(oldest[1]), "marker": OFFSET_MARKER},

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from monitor.adapters.clickhouse_store import ClickHouseStore, QueryResult, parse_store_url
 from monitor.errors import StoreError
 
-__all__ = ["Reader", "HttpReader", "open_reader", "owner_path", "live_owner"]
+__all__ = ["Reader", "HttpReader", "open_reader", "open_store", "owner_path", "live_owner"]
 
 
 class Reader(Protocol):
@@ -70,3 +70,15 @@ def open_reader(clickhouse_url: str) -> Reader:
     if owner is not None:
         return HttpReader(owner["url"], parse_store_url(clickhouse_url).database)
     return ClickHouseStore(clickhouse_url).connect()
+
+
+def open_store(clickhouse_url: str) -> ClickHouseStore:
+    """A read-write store for the CLI: direct, or through the worker that owns an embedded store."""
+    from monitor.adapters.remote_store import RemoteStore
+
+    owner = live_owner(clickhouse_url)
+    if owner is not None:
+        return RemoteStore(clickhouse_url, owner["url"]).connect()
+    store = ClickHouseStore(clickhouse_url).connect()
+    store.migrate()
+    return store

@@ -40,6 +40,47 @@ DDL = (
         metric LowCardinality(String),
         value Float64,
         count Float64,
+        numerator Float64 DEFAULT 0,
+        low Nullable(Float64),
+        high Nullable(Float64),
         updated_at DateTime64(3, 'UTC')
     ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, model_version, metric, window_start)""",
+    # Reference profiles; the active one per model version is the newest not deleted.
+    """CREATE TABLE IF NOT EXISTS {db}.baselines (
+        baseline_id String,
+        model String,
+        model_version String,
+        created_at DateTime64(3, 'UTC'),
+        source String,
+        n UInt64,
+        body String,
+        deleted UInt8 DEFAULT 0,
+        updated_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, model_version, baseline_id)""",
+    # First events of a version without a baseline (features only, derived text features included).
+    """CREATE TABLE IF NOT EXISTS {db}.baseline_samples (
+        model String,
+        model_version String,
+        event_time DateTime64(3, 'UTC'),
+        request_id String,
+        record String
+    ) ENGINE = ReplacingMergeTree ORDER BY (model, model_version, event_time, request_id)""",
+    """CREATE TABLE IF NOT EXISTS {db}.drift_windows (
+        window_start DateTime64(3, 'UTC'),
+        window_end DateTime64(3, 'UTC'),
+        model String,
+        model_version String,
+        feature String,
+        baseline_id String,
+        psi Nullable(Float64),
+        kl Nullable(Float64),
+        js Nullable(Float64),
+        n_current UInt64,
+        n_reference UInt64,
+        severity LowCardinality(String),
+        missing_rate Float64,
+        type_violation_rate Float64,
+        out_of_range_rate Float64,
+        updated_at DateTime64(3, 'UTC')
+    ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, model_version, feature, window_start)""",
 )

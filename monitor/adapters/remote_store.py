@@ -1,0 +1,142 @@
+"""Share one embedded store between local workers: the owner serves it, the others call it.
+
+chdb lets one process open a data directory. The first worker to take the directory's lock owns
+it and serves ``POST /store`` on its loopback web port; every other worker on the machine uses a
+:class:`RemoteStore` with the same interface. A ClickHouse server needs none of this.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from monitor.adapters.clickhouse_store import ClickHouseStore, QueryResult
+from monitor.errors import StoreError
+
+__all__ = ["RemoteStore", "StoreLock", "encode_value", "decode_value", "handle_store_call"]
+
+_DT = "$dt"
+
+
+def encode_value(value: Any) -> Any:
+    """JSON-safe form of store values (datetimes become ``{"$dt": epoch}``)."""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return {_DT: aware.timestamp()}
+    if isinstance(value, (list, tuple)):
+        return [encode_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: encode_value(v) for k, v in value.items()}
+    return value
+
+
+def decode_value(value: Any, *, naive: bool = False) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {_DT}:
+            moment = datetime.fromtimestamp(value[_DT], tz=timezone.utc)
+            return moment.replace(tzinfo=None) if naive else moment
+        return {k: decode_value(v, naive=naive) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_value(v, naive=naive) for v in value]
+    return value
+
+
+def handle_store_call(store: ClickHouseStore, body: dict[str, Any]) -> dict[str, Any]:
+    """Run one remote call on the owner's store; raises StoreError or ValueError."""
+    op = body.get("op")
+    params = decode_value(body.get("parameters")) or None
+    if op == "command":
+        store.command(str(body["sql"]), params)
+        return {}
+    if op == "query":
+        result = store.query(str(body["sql"]), params)
+        return {"columns": result.columns, "rows": encode_value([list(r) for r in result.rows])}
+    if op == "insert":
+        store.insert(str(body["table"]), decode_value(body["rows"]), list(body["columns"]))
+        return {}
+    raise ValueError(f"op {op!r} is not one of command, query, insert")
+
+
+class RemoteStore(ClickHouseStore):
+    """A :class:`ClickHouseStore` whose primitives go to the owning worker over HTTP."""
+
+    def __init__(self, url: str, owner_url: str, timeout: float = 60.0) -> None:
+        super().__init__(url)
+        self.owner_url = owner_url.rstrip("/")
+        self.timeout = timeout
+
+    def connect(self) -> "RemoteStore":
+        self._call({"op": "query", "sql": "SELECT 1"})
+        return self
+
+    def close(self) -> None:
+        pass
+
+    def _call(self, body: dict[str, Any]) -> dict[str, Any]:
+        data = json.dumps(encode_value(body)).encode()
+        request = urllib.request.Request(f"{self.owner_url}/store", data=data,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise StoreError(f"store owner {self.owner_url}: {exc.read().decode(errors='replace')}") from None
+        except OSError as exc:
+            raise StoreError(f"store owner {self.owner_url} did not answer: {exc}") from None
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        return self._call({"op": "command", "sql": sql, "parameters": parameters or {}})
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+        payload = self._call({"op": "query", "sql": sql, "parameters": parameters or {}})
+        rows = decode_value(payload["rows"], naive=True)
+        return QueryResult(payload["columns"], [tuple(r) for r in rows])
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        if rows:
+            self._call({"op": "insert", "table": table, "rows": [list(r) for r in rows], "columns": list(columns)})
+
+
+class StoreLock:
+    """An exclusive lock beside an embedded store's directory: who holds it owns the store."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: BinaryIO | None = None
+
+    def try_acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "ab")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def wait_for_owner(read_owner, timeout: float = 60.0) -> dict[str, Any]:
+    """The owner record once the owning worker has announced itself."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        owner = read_owner()
+        if owner is not None:
+            return owner
+        time.sleep(0.2)
+    raise StoreError(f"the embedded store is locked by another process that announced no endpoint "
+                     f"within {timeout:.0f} s (pid {os.getpid()} waiting)")

@@ -1,0 +1,160 @@
+"""Input drift per window: fold a batch into histogram partials, score a merged window.
+
+Histogram partials are named ``hist:<feature>`` with bucket ``<baseline_id>:<bin>``; data-quality
+partials ``dq:<feature>`` with bucket ``missing``, ``type_violations`` or ``out_of_range``. Both
+merge by summing, so any number of workers gives the same window.
+
+>>> from monitor.baseline import build_baseline
+>>> base = build_baseline("m", "v1", [{"features": {"x": float(i)}} for i in range(100)], now=0.0)
+>>> parts = fold_drift({("m", "v1"): ("b1", base)}, [{"x": 5.0}, {"x": 500.0}], [None, None],
+...                    np.array([0.0, 0.0]), ["m", "m"], ["v1", "v1"], np.array([1.0, 2.0]), 60)
+>>> sorted({p.name for p in parts})
+['dq:x', 'hist:x']
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from monitor.baseline import Baseline, histogram_batch
+from monitor.drift.divergence import SeverityThresholds, score_feature
+from monitor.partials import Partial
+
+__all__ = [
+    "DQ_PREFIX",
+    "HIST_PREFIX",
+    "DriftRow",
+    "WindowHistograms",
+    "fold_drift",
+    "score_window",
+    "window_histograms",
+]
+
+HIST_PREFIX = "hist:"
+DQ_PREFIX = "dq:"
+DQ_KINDS = ("missing", "type_violations", "out_of_range")
+
+
+def fold_drift(
+    baselines: Mapping[tuple[str, str], tuple[str, Baseline]],
+    features: Sequence[Mapping[str, Any]],
+    texts: Sequence[str | None],
+    starts: np.ndarray,
+    models: Sequence[str],
+    versions: Sequence[str],
+    times: np.ndarray,
+    window_seconds: int,
+) -> list[Partial]:
+    """Histogram and data-quality partials of the events whose model version has a baseline."""
+    groups: dict[tuple[float, str, str], list[int]] = defaultdict(list)
+    for i, key in enumerate(zip(starts.tolist(), models, versions)):
+        if key[1:] in baselines:
+            groups[key].append(i)
+    out: list[Partial] = []
+    for (start, model, version), rows in groups.items():
+        baseline_id, baseline = baselines[(model, version)]
+        hist = histogram_batch(baseline, [features[i] for i in rows], [texts[i] for i in rows])
+        latest = float(times[rows].max())
+        for feature, counts in hist.counts.items():
+            for index in np.flatnonzero(counts).tolist():
+                c = float(counts[index])
+                out.append(Partial(start, window_seconds, model, version, HIST_PREFIX + feature,
+                                   f"{baseline_id}:{index}", c, c, latest))
+            for kind, value in (("missing", hist.missing[feature]), ("type_violations", hist.type_violations[feature]),
+                                ("out_of_range", hist.out_of_range[feature])):
+                out.append(Partial(start, window_seconds, model, version, DQ_PREFIX + feature, kind,
+                                   float(value), float(hist.n), latest))
+    return out
+
+
+@dataclass(frozen=True)
+class WindowHistograms:
+    """Merged counts of one window of one model version, keyed by feature then baseline id."""
+
+    counts: Mapping[str, Mapping[str, np.ndarray]]
+    quality: Mapping[str, Mapping[str, float]]  # feature -> {missing, type_violations, out_of_range, n}
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    feature: str
+    baseline_id: str
+    psi: float | None
+    kl: float | None
+    js: float | None
+    n_current: int
+    n_reference: int
+    severity: str
+    missing_rate: float
+    type_violation_rate: float
+    out_of_range_rate: float
+
+
+def score_window(
+    baselines: Mapping[str, Baseline],
+    window: WindowHistograms,
+    *,
+    min_samples: int,
+    thresholds: SeverityThresholds = SeverityThresholds(),
+    feature_thresholds: Mapping[str, SeverityThresholds] | None = None,
+) -> list[DriftRow]:
+    """One row per feature; below ``min_samples`` the row keeps its counts but has no scores.
+
+    When a window saw two baselines (one replaced the other mid-window), the one that binned
+    most of its values is used.
+    """
+    rows = []
+    for feature, by_baseline in sorted(window.counts.items()):
+        baseline_id = max(by_baseline, key=lambda b: (by_baseline[b].sum(), b))
+        if baseline_id not in baselines or feature not in baselines[baseline_id].features:
+            continue
+        reference = baselines[baseline_id].features[feature].reference_histogram()
+        current = by_baseline[baseline_id]
+        quality = window.quality.get(feature, {})
+        n = max(quality.get("n", 0.0), 1.0)
+        rates = (quality.get("missing", 0.0) / n, quality.get("type_violations", 0.0) / n,
+                 quality.get("out_of_range", 0.0) / n)
+        n_current = int(current.sum())
+        if n_current < min_samples:
+            rows.append(DriftRow(feature, baseline_id, None, None, None, n_current, int(reference.sum()),
+                                 "insufficient", *rates))
+            continue
+        limits = (feature_thresholds or {}).get(feature, thresholds)
+        s = score_feature(feature, current, reference, limits)
+        rows.append(DriftRow(feature, baseline_id, s.psi, s.kl, s.js, s.n_current, s.n_reference, s.severity,
+                             *rates))
+    return rows
+
+
+def window_histograms(
+    rows: Sequence[tuple[str, str, float, float]], n_bins: Mapping[tuple[str, str], int]
+) -> WindowHistograms:
+    """Build one window from summed store rows ``(name, bucket, count, total)``.
+
+    ``n_bins[(baseline_id, feature)]`` sizes the vectors; buckets of unknown baselines are dropped.
+
+    >>> w = window_histograms([("hist:x", "b1:0", 3.0, 3.0), ("hist:x", "b1:2", 1.0, 1.0),
+    ...                        ("dq:x", "missing", 1.0, 4.0)], {("b1", "x"): 3})
+    >>> w.counts["x"]["b1"].tolist(), w.quality["x"]["n"]
+    ([3.0, 0.0, 1.0], 4.0)
+    """
+    counts: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
+    quality: dict[str, dict[str, float]] = defaultdict(dict)
+    for name, bucket, count, total in rows:
+        if name.startswith(HIST_PREFIX):
+            feature = name[len(HIST_PREFIX):]
+            baseline_id, _, index = bucket.rpartition(":")
+            size = n_bins.get((baseline_id, feature))
+            if size is None or not index.isdigit() or int(index) >= size:
+                continue
+            counts[feature].setdefault(baseline_id, np.zeros(size))[int(index)] += count
+        elif name.startswith(DQ_PREFIX):
+            feature = name[len(DQ_PREFIX):]
+            quality[feature][bucket] = count
+            quality[feature]["n"] = total
+    return WindowHistograms(dict(counts), dict(quality))

@@ -1,0 +1,108 @@
+"""Automatic baselines and window scoring for input drift (run by the leader worker)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from monitor.adapters.drift_store import DriftStore
+from monitor.baseline import Baseline, build_baseline
+from monitor.drift.divergence import SeverityThresholds
+from monitor.drift.windows import DriftRow, score_window, window_histograms
+from monitor.settings import Settings
+from monitor.text_features import TEXT_FEATURES, text_features
+
+__all__ = ["DriftService", "sample_records"]
+
+log = logging.getLogger("monitor.drift")
+
+
+def sample_records(events: Sequence[Any]) -> list[tuple[str, str, float, str, dict[str, Any]]]:
+    """Rows for ``baseline_samples``: features plus derived text features; raw text is not kept."""
+    texts = [e.input_text for e in events]
+    derived = text_features(texts) if any(t is not None for t in texts) else {}
+    rows = []
+    for i, e in enumerate(events):
+        features = dict(e.features)
+        if e.input_text is not None:
+            for name, column in derived.items():
+                value = column[i]
+                features[name] = value.item() if hasattr(value, "item") else value
+        record = {"features": features, "prediction": e.prediction}
+        rows.append((e.model, e.model_version, e.timestamp, e.request_id, record))
+    return rows
+
+
+def _mark_text_features(baseline: Baseline) -> Baseline:
+    features = {name: dataclasses.replace(p, derived_from_text=name in TEXT_FEATURES)
+                for name, p in baseline.features.items()}
+    return dataclasses.replace(baseline, features=features)
+
+
+class DriftService:
+    def __init__(self, drift_store: DriftStore, settings: Settings) -> None:
+        self.store = drift_store
+        self.settings = settings
+        self.pending: set[tuple[float, int]] = set()
+        self.since = 0.0
+        self._baselines: dict[str, Baseline] = {}
+        self.thresholds = SeverityThresholds(settings.drift_moderate, settings.drift_significant)
+        self.feature_thresholds = {f: SeverityThresholds(*t) for f, t in settings.drift_feature_thresholds.items()}
+
+    # -- baselines --------------------------------------------------------------------------
+    def build_automatic_baselines(self, now: float) -> list[str]:
+        """Build a baseline for each version whose first events are all sampled; returns their ids."""
+        active = self.store.active_baselines()
+        built = []
+        for (model, version), n in self.store.sample_counts().items():
+            if (model, version) in active:
+                continue
+            previous = [b for (m, v), (_, b) in active.items() if m == model and v != version]
+            if self.settings.baseline_from_previous and previous:
+                source = max(previous, key=lambda b: b.created_at)
+                baseline = dataclasses.replace(source, model_version=version, created_at=now,
+                                               source=f"copied from {source.model_version}")
+            elif n >= self.settings.baseline_samples:
+                records = self.store.first_samples(model, version, self.settings.baseline_samples)
+                baseline = _mark_text_features(build_baseline(
+                    model, version, records, n_bins=self.settings.drift_bins, top_k=self.settings.drift_top_k,
+                    now=now, source=f"first {len(records)} events"))
+            else:
+                continue
+            built.append(self.store.save_baseline(baseline))
+            self.store.clear_samples(model, version)
+            log.info("baseline %s built for %s/%s (%s)", built[-1], model, version, baseline.source)
+        return built
+
+    # -- scoring ----------------------------------------------------------------------------
+    def _baselines_for(self, ids: set[str]) -> Mapping[str, Baseline]:
+        missing = ids - self._baselines.keys()
+        if missing:
+            self._baselines.update(self.store.load_baselines(missing))
+        return self._baselines
+
+    def score_closed_windows(self, now: float) -> list[tuple[str, str, float, list[DriftRow]]]:
+        """Score every window touched since the last call once the watermark has passed it."""
+        mark = now - 5.0
+        touched, watermark = self.store.touched_windows(self.since)
+        self.since = mark
+        self.pending.update(touched)
+        lateness = self.settings.allowed_lateness_seconds
+        closed = sorted(w for w in self.pending if w[0] + w[1] + lateness <= watermark)
+        scored = []
+        for start, seconds in closed:
+            for (model, version), rows in self.store.window_rows(start).items():
+                ids = {bucket.rpartition(":")[0] for name, bucket, _, _ in rows if name.startswith("hist:")}
+                baselines = self._baselines_for(ids)
+                n_bins = {(bid, f): p.bins.n_bins for bid in ids if bid in baselines
+                          for f, p in baselines[bid].features.items()}
+                window = window_histograms(rows, n_bins)
+                drift_rows = score_window(baselines, window, min_samples=self.settings.drift_min_samples,
+                                          thresholds=self.thresholds, feature_thresholds=self.feature_thresholds)
+                self.store.write_drift_rows(start, seconds, model, version, drift_rows, time.time())
+                scored.append((model, version, start, drift_rows))
+            self.pending.discard((start, seconds))
+        return scored
