@@ -61,10 +61,8 @@ def _loads(raw: bytes) -> Any:
 
 
 def _dump(obj: Any) -> bytes:
-    try:
-        return orjson.dumps(obj)
-    except TypeError:
-        return json.dumps(obj, allow_nan=True, default=str).encode()
+    # stdlib json keeps NaN / Infinity literals, so a dead letter replays to the same rejection
+    return json.dumps(obj, allow_nan=True, default=str, ensure_ascii=False).encode()
 
 
 def decode_message(
@@ -96,4 +94,8 @@ def decode_message(
         except InvalidEvent as exc:
             original = raw if not isinstance(payload, list) else _dump(obj)
             out.rejections.append(Rejection(exc.reason, exc.field, exc.detail, index, original))
+        except (TypeError, ValueError, AttributeError) as exc:  # malformed OTel attributes
+            original = raw if not isinstance(payload, list) else _dump(obj)
+            out.rejections.append(Rejection("bad_otel", "attributes", f"cannot map OTel event: {exc}"[:300],
+                                            index, original))
     return out

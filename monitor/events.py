@@ -99,9 +99,13 @@ def _opt_string(obj: Mapping[str, Any], name: str, max_length: int = MAX_ID_LENG
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidEvent("wrong_type", name, f"expected number, got {type(value).__name__} {value!r:.40}")
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidEvent("out_of_range", name, f"{str(value)[:40]} is too large") from None
+    if not math.isfinite(number):
         raise InvalidEvent("not_finite", name, f"{value} is not a finite number")
-    return float(value)
+    return number
 
 
 def _opt_number(obj: Mapping[str, Any], name: str, low: float | None = None, high: float | None = None) -> float | None:
@@ -144,7 +148,11 @@ def _scalar(value: Any, name: str) -> FeatureValue:
             raise InvalidEvent("too_long", name, f"{len(value)} characters, at most 1024")
         return value
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:
+            raise InvalidEvent("out_of_range", name, f"{str(value)[:40]} is too large") from None
+        if not finite:
             raise InvalidEvent("not_finite", name, f"{value} is not a finite number (send null for a missing value)")
         return value
     raise InvalidEvent("wrong_type", name, f"expected number, string, bool or null, got {type(value).__name__}")

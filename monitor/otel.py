@@ -44,6 +44,8 @@ def _attributes(obj: dict[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for item in raw if isinstance(raw, list) else []:
         value = item.get("value", {}) if isinstance(item, dict) else {}
+        if not isinstance(value, dict):
+            raise ValueError(f"attribute {item.get('key')!r} has no OTLP value object")
         for key in _OTLP_VALUE_KEYS:
             if key in value:
                 flat[item.get("key")] = int(value[key]) if key == "intValue" else value[key]

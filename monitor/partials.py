@@ -39,13 +39,9 @@ def group_keys(
     window_start: np.ndarray, models: Sequence[str], versions: Sequence[str]
 ) -> tuple[np.ndarray, list[tuple[float, str, str]]]:
     """Integer group id per event and the (window_start, model, version) of each group."""
-    keys = np.array([f"{w!r}\x1f{m}\x1f{v}" for w, m, v in zip(window_start.tolist(), models, versions)])
-    unique, inverse = np.unique(keys, return_inverse=True)
-    groups = []
-    for key in unique.tolist():
-        w, m, v = key.split("\x1f")
-        groups.append((float(w), m, v))
-    return inverse.reshape(-1), groups
+    index: dict[tuple[float, str, str], int] = {}
+    ids = [index.setdefault(key, len(index)) for key in zip(window_start.tolist(), models, versions)]
+    return np.asarray(ids, dtype=np.int64), [(float(w), m, v) for w, m, v in index]
 
 
 def fold_sums(
@@ -67,7 +63,7 @@ def fold_sums(
     counts = np.bincount(ids, weights=present.astype(np.float64), minlength=len(groups))
     totals = np.bincount(ids, weights=np.where(present, values, 0.0), minlength=len(groups))
     latest = np.full(len(groups), -np.inf)
-    np.maximum.at(latest, ids, event_times)
+    np.maximum.at(latest, ids[present], np.asarray(event_times)[present])  # of the values counted
     return [
         Partial(w, window_seconds, m, v, name, bucket, float(c), float(t), float(e))
         for (w, m, v), c, t, e in zip(groups, counts.tolist(), totals.tolist(), latest.tolist())

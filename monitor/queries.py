@@ -23,6 +23,8 @@ def _quote(value: Any, type_name: str) -> str:
     if type_name.startswith("DateTime"):
         if isinstance(value, (int, float)):
             value = datetime.fromtimestamp(value, tz=timezone.utc)
+        elif value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
         return f"toDateTime64('{value.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}', 3, 'UTC')"
     if isinstance(value, bool):
         return "1" if value else "0"

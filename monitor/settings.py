@@ -97,14 +97,9 @@ class Settings(BaseSettings):
         return self.redis_url.get_secret_value() if self.redis_url else None
 
 
-def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Settings from ``path`` (TOML or YAML, keys without the prefix), then env, then ``overrides``."""
-    values: dict[str, Any] = {}
-    if path:
-        file = Path(path)
-        if not file.exists():
-            raise ConfigError(f"config file {file} does not exist")
-        text = file.read_text()
+def _read_config_file(file: Path) -> dict[str, Any]:
+    text = file.read_text()
+    try:
         if file.suffix in (".yaml", ".yml"):
             import yaml
 
@@ -113,9 +108,29 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             import tomllib
 
             values = tomllib.loads(text)
-        values = values.get("monitor", values)
+    except Exception as exc:  # yaml and tomllib raise their own error types
+        raise ConfigError(f"{file}: not valid {'YAML' if file.suffix in ('.yaml', '.yml') else 'TOML'}: {exc}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{file}: expected a mapping of settings, got {type(values).__name__}")
+    section = values.get("monitor", values)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{file}: 'monitor' must be a mapping of settings")
+    return section
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from ``path`` (TOML or YAML, keys without the prefix), then env, then ``overrides``."""
+    values: dict[str, Any] = {}
+    if path:
+        file = Path(path)
+        if not file.exists():
+            raise ConfigError(f"config file {file} does not exist")
+        values = _read_config_file(file)
     # Environment wins over the file; explicit overrides win over both.
-    env = Settings()
+    try:
+        env = Settings()
+    except ValueError as exc:
+        raise ConfigError(f"bad MONITOR_* environment variable: {exc}") from None
     merged = {**values, **{k: v for k, v in env.model_dump().items() if k in env.model_fields_set}}
     try:
         return Settings(**{**merged, **overrides})

@@ -24,7 +24,10 @@ def parse_timestamp(value: object, field: str = "timestamp") -> float:
     if isinstance(value, bool):
         raise InvalidEvent("wrong_type", field, f"expected RFC 3339 string or epoch number, got bool {value}")
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise InvalidEvent("out_of_range", field, f"{str(value)[:40]} is too large") from None
         if not math.isfinite(seconds):
             raise InvalidEvent("not_finite", field, f"{value} is not a finite number")
         if seconds >= MILLIS_THRESHOLD:
@@ -39,7 +42,10 @@ def parse_timestamp(value: object, field: str = "timestamp") -> float:
             raise InvalidEvent("bad_timestamp", field, f"{value[:64]!r} is not an RFC 3339 time") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=timezone.utc)
-        return parsed.timestamp()
+        seconds = parsed.timestamp()
+        if seconds <= 0:
+            raise InvalidEvent("out_of_range", field, f"{value[:64]!r} is not after 1970-01-01")
+        return seconds
     raise InvalidEvent(
         "wrong_type", field, f"expected RFC 3339 string or epoch number, got {type(value).__name__}"
     )

@@ -31,8 +31,8 @@ def straightforward(
     latest: dict[Key, float] = defaultdict(lambda: -math.inf)
     for start, model, version, time, value in rows:
         key = (start, model, version)
-        latest[key] = max(latest[key], time)
-        if not math.isnan(value):
+        if not math.isnan(value):  # the newest event time among the values counted
+            latest[key] = max(latest[key], time)
             count[key] += 1
             total[key] += value
     return {k: (count[k], total[k], latest[k]) for k in count}
@@ -116,7 +116,7 @@ def test_nan_values_are_absent_and_all_nan_groups_vanish() -> None:
         window_seconds=60,
     )
     assert [(p.window_start, p.count, p.total, p.max_event_time) for p in partials] == [
-        (0.0, 1.0, 5.0, 2.0)
+        (0.0, 1.0, 5.0, 1.0)
     ]
 
 
