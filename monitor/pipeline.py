@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,9 @@ class SourceOutput:
     last_offset: int
     watermark: float
     partials: list[Partial] = field(default_factory=list)
+    kind: str = "inference"
+    valid: list[Any] = field(default_factory=list)  # every valid event, late ones included, in offset order
+    event_ids: list[str] = field(default_factory=list)  # "topic:partition:offset:index" of each valid event
 
 
 @dataclass
@@ -132,16 +136,18 @@ def process_batch(
             continue
         kind = fresh[0].kind
         decoded_events: list = []
+        event_ids: list[str] = []
         for message in fresh:
             decoded = decode_message(message.value, message.kind, now=config.now,
                                      max_bytes=config.max_message_bytes, max_future_skew=config.max_future_skew)
             decoded_events.extend(decoded.events)
+            event_ids.extend(f"{message.topic}:{message.partition}:{message.offset}:{i}" for i in decoded.indexes)
             out.rejections.extend((message, r) for r in decoded.rejections)
         out.messages[source[0]] += len(fresh)
         partials, watermark, n_late, kept = _fold_source(
             kind, decoded_events, config.window_seconds, config.allowed_lateness, start, inference_folds
         )
-        out.sources[source] = SourceOutput(fresh[-1].offset, watermark, partials)
+        out.sources[source] = SourceOutput(fresh[-1].offset, watermark, partials, kind, decoded_events, event_ids)
         out.events[kind] += len(kept)
         out.late[kind] += n_late
         (out.inferences if kind == "inference" else out.feedback).extend(kept)

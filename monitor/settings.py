@@ -69,9 +69,12 @@ class Settings(BaseSettings):
     drift_moderate: float = Field(0.1, gt=0)
     drift_significant: float = Field(0.25, gt=0)
     drift_feature_thresholds: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    join_ttl: str = Field("7d", description="how long an inference or feedback waits for its partner")
+    segment_keys: list[str] = Field(default_factory=list, description="segment keys with their own outcome rates")
+    stable_versions: dict[str, str] = Field(default_factory=dict, description="model -> version to compare with")
     metrics_model_labels: int = Field(50, ge=1, description="max distinct model/version label pairs exported")
 
-    @field_validator("window", "allowed_lateness", "max_future_skew")
+    @field_validator("window", "allowed_lateness", "max_future_skew", "join_ttl")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
         parse_duration(value)
@@ -91,6 +94,10 @@ class Settings(BaseSettings):
     @property
     def max_future_skew_seconds(self) -> float:
         return parse_duration(self.max_future_skew)
+
+    @property
+    def join_ttl_seconds(self) -> float:
+        return parse_duration(self.join_ttl)
 
     @property
     def redis_dsn(self) -> str | None:

@@ -21,6 +21,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     logging.getLogger("monitor").setLevel(level)
     wiring = Wiring.build(settings)
     wiring.open_store()
+    wiring.open_join_store()
     try:
         app = create_app(settings, wiring)
         faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

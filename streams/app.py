@@ -9,6 +9,7 @@ import faust
 
 from monitor.settings import Settings
 from streams.agents import register_agents
+from streams.timers import register_timers
 from streams.web import register_views
 from streams.wiring import Wiring
 
@@ -43,5 +44,6 @@ def create_app(settings: Settings, wiring: Wiring | None = None) -> faust.App:
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
     )
     register_agents(app, wiring)
+    register_timers(app, wiring)
     register_views(app, wiring)
     return app

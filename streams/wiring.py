@@ -15,7 +15,10 @@ from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.reader import live_owner, owner_path
 from monitor.adapters.remote_store import RemoteStore, StoreLock, wait_for_owner
+from monitor.adapters.join_store import JoinStore, make_join_store
+from monitor.adapters.outcome_store import OutcomeStore
 from monitor.baseline import Baseline
+from monitor.services.outcomes import OutcomeStage
 from monitor.pipeline import Position
 from monitor.settings import Settings
 
@@ -34,12 +37,23 @@ class Wiring:
     positions: dict[tuple[str, int], Position] = field(default_factory=dict)
     baselines: dict[tuple[str, str], tuple[str, Baseline]] = field(default_factory=dict)
     samples_sent: dict[tuple[str, str], int] = field(default_factory=dict)
+    join_store: JoinStore | None = None
+    outcome_stage: OutcomeStage | None = None
     owns_store: bool = False
     lock: StoreLock | None = None
 
     @property
     def drift_store(self) -> DriftStore:
         return DriftStore(self.store)
+
+    def open_join_store(self) -> None:
+        """Redis when MONITOR_REDIS_URL is set, else an in-process store with the same behaviour."""
+        self.join_store = make_join_store(self.settings.redis_dsn, self.settings.join_ttl_seconds)
+        self.join_store.setup()
+        self.outcome_stage = OutcomeStage(self.join_store, OutcomeStore(self.store),
+                                          window_seconds=self.settings.window_seconds,
+                                          segment_keys=self.settings.segment_keys)
+        log.info("join store: %s", "redis" if self.settings.redis_dsn else "in-process memory")
 
     @classmethod
     def build(cls, settings: Settings) -> Wiring:
@@ -77,6 +91,8 @@ class Wiring:
             except (ValueError, OSError):
                 pass
         self.executor.shutdown(wait=True)
+        if self.join_store is not None:
+            self.join_store.close()
         self.store.close()
         if self.lock is not None:
             self.lock.release()

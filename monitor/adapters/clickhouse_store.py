@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from monitor.adapters.schema import DDL, SCALAR_MEAN_METRICS
+from monitor.adapters.schema import DDL, LATENCY_HISTOGRAM, OUTCOME_PREFIX, PROPORTIONS, SCALAR_MEAN_METRICS
 from monitor.errors import ConfigError, StoreError
 from monitor.partials import Partial
 
@@ -200,23 +200,40 @@ class ClickHouseStore:
         return (int(last), float(watermark)) if n else (-1, 0.0)
 
     def refresh_metric_windows(self, changed_since: float) -> int:
-        """Rewrite the metric windows touched by partials inserted after ``changed_since``."""
+        """Rewrite the metric windows touched by partials inserted after ``changed_since``.
+
+        Counts are sums; ``latency_ms`` and tokens are means; ``outcome:*`` partials become rates
+        (with a 95% Wilson interval) or means, per segment. Rewriting is idempotent: latest wins.
+        """
         partials = self.table("partials")
+        scalar = ("name != {marker:String} AND NOT startsWith(name, 'hist:') AND NOT startsWith(name, 'dq:') "
+                  "AND NOT startsWith(name, '__') AND name != {latency:String}")
+        params = {"marker": OFFSET_MARKER, "latency": LATENCY_HISTOGRAM}
         oldest = self.query(
             f"SELECT count(), toFloat64(min(window_start)) FROM {partials} "
-            "WHERE inserted_at >= {since:DateTime64(3)} AND name != {marker:String} AND bucket = ''",
-            {"since": _dt(changed_since), "marker": OFFSET_MARKER},
+            f"WHERE inserted_at >= {{since:DateTime64(3)}} AND {scalar}", {"since": _dt(changed_since), **params},
         ).rows[0]
         if not oldest[0]:
             return 0
+        # Wilson score interval at 95%: (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)
+        z2 = "3.841458820694124"
+        wilson = (f"(p + {z2} / (2 * n) {{sign}} sqrt({z2}) * sqrt(p * (1 - p) / n + {z2} / (4 * n * n))) "
+                  f"/ (1 + {z2} / n)")
         self.command(
             f"INSERT INTO {self.table('metric_windows')} "
-            "(window_start, window_end, model, model_version, metric, value, count, numerator, updated_at) "
-            "SELECT window_start, window_start + toIntervalSecond(any(window_seconds)), model, model_version, name, "
-            "if(has({means:Array(String)}, name), sum(total) / sum(count), sum(total)), sum(count), sum(total), now64(3) "
-            f"FROM {partials} WHERE window_start >= {{oldest:DateTime64(3)}} AND name != {{marker:String}} "
-            "AND bucket = '' GROUP BY window_start, model, model_version, name",
-            {"means": list(SCALAR_MEAN_METRICS), "oldest": _dt(oldest[1]), "marker": OFFSET_MARKER},
+            "(window_start, window_end, model, model_version, metric, segment, value, count, numerator, low, high, "
+            "updated_at) SELECT window_start, window_end, model, model_version, metric, segment, "
+            "if(kind = 'sum', total, total / n), n, total, "
+            f"if(kind = 'rate', {wilson.format(sign='-')}, NULL), if(kind = 'rate', {wilson.format(sign='+')}, NULL), "
+            "now64(3) FROM (SELECT window_start, window_start + toIntervalSecond(any(window_seconds)) AS window_end, "
+            "model, model_version, replaceOne(name, {outcome:String}, '') AS metric, bucket AS segment, "
+            "sum(total) AS total, sum(count) AS n, total / n AS p, "
+            "multiIf(startsWith(name, {outcome:String}) AND has({rates:Array(String)}, metric), 'rate', "
+            "startsWith(name, {outcome:String}) OR has({means:Array(String)}, name), 'mean', 'sum') AS kind "
+            f"FROM {partials} WHERE window_start >= {{oldest:DateTime64(3)}} AND {scalar} "
+            "GROUP BY window_start, model, model_version, name, bucket)",
+            {"means": list(SCALAR_MEAN_METRICS), "oldest": _dt(oldest[1]), "outcome": OUTCOME_PREFIX,
+             "rates": list(PROPORTIONS), **params},
         )
         return int(oldest[0])
 

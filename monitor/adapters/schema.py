@@ -6,10 +6,14 @@ the latest row for a key wins, so rewriting a window never double counts. Read t
 
 from __future__ import annotations
 
-__all__ = ["DDL", "SCALAR_MEAN_METRICS"]
+__all__ = ["DDL", "SCALAR_MEAN_METRICS", "OUTCOME_PREFIX", "PROPORTIONS", "LATENCY_HISTOGRAM"]
 
 # Metrics whose window value is sum(total) / sum(count); the others are sums.
 SCALAR_MEAN_METRICS = ("latency_ms", "input_tokens", "output_tokens")
+OUTCOME_PREFIX = "outcome:"
+# Outcome metrics that are proportions (Wilson interval); the other outcome metrics are means.
+PROPORTIONS = ("satisfaction", "task_completion", "human_takeover", "bad_case", "accuracy")
+LATENCY_HISTOGRAM = "latency_hist"
 
 DDL = (
     "CREATE DATABASE IF NOT EXISTS {db}",
@@ -38,13 +42,54 @@ DDL = (
         model String,
         model_version String,
         metric LowCardinality(String),
+        segment String DEFAULT '',
         value Float64,
         count Float64,
         numerator Float64 DEFAULT 0,
         low Nullable(Float64),
         high Nullable(Float64),
         updated_at DateTime64(3, 'UTC')
-    ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, model_version, metric, window_start)""",
+    ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, model_version, metric, segment, window_start)""",
+    # Concept-drift detector state per source partition and model version, with the offset it covers.
+    """CREATE TABLE IF NOT EXISTS {db}.detector_state (
+        src_topic LowCardinality(String),
+        src_partition UInt32,
+        model String,
+        model_version String,
+        last_offset Int64,
+        state String,
+        updated_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ) ENGINE = ReplacingMergeTree(last_offset) ORDER BY (src_topic, src_partition, model, model_version)""",
+    """CREATE TABLE IF NOT EXISTS {db}.detector_events (
+        detected_at DateTime64(3, 'UTC'),
+        event_time DateTime64(3, 'UTC'),
+        model String,
+        model_version String,
+        stream LowCardinality(String),
+        detector LowCardinality(String),
+        src_topic LowCardinality(String),
+        src_partition UInt32,
+        position UInt64,
+        mean_before Nullable(Float64),
+        mean_after Nullable(Float64)
+    ) ENGINE = ReplacingMergeTree ORDER BY (model, model_version, stream, detector, src_topic, src_partition, position)""",
+    # Each window's metrics against a reference: the baseline or the previous version.
+    """CREATE TABLE IF NOT EXISTS {db}.metric_comparisons (
+        window_start DateTime64(3, 'UTC'),
+        model String,
+        model_version String,
+        metric LowCardinality(String),
+        reference String,
+        value Float64,
+        reference_value Float64,
+        difference Float64,
+        diff_low Float64,
+        diff_high Float64,
+        p_value Float64,
+        count Float64,
+        reference_count Float64,
+        updated_at DateTime64(3, 'UTC')
+    ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, model_version, metric, reference, window_start)""",
     # Reference profiles; the active one per model version is the newest not deleted.
     """CREATE TABLE IF NOT EXISTS {db}.baselines (
         baseline_id String,

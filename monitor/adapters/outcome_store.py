@@ -1,0 +1,46 @@
+"""Store operations of the outcome side: detector state and detections, window comparisons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from monitor.adapters.clickhouse_store import ClickHouseStore
+
+__all__ = ["OutcomeStore"]
+
+
+def _dt(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+class OutcomeStore:
+    def __init__(self, store: ClickHouseStore) -> None:
+        self.store = store
+
+    def load_states(self, topic: str, partition: int) -> dict[tuple[str, str], tuple[int, bytes]]:
+        """Newest detector state of each model version for one source partition."""
+        rows = self.store.query(
+            f"SELECT model, model_version, max(last_offset), argMax(state, last_offset) FROM "
+            f"{self.store.table('detector_state')} WHERE src_topic = {{topic:String}} "
+            "AND src_partition = {partition:UInt32} GROUP BY model, model_version",
+            {"topic": topic, "partition": partition},
+        ).rows
+        return {(m, v): (int(offset), bytes.fromhex(state)) for m, v, offset, state in rows}
+
+    def save_states(self, rows: Sequence[tuple[str, int, str, str, int, bytes]]) -> None:
+        self.store.insert("detector_state", [[t, p, m, v, o, s.hex()] for t, p, m, v, o, s in rows],
+                          ["src_topic", "src_partition", "model", "model_version", "last_offset", "state"])
+
+    def write_detections(self, rows: Sequence[tuple[float, float, str, str, str, str, str, int, int,
+                                                    float | None, float | None]]) -> None:
+        self.store.insert("detector_events", [[_dt(a), _dt(b), *rest] for a, b, *rest in rows],
+                          ["detected_at", "event_time", "model", "model_version", "stream", "detector", "src_topic",
+                           "src_partition", "position", "mean_before", "mean_after"])
+
+    def write_comparisons(self, rows: Sequence[Sequence[Any]]) -> None:
+        self.store.insert("metric_comparisons", [[_dt(r[0]), *r[1:], datetime.now(timezone.utc)] for r in rows],
+                          ["window_start", "model", "model_version", "metric", "reference", "value",
+                           "reference_value", "difference", "diff_low", "diff_high", "p_value", "count",
+                           "reference_count", "updated_at"])

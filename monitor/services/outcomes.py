@@ -1,0 +1,150 @@
+"""The outcome stage of a batch: join feedback to inference, fold outcome partials, run detectors.
+
+Blocking (join store and ClickHouse calls); the worker runs it in its store thread. Detector
+state is saved with the offset it covers *before* the batch's partials, so after a crash the
+replayed events feed the detectors only past that offset: no detection is lost or repeated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from monitor.adapters.join_store import JoinStore
+from monitor.adapters.outcome_store import OutcomeStore
+from monitor.adapters.schema import LATENCY_HISTOGRAM, OUTCOME_PREFIX
+from monitor.detectors.concept import ConceptDriftMonitor, Detection
+from monitor.outcomes.fold import JoinedOutcome, fold_outcomes, latency_histogram
+from monitor.outcomes.join import (detector_streams, feedback_payload, inference_payload, joined_outcome,
+                                   payload_offset)
+from monitor.partials import Partial
+from monitor.pipeline import BatchOutput
+from monitor.windows import window_starts
+
+__all__ = ["OutcomeStage", "OutcomeResult"]
+
+log = logging.getLogger("monitor.outcomes")
+Source = tuple[str, int]
+
+
+@dataclass
+class OutcomeResult:
+    outcomes: list[JoinedOutcome] = field(default_factory=list)
+    detections: list[tuple[str, int, Detection]] = field(default_factory=list)
+    join_delays: list[float] = field(default_factory=list)
+
+
+def _outcome_partials(outcomes: Sequence[JoinedOutcome], window: int, segment_keys: Sequence[str],
+                      latest: float) -> list[Partial]:
+    return [Partial(s.window_start, window, s.model, s.model_version, OUTCOME_PREFIX + s.metric, s.segment,
+                    s.denominator, s.numerator, latest) for s in fold_outcomes(outcomes, window, segment_keys)]
+
+
+def _latency_partials(events: Sequence, window: int) -> list[Partial]:
+    by_group: dict[tuple[float, str, str], list[float]] = defaultdict(list)
+    starts = window_starts(np.array([e.timestamp for e in events]), window)
+    for start, e in zip(starts.tolist(), events):
+        if e.latency_ms is not None:
+            by_group[(start, e.model, e.model_version)].append(e.latency_ms)
+    out = []
+    for (start, model, version), values in by_group.items():
+        counts = latency_histogram(np.asarray(values))
+        out += [Partial(start, window, model, version, LATENCY_HISTOGRAM, str(i), float(c), float(c), start)
+                for i in np.flatnonzero(counts).tolist() for c in (counts[i],)]
+    return out
+
+
+class OutcomeStage:
+    def __init__(self, join_store: JoinStore, store: OutcomeStore, *, window_seconds: int,
+                 segment_keys: Sequence[str] = ()) -> None:
+        self.join_store = join_store
+        self.store = store
+        self.window = window_seconds
+        self.segment_keys = tuple(segment_keys)
+        self.monitors: dict[tuple[str, int, str, str], ConceptDriftMonitor] = {}
+        self.fed: dict[tuple[str, int, str, str], int] = {}  # offset each detector has seen up to
+        self._loaded: set[Source] = set()
+
+    def forget(self) -> None:
+        """After a rebalance: detector state is reloaded from the store on next use."""
+        self.monitors.clear()
+        self.fed.clear()
+        self._loaded.clear()
+
+    def _monitor(self, topic: str, partition: int, model: str, version: str) -> ConceptDriftMonitor:
+        if (topic, partition) not in self._loaded:
+            for (m, v), (offset, state) in self.store.load_states(topic, partition).items():
+                self.monitors[(topic, partition, m, v)] = ConceptDriftMonitor.restore(state)
+                self.fed[(topic, partition, m, v)] = offset
+            self._loaded.add((topic, partition))
+        key = (topic, partition, model, version)
+        if key not in self.monitors:
+            self.monitors[key] = ConceptDriftMonitor(model, version)
+        return self.monitors[key]
+
+    def _join(self, kind: str, events: Sequence, ids: Sequence[str], now: float) -> tuple[list, list[int]]:
+        """Joined outcomes of one source's events and the offset of the event that completed each."""
+        if kind == "inference":
+            matches = self.join_store.add_inferences(
+                [(e.request_id, inference_payload(e, i)) for e, i in zip(events, ids)], now)
+            pairs = [(rid, inf, fb) for rid, inf, fbs in matches for fb in fbs]
+            offsets = [payload_offset(inf) for _, inf, _ in pairs]
+        else:
+            pairs = self.join_store.add_feedback(
+                [(e.request_id, i, feedback_payload(e, i)) for e, i in zip(events, ids)], now)
+            offsets = [payload_offset(fb) for _, _, fb in pairs]
+        return [joined_outcome(rid, inf, fb) for rid, inf, fb in pairs], offsets
+
+    def process(self, out: BatchOutput, now: float) -> OutcomeResult:
+        result = OutcomeResult()
+        states = []
+        for (topic, partition), source in out.sources.items():
+            if not source.valid:
+                continue
+            outcomes, offsets = self._join(source.kind, source.valid, source.event_ids, now)
+            latest = max((e.timestamp for e in source.valid), default=0.0)
+            source.partials += _outcome_partials(outcomes, self.window, self.segment_keys, latest)
+            if source.kind == "inference":
+                source.partials += _latency_partials(source.valid, self.window)
+            result.outcomes += outcomes
+            result.join_delays += [o.feedback_time - o.inference_time for o in outcomes]
+            states += self._detect(topic, partition, source, outcomes, offsets, result)
+        if result.detections:
+            self.store.write_detections([
+                (now, max(o.feedback_time for o in result.outcomes) if result.outcomes else now, d.model,
+                 d.model_version, d.stream, d.detector, t, p, d.position, d.mean_before, d.mean_after)
+                for t, p, d in result.detections])
+        if states:
+            self.store.save_states(states)
+        return result
+
+    def _detect(self, topic: str, partition: int, source, outcomes: list[JoinedOutcome], offsets: list[int],
+                result: OutcomeResult) -> list[tuple[str, int, str, str, int, bytes]]:
+        event_offsets = [int(i.split(":")[-2]) for i in source.event_ids]
+        models = {(e.model, e.model_version) for e in source.valid} if source.kind == "inference" else set()
+        models |= {(o.model, o.model_version) for o in outcomes}
+        states = []
+        for model, version in sorted(models):
+            monitor = self._monitor(topic, partition, model, version)
+            key = (topic, partition, model, version)
+            seen = self.fed.get(key, -1)  # values up to here were fed before a crash: not again
+            fresh = [o for o, offset in zip(outcomes, offsets)
+                     if offset > seen and (o.model, o.model_version) == (model, version)]
+            streams = detector_streams(fresh).get((model, version), {})
+            if source.kind == "inference":
+                latency = [e.latency_ms for e, offset in zip(source.valid, event_offsets)
+                           if offset > seen and e.latency_ms is not None
+                           and (e.model, e.model_version) == (model, version)]
+                if latency:
+                    streams["latency_ms"] = np.asarray(latency)
+            if not streams:
+                continue
+            for stream, values in streams.items():
+                result.detections += [(topic, partition, d) for d in monitor.update(stream, values)]
+            self.fed[key] = source.last_offset
+            states.append((topic, partition, model, version, source.last_offset, monitor.snapshot()))
+        return states

@@ -1,0 +1,42 @@
+"""Prometheus bookkeeping of one processed batch."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from monitor.adapters.prometheus_metrics import MonitorMetrics
+from monitor.adapters.schema import PROPORTIONS
+from monitor.outcomes.fold import fold_outcomes
+from monitor.pipeline import BatchOutput
+from monitor.services.outcomes import OutcomeResult
+
+__all__ = ["record_batch_metrics", "record_outcome_metrics"]
+
+
+def record_batch_metrics(m: MonitorMetrics, out: BatchOutput) -> None:
+    for kind, n in out.events.items():
+        m.events.labels(kind=kind).inc(n)
+    for kind, n in out.late.items():
+        m.late.labels(kind=kind).inc(n)
+    for topic, n in out.skipped.items():
+        m.replayed.labels(topic=topic).inc(n)
+    for topic, n in out.messages.items():
+        m.messages.labels(topic=topic).inc(n)
+    for (model, version), n in Counter((e.model, e.model_version) for e in out.inferences).items():
+        m.inferences.labels(*m.model_labels(model, version)).inc(n)
+    for event in out.inferences:
+        if event.latency_ms is not None:
+            m.latency.labels(*m.model_labels(event.model, event.model_version)).observe(event.latency_ms / 1000)
+
+
+def record_outcome_metrics(m: MonitorMetrics, result: OutcomeResult) -> None:
+    for total in fold_outcomes(result.outcomes, 86400 * 365 * 100) if result.outcomes else ():
+        if total.segment or total.metric not in PROPORTIONS:
+            continue
+        labels = (*m.model_labels(total.model, total.model_version), total.metric)
+        m.outcome_observations.labels(*labels).inc(total.denominator)
+        m.outcome_positive.labels(*labels).inc(total.numerator)
+    for delay in result.join_delays:
+        m.join_delay.observe(max(delay, 0.0))
+    for _, _, d in result.detections:
+        m.detections.labels(*m.model_labels(d.model, d.model_version), d.stream, d.detector).inc()

@@ -1,0 +1,89 @@
+"""Periodic work: baselines reload (every worker), join expiry and lag (every worker), and the
+leader's window jobs: metric windows, automatic baselines, drift scores, outcome windows."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import faust
+
+from monitor.drift.divergence import SEVERITIES
+from monitor.errors import MonitorError
+from monitor.services.drift import DriftService
+from monitor.services.outcome_windows import OutcomeWindows
+from streams.wiring import Wiring
+
+__all__ = ["register_timers"]
+
+log = logging.getLogger("monitor.worker")
+
+
+def register_timers(app: faust.App, wiring: Wiring) -> None:
+    s = wiring.settings
+    m = wiring.metrics
+    state = {"since": 0.0}
+    # run_worker opens the store (local owner or remote) before the app is built: these see the final one
+    drift = DriftService(wiring.drift_store, s)
+    outcome_windows = OutcomeWindows(wiring.store, s.stable_versions)
+
+    async def blocking(fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(wiring.executor, fn, *args)
+
+    @app.timer(s.refresh_interval, name="load_baselines")
+    async def load_baselines():
+        try:
+            wiring.baselines = await blocking(wiring.drift_store.active_baselines)
+        except MonitorError as exc:
+            log.error("baselines not loaded: %s", exc)
+
+    @app.timer(s.refresh_interval, on_leader=True, name="window_jobs")
+    async def window_jobs():
+        mark = time.time() - 5.0  # margin for clocks between store and worker
+        try:
+            touched = await blocking(wiring.store.refresh_metric_windows, state["since"])
+            state["since"] = mark
+            await blocking(drift.build_automatic_baselines, time.time())
+            scored = await blocking(drift.score_closed_windows, time.time())
+            await blocking(outcome_windows.run, time.time())
+        except MonitorError as exc:
+            m.store_errors.labels(operation="window_jobs").inc()
+            log.error("window jobs failed: %s", exc)
+            return
+        if touched:
+            m.windows_written.labels(table="metric_windows").inc(touched)
+        for model, version, _, rows in scored:
+            labels = m.model_labels(model, version)
+            for row in rows:
+                if row.psi is None:
+                    continue
+                m.drift_psi.labels(*labels, row.feature).set(row.psi)
+                m.drift_kl.labels(*labels, row.feature).set(row.kl)
+                m.drift_js.labels(*labels, row.feature).set(row.js)
+                m.drift_severity.labels(*labels, row.feature).set(SEVERITIES.index(row.severity))
+            m.windows_written.labels(table="drift_windows").inc(len(rows))
+
+    @app.timer(30.0, name="join_expiry")
+    async def join_expiry():
+        try:
+            expired = await blocking(wiring.join_store.expire, time.time())
+            pending = await blocking(wiring.join_store.pending)
+        except MonitorError as exc:
+            log.error("join expiry failed: %s", exc)
+            return
+        for kind, n in expired.items():
+            m.join_expired.labels(kind=kind).inc(n)
+        for kind, n in pending.items():
+            m.join_pending.labels(kind=kind).set(n)
+
+    @app.timer(5.0, name="consumer_lag")
+    async def consumer_lag():
+        for (topic, partition), position in list(wiring.positions.items()):
+            try:
+                high = app.consumer.highwater(faust.types.TP(topic, partition))
+            except Exception as exc:  # noqa: BLE001 - partition not assigned here any more
+                log.debug("no highwater for %s/%s: %s", topic, partition, exc)
+                continue
+            if high is not None:
+                m.lag.labels(topic=topic, partition=str(partition)).set(max(high - position.last_offset - 1, 0))
