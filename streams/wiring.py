@@ -48,7 +48,8 @@ class Wiring:
 
     def open_join_store(self) -> None:
         """Redis when MONITOR_REDIS_URL is set, else an in-process store with the same behaviour."""
-        self.join_store = make_join_store(self.settings.redis_dsn, self.settings.join_ttl_seconds)
+        self.join_store = make_join_store(self.settings.redis_dsn, self.settings.join_ttl_seconds,
+                                          prefix=f"{self.settings.app_id}:join:")
         self.join_store.setup()
         self.outcome_stage = OutcomeStage(self.join_store, OutcomeStore(self.store),
                                           window_seconds=self.settings.window_seconds,

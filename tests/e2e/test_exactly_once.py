@@ -1,4 +1,6 @@
-"""kill -9 in the middle of a stream, restart: the same aggregates as a clean run."""
+"""kill -9 in the middle of a stream, restart: the same aggregates as a clean run.
+
+Pending joins live in Redis here, so outcome rates survive the crash too."""
 
 from __future__ import annotations
 
@@ -37,17 +39,17 @@ def total_events(worker) -> float:
     return worker.metric("monitor_events_total")
 
 
-def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(deployment, start_worker):
+def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(deployment, start_worker, redis_url):
     total = publish_stream(deployment.broker.bootstrap, deployment.topics, 20_000)
     # Commits far apart: the restarted worker replays from the start and must skip what is stored.
-    crashing = start_worker("crash", MONITOR_COMMIT_INTERVAL="600", MONITOR_COMMIT_EVERY="100000000",
+    crashing = start_worker("crash", MONITOR_REDIS_URL=redis_url, MONITOR_COMMIT_INTERVAL="600", MONITOR_COMMIT_EVERY="100000000",
                          MONITOR_BATCH_SIZE="100")
     wait_until(lambda: total_events(crashing) > total * 0.2, what="a fifth of the stream", timeout=120)
     processed_at_kill = total_events(crashing)
     crashing.kill()
     assert processed_at_kill < total, "the worker finished before it could be killed mid-stream"
 
-    restarted = start_worker("crash", MONITOR_COMMIT_INTERVAL="600", MONITOR_COMMIT_EVERY="100000000",
+    restarted = start_worker("crash", MONITOR_REDIS_URL=redis_url, MONITOR_COMMIT_INTERVAL="600", MONITOR_COMMIT_EVERY="100000000",
                          MONITOR_BATCH_SIZE="100")
     wait_until(lambda: restarted.metric("monitor_events_total") + restarted.metric(
         "monitor_replayed_messages_skipped_total") > 0 and _sum_events(restarted) == total,
@@ -57,7 +59,7 @@ def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(deployment, s
     after_crash = reader_for(restarted).query(WINDOW_ROWS).rows
     restarted.stop()
 
-    clean = start_worker("clean", MONITOR_APP_ID=f"{deployment.prefix}-clean")
+    clean = start_worker("clean", MONITOR_APP_ID=f"{deployment.prefix}-clean", MONITOR_REDIS_URL=redis_url)
     wait_until(lambda: _sum_events(clean) == total, what="the clean run", timeout=180)
     time.sleep(1.5)
     clean_rows = reader_for(clean).query(WINDOW_ROWS).rows
