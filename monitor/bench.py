@@ -39,7 +39,7 @@ from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.producer import EventProducer
 from monitor.adapters.topics import ensure_topics
 from monitor.adapters.worker_process import WorkerProcess, scrape_metric
-from monitor.bench_faust import BATCH_SIZE, BATCH_WITHIN, MAX_FETCH_BYTES, count_events
+from monitor.bench_faust import BATCH_SIZE, BATCH_WITHIN, MAX_FETCH_BYTES, RESULT_PREFIX, count_events
 from monitor.errors import ConfigError, MonitorError
 
 __all__ = ["BenchCase", "CASES", "CONSUMERS", "Measurement", "ShapeResult", "bench_events", "run_bench"]
@@ -188,7 +188,7 @@ def measure_bare_faust(bootstrap: str, topic: str, events: int, partitions: int,
     with open(log, "ab") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr)
         try:
-            line = _read_line(process, TIMEOUT)
+            line = _read_result(process, TIMEOUT)
         finally:
             process.terminate()
             try:
@@ -202,14 +202,20 @@ def measure_bare_faust(bootstrap: str, topic: str, events: int, partitions: int,
     return Measurement("bare_faust", int(result["events"]), float(result["seconds"]))
 
 
-def _read_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
+def _read_result(process: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """The JSON after ``RESULT_PREFIX`` on the child's stdout, or ``b""`` if none came in time."""
     import selectors
 
     assert process.stdout is not None
+    deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
-        if selector.select(timeout):
-            return process.stdout.readline().strip()
+        while selector.select(max(deadline - time.monotonic(), 0)):
+            line = process.stdout.readline()
+            if not line:
+                break
+            if line.startswith(RESULT_PREFIX.encode()):
+                return line[len(RESULT_PREFIX):].strip()
     return b""
 
 

@@ -6,22 +6,24 @@ Run as a child process by :mod:`monitor.bench`::
 
 The agent takes batches like the worker (``take_events(1000, within=0.5)``), ``orjson.loads`` each
 message value and counts events (the elements of an array message). When ``EVENTS`` are counted it
-prints one JSON line ``{"events": n, "seconds": s}``: the time from the arrival of the first batch
+prints one line ``bench-result {"events": n, "seconds": s}``: the time from the arrival of the first batch
 to the end of the last, so start-up and group join are left out. The parent stops the process.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
 import orjson
 
-__all__ = ["count_events", "main"]
+__all__ = ["RESULT_PREFIX", "count_events", "main"]
 
 BATCH_SIZE = 1000
 BATCH_WITHIN = 0.5
+RESULT_PREFIX = "bench-result "  # Faust may print to stdout too
 MAX_FETCH_BYTES = 4_194_304  # the worker's consumer_max_fetch_size with default settings
 
 
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import faust  # only in this child process: the core never imports faust
 
+    report = os.fdopen(os.dup(1), "w")  # the Faust worker redirects sys.stdout into its log
+
     app = faust.App(args.app_id, broker=[f"kafka://{s.strip()}" for s in args.bootstrap.split(",")],
                     value_serializer="raw", key_serializer="raw", store="memory://",
                     topic_partitions=args.partitions, consumer_auto_offset_reset="earliest",
@@ -62,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             if progress["events"] >= args.events and not progress["done"]:
                 progress["done"] = True
                 seconds = time.perf_counter() - progress["first"]
-                sys.stdout.write(orjson.dumps({"events": progress["events"], "seconds": seconds}).decode() + "\n")
-                sys.stdout.flush()
+                report.write(RESULT_PREFIX + orjson.dumps({"events": progress["events"], "seconds": seconds}).decode() + "\n")
+                report.flush()
 
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
     return 0

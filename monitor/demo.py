@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ class DemoProgress:
         self.worker = worker
         self.reader = reader
         self.last = (time.monotonic(), 0.0)
+        self.seen_alerts = 0.0
 
     def line(self, sent: int, elapsed: float) -> str:
         try:
@@ -52,8 +54,62 @@ class DemoProgress:
                                         "WHERE metric = 'inference_events'").rows[0][0]
         except StoreError:
             windows = "?"
-        return (f"[{elapsed:5.0f}s] sent {sent:>7}  processed {processed:>9.0f}  {rate:7.0f} events/s  "
-                f"windows written {windows}  dead letters {dlq:.0f}")
+        lines = [f"[{elapsed:5.0f}s] sent {sent:>7}  processed {processed:>9.0f}  {rate:7.0f} events/s  "
+                 f"windows written {windows}  dead letters {dlq:.0f}"]
+        lines += self.version_lines() + self.alert_lines()
+        return "\n".join(lines)
+
+    def version_lines(self) -> list[str]:
+        """Latest window per version: outcome rates and the most drifted feature."""
+        db = self.reader.db
+        try:
+            rates = self.reader.query(
+                f"SELECT model_version, metric, argMax(value, window_start), argMax(count, window_start) "
+                f"FROM {db}.metric_windows FINAL WHERE segment = '' AND count >= 20 AND metric IN "
+                "('satisfaction', 'task_completion', 'human_takeover') GROUP BY model_version, metric").rows
+            drift = self.reader.query(
+                f"SELECT model_version, argMax(feature, psi), max(psi), argMax(severity, psi) FROM {db}.drift_windows "
+                f"FINAL WHERE window_start = (SELECT max(window_start) FROM {db}.drift_windows) AND psi IS NOT NULL "
+                "GROUP BY model_version").rows
+        except StoreError:
+            return []
+        by_version: dict[str, dict[str, float]] = {}
+        for version, metric, value, _ in rates:
+            by_version.setdefault(version, {})[metric] = value
+        top = {v: (f, psi, sev) for v, f, psi, sev in drift}
+        out = []
+        for version in sorted(by_version):
+            r = by_version[version]
+            line = (f"         {version}: satisfaction {r.get('satisfaction', float('nan')):.2f}  "
+                    f"task completion {r.get('task_completion', float('nan')):.2f}  "
+                    f"human takeover {r.get('human_takeover', float('nan')):.2f}")
+            if version in top:
+                feature, psi, severity = top[version]
+                line += f"  | top drift {feature} PSI {psi:.2f} ({severity})"
+            out.append(line)
+        return out
+
+    def alert_lines(self) -> list[str]:
+        """Alerts stored since the last call, as they fire and resolve."""
+        try:
+            rows = self.reader.query(
+                f"SELECT status, severity, model, model_version, summary, recommended_action, evidence, "
+                f"toFloat64(created_at) FROM {self.reader.db}.alerts WHERE toFloat64(created_at) > "
+                "{seen:Float64} ORDER BY created_at", {"seen": self.seen_alerts}).rows
+        except StoreError:
+            return []
+        out = []
+        for status, severity, model, version, summary, action, evidence, created in rows:
+            self.seen_alerts = max(self.seen_alerts, float(created))
+            if status == "firing":
+                out.append(f"  >>> ALERT FIRING [{severity}] {model} {version}: {summary}")
+                out.append(f"      recommended action: {action}")
+                features = json.loads(evidence).get("top_drifted_features", [])
+                if features:
+                    out.append("      drifted: " + ", ".join(f"{f['feature']} PSI {f['psi']:.2f}" for f in features))
+            else:
+                out.append(f"  <<< ALERT RESOLVED {model} {version}: {summary}")
+        return out
 
     def summary(self) -> list[str]:
         sql = (f"SELECT model_version, metric, sum(count) AS n FROM {self.reader.db}.metric_windows FINAL "
@@ -108,11 +164,12 @@ def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data
         bootstrap = broker.bootstrap
         _echo(f"local broker (Tansu, memory storage) on {bootstrap}")
     settings = Settings(kafka_bootstrap=bootstrap, clickhouse_url=f"chdb://{data_dir / 'clickhouse'}", window=window,
-                        partitions=2, session_timeout=6.0, refresh_interval=1.0, allowed_lateness="30s")
+                        partitions=2, session_timeout=6.0, refresh_interval=1.0, allowed_lateness="5s")
     web_port = free_port()
     env = {"MONITOR_KAFKA_BOOTSTRAP": bootstrap, "MONITOR_CLICKHOUSE_URL": settings.clickhouse_url,
            "MONITOR_WINDOW": window, "MONITOR_PARTITIONS": "2", "MONITOR_SESSION_TIMEOUT": "6",
-           "MONITOR_REFRESH_INTERVAL": "1", "MONITOR_ALLOWED_LATENESS": "30s", "MONITOR_APP_ID": "llm-monitor-demo"}
+           "MONITOR_REFRESH_INTERVAL": "1", "MONITOR_ALLOWED_LATENESS": "5s", "MONITOR_APP_ID": "llm-monitor-demo",
+           "MONITOR_BASELINE_SAMPLES": "500"}
     worker = WorkerProcess(env, data_dir / "worker.log", web_port)
     try:
         asyncio.run(ensure_topics(bootstrap, {settings.inference_topic: 2, settings.feedback_topic: 2,

@@ -72,9 +72,15 @@ class Settings(BaseSettings):
     join_ttl: str = Field("7d", description="how long an inference or feedback waits for its partner")
     segment_keys: list[str] = Field(default_factory=list, description="segment keys with their own outcome rates")
     stable_versions: dict[str, str] = Field(default_factory=dict, description="model -> version to compare with")
+    alert_rules: str | None = Field(None, description="YAML rules file; unset uses the shipped defaults")
+    alertmanager_url: str | None = Field(None, description="e.g. http://127.0.0.1:9093")
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Monitor-Signature")
+    alerts_to_kafka: bool = Field(True, description="also publish alerts to MONITOR_ALERTS_TOPIC")
+    recent_version: str = Field("1d", description="a version younger than this is rolled back on degradation")
     metrics_model_labels: int = Field(50, ge=1, description="max distinct model/version label pairs exported")
 
-    @field_validator("window", "allowed_lateness", "max_future_skew", "join_ttl")
+    @field_validator("window", "allowed_lateness", "max_future_skew", "join_ttl", "recent_version")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
         parse_duration(value)

@@ -11,6 +11,10 @@ import faust
 
 from monitor.drift.divergence import SEVERITIES
 from monitor.errors import MonitorError
+from monitor.adapters.alert_sinks import AlertDeduplicator, DeliveryQueue
+from monitor.alerts.rules import default_rules, load_rules
+from monitor.services.alert_delivery import build_sinks
+from monitor.services.alerts import AlertService
 from monitor.services.drift import DriftService
 from monitor.services.outcome_windows import OutcomeWindows
 from streams.wiring import Wiring
@@ -27,6 +31,30 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
     # run_worker opens the store (local owner or remote) before the app is built: these see the final one
     drift = DriftService(wiring.drift_store, s)
     outcome_windows = OutcomeWindows(wiring.store, s.stable_versions)
+    rules = load_rules(s.alert_rules) if s.alert_rules else default_rules()
+    alerts = AlertService(wiring.store, rules, allowed_lateness=s.allowed_lateness_seconds,
+                          stable_versions=s.stable_versions)
+    alerts_topic = app.topic(s.alerts_topic, partitions=1, value_serializer="raw", key_serializer="raw")
+    delivery = {"queue": None}
+
+    async def send_to_kafka(key: bytes, value: bytes) -> None:
+        await (await alerts_topic.send(key=key, value=value))
+
+    def alert_queue() -> DeliveryQueue:
+        if delivery["queue"] is None:
+            delivery["queue"] = DeliveryQueue(
+                build_sinks(s, send_to_kafka),
+                on_failure=lambda name, alert, exc: m.sink_failures.labels(sink=name).inc(),
+                on_queue_size=lambda name, size: m.sink_queue.labels(sink=name).set(size))
+        return delivery["queue"]
+
+    dedup = AlertDeduplicator(s.redis_dsn, prefix=f"{s.app_id}:alert-sent:")
+
+    async def deliver(fired) -> None:
+        for alert in fired:
+            m.alerts.labels(rule=alert.rule, severity=alert.severity, status=alert.status).inc()
+            if await dedup.should_send(alert):
+                alert_queue().enqueue(alert)
 
     async def blocking(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(wiring.executor, fn, *args)
@@ -47,12 +75,15 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
             await blocking(drift.build_automatic_baselines, time.time())
             scored = await blocking(drift.score_closed_windows, time.time())
             await blocking(outcome_windows.run, time.time())
+            watermark = await blocking(wiring.store.watermark)
+            fired = await blocking(alerts.run, watermark)
         except MonitorError as exc:
             m.store_errors.labels(operation="window_jobs").inc()
             log.error("window jobs failed: %s", exc)
             return
         if touched:
             m.windows_written.labels(table="metric_windows").inc(touched)
+        await deliver(fired)
         for model, version, _, rows in scored:
             labels = m.model_labels(model, version)
             for row in rows:

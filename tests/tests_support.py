@@ -55,3 +55,88 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30.0)
         return records
 
     return asyncio.run(consume())
+
+
+class Receiver:
+    """An HTTP server on loopback that records every POST (body and headers); start/stop at will."""
+
+    def __init__(self, port: int | None = None) -> None:
+        from monitor.adapters.local_broker import free_port
+
+        self.port = port or free_port()
+        self.posts: list[tuple[bytes, dict[str, str]]] = []
+        self._server = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> "Receiver":
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        posts = self.posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                posts.append((body, dict(self.headers)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def start_alertmanager(tmp, hook_url: str):
+    """A real Alertmanager (Debian's prometheus-alertmanager) on loopback, notifying ``hook_url``."""
+    import shutil
+    import subprocess
+    import urllib.request
+
+    from monitor.adapters.local_broker import free_port, wait_for_port
+
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if not binary:
+        return None
+    port = free_port()
+    config = tmp / "alertmanager.yml"
+    config.write_text(f"""
+route:
+  receiver: hook
+  group_by: [alertname, model, model_version]
+  group_wait: 100ms
+  group_interval: 500ms
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: {hook_url}
+        send_resolved: true
+""")
+    log = (tmp / "alertmanager.log").open("wb")
+    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.path={tmp / 'am-data'}",
+                             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    if not wait_for_port("127.0.0.1", port, 15):
+        proc.kill()
+        raise RuntimeError(f"alertmanager did not start; see {log.name}")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.1)
+    return proc, url

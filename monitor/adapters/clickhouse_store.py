@@ -237,6 +237,12 @@ class ClickHouseStore:
         )
         return int(oldest[0])
 
+    def watermark(self) -> float:
+        """The newest event time any source partition has been written up to."""
+        value = self.query(f"SELECT toFloat64(max(max_event_time)) FROM {self.table('partials')} "
+                           "WHERE name = {marker:String}", {"marker": OFFSET_MARKER}).rows[0][0]
+        return float(value or 0.0)
+
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while True:

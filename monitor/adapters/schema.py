@@ -73,6 +73,28 @@ DDL = (
         mean_before Nullable(Float64),
         mean_after Nullable(Float64)
     ) ENGINE = ReplacingMergeTree ORDER BY (model, model_version, stream, detector, src_topic, src_partition, position)""",
+    """CREATE TABLE IF NOT EXISTS {db}.alerts (
+        fingerprint String,
+        status LowCardinality(String),
+        rule String,
+        severity LowCardinality(String),
+        model String,
+        model_version String,
+        starts_at DateTime64(3, 'UTC'),
+        ends_at Nullable(DateTime64(3, 'UTC')),
+        summary String,
+        description String,
+        recommended_action String,
+        evidence String,
+        runbook_url String,
+        created_at DateTime64(3, 'UTC')
+    ) ENGINE = ReplacingMergeTree(created_at) ORDER BY (fingerprint, starts_at, status)""",
+    # The leader's alert state: rule trackers, open incidents and the last window evaluated.
+    """CREATE TABLE IF NOT EXISTS {db}.alert_state (
+        name String,
+        state String,
+        updated_at DateTime64(3, 'UTC')
+    ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY name""",
     # Each window's metrics against a reference: the baseline or the previous version.
     """CREATE TABLE IF NOT EXISTS {db}.metric_comparisons (
         window_start DateTime64(3, 'UTC'),

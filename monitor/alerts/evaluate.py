@@ -1,0 +1,209 @@
+"""Turn each closed window's facts into incidents: one alert per model version and incident.
+
+Rules decide which signals breach (each with its own ``for_windows``, ``min_samples`` and
+cooldown, tracked by :class:`AlertTracker` in event time). While any rule of a model version is
+firing, that version has one open incident: it fires once, with the decision table's
+recommendation, and resolves when every rule is clear.
+
+>>> from monitor.alerts.rules import AlertRule
+>>> rule = AlertRule("takeover", "metric", "warning", "human_takeover_rate", "above", 0.2, min_samples=10)
+>>> facts = WindowFacts("m", "v1", 0.0, 60.0, metrics={"human_takeover": MetricValue(0.5, 20, 40, 0.35, 0.65)})
+>>> [a.status for a in IncidentEvaluator().evaluate([facts], (rule,))]
+['firing']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.alerts.actions import MetricEvidence, Signals, recommend, trend_query
+from monitor.alerts.rules import AlertRule
+from monitor.alerts.state import Alert, AlertTracker
+
+__all__ = ["MetricValue", "Comparison", "WindowFacts", "IncidentEvaluator", "RULE_METRICS"]
+
+# Rule metric names -> metric_windows metric names.
+RULE_METRICS = {
+    "satisfaction_rate": "satisfaction", "task_completion_rate": "task_completion",
+    "human_takeover_rate": "human_takeover", "bad_case_rate": "bad_case", "accuracy": "accuracy",
+    "error_rate": "accuracy", "mean_rating": "rating", "mean_turns": "turns", "judge_score": "judge_score",
+}
+SEVERITY_ORDER = ("info", "warning", "critical")
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    value: float
+    numerator: float
+    count: float
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    value: float
+    reference_value: float
+    difference: float
+    diff_low: float
+    diff_high: float
+    p_value: float
+
+
+@dataclass(frozen=True)
+class WindowFacts:
+    """What the store knows about one model version in one closed window."""
+
+    model: str
+    model_version: str
+    window_start: float
+    window_end: float
+    metrics: Mapping[str, MetricValue] = field(default_factory=dict)
+    comparisons: Mapping[tuple[str, str], Comparison] = field(default_factory=dict)  # (metric, reference)
+    drift: Sequence[tuple[str, float, str, int, float]] = ()  # feature, psi, severity, n_current, missing_rate
+    detections: Sequence[str] = ()
+    late_events: float = 0.0
+    first_seen: float | None = None
+    previous_version: str | None = None
+    database: str = "monitor"
+
+
+def _metric_value(rule: AlertRule, facts: WindowFacts) -> tuple[float | None, float | None, float]:
+    """(value, reference, samples) of a metric or latency rule in this window."""
+    if rule.metric == "latency_p95_seconds":
+        found = facts.metrics.get("latency_p95_ms")
+        return (found.value / 1000, None, found.count) if found else (None, None, 0)
+    name = RULE_METRICS.get(rule.metric or "", rule.metric or "")
+    found = facts.metrics.get(name)
+    if found is None:
+        return None, None, 0
+    value = 1 - found.value if rule.metric == "error_rate" else found.value
+    reference = None
+    if rule.relative_to == "previous_version" and facts.previous_version:
+        comparison = facts.comparisons.get((name, f"version:{facts.previous_version}"))
+        reference = None if comparison is None else comparison.reference_value
+    elif rule.relative_to == "baseline":
+        comparison = facts.comparisons.get((name, "baseline"))
+        reference = None if comparison is None else comparison.reference_value
+    return value, reference, found.count
+
+
+def rule_observation(rule: AlertRule, facts: WindowFacts) -> tuple[bool, float]:
+    """(breached, samples) of ``rule`` in this window; samples 0 when the rule has no data here."""
+    if rule.signal == "drift":
+        rows = [r for r in facts.drift if rule.feature in (None, r[0]) and r[2] != "insufficient"]
+        if not rows:
+            return False, 0
+        worst = max(("none", "moderate", "significant").index(r[2]) for r in rows)
+        return rule.breached(float(worst)), max(r[3] for r in rows)
+    if rule.signal == "detector":  # ``metric`` optionally names the detector (adwin, page_hinkley, ...)
+        samples = facts.metrics.get("inference_events", MetricValue(0, 0, 0)).count
+        found = [d for d in facts.detections if rule.metric is None or f"/{rule.metric}:" in d]
+        return bool(found), samples
+    if rule.signal == "data_quality":
+        if rule.metric == "missing_rate":
+            rows = [r for r in facts.drift if rule.feature in (None, r[0])]
+            return (rule.breached(max(r[4] for r in rows)), max(r[3] for r in rows)) if rows else (False, 0)
+        if rule.metric == "late_event_rate":
+            events = facts.metrics.get("inference_events", MetricValue(0, 0, 0)).count + facts.late_events
+            return (rule.breached(facts.late_events / events), events) if events else (False, 0)
+        return False, 0  # e.g. dlq_rate: evaluated by Prometheus (deploy/prometheus/rules)
+    value, reference, samples = _metric_value(rule, facts)
+    if value is None:
+        return False, 0
+    return rule.breached(value, reference), samples
+
+
+def _evidence(rule: AlertRule, facts: WindowFacts) -> MetricEvidence | None:
+    name = RULE_METRICS.get(rule.metric or "", rule.metric or "")
+    found = facts.metrics.get(name)
+    if found is None:
+        return None
+    reference_name = (f"version:{facts.previous_version}" if rule.relative_to == "previous_version"
+                      else "baseline" if rule.relative_to == "baseline" else None)
+    comparison = facts.comparisons.get((name, reference_name)) if reference_name else None
+    if comparison is None and facts.previous_version:
+        reference_name = f"version:{facts.previous_version}"
+        comparison = facts.comparisons.get((name, reference_name))
+    return MetricEvidence(
+        name, found.value, found.low if found.low is not None else found.value,
+        found.high if found.high is not None else found.value, int(found.numerator), int(found.count),
+        comparison.reference_value if comparison else None, reference_name if comparison else None,
+        comparison.difference if comparison else None, comparison.diff_low if comparison else None,
+        comparison.diff_high if comparison else None)
+
+
+class IncidentEvaluator:
+    """Rule trackers plus the open incident of each model version; state survives via to_state."""
+
+    def __init__(self, tracker: AlertTracker | None = None, open_incidents: dict[str, Alert] | None = None,
+                 recent_version_seconds: float = 86400) -> None:
+        self.tracker = tracker or AlertTracker()
+        self.open: dict[str, Alert] = open_incidents or {}
+        self.recent_version_seconds = recent_version_seconds
+        self.rules_seen: tuple[AlertRule, ...] = ()
+
+    def evaluate(self, windows: Sequence[WindowFacts], rules: Sequence[AlertRule]) -> list[Alert]:
+        """Feed windows in time order; return the alerts that fire or resolve."""
+        out = []
+        self.rules_seen = tuple(rules)
+        for facts in sorted(windows, key=lambda f: (f.window_start, f.model, f.model_version)):
+            key = (facts.model, facts.model_version)
+            breaches = {}
+            for rule in rules:
+                breached, samples = rule_observation(rule, facts)
+                self.tracker.observe(rule, key, breached, int(samples), facts.window_end)
+                breaches[rule.name] = breached
+            firing = [r for r in rules if self.tracker.is_firing(r, key)]
+            incident = f"{facts.model}\x1f{facts.model_version}"
+            if firing and incident not in self.open:
+                alert = self._fire(facts, firing, breaches)
+                if alert is not None:
+                    self.open[incident] = alert
+                    out.append(alert)
+            elif not firing and incident in self.open:
+                out.append(self.open.pop(incident).resolved(facts.window_end))
+        return out
+
+    def _fire(self, facts: WindowFacts, firing: Sequence[AlertRule], breaches: Mapping[str, bool]) -> Alert | None:
+        # Rules decide *whether* to page; the diagnosis uses every signal breached in this window.
+        breached = [r for r in self.rules_seen if breaches.get(r.name)] or list(firing)
+        metric_rules = [r for r in breached if r.signal == "metric"]
+        evidence = tuple(e for e in (_evidence(r, facts) for r in metric_rules) if e is not None)
+        drifted = tuple(sorted(((f, psi, sev) for f, psi, sev, _, _ in facts.drift if sev in ("moderate", "significant")),
+                               key=lambda r: -r[1]))
+        signals = Signals(
+            facts.model, facts.model_version, facts.window_start, facts.window_end,
+            drifted_features=drifted,
+            outcome_degraded=bool(metric_rules), degraded_metrics=evidence,
+            detector_events=tuple(facts.detections) if any(r.signal == "detector" for r in breached) else (),
+            data_quality_breach=any(r.signal == "data_quality" for r in breached),
+            data_quality_evidence=tuple(f"{r.name}: {r.description}" for r in breached if r.signal == "data_quality"),
+            latency_regression=any(r.signal == "latency" for r in breached),
+            new_version_since=facts.first_seen, previous_version=facts.previous_version,
+        )
+        recommendation = recommend(signals, recent_version_seconds=self.recent_version_seconds)
+        if recommendation is None:
+            return None
+        lead = max(firing, key=lambda r: SEVERITY_ORDER.index(r.severity))
+        evidence_doc: dict[str, Any] = dict(recommendation.evidence)
+        table = "metric_windows" if signals.outcome_degraded or signals.detector_events else "drift_windows"
+        versions = (facts.model_version,) + ((facts.previous_version,) if facts.previous_version else ())
+        evidence_doc["trend_query"] = trend_query(f"{facts.database}.{table} FINAL", facts.model, versions,
+                                                  facts.window_end)
+        evidence_doc["rules"] = [r.name for r in firing]
+        evidence_doc["breached"] = [r.name for r in breached]
+        return Alert.firing(
+            "model_incident", lead.severity, facts.model, facts.model_version, facts.window_end,
+            recommendation.summary, description=recommendation.description,
+            recommended_action=recommendation.action, evidence=evidence_doc, runbook_url=lead.runbook_url)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"tracker": self.tracker.to_state(), "open": {k: a.to_dict() for k, a in self.open.items()}}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], recent_version_seconds: float = 86400) -> IncidentEvaluator:
+        open_incidents = {k: Alert(**v) for k, v in state.get("open", {}).items()}
+        return cls(AlertTracker.from_state(state.get("tracker", {})), open_incidents, recent_version_seconds)

@@ -1,0 +1,117 @@
+"""The leader's alert job: gather the facts of each newly closed window and evaluate incidents.
+
+State (rule trackers, open incidents, last window evaluated) is saved in ClickHouse after every
+run, so a new leader continues where the old one stopped. Alerts are stored in ``alerts`` and
+returned for delivery.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.alerts.evaluate import Comparison, IncidentEvaluator, MetricValue, WindowFacts
+from monitor.alerts.rules import AlertRule
+from monitor.alerts.state import Alert
+from monitor.services.outcome_windows import previous_versions
+
+__all__ = ["AlertService"]
+
+STATE_NAME = "leader"
+ALERT_COLUMNS = ["fingerprint", "status", "rule", "severity", "model", "model_version", "starts_at", "ends_at",
+                 "summary", "description", "recommended_action", "evidence", "runbook_url", "created_at"]
+
+
+def _dt(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+
+
+class AlertService:
+    def __init__(self, store: ClickHouseStore, rules: Sequence[AlertRule], *, allowed_lateness: float,
+                 stable_versions: dict[str, str] | None = None) -> None:
+        self.store = store
+        self.rules = tuple(rules)
+        self.lateness = allowed_lateness
+        self.stable = stable_versions or {}
+        self.evaluator: IncidentEvaluator | None = None
+        self.last_window = -1.0
+
+    def _load(self) -> None:
+        rows = self.store.query(f"SELECT argMax(state, updated_at) FROM {self.store.table('alert_state')} "
+                                "WHERE name = {name:String} GROUP BY name", {"name": STATE_NAME}).rows
+        state = json.loads(rows[0][0]) if rows else {}
+        self.evaluator = IncidentEvaluator.from_state(state.get("evaluator", {}))
+        self.last_window = float(state.get("last_window", -1.0))
+
+    def _save(self) -> None:
+        assert self.evaluator is not None
+        state = json.dumps({"evaluator": self.evaluator.to_state(), "last_window": self.last_window})
+        self.store.insert("alert_state", [[STATE_NAME, state, _dt(time.time())]], ["name", "state", "updated_at"])
+
+    def run(self, watermark: float) -> list[Alert]:
+        """Evaluate every window closed since the last run; store and return the alerts."""
+        if self.evaluator is None:
+            self._load()
+        assert self.evaluator is not None
+        windows = [float(w) for (w,) in self.store.query(
+            f"SELECT DISTINCT toFloat64(window_start) FROM {self.store.table('metric_windows')} "
+            "WHERE window_start > {last:DateTime64(3)} AND toFloat64(window_end) + {late:Float64} <= {wm:Float64} "
+            "ORDER BY 1", {"last": _dt(max(self.last_window, 0.0)), "late": self.lateness, "wm": watermark}).rows]
+        if not windows:
+            return []
+        alerts = self.evaluator.evaluate([f for w in windows for f in self._facts(w)], self.rules)
+        self.last_window = windows[-1]
+        self.store.insert("alerts", [self._row(a) for a in alerts], ALERT_COLUMNS)
+        self._save()
+        return alerts
+
+    def _row(self, a: Alert) -> list[Any]:
+        return [a.fingerprint, a.status, a.rule, a.severity, a.model, a.model_version, _dt(a.starts_at),
+                None if a.ends_at is None else _dt(a.ends_at), a.summary, a.description, a.recommended_action or "",
+                json.dumps(dict(a.evidence), default=str), a.runbook_url, _dt(time.time())]
+
+    def _facts(self, window: float) -> list[WindowFacts]:
+        q, t, w = self.store.query, self.store.table, {"w": _dt(window)}
+        metrics: dict[tuple[str, str], dict[str, MetricValue]] = defaultdict(dict)
+        ends: dict[tuple[str, str], float] = {}
+        for m, v, metric, value, num, count, low, high, end in q(
+                f"SELECT model, model_version, metric, value, numerator, count, low, high, window_end FROM "
+                f"{t('metric_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} AND segment = ''", w).rows:
+            metrics[(m, v)][metric] = MetricValue(value, num, count, low, high)
+            ends[(m, v)] = _epoch(end)
+        comparisons: dict[tuple[str, str], dict] = defaultdict(dict)
+        for m, v, metric, ref, value, rv, diff, lo, hi, p in q(
+                f"SELECT model, model_version, metric, reference, value, reference_value, difference, diff_low, "
+                f"diff_high, p_value FROM {t('metric_comparisons')} FINAL WHERE window_start = {{w:DateTime64(3)}}",
+                w).rows:
+            comparisons[(m, v)][(metric, ref)] = Comparison(value, rv, diff, lo, hi, p)
+        drift: dict[tuple[str, str], list] = defaultdict(list)
+        for m, v, feature, psi, severity, n, missing in q(
+                f"SELECT model, model_version, feature, psi, severity, n_current, missing_rate FROM "
+                f"{t('drift_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}}", w).rows:
+            drift[(m, v)].append((feature, psi or 0.0, severity, int(n), missing))
+        detections: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for m, v, stream, detector, mean_before, mean_after in q(
+                f"SELECT model, model_version, stream, detector, mean_before, mean_after FROM "
+                f"{t('detector_events')} FINAL WHERE event_time >= {{w:DateTime64(3)}} "
+                "AND event_time < {end:DateTime64(3)}", {**w, "end": _dt(max(ends.values(), default=window))}).rows:
+            detections[(m, v)].append(f"{stream}/{detector}: mean {mean_before or 0:.3f} -> {mean_after or 0:.3f}")
+        first_seen = {(m, v): _epoch(ts) for m, v, ts in q(
+            f"SELECT model, model_version, min(window_start) FROM {t('metric_windows')} "
+            "WHERE metric = 'inference_events' GROUP BY model, model_version").rows}
+        previous = previous_versions(first_seen, self.stable)
+        return [WindowFacts(m, v, window, ends[(m, v)], metrics[(m, v)], comparisons[(m, v)], drift[(m, v)],
+                            detections[(m, v)], metrics[(m, v)].get("late_inference_events", MetricValue(0, 0, 0)).value,
+                            first_seen.get((m, v)), previous.get((m, v)), self.store.db)
+                for (m, v) in metrics]
