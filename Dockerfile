@@ -1,13 +1,10 @@
 # The monitor worker image: `docker build -t llm-monitor .` then `monitor worker`.
 FROM python:3.11-slim
 
-# PYTHONPATH: package data (monitor/alerts/default_rules.yaml) is not in the wheel yet, so the
-# source tree in /app is imported ahead of site-packages.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONPATH=/app
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
 COPY . /app

@@ -162,6 +162,86 @@ def query_drift(
               since=_since(since))
 
 
+@query_app.command("detections")
+def query_detections(
+    model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
+    stream: Optional[str] = typer.Option(None, help="error, satisfaction, judge_score or latency_ms"),
+    since: Optional[str] = SinceOption, fmt: Format = FormatOption, config: Optional[Path] = ConfigOption,
+) -> None:
+    """Rows of detector_events (concept-drift detections from river detectors)."""
+    from monitor.queries import detections_query
+
+    run_query(_settings(config), detections_query, fmt, model=model, version=version, stream=stream,
+              since=_since(since))
+
+
+@query_app.command("compare")
+def query_compare(
+    model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
+    metric: Optional[str] = typer.Option(None), since: Optional[str] = SinceOption,
+    fmt: Format = FormatOption, config: Optional[Path] = ConfigOption,
+) -> None:
+    """Rows of metric_comparisons (each version against the previous version and its baseline)."""
+    from monitor.queries import comparisons_query
+
+    run_query(_settings(config), comparisons_query, fmt, model=model, version=version, metric=metric,
+              since=_since(since))
+
+
+def _alerts(model: Optional[str], version: Optional[str], status: Optional[str], since: Optional[str],
+            fmt: Format, config: Optional[Path]) -> None:
+    from monitor.queries import alerts_query
+
+    run_query(_settings(config), alerts_query, fmt, model=model, version=version, status=status,
+              since=_since(since))
+
+
+@query_app.command("alerts")
+def query_alerts(
+    model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
+    status: Optional[str] = typer.Option(None, help="firing or resolved"), since: Optional[str] = SinceOption,
+    fmt: Format = FormatOption, config: Optional[Path] = ConfigOption,
+) -> None:
+    """Rows of alerts (firing and resolved notifications with their recommended action)."""
+    _alerts(model, version, status, since, fmt, config)
+
+
+@app.command("alerts")
+def alerts_command(
+    model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
+    status: Optional[str] = typer.Option(None, help="firing or resolved"), since: Optional[str] = SinceOption,
+    fmt: Format = FormatOption, config: Optional[Path] = ConfigOption,
+) -> None:
+    """Alert history (same as `monitor query alerts`)."""
+    _alerts(model, version, status, since, fmt, config)
+
+
+rules_app = typer.Typer(help="Alert rules files.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("check")
+def rules_check(file: Path = typer.Argument(..., help="YAML rules file")) -> None:
+    """Validate a rules file; every problem is listed with the rule, key and allowed values."""
+    from monitor.alerts.rules import load_rules
+
+    if not file.exists():
+        raise MonitorError(f"{file} does not exist")
+    rules = load_rules(file)
+    typer.echo(f"{file}: {len(rules)} rules OK")
+    for rule in rules:
+        typer.echo(f"  {rule.name:<40} {rule.signal:<12} {rule.severity:<8} "
+                   f"{rule.metric or '-'} {rule.condition or ''} {'' if rule.threshold is None else rule.threshold}")
+
+
+@rules_app.command("show-defaults")
+def rules_defaults() -> None:
+    """Print the rules file shipped with the monitor (a starting point for your own)."""
+    from monitor.alerts.rules import DEFAULT_RULES_PATH
+
+    typer.echo(DEFAULT_RULES_PATH.read_text())
+
+
 baseline_app = typer.Typer(help="Reference profiles that input drift is scored against.", no_args_is_help=True)
 app.add_typer(baseline_app, name="baseline")
 

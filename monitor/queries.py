@@ -11,7 +11,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["metrics_query", "table_query", "render_sql", "QUERY_KINDS"]
+__all__ = ["metrics_query", "drift_query", "detections_query", "alerts_query", "comparisons_query", "table_query",
+           "render_sql", "QUERY_KINDS"]
 
 _PLACEHOLDER = re.compile(r"\{(\w+):([^}]+)\}")
 
@@ -67,7 +68,7 @@ def metrics_query(
     """Rows of ``metric_windows``: one value per window, model version and metric."""
     return table_query(
         db, "metric_windows",
-        "window_start, window_end, model, model_version, metric, value, count",
+        "window_start, window_end, model, model_version, metric, segment, value, count, low, high",
         filters={"model": ("model", "String", model), "version": ("model_version", "String", version),
                  "metric": ("metric", "String", metric)},
         since=since, order="window_start, model, model_version, metric", limit=limit,
@@ -88,4 +89,49 @@ def drift_query(
     )
 
 
-QUERY_KINDS = ("metrics", "drift")
+def detections_query(
+    db: str, *, model: str | None = None, version: str | None = None, stream: str | None = None,
+    since: float | None = None, limit: int = 10_000,
+) -> tuple[str, dict[str, Any]]:
+    """Rows of ``detector_events``: concept-drift detections with the means around them."""
+    sql, params = table_query(
+        db, "detector_events",
+        "event_time, model, model_version, stream, detector, src_partition, position, mean_before, mean_after",
+        filters={"model": ("model", "String", model), "version": ("model_version", "String", version),
+                 "stream": ("stream", "String", stream)},
+        since=since, order="event_time, model, model_version, stream, detector", limit=limit,
+    )
+    return sql.replace("window_start >= {since", "event_time >= {since"), params
+
+
+def alerts_query(
+    db: str, *, model: str | None = None, version: str | None = None, status: str | None = None,
+    since: float | None = None, limit: int = 10_000,
+) -> tuple[str, dict[str, Any]]:
+    """Rows of ``alerts``: each incident's firing and resolved notifications."""
+    sql, params = table_query(
+        db, "alerts",
+        "created_at, status, severity, model, model_version, recommended_action, starts_at, ends_at, summary",
+        filters={"model": ("model", "String", model), "version": ("model_version", "String", version),
+                 "status": ("status", "String", status)},
+        since=since, order="created_at", limit=limit,
+    )
+    return sql.replace("window_start >= {since", "created_at >= {since"), params
+
+
+def comparisons_query(
+    db: str, *, model: str | None = None, version: str | None = None, metric: str | None = None,
+    since: float | None = None, limit: int = 10_000,
+) -> tuple[str, dict[str, Any]]:
+    """Rows of ``metric_comparisons``: each version's rates against the previous version or baseline."""
+    return table_query(
+        db, "metric_comparisons",
+        "window_start, model, model_version, metric, reference, value, reference_value, difference, diff_low, "
+        "diff_high, p_value, count, reference_count",
+        filters={"model": ("model", "String", model), "version": ("model_version", "String", version),
+                 "metric": ("metric", "String", metric)},
+        since=since, order="window_start, model, model_version, metric, reference", limit=limit,
+    )
+
+
+QUERY_KINDS = ("metrics", "drift", "detections", "alerts", "compare")
