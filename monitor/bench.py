@@ -225,7 +225,8 @@ async def measure_bare_aiokafka(bootstrap: str, topic: str, events: int) -> Meas
 
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"{topic}-aiokafka",
                                 auto_offset_reset="earliest", enable_auto_commit=False,
-                                max_partition_fetch_bytes=MAX_FETCH_BYTES)
+                                max_partition_fetch_bytes=MAX_FETCH_BYTES, session_timeout_ms=6000,
+                                heartbeat_interval_ms=2000)
     await consumer.start()
     try:
         counted, started = 0, 0.0

@@ -24,7 +24,8 @@ __all__ = ["RESULT_PREFIX", "count_events", "main"]
 BATCH_SIZE = 1000
 BATCH_WITHIN = 0.5
 RESULT_PREFIX = "bench-result "  # Faust may print to stdout too
-MAX_FETCH_BYTES = 4_194_304  # the worker's consumer_max_fetch_size with default settings
+MAX_FETCH_BYTES = 4_194_304
+SESSION_TIMEOUT = 6.0  # as the bench's worker: the group forms in seconds, not half a minute  # the worker's consumer_max_fetch_size with default settings
 
 
 def count_events(value: bytes) -> int:
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     app = faust.App(args.app_id, broker=[f"kafka://{s.strip()}" for s in args.bootstrap.split(",")],
                     value_serializer="raw", key_serializer="raw", store="memory://",
                     topic_partitions=args.partitions, consumer_auto_offset_reset="earliest",
-                    consumer_max_fetch_size=MAX_FETCH_BYTES, web_enabled=False)
+                    consumer_max_fetch_size=MAX_FETCH_BYTES, web_enabled=False,
+                    broker_session_timeout=SESSION_TIMEOUT, broker_heartbeat_interval=SESSION_TIMEOUT / 3)
     topic = app.topic(args.topic, partitions=args.partitions, value_serializer="raw", key_serializer="raw")
     progress = {"events": 0, "first": 0.0, "done": False}
 
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 report.write(RESULT_PREFIX + orjson.dumps({"events": progress["events"], "seconds": seconds}).decode() + "\n")
                 report.flush()
 
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    faust.Worker(app, loglevel=os.environ.get("BENCH_FAUST_LOGLEVEL", "warning"), quiet=True).execute_from_commandline()
     return 0
 
 

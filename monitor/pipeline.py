@@ -63,6 +63,7 @@ class SourceOutput:
     kind: str = "inference"
     valid: list[Any] = field(default_factory=list)  # every valid event, late ones included, in offset order
     event_ids: list[str] = field(default_factory=list)  # "topic:partition:offset:index" of each valid event
+    late: list[bool] = field(default_factory=list)  # per valid event: later than the allowed lateness
 
 
 @dataclass
@@ -94,9 +95,9 @@ def _inference_scalars(events: Sequence[InferenceEvent], starts: np.ndarray, win
 
 def _fold_source(
     kind: str, events: list, window: int, lateness: float, start: Position, folds: Sequence[InferenceFold]
-) -> tuple[list[Partial], float, int, list]:
+) -> tuple[list[Partial], float, int, list, list[bool]]:
     if not events:
-        return [], start.watermark, 0, []
+        return [], start.watermark, 0, [], []
     times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
     verdict = classify_lateness(times, start.watermark, window, lateness)
     starts = window_starts(times, window)
@@ -113,7 +114,7 @@ def _fold_source(
     else:
         partials += fold_counts(starts[on_time], [models[i] for i in on_time], [versions[i] for i in on_time],
                                 times[on_time], "feedback_events", window_seconds=window)
-    return partials, verdict.watermark, len(late_idx), kept
+    return partials, verdict.watermark, len(late_idx), kept, verdict.late.tolist()
 
 
 def process_batch(
@@ -144,10 +145,11 @@ def process_batch(
             event_ids.extend(f"{message.topic}:{message.partition}:{message.offset}:{i}" for i in decoded.indexes)
             out.rejections.extend((message, r) for r in decoded.rejections)
         out.messages[source[0]] += len(fresh)
-        partials, watermark, n_late, kept = _fold_source(
+        partials, watermark, n_late, kept, late = _fold_source(
             kind, decoded_events, config.window_seconds, config.allowed_lateness, start, inference_folds
         )
-        out.sources[source] = SourceOutput(fresh[-1].offset, watermark, partials, kind, decoded_events, event_ids)
+        out.sources[source] = SourceOutput(fresh[-1].offset, watermark, partials, kind, decoded_events, event_ids,
+                                           late)
         out.events[kind] += len(kept)
         out.late[kind] += n_late
         (out.inferences if kind == "inference" else out.feedback).extend(kept)

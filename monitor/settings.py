@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     drift_significant: float = Field(0.25, gt=0)
     drift_feature_thresholds: dict[str, tuple[float, float]] = Field(default_factory=dict)
     join_ttl: str = Field("7d", description="how long an inference or feedback waits for its partner")
+    join_expiry_interval: float = Field(30.0, gt=0, description="seconds between sweeps of expired joins")
     segment_keys: list[str] = Field(default_factory=list, description="segment keys with their own outcome rates")
     stable_versions: dict[str, str] = Field(default_factory=dict, description="model -> version to compare with")
     alert_rules: str | None = Field(None, description="YAML rules file; unset uses the shipped defaults")

@@ -95,7 +95,7 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
                 m.drift_severity.labels(*labels, row.feature).set(SEVERITIES.index(row.severity))
             m.windows_written.labels(table="drift_windows").inc(len(rows))
 
-    @app.timer(30.0, name="join_expiry")
+    @app.timer(s.join_expiry_interval, name="join_expiry")
     async def join_expiry():
         try:
             expired = await blocking(wiring.join_store.expire, time.time())

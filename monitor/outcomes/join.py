@@ -23,6 +23,7 @@ from monitor.events import FeedbackEvent, InferenceEvent
 from monitor.outcomes.fold import SATISFIED_RATING, JoinedOutcome
 
 __all__ = ["inference_payload", "feedback_payload", "payload_offset", "joined_outcome", "detector_streams",
+           "stream_times",
            "DETECTOR_STREAMS"]
 
 DETECTOR_STREAMS = ("error", "satisfaction", "judge_score", "latency_ms")
@@ -63,6 +64,19 @@ def _satisfied(o: JoinedOutcome) -> float | None:
     if o.thumbs is not None:
         return float(o.thumbs == "up")
     return None
+
+
+def stream_times(outcomes: Sequence[JoinedOutcome]) -> dict[str, list[float]]:
+    """Feedback time of each value of :func:`detector_streams` (same order, one model version)."""
+    times: dict[str, list[float]] = defaultdict(list)
+    for o in outcomes:
+        if o.prediction is not None and o.label is not None:
+            times["error"].append(o.feedback_time)
+        if _satisfied(o) is not None:
+            times["satisfaction"].append(o.feedback_time)
+        if o.judge_score is not None:
+            times["judge_score"].append(o.feedback_time)
+    return dict(times)
 
 
 def detector_streams(outcomes: Sequence[JoinedOutcome]) -> dict[tuple[str, str], dict[str, np.ndarray]]:

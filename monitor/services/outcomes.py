@@ -20,7 +20,7 @@ from monitor.adapters.schema import LATENCY_HISTOGRAM, OUTCOME_PREFIX
 from monitor.detectors.concept import ConceptDriftMonitor, Detection
 from monitor.outcomes.fold import JoinedOutcome, fold_outcomes, latency_histogram
 from monitor.outcomes.join import (detector_streams, feedback_payload, inference_payload, joined_outcome,
-                                   payload_offset)
+                                   payload_offset, stream_times)
 from monitor.partials import Partial
 from monitor.pipeline import BatchOutput
 from monitor.windows import window_starts
@@ -68,6 +68,8 @@ class OutcomeStage:
         self.monitors: dict[tuple[str, int, str, str], ConceptDriftMonitor] = {}
         self.fed: dict[tuple[str, int, str, str], int] = {}  # offset each detector has seen up to
         self._loaded: set[Source] = set()
+        # event time of the value at each detection: (topic, partition, model, version, stream, position) -> time
+        self.detection_times: dict[tuple[str, int, str, str, str, int], float] = {}
 
     def forget(self) -> None:
         """After a rebalance: detector state is reloaded from the store on next use."""
@@ -108,16 +110,18 @@ class OutcomeStage:
             outcomes, offsets = self._join(source.kind, source.valid, source.event_ids, now)
             latest = max((e.timestamp for e in source.valid), default=0.0)
             source.partials += _outcome_partials(outcomes, self.window, self.segment_keys, latest)
-            if source.kind == "inference":
-                source.partials += _latency_partials(source.valid, self.window)
+            if source.kind == "inference":  # like the latency mean: late events stay out of closed windows
+                on_time = [e for e, late in zip(source.valid, source.late or [False] * len(source.valid)) if not late]
+                source.partials += _latency_partials(on_time, self.window)
             result.outcomes += outcomes
             result.join_delays += [o.feedback_time - o.inference_time for o in outcomes]
             states += self._detect(topic, partition, source, outcomes, offsets, result)
         if result.detections:
             self.store.write_detections([
-                (now, max(o.feedback_time for o in result.outcomes) if result.outcomes else now, d.model,
+                (now, self.detection_times.get((t, p, d.model, d.model_version, d.stream, d.position), now), d.model,
                  d.model_version, d.stream, d.detector, t, p, d.position, d.mean_before, d.mean_after)
                 for t, p, d in result.detections])
+            self.detection_times.clear()
         if states:
             self.store.save_states(states)
         return result
@@ -135,16 +139,24 @@ class OutcomeStage:
             fresh = [o for o, offset in zip(outcomes, offsets)
                      if offset > seen and (o.model, o.model_version) == (model, version)]
             streams = detector_streams(fresh).get((model, version), {})
+            times = stream_times(fresh)
             if source.kind == "inference":
-                latency = [e.latency_ms for e, offset in zip(source.valid, event_offsets)
-                           if offset > seen and e.latency_ms is not None
-                           and (e.model, e.model_version) == (model, version)]
-                if latency:
-                    streams["latency_ms"] = np.asarray(latency)
+                timed = [(e.latency_ms, e.timestamp) for e, offset in zip(source.valid, event_offsets)
+                         if offset > seen and e.latency_ms is not None
+                         and (e.model, e.model_version) == (model, version)]
+                if timed:
+                    streams["latency_ms"] = np.asarray([v for v, _ in timed])
+                    times["latency_ms"] = [t for _, t in timed]
             if not streams:
                 continue
             for stream, values in streams.items():
-                result.detections += [(topic, partition, d) for d in monitor.update(stream, values)]
+                start = monitor.position(stream)
+                for d in monitor.update(stream, values):
+                    result.detections.append((topic, partition, d))
+                    at = times.get(stream, [])
+                    if 0 <= d.position - start < len(at):
+                        self.detection_times[(topic, partition, model, version, stream, d.position)] = \
+                            at[d.position - start]
             self.fed[key] = source.last_offset
             states.append((topic, partition, model, version, source.last_offset, monitor.snapshot()))
         return states

@@ -176,7 +176,7 @@ def test_feedback_before_and_after_its_inference_out_of_order_joins_into_exact_r
 
 
 def test_feedback_that_never_finds_its_inference_expires_into_a_counter(deployment, start_worker, clean_redis):
-    ttl = {"MONITOR_JOIN_TTL": "3s"}
+    ttl = {"MONITOR_JOIN_TTL": "3s", "MONITOR_JOIN_EXPIRY_INTERVAL": "2"}
     memory = start_worker("memory", MONITOR_APP_ID=f"{deployment.prefix}-memory", **ttl)
     redis_worker = start_worker("redis", MONITOR_APP_ID=f"{deployment.prefix}-redis", MONITOR_REDIS_URL=clean_redis,
                                 **ttl)
@@ -192,9 +192,9 @@ def test_feedback_that_never_finds_its_inference_expires_into_a_counter(deployme
                    timeout=30, what="the feedback")
         wait_until(lambda w=worker: store_sum(w, "accuracy") == len(matched), timeout=30, what="the joined feedback")
 
-    # expiry runs every 30 s (streams/timers.py): the first round after the TTL counts the orphans
+    # expiry sweeps every MONITOR_JOIN_EXPIRY_INTERVAL: the first sweep after the TTL counts the orphans
     for worker in (memory, redis_worker):
-        wait_until(lambda w=worker: w.metric("monitor_join_expired_total", {"kind": "feedback"}) > 0, timeout=50,
+        wait_until(lambda w=worker: w.metric("monitor_join_expired_total", {"kind": "feedback"}) > 0, timeout=30,
                    what="a join expiry round")
         assert worker.metric("monitor_join_expired_total", {"kind": "feedback"}) == len(orphans)
         assert worker.metric("monitor_join_expired_total", {"kind": "inference"}) == len(lonely)

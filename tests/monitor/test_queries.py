@@ -97,7 +97,7 @@ def test_metrics_query_without_filters() -> None:
     assert params == {}
     assert "WHERE" not in sql
     assert sql.startswith(
-        "SELECT window_start, window_end, model, model_version, metric, value, count "
+        "SELECT window_start, window_end, model, model_version, metric, segment, value, count, low, high "
         "FROM monitor.metric_windows FINAL ORDER BY"
     )
     assert sql.endswith("LIMIT 10000")

@@ -66,11 +66,11 @@ def test_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MONITOR_WINDOW", "1h")
     monkeypatch.setenv("MONITOR_ALLOWED_LATENESS", "90s")
     monkeypatch.setenv("MONITOR_PARTITIONS", "12")
-    monkeypatch.setenv("MONITOR_REDIS_URL", "redis://:secret@localhost:6379/0")
+    monkeypatch.setenv("MONITOR_REDIS_URL", "redis://:hunter2@localhost:6379/0")
     s = Settings()
     assert (s.window_seconds, s.allowed_lateness_seconds, s.partitions) == (3600, 90.0, 12)
-    assert s.redis_dsn == "redis://:secret@localhost:6379/0"
-    assert "secret" not in repr(s)
+    assert s.redis_dsn == "redis://:hunter2@localhost:6379/0"
+    assert "hunter2" not in repr(s)
 
 
 def test_bad_env_window_names_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
