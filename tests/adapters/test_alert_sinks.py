@@ -8,18 +8,17 @@ import hmac
 import json
 import logging
 import os
-import shutil
 import subprocess
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from tests_support import start_alertmanager
 
 from monitor.adapters.alert_sinks import (
     SERVICE,
@@ -31,7 +30,7 @@ from monitor.adapters.alert_sinks import (
     WebhookSink,
     alertmanager_payload,
 )
-from monitor.adapters.local_broker import free_port, wait_for_port
+from monitor.adapters.local_broker import free_port
 from monitor.alerts.state import Alert
 
 SECRET = "s3cret"
@@ -279,35 +278,13 @@ class RunningAlertmanager:
 
 @pytest.fixture(scope="module")
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAlertmanager]:
-    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-    if not binary:
+    hook_port = free_port()
+    started = start_alertmanager(tmp_path_factory.mktemp("alertmanager"), f"http://127.0.0.1:{hook_port}/hook")
+    if started is None:
         missing_service("prometheus-alertmanager (apt-get install prometheus-alertmanager)")
-    tmp = tmp_path_factory.mktemp("alertmanager")
-    port, hook_port = free_port(), free_port()
-    config = tmp / "alertmanager.yml"
-    config.write_text(f"""
-route:
-  receiver: test
-  group_by: [alertname, model, model_version]
-  group_wait: 100ms
-  group_interval: 500ms
-  repeat_interval: 1h
-receivers:
-  - name: test
-    webhook_configs:
-      - url: http://127.0.0.1:{hook_port}/hook
-        send_resolved: true
-""")
-    log = (tmp / "alertmanager.log").open("wb")
-    proc = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.path={tmp / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    proc, url = started
     try:
-        if not (wait_for_port("127.0.0.1", port, 15) and _ready(f"http://127.0.0.1:{port}/-/ready", 15)):
-            pytest.fail(f"alertmanager did not start: {Path(log.name).read_text()[-2000:]}")
-        yield RunningAlertmanager(f"http://127.0.0.1:{port}", hook_port)
+        yield RunningAlertmanager(url, hook_port)
     finally:
         proc.terminate()
         try:
@@ -315,7 +292,6 @@ receivers:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-        log.close()
 
 
 def _ready(url: str, timeout: float) -> bool:
