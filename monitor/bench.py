@@ -42,7 +42,7 @@ from monitor.adapters.worker_process import WorkerProcess, scrape_metric
 from monitor.bench_faust import BATCH_SIZE, BATCH_WITHIN, MAX_FETCH_BYTES, RESULT_PREFIX, count_events
 from monitor.errors import ConfigError, MonitorError
 
-__all__ = ["BenchCase", "CASES", "CONSUMERS", "Measurement", "ShapeResult", "bench_events", "run_bench"]
+__all__ = ["BenchCase", "CASES", "CONSUMERS", "Measurement", "ShapeResult", "bench_events", "main", "run_bench"]
 
 CONSUMERS = ("worker", "bare_faust", "bare_aiokafka")
 EVENT_TIME_SPREAD = 180.0  # event times cover the last three minutes, all on time for the worker
@@ -150,6 +150,7 @@ def measure_worker(bootstrap: str, topics: dict[str, str], events: int, partitio
            "MONITOR_FEEDBACK_TOPIC": topics["feedback"], "MONITOR_DLQ_TOPIC": topics["dlq"],
            "MONITOR_APP_ID": f"{topics['inference']}-worker", "MONITOR_PARTITIONS": str(partitions),
            "MONITOR_CLICKHOUSE_URL": f"chdb://{workdir / 'store'}", "MONITOR_SESSION_TIMEOUT": "6",
+           "MONITOR_REFRESH_INTERVAL": "0.5",
            "MONITOR_BATCH_SIZE": str(BATCH_SIZE), "MONITOR_BATCH_WITHIN": str(BATCH_WITHIN)}
     worker = WorkerProcess(env, workdir / "worker.log", free_port())
     try:
@@ -186,7 +187,7 @@ def measure_bare_faust(bootstrap: str, topic: str, events: int, partitions: int,
     command = [sys.executable, "-m", "monitor.bench_faust", bootstrap, topic, str(events),
                "--partitions", str(partitions), "--app-id", f"{topic}-faust"]
     with open(log, "ab") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, bufsize=0)
         try:
             line = _read_result(process, TIMEOUT)
         finally:
@@ -214,8 +215,9 @@ def _read_result(process: subprocess.Popen[bytes], timeout: float) -> bytes:
             line = process.stdout.readline()
             if not line:
                 break
-            if line.startswith(RESULT_PREFIX.encode()):
-                return line[len(RESULT_PREFIX):].strip()
+            _, found, result = line.partition(RESULT_PREFIX.encode())  # after Faust's spinner codes
+            if found:
+                return result.strip()
     return b""
 
 
@@ -319,3 +321,22 @@ def run_bench(events: int = 200_000, batch: int = 100, output: Path | None = Non
         Path(output).write_text(json.dumps(report, indent=2) + "\n")
         say(f"results written to {output}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m monitor.bench --case drift``: the options ``monitor bench`` does not expose yet."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m monitor.bench", description=main.__doc__)
+    parser.add_argument("--events", type=int, default=200_000, help="events to produce for each case")
+    parser.add_argument("--batch", type=int, default=100, help="events per message in the batched case")
+    parser.add_argument("--case", default="standard", choices=[*CASES, "all"])
+    parser.add_argument("--partitions", type=int, default=2, help="partitions of each bench topic")
+    parser.add_argument("--output", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+    return run_bench(events=args.events, batch=args.batch, output=args.output, case=args.case,
+                     partitions=args.partitions)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 report.write(RESULT_PREFIX + orjson.dumps({"events": progress["events"], "seconds": seconds}).decode() + "\n")
                 report.flush()
 
-    faust.Worker(app, loglevel=os.environ.get("BENCH_FAUST_LOGLEVEL", "warning"), quiet=True).execute_from_commandline()
+    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
     return 0
 
 

@@ -54,14 +54,19 @@ def broker(
     """Run only the local Kafka-compatible broker (Tansu) until Ctrl-C."""
     from monitor.adapters.local_broker import LocalBroker
 
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     with LocalBroker(port=port, storage=storage) as local:
         typer.echo(f"broker listening on {local.bootstrap} (storage {storage}); Ctrl-C stops it")
         typer.echo(f"  export MONITOR_KAFKA_BOOTSTRAP={local.bootstrap}")
-        try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            typer.echo("stopping broker")
+        sys.stdout.flush()
+        stop.wait()
+        typer.echo("stopping broker")
+        sys.stdout.flush()
 
 
 @app.command()

@@ -7,22 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from monitor.adapters.remote_store import handle_store_call
+from monitor.adapters.remote_store import decode_value, encode_value, handle_store_call
 from monitor.errors import StoreError
 from streams.wiring import Wiring
 
 __all__ = ["READ_ONLY", "register_views"]
 
 READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
-
-
-def _jsonable(value):
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def register_views(app: faust.App, wiring: Wiring) -> None:
@@ -58,8 +53,8 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
                 return self.json({"error": "only read-only statements (SELECT, WITH, SHOW, DESCRIBE)"}, status=400)
             loop = asyncio.get_running_loop()
             try:
-                result = await loop.run_in_executor(wiring.executor, wiring.store.query, sql, body.get("parameters"))
+                params = decode_value(body.get("parameters")) or None
+                result = await loop.run_in_executor(wiring.executor, wiring.store.query, sql, params)
             except StoreError as exc:
                 return self.json({"error": str(exc)}, status=400)
-            rows = [[_jsonable(v) for v in row] for row in result.rows]
-            return self.json({"columns": result.columns, "rows": rows})
+            return self.json({"columns": result.columns, "rows": encode_value([list(r) for r in result.rows])})

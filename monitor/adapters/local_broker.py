@@ -70,7 +70,12 @@ class LocalBroker:
              "--storage-engine", self.storage],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )
-        if not wait_for_port("127.0.0.1", self.port, timeout) or self._process.poll() is not None:
+        try:
+            listening = wait_for_port("127.0.0.1", self.port, timeout) and self._process.poll() is None
+        except BaseException:  # Ctrl-C while starting: never leave the broker behind
+            self.stop()
+            raise
+        if not listening:
             self.stop()
             raise BrokerError(f"Tansu broker did not listen on {self.bootstrap} within {timeout:.0f} s")
         return self

@@ -50,7 +50,9 @@ class HttpReader:
         self.timeout = timeout
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
-        body = json.dumps({"sql": sql, "parameters": parameters or {}}, default=str).encode()
+        from monitor.adapters.remote_store import decode_value, encode_value
+
+        body = json.dumps(encode_value({"sql": sql, "parameters": parameters or {}})).encode()
         request = urllib.request.Request(f"{self.base_url}/query", data=body,
                                          headers={"Content-Type": "application/json"})
         try:
@@ -61,7 +63,8 @@ class HttpReader:
             raise StoreError(f"worker at {self.base_url} refused the query: {detail}") from None
         except OSError as exc:
             raise StoreError(f"worker at {self.base_url} did not answer: {exc}") from None
-        return QueryResult(payload["columns"], [tuple(r) for r in payload["rows"]])
+        rows = decode_value(payload["rows"], naive=True)
+        return QueryResult(payload["columns"], [tuple(r) for r in rows])
 
 
 def open_reader(clickhouse_url: str) -> Reader:
