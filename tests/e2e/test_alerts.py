@@ -53,11 +53,11 @@ def features(rng, drifted: bool) -> dict:
             "c1": str(rng.choice(["a", "b", "c"], p=[0.1, 0.1, 0.8] if drifted else [0.5, 0.3, 0.2]))}
 
 
-def publish(deployment) -> None:
-    rng = np.random.default_rng(21)
-    start = (int(time.time()) // WINDOW - len(PHASES) - 1) * WINDOW
+def publish(deployment, windows: range, start: int) -> None:
+    rng = np.random.default_rng(21 + windows.start)
     inferences, feedback = [], []
-    for w, phase in enumerate(PHASES):
+    for w in windows:
+        phase = PHASES[w]
         bad = phase == "incident"
         for i in range(PER_WINDOW):
             t = start + w * WINDOW + i * WINDOW / PER_WINDOW
@@ -112,10 +112,15 @@ def test_drift_and_outcome_drop_page_once_with_an_action_and_resolve(deployment,
         worker = start_worker(MONITOR_ALERTMANAGER_URL=am_url, MONITOR_ALERT_WEBHOOK_URL=webhook.url,
                               MONITOR_ALERT_WEBHOOK_SECRET=SECRET, MONITOR_ALERT_RULES=str(rules),
                               MONITOR_ALLOWED_LATENESS="0s")
-        publish(deployment)
         reader = reader_for(worker)
+        # the incident first; recovery only once Alertmanager has notified it (its grouping is timed)
+        start = (int(time.time()) // WINDOW - len(PHASES) - 1) * WINDOW
+        publish(deployment, range(0, 8), start)
+        wait_until(lambda: statuses(am_hook) == [("firing", "v1")], timeout=90,
+                   what="Alertmanager to notify the firing incident")
+        publish(deployment, range(8, len(PHASES)), start)
         wait_until(lambda: reader.query("SELECT count() FROM monitor.alerts WHERE status = 'resolved'").rows[0][0],
-                   timeout=150, what="the incident to fire and resolve")
+                   timeout=150, what="the incident to resolve")
         wait_until(lambda: worker.metric("monitor_alert_sink_failures_total", {"sink": "webhook"}) > 0,
                    timeout=60, what="a failed delivery to the webhook that is down")
         webhook.start()
