@@ -39,10 +39,16 @@ from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.producer import EventProducer
 from monitor.adapters.topics import ensure_topics
 from monitor.adapters.worker_process import WorkerProcess, scrape_metric
-from monitor.bench_faust import BATCH_SIZE, BATCH_WITHIN, MAX_FETCH_BYTES, RESULT_PREFIX, count_events
+from monitor.bench_faust import (
+    BATCH_SIZE,
+    BATCH_WITHIN,
+    MAX_FETCH_BYTES,
+    RESULT_PREFIX,
+    count_events,
+)
 from monitor.errors import ConfigError, MonitorError
 
-__all__ = ["BenchCase", "CASES", "CONSUMERS", "Measurement", "ShapeResult", "bench_events", "main", "run_bench"]
+__all__ = ["CASES", "CONSUMERS", "BenchCase", "Measurement", "ShapeResult", "bench_events", "main", "run_bench"]
 
 CONSUMERS = ("worker", "bare_faust", "bare_aiokafka")
 EVENT_TIME_SPREAD = 180.0  # event times cover the last three minutes, all on time for the worker
@@ -62,7 +68,8 @@ class BenchCase:
 
 CASES = {
     "standard": BenchCase("standard", 10, 3),
-    "drift": BenchCase("drift", 20, 5, "the worker does not score feature drift yet: re-run when it does"),
+    "drift": BenchCase("drift", 20, 5, "drift histograms are folded only once the leader has built the "
+                       "versions' baselines from their first events, part-way through the backlog"),
 }
 CATEGORIES = (("web", "app", "email", "voice"), ("en", "es", "de", "fr", "ja"),
               ("billing", "shipping", "returns", "account", "tech_support"), ("free", "pro", "enterprise"),

@@ -8,17 +8,17 @@ import io
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 from monitor.errors import MonitorError
 from monitor.settings import Settings, load_settings, parse_duration
 
-__all__ = ["main", "app"]
+__all__ = ["app", "main"]
 
 app = typer.Typer(help="Streaming drift and online-metrics monitor for production LLM and ML models.",
                   no_args_is_help=True, add_completion=False)
@@ -34,12 +34,12 @@ class Format(str, Enum):
     csv = "csv"
 
 
-def _settings(config: Optional[Path], **overrides: Any) -> Settings:
+def _settings(config: Path | None, **overrides: Any) -> Settings:
     return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
 @app.command()
-def worker(config: Optional[Path] = ConfigOption, loglevel: str = typer.Option("info", help="crit|error|warn|info|debug")) -> None:
+def worker(config: Path | None = ConfigOption, loglevel: str = typer.Option("info", help="crit|error|warn|info|debug")) -> None:
     """Run a monitor worker (Faust) on MONITOR_KAFKA_BOOTSTRAP."""
     from monitor.worker import run_worker
 
@@ -52,10 +52,10 @@ def broker(
     storage: str = typer.Option("memory://tansu/", help="memory://tansu/ or postgres://user@host/db"),
 ) -> None:
     """Run only the local Kafka-compatible broker (Tansu) until Ctrl-C."""
-    from monitor.adapters.local_broker import LocalBroker
-
     import signal
     import threading
+
+    from monitor.adapters.local_broker import LocalBroker
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -75,7 +75,7 @@ def replay(
     kind: str = typer.Option(..., help="inference or feedback"),
     rate: float = typer.Option(0.0, help="events per second; 0 = as fast as possible"),
     batch_size: int = typer.Option(100, help="events per Kafka message"),
-    config: Optional[Path] = ConfigOption,
+    config: Path | None = ConfigOption,
 ) -> None:
     """Publish a JSONL file of events to the inference or feedback topic."""
     from monitor.replay import replay_file
@@ -91,14 +91,14 @@ def replay(
         typer.echo(f"  line {rejection.index + 1}: {rejection.reason}: {rejection.message}", err=True)
 
 
-def _since(value: Optional[str]) -> Optional[float]:
+def _since(value: str | None) -> float | None:
     if value is None:
         return None
     try:
         return time.time() - parse_duration(value)
     except MonitorError:
         parsed = datetime.fromisoformat(value)
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def print_rows(columns: list[str], rows: list[tuple], fmt: Format) -> None:
@@ -143,9 +143,9 @@ FormatOption = typer.Option(Format.table, "--format", "-f")
 
 @query_app.command("metrics")
 def query_metrics(
-    model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
-    metric: Optional[str] = typer.Option(None), since: Optional[str] = SinceOption,
-    fmt: Format = FormatOption, config: Optional[Path] = ConfigOption,
+    model: str | None = typer.Option(None), version: str | None = typer.Option(None),
+    metric: str | None = typer.Option(None), since: str | None = SinceOption,
+    fmt: Format = FormatOption, config: Path | None = ConfigOption,
 ) -> None:
     """Rows of metric_windows (counts, rates, means per window and model version)."""
     from monitor.queries import metrics_query
@@ -156,9 +156,9 @@ def query_metrics(
 
 @query_app.command("drift")
 def query_drift(
-    model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
-    feature: Optional[str] = typer.Option(None), since: Optional[str] = SinceOption,
-    fmt: Format = FormatOption, config: Optional[Path] = ConfigOption,
+    model: str | None = typer.Option(None), version: str | None = typer.Option(None),
+    feature: str | None = typer.Option(None), since: str | None = SinceOption,
+    fmt: Format = FormatOption, config: Path | None = ConfigOption,
 ) -> None:
     """Rows of drift_windows (PSI, KL, JS and severity per window, version and feature)."""
     from monitor.queries import drift_query
@@ -169,9 +169,9 @@ def query_drift(
 
 @query_app.command("detections")
 def query_detections(
-    model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
-    stream: Optional[str] = typer.Option(None, help="error, satisfaction, judge_score or latency_ms"),
-    since: Optional[str] = SinceOption, fmt: Format = FormatOption, config: Optional[Path] = ConfigOption,
+    model: str | None = typer.Option(None), version: str | None = typer.Option(None),
+    stream: str | None = typer.Option(None, help="error, satisfaction, judge_score or latency_ms"),
+    since: str | None = SinceOption, fmt: Format = FormatOption, config: Path | None = ConfigOption,
 ) -> None:
     """Rows of detector_events (concept-drift detections from river detectors)."""
     from monitor.queries import detections_query
@@ -182,9 +182,9 @@ def query_detections(
 
 @query_app.command("compare")
 def query_compare(
-    model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
-    metric: Optional[str] = typer.Option(None), since: Optional[str] = SinceOption,
-    fmt: Format = FormatOption, config: Optional[Path] = ConfigOption,
+    model: str | None = typer.Option(None), version: str | None = typer.Option(None),
+    metric: str | None = typer.Option(None), since: str | None = SinceOption,
+    fmt: Format = FormatOption, config: Path | None = ConfigOption,
 ) -> None:
     """Rows of metric_comparisons (each version against the previous version and its baseline)."""
     from monitor.queries import comparisons_query
@@ -193,8 +193,8 @@ def query_compare(
               since=_since(since))
 
 
-def _alerts(model: Optional[str], version: Optional[str], status: Optional[str], since: Optional[str],
-            fmt: Format, config: Optional[Path]) -> None:
+def _alerts(model: str | None, version: str | None, status: str | None, since: str | None,
+            fmt: Format, config: Path | None) -> None:
     from monitor.queries import alerts_query
 
     run_query(_settings(config), alerts_query, fmt, model=model, version=version, status=status,
@@ -203,9 +203,9 @@ def _alerts(model: Optional[str], version: Optional[str], status: Optional[str],
 
 @query_app.command("alerts")
 def query_alerts(
-    model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
-    status: Optional[str] = typer.Option(None, help="firing or resolved"), since: Optional[str] = SinceOption,
-    fmt: Format = FormatOption, config: Optional[Path] = ConfigOption,
+    model: str | None = typer.Option(None), version: str | None = typer.Option(None),
+    status: str | None = typer.Option(None, help="firing or resolved"), since: str | None = SinceOption,
+    fmt: Format = FormatOption, config: Path | None = ConfigOption,
 ) -> None:
     """Rows of alerts (firing and resolved notifications with their recommended action)."""
     _alerts(model, version, status, since, fmt, config)
@@ -213,9 +213,9 @@ def query_alerts(
 
 @app.command("alerts")
 def alerts_command(
-    model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
-    status: Optional[str] = typer.Option(None, help="firing or resolved"), since: Optional[str] = SinceOption,
-    fmt: Format = FormatOption, config: Optional[Path] = ConfigOption,
+    model: str | None = typer.Option(None), version: str | None = typer.Option(None),
+    status: str | None = typer.Option(None, help="firing or resolved"), since: str | None = SinceOption,
+    fmt: Format = FormatOption, config: Path | None = ConfigOption,
 ) -> None:
     """Alert history (same as `monitor query alerts`)."""
     _alerts(model, version, status, since, fmt, config)
@@ -251,7 +251,7 @@ baseline_app = typer.Typer(help="Reference profiles that input drift is scored a
 app.add_typer(baseline_app, name="baseline")
 
 
-def _drift_store(config: Optional[Path]):
+def _drift_store(config: Path | None):
     from monitor.adapters.drift_store import DriftStore
     from monitor.adapters.reader import open_store
 
@@ -262,10 +262,10 @@ def _drift_store(config: Optional[Path]):
 def baseline_build(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL, CSV or Parquet records"),
     model: str = typer.Option(...), version: str = typer.Option(...),
-    bins: Optional[int] = typer.Option(None, help="numeric bins (default MONITOR_DRIFT_BINS, 10)"),
-    top_k: Optional[int] = typer.Option(None, help="categories kept (default MONITOR_DRIFT_TOP_K, 20)"),
-    baseline_id: Optional[str] = typer.Option(None, "--id", help="id to store it under (default: generated)"),
-    config: Optional[Path] = ConfigOption,
+    bins: int | None = typer.Option(None, help="numeric bins (default MONITOR_DRIFT_BINS, 10)"),
+    top_k: int | None = typer.Option(None, help="categories kept (default MONITOR_DRIFT_TOP_K, 20)"),
+    baseline_id: str | None = typer.Option(None, "--id", help="id to store it under (default: generated)"),
+    config: Path | None = ConfigOption,
 ) -> None:
     """Build a baseline from a file of inference-shaped records and make it the active one."""
     from monitor.baseline import build_baseline
@@ -280,8 +280,8 @@ def baseline_build(
 
 
 @baseline_app.command("list")
-def baseline_list(model: Optional[str] = typer.Option(None), version: Optional[str] = typer.Option(None),
-                  fmt: Format = FormatOption, config: Optional[Path] = ConfigOption) -> None:
+def baseline_list(model: str | None = typer.Option(None), version: str | None = typer.Option(None),
+                  fmt: Format = FormatOption, config: Path | None = ConfigOption) -> None:
     """Every baseline, deleted ones included (their history stays scored against them)."""
     rows = _drift_store(config).list_baselines(model, version)
     columns = ["baseline_id", "model", "model_version", "created_at", "source", "n", "deleted"]
@@ -289,7 +289,7 @@ def baseline_list(model: Optional[str] = typer.Option(None), version: Optional[s
 
 
 @baseline_app.command("show")
-def baseline_show(baseline_id: str = typer.Argument(...), config: Optional[Path] = ConfigOption) -> None:
+def baseline_show(baseline_id: str = typer.Argument(...), config: Path | None = ConfigOption) -> None:
     """Print one baseline as JSON."""
     found = _drift_store(config).load_baselines([baseline_id])
     if not found:
@@ -299,8 +299,8 @@ def baseline_show(baseline_id: str = typer.Argument(...), config: Optional[Path]
 
 @baseline_app.command("delete")
 def baseline_delete(model: str = typer.Option(...), version: str = typer.Option(...),
-                    baseline_id: Optional[str] = typer.Option(None, "--id"),
-                    config: Optional[Path] = ConfigOption) -> None:
+                    baseline_id: str | None = typer.Option(None, "--id"),
+                    config: Path | None = ConfigOption) -> None:
     """Retire the baselines of a version (or one of them); windows already scored keep their scores."""
     n = _drift_store(config).delete_baseline(model, version, baseline_id)
     typer.echo(f"{n} baseline(s) deleted for {model}/{version}")
@@ -324,7 +324,7 @@ def demo(
 def bench(
     events: int = typer.Option(200_000, help="events to produce for each case"),
     batch: int = typer.Option(100, help="events per message in the batched case"),
-    output: Optional[Path] = typer.Option(None, help="also write the results as JSON here"),
+    output: Path | None = typer.Option(None, help="also write the results as JSON here"),
 ) -> None:
     """Measure the worker against a bare Faust agent and a bare aiokafka consumer."""
     from monitor.bench import run_bench

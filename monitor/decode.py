@@ -22,7 +22,7 @@ from monitor.errors import InvalidEvent
 from monitor.events import Event, validate_event
 from monitor.otel import is_otel_event, otel_to_contract
 
-__all__ = ["Rejection", "DecodedMessage", "decode_message", "DEFAULT_MAX_MESSAGE_BYTES"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DecodedMessage", "Rejection", "decode_message"]
 
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
 

@@ -145,7 +145,7 @@ async def _produce(sim: TrafficSimulator, producer: EventProducer, progress: Dem
             next_report += 3.0
         try:
             await asyncio.wait_for(stop.wait(), timeout=max(TICK - (time.monotonic() - started - elapsed), 0.01))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     return sent
 

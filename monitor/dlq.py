@@ -15,7 +15,7 @@ import orjson
 
 from monitor.decode import Rejection
 
-__all__ = ["dead_letter_record", "dead_letter_key"]
+__all__ = ["dead_letter_key", "dead_letter_record"]
 
 
 def dead_letter_key(topic: str, partition: int, offset: int, index: int) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["MonitorError", "InvalidEvent", "ConfigError", "StoreError", "BrokerError"]
+__all__ = ["BrokerError", "ConfigError", "InvalidEvent", "MonitorError", "StoreError"]
 
 
 class MonitorError(Exception):

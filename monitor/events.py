@@ -12,21 +12,22 @@ A validator takes a decoded JSON object and either returns a record or raises
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from monitor.errors import InvalidEvent
 from monitor.timestamps import parse_timestamp
 
 __all__ = [
-    "InferenceEvent",
-    "FeedbackEvent",
-    "Event",
     "DEPLOYMENTS",
-    "validate_inference",
-    "validate_feedback",
-    "validate_event",
     "KINDS",
+    "Event",
+    "FeedbackEvent",
+    "InferenceEvent",
+    "validate_event",
+    "validate_feedback",
+    "validate_inference",
 ]
 
 KINDS = ("inference", "feedback")

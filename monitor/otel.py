@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["INFERENCE_EVENT", "EVALUATION_EVENT", "is_otel_event", "otel_to_contract"]
+__all__ = ["EVALUATION_EVENT", "INFERENCE_EVENT", "is_otel_event", "otel_to_contract"]
 
 INFERENCE_EVENT = "gen_ai.client.inference.operation.details"
 EVALUATION_EVENT = "gen_ai.evaluation.result"

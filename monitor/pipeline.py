@@ -26,7 +26,7 @@ from monitor.events import FeedbackEvent, InferenceEvent
 from monitor.partials import Partial, fold_counts, fold_sums
 from monitor.windows import classify_lateness, window_starts
 
-__all__ = ["RawMessage", "Position", "BatchConfig", "SourceOutput", "BatchOutput", "process_batch"]
+__all__ = ["BatchConfig", "BatchOutput", "Position", "RawMessage", "SourceOutput", "process_batch"]
 
 
 @dataclass(frozen=True, slots=True)

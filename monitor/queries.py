@@ -8,11 +8,19 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["metrics_query", "drift_query", "detections_query", "alerts_query", "comparisons_query", "table_query",
-           "render_sql", "QUERY_KINDS"]
+__all__ = [
+    "QUERY_KINDS",
+    "alerts_query",
+    "comparisons_query",
+    "detections_query",
+    "drift_query",
+    "metrics_query",
+    "render_sql",
+    "table_query",
+]
 
 _PLACEHOLDER = re.compile(r"\{(\w+):([^}]+)\}")
 
@@ -23,9 +31,9 @@ def _quote(value: Any, type_name: str) -> str:
         return "[" + ", ".join(_quote(v, inner) for v in value) + "]"
     if type_name.startswith("DateTime"):
         if isinstance(value, (int, float)):
-            value = datetime.fromtimestamp(value, tz=timezone.utc)
+            value = datetime.fromtimestamp(value, tz=UTC)
         elif value.tzinfo is not None:
-            value = value.astimezone(timezone.utc)
+            value = value.astimezone(UTC)
         return f"toDateTime64('{value.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}', 3, 'UTC')"
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -48,7 +56,7 @@ def _filters(filters: dict[str, tuple[str, str, Any]], since: float | None) -> t
             params[name] = value
     if since is not None:
         clauses.append("window_start >= {since:DateTime64(3)}")
-        params["since"] = datetime.fromtimestamp(since, tz=timezone.utc)
+        params["since"] = datetime.fromtimestamp(since, tz=UTC)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

@@ -15,13 +15,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.errors import ConfigError
 
-__all__ = ["Settings", "parse_duration", "load_settings"]
+__all__ = ["Settings", "load_settings", "parse_duration"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
 
-def parse_duration(value: str | int | float) -> float:
+def parse_duration(value: str | float) -> float:
     """Seconds in ``value``: a number of seconds or ``90s``, ``5m``, ``2h``, ``7d``.
 
     >>> parse_duration("2h"), parse_duration(30)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from monitor.errors import InvalidEvent
 
-__all__ = ["parse_timestamp", "MILLIS_THRESHOLD"]
+__all__ = ["MILLIS_THRESHOLD", "parse_timestamp"]
 
 # Epoch numbers above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
 MILLIS_THRESHOLD = 1e11
@@ -41,7 +41,7 @@ def parse_timestamp(value: object, field: str = "timestamp") -> float:
         except ValueError:
             raise InvalidEvent("bad_timestamp", field, f"{value[:64]!r} is not an RFC 3339 time") from None
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         seconds = parsed.timestamp()
         if seconds <= 0:
             raise InvalidEvent("out_of_range", field, f"{value[:64]!r} is not after 1970-01-01")

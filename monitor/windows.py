@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["window_starts", "LatenessResult", "classify_lateness"]
+__all__ = ["LatenessResult", "classify_lateness", "window_starts"]
 
 
 def window_starts(timestamps: np.ndarray, window_seconds: float) -> np.ndarray:

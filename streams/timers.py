@@ -9,10 +9,10 @@ import time
 
 import faust
 
-from monitor.drift.divergence import SEVERITIES
-from monitor.errors import MonitorError
 from monitor.adapters.alert_sinks import AlertDeduplicator, DeliveryQueue
 from monitor.alerts.rules import default_rules, load_rules
+from monitor.drift.divergence import SEVERITIES
+from monitor.errors import MonitorError
 from monitor.services.alert_delivery import build_sinks
 from monitor.services.alerts import AlertService
 from monitor.services.drift import DriftService

@@ -12,14 +12,14 @@ from prometheus_client import CollectorRegistry
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.drift_store import DriftStore
+from monitor.adapters.join_store import JoinStore, make_join_store
+from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.reader import live_owner, owner_path
 from monitor.adapters.remote_store import RemoteStore, StoreLock, wait_for_owner
-from monitor.adapters.join_store import JoinStore, make_join_store
-from monitor.adapters.outcome_store import OutcomeStore
 from monitor.baseline import Baseline
-from monitor.services.outcomes import OutcomeStage
 from monitor.pipeline import Position
+from monitor.services.outcomes import OutcomeStage
 from monitor.settings import Settings
 
 __all__ = ["Wiring"]

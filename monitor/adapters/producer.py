@@ -57,7 +57,7 @@ class EventProducer:
         self._producer: AIOKafkaProducer | None = None
         self._partitions: dict[str, int] = {}
 
-    async def start(self) -> "EventProducer":
+    async def start(self) -> EventProducer:
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5,
                                           max_request_size=self.max_request_size, acks="all")
         await self._producer.start()
@@ -68,7 +68,7 @@ class EventProducer:
             await self._producer.stop()
             self._producer = None
 
-    async def __aenter__(self) -> "EventProducer":
+    async def __aenter__(self) -> EventProducer:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["MonitorMetrics", "OTHER"]
+__all__ = ["OTHER", "MonitorMetrics"]
 
 OTHER = "other"
 MV = ("model", "model_version")

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from monitor.adapters.clickhouse_store import ClickHouseStore, QueryResult, parse_store_url
 from monitor.errors import StoreError
 
-__all__ = ["Reader", "HttpReader", "open_reader", "open_store", "owner_path", "live_owner"]
+__all__ = ["HttpReader", "Reader", "live_owner", "open_reader", "open_store", "owner_path"]
 
 
 class Reader(Protocol):

@@ -14,14 +14,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from monitor.adapters.clickhouse_store import ClickHouseStore, QueryResult
 from monitor.errors import StoreError
 
-__all__ = ["RemoteStore", "StoreLock", "encode_value", "decode_value", "handle_store_call"]
+__all__ = ["RemoteStore", "StoreLock", "decode_value", "encode_value", "handle_store_call"]
 
 _DT = "$dt"
 
@@ -29,7 +29,7 @@ _DT = "$dt"
 def encode_value(value: Any) -> Any:
     """JSON-safe form of store values (datetimes become ``{"$dt": epoch}``)."""
     if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
         return {_DT: aware.timestamp()}
     if isinstance(value, (list, tuple)):
         return [encode_value(v) for v in value]
@@ -41,7 +41,7 @@ def encode_value(value: Any) -> Any:
 def decode_value(value: Any, *, naive: bool = False) -> Any:
     if isinstance(value, dict):
         if set(value) == {_DT}:
-            moment = datetime.fromtimestamp(value[_DT], tz=timezone.utc)
+            moment = datetime.fromtimestamp(value[_DT], tz=UTC)
             return moment.replace(tzinfo=None) if naive else moment
         return {k: decode_value(v, naive=naive) for k, v in value.items()}
     if isinstance(value, list):
@@ -73,7 +73,7 @@ class RemoteStore(ClickHouseStore):
         self.owner_url = owner_url.rstrip("/")
         self.timeout = timeout
 
-    def connect(self) -> "RemoteStore":
+    def connect(self) -> RemoteStore:
         self._call({"op": "query", "sql": "SELECT 1"})
         return self
 

@@ -6,7 +6,7 @@ the latest row for a key wins, so rewriting a window never double counts. Read t
 
 from __future__ import annotations
 
-__all__ = ["DDL", "SCALAR_MEAN_METRICS", "OUTCOME_PREFIX", "PROPORTIONS", "LATENCY_HISTOGRAM"]
+__all__ = ["DDL", "LATENCY_HISTOGRAM", "OUTCOME_PREFIX", "PROPORTIONS", "SCALAR_MEAN_METRICS"]
 
 # Metrics whose window value is sum(total) / sum(count); the others are sums.
 SCALAR_MEAN_METRICS = ("latency_ms", "input_tokens", "output_tokens")

@@ -42,7 +42,7 @@ class WorkerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
-    def start(self, loglevel: str = "info") -> "WorkerProcess":
+    def start(self, loglevel: str = "info") -> WorkerProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", "monitor", "worker", "--loglevel", loglevel],
                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)

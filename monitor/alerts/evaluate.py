@@ -22,7 +22,7 @@ from monitor.alerts.actions import MetricEvidence, Signals, recommend, trend_que
 from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert, AlertTracker
 
-__all__ = ["MetricValue", "Comparison", "WindowFacts", "IncidentEvaluator", "RULE_METRICS"]
+__all__ = ["RULE_METRICS", "Comparison", "IncidentEvaluator", "MetricValue", "WindowFacts"]
 
 # Rule metric names -> metric_windows metric names.
 RULE_METRICS = {

@@ -22,9 +22,15 @@ import orjson
 from monitor.events import FeedbackEvent, InferenceEvent
 from monitor.outcomes.fold import SATISFIED_RATING, JoinedOutcome
 
-__all__ = ["inference_payload", "feedback_payload", "payload_offset", "joined_outcome", "detector_streams",
-           "stream_times",
-           "DETECTOR_STREAMS"]
+__all__ = [
+    "DETECTOR_STREAMS",
+    "detector_streams",
+    "feedback_payload",
+    "inference_payload",
+    "joined_outcome",
+    "payload_offset",
+    "stream_times",
+]
 
 DETECTOR_STREAMS = ("error", "satisfaction", "judge_score", "latency_ms")
 _FEEDBACK_FIELDS = ("label", "rating", "thumbs", "task_completed", "human_takeover", "bad_case", "turns",

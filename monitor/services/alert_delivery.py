@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from monitor.adapters.alert_sinks import AlertmanagerSink, AlertSink, KafkaAlertSink, LogSink, WebhookSink
+from monitor.adapters.alert_sinks import (
+    AlertmanagerSink,
+    AlertSink,
+    KafkaAlertSink,
+    LogSink,
+    WebhookSink,
+)
 from monitor.settings import Settings
 
 __all__ = ["build_sinks"]

@@ -11,7 +11,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
@@ -28,13 +28,13 @@ ALERT_COLUMNS = ["fingerprint", "status", "rule", "severity", "model", "model_ve
 
 
 def _dt(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def _epoch(value: Any) -> float:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 class AlertService:

@@ -19,13 +19,19 @@ from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.schema import LATENCY_HISTOGRAM, OUTCOME_PREFIX
 from monitor.detectors.concept import ConceptDriftMonitor, Detection
 from monitor.outcomes.fold import JoinedOutcome, fold_outcomes, latency_histogram
-from monitor.outcomes.join import (detector_streams, feedback_payload, inference_payload, joined_outcome,
-                                   payload_offset, stream_times)
+from monitor.outcomes.join import (
+    detector_streams,
+    feedback_payload,
+    inference_payload,
+    joined_outcome,
+    payload_offset,
+    stream_times,
+)
 from monitor.partials import Partial
 from monitor.pipeline import BatchOutput
 from monitor.windows import window_starts
 
-__all__ = ["OutcomeStage", "OutcomeResult"]
+__all__ = ["OutcomeResult", "OutcomeStage"]
 
 log = logging.getLogger("monitor.outcomes")
 Source = tuple[str, int]

@@ -15,9 +15,9 @@ import time
 import numpy as np
 import orjson
 import pytest
+from tests_support import Receiver, reader_for, start_alertmanager, wait_until
 
 from monitor.adapters.producer import EventProducer
-from tests_support import Receiver, reader_for, start_alertmanager, wait_until
 
 WINDOW = 60
 PHASES = (["normal"] * 4) + (["incident"] * 4) + (["normal"] * 5)
@@ -115,7 +115,7 @@ def test_drift_and_outcome_drop_page_once_with_an_action_and_resolve(deployment,
         reader = reader_for(worker)
         # the incident first; recovery only once Alertmanager has notified it (its grouping is timed)
         start = (int(time.time()) // WINDOW - len(PHASES) - 1) * WINDOW
-        publish(deployment, range(0, 8), start)
+        publish(deployment, range(8), start)
         wait_until(lambda: statuses(am_hook) == [("firing", "v1")], timeout=90,
                    what="Alertmanager to notify the firing incident")
         publish(deployment, range(8, len(PHASES)), start)

@@ -10,9 +10,9 @@ import sys
 import time
 
 import orjson
+from tests_support import inference, reader_for, wait_until
 
 from monitor.adapters.local_broker import free_port, wait_for_port
-from tests_support import inference, reader_for, wait_until
 
 
 def monitor(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -10,9 +10,9 @@ import time
 
 import numpy as np
 import orjson
+from tests_support import reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
-from tests_support import reader_for, wait_until
 
 WINDOW = 60
 N_WINDOWS = 12

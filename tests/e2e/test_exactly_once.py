@@ -8,9 +8,9 @@ import asyncio
 import time
 
 import numpy as np
+from tests_support import inference, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
-from tests_support import inference, reader_for, wait_until
 
 WINDOW_ROWS = ("SELECT window_start, model, model_version, metric, value, count FROM monitor.metric_windows FINAL "
                "ORDER BY window_start, model, model_version, metric")
