@@ -70,8 +70,12 @@ class HttpReader:
 def open_reader(clickhouse_url: str) -> Reader:
     """The store itself, or the owning worker's endpoint when an embedded store is in use."""
     owner = live_owner(clickhouse_url)
+    target = parse_store_url(clickhouse_url)
     if owner is not None:
-        return HttpReader(owner["url"], parse_store_url(clickhouse_url).database)
+        return HttpReader(owner["url"], target.database)
+    if target.path is not None and not target.path.exists():
+        raise StoreError(f"no embedded store at {target.path}: start `monitor worker` (or `monitor demo`) first, "
+                         "or set MONITOR_CLICKHOUSE_URL to where the data is")
     return ClickHouseStore(clickhouse_url).connect()
 
 
