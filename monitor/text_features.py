@@ -89,13 +89,27 @@ _CODES = np.array([r[2] for r in _RANGES], dtype=np.int64)
 _QUESTION_MARKS = (ord("?"), 0xFF1F, 0x061F, 0x037E)  # ASCII, fullwidth, Arabic, Greek
 
 
-def _scripts(code_points: np.ndarray) -> np.ndarray:
-    """Script code of every code point (``_IGNORED`` for no vote)."""
+def _scripts_by_range(code_points: np.ndarray) -> np.ndarray:
     index = np.searchsorted(_STARTS, code_points, side="right") - 1
     safe = np.maximum(index, 0)
     inside = (index >= 0) & (code_points <= _ENDS[safe])
     default = np.where(code_points < 0x80, _IGNORED, _OTHER)
     return np.where(inside, _CODES[safe], default)
+
+
+# The Basic Multilingual Plane looked up in a table: most text never needs the range search.
+_BMP = _scripts_by_range(np.arange(0x10000, dtype=np.int64)).astype(np.int64)
+
+
+def _scripts(code_points: np.ndarray) -> np.ndarray:
+    """Script code of every code point (``_IGNORED`` for no vote)."""
+    if code_points.size == 0 or code_points.max() < 0x10000:
+        return _BMP[code_points]
+    out = np.empty(code_points.shape, dtype=np.int64)
+    bmp = code_points < 0x10000
+    out[bmp] = _BMP[code_points[bmp]]
+    out[~bmp] = _scripts_by_range(code_points[~bmp])
+    return out
 
 
 def _per_text(owner: np.ndarray, mask: np.ndarray, n_texts: int) -> np.ndarray:
