@@ -110,7 +110,7 @@ class ShapeResult:
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k != "measurements"}
         out["rates"] = {m.consumer: round(m.rate, 1) for m in self.measurements}
-        out["seconds"] = {m.consumer: round(m.seconds, 3) for m in self.measurements}
+        out["seconds"] = {m.consumer: round(m.seconds, 6) for m in self.measurements}
         out["ratios"] = {k: round(v, 3) for k, v in self.ratios.items()}
         return out
 
