@@ -68,8 +68,7 @@ class BenchCase:
 
 CASES = {
     "standard": BenchCase("standard", 10, 3),
-    "drift": BenchCase("drift", 20, 5, "drift histograms are folded only once the leader has built the "
-                       "versions' baselines from their first events, part-way through the backlog"),
+    "drift": BenchCase("drift", 20, 5),
 }
 CATEGORIES = (("web", "app", "email", "voice"), ("en", "es", "de", "fr", "ja"),
               ("billing", "shipping", "returns", "account", "tech_support"), ("free", "pro", "enterprise"),
@@ -150,8 +149,22 @@ async def _produce(bootstrap: str, topic: str, events: list[dict[str, Any]], bat
     return messages
 
 
+def seed_baselines(store_url: str, reference: list[dict[str, Any]], workdir: Path) -> None:
+    """Baselines for every version of ``reference``, so the worker folds drift histograms from its
+    first batch (steady state) instead of sampling for automatic baselines part-way through."""
+    versions = sorted({(e["model"], e["model_version"]) for e in reference})
+    for model, version in versions:
+        path = workdir / f"reference-{version}.jsonl"
+        path.write_bytes(b"\n".join(orjson.dumps(e) for e in reference if e["model_version"] == version))
+        done = subprocess.run([sys.executable, "-m", "monitor", "baseline", "build", str(path), "--model", model,
+                               "--version", version], env={**os.environ, "MONITOR_CLICKHOUSE_URL": store_url},
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise MonitorError(f"baseline for the bench failed: {done.stderr.strip()[-500:]}")
+
+
 def measure_worker(bootstrap: str, topics: dict[str, str], events: int, partitions: int, workdir: Path,
-                   echo: Echo) -> Measurement:
+                   echo: Echo, reference: list[dict[str, Any]] | None = None) -> Measurement:
     """``monitor worker`` over the backlog; from the end of its first batch (less its processing time)."""
     env = {"MONITOR_KAFKA_BOOTSTRAP": bootstrap, "MONITOR_INFERENCE_TOPIC": topics["inference"],
            "MONITOR_FEEDBACK_TOPIC": topics["feedback"], "MONITOR_DLQ_TOPIC": topics["dlq"],
@@ -159,6 +172,8 @@ def measure_worker(bootstrap: str, topics: dict[str, str], events: int, partitio
            "MONITOR_CLICKHOUSE_URL": f"chdb://{workdir / 'store'}", "MONITOR_SESSION_TIMEOUT": "6",
            "MONITOR_REFRESH_INTERVAL": "0.5",
            "MONITOR_BATCH_SIZE": str(BATCH_SIZE), "MONITOR_BATCH_WITHIN": str(BATCH_WITHIN)}
+    if reference:
+        seed_baselines(env["MONITOR_CLICKHOUSE_URL"], reference, workdir)
     worker = WorkerProcess(env, workdir / "worker.log", free_port())
     try:
         worker.start()
@@ -264,7 +279,8 @@ def measure_shape(bootstrap: str, case: BenchCase, events: list[dict[str, Any]],
     shape_dir = workdir / prefix
     shape_dir.mkdir()
     echo("    measuring worker (consume -> validate -> aggregate -> ClickHouse)")
-    measurements = [measure_worker(bootstrap, topics, len(events), partitions, shape_dir, echo)]
+    measurements = [measure_worker(bootstrap, topics, len(events), partitions, shape_dir, echo,
+                                   reference=events[:2000])]
     echo(f"    worker {measurements[-1].rate:,.0f} events/s; measuring bare Faust agent")
     measurements.append(measure_bare_faust(bootstrap, topics["inference"], len(events), partitions, shape_dir))
     echo(f"    bare Faust {measurements[-1].rate:,.0f} events/s; measuring bare aiokafka consumer")

@@ -325,11 +325,13 @@ def bench(
     events: int = typer.Option(200_000, help="events to produce for each case"),
     batch: int = typer.Option(100, help="events per message in the batched case"),
     output: Path | None = typer.Option(None, help="also write the results as JSON here"),
+    case: str = typer.Option("standard", help="standard (10 numeric + 3 categorical), drift (20 + 5) or all"),
+    partitions: int = typer.Option(2, help="partitions of the bench topics"),
 ) -> None:
     """Measure the worker against a bare Faust agent and a bare aiokafka consumer."""
     from monitor.bench import run_bench
 
-    sys.exit(run_bench(events=events, batch=batch, output=output))
+    sys.exit(run_bench(events=events, batch=batch, output=output, case=case, partitions=partitions))
 
 
 def main() -> None:

@@ -103,6 +103,8 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
                 await asyncio.sleep(RETRY_SECONDS)
         for src, o in out.sources.items():
             wiring.positions[src] = Position(o.last_offset, o.watermark)
+        if wiring.positions:
+            m.watermark.set(max(p.watermark for p in wiring.positions.values()))
         m.partial_rows.inc(rows)
         await sample_new_versions(out)
         record_batch_metrics(m, out)
