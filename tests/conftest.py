@@ -14,16 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests_support import missing_service
 
 from monitor.adapters.local_broker import LocalBroker, free_port, wait_for_port
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def missing_service(what: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{what} is required with CI=true", pytrace=False)
-    pytest.skip(f"{what} is not available")
 
 
 @pytest.fixture(scope="session")

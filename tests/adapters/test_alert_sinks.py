@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import subprocess
 import time
 import urllib.parse
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from tests_support import start_alertmanager
+from tests_support import missing_service, start_alertmanager
 
 from monitor.adapters.alert_sinks import (
     SERVICE,
@@ -34,13 +33,8 @@ from monitor.adapters.local_broker import free_port
 from monitor.alerts.state import Alert
 
 SECRET = "s3cret"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def missing_service(what: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{what} is required with CI=true", pytrace=False)
-    pytest.skip(f"{what} is not available")
 
 
 def make_alert(rule: str = "human_takeover_high", version: str = "v1", starts_at: float | None = None) -> Alert:

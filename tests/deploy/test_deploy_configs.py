@@ -6,7 +6,6 @@ With CI=true a missing promtool / amtool fails instead of skipping (``make tools
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -14,9 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import pytest
 import yaml
 from prometheus_client import CollectorRegistry
+from tests_support import missing_service
 
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.settings import Settings
@@ -25,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 PROMETHEUS = DEPLOY / "prometheus"
 COMPOSE = ROOT / "docker-compose.yml"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # MONITOR_* variables the compose file sets that are not Settings fields yet. Each must be read
 # by the code that needs it; drop a name here once it becomes a Settings field.
@@ -35,10 +33,7 @@ NOT_YET_IN_SETTINGS = {"MONITOR_ALERTMANAGER_URL"}
 def tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (make tools / apt-get install prometheus prometheus-alertmanager)"
-        if IN_CI:
-            pytest.fail(f"{message}; it is required with CI=true", pytrace=False)
-        pytest.skip(message)
+        missing_service(f"{name} (make tools / apt-get install prometheus prometheus-alertmanager)")
     return path
 
 
