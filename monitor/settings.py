@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     drift_min_samples: int = Field(100, ge=1, description="windows with fewer values are stored, not scored")
     drift_moderate: float = Field(0.1, gt=0)
     drift_significant: float = Field(0.25, gt=0)
+    drift_sliding_windows: int = Field(1, ge=1, le=1000, description="also score the last N windows together")
     drift_feature_thresholds: dict[str, tuple[float, float]] = Field(default_factory=dict)
     join_ttl: str = Field("7d", description="how long an inference or feedback waits for its partner")
     join_expiry_interval: float = Field(30.0, gt=0, description="seconds between sweeps of expired joins")

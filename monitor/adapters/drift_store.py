@@ -125,13 +125,17 @@ class DriftStore:
             f"SELECT toFloat64(max(max_event_time)) FROM {partials} WHERE name = '__offsets'").rows[0][0]
         return [(float(w), int(s)) for w, s in windows], float(watermark or 0.0)
 
-    def window_rows(self, window_start: float) -> dict[tuple[str, str], list[tuple[str, str, float, float]]]:
-        """Summed drift partials of one window, per model version."""
+    def window_rows(self, window_start: float, last_start: float | None = None,
+                    ) -> dict[tuple[str, str], list[tuple[str, str, float, float]]]:
+        """Summed drift partials of one window (or of the windows from ``window_start`` to
+        ``last_start``: a sliding window), per model version."""
         rows = self.store.query(
             f"SELECT model, model_version, name, bucket, sum(count), sum(total) FROM {self.store.table('partials')} "
-            "WHERE window_start = {start:DateTime64(3)} AND (startsWith(name, {hist:String}) "
-            "OR startsWith(name, {dq:String})) GROUP BY model, model_version, name, bucket",
-            {"start": _dt(window_start), "hist": HIST_PREFIX, "dq": DQ_PREFIX},
+            "WHERE window_start >= {start:DateTime64(3)} AND window_start <= {last:DateTime64(3)} "
+            "AND (startsWith(name, {hist:String}) OR startsWith(name, {dq:String})) "
+            "GROUP BY model, model_version, name, bucket",
+            {"start": _dt(window_start), "last": _dt(window_start if last_start is None else last_start),
+             "hist": HIST_PREFIX, "dq": DQ_PREFIX},
         ).rows
         out: dict[tuple[str, str], list[tuple[str, str, float, float]]] = {}
         for model, version, name, bucket, count, total in rows:

@@ -149,5 +149,5 @@ DDL = (
         type_violation_rate Float64,
         out_of_range_rate Float64,
         updated_at DateTime64(3, 'UTC')
-    ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, model_version, feature, window_start)""",
+    ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, model_version, feature, window_start, window_end)""",
 )

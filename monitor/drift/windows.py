@@ -155,6 +155,7 @@ def window_histograms(
             counts[feature].setdefault(baseline_id, np.zeros(size))[int(index)] += count
         elif name.startswith(DQ_PREFIX):
             feature = name[len(DQ_PREFIX):]
-            quality[feature][bucket] = count
-            quality[feature]["n"] = total
+            quality[feature][bucket] = quality[feature].get(bucket, 0.0) + count
+            if bucket == "missing":  # every data-quality bucket carries the same n: count it once
+                quality[feature]["n"] = quality[feature].get("n", 0.0) + total
     return WindowHistograms(dict(counts), dict(quality))

@@ -97,15 +97,17 @@ class AlertService:
                 w).rows:
             comparisons[(m, v)][(metric, ref)] = Comparison(value, rv, diff, lo, hi, p)
         drift: dict[tuple[str, str], list] = defaultdict(list)
-        for m, v, feature, psi, severity, n, missing in q(
+        window_end = max(ends.values(), default=window)
+        for m, v, feature, psi, severity, n, missing in q(  # the tumbling window only, not sliding ones
                 f"SELECT model, model_version, feature, psi, severity, n_current, missing_rate FROM "
-                f"{t('drift_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}}", w).rows:
+                f"{t('drift_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} "
+                "AND window_end = {end:DateTime64(3)}", {**w, "end": _dt(window_end)}).rows:
             drift[(m, v)].append((feature, psi or 0.0, severity, int(n), missing))
         detections: dict[tuple[str, str], list[str]] = defaultdict(list)
         for m, v, stream, detector, mean_before, mean_after in q(
                 f"SELECT model, model_version, stream, detector, mean_before, mean_after FROM "
                 f"{t('detector_events')} FINAL WHERE event_time >= {{w:DateTime64(3)}} "
-                "AND event_time < {end:DateTime64(3)}", {**w, "end": _dt(max(ends.values(), default=window))}).rows:
+                "AND event_time < {end:DateTime64(3)}", {**w, "end": _dt(window_end)}).rows:
             detections[(m, v)].append(f"{stream}/{detector}: mean {mean_before or 0:.3f} -> {mean_after or 0:.3f}")
         first_seen = {(m, v): _epoch(ts) for m, v, ts in q(
             f"SELECT model, model_version, min(window_start) FROM {t('metric_windows')} "

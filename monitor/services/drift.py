@@ -93,16 +93,24 @@ class DriftService:
         lateness = self.settings.allowed_lateness_seconds
         closed = sorted(w for w in self.pending if w[0] + w[1] + lateness <= watermark)
         scored = []
+        span = self.settings.drift_sliding_windows
         for start, seconds in closed:
-            for (model, version), rows in self.store.window_rows(start).items():
-                ids = {bucket.rpartition(":")[0] for name, bucket, _, _ in rows if name.startswith("hist:")}
-                baselines = self._baselines_for(ids)
-                n_bins = {(bid, f): p.bins.n_bins for bid in ids if bid in baselines
-                          for f, p in baselines[bid].features.items()}
-                window = window_histograms(rows, n_bins)
-                drift_rows = score_window(baselines, window, min_samples=self.settings.drift_min_samples,
-                                          thresholds=self.thresholds, feature_thresholds=self.feature_thresholds)
-                self.store.write_drift_rows(start, seconds, model, version, drift_rows, time.time())
-                scored.append((model, version, start, drift_rows))
+            scored += self._score(start, start, seconds)
+            if span > 1:  # the sliding window ending with this one, hopping by one window
+                self._score(start - (span - 1) * seconds, start, span * seconds)
             self.pending.discard((start, seconds))
         return scored
+
+    def _score(self, first: float, last: float, seconds: int) -> list[tuple[str, str, float, list[DriftRow]]]:
+        out = []
+        for (model, version), rows in self.store.window_rows(first, last).items():
+            ids = {bucket.rpartition(":")[0] for name, bucket, _, _ in rows if name.startswith("hist:")}
+            baselines = self._baselines_for(ids)
+            n_bins = {(bid, f): p.bins.n_bins for bid in ids if bid in baselines
+                      for f, p in baselines[bid].features.items()}
+            drift_rows = score_window(baselines, window_histograms(rows, n_bins),
+                                      min_samples=self.settings.drift_min_samples, thresholds=self.thresholds,
+                                      feature_thresholds=self.feature_thresholds)
+            self.store.write_drift_rows(first, seconds, model, version, drift_rows, time.time())
+            out.append((model, version, first, drift_rows))
+        return out
