@@ -150,16 +150,18 @@ def _scalar(value: Any, name: str) -> FeatureValue:
         return value
     if isinstance(value, (int, float)):
         try:
-            finite = math.isfinite(value)
+            finite = math.isfinite(value) and abs(value) < 1e300
         except OverflowError:
             raise InvalidEvent("out_of_range", name, f"{str(value)[:40]} is too large") from None
+        if not finite and isinstance(value, int):
+            raise InvalidEvent("out_of_range", name, f"{str(value)[:40]} is too large")
         if not finite:
             raise InvalidEvent("not_finite", name, f"{value} is not a finite number (send null for a missing value)")
         return value
     raise InvalidEvent("wrong_type", name, f"expected number, string, bool or null, got {type(value).__name__}")
 
 
-def _features(obj: Mapping[str, Any]) -> dict[str, FeatureValue]:
+def _features(obj: Mapping[str, Any]) -> Mapping[str, FeatureValue]:
     raw = obj.get("features")
     if raw is None:
         return {}
@@ -167,7 +169,21 @@ def _features(obj: Mapping[str, Any]) -> dict[str, FeatureValue]:
         raise InvalidEvent("wrong_type", "features", f"expected object, got {type(raw).__name__}")
     if len(raw) > MAX_FEATURES:
         raise InvalidEvent("too_many", "features", f"{len(raw)} features, at most {MAX_FEATURES}")
-    return {str(k): _scalar(v, f"features.{k}") for k, v in raw.items()}
+    # Hot path: one type check per value; the precise error comes from _scalar on the rare bad one.
+    for name, value in raw.items():
+        kind = type(value)
+        if kind is float:
+            if value - value != 0.0:  # NaN or infinity
+                _scalar(value, f"features.{name}")
+        elif kind is str:
+            if len(value) > 1024:
+                _scalar(value, f"features.{name}")
+        elif kind is int:
+            if not -1e300 < value < 1e300:
+                _scalar(value, f"features.{name}")
+        elif value is not None and kind is not bool:
+            _scalar(value, f"features.{name}")
+    return raw
 
 
 def _segment(obj: Mapping[str, Any]) -> dict[str, str]:
