@@ -196,6 +196,16 @@ def _columns(
 
     With ``keep`` given, only those names get columns and the others are counted as unknown.
     """
+    if keep is not None and isinstance(rows, Sequence):  # the per-batch path: one C-level pass per feature
+        names = list(keep)
+        known = set(names)
+        columns_fast = {name: [row.get(name) if row else None for row in rows] for name in names}
+        unknown_fast: dict[str, int] = {}
+        for row in rows:
+            if row and not row.keys() <= known:
+                for name in row.keys() - known:
+                    unknown_fast[name] = unknown_fast.get(name, 0) + 1
+        return columns_fast, unknown_fast, len(rows)
     columns: dict[str, list[Any]] = {name: [None] * n_hint for name in keep or ()}
     unknown: dict[str, int] = {}
     n = 0
