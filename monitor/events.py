@@ -186,13 +186,16 @@ def _features(obj: Mapping[str, Any]) -> Mapping[str, FeatureValue]:
     return raw
 
 
-def _segment(obj: Mapping[str, Any]) -> dict[str, str]:
+def _segment(obj: Mapping[str, Any]) -> Mapping[str, str]:
     raw = obj.get("segment")
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise InvalidEvent("wrong_type", "segment", f"expected object, got {type(raw).__name__}")
-    return {str(k): _string(v, f"segment.{k}") for k, v in raw.items()}
+    for key, value in raw.items():
+        if type(value) is not str or not value or len(value) > MAX_ID_LENGTH:
+            _string(value, f"segment.{key}")  # raises the precise error
+    return raw
 
 
 def _event_time(obj: Mapping[str, Any], now: float, max_future_skew: float) -> float:
