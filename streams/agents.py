@@ -16,8 +16,9 @@ import numpy as np
 
 from monitor.drift.windows import fold_drift
 from monitor.errors import MonitorError
-from monitor.pipeline import BatchConfig, BatchOutput, Position, RawMessage, process_batch
+from monitor.pipeline import BatchConfig, BatchOutput, Position, RawMessage
 from monitor.services.drift import sample_records
+from streams.isolation import process_isolating
 from streams.observe import record_batch_metrics, record_outcome_metrics
 from streams.wiring import Wiring
 
@@ -87,7 +88,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
                                  time.time(), s.max_message_bytes)
             try:
                 positions = await positions_for({(r.topic, r.partition) for r in raw})
-                out = process_batch(raw, positions, config, [fold_drift_histograms])
+                out = process_isolating(raw, positions, config, [fold_drift_histograms])
                 outcomes = await blocking(wiring.outcome_stage.process, out, config.now)
                 if not dead_letters_sent:
                     await send_dead_letters(out, config.now)
