@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,98 +49,67 @@ def render_sql(sql: str, parameters: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(lambda m: _quote(parameters[m.group(1)], m.group(2)), sql)
 
 
-def _filters(filters: dict[str, tuple[str, str, Any]], since: float | None) -> tuple[str, dict[str, Any]]:
+def _filters(filters: dict[str, tuple[str, str, Any]], since: float | None, time_column: str = "window_start",
+             ) -> tuple[str, dict[str, Any]]:
     clauses, params = [], {}
     for name, (column, type_name, value) in filters.items():
         if value is not None:
             clauses.append(f"{column} = {{{name}:{type_name}}}")
             params[name] = value
     if since is not None:
-        clauses.append("window_start >= {since:DateTime64(3)}")
+        clauses.append(f"{time_column} >= {{since:DateTime64(3)}}")
         params["since"] = datetime.fromtimestamp(since, tz=UTC)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def table_query(
     db: str, table: str, columns: str, *, filters: dict[str, tuple[str, str, Any]], since: float | None,
-    order: str, limit: int = 10_000, final: bool = True,
+    order: str, limit: int = 10_000, final: bool = True, time_column: str = "window_start",
 ) -> tuple[str, dict[str, Any]]:
-    where, params = _filters(filters, since)
+    where, params = _filters(filters, since, time_column)
     sql = f"SELECT {columns} FROM {db}.{table}{' FINAL' if final else ''}{where} ORDER BY {order} LIMIT {int(limit)}"
     return sql, params
 
 
-def metrics_query(
-    db: str, *, model: str | None = None, version: str | None = None, metric: str | None = None,
-    since: float | None = None, limit: int = 10_000,
-) -> tuple[str, dict[str, Any]]:
-    """Rows of ``metric_windows``: one value per window, model version and metric."""
-    return table_query(
-        db, "metric_windows",
-        "window_start, window_end, model, model_version, metric, segment, value, count, low, high",
-        filters={"model": ("model", "String", model), "version": ("model_version", "String", version),
-                 "metric": ("metric", "String", metric)},
-        since=since, order="window_start, model, model_version, metric", limit=limit,
-    )
+@dataclass(frozen=True)
+class TrendQuery:
+    """One table an analyst asks about: its columns, the filter it takes besides model and version."""
+
+    table: str
+    columns: str
+    extra_filter: str  # option name and column: metric, feature, stream, status
+    order: str
+    time_column: str = "window_start"
+
+    def __call__(self, db: str, *, model: str | None = None, version: str | None = None,
+                 since: float | None = None, limit: int = 10_000, **extra: str | None) -> tuple[str, dict[str, Any]]:
+        unknown = set(extra) - {self.extra_filter}
+        if unknown:
+            raise ValueError(f"{self.table} queries take {self.extra_filter}, not {', '.join(sorted(unknown))}")
+        filters = {"model": ("model", "String", model), "version": ("model_version", "String", version),
+                   self.extra_filter: (self.extra_filter, "String", extra.get(self.extra_filter))}
+        return table_query(db, self.table, self.columns, filters=filters, since=since, order=self.order,
+                           limit=limit, time_column=self.time_column)
 
 
-def drift_query(
-    db: str, *, model: str | None = None, version: str | None = None, feature: str | None = None,
-    since: float | None = None, limit: int = 10_000,
-) -> tuple[str, dict[str, Any]]:
-    """Rows of ``drift_windows``: PSI, KL and JS per window, model version and feature."""
-    return table_query(
-        db, "drift_windows",
-        "window_start, window_end, model, model_version, feature, psi, kl, js, n_current, n_reference, severity",
-        filters={"model": ("model", "String", model), "version": ("model_version", "String", version),
-                 "feature": ("feature", "String", feature)},
-        since=since, order="window_start, model, model_version, feature", limit=limit,
-    )
+metrics_query = TrendQuery(
+    "metric_windows", "window_start, window_end, model, model_version, metric, segment, value, count, low, high",
+    "metric", "window_start, model, model_version, metric")
+drift_query = TrendQuery(
+    "drift_windows",
+    "window_start, window_end, model, model_version, feature, psi, kl, js, n_current, n_reference, severity",
+    "feature", "window_start, model, model_version, feature")
+detections_query = TrendQuery(
+    "detector_events",
+    "event_time, model, model_version, stream, detector, src_partition, position, mean_before, mean_after",
+    "stream", "event_time, model, model_version, stream, detector", time_column="event_time")
+alerts_query = TrendQuery(
+    "alerts", "created_at, status, severity, model, model_version, recommended_action, starts_at, ends_at, summary",
+    "status", "created_at", time_column="created_at")
+comparisons_query = TrendQuery(
+    "metric_comparisons",
+    "window_start, model, model_version, metric, reference, value, reference_value, difference, diff_low, "
+    "diff_high, p_value, count, reference_count", "metric", "window_start, model, model_version, metric, reference")
 
-
-def detections_query(
-    db: str, *, model: str | None = None, version: str | None = None, stream: str | None = None,
-    since: float | None = None, limit: int = 10_000,
-) -> tuple[str, dict[str, Any]]:
-    """Rows of ``detector_events``: concept-drift detections with the means around them."""
-    sql, params = table_query(
-        db, "detector_events",
-        "event_time, model, model_version, stream, detector, src_partition, position, mean_before, mean_after",
-        filters={"model": ("model", "String", model), "version": ("model_version", "String", version),
-                 "stream": ("stream", "String", stream)},
-        since=since, order="event_time, model, model_version, stream, detector", limit=limit,
-    )
-    return sql.replace("window_start >= {since", "event_time >= {since"), params
-
-
-def alerts_query(
-    db: str, *, model: str | None = None, version: str | None = None, status: str | None = None,
-    since: float | None = None, limit: int = 10_000,
-) -> tuple[str, dict[str, Any]]:
-    """Rows of ``alerts``: each incident's firing and resolved notifications."""
-    sql, params = table_query(
-        db, "alerts",
-        "created_at, status, severity, model, model_version, recommended_action, starts_at, ends_at, summary",
-        filters={"model": ("model", "String", model), "version": ("model_version", "String", version),
-                 "status": ("status", "String", status)},
-        since=since, order="created_at", limit=limit,
-    )
-    return sql.replace("window_start >= {since", "created_at >= {since"), params
-
-
-def comparisons_query(
-    db: str, *, model: str | None = None, version: str | None = None, metric: str | None = None,
-    since: float | None = None, limit: int = 10_000,
-) -> tuple[str, dict[str, Any]]:
-    """Rows of ``metric_comparisons``: each version's rates against the previous version or baseline."""
-    return table_query(
-        db, "metric_comparisons",
-        "window_start, model, model_version, metric, reference, value, reference_value, difference, diff_low, "
-        "diff_high, p_value, count, reference_count",
-        filters={"model": ("model", "String", model), "version": ("model_version", "String", version),
-                 "metric": ("metric", "String", metric)},
-        since=since, order="window_start, model, model_version, metric, reference", limit=limit,
-    )
-
-
-QUERY_KINDS = ("metrics", "drift", "detections", "alerts", "compare")
+QUERY_KINDS = {"metrics": metrics_query, "drift": drift_query, "detections": detections_query,
+               "alerts": alerts_query, "compare": comparisons_query}
