@@ -86,16 +86,23 @@ def decode_message(
         out.rejections.append(Rejection("undecodable", "", f"not JSON: {exc}"[:300], -1, raw))
         return out
     items = payload if isinstance(payload, list) else [payload]
+    exact: list[Any] = []  # the batch decoded losslessly, only once something in it is rejected
+
+    def original_of(index: int) -> bytes:
+        if not isinstance(payload, list):
+            return raw
+        if not exact:  # orjson turns integers beyond 64 bits into floats: keep what was sent
+            exact.extend(json.loads(raw, parse_constant=_NON_FINITE.__getitem__))
+        return _dump(exact[index])
+
     for index, obj in enumerate(items):
         try:
             contract = otel_to_contract(obj) if is_otel_event(obj) else obj
             out.events.append(validate_event(kind, contract, now=now, max_future_skew=max_future_skew))
             out.indexes.append(index)
         except InvalidEvent as exc:
-            original = raw if not isinstance(payload, list) else _dump(obj)
-            out.rejections.append(Rejection(exc.reason, exc.field, exc.detail, index, original))
+            out.rejections.append(Rejection(exc.reason, exc.field, exc.detail, index, original_of(index)))
         except (TypeError, ValueError, AttributeError) as exc:  # malformed OTel attributes
-            original = raw if not isinstance(payload, list) else _dump(obj)
             out.rejections.append(Rejection("bad_otel", "attributes", f"cannot map OTel event: {exc}"[:300],
-                                            index, original))
+                                            index, original_of(index)))
     return out

@@ -13,7 +13,7 @@ from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.baseline import Baseline
 from monitor.drift.windows import DQ_PREFIX, HIST_PREFIX, DriftRow
 
-__all__ = ["BaselineRecord", "DriftStore"]
+__all__ = ["DriftStore"]
 
 DRIFT_COLUMNS = ["window_start", "window_end", "model", "model_version", "feature", "baseline_id", "psi", "kl", "js",
                  "n_current", "n_reference", "severity", "missing_rate", "type_violation_rate", "out_of_range_rate",
@@ -22,20 +22,6 @@ DRIFT_COLUMNS = ["window_start", "window_end", "model", "model_version", "featur
 
 def _dt(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def _epoch(value: Any) -> float:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return float(value.timestamp())
-
-
-class BaselineRecord:
-    def __init__(self, baseline_id: str, baseline: Baseline) -> None:
-        self.baseline_id = baseline_id
-        self.baseline = baseline
 
 
 class DriftStore:

@@ -69,9 +69,12 @@ class OutcomeWindows:
             "WHERE inserted_at >= {since:DateTime64(3)} AND (name = {latency:String} OR startsWith(name, 'outcome:'))",
             {"since": _dt(self.since), "latency": LATENCY_HISTOGRAM}).rows]
         self.since = mark
+        if not windows:
+            return 0
+        baselines = self.drift.active_baselines()  # once per run, not per window
         for window in windows:
             self._latency_quantiles(window)
-            self._comparisons(window)
+            self._comparisons(window, baselines)
         return len(windows)
 
     def _latency_quantiles(self, window: float) -> None:
@@ -94,7 +97,7 @@ class OutcomeWindows:
                                                   "segment", "value", "count", "numerator", "low", "high",
                                                   "updated_at"])
 
-    def _comparisons(self, window: float) -> None:
+    def _comparisons(self, window: float, baselines: dict) -> None:
         table = self.store.table("metric_windows")
         first_seen = {(m, v): _epoch(t) for m, v, t in self.store.query(
             f"SELECT model, model_version, min(window_start) FROM {table} WHERE metric = 'inference_events' "
@@ -109,7 +112,7 @@ class OutcomeWindows:
                 if (model, version, metric) in rates and (model, reference, metric) in rates:
                     rows.append(self._compare(window, model, version, metric, f"version:{reference}",
                                               rates[(model, version, metric)], rates[(model, reference, metric)]))
-        for (model, version), (_, baseline) in self.drift.active_baselines().items():
+        for (model, version), (_, baseline) in baselines.items():
             if baseline.accuracy is not None and baseline.n_labeled and (model, version, "accuracy") in rates:
                 reference = (baseline.accuracy * baseline.n_labeled, float(baseline.n_labeled))
                 rows.append(self._compare(window, model, version, "accuracy", "baseline",

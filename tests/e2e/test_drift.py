@@ -72,6 +72,9 @@ def test_shifted_features_score_significant_and_two_workers_match_one(deployment
     one = start_worker("one", MONITOR_APP_ID=f"{deployment.prefix}-one", **lateness)
     two_a = start_worker("two", MONITOR_APP_ID=f"{deployment.prefix}-two", **lateness)
     two_b = start_worker("two", MONITOR_APP_ID=f"{deployment.prefix}-two", **lateness)
+    # the first worker of the pair rebalances once the second joins: publish only after that
+    wait_until(lambda: two_a.log_path.read_bytes().count(b"Setting newly assigned partitions") >= 2,
+               timeout=60, what="the two workers to share the partitions")
     total = publish(deployment)
 
     closed = (N_WINDOWS - 1) * len(FEATURES)  # the newest window stays open: nothing passed it

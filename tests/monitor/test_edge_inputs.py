@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -83,3 +84,10 @@ def test_malformed_config_file_is_config_error(tmp_path: Path, suffix: str, text
 def test_render_sql_aware_non_utc_datetime() -> None:
     dt = datetime(2026, 1, 1, 2, 0, tzinfo=timezone(timedelta(hours=2)))
     assert render_sql("{t:DateTime64(3)}", {"t": dt}) == "toDateTime64('2026-01-01 00:00:00.000', 3, 'UTC')"
+
+
+def test_dead_letter_of_a_batch_element_keeps_integers_beyond_64_bits() -> None:
+    element = {"request_id": "a", "timestamp": NOW, "model": -(2**63) - 1, "model_version": "v"}
+    out = decode_message(json.dumps([element]).encode(), "inference", now=NOW)
+    assert out.rejections[0].reason == "wrong_type"
+    assert json.loads(out.rejections[0].original) == element
