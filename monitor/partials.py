@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Partial", "fold_counts", "fold_sums", "group_keys"]
+__all__ = ["Partial", "fold_counts", "fold_sketches", "fold_sums", "group_keys"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +83,40 @@ def fold_counts(
     """One partial per group counting its events."""
     ones = np.ones(len(models), dtype=np.float64)
     return fold_sums(window_start, models, versions, event_times, ones, name, window_seconds=window_seconds)
+
+
+def fold_sketches(
+    window_start: np.ndarray,
+    models: Sequence[str],
+    versions: Sequence[str],
+    event_times: np.ndarray,
+    values: np.ndarray,
+    name: str,
+    *,
+    window_seconds: int,
+) -> list[Partial]:
+    """One partial per group and DDSketch bucket of the finite ``values`` (bucket = the key).
+
+    >>> rows = fold_sketches(np.array([0., 0.]), ["m", "m"], ["v", "v"], np.array([1., 2.]),
+    ...                      np.array([812.0, 812.1]), "sketch:latency_ms", window_seconds=60)
+    >>> [(r.bucket, r.count) for r in rows]
+    [('670', 2.0)]
+    """
+    from monitor.outcomes.sketch import bucket_key
+
+    values = np.asarray(values, dtype=np.float64)
+    present = np.flatnonzero(~np.isnan(values))
+    if present.size == 0:
+        return []
+    ids, groups = group_keys(np.asarray(window_start)[present], [models[i] for i in present],
+                             [versions[i] for i in present])
+    keys = bucket_key(values[present])
+    pairs, inverse = np.unique(np.stack([ids, keys], axis=1), axis=0, return_inverse=True)
+    counts = np.bincount(inverse.reshape(-1), minlength=len(pairs))
+    latest = np.full(len(pairs), -np.inf)
+    np.maximum.at(latest, inverse.reshape(-1), np.asarray(event_times, dtype=np.float64)[present])
+    return [
+        Partial(groups[g][0], window_seconds, groups[g][1], groups[g][2], name, str(k), float(c), float(c),
+                float(t))
+        for (g, k), c, t in zip(pairs.tolist(), counts.tolist(), latest.tolist())
+    ]

@@ -23,7 +23,7 @@ import numpy as np
 
 from monitor.decode import Rejection, decode_message
 from monitor.events import FeedbackEvent, InferenceEvent
-from monitor.partials import Partial, fold_counts, fold_sums
+from monitor.partials import Partial, fold_counts, fold_sketches, fold_sums
 from monitor.windows import classify_lateness, window_starts
 
 __all__ = ["BatchConfig", "BatchOutput", "Position", "RawMessage", "SourceOutput", "process_batch"]
@@ -90,6 +90,7 @@ def _inference_scalars(events: Sequence[InferenceEvent], starts: np.ndarray, win
     for name in ("latency_ms", "input_tokens", "output_tokens"):
         values = np.array([getattr(e, name) for e in events], dtype=np.float64)  # None -> nan
         out += fold_sums(starts, models, versions, times, values, name, window_seconds=window)
+        out += fold_sketches(starts, models, versions, times, values, f"sketch:{name}", window_seconds=window)
     return out
 
 

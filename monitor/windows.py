@@ -1,5 +1,17 @@
 """Event-time tumbling windows aligned to epoch multiples, and a per-partition watermark.
 
+Which events a window counts (one definition for every metric of the window):
+
+- **on time**: the event's window end is after the partition's watermark when it arrives;
+- **late**: the window has ended but ``window_end + allowed_lateness`` is still after the
+  watermark. Counted, exactly like an on-time event (the window is rewritten);
+- **too late**: ``window_end + allowed_lateness`` is at or before the watermark. Not counted in
+  any metric of the window; counted in ``late_inference_events`` / ``late_feedback_events``.
+
+An inference's outcomes (joined feedback) belong to the inference's window and are counted when
+the inference was counted, whenever the feedback arrives (within the join TTL); the outcomes of a
+too-late inference are left out too, so no outcome denominator exceeds ``inference_events``.
+
 >>> import numpy as np
 >>> window_starts(np.array([59.9, 60.0, 125.0]), 60).tolist()
 [0.0, 60.0, 120.0]

@@ -1,4 +1,4 @@
-"""Joined outcomes folded into per-window sums, and mergeable latency histograms.
+"""Joined outcomes folded into per-window sums.
 
 A joined outcome is one inference with the feedback that refers to it. :func:`fold_outcomes`
 turns a batch of them into :class:`OutcomeSum` rows: a numerator and a denominator per
@@ -8,12 +8,11 @@ merge by adding numerators and denominators, so they can be stored as partial ag
 >>> o = JoinedOutcome("r1", "m", "v1", inference_time=125.0, feedback_time=400.0,
 ...                   prediction="yes", label="yes", rating=5, thumbs="down")
 >>> [(s.window_start, s.metric, s.numerator, s.denominator) for s in fold_outcomes([o], 60)]
-[(120.0, 'satisfaction', 1.0, 2.0), (120.0, 'rating', 5.0, 1.0), (120.0, 'accuracy', 1.0, 1.0)]
+[(120.0, 'satisfaction', 1.0, 1.0), (120.0, 'rating', 5.0, 1.0), (120.0, 'accuracy', 1.0, 1.0)]
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,13 +22,11 @@ import numpy as np
 from monitor.errors import ConfigError
 
 __all__ = [
-    "LATENCY_BUCKETS_MS",
     "OUTCOME_METRICS",
     "JoinedOutcome",
     "OutcomeSum",
     "fold_outcomes",
-    "latency_histogram",
-    "quantile_from_histogram",
+    "satisfied",
 ]
 
 OUTCOME_METRICS = (
@@ -43,9 +40,6 @@ OUTCOME_METRICS = (
     "accuracy",
 )
 SATISFIED_RATING = 4  # a rating of 4 or 5 on the 1-5 scale counts as satisfied
-
-# Upper bounds, 10 per decade from 1 ms to 1000 s; one overflow bucket follows the last bound.
-LATENCY_BUCKETS_MS: tuple[float, ...] = tuple(float(10 ** (i / 10)) for i in range(61))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +62,7 @@ class JoinedOutcome:
     judge_score: float | None = None
     latency_ms: float | None = None
     segment: Mapping[str, str] = field(default_factory=dict)
+    counted: bool = True  # False when the inference came too late for its window (see monitor.windows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +86,27 @@ def _amount(value: float | None) -> tuple[float, float]:
     return (float(value), 1.0) if value is not None else (0.0, 0.0)
 
 
+def satisfied(o: JoinedOutcome) -> float | None:
+    """1.0 or 0.0 from the rating when there is one, else from the thumbs; None without either.
+
+    One observation per outcome, so a satisfaction denominator never exceeds the outcomes counted.
+
+    >>> satisfied(JoinedOutcome("a", "m", "v", 0.0, 1.0, rating=5, thumbs="down"))
+    1.0
+    """
+    if o.rating is not None:
+        return float(o.rating >= SATISFIED_RATING)
+    if o.thumbs is not None:
+        return float(o.thumbs == "up")
+    return None
+
+
 def _event_terms(o: JoinedOutcome) -> tuple[float, ...]:
     """Numerator and denominator of every metric for one outcome, in OUTCOME_METRICS order."""
-    rated = o.rating is not None
-    satisfied = float(rated and o.rating >= SATISFIED_RATING) + float(o.thumbs == "up")  # type: ignore[operator]
+    happy = satisfied(o)
     judged = o.label is not None and o.prediction is not None
     return (
-        satisfied,
-        float(rated) + float(o.thumbs is not None),
+        *_amount(happy),
         *_amount(o.rating),
         *_flag(o.task_completed),
         *_flag(o.human_takeover),
@@ -174,53 +182,3 @@ def fold_outcomes(
                     )
                 )
     return result
-
-
-def latency_histogram(latencies_ms: np.ndarray) -> np.ndarray:
-    """Counts per :data:`LATENCY_BUCKETS_MS` bucket plus a last overflow bucket; NaN is ignored.
-
-    A value ``v`` lands in the first bucket whose upper bound is ``>= v``.
-
-    >>> counts = latency_histogram(np.array([0.5, 1.0, 1.1, 5e6, np.nan]))
-    >>> len(counts) == len(LATENCY_BUCKETS_MS) + 1, counts[:2].tolist(), int(counts[-1])
-    (True, [2, 1], 1)
-    """
-    values = np.asarray(latencies_ms, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    index = np.searchsorted(np.asarray(LATENCY_BUCKETS_MS), values, side="left")
-    return np.bincount(index, minlength=len(LATENCY_BUCKETS_MS) + 1).astype(np.int64)
-
-
-def quantile_from_histogram(counts: np.ndarray, q: float) -> float | None:
-    """Estimate the ``q`` quantile from (merged) latency bucket counts; None if there are none.
-
-    Interpolates geometrically inside a bucket (linearly in the first, which starts at 0); a
-    quantile that falls in the overflow bucket is reported as the last bound.
-
-    >>> counts = latency_histogram(np.array([10.0] * 99 + [900.0]))
-    >>> round(quantile_from_histogram(counts, 0.5), 2), round(quantile_from_histogram(counts, 1.0), 1)
-    (8.92, 1000.0)
-    """
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"q: {q} is outside 0-1")
-    counts = np.asarray(counts, dtype=np.float64)
-    if len(counts) != len(LATENCY_BUCKETS_MS) + 1:
-        raise ValueError(
-            f"counts has {len(counts)} buckets, expected {len(LATENCY_BUCKETS_MS) + 1}"
-        )
-    total = counts.sum()
-    if total <= 0:
-        return None
-    rank = q * total
-    cumulative = np.cumsum(counts)
-    bucket = int(np.searchsorted(cumulative, rank, side="left"))
-    while counts[bucket] == 0:  # rank 0 lands before the first non-empty bucket
-        bucket += 1
-    if bucket == len(LATENCY_BUCKETS_MS):
-        return LATENCY_BUCKETS_MS[-1]
-    fraction = (rank - (cumulative[bucket] - counts[bucket])) / counts[bucket]
-    upper = LATENCY_BUCKETS_MS[bucket]
-    if bucket == 0:
-        return upper * fraction
-    lower = LATENCY_BUCKETS_MS[bucket - 1]
-    return lower * math.pow(upper / lower, fraction)

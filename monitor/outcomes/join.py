@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 
 from monitor.events import FeedbackEvent, InferenceEvent
-from monitor.outcomes.fold import SATISFIED_RATING, JoinedOutcome
+from monitor.outcomes.fold import JoinedOutcome, satisfied
 
 __all__ = [
     "DETECTOR_STREAMS",
@@ -37,9 +37,13 @@ _FEEDBACK_FIELDS = ("label", "rating", "thumbs", "task_completed", "human_takeov
                     "judge_score")
 
 
-def inference_payload(event: InferenceEvent, event_id: str = "") -> bytes:
-    return orjson.dumps({"id": event_id, "t": event.timestamp, "m": event.model, "v": event.model_version, "p": event.prediction,
-                         "l": event.latency_ms, "s": dict(event.segment)})
+def inference_payload(event: InferenceEvent, event_id: str = "", counted: bool = True) -> bytes:
+    """``counted`` is False for an inference its window did not count (too late): its outcomes stay out too."""
+    body = {"id": event_id, "t": event.timestamp, "m": event.model, "v": event.model_version, "p": event.prediction,
+            "l": event.latency_ms, "s": dict(event.segment)}
+    if not counted:
+        body["late"] = True
+    return orjson.dumps(body)
 
 
 def feedback_payload(event: FeedbackEvent, event_id: str = "") -> bytes:
@@ -60,16 +64,8 @@ def joined_outcome(request_id: str, inference: bytes, feedback: bytes) -> Joined
         feedback_time=float(fb["t"]), prediction=inf.get("p"), label=fb.get("label"), rating=fb.get("rating"),
         thumbs=fb.get("thumbs"), task_completed=fb.get("task_completed"), human_takeover=fb.get("human_takeover"),
         bad_case=fb.get("bad_case"), turns=fb.get("turns"), judge_score=fb.get("judge_score"),
-        latency_ms=inf.get("l"), segment=inf.get("s") or {},
+        latency_ms=inf.get("l"), segment=inf.get("s") or {}, counted=not inf.get("late", False),
     )
-
-
-def _satisfied(o: JoinedOutcome) -> float | None:
-    if o.rating is not None:
-        return float(o.rating >= SATISFIED_RATING)
-    if o.thumbs is not None:
-        return float(o.thumbs == "up")
-    return None
 
 
 def stream_times(outcomes: Sequence[JoinedOutcome]) -> dict[str, list[float]]:
@@ -78,7 +74,7 @@ def stream_times(outcomes: Sequence[JoinedOutcome]) -> dict[str, list[float]]:
     for o in outcomes:
         if o.prediction is not None and o.label is not None:
             times["error"].append(o.feedback_time)
-        if _satisfied(o) is not None:
+        if satisfied(o) is not None:
             times["satisfaction"].append(o.feedback_time)
         if o.judge_score is not None:
             times["judge_score"].append(o.feedback_time)
@@ -99,9 +95,9 @@ def detector_streams(outcomes: Sequence[JoinedOutcome]) -> dict[tuple[str, str],
         streams = values[(o.model, o.model_version)]
         if o.prediction is not None and o.label is not None:
             streams["error"].append(float(o.prediction != o.label))
-        satisfied = _satisfied(o)
-        if satisfied is not None:
-            streams["satisfaction"].append(satisfied)
+        happy = satisfied(o)
+        if happy is not None:
+            streams["satisfaction"].append(happy)
         if o.judge_score is not None:
             streams["judge_score"].append(float(o.judge_score))
     return {key: {s: np.asarray(v, dtype=np.float64) for s, v in streams.items()} for key, streams in values.items()}

@@ -1,4 +1,4 @@
-"""Leader jobs on outcome windows: latency quantiles, and each version against its references.
+"""Leader jobs on outcome windows: latency and token quantiles, and each version against its references.
 
 A version is compared with the previous version of the same model (the newest one that
 appeared before it, or ``stable_versions[model]``) and, for accuracy, with its baseline.
@@ -16,13 +16,18 @@ import numpy as np
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.outcome_store import OutcomeStore
-from monitor.adapters.schema import LATENCY_HISTOGRAM, PROPORTIONS
-from monitor.outcomes.fold import LATENCY_BUCKETS_MS, quantile_from_histogram
+from monitor.adapters.schema import PROPORTIONS, SKETCH_PREFIX
 from monitor.outcomes.intervals import difference_interval, two_proportion_ztest
+from monitor.outcomes.sketch import quantile_from_sketch
 
 __all__ = ["OutcomeWindows", "previous_versions"]
 
-QUANTILES = (("latency_p50_ms", 0.5), ("latency_p95_ms", 0.95), ("latency_p99_ms", 0.99))
+# Quantile metrics of each sketched value (DDSketch, 0.5 % relative error): metric name and q.
+QUANTILES: dict[str, tuple[tuple[str, float], ...]] = {
+    "latency_ms": (("latency_p50_ms", 0.5), ("latency_p95_ms", 0.95), ("latency_p99_ms", 0.99)),
+    "input_tokens": (("input_tokens_p50", 0.5), ("input_tokens_p95", 0.95), ("input_tokens_p99", 0.99)),
+    "output_tokens": (("output_tokens_p50", 0.5), ("output_tokens_p95", 0.95), ("output_tokens_p99", 0.99)),
+}
 
 
 def _dt(seconds: float) -> datetime:
@@ -66,33 +71,36 @@ class OutcomeWindows:
         mark = now - 5.0
         windows = [float(w) for (w,) in self.store.query(
             f"SELECT DISTINCT toFloat64(window_start) FROM {self.store.table('partials')} "
-            "WHERE inserted_at >= {since:DateTime64(3)} AND (name = {latency:String} OR startsWith(name, 'outcome:'))",
-            {"since": _dt(self.since), "latency": LATENCY_HISTOGRAM}).rows]
+            "WHERE inserted_at >= {since:DateTime64(3)} AND (startsWith(name, {sketch:String}) "
+            "OR startsWith(name, 'outcome:'))", {"since": _dt(self.since), "sketch": SKETCH_PREFIX}).rows]
         self.since = mark
         if not windows:
             return 0
         baselines = self.drift.active_baselines()  # once per run, not per window
         for window in windows:
-            self._latency_quantiles(window)
+            self._quantiles(window)
             self._comparisons(window, baselines)
         return len(windows)
 
-    def _latency_quantiles(self, window: float) -> None:
+    def _quantiles(self, window: float) -> None:
+        """Quantiles of the window's merged sketches: bucket counts summed over every batch and worker."""
         rows = self.store.query(
-            f"SELECT model, model_version, any(window_seconds), bucket, sum(count) FROM {self.store.table('partials')} "
-            "WHERE window_start = {w:DateTime64(3)} AND name = {latency:String} "
-            "GROUP BY model, model_version, bucket", {"w": _dt(window), "latency": LATENCY_HISTOGRAM}).rows
-        hist: dict[tuple[str, str, int], np.ndarray] = {}
-        for model, version, seconds, bucket, count in rows:
-            counts = hist.setdefault((model, version, int(seconds)), np.zeros(len(LATENCY_BUCKETS_MS) + 1))
-            counts[int(bucket)] += count
+            f"SELECT model, model_version, any(window_seconds), name, toInt64(bucket), sum(count) "
+            f"FROM {self.store.table('partials')} WHERE window_start = {{w:DateTime64(3)}} "
+            "AND startsWith(name, {sketch:String}) GROUP BY model, model_version, name, bucket",
+            {"w": _dt(window), "sketch": SKETCH_PREFIX}).rows
+        sketches: dict[tuple[str, str, int, str], tuple[list[int], list[float]]] = {}
+        for model, version, seconds, name, key, count in rows:
+            keys, counts = sketches.setdefault((model, version, int(seconds), name[len(SKETCH_PREFIX):]), ([], []))
+            keys.append(int(key))
+            counts.append(float(count))
         out = []
-        for (model, version, seconds), counts in hist.items():
-            for metric, q in QUANTILES:
-                value = quantile_from_histogram(counts, q)
+        for (model, version, seconds, value_name), (keys, counts) in sketches.items():
+            for metric, q in QUANTILES.get(value_name, ()):
+                value = quantile_from_sketch(np.asarray(keys), np.asarray(counts), q)
                 if value is not None:
                     out.append([_dt(window), _dt(window + seconds), model, version, metric, "", value,
-                                float(counts.sum()), 0.0, None, None, _dt(time.time())])
+                                float(sum(counts)), 0.0, None, None, _dt(time.time())])
         self.store.insert("metric_windows", out, ["window_start", "window_end", "model", "model_version", "metric",
                                                   "segment", "value", "count", "numerator", "low", "high",
                                                   "updated_at"])

@@ -8,7 +8,6 @@ replayed events feed the detectors only past that offset: no detection is lost o
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,9 +15,9 @@ import numpy as np
 
 from monitor.adapters.join_store import JoinStore
 from monitor.adapters.outcome_store import OutcomeStore
-from monitor.adapters.schema import LATENCY_HISTOGRAM, OUTCOME_PREFIX
+from monitor.adapters.schema import OUTCOME_PREFIX
 from monitor.detectors.concept import ConceptDriftMonitor, Detection
-from monitor.outcomes.fold import JoinedOutcome, fold_outcomes, latency_histogram
+from monitor.outcomes.fold import JoinedOutcome, fold_outcomes
 from monitor.outcomes.join import (
     detector_streams,
     feedback_payload,
@@ -29,7 +28,6 @@ from monitor.outcomes.join import (
 )
 from monitor.partials import Partial
 from monitor.pipeline import BatchOutput
-from monitor.windows import window_starts
 
 __all__ = ["OutcomeResult", "OutcomeStage"]
 
@@ -48,20 +46,6 @@ def _outcome_partials(outcomes: Sequence[JoinedOutcome], window: int, segment_ke
                       latest: float) -> list[Partial]:
     return [Partial(s.window_start, window, s.model, s.model_version, OUTCOME_PREFIX + s.metric, s.segment,
                     s.denominator, s.numerator, latest) for s in fold_outcomes(outcomes, window, segment_keys)]
-
-
-def _latency_partials(events: Sequence, window: int) -> list[Partial]:
-    by_group: dict[tuple[float, str, str], list[float]] = defaultdict(list)
-    starts = window_starts(np.array([e.timestamp for e in events]), window)
-    for start, e in zip(starts.tolist(), events):
-        if e.latency_ms is not None:
-            by_group[(start, e.model, e.model_version)].append(e.latency_ms)
-    out = []
-    for (start, model, version), values in by_group.items():
-        counts = latency_histogram(np.asarray(values))
-        out += [Partial(start, window, model, version, LATENCY_HISTOGRAM, str(i), float(c), float(c), start)
-                for i in np.flatnonzero(counts).tolist() for c in (counts[i],)]
-    return out
 
 
 class OutcomeStage:
@@ -94,11 +78,13 @@ class OutcomeStage:
             self.monitors[key] = ConceptDriftMonitor(model, version)
         return self.monitors[key]
 
-    def _join(self, kind: str, events: Sequence, ids: Sequence[str], now: float) -> tuple[list, list[int]]:
+    def _join(self, kind: str, events: Sequence, ids: Sequence[str], late: Sequence[bool],
+              now: float) -> tuple[list, list[int]]:
         """Joined outcomes of one source's events and the offset of the event that completed each."""
         if kind == "inference":
             matches = self.join_store.add_inferences(
-                [(e.request_id, inference_payload(e, i)) for e, i in zip(events, ids)], now)
+                [(e.request_id, inference_payload(e, i, counted=not too_late))
+                 for e, i, too_late in zip(events, ids, late)], now)
             pairs = [(rid, inf, fb) for rid, inf, fbs in matches for fb in fbs]
             offsets = [payload_offset(inf) for _, inf, _ in pairs]
         else:
@@ -113,12 +99,12 @@ class OutcomeStage:
         for (topic, partition), source in out.sources.items():
             if not source.valid:
                 continue
-            outcomes, offsets = self._join(source.kind, source.valid, source.event_ids, now)
+            late = source.late or [False] * len(source.valid)
+            outcomes, offsets = self._join(source.kind, source.valid, source.event_ids, late, now)
             latest = max((e.timestamp for e in source.valid), default=0.0)
-            source.partials += _outcome_partials(outcomes, self.window, self.segment_keys, latest)
-            if source.kind == "inference":  # like the latency mean: late events stay out of closed windows
-                on_time = [e for e, late in zip(source.valid, source.late or [False] * len(source.valid)) if not late]
-                source.partials += _latency_partials(on_time, self.window)
+            # A window counts the outcomes of the inferences it counted, whenever the feedback comes.
+            counted = [o for o in outcomes if o.counted]
+            source.partials += _outcome_partials(counted, self.window, self.segment_keys, latest)
             result.outcomes += outcomes
             result.join_delays += [o.feedback_time - o.inference_time for o in outcomes]
             states += self._detect(topic, partition, source, outcomes, offsets, result)

@@ -9,14 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import ConfigError
-from monitor.outcomes.fold import (
-    LATENCY_BUCKETS_MS,
-    OUTCOME_METRICS,
-    JoinedOutcome,
-    fold_outcomes,
-    latency_histogram,
-    quantile_from_histogram,
-)
+from monitor.outcomes.fold import OUTCOME_METRICS, JoinedOutcome, fold_outcomes
 
 maybe_bool = st.none() | st.booleans()
 outcomes = st.builds(
@@ -43,16 +36,11 @@ outcomes = st.builds(
 def _per_event(o: JoinedOutcome) -> dict[str, tuple[float, float]]:
     """Each metric's (numerator, denominator) for one outcome, spelled out one by one."""
     terms: dict[str, tuple[float, float]] = {}
-    sat_num = sat_den = 0.0
-    if o.rating is not None:
-        sat_den += 1
-        sat_num += o.rating >= 4
+    if o.rating is not None:  # the rating decides satisfaction; thumbs only without a rating
         terms["rating"] = (o.rating, 1)
-    if o.thumbs is not None:
-        sat_den += 1
-        sat_num += o.thumbs == "up"
-    if sat_den:
-        terms["satisfaction"] = (sat_num, sat_den)
+        terms["satisfaction"] = (1.0 if o.rating >= 4 else 0.0, 1)
+    elif o.thumbs is not None:
+        terms["satisfaction"] = (1.0 if o.thumbs == "up" else 0.0, 1)
     for metric, value in (
         ("task_completion", o.task_completed),
         ("human_takeover", o.human_takeover),
@@ -148,38 +136,3 @@ def test_folds_of_parts_add_up_to_the_fold_of_the_whole() -> None:
 def test_bad_window_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="window_seconds: 0"):
         fold_outcomes([], 0)
-
-
-def test_latency_buckets_are_increasing_and_log_spaced() -> None:
-    bounds = np.array(LATENCY_BUCKETS_MS)
-    assert np.all(np.diff(bounds) > 0)
-    np.testing.assert_allclose(bounds[1:] / bounds[:-1], 10**0.1)
-
-
-def test_latency_histograms_merge_by_summing() -> None:
-    rng = np.random.default_rng(0)
-    values = rng.lognormal(6, 1, 10_000)
-    parts = latency_histogram(values[:3000]) + latency_histogram(values[3000:])
-    np.testing.assert_array_equal(parts, latency_histogram(values))
-    assert parts.sum() == len(values)
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("q", [0.5, 0.95, 0.99])
-def test_quantile_within_one_bucket_of_numpy_on_lognormal(seed: int, q: float) -> None:
-    rng = np.random.default_rng(seed)
-    values = rng.lognormal(mean=np.log(800), sigma=0.8, size=50_000)
-    estimate = quantile_from_histogram(latency_histogram(values), q)
-    exact = float(np.quantile(values, q))
-    bucket = int(np.searchsorted(LATENCY_BUCKETS_MS, exact))
-    width = LATENCY_BUCKETS_MS[bucket] - LATENCY_BUCKETS_MS[bucket - 1]
-    assert abs(estimate - exact) <= width
-
-
-def test_quantile_edge_cases() -> None:
-    empty = latency_histogram(np.array([]))
-    assert quantile_from_histogram(empty, 0.5) is None
-    huge = latency_histogram(np.array([1e9]))
-    assert quantile_from_histogram(huge, 0.5) == LATENCY_BUCKETS_MS[-1]
-    with pytest.raises(ValueError, match="q: 1.5"):
-        quantile_from_histogram(huge, 1.5)

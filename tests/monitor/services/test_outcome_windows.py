@@ -11,10 +11,10 @@ import pytest
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.drift_store import DriftStore
-from monitor.adapters.schema import LATENCY_HISTOGRAM, OUTCOME_PREFIX
+from monitor.adapters.schema import OUTCOME_PREFIX
 from monitor.baseline import Baseline
-from monitor.outcomes.fold import LATENCY_BUCKETS_MS, latency_histogram
-from monitor.partials import Partial
+from monitor.outcomes.sketch import RELATIVE_ACCURACY
+from monitor.partials import Partial, fold_sketches
 from monitor.services.outcome_windows import OutcomeWindows, previous_versions
 
 WINDOW = 60
@@ -51,27 +51,14 @@ def store(chdb_dir: Path) -> Iterator[ClickHouseStore]:
 
 
 def latency_partials(window: float, version: str, latencies: np.ndarray) -> list[Partial]:
-    counts = latency_histogram(latencies)
-    return [Partial(window, WINDOW, "m", version, LATENCY_HISTOGRAM, str(i), float(counts[i]), float(counts[i]),
-                    window) for i in np.flatnonzero(counts)]
+    n = len(latencies)
+    return fold_sketches(np.full(n, window), ["m"] * n, [version] * n, np.full(n, window), latencies,
+                         "sketch:latency_ms", window_seconds=WINDOW)
 
 
 def rate_partials(window: float, version: str, metric: str, successes: int, trials: int) -> list[Partial]:
     return [Partial(window, WINDOW, "m", version, OUTCOME_PREFIX + metric, "", float(trials), float(successes), window),
             Partial(window, WINDOW, "m", version, "inference_events", "", float(trials), float(trials), window)]
-
-
-def bucket_quantile(latencies: np.ndarray, q: float) -> float:
-    """Independent estimate: rank q*n among the sorted values, interpolated geometrically in its bucket."""
-    bounds = np.asarray(LATENCY_BUCKETS_MS)
-    values = np.sort(latencies)
-    rank = q * len(values)
-    index = np.searchsorted(bounds, values, side="left")  # bucket of each value
-    bucket = index[max(math.ceil(rank) - 1, 0)]
-    below = int(np.sum(index < bucket))
-    inside = int(np.sum(index == bucket))
-    lower, upper = bounds[bucket - 1], bounds[bucket]
-    return float(lower * (upper / lower) ** ((rank - below) / inside))
 
 
 def windows_rows(store: ClickHouseStore, where: str) -> dict[tuple, tuple]:
@@ -80,7 +67,7 @@ def windows_rows(store: ClickHouseStore, where: str) -> dict[tuple, tuple]:
     return {(w, v, m): (value, count) for w, v, m, value, count in rows}
 
 
-def test_run_writes_latency_quantiles_of_the_merged_histograms(store: ClickHouseStore) -> None:
+def test_run_writes_latency_quantiles_of_the_merged_sketches(store: ClickHouseStore) -> None:
     rng = np.random.default_rng(1)
     first, second = rng.lognormal(5, 1, 700), rng.lognormal(6, 0.5, 300)
     other = rng.lognormal(3, 0.3, 50)
@@ -94,12 +81,9 @@ def test_run_writes_latency_quantiles_of_the_merged_histograms(store: ClickHouse
     expected = {}
     for window, version, values in ((W0, "v1", merged), (W0 + WINDOW, "v2", other)):
         for metric, q in (("latency_p50_ms", 0.5), ("latency_p95_ms", 0.95), ("latency_p99_ms", 0.99)):
-            expected[(window, version, metric)] = (pytest.approx(bucket_quantile(values, q), rel=1e-9),
-                                                   float(len(values)))
+            exact = float(np.quantile(values, q, method="lower"))
+            expected[(window, version, metric)] = (pytest.approx(exact, rel=RELATIVE_ACCURACY), float(len(values)))
     assert rows == expected
-    # a bucket estimate is within one bucket (a factor 10**0.1) of the exact quantile
-    p95 = rows[(W0, "v1", "latency_p95_ms")][0]
-    assert abs(math.log10(p95 / np.quantile(merged, 0.95))) <= 0.1
 
 
 def newcombe(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float, float]:

@@ -1,0 +1,149 @@
+"""Counts that add up: one definition of what a window counts, whatever the arrival order and batching.
+
+Events go through ``process_batch`` and ``OutcomeStage`` (in-process join store, embedded
+ClickHouse for detector state) exactly as the worker runs them, batch after batch, with positions
+carried over like the store carries them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.adapters.join_store import MemoryJoinStore
+from monitor.adapters.outcome_store import OutcomeStore
+from monitor.pipeline import BatchConfig, Position, RawMessage, process_batch
+from monitor.services.outcomes import OutcomeStage
+
+W = 60
+T0 = 1_767_225_600.0
+
+
+events_strategy = st.lists(
+    st.tuples(
+        st.floats(0, 4 * W - 0.001, allow_nan=False),  # inference time offset
+        st.sampled_from(["v1", "v2"]),
+        st.one_of(st.none(), st.fixed_dictionaries({  # its feedback, if any
+            "delay": st.floats(0, 3 * W, allow_nan=False),
+            "rating": st.none() | st.integers(1, 5),
+            "thumbs": st.none() | st.sampled_from(["up", "down"]),
+            "task_completed": st.none() | st.booleans(),
+        })),
+        st.integers(0, 1),  # partition
+    ),
+    min_size=1, max_size=40,
+)
+
+
+def messages_of(events, inf_topic: str, fb_topic: str, order: list[int]) -> list[RawMessage]:
+    """Inference and feedback messages in the given arrival order, offsets assigned per partition."""
+    arrivals = []
+    for i in order:
+        t, version, fb, partition = events[i]
+        body = {"request_id": f"r{i}", "timestamp": T0 + t, "model": "m", "model_version": version,
+                "latency_ms": 10.0 + i}
+        arrivals.append((inf_topic, partition, "inference", body))
+        if fb is not None:
+            fb_body = {"request_id": f"r{i}", "timestamp": T0 + t + fb["delay"],
+                       **{k: v for k, v in fb.items() if k != "delay" and v is not None}}
+            arrivals.append((fb_topic, partition, "feedback", fb_body))
+    offsets: dict[tuple[str, int], int] = defaultdict(int)
+    out = []
+    for topic, partition, kind, body in arrivals:
+        out.append(RawMessage(topic, partition, offsets[(topic, partition)], orjson.dumps(body), kind))
+        offsets[(topic, partition)] += 1
+    return out
+
+
+def run(store: ClickHouseStore, messages: list[RawMessage], cuts: list[int], lateness: float) -> dict:
+    """Sum of every partial per (window, version, name, bucket) after batches cut at ``cuts``."""
+    rename = uuid.uuid4().hex[:8]  # detector state of one run never leaks into another
+    msgs = [RawMessage(f"{m.topic}-{rename}", m.partition, m.offset, m.value, m.kind) for m in messages]
+    stage = OutcomeStage(MemoryJoinStore(), OutcomeStore(store), window_seconds=W)
+    cfg = BatchConfig(window_seconds=W, allowed_lateness=lateness, max_future_skew=1e9, now=T0 + 10 * W)
+    positions: dict[tuple[str, int], Position] = {}
+    sums: dict[tuple, float] = defaultdict(float)
+    bounds = [0, *sorted(c for c in cuts if 0 < c < len(msgs)), len(msgs)]
+    for lo, hi in itertools.pairwise(bounds):
+        if lo == hi:
+            continue
+        out = process_batch(msgs[lo:hi], positions, cfg)
+        stage.process(out, now=T0 + 10 * W)
+        for (topic, partition), source in out.sources.items():
+            positions[(topic, partition)] = Position(source.last_offset, source.watermark)
+            for p in source.partials:
+                sums[(p.window_start, p.model_version, p.name, p.bucket)] += p.count
+    return dict(sums)
+
+
+def check_counts_add_up(events, sums: dict) -> None:
+    inferences: dict[tuple, float] = defaultdict(float)
+    for t, version, _, _ in events:
+        inferences[(T0 + (t // W) * W, version)] += 1
+    for (window, version), n in inferences.items():
+        counted = sums.get((window, version, "inference_events", ""), 0.0)
+        too_late = sums.get((window, version, "late_inference_events", ""), 0.0)
+        assert counted + too_late == n  # every inference is either counted or counted as too late
+    for (window, version, name, segment), denominator in sums.items():
+        if name.startswith("outcome:"):
+            assert denominator <= sums.get((window, version, "inference_events", ""), 0.0), (window, name)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=events_strategy, data=st.data(), lateness=st.sampled_from([0.0, 30.0, 90.0]))
+def test_outcome_denominators_never_exceed_the_inferences_counted_and_batching_changes_nothing(
+        window_store: ClickHouseStore, events, data, lateness) -> None:
+    order = data.draw(st.permutations(range(len(events))), label="arrival order")
+    messages = messages_of(events, "inf", "fb", order)
+    cuts_a = data.draw(st.lists(st.integers(0, len(messages)), max_size=6), label="batch cuts")
+    cuts_b = data.draw(st.lists(st.integers(0, len(messages)), max_size=6), label="other batch cuts")
+    first = run(window_store, messages, cuts_a, lateness)
+    check_counts_add_up(events, first)
+    assert run(window_store, messages, cuts_b, lateness) == pytest.approx(first)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=events_strategy, data=st.data())
+def test_with_nothing_too_late_totals_do_not_depend_on_arrival_order(window_store: ClickHouseStore, events,
+                                                                      data) -> None:
+    order_a = data.draw(st.permutations(range(len(events))), label="one arrival order")
+    order_b = data.draw(st.permutations(range(len(events))), label="another arrival order")
+    cuts = data.draw(st.lists(st.integers(0, 2 * len(events)), max_size=5), label="batch cuts")
+    lateness = 10 * W  # longer than the spread of the events: nothing is too late
+    a = run(window_store, messages_of(events, "inf", "fb", order_a), cuts, lateness)
+    b = run(window_store, messages_of(events, "inf", "fb", order_b), cuts, lateness)
+    check_counts_add_up(events, a)
+    assert not any(name.startswith("late_") for _, _, name, _ in a)
+    assert b == pytest.approx(a)
+
+
+def test_a_too_late_inference_takes_its_outcomes_out_of_the_window(window_store: ClickHouseStore) -> None:
+    # r0 at 5 s; r1 at 200 s moves the watermark; r2 at 10 s arrives too late, its feedback arrives before it.
+    events = [(5.0, "v1", {"delay": 1.0, "rating": 5, "thumbs": None, "task_completed": None}, 0),
+              (200.0, "v1", None, 0),
+              (10.0, "v1", {"delay": 1.0, "rating": 1, "thumbs": None, "task_completed": None}, 0)]
+    messages = messages_of(events, "inf", "fb", [0, 1, 2])
+    fb_first = [m for m in messages if m.kind == "feedback"] + [m for m in messages if m.kind == "inference"]
+    for ordering in (messages, fb_first):
+        sums = run(window_store, ordering, [], lateness=30.0)
+        assert sums[(T0, "v1", "inference_events", "")] == 1
+        assert sums[(T0, "v1", "late_inference_events", "")] == 1
+        assert sums[(T0, "v1", "outcome:satisfaction", "")] == 1  # r0's only: r2 was not counted
+        check_counts_add_up(events, sums)
+
+
+@pytest.fixture(scope="module")
+def window_store(chdb_dir: Path) -> Iterator[ClickHouseStore]:
+    s = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    s.migrate()
+    yield s
+    s.command(f"DROP DATABASE IF EXISTS {s.db}")
