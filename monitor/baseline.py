@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from monitor.catalogue import correct
 from monitor.drift.binning import (
     CategoricalBins,
     NumericBins,
@@ -244,14 +245,6 @@ def _categorical_profile(
     return FeatureProfile(name, "categorical", bins, counts, len(values), None, None, derived)
 
 
-def _same_outcome(prediction: Any, label: Any) -> bool:
-    if _is_number(prediction) and _is_number(label):
-        return float(prediction) == float(label)
-    spell = {True: "true", False: "false"}
-    as_text = [spell[v] if isinstance(v, bool) else str(v) for v in (prediction, label)]
-    return as_text[0] == as_text[1]
-
-
 def build_baseline(
     model: str,
     model_version: str,
@@ -268,7 +261,8 @@ def build_baseline(
     A feature is numeric when every non-null value is an int or float (bools are categorical),
     otherwise categorical. When some record has ``input_text``, the derived
     :data:`~monitor.text_features.TEXT_FEATURES` become features too. ``accuracy`` is the share
-    of records with both a prediction and a label where they agree.
+    of records with both a prediction and a label where the prediction is
+    :func:`~monitor.catalogue.correct` (so CSV ``"true"`` and JSON ``true`` agree).
     """
     texts: list[str | None] = []
     outcomes: list[tuple[Any, Any]] = []
@@ -298,7 +292,7 @@ def build_baseline(
                 profiles[name] = _categorical_profile(name, derived, top_k, True)
             else:
                 profiles[name] = _numeric_profile(name, derived, n_bins, True)
-    hits = sum(_same_outcome(p, y) for p, y in outcomes)
+    hits = sum(bool(correct(p, y)) for p, y in outcomes)
     accuracy = hits / len(outcomes) if outcomes else None
     return Baseline(
         model,

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from monitor.catalogue import WINDOW_METRICS
 from monitor.decode import Rejection, decode_message
 from monitor.events import FeedbackEvent, InferenceEvent
 from monitor.partials import Partial, fold_counts, fold_sketches, fold_sums
@@ -78,6 +79,9 @@ class BatchOutput:
     messages: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
+# Window means of inference fields (latency_ms, input_tokens, output_tokens), from the catalogue.
+SCALAR_MEANS = tuple(m.name for m in WINDOW_METRICS if m.kind == "mean")
+
 # Extra folds for accepted inference events, added by later stages (drift histograms, outcomes).
 InferenceFold = Callable[[Sequence[InferenceEvent], np.ndarray, int], list[Partial]]
 
@@ -87,7 +91,7 @@ def _inference_scalars(events: Sequence[InferenceEvent], starts: np.ndarray, win
     versions = [e.model_version for e in events]
     times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
     out = fold_counts(starts, models, versions, times, "inference_events", window_seconds=window)
-    for name in ("latency_ms", "input_tokens", "output_tokens"):
+    for name in SCALAR_MEANS:
         values = np.array([getattr(e, name) for e in events], dtype=np.float64)  # None -> nan
         out += fold_sums(starts, models, versions, times, values, name, window_seconds=window)
         out += fold_sketches(starts, models, versions, times, values, f"sketch:{name}", window_seconds=window)

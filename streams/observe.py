@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections import Counter
 
 from monitor.adapters.prometheus_metrics import MonitorMetrics
-from monitor.adapters.schema import PROPORTIONS
+from monitor.catalogue import OUTCOME_METRICS
 from monitor.outcomes.fold import fold_outcomes
 from monitor.pipeline import BatchOutput
 from monitor.services.outcomes import OutcomeResult
 
 __all__ = ["record_batch_metrics", "record_outcome_metrics"]
+
+# Outcome metrics exported as observations and positives, labelled with their catalogue name.
+EXPORTED_OUTCOMES = frozenset(m.prometheus_label for m in OUTCOME_METRICS if m.prometheus_label)
 
 
 def record_batch_metrics(m: MonitorMetrics, out: BatchOutput) -> None:
@@ -31,7 +34,7 @@ def record_batch_metrics(m: MonitorMetrics, out: BatchOutput) -> None:
 
 def record_outcome_metrics(m: MonitorMetrics, result: OutcomeResult) -> None:
     for total in fold_outcomes(result.outcomes, 86400 * 365 * 100) if result.outcomes else ():
-        if total.segment or total.metric not in PROPORTIONS:
+        if total.segment or total.metric not in EXPORTED_OUTCOMES:
             continue
         labels = (*m.model_labels(total.model, total.model_version), total.metric)
         m.outcome_observations.labels(*labels).inc(total.denominator)

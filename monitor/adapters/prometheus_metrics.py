@@ -15,10 +15,19 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from monitor.catalogue import (
+    DRIFT_SCORES,
+    LATENCY_SERIES,
+    OUTCOME_LABEL,
+    OUTCOME_OBSERVATIONS_SERIES,
+    OUTCOME_POSITIVE_SERIES,
+)
+
 __all__ = ["OTHER", "MonitorMetrics"]
 
 OTHER = "other"
 MV = ("model", "model_version")
+_DRIFT_SERIES = {s.name: s.prometheus_series for s in DRIFT_SCORES if s.prometheus_series}
 
 
 class MonitorMetrics:
@@ -55,23 +64,23 @@ class MonitorMetrics:
         self.watermark = Gauge("monitor_watermark_seconds", "Event-time watermark (epoch seconds)", registry=r)
         # input drift
         labels = (*MV, "feature")
-        self.drift_psi = Gauge("monitor_drift_psi", "PSI of the last scored window", labels, registry=r)
-        self.drift_kl = Gauge("monitor_drift_kl", "KL(current||reference) of the last scored window", labels,
+        self.drift_psi = Gauge(_DRIFT_SERIES["psi"], "PSI of the last scored window", labels, registry=r)
+        self.drift_kl = Gauge(_DRIFT_SERIES["kl"], "KL(current||reference) of the last scored window", labels,
                               registry=r)
-        self.drift_js = Gauge("monitor_drift_js_distance", "Jensen-Shannon distance (base 2), last window", labels,
+        self.drift_js = Gauge(_DRIFT_SERIES["js"], "Jensen-Shannon distance (base 2), last window", labels,
                               registry=r)
-        self.drift_severity = Gauge("monitor_drift_severity", "0 none, 1 moderate, 2 significant", labels,
+        self.drift_severity = Gauge(_DRIFT_SERIES["severity"], "0 none, 1 moderate, 2 significant", labels,
                                     registry=r)
         # outcomes: observations and positives per outcome, so rates can be computed in PromQL
         self.inferences = Counter("monitor_inferences_total", "Inference events", MV, registry=r)
         self.outcome_observations = Counter(
-            "monitor_outcome_observations_total", "Joined outcomes observed", (*MV, "outcome"), registry=r
+            OUTCOME_OBSERVATIONS_SERIES, "Joined outcomes observed", (*MV, OUTCOME_LABEL), registry=r
         )
         self.outcome_positive = Counter(
-            "monitor_outcome_positive_total", "Joined outcomes that were positive", (*MV, "outcome"), registry=r
+            OUTCOME_POSITIVE_SERIES, "Joined outcomes that were positive", (*MV, OUTCOME_LABEL), registry=r
         )
         self.latency = Histogram(
-            "monitor_inference_latency_seconds", "Model latency reported by producers", MV, registry=r,
+            LATENCY_SERIES, "Model latency reported by producers", MV, registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
         )
         self.join_pending = Gauge("monitor_join_pending", "Records waiting for their join partner", ["kind"],

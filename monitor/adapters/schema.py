@@ -6,13 +6,15 @@ the latest row for a key wins, so rewriting a window never double counts. Read t
 
 from __future__ import annotations
 
+from monitor.catalogue import OUTCOME_METRICS, WINDOW_METRICS
+
 __all__ = ["DDL", "LATENCY_HISTOGRAM", "OUTCOME_PREFIX", "PROPORTIONS", "SCALAR_MEAN_METRICS", "SKETCH_PREFIX"]
 
 # Metrics whose window value is sum(total) / sum(count); the others are sums.
-SCALAR_MEAN_METRICS = ("latency_ms", "input_tokens", "output_tokens")
+SCALAR_MEAN_METRICS = tuple(m.name for m in WINDOW_METRICS if m.kind == "mean")
 OUTCOME_PREFIX = "outcome:"
 # Outcome metrics that are proportions (Wilson interval); the other outcome metrics are means.
-PROPORTIONS = ("satisfaction", "task_completion", "human_takeover", "bad_case", "accuracy")
+PROPORTIONS = tuple(m.name for m in OUTCOME_METRICS if m.kind == "proportion")
 LATENCY_HISTOGRAM = "latency_hist"  # log-bucket histograms of stores written before sketches; ignored
 # DDSketch bucket counts of latency and tokens: partial "sketch:latency_ms", bucket = the key.
 SKETCH_PREFIX = "sketch:"

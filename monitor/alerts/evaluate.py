@@ -21,15 +21,12 @@ from typing import Any
 from monitor.alerts.actions import MetricEvidence, Signals, recommend, trend_query
 from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert, AlertTracker
+from monitor.catalogue import INCIDENT_ALERTNAME, rule_metrics
 
 __all__ = ["RULE_METRICS", "Comparison", "IncidentEvaluator", "MetricValue", "WindowFacts"]
 
-# Rule metric names -> metric_windows metric names.
-RULE_METRICS = {
-    "satisfaction_rate": "satisfaction", "task_completion_rate": "task_completion",
-    "human_takeover_rate": "human_takeover", "bad_case_rate": "bad_case", "accuracy": "accuracy",
-    "error_rate": "accuracy", "mean_rating": "rating", "mean_turns": "turns", "judge_score": "judge_score",
-}
+# Rule metric names of metric and latency rules -> metric_windows metric names (from the catalogue).
+RULE_METRICS = {name: spec[0] for signal in ("metric", "latency") for name, spec in rule_metrics(signal).items()}
 SEVERITY_ORDER = ("info", "warning", "critical")
 
 
@@ -72,22 +69,22 @@ class WindowFacts:
 
 def _metric_value(rule: AlertRule, facts: WindowFacts) -> tuple[float | None, float | None, float]:
     """(value, reference, samples) of a metric or latency rule in this window."""
-    if rule.metric == "latency_p95_seconds":
-        found = facts.metrics.get("latency_p95_ms")
-        return (found.value / 1000, None, found.count) if found else (None, None, 0)
-    name = RULE_METRICS.get(rule.metric or "", rule.metric or "")
-    found = facts.metrics.get(name)
-    if found is None:
+    spec = rule_metrics(rule.signal).get(rule.metric or "")
+    found = facts.metrics.get(spec[0]) if spec else None
+    if spec is None or found is None:
         return None, None, 0
-    value = 1 - found.value if rule.metric == "error_rate" else found.value
-    reference = None
+    name, scale, inverted = spec
+
+    def as_rule_value(value: float) -> float:
+        return (1 - value if inverted else value) * scale
+
+    comparison = None
     if rule.relative_to == "previous_version" and facts.previous_version:
         comparison = facts.comparisons.get((name, f"version:{facts.previous_version}"))
-        reference = None if comparison is None else comparison.reference_value
     elif rule.relative_to == "baseline":
         comparison = facts.comparisons.get((name, "baseline"))
-        reference = None if comparison is None else comparison.reference_value
-    return value, reference, found.count
+    reference = None if comparison is None else as_rule_value(comparison.reference_value)
+    return as_rule_value(found.value), reference, found.count
 
 
 def rule_observation(rule: AlertRule, facts: WindowFacts) -> tuple[bool, float]:
@@ -196,7 +193,7 @@ class IncidentEvaluator:
         evidence_doc["rules"] = [r.name for r in firing]
         evidence_doc["breached"] = [r.name for r in breached]
         return Alert.firing(
-            "model_incident", lead.severity, facts.model, facts.model_version, facts.window_end,
+            INCIDENT_ALERTNAME, lead.severity, facts.model, facts.model_version, facts.window_end,
             recommendation.summary, description=recommendation.description,
             recommended_action=recommendation.action, evidence=evidence_doc, runbook_url=lead.runbook_url)
 

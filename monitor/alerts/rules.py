@@ -29,6 +29,7 @@ from typing import Literal, get_args
 
 import yaml
 
+from monitor.catalogue import rule_metrics
 from monitor.errors import ConfigError
 from monitor.settings import parse_duration
 
@@ -40,6 +41,7 @@ __all__ = [
     "AlertRule",
     "default_rules",
     "load_rules",
+    "signal_metrics",
 ]
 
 Signal = Literal["drift", "detector", "metric", "data_quality", "latency"]
@@ -114,6 +116,19 @@ def _choice(value: object, name: str, allowed: tuple[str, ...], optional: bool =
     return None
 
 
+def signal_metrics(signal: str) -> tuple[str, ...]:
+    """The metric names a rule of ``signal`` may watch: the catalogue's, or detector names.
+
+    >>> signal_metrics("drift")
+    ('drift_severity',)
+    """
+    if signal == "detector":
+        from monitor.detectors.concept import DETECTOR_NAMES  # river is only needed here
+
+        return DETECTOR_NAMES
+    return tuple(rule_metrics(signal))
+
+
 def _rule_problems(rule: AlertRule) -> list[str]:
     checks = [
         None if isinstance(rule.name, str) and rule.name.strip() else f"name: {rule.name!r} is empty",
@@ -123,6 +138,9 @@ def _rule_problems(rule: AlertRule) -> list[str]:
         _choice(rule.relative_to, "relative_to", RELATIVE_TO),
     ]
     problems = [c for c in checks if c]
+    if rule.signal in SIGNALS and rule.metric is not None and rule.metric not in signal_metrics(rule.signal):
+        problems.append(f"metric: {rule.metric!r} is not one of {', '.join(signal_metrics(rule.signal))} "
+                        f"(signal {rule.signal})")
     if rule.threshold is not None and (
         isinstance(rule.threshold, bool) or not isinstance(rule.threshold, (int, float))
         or not math.isfinite(rule.threshold)

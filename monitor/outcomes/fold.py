@@ -5,8 +5,11 @@ turns a batch of them into :class:`OutcomeSum` rows: a numerator and a denominat
 (inference window, model, version, segment, metric). Rows from different batches or workers
 merge by adding numerators and denominators, so they can be stored as partial aggregates.
 
+Which metrics there are and how a pair contributes to each is declared in
+:data:`monitor.catalogue.OUTCOME_METRICS`.
+
 >>> o = JoinedOutcome("r1", "m", "v1", inference_time=125.0, feedback_time=400.0,
-...                   prediction="yes", label="yes", rating=5, thumbs="down")
+...                   prediction="Yes", label="yes", rating=5, thumbs="down")
 >>> [(s.window_start, s.metric, s.numerator, s.denominator) for s in fold_outcomes([o], 60)]
 [(120.0, 'satisfaction', 1.0, 1.0), (120.0, 'rating', 5.0, 1.0), (120.0, 'accuracy', 1.0, 1.0)]
 """
@@ -19,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from monitor.catalogue import OUTCOME_METRICS as CATALOGUE
 from monitor.errors import ConfigError
 
 __all__ = [
@@ -26,20 +30,11 @@ __all__ = [
     "JoinedOutcome",
     "OutcomeSum",
     "fold_outcomes",
-    "satisfied",
 ]
 
-OUTCOME_METRICS = (
-    "satisfaction",
-    "rating",
-    "task_completion",
-    "human_takeover",
-    "bad_case",
-    "turns",
-    "judge_score",
-    "accuracy",
-)
-SATISFIED_RATING = 4  # a rating of 4 or 5 on the 1-5 scale counts as satisfied
+# Outcome metrics folded per pair, in catalogue order (quantiles come from sketches).
+_FOLDED = tuple(m for m in CATALOGUE if m.value is not None)
+OUTCOME_METRICS: tuple[str, ...] = tuple(m.name for m in _FOLDED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,44 +73,13 @@ class OutcomeSum:
     denominator: float
 
 
-def _flag(value: bool | None) -> tuple[float, float]:
-    return (float(bool(value)), 1.0) if value is not None else (0.0, 0.0)
-
-
-def _amount(value: float | None) -> tuple[float, float]:
-    return (float(value), 1.0) if value is not None else (0.0, 0.0)
-
-
-def satisfied(o: JoinedOutcome) -> float | None:
-    """1.0 or 0.0 from the rating when there is one, else from the thumbs; None without either.
-
-    One observation per outcome, so a satisfaction denominator never exceeds the outcomes counted.
-
-    >>> satisfied(JoinedOutcome("a", "m", "v", 0.0, 1.0, rating=5, thumbs="down"))
-    1.0
-    """
-    if o.rating is not None:
-        return float(o.rating >= SATISFIED_RATING)
-    if o.thumbs is not None:
-        return float(o.thumbs == "up")
-    return None
-
-
-def _event_terms(o: JoinedOutcome) -> tuple[float, ...]:
-    """Numerator and denominator of every metric for one outcome, in OUTCOME_METRICS order."""
-    happy = satisfied(o)
-    judged = o.label is not None and o.prediction is not None
-    return (
-        *_amount(happy),
-        *_amount(o.rating),
-        *_flag(o.task_completed),
-        *_flag(o.human_takeover),
-        *_flag(o.bad_case),
-        *_amount(o.turns),
-        *_amount(o.judge_score),
-        float(judged and o.prediction == o.label),
-        float(judged),
-    )
+def _event_terms(o: JoinedOutcome) -> list[float]:
+    """Numerator and denominator of every folded metric for one outcome, in OUTCOME_METRICS order."""
+    terms: list[float] = []
+    for metric in _FOLDED:
+        value = metric.value(o)  # type: ignore[misc]  # _FOLDED holds only metrics with a value
+        terms += (0.0, 0.0) if value is None else (value, 1.0)
+    return terms
 
 
 def fold_outcomes(
@@ -126,7 +90,7 @@ def fold_outcomes(
     Each outcome counts once in segment ``""`` and once more in ``"key=value"`` for every key of
     ``segment_keys`` it carries (outcomes without the key are left out of that key's rows).
     ``window_start`` is the start of the window of the *inference* time. Rows whose denominator
-    is 0 are not returned. Accuracy counts outcomes that have both a prediction and a label.
+    is 0 are not returned; see :data:`monitor.catalogue.OUTCOME_METRICS` for what each pair adds.
 
     Examples
     --------

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 import orjson
 
+from monitor.catalogue import correct, satisfied
 from monitor.events import FeedbackEvent, InferenceEvent
-from monitor.outcomes.fold import JoinedOutcome, satisfied
+from monitor.outcomes.fold import JoinedOutcome
 
 __all__ = [
     "DETECTOR_STREAMS",
@@ -68,13 +69,23 @@ def joined_outcome(request_id: str, inference: bytes, feedback: bytes) -> Joined
     )
 
 
+def _satisfied(o: JoinedOutcome) -> float | None:
+    value = satisfied(o.rating, o.thumbs)
+    return None if value is None else float(value)
+
+
+def _error(o: JoinedOutcome) -> float | None:
+    right = correct(o.prediction, o.label)
+    return None if right is None else float(not right)
+
+
 def stream_times(outcomes: Sequence[JoinedOutcome]) -> dict[str, list[float]]:
     """Feedback time of each value of :func:`detector_streams` (same order, one model version)."""
     times: dict[str, list[float]] = defaultdict(list)
     for o in outcomes:
-        if o.prediction is not None and o.label is not None:
+        if _error(o) is not None:
             times["error"].append(o.feedback_time)
-        if satisfied(o) is not None:
+        if _satisfied(o) is not None:
             times["satisfaction"].append(o.feedback_time)
         if o.judge_score is not None:
             times["judge_score"].append(o.feedback_time)
@@ -84,7 +95,8 @@ def stream_times(outcomes: Sequence[JoinedOutcome]) -> dict[str, list[float]]:
 def detector_streams(outcomes: Sequence[JoinedOutcome]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
     """Per model version, the values each detector stream receives, in outcome order.
 
-    ``error`` is 1 when a labelled prediction is wrong; outcomes without the value are left out.
+    ``error`` is 1 when a labelled prediction is not :func:`~monitor.catalogue.correct`; outcomes
+    without the value are left out.
 
     >>> o = JoinedOutcome("a", "m", "v", 0.0, 1.0, prediction=1, label=0, rating=2)
     >>> {k: v.tolist() for k, v in detector_streams([o])[("m", "v")].items()}
@@ -93,9 +105,10 @@ def detector_streams(outcomes: Sequence[JoinedOutcome]) -> dict[tuple[str, str],
     values: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for o in outcomes:
         streams = values[(o.model, o.model_version)]
-        if o.prediction is not None and o.label is not None:
-            streams["error"].append(float(o.prediction != o.label))
-        happy = satisfied(o)
+        error = _error(o)
+        if error is not None:
+            streams["error"].append(error)
+        happy = _satisfied(o)
         if happy is not None:
             streams["satisfaction"].append(happy)
         if o.judge_score is not None:

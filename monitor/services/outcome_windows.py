@@ -17,6 +17,7 @@ from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.schema import PROPORTIONS, SKETCH_PREFIX
+from monitor.catalogue import OUTCOME_METRICS
 from monitor.outcomes.intervals import difference_interval, two_proportion_ztest
 from monitor.outcomes.sketch import quantile_from_sketch
 
@@ -24,9 +25,8 @@ __all__ = ["OutcomeWindows", "previous_versions"]
 
 # Quantile metrics of each sketched value (DDSketch, 0.5 % relative error): metric name and q.
 QUANTILES: dict[str, tuple[tuple[str, float], ...]] = {
-    "latency_ms": (("latency_p50_ms", 0.5), ("latency_p95_ms", 0.95), ("latency_p99_ms", 0.99)),
-    "input_tokens": (("input_tokens_p50", 0.5), ("input_tokens_p95", 0.95), ("input_tokens_p99", 0.99)),
-    "output_tokens": (("output_tokens_p50", 0.5), ("output_tokens_p95", 0.95), ("output_tokens_p99", 0.99)),
+    source: tuple((m.name, m.quantile) for m in OUTCOME_METRICS if m.sketch_of == source and m.quantile is not None)
+    for source in dict.fromkeys(m.sketch_of for m in OUTCOME_METRICS if m.sketch_of)
 }
 
 

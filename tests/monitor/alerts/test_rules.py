@@ -69,8 +69,8 @@ def test_bad_values_name_value_and_choices() -> None:
 def test_several_rules_with_errors_are_reported_together() -> None:
     text = """
 rules:
-  - {name: a, signal: metric, severity: warning, metric: m, condition: above, threshold: high}
-  - {name: b, signal: metric, severity: warning, metric: m, condition: above, threshold: 1, for_windows: 0}
+  - {name: a, signal: metric, severity: warning, metric: accuracy, condition: above, threshold: high}
+  - {name: b, signal: metric, severity: warning, metric: accuracy, condition: above, threshold: 1, for_windows: 0}
   - {name: c, signal: metric, severity: warning}
   - {signal: drift, severity: info}
   - {name: e, signal: detector, severity: info, min_samples: -5, cooldown_seconds: soon}
@@ -118,7 +118,7 @@ def test_config_error_is_a_monitor_error() -> None:
 )
 def test_breached(condition: str, threshold: float, relative_to: str, value: float,
                   reference: float | None, expected: bool) -> None:
-    rule = AlertRule("r", "metric", "warning", "m", condition, threshold, relative_to=relative_to)  # type: ignore[arg-type]
+    rule = AlertRule("r", "metric", "warning", "accuracy", condition, threshold, relative_to=relative_to)  # type: ignore[arg-type]
     assert rule.breached(value, reference) is expected
 
 

@@ -63,7 +63,7 @@ def test_zero_cooldown_refires_on_the_next_breach() -> None:
 
 def test_keys_and_rules_are_independent() -> None:
     t = AlertTracker()
-    other = AlertRule("other", "metric", "warning", "m", "above", 0.1, min_samples=0)
+    other = AlertRule("other", "metric", "warning", "accuracy", "above", 0.1, min_samples=0)
     assert t.observe(rule(), ("chat", "v1"), True, 500, 0) == "fire"
     assert t.observe(rule(), ("chat", "v2"), True, 500, 0) == "fire"
     assert t.observe(other, ("chat", "v1"), True, 500, 0) == "fire"

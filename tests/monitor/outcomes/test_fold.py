@@ -19,8 +19,8 @@ outcomes = st.builds(
     model_version=st.sampled_from(["v1", "v2"]),
     inference_time=st.floats(0, 10_000, allow_nan=False),
     feedback_time=st.floats(0, 10_000, allow_nan=False),
-    prediction=st.none() | st.sampled_from(["yes", "no", 1]),
-    label=st.none() | st.sampled_from(["yes", "no", 1]),
+    prediction=st.none() | st.sampled_from(["yes", "no", 1, True, "Yes "]),
+    label=st.none() | st.sampled_from(["yes", "no", 1, "true", "1.0"]),
     rating=st.none() | st.integers(1, 5),
     thumbs=st.none() | st.sampled_from(["up", "down"]),
     task_completed=maybe_bool,
@@ -53,7 +53,8 @@ def _per_event(o: JoinedOutcome) -> dict[str, tuple[float, float]]:
     if o.judge_score is not None:
         terms["judge_score"] = (o.judge_score, 1)
     if o.label is not None and o.prediction is not None:
-        terms["accuracy"] = (1.0 if o.prediction == o.label else 0.0, 1)
+        spelled = {True: "1", "yes": "yes", "Yes ": "yes", "no": "no", "true": "1", "1.0": "1"}  # 1 == True
+        terms["accuracy"] = (1.0 if spelled[o.prediction] == spelled[o.label] else 0.0, 1)
     return terms
 
 
