@@ -26,8 +26,9 @@ from monitor.adapters.schema import (
 )
 from monitor.errors import ConfigError, StoreError
 from monitor.partials import Partial
+from monitor.redact import mask_url
 
-__all__ = ["ClickHouseStore", "QueryResult", "StoreURL", "mask_url", "parse_store_url"]
+__all__ = ["ClickHouseStore", "QueryResult", "StoreURL", "parse_store_url"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARTIAL_COLUMNS = [
@@ -35,15 +36,6 @@ PARTIAL_COLUMNS = [
     "name", "bucket", "count", "total", "max_event_time",
 ]
 OFFSET_MARKER = "__offsets"
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``.
-
-    >>> mask_url("http://default:secret@ch:8123/monitor")
-    'http://default:***@ch:8123/monitor'
-    """
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 @dataclass(frozen=True)

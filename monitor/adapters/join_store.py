@@ -25,9 +25,9 @@ import heapq
 import math
 from collections.abc import Sequence
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from monitor.errors import StoreError
+from monitor.redact import mask_url
 
 __all__ = [
     "DEFAULT_TTL_SECONDS",
@@ -270,20 +270,6 @@ return {expired_i, expired_f, #rids + #members}
 """
 )
 _EXPIRE_CHUNK = 5000  # records per script call, so one expiry never blocks Redis for long
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``.
-
-    >>> mask_url("redis://user:s3cret@host:6379/0")
-    'redis://user:***@host:6379/0'
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class RedisJoinStore:

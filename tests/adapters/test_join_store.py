@@ -12,7 +12,6 @@ from monitor.adapters.join_store import (
     MemoryJoinStore,
     RedisJoinStore,
     make_join_store,
-    mask_url,
 )
 from monitor.errors import StoreError
 
@@ -157,8 +156,3 @@ def test_make_join_store_picks_redis_when_a_url_is_given() -> None:
     assert isinstance(make_join_store(None, 10.0), MemoryJoinStore)
     made = make_join_store("redis://127.0.0.1:1/0", 10.0, prefix="p:")
     assert isinstance(made, RedisJoinStore) and made.prefix == "p:" and made.ttl_seconds == 10.0
-
-
-def test_mask_url_leaves_urls_without_password_alone() -> None:
-    assert mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
-    assert mask_url("rediss://:pw@h:1/2") == "rediss://:***@h:1/2"
