@@ -127,10 +127,11 @@ def print_rows(columns: list[str], rows: list[tuple], fmt: Format) -> None:
 
 
 def run_query(settings: Settings, build, fmt: Format, **kwargs: Any) -> None:
+    from monitor.adapters.client_security import clickhouse_client_options
     from monitor.adapters.reader import open_reader
     from monitor.queries import render_sql
 
-    reader = open_reader(settings.clickhouse_url)
+    reader = open_reader(settings.clickhouse_url, clickhouse_client_options(settings))
     sql, params = build(reader.db, **kwargs)
     typer.echo(f"-- {render_sql(sql, params)}", err=True)
     result = reader.query(sql, params)
@@ -252,10 +253,12 @@ app.add_typer(baseline_app, name="baseline")
 
 
 def _drift_store(config: Path | None):
+    from monitor.adapters.client_security import clickhouse_client_options
     from monitor.adapters.drift_store import DriftStore
     from monitor.adapters.reader import open_store
 
-    return DriftStore(open_store(_settings(config).clickhouse_url))
+    settings = _settings(config)
+    return DriftStore(open_store(settings.clickhouse_url, clickhouse_client_options(settings)))
 
 
 @baseline_app.command("build")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from monitor.adapters.clickhouse_store import StoreError
+from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.producer import EventProducer
 from monitor.adapters.reader import HttpReader
@@ -173,7 +174,7 @@ def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data
     worker = WorkerProcess(env, data_dir / "worker.log", web_port)
     try:
         asyncio.run(ensure_topics(bootstrap, {settings.inference_topic: 2, settings.feedback_topic: 2,
-                                              settings.dlq_topic: 1}))
+                                              settings.dlq_topic: 1}, kafka_client_options(settings)))
         _echo(f"starting worker (log: {data_dir / 'worker.log'}, metrics: {worker.url}/metrics)")
         worker.start()
         worker.wait_ready()
@@ -204,6 +205,7 @@ async def _run_traffic(settings: Settings, progress: DemoProgress, *, duration: 
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     topics = {"inference": settings.inference_topic, "feedback": settings.feedback_topic}
-    async with EventProducer(settings.kafka_bootstrap or "", topics=topics, batch_size=100) as producer:
+    async with EventProducer(settings.kafka_bootstrap or "", topics=topics, batch_size=100,
+                             client_options=kafka_client_options(settings)) as producer:
         return await _produce(TrafficSimulator(), producer, progress, duration=duration, rate=rate,
                               drift_at=drift_at, stop=stop)

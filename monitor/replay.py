@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 
+from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.producer import EventProducer, SendReport
 from monitor.decode import Rejection
 from monitor.settings import Settings
@@ -22,7 +23,8 @@ async def replay_file(settings: Settings, path: Path, kind: str, *, rate: float 
     chunk = batch_size * 10
     started = time.monotonic()
     async with EventProducer(settings.kafka_bootstrap or "", topics=topics, batch_size=batch_size,
-                             max_future_skew=settings.max_future_skew_seconds) as producer:
+                             max_future_skew=settings.max_future_skew_seconds,
+                             client_options=kafka_client_options(settings)) as producer:
         events: list = []
         with path.open("rb") as lines:
             for number, line in enumerate(lines):

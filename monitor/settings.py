@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="forbid")
 
     kafka_bootstrap: str | None = Field(None, description="host:port list; unset starts a local broker in demo")
+    # Transport security (docs/SECURITY.md); client options are built in monitor/adapters/client_security.py
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_file: str | None = Field(None, description="PEM CA bundle; unset uses the system CAs")
+    kafka_ssl_cert_file: str | None = Field(None, description="client certificate (PEM) for mutual TLS")
+    kafka_ssl_key_file: str | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = True
     inference_topic: str = "monitor.inference"
     feedback_topic: str = "monitor.feedback"
     dlq_topic: str = "monitor.dlq"
@@ -48,7 +58,15 @@ class Settings(BaseSettings):
     partitions: int = Field(4, ge=1)
     app_id: str = "llm-monitor"
     clickhouse_url: str = "chdb://.monitor-data/clickhouse"
+    clickhouse_password: SecretStr | None = Field(None, description="overrides a password in the URL")
+    clickhouse_ssl_ca_file: str | None = None
+    clickhouse_ssl_cert_file: str | None = None
+    clickhouse_ssl_key_file: str | None = None
+    clickhouse_ssl_verify: bool = True
     redis_url: SecretStr | None = None
+    redis_ssl_ca_file: str | None = Field(None, description="for rediss:// URLs")
+    redis_ssl_cert_file: str | None = None
+    redis_ssl_key_file: str | None = None
     window: str = "5m"
     allowed_lateness: str = "10m"
     max_future_skew: str = "5m"
@@ -76,8 +94,13 @@ class Settings(BaseSettings):
     stable_versions: dict[str, str] = Field(default_factory=dict, description="model -> version to compare with")
     alert_rules: str | None = Field(None, description="YAML rules file; unset uses the shipped defaults")
     alertmanager_url: str | None = Field(None, description="e.g. http://127.0.0.1:9093")
-    alert_webhook_url: str | None = None
+    alertmanager_token: SecretStr | None = Field(None, description="sent as Authorization: Bearer")
+    alertmanager_headers: dict[str, SecretStr] = Field(default_factory=dict)
+    alert_webhook_url: SecretStr | None = None
     alert_webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Monitor-Signature")
+    alert_webhook_token: SecretStr | None = Field(None, description="sent as Authorization: Bearer")
+    alert_webhook_headers: dict[str, SecretStr] = Field(default_factory=dict)
+    alert_sink_ssl_ca_file: str | None = Field(None, description="CA bundle for https sinks")
     alerts_to_kafka: bool = Field(True, description="also publish alerts to MONITOR_ALERTS_TOPIC")
     recent_version: str = Field("1d", description="a version younger than this is rolled back on degradation")
     metrics_model_labels: int = Field(50, ge=1, description="max distinct model/version label pairs exported")
@@ -110,6 +133,10 @@ class Settings(BaseSettings):
     @property
     def redis_dsn(self) -> str | None:
         return self.redis_url.get_secret_value() if self.redis_url else None
+
+    @property
+    def alert_webhook(self) -> str | None:
+        return self.alert_webhook_url.get_secret_value() if self.alert_webhook_url else None
 
 
 def _read_config_file(file: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import faust
 
+from monitor.adapters.client_security import faust_broker_credentials
 from monitor.settings import Settings
 from streams.agents import register_agents
 from streams.timers import register_timers
@@ -26,6 +27,7 @@ def create_app(settings: Settings, wiring: Wiring | None = None) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
+        broker_credentials=faust_broker_credentials(settings),
         value_serializer="raw",
         key_serializer="raw",
         store="memory://",

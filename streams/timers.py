@@ -10,6 +10,7 @@ import time
 import faust
 
 from monitor.adapters.alert_sinks import AlertDeduplicator, DeliveryQueue
+from monitor.adapters.client_security import redis_client_options
 from monitor.alerts.rules import default_rules, load_rules
 from monitor.drift.divergence import SEVERITIES
 from monitor.errors import MonitorError
@@ -48,7 +49,8 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
                 on_queue_size=lambda name, size: m.sink_queue.labels(sink=name).set(size))
         return delivery["queue"]
 
-    dedup = AlertDeduplicator(s.redis_dsn, prefix=f"{s.app_id}:alert-sent:")
+    dedup = AlertDeduplicator(s.redis_dsn, prefix=f"{s.app_id}:alert-sent:",
+                              client_options=redis_client_options(s))
 
     async def deliver(fired) -> None:
         for alert in fired:

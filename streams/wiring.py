@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.adapters.client_security import clickhouse_client_options, redis_client_options
 from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.join_store import JoinStore, make_join_store
 from monitor.adapters.outcome_store import OutcomeStore
@@ -49,7 +50,8 @@ class Wiring:
     def open_join_store(self) -> None:
         """Redis when MONITOR_REDIS_URL is set, else an in-process store with the same behaviour."""
         self.join_store = make_join_store(self.settings.redis_dsn, self.settings.join_ttl_seconds,
-                                          prefix=f"{self.settings.app_id}:join:")
+                                          prefix=f"{self.settings.app_id}:join:",
+                                          client_options=redis_client_options(self.settings))
         self.join_store.setup()
         self.outcome_stage = OutcomeStage(self.join_store, OutcomeStore(self.store),
                                           window_seconds=self.settings.window_seconds,
@@ -59,7 +61,7 @@ class Wiring:
     @classmethod
     def build(cls, settings: Settings) -> Wiring:
         registry = CollectorRegistry()
-        return cls(settings, ClickHouseStore(settings.clickhouse_url),
+        return cls(settings, ClickHouseStore(settings.clickhouse_url, clickhouse_client_options(settings)),
                    MonitorMetrics(registry, settings.metrics_model_labels), registry)
 
     def open_store(self) -> None:

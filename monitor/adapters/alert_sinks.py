@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from monitor.alerts.state import Alert
+from monitor.redact import mask_text
 
 __all__ = [
     "SERVICE",
@@ -33,6 +35,7 @@ __all__ = [
     "WebhookSink",
     "alert_json",
     "alertmanager_payload",
+    "auth_headers",
     "sign",
 ]
 
@@ -85,12 +88,31 @@ def alertmanager_payload(alert: Alert, generator_url: str = "") -> dict[str, Any
     return item
 
 
-class _HttpSink:
-    """Shared aiohttp session handling: built on first send, closed by ``close``."""
+def auth_headers(token: str | None, headers: Mapping[str, str] | None) -> dict[str, str]:
+    """``Authorization: Bearer <token>`` (when given) and custom headers, e.g. an API key.
 
-    def __init__(self, session: aiohttp.ClientSession | None) -> None:
+    >>> auth_headers("t0k", {"X-Team": "ml"})
+    {'X-Team': 'ml', 'Authorization': 'Bearer t0k'}
+    """
+    out = dict(headers or {})
+    if token:
+        out["Authorization"] = f"Bearer {token}"
+    return out
+
+
+class _HttpSink:
+    """Shared aiohttp session handling: built on first send, closed by ``close``.
+
+    ``headers`` go with every request (bearer token, API keys); ``ssl`` is the TLS context for
+    ``https`` URLs (``None``: the system CAs).
+    """
+
+    def __init__(self, session: aiohttp.ClientSession | None, headers: Mapping[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self._session = session
         self._owns_session = session is None
+        self._headers = dict(headers or {})
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -99,7 +121,8 @@ class _HttpSink:
         return self._session
 
     async def _post(self, url: str, data: bytes, headers: Mapping[str, str]) -> None:
-        async with self._client().post(url, data=data, headers=dict(headers)) as response:
+        async with self._client().post(url, data=data, headers={**self._headers, **headers},
+                                       ssl=self._ssl) as response:
             if response.status >= 300:
                 text = (await response.text())[:200]
                 raise aiohttp.ClientResponseError(
@@ -119,8 +142,9 @@ class AlertmanagerSink(_HttpSink):
     name = "alertmanager"
 
     def __init__(self, url: str, *, generator_url: str = "", name: str = "alertmanager",
-                 session: aiohttp.ClientSession | None = None) -> None:
-        super().__init__(session)
+                 session: aiohttp.ClientSession | None = None, headers: Mapping[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        super().__init__(session, headers, ssl_context)
         self.name = name
         self.url = url.rstrip("/")
         self.generator_url = generator_url
@@ -136,8 +160,9 @@ class WebhookSink(_HttpSink):
     name = "webhook"
 
     def __init__(self, url: str, secret: str | None = None, *, name: str = "webhook",
-                 session: aiohttp.ClientSession | None = None) -> None:
-        super().__init__(session)
+                 session: aiohttp.ClientSession | None = None, headers: Mapping[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        super().__init__(session, headers, ssl_context)
         self.name = name
         self.url = url
         self._secret = secret
@@ -274,11 +299,12 @@ class DeliveryQueue:
                     self._on_failure(sink.name, alert, exc)
                 if self.max_attempts is not None and attempt >= self.max_attempts:
                     log.error("alert %s to %s given up after %d attempts: %s", alert.fingerprint, sink.name,
-                              attempt, exc)
+                              attempt, mask_text(str(exc)))
                     if self._on_give_up:
                         self._on_give_up(sink.name, alert, exc)
                     return
-                log.warning("alert %s to %s failed (attempt %d): %s", alert.fingerprint, sink.name, attempt, exc)
+                log.warning("alert %s to %s failed (attempt %d): %s", alert.fingerprint, sink.name, attempt,
+                            mask_text(str(exc)))
                 await asyncio.sleep(self.delay(attempt))
                 continue
             self.delivered[sink.name] += 1
@@ -321,8 +347,9 @@ class AlertDeduplicator:
     """
 
     def __init__(self, redis_url: str | None = None, *, ttl_seconds: float = 7 * 86400,
-                 prefix: str = "monitor:alert-sent:") -> None:
+                 prefix: str = "monitor:alert-sent:", client_options: Mapping[str, Any] | None = None) -> None:
         self.redis_url = redis_url
+        self.client_options = dict(client_options or {})
         self.ttl_seconds = ttl_seconds
         self.prefix = prefix
         self._client: Any = None
@@ -340,11 +367,12 @@ class AlertDeduplicator:
         from redis.exceptions import RedisError
 
         if self._client is None:
-            self._client = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=2, socket_timeout=2)
+            self._client = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=2, socket_timeout=2,
+                                                   **self.client_options)
         try:
             return bool(await self._client.set(key, "1", nx=True, ex=max(1, int(self.ttl_seconds))))
         except (RedisError, OSError) as exc:
-            log.warning("alert dedup via Redis failed, sending anyway: %s", exc)
+            log.warning("alert dedup via Redis failed, sending anyway: %s", mask_text(str(exc)))
             return True
 
     def _claim_locally(self, key: str, now: float) -> bool:

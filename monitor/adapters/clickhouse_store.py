@@ -26,7 +26,7 @@ from monitor.adapters.schema import (
 )
 from monitor.errors import ConfigError, StoreError
 from monitor.partials import Partial
-from monitor.redact import mask_url
+from monitor.redact import mask_text, mask_url
 
 __all__ = ["ClickHouseStore", "QueryResult", "StoreURL", "parse_store_url"]
 
@@ -98,8 +98,11 @@ class QueryResult:
 class ClickHouseStore:
     """Blocking store client; call it from one thread (the worker uses a dedicated executor)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, client_options: dict[str, Any] | None = None) -> None:
+        """``client_options``: password, CA and client certificate for a server, from
+        ``client_security.clickhouse_client_options(settings)``."""
         self.url = url
+        self.client_options = dict(client_options or {})
         self.target = parse_store_url(url)
         self.db = self.target.database
         self._client: Any = None
@@ -115,13 +118,16 @@ class ClickHouseStore:
                 self.target.path.mkdir(parents=True, exist_ok=True)
                 self._client = clickhouse_connect.get_client(dsn=f"chdb://{self.target.path}")
             else:
-                self._client = clickhouse_connect.get_client(
-                    host=self.target.host, port=self.target.port, username=self.target.username,
-                    password=self.target.password, secure=self.target.secure,
-                )
-        except Exception as exc:  # clickhouse-connect and chdb raise many types
-            raise StoreError(f"cannot open ClickHouse at {mask_url(self.url)}: {exc}") from exc
+                self._client = clickhouse_connect.get_client(**self.server_options())
+        except Exception as exc:  # noqa: BLE001 - clickhouse-connect and chdb raise many types; re-raised masked
+            detail = mask_text(str(exc), secrets=[self.server_options().get("password")])
+            raise StoreError(f"cannot open ClickHouse at {mask_url(self.url)}: {detail}") from None
         return self
+
+    def server_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``clickhouse_connect.get_client`` for a server URL."""
+        return {"host": self.target.host, "port": self.target.port, "username": self.target.username,
+                "password": self.target.password, "secure": self.target.secure, **self.client_options}
 
     @property
     def client(self) -> Any:

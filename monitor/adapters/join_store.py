@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from monitor.errors import StoreError
-from monitor.redact import mask_url
+from monitor.redact import mask_text, mask_url
 
 __all__ = [
     "DEFAULT_TTL_SECONDS",
@@ -281,11 +281,14 @@ class RedisJoinStore:
     """
 
     def __init__(
-        self, url: str, ttl_seconds: float = DEFAULT_TTL_SECONDS, prefix: str = "monitor:join:"
+        self, url: str, ttl_seconds: float = DEFAULT_TTL_SECONDS, prefix: str = "monitor:join:",
+        client_options: dict[str, Any] | None = None,
     ) -> None:
+        """``client_options``: TLS for ``rediss://``, from ``client_security.redis_client_options``."""
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds: {ttl_seconds} must be positive")
         self.url = url
+        self.client_options = dict(client_options or {})
         self.ttl_seconds = ttl_seconds
         self.prefix = prefix
         self._client: Any = None
@@ -297,13 +300,13 @@ class RedisJoinStore:
             return
         import redis
 
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=10)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=10, **self.client_options)
         try:
             client.ping()
         except (redis.RedisError, OSError) as exc:
             client.close()
             raise StoreError(
-                f"Redis join store at {mask_url(self.url)} is unreachable: {exc}"
+                f"Redis join store at {mask_url(self.url)} is unreachable: {mask_text(str(exc))}"
             ) from exc
         self._client = client
         self._scripts = {
@@ -323,7 +326,7 @@ class RedisJoinStore:
             return self._scripts[script](args=[self.prefix, *head, *args])
         except (redis.RedisError, OSError) as exc:
             raise StoreError(
-                f"Redis join store at {mask_url(self.url)}: {script} failed: {exc}"
+                f"Redis join store at {mask_url(self.url)}: {script} failed: {mask_text(str(exc))}"
             ) from exc
 
     def _head(self, now: float) -> list[Any]:
@@ -374,7 +377,7 @@ class RedisJoinStore:
             n_inf, n_fb = pipe.execute()
         except (redis.RedisError, OSError) as exc:
             raise StoreError(
-                f"Redis join store at {mask_url(self.url)}: pending failed: {exc}"
+                f"Redis join store at {mask_url(self.url)}: pending failed: {mask_text(str(exc))}"
             ) from exc
         return {"inference": int(n_inf), "feedback": int(n_fb)}
 
@@ -385,7 +388,8 @@ class RedisJoinStore:
 
 
 def make_join_store(
-    redis_url: str | None, ttl_seconds: float, prefix: str = "monitor:join:"
+    redis_url: str | None, ttl_seconds: float, prefix: str = "monitor:join:",
+    client_options: dict[str, Any] | None = None,
 ) -> JoinStore:
     """A :class:`RedisJoinStore` when a URL is given, else a :class:`MemoryJoinStore`.
 
@@ -393,5 +397,5 @@ def make_join_store(
     'MemoryJoinStore'
     """
     if redis_url:
-        return RedisJoinStore(redis_url, ttl_seconds, prefix)
+        return RedisJoinStore(redis_url, ttl_seconds, prefix, client_options)
     return MemoryJoinStore(ttl_seconds)

@@ -47,6 +47,7 @@ class EventProducer:
         validate: bool = True,
         max_future_skew: float = 300.0,
         max_request_size: int = 4_194_304,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.topics = dict(topics or {"inference": "monitor.inference", "feedback": "monitor.feedback"})
@@ -54,12 +55,15 @@ class EventProducer:
         self.validate = validate
         self.max_future_skew = max_future_skew
         self.max_request_size = max_request_size
+        # security_protocol, ssl_context, sasl_*: see monitor.adapters.client_security.kafka_client_options
+        self.client_options = dict(client_options or {})
         self._producer: AIOKafkaProducer | None = None
         self._partitions: dict[str, int] = {}
 
     async def start(self) -> EventProducer:
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5,
-                                          max_request_size=self.max_request_size, acks="all")
+                                          max_request_size=self.max_request_size, acks="all",
+                                          **self.client_options)
         await self._producer.start()
         return self
 

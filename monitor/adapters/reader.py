@@ -67,7 +67,7 @@ class HttpReader:
         return QueryResult(payload["columns"], [tuple(r) for r in rows])
 
 
-def open_reader(clickhouse_url: str) -> Reader:
+def open_reader(clickhouse_url: str, client_options: dict[str, Any] | None = None) -> Reader:
     """The store itself, or the owning worker's endpoint when an embedded store is in use."""
     owner = live_owner(clickhouse_url)
     target = parse_store_url(clickhouse_url)
@@ -76,16 +76,16 @@ def open_reader(clickhouse_url: str) -> Reader:
     if target.path is not None and not target.path.exists():
         raise StoreError(f"no embedded store at {target.path}: start `monitor worker` (or `monitor demo`) first, "
                          "or set MONITOR_CLICKHOUSE_URL to where the data is")
-    return ClickHouseStore(clickhouse_url).connect()
+    return ClickHouseStore(clickhouse_url, client_options).connect()
 
 
-def open_store(clickhouse_url: str) -> ClickHouseStore:
+def open_store(clickhouse_url: str, client_options: dict[str, Any] | None = None) -> ClickHouseStore:
     """A read-write store for the CLI: direct, or through the worker that owns an embedded store."""
     from monitor.adapters.remote_store import RemoteStore
 
     owner = live_owner(clickhouse_url)
     if owner is not None:
         return RemoteStore(clickhouse_url, owner["url"]).connect()
-    store = ClickHouseStore(clickhouse_url).connect()
+    store = ClickHouseStore(clickhouse_url, client_options).connect()
     store.migrate()
     return store
