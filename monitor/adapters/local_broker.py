@@ -41,8 +41,13 @@ class LocalBroker:
     '127.0.0.1:40213'
     """
 
-    def __init__(self, port: int = 0, storage: str = "memory://tansu/", log_path: str | Path | None = None) -> None:
+    def __init__(self, port: int = 0, storage: str = "memory://tansu/", log_path: str | Path | None = None,
+                 *, advertised_port: int | None = None, authentication: bool = False) -> None:
+        """``advertised_port``: the port clients are sent to in metadata, e.g. a TLS front end's;
+        ``authentication``: clients must pass SASL/SCRAM (users live in the broker's storage)."""
         self.port = port or free_port()
+        self.advertised_port = advertised_port or self.port
+        self.authentication = authentication
         self.storage = storage
         self.log_path = Path(log_path) if log_path else None
         self._process: subprocess.Popen[bytes] | None = None
@@ -66,8 +71,9 @@ class LocalBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self._process = subprocess.Popen(
-            [self.binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", self.storage],
+            [self.binary(), "broker", "--listener-url", url,
+             "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertised_port}",
+             "--storage-engine", self.storage, *(["--authentication"] if self.authentication else [])],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )
         try:

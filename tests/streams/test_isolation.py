@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import orjson
+from tests_support import inference
 
 from monitor.pipeline import BatchConfig, RawMessage
 from streams.isolation import INTERNAL_ERROR, process_isolating
-from tests_support import inference
 
 NOW = 1_795_000_000.0
 CONFIG = BatchConfig(window_seconds=60, allowed_lateness=600, max_future_skew=300, now=NOW)
