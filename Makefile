@@ -14,10 +14,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-# promtool / amtool / alertmanager for the deploy/ checks (Debian packages).
+# promtool / amtool / alertmanager for the deploy/ checks; stunnel, openssl and redis-server for the
+# transport-security tests (Debian packages).
 tools:
 	@command -v promtool >/dev/null && command -v amtool >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null)
+	@command -v stunnel4 >/dev/null && command -v openssl >/dev/null && command -v redis-server >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 openssl redis-server >/dev/null)
 
 demo: install
 	$(VENV)/bin/monitor demo --duration $(DURATION)
