@@ -3,35 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import json
 import sys
 import time
-from datetime import UTC, datetime
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from monitor.cli_support import (
+    EXIT_USAGE,
+    Format,
+    MonitorGroup,
+    parse_time,
+    print_rows,
+    require_known,
+)
 from monitor.errors import MonitorError
-from monitor.settings import Settings, load_settings, parse_duration
+from monitor.settings import Settings, load_settings
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(help="Streaming drift and online-metrics monitor for production LLM and ML models.",
-                  no_args_is_help=True, add_completion=False)
-query_app = typer.Typer(help="Trend queries over the store; each prints the SQL it ran.", no_args_is_help=True)
+                  no_args_is_help=True, add_completion=False, cls=MonitorGroup)
+query_app = typer.Typer(help="Trend queries over the store; each prints the SQL it ran (to stderr).",
+                        no_args_is_help=True)
 app.add_typer(query_app, name="query")
 
 ConfigOption = typer.Option(None, "--config", "-c", help="TOML or YAML settings file (keys without MONITOR_)")
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
 
 
 def _settings(config: Path | None, **overrides: Any) -> Settings:
@@ -91,135 +89,165 @@ def replay(
         typer.echo(f"  line {rejection.index + 1}: {rejection.reason}: {rejection.message}", err=True)
 
 
-def _since(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return time.time() - parse_duration(value)
-    except MonitorError:
-        parsed = datetime.fromisoformat(value)
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-
-
-def print_rows(columns: list[str], rows: list[tuple], fmt: Format) -> None:
-    def cell(v: Any) -> Any:
-        if isinstance(v, datetime):
-            return v.strftime("%Y-%m-%d %H:%M:%S")
-        if isinstance(v, float):
-            return round(v, 6)
-        return v
-
-    data = [[cell(v) for v in row] for row in rows]
-    if fmt is Format.json:
-        typer.echo(json.dumps([dict(zip(columns, r)) for r in data], default=str, indent=1))
-    elif fmt is Format.csv:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(columns)
-        writer.writerows(data)
-        typer.echo(out.getvalue().rstrip("\n"))
-    else:
-        widths = [max(len(str(c)), *(len(str(r[i])) for r in data)) if data else len(c) for i, c in enumerate(columns)]
-        typer.echo("  ".join(str(c).ljust(w) for c, w in zip(columns, widths)))
-        for r in data:
-            typer.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
-        typer.echo(f"({len(data)} rows)")
-
-
-def run_query(settings: Settings, build, fmt: Format, **kwargs: Any) -> None:
+def run_query(settings: Settings, build, fmt: Format, *, title: str | None = None, **kwargs: Any) -> Any:
+    """Run one trend query, print the SQL it ran to stderr and its rows; returns the reader."""
     from monitor.adapters.client_security import clickhouse_client_options
     from monitor.adapters.reader import open_reader
+    from monitor.cli_known import check_store_filters
     from monitor.queries import render_sql
 
     reader = open_reader(settings.clickhouse_url, clickhouse_client_options(settings))
+    check_store_filters(reader, **{k: kwargs.get(k) for k in ("model", "version", "segment", "feature")})
     sql, params = build(reader.db, **kwargs)
     typer.echo(f"-- {render_sql(sql, params)}", err=True)
     result = reader.query(sql, params)
-    print_rows(result.columns, result.rows, fmt)
+    print_rows(result.columns, result.rows, fmt, title=title)
+    return reader
 
 
-SinceOption = typer.Option(None, "--since", help="a duration back from now (90m, 2h, 7d) or an ISO time")
-FormatOption = typer.Option(Format.table, "--format", "-f")
+ModelOption = typer.Option(None, "--model", help="only this model (must be one the store has seen)")
+VersionOption = typer.Option(None, "--version", help="only this model version (must be one the store has seen)")
+SinceOption = typer.Option(None, "--since", help="from a duration back from now (90m, 2h, 7d) or an ISO time")
+UntilOption = typer.Option(None, "--until", help="before a duration back from now (30m, 1d) or an ISO time")
+LimitOption = typer.Option(10_000, "--limit", min=1, help="at most this many rows")
+FormatOption = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv")
+
+
+def _window(since: str | None, until: str | None) -> dict[str, float | None]:
+    return {"since": parse_time(since, "--since"), "until": parse_time(until, "--until")}
 
 
 @query_app.command("metrics")
 def query_metrics(
-    model: str | None = typer.Option(None), version: str | None = typer.Option(None),
-    metric: str | None = typer.Option(None), since: str | None = SinceOption,
+    model: str | None = ModelOption, version: str | None = VersionOption,
+    metric: str | None = typer.Option(None, help="one metric, e.g. satisfaction, latency_p95_ms, inference_events"),
+    segment: str | None = typer.Option(None, help="one segment, e.g. region=eu ('' is all traffic)"),
+    since: str | None = SinceOption, until: str | None = UntilOption, limit: int = LimitOption,
     fmt: Format = FormatOption, config: Path | None = ConfigOption,
 ) -> None:
-    """Rows of metric_windows (counts, rates, means per window and model version)."""
+    """Rows of metric_windows (counts, rates with 95% intervals, means, quantiles per window and version)."""
+    from monitor.cli_known import window_metric_names
     from monitor.queries import metrics_query
 
-    run_query(_settings(config), metrics_query, fmt, model=model, version=version, metric=metric,
-              since=_since(since))
+    require_known("--metric", metric, window_metric_names(), "metric")
+    run_query(_settings(config), metrics_query, fmt, model=model, version=version, metric=metric, segment=segment,
+              limit=limit, **_window(since, until))
 
 
 @query_app.command("drift")
 def query_drift(
-    model: str | None = typer.Option(None), version: str | None = typer.Option(None),
-    feature: str | None = typer.Option(None), since: str | None = SinceOption,
+    model: str | None = ModelOption, version: str | None = VersionOption,
+    feature: str | None = typer.Option(None, help="one feature (must have been scored)"),
+    since: str | None = SinceOption, until: str | None = UntilOption, limit: int = LimitOption,
     fmt: Format = FormatOption, config: Path | None = ConfigOption,
 ) -> None:
-    """Rows of drift_windows (PSI, KL, JS and severity per window, version and feature)."""
+    """Rows of drift_windows (PSI, KL, JS, severity per window, version, feature), then the windows counted but not scored and why."""
+    from monitor.cli_known import unscored_report
     from monitor.queries import drift_query
 
-    run_query(_settings(config), drift_query, fmt, model=model, version=version, feature=feature,
-              since=_since(since))
+    settings = _settings(config)
+    times = _window(since, until)
+    reader = run_query(settings, drift_query, fmt, model=model, version=version, feature=feature, limit=limit,
+                       **times)
+    unscored = unscored_report(reader, model=model, version=version, allowed_lateness=settings.allowed_lateness_seconds,
+                               min_samples=settings.drift_min_samples, **times)
+    if not unscored:
+        return
+    columns = ["window_start", "model", "model_version", "events", "not scored because"]
+    rows = [(time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(u.window_start)), u.model, u.model_version,
+             int(u.events), u.reason) for u in unscored]
+    if fmt is Format.table:
+        typer.echo("")
+        print_rows(columns, rows, fmt, title="windows counted but not scored")
+    else:  # keep stdout machine-readable
+        for row in rows:
+            typer.echo(f"not scored: {row[0]} {row[1]}/{row[2]} ({row[3]} events): {row[4]}", err=True)
 
 
 @query_app.command("detections")
 def query_detections(
-    model: str | None = typer.Option(None), version: str | None = typer.Option(None),
+    model: str | None = ModelOption, version: str | None = VersionOption,
     stream: str | None = typer.Option(None, help="error, satisfaction, judge_score or latency_ms"),
-    since: str | None = SinceOption, fmt: Format = FormatOption, config: Path | None = ConfigOption,
+    detector: str | None = typer.Option(None, help="adwin, ddm, eddm, hddm_a, hddm_w, page_hinkley or kswin"),
+    since: str | None = SinceOption, until: str | None = UntilOption, limit: int = LimitOption,
+    fmt: Format = FormatOption, config: Path | None = ConfigOption,
 ) -> None:
     """Rows of detector_events (concept-drift detections from river detectors)."""
+    from monitor.cli_known import detector_names, detector_stream_names
     from monitor.queries import detections_query
 
+    require_known("--stream", stream, detector_stream_names(), "detector stream")
+    require_known("--detector", detector, detector_names(), "detector")
     run_query(_settings(config), detections_query, fmt, model=model, version=version, stream=stream,
-              since=_since(since))
+              detector=detector, limit=limit, **_window(since, until))
 
 
 @query_app.command("compare")
 def query_compare(
-    model: str | None = typer.Option(None), version: str | None = typer.Option(None),
-    metric: str | None = typer.Option(None), since: str | None = SinceOption,
+    model: str | None = ModelOption, version: str | None = VersionOption,
+    metric: str | None = typer.Option(None, help="a proportion: satisfaction, task_completion, human_takeover, "
+                                                 "bad_case or accuracy"),
+    since: str | None = SinceOption, until: str | None = UntilOption, limit: int = LimitOption,
     fmt: Format = FormatOption, config: Path | None = ConfigOption,
 ) -> None:
     """Rows of metric_comparisons (each version against the previous version and its baseline)."""
+    from monitor.cli_known import comparison_metric_names
     from monitor.queries import comparisons_query
 
+    require_known("--metric", metric, comparison_metric_names(), "compared metric")
     run_query(_settings(config), comparisons_query, fmt, model=model, version=version, metric=metric,
-              since=_since(since))
+              limit=limit, **_window(since, until))
 
 
-def _alerts(model: str | None, version: str | None, status: str | None, since: str | None,
-            fmt: Format, config: Path | None) -> None:
-    from monitor.queries import alerts_query
+StatusOption = typer.Option(None, "--status", help="firing or resolved")
 
-    run_query(_settings(config), alerts_query, fmt, model=model, version=version, status=status,
-              since=_since(since))
+
+def _alerts(model: str | None, version: str | None, status: str | None, since: str | None, until: str | None,
+            limit: int, fmt: Format, config: Path | None) -> None:
+    from monitor.cli_alerts import list_alerts
+    from monitor.cli_known import ALERT_STATUSES
+
+    require_known("--status", status, ALERT_STATUSES, "alert status")
+    list_alerts(_settings(config), fmt, model=model, version=version, status=status, limit=limit,
+                **_window(since, until))
 
 
 @query_app.command("alerts")
 def query_alerts(
-    model: str | None = typer.Option(None), version: str | None = typer.Option(None),
-    status: str | None = typer.Option(None, help="firing or resolved"), since: str | None = SinceOption,
+    model: str | None = ModelOption, version: str | None = VersionOption, status: str | None = StatusOption,
+    since: str | None = SinceOption, until: str | None = UntilOption, limit: int = LimitOption,
     fmt: Format = FormatOption, config: Path | None = ConfigOption,
 ) -> None:
-    """Rows of alerts (firing and resolved notifications with their recommended action)."""
-    _alerts(model, version, status, since, fmt, config)
+    """Alerts (firing and resolved) with their description, evidence, recommended action and runbook."""
+    _alerts(model, version, status, since, until, limit, fmt, config)
 
 
-@app.command("alerts")
+alerts_app = typer.Typer(help="Alert history: each alert with its description, evidence and runbook.",
+                         invoke_without_command=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.callback()
 def alerts_command(
-    model: str | None = typer.Option(None), version: str | None = typer.Option(None),
-    status: str | None = typer.Option(None, help="firing or resolved"), since: str | None = SinceOption,
+    ctx: typer.Context,
+    model: str | None = ModelOption, version: str | None = VersionOption, status: str | None = StatusOption,
+    since: str | None = SinceOption, until: str | None = UntilOption, limit: int = LimitOption,
     fmt: Format = FormatOption, config: Path | None = ConfigOption,
 ) -> None:
-    """Alert history (same as `monitor query alerts`)."""
-    _alerts(model, version, status, since, fmt, config)
+    """Alert history (same as `monitor query alerts`); `monitor alerts show ID` prints one alert."""
+    if ctx.invoked_subcommand is None:
+        _alerts(model, version, status, since, until, limit, fmt, config)
+
+
+@alerts_app.command("show")
+def alerts_show(
+    alert_id: str = typer.Argument(..., help="the id `monitor alerts` prints (a prefix of the fingerprint)"),
+    fmt: Format = FormatOption, config: Path | None = ConfigOption,
+) -> None:
+    """One alert: every notification of it (firing, resolved) in full."""
+    from monitor.cli_alerts import show_alert
+
+    show_alert(_settings(config), alert_id, fmt)
 
 
 rules_app = typer.Typer(help="Alert rules files.", no_args_is_help=True)
@@ -228,16 +256,23 @@ app.add_typer(rules_app, name="rules")
 
 @rules_app.command("check")
 def rules_check(file: Path = typer.Argument(..., help="YAML rules file")) -> None:
-    """Validate a rules file; every problem is listed with the rule, key and allowed values."""
+    """Validate a rules file: keys, values, and metric and detector names against what the monitor knows."""
+    from monitor.alerts.names import rule_name_problems
     from monitor.alerts.rules import load_rules
+    from monitor.errors import ConfigError
 
     if not file.exists():
-        raise MonitorError(f"{file} does not exist")
+        raise ConfigError(f"{file} does not exist")
     rules = load_rules(file)
+    problems = rule_name_problems(rules)
+    if problems:
+        raise ConfigError(f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in {file}:\n  "
+                          + "\n  ".join(problems))
     typer.echo(f"{file}: {len(rules)} rules OK")
-    for rule in rules:
-        typer.echo(f"  {rule.name:<40} {rule.signal:<12} {rule.severity:<8} "
-                   f"{rule.metric or '-'} {rule.condition or ''} {'' if rule.threshold is None else rule.threshold}")
+    print_rows(["rule", "signal", "severity", "metric", "condition", "threshold", "relative_to", "for_windows"],
+               [(r.name, r.signal, r.severity, r.metric or "-", r.condition or "-",
+                 "-" if r.threshold is None else r.threshold, r.relative_to, r.for_windows) for r in rules],
+               Format.table)
 
 
 @rules_app.command("show-defaults")
@@ -264,7 +299,8 @@ def _drift_store(config: Path | None):
 @baseline_app.command("build")
 def baseline_build(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL, CSV or Parquet records"),
-    model: str = typer.Option(...), version: str = typer.Option(...),
+    model: str = typer.Option(..., help="the model the baseline is for"),
+    version: str = typer.Option(..., help="the model version the baseline is for"),
     bins: int | None = typer.Option(None, help="numeric bins (default MONITOR_DRIFT_BINS, 10)"),
     top_k: int | None = typer.Option(None, help="categories kept (default MONITOR_DRIFT_TOP_K, 20)"),
     baseline_id: str | None = typer.Option(None, "--id", help="id to store it under (default: generated)"),
@@ -283,7 +319,8 @@ def baseline_build(
 
 
 @baseline_app.command("list")
-def baseline_list(model: str | None = typer.Option(None), version: str | None = typer.Option(None),
+def baseline_list(model: str | None = typer.Option(None, help="only this model"),
+                  version: str | None = typer.Option(None, help="only this model version"),
                   fmt: Format = FormatOption, config: Path | None = ConfigOption) -> None:
     """Every baseline, deleted ones included (their history stays scored against them)."""
     rows = _drift_store(config).list_baselines(model, version)
@@ -292,7 +329,7 @@ def baseline_list(model: str | None = typer.Option(None), version: str | None = 
 
 
 @baseline_app.command("show")
-def baseline_show(baseline_id: str = typer.Argument(...), config: Path | None = ConfigOption) -> None:
+def baseline_show(baseline_id: str = typer.Argument(..., help="id from `monitor baseline list`"), config: Path | None = ConfigOption) -> None:
     """Print one baseline as JSON."""
     found = _drift_store(config).load_baselines([baseline_id])
     if not found:
@@ -301,8 +338,9 @@ def baseline_show(baseline_id: str = typer.Argument(...), config: Path | None = 
 
 
 @baseline_app.command("delete")
-def baseline_delete(model: str = typer.Option(...), version: str = typer.Option(...),
-                    baseline_id: str | None = typer.Option(None, "--id"),
+def baseline_delete(model: str = typer.Option(..., help="the model whose baselines to retire"),
+                    version: str = typer.Option(..., help="the version whose baselines to retire"),
+                    baseline_id: str | None = typer.Option(None, "--id", help="only this baseline (default: all)"),
                     config: Path | None = ConfigOption) -> None:
     """Retire the baselines of a version (or one of them); windows already scored keep their scores."""
     n = _drift_store(config).delete_baseline(model, version, baseline_id)
@@ -342,4 +380,4 @@ def main() -> None:
         app()
     except MonitorError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)

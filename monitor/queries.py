@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "ALERT_ID",
     "QUERY_KINDS",
     "alerts_query",
     "comparisons_query",
@@ -50,7 +51,7 @@ def render_sql(sql: str, parameters: dict[str, Any]) -> str:
 
 
 def _filters(filters: dict[str, tuple[str, str, Any]], since: float | None, time_column: str = "window_start",
-             ) -> tuple[str, dict[str, Any]]:
+             until: float | None = None) -> tuple[str, dict[str, Any]]:
     clauses, params = [], {}
     for name, (column, type_name, value) in filters.items():
         if value is not None:
@@ -59,42 +60,53 @@ def _filters(filters: dict[str, tuple[str, str, Any]], since: float | None, time
     if since is not None:
         clauses.append(f"{time_column} >= {{since:DateTime64(3)}}")
         params["since"] = datetime.fromtimestamp(since, tz=UTC)
+    if until is not None:
+        clauses.append(f"{time_column} < {{until:DateTime64(3)}}")
+        params["until"] = datetime.fromtimestamp(until, tz=UTC)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def table_query(
     db: str, table: str, columns: str, *, filters: dict[str, tuple[str, str, Any]], since: float | None,
     order: str, limit: int = 10_000, final: bool = True, time_column: str = "window_start",
+    until: float | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    where, params = _filters(filters, since, time_column)
+    where, params = _filters(filters, since, time_column, until)
     sql = f"SELECT {columns} FROM {db}.{table}{' FINAL' if final else ''}{where} ORDER BY {order} LIMIT {int(limit)}"
     return sql, params
 
 
+# One incident's notifications (firing, then resolved) share fingerprint and start: its id.
+ALERT_ID = "lower(substring(hex(SHA256(concat(fingerprint, toString(toUnixTimestamp64Milli(starts_at))))), 1, 10))"
+
+
 @dataclass(frozen=True)
 class TrendQuery:
-    """One table an analyst asks about: its columns, the filter it takes besides model and version."""
+    """One table an analyst asks about: its columns, the filters it takes besides model and version."""
 
     table: str
     columns: str
     extra_filter: str  # option name and column: metric, feature, stream, status
     order: str
     time_column: str = "window_start"
+    more_filters: tuple[str, ...] = ()  # further option names that are also column names
 
     def __call__(self, db: str, *, model: str | None = None, version: str | None = None,
-                 since: float | None = None, limit: int = 10_000, **extra: str | None) -> tuple[str, dict[str, Any]]:
-        unknown = set(extra) - {self.extra_filter}
+                 since: float | None = None, until: float | None = None, limit: int = 10_000,
+                 **extra: str | None) -> tuple[str, dict[str, Any]]:
+        allowed = (self.extra_filter, *self.more_filters)
+        unknown = set(extra) - set(allowed)
         if unknown:
-            raise ValueError(f"{self.table} queries take {self.extra_filter}, not {', '.join(sorted(unknown))}")
-        filters = {"model": ("model", "String", model), "version": ("model_version", "String", version),
-                   self.extra_filter: (self.extra_filter, "String", extra.get(self.extra_filter))}
-        return table_query(db, self.table, self.columns, filters=filters, since=since, order=self.order,
-                           limit=limit, time_column=self.time_column)
+            raise ValueError(f"{self.table} queries take {', '.join(allowed)}, not {', '.join(sorted(unknown))}")
+        filters = {"model": ("model", "String", model), "version": ("model_version", "String", version)}
+        filters |= {name: (name, "String", extra.get(name)) for name in allowed}
+        return table_query(db, self.table, self.columns, filters=filters, since=since, until=until,
+                           order=self.order, limit=limit, time_column=self.time_column)
 
 
 metrics_query = TrendQuery(
     "metric_windows", "window_start, window_end, model, model_version, metric, segment, value, count, low, high",
-    "metric", "window_start, model, model_version, metric")
+    "metric", "window_start, model, model_version, metric", more_filters=("segment",))
 drift_query = TrendQuery(
     "drift_windows",
     "window_start, window_end, model, model_version, feature, psi, kl, js, n_current, n_reference, severity",
@@ -102,9 +114,11 @@ drift_query = TrendQuery(
 detections_query = TrendQuery(
     "detector_events",
     "event_time, model, model_version, stream, detector, src_partition, position, mean_before, mean_after",
-    "stream", "event_time, model, model_version, stream, detector", time_column="event_time")
+    "stream", "event_time, model, model_version, stream, detector", time_column="event_time",
+    more_filters=("detector",))
 alerts_query = TrendQuery(
-    "alerts", "created_at, status, severity, model, model_version, recommended_action, starts_at, ends_at, summary",
+    "alerts", f"{ALERT_ID} AS id, created_at, status, severity, rule, model, model_version, "
+    "recommended_action, starts_at, ends_at, summary, description, evidence, runbook_url",
     "status", "created_at", time_column="created_at")
 comparisons_query = TrendQuery(
     "metric_comparisons",

@@ -108,7 +108,10 @@ class Settings(BaseSettings):
     @field_validator("window", "allowed_lateness", "max_future_skew", "join_ttl", "recent_version")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
-        parse_duration(value)
+        try:
+            parse_duration(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None  # pydantic names the setting
         return value
 
     @property
@@ -168,13 +171,17 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         if not file.exists():
             raise ConfigError(f"config file {file} does not exist")
         values = _read_config_file(file)
+    from monitor.settings_errors import describe_settings_error
+
     # Environment wins over the file; explicit overrides win over both.
     try:
         env = Settings()
     except ValueError as exc:
-        raise ConfigError(f"bad MONITOR_* environment variable: {exc}") from None
+        raise ConfigError(describe_settings_error(exc, {})) from None
     merged = {**values, **{k: v for k, v in env.model_dump().items() if k in env.model_fields_set}}
+    sources = {**{k: str(path) for k in values}, **{k: "env" for k in env.model_fields_set},
+               **{k: "override" for k in overrides}}
     try:
         return Settings(**{**merged, **overrides})
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(describe_settings_error(exc, sources)) from None

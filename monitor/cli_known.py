@@ -1,0 +1,109 @@
+"""The names a CLI filter may take: fixed ones from the code, models and versions from the store.
+
+Each fixed list is read from the module that defines the names (one home per fact); when the
+metric catalogue grows, these functions are the one place to repoint.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.cli_support import require_known
+from monitor.drift.coverage import CountedWindow, ScoredWindow, UnscoredWindow, unscored_windows
+
+__all__ = [
+    "ALERT_STATUSES",
+    "check_store_filters",
+    "comparison_metric_names",
+    "detector_names",
+    "detector_stream_names",
+    "unscored_report",
+    "window_metric_names",
+]
+
+ALERT_STATUSES = ("firing", "resolved")
+COUNT_METRICS = ("inference_events", "feedback_events", "late_inference_events", "late_feedback_events")
+
+
+def window_metric_names() -> tuple[str, ...]:
+    """Every metric ``metric_windows`` can hold."""
+    from monitor.adapters.schema import SCALAR_MEAN_METRICS
+    from monitor.outcomes.fold import OUTCOME_METRICS
+    from monitor.services.outcome_windows import QUANTILES
+
+    quantiles = tuple(name for per_value in QUANTILES.values() for name, _ in per_value)
+    return (*COUNT_METRICS, *SCALAR_MEAN_METRICS, *quantiles, *OUTCOME_METRICS)
+
+
+def comparison_metric_names() -> tuple[str, ...]:
+    from monitor.adapters.schema import PROPORTIONS
+
+    return PROPORTIONS
+
+
+def detector_stream_names() -> tuple[str, ...]:
+    from monitor.outcomes.join import DETECTOR_STREAMS
+
+    return DETECTOR_STREAMS
+
+
+def detector_names() -> tuple[str, ...]:
+    from monitor.detectors.concept import DETECTOR_NAMES
+
+    return DETECTOR_NAMES
+
+
+def _distinct(reader: Any, table: str, column: str, model: str | None = None) -> list[str]:
+    where = " WHERE model = {model:String}" if model is not None else ""
+    rows = reader.query(f"SELECT DISTINCT {column} FROM {reader.db}.{table}{where}",
+                        {"model": model} if model is not None else {}).rows
+    return [str(r[0]) for r in rows]
+
+
+def check_store_filters(reader: Any, *, model: str | None = None, version: str | None = None,
+                        segment: str | None = None, feature: str | None = None) -> None:
+    """Reject a model, version, segment or feature the store has never seen, listing those it has."""
+    if model is not None:
+        require_known("--model", model, _distinct(reader, "metric_windows", "model"), "model")
+    if version is not None:
+        known = _distinct(reader, "metric_windows", "model_version", model)
+        require_known("--version", version, known, f"version{f' of {model}' if model else ''}")
+    if segment is not None:
+        require_known("--segment", segment, _distinct(reader, "metric_windows", "segment", model), "segment")
+    if feature is not None:
+        require_known("--feature", feature, _distinct(reader, "drift_windows", "feature", model), "scored feature")
+
+
+def _dt(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def unscored_report(reader: Any, *, model: str | None, version: str | None, since: float | None,
+                    until: float | None, allowed_lateness: float, min_samples: int) -> list[UnscoredWindow]:
+    """Windows that counted inference events but have no drift score, with the reason."""
+    db = reader.db
+    params: dict[str, Any] = {"model": model or "", "version": version or "",
+                              "since": _dt(since or 0.0), "until": _dt(until or 4_102_444_800.0)}
+    where = ("({model:String} = '' OR model = {model:String}) AND ({version:String} = '' OR "
+             "model_version = {version:String}) AND window_start >= {since:DateTime64(3)} "
+             "AND window_start < {until:DateTime64(3)}")
+    counted = [CountedWindow(float(s), float(e), m, v, float(n)) for s, e, m, v, n in reader.query(
+        f"SELECT toFloat64(window_start), toFloat64(window_end), model, model_version, count "
+        f"FROM {db}.metric_windows FINAL WHERE metric = 'inference_events' AND segment = '' AND {where}",
+        params).rows]
+    if not counted:
+        return []
+    scored = {(float(s), float(e), m, v): ScoredWindow(int(ok), int(short), int(n)) for s, e, m, v, ok, short, n in
+              reader.query(
+                  f"SELECT toFloat64(window_start), toFloat64(window_end), model, model_version, "
+                  f"countIf(severity != 'insufficient'), countIf(severity = 'insufficient'), max(n_current) "
+                  f"FROM {db}.drift_windows FINAL WHERE {where} GROUP BY window_start, window_end, model, "
+                  f"model_version", params).rows}
+    first_baselines = {(m, v): float(t) for m, v, t in reader.query(
+        f"SELECT model, model_version, toFloat64(min(created_at)) FROM {db}.baselines FINAL "
+        "GROUP BY model, model_version").rows}
+    watermark = reader.query(f"SELECT toFloat64(max(max_event_time)) FROM {db}.partials "
+                             "WHERE name = '__offsets'").rows[0][0]
+    return unscored_windows(counted, scored, first_baselines, watermark=float(watermark or 0.0),
+                            allowed_lateness=allowed_lateness, min_samples=min_samples)

@@ -1,0 +1,95 @@
+"""Settings errors as one line per bad value: the variable, what it got and the form it expects.
+
+>>> from monitor.settings import Settings
+>>> try:
+...     Settings(partitions="x")
+... except ValueError as exc:
+...     print(describe_settings_error(exc, {"partitions": "env"}))
+MONITOR_PARTITIONS='x': expected an integer >= 1
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any, get_args, get_origin
+
+from pydantic import ValidationError
+
+__all__ = ["describe_settings_error", "expected_form", "setting_label"]
+
+DURATION_FIELDS = ("window", "allowed_lateness", "max_future_skew", "join_ttl", "recent_version")
+_SOURCE_ERROR = re.compile(r'error parsing value for field "(\w+)"')
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
+
+
+def _bounds(metadata: list[Any]) -> str:
+    words = []
+    for item in metadata:
+        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(item, attr, None)
+            if value is not None:
+                words.append(f"{sign} {value}")
+    return " and ".join(words)
+
+
+def expected_form(name: str) -> str:
+    """The form a setting expects, read from its declaration.
+
+    >>> expected_form("window"), expected_form("batch_within"), expected_form("segment_keys")
+    ('a duration like 90s, 5m, 2h, 7d', 'a number > 0', 'a JSON list, e.g. ["region"]')
+    """
+    from monitor.settings import Settings
+
+    if name in DURATION_FIELDS:
+        return "a duration like 90s, 5m, 2h, 7d"
+    field = Settings.model_fields.get(name)
+    if field is None:
+        return "one of the settings in the README's configuration table"
+    annotation = field.annotation
+    origin = get_origin(annotation)
+    if origin is dict or annotation is dict:
+        return 'a JSON object, e.g. {"key": "value"}'
+    if origin is list or annotation is list:
+        return 'a JSON list, e.g. ["region"]'
+    kinds = [a for a in (get_args(annotation) or (annotation,)) if a is not type(None)]
+    word = next((_TYPE_WORDS[k] for k in kinds if k in _TYPE_WORDS), "a value")
+    if any(getattr(k, "__name__", "") == "SecretStr" for k in kinds):
+        word = "a URL or secret text"
+    bounds = _bounds(list(field.metadata))
+    return f"{word} {bounds}".strip()
+
+
+def setting_label(name: str, source: str) -> str:
+    """How the user wrote a setting: ``MONITOR_X`` (environment), ``file: x`` or ``x`` (passed in code)."""
+    if source == "env":
+        return f"MONITOR_{name.upper()}"
+    if source == "override":
+        return name
+    return f"{source}: {name}"
+
+
+def _line(error: Mapping[str, Any], sources: Mapping[str, str]) -> str:
+    name = str(error["loc"][0]) if error.get("loc") else ""
+    if error.get("type") == "extra_forbidden":
+        return f"{setting_label(name, sources.get(name, 'env'))}: unknown setting; see the README's configuration table"
+    label = setting_label(name, sources.get(name, "env"))
+    value = error.get("input")
+    shown = "" if isinstance(value, Mapping) else f"={value!r}"
+    detail = ""
+    if error.get("type") == "value_error" and name not in DURATION_FIELDS:
+        detail = " (" + str(error.get("msg", "")).removeprefix("Value error, ") + ")"
+    return f"{label}{shown}: expected {expected_form(name)}{detail}"
+
+
+def describe_settings_error(exc: Exception, sources: Mapping[str, str]) -> str:
+    """One line per bad setting; ``sources`` maps a setting to ``env``, ``override`` or a file name."""
+    if not isinstance(exc, ValidationError):
+        found = _SOURCE_ERROR.search(str(exc))  # pydantic-settings: a value that is not valid JSON
+        if found:
+            name = found.group(1)
+            value = os.environ.get(f"MONITOR_{name.upper()}", "")
+            return f"MONITOR_{name.upper()}={value!r}: expected {expected_form(name)}"
+        return str(exc)
+    return "\n".join(_line(error, sources) for error in exc.errors())
