@@ -23,17 +23,13 @@ __all__ = [
 ]
 
 ALERT_STATUSES = ("firing", "resolved")
-COUNT_METRICS = ("inference_events", "feedback_events", "late_inference_events", "late_feedback_events")
 
 
 def window_metric_names() -> tuple[str, ...]:
-    """Every metric ``metric_windows`` can hold."""
-    from monitor.adapters.schema import SCALAR_MEAN_METRICS
-    from monitor.outcomes.fold import OUTCOME_METRICS
-    from monitor.services.outcome_windows import QUANTILES
+    """Every metric ``metric_windows`` can hold, from the metric catalogue."""
+    from monitor.catalogue import OUTCOME_METRICS, WINDOW_METRICS
 
-    quantiles = tuple(name for per_value in QUANTILES.values() for name, _ in per_value)
-    return (*COUNT_METRICS, *SCALAR_MEAN_METRICS, *quantiles, *OUTCOME_METRICS)
+    return (*(m.name for m in WINDOW_METRICS), *(m.name for m in OUTCOME_METRICS))
 
 
 def comparison_metric_names() -> tuple[str, ...]:
