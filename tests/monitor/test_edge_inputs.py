@@ -69,7 +69,7 @@ def test_unit_separator_in_model_name() -> None:
 
 def test_bad_env_number_is_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MONITOR_PARTITIONS", "0")
-    with pytest.raises(ConfigError, match="partitions"):
+    with pytest.raises(ConfigError, match="MONITOR_PARTITIONS=.0.: expected an integer >= 1"):
         load_settings()
 
 
