@@ -109,7 +109,8 @@ metrics_query = TrendQuery(
     "metric", "window_start, model, model_version, metric", more_filters=("segment",))
 drift_query = TrendQuery(
     "drift_windows",
-    "window_start, window_end, model, model_version, feature, psi, kl, js, n_current, n_reference, severity",
+    "window_start, window_end, model, model_version, feature, psi, kl, js, n_current, n_events, partial, "
+    "n_reference, severity",
     "feature", "window_start, model, model_version, feature")
 detections_query = TrendQuery(
     "detector_events",

@@ -17,6 +17,7 @@ import numpy as np
 from monitor.drift.windows import fold_drift
 from monitor.errors import MonitorError
 from monitor.pipeline import BatchConfig, BatchOutput, Position, RawMessage
+from monitor.services.baselines import BaselineCache
 from monitor.services.drift import sample_records
 from streams.isolation import process_isolating
 from streams.observe import record_batch_metrics, record_outcome_metrics
@@ -35,6 +36,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
                        value_serializer="raw", key_serializer="raw")
     dlq = app.topic(s.dlq_topic, partitions=1, value_serializer="raw", key_serializer="raw")
     m = wiring.metrics
+    baselines = BaselineCache(wiring.drift_store)  # the store is final here: run_worker opened it
 
     async def blocking(fn, *args):  # the store is blocking; keep it off the event loop
         return await asyncio.get_running_loop().run_in_executor(wiring.executor, fn, *args)
@@ -88,6 +90,8 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
                                  time.time(), s.max_message_bytes)
             try:
                 positions = await positions_for({(r.topic, r.partition) for r in raw})
+                if any(r.kind == "inference" for r in raw):  # fold nothing before the baselines are current
+                    wiring.baselines = dict(await blocking(baselines.current))
                 out = process_isolating(raw, positions, config, [fold_drift_histograms])
                 outcomes = await blocking(wiring.outcome_stage.process, out, config.now)
                 if not dead_letters_sent:
@@ -101,6 +105,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
                 log.error("batch not written, retrying in %.0f s: %s", RETRY_SECONDS, exc)
                 wiring.positions.clear()
                 wiring.outcome_stage.forget()
+                baselines.forget()
                 await asyncio.sleep(RETRY_SECONDS)
         for src, o in out.sources.items():
             wiring.positions[src] = Position(o.last_offset, o.watermark)

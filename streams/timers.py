@@ -1,4 +1,4 @@
-"""Periodic work: baselines reload (every worker), join expiry and lag (every worker), and the
+"""Periodic work: join expiry and lag (every worker), and the
 leader's window jobs: metric windows, automatic baselines, drift scores, outcome windows."""
 
 from __future__ import annotations
@@ -60,13 +60,6 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
 
     async def blocking(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(wiring.executor, fn, *args)
-
-    @app.timer(s.refresh_interval, name="load_baselines")
-    async def load_baselines():
-        try:
-            wiring.baselines = await blocking(wiring.drift_store.active_baselines)
-        except MonitorError as exc:
-            log.error("baselines not loaded: %s", exc)
 
     @app.timer(s.refresh_interval, on_leader=True, name="window_jobs")
     async def window_jobs():

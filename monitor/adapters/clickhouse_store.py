@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 from monitor.adapters.schema import (
     DDL,
     LATENCY_HISTOGRAM,
+    MIGRATIONS,
     OUTCOME_PREFIX,
     PROPORTIONS,
     SCALAR_MEAN_METRICS,
@@ -136,8 +137,8 @@ class ClickHouseStore:
         return self._client
 
     def migrate(self, extra_ddl: Sequence[str] = ()) -> None:
-        """Create the database and tables if missing (idempotent)."""
-        for statement in (*DDL, *extra_ddl):
+        """Create the database and tables if missing, then apply the migrations (idempotent)."""
+        for statement in (*DDL, *MIGRATIONS, *extra_ddl):
             self.command(statement.format(db=self.db))
 
     def close(self) -> None:

@@ -11,13 +11,13 @@ import orjson
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.baseline import Baseline
-from monitor.drift.windows import DQ_PREFIX, HIST_PREFIX, DriftRow
+from monitor.drift.windows import DQ_PREFIX, EVENTS_NAME, HIST_PREFIX, DriftRow
 
 __all__ = ["DriftStore"]
 
 DRIFT_COLUMNS = ["window_start", "window_end", "model", "model_version", "feature", "baseline_id", "psi", "kl", "js",
                  "n_current", "n_reference", "severity", "missing_rate", "type_violation_rate", "out_of_range_rate",
-                 "updated_at"]
+                 "updated_at", "n_events", "partial"]
 
 
 def _dt(seconds: float) -> datetime:
@@ -37,6 +37,12 @@ class DriftStore:
                                          _dt(baseline.created_at), baseline.source, baseline.n, baseline.to_json(), 0]],
                           ["baseline_id", "model", "model_version", "created_at", "source", "n", "body", "deleted"])
         return baseline_id
+
+    def baseline_generation(self) -> tuple[int, float]:
+        """Changes whenever a baseline is saved, replaced or deleted (one small query)."""
+        count, newest = self.store.query(
+            f"SELECT count(), toFloat64(max(updated_at)) FROM {self.store.table('baselines')}").rows[0]
+        return int(count), float(newest or 0.0)
 
     def list_baselines(self, model: str | None = None, version: str | None = None) -> list[dict[str, Any]]:
         result = self.store.query(
@@ -113,15 +119,15 @@ class DriftStore:
 
     def window_rows(self, window_start: float, last_start: float | None = None,
                     ) -> dict[tuple[str, str], list[tuple[str, str, float, float]]]:
-        """Summed drift partials of one window (or of the windows from ``window_start`` to
-        ``last_start``: a sliding window), per model version."""
+        """Summed drift partials and inference event counts of one window (or of the windows from
+        ``window_start`` to ``last_start``: a sliding window), per model version."""
         rows = self.store.query(
             f"SELECT model, model_version, name, bucket, sum(count), sum(total) FROM {self.store.table('partials')} "
             "WHERE window_start >= {start:DateTime64(3)} AND window_start <= {last:DateTime64(3)} "
-            "AND (startsWith(name, {hist:String}) OR startsWith(name, {dq:String})) "
+            "AND (startsWith(name, {hist:String}) OR startsWith(name, {dq:String}) OR name = {events:String}) "
             "GROUP BY model, model_version, name, bucket",
             {"start": _dt(window_start), "last": _dt(window_start if last_start is None else last_start),
-             "hist": HIST_PREFIX, "dq": DQ_PREFIX},
+             "hist": HIST_PREFIX, "dq": DQ_PREFIX, "events": EVENTS_NAME},
         ).rows
         out: dict[tuple[str, str], list[tuple[str, str, float, float]]] = {}
         for model, version, name, bucket, count, total in rows:
@@ -133,4 +139,4 @@ class DriftStore:
         self.store.insert("drift_windows", [
             [_dt(window_start), _dt(window_start + window_seconds), model, version, r.feature, r.baseline_id, r.psi,
              r.kl, r.js, r.n_current, r.n_reference, r.severity, r.missing_rate, r.type_violation_rate,
-             r.out_of_range_rate, _dt(now)] for r in rows], DRIFT_COLUMNS)
+             r.out_of_range_rate, _dt(now), r.n_events, int(r.partial)] for r in rows], DRIFT_COLUMNS)

@@ -1,5 +1,8 @@
 """ClickHouse schema of the monitor. ``migrate`` applies it idempotently at worker start.
 
+``DDL`` creates what is missing; ``MIGRATIONS`` then change existing tables, in order, each
+idempotent (``IF NOT EXISTS``), so a store created by an older version is brought up to date.
+
 Tables whose rows are re-derived (windows, scores) use ReplacingMergeTree on ``updated_at``:
 the latest row for a key wins, so rewriting a window never double counts. Read them with FINAL.
 """
@@ -8,7 +11,8 @@ from __future__ import annotations
 
 from monitor.catalogue import OUTCOME_METRICS, WINDOW_METRICS
 
-__all__ = ["DDL", "LATENCY_HISTOGRAM", "OUTCOME_PREFIX", "PROPORTIONS", "SCALAR_MEAN_METRICS", "SKETCH_PREFIX"]
+__all__ = ["DDL", "LATENCY_HISTOGRAM", "MIGRATIONS", "OUTCOME_PREFIX", "PROPORTIONS", "SCALAR_MEAN_METRICS",
+           "SKETCH_PREFIX"]
 
 # Metrics whose window value is sum(total) / sum(count); the others are sums.
 SCALAR_MEAN_METRICS = tuple(m.name for m in WINDOW_METRICS if m.kind == "mean")
@@ -154,4 +158,10 @@ DDL = (
         out_of_range_rate Float64,
         updated_at DateTime64(3, 'UTC')
     ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, model_version, feature, window_start, window_end)""",
+)
+
+MIGRATIONS = (
+    # The events a drift row was scored on next to the window's inference events; partial when they differ.
+    "ALTER TABLE {db}.drift_windows ADD COLUMN IF NOT EXISTS n_events UInt64 DEFAULT 0 AFTER n_reference",
+    "ALTER TABLE {db}.drift_windows ADD COLUMN IF NOT EXISTS partial UInt8 DEFAULT 0 AFTER n_events",
 )

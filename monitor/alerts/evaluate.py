@@ -65,6 +65,7 @@ class WindowFacts:
     first_seen: float | None = None
     previous_version: str | None = None
     database: str = "monitor"
+    drift_events: tuple[int, int] | None = None  # (events drift was scored on, the window's inference events)
 
 
 def _metric_value(rule: AlertRule, facts: WindowFacts) -> tuple[float | None, float | None, float]:
@@ -192,9 +193,15 @@ class IncidentEvaluator:
                                                   facts.window_end)
         evidence_doc["rules"] = [r.name for r in firing]
         evidence_doc["breached"] = [r.name for r in breached]
+        description = recommendation.description
+        if facts.drift_events is not None:
+            scored_on, events = facts.drift_events
+            evidence_doc["drift_window"] = {"n_current": scored_on, "n_events": events, "partial": scored_on != events}
+            if scored_on != events:
+                description += f"\nDrift was scored on a partial window: {scored_on} of its {events} events."
         return Alert.firing(
             INCIDENT_ALERTNAME, lead.severity, facts.model, facts.model_version, facts.window_end,
-            recommendation.summary, description=recommendation.description,
+            recommendation.summary, description=description,
             recommended_action=recommendation.action, evidence=evidence_doc, runbook_url=lead.runbook_url)
 
     def to_state(self) -> dict[str, Any]:

@@ -4,6 +4,11 @@ Histogram partials are named ``hist:<feature>`` with bucket ``<baseline_id>:<bin
 partials ``dq:<feature>`` with bucket ``missing``, ``type_violations`` or ``out_of_range``. Both
 merge by summing, so any number of workers gives the same window.
 
+A scored row carries ``n_current`` (the values it was scored on) next to ``n_events`` (the
+window's on-time inference events): every event is binned, a missing value in the missing bin, so
+the two differ only when part of the window was folded without that baseline (before it was
+loaded or created, or under a baseline that replaced it mid-window). Such a row is ``partial``.
+
 >>> from monitor.baseline import build_baseline
 >>> base = build_baseline("m", "v1", [{"features": {"x": float(i)}} for i in range(100)], now=0.0)
 >>> parts = fold_drift({("m", "v1"): ("b1", base)}, [{"x": 5.0}, {"x": 500.0}], [None, None],
@@ -27,6 +32,7 @@ from monitor.partials import Partial
 
 __all__ = [
     "DQ_PREFIX",
+    "EVENTS_NAME",
     "HIST_PREFIX",
     "DriftRow",
     "WindowHistograms",
@@ -38,6 +44,7 @@ __all__ = [
 HIST_PREFIX = "hist:"
 DQ_PREFIX = "dq:"
 DQ_KINDS = ("missing", "type_violations", "out_of_range")
+EVENTS_NAME = "inference_events"  # the partial counting a window's on-time inference events
 
 
 def fold_drift(
@@ -78,6 +85,7 @@ class WindowHistograms:
 
     counts: Mapping[str, Mapping[str, np.ndarray]]
     quality: Mapping[str, Mapping[str, float]]  # feature -> {missing, type_violations, out_of_range, n}
+    events: float = 0.0  # on-time inference events of the window, binned or not
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,16 @@ class DriftRow:
     missing_rate: float
     type_violation_rate: float
     out_of_range_rate: float
+    n_events: int = 0  # the window's on-time inference events
+
+    @property
+    def partial(self) -> bool:
+        """Scored on fewer (or other) events than the window holds.
+
+        >>> DriftRow("x", "b1", 0.1, 0.1, 0.1, 90, 1000, "none", 0.0, 0.0, 0.0, n_events=100).partial
+        True
+        """
+        return self.n_current != self.n_events
 
 
 def score_window(
@@ -106,9 +124,10 @@ def score_window(
     """One row per feature; below ``min_samples`` the row keeps its counts but has no scores.
 
     When a window saw two baselines (one replaced the other mid-window), the one that binned
-    most of its values is used.
+    most of its values is used, and the row is partial.
     """
     rows = []
+    n_events = int(window.events)
     for feature, by_baseline in sorted(window.counts.items()):
         baseline_id = max(by_baseline, key=lambda b: (by_baseline[b].sum(), b))
         if baseline_id not in baselines or feature not in baselines[baseline_id].features:
@@ -122,12 +141,12 @@ def score_window(
         n_current = int(current.sum())
         if n_current < min_samples:
             rows.append(DriftRow(feature, baseline_id, None, None, None, n_current, int(reference.sum()),
-                                 "insufficient", *rates))
+                                 "insufficient", *rates, n_events=n_events))
             continue
         limits = (feature_thresholds or {}).get(feature, thresholds)
         s = score_feature(feature, current, reference, limits)
         rows.append(DriftRow(feature, baseline_id, s.psi, s.kl, s.js, s.n_current, s.n_reference, s.severity,
-                             *rates))
+                             *rates, n_events=n_events))
     return rows
 
 
@@ -137,16 +156,21 @@ def window_histograms(
     """Build one window from summed store rows ``(name, bucket, count, total)``.
 
     ``n_bins[(baseline_id, feature)]`` sizes the vectors; buckets of unknown baselines are dropped.
+    ``inference_events`` rows give the window's event count.
 
     >>> w = window_histograms([("hist:x", "b1:0", 3.0, 3.0), ("hist:x", "b1:2", 1.0, 1.0),
-    ...                        ("dq:x", "missing", 1.0, 4.0)], {("b1", "x"): 3})
-    >>> w.counts["x"]["b1"].tolist(), w.quality["x"]["n"]
-    ([3.0, 0.0, 1.0], 4.0)
+    ...                        ("dq:x", "missing", 1.0, 4.0), ("inference_events", "", 5.0, 5.0)],
+    ...                       {("b1", "x"): 3})
+    >>> w.counts["x"]["b1"].tolist(), w.quality["x"]["n"], w.events
+    ([3.0, 0.0, 1.0], 4.0, 5.0)
     """
     counts: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
     quality: dict[str, dict[str, float]] = defaultdict(dict)
+    events = 0.0
     for name, bucket, count, total in rows:
-        if name.startswith(HIST_PREFIX):
+        if name == EVENTS_NAME:
+            events += count
+        elif name.startswith(HIST_PREFIX):
             feature = name[len(HIST_PREFIX):]
             baseline_id, _, index = bucket.rpartition(":")
             size = n_bins.get((baseline_id, feature))
@@ -158,4 +182,4 @@ def window_histograms(
             quality[feature][bucket] = quality[feature].get(bucket, 0.0) + count
             if bucket == "missing":  # every data-quality bucket carries the same n: count it once
                 quality[feature]["n"] = quality[feature].get("n", 0.0) + total
-    return WindowHistograms(dict(counts), dict(quality))
+    return WindowHistograms(dict(counts), dict(quality), events)

@@ -97,12 +97,15 @@ class AlertService:
                 w).rows:
             comparisons[(m, v)][(metric, ref)] = Comparison(value, rv, diff, lo, hi, p)
         drift: dict[tuple[str, str], list] = defaultdict(list)
+        coverage: dict[tuple[str, str], tuple[int, int]] = {}
         window_end = max(ends.values(), default=window)
-        for m, v, feature, psi, severity, n, missing in q(  # the tumbling window only, not sliding ones
-                f"SELECT model, model_version, feature, psi, severity, n_current, missing_rate FROM "
+        for m, v, feature, psi, severity, n, missing, n_events in q(  # the tumbling window only, not sliding ones
+                f"SELECT model, model_version, feature, psi, severity, n_current, missing_rate, n_events FROM "
                 f"{t('drift_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} "
                 "AND window_end = {end:DateTime64(3)}", {**w, "end": _dt(window_end)}).rows:
             drift[(m, v)].append((feature, psi or 0.0, severity, int(n), missing))
+            scored_on = min(int(n), coverage.get((m, v), (int(n), 0))[0])
+            coverage[(m, v)] = (scored_on, int(n_events))
         detections: dict[tuple[str, str], list[str]] = defaultdict(list)
         for m, v, stream, detector, mean_before, mean_after in q(
                 f"SELECT model, model_version, stream, detector, mean_before, mean_after FROM "
@@ -115,5 +118,5 @@ class AlertService:
         previous = previous_versions(first_seen, self.stable)
         return [WindowFacts(m, v, window, ends[(m, v)], metrics[(m, v)], comparisons[(m, v)], drift[(m, v)],
                             detections[(m, v)], metrics[(m, v)].get("late_inference_events", MetricValue(0, 0, 0)).value,
-                            first_seen.get((m, v)), previous.get((m, v)), self.store.db)
+                            first_seen.get((m, v)), previous.get((m, v)), self.store.db, coverage.get((m, v)))
                 for (m, v) in metrics]

@@ -111,6 +111,8 @@ class DriftService:
             drift_rows = score_window(baselines, window_histograms(rows, n_bins),
                                       min_samples=self.settings.drift_min_samples, thresholds=self.thresholds,
                                       feature_thresholds=self.feature_thresholds)
+            if not drift_rows:  # events only, nothing binned: counted, not scored
+                continue
             self.store.write_drift_rows(first, seconds, model, version, drift_rows, time.time())
             out.append((model, version, first, drift_rows))
         return out

@@ -10,6 +10,7 @@ from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.drift_store import DriftStore
 from monitor.baseline import build_baseline
 from monitor.drift.windows import fold_drift
+from monitor.partials import fold_counts
 from monitor.services.drift import DriftService
 from monitor.settings import Settings
 
@@ -67,3 +68,53 @@ def test_automatic_baseline_from_the_first_samples(chdb_dir):
     active = drift.active_baselines()[("m", "v9")][1]
     assert active.n == 30 and set(active.features) == {"x", "lang"}
     assert drift.sample_counts().get(("m", "v9"), 0) == 0  # samples cleared once the baseline exists
+
+
+
+def fold_window(baseline_id, baseline, w: int, n: int, rng, binned: bool = True) -> list:
+    """Partials of ``n`` events in window ``w``: their count, and their histograms when ``binned``."""
+    starts = np.full(n, float(w * W))
+    partials = fold_counts(starts, ["m"] * n, ["v1"] * n, starts + 1.0, "inference_events", window_seconds=W)
+    if binned:
+        features = [{"x": float(v)} for v in rng.normal(0, 1, n)]
+        partials += fold_drift({("m", "v1"): (baseline_id, baseline)}, features, [None] * n, starts, ["m"] * n,
+                               ["v1"] * n, starts + 1.0, W)
+    return partials
+
+
+def scored(store) -> list[tuple]:
+    return store.query(f"SELECT toFloat64(window_start), n_current, n_events, partial, severity FROM "
+                       f"{store.db}.drift_windows FINAL WHERE feature = 'x' ORDER BY window_start").rows
+
+
+def test_a_window_folded_partly_without_its_baseline_is_scored_partial(chdb_dir):
+    store = store_for(chdb_dir)
+    drift = DriftStore(store)
+    rng = np.random.default_rng(2)
+    baseline = build_baseline("m", "v1", [{"features": {"x": float(v)}} for v in rng.normal(0, 1, 2000)], now=0.0)
+    baseline_id = drift.save_baseline(baseline, "b1")
+    # window 0: 50 events folded before the worker had the baseline (counted, not binned), then 300
+    store.write_batch({("t", 0): (0, 30.0, fold_window(baseline_id, baseline, 0, 50, rng, binned=False))})
+    store.write_batch({("t", 0): (1, 30.0, fold_window(baseline_id, baseline, 0, 300, rng))})
+    store.write_batch({("t", 0): (2, 90.0, fold_window(baseline_id, baseline, 1, 400, rng))})
+    store.write_batch({("t", 0): (3, 150.0, fold_window(baseline_id, baseline, 2, 10, rng))})  # open window
+    DriftService(drift, Settings(allowed_lateness="0s", drift_min_samples=50)).score_closed_windows(now=10_000.0)
+    assert [r[:4] for r in scored(store)] == [(0.0, 300, 350, 1), (60.0, 400, 400, 0)]
+
+
+def test_a_baseline_replaced_mid_window_scores_the_window_partial(chdb_dir):
+    store = store_for(chdb_dir)
+    drift = DriftStore(store)
+    rng = np.random.default_rng(3)
+    old = build_baseline("m", "v1", [{"features": {"x": float(v)}} for v in rng.normal(0, 1, 500)], now=0.0)
+    new = build_baseline("m", "v1", [{"features": {"x": float(v)}} for v in rng.normal(0, 2, 500)], now=1.0)
+    drift.save_baseline(old, "old")
+    store.write_batch({("t", 0): (0, 30.0, fold_window("old", old, 0, 120, rng))})
+    drift.save_baseline(new, "new")
+    store.write_batch({("t", 0): (1, 30.0, fold_window("new", new, 0, 200, rng))})
+    store.write_batch({("t", 0): (2, 90.0, fold_window("new", new, 1, 80, rng))})
+    store.write_batch({("t", 0): (3, 150.0, fold_window("new", new, 2, 10, rng))})
+    DriftService(drift, Settings(allowed_lateness="0s", drift_min_samples=100)).score_closed_windows(now=10_000.0)
+    rows = scored(store)
+    assert [r[:4] for r in rows] == [(0.0, 200, 320, 1), (60.0, 80, 80, 0)]  # the baseline of most values
+    assert rows[1][4] == "insufficient"  # below min_samples: counts kept, not scored
