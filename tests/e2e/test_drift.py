@@ -80,8 +80,10 @@ def test_shifted_features_score_significant_and_two_workers_match_one(deployment
     closed = (N_WINDOWS - 1) * len(FEATURES)  # the newest window stays open: nothing passed it
     wait_until(lambda: len(scored_rows(one)) == closed, timeout=120, what="one worker's drift windows")
     wait_until(lambda: len(scored_rows(two_a)) == closed, timeout=120, what="two workers' drift windows")
+    # a window closes once either partition passed it: wait for both to have folded everything
+    wait_until(lambda: two_a.metric("monitor_events_total") + two_b.metric("monitor_events_total") == total,
+               timeout=60, what="the two workers to fold every event")
     assert two_a.metric("monitor_events_total") > 0 and two_b.metric("monitor_events_total") > 0
-    assert two_a.metric("monitor_events_total") + two_b.metric("monitor_events_total") == total
     time.sleep(2)  # a last refresh round: nothing may change any more
     rows_one, rows_two = scored_rows(one), scored_rows(two_a)
     assert rows_one == rows_two
