@@ -24,7 +24,6 @@ from typing import Any, Literal, Protocol
 __all__ = [
     "DATA_QUALITY_RULE_METRICS",
     "DRIFT_SCORES",
-    "INCIDENT_ALERTNAME",
     "OUTCOME_LABEL",
     "OUTCOME_METRICS",
     "OUTCOME_OBSERVATIONS_SERIES",
@@ -44,7 +43,6 @@ __all__ = [
 ]
 
 SATISFIED_RATING = 4  # a rating of 4 or 5 on the 1-5 scale counts as satisfied
-INCIDENT_ALERTNAME = "model_incident"  # the Alertmanager alertname of every worker incident
 OUTCOME_OBSERVATIONS_SERIES = "monitor_outcome_observations_total"
 OUTCOME_POSITIVE_SERIES = "monitor_outcome_positive_total"
 OUTCOME_LABEL = "outcome"  # the label of both series whose value is an outcome metric name

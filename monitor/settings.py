@@ -35,6 +35,10 @@ def parse_duration(value: str | float) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+# Where relative runbook links of the rules (docs/alerts.md#...) point: the project's docs.
+DEFAULT_RUNBOOK_BASE_URL = "https://github.com/llm-drift-monitor/llm-drift-monitor/blob/main/"
+
+
 class Settings(BaseSettings):
     """Every setting has a default that works on one machine with no services installed."""
 
@@ -104,8 +108,11 @@ class Settings(BaseSettings):
     alerts_to_kafka: bool = Field(True, description="also publish alerts to MONITOR_ALERTS_TOPIC")
     recent_version: str = Field("1d", description="a version younger than this is rolled back on degradation")
     metrics_model_labels: int = Field(50, ge=1, description="max distinct model/version label pairs exported")
+    metrics_version_ttl: str = Field("1d", description="series of a model version idle this long are removed")
+    runbook_base_url: str = Field(DEFAULT_RUNBOOK_BASE_URL, description="absolute base of relative runbook_url")
 
-    @field_validator("window", "allowed_lateness", "max_future_skew", "join_ttl", "recent_version")
+    @field_validator("window", "allowed_lateness", "max_future_skew", "join_ttl", "recent_version",
+                     "metrics_version_ttl")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
         try:
@@ -128,6 +135,10 @@ class Settings(BaseSettings):
     @property
     def max_future_skew_seconds(self) -> float:
         return parse_duration(self.max_future_skew)
+
+    @property
+    def metrics_version_ttl_seconds(self) -> float:
+        return parse_duration(self.metrics_version_ttl)
 
     @property
     def join_ttl_seconds(self) -> float:

@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 __all__ = ["describe_settings_error", "expected_form", "setting_label"]
 
-DURATION_FIELDS = ("window", "allowed_lateness", "max_future_skew", "join_ttl", "recent_version")
+DURATION_FIELDS = ("window", "allowed_lateness", "max_future_skew", "join_ttl", "recent_version",
+                   "metrics_version_ttl")
 _SOURCE_ERROR = re.compile(r'error parsing value for field "(\w+)"')
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
 

@@ -11,7 +11,7 @@ import faust
 
 from monitor.adapters.alert_sinks import AlertDeduplicator, DeliveryQueue
 from monitor.adapters.client_security import redis_client_options
-from monitor.alerts.rules import default_rules, load_rules
+from monitor.alerts.rules import default_rules, load_rules, with_runbook_base
 from monitor.drift.divergence import SEVERITIES
 from monitor.errors import MonitorError
 from monitor.services.alert_delivery import build_sinks
@@ -32,7 +32,7 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
     # run_worker opens the store (local owner or remote) before the app is built: these see the final one
     drift = DriftService(wiring.drift_store, s)
     outcome_windows = OutcomeWindows(wiring.store, s.stable_versions)
-    rules = load_rules(s.alert_rules) if s.alert_rules else default_rules()
+    rules = with_runbook_base(load_rules(s.alert_rules) if s.alert_rules else default_rules(), s.runbook_base_url)
     alerts = AlertService(wiring.store, rules, allowed_lateness=s.allowed_lateness_seconds,
                           stable_versions=s.stable_versions)
     alerts_topic = app.topic(s.alerts_topic, partitions=1, value_serializer="raw", key_serializer="raw")
@@ -89,6 +89,7 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
                 m.drift_js.labels(*labels, row.feature).set(row.js)
                 m.drift_severity.labels(*labels, row.feature).set(SEVERITIES.index(row.severity))
             m.windows_written.labels(table="drift_windows").inc(len(rows))
+        m.forget_idle_versions(time.time(), s.metrics_version_ttl_seconds)
 
     @app.timer(s.join_expiry_interval, name="join_expiry")
     async def join_expiry():

@@ -3,6 +3,9 @@
 Names follow the Prometheus conventions: prefix ``monitor_``, base units, ``_total`` on counters.
 Label cardinality is bounded: ``model``/``model_version`` pairs beyond ``max_model_labels`` are
 exported as ``other``; ``feature`` labels come from the baseline (bounded by its feature count).
+The series of a model version that has not been seen for ``MONITOR_METRICS_VERSION_TTL`` are
+removed (:meth:`MonitorMetrics.forget_idle_versions`), so a retired version's last drift gauges do
+not stay on dashboards forever and its label slot is freed.
 
 >>> from prometheus_client import CollectorRegistry
 >>> m = MonitorMetrics(CollectorRegistry())
@@ -12,6 +15,8 @@ exported as ``other``; ``feature`` labels come from the baseline (bounded by its
 """
 
 from __future__ import annotations
+
+import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -35,6 +40,7 @@ class MonitorMetrics:
         self.registry = registry
         self.max_model_labels = max_model_labels
         self._model_pairs: set[tuple[str, str]] = set()
+        self._last_seen: dict[tuple[str, str], float] = {}
         r = registry
         # pipeline
         self.messages = Counter("monitor_messages_consumed_total", "Kafka messages consumed", ["topic"], registry=r)
@@ -61,7 +67,7 @@ class MonitorMetrics:
                                        registry=r)
         self.store_errors = Counter("monitor_store_errors_total", "Failed store operations", ["operation"],
                                     registry=r)
-        self.watermark = Gauge("monitor_watermark_seconds", "Event-time watermark (epoch seconds)", registry=r)
+        self.watermark = Gauge("monitor_watermark_timestamp_seconds", "Event-time watermark (Unix time)", registry=r)
         # input drift
         labels = (*MV, "feature")
         self.drift_psi = Gauge(_DRIFT_SERIES["psi"], "PSI of the last scored window", labels, registry=r)
@@ -99,13 +105,38 @@ class MonitorMetrics:
         self.sink_failures = Counter("monitor_alert_sink_failures_total", "Failed alert deliveries", ["sink"],
                                      registry=r)
         self.sink_queue = Gauge("monitor_alert_sink_queue", "Alerts queued for retry", ["sink"], registry=r)
+        # every metric whose first two labels are model and model_version
+        self._versioned = (self.drift_psi, self.drift_kl, self.drift_js, self.drift_severity, self.inferences,
+                           self.outcome_observations, self.outcome_positive, self.latency, self.detections)
 
-    def model_labels(self, model: str, model_version: str) -> tuple[str, str]:
+    def model_labels(self, model: str, model_version: str, now: float | None = None) -> tuple[str, str]:
         """The label pair to export for a model version, ``(other, other)`` past the cap."""
         pair = (model, model_version)
-        if pair in self._model_pairs:
-            return pair
-        if len(self._model_pairs) < self.max_model_labels:
+        if pair in self._model_pairs or len(self._model_pairs) < self.max_model_labels:
             self._model_pairs.add(pair)
+            self._last_seen[pair] = time.time() if now is None else now
             return pair
         return (OTHER, OTHER)
+
+    def forget_idle_versions(self, now: float, ttl_seconds: float) -> list[tuple[str, str]]:
+        """Remove every series of the model versions not seen for ``ttl_seconds``; returns them.
+
+        >>> from prometheus_client import CollectorRegistry
+        >>> m = MonitorMetrics(CollectorRegistry())
+        >>> m.drift_psi.labels(*m.model_labels("chat", "v1", now=0.0), "x").set(0.3)
+        >>> m.forget_idle_versions(now=100.0, ttl_seconds=3600), m.forget_idle_versions(7200.0, 3600)
+        ([], [('chat', 'v1')])
+        >>> m.registry.get_sample_value("monitor_drift_psi", {"model": "chat", "model_version": "v1", "feature": "x"})
+        """
+        idle = [pair for pair, seen in self._last_seen.items() if seen < now - ttl_seconds]
+        if not idle:
+            return []
+        gone = set(idle)
+        for metric in self._versioned:
+            # prometheus_client has no public listing of a metric's label sets; _metrics is stable
+            for labels in [k for k in list(metric._metrics) if tuple(k[:2]) in gone]:
+                metric.remove(*labels)
+        for pair in idle:
+            self._model_pairs.discard(pair)
+            del self._last_seen[pair]
+        return idle

@@ -21,7 +21,7 @@ from typing import Any
 from monitor.alerts.actions import MetricEvidence, Signals, recommend, trend_query
 from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert, AlertTracker
-from monitor.catalogue import INCIDENT_ALERTNAME, rule_metrics
+from monitor.catalogue import rule_metrics
 
 __all__ = ["RULE_METRICS", "Comparison", "IncidentEvaluator", "MetricValue", "WindowFacts"]
 
@@ -200,7 +200,7 @@ class IncidentEvaluator:
             if scored_on != events:
                 description += f"\nDrift was scored on a partial window: {scored_on} of its {events} events."
         return Alert.firing(
-            INCIDENT_ALERTNAME, lead.severity, facts.model, facts.model_version, facts.window_end,
+            lead.name, lead.severity, facts.model, facts.model_version, facts.window_end,
             recommendation.summary, description=description,
             recommended_action=recommendation.action, evidence=evidence_doc, runbook_url=lead.runbook_url)
 

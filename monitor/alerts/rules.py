@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -42,6 +42,7 @@ __all__ = [
     "default_rules",
     "load_rules",
     "signal_metrics",
+    "with_runbook_base",
 ]
 
 Signal = Literal["drift", "detector", "metric", "data_quality", "latency"]
@@ -247,3 +248,25 @@ def default_rules() -> tuple[AlertRule, ...]:
     True
     """
     return load_rules(DEFAULT_RULES_PATH)
+
+
+def with_runbook_base(rules: tuple[AlertRule, ...], base_url: str) -> tuple[AlertRule, ...]:
+    """The rules with each relative ``runbook_url`` made absolute against ``base_url``.
+
+    Receivers (Alertmanager, chat, pagers) need an absolute link; absolute URLs stay as written.
+
+    >>> rule = AlertRule("lat", "latency", "warning", "latency_p95_seconds", "above", 0.5,
+    ...                  runbook_url="docs/alerts.md#latency")
+    >>> with_runbook_base((rule,), "https://git.example/monitor/blob/main")[0].runbook_url
+    'https://git.example/monitor/blob/main/docs/alerts.md#latency'
+    """
+    from urllib.parse import urljoin, urlsplit
+
+    if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
+        raise ConfigError(f"MONITOR_RUNBOOK_BASE_URL={base_url!r}: expected an absolute http(s) URL")
+    base = base_url if base_url.endswith("/") else base_url + "/"
+    return tuple(
+        replace(rule, runbook_url=urljoin(base, rule.runbook_url)) if rule.runbook_url
+        and not urlsplit(rule.runbook_url).scheme else rule
+        for rule in rules
+    )

@@ -99,6 +99,37 @@ def test_prometheus_rules_use_only_exported_metrics() -> None:
     assert used and used <= exported_metric_names(), used - exported_metric_names()
 
 
+def test_runbook_urls_are_absolute_under_the_default_base() -> None:
+    from monitor.settings import DEFAULT_RUNBOOK_BASE_URL
+
+    rules = yaml.safe_load((PROMETHEUS / "rules" / "monitor.rules.yml").read_text())
+    urls = [r["annotations"]["runbook_url"] for g in rules["groups"] for r in g["rules"] if "alert" in r]
+    assert urls and all(u.startswith(DEFAULT_RUNBOOK_BASE_URL + "docs/alerts.md#") for u in urls), urls
+
+
+def test_timestamp_gauges_end_in_timestamp_seconds() -> None:
+    registry = CollectorRegistry()
+    MonitorMetrics(registry)
+    timestamps = [m.name for m in registry.collect() if m.type == "gauge" and "timestamp" in m.documentation.lower()
+                  or "unix time" in m.documentation.lower()]
+    assert timestamps and all(name.endswith("_timestamp_seconds") for name in timestamps), timestamps
+
+
+def test_alertmanager_routes_and_inhibitions_name_rules_that_exist() -> None:
+    from monitor.alerts.rules import default_rules
+
+    config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
+    prometheus = yaml.safe_load((PROMETHEUS / "rules" / "monitor.rules.yml").read_text())
+    known = {r.name for r in default_rules()} | {r["alert"] for g in prometheus["groups"] for r in g["rules"]
+                                                   if "alert" in r}
+    matchers = [m for rule in config["inhibit_rules"] for key in ("source_matchers", "target_matchers")
+                for m in rule.get(key, [])]
+    matchers += [m for route in config["route"].get("routes", []) for m in route.get("matchers", [])]
+    named = {name for m in matchers if m.startswith("alertname")
+             for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.split("=", 1)[1])}
+    assert named and named <= known, named - known
+
+
 # --- Grafana ----------------------------------------------------------------------------------------
 
 
