@@ -88,9 +88,24 @@ class RemoteStore(ClickHouseStore):
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            raise StoreError(f"store owner {self.owner_url}: {exc.read().decode(errors='replace')}") from None
+            message = f"store owner {self.owner_url}: {exc.read().decode(errors='replace')}"
+            if exc.code == 409:  # that worker no longer owns the store
+                message += self._follow_owner()
+            raise StoreError(message) from None
         except OSError as exc:
-            raise StoreError(f"store owner {self.owner_url} did not answer: {exc}") from None
+            raise StoreError(f"store owner {self.owner_url} did not answer: {exc}{self._follow_owner()}") from None
+
+    def _follow_owner(self) -> str:
+        """After a failed call: switch to the store's current owner if another worker has taken it over.
+
+        The caller still gets its error (the call may or may not have run), and retries the batch."""
+        from monitor.adapters.reader import live_owner
+
+        owner = live_owner(self.url)
+        if owner is None or str(owner["url"]).rstrip("/") == self.owner_url:
+            return ""
+        self.owner_url = str(owner["url"]).rstrip("/")
+        return f"; the store is now owned by pid {owner['pid']} at {self.owner_url}"
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         return self._call({"op": "command", "sql": sql, "parameters": parameters or {}})
