@@ -73,9 +73,17 @@ class RemoteStore(ClickHouseStore):
         self.owner_url = owner_url.rstrip("/")
         self.timeout = timeout
 
-    def connect(self) -> RemoteStore:
-        self._call({"op": "query", "sql": "SELECT 1"})
-        return self
+    def connect(self, timeout: float = 30.0) -> RemoteStore:
+        """Until the owner answers: its record is written before its web port listens."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._call({"op": "query", "sql": "SELECT 1"})
+                return self
+            except StoreError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
 
     def close(self) -> None:
         pass
