@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # promtool / amtool / alertmanager for the deploy/ checks; stunnel, openssl and redis-server for the
-# transport-security tests (Debian packages).
+# transport-security and fault tests (Debian packages).
 tools:
 	@command -v promtool >/dev/null && command -v amtool >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null)
