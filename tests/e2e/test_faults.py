@@ -112,9 +112,7 @@ def test_store_owner_killed_mid_stream_then_back_on_another_port(deployment, wor
     publish(deployment.broker.bootstrap, deployment.topics, second, ledger.feedback_for(second))
     wait_until(lambda: other.metric("monitor_store_errors_total", {"operation": "batch"}) > 0,
                what="the other worker to meet the outage")
-    health = _health(other)
-    if "ingest" in health:  # the ingest state of /health
-        assert health["ingest"].get("consecutive_failures", 0) > 0, health
+    assert_health_shows_failures(other)
     restarted = workers(deployment, **shared)  # takes the store over, on a new web port
     assert_exactly_once(settle(ledger, restarted, deployment), ledger)
     assert other.alive()
@@ -137,6 +135,7 @@ def test_redis_killed_mid_stream_and_restarted(deployment, workers, tmp_path, pe
         publish(deployment.broker.bootstrap, deployment.topics, second, ledger.feedback_for(second) + across)
         wait_until(lambda: worker.metric("monitor_store_errors_total", {"operation": "batch"}) > 0,
                    what="the worker to meet the outage")
+        assert_health_shows_failures(worker)
         redis.start()
         figures = settle(ledger, worker, deployment)
         if persistent:
@@ -167,6 +166,9 @@ def test_worker_added_then_killed_mid_stream(deployment, workers, redis_url):
     assert_exactly_once(settle(ledger, first_worker, deployment), ledger)
 
 
-def _health(worker: WorkerProcess) -> dict:
+def assert_health_shows_failures(worker: WorkerProcess) -> None:
+    """Where ``/health`` reports the ingest state, it shows the failing batches."""
     with urllib.request.urlopen(f"{worker.url}/health", timeout=5) as response:
-        return json.loads(response.read())
+        health = json.loads(response.read())
+    if "ingest" in health:
+        assert health["ingest"].get("consecutive_failures", 0) > 0, health
