@@ -70,13 +70,18 @@ def broker(
 
 @app.command()
 def replay(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL file, one event per line"),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                help="JSONL file, one message per line: an event, an array of events, an "
+                                     "OpenTelemetry GenAI event or an OTLP/JSON logs envelope"),
     kind: str = typer.Option(..., help="inference or feedback"),
     rate: float = typer.Option(0.0, help="events per second; 0 = as fast as possible"),
     batch_size: int = typer.Option(100, help="events per Kafka message"),
     config: Path | None = ConfigOption,
 ) -> None:
-    """Publish a JSONL file of events to the inference or feedback topic."""
+    """Publish a JSONL file of events to the inference or feedback topic, decoded as the topic decodes them.
+
+    Exits 1 when no event of the file was accepted; rejections name the file's line numbers.
+    """
     from monitor.replay import replay_file
 
     settings = _settings(config)
@@ -87,7 +92,12 @@ def replay(
     report = asyncio.run(replay_file(settings, file, kind, rate=rate, batch_size=batch_size))
     typer.echo(f"sent {report.sent} events in {report.messages} messages; {len(report.rejected)} rejected")
     for rejection in report.rejected[:20]:
-        typer.echo(f"  line {rejection.index + 1}: {rejection.reason}: {rejection.message}", err=True)
+        typer.echo(f"  {file}: {rejection.describe()}", err=True)
+    if len(report.rejected) > 20:
+        typer.echo(f"  ... and {len(report.rejected) - 20} more", err=True)
+    if report.sent == 0:
+        typer.echo(f"error: no event of {file} was accepted ({report.lines} non-blank lines)", err=True)
+        raise typer.Exit(1)
 
 
 def run_query(settings: Settings, build, fmt: Format, *, title: str | None = None, **kwargs: Any) -> Any:
@@ -277,6 +287,27 @@ def rules_defaults() -> None:
     from monitor.alerts.rules import DEFAULT_RULES_PATH
 
     typer.echo(DEFAULT_RULES_PATH.read_text())
+
+
+@app.command("schema")
+def schema_command(
+    write: Path | None = typer.Option(None, "--write", help="write the JSON Schemas into this directory"),
+    check: Path | None = typer.Option(None, "--check", help="exit 1 if the schemas in this directory are stale"),
+    kind: str = typer.Option("inference", help="without --write/--check: print this one (inference, feedback, batch)"),
+) -> None:
+    """JSON Schemas (draft 2020-12) of inference events, feedback events and messages, from the contract."""
+    from monitor.json_schema import SCHEMA_FILES, schema_documents, write_schemas
+
+    if write is None and check is None:
+        if kind not in SCHEMA_FILES:
+            raise typer.BadParameter(f"{kind!r} is not one of {', '.join(SCHEMA_FILES)}", param_hint="--kind")
+        typer.echo(schema_documents()[SCHEMA_FILES[kind]], nl=False)
+        return
+    stale = write_schemas(write or check, check=check is not None)  # type: ignore[arg-type]
+    for path in stale:
+        typer.echo(f"{'stale' if check else 'wrote'} {path}")
+    if check is not None and stale:
+        raise typer.Exit(1)
 
 
 baseline_app = typer.Typer(help="Reference profiles that input drift is scored against.", no_args_is_help=True)

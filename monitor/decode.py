@@ -1,7 +1,9 @@
-"""Kafka message bytes to validated events and precise rejections.
+"""Kafka message bytes to validated events and precise rejections: the one decoder of every entry.
 
-A message holds one event (a JSON object) or a batch (a JSON array of events). A bad
-element rejects only itself; a message that cannot be decoded at all is one rejection.
+A message holds one event (a JSON object), a batch (a JSON array of events), or an OTLP/JSON
+logs envelope whose GenAI log records are the events (:mod:`monitor.otel`). A bad element rejects
+only itself; a message that cannot be decoded at all is one rejection. The topics and
+``monitor replay`` both decode with :func:`decode_message`, so they accept the same input.
 
 >>> out = decode_message(b'[{"request_id": "a", "timestamp": 1767225600},{"request_id": 1}]',
 ...                      "feedback", now=1767225600)
@@ -20,7 +22,7 @@ import orjson
 
 from monitor.errors import InvalidEvent
 from monitor.events import Event, validate_event
-from monitor.otel import is_otel_event, otel_to_contract
+from monitor.otel import OTEL_KINDS, is_otlp_envelope, log_records, otel_kind, otel_to_contract
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DecodedMessage", "Rejection", "decode_message"]
 
@@ -44,9 +46,12 @@ class Rejection:
 
 @dataclass(slots=True)
 class DecodedMessage:
+    """Valid events with their index in the message and their contract-shaped object, and rejections."""
+
     events: list[Event] = field(default_factory=list)
     indexes: list[int] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    objects: list[Any] = field(default_factory=list)
 
 
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -85,24 +90,49 @@ def decode_message(
     except (ValueError, UnicodeDecodeError) as exc:
         out.rejections.append(Rejection("undecodable", "", f"not JSON: {exc}"[:300], -1, raw))
         return out
-    items = payload if isinstance(payload, list) else [payload]
+    envelope = is_otlp_envelope(payload)
+    try:
+        items = payload if isinstance(payload, list) else log_records(payload) if envelope else [payload]
+    except ValueError as exc:
+        out.rejections.append(Rejection("bad_otel", "resourceLogs", f"not an OTLP logs envelope: {exc}"[:300], -1, raw))
+        return out
     exact: list[Any] = []  # the batch decoded losslessly, only once something in it is rejected
 
     def original_of(index: int) -> bytes:
-        if not isinstance(payload, list):
+        if not isinstance(payload, list) and not envelope:
             return raw
         if not exact:  # orjson turns integers beyond 64 bits into floats: keep what was sent
-            exact.extend(json.loads(raw, parse_constant=_NON_FINITE.__getitem__))
+            lossless = json.loads(raw, parse_constant=_NON_FINITE.__getitem__)
+            exact.extend(log_records(lossless) if envelope else lossless)
         return _dump(exact[index])
 
     for index, obj in enumerate(items):
         try:
-            contract = otel_to_contract(obj) if is_otel_event(obj) else obj
+            contract = _contract_object(kind, obj, from_envelope=envelope)
             out.events.append(validate_event(kind, contract, now=now, max_future_skew=max_future_skew))
             out.indexes.append(index)
+            out.objects.append(contract)
         except InvalidEvent as exc:
             out.rejections.append(Rejection(exc.reason, exc.field, exc.detail, index, original_of(index)))
         except (TypeError, ValueError, AttributeError) as exc:  # malformed OTel attributes
             out.rejections.append(Rejection("bad_otel", "attributes", f"cannot map OTel event: {exc}"[:300],
                                             index, original_of(index)))
     return out
+
+
+def _contract_object(kind: str, obj: Any, *, from_envelope: bool) -> Any:
+    """The contract-shaped object of one element: OTel GenAI events mapped, others as they are."""
+    event_kind = otel_kind(obj)
+    if event_kind is None:
+        if from_envelope:
+            name = obj.get("eventName") if isinstance(obj, dict) else None
+            raise InvalidEvent("unsupported_event", "eventName",
+                               f"log record {name!r:.60} is not one of {', '.join(OTEL_KINDS)}")
+        return obj
+    if event_kind != kind:
+        raise InvalidEvent("wrong_kind", "eventName", f"{_name(obj)} is a {event_kind} event, sent as {kind}")
+    return otel_to_contract(obj)
+
+
+def _name(obj: dict[str, Any]) -> str:
+    return next(name for name, k in OTEL_KINDS.items() if k == otel_kind(obj))

@@ -12,10 +12,20 @@ A validator takes a decoded JSON object and either returns a record or raises
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
+from monitor.contract import (
+    MAX_FEATURE_TEXT,
+    MAX_FEATURES,
+    MAX_ID_LENGTH,
+    MAX_NUMBER,
+    MAX_TEXT_LENGTH,
+    FieldSpec,
+    contract_fields,
+    declare,
+)
 from monitor.errors import InvalidEvent
 from monitor.timestamps import parse_timestamp
 
@@ -25,6 +35,7 @@ __all__ = [
     "Event",
     "FeedbackEvent",
     "InferenceEvent",
+    "event_class",
     "validate_event",
     "validate_feedback",
     "validate_inference",
@@ -32,45 +43,84 @@ __all__ = [
 
 KINDS = ("inference", "feedback")
 DEPLOYMENTS = ("production", "shadow", "canary")
-MAX_ID_LENGTH = 256
-MAX_FEATURES = 512
 FeatureValue = float | int | str | bool | None
 
 
 @dataclass(frozen=True, slots=True)
 class InferenceEvent:
-    request_id: str
-    timestamp: float
-    model: str
-    model_version: str
-    deployment: str = "production"
-    features: Mapping[str, FeatureValue] = field(default_factory=dict)
-    input_text: str | None = None
-    output_text: str | None = None
-    prediction: str | float | int | bool | None = None
-    score: float | None = None
-    latency_ms: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    conversation_id: str | None = None
-    turn: int | None = None
-    segment: Mapping[str, str] = field(default_factory=dict)
+    """One model answer. Each field's :class:`~monitor.contract.FieldSpec` is the contract."""
+
+    request_id: str = declare(FieldSpec(
+        "id", "the join key with feedback, and the Kafka key", required=True, otel=("gen_ai.response.id",),
+        example="req-8f2c"))
+    timestamp: float = declare(FieldSpec(
+        "timestamp", "event time: RFC 3339, or epoch seconds / milliseconds (values >= 1e11 are ms)",
+        required=True, example="2026-11-25T14:03:11.250Z"))
+    model: str = declare(FieldSpec(
+        "id", "the model; everything is computed per model version", required=True,
+        otel=("gen_ai.request.model",), example="support-assistant"))
+    model_version: str = declare(FieldSpec(
+        "id", "the model version", required=True, otel=("gen_ai.response.model",), example="v2"))
+    deployment: str = declare(FieldSpec(
+        "choice", "how the version is deployed", choices=DEPLOYMENTS, example="canary"), default="production")
+    features: Mapping[str, FeatureValue] = declare(FieldSpec(
+        "features", "inputs whose distribution is watched for drift; null is a missing value",
+        example={"prompt_chars": 412, "language": "de", "vip": False}), default_factory=dict)
+    input_text: str | None = declare(FieldSpec(
+        "text", "never stored: becomes derived text features", max_length=MAX_TEXT_LENGTH,
+        example="Why was I charged twice for order 4411?"), default=None)
+    output_text: str | None = declare(FieldSpec(
+        "text", "never stored", max_length=MAX_TEXT_LENGTH, example="I am sorry about that ..."), default=None)
+    prediction: str | float | int | bool | None = declare(FieldSpec(
+        "answer", "compared with the feedback label for accuracy", example="refund"), default=None)
+    score: float | None = declare(FieldSpec("number", "the model's own score", example=0.82), default=None)
+    latency_ms: float | None = declare(FieldSpec(
+        "number", "latency reported by the producer", minimum=0.0, example=640.5), default=None)
+    input_tokens: int | None = declare(FieldSpec(
+        "integer", "prompt tokens", minimum=0, path=("usage", "input_tokens"),
+        otel=("gen_ai.usage.input_tokens",), example=103), default=None)
+    output_tokens: int | None = declare(FieldSpec(
+        "integer", "completion tokens", minimum=0, path=("usage", "output_tokens"),
+        otel=("gen_ai.usage.output_tokens",), example=212), default=None)
+    conversation_id: str | None = declare(FieldSpec(
+        "id", "the conversation the turn belongs to", otel=("gen_ai.conversation.id",), example="conv-19"),
+        default=None)
+    turn: int | None = declare(FieldSpec("integer", "turn number in the conversation", minimum=0, example=3),
+                               default=None)
+    segment: Mapping[str, str] = declare(FieldSpec(
+        "segment", "keys listed in MONITOR_SEGMENT_KEYS get their own outcome rates",
+        example={"tenant": "acme", "region": "eu"}), default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class FeedbackEvent:
-    request_id: str
-    timestamp: float
-    label: str | float | int | bool | None = None
-    rating: int | None = None
-    thumbs: str | None = None
-    task_completed: bool | None = None
-    human_takeover: bool | None = None
-    bad_case: bool | None = None
-    turns: int | None = None
-    judge_score: float | None = None
-    model: str | None = None
-    model_version: str | None = None
+    """What came back about one answer, seconds to days later."""
+
+    request_id: str = declare(FieldSpec(
+        "id", "the inference's request_id", required=True, otel=("gen_ai.response.id",), example="req-8f2c"))
+    timestamp: float = declare(FieldSpec(
+        "timestamp", "event time, as for inference", required=True, example=1795625012.5))
+    label: str | float | int | bool | None = declare(FieldSpec(
+        "answer", "ground truth for the prediction", outcome=True, example="escalate"), default=None)
+    rating: int | None = declare(FieldSpec(
+        "integer", "user rating; satisfied when >= 4", minimum=1, maximum=5, outcome=True, example=2),
+        default=None)
+    thumbs: str | None = declare(FieldSpec(
+        "choice", "satisfied when up (and no rating)", choices=("up", "down"), outcome=True, example="down"),
+        default=None)
+    task_completed: bool | None = declare(FieldSpec("boolean", "the task was completed", outcome=True,
+                                                    example=False), default=None)
+    human_takeover: bool | None = declare(FieldSpec("boolean", "a human took over", outcome=True,
+                                                    example=True), default=None)
+    bad_case: bool | None = declare(FieldSpec("boolean", "flagged as a bad case", outcome=True, example=True),
+                                    default=None)
+    turns: int | None = declare(FieldSpec("integer", "conversation length", minimum=0, outcome=True, example=6),
+                                default=None)
+    judge_score: float | None = declare(FieldSpec(
+        "number", "LLM-judge score", minimum=0.0, maximum=10.0, outcome=True, example=3.5), default=None)
+    model: str | None = declare(FieldSpec(
+        "id", "for feedback whose inference never arrives", example="support-assistant"), default=None)
+    model_version: str | None = declare(FieldSpec("id", "as model", example="v2"), default=None)
 
 
 Event = InferenceEvent | FeedbackEvent
@@ -145,18 +195,14 @@ def _opt_bool(obj: Mapping[str, Any], name: str) -> bool | None:
 
 def _scalar(value: Any, name: str) -> FeatureValue:
     if value is None or isinstance(value, (bool, str)):
-        if isinstance(value, str) and len(value) > 1024:
-            raise InvalidEvent("too_long", name, f"{len(value)} characters, at most 1024")
+        if isinstance(value, str) and len(value) > MAX_FEATURE_TEXT:
+            raise InvalidEvent("too_long", name, f"{len(value)} characters, at most {MAX_FEATURE_TEXT}")
         return value
     if isinstance(value, (int, float)):
-        try:
-            finite = math.isfinite(value) and abs(value) < 1e300
-        except OverflowError:
-            raise InvalidEvent("out_of_range", name, f"{str(value)[:40]} is too large") from None
-        if not finite and isinstance(value, int):
-            raise InvalidEvent("out_of_range", name, f"{str(value)[:40]} is too large")
-        if not finite:
+        if isinstance(value, float) and not math.isfinite(value):
             raise InvalidEvent("not_finite", name, f"{value} is not a finite number (send null for a missing value)")
+        if not -MAX_NUMBER < value < MAX_NUMBER:
+            raise InvalidEvent("out_of_range", name, f"{str(value)[:40]} is outside ±{MAX_NUMBER:g}")
         return value
     raise InvalidEvent("wrong_type", name, f"expected number, string, bool or null, got {type(value).__name__}")
 
@@ -173,13 +219,13 @@ def _features(obj: Mapping[str, Any]) -> Mapping[str, FeatureValue]:
     for name, value in raw.items():
         kind = type(value)
         if kind is float:
-            if value - value != 0.0:  # NaN or infinity
+            if not -MAX_NUMBER < value < MAX_NUMBER:  # NaN, infinity or beyond the bound
                 _scalar(value, f"features.{name}")
         elif kind is str:
-            if len(value) > 1024:
+            if len(value) > MAX_FEATURE_TEXT:
                 _scalar(value, f"features.{name}")
         elif kind is int:
-            if not -1e300 < value < 1e300:
+            if not -MAX_NUMBER < value < MAX_NUMBER:
                 _scalar(value, f"features.{name}")
         elif value is not None and kind is not bool:
             _scalar(value, f"features.{name}")
@@ -216,57 +262,83 @@ def _prediction(value: Any, name: str) -> str | float | int | bool | None:
     raise InvalidEvent("wrong_type", name, f"expected string, number or bool, got {type(value).__name__}")
 
 
+def _choice(obj: Mapping[str, Any], name: str, choices: tuple[str, ...], default: Any) -> Any:
+    value = obj.get(name)
+    if value is None:
+        return default
+    if value not in choices:
+        raise InvalidEvent("bad_choice", name, f"{value!r:.40} is not one of {', '.join(choices)}")
+    return value
+
+
+def _container(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidEvent("wrong_type", key, f"expected object, got {type(value).__name__}")
+    return value
+
+
+Check = Callable[[Mapping[str, Any], float, float], Any]
+
+
+def _check(name: str, spec: FieldSpec, default: Any) -> Check:
+    """The validation of one declared field: (object, now, max_future_skew) -> value."""
+    *outer, key = spec.location(name)
+    label = ".".join(spec.location(name))
+
+    def at(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {label: _container(obj, outer[0]).get(key)} if outer else obj
+
+    low, high = spec.minimum, spec.maximum
+    checks: dict[str, Check] = {
+        "id": ((lambda o, n, s: _string(_require(o, name), name)) if spec.required
+               else (lambda o, n, s: _opt_string(o, name, spec.max_length))),
+        "timestamp": lambda o, n, s: _event_time(o, n, s),
+        "text": lambda o, n, s: _opt_string(o, name, spec.max_length),
+        "choice": lambda o, n, s: _choice(o, name, spec.choices, default),
+        "answer": lambda o, n, s: _prediction(o.get(name), name),
+        "number": lambda o, n, s: _opt_number(o, name, low, high),
+        "integer": lambda o, n, s: _opt_int(at(o), label, int(low or 0), None if high is None else int(high)),
+        "boolean": lambda o, n, s: _opt_bool(o, name),
+        "features": lambda o, n, s: _features(o),
+        "segment": lambda o, n, s: _segment(o),
+    }
+    return checks[spec.kind]
+
+
+def _validator(record: type[Any]) -> Callable[[Any, float, float], Any]:
+    defaults = {f.name: f.default for f in fields(record)}
+    checks = [(name, _check(name, spec, defaults[name])) for name, spec in contract_fields(record)]
+
+    def validate(obj: Any, now: float, max_future_skew: float) -> Any:
+        if not isinstance(obj, dict):
+            raise InvalidEvent("not_an_object", "", f"expected a JSON object, got {type(obj).__name__}")
+        return record(**{name: check(obj, now, max_future_skew) for name, check in checks})
+
+    return validate
+
+
+_VALIDATE_INFERENCE = _validator(InferenceEvent)
+_VALIDATE_FEEDBACK = _validator(FeedbackEvent)
+
+
 def validate_inference(obj: Any, *, now: float, max_future_skew: float = 300.0) -> InferenceEvent:
     """Validate one decoded inference object; raise :class:`InvalidEvent` on the first problem."""
-    if not isinstance(obj, dict):
-        raise InvalidEvent("not_an_object", "", f"expected a JSON object, got {type(obj).__name__}")
-    deployment = obj.get("deployment") or "production"
-    if deployment not in DEPLOYMENTS:
-        raise InvalidEvent("bad_choice", "deployment", f"{deployment!r:.40} is not one of {', '.join(DEPLOYMENTS)}")
-    usage = obj.get("usage") or {}
-    if not isinstance(usage, dict):
-        raise InvalidEvent("wrong_type", "usage", f"expected object, got {type(usage).__name__}")
-    return InferenceEvent(
-        request_id=_string(_require(obj, "request_id"), "request_id"),
-        timestamp=_event_time(obj, now, max_future_skew),
-        model=_string(_require(obj, "model"), "model"),
-        model_version=_string(_require(obj, "model_version"), "model_version"),
-        deployment=deployment,
-        features=_features(obj),
-        input_text=_opt_string(obj, "input_text", max_length=1_000_000),
-        output_text=_opt_string(obj, "output_text", max_length=1_000_000),
-        prediction=_prediction(obj.get("prediction"), "prediction"),
-        score=_opt_number(obj, "score"),
-        latency_ms=_opt_number(obj, "latency_ms", low=0.0),
-        input_tokens=_opt_int({"usage.input_tokens": usage.get("input_tokens")}, "usage.input_tokens", 0),
-        output_tokens=_opt_int({"usage.output_tokens": usage.get("output_tokens")}, "usage.output_tokens", 0),
-        conversation_id=_opt_string(obj, "conversation_id"),
-        turn=_opt_int(obj, "turn", 0),
-        segment=_segment(obj),
-    )
+    return _VALIDATE_INFERENCE(obj, now, max_future_skew)  # type: ignore[no-any-return]
 
 
 def validate_feedback(obj: Any, *, now: float, max_future_skew: float = 300.0) -> FeedbackEvent:
     """Validate one decoded feedback object; raise :class:`InvalidEvent` on the first problem."""
-    if not isinstance(obj, dict):
-        raise InvalidEvent("not_an_object", "", f"expected a JSON object, got {type(obj).__name__}")
-    thumbs = obj.get("thumbs")
-    if thumbs is not None and thumbs not in ("up", "down"):
-        raise InvalidEvent("bad_choice", "thumbs", f"{thumbs!r:.40} is not one of up, down")
-    return FeedbackEvent(
-        request_id=_string(_require(obj, "request_id"), "request_id"),
-        timestamp=_event_time(obj, now, max_future_skew),
-        label=_prediction(obj.get("label"), "label"),
-        rating=_opt_int(obj, "rating", 1, 5),
-        thumbs=thumbs,
-        task_completed=_opt_bool(obj, "task_completed"),
-        human_takeover=_opt_bool(obj, "human_takeover"),
-        bad_case=_opt_bool(obj, "bad_case"),
-        turns=_opt_int(obj, "turns", 0),
-        judge_score=_opt_number(obj, "judge_score", low=0.0, high=10.0),
-        model=_opt_string(obj, "model"),
-        model_version=_opt_string(obj, "model_version"),
-    )
+    return _VALIDATE_FEEDBACK(obj, now, max_future_skew)  # type: ignore[no-any-return]
+
+
+def event_class(kind: str) -> type[InferenceEvent | FeedbackEvent]:
+    """The record class of an event kind."""
+    if kind not in KINDS:
+        raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    return InferenceEvent if kind == "inference" else FeedbackEvent
 
 
 def validate_event(kind: str, obj: Any, *, now: float, max_future_skew: float = 300.0) -> Event:

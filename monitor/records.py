@@ -1,9 +1,9 @@
 """Load reference records from JSONL, CSV or Parquet files as inference-shaped dicts.
 
 Every row becomes ``{"features": {...}, <top-level fields>...}``: keys that are fields of the
-event contract (``request_id``, ``input_text``, ``prediction``, ``label``, ...) stay at the top
-level; every other key or column goes into ``features``, merged with a ``features`` object if
-the row has one. CSV cells are text, so numeric-looking cells become ints or floats and empty
+event contract (``request_id``, ``input_text``, ``prediction``, ``usage``, ``label``, ...; read from
+:mod:`monitor.contract`) stay at the top level; every other key or column goes into
+``features``, merged with a ``features`` object if the row has one. CSV cells are text, so numeric-looking cells become ints or floats and empty
 cells become absent values.
 
 >>> shape_record({"model": "m", "age": 31, "features": {"lang": "en"}})
@@ -21,54 +21,31 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from monitor.contract import contract_fields
 from monitor.errors import ConfigError
+from monitor.events import FeedbackEvent, InferenceEvent
 
 __all__ = ["SUFFIXES", "TOP_LEVEL_FIELDS", "load_records", "parse_cell", "shape_record"]
 
-TOP_LEVEL_FIELDS = frozenset(
-    {
-        "kind",
-        "schema_version",
-        "request_id",
-        "timestamp",
-        "model",
-        "model_version",
-        "deployment",
-        "input_text",
-        "output_text",
-        "prediction",
-        "score",
-        "latency_ms",
-        "input_tokens",
-        "output_tokens",
-        "conversation_id",
-        "turn",
-        "segment",
-        "label",
-        "rating",
-        "thumbs",
-        "task_completed",
-        "human_takeover",
-        "bad_case",
-        "turns",
-        "judge_score",
-    }
-)
+
+def _contract_columns() -> tuple[frozenset[str], frozenset[str]]:
+    """Keys that are event fields (not features), and the columns read as text, from the contract."""
+    top: set[str] = {"kind"}  # a file may say which kind each row is
+    text: set[str] = {"kind"}
+    for record in (InferenceEvent, FeedbackEvent):
+        for name, spec in contract_fields(record):
+            location = spec.location(name)
+            top.add(location[0])
+            if len(location) > 1:  # a flat file spells usage.input_tokens as that column or input_tokens
+                top.update({".".join(location), name})
+            if spec.kind in ("id", "text", "choice"):
+                text.add(name)
+    return frozenset(top), frozenset(text)
+
+
+TOP_LEVEL_FIELDS, _TEXT_COLUMNS = _contract_columns()
 SUFFIXES = (".jsonl", ".ndjson", ".csv", ".parquet")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_TEXT_COLUMNS = frozenset(
-    {
-        "request_id",
-        "model",
-        "model_version",
-        "deployment",
-        "input_text",
-        "output_text",
-        "conversation_id",
-        "thumbs",
-        "kind",
-    }
-)
 
 
 def parse_cell(text: str) -> int | float | str | None:

@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from monitor.contract import to_json_event
+from monitor.events import FeedbackEvent, InferenceEvent
+
 __all__ = ["TrafficSimulator"]
 
 LANGUAGES = ("en", "es", "de", "fr")
@@ -28,6 +31,14 @@ TEMPLATES = {
     "account": "I cannot log in to my account, reset password please",
     "tech_support": "The app crashes when I open settings on version {n}?",
     "cancellation": "Cancel my subscription now, order {n}!!",
+}
+REPLIES = {
+    "billing": "I see two charges; the duplicate is refunded within 3 days.",
+    "shipping": "Your package is at the local depot and arrives tomorrow.",
+    "returns": "Here is your return label; drop the parcel at any post office.",
+    "account": "I sent a password reset link to your email address.",
+    "tech_support": "Please update the app; version 5.2 fixes the settings crash.",
+    "cancellation": "Your subscription is cancelled at the end of the period.",
 }
 DRIFT_TEXT = "注文{n}の配送状況を教えてください。急いでいます"
 
@@ -42,6 +53,7 @@ class TrafficSimulator:
     def __init__(self, seed: int = 7, model: str = "support-assistant", versions: tuple[str, ...] = ("v1", "v2"),
                  drift_version: str = "v2", feedback_share: float = 0.7, max_feedback_delay: float = 15.0) -> None:
         self.rng = np.random.default_rng(seed)
+        self._more = np.random.default_rng([seed, 1])  # score, conversation, turn: rng's stream stays as it was
         self.model = model
         self.versions = versions
         self.drift_version = drift_version
@@ -68,7 +80,7 @@ class TrafficSimulator:
         rng = self.rng
         good = rng.random() > (0.45 if degraded else 0.12)
         event: dict[str, Any] = {"request_id": request_id, "timestamp": at, "model": self.model,
-                                 "model_version": version}
+                                 "model_version": version}  # field names are checked by to_json_event
         if rng.random() < 0.8:
             event["rating"] = int(rng.integers(4, 6) if good else rng.integers(1, 4))
         else:
@@ -79,7 +91,7 @@ class TrafficSimulator:
         event["turns"] = int(rng.integers(1, 4) + (0 if good else rng.integers(1, 5)))
         event["judge_score"] = round(float(np.clip(rng.normal(8.0 if good else 4.0, 1.2), 0, 10)), 2)
         event["label"] = "resolved" if good else "unresolved"
-        return event
+        return to_json_event(FeedbackEvent, event)
 
     def inferences(self, now: float, n: int) -> list[dict[str, Any]]:
         """``n`` inference events stamped ``now``; their feedback is scheduled for later."""
@@ -93,13 +105,15 @@ class TrafficSimulator:
             text = DRIFT_TEXT.format(n=n_text) if degraded and features["language"] == "ja" else \
                 TEMPLATES[features["intent"]].format(n=n_text)
             latency = float(self.rng.lognormal(6.3 + (0.3 if degraded else 0.0), 0.35))
-            events.append({
+            events.append(to_json_event(InferenceEvent, {
                 "request_id": request_id, "timestamp": round(now, 3), "model": self.model, "model_version": version,
                 "deployment": "canary" if version == self.versions[-1] else "production", "features": features,
-                "input_text": text, "prediction": "resolved", "latency_ms": round(latency, 1),
-                "usage": {"input_tokens": int(features["prompt_chars"] / 4), "output_tokens": int(self.rng.integers(20, 300))},
+                "input_text": text, "output_text": REPLIES[features["intent"]], "prediction": "resolved",
+                "score": round(float(self._more.beta(8, 2)), 3), "latency_ms": round(latency, 1),
+                "input_tokens": int(features["prompt_chars"] / 4), "output_tokens": int(self.rng.integers(20, 300)),
+                "conversation_id": f"conv-{int(self._more.integers(10_000))}", "turn": int(self._more.integers(1, 6)),
                 "segment": {"channel": features["channel"], "region": str(self.rng.choice(("eu", "us", "apac")))},
-            })
+            }))
             if self.rng.random() < self.feedback_share:
                 delay = float(self.rng.uniform(1.0, self.max_feedback_delay))
                 feedback = self._feedback(request_id, version, round(now + delay, 3), degraded)

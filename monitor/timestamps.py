@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from monitor.contract import TIMESTAMP_PATTERN
 from monitor.errors import InvalidEvent
 
 __all__ = ["MILLIS_THRESHOLD", "parse_timestamp"]
@@ -36,6 +37,8 @@ def parse_timestamp(value: object, field: str = "timestamp") -> float:
             raise InvalidEvent("out_of_range", field, f"{value} is not after 1970-01-01")
         return seconds
     if isinstance(value, str):
+        if not TIMESTAMP_PATTERN.fullmatch(value):
+            raise InvalidEvent("bad_timestamp", field, f"{value[:64]!r} is not an RFC 3339 time")
         try:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError:

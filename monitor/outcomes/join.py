@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 
 from monitor.catalogue import correct, satisfied
+from monitor.contract import contract_fields
 from monitor.events import FeedbackEvent, InferenceEvent
 from monitor.outcomes.fold import JoinedOutcome
 
@@ -34,8 +35,8 @@ __all__ = [
 ]
 
 DETECTOR_STREAMS = ("error", "satisfaction", "judge_score", "latency_ms")
-_FEEDBACK_FIELDS = ("label", "rating", "thumbs", "task_completed", "human_takeover", "bad_case", "turns",
-                    "judge_score")
+# The feedback fields the outcome metrics read, from the contract (not ids, times or the model).
+_FEEDBACK_FIELDS = tuple(name for name, spec in contract_fields(FeedbackEvent) if spec.outcome)
 
 
 def inference_payload(event: InferenceEvent, event_id: str = "", counted: bool = True) -> bytes:

@@ -6,7 +6,13 @@ import pytest
 
 from monitor.errors import InvalidEvent
 from monitor.events import FeedbackEvent, InferenceEvent, validate_feedback, validate_inference
-from monitor.otel import EVALUATION_EVENT, INFERENCE_EVENT, is_otel_event, otel_to_contract
+from monitor.otel import (
+    EVALUATION_EVENT,
+    INFERENCE_EVENT,
+    any_value,
+    is_otel_event,
+    otel_to_contract,
+)
 
 NOW = 1767225600.0
 NANOS = "1767225590000000000"  # NOW - 10 s
@@ -90,7 +96,7 @@ def test_minimal_inference_drops_absent_fields() -> None:
         flat(INFERENCE_EVENT, {"gen_ai.response.id": "r1", "gen_ai.request.model": "m"})
     )
     assert "deployment" not in contract and "latency_ms" not in contract
-    assert contract["usage"] == {} and contract["features"] == {}
+    assert "usage" not in contract and "features" not in contract  # absent, not empty
     err = pytest.raises(InvalidEvent, validate_inference, contract, now=NOW).value
     assert (err.reason, err.field) == ("missing_field", "model_version")
     ev = validate_inference({**contract, "model_version": "v"}, now=NOW)
@@ -212,12 +218,15 @@ def test_flat_shape_with_event_name_key_and_rfc3339_time() -> None:
     assert validate_feedback(otel_to_contract(obj), now=NOW).timestamp == NOW - 10
 
 
-def test_otlp_unknown_value_kinds_are_ignored() -> None:
+def test_otlp_array_and_kvlist_values_are_decoded_and_then_judged_by_the_contract() -> None:
     obj = otlp(EVALUATION_EVENT, {"gen_ai.response.id": "r1"})
     obj["attributes"].append(
-        {"key": "gen_ai.evaluation.score.value", "value": {"arrayValue": {"values": []}}}
+        {"key": "gen_ai.evaluation.score.value", "value": {"arrayValue": {"values": [{"intValue": "3"}]}}}
     )
-    assert "judge_score" not in otel_to_contract(obj)
+    assert otel_to_contract(obj)["judge_score"] == [3]
+    with pytest.raises(InvalidEvent, match="judge_score"):
+        validate_feedback(otel_to_contract(obj), now=NOW)
+    assert any_value({"kvlistValue": {"values": [{"key": "a", "value": {"doubleValue": "NaN"}}]}})["a"] != 0
 
 
 @pytest.mark.parametrize(
