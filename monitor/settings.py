@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.errors import ConfigError
+from monitor.redact import mask_text
 
 __all__ = ["Settings", "load_settings", "parse_duration"]
 
@@ -188,11 +189,11 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     try:
         env = Settings()
     except ValueError as exc:
-        raise ConfigError(describe_settings_error(exc, {})) from None
+        raise ConfigError(mask_text(describe_settings_error(exc, {}))) from None
     merged = {**values, **{k: v for k, v in env.model_dump().items() if k in env.model_fields_set}}
     sources = {**{k: str(path) for k in values}, **{k: "env" for k in env.model_fields_set},
                **{k: "override" for k in overrides}}
     try:
         return Settings(**{**merged, **overrides})
     except ValueError as exc:
-        raise ConfigError(describe_settings_error(exc, sources)) from None
+        raise ConfigError(mask_text(describe_settings_error(exc, sources))) from None

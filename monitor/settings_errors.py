@@ -62,6 +62,18 @@ def expected_form(name: str) -> str:
     return f"{word} {bounds}".strip()
 
 
+def is_secret(name: str) -> bool:
+    """Whether a setting holds secrets (its value is never shown).
+
+    >>> is_secret("kafka_sasl_password"), is_secret("alert_webhook_headers"), is_secret("window")
+    (True, True, False)
+    """
+    from monitor.settings import Settings
+
+    field = Settings.model_fields.get(name)
+    return field is not None and "SecretStr" in str(field.annotation)
+
+
 def setting_label(name: str, source: str) -> str:
     """How the user wrote a setting: ``MONITOR_X`` (environment), ``file: x`` or ``x`` (passed in code)."""
     if source == "env":
@@ -77,7 +89,7 @@ def _line(error: Mapping[str, Any], sources: Mapping[str, str]) -> str:
         return f"{setting_label(name, sources.get(name, 'env'))}: unknown setting; see the README's configuration table"
     label = setting_label(name, sources.get(name, "env"))
     value = error.get("input")
-    shown = "" if isinstance(value, Mapping) else f"={value!r}"
+    shown = "" if isinstance(value, Mapping) else "=***" if is_secret(name) else f"={value!r}"
     detail = ""
     if error.get("type") == "value_error" and name not in DURATION_FIELDS:
         detail = " (" + str(error.get("msg", "")).removeprefix("Value error, ") + ")"
@@ -90,7 +102,7 @@ def describe_settings_error(exc: Exception, sources: Mapping[str, str]) -> str:
         found = _SOURCE_ERROR.search(str(exc))  # pydantic-settings: a value that is not valid JSON
         if found:
             name = found.group(1)
-            value = os.environ.get(f"MONITOR_{name.upper()}", "")
-            return f"MONITOR_{name.upper()}={value!r}: expected {expected_form(name)}"
+            value = "***" if is_secret(name) else repr(os.environ.get(f"MONITOR_{name.upper()}", ""))
+            return f"MONITOR_{name.upper()}={value}: expected {expected_form(name)}"
         return str(exc)
     return "\n".join(_line(error, sources) for error in exc.errors())
