@@ -9,12 +9,13 @@ import time
 
 import faust
 
-from monitor.adapters.alert_sinks import AlertDeduplicator, DeliveryQueue
+from monitor.adapters.alert_outbox import AlertOutbox
+from monitor.adapters.alert_sinks import AlertDeduplicator
 from monitor.adapters.client_security import redis_client_options
 from monitor.alerts.rules import default_rules, load_rules, with_runbook_base
 from monitor.drift.divergence import SEVERITIES
 from monitor.errors import MonitorError
-from monitor.services.alert_delivery import build_sinks
+from monitor.services.alert_delivery import AlertDelivery, build_sinks
 from monitor.services.alerts import AlertService
 from monitor.services.drift import DriftService
 from monitor.services.outcome_windows import OutcomeWindows
@@ -33,38 +34,33 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
     drift = DriftService(wiring.drift_store, s)
     outcome_windows = OutcomeWindows(wiring.store, s.stable_versions)
     rules = with_runbook_base(load_rules(s.alert_rules) if s.alert_rules else default_rules(), s.runbook_base_url)
-    alerts = AlertService(wiring.store, rules, allowed_lateness=s.allowed_lateness_seconds,
-                          stable_versions=s.stable_versions)
     alerts_topic = app.topic(s.alerts_topic, partitions=1, value_serializer="raw", key_serializer="raw")
-    delivery = {"queue": None}
 
     async def send_to_kafka(key: bytes, value: bytes) -> None:
         await (await alerts_topic.send(key=key, value=value))
 
-    def alert_queue() -> DeliveryQueue:
-        if delivery["queue"] is None:
-            delivery["queue"] = DeliveryQueue(
-                build_sinks(s, send_to_kafka),
-                on_failure=lambda name, alert, exc: m.sink_failures.labels(sink=name).inc(),
-                on_queue_size=lambda name, size: m.sink_queue.labels(sink=name).set(size))
-        return delivery["queue"]
+    async def blocking(fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(wiring.executor, fn, *args)
 
-    dedup = AlertDeduplicator(s.redis_dsn, prefix=f"{s.app_id}:alert-sent:",
-                              client_options=redis_client_options(s))
+    delivery = AlertDelivery(
+        build_sinks(s, send_to_kafka), AlertOutbox(wiring.store),
+        AlertDeduplicator(s.redis_dsn, prefix=f"{s.app_id}:alert-sent:", client_options=redis_client_options(s)),
+        blocking, on_failure=lambda name, alert, exc: m.sink_failures.labels(sink=name).inc(),
+        on_queue_size=lambda name, size: m.sink_queue.labels(sink=name).set(size))
+    alerts = AlertService(wiring.store, rules, allowed_lateness=s.allowed_lateness_seconds,
+                          stable_versions=s.stable_versions, record=delivery.record)
 
     async def deliver(fired) -> None:
         for alert in fired:
             m.alerts.labels(rule=alert.rule, severity=alert.severity, status=alert.status).inc()
-            if await dedup.should_send(alert):
-                alert_queue().enqueue(alert)
-
-    async def blocking(fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(wiring.executor, fn, *args)
+        await delivery.deliver(fired)
 
     @app.timer(s.refresh_interval, on_leader=True, name="window_jobs")
     async def window_jobs():
         mark = time.time() - 5.0  # margin for clocks between store and worker
         try:
+            if not delivery.recovered:  # deliveries a killed leader left pending in the outbox
+                await delivery.recover()
             touched = await blocking(wiring.store.refresh_metric_windows, state["since"])
             state["since"] = mark
             await blocking(drift.build_automatic_baselines, time.time())

@@ -36,11 +36,13 @@ __all__ = [
     "alert_json",
     "alertmanager_payload",
     "auth_headers",
+    "delivery_key",
     "sign",
 ]
 
 SERVICE = "llm-monitor"
 SIGNATURE_HEADER = "X-Monitor-Signature"
+DELIVERY_HEADER = "X-Monitor-Delivery-Id"  # the same for every retry of one notification
 _TIMEOUT = aiohttp.ClientTimeout(total=10)
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,16 @@ class AlertSink(Protocol):
     name: str
 
     async def send(self, alert: Alert) -> None: ...
+
+
+def delivery_key(alert: Alert) -> str:
+    """One notification: the alert series, its status and its incident start. The deduplication
+    key, the outbox key and the ``X-Monitor-Delivery-Id`` header a receiver can deduplicate on.
+
+    >>> delivery_key(Alert.firing("r", "warning", "m", "v1", 600.0, "s"))
+    '0d781e74e2eda0ee:firing:600.000'
+    """
+    return f"{alert.fingerprint}:{alert.status}:{alert.starts_at:.3f}"
 
 
 def alert_json(alert: Alert) -> bytes:
@@ -169,7 +181,7 @@ class WebhookSink(_HttpSink):
 
     async def send(self, alert: Alert) -> None:
         body = alert_json(alert)
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery_key(alert)}
         if self._secret:
             headers[SIGNATURE_HEADER] = sign(body, self._secret)
         await self._post(self.url, body, headers)
@@ -202,16 +214,23 @@ class KafkaAlertSink:
         await self._send(alert.fingerprint.encode(), alert_json(alert))
 
 
-FailureCallback = Callable[[str, Alert, BaseException], None]
+FailureCallback = Callable[[str, Alert, BaseException], Awaitable[None] | None]
 SizeCallback = Callable[[str, int], None]
-DeliveredCallback = Callable[[str, Alert], None]
+DeliveredCallback = Callable[[str, Alert], Awaitable[None] | None]
+
+
+async def _maybe_await(result: Awaitable[None] | None) -> None:
+    if result is not None:
+        await result
 
 
 class DeliveryQueue:
     """Delivers every enqueued alert to every sink, in order per sink, retrying with backoff.
 
     ``max_attempts=None`` retries forever: nothing is lost while the process runs. Callbacks
-    (e.g. Prometheus counters) see each failed attempt, queue sizes, deliveries and give-ups.
+    (e.g. Prometheus counters) see each failed attempt, queue sizes, deliveries and give-ups; the
+    delivery and give-up callbacks may be coroutines (an outbox acknowledgement), awaited before
+    the sink's next alert.
     """
 
     def __init__(
@@ -255,10 +274,13 @@ class DeliveryQueue:
             self._queues[sink.name] = queue
             self._tasks.append(asyncio.create_task(self._deliver(sink, queue), name=f"alert-sink-{sink.name}"))
 
-    def enqueue(self, alert: Alert) -> None:
-        """Queue ``alert`` for every sink; call from the event loop. Never blocks."""
+    def enqueue(self, alert: Alert, sinks: Iterable[str] | None = None) -> None:
+        """Queue ``alert`` for every sink (or the named ``sinks``); call from the event loop. Never blocks."""
         self._start()
+        names = set(self._queues) if sinks is None else set(sinks)
         for name, queue in self._queues.items():
+            if name not in names:
+                continue
             queue.put_nowait(alert)
             self._pending[name] += 1
             self._report_size(name)
@@ -301,7 +323,7 @@ class DeliveryQueue:
                     log.error("alert %s to %s given up after %d attempts: %s", alert.fingerprint, sink.name,
                               attempt, mask_text(str(exc)))
                     if self._on_give_up:
-                        self._on_give_up(sink.name, alert, exc)
+                        await _maybe_await(self._on_give_up(sink.name, alert, exc))
                     return
                 log.warning("alert %s to %s failed (attempt %d): %s", alert.fingerprint, sink.name, attempt,
                             mask_text(str(exc)))
@@ -309,7 +331,7 @@ class DeliveryQueue:
                 continue
             self.delivered[sink.name] += 1
             if self._on_delivered:
-                self._on_delivered(sink.name, alert)
+                await _maybe_await(self._on_delivered(sink.name, alert))
             return
 
     async def flush(self, timeout: float | None = None) -> bool:
@@ -356,7 +378,7 @@ class AlertDeduplicator:
         self._seen: dict[str, float] = {}
 
     def key(self, alert: Alert) -> str:
-        return f"{self.prefix}{alert.fingerprint}:{alert.status}:{alert.starts_at:.3f}"
+        return f"{self.prefix}{delivery_key(alert)}"
 
     async def should_send(self, alert: Alert) -> bool:
         """``True`` exactly once per key across the workers sharing the Redis."""

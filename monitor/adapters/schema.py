@@ -97,6 +97,17 @@ DDL = (
         runbook_url String,
         created_at DateTime64(3, 'UTC')
     ) ENGINE = ReplacingMergeTree(created_at) ORDER BY (fingerprint, starts_at, status)""",
+    # Alert deliveries not yet acknowledged by their sink survive a restart: one 'pending' row per
+    # (notification, sink) when the alert is recorded, one final row (delivered, given_up, duplicate)
+    # when done. Pending = no final row; rows expire after 30 days.
+    """CREATE TABLE IF NOT EXISTS {db}.alert_outbox (
+        delivery_key String,
+        sink LowCardinality(String),
+        state LowCardinality(String),
+        alert String,
+        updated_at DateTime64(3, 'UTC')
+    ) ENGINE = MergeTree ORDER BY (sink, delivery_key, updated_at)
+    TTL toDateTime(updated_at) + INTERVAL 30 DAY""",
     # The leader's alert state: rule trackers, open incidents and the last window evaluated.
     """CREATE TABLE IF NOT EXISTS {db}.alert_state (
         name String,

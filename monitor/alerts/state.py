@@ -159,3 +159,14 @@ class Alert:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["evidence"] = dict(self.evidence)
         return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Alert:
+        """The alert :meth:`to_dict` made (unknown keys are ignored).
+
+        >>> a = Alert.firing("takeover", "warning", "chat", "v1", 600.0, "s", evidence={"n": 3})
+        >>> Alert.from_dict(a.to_dict()) == a
+        True
+        """
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})

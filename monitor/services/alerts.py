@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,8 +39,12 @@ def _epoch(value: Any) -> float:
 
 class AlertService:
     def __init__(self, store: ClickHouseStore, rules: Sequence[AlertRule], *, allowed_lateness: float,
-                 stable_versions: dict[str, str] | None = None) -> None:
+                 stable_versions: dict[str, str] | None = None,
+                 record: Callable[[Sequence[Alert]], None] | None = None) -> None:
+        """``record`` sees the new alerts after they are stored and before the state is saved (the
+        delivery outbox): a crash in between evaluates the same windows again."""
         self.store = store
+        self.record = record
         self.rules = tuple(rules)
         self.lateness = allowed_lateness
         self.stable = stable_versions or {}
@@ -73,6 +77,8 @@ class AlertService:
         alerts = self.evaluator.evaluate([f for w in windows for f in self._facts(w)], self.rules)
         self.last_window = windows[-1]
         self.store.insert("alerts", [self._row(a) for a in alerts], ALERT_COLUMNS)
+        if alerts and self.record is not None:
+            self.record(alerts)
         self._save()
         return alerts
 
