@@ -35,7 +35,7 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
 
         async def post(self, request):
             if not wiring.owns_store:
-                return self.json({"error": "this worker does not own the store"}, status=409)
+                return self.json({"error": "this worker does not own the store", "retryable": True}, status=409)
             body = await request.json()
             loop = asyncio.get_running_loop()
             try:
