@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.producer import EventProducer
 from monitor.adapters.topics import ensure_topics
@@ -47,6 +48,7 @@ from monitor.bench_faust import (
     count_events,
 )
 from monitor.errors import ConfigError, MonitorError
+from monitor.settings import Settings
 
 __all__ = ["CASES", "CONSUMERS", "BenchCase", "Measurement", "ShapeResult", "bench_events", "main", "run_bench"]
 
@@ -138,10 +140,12 @@ def bench_events(case: BenchCase, n: int, *, now: float, seed: int = 11) -> list
     return events
 
 
-async def _produce(bootstrap: str, topic: str, events: list[dict[str, Any]], batch: int, echo: Echo) -> int:
+async def _produce(bootstrap: str, topic: str, events: list[dict[str, Any]], batch: int, echo: Echo,
+                   options: dict[str, Any] | None = None) -> int:
     chunk = max(len(events) // 10, batch)
     messages = 0
-    async with EventProducer(bootstrap, topics={"inference": topic}, batch_size=batch, validate=False) as producer:
+    async with EventProducer(bootstrap, topics={"inference": topic}, batch_size=batch, validate=False,
+                             client_options=options) as producer:
         for start in range(0, len(events), chunk):
             report = await producer.send("inference", events[start:start + chunk])
             messages += report.messages
@@ -243,14 +247,15 @@ def _read_result(process: subprocess.Popen[bytes], timeout: float) -> bytes:
     return b""
 
 
-async def measure_bare_aiokafka(bootstrap: str, topic: str, events: int) -> Measurement:
+async def measure_bare_aiokafka(bootstrap: str, topic: str, events: int,
+                                options: dict[str, Any] | None = None) -> Measurement:
     """An aiokafka consumer that only decodes: ``getmany`` and ``orjson.loads`` per message."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"{topic}-aiokafka",
                                 auto_offset_reset="earliest", enable_auto_commit=False,
                                 max_partition_fetch_bytes=MAX_FETCH_BYTES, session_timeout_ms=6000,
-                                heartbeat_interval_ms=2000)
+                                heartbeat_interval_ms=2000, **(options or {}))
     await consumer.start()
     try:
         counted, started = 0, 0.0
@@ -268,13 +273,14 @@ async def measure_bare_aiokafka(bootstrap: str, topic: str, events: int) -> Meas
 
 
 def measure_shape(bootstrap: str, case: BenchCase, events: list[dict[str, Any]], batch: int, partitions: int,
-                  workdir: Path, echo: Echo) -> ShapeResult:
+                  workdir: Path, echo: Echo, options: dict[str, Any] | None = None) -> ShapeResult:
+    """``options``: TLS/SASL of the bench's own clients (the worker and bare Faust read MONITOR_KAFKA_*)."""
     prefix = f"bench-{uuid.uuid4().hex[:8]}-{case.name}-b{batch}"
     topics = {"inference": f"{prefix}.inference", "feedback": f"{prefix}.feedback", "dlq": f"{prefix}.dlq"}
     asyncio.run(ensure_topics(bootstrap, {topics["inference"]: partitions, topics["feedback"]: partitions,
-                                          topics["dlq"]: 1}))
+                                          topics["dlq"]: 1}, options))
     echo(f"  {case.name}, {batch} event(s)/message: producing {len(events):,} events to {topics['inference']}")
-    messages = asyncio.run(_produce(bootstrap, topics["inference"], events, batch, echo))
+    messages = asyncio.run(_produce(bootstrap, topics["inference"], events, batch, echo, options))
     event_bytes = float(np.mean([len(orjson.dumps(e)) for e in events[:1000]]))
     shape_dir = workdir / prefix
     shape_dir.mkdir()
@@ -284,7 +290,7 @@ def measure_shape(bootstrap: str, case: BenchCase, events: list[dict[str, Any]],
     echo(f"    worker {measurements[-1].rate:,.0f} events/s; measuring bare Faust agent")
     measurements.append(measure_bare_faust(bootstrap, topics["inference"], len(events), partitions, shape_dir))
     echo(f"    bare Faust {measurements[-1].rate:,.0f} events/s; measuring bare aiokafka consumer")
-    measurements.append(asyncio.run(measure_bare_aiokafka(bootstrap, topics["inference"], len(events))))
+    measurements.append(asyncio.run(measure_bare_aiokafka(bootstrap, topics["inference"], len(events), options)))
     echo(f"    bare aiokafka {measurements[-1].rate:,.0f} events/s")
     return ShapeResult(case.name, batch, len(events), messages, round(event_bytes, 1), tuple(measurements))
 
@@ -319,6 +325,8 @@ def run_bench(events: int = 200_000, batch: int = 100, output: Path | None = Non
     with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
         workdir = Path(tmp)
         broker = None
+        # your broker: the bench's clients use the same MONITOR_KAFKA_* security settings as the worker
+        options = kafka_client_options(Settings()) if bootstrap else None
         if not bootstrap:
             broker = LocalBroker(log_path=workdir / "broker.log").start()
             bootstrap = broker.bootstrap
@@ -328,7 +336,8 @@ def run_bench(events: int = 200_000, batch: int = 100, output: Path | None = Non
             for bench_case in cases:
                 generated = bench_events(bench_case, events, now=time.time())
                 for shape in (1, batch):
-                    results.append(measure_shape(bootstrap, bench_case, generated, shape, partitions, workdir, say))
+                    results.append(measure_shape(bootstrap, bench_case, generated, shape, partitions, workdir, say,
+                                                 options))
         finally:
             if broker is not None:
                 broker.stop()

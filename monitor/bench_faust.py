@@ -49,9 +49,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import faust  # only in this child process: the core never imports faust
 
+    from monitor.adapters.client_security import faust_broker_credentials
+    from monitor.settings import Settings
+
     report = os.fdopen(os.dup(1), "w")  # the Faust worker redirects sys.stdout into its log
 
     app = faust.App(args.app_id, broker=[f"kafka://{s.strip()}" for s in args.bootstrap.split(",")],
+                    broker_credentials=faust_broker_credentials(Settings()),  # MONITOR_KAFKA_* as the worker
                     value_serializer="raw", key_serializer="raw", store="memory://",
                     topic_partitions=args.partitions, consumer_auto_offset_reset="earliest",
                     consumer_max_fetch_size=MAX_FETCH_BYTES, web_enabled=False,
