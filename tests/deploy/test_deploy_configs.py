@@ -6,18 +6,21 @@ With CI=true a missing promtool / amtool fails instead of skipping (``make tools
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import pytest
 import yaml
+from deploy_names import clickhouse_panels, dashboard, deploy_problems, exported
 from prometheus_client import CollectorRegistry
 from tests_support import missing_service
 
 from monitor.adapters.prometheus_metrics import MonitorMetrics
+from monitor.alerts.rules import default_rules
+from monitor.catalogue import DRIFT_SCORES, OUTCOME_METRICS
 from monitor.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,22 +50,6 @@ def compose() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE.read_text())
 
 
-def exported_metric_names() -> set[str]:
-    """Every series name MonitorMetrics can export, with counter and histogram suffixes."""
-    names: set[str] = set()
-    for family in MonitorMetrics(CollectorRegistry()).registry.collect():
-        if family.type == "counter":
-            names |= {f"{family.name}_total", f"{family.name}_created"}
-        elif family.type == "histogram":
-            names |= {f"{family.name}{s}" for s in ("_bucket", "_count", "_sum", "_created")}
-        else:
-            names.add(family.name)
-    return names
-
-
-METRIC = re.compile(r"\bmonitor_[a-z0-9_]+")
-
-
 # --- Prometheus and Alertmanager, by their own tools ---------------------------------------------
 
 
@@ -83,20 +70,45 @@ def test_amtool_check_config() -> None:
     run(tool("amtool"), "check-config", str(DEPLOY / "alertmanager" / "alertmanager.yml"))
 
 
-def test_every_alert_rule_has_a_unit_test_or_is_listed() -> None:
+def test_every_alerting_rule_has_a_firing_and_a_quiet_promtool_case() -> None:
     rules = yaml.safe_load((PROMETHEUS / "rules" / "monitor.rules.yml").read_text())
     alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
     tests = yaml.safe_load((PROMETHEUS / "tests" / "monitor.rules.test.yml").read_text())
-    tested = {case["alertname"] for t in tests["tests"] for case in t.get("alert_rule_test", [])}
-    untested = {"MonitorLateEventsHigh", "MonitorConsumerLagHigh", "MonitorStoreErrors",
-                "MonitorConceptDriftDetected", "MonitorTaskCompletionLow", "MonitorLatencyP95High"}
-    assert tested <= alerts
-    assert alerts - tested == untested
+    cases = [case for t in tests["tests"] for case in t.get("alert_rule_test", [])]
+    firing = {c["alertname"] for c in cases if c.get("exp_alerts")}
+    quiet = {c["alertname"] for c in cases if not c.get("exp_alerts")}
+    assert {c["alertname"] for c in cases} <= alerts
+    assert alerts - firing == set(), f"alerting rules without a firing case: {alerts - firing}"
+    assert alerts - quiet == set(), f"alerting rules without a non-firing case: {alerts - quiet}"
 
 
-def test_prometheus_rules_use_only_exported_metrics() -> None:
-    used = set(METRIC.findall((PROMETHEUS / "rules" / "monitor.rules.yml").read_text()))
-    assert used and used <= exported_metric_names(), used - exported_metric_names()
+def test_deploy_names_only_what_the_worker_exports_or_sends() -> None:
+    """Metric names, label names and values, alert names in deploy/ against the registry and the catalogue."""
+    problems = deploy_problems(exported())
+    assert problems == [], "\n".join(problems)
+    board = dashboard()
+    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", []) if "expr" in t]
+    assert len(exprs) >= 10 and len({p["id"] for p in board["panels"]}) == len(board["panels"])
+
+
+@pytest.mark.parametrize(("drop", "named"), [
+    ("human_takeover", "prometheus MonitorHumanTakeoverHigh: monitor_outcome_positive_total{outcome='human_takeover'}"),
+    ("task_completion", "prometheus MonitorTaskCompletionLow: monitor_outcome_positive_total{outcome='task_completion'}"),
+    ("satisfaction", "grafana panel 22 (ClickHouse: outcome rates with 95% intervals): metric 'satisfaction'"),
+])
+def test_the_cross_check_fails_when_a_metric_leaves_the_catalogue(drop: str, named: str) -> None:
+    assert drop in {m.name for m in OUTCOME_METRICS}
+    problems = deploy_problems(exported(outcomes=[m for m in OUTCOME_METRICS if m.name != drop]))
+    assert any(p.startswith(named) for p in problems), problems
+
+
+def test_the_cross_check_fails_when_a_drift_score_or_a_rule_goes() -> None:
+    without_severity = deploy_problems(exported(drift=[s for s in DRIFT_SCORES if s.name != "severity"]))
+    assert "prometheus MonitorInputDriftSignificant: monitor_drift_severity is not exported by the worker" \
+        in without_severity
+    assert any(p.startswith("grafana panel 8") for p in without_severity)
+    without_rule = deploy_problems(exported(rules=[r for r in default_rules() if r.name != "missing_rate_high"]))
+    assert any("alertname='missing_rate_high'" in p for p in without_rule), without_rule
 
 
 def test_runbook_urls_are_absolute_under_the_default_base() -> None:
@@ -115,33 +127,7 @@ def test_timestamp_gauges_end_in_timestamp_seconds() -> None:
     assert timestamps and all(name.endswith("_timestamp_seconds") for name in timestamps), timestamps
 
 
-def test_alertmanager_routes_and_inhibitions_name_rules_that_exist() -> None:
-    from monitor.alerts.rules import default_rules
-
-    config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
-    prometheus = yaml.safe_load((PROMETHEUS / "rules" / "monitor.rules.yml").read_text())
-    known = {r.name for r in default_rules()} | {r["alert"] for g in prometheus["groups"] for r in g["rules"]
-                                                   if "alert" in r}
-    matchers = [m for rule in config["inhibit_rules"] for key in ("source_matchers", "target_matchers")
-                for m in rule.get(key, [])]
-    matchers += [m for route in config["route"].get("routes", []) for m in route.get("matchers", [])]
-    named = {name for m in matchers if m.startswith("alertname")
-             for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.split("=", 1)[1])}
-    assert named and named <= known, named - known
-
-
 # --- Grafana ----------------------------------------------------------------------------------------
-
-
-def test_dashboard_parses_and_uses_only_exported_metrics() -> None:
-    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "monitor.json").read_text())
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", []) if "expr" in t]
-    exprs += [v["definition"] for v in dashboard["templating"]["list"]]
-    used = {name for e in exprs for name in METRIC.findall(e)}
-    assert len(exprs) >= 10 and used
-    unknown = used - exported_metric_names()
-    assert not unknown, f"dashboard uses metrics that monitor/adapters/prometheus_metrics.py does not export: {unknown}"
-    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
 
 
 def test_dashboard_datasources_are_provisioned() -> None:
@@ -248,16 +234,14 @@ def test_named_volumes_are_declared() -> None:
 
 
 def test_dashboard_clickhouse_panels_run_against_the_schema(chdb_dir) -> None:
-    """Every ClickHouse panel's SQL runs on the real schema (Grafana macros replaced)."""
+    """Every ClickHouse panel's SQL, with the dashboard's default time range and variables, runs on the
+    real schema. That it returns rows after a real run is checked in tests/e2e/test_alerts.py."""
     from monitor.adapters.clickhouse_store import ClickHouseStore
 
     store = ClickHouseStore(f"chdb://{chdb_dir}?database=monitor").connect()
     store.migrate()
-    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "monitor.json").read_text())
-    queries = [t["rawSql"] for p in dashboard["panels"] for t in p.get("targets", []) if "rawSql" in t]
-    assert len(queries) >= 3
-    for sql in queries:
-        runnable = re.sub(r"\$__timeFilter\((\w+)\)", r"\1 >= now() - INTERVAL 1 DAY", sql)
-        runnable = re.sub(r"\$\{\w+:raw\}", "%", runnable)
-        assert "$" not in runnable, runnable
-        store.query(runnable)  # raises StoreError on an unknown table or column
+    panels = clickhouse_panels()
+    assert len(panels) >= 3
+    for panel, sql in panels:
+        assert "${" not in sql and "$__" not in sql, (panel, sql)
+        store.query(sql)  # raises StoreError on an unknown table or column
