@@ -214,14 +214,20 @@ class KafkaAlertSink:
         await self._send(alert.fingerprint.encode(), alert_json(alert))
 
 
-FailureCallback = Callable[[str, Alert, BaseException], Awaitable[None] | None]
+FailureCallback = Callable[[str, Alert, BaseException], None]
+GiveUpCallback = Callable[[str, Alert, BaseException], Awaitable[None] | None]
 SizeCallback = Callable[[str, int], None]
 DeliveredCallback = Callable[[str, Alert], Awaitable[None] | None]
 
 
-async def _maybe_await(result: Awaitable[None] | None) -> None:
-    if result is not None:
-        await result
+async def _settle(callback: Callable[..., Awaitable[None] | None], *args: Any) -> None:
+    """Run a delivery or give-up callback (sync or async); its failure never stops the sink's queue."""
+    try:
+        result = callback(*args)
+        if result is not None:
+            await result
+    except Exception:  # a boundary: the next alert of this sink must still go out
+        log.exception("alert delivery callback %s failed", getattr(callback, "__name__", callback))
 
 
 class DeliveryQueue:
@@ -243,7 +249,7 @@ class DeliveryQueue:
         on_failure: FailureCallback | None = None,
         on_queue_size: SizeCallback | None = None,
         on_delivered: DeliveredCallback | None = None,
-        on_give_up: FailureCallback | None = None,
+        on_give_up: GiveUpCallback | None = None,
     ) -> None:
         self.sinks = tuple(sinks)
         names = [s.name for s in self.sinks]
@@ -323,7 +329,7 @@ class DeliveryQueue:
                     log.error("alert %s to %s given up after %d attempts: %s", alert.fingerprint, sink.name,
                               attempt, mask_text(str(exc)))
                     if self._on_give_up:
-                        await _maybe_await(self._on_give_up(sink.name, alert, exc))
+                        await _settle(self._on_give_up, sink.name, alert, exc)
                     return
                 log.warning("alert %s to %s failed (attempt %d): %s", alert.fingerprint, sink.name, attempt,
                             mask_text(str(exc)))
@@ -331,7 +337,7 @@ class DeliveryQueue:
                 continue
             self.delivered[sink.name] += 1
             if self._on_delivered:
-                await _maybe_await(self._on_delivered(sink.name, alert))
+                await _settle(self._on_delivered, sink.name, alert)
             return
 
     async def flush(self, timeout: float | None = None) -> bool:
