@@ -186,6 +186,26 @@ def test_sink_names_must_be_unique() -> None:
         DeliveryQueue([LogSink(), LogSink()])
 
 
+def test_a_failing_delivery_callback_never_stops_the_sink() -> None:
+    acknowledged: list[str] = []
+
+    async def acknowledge(name: str, alert: Alert) -> None:
+        if alert.model_version == "v1":
+            raise RuntimeError("the outbox is gone")
+        acknowledged.append(alert.model_version)
+
+    async def run() -> DeliveryQueue:
+        queue = DeliveryQueue([LogSink()], on_delivered=acknowledge)
+        queue.enqueue(make_alert(version="v1"))
+        queue.enqueue(make_alert(version="v2"))
+        assert await queue.flush(5)
+        await queue.close()
+        return queue
+
+    queue = asyncio.run(run())
+    assert queue.delivered == {"log": 2} and acknowledged == ["v2"]
+
+
 def test_backoff_doubles_up_to_the_cap() -> None:
     queue = DeliveryQueue([], base_delay=0.5, max_delay=30)
     assert [queue.delay(n) for n in (1, 2, 3, 7, 8, 20)] == [0.5, 1.0, 2.0, 30, 30, 30]
