@@ -107,7 +107,7 @@ def run_query(settings: Settings, build, fmt: Format, *, title: str | None = Non
     from monitor.cli_known import check_store_filters
     from monitor.queries import render_sql
 
-    reader = open_reader(settings.clickhouse_url, clickhouse_client_options(settings))
+    reader = open_reader(settings.clickhouse_url, clickhouse_client_options(settings), token=settings.web_token_value)
     check_store_filters(reader, **{k: kwargs.get(k) for k in ("model", "version", "segment", "feature")})
     sql, params = build(reader.db, **kwargs)
     typer.echo(f"-- {render_sql(sql, params)}", err=True)
@@ -320,7 +320,7 @@ def _drift_store(config: Path | None):
     from monitor.adapters.reader import open_store
 
     settings = _settings(config)
-    return DriftStore(open_store(settings.clickhouse_url, clickhouse_client_options(settings)))
+    return DriftStore(open_store(settings.clickhouse_url, clickhouse_client_options(settings), token=settings.web_token_value))
 
 
 @baseline_app.command("build")

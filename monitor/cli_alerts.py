@@ -82,7 +82,7 @@ def _reader(settings: Settings) -> Any:
     from monitor.adapters.client_security import clickhouse_client_options
     from monitor.adapters.reader import open_reader
 
-    return open_reader(settings.clickhouse_url, clickhouse_client_options(settings))
+    return open_reader(settings.clickhouse_url, clickhouse_client_options(settings), token=settings.web_token_value)
 
 
 def list_alerts(settings: Settings, fmt: Format, **filters: Any) -> None:

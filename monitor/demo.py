@@ -180,7 +180,7 @@ def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data
         worker.wait_ready()
         _echo(f"worker ready; simulating {rate:.0f} inferences/s of a support assistant (v1, v2), "
               f"window {window}" + (f", for {duration:.0f} s" if duration else ", Ctrl-C to stop"))
-        progress = DemoProgress(worker, HttpReader(worker.url, "monitor"))
+        progress = DemoProgress(worker, HttpReader(worker.url, "monitor", token=settings.web_token_value))
         sent = asyncio.run(_run_traffic(settings, progress, duration=duration, rate=rate, drift_at=drift_at))
         _echo(f"stopped producing after {sent} events; letting the worker catch up")
         time.sleep(3)

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     session_timeout: float = Field(30.0, gt=0, description="seconds before a dead worker's partitions move")
     web_port: int = Field(6066, ge=0, le=65535)
     web_host: str = "127.0.0.1"
+    web_token: SecretStr | None = Field(None, description="bearer token for every web endpoint but /health and /metrics")
+    query_timeout: str = Field("30s", description="max_execution_time of a /query statement")
+    query_max_rows: int = Field(100_000, ge=1, description="max_result_rows of a /query statement")
+    query_max_bytes: int = Field(100_000_000, ge=1024, description="max_result_bytes of a /query statement")
     baseline_samples: int = Field(1000, ge=10, description="events of a new version that become its baseline")
     baseline_from_previous: bool = Field(False, description="a new version starts from the previous one's baseline")
     drift_bins: int = Field(10, ge=2, le=100)
@@ -113,7 +117,7 @@ class Settings(BaseSettings):
     runbook_base_url: str = Field(DEFAULT_RUNBOOK_BASE_URL, description="absolute base of relative runbook_url")
 
     @field_validator("window", "allowed_lateness", "max_future_skew", "join_ttl", "recent_version",
-                     "metrics_version_ttl")
+                     "metrics_version_ttl", "query_timeout")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
         try:
@@ -144,6 +148,15 @@ class Settings(BaseSettings):
     @property
     def join_ttl_seconds(self) -> float:
         return parse_duration(self.join_ttl)
+
+    @property
+    def query_timeout_seconds(self) -> float:
+        return parse_duration(self.query_timeout)
+
+    @property
+    def web_token_value(self) -> str | None:
+        """The bearer token, or None when unset or empty."""
+        return (self.web_token.get_secret_value() or None) if self.web_token else None
 
     @property
     def redis_dsn(self) -> str | None:

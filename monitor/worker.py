@@ -13,9 +13,11 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Open and migrate the store, then run the Faust worker until it is stopped."""
     import faust
 
+    from streams.access import check_web_bind
     from streams.app import create_app
     from streams.wiring import Wiring
 
+    check_web_bind(settings)  # before anything opens: a non-loopback web port needs MONITOR_WEB_TOKEN
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
     level = {"crit": "CRITICAL", "warn": "WARNING"}.get(loglevel, loglevel.upper())
     logging.getLogger("monitor").setLevel(level)

@@ -1,26 +1,45 @@
-"""Web views of a worker: Prometheus ``/metrics``, ``/health`` and a read-only ``/query`` endpoint.
+"""Web views of a worker: Prometheus ``/metrics``, ``/health``, read-only ``/query`` and ``/store``.
 
-In embedded mode only the worker can open the chdb directory, so ``monitor query`` asks it here.
+``/query`` runs one read-only SELECT (``monitor.adapters.readonly_query``) on its own client and
+thread, never the ingest ones. ``/store`` exists only on the worker that owns an embedded store:
+the other local workers call it from loopback with the directory's secret. With
+``MONITOR_WEB_TOKEN`` set, everything but ``/health`` and ``/metrics`` needs the bearer token
+(``streams.access``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from monitor.adapters.readonly_query import QueryRefused
 from monitor.adapters.remote_store import decode_value, encode_value, handle_store_call
+from monitor.adapters.store_secret import SECRET_HEADER, secret_matches
 from monitor.errors import StoreError
+from streams.access import peer_is_loopback, token_middleware
 from streams.wiring import Wiring
 
-__all__ = ["READ_ONLY", "register_views"]
+__all__ = ["MAX_QUERIES_IN_FLIGHT", "register_views"]
 
-READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
+#: /query statements queued or running at once; more are answered 503.
+MAX_QUERIES_IN_FLIGHT = 4
+
+
+async def _json_body(request) -> dict | None:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def register_views(app: faust.App, wiring: Wiring) -> None:
+    token = wiring.settings.web_token_value
+    if token is not None:
+        app.web.web_app.middlewares.append(token_middleware(token))
+
     @app.page("/metrics")
     async def metrics(web, request):
         return web.bytes(generate_latest(wiring.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
@@ -29,32 +48,54 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
     async def health(web, request):
         return web.json({"status": "ok", "positions": len(wiring.positions)})
 
-    @app.page("/store")
-    class Store(faust.web.View):
-        """Store calls of the other local workers when this worker owns an embedded store."""
+    if wiring.owns_store and wiring.store_secret is not None:
+        secret = wiring.store_secret
 
-        async def post(self, request):
-            if not wiring.owns_store:
-                return self.json({"error": "this worker does not own the store", "retryable": True}, status=409)
-            body = await request.json()
-            loop = asyncio.get_running_loop()
-            try:
-                result = await loop.run_in_executor(wiring.executor, handle_store_call, wiring.store, body)
-            except (StoreError, ValueError, KeyError) as exc:
-                return self.json({"error": str(exc)}, status=400)
-            return self.json(result)
+        @app.page("/store")
+        class Store(faust.web.View):
+            """Store calls of the other local workers of this embedded store (loopback, with its secret)."""
+
+            async def post(self, request):
+                if not peer_is_loopback(request):
+                    return self.json({"error": "/store answers loopback peers only"}, status=403)
+                if not secret_matches(secret, request.headers.get(SECRET_HEADER)):
+                    return self.json({"error": f"missing or wrong {SECRET_HEADER}"}, status=403)
+                body = await _json_body(request)
+                if body is None:
+                    return self.json({"error": "the body must be a JSON object"}, status=400)
+                loop = asyncio.get_running_loop()
+                try:
+                    result = await loop.run_in_executor(wiring.executor, handle_store_call, wiring.store, body)
+                except (StoreError, ValueError, KeyError) as exc:
+                    return self.json({"error": str(exc)}, status=400)
+                return self.json(result)
+
+    in_flight = 0
 
     @app.page("/query")
     class Query(faust.web.View):
+        """One read-only SELECT: ``{"sql": "...", "parameters": {...}}`` -> ``{"columns", "rows"}``."""
+
         async def post(self, request):
-            body = await request.json()
-            sql = str(body.get("sql", ""))
-            if not READ_ONLY.match(sql):
-                return self.json({"error": "only read-only statements (SELECT, WITH, SHOW, DESCRIBE)"}, status=400)
-            loop = asyncio.get_running_loop()
+            nonlocal in_flight
+            if wiring.queries is None:
+                return self.json({"error": "this worker does not own the embedded store; "
+                                           f"query the owner at {wiring.owner_url}"}, status=409)
+            body = await _json_body(request)
+            if body is None or not isinstance(body.get("sql"), str) or not isinstance(body.get("parameters") or {}, dict):
+                return self.json({"error": 'the body must be {"sql": "SELECT ...", "parameters": {"name": value}}'},
+                                 status=400)
+            if in_flight >= MAX_QUERIES_IN_FLIGHT:
+                return self.json({"error": f"{in_flight} queries are running; retry later"}, status=503)
+            in_flight += 1
             try:
                 params = decode_value(body.get("parameters")) or None
-                result = await loop.run_in_executor(wiring.executor, wiring.store.query, sql, params)
+                result = await asyncio.get_running_loop().run_in_executor(
+                    wiring.query_executor, wiring.queries.query, body["sql"], params)
+            except QueryRefused as exc:
+                return self.json({"error": str(exc)}, status=403)
             except StoreError as exc:
                 return self.json({"error": str(exc)}, status=400)
+            finally:
+                in_flight -= 1
             return self.json({"columns": result.columns, "rows": encode_value([list(r) for r in result.rows])})

@@ -1,4 +1,8 @@
-"""The one place where clients are built: store, metrics registry, executor for blocking calls."""
+"""The one place where clients are built: store, metrics registry, executors for blocking calls.
+
+The ingest executor (one thread) runs every store call of the agent, the timers and ``/store``;
+``/query`` has its own thread and its own read-only client (``query_executor``, ``queries``).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,9 @@ from monitor.adapters.join_store import JoinStore, make_join_store
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.reader import live_owner, owner_path
+from monitor.adapters.readonly_query import QueryLimits, ReadOnlyQueries
 from monitor.adapters.remote_store import RemoteStore, StoreLock, wait_for_owner
+from monitor.adapters.store_secret import issue_secret, secret_path
 from monitor.baseline import Baseline
 from monitor.pipeline import Position
 from monitor.services.outcomes import OutcomeStage
@@ -26,6 +32,12 @@ from monitor.settings import Settings
 __all__ = ["Wiring"]
 
 log = logging.getLogger("monitor.worker")
+
+
+def _local_url(host: str, port: int) -> str:
+    """How local processes reach this worker's web port (all interfaces: through 127.0.0.1)."""
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @dataclass
@@ -42,6 +54,10 @@ class Wiring:
     outcome_stage: OutcomeStage | None = None
     owns_store: bool = False
     lock: StoreLock | None = None
+    store_secret: str | None = None
+    owner_url: str | None = None
+    queries: ReadOnlyQueries | None = None
+    query_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="query"))
 
     @property
     def drift_store(self) -> DriftStore:
@@ -72,17 +88,24 @@ class Wiring:
             self.lock = StoreLock(path.with_suffix(".lock"))
             if not self.lock.try_acquire():
                 owner = wait_for_owner(lambda: live_owner(self.settings.clickhouse_url))
-                self.store = RemoteStore(self.settings.clickhouse_url, owner["url"]).connect()
+                self.owner_url = owner["url"]
+                self.store = RemoteStore(self.settings.clickhouse_url, owner["url"],
+                                         secret_file=secret_path(self.settings.clickhouse_url),
+                                         token=self.settings.web_token_value).connect()
                 self.owns_store = False
                 log.info("store owned by pid %s; using it through %s", owner["pid"], owner["url"])
                 return
         self.store.connect()
         self.store.migrate()
         self.owns_store = True
-        if path is not None:
-            host = "127.0.0.1" if self.settings.web_host in ("0.0.0.0", "::") else self.settings.web_host
-            url = f"http://{host}:{self.settings.web_port}"
-            path.write_text(json.dumps({"pid": os.getpid(), "url": url}))
+        self.queries = ReadOnlyQueries(self.settings.clickhouse_url, QueryLimits(
+            max_execution_time=self.settings.query_timeout_seconds, max_result_rows=self.settings.query_max_rows,
+            max_result_bytes=self.settings.query_max_bytes), self.store.client_options).connect()
+        secret_file = secret_path(self.settings.clickhouse_url)
+        if path is not None and secret_file is not None:
+            self.store_secret = issue_secret(secret_file)  # before the owner record that points at /store
+            self.owner_url = _local_url(self.settings.web_host, self.settings.web_port)
+            path.write_text(json.dumps({"pid": os.getpid(), "url": self.owner_url}))
         log.info("store ready: %s (database %s)", self.store.target.kind, self.store.db)
 
     def close(self) -> None:
@@ -93,6 +116,9 @@ class Wiring:
                     path.unlink()
             except (ValueError, OSError):
                 pass
+        self.query_executor.shutdown(wait=True, cancel_futures=True)  # a running query ends by its time limit
+        if self.queries is not None:
+            self.queries.close()
         self.executor.shutdown(wait=True)
         if self.join_store is not None:
             self.join_store.close()

@@ -156,10 +156,11 @@ class ClickHouseStore:
             except Exception as exc:
                 raise StoreError(f"ClickHouse command failed: {exc}") from exc
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+    def query(self, sql: str, parameters: dict[str, Any] | None = None,
+              settings: dict[str, Any] | None = None) -> QueryResult:
         with self._lock:
             try:
-                result = self.client.query(sql, parameters=parameters)
+                result = self.client.query(sql, parameters=parameters, settings=settings)
             except Exception as exc:
                 raise StoreError(f"ClickHouse query failed: {exc}") from exc
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])

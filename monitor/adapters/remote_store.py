@@ -1,8 +1,9 @@
 """Share one embedded store between local workers: the owner serves it, the others call it.
 
 chdb lets one process open a data directory. The first worker to take the directory's lock owns
-it and serves ``POST /store`` on its loopback web port; every other worker on the machine uses a
-:class:`RemoteStore` with the same interface. A ClickHouse server needs none of this.
+it and serves ``POST /store`` on its web port to loopback peers that send the directory's secret
+(``monitor.adapters.store_secret``); every other worker on the machine uses a :class:`RemoteStore`
+with the same interface. A ClickHouse server needs none of this.
 """
 
 from __future__ import annotations
@@ -65,13 +66,36 @@ def handle_store_call(store: ClickHouseStore, body: dict[str, Any]) -> dict[str,
     raise ValueError(f"op {op!r} is not one of command, query, insert")
 
 
+def auth_headers(secret: str | None = None, token: str | None = None) -> dict[str, str]:
+    """Headers of a call to a worker's web port: the store secret and the bearer token, when set."""
+    from monitor.adapters.store_secret import SECRET_HEADER
+
+    headers = {"Content-Type": "application/json"}
+    if secret:
+        headers[SECRET_HEADER] = secret
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
 class RemoteStore(ClickHouseStore):
     """A :class:`ClickHouseStore` whose primitives go to the owning worker over HTTP."""
 
-    def __init__(self, url: str, owner_url: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, owner_url: str, *, secret_file: Path | None = None, token: str | None = None,
+                 timeout: float = 60.0) -> None:
         super().__init__(url)
         self.owner_url = owner_url.rstrip("/")
+        self.secret_file = secret_file
+        self.token = token
         self.timeout = timeout
+        self._secret: str | None = None
+
+    def _headers(self, reread: bool = False) -> dict[str, str]:
+        from monitor.adapters.store_secret import read_secret
+
+        if self.secret_file is not None and (self._secret is None or reread):
+            self._secret = read_secret(self.secret_file)
+        return auth_headers(self._secret, self.token)
 
     def connect(self, timeout: float = 30.0) -> RemoteStore:
         """Until the owner answers: its record is written before its web port listens."""
@@ -90,18 +114,21 @@ class RemoteStore(ClickHouseStore):
 
     def _call(self, body: dict[str, Any]) -> dict[str, Any]:
         data = json.dumps(encode_value(body)).encode()
-        request = urllib.request.Request(f"{self.owner_url}/store", data=data,
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            message = f"store owner {self.owner_url}: {exc.read().decode(errors='replace')}"
-            if exc.code == 409:  # that worker no longer owns the store
-                message += self._follow_owner()
-            raise StoreError(message) from None
-        except OSError as exc:
-            raise StoreError(f"store owner {self.owner_url} did not answer: {exc}{self._follow_owner()}") from None
+        for attempt in range(2):  # a restarted owner writes a new secret: read it again once
+            request = urllib.request.Request(f"{self.owner_url}/store", data=data, headers=self._headers(attempt > 0))
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                if exc.code == 403 and attempt == 0 and self.secret_file is not None:
+                    continue
+                message = f"store owner {self.owner_url} answered {exc.code}: {exc.read().decode(errors='replace')}"
+                if exc.code in (404, 409):  # that worker does not own the store (any more)
+                    message += self._follow_owner()
+                raise StoreError(message) from None
+            except OSError as exc:
+                raise StoreError(f"store owner {self.owner_url} did not answer: {exc}{self._follow_owner()}") from None
+        raise AssertionError("unreachable")
 
     def _follow_owner(self) -> str:
         """After a failed call: switch to the store's current owner if another worker has taken it over.
@@ -113,12 +140,16 @@ class RemoteStore(ClickHouseStore):
         if owner is None or str(owner["url"]).rstrip("/") == self.owner_url:
             return ""
         self.owner_url = str(owner["url"]).rstrip("/")
+        self._secret = None  # the new owner issued its own secret
         return f"; the store is now owned by pid {owner['pid']} at {self.owner_url}"
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         return self._call({"op": "command", "sql": sql, "parameters": parameters or {}})
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+    def query(self, sql: str, parameters: dict[str, Any] | None = None,
+              settings: dict[str, Any] | None = None) -> QueryResult:
+        if settings:
+            raise StoreError("a remote store call takes no per-query settings")
         payload = self._call({"op": "query", "sql": sql, "parameters": parameters or {}})
         rows = decode_value(payload["rows"], naive=True)
         return QueryResult(payload["columns"], [tuple(r) for r in rows])

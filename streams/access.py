@@ -1,0 +1,84 @@
+"""Who may call the worker's web port: the bearer token, the loopback rule and the bind check.
+
+- Every path but ``/health`` and ``/metrics`` needs ``Authorization: Bearer <MONITOR_WEB_TOKEN>``
+  when a token is set (compared in constant time).
+- A worker refuses to bind a non-loopback ``MONITOR_WEB_HOST`` without a token.
+- ``/store`` also needs a loopback peer: the socket's peer address (never a forwarded header) in
+  127.0.0.0/8 or ::1 (an IPv4-mapped ``::ffff:127.x.y.z`` counts as its IPv4 address).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from monitor.errors import ConfigError
+from monitor.settings import Settings
+
+__all__ = ["OPEN_PATHS", "check_web_bind", "is_loopback_address", "peer_is_loopback", "token_middleware"]
+
+OPEN_PATHS = frozenset({"/health", "/metrics"})
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def is_loopback_address(host: str) -> bool:
+    """Whether ``host`` (an IP address) is a loopback address.
+
+    >>> [is_loopback_address(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1", "10.0.0.1", "0.0.0.0")]
+    [True, True, True, True, False, False]
+    """
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def _binds_loopback_only(host: str) -> bool:
+    """Whether every address ``host`` resolves to is a loopback address ("" and 0.0.0.0 are not)."""
+    if not host or host in ("0.0.0.0", "::", "*"):
+        return False
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(is_loopback_address(str(info[4][0])) for info in infos)
+
+
+def check_web_bind(settings: Settings) -> None:
+    """ConfigError when the web port would listen beyond loopback without a token."""
+    if settings.web_token_value is None and not _binds_loopback_only(settings.web_host):
+        raise ConfigError(f"MONITOR_WEB_HOST={settings.web_host} is not a loopback address: set MONITOR_WEB_TOKEN "
+                          "(e.g. `export MONITOR_WEB_TOKEN=$(openssl rand -hex 32)`) or bind 127.0.0.1")
+
+
+def peer_is_loopback(request: web.Request) -> bool:
+    """Whether the TCP peer of ``request`` is a loopback address (the socket's, not a header's)."""
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return bool(peer) and is_loopback_address(str(peer[0]))
+
+
+def bearer_matches(token: str, authorization: str | None) -> bool:
+    """Constant-time check of an ``Authorization: Bearer <token>`` header."""
+    expected = f"Bearer {token}".encode()
+    supplied = (authorization or "").encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(expected, supplied)
+
+
+def token_middleware(token: str) -> Callable[[web.Request, _Handler], Awaitable[web.StreamResponse]]:
+    """aiohttp middleware: 401 on every path but OPEN_PATHS without the bearer token."""
+
+    @web.middleware
+    async def require_token(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if request.path in OPEN_PATHS or bearer_matches(token, request.headers.get("Authorization")):
+            return await handler(request)
+        return web.json_response({"error": "missing or wrong bearer token (MONITOR_WEB_TOKEN)"}, status=401,
+                                 headers={"WWW-Authenticate": 'Bearer realm="monitor"'})
+
+    return require_token

@@ -1,0 +1,137 @@
+"""/query's read-only enforcement against real embedded ClickHouse: ClickHouse parses, ClickHouse refuses."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.adapters.readonly_query import QueryLimits, QueryRefused, ReadOnlyQueries, refusal
+from monitor.errors import StoreError
+
+# Statements that write, change settings, reach files, the network or processes. Each must fail.
+REFUSED = [
+    "DROP TABLE monitor.partials",
+    "SELECT 1; DROP TABLE monitor.partials",
+    "SELECT count() FROM monitor.partials;\nTRUNCATE TABLE monitor.partials",
+    "INSERT INTO monitor.partials (src_topic) VALUES ('forged')",
+    "INSERT INTO FUNCTION file('{out}', 'TSV') SELECT 1",
+    "ALTER TABLE monitor.partials DELETE WHERE 1",
+    "ALTER TABLE monitor.partials UPDATE last_offset = 0 WHERE 1",
+    "CREATE TABLE monitor.evil (x UInt8) ENGINE = Memory",
+    "CREATE TABLE monitor.evil ENGINE = File(TSV, '{out}') AS SELECT 1",
+    "RENAME TABLE monitor.partials TO monitor.gone",
+    "TRUNCATE TABLE monitor.partials",
+    "OPTIMIZE TABLE monitor.partials FINAL",
+    "SET readonly = 0",
+    "SELECT 1 SETTINGS readonly = 0",
+    "SELECT 1 SETTINGS max_execution_time = 100000",
+    "SYSTEM FLUSH LOGS",
+    "SYSTEM SHUTDOWN",
+    "KILL QUERY WHERE 1",
+    "USE system",
+    "SELECT 1 INTO OUTFILE '{out}'",
+    "SELECT 1 FORMAT JSON",
+    "SELECT file('{secret}')",
+    "SELECT * FROM file('{secret}', 'LineAsString')",
+    "DESCRIBE file('{secret}', 'CSVWithNames')",
+    "SELECT * FROM url('http://127.0.0.1:9/x', 'CSV', 'a String')",
+    "SELECT * FROM s3('http://127.0.0.1:9/bucket/key.csv', 'CSV', 'a String')",
+    "SELECT * FROM remote('127.0.0.1', system.one)",
+    "SELECT * FROM mysql('127.0.0.1:9', 'db', 't', 'u', 'p')",
+    "SELECT * FROM postgresql('127.0.0.1:9', 'db', 't', 'u', 'p')",
+    "SELECT * FROM executable('id', 'TSV', 'a String')",
+    "SELECT * FROM sqlite('{secret}', 't')",
+    "SELECT * FROM numbers(2) AS n, file('{secret}', 'LineAsString') AS f",
+    "SELECT 1 UNION ALL SELECT count() FROM url('http://127.0.0.1:9/x', 'CSV', 'a String')",
+    "WITH (SELECT line FROM file('{secret}', 'LineAsString') LIMIT 1) AS s SELECT s",
+    "SHOW TABLES",
+    "EXPLAIN SELECT 1",
+]
+
+
+@pytest.fixture()
+def stores(chdb_dir: Path, tmp_path: Path):
+    store = ClickHouseStore(f"chdb://{chdb_dir}").connect()
+    store.migrate()
+    queries = ReadOnlyQueries(f"chdb://{chdb_dir}", QueryLimits(max_execution_time=2, max_result_rows=50)).connect()
+    yield store, queries
+    queries.close()
+
+
+def test_the_syntax_tree_decides_what_runs() -> None:
+    select = ["SelectWithUnionQuery (children 1)", " ExpressionList (children 1)", "  SelectQuery (children 2)",
+              "   TablesInSelectQuery (children 1)", "    TablesInSelectQueryElement (children 1)",
+              "     TableExpression (children 1)", "      Function {name} (alias f) (children 1)"]
+    assert refusal([line.format(name="numbers") for line in select]) is None
+    assert "table function url()" in refusal([line.format(name="url") for line in select])
+    # a scalar function that shares a table function's name is fine outside a table expression
+    assert refusal(["SelectWithUnionQuery (children 1)", " ExpressionList (children 1)",
+                    "  Function format (children 1)"]) is None
+    assert "function file()" in refusal(["SelectWithUnionQuery (children 1)", "  Function file (children 1)"])
+    assert "not InsertQuery" in refusal(["InsertQuery (children 1)"])
+    assert refusal([]) is not None
+
+
+@pytest.mark.parametrize("template", REFUSED)
+def test_every_write_file_network_or_settings_statement_is_refused(stores, tmp_path: Path, template: str) -> None:
+    store, queries = stores
+    secret = tmp_path / "secret.csv"
+    secret.write_text("topsecret,b\n1,2\n")
+    out = tmp_path / "out.txt"
+    tables = store.query("SELECT name FROM system.tables WHERE database = 'monitor' ORDER BY name").rows
+    with pytest.raises(StoreError) as refused:
+        queries.query(template.format(secret=secret, out=out))
+    assert "topsecret" not in str(refused.value)
+    assert not out.exists()
+    assert store.query("SELECT name FROM system.tables WHERE database = 'monitor' ORDER BY name").rows == tables
+    assert queries.query("SELECT 1 AS one").rows == [(1,)]  # the query client is still usable
+
+
+def test_selects_with_parameters_cte_and_union_run(stores) -> None:
+    _, queries = stores
+    assert queries.query("SELECT {a:String} AS a, {n:UInt32} + 1 AS n", {"a": "x'; DROP", "n": 2}).rows == [("x'; DROP", 3)]
+    result = queries.query("WITH 2 AS two SELECT number * two AS d FROM numbers(3) UNION ALL SELECT 100 -- done")
+    assert sorted(r[0] for r in result.rows) == [0, 2, 4, 100]
+    assert queries.query("SELECT count() FROM monitor.partials").columns == ["count()"]
+    assert queries.query("SELECT format('{} {}', 'a', 'b')").rows == [("a b",)]
+
+
+def test_result_and_time_limits_are_enforced_by_clickhouse(stores) -> None:
+    _, queries = stores
+    assert len(queries.query("SELECT * FROM numbers(50)").rows) == 50
+    with pytest.raises(StoreError, match="TOO_MANY_ROWS_OR_BYTES"):
+        queries.query("SELECT * FROM numbers(51)")
+    with pytest.raises(StoreError, match="TIMEOUT_EXCEEDED"):
+        queries.query("SELECT count() FROM numbers(1000000000000)")
+
+
+def test_a_running_query_does_not_hold_the_ingest_client(stores, unique) -> None:
+    """The query has its own chdb handle: batches written on the store's client land while it runs."""
+    store, _ = stores
+    queries = ReadOnlyQueries(store.url, QueryLimits(max_execution_time=5)).connect()
+    outcome: list[StoreError] = []
+
+    def heavy() -> None:
+        try:
+            queries.query("SELECT count() FROM numbers(1000000000000)")
+        except StoreError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=heavy)
+    thread.start()
+    written_while_running = 0
+    try:
+        for offset in range(200):
+            store.write_batch({(f"t{unique}", 0): (offset, 1.0, [])})
+            if not thread.is_alive():
+                break
+            written_while_running += 1
+    finally:
+        thread.join()
+        queries.close()
+    assert written_while_running >= 1
+    assert store.read_position(f"t{unique}", 0)[0] >= written_while_running - 1
+    assert outcome and "TIMEOUT_EXCEEDED" in str(outcome[0])
