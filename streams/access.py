@@ -19,7 +19,7 @@ from aiohttp import web
 from monitor.errors import ConfigError
 from monitor.settings import Settings
 
-__all__ = ["OPEN_PATHS", "check_web_bind", "is_loopback_address", "peer_is_loopback", "token_middleware"]
+__all__ = ["OPEN_PATHS", "bearer_matches", "check_web_bind", "is_loopback_address", "peer_is_loopback", "token_middleware"]
 
 OPEN_PATHS = frozenset({"/health", "/metrics"})
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

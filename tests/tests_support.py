@@ -18,6 +18,47 @@ from monitor.errors import StoreError
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# Statements /query must refuse: they write, change settings, reach files, the network or processes.
+# {secret} is a readable file, {out} a path that must not appear, {port} a loopback listener.
+REFUSED_STATEMENTS = [
+    "DROP TABLE monitor.partials",
+    "SELECT 1; DROP TABLE monitor.partials",
+    "SELECT count() FROM monitor.partials;\nTRUNCATE TABLE monitor.partials",
+    "INSERT INTO monitor.partials (src_topic) VALUES ('forged')",
+    "INSERT INTO FUNCTION file('{out}', 'TSV') SELECT 1",
+    "ALTER TABLE monitor.partials DELETE WHERE 1",
+    "ALTER TABLE monitor.partials UPDATE last_offset = 0 WHERE 1",
+    "CREATE TABLE monitor.evil (x UInt8) ENGINE = Memory",
+    "CREATE TABLE monitor.evil ENGINE = File(TSV, '{out}') AS SELECT 1",
+    "RENAME TABLE monitor.partials TO monitor.gone",
+    "TRUNCATE TABLE monitor.partials",
+    "OPTIMIZE TABLE monitor.partials FINAL",
+    "SET readonly = 0",
+    "SELECT 1 SETTINGS readonly = 0",
+    "SELECT 1 SETTINGS max_execution_time = 100000",
+    "SYSTEM FLUSH LOGS",
+    "SYSTEM SHUTDOWN",
+    "KILL QUERY WHERE 1",
+    "USE system",
+    "SELECT 1 INTO OUTFILE '{out}'",
+    "SELECT 1 FORMAT JSON",
+    "SELECT file('{secret}')",
+    "SELECT * FROM file('{secret}', 'LineAsString')",
+    "DESCRIBE file('{secret}', 'CSVWithNames')",
+    "SELECT * FROM url('http://127.0.0.1:{port}/x', 'CSV', 'a String')",
+    "SELECT * FROM s3('http://127.0.0.1:{port}/bucket/key.csv', 'CSV', 'a String')",
+    "SELECT * FROM remote('127.0.0.1:{port}', system.one)",
+    "SELECT * FROM mysql('127.0.0.1:{port}', 'db', 't', 'u', 'p')",
+    "SELECT * FROM postgresql('127.0.0.1:{port}', 'db', 't', 'u', 'p')",
+    "SELECT * FROM executable('id', 'TSV', 'a String')",
+    "SELECT * FROM sqlite('{secret}', 't')",
+    "SELECT * FROM numbers(2) AS n, file('{secret}', 'LineAsString') AS f",
+    "SELECT 1 UNION ALL SELECT count() FROM url('http://127.0.0.1:{port}/x', 'CSV', 'a String')",
+    "WITH (SELECT line FROM file('{secret}', 'LineAsString') LIMIT 1) AS s SELECT s",
+    "SHOW TABLES",
+    "EXPLAIN SELECT 1",
+]
+
 
 def missing_service(what: str) -> None:
     """Fail with CI=true, skip elsewhere: a missing service never silently passes CI."""

@@ -60,7 +60,8 @@ class HttpReader:
                 payload = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")
-            raise StoreError(f"worker at {self.base_url} refused the query: {detail}") from None
+            hint = " (set MONITOR_WEB_TOKEN to the worker's token)" if exc.code == 401 else ""
+            raise StoreError(f"worker at {self.base_url} refused the query (HTTP {exc.code}){hint}: {detail}") from None
         except OSError as exc:
             raise StoreError(f"worker at {self.base_url} did not answer: {exc}") from None
         rows = decode_value(payload["rows"], naive=True)
