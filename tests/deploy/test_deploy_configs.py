@@ -6,6 +6,7 @@ With CI=true a missing promtool / amtool fails instead of skipping (``make tools
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,11 +23,16 @@ from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.alerts.rules import default_rules
 from monitor.catalogue import DRIFT_SCORES, OUTCOME_METRICS
 from monitor.settings import Settings
+from streams.access import check_web_bind
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 PROMETHEUS = DEPLOY / "prometheus"
 COMPOSE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+# ${NAME}, ${NAME:?message}, ${NAME?message}, ${NAME:-default}, ${NAME-default}
+COMPOSE_VARIABLE = re.compile(r"\$\{(\w+)(?:(:?[?-])([^}]*))?\}")
+SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|_AUTH$", re.IGNORECASE)
 
 # MONITOR_* variables the compose file sets that are not Settings fields yet. Each must be read
 # by the code that needs it; drop a name here once it becomes a Settings field.
@@ -46,8 +52,15 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE.read_text())
+def env_example() -> dict[str, str]:
+    lines = [line.strip() for line in ENV_EXAMPLE.read_text().splitlines()]
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def compose(values: dict[str, str] | None = None) -> dict[str, Any]:
+    """docker-compose.yml as `docker compose` reads it, with each .env variable set to a dummy secret."""
+    values = values or {name: f"dummy-{name.lower()}" for name in env_example()}
+    return yaml.safe_load(COMPOSE_VARIABLE.sub(lambda m: values[m.group(1)], COMPOSE.read_text()))
 
 
 # --- Prometheus and Alertmanager, by their own tools ---------------------------------------------
@@ -188,6 +201,7 @@ def test_monitor_env_vars_are_settings_or_documented() -> None:
     known = {k: v for k, v in env.items() if k in fields}
     settings = Settings(**{k.removeprefix("MONITOR_").lower(): v for k, v in known.items()})
     assert settings.web_host == "0.0.0.0"
+    check_web_bind(settings)  # the worker's own start-up check: all interfaces need the token
 
 
 def _container_ports(service: dict[str, Any]) -> set[int]:
@@ -219,7 +233,7 @@ def test_ports_are_consistent() -> None:
     am_target = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
     assert am_target == "alertmanager:9093" and 9093 in _container_ports(services["alertmanager"])
     # no two services publish the same host port
-    host_ports = [str(p).split(":")[0] for s in services.values() for p in s.get("ports", []) if ":" in str(p)]
+    host_ports = [str(p).split(":")[-2] for s in services.values() for p in s.get("ports", []) if ":" in str(p)]
     assert len(host_ports) == len(set(host_ports))
 
 
@@ -245,3 +259,59 @@ def test_dashboard_clickhouse_panels_run_against_the_schema(chdb_dir) -> None:
     for panel, sql in panels:
         assert "${" not in sql and "$__" not in sql, (panel, sql)
         store.query(sql)  # raises StoreError on an unknown table or column
+
+
+# --- docker-compose.yml: locked by default ---------------------------------------------------------
+
+
+def test_kafka_is_not_published_and_advertises_only_the_compose_network() -> None:
+    kafka = compose()["services"]["kafka"]
+    assert "ports" not in kafka, "the plaintext Kafka listener must not be published on the host"
+    advertised = kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert all(urlparse(listener).hostname == "kafka" for listener in advertised), advertised
+
+
+def test_published_ports_listen_on_the_host_loopback_only() -> None:
+    services = compose()["services"]
+    published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
+    assert set(published) == {"clickhouse", "prometheus", "alertmanager", "grafana"}
+    for name, ports in published.items():
+        for port in ports:
+            assert str(port).startswith("127.0.0.1:") and str(port).count(":") == 2, (name, port)
+    assert "ports" not in services["monitor"] and "ports" not in services["redis"]
+
+
+def test_prometheus_has_no_lifecycle_or_admin_api() -> None:
+    command = compose()["services"]["prometheus"]["command"]
+    assert not any(flag.startswith(("--web.enable-lifecycle", "--web.enable-admin-api")) for flag in command)
+
+
+def test_every_secret_comes_from_the_env_file_without_a_default() -> None:
+    text = COMPOSE.read_text()
+    declared = env_example()
+    used = {m.group(1): (m.group(2), m.group(3)) for m in COMPOSE_VARIABLE.finditer(text)}
+    assert set(used) == set(declared), "every ${VAR} of docker-compose.yml is listed in .env.example and back"
+    assert all(value == "" for value in declared.values()), ".env.example must not ship a usable secret"
+    for name in declared:
+        required = [m.group(2) for m in COMPOSE_VARIABLE.finditer(text) if m.group(1) == name]
+        assert ":?" in required, f"{name} is not required (${{{name}:?...}}) anywhere in docker-compose.yml"
+        assert not any(op in ("-", ":-") for op in required), f"{name} has a default"
+    raw = yaml.safe_load(text)["services"]
+    for name, service in raw.items():
+        env = service.get("environment") or {}
+        for key, value in env.items():
+            value = str(value)
+            if SECRET_NAME.search(key):
+                assert COMPOSE_VARIABLE.fullmatch(value), f"{name}.{key} is a literal secret"
+            userinfo = urlparse(value).password if "://" in value else None
+            if userinfo is not None:
+                assert COMPOSE_VARIABLE.fullmatch(userinfo), f"{name}.{key} has a literal password"
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert ".env" in ignored and ".env" in (ROOT / ".dockerignore").read_text().split()
+
+
+def test_grafana_reads_the_clickhouse_password_from_its_environment() -> None:
+    provisioned = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/datasources.yml").read_text())
+    clickhouse = next(d for d in provisioned["datasources"] if d["uid"] == "clickhouse")
+    assert clickhouse["secureJsonData"]["password"] == "$CLICKHOUSE_PASSWORD"
+    assert "CLICKHOUSE_PASSWORD" in compose()["services"]["grafana"]["environment"]
