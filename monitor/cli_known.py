@@ -6,11 +6,11 @@ metric catalogue grows, these functions are the one place to repoint.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from monitor.cli_support import require_known
 from monitor.drift.coverage import CountedWindow, ScoredWindow, UnscoredWindow, unscored_windows
+from monitor.timestamps import utc_datetime
 
 __all__ = [
     "ALERT_STATUSES",
@@ -71,16 +71,13 @@ def check_store_filters(reader: Any, *, model: str | None = None, version: str |
         require_known("--feature", feature, _distinct(reader, "drift_windows", "feature", model), "scored feature")
 
 
-def _dt(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
 
 def unscored_report(reader: Any, *, model: str | None, version: str | None, since: float | None,
                     until: float | None, allowed_lateness: float, min_samples: int) -> list[UnscoredWindow]:
     """Windows that counted inference events but have no drift score, with the reason."""
     db = reader.db
     params: dict[str, Any] = {"model": model or "", "version": version or "",
-                              "since": _dt(since or 0.0), "until": _dt(until or 4_102_444_800.0)}
+                              "since": utc_datetime(since or 0.0), "until": utc_datetime(until or 4_102_444_800.0)}
     where = ("({model:String} = '' OR model = {model:String}) AND ({version:String} = '' OR "
              "model_version = {version:String}) AND window_start >= {since:DateTime64(3)} "
              "AND window_start < {until:DateTime64(3)}")
@@ -99,7 +96,8 @@ def unscored_report(reader: Any, *, model: str | None, version: str | None, sinc
     first_baselines = {(m, v): float(t) for m, v, t in reader.query(
         f"SELECT model, model_version, toFloat64(min(created_at)) FROM {db}.baselines FINAL "
         "GROUP BY model, model_version").rows}
-    watermark = reader.query(f"SELECT toFloat64(max(max_event_time)) FROM {db}.partials "
-                             "WHERE name = '__offsets'").rows[0][0]
-    return unscored_windows(counted, scored, first_baselines, watermark=float(watermark or 0.0),
+    from monitor.adapters.clickhouse_store import read_watermark
+
+    watermark = read_watermark(reader, f"{db}.partials")
+    return unscored_windows(counted, scored, first_baselines, watermark=watermark,
                             allowed_lateness=allowed_lateness, min_samples=min_samples)

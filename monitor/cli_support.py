@@ -7,7 +7,7 @@ import io
 import json
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from monitor.errors import ConfigError, MonitorError
 from monitor.settings import parse_duration
+from monitor.timestamps import epoch_seconds
 
 __all__ = ["EXIT_USAGE", "Format", "MonitorGroup", "UnknownValue", "parse_time", "print_rows", "require_known"]
 
@@ -65,7 +66,7 @@ or an ISO time (2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)
     except ValueError:
         raise ConfigError(f"{option} {value!r}: expected a duration back from now (90m, 2h, 7d) or an ISO time "
                           "(2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return epoch_seconds(parsed)
 
 
 def require_known(option: str, value: str | None, known: Iterable[str], what: str) -> None:

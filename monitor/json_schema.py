@@ -78,7 +78,8 @@ def _field_schema(spec: FieldSpec) -> dict[str, Any]:
     schema = value if spec.required else {"anyOf": [value, {"type": "null"}]}
     if "anyOf" in value and not spec.required:
         schema = {"anyOf": [*value["anyOf"], {"type": "null"}]}
-    return {**schema, "description": spec.doc}
+    examples = {} if spec.example is None else {"examples": [spec.example]}
+    return {**schema, "description": spec.doc, **examples}
 
 
 def event_schema(kind: str) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
+
+from monitor.timestamps import utc_datetime
 
 __all__ = [
     "ALERT_ID",
@@ -21,6 +23,7 @@ __all__ = [
     "drift_query",
     "metrics_query",
     "render_sql",
+    "sql_literal",
     "table_query",
 ]
 
@@ -33,7 +36,7 @@ def _quote(value: Any, type_name: str) -> str:
         return "[" + ", ".join(_quote(v, inner) for v in value) + "]"
     if type_name.startswith("DateTime"):
         if isinstance(value, (int, float)):
-            value = datetime.fromtimestamp(value, tz=UTC)
+            value = utc_datetime(value)
         elif value.tzinfo is not None:
             value = value.astimezone(UTC)
         return f"toDateTime64('{value.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}', 3, 'UTC')"
@@ -41,8 +44,16 @@ def _quote(value: Any, type_name: str) -> str:
         return "1" if value else "0"
     if isinstance(value, (int, float)):
         return repr(value)
-    escaped = str(value).replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
+    return sql_literal(str(value))
+
+
+def sql_literal(value: str) -> str:
+    """A ClickHouse string literal: backslashes and single quotes escaped.
+
+    >>> print(sql_literal("it's"))
+    'it\\'s'
+    """
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def render_sql(sql: str, parameters: dict[str, Any]) -> str:
@@ -59,10 +70,10 @@ def _filters(filters: dict[str, tuple[str, str, Any]], since: float | None, time
             params[name] = value
     if since is not None:
         clauses.append(f"{time_column} >= {{since:DateTime64(3)}}")
-        params["since"] = datetime.fromtimestamp(since, tz=UTC)
+        params["since"] = utc_datetime(since)
     if until is not None:
         clauses.append(f"{time_column} < {{until:DateTime64(3)}}")
-        params["until"] = datetime.fromtimestamp(until, tz=UTC)
+        params["until"] = utc_datetime(until)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from monitor.contract import TIMESTAMP_PATTERN
 from monitor.errors import InvalidEvent
 
-__all__ = ["MILLIS_THRESHOLD", "parse_timestamp"]
+__all__ = ["MILLIS_THRESHOLD", "epoch_seconds", "parse_timestamp", "utc_datetime"]
 
 # Epoch numbers above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
 MILLIS_THRESHOLD = 1e11
@@ -52,3 +52,23 @@ def parse_timestamp(value: object, field: str = "timestamp") -> float:
     raise InvalidEvent(
         "wrong_type", field, f"expected RFC 3339 string or epoch number, got {type(value).__name__}"
     )
+
+
+def utc_datetime(seconds: float) -> datetime:
+    """An aware UTC datetime for epoch seconds: how store parameters of type DateTime64 are passed.
+
+    >>> utc_datetime(1767225600.5).isoformat()
+    '2026-01-01T00:00:00.500000+00:00'
+    """
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def epoch_seconds(moment: datetime | str) -> float:
+    """Epoch seconds of a datetime or an ISO 8601 string; a naive one (as the store returns them) is UTC.
+
+    >>> epoch_seconds(datetime(2026, 1, 1)), epoch_seconds(utc_datetime(5.0)), epoch_seconds("1970-01-01 00:00:07")
+    (1767225600.0, 5.0, 7.0)
+    """
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -28,8 +27,9 @@ from monitor.adapters.schema import (
 from monitor.errors import ConfigError, StoreError
 from monitor.partials import Partial
 from monitor.redact import mask_text, mask_url
+from monitor.timestamps import utc_datetime
 
-__all__ = ["ClickHouseStore", "QueryResult", "StoreURL", "parse_store_url"]
+__all__ = ["OFFSET_MARKER", "ClickHouseStore", "QueryResult", "StoreURL", "parse_store_url", "read_watermark"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARTIAL_COLUMNS = [
@@ -38,6 +38,14 @@ PARTIAL_COLUMNS = [
 ]
 OFFSET_MARKER = "__offsets"
 
+
+
+def read_watermark(reader: Any, partials_table: str) -> float:
+    """The newest event time any source partition has been written up to (0.0 before any write),
+    through anything with ``query(sql, parameters)``: a store, or the worker's query endpoint."""
+    value = reader.query(f"SELECT toFloat64(max(max_event_time)) FROM {partials_table} WHERE name = {{marker:String}}",
+                         {"marker": OFFSET_MARKER}).rows[0][0]
+    return float(value or 0.0)
 
 @dataclass(frozen=True)
 class StoreURL:
@@ -82,9 +90,6 @@ def _identifier(name: str) -> str:
         raise ConfigError(f"database name {name!r} must match {_IDENTIFIER.pattern}")
     return name
 
-
-def _dt(epoch_seconds: float) -> datetime:
-    return datetime.fromtimestamp(epoch_seconds, tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -185,11 +190,11 @@ class ClickHouseStore:
         """
         rows: list[list[Any]] = []
         for (topic, partition), (last_offset, watermark, partials) in partials_by_source.items():
-            rows.append([topic, partition, last_offset, _dt(0), 0, "", "", OFFSET_MARKER, "", 0.0, 0.0,
-                         _dt(max(watermark, 0.0))])
+            rows.append([topic, partition, last_offset, utc_datetime(0), 0, "", "", OFFSET_MARKER, "", 0.0, 0.0,
+                         utc_datetime(max(watermark, 0.0))])
             rows.extend(
-                [topic, partition, last_offset, _dt(p.window_start), p.window_seconds, p.model, p.model_version,
-                 p.name, p.bucket, p.count, p.total, _dt(p.max_event_time)]
+                [topic, partition, last_offset, utc_datetime(p.window_start), p.window_seconds, p.model, p.model_version,
+                 p.name, p.bucket, p.count, p.total, utc_datetime(p.max_event_time)]
                 for p in partials
             )
         self.insert("partials", rows, PARTIAL_COLUMNS)
@@ -217,7 +222,7 @@ class ClickHouseStore:
         params = {"marker": OFFSET_MARKER, "latency": LATENCY_HISTOGRAM}
         oldest = self.query(
             f"SELECT count(), toFloat64(min(window_start)) FROM {partials} "
-            f"WHERE inserted_at >= {{since:DateTime64(3)}} AND {scalar}", {"since": _dt(changed_since), **params},
+            f"WHERE inserted_at >= {{since:DateTime64(3)}} AND {scalar}", {"since": utc_datetime(changed_since), **params},
         ).rows[0]
         if not oldest[0]:
             return 0
@@ -238,16 +243,14 @@ class ClickHouseStore:
             "startsWith(name, {outcome:String}) OR has({means:Array(String)}, name), 'mean', 'sum') AS kind "
             f"FROM {partials} WHERE window_start >= {{oldest:DateTime64(3)}} AND {scalar} "
             "GROUP BY window_start, model, model_version, name, bucket)",
-            {"means": list(SCALAR_MEAN_METRICS), "oldest": _dt(oldest[1]), "outcome": OUTCOME_PREFIX,
+            {"means": list(SCALAR_MEAN_METRICS), "oldest": utc_datetime(oldest[1]), "outcome": OUTCOME_PREFIX,
              "rates": list(PROPORTIONS), **params},
         )
         return int(oldest[0])
 
     def watermark(self) -> float:
         """The newest event time any source partition has been written up to."""
-        value = self.query(f"SELECT toFloat64(max(max_event_time)) FROM {self.table('partials')} "
-                           "WHERE name = {marker:String}", {"marker": OFFSET_MARKER}).rows[0][0]
-        return float(value or 0.0)
+        return read_watermark(self, self.table("partials"))
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -12,6 +11,7 @@ import orjson
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.baseline import Baseline
 from monitor.drift.windows import DQ_PREFIX, EVENTS_NAME, HIST_PREFIX, DriftRow
+from monitor.timestamps import utc_datetime
 
 __all__ = ["DriftStore"]
 
@@ -19,9 +19,6 @@ DRIFT_COLUMNS = ["window_start", "window_end", "model", "model_version", "featur
                  "n_current", "n_reference", "severity", "missing_rate", "type_violation_rate", "out_of_range_rate",
                  "updated_at", "n_events", "partial"]
 
-
-def _dt(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 class DriftStore:
@@ -34,7 +31,7 @@ class DriftStore:
     def save_baseline(self, baseline: Baseline, baseline_id: str | None = None) -> str:
         baseline_id = baseline_id or f"{baseline.model_version}-{uuid.uuid4().hex[:8]}"
         self.store.insert("baselines", [[baseline_id, baseline.model, baseline.model_version,
-                                         _dt(baseline.created_at), baseline.source, baseline.n, baseline.to_json(), 0]],
+                                         utc_datetime(baseline.created_at), baseline.source, baseline.n, baseline.to_json(), 0]],
                           ["baseline_id", "model", "model_version", "created_at", "source", "n", "body", "deleted"])
         return baseline_id
 
@@ -83,7 +80,7 @@ class DriftStore:
 
     # -- samples for automatic baselines ----------------------------------------------------
     def add_samples(self, rows: Sequence[tuple[str, str, float, str, dict[str, Any]]]) -> None:
-        self.store.insert("baseline_samples", [[m, v, _dt(t), rid, orjson.dumps(rec).decode()]
+        self.store.insert("baseline_samples", [[m, v, utc_datetime(t), rid, orjson.dumps(rec).decode()]
                                                for m, v, t, rid, rec in rows],
                           ["model", "model_version", "event_time", "request_id", "record"])
 
@@ -111,11 +108,9 @@ class DriftStore:
         windows = self.store.query(
             f"SELECT DISTINCT toFloat64(window_start), window_seconds FROM {partials} "
             "WHERE inserted_at >= {since:DateTime64(3)} AND startsWith(name, {prefix:String})",
-            {"since": _dt(since), "prefix": HIST_PREFIX},
+            {"since": utc_datetime(since), "prefix": HIST_PREFIX},
         ).rows
-        watermark = self.store.query(
-            f"SELECT toFloat64(max(max_event_time)) FROM {partials} WHERE name = '__offsets'").rows[0][0]
-        return [(float(w), int(s)) for w, s in windows], float(watermark or 0.0)
+        return [(float(w), int(s)) for w, s in windows], self.store.watermark()
 
     def window_rows(self, window_start: float, last_start: float | None = None,
                     ) -> dict[tuple[str, str], list[tuple[str, str, float, float]]]:
@@ -126,7 +121,7 @@ class DriftStore:
             "WHERE window_start >= {start:DateTime64(3)} AND window_start <= {last:DateTime64(3)} "
             "AND (startsWith(name, {hist:String}) OR startsWith(name, {dq:String}) OR name = {events:String}) "
             "GROUP BY model, model_version, name, bucket",
-            {"start": _dt(window_start), "last": _dt(window_start if last_start is None else last_start),
+            {"start": utc_datetime(window_start), "last": utc_datetime(window_start if last_start is None else last_start),
              "hist": HIST_PREFIX, "dq": DQ_PREFIX, "events": EVENTS_NAME},
         ).rows
         out: dict[tuple[str, str], list[tuple[str, str, float, float]]] = {}
@@ -137,6 +132,6 @@ class DriftStore:
     def write_drift_rows(self, window_start: float, window_seconds: int, model: str, version: str,
                          rows: Sequence[DriftRow], now: float) -> None:
         self.store.insert("drift_windows", [
-            [_dt(window_start), _dt(window_start + window_seconds), model, version, r.feature, r.baseline_id, r.psi,
+            [utc_datetime(window_start), utc_datetime(window_start + window_seconds), model, version, r.feature, r.baseline_id, r.psi,
              r.kl, r.js, r.n_current, r.n_reference, r.severity, r.missing_rate, r.type_violation_rate,
-             r.out_of_range_rate, _dt(now), r.n_events, int(r.partial)] for r in rows], DRIFT_COLUMNS)
+             r.out_of_range_rate, utc_datetime(now), r.n_events, int(r.partial)] for r in rows], DRIFT_COLUMNS)

@@ -7,12 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.timestamps import utc_datetime
 
 __all__ = ["OutcomeStore"]
 
-
-def _dt(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 class OutcomeStore:
@@ -35,12 +33,12 @@ class OutcomeStore:
 
     def write_detections(self, rows: Sequence[tuple[float, float, str, str, str, str, str, int, int,
                                                     float | None, float | None]]) -> None:
-        self.store.insert("detector_events", [[_dt(a), _dt(b), *rest] for a, b, *rest in rows],
+        self.store.insert("detector_events", [[utc_datetime(a), utc_datetime(b), *rest] for a, b, *rest in rows],
                           ["detected_at", "event_time", "model", "model_version", "stream", "detector", "src_topic",
                            "src_partition", "position", "mean_before", "mean_after"])
 
     def write_comparisons(self, rows: Sequence[Sequence[Any]]) -> None:
-        self.store.insert("metric_comparisons", [[_dt(r[0]), *r[1:], datetime.now(UTC)] for r in rows],
+        self.store.insert("metric_comparisons", [[utc_datetime(r[0]), *r[1:], datetime.now(UTC)] for r in rows],
                           ["window_start", "model", "model_version", "metric", "reference", "value",
                            "reference_value", "difference", "diff_low", "diff_high", "p_value", "count",
                            "reference_count", "updated_at"])

@@ -31,12 +31,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["MetricEvidence", "Recommendation", "Signals", "recommend", "sql_literal", "trend_query"]
+from monitor.queries import sql_literal
+
+__all__ = ["MetricEvidence", "Recommendation", "Signals", "recommend", "trend_query"]
 
 TOP_FEATURES = 5
 TREND_DAYS = 7
 DRIFT_TABLE = "drift_windows"
-OUTCOME_TABLE = "outcome_windows"
+OUTCOME_TABLE = "metric_windows"
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class Signals:
     latency_regression: bool = False
     new_version_since: float | None = None
     previous_version: str | None = None
+    database: str = "monitor"  # where the trend query reads
 
 
 @dataclass(frozen=True)
@@ -86,21 +89,12 @@ class Recommendation:
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
 
-def sql_literal(value: str) -> str:
-    """A ClickHouse string literal: backslashes and single quotes escaped.
-
-    >>> print(sql_literal("it's"))
-    'it\\'s'
-    """
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def trend_query(table: str, model: str, versions: tuple[str, ...], until: float, days: int = TREND_DAYS) -> str:
     """Parameterless SQL for the trend of ``versions`` of ``model`` over ``days`` up to ``until``.
 
-    >>> print(trend_query("outcome_windows", "m'1", ("v2",), 86400.0))
+    >>> print(trend_query("metric_windows", "m'1", ("v2",), 86400.0))
     SELECT *
-    FROM outcome_windows
+    FROM metric_windows
     WHERE model = 'm\\'1' AND model_version IN ('v2')
       AND window_start >= toDateTime(86400) - INTERVAL 7 DAY
     ORDER BY window_start, model_version
@@ -143,7 +137,8 @@ def _evidence(signals: Signals) -> dict[str, Any]:
             "age_seconds": None if signals.new_version_since is None
             else signals.window_start - signals.new_version_since,
         },
-        "trend_query": trend_query(table, signals.model, versions, signals.window_end),
+        "trend_query": trend_query(f"{signals.database}.{table} FINAL", signals.model, versions,
+                                   signals.window_end),
     }
 
 

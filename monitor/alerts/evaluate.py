@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.alerts.actions import MetricEvidence, Signals, recommend, trend_query
+from monitor.alerts.actions import MetricEvidence, Signals, recommend
 from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert, AlertTracker
 from monitor.catalogue import rule_metrics
@@ -180,17 +180,13 @@ class IncidentEvaluator:
             data_quality_breach=any(r.signal == "data_quality" for r in breached),
             data_quality_evidence=tuple(f"{r.name}: {r.description}" for r in breached if r.signal == "data_quality"),
             latency_regression=any(r.signal == "latency" for r in breached),
-            new_version_since=facts.first_seen, previous_version=facts.previous_version,
+            new_version_since=facts.first_seen, previous_version=facts.previous_version, database=facts.database,
         )
         recommendation = recommend(signals, recent_version_seconds=self.recent_version_seconds)
         if recommendation is None:
             return None
         lead = max(firing, key=lambda r: SEVERITY_ORDER.index(r.severity))
         evidence_doc: dict[str, Any] = dict(recommendation.evidence)
-        table = "metric_windows" if signals.outcome_degraded or signals.detector_events else "drift_windows"
-        versions = (facts.model_version,) + ((facts.previous_version,) if facts.previous_version else ())
-        evidence_doc["trend_query"] = trend_query(f"{facts.database}.{table} FINAL", facts.model, versions,
-                                                  facts.window_end)
         evidence_doc["rules"] = [r.name for r in firing]
         evidence_doc["breached"] = [r.name for r in breached]
         description = recommendation.description

@@ -43,7 +43,6 @@ __all__ = [
 
 HIST_PREFIX = "hist:"
 DQ_PREFIX = "dq:"
-DQ_KINDS = ("missing", "type_violations", "out_of_range")
 EVENTS_NAME = "inference_events"  # the partial counting a window's on-time inference events
 
 

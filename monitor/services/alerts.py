@@ -11,7 +11,6 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
@@ -19,22 +18,13 @@ from monitor.alerts.evaluate import Comparison, IncidentEvaluator, MetricValue, 
 from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert
 from monitor.services.outcome_windows import previous_versions
+from monitor.timestamps import epoch_seconds, utc_datetime
 
 __all__ = ["AlertService"]
 
 STATE_NAME = "leader"
 ALERT_COLUMNS = ["fingerprint", "status", "rule", "severity", "model", "model_version", "starts_at", "ends_at",
                  "summary", "description", "recommended_action", "evidence", "runbook_url", "created_at"]
-
-
-def _dt(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def _epoch(value: Any) -> float:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 class AlertService:
@@ -61,7 +51,7 @@ class AlertService:
     def _save(self) -> None:
         assert self.evaluator is not None
         state = json.dumps({"evaluator": self.evaluator.to_state(), "last_window": self.last_window})
-        self.store.insert("alert_state", [[STATE_NAME, state, _dt(time.time())]], ["name", "state", "updated_at"])
+        self.store.insert("alert_state", [[STATE_NAME, state, utc_datetime(time.time())]], ["name", "state", "updated_at"])
 
     def run(self, watermark: float) -> list[Alert]:
         """Evaluate every window closed since the last run; store and return the alerts."""
@@ -71,7 +61,7 @@ class AlertService:
         windows = [float(w) for (w,) in self.store.query(
             f"SELECT DISTINCT toFloat64(window_start) FROM {self.store.table('metric_windows')} "
             "WHERE window_start > {last:DateTime64(3)} AND toFloat64(window_end) + {late:Float64} <= {wm:Float64} "
-            "ORDER BY 1", {"last": _dt(max(self.last_window, 0.0)), "late": self.lateness, "wm": watermark}).rows]
+            "ORDER BY 1", {"last": utc_datetime(max(self.last_window, 0.0)), "late": self.lateness, "wm": watermark}).rows]
         if not windows:
             return []
         alerts = self.evaluator.evaluate([f for w in windows for f in self._facts(w)], self.rules)
@@ -83,19 +73,19 @@ class AlertService:
         return alerts
 
     def _row(self, a: Alert) -> list[Any]:
-        return [a.fingerprint, a.status, a.rule, a.severity, a.model, a.model_version, _dt(a.starts_at),
-                None if a.ends_at is None else _dt(a.ends_at), a.summary, a.description, a.recommended_action or "",
-                json.dumps(dict(a.evidence), default=str), a.runbook_url, _dt(time.time())]
+        return [a.fingerprint, a.status, a.rule, a.severity, a.model, a.model_version, utc_datetime(a.starts_at),
+                None if a.ends_at is None else utc_datetime(a.ends_at), a.summary, a.description, a.recommended_action or "",
+                json.dumps(dict(a.evidence), default=str), a.runbook_url, utc_datetime(time.time())]
 
     def _facts(self, window: float) -> list[WindowFacts]:
-        q, t, w = self.store.query, self.store.table, {"w": _dt(window)}
+        q, t, w = self.store.query, self.store.table, {"w": utc_datetime(window)}
         metrics: dict[tuple[str, str], dict[str, MetricValue]] = defaultdict(dict)
         ends: dict[tuple[str, str], float] = {}
         for m, v, metric, value, num, count, low, high, end in q(
                 f"SELECT model, model_version, metric, value, numerator, count, low, high, window_end FROM "
                 f"{t('metric_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} AND segment = ''", w).rows:
             metrics[(m, v)][metric] = MetricValue(value, num, count, low, high)
-            ends[(m, v)] = _epoch(end)
+            ends[(m, v)] = epoch_seconds(end)
         comparisons: dict[tuple[str, str], dict] = defaultdict(dict)
         for m, v, metric, ref, value, rv, diff, lo, hi, p in q(
                 f"SELECT model, model_version, metric, reference, value, reference_value, difference, diff_low, "
@@ -108,7 +98,7 @@ class AlertService:
         for m, v, feature, psi, severity, n, missing, n_events in q(  # the tumbling window only, not sliding ones
                 f"SELECT model, model_version, feature, psi, severity, n_current, missing_rate, n_events FROM "
                 f"{t('drift_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} "
-                "AND window_end = {end:DateTime64(3)}", {**w, "end": _dt(window_end)}).rows:
+                "AND window_end = {end:DateTime64(3)}", {**w, "end": utc_datetime(window_end)}).rows:
             drift[(m, v)].append((feature, psi or 0.0, severity, int(n), missing))
             scored_on = min(int(n), coverage.get((m, v), (int(n), 0))[0])
             coverage[(m, v)] = (scored_on, int(n_events))
@@ -116,9 +106,9 @@ class AlertService:
         for m, v, stream, detector, mean_before, mean_after in q(
                 f"SELECT model, model_version, stream, detector, mean_before, mean_after FROM "
                 f"{t('detector_events')} FINAL WHERE event_time >= {{w:DateTime64(3)}} "
-                "AND event_time < {end:DateTime64(3)}", {**w, "end": _dt(window_end)}).rows:
+                "AND event_time < {end:DateTime64(3)}", {**w, "end": utc_datetime(window_end)}).rows:
             detections[(m, v)].append(f"{stream}/{detector}: mean {mean_before or 0:.3f} -> {mean_after or 0:.3f}")
-        first_seen = {(m, v): _epoch(ts) for m, v, ts in q(
+        first_seen = {(m, v): epoch_seconds(ts) for m, v, ts in q(
             f"SELECT model, model_version, min(window_start) FROM {t('metric_windows')} "
             "WHERE metric = 'inference_events' GROUP BY model, model_version").rows}
         previous = previous_versions(first_seen, self.stable)

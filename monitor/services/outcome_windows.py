@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from monitor.adapters.schema import PROPORTIONS, SKETCH_PREFIX
 from monitor.catalogue import OUTCOME_METRICS
 from monitor.outcomes.intervals import difference_interval, two_proportion_ztest
 from monitor.outcomes.sketch import quantile_from_sketch
+from monitor.timestamps import epoch_seconds, utc_datetime
 
 __all__ = ["OutcomeWindows", "previous_versions"]
 
@@ -30,12 +30,6 @@ QUANTILES: dict[str, tuple[tuple[str, float], ...]] = {
 }
 
 
-def _dt(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def _epoch(value: Any) -> float:
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 def previous_versions(first_seen: dict[tuple[str, str], float], stable: dict[str, str]) -> dict[tuple[str, str], str]:
@@ -72,7 +66,7 @@ class OutcomeWindows:
         windows = [float(w) for (w,) in self.store.query(
             f"SELECT DISTINCT toFloat64(window_start) FROM {self.store.table('partials')} "
             "WHERE inserted_at >= {since:DateTime64(3)} AND (startsWith(name, {sketch:String}) "
-            "OR startsWith(name, 'outcome:'))", {"since": _dt(self.since), "sketch": SKETCH_PREFIX}).rows]
+            "OR startsWith(name, 'outcome:'))", {"since": utc_datetime(self.since), "sketch": SKETCH_PREFIX}).rows]
         self.since = mark
         if not windows:
             return 0
@@ -88,7 +82,7 @@ class OutcomeWindows:
             f"SELECT model, model_version, any(window_seconds), name, toInt64(bucket), sum(count) "
             f"FROM {self.store.table('partials')} WHERE window_start = {{w:DateTime64(3)}} "
             "AND startsWith(name, {sketch:String}) GROUP BY model, model_version, name, bucket",
-            {"w": _dt(window), "sketch": SKETCH_PREFIX}).rows
+            {"w": utc_datetime(window), "sketch": SKETCH_PREFIX}).rows
         sketches: dict[tuple[str, str, int, str], tuple[list[int], list[float]]] = {}
         for model, version, seconds, name, key, count in rows:
             keys, counts = sketches.setdefault((model, version, int(seconds), name[len(SKETCH_PREFIX):]), ([], []))
@@ -99,21 +93,21 @@ class OutcomeWindows:
             for metric, q in QUANTILES.get(value_name, ()):
                 value = quantile_from_sketch(np.asarray(keys), np.asarray(counts), q)
                 if value is not None:
-                    out.append([_dt(window), _dt(window + seconds), model, version, metric, "", value,
-                                float(sum(counts)), 0.0, None, None, _dt(time.time())])
+                    out.append([utc_datetime(window), utc_datetime(window + seconds), model, version, metric, "", value,
+                                float(sum(counts)), 0.0, None, None, utc_datetime(time.time())])
         self.store.insert("metric_windows", out, ["window_start", "window_end", "model", "model_version", "metric",
                                                   "segment", "value", "count", "numerator", "low", "high",
                                                   "updated_at"])
 
     def _comparisons(self, window: float, baselines: dict) -> None:
         table = self.store.table("metric_windows")
-        first_seen = {(m, v): _epoch(t) for m, v, t in self.store.query(
+        first_seen = {(m, v): epoch_seconds(t) for m, v, t in self.store.query(
             f"SELECT model, model_version, min(window_start) FROM {table} WHERE metric = 'inference_events' "
             "GROUP BY model, model_version").rows}
         rates = {(m, v, metric): (float(num), float(n)) for m, v, metric, num, n in self.store.query(
             f"SELECT model, model_version, metric, numerator, count FROM {table} FINAL "
             "WHERE window_start = {w:DateTime64(3)} AND segment = '' AND has({rates:Array(String)}, metric)",
-            {"w": _dt(window), "rates": list(PROPORTIONS)}).rows}
+            {"w": utc_datetime(window), "rates": list(PROPORTIONS)}).rows}
         rows = []
         for (model, version), reference in previous_versions(first_seen, self.stable).items():
             for metric in PROPORTIONS:

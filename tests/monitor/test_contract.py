@@ -220,3 +220,13 @@ def test_the_documented_kafka_partitions_are_what_the_producer_computes() -> Non
         assert (partition_for(key, 4), partition_for(key, 12)) == (int(of_4), int(of_12))
     # Kafka's own test vectors for its Java murmur2 (signed 32-bit), the reference other clients match
     assert [murmur2(k.encode()) - 2**32 for k in ("21", "foobar")] == [-973932308, -790332482]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_declared_examples_make_a_valid_event(kind: str) -> None:
+    from monitor.contract import to_json_event
+
+    record = event_class(kind)
+    event = to_json_event(record, {name: spec.example for name, spec in contract_fields(record)})
+    assert all(spec.example is not None for _, spec in contract_fields(record))
+    assert _validator_accepts(kind, {**event, "timestamp": NOW - 60}) and SCHEMAS[kind].is_valid(event)

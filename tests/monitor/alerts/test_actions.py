@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from monitor.alerts.actions import MetricEvidence, Signals, recommend, sql_literal, trend_query
+from monitor.alerts.actions import MetricEvidence, Signals, recommend, trend_query
+from monitor.queries import sql_literal
 
 DAY = 86400.0
 DRIFT = (("prompt_length", 0.41, "significant"), ("language", 0.18, "moderate"))
@@ -100,13 +101,24 @@ def test_evidence_holds_features_metrics_versions_and_json_compatible_values() -
     assert ev["metrics"][0]["value"] == 0.71 and ev["metrics"][0]["diff_low"] == -0.15
     assert ev["version"] == {"current": "v2", "previous": "v1", "first_seen": DAY, "age_seconds": 9 * DAY}
     assert "satisfaction_rate 0.710 [0.680, 0.740] (n=1000) vs baseline 0.820" in rec.description
-    assert "FROM outcome_windows" in ev["trend_query"] and "IN ('v2', 'v1')" in ev["trend_query"]
+    assert "FROM monitor.metric_windows FINAL" in ev["trend_query"] and "IN ('v2', 'v1')" in ev["trend_query"]
     json.dumps(ev)
 
 
 def test_drift_only_trend_query_reads_drift_windows() -> None:
     rec = recommend(signals(drifted_features=DRIFT))
-    assert rec is not None and "FROM drift_windows" in rec.evidence["trend_query"]
+    assert rec is not None and "FROM monitor.drift_windows FINAL" in rec.evidence["trend_query"]
+
+
+def test_trend_queries_run_on_the_real_schema(chdb_dir) -> None:
+    from monitor.adapters.clickhouse_store import ClickHouseStore
+
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=monitor").connect()
+    store.migrate()
+    for rec in (recommend(signals(drifted_features=DRIFT)),
+                recommend(signals(outcome_degraded=True, degraded_metrics=(SAT,), previous_version="v1"))):
+        assert rec is not None
+        store.query(rec.evidence["trend_query"])  # raises StoreError on an unknown table or column
 
 
 def literals(sql: str) -> tuple[list[str], str]:
@@ -134,7 +146,7 @@ def literals(sql: str) -> tuple[list[str], str]:
 
 def test_trend_query_quotes_hostile_names() -> None:
     hostile = "x' OR 1=1 --\\"
-    sql = trend_query("outcome_windows", hostile, (hostile, "v1"), 0)
+    sql = trend_query("monitor.metric_windows FINAL", hostile, (hostile, "v1"), 0)
     found, structure = literals(sql)
     assert found == [hostile, hostile, "v1"]
     assert "WHERE model = ? AND model_version IN (?, ?)" in structure
