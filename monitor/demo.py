@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -17,6 +16,7 @@ from monitor.adapters.producer import EventProducer
 from monitor.adapters.reader import HttpReader
 from monitor.adapters.topics import ensure_topics
 from monitor.adapters.worker_process import WorkerProcess
+from monitor.demo_recap import AlertFeed, recap_lines, version_rate_lines
 from monitor.settings import Settings
 from monitor.simulator import TrafficSimulator
 
@@ -36,7 +36,7 @@ class DemoProgress:
         self.worker = worker
         self.reader = reader
         self.last = (time.monotonic(), 0.0)
-        self.seen_alerts = 0.0
+        self.alerts = AlertFeed(reader)
 
     def line(self, sent: int, elapsed: float) -> str:
         try:
@@ -57,64 +57,13 @@ class DemoProgress:
             windows = "?"
         lines = [f"[{elapsed:5.0f}s] sent {sent:>7}  processed {processed:>9.0f}  {rate:7.0f} events/s  "
                  f"windows written {windows}  dead letters {dlq:.0f}"]
-        lines += self.version_lines() + self.alert_lines()
+        lines += version_rate_lines(self.reader) + self.alerts.lines()
         return "\n".join(lines)
-
-    def version_lines(self) -> list[str]:
-        """Latest window per version: outcome rates and the most drifted feature."""
-        db = self.reader.db
-        try:
-            rates = self.reader.query(
-                f"SELECT model_version, metric, argMax(value, window_start), argMax(count, window_start) "
-                f"FROM {db}.metric_windows FINAL WHERE segment = '' AND count >= 20 AND metric IN "
-                "('satisfaction', 'task_completion', 'human_takeover') GROUP BY model_version, metric").rows
-            drift = self.reader.query(
-                f"SELECT model_version, argMax(feature, psi), max(psi), argMax(severity, psi) FROM {db}.drift_windows "
-                f"FINAL WHERE window_start = (SELECT max(window_start) FROM {db}.drift_windows) AND psi IS NOT NULL "
-                "GROUP BY model_version").rows
-        except StoreError:
-            return []
-        by_version: dict[str, dict[str, float]] = {}
-        for version, metric, value, _ in rates:
-            by_version.setdefault(version, {})[metric] = value
-        top = {v: (f, psi, sev) for v, f, psi, sev in drift}
-        out = []
-        for version in sorted(by_version):
-            r = by_version[version]
-            line = (f"         {version}: satisfaction {r.get('satisfaction', float('nan')):.2f}  "
-                    f"task completion {r.get('task_completion', float('nan')):.2f}  "
-                    f"human takeover {r.get('human_takeover', float('nan')):.2f}")
-            if version in top:
-                feature, psi, severity = top[version]
-                line += f"  | top drift {feature} PSI {psi:.2f} ({severity})"
-            out.append(line)
-        return out
-
-    def alert_lines(self) -> list[str]:
-        """Alerts stored since the last call, as they fire and resolve."""
-        try:
-            rows = self.reader.query(
-                f"SELECT status, severity, model, model_version, summary, recommended_action, evidence, "
-                f"toFloat64(created_at) FROM {self.reader.db}.alerts WHERE toFloat64(created_at) > "
-                "{seen:Float64} ORDER BY created_at", {"seen": self.seen_alerts}).rows
-        except StoreError:
-            return []
-        out = []
-        for status, severity, model, version, summary, action, evidence, created in rows:
-            self.seen_alerts = max(self.seen_alerts, float(created))
-            if status == "firing":
-                out.append(f"  >>> ALERT FIRING [{severity}] {model} {version}: {summary}")
-                out.append(f"      recommended action: {action}")
-                features = json.loads(evidence).get("top_drifted_features", [])
-                if features:
-                    out.append("      drifted: " + ", ".join(f"{f['feature']} PSI {f['psi']:.2f}" for f in features))
-            else:
-                out.append(f"  <<< ALERT RESOLVED {model} {version}: {summary}")
-        return out
 
     def summary(self) -> list[str]:
         sql = (f"SELECT model_version, metric, sum(count) AS n FROM {self.reader.db}.metric_windows FINAL "
-               "GROUP BY model_version, metric ORDER BY model_version, metric")
+               "WHERE segment = '' AND endsWith(metric, '_events') GROUP BY model_version, metric "
+               "ORDER BY model_version, metric")
         try:
             rows = self.reader.query(sql).rows
         except StoreError as exc:
@@ -184,17 +133,31 @@ def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data
         sent = asyncio.run(_run_traffic(settings, progress, duration=duration, rate=rate, drift_at=drift_at))
         _echo(f"stopped producing after {sent} events; letting the worker catch up")
         time.sleep(3)
-        _echo("events per model version and metric:")
+        _echo("events per model version:")
         for line in progress.summary():
             _echo(line)
+        for line in progress.alerts.lines():  # alerts decided while the worker caught up
+            _echo(line)
+        recap = recap_lines(progress.reader)
     except KeyboardInterrupt:
         _echo("interrupted")
+        recap = []
     finally:
         code = worker.stop()
         if broker is not None:
             broker.stop()
-    _echo(f"\nworker exited ({code}). Data: {data_dir / 'clickhouse'}\nQuery it:\n"
-          f"  MONITOR_CLICKHOUSE_URL=chdb://{data_dir / 'clickhouse'} monitor query metrics --metric inference_events")
+    _echo(f"\nworker exited ({code}). Data: {data_dir / 'clickhouse'}")
+    if recap:
+        _echo("\nRecap")
+        for line in recap:
+            _echo(line)
+    url = f"chdb://{data_dir / 'clickhouse'}"
+    _echo("\nNext:\n"
+          f"  export MONITOR_CLICKHOUSE_URL={url}\n"
+          "  monitor query metrics --metric satisfaction            # rates with 95% intervals per window\n"
+          "  monitor query drift --version v2                       # PSI per feature, and windows not scored\n"
+          "  monitor alerts                                         # description, evidence, action, runbook\n"
+          "  docker compose up -d  then http://127.0.0.1:3000       # Grafana dashboard of the production stack")
     return 0
 
 

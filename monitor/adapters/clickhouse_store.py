@@ -85,6 +85,15 @@ def parse_store_url(url: str) -> StoreURL:
     )
 
 
+def require_embedded_store(url: str) -> None:
+    """Raise :class:`StoreError` naming the extra when chdb (the embedded ClickHouse) is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("chdb") is None:
+        raise StoreError(f"{url} is an embedded store, which needs chdb: pip install 'llm-drift-monitor[embedded]' "
+                         "(or set MONITOR_CLICKHOUSE_URL=http(s)://user:password@host:8123/db for a server)")
+
+
 def _identifier(name: str) -> str:
     if not _IDENTIFIER.match(name):
         raise ConfigError(f"database name {name!r} must match {_IDENTIFIER.pattern}")
@@ -118,6 +127,8 @@ class ClickHouseStore:
     def connect(self) -> ClickHouseStore:
         import clickhouse_connect
 
+        if self.target.kind == "chdb":
+            require_embedded_store(self.url)
         try:
             if self.target.kind == "chdb":
                 assert self.target.path is not None

