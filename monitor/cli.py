@@ -350,7 +350,13 @@ def baseline_list(model: str | None = typer.Option(None, help="only this model")
                   version: str | None = typer.Option(None, help="only this model version"),
                   fmt: Format = FormatOption, config: Path | None = ConfigOption) -> None:
     """Every baseline, deleted ones included (their history stays scored against them)."""
-    rows = _drift_store(config).list_baselines(model, version)
+    store = _drift_store(config)
+    rows = store.list_baselines(model, version)
+    if not rows and (model or version):  # say which names do have baselines
+        every = store.list_baselines()
+        require_known("--model", model, {r["model"] for r in every}, "model with a baseline")
+        require_known("--version", version, {r["model_version"] for r in every if model in (None, r["model"])},
+                      "version with a baseline")
     columns = ["baseline_id", "model", "model_version", "created_at", "source", "n", "deleted"]
     print_rows(columns, [tuple(r[c] for c in columns) for r in rows], fmt)
 

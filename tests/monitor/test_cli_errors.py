@@ -212,3 +212,10 @@ def test_help_describes_every_option() -> None:
 
     walk(command, "monitor")
     assert missing == []
+
+
+def test_baseline_list_names_the_models_that_have_baselines(store_env) -> None:
+    assert_usage_error(cli(store_env, "baseline", "list", "--model", "asistant"),
+                       "--model 'asistant' is not a known model with a baseline; known: assistant")
+    listed = cli(store_env, "baseline", "list", "--model", "assistant", "--format", "json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["model_version"] == "v1"
