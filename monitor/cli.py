@@ -389,7 +389,10 @@ def demo(
     data_dir: Path = typer.Option(Path(".monitor-data/demo"), help="where the demo keeps its store"),
 ) -> None:
     """Broker, worker and a simulated LLM assistant's traffic, with drift injected midway."""
+    from monitor.cli_support import parse_duration_option
     from monitor.demo import run_demo
+
+    parse_duration_option(window, "--window")
 
     sys.exit(run_demo(duration=duration, rate=rate, window=window, drift_at=drift_at, data_dir=data_dir))
 

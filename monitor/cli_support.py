@@ -18,7 +18,8 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.settings import parse_duration
 from monitor.timestamps import epoch_seconds
 
-__all__ = ["EXIT_USAGE", "Format", "MonitorGroup", "UnknownValue", "parse_time", "print_rows", "require_known"]
+__all__ = ["EXIT_USAGE", "Format", "MonitorGroup", "UnknownValue", "parse_duration_option", "parse_time", "print_rows",
+           "require_known"]
 
 EXIT_USAGE = 2
 
@@ -37,10 +38,17 @@ class MonitorGroup(TyperGroup):
     """Every command's :class:`MonitorError` becomes ``error: <message>`` on stderr and exit code 2."""
 
     def invoke(self, ctx: Any) -> Any:
+        from pydantic import ValidationError
+
         try:
             return super().invoke(ctx)
         except MonitorError as exc:
             typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        except ValidationError as exc:  # settings built in code: still one line per bad value
+            from monitor.settings_errors import describe_settings_error
+
+            typer.echo(f"error: {describe_settings_error(exc, {})}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
 
 
@@ -67,6 +75,20 @@ or an ISO time (2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)
         raise ConfigError(f"{option} {value!r}: expected a duration back from now (90m, 2h, 7d) or an ISO time "
                           "(2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)") from None
     return epoch_seconds(parsed)
+
+
+def parse_duration_option(value: str, option: str) -> float:
+    """Seconds of a duration option, or a one-line error naming the option.
+
+    >>> parse_duration_option("5 minutes", "--window")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: --window '5 minutes': expected a duration like 10s, 5m, 2h, 7d
+    """
+    try:
+        return parse_duration(value)
+    except MonitorError:
+        raise ConfigError(f"{option} {value!r}: expected a duration like 10s, 5m, 2h, 7d") from None
 
 
 def require_known(option: str, value: str | None, known: Iterable[str], what: str) -> None:
