@@ -40,6 +40,11 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
     if token is not None:
         app.web.web_app.middlewares.append(token_middleware(token))
 
+    async def stop_queries(_web_app) -> None:  # before the server waits for its running handlers
+        await asyncio.get_running_loop().run_in_executor(None, wiring.stop_queries)
+
+    app.web.web_app.on_shutdown.append(stop_queries)
+
     @app.page("/metrics")
     async def metrics(web, request):
         return web.bytes(generate_latest(wiring.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])

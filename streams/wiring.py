@@ -25,6 +25,7 @@ from monitor.adapters.readonly_query import QueryLimits, ReadOnlyQueries
 from monitor.adapters.remote_store import RemoteStore, StoreLock, wait_for_owner
 from monitor.adapters.store_secret import issue_secret, secret_path
 from monitor.baseline import Baseline
+from monitor.errors import StoreError
 from monitor.pipeline import Position
 from monitor.services.outcomes import OutcomeStage
 from monitor.settings import Settings
@@ -108,6 +109,14 @@ class Wiring:
             path.write_text(json.dumps({"pid": os.getpid(), "url": self.owner_url}))
         log.info("store ready: %s (database %s)", self.store.target.kind, self.store.db)
 
+    def stop_queries(self) -> None:
+        """Refuse new /query statements and cancel running ones: they would hold the shutdown."""
+        if self.queries is not None:
+            try:
+                self.queries.stop(self.store)
+            except StoreError as exc:
+                log.warning("could not cancel running queries: %s", exc)
+
     def close(self) -> None:
         path = owner_path(self.settings.clickhouse_url)
         if self.owns_store and path is not None and path.exists():
@@ -116,7 +125,8 @@ class Wiring:
                     path.unlink()
             except (ValueError, OSError):
                 pass
-        self.query_executor.shutdown(wait=True, cancel_futures=True)  # a running query ends by its time limit
+        self.stop_queries()
+        self.query_executor.shutdown(wait=True, cancel_futures=True)
         if self.queries is not None:
             self.queries.close()
         self.executor.shutdown(wait=True)

@@ -24,6 +24,7 @@ runs), with a server a second HTTP client (its own session).
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +106,8 @@ class ReadOnlyQueries:
     def __init__(self, url: str, limits: QueryLimits | None = None, client_options: dict[str, Any] | None = None) -> None:
         self.limits = limits or QueryLimits()
         self._store = ClickHouseStore(url, client_options)
+        self._marker = f"monitor-query-{uuid.uuid4().hex}"  # finds our running statements to cancel them
+        self._stopping = False
 
     @property
     def db(self) -> str:
@@ -140,7 +143,16 @@ class ReadOnlyQueries:
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
         """Run one read-only SELECT within the limits; QueryRefused or StoreError otherwise."""
-        return self._store.query(self.check(sql, parameters), parameters, settings=self.limits.settings())
+        statement = f"/* {self._marker} */ {self.check(sql, parameters)}"
+        if self._stopping:
+            raise StoreError("the worker is stopping; no more queries")
+        return self._store.query(statement, parameters, settings=self.limits.settings())
+
+    def stop(self, through: ClickHouseStore) -> None:
+        """Refuse new statements and cancel the running ones (at shutdown), with ``through``'s
+        client: this runner's own client is busy with them."""
+        self._stopping = True
+        through.command("KILL QUERY WHERE query LIKE {marker:String} ASYNC", {"marker": f"%{self._marker}%"})
 
 
 def _clickhouse_message(exc: StoreError) -> str:

@@ -96,3 +96,30 @@ def test_a_running_query_does_not_hold_the_ingest_client(stores, unique) -> None
     assert written_while_running >= 1
     assert store.read_position(f"t{unique}", 0)[0] >= written_while_running - 1
     assert outcome and "TIMEOUT_EXCEEDED" in str(outcome[0])
+
+
+def test_stopping_cancels_running_statements_and_refuses_new_ones(stores) -> None:
+    store, _ = stores
+    queries = ReadOnlyQueries(store.url, QueryLimits(max_execution_time=600)).connect()
+    outcome: list[StoreError] = []
+
+    def heavy() -> None:
+        try:
+            queries.query("SELECT count() FROM numbers(100000000000000)")
+        except StoreError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=heavy)
+    thread.start()
+    running = ("SELECT count() FROM system.processes WHERE query LIKE '%monitor-query-%numbers(100000000000000)%' "
+               "AND query NOT LIKE '%system.processes%'")
+    try:
+        while thread.is_alive() and not store.query(running).rows[0][0]:
+            thread.join(0.1)
+        queries.stop(store)
+    finally:
+        thread.join()
+    assert outcome and "QUERY_WAS_CANCELLED" in str(outcome[0])
+    with pytest.raises(StoreError, match="stopping"):
+        queries.query("SELECT 1 AS one")
+    queries.close()

@@ -165,6 +165,18 @@ def test_the_token_guards_every_endpoint_and_store_needs_the_secret_and_loopback
 
     wait_until(lambda: "inference_events" in cli_rows(), timeout=60, what="monitor query metrics through the worker")
 
+    # SIGTERM while a long query runs: the query is cancelled, the worker stops cleanly
+    heavy: list[tuple[int, dict]] = []
+    runner = threading.Thread(target=lambda: heavy.append(query(worker, "SELECT count() FROM numbers(1e15)")))
+    runner.start()
+    running = {"op": "query", "sql": "SELECT count() FROM system.processes WHERE query LIKE '%monitor-query-%' "
+                                     "AND query NOT LIKE '%system.processes%'"}
+    wait_until(lambda: json.loads(call(store, "POST", running, {**BEARER, SECRET_HEADER: secret})[1])["rows"]
+               == [[1]], timeout=30, what="the long query to run")
+    assert worker.stop(timeout=30) == 0
+    runner.join()
+    assert heavy[0][0] == 400 and "QUERY_WAS_CANCELLED" in heavy[0][1]["error"]
+
 
 
 
