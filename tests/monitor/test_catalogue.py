@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,20 @@ def test_every_rule_metric_reads_its_window_metric() -> None:
             assert rule_observation(above, facts) == (True, 100), name
             assert rule_observation(below, facts) == (False, 100), name
             assert rule_observation(relative, facts) == (True, 100), name
+
+
+def test_every_scalar_partial_of_a_batch_is_a_catalogue_window_metric() -> None:
+    from monitor.pipeline import BatchConfig, RawMessage, process_batch
+    from monitor.simulator import TrafficSimulator
+
+    sim = TrafficSimulator(seed=2)
+    inferences = sim.inferences(now=10_000.0, n=50) + [dict(e, timestamp=1_000.0) for e in
+                                                       sim.inferences(now=10_000.0, n=5)]  # too late
+    feedback = sim.due_feedback(now=20_000.0) + [{"request_id": "x", "timestamp": 1_000.0, "rating": 5}]
+    messages = [RawMessage("i", 0, n, json.dumps(e).encode(), "inference") for n, e in enumerate(inferences)]
+    messages += [RawMessage("f", 0, n, json.dumps(e).encode(), "feedback") for n, e in enumerate(feedback)]
+    out = process_batch(messages, {}, BatchConfig(window_seconds=60, allowed_lateness=30, max_future_skew=1e9,
+                                                  now=20_000.0))
+    names = {p.name for source in out.sources.values() for p in source.partials if ":" not in p.name}
+    assert names and names <= {m.name for m in WINDOW_METRICS}, names - {m.name for m in WINDOW_METRICS}
+    assert {"inference_events", "feedback_events", "late_inference_events", "latency_ms"} <= names
