@@ -29,6 +29,7 @@ __all__ = [
     "OUTCOME_OBSERVATIONS_SERIES",
     "OUTCOME_POSITIVE_SERIES",
     "SATISFIED_RATING",
+    "TRAFFIC_RULE_METRIC",
     "WINDOW_METRICS",
     "DriftScore",
     "OutcomeMetric",
@@ -244,6 +245,8 @@ DRIFT_SCORES: tuple[DriftScore, ...] = (
 
 # Data-quality rule metrics besides the drift scores: judged from the windows or by Prometheus.
 DATA_QUALITY_RULE_METRICS = ("late_event_rate", "dlq_rate")
+# The traffic rule metric: a window's inference events / the recent mean (monitor.alerts.traffic).
+TRAFFIC_RULE_METRIC = "traffic_ratio"
 
 
 def outcome_metric(name: str) -> OutcomeMetric:
@@ -277,6 +280,8 @@ def rule_metrics(signal: str) -> dict[str, tuple[str, float, bool]]:
                 out[score.rule_metric] = (score.name, 1.0, False)
         if signal == "data_quality":
             out.update({name: (name, 1.0, False) for name in DATA_QUALITY_RULE_METRICS})
+    elif signal == "traffic":
+        out[TRAFFIC_RULE_METRIC] = ("inference_events", 1.0, False)
     return out
 
 

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     redis_ssl_key_file: str | None = None
     window: str = "5m"
     allowed_lateness: str = "10m"
+    idle_timeout: str = Field("1m", description="no partition written for this long: windows close by the wall clock")
     max_future_skew: str = "5m"
     max_message_bytes: int = Field(1_048_576, ge=1024)
     batch_size: int = Field(1000, ge=1)
@@ -116,7 +117,7 @@ class Settings(BaseSettings):
     metrics_version_ttl: str = Field("1d", description="series of a model version idle this long are removed")
     runbook_base_url: str = Field(DEFAULT_RUNBOOK_BASE_URL, description="absolute base of relative runbook_url")
 
-    @field_validator("window", "allowed_lateness", "max_future_skew", "join_ttl", "recent_version",
+    @field_validator("window", "allowed_lateness", "idle_timeout", "max_future_skew", "join_ttl", "recent_version",
                      "metrics_version_ttl", "query_timeout")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
@@ -136,6 +137,10 @@ class Settings(BaseSettings):
     @property
     def allowed_lateness_seconds(self) -> float:
         return parse_duration(self.allowed_lateness)
+
+    @property
+    def idle_timeout_seconds(self) -> float:
+        return parse_duration(self.idle_timeout)
 
     @property
     def max_future_skew_seconds(self) -> float:

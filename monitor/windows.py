@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LatenessResult", "classify_lateness", "window_starts"]
+__all__ = ["LatenessResult", "classify_lateness", "closing_watermark", "window_starts"]
 
 
 def window_starts(timestamps: np.ndarray, window_seconds: float) -> np.ndarray:
@@ -56,3 +56,24 @@ def classify_lateness(
     before = np.maximum.accumulate(np.concatenate(([watermark], times[:-1])))
     closes = window_starts(times, window_seconds) + window_seconds + allowed_lateness
     return LatenessResult(closes <= before, float(max(watermark, times.max())))
+
+
+def closing_watermark(event_watermark: float, now: float, idle_seconds: float | None, idle_timeout: float) -> float:
+    """The event time up to which the leader closes windows (``window_end + lateness`` at or before it).
+
+    While data flows it is the newest event time written by any partition. Once no partition has
+    been written for ``idle_timeout`` seconds (``idle_seconds``, ``None`` when nothing was ever
+    written), it follows the wall clock, ``idle_timeout`` behind: when traffic stops, a window
+    closes at ``window_end + allowed_lateness + idle_timeout`` of wall-clock time, never earlier,
+    and a busy replay of old events is never closed by the wall clock.
+
+    >>> closing_watermark(1000.0, now=5000.0, idle_seconds=10.0, idle_timeout=60.0)
+    1000.0
+    >>> closing_watermark(1000.0, now=5000.0, idle_seconds=61.0, idle_timeout=60.0)
+    4940.0
+    >>> closing_watermark(6000.0, now=5000.0, idle_seconds=61.0, idle_timeout=60.0)  # events ahead of the clock
+    6000.0
+    """
+    if idle_seconds is not None and idle_seconds >= idle_timeout:
+        return max(event_watermark, now - idle_timeout)
+    return event_watermark

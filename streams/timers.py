@@ -19,6 +19,7 @@ from monitor.services.alert_delivery import AlertDelivery, build_sinks
 from monitor.services.alerts import AlertService
 from monitor.services.drift import DriftService
 from monitor.services.outcome_windows import OutcomeWindows
+from monitor.windows import closing_watermark
 from streams.wiring import Wiring
 
 __all__ = ["register_timers"]
@@ -29,7 +30,7 @@ log = logging.getLogger("monitor.worker")
 def register_timers(app: faust.App, wiring: Wiring) -> None:
     s = wiring.settings
     m = wiring.metrics
-    state = {"since": 0.0}
+    state = {"since": 0.0, "assigned_at": time.time()}
     # run_worker opens the store (local owner or remote) before the app is built: these see the final one
     drift = DriftService(wiring.drift_store, s)
     outcome_windows = OutcomeWindows(wiring.store, s.stable_versions)
@@ -48,12 +49,22 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
         blocking, on_failure=lambda name, alert, exc: m.sink_failures.labels(sink=name).inc(),
         on_queue_size=lambda name, size: m.sink_queue.labels(sink=name).set(size))
     alerts = AlertService(wiring.store, rules, allowed_lateness=s.allowed_lateness_seconds,
-                          stable_versions=s.stable_versions, record=delivery.record)
+                          stable_versions=s.stable_versions, record=delivery.record, window_seconds=s.window_seconds)
 
     async def deliver(fired) -> None:
         for alert in fired:
             m.alerts.labels(rule=alert.rule, severity=alert.severity, status=alert.status).inc()
         await delivery.deliver(fired)
+
+    def closing_now() -> float:  # newest event time written, or the wall clock once every partition is idle
+        idle = wiring.store.idle_seconds()
+        if idle is not None:  # a backlog after an outage or rebalance is not idleness: count from the rebalance
+            idle = min(idle, time.time() - state["assigned_at"])
+        return closing_watermark(wiring.store.watermark(), time.time(), idle, s.idle_timeout_seconds)
+
+    @app.on_partitions_assigned.connect
+    async def note_rebalance(sender, assigned, **kwargs):
+        state["assigned_at"] = time.time()
 
     @app.timer(s.refresh_interval, on_leader=True, name="window_jobs")
     async def window_jobs():
@@ -64,9 +75,9 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
             touched = await blocking(wiring.store.refresh_metric_windows, state["since"])
             state["since"] = mark
             await blocking(drift.build_automatic_baselines, time.time())
-            scored = await blocking(drift.score_closed_windows, time.time())
+            watermark = await blocking(closing_now)
+            scored = await blocking(drift.score_closed_windows, time.time(), watermark)
             await blocking(outcome_windows.run, time.time())
-            watermark = await blocking(wiring.store.watermark)
             fired = await blocking(alerts.run, watermark)
         except MonitorError as exc:
             m.store_errors.labels(operation="window_jobs").inc()

@@ -5,6 +5,8 @@ Rows, first match wins:
 ====================================================  ========================  ==================
 signals                                               action                    says
 ====================================================  ========================  ==================
+traffic drop                                          ``check_serving_path``    check the producer
+                                                                                and serving path
 data quality breach                                   ``fix_producer``          fix the producer
 outcome degraded, version new, previous known         ``rollback``              roll back
 input drift and outcome degraded                      ``fine_tune``             fine-tune, maybe
@@ -77,6 +79,7 @@ class Signals:
     new_version_since: float | None = None
     previous_version: str | None = None
     database: str = "monitor"  # where the trend query reads
+    traffic_drop: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def _is_new_version(signals: Signals, recent_version_seconds: float) -> bool:
 
 def _evidence(signals: Signals) -> dict[str, Any]:
     versions = (signals.model_version,) + ((signals.previous_version,) if signals.previous_version else ())
-    table = OUTCOME_TABLE if (signals.outcome_degraded or signals.detector_events) else DRIFT_TABLE
+    table = OUTCOME_TABLE if (signals.outcome_degraded or signals.detector_events or signals.traffic_drop) else DRIFT_TABLE
     return {
         "model": signals.model,
         "model_version": signals.model_version,
@@ -130,6 +133,7 @@ def _evidence(signals: Signals) -> dict[str, Any]:
         "detector_events": list(signals.detector_events),
         "data_quality": list(signals.data_quality_evidence),
         "latency_regression": signals.latency_regression,
+        "traffic_drop": signals.traffic_drop,
         "version": {
             "current": signals.model_version,
             "previous": signals.previous_version,
@@ -167,6 +171,13 @@ def _row(signals: Signals, recent_version_seconds: float) -> tuple[str, str, str
     name = f"{signals.model} {signals.model_version}"
     drift = bool(signals.drifted_features)
     degraded = signals.outcome_degraded or bool(signals.detector_events)
+    if signals.traffic_drop:
+        return ("check_serving_path", (f"{name}: traffic dropped far below its recent rate, check the producer "
+                                       "and the serving path"),
+                ("The version receives far fewer inference events than in its recent windows (or none). Check "
+                "that the producer still publishes (its logs, credentials, the topic), that the serving path "
+                "routes requests to this version (load balancer, feature flags, deploys), and the consumer lag; "
+                "metrics of this window rest on few events."))
     if signals.data_quality_breach:
         return ("fix_producer", f"{name}: data quality breach, fix the producer",
                 ("Events break data-quality limits; drift and outcome metrics are unreliable until the "

@@ -21,6 +21,7 @@ from typing import Any
 from monitor.alerts.actions import MetricEvidence, Signals, recommend
 from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert, AlertTracker
+from monitor.alerts.traffic import Traffic
 from monitor.catalogue import rule_metrics
 
 __all__ = ["RULE_METRICS", "Comparison", "IncidentEvaluator", "MetricValue", "WindowFacts"]
@@ -66,6 +67,7 @@ class WindowFacts:
     previous_version: str | None = None
     database: str = "monitor"
     drift_events: tuple[int, int] | None = None  # (events drift was scored on, the window's inference events)
+    traffic: Traffic | None = None  # inference events against the recent rate (monitor.alerts.traffic)
 
 
 def _metric_value(rule: AlertRule, facts: WindowFacts) -> tuple[float | None, float | None, float]:
@@ -100,6 +102,11 @@ def rule_observation(rule: AlertRule, facts: WindowFacts) -> tuple[bool, float]:
         samples = facts.metrics.get("inference_events", MetricValue(0, 0, 0)).count
         found = [d for d in facts.detections if rule.metric is None or f"/{rule.metric}:" in d]
         return bool(found), samples
+    if rule.signal == "traffic":  # a window with no events is evidence too, once the version is expected
+        ratio = None if facts.traffic is None else facts.traffic.ratio
+        if ratio is None:  # no recent rate: events seen are evidence that traffic flows
+            return False, facts.traffic.observed if facts.traffic else 0
+        return rule.breached(ratio), max(facts.traffic.expected, facts.traffic.observed)
     if rule.signal == "data_quality":
         if rule.metric == "missing_rate":
             rows = [r for r in facts.drift if rule.feature in (None, r[0])]
@@ -181,6 +188,7 @@ class IncidentEvaluator:
             data_quality_evidence=tuple(f"{r.name}: {r.description}" for r in breached if r.signal == "data_quality"),
             latency_regression=any(r.signal == "latency" for r in breached),
             new_version_since=facts.first_seen, previous_version=facts.previous_version, database=facts.database,
+            traffic_drop=any(r.signal == "traffic" for r in breached),
         )
         recommendation = recommend(signals, recent_version_seconds=self.recent_version_seconds)
         if recommendation is None:
@@ -190,6 +198,8 @@ class IncidentEvaluator:
         evidence_doc["rules"] = [r.name for r in firing]
         evidence_doc["breached"] = [r.name for r in breached]
         description = recommendation.description
+        if facts.traffic is not None:
+            evidence_doc["traffic"] = facts.traffic.to_evidence()
         if facts.drift_events is not None:
             scored_on, events = facts.drift_events
             evidence_doc["drift_window"] = {"n_current": scored_on, "n_events": events, "partial": scored_on != events}

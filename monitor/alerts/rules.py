@@ -1,7 +1,7 @@
 """Alert rule specifications: frozen values loaded from YAML, checked up front.
 
 A rule says which signal to watch (``drift``, ``detector``, ``metric``, ``data_quality``,
-``latency``), which metric of it, and when it breaches: ``value`` (or ``value - reference`` when
+``latency``, ``traffic``), which metric of it, and when it breaches: ``value`` (or ``value - reference`` when
 ``relative_to`` is ``baseline`` or ``previous_version``) ``above`` / ``below`` ``threshold``.
 ``min_samples``, ``for_windows`` and ``cooldown_seconds`` are applied by
 :class:`monitor.alerts.state.AlertTracker`.
@@ -45,7 +45,7 @@ __all__ = [
     "with_runbook_base",
 ]
 
-Signal = Literal["drift", "detector", "metric", "data_quality", "latency"]
+Signal = Literal["drift", "detector", "metric", "data_quality", "latency", "traffic"]
 Severity = Literal["info", "warning", "critical"]
 Condition = Literal["above", "below"]
 RelativeTo = Literal["absolute", "baseline", "previous_version"]

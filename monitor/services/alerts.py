@@ -1,5 +1,9 @@
 """The leader's alert job: gather the facts of each newly closed window and evaluate incidents.
 
+A closed window is judged once. Windows without any row (no traffic at all) are judged too, up to
+``RECENT_WINDOWS`` windows after the last window with data, for the versions expected in them
+(see :mod:`monitor.alerts.traffic`): that is how a traffic drop to zero is seen.
+
 State (rule trackers, open incidents, last window evaluated) is saved in ClickHouse after every
 run, so a new leader continues where the old one stopped. Alerts are stored in ``alerts`` and
 returned for delivery.
@@ -17,6 +21,7 @@ from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.alerts.evaluate import Comparison, IncidentEvaluator, MetricValue, WindowFacts
 from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert
+from monitor.alerts.traffic import RECENT_WINDOWS, window_traffic
 from monitor.services.outcome_windows import previous_versions
 from monitor.timestamps import epoch_seconds, utc_datetime
 
@@ -30,11 +35,13 @@ ALERT_COLUMNS = ["fingerprint", "status", "rule", "severity", "model", "model_ve
 class AlertService:
     def __init__(self, store: ClickHouseStore, rules: Sequence[AlertRule], *, allowed_lateness: float,
                  stable_versions: dict[str, str] | None = None,
-                 record: Callable[[Sequence[Alert]], None] | None = None) -> None:
+                 record: Callable[[Sequence[Alert]], None] | None = None, window_seconds: int | None = None) -> None:
         """``record`` sees the new alerts after they are stored and before the state is saved (the
-        delivery outbox): a crash in between evaluates the same windows again."""
+        delivery outbox): a crash in between evaluates the same windows again. With ``window_seconds``
+        windows without any row are judged too (traffic drops)."""
         self.store = store
         self.record = record
+        self.window_seconds = window_seconds  # None: only windows with rows are judged
         self.rules = tuple(rules)
         self.lateness = allowed_lateness
         self.stable = stable_versions or {}
@@ -58,10 +65,7 @@ class AlertService:
         if self.evaluator is None:
             self._load()
         assert self.evaluator is not None
-        windows = [float(w) for (w,) in self.store.query(
-            f"SELECT DISTINCT toFloat64(window_start) FROM {self.store.table('metric_windows')} "
-            "WHERE window_start > {last:DateTime64(3)} AND toFloat64(window_end) + {late:Float64} <= {wm:Float64} "
-            "ORDER BY 1", {"last": utc_datetime(max(self.last_window, 0.0)), "late": self.lateness, "wm": watermark}).rows]
+        windows = self._closed_windows(watermark)
         if not windows:
             return []
         alerts = self.evaluator.evaluate([f for w in windows for f in self._facts(w)], self.rules)
@@ -71,6 +75,21 @@ class AlertService:
             self.record(alerts)
         self._save()
         return alerts
+
+    def _closed_windows(self, watermark: float) -> list[float]:
+        """Windows closed since the last run: those with rows, and the empty ones that follow a window
+        with rows by at most ``RECENT_WINDOWS`` windows (a version may be expected there)."""
+        seconds = self.window_seconds
+        since = self.last_window - RECENT_WINDOWS * seconds if seconds else self.last_window
+        with_rows = [float(w) for (w,) in self.store.query(
+            f"SELECT DISTINCT toFloat64(window_start) FROM {self.store.table('metric_windows')} "
+            "WHERE window_start > {since:DateTime64(3)} AND toFloat64(window_end) + {late:Float64} <= {wm:Float64} "
+            "ORDER BY 1", {"since": utc_datetime(max(since, 0.0)), "late": self.lateness, "wm": watermark}).rows]
+        windows = {w for w in with_rows if w > self.last_window}
+        if seconds:
+            windows |= {a + k * seconds for a in with_rows for k in range(1, RECENT_WINDOWS + 1)
+                        if self.last_window < a + k * seconds and a + (k + 1) * seconds + self.lateness <= watermark}
+        return sorted(windows)
 
     def _row(self, a: Alert) -> list[Any]:
         return [a.fingerprint, a.status, a.rule, a.severity, a.model, a.model_version, utc_datetime(a.starts_at),
@@ -94,7 +113,7 @@ class AlertService:
             comparisons[(m, v)][(metric, ref)] = Comparison(value, rv, diff, lo, hi, p)
         drift: dict[tuple[str, str], list] = defaultdict(list)
         coverage: dict[tuple[str, str], tuple[int, int]] = {}
-        window_end = max(ends.values(), default=window)
+        window_end = max(ends.values(), default=window + (self.window_seconds or 0))
         for m, v, feature, psi, severity, n, missing, n_events in q(  # the tumbling window only, not sliding ones
                 f"SELECT model, model_version, feature, psi, severity, n_current, missing_rate, n_events FROM "
                 f"{t('drift_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} "
@@ -112,7 +131,23 @@ class AlertService:
             f"SELECT model, model_version, min(window_start) FROM {t('metric_windows')} "
             "WHERE metric = 'inference_events' GROUP BY model, model_version").rows}
         previous = previous_versions(first_seen, self.stable)
-        return [WindowFacts(m, v, window, ends[(m, v)], metrics[(m, v)], comparisons[(m, v)], drift[(m, v)],
-                            detections[(m, v)], metrics[(m, v)].get("late_inference_events", MetricValue(0, 0, 0)).value,
-                            first_seen.get((m, v)), previous.get((m, v)), self.store.db, coverage.get((m, v)))
-                for (m, v) in metrics]
+        traffic = self._traffic(window, first_seen)
+        return [WindowFacts(m, v, window, ends.get((m, v), window_end), metrics[(m, v)], comparisons[(m, v)],
+                            drift[(m, v)], detections[(m, v)],
+                            metrics[(m, v)].get("late_inference_events", MetricValue(0, 0, 0)).value,
+                            first_seen.get((m, v)), previous.get((m, v)), self.store.db, coverage.get((m, v)),
+                            traffic.get((m, v)))
+                for (m, v) in sorted(set(metrics) | set(traffic))]
+
+    def _traffic(self, window: float, first_seen: dict[tuple[str, str], float]) -> dict:
+        """Inference events of this window against the recent rate, per version seen or expected."""
+        if not self.window_seconds:
+            return {}
+        counts: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
+        for m, v, start, value in self.store.query(
+                f"SELECT model, model_version, toFloat64(window_start), value FROM {self.store.table('metric_windows')} "
+                "FINAL WHERE metric = 'inference_events' AND segment = '' AND window_start >= {first:DateTime64(3)} "
+                "AND window_start <= {w:DateTime64(3)}",
+                {"first": utc_datetime(max(window - RECENT_WINDOWS * self.window_seconds, 0.0)), "w": utc_datetime(window)}).rows:
+            counts[(m, v)][float(start)] = float(value)
+        return window_traffic(counts, first_seen, window, self.window_seconds)

@@ -84,10 +84,15 @@ class DriftService:
             self._baselines.update(self.store.load_baselines(missing))
         return self._baselines
 
-    def score_closed_windows(self, now: float) -> list[tuple[str, str, float, list[DriftRow]]]:
-        """Score every window touched since the last call once the watermark has passed it."""
+    def score_closed_windows(self, now: float, watermark: float | None = None,
+                             ) -> list[tuple[str, str, float, list[DriftRow]]]:
+        """Score every window touched since the last call once the watermark has passed it.
+
+        ``watermark`` (the closing watermark, which follows the wall clock when traffic stops)
+        replaces the newest event time written when it is later."""
         mark = now - 5.0
-        touched, watermark = self.store.touched_windows(self.since)
+        touched, written = self.store.touched_windows(self.since)
+        watermark = max(written, watermark or 0.0)
         self.since = mark
         self.pending.update(touched)
         lateness = self.settings.allowed_lateness_seconds

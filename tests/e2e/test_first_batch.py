@@ -58,17 +58,18 @@ def test_a_replay_started_with_the_worker_is_scored_on_every_event(deployment, s
     reference, events, start = write_files(tmp_path)
     env = deployment.env()
     monitor("baseline", "build", reference, "--model", "m", "--version", "v1", env=env)
-    worker = start_worker(MONITOR_ALLOWED_LATENESS="0s", MONITOR_REFRESH_INTERVAL="2")
+    worker = start_worker(MONITOR_ALLOWED_LATENESS="0s", MONITOR_REFRESH_INTERVAL="2", MONITOR_IDLE_TIMEOUT="2s")
     monitor("replay", events, "--kind", "inference", env={**env, "MONITOR_WEB_PORT": str(worker.web_port)})
-    # the newest window stays open: no event passed its end
-    assert_every_window_scored_whole(worker, start, N_WINDOWS - 1)
+    # the newest window too: no event passes its end, the idle timeout closes it
+    assert_every_window_scored_whole(worker, start, N_WINDOWS)
 
 
 def test_kill_9_and_restart_mid_replay_keep_every_window_whole(deployment, start_worker, tmp_path):
     reference, events, start = write_files(tmp_path)
     env = deployment.env()
     monitor("baseline", "build", reference, "--model", "m", "--version", "v1", env=env)
-    settings = {"MONITOR_ALLOWED_LATENESS": "0s", "MONITOR_REFRESH_INTERVAL": "2", "MONITOR_BATCH_SIZE": "50"}
+    settings = {"MONITOR_ALLOWED_LATENESS": "0s", "MONITOR_REFRESH_INTERVAL": "2", "MONITOR_BATCH_SIZE": "50",
+                "MONITOR_IDLE_TIMEOUT": "2s"}
     crashing = start_worker(**settings)
     replay = subprocess.Popen([sys.executable, "-m", "monitor", "replay", events, "--kind", "inference",
                                "--rate", "800", "--batch-size", "10"], env={**os.environ, **env},
@@ -83,4 +84,4 @@ def test_kill_9_and_restart_mid_replay_keep_every_window_whole(deployment, start
     finally:
         if replay.poll() is None:
             replay.kill()
-    assert_every_window_scored_whole(restarted, start, N_WINDOWS - 1)
+    assert_every_window_scored_whole(restarted, start, N_WINDOWS)

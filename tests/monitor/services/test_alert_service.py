@@ -1,0 +1,55 @@
+"""AlertService on embedded ClickHouse: windows without any event are judged for the versions
+expected in them, so traffic stopping pages and traffic returning resolves."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+
+from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.alerts.rules import default_rules
+from monitor.partials import fold_counts
+from monitor.services.alerts import AlertService
+
+W = 60
+
+
+def write_events(store: ClickHouseStore, offset: int, window: int, n: int, version: str = "v1") -> None:
+    starts = np.full(n, float(window * W))
+    partials = fold_counts(starts, ["m"] * n, [version] * n, starts + 1.0, "inference_events", window_seconds=W)
+    store.write_batch({("t", 0): (offset, float(window * W + W - 1), partials)})
+
+
+def test_traffic_stopping_fires_on_the_first_empty_window_and_returning_resolves(chdb_dir):
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    for w in range(6):
+        write_events(store, w, w, 200)
+    store.refresh_metric_windows(0.0)
+    rules = tuple(r for r in default_rules() if r.signal == "traffic")
+    service = AlertService(store, rules, allowed_lateness=0.0, window_seconds=W)
+    assert service.run(watermark=6 * W) == []  # windows 0-5 closed, traffic steady
+    # nothing more arrives; the closing watermark moves on (the wall clock, once idle)
+    [fired] = service.run(watermark=8 * W)
+    assert (fired.status, fired.recommended_action, fired.starts_at) == ("firing", "check_serving_path", 7.0 * W)
+    assert fired.evidence["traffic"]["observed_events"] == 0.0
+    assert fired.evidence["traffic"]["expected_events"] == 200.0
+    assert service.run(watermark=40 * W) == []  # still nothing: one incident, no repeat
+    stored = store.query(f"SELECT status, recommended_action FROM {store.db}.alerts").rows
+    assert stored == [("firing", "check_serving_path")]
+
+    write_events(store, 6, 41, 150)  # traffic returns, long after the version stopped being expected
+    store.refresh_metric_windows(0.0)
+    [resolved] = service.run(watermark=42 * W)
+    assert (resolved.status, resolved.ends_at) == ("resolved", 42.0 * W)
+
+
+def test_without_the_window_length_only_windows_with_rows_are_judged(chdb_dir):
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    for w in range(3):
+        write_events(store, w, w, 200)
+    store.refresh_metric_windows(0.0)
+    service = AlertService(store, default_rules(), allowed_lateness=0.0)
+    assert service.run(watermark=20 * W) == []
