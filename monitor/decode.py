@@ -93,7 +93,7 @@ def decode_message(
     envelope = is_otlp_envelope(payload)
     try:
         items = payload if isinstance(payload, list) else log_records(payload) if envelope else [payload]
-    except ValueError as exc:
+    except TypeError as exc:
         out.rejections.append(Rejection("bad_otel", "resourceLogs", f"not an OTLP logs envelope: {exc}"[:300], -1, raw))
         return out
     exact: list[Any] = []  # the batch decoded losslessly, only once something in it is rejected

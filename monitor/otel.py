@@ -51,7 +51,7 @@ _EVALUATION_FIELDS = tuple(name for name, spec in contract_fields(FeedbackEvent)
 def any_value(value: Any) -> Any:
     """The Python value of an OTLP/JSON ``AnyValue`` (64-bit integers arrive as strings)."""
     if not isinstance(value, dict):
-        raise ValueError(f"{value!r:.60} is not an OTLP AnyValue object")
+        raise TypeError(f"{value!r:.60} is not an OTLP AnyValue object")
     if "stringValue" in value:
         return value["stringValue"]
     if "boolValue" in value:
@@ -72,11 +72,11 @@ def any_value(value: Any) -> Any:
 
 def _key_values(items: Any) -> dict[str, Any]:
     if not isinstance(items, list):
-        raise ValueError(f"expected a list of key/value objects, got {type(items).__name__}")
+        raise TypeError(f"expected a list of key/value objects, got {type(items).__name__}")
     out: dict[str, Any] = {}
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("key"), str):
-            raise ValueError(f"{item!r:.60} is not an OTLP key/value object")
+            raise TypeError(f"{item!r:.60} is not an OTLP key/value object")
         out[item["key"]] = any_value(item.get("value", {}))
     return out
 
@@ -97,7 +97,8 @@ def _event_name(obj: Mapping[str, Any]) -> Any:
 
 def otel_kind(obj: Any) -> str | None:
     """``inference`` or ``feedback`` for one of the two GenAI events, else None."""
-    return OTEL_KINDS.get(_event_name(obj)) if isinstance(obj, dict) else None
+    name = _event_name(obj) if isinstance(obj, dict) else None
+    return OTEL_KINDS.get(name) if isinstance(name, str) else None
 
 
 def is_otel_event(obj: Any) -> bool:
@@ -121,10 +122,10 @@ def log_records(envelope: Mapping[str, Any]) -> list[Any]:
 
 def _list(obj: Any, key: str) -> list[Any]:
     if not isinstance(obj, dict):
-        raise ValueError(f"expected an object holding {key}, got {type(obj).__name__}")
+        raise TypeError(f"expected an object holding {key}, got {type(obj).__name__}")
     value = obj.get(key) or []
     if not isinstance(value, list):
-        raise ValueError(f"{key} is {type(value).__name__}, expected a list")
+        raise TypeError(f"{key} is {type(value).__name__}, expected a list")
     return value
 
 

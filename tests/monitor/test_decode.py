@@ -265,3 +265,20 @@ def test_a_malformed_envelope_is_one_rejection() -> None:
     bad_value = otlp_envelope({"eventName": "gen_ai.evaluation.result", "timeUnixNano": "1",
                                "attributes": [{"key": "gen_ai.response.id", "value": "r1"}]})
     assert [r.reason for r in decode_message(bad_value, "feedback", now=NOW).rejections] == ["bad_otel"]
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                               st.sampled_from(["eventName", "attributes", "key", "value", "logRecords", "scopeLogs",
+                                                "resourceLogs", "timeUnixNano", "stringValue", "intValue", "x"]),
+                               inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_any_envelope_shaped_json_is_decoded_or_rejected_never_raised(body) -> None:
+    raw = json.dumps({"resourceLogs": body}).encode()
+    for kind in ("inference", "feedback"):
+        out = decode_message(raw, kind, now=NOW)
+        assert len(out.events) == len(out.objects) == len(out.indexes)
+        assert all(r.reason for r in out.rejections)
