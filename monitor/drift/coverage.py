@@ -60,7 +60,8 @@ def _reason(window: CountedWindow, scored: ScoredWindow | None, first_baseline: 
                 f"MONITOR_DRIFT_MIN_SAMPLES is {min_samples}")
     closes = window.window_end + allowed_lateness
     if closes > watermark:
-        return f"still open: scored once events pass {_when(closes)} (window end + allowed lateness)"
+        return (f"still open: scored once events pass {_when(closes)} (window end + allowed lateness), "
+                "or MONITOR_IDLE_TIMEOUT after that if no events arrive at all")
     if first_baseline is None:
         return "no baseline for this version yet"
     if first_baseline >= window.window_end:
