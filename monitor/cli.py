@@ -323,6 +323,16 @@ def _drift_store(config: Path | None):
     return DriftStore(open_store(settings.clickhouse_url, clickhouse_client_options(settings), token=settings.web_token_value))
 
 
+def _require_baseline_names(store, model: str | None, version: str | None, baseline_id: str | None = None) -> None:
+    """Say which models, versions and ids do have baselines when a filter matched none."""
+    every = store.list_baselines()
+    require_known("--model", model, {r["model"] for r in every}, "model with a baseline")
+    require_known("--version", version, {r["model_version"] for r in every if model in (None, r["model"])},
+                  "version with a baseline")
+    require_known("--id", baseline_id, {r["baseline_id"] for r in every if (r["model"], r["model_version"]) ==
+                                        (model, version)}, f"baseline of {model}/{version}")
+
+
 @baseline_app.command("build")
 def baseline_build(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL, CSV or Parquet records"),
@@ -352,11 +362,8 @@ def baseline_list(model: str | None = typer.Option(None, help="only this model")
     """Every baseline, deleted ones included (their history stays scored against them)."""
     store = _drift_store(config)
     rows = store.list_baselines(model, version)
-    if not rows and (model or version):  # say which names do have baselines
-        every = store.list_baselines()
-        require_known("--model", model, {r["model"] for r in every}, "model with a baseline")
-        require_known("--version", version, {r["model_version"] for r in every if model in (None, r["model"])},
-                      "version with a baseline")
+    if not rows and (model or version):
+        _require_baseline_names(store, model, version)
     columns = ["baseline_id", "model", "model_version", "created_at", "source", "n", "deleted"]
     print_rows(columns, [tuple(r[c] for c in columns) for r in rows], fmt)
 
@@ -376,7 +383,10 @@ def baseline_delete(model: str = typer.Option(..., help="the model whose baselin
                     baseline_id: str | None = typer.Option(None, "--id", help="only this baseline (default: all)"),
                     config: Path | None = ConfigOption) -> None:
     """Retire the baselines of a version (or one of them); windows already scored keep their scores."""
-    n = _drift_store(config).delete_baseline(model, version, baseline_id)
+    store = _drift_store(config)
+    if not any(r["baseline_id"] == baseline_id or baseline_id is None for r in store.list_baselines(model, version)):
+        _require_baseline_names(store, model, version, baseline_id)
+    n = store.delete_baseline(model, version, baseline_id)
     typer.echo(f"{n} baseline(s) deleted for {model}/{version}")
 
 

@@ -225,3 +225,10 @@ def test_a_bad_demo_window_is_one_line_naming_the_option(tmp_path) -> None:
     result = cli({}, "demo", "--window", "5 minutes", "--duration", "1", "--data-dir", str(tmp_path))
     assert_usage_error(result, "--window '5 minutes': expected a duration like 10s, 5m, 2h, 7d")
     assert not (tmp_path / "clickhouse").exists()  # nothing was started
+
+
+def test_baseline_delete_rejects_a_version_or_id_without_baselines(store_env) -> None:
+    assert_usage_error(cli(store_env, "baseline", "delete", "--model", "assistant", "--version", "v7"),
+                       "--version 'v7' is not a known version with a baseline; known: v1")
+    assert_usage_error(cli(store_env, "baseline", "delete", "--model", "assistant", "--version", "v1", "--id", "nope"),
+                       "--id 'nope' is not a known baseline of assistant/v1; known: ")
