@@ -57,10 +57,10 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
         await delivery.deliver(fired)
 
     def closing_now() -> float:  # newest event time written, or the wall clock once every partition is idle
-        idle = wiring.store.idle_seconds()
+        written, idle = wiring.store.write_clock()
         if idle is not None:  # a backlog after an outage or rebalance is not idleness: count from the rebalance
             idle = min(idle, time.time() - state["assigned_at"])
-        return closing_watermark(wiring.store.watermark(), time.time(), idle, s.idle_timeout_seconds)
+        return closing_watermark(written, time.time(), idle, s.idle_timeout_seconds)
 
     @app.on_partitions_assigned.connect
     async def note_rebalance(sender, assigned, **kwargs):

@@ -263,12 +263,13 @@ class ClickHouseStore:
         """The newest event time any source partition has been written up to."""
         return read_watermark(self, self.table("partials"))
 
-    def idle_seconds(self) -> float | None:
-        """Seconds since any source partition was last written, on the store's clock; ``None`` if never."""
-        n, age = self.query(f"SELECT count(), toFloat64(now64(3)) - toFloat64(max(inserted_at)) FROM "
-                            f"{self.table('partials')} WHERE name = {{marker:String}}",
-                            {"marker": OFFSET_MARKER}).rows[0]
-        return float(age) if n else None
+    def write_clock(self) -> tuple[float, float | None]:
+        """(newest event time written, seconds since any source partition was last written on the
+        store's clock, ``None`` if never): what the leader closes windows by, in one query."""
+        watermark, n, age = self.query(
+            f"SELECT toFloat64(max(max_event_time)), count(), toFloat64(now64(3)) - toFloat64(max(inserted_at)) "
+            f"FROM {self.table('partials')} WHERE name = {{marker:String}}", {"marker": OFFSET_MARKER}).rows[0]
+        return float(watermark or 0.0), (float(age) if n else None)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -53,3 +53,14 @@ def test_without_the_window_length_only_windows_with_rows_are_judged(chdb_dir):
     store.refresh_metric_windows(0.0)
     service = AlertService(store, default_rules(), allowed_lateness=0.0)
     assert service.run(watermark=20 * W) == []
+
+
+def test_write_clock_is_the_newest_event_time_and_the_time_since_the_last_write(chdb_dir):
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    assert store.write_clock() == (0.0, None)  # never written: nothing is idle
+    write_events(store, 0, 3, 10)
+    write_events(store, 1, 1, 10)
+    watermark, idle = store.write_clock()
+    assert watermark == 4 * W - 1  # the newest of the partitions' watermarks
+    assert 0.0 <= idle < 60.0
