@@ -147,7 +147,10 @@ def test_validator_and_schema_accept_and_reject_the_same_events(kind: str, data:
     event, valid = data.draw(events(kind))
     by_schema = SCHEMAS[kind].is_valid(event)
     by_validator = _validator_accepts(kind, event)
-    assert by_validator == by_schema == valid, (event, by_validator, by_schema)
+    assert by_validator == by_schema == valid, (
+        f"validator {by_validator}, schema {by_schema}, generated as {'valid' if valid else 'invalid'}: {event!r:.300}"
+        " - a check added to monitor/events.py needs its rule in monitor/json_schema.py (then `monitor schema "
+        "--write docs/schema`) and its values in the strategies above")
 
 
 def test_a_batch_message_is_an_event_or_an_array_of_events_of_one_kind() -> None:
