@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 __all__ = [
     "DATA_QUALITY_RULE_METRICS",
     "DRIFT_SCORES",
+    "KPI_PREFIX",
     "OUTCOME_LABEL",
     "OUTCOME_METRICS",
     "OUTCOME_OBSERVATIONS_SERIES",
@@ -32,10 +33,13 @@ __all__ = [
     "TRAFFIC_RULE_METRIC",
     "WINDOW_METRICS",
     "DriftScore",
+    "ExperimentMetric",
     "OutcomeMetric",
     "WindowMetric",
     "catalogue_markdown",
     "correct",
+    "experiment_metric",
+    "experiment_metrics",
     "normalise_answer",
     "outcome_metric",
     "rule_metrics",
@@ -140,6 +144,7 @@ class OutcomeMetric:
     rule_scale: float = 1.0
     inverse_rule_metric: str | None = None
     rule_signal: Literal["metric", "latency"] = "metric"
+    better: Literal["higher", "lower"] = "higher"  # which way is an improvement in an experiment
 
     @property
     def prometheus_series(self) -> tuple[str, ...]:
@@ -170,13 +175,13 @@ OUTCOME_METRICS: tuple[OutcomeMetric, ...] = (
     OutcomeMetric(
         "human_takeover", "proportion", "share", "human_takeover as 1 or 0, when given",
         "human_takeover_rate", "Share of conversations a human had to take over.",
-        lambda o: _flag(o.human_takeover)),
+        lambda o: _flag(o.human_takeover), better="lower"),
     OutcomeMetric(
         "bad_case", "proportion", "share", "bad_case as 1 or 0, when given", "bad_case_rate",
-        "Share of answers flagged as bad cases.", lambda o: _flag(o.bad_case)),
+        "Share of answers flagged as bad cases.", lambda o: _flag(o.bad_case), better="lower"),
     OutcomeMetric(
         "turns", "mean", "turns", "turns, when given", "mean_turns", "Mean conversation length in turns.",
-        lambda o: _amount(o.turns)),
+        lambda o: _amount(o.turns), better="lower"),
     OutcomeMetric(
         "judge_score", "mean", "0-10", "judge_score, when given", "judge_score", "Mean LLM-judge score.",
         lambda o: _amount(o.judge_score)),
@@ -188,14 +193,14 @@ OUTCOME_METRICS: tuple[OutcomeMetric, ...] = (
         OutcomeMetric(
             f"latency_p{round(q * 100)}_ms", "quantile", "ms", "the inference's latency_ms, into a DDSketch",
             f"latency_p{round(q * 100)}_seconds", f"{q:.0%} quantile of producer-reported latency (0.5 % error).",
-            quantile=q, sketch_of="latency_ms", rule_scale=0.001, rule_signal="latency")
+            quantile=q, sketch_of="latency_ms", rule_scale=0.001, rule_signal="latency", better="lower")
         for q in QUANTILE_LEVELS
     ),
     *(
         OutcomeMetric(
             f"{tokens}_p{round(q * 100)}", "quantile", "tokens", f"the inference's usage.{tokens}, into a DDSketch",
             f"{tokens}_p{round(q * 100)}", f"{q:.0%} quantile of usage.{tokens} (0.5 % error).",
-            quantile=q, sketch_of=tokens)
+            quantile=q, sketch_of=tokens, better="lower")
         for tokens in ("input_tokens", "output_tokens") for q in QUANTILE_LEVELS
     ),
 )
@@ -209,6 +214,7 @@ class WindowMetric:
     kind: Literal["count", "mean"]
     unit: str
     description: str
+    better: Literal["higher", "lower"] = "lower"  # for the means an experiment compares
 
 
 WINDOW_METRICS: tuple[WindowMetric, ...] = (
@@ -242,6 +248,47 @@ DRIFT_SCORES: tuple[DriftScore, ...] = (
     DriftScore("type_violation_rate", None, None, "Share of values of the wrong type for the feature."),
     DriftScore("out_of_range_rate", None, None, "Share of numeric values outside the reference range."),
 )
+
+KPI_PREFIX = "kpi."  # experiment metric of a feedback KPI: kpi.<name>, a per-variant mean, higher is better
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentMetric:
+    """A metric an A/B experiment can compare: a proportion or mean per variant, and its good direction."""
+
+    name: str
+    kind: Literal["proportion", "mean"]
+    better: Literal["higher", "lower"]
+    source: Literal["outcome", "inference", "kpi"]
+
+
+def experiment_metrics() -> tuple[ExperimentMetric, ...]:
+    """Outcome proportions and means, then the inference means (latency, tokens); KPIs come on top.
+
+    >>> [m.name for m in experiment_metrics()][-3:]
+    ['latency_ms', 'input_tokens', 'output_tokens']
+    """
+    return (
+        *(ExperimentMetric(m.name, m.kind, m.better, "outcome") for m in OUTCOME_METRICS
+          if m.kind in ("proportion", "mean")),
+        *(ExperimentMetric(w.name, "mean", w.better, "inference") for w in WINDOW_METRICS if w.kind == "mean"),
+    )
+
+
+def experiment_metric(name: str) -> ExperimentMetric:
+    """The experiment metric called ``name`` (``kpi.<name>`` for any KPI); a ``KeyError`` lists the names.
+
+    >>> experiment_metric("human_takeover").better, experiment_metric("kpi.revenue").source
+    ('lower', 'kpi')
+    """
+    if name.startswith(KPI_PREFIX) and len(name) > len(KPI_PREFIX):
+        return ExperimentMetric(name, "mean", "higher", "kpi")
+    for metric in experiment_metrics():
+        if metric.name == name:
+            return metric
+    known = ", ".join(m.name for m in experiment_metrics())
+    raise KeyError(f"experiment metric {name!r} is not one of {known}, or {KPI_PREFIX}<name> for a KPI")
+
 
 # Data-quality rule metrics besides the drift scores: judged from the windows or by Prometheus.
 DATA_QUALITY_RULE_METRICS = ("late_event_rate", "dlq_rate")
