@@ -261,6 +261,15 @@ def alerts_show(
     show_alert(_settings(config), alert_id, fmt)
 
 
+def _experiment_apps() -> None:
+    from monitor.cli_experiments import experiment_app, experiments_app
+
+    app.add_typer(experiments_app, name="experiments")
+    app.add_typer(experiment_app, name="experiment")
+
+
+_experiment_apps()
+
 rules_app = typer.Typer(help="Alert rules files.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 

@@ -46,7 +46,7 @@ TIMESTAMP_PATTERN = re.compile(
     r"([.,][0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?\s*$"
 )
 
-Kind = Literal["id", "timestamp", "text", "choice", "answer", "number", "integer", "boolean", "features", "segment"]
+Kind = Literal["id", "timestamp", "text", "choice", "answer", "number", "integer", "boolean", "features", "segment", "kpi"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,8 @@ class FieldSpec:
     ``kind`` picks the check: ``id`` (string of 1 to ``max_length`` characters), ``timestamp``,
     ``text`` (string up to ``max_length``), ``choice`` (one of ``choices``), ``answer`` (string,
     number or bool), ``number`` / ``integer`` (within ``minimum``-``maximum``), ``boolean``,
-    ``features`` (name -> number, string, bool or null), ``segment`` (name -> string).
+    ``features`` (name -> number, string, bool or null), ``segment`` (name -> string), ``kpi``
+    (name -> finite number).
     ``path`` is where the value sits in the JSON object when not at the top level under the
     field's name (``("usage", "input_tokens")``). ``otel`` lists the OpenTelemetry GenAI
     attributes it is read from, after ``monitor.<name>``. ``outcome`` marks the feedback fields

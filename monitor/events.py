@@ -90,6 +90,10 @@ class InferenceEvent:
     segment: Mapping[str, str] = declare(FieldSpec(
         "segment", "keys listed in MONITOR_SEGMENT_KEYS get their own outcome rates",
         example={"tenant": "acme", "region": "eu"}), default_factory=dict)
+    experiment: str | None = declare(FieldSpec(
+        "id", "the A/B experiment the request was assigned in (with variant)", example="prompt-v3"), default=None)
+    variant: str | None = declare(FieldSpec(
+        "id", "the experiment arm the request was assigned to", example="treatment"), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +122,9 @@ class FeedbackEvent:
                                 default=None)
     judge_score: float | None = declare(FieldSpec(
         "number", "LLM-judge score", minimum=0.0, maximum=10.0, outcome=True, example=3.5), default=None)
+    kpi: Mapping[str, float] = declare(FieldSpec(
+        "kpi", "business KPIs of the answer (name -> number); per-variant means kpi.<name> in experiments",
+        outcome=True, example={"revenue": 12.5, "csat": 4.0}), default_factory=dict)
     model: str | None = declare(FieldSpec(
         "id", "for feedback whose inference never arrives", example="support-assistant"), default=None)
     model_version: str | None = declare(FieldSpec("id", "as model", example="v2"), default=None)
@@ -244,6 +251,25 @@ def _segment(obj: Mapping[str, Any]) -> Mapping[str, str]:
     return raw
 
 
+def _kpi(obj: Mapping[str, Any]) -> Mapping[str, float]:
+    raw = obj.get("kpi")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidEvent("wrong_type", "kpi", f"expected object, got {type(raw).__name__}")
+    if len(raw) > MAX_FEATURES:
+        raise InvalidEvent("too_many", "kpi", f"{len(raw)} KPIs, at most {MAX_FEATURES}")
+    out = {}
+    for key, value in raw.items():
+        if not key or len(key) > MAX_ID_LENGTH:
+            raise InvalidEvent("bad_name", "kpi", f"KPI names are 1 to {MAX_ID_LENGTH} characters, got {key!r:.40}")
+        number = _number(value, f"kpi.{key}")
+        if not -MAX_NUMBER < number < MAX_NUMBER:
+            raise InvalidEvent("out_of_range", f"kpi.{key}", f"{str(value)[:40]} is outside ±{MAX_NUMBER:g}")
+        out[key] = number
+    return out
+
+
 def _event_time(obj: Mapping[str, Any], now: float, max_future_skew: float) -> float:
     timestamp = parse_timestamp(_require(obj, "timestamp"))
     if timestamp > now + max_future_skew:
@@ -299,6 +325,7 @@ def _expression(name: str, spec: FieldSpec, default: Any) -> str:
         "boolean": f"_opt_bool(obj, {name!r})",
         "features": "_features(obj)",
         "segment": "_segment(obj)",
+        "kpi": "_kpi(obj)",
     }[spec.kind]
 
 

@@ -70,6 +70,10 @@ def _value_schema(spec: FieldSpec) -> dict[str, Any]:
     if spec.kind == "segment":
         return {"type": "object", "additionalProperties": {"type": "string", "minLength": 1,
                                                            "maxLength": MAX_ID_LENGTH}}
+    if spec.kind == "kpi":
+        return {"type": "object", "maxProperties": MAX_FEATURES, "propertyNames": {"minLength": 1, "maxLength":
+                MAX_ID_LENGTH}, "additionalProperties": {"type": "number", "exclusiveMinimum": -MAX_NUMBER,
+                                                          "exclusiveMaximum": MAX_NUMBER}}
     raise ValueError(f"no schema for field kind {spec.kind!r}")
 
 

@@ -43,6 +43,7 @@ EVALUATION_EVENT = "gen_ai.evaluation.result"
 OTEL_KINDS = {INFERENCE_EVENT: "inference", EVALUATION_EVENT: "feedback"}
 FEATURE_PREFIX = "monitor.feature."
 SEGMENT_PREFIX = "monitor.segment."
+KPI_PREFIX = "monitor.kpi."
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 # Feedback fields an evaluation can name (gen_ai.evaluation.name); any other name is a judge score.
 _EVALUATION_FIELDS = tuple(name for name, spec in contract_fields(FeedbackEvent) if spec.outcome)
@@ -150,8 +151,8 @@ def _from_attributes(record: type, attrs: Mapping[str, Any], timestamp: Any) -> 
     for name, spec in contract_fields(record):
         if spec.kind == "timestamp":
             value = timestamp
-        elif spec.kind in ("features", "segment"):
-            prefix = FEATURE_PREFIX if spec.kind == "features" else SEGMENT_PREFIX
+        elif spec.kind in ("features", "segment", "kpi"):
+            prefix = {"features": FEATURE_PREFIX, "segment": SEGMENT_PREFIX, "kpi": KPI_PREFIX}[spec.kind]
             value = {k[len(prefix):]: v for k, v in attrs.items() if k.startswith(prefix)} or None
         else:
             value = next((attrs[key] for key in (f"monitor.{name}", *spec.otel) if attrs.get(key) is not None), None)

@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     segment_keys: list[str] = Field(default_factory=list, description="segment keys with their own outcome rates")
     stable_versions: dict[str, str] = Field(default_factory=dict, description="model -> version to compare with")
     alert_rules: str | None = Field(None, description="YAML rules file; unset uses the shipped defaults")
+    experiments: str | None = Field(None, description="YAML file declaring A/B experiments (docs/experiments.md)")
     alertmanager_url: str | None = Field(None, description="e.g. http://127.0.0.1:9093")
     alertmanager_token: SecretStr | None = Field(None, description="sent as Authorization: Bearer")
     alertmanager_headers: dict[str, SecretStr] = Field(default_factory=dict)

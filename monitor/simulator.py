@@ -91,6 +91,7 @@ class TrafficSimulator:
         event["turns"] = int(rng.integers(1, 4) + (0 if good else rng.integers(1, 5)))
         event["judge_score"] = round(float(np.clip(rng.normal(8.0 if good else 4.0, 1.2), 0, 10)), 2)
         event["label"] = "resolved" if good else "unresolved"
+        event["kpi"] = {"resolved_value": 10.0 if event["task_completed"] else 0.0}  # no extra draw: seeds keep
         return to_json_event(FeedbackEvent, event)
 
     def inferences(self, now: float, n: int) -> list[dict[str, Any]]:
@@ -113,6 +114,8 @@ class TrafficSimulator:
                 "input_tokens": int(features["prompt_chars"] / 4), "output_tokens": int(self.rng.integers(20, 300)),
                 "conversation_id": f"conv-{int(self._more.integers(10_000))}", "turn": int(self._more.integers(1, 6)),
                 "segment": {"channel": features["channel"], "region": str(self.rng.choice(("eu", "us", "apac")))},
+                # every version is an arm of one experiment (assignment is the version draw above)
+                "experiment": f"{self.model}-versions", "variant": version,
             }))
             if self.rng.random() < self.feedback_share:
                 delay = float(self.rng.uniform(1.0, self.max_feedback_delay))

@@ -15,9 +15,9 @@
 >>> load_experiments("experiments: [{name: x, model: m, control: a, treatment: b, primary_metric: nps}]")
 Traceback (most recent call last):
 ...
-monitor.errors.ConfigError: experiment 'x': primary_metric: "experiment metric 'nps' is not one of \
+monitor.errors.ConfigError: experiment 'x': primary_metric: experiment metric 'nps' is not one of \
 satisfaction, rating, task_completion, human_takeover, bad_case, turns, judge_score, accuracy, latency_ms, \
-input_tokens, output_tokens, or kpi.<name> for a KPI"
+input_tokens, output_tokens, or kpi.<name> for a KPI
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _metric(value: Any, where: str) -> str:
     try:
         experiment_metric(value)
     except KeyError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: {exc.args[0]}") from None
     return value
 
 

@@ -95,7 +95,8 @@ def experiment_report(spec: ExperimentSpec, arms: Mapping[ArmKey, Moments],
     """Rows for every reported metric and segment with data in both arms, and the summary."""
     tuning = _tuning(spec, arms)
     margins = {g.metric: g.margin for g in spec.guardrails}
-    segments = sorted({seg for (_, _, seg) in arms})
+    segments = sorted({seg for (_, _, seg) in arms
+                       if seg == "" or not spec.segments or seg.split("=", 1)[0] in spec.segments})
     rows: list[MetricRow] = []
     comparisons: dict[str, Comparison] = {}
     for metric in spec.reported_metrics:

@@ -126,7 +126,7 @@ def mixture_rho(alpha: float, tuning: float) -> float:
 
 
 def boundary_z(n: float | np.ndarray, rho: float, alpha: float) -> float | np.ndarray:
-    """The half-width in standard errors of Δ̂ (1.96 for a fixed-horizon 95 % test; ~3.03 at n = N*)."""
+    """The half-width in standard errors of Δ̂ (1.96 for a fixed-horizon 95 % test; 3.04 at n = N*)."""
     nr = np.asarray(n, dtype=np.float64) * rho**2
     return np.sqrt(2 * (nr + 1) / nr * np.log(np.sqrt(nr + 1) / alpha))  # type: ignore[no-any-return]
 
@@ -150,7 +150,7 @@ def planned_sample_size(mde: float, s2: float, alpha: float = 0.05, power: float
     """Total sample at which an absolute effect ``mde`` is detected with probability ``power``.
 
     Tuned at itself (``N* = N``), ``Nρ² = −2 ln α + ln(−2 ln α + 1)`` is a constant, so the
-    boundary is a constant ``c`` (3.03 for α = 0.05) and ``N = s² (c + z_power)² / mde²``: about
+    boundary is a constant ``c`` (3.04 for α = 0.05) and ``N = s² (c + z_power)² / mde²``: about
     1.9 times the fixed-horizon sample.
 
     >>> round(planned_sample_size(0.5, 8.0) / (8.0 * (1.959964 + 0.841621) ** 2 / 0.25), 2)

@@ -57,6 +57,9 @@ class JoinedOutcome:
     judge_score: float | None = None
     latency_ms: float | None = None
     segment: Mapping[str, str] = field(default_factory=dict)
+    experiment: str | None = None
+    variant: str | None = None
+    kpi: Mapping[str, float] = field(default_factory=dict)
     counted: bool = True  # False when the inference came too late for its window (see monitor.windows)
 
 

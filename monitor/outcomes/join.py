@@ -45,11 +45,13 @@ def inference_payload(event: InferenceEvent, event_id: str = "", counted: bool =
             "l": event.latency_ms, "s": dict(event.segment)}
     if not counted:
         body["late"] = True
+    if event.experiment is not None and event.variant is not None:
+        body["e"], body["a"] = event.experiment, event.variant
     return orjson.dumps(body)
 
 
 def feedback_payload(event: FeedbackEvent, event_id: str = "") -> bytes:
-    fields = {name: getattr(event, name) for name in _FEEDBACK_FIELDS if getattr(event, name) is not None}
+    fields = {name: getattr(event, name) for name in _FEEDBACK_FIELDS if getattr(event, name) not in (None, {})}
     return orjson.dumps({"id": event_id, "t": event.timestamp, **fields})
 
 
@@ -66,7 +68,8 @@ def joined_outcome(request_id: str, inference: bytes, feedback: bytes) -> Joined
         feedback_time=float(fb["t"]), prediction=inf.get("p"), label=fb.get("label"), rating=fb.get("rating"),
         thumbs=fb.get("thumbs"), task_completed=fb.get("task_completed"), human_takeover=fb.get("human_takeover"),
         bad_case=fb.get("bad_case"), turns=fb.get("turns"), judge_score=fb.get("judge_score"),
-        latency_ms=inf.get("l"), segment=inf.get("s") or {}, counted=not inf.get("late", False),
+        latency_ms=inf.get("l"), segment=inf.get("s") or {}, experiment=inf.get("e"), variant=inf.get("a"),
+        kpi=fb.get("kpi") or {}, counted=not inf.get("late", False),
     )
 
 

@@ -17,6 +17,7 @@ from monitor.adapters.join_store import JoinStore
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.schema import OUTCOME_PREFIX
 from monitor.detectors.concept import ConceptDriftMonitor, Detection
+from monitor.experiments.fold import fold_experiment_inferences, fold_experiment_outcomes
 from monitor.outcomes.fold import JoinedOutcome, fold_outcomes
 from monitor.outcomes.join import (
     detector_streams,
@@ -105,6 +106,10 @@ class OutcomeStage:
             # A window counts the outcomes of the inferences it counted, whenever the feedback comes.
             counted = [o for o in outcomes if o.counted]
             source.partials += _outcome_partials(counted, self.window, self.segment_keys, latest)
+            source.partials += fold_experiment_outcomes(counted, self.window, self.segment_keys)
+            if source.kind == "inference":
+                on_time = [e for e, too_late in zip(source.valid, late) if not too_late]
+                source.partials += fold_experiment_inferences(on_time, self.window, self.segment_keys)
             result.outcomes += outcomes
             result.join_delays += [o.feedback_time - o.inference_time for o in outcomes]
             states += self._detect(topic, partition, source, outcomes, offsets, result)

@@ -64,6 +64,8 @@ def valid_value(spec: FieldSpec) -> st.SearchStrategy[Any]:
         "features": st.dictionaries(short_text, st.none() | st.booleans() | st.integers(-10**6, 10**6)
                                     | st.floats(-1e299, 1e299) | short_text, max_size=6),
         "segment": st.dictionaries(short_text, st.text(min_size=1, max_size=12), max_size=3),
+        "kpi": st.dictionaries(st.text(min_size=1, max_size=12), st.floats(-1e299, 1e299) | st.integers(-10**6, 10**6),
+                               max_size=3),
     }
     return by_kind[spec.kind]
 
@@ -87,6 +89,8 @@ def invalid_value(spec: FieldSpec) -> st.SearchStrategy[Any]:
             st.sampled_from([[1], {"a": 1}, "x" * (MAX_FEATURE_TEXT + 1), MAX_NUMBER * 10, -(10**301)]))
         | st.just({f"f{i}": i for i in range(MAX_FEATURES + 1)}),
         "segment": st.sampled_from([[], "x", {"k": ""}, {"k": 3}, {"k": None}, {"k": "v" * 257}]),
+        "kpi": st.sampled_from([[], "x", {"k": "1"}, {"k": True}, {"k": None}, {"": 1.0}, {"k": MAX_NUMBER * 10},
+                                {"k" * 257: 1.0}]),
     }
     out = by_kind[spec.kind]
     edges = [bound for bound in (None if spec.minimum is None else spec.minimum - 1,

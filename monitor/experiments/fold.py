@@ -1,0 +1,153 @@
+"""Experiment moments as partials: per (window, model, version, experiment, variant, segment, metric).
+
+A request counts in an experiment when its inference carries both ``experiment`` and
+``variant``. Every batch adds, in the same insert as its offsets (exactly once, like every other
+partial), for each group:
+
+- ``exp:assigned``: the inference count (the sample-ratio check reads it);
+- ``exp:<metric>:y`` and ``exp:<metric>:y2``: count n with Σy, and n with Σy², for the inference
+  means (``latency_ms``, tokens) and, when feedback joins, for the outcome metrics and each
+  ``kpi.<name>``.
+
+The bucket is ``experiment \\t variant \\t segment`` (segment ``""`` for all, else ``key=value``).
+Summing the partials of all windows gives each arm's :class:`~monitor.experiments.stats.Moments`.
+
+>>> from monitor.events import InferenceEvent
+>>> e = InferenceEvent("r", 61.0, "m", "v2", latency_ms=300.0, experiment="x", variant="b")
+>>> [(p.name, p.bucket, p.count, p.total) for p in fold_experiment_inferences([e], 60)][:2]
+[('exp:assigned', 'x\\tb\\t', 1.0, 1.0), ('exp:latency_ms:y', 'x\\tb\\t', 1.0, 300.0)]
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+
+from monitor.catalogue import KPI_PREFIX, OUTCOME_METRICS, experiment_metrics
+from monitor.events import InferenceEvent
+from monitor.experiments.stats import Moments
+from monitor.outcomes.fold import JoinedOutcome
+from monitor.partials import Partial
+
+__all__ = [
+    "ASSIGNED",
+    "EXPERIMENT_PREFIX",
+    "bucket",
+    "fold_experiment_inferences",
+    "fold_experiment_outcomes",
+    "moments_from_sums",
+    "parse_bucket",
+]
+
+EXPERIMENT_PREFIX = "exp:"
+ASSIGNED = "exp:assigned"
+_INFERENCE_MEANS = tuple(m.name for m in experiment_metrics() if m.source == "inference")
+_OUTCOMES = tuple(m for m in OUTCOME_METRICS if m.value is not None and m.kind in ("proportion", "mean"))
+
+Key = tuple[float, str, str, str]  # window_start, model, version, bucket
+
+
+def bucket(experiment: str, variant: str, segment: str = "") -> str:
+    return f"{experiment}\t{variant}\t{segment}"
+
+
+def parse_bucket(value: str) -> tuple[str, str, str]:
+    """(experiment, variant, segment) of a bucket."""
+    experiment, variant, segment = value.split("\t", 2)
+    return experiment, variant, segment
+
+
+def _segments(segment: Mapping[str, str], keys: Sequence[str]) -> list[str]:
+    return ["", *(f"{k}={segment[k]}" for k in keys if k in segment)]
+
+
+class _Sums:
+    """n, Σy, Σy² per (group, metric), then the partials."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.sums: dict[tuple[Key, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, -math.inf])
+
+    def add(self, key: Key, metric: str, value: float, event_time: float) -> None:
+        row = self.sums[(key, metric)]
+        row[0] += 1
+        row[1] += value
+        row[2] += value * value
+        row[3] = max(row[3], event_time)
+
+    def partials(self) -> list[Partial]:
+        out = []
+        for ((start, model, version, bkt), metric), (n, total, squares, latest) in self.sums.items():
+            if metric == ASSIGNED:
+                out.append(Partial(start, self.window, model, version, ASSIGNED, bkt, n, n, latest))
+                continue
+            out.append(Partial(start, self.window, model, version, f"{EXPERIMENT_PREFIX}{metric}:y", bkt, n, total,
+                               latest))
+            out.append(Partial(start, self.window, model, version, f"{EXPERIMENT_PREFIX}{metric}:y2", bkt, n,
+                               squares, latest))
+        return out
+
+
+def fold_experiment_inferences(events: Iterable[InferenceEvent], window: int,
+                               segment_keys: Sequence[str] = ()) -> list[Partial]:
+    """Assignment counts and inference-metric moments of the events that are in an experiment."""
+    sums = _Sums(window)
+    for e in events:
+        if e.experiment is None or e.variant is None:
+            continue
+        start = math.floor(e.timestamp / window) * window
+        for segment in _segments(e.segment, segment_keys):
+            key = (float(start), e.model, e.model_version, bucket(e.experiment, e.variant, segment))
+            sums.add(key, ASSIGNED, 1.0, e.timestamp)
+            for name in _INFERENCE_MEANS:
+                value = getattr(e, name)
+                if value is not None:
+                    sums.add(key, name, float(value), e.timestamp)
+    return sums.partials()
+
+
+def fold_experiment_outcomes(outcomes: Iterable[JoinedOutcome], window: int,
+                             segment_keys: Sequence[str] = ()) -> list[Partial]:
+    """Outcome-metric and KPI moments of joined outcomes in an experiment (window of the inference)."""
+    sums = _Sums(window)
+    for o in outcomes:
+        if o.experiment is None or o.variant is None:
+            continue
+        start = math.floor(o.inference_time / window) * window
+        values = [(m.name, m.value(o)) for m in _OUTCOMES]  # type: ignore[misc]  # _OUTCOMES all have a value
+        values += [(f"{KPI_PREFIX}{name}", value) for name, value in o.kpi.items()]
+        for segment in _segments(o.segment, segment_keys):
+            key = (float(start), o.model, o.model_version, bucket(o.experiment, o.variant, segment))
+            for name, value in values:
+                if value is not None:
+                    sums.add(key, name, float(value), o.feedback_time)
+    return sums.partials()
+
+
+def moments_from_sums(rows: Iterable[tuple[str, str, float, float]]) -> tuple[
+        dict[str, dict[tuple[str, str, str], Moments]], dict[str, dict[str, float]]]:
+    """Merge stored sums ``(name, bucket, Σcount, Σtotal)`` into moments and assignment counts.
+
+    Returns ``{experiment: {(variant, metric, segment): Moments}}`` and
+    ``{experiment: {variant: assigned}}`` (assignment of segment ``""`` only).
+    """
+    parts: dict[tuple[str, str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    assigned: dict[str, dict[str, float]] = defaultdict(dict)
+    for name, bkt, count, total in rows:
+        experiment, variant, segment = parse_bucket(bkt)
+        if name == ASSIGNED:
+            if segment == "":
+                assigned[experiment][variant] = assigned[experiment].get(variant, 0.0) + count
+            continue
+        metric, stat = name[len(EXPERIMENT_PREFIX):].rsplit(":", 1)
+        row = parts[(experiment, variant, metric, segment)]
+        if stat == "y":
+            row[0] += count
+            row[1] += total
+        elif stat == "y2":
+            row[2] += total
+    moments: dict[str, dict[tuple[str, str, str], Moments]] = defaultdict(dict)
+    for (experiment, variant, metric, segment), (n, sy, sy2) in parts.items():
+        moments[experiment][(variant, metric, segment)] = Moments(n, sy, sy2)
+    return dict(moments), dict(assigned)

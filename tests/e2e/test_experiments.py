@@ -1,0 +1,106 @@
+"""A/B experiments through the real broker: a known lift ships, a harmed guardrail stops, A/A continues."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from tests_support import inference, wait_until
+
+from monitor.adapters.producer import EventProducer
+
+ARM = 1500  # requests per variant and experiment
+EXPERIMENTS = """
+experiments:
+  - name: lift
+    model: m
+    control: control
+    treatment: treatment
+    primary_metric: task_completion
+    minimum_detectable_effect: 0.05
+    metrics: [kpi.revenue]
+"""
+
+
+def _stream(rng: np.random.Generator, start: float) -> tuple[list[dict], list[dict]]:
+    """Three experiments: lift (+12 points of task completion), harm (takeover 10 % -> 25 %), aa."""
+    rates = {"lift": ((0.50, 0.10), (0.62, 0.10)), "harm": ((0.50, 0.10), (0.50, 0.25)),
+             "aa": ((0.50, 0.10), (0.50, 0.10))}
+    inferences, feedback = [], []
+    for name, arms in rates.items():
+        for variant, (completion, takeover) in zip(("control", "treatment"), arms):
+            for i in range(ARM):
+                rid = f"{name}-{variant}-{i}"
+                t = start + float(rng.uniform(0, 300))
+                inferences.append(inference(rid, t, latency_ms=float(rng.normal(500, 50)), experiment=name,
+                                            variant=variant, segment={"region": ("eu", "us")[i % 2]}))
+                done = bool(rng.random() < completion)
+                feedback.append({"request_id": rid, "timestamp": t + 1, "task_completed": done,
+                                 "human_takeover": bool(rng.random() < takeover), "bad_case": False,
+                                 "kpi": {"revenue": 10.0 * done}})
+    order = rng.permutation(len(inferences))
+    return [inferences[i] for i in order], [feedback[i] for i in order]
+
+
+def _publish(bootstrap: str, topics: dict[str, str]) -> int:
+    inferences, feedback = _stream(np.random.default_rng(7), time.time() - 400)
+
+    async def send() -> None:
+        async with EventProducer(bootstrap, topics=topics, batch_size=200) as producer:
+            await producer.send("inference", inferences)
+            await producer.send("feedback", feedback)
+
+    asyncio.run(send())
+    return len(feedback)
+
+
+def _report(env: dict[str, str], name: str, fmt: str = "json") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monitor", "experiment", "report", "--experiment", name,
+                           "--format", fmt], check=False, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+
+
+def _complete(env: dict[str, str], name: str) -> list[dict] | None:
+    done = _report(env, name)
+    if done.returncode != 0:
+        return None
+    rows = json.loads(done.stdout)
+    primary = next((r for r in rows if r.get("primary")), None)
+    if primary is None or primary["n_control"] + primary["n_treatment"] < 2 * ARM:
+        return None
+    return rows
+
+
+def test_lift_ships_harmed_guardrail_stops_and_a_a_continues(deployment, start_worker, tmp_path):
+    declared = tmp_path / "experiments.yaml"
+    declared.write_text(EXPERIMENTS)
+    worker = start_worker(MONITOR_EXPERIMENTS=str(declared), MONITOR_SEGMENT_KEYS='["region"]')
+    env = {**deployment.env(), "MONITOR_WEB_PORT": str(worker.web_port), "MONITOR_EXPERIMENTS": str(declared)}
+    _publish(deployment.broker.bootstrap, deployment.topics)
+
+    reports: dict[str, list[dict]] = {}
+    for name in ("lift", "harm", "aa"):
+        wait_until(lambda n=name: (reports.__setitem__(n, _complete(env, n)) or reports[n]) is not None,
+                   timeout=120, what=f"every feedback of experiment {name}")
+    decisions = {name: rows[-1]["decision"] for name, rows in reports.items()}
+    assert decisions == {"lift": "ship", "harm": "stop", "aa": "continue"}, {n: r[-1] for n, r in reports.items()}
+
+    lift = {(r["metric"], r["segment"]): r for r in reports["lift"][:-1]}
+    primary = lift[("task_completion", "")]
+    assert primary["n_control"] == primary["n_treatment"] == ARM
+    assert primary["ci_low"] < 0.12 < primary["ci_high"] and primary["significant"]
+    assert lift[("kpi.revenue", "")]["diff"] > 0 and ("task_completion", "region=eu") in lift
+    assert {("human_takeover", ""), ("bad_case", ""), ("latency_ms", "")} <= set(lift)
+    assert not reports["lift"][-1]["srm"] and reports["lift"][-1]["srm_p_value"] > 0.001
+    harm = {r["metric"]: r for r in reports["harm"][:-1] if r["segment"] == ""}
+    assert harm["human_takeover"]["harmed"] and harm["human_takeover"]["guardrail"]
+    assert reports["aa"][-1]["remaining_sample"] is None  # discovered: no minimum detectable effect
+    assert "continue" in _report(env, "aa", "table").stdout
+    csv = _report(env, "lift", "csv").stdout.splitlines()
+    assert csv[0].startswith("experiment,metric,segment") and len(csv) == len(reports["lift"]) + 1
+    unknown = _report(env, "nope")
+    assert unknown.returncode == 2 and "known: aa, harm, lift" in unknown.stderr
