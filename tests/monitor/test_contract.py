@@ -203,6 +203,8 @@ def test_every_contract_field_is_documented() -> None:
             documented = ".".join(spec.location(name))
             assert f"`{documented}`" in text or f"`{spec.location(name)[0]}.{name}`" in text or \
                 f"`{documented.split('.')[-1]}`" in text, documented
+            for attribute in spec.otel:  # the OTel mapping table names every GenAI attribute read
+                assert f"`{attribute}`" in text, attribute
     assert set(json_keys(InferenceEvent)) >= {"usage", "features", "segment"}
 
 
