@@ -6,7 +6,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -70,9 +70,10 @@ def broker(
 
 @app.command()
 def replay(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False,
-                                help="JSONL file, one message per line: an event, an array of events, an "
-                                     "OpenTelemetry GenAI event or an OTLP/JSON logs envelope"),
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help="JSONL file, one message per line: an event, an array of "
+                                              "events, an OpenTelemetry GenAI event or an OTLP/JSON logs "
+                                              "envelope")],
     kind: str = typer.Option(..., help="inference or feedback"),
     rate: float = typer.Option(0.0, help="events per second; 0 = as fast as possible"),
     batch_size: int = typer.Option(100, help="events per Kafka message"),
@@ -275,7 +276,7 @@ app.add_typer(rules_app, name="rules")
 
 
 @rules_app.command("check")
-def rules_check(file: Path = typer.Argument(..., help="YAML rules file")) -> None:
+def rules_check(file: Annotated[Path, typer.Argument(help="YAML rules file")]) -> None:
     """Validate a rules file: keys, values, and metric and detector names against the metric catalogue."""
     from monitor.alerts.rules import load_rules
     from monitor.errors import ConfigError
@@ -300,8 +301,9 @@ def rules_defaults() -> None:
 
 @app.command("schema")
 def schema_command(
-    write: Path | None = typer.Option(None, "--write", help="write the JSON Schemas into this directory"),
-    check: Path | None = typer.Option(None, "--check", help="exit 1 if the schemas in this directory are stale"),
+    write: Annotated[Path | None, typer.Option("--write", help="write the JSON Schemas into this directory")] = None,
+    check: Annotated[Path | None,
+                     typer.Option("--check", help="exit 1 if the schemas in this directory are stale")] = None,
     kind: str = typer.Option("inference", help="without --write/--check: print this one (inference, feedback, batch)"),
 ) -> None:
     """JSON Schemas (draft 2020-12) of inference events, feedback events and messages, from the contract."""
@@ -344,7 +346,7 @@ def _require_baseline_names(store, model: str | None, version: str | None, basel
 
 @baseline_app.command("build")
 def baseline_build(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL, CSV or Parquet records"),
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL, CSV or Parquet records")],
     model: str = typer.Option(..., help="the model the baseline is for"),
     version: str = typer.Option(..., help="the model version the baseline is for"),
     bins: int | None = typer.Option(None, help="numeric bins (default MONITOR_DRIFT_BINS, 10)"),
@@ -405,7 +407,7 @@ def demo(
     rate: float = typer.Option(200.0, help="inference events per second"),
     window: str = typer.Option("10s", help="window length for the demo"),
     drift_at: float = typer.Option(0.5, help="share of the duration after which drift is injected"),
-    data_dir: Path = typer.Option(Path(".monitor-data/demo"), help="where the demo keeps its store"),
+    data_dir: Annotated[Path, typer.Option(help="where the demo keeps its store")] = Path(".monitor-data/demo"),
 ) -> None:
     """Broker, worker and a simulated LLM assistant's traffic, with drift injected midway."""
     from monitor.cli_support import parse_duration_option
@@ -420,7 +422,7 @@ def demo(
 def bench(
     events: int = typer.Option(200_000, help="events to produce for each case"),
     batch: int = typer.Option(100, help="events per message in the batched case"),
-    output: Path | None = typer.Option(None, help="also write the results as JSON here"),
+    output: Annotated[Path | None, typer.Option(help="also write the results as JSON here")] = None,
     case: str = typer.Option("standard", help="standard (10 numeric + 3 categorical), drift (20 + 5) or all"),
     partitions: int = typer.Option(2, help="partitions of the bench topics"),
 ) -> None:

@@ -55,8 +55,8 @@ class DemoProgress:
                                         "WHERE metric = 'inference_events'").rows[0][0]
         except StoreError:
             windows = "?"
-        lines = [f"[{elapsed:5.0f}s] sent {sent:>7}  processed {processed:>9.0f}  {rate:7.0f} events/s  "
-                 f"windows written {windows}  dead letters {dlq:.0f}"]
+        lines = [(f"[{elapsed:5.0f}s] sent {sent:>7}  processed {processed:>9.0f}  {rate:7.0f} events/s  "
+                  f"windows written {windows}  dead letters {dlq:.0f}")]
         lines += version_rate_lines(self.reader) + self.alerts.lines()
         return "\n".join(lines)
 

@@ -174,17 +174,14 @@ class Settings(BaseSettings):
 
 
 def _read_config_file(file: Path) -> dict[str, Any]:
+    import tomllib
+
+    import yaml
+
     text = file.read_text()
     try:
-        if file.suffix in (".yaml", ".yml"):
-            import yaml
-
-            values = yaml.safe_load(text) or {}
-        else:
-            import tomllib
-
-            values = tomllib.loads(text)
-    except Exception as exc:  # yaml and tomllib raise their own error types
+        values = (yaml.safe_load(text) or {}) if file.suffix in (".yaml", ".yml") else tomllib.loads(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{file}: not valid {'YAML' if file.suffix in ('.yaml', '.yml') else 'TOML'}: {exc}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{file}: expected a mapping of settings, got {type(values).__name__}")

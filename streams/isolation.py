@@ -11,9 +11,16 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from monitor.decode import Rejection
-from monitor.pipeline import BatchConfig, BatchOutput, InferenceFold, Position, RawMessage, process_batch
+from monitor.pipeline import (
+    BatchConfig,
+    BatchOutput,
+    InferenceFold,
+    Position,
+    RawMessage,
+    process_batch,
+)
 
-__all__ = ["process_isolating", "INTERNAL_ERROR"]
+__all__ = ["INTERNAL_ERROR", "process_isolating"]
 
 log = logging.getLogger("monitor.worker")
 INTERNAL_ERROR = "internal_error"
@@ -24,7 +31,7 @@ def process_isolating(raw: Sequence[RawMessage], positions: Mapping[tuple[str, i
     """``process_batch``, with the messages that make it raise dead-lettered instead."""
     try:
         return process_batch(raw, positions, config, folds)
-    except Exception:  # noqa: BLE001 - the boundary: isolate the message, count it, keep running
+    except Exception:
         log.exception("batch of %d messages raised; isolating the message(s) responsible", len(raw))
     good: list[RawMessage] = []
     bad: list[tuple[RawMessage, Exception]] = []

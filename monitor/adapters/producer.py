@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -60,7 +60,7 @@ class EventProducer:
         self._producer: AIOKafkaProducer | None = None
         self._partitions: dict[str, int] = {}
 
-    async def start(self) -> EventProducer:
+    async def start(self) -> Self:
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5,
                                           max_request_size=self.max_request_size, acks="all",
                                           **self.client_options)
@@ -72,7 +72,7 @@ class EventProducer:
             await self._producer.stop()
             self._producer = None
 
-    async def __aenter__(self) -> EventProducer:
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:

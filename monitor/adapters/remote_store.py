@@ -168,7 +168,7 @@ class StoreLock:
 
     def try_acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "ab")
+        handle = open(self.path, "ab")  # noqa: SIM115 - held open for as long as the lock is held
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

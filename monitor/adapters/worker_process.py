@@ -43,9 +43,10 @@ class WorkerProcess:
         return f"http://127.0.0.1:{self.web_port}"
 
     def start(self, loglevel: str = "info") -> WorkerProcess:
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "monitor", "worker", "--loglevel", loglevel],
-                                        env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        # The worker keeps its own copy of the log descriptor; ours closes once it has started.
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "monitor", "worker", "--loglevel", loglevel],
+                                            env=self.env, stdout=log, stderr=subprocess.STDOUT)
         return self
 
     def alive(self) -> bool:

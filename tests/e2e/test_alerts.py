@@ -82,7 +82,7 @@ def build_baseline(tmp_path, store_url: str) -> None:
     reference.write_bytes(b"\n".join(orjson.dumps({"features": features(rng, False)}) for _ in range(3000)))
     done = subprocess.run([sys.executable, "-m", "monitor", "baseline", "build", str(reference), "--model", "m",
                            "--version", "v1"], env={**os.environ, "MONITOR_CLICKHOUSE_URL": store_url},
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
 
 
@@ -129,7 +129,7 @@ def test_drift_and_outcome_drop_page_once_with_an_action_and_resolve(deployment,
         assert stored[0][1] == "fine_tune"  # input drift and outcome degradation
         evidence = json.loads(stored[0][2])
         assert {f["feature"] for f in evidence["top_drifted_features"]} >= {"x1", "c1"}
-        takeover = [m for m in evidence["metrics"] if m["metric"] == "human_takeover"][0]
+        takeover = next(m for m in evidence["metrics"] if m["metric"] == "human_takeover")
         assert takeover["low"] < takeover["value"] < takeover["high"] and takeover["value"] > 0.15
         assert stored[0][3] == "warning"  # the rule that paged first: drift, for 1 window
         trend = reader.query(evidence["trend_query"]).rows

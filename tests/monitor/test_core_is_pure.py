@@ -16,6 +16,6 @@ CLIENTS = ["faust", "clickhouse_connect", "chdb", "redis", "prometheus_client", 
 def test_core_modules_import_no_client_library():
     code = (f"import importlib, sys\nfor m in {CORE!r}: importlib.import_module(m)\n"
             f"print(sorted(c for c in {CLIENTS!r} if c in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", f"the core pulled in: {done.stdout.strip()}"
