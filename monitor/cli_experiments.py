@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -25,7 +25,7 @@ SUMMARY_COLUMNS = ("experiment", "control", "treatment", "n_control", "n_treatme
 
 
 @experiments_app.command("check")
-def experiments_check(file: Path = typer.Argument(..., help="YAML experiments file")) -> None:
+def experiments_check(file: Annotated[Path, typer.Argument(help="YAML experiments file")]) -> None:
     """Validate an experiments file: keys, values, and metric names against the metric catalogue."""
     from monitor.experiments.config import load_experiments
 
@@ -48,8 +48,8 @@ def _clean(value: Any) -> Any:
 @experiment_app.command("report")
 def experiment_report_command(
     experiment: str = typer.Option(..., "--experiment", help="the experiment name events carry"),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv"),
-    config: Path | None = typer.Option(None, "--config", "-c", help="TOML or YAML settings file"),
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table (aligned), json or csv")] = Format.table,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML or YAML settings file")] = None,
 ) -> None:
     """Every metric of one experiment with its always-valid interval, the SRM check and the decision."""
     from monitor.adapters.client_security import clickhouse_client_options
