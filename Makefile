@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DURATION ?= 120
 
-.PHONY: install install-test demo test bench lint clean tools
+.PHONY: install install-test demo test bench lint format-check typecheck clean tools
 
 # `make install`: the monitor with the embedded store and local broker (what `make demo` needs).
 # `make install-test`: that plus the test tooling (what `make test` needs). One stamp file each.
@@ -39,7 +39,8 @@ tools:
 demo: install
 	$(VENV)/bin/monitor demo --duration $(DURATION)
 
-test: install-test tools
+# `make test`: the gate CI runs. Lint and types first (seconds), then the tests and the doctests.
+test: lint install-test tools
 	$(PY) -m pytest -q
 
 bench: install
@@ -47,6 +48,10 @@ bench: install
 
 lint: install-test
 	$(VENV)/bin/ruff check monitor streams tests
+
+# Not part of `make test` yet: the tree has not had its one formatting pass.
+format-check: install-test
+	$(VENV)/bin/ruff format --check monitor streams tests
 
 clean:
 	rm -rf $(VENV) .monitor-data .pytest_cache
