@@ -15,9 +15,11 @@ from monitor.adapters.client_security import redis_client_options
 from monitor.alerts.rules import default_rules, load_rules, with_runbook_base
 from monitor.drift.divergence import SEVERITIES
 from monitor.errors import MonitorError
+from monitor.experiments.config import load_experiments
 from monitor.services.alert_delivery import AlertDelivery, build_sinks
 from monitor.services.alerts import AlertService
 from monitor.services.drift import DriftService
+from monitor.services.experiments import ExperimentResults
 from monitor.services.outcome_windows import OutcomeWindows
 from monitor.windows import closing_watermark
 from streams.wiring import Wiring
@@ -34,6 +36,7 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
     # run_worker opens the store (local owner or remote) before the app is built: these see the final one
     drift = DriftService(wiring.drift_store, s)
     outcome_windows = OutcomeWindows(wiring.store, s.stable_versions)
+    experiments = ExperimentResults(wiring.store, load_experiments(s.experiments) if s.experiments else ())
     rules = with_runbook_base(load_rules(s.alert_rules) if s.alert_rules else default_rules(), s.runbook_base_url)
     alerts_topic = app.topic(s.alerts_topic, partitions=1, value_serializer="raw", key_serializer="raw")
 
@@ -79,6 +82,7 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
             scored = await blocking(drift.score_closed_windows, time.time(), watermark)
             await blocking(outcome_windows.run, time.time())
             fired = await blocking(alerts.run, watermark)
+            reports = await blocking(experiments.run, time.time())
         except MonitorError as exc:
             m.store_errors.labels(operation="window_jobs").inc()
             log.error("window jobs failed: %s", exc)
@@ -86,6 +90,8 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
         if touched:
             m.windows_written.labels(table="metric_windows").inc(touched)
         await deliver(fired)
+        for rows, summary in reports:
+            m.set_experiment(rows, summary)
         for model, version, _, rows in scored:
             labels = m.model_labels(model, version)
             for row in rows:

@@ -105,9 +105,42 @@ class MonitorMetrics:
         self.sink_failures = Counter("monitor_alert_sink_failures_total", "Failed alert deliveries", ["sink"],
                                      registry=r)
         self.sink_queue = Gauge("monitor_alert_sink_queue", "Alerts queued for retry", ["sink"], registry=r)
+        # A/B experiments (docs/experiments.md), set by the leader from each report
+        self.experiment_assigned = Gauge("monitor_experiment_assigned", "Requests assigned to a variant",
+                                         ["experiment", "variant"], registry=r)
+        xm = ("experiment", "metric")
+        self.experiment_diff = Gauge("monitor_experiment_diff", "Treatment minus control, all traffic", xm,
+                                     registry=r)
+        self.experiment_ci_low = Gauge("monitor_experiment_ci_low", "Lower end of the always-valid interval", xm,
+                                       registry=r)
+        self.experiment_ci_high = Gauge("monitor_experiment_ci_high", "Upper end of the always-valid interval", xm,
+                                        registry=r)
+        self.experiment_p_value = Gauge("monitor_experiment_p_value", "Always-valid p-value", xm, registry=r)
+        self.experiment_srm_p_value = Gauge("monitor_experiment_srm_p_value",
+                                            "Sequential sample-ratio-mismatch p-value", ["experiment"], registry=r)
+        self.experiment_decision = Gauge("monitor_experiment_decision", "1 for the current decision, else 0",
+                                         ["experiment", "decision"], registry=r)
         # every metric whose first two labels are model and model_version
         self._versioned = (self.drift_psi, self.drift_kl, self.drift_js, self.drift_severity, self.inferences,
                            self.outcome_observations, self.outcome_positive, self.latency, self.detections)
+
+    def set_experiment(self, rows, summary) -> None:  # type: ignore[no-untyped-def]
+        """Export one experiment report (MetricRow list and ExperimentSummary); NaN values are skipped."""
+        from monitor.experiments.decision import DECISIONS
+
+        x = summary.experiment
+        self.experiment_assigned.labels(x, summary.control).set(summary.n_control)
+        self.experiment_assigned.labels(x, summary.treatment).set(summary.n_treatment)
+        self.experiment_srm_p_value.labels(x).set(summary.srm_sequential_p_value)
+        for decision in DECISIONS:
+            self.experiment_decision.labels(x, decision).set(float(decision == summary.decision))
+        for row in rows:
+            if row.segment:
+                continue
+            for gauge, value in ((self.experiment_diff, row.diff), (self.experiment_ci_low, row.ci_low),
+                                 (self.experiment_ci_high, row.ci_high), (self.experiment_p_value, row.p_value)):
+                if value == value:  # not NaN
+                    gauge.labels(x, row.metric).set(value)
 
     def model_labels(self, model: str, model_version: str, now: float | None = None) -> tuple[str, str]:
         """The label pair to export for a model version, ``(other, other)`` past the cap."""

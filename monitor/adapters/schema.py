@@ -169,6 +169,37 @@ DDL = (
         out_of_range_rate Float64,
         updated_at DateTime64(3, 'UTC')
     ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, model_version, feature, window_start, window_end)""",
+    # A/B experiment reports, rewritten by the leader from the merged exp:* partials (docs/experiments.md):
+    # one row per metric and segment, and a summary row per experiment with metric ''.
+    """CREATE TABLE IF NOT EXISTS {db}.experiment_results (
+        experiment String,
+        metric LowCardinality(String),
+        segment String,
+        control String,
+        treatment String,
+        n_control Float64,
+        n_treatment Float64,
+        value_control Float64,
+        value_treatment Float64,
+        diff Float64,
+        ci_low Float64,
+        ci_high Float64,
+        lift Float64,
+        lift_ci_low Float64,
+        lift_ci_high Float64,
+        p_value Float64,
+        significant UInt8,
+        guardrail UInt8,
+        harmed UInt8,
+        primary UInt8,
+        srm_p_value Float64,
+        srm_sequential_p_value Float64,
+        srm UInt8,
+        decision LowCardinality(String),
+        reason String,
+        remaining_sample Nullable(Float64),
+        updated_at DateTime64(3, 'UTC')
+    ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (experiment, metric, segment)""",
 )
 
 MIGRATIONS = (

@@ -10,7 +10,7 @@ import sys
 import time
 
 import numpy as np
-from tests_support import inference, wait_until
+from tests_support import inference, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
 
@@ -104,3 +104,16 @@ def test_lift_ships_harmed_guardrail_stops_and_a_a_continues(deployment, start_w
     assert csv[0].startswith("experiment,metric,segment") and len(csv) == len(reports["lift"]) + 1
     unknown = _report(env, "nope")
     assert unknown.returncode == 2 and "known: aa, harm, lift" in unknown.stderr
+
+    # the leader writes the same reports to experiment_results and exports them to Prometheus
+    table = "SELECT experiment, decision, n_control FROM monitor.experiment_results FINAL WHERE metric = '' " \
+            "ORDER BY experiment"
+    wait_until(lambda: [r[1] for r in reader_for(worker).query(table).rows] == ["continue", "stop", "ship"],
+               timeout=30, what="experiment_results")
+    primary_row = reader_for(worker).query(
+        "SELECT p_value, ci_low FROM monitor.experiment_results FINAL WHERE experiment = 'lift' "
+        "AND metric = 'task_completion' AND segment = ''").rows[0]
+    assert primary_row == (primary["p_value"], primary["ci_low"]) or list(primary_row) == [
+        primary["p_value"], primary["ci_low"]]
+    assert worker.metric("monitor_experiment_decision", {"experiment": "lift", "decision": "ship"}) == 1.0
+    assert worker.metric("monitor_experiment_assigned", {"experiment": "harm", "variant": "treatment"}) == ARM
