@@ -36,7 +36,6 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
     # run_worker opens the store (local owner or remote) before the app is built: these see the final one
     drift = DriftService(wiring.drift_store, s)
     outcome_windows = OutcomeWindows(wiring.store, s.stable_versions)
-    experiments = ExperimentResults(wiring.store, load_experiments(s.experiments) if s.experiments else ())
     rules = with_runbook_base(load_rules(s.alert_rules) if s.alert_rules else default_rules(), s.runbook_base_url)
     alerts_topic = app.topic(s.alerts_topic, partitions=1, value_serializer="raw", key_serializer="raw")
 
@@ -51,6 +50,8 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
         AlertDeduplicator(s.redis_dsn, prefix=f"{s.app_id}:alert-sent:", client_options=redis_client_options(s)),
         blocking, on_failure=lambda name, alert, exc: m.sink_failures.labels(sink=name).inc(),
         on_queue_size=lambda name, size: m.sink_queue.labels(sink=name).set(size))
+    experiments = ExperimentResults(wiring.store, load_experiments(s.experiments) if s.experiments else (),
+                                    record=delivery.record)
     alerts = AlertService(wiring.store, rules, allowed_lateness=s.allowed_lateness_seconds,
                           stable_versions=s.stable_versions, record=delivery.record, window_seconds=s.window_seconds)
 
@@ -82,7 +83,8 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
             scored = await blocking(drift.score_closed_windows, time.time(), watermark)
             await blocking(outcome_windows.run, time.time())
             fired = await blocking(alerts.run, watermark)
-            reports = await blocking(experiments.run, time.time())
+            reports, experiment_fired = await blocking(experiments.run, time.time())
+            fired = [*fired, *experiment_fired]
         except MonitorError as exc:
             m.store_errors.labels(operation="window_jobs").inc()
             log.error("window jobs failed: %s", exc)

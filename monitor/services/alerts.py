@@ -25,11 +25,18 @@ from monitor.alerts.traffic import RECENT_WINDOWS, window_traffic
 from monitor.services.outcome_windows import previous_versions
 from monitor.timestamps import epoch_seconds, utc_datetime
 
-__all__ = ["AlertService"]
+__all__ = ["ALERT_COLUMNS", "AlertService", "alert_row"]
 
 STATE_NAME = "leader"
 ALERT_COLUMNS = ["fingerprint", "status", "rule", "severity", "model", "model_version", "starts_at", "ends_at",
                  "summary", "description", "recommended_action", "evidence", "runbook_url", "created_at"]
+
+
+def alert_row(a: Alert) -> list[Any]:
+    """One row of the ``alerts`` table (ALERT_COLUMNS)."""
+    return [a.fingerprint, a.status, a.rule, a.severity, a.model, a.model_version, utc_datetime(a.starts_at),
+            None if a.ends_at is None else utc_datetime(a.ends_at), a.summary, a.description, a.recommended_action or "",
+            json.dumps(dict(a.evidence), default=str), a.runbook_url, utc_datetime(time.time())]
 
 
 class AlertService:
@@ -92,9 +99,7 @@ class AlertService:
         return sorted(windows)
 
     def _row(self, a: Alert) -> list[Any]:
-        return [a.fingerprint, a.status, a.rule, a.severity, a.model, a.model_version, utc_datetime(a.starts_at),
-                None if a.ends_at is None else utc_datetime(a.ends_at), a.summary, a.description, a.recommended_action or "",
-                json.dumps(dict(a.evidence), default=str), a.runbook_url, utc_datetime(time.time())]
+        return alert_row(a)
 
     def _facts(self, window: float) -> list[WindowFacts]:
         q, t, w = self.store.query, self.store.table, {"w": utc_datetime(window)}

@@ -1,32 +1,60 @@
-"""Leader job: rewrite ``experiment_results`` from the merged experiment partials.
+"""Leader job: rewrite ``experiment_results`` from the merged experiment partials, and alert on decisions.
 
 The partials are written exactly once with their offsets, and the results are recomputed from
 all of them each time (ReplacingMergeTree, latest wins), so a crash or a replay never counts a
-request twice in a result.
+request twice in a result. A decision other than ``continue`` fires an alert through the alert
+pipeline (stored, recorded in the delivery outbox, then the state saved: a crash in between
+re-evaluates and the outbox de-duplicates), see :mod:`monitor.alerts.experiment_actions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import time
+from collections.abc import Callable, Sequence
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.experiment_store import RESULT_COLUMNS, read_experiment_sums, result_rows
+from monitor.alerts.experiment_actions import experiment_alerts
+from monitor.alerts.state import Alert
 from monitor.experiments.config import ExperimentSpec
 from monitor.experiments.report import ExperimentSummary, MetricRow
 from monitor.experiments.results import experiment_reports
+from monitor.services.alerts import ALERT_COLUMNS, alert_row
+from monitor.timestamps import utc_datetime
 
 __all__ = ["ExperimentResults"]
 
 Report = tuple[list[MetricRow], ExperimentSummary]
+STATE_NAME = "experiments"
 
 
 class ExperimentResults:
-    def __init__(self, store: ClickHouseStore, specs: Sequence[ExperimentSpec] = ()) -> None:
+    def __init__(self, store: ClickHouseStore, specs: Sequence[ExperimentSpec] = (),
+                 record: Callable[[Sequence[Alert]], None] | None = None) -> None:
         self.store = store
         self.specs = tuple(specs)
+        self.record = record
+        self.decisions: dict[str, str] | None = None
 
-    def run(self, now: float) -> list[Report]:
-        """Every experiment's report, written to ``experiment_results``; returns them."""
+    def _load(self) -> dict[str, str]:
+        rows = self.store.query(f"SELECT argMax(state, updated_at) FROM {self.store.table('alert_state')} "
+                                "WHERE name = {name:String} GROUP BY name", {"name": STATE_NAME}).rows
+        return dict(json.loads(rows[0][0])) if rows else {}
+
+    def run(self, now: float) -> tuple[list[Report], list[Alert]]:
+        """Every experiment's report, written to ``experiment_results``, and the alerts of changed decisions."""
         reports = experiment_reports(read_experiment_sums(self.store, self.store.db), self.specs)
         self.store.insert("experiment_results", result_rows(reports, now), RESULT_COLUMNS)
-        return reports
+        if self.decisions is None:
+            self.decisions = self._load()
+        models = {s.name: s.model or "" for s in self.specs}
+        alerts, decisions = experiment_alerts([s for _, s in reports], self.decisions, now, models)
+        if alerts:
+            self.store.insert("alerts", [alert_row(a) for a in alerts], ALERT_COLUMNS)
+            if self.record is not None:
+                self.record(alerts)
+            self.store.insert("alert_state", [[STATE_NAME, json.dumps(decisions), utc_datetime(time.time())]],
+                              ["name", "state", "updated_at"])
+            self.decisions = decisions
+        return reports, alerts

@@ -117,3 +117,10 @@ def test_lift_ships_harmed_guardrail_stops_and_a_a_continues(deployment, start_w
         primary["p_value"], primary["ci_low"]]
     assert worker.metric("monitor_experiment_decision", {"experiment": "lift", "decision": "ship"}) == 1.0
     assert worker.metric("monitor_experiment_assigned", {"experiment": "harm", "variant": "treatment"}) == ARM
+
+    # decisions go through the alert pipeline with their recommended action
+    alerts = "SELECT rule, recommended_action, status FROM monitor.alerts WHERE startsWith(rule, 'experiment_') " \
+             "ORDER BY rule"
+    wait_until(lambda: len(reader_for(worker).query(alerts).rows) >= 2, timeout=30, what="experiment alerts")
+    assert [tuple(r) for r in reader_for(worker).query(alerts).rows] == [
+        ("experiment_ship", "ship_treatment", "firing"), ("experiment_stop", "stop_experiment", "firing")]

@@ -1,0 +1,84 @@
+"""The experiment rows of the decision table: what to do when an A/B experiment reaches a decision.
+
+==============  =====================  ===========  =============================================
+decision        action                 severity     says
+==============  =====================  ===========  =============================================
+``invalid``     ``fix_assignment``     critical     sample-ratio mismatch: fix the assignment,
+                                                    restart the experiment under a new name
+``stop``        ``stop_experiment``    warning      a guardrail harmed or the primary metric
+                                                    worse: route all traffic to control
+``ship``        ``ship_treatment``     info         the primary metric is better and no guardrail
+                                                    harmed: roll the treatment out
+``continue``    none                   –            keep collecting
+==============  =====================  ===========  =============================================
+
+:func:`experiment_alerts` turns the decisions of one run into alert notifications: one firing
+alert when an experiment reaches a decision, resolved when the decision changes (a new one fires).
+
+>>> from monitor.experiments.report import ExperimentSummary
+>>> s = ExperimentSummary("prompt-v3", "control", "treatment", 5e3, 4e3, 1e-20, 1e-12, True, "invalid",
+...                       "sample ratio mismatch", None, 5000.0)
+>>> alerts, state = experiment_alerts([s], {}, now=100.0, models={"prompt-v3": "chat"})
+>>> alerts[0].rule, alerts[0].severity, alerts[0].recommended_action, state
+('experiment_invalid', 'critical', 'fix_assignment', {'prompt-v3': 'invalid'})
+>>> experiment_alerts([s], state, now=200.0)[0]
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from monitor.alerts.state import Alert, fingerprint
+from monitor.experiments.report import ExperimentSummary
+
+__all__ = ["EXPERIMENT_ACTIONS", "experiment_alerts"]
+
+# decision -> (action, severity, advice)
+EXPERIMENT_ACTIONS: dict[str, tuple[str, str, str]] = {
+    "invalid": ("fix_assignment", "critical",
+                ("The variants' counts do not match the planned split (sequential sample-ratio test, p < 0.001): "
+                "the assignment or the logging is broken and every comparison of this experiment is biased. Check "
+                "the randomisation, bots and redirects, and events lost for one variant; then restart the "
+                "experiment under a new name.")),
+    "stop": ("stop_experiment", "warning",
+             ("A guardrail is harmed or the primary metric is worse, with an always-valid interval: route all "
+             "traffic back to control and look at the harmed metric per segment.")),
+    "ship": ("ship_treatment", "info",
+             ("The primary metric is better with an always-valid interval and no guardrail is harmed: the "
+             "treatment can be rolled out (the interval is valid now, however often it was looked at).")),
+}
+
+
+def _alert(s: ExperimentSummary, model: str, now: float) -> Alert:
+    action, severity, advice = EXPERIMENT_ACTIONS[s.decision]
+    rule = f"experiment_{s.decision}"
+    evidence = {"experiment": s.experiment, "control": s.control, "treatment": s.treatment,
+                "n_control": s.n_control, "n_treatment": s.n_treatment, "srm_p_value": s.srm_p_value,
+                "srm_sequential_p_value": s.srm_sequential_p_value, "decision": s.decision, "reason": s.reason,
+                "report": f"monitor experiment report --experiment {s.experiment}"}
+    alert = Alert.firing(rule, severity, model, s.treatment, now,
+                         f"experiment {s.experiment}: {s.decision} ({s.reason})", description=advice,
+                         recommended_action=action, evidence=evidence)
+    return replace(alert, fingerprint=fingerprint(rule, f"experiment:{s.experiment}", s.treatment))
+
+
+def experiment_alerts(summaries: Sequence[ExperimentSummary], previous: Mapping[str, str], now: float,
+                      models: Mapping[str, str] | None = None) -> tuple[list[Alert], dict[str, str]]:
+    """Alerts for the decisions that changed since ``previous`` (experiment -> decision), and the new state."""
+    models = models or {}
+    alerts: list[Alert] = []
+    state = dict(previous)
+    for s in summaries:
+        before = previous.get(s.experiment, "continue")
+        if before == s.decision:
+            continue
+        model = models.get(s.experiment, "")
+        if before in EXPERIMENT_ACTIONS:
+            old = replace(s, decision=before)
+            alerts.append(_alert(old, model, now).resolved(now))
+        if s.decision in EXPERIMENT_ACTIONS:
+            alerts.append(_alert(s, model, now))
+        state[s.experiment] = s.decision
+    return alerts, state
