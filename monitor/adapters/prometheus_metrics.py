@@ -16,6 +16,7 @@ not stay on dashboards forever and its label slot is freed.
 
 from __future__ import annotations
 
+import math
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -139,7 +140,7 @@ class MonitorMetrics:
                 continue
             for gauge, value in ((self.experiment_diff, row.diff), (self.experiment_ci_low, row.ci_low),
                                  (self.experiment_ci_high, row.ci_high), (self.experiment_p_value, row.p_value)):
-                if value == value:  # not NaN
+                if not math.isnan(value):
                     gauge.labels(x, row.metric).set(value)
 
     def model_labels(self, model: str, model_version: str, now: float | None = None) -> tuple[str, str]:
