@@ -1,7 +1,8 @@
 """Reports of every experiment from the merged sums the stream stored.
 
 Declared experiments (``MONITOR_EXPERIMENTS``) use their spec; an experiment seen in events but
-not declared gets :func:`~monitor.experiments.config.discovered_experiment` defaults.
+not declared gets :func:`~monitor.experiments.config.discovered_experiment` defaults and reports
+every metric it has data for.
 
 >>> rows = [("exp:assigned", "x\\ta\\t", 3.0, 3.0), ("exp:assigned", "x\\tb\\t", 3.0, 3.0)]
 >>> [(s.experiment, s.decision) for _, s in experiment_reports(rows, ())]
@@ -11,6 +12,7 @@ not declared gets :func:`~monitor.experiments.config.discovered_experiment` defa
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from monitor.experiments.config import ExperimentSpec, discovered_experiment
 from monitor.experiments.fold import moments_from_sums
@@ -34,6 +36,7 @@ def experiment_reports(sums: Iterable[tuple[str, str, float, float]], specs: Seq
             variants = sorted(set(assigned.get(name, {})) | {v for v, _, _ in moments.get(name, {})})
             if len(variants) < 2:
                 continue
-            spec = discovered_experiment(name, variants)
+            seen = sorted({metric for _, metric, _ in moments.get(name, {})})
+            spec = replace(discovered_experiment(name, variants), metrics=tuple(seen))
         out.append(experiment_report(spec, moments.get(name, {}), assigned.get(name, {})))
     return out

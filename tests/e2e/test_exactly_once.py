@@ -1,6 +1,7 @@
 """kill -9 in the middle of a stream, restart: the same aggregates as a clean run.
 
-Pending joins live in Redis here, so outcome rates survive the crash too."""
+Pending joins live in Redis here, so outcome rates survive the crash too. The stream is also an A/B
+experiment: its experiment_results equal those of the clean run."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from tests_support import inference, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
 
+# Experiment results from sums of integers (exact in float64 whatever the batch boundaries)
+EXPERIMENT_ROWS = ("SELECT experiment, metric, segment, n_control, n_treatment, diff, p_value, srm_p_value, decision "
+                   "FROM monitor.experiment_results FINAL ORDER BY experiment, metric, segment")
 WINDOW_ROWS = ("SELECT window_start, model, model_version, metric, value, count FROM monitor.metric_windows FINAL "
                "ORDER BY window_start, model, model_version, metric")
 
@@ -20,10 +24,13 @@ def publish_stream(bootstrap: str, topics: dict[str, str], n: int) -> int:
     """``n`` inferences over ten minutes of event time and feedback for a third; small messages."""
     rng = np.random.default_rng(3)
     start = time.time() - 600
-    events = [inference(f"r{i}", start + 600 * i / n, version=f"v{rng.integers(1, 3)}",
-                        latency_ms=float(rng.integers(50, 900))) for i in range(n)]
-    feedback = [{"request_id": f"r{i}", "timestamp": start + 600 * i / n + 1, "rating": int(rng.integers(1, 6))}
-                for i in range(0, n, 3)]
+    versions = rng.integers(1, 3, n)
+    events = [inference(f"r{i}", start + 600 * i / n, version=f"v{versions[i]}",
+                        latency_ms=float(rng.integers(50, 900)), experiment="ab", variant=f"v{versions[i]}")
+              for i in range(n)]
+    feedback = [{"request_id": f"r{i}", "timestamp": start + 600 * i / n + 1, "rating": int(rng.integers(1, 6)),
+                 "task_completed": bool(rng.random() < 0.5 + 0.1 * (versions[i] == 2)),
+                 "kpi": {"revenue": float(rng.integers(0, 100))}} for i in range(0, n, 3)]
 
     async def send() -> None:
         async with EventProducer(bootstrap, topics=topics, batch_size=5) as producer:
@@ -32,7 +39,11 @@ def publish_stream(bootstrap: str, topics: dict[str, str], n: int) -> int:
             await producer.send("feedback", feedback)
 
     asyncio.run(send())
+    _published[:] = events
     return len(events) + len(feedback)
+
+
+_published: list[dict] = []
 
 
 def total_events(worker) -> float:
@@ -57,6 +68,7 @@ def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(deployment, s
     assert restarted.metric("monitor_replayed_messages_skipped_total") > 0  # the replay really happened
     time.sleep(1.5)  # one more refresh of the windows
     after_crash = reader_for(restarted).query(WINDOW_ROWS).rows
+    experiments_after_crash = reader_for(restarted).query(EXPERIMENT_ROWS).rows
     restarted.stop()
 
     clean = start_worker("clean", MONITOR_APP_ID=f"{deployment.prefix}-clean", MONITOR_REDIS_URL=redis_url)
@@ -65,6 +77,11 @@ def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(deployment, s
     clean_rows = reader_for(clean).query(WINDOW_ROWS).rows
     assert len(clean_rows) > 10
     assert after_crash == clean_rows
+    clean_experiments = reader_for(clean).query(EXPERIMENT_ROWS).rows
+    assert len(clean_experiments) >= 6 and {r[1] for r in clean_experiments} >= {"task_completion", "kpi.revenue"}
+    assert next(tuple(r) for r in clean_experiments if r[1] == "")[3:5] == (
+        sum(e["variant"] == "v1" for e in _published), sum(e["variant"] == "v2" for e in _published))
+    assert experiments_after_crash == clean_experiments
 
 
 def _sum_events(worker) -> float:
