@@ -16,7 +16,7 @@ from monitor.adapters.producer import EventProducer
 from monitor.adapters.reader import HttpReader
 from monitor.adapters.topics import ensure_topics
 from monitor.adapters.worker_process import WorkerProcess
-from monitor.demo_recap import AlertFeed, recap_lines, version_rate_lines
+from monitor.demo_recap import AlertFeed, experiment_lines, recap_lines, version_rate_lines
 from monitor.settings import Settings
 from monitor.simulator import TrafficSimulator
 
@@ -138,7 +138,8 @@ def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data
             _echo(line)
         for line in progress.alerts.lines():  # alerts decided while the worker caught up
             _echo(line)
-        recap = recap_lines(progress.reader)
+        recap = recap_lines(progress.reader) + ["A/B experiment (every version is an arm):"] + [
+            f"  {line}" for line in experiment_lines(progress.reader)]
     except KeyboardInterrupt:
         _echo("interrupted")
         recap = []
@@ -157,6 +158,7 @@ def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data
           "  monitor query metrics --metric satisfaction            # rates with 95% intervals per window\n"
           "  monitor query drift --version v2                       # PSI per feature, and windows not scored\n"
           "  monitor alerts                                         # description, evidence, action, runbook\n"
+          "  monitor experiment report --experiment support-assistant-versions   # v2 against v1, always valid\n"
           "  docker compose up -d  then http://127.0.0.1:3000       # Grafana dashboard of the production stack")
     return 0
 

@@ -123,3 +123,25 @@ def recap_lines(reader: Any, top: int = 3) -> list[str]:
     if not alerts:
         out.append("  none fired")
     return out
+
+
+def experiment_lines(reader: Any, metrics: int = 4) -> list[str]:
+    """Each A/B experiment's decision and its first metrics with always-valid intervals."""
+    try:
+        rows = reader.query(
+            "SELECT experiment, metric, control, treatment, value_control, value_treatment, diff, ci_low, ci_high, "
+            f"p_value, decision, reason FROM {reader.db}.experiment_results FINAL WHERE segment = '' "
+            "ORDER BY experiment, metric != '', NOT primary, NOT guardrail, metric").rows
+    except StoreError as exc:
+        return [f"(experiments unavailable: {exc})"]
+    out: list[str] = []
+    shown = 0
+    for experiment, metric, control, treatment, vc, vt, diff, low, high, p, decision, reason in rows:
+        if metric == "":
+            out.append(f"experiment {experiment}: {treatment} against {control}: {decision} ({reason})")
+            shown = 0
+        elif shown < metrics and diff is not None and low is not None:
+            out.append(f"  {metric}: {vc:.3f} -> {vt:.3f}, diff {diff:+.3f} [{low:+.3f}, {high:+.3f}] "
+                       f"p={p:.2g} (always valid)")
+            shown += 1
+    return out or ["no experiment traffic"]

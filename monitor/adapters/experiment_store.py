@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.adapters.reader import Reader
-from monitor.experiments.fold import EXPERIMENT_PREFIX
+from monitor.experiments.fold import ASSIGNED, EXPERIMENT_PREFIX
 from monitor.experiments.report import ExperimentSummary, MetricRow
 from monitor.timestamps import utc_datetime
 
-__all__ = ["RESULT_COLUMNS", "read_experiment_sums", "result_rows"]
+__all__ = ["RESULT_COLUMNS", "read_experiment_models", "read_experiment_sums", "result_rows"]
 
 RESULT_COLUMNS = ("experiment", "metric", "segment", "control", "treatment", "n_control", "n_treatment",
                   "value_control", "value_treatment", "diff", "ci_low", "ci_high", "lift", "lift_ci_low",
@@ -27,6 +27,13 @@ def read_experiment_sums(reader: Reader, db: str, experiment: str | None = None)
     result = reader.query(f"SELECT name, bucket, sum(count), sum(total) FROM {db}.partials WHERE {where} "
                           "GROUP BY name, bucket ORDER BY name, bucket", params)
     return [(str(n), str(b), float(c), float(t)) for n, b, c, t in result.rows]
+
+
+def read_experiment_models(reader: Reader, db: str) -> dict[str, str]:
+    """The model each experiment's requests came from (one of them, if several)."""
+    result = reader.query(f"SELECT splitByChar('\t', bucket)[1] AS experiment, any(model) FROM {db}.partials "
+                          "WHERE name = {assigned:String} GROUP BY experiment", {"assigned": ASSIGNED})
+    return {str(e): str(m) for e, m in result.rows}
 
 
 def result_rows(reports: list[tuple[list[MetricRow], ExperimentSummary]], now: float) -> list[list[Any]]:

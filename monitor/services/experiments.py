@@ -14,7 +14,12 @@ import time
 from collections.abc import Callable, Sequence
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
-from monitor.adapters.experiment_store import RESULT_COLUMNS, read_experiment_sums, result_rows
+from monitor.adapters.experiment_store import (
+    RESULT_COLUMNS,
+    read_experiment_models,
+    read_experiment_sums,
+    result_rows,
+)
 from monitor.alerts.experiment_actions import experiment_alerts
 from monitor.alerts.state import Alert
 from monitor.experiments.config import ExperimentSpec
@@ -48,8 +53,12 @@ class ExperimentResults:
         self.store.insert("experiment_results", result_rows(reports, now), RESULT_COLUMNS)
         if self.decisions is None:
             self.decisions = self._load()
-        models = {s.name: s.model or "" for s in self.specs}
-        alerts, decisions = experiment_alerts([s for _, s in reports], self.decisions, now, models)
+        summaries = [s for _, s in reports]
+        alerts, decisions = [], self.decisions
+        if any(self.decisions.get(s.experiment, "continue") != s.decision for s in summaries):
+            models = {**read_experiment_models(self.store, self.store.db),
+                      **{s.name: s.model for s in self.specs if s.model}}
+            alerts, decisions = experiment_alerts(summaries, self.decisions, now, models)
         if alerts:
             self.store.insert("alerts", [alert_row(a) for a in alerts], ALERT_COLUMNS)
             if self.record is not None:

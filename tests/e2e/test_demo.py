@@ -34,6 +34,8 @@ def test_demo_runs_on_embedded_defaults_and_stops_cleanly(tmp_path):
     recap = out[out.index("\nRecap"):]
     assert "what drifted" in recap and "alerts:" in recap
     assert re.search(r"v2: \w+ PSI \d+\.\d\d \((moderate|significant)\)", recap), recap  # drift was injected
+    assert re.search(r"experiment support-assistant-versions: v2 against v1: (ship|stop|continue|invalid) \(", recap)
+    assert re.search(r"  task_completion: \d\.\d{3} -> \d\.\d{3}, diff [+-]\d\.\d{3} \[", recap), recap
     assert "Next:" in recap and "monitor query metrics" in recap and "monitor alerts" in recap
     assert f"export MONITOR_CLICKHOUSE_URL=chdb://{tmp_path / 'demo' / 'clickhouse'}" in recap
     assert (tmp_path / "demo" / "clickhouse").is_dir()

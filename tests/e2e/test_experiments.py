@@ -119,8 +119,8 @@ def test_lift_ships_harmed_guardrail_stops_and_a_a_continues(deployment, start_w
     assert worker.metric("monitor_experiment_assigned", {"experiment": "harm", "variant": "treatment"}) == ARM
 
     # decisions go through the alert pipeline with their recommended action
-    alerts = "SELECT rule, recommended_action, status FROM monitor.alerts WHERE startsWith(rule, 'experiment_') " \
+    alerts = "SELECT rule, recommended_action, status, model FROM monitor.alerts WHERE startsWith(rule, 'experiment_') " \
              "ORDER BY rule"
     wait_until(lambda: len(reader_for(worker).query(alerts).rows) >= 2, timeout=30, what="experiment alerts")
     assert [tuple(r) for r in reader_for(worker).query(alerts).rows] == [
-        ("experiment_ship", "ship_treatment", "firing"), ("experiment_stop", "stop_experiment", "firing")]
+        ("experiment_ship", "ship_treatment", "firing", "m"), ("experiment_stop", "stop_experiment", "firing", "m")]
