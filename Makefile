@@ -40,7 +40,7 @@ demo: install
 	$(VENV)/bin/monitor demo --duration $(DURATION)
 
 # `make test`: the gate CI runs. Lint and types first (seconds), then the tests and the doctests.
-test: lint install-test tools
+test: lint typecheck install-test tools
 	$(PY) -m pytest -q
 
 bench: install
@@ -48,6 +48,10 @@ bench: install
 
 lint: install-test
 	$(VENV)/bin/ruff check monitor streams tests
+
+# mypy: strict on the pure core, default settings on the shell ([tool.mypy] in pyproject.toml).
+typecheck: install-test
+	$(VENV)/bin/mypy
 
 # Not part of `make test` yet: the tree has not had its one formatting pass.
 format-check: install-test

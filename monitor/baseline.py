@@ -56,7 +56,7 @@ def _is_number(value: Any) -> bool:
     )
 
 
-def _numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+def _numeric_column(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Floats with NaN for missing values and type violations, and the violation mask."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
         return values.astype(float), np.zeros(len(values), dtype=bool)
@@ -238,7 +238,7 @@ def _numeric_profile(name: str, values: np.ndarray, n_bins: int, derived: bool) 
 
 
 def _categorical_profile(
-    name: str, values: Sequence[Any], top_k: int, derived: bool
+    name: str, values: Sequence[Any] | np.ndarray, top_k: int, derived: bool
 ) -> FeatureProfile:
     bins = categorical_bins_from_reference(name, values, top_k)
     counts = tuple(bins.counts(values).tolist())
@@ -360,8 +360,8 @@ def histogram_batch(
     """
     n = len(features)
     direct = [name for name, p in baseline.features.items() if not p.derived_from_text]
-    columns: dict[str, Any]
-    columns, unknown, _ = _columns(features, direct, n)
+    direct_columns, unknown, _ = _columns(features, direct, n)
+    columns: dict[str, Sequence[Any] | np.ndarray] = dict(direct_columns)
     derived = [name for name, p in baseline.features.items() if p.derived_from_text]
     if input_texts is not None:
         if len(input_texts) != n:

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = {"events": 0, "first": 0.0, "done": False}
 
     @app.agent(topic, concurrency=1, name="decode")
-    async def decode(stream):  # type: ignore[no-untyped-def]
+    async def decode(stream):
         async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
             if not progress["first"]:
                 progress["first"] = time.perf_counter()

@@ -60,15 +60,33 @@ Answer = float | str
 class Pair(Protocol):
     """What a metric reads of one inference joined with its feedback (``JoinedOutcome``)."""
 
-    prediction: Any
-    label: Any
-    rating: int | None
-    thumbs: str | None
-    task_completed: bool | None
-    human_takeover: bool | None
-    bad_case: bool | None
-    turns: int | None
-    judge_score: float | None
+    # Read-only: a frozen dataclass satisfies it.
+    @property
+    def prediction(self) -> Any: ...
+
+    @property
+    def label(self) -> Any: ...
+
+    @property
+    def rating(self) -> int | None: ...
+
+    @property
+    def thumbs(self) -> str | None: ...
+
+    @property
+    def task_completed(self) -> bool | None: ...
+
+    @property
+    def human_takeover(self) -> bool | None: ...
+
+    @property
+    def bad_case(self) -> bool | None: ...
+
+    @property
+    def turns(self) -> int | None: ...
+
+    @property
+    def judge_score(self) -> float | None: ...
 
 
 def normalise_answer(value: Any) -> Answer | None:

@@ -6,7 +6,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import typer
 
@@ -125,7 +125,12 @@ LimitOption = typer.Option(10_000, "--limit", min=1, help="at most this many row
 FormatOption = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv")
 
 
-def _window(since: str | None, until: str | None) -> dict[str, float | None]:
+class _Window(TypedDict):
+    since: float | None
+    until: float | None
+
+
+def _window(since: str | None, until: str | None) -> _Window:
     return {"since": parse_time(since, "--since"), "until": parse_time(until, "--until")}
 
 

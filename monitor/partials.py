@@ -108,8 +108,8 @@ def fold_sketches(
     present = np.flatnonzero(~np.isnan(values))
     if present.size == 0:
         return []
-    ids, groups = group_keys(np.asarray(window_start)[present], [models[i] for i in present],
-                             [versions[i] for i in present])
+    ids, groups = group_keys(np.asarray(window_start)[present], [models[i] for i in present.tolist()],
+                             [versions[i] for i in present.tolist()])
     keys = bucket_key(values[present])
     pairs, inverse = np.unique(np.stack([ids, keys], axis=1), axis=0, return_inverse=True)
     counts = np.bincount(inverse.reshape(-1), minlength=len(pairs))

@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from monitor.catalogue import WINDOW_METRICS
 from monitor.decode import Rejection, decode_message
-from monitor.events import FeedbackEvent, InferenceEvent
+from monitor.events import Event, FeedbackEvent, InferenceEvent
 from monitor.partials import Partial, fold_counts, fold_sketches, fold_sums
 from monitor.windows import classify_lateness, window_starts
 
@@ -99,8 +99,8 @@ def _inference_scalars(events: Sequence[InferenceEvent], starts: np.ndarray, win
 
 
 def _fold_source(
-    kind: str, events: list, window: int, lateness: float, start: Position, folds: Sequence[InferenceFold]
-) -> tuple[list[Partial], float, int, list, list[bool]]:
+    kind: str, events: list[Event], window: int, lateness: float, start: Position, folds: Sequence[InferenceFold]
+) -> tuple[list[Partial], float, int, list[Event], list[bool]]:
     if not events:
         return [], start.watermark, 0, [], []
     times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
@@ -114,8 +114,9 @@ def _fold_source(
     on_time = np.flatnonzero(~verdict.late)
     kept = [events[i] for i in on_time]
     if kind == "inference":
+        inferences = cast("list[InferenceEvent]", kept)  # a source carries one kind
         for fold in (_inference_scalars, *folds):
-            partials += fold(kept, starts[on_time], window) if kept else []
+            partials += fold(inferences, starts[on_time], window) if inferences else []
     else:
         partials += fold_counts(starts[on_time], [models[i] for i in on_time], [versions[i] for i in on_time],
                                 times[on_time], "feedback_events", window_seconds=window)
@@ -141,7 +142,7 @@ def process_batch(
         if not fresh:
             continue
         kind = fresh[0].kind
-        decoded_events: list = []
+        decoded_events: list[Event] = []
         event_ids: list[str] = []
         for message in fresh:
             decoded = decode_message(message.value, message.kind, now=config.now,
@@ -157,5 +158,8 @@ def process_batch(
                                            late)
         out.events[kind] += len(kept)
         out.late[kind] += n_late
-        (out.inferences if kind == "inference" else out.feedback).extend(kept)
+        if kind == "inference":  # a source carries one kind
+            out.inferences.extend(cast("list[InferenceEvent]", kept))
+        else:
+            out.feedback.extend(cast("list[FeedbackEvent]", kept))
     return out

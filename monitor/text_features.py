@@ -98,13 +98,14 @@ def _scripts_by_range(code_points: np.ndarray) -> np.ndarray:
 
 
 # The Basic Multilingual Plane looked up in a table: most text never needs the range search.
-_BMP = _scripts_by_range(np.arange(0x10000, dtype=np.int64)).astype(np.int64)
+_BMP: np.ndarray = _scripts_by_range(np.arange(0x10000, dtype=np.int64)).astype(np.int64)
 
 
 def _scripts(code_points: np.ndarray) -> np.ndarray:
     """Script code of every code point (``_IGNORED`` for no vote)."""
     if code_points.size == 0 or code_points.max() < 0x10000:
-        return _BMP[code_points]
+        in_table: np.ndarray = _BMP[code_points]
+        return in_table
     out = np.empty(code_points.shape, dtype=np.int64)
     bmp = code_points < 0x10000
     out[bmp] = _BMP[code_points[bmp]]

@@ -61,7 +61,7 @@ def check_web_bind(settings: Settings) -> None:
 def peer_is_loopback(request: web.Request) -> bool:
     """Whether the TCP peer of ``request`` is a loopback address (the socket's, not a header's)."""
     peer = request.transport.get_extra_info("peername") if request.transport else None
-    return bool(peer) and is_loopback_address(str(peer[0]))
+    return peer is not None and is_loopback_address(str(peer[0]))
 
 
 def bearer_matches(token: str, authorization: str | None) -> bool:

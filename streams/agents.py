@@ -84,6 +84,9 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
                 log.error("baseline samples not stored: %s", exc)
 
     async def handle(raw: list[RawMessage]) -> None:
+        stage = wiring.outcome_stage
+        if stage is None:  # opened at start-up, before the agents get a message
+            raise MonitorError("the outcome stage is not open")
         dead_letters_sent = False
         while True:  # never ack what is not written: retry the whole batch until the stores are back
             config = BatchConfig(s.window_seconds, s.allowed_lateness_seconds, s.max_future_skew_seconds,
@@ -93,7 +96,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
                 if any(r.kind == "inference" for r in raw):  # fold nothing before the baselines are current
                     wiring.baselines = dict(await blocking(baselines.current))
                 out = process_isolating(raw, positions, config, [fold_drift_histograms])
-                outcomes = await blocking(wiring.outcome_stage.process, out, config.now)
+                outcomes = await blocking(stage.process, out, config.now)
                 if not dead_letters_sent:
                     await send_dead_letters(out, config.now)
                     dead_letters_sent = True
@@ -104,7 +107,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
                 m.store_errors.labels(operation="batch").inc()
                 log.error("batch not written, retrying in %.0f s: %s", RETRY_SECONDS, exc)
                 wiring.positions.clear()
-                wiring.outcome_stage.forget()
+                stage.forget()
                 baselines.forget()
                 await asyncio.sleep(RETRY_SECONDS)
         for src, o in out.sources.items():
@@ -124,7 +127,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
                                      kinds[e.message.topic]) for e in events])
             m.batch_seconds.observe(time.perf_counter() - started)
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust passes assigned= by keyword
     async def forget_positions(sender, assigned, **kwargs):  # another worker may have written meanwhile
         wiring.positions.clear()
         wiring.outcome_stage.forget()

@@ -42,7 +42,7 @@ def process_isolating(raw: Sequence[RawMessage], positions: Mapping[tuple[str, i
         except Exception as exc:  # noqa: BLE001 - same boundary, one message at a time
             bad.append((message, exc))
     out = process_batch(good, positions, config, folds)
-    for message, exc in bad:
-        detail = f"processing raised {type(exc).__name__}: {exc}"[:300]
+    for message, error in bad:
+        detail = f"processing raised {type(error).__name__}: {error}"[:300]
         out.rejections.append((message, Rejection(INTERNAL_ERROR, "", detail, -1, message.value or b"")))
     return out

@@ -66,7 +66,7 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
             idle = min(idle, time.time() - state["assigned_at"])
         return closing_watermark(written, time.time(), idle, s.idle_timeout_seconds)
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust passes assigned= by keyword
     async def note_rebalance(sender, assigned, **kwargs):
         state["assigned_at"] = time.time()
 

@@ -37,13 +37,14 @@ async def _json_body(request) -> dict | None:
 
 def register_views(app: faust.App, wiring: Wiring) -> None:
     token = wiring.settings.web_token_value
+    web_app = app.web.web_app  # type: ignore[attr-defined]  # the aiohttp driver's application
     if token is not None:
-        app.web.web_app.middlewares.append(token_middleware(token))
+        web_app.middlewares.append(token_middleware(token))
 
     async def stop_queries(_web_app) -> None:  # before the server waits for its running handlers
         await asyncio.get_running_loop().run_in_executor(None, wiring.stop_queries)
 
-    app.web.web_app.on_shutdown.append(stop_queries)
+    web_app.on_shutdown.append(stop_queries)
 
     @app.page("/metrics")
     async def metrics(web, request):

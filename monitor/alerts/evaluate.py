@@ -103,10 +103,13 @@ def rule_observation(rule: AlertRule, facts: WindowFacts) -> tuple[bool, float]:
         found = [d for d in facts.detections if rule.metric is None or f"/{rule.metric}:" in d]
         return bool(found), samples
     if rule.signal == "traffic":  # a window with no events is evidence too, once the version is expected
-        ratio = None if facts.traffic is None else facts.traffic.ratio
+        traffic = facts.traffic
+        if traffic is None:
+            return False, 0
+        ratio = traffic.ratio
         if ratio is None:  # no recent rate: events seen are evidence that traffic flows
-            return False, facts.traffic.observed if facts.traffic else 0
-        return rule.breached(ratio), max(facts.traffic.expected, facts.traffic.observed)
+            return False, traffic.observed
+        return rule.breached(ratio), max(traffic.expected, traffic.observed)
     if rule.signal == "data_quality":
         if rule.metric == "missing_rate":
             rows = [r for r in facts.drift if rule.feature in (None, r[0])]

@@ -54,13 +54,17 @@ def as_object_array(values: Sequence[Any] | np.ndarray) -> np.ndarray:
     return out
 
 
+_NONE = np.array(None, dtype=object)
+
+
 def missing_mask(values: np.ndarray) -> np.ndarray:
     """True where an object array holds ``None`` or a float NaN.
 
     >>> missing_mask(as_object_array(["a", None, float("nan"), 0])).tolist()
     [False, True, True, False]
     """
-    return np.equal(values, None) | np.not_equal(values, values)
+    missing: np.ndarray = np.equal(values, _NONE) | np.not_equal(values, values)
+    return missing
 
 
 def category_strings(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -63,7 +63,8 @@ def smoothed_proportions(counts: np.ndarray, epsilon: float = EPSILON) -> np.nda
     total = array.sum()
     if total == 0:
         return np.full(array.size, 1.0 / array.size)
-    return (array / total + epsilon) / (1.0 + array.size * epsilon)
+    smoothed: np.ndarray = (array / total + epsilon) / (1.0 + array.size * epsilon)
+    return smoothed
 
 
 def _pair(

@@ -116,9 +116,9 @@ class OutcomeWindows:
                                               rates[(model, version, metric)], rates[(model, reference, metric)]))
         for (model, version), (_, baseline) in baselines.items():
             if baseline.accuracy is not None and baseline.n_labeled and (model, version, "accuracy") in rates:
-                reference = (baseline.accuracy * baseline.n_labeled, float(baseline.n_labeled))
+                labeled = (baseline.accuracy * baseline.n_labeled, float(baseline.n_labeled))
                 rows.append(self._compare(window, model, version, "accuracy", "baseline",
-                                          rates[(model, version, "accuracy")], reference))
+                                          rates[(model, version, "accuracy")], labeled))
         self.outcomes.write_comparisons(rows)
 
     @staticmethod
