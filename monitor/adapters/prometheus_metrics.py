@@ -125,7 +125,7 @@ class MonitorMetrics:
         self._versioned = (self.drift_psi, self.drift_kl, self.drift_js, self.drift_severity, self.inferences,
                            self.outcome_observations, self.outcome_positive, self.latency, self.detections)
 
-    def set_experiment(self, rows, summary) -> None:  # type: ignore[no-untyped-def]
+    def set_experiment(self, rows, summary) -> None:
         """Export one experiment report (MetricRow list and ExperimentSummary); NaN values are skipped."""
         from monitor.experiments.decision import DECISIONS
 

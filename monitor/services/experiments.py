@@ -54,7 +54,8 @@ class ExperimentResults:
         if self.decisions is None:
             self.decisions = self._load()
         summaries = [s for _, s in reports]
-        alerts, decisions = [], self.decisions
+        alerts: list[Alert] = []
+        decisions = self.decisions
         if any(self.decisions.get(s.experiment, "continue") != s.decision for s in summaries):
             models = {**read_experiment_models(self.store, self.store.db),
                       **{s.name: s.model for s in self.specs if s.model}}
