@@ -21,11 +21,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "COUNT_MAX",
+    "INT_MAX",
+    "INT_MIN",
     "MAX_FEATURES",
     "MAX_FEATURE_TEXT",
     "MAX_ID_LENGTH",
     "MAX_NUMBER",
+    "MAX_SEGMENTS",
     "MAX_TEXT_LENGTH",
+    "MIN_EVENT_TIME",
     "TIMESTAMP_PATTERN",
     "FieldSpec",
     "contract_fields",
@@ -38,7 +43,12 @@ MAX_ID_LENGTH = 256
 MAX_TEXT_LENGTH = 1_000_000
 MAX_FEATURES = 512
 MAX_FEATURE_TEXT = 1024
-MAX_NUMBER = 1e300  # feature numbers must be strictly inside ±MAX_NUMBER
+MAX_NUMBER = 1e300  # numbers must be strictly inside ±MAX_NUMBER (larger ones overflow a batch's sums)
+MAX_SEGMENTS = 64
+# Integers the store and the JSON encoders hold: signed or unsigned 64 bits; counts are signed.
+INT_MIN, INT_MAX, COUNT_MAX = -(2**63), 2**64 - 1, 2**63 - 1
+# Event times before 2000-01-01T00:00:00Z are producer bugs (a zero, seconds and milliseconds mixed up).
+MIN_EVENT_TIME = 946_684_800.0
 # RFC 3339 date-time (blanks around it ignored); without an offset the time is UTC. The calendar
 # itself (February 30th) is checked on parsing.
 TIMESTAMP_PATTERN = re.compile(

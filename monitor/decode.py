@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from monitor.contract import MIN_EVENT_TIME
 from monitor.errors import InvalidEvent
 from monitor.events import Event, validate_event
 from monitor.otel import OTEL_KINDS, is_otlp_envelope, log_records, otel_kind, otel_to_contract
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DecodedMessage", "Rejection", "decode_message"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "MAX_EVENTS_PER_MESSAGE", "DecodedMessage", "Rejection", "decode_message"]
 
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
+MAX_EVENTS_PER_MESSAGE = 10_000  # a larger array is one rejection, not thousands of dead letters
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,20 +57,42 @@ class DecodedMessage:
     objects: list[Any] = field(default_factory=list)
 
 
+_LONG_DIGITS = re.compile(rb"-\d{19}|\d{20}")  # -(2**63) - 1 and 2**64 have 19 and 20 digits
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _exact(raw: bytes) -> Any:
+    """The stdlib's reading: strict UTF-8 (no UTF-16/32 guessing), NaN / Infinity literals, exact integers."""
+    return json.loads(raw.decode("utf-8"), parse_constant=_NON_FINITE.__getitem__)
 
 
 def _loads(raw: bytes) -> Any:
     try:
-        return orjson.loads(raw)
+        payload = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        # NaN / Infinity literals are not JSON but some producers emit them: decode and reject per event.
-        return json.loads(raw, parse_constant=_NON_FINITE.__getitem__)
+        # NaN / Infinity literals and lone surrogate escapes are not valid for orjson but some producers
+        # emit them: decode and reject per event.
+        return _exact(raw)
+    if _LONG_DIGITS.search(raw):  # orjson reads integers beyond 64 bits as floats: decode exactly to reject them
+        return _exact(raw)
+    return payload
 
 
 def _dump(obj: Any) -> bytes:
     # stdlib json keeps NaN / Infinity literals, so a dead letter replays to the same rejection
-    return json.dumps(obj, allow_nan=True, default=str, ensure_ascii=False).encode()
+    try:
+        return json.dumps(obj, allow_nan=True, default=str, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate: keep it as its JSON escape
+        return json.dumps(obj, allow_nan=True, default=str).encode()
+
+
+def _undecodable(raw: bytes, exc: Exception) -> Rejection:
+    if isinstance(exc, UnicodeDecodeError):
+        return Rejection("not_utf8", "", f"byte 0x{raw[exc.start]:02x} at position {exc.start} is not UTF-8 "
+                         f"({exc.reason}); messages must be UTF-8 JSON", -1, raw)
+    if isinstance(exc, RecursionError):
+        return Rejection("too_deep", "", "JSON nested deeper than 1024 levels", -1, raw)
+    return Rejection("undecodable", "", f"not JSON: {exc}"[:300], -1, raw)
 
 
 def decode_message(
@@ -77,6 +102,7 @@ def decode_message(
     now: float,
     max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_future_skew: float = 300.0,
+    min_event_time: float = MIN_EVENT_TIME,
 ) -> DecodedMessage:
     """Decode and validate one message of ``kind``; never raises for bad input."""
     out = DecodedMessage()
@@ -87,8 +113,8 @@ def decode_message(
         return out
     try:
         payload = _loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        out.rejections.append(Rejection("undecodable", "", f"not JSON: {exc}"[:300], -1, raw))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        out.rejections.append(_undecodable(raw, exc))
         return out
     envelope = is_otlp_envelope(payload)
     try:
@@ -96,25 +122,36 @@ def decode_message(
     except TypeError as exc:
         out.rejections.append(Rejection("bad_otel", "resourceLogs", f"not an OTLP logs envelope: {exc}"[:300], -1, raw))
         return out
+    if len(items) > MAX_EVENTS_PER_MESSAGE:
+        out.rejections.append(Rejection("too_many_events", "", f"{len(items)} events in one message, at most "
+                                        f"{MAX_EVENTS_PER_MESSAGE}", -1, raw))
+        return out
     exact: list[Any] = []  # the batch decoded losslessly, only once something in it is rejected
 
     def original_of(index: int) -> bytes:
         if not isinstance(payload, list) and not envelope:
             return raw
         if not exact:  # orjson turns integers beyond 64 bits into floats: keep what was sent
-            lossless = json.loads(raw, parse_constant=_NON_FINITE.__getitem__)
-            exact.extend(log_records(lossless) if envelope else lossless)
-        return _dump(exact[index])
+            try:
+                lossless = _exact(raw)
+                exact.extend(log_records(lossless) if envelope else lossless)
+            except (ValueError, RecursionError):
+                exact.extend(items)
+        try:
+            return _dump(exact[index])
+        except (ValueError, RecursionError):  # nested too deep to write again: keep the whole message
+            return raw
 
     for index, obj in enumerate(items):
         try:
             contract = _contract_object(kind, obj, from_envelope=envelope)
-            out.events.append(validate_event(kind, contract, now=now, max_future_skew=max_future_skew))
+            out.events.append(validate_event(kind, contract, now=now, max_future_skew=max_future_skew,
+                                             min_event_time=min_event_time))
             out.indexes.append(index)
             out.objects.append(contract)
         except InvalidEvent as exc:
             out.rejections.append(Rejection(exc.reason, exc.field, exc.detail, index, original_of(index)))
-        except (TypeError, ValueError, AttributeError) as exc:  # malformed OTel attributes
+        except (TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:  # malformed OTel
             out.rejections.append(Rejection("bad_otel", "attributes", f"cannot map OTel event: {exc}"[:300],
                                             index, original_of(index)))
     return out

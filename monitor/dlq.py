@@ -22,16 +22,23 @@ def dead_letter_key(topic: str, partition: int, offset: int, index: int) -> byte
     return f"{topic}/{partition}/{offset}/{index}".encode()
 
 
+def _text(value: str) -> str:
+    """``value`` with any lone surrogate escaped: a dead-letter record always encodes."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def dead_letter_record(topic: str, partition: int, offset: int, kind: str, rejection: Rejection, now: float) -> bytes:
-    """JSON bytes for the dead-letter topic; ``original`` is text when it is UTF-8, base64 otherwise."""
+    """JSON bytes for the dead-letter topic; ``original`` is text when it is UTF-8, base64 otherwise.
+
+    Never raises: this is how a message that cannot be processed leaves the worker."""
     try:
         original_text: str | None = rejection.original.decode("utf-8")
     except UnicodeDecodeError:
         original_text = None
     return orjson.dumps({
-        "reason": rejection.reason,
-        "field": rejection.field,
-        "error": rejection.message,
+        "reason": _text(rejection.reason),
+        "field": _text(rejection.field),
+        "error": _text(rejection.message),
         "kind": kind,
         "source": {"topic": topic, "partition": partition, "offset": offset, "index": rejection.index},
         "rejected_at": now,

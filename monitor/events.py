@@ -14,14 +14,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from typing import Any
 
 from monitor.contract import (
+    COUNT_MAX,
+    INT_MAX,
+    INT_MIN,
     MAX_FEATURE_TEXT,
     MAX_FEATURES,
     MAX_ID_LENGTH,
     MAX_NUMBER,
+    MAX_SEGMENTS,
     MAX_TEXT_LENGTH,
+    MIN_EVENT_TIME,
     FieldSpec,
     contract_fields,
     declare,
@@ -139,6 +145,23 @@ def _require(obj: Mapping[str, Any], name: str) -> Any:
     return obj[name]
 
 
+def _printable(text: str) -> str:
+    """``text`` with unpaired surrogates escaped, so error messages and field paths always encode."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _unicode(value: str, name: str) -> str:
+    """``value`` if it encodes as UTF-8 (JSON escapes like ``\\ud800`` decode to lone surrogates)."""
+    if not value.isascii():  # O(1) in CPython: the common case costs nothing
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidEvent("not_utf8", _printable(name), f"lone surrogate U+{ord(value[exc.start]):04X} at "
+                               f"character {exc.start}; strings must be valid Unicode (no unpaired \\ud800-\\udfff "
+                               "escapes)") from None
+    return value
+
+
 def _string(value: Any, name: str, *, max_length: int = MAX_ID_LENGTH) -> str:
     if not isinstance(value, str):
         raise InvalidEvent("wrong_type", name, f"expected string, got {type(value).__name__} {value!r:.40}")
@@ -146,6 +169,22 @@ def _string(value: Any, name: str, *, max_length: int = MAX_ID_LENGTH) -> str:
         raise InvalidEvent("empty", name, "must not be empty")
     if len(value) > max_length:
         raise InvalidEvent("too_long", name, f"{len(value)} characters, at most {max_length}")
+    return _unicode(value, name)
+
+
+def _key(key: str, name: str) -> str:
+    """A feature or segment name: at most MAX_ID_LENGTH characters of valid Unicode."""
+    if len(key) > MAX_ID_LENGTH:
+        raise InvalidEvent("too_long", name, f"name {_printable(key[:40])!r}... is {len(key)} characters, "
+                           f"at most {MAX_ID_LENGTH}")
+    return _unicode(key, f"{name}.{_printable(key)}")
+
+
+def _int64(value: int, name: str, low: int = INT_MIN, high: int = INT_MAX) -> int:
+    if not low <= value <= high:
+        shown = str(value) if abs(value) < 10**60 else f"{str(value)[:20]}... ({len(str(abs(value)))} digits)"
+        bits = " (64-bit integers)" if high in (COUNT_MAX, INT_MAX) else ""
+        raise InvalidEvent("out_of_range", name, f"{shown} is outside {low}–{high}{bits}")
     return value
 
 
@@ -163,6 +202,8 @@ def _number(value: Any, name: str) -> float:
         raise InvalidEvent("out_of_range", name, f"{str(value)[:40]} is too large") from None
     if not math.isfinite(number):
         raise InvalidEvent("not_finite", name, f"{value} is not a finite number")
+    if not -MAX_NUMBER < number < MAX_NUMBER:
+        raise InvalidEvent("out_of_range", name, f"{number:g} is outside ±{MAX_NUMBER:g}")
     return number
 
 
@@ -185,10 +226,7 @@ def _opt_int(obj: Mapping[str, Any], name: str, low: int, high: int | None = Non
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidEvent("wrong_type", name, f"expected integer, got {type(value).__name__} {value!r:.40}")
-    if value < low or (high is not None and value > high):
-        bound = f"{low}–{high}" if high is not None else f">= {low}"
-        raise InvalidEvent("out_of_range", name, f"{value} is outside {bound}")
-    return value
+    return _int64(value, name, low, COUNT_MAX if high is None else high)
 
 
 def _opt_bool(obj: Mapping[str, Any], name: str) -> bool | None:
@@ -201,12 +239,16 @@ def _opt_bool(obj: Mapping[str, Any], name: str) -> bool | None:
 
 
 def _scalar(value: Any, name: str) -> FeatureValue:
-    if value is None or isinstance(value, (bool, str)):
-        if isinstance(value, str) and len(value) > MAX_FEATURE_TEXT:
-            raise InvalidEvent("too_long", name, f"{len(value)} characters, at most {MAX_FEATURE_TEXT}")
+    if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, str):
+        if len(value) > MAX_FEATURE_TEXT:
+            raise InvalidEvent("too_long", name, f"{len(value)} characters, at most {MAX_FEATURE_TEXT}")
+        return _unicode(value, name)
+    if isinstance(value, int):
+        return _int64(value, name)
+    if isinstance(value, float):
+        if not math.isfinite(value):
             raise InvalidEvent("not_finite", name, f"{value} is not a finite number (send null for a missing value)")
         if not -MAX_NUMBER < value < MAX_NUMBER:
             raise InvalidEvent("out_of_range", name, f"{str(value)[:40]} is outside ±{MAX_NUMBER:g}")
@@ -224,15 +266,17 @@ def _features(obj: Mapping[str, Any]) -> Mapping[str, FeatureValue]:
         raise InvalidEvent("too_many", "features", f"{len(raw)} features, at most {MAX_FEATURES}")
     # Hot path: one type check per value; the precise error comes from _scalar on the rare bad one.
     for name, value in raw.items():
+        if len(name) > MAX_ID_LENGTH or not name.isascii():
+            _key(name, "features")
         kind = type(value)
         if kind is float:
             if not -MAX_NUMBER < value < MAX_NUMBER:  # NaN, infinity or beyond the bound
                 _scalar(value, f"features.{name}")
         elif kind is str:
-            if len(value) > MAX_FEATURE_TEXT:
+            if len(value) > MAX_FEATURE_TEXT or not value.isascii():
                 _scalar(value, f"features.{name}")
         elif kind is int:
-            if not -MAX_NUMBER < value < MAX_NUMBER:
+            if not INT_MIN <= value <= INT_MAX:
                 _scalar(value, f"features.{name}")
         elif value is not None and kind is not bool:
             _scalar(value, f"features.{name}")
@@ -245,9 +289,13 @@ def _segment(obj: Mapping[str, Any]) -> Mapping[str, str]:
         return {}
     if not isinstance(raw, dict):
         raise InvalidEvent("wrong_type", "segment", f"expected object, got {type(raw).__name__}")
+    if len(raw) > MAX_SEGMENTS:
+        raise InvalidEvent("too_many", "segment", f"{len(raw)} keys, at most {MAX_SEGMENTS}")
     for key, value in raw.items():
-        if type(value) is not str or not value or len(value) > MAX_ID_LENGTH:
-            _string(value, f"segment.{key}")  # raises the precise error
+        if len(key) > MAX_ID_LENGTH or not key.isascii():
+            _key(key, "segment")
+        if type(value) is not str or not value or len(value) > MAX_ID_LENGTH or not value.isascii():
+            _string(value, f"segment.{_printable(key)}")  # raises the precise error
     return raw
 
 
@@ -263,6 +311,7 @@ def _kpi(obj: Mapping[str, Any]) -> Mapping[str, float]:
     for key, value in raw.items():
         if not key or len(key) > MAX_ID_LENGTH:
             raise InvalidEvent("bad_name", "kpi", f"KPI names are 1 to {MAX_ID_LENGTH} characters, got {key!r:.40}")
+        _unicode(key, f"kpi.{_printable(key)}")
         number = _number(value, f"kpi.{key}")
         if not -MAX_NUMBER < number < MAX_NUMBER:
             raise InvalidEvent("out_of_range", f"kpi.{key}", f"{str(value)[:40]} is outside ±{MAX_NUMBER:g}")
@@ -270,8 +319,13 @@ def _kpi(obj: Mapping[str, Any]) -> Mapping[str, float]:
     return out
 
 
-def _event_time(obj: Mapping[str, Any], now: float, max_future_skew: float) -> float:
+def _event_time(obj: Mapping[str, Any], now: float, max_future_skew: float, min_event_time: float) -> float:
     timestamp = parse_timestamp(_require(obj, "timestamp"))
+    if timestamp < min_event_time:
+        floor = datetime.fromtimestamp(min_event_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        shown = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise InvalidEvent("ancient_timestamp", "timestamp", f"{shown} is before {floor}, the earliest event time "
+                           "accepted (a zero or a unit mistake?)")
     if timestamp > now + max_future_skew:
         ahead = timestamp - now
         raise InvalidEvent(
@@ -281,10 +335,14 @@ def _event_time(obj: Mapping[str, Any], now: float, max_future_skew: float) -> f
 
 
 def _prediction(value: Any, name: str) -> str | float | int | bool | None:
-    if value is None or isinstance(value, (str, bool)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        if len(value) > MAX_FEATURE_TEXT:
+            raise InvalidEvent("too_long", name, f"{len(value)} characters, at most {MAX_FEATURE_TEXT}")
+        return _unicode(value, name)
     if isinstance(value, (int, float)):
-        return _number(value, name) if isinstance(value, float) else value
+        return _number(value, name) if isinstance(value, float) else _int64(value, name)
     raise InvalidEvent("wrong_type", name, f"expected string, number or bool, got {type(value).__name__}")
 
 
@@ -316,7 +374,7 @@ def _expression(name: str, spec: FieldSpec, default: Any) -> str:
     return {
         "id": f"_string(_require(obj, {name!r}), {name!r})" if spec.required
         else f"_opt_string(obj, {name!r}, {spec.max_length})",
-        "timestamp": "_event_time(obj, now, max_future_skew)",
+        "timestamp": "_event_time(obj, now, max_future_skew, min_event_time)",
         "text": f"_opt_string(obj, {name!r}, {spec.max_length})",
         "choice": f"_choice(obj, {name!r}, {spec.choices!r}, {default!r})",
         "answer": f"_prediction(obj.get({name!r}), {name!r})",
@@ -329,14 +387,14 @@ def _expression(name: str, spec: FieldSpec, default: Any) -> str:
     }[spec.kind]
 
 
-def _validator(record: type[Any]) -> Callable[[Any, float, float], Any]:
+def _validator(record: type[Any]) -> Callable[[Any, float, float, float], Any]:
     """A validator compiled from the record's field specs: the same calls a hand-written one would make."""
     defaults = {f.name: f.default for f in fields(record)}
     specs = contract_fields(record)
     containers = dict.fromkeys(spec.location(name)[0] for name, spec in specs if spec.path)
     arguments = ",\n        ".join(f"{name}={_expression(name, spec, defaults[name])}" for name, spec in specs)
     source = "\n".join([
-        "def validate(obj, now, max_future_skew):",
+        "def validate(obj, now, max_future_skew, min_event_time):",
         "    if not isinstance(obj, dict):",
         "        raise InvalidEvent('not_an_object', '', f'expected a JSON object, got {type(obj).__name__}')",
         *(f"    inner_{key} = _container(obj, {key!r})" for key in containers),
@@ -344,7 +402,7 @@ def _validator(record: type[Any]) -> Callable[[Any, float, float], Any]:
     ])
     namespace: dict[str, Any] = {**globals(), "record": record}
     exec(compile(source, f"<validator of {record.__name__}>", "exec"), namespace)  # noqa: S102 - source built above
-    validate: Callable[[Any, float, float], Any] = namespace["validate"]
+    validate: Callable[[Any, float, float, float], Any] = namespace["validate"]
     return validate
 
 
@@ -352,14 +410,16 @@ _VALIDATE_INFERENCE = _validator(InferenceEvent)
 _VALIDATE_FEEDBACK = _validator(FeedbackEvent)
 
 
-def validate_inference(obj: Any, *, now: float, max_future_skew: float = 300.0) -> InferenceEvent:
+def validate_inference(obj: Any, *, now: float, max_future_skew: float = 300.0,
+                       min_event_time: float = MIN_EVENT_TIME) -> InferenceEvent:
     """Validate one decoded inference object; raise :class:`InvalidEvent` on the first problem."""
-    return _VALIDATE_INFERENCE(obj, now, max_future_skew)  # type: ignore[no-any-return]
+    return _VALIDATE_INFERENCE(obj, now, max_future_skew, min_event_time)  # type: ignore[no-any-return]
 
 
-def validate_feedback(obj: Any, *, now: float, max_future_skew: float = 300.0) -> FeedbackEvent:
+def validate_feedback(obj: Any, *, now: float, max_future_skew: float = 300.0,
+                      min_event_time: float = MIN_EVENT_TIME) -> FeedbackEvent:
     """Validate one decoded feedback object; raise :class:`InvalidEvent` on the first problem."""
-    return _VALIDATE_FEEDBACK(obj, now, max_future_skew)  # type: ignore[no-any-return]
+    return _VALIDATE_FEEDBACK(obj, now, max_future_skew, min_event_time)  # type: ignore[no-any-return]
 
 
 def event_class(kind: str) -> type[InferenceEvent | FeedbackEvent]:
@@ -369,10 +429,11 @@ def event_class(kind: str) -> type[InferenceEvent | FeedbackEvent]:
     return InferenceEvent if kind == "inference" else FeedbackEvent
 
 
-def validate_event(kind: str, obj: Any, *, now: float, max_future_skew: float = 300.0) -> Event:
+def validate_event(kind: str, obj: Any, *, now: float, max_future_skew: float = 300.0,
+                   min_event_time: float = MIN_EVENT_TIME) -> Event:
     """Validate ``obj`` as an event of ``kind`` (``inference`` or ``feedback``)."""
     if kind == "inference":
-        return validate_inference(obj, now=now, max_future_skew=max_future_skew)
+        return validate_inference(obj, now=now, max_future_skew=max_future_skew, min_event_time=min_event_time)
     if kind == "feedback":
-        return validate_feedback(obj, now=now, max_future_skew=max_future_skew)
+        return validate_feedback(obj, now=now, max_future_skew=max_future_skew, min_event_time=min_event_time)
     raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")

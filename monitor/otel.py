@@ -136,9 +136,9 @@ def _timestamp(obj: Mapping[str, Any]) -> Any:
         if nanos is not None and str(nanos) != "0":
             try:
                 seconds, rest = divmod(int(nanos), 10**9)  # exact to the nanosecond before the float
-            except (TypeError, ValueError):
+                return seconds + rest / 1e9
+            except (TypeError, ValueError, OverflowError):  # not an integer, NaN, infinity, beyond a float
                 return nanos  # the validator names the bad timestamp
-            return seconds + rest / 1e9
     return obj.get("timestamp")
 
 

@@ -4,7 +4,7 @@ The streaming layer hands over raw messages with their positions and the last po
 already written per partition; this module decodes, skips what was written before (replay after
 a crash), classifies late events on a per-partition watermark, and folds the rest into partials.
 
->>> cfg = BatchConfig(window_seconds=60, allowed_lateness=0, max_future_skew=300, now=1000.0)
+>>> cfg = BatchConfig(window_seconds=60, allowed_lateness=0, max_future_skew=300, now=1000.0, min_event_time=0)
 >>> msgs = [RawMessage("inf", 0, 7, b'{"request_id":"a","timestamp":990,"model":"m","model_version":"v"}',
 ...                    "inference")]
 >>> out = process_batch(msgs, {("inf", 0): Position(6, 0.0)}, cfg)
@@ -25,6 +25,7 @@ from monitor.catalogue import WINDOW_METRICS
 from monitor.decode import Rejection, decode_message
 from monitor.events import Event, FeedbackEvent, InferenceEvent
 from monitor.partials import Partial, fold_counts, fold_sketches, fold_sums
+from monitor.timestamps import MIN_EVENT_TIME
 from monitor.windows import classify_lateness, window_starts
 
 __all__ = ["BatchConfig", "BatchOutput", "Position", "RawMessage", "SourceOutput", "process_batch"]
@@ -54,6 +55,7 @@ class BatchConfig:
     max_future_skew: float
     now: float
     max_message_bytes: int = 1_048_576
+    min_event_time: float = MIN_EVENT_TIME
 
 
 @dataclass
@@ -146,7 +148,8 @@ def process_batch(
         event_ids: list[str] = []
         for message in fresh:
             decoded = decode_message(message.value, message.kind, now=config.now,
-                                     max_bytes=config.max_message_bytes, max_future_skew=config.max_future_skew)
+                                     max_bytes=config.max_message_bytes, max_future_skew=config.max_future_skew,
+                                     min_event_time=config.min_event_time)
             decoded_events.extend(decoded.events)
             event_ids.extend(f"{message.topic}:{message.partition}:{message.offset}:{i}" for i in decoded.indexes)
             out.rejections.extend((message, r) for r in decoded.rejections)

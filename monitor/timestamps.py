@@ -45,7 +45,10 @@ def parse_timestamp(value: object, field: str = "timestamp") -> float:
             raise InvalidEvent("bad_timestamp", field, f"{value[:64]!r} is not an RFC 3339 time") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        seconds = parsed.timestamp()
+        try:
+            seconds = parsed.timestamp()
+        except (OverflowError, ValueError, OSError):  # e.g. year 1 with a positive UTC offset
+            raise InvalidEvent("out_of_range", field, f"{value[:64]!r} is not after 1970-01-01") from None
         if seconds <= 0:
             raise InvalidEvent("out_of_range", field, f"{value[:64]!r} is not after 1970-01-01")
         return seconds

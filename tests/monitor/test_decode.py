@@ -76,7 +76,8 @@ def test_invalid_utf8() -> None:
     raw = b'{"request_id": "r\xff\xfe", "timestamp": 1767225600}'
     out = decode_message(raw, "feedback", now=NOW)
     [rej] = out.rejections
-    assert (rej.reason, rej.index, rej.original) == ("undecodable", -1, raw)
+    assert (rej.reason, rej.index, rej.original) == ("not_utf8", -1, raw)
+    assert rej.detail.startswith("byte 0xff at position 17 is not UTF-8")
     assert out.events == []
 
 

@@ -41,7 +41,7 @@ def test_invalid_utf8_original_goes_to_base64() -> None:
     rec = orjson.loads(dead_letter_record("t", 1, 2, "feedback", rej, now=0))
     assert rec["original"] is None
     assert base64.b64decode(rec["original_base64"]) == raw
-    assert rec["reason"] == "undecodable"
+    assert rec["reason"] == "not_utf8"
 
 
 @given(st.binary(max_size=200))

@@ -60,7 +60,7 @@ def test_pre_1970_rfc3339_rejected_like_numbers() -> None:
 
 
 def test_unit_separator_in_model_name() -> None:
-    cfg = BatchConfig(window_seconds=60, allowed_lateness=0, max_future_skew=300, now=1000.0)
+    cfg = BatchConfig(window_seconds=60, allowed_lateness=0, max_future_skew=300, now=1000.0, min_event_time=0)
     raw = orjson.dumps({"request_id": "a", "timestamp": 990, "model": "m\x1fx", "model_version": "v"})
     out = process_batch([RawMessage("inf", 0, 1, raw, "inference")], {}, cfg)
     [p] = [p for p in out.sources[("inf", 0)].partials if p.name == "inference_events"]

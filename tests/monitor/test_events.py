@@ -311,8 +311,12 @@ def test_future_in_milliseconds_and_rfc3339() -> None:
     )
 
 
-def test_old_events_are_accepted() -> None:
-    assert validate_feedback(feedback(timestamp=1000), now=NOW).timestamp == 1000.0
+def test_old_events_are_accepted_back_to_the_floor() -> None:
+    assert validate_feedback(feedback(timestamp=946_684_800), now=NOW).timestamp == 946_684_800.0
+    err = rejected(validate_feedback, feedback(timestamp=946_684_799))
+    assert (err.reason, err.field) == ("ancient_timestamp", "timestamp")
+    assert err.detail.startswith("1999-12-31T23:59:59Z is before 2000-01-01T00:00:00Z")
+    assert validate_feedback(feedback(timestamp=1000), now=NOW, min_event_time=0).timestamp == 1000.0
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from monitor.partials import Partial, fold_counts
 from monitor.pipeline import BatchConfig, BatchOutput, Position, RawMessage, process_batch
 
 NOW = 10_000.0
-CFG = BatchConfig(window_seconds=60, allowed_lateness=30, max_future_skew=300, now=NOW)
+CFG = BatchConfig(window_seconds=60, allowed_lateness=30, max_future_skew=300, now=NOW, min_event_time=0)
 INF = ("monitor.inference", 0)
 FB = ("monitor.feedback", 0)
 
