@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BrokerError", "ConfigError", "InvalidEvent", "MonitorError", "StoreError"]
+__all__ = ["BrokerError", "ConfigError", "InvalidEvent", "MonitorError", "StoreError", "is_retryable"]
 
 
 class MonitorError(Exception):
@@ -28,8 +28,30 @@ class ConfigError(MonitorError):
 
 
 class StoreError(MonitorError):
-    """The aggregate store (ClickHouse) cannot be reached or refused an operation."""
+    """The aggregate store (ClickHouse) or the join store cannot be reached or refused an operation.
+
+    ``retryable`` is False when retrying cannot help: the data itself was refused (a value the
+    encoders or the column types cannot hold), as opposed to an outage or a timeout.
+
+    >>> StoreError("insert failed: value out of range", retryable=False).retryable
+    False
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        self.retryable = retryable
+        super().__init__(message)
 
 
 class BrokerError(MonitorError):
     """The local broker could not be started or reached."""
+
+    retryable = True
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for failures a later attempt can fix: outages and timeouts, never bad data.
+
+    >>> is_retryable(StoreError("connection refused")), is_retryable(TypeError("Integer exceeds 64-bit range"))
+    (True, False)
+    """
+    return bool(getattr(exc, "retryable", False)) or isinstance(exc, (ConnectionError, TimeoutError))

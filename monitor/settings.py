@@ -117,9 +117,10 @@ class Settings(BaseSettings):
     metrics_model_labels: int = Field(50, ge=1, description="max distinct model/version label pairs exported")
     metrics_version_ttl: str = Field("1d", description="series of a model version idle this long are removed")
     runbook_base_url: str = Field(DEFAULT_RUNBOOK_BASE_URL, description="absolute base of relative runbook_url")
+    health_failing_after: str = Field("60s", description="/health answers 503 once batches fail for this long")
 
     @field_validator("window", "allowed_lateness", "idle_timeout", "max_future_skew", "join_ttl", "recent_version",
-                     "metrics_version_ttl", "query_timeout")
+                     "metrics_version_ttl", "query_timeout", "health_failing_after")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
         try:
@@ -150,6 +151,10 @@ class Settings(BaseSettings):
     @property
     def metrics_version_ttl_seconds(self) -> float:
         return parse_duration(self.metrics_version_ttl)
+
+    @property
+    def health_failing_after_seconds(self) -> float:
+        return parse_duration(self.health_failing_after)
 
     @property
     def join_ttl_seconds(self) -> float:

@@ -7,26 +7,26 @@ message at or below the offset already in the store.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import os
 import time
 
 import faust
 import numpy as np
 
 from monitor.drift.windows import fold_drift
-from monitor.errors import MonitorError
+from monitor.errors import BrokerError, MonitorError
 from monitor.pipeline import BatchConfig, BatchOutput, Position, RawMessage
 from monitor.services.baselines import BaselineCache
 from monitor.services.drift import sample_records
-from streams.isolation import process_isolating
+from monitor.services.ingest import BatchIngest, IngestStopped, ingest_batch, run_blocking
 from streams.observe import record_batch_metrics, record_outcome_metrics
 from streams.wiring import Wiring
 
-__all__ = ["register_agents"]
+__all__ = ["EXIT_UNWRITTEN", "register_agents"]
 
 log = logging.getLogger("monitor.worker")
-RETRY_SECONDS = 2.0
+EXIT_UNWRITTEN = 75  # stopped with a batch not written: its offsets are not committed, it is read again
 
 
 def register_agents(app: faust.App, wiring: Wiring) -> None:
@@ -38,8 +38,8 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
     m = wiring.metrics
     baselines = BaselineCache(wiring.drift_store)  # the store is final here: run_worker opened it
 
-    async def blocking(fn, *args):  # the store is blocking; keep it off the event loop
-        return await asyncio.get_running_loop().run_in_executor(wiring.executor, fn, *args)
+    async def blocking(fn, *args):  # the store is blocking; keep it off the event loop, give up on stop
+        return await run_blocking(wiring.executor, lambda: app.should_stop, fn, *args)
 
     async def positions_for(sources: set[tuple[str, int]]) -> dict[tuple[str, int], Position]:
         for topic, partition in sources - wiring.positions.keys():
@@ -47,19 +47,24 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
             wiring.positions[(topic, partition)] = Position(last, watermark)
         return wiring.positions
 
-    async def send_dead_letters(out: BatchOutput, now: float) -> None:
+    async def send_dead_letters(rejections, now: float) -> None:
         from monitor.dlq import dead_letter_key, dead_letter_record
 
         pending = []
-        for message, rejection in out.rejections:
-            record = dead_letter_record(message.topic, message.partition, message.offset, message.kind, rejection, now)
-            key = dead_letter_key(message.topic, message.partition, message.offset, rejection.index)
-            pending.append(await dlq.send(key=key, value=record))
+        try:
+            for message, rejection in rejections:
+                record = dead_letter_record(message.topic, message.partition, message.offset, message.kind,
+                                            rejection, now)
+                key = dead_letter_key(message.topic, message.partition, message.offset, rejection.index)
+                pending.append(await dlq.send(key=key, value=record))
+                log.warning("rejected %s %s/%d@%d[%d]: %s", message.kind, message.topic, message.partition,
+                            message.offset, rejection.index, rejection.message)
+            for future in pending:  # delivered before the batch's offsets are written
+                await future
+        except Exception as exc:
+            raise BrokerError(f"dead letters not delivered: {type(exc).__name__}: {exc}") from exc
+        for message, rejection in rejections:
             m.rejected.labels(kind=message.kind, reason=rejection.reason).inc()
-            log.warning("rejected %s %s/%d@%d[%d]: %s", message.kind, message.topic, message.partition,
-                        message.offset, rejection.index, rejection.message)
-        for future in pending:  # delivered before the batch's offsets are written
-            await future
         m.dlq.inc(len(pending))
 
     def fold_drift_histograms(events, starts, window):
@@ -79,43 +84,51 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         if wanted:
             try:
                 await blocking(wiring.drift_store.add_samples, sample_records(wanted))
-            except MonitorError as exc:
+            except IngestStopped:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the batch is written; samples are best effort
                 m.store_errors.labels(operation="samples").inc()
-                log.error("baseline samples not stored: %s", exc)
+                log.error("baseline samples not stored: %s: %s", type(exc).__name__, exc)
+
+    def forget_after_failure() -> None:
+        m.store_errors.labels(operation="batch").inc()
+        wiring.positions.clear()
+        if wiring.outcome_stage is not None:
+            wiring.outcome_stage.forget()
+        baselines.forget()
 
     async def handle(raw: list[RawMessage]) -> None:
         stage = wiring.outcome_stage
         if stage is None:  # opened at start-up, before the agents get a message
             raise MonitorError("the outcome stage is not open")
-        dead_letters_sent = False
-        while True:  # never ack what is not written: retry the whole batch until the stores are back
-            config = BatchConfig(s.window_seconds, s.allowed_lateness_seconds, s.max_future_skew_seconds,
-                                 time.time(), s.max_message_bytes)
-            try:
-                positions = await positions_for({(r.topic, r.partition) for r in raw})
-                if any(r.kind == "inference" for r in raw):  # fold nothing before the baselines are current
-                    wiring.baselines = dict(await blocking(baselines.current))
-                out = process_isolating(raw, positions, config, [fold_drift_histograms])
-                outcomes = await blocking(stage.process, out, config.now)
-                if not dead_letters_sent:
-                    await send_dead_letters(out, config.now)
-                    dead_letters_sent = True
-                batch = {src: (o.last_offset, o.watermark, o.partials) for src, o in out.sources.items()}
-                rows = await blocking(wiring.store.write_batch, batch)
-                break
-            except MonitorError as exc:
-                m.store_errors.labels(operation="batch").inc()
-                log.error("batch not written, retrying in %.0f s: %s", RETRY_SECONDS, exc)
-                wiring.positions.clear()
-                stage.forget()
-                baselines.forget()
-                await asyncio.sleep(RETRY_SECONDS)
+
+        async def positions_and_baselines(sources: set[tuple[str, int]]) -> dict[tuple[str, int], Position]:
+            positions = await positions_for(sources)
+            if any(r.kind == "inference" for r in raw):  # fold nothing before the baselines are current
+                wiring.baselines = dict(await blocking(baselines.current))
+            return positions
+
+        try:  # never ack what is not written: outages are retried until they end or the worker stops
+            result = await ingest_batch(
+                raw, BatchIngest(wiring.store, stage, [fold_drift_histograms]),
+                config_for=lambda: BatchConfig(s.window_seconds, s.allowed_lateness_seconds,
+                                               s.max_future_skew_seconds, time.time(), s.max_message_bytes),
+                positions_for=positions_and_baselines, send_dead_letters=send_dead_letters, blocking=blocking,
+                sleep=app.sleep, stopping=lambda: app.should_stop, health=wiring.health,
+                on_failure=forget_after_failure)
+            out, outcomes, rows = result.out, result.outcomes, result.rows
+            await sample_new_versions(out)
+        except IngestStopped as exc:
+            # Faust would ack (and commit) the batch's offsets on the way out: leave before it can.
+            log.warning("stopping with a batch of %d message(s) not written (%s); exiting now without committing "
+                        "its offsets: it is read again at the next start", len(raw), exc)
+            logging.shutdown()
+            os._exit(EXIT_UNWRITTEN)
         for src, o in out.sources.items():
             wiring.positions[src] = Position(o.last_offset, o.watermark)
         if wiring.positions:
             m.watermark.set(max(p.watermark for p in wiring.positions.values()))
         m.partial_rows.inc(rows)
-        await sample_new_versions(out)
         record_batch_metrics(m, out)
         record_outcome_metrics(m, outcomes)
 

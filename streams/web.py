@@ -10,6 +10,7 @@ the other local workers call it from loopback with the directory's secret. With
 from __future__ import annotations
 
 import asyncio
+import time
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from monitor.adapters.readonly_query import QueryRefused
 from monitor.adapters.remote_store import decode_value, encode_value, handle_store_call
 from monitor.adapters.store_secret import SECRET_HEADER, secret_matches
-from monitor.errors import StoreError
+from monitor.errors import StoreError, is_retryable
 from streams.access import peer_is_loopback, token_middleware
 from streams.wiring import Wiring
 
@@ -51,8 +52,9 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
         return web.bytes(generate_latest(wiring.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/health")
-    async def health(web, request):
-        return web.json({"status": "ok", "positions": len(wiring.positions)})
+    async def health(web, request):  # unauthenticated: orchestrators probe it
+        body, status = wiring.health.report(time.time())
+        return web.json({**body, "positions": len(wiring.positions)}, status=status)
 
     if wiring.owns_store and wiring.store_secret is not None:
         secret = wiring.store_secret

@@ -27,6 +27,7 @@ from monitor.adapters.store_secret import issue_secret, secret_path
 from monitor.baseline import Baseline
 from monitor.errors import StoreError
 from monitor.pipeline import Position
+from monitor.services.ingest import IngestHealth
 from monitor.services.outcomes import OutcomeStage
 from monitor.settings import Settings
 
@@ -59,6 +60,7 @@ class Wiring:
     owner_url: str | None = None
     queries: ReadOnlyQueries | None = None
     query_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="query"))
+    health: IngestHealth = field(default_factory=IngestHealth)
 
     @property
     def drift_store(self) -> DriftStore:
@@ -79,7 +81,8 @@ class Wiring:
     def build(cls, settings: Settings) -> Wiring:
         registry = CollectorRegistry()
         return cls(settings, ClickHouseStore(settings.clickhouse_url, clickhouse_client_options(settings)),
-                   MonitorMetrics(registry, settings.metrics_model_labels), registry)
+                   MonitorMetrics(registry, settings.metrics_model_labels), registry,
+                   health=IngestHealth(failing_after=settings.health_failing_after_seconds))
 
     def open_store(self) -> None:
         """Connect and migrate. An embedded store is owned by the first local worker (a file lock);

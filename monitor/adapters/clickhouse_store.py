@@ -29,7 +29,8 @@ from monitor.partials import Partial
 from monitor.redact import mask_text, mask_url
 from monitor.timestamps import utc_datetime
 
-__all__ = ["OFFSET_MARKER", "ClickHouseStore", "QueryResult", "StoreURL", "parse_store_url", "read_watermark"]
+__all__ = ["OFFSET_MARKER", "PROBE_TABLE", "ClickHouseStore", "QueryResult", "StoreURL", "parse_store_url",
+           "read_watermark", "store_error"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARTIAL_COLUMNS = [
@@ -37,6 +38,27 @@ PARTIAL_COLUMNS = [
     "name", "bucket", "count", "total", "max_event_time",
 ]
 OFFSET_MARKER = "__offsets"
+PROBE_TABLE = "partials_probe"  # a Null-engine twin of partials: inserts are encoded and checked, never kept
+# ClickHouse error codes a later attempt can succeed after: timeouts, overload, network, disk, replicas.
+RETRYABLE_CODES = frozenset({3, 159, 164, 202, 203, 209, 210, 236, 241, 242, 243, 252, 285, 319, 425, 999})
+_CODE = re.compile(r"Code: (\d+)")
+
+
+def store_error(what: str, exc: Exception) -> StoreError:
+    """A :class:`StoreError` that says whether retrying can help: outages yes, refused data no.
+
+    >>> store_error("insert failed", TypeError("Integer exceeds 64-bit range")).retryable
+    False
+    >>> store_error("query failed", ValueError("Code: 159. DB::Exception: Timeout exceeded")).retryable
+    True
+    """
+    code = _CODE.search(str(exc))
+    if code:
+        retryable = int(code.group(1)) in RETRYABLE_CODES
+    else:  # no server code: connection trouble is retryable, a value the client cannot encode is not
+        retryable = isinstance(exc, (OSError, TimeoutError)) or type(exc).__name__ in ("OperationalError",
+                                                                                        "StreamClosedError")
+    return StoreError(f"{what}: {exc}"[:2000], retryable=retryable)
 
 
 
@@ -170,7 +192,7 @@ class ClickHouseStore:
             try:
                 return self.client.command(sql, parameters=parameters)
             except Exception as exc:
-                raise StoreError(f"ClickHouse command failed: {exc}") from exc
+                raise store_error("ClickHouse command failed", exc) from exc
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None,
               settings: dict[str, Any] | None = None) -> QueryResult:
@@ -178,7 +200,7 @@ class ClickHouseStore:
             try:
                 result = self.client.query(sql, parameters=parameters, settings=settings)
             except Exception as exc:
-                raise StoreError(f"ClickHouse query failed: {exc}") from exc
+                raise store_error("ClickHouse query failed", exc) from exc
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
@@ -188,7 +210,7 @@ class ClickHouseStore:
             try:
                 self.client.insert(f"{self.db}.{_identifier(table)}", rows, column_names=list(columns))
             except Exception as exc:
-                raise StoreError(f"ClickHouse insert into {table} failed: {exc}") from exc
+                raise store_error(f"ClickHouse insert into {table} failed", exc) from exc
 
     def table(self, name: str) -> str:
         return f"{self.db}.{_identifier(name)}"
@@ -199,17 +221,30 @@ class ClickHouseStore:
 
         ``partials_by_source[(topic, partition)] = (last_offset, watermark, partials)``.
         """
-        rows: list[list[Any]] = []
-        for (topic, partition), (last_offset, watermark, partials) in partials_by_source.items():
-            rows.append([topic, partition, last_offset, utc_datetime(0), 0, "", "", OFFSET_MARKER, "", 0.0, 0.0,
-                         utc_datetime(max(watermark, 0.0))])
-            rows.extend(
-                [topic, partition, last_offset, utc_datetime(p.window_start), p.window_seconds, p.model, p.model_version,
-                 p.name, p.bucket, p.count, p.total, utc_datetime(p.max_event_time)]
-                for p in partials
-            )
+        rows = self._partial_rows(partials_by_source)
         self.insert("partials", rows, PARTIAL_COLUMNS)
         return len(rows)
+
+    def probe_batch(self, partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]]) -> None:
+        """Encode and send the rows of :meth:`write_batch` to a Null table: raises what the real insert
+        would, keeps nothing (how the worker finds the message behind an insert the store refuses)."""
+        self.insert(PROBE_TABLE, self._partial_rows(partials_by_source), PARTIAL_COLUMNS)
+
+    @staticmethod
+    def _partial_rows(partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]]) -> list[list[Any]]:
+        rows: list[list[Any]] = []
+        try:
+            for (topic, partition), (last_offset, watermark, partials) in partials_by_source.items():
+                rows.append([topic, partition, last_offset, utc_datetime(0), 0, "", "", OFFSET_MARKER, "", 0.0, 0.0,
+                             utc_datetime(max(watermark, 0.0))])
+                rows.extend(
+                    [topic, partition, last_offset, utc_datetime(p.window_start), p.window_seconds, p.model, p.model_version,
+                     p.name, p.bucket, p.count, p.total, utc_datetime(p.max_event_time)]
+                    for p in partials
+                )
+        except (ValueError, OverflowError, OSError) as exc:  # a time no datetime holds
+            raise StoreError(f"partial rows cannot be encoded: {exc}", retryable=False) from exc
+        return rows
 
     def read_position(self, topic: str, partition: int) -> tuple[int, float]:
         """(last offset written, watermark) of a source partition; (-1, 0.0) when never written."""

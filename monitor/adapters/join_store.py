@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 DEFAULT_TTL_SECONDS = 7 * 86400.0
+_TRANSIENT_REPLIES = ("OOM", "READONLY", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
 InferenceMatch = tuple[str, bytes, list[bytes]]
 FeedbackMatch = tuple[str, bytes, bytes]
 
@@ -325,8 +326,11 @@ class RedisJoinStore:
         try:
             return self._scripts[script](args=[self.prefix, *head, *args])
         except (redis.RedisError, OSError) as exc:
+            # an outage, a replica, memory pressure: retry; a script refusing its arguments: do not
+            retryable = not isinstance(exc, redis.ResponseError) or str(exc).startswith(_TRANSIENT_REPLIES)
             raise StoreError(
-                f"Redis join store at {mask_url(self.url)}: {script} failed: {mask_text(str(exc))}"
+                f"Redis join store at {mask_url(self.url)}: {script} failed: {mask_text(str(exc))}",
+                retryable=retryable,
             ) from exc
 
     def _head(self, now: float) -> list[Any]:

@@ -78,6 +78,20 @@ def auth_headers(secret: str | None = None, token: str | None = None) -> dict[st
     return headers
 
 
+def _retryable(status: int, text: str) -> bool:
+    """Whether a refused call may succeed later: the owner says so for its store's errors (a refused
+    value is not, an outage is); another owner, a new secret or a server error may.
+
+    >>> _retryable(400, '{"error": "insert failed", "retryable": false}'), _retryable(409, "not the owner")
+    (False, True)
+    """
+    try:
+        said = json.loads(text).get("retryable")
+    except (ValueError, AttributeError):
+        said = None
+    return bool(said) if said is not None else status != 400
+
+
 class RemoteStore(ClickHouseStore):
     """A :class:`ClickHouseStore` whose primitives go to the owning worker over HTTP."""
 
@@ -122,10 +136,11 @@ class RemoteStore(ClickHouseStore):
             except urllib.error.HTTPError as exc:
                 if exc.code == 403 and attempt == 0 and self.secret_file is not None:
                     continue
-                message = f"store owner {self.owner_url} answered {exc.code}: {exc.read().decode(errors='replace')}"
+                text = exc.read().decode(errors="replace")
+                message = f"store owner {self.owner_url} answered {exc.code}: {text}"
                 if exc.code in (404, 409):  # that worker does not own the store (any more)
                     message += self._follow_owner()
-                raise StoreError(message) from None
+                raise StoreError(message, retryable=_retryable(exc.code, text)) from None
             except OSError as exc:
                 raise StoreError(f"store owner {self.owner_url} did not answer: {exc}{self._follow_owner()}") from None
         raise AssertionError("unreachable")

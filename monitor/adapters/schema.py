@@ -44,6 +44,8 @@ DDL = (
         INDEX window_idx window_start TYPE minmax GRANULARITY 1,
         INDEX inserted_idx inserted_at TYPE minmax GRANULARITY 1
     ) ENGINE = MergeTree ORDER BY (src_topic, src_partition, last_offset)""",
+    # Same columns, nothing stored: trial inserts that find the message behind a refused batch.
+    "CREATE TABLE IF NOT EXISTS {db}.partials_probe AS {db}.partials ENGINE = Null",
     """CREATE TABLE IF NOT EXISTS {db}.metric_windows (
         window_start DateTime64(3, 'UTC'),
         window_end DateTime64(3, 'UTC'),

@@ -33,7 +33,8 @@ def test_each_kind_of_bad_input_is_dead_lettered_and_valid_events_go_on(deployme
     nan_batch = (b'[' + orjson.dumps(good[0]) + b', {"request_id": "nan-1", "timestamp": ' + str(now).encode()
                  + b', "model": "m", "model_version": "v1", "features": {"x": NaN}}, ' + orjson.dumps(good[1]) + b']')
     messages = {
-        "undecodable": b"\xff\xfe\x00 not json",
+        "not_utf8": b"\xff\xfe\x00 not json",
+        "undecodable": b'{"request_id": "u-1", ',
         "wrong_type": orjson.dumps([good[2], {**inference("wt-1", now), "model_version": 3}]),
         "missing_field": orjson.dumps([{k: v for k, v in inference("mf-1", now).items() if k != "model"}, good[3]]),
         "oversized": orjson.dumps({**inference("big-1", now), "input_text": "x" * 10_000}),
@@ -50,7 +51,7 @@ def test_each_kind_of_bad_input_is_dead_lettered_and_valid_events_go_on(deployme
     assert by_reason["missing_field"]["field"] == "model"
     assert by_reason["not_finite"]["field"] == "features.x"
     assert "4096" in by_reason["oversized"]["error"]
-    assert by_reason["undecodable"]["original_base64"]  # not UTF-8: kept as base64
+    assert by_reason["not_utf8"]["original_base64"]  # not UTF-8: kept as base64
     assert orjson.loads(by_reason["future_timestamp"]["original"])["request_id"] == "fut-1"
     for record in dead:
         assert record["source"]["topic"] == deployment.topics["inference"]

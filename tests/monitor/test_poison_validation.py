@@ -49,14 +49,14 @@ def test_the_64_bit_limits_themselves_are_accepted() -> None:
 @pytest.mark.parametrize("escaped, field", [
     (b'{"request_id": "r\\ud800", "timestamp": 1767225595, "model": "m", "model_version": "v"}', "request_id"),
     (b'{"request_id": "r", "timestamp": 1767225595, "model": "\\udfff", "model_version": "v"}', "model"),
-    (b'{"request_id": "r", "timestamp": 1767225595, "model": "m", "model_version": "v", '
-     b'"features": {"lang": "e\\ud83d"}}', "features.lang"),
-    (b'{"request_id": "r", "timestamp": 1767225595, "model": "m", "model_version": "v", '
-     b'"features": {"\\ud800x": 1}}', "features.\\ud800x"),
-    (b'{"request_id": "r", "timestamp": 1767225595, "model": "m", "model_version": "v", '
-     b'"segment": {"region": "\\udc00"}}', "segment.region"),
-    (b'{"request_id": "r", "timestamp": 1767225595, "model": "m", "model_version": "v", '
-     b'"input_text": "hi \\ud800 there"}', "input_text"),
+    ((b'{"request_id": "r", "timestamp": 1767225595, "model": "m", "model_version": "v", '
+      b'"features": {"lang": "e\\ud83d"}}'), "features.lang"),
+    ((b'{"request_id": "r", "timestamp": 1767225595, "model": "m", "model_version": "v", '
+      b'"features": {"\\ud800x": 1}}'), "features.\\ud800x"),
+    ((b'{"request_id": "r", "timestamp": 1767225595, "model": "m", "model_version": "v", '
+      b'"segment": {"region": "\\udc00"}}'), "segment.region"),
+    ((b'{"request_id": "r", "timestamp": 1767225595, "model": "m", "model_version": "v", '
+      b'"input_text": "hi \\ud800 there"}'), "input_text"),
     (b'[{"request_id": "r", "timestamp": 1767225595, "model": "m", "model_version": "v", "prediction": "\\ud800"}]',
      "prediction"),
 ])

@@ -6,7 +6,7 @@ import orjson
 from tests_support import inference
 
 from monitor.pipeline import BatchConfig, RawMessage
-from streams.isolation import INTERNAL_ERROR, process_isolating
+from monitor.services.isolation import INTERNAL_ERROR, process_isolating
 
 NOW = 1_795_000_000.0
 CONFIG = BatchConfig(window_seconds=60, allowed_lateness=600, max_future_skew=300, now=NOW)

@@ -1,0 +1,272 @@
+"""One consumed batch from messages to the store, inside the ingest boundary.
+
+Every message of a batch is either written or dead-lettered with a reason, and the batch always
+goes on:
+
+- processing raises on a message: it is dead-lettered ``internal_error`` (:mod:`.isolation`);
+- the store or an encoder refuses the batch (not an outage): trial inserts into a Null table find
+  the message(s) responsible, which are dead-lettered ``unwritable`` with the error, and the rest is
+  written; a refusal no message explains is retried a few times, then the batch is dead-lettered;
+- an outage or a timeout (the store, Redis, the broker) is retried with capped exponential backoff,
+  as long as it lasts, and shows in :class:`IngestHealth`; a stop request ends the wait at once
+  with :class:`IngestStopped` (the batch is not written, so its offsets must not be committed).
+
+The steps are blocking (:class:`BatchIngest`); :func:`ingest_batch` drives them from asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+
+from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.adapters.join_store import MemoryJoinStore
+from monitor.decode import Rejection
+from monitor.errors import MonitorError, StoreError, is_retryable
+from monitor.pipeline import (
+    BatchConfig,
+    BatchOutput,
+    InferenceFold,
+    Position,
+    RawMessage,
+    process_batch,
+)
+from monitor.services.drift import sample_records
+from monitor.services.isolation import (
+    INTERNAL_ERROR,
+    MessageKey,
+    isolate,
+    message_key,
+    process_isolating,
+    unwritable_rejection,
+)
+from monitor.services.outcomes import OutcomeResult, OutcomeStage
+
+__all__ = ["BatchIngest", "IngestHealth", "IngestResult", "IngestStopped", "RetryPolicy", "ingest_batch",
+           "run_blocking"]
+
+log = logging.getLogger("monitor.worker")
+T = TypeVar("T")
+Positions = Mapping[tuple[str, int], Position]
+
+
+class IngestStopped(MonitorError):
+    """The worker is stopping while a batch is not written: exit without committing its offsets."""
+
+
+@dataclass
+class IngestHealth:
+    """What ``/health`` says about ingestion: ``ok``, ``degraded`` (failing for less than
+    ``failing_after`` seconds) or ``failing`` (longer: HTTP 503).
+
+    >>> h = IngestHealth(failing_after=60)
+    >>> h.batch_failed(100.0, "store down"); h.report(130.0)[0]["status"], h.report(161.0)[1]
+    ('degraded', 503)
+    >>> h.batch_written(170.0); h.report(170.0)[0]["status"], h.report(170.0)[0]["consecutive_failures"]
+    ('ok', 0)
+    """
+
+    failing_after: float = 60.0
+    last_batch_at: float | None = None
+    last_write_at: float | None = None
+    consecutive_failures: int = 0
+    failing_since: float | None = None
+    last_error: str | None = None
+
+    def batch_started(self, now: float) -> None:
+        self.last_batch_at = now
+
+    def batch_written(self, now: float) -> None:
+        self.last_write_at = now
+        self.consecutive_failures = 0
+        self.failing_since = None
+
+    def batch_failed(self, now: float, error: str) -> None:
+        self.consecutive_failures += 1
+        self.failing_since = self.failing_since or now
+        self.last_error = error[:500]
+
+    def report(self, now: float) -> tuple[dict[str, Any], int]:
+        """The JSON body and HTTP status of ``/health``."""
+        failing_for = now - self.failing_since if self.failing_since is not None else 0.0
+        status = "ok" if self.failing_since is None else "degraded" if failing_for < self.failing_after else "failing"
+        body = {"status": status, "last_batch_at": self.last_batch_at, "last_write_at": self.last_write_at,
+                "consecutive_failures": self.consecutive_failures, "failing_for_seconds": round(failing_for, 3),
+                "last_error": self.last_error if self.failing_since is not None else None}
+        return body, 503 if status == "failing" else 200
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    first_delay: float = 0.5
+    max_delay: float = 30.0
+    unexplained_attempts: int = 3  # refusals no message explains before the batch is dead-lettered
+
+    def delay(self, failures: int) -> float:
+        """Seconds before attempt ``failures + 1``.
+
+        >>> [RetryPolicy().delay(n) for n in (1, 2, 3, 10)]
+        [0.5, 1.0, 2.0, 30.0]
+        """
+        return min(self.max_delay, self.first_delay * 2 ** min(failures - 1, 30))
+
+
+@dataclass
+class IngestResult:
+    out: BatchOutput
+    outcomes: OutcomeResult
+    rows: int
+    attempts: int = 1
+
+
+class _DiscardingOutcomeStore:
+    """The outcome store of a trial run: no saved state, nothing kept."""
+
+    def load_states(self, topic: str, partition: int) -> dict[tuple[str, str], tuple[int, bytes]]:
+        return {}
+
+    def save_states(self, rows: Sequence[Any]) -> None:
+        pass
+
+    def write_detections(self, rows: Sequence[Any]) -> None:
+        pass
+
+
+@dataclass
+class BatchIngest:
+    """The blocking steps of one batch (run them on the store thread)."""
+
+    store: ClickHouseStore
+    outcome_stage: OutcomeStage
+    folds: Sequence[InferenceFold] = field(default_factory=tuple)
+
+    def prepare(self, raw: Sequence[RawMessage], positions: Positions, config: BatchConfig,
+                excluded: Mapping[MessageKey, Rejection]) -> tuple[BatchOutput, OutcomeResult]:
+        out = process_isolating(raw, positions, config, self.folds, excluded)
+        return out, self.outcome_stage.process(out, config.now)
+
+    def write(self, out: BatchOutput) -> int:
+        return self.store.write_batch({src: (o.last_offset, o.watermark, o.partials) for src, o in out.sources.items()})
+
+    def find_unwritable(self, raw: Sequence[RawMessage], positions: Positions, config: BatchConfig,
+                        excluded: Mapping[MessageKey, Rejection]) -> dict[MessageKey, Rejection]:
+        """The messages whose contribution the store or an encoder refuses, found by trial inserts."""
+        sources = {(m.topic, m.partition) for m in raw}
+        try:  # offset markers alone: if the store refuses those, no message is to blame
+            self.store.probe_batch({src: (0, 0.0, []) for src in sources})
+        except StoreError as exc:
+            raise StoreError(f"the store refuses even an empty batch: {exc}", retryable=True) from exc
+        fresh = [m for m in raw if message_key(m) not in excluded]
+        _, bad = isolate(fresh, lambda part: self._trial(part, positions, config))
+        return {message_key(m): unwritable_rejection(m, exc) for m, exc in bad}
+
+    def _trial(self, part: Sequence[RawMessage], positions: Positions, config: BatchConfig) -> None:
+        """Everything ``part`` adds, encoded as for real, kept nowhere."""
+        out = process_batch(part, positions, config, self.folds)
+        scratch = OutcomeStage(MemoryJoinStore(), _DiscardingOutcomeStore(),  # type: ignore[arg-type]
+                               window_seconds=self.outcome_stage.window, segment_keys=self.outcome_stage.segment_keys)
+        scratch.process(out, config.now)
+        for *_, record in sample_records(out.inferences):
+            orjson.dumps(record)
+        self.store.probe_batch({src: (o.last_offset, o.watermark, o.partials) for src, o in out.sources.items()})
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def ingest_batch(
+    raw: Sequence[RawMessage],
+    steps: BatchIngest,
+    *,
+    config_for: Callable[[], BatchConfig],
+    positions_for: Callable[[set[tuple[str, int]]], Awaitable[Positions]],
+    send_dead_letters: Callable[[list[tuple[RawMessage, Rejection]], float], Awaitable[None]],
+    blocking: Callable[..., Awaitable[Any]],
+    sleep: Callable[[float], Awaitable[Any]],
+    stopping: Callable[[], bool],
+    health: IngestHealth,
+    on_failure: Callable[[], None] = lambda: None,
+    policy: RetryPolicy = RetryPolicy(),
+) -> IngestResult:
+    """Write ``raw`` (dead letters first), retrying outages; raises only :class:`IngestStopped`."""
+    excluded: dict[MessageKey, Rejection] = {}
+    sent: set[tuple[MessageKey, int]] = set()
+    failures = waits = unexplained = 0
+    sources = {(m.topic, m.partition) for m in raw}
+    health.batch_started(time.time())
+    while True:
+        if stopping():
+            raise IngestStopped(f"stop requested; batch of {len(raw)} messages not written")
+        config = config_for()
+        positions: Positions | None = None
+        try:
+            positions = await positions_for(sources)
+            out, outcomes = await blocking(steps.prepare, raw, positions, config, excluded)
+            new = [(m, r) for m, r in out.rejections if (message_key(m), r.index) not in sent]
+            await send_dead_letters(new, config.now)
+            sent.update((message_key(m), r.index) for m, r in new)
+            rows = await blocking(steps.write, out)
+        except IngestStopped:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the boundary: classify, attribute, never crash the agent
+            on_failure()
+            failures += 1
+            health.batch_failed(time.time(), _describe(exc))
+            if not is_retryable(exc) and positions is not None:
+                found, exc = await _attribute(steps, raw, positions, config, excluded, blocking, exc)
+                if found:
+                    log.error("%d message(s) of the batch cannot be written; dead-lettering them: %s",
+                              len(found), next(iter(found.values())).detail)
+                    excluded.update(found)
+                    continue
+                unexplained += not is_retryable(exc)
+                left = [m for m in raw if message_key(m) not in excluded]
+                if unexplained >= policy.unexplained_attempts and left:
+                    log.error("batch refused %d times and no single message explains it; dead-lettering its "
+                              "%d message(s): %s", unexplained, len(left), _describe(exc))
+                    detail = f"batch refused {unexplained} times, no single message explains it: {_describe(exc)}"
+                    excluded.update({message_key(m): Rejection(INTERNAL_ERROR, "", detail[:300], -1, m.value or b"")
+                                     for m in left})
+                    continue
+            waits += 1
+            delay = policy.delay(waits)
+            log.error("batch not written (attempt %d), retrying in %.1f s: %s", failures, delay, _describe(exc))
+            await sleep(delay)
+            continue
+        health.batch_written(time.time())
+        return IngestResult(out, outcomes, rows, failures + 1)
+
+
+async def _attribute(steps: BatchIngest, raw: Sequence[RawMessage], positions: Positions, config: BatchConfig,
+                     excluded: Mapping[MessageKey, Rejection], blocking: Callable[..., Awaitable[Any]],
+                     error: Exception) -> tuple[dict[MessageKey, Rejection], Exception]:
+    """The unwritable messages (or none, and the error that explains why not)."""
+    try:
+        return await blocking(steps.find_unwritable, raw, positions, config, excluded), error
+    except IngestStopped:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the trial itself failed: an outage, or a store problem
+        return {}, exc
+
+
+async def run_blocking(executor: Executor, stopping: Callable[[], bool], fn: Callable[..., T], *args: Any,
+                       grace: float = 3.0) -> T:
+    """``fn(*args)`` on ``executor``; once a stop is requested, wait at most ``grace`` seconds more."""
+    future = asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+    waited = 0.0
+    while True:
+        done, _ = await asyncio.wait({future}, timeout=0.25)
+        if done:
+            return future.result()
+        if stopping():
+            waited += 0.25
+            if waited >= grace:
+                raise IngestStopped(f"{getattr(fn, '__name__', fn)} did not return within {grace:.0f} s of the stop")
