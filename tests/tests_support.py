@@ -72,6 +72,18 @@ def inference(request_id: str, timestamp: float, model: str = "m", version: str 
             "features": {"x": 1.0, "lang": "en"}, "latency_ms": 120.0, **fields}
 
 
+def publish_raw(bootstrap: str, topic: str, values: list[bytes], partition: int = 0) -> None:
+    """Send each value as one message, as is, to one partition."""
+    from monitor.adapters.producer import EventProducer
+
+    async def send() -> None:
+        async with EventProducer(bootstrap) as producer:
+            for value in values:
+                await producer.send_raw(topic, value, key=b"k", partition=partition)
+
+    asyncio.run(send())
+
+
 def reader_for(worker: WorkerProcess) -> HttpReader:
     return HttpReader(worker.url, "monitor")
 
