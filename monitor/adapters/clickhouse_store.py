@@ -58,7 +58,7 @@ def store_error(what: str, exc: Exception) -> StoreError:
     else:  # no server code: connection trouble is retryable, a value the client cannot encode is not
         retryable = isinstance(exc, (OSError, TimeoutError)) or type(exc).__name__ in ("OperationalError",
                                                                                         "StreamClosedError")
-    return StoreError(f"{what}: {exc}"[:2000], retryable=retryable)
+    return StoreError(f"{what}: {mask_text(str(exc))}"[:2000], retryable=retryable)
 
 
 
