@@ -1,4 +1,4 @@
-"""The ``monitor`` command line: worker, demo, broker, replay, query, bench."""
+"""The ``monitor`` command line: worker, demo, broker, replay, query, bench, fuzz."""
 
 from __future__ import annotations
 
@@ -435,6 +435,19 @@ def bench(
     from monitor.bench import run_bench
 
     sys.exit(run_bench(events=events, batch=batch, output=output, case=case, partitions=partitions))
+
+
+@app.command()
+def fuzz(
+    messages: int = typer.Option(100_000, help="generated and mutated messages to send through the batch path"),
+    seed: int = typer.Option(1, help="seed of the generator: a run is reproducible"),
+    batch: int = typer.Option(500, help="messages per consumed batch"),
+    output: Path | None = typer.Option(None, help="also write the report as JSON here"),
+) -> None:
+    """Fuzz the whole batch path into embedded ClickHouse; exit 1 if anything escaped or was lost."""
+    from monitor.fuzz import run_fuzz
+
+    sys.exit(0 if run_fuzz(messages, seed, batch, str(output) if output else None).ok else 1)
 
 
 def main() -> None:

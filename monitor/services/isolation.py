@@ -102,10 +102,15 @@ def process_isolating(raw: Sequence[RawMessage], positions: Mapping[tuple[str, i
     """
     excluded = excluded or {}
     kept = [m for m in raw if message_key(m) not in excluded]
-    good, bad = isolate(kept, lambda part: process_batch(part, positions, config, folds))
-    if bad:
+    bad: list[tuple[RawMessage, Exception]] = []
+    try:
+        out = process_batch(kept, positions, config, folds)
+    except Exception as exc:
+        if is_retryable(exc):
+            raise
+        good, bad = isolate(kept, lambda part: process_batch(part, positions, config, folds))
         log.error("%d message(s) of a batch of %d raised while processing; dead-lettering them", len(bad), len(raw))
-    out = process_batch(good, positions, config, folds)
+        out = process_batch(good, positions, config, folds)
     dead = [(m, Rejection(INTERNAL_ERROR, "", f"processing raised {_detail(exc)}", -1, m.value or b""))
             for m, exc in bad]
     dead += [(m, excluded[message_key(m)]) for m in raw if message_key(m) in excluded]

@@ -158,3 +158,9 @@ def test_a_dead_letter_record_always_encodes() -> None:
     rej = Rejection("internal_error", "features.\ud800", "raised ValueError: '\udfff'", -1, b"\xff")
     record = orjson.loads(dead_letter_record("t", 0, 1, "inference", rej, now=NOW))
     assert record["field"] == "features.\\ud800" and record["original_base64"] == "/w=="
+
+
+def test_an_element_nested_too_deep_to_write_again_keeps_the_whole_message_as_original() -> None:
+    raw = b"[" * 1000 + b"]" * 1000  # orjson reads it (limit 1024), the stdlib cannot write it again
+    [rej] = decode_message(raw, "inference", now=NOW).rejections
+    assert (rej.reason, rej.index, rej.original) == ("not_an_object", 0, raw)
