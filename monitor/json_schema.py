@@ -2,7 +2,10 @@
 
 ``monitor schema --write docs/schema`` writes them; a test fails when the committed files differ.
 What a schema cannot say is checked by the monitor only: a timestamp at most
-``MONITOR_MAX_FUTURE_SKEW`` ahead of the worker clock, a real calendar date, the message size.
+``MONITOR_MAX_FUTURE_SKEW`` ahead of the worker clock, a time string before 2000, a real calendar
+date, the message size, strings that are valid Unicode (no lone surrogate escapes), and integers
+beyond 64 bits written without an exponent (a schema cannot tell ``1e20`` from
+``100000000000000000000``; the monitor reads the second exactly and rejects it).
 
 >>> schema = event_schema("feedback")
 >>> schema["required"], schema["properties"]["rating"]["anyOf"][0]
@@ -16,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from monitor.contract import (
+    COUNT_MAX,
     MAX_FEATURE_TEXT,
     MAX_FEATURES,
     MAX_ID_LENGTH,
     MAX_NUMBER,
+    MAX_SEGMENTS,
+    MIN_EVENT_TIME,
     TIMESTAMP_PATTERN,
     FieldSpec,
     contract_fields,
@@ -39,8 +45,12 @@ def _bounded(kind: str, spec: FieldSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"type": kind}
     if spec.minimum is not None:
         out["minimum"] = int(spec.minimum) if kind == "integer" else spec.minimum
+    elif kind == "number":
+        out["exclusiveMinimum"] = -MAX_NUMBER
     if spec.maximum is not None:
         out["maximum"] = int(spec.maximum) if kind == "integer" else spec.maximum
+    else:  # counts are signed 64-bit integers; other numbers stay within ±MAX_NUMBER
+        out.update({"maximum": COUNT_MAX} if kind == "integer" else {"exclusiveMaximum": MAX_NUMBER})
     return out
 
 
@@ -51,25 +61,29 @@ def _value_schema(spec: FieldSpec) -> dict[str, Any]:
     if spec.kind == "timestamp":
         return {"anyOf": [
             {"type": "string", "pattern": TIMESTAMP_PATTERN.pattern},
-            {"type": "number", "exclusiveMinimum": 0, "description":
-             f"epoch seconds, or milliseconds from {MILLIS_THRESHOLD:g}"},
+            {"type": "number", "minimum": MIN_EVENT_TIME, "exclusiveMaximum": MILLIS_THRESHOLD,
+             "description": "epoch seconds, from 2000-01-01T00:00:00Z"},
+            {"type": "number", "minimum": MIN_EVENT_TIME * 1000,
+             "description": f"epoch milliseconds (numbers from {MILLIS_THRESHOLD:g}), from 2000-01-01T00:00:00Z"},
         ]}
     if spec.kind == "choice":
         return {"enum": list(spec.choices)}
     if spec.kind == "answer":
-        return {"type": ["string", "number", "boolean"]}
+        return {"type": ["string", "number", "boolean"], "maxLength": MAX_FEATURE_TEXT,
+                "exclusiveMinimum": -MAX_NUMBER, "exclusiveMaximum": MAX_NUMBER}
     if spec.kind in ("number", "integer"):
         return _bounded(spec.kind, spec)
     if spec.kind == "boolean":
         return {"type": "boolean"}
     if spec.kind == "features":
-        return {"type": "object", "maxProperties": MAX_FEATURES, "additionalProperties": {"anyOf": [
+        return {"type": "object", "maxProperties": MAX_FEATURES, "propertyNames": {"maxLength": MAX_ID_LENGTH},
+                "additionalProperties": {"anyOf": [
             {"type": ["string", "boolean", "null"], "maxLength": MAX_FEATURE_TEXT},
             {"type": "number", "exclusiveMinimum": -MAX_NUMBER, "exclusiveMaximum": MAX_NUMBER},
         ]}}
     if spec.kind == "segment":
-        return {"type": "object", "additionalProperties": {"type": "string", "minLength": 1,
-                                                           "maxLength": MAX_ID_LENGTH}}
+        return {"type": "object", "maxProperties": MAX_SEGMENTS, "propertyNames": {"maxLength": MAX_ID_LENGTH},
+                "additionalProperties": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}}
     if spec.kind == "kpi":
         return {"type": "object", "maxProperties": MAX_FEATURES, "propertyNames": {"minLength": 1, "maxLength":
                 MAX_ID_LENGTH}, "additionalProperties": {"type": "number", "exclusiveMinimum": -MAX_NUMBER,

@@ -22,10 +22,10 @@ from typing import Any, cast
 import numpy as np
 
 from monitor.catalogue import WINDOW_METRICS
+from monitor.contract import MIN_EVENT_TIME
 from monitor.decode import Rejection, decode_message
 from monitor.events import Event, FeedbackEvent, InferenceEvent
 from monitor.partials import Partial, fold_counts, fold_sketches, fold_sums
-from monitor.timestamps import MIN_EVENT_TIME
 from monitor.windows import classify_lateness, window_starts
 
 __all__ = ["BatchConfig", "BatchOutput", "Position", "RawMessage", "SourceOutput", "process_batch"]

@@ -75,7 +75,7 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
                 try:
                     result = await loop.run_in_executor(wiring.executor, handle_store_call, wiring.store, body)
                 except (StoreError, ValueError, KeyError) as exc:
-                    return self.json({"error": str(exc)}, status=400)
+                    return self.json({"error": str(exc), "retryable": is_retryable(exc)}, status=400)
                 return self.json(result)
 
     in_flight = 0

@@ -106,14 +106,14 @@ class IngestHealth:
 @dataclass(frozen=True)
 class RetryPolicy:
     first_delay: float = 0.5
-    max_delay: float = 30.0
+    max_delay: float = 10.0
     unexplained_attempts: int = 3  # refusals no message explains before the batch is dead-lettered
 
     def delay(self, failures: int) -> float:
         """Seconds before attempt ``failures + 1``.
 
         >>> [RetryPolicy().delay(n) for n in (1, 2, 3, 10)]
-        [0.5, 1.0, 2.0, 30.0]
+        [0.5, 1.0, 2.0, 10.0]
         """
         return min(self.max_delay, self.first_delay * 2 ** min(failures - 1, 30))
 

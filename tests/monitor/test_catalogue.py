@@ -152,7 +152,7 @@ def test_every_scalar_partial_of_a_batch_is_a_catalogue_window_metric() -> None:
     messages = [RawMessage("i", 0, n, json.dumps(e).encode(), "inference") for n, e in enumerate(inferences)]
     messages += [RawMessage("f", 0, n, json.dumps(e).encode(), "feedback") for n, e in enumerate(feedback)]
     out = process_batch(messages, {}, BatchConfig(window_seconds=60, allowed_lateness=30, max_future_skew=1e9,
-                                                  now=20_000.0))
+                                                  now=20_000.0, min_event_time=0))
     names = {p.name for source in out.sources.values() for p in source.partials if ":" not in p.name}
     assert names and names <= {m.name for m in WINDOW_METRICS}, names - {m.name for m in WINDOW_METRICS}
     assert {"inference_events", "feedback_events", "late_inference_events", "latency_ms"} <= names
