@@ -442,7 +442,7 @@ def fuzz(
     messages: int = typer.Option(100_000, help="generated and mutated messages to send through the batch path"),
     seed: int = typer.Option(1, help="seed of the generator: a run is reproducible"),
     batch: int = typer.Option(500, help="messages per consumed batch"),
-    output: Path | None = typer.Option(None, help="also write the report as JSON here"),
+    output: Annotated[Path | None, typer.Option(help="also write the report as JSON here")] = None,
 ) -> None:
     """Fuzz the whole batch path into embedded ClickHouse; exit 1 if anything escaped or was lost."""
     from monitor.fuzz import run_fuzz
