@@ -107,7 +107,7 @@ class FuzzHarness:
     def next_batch(self, size: int, rng: random.Random | None = None) -> list[tuple[RawMessage, FuzzMessage]]:
         """``size`` generated messages, placed on the topics' partitions (``rng``: the harness's own)."""
         rng = rng or self.rng
-        messages = []
+        messages: list[FuzzMessage] = []
         for _ in range(size):
             kind = "inference" if rng.random() < 0.6 else "feedback"
             messages.append(generate_message(rng, kind, self.report.messages + len(messages), now=self.now,
