@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import time
 import urllib.error
@@ -41,6 +42,11 @@ class RedisServer:
                                          "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert wait_for_port("127.0.0.1", self.port, 10), "redis-server did not start"
         return self
+
+    def pause(self) -> None:
+        """SIGSTOP: connections still open, nothing answers (a hung store, not a refused one)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -93,3 +99,17 @@ def test_sigterm_while_retrying_against_a_dead_store_stops_fast_and_loses_nothin
     started = time.monotonic()  # and an idle worker stops cleanly, just as fast
     assert again.stop(timeout=30) == 0
     assert time.monotonic() - started < 10
+
+
+def test_sigterm_while_a_store_call_hangs_stops_within_seconds(deployment, start_worker, redis_server):
+    worker = start_worker(MONITOR_REDIS_URL=f"redis://127.0.0.1:{redis_server.port}/0")
+    bootstrap, topic = deployment.broker.bootstrap, deployment.topics["inference"]
+    publish_raw(bootstrap, topic, [orjson.dumps([inference("before", time.time())])])
+    wait_until(lambda: written_inferences(worker) == 1, what="an event before the hang")
+    redis_server.pause()  # the join store call of the next batch blocks on a socket that never answers
+    publish_raw(bootstrap, topic, [orjson.dumps([inference("during", time.time())])])
+    time.sleep(3)  # the batch is in the store thread, waiting
+    started = time.monotonic()
+    code = worker.stop(timeout=30)
+    assert code == EXIT_UNWRITTEN and time.monotonic() - started < 10, (code, time.monotonic() - started)
+    assert b"did not return within" in worker.log_path.read_bytes()
