@@ -72,11 +72,11 @@ def test_kill_9_and_restart_mid_replay_keep_every_window_whole(deployment, start
                 "MONITOR_IDLE_TIMEOUT": "2s"}
     crashing = start_worker(**settings)
     replay = subprocess.Popen([sys.executable, "-m", "monitor", "replay", events, "--kind", "inference",
-                               "--rate", "800", "--batch-size", "10"], env={**os.environ, **env},
+                               "--rate", "300", "--batch-size", "10"], env={**os.environ, **env},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_until(lambda: crashing.metric("monitor_events_total") >= PER_WINDOW, timeout=60,
-                   what="the worker to fold the first window")
+        wait_until(lambda: crashing.metric("monitor_events_total") >= PER_WINDOW // 4, timeout=60,
+                   what="the worker to fold the first events")
         crashing.kill()
         assert replay.poll() is None, "the replay finished before the worker was killed"
         restarted = start_worker(**settings)
