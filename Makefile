@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DURATION ?= 120
 
-.PHONY: install install-test demo test bench lint format-check typecheck clean tools
+.PHONY: install install-test demo test bench lint format-check typecheck clean tools screenshots
 
 # `make install`: the monitor with the embedded store and local broker (what `make demo` needs).
 # `make install-test`: that plus the test tooling (what `make test` needs). One stamp file each.
@@ -29,12 +29,14 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	@touch $@ $(VENV)/.installed-embedded
 
 # promtool / amtool / alertmanager for the deploy/ checks; stunnel, openssl and redis-server for the
-# transport-security and fault tests (Debian packages).
+# transport-security and fault tests, chromium for the dashboard's browser test (Debian packages).
 tools:
 	@command -v promtool >/dev/null && command -v amtool >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null)
 	@command -v stunnel4 >/dev/null && command -v openssl >/dev/null && command -v redis-server >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 openssl redis-server >/dev/null)
+	@command -v chromium >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 demo: install
 	$(VENV)/bin/monitor demo --duration $(DURATION)
@@ -42,6 +44,10 @@ demo: install
 # `make test`: the gate CI runs. Lint and types first (seconds), then the tests and the doctests.
 test: lint typecheck install-test tools
 	$(PY) -m pytest -q
+
+# The dashboard's screenshots in docs/img/, from its browser test.
+screenshots: install-test tools
+	MONITOR_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/e2e/test_dashboard.py
 
 bench: install
 	$(VENV)/bin/monitor bench

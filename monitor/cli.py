@@ -424,6 +424,26 @@ def demo(
 
 
 @app.command()
+def ui(
+    host: str = typer.Option("127.0.0.1", help="address to listen on (beyond loopback only with MONITOR_WEB_TOKEN)"),
+    port: int = typer.Option(8050, help="port to listen on"),
+    config: Path | None = ConfigOption,
+) -> None:
+    """The dashboard of MONITOR_CLICKHOUSE_URL's store on http://HOST:PORT/ (same pages as a worker's /)."""
+    from monitor.adapters.client_security import clickhouse_client_options
+    from monitor.adapters.reader import open_reader
+    from monitor.dashboard.server import run_ui
+    from streams.access import check_web_bind
+
+    settings = _settings(config, web_host=host)
+    check_web_bind(settings)
+    reader = open_reader(settings.clickhouse_url, clickhouse_client_options(settings), token=settings.web_token_value)
+    typer.echo(f"dashboard of {settings.clickhouse_url}: http://{host}:{port}/"
+               + ("  (open it once with ?token=$MONITOR_WEB_TOKEN)" if settings.web_token_value else ""))
+    run_ui(reader, host, port, settings.web_token_value)
+
+
+@app.command()
 def bench(
     events: int = typer.Option(200_000, help="events to produce for each case"),
     batch: int = typer.Option(100, help="events per message in the batched case"),

@@ -127,6 +127,7 @@ def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data
         _echo(f"starting worker (log: {data_dir / 'worker.log'}, metrics: {worker.url}/metrics)")
         worker.start()
         worker.wait_ready()
+        _echo(f"dashboard: {worker.url}/  (live while the demo runs)")
         _echo(f"worker ready; simulating {rate:.0f} inferences/s of a support assistant (v1, v2), "
               f"window {window}" + (f", for {duration:.0f} s" if duration else ", Ctrl-C to stop"))
         progress = DemoProgress(worker, HttpReader(worker.url, "monitor", token=settings.web_token_value))
@@ -159,6 +160,7 @@ def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data
           "  monitor query drift --version v2                       # PSI per feature, and windows not scored\n"
           "  monitor alerts                                         # description, evidence, action, runbook\n"
           "  monitor experiment report --experiment support-assistant-versions   # v2 against v1, always valid\n"
+          "  monitor ui                                             # the dashboard on http://127.0.0.1:8050/\n"
           "  docker compose up -d  then http://127.0.0.1:3000       # Grafana dashboard of the production stack")
     return 0
 

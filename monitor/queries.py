@@ -18,9 +18,13 @@ __all__ = [
     "ALERT_ID",
     "QUERY_KINDS",
     "alerts_query",
+    "baseline_body_query",
     "comparisons_query",
     "detections_query",
+    "dimensions_query",
     "drift_query",
+    "freshness_query",
+    "histogram_query",
     "metrics_query",
     "render_sql",
     "sql_literal",
@@ -121,7 +125,7 @@ metrics_query = TrendQuery(
 drift_query = TrendQuery(
     "drift_windows",
     "window_start, window_end, model, model_version, feature, psi, kl, js, n_current, n_events, partial, "
-    "n_reference, severity",
+    "n_reference, severity, baseline_id",
     "feature", "window_start, model, model_version, feature")
 detections_query = TrendQuery(
     "detector_events",
@@ -139,3 +143,35 @@ comparisons_query = TrendQuery(
 
 QUERY_KINDS = {"metrics": metrics_query, "drift": drift_query, "detections": detections_query,
                "alerts": alerts_query, "compare": comparisons_query}
+
+
+def histogram_query(db: str, *, model: str, version: str, feature: str, start: float, end: float,
+                    ) -> tuple[str, dict[str, Any]]:
+    """Current counts of one feature's bins over ``[start, end)``: rows ``(baseline_id:index, count)``."""
+    from monitor.drift.windows import HIST_PREFIX
+
+    sql = (f"SELECT bucket, sum(count) AS count FROM {db}.partials WHERE model = {{model:String}} "
+           "AND model_version = {version:String} AND name = {name:String} "
+           "AND window_start >= {since:DateTime64(3)} AND window_start < {until:DateTime64(3)} "
+           "GROUP BY bucket ORDER BY bucket")
+    return sql, {"model": model, "version": version, "name": HIST_PREFIX + feature,
+                 "since": utc_datetime(start), "until": utc_datetime(end)}
+
+
+def baseline_body_query(db: str, *, baseline_id: str) -> tuple[str, dict[str, Any]]:
+    """The stored body (JSON) of one baseline: its bins and reference counts."""
+    return (f"SELECT body FROM {db}.baselines FINAL WHERE baseline_id = {{baseline_id:String}} LIMIT 1",
+            {"baseline_id": baseline_id})
+
+
+def dimensions_query(db: str) -> tuple[str, dict[str, Any]]:
+    """Every (model, version, segment) the metric windows hold: the choices of a filter."""
+    sql = f"SELECT DISTINCT model, model_version, segment FROM {db}.metric_windows ORDER BY model, model_version, segment"
+    return sql + " LIMIT 1000", {}
+
+
+def freshness_query(db: str) -> tuple[str, dict[str, Any]]:
+    """A value that changes whenever windows, drift rows or alerts are written (for live refresh)."""
+    sql = (f"SELECT (SELECT toString(max(updated_at)) FROM {db}.metric_windows), "
+           f"(SELECT count() FROM {db}.drift_windows), (SELECT count() FROM {db}.alerts)")
+    return sql, {}

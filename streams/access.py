@@ -3,6 +3,8 @@
 - Every path but ``/health`` and ``/metrics`` needs ``Authorization: Bearer <MONITOR_WEB_TOKEN>``
   when a token is set (compared in constant time).
 - A worker refuses to bind a non-loopback ``MONITOR_WEB_HOST`` without a token.
+- Browsers may open a page once with ``?token=<MONITOR_WEB_TOKEN>``: the answer redirects to the same
+  URL without it and sets an HttpOnly, SameSite=Strict cookie that GET requests then carry.
 - ``/store`` also needs a loopback peer: the socket's peer address (never a forwarded header) in
   127.0.0.0/8 or ::1 (an IPv4-mapped ``::ffff:127.x.y.z`` counts as its IPv4 address).
 """
@@ -19,9 +21,10 @@ from aiohttp import web
 from monitor.errors import ConfigError
 from monitor.settings import Settings
 
-__all__ = ["OPEN_PATHS", "bearer_matches", "check_web_bind", "is_loopback_address", "peer_is_loopback", "token_middleware"]
+__all__ = ["OPEN_PATHS", "TOKEN_COOKIE", "bearer_matches", "check_web_bind", "is_loopback_address", "peer_is_loopback", "token_middleware"]
 
 OPEN_PATHS = frozenset({"/health", "/metrics"})
+TOKEN_COOKIE = "monitor_token"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -71,13 +74,25 @@ def bearer_matches(token: str, authorization: str | None) -> bool:
     return hmac.compare_digest(expected, supplied)
 
 
+def _same(token: str, supplied: str | None) -> bool:
+    return supplied is not None and hmac.compare_digest(token.encode(), supplied.encode("utf-8", "surrogateescape"))
+
+
 def token_middleware(token: str) -> Callable[[web.Request, _Handler], Awaitable[web.StreamResponse]]:
-    """aiohttp middleware: 401 on every path but OPEN_PATHS without the bearer token."""
+    """aiohttp middleware: 401 on every path but OPEN_PATHS without the bearer token (or, for GET, its cookie)."""
 
     @web.middleware
     async def require_token(request: web.Request, handler: _Handler) -> web.StreamResponse:
         if request.path in OPEN_PATHS or bearer_matches(token, request.headers.get("Authorization")):
             return await handler(request)
+        if request.method in ("GET", "HEAD"):  # a browser: the cookie, or ?token= once to set it
+            if _same(token, request.query.get("token")):
+                target = request.rel_url.with_query([(k, v) for k, v in request.query.items() if k != "token"])
+                response = web.HTTPSeeOther(str(target))
+                response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")
+                return response
+            if _same(token, request.cookies.get(TOKEN_COOKIE)):
+                return await handler(request)
         return web.json_response({"error": "missing or wrong bearer token (MONITOR_WEB_TOKEN)"}, status=401,
                                  headers={"WWW-Authenticate": 'Bearer realm="monitor"'})
 

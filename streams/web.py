@@ -1,4 +1,5 @@
-"""Web views of a worker: Prometheus ``/metrics``, ``/health``, read-only ``/query`` and ``/store``.
+"""Web views of a worker: Prometheus ``/metrics``, ``/health``, read-only ``/query``, ``/store`` and
+the dashboard at ``/`` (``monitor.dashboard``).
 
 ``/query`` runs one read-only SELECT (``monitor.adapters.readonly_query``) on its own client and
 thread, never the ingest ones. ``/store`` exists only on the worker that owns an embedded store:
@@ -15,9 +16,11 @@ import time
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from monitor.adapters.clickhouse_store import parse_store_url
 from monitor.adapters.readonly_query import QueryRefused
 from monitor.adapters.remote_store import decode_value, encode_value, handle_store_call
 from monitor.adapters.store_secret import SECRET_HEADER, secret_matches
+from monitor.dashboard.server import NamedReader, dashboard_routes
 from monitor.errors import StoreError, is_retryable
 from streams.access import peer_is_loopback, token_middleware
 from streams.wiring import Wiring
@@ -46,6 +49,12 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
         await asyncio.get_running_loop().run_in_executor(None, wiring.stop_queries)
 
     web_app.on_shutdown.append(stop_queries)
+
+    # The dashboard at / (added before faust's own index, so it wins), read like /query.
+    reader = None if wiring.queries is None else NamedReader(
+        wiring.queries, parse_store_url(wiring.settings.clickhouse_url).database)
+    app.web.web_app.router.add_routes(dashboard_routes(
+        reader, wiring.query_executor, lambda: f"this worker does not own the store: open {wiring.owner_url}/"))
 
     @app.page("/metrics")
     async def metrics(web, request):

@@ -1,0 +1,127 @@
+"""The dashboard's HTML pages: a layout with the filter form and one body per page.
+
+Every value from the store is escaped (``svg.esc``); there is no inline script or style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from monitor.dashboard import data
+from monitor.dashboard.filters import RANGES, Filters
+from monitor.dashboard.svg import (
+    SEVERITY_COLOURS,
+    colour,
+    esc,
+    heatmap,
+    histogram_chart,
+    line_chart,
+)
+
+__all__ = ["PAGES", "alerts_page", "drift_page", "experiments_page", "layout", "overview_page"]
+
+#: path -> nav title
+PAGES = {"/": "Overview", "/drift": "Drift", "/alerts": "Alerts", "/experiments": "Experiments"}
+
+
+def _time(t: float | None) -> str:
+    return "-" if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _select(name: str, label: str, current: str, choices: Sequence[tuple[str, str]]) -> str:
+    options = "".join(f'<option value="{esc(v)}"{" selected" if v == current else ""}>{esc(text)}</option>'
+                      for v, text in choices)
+    return f'<label>{esc(label)} <select name="{esc(name)}" id="f-{esc(name)}">{options}</select></label>'
+
+
+def _filter_form(path: str, f: Filters, dims: Sequence[tuple[str, str, str]]) -> str:
+    models = sorted({m for m, _, _ in dims} | ({f.model} if f.model else set()))
+    versions = sorted({v for m, v, _ in dims if not f.model or m == f.model} | ({f.version} if f.version else set()))
+    segments = sorted({s for _, _, s in dims if s} | ({f.segment} if f.segment else set()))
+    return (f'<form class="filters" method="get" action="{esc(path)}">'
+            + _select("model", "model", f.model, [("", "all"), *((m, m) for m in models)])
+            + _select("version", "version", f.version, [("", "all"), *((v, v) for v in versions)])
+            + _select("segment", "segment", f.segment, [("", "all traffic"), *((s, s) for s in segments)])
+            + _select("range", "time range", f.range, [(r, "everything" if r == "all" else f"last {r}") for r in RANGES])
+            + '<button type="submit">apply</button></form>')
+
+
+def layout(path: str, f: Filters, dims: Sequence[tuple[str, str, str]], body: str, stamp: str) -> str:
+    query = f.without_cell().query_string()
+    suffix = f"?{query}" if query else ""
+    nav = "".join(f'<a href="{esc(p + suffix)}"{" class=current" if p == path else ""}>{esc(title)}</a>'
+                  for p, title in PAGES.items())
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{esc(PAGES.get(path, 'Dashboard'))} · LLM drift monitor</title>"
+            "<link rel=\"icon\" href=\"/static/dashboard/favicon.svg\" type=\"image/svg+xml\">"
+            "<link rel=\"stylesheet\" href=\"/static/dashboard/dashboard.css\">"
+            "<script src=\"/static/dashboard/dashboard.js\" defer></script></head>"
+            f"<body data-stamp=\"{esc(stamp)}\"><header><h1>LLM drift monitor</h1><nav>{nav}</nav>"
+            f"<span id=\"live\" class=\"live\">live</span></header>"
+            f"{_filter_form(path, f, dims)}<main id=\"main\">{body}</main></body></html>")
+
+
+def _legend(series: Sequence[data.Series]) -> str:
+    items = "".join(f'<li><svg viewBox="0 0 12 12" class="swatch"><rect width="12" height="12" fill="{colour(i)}"/></svg>'
+                    f'{esc(s.model)} {esc(s.version)}</li>' for i, s in enumerate(series))
+    return f'<ul class="legend">{items}<li class="mk-detector">┊ detector fired</li><li class="mk-alert">┊ alert opened</li></ul>'
+
+
+def overview_page(charts: dict[str, list[data.Series]], markers: Sequence[data.Marker]) -> str:
+    """One chart per overview metric, with bands and the markers of each model version shown."""
+    panels = []
+    all_series = next((s for s in charts.values() if s), [])
+    for metric, title, unit in data.OVERVIEW_METRICS:
+        series = charts.get(metric, [])
+        shown = {(s.model, s.version) for s in series}
+        mine = [m for m in markers if (m.model, m.version) in shown]
+        panels.append(f'<section class="panel" data-metric="{esc(metric)}">{line_chart(series, mine, title, unit)}</section>')
+    return f'<h2>Overview</h2>{_legend(all_series)}<div class="grid">{"".join(panels)}</div>'
+
+
+def drift_page(cells: Sequence[data.DriftCell], f: Filters, hist: data.Histogram | None) -> str:
+    def link(c: data.DriftCell) -> str:
+        q = f.query_string(feature=c.feature, cell_model=c.model, cell_version=c.version, window=f"{c.window_start:.3f}")
+        return f"/drift?{q}#histogram"
+
+    selected = hist.cell if hist is not None else None
+    legend = "".join(f'<li><svg viewBox="0 0 12 12" class="swatch"><rect width="12" height="12" fill="{c}"/></svg>{esc(s)}</li>'
+                     for s, c in SEVERITY_COLOURS.items())
+    body = (f'<h2>Drift</h2><p class="hint">Features × windows, coloured by PSI severity; click a cell for its '
+            f'reference vs current histogram.</p><ul class="legend">{legend}</ul>'
+            f'<section class="panel wide" id="heatmap">{heatmap(cells, link, selected)}</section>')
+    if hist is not None:
+        c = hist.cell
+        psi = "-" if c.psi is None else f"{c.psi:.3f}"
+        body += (f'<section class="panel wide" id="histogram"><h3>{esc(c.model)} {esc(c.version)} · {esc(c.feature)} · '
+                 f'{_time(c.window_start)} → {_time(c.window_end)}: PSI {psi} ({esc(c.severity)}), '
+                 f'{c.n_current} of {c.n_events} events scored{" (partial)" if c.partial else ""}</h3>'
+                 f'{histogram_chart(hist)}</section>')
+    elif f.feature:
+        body += '<section class="panel wide" id="histogram"><p class="empty">no histogram for that cell</p></section>'
+    return body
+
+
+def alerts_page(alerts: Sequence[data.Alert]) -> str:
+    """Newest first: status, rule, model version, recommended action, evidence and runbook."""
+    if not alerts:
+        return '<h2>Alerts</h2><p class="empty">no alerts in this range</p>'
+    items = []
+    for a in alerts:
+        runbook = (f'<a href="{esc(a.runbook_url)}" rel="noopener noreferrer">runbook</a>'
+                   if a.runbook_url.startswith(("https://", "http://")) else esc(a.runbook_url or "no runbook"))
+        items.append(
+            f'<li class="alert status-{esc(a.status)} sev-{esc(a.severity)}"><div class="when">{_time(a.starts_at)}'
+            f'{" → " + _time(a.ends_at) if a.ends_at else ""}</div><div><strong>{esc(a.status)}</strong> '
+            f'<span class="badge">{esc(a.severity)}</span> {esc(a.rule)} · {esc(a.model)} {esc(a.version)} · '
+            f'<code>{esc(a.id)}</code></div><p>{esc(a.summary)}</p>'
+            f'<p class="action">Recommended action: <strong>{esc(a.recommended_action or "-")}</strong> · {runbook}</p>'
+            f'<details><summary>evidence</summary><pre>{esc(a.evidence)}</pre><p>{esc(a.description)}</p></details></li>')
+    return f'<h2>Alerts</h2><ol class="timeline">{"".join(items)}</ol>'
+
+
+def experiments_page() -> str:
+    return ('<h2>Experiments</h2><p class="empty" id="no-experiments">no experiments: the store has no experiment '
+            'results yet. <code>monitor experiment report</code> reads declared experiments.</p>')
