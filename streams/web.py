@@ -53,7 +53,7 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
     # The dashboard at / (added before faust's own index, so it wins), read like /query.
     reader = None if wiring.queries is None else NamedReader(
         wiring.queries, parse_store_url(wiring.settings.clickhouse_url).database)
-    app.web.web_app.router.add_routes(dashboard_routes(
+    web_app.router.add_routes(dashboard_routes(
         reader, wiring.query_executor, lambda: f"this worker does not own the store: open {wiring.owner_url}/"))
 
     @app.page("/metrics")

@@ -117,7 +117,8 @@ class Histogram:
 
 
 def _run(reader: Any, built: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return reader.query(*built).dicts()
+    rows: list[dict[str, Any]] = reader.query(*built).dicts()
+    return rows
 
 
 def dimensions(reader: Any) -> list[tuple[str, str, str]]:

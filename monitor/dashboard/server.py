@@ -10,12 +10,13 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import Executor
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
 from monitor.dashboard import data, pages
 from monitor.dashboard.filters import Filters
+from monitor.dashboard.svg import esc
 from monitor.errors import MonitorError
 
 __all__ = ["CSP", "STATIC_FILES", "NamedReader", "dashboard_routes", "run_ui"]
@@ -62,7 +63,7 @@ def dashboard_routes(reader: Any | None, executor: Executor | None, unavailable:
         try:
             body, stamp, dims = await run(_body, reader, request.path, f)
         except MonitorError as exc:
-            body, stamp, dims = f'<p class="error">the store did not answer: {pages.esc(exc)}</p>', "", []
+            body, stamp, dims = f'<p class="error">the store did not answer: {esc(exc)}</p>', "", []
         html = pages.layout(request.path, f, dims, body, stamp)
         return web.Response(text=html, content_type="text/html", headers=_HEADERS)
 
@@ -92,7 +93,9 @@ def run_ui(reader: Any, host: str, port: int, token: str | None) -> None:
 
     from streams.access import token_middleware
 
-    app = web.Application(middlewares=[token_middleware(token)] if token else [])
+    app = web.Application()
+    if token:
+        app.middlewares.append(cast(Any, token_middleware(token)))  # an aiohttp @middleware function
     app.add_routes(dashboard_routes(reader, ThreadPoolExecutor(1, thread_name_prefix="ui")))
     web.run_app(app, host=host, port=port, print=None)
 
