@@ -30,11 +30,14 @@ __all__ = [
     "OUTCOME_OBSERVATIONS_SERIES",
     "OUTCOME_POSITIVE_SERIES",
     "SATISFIED_RATING",
+    "SHADOW_METRICS",
+    "SHADOW_PREFIX",
     "TRAFFIC_RULE_METRIC",
     "WINDOW_METRICS",
     "DriftScore",
     "ExperimentMetric",
     "OutcomeMetric",
+    "ShadowMetric",
     "WindowMetric",
     "catalogue_markdown",
     "correct",
@@ -44,6 +47,7 @@ __all__ = [
     "outcome_metric",
     "rule_metrics",
     "satisfied",
+    "shadow_metric",
     "write_catalogue_docs",
 ]
 
@@ -306,6 +310,50 @@ def experiment_metric(name: str) -> ExperimentMetric:
             return metric
     known = ", ".join(m.name for m in experiment_metrics())
     raise KeyError(f"experiment metric {name!r} is not one of {known}, or {KPI_PREFIX}<name> for a KPI")
+
+
+SHADOW_PREFIX = "shadow:"  # partials of shadow traffic and of production/shadow pairs (monitor.shadow)
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowMetric:
+    """A per-pair comparison of a shadow answer with production's: its paired value and good direction.
+
+    ``reference`` is production's value of the same quantity (a production answer agrees with
+    itself), so the paired difference is ``value - reference``; ``margin`` is the default
+    non-inferiority margin, ``None`` when the metric is reported but not judged by default.
+    """
+
+    name: str
+    better: Literal["higher", "lower"]
+    reference: float
+    margin: float | None
+    unit: str
+    description: str
+
+
+SHADOW_METRICS: tuple[ShadowMetric, ...] = (
+    ShadowMetric("agreement", "higher", 1.0, None, "share",
+                 "1 when the normalised answers (prediction, else output text) are equal; pairs where both answered."),
+    ShadowMetric("similarity", "higher", 1.0, None, "0-1",
+                 "Character 3-gram Jaccard similarity of the normalised output texts; pairs where both answered."),
+    ShadowMetric("error_rate", "lower", 0.0, 0.01, "share", "Shadow error (0/1) minus production error (0/1)."),
+    ShadowMetric("latency_ms", "lower", 0.0, 100.0, "ms", "Shadow latency minus production latency."),
+    ShadowMetric("output_tokens", "lower", 0.0, None, "tokens", "Shadow output tokens minus production's."),
+    ShadowMetric("length_chars", "lower", 0.0, None, "characters", "Shadow output length minus production's."),
+)
+
+
+def shadow_metric(name: str) -> ShadowMetric:
+    """The shadow metric called ``name``; a ``KeyError`` lists the names.
+
+    >>> shadow_metric("latency_ms").margin
+    100.0
+    """
+    for metric in SHADOW_METRICS:
+        if metric.name == name:
+            return metric
+    raise KeyError(f"shadow metric {name!r} is not one of {', '.join(m.name for m in SHADOW_METRICS)}")
 
 
 # Data-quality rule metrics besides the drift scores: judged from the windows or by Prometheus.

@@ -276,6 +276,15 @@ def _experiment_apps() -> None:
 
 _experiment_apps()
 
+
+def _shadow_apps() -> None:
+    from monitor.cli_shadow import shadow_app
+
+    app.add_typer(shadow_app, name="shadow")
+
+
+_shadow_apps()
+
 rules_app = typer.Typer(help="Alert rules files.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 

@@ -68,7 +68,8 @@ class InferenceEvent:
     model_version: str = declare(FieldSpec(
         "id", "the model version", required=True, otel=("gen_ai.response.model",), example="v2"))
     deployment: str = declare(FieldSpec(
-        "choice", "how the version is deployed", choices=DEPLOYMENTS, example="canary"), default="production")
+        "choice", "how the version is deployed; shadow answers are compared with production's, never counted "
+        "in its rates", choices=DEPLOYMENTS, example="canary"), default="production")
     features: Mapping[str, FeatureValue] = declare(FieldSpec(
         "features", "inputs whose distribution is watched for drift; null is a missing value",
         example={"prompt_chars": 412, "language": "de", "vip": False}), default_factory=dict)
@@ -100,6 +101,9 @@ class InferenceEvent:
         "id", "the A/B experiment the request was assigned in (with variant)", example="prompt-v3"), default=None)
     variant: str | None = declare(FieldSpec(
         "id", "the experiment arm the request was assigned to", example="treatment"), default=None)
+    error: str | None = declare(FieldSpec(
+        "id", "the request failed (an error type): counted, never stored; shadow error rate",
+        otel=("error.type",), example="timeout"), default=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from monitor.contract import MIN_EVENT_TIME
 from monitor.decode import Rejection, decode_message
 from monitor.events import Event, FeedbackEvent, InferenceEvent
 from monitor.partials import Partial, fold_counts, fold_sketches, fold_sums
+from monitor.shadow.fold import fold_shadow_traffic
 from monitor.windows import classify_lateness, window_starts
 
 __all__ = ["BatchConfig", "BatchOutput", "Position", "RawMessage", "SourceOutput", "process_batch"]
@@ -67,6 +68,9 @@ class SourceOutput:
     valid: list[Any] = field(default_factory=list)  # every valid event, late ones included, in offset order
     event_ids: list[str] = field(default_factory=list)  # "topic:partition:offset:index" of each valid event
     late: list[bool] = field(default_factory=list)  # per valid event: later than the allowed lateness
+    # deployment "shadow" inferences and their ids: compared with production, never folded as its traffic
+    shadow: list[InferenceEvent] = field(default_factory=list)
+    shadow_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -154,11 +158,20 @@ def process_batch(
             event_ids.extend(f"{message.topic}:{message.partition}:{message.offset}:{i}" for i in decoded.indexes)
             out.rejections.extend((message, r) for r in decoded.rejections)
         out.messages[source[0]] += len(fresh)
+        shadow, shadow_ids = [], []
+        if kind == "inference" and any(e.deployment == "shadow" for e in decoded_events):
+            shadow = [e for e in decoded_events if e.deployment == "shadow"]
+            shadow_ids = [i for e, i in zip(decoded_events, event_ids) if e.deployment == "shadow"]
+            event_ids = [i for e, i in zip(decoded_events, event_ids) if e.deployment != "shadow"]
+            decoded_events = [e for e in decoded_events if e.deployment != "shadow"]
         partials, watermark, n_late, kept, late = _fold_source(
             kind, decoded_events, config.window_seconds, config.allowed_lateness, start, inference_folds
         )
+        partials += fold_shadow_traffic(shadow, config.window_seconds)
         out.sources[source] = SourceOutput(fresh[-1].offset, watermark, partials, kind, decoded_events, event_ids,
-                                           late)
+                                           late, shadow, shadow_ids)
+        if shadow:
+            out.events["shadow"] += len(shadow)
         out.events[kind] += len(kept)
         out.late[kind] += n_late
         if kind == "inference":  # a source carries one kind

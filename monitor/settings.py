@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     stable_versions: dict[str, str] = Field(default_factory=dict, description="model -> version to compare with")
     alert_rules: str | None = Field(None, description="YAML rules file; unset uses the shipped defaults")
     experiments: str | None = Field(None, description="YAML file declaring A/B experiments (docs/experiments.md)")
+    shadow_ttl: str = Field("1h", description="how long a production or shadow answer waits for its partner")
+    shadow_margins: str | None = Field(None, description="metric=margin,... judged for shadow verdicts; "
+                                       "unset: error_rate=0.01,latency_ms=100 (docs/experiments.md)")
     alertmanager_url: str | None = Field(None, description="e.g. http://127.0.0.1:9093")
     alertmanager_token: SecretStr | None = Field(None, description="sent as Authorization: Bearer")
     alertmanager_headers: dict[str, SecretStr] = Field(default_factory=dict)
@@ -120,7 +123,7 @@ class Settings(BaseSettings):
     health_failing_after: str = Field("60s", description="/health answers 503 once batches fail for this long")
 
     @field_validator("window", "allowed_lateness", "idle_timeout", "max_future_skew", "join_ttl", "recent_version",
-                     "metrics_version_ttl", "query_timeout", "health_failing_after")
+                     "metrics_version_ttl", "query_timeout", "health_failing_after", "shadow_ttl")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
         try:
@@ -159,6 +162,29 @@ class Settings(BaseSettings):
     @property
     def join_ttl_seconds(self) -> float:
         return parse_duration(self.join_ttl)
+
+    @field_validator("shadow_margins")
+    @classmethod
+    def _valid_margins(cls, value: str | None) -> str | None:
+        from monitor.shadow.report import parse_margins
+
+        if value is not None:
+            try:
+                parse_margins(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def shadow_ttl_seconds(self) -> float:
+        return parse_duration(self.shadow_ttl)
+
+    @property
+    def shadow_margin_map(self) -> dict[str, float]:
+        """Declared shadow metrics and their non-inferiority margins (the catalogue's defaults when unset)."""
+        from monitor.shadow.report import default_margins, parse_margins
+
+        return default_margins() if self.shadow_margins is None else parse_margins(self.shadow_margins)
 
     @property
     def query_timeout_seconds(self) -> float:

@@ -110,7 +110,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
 
         try:  # never ack what is not written: outages are retried until they end or the worker stops
             result = await ingest_batch(
-                raw, BatchIngest(wiring.store, stage, [fold_drift_histograms]),
+                raw, BatchIngest(wiring.store, stage, [fold_drift_histograms], wiring.shadow_stage),
                 config_for=lambda: BatchConfig(s.window_seconds, s.allowed_lateness_seconds,
                                                s.max_future_skew_seconds, time.time(), s.max_message_bytes),
                 positions_for=positions_and_baselines, send_dead_letters=send_dead_letters, blocking=blocking,

@@ -1,5 +1,5 @@
 """Periodic work: join expiry and lag (every worker), and the
-leader's window jobs: metric windows, automatic baselines, drift scores, outcome windows."""
+leader's window jobs: metric windows, automatic baselines, drift scores, outcome windows, shadow results."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from monitor.services.alerts import AlertService
 from monitor.services.drift import DriftService
 from monitor.services.experiments import ExperimentResults
 from monitor.services.outcome_windows import OutcomeWindows
+from monitor.services.shadow import ShadowResults
 from monitor.windows import closing_watermark
 from streams.wiring import Wiring
 
@@ -118,6 +119,29 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
             m.join_expired.labels(kind=kind).inc(n)
         for kind, n in pending.items():
             m.join_pending.labels(kind=kind).set(n)
+
+    shadow_results = ShadowResults(wiring.store, s.shadow_margin_map)
+
+    @app.timer(s.refresh_interval, on_leader=True, name="shadow_results")
+    async def shadow_jobs():
+        try:
+            reports = await blocking(shadow_results.run, time.time())
+        except MonitorError as exc:
+            m.store_errors.labels(operation="shadow_results").inc()
+            log.error("shadow results failed: %s", exc)
+            return
+        for report in reports:
+            m.shadow.set_report(report)
+
+    @app.timer(s.join_expiry_interval, name="shadow_expiry")
+    async def shadow_expiry():
+        try:
+            expired = await blocking(wiring.shadow_stage.expire, time.time())
+        except MonitorError as exc:
+            log.error("shadow expiry failed: %s", exc)
+            return
+        for side, n in expired.items():
+            m.shadow.unpaired.labels(side=side).inc(n)
 
     @app.timer(5.0, name="consumer_lag")
     async def consumer_lag():

@@ -29,6 +29,7 @@ from monitor.errors import StoreError
 from monitor.pipeline import Position
 from monitor.services.ingest import IngestHealth
 from monitor.services.outcomes import OutcomeStage
+from monitor.services.shadow import ShadowStage
 from monitor.settings import Settings
 
 __all__ = ["Wiring"]
@@ -54,6 +55,7 @@ class Wiring:
     samples_sent: dict[tuple[str, str], int] = field(default_factory=dict)
     join_store: JoinStore | None = None
     outcome_stage: OutcomeStage | None = None
+    shadow_stage: ShadowStage | None = None
     owns_store: bool = False
     lock: StoreLock | None = None
     store_secret: str | None = None
@@ -75,6 +77,11 @@ class Wiring:
         self.outcome_stage = OutcomeStage(self.join_store, OutcomeStore(self.store),
                                           window_seconds=self.settings.window_seconds,
                                           segment_keys=self.settings.segment_keys)
+        shadow_join = make_join_store(self.settings.redis_dsn, self.settings.shadow_ttl_seconds,
+                                      prefix=f"{self.settings.app_id}:shadow:",
+                                      client_options=redis_client_options(self.settings))
+        shadow_join.setup()
+        self.shadow_stage = ShadowStage(shadow_join, window_seconds=self.settings.window_seconds)
         log.info("join store: %s", "redis" if self.settings.redis_dsn else "in-process memory")
 
     @classmethod
@@ -135,6 +142,8 @@ class Wiring:
         self.executor.shutdown(wait=True)
         if self.join_store is not None:
             self.join_store.close()
+        if self.shadow_stage is not None:
+            self.shadow_stage.join_store.close()
         self.store.close()
         if self.lock is not None:
             self.lock.release()

@@ -265,6 +265,7 @@ class ClickHouseStore:
         partials = self.table("partials")
         scalar = ("name != {marker:String} AND NOT startsWith(name, 'hist:') AND NOT startsWith(name, 'dq:') "
                   "AND NOT startsWith(name, '__') AND NOT startsWith(name, 'sketch:') AND NOT startsWith(name, 'exp:') "
+                  "AND NOT startsWith(name, 'shadow:') "
                   "AND name != {latency:String}")
         params = {"marker": OFFSET_MARKER, "latency": LATENCY_HISTOGRAM}
         oldest = self.query(

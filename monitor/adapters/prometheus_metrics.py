@@ -21,6 +21,7 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from monitor.adapters.shadow_metrics import ShadowMetrics
 from monitor.catalogue import (
     DRIFT_SCORES,
     LATENCY_SERIES,
@@ -121,6 +122,7 @@ class MonitorMetrics:
                                             "Sequential sample-ratio-mismatch p-value", ["experiment"], registry=r)
         self.experiment_decision = Gauge("monitor_experiment_decision", "1 for the current decision, else 0",
                                          ["experiment", "decision"], registry=r)
+        self.shadow = ShadowMetrics(r)  # shadow comparisons (docs/experiments.md)
         # every metric whose first two labels are model and model_version
         self._versioned = (self.drift_psi, self.drift_kl, self.drift_js, self.drift_severity, self.inferences,
                            self.outcome_observations, self.outcome_positive, self.latency, self.detections)

@@ -202,6 +202,27 @@ DDL = (
         remaining_sample Nullable(Float64),
         updated_at DateTime64(3, 'UTC')
     ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (experiment, metric, segment)""",
+    # Shadow comparisons, rewritten by the leader from the merged shadow:* partials (docs/experiments.md):
+    # one row per shadow metric, and a summary row per comparison with metric ''. Never any text.
+    """CREATE TABLE IF NOT EXISTS {db}.shadow_results (
+        model String,
+        production_version String,
+        shadow_version String,
+        metric LowCardinality(String),
+        n Float64,
+        value Float64,
+        diff Float64,
+        ci_low Float64,
+        ci_high Float64,
+        margin Nullable(Float64),
+        status LowCardinality(String),
+        pairs Float64,
+        shadow_events Float64,
+        shadow_error_rate Float64,
+        verdict LowCardinality(String),
+        reason String,
+        updated_at DateTime64(3, 'UTC')
+    ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, production_version, shadow_version, metric)""",
 )
 
 MIGRATIONS = (

@@ -48,6 +48,7 @@ from monitor.services.isolation import (
     unwritable_rejection,
 )
 from monitor.services.outcomes import OutcomeResult, OutcomeStage
+from monitor.services.shadow import ShadowStage
 
 __all__ = ["BatchIngest", "IngestHealth", "IngestResult", "IngestStopped", "RetryPolicy", "ingest_batch",
            "run_blocking"]
@@ -146,11 +147,15 @@ class BatchIngest:
     store: ClickHouseStore
     outcome_stage: OutcomeStage
     folds: Sequence[InferenceFold] = field(default_factory=tuple)
+    shadow_stage: ShadowStage | None = None  # pairs shadow answers with production's (monitor.services.shadow)
 
     def prepare(self, raw: Sequence[RawMessage], positions: Positions, config: BatchConfig,
                 excluded: Mapping[MessageKey, Rejection]) -> tuple[BatchOutput, OutcomeResult]:
         out = process_isolating(raw, positions, config, self.folds, excluded)
-        return out, self.outcome_stage.process(out, config.now)
+        result = self.outcome_stage.process(out, config.now)
+        if self.shadow_stage is not None:
+            self.shadow_stage.process(out, config.now)
+        return out, result
 
     def write(self, out: BatchOutput) -> int:
         return self.store.write_batch({src: (o.last_offset, o.watermark, o.partials) for src, o in out.sources.items()})
@@ -173,6 +178,8 @@ class BatchIngest:
         scratch = OutcomeStage(MemoryJoinStore(), _DiscardingOutcomeStore(),  # type: ignore[arg-type]
                                window_seconds=self.outcome_stage.window, segment_keys=self.outcome_stage.segment_keys)
         scratch.process(out, config.now)
+        if self.shadow_stage is not None:
+            ShadowStage(MemoryJoinStore(), window_seconds=self.shadow_stage.window).process(out, config.now)
         for *_, record in sample_records(out.inferences):
             orjson.dumps(record)
         self.store.probe_batch({src: (o.last_offset, o.watermark, o.partials) for src, o in out.sources.items()})

@@ -1,0 +1,81 @@
+"""Shadow comparisons in the worker: pair production and shadow answers, and the leader's results job.
+
+:class:`ShadowStage` runs on each batch (in the store thread, before the batch's partials are
+written): production and canary inferences go into a join store as the first side and shadow
+inferences as the second (one per shadow version, keyed ``model \\t request_id``). The join store
+returns each pair exactly once, to the batch of the side that arrived second, and returns the same
+pairs when that batch is replayed; the pair partials go into that batch's partials, so they are
+written exactly once with its offsets. Unpaired answers are forgotten after ``MONITOR_SHADOW_TTL``
+and counted by :meth:`ShadowStage.expire`.
+
+:class:`ShadowResults` (leader) rewrites ``shadow_results`` from all the merged partials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.adapters.join_store import JoinStore
+from monitor.adapters.shadow_store import RESULT_COLUMNS, read_shadow_sums, result_rows
+from monitor.pipeline import BatchOutput
+from monitor.shadow.fold import fold_pairs, pair_sums
+from monitor.shadow.pairs import Side, decode_side, encode_side, side_of
+from monitor.shadow.report import ShadowReport, shadow_report
+
+__all__ = ["ShadowResults", "ShadowStage"]
+
+SIDES = {"inference": "production", "feedback": "shadow"}  # join-store kinds -> the side they hold here
+
+
+def _side(e) -> Side:  # type: ignore[no-untyped-def]
+    return side_of(e.prediction, e.output_text, e.latency_ms, e.output_tokens, e.error, e.model_version)
+
+
+def _key(model: str, request_id: str) -> str:
+    return f"{model}\t{request_id}"
+
+
+class ShadowStage:
+    def __init__(self, join_store: JoinStore, *, window_seconds: int) -> None:
+        self.join_store = join_store
+        self.window = window_seconds
+
+    def process(self, out: BatchOutput, now: float) -> int:
+        """Add the pair partials of each inference source to its partials; the number of pairs."""
+        n = 0
+        for source in out.sources.values():
+            if source.kind != "inference" or not (source.valid or source.shadow):
+                continue
+            pairs: list[tuple[str, float, Side, Side]] = []
+            production = [(_key(e.model, e.request_id), encode_side(_side(e), e.timestamp, i))
+                          for e, i in zip(source.valid, source.event_ids)]
+            for rid, stored, shadows in self.join_store.add_inferences(production, now) if production else ():
+                p, t = decode_side(stored)
+                pairs += [(rid.split("\t", 1)[0], t, p, decode_side(s)[0]) for s in shadows]
+            shadow = [(_key(e.model, e.request_id), e.model_version, encode_side(_side(e), e.timestamp, i))
+                      for e, i in zip(source.shadow, source.shadow_ids)]
+            for rid, stored, s in self.join_store.add_feedback(shadow, now) if shadow else ():
+                p, t = decode_side(stored)
+                pairs.append((rid.split("\t", 1)[0], t, p, decode_side(s)[0]))
+            source.partials += fold_pairs(pairs, self.window)
+            n += len(pairs)
+        return n
+
+    def expire(self, now: float) -> dict[str, int]:
+        """Forget answers older than the TTL; the unpaired ones by side (``production``, ``shadow``)."""
+        return {SIDES[kind]: count for kind, count in self.join_store.expire(now).items()}
+
+
+class ShadowResults:
+    def __init__(self, store: ClickHouseStore, margins: Mapping[str, float]) -> None:
+        self.store = store
+        self.margins = dict(margins)
+
+    def run(self, now: float) -> list[ShadowReport]:
+        """Every comparison's report, written to ``shadow_results`` (latest row wins)."""
+        reports = [shadow_report(s, self.margins) for s in pair_sums(read_shadow_sums(self.store, self.store.db))]
+        if reports:
+            self.store.insert("shadow_results", result_rows(reports, now), RESULT_COLUMNS)
+        return reports
+
