@@ -1,0 +1,115 @@
+"""Shadow candidates through the real broker: agreement, verdicts, and production figures left untouched."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from tests_support import inference, reader_for, wait_until
+
+from monitor.adapters.producer import EventProducer
+
+N = 1000  # production requests of model m, each mirrored to two shadow versions
+WINDOWS = ("SELECT toFloat64(window_start), model_version, metric, segment, value, count, numerator "
+           "FROM monitor.metric_windows FINAL WHERE model = {model:String} ORDER BY 1, 2, 3, 4")
+
+
+def _stream(rng: np.random.Generator, start: float) -> tuple[list[dict], list[dict]]:
+    """Model m with shadows v3 (agrees on 90 %) and v4 (fails 20 %); model copy: the same production, no shadow."""
+    inferences, feedback = [], []
+    for i in range(N):
+        t = start + float(rng.uniform(0, 240))
+        latency = float(rng.normal(300, 30))
+        for model, prefix in (("m", "r"), ("copy", "c")):
+            inferences.append(inference(f"{prefix}{i}", t, model=model, version="v2", latency_ms=latency,
+                                        output_text=f"Answer number {i}: your refund is on its way."))
+            feedback.append({"request_id": f"{prefix}{i}", "timestamp": t + 2, "task_completed": i % 3 != 0})
+        agrees = i % 10 != 0
+        inferences.append(inference(f"r{i}", t + 0.05, model="m", version="v3", deployment="shadow",
+                                    latency_ms=latency + float(rng.normal(10, 20)),
+                                    output_text=f"answer number {i}:  your refund is on its way." if agrees
+                                    else f"Sorry, I cannot help with request {i}."))
+        failed = i % 5 == 0
+        inferences.append(inference(f"r{i}", t + 0.08, model="m", version="v4", deployment="shadow",
+                                    latency_ms=latency, error="timeout" if failed else None,
+                                    output_text=None if failed else f"Answer number {i}: your refund is on its way."))
+    order = rng.permutation(len(inferences))  # a shadow answer comes before its production answer about half the time
+    return [inferences[j] for j in order], feedback
+
+
+def _publish(bootstrap: str, topics: dict[str, str]) -> None:
+    inferences, feedback = _stream(np.random.default_rng(11), time.time() - 400)
+
+    async def send() -> None:
+        async with EventProducer(bootstrap, topics=topics, batch_size=250) as producer:
+            await producer.send("inference", inferences)
+            await producer.send("feedback", feedback)
+
+    asyncio.run(send())
+
+
+def _report(env: dict[str, str], fmt: str = "json", model: str = "m") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monitor", "shadow", "report", "--model", model, "--format", fmt],
+                          check=False, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+
+
+def _complete(env: dict[str, str]) -> dict[str, dict] | None:
+    done = _report(env)
+    if done.returncode != 0:
+        return None
+    rows = {r["shadow_version"]: r for r in json.loads(done.stdout)}
+    return rows if {v: r["pairs"] for v, r in rows.items()} == {"v3": N, "v4": N} else None
+
+
+def test_shadow_candidates_are_compared_and_leave_production_unchanged(deployment, start_worker):
+    worker = start_worker()
+    env = {**deployment.env(), "MONITOR_WEB_PORT": str(worker.web_port)}
+    _publish(deployment.broker.bootstrap, deployment.topics)
+
+    holder: dict[str, dict] = {}
+    wait_until(lambda: (holder.update(_complete(env) or {}) or len(holder) == 2), timeout=150,
+               what="every shadow answer paired")
+    v3, v4 = holder["v3"], holder["v4"]
+    assert abs(v3["agreement"] - 0.90) <= 0.01 and v3["production_version"] == "v2"
+    assert 0.9 <= v3["similarity"] < 1.0 and abs(v3["latency_delta_ms"] - 10) < 5
+    assert v3["shadow_error_rate"] == 0 and v3["verdict"] == "promising", v3
+    assert v4["shadow_error_rate"] == 0.2 and v4["verdict"] == "not_promising", v4
+    assert v4["agreement"] == 1.0 and "error_rate" in v4["reason"]
+    latency = next(d for d in v3["metrics"] if d["metric"] == "latency_ms")
+    assert latency["ci_low"] < 10 < latency["ci_high"] and latency["status"] == "within"
+
+    # The same production events with and without shadow traffic give the same metric windows.
+    reader = reader_for(worker)
+
+    def windows(model: str) -> list[tuple]:  # sums of floats differ in the last bits with the batching
+        return [tuple(round(v, 6) if isinstance(v, float) else v for v in r)
+                for r in reader.query(WINDOWS, {"model": model}).rows]
+
+    def totals(model: str) -> dict[str, float]:  # feedback carries no model: its outcomes count per model
+        out: dict[str, float] = {}
+        for row in windows(model):
+            if row[2] in ("inference_events", "task_completion"):
+                out[row[2]] = out.get(row[2], 0.0) + row[5]
+        return out
+
+    def settled() -> bool:
+        return totals("m") == totals("copy") == {"inference_events": N, "task_completion": N}
+
+    wait_until(settled, timeout=60, what="metric windows of both models")
+    wait_until(lambda: windows("m") == windows("copy"), timeout=30, what="equal metric windows")
+    assert {r[1] for r in windows("m")} == {"v2"}  # no window of the shadow versions
+    expected = [("v3", "promising", N), ("v4", "not_promising", N)]
+    wait_until(lambda: [tuple(r) for r in reader.query(
+        "SELECT shadow_version, verdict, pairs FROM monitor.shadow_results FINAL WHERE model = 'm' AND metric = '' "
+        "ORDER BY 1").rows] == expected, timeout=30, what="shadow_results rows of both candidates")
+    table = _report(env, "table").stdout
+    assert "promising" in table and "agreement" in table
+    csv = _report(env, "csv").stdout.splitlines()
+    assert csv[0].startswith("model,production_version,shadow_version,pairs,agreement") and len(csv) == 3
+    unknown = _report(env, model="nope")
+    assert unknown.returncode == 2 and "models with shadow traffic: m" in unknown.stderr
