@@ -20,6 +20,8 @@ shadow_app = typer.Typer(help="Shadow deployments compared with production.", no
 REPORT_COLUMNS = ("model", "production_version", "shadow_version", "pairs", "agreement", "similarity",
                   "latency_delta_ms", "output_tokens_delta", "length_delta_chars", "shadow_events",
                   "shadow_error_rate", "verdict", "reason")
+FORMAT = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv")
+CONFIG = typer.Option(None, "--config", "-c", help="TOML or YAML settings file")
 METRIC_COLUMNS = ("metric", "n", "value", "diff", "ci_low", "ci_high", "margin", "status")
 
 
@@ -37,8 +39,8 @@ def report_dict(r: ShadowReport) -> dict[str, Any]:
 @shadow_app.command("report")
 def shadow_report_command(
     model: str = typer.Option(..., "--model", help="the model whose shadow versions to compare"),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv"),
-    config: Path | None = typer.Option(None, "--config", "-c", help="TOML or YAML settings file"),
+    fmt: Format = FORMAT,
+    config: Path | None = CONFIG,
 ) -> None:
     """Each shadow version against production: agreement, similarity, deltas, error rate and the verdict."""
     from monitor.adapters.client_security import clickhouse_client_options

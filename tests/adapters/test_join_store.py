@@ -165,11 +165,11 @@ def test_make_join_store_picks_redis_when_a_url_is_given() -> None:
 
 def _shadow_batch(events: list[dict], offset: int = 0) -> BatchOutput:
     raw = [RawMessage("inf", 0, offset + i, orjson.dumps(e), "inference") for i, e in enumerate(events)]
-    return process_batch(raw, {}, BatchConfig(60, 3600.0, 300.0, now=1000.0))
+    return process_batch(raw, {}, BatchConfig(60, 3600.0, 300.0, now=1_795_000_100.0))
 
 
 def _answer(rid: str, version: str, text: str, **fields: object) -> dict:
-    return {"request_id": rid, "timestamp": 900.0, "model": "m", "model_version": version, "output_text": text,
+    return {"request_id": rid, "timestamp": 1_795_000_000.0, "model": "m", "model_version": version, "output_text": text,
             "latency_ms": 100.0, **fields}
 
 

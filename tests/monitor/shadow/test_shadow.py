@@ -136,11 +136,11 @@ def test_margins_are_parsed_and_bad_ones_named() -> None:
 
 def test_shadow_inferences_leave_production_partials_unchanged() -> None:
     rng = np.random.default_rng(5)
-    production = [{"request_id": f"r{i}", "timestamp": 900.0 + i, "model": "m", "model_version": "v2",
+    production = [{"request_id": f"r{i}", "timestamp": 1_795_000_000.0 + i, "model": "m", "model_version": "v2",
                    "latency_ms": float(rng.normal(300, 20)), "features": {"x": float(rng.normal())}}
                   for i in range(50)]
     shadow = [{**e, "model_version": "v3", "deployment": "shadow", "latency_ms": 1.0} for e in production]
-    config = BatchConfig(60, 0.0, 300.0, now=1000.0)
+    config = BatchConfig(60, 0.0, 300.0, now=1_795_000_100.0)
 
     def partials(events: list[dict]) -> tuple[list, object]:
         raw = [RawMessage("inf", 0, i, orjson.dumps(e), "inference") for i, e in enumerate(events)]
@@ -151,5 +151,6 @@ def test_shadow_inferences_leave_production_partials_unchanged() -> None:
     alone, _ = partials(production)
     mixed, out = partials([e for pair in zip(production, shadow) for e in pair])
     assert mixed == alone and len(out.sources[("inf", 0)].shadow) == 50 and out.events["inference"] == 50
-    counted = {p.name: p.total for p in out.sources[("inf", 0)].partials if p.name.startswith("shadow:")}
-    assert counted == {"shadow:events": 50}
+    counted = [(p.name, p.model_version, p.total) for p in out.sources[("inf", 0)].partials
+               if p.name.startswith("shadow:")]
+    assert {(n, v) for n, v, _ in counted} == {("shadow:events", "v3")} and sum(t for *_, t in counted) == 50
