@@ -23,6 +23,7 @@ __all__ = [
     "detections_query",
     "dimensions_query",
     "drift_query",
+    "experiments_query",
     "freshness_query",
     "histogram_query",
     "metrics_query",
@@ -175,3 +176,18 @@ def freshness_query(db: str) -> tuple[str, dict[str, Any]]:
     sql = (f"SELECT (SELECT toString(max(updated_at)) FROM {db}.metric_windows), "
            f"(SELECT count() FROM {db}.drift_windows), (SELECT count() FROM {db}.alerts)")
     return sql, {}
+
+
+EXPERIMENT_COLUMNS = ("experiment, metric, segment, control, treatment, n_control, n_treatment, value_control, "
+                      "value_treatment, diff, ci_low, ci_high, p_value, significant, guardrail, harmed, primary, "
+                      "srm_p_value, srm, decision, reason, updated_at")
+
+
+def experiments_query(db: str, *, experiment: str | None = None, segment: str = "", since: float | None = None,
+                      history: bool = False, limit: int = 10_000) -> tuple[str, dict[str, Any]]:
+    """Experiment reports of ``experiment_results`` (summary rows have metric ``''``); with ``history``,
+    every report the leader wrote and the table has not merged away yet, oldest first."""
+    filters = {"experiment": ("experiment", "String", experiment), "segment": ("segment", "String", segment)}
+    return table_query(db, "experiment_results", EXPERIMENT_COLUMNS, filters=filters, since=since,
+                       order="experiment, metric, updated_at", limit=limit, final=not history,
+                       time_column="updated_at")

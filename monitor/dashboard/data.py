@@ -21,13 +21,14 @@ from monitor.queries import (
     detections_query,
     dimensions_query,
     drift_query,
+    experiments_query,
     freshness_query,
     histogram_query,
     metrics_query,
 )
 
-__all__ = ["OVERVIEW_METRICS", "Alert", "DriftCell", "Histogram", "Marker", "Point", "Series",
-           "alerts", "dimensions", "drift_cells", "freshness", "histogram", "markers", "overview"]
+__all__ = ["OVERVIEW_METRICS", "Alert", "DriftCell", "Experiment", "ExperimentMetric", "Histogram", "Marker", "Point", "Series",
+           "alerts", "dimensions", "drift_cells", "experiments", "freshness", "histogram", "markers", "overview"]
 
 #: Overview charts: (window metric, title, unit); events/s is derived from ``inference_events``.
 OVERVIEW_METRICS: tuple[tuple[str, str, str], ...] = (
@@ -210,3 +211,53 @@ def histogram(reader: Any, f: Filters) -> Histogram | None:
     ref_total, cur_total = float(reference.sum()) or 1.0, sum(counts) or 1.0
     return Histogram(cell, tuple(profile.bins.labels()), tuple(float(x) / ref_total for x in reference),
                      tuple(c / cur_total for c in counts))
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentMetric:
+    """One metric of an experiment: its latest report and the difference's interval over time."""
+
+    metric: str
+    value_control: float
+    value_treatment: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    role: str  # "primary", "guardrail" or ""
+    harmed: bool
+    history: tuple[Point, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    name: str
+    control: str
+    treatment: str
+    decision: str
+    reason: str
+    srm: bool
+    srm_p_value: float
+    metrics: tuple[ExperimentMetric, ...]
+
+
+def experiments(reader: Any, f: Filters) -> list[Experiment]:
+    """Every experiment's latest decision and metrics, with each metric's history (overall segment)."""
+    latest = _run(reader, experiments_query(reader.db, since=f.since()))
+    history: dict[tuple[str, str], list[Point]] = defaultdict(list)
+    for r in _run(reader, experiments_query(reader.db, since=f.since(), history=True)):
+        history[(r["experiment"], r["metric"])].append(
+            Point(_epoch(r["updated_at"]), float(r["diff"]), float(r["ci_low"]), float(r["ci_high"]),
+                  float(r["n_control"]) + float(r["n_treatment"])))
+    out = []
+    for s in (r for r in latest if r["metric"] == ""):
+        metrics = tuple(
+            ExperimentMetric(str(r["metric"]), float(r["value_control"]), float(r["value_treatment"]), float(r["diff"]),
+                             float(r["ci_low"]), float(r["ci_high"]), float(r["p_value"]),
+                             "primary" if r["primary"] else "guardrail" if r["guardrail"] else "", bool(r["harmed"]),
+                             tuple(history[(r["experiment"], r["metric"])]))
+            for r in latest if r["experiment"] == s["experiment"] and r["metric"] != "")
+        out.append(Experiment(str(s["experiment"]), str(s["control"]), str(s["treatment"]), str(s["decision"]),
+                              str(s["reason"]), bool(s["srm"]), float(s["srm_p_value"]),
+                              tuple(sorted(metrics, key=lambda m: (m.role == "", m.role != "primary", m.metric)))))
+    return out

@@ -122,6 +122,30 @@ def alerts_page(alerts: Sequence[data.Alert]) -> str:
     return f'<h2>Alerts</h2><ol class="timeline">{"".join(items)}</ol>'
 
 
-def experiments_page() -> str:
-    return ('<h2>Experiments</h2><p class="empty" id="no-experiments">no experiments: the store has no experiment '
-            'results yet. <code>monitor experiment report</code> reads declared experiments.</p>')
+def experiments_page(experiments: Sequence[data.Experiment], charts: int = 4) -> str:
+    """Each experiment's decision and SRM state, its metrics' latest always-valid intervals, and the
+    difference of its first metrics over time."""
+    if not experiments:
+        return ('<h2>Experiments</h2><p class="empty" id="no-experiments">no experiments: no events carry an '
+                '<code>experiment</code> and <code>variant</code> yet (docs/experiments.md).</p>')
+    parts = ["<h2>Experiments</h2>"]
+    for e in experiments:
+        srm = f"sample ratio mismatch (p={e.srm_p_value:.2g})" if e.srm else f"allocation ok (SRM p={e.srm_p_value:.2g})"
+        rows = "".join(
+            f'<tr class="{"harmed" if m.harmed else ""}"><td>{esc(m.metric)}</td><td>{esc(m.role)}</td>'
+            f"<td>{m.value_control:.4g}</td><td>{m.value_treatment:.4g}</td><td>{m.diff:+.4g}</td>"
+            f"<td>[{m.ci_low:+.4g}, {m.ci_high:+.4g}]</td><td>{m.p_value:.2g}</td></tr>" for m in e.metrics)
+        shown = [m for m in e.metrics if m.history][:charts]
+        chart_html = "".join(
+            f'<section class="panel" data-metric="{esc(m.metric)}">'
+            + line_chart([data.Series(m.metric, e.name, f"{e.treatment} - {e.control}", m.history)], [],
+                         f"{m.metric}: {e.treatment} - {e.control}, always-valid interval")
+            + "</section>" for m in shown)
+        parts.append(
+            f'<section class="experiment panel wide" data-experiment="{esc(e.name)}"><h3>{esc(e.name)}: '
+            f'{esc(e.treatment)} against {esc(e.control)} · <span class="badge decision-{esc(e.decision)}">'
+            f'{esc(e.decision)}</span></h3><p>{esc(e.reason)} · <span class="{"srm-bad" if e.srm else "srm-ok"}">'
+            f'{esc(srm)}</span></p><table class="metrics"><thead><tr><th>metric</th><th>role</th><th>{esc(e.control)}'
+            f'</th><th>{esc(e.treatment)}</th><th>difference</th><th>always-valid 95 % interval</th><th>p</th></tr>'
+            f'</thead><tbody>{rows}</tbody></table><div class="grid">{chart_html}</div></section>')
+    return "".join(parts)

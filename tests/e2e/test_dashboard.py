@@ -78,8 +78,8 @@ def test_dashboard_pages_render_filter_and_need_the_token(deployment, start_work
     def landed() -> bool:
         seen.update(drifted=_count(reader, "drift_windows FINAL", "severity IN ('moderate', 'significant')"),
                     latency=_count(reader, "metric_windows", "metric = 'latency_p95_ms'"),
-                    alerts=_count(reader, "alerts"))
-        return seen["drifted"] > 0 and seen["latency"] > 4 and seen["alerts"] > 0
+                    alerts=_count(reader, "alerts"), experiments=_count(reader, "experiment_results", "metric = ''"))
+        return seen["drifted"] > 0 and seen["latency"] > 4 and seen["alerts"] > 0 and seen["experiments"] > 0
 
     try:
         wait_until(landed, timeout=45, what="drift rows, windows and an alert")
@@ -145,7 +145,11 @@ def test_dashboard_pages_render_filter_and_need_the_token(deployment, start_work
     page.screenshot(path=str(shots / "dashboard-alerts.png"), full_page=True)
 
     page.goto(f"{worker.url}/experiments")
-    assert page.locator("#no-experiments").count() == 1
+    experiment = page.locator("section.experiment")
+    assert experiment.count() == 1 and page.locator("#no-experiments").count() == 0
+    assert experiment.locator("table.metrics tbody tr").count() > 1
+    assert experiment.locator("path.line").count() >= 1  # the difference over time, with its interval
+    page.screenshot(path=str(shots / "dashboard-experiments.png"), full_page=True)
 
     page.goto(f"{worker.url}/alerts?range=15m&model=no-such-model")
     assert page.locator("li.alert").count() == 0 and "no alerts" in page.inner_text("main")

@@ -32,6 +32,18 @@ def _cell(**changes) -> data.DriftCell:
     return data.DriftCell(**(base | changes))
 
 
+def _experiment(name: str) -> data.Experiment:
+    history = (data.Point(0, 0.1, -0.1, 0.3, 100), data.Point(60, 0.12, 0.02, 0.22, 200))
+    metric = data.ExperimentMetric(name, 0.5, 0.62, 0.12, 0.02, 0.22, 0.01, "primary", False, history)
+    return data.Experiment(name, name, name, name, name, True, 0.001, (metric,))
+
+
+def test_an_experiment_shows_its_decision_srm_and_interval_over_time() -> None:
+    body = pages.experiments_page([_experiment("exp")])
+    assert "decision-exp" in body and "sample ratio mismatch" in body
+    assert body.count('<polygon class="band"') == 1 and "[+0.02, +0.22]" in body
+
+
 def test_values_from_the_store_are_escaped_on_every_page() -> None:
     series = [data.Series("satisfaction", EVIL, EVIL, (data.Point(0, 0.5, 0.4, 0.6, 10), data.Point(60, 0.6, 0.5, 0.7, 10)))]
     marker = data.Marker(30, EVIL, EVIL, EVIL, EVIL)
@@ -39,7 +51,8 @@ def test_values_from_the_store_are_escaped_on_every_page() -> None:
     hist = data.Histogram(_cell(), (EVIL, "b"), (0.5, 0.5), (0.9, 0.1))
     f = Filters(model=EVIL, version=EVIL, segment=EVIL)
     bodies = [pages.overview_page({"satisfaction": series}, [marker]), pages.drift_page([_cell()], f, hist),
-              pages.alerts_page([alert]), pages.experiments_page()]
+              pages.alerts_page([alert]), pages.experiments_page([]),
+              pages.experiments_page([_experiment(EVIL)])]
     for body in bodies:
         html = pages.layout("/", f, [(EVIL, EVIL, EVIL)], body, EVIL)
         assert "<script>alert" not in html
