@@ -28,6 +28,7 @@ __all__ = [
     "histogram_query",
     "metrics_query",
     "render_sql",
+    "shadow_query",
     "sql_literal",
     "table_query",
 ]
@@ -190,4 +191,16 @@ def experiments_query(db: str, *, experiment: str | None = None, segment: str = 
     filters = {"experiment": ("experiment", "String", experiment), "segment": ("segment", "String", segment)}
     return table_query(db, "experiment_results", EXPERIMENT_COLUMNS, filters=filters, since=since,
                        order="experiment, metric, updated_at", limit=limit, final=not history,
+                       time_column="updated_at")
+
+
+SHADOW_COLUMNS = ("model, production_version, shadow_version, metric, n, value, diff, ci_low, ci_high, margin, status, "
+                  "pairs, shadow_events, shadow_error_rate, verdict, reason, updated_at")
+
+
+def shadow_query(db: str, *, model: str | None = None, since: float | None = None,
+                 limit: int = 10_000) -> tuple[str, dict[str, Any]]:
+    """The latest shadow comparison per model, version pair and metric (``shadow_results``)."""
+    return table_query(db, "shadow_results", SHADOW_COLUMNS, filters={"model": ("model", "String", model)},
+                       since=since, order="model, production_version, shadow_version, metric", limit=limit,
                        time_column="updated_at")

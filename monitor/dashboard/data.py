@@ -25,10 +25,11 @@ from monitor.queries import (
     freshness_query,
     histogram_query,
     metrics_query,
+    shadow_query,
 )
 
 __all__ = ["OVERVIEW_METRICS", "Alert", "DriftCell", "Experiment", "ExperimentMetric", "Histogram", "Marker", "Point", "Series",
-           "alerts", "dimensions", "drift_cells", "experiments", "freshness", "histogram", "markers", "overview"]
+           "alerts", "dimensions", "drift_cells", "experiments", "freshness", "histogram", "markers", "overview", "shadow_rows"]
 
 #: Overview charts: (window metric, title, unit); events/s is derived from ``inference_events``.
 OVERVIEW_METRICS: tuple[tuple[str, str, str], ...] = (
@@ -261,3 +262,8 @@ def experiments(reader: Any, f: Filters) -> list[Experiment]:
                               str(s["reason"]), bool(s["srm"]), float(s["srm_p_value"]),
                               tuple(sorted(metrics, key=lambda m: (m.role == "", m.role != "primary", m.metric)))))
     return out
+
+
+def shadow_rows(reader: Any, f: Filters) -> list[dict[str, Any]]:
+    """Latest shadow comparisons (production vs shadow version) in scope, as the catalogue returns them."""
+    return _run(reader, shadow_query(reader.db, model=f.model or None, since=f.since()))

@@ -5,8 +5,9 @@ Every value from the store is escaped (``svg.esc``); there is no inline script o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from monitor.dashboard import data
 from monitor.dashboard.filters import RANGES, Filters
@@ -19,7 +20,7 @@ from monitor.dashboard.svg import (
     line_chart,
 )
 
-__all__ = ["PAGES", "alerts_page", "drift_page", "experiments_page", "layout", "overview_page"]
+__all__ = ["PAGES", "alerts_page", "drift_page", "experiments_page", "layout", "overview_page", "shadow_section"]
 
 #: path -> nav title
 PAGES = {"/": "Overview", "/drift": "Drift", "/alerts": "Alerts", "/experiments": "Experiments"}
@@ -120,6 +121,25 @@ def alerts_page(alerts: Sequence[data.Alert]) -> str:
             f'<p class="action">Recommended action: <strong>{esc(a.recommended_action or "-")}</strong> · {runbook}</p>'
             f'<details><summary>evidence</summary><pre>{esc(a.evidence)}</pre><p>{esc(a.description)}</p></details></li>')
     return f'<h2>Alerts</h2><ol class="timeline">{"".join(items)}</ol>'
+
+
+def _number(value: Any, spec: str = ".4g") -> str:
+    return "-" if value is None else format(float(value), spec)
+
+
+def shadow_section(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Shadow comparisons: each metric's paired difference with its always-valid interval and the verdict."""
+    if not rows:
+        return '<h2>Shadow comparisons</h2><p class="empty" id="no-shadow">no shadow comparisons yet</p>'
+    body = "".join(
+        f'<tr><td>{esc(r["model"])}</td><td>{esc(r["production_version"])} → {esc(r["shadow_version"])}</td>'
+        f'<td>{esc(r["metric"])}</td><td>{_number(r["n"], ".0f")}</td><td>{_number(r["diff"], "+.4g")}</td>'
+        f'<td>[{_number(r["ci_low"], "+.4g")}, {_number(r["ci_high"], "+.4g")}]</td><td>{_number(r["margin"])}</td>'
+        f'<td>{esc(r["status"])}</td><td><span class="badge">{esc(r["verdict"])}</span> {esc(r["reason"])}</td></tr>'
+        for r in rows)
+    return ('<h2>Shadow comparisons</h2><table class="metrics" id="shadow"><thead><tr><th>model</th><th>versions</th>'
+            '<th>metric</th><th>pairs</th><th>difference</th><th>always-valid interval</th><th>margin</th>'
+            f'<th>status</th><th>verdict</th></tr></thead><tbody>{body}</tbody></table>')
 
 
 def experiments_page(experiments: Sequence[data.Experiment], charts: int = 4) -> str:

@@ -35,7 +35,7 @@ def _body(reader: Any, path: str, f: Filters) -> tuple[str, str, list[tuple[str,
     elif path == "/alerts":
         body = pages.alerts_page(data.alerts(reader, f))
     elif path == "/experiments":
-        body = pages.experiments_page(data.experiments(reader, f))
+        body = pages.experiments_page(data.experiments(reader, f)) + pages.shadow_section(data.shadow_rows(reader, f))
     else:
         body = pages.overview_page(data.overview(reader, f), data.markers(reader, f))
     return body, stamp, dims

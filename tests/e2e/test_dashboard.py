@@ -149,6 +149,7 @@ def test_dashboard_pages_render_filter_and_need_the_token(deployment, start_work
     assert experiment.count() == 1 and page.locator("#no-experiments").count() == 0
     assert experiment.locator("table.metrics tbody tr").count() > 1
     assert experiment.locator("path.line").count() >= 1  # the difference over time, with its interval
+    assert page.locator("#no-shadow").count() == 1  # the simulator sends no shadow traffic
     page.screenshot(path=str(shots / "dashboard-experiments.png"), full_page=True)
 
     page.goto(f"{worker.url}/alerts?range=15m&model=no-such-model")

@@ -44,6 +44,18 @@ def test_an_experiment_shows_its_decision_srm_and_interval_over_time() -> None:
     assert body.count('<polygon class="band"') == 1 and "[+0.02, +0.22]" in body
 
 
+def _shadow(text: str) -> dict:
+    return {"model": text, "production_version": text, "shadow_version": text, "metric": text, "n": 120.0,
+            "diff": -0.02, "ci_low": -0.05, "ci_high": 0.01, "margin": None, "status": text, "verdict": text,
+            "reason": text}
+
+
+def test_shadow_rows_show_the_interval_and_verdict() -> None:
+    html = pages.shadow_section([_shadow("x")])
+    assert "[-0.05, +0.01]" in html and html.count("<tr>") == 2
+    assert 'id="no-shadow"' in pages.shadow_section([])
+
+
 def test_values_from_the_store_are_escaped_on_every_page() -> None:
     series = [data.Series("satisfaction", EVIL, EVIL, (data.Point(0, 0.5, 0.4, 0.6, 10), data.Point(60, 0.6, 0.5, 0.7, 10)))]
     marker = data.Marker(30, EVIL, EVIL, EVIL, EVIL)
@@ -52,7 +64,7 @@ def test_values_from_the_store_are_escaped_on_every_page() -> None:
     f = Filters(model=EVIL, version=EVIL, segment=EVIL)
     bodies = [pages.overview_page({"satisfaction": series}, [marker]), pages.drift_page([_cell()], f, hist),
               pages.alerts_page([alert]), pages.experiments_page([]),
-              pages.experiments_page([_experiment(EVIL)])]
+              pages.experiments_page([_experiment(EVIL)]), pages.shadow_section([_shadow(EVIL)])]
     for body in bodies:
         html = pages.layout("/", f, [(EVIL, EVIL, EVIL)], body, EVIL)
         assert "<script>alert" not in html
