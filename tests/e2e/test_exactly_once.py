@@ -1,7 +1,7 @@
 """kill -9 in the middle of a stream, restart: the same aggregates as a clean run.
 
 Pending joins live in Redis here, so outcome rates survive the crash too. The stream is also an A/B
-experiment: its experiment_results equal those of the clean run."""
+experiment and a shadow comparison: its experiment_results and shadow partials equal those of the clean run."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from monitor.adapters.producer import EventProducer
 # Experiment results from sums of integers (exact in float64 whatever the batch boundaries)
 EXPERIMENT_ROWS = ("SELECT experiment, metric, segment, n_control, n_treatment, diff, p_value, srm_p_value, decision "
                    "FROM monitor.experiment_results FINAL ORDER BY experiment, metric, segment")
+# Shadow pairs and traffic (similarity sums are floats: rounded)
+SHADOW_ROWS = ("SELECT model, model_version, name, bucket, sum(count), round(sum(total), 6) FROM monitor.partials "
+               "WHERE startsWith(name, 'shadow:') GROUP BY model, model_version, name, bucket ORDER BY 1, 2, 3, 4")
 WINDOW_ROWS = ("SELECT window_start, model, model_version, metric, value, count FROM monitor.metric_windows FINAL "
                "ORDER BY window_start, model, model_version, metric")
 
@@ -28,14 +31,19 @@ def publish_stream(bootstrap: str, topics: dict[str, str], n: int) -> int:
     events = [inference(f"r{i}", start + 600 * i / n, version=f"v{versions[i]}",
                         latency_ms=float(rng.integers(50, 900)), experiment="ab", variant=f"v{versions[i]}")
               for i in range(n)]
+    # every fourth request mirrored to a shadow candidate (integer latencies: exact sums whatever the batching)
+    shadows = [inference(f"r{i}", start + 600 * i / n + 0.01, version="v3", deployment="shadow",
+                         latency_ms=float(rng.integers(50, 900)), output_text=f"answer {i % 7}") for i in range(0, n, 4)]
+    events = [{**e, "output_text": f"answer {i % 5}"} if i % 4 == 0 else e for i, e in enumerate(events)]
+    mixed = [e for i, e in enumerate(events) for e in ((e, shadows[i // 4]) if i % 4 == 0 else (e,))]
     feedback = [{"request_id": f"r{i}", "timestamp": start + 600 * i / n + 1, "rating": int(rng.integers(1, 6)),
                  "task_completed": bool(rng.random() < 0.5 + 0.1 * (versions[i] == 2)),
                  "kpi": {"revenue": float(rng.integers(0, 100))}} for i in range(0, n, 3)]
 
     async def send() -> None:
         async with EventProducer(bootstrap, topics=topics, batch_size=5) as producer:
-            for chunk in range(0, n, 2000):
-                await producer.send("inference", events[chunk:chunk + 2000])
+            for chunk in range(0, len(mixed), 2000):
+                await producer.send("inference", mixed[chunk:chunk + 2000])
             await producer.send("feedback", feedback)
 
     asyncio.run(send())
@@ -69,6 +77,7 @@ def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(deployment, s
     time.sleep(1.5)  # one more refresh of the windows
     after_crash = reader_for(restarted).query(WINDOW_ROWS).rows
     experiments_after_crash = reader_for(restarted).query(EXPERIMENT_ROWS).rows
+    shadow_after_crash = reader_for(restarted).query(SHADOW_ROWS).rows
     restarted.stop()
 
     clean = start_worker("clean", MONITOR_APP_ID=f"{deployment.prefix}-clean", MONITOR_REDIS_URL=redis_url)
@@ -82,6 +91,10 @@ def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(deployment, s
     assert next(tuple(r) for r in clean_experiments if r[1] == "")[3:5] == (
         sum(e["variant"] == "v1" for e in _published), sum(e["variant"] == "v2" for e in _published))
     assert experiments_after_crash == clean_experiments
+    clean_shadow = reader_for(clean).query(SHADOW_ROWS).rows
+    pairs = next(r for r in clean_shadow if r[2] == "shadow:pairs" and r[1] == "v1")[4] + \
+        next(r for r in clean_shadow if r[2] == "shadow:pairs" and r[1] == "v2")[4]
+    assert pairs == 5000 and shadow_after_crash == clean_shadow
 
 
 def _sum_events(worker) -> float:
