@@ -26,6 +26,7 @@ from monitor.adapters.remote_store import RemoteStore, StoreLock, wait_for_owner
 from monitor.adapters.store_secret import issue_secret, secret_path
 from monitor.baseline import Baseline
 from monitor.errors import StoreError
+from monitor.experiments.config import experiment_covariates
 from monitor.pipeline import Position
 from monitor.services.ingest import IngestHealth
 from monitor.services.outcomes import OutcomeStage
@@ -76,7 +77,8 @@ class Wiring:
         self.join_store.setup()
         self.outcome_stage = OutcomeStage(self.join_store, OutcomeStore(self.store),
                                           window_seconds=self.settings.window_seconds,
-                                          segment_keys=self.settings.segment_keys)
+                                          segment_keys=self.settings.segment_keys,
+                                          covariates=experiment_covariates(self.settings.experiments))
         shadow_join = make_join_store(self.settings.redis_dsn, self.settings.shadow_ttl_seconds,
                                       prefix=f"{self.settings.app_id}:shadow:",
                                       client_options=redis_client_options(self.settings))

@@ -40,6 +40,7 @@ __all__ = [
     "ExperimentSpec",
     "Guardrail",
     "discovered_experiment",
+    "experiment_covariates",
     "load_experiments",
 ]
 
@@ -189,6 +190,13 @@ def _spec(raw: Any) -> ExperimentSpec:
         )
     except ConfigError as exc:
         raise ConfigError(f"experiment {name!r}: {exc}") from None
+
+
+def experiment_covariates(path: str | None) -> dict[str, str]:
+    """Experiment -> covariate feature of the declared experiments that have one (none without a file)."""
+    if not path:
+        return {}
+    return {s.name: s.covariate for s in load_experiments(path) if s.covariate}
 
 
 def load_experiments(path_or_text: str | Path) -> tuple[ExperimentSpec, ...]:

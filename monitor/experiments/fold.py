@@ -7,7 +7,7 @@ partial), for each group:
 - ``exp:assigned``: the inference count (the sample-ratio check reads it);
 - ``exp:<metric>:y`` and ``exp:<metric>:y2``: count n with Σy, and n with Σy², for the inference
   means (``latency_ms``, tokens) and, when feedback joins, for the outcome metrics and each
-  ``kpi.<name>``.
+  ``kpi.<name>``; with a CUPED covariate x also ``:x``, ``:x2`` and ``:xy`` (Σx, Σx², Σxy).
 
 The bucket is ``experiment \\t variant \\t segment`` (segment ``""`` for all, else ``key=value``).
 Summing the partials of all windows gives each arm's :class:`~monitor.experiments.stats.Moments`.
@@ -34,6 +34,7 @@ __all__ = [
     "ASSIGNED",
     "EXPERIMENT_PREFIX",
     "bucket",
+    "covariate_value",
     "fold_experiment_inferences",
     "fold_experiment_outcomes",
     "moments_from_sums",
@@ -43,6 +44,7 @@ __all__ = [
 EXPERIMENT_PREFIX = "exp:"
 ASSIGNED = "exp:assigned"
 _INFERENCE_MEANS = tuple(m.name for m in experiment_metrics() if m.source == "inference")
+_STATS = {"y2": 2, "x": 3, "x2": 4, "xy": 5}  # position in Moments after n and Σy
 _OUTCOMES = tuple(m for m in OUTCOME_METRICS if m.value is not None and m.kind in ("proportion", "mean"))
 
 Key = tuple[float, str, str, str]  # window_start, model, version, bucket
@@ -67,35 +69,62 @@ class _Sums:
 
     def __init__(self, window: int) -> None:
         self.window = window
-        self.sums: dict[tuple[Key, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, -math.inf])
+        self.sums: dict[tuple[Key, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, -math.inf, 0.0, 0.0,
+                                                                             0.0])
+        self.with_x: set[tuple[Key, str]] = set()
 
-    def add(self, key: Key, metric: str, value: float, event_time: float) -> None:
+    def add(self, key: Key, metric: str, value: float, event_time: float, x: float | None = None) -> None:
         row = self.sums[(key, metric)]
         row[0] += 1
         row[1] += value
         row[2] += value * value
         row[3] = max(row[3], event_time)
+        if x is not None:
+            self.with_x.add((key, metric))
+            row[4] += x
+            row[5] += x * x
+            row[6] += x * value
 
     def partials(self) -> list[Partial]:
         out = []
-        for ((start, model, version, bkt), metric), (n, total, squares, latest) in self.sums.items():
+        for key, (n, total, squares, latest, sx, sx2, sxy) in self.sums.items():
+            (start, model, version, bkt), metric = key
             if metric == ASSIGNED:
                 out.append(Partial(start, self.window, model, version, ASSIGNED, bkt, n, n, latest))
                 continue
-            out.append(Partial(start, self.window, model, version, f"{EXPERIMENT_PREFIX}{metric}:y", bkt, n, total,
-                               latest))
-            out.append(Partial(start, self.window, model, version, f"{EXPERIMENT_PREFIX}{metric}:y2", bkt, n,
-                               squares, latest))
+            stats = [("y", total), ("y2", squares)]
+            if key in self.with_x:
+                stats += [("x", sx), ("x2", sx2), ("xy", sxy)]
+            out += [Partial(start, self.window, model, version, f"{EXPERIMENT_PREFIX}{metric}:{stat}", bkt, n, value,
+                            latest) for stat, value in stats]
         return out
 
 
-def fold_experiment_inferences(events: Iterable[InferenceEvent], window: int,
-                               segment_keys: Sequence[str] = ()) -> list[Partial]:
-    """Assignment counts and inference-metric moments of the events that are in an experiment."""
+def covariate_value(event: InferenceEvent, covariates: Mapping[str, str]) -> float | None:
+    """The CUPED covariate of an inference: its numeric feature named for the experiment (missing: 0).
+
+    A missing or non-numeric value counts as 0: the covariate only has to be fixed before
+    assignment for the adjusted difference to stay unbiased, and randomisation spreads the zeros
+    evenly over the arms.
+    """
+    name = covariates.get(event.experiment or "")
+    if name is None:
+        return None
+    value = event.features.get(name)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def fold_experiment_inferences(events: Iterable[InferenceEvent], window: int, segment_keys: Sequence[str] = (),
+                               covariates: Mapping[str, str] | None = None) -> list[Partial]:
+    """Assignment counts and inference-metric moments of the events that are in an experiment.
+
+    ``covariates`` maps an experiment to the feature used as its CUPED covariate (Σx, Σx², Σxy too).
+    """
     sums = _Sums(window)
     for e in events:
         if e.experiment is None or e.variant is None:
             continue
+        x = covariate_value(e, covariates or {})
         start = math.floor(e.timestamp / window) * window
         for segment in _segments(e.segment, segment_keys):
             key = (float(start), e.model, e.model_version, bucket(e.experiment, e.variant, segment))
@@ -103,7 +132,7 @@ def fold_experiment_inferences(events: Iterable[InferenceEvent], window: int,
             for name in _INFERENCE_MEANS:
                 value = getattr(e, name)
                 if value is not None:
-                    sums.add(key, name, float(value), e.timestamp)
+                    sums.add(key, name, float(value), e.timestamp, x)
     return sums.partials()
 
 
@@ -121,7 +150,7 @@ def fold_experiment_outcomes(outcomes: Iterable[JoinedOutcome], window: int,
             key = (float(start), o.model, o.model_version, bucket(o.experiment, o.variant, segment))
             for name, value in values:
                 if value is not None:
-                    sums.add(key, name, float(value), o.feedback_time)
+                    sums.add(key, name, float(value), o.feedback_time, o.covariate)
     return sums.partials()
 
 
@@ -132,7 +161,7 @@ def moments_from_sums(rows: Iterable[tuple[str, str, float, float]]) -> tuple[
     Returns ``{experiment: {(variant, metric, segment): Moments}}`` and
     ``{experiment: {variant: assigned}}`` (assignment of segment ``""`` only).
     """
-    parts: dict[tuple[str, str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    parts: dict[tuple[str, str, str, str], list[float]] = defaultdict(lambda: [0.0] * 6)
     assigned: dict[str, dict[str, float]] = defaultdict(dict)
     for name, bkt, count, total in rows:
         experiment, variant, segment = parse_bucket(bkt)
@@ -145,9 +174,9 @@ def moments_from_sums(rows: Iterable[tuple[str, str, float, float]]) -> tuple[
         if stat == "y":
             row[0] += count
             row[1] += total
-        elif stat == "y2":
-            row[2] += total
+        elif stat in _STATS:
+            row[_STATS[stat]] += total
     moments: dict[str, dict[tuple[str, str, str], Moments]] = defaultdict(dict)
-    for (experiment, variant, metric, segment), (n, sy, sy2) in parts.items():
-        moments[experiment][(variant, metric, segment)] = Moments(n, sy, sy2)
+    for (experiment, variant, metric, segment), row in parts.items():
+        moments[experiment][(variant, metric, segment)] = Moments(*row)
     return dict(moments), dict(assigned)

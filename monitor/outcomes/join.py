@@ -39,14 +39,18 @@ DETECTOR_STREAMS = ("error", "satisfaction", "judge_score", "latency_ms")
 _FEEDBACK_FIELDS = tuple(name for name, spec in contract_fields(FeedbackEvent) if spec.outcome)
 
 
-def inference_payload(event: InferenceEvent, event_id: str = "", counted: bool = True) -> bytes:
-    """``counted`` is False for an inference its window did not count (too late): its outcomes stay out too."""
+def inference_payload(event: InferenceEvent, event_id: str = "", counted: bool = True,
+                      covariate: float | None = None) -> bytes:
+    """``counted`` is False for an inference its window did not count (too late): its outcomes stay out too.
+    ``covariate`` is the experiment's CUPED covariate value, kept for its outcomes."""
     body = {"id": event_id, "t": event.timestamp, "m": event.model, "v": event.model_version, "p": event.prediction,
             "l": event.latency_ms, "s": dict(event.segment)}
     if not counted:
         body["late"] = True
     if event.experiment is not None and event.variant is not None:
         body["e"], body["a"] = event.experiment, event.variant
+        if covariate is not None:
+            body["x"] = covariate
     return orjson.dumps(body)
 
 
@@ -69,7 +73,7 @@ def joined_outcome(request_id: str, inference: bytes, feedback: bytes) -> Joined
         thumbs=fb.get("thumbs"), task_completed=fb.get("task_completed"), human_takeover=fb.get("human_takeover"),
         bad_case=fb.get("bad_case"), turns=fb.get("turns"), judge_score=fb.get("judge_score"),
         latency_ms=inf.get("l"), segment=inf.get("s") or {}, experiment=inf.get("e"), variant=inf.get("a"),
-        kpi=fb.get("kpi") or {}, counted=not inf.get("late", False),
+        kpi=fb.get("kpi") or {}, covariate=inf.get("x"), counted=not inf.get("late", False),
     )
 
 

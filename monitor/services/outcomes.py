@@ -8,7 +8,7 @@ replayed events feed the detectors only past that offset: no detection is lost o
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +17,11 @@ from monitor.adapters.join_store import JoinStore
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.schema import OUTCOME_PREFIX
 from monitor.detectors.concept import ConceptDriftMonitor, Detection
-from monitor.experiments.fold import fold_experiment_inferences, fold_experiment_outcomes
+from monitor.experiments.fold import (
+    covariate_value,
+    fold_experiment_inferences,
+    fold_experiment_outcomes,
+)
 from monitor.outcomes.fold import JoinedOutcome, fold_outcomes
 from monitor.outcomes.join import (
     detector_streams,
@@ -51,7 +55,8 @@ def _outcome_partials(outcomes: Sequence[JoinedOutcome], window: int, segment_ke
 
 class OutcomeStage:
     def __init__(self, join_store: JoinStore, store: OutcomeStore, *, window_seconds: int,
-                 segment_keys: Sequence[str] = ()) -> None:
+                 segment_keys: Sequence[str] = (), covariates: Mapping[str, str] | None = None) -> None:
+        self.covariates = dict(covariates or {})  # experiment -> the feature that is its CUPED covariate
         self.join_store = join_store
         self.store = store
         self.window = window_seconds
@@ -84,7 +89,8 @@ class OutcomeStage:
         """Joined outcomes of one source's events and the offset of the event that completed each."""
         if kind == "inference":
             matches = self.join_store.add_inferences(
-                [(e.request_id, inference_payload(e, i, counted=not too_late))
+                [(e.request_id, inference_payload(e, i, counted=not too_late,
+                                                  covariate=covariate_value(e, self.covariates)))
                  for e, i, too_late in zip(events, ids, late)], now)
             pairs = [(rid, inf, fb) for rid, inf, fbs in matches for fb in fbs]
             offsets = [payload_offset(inf) for _, inf, _ in pairs]
@@ -109,7 +115,8 @@ class OutcomeStage:
             source.partials += fold_experiment_outcomes(counted, self.window, self.segment_keys)
             if source.kind == "inference":
                 on_time = [e for e, too_late in zip(source.valid, late) if not too_late]
-                source.partials += fold_experiment_inferences(on_time, self.window, self.segment_keys)
+                source.partials += fold_experiment_inferences(on_time, self.window, self.segment_keys,
+                                                              self.covariates)
             result.outcomes += outcomes
             result.join_delays += [o.feedback_time - o.inference_time for o in outcomes]
             states += self._detect(topic, partition, source, outcomes, offsets, result)

@@ -24,6 +24,7 @@ experiments:
     primary_metric: task_completion
     minimum_detectable_effect: 0.05
     metrics: [kpi.revenue]
+    covariate: prior_tasks
 """
 
 
@@ -37,9 +38,11 @@ def _stream(rng: np.random.Generator, start: float) -> tuple[list[dict], list[di
             for i in range(ARM):
                 rid = f"{name}-{variant}-{i}"
                 t = start + float(rng.uniform(0, 300))
+                prior = int(rng.integers(0, 3))  # known before assignment; completion rises with it (CUPED)
                 inferences.append(inference(rid, t, latency_ms=float(rng.normal(500, 50)), experiment=name,
-                                            variant=variant, segment={"region": ("eu", "us")[i % 2]}))
-                done = bool(rng.random() < completion)
+                                            variant=variant, segment={"region": ("eu", "us")[i % 2]},
+                                            features={"prior_tasks": prior}))
+                done = bool(rng.random() < completion - 0.2 + 0.2 * prior)
                 feedback.append({"request_id": rid, "timestamp": t + 1, "task_completed": done,
                                  "human_takeover": bool(rng.random() < takeover), "bad_case": False,
                                  "kpi": {"revenue": 10.0 * done}})
@@ -104,6 +107,12 @@ def test_lift_ships_harmed_guardrail_stops_and_a_a_continues(deployment, start_w
     assert csv[0].startswith("experiment,metric,segment") and len(csv) == len(reports["lift"]) + 1
     unknown = _report(env, "nope")
     assert unknown.returncode == 2 and "known: aa, harm, lift" in unknown.stderr
+
+    # the declared covariate travelled through the join into the task_completion moments
+    covariate = reader_for(worker).query(
+        "SELECT sum(total) FROM monitor.partials WHERE name = 'exp:task_completion:xy' "
+        "AND startsWith(bucket, 'lift\t') AND endsWith(bucket, '\t')").rows[0][0]
+    assert covariate and covariate > 0
 
     # the leader writes the same reports to experiment_results and exports them to Prometheus
     table = "SELECT experiment, decision, n_control FROM monitor.experiment_results FINAL WHERE metric = '' " \

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from monitor.events import InferenceEvent
 from monitor.experiments.fold import (
@@ -53,3 +54,26 @@ def test_the_pipeline_keeps_experiment_and_variant_of_a_valid_inference():
     out = process_batch([RawMessage("i", 0, 0, json.dumps(event).encode(), "inference")], {},
                         BatchConfig(window_seconds=60, allowed_lateness=30, max_future_skew=1e9, now=200.0))
     assert out.inferences[0].experiment == "x" and out.inferences[0].variant == "a"
+
+
+def test_a_declared_covariate_is_folded_and_the_report_adjusts_by_it():
+    from dataclasses import replace
+
+    from monitor.experiments.config import ExperimentSpec
+    from monitor.experiments.report import experiment_report
+
+    rng = np.random.default_rng(4)
+    prior, missing = rng.normal(500, 100, 4000), rng.random(4000) < 0.01  # missing: counted as 0
+    events = [InferenceEvent(f"r{i}", 1.0, "m", "v", latency_ms=float(prior[i] + rng.normal(0, 20)),
+                             features={} if missing[i] else {"prior_latency": float(prior[i])},
+                             experiment="x", variant=("a", "b")[i % 2]) for i in range(4000)]
+    moments, assigned = moments_from_sums(_sums(fold_experiment_inferences(events, 60, (), {"x": "prior_latency"})))
+    a = moments["x"][("a", "latency_ms", "")]
+    xs = np.array([e.features.get("prior_latency", 0.0) for e in events if e.variant == "a"])
+    ys = np.array([e.latency_ms for e in events if e.variant == "a"])
+    assert a.sum_x == pytest.approx(xs.sum()) and a.sum_xy == pytest.approx((xs * ys).sum())
+    spec = ExperimentSpec("x", "m", "a", "b", primary_metric="latency_ms", guardrails=())
+    (plain,), _ = experiment_report(spec, moments["x"], assigned["x"])
+    (adjusted,), _ = experiment_report(replace(spec, covariate="prior_latency"), moments["x"], assigned["x"])
+    assert adjusted.ci_high - adjusted.ci_low < 0.7 * (plain.ci_high - plain.ci_low)
+    assert adjusted.ci_low < 0 < adjusted.ci_high  # no true difference
