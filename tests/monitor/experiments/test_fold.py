@@ -49,10 +49,11 @@ def test_outcomes_and_kpis_fold_per_variant_and_requests_outside_experiments_are
 
 
 def test_the_pipeline_keeps_experiment_and_variant_of_a_valid_inference():
-    event = {"request_id": "r", "timestamp": 100.0, "model": "m", "model_version": "v", "experiment": "x",
+    event = {"request_id": "r", "timestamp": 1_767_225_600.0, "model": "m", "model_version": "v", "experiment": "x",
              "variant": "a", "latency_ms": 5}
     out = process_batch([RawMessage("i", 0, 0, json.dumps(event).encode(), "inference")], {},
-                        BatchConfig(window_seconds=60, allowed_lateness=30, max_future_skew=1e9, now=200.0))
+                        BatchConfig(window_seconds=60, allowed_lateness=30, max_future_skew=300,
+                                                   now=1_767_225_700.0))
     assert out.inferences[0].experiment == "x" and out.inferences[0].variant == "a"
 
 
