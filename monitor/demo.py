@@ -16,7 +16,13 @@ from monitor.adapters.producer import EventProducer
 from monitor.adapters.reader import HttpReader
 from monitor.adapters.topics import ensure_topics
 from monitor.adapters.worker_process import WorkerProcess
-from monitor.demo_recap import AlertFeed, experiment_lines, recap_lines, version_rate_lines
+from monitor.demo_recap import (
+    AlertFeed,
+    experiment_lines,
+    recap_lines,
+    shadow_lines,
+    version_rate_lines,
+)
 from monitor.settings import Settings
 from monitor.simulator import TrafficSimulator
 
@@ -85,6 +91,7 @@ async def _produce(sim: TrafficSimulator, producer: EventProducer, progress: Dem
                   "new languages and intents, lower satisfaction, more human takeovers")
         now = time.time()
         inferences = sim.inferences(now, max(int(rate * TICK), 1))
+        inferences += sim.shadow_answers(inferences)  # candidate v3 in shadow next to production v1
         await producer.send("inference", inferences)
         feedback = sim.due_feedback(now)
         if feedback:
@@ -140,7 +147,9 @@ def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data
         for line in progress.alerts.lines():  # alerts decided while the worker caught up
             _echo(line)
         recap = recap_lines(progress.reader) + ["A/B experiment (every version is an arm):"] + [
-            f"  {line}" for line in experiment_lines(progress.reader)]
+            f"  {line}" for line in experiment_lines(progress.reader)] + [
+            "Shadow candidate (v3 answers the requests of v1 in shadow):"] + [
+            f"  {line}" for line in shadow_lines(progress.reader)]
     except KeyboardInterrupt:
         _echo("interrupted")
         recap = []
@@ -160,6 +169,7 @@ def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data
           "  monitor query drift --version v2                       # PSI per feature, and windows not scored\n"
           "  monitor alerts                                         # description, evidence, action, runbook\n"
           "  monitor experiment report --experiment support-assistant-versions   # v2 against v1, always valid\n"
+          "  monitor shadow report --model support-assistant        # shadow v3 against production v1\n"
           "  monitor ui                                             # the dashboard on http://127.0.0.1:8050/\n"
           "  docker compose up -d  then http://127.0.0.1:3000       # Grafana dashboard of the production stack")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from monitor.errors import StoreError
@@ -145,3 +146,27 @@ def experiment_lines(reader: Any, metrics: int = 4) -> list[str]:
                        f"p={p:.2g} (always valid)")
             shown += 1
     return out or ["no experiment traffic"]
+
+
+def shadow_lines(reader: Any) -> list[str]:
+    """Each shadow candidate's verdict, agreement, similarity, latency delta and error rate."""
+    try:
+        rows = reader.query(
+            "SELECT production_version, shadow_version, metric, value, diff, ci_low, ci_high, pairs, "
+            f"shadow_error_rate, verdict, reason FROM {reader.db}.shadow_results FINAL "
+            "WHERE metric IN ('', 'agreement', 'similarity', 'latency_ms') "
+            "ORDER BY model, production_version, shadow_version, metric != '', metric").rows
+    except StoreError as exc:
+        return [f"(shadow results unavailable: {exc})"]
+    out: list[str] = []
+    for production, shadow, metric, value, diff, low, high, pairs, errors, verdict, reason in rows:
+        if metric == "":
+            out.append(f"{shadow} against {production}: {verdict} ({reason}); {pairs:.0f} pairs, "
+                       f"shadow error rate {errors:.3f}")
+        elif not all(isinstance(x, float | int) and math.isfinite(x) for x in (value, diff, low, high)):
+            continue
+        elif metric == "latency_ms":
+            out.append(f"  latency delta {diff:+.1f} ms [{low:+.1f}, {high:+.1f}] (always valid)")
+        else:
+            out.append(f"  {metric} {value:.3f} [{value + low - diff:.3f}, {value + high - diff:.3f}]")
+    return out or ["no shadow traffic"]

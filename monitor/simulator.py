@@ -54,6 +54,7 @@ class TrafficSimulator:
                  drift_version: str = "v2", feedback_share: float = 0.7, max_feedback_delay: float = 15.0) -> None:
         self.rng = np.random.default_rng(seed)
         self._more = np.random.default_rng([seed, 1])  # score, conversation, turn: rng's stream stays as it was
+        self._shadow = np.random.default_rng([seed, 2])  # the shadow candidate's own draws
         self.model = model
         self.versions = versions
         self.drift_version = drift_version
@@ -122,6 +123,29 @@ class TrafficSimulator:
                 feedback = self._feedback(request_id, version, round(now + delay, 3), degraded)
                 heapq.heappush(self._pending, (now + delay, next(self._seq), feedback))
         return events
+
+    def shadow_answers(self, events: list[dict[str, Any]], version: str = "v3", share: float = 0.5,
+                       agreement: float = 0.92) -> list[dict[str, Any]]:
+        """A shadow candidate mirroring ``share`` of the production answers among ``events``.
+
+        Same ``request_id``, ``deployment: shadow``, its own version; it gives production's reply and
+        prediction with probability ``agreement`` (else different ones), about 10 % faster, failing 0.2 %
+        of the time.
+        """
+        rng, out = self._shadow, []
+        for e in events:
+            if e.get("deployment") != "production" or rng.random() >= share:
+                continue
+            same = rng.random() < agreement
+            failed = rng.random() < 0.002
+            reply = e["output_text"] if same else "Let me check that for you and come back to you shortly."
+            out.append(to_json_event(InferenceEvent, {
+                "request_id": e["request_id"], "timestamp": round(e["timestamp"] + 0.05, 3), "model": e["model"],
+                "model_version": version, "deployment": "shadow", "features": e["features"],
+                **({"error": "timeout"} if failed else {"output_text": reply, "prediction": e["prediction"] if same else "escalated"}),
+                "latency_ms": round(e["latency_ms"] * float(rng.uniform(0.8, 1.0)), 1),
+                "output_tokens": max(int(e["usage"]["output_tokens"] + rng.integers(-20, 20)), 0)}))
+        return out
 
     def due_feedback(self, now: float) -> list[dict[str, Any]]:
         """Feedback events whose time has come, in time order."""
