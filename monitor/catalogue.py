@@ -334,7 +334,7 @@ class ShadowMetric:
 
 SHADOW_METRICS: tuple[ShadowMetric, ...] = (
     ShadowMetric("agreement", "higher", 1.0, None, "share",
-                 "1 when the normalised answers (prediction, else output text) are equal; pairs where both answered."),
+                 "1 when the normalised answers (predictions if both have one, else output texts) are equal."),
     ShadowMetric("similarity", "higher", 1.0, None, "0-1",
                  "Character 3-gram Jaccard similarity of the normalised output texts; pairs where both answered."),
     ShadowMetric("error_rate", "lower", 0.0, 0.01, "share", "Shadow error (0/1) minus production error (0/1)."),

@@ -95,7 +95,8 @@ class Side:
     """One answer as the join store keeps it."""
 
     model_version: str
-    answer: str | None  # hash of the normalised prediction, else of the normalised output text
+    answer: str | None  # hash of the normalised prediction
+    text: str | None  # hash of the normalised output text
     sketch: list[int] | None
     length: int | None
     latency_ms: float | None
@@ -107,30 +108,29 @@ def side_of(prediction: Any, output_text: str | None, latency_ms: float | None, 
             error: str | None = None, model_version: str = "",
             similarity: TextSimilarity = DEFAULT_SIMILARITY) -> Side:
     """The side of one answer (an answer with ``error`` has no answer of its own)."""
-    answer = sketch = length = None
+    answer = text_hash = sketch = length = None
     if error is None:
         normalised = normalise_answer(prediction)
         if normalised is not None:
             answer = hashlib.blake2b(repr(normalised).encode(), digest_size=16).hexdigest()
         if output_text is not None:
             text = normalise_text(output_text)
+            text_hash = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
             sketch, length = similarity.sketch(text), len(output_text)
-            if answer is None:
-                answer = hashlib.blake2b(f"text:{text}".encode(), digest_size=16).hexdigest()
-    return Side(model_version, answer, sketch, length, latency_ms, output_tokens, error is not None)
+    return Side(model_version, answer, text_hash, sketch, length, latency_ms, output_tokens, error is not None)
 
 
 def encode_side(side: Side, timestamp: float, event_id: str = "") -> bytes:
     """The join-store payload of one side; ``timestamp`` is the event time of the answer."""
     return orjson.dumps({"id": event_id, "t": timestamp, "v": side.model_version, "a": side.answer,
-                         "k": side.sketch, "n": side.length, "l": side.latency_ms, "o": side.output_tokens,
+                         "x": side.text, "k": side.sketch, "n": side.length, "l": side.latency_ms, "o": side.output_tokens,
                          "e": side.error})
 
 
 def decode_side(payload: bytes) -> tuple[Side, float]:
     """The side and its event time."""
     d = orjson.loads(payload)
-    return Side(d["v"], d["a"], d["k"], d["n"], d["l"], d["o"], bool(d["e"])), float(d["t"])
+    return Side(d["v"], d["a"], d["x"], d["k"], d["n"], d["l"], d["o"], bool(d["e"])), float(d["t"])
 
 
 def _delta(shadow: float | None, production: float | None) -> float | None:
@@ -142,8 +142,10 @@ def pair_values(production: Side, shadow: Side,
     """One value per shadow metric this pair has (see :data:`~monitor.catalogue.SHADOW_METRICS`)."""
     out = {"error_rate": float(shadow.error) - float(production.error)}
     answered = not shadow.error and not production.error
-    if answered and production.answer is not None and shadow.answer is not None:
+    if answered and production.answer is not None and shadow.answer is not None:  # predictions first
         out["agreement"] = float(production.answer == shadow.answer)
+    elif answered and production.text is not None and shadow.text is not None:
+        out["agreement"] = float(production.text == shadow.text)
     if answered and production.sketch is not None and shadow.sketch is not None:
         out["similarity"] = similarity.similarity(production.sketch, shadow.sketch)
     for name, d in (("latency_ms", _delta(shadow.latency_ms, production.latency_ms)),

@@ -51,6 +51,9 @@ def test_agreement_uses_the_normalisation_of_correct() -> None:
         assert pair_values(p, s)["agreement"] == float(correct(left, right))
     text = pair_values(side_of(None, "Your refund\n is  sent", None, None), side_of(None, "your refund is sent", None, None))
     assert text["agreement"] == 1.0 and text["similarity"] == 1.0
+    mixed = pair_values(side_of("refund", "Sent.", None, None), side_of(None, "sent.", None, None))
+    assert mixed["agreement"] == 1.0  # texts compared when only one side has a prediction
+    assert "agreement" not in pair_values(side_of("refund", None, None, None), side_of(None, "x", None, None))
 
 
 def test_an_erroring_shadow_counts_as_an_error_and_not_as_an_answer() -> None:
