@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DURATION ?= 120
+# pytest-xdist processes for `make test` (0: one process). The suite mostly waits on brokers and
+# rebalances, so more processes than cores pay off; each has its own broker and store directory.
+PYTEST_WORKERS ?= 4
 
 .PHONY: install install-test demo test bench lint format-check typecheck clean tools screenshots
 
@@ -24,7 +27,7 @@ $(VENV)/.installed-embedded: pyproject.toml | $(VENV)/bin/python
 	@echo "==> installed; run: $(VENV)/bin/monitor --help"
 
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
-	@echo "==> installing llm-drift-monitor[embedded,test]: also pytest, hypothesis, scipy, ruff, pyarrow"
+	@echo "==> installing llm-drift-monitor[embedded,test]: also pytest, pytest-xdist, hypothesis, scipy, ruff, mypy, pyarrow"
 	$(PY) -m pip install --progress-bar on -e '.[embedded,test]'
 	@touch $@ $(VENV)/.installed-embedded
 
@@ -43,7 +46,7 @@ demo: install
 
 # `make test`: the gate CI runs. Lint and types first (seconds), then the tests and the doctests.
 test: lint typecheck install-test tools
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15
 
 # The dashboard's screenshots in docs/img/, from its browser test.
 screenshots: install-test tools

@@ -20,10 +20,11 @@ from monitor.adapters.local_broker import LocalBroker, free_port, wait_for_port
 
 
 @pytest.fixture(scope="session")
-def broker() -> Iterator[LocalBroker]:
-    """One Tansu broker for the session; tests use unique topic names."""
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """One Tansu broker per test process (each pytest-xdist worker has its own, on a free port);
+    tests use unique topic names. Its log is in the session's temporary directory."""
     try:
-        local = LocalBroker(log_path=Path(tempfile.gettempdir()) / "monitor-test-broker.log").start()
+        local = LocalBroker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log").start()
     except Exception as exc:
         missing_service(f"Tansu broker ({exc})")
         raise
@@ -69,7 +70,7 @@ def redis_prefix() -> str:
 
 @pytest.fixture(scope="session")
 def chdb_dir() -> Iterator[Path]:
-    """chdb lets a process open one data directory: the test process shares this one."""
+    """chdb lets a process open one data directory: each test process (xdist worker) shares its own."""
     path = Path(tempfile.mkdtemp(prefix="monitor-chdb-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
