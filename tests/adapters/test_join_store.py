@@ -32,7 +32,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[JoinStore]:
     yield made
     if isinstance(made, RedisJoinStore):
         client = made._client
-        keys = list(client.scan_iter(match=made.prefix + "*"))
+        keys = list(client.scan_iter(match=made.prefix + "*", count=10_000))  # a shared db: big pages
         if keys:
             client.delete(*keys)
     made.close()
@@ -139,7 +139,7 @@ def test_two_redis_workers_join_each_pair_exactly_once(redis_url: str, redis_pre
     for thread in threads:
         thread.join()
     assert store.pending() == {"inference": 0, "feedback": 0}
-    store._client.delete(*store._client.scan_iter(match=redis_prefix + "*"))
+    store._client.delete(*store._client.scan_iter(match=redis_prefix + "*", count=10_000))
     store.close()
     other.close()
     joined = [m[0] for m in results["inf"]] + [m[0] for m in results["fb"]]

@@ -48,7 +48,7 @@ def clean_redis(redis_url: str, deployment) -> Iterator[str]:
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(match=f"{deployment.prefix}-*:join:*", count=1000):
+    for key in client.scan_iter(match=f"{deployment.prefix}-*:join:*", count=10_000):
         client.delete(key)
     client.close()
 
