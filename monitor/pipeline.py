@@ -158,12 +158,14 @@ def process_batch(
             event_ids.extend(f"{message.topic}:{message.partition}:{message.offset}:{i}" for i in decoded.indexes)
             out.rejections.extend((message, r) for r in decoded.rejections)
         out.messages[source[0]] += len(fresh)
-        shadow, shadow_ids = [], []
-        if kind == "inference" and any(e.deployment == "shadow" for e in decoded_events):
-            shadow = [e for e in decoded_events if e.deployment == "shadow"]
-            shadow_ids = [i for e, i in zip(decoded_events, event_ids) if e.deployment == "shadow"]
-            event_ids = [i for e, i in zip(decoded_events, event_ids) if e.deployment != "shadow"]
-            decoded_events = [e for e in decoded_events if e.deployment != "shadow"]
+        shadow: list[InferenceEvent] = []
+        shadow_ids: list[str] = []
+        inferences = cast("list[InferenceEvent]", decoded_events)  # read only if kind == "inference"
+        if kind == "inference" and any(e.deployment == "shadow" for e in inferences):
+            shadow = [e for e in inferences if e.deployment == "shadow"]
+            shadow_ids = [i for e, i in zip(inferences, event_ids) if e.deployment == "shadow"]
+            event_ids = [i for e, i in zip(inferences, event_ids) if e.deployment != "shadow"]
+            decoded_events = [e for e in inferences if e.deployment != "shadow"]
         partials, watermark, n_late, kept, late = _fold_source(
             kind, decoded_events, config.window_seconds, config.allowed_lateness, start, inference_folds
         )

@@ -28,7 +28,7 @@ __all__ = ["ShadowResults", "ShadowStage"]
 SIDES = {"inference": "production", "feedback": "shadow"}  # join-store kinds -> the side they hold here
 
 
-def _side(e) -> Side:  # type: ignore[no-untyped-def]
+def _side(e) -> Side:
     return side_of(e.prediction, e.output_text, e.latency_ms, e.output_tokens, e.error, e.model_version)
 
 
