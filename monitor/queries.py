@@ -131,7 +131,8 @@ drift_query = TrendQuery(
     "feature", "window_start, model, model_version, feature")
 detections_query = TrendQuery(
     "detector_events",
-    "event_time, model, model_version, stream, detector, src_partition, position, mean_before, mean_after",
+    "event_time, model, model_version, stream, detector, src_partition, position, mean_before, mean_after, "
+    "n_before, n_after",
     "stream", "event_time, model, model_version, stream, detector", time_column="event_time",
     more_filters=("detector",))
 alerts_query = TrendQuery(

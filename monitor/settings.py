@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     join_ttl: str = Field("7d", description="how long an inference or feedback waits for its partner")
     join_expiry_interval: float = Field(30.0, gt=0, description="seconds between sweeps of expired joins")
     segment_keys: list[str] = Field(default_factory=list, description="segment keys with their own outcome rates")
+    detector_evidence: bool = Field(False, description="also run ddm, eddm and kswin (noisier) as evidence")
     stable_versions: dict[str, str] = Field(default_factory=dict, description="model -> version to compare with")
     alert_rules: str | None = Field(None, description="YAML rules file; unset uses the shipped defaults")
     experiments: str | None = Field(None, description="YAML file declaring A/B experiments (docs/experiments.md)")

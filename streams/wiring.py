@@ -78,7 +78,8 @@ class Wiring:
         self.outcome_stage = OutcomeStage(self.join_store, OutcomeStore(self.store),
                                           window_seconds=self.settings.window_seconds,
                                           segment_keys=self.settings.segment_keys,
-                                          covariates=experiment_covariates(self.settings.experiments))
+                                          covariates=experiment_covariates(self.settings.experiments),
+                                          evidence_detectors=self.settings.detector_evidence)
         shadow_join = make_join_store(self.settings.redis_dsn, self.settings.shadow_ttl_seconds,
                                       prefix=f"{self.settings.app_id}:shadow:",
                                       client_options=redis_client_options(self.settings))

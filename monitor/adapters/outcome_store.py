@@ -32,10 +32,10 @@ class OutcomeStore:
                           ["src_topic", "src_partition", "model", "model_version", "last_offset", "state"])
 
     def write_detections(self, rows: Sequence[tuple[float, float, str, str, str, str, str, int, int,
-                                                    float | None, float | None]]) -> None:
+                                                    float | None, float | None, int, int]]) -> None:
         self.store.insert("detector_events", [[utc_datetime(a), utc_datetime(b), *rest] for a, b, *rest in rows],
                           ["detected_at", "event_time", "model", "model_version", "stream", "detector", "src_topic",
-                           "src_partition", "position", "mean_before", "mean_after"])
+                           "src_partition", "position", "mean_before", "mean_after", "n_before", "n_after"])
 
     def write_comparisons(self, rows: Sequence[Sequence[Any]]) -> None:
         self.store.insert("metric_comparisons", [[utc_datetime(r[0]), *r[1:], datetime.now(UTC)] for r in rows],

@@ -81,7 +81,9 @@ DDL = (
         src_partition UInt32,
         position UInt64,
         mean_before Nullable(Float64),
-        mean_after Nullable(Float64)
+        mean_after Nullable(Float64),
+        n_before UInt64 DEFAULT 0,
+        n_after UInt64 DEFAULT 0
     ) ENGINE = ReplacingMergeTree ORDER BY (model, model_version, stream, detector, src_topic, src_partition, position)""",
     """CREATE TABLE IF NOT EXISTS {db}.alerts (
         fingerprint String,
@@ -229,4 +231,7 @@ MIGRATIONS = (
     # The events a drift row was scored on next to the window's inference events; partial when they differ.
     "ALTER TABLE {db}.drift_windows ADD COLUMN IF NOT EXISTS n_events UInt64 DEFAULT 0 AFTER n_reference",
     "ALTER TABLE {db}.drift_windows ADD COLUMN IF NOT EXISTS partial UInt8 DEFAULT 0 AFTER n_events",
+    # The counts a detection's before and after means are over (0: written before they were stored).
+    "ALTER TABLE {db}.detector_events ADD COLUMN IF NOT EXISTS n_before UInt64 DEFAULT 0 AFTER mean_after",
+    "ALTER TABLE {db}.detector_events ADD COLUMN IF NOT EXISTS n_after UInt64 DEFAULT 0 AFTER n_before",
 )

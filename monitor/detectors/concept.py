@@ -28,10 +28,12 @@ from river import drift
 from river.drift import binary
 
 from monitor.errors import ConfigError, MonitorError
+from monitor.outcomes.evidence import detection_evidence
 
 __all__ = [
     "DEFAULT_SPECS",
     "DETECTOR_NAMES",
+    "EVIDENCE_SPECS",
     "ConceptDriftMonitor",
     "Detection",
     "DetectorSpec",
@@ -86,13 +88,18 @@ class DetectorSpec:
             raise ConfigError(f"{self.detector} params {dict(self.params)!r}: {exc}") from exc
 
 
-# Parameters are in each stream's units; tuned so that 20 000 stationary values raise no alarm
-# (judge_score ~ N(7, 2) on 0-10, latency lognormal with median 800 ms) - see docs/outcomes.md.
+# Parameters are in each stream's units (judge_score ~ N(7, 2) on 0-10, latency lognormal with median
+# 800 ms). DEFAULT_SPECS feed alerts: no alarm on stationary streams of 100 000 values over the
+# seeds of ``python -m monitor.detectors.calibrate`` (docs/outcomes.md has the figures).
 DEFAULT_SPECS: tuple[DetectorSpec, ...] = (
     DetectorSpec("error", "adwin"),
     DetectorSpec("satisfaction", "adwin"),
-    DetectorSpec("judge_score", "page_hinkley", {"delta": 0.25, "threshold": 200.0}),
-    DetectorSpec("latency_ms", "page_hinkley", {"delta": 50.0, "threshold": 50_000.0}),
+    DetectorSpec("judge_score", "page_hinkley", {"delta": 0.25, "threshold": 1000.0}),
+    DetectorSpec("latency_ms", "page_hinkley", {"delta": 50.0, "threshold": 250_000.0}),
+)
+# Faster but noisier: they do alarm on long stationary streams. Opt-in evidence only
+# (MONITOR_DETECTOR_EVIDENCE=true); the shipped alert rules do not page on them.
+EVIDENCE_SPECS: tuple[DetectorSpec, ...] = (
     DetectorSpec("error", "ddm", {"warm_start": 500}),
     DetectorSpec("error", "eddm", {"warm_start": 300, "alpha": 0.9, "beta": 0.8}),
     DetectorSpec("latency_ms", "kswin", {"alpha": 0.0001, "seed": 42}, sample_every=50),
@@ -110,6 +117,16 @@ class Detection:
     position: int
     mean_before: float | None
     mean_after: float | None
+    n_before: int = 0  # values the "before" mean is over (since the previous detection)
+    n_after: int = 0  # values the "after" mean is over (from the estimated change point)
+
+    def evidence(self) -> str:
+        """Rate (Wilson 95%) or mean before and after, over their counts.
+
+        >>> Detection("m", "v", "error", "adwin", 20000, 0.06, 0.09, 19000, 1000).evidence()
+        'rate 0.060 [0.057, 0.063] over 19000 events -> rate 0.090 [0.074, 0.109] over 1000 events'
+        """
+        return detection_evidence(self.stream, self.mean_before, self.mean_after, self.n_before, self.n_after)
 
 
 def change_point(values: np.ndarray) -> int:
@@ -137,17 +154,17 @@ class _Tracker:
         self.segment_n = 0
         self.recent: collections.deque[float] = collections.deque(maxlen=RECENT_VALUES)
 
-    def means(self) -> tuple[float | None, float | None]:
-        """Mean before and after the most likely change point among the recent values."""
+    def means(self) -> tuple[float | None, float | None, int, int]:
+        """Mean before and after the most likely change point among the recent values, and their counts."""
         n = min(len(self.recent), self.segment_n)
         tail = np.fromiter(itertools.islice(self.recent, len(self.recent) - n, None), float, n)
         after = tail[change_point(tail) :]
         after_sum = math.fsum(after.tolist())
         before_n = self.segment_n - len(after)
         before = (self.segment_sum - after_sum) / before_n if before_n > 0 else None
-        return before, (after_sum / len(after) if len(after) else None)
+        return before, (after_sum / len(after) if len(after) else None), max(before_n, 0), len(after)
 
-    def feed(self, values: np.ndarray, start: int) -> list[tuple[int, float | None, float | None]]:
+    def feed(self, values: np.ndarray, start: int) -> list[tuple[int, float | None, float | None, int, int]]:
         """Feed the sampled values of a batch whose first value sits at stream index ``start``."""
         every = self.spec.sample_every
         first = (-start) % every
@@ -207,6 +224,22 @@ class ConceptDriftMonitor:
         ]
         return sorted(found, key=lambda d: d.position)
 
+    def use_specs(self, specs: Iterable[DetectorSpec]) -> ConceptDriftMonitor:
+        """Keep the trackers of ``specs`` (with their state), drop others, start missing ones fresh.
+
+        A monitor restored from a snapshot taken under other settings runs what is configured now.
+        """
+        wanted = tuple(specs)
+        if wanted == self.specs:
+            return self
+        kept = [t for ts in self._trackers.values() for t in ts]  # specs hold dicts: compared, not hashed
+        self.specs = wanted
+        self._trackers = {}
+        for spec in wanted:
+            tracker = next((t for t in kept if t.spec == spec), None) or _Tracker(spec)
+            self._trackers.setdefault(spec.stream, []).append(tracker)
+        return self
+
     def snapshot(self) -> bytes:
         """The whole state as bytes; :meth:`restore` continues exactly where this left off."""
         return pickle.dumps((_SNAPSHOT_VERSION, self), protocol=pickle.HIGHEST_PROTOCOL)
@@ -243,7 +276,7 @@ def detection_delays(
     rng = np.random.default_rng(seed)
     stream = np.concatenate([rng.random(switch) < p_before, rng.random(length - switch) < p_after])
     params = next(
-        (s.params for s in DEFAULT_SPECS if s.stream == "error" and s.detector == detector), {}
+        (s.params for s in DEFAULT_SPECS + EVIDENCE_SPECS if s.stream == "error" and s.detector == detector), {}
     )  # the default parameters when the defaults use this detector on errors
     monitor = ConceptDriftMonitor("bench", "v", [DetectorSpec("error", detector, params)])
     positions = [d.position for d in monitor.update("error", stream.astype(np.float64))]

@@ -22,6 +22,7 @@ from monitor.alerts.evaluate import Comparison, IncidentEvaluator, MetricValue, 
 from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert
 from monitor.alerts.traffic import RECENT_WINDOWS, window_traffic
+from monitor.outcomes.evidence import detection_evidence
 from monitor.services.outcome_windows import previous_versions
 from monitor.timestamps import epoch_seconds, utc_datetime
 
@@ -127,11 +128,12 @@ class AlertService:
             scored_on = min(int(n), coverage.get((m, v), (int(n), 0))[0])
             coverage[(m, v)] = (scored_on, int(n_events))
         detections: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for m, v, stream, detector, mean_before, mean_after in q(
-                f"SELECT model, model_version, stream, detector, mean_before, mean_after FROM "
+        for m, v, stream, detector, mean_before, mean_after, n_before, n_after in q(
+                f"SELECT model, model_version, stream, detector, mean_before, mean_after, n_before, n_after FROM "
                 f"{t('detector_events')} FINAL WHERE event_time >= {{w:DateTime64(3)}} "
                 "AND event_time < {end:DateTime64(3)}", {**w, "end": utc_datetime(window_end)}).rows:
-            detections[(m, v)].append(f"{stream}/{detector}: mean {mean_before or 0:.3f} -> {mean_after or 0:.3f}")
+            evidence = detection_evidence(stream, mean_before, mean_after, int(n_before), int(n_after))
+            detections[(m, v)].append(f"{stream}/{detector}: {evidence}")
         first_seen = {(m, v): epoch_seconds(ts) for m, v, ts in q(
             f"SELECT model, model_version, min(window_start) FROM {t('metric_windows')} "
             "WHERE metric = 'inference_events' GROUP BY model, model_version").rows}

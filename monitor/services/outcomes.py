@@ -16,7 +16,7 @@ import numpy as np
 from monitor.adapters.join_store import JoinStore
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.schema import OUTCOME_PREFIX
-from monitor.detectors.concept import ConceptDriftMonitor, Detection
+from monitor.detectors.concept import DEFAULT_SPECS, EVIDENCE_SPECS, ConceptDriftMonitor, Detection
 from monitor.experiments.fold import (
     covariate_value,
     fold_experiment_inferences,
@@ -55,12 +55,15 @@ def _outcome_partials(outcomes: Sequence[JoinedOutcome], window: int, segment_ke
 
 class OutcomeStage:
     def __init__(self, join_store: JoinStore, store: OutcomeStore, *, window_seconds: int,
-                 segment_keys: Sequence[str] = (), covariates: Mapping[str, str] | None = None) -> None:
+                 segment_keys: Sequence[str] = (), covariates: Mapping[str, str] | None = None,
+                 evidence_detectors: bool = False) -> None:
         self.covariates = dict(covariates or {})  # experiment -> the feature that is its CUPED covariate
         self.join_store = join_store
         self.store = store
         self.window = window_seconds
         self.segment_keys = tuple(segment_keys)
+        # The quiet defaults feed alerts; the noisier evidence detectors only when asked for.
+        self.specs = DEFAULT_SPECS + (EVIDENCE_SPECS if evidence_detectors else ())
         self.monitors: dict[tuple[str, int, str, str], ConceptDriftMonitor] = {}
         self.fed: dict[tuple[str, int, str, str], int] = {}  # offset each detector has seen up to
         self._loaded: set[Source] = set()
@@ -76,12 +79,12 @@ class OutcomeStage:
     def _monitor(self, topic: str, partition: int, model: str, version: str) -> ConceptDriftMonitor:
         if (topic, partition) not in self._loaded:
             for (m, v), (offset, state) in self.store.load_states(topic, partition).items():
-                self.monitors[(topic, partition, m, v)] = ConceptDriftMonitor.restore(state)
+                self.monitors[(topic, partition, m, v)] = ConceptDriftMonitor.restore(state).use_specs(self.specs)
                 self.fed[(topic, partition, m, v)] = offset
             self._loaded.add((topic, partition))
         key = (topic, partition, model, version)
         if key not in self.monitors:
-            self.monitors[key] = ConceptDriftMonitor(model, version)
+            self.monitors[key] = ConceptDriftMonitor(model, version, self.specs)
         return self.monitors[key]
 
     def _join(self, kind: str, events: Sequence, ids: Sequence[str], late: Sequence[bool],
@@ -123,7 +126,8 @@ class OutcomeStage:
         if result.detections:
             self.store.write_detections([
                 (now, self.detection_times.get((t, p, d.model, d.model_version, d.stream, d.position), now), d.model,
-                 d.model_version, d.stream, d.detector, t, p, d.position, d.mean_before, d.mean_after)
+                 d.model_version, d.stream, d.detector, t, p, d.position, d.mean_before, d.mean_after,
+                 d.n_before, d.n_after)
                 for t, p, d in result.detections])
             self.detection_times.clear()
         if states:

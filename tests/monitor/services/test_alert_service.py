@@ -64,3 +64,20 @@ def test_write_clock_is_the_newest_event_time_and_the_time_since_the_last_write(
     watermark, idle = store.write_clock()
     assert watermark == 4 * W - 1  # the newest of the partitions' watermarks
     assert 0.0 <= idle < 60.0
+
+
+def test_detector_alert_states_rates_with_intervals_and_counts(chdb_dir):
+    from monitor.adapters.outcome_store import OutcomeStore
+
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    for w in range(3):
+        write_events(store, w, w, 300)
+    store.refresh_metric_windows(0.0)
+    OutcomeStore(store).write_detections(
+        [(1.5 * W, 1.5 * W, "m", "v1", "error", "adwin", "t", 0, 20_031, 0.06, 0.09, 19_000, 1_000)])
+    rules = tuple(r for r in default_rules() if r.signal == "detector")
+    alerts = AlertService(store, rules, allowed_lateness=0.0, window_seconds=W).run(watermark=3 * W)
+    assert [a.status for a in alerts] == ["firing", "resolved"]  # the detection window, then a quiet one
+    assert alerts[0].evidence["detector_events"] == [
+        "error/adwin: rate 0.060 [0.057, 0.063] over 19000 events -> rate 0.090 [0.074, 0.109] over 1000 events"]
