@@ -29,7 +29,7 @@ from monitor.partials import Partial, fold_counts, fold_sketches, fold_sums
 from monitor.shadow.fold import fold_shadow_traffic
 from monitor.windows import classify_lateness, window_starts
 
-__all__ = ["BatchConfig", "BatchOutput", "Position", "RawMessage", "SourceOutput", "process_batch"]
+__all__ = ["BatchConfig", "BatchOutput", "Position", "RawMessage", "SourceOutput", "event_id", "process_batch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +43,16 @@ class RawMessage:
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """How far a source partition has been written: last offset and event-time watermark."""
+    """How far a source partition has been written: last offset and event-time watermark.
+
+    ``epoch`` numbers the incarnations of the partition's log (it grows when the broker's offsets
+    restart, see :mod:`monitor.offsets`); ``identity`` is the cluster and topic id the offsets count in.
+    """
 
     last_offset: int
     watermark: float
+    epoch: int = 0
+    identity: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class SourceOutput:
     # deployment "shadow" inferences and their ids: compared with production, never folded as its traffic
     shadow: list[InferenceEvent] = field(default_factory=list)
     shadow_ids: list[str] = field(default_factory=list)
+    epoch: int = 0  # position epoch of the offsets above (see monitor.offsets)
 
 
 @dataclass
@@ -129,6 +136,17 @@ def _fold_source(
     return partials, verdict.watermark, len(late_idx), kept, verdict.late.tolist()
 
 
+def event_id(message: RawMessage, index: int, epoch: int = 0) -> str:
+    """``topic:partition:offset:index``; from the second position epoch on the topic part carries
+    ``#epoch``, so an event of a recreated topic never shares an id with one before it.
+
+    >>> event_id(RawMessage("inf", 2, 40, b"", "inference"), 0), event_id(RawMessage("inf", 2, 40, b"", "inference"), 1, 3)
+    ('inf:2:40:0', 'inf#3:2:40:1')
+    """
+    topic = f"{message.topic}#{epoch}" if epoch else message.topic
+    return f"{topic}:{message.partition}:{message.offset}:{index}"
+
+
 def process_batch(
     messages: Sequence[RawMessage],
     positions: Mapping[tuple[str, int], Position],
@@ -155,7 +173,7 @@ def process_batch(
                                      max_bytes=config.max_message_bytes, max_future_skew=config.max_future_skew,
                                      min_event_time=config.min_event_time)
             decoded_events.extend(decoded.events)
-            event_ids.extend(f"{message.topic}:{message.partition}:{message.offset}:{i}" for i in decoded.indexes)
+            event_ids.extend(event_id(message, i, start.epoch) for i in decoded.indexes)
             out.rejections.extend((message, r) for r in decoded.rejections)
         out.messages[source[0]] += len(fresh)
         shadow: list[InferenceEvent] = []
@@ -171,7 +189,7 @@ def process_batch(
         )
         partials += fold_shadow_traffic(shadow, config.window_seconds)
         out.sources[source] = SourceOutput(fresh[-1].offset, watermark, partials, kind, decoded_events, event_ids,
-                                           late, shadow, shadow_ids)
+                                           late, shadow, shadow_ids, start.epoch)
         if shadow:
             out.events["shadow"] += len(shadow)
         out.events[kind] += len(kept)

@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     metrics_version_ttl: str = Field("1d", description="series of a model version idle this long are removed")
     runbook_base_url: str = Field(DEFAULT_RUNBOOK_BASE_URL, description="absolute base of relative runbook_url")
     health_failing_after: str = Field("60s", description="/health answers 503 once batches fail for this long")
+    max_tracked_versions: int = Field(1000, ge=1, description="model versions whose baseline and sampling state "
+                                      "stay in memory (least recently seen out first)")
+    max_detectors: int = Field(500, ge=1, description="detector sets (partition, model, version) kept in memory")
+    join_memory_max_records: int = Field(500_000, ge=1000, description="in-process join store: records held before "
+                                         "the oldest are evicted (use Redis above this)")
 
     @field_validator("window", "allowed_lateness", "idle_timeout", "max_future_skew", "join_ttl", "recent_version",
                      "metrics_version_ttl", "query_timeout", "health_failing_after", "shadow_ttl")

@@ -2,7 +2,8 @@
 
 Exactly-once aggregates: each batch's partials and the offsets they cover go to ClickHouse in one
 insert; after a crash the consumer replays from its last commit and ``process_batch`` skips every
-message at or below the offset already in the store.
+message at or below the offset already in the store, once the broker confirmed that offset still
+counts in the same log (``streams.positions``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import numpy as np
 from monitor.drift.windows import fold_drift
 from monitor.errors import BrokerError, MonitorError
 from monitor.pipeline import BatchConfig, BatchOutput, Position, RawMessage
-from monitor.services.baselines import BaselineCache
 from monitor.services.drift import sample_records
 from monitor.services.ingest import BatchIngest, IngestStopped, ingest_batch, run_blocking
 from streams.observe import record_batch_metrics, record_outcome_metrics
+from streams.positions import SourcePositions
 from streams.wiring import Wiring
 
 __all__ = ["EXIT_UNWRITTEN", "register_agents"]
@@ -36,16 +37,14 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
                        value_serializer="raw", key_serializer="raw")
     dlq = app.topic(s.dlq_topic, partitions=1, value_serializer="raw", key_serializer="raw")
     m = wiring.metrics
-    baselines = BaselineCache(wiring.drift_store)  # the store is final here: run_worker opened it
 
     async def blocking(fn, *args):  # the store is blocking; keep it off the event loop, give up on stop
         return await run_blocking(wiring.executor, lambda: app.should_stop, fn, *args)
 
-    async def positions_for(sources: set[tuple[str, int]]) -> dict[tuple[str, int], Position]:
-        for topic, partition in sources - wiring.positions.keys():
-            last, watermark = await blocking(wiring.store.read_position, topic, partition)
-            wiring.positions[(topic, partition)] = Position(last, watermark)
-        return wiring.positions
+    async def stored_position(topic: str, partition: int) -> Position:
+        return await blocking(wiring.store.position, topic, partition)
+
+    positions = SourcePositions(stored_position, wiring.open_source_log(), m, wiring.positions)
 
     async def send_dead_letters(rejections, now: float) -> None:
         from monitor.dlq import dead_letter_key, dead_letter_record
@@ -68,19 +67,15 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         m.dlq.inc(len(pending))
 
     def fold_drift_histograms(events, starts, window):
-        if not wiring.baselines:
+        baselines = wiring.versions.baselines()
+        if not baselines:
             return []
         times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
-        return fold_drift(wiring.baselines, [e.features for e in events], [e.input_text for e in events], starts,
+        return fold_drift(baselines, [e.features for e in events], [e.input_text for e in events], starts,
                           [e.model for e in events], [e.model_version for e in events], times, window)
 
     async def sample_new_versions(out: BatchOutput) -> None:
-        wanted = []
-        for event in out.inferences:
-            key = (event.model, event.model_version)
-            if key not in wiring.baselines and wiring.samples_sent.get(key, 0) < s.baseline_samples:
-                wiring.samples_sent[key] = wiring.samples_sent.get(key, 0) + 1
-                wanted.append(event)
+        wanted = wiring.versions.take_samples(out.inferences)
         if wanted:
             try:
                 await blocking(wiring.drift_store.add_samples, sample_records(wanted))
@@ -92,10 +87,10 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
 
     def forget_after_failure() -> None:
         m.store_errors.labels(operation="batch").inc()
-        wiring.positions.clear()
+        positions.forget()
         if wiring.outcome_stage is not None:
             wiring.outcome_stage.forget()
-        baselines.forget()
+        wiring.versions.forget()
 
     async def handle(raw: list[RawMessage]) -> None:
         stage = wiring.outcome_stage
@@ -103,14 +98,16 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
             raise MonitorError("the outcome stage is not open")
 
         async def positions_and_baselines(sources: set[tuple[str, int]]) -> dict[tuple[str, int], Position]:
-            positions = await positions_for(sources)
+            checked = await positions.for_batch(raw)
             if any(r.kind == "inference" for r in raw):  # fold nothing before the baselines are current
-                wiring.baselines = dict(await blocking(baselines.current))
-            return positions
+                held = wiring.versions.held_ids()
+                wiring.versions.apply(await blocking(wiring.versions.refresh, held), only_held=True)
+            return checked
 
         try:  # never ack what is not written: outages are retried until they end or the worker stops
             result = await ingest_batch(
-                raw, BatchIngest(wiring.store, stage, [fold_drift_histograms], wiring.shadow_stage),
+                raw, BatchIngest(wiring.store, stage, [fold_drift_histograms], wiring.shadow_stage, wiring.versions,
+                                 positions.logs),
                 config_for=lambda: BatchConfig(s.window_seconds, s.allowed_lateness_seconds,
                                                s.max_future_skew_seconds, time.time(), s.max_message_bytes),
                 positions_for=positions_and_baselines, send_dead_letters=send_dead_letters, blocking=blocking,
@@ -124,11 +121,12 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
                         "its offsets: it is read again at the next start", len(raw), exc)
             logging.shutdown()
             os._exit(EXIT_UNWRITTEN)
-        for src, o in out.sources.items():
-            wiring.positions[src] = Position(o.last_offset, o.watermark)
+        positions.advance(out)
         if wiring.positions:
             m.watermark.set(max(p.watermark for p in wiring.positions.values()))
         m.partial_rows.inc(rows)
+        m.state_evictions.labels(state="version").inc(wiring.versions.trim())
+        m.state_evictions.labels(state="detector").inc(outcomes.evicted)
         record_batch_metrics(m, out)
         record_outcome_metrics(m, outcomes)
 
@@ -142,5 +140,9 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust passes assigned= by keyword
     async def forget_positions(sender, assigned, **kwargs):  # another worker may have written meanwhile
-        wiring.positions.clear()
+        positions.forget()
         wiring.outcome_stage.forget()
+
+    @app.on_before_shutdown.connect
+    async def close_source_log(sender, **kwargs):
+        await wiring.open_source_log().close()

@@ -12,6 +12,7 @@ import faust
 from monitor.adapters.alert_outbox import AlertOutbox
 from monitor.adapters.alert_sinks import AlertDeduplicator
 from monitor.adapters.client_security import redis_client_options
+from monitor.adapters.join_store import MemoryJoinStore
 from monitor.alerts.rules import default_rules, load_rules, with_runbook_base
 from monitor.drift.divergence import SEVERITIES
 from monitor.errors import MonitorError
@@ -119,6 +120,8 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
             m.join_expired.labels(kind=kind).inc(n)
         for kind, n in pending.items():
             m.join_pending.labels(kind=kind).set(n)
+        if isinstance(wiring.join_store, MemoryJoinStore):
+            m.state_evictions.labels(state="join").inc(wiring.join_store.take_evicted())
 
     shadow_results = ShadowResults(wiring.store, s.shadow_margin_map)
 

@@ -23,14 +23,15 @@ from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.reader import live_owner, owner_path
 from monitor.adapters.readonly_query import QueryLimits, ReadOnlyQueries
 from monitor.adapters.remote_store import RemoteStore, StoreLock, wait_for_owner
+from monitor.adapters.source_log import SourceLog
 from monitor.adapters.store_secret import issue_secret, secret_path
-from monitor.baseline import Baseline
 from monitor.errors import StoreError
 from monitor.experiments.config import experiment_covariates
 from monitor.pipeline import Position
 from monitor.services.ingest import IngestHealth
 from monitor.services.outcomes import OutcomeStage
 from monitor.services.shadow import ShadowStage
+from monitor.services.versions import VersionStates
 from monitor.settings import Settings
 
 __all__ = ["Wiring"]
@@ -52,8 +53,7 @@ class Wiring:
     registry: CollectorRegistry
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="store"))
     positions: dict[tuple[str, int], Position] = field(default_factory=dict)
-    baselines: dict[tuple[str, str], tuple[str, Baseline]] = field(default_factory=dict)
-    samples_sent: dict[tuple[str, str], int] = field(default_factory=dict)
+    versions: VersionStates | None = None  # baselines and sampling state of recently seen versions
     join_store: JoinStore | None = None
     outcome_stage: OutcomeStage | None = None
     shadow_stage: ShadowStage | None = None
@@ -64,6 +64,13 @@ class Wiring:
     queries: ReadOnlyQueries | None = None
     query_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="query"))
     health: IngestHealth = field(default_factory=IngestHealth)
+    source_log: SourceLog | None = None
+
+    def open_source_log(self) -> SourceLog:
+        """The broker client that checks stored positions (log identity, log end); connects on first use."""
+        if self.source_log is None:
+            self.source_log = SourceLog(self.settings.kafka_bootstrap or "")
+        return self.source_log
 
     @property
     def drift_store(self) -> DriftStore:
@@ -71,20 +78,20 @@ class Wiring:
 
     def open_join_store(self) -> None:
         """Redis when MONITOR_REDIS_URL is set, else an in-process store with the same behaviour."""
-        self.join_store = make_join_store(self.settings.redis_dsn, self.settings.join_ttl_seconds,
-                                          prefix=f"{self.settings.app_id}:join:",
-                                          client_options=redis_client_options(self.settings))
+        s = self.settings
+        self.join_store = make_join_store(s.redis_dsn, s.join_ttl_seconds, prefix=f"{s.app_id}:join:",
+                                          client_options=redis_client_options(s),
+                                          max_records=s.join_memory_max_records)
         self.join_store.setup()
-        self.outcome_stage = OutcomeStage(self.join_store, OutcomeStore(self.store),
-                                          window_seconds=self.settings.window_seconds,
-                                          segment_keys=self.settings.segment_keys,
-                                          covariates=experiment_covariates(self.settings.experiments),
-                                          evidence_detectors=self.settings.detector_evidence)
-        shadow_join = make_join_store(self.settings.redis_dsn, self.settings.shadow_ttl_seconds,
-                                      prefix=f"{self.settings.app_id}:shadow:",
-                                      client_options=redis_client_options(self.settings))
+        self.outcome_stage = OutcomeStage(self.join_store, OutcomeStore(self.store), window_seconds=s.window_seconds,
+                                          segment_keys=s.segment_keys, covariates=experiment_covariates(s.experiments),
+                                          evidence_detectors=s.detector_evidence, max_detectors=s.max_detectors)
+        self.versions = VersionStates(self.drift_store, max_versions=s.max_tracked_versions,
+                                      baseline_samples=s.baseline_samples)
+        shadow_join = make_join_store(s.redis_dsn, s.shadow_ttl_seconds, prefix=f"{s.app_id}:shadow:",
+                                      client_options=redis_client_options(s))
         shadow_join.setup()
-        self.shadow_stage = ShadowStage(shadow_join, window_seconds=self.settings.window_seconds)
+        self.shadow_stage = ShadowStage(shadow_join, window_seconds=s.window_seconds)
         log.info("join store: %s", "redis" if self.settings.redis_dsn else "in-process memory")
 
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from monitor.adapters.schema import (
 )
 from monitor.errors import ConfigError, StoreError
 from monitor.partials import Partial
+from monitor.pipeline import Position
 from monitor.redact import mask_text, mask_url
 from monitor.timestamps import utc_datetime
 
@@ -176,7 +177,17 @@ class ClickHouseStore:
 
     def migrate(self, extra_ddl: Sequence[str] = ()) -> None:
         """Create the database and tables if missing, then apply the migrations (idempotent)."""
-        for statement in (*DDL, *MIGRATIONS, *extra_ddl):
+        for statement in DDL:
+            self.command(statement.format(db=self.db))
+        for migration in MIGRATIONS:
+            if isinstance(migration, str):
+                self.command(migration.format(db=self.db))
+            elif not self.query(
+                "SELECT count() FROM system.columns WHERE database = {db:String} AND table = {table:String} "
+                "AND name = {column:String}", {"db": self.db, "table": migration.table, "column": migration.column},
+            ).rows[0][0]:
+                self.command(migration.statement.format(db=self.db))
+        for statement in extra_ddl:
             self.command(statement.format(db=self.db))
 
     def close(self) -> None:
@@ -216,45 +227,62 @@ class ClickHouseStore:
         return f"{self.db}.{_identifier(name)}"
 
     # -- partials and offsets -----------------------------------------------------------------
-    def write_batch(self, partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]]) -> int:
+    def write_batch(self, partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]],
+                    logs: Mapping[tuple[str, int], tuple[int, str]] | None = None) -> int:
         """Append one consumed batch in ONE insert: partials plus an offset marker per source partition.
 
-        ``partials_by_source[(topic, partition)] = (last_offset, watermark, partials)``.
+        ``partials_by_source[(topic, partition)] = (last_offset, watermark, partials)``;
+        ``logs[(topic, partition)] = (position epoch, log identity)`` the offsets count in
+        (see :mod:`monitor.offsets`), epoch 0 and unknown identity when absent.
         """
-        rows = self._partial_rows(partials_by_source)
-        self.insert("partials", rows, PARTIAL_COLUMNS)
+        rows = self._partial_rows(partials_by_source, logs or {})
+        self.insert("partials", rows, [*PARTIAL_COLUMNS, "position_epoch", "src_identity"])
         return len(rows)
 
     def probe_batch(self, partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]]) -> None:
         """Encode and send the rows of :meth:`write_batch` to a Null table: raises what the real insert
         would, keeps nothing (how the worker finds the message behind an insert the store refuses)."""
-        self.insert(PROBE_TABLE, self._partial_rows(partials_by_source), PARTIAL_COLUMNS)
+        self.insert(PROBE_TABLE, self._partial_rows(partials_by_source, None), PARTIAL_COLUMNS)
 
     @staticmethod
-    def _partial_rows(partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]]) -> list[list[Any]]:
+    def _partial_rows(partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]],
+                      logs: Mapping[tuple[str, int], tuple[int, str]] | None) -> list[list[Any]]:
+        """Rows of partials; with ``logs`` each row also carries its position epoch and log identity."""
         rows: list[list[Any]] = []
         try:
-            for (topic, partition), (last_offset, watermark, partials) in partials_by_source.items():
+            for source, (last_offset, watermark, partials) in partials_by_source.items():
+                topic, partition = source
+                extra = list((logs or {}).get(source, (0, ""))) if logs is not None else []
                 rows.append([topic, partition, last_offset, utc_datetime(0), 0, "", "", OFFSET_MARKER, "", 0.0, 0.0,
-                             utc_datetime(max(watermark, 0.0))])
+                             utc_datetime(max(watermark, 0.0)), *extra])
                 rows.extend(
-                    [topic, partition, last_offset, utc_datetime(p.window_start), p.window_seconds, p.model, p.model_version,
-                     p.name, p.bucket, p.count, p.total, utc_datetime(p.max_event_time)]
+                    [topic, partition, last_offset, utc_datetime(p.window_start), p.window_seconds, p.model,
+                     p.model_version, p.name, p.bucket, p.count, p.total, utc_datetime(p.max_event_time), *extra]
                     for p in partials
                 )
         except (ValueError, OverflowError, OSError) as exc:  # a time no datetime holds
             raise StoreError(f"partial rows cannot be encoded: {exc}", retryable=False) from exc
         return rows
 
+    def position(self, topic: str, partition: int) -> Position:
+        """The stored position of a source partition: its newest epoch's last offset and identity, and
+        the watermark over all epochs; ``Position(-1, 0.0)`` when never written."""
+        rows = self.query(
+            f"SELECT position_epoch, max(last_offset), argMax(src_identity, last_offset), "
+            f"toFloat64(max(max_event_time)) FROM {self.table('partials')} "
+            "WHERE src_topic = {topic:String} AND src_partition = {partition:UInt32} AND name = {marker:String} "
+            "GROUP BY position_epoch ORDER BY position_epoch",
+            {"topic": topic, "partition": partition, "marker": OFFSET_MARKER},
+        ).rows
+        if not rows:
+            return Position(-1, 0.0)
+        epoch, last, identity, _ = rows[-1]
+        return Position(int(last), max(float(r[3]) for r in rows), int(epoch), str(identity))
+
     def read_position(self, topic: str, partition: int) -> tuple[int, float]:
         """(last offset written, watermark) of a source partition; (-1, 0.0) when never written."""
-        result = self.query(
-            f"SELECT max(last_offset), toFloat64(max(max_event_time)), count() FROM {self.table('partials')} "
-            "WHERE src_topic = {topic:String} AND src_partition = {partition:UInt32} AND name = {marker:String}",
-            {"topic": topic, "partition": partition, "marker": OFFSET_MARKER},
-        )
-        last, watermark, n = result.rows[0]
-        return (int(last), float(watermark)) if n else (-1, 0.0)
+        stored = self.position(topic, partition)
+        return stored.last_offset, stored.watermark
 
     def refresh_metric_windows(self, changed_since: float) -> int:
         """Rewrite the metric windows touched by partials inserted after ``changed_since``.

@@ -68,6 +68,18 @@ class DriftStore:
         ).rows
         return {(m, v): (bid, Baseline.from_json(body)) for m, v, bid, body in rows}
 
+    def active_baseline_ids(self, versions: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The id of the newest non-deleted baseline of each of ``versions`` that has one."""
+        if not versions:
+            return {}
+        rows = self.store.query(
+            f"SELECT model, model_version, argMax(baseline_id, created_at) FROM {self.store.table('baselines')} FINAL "
+            "WHERE deleted = 0 AND has(arrayZip({models:Array(String)}, {versions:Array(String)}), (model, model_version)) "
+            "GROUP BY model, model_version",
+            {"models": [m for m, _ in versions], "versions": [v for _, v in versions]},
+        ).rows
+        return {(m, v): bid for m, v, bid in rows}
+
     def delete_baseline(self, model: str, version: str, baseline_id: str | None = None) -> int:
         """Mark baselines deleted (their scored history stays); returns how many."""
         rows = [r for r in self.list_baselines(model, version) if not r["deleted"]

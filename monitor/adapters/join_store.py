@@ -30,6 +30,7 @@ from monitor.errors import StoreError
 from monitor.redact import mask_text, mask_url
 
 __all__ = [
+    "DEFAULT_MAX_RECORDS",
     "DEFAULT_TTL_SECONDS",
     "JoinStore",
     "MemoryJoinStore",
@@ -39,6 +40,7 @@ __all__ = [
 
 DEFAULT_TTL_SECONDS = 7 * 86400.0
 _TRANSIENT_REPLIES = ("OOM", "READONLY", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+DEFAULT_MAX_RECORDS = 500_000
 InferenceMatch = tuple[str, bytes, list[bytes]]
 FeedbackMatch = tuple[str, bytes, bytes]
 
@@ -82,12 +84,21 @@ def _first_occurrences(items: Sequence[Any], key: Any) -> list[Any]:
 
 
 class MemoryJoinStore:
-    """In-process join store for the embedded mode and tests; same behaviour as the Redis one."""
+    """In-process join store for the embedded mode and tests; same behaviour as the Redis one.
 
-    def __init__(self, ttl_seconds: float = DEFAULT_TTL_SECONDS) -> None:
+    Holds at most ``max_records`` records (inferences plus feedback): past it the oldest go first,
+    before their TTL, and are counted (:meth:`take_evicted`). A record takes a few hundred bytes;
+    when records per second × join TTL exceeds the cap, use Redis (``MONITOR_REDIS_URL``).
+    """
+
+    def __init__(self, ttl_seconds: float = DEFAULT_TTL_SECONDS, max_records: int = DEFAULT_MAX_RECORDS) -> None:
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds: {ttl_seconds} must be positive")
+        if max_records < 1:
+            raise ValueError(f"max_records: {max_records} must be at least 1")
         self.ttl_seconds = ttl_seconds
+        self.max_records = max_records
+        self._evicted = 0
         self._seq = 0
         self._inferences: dict[str, tuple[int, bytes, float]] = {}
         self._feedback: dict[str, dict[str, tuple[int, bytes, float]]] = {}
@@ -123,6 +134,7 @@ class MemoryJoinStore:
             )
             if older:
                 matches.append((rid, stored, [fb for _, fb in older]))
+        self._evict_over_cap()
         return matches
 
     def add_feedback(
@@ -143,27 +155,45 @@ class MemoryJoinStore:
             inference = self._inferences.get(rid)
             if inference is not None and inference[0] < seq:
                 matches.append((rid, inference[1], stored))
+        self._evict_over_cap()
         return matches
 
     def expire(self, now: float) -> dict[str, int]:
         expired = {"inference": 0, "feedback": 0}
         cutoff = now - self.ttl_seconds
         while self._by_age and self._by_age[0][0] < cutoff:
-            _, seq, rid, fid = heapq.heappop(self._by_age)
-            if fid is None:
-                if self._inferences.get(rid, (None,))[0] == seq:
-                    del self._inferences[rid]
-                    if rid in self._unmatched_inferences:
-                        self._unmatched_inferences.discard(rid)
-                        expired["inference"] += 1
-            elif self._feedback.get(rid, {}).get(fid, (None,))[0] == seq:
-                del self._feedback[rid][fid]
-                if not self._feedback[rid]:
-                    del self._feedback[rid]
-                if (rid, fid) in self._unmatched_feedback:
-                    self._unmatched_feedback.discard((rid, fid))
-                    expired["feedback"] += 1
+            kind = self._drop_oldest()
+            if kind:
+                expired[kind] += 1
         return expired
+
+    def _drop_oldest(self) -> str | None:
+        """Forget the oldest record; the kind it was if it never matched."""
+        _, seq, rid, fid = heapq.heappop(self._by_age)
+        if fid is None:
+            if self._inferences.get(rid, (None,))[0] == seq:
+                del self._inferences[rid]
+                if rid in self._unmatched_inferences:
+                    self._unmatched_inferences.discard(rid)
+                    return "inference"
+        elif self._feedback.get(rid, {}).get(fid, (None,))[0] == seq:
+            del self._feedback[rid][fid]
+            if not self._feedback[rid]:
+                del self._feedback[rid]
+            if (rid, fid) in self._unmatched_feedback:
+                self._unmatched_feedback.discard((rid, fid))
+                return "feedback"
+        return None
+
+    def _evict_over_cap(self) -> None:
+        while len(self._by_age) > self.max_records:
+            self._drop_oldest()
+            self._evicted += 1
+
+    def take_evicted(self) -> int:
+        """Records evicted at the cap since the last call."""
+        evicted, self._evicted = self._evicted, 0
+        return evicted
 
     def pending(self) -> dict[str, int]:
         return {
@@ -394,6 +424,7 @@ class RedisJoinStore:
 def make_join_store(
     redis_url: str | None, ttl_seconds: float, prefix: str = "monitor:join:",
     client_options: dict[str, Any] | None = None,
+    max_records: int = DEFAULT_MAX_RECORDS,
 ) -> JoinStore:
     """A :class:`RedisJoinStore` when a URL is given, else a :class:`MemoryJoinStore`.
 
@@ -402,4 +433,4 @@ def make_join_store(
     """
     if redis_url:
         return RedisJoinStore(redis_url, ttl_seconds, prefix, client_options)
-    return MemoryJoinStore(ttl_seconds)
+    return MemoryJoinStore(ttl_seconds, max_records)

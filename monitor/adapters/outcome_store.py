@@ -17,19 +17,27 @@ class OutcomeStore:
     def __init__(self, store: ClickHouseStore) -> None:
         self.store = store
 
-    def load_states(self, topic: str, partition: int) -> dict[tuple[str, str], tuple[int, bytes]]:
-        """Newest detector state of each model version for one source partition."""
+    def load_states(self, topic: str, partition: int, versions: Sequence[tuple[str, str]],
+                    ) -> dict[tuple[str, str], tuple[int, int, bytes]]:
+        """Newest detector state of each of ``versions`` on one source partition:
+        ``(model, version) -> (position epoch, last offset, state)``."""
         rows = self.store.query(
-            f"SELECT model, model_version, max(last_offset), argMax(state, last_offset) FROM "
-            f"{self.store.table('detector_state')} WHERE src_topic = {{topic:String}} "
-            "AND src_partition = {partition:UInt32} GROUP BY model, model_version",
-            {"topic": topic, "partition": partition},
+            "SELECT model, model_version, argMax(position_epoch, (position_epoch, last_offset)), "
+            "argMax(last_offset, (position_epoch, last_offset)), argMax(state, (position_epoch, last_offset)) "
+            f"FROM {self.store.table('detector_state')} WHERE src_topic = {{topic:String}} "
+            "AND src_partition = {partition:UInt32} "
+            "AND has(arrayZip({models:Array(String)}, {versions:Array(String)}), (model, model_version)) "
+            "GROUP BY model, model_version",
+            {"topic": topic, "partition": partition, "models": [m for m, _ in versions],
+             "versions": [v for _, v in versions]},
         ).rows
-        return {(m, v): (int(offset), bytes.fromhex(state)) for m, v, offset, state in rows}
+        return {(m, v): (int(epoch), int(offset), bytes.fromhex(state)) for m, v, epoch, offset, state in rows}
 
-    def save_states(self, rows: Sequence[tuple[str, int, str, str, int, bytes]]) -> None:
-        self.store.insert("detector_state", [[t, p, m, v, o, s.hex()] for t, p, m, v, o, s in rows],
-                          ["src_topic", "src_partition", "model", "model_version", "last_offset", "state"])
+    def save_states(self, rows: Sequence[tuple[str, int, str, str, int, int, bytes]]) -> None:
+        """``(topic, partition, model, version, position epoch, last offset, state)`` rows."""
+        self.store.insert("detector_state", [[t, p, m, v, e, o, s.hex()] for t, p, m, v, e, o, s in rows],
+                          ["src_topic", "src_partition", "model", "model_version", "position_epoch", "last_offset",
+                           "state"])
 
     def write_detections(self, rows: Sequence[tuple[float, float, str, str, str, str, str, int, int,
                                                     float | None, float | None, int, int]]) -> None:

@@ -69,6 +69,18 @@ class MonitorMetrics:
                                        registry=r)
         self.store_errors = Counter("monitor_store_errors_total", "Failed store operations", ["operation"],
                                     registry=r)
+        self.offset_resets = Counter(
+            "monitor_offset_resets_total", "Source partitions whose offsets restarted (recreated topic, lost broker "
+            "log): a new position epoch, nothing skipped", ["topic", "reason"], registry=r,
+        )
+        self.state_evictions = Counter(
+            "monitor_state_evictions_total", "Per-version state dropped from memory at its cap (reloaded from the "
+            "store when needed again)", ["state"], registry=r,
+        )
+        self.model_labels_folded = Counter(
+            "monitor_model_labels_folded_total", "Observations exported as model=\"other\": the label cap was reached",
+            registry=r,
+        )
         self.watermark = Gauge("monitor_watermark_timestamp_seconds", "Event-time watermark (Unix time)", registry=r)
         # input drift
         labels = (*MV, "feature")
@@ -152,6 +164,7 @@ class MonitorMetrics:
             self._model_pairs.add(pair)
             self._last_seen[pair] = time.time() if now is None else now
             return pair
+        self.model_labels_folded.inc()
         return (OTHER, OTHER)
 
     def forget_idle_versions(self, now: float, ttl_seconds: float) -> list[tuple[str, str]]:

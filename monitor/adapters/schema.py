@@ -9,10 +9,12 @@ the latest row for a key wins, so rewriting a window never double counts. Read t
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from monitor.catalogue import OUTCOME_METRICS, WINDOW_METRICS
 
 __all__ = ["DDL", "LATENCY_HISTOGRAM", "MIGRATIONS", "OUTCOME_PREFIX", "PROPORTIONS", "SCALAR_MEAN_METRICS",
-           "SKETCH_PREFIX"]
+           "SKETCH_PREFIX", "Migration"]
 
 # Metrics whose window value is sum(total) / sum(count); the others are sums.
 SCALAR_MEAN_METRICS = tuple(m.name for m in WINDOW_METRICS if m.kind == "mean")
@@ -227,11 +229,30 @@ DDL = (
     ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, production_version, shadow_version, metric)""",
 )
 
-MIGRATIONS = (
+class Migration(NamedTuple):
+    """A change that is not idempotent by itself: applied only while ``column`` of ``table`` is missing."""
+
+    table: str
+    column: str
+    statement: str
+
+
+# Applied in order after DDL by ``ClickHouseStore.migrate``, to new and old stores alike: plain statements
+# are idempotent and run every time, a Migration runs once. Append only: never edit a released one.
+MIGRATIONS: tuple[str | Migration, ...] = (
     # The events a drift row was scored on next to the window's inference events; partial when they differ.
     "ALTER TABLE {db}.drift_windows ADD COLUMN IF NOT EXISTS n_events UInt64 DEFAULT 0 AFTER n_reference",
     "ALTER TABLE {db}.drift_windows ADD COLUMN IF NOT EXISTS partial UInt8 DEFAULT 0 AFTER n_events",
     # The counts a detection's before and after means are over (0: written before they were stored).
     "ALTER TABLE {db}.detector_events ADD COLUMN IF NOT EXISTS n_before UInt64 DEFAULT 0 AFTER mean_after",
     "ALTER TABLE {db}.detector_events ADD COLUMN IF NOT EXISTS n_after UInt64 DEFAULT 0 AFTER n_before",
+    # Offset markers carry the identity of the log they count in and its position epoch
+    # (monitor/offsets.py): a recreated topic or a broker that lost its log is detected, not skipped.
+    "ALTER TABLE {db}.partials ADD COLUMN IF NOT EXISTS position_epoch UInt32 DEFAULT 0",
+    "ALTER TABLE {db}.partials ADD COLUMN IF NOT EXISTS src_identity String DEFAULT ''",
+    # Detector state per epoch: a new epoch's lower offsets must not lose to the old epoch's (a sorting-key
+    # column cannot have a DEFAULT expression; UInt32 reads 0 where absent).
+    Migration("detector_state", "position_epoch",
+              "ALTER TABLE {db}.detector_state ADD COLUMN position_epoch UInt32, "
+              "MODIFY ORDER BY (src_topic, src_partition, model, model_version, position_epoch)"),
 )

@@ -49,6 +49,7 @@ from monitor.services.isolation import (
 )
 from monitor.services.outcomes import OutcomeResult, OutcomeStage
 from monitor.services.shadow import ShadowStage
+from monitor.services.versions import VersionStates
 
 __all__ = ["BatchIngest", "IngestHealth", "IngestResult", "IngestStopped", "RetryPolicy", "ingest_batch",
            "run_blocking"]
@@ -130,7 +131,8 @@ class IngestResult:
 class _DiscardingOutcomeStore:
     """The outcome store of a trial run: no saved state, nothing kept."""
 
-    def load_states(self, topic: str, partition: int) -> dict[tuple[str, str], tuple[int, bytes]]:
+    def load_states(self, topic: str, partition: int, versions: Sequence[tuple[str, str]] = (),
+                    ) -> dict[tuple[str, str], tuple[int, int, bytes]]:
         return {}
 
     def save_states(self, rows: Sequence[Any]) -> None:
@@ -148,17 +150,26 @@ class BatchIngest:
     outcome_stage: OutcomeStage
     folds: Sequence[InferenceFold] = field(default_factory=tuple)
     shadow_stage: ShadowStage | None = None  # pairs shadow answers with production's (monitor.services.shadow)
+    versions: VersionStates | None = None  # versions not held yet: baselines read, drift folded in prepare
+    logs_for: Callable[[BatchOutput], Mapping[tuple[str, int], tuple[int, str]]] | None = None  # epoch, identity
 
     def prepare(self, raw: Sequence[RawMessage], positions: Positions, config: BatchConfig,
                 excluded: Mapping[MessageKey, Rejection]) -> tuple[BatchOutput, OutcomeResult]:
         out = process_isolating(raw, positions, config, self.folds, excluded)
+        if self.versions is not None:
+            new = self.versions.untracked(out)
+            if new:
+                loaded = self.versions.fetch(new)
+                self.versions.apply(loaded)
+                self.versions.fold_loaded(out, loaded, config.window_seconds)
         result = self.outcome_stage.process(out, config.now)
         if self.shadow_stage is not None:
             self.shadow_stage.process(out, config.now)
         return out, result
 
     def write(self, out: BatchOutput) -> int:
-        return self.store.write_batch({src: (o.last_offset, o.watermark, o.partials) for src, o in out.sources.items()})
+        return self.store.write_batch({src: (o.last_offset, o.watermark, o.partials) for src, o in out.sources.items()},
+                                      self.logs_for(out) if self.logs_for is not None else None)
 
     def find_unwritable(self, raw: Sequence[RawMessage], positions: Positions, config: BatchConfig,
                         excluded: Mapping[MessageKey, Rejection]) -> dict[MessageKey, Rejection]:

@@ -1,8 +1,9 @@
 """The outcome stage of a batch: join feedback to inference, fold outcome partials, run detectors.
 
 Blocking (join store and ClickHouse calls); the worker runs it in its store thread. Detector
-state is saved with the offset it covers *before* the batch's partials, so after a crash the
-replayed events feed the detectors only past that offset: no detection is lost or repeated.
+state is saved with the offset (and position epoch) it covers *before* the batch's partials, so
+after a crash the replayed events feed the detectors only past that offset: no detection is lost
+or repeated. A state is saved only when it changed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from monitor.adapters.join_store import JoinStore
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.schema import OUTCOME_PREFIX
+from monitor.bounded import LRUMap
 from monitor.detectors.concept import DEFAULT_SPECS, EVIDENCE_SPECS, ConceptDriftMonitor, Detection
 from monitor.experiments.fold import (
     covariate_value,
@@ -40,11 +42,25 @@ log = logging.getLogger("monitor.outcomes")
 Source = tuple[str, int]
 
 
+DetectorKey = tuple[str, int, str, str]  # (topic, partition, model, version)
+
+
+@dataclass
+class _Detectors:
+    """One version's detectors on one source partition, with the offset they were fed up to."""
+
+    monitor: ConceptDriftMonitor
+    epoch: int
+    fed: int
+    saved: int | None  # hash of the snapshot last saved: a state that did not change is not saved again
+
+
 @dataclass
 class OutcomeResult:
     outcomes: list[JoinedOutcome] = field(default_factory=list)
     detections: list[tuple[str, int, Detection]] = field(default_factory=list)
     join_delays: list[float] = field(default_factory=list)
+    evicted: int = 0  # detector sets dropped from memory after this batch (LRU cap)
 
 
 def _outcome_partials(outcomes: Sequence[JoinedOutcome], window: int, segment_keys: Sequence[str],
@@ -54,9 +70,13 @@ def _outcome_partials(outcomes: Sequence[JoinedOutcome], window: int, segment_ke
 
 
 class OutcomeStage:
+    """Join, fold and detect for one worker. At most ``max_detectors`` detector sets (one per source
+    partition, model and version) stay in memory, least recently used out first; an evicted set is
+    read back from the store (where its last change was saved) when its version comes back."""
+
     def __init__(self, join_store: JoinStore, store: OutcomeStore, *, window_seconds: int,
                  segment_keys: Sequence[str] = (), covariates: Mapping[str, str] | None = None,
-                 evidence_detectors: bool = False) -> None:
+                 evidence_detectors: bool = False, max_detectors: int = 500) -> None:
         self.covariates = dict(covariates or {})  # experiment -> the feature that is its CUPED covariate
         self.join_store = join_store
         self.store = store
@@ -64,28 +84,28 @@ class OutcomeStage:
         self.segment_keys = tuple(segment_keys)
         # The quiet defaults feed alerts; the noisier evidence detectors only when asked for.
         self.specs = DEFAULT_SPECS + (EVIDENCE_SPECS if evidence_detectors else ())
-        self.monitors: dict[tuple[str, int, str, str], ConceptDriftMonitor] = {}
-        self.fed: dict[tuple[str, int, str, str], int] = {}  # offset each detector has seen up to
-        self._loaded: set[Source] = set()
+        self.detectors: LRUMap[DetectorKey, _Detectors] = LRUMap(max_detectors)
+        self.evicted = 0  # detector sets dropped from memory since start
         # event time of the value at each detection: (topic, partition, model, version, stream, position) -> time
         self.detection_times: dict[tuple[str, int, str, str, str, int], float] = {}
 
     def forget(self) -> None:
         """After a rebalance: detector state is reloaded from the store on next use."""
-        self.monitors.clear()
-        self.fed.clear()
-        self._loaded.clear()
+        self.detectors.clear()
 
-    def _monitor(self, topic: str, partition: int, model: str, version: str) -> ConceptDriftMonitor:
-        if (topic, partition) not in self._loaded:
-            for (m, v), (offset, state) in self.store.load_states(topic, partition).items():
-                self.monitors[(topic, partition, m, v)] = ConceptDriftMonitor.restore(state).use_specs(self.specs)
-                self.fed[(topic, partition, m, v)] = offset
-            self._loaded.add((topic, partition))
-        key = (topic, partition, model, version)
-        if key not in self.monitors:
-            self.monitors[key] = ConceptDriftMonitor(model, version, self.specs)
-        return self.monitors[key]
+    def _load(self, topic: str, partition: int, epoch: int, versions: Sequence[tuple[str, str]]) -> None:
+        """Bring the detector sets of ``versions`` into memory: stored state if any, else fresh ones."""
+        missing = [mv for mv in versions if (topic, partition, *mv) not in self.detectors]
+        stored = self.store.load_states(topic, partition, missing) if missing else {}
+        for model, version in missing:
+            if (model, version) in stored:
+                state_epoch, offset, state = stored[(model, version)]
+                monitor = ConceptDriftMonitor.restore(state).use_specs(self.specs)
+                fed = offset if state_epoch == epoch else -1  # a new epoch: its offsets start again
+                self.detectors[(topic, partition, model, version)] = _Detectors(monitor, epoch, fed, hash(state))
+            else:
+                self.detectors[(topic, partition, model, version)] = _Detectors(
+                    ConceptDriftMonitor(model, version, self.specs), epoch, -1, None)
 
     def _join(self, kind: str, events: Sequence, ids: Sequence[str], late: Sequence[bool],
               now: float) -> tuple[list, list[int]]:
@@ -132,18 +152,22 @@ class OutcomeStage:
             self.detection_times.clear()
         if states:
             self.store.save_states(states)
+        result.evicted = len(self.detectors.trim())
+        self.evicted += result.evicted
         return result
 
     def _detect(self, topic: str, partition: int, source, outcomes: list[JoinedOutcome], offsets: list[int],
-                result: OutcomeResult) -> list[tuple[str, int, str, str, int, bytes]]:
+                result: OutcomeResult) -> list[tuple[str, int, str, str, int, int, bytes]]:
         event_offsets = [int(i.split(":")[-2]) for i in source.event_ids]
         models = {(e.model, e.model_version) for e in source.valid} if source.kind == "inference" else set()
         models |= {(o.model, o.model_version) for o in outcomes}
+        self._load(topic, partition, source.epoch, sorted(models))
         states = []
         for model, version in sorted(models):
-            monitor = self._monitor(topic, partition, model, version)
-            key = (topic, partition, model, version)
-            seen = self.fed.get(key, -1)  # values up to here were fed before a crash: not again
+            tracked = self.detectors[(topic, partition, model, version)]
+            if tracked.epoch != source.epoch:  # the source's offsets restarted since this was loaded
+                tracked.epoch, tracked.fed = source.epoch, -1
+            monitor, seen = tracked.monitor, tracked.fed  # values up to ``seen`` were fed before a crash: not again
             fresh = [o for o, offset in zip(outcomes, offsets)
                      if offset > seen and (o.model, o.model_version) == (model, version)]
             streams = detector_streams(fresh).get((model, version), {})
@@ -165,6 +189,9 @@ class OutcomeStage:
                     if 0 <= d.position - start < len(at):
                         self.detection_times[(topic, partition, model, version, stream, d.position)] = \
                             at[d.position - start]
-            self.fed[key] = source.last_offset
-            states.append((topic, partition, model, version, source.last_offset, monitor.snapshot()))
+            tracked.fed = source.last_offset
+            snapshot = monitor.snapshot()
+            if hash(snapshot) != tracked.saved:
+                tracked.saved = hash(snapshot)
+                states.append((topic, partition, model, version, source.epoch, source.last_offset, snapshot))
         return states

@@ -203,3 +203,18 @@ def test_unpaired_shadow_and_production_answers_expire_into_counters(store: Join
                                  _answer("both", "v2", "c"), _answer("both", "v3", "c", deployment="shadow")]),
                   now=0.0)
     assert stage.expire(now=TTL + 1.0) == {"production": 1, "shadow": 1}
+
+
+def test_the_memory_store_evicts_its_oldest_records_at_the_cap_and_counts_them() -> None:
+    store = MemoryJoinStore(ttl_seconds=TTL, max_records=3)
+    store.add_inferences([("r1", b"i1"), ("r2", b"i2")], now=0.0)
+    store.add_feedback([("r3", "f3", b"fb3")], now=1.0)
+    assert store.take_evicted() == 0
+    store.add_inferences([("r4", b"i4"), ("r5", b"i5")], now=2.0)  # 5 records: r1 and r2 go
+    assert store.take_evicted() == 2 and store.take_evicted() == 0
+    assert store.pending() == {"inference": 2, "feedback": 1}
+    assert store.add_feedback([("r1", "f1", b"late")], now=3.0) == []  # r1's inference was evicted
+    assert store.take_evicted() == 1  # ... and now r3's feedback, the oldest record
+    assert store.add_inferences([("r3", b"i3")], now=4.0) == []
+    assert store.take_evicted() == 1  # r4
+    assert store.expire(now=1000.0) == {"inference": 2, "feedback": 1}  # r5, r3 and r1's feedback

@@ -1,4 +1,5 @@
-"""BaselineCache on embedded ClickHouse: loaded on first use, reloaded when baselines change."""
+"""Baselines of the held versions on embedded ClickHouse: read when a version is first seen, re-read
+when the baselines change (built, replaced or deleted while the worker runs)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.drift_store import DriftStore
 from monitor.baseline import build_baseline
-from monitor.services.baselines import BaselineCache
+from monitor.services.versions import VersionStates
 
 
 def baseline(version: str, scale: float):
@@ -19,15 +20,29 @@ def test_loaded_on_first_use_and_reloaded_when_a_baseline_is_built_replaced_or_d
     store.migrate()
     drift = DriftStore(store)
     drift.save_baseline(baseline("v1", 1.0), "b1")
-    cache = BaselineCache(drift)
-    assert {k: v[0] for k, v in cache.current().items()} == {("m", "v1"): "b1"}
-    first = cache.active
-    assert cache.current() is first  # nothing changed: not reloaded
+    versions = VersionStates(drift)
+
+    def ids() -> dict:
+        return {k: v[0] for k, v in versions.baselines().items()}
+
+    def refresh() -> dict:
+        changed = versions.refresh(versions.held_ids())
+        versions.apply(changed, only_held=True)
+        return changed
+
+    assert refresh() == {}  # nothing held yet
+    versions.apply(versions.fetch([("m", "v1"), ("m", "v2")]))  # both versions seen in a batch
+    assert ids() == {("m", "v1"): "b1"}
+    assert refresh() == {}  # nothing changed: not re-read
 
     drift.save_baseline(baseline("v2", 2.0), "b2")  # a new version's baseline, built while running
-    assert {k: v[0] for k, v in cache.current().items()} == {("m", "v1"): "b1", ("m", "v2"): "b2"}
+    assert set(refresh()) == {("m", "v2")} and ids() == {("m", "v1"): "b1", ("m", "v2"): "b2"}
     drift.save_baseline(build_baseline("m", "v1", [{"features": {"x": float(i)}} for i in range(60)], now=5.0),
                         "b1-new")  # replaced
-    assert cache.current()[("m", "v1")][0] == "b1-new"
+    refresh()
+    assert ids()[("m", "v1")] == "b1-new"
     drift.delete_baseline("m", "v2")
-    assert set(cache.current()) == {("m", "v1")}
+    refresh()
+    assert set(ids()) == {("m", "v1")}
+    versions.forget()  # after a store error everything held is compared again
+    assert refresh() == {}  # ... and nothing differs
