@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     max_tracked_versions: int = Field(1000, ge=1, description="model versions whose baseline and sampling state "
                                       "stay in memory (least recently seen out first)")
     max_detectors: int = Field(500, ge=1, description="detector sets (partition, model, version) kept in memory")
-    join_memory_max_records: int = Field(500_000, ge=1000, description="in-process join store: records held before "
+    join_memory_max_records: int = Field(200_000, ge=1000, description="in-process join store: records held before "
                                          "the oldest are evicted (use Redis above this)")
 
     @field_validator("window", "allowed_lateness", "idle_timeout", "max_future_skew", "join_ttl", "recent_version",

@@ -40,7 +40,7 @@ __all__ = [
 
 DEFAULT_TTL_SECONDS = 7 * 86400.0
 _TRANSIENT_REPLIES = ("OOM", "READONLY", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
-DEFAULT_MAX_RECORDS = 500_000
+DEFAULT_MAX_RECORDS = 200_000
 InferenceMatch = tuple[str, bytes, list[bytes]]
 FeedbackMatch = tuple[str, bytes, bytes]
 
