@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
-from monitor.adapters.client_security import clickhouse_client_options, redis_client_options
+from monitor.adapters.client_security import (
+    clickhouse_client_options,
+    kafka_client_options,
+    redis_client_options,
+)
 from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.join_store import JoinStore, make_join_store
 from monitor.adapters.outcome_store import OutcomeStore
@@ -69,7 +73,7 @@ class Wiring:
     def open_source_log(self) -> SourceLog:
         """The broker client that checks stored positions (log identity, log end); connects on first use."""
         if self.source_log is None:
-            self.source_log = SourceLog(self.settings.kafka_bootstrap or "")
+            self.source_log = SourceLog(self.settings.kafka_bootstrap or "", **kafka_client_options(self.settings))
         return self.source_log
 
     @property
