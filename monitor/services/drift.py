@@ -55,11 +55,13 @@ class DriftService:
     # -- baselines --------------------------------------------------------------------------
     def build_automatic_baselines(self, now: float) -> list[str]:
         """Build a baseline for each version whose first events are all sampled; returns their ids."""
-        active = self.store.active_baselines()
+        counts = self.store.sample_counts()
+        have = self.store.active_baseline_ids(list(counts)) if counts else {}
+        pending = {key: n for key, n in counts.items() if key not in have}
+        # every baseline's body only when a new version may copy its predecessor's (not once per run)
+        active = self.store.active_baselines() if pending and self.settings.baseline_from_previous else {}
         built = []
-        for (model, version), n in self.store.sample_counts().items():
-            if (model, version) in active:
-                continue
+        for (model, version), n in pending.items():
             previous = [b for (m, v), (_, b) in active.items() if m == model and v != version]
             if self.settings.baseline_from_previous and previous:
                 source = max(previous, key=lambda b: b.created_at)

@@ -65,5 +65,7 @@ def test_the_checked_position_never_skips_a_message_of_a_replaced_log(stored, lo
     check = check_position(Position(stored, 0.0, epoch, log_identity("c", "t1")), LogState(identity, log_end))
     if check.reset:
         assert check.position.last_offset == -1 and check.position.epoch == epoch + 1
-    else:  # kept only when it can be a replay of the same log
+    elif check.position.last_offset >= 0:  # kept only when it can be a replay of the same log
         assert not recreated and check.position.last_offset < log_end and check.position.epoch == epoch
+    else:  # never written: nothing to skip, whatever the log
+        assert stored == -1

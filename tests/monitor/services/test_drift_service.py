@@ -118,3 +118,15 @@ def test_a_baseline_replaced_mid_window_scores_the_window_partial(chdb_dir):
     rows = scored(store)
     assert [r[:4] for r in rows] == [(0.0, 200, 320, 1), (60.0, 80, 80, 0)]  # the baseline of most values
     assert rows[1][4] == "insufficient"  # below min_samples: counts kept, not scored
+
+
+def test_a_new_version_copies_the_previous_baseline_when_configured(chdb_dir):
+    drift = DriftStore(store_for(chdb_dir))
+    drift.save_baseline(build_baseline("m", "v1", [{"features": {"x": float(i)}} for i in range(40)], now=1.0), "b1")
+    drift.add_samples([("m", "v2", 5.0, "r1", {"features": {"x": 1.0}})])  # 1 sample: too few to build from
+    assert DriftService(drift, Settings(baseline_samples=30)).build_automatic_baselines(now=6.0) == []
+    built = DriftService(drift, Settings(baseline_samples=30, baseline_from_previous=True)
+                         ).build_automatic_baselines(now=7.0)
+    copied = drift.active_baselines()[("m", "v2")]
+    assert copied[0] == built[0] and copied[1].source == "copied from v1"
+    assert DriftService(drift, Settings(baseline_from_previous=True)).build_automatic_baselines(now=8.0) == []
