@@ -49,7 +49,7 @@ class SourcePositions:
         to_check = [s for s, offset in first.items() if s in unknown or (
             self._checked.get(s) is not self.positions[s] and offset <= self.positions[s].last_offset)]
         if to_check:
-            states = await self.source_log.states(to_check)
+            states = await self.source_log.states(to_check, {s: self.positions[s].last_offset for s in to_check})
             for source in to_check:
                 self._apply(source, check_position(self.positions[source], states[source]))
         return self.positions

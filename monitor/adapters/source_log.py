@@ -8,9 +8,10 @@ offset still detects a log that restarted below the stored position (see ``monit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from io import BytesIO
 from typing import Any
 
@@ -37,6 +38,8 @@ __all__ = ["SourceLog"]
 
 log = logging.getLogger("monitor.worker")
 _NO_TOPIC_ID = uuid.UUID(int=0)
+FETCH_TIMEOUT_SECONDS = 5.0
+CLOSE_TIMEOUT_SECONDS = 10.0
 
 
 class _Uuid(AbstractType[uuid.UUID]):
@@ -156,21 +159,53 @@ class SourceLog:
     async def close(self) -> None:
         if self._consumer is not None:
             consumer, self._consumer = self._consumer, None
-            await consumer.stop()
+            try:
+                await asyncio.wait_for(consumer.stop(), CLOSE_TIMEOUT_SECONDS)
+            except TimeoutError:
+                log.warning("the broker client did not close within %.0f s", CLOSE_TIMEOUT_SECONDS)
 
-    async def states(self, sources: Iterable[tuple[str, int]]) -> dict[tuple[str, int], LogState]:
+    async def states(self, sources: Iterable[tuple[str, int]], stored: Mapping[tuple[str, int], int] | None = None,
+                     ) -> dict[tuple[str, int], LogState]:
         """The log identity and log end offset of each ``(topic, partition)``; :class:`BrokerError` if the
-        broker does not answer (the caller retries the batch)."""
+        broker does not answer (the caller retries the batch).
+
+        Where the listed log end is not above the ``stored`` offset of a partition, a fetch confirms it:
+        some brokers (Tansu 0.6) list the base offset of the last record batch as the latest offset,
+        while a fetch reports the true high watermark.
+        """
         await self.start()
         assert self._consumer is not None
         sources = sorted(set(sources))
         try:
             identities = await self._identities({t for t, _ in sources})
-            ends = await self._consumer.end_offsets([TopicPartition(t, p) for t, p in sources])
+            listed = await self._consumer.end_offsets([TopicPartition(t, p) for t, p in sources])
+            ends = {(t, p): int(listed[TopicPartition(t, p)]) for t, p in sources}
+            doubtful = {s: o for s, o in (stored or {}).items() if s in ends and 0 <= ends[s] <= o}
+            for source, end in (await self._fetched_ends(doubtful)).items():
+                ends[source] = max(ends[source], end)
         except (KafkaError, OSError) as exc:
             await self.close()  # a broker that restarted: reconnect next time
             raise BrokerError(f"broker at {self.bootstrap} did not describe {sources}: {exc}") from exc
-        return {(t, p): LogState(identities.get(t, ""), int(ends[TopicPartition(t, p)])) for t, p in sources}
+        return {s: LogState(identities.get(s[0], ""), ends[s]) for s in sources}
+
+    async def _fetched_ends(self, offsets: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+        """The high watermark a fetch at each offset reports (``-1`` where none came back in time)."""
+        if not offsets:
+            return {}
+        assert self._consumer is not None
+        tps = {source: TopicPartition(*source) for source in offsets}
+        self._consumer.assign(list(tps.values()))
+        try:
+            for source, tp in tps.items():
+                self._consumer.seek(tp, offsets[source])
+            deadline = asyncio.get_running_loop().time() + FETCH_TIMEOUT_SECONDS
+            while asyncio.get_running_loop().time() < deadline and any(
+                    self._consumer.highwater(tp) is None for tp in tps.values()):
+                await self._consumer.getmany(*tps.values(), timeout_ms=200, max_records=1)
+            return {s: (-1 if self._consumer.highwater(tp) is None else int(self._consumer.highwater(tp)))
+                    for s, tp in tps.items()}
+        finally:
+            self._consumer.unsubscribe()
 
     async def _identities(self, topics: set[str]) -> dict[str, str]:
         assert self._consumer is not None

@@ -19,9 +19,9 @@ class CountingLog(SourceLog):
 
     calls = 0
 
-    async def states(self, sources):
+    async def states(self, sources, stored=None):
         self.calls += 1
-        return await super().states(sources)
+        return await super().states(sources, stored)
 
 
 def raw(topic: str, offsets: range) -> list[RawMessage]:
