@@ -30,7 +30,7 @@ VERSIONS, PER_BATCH = 10_000, 100
 BATCHES = VERSIONS // PER_BATCH
 FEEDBACK = (BATCHES - 1) * PER_BATCH // 4  # a quarter of the versions of every batch but the last
 CAP_VERSIONS, CAP_DETECTORS, CAP_JOIN = 300, 300, 3_000
-NOW = 1_000_000.0
+NOW = 1_795_000_000.0
 
 
 def messages(batch: int) -> list[RawMessage]:

@@ -16,7 +16,7 @@ from monitor.pipeline import BatchConfig, Position, RawMessage, process_batch
 from monitor.services.outcomes import OutcomeStage
 from monitor.services.versions import VersionStates
 
-NOW = 10_000.0
+NOW = 1_795_000_000.0
 CFG = BatchConfig(window_seconds=60, allowed_lateness=600, max_future_skew=300, now=NOW)
 START = Position(-1, 0.0)
 
