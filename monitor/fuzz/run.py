@@ -42,7 +42,8 @@ from monitor.services.outcomes import OutcomeStage
 
 __all__ = ["FuzzHarness", "FuzzReport"]
 
-COUNT_NAMES = ("inference_events", "late_inference_events", "feedback_events", "late_feedback_events")
+COUNT_NAMES = ("inference_events", "late_inference_events", "feedback_events", "late_feedback_events",
+               "shadow:events")  # shadow inferences are counted as traffic of their own version
 _REASON = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -167,7 +168,7 @@ class FuzzHarness:
     def _check(self, batch: list[tuple[RawMessage, FuzzMessage]], out: BatchOutput) -> None:
         accepted: dict[tuple[str, int, int], list[int]] = {}
         for (topic, partition), source in out.sources.items():
-            for event_id in source.event_ids:
+            for event_id in [*source.event_ids, *source.shadow_ids]:  # shadow inferences are accepted too
                 offset, index = (int(x) for x in event_id.rsplit(":", 2)[1:])
                 accepted.setdefault((topic, partition, offset), []).append(index)
         rejected: dict[tuple[str, int, int], list[int]] = {}

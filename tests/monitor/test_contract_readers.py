@@ -24,6 +24,7 @@ NOW = 1_767_225_600.0
 def _contract_shaped_events(n: int) -> list[dict]:
     events = TrafficSimulator(seed=3).inferences(now=NOW - 60, n=n)
     for event in events:  # every optional field present, usage included
+        event.setdefault("error", "timeout")
         assert set(event) == set(json_keys(InferenceEvent)), set(json_keys(InferenceEvent)) - set(event)
         assert set(event["usage"]) == {"input_tokens", "output_tokens"}
     return events
