@@ -42,6 +42,12 @@ class StoreError(MonitorError):
         super().__init__(message)
 
 
+class PositionMoved(StoreError):
+    """A batch's write was refused because its source partition moved on since the batch was prepared:
+    another writer (or an earlier attempt whose answer was lost) wrote those offsets. Re-read the
+    position and prepare the batch again; what is already written is then skipped."""
+
+
 class BrokerError(MonitorError):
     """The local broker could not be started or reached."""
 

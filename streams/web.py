@@ -18,10 +18,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor.adapters.clickhouse_store import parse_store_url
 from monitor.adapters.readonly_query import QueryRefused
-from monitor.adapters.remote_store import decode_value, encode_value, handle_store_call
+from monitor.adapters.remote_store import (
+    decode_value,
+    encode_value,
+    handle_store_call,
+    store_error_reply,
+)
 from monitor.adapters.store_secret import SECRET_HEADER, secret_matches
 from monitor.dashboard.server import NamedReader, dashboard_routes
-from monitor.errors import StoreError, is_retryable
+from monitor.errors import StoreError
 from streams.access import peer_is_loopback, token_middleware
 from streams.wiring import Wiring
 
@@ -84,7 +89,8 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
                 try:
                     result = await loop.run_in_executor(wiring.executor, handle_store_call, wiring.store, body)
                 except (StoreError, ValueError, KeyError) as exc:
-                    return self.json({"error": str(exc), "retryable": is_retryable(exc)}, status=400)
+                    reply, status = store_error_reply(exc)
+                    return self.json(reply, status=status)
                 return self.json(result)
 
     in_flight = 0

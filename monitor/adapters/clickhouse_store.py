@@ -24,7 +24,7 @@ from monitor.adapters.schema import (
     PROPORTIONS,
     SCALAR_MEAN_METRICS,
 )
-from monitor.errors import ConfigError, StoreError
+from monitor.errors import ConfigError, PositionMoved, StoreError
 from monitor.partials import Partial
 from monitor.pipeline import Position
 from monitor.redact import mask_text, mask_url
@@ -228,16 +228,44 @@ class ClickHouseStore:
 
     # -- partials and offsets -----------------------------------------------------------------
     def write_batch(self, partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]],
-                    logs: Mapping[tuple[str, int], tuple[int, str]] | None = None) -> int:
+                    logs: Mapping[tuple[str, int], tuple[int, str]] | None = None,
+                    expected: Mapping[tuple[str, int], tuple[int, int]] | None = None) -> int:
         """Append one consumed batch in ONE insert: partials plus an offset marker per source partition.
 
         ``partials_by_source[(topic, partition)] = (last_offset, watermark, partials)``;
         ``logs[(topic, partition)] = (position epoch, log identity)`` the offsets count in
-        (see :mod:`monitor.offsets`), epoch 0 and unknown identity when absent.
+        (see :mod:`monitor.offsets`), epoch 0 and unknown identity when absent. With ``expected``
+        (``(epoch, last offset)`` of each source when the batch was prepared) the insert happens
+        only if no source moved meanwhile, else :class:`PositionMoved` (:meth:`insert_at_positions`).
         """
         rows = self._partial_rows(partials_by_source, logs or {})
-        self.insert("partials", rows, [*PARTIAL_COLUMNS, "position_epoch", "src_identity"])
+        columns = [*PARTIAL_COLUMNS, "position_epoch", "src_identity"]
+        if expected is None:
+            self.insert("partials", rows, columns)
+        else:
+            self.insert_at_positions(rows, columns, expected)
         return len(rows)
+
+    def insert_at_positions(self, rows: Sequence[Sequence[Any]], columns: Sequence[str],
+                            expected: Mapping[tuple[str, int], tuple[int, int]]) -> None:
+        """Insert partial rows only if every source partition is still at its expected
+        ``(epoch, last offset)`` (a new epoch not written yet is at offset -1).
+
+        Check and insert run back to back on the caller's thread; on an embedded store every write
+        goes through its owner's single store thread (remote workers included), so nothing can
+        write in between. On a ClickHouse server the check narrows, but cannot close, the window
+        between two workers that both believe they own a partition during a rebalance.
+        """
+        moved = {}
+        for (topic, partition), (epoch, last) in expected.items():
+            stored = self.position(topic, partition)
+            if (stored.epoch, stored.last_offset) != (epoch, last) and not (stored.epoch < epoch and last == -1):
+                moved[(topic, partition)] = stored
+        if moved:
+            where = ", ".join(f"{t}/{p} at epoch {s.epoch} offset {s.last_offset} (expected epoch {expected[(t, p)][0]} "
+                              f"offset {expected[(t, p)][1]})" for (t, p), s in moved.items())
+            raise PositionMoved(f"the batch was not written: its source moved on meanwhile: {where}")
+        self.insert("partials", rows, columns)
 
     def probe_batch(self, partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]]) -> None:
         """Encode and send the rows of :meth:`write_batch` to a Null table: raises what the real insert

@@ -14,15 +14,15 @@ import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from monitor.adapters.clickhouse_store import ClickHouseStore, QueryResult
-from monitor.errors import StoreError
+from monitor.errors import PositionMoved, StoreError, is_retryable
 
-__all__ = ["RemoteStore", "StoreLock", "decode_value", "encode_value", "handle_store_call"]
+__all__ = ["RemoteStore", "StoreLock", "decode_value", "encode_value", "handle_store_call", "store_error_reply"]
 
 _DT = "$dt"
 
@@ -63,7 +63,21 @@ def handle_store_call(store: ClickHouseStore, body: dict[str, Any]) -> dict[str,
     if op == "insert":
         store.insert(str(body["table"]), decode_value(body["rows"]), list(body["columns"]))
         return {}
-    raise ValueError(f"op {op!r} is not one of command, query, insert")
+    if op == "insert_at_positions":  # check and insert in one call on the owner's store thread
+        expected = {(str(t), int(p)): (int(epoch), int(last)) for t, p, epoch, last in body["expected"]}
+        store.insert_at_positions(decode_value(body["rows"]), list(body["columns"]), expected)
+        return {}
+    raise ValueError(f"op {op!r} is not one of command, query, insert, insert_at_positions")
+
+
+POSITION_MOVED_STATUS = 412
+
+
+def store_error_reply(exc: Exception) -> tuple[dict[str, Any], int]:
+    """The JSON body and HTTP status with which ``/store`` answers a call that raised ``exc``."""
+    if isinstance(exc, PositionMoved):
+        return {"error": str(exc), "retryable": True, "position_moved": True}, POSITION_MOVED_STATUS
+    return {"error": str(exc), "retryable": is_retryable(exc)}, 400
 
 
 def auth_headers(secret: str | None = None, token: str | None = None) -> dict[str, str]:
@@ -137,6 +151,8 @@ class RemoteStore(ClickHouseStore):
                 if exc.code == 403 and attempt == 0 and self.secret_file is not None:
                     continue
                 text = exc.read().decode(errors="replace")
+                if exc.code == POSITION_MOVED_STATUS:
+                    raise PositionMoved(f"store owner {self.owner_url}: {text}") from None
                 message = f"store owner {self.owner_url} answered {exc.code}: {text}"
                 if exc.code in (404, 409):  # that worker does not own the store (any more)
                     message += self._follow_owner()
@@ -172,6 +188,12 @@ class RemoteStore(ClickHouseStore):
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
         if rows:
             self._call({"op": "insert", "table": table, "rows": [list(r) for r in rows], "columns": list(columns)})
+
+    def insert_at_positions(self, rows: Sequence[Sequence[Any]], columns: Sequence[str],
+                            expected: Mapping[tuple[str, int], tuple[int, int]]) -> None:
+        """The owner checks the positions and inserts in one call (see ClickHouseStore.insert_at_positions)."""
+        self._call({"op": "insert_at_positions", "rows": [list(r) for r in rows], "columns": list(columns),
+                    "expected": [[t, p, epoch, last] for (t, p), (epoch, last) in expected.items()]})
 
 
 class StoreLock:

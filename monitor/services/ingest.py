@@ -29,7 +29,7 @@ import orjson
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import MemoryJoinStore
 from monitor.decode import Rejection
-from monitor.errors import MonitorError, StoreError, is_retryable
+from monitor.errors import MonitorError, PositionMoved, StoreError, is_retryable
 from monitor.pipeline import (
     BatchConfig,
     BatchOutput,
@@ -167,9 +167,12 @@ class BatchIngest:
             self.shadow_stage.process(out, config.now)
         return out, result
 
-    def write(self, out: BatchOutput) -> int:
+    def write(self, out: BatchOutput, positions: Positions) -> int:
+        """One insert, only if every source is still where ``positions`` said (else PositionMoved)."""
+        expected = {src: (positions[src].epoch, positions[src].last_offset) if src in positions else (0, -1)
+                    for src in out.sources}
         return self.store.write_batch({src: (o.last_offset, o.watermark, o.partials) for src, o in out.sources.items()},
-                                      self.logs_for(out) if self.logs_for is not None else None)
+                                      self.logs_for(out) if self.logs_for is not None else None, expected)
 
     def find_unwritable(self, raw: Sequence[RawMessage], positions: Positions, config: BatchConfig,
                         excluded: Mapping[MessageKey, Rejection]) -> dict[MessageKey, Rejection]:
@@ -217,7 +220,7 @@ async def ingest_batch(
     """Write ``raw`` (dead letters first), retrying outages; raises only :class:`IngestStopped`."""
     excluded: dict[MessageKey, Rejection] = {}
     sent: set[tuple[MessageKey, int]] = set()
-    failures = waits = unexplained = 0
+    failures = waits = unexplained = moved = 0
     sources = {(m.topic, m.partition) for m in raw}
     health.batch_started(time.time())
     while True:
@@ -231,9 +234,16 @@ async def ingest_batch(
             new = [(m, r) for m, r in out.rejections if (message_key(m), r.index) not in sent]
             await send_dead_letters(new, config.now)
             sent.update((message_key(m), r.index) for m, r in new)
-            rows = await blocking(steps.write, out)
+            rows = await blocking(steps.write, out, positions)
         except IngestStopped:
             raise
+        except PositionMoved as exc:  # written meanwhile (a lost answer, another writer): prepare it again
+            on_failure()  # forgets the cached positions and the batch's outcome state
+            moved += 1
+            log.warning("batch not written: %s; re-reading the positions (attempt %d)", exc, moved)
+            if moved > 1:
+                await sleep(policy.delay(moved - 1))
+            continue
         except Exception as exc:  # noqa: BLE001 - the boundary: classify, attribute, never crash the agent
             on_failure()
             failures += 1
@@ -260,7 +270,7 @@ async def ingest_batch(
             await sleep(delay)
             continue
         health.batch_written(time.time())
-        return IngestResult(out, outcomes, rows, failures + 1)
+        return IngestResult(out, outcomes, rows, failures + moved + 1)
 
 
 async def _attribute(steps: BatchIngest, raw: Sequence[RawMessage], positions: Positions, config: BatchConfig,

@@ -4,7 +4,9 @@ outages are retried (never data errors), and a stop request ends the wait."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 import pytest
@@ -14,6 +16,8 @@ from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import MemoryJoinStore, RedisJoinStore
 from monitor.adapters.local_broker import free_port
 from monitor.adapters.outcome_store import OutcomeStore
+from monitor.adapters.remote_store import RemoteStore, handle_store_call, store_error_reply
+from monitor.errors import StoreError
 from monitor.partials import Partial
 from monitor.pipeline import BatchConfig, Position, RawMessage
 from monitor.services.ingest import (
@@ -135,3 +139,66 @@ def test_health_turns_failing_after_the_threshold():
     h.batch_failed(105.0, "StoreError: still down")
     assert h.report(109.0)[0]["status"] == "degraded" and h.report(110.5) [1] == 503
     assert h.report(110.5)[0]["last_error"] == "StoreError: still down"
+
+
+class CachingHarness(Harness):
+    """Positions cached between batches and forgotten after a failure, as the worker does."""
+
+    def __init__(self, store: ClickHouseStore):
+        super().__init__(store)
+        self.cache: dict = {}
+
+    async def positions_for(self, sources):
+        for src in sources - self.cache.keys():
+            self.cache[src] = Position(*self.store.read_position(*src))
+        return self.cache
+
+    def run(self, raw):
+        config = BatchConfig(window_seconds=60, allowed_lateness=600, max_future_skew=300, now=NOW)
+        return asyncio.run(ingest_batch(
+            raw, self.steps, config_for=lambda: config, positions_for=self.positions_for, send_dead_letters=self.send,
+            blocking=self.blocking, sleep=self.sleep, stopping=self.stopping, health=self.health,
+            on_failure=self.cache.clear, policy=RetryPolicy()))
+
+
+def stale_writer_writes_nothing_twice(store: ClickHouseStore, reader: ClickHouseStore) -> None:
+    """Worker A holds a position read before worker B wrote the same offsets (a rebalance, or A's own
+    earlier write whose answer was lost): A's write is refused, A re-reads and adds only what is new."""
+    late = CachingHarness(store)
+    asyncio.run(late.positions_for({(TOPIC, 0)}))  # A's cached position: nothing written yet
+    Harness(reader).run([message(0, "a", "b"), message(1, "c")])  # B writes offsets 0-1
+    result = late.run([message(0, "a", "b"), message(1, "c"), message(2, "d")])
+    assert Harness(reader).written_events() == 4.0  # a, b, c once each, and d
+    assert result.attempts == 2 and late.cache[(TOPIC, 0)].last_offset == 1
+    assert reader.read_position(TOPIC, 0)[0] == 2
+
+
+def test_a_batch_prepared_on_a_stale_position_is_not_written_twice(store):
+    stale_writer_writes_nothing_twice(store, store)
+
+
+def test_a_remote_batch_prepared_on_a_stale_position_is_not_written_twice(store, chdb_dir):
+    class Owner(BaseHTTPRequestHandler):  # the owner's /store: one call, check and insert together
+        def do_POST(self) -> None:
+            body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            try:
+                reply, status = handle_store_call(store, body), 200
+            except (StoreError, ValueError, KeyError) as exc:
+                reply, status = store_error_reply(exc)
+            data = orjson.dumps(reply)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Owner)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        remote = RemoteStore(store.url, f"http://127.0.0.1:{server.server_port}")
+        stale_writer_writes_nothing_twice(remote, store)
+    finally:
+        server.shutdown()
+        server.server_close()
