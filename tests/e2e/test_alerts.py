@@ -22,6 +22,12 @@ from monitor.adapters.producer import EventProducer
 WINDOW = 60
 PHASES = (["normal"] * 4) + (["incident"] * 4) + (["normal"] * 5)
 PER_WINDOW = 400
+# A window closes when the newest event time written passes its end plus the allowed lateness: the
+# lateness is what waits for a partition behind the newest one (here the feedback topic, published
+# after the inferences). So the lateness covers the incident part of a publish, and each part is
+# closed by a later event once everything published before it is written (never by the wall clock:
+# the idle timeout is longer than the test).
+LATENESS = 4 * WINDOW
 SECRET = "s3cret"
 RULES = """
 rules:
@@ -76,6 +82,22 @@ def publish(deployment, windows: range, start: int) -> None:
     asyncio.run(send())
 
 
+def close_windows_up_to(deployment, worker, window_end: float, published_windows: int) -> None:
+    """Once every event published so far is written (feedback included), one event that closes the
+    windows ending at or before ``window_end`` and no later one."""
+    for kind in ("inference", "feedback"):
+        wait_until(lambda kind=kind: worker.metric("monitor_events_total", {"kind": kind})
+                   >= published_windows * PER_WINDOW, timeout=90, what=f"every published {kind} to be written")
+
+    async def send() -> None:
+        async with EventProducer(deployment.broker.bootstrap, topics=deployment.topics) as producer:
+            await producer.send("inference", [{"request_id": f"closer-{window_end:.0f}", "model": "m",
+                                               "model_version": "v1", "timestamp": window_end + LATENESS,
+                                               "features": features(np.random.default_rng(5), False)}])
+
+    asyncio.run(send())
+
+
 def build_baseline(tmp_path, store_url: str) -> None:
     rng = np.random.default_rng(3)
     reference = tmp_path / "reference.jsonl"
@@ -109,14 +131,17 @@ def test_drift_and_outcome_drop_page_once_with_an_action_and_resolve(deployment,
         build_baseline(tmp_path, f"chdb://{tmp_path / 'store'}")
         worker = start_worker(MONITOR_ALERTMANAGER_URL=am_url, MONITOR_ALERT_WEBHOOK_URL=webhook.url,
                               MONITOR_ALERT_WEBHOOK_SECRET=SECRET, MONITOR_ALERT_RULES=str(rules),
-                              MONITOR_ALLOWED_LATENESS="0s")
+                              MONITOR_ALLOWED_LATENESS=f"{LATENESS}s", MONITOR_IDLE_TIMEOUT="1h")
         reader = reader_for(worker)
         # the incident first; recovery only once Alertmanager has notified it (its grouping is timed)
-        start = (int(time.time()) // WINDOW - len(PHASES) - 1) * WINDOW
+        # old enough that the last closer (lateness after the last window) is not in the future
+        start = (int(time.time()) // WINDOW - len(PHASES) - 1 - LATENESS // WINDOW) * WINDOW
         publish(deployment, range(8), start)
+        close_windows_up_to(deployment, worker, start + 8 * WINDOW, 8)
         wait_until(lambda: statuses(am_hook) == [("firing", "v1")], timeout=90,
                    what="Alertmanager to notify the firing incident")
         publish(deployment, range(8, len(PHASES)), start)
+        close_windows_up_to(deployment, worker, start + len(PHASES) * WINDOW, len(PHASES))
         wait_until(lambda: reader.query("SELECT count() FROM monitor.alerts WHERE status = 'resolved'").rows[0][0],
                    timeout=150, what="the incident to resolve")
         wait_until(lambda: worker.metric("monitor_alert_sink_failures_total", {"sink": "webhook"}) > 0,
