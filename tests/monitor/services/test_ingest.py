@@ -17,7 +17,7 @@ from monitor.adapters.join_store import MemoryJoinStore, RedisJoinStore
 from monitor.adapters.local_broker import free_port
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.remote_store import RemoteStore, handle_store_call, store_error_reply
-from monitor.errors import StoreError
+from monitor.errors import PositionMoved, StoreError
 from monitor.partials import Partial
 from monitor.pipeline import BatchConfig, Position, RawMessage
 from monitor.services.ingest import (
@@ -202,3 +202,15 @@ def test_a_remote_batch_prepared_on_a_stale_position_is_not_written_twice(store,
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_new_position_epoch_is_written_once_and_then_guarded(store):
+    """After the broker's offsets restart, a batch of the new epoch expects offset -1 in it."""
+    src = (TOPIC, 0)
+    store.write_batch({src: (5, NOW, [])}, {src: (0, "c/t1")}, {src: (0, -1)})
+    with pytest.raises(PositionMoved):  # the old epoch moved on: a stale writer of epoch 0
+        store.write_batch({src: (3, NOW, [])}, {src: (0, "c/t1")}, {src: (0, -1)})
+    store.write_batch({src: (0, NOW, [])}, {src: (1, "c/t2")}, {src: (1, -1)})
+    with pytest.raises(PositionMoved):
+        store.write_batch({src: (0, NOW, [])}, {src: (1, "c/t2")}, {src: (1, -1)})
+    assert (store.position(*src).epoch, store.position(*src).last_offset) == (1, 0)
