@@ -20,6 +20,7 @@ from monitor.errors import BrokerError, MonitorError
 from monitor.pipeline import BatchConfig, BatchOutput, Position, RawMessage
 from monitor.services.drift import sample_records
 from monitor.services.ingest import BatchIngest, IngestStopped, ingest_batch, run_blocking
+from monitor.services.versions import VersionStates
 from streams.observe import record_batch_metrics, record_outcome_metrics
 from streams.positions import SourcePositions
 from streams.wiring import Wiring
@@ -66,6 +67,11 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
             m.rejected.labels(kind=message.kind, reason=rejection.reason).inc()
         m.dlq.inc(len(pending))
 
+    def versions() -> VersionStates:
+        if wiring.versions is None:  # opened at start-up, before the agents get a message
+            raise MonitorError("the version state is not open")
+        return wiring.versions
+
     def fold_drift_histograms(events, starts, window):
         baselines = wiring.versions.baselines()
         if not baselines:
@@ -75,7 +81,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
                           [e.model for e in events], [e.model_version for e in events], times, window)
 
     async def sample_new_versions(out: BatchOutput) -> None:
-        wanted = wiring.versions.take_samples(out.inferences)
+        wanted = versions().take_samples(out.inferences)
         if wanted:
             try:
                 await blocking(wiring.drift_store.add_samples, sample_records(wanted))
@@ -90,7 +96,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         positions.forget()
         if wiring.outcome_stage is not None:
             wiring.outcome_stage.forget()
-        wiring.versions.forget()
+        versions().forget()
 
     async def handle(raw: list[RawMessage]) -> None:
         stage = wiring.outcome_stage
@@ -100,8 +106,8 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         async def positions_and_baselines(sources: set[tuple[str, int]]) -> dict[tuple[str, int], Position]:
             checked = await positions.for_batch(raw)
             if any(r.kind == "inference" for r in raw):  # fold nothing before the baselines are current
-                held = wiring.versions.held_ids()
-                wiring.versions.apply(await blocking(wiring.versions.refresh, held), only_held=True)
+                held = versions().held_ids()
+                versions().apply(await blocking(versions().refresh, held), only_held=True)
             return checked
 
         try:  # never ack what is not written: outages are retried until they end or the worker stops
@@ -125,7 +131,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         if wiring.positions:
             m.watermark.set(max(p.watermark for p in wiring.positions.values()))
         m.partial_rows.inc(rows)
-        m.state_evictions.labels(state="version").inc(wiring.versions.trim())
+        m.state_evictions.labels(state="version").inc(versions().trim())
         m.state_evictions.labels(state="detector").inc(outcomes.evicted)
         record_batch_metrics(m, out)
         record_outcome_metrics(m, outcomes)
@@ -143,6 +149,6 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         positions.forget()
         wiring.outcome_stage.forget()
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # faust's receiver type wants signal=
     async def close_source_log(sender, **kwargs):
         await wiring.open_source_log().close()

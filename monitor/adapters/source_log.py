@@ -125,7 +125,7 @@ class TopicIdRequest(Request[_MetadataRequestV10 | _MetadataRequestV11 | _Metada
         self.topics = sorted(set(topics))
 
     def build(self, request_struct_class: Any) -> Any:
-        topics = [(None, name, {}) for name in self.topics]
+        topics: list[tuple[None, str, dict[str, Any]]] = [(None, name, {}) for name in self.topics]
         if request_struct_class.API_VERSION == 10:
             return request_struct_class(topics, False, False, False, {})
         return request_struct_class(topics, False, False, {})
