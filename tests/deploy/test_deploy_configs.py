@@ -9,13 +9,21 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 import yaml
-from deploy_names import clickhouse_panels, dashboard, deploy_problems, exported
+from deploy_names import (
+    EXPERIMENT_PANELS,
+    SHADOW_PANELS,
+    clickhouse_panels,
+    dashboard,
+    deploy_problems,
+    exported,
+)
 from prometheus_client import CollectorRegistry
 from tests_support import missing_service
 
@@ -147,7 +155,7 @@ def test_dashboard_datasources_are_provisioned() -> None:
     provisioned = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/datasources.yml").read_text())
     uids = {d["uid"]: d for d in provisioned["datasources"]}
     dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "monitor.json").read_text())
-    used = {p["datasource"]["uid"] for p in dashboard["panels"]}
+    used = {p["datasource"]["uid"] for p in dashboard["panels"] if p["type"] != "row"}
     assert used <= set(uids)
     assert uids["clickhouse"]["type"] == "grafana-clickhouse-datasource"
     grafana = compose()["services"]["grafana"]
@@ -259,6 +267,19 @@ def test_dashboard_clickhouse_panels_run_against_the_schema(chdb_dir) -> None:
     for panel, sql in panels:
         assert "${" not in sql and "$__" not in sql, (panel, sql)
         store.query(sql)  # raises StoreError on an unknown table or column
+
+
+def test_panels_of_experiment_and_shadow_traffic_are_listed_for_the_runs_that_fill_them() -> None:
+    """A panel reading experiment_results or shadow_results is checked for rows after the run that writes them."""
+    sqls = {p["id"]: " ".join(t.get("rawSql", "") for t in p.get("targets", [])) for p in dashboard()["panels"]}
+    assert {i for i, sql in sqls.items() if "experiment_results" in sql} == EXPERIMENT_PANELS
+    assert {i for i, sql in sqls.items() if "shadow_results" in sql} == SHADOW_PANELS
+
+
+def test_the_cross_check_fails_when_a_shadow_metric_leaves_the_catalogue() -> None:
+    worker = exported()
+    problems = deploy_problems(replace(worker, shadow_metrics=worker.shadow_metrics - {"agreement"}))
+    assert any(p.startswith("grafana panel 29") and "'agreement' is not a shadow metric" in p for p in problems)
 
 
 # --- docker-compose.yml: locked by default ---------------------------------------------------------

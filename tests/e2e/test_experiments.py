@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+from deploy_names import EXPERIMENT_PANELS, clickhouse_panels
 from tests_support import inference, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
@@ -125,6 +126,14 @@ def test_lift_ships_harmed_guardrail_stops_and_a_a_continues(deployment, start_w
     assert primary_row == (primary["p_value"], primary["ci_low"]) or list(primary_row) == [
         primary["p_value"], primary["ci_low"]]
     assert worker.metric("monitor_experiment_decision", {"experiment": "lift", "decision": "ship"}) == 1.0
+    # the Grafana experiment panels, default variables, show this run
+    panels = dict(clickhouse_panels(only=EXPERIMENT_PANELS))
+    assert len(panels) == len(EXPERIMENT_PANELS)
+    for panel, sql in panels.items():  # a report written this second is outside the time range until the next
+        wait_until(lambda q=sql: reader_for(worker).query(q).rows, timeout=10, what=f"Grafana {panel}: {sql}")
+    decisions_panel = next(sql for panel, sql in panels.items() if "decisions" in panel)
+    assert {(r[0], r[1]) for r in reader_for(worker).query(decisions_panel).rows} == {
+        ("aa", "continue"), ("harm", "stop"), ("lift", "ship")}
     assert worker.metric("monitor_experiment_assigned", {"experiment": "harm", "variant": "treatment"}) == ARM
 
     # decisions go through the alert pipeline with their recommended action

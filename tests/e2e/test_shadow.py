@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+from deploy_names import SHADOW_PANELS, clickhouse_panels
 from tests_support import inference, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
@@ -107,6 +108,15 @@ def test_shadow_candidates_are_compared_and_leave_production_unchanged(deploymen
     wait_until(lambda: [tuple(r) for r in reader.query(
         "SELECT shadow_version, verdict, pairs FROM monitor.shadow_results FINAL WHERE model = 'm' AND metric = '' "
         "ORDER BY 1").rows] == expected, timeout=30, what="shadow_results rows of both candidates")
+    # the Grafana shadow panel, default variables, shows this run: one row per candidate, as the report
+    [(panel, sql)] = clickhouse_panels(only=SHADOW_PANELS)
+    shown = {r[2]: r for r in reader.query(sql).rows if r[0] == "m"}
+    assert set(shown) == {"v3", "v4"}, f"Grafana {panel} after a real run: {sql}"
+    for version, report in holder.items():
+        production, verdict, pairs, agreement, similarity, latency_delta = shown[version][1:2] + shown[version][3:8]
+        assert (production, verdict, pairs) == (report["production_version"], report["verdict"], N)
+        assert abs(agreement - report["agreement"]) < 1e-9 and abs(latency_delta - report["latency_delta_ms"]) < 1e-9
+        assert abs(similarity - report["similarity"]) < 1e-9
     table = _report(env, "table").stdout
     assert "promising" in table and "agreement" in table
     csv = _report(env, "csv").stdout.splitlines()
