@@ -44,8 +44,8 @@ tools:
 demo: install
 	$(VENV)/bin/monitor demo --duration $(DURATION)
 
-# `make test`: the gate CI runs. Lint and types first (seconds), then the tests and the doctests.
-test: lint typecheck install-test tools
+# `make test`: the gate CI runs. Lint, format and types first (seconds), then the tests and the doctests.
+test: lint format-check typecheck install-test tools
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15
 
 # The dashboard's screenshots in docs/img/, from its browser test.
@@ -62,7 +62,6 @@ lint: install-test
 typecheck: install-test
 	$(VENV)/bin/mypy
 
-# Not part of `make test` yet: the tree has not had its one formatting pass.
 format-check: install-test
 	$(VENV)/bin/ruff format --check monitor streams tests
 

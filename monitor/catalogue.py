@@ -185,45 +185,111 @@ class OutcomeMetric:
 
 OUTCOME_METRICS: tuple[OutcomeMetric, ...] = (
     OutcomeMetric(
-        "satisfaction", "proportion", "share", "1 when satisfied (rating >= 4, else thumbs up); counted when "
-        "either is given", "satisfaction_rate", "Share of rated answers the user was satisfied with.",
-        lambda o: _flag(satisfied(o.rating, o.thumbs))),
+        "satisfaction",
+        "proportion",
+        "share",
+        "1 when satisfied (rating >= 4, else thumbs up); counted when either is given",
+        "satisfaction_rate",
+        "Share of rated answers the user was satisfied with.",
+        lambda o: _flag(satisfied(o.rating, o.thumbs)),
+    ),
     OutcomeMetric(
-        "rating", "mean", "1-5", "the rating, when given", "mean_rating", "Mean user rating.",
-        lambda o: _amount(o.rating)),
+        "rating",
+        "mean",
+        "1-5",
+        "the rating, when given",
+        "mean_rating",
+        "Mean user rating.",
+        lambda o: _amount(o.rating),
+    ),
     OutcomeMetric(
-        "task_completion", "proportion", "share", "task_completed as 1 or 0, when given",
-        "task_completion_rate", "Share of tasks the assistant completed.", lambda o: _flag(o.task_completed)),
+        "task_completion",
+        "proportion",
+        "share",
+        "task_completed as 1 or 0, when given",
+        "task_completion_rate",
+        "Share of tasks the assistant completed.",
+        lambda o: _flag(o.task_completed),
+    ),
     OutcomeMetric(
-        "human_takeover", "proportion", "share", "human_takeover as 1 or 0, when given",
-        "human_takeover_rate", "Share of conversations a human had to take over.",
-        lambda o: _flag(o.human_takeover), better="lower"),
+        "human_takeover",
+        "proportion",
+        "share",
+        "human_takeover as 1 or 0, when given",
+        "human_takeover_rate",
+        "Share of conversations a human had to take over.",
+        lambda o: _flag(o.human_takeover),
+        better="lower",
+    ),
     OutcomeMetric(
-        "bad_case", "proportion", "share", "bad_case as 1 or 0, when given", "bad_case_rate",
-        "Share of answers flagged as bad cases.", lambda o: _flag(o.bad_case), better="lower"),
+        "bad_case",
+        "proportion",
+        "share",
+        "bad_case as 1 or 0, when given",
+        "bad_case_rate",
+        "Share of answers flagged as bad cases.",
+        lambda o: _flag(o.bad_case),
+        better="lower",
+    ),
     OutcomeMetric(
-        "turns", "mean", "turns", "turns, when given", "mean_turns", "Mean conversation length in turns.",
-        lambda o: _amount(o.turns), better="lower"),
+        "turns",
+        "mean",
+        "turns",
+        "turns, when given",
+        "mean_turns",
+        "Mean conversation length in turns.",
+        lambda o: _amount(o.turns),
+        better="lower",
+    ),
     OutcomeMetric(
-        "judge_score", "mean", "0-10", "judge_score, when given", "judge_score", "Mean LLM-judge score.",
-        lambda o: _amount(o.judge_score)),
+        "judge_score",
+        "mean",
+        "0-10",
+        "judge_score, when given",
+        "judge_score",
+        "Mean LLM-judge score.",
+        lambda o: _amount(o.judge_score),
+    ),
     OutcomeMetric(
-        "accuracy", "proportion", "share", "1 when the prediction is correct for the label; counted when "
-        "both are given", "accuracy", "Share of labelled predictions that are correct.",
-        lambda o: _flag(correct(o.prediction, o.label)), inverse_rule_metric="error_rate"),
+        "accuracy",
+        "proportion",
+        "share",
+        "1 when the prediction is correct for the label; counted when both are given",
+        "accuracy",
+        "Share of labelled predictions that are correct.",
+        lambda o: _flag(correct(o.prediction, o.label)),
+        inverse_rule_metric="error_rate",
+    ),
     *(
         OutcomeMetric(
-            f"latency_p{round(q * 100)}_ms", "quantile", "ms", "the inference's latency_ms, into a DDSketch",
-            f"latency_p{round(q * 100)}_seconds", f"{q:.0%} quantile of producer-reported latency (0.5 % error).",
-            quantile=q, sketch_of="latency_ms", rule_scale=0.001, rule_signal="latency", better="lower")
+            f"latency_p{round(q * 100)}_ms",
+            "quantile",
+            "ms",
+            "the inference's latency_ms, into a DDSketch",
+            f"latency_p{round(q * 100)}_seconds",
+            f"{q:.0%} quantile of producer-reported latency (0.5 % error).",
+            quantile=q,
+            sketch_of="latency_ms",
+            rule_scale=0.001,
+            rule_signal="latency",
+            better="lower",
+        )
         for q in QUANTILE_LEVELS
     ),
     *(
         OutcomeMetric(
-            f"{tokens}_p{round(q * 100)}", "quantile", "tokens", f"the inference's usage.{tokens}, into a DDSketch",
-            f"{tokens}_p{round(q * 100)}", f"{q:.0%} quantile of usage.{tokens} (0.5 % error).",
-            quantile=q, sketch_of=tokens, better="lower")
-        for tokens in ("input_tokens", "output_tokens") for q in QUANTILE_LEVELS
+            f"{tokens}_p{round(q * 100)}",
+            "quantile",
+            "tokens",
+            f"the inference's usage.{tokens}, into a DDSketch",
+            f"{tokens}_p{round(q * 100)}",
+            f"{q:.0%} quantile of usage.{tokens} (0.5 % error).",
+            quantile=q,
+            sketch_of=tokens,
+            better="lower",
+        )
+        for tokens in ("input_tokens", "output_tokens")
+        for q in QUANTILE_LEVELS
     ),
 )
 
@@ -261,17 +327,31 @@ class DriftScore:
 
 
 DRIFT_SCORES: tuple[DriftScore, ...] = (
-    DriftScore("psi", "monitor_drift_psi", None, "Population stability index against the baseline."),
+    DriftScore(
+        "psi", "monitor_drift_psi", None, "Population stability index against the baseline."
+    ),
     DriftScore("kl", "monitor_drift_kl", None, "KL(current ‖ reference), natural log."),
     DriftScore("js", "monitor_drift_js_distance", None, "Jensen-Shannon distance, base 2 (0-1)."),
-    DriftScore("severity", "monitor_drift_severity", "drift_severity",
-               "0 none, 1 moderate, 2 significant, from PSI and the thresholds."),
-    DriftScore("missing_rate", None, "missing_rate", "Share of the feature's values that are missing."),
-    DriftScore("type_violation_rate", None, None, "Share of values of the wrong type for the feature."),
-    DriftScore("out_of_range_rate", None, None, "Share of numeric values outside the reference range."),
+    DriftScore(
+        "severity",
+        "monitor_drift_severity",
+        "drift_severity",
+        "0 none, 1 moderate, 2 significant, from PSI and the thresholds.",
+    ),
+    DriftScore(
+        "missing_rate", None, "missing_rate", "Share of the feature's values that are missing."
+    ),
+    DriftScore(
+        "type_violation_rate", None, None, "Share of values of the wrong type for the feature."
+    ),
+    DriftScore(
+        "out_of_range_rate", None, None, "Share of numeric values outside the reference range."
+    ),
 )
 
-KPI_PREFIX = "kpi."  # experiment metric of a feedback KPI: kpi.<name>, a per-variant mean, higher is better
+KPI_PREFIX = (
+    "kpi."  # experiment metric of a feedback KPI: kpi.<name>, a per-variant mean, higher is better
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,9 +371,16 @@ def experiment_metrics() -> tuple[ExperimentMetric, ...]:
     ['latency_ms', 'input_tokens', 'output_tokens']
     """
     return (
-        *(ExperimentMetric(m.name, m.kind, m.better, "outcome") for m in OUTCOME_METRICS
-          if m.kind in ("proportion", "mean")),
-        *(ExperimentMetric(w.name, "mean", w.better, "inference") for w in WINDOW_METRICS if w.kind == "mean"),
+        *(
+            ExperimentMetric(m.name, m.kind, m.better, "outcome")
+            for m in OUTCOME_METRICS
+            if m.kind in ("proportion", "mean")
+        ),
+        *(
+            ExperimentMetric(w.name, "mean", w.better, "inference")
+            for w in WINDOW_METRICS
+            if w.kind == "mean"
+        ),
     )
 
 
@@ -309,10 +396,14 @@ def experiment_metric(name: str) -> ExperimentMetric:
         if metric.name == name:
             return metric
     known = ", ".join(m.name for m in experiment_metrics())
-    raise KeyError(f"experiment metric {name!r} is not one of {known}, or {KPI_PREFIX}<name> for a KPI")
+    raise KeyError(
+        f"experiment metric {name!r} is not one of {known}, or {KPI_PREFIX}<name> for a KPI"
+    )
 
 
-SHADOW_PREFIX = "shadow:"  # partials of shadow traffic and of production/shadow pairs (monitor.shadow)
+SHADOW_PREFIX = (
+    "shadow:"  # partials of shadow traffic and of production/shadow pairs (monitor.shadow)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,14 +424,39 @@ class ShadowMetric:
 
 
 SHADOW_METRICS: tuple[ShadowMetric, ...] = (
-    ShadowMetric("agreement", "higher", 1.0, None, "share",
-                 "1 when the normalised answers (predictions if both have one, else output texts) are equal."),
-    ShadowMetric("similarity", "higher", 1.0, None, "0-1",
-                 "Character 3-gram Jaccard similarity of the normalised output texts; pairs where both answered."),
-    ShadowMetric("error_rate", "lower", 0.0, 0.01, "share", "Shadow error (0/1) minus production error (0/1)."),
-    ShadowMetric("latency_ms", "lower", 0.0, 100.0, "ms", "Shadow latency minus production latency."),
-    ShadowMetric("output_tokens", "lower", 0.0, None, "tokens", "Shadow output tokens minus production's."),
-    ShadowMetric("length_chars", "lower", 0.0, None, "characters", "Shadow output length minus production's."),
+    ShadowMetric(
+        "agreement",
+        "higher",
+        1.0,
+        None,
+        "share",
+        "1 when the normalised answers (predictions if both have one, else output texts) are equal.",
+    ),
+    ShadowMetric(
+        "similarity",
+        "higher",
+        1.0,
+        None,
+        "0-1",
+        "Character 3-gram Jaccard similarity of the normalised output texts; pairs where both answered.",
+    ),
+    ShadowMetric(
+        "error_rate",
+        "lower",
+        0.0,
+        0.01,
+        "share",
+        "Shadow error (0/1) minus production error (0/1).",
+    ),
+    ShadowMetric(
+        "latency_ms", "lower", 0.0, 100.0, "ms", "Shadow latency minus production latency."
+    ),
+    ShadowMetric(
+        "output_tokens", "lower", 0.0, None, "tokens", "Shadow output tokens minus production's."
+    ),
+    ShadowMetric(
+        "length_chars", "lower", 0.0, None, "characters", "Shadow output length minus production's."
+    ),
 )
 
 
@@ -353,7 +469,9 @@ def shadow_metric(name: str) -> ShadowMetric:
     for metric in SHADOW_METRICS:
         if metric.name == name:
             return metric
-    raise KeyError(f"shadow metric {name!r} is not one of {', '.join(m.name for m in SHADOW_METRICS)}")
+    raise KeyError(
+        f"shadow metric {name!r} is not one of {', '.join(m.name for m in SHADOW_METRICS)}"
+    )
 
 
 # Data-quality rule metrics besides the drift scores: judged from the windows or by Prometheus.
@@ -367,7 +485,9 @@ def outcome_metric(name: str) -> OutcomeMetric:
     for metric in OUTCOME_METRICS:
         if metric.name == name:
             return metric
-    raise KeyError(f"outcome metric {name!r} is not one of {', '.join(m.name for m in OUTCOME_METRICS)}")
+    raise KeyError(
+        f"outcome metric {name!r} is not one of {', '.join(m.name for m in OUTCOME_METRICS)}"
+    )
 
 
 def rule_metrics(signal: str) -> dict[str, tuple[str, float, bool]]:
@@ -405,18 +525,24 @@ def catalogue_markdown() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for m in OUTCOME_METRICS:
-        rule = f"`{m.rule_metric}`" + (f", `{m.inverse_rule_metric}` (1 − value)" if m.inverse_rule_metric else "")
+        rule = f"`{m.rule_metric}`" + (
+            f", `{m.inverse_rule_metric}` (1 − value)" if m.inverse_rule_metric else ""
+        )
         if m.prometheus_label:
-            series = f"`{OUTCOME_POSITIVE_SERIES}` / `{OUTCOME_OBSERVATIONS_SERIES}` `{{{OUTCOME_LABEL}=\"{m.name}\"}}`"
+            series = f'`{OUTCOME_POSITIVE_SERIES}` / `{OUTCOME_OBSERVATIONS_SERIES}` `{{{OUTCOME_LABEL}="{m.name}"}}`'
         elif m.prometheus_series:
             series = f"`{m.prometheus_series[0]}`"
         else:
             series = "–"
-        lines.append(f"| `{m.name}` | {m.kind} | {m.unit} | {m.contribution} | {rule} | {series} | {m.description} |")
+        lines.append(
+            f"| `{m.name}` | {m.kind} | {m.unit} | {m.contribution} | {rule} | {series} | {m.description} |"
+        )
     lines += ["", "| drift score | rule metric | Prometheus | meaning |", "|---|---|---|---|"]
     for s in DRIFT_SCORES:
-        lines.append(f"| `{s.name}` | {f'`{s.rule_metric}`' if s.rule_metric else '–'} | "
-                     f"{f'`{s.prometheus_series}`' if s.prometheus_series else '–'} | {s.description} |")
+        lines.append(
+            f"| `{s.name}` | {f'`{s.rule_metric}`' if s.rule_metric else '–'} | "
+            f"{f'`{s.prometheus_series}`' if s.prometheus_series else '–'} | {s.description} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -434,4 +560,6 @@ def write_catalogue_docs(path: str) -> bool:
 
 
 if __name__ == "__main__":  # python -m monitor.catalogue: refresh the table in docs/outcomes.md
-    print("docs/outcomes.md", "updated" if write_catalogue_docs("docs/outcomes.md") else "unchanged")
+    print(
+        "docs/outcomes.md", "updated" if write_catalogue_docs("docs/outcomes.md") else "unchanged"
+    )

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["BrokerError", "ConfigError", "InvalidEvent", "MonitorError", "StoreError", "is_retryable"]
+__all__ = [
+    "BrokerError",
+    "ConfigError",
+    "InvalidEvent",
+    "MonitorError",
+    "StoreError",
+    "is_retryable",
+]
 
 
 class MonitorError(Exception):
@@ -60,4 +67,6 @@ def is_retryable(exc: BaseException) -> bool:
     >>> is_retryable(StoreError("connection refused")), is_retryable(TypeError("Integer exceeds 64-bit range"))
     (True, False)
     """
-    return bool(getattr(exc, "retryable", False)) or isinstance(exc, (ConnectionError, TimeoutError))
+    return bool(getattr(exc, "retryable", False)) or isinstance(
+        exc, (ConnectionError, TimeoutError)
+    )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from monitor.timestamps import utc_datetime
+from monitor.contract.timestamps import utc_datetime
 
 __all__ = [
     "ALERT_ID",
@@ -67,8 +67,12 @@ def render_sql(sql: str, parameters: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(lambda m: _quote(parameters[m.group(1)], m.group(2)), sql)
 
 
-def _filters(filters: dict[str, tuple[str, str, Any]], since: float | None, time_column: str = "window_start",
-             until: float | None = None) -> tuple[str, dict[str, Any]]:
+def _filters(
+    filters: dict[str, tuple[str, str, Any]],
+    since: float | None,
+    time_column: str = "window_start",
+    until: float | None = None,
+) -> tuple[str, dict[str, Any]]:
     clauses, params = [], {}
     for name, (column, type_name, value) in filters.items():
         if value is not None:
@@ -84,8 +88,16 @@ def _filters(filters: dict[str, tuple[str, str, Any]], since: float | None, time
 
 
 def table_query(
-    db: str, table: str, columns: str, *, filters: dict[str, tuple[str, str, Any]], since: float | None,
-    order: str, limit: int = 10_000, final: bool = True, time_column: str = "window_start",
+    db: str,
+    table: str,
+    columns: str,
+    *,
+    filters: dict[str, tuple[str, str, Any]],
+    since: float | None,
+    order: str,
+    limit: int = 10_000,
+    final: bool = True,
+    time_column: str = "window_start",
     until: float | None = None,
 ) -> tuple[str, dict[str, Any]]:
     where, params = _filters(filters, since, time_column, until)
@@ -108,63 +120,122 @@ class TrendQuery:
     time_column: str = "window_start"
     more_filters: tuple[str, ...] = ()  # further option names that are also column names
 
-    def __call__(self, db: str, *, model: str | None = None, version: str | None = None,
-                 since: float | None = None, until: float | None = None, limit: int = 10_000,
-                 **extra: str | None) -> tuple[str, dict[str, Any]]:
+    def __call__(
+        self,
+        db: str,
+        *,
+        model: str | None = None,
+        version: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 10_000,
+        **extra: str | None,
+    ) -> tuple[str, dict[str, Any]]:
         allowed = (self.extra_filter, *self.more_filters)
         unknown = set(extra) - set(allowed)
         if unknown:
-            raise ValueError(f"{self.table} queries take {', '.join(allowed)}, not {', '.join(sorted(unknown))}")
-        filters = {"model": ("model", "String", model), "version": ("model_version", "String", version)}
+            raise ValueError(
+                f"{self.table} queries take {', '.join(allowed)}, not {', '.join(sorted(unknown))}"
+            )
+        filters = {
+            "model": ("model", "String", model),
+            "version": ("model_version", "String", version),
+        }
         filters |= {name: (name, "String", extra.get(name)) for name in allowed}
-        return table_query(db, self.table, self.columns, filters=filters, since=since, until=until,
-                           order=self.order, limit=limit, time_column=self.time_column)
+        return table_query(
+            db,
+            self.table,
+            self.columns,
+            filters=filters,
+            since=since,
+            until=until,
+            order=self.order,
+            limit=limit,
+            time_column=self.time_column,
+        )
 
 
 metrics_query = TrendQuery(
-    "metric_windows", "window_start, window_end, model, model_version, metric, segment, value, count, low, high",
-    "metric", "window_start, model, model_version, metric", more_filters=("segment",))
+    "metric_windows",
+    "window_start, window_end, model, model_version, metric, segment, value, count, low, high",
+    "metric",
+    "window_start, model, model_version, metric",
+    more_filters=("segment",),
+)
 drift_query = TrendQuery(
     "drift_windows",
     "window_start, window_end, model, model_version, feature, psi, kl, js, n_current, n_events, partial, "
     "n_reference, severity, baseline_id",
-    "feature", "window_start, model, model_version, feature")
+    "feature",
+    "window_start, model, model_version, feature",
+)
 detections_query = TrendQuery(
     "detector_events",
     "event_time, model, model_version, stream, detector, src_partition, position, mean_before, mean_after, "
     "n_before, n_after",
-    "stream", "event_time, model, model_version, stream, detector", time_column="event_time",
-    more_filters=("detector",))
+    "stream",
+    "event_time, model, model_version, stream, detector",
+    time_column="event_time",
+    more_filters=("detector",),
+)
 alerts_query = TrendQuery(
-    "alerts", f"{ALERT_ID} AS id, created_at, status, severity, rule, model, model_version, "
+    "alerts",
+    f"{ALERT_ID} AS id, created_at, status, severity, rule, model, model_version, "
     "recommended_action, starts_at, ends_at, summary, description, evidence, runbook_url",
-    "status", "created_at", time_column="created_at")
+    "status",
+    "created_at",
+    time_column="created_at",
+)
 comparisons_query = TrendQuery(
     "metric_comparisons",
     "window_start, model, model_version, metric, reference, value, reference_value, difference, diff_low, "
-    "diff_high, p_value, count, reference_count", "metric", "window_start, model, model_version, metric, reference")
+    "diff_high, p_value, count, reference_count",
+    "metric",
+    "window_start, model, model_version, metric, reference",
+)
 
-QUERY_KINDS = {"metrics": metrics_query, "drift": drift_query, "detections": detections_query,
-               "alerts": alerts_query, "compare": comparisons_query}
+QUERY_KINDS = {
+    "metrics": metrics_query,
+    "drift": drift_query,
+    "detections": detections_query,
+    "alerts": alerts_query,
+    "compare": comparisons_query,
+}
 
 
-def histogram_query(db: str, *, model: str, version: str, feature: str, start: float, end: float,
-                    ) -> tuple[str, dict[str, Any]]:
+def histogram_query(
+    db: str,
+    *,
+    model: str,
+    version: str,
+    feature: str,
+    start: float,
+    end: float,
+) -> tuple[str, dict[str, Any]]:
     """Current counts of one feature's bins over ``[start, end)``: rows ``(baseline_id:index, count)``."""
     from monitor.drift.windows import HIST_PREFIX
 
-    sql = (f"SELECT bucket, sum(count) AS count FROM {db}.partials WHERE model = {{model:String}} "
-           "AND model_version = {version:String} AND name = {name:String} "
-           "AND window_start >= {since:DateTime64(3)} AND window_start < {until:DateTime64(3)} "
-           "GROUP BY bucket ORDER BY bucket")
-    return sql, {"model": model, "version": version, "name": HIST_PREFIX + feature,
-                 "since": utc_datetime(start), "until": utc_datetime(end)}
+    sql = (
+        f"SELECT bucket, sum(count) AS count FROM {db}.partials WHERE model = {{model:String}} "
+        "AND model_version = {version:String} AND name = {name:String} "
+        "AND window_start >= {since:DateTime64(3)} AND window_start < {until:DateTime64(3)} "
+        "GROUP BY bucket ORDER BY bucket"
+    )
+    return sql, {
+        "model": model,
+        "version": version,
+        "name": HIST_PREFIX + feature,
+        "since": utc_datetime(start),
+        "until": utc_datetime(end),
+    }
 
 
 def baseline_body_query(db: str, *, baseline_id: str) -> tuple[str, dict[str, Any]]:
     """The stored body (JSON) of one baseline: its bins and reference counts."""
-    return (f"SELECT body FROM {db}.baselines FINAL WHERE baseline_id = {{baseline_id:String}} LIMIT 1",
-            {"baseline_id": baseline_id})
+    return (
+        f"SELECT body FROM {db}.baselines FINAL WHERE baseline_id = {{baseline_id:String}} LIMIT 1",
+        {"baseline_id": baseline_id},
+    )
 
 
 def dimensions_query(db: str) -> tuple[str, dict[str, Any]]:
@@ -175,33 +246,65 @@ def dimensions_query(db: str) -> tuple[str, dict[str, Any]]:
 
 def freshness_query(db: str) -> tuple[str, dict[str, Any]]:
     """A value that changes whenever windows, drift rows or alerts are written (for live refresh)."""
-    sql = (f"SELECT (SELECT toString(max(updated_at)) FROM {db}.metric_windows), "
-           f"(SELECT count() FROM {db}.drift_windows), (SELECT count() FROM {db}.alerts)")
+    sql = (
+        f"SELECT (SELECT toString(max(updated_at)) FROM {db}.metric_windows), "
+        f"(SELECT count() FROM {db}.drift_windows), (SELECT count() FROM {db}.alerts)"
+    )
     return sql, {}
 
 
-EXPERIMENT_COLUMNS = ("experiment, metric, segment, control, treatment, n_control, n_treatment, value_control, "
-                      "value_treatment, diff, ci_low, ci_high, p_value, significant, guardrail, harmed, primary, "
-                      "srm_p_value, srm, decision, reason, updated_at")
+EXPERIMENT_COLUMNS = (
+    "experiment, metric, segment, control, treatment, n_control, n_treatment, value_control, "
+    "value_treatment, diff, ci_low, ci_high, p_value, significant, guardrail, harmed, primary, "
+    "srm_p_value, srm, decision, reason, updated_at"
+)
 
 
-def experiments_query(db: str, *, experiment: str | None = None, segment: str = "", since: float | None = None,
-                      history: bool = False, limit: int = 10_000) -> tuple[str, dict[str, Any]]:
+def experiments_query(
+    db: str,
+    *,
+    experiment: str | None = None,
+    segment: str = "",
+    since: float | None = None,
+    history: bool = False,
+    limit: int = 10_000,
+) -> tuple[str, dict[str, Any]]:
     """Experiment reports of ``experiment_results`` (summary rows have metric ``''``); with ``history``,
     every report the leader wrote and the table has not merged away yet, oldest first."""
-    filters = {"experiment": ("experiment", "String", experiment), "segment": ("segment", "String", segment)}
-    return table_query(db, "experiment_results", EXPERIMENT_COLUMNS, filters=filters, since=since,
-                       order="experiment, metric, updated_at", limit=limit, final=not history,
-                       time_column="updated_at")
+    filters = {
+        "experiment": ("experiment", "String", experiment),
+        "segment": ("segment", "String", segment),
+    }
+    return table_query(
+        db,
+        "experiment_results",
+        EXPERIMENT_COLUMNS,
+        filters=filters,
+        since=since,
+        order="experiment, metric, updated_at",
+        limit=limit,
+        final=not history,
+        time_column="updated_at",
+    )
 
 
-SHADOW_COLUMNS = ("model, production_version, shadow_version, metric, n, value, diff, ci_low, ci_high, margin, status, "
-                  "pairs, shadow_events, shadow_error_rate, verdict, reason, updated_at")
+SHADOW_COLUMNS = (
+    "model, production_version, shadow_version, metric, n, value, diff, ci_low, ci_high, margin, status, "
+    "pairs, shadow_events, shadow_error_rate, verdict, reason, updated_at"
+)
 
 
-def shadow_query(db: str, *, model: str | None = None, since: float | None = None,
-                 limit: int = 10_000) -> tuple[str, dict[str, Any]]:
+def shadow_query(
+    db: str, *, model: str | None = None, since: float | None = None, limit: int = 10_000
+) -> tuple[str, dict[str, Any]]:
     """The latest shadow comparison per model, version pair and metric (``shadow_results``)."""
-    return table_query(db, "shadow_results", SHADOW_COLUMNS, filters={"model": ("model", "String", model)},
-                       since=since, order="model, production_version, shadow_version, metric", limit=limit,
-                       time_column="updated_at")
+    return table_query(
+        db,
+        "shadow_results",
+        SHADOW_COLUMNS,
+        filters={"model": ("model", "String", model)},
+        since=since,
+        order="model, production_version, shadow_version, metric",
+        limit=limit,
+        time_column="updated_at",
+    )

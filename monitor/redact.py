@@ -21,11 +21,33 @@ __all__ = ["MASK", "SECRET_QUERY_KEYS", "mask_text", "mask_url"]
 
 MASK = "***"
 # Query parameters whose values are credentials (compared lower-case, ``-`` read as ``_``).
-SECRET_QUERY_KEYS = frozenset({
-    "password", "passwd", "pass", "pwd", "secret", "client_secret", "token", "access_token",
-    "refresh_token", "id_token", "auth", "authorization", "api_key", "apikey", "key", "private_key",
-    "sig", "signature", "x_amz_signature", "x_amz_credential", "x_amz_security_token", "sas", "sv",
-})
+SECRET_QUERY_KEYS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "secret",
+        "client_secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "auth",
+        "authorization",
+        "api_key",
+        "apikey",
+        "key",
+        "private_key",
+        "sig",
+        "signature",
+        "x_amz_signature",
+        "x_amz_credential",
+        "x_amz_security_token",
+        "sas",
+        "sv",
+    }
+)
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*:)(//)?")
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
 
@@ -64,14 +86,14 @@ def mask_url(url: str) -> str:
     scheme = _SCHEME.match(url)
     if scheme is None or not scheme.group(2):
         return url
-    rest = url[scheme.end():]
+    rest = url[scheme.end() :]
     end = _first(rest, "/?#")
     if "@" not in rest[:end]:
         # a password with an unencoded "/" still hides the user-info's end: mask up to the last @
         # before the query (over-masking an @ in a path beats leaking a password)
         at = rest.rfind("@", 0, _first(rest, "?#"))
         if at != -1 and ":" in rest[:at]:
-            end = at + 1 + _first(rest[at + 1:], "/?#")
+            end = at + 1 + _first(rest[at + 1 :], "/?#")
     netloc, tail = rest[:end], rest[end:]
     path, hash_sign, fragment = tail.partition("#")
     path, question, query = path.partition("?")
@@ -91,7 +113,7 @@ def _first(text: str, separators: str) -> int:
 def _mask_match(match: re.Match[str]) -> str:
     url = match.group(0)
     trimmed = url.rstrip(".,;:)]}")  # sentence punctuation after a URL is not part of it
-    return mask_url(trimmed) + url[len(trimmed):]
+    return mask_url(trimmed) + url[len(trimmed) :]
 
 
 def mask_text(text: str, secrets: Iterable[str | None] = ()) -> str:

@@ -45,25 +45,33 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="forbid")
 
-    kafka_bootstrap: str | None = Field(None, description="host:port list; unset starts a local broker in demo")
+    kafka_bootstrap: str | None = Field(
+        None, description="host:port list; unset starts a local broker in demo"
+    )
     # Transport security (docs/SECURITY.md); client options are built in monitor/adapters/client_security.py
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_ca_file: str | None = Field(None, description="PEM CA bundle; unset uses the system CAs")
-    kafka_ssl_cert_file: str | None = Field(None, description="client certificate (PEM) for mutual TLS")
+    kafka_ssl_ca_file: str | None = Field(
+        None, description="PEM CA bundle; unset uses the system CAs"
+    )
+    kafka_ssl_cert_file: str | None = Field(
+        None, description="client certificate (PEM) for mutual TLS"
+    )
     kafka_ssl_key_file: str | None = None
     kafka_ssl_key_password: SecretStr | None = None
     kafka_ssl_check_hostname: bool = True
     inference_topic: str = "monitor.inference"
     feedback_topic: str = "monitor.feedback"
-    dlq_topic: str = "monitor.dlq"
+    dlq_topic: str = "monitor.contract.dlq"
     alerts_topic: str = "monitor.alerts"
     partitions: int = Field(4, ge=1)
     app_id: str = "llm-monitor"
     clickhouse_url: str = "chdb://.monitor-data/clickhouse"
-    clickhouse_password: SecretStr | None = Field(None, description="overrides a password in the URL")
+    clickhouse_password: SecretStr | None = Field(
+        None, description="overrides a password in the URL"
+    )
     clickhouse_ssl_ca_file: str | None = None
     clickhouse_ssl_cert_file: str | None = None
     clickhouse_ssl_key_file: str | None = None
@@ -74,7 +82,9 @@ class Settings(BaseSettings):
     redis_ssl_key_file: str | None = None
     window: str = "5m"
     allowed_lateness: str = "10m"
-    idle_timeout: str = Field("1m", description="no partition written for this long: windows close by the wall clock")
+    idle_timeout: str = Field(
+        "1m", description="no partition written for this long: windows close by the wall clock"
+    )
     max_future_skew: str = "5m"
     max_message_bytes: int = Field(1_048_576, ge=1024)
     batch_size: int = Field(1000, ge=1)
@@ -82,54 +92,119 @@ class Settings(BaseSettings):
     refresh_interval: float = Field(2.0, gt=0)
     commit_every: int = Field(10_000, ge=1, description="commit offsets at least every N messages")
     commit_interval: float = Field(2.8, gt=0, description="seconds between consumer offset commits")
-    session_timeout: float = Field(30.0, gt=0, description="seconds before a dead worker's partitions move")
+    session_timeout: float = Field(
+        30.0, gt=0, description="seconds before a dead worker's partitions move"
+    )
     web_port: int = Field(6066, ge=0, le=65535)
     web_host: str = "127.0.0.1"
-    web_token: SecretStr | None = Field(None, description="bearer token for every web endpoint but /health and /metrics")
+    web_token: SecretStr | None = Field(
+        None, description="bearer token for every web endpoint but /health and /metrics"
+    )
     query_timeout: str = Field("30s", description="max_execution_time of a /query statement")
     query_max_rows: int = Field(100_000, ge=1, description="max_result_rows of a /query statement")
-    query_max_bytes: int = Field(100_000_000, ge=1024, description="max_result_bytes of a /query statement")
-    baseline_samples: int = Field(1000, ge=10, description="events of a new version that become its baseline")
-    baseline_from_previous: bool = Field(False, description="a new version starts from the previous one's baseline")
+    query_max_bytes: int = Field(
+        100_000_000, ge=1024, description="max_result_bytes of a /query statement"
+    )
+    baseline_samples: int = Field(
+        1000, ge=10, description="events of a new version that become its baseline"
+    )
+    baseline_from_previous: bool = Field(
+        False, description="a new version starts from the previous one's baseline"
+    )
     drift_bins: int = Field(10, ge=2, le=100)
     drift_top_k: int = Field(20, ge=1, le=1000)
-    drift_min_samples: int = Field(100, ge=1, description="windows with fewer values are stored, not scored")
+    drift_min_samples: int = Field(
+        100, ge=1, description="windows with fewer values are stored, not scored"
+    )
     drift_moderate: float = Field(0.1, gt=0)
     drift_significant: float = Field(0.25, gt=0)
-    drift_sliding_windows: int = Field(1, ge=1, le=1000, description="also score the last N windows together")
+    drift_sliding_windows: int = Field(
+        1, ge=1, le=1000, description="also score the last N windows together"
+    )
     drift_feature_thresholds: dict[str, tuple[float, float]] = Field(default_factory=dict)
-    join_ttl: str = Field("7d", description="how long an inference or feedback waits for its partner")
-    join_expiry_interval: float = Field(30.0, gt=0, description="seconds between sweeps of expired joins")
-    segment_keys: list[str] = Field(default_factory=list, description="segment keys with their own outcome rates")
-    detector_evidence: bool = Field(False, description="also run ddm, eddm and kswin (noisier) as evidence")
-    stable_versions: dict[str, str] = Field(default_factory=dict, description="model -> version to compare with")
-    alert_rules: str | None = Field(None, description="YAML rules file; unset uses the shipped defaults")
-    experiments: str | None = Field(None, description="YAML file declaring A/B experiments (docs/experiments.md)")
-    shadow_ttl: str = Field("1h", description="how long a production or shadow answer waits for its partner")
-    shadow_margins: str | None = Field(None, description="metric=margin,... judged for shadow verdicts; "
-                                       "unset: error_rate=0.01,latency_ms=100 (docs/experiments.md)")
+    join_ttl: str = Field(
+        "7d", description="how long an inference or feedback waits for its partner"
+    )
+    join_expiry_interval: float = Field(
+        30.0, gt=0, description="seconds between sweeps of expired joins"
+    )
+    segment_keys: list[str] = Field(
+        default_factory=list, description="segment keys with their own outcome rates"
+    )
+    detector_evidence: bool = Field(
+        False, description="also run ddm, eddm and kswin (noisier) as evidence"
+    )
+    stable_versions: dict[str, str] = Field(
+        default_factory=dict, description="model -> version to compare with"
+    )
+    alert_rules: str | None = Field(
+        None, description="YAML rules file; unset uses the shipped defaults"
+    )
+    experiments: str | None = Field(
+        None, description="YAML file declaring A/B experiments (docs/experiments.md)"
+    )
+    shadow_ttl: str = Field(
+        "1h", description="how long a production or shadow answer waits for its partner"
+    )
+    shadow_margins: str | None = Field(
+        None,
+        description="metric=margin,... judged for shadow verdicts; "
+        "unset: error_rate=0.01,latency_ms=100 (docs/experiments.md)",
+    )
     alertmanager_url: str | None = Field(None, description="e.g. http://127.0.0.1:9093")
     alertmanager_token: SecretStr | None = Field(None, description="sent as Authorization: Bearer")
     alertmanager_headers: dict[str, SecretStr] = Field(default_factory=dict)
     alert_webhook_url: SecretStr | None = None
-    alert_webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Monitor-Signature")
+    alert_webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key for X-Monitor-Signature"
+    )
     alert_webhook_token: SecretStr | None = Field(None, description="sent as Authorization: Bearer")
     alert_webhook_headers: dict[str, SecretStr] = Field(default_factory=dict)
     alert_sink_ssl_ca_file: str | None = Field(None, description="CA bundle for https sinks")
     alerts_to_kafka: bool = Field(True, description="also publish alerts to MONITOR_ALERTS_TOPIC")
-    recent_version: str = Field("1d", description="a version younger than this is rolled back on degradation")
-    metrics_model_labels: int = Field(50, ge=1, description="max distinct model/version label pairs exported")
-    metrics_version_ttl: str = Field("1d", description="series of a model version idle this long are removed")
-    runbook_base_url: str = Field(DEFAULT_RUNBOOK_BASE_URL, description="absolute base of relative runbook_url")
-    health_failing_after: str = Field("60s", description="/health answers 503 once batches fail for this long")
-    max_tracked_versions: int = Field(1000, ge=1, description="model versions whose baseline and sampling state "
-                                      "stay in memory (least recently seen out first)")
-    max_detectors: int = Field(500, ge=1, description="detector sets (partition, model, version) kept in memory")
-    join_memory_max_records: int = Field(200_000, ge=1000, description="in-process join store: records held before "
-                                         "the oldest are evicted (use Redis above this)")
+    recent_version: str = Field(
+        "1d", description="a version younger than this is rolled back on degradation"
+    )
+    metrics_model_labels: int = Field(
+        50, ge=1, description="max distinct model/version label pairs exported"
+    )
+    metrics_version_ttl: str = Field(
+        "1d", description="series of a model version idle this long are removed"
+    )
+    runbook_base_url: str = Field(
+        DEFAULT_RUNBOOK_BASE_URL, description="absolute base of relative runbook_url"
+    )
+    health_failing_after: str = Field(
+        "60s", description="/health answers 503 once batches fail for this long"
+    )
+    max_tracked_versions: int = Field(
+        1000,
+        ge=1,
+        description="model versions whose baseline and sampling state "
+        "stay in memory (least recently seen out first)",
+    )
+    max_detectors: int = Field(
+        500, ge=1, description="detector sets (partition, model, version) kept in memory"
+    )
+    join_memory_max_records: int = Field(
+        200_000,
+        ge=1000,
+        description="in-process join store: records held before "
+        "the oldest are evicted (use Redis above this)",
+    )
 
-    @field_validator("window", "allowed_lateness", "idle_timeout", "max_future_skew", "join_ttl", "recent_version",
-                     "metrics_version_ttl", "query_timeout", "health_failing_after", "shadow_ttl")
+    @field_validator(
+        "window",
+        "allowed_lateness",
+        "idle_timeout",
+        "max_future_skew",
+        "join_ttl",
+        "recent_version",
+        "metrics_version_ttl",
+        "query_timeout",
+        "health_failing_after",
+        "shadow_ttl",
+    )
     @classmethod
     def _valid_duration(cls, value: str) -> str:
         try:
@@ -190,7 +265,9 @@ class Settings(BaseSettings):
         """Declared shadow metrics and their non-inferiority margins (the catalogue's defaults when unset)."""
         from monitor.shadow.report import default_margins, parse_margins
 
-        return default_margins() if self.shadow_margins is None else parse_margins(self.shadow_margins)
+        return (
+            default_margins() if self.shadow_margins is None else parse_margins(self.shadow_margins)
+        )
 
     @property
     def query_timeout_seconds(self) -> float:
@@ -217,9 +294,15 @@ def _read_config_file(file: Path) -> dict[str, Any]:
 
     text = file.read_text()
     try:
-        values = (yaml.safe_load(text) or {}) if file.suffix in (".yaml", ".yml") else tomllib.loads(text)
+        values = (
+            (yaml.safe_load(text) or {})
+            if file.suffix in (".yaml", ".yml")
+            else tomllib.loads(text)
+        )
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{file}: not valid {'YAML' if file.suffix in ('.yaml', '.yml') else 'TOML'}: {exc}") from None
+        raise ConfigError(
+            f"{file}: not valid {'YAML' if file.suffix in ('.yaml', '.yml') else 'TOML'}: {exc}"
+        ) from None
     if not isinstance(values, dict):
         raise ConfigError(f"{file}: expected a mapping of settings, got {type(values).__name__}")
     section = values.get("monitor", values)
@@ -244,8 +327,11 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     except ValueError as exc:
         raise ConfigError(mask_text(describe_settings_error(exc, {}))) from None
     merged = {**values, **{k: v for k, v in env.model_dump().items() if k in env.model_fields_set}}
-    sources = {**{k: str(path) for k in values}, **{k: "env" for k in env.model_fields_set},
-               **{k: "override" for k in overrides}}
+    sources = {
+        **{k: str(path) for k in values},
+        **{k: "env" for k in env.model_fields_set},
+        **{k: "override" for k in overrides},
+    }
     try:
         return Settings(**{**merged, **overrides})
     except ValueError as exc:

@@ -19,8 +19,14 @@ from pydantic import ValidationError
 
 __all__ = ["describe_settings_error", "expected_form", "setting_label"]
 
-DURATION_FIELDS = ("window", "allowed_lateness", "max_future_skew", "join_ttl", "recent_version",
-                   "metrics_version_ttl")
+DURATION_FIELDS = (
+    "window",
+    "allowed_lateness",
+    "max_future_skew",
+    "join_ttl",
+    "recent_version",
+    "metrics_version_ttl",
+)
 _SOURCE_ERROR = re.compile(r'error parsing value for field "(\w+)"')
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
 
@@ -102,7 +108,9 @@ def describe_settings_error(exc: Exception, sources: Mapping[str, str]) -> str:
         found = _SOURCE_ERROR.search(str(exc))  # pydantic-settings: a value that is not valid JSON
         if found:
             name = found.group(1)
-            value = "***" if is_secret(name) else repr(os.environ.get(f"MONITOR_{name.upper()}", ""))
+            value = (
+                "***" if is_secret(name) else repr(os.environ.get(f"MONITOR_{name.upper()}", ""))
+            )
             return f"MONITOR_{name.upper()}={value}: expected {expected_form(name)}"
         return str(exc)
     return "\n".join(_line(error, sources) for error in exc.errors())

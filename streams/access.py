@@ -21,7 +21,15 @@ from aiohttp import web
 from monitor.errors import ConfigError
 from monitor.settings import Settings
 
-__all__ = ["OPEN_PATHS", "TOKEN_COOKIE", "bearer_matches", "check_web_bind", "is_loopback_address", "peer_is_loopback", "token_middleware"]
+__all__ = [
+    "OPEN_PATHS",
+    "TOKEN_COOKIE",
+    "bearer_matches",
+    "check_web_bind",
+    "is_loopback_address",
+    "peer_is_loopback",
+    "token_middleware",
+]
 
 OPEN_PATHS = frozenset({"/health", "/metrics"})
 TOKEN_COOKIE = "monitor_token"
@@ -57,8 +65,10 @@ def _binds_loopback_only(host: str) -> bool:
 def check_web_bind(settings: Settings) -> None:
     """ConfigError when the web port would listen beyond loopback without a token."""
     if settings.web_token_value is None and not _binds_loopback_only(settings.web_host):
-        raise ConfigError(f"MONITOR_WEB_HOST={settings.web_host} is not a loopback address: set MONITOR_WEB_TOKEN "
-                          "(e.g. `export MONITOR_WEB_TOKEN=$(openssl rand -hex 32)`) or bind 127.0.0.1")
+        raise ConfigError(
+            f"MONITOR_WEB_HOST={settings.web_host} is not a loopback address: set MONITOR_WEB_TOKEN "
+            "(e.g. `export MONITOR_WEB_TOKEN=$(openssl rand -hex 32)`) or bind 127.0.0.1"
+        )
 
 
 def peer_is_loopback(request: web.Request) -> bool:
@@ -75,25 +85,36 @@ def bearer_matches(token: str, authorization: str | None) -> bool:
 
 
 def _same(token: str, supplied: str | None) -> bool:
-    return supplied is not None and hmac.compare_digest(token.encode(), supplied.encode("utf-8", "surrogateescape"))
+    return supplied is not None and hmac.compare_digest(
+        token.encode(), supplied.encode("utf-8", "surrogateescape")
+    )
 
 
-def token_middleware(token: str) -> Callable[[web.Request, _Handler], Awaitable[web.StreamResponse]]:
+def token_middleware(
+    token: str,
+) -> Callable[[web.Request, _Handler], Awaitable[web.StreamResponse]]:
     """aiohttp middleware: 401 on every path but OPEN_PATHS without the bearer token (or, for GET, its cookie)."""
 
     @web.middleware
     async def require_token(request: web.Request, handler: _Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS or bearer_matches(token, request.headers.get("Authorization")):
+        if request.path in OPEN_PATHS or bearer_matches(
+            token, request.headers.get("Authorization")
+        ):
             return await handler(request)
         if request.method in ("GET", "HEAD"):  # a browser: the cookie, or ?token= once to set it
             if _same(token, request.query.get("token")):
-                target = request.rel_url.with_query([(k, v) for k, v in request.query.items() if k != "token"])
+                target = request.rel_url.with_query(
+                    [(k, v) for k, v in request.query.items() if k != "token"]
+                )
                 response = web.HTTPSeeOther(str(target))
                 response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")
                 return response
             if _same(token, request.cookies.get(TOKEN_COOKIE)):
                 return await handler(request)
-        return web.json_response({"error": "missing or wrong bearer token (MONITOR_WEB_TOKEN)"}, status=401,
-                                 headers={"WWW-Authenticate": 'Bearer realm="monitor"'})
+        return web.json_response(
+            {"error": "missing or wrong bearer token (MONITOR_WEB_TOKEN)"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="monitor"'},
+        )
 
     return require_token

@@ -17,7 +17,7 @@ import numpy as np
 
 from monitor.drift.windows import fold_drift
 from monitor.errors import BrokerError, MonitorError
-from monitor.pipeline import BatchConfig, BatchOutput, Position, RawMessage
+from monitor.folding.pipeline import BatchConfig, BatchOutput, Position, RawMessage
 from monitor.services.drift import sample_records
 from monitor.services.ingest import BatchIngest, IngestStopped, ingest_batch, run_blocking
 from monitor.services.versions import VersionStates
@@ -27,19 +27,28 @@ from streams.wiring import Wiring
 
 __all__ = ["EXIT_UNWRITTEN", "register_agents"]
 
-log = logging.getLogger("monitor.worker")
-EXIT_UNWRITTEN = 75  # stopped with a batch not written: its offsets are not committed, it is read again
+log = logging.getLogger("monitor.tools.worker")
+EXIT_UNWRITTEN = (
+    75  # stopped with a batch not written: its offsets are not committed, it is read again
+)
 
 
 def register_agents(app: faust.App, wiring: Wiring) -> None:
     s = wiring.settings
     kinds = {s.inference_topic: "inference", s.feedback_topic: "feedback"}
-    source = app.topic(s.inference_topic, s.feedback_topic, partitions=s.partitions,
-                       value_serializer="raw", key_serializer="raw")
+    source = app.topic(
+        s.inference_topic,
+        s.feedback_topic,
+        partitions=s.partitions,
+        value_serializer="raw",
+        key_serializer="raw",
+    )
     dlq = app.topic(s.dlq_topic, partitions=1, value_serializer="raw", key_serializer="raw")
     m = wiring.metrics
 
-    async def blocking(fn, *args):  # the store is blocking; keep it off the event loop, give up on stop
+    async def blocking(
+        fn, *args
+    ):  # the store is blocking; keep it off the event loop, give up on stop
         return await run_blocking(wiring.executor, lambda: app.should_stop, fn, *args)
 
     async def stored_position(topic: str, partition: int) -> Position:
@@ -48,17 +57,27 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
     positions = SourcePositions(stored_position, wiring.open_source_log(), m, wiring.positions)
 
     async def send_dead_letters(rejections, now: float) -> None:
-        from monitor.dlq import dead_letter_key, dead_letter_record
+        from monitor.contract.dlq import dead_letter_key, dead_letter_record
 
         pending = []
         try:
             for message, rejection in rejections:
-                record = dead_letter_record(message.topic, message.partition, message.offset, message.kind,
-                                            rejection, now)
-                key = dead_letter_key(message.topic, message.partition, message.offset, rejection.index)
+                record = dead_letter_record(
+                    message.topic, message.partition, message.offset, message.kind, rejection, now
+                )
+                key = dead_letter_key(
+                    message.topic, message.partition, message.offset, rejection.index
+                )
                 pending.append(await dlq.send(key=key, value=record))
-                log.warning("rejected %s %s/%d@%d[%d]: %s", message.kind, message.topic, message.partition,
-                            message.offset, rejection.index, rejection.message)
+                log.warning(
+                    "rejected %s %s/%d@%d[%d]: %s",
+                    message.kind,
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    rejection.index,
+                    rejection.message,
+                )
             for future in pending:  # delivered before the batch's offsets are written
                 await future
         except Exception as exc:
@@ -77,8 +96,16 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         if not baselines:
             return []
         times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
-        return fold_drift(baselines, [e.features for e in events], [e.input_text for e in events], starts,
-                          [e.model for e in events], [e.model_version for e in events], times, window)
+        return fold_drift(
+            baselines,
+            [e.features for e in events],
+            [e.input_text for e in events],
+            starts,
+            [e.model for e in events],
+            [e.model_version for e in events],
+            times,
+            window,
+        )
 
     async def sample_new_versions(out: BatchOutput) -> None:
         wanted = versions().take_samples(out.inferences)
@@ -103,28 +130,53 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         if stage is None:  # opened at start-up, before the agents get a message
             raise MonitorError("the outcome stage is not open")
 
-        async def positions_and_baselines(sources: set[tuple[str, int]]) -> dict[tuple[str, int], Position]:
+        async def positions_and_baselines(
+            sources: set[tuple[str, int]],
+        ) -> dict[tuple[str, int], Position]:
             checked = await positions.for_batch(raw)
-            if any(r.kind == "inference" for r in raw):  # fold nothing before the baselines are current
+            if any(
+                r.kind == "inference" for r in raw
+            ):  # fold nothing before the baselines are current
                 held = versions().held_ids()
                 versions().apply(await blocking(versions().refresh, held), only_held=True)
             return checked
 
         try:  # never ack what is not written: outages are retried until they end or the worker stops
             result = await ingest_batch(
-                raw, BatchIngest(wiring.store, stage, [fold_drift_histograms], wiring.shadow_stage, wiring.versions,
-                                 positions.logs),
-                config_for=lambda: BatchConfig(s.window_seconds, s.allowed_lateness_seconds,
-                                               s.max_future_skew_seconds, time.time(), s.max_message_bytes),
-                positions_for=positions_and_baselines, send_dead_letters=send_dead_letters, blocking=blocking,
-                sleep=app.sleep, stopping=lambda: app.should_stop, health=wiring.health,
-                on_failure=forget_after_failure)
+                raw,
+                BatchIngest(
+                    wiring.store,
+                    stage,
+                    [fold_drift_histograms],
+                    wiring.shadow_stage,
+                    wiring.versions,
+                    positions.logs,
+                ),
+                config_for=lambda: BatchConfig(
+                    s.window_seconds,
+                    s.allowed_lateness_seconds,
+                    s.max_future_skew_seconds,
+                    time.time(),
+                    s.max_message_bytes,
+                ),
+                positions_for=positions_and_baselines,
+                send_dead_letters=send_dead_letters,
+                blocking=blocking,
+                sleep=app.sleep,
+                stopping=lambda: app.should_stop,
+                health=wiring.health,
+                on_failure=forget_after_failure,
+            )
             out, outcomes, rows = result.out, result.outcomes, result.rows
             await sample_new_versions(out)
         except IngestStopped as exc:
             # Faust would ack (and commit) the batch's offsets on the way out: leave before it can.
-            log.warning("stopping with a batch of %d message(s) not written (%s); exiting now without committing "
-                        "its offsets: it is read again at the next start", len(raw), exc)
+            log.warning(
+                "stopping with a batch of %d message(s) not written (%s); exiting now without committing "
+                "its offsets: it is read again at the next start",
+                len(raw),
+                exc,
+            )
             logging.shutdown()
             os._exit(EXIT_UNWRITTEN)
         positions.advance(out)
@@ -140,12 +192,24 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
     async def ingest(stream):
         async for events in stream.take_events(s.batch_size, within=s.batch_within):
             started = time.perf_counter()
-            await handle([RawMessage(e.message.topic, e.message.partition, e.message.offset, e.value,
-                                     kinds[e.message.topic]) for e in events])
+            await handle(
+                [
+                    RawMessage(
+                        e.message.topic,
+                        e.message.partition,
+                        e.message.offset,
+                        e.value,
+                        kinds[e.message.topic],
+                    )
+                    for e in events
+                ]
+            )
             m.batch_seconds.observe(time.perf_counter() - started)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust passes assigned= by keyword
-    async def forget_positions(sender, assigned, **kwargs):  # another worker may have written meanwhile
+    async def forget_positions(
+        sender, assigned, **kwargs
+    ):  # another worker may have written meanwhile
         positions.forget()
         wiring.outcome_stage.forget()
 

@@ -20,7 +20,9 @@ __all__ = ["create_app"]
 def create_app(settings: Settings, wiring: Wiring | None = None) -> faust.App:
     """Build the worker app; nothing connects until the worker starts."""
     if not settings.kafka_bootstrap:
-        raise ValueError("MONITOR_KAFKA_BOOTSTRAP is not set (monitor demo starts a local broker for you)")
+        raise ValueError(
+            "MONITOR_KAFKA_BOOTSTRAP is not set (monitor demo starts a local broker for you)"
+        )
     wiring = wiring or Wiring.build(settings)
     datadir = Path(tempfile.gettempdir()) / "monitor-faust" / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)

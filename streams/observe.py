@@ -6,8 +6,8 @@ from collections import Counter
 
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.catalogue import OUTCOME_METRICS
+from monitor.folding.pipeline import BatchOutput
 from monitor.outcomes.fold import fold_outcomes
-from monitor.pipeline import BatchOutput
 from monitor.services.outcomes import OutcomeResult
 
 __all__ = ["record_batch_metrics", "record_outcome_metrics"]
@@ -27,12 +27,16 @@ def record_batch_metrics(m: MonitorMetrics, out: BatchOutput) -> None:
         m.messages.labels(topic=topic).inc(n)
     for (model, version), n in Counter((e.model, e.model_version) for e in out.inferences).items():
         m.inferences.labels(*m.model_labels(model, version)).inc(n)
-    shadow = Counter((e.model, e.model_version) for source in out.sources.values() for e in source.shadow)
+    shadow = Counter(
+        (e.model, e.model_version) for source in out.sources.values() for e in source.shadow
+    )
     for (model, version), n in shadow.items():
         m.shadow.events.labels(*m.model_labels(model, version)).inc(n)
     for event in out.inferences:
         if event.latency_ms is not None:
-            m.latency.labels(*m.model_labels(event.model, event.model_version)).observe(event.latency_ms / 1000)
+            m.latency.labels(*m.model_labels(event.model, event.model_version)).observe(
+                event.latency_ms / 1000
+            )
 
 
 def record_outcome_metrics(m: MonitorMetrics, result: OutcomeResult) -> None:

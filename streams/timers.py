@@ -17,18 +17,18 @@ from monitor.alerts.rules import default_rules, load_rules, with_runbook_base
 from monitor.drift.divergence import SEVERITIES
 from monitor.errors import MonitorError
 from monitor.experiments.config import load_experiments
+from monitor.folding.windows import closing_watermark
 from monitor.services.alert_delivery import AlertDelivery, build_sinks
 from monitor.services.alerts import AlertService
 from monitor.services.drift import DriftService
 from monitor.services.experiments import ExperimentResults
 from monitor.services.outcome_windows import OutcomeWindows
 from monitor.services.shadow import ShadowResults
-from monitor.windows import closing_watermark
 from streams.wiring import Wiring
 
 __all__ = ["register_timers"]
 
-log = logging.getLogger("monitor.worker")
+log = logging.getLogger("monitor.tools.worker")
 
 
 def register_timers(app: faust.App, wiring: Wiring) -> None:
@@ -38,8 +38,12 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
     # run_worker opens the store (local owner or remote) before the app is built: these see the final one
     drift = DriftService(wiring.drift_store, s)
     outcome_windows = OutcomeWindows(wiring.store, s.stable_versions)
-    rules = with_runbook_base(load_rules(s.alert_rules) if s.alert_rules else default_rules(), s.runbook_base_url)
-    alerts_topic = app.topic(s.alerts_topic, partitions=1, value_serializer="raw", key_serializer="raw")
+    rules = with_runbook_base(
+        load_rules(s.alert_rules) if s.alert_rules else default_rules(), s.runbook_base_url
+    )
+    alerts_topic = app.topic(
+        s.alerts_topic, partitions=1, value_serializer="raw", key_serializer="raw"
+    )
 
     async def send_to_kafka(key: bytes, value: bytes) -> None:
         await (await alerts_topic.send(key=key, value=value))
@@ -48,23 +52,41 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
         return await asyncio.get_running_loop().run_in_executor(wiring.executor, fn, *args)
 
     delivery = AlertDelivery(
-        build_sinks(s, send_to_kafka), AlertOutbox(wiring.store),
-        AlertDeduplicator(s.redis_dsn, prefix=f"{s.app_id}:alert-sent:", client_options=redis_client_options(s)),
-        blocking, on_failure=lambda name, alert, exc: m.sink_failures.labels(sink=name).inc(),
-        on_queue_size=lambda name, size: m.sink_queue.labels(sink=name).set(size))
-    experiments = ExperimentResults(wiring.store, load_experiments(s.experiments) if s.experiments else (),
-                                    record=delivery.record)
-    alerts = AlertService(wiring.store, rules, allowed_lateness=s.allowed_lateness_seconds,
-                          stable_versions=s.stable_versions, record=delivery.record, window_seconds=s.window_seconds)
+        build_sinks(s, send_to_kafka),
+        AlertOutbox(wiring.store),
+        AlertDeduplicator(
+            s.redis_dsn, prefix=f"{s.app_id}:alert-sent:", client_options=redis_client_options(s)
+        ),
+        blocking,
+        on_failure=lambda name, alert, exc: m.sink_failures.labels(sink=name).inc(),
+        on_queue_size=lambda name, size: m.sink_queue.labels(sink=name).set(size),
+    )
+    experiments = ExperimentResults(
+        wiring.store,
+        load_experiments(s.experiments) if s.experiments else (),
+        record=delivery.record,
+    )
+    alerts = AlertService(
+        wiring.store,
+        rules,
+        allowed_lateness=s.allowed_lateness_seconds,
+        stable_versions=s.stable_versions,
+        record=delivery.record,
+        window_seconds=s.window_seconds,
+    )
 
     async def deliver(fired) -> None:
         for alert in fired:
             m.alerts.labels(rule=alert.rule, severity=alert.severity, status=alert.status).inc()
         await delivery.deliver(fired)
 
-    def closing_now() -> float:  # newest event time written, or the wall clock once every partition is idle
+    def closing_now() -> (
+        float
+    ):  # newest event time written, or the wall clock once every partition is idle
         written, idle = wiring.store.write_clock()
-        if idle is not None:  # a backlog after an outage or rebalance is not idleness: count from the rebalance
+        if (
+            idle is not None
+        ):  # a backlog after an outage or rebalance is not idleness: count from the rebalance
             idle = min(idle, time.time() - state["assigned_at"])
         return closing_watermark(written, time.time(), idle, s.idle_timeout_seconds)
 
@@ -155,4 +177,6 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
                 log.debug("no highwater for %s/%s: %s", topic, partition, exc)
                 continue
             if high is not None:
-                m.lag.labels(topic=topic, partition=str(partition)).set(max(high - position.last_offset - 1, 0))
+                m.lag.labels(topic=topic, partition=str(partition)).set(
+                    max(high - position.last_offset - 1, 0)
+                )

@@ -56,14 +56,24 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
     web_app.on_shutdown.append(stop_queries)
 
     # The dashboard at / (added before faust's own index, so it wins), read like /query.
-    reader = None if wiring.queries is None else NamedReader(
-        wiring.queries, parse_store_url(wiring.settings.clickhouse_url).database)
-    web_app.router.add_routes(dashboard_routes(
-        reader, wiring.query_executor, lambda: f"this worker does not own the store: open {wiring.owner_url}/"))
+    reader = (
+        None
+        if wiring.queries is None
+        else NamedReader(wiring.queries, parse_store_url(wiring.settings.clickhouse_url).database)
+    )
+    web_app.router.add_routes(
+        dashboard_routes(
+            reader,
+            wiring.query_executor,
+            lambda: f"this worker does not own the store: open {wiring.owner_url}/",
+        )
+    )
 
     @app.page("/metrics")
     async def metrics(web, request):
-        return web.bytes(generate_latest(wiring.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+        return web.bytes(
+            generate_latest(wiring.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0]
+        )
 
     @app.page("/health")
     async def health(web, request):  # unauthenticated: orchestrators probe it
@@ -87,7 +97,9 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
                     return self.json({"error": "the body must be a JSON object"}, status=400)
                 loop = asyncio.get_running_loop()
                 try:
-                    result = await loop.run_in_executor(wiring.executor, handle_store_call, wiring.store, body)
+                    result = await loop.run_in_executor(
+                        wiring.executor, handle_store_call, wiring.store, body
+                    )
                 except (StoreError, ValueError, KeyError) as exc:
                     reply, status = store_error_reply(exc)
                     return self.json(reply, status=status)
@@ -102,23 +114,41 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
         async def post(self, request):
             nonlocal in_flight
             if wiring.queries is None:
-                return self.json({"error": "this worker does not own the embedded store; "
-                                           f"query the owner at {wiring.owner_url}"}, status=409)
+                return self.json(
+                    {
+                        "error": "this worker does not own the embedded store; "
+                        f"query the owner at {wiring.owner_url}"
+                    },
+                    status=409,
+                )
             body = await _json_body(request)
-            if body is None or not isinstance(body.get("sql"), str) or not isinstance(body.get("parameters") or {}, dict):
-                return self.json({"error": 'the body must be {"sql": "SELECT ...", "parameters": {"name": value}}'},
-                                 status=400)
+            if (
+                body is None
+                or not isinstance(body.get("sql"), str)
+                or not isinstance(body.get("parameters") or {}, dict)
+            ):
+                return self.json(
+                    {
+                        "error": 'the body must be {"sql": "SELECT ...", "parameters": {"name": value}}'
+                    },
+                    status=400,
+                )
             if in_flight >= MAX_QUERIES_IN_FLIGHT:
-                return self.json({"error": f"{in_flight} queries are running; retry later"}, status=503)
+                return self.json(
+                    {"error": f"{in_flight} queries are running; retry later"}, status=503
+                )
             in_flight += 1
             try:
                 params = decode_value(body.get("parameters")) or None
                 result = await asyncio.get_running_loop().run_in_executor(
-                    wiring.query_executor, wiring.queries.query, body["sql"], params)
+                    wiring.query_executor, wiring.queries.query, body["sql"], params
+                )
             except QueryRefused as exc:
                 return self.json({"error": str(exc)}, status=403)
             except StoreError as exc:
                 return self.json({"error": str(exc)}, status=400)
             finally:
                 in_flight -= 1
-            return self.json({"columns": result.columns, "rows": encode_value([list(r) for r in result.rows])})
+            return self.json(
+                {"columns": result.columns, "rows": encode_value([list(r) for r in result.rows])}
+            )

@@ -31,7 +31,7 @@ from monitor.adapters.source_log import SourceLog
 from monitor.adapters.store_secret import issue_secret, secret_path
 from monitor.errors import StoreError
 from monitor.experiments.config import experiment_covariates
-from monitor.pipeline import Position
+from monitor.folding.pipeline import Position
 from monitor.services.ingest import IngestHealth
 from monitor.services.outcomes import OutcomeStage
 from monitor.services.shadow import ShadowStage
@@ -40,7 +40,7 @@ from monitor.settings import Settings
 
 __all__ = ["Wiring"]
 
-log = logging.getLogger("monitor.worker")
+log = logging.getLogger("monitor.tools.worker")
 
 
 def _local_url(host: str, port: int) -> str:
@@ -55,7 +55,9 @@ class Wiring:
     store: ClickHouseStore
     metrics: MonitorMetrics
     registry: CollectorRegistry
-    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="store"))
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="store")
+    )
     positions: dict[tuple[str, int], Position] = field(default_factory=dict)
     versions: VersionStates | None = None  # baselines and sampling state of recently seen versions
     join_store: JoinStore | None = None
@@ -66,14 +68,18 @@ class Wiring:
     store_secret: str | None = None
     owner_url: str | None = None
     queries: ReadOnlyQueries | None = None
-    query_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="query"))
+    query_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="query")
+    )
     health: IngestHealth = field(default_factory=IngestHealth)
     source_log: SourceLog | None = None
 
     def open_source_log(self) -> SourceLog:
         """The broker client that checks stored positions (log identity, log end); connects on first use."""
         if self.source_log is None:
-            self.source_log = SourceLog(self.settings.kafka_bootstrap or "", **kafka_client_options(self.settings))
+            self.source_log = SourceLog(
+                self.settings.kafka_bootstrap or "", **kafka_client_options(self.settings)
+            )
         return self.source_log
 
     @property
@@ -83,17 +89,34 @@ class Wiring:
     def open_join_store(self) -> None:
         """Redis when MONITOR_REDIS_URL is set, else an in-process store with the same behaviour."""
         s = self.settings
-        self.join_store = make_join_store(s.redis_dsn, s.join_ttl_seconds, prefix=f"{s.app_id}:join:",
-                                          client_options=redis_client_options(s),
-                                          max_records=s.join_memory_max_records)
+        self.join_store = make_join_store(
+            s.redis_dsn,
+            s.join_ttl_seconds,
+            prefix=f"{s.app_id}:join:",
+            client_options=redis_client_options(s),
+            max_records=s.join_memory_max_records,
+        )
         self.join_store.setup()
-        self.outcome_stage = OutcomeStage(self.join_store, OutcomeStore(self.store), window_seconds=s.window_seconds,
-                                          segment_keys=s.segment_keys, covariates=experiment_covariates(s.experiments),
-                                          evidence_detectors=s.detector_evidence, max_detectors=s.max_detectors)
-        self.versions = VersionStates(self.drift_store, max_versions=s.max_tracked_versions,
-                                      baseline_samples=s.baseline_samples)
-        shadow_join = make_join_store(s.redis_dsn, s.shadow_ttl_seconds, prefix=f"{s.app_id}:shadow:",
-                                      client_options=redis_client_options(s))
+        self.outcome_stage = OutcomeStage(
+            self.join_store,
+            OutcomeStore(self.store),
+            window_seconds=s.window_seconds,
+            segment_keys=s.segment_keys,
+            covariates=experiment_covariates(s.experiments),
+            evidence_detectors=s.detector_evidence,
+            max_detectors=s.max_detectors,
+        )
+        self.versions = VersionStates(
+            self.drift_store,
+            max_versions=s.max_tracked_versions,
+            baseline_samples=s.baseline_samples,
+        )
+        shadow_join = make_join_store(
+            s.redis_dsn,
+            s.shadow_ttl_seconds,
+            prefix=f"{s.app_id}:shadow:",
+            client_options=redis_client_options(s),
+        )
         shadow_join.setup()
         self.shadow_stage = ShadowStage(shadow_join, window_seconds=s.window_seconds)
         log.info("join store: %s", "redis" if self.settings.redis_dsn else "in-process memory")
@@ -101,9 +124,13 @@ class Wiring:
     @classmethod
     def build(cls, settings: Settings) -> Wiring:
         registry = CollectorRegistry()
-        return cls(settings, ClickHouseStore(settings.clickhouse_url, clickhouse_client_options(settings)),
-                   MonitorMetrics(registry, settings.metrics_model_labels), registry,
-                   health=IngestHealth(failing_after=settings.health_failing_after_seconds))
+        return cls(
+            settings,
+            ClickHouseStore(settings.clickhouse_url, clickhouse_client_options(settings)),
+            MonitorMetrics(registry, settings.metrics_model_labels),
+            registry,
+            health=IngestHealth(failing_after=settings.health_failing_after_seconds),
+        )
 
     def open_store(self) -> None:
         """Connect and migrate. An embedded store is owned by the first local worker (a file lock);
@@ -114,21 +141,32 @@ class Wiring:
             if not self.lock.try_acquire():
                 owner = wait_for_owner(lambda: live_owner(self.settings.clickhouse_url))
                 self.owner_url = owner["url"]
-                self.store = RemoteStore(self.settings.clickhouse_url, owner["url"],
-                                         secret_file=secret_path(self.settings.clickhouse_url),
-                                         token=self.settings.web_token_value).connect()
+                self.store = RemoteStore(
+                    self.settings.clickhouse_url,
+                    owner["url"],
+                    secret_file=secret_path(self.settings.clickhouse_url),
+                    token=self.settings.web_token_value,
+                ).connect()
                 self.owns_store = False
                 log.info("store owned by pid %s; using it through %s", owner["pid"], owner["url"])
                 return
         self.store.connect()
         self.store.migrate()
         self.owns_store = True
-        self.queries = ReadOnlyQueries(self.settings.clickhouse_url, QueryLimits(
-            max_execution_time=self.settings.query_timeout_seconds, max_result_rows=self.settings.query_max_rows,
-            max_result_bytes=self.settings.query_max_bytes), self.store.client_options).connect()
+        self.queries = ReadOnlyQueries(
+            self.settings.clickhouse_url,
+            QueryLimits(
+                max_execution_time=self.settings.query_timeout_seconds,
+                max_result_rows=self.settings.query_max_rows,
+                max_result_bytes=self.settings.query_max_bytes,
+            ),
+            self.store.client_options,
+        ).connect()
         secret_file = secret_path(self.settings.clickhouse_url)
         if path is not None and secret_file is not None:
-            self.store_secret = issue_secret(secret_file)  # before the owner record that points at /store
+            self.store_secret = issue_secret(
+                secret_file
+            )  # before the owner record that points at /store
             self.owner_url = _local_url(self.settings.web_host, self.settings.web_port)
             path.write_text(json.dumps({"pid": os.getpid(), "url": self.owner_url}))
         log.info("store ready: %s (database %s)", self.store.target.kind, self.store.db)

@@ -35,15 +35,18 @@ from monitor.catalogue import (
     OutcomeMetric,
     WindowMetric,
 )
+from monitor.contract.events import KINDS
 from monitor.detectors.concept import DETECTOR_NAMES
-from monitor.events import KINDS
 from monitor.outcomes.join import DETECTOR_STREAMS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 PROMETHEUS_LABELS = frozenset({"instance", "job"})  # added by Prometheus to every scraped series
-_SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created"),
-             "gauge": ("",)}
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "gauge": ("",),
+}
 
 
 @dataclass(frozen=True)
@@ -62,14 +65,19 @@ def _catalogue_series(outcomes: Iterable[OutcomeMetric], drift: Iterable[DriftSc
     if f"{LATENCY_SERIES}_bucket" in names:
         names |= {f"{LATENCY_SERIES}{s}" for s in _SUFFIXES["histogram"]}
     if OUTCOME_OBSERVATIONS_SERIES in names:
-        names |= {OUTCOME_OBSERVATIONS_SERIES.replace("_total", "_created"),
-                  OUTCOME_POSITIVE_SERIES.replace("_total", "_created")}
+        names |= {
+            OUTCOME_OBSERVATIONS_SERIES.replace("_total", "_created"),
+            OUTCOME_POSITIVE_SERIES.replace("_total", "_created"),
+        }
     return names
 
 
-def exported(outcomes: Sequence[OutcomeMetric] = OUTCOME_METRICS, drift: Sequence[DriftScore] = DRIFT_SCORES,
-             windows: Sequence[WindowMetric] = WINDOW_METRICS,
-             rules: Sequence[AlertRule] | None = None) -> Exported:
+def exported(
+    outcomes: Sequence[OutcomeMetric] = OUTCOME_METRICS,
+    drift: Sequence[DriftScore] = DRIFT_SCORES,
+    windows: Sequence[WindowMetric] = WINDOW_METRICS,
+    rules: Sequence[AlertRule] | None = None,
+) -> Exported:
     """The worker's side: a real registry's series, minus those the given catalogue does not declare."""
     metrics = MonitorMetrics(CollectorRegistry())
     series: dict[str, frozenset[str]] = {}
@@ -78,15 +86,23 @@ def exported(outcomes: Sequence[OutcomeMetric] = OUTCOME_METRICS, drift: Sequenc
             for suffix in _SUFFIXES[metric._type]:
                 labels = set(metric._labelnames) | ({"le"} if suffix == "_bucket" else set())
                 series[metric._name + suffix] = frozenset(labels)
-    undeclared = _catalogue_series(OUTCOME_METRICS, DRIFT_SCORES) - _catalogue_series(outcomes, drift)
+    undeclared = _catalogue_series(OUTCOME_METRICS, DRIFT_SCORES) - _catalogue_series(
+        outcomes, drift
+    )
     series = {name: labels for name, labels in series.items() if name not in undeclared}
     worker_rules = default_rules() if rules is None else rules
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "rules" / "monitor.rules.yml").read_text())
     alerting = [r for g in prometheus["groups"] for r in g["rules"] if "alert" in r]
     alert_labels: dict[str, frozenset[str] | None] = {
-        "alertname": None, "severity": frozenset(SEVERITIES), "model": None, "model_version": None,
-        "service": frozenset({SERVICE})}
-    for rule in alerting:  # a Prometheus alert carries its rule's labels and its expression's by-labels
+        "alertname": None,
+        "severity": frozenset(SEVERITIES),
+        "model": None,
+        "model_version": None,
+        "service": frozenset({SERVICE}),
+    }
+    for (
+        rule
+    ) in alerting:  # a Prometheus alert carries its rule's labels and its expression's by-labels
         for label in _grouping_labels(rule["expr"]) | PROMETHEUS_LABELS:
             alert_labels.setdefault(label, None)
         for label, value in rule.get("labels", {}).items():
@@ -94,10 +110,14 @@ def exported(outcomes: Sequence[OutcomeMetric] = OUTCOME_METRICS, drift: Sequenc
             alert_labels[label] = None if known is None else known | {value}
     return Exported(
         series=series,
-        label_values={OUTCOME_LABEL: frozenset(m.prometheus_label for m in outcomes if m.prometheus_label),
-                      "kind": frozenset(KINDS), "stream": frozenset(DETECTOR_STREAMS),
-                      "detector": frozenset(DETECTOR_NAMES), "severity": frozenset(SEVERITIES),
-                      "status": frozenset({"firing", "resolved"})},
+        label_values={
+            OUTCOME_LABEL: frozenset(m.prometheus_label for m in outcomes if m.prometheus_label),
+            "kind": frozenset(KINDS),
+            "stream": frozenset(DETECTOR_STREAMS),
+            "detector": frozenset(DETECTOR_NAMES),
+            "severity": frozenset(SEVERITIES),
+            "status": frozenset({"firing", "resolved"}),
+        },
         alertnames=frozenset({r.name for r in worker_rules} | {r["alert"] for r in alerting}),
         alert_labels=alert_labels,
         window_metrics=frozenset({m.name for m in outcomes} | {m.name for m in windows}),
@@ -111,7 +131,12 @@ _GROUPING = re.compile(r"\b(?:by|on|without|ignoring)\s*\(([^)]*)\)")
 
 
 def _grouping_labels(expr: str) -> set[str]:
-    return {label.strip() for group in _GROUPING.findall(expr) for label in group.split(",") if label.strip()}
+    return {
+        label.strip()
+        for group in _GROUPING.findall(expr)
+        for label in group.split(",")
+        if label.strip()
+    }
 
 
 def _values(op: str, value: str) -> list[str] | None:
@@ -138,8 +163,10 @@ def promql_problems(where: str, expr: str, worker: Exported) -> list[str]:
             allowed = worker.label_values.get(label)
             for v in (_values(op, value) or []) if allowed is not None else []:
                 if v not in allowed:
-                    problems.append(f"{where}: {name}{{{label}={v!r}}} is never exported; "
-                                    f"{label} is one of {', '.join(sorted(allowed))}")
+                    problems.append(
+                        f"{where}: {name}{{{label}={v!r}}} is never exported; "
+                        f"{label} is one of {', '.join(sorted(allowed))}"
+                    )
     for label in _grouping_labels(expr) - labels_in_expr:
         problems.append(f"{where}: groups by {label!r}, a label none of its series has")
     return problems
@@ -156,7 +183,11 @@ def _alertmanager_matchers(config: dict[str, Any]) -> list[tuple[str, str]]:
 
     walk(config["route"], "route")
     for i, rule in enumerate(config.get("inhibit_rules", [])):
-        found += [(f"inhibit_rules[{i}]", m) for key in ("source_matchers", "target_matchers") for m in rule.get(key, [])]
+        found += [
+            (f"inhibit_rules[{i}]", m)
+            for key in ("source_matchers", "target_matchers")
+            for m in rule.get(key, [])
+        ]
     return found
 
 
@@ -177,10 +208,16 @@ def alertmanager_problems(worker: Exported) -> list[str]:
             if v not in allowed:
                 problems.append(f"alertmanager {where}: no alert is sent with {label}={v!r}")
     grouping = [("route.group_by", config["route"].get("group_by", []))]
-    grouping += [(f"inhibit_rules[{i}].equal", r.get("equal", [])) for i, r in enumerate(config.get("inhibit_rules", []))]
+    grouping += [
+        (f"inhibit_rules[{i}].equal", r.get("equal", []))
+        for i, r in enumerate(config.get("inhibit_rules", []))
+    ]
     for where, labels in grouping:
-        problems += [f"alertmanager {where}: no alert carries the label {label!r}"
-                     for label in labels if label not in worker.alert_labels and label != "..."]
+        problems += [
+            f"alertmanager {where}: no alert carries the label {label!r}"
+            for label in labels
+            if label not in worker.alert_labels and label != "..."
+        ]
     return problems
 
 
@@ -196,12 +233,15 @@ def grafana_problems(worker: Exported) -> list[str]:
             where = f"grafana panel {panel['id']} ({panel['title']})"
             if "expr" in target:
                 problems += promql_problems(where, target["expr"], worker)
-            for listed, single in re.findall(r"\bmetric\s+(?:IN\s*\(([^)]*)\)|=\s*('[^']*'))",
-                                             target.get("rawSql", "")):
+            for listed, single in re.findall(
+                r"\bmetric\s+(?:IN\s*\(([^)]*)\)|=\s*('[^']*'))", target.get("rawSql", "")
+            ):
                 for value in re.findall(r"'([^']*)'", listed + single):
                     problems += _metric_problems(where, target["rawSql"], value, worker)
     for variable in board["templating"]["list"]:
-        problems += promql_problems(f"grafana variable {variable['name']}", variable.get("definition", ""), worker)
+        problems += promql_problems(
+            f"grafana variable {variable['name']}", variable.get("definition", ""), worker
+        )
     return problems
 
 
@@ -210,7 +250,10 @@ def _metric_problems(where: str, sql: str, value: str, worker: Exported) -> list
     if "shadow_results" in sql:
         known, kind = worker.shadow_metrics | {""}, "shadow metric"
     elif "experiment_results" in sql:
-        known, kind = frozenset({""}), "experiment summary row"  # per-metric rows are picked by primary/guardrail
+        known, kind = (
+            frozenset({""}),
+            "experiment summary row",
+        )  # per-metric rows are picked by primary/guardrail
     else:
         known, kind = worker.window_metrics, "window metric"
     return [] if value in known else [f"{where}: metric {value!r} is not a {kind} of the catalogue"]
@@ -221,7 +264,9 @@ def prometheus_problems(worker: Exported) -> list[str]:
     problems = []
     for group in rules["groups"]:
         for rule in group["rules"]:
-            problems += promql_problems(f"prometheus {rule.get('alert') or rule.get('record')}", rule["expr"], worker)
+            problems += promql_problems(
+                f"prometheus {rule.get('alert') or rule.get('record')}", rule["expr"], worker
+            )
     return problems
 
 
@@ -252,8 +297,11 @@ EXPERIMENT_PANELS = frozenset({26, 27})
 SHADOW_PANELS = frozenset({29})
 
 
-def clickhouse_panels(board: dict[str, Any] | None = None, only: frozenset[int] | None = None,
-                      skip: frozenset[int] = frozenset()) -> list[tuple[str, str]]:
+def clickhouse_panels(
+    board: dict[str, Any] | None = None,
+    only: frozenset[int] | None = None,
+    skip: frozenset[int] = frozenset(),
+) -> list[tuple[str, str]]:
     """(panel, SQL) of every ClickHouse panel (those with ids in ``only``, not in ``skip``), with the
     dashboard's default time range and variables."""
     board = board or dashboard()
@@ -266,7 +314,13 @@ def clickhouse_panels(board: dict[str, Any] | None = None, only: frozenset[int] 
         for target in panel.get("targets", []):
             if "rawSql" not in target:
                 continue
-            sql = re.sub(r"\$__timeFilter\((\w+)\)", rf"\1 >= now() - {since} AND \1 <= now()", target["rawSql"])
-            sql = re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", lambda m: defaults[m.group(1) or m.group(2)], sql)
+            sql = re.sub(
+                r"\$__timeFilter\((\w+)\)",
+                rf"\1 >= now() - {since} AND \1 <= now()",
+                target["rawSql"],
+            )
+            sql = re.sub(
+                r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", lambda m: defaults[m.group(1) or m.group(2)], sql
+            )
             out.append((f"panel {panel['id']} ({panel['title']})", sql))
     return out

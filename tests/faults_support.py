@@ -25,11 +25,17 @@ from monitor.adapters.local_broker import free_port, wait_for_port
 from monitor.adapters.producer import EventProducer
 
 WINDOW = 60
-EVENT_NAMES = {"inference_events": "inference", "late_inference_events": "inference",
-               "feedback_events": "feedback", "late_feedback_events": "feedback",
-               "outcome:satisfaction": "outcome"}
-WRITTEN_SQL = ("SELECT name, toUnixTimestamp(window_start), model_version, sum(count) FROM monitor.partials "
-               f"WHERE name IN ({', '.join(repr(n) for n in EVENT_NAMES)}) GROUP BY 1, 2, 3")
+EVENT_NAMES = {
+    "inference_events": "inference",
+    "late_inference_events": "inference",
+    "feedback_events": "feedback",
+    "late_feedback_events": "feedback",
+    "outcome:satisfaction": "outcome",
+}
+WRITTEN_SQL = (
+    "SELECT name, toUnixTimestamp(window_start), model_version, sum(count) FROM monitor.partials "
+    f"WHERE name IN ({', '.join(repr(n) for n in EVENT_NAMES)}) GROUP BY 1, 2, 3"
+)
 
 
 @dataclass
@@ -47,9 +53,11 @@ class Figures:
     outcomes_double_counted: int
 
     def line(self, case: str) -> str:
-        return (f"{case}: sent {self.sent}, written {self.written}, dead-lettered {self.dead_lettered}, "
-                f"lost {self.lost}, double-counted {self.double_counted}; outcomes {self.outcomes_written}"
-                f"/{self.outcomes_expected} (lost {self.outcomes_lost}, double {self.outcomes_double_counted})")
+        return (
+            f"{case}: sent {self.sent}, written {self.written}, dead-lettered {self.dead_lettered}, "
+            f"lost {self.lost}, double-counted {self.double_counted}; outcomes {self.outcomes_written}"
+            f"/{self.outcomes_expected} (lost {self.outcomes_lost}, double {self.outcomes_double_counted})"
+        )
 
 
 @dataclass
@@ -64,18 +72,29 @@ class Ledger:
     def inferences_batch(self, n: int) -> list[dict]:
         """``n`` more inferences, event time increasing by 0.1 s, versions v1/v2 in turn."""
         first = len(self.inferences)
-        batch = [inference(f"r{i}", self.t0 + 0.1 * i, version=f"v{1 + i % 2}", latency_ms=float(50 + i % 500))
-                 for i in range(first, first + n)]
+        batch = [
+            inference(
+                f"r{i}", self.t0 + 0.1 * i, version=f"v{1 + i % 2}", latency_ms=float(50 + i % 500)
+            )
+            for i in range(first, first + n)
+        ]
         self.inferences += batch
         return batch
 
-    def feedback_for(self, inferences: list[dict], every: int = 3, invalid_every: int = 50) -> list[dict]:
+    def feedback_for(
+        self, inferences: list[dict], every: int = 3, invalid_every: int = 50
+    ) -> list[dict]:
         """A rating for every ``every``-th inference; every ``invalid_every``-th one is out of range (DLQ)."""
         batch = []
         for k, event in enumerate(inferences[::every]):
             bad = k % invalid_every == invalid_every - 1
-            batch.append({"request_id": event["request_id"], "timestamp": event["timestamp"] + 1,
-                          "rating": 7 if bad else 1 + k % 5})
+            batch.append(
+                {
+                    "request_id": event["request_id"],
+                    "timestamp": event["timestamp"] + 1,
+                    "rating": 7 if bad else 1 + k % 5,
+                }
+            )
             if bad:
                 self.invalid += 1
             else:
@@ -102,31 +121,48 @@ class Ledger:
     def sent(self) -> int:
         return len(self.inferences) + len(self.feedback) + self.invalid
 
-    def figures(self, written: Counter, dead_lettered: int, expected: Counter | None = None) -> Figures:
+    def figures(
+        self, written: Counter, dead_lettered: int, expected: Counter | None = None
+    ) -> Figures:
         expected = self.expected() if expected is None else expected
         keys = set(expected) | set(written)
 
         def sums(kinds: set[str]) -> tuple[int, int, int]:
             ks = [k for k in keys if k[0] in kinds]
-            return (sum(int(written[k]) for k in ks), sum(max(0, int(expected[k] - written[k])) for k in ks),
-                    sum(max(0, int(written[k] - expected[k])) for k in ks))
+            return (
+                sum(int(written[k]) for k in ks),
+                sum(max(0, int(expected[k] - written[k])) for k in ks),
+                sum(max(0, int(written[k] - expected[k])) for k in ks),
+            )
 
         events, lost, double = sums({"inference", "feedback"})
         outcomes, outcomes_lost, outcomes_double = sums({"outcome"})
-        return Figures(self.sent, events, dead_lettered, lost, double,
-                       sum(int(v) for k, v in expected.items() if k[0] == "outcome"), outcomes, outcomes_lost,
-                       outcomes_double)
+        return Figures(
+            self.sent,
+            events,
+            dead_lettered,
+            lost,
+            double,
+            sum(int(v) for k, v in expected.items() if k[0] == "outcome"),
+            outcomes,
+            outcomes_lost,
+            outcomes_double,
+        )
 
 
 def _window(ts: float) -> int:
     return int(ts // WINDOW * WINDOW)
 
 
-def publish(bootstrap: str, topics: dict[str, str], inferences: list[dict], feedback: list[dict]) -> None:
+def publish(
+    bootstrap: str, topics: dict[str, str], inferences: list[dict], feedback: list[dict]
+) -> None:
     """Send as a producer would, ten events per message; invalid events go through unvalidated."""
 
     async def send() -> None:
-        async with EventProducer(bootstrap, topics=topics, batch_size=10, validate=False) as producer:
+        async with EventProducer(
+            bootstrap, topics=topics, batch_size=10, validate=False
+        ) as producer:
             if inferences:
                 await producer.send("inference", inferences)
             if feedback:
@@ -147,16 +183,22 @@ def dead_letter_keys(bootstrap: str, topic: str) -> set[bytes]:
     """Distinct keys of every record on the dead-letter topic, read up to its end offsets."""
 
     async def read() -> set[bytes]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+        )
         await consumer.start()
         try:
-            parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or {0})]
+            parts = [
+                TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or {0})
+            ]
             consumer.assign(parts)
             await consumer.seek_to_beginning(*parts)
             ends = await consumer.end_offsets(parts)
             keys: set[bytes] = set()
             deadline = time.monotonic() + 20
-            while [tp for tp in parts if await consumer.position(tp) < ends[tp]] and time.monotonic() < deadline:
+            while [
+                tp for tp in parts if await consumer.position(tp) < ends[tp]
+            ] and time.monotonic() < deadline:
                 for messages in (await consumer.getmany(timeout_ms=500)).values():
                     keys.update(m.key for m in messages)
         finally:
@@ -169,14 +211,20 @@ def dead_letter_keys(bootstrap: str, topic: str) -> set[bytes]:
 class ServiceProcess:
     """A service subprocess on a fixed loopback port that a test kills (SIGKILL) and starts again."""
 
-    def __init__(self, argv: list[str], port: int, log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, argv: list[str], port: int, log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.argv, self.port, self.log, self.env = argv, port, log, env
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> ServiceProcess:
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, **(self.env or {})})
+            self.process = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(self.env or {})},
+            )
         if not wait_for_port("127.0.0.1", self.port, timeout):
             self.kill()
             raise RuntimeError(f"{self.argv[0]} did not listen on {self.port}; see {self.log}")
@@ -196,24 +244,52 @@ def redis_server(tmp: Path, persistent: bool) -> ServiceProcess:
     port = free_port()
     data = tmp / "redis-data"
     data.mkdir(exist_ok=True)
-    persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
-    return ServiceProcess([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data), "--save", "",
-                           *persistence], port, tmp / "redis.log")
+    persistence = (
+        ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
+    )
+    return ServiceProcess(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--save",
+            "",
+            *persistence,
+        ],
+        port,
+        tmp / "redis.log",
+    )
 
 
 def s3_server(tmp: Path) -> tuple[ServiceProcess, dict[str, str]]:
     """An S3-compatible server (moto) on loopback and the environment that points Tansu at it."""
     port = free_port()
-    server = ServiceProcess([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port,
-                            tmp / "s3.log")
-    env = {"AWS_ENDPOINT": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
-           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+    server = ServiceProcess(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        port,
+        tmp / "s3.log",
+    )
+    env = {
+        "AWS_ENDPOINT": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }
     return server, env
 
 
 def create_bucket(env: dict[str, str], bucket: str) -> None:
     import boto3
 
-    boto3.client("s3", endpoint_url=env["AWS_ENDPOINT"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                 aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                 region_name=env["AWS_DEFAULT_REGION"]).create_bucket(Bucket=bucket)
+    boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_DEFAULT_REGION"],
+    ).create_bucket(Bucket=bucket)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from monitor.adapters.local_broker import LocalBroker
-from monitor.bench import CASES, CONSUMERS, bench_events, format_table, run_bench
+from monitor.tools.bench import CASES, CONSUMERS, bench_events, format_table, run_bench
 
 
 def test_bench_events_carry_the_case_features_and_recent_times() -> None:
@@ -19,16 +19,23 @@ def test_bench_events_carry_the_case_features_and_recent_times() -> None:
     assert len({e["request_id"] for e in events}) == 50
 
 
-def test_small_bench_reports_three_rates_and_consistent_ratios(broker: LocalBroker, tmp_path: Path) -> None:
+def test_small_bench_reports_three_rates_and_consistent_ratios(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
     lines: list[str] = []
     output = tmp_path / "bench.json"
-    code = run_bench(events=2000, batch=50, output=output, bootstrap=broker.bootstrap, echo=lines.append)
+    code = run_bench(
+        events=2000, batch=50, output=output, bootstrap=broker.bootstrap, echo=lines.append
+    )
 
     assert code == 0
     report = json.loads(output.read_text())
     assert report["events"] == 2000 and report["machine"]["cpus"] >= 1
     results = report["results"]
-    assert [(r["case"], r["events_per_message"]) for r in results] == [("standard", 1), ("standard", 50)]
+    assert [(r["case"], r["events_per_message"]) for r in results] == [
+        ("standard", 1),
+        ("standard", 50),
+    ]
     assert results[0]["messages"] == 2000
     assert 40 <= results[1]["messages"] < 2000 / 25  # batches split per partition: not all full
     for r in results:
@@ -38,15 +45,35 @@ def test_small_bench_reports_three_rates_and_consistent_ratios(broker: LocalBrok
             assert abs(r["rates"][consumer] * r["seconds"][consumer] - 2000) <= 0.01 * 2000
         rates = r["rates"]
         assert abs(r["ratios"]["worker/bare_faust"] - rates["worker"] / rates["bare_faust"]) < 0.01
-        assert abs(r["ratios"]["worker/bare_aiokafka"] - rates["worker"] / rates["bare_aiokafka"]) < 0.01
+        assert (
+            abs(r["ratios"]["worker/bare_aiokafka"] - rates["worker"] / rates["bare_aiokafka"])
+            < 0.01
+        )
     assert "worker/faust" in "\n".join(lines)
 
 
 def test_table_has_one_row_per_case_and_shape() -> None:
-    from monitor.bench import Measurement, ShapeResult
+    from monitor.tools.bench import Measurement, ShapeResult
 
-    result = ShapeResult("standard", 100, 1000, 10, 520.0, (
-        Measurement("worker", 1000, 1.0), Measurement("bare_faust", 1000, 0.5), Measurement("bare_aiokafka", 1000, 0.1)))
+    result = ShapeResult(
+        "standard",
+        100,
+        1000,
+        10,
+        520.0,
+        (
+            Measurement("worker", 1000, 1.0),
+            Measurement("bare_faust", 1000, 0.5),
+            Measurement("bare_aiokafka", 1000, 0.1),
+        ),
+    )
     assert result.ratios == {"worker/bare_faust": 0.5, "worker/bare_aiokafka": 0.1}
-    assert format_table([result]).splitlines()[-1].split() == ["standard", "100", "1,000", "2,000", "10,000",
-                                                               "0.50", "0.10"]
+    assert format_table([result]).splitlines()[-1].split() == [
+        "standard",
+        "100",
+        "1,000",
+        "2,000",
+        "10,000",
+        "0.50",
+        "0.10",
+    ]

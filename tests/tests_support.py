@@ -67,9 +67,18 @@ def missing_service(what: str) -> None:
     pytest.skip(f"{what} is not available")  # reached only when CI is not true
 
 
-def inference(request_id: str, timestamp: float, model: str = "m", version: str = "v1", **fields: Any) -> dict:
-    return {"request_id": request_id, "timestamp": timestamp, "model": model, "model_version": version,
-            "features": {"x": 1.0, "lang": "en"}, "latency_ms": 120.0, **fields}
+def inference(
+    request_id: str, timestamp: float, model: str = "m", version: str = "v1", **fields: Any
+) -> dict:
+    return {
+        "request_id": request_id,
+        "timestamp": timestamp,
+        "model": model,
+        "model_version": version,
+        "features": {"x": 1.0, "lang": "en"},
+        "latency_ms": 120.0,
+        **fields,
+    }
 
 
 def publish_raw(bootstrap: str, topic: str, values: list[bytes], partition: int = 0) -> None:
@@ -88,7 +97,9 @@ def reader_for(worker: WorkerProcess) -> HttpReader:
     return HttpReader(worker.url, "monitor")
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 60.0, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -104,8 +115,13 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30.0)
     """Every record of ``topic`` decoded as JSON, once at least ``expected`` have arrived."""
 
     async def consume() -> list[dict]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False, group_id=None)
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
         await consumer.start()
         records: list[dict] = []
         try:
@@ -189,9 +205,17 @@ receivers:
         send_resolved: true
 """)
     log = (tmp / "alertmanager.log").open("wb")
-    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.path={tmp / 'am-data'}",
-                             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={tmp / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     if not wait_for_port("127.0.0.1", port, 15):
         proc.kill()

@@ -24,24 +24,70 @@ class Certificates:
 
 
 def _openssl(*args: str) -> None:
-    done = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        ["openssl", *args], capture_output=True, text=True, timeout=60, check=False
+    )
     if done.returncode != 0:
         raise RuntimeError(f"openssl {' '.join(args)} failed: {done.stderr}")
 
 
 def _ca(tmp: Path, name: str) -> tuple[Path, Path]:
     key, cert = tmp / f"{name}.key", tmp / f"{name}.pem"
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-             "-days", "2", "-subj", f"/CN={name}")
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name}",
+    )
     return cert, key
 
 
 def _signed(tmp: Path, name: str, ca: tuple[Path, Path], extensions: str) -> tuple[Path, Path]:
-    key, csr, cert, ext = (tmp / f"{name}.key", tmp / f"{name}.csr", tmp / f"{name}.pem", tmp / f"{name}.ext")
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}")
+    key, csr, cert, ext = (
+        tmp / f"{name}.key",
+        tmp / f"{name}.csr",
+        tmp / f"{name}.pem",
+        tmp / f"{name}.ext",
+    )
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        f"/CN={name}",
+    )
     ext.write_text(extensions)
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial",
-             "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca[0]),
+        "-CAkey",
+        str(ca[1]),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
     return cert, key
 
 
@@ -52,7 +98,12 @@ def make_certificates(tmp: Path) -> Certificates:
     tmp.mkdir(parents=True, exist_ok=True)
     ca = _ca(tmp, "test-ca")
     other, _ = _ca(tmp, "other-ca")
-    server = _signed(tmp, "server", ca, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    server = _signed(
+        tmp,
+        "server",
+        ca,
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
     client = _signed(tmp, "client", ca, "extendedKeyUsage=clientAuth\n")
     return Certificates(ca[0], server[0], server[1], client[0], client[1], other)
 
@@ -69,8 +120,15 @@ class Stunnel:
     """TLS on ``port`` in front of plaintext ``127.0.0.1:target``; with ``require_client_cert``
     only clients with a certificate signed by the CA get through (mutual TLS)."""
 
-    def __init__(self, target: int, certs: Certificates, workdir: Path, *, port: int | None = None,
-                 require_client_cert: bool = False) -> None:
+    def __init__(
+        self,
+        target: int,
+        certs: Certificates,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        require_client_cert: bool = False,
+    ) -> None:
         self.target = target
         self.certs = certs
         self.workdir = workdir
@@ -82,13 +140,19 @@ class Stunnel:
         binary = shutil.which("stunnel4") or shutil.which("stunnel")
         if not binary:
             missing_service("stunnel (apt-get install stunnel4)")
-        verify = f"verifyChain = yes\nCAfile = {self.certs.ca}\n" if self.require_client_cert else ""
+        verify = (
+            f"verifyChain = yes\nCAfile = {self.certs.ca}\n" if self.require_client_cert else ""
+        )
         config = self.workdir / f"stunnel-{self.port}.conf"
-        config.write_text(f"foreground = yes\npid =\n[tls]\naccept = 127.0.0.1:{self.port}\n"
-                          f"connect = 127.0.0.1:{self.target}\ncert = {self.certs.server_cert}\n"
-                          f"key = {self.certs.server_key}\n{verify}")
+        config.write_text(
+            f"foreground = yes\npid =\n[tls]\naccept = 127.0.0.1:{self.port}\n"
+            f"connect = 127.0.0.1:{self.target}\ncert = {self.certs.server_cert}\n"
+            f"key = {self.certs.server_key}\n{verify}"
+        )
         log = (self.workdir / f"stunnel-{self.port}.log").open("ab")
-        self._process = subprocess.Popen([binary, str(config)], stdout=log, stderr=subprocess.STDOUT)
+        self._process = subprocess.Popen(
+            [binary, str(config)], stdout=log, stderr=subprocess.STDOUT
+        )
         if not wait_for_port("127.0.0.1", self.port, 10) or self._process.poll() is not None:
             self.stop()
             raise RuntimeError(f"stunnel did not listen on {self.port}; see {log.name}")

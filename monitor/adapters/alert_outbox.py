@@ -37,15 +37,26 @@ class AlertOutbox:
     def add(self, alerts: Sequence[Alert], sinks: Iterable[str]) -> None:
         """Record ``alerts`` as pending for each of ``sinks``."""
         now, names = self._now(), list(sinks)
-        rows = [[delivery_key(a), sink, PENDING, json.dumps(a.to_dict(), sort_keys=True, default=str), now]
-                for a in alerts for sink in names]
+        rows = [
+            [
+                delivery_key(a),
+                sink,
+                PENDING,
+                json.dumps(a.to_dict(), sort_keys=True, default=str),
+                now,
+            ]
+            for a in alerts
+            for sink in names
+        ]
         self.store.insert("alert_outbox", rows, _COLUMNS)
 
     def finish(self, alert: Alert, sink: str, state: str) -> None:
         """Close ``alert``'s delivery to ``sink`` with a final ``state``."""
         if state not in FINAL_STATES:
             raise ValueError(f"state: {state!r} is not one of {FINAL_STATES}")
-        self.store.insert("alert_outbox", [[delivery_key(alert), sink, state, "", self._now()]], _COLUMNS)
+        self.store.insert(
+            "alert_outbox", [[delivery_key(alert), sink, state, "", self._now()]], _COLUMNS
+        )
 
     def pending(self, sinks: Iterable[str]) -> list[tuple[str, Alert]]:
         """``(sink, alert)`` for every delivery to one of ``sinks`` without a final row, oldest first."""
@@ -56,5 +67,7 @@ class AlertOutbox:
             f"SELECT sink, anyIf(alert, state = 'pending') AS alert, min(updated_at) AS first "
             f"FROM {self.store.table('alert_outbox')} WHERE sink IN {{sinks:Array(String)}} "
             "GROUP BY sink, delivery_key HAVING countIf(state != 'pending') = 0 AND alert != '' "
-            "ORDER BY first, sink", {"sinks": names}).rows
+            "ORDER BY first, sink",
+            {"sinks": names},
+        ).rows
         return [(sink, Alert.from_dict(json.loads(alert))) for sink, alert, _ in rows]

@@ -81,8 +81,11 @@ def alertmanager_payload(alert: Alert, generator_url: str = "") -> dict[str, Any
     """One Alertmanager API v2 ``postableAlert``; resolved alerts carry ``endsAt``."""
     item: dict[str, Any] = {
         "labels": {
-            "alertname": alert.rule, "severity": alert.severity, "model": alert.model,
-            "model_version": alert.model_version, "service": SERVICE,
+            "alertname": alert.rule,
+            "severity": alert.severity,
+            "model": alert.model,
+            "model_version": alert.model_version,
+            "service": SERVICE,
         },
         "annotations": {
             "summary": alert.summary,
@@ -119,8 +122,12 @@ class _HttpSink:
     ``https`` URLs (``None``: the system CAs).
     """
 
-    def __init__(self, session: aiohttp.ClientSession | None, headers: Mapping[str, str] | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None,
+        headers: Mapping[str, str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._session = session
         self._owns_session = session is None
         self._headers = dict(headers or {})
@@ -133,8 +140,9 @@ class _HttpSink:
         return self._session
 
     async def _post(self, url: str, data: bytes, headers: Mapping[str, str]) -> None:
-        async with self._client().post(url, data=data, headers={**self._headers, **headers},
-                                       ssl=self._ssl) as response:
+        async with self._client().post(
+            url, data=data, headers={**self._headers, **headers}, ssl=self._ssl
+        ) as response:
             if response.status >= 300:
                 text = (await response.text())[:200]
                 raise aiohttp.ClientResponseError(
@@ -153,9 +161,16 @@ class AlertmanagerSink(_HttpSink):
 
     name = "alertmanager"
 
-    def __init__(self, url: str, *, generator_url: str = "", name: str = "alertmanager",
-                 session: aiohttp.ClientSession | None = None, headers: Mapping[str, str] | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        generator_url: str = "",
+        name: str = "alertmanager",
+        session: aiohttp.ClientSession | None = None,
+        headers: Mapping[str, str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__(session, headers, ssl_context)
         self.name = name
         self.url = url.rstrip("/")
@@ -171,9 +186,16 @@ class WebhookSink(_HttpSink):
 
     name = "webhook"
 
-    def __init__(self, url: str, secret: str | None = None, *, name: str = "webhook",
-                 session: aiohttp.ClientSession | None = None, headers: Mapping[str, str] | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: str | None = None,
+        *,
+        name: str = "webhook",
+        session: aiohttp.ClientSession | None = None,
+        headers: Mapping[str, str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__(session, headers, ssl_context)
         self.name = name
         self.url = url
@@ -198,7 +220,9 @@ class LogSink:
 
     async def send(self, alert: Alert) -> None:
         level = logging.WARNING if alert.status == "firing" else logging.INFO
-        self.logger.log(level, "alert %s %s: %s", alert.status, alert.rule, alert_json(alert).decode())
+        self.logger.log(
+            level, "alert %s %s: %s", alert.status, alert.rule, alert_json(alert).decode()
+        )
 
 
 class KafkaAlertSink:
@@ -206,7 +230,9 @@ class KafkaAlertSink:
 
     name = "kafka"
 
-    def __init__(self, send: Callable[[bytes, bytes], Awaitable[None]], *, name: str = "kafka") -> None:
+    def __init__(
+        self, send: Callable[[bytes, bytes], Awaitable[None]], *, name: str = "kafka"
+    ) -> None:
         self.name = name
         self._send = send
 
@@ -258,7 +284,9 @@ class DeliveryQueue:
         if max_attempts is not None and max_attempts < 1:
             raise ValueError(f"max_attempts: {max_attempts} is not >= 1 (or None for forever)")
         if base_delay < 0 or max_delay < base_delay:
-            raise ValueError(f"delays: need 0 <= base_delay ({base_delay}) <= max_delay ({max_delay})")
+            raise ValueError(
+                f"delays: need 0 <= base_delay ({base_delay}) <= max_delay ({max_delay})"
+            )
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -278,7 +306,9 @@ class DeliveryQueue:
         for sink in self.sinks:
             queue: asyncio.Queue[Alert] = asyncio.Queue()
             self._queues[sink.name] = queue
-            self._tasks.append(asyncio.create_task(self._deliver(sink, queue), name=f"alert-sink-{sink.name}"))
+            self._tasks.append(
+                asyncio.create_task(self._deliver(sink, queue), name=f"alert-sink-{sink.name}")
+            )
 
     def enqueue(self, alert: Alert, sinks: Iterable[str] | None = None) -> None:
         """Queue ``alert`` for every sink (or the named ``sinks``); call from the event loop. Never blocks."""
@@ -326,13 +356,23 @@ class DeliveryQueue:
                 if self._on_failure:
                     self._on_failure(sink.name, alert, exc)
                 if self.max_attempts is not None and attempt >= self.max_attempts:
-                    log.error("alert %s to %s given up after %d attempts: %s", alert.fingerprint, sink.name,
-                              attempt, mask_text(str(exc)))
+                    log.error(
+                        "alert %s to %s given up after %d attempts: %s",
+                        alert.fingerprint,
+                        sink.name,
+                        attempt,
+                        mask_text(str(exc)),
+                    )
                     if self._on_give_up:
                         await _settle(self._on_give_up, sink.name, alert, exc)
                     return
-                log.warning("alert %s to %s failed (attempt %d): %s", alert.fingerprint, sink.name, attempt,
-                            mask_text(str(exc)))
+                log.warning(
+                    "alert %s to %s failed (attempt %d): %s",
+                    alert.fingerprint,
+                    sink.name,
+                    attempt,
+                    mask_text(str(exc)),
+                )
                 await asyncio.sleep(self.delay(attempt))
                 continue
             self.delivered[sink.name] += 1
@@ -374,8 +414,14 @@ class AlertDeduplicator:
     duplicate notification is better than a lost one.
     """
 
-    def __init__(self, redis_url: str | None = None, *, ttl_seconds: float = 7 * 86400,
-                 prefix: str = "monitor:alert-sent:", client_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        ttl_seconds: float = 7 * 86400,
+        prefix: str = "monitor:alert-sent:",
+        client_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.redis_url = redis_url
         self.client_options = dict(client_options or {})
         self.ttl_seconds = ttl_seconds
@@ -395,8 +441,9 @@ class AlertDeduplicator:
         from redis.exceptions import RedisError
 
         if self._client is None:
-            self._client = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=2, socket_timeout=2,
-                                                   **self.client_options)
+            self._client = aioredis.Redis.from_url(
+                self.redis_url, socket_connect_timeout=2, socket_timeout=2, **self.client_options
+            )
         try:
             return bool(await self._client.set(key, "1", nx=True, ex=max(1, int(self.ttl_seconds))))
         except (RedisError, OSError) as exc:

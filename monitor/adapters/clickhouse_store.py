@@ -24,24 +24,46 @@ from monitor.adapters.schema import (
     PROPORTIONS,
     SCALAR_MEAN_METRICS,
 )
+from monitor.contract.timestamps import utc_datetime
 from monitor.errors import ConfigError, PositionMoved, StoreError
-from monitor.partials import Partial
-from monitor.pipeline import Position
+from monitor.folding.partials import Partial
+from monitor.folding.pipeline import Position
 from monitor.redact import mask_text, mask_url
-from monitor.timestamps import utc_datetime
 
-__all__ = ["OFFSET_MARKER", "PROBE_TABLE", "ClickHouseStore", "QueryResult", "StoreURL", "parse_store_url",
-           "read_watermark", "store_error"]
+__all__ = [
+    "OFFSET_MARKER",
+    "PROBE_TABLE",
+    "ClickHouseStore",
+    "QueryResult",
+    "StoreURL",
+    "parse_store_url",
+    "read_watermark",
+    "store_error",
+]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARTIAL_COLUMNS = [
-    "src_topic", "src_partition", "last_offset", "window_start", "window_seconds", "model", "model_version",
-    "name", "bucket", "count", "total", "max_event_time",
+    "src_topic",
+    "src_partition",
+    "last_offset",
+    "window_start",
+    "window_seconds",
+    "model",
+    "model_version",
+    "name",
+    "bucket",
+    "count",
+    "total",
+    "max_event_time",
 ]
 OFFSET_MARKER = "__offsets"
-PROBE_TABLE = "partials_probe"  # a Null-engine twin of partials: inserts are encoded and checked, never kept
+PROBE_TABLE = (
+    "partials_probe"  # a Null-engine twin of partials: inserts are encoded and checked, never kept
+)
 # ClickHouse error codes a later attempt can succeed after: timeouts, overload, network, disk, replicas.
-RETRYABLE_CODES = frozenset({3, 159, 164, 202, 203, 209, 210, 236, 241, 242, 243, 252, 285, 319, 425, 999})
+RETRYABLE_CODES = frozenset(
+    {3, 159, 164, 202, 203, 209, 210, 236, 241, 242, 243, 252, 285, 319, 425, 999}
+)
 _CODE = re.compile(r"Code: (\d+)")
 
 
@@ -57,18 +79,22 @@ def store_error(what: str, exc: Exception) -> StoreError:
     if code:
         retryable = int(code.group(1)) in RETRYABLE_CODES
     else:  # no server code: connection trouble is retryable, a value the client cannot encode is not
-        retryable = isinstance(exc, (OSError, TimeoutError)) or type(exc).__name__ in ("OperationalError",
-                                                                                        "StreamClosedError")
+        retryable = isinstance(exc, (OSError, TimeoutError)) or type(exc).__name__ in (
+            "OperationalError",
+            "StreamClosedError",
+        )
     return StoreError(f"{what}: {mask_text(str(exc))}"[:2000], retryable=retryable)
-
 
 
 def read_watermark(reader: Any, partials_table: str) -> float:
     """The newest event time any source partition has been written up to (0.0 before any write),
     through anything with ``query(sql, parameters)``: a store, or the worker's query endpoint."""
-    value = reader.query(f"SELECT toFloat64(max(max_event_time)) FROM {partials_table} WHERE name = {{marker:String}}",
-                         {"marker": OFFSET_MARKER}).rows[0][0]
+    value = reader.query(
+        f"SELECT toFloat64(max(max_event_time)) FROM {partials_table} WHERE name = {{marker:String}}",
+        {"marker": OFFSET_MARKER},
+    ).rows[0][0]
     return float(value or 0.0)
+
 
 @dataclass(frozen=True)
 class StoreURL:
@@ -91,20 +117,28 @@ def parse_store_url(url: str) -> StoreURL:
     ('analytics', 8443)
     """
     if url.startswith("chdb://"):
-        rest = url[len("chdb://"):]
+        rest = url[len("chdb://") :]
         path_part, _, query = rest.partition("?")
         database = parse_qs(query).get("database", ["monitor"])[0]
         if not path_part:
-            raise ConfigError(f"{url!r}: chdb URL needs a data directory, e.g. chdb://.monitor-data/clickhouse")
+            raise ConfigError(
+                f"{url!r}: chdb URL needs a data directory, e.g. chdb://.monitor-data/clickhouse"
+            )
         return StoreURL("chdb", _identifier(database), path=Path(path_part).expanduser().resolve())
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https"):
-        raise ConfigError(f"{mask_url(url)!r}: ClickHouse URL must start with chdb://, http:// or https://")
+        raise ConfigError(
+            f"{mask_url(url)!r}: ClickHouse URL must start with chdb://, http:// or https://"
+        )
     secure = parsed.scheme == "https"
     return StoreURL(
-        "http", _identifier(parsed.path.strip("/") or "monitor"), host=parsed.hostname or "localhost",
-        port=parsed.port or (8443 if secure else 8123), username=unquote(parsed.username or "default"),
-        password=unquote(parsed.password or ""), secure=secure,
+        "http",
+        _identifier(parsed.path.strip("/") or "monitor"),
+        host=parsed.hostname or "localhost",
+        port=parsed.port or (8443 if secure else 8123),
+        username=unquote(parsed.username or "default"),
+        password=unquote(parsed.password or ""),
+        secure=secure,
     )
 
 
@@ -113,15 +147,16 @@ def require_embedded_store(url: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec("chdb") is None:
-        raise StoreError(f"{url} is an embedded store, which needs chdb: pip install 'llm-drift-monitor[embedded]' "
-                         "(or set MONITOR_CLICKHOUSE_URL=http(s)://user:password@host:8123/db for a server)")
+        raise StoreError(
+            f"{url} is an embedded store, which needs chdb: pip install 'llm-drift-monitor[embedded]' "
+            "(or set MONITOR_CLICKHOUSE_URL=http(s)://user:password@host:8123/db for a server)"
+        )
 
 
 def _identifier(name: str) -> str:
     if not _IDENTIFIER.match(name):
         raise ConfigError(f"database name {name!r} must match {_IDENTIFIER.pattern}")
     return name
-
 
 
 @dataclass(frozen=True)
@@ -166,8 +201,14 @@ class ClickHouseStore:
 
     def server_options(self) -> dict[str, Any]:
         """The keyword arguments of ``clickhouse_connect.get_client`` for a server URL."""
-        return {"host": self.target.host, "port": self.target.port, "username": self.target.username,
-                "password": self.target.password, "secure": self.target.secure, **self.client_options}
+        return {
+            "host": self.target.host,
+            "port": self.target.port,
+            "username": self.target.username,
+            "password": self.target.password,
+            "secure": self.target.secure,
+            **self.client_options,
+        }
 
     @property
     def client(self) -> Any:
@@ -184,7 +225,8 @@ class ClickHouseStore:
                 self.command(migration.format(db=self.db))
             elif not self.query(
                 "SELECT count() FROM system.columns WHERE database = {db:String} AND table = {table:String} "
-                "AND name = {column:String}", {"db": self.db, "table": migration.table, "column": migration.column},
+                "AND name = {column:String}",
+                {"db": self.db, "table": migration.table, "column": migration.column},
             ).rows[0][0]:
                 self.command(migration.statement.format(db=self.db))
         for statement in extra_ddl:
@@ -205,8 +247,12 @@ class ClickHouseStore:
             except Exception as exc:
                 raise store_error("ClickHouse command failed", exc) from exc
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None,
-              settings: dict[str, Any] | None = None) -> QueryResult:
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> QueryResult:
         with self._lock:
             try:
                 result = self.client.query(sql, parameters=parameters, settings=settings)
@@ -219,7 +265,9 @@ class ClickHouseStore:
             return
         with self._lock:
             try:
-                self.client.insert(f"{self.db}.{_identifier(table)}", rows, column_names=list(columns))
+                self.client.insert(
+                    f"{self.db}.{_identifier(table)}", rows, column_names=list(columns)
+                )
             except Exception as exc:
                 raise store_error(f"ClickHouse insert into {table} failed", exc) from exc
 
@@ -227,14 +275,17 @@ class ClickHouseStore:
         return f"{self.db}.{_identifier(name)}"
 
     # -- partials and offsets -----------------------------------------------------------------
-    def write_batch(self, partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]],
-                    logs: Mapping[tuple[str, int], tuple[int, str]] | None = None,
-                    expected: Mapping[tuple[str, int], tuple[int, int]] | None = None) -> int:
+    def write_batch(
+        self,
+        partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]],
+        logs: Mapping[tuple[str, int], tuple[int, str]] | None = None,
+        expected: Mapping[tuple[str, int], tuple[int, int]] | None = None,
+    ) -> int:
         """Append one consumed batch in ONE insert: partials plus an offset marker per source partition.
 
         ``partials_by_source[(topic, partition)] = (last_offset, watermark, partials)``;
         ``logs[(topic, partition)] = (position epoch, log identity)`` the offsets count in
-        (see :mod:`monitor.offsets`), epoch 0 and unknown identity when absent. With ``expected``
+        (see :mod:`monitor.folding.offsets`), epoch 0 and unknown identity when absent. With ``expected``
         (``(epoch, last offset)`` of each source when the batch was prepared) the insert happens
         only if no source moved meanwhile, else :class:`PositionMoved` (:meth:`insert_at_positions`).
         """
@@ -246,8 +297,12 @@ class ClickHouseStore:
             self.insert_at_positions(rows, columns, expected)
         return len(rows)
 
-    def insert_at_positions(self, rows: Sequence[Sequence[Any]], columns: Sequence[str],
-                            expected: Mapping[tuple[str, int], tuple[int, int]]) -> None:
+    def insert_at_positions(
+        self,
+        rows: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+        expected: Mapping[tuple[str, int], tuple[int, int]],
+    ) -> None:
         """Insert partial rows only if every source partition is still at its expected
         ``(epoch, last offset)`` (a new epoch not written yet is at offset -1).
 
@@ -259,33 +314,72 @@ class ClickHouseStore:
         moved = {}
         for (topic, partition), (epoch, last) in expected.items():
             stored = self.position(topic, partition)
-            if (stored.epoch, stored.last_offset) != (epoch, last) and not (stored.epoch < epoch and last == -1):
+            if (stored.epoch, stored.last_offset) != (epoch, last) and not (
+                stored.epoch < epoch and last == -1
+            ):
                 moved[(topic, partition)] = stored
         if moved:
-            where = ", ".join(f"{t}/{p} at epoch {s.epoch} offset {s.last_offset} (expected epoch {expected[(t, p)][0]} "
-                              f"offset {expected[(t, p)][1]})" for (t, p), s in moved.items())
-            raise PositionMoved(f"the batch was not written: its source moved on meanwhile: {where}")
+            where = ", ".join(
+                f"{t}/{p} at epoch {s.epoch} offset {s.last_offset} (expected epoch {expected[(t, p)][0]} "
+                f"offset {expected[(t, p)][1]})"
+                for (t, p), s in moved.items()
+            )
+            raise PositionMoved(
+                f"the batch was not written: its source moved on meanwhile: {where}"
+            )
         self.insert("partials", rows, columns)
 
-    def probe_batch(self, partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]]) -> None:
+    def probe_batch(
+        self, partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]]
+    ) -> None:
         """Encode and send the rows of :meth:`write_batch` to a Null table: raises what the real insert
         would, keeps nothing (how the worker finds the message behind an insert the store refuses)."""
         self.insert(PROBE_TABLE, self._partial_rows(partials_by_source, None), PARTIAL_COLUMNS)
 
     @staticmethod
-    def _partial_rows(partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]],
-                      logs: Mapping[tuple[str, int], tuple[int, str]] | None) -> list[list[Any]]:
+    def _partial_rows(
+        partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]],
+        logs: Mapping[tuple[str, int], tuple[int, str]] | None,
+    ) -> list[list[Any]]:
         """Rows of partials; with ``logs`` each row also carries its position epoch and log identity."""
         rows: list[list[Any]] = []
         try:
             for source, (last_offset, watermark, partials) in partials_by_source.items():
                 topic, partition = source
                 extra = list((logs or {}).get(source, (0, ""))) if logs is not None else []
-                rows.append([topic, partition, last_offset, utc_datetime(0), 0, "", "", OFFSET_MARKER, "", 0.0, 0.0,
-                             utc_datetime(max(watermark, 0.0)), *extra])
+                rows.append(
+                    [
+                        topic,
+                        partition,
+                        last_offset,
+                        utc_datetime(0),
+                        0,
+                        "",
+                        "",
+                        OFFSET_MARKER,
+                        "",
+                        0.0,
+                        0.0,
+                        utc_datetime(max(watermark, 0.0)),
+                        *extra,
+                    ]
+                )
                 rows.extend(
-                    [topic, partition, last_offset, utc_datetime(p.window_start), p.window_seconds, p.model,
-                     p.model_version, p.name, p.bucket, p.count, p.total, utc_datetime(p.max_event_time), *extra]
+                    [
+                        topic,
+                        partition,
+                        last_offset,
+                        utc_datetime(p.window_start),
+                        p.window_seconds,
+                        p.model,
+                        p.model_version,
+                        p.name,
+                        p.bucket,
+                        p.count,
+                        p.total,
+                        utc_datetime(p.max_event_time),
+                        *extra,
+                    ]
                     for p in partials
                 )
         except (ValueError, OverflowError, OSError) as exc:  # a time no datetime holds
@@ -319,21 +413,26 @@ class ClickHouseStore:
         (with a 95% Wilson interval) or means, per segment. Rewriting is idempotent: latest wins.
         """
         partials = self.table("partials")
-        scalar = ("name != {marker:String} AND NOT startsWith(name, 'hist:') AND NOT startsWith(name, 'dq:') "
-                  "AND NOT startsWith(name, '__') AND NOT startsWith(name, 'sketch:') AND NOT startsWith(name, 'exp:') "
-                  "AND NOT startsWith(name, 'shadow:') "
-                  "AND name != {latency:String}")
+        scalar = (
+            "name != {marker:String} AND NOT startsWith(name, 'hist:') AND NOT startsWith(name, 'dq:') "
+            "AND NOT startsWith(name, '__') AND NOT startsWith(name, 'sketch:') AND NOT startsWith(name, 'exp:') "
+            "AND NOT startsWith(name, 'shadow:') "
+            "AND name != {latency:String}"
+        )
         params = {"marker": OFFSET_MARKER, "latency": LATENCY_HISTOGRAM}
         oldest = self.query(
             f"SELECT count(), toFloat64(min(window_start)) FROM {partials} "
-            f"WHERE inserted_at >= {{since:DateTime64(3)}} AND {scalar}", {"since": utc_datetime(changed_since), **params},
+            f"WHERE inserted_at >= {{since:DateTime64(3)}} AND {scalar}",
+            {"since": utc_datetime(changed_since), **params},
         ).rows[0]
         if not oldest[0]:
             return 0
         # Wilson score interval at 95%: (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)
         z2 = "3.841458820694124"
-        wilson = (f"(p + {z2} / (2 * n) {{sign}} sqrt({z2}) * sqrt(p * (1 - p) / n + {z2} / (4 * n * n))) "
-                  f"/ (1 + {z2} / n)")
+        wilson = (
+            f"(p + {z2} / (2 * n) {{sign}} sqrt({z2}) * sqrt(p * (1 - p) / n + {z2} / (4 * n * n))) "
+            f"/ (1 + {z2} / n)"
+        )
         self.command(
             f"INSERT INTO {self.table('metric_windows')} "
             "(window_start, window_end, model, model_version, metric, segment, value, count, numerator, low, high, "
@@ -347,8 +446,13 @@ class ClickHouseStore:
             "startsWith(name, {outcome:String}) OR has({means:Array(String)}, name), 'mean', 'sum') AS kind "
             f"FROM {partials} WHERE window_start >= {{oldest:DateTime64(3)}} AND {scalar} "
             "GROUP BY window_start, model, model_version, name, bucket)",
-            {"means": list(SCALAR_MEAN_METRICS), "oldest": utc_datetime(oldest[1]), "outcome": OUTCOME_PREFIX,
-             "rates": list(PROPORTIONS), **params},
+            {
+                "means": list(SCALAR_MEAN_METRICS),
+                "oldest": utc_datetime(oldest[1]),
+                "outcome": OUTCOME_PREFIX,
+                "rates": list(PROPORTIONS),
+                **params,
+            },
         )
         return int(oldest[0])
 
@@ -361,7 +465,9 @@ class ClickHouseStore:
         store's clock, ``None`` if never): what the leader closes windows by, in one query."""
         watermark, n, age = self.query(
             f"SELECT toFloat64(max(max_event_time)), count(), toFloat64(now64(3)) - toFloat64(max(inserted_at)) "
-            f"FROM {self.table('partials')} WHERE name = {{marker:String}}", {"marker": OFFSET_MARKER}).rows[0]
+            f"FROM {self.table('partials')} WHERE name = {{marker:String}}",
+            {"marker": OFFSET_MARKER},
+        ).rows[0]
         return float(watermark or 0.0), (float(age) if n else None)
 
     def wait_ready(self, timeout: float = 30.0) -> None:

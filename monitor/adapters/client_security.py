@@ -39,9 +39,15 @@ def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-def tls_context(ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None,
-                key_password: str | None = None, *, check_hostname: bool = True,
-                prefix: str = "MONITOR") -> ssl.SSLContext:
+def tls_context(
+    ca_file: str | None = None,
+    cert_file: str | None = None,
+    key_file: str | None = None,
+    key_password: str | None = None,
+    *,
+    check_hostname: bool = True,
+    prefix: str = "MONITOR",
+) -> ssl.SSLContext:
     """A client TLS context: system CAs or ``ca_file``, and a client certificate for mutual TLS.
 
     ``prefix`` names the settings in errors (``MONITOR_KAFKA`` -> ``MONITOR_KAFKA_SSL_CA_FILE``).
@@ -58,16 +64,19 @@ def tls_context(ca_file: str | None = None, cert_file: str | None = None, key_fi
         try:
             context.load_cert_chain(cert, key, password=key_password)  # type: ignore[arg-type]
         except (ssl.SSLError, OSError) as exc:
-            raise ConfigError(f"{prefix}_SSL_CERT_FILE / _KEY_FILE: cannot load the client certificate: "
-                              f"{exc}") from None
+            raise ConfigError(
+                f"{prefix}_SSL_CERT_FILE / _KEY_FILE: cannot load the client certificate: {exc}"
+            ) from None
     return context
 
 
 def _sasl_credentials(settings: Settings) -> tuple[str, str]:
     username, password = settings.kafka_sasl_username, _secret(settings.kafka_sasl_password)
     if not (username and password):
-        raise ConfigError(f"MONITOR_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs "
-                          "MONITOR_KAFKA_SASL_USERNAME and MONITOR_KAFKA_SASL_PASSWORD")
+        raise ConfigError(
+            f"MONITOR_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs "
+            "MONITOR_KAFKA_SASL_USERNAME and MONITOR_KAFKA_SASL_PASSWORD"
+        )
     return username, password
 
 
@@ -75,9 +84,14 @@ def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:
     """The broker TLS context for ``SSL`` and ``SASL_SSL``; ``None`` for plaintext protocols."""
     if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
         return None
-    return tls_context(settings.kafka_ssl_ca_file, settings.kafka_ssl_cert_file, settings.kafka_ssl_key_file,
-                       _secret(settings.kafka_ssl_key_password), check_hostname=settings.kafka_ssl_check_hostname,
-                       prefix="MONITOR_KAFKA")
+    return tls_context(
+        settings.kafka_ssl_ca_file,
+        settings.kafka_ssl_cert_file,
+        settings.kafka_ssl_key_file,
+        _secret(settings.kafka_ssl_key_password),
+        check_hostname=settings.kafka_ssl_check_hostname,
+        prefix="MONITOR_KAFKA",
+    )
 
 
 def kafka_client_options(settings: Settings) -> dict[str, Any]:
@@ -93,8 +107,11 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
         options["ssl_context"] = context
     if protocol.startswith("SASL_"):
         username, password = _sasl_credentials(settings)
-        options.update(sasl_mechanism=settings.kafka_sasl_mechanism, sasl_plain_username=username,
-                       sasl_plain_password=password)
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=username,
+            sasl_plain_password=password,
+        )
     return options
 
 
@@ -109,8 +126,12 @@ def faust_broker_credentials(settings: Settings) -> Any:
     if protocol.startswith("SASL_"):
         username, password = _sasl_credentials(settings)
         # faust picks SASL_SSL when a context is given, SASL_PLAINTEXT otherwise
-        return faust.SASLCredentials(username=username, password=password,
-                                     mechanism=settings.kafka_sasl_mechanism, ssl_context=context)
+        return faust.SASLCredentials(
+            username=username,
+            password=password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
     return None
 
 
@@ -121,17 +142,27 @@ def redis_client_options(settings: Settings) -> dict[str, Any]:
     """
     options: dict[str, Any] = {}
     url = settings.redis_dsn or ""
-    tls_settings = (settings.redis_ssl_ca_file, settings.redis_ssl_cert_file, settings.redis_ssl_key_file)
+    tls_settings = (
+        settings.redis_ssl_ca_file,
+        settings.redis_ssl_cert_file,
+        settings.redis_ssl_key_file,
+    )
     if not url.startswith("rediss://"):
         if any(tls_settings):
-            raise ConfigError("MONITOR_REDIS_SSL_CA_FILE / _CERT_FILE / _KEY_FILE need a rediss:// MONITOR_REDIS_URL")
+            raise ConfigError(
+                "MONITOR_REDIS_SSL_CA_FILE / _CERT_FILE / _KEY_FILE need a rediss:// MONITOR_REDIS_URL"
+            )
         return options
     options["ssl_cert_reqs"] = "required"
     if settings.redis_ssl_ca_file:
         options["ssl_ca_certs"] = _existing(settings.redis_ssl_ca_file, "MONITOR_REDIS_SSL_CA_FILE")
     if settings.redis_ssl_cert_file or settings.redis_ssl_key_file:
-        options["ssl_certfile"] = _existing(settings.redis_ssl_cert_file, "MONITOR_REDIS_SSL_CERT_FILE")
-        options["ssl_keyfile"] = _existing(settings.redis_ssl_key_file, "MONITOR_REDIS_SSL_KEY_FILE")
+        options["ssl_certfile"] = _existing(
+            settings.redis_ssl_cert_file, "MONITOR_REDIS_SSL_CERT_FILE"
+        )
+        options["ssl_keyfile"] = _existing(
+            settings.redis_ssl_key_file, "MONITOR_REDIS_SSL_KEY_FILE"
+        )
     return options
 
 
@@ -143,19 +174,33 @@ def clickhouse_client_options(settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if settings.clickhouse_password is not None:
         options["password"] = settings.clickhouse_password.get_secret_value()
-    tls = (settings.clickhouse_ssl_ca_file, settings.clickhouse_ssl_cert_file, settings.clickhouse_ssl_key_file)
+    tls = (
+        settings.clickhouse_ssl_ca_file,
+        settings.clickhouse_ssl_cert_file,
+        settings.clickhouse_ssl_key_file,
+    )
     if any(tls) or not settings.clickhouse_ssl_verify:
         if not settings.clickhouse_url.startswith("https://"):
-            raise ConfigError("MONITOR_CLICKHOUSE_SSL_CA_FILE / _CERT_FILE / _KEY_FILE / _VERIFY need an "
-                              "https:// MONITOR_CLICKHOUSE_URL")
+            raise ConfigError(
+                "MONITOR_CLICKHOUSE_SSL_CA_FILE / _CERT_FILE / _KEY_FILE / _VERIFY need an "
+                "https:// MONITOR_CLICKHOUSE_URL"
+            )
         options["verify"] = settings.clickhouse_ssl_verify
     if settings.clickhouse_ssl_ca_file:
-        options["ca_cert"] = _existing(settings.clickhouse_ssl_ca_file, "MONITOR_CLICKHOUSE_SSL_CA_FILE")
+        options["ca_cert"] = _existing(
+            settings.clickhouse_ssl_ca_file, "MONITOR_CLICKHOUSE_SSL_CA_FILE"
+        )
     if settings.clickhouse_ssl_cert_file or settings.clickhouse_ssl_key_file:
         if not settings.clickhouse_ssl_cert_file:
-            raise ConfigError("MONITOR_CLICKHOUSE_SSL_KEY_FILE is set without MONITOR_CLICKHOUSE_SSL_CERT_FILE")
-        options["client_cert"] = _existing(settings.clickhouse_ssl_cert_file, "MONITOR_CLICKHOUSE_SSL_CERT_FILE")
-        options["client_cert_key"] = _existing(settings.clickhouse_ssl_key_file, "MONITOR_CLICKHOUSE_SSL_KEY_FILE")
+            raise ConfigError(
+                "MONITOR_CLICKHOUSE_SSL_KEY_FILE is set without MONITOR_CLICKHOUSE_SSL_CERT_FILE"
+            )
+        options["client_cert"] = _existing(
+            settings.clickhouse_ssl_cert_file, "MONITOR_CLICKHOUSE_SSL_CERT_FILE"
+        )
+        options["client_cert_key"] = _existing(
+            settings.clickhouse_ssl_key_file, "MONITOR_CLICKHOUSE_SSL_KEY_FILE"
+        )
     return options
 
 

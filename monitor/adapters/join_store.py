@@ -91,7 +91,9 @@ class MemoryJoinStore:
     when records per second × join TTL exceeds the cap, use Redis (``MONITOR_REDIS_URL``).
     """
 
-    def __init__(self, ttl_seconds: float = DEFAULT_TTL_SECONDS, max_records: int = DEFAULT_MAX_RECORDS) -> None:
+    def __init__(
+        self, ttl_seconds: float = DEFAULT_TTL_SECONDS, max_records: int = DEFAULT_MAX_RECORDS
+    ) -> None:
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds: {ttl_seconds} must be positive")
         if max_records < 1:
@@ -312,7 +314,10 @@ class RedisJoinStore:
     """
 
     def __init__(
-        self, url: str, ttl_seconds: float = DEFAULT_TTL_SECONDS, prefix: str = "monitor:join:",
+        self,
+        url: str,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        prefix: str = "monitor:join:",
         client_options: dict[str, Any] | None = None,
     ) -> None:
         """``client_options``: TLS for ``rediss://``, from ``client_security.redis_client_options``."""
@@ -331,7 +336,9 @@ class RedisJoinStore:
             return
         import redis
 
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=10, **self.client_options)
+        client = redis.Redis.from_url(
+            self.url, socket_connect_timeout=2, socket_timeout=10, **self.client_options
+        )
         try:
             client.ping()
         except (redis.RedisError, OSError) as exc:
@@ -357,7 +364,9 @@ class RedisJoinStore:
             return self._scripts[script](args=[self.prefix, *head, *args])
         except (redis.RedisError, OSError) as exc:
             # an outage, a replica, memory pressure: retry; a script refusing its arguments: do not
-            retryable = not isinstance(exc, redis.ResponseError) or str(exc).startswith(_TRANSIENT_REPLIES)
+            retryable = not isinstance(exc, redis.ResponseError) or str(exc).startswith(
+                _TRANSIENT_REPLIES
+            )
             raise StoreError(
                 f"Redis join store at {mask_url(self.url)}: {script} failed: {mask_text(str(exc))}",
                 retryable=retryable,
@@ -422,7 +431,9 @@ class RedisJoinStore:
 
 
 def make_join_store(
-    redis_url: str | None, ttl_seconds: float, prefix: str = "monitor:join:",
+    redis_url: str | None,
+    ttl_seconds: float,
+    prefix: str = "monitor:join:",
     client_options: dict[str, Any] | None = None,
     max_records: int = DEFAULT_MAX_RECORDS,
 ) -> JoinStore:

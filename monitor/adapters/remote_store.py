@@ -22,7 +22,14 @@ from typing import Any, BinaryIO
 from monitor.adapters.clickhouse_store import ClickHouseStore, QueryResult
 from monitor.errors import PositionMoved, StoreError, is_retryable
 
-__all__ = ["RemoteStore", "StoreLock", "decode_value", "encode_value", "handle_store_call", "store_error_reply"]
+__all__ = [
+    "RemoteStore",
+    "StoreLock",
+    "decode_value",
+    "encode_value",
+    "handle_store_call",
+    "store_error_reply",
+]
 
 _DT = "$dt"
 
@@ -64,7 +71,9 @@ def handle_store_call(store: ClickHouseStore, body: dict[str, Any]) -> dict[str,
         store.insert(str(body["table"]), decode_value(body["rows"]), list(body["columns"]))
         return {}
     if op == "insert_at_positions":  # check and insert in one call on the owner's store thread
-        expected = {(str(t), int(p)): (int(epoch), int(last)) for t, p, epoch, last in body["expected"]}
+        expected = {
+            (str(t), int(p)): (int(epoch), int(last)) for t, p, epoch, last in body["expected"]
+        }
         store.insert_at_positions(decode_value(body["rows"]), list(body["columns"]), expected)
         return {}
     raise ValueError(f"op {op!r} is not one of command, query, insert, insert_at_positions")
@@ -109,8 +118,15 @@ def _retryable(status: int, text: str) -> bool:
 class RemoteStore(ClickHouseStore):
     """A :class:`ClickHouseStore` whose primitives go to the owning worker over HTTP."""
 
-    def __init__(self, url: str, owner_url: str, *, secret_file: Path | None = None, token: str | None = None,
-                 timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        owner_url: str,
+        *,
+        secret_file: Path | None = None,
+        token: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
         super().__init__(url)
         self.owner_url = owner_url.rstrip("/")
         self.secret_file = secret_file
@@ -143,7 +159,9 @@ class RemoteStore(ClickHouseStore):
     def _call(self, body: dict[str, Any]) -> dict[str, Any]:
         data = json.dumps(encode_value(body)).encode()
         for attempt in range(2):  # a restarted owner writes a new secret: read it again once
-            request = urllib.request.Request(f"{self.owner_url}/store", data=data, headers=self._headers(attempt > 0))
+            request = urllib.request.Request(
+                f"{self.owner_url}/store", data=data, headers=self._headers(attempt > 0)
+            )
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     return json.loads(response.read())
@@ -158,7 +176,9 @@ class RemoteStore(ClickHouseStore):
                     message += self._follow_owner()
                 raise StoreError(message, retryable=_retryable(exc.code, text)) from None
             except OSError as exc:
-                raise StoreError(f"store owner {self.owner_url} did not answer: {exc}{self._follow_owner()}") from None
+                raise StoreError(
+                    f"store owner {self.owner_url} did not answer: {exc}{self._follow_owner()}"
+                ) from None
         raise AssertionError("unreachable")
 
     def _follow_owner(self) -> str:
@@ -177,8 +197,12 @@ class RemoteStore(ClickHouseStore):
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         return self._call({"op": "command", "sql": sql, "parameters": parameters or {}})
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None,
-              settings: dict[str, Any] | None = None) -> QueryResult:
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> QueryResult:
         if settings:
             raise StoreError("a remote store call takes no per-query settings")
         payload = self._call({"op": "query", "sql": sql, "parameters": parameters or {}})
@@ -187,13 +211,30 @@ class RemoteStore(ClickHouseStore):
 
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
         if rows:
-            self._call({"op": "insert", "table": table, "rows": [list(r) for r in rows], "columns": list(columns)})
+            self._call(
+                {
+                    "op": "insert",
+                    "table": table,
+                    "rows": [list(r) for r in rows],
+                    "columns": list(columns),
+                }
+            )
 
-    def insert_at_positions(self, rows: Sequence[Sequence[Any]], columns: Sequence[str],
-                            expected: Mapping[tuple[str, int], tuple[int, int]]) -> None:
+    def insert_at_positions(
+        self,
+        rows: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+        expected: Mapping[tuple[str, int], tuple[int, int]],
+    ) -> None:
         """The owner checks the positions and inserts in one call (see ClickHouseStore.insert_at_positions)."""
-        self._call({"op": "insert_at_positions", "rows": [list(r) for r in rows], "columns": list(columns),
-                    "expected": [[t, p, epoch, last] for (t, p), (epoch, last) in expected.items()]})
+        self._call(
+            {
+                "op": "insert_at_positions",
+                "rows": [list(r) for r in rows],
+                "columns": list(columns),
+                "expected": [[t, p, epoch, last] for (t, p), (epoch, last) in expected.items()],
+            }
+        )
 
 
 class StoreLock:
@@ -229,5 +270,7 @@ def wait_for_owner(read_owner, timeout: float = 60.0) -> dict[str, Any]:
         if owner is not None:
             return owner
         time.sleep(0.2)
-    raise StoreError(f"the embedded store is locked by another process that announced no endpoint "
-                     f"within {timeout:.0f} s (pid {os.getpid()} waiting)")
+    raise StoreError(
+        f"the embedded store is locked by another process that announced no endpoint "
+        f"within {timeout:.0f} s (pid {os.getpid()} waiting)"
+    )

@@ -13,15 +13,25 @@ from typing import NamedTuple
 
 from monitor.catalogue import OUTCOME_METRICS, WINDOW_METRICS
 
-__all__ = ["DDL", "LATENCY_HISTOGRAM", "MIGRATIONS", "OUTCOME_PREFIX", "PROPORTIONS", "SCALAR_MEAN_METRICS",
-           "SKETCH_PREFIX", "Migration"]
+__all__ = [
+    "DDL",
+    "LATENCY_HISTOGRAM",
+    "MIGRATIONS",
+    "OUTCOME_PREFIX",
+    "PROPORTIONS",
+    "SCALAR_MEAN_METRICS",
+    "SKETCH_PREFIX",
+    "Migration",
+]
 
 # Metrics whose window value is sum(total) / sum(count); the others are sums.
 SCALAR_MEAN_METRICS = tuple(m.name for m in WINDOW_METRICS if m.kind == "mean")
 OUTCOME_PREFIX = "outcome:"
 # Outcome metrics that are proportions (Wilson interval); the other outcome metrics are means.
 PROPORTIONS = tuple(m.name for m in OUTCOME_METRICS if m.kind == "proportion")
-LATENCY_HISTOGRAM = "latency_hist"  # log-bucket histograms of stores written before sketches; ignored
+LATENCY_HISTOGRAM = (
+    "latency_hist"  # log-bucket histograms of stores written before sketches; ignored
+)
 # DDSketch bucket counts of latency and tokens: partial "sketch:latency_ms", bucket = the key.
 SKETCH_PREFIX = "sketch:"
 
@@ -229,6 +239,7 @@ DDL = (
     ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (model, production_version, shadow_version, metric)""",
 )
 
+
 class Migration(NamedTuple):
     """A change that is not idempotent by itself: applied only while ``column`` of ``table`` is missing."""
 
@@ -247,12 +258,15 @@ MIGRATIONS: tuple[str | Migration, ...] = (
     "ALTER TABLE {db}.detector_events ADD COLUMN IF NOT EXISTS n_before UInt64 DEFAULT 0 AFTER mean_after",
     "ALTER TABLE {db}.detector_events ADD COLUMN IF NOT EXISTS n_after UInt64 DEFAULT 0 AFTER n_before",
     # Offset markers carry the identity of the log they count in and its position epoch
-    # (monitor/offsets.py): a recreated topic or a broker that lost its log is detected, not skipped.
+    # (monitor/folding/offsets.py): a recreated topic or a broker that lost its log is detected, not skipped.
     "ALTER TABLE {db}.partials ADD COLUMN IF NOT EXISTS position_epoch UInt32 DEFAULT 0",
     "ALTER TABLE {db}.partials ADD COLUMN IF NOT EXISTS src_identity String DEFAULT ''",
     # Detector state per epoch: a new epoch's lower offsets must not lose to the old epoch's (a sorting-key
     # column cannot have a DEFAULT expression; UInt32 reads 0 where absent).
-    Migration("detector_state", "position_epoch",
-              "ALTER TABLE {db}.detector_state ADD COLUMN position_epoch UInt32, "
-              "MODIFY ORDER BY (src_topic, src_partition, model, model_version, position_epoch)"),
+    Migration(
+        "detector_state",
+        "position_epoch",
+        "ALTER TABLE {db}.detector_state ADD COLUMN position_epoch UInt32, "
+        "MODIFY ORDER BY (src_topic, src_partition, model, model_version, position_epoch)",
+    ),
 )

@@ -16,27 +16,59 @@ PAIR = ("model", "production_version", "shadow_version")
 class ShadowMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry
-        self.events = Counter("monitor_shadow_events_total", "Shadow inferences (never counted as production)",
-                              ["model", "model_version"], registry=r)
-        self.unpaired = Counter("monitor_shadow_unpaired_total",
-                                "Production or shadow answers that expired without a partner", ["side"], registry=r)
-        self.pairs = Gauge("monitor_shadow_pairs", "Production/shadow pairs compared", PAIR, registry=r)
-        self.agreement = Gauge("monitor_shadow_agreement", "Share of pairs with equal normalised answers", PAIR,
-                               registry=r)
-        self.similarity = Gauge("monitor_shadow_similarity", "Mean text similarity of the pairs", PAIR, registry=r)
-        self.latency_delta = Gauge("monitor_shadow_latency_delta_ms", "Mean shadow minus production latency", PAIR,
-                                   registry=r)
-        self.error_rate = Gauge("monitor_shadow_error_rate", "Share of shadow inferences with an error", PAIR,
-                                registry=r)
-        self.verdict = Gauge("monitor_shadow_verdict", "1 for the current verdict, else 0", (*PAIR, "verdict"),
-                             registry=r)
+        self.events = Counter(
+            "monitor_shadow_events_total",
+            "Shadow inferences (never counted as production)",
+            ["model", "model_version"],
+            registry=r,
+        )
+        self.unpaired = Counter(
+            "monitor_shadow_unpaired_total",
+            "Production or shadow answers that expired without a partner",
+            ["side"],
+            registry=r,
+        )
+        self.pairs = Gauge(
+            "monitor_shadow_pairs", "Production/shadow pairs compared", PAIR, registry=r
+        )
+        self.agreement = Gauge(
+            "monitor_shadow_agreement",
+            "Share of pairs with equal normalised answers",
+            PAIR,
+            registry=r,
+        )
+        self.similarity = Gauge(
+            "monitor_shadow_similarity", "Mean text similarity of the pairs", PAIR, registry=r
+        )
+        self.latency_delta = Gauge(
+            "monitor_shadow_latency_delta_ms",
+            "Mean shadow minus production latency",
+            PAIR,
+            registry=r,
+        )
+        self.error_rate = Gauge(
+            "monitor_shadow_error_rate",
+            "Share of shadow inferences with an error",
+            PAIR,
+            registry=r,
+        )
+        self.verdict = Gauge(
+            "monitor_shadow_verdict",
+            "1 for the current verdict, else 0",
+            (*PAIR, "verdict"),
+            registry=r,
+        )
 
     def set_report(self, report: ShadowReport) -> None:
         """Export one comparison; NaN values (no pair measured them yet) are skipped."""
         labels = (report.model, report.production_version, report.shadow_version)
-        for gauge, value in ((self.pairs, report.pairs), (self.agreement, report.agreement),
-                             (self.similarity, report.similarity), (self.latency_delta, report.latency_delta_ms),
-                             (self.error_rate, report.shadow_error_rate)):
+        for gauge, value in (
+            (self.pairs, report.pairs),
+            (self.agreement, report.agreement),
+            (self.similarity, report.similarity),
+            (self.latency_delta, report.latency_delta_ms),
+            (self.error_rate, report.shadow_error_rate),
+        ):
             if math.isfinite(value):
                 gauge.labels(*labels).set(value)
         for verdict in VERDICTS:

@@ -3,7 +3,7 @@
 The identity is the cluster id and the topic id from a Metadata request (v10-v12, Kafka 2.8+ and
 Tansu; aiokafka itself stops at v5, so the flexible-version request is declared here with
 aiokafka's protocol types). A broker without topic ids gives the cluster id only; the log end
-offset still detects a log that restarted below the stored position (see ``monitor/offsets.py``).
+offset still detects a log that restarted below the stored position (see ``monitor/folding/offsets.py``).
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from aiokafka.protocol.types import (
 from aiokafka.structs import TopicPartition
 
 from monitor.errors import BrokerError
-from monitor.offsets import LogState, log_identity
+from monitor.folding.offsets import LogState, log_identity
 
 __all__ = ["SourceLog"]
 
-log = logging.getLogger("monitor.worker")
+log = logging.getLogger("monitor.tools.worker")
 _NO_TOPIC_ID = uuid.UUID(int=0)
 FETCH_TIMEOUT_SECONDS = 5.0
 CLOSE_TIMEOUT_SECONDS = 10.0
@@ -55,24 +55,52 @@ class _Uuid(AbstractType[uuid.UUID]):
 def _response_schema(cluster_operations: bool) -> Schema:
     fields: list[tuple[str, Any]] = [
         ("throttle_time_ms", Int32),
-        ("brokers", CompactArray(("node_id", Int32), ("host", CompactString("utf-8")), ("port", Int32),
-                                 ("rack", CompactString("utf-8")), ("tags", TaggedFields))),
+        (
+            "brokers",
+            CompactArray(
+                ("node_id", Int32),
+                ("host", CompactString("utf-8")),
+                ("port", Int32),
+                ("rack", CompactString("utf-8")),
+                ("tags", TaggedFields),
+            ),
+        ),
         ("cluster_id", CompactString("utf-8")),
         ("controller_id", Int32),
-        ("topics", CompactArray(
-            ("error_code", Int16), ("name", CompactString("utf-8")), ("topic_id", _Uuid), ("is_internal", Boolean),
-            ("partitions", CompactArray(
-                ("error_code", Int16), ("partition_index", Int32), ("leader_id", Int32), ("leader_epoch", Int32),
-                ("replica_nodes", CompactArray(Int32)), ("isr_nodes", CompactArray(Int32)),
-                ("offline_replicas", CompactArray(Int32)), ("tags", TaggedFields))),
-            ("topic_authorized_operations", Int32), ("tags", TaggedFields))),
+        (
+            "topics",
+            CompactArray(
+                ("error_code", Int16),
+                ("name", CompactString("utf-8")),
+                ("topic_id", _Uuid),
+                ("is_internal", Boolean),
+                (
+                    "partitions",
+                    CompactArray(
+                        ("error_code", Int16),
+                        ("partition_index", Int32),
+                        ("leader_id", Int32),
+                        ("leader_epoch", Int32),
+                        ("replica_nodes", CompactArray(Int32)),
+                        ("isr_nodes", CompactArray(Int32)),
+                        ("offline_replicas", CompactArray(Int32)),
+                        ("tags", TaggedFields),
+                    ),
+                ),
+                ("topic_authorized_operations", Int32),
+                ("tags", TaggedFields),
+            ),
+        ),
     ]
     if cluster_operations:  # v8-v10 only
         fields.append(("cluster_authorized_operations", Int32))
     return Schema(*fields, ("tags", TaggedFields))
 
 
-_TOPICS = ("topics", CompactArray(("topic_id", _Uuid), ("name", CompactString("utf-8")), ("tags", TaggedFields)))
+_TOPICS = (
+    "topics",
+    CompactArray(("topic_id", _Uuid), ("name", CompactString("utf-8")), ("tags", TaggedFields)),
+)
 
 
 class _MetadataResponseV10(Response):
@@ -98,8 +126,13 @@ class _MetadataRequestV10(RequestStruct):
     API_KEY = 3
     API_VERSION = 10
     RESPONSE_TYPE = _MetadataResponseV10
-    SCHEMA = Schema(_TOPICS, ("allow_auto_topic_creation", Boolean), ("include_cluster_authorized_operations", Boolean),
-                    ("include_topic_authorized_operations", Boolean), ("tags", TaggedFields))
+    SCHEMA = Schema(
+        _TOPICS,
+        ("allow_auto_topic_creation", Boolean),
+        ("include_cluster_authorized_operations", Boolean),
+        ("include_topic_authorized_operations", Boolean),
+        ("tags", TaggedFields),
+    )
 
 
 class _MetadataRequestV11(RequestStruct):
@@ -107,8 +140,12 @@ class _MetadataRequestV11(RequestStruct):
     API_KEY = 3
     API_VERSION = 11
     RESPONSE_TYPE = _MetadataResponseV11
-    SCHEMA = Schema(_TOPICS, ("allow_auto_topic_creation", Boolean), ("include_topic_authorized_operations", Boolean),
-                    ("tags", TaggedFields))
+    SCHEMA = Schema(
+        _TOPICS,
+        ("allow_auto_topic_creation", Boolean),
+        ("include_topic_authorized_operations", Boolean),
+        ("tags", TaggedFields),
+    )
 
 
 class _MetadataRequestV12(_MetadataRequestV11):
@@ -146,8 +183,12 @@ class SourceLog:
 
     async def start(self) -> SourceLog:
         if self._consumer is None:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                        **self.client_options)
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                group_id=None,
+                enable_auto_commit=False,
+                **self.client_options,
+            )
             try:
                 await consumer.start()
             except (KafkaError, OSError) as exc:
@@ -164,8 +205,11 @@ class SourceLog:
             except TimeoutError:
                 log.warning("the broker client did not close within %.0f s", CLOSE_TIMEOUT_SECONDS)
 
-    async def states(self, sources: Iterable[tuple[str, int]], stored: Mapping[tuple[str, int], int] | None = None,
-                     ) -> dict[tuple[str, int], LogState]:
+    async def states(
+        self,
+        sources: Iterable[tuple[str, int]],
+        stored: Mapping[tuple[str, int], int] | None = None,
+    ) -> dict[tuple[str, int], LogState]:
         """The log identity and log end offset of each ``(topic, partition)``; :class:`BrokerError` if the
         broker does not answer (the caller retries the batch).
 
@@ -185,10 +229,14 @@ class SourceLog:
                 ends[source] = max(ends[source], end)
         except (KafkaError, OSError) as exc:
             await self.close()  # a broker that restarted: reconnect next time
-            raise BrokerError(f"broker at {self.bootstrap} did not describe {sources}: {exc}") from exc
+            raise BrokerError(
+                f"broker at {self.bootstrap} did not describe {sources}: {exc}"
+            ) from exc
         return {s: LogState(identities.get(s[0], ""), ends[s]) for s in sources}
 
-    async def _fetched_ends(self, offsets: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+    async def _fetched_ends(
+        self, offsets: Mapping[tuple[str, int], int]
+    ) -> dict[tuple[str, int], int]:
         """The high watermark a fetch at each offset reports (``-1`` where none came back in time)."""
         if not offsets:
             return {}
@@ -200,10 +248,17 @@ class SourceLog:
                 self._consumer.seek(tp, offsets[source])
             deadline = asyncio.get_running_loop().time() + FETCH_TIMEOUT_SECONDS
             while asyncio.get_running_loop().time() < deadline and any(
-                    self._consumer.highwater(tp) is None for tp in tps.values()):
+                self._consumer.highwater(tp) is None for tp in tps.values()
+            ):
                 await self._consumer.getmany(*tps.values(), timeout_ms=200, max_records=1)
-            return {s: (-1 if self._consumer.highwater(tp) is None else int(self._consumer.highwater(tp)))
-                    for s, tp in tps.items()}
+            return {
+                s: (
+                    -1
+                    if self._consumer.highwater(tp) is None
+                    else int(self._consumer.highwater(tp))
+                )
+                for s, tp in tps.items()
+            }
         finally:
             self._consumer.unsubscribe()
 
@@ -215,14 +270,20 @@ class SourceLog:
             response = await client.send(node, TopicIdRequest(topics))
         except NotImplementedError:  # broker older than Kafka 2.8: cluster id only
             if not self._warned:
-                log.warning("the broker reports no topic ids (Metadata v10+): a recreated topic is detected only "
-                            "when its log end is at or below the stored offset")
+                log.warning(
+                    "the broker reports no topic ids (Metadata v10+): a recreated topic is detected only "
+                    "when its log end is at or below the stored offset"
+                )
                 self._warned = True
             response = await client.send(node, LegacyMetadataRequest(sorted(topics), False))
-            return {topic: log_identity(getattr(response, "cluster_id", None), None) for _, topic, *_ in
-                    response.topics}
+            return {
+                topic: log_identity(getattr(response, "cluster_id", None), None)
+                for _, topic, *_ in response.topics
+            }
         out = {}
         for error_code, name, topic_id, *_ in response.topics:
             if error_code == 0:
-                out[name] = log_identity(response.cluster_id, None if topic_id == _NO_TOPIC_ID else str(topic_id))
+                out[name] = log_identity(
+                    response.cluster_id, None if topic_id == _NO_TOPIC_ID else str(topic_id)
+                )
         return out

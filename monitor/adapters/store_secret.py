@@ -45,8 +45,10 @@ def read_secret(path: Path) -> str:
     try:
         value = path.read_text().strip()
     except OSError as exc:
-        raise StoreError(f"cannot read the store secret {path}: {exc.strerror} "
-                         "(the worker that owns the store writes it at start, readable by its user only)") from None
+        raise StoreError(
+            f"cannot read the store secret {path}: {exc.strerror} "
+            "(the worker that owns the store writes it at start, readable by its user only)"
+        ) from None
     if not value:
         raise StoreError(f"the store secret {path} is empty")
     return value

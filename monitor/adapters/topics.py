@@ -11,8 +11,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 __all__ = ["ensure_topics"]
 
 
-async def ensure_topics(bootstrap: str, topics: dict[str, int],
-                        client_options: Mapping[str, Any] | None = None) -> None:
+async def ensure_topics(
+    bootstrap: str, topics: dict[str, int], client_options: Mapping[str, Any] | None = None
+) -> None:
     """Create each ``name: partitions`` topic that does not exist yet.
 
     ``client_options``: TLS and SASL, from ``client_security.kafka_client_options(settings)``.

@@ -45,8 +45,12 @@ class WorkerProcess:
     def start(self, loglevel: str = "info") -> WorkerProcess:
         # The worker keeps its own copy of the log descriptor; ours closes once it has started.
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "monitor", "worker", "--loglevel", loglevel],
-                                            env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "worker", "--loglevel", loglevel],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         return self
 
     def alive(self) -> bool:
@@ -64,7 +68,9 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
-                raise MonitorError(f"worker exited with {self.process and self.process.returncode}; see {self.log_path}")
+                raise MonitorError(
+                    f"worker exited with {self.process and self.process.returncode}; see {self.log_path}"
+                )
             if b"Worker ready" in self.log_path.read_bytes():
                 return
             time.sleep(0.3)

@@ -92,7 +92,9 @@ class Recommendation:
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
 
-def trend_query(table: str, model: str, versions: tuple[str, ...], until: float, days: int = TREND_DAYS) -> str:
+def trend_query(
+    table: str, model: str, versions: tuple[str, ...], until: float, days: int = TREND_DAYS
+) -> str:
     """Parameterless SQL for the trend of ``versions`` of ``model`` over ``days`` up to ``until``.
 
     >>> print(trend_query("metric_windows", "m'1", ("v2",), 86400.0))
@@ -120,14 +122,21 @@ def _is_new_version(signals: Signals, recent_version_seconds: float) -> bool:
 
 
 def _evidence(signals: Signals) -> dict[str, Any]:
-    versions = (signals.model_version,) + ((signals.previous_version,) if signals.previous_version else ())
-    table = OUTCOME_TABLE if (signals.outcome_degraded or signals.detector_events or signals.traffic_drop) else DRIFT_TABLE
+    versions = (signals.model_version,) + (
+        (signals.previous_version,) if signals.previous_version else ()
+    )
+    table = (
+        OUTCOME_TABLE
+        if (signals.outcome_degraded or signals.detector_events or signals.traffic_drop)
+        else DRIFT_TABLE
+    )
     return {
         "model": signals.model,
         "model_version": signals.model_version,
         "window": {"start": signals.window_start, "end": signals.window_end},
         "top_drifted_features": [
-            {"feature": f, "psi": psi, "severity": sev} for f, psi, sev in signals.drifted_features[:TOP_FEATURES]
+            {"feature": f, "psi": psi, "severity": sev}
+            for f, psi, sev in signals.drifted_features[:TOP_FEATURES]
         ],
         "metrics": [asdict(m) for m in signals.degraded_metrics],
         "detector_events": list(signals.detector_events),
@@ -138,11 +147,13 @@ def _evidence(signals: Signals) -> dict[str, Any]:
             "current": signals.model_version,
             "previous": signals.previous_version,
             "first_seen": signals.new_version_since,
-            "age_seconds": None if signals.new_version_since is None
+            "age_seconds": None
+            if signals.new_version_since is None
             else signals.window_start - signals.new_version_since,
         },
-        "trend_query": trend_query(f"{signals.database}.{table} FINAL", signals.model, versions,
-                                   signals.window_end),
+        "trend_query": trend_query(
+            f"{signals.database}.{table} FINAL", signals.model, versions, signals.window_end
+        ),
     }
 
 
@@ -172,38 +183,79 @@ def _row(signals: Signals, recent_version_seconds: float) -> tuple[str, str, str
     drift = bool(signals.drifted_features)
     degraded = signals.outcome_degraded or bool(signals.detector_events)
     if signals.traffic_drop:
-        return ("check_serving_path", (f"{name}: traffic dropped far below its recent rate, check the producer "
-                                       "and the serving path"),
-                ("The version receives far fewer inference events than in its recent windows (or none). Check "
+        return (
+            "check_serving_path",
+            (
+                f"{name}: traffic dropped far below its recent rate, check the producer "
+                "and the serving path"
+            ),
+            (
+                "The version receives far fewer inference events than in its recent windows (or none). Check "
                 "that the producer still publishes (its logs, credentials, the topic), that the serving path "
                 "routes requests to this version (load balancer, feature flags, deploys), and the consumer lag; "
-                "metrics of this window rest on few events."))
+                "metrics of this window rest on few events."
+            ),
+        )
     if signals.data_quality_breach:
-        return ("fix_producer", f"{name}: data quality breach, fix the producer",
-                ("Events break data-quality limits; drift and outcome metrics are unreliable until the "
-                "producer is fixed. Check the dead-letter topic and the producer's recent deploys."))
+        return (
+            "fix_producer",
+            f"{name}: data quality breach, fix the producer",
+            (
+                "Events break data-quality limits; drift and outcome metrics are unreliable until the "
+                "producer is fixed. Check the dead-letter topic and the producer's recent deploys."
+            ),
+        )
     if degraded and _is_new_version(signals, recent_version_seconds):
-        return ("rollback", (f"{name}: outcomes degraded right after release, roll back to "
-                f"{signals.previous_version}"),
-                (f"Outcomes degraded within the first window(s) of version {signals.model_version}. "
-                f"Roll back to {signals.previous_version} and compare the versions offline."))
+        return (
+            "rollback",
+            (
+                f"{name}: outcomes degraded right after release, roll back to "
+                f"{signals.previous_version}"
+            ),
+            (
+                f"Outcomes degraded within the first window(s) of version {signals.model_version}. "
+                f"Roll back to {signals.previous_version} and compare the versions offline."
+            ),
+        )
     if drift and degraded:
-        rollback = f" or roll back to {signals.previous_version}" if signals.previous_version else ""
-        return ("fine_tune", f"{name}: input drift with outcome degradation, fine-tune on recent data",
-                ("Inputs moved and outcomes got worse: the model no longer fits its traffic. Fine-tune on "
-                f"recent labelled data{rollback}; add the drifted slices to the evaluation set."))
+        rollback = (
+            f" or roll back to {signals.previous_version}" if signals.previous_version else ""
+        )
+        return (
+            "fine_tune",
+            f"{name}: input drift with outcome degradation, fine-tune on recent data",
+            (
+                "Inputs moved and outcomes got worse: the model no longer fits its traffic. Fine-tune on "
+                f"recent labelled data{rollback}; add the drifted slices to the evaluation set."
+            ),
+        )
     if degraded:
-        return ("retrain_concept_drift", f"{name}: outcomes degraded without input drift (concept drift)",
-                ("Inputs look like the baseline but outcomes changed: the input-to-outcome relation moved. "
-                "Refresh the labels and retrain; check whether feedback semantics changed."))
+        return (
+            "retrain_concept_drift",
+            f"{name}: outcomes degraded without input drift (concept drift)",
+            (
+                "Inputs look like the baseline but outcomes changed: the input-to-outcome relation moved. "
+                "Refresh the labels and retrain; check whether feedback semantics changed."
+            ),
+        )
     if drift:
-        return ("investigate_upstream", f"{name}: input drift without outcome change, investigate upstream",
-                ("Inputs moved but outcomes hold. Check upstream data sources and whether a new user "
-                "segment appeared; add recent samples to the evaluation set."))
+        return (
+            "investigate_upstream",
+            f"{name}: input drift without outcome change, investigate upstream",
+            (
+                "Inputs moved but outcomes hold. Check upstream data sources and whether a new user "
+                "segment appeared; add recent samples to the evaluation set."
+            ),
+        )
     if signals.latency_regression:
-        return ("check_capacity", f"{name}: latency regression, check serving capacity",
-                ("Latency rose without drift or outcome change. Check serving capacity, autoscaling, "
-                "batching and the provider's status."))
+        return (
+            "check_capacity",
+            f"{name}: latency regression, check serving capacity",
+            (
+                "Latency rose without drift or outcome change. Check serving capacity, autoscaling, "
+                "batching and the provider's status."
+            ),
+        )
     return None
 
 

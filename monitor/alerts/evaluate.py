@@ -27,7 +27,9 @@ from monitor.catalogue import rule_metrics
 __all__ = ["RULE_METRICS", "Comparison", "IncidentEvaluator", "MetricValue", "WindowFacts"]
 
 # Rule metric names of metric and latency rules -> metric_windows metric names (from the catalogue).
-RULE_METRICS = {name: spec[0] for signal in ("metric", "latency") for name, spec in rule_metrics(signal).items()}
+RULE_METRICS = {
+    name: spec[0] for signal in ("metric", "latency") for name, spec in rule_metrics(signal).items()
+}
 SEVERITY_ORDER = ("info", "warning", "critical")
 
 
@@ -59,15 +61,23 @@ class WindowFacts:
     window_start: float
     window_end: float
     metrics: Mapping[str, MetricValue] = field(default_factory=dict)
-    comparisons: Mapping[tuple[str, str], Comparison] = field(default_factory=dict)  # (metric, reference)
-    drift: Sequence[tuple[str, float, str, int, float]] = ()  # feature, psi, severity, n_current, missing_rate
+    comparisons: Mapping[tuple[str, str], Comparison] = field(
+        default_factory=dict
+    )  # (metric, reference)
+    drift: Sequence[
+        tuple[str, float, str, int, float]
+    ] = ()  # feature, psi, severity, n_current, missing_rate
     detections: Sequence[str] = ()
     late_events: float = 0.0
     first_seen: float | None = None
     previous_version: str | None = None
     database: str = "monitor"
-    drift_events: tuple[int, int] | None = None  # (events drift was scored on, the window's inference events)
-    traffic: Traffic | None = None  # inference events against the recent rate (monitor.alerts.traffic)
+    drift_events: tuple[int, int] | None = (
+        None  # (events drift was scored on, the window's inference events)
+    )
+    traffic: Traffic | None = (
+        None  # inference events against the recent rate (monitor.alerts.traffic)
+    )
 
 
 def _metric_value(rule: AlertRule, facts: WindowFacts) -> tuple[float | None, float | None, float]:
@@ -98,11 +108,15 @@ def rule_observation(rule: AlertRule, facts: WindowFacts) -> tuple[bool, float]:
             return False, 0
         worst = max(("none", "moderate", "significant").index(r[2]) for r in rows)
         return rule.breached(float(worst)), max(r[3] for r in rows)
-    if rule.signal == "detector":  # ``metric`` optionally names the detector (adwin, page_hinkley, ...)
+    if (
+        rule.signal == "detector"
+    ):  # ``metric`` optionally names the detector (adwin, page_hinkley, ...)
         samples = facts.metrics.get("inference_events", MetricValue(0, 0, 0)).count
         found = [d for d in facts.detections if rule.metric is None or f"/{rule.metric}:" in d]
         return bool(found), samples
-    if rule.signal == "traffic":  # a window with no events is evidence too, once the version is expected
+    if (
+        rule.signal == "traffic"
+    ):  # a window with no events is evidence too, once the version is expected
         traffic = facts.traffic
         if traffic is None:
             return False, 0
@@ -113,9 +127,16 @@ def rule_observation(rule: AlertRule, facts: WindowFacts) -> tuple[bool, float]:
     if rule.signal == "data_quality":
         if rule.metric == "missing_rate":
             rows = [r for r in facts.drift if rule.feature in (None, r[0])]
-            return (rule.breached(max(r[4] for r in rows)), max(r[3] for r in rows)) if rows else (False, 0)
+            return (
+                (rule.breached(max(r[4] for r in rows)), max(r[3] for r in rows))
+                if rows
+                else (False, 0)
+            )
         if rule.metric == "late_event_rate":
-            events = facts.metrics.get("inference_events", MetricValue(0, 0, 0)).count + facts.late_events
+            events = (
+                facts.metrics.get("inference_events", MetricValue(0, 0, 0)).count
+                + facts.late_events
+            )
             return (rule.breached(facts.late_events / events), events) if events else (False, 0)
         return False, 0  # e.g. dlq_rate: evaluated by Prometheus (deploy/prometheus/rules)
     value, reference, samples = _metric_value(rule, facts)
@@ -129,25 +150,41 @@ def _evidence(rule: AlertRule, facts: WindowFacts) -> MetricEvidence | None:
     found = facts.metrics.get(name)
     if found is None:
         return None
-    reference_name = (f"version:{facts.previous_version}" if rule.relative_to == "previous_version"
-                      else "baseline" if rule.relative_to == "baseline" else None)
+    reference_name = (
+        f"version:{facts.previous_version}"
+        if rule.relative_to == "previous_version"
+        else "baseline"
+        if rule.relative_to == "baseline"
+        else None
+    )
     comparison = facts.comparisons.get((name, reference_name)) if reference_name else None
     if comparison is None and facts.previous_version:
         reference_name = f"version:{facts.previous_version}"
         comparison = facts.comparisons.get((name, reference_name))
     return MetricEvidence(
-        name, found.value, found.low if found.low is not None else found.value,
-        found.high if found.high is not None else found.value, int(found.numerator), int(found.count),
-        comparison.reference_value if comparison else None, reference_name if comparison else None,
-        comparison.difference if comparison else None, comparison.diff_low if comparison else None,
-        comparison.diff_high if comparison else None)
+        name,
+        found.value,
+        found.low if found.low is not None else found.value,
+        found.high if found.high is not None else found.value,
+        int(found.numerator),
+        int(found.count),
+        comparison.reference_value if comparison else None,
+        reference_name if comparison else None,
+        comparison.difference if comparison else None,
+        comparison.diff_low if comparison else None,
+        comparison.diff_high if comparison else None,
+    )
 
 
 class IncidentEvaluator:
     """Rule trackers plus the open incident of each model version; state survives via to_state."""
 
-    def __init__(self, tracker: AlertTracker | None = None, open_incidents: dict[str, Alert] | None = None,
-                 recent_version_seconds: float = 86400) -> None:
+    def __init__(
+        self,
+        tracker: AlertTracker | None = None,
+        open_incidents: dict[str, Alert] | None = None,
+        recent_version_seconds: float = 86400,
+    ) -> None:
         self.tracker = tracker or AlertTracker()
         self.open: dict[str, Alert] = open_incidents or {}
         self.recent_version_seconds = recent_version_seconds
@@ -175,22 +212,42 @@ class IncidentEvaluator:
                 out.append(self.open.pop(incident).resolved(facts.window_end))
         return out
 
-    def _fire(self, facts: WindowFacts, firing: Sequence[AlertRule], breaches: Mapping[str, bool]) -> Alert | None:
+    def _fire(
+        self, facts: WindowFacts, firing: Sequence[AlertRule], breaches: Mapping[str, bool]
+    ) -> Alert | None:
         # Rules decide *whether* to page; the diagnosis uses every signal breached in this window.
         breached = [r for r in self.rules_seen if breaches.get(r.name)] or list(firing)
         metric_rules = [r for r in breached if r.signal == "metric"]
         evidence = tuple(e for e in (_evidence(r, facts) for r in metric_rules) if e is not None)
-        drifted = tuple(sorted(((f, psi, sev) for f, psi, sev, _, _ in facts.drift if sev in ("moderate", "significant")),
-                               key=lambda r: -r[1]))
+        drifted = tuple(
+            sorted(
+                (
+                    (f, psi, sev)
+                    for f, psi, sev, _, _ in facts.drift
+                    if sev in ("moderate", "significant")
+                ),
+                key=lambda r: -r[1],
+            )
+        )
         signals = Signals(
-            facts.model, facts.model_version, facts.window_start, facts.window_end,
+            facts.model,
+            facts.model_version,
+            facts.window_start,
+            facts.window_end,
             drifted_features=drifted,
-            outcome_degraded=bool(metric_rules), degraded_metrics=evidence,
-            detector_events=tuple(facts.detections) if any(r.signal == "detector" for r in breached) else (),
+            outcome_degraded=bool(metric_rules),
+            degraded_metrics=evidence,
+            detector_events=tuple(facts.detections)
+            if any(r.signal == "detector" for r in breached)
+            else (),
             data_quality_breach=any(r.signal == "data_quality" for r in breached),
-            data_quality_evidence=tuple(f"{r.name}: {r.description}" for r in breached if r.signal == "data_quality"),
+            data_quality_evidence=tuple(
+                f"{r.name}: {r.description}" for r in breached if r.signal == "data_quality"
+            ),
             latency_regression=any(r.signal == "latency" for r in breached),
-            new_version_since=facts.first_seen, previous_version=facts.previous_version, database=facts.database,
+            new_version_since=facts.first_seen,
+            previous_version=facts.previous_version,
+            database=facts.database,
             traffic_drop=any(r.signal == "traffic" for r in breached),
         )
         recommendation = recommend(signals, recent_version_seconds=self.recent_version_seconds)
@@ -205,18 +262,41 @@ class IncidentEvaluator:
             evidence_doc["traffic"] = facts.traffic.to_evidence()
         if facts.drift_events is not None:
             scored_on, events = facts.drift_events
-            evidence_doc["drift_window"] = {"n_current": scored_on, "n_events": events, "partial": scored_on != events}
+            evidence_doc["drift_window"] = {
+                "n_current": scored_on,
+                "n_events": events,
+                "partial": scored_on != events,
+            }
             if scored_on != events:
-                description += f"\nDrift was scored on a partial window: {scored_on} of its {events} events."
+                description += (
+                    f"\nDrift was scored on a partial window: {scored_on} of its {events} events."
+                )
         return Alert.firing(
-            lead.name, lead.severity, facts.model, facts.model_version, facts.window_end,
-            recommendation.summary, description=description,
-            recommended_action=recommendation.action, evidence=evidence_doc, runbook_url=lead.runbook_url)
+            lead.name,
+            lead.severity,
+            facts.model,
+            facts.model_version,
+            facts.window_end,
+            recommendation.summary,
+            description=description,
+            recommended_action=recommendation.action,
+            evidence=evidence_doc,
+            runbook_url=lead.runbook_url,
+        )
 
     def to_state(self) -> dict[str, Any]:
-        return {"tracker": self.tracker.to_state(), "open": {k: a.to_dict() for k, a in self.open.items()}}
+        return {
+            "tracker": self.tracker.to_state(),
+            "open": {k: a.to_dict() for k, a in self.open.items()},
+        }
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any], recent_version_seconds: float = 86400) -> IncidentEvaluator:
+    def from_state(
+        cls, state: Mapping[str, Any], recent_version_seconds: float = 86400
+    ) -> IncidentEvaluator:
         open_incidents = {k: Alert(**v) for k, v in state.get("open", {}).items()}
-        return cls(AlertTracker.from_state(state.get("tracker", {})), open_incidents, recent_version_seconds)
+        return cls(
+            AlertTracker.from_state(state.get("tracker", {})),
+            open_incidents,
+            recent_version_seconds,
+        )

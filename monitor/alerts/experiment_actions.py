@@ -37,35 +37,70 @@ __all__ = ["EXPERIMENT_ACTIONS", "experiment_alerts"]
 
 # decision -> (action, severity, advice)
 EXPERIMENT_ACTIONS: dict[str, tuple[str, str, str]] = {
-    "invalid": ("fix_assignment", "critical",
-                ("The variants' counts do not match the planned split (sequential sample-ratio test, p < 0.001): "
-                "the assignment or the logging is broken and every comparison of this experiment is biased. Check "
-                "the randomisation, bots and redirects, and events lost for one variant; then restart the "
-                "experiment under a new name.")),
-    "stop": ("stop_experiment", "warning",
-             ("A guardrail is harmed or the primary metric is worse, with an always-valid interval: route all "
-             "traffic back to control and look at the harmed metric per segment.")),
-    "ship": ("ship_treatment", "info",
-             ("The primary metric is better with an always-valid interval and no guardrail is harmed: the "
-             "treatment can be rolled out (the interval is valid now, however often it was looked at).")),
+    "invalid": (
+        "fix_assignment",
+        "critical",
+        (
+            "The variants' counts do not match the planned split (sequential sample-ratio test, p < 0.001): "
+            "the assignment or the logging is broken and every comparison of this experiment is biased. Check "
+            "the randomisation, bots and redirects, and events lost for one variant; then restart the "
+            "experiment under a new name."
+        ),
+    ),
+    "stop": (
+        "stop_experiment",
+        "warning",
+        (
+            "A guardrail is harmed or the primary metric is worse, with an always-valid interval: route all "
+            "traffic back to control and look at the harmed metric per segment."
+        ),
+    ),
+    "ship": (
+        "ship_treatment",
+        "info",
+        (
+            "The primary metric is better with an always-valid interval and no guardrail is harmed: the "
+            "treatment can be rolled out (the interval is valid now, however often it was looked at)."
+        ),
+    ),
 }
 
 
 def _alert(s: ExperimentSummary, model: str, now: float) -> Alert:
     action, severity, advice = EXPERIMENT_ACTIONS[s.decision]
     rule = f"experiment_{s.decision}"
-    evidence = {"experiment": s.experiment, "control": s.control, "treatment": s.treatment,
-                "n_control": s.n_control, "n_treatment": s.n_treatment, "srm_p_value": s.srm_p_value,
-                "srm_sequential_p_value": s.srm_sequential_p_value, "decision": s.decision, "reason": s.reason,
-                "report": f"monitor experiment report --experiment {s.experiment}"}
-    alert = Alert.firing(rule, severity, model, s.treatment, now,
-                         f"experiment {s.experiment}: {s.decision} ({s.reason})", description=advice,
-                         recommended_action=action, evidence=evidence)
+    evidence = {
+        "experiment": s.experiment,
+        "control": s.control,
+        "treatment": s.treatment,
+        "n_control": s.n_control,
+        "n_treatment": s.n_treatment,
+        "srm_p_value": s.srm_p_value,
+        "srm_sequential_p_value": s.srm_sequential_p_value,
+        "decision": s.decision,
+        "reason": s.reason,
+        "report": f"monitor experiment report --experiment {s.experiment}",
+    }
+    alert = Alert.firing(
+        rule,
+        severity,
+        model,
+        s.treatment,
+        now,
+        f"experiment {s.experiment}: {s.decision} ({s.reason})",
+        description=advice,
+        recommended_action=action,
+        evidence=evidence,
+    )
     return replace(alert, fingerprint=fingerprint(rule, f"experiment:{s.experiment}", s.treatment))
 
 
-def experiment_alerts(summaries: Sequence[ExperimentSummary], previous: Mapping[str, str], now: float,
-                      models: Mapping[str, str] | None = None) -> tuple[list[Alert], dict[str, str]]:
+def experiment_alerts(
+    summaries: Sequence[ExperimentSummary],
+    previous: Mapping[str, str],
+    now: float,
+    models: Mapping[str, str] | None = None,
+) -> tuple[list[Alert], dict[str, str]]:
     """Alerts for the decisions that changed since ``previous`` (experiment -> decision), and the new state."""
     models = models or {}
     alerts: list[Alert] = []

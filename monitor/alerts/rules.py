@@ -109,7 +109,9 @@ class AlertRule:
         return value > self.threshold if self.condition == "above" else value < self.threshold
 
 
-def _choice(value: object, name: str, allowed: tuple[str, ...], optional: bool = False) -> str | None:
+def _choice(
+    value: object, name: str, allowed: tuple[str, ...], optional: bool = False
+) -> str | None:
     if value is None and optional:
         return None
     if value not in allowed:
@@ -132,29 +134,53 @@ def signal_metrics(signal: str) -> tuple[str, ...]:
 
 def _rule_problems(rule: AlertRule) -> list[str]:
     checks = [
-        None if isinstance(rule.name, str) and rule.name.strip() else f"name: {rule.name!r} is empty",
+        None
+        if isinstance(rule.name, str) and rule.name.strip()
+        else f"name: {rule.name!r} is empty",
         _choice(rule.signal, "signal", SIGNALS),
         _choice(rule.severity, "severity", SEVERITIES),
         _choice(rule.condition, "condition", CONDITIONS, optional=True),
         _choice(rule.relative_to, "relative_to", RELATIVE_TO),
     ]
     problems = [c for c in checks if c]
-    if rule.signal in SIGNALS and rule.metric is not None and rule.metric not in signal_metrics(rule.signal):
-        problems.append(f"metric: {rule.metric!r} is not one of {', '.join(signal_metrics(rule.signal))} "
-                        f"(signal {rule.signal})")
+    if (
+        rule.signal in SIGNALS
+        and rule.metric is not None
+        and rule.metric not in signal_metrics(rule.signal)
+    ):
+        problems.append(
+            f"metric: {rule.metric!r} is not one of {', '.join(signal_metrics(rule.signal))} "
+            f"(signal {rule.signal})"
+        )
     if rule.threshold is not None and (
-        isinstance(rule.threshold, bool) or not isinstance(rule.threshold, (int, float))
+        isinstance(rule.threshold, bool)
+        or not isinstance(rule.threshold, (int, float))
         or not math.isfinite(rule.threshold)
     ):
         problems.append(f"threshold: {rule.threshold!r} is not a finite number")
-    if isinstance(rule.min_samples, bool) or not isinstance(rule.min_samples, int) or rule.min_samples < 0:
+    if (
+        isinstance(rule.min_samples, bool)
+        or not isinstance(rule.min_samples, int)
+        or rule.min_samples < 0
+    ):
         problems.append(f"min_samples: {rule.min_samples!r} is not an integer >= 0")
-    if isinstance(rule.for_windows, bool) or not isinstance(rule.for_windows, int) or rule.for_windows < 1:
+    if (
+        isinstance(rule.for_windows, bool)
+        or not isinstance(rule.for_windows, int)
+        or rule.for_windows < 1
+    ):
         problems.append(f"for_windows: {rule.for_windows!r} is not an integer >= 1")
-    if (isinstance(rule.cooldown_seconds, bool) or not isinstance(rule.cooldown_seconds, (int, float))
-            or not rule.cooldown_seconds >= 0):
-        problems.append(f"cooldown_seconds: {rule.cooldown_seconds!r} is not a number of seconds >= 0")
-    if rule.signal != "detector" and (rule.metric is None or rule.condition is None or rule.threshold is None):
+    if (
+        isinstance(rule.cooldown_seconds, bool)
+        or not isinstance(rule.cooldown_seconds, (int, float))
+        or not rule.cooldown_seconds >= 0
+    ):
+        problems.append(
+            f"cooldown_seconds: {rule.cooldown_seconds!r} is not a number of seconds >= 0"
+        )
+    if rule.signal != "detector" and (
+        rule.metric is None or rule.condition is None or rule.threshold is None
+    ):
         problems.append(
             f"signal {rule.signal!r} needs metric, condition and threshold "
             f"(got {rule.metric!r}, {rule.condition!r}, {rule.threshold!r})"
@@ -173,7 +199,9 @@ def _rule_from_mapping(index: int, raw: object) -> tuple[AlertRule | None, list[
         return None, [f"rule #{index}: {raw!r} is not a mapping of {', '.join(_FIELDS)}"]
     label = f"rule {raw.get('name')!r}" if raw.get("name") else f"rule #{index}"
     problems = [
-        f"{label}: unknown key {key!r}; allowed keys: {', '.join(_FIELDS)}" for key in raw if key not in _FIELDS
+        f"{label}: unknown key {key!r}; allowed keys: {', '.join(_FIELDS)}"
+        for key in raw
+        if key not in _FIELDS
     ]
     problems += [f"{label}: {key} is required" for key in _REQUIRED if key not in raw]
     if problems:
@@ -215,7 +243,9 @@ threshold, relative_to, min_samples, for_windows, cooldown_seconds, feature, des
         raise ConfigError(f"alert rules are not valid YAML: {exc}") from None
     raw_rules = document.get("rules") if isinstance(document, Mapping) else document
     if not isinstance(raw_rules, list):
-        raise ConfigError(f"alert rules: expected a list of rules or a mapping with 'rules', got {document!r}")
+        raise ConfigError(
+            f"alert rules: expected a list of rules or a mapping with 'rules', got {document!r}"
+        )
     rules: list[AlertRule] = []
     problems: list[str] = []
     for index, raw in enumerate(raw_rules):
@@ -224,10 +254,15 @@ threshold, relative_to, min_samples, for_windows, cooldown_seconds, feature, des
         if rule is not None:
             rules.append(rule)
     names = [r.name for r in rules]
-    problems += [f"rule {n!r}: name is used more than once" for n in sorted({n for n in names if names.count(n) > 1})]
+    problems += [
+        f"rule {n!r}: name is used more than once"
+        for n in sorted({n for n in names if names.count(n) > 1})
+    ]
     if problems:
-        raise ConfigError(f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in alert rules:\n  "
-                          + "\n  ".join(problems))
+        raise ConfigError(
+            f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in alert rules:\n  "
+            + "\n  ".join(problems)
+        )
     return tuple(rules)
 
 
@@ -263,10 +298,13 @@ def with_runbook_base(rules: tuple[AlertRule, ...], base_url: str) -> tuple[Aler
     from urllib.parse import urljoin, urlsplit
 
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
-        raise ConfigError(f"MONITOR_RUNBOOK_BASE_URL={base_url!r}: expected an absolute http(s) URL")
+        raise ConfigError(
+            f"MONITOR_RUNBOOK_BASE_URL={base_url!r}: expected an absolute http(s) URL"
+        )
     base = base_url if base_url.endswith("/") else base_url + "/"
     return tuple(
-        replace(rule, runbook_url=urljoin(base, rule.runbook_url)) if rule.runbook_url
-        and not urlsplit(rule.runbook_url).scheme else rule
+        replace(rule, runbook_url=urljoin(base, rule.runbook_url))
+        if rule.runbook_url and not urlsplit(rule.runbook_url).scheme
+        else rule
         for rule in rules
     )

@@ -88,7 +88,9 @@ class AlertTracker:
                     "consecutive": s.consecutive,
                     "firing": s.firing,
                     "started_at": s.started_at,
-                    "cooldown_until": None if s.cooldown_until == float("-inf") else s.cooldown_until,
+                    "cooldown_until": None
+                    if s.cooldown_until == float("-inf")
+                    else s.cooldown_until,
                 }
                 for k, s in self._states.items()
             ],
@@ -144,12 +146,28 @@ class Alert:
 
     @classmethod
     def firing(
-        cls, rule: str, severity: str, model: str, model_version: str, starts_at: float, summary: str,
+        cls,
+        rule: str,
+        severity: str,
+        model: str,
+        model_version: str,
+        starts_at: float,
+        summary: str,
         **extra: Any,
     ) -> Alert:
         """A firing alert; ``extra`` sets description, recommended_action, evidence, runbook_url."""
-        return cls(fingerprint(rule, model, model_version), rule, severity, "firing", model, model_version,
-                   starts_at, None, summary, **extra)
+        return cls(
+            fingerprint(rule, model, model_version),
+            rule,
+            severity,
+            "firing",
+            model,
+            model_version,
+            starts_at,
+            None,
+            summary,
+            **extra,
+        )
 
     def resolved(self, ends_at: float) -> Alert:
         return replace(self, status="resolved", ends_at=ends_at)

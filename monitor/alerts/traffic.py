@@ -42,17 +42,27 @@ class Traffic:
         >>> Traffic(50.0, 0.0, 50.0, 0.0).ratio is None
         True
         """
-        ratios = [o / e for o, e in ((self.observed, self.expected), (self.model_observed, self.model_expected))
-                  if e > 0]
+        ratios = [
+            o / e
+            for o, e in ((self.observed, self.expected), (self.model_observed, self.model_expected))
+            if e > 0
+        ]
         return max(ratios) if ratios else None
 
     def to_evidence(self) -> dict[str, float | None]:
-        return {"observed_events": self.observed, "expected_events": round(self.expected, 3),
-                "model_observed_events": self.model_observed, "model_expected_events": round(self.model_expected, 3),
-                "ratio": None if self.ratio is None else round(self.ratio, 4), "recent_windows": RECENT_WINDOWS}
+        return {
+            "observed_events": self.observed,
+            "expected_events": round(self.expected, 3),
+            "model_observed_events": self.model_observed,
+            "model_expected_events": round(self.model_expected, 3),
+            "ratio": None if self.ratio is None else round(self.ratio, 4),
+            "recent_windows": RECENT_WINDOWS,
+        }
 
 
-def _expected(counts: Mapping[float, float], first_seen: float | None, window: float, seconds: int) -> float:
+def _expected(
+    counts: Mapping[float, float], first_seen: float | None, window: float, seconds: int
+) -> float:
     if first_seen is None or first_seen >= window:
         return 0.0
     n = min(RECENT_WINDOWS, round((window - first_seen) / seconds))
@@ -70,7 +80,9 @@ def window_traffic(
     ``counts[(model, version)][window_start]`` holds inference events of ``window`` and of the
     windows before it; ``first_seen`` the first window of each version.
     """
-    expected = {k: _expected(c, first_seen.get(k), window, window_seconds) for k, c in counts.items()}
+    expected = {
+        k: _expected(c, first_seen.get(k), window, window_seconds) for k, c in counts.items()
+    }
     observed = {k: float(c.get(window, 0.0)) for k, c in counts.items()}
     model_observed: dict[str, float] = defaultdict(float)
     model_expected: dict[str, float] = defaultdict(float)
@@ -78,5 +90,8 @@ def window_traffic(
         model_observed[model] += value
     for (model, _), value in expected.items():
         model_expected[model] += value
-    return {(m, v): Traffic(observed[(m, v)], expected[(m, v)], model_observed[m], model_expected[m])
-            for (m, v) in counts if observed[(m, v)] > 0 or expected[(m, v)] > 0}
+    return {
+        (m, v): Traffic(observed[(m, v)], expected[(m, v)], model_observed[m], model_expected[m])
+        for (m, v) in counts
+        if observed[(m, v)] > 0 or expected[(m, v)] > 0
+    }

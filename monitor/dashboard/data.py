@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.baseline import Baseline
 from monitor.catalogue import outcome_metric
 from monitor.dashboard.filters import Filters
+from monitor.drift.baseline import Baseline
 from monitor.errors import MonitorError
 from monitor.queries import (
     alerts_query,
@@ -28,14 +28,34 @@ from monitor.queries import (
     shadow_query,
 )
 
-__all__ = ["OVERVIEW_METRICS", "Alert", "DriftCell", "Experiment", "ExperimentMetric", "Histogram", "Marker", "Point", "Series",
-           "alerts", "dimensions", "drift_cells", "experiments", "freshness", "histogram", "markers", "overview", "shadow_rows"]
+__all__ = [
+    "OVERVIEW_METRICS",
+    "Alert",
+    "DriftCell",
+    "Experiment",
+    "ExperimentMetric",
+    "Histogram",
+    "Marker",
+    "Point",
+    "Series",
+    "alerts",
+    "dimensions",
+    "drift_cells",
+    "experiments",
+    "freshness",
+    "histogram",
+    "markers",
+    "overview",
+    "shadow_rows",
+]
 
 #: Overview charts: (window metric, title, unit); events/s is derived from ``inference_events``.
 OVERVIEW_METRICS: tuple[tuple[str, str, str], ...] = (
     ("inference_events", "events/s", "events/s"),
-    *((m, outcome_metric(m).description.rstrip("."), "share")
-      for m in ("satisfaction", "task_completion", "human_takeover", "bad_case")),
+    *(
+        (m, outcome_metric(m).description.rstrip("."), "share")
+        for m in ("satisfaction", "task_completion", "human_takeover", "bad_case")
+    ),
     ("latency_p95_ms", outcome_metric("latency_p95_ms").description.rstrip("."), "ms"),
 )
 
@@ -125,7 +145,10 @@ def _run(reader: Any, built: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]
 
 def dimensions(reader: Any) -> list[tuple[str, str, str]]:
     """(model, version, segment) choices of the filters."""
-    return [(r["model"], r["model_version"], r["segment"]) for r in _run(reader, dimensions_query(reader.db))]
+    return [
+        (r["model"], r["model_version"], r["segment"])
+        for r in _run(reader, dimensions_query(reader.db))
+    ]
 
 
 def freshness(reader: Any) -> str:
@@ -140,47 +163,99 @@ def _scope(f: Filters) -> dict[str, Any]:
 
 def overview(reader: Any, f: Filters) -> dict[str, list[Series]]:
     """Series per overview metric (events/s as inference events over the window's length)."""
-    series: dict[str, dict[tuple[str, str], list[Point]]] = {m: defaultdict(list) for m, _, _ in OVERVIEW_METRICS}
+    series: dict[str, dict[tuple[str, str], list[Point]]] = {
+        m: defaultdict(list) for m, _, _ in OVERVIEW_METRICS
+    }
     for metric, _, _ in OVERVIEW_METRICS:
-        rows = _run(reader, metrics_query(reader.db, metric=metric, segment=f.segment or "", **_scope(f)))
+        rows = _run(
+            reader, metrics_query(reader.db, metric=metric, segment=f.segment or "", **_scope(f))
+        )
         for r in rows:
             start, end = _epoch(r["window_start"]), _epoch(r["window_end"])
             value, low, high = float(r["value"]), r["low"], r["high"]
             if metric == "inference_events":
                 value, low, high = value / max(end - start, 1e-9), None, None
-            point = Point(start, value, None if low is None else float(low), None if high is None else float(high),
-                          float(r["count"]))
+            point = Point(
+                start,
+                value,
+                None if low is None else float(low),
+                None if high is None else float(high),
+                float(r["count"]),
+            )
             series[metric][(r["model"], r["model_version"])].append(point)
-    return {m: [Series(m, model, version, tuple(points)) for (model, version), points in sorted(by.items())]
-            for m, by in series.items()}
+    return {
+        m: [
+            Series(m, model, version, tuple(points))
+            for (model, version), points in sorted(by.items())
+        ]
+        for m, by in series.items()
+    }
 
 
 def markers(reader: Any, f: Filters) -> list[Marker]:
     """Detector firings and alert openings in scope."""
-    out = [Marker(_epoch(r["event_time"]), "detector", f"{r['detector']} on {r['stream']}", r["model"],
-                  r["model_version"])
-           for r in _run(reader, detections_query(reader.db, **_scope(f)))]
-    out += [Marker(a.starts_at, "alert", f"{a.severity}: {a.rule}", a.model, a.version)
-            for a in alerts(reader, f) if a.status == "firing"]
+    out = [
+        Marker(
+            _epoch(r["event_time"]),
+            "detector",
+            f"{r['detector']} on {r['stream']}",
+            r["model"],
+            r["model_version"],
+        )
+        for r in _run(reader, detections_query(reader.db, **_scope(f)))
+    ]
+    out += [
+        Marker(a.starts_at, "alert", f"{a.severity}: {a.rule}", a.model, a.version)
+        for a in alerts(reader, f)
+        if a.status == "firing"
+    ]
     return sorted(out, key=lambda m: m.t)
 
 
 def drift_cells(reader: Any, f: Filters) -> list[DriftCell]:
     rows = _run(reader, drift_query(reader.db, **_scope(f)))
-    return [DriftCell(r["model"], r["model_version"], r["feature"], _epoch(r["window_start"]),
-                      _epoch(r["window_end"]), None if r["psi"] is None else float(r["psi"]), str(r["severity"]),
-                      int(r["n_current"]), int(r["n_events"]), bool(r["partial"]), str(r.get("baseline_id", "")))
-            for r in rows]
+    return [
+        DriftCell(
+            r["model"],
+            r["model_version"],
+            r["feature"],
+            _epoch(r["window_start"]),
+            _epoch(r["window_end"]),
+            None if r["psi"] is None else float(r["psi"]),
+            str(r["severity"]),
+            int(r["n_current"]),
+            int(r["n_events"]),
+            bool(r["partial"]),
+            str(r.get("baseline_id", "")),
+        )
+        for r in rows
+    ]
 
 
 def alerts(reader: Any, f: Filters) -> list[Alert]:
     """Alert notifications in scope, newest first; a resolved notification follows its firing one."""
-    rows = _run(reader, alerts_query(reader.db, model=f.model or None, version=f.version or None, since=f.since()))
-    out = [Alert(str(r["id"]), str(r["status"]), str(r["severity"]), str(r["rule"]), str(r["model"]),
-                 str(r["model_version"]), _epoch(r["starts_at"]), None if r["ends_at"] is None else _epoch(r["ends_at"]),
-                 str(r["summary"]), str(r["description"]), str(r["recommended_action"]), str(r["evidence"]),
-                 str(r["runbook_url"]))
-           for r in rows]
+    rows = _run(
+        reader,
+        alerts_query(reader.db, model=f.model or None, version=f.version or None, since=f.since()),
+    )
+    out = [
+        Alert(
+            str(r["id"]),
+            str(r["status"]),
+            str(r["severity"]),
+            str(r["rule"]),
+            str(r["model"]),
+            str(r["model_version"]),
+            _epoch(r["starts_at"]),
+            None if r["ends_at"] is None else _epoch(r["ends_at"]),
+            str(r["summary"]),
+            str(r["description"]),
+            str(r["recommended_action"]),
+            str(r["evidence"]),
+            str(r["runbook_url"]),
+        )
+        for r in rows
+    ]
     return out[::-1]
 
 
@@ -189,8 +264,11 @@ def histogram(reader: Any, f: Filters) -> Histogram | None:
     start = f.window_start()
     if not f.feature or start is None:
         return None
-    cells = [c for c in drift_cells(reader, Filters(model=f.cell_model, version=f.cell_version))
-             if c.feature == f.feature and abs(c.window_start - start) < 1e-3]
+    cells = [
+        c
+        for c in drift_cells(reader, Filters(model=f.cell_model, version=f.cell_version))
+        if c.feature == f.feature and abs(c.window_start - start) < 1e-3
+    ]
     if not cells or not cells[0].baseline_id:
         return None
     cell = cells[0]
@@ -202,16 +280,29 @@ def histogram(reader: Any, f: Filters) -> Histogram | None:
     if profile is None:
         return None
     counts = [0.0] * profile.bins.n_bins
-    rows = _run(reader, histogram_query(reader.db, model=cell.model, version=cell.version, feature=cell.feature,
-                                        start=cell.window_start, end=cell.window_end))
+    rows = _run(
+        reader,
+        histogram_query(
+            reader.db,
+            model=cell.model,
+            version=cell.version,
+            feature=cell.feature,
+            start=cell.window_start,
+            end=cell.window_end,
+        ),
+    )
     for r in rows:
         baseline_id, _, index = str(r["bucket"]).rpartition(":")
         if baseline_id == cell.baseline_id and index.isdigit() and int(index) < len(counts):
             counts[int(index)] += float(r["count"])
     reference = profile.reference_histogram().astype(float)
     ref_total, cur_total = float(reference.sum()) or 1.0, sum(counts) or 1.0
-    return Histogram(cell, tuple(profile.bins.labels()), tuple(float(x) / ref_total for x in reference),
-                     tuple(c / cur_total for c in counts))
+    return Histogram(
+        cell,
+        tuple(profile.bins.labels()),
+        tuple(float(x) / ref_total for x in reference),
+        tuple(c / cur_total for c in counts),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,19 +339,44 @@ def experiments(reader: Any, f: Filters) -> list[Experiment]:
     history: dict[tuple[str, str], list[Point]] = defaultdict(list)
     for r in _run(reader, experiments_query(reader.db, since=f.since(), history=True)):
         history[(r["experiment"], r["metric"])].append(
-            Point(_epoch(r["updated_at"]), float(r["diff"]), float(r["ci_low"]), float(r["ci_high"]),
-                  float(r["n_control"]) + float(r["n_treatment"])))
+            Point(
+                _epoch(r["updated_at"]),
+                float(r["diff"]),
+                float(r["ci_low"]),
+                float(r["ci_high"]),
+                float(r["n_control"]) + float(r["n_treatment"]),
+            )
+        )
     out = []
     for s in (r for r in latest if r["metric"] == ""):
         metrics = tuple(
-            ExperimentMetric(str(r["metric"]), float(r["value_control"]), float(r["value_treatment"]), float(r["diff"]),
-                             float(r["ci_low"]), float(r["ci_high"]), float(r["p_value"]),
-                             "primary" if r["primary"] else "guardrail" if r["guardrail"] else "", bool(r["harmed"]),
-                             tuple(history[(r["experiment"], r["metric"])]))
-            for r in latest if r["experiment"] == s["experiment"] and r["metric"] != "")
-        out.append(Experiment(str(s["experiment"]), str(s["control"]), str(s["treatment"]), str(s["decision"]),
-                              str(s["reason"]), bool(s["srm"]), float(s["srm_p_value"]),
-                              tuple(sorted(metrics, key=lambda m: (m.role == "", m.role != "primary", m.metric)))))
+            ExperimentMetric(
+                str(r["metric"]),
+                float(r["value_control"]),
+                float(r["value_treatment"]),
+                float(r["diff"]),
+                float(r["ci_low"]),
+                float(r["ci_high"]),
+                float(r["p_value"]),
+                "primary" if r["primary"] else "guardrail" if r["guardrail"] else "",
+                bool(r["harmed"]),
+                tuple(history[(r["experiment"], r["metric"])]),
+            )
+            for r in latest
+            if r["experiment"] == s["experiment"] and r["metric"] != ""
+        )
+        out.append(
+            Experiment(
+                str(s["experiment"]),
+                str(s["control"]),
+                str(s["treatment"]),
+                str(s["decision"]),
+                str(s["reason"]),
+                bool(s["srm"]),
+                float(s["srm_p_value"]),
+                tuple(sorted(metrics, key=lambda m: (m.role == "", m.role != "primary", m.metric))),
+            )
+        )
     return out
 
 

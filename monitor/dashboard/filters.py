@@ -17,8 +17,14 @@ from urllib.parse import urlencode
 __all__ = ["RANGES", "Filters"]
 
 #: Time ranges offered: label -> seconds back from now (None: everything the store holds).
-RANGES: dict[str, float | None] = {"all": None, "15m": 900.0, "1h": 3600.0, "6h": 21600.0, "24h": 86400.0,
-                                   "7d": 604800.0}
+RANGES: dict[str, float | None] = {
+    "all": None,
+    "15m": 900.0,
+    "1h": 3600.0,
+    "6h": 21600.0,
+    "24h": 86400.0,
+    "7d": 604800.0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +35,9 @@ class Filters:
     version: str = ""
     segment: str = ""
     range: str = "all"
-    feature: str = ""  # the drift cell whose histograms are shown: feature, model, version, window start
+    feature: str = (
+        ""  # the drift cell whose histograms are shown: feature, model, version, window start
+    )
     cell_model: str = ""
     cell_version: str = ""
     window: str = ""

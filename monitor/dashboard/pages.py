@@ -20,7 +20,15 @@ from monitor.dashboard.svg import (
     line_chart,
 )
 
-__all__ = ["PAGES", "alerts_page", "drift_page", "experiments_page", "layout", "overview_page", "shadow_section"]
+__all__ = [
+    "PAGES",
+    "alerts_page",
+    "drift_page",
+    "experiments_page",
+    "layout",
+    "overview_page",
+    "shadow_section",
+]
 
 #: path -> nav title
 PAGES = {"/": "Overview", "/drift": "Drift", "/alerts": "Alerts", "/experiments": "Experiments"}
@@ -31,42 +39,65 @@ def _time(t: float | None) -> str:
 
 
 def _select(name: str, label: str, current: str, choices: Sequence[tuple[str, str]]) -> str:
-    options = "".join(f'<option value="{esc(v)}"{" selected" if v == current else ""}>{esc(text)}</option>'
-                      for v, text in choices)
+    options = "".join(
+        f'<option value="{esc(v)}"{" selected" if v == current else ""}>{esc(text)}</option>'
+        for v, text in choices
+    )
     return f'<label>{esc(label)} <select name="{esc(name)}" id="f-{esc(name)}">{options}</select></label>'
 
 
 def _filter_form(path: str, f: Filters, dims: Sequence[tuple[str, str, str]]) -> str:
     models = sorted({m for m, _, _ in dims} | ({f.model} if f.model else set()))
-    versions = sorted({v for m, v, _ in dims if not f.model or m == f.model} | ({f.version} if f.version else set()))
+    versions = sorted(
+        {v for m, v, _ in dims if not f.model or m == f.model}
+        | ({f.version} if f.version else set())
+    )
     segments = sorted({s for _, _, s in dims if s} | ({f.segment} if f.segment else set()))
-    return (f'<form class="filters" method="get" action="{esc(path)}">'
-            + _select("model", "model", f.model, [("", "all"), *((m, m) for m in models)])
-            + _select("version", "version", f.version, [("", "all"), *((v, v) for v in versions)])
-            + _select("segment", "segment", f.segment, [("", "all traffic"), *((s, s) for s in segments)])
-            + _select("range", "time range", f.range, [(r, "everything" if r == "all" else f"last {r}") for r in RANGES])
-            + '<button type="submit">apply</button></form>')
+    return (
+        f'<form class="filters" method="get" action="{esc(path)}">'
+        + _select("model", "model", f.model, [("", "all"), *((m, m) for m in models)])
+        + _select("version", "version", f.version, [("", "all"), *((v, v) for v in versions)])
+        + _select(
+            "segment", "segment", f.segment, [("", "all traffic"), *((s, s) for s in segments)]
+        )
+        + _select(
+            "range",
+            "time range",
+            f.range,
+            [(r, "everything" if r == "all" else f"last {r}") for r in RANGES],
+        )
+        + '<button type="submit">apply</button></form>'
+    )
 
 
-def layout(path: str, f: Filters, dims: Sequence[tuple[str, str, str]], body: str, stamp: str) -> str:
+def layout(
+    path: str, f: Filters, dims: Sequence[tuple[str, str, str]], body: str, stamp: str
+) -> str:
     query = f.without_cell().query_string()
     suffix = f"?{query}" if query else ""
-    nav = "".join(f'<a href="{esc(p + suffix)}"{" class=current" if p == path else ""}>{esc(title)}</a>'
-                  for p, title in PAGES.items())
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{esc(PAGES.get(path, 'Dashboard'))} · LLM drift monitor</title>"
-            "<link rel=\"icon\" href=\"/static/dashboard/favicon.svg\" type=\"image/svg+xml\">"
-            "<link rel=\"stylesheet\" href=\"/static/dashboard/dashboard.css\">"
-            "<script src=\"/static/dashboard/dashboard.js\" defer></script></head>"
-            f"<body data-stamp=\"{esc(stamp)}\"><header><h1>LLM drift monitor</h1><nav>{nav}</nav>"
-            f"<span id=\"live\" class=\"live\">live</span></header>"
-            f"{_filter_form(path, f, dims)}<main id=\"main\">{body}</main></body></html>")
+    nav = "".join(
+        f'<a href="{esc(p + suffix)}"{" class=current" if p == path else ""}>{esc(title)}</a>'
+        for p, title in PAGES.items()
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(PAGES.get(path, 'Dashboard'))} · LLM drift monitor</title>"
+        '<link rel="icon" href="/static/dashboard/favicon.svg" type="image/svg+xml">'
+        '<link rel="stylesheet" href="/static/dashboard/dashboard.css">'
+        '<script src="/static/dashboard/dashboard.js" defer></script></head>'
+        f'<body data-stamp="{esc(stamp)}"><header><h1>LLM drift monitor</h1><nav>{nav}</nav>'
+        f'<span id="live" class="live">live</span></header>'
+        f'{_filter_form(path, f, dims)}<main id="main">{body}</main></body></html>'
+    )
 
 
 def _legend(series: Sequence[data.Series]) -> str:
-    items = "".join(f'<li><svg viewBox="0 0 12 12" class="swatch"><rect width="12" height="12" fill="{colour(i)}"/></svg>'
-                    f'{esc(s.model)} {esc(s.version)}</li>' for i, s in enumerate(series))
+    items = "".join(
+        f'<li><svg viewBox="0 0 12 12" class="swatch"><rect width="12" height="12" fill="{colour(i)}"/></svg>'
+        f"{esc(s.model)} {esc(s.version)}</li>"
+        for i, s in enumerate(series)
+    )
     return f'<ul class="legend">{items}<li class="mk-detector">┊ detector fired</li><li class="mk-alert">┊ alert opened</li></ul>'
 
 
@@ -78,28 +109,41 @@ def overview_page(charts: dict[str, list[data.Series]], markers: Sequence[data.M
         series = charts.get(metric, [])
         shown = {(s.model, s.version) for s in series}
         mine = [m for m in markers if (m.model, m.version) in shown]
-        panels.append(f'<section class="panel" data-metric="{esc(metric)}">{line_chart(series, mine, title, unit)}</section>')
+        panels.append(
+            f'<section class="panel" data-metric="{esc(metric)}">{line_chart(series, mine, title, unit)}</section>'
+        )
     return f'<h2>Overview</h2>{_legend(all_series)}<div class="grid">{"".join(panels)}</div>'
 
 
 def drift_page(cells: Sequence[data.DriftCell], f: Filters, hist: data.Histogram | None) -> str:
     def link(c: data.DriftCell) -> str:
-        q = f.query_string(feature=c.feature, cell_model=c.model, cell_version=c.version, window=f"{c.window_start:.3f}")
+        q = f.query_string(
+            feature=c.feature,
+            cell_model=c.model,
+            cell_version=c.version,
+            window=f"{c.window_start:.3f}",
+        )
         return f"/drift?{q}#histogram"
 
     selected = hist.cell if hist is not None else None
-    legend = "".join(f'<li><svg viewBox="0 0 12 12" class="swatch"><rect width="12" height="12" fill="{c}"/></svg>{esc(s)}</li>'
-                     for s, c in SEVERITY_COLOURS.items())
-    body = (f'<h2>Drift</h2><p class="hint">Features × windows, coloured by PSI severity; click a cell for its '
-            f'reference vs current histogram.</p><ul class="legend">{legend}</ul>'
-            f'<section class="panel wide" id="heatmap">{heatmap(cells, link, selected)}</section>')
+    legend = "".join(
+        f'<li><svg viewBox="0 0 12 12" class="swatch"><rect width="12" height="12" fill="{c}"/></svg>{esc(s)}</li>'
+        for s, c in SEVERITY_COLOURS.items()
+    )
+    body = (
+        f'<h2>Drift</h2><p class="hint">Features × windows, coloured by PSI severity; click a cell for its '
+        f'reference vs current histogram.</p><ul class="legend">{legend}</ul>'
+        f'<section class="panel wide" id="heatmap">{heatmap(cells, link, selected)}</section>'
+    )
     if hist is not None:
         c = hist.cell
         psi = "-" if c.psi is None else f"{c.psi:.3f}"
-        body += (f'<section class="panel wide" id="histogram"><h3>{esc(c.model)} {esc(c.version)} · {esc(c.feature)} · '
-                 f'{_time(c.window_start)} → {_time(c.window_end)}: PSI {psi} ({esc(c.severity)}), '
-                 f'{c.n_current} of {c.n_events} events scored{" (partial)" if c.partial else ""}</h3>'
-                 f'{histogram_chart(hist)}</section>')
+        body += (
+            f'<section class="panel wide" id="histogram"><h3>{esc(c.model)} {esc(c.version)} · {esc(c.feature)} · '
+            f"{_time(c.window_start)} → {_time(c.window_end)}: PSI {psi} ({esc(c.severity)}), "
+            f"{c.n_current} of {c.n_events} events scored{' (partial)' if c.partial else ''}</h3>"
+            f"{histogram_chart(hist)}</section>"
+        )
     elif f.feature:
         body += '<section class="panel wide" id="histogram"><p class="empty">no histogram for that cell</p></section>'
     return body
@@ -111,15 +155,19 @@ def alerts_page(alerts: Sequence[data.Alert]) -> str:
         return '<h2>Alerts</h2><p class="empty">no alerts in this range</p>'
     items = []
     for a in alerts:
-        runbook = (f'<a href="{esc(a.runbook_url)}" rel="noopener noreferrer">runbook</a>'
-                   if a.runbook_url.startswith(("https://", "http://")) else esc(a.runbook_url or "no runbook"))
+        runbook = (
+            f'<a href="{esc(a.runbook_url)}" rel="noopener noreferrer">runbook</a>'
+            if a.runbook_url.startswith(("https://", "http://"))
+            else esc(a.runbook_url or "no runbook")
+        )
         items.append(
             f'<li class="alert status-{esc(a.status)} sev-{esc(a.severity)}"><div class="when">{_time(a.starts_at)}'
-            f'{" → " + _time(a.ends_at) if a.ends_at else ""}</div><div><strong>{esc(a.status)}</strong> '
+            f"{' → ' + _time(a.ends_at) if a.ends_at else ''}</div><div><strong>{esc(a.status)}</strong> "
             f'<span class="badge">{esc(a.severity)}</span> {esc(a.rule)} · {esc(a.model)} {esc(a.version)} · '
-            f'<code>{esc(a.id)}</code></div><p>{esc(a.summary)}</p>'
+            f"<code>{esc(a.id)}</code></div><p>{esc(a.summary)}</p>"
             f'<p class="action">Recommended action: <strong>{esc(a.recommended_action or "-")}</strong> · {runbook}</p>'
-            f'<details><summary>evidence</summary><pre>{esc(a.evidence)}</pre><p>{esc(a.description)}</p></details></li>')
+            f"<details><summary>evidence</summary><pre>{esc(a.evidence)}</pre><p>{esc(a.description)}</p></details></li>"
+        )
     return f'<h2>Alerts</h2><ol class="timeline">{"".join(items)}</ol>'
 
 
@@ -132,40 +180,57 @@ def shadow_section(rows: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return '<h2>Shadow comparisons</h2><p class="empty" id="no-shadow">no shadow comparisons yet</p>'
     body = "".join(
-        f'<tr><td>{esc(r["model"])}</td><td>{esc(r["production_version"])} → {esc(r["shadow_version"])}</td>'
-        f'<td>{esc(r["metric"])}</td><td>{_number(r["n"], ".0f")}</td><td>{_number(r["diff"], "+.4g")}</td>'
-        f'<td>[{_number(r["ci_low"], "+.4g")}, {_number(r["ci_high"], "+.4g")}]</td><td>{_number(r["margin"])}</td>'
+        f"<tr><td>{esc(r['model'])}</td><td>{esc(r['production_version'])} → {esc(r['shadow_version'])}</td>"
+        f"<td>{esc(r['metric'])}</td><td>{_number(r['n'], '.0f')}</td><td>{_number(r['diff'], '+.4g')}</td>"
+        f"<td>[{_number(r['ci_low'], '+.4g')}, {_number(r['ci_high'], '+.4g')}]</td><td>{_number(r['margin'])}</td>"
         f'<td>{esc(r["status"])}</td><td><span class="badge">{esc(r["verdict"])}</span> {esc(r["reason"])}</td></tr>'
-        for r in rows)
-    return ('<h2>Shadow comparisons</h2><table class="metrics" id="shadow"><thead><tr><th>model</th><th>versions</th>'
-            '<th>metric</th><th>pairs</th><th>difference</th><th>always-valid interval</th><th>margin</th>'
-            f'<th>status</th><th>verdict</th></tr></thead><tbody>{body}</tbody></table>')
+        for r in rows
+    )
+    return (
+        '<h2>Shadow comparisons</h2><table class="metrics" id="shadow"><thead><tr><th>model</th><th>versions</th>'
+        "<th>metric</th><th>pairs</th><th>difference</th><th>always-valid interval</th><th>margin</th>"
+        f"<th>status</th><th>verdict</th></tr></thead><tbody>{body}</tbody></table>"
+    )
 
 
 def experiments_page(experiments: Sequence[data.Experiment], charts: int = 4) -> str:
     """Each experiment's decision and SRM state, its metrics' latest always-valid intervals, and the
     difference of its first metrics over time."""
     if not experiments:
-        return ('<h2>Experiments</h2><p class="empty" id="no-experiments">no experiments: no events carry an '
-                '<code>experiment</code> and <code>variant</code> yet (docs/experiments.md).</p>')
+        return (
+            '<h2>Experiments</h2><p class="empty" id="no-experiments">no experiments: no events carry an '
+            "<code>experiment</code> and <code>variant</code> yet (docs/experiments.md).</p>"
+        )
     parts = ["<h2>Experiments</h2>"]
     for e in experiments:
-        srm = f"sample ratio mismatch (p={e.srm_p_value:.2g})" if e.srm else f"allocation ok (SRM p={e.srm_p_value:.2g})"
+        srm = (
+            f"sample ratio mismatch (p={e.srm_p_value:.2g})"
+            if e.srm
+            else f"allocation ok (SRM p={e.srm_p_value:.2g})"
+        )
         rows = "".join(
             f'<tr class="{"harmed" if m.harmed else ""}"><td>{esc(m.metric)}</td><td>{esc(m.role)}</td>'
             f"<td>{m.value_control:.4g}</td><td>{m.value_treatment:.4g}</td><td>{m.diff:+.4g}</td>"
-            f"<td>[{m.ci_low:+.4g}, {m.ci_high:+.4g}]</td><td>{m.p_value:.2g}</td></tr>" for m in e.metrics)
+            f"<td>[{m.ci_low:+.4g}, {m.ci_high:+.4g}]</td><td>{m.p_value:.2g}</td></tr>"
+            for m in e.metrics
+        )
         shown = [m for m in e.metrics if m.history][:charts]
         chart_html = "".join(
             f'<section class="panel" data-metric="{esc(m.metric)}">'
-            + line_chart([data.Series(m.metric, e.name, f"{e.treatment} - {e.control}", m.history)], [],
-                         f"{m.metric}: {e.treatment} - {e.control}, always-valid interval")
-            + "</section>" for m in shown)
+            + line_chart(
+                [data.Series(m.metric, e.name, f"{e.treatment} - {e.control}", m.history)],
+                [],
+                f"{m.metric}: {e.treatment} - {e.control}, always-valid interval",
+            )
+            + "</section>"
+            for m in shown
+        )
         parts.append(
             f'<section class="experiment panel wide" data-experiment="{esc(e.name)}"><h3>{esc(e.name)}: '
             f'{esc(e.treatment)} against {esc(e.control)} · <span class="badge decision-{esc(e.decision)}">'
             f'{esc(e.decision)}</span></h3><p>{esc(e.reason)} · <span class="{"srm-bad" if e.srm else "srm-ok"}">'
             f'{esc(srm)}</span></p><table class="metrics"><thead><tr><th>metric</th><th>role</th><th>{esc(e.control)}'
-            f'</th><th>{esc(e.treatment)}</th><th>difference</th><th>always-valid 95 % interval</th><th>p</th></tr>'
-            f'</thead><tbody>{rows}</tbody></table><div class="grid">{chart_html}</div></section>')
+            f"</th><th>{esc(e.treatment)}</th><th>difference</th><th>always-valid 95 % interval</th><th>p</th></tr>"
+            f'</thead><tbody>{rows}</tbody></table><div class="grid">{chart_html}</div></section>'
+        )
     return "".join(parts)

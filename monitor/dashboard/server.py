@@ -21,11 +21,22 @@ from monitor.errors import MonitorError
 
 __all__ = ["CSP", "STATIC_FILES", "NamedReader", "dashboard_routes", "run_ui"]
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-STATIC_FILES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript", "favicon.svg": "image/svg+xml"}
-_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-            "Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+STATIC_FILES = {
+    "dashboard.css": "text/css",
+    "dashboard.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
+}
+_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
 
 
 def _body(reader: Any, path: str, f: Filters) -> tuple[str, str, list[tuple[str, str, str]]]:
@@ -35,14 +46,19 @@ def _body(reader: Any, path: str, f: Filters) -> tuple[str, str, list[tuple[str,
     elif path == "/alerts":
         body = pages.alerts_page(data.alerts(reader, f))
     elif path == "/experiments":
-        body = pages.experiments_page(data.experiments(reader, f)) + pages.shadow_section(data.shadow_rows(reader, f))
+        body = pages.experiments_page(data.experiments(reader, f)) + pages.shadow_section(
+            data.shadow_rows(reader, f)
+        )
     else:
         body = pages.overview_page(data.overview(reader, f), data.markers(reader, f))
     return body, stamp, dims
 
 
-def dashboard_routes(reader: Any | None, executor: Executor | None, unavailable: Callable[[], str] | None = None,
-                     ) -> list[web.RouteDef]:
+def dashboard_routes(
+    reader: Any | None,
+    executor: Executor | None,
+    unavailable: Callable[[], str] | None = None,
+) -> list[web.RouteDef]:
     """Routes of the pages, ``/api/stamp`` (what live refresh polls) and the static files.
 
     ``reader`` is the store (``Reader``); None answers 409 with ``unavailable()`` (a worker that does
@@ -83,8 +99,11 @@ def dashboard_routes(reader: Any | None, executor: Executor | None, unavailable:
         text = resources.files("monitor.dashboard").joinpath("static", name).read_text()
         return web.Response(text=text, content_type=STATIC_FILES[name], headers=_HEADERS)
 
-    return [*(web.get(path, page) for path in pages.PAGES), web.get("/api/stamp", stamp),
-            web.get("/static/dashboard/{name}", static)]
+    return [
+        *(web.get(path, page) for path in pages.PAGES),
+        web.get("/api/stamp", stamp),
+        web.get("/static/dashboard/{name}", static),
+    ]
 
 
 def run_ui(reader: Any, host: str, port: int, token: str | None) -> None:
@@ -95,7 +114,9 @@ def run_ui(reader: Any, host: str, port: int, token: str | None) -> None:
 
     app = web.Application()
     if token:
-        app.middlewares.append(cast(Any, token_middleware(token)))  # an aiohttp @middleware function
+        app.middlewares.append(
+            cast(Any, token_middleware(token))
+        )  # an aiohttp @middleware function
     app.add_routes(dashboard_routes(reader, ThreadPoolExecutor(1, thread_name_prefix="ui")))
     web.run_app(app, host=host, port=port, print=None)
 

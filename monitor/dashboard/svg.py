@@ -20,7 +20,12 @@ from monitor.dashboard.data import DriftCell, Histogram, Marker, Series
 __all__ = ["SEVERITY_COLOURS", "colour", "esc", "heatmap", "histogram_chart", "line_chart"]
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
-SEVERITY_COLOURS = {"none": "#b7e1b0", "moderate": "#f5c26b", "significant": "#d9534f", "insufficient": "#e4e4e4"}
+SEVERITY_COLOURS = {
+    "none": "#b7e1b0",
+    "moderate": "#f5c26b",
+    "significant": "#d9534f",
+    "insufficient": "#e4e4e4",
+}
 MARKER_COLOURS = {"detector": "#8e44ad", "alert": "#c0392b"}
 
 
@@ -41,15 +46,26 @@ def _scale(lo: float, hi: float, out_lo: float, out_hi: float) -> Callable[[floa
     return lambda v: out_lo + (v - lo) / span * (out_hi - out_lo)
 
 
-def line_chart(series: Sequence[Series], markers: Sequence[Marker], title: str, unit: str = "",
-               width: int = 560, height: int = 190) -> str:
+def line_chart(
+    series: Sequence[Series],
+    markers: Sequence[Marker],
+    title: str,
+    unit: str = "",
+    width: int = 560,
+    height: int = 190,
+) -> str:
     """One metric over time: a line per model version, its confidence band, vertical markers."""
     points = [p for s in series for p in s.points]
     left, right, top, bottom = 52, width - 10, 24, height - 24
-    head = (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">'
-            f'<text x="{left}" y="15" class="title">{esc(title)}</text>')
+    head = (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">'
+        f'<text x="{left}" y="15" class="title">{esc(title)}</text>'
+    )
     if not points:
-        return head + f'<text x="{width / 2}" y="{height / 2}" class="empty" text-anchor="middle">no data</text></svg>'
+        return (
+            head
+            + f'<text x="{width / 2}" y="{height / 2}" class="empty" text-anchor="middle">no data</text></svg>'
+        )
     times = [p.t for p in points] + [m.t for m in markers]
     t0, t1 = min(times), max(times)
     values = [v for p in points for v in (p.value, p.low, p.high) if v is not None]
@@ -57,38 +73,57 @@ def line_chart(series: Sequence[Series], markers: Sequence[Marker], title: str, 
     if unit == "share":
         v0, v1 = min(v0, 0.0), max(v1, min(1.0, v1 * 1.1 or 1.0))
     x, y = _scale(t0, t1, left, right), _scale(v0, v1, bottom, top)
-    out = [head, f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" class="axis"/>',
-           f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" class="axis"/>']
+    out = [
+        head,
+        f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" class="axis"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" class="axis"/>',
+    ]
     for v in (v0, (v0 + v1) / 2, v1):
-        out.append(f'<text x="{left - 4}" y="{y(v) + 4:.1f}" class="tick" text-anchor="end">{v:.3g}</text>')
+        out.append(
+            f'<text x="{left - 4}" y="{y(v) + 4:.1f}" class="tick" text-anchor="end">{v:.3g}</text>'
+        )
     for t, anchor in ((t0, "start"), (t1, "end")):
-        out.append(f'<text x="{x(t):.1f}" y="{height - 6}" class="tick" text-anchor="{anchor}">{_clock(t)}</text>')
+        out.append(
+            f'<text x="{x(t):.1f}" y="{height - 6}" class="tick" text-anchor="{anchor}">{_clock(t)}</text>'
+        )
     for i, s in enumerate(series):
         band = [p for p in s.points if p.low is not None and p.high is not None]
         if len(band) > 1:
             upper = " ".join(f"{x(p.t):.1f},{y(p.high):.1f}" for p in band)  # type: ignore[arg-type]
             lower = " ".join(f"{x(p.t):.1f},{y(p.low):.1f}" for p in reversed(band))  # type: ignore[arg-type]
-            out.append(f'<polygon class="band" points="{upper} {lower}" fill="{colour(i)}" fill-opacity="0.18"/>')
-        path = " ".join(f"{'M' if j == 0 else 'L'}{x(p.t):.1f},{y(p.value):.1f}" for j, p in enumerate(s.points))
+            out.append(
+                f'<polygon class="band" points="{upper} {lower}" fill="{colour(i)}" fill-opacity="0.18"/>'
+            )
+        path = " ".join(
+            f"{'M' if j == 0 else 'L'}{x(p.t):.1f},{y(p.value):.1f}" for j, p in enumerate(s.points)
+        )
         if len(s.points) == 1:
             path += " l0.1,0"
-        out.append(f'<path class="line" d="{path}" stroke="{colour(i)}" fill="none" stroke-width="2">'
-                   f'<title>{esc(s.model)} {esc(s.version)}</title></path>')
+        out.append(
+            f'<path class="line" d="{path}" stroke="{colour(i)}" fill="none" stroke-width="2">'
+            f"<title>{esc(s.model)} {esc(s.version)}</title></path>"
+        )
         for p in s.points:
             tip = f"{s.model} {s.version} {_clock(p.t)}: {p.value:.4g}"
             if p.low is not None and p.high is not None:
                 tip += f" [{p.low:.4g}, {p.high:.4g}]"
-            out.append(f'<circle cx="{x(p.t):.1f}" cy="{y(p.value):.1f}" r="2.5" fill="{colour(i)}">'
-                       f'<title>{esc(tip)} n={p.count:.0f}</title></circle>')
+            out.append(
+                f'<circle cx="{x(p.t):.1f}" cy="{y(p.value):.1f}" r="2.5" fill="{colour(i)}">'
+                f"<title>{esc(tip)} n={p.count:.0f}</title></circle>"
+            )
     for m in markers:
-        out.append(f'<line class="marker marker-{esc(m.kind)}" x1="{x(m.t):.1f}" y1="{top}" x2="{x(m.t):.1f}" '
-                   f'y2="{bottom}" stroke="{MARKER_COLOURS.get(m.kind, "#333")}" stroke-dasharray="4 3">'
-                   f'<title>{esc(m.kind)} {esc(_clock(m.t))}: {esc(m.label)} ({esc(m.model)} {esc(m.version)})'
-                   '</title></line>')
+        out.append(
+            f'<line class="marker marker-{esc(m.kind)}" x1="{x(m.t):.1f}" y1="{top}" x2="{x(m.t):.1f}" '
+            f'y2="{bottom}" stroke="{MARKER_COLOURS.get(m.kind, "#333")}" stroke-dasharray="4 3">'
+            f"<title>{esc(m.kind)} {esc(_clock(m.t))}: {esc(m.label)} ({esc(m.model)} {esc(m.version)})"
+            "</title></line>"
+        )
     return "".join(out) + "</svg>"
 
 
-def heatmap(cells: Sequence[DriftCell], link: Callable[[DriftCell], str], selected: DriftCell | None = None) -> str:
+def heatmap(
+    cells: Sequence[DriftCell], link: Callable[[DriftCell], str], selected: DriftCell | None = None
+) -> str:
     """Rows (model, version, feature) by drift windows, each cell coloured by severity and linking to ``link(cell)``."""
     rows = sorted({(c.model, c.version, c.feature) for c in cells})
     columns = sorted({c.window_start for c in cells})
@@ -97,25 +132,38 @@ def heatmap(cells: Sequence[DriftCell], link: Callable[[DriftCell], str], select
     label_w, cell_w, cell_h, top = 260, max(8, min(40, 720 // max(len(columns), 1))), 20, 22
     width, height = label_w + cell_w * len(columns) + 10, top + cell_h * len(rows) + 24
     col_index, row_index = {t: i for i, t in enumerate(columns)}, {r: i for i, r in enumerate(rows)}
-    head = (f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-            'aria-label="drift severity by feature and window">')
+    head = (
+        f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        'aria-label="drift severity by feature and window">'
+    )
     out = [head]
     for r, (model, version, feature) in enumerate(rows):
-        out.append(f'<text x="{label_w - 6}" y="{top + r * cell_h + 14}" class="tick" text-anchor="end">'
-                   f'{esc(model)} {esc(version)} · {esc(feature)}</text>')
+        out.append(
+            f'<text x="{label_w - 6}" y="{top + r * cell_h + 14}" class="tick" text-anchor="end">'
+            f"{esc(model)} {esc(version)} · {esc(feature)}</text>"
+        )
     out.append(f'<text x="{label_w}" y="{top - 6}" class="tick">{_clock(columns[0])}</text>')
     if len(columns) > 1:
-        out.append(f'<text x="{label_w + len(columns) * cell_w}" y="{top - 6}" class="tick" text-anchor="end">'
-                   f'{_clock(columns[-1])}</text>')
+        out.append(
+            f'<text x="{label_w + len(columns) * cell_w}" y="{top - 6}" class="tick" text-anchor="end">'
+            f"{_clock(columns[-1])}</text>"
+        )
     for c in cells:
-        cx, cy = label_w + col_index[c.window_start] * cell_w, top + row_index[(c.model, c.version, c.feature)] * cell_h
+        cx, cy = (
+            label_w + col_index[c.window_start] * cell_w,
+            top + row_index[(c.model, c.version, c.feature)] * cell_h,
+        )
         psi = "-" if c.psi is None else f"{c.psi:.3f}"
         chosen = " selected" if selected is not None and c == selected else ""
-        partial = f" partial ({c.n_current} of {c.n_events} events)" if c.partial else f" n={c.n_current}"
-        out.append(f'<a href="{esc(link(c))}"><rect class="cell sev-{esc(c.severity)}{chosen}" x="{cx}" y="{cy}" '
-                   f'width="{cell_w - 1}" height="{cell_h - 1}" fill="{SEVERITY_COLOURS.get(c.severity, "#999")}">'
-                   f'<title>{esc(c.feature)} {esc(c.model)} {esc(c.version)} {_clock(c.window_start)}: PSI {psi} '
-                   f'{esc(c.severity)}{esc(partial)}</title></rect></a>')
+        partial = (
+            f" partial ({c.n_current} of {c.n_events} events)" if c.partial else f" n={c.n_current}"
+        )
+        out.append(
+            f'<a href="{esc(link(c))}"><rect class="cell sev-{esc(c.severity)}{chosen}" x="{cx}" y="{cy}" '
+            f'width="{cell_w - 1}" height="{cell_h - 1}" fill="{SEVERITY_COLOURS.get(c.severity, "#999")}">'
+            f"<title>{esc(c.feature)} {esc(c.model)} {esc(c.version)} {_clock(c.window_start)}: PSI {psi} "
+            f"{esc(c.severity)}{esc(partial)}</title></rect></a>"
+        )
     return "".join(out) + "</svg>"
 
 
@@ -125,15 +173,23 @@ def histogram_chart(h: Histogram, width: int = 640, height: int = 220) -> str:
     left, bottom, top = 40, height - 40, 24
     slot = (width - left - 10) / max(n, 1)
     y = _scale(0.0, max([*h.reference, *h.current, 0.01]), bottom, top)
-    out = [f'<svg class="histogram" viewBox="0 0 {width} {height}" role="img" aria-label="reference vs current">',
-           f'<text x="{left}" y="15" class="title">{esc(h.cell.feature)}: reference (grey) vs current (blue)</text>']
+    out = [
+        f'<svg class="histogram" viewBox="0 0 {width} {height}" role="img" aria-label="reference vs current">',
+        f'<text x="{left}" y="15" class="title">{esc(h.cell.feature)}: reference (grey) vs current (blue)</text>',
+    ]
     for i, (label, ref, cur) in enumerate(zip(h.labels, h.reference, h.current)):
         x0 = left + i * slot
-        for j, (share, fill, name) in enumerate(((ref, "#9e9e9e", "reference"), (cur, "#1f77b4", "current"))):
-            out.append(f'<rect class="bar bar-{name}" x="{x0 + 2 + j * (slot - 4) / 2:.1f}" y="{y(share):.1f}" '
-                       f'width="{max((slot - 4) / 2, 1):.1f}" height="{max(bottom - y(share), 0.5):.1f}" fill="{fill}">'
-                       f'<title>{esc(label)} {name}: {share:.1%}</title></rect>')
+        for j, (share, fill, name) in enumerate(
+            ((ref, "#9e9e9e", "reference"), (cur, "#1f77b4", "current"))
+        ):
+            out.append(
+                f'<rect class="bar bar-{name}" x="{x0 + 2 + j * (slot - 4) / 2:.1f}" y="{y(share):.1f}" '
+                f'width="{max((slot - 4) / 2, 1):.1f}" height="{max(bottom - y(share), 0.5):.1f}" fill="{fill}">'
+                f"<title>{esc(label)} {name}: {share:.1%}</title></rect>"
+            )
         if n <= 24:
-            out.append(f'<text x="{x0 + slot / 2:.1f}" y="{bottom + 14}" class="tick" text-anchor="middle">'
-                       f'{esc(label[:14])}</text>')
+            out.append(
+                f'<text x="{x0 + slot / 2:.1f}" y="{bottom + 14}" class="tick" text-anchor="middle">'
+                f"{esc(label[:14])}</text>"
+            )
     return "".join(out) + "</svg>"

@@ -51,12 +51,21 @@ def false_alarms(spec: DetectorSpec, values: np.ndarray) -> int:
     return len(ConceptDriftMonitor("cal", "v", [spec]).update(spec.stream, values))
 
 
-def switch_delay(spec: DetectorSpec, before: float, after: float, seed: int, switch: int = 20_000,
-                 length: int = 60_000) -> tuple[int | None, int]:
+def switch_delay(
+    spec: DetectorSpec,
+    before: float,
+    after: float,
+    seed: int,
+    switch: int = 20_000,
+    length: int = 60_000,
+) -> tuple[int | None, int]:
     """Events from a Bernoulli rate switch at ``switch`` to the first detection, and false alarms before."""
     rng = np.random.default_rng(seed)
     values = np.concatenate([rng.random(switch) < before, rng.random(length - switch) < after])
-    found = [d.position for d in ConceptDriftMonitor("cal", "v", [spec]).update(spec.stream, values.astype(float))]
+    found = [
+        d.position
+        for d in ConceptDriftMonitor("cal", "v", [spec]).update(spec.stream, values.astype(float))
+    ]
     late = [p - switch for p in found if p >= switch]
     return (late[0] if late else None), sum(p < switch for p in found)
 
@@ -73,21 +82,32 @@ def _label(spec: DetectorSpec) -> str:
 
 def stationary_table(specs: Iterable[DetectorSpec], seeds: int, n: int = 100_000) -> str:
     """Markdown: runs with any alarm and total alarms per spec and stream model."""
-    lines = ["| stream | detector | stream model | runs with an alarm | alarms |", "|---|---|---|---|---|"]
+    lines = [
+        "| stream | detector | stream model | runs with an alarm | alarms |",
+        "|---|---|---|---|---|",
+    ]
     for spec in specs:
         for param in _streams(spec):
-            counts = [false_alarms(spec, stationary(spec.stream, param, n, seed)) for seed in range(seeds)]
+            counts = [
+                false_alarms(spec, stationary(spec.stream, param, n, seed)) for seed in range(seeds)
+            ]
             model = f"p = {param}" if param is not None else "see above"
-            lines.append(f"| {spec.stream} | {_label(spec)} | {model} | "
-                         f"{sum(c > 0 for c in counts)} / {seeds} | {sum(counts)} |")
+            lines.append(
+                f"| {spec.stream} | {_label(spec)} | {model} | "
+                f"{sum(c > 0 for c in counts)} / {seeds} | {sum(counts)} |"
+            )
             print(lines[-1], file=sys.stderr, flush=True)
     return "\n".join(lines)
 
 
-def delay_table(specs: Iterable[DetectorSpec], seeds: int, before: float = 0.06, after: float = 0.09) -> str:
+def delay_table(
+    specs: Iterable[DetectorSpec], seeds: int, before: float = 0.06, after: float = 0.09
+) -> str:
     """Markdown: delay in events after a Bernoulli switch ``before -> after`` at 20 000 of 60 000."""
-    lines = ["| detector | median delay | delays (min - max) | missed | false alarms before |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| detector | median delay | delays (min - max) | missed | false alarms before |",
+        "|---|---|---|---|---|",
+    ]
     for spec in specs:
         if spec.stream != "error":
             continue
@@ -95,8 +115,10 @@ def delay_table(specs: Iterable[DetectorSpec], seeds: int, before: float = 0.06,
         found = sorted(d for d, _ in runs if d is not None)
         median = str(int(np.median(found))) if found else "-"
         spread = f"{found[0]} - {found[-1]}" if found else "-"
-        lines.append(f"| {_label(spec)} | {median} | {spread} | {seeds - len(found)} / {seeds} | "
-                     f"{sum(f for _, f in runs)} |")
+        lines.append(
+            f"| {_label(spec)} | {median} | {spread} | {seeds - len(found)} / {seeds} | "
+            f"{sum(f for _, f in runs)} |"
+        )
         print(lines[-1], file=sys.stderr, flush=True)
     return "\n".join(lines)
 
@@ -106,7 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     specs = DEFAULT_SPECS + EVIDENCE_SPECS
     print(f"Stationary streams of 100 000 values, seeds 0-{seeds - 1}\n")
     print(stationary_table(specs, seeds))
-    print(f"\nBernoulli error rate 0.06 -> 0.09 at position 20 000 of 60 000, seeds 0-{seeds - 1}\n")
+    print(
+        f"\nBernoulli error rate 0.06 -> 0.09 at position 20 000 of 60 000, seeds 0-{seeds - 1}\n"
+    )
     print(delay_table(specs, seeds))
 
 

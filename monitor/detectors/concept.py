@@ -126,7 +126,9 @@ class Detection:
         >>> Detection("m", "v", "error", "adwin", 20000, 0.06, 0.09, 19000, 1000).evidence()
         'rate 0.060 [0.057, 0.063] over 19000 events -> rate 0.090 [0.074, 0.109] over 1000 events'
         """
-        return detection_evidence(self.stream, self.mean_before, self.mean_after, self.n_before, self.n_after)
+        return detection_evidence(
+            self.stream, self.mean_before, self.mean_after, self.n_before, self.n_after
+        )
 
 
 def change_point(values: np.ndarray) -> int:
@@ -162,9 +164,16 @@ class _Tracker:
         after_sum = math.fsum(after.tolist())
         before_n = self.segment_n - len(after)
         before = (self.segment_sum - after_sum) / before_n if before_n > 0 else None
-        return before, (after_sum / len(after) if len(after) else None), max(before_n, 0), len(after)
+        return (
+            before,
+            (after_sum / len(after) if len(after) else None),
+            max(before_n, 0),
+            len(after),
+        )
 
-    def feed(self, values: np.ndarray, start: int) -> list[tuple[int, float | None, float | None, int, int]]:
+    def feed(
+        self, values: np.ndarray, start: int
+    ) -> list[tuple[int, float | None, float | None, int, int]]:
         """Feed the sampled values of a batch whose first value sits at stream index ``start``."""
         every = self.spec.sample_every
         first = (-start) % every
@@ -232,7 +241,9 @@ class ConceptDriftMonitor:
         wanted = tuple(specs)
         if wanted == self.specs:
             return self
-        kept = [t for ts in self._trackers.values() for t in ts]  # specs hold dicts: compared, not hashed
+        kept = [
+            t for ts in self._trackers.values() for t in ts
+        ]  # specs hold dicts: compared, not hashed
         self.specs = wanted
         self._trackers = {}
         for spec in wanted:
@@ -276,7 +287,12 @@ def detection_delays(
     rng = np.random.default_rng(seed)
     stream = np.concatenate([rng.random(switch) < p_before, rng.random(length - switch) < p_after])
     params = next(
-        (s.params for s in DEFAULT_SPECS + EVIDENCE_SPECS if s.stream == "error" and s.detector == detector), {}
+        (
+            s.params
+            for s in DEFAULT_SPECS + EVIDENCE_SPECS
+            if s.stream == "error" and s.detector == detector
+        ),
+        {},
     )  # the default parameters when the defaults use this detector on errors
     monitor = ConceptDriftMonitor("bench", "v", [DetectorSpec("error", detector, params)])
     positions = [d.position for d in monitor.update("error", stream.astype(np.float64))]

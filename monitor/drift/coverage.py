@@ -51,23 +51,37 @@ def _when(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _reason(window: CountedWindow, scored: ScoredWindow | None, first_baseline: float | None, watermark: float,
-            allowed_lateness: float, min_samples: int) -> str | None:
+def _reason(
+    window: CountedWindow,
+    scored: ScoredWindow | None,
+    first_baseline: float | None,
+    watermark: float,
+    allowed_lateness: float,
+    min_samples: int,
+) -> str | None:
     if scored is not None:
         if scored.features_scored:
             return None
-        return (f"too few samples: at most {scored.max_n_current} values per feature, "
-                f"MONITOR_DRIFT_MIN_SAMPLES is {min_samples}")
+        return (
+            f"too few samples: at most {scored.max_n_current} values per feature, "
+            f"MONITOR_DRIFT_MIN_SAMPLES is {min_samples}"
+        )
     closes = window.window_end + allowed_lateness
     if closes > watermark:
-        return (f"still open: scored once events pass {_when(closes)} (window end + allowed lateness), "
-                "or MONITOR_IDLE_TIMEOUT after that if no events arrive at all")
+        return (
+            f"still open: scored once events pass {_when(closes)} (window end + allowed lateness), "
+            "or MONITOR_IDLE_TIMEOUT after that if no events arrive at all"
+        )
     if first_baseline is None:
         return "no baseline for this version yet"
     if first_baseline >= window.window_end:
-        return (f"no baseline when its events arrived (the first one dates from {_when(first_baseline)}); "
-                "windows before a baseline are never scored")
-    return "no feature values binned (events without features, or features the baseline does not have)"
+        return (
+            f"no baseline when its events arrived (the first one dates from {_when(first_baseline)}); "
+            "windows before a baseline are never scored"
+        )
+    return (
+        "no feature values binned (events without features, or features the baseline does not have)"
+    )
 
 
 def unscored_windows(
@@ -86,8 +100,18 @@ def unscored_windows(
     """
     out = []
     for w in sorted(counted, key=lambda c: (c.window_start, c.model, c.model_version)):
-        reason = _reason(w, scored.get((w.window_start, w.window_end, w.model, w.model_version)),
-                         first_baselines.get((w.model, w.model_version)), watermark, allowed_lateness, min_samples)
+        reason = _reason(
+            w,
+            scored.get((w.window_start, w.window_end, w.model, w.model_version)),
+            first_baselines.get((w.model, w.model_version)),
+            watermark,
+            allowed_lateness,
+            min_samples,
+        )
         if reason is not None:
-            out.append(UnscoredWindow(w.window_start, w.window_end, w.model, w.model_version, w.events, reason))
+            out.append(
+                UnscoredWindow(
+                    w.window_start, w.window_end, w.model, w.model_version, w.events, reason
+                )
+            )
     return out

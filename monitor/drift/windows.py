@@ -9,7 +9,7 @@ window's on-time inference events): every event is binned, a missing value in th
 the two differ only when part of the window was folded without that baseline (before it was
 loaded or created, or under a baseline that replaced it mid-window). Such a row is ``partial``.
 
->>> from monitor.baseline import build_baseline
+>>> from monitor.drift.baseline import build_baseline
 >>> base = build_baseline("m", "v1", [{"features": {"x": float(i)}} for i in range(100)], now=0.0)
 >>> parts = fold_drift({("m", "v1"): ("b1", base)}, [{"x": 5.0}, {"x": 500.0}], [None, None],
 ...                    np.array([0.0, 0.0]), ["m", "m"], ["v1", "v1"], np.array([1.0, 2.0]), 60)
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from monitor.baseline import Baseline, histogram_batch
+from monitor.drift.baseline import Baseline, histogram_batch
 from monitor.drift.divergence import SeverityThresholds, score_feature
-from monitor.partials import Partial
+from monitor.folding.partials import Partial
 
 __all__ = [
     "DQ_PREFIX",
@@ -69,12 +69,37 @@ def fold_drift(
         for feature, counts in hist.counts.items():
             for index in np.flatnonzero(counts).tolist():
                 c = float(counts[index])
-                out.append(Partial(start, window_seconds, model, version, HIST_PREFIX + feature,
-                                   f"{baseline_id}:{index}", c, c, latest))
-            for kind, value in (("missing", hist.missing[feature]), ("type_violations", hist.type_violations[feature]),
-                                ("out_of_range", hist.out_of_range[feature])):
-                out.append(Partial(start, window_seconds, model, version, DQ_PREFIX + feature, kind,
-                                   float(value), float(hist.n), latest))
+                out.append(
+                    Partial(
+                        start,
+                        window_seconds,
+                        model,
+                        version,
+                        HIST_PREFIX + feature,
+                        f"{baseline_id}:{index}",
+                        c,
+                        c,
+                        latest,
+                    )
+                )
+            for kind, value in (
+                ("missing", hist.missing[feature]),
+                ("type_violations", hist.type_violations[feature]),
+                ("out_of_range", hist.out_of_range[feature]),
+            ):
+                out.append(
+                    Partial(
+                        start,
+                        window_seconds,
+                        model,
+                        version,
+                        DQ_PREFIX + feature,
+                        kind,
+                        float(value),
+                        float(hist.n),
+                        latest,
+                    )
+                )
     return out
 
 
@@ -83,7 +108,9 @@ class WindowHistograms:
     """Merged counts of one window of one model version, keyed by feature then baseline id."""
 
     counts: Mapping[str, Mapping[str, np.ndarray]]
-    quality: Mapping[str, Mapping[str, float]]  # feature -> {missing, type_violations, out_of_range, n}
+    quality: Mapping[
+        str, Mapping[str, float]
+    ]  # feature -> {missing, type_violations, out_of_range, n}
     events: float = 0.0  # on-time inference events of the window, binned or not
 
 
@@ -135,17 +162,44 @@ def score_window(
         current = by_baseline[baseline_id]
         quality = window.quality.get(feature, {})
         n = max(quality.get("n", 0.0), 1.0)
-        rates = (quality.get("missing", 0.0) / n, quality.get("type_violations", 0.0) / n,
-                 quality.get("out_of_range", 0.0) / n)
+        rates = (
+            quality.get("missing", 0.0) / n,
+            quality.get("type_violations", 0.0) / n,
+            quality.get("out_of_range", 0.0) / n,
+        )
         n_current = int(current.sum())
         if n_current < min_samples:
-            rows.append(DriftRow(feature, baseline_id, None, None, None, n_current, int(reference.sum()),
-                                 "insufficient", *rates, n_events=n_events))
+            rows.append(
+                DriftRow(
+                    feature,
+                    baseline_id,
+                    None,
+                    None,
+                    None,
+                    n_current,
+                    int(reference.sum()),
+                    "insufficient",
+                    *rates,
+                    n_events=n_events,
+                )
+            )
             continue
         limits = (feature_thresholds or {}).get(feature, thresholds)
         s = score_feature(feature, current, reference, limits)
-        rows.append(DriftRow(feature, baseline_id, s.psi, s.kl, s.js, s.n_current, s.n_reference, s.severity,
-                             *rates, n_events=n_events))
+        rows.append(
+            DriftRow(
+                feature,
+                baseline_id,
+                s.psi,
+                s.kl,
+                s.js,
+                s.n_current,
+                s.n_reference,
+                s.severity,
+                *rates,
+                n_events=n_events,
+            )
+        )
     return rows
 
 
@@ -170,14 +224,14 @@ def window_histograms(
         if name == EVENTS_NAME:
             events += count
         elif name.startswith(HIST_PREFIX):
-            feature = name[len(HIST_PREFIX):]
+            feature = name[len(HIST_PREFIX) :]
             baseline_id, _, index = bucket.rpartition(":")
             size = n_bins.get((baseline_id, feature))
             if size is None or not index.isdigit() or int(index) >= size:
                 continue
             counts[feature].setdefault(baseline_id, np.zeros(size))[int(index)] += count
         elif name.startswith(DQ_PREFIX):
-            feature = name[len(DQ_PREFIX):]
+            feature = name[len(DQ_PREFIX) :]
             quality[feature][bucket] = quality[feature].get(bucket, 0.0) + count
             if bucket == "missing":  # every data-quality bucket carries the same n: count it once
                 quality[feature]["n"] = quality[feature].get("n", 0.0) + total

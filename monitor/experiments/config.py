@@ -48,8 +48,21 @@ __all__ = [
 DEFAULT_GUARDRAILS = ("human_takeover", "bad_case", "latency_ms")
 DEFAULT_PRIMARY_METRIC = "task_completion"
 DEFAULT_TUNING = 5000.0  # N* without a minimum detectable effect (GrowthBook's default)
-_KEYS = ("name", "model", "control", "treatment", "split", "primary_metric", "metrics", "guardrails",
-         "minimum_detectable_effect", "alpha", "power", "segments", "covariate")
+_KEYS = (
+    "name",
+    "model",
+    "control",
+    "treatment",
+    "split",
+    "primary_metric",
+    "metrics",
+    "guardrails",
+    "minimum_detectable_effect",
+    "alpha",
+    "power",
+    "segments",
+    "covariate",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +94,11 @@ class ExperimentSpec:
     @property
     def reported_metrics(self) -> tuple[str, ...]:
         """The primary metric, the guardrails, then the other metrics, each once."""
-        return tuple(dict.fromkeys((self.primary_metric, *(g.metric for g in self.guardrails), *self.metrics)))
+        return tuple(
+            dict.fromkeys(
+                (self.primary_metric, *(g.metric for g in self.guardrails), *self.metrics)
+            )
+        )
 
 
 def discovered_experiment(name: str, variants: list[str]) -> ExperimentSpec:
@@ -106,7 +123,9 @@ def _metric(value: Any, where: str) -> str:
     return value
 
 
-def _number(raw: Mapping[str, Any], key: str, default: float | None, low: float, high: float) -> float | None:
+def _number(
+    raw: Mapping[str, Any], key: str, default: float | None, low: float, high: float
+) -> float | None:
     value = raw.get(key, default)
     if value is None:
         return None
@@ -130,7 +149,9 @@ def _guardrails(raw: Any) -> tuple[Guardrail, ...]:
             margin = _number(item, "margin", 0.0, -math.inf, math.inf)
             out.append(Guardrail(_metric(item.get("metric"), "guardrails"), margin or 0.0))
         else:
-            raise ConfigError(f"guardrails: expected a metric name or {{metric, margin}}, got {item!r}")
+            raise ConfigError(
+                f"guardrails: expected a metric name or {{metric, margin}}, got {item!r}"
+            )
     return tuple(out)
 
 
@@ -139,10 +160,15 @@ def _split(raw: Any, control: str, treatment: str) -> tuple[float, float]:
         return 0.5, 0.5
     if isinstance(raw, dict):
         if set(raw) != {control, treatment}:
-            raise ConfigError(f"split: keys {sorted(raw)} must be the variants {control!r} and {treatment!r}")
+            raise ConfigError(
+                f"split: keys {sorted(raw)} must be the variants {control!r} and {treatment!r}"
+            )
         raw = [raw[control], raw[treatment]]
-    if (not isinstance(raw, list) or len(raw) != 2
-            or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in raw)):
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 2
+        or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in raw)
+    ):
         raise ConfigError(f"split: expected two positive weights (control, treatment), got {raw!r}")
     return raw[0] / sum(raw), raw[1] / sum(raw)
 
@@ -177,7 +203,10 @@ def _spec(raw: Any) -> ExperimentSpec:
         if covariate is not None and not isinstance(covariate, str):
             raise ConfigError(f"covariate: expected a feature name, got {covariate!r}")
         return ExperimentSpec(
-            name, model, raw["control"], raw["treatment"],
+            name,
+            model,
+            raw["control"],
+            raw["treatment"],
             _metric(raw.get("primary_metric", DEFAULT_PRIMARY_METRIC), "primary_metric"),
             _split(raw.get("split"), raw["control"], raw["treatment"]),
             _guardrails(raw.get("guardrails")),

@@ -52,23 +52,47 @@ def _worse(c: Comparison, better: Better) -> bool:
     return c.significant and (c.diff < 0 if better == "higher" else c.diff > 0)
 
 
-def decide(primary: Comparison, better: Better, guardrails: Sequence[tuple[str, Comparison, Better, float]], *,
-           srm_mismatch: bool, mde: float | None = None, alpha: float = 0.05, power: float = 0.8) -> Decision:
+def decide(
+    primary: Comparison,
+    better: Better,
+    guardrails: Sequence[tuple[str, Comparison, Better, float]],
+    *,
+    srm_mismatch: bool,
+    mde: float | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> Decision:
     """The decision for one experiment from its primary comparison, guardrails and SRM flag."""
     if srm_mismatch:
-        return Decision("invalid", "sample ratio mismatch: the variants' counts do not match the planned split")
+        return Decision(
+            "invalid", "sample ratio mismatch: the variants' counts do not match the planned split"
+        )
     for name, c, direction, margin in guardrails:
         if guardrail_harmed(c, direction, margin):
-            return Decision("stop", f"guardrail {name} harmed: {c.diff:+.4g} (interval {c.ci_low:.4g} to "
-                                    f"{c.ci_high:.4g}, margin {margin:g})")
+            return Decision(
+                "stop",
+                f"guardrail {name} harmed: {c.diff:+.4g} (interval {c.ci_low:.4g} to "
+                f"{c.ci_high:.4g}, margin {margin:g})",
+            )
     if _worse(primary, better):
-        return Decision("stop", f"primary metric worse: {primary.diff:+.4g} (p = {primary.p_value:.2g})")
+        return Decision(
+            "stop", f"primary metric worse: {primary.diff:+.4g} (p = {primary.p_value:.2g})"
+        )
     if primary.significant:
-        return Decision("ship", f"primary metric better: {primary.diff:+.4g} (p = {primary.p_value:.2g})")
+        return Decision(
+            "ship", f"primary metric better: {primary.diff:+.4g} (p = {primary.p_value:.2g})"
+        )
     remaining = None
     if mde is not None and math.isfinite(primary.variance_per_unit):
         planned = planned_sample_size(mde, primary.variance_per_unit, alpha, power)
         remaining = max(0.0, planned - primary.n_control - primary.n_treatment)
-    return Decision("continue", "not decided yet" + (f": about {remaining:,.0f} more units for the minimum "
-                                                      f"detectable effect {mde:g}" if remaining is not None else ""),
-                    remaining)
+    return Decision(
+        "continue",
+        "not decided yet"
+        + (
+            f": about {remaining:,.0f} more units for the minimum detectable effect {mde:g}"
+            if remaining is not None
+            else ""
+        ),
+        remaining,
+    )

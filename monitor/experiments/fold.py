@@ -12,7 +12,7 @@ partial), for each group:
 The bucket is ``experiment \\t variant \\t segment`` (segment ``""`` for all, else ``key=value``).
 Summing the partials of all windows gives each arm's :class:`~monitor.experiments.stats.Moments`.
 
->>> from monitor.events import InferenceEvent
+>>> from monitor.contract.events import InferenceEvent
 >>> e = InferenceEvent("r", 61.0, "m", "v2", latency_ms=300.0, experiment="x", variant="b")
 >>> [(p.name, p.bucket, p.count, p.total) for p in fold_experiment_inferences([e], 60)][:2]
 [('exp:assigned', 'x\\tb\\t', 1.0, 1.0), ('exp:latency_ms:y', 'x\\tb\\t', 1.0, 300.0)]
@@ -25,10 +25,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from monitor.catalogue import KPI_PREFIX, OUTCOME_METRICS, experiment_metrics
-from monitor.events import InferenceEvent
+from monitor.contract.events import InferenceEvent
 from monitor.experiments.stats import Moments
+from monitor.folding.partials import Partial
 from monitor.outcomes.fold import JoinedOutcome
-from monitor.partials import Partial
 
 __all__ = [
     "ASSIGNED",
@@ -45,7 +45,9 @@ EXPERIMENT_PREFIX = "exp:"
 ASSIGNED = "exp:assigned"
 _INFERENCE_MEANS = tuple(m.name for m in experiment_metrics() if m.source == "inference")
 _STATS = {"y2": 2, "x": 3, "x2": 4, "xy": 5}  # position in Moments after n and Σy
-_OUTCOMES = tuple(m for m in OUTCOME_METRICS if m.value is not None and m.kind in ("proportion", "mean"))
+_OUTCOMES = tuple(
+    m for m in OUTCOME_METRICS if m.value is not None and m.kind in ("proportion", "mean")
+)
 
 Key = tuple[float, str, str, str]  # window_start, model, version, bucket
 
@@ -69,11 +71,14 @@ class _Sums:
 
     def __init__(self, window: int) -> None:
         self.window = window
-        self.sums: dict[tuple[Key, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, -math.inf, 0.0, 0.0,
-                                                                             0.0])
+        self.sums: dict[tuple[Key, str], list[float]] = defaultdict(
+            lambda: [0.0, 0.0, 0.0, -math.inf, 0.0, 0.0, 0.0]
+        )
         self.with_x: set[tuple[Key, str]] = set()
 
-    def add(self, key: Key, metric: str, value: float, event_time: float, x: float | None = None) -> None:
+    def add(
+        self, key: Key, metric: str, value: float, event_time: float, x: float | None = None
+    ) -> None:
         row = self.sums[(key, metric)]
         row[0] += 1
         row[1] += value
@@ -95,8 +100,20 @@ class _Sums:
             stats = [("y", total), ("y2", squares)]
             if key in self.with_x:
                 stats += [("x", sx), ("x2", sx2), ("xy", sxy)]
-            out += [Partial(start, self.window, model, version, f"{EXPERIMENT_PREFIX}{metric}:{stat}", bkt, n, value,
-                            latest) for stat, value in stats]
+            out += [
+                Partial(
+                    start,
+                    self.window,
+                    model,
+                    version,
+                    f"{EXPERIMENT_PREFIX}{metric}:{stat}",
+                    bkt,
+                    n,
+                    value,
+                    latest,
+                )
+                for stat, value in stats
+            ]
         return out
 
 
@@ -114,8 +131,12 @@ def covariate_value(event: InferenceEvent, covariates: Mapping[str, str]) -> flo
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
-def fold_experiment_inferences(events: Iterable[InferenceEvent], window: int, segment_keys: Sequence[str] = (),
-                               covariates: Mapping[str, str] | None = None) -> list[Partial]:
+def fold_experiment_inferences(
+    events: Iterable[InferenceEvent],
+    window: int,
+    segment_keys: Sequence[str] = (),
+    covariates: Mapping[str, str] | None = None,
+) -> list[Partial]:
     """Assignment counts and inference-metric moments of the events that are in an experiment.
 
     ``covariates`` maps an experiment to the feature used as its CUPED covariate (Σx, Σx², Σxy too).
@@ -136,8 +157,9 @@ def fold_experiment_inferences(events: Iterable[InferenceEvent], window: int, se
     return sums.partials()
 
 
-def fold_experiment_outcomes(outcomes: Iterable[JoinedOutcome], window: int,
-                             segment_keys: Sequence[str] = ()) -> list[Partial]:
+def fold_experiment_outcomes(
+    outcomes: Iterable[JoinedOutcome], window: int, segment_keys: Sequence[str] = ()
+) -> list[Partial]:
     """Outcome-metric and KPI moments of joined outcomes in an experiment (window of the inference)."""
     sums = _Sums(window)
     for o in outcomes:
@@ -154,8 +176,9 @@ def fold_experiment_outcomes(outcomes: Iterable[JoinedOutcome], window: int,
     return sums.partials()
 
 
-def moments_from_sums(rows: Iterable[tuple[str, str, float, float]]) -> tuple[
-        dict[str, dict[tuple[str, str, str], Moments]], dict[str, dict[str, float]]]:
+def moments_from_sums(
+    rows: Iterable[tuple[str, str, float, float]],
+) -> tuple[dict[str, dict[tuple[str, str, str], Moments]], dict[str, dict[str, float]]]:
     """Merge stored sums ``(name, bucket, Σcount, Σtotal)`` into moments and assignment counts.
 
     Returns ``{experiment: {(variant, metric, segment): Moments}}`` and
@@ -169,7 +192,7 @@ def moments_from_sums(rows: Iterable[tuple[str, str, float, float]]) -> tuple[
             if segment == "":
                 assigned[experiment][variant] = assigned[experiment].get(variant, 0.0) + count
             continue
-        metric, stat = name[len(EXPERIMENT_PREFIX):].rsplit(":", 1)
+        metric, stat = name[len(EXPERIMENT_PREFIX) :].rsplit(":", 1)
         row = parts[(experiment, variant, metric, segment)]
         if stat == "y":
             row[0] += count

@@ -87,16 +87,24 @@ def _tuning(spec: ExperimentSpec, arms: Mapping[ArmKey, Moments]) -> float:
     pilot = compare(control, treatment, alpha=spec.alpha, kind="mean")
     if not math.isfinite(pilot.variance_per_unit) or pilot.variance_per_unit <= 0:
         return DEFAULT_TUNING
-    return planned_sample_size(spec.minimum_detectable_effect, pilot.variance_per_unit, spec.alpha, spec.power)
+    return planned_sample_size(
+        spec.minimum_detectable_effect, pilot.variance_per_unit, spec.alpha, spec.power
+    )
 
 
-def experiment_report(spec: ExperimentSpec, arms: Mapping[ArmKey, Moments],
-                      assigned: Mapping[str, float]) -> tuple[list[MetricRow], ExperimentSummary]:
+def experiment_report(
+    spec: ExperimentSpec, arms: Mapping[ArmKey, Moments], assigned: Mapping[str, float]
+) -> tuple[list[MetricRow], ExperimentSummary]:
     """Rows for every reported metric and segment with data in both arms, and the summary."""
     tuning = _tuning(spec, arms)
     margins = {g.metric: g.margin for g in spec.guardrails}
-    segments = sorted({seg for (_, _, seg) in arms
-                       if seg == "" or not spec.segments or seg.split("=", 1)[0] in spec.segments})
+    segments = sorted(
+        {
+            seg
+            for (_, _, seg) in arms
+            if seg == "" or not spec.segments or seg.split("=", 1)[0] in spec.segments
+        }
+    )
     rows: list[MetricRow] = []
     comparisons: dict[str, Comparison] = {}
     for metric in spec.reported_metrics:
@@ -112,26 +120,68 @@ def experiment_report(spec: ExperimentSpec, arms: Mapping[ArmKey, Moments],
                 comparisons[metric] = r
             is_guardrail = metric in margins
             harmed = is_guardrail and guardrail_harmed(r, better, margins[metric])
-            rows.append(MetricRow(spec.name, metric, segment, spec.control, spec.treatment, r.n_control,
-                                  r.n_treatment, r.value_control, r.value_treatment, r.diff, r.ci_low, r.ci_high,
-                                  r.lift, r.lift_ci_low, r.lift_ci_high, r.p_value, r.significant, is_guardrail,
-                                  harmed, metric == spec.primary_metric))
+            rows.append(
+                MetricRow(
+                    spec.name,
+                    metric,
+                    segment,
+                    spec.control,
+                    spec.treatment,
+                    r.n_control,
+                    r.n_treatment,
+                    r.value_control,
+                    r.value_treatment,
+                    r.diff,
+                    r.ci_low,
+                    r.ci_high,
+                    r.lift,
+                    r.lift_ci_low,
+                    r.lift_ci_high,
+                    r.p_value,
+                    r.significant,
+                    is_guardrail,
+                    harmed,
+                    metric == spec.primary_metric,
+                )
+            )
     counts = [float(assigned.get(spec.control, 0.0)), float(assigned.get(spec.treatment, 0.0))]
     srm = check_srm(counts, spec.split)
     primary = comparisons.get(spec.primary_metric)
-    guardrails = [(g.metric, comparisons[g.metric], experiment_metric(g.metric).better, g.margin)
-                  for g in spec.guardrails if g.metric in comparisons]
+    guardrails = [
+        (g.metric, comparisons[g.metric], experiment_metric(g.metric).better, g.margin)
+        for g in spec.guardrails
+        if g.metric in comparisons
+    ]
     if primary is None:
         decision = decide(_empty(counts), "higher", guardrails, srm_mismatch=srm.mismatch)
         if decision.kind == "continue":
-            decision = type(decision)("continue", f"no {spec.primary_metric} observed in both variants yet")
+            decision = type(decision)(
+                "continue", f"no {spec.primary_metric} observed in both variants yet"
+            )
     else:
-        decision = decide(primary, experiment_metric(spec.primary_metric).better, guardrails,
-                          srm_mismatch=srm.mismatch, mde=spec.minimum_detectable_effect, alpha=spec.alpha,
-                          power=spec.power)
-    summary = ExperimentSummary(spec.name, spec.control, spec.treatment, counts[0], counts[1], srm.p_value,
-                                srm.sequential_p_value, srm.mismatch, decision.kind, decision.reason,
-                                decision.remaining_sample, tuning)
+        decision = decide(
+            primary,
+            experiment_metric(spec.primary_metric).better,
+            guardrails,
+            srm_mismatch=srm.mismatch,
+            mde=spec.minimum_detectable_effect,
+            alpha=spec.alpha,
+            power=spec.power,
+        )
+    summary = ExperimentSummary(
+        spec.name,
+        spec.control,
+        spec.treatment,
+        counts[0],
+        counts[1],
+        srm.p_value,
+        srm.sequential_p_value,
+        srm.mismatch,
+        decision.kind,
+        decision.reason,
+        decision.remaining_sample,
+        tuning,
+    )
     return rows, summary
 
 

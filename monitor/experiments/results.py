@@ -21,8 +21,11 @@ from monitor.experiments.report import ExperimentSummary, MetricRow, experiment_
 __all__ = ["experiment_reports"]
 
 
-def experiment_reports(sums: Iterable[tuple[str, str, float, float]], specs: Sequence[ExperimentSpec],
-                       only: str | None = None) -> list[tuple[list[MetricRow], ExperimentSummary]]:
+def experiment_reports(
+    sums: Iterable[tuple[str, str, float, float]],
+    specs: Sequence[ExperimentSpec],
+    only: str | None = None,
+) -> list[tuple[list[MetricRow], ExperimentSummary]]:
     """One report per experiment with data (or ``only`` that one), declared ones first, by name."""
     moments, assigned = moments_from_sums(sums)
     declared = {s.name: s for s in specs}
@@ -33,7 +36,9 @@ def experiment_reports(sums: Iterable[tuple[str, str, float, float]], specs: Seq
             continue
         spec = declared.get(name)
         if spec is None:
-            variants = sorted(set(assigned.get(name, {})) | {v for v, _, _ in moments.get(name, {})})
+            variants = sorted(
+                set(assigned.get(name, {})) | {v for v, _, _ in moments.get(name, {})}
+            )
             if len(variants) < 2:
                 continue
             seen = sorted({metric for _, metric, _ in moments.get(name, {})})

@@ -23,7 +23,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["SRM_CONCENTRATION", "SRM_THRESHOLD", "SrmResult", "check_srm", "chi_square_p", "sequential_srm_p"]
+__all__ = [
+    "SRM_CONCENTRATION",
+    "SRM_THRESHOLD",
+    "SrmResult",
+    "check_srm",
+    "chi_square_p",
+    "sequential_srm_p",
+]
 
 SRM_THRESHOLD = 0.001
 SRM_CONCENTRATION = 10_000.0
@@ -46,7 +53,9 @@ class SrmResult:
 
 def _check(counts: Sequence[float], split: Sequence[float]) -> tuple[list[float], list[float]]:
     if len(counts) != len(split) or len(counts) < 2:
-        raise ValueError(f"{len(counts)} counts for a split of {len(split)} variants (at least 2 each)")
+        raise ValueError(
+            f"{len(counts)} counts for a split of {len(split)} variants (at least 2 each)"
+        )
     if any(c < 0 for c in counts):
         raise ValueError(f"counts {list(counts)} must not be negative")
     total = sum(split)
@@ -98,18 +107,24 @@ def chi_square_p(counts: Sequence[float], split: Sequence[float]) -> float:
     return _upper_gamma_regularised((len(counts_) - 1) / 2, stat / 2)
 
 
-def sequential_srm_p(counts: Sequence[float], split: Sequence[float],
-                     concentration: float = SRM_CONCENTRATION) -> float:
+def sequential_srm_p(
+    counts: Sequence[float], split: Sequence[float], concentration: float = SRM_CONCENTRATION
+) -> float:
     """Always-valid p-value ``min(1, 1/BF)`` of the Dirichlet-multinomial mixture against the split."""
     counts_, probs = _check(counts, split)
     alphas = [concentration * p for p in probs]
     n = sum(counts_)
-    log_bf = (math.lgamma(sum(alphas)) - math.lgamma(sum(alphas) + n)
-              + sum(math.lgamma(a + c) - math.lgamma(a) for a, c in zip(alphas, counts_))
-              - sum(c * math.log(p) for c, p in zip(counts_, probs)))
+    log_bf = (
+        math.lgamma(sum(alphas))
+        - math.lgamma(sum(alphas) + n)
+        + sum(math.lgamma(a + c) - math.lgamma(a) for a, c in zip(alphas, counts_))
+        - sum(c * math.log(p) for c, p in zip(counts_, probs))
+    )
     return min(1.0, math.exp(-log_bf)) if log_bf > -700 else 1.0
 
 
-def check_srm(counts: Sequence[float], split: Sequence[float], threshold: float = SRM_THRESHOLD) -> SrmResult:
+def check_srm(
+    counts: Sequence[float], split: Sequence[float], threshold: float = SRM_THRESHOLD
+) -> SrmResult:
     """Both SRM checks of the counts per variant against the planned split."""
     return SrmResult(chi_square_p(counts, split), sequential_srm_p(counts, split), threshold)

@@ -66,12 +66,24 @@ class Moments:
         if x is None:
             return cls(float(y.size), float(y.sum()), float((y * y).sum()))
         x = np.asarray(x, dtype=np.float64)
-        return cls(float(y.size), float(y.sum()), float((y * y).sum()), float(x.sum()), float((x * x).sum()),
-                   float((x * y).sum()))
+        return cls(
+            float(y.size),
+            float(y.sum()),
+            float((y * y).sum()),
+            float(x.sum()),
+            float((x * x).sum()),
+            float((x * y).sum()),
+        )
 
     def __add__(self, other: Moments) -> Moments:
-        return Moments(self.n + other.n, self.sum_y + other.sum_y, self.sum_y2 + other.sum_y2,
-                       self.sum_x + other.sum_x, self.sum_x2 + other.sum_x2, self.sum_xy + other.sum_xy)
+        return Moments(
+            self.n + other.n,
+            self.sum_y + other.sum_y,
+            self.sum_y2 + other.sum_y2,
+            self.sum_x + other.sum_x,
+            self.sum_x2 + other.sum_x2,
+            self.sum_xy + other.sum_xy,
+        )
 
     @property
     def mean_y(self) -> float:
@@ -131,14 +143,17 @@ def boundary_z(n: float | np.ndarray, rho: float, alpha: float) -> float | np.nd
     return np.sqrt(2 * (nr + 1) / nr * np.log(np.sqrt(nr + 1) / alpha))
 
 
-def half_width(s2: float | np.ndarray, n: float | np.ndarray, rho: float, alpha: float) -> float | np.ndarray:
+def half_width(
+    s2: float | np.ndarray, n: float | np.ndarray, rho: float, alpha: float
+) -> float | np.ndarray:
     """Half-width of the confidence sequence of Δ̂ with ``s² = N·Var(Δ̂)`` after ``n`` observations."""
     n = np.asarray(n, dtype=np.float64)
     return np.sqrt(s2 / n) * boundary_z(n, rho, alpha)
 
 
-def always_valid_p(diff: float | np.ndarray, s2: float | np.ndarray, n: float | np.ndarray,
-                   rho: float) -> float | np.ndarray:
+def always_valid_p(
+    diff: float | np.ndarray, s2: float | np.ndarray, n: float | np.ndarray, rho: float
+) -> float | np.ndarray:
     """The mixture-SPRT p-value ``min(1, 1/Λ)`` of H0: Δ = 0 (does not depend on α)."""
     nr = np.asarray(n, dtype=np.float64) * rho**2
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -186,8 +201,15 @@ def _cuped(c: Moments, t: Moments) -> tuple[tuple[float, float], tuple[float, fl
     return out[0], out[1]
 
 
-def compare(control: Moments, treatment: Moments, *, alpha: float = 0.05, tuning: float = 5000.0,
-            kind: Kind = "mean", cuped: bool = False) -> Comparison:
+def compare(
+    control: Moments,
+    treatment: Moments,
+    *,
+    alpha: float = 0.05,
+    tuning: float = 5000.0,
+    kind: Kind = "mean",
+    cuped: bool = False,
+) -> Comparison:
     """Treatment minus control with always-valid intervals at level ``1 − alpha``.
 
     ``kind="ratio"`` compares Σy/Σx per arm (delta method); ``cuped`` adjusts means by the
@@ -204,7 +226,9 @@ def compare(control: Moments, treatment: Moments, *, alpha: float = 0.05, tuning
     var = var_c + var_t
     if not (math.isfinite(var) and var > 0):
         nan = math.nan
-        return Comparison(control.n, treatment.n, vc, vt, diff, nan, nan, 1.0, nan, nan, nan, False, nan)
+        return Comparison(
+            control.n, treatment.n, vc, vt, diff, nan, nan, 1.0, nan, nan, nan, False, nan
+        )
     s2 = n * var
     width = float(half_width(s2, n, rho, alpha))
     p = float(always_valid_p(diff, s2, n, rho))
@@ -213,5 +237,18 @@ def compare(control: Moments, treatment: Moments, *, alpha: float = 0.05, tuning
         lift = vt / vc - 1  # delta method: Var(vt/vc) ≈ Var(vt)/vc² + vt²·Var(vc)/vc⁴
         lift_width = float(half_width(n * (var_t / vc**2 + vt**2 * var_c / vc**4), n, rho, alpha))
         lift_low, lift_high = lift - lift_width, lift + lift_width
-    return Comparison(control.n, treatment.n, vc, vt, diff, diff - width, diff + width, p, lift, lift_low,
-                      lift_high, p < alpha, s2)
+    return Comparison(
+        control.n,
+        treatment.n,
+        vc,
+        vt,
+        diff,
+        diff - width,
+        diff + width,
+        p,
+        lift,
+        lift_low,
+        lift_high,
+        p < alpha,
+        s2,
+    )

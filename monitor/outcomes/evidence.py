@@ -26,7 +26,8 @@ def _side(stream: str, mean: float | None, n: int) -> str:
     return f"rate {mean:.3f} [{rate.low:.3f}, {rate.high:.3f}] over {n} events"
 
 
-def detection_evidence(stream: str, mean_before: float | None, mean_after: float | None,
-                       n_before: int, n_after: int) -> str:
+def detection_evidence(
+    stream: str, mean_before: float | None, mean_after: float | None, n_before: int, n_after: int
+) -> str:
     """Before -> after for ``stream``; an unknown side (no values, or stored before counts were) is n/a."""
     return f"{_side(stream, mean_before, n_before)} -> {_side(stream, mean_after, n_after)}"

@@ -60,8 +60,12 @@ class JoinedOutcome:
     experiment: str | None = None
     variant: str | None = None
     kpi: Mapping[str, float] = field(default_factory=dict)
-    covariate: float | None = None  # the experiment's CUPED covariate, from the inference's features
-    counted: bool = True  # False when the inference came too late for its window (see monitor.windows)
+    covariate: float | None = (
+        None  # the experiment's CUPED covariate, from the inference's features
+    )
+    counted: bool = (
+        True  # False when the inference came too late for its window (see monitor.folding.windows)
+    )
 
 
 @dataclass(frozen=True, slots=True)

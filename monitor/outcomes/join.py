@@ -3,7 +3,7 @@
 Payloads are small JSON documents: the fields the outcome metrics and detectors need, never
 raw text.
 
->>> from monitor.events import InferenceEvent, FeedbackEvent
+>>> from monitor.contract.events import InferenceEvent, FeedbackEvent
 >>> inf = InferenceEvent("r1", 100.0, "m", "v1", prediction="yes", latency_ms=80.0)
 >>> fb = FeedbackEvent("r1", 130.0, label="no", rating=5)
 >>> o = joined_outcome("r1", inference_payload(inf), feedback_payload(fb))
@@ -20,8 +20,8 @@ import numpy as np
 import orjson
 
 from monitor.catalogue import correct, satisfied
-from monitor.contract import contract_fields
-from monitor.events import FeedbackEvent, InferenceEvent
+from monitor.contract.events import FeedbackEvent, InferenceEvent
+from monitor.contract.fields import contract_fields
 from monitor.outcomes.fold import JoinedOutcome
 
 __all__ = [
@@ -39,12 +39,20 @@ DETECTOR_STREAMS = ("error", "satisfaction", "judge_score", "latency_ms")
 _FEEDBACK_FIELDS = tuple(name for name, spec in contract_fields(FeedbackEvent) if spec.outcome)
 
 
-def inference_payload(event: InferenceEvent, event_id: str = "", counted: bool = True,
-                      covariate: float | None = None) -> bytes:
+def inference_payload(
+    event: InferenceEvent, event_id: str = "", counted: bool = True, covariate: float | None = None
+) -> bytes:
     """``counted`` is False for an inference its window did not count (too late): its outcomes stay out too.
     ``covariate`` is the experiment's CUPED covariate value, kept for its outcomes."""
-    body = {"id": event_id, "t": event.timestamp, "m": event.model, "v": event.model_version, "p": event.prediction,
-            "l": event.latency_ms, "s": dict(event.segment)}
+    body = {
+        "id": event_id,
+        "t": event.timestamp,
+        "m": event.model,
+        "v": event.model_version,
+        "p": event.prediction,
+        "l": event.latency_ms,
+        "s": dict(event.segment),
+    }
     if not counted:
         body["late"] = True
     if event.experiment is not None and event.variant is not None:
@@ -55,7 +63,11 @@ def inference_payload(event: InferenceEvent, event_id: str = "", counted: bool =
 
 
 def feedback_payload(event: FeedbackEvent, event_id: str = "") -> bytes:
-    fields = {name: getattr(event, name) for name in _FEEDBACK_FIELDS if getattr(event, name) not in (None, {})}
+    fields = {
+        name: getattr(event, name)
+        for name in _FEEDBACK_FIELDS
+        if getattr(event, name) not in (None, {})
+    }
     return orjson.dumps({"id": event_id, "t": event.timestamp, **fields})
 
 
@@ -68,12 +80,27 @@ def payload_offset(payload: bytes) -> int:
 def joined_outcome(request_id: str, inference: bytes, feedback: bytes) -> JoinedOutcome:
     inf, fb = orjson.loads(inference), orjson.loads(feedback)
     return JoinedOutcome(
-        request_id=request_id, model=inf["m"], model_version=inf["v"], inference_time=float(inf["t"]),
-        feedback_time=float(fb["t"]), prediction=inf.get("p"), label=fb.get("label"), rating=fb.get("rating"),
-        thumbs=fb.get("thumbs"), task_completed=fb.get("task_completed"), human_takeover=fb.get("human_takeover"),
-        bad_case=fb.get("bad_case"), turns=fb.get("turns"), judge_score=fb.get("judge_score"),
-        latency_ms=inf.get("l"), segment=inf.get("s") or {}, experiment=inf.get("e"), variant=inf.get("a"),
-        kpi=fb.get("kpi") or {}, covariate=inf.get("x"), counted=not inf.get("late", False),
+        request_id=request_id,
+        model=inf["m"],
+        model_version=inf["v"],
+        inference_time=float(inf["t"]),
+        feedback_time=float(fb["t"]),
+        prediction=inf.get("p"),
+        label=fb.get("label"),
+        rating=fb.get("rating"),
+        thumbs=fb.get("thumbs"),
+        task_completed=fb.get("task_completed"),
+        human_takeover=fb.get("human_takeover"),
+        bad_case=fb.get("bad_case"),
+        turns=fb.get("turns"),
+        judge_score=fb.get("judge_score"),
+        latency_ms=inf.get("l"),
+        segment=inf.get("s") or {},
+        experiment=inf.get("e"),
+        variant=inf.get("a"),
+        kpi=fb.get("kpi") or {},
+        covariate=inf.get("x"),
+        counted=not inf.get("late", False),
     )
 
 
@@ -100,7 +127,9 @@ def stream_times(outcomes: Sequence[JoinedOutcome]) -> dict[str, list[float]]:
     return dict(times)
 
 
-def detector_streams(outcomes: Sequence[JoinedOutcome]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+def detector_streams(
+    outcomes: Sequence[JoinedOutcome],
+) -> dict[tuple[str, str], dict[str, np.ndarray]]:
     """Per model version, the values each detector stream receives, in outcome order.
 
     ``error`` is 1 when a labelled prediction is not :func:`~monitor.catalogue.correct`; outcomes
@@ -121,4 +150,7 @@ def detector_streams(outcomes: Sequence[JoinedOutcome]) -> dict[tuple[str, str],
             streams["satisfaction"].append(happy)
         if o.judge_score is not None:
             streams["judge_score"].append(float(o.judge_score))
-    return {key: {s: np.asarray(v, dtype=np.float64) for s, v in streams.items()} for key, streams in values.items()}
+    return {
+        key: {s: np.asarray(v, dtype=np.float64) for s, v in streams.items()}
+        for key, streams in values.items()
+    }

@@ -83,7 +83,9 @@ def quantile_from_sketch(keys: np.ndarray, counts: np.ndarray, q: float) -> floa
         raise ValueError(f"q: {q} is outside 0-1")
     keys = np.asarray(keys, dtype=np.int64)
     unique, inverse = np.unique(keys, return_inverse=True)
-    merged = np.bincount(inverse.reshape(-1), weights=np.asarray(counts, dtype=np.float64), minlength=len(unique))
+    merged = np.bincount(
+        inverse.reshape(-1), weights=np.asarray(counts, dtype=np.float64), minlength=len(unique)
+    )
     total = merged.sum()
     if total <= 0:
         return None

@@ -51,19 +51,33 @@ def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-def build_sinks(settings: Settings, send_to_kafka: Callable[[bytes, bytes], Awaitable[None]]) -> list[AlertSink]:
+def build_sinks(
+    settings: Settings, send_to_kafka: Callable[[bytes, bytes], Awaitable[None]]
+) -> list[AlertSink]:
     """The log always; Alertmanager, the webhook and the Kafka alerts topic when configured."""
     sinks: list[AlertSink] = [LogSink(logging.getLogger("monitor.alerts"))]
     ssl_context = http_ssl_context(settings)
     if settings.alertmanager_url:
-        headers = auth_headers(_secret(settings.alertmanager_token),
-                               {k: v.get_secret_value() for k, v in settings.alertmanager_headers.items()})
-        sinks.append(AlertmanagerSink(settings.alertmanager_url, headers=headers, ssl_context=ssl_context))
+        headers = auth_headers(
+            _secret(settings.alertmanager_token),
+            {k: v.get_secret_value() for k, v in settings.alertmanager_headers.items()},
+        )
+        sinks.append(
+            AlertmanagerSink(settings.alertmanager_url, headers=headers, ssl_context=ssl_context)
+        )
     if settings.alert_webhook:
-        headers = auth_headers(_secret(settings.alert_webhook_token),
-                               {k: v.get_secret_value() for k, v in settings.alert_webhook_headers.items()})
-        sinks.append(WebhookSink(settings.alert_webhook, _secret(settings.alert_webhook_secret), headers=headers,
-                                 ssl_context=ssl_context))
+        headers = auth_headers(
+            _secret(settings.alert_webhook_token),
+            {k: v.get_secret_value() for k, v in settings.alert_webhook_headers.items()},
+        )
+        sinks.append(
+            WebhookSink(
+                settings.alert_webhook,
+                _secret(settings.alert_webhook_secret),
+                headers=headers,
+                ssl_context=ssl_context,
+            )
+        )
     if settings.alerts_to_kafka:
         sinks.append(KafkaAlertSink(send_to_kafka))
     return sinks
@@ -72,17 +86,33 @@ def build_sinks(settings: Settings, send_to_kafka: Callable[[bytes, bytes], Awai
 class AlertDelivery:
     """Outbox, deduplicator and queue around ``sinks``; ``blocking`` runs a store call off the loop."""
 
-    def __init__(self, sinks: Sequence[AlertSink], outbox: AlertOutbox, dedup: AlertDeduplicator,
-                 blocking: RunBlocking, *, max_attempts: int | None = None, base_delay: float = 0.5,
-                 max_delay: float = 30.0, on_failure: Callable[[str, Alert, BaseException], None] | None = None,
-                 on_queue_size: SizeCallback | None = None) -> None:
+    def __init__(
+        self,
+        sinks: Sequence[AlertSink],
+        outbox: AlertOutbox,
+        dedup: AlertDeduplicator,
+        blocking: RunBlocking,
+        *,
+        max_attempts: int | None = None,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+        on_failure: Callable[[str, Alert, BaseException], None] | None = None,
+        on_queue_size: SizeCallback | None = None,
+    ) -> None:
         self.outbox = outbox
         self.dedup = dedup
         self.blocking = blocking
         self.sink_names = [s.name for s in sinks]
-        self.queue = DeliveryQueue(sinks, max_attempts, base_delay, max_delay, on_failure=on_failure,
-                                   on_queue_size=on_queue_size, on_delivered=self._delivered,
-                                   on_give_up=self._given_up)
+        self.queue = DeliveryQueue(
+            sinks,
+            max_attempts,
+            base_delay,
+            max_delay,
+            on_failure=on_failure,
+            on_queue_size=on_queue_size,
+            on_delivered=self._delivered,
+            on_give_up=self._given_up,
+        )
         self.recovered = False
         self._queued: set[tuple[str, str]] = set()
 
@@ -106,7 +136,10 @@ class AlertDelivery:
             self._enqueue(alert, [sink])
         self.recovered = True
         if pending:
-            log.info("alert outbox: %d deliveries pending from before a restart, sending them", len(pending))
+            log.info(
+                "alert outbox: %d deliveries pending from before a restart, sending them",
+                len(pending),
+            )
         return len(pending)
 
     def _enqueue(self, alert: Alert, sinks: Sequence[str]) -> None:
@@ -128,7 +161,9 @@ class AlertDelivery:
         try:
             await self.blocking(self.outbox.finish, alert, sink, state)
         except MonitorError as exc:  # the row stays pending: at worst a repeat after a restart
-            log.warning("alert outbox: %s to %s not marked %s: %s", delivery_key(alert), sink, state, exc)
+            log.warning(
+                "alert outbox: %s to %s not marked %s: %s", delivery_key(alert), sink, state, exc
+            )
 
     async def close(self, timeout: float | None = 5.0) -> bool:
         """Flush the queue for up to ``timeout`` (the rest stays pending in the outbox)."""

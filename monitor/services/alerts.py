@@ -22,28 +22,62 @@ from monitor.alerts.evaluate import Comparison, IncidentEvaluator, MetricValue, 
 from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert
 from monitor.alerts.traffic import RECENT_WINDOWS, window_traffic
+from monitor.contract.timestamps import epoch_seconds, utc_datetime
 from monitor.outcomes.evidence import detection_evidence
 from monitor.services.outcome_windows import previous_versions
-from monitor.timestamps import epoch_seconds, utc_datetime
 
 __all__ = ["ALERT_COLUMNS", "AlertService", "alert_row"]
 
 STATE_NAME = "leader"
-ALERT_COLUMNS = ["fingerprint", "status", "rule", "severity", "model", "model_version", "starts_at", "ends_at",
-                 "summary", "description", "recommended_action", "evidence", "runbook_url", "created_at"]
+ALERT_COLUMNS = [
+    "fingerprint",
+    "status",
+    "rule",
+    "severity",
+    "model",
+    "model_version",
+    "starts_at",
+    "ends_at",
+    "summary",
+    "description",
+    "recommended_action",
+    "evidence",
+    "runbook_url",
+    "created_at",
+]
 
 
 def alert_row(a: Alert) -> list[Any]:
     """One row of the ``alerts`` table (ALERT_COLUMNS)."""
-    return [a.fingerprint, a.status, a.rule, a.severity, a.model, a.model_version, utc_datetime(a.starts_at),
-            None if a.ends_at is None else utc_datetime(a.ends_at), a.summary, a.description, a.recommended_action or "",
-            json.dumps(dict(a.evidence), default=str), a.runbook_url, utc_datetime(time.time())]
+    return [
+        a.fingerprint,
+        a.status,
+        a.rule,
+        a.severity,
+        a.model,
+        a.model_version,
+        utc_datetime(a.starts_at),
+        None if a.ends_at is None else utc_datetime(a.ends_at),
+        a.summary,
+        a.description,
+        a.recommended_action or "",
+        json.dumps(dict(a.evidence), default=str),
+        a.runbook_url,
+        utc_datetime(time.time()),
+    ]
 
 
 class AlertService:
-    def __init__(self, store: ClickHouseStore, rules: Sequence[AlertRule], *, allowed_lateness: float,
-                 stable_versions: dict[str, str] | None = None,
-                 record: Callable[[Sequence[Alert]], None] | None = None, window_seconds: int | None = None) -> None:
+    def __init__(
+        self,
+        store: ClickHouseStore,
+        rules: Sequence[AlertRule],
+        *,
+        allowed_lateness: float,
+        stable_versions: dict[str, str] | None = None,
+        record: Callable[[Sequence[Alert]], None] | None = None,
+        window_seconds: int | None = None,
+    ) -> None:
         """``record`` sees the new alerts after they are stored and before the state is saved (the
         delivery outbox): a crash in between evaluates the same windows again. With ``window_seconds``
         windows without any row are judged too (traffic drops)."""
@@ -57,16 +91,25 @@ class AlertService:
         self.last_window = -1.0
 
     def _load(self) -> None:
-        rows = self.store.query(f"SELECT argMax(state, updated_at) FROM {self.store.table('alert_state')} "
-                                "WHERE name = {name:String} GROUP BY name", {"name": STATE_NAME}).rows
+        rows = self.store.query(
+            f"SELECT argMax(state, updated_at) FROM {self.store.table('alert_state')} "
+            "WHERE name = {name:String} GROUP BY name",
+            {"name": STATE_NAME},
+        ).rows
         state = json.loads(rows[0][0]) if rows else {}
         self.evaluator = IncidentEvaluator.from_state(state.get("evaluator", {}))
         self.last_window = float(state.get("last_window", -1.0))
 
     def _save(self) -> None:
         assert self.evaluator is not None
-        state = json.dumps({"evaluator": self.evaluator.to_state(), "last_window": self.last_window})
-        self.store.insert("alert_state", [[STATE_NAME, state, utc_datetime(time.time())]], ["name", "state", "updated_at"])
+        state = json.dumps(
+            {"evaluator": self.evaluator.to_state(), "last_window": self.last_window}
+        )
+        self.store.insert(
+            "alert_state",
+            [[STATE_NAME, state, utc_datetime(time.time())]],
+            ["name", "state", "updated_at"],
+        )
 
     def run(self, watermark: float) -> list[Alert]:
         """Evaluate every window closed since the last run; store and return the alerts."""
@@ -89,14 +132,24 @@ class AlertService:
         with rows by at most ``RECENT_WINDOWS`` windows (a version may be expected there)."""
         seconds = self.window_seconds
         since = self.last_window - RECENT_WINDOWS * seconds if seconds else self.last_window
-        with_rows = [float(w) for (w,) in self.store.query(
-            f"SELECT DISTINCT toFloat64(window_start) FROM {self.store.table('metric_windows')} "
-            "WHERE window_start > {since:DateTime64(3)} AND toFloat64(window_end) + {late:Float64} <= {wm:Float64} "
-            "ORDER BY 1", {"since": utc_datetime(max(since, 0.0)), "late": self.lateness, "wm": watermark}).rows]
+        with_rows = [
+            float(w)
+            for (w,) in self.store.query(
+                f"SELECT DISTINCT toFloat64(window_start) FROM {self.store.table('metric_windows')} "
+                "WHERE window_start > {since:DateTime64(3)} AND toFloat64(window_end) + {late:Float64} <= {wm:Float64} "
+                "ORDER BY 1",
+                {"since": utc_datetime(max(since, 0.0)), "late": self.lateness, "wm": watermark},
+            ).rows
+        ]
         windows = {w for w in with_rows if w > self.last_window}
         if seconds:
-            windows |= {a + k * seconds for a in with_rows for k in range(1, RECENT_WINDOWS + 1)
-                        if self.last_window < a + k * seconds and a + (k + 1) * seconds + self.lateness <= watermark}
+            windows |= {
+                a + k * seconds
+                for a in with_rows
+                for k in range(1, RECENT_WINDOWS + 1)
+                if self.last_window < a + k * seconds
+                and a + (k + 1) * seconds + self.lateness <= watermark
+            }
         return sorted(windows)
 
     def _row(self, a: Alert) -> list[Any]:
@@ -107,44 +160,79 @@ class AlertService:
         metrics: dict[tuple[str, str], dict[str, MetricValue]] = defaultdict(dict)
         ends: dict[tuple[str, str], float] = {}
         for m, v, metric, value, num, count, low, high, end in q(
-                f"SELECT model, model_version, metric, value, numerator, count, low, high, window_end FROM "
-                f"{t('metric_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} AND segment = ''", w).rows:
+            f"SELECT model, model_version, metric, value, numerator, count, low, high, window_end FROM "
+            f"{t('metric_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} AND segment = ''",
+            w,
+        ).rows:
             metrics[(m, v)][metric] = MetricValue(value, num, count, low, high)
             ends[(m, v)] = epoch_seconds(end)
         comparisons: dict[tuple[str, str], dict] = defaultdict(dict)
         for m, v, metric, ref, value, rv, diff, lo, hi, p in q(
-                f"SELECT model, model_version, metric, reference, value, reference_value, difference, diff_low, "
-                f"diff_high, p_value FROM {t('metric_comparisons')} FINAL WHERE window_start = {{w:DateTime64(3)}}",
-                w).rows:
+            f"SELECT model, model_version, metric, reference, value, reference_value, difference, diff_low, "
+            f"diff_high, p_value FROM {t('metric_comparisons')} FINAL WHERE window_start = {{w:DateTime64(3)}}",
+            w,
+        ).rows:
             comparisons[(m, v)][(metric, ref)] = Comparison(value, rv, diff, lo, hi, p)
         drift: dict[tuple[str, str], list] = defaultdict(list)
         coverage: dict[tuple[str, str], tuple[int, int]] = {}
         window_end = max(ends.values(), default=window + (self.window_seconds or 0))
-        for m, v, feature, psi, severity, n, missing, n_events in q(  # the tumbling window only, not sliding ones
-                f"SELECT model, model_version, feature, psi, severity, n_current, missing_rate, n_events FROM "
-                f"{t('drift_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} "
-                "AND window_end = {end:DateTime64(3)}", {**w, "end": utc_datetime(window_end)}).rows:
+        for (
+            m,
+            v,
+            feature,
+            psi,
+            severity,
+            n,
+            missing,
+            n_events,
+        ) in q(  # the tumbling window only, not sliding ones
+            f"SELECT model, model_version, feature, psi, severity, n_current, missing_rate, n_events FROM "
+            f"{t('drift_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} "
+            "AND window_end = {end:DateTime64(3)}",
+            {**w, "end": utc_datetime(window_end)},
+        ).rows:
             drift[(m, v)].append((feature, psi or 0.0, severity, int(n), missing))
             scored_on = min(int(n), coverage.get((m, v), (int(n), 0))[0])
             coverage[(m, v)] = (scored_on, int(n_events))
         detections: dict[tuple[str, str], list[str]] = defaultdict(list)
         for m, v, stream, detector, mean_before, mean_after, n_before, n_after in q(
-                f"SELECT model, model_version, stream, detector, mean_before, mean_after, n_before, n_after FROM "
-                f"{t('detector_events')} FINAL WHERE event_time >= {{w:DateTime64(3)}} "
-                "AND event_time < {end:DateTime64(3)}", {**w, "end": utc_datetime(window_end)}).rows:
-            evidence = detection_evidence(stream, mean_before, mean_after, int(n_before), int(n_after))
+            f"SELECT model, model_version, stream, detector, mean_before, mean_after, n_before, n_after FROM "
+            f"{t('detector_events')} FINAL WHERE event_time >= {{w:DateTime64(3)}} "
+            "AND event_time < {end:DateTime64(3)}",
+            {**w, "end": utc_datetime(window_end)},
+        ).rows:
+            evidence = detection_evidence(
+                stream, mean_before, mean_after, int(n_before), int(n_after)
+            )
             detections[(m, v)].append(f"{stream}/{detector}: {evidence}")
-        first_seen = {(m, v): epoch_seconds(ts) for m, v, ts in q(
-            f"SELECT model, model_version, min(window_start) FROM {t('metric_windows')} "
-            "WHERE metric = 'inference_events' GROUP BY model, model_version").rows}
+        first_seen = {
+            (m, v): epoch_seconds(ts)
+            for m, v, ts in q(
+                f"SELECT model, model_version, min(window_start) FROM {t('metric_windows')} "
+                "WHERE metric = 'inference_events' GROUP BY model, model_version"
+            ).rows
+        }
         previous = previous_versions(first_seen, self.stable)
         traffic = self._traffic(window, first_seen)
-        return [WindowFacts(m, v, window, ends.get((m, v), window_end), metrics[(m, v)], comparisons[(m, v)],
-                            drift[(m, v)], detections[(m, v)],
-                            metrics[(m, v)].get("late_inference_events", MetricValue(0, 0, 0)).value,
-                            first_seen.get((m, v)), previous.get((m, v)), self.store.db, coverage.get((m, v)),
-                            traffic.get((m, v)))
-                for (m, v) in sorted(set(metrics) | set(traffic))]
+        return [
+            WindowFacts(
+                m,
+                v,
+                window,
+                ends.get((m, v), window_end),
+                metrics[(m, v)],
+                comparisons[(m, v)],
+                drift[(m, v)],
+                detections[(m, v)],
+                metrics[(m, v)].get("late_inference_events", MetricValue(0, 0, 0)).value,
+                first_seen.get((m, v)),
+                previous.get((m, v)),
+                self.store.db,
+                coverage.get((m, v)),
+                traffic.get((m, v)),
+            )
+            for (m, v) in sorted(set(metrics) | set(traffic))
+        ]
 
     def _traffic(self, window: float, first_seen: dict[tuple[str, str], float]) -> dict:
         """Inference events of this window against the recent rate, per version seen or expected."""
@@ -152,9 +240,13 @@ class AlertService:
             return {}
         counts: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
         for m, v, start, value in self.store.query(
-                f"SELECT model, model_version, toFloat64(window_start), value FROM {self.store.table('metric_windows')} "
-                "FINAL WHERE metric = 'inference_events' AND segment = '' AND window_start >= {first:DateTime64(3)} "
-                "AND window_start <= {w:DateTime64(3)}",
-                {"first": utc_datetime(max(window - RECENT_WINDOWS * self.window_seconds, 0.0)), "w": utc_datetime(window)}).rows:
+            f"SELECT model, model_version, toFloat64(window_start), value FROM {self.store.table('metric_windows')} "
+            "FINAL WHERE metric = 'inference_events' AND segment = '' AND window_start >= {first:DateTime64(3)} "
+            "AND window_start <= {w:DateTime64(3)}",
+            {
+                "first": utc_datetime(max(window - RECENT_WINDOWS * self.window_seconds, 0.0)),
+                "w": utc_datetime(window),
+            },
+        ).rows:
             counts[(m, v)][float(start)] = float(value)
         return window_traffic(counts, first_seen, window, self.window_seconds)

@@ -9,11 +9,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitor.adapters.drift_store import DriftStore
-from monitor.baseline import Baseline, build_baseline
+from monitor.drift.baseline import Baseline, build_baseline
 from monitor.drift.divergence import SeverityThresholds
+from monitor.drift.text_features import TEXT_FEATURES, text_features
 from monitor.drift.windows import DriftRow, score_window, window_histograms
 from monitor.settings import Settings
-from monitor.text_features import TEXT_FEATURES, text_features
 
 __all__ = ["DriftService", "sample_records"]
 
@@ -37,8 +37,10 @@ def sample_records(events: Sequence[Any]) -> list[tuple[str, str, float, str, di
 
 
 def _mark_text_features(baseline: Baseline) -> Baseline:
-    features = {name: dataclasses.replace(p, derived_from_text=name in TEXT_FEATURES)
-                for name, p in baseline.features.items()}
+    features = {
+        name: dataclasses.replace(p, derived_from_text=name in TEXT_FEATURES)
+        for name, p in baseline.features.items()
+    }
     return dataclasses.replace(baseline, features=features)
 
 
@@ -50,7 +52,9 @@ class DriftService:
         self.since = 0.0
         self._baselines: dict[str, Baseline] = {}
         self.thresholds = SeverityThresholds(settings.drift_moderate, settings.drift_significant)
-        self.feature_thresholds = {f: SeverityThresholds(*t) for f, t in settings.drift_feature_thresholds.items()}
+        self.feature_thresholds = {
+            f: SeverityThresholds(*t) for f, t in settings.drift_feature_thresholds.items()
+        }
 
     # -- baselines --------------------------------------------------------------------------
     def build_automatic_baselines(self, now: float) -> list[str]:
@@ -59,19 +63,35 @@ class DriftService:
         have = self.store.active_baseline_ids(list(counts)) if counts else {}
         pending = {key: n for key, n in counts.items() if key not in have}
         # every baseline's body only when a new version may copy its predecessor's (not once per run)
-        active = self.store.active_baselines() if pending and self.settings.baseline_from_previous else {}
+        active = (
+            self.store.active_baselines()
+            if pending and self.settings.baseline_from_previous
+            else {}
+        )
         built = []
         for (model, version), n in pending.items():
             previous = [b for (m, v), (_, b) in active.items() if m == model and v != version]
             if self.settings.baseline_from_previous and previous:
                 source = max(previous, key=lambda b: b.created_at)
-                baseline = dataclasses.replace(source, model_version=version, created_at=now,
-                                               source=f"copied from {source.model_version}")
+                baseline = dataclasses.replace(
+                    source,
+                    model_version=version,
+                    created_at=now,
+                    source=f"copied from {source.model_version}",
+                )
             elif n >= self.settings.baseline_samples:
                 records = self.store.first_samples(model, version, self.settings.baseline_samples)
-                baseline = _mark_text_features(build_baseline(
-                    model, version, records, n_bins=self.settings.drift_bins, top_k=self.settings.drift_top_k,
-                    now=now, source=f"first {len(records)} events"))
+                baseline = _mark_text_features(
+                    build_baseline(
+                        model,
+                        version,
+                        records,
+                        n_bins=self.settings.drift_bins,
+                        top_k=self.settings.drift_top_k,
+                        now=now,
+                        source=f"first {len(records)} events",
+                    )
+                )
             else:
                 continue
             built.append(self.store.save_baseline(baseline))
@@ -86,8 +106,11 @@ class DriftService:
             self._baselines.update(self.store.load_baselines(missing))
         return self._baselines
 
-    def score_closed_windows(self, now: float, watermark: float | None = None,
-                             ) -> list[tuple[str, str, float, list[DriftRow]]]:
+    def score_closed_windows(
+        self,
+        now: float,
+        watermark: float | None = None,
+    ) -> list[tuple[str, str, float, list[DriftRow]]]:
         """Score every window touched since the last call once the watermark has passed it.
 
         ``watermark`` (the closing watermark, which follows the wall clock when traffic stops)
@@ -108,16 +131,28 @@ class DriftService:
             self.pending.discard((start, seconds))
         return scored
 
-    def _score(self, first: float, last: float, seconds: int) -> list[tuple[str, str, float, list[DriftRow]]]:
+    def _score(
+        self, first: float, last: float, seconds: int
+    ) -> list[tuple[str, str, float, list[DriftRow]]]:
         out = []
         for (model, version), rows in self.store.window_rows(first, last).items():
-            ids = {bucket.rpartition(":")[0] for name, bucket, _, _ in rows if name.startswith("hist:")}
+            ids = {
+                bucket.rpartition(":")[0] for name, bucket, _, _ in rows if name.startswith("hist:")
+            }
             baselines = self._baselines_for(ids)
-            n_bins = {(bid, f): p.bins.n_bins for bid in ids if bid in baselines
-                      for f, p in baselines[bid].features.items()}
-            drift_rows = score_window(baselines, window_histograms(rows, n_bins),
-                                      min_samples=self.settings.drift_min_samples, thresholds=self.thresholds,
-                                      feature_thresholds=self.feature_thresholds)
+            n_bins = {
+                (bid, f): p.bins.n_bins
+                for bid in ids
+                if bid in baselines
+                for f, p in baselines[bid].features.items()
+            }
+            drift_rows = score_window(
+                baselines,
+                window_histograms(rows, n_bins),
+                min_samples=self.settings.drift_min_samples,
+                thresholds=self.thresholds,
+                feature_thresholds=self.feature_thresholds,
+            )
             if not drift_rows:  # events only, nothing binned: counted, not scored
                 continue
             self.store.write_drift_rows(first, seconds, model, version, drift_rows, time.time())

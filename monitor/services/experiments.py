@@ -22,11 +22,11 @@ from monitor.adapters.experiment_store import (
 )
 from monitor.alerts.experiment_actions import experiment_alerts
 from monitor.alerts.state import Alert
+from monitor.contract.timestamps import utc_datetime
 from monitor.experiments.config import ExperimentSpec
 from monitor.experiments.report import ExperimentSummary, MetricRow
 from monitor.experiments.results import experiment_reports
 from monitor.services.alerts import ALERT_COLUMNS, alert_row
-from monitor.timestamps import utc_datetime
 
 __all__ = ["ExperimentResults"]
 
@@ -35,16 +35,23 @@ STATE_NAME = "experiments"
 
 
 class ExperimentResults:
-    def __init__(self, store: ClickHouseStore, specs: Sequence[ExperimentSpec] = (),
-                 record: Callable[[Sequence[Alert]], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: ClickHouseStore,
+        specs: Sequence[ExperimentSpec] = (),
+        record: Callable[[Sequence[Alert]], None] | None = None,
+    ) -> None:
         self.store = store
         self.specs = tuple(specs)
         self.record = record
         self.decisions: dict[str, str] | None = None
 
     def _load(self) -> dict[str, str]:
-        rows = self.store.query(f"SELECT argMax(state, updated_at) FROM {self.store.table('alert_state')} "
-                                "WHERE name = {name:String} GROUP BY name", {"name": STATE_NAME}).rows
+        rows = self.store.query(
+            f"SELECT argMax(state, updated_at) FROM {self.store.table('alert_state')} "
+            "WHERE name = {name:String} GROUP BY name",
+            {"name": STATE_NAME},
+        ).rows
         return dict(json.loads(rows[0][0])) if rows else {}
 
     def run(self, now: float) -> tuple[list[Report], list[Alert]]:
@@ -57,14 +64,19 @@ class ExperimentResults:
         alerts: list[Alert] = []
         decisions = self.decisions
         if any(self.decisions.get(s.experiment, "continue") != s.decision for s in summaries):
-            models = {**read_experiment_models(self.store, self.store.db),
-                      **{s.name: s.model for s in self.specs if s.model}}
+            models = {
+                **read_experiment_models(self.store, self.store.db),
+                **{s.name: s.model for s in self.specs if s.model},
+            }
             alerts, decisions = experiment_alerts(summaries, self.decisions, now, models)
         if alerts:
             self.store.insert("alerts", [alert_row(a) for a in alerts], ALERT_COLUMNS)
             if self.record is not None:
                 self.record(alerts)
-            self.store.insert("alert_state", [[STATE_NAME, json.dumps(decisions), utc_datetime(time.time())]],
-                              ["name", "state", "updated_at"])
+            self.store.insert(
+                "alert_state",
+                [[STATE_NAME, json.dumps(decisions), utc_datetime(time.time())]],
+                ["name", "state", "updated_at"],
+            )
             self.decisions = decisions
         return reports, alerts

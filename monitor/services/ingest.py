@@ -28,9 +28,9 @@ import orjson
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import MemoryJoinStore
-from monitor.decode import Rejection
+from monitor.contract.decode import Rejection
 from monitor.errors import MonitorError, PositionMoved, StoreError, is_retryable
-from monitor.pipeline import (
+from monitor.folding.pipeline import (
     BatchConfig,
     BatchOutput,
     InferenceFold,
@@ -51,10 +51,17 @@ from monitor.services.outcomes import OutcomeResult, OutcomeStage
 from monitor.services.shadow import ShadowStage
 from monitor.services.versions import VersionStates
 
-__all__ = ["BatchIngest", "IngestHealth", "IngestResult", "IngestStopped", "RetryPolicy", "ingest_batch",
-           "run_blocking"]
+__all__ = [
+    "BatchIngest",
+    "IngestHealth",
+    "IngestResult",
+    "IngestStopped",
+    "RetryPolicy",
+    "ingest_batch",
+    "run_blocking",
+]
 
-log = logging.getLogger("monitor.worker")
+log = logging.getLogger("monitor.tools.worker")
 T = TypeVar("T")
 Positions = Mapping[tuple[str, int], Position]
 
@@ -98,10 +105,21 @@ class IngestHealth:
     def report(self, now: float) -> tuple[dict[str, Any], int]:
         """The JSON body and HTTP status of ``/health``."""
         failing_for = now - self.failing_since if self.failing_since is not None else 0.0
-        status = "ok" if self.failing_since is None else "degraded" if failing_for < self.failing_after else "failing"
-        body = {"status": status, "last_batch_at": self.last_batch_at, "last_write_at": self.last_write_at,
-                "consecutive_failures": self.consecutive_failures, "failing_for_seconds": round(failing_for, 3),
-                "last_error": self.last_error if self.failing_since is not None else None}
+        status = (
+            "ok"
+            if self.failing_since is None
+            else "degraded"
+            if failing_for < self.failing_after
+            else "failing"
+        )
+        body = {
+            "status": status,
+            "last_batch_at": self.last_batch_at,
+            "last_write_at": self.last_write_at,
+            "consecutive_failures": self.consecutive_failures,
+            "failing_for_seconds": round(failing_for, 3),
+            "last_error": self.last_error if self.failing_since is not None else None,
+        }
         return body, 503 if status == "failing" else 200
 
 
@@ -131,8 +149,12 @@ class IngestResult:
 class _DiscardingOutcomeStore:
     """The outcome store of a trial run: no saved state, nothing kept."""
 
-    def load_states(self, topic: str, partition: int, versions: Sequence[tuple[str, str]] = (),
-                    ) -> dict[tuple[str, str], tuple[int, int, bytes]]:
+    def load_states(
+        self,
+        topic: str,
+        partition: int,
+        versions: Sequence[tuple[str, str]] = (),
+    ) -> dict[tuple[str, str], tuple[int, int, bytes]]:
         return {}
 
     def save_states(self, rows: Sequence[Any]) -> None:
@@ -149,12 +171,23 @@ class BatchIngest:
     store: ClickHouseStore
     outcome_stage: OutcomeStage
     folds: Sequence[InferenceFold] = field(default_factory=tuple)
-    shadow_stage: ShadowStage | None = None  # pairs shadow answers with production's (monitor.services.shadow)
-    versions: VersionStates | None = None  # versions not held yet: baselines read, drift folded in prepare
-    logs_for: Callable[[BatchOutput], Mapping[tuple[str, int], tuple[int, str]]] | None = None  # epoch, identity
+    shadow_stage: ShadowStage | None = (
+        None  # pairs shadow answers with production's (monitor.services.shadow)
+    )
+    versions: VersionStates | None = (
+        None  # versions not held yet: baselines read, drift folded in prepare
+    )
+    logs_for: Callable[[BatchOutput], Mapping[tuple[str, int], tuple[int, str]]] | None = (
+        None  # epoch, identity
+    )
 
-    def prepare(self, raw: Sequence[RawMessage], positions: Positions, config: BatchConfig,
-                excluded: Mapping[MessageKey, Rejection]) -> tuple[BatchOutput, OutcomeResult]:
+    def prepare(
+        self,
+        raw: Sequence[RawMessage],
+        positions: Positions,
+        config: BatchConfig,
+        excluded: Mapping[MessageKey, Rejection],
+    ) -> tuple[BatchOutput, OutcomeResult]:
         out = process_isolating(raw, positions, config, self.folds, excluded)
         if self.versions is not None:
             new = self.versions.untracked(out)
@@ -169,19 +202,31 @@ class BatchIngest:
 
     def write(self, out: BatchOutput, positions: Positions) -> int:
         """One insert, only if every source is still where ``positions`` said (else PositionMoved)."""
-        expected = {src: (positions[src].epoch, positions[src].last_offset) if src in positions else (0, -1)
-                    for src in out.sources}
-        return self.store.write_batch({src: (o.last_offset, o.watermark, o.partials) for src, o in out.sources.items()},
-                                      self.logs_for(out) if self.logs_for is not None else None, expected)
+        expected = {
+            src: (positions[src].epoch, positions[src].last_offset) if src in positions else (0, -1)
+            for src in out.sources
+        }
+        return self.store.write_batch(
+            {src: (o.last_offset, o.watermark, o.partials) for src, o in out.sources.items()},
+            self.logs_for(out) if self.logs_for is not None else None,
+            expected,
+        )
 
-    def find_unwritable(self, raw: Sequence[RawMessage], positions: Positions, config: BatchConfig,
-                        excluded: Mapping[MessageKey, Rejection]) -> dict[MessageKey, Rejection]:
+    def find_unwritable(
+        self,
+        raw: Sequence[RawMessage],
+        positions: Positions,
+        config: BatchConfig,
+        excluded: Mapping[MessageKey, Rejection],
+    ) -> dict[MessageKey, Rejection]:
         """The messages whose contribution the store or an encoder refuses, found by trial inserts."""
         sources = {(m.topic, m.partition) for m in raw}
         try:  # offset markers alone: if the store refuses those, no message is to blame
             self.store.probe_batch({src: (0, 0.0, []) for src in sources})
         except StoreError as exc:
-            raise StoreError(f"the store refuses even an empty batch: {exc}", retryable=True) from exc
+            raise StoreError(
+                f"the store refuses even an empty batch: {exc}", retryable=True
+            ) from exc
         fresh = [m for m in raw if message_key(m) not in excluded]
         _, bad = isolate(fresh, lambda part: self._trial(part, positions, config))
         return {message_key(m): unwritable_rejection(m, exc) for m, exc in bad}
@@ -189,14 +234,22 @@ class BatchIngest:
     def _trial(self, part: Sequence[RawMessage], positions: Positions, config: BatchConfig) -> None:
         """Everything ``part`` adds, encoded as for real, kept nowhere."""
         out = process_batch(part, positions, config, self.folds)
-        scratch = OutcomeStage(MemoryJoinStore(), _DiscardingOutcomeStore(),  # type: ignore[arg-type]
-                               window_seconds=self.outcome_stage.window, segment_keys=self.outcome_stage.segment_keys)
+        scratch = OutcomeStage(
+            MemoryJoinStore(),
+            _DiscardingOutcomeStore(),  # type: ignore[arg-type]
+            window_seconds=self.outcome_stage.window,
+            segment_keys=self.outcome_stage.segment_keys,
+        )
         scratch.process(out, config.now)
         if self.shadow_stage is not None:
-            ShadowStage(MemoryJoinStore(), window_seconds=self.shadow_stage.window).process(out, config.now)
+            ShadowStage(MemoryJoinStore(), window_seconds=self.shadow_stage.window).process(
+                out, config.now
+            )
         for *_, record in sample_records(out.inferences):
             orjson.dumps(record)
-        self.store.probe_batch({src: (o.last_offset, o.watermark, o.partials) for src, o in out.sources.items()})
+        self.store.probe_batch(
+            {src: (o.last_offset, o.watermark, o.partials) for src, o in out.sources.items()}
+        )
 
 
 def _describe(exc: BaseException) -> str:
@@ -237,7 +290,9 @@ async def ingest_batch(
             rows = await blocking(steps.write, out, positions)
         except IngestStopped:
             raise
-        except PositionMoved as exc:  # written meanwhile (a lost answer, another writer): prepare it again
+        except (
+            PositionMoved
+        ) as exc:  # written meanwhile (a lost answer, another writer): prepare it again
             on_failure()  # forgets the cached positions and the batch's outcome state
             moved += 1
             log.warning("batch not written: %s; re-reading the positions (attempt %d)", exc, moved)
@@ -249,33 +304,60 @@ async def ingest_batch(
             failures += 1
             health.batch_failed(time.time(), _describe(exc))
             if not is_retryable(exc) and positions is not None:
-                found, exc = await _attribute(steps, raw, positions, config, excluded, blocking, exc)
+                found, exc = await _attribute(
+                    steps, raw, positions, config, excluded, blocking, exc
+                )
                 if found:
-                    log.error("%d message(s) of the batch cannot be written; dead-lettering them: %s",
-                              len(found), next(iter(found.values())).detail)
+                    log.error(
+                        "%d message(s) of the batch cannot be written; dead-lettering them: %s",
+                        len(found),
+                        next(iter(found.values())).detail,
+                    )
                     excluded.update(found)
                     continue
                 unexplained += not is_retryable(exc)
                 left = [m for m in raw if message_key(m) not in excluded]
                 if unexplained >= policy.unexplained_attempts and left:
-                    log.error("batch refused %d times and no single message explains it; dead-lettering its "
-                              "%d message(s): %s", unexplained, len(left), _describe(exc))
+                    log.error(
+                        "batch refused %d times and no single message explains it; dead-lettering its "
+                        "%d message(s): %s",
+                        unexplained,
+                        len(left),
+                        _describe(exc),
+                    )
                     detail = f"batch refused {unexplained} times, no single message explains it: {_describe(exc)}"
-                    excluded.update({message_key(m): Rejection(INTERNAL_ERROR, "", detail[:300], -1, m.value or b"")
-                                     for m in left})
+                    excluded.update(
+                        {
+                            message_key(m): Rejection(
+                                INTERNAL_ERROR, "", detail[:300], -1, m.value or b""
+                            )
+                            for m in left
+                        }
+                    )
                     continue
             waits += 1
             delay = policy.delay(waits)
-            log.error("batch not written (attempt %d), retrying in %.1f s: %s", failures, delay, _describe(exc))
+            log.error(
+                "batch not written (attempt %d), retrying in %.1f s: %s",
+                failures,
+                delay,
+                _describe(exc),
+            )
             await sleep(delay)
             continue
         health.batch_written(time.time())
         return IngestResult(out, outcomes, rows, failures + moved + 1)
 
 
-async def _attribute(steps: BatchIngest, raw: Sequence[RawMessage], positions: Positions, config: BatchConfig,
-                     excluded: Mapping[MessageKey, Rejection], blocking: Callable[..., Awaitable[Any]],
-                     error: Exception) -> tuple[dict[MessageKey, Rejection], Exception]:
+async def _attribute(
+    steps: BatchIngest,
+    raw: Sequence[RawMessage],
+    positions: Positions,
+    config: BatchConfig,
+    excluded: Mapping[MessageKey, Rejection],
+    blocking: Callable[..., Awaitable[Any]],
+    error: Exception,
+) -> tuple[dict[MessageKey, Rejection], Exception]:
     """The unwritable messages (or none, and the error that explains why not)."""
     try:
         return await blocking(steps.find_unwritable, raw, positions, config, excluded), error
@@ -285,8 +367,13 @@ async def _attribute(steps: BatchIngest, raw: Sequence[RawMessage], positions: P
         return {}, exc
 
 
-async def run_blocking(executor: Executor, stopping: Callable[[], bool], fn: Callable[..., T], *args: Any,
-                       grace: float = 3.0) -> T:
+async def run_blocking(
+    executor: Executor,
+    stopping: Callable[[], bool],
+    fn: Callable[..., T],
+    *args: Any,
+    grace: float = 3.0,
+) -> T:
     """``fn(*args)`` on ``executor``; once a stop is requested, wait at most ``grace`` seconds more."""
     future = asyncio.get_running_loop().run_in_executor(executor, fn, *args)
     waited = 0.0
@@ -297,4 +384,6 @@ async def run_blocking(executor: Executor, stopping: Callable[[], bool], fn: Cal
         if stopping():
             waited += 0.25
             if waited >= grace:
-                raise IngestStopped(f"{getattr(fn, '__name__', fn)} did not return within {grace:.0f} s of the stop")
+                raise IngestStopped(
+                    f"{getattr(fn, '__name__', fn)} did not return within {grace:.0f} s of the stop"
+                )

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
-from monitor.decode import Rejection
+from monitor.contract.decode import Rejection
 from monitor.errors import is_retryable
-from monitor.pipeline import (
+from monitor.folding.pipeline import (
     BatchConfig,
     BatchOutput,
     InferenceFold,
@@ -24,10 +24,17 @@ from monitor.pipeline import (
     process_batch,
 )
 
-__all__ = ["INTERNAL_ERROR", "UNWRITABLE", "MessageKey", "isolate", "message_key", "process_isolating",
-           "unwritable_rejection"]
+__all__ = [
+    "INTERNAL_ERROR",
+    "UNWRITABLE",
+    "MessageKey",
+    "isolate",
+    "message_key",
+    "process_isolating",
+    "unwritable_rejection",
+]
 
-log = logging.getLogger("monitor.worker")
+log = logging.getLogger("monitor.tools.worker")
 INTERNAL_ERROR = "internal_error"  # processing the message raised
 UNWRITABLE = "unwritable"  # the store or an encoder refused what the message adds
 T = TypeVar("T")
@@ -38,7 +45,9 @@ def message_key(message: RawMessage) -> MessageKey:
     return (message.topic, message.partition, message.offset)
 
 
-def isolate(items: Sequence[T], attempt: Callable[[Sequence[T]], object]) -> tuple[list[T], list[tuple[T, Exception]]]:
+def isolate(
+    items: Sequence[T], attempt: Callable[[Sequence[T]], object]
+) -> tuple[list[T], list[tuple[T, Exception]]]:
     """Split ``items`` into those ``attempt`` accepts together and those it raises on, alone.
 
     Bisects: k bad items among n cost about 2·k·log2(n) attempts. A retryable error (an outage, not
@@ -73,8 +82,9 @@ def isolate(items: Sequence[T], attempt: Callable[[Sequence[T]], object]) -> tup
     return good, bad + more_bad
 
 
-def _greedy(items: list[T], attempt: Callable[[Sequence[T]], object],
-            bad: list[tuple[T, Exception]]) -> tuple[list[T], list[tuple[T, Exception]]]:
+def _greedy(
+    items: list[T], attempt: Callable[[Sequence[T]], object], bad: list[tuple[T, Exception]]
+) -> tuple[list[T], list[tuple[T, Exception]]]:
     kept: list[T] = []
     for item in items:
         try:
@@ -91,9 +101,13 @@ def _detail(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def process_isolating(raw: Sequence[RawMessage], positions: Mapping[tuple[str, int], Position],
-                      config: BatchConfig, folds: Sequence[InferenceFold] = (),
-                      excluded: Mapping[MessageKey, Rejection] | None = None) -> BatchOutput:
+def process_isolating(
+    raw: Sequence[RawMessage],
+    positions: Mapping[tuple[str, int], Position],
+    config: BatchConfig,
+    folds: Sequence[InferenceFold] = (),
+    excluded: Mapping[MessageKey, Rejection] | None = None,
+) -> BatchOutput:
     """``process_batch``, with the messages that make it raise dead-lettered instead.
 
     ``excluded`` messages (found unwritable earlier) are dead-lettered with their rejection without
@@ -109,10 +123,16 @@ def process_isolating(raw: Sequence[RawMessage], positions: Mapping[tuple[str, i
         if is_retryable(exc):
             raise
         good, bad = isolate(kept, lambda part: process_batch(part, positions, config, folds))
-        log.error("%d message(s) of a batch of %d raised while processing; dead-lettering them", len(bad), len(raw))
+        log.error(
+            "%d message(s) of a batch of %d raised while processing; dead-lettering them",
+            len(bad),
+            len(raw),
+        )
         out = process_batch(good, positions, config, folds)
-    dead = [(m, Rejection(INTERNAL_ERROR, "", f"processing raised {_detail(exc)}", -1, m.value or b""))
-            for m, exc in bad]
+    dead = [
+        (m, Rejection(INTERNAL_ERROR, "", f"processing raised {_detail(exc)}", -1, m.value or b""))
+        for m, exc in bad
+    ]
     dead += [(m, excluded[message_key(m)]) for m in raw if message_key(m) in excluded]
     for message, rejection in dead:
         if _cover(out, message, positions):
@@ -120,7 +140,9 @@ def process_isolating(raw: Sequence[RawMessage], positions: Mapping[tuple[str, i
     return out
 
 
-def _cover(out: BatchOutput, message: RawMessage, positions: Mapping[tuple[str, int], Position]) -> bool:
+def _cover(
+    out: BatchOutput, message: RawMessage, positions: Mapping[tuple[str, int], Position]
+) -> bool:
     """Advance the source's last offset over a dead-lettered message; False for a replayed one."""
     source = (message.topic, message.partition)
     start = positions.get(source, Position(-1, 0.0))
@@ -136,4 +158,10 @@ def _cover(out: BatchOutput, message: RawMessage, positions: Mapping[tuple[str, 
 
 
 def unwritable_rejection(message: RawMessage, exc: Exception) -> Rejection:
-    return Rejection(UNWRITABLE, "", f"the store or an encoder refused it: {_detail(exc)}", -1, message.value or b"")
+    return Rejection(
+        UNWRITABLE,
+        "",
+        f"the store or an encoder refused it: {_detail(exc)}",
+        -1,
+        message.value or b"",
+    )

@@ -18,18 +18,23 @@ from collections.abc import Mapping
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import JoinStore
 from monitor.adapters.shadow_store import RESULT_COLUMNS, read_shadow_sums, result_rows
-from monitor.pipeline import BatchOutput
+from monitor.folding.pipeline import BatchOutput
 from monitor.shadow.fold import fold_pairs, pair_sums
 from monitor.shadow.pairs import Side, decode_side, encode_side, side_of
 from monitor.shadow.report import ShadowReport, shadow_report
 
 __all__ = ["ShadowResults", "ShadowStage"]
 
-SIDES = {"inference": "production", "feedback": "shadow"}  # join-store kinds -> the side they hold here
+SIDES = {
+    "inference": "production",
+    "feedback": "shadow",
+}  # join-store kinds -> the side they hold here
 
 
 def _side(e) -> Side:
-    return side_of(e.prediction, e.output_text, e.latency_ms, e.output_tokens, e.error, e.model_version)
+    return side_of(
+        e.prediction, e.output_text, e.latency_ms, e.output_tokens, e.error, e.model_version
+    )
 
 
 def _key(model: str, request_id: str) -> str:
@@ -48,13 +53,23 @@ class ShadowStage:
             if source.kind != "inference" or not (source.valid or source.shadow):
                 continue
             pairs: list[tuple[str, float, Side, Side]] = []
-            production = [(_key(e.model, e.request_id), encode_side(_side(e), e.timestamp, i))
-                          for e, i in zip(source.valid, source.event_ids)]
-            for rid, stored, shadows in self.join_store.add_inferences(production, now) if production else ():
+            production = [
+                (_key(e.model, e.request_id), encode_side(_side(e), e.timestamp, i))
+                for e, i in zip(source.valid, source.event_ids)
+            ]
+            for rid, stored, shadows in (
+                self.join_store.add_inferences(production, now) if production else ()
+            ):
                 p, t = decode_side(stored)
                 pairs += [(rid.split("\t", 1)[0], t, p, decode_side(s)[0]) for s in shadows]
-            shadow = [(_key(e.model, e.request_id), e.model_version, encode_side(_side(e), e.timestamp, i))
-                      for e, i in zip(source.shadow, source.shadow_ids)]
+            shadow = [
+                (
+                    _key(e.model, e.request_id),
+                    e.model_version,
+                    encode_side(_side(e), e.timestamp, i),
+                )
+                for e, i in zip(source.shadow, source.shadow_ids)
+            ]
             for rid, stored, s in self.join_store.add_feedback(shadow, now) if shadow else ():
                 p, t = decode_side(stored)
                 pairs.append((rid.split("\t", 1)[0], t, p, decode_side(s)[0]))
@@ -74,8 +89,10 @@ class ShadowResults:
 
     def run(self, now: float) -> list[ShadowReport]:
         """Every comparison's report, written to ``shadow_results`` (latest row wins)."""
-        reports = [shadow_report(s, self.margins) for s in pair_sums(read_shadow_sums(self.store, self.store.db))]
+        reports = [
+            shadow_report(s, self.margins)
+            for s in pair_sums(read_shadow_sums(self.store, self.store.db))
+        ]
         if reports:
             self.store.insert("shadow_results", result_rows(reports, now), RESULT_COLUMNS)
         return reports
-

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from monitor.adapters.drift_store import DriftStore
-from monitor.baseline import Baseline
 from monitor.bounded import LRUMap
+from monitor.drift.baseline import Baseline
 from monitor.drift.windows import fold_drift
-from monitor.pipeline import BatchOutput
-from monitor.windows import window_starts
+from monitor.folding.pipeline import BatchOutput
+from monitor.folding.windows import window_starts
 
 __all__ = ["VersionStates"]
 
@@ -32,7 +32,9 @@ Loaded = dict[VersionKey, tuple[str, Baseline] | None]  # None: the version has 
 
 
 class VersionStates:
-    def __init__(self, store: DriftStore, *, max_versions: int = 1000, baseline_samples: int = 1000) -> None:
+    def __init__(
+        self, store: DriftStore, *, max_versions: int = 1000, baseline_samples: int = 1000
+    ) -> None:
         self.store = store
         self.baseline_samples = baseline_samples
         self._baselines: LRUMap[VersionKey, tuple[str, Baseline] | None] = LRUMap(max_versions)
@@ -59,19 +61,25 @@ class VersionStates:
         """The active baseline (or None) of each of ``keys``."""
         ids = self.store.active_baseline_ids(keys)
         bodies = self.store.load_baselines(set(ids.values())) if ids else {}
-        return {k: (ids[k], bodies[ids[k]]) if k in ids and ids[k] in bodies else None for k in keys}
+        return {
+            k: (ids[k], bodies[ids[k]]) if k in ids and ids[k] in bodies else None for k in keys
+        }
 
     def fetch_changes(self, current: Mapping[VersionKey, str | None]) -> Loaded:
         """Versions of ``current`` (key -> baseline id held) whose active baseline changed since."""
         ids = self.store.active_baseline_ids(list(current))
         changed = [k for k, held in current.items() if ids.get(k) != held]
         bodies = self.store.load_baselines({ids[k] for k in changed if k in ids}) if changed else {}
-        return {k: (ids[k], bodies[ids[k]]) if k in ids and ids[k] in bodies else None for k in changed}
+        return {
+            k: (ids[k], bodies[ids[k]]) if k in ids and ids[k] in bodies else None for k in changed
+        }
 
     def refresh(self, held: Mapping[VersionKey, str | None]) -> Loaded:
         """The held versions whose active baseline changed, when the baselines' generation moved since
         the last call (else nothing); ``held`` is :meth:`held_ids`, taken on the caller's thread."""
-        generation = self.store.baseline_generation()  # read first: a change after it only reloads again
+        generation = (
+            self.store.baseline_generation()
+        )  # read first: a change after it only reloads again
         if generation == self.generation:
             return {}
         changed = self.fetch_changes(held) if held else {}
@@ -103,14 +111,23 @@ class VersionStates:
             if source.kind != "inference":
                 continue
             late = source.late or [False] * len(source.valid)
-            events = [e for e, is_late in zip(source.valid, late)
-                      if not is_late and (e.model, e.model_version) in baselines]
+            events = [
+                e
+                for e, is_late in zip(source.valid, late)
+                if not is_late and (e.model, e.model_version) in baselines
+            ]
             if events:
                 times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
                 source.partials += fold_drift(
-                    baselines, [e.features for e in events], [e.input_text for e in events],
-                    window_starts(times, window_seconds), [e.model for e in events],
-                    [e.model_version for e in events], times, window_seconds)
+                    baselines,
+                    [e.features for e in events],
+                    [e.input_text for e in events],
+                    window_starts(times, window_seconds),
+                    [e.model for e in events],
+                    [e.model_version for e in events],
+                    times,
+                    window_seconds,
+                )
 
     def take_samples(self, events: Iterable[Any]) -> list[Any]:
         """The events to sample for automatic baselines: the first ``baseline_samples`` of each tracked

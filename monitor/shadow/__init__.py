@@ -10,6 +10,18 @@ from monitor.shadow.fold import ShadowSums, fold_pairs, fold_shadow_traffic, pai
 from monitor.shadow.pairs import NgramJaccard, Side, TextSimilarity, pair_values, side_of
 from monitor.shadow.report import ShadowReport, default_margins, parse_margins, shadow_report
 
-__all__ = ["NgramJaccard", "ShadowReport", "ShadowSums", "Side", "TextSimilarity", "default_margins",
-           "fold_pairs", "fold_shadow_traffic", "pair_sums", "pair_values", "parse_margins", "shadow_report",
-           "side_of"]
+__all__ = [
+    "NgramJaccard",
+    "ShadowReport",
+    "ShadowSums",
+    "Side",
+    "TextSimilarity",
+    "default_margins",
+    "fold_pairs",
+    "fold_shadow_traffic",
+    "pair_sums",
+    "pair_values",
+    "parse_margins",
+    "shadow_report",
+    "side_of",
+]

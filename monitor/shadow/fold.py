@@ -23,12 +23,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.catalogue import SHADOW_PREFIX
-from monitor.events import InferenceEvent
+from monitor.contract.events import InferenceEvent
 from monitor.experiments.stats import Moments
-from monitor.partials import Partial
+from monitor.folding.partials import Partial
 from monitor.shadow.pairs import DEFAULT_SIMILARITY, Side, TextSimilarity, pair_values
 
-__all__ = ["ERRORS", "EVENTS", "PAIRS", "ShadowSums", "fold_pairs", "fold_shadow_traffic", "pair_sums"]
+__all__ = [
+    "ERRORS",
+    "EVENTS",
+    "PAIRS",
+    "ShadowSums",
+    "fold_pairs",
+    "fold_shadow_traffic",
+    "pair_sums",
+]
 
 EVENTS, ERRORS, PAIRS = f"{SHADOW_PREFIX}events", f"{SHADOW_PREFIX}errors", f"{SHADOW_PREFIX}pairs"
 
@@ -53,10 +61,15 @@ def fold_shadow_traffic(events: Sequence[InferenceEvent], window: int) -> list[P
     return out
 
 
-def fold_pairs(pairs: Iterable[tuple[str, float, Side, Side]], window: int,
-               similarity: TextSimilarity = DEFAULT_SIMILARITY) -> list[Partial]:
+def fold_pairs(
+    pairs: Iterable[tuple[str, float, Side, Side]],
+    window: int,
+    similarity: TextSimilarity = DEFAULT_SIMILARITY,
+) -> list[Partial]:
     """Partials of ``(model, production time, production side, shadow side)`` pairs."""
-    sums: dict[tuple[float, str, str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, -math.inf])
+    sums: dict[tuple[float, str, str, str, str], list[float]] = defaultdict(
+        lambda: [0.0, 0.0, 0.0, -math.inf]
+    )
     for model, t, production, shadow in pairs:
         key = (_start(t, window), model, production.model_version, shadow.model_version)
         for name, value in (("", 1.0), *pair_values(production, shadow, similarity).items()):
@@ -70,10 +83,32 @@ def fold_pairs(pairs: Iterable[tuple[str, float, Side, Side]], window: int,
         if not name:
             out.append(Partial(start, window, model, version, PAIRS, shadow_version, n, n, latest))
             continue
-        out.append(Partial(start, window, model, version, f"{SHADOW_PREFIX}{name}:y", shadow_version, n, total,
-                           latest))
-        out.append(Partial(start, window, model, version, f"{SHADOW_PREFIX}{name}:y2", shadow_version, n, squares,
-                           latest))
+        out.append(
+            Partial(
+                start,
+                window,
+                model,
+                version,
+                f"{SHADOW_PREFIX}{name}:y",
+                shadow_version,
+                n,
+                total,
+                latest,
+            )
+        )
+        out.append(
+            Partial(
+                start,
+                window,
+                model,
+                version,
+                f"{SHADOW_PREFIX}{name}:y2",
+                shadow_version,
+                n,
+                squares,
+                latest,
+            )
+        )
     return out
 
 
@@ -108,7 +143,7 @@ def pair_sums(rows: Iterable[tuple[str, str, str, str, float, float]]) -> list[S
         elif name == PAIRS:
             pairs[(model, version, bkt)] += float(count)
         elif name.startswith(SHADOW_PREFIX):
-            metric, stat = name[len(SHADOW_PREFIX):].rsplit(":", 1)
+            metric, stat = name[len(SHADOW_PREFIX) :].rsplit(":", 1)
             row = parts[(model, version, bkt, metric)]
             if stat == "y":
                 row[0] += float(count)
@@ -118,6 +153,14 @@ def pair_sums(rows: Iterable[tuple[str, str, str, str, float, float]]) -> list[S
     moments: dict[tuple[str, str, str], dict[str, Moments]] = defaultdict(dict)
     for (model, version, bkt, metric), (n, sy, sy2) in parts.items():
         moments[(model, version, bkt)][metric] = Moments(n, sy, sy2)
-    return [ShadowSums(model, version, shadow, n, moments.get((model, version, shadow), {}),
-                       *traffic.get((model, shadow), [0.0, 0.0]))
-            for (model, version, shadow), n in sorted(pairs.items())]
+    return [
+        ShadowSums(
+            model,
+            version,
+            shadow,
+            n,
+            moments.get((model, version, shadow), {}),
+            *traffic.get((model, shadow), [0.0, 0.0]),
+        )
+        for (model, version, shadow), n in sorted(pairs.items())
+    ]

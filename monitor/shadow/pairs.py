@@ -51,7 +51,9 @@ class TextSimilarity(Protocol):
 
 
 def _hash64(data: str) -> int:
-    return int.from_bytes(hashlib.blake2b(data.encode(), digest_size=8).digest(), "big") >> 1  # fits int64
+    return (
+        int.from_bytes(hashlib.blake2b(data.encode(), digest_size=8).digest(), "big") >> 1
+    )  # fits int64
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,7 @@ class NgramJaccard:
             raise ValueError(f"n {self.n} and k {self.k} must be positive")
 
     def sketch(self, text: str) -> list[int]:
-        grams = {text[i:i + self.n] for i in range(max(len(text) - self.n + 1, 1))}
+        grams = {text[i : i + self.n] for i in range(max(len(text) - self.n + 1, 1))}
         return sorted(_hash64(g) for g in grams)[: self.k]
 
     def similarity(self, a: list[int], b: list[int]) -> float:
@@ -104,9 +106,15 @@ class Side:
     error: bool
 
 
-def side_of(prediction: Any, output_text: str | None, latency_ms: float | None, output_tokens: int | None,
-            error: str | None = None, model_version: str = "",
-            similarity: TextSimilarity = DEFAULT_SIMILARITY) -> Side:
+def side_of(
+    prediction: Any,
+    output_text: str | None,
+    latency_ms: float | None,
+    output_tokens: int | None,
+    error: str | None = None,
+    model_version: str = "",
+    similarity: TextSimilarity = DEFAULT_SIMILARITY,
+) -> Side:
     """The side of one answer (an answer with ``error`` has no answer of its own)."""
     answer = text_hash = sketch = length = None
     if error is None:
@@ -117,14 +125,34 @@ def side_of(prediction: Any, output_text: str | None, latency_ms: float | None, 
             text = normalise_text(output_text)
             text_hash = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
             sketch, length = similarity.sketch(text), len(output_text)
-    return Side(model_version, answer, text_hash, sketch, length, latency_ms, output_tokens, error is not None)
+    return Side(
+        model_version,
+        answer,
+        text_hash,
+        sketch,
+        length,
+        latency_ms,
+        output_tokens,
+        error is not None,
+    )
 
 
 def encode_side(side: Side, timestamp: float, event_id: str = "") -> bytes:
     """The join-store payload of one side; ``timestamp`` is the event time of the answer."""
-    return orjson.dumps({"id": event_id, "t": timestamp, "v": side.model_version, "a": side.answer,
-                         "x": side.text, "k": side.sketch, "n": side.length, "l": side.latency_ms, "o": side.output_tokens,
-                         "e": side.error})
+    return orjson.dumps(
+        {
+            "id": event_id,
+            "t": timestamp,
+            "v": side.model_version,
+            "a": side.answer,
+            "x": side.text,
+            "k": side.sketch,
+            "n": side.length,
+            "l": side.latency_ms,
+            "o": side.output_tokens,
+            "e": side.error,
+        }
+    )
 
 
 def decode_side(payload: bytes) -> tuple[Side, float]:
@@ -137,21 +165,25 @@ def _delta(shadow: float | None, production: float | None) -> float | None:
     return None if shadow is None or production is None else float(shadow) - float(production)
 
 
-def pair_values(production: Side, shadow: Side,
-                similarity: TextSimilarity = DEFAULT_SIMILARITY) -> dict[str, float]:
+def pair_values(
+    production: Side, shadow: Side, similarity: TextSimilarity = DEFAULT_SIMILARITY
+) -> dict[str, float]:
     """One value per shadow metric this pair has (see :data:`~monitor.catalogue.SHADOW_METRICS`)."""
     out = {"error_rate": float(shadow.error) - float(production.error)}
     answered = not shadow.error and not production.error
-    if answered and production.answer is not None and shadow.answer is not None:  # predictions first
+    if (
+        answered and production.answer is not None and shadow.answer is not None
+    ):  # predictions first
         out["agreement"] = float(production.answer == shadow.answer)
     elif answered and production.text is not None and shadow.text is not None:
         out["agreement"] = float(production.text == shadow.text)
     if answered and production.sketch is not None and shadow.sketch is not None:
         out["similarity"] = similarity.similarity(production.sketch, shadow.sketch)
-    for name, d in (("latency_ms", _delta(shadow.latency_ms, production.latency_ms)),
-                    ("output_tokens", _delta(shadow.output_tokens, production.output_tokens)),
-                    ("length_chars", _delta(shadow.length, production.length))):
+    for name, d in (
+        ("latency_ms", _delta(shadow.latency_ms, production.latency_ms)),
+        ("output_tokens", _delta(shadow.output_tokens, production.output_tokens)),
+        ("length_chars", _delta(shadow.length, production.length)),
+    ):
         if d is not None:
             out[name] = d
     return out
-

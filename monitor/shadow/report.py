@@ -34,8 +34,17 @@ from monitor.errors import ConfigError
 from monitor.experiments.stats import Moments, half_width, mixture_rho
 from monitor.shadow.fold import ShadowSums
 
-__all__ = ["DEFAULT_ALPHA", "DEFAULT_TUNING", "MIN_PAIRS", "VERDICTS", "MetricDelta", "ShadowReport",
-           "default_margins", "parse_margins", "shadow_report"]
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_TUNING",
+    "MIN_PAIRS",
+    "VERDICTS",
+    "MetricDelta",
+    "ShadowReport",
+    "default_margins",
+    "parse_margins",
+    "shadow_report",
+]
 
 VERDICTS = ("promising", "not_promising", "collecting")
 MIN_PAIRS = 30  # no verdict on fewer pairs: the normal approximation of the interval needs some
@@ -47,7 +56,9 @@ DEFAULT_TUNING = 5000.0  # pairs at which the confidence sequence is tightest (a
 class MetricDelta:
     metric: str
     n: float
-    value: float  # mean of the shadow's per-pair values (agreement, similarity) or of the differences
+    value: (
+        float  # mean of the shadow's per-pair values (agreement, similarity) or of the differences
+    )
     diff: float  # mean of value − reference
     ci_low: float
     ci_high: float
@@ -93,18 +104,24 @@ def parse_margins(text: str) -> dict[str, float]:
         except KeyError as exc:
             raise ConfigError(f"MONITOR_SHADOW_MARGINS: {exc.args[0]}") from None
         except ValueError:
-            raise ConfigError(f"MONITOR_SHADOW_MARGINS: {item!r} is not name=margin with a number") from None
+            raise ConfigError(
+                f"MONITOR_SHADOW_MARGINS: {item!r} is not name=margin with a number"
+            ) from None
         if not (math.isfinite(margin) and margin >= 0):
             raise ConfigError(f"MONITOR_SHADOW_MARGINS: {item!r}: the margin must be a number >= 0")
         out[name.strip()] = margin
     return out
 
 
-def _delta(metric: str, m: Moments | None, margin: float | None, rho: float, alpha: float) -> MetricDelta:
+def _delta(
+    metric: str, m: Moments | None, margin: float | None, rho: float, alpha: float
+) -> MetricDelta:
     spec = shadow_metric(metric)
     if m is None or m.n < 1:
         nan = math.nan
-        return MetricDelta(metric, 0.0, nan, nan, nan, nan, margin, "unknown" if margin is not None else "")
+        return MetricDelta(
+            metric, 0.0, nan, nan, nan, nan, margin, "unknown" if margin is not None else ""
+        )
     value = m.mean_y
     diff = value - spec.reference
     var, _, _ = m.covariance()
@@ -121,27 +138,52 @@ def _delta(metric: str, m: Moments | None, margin: float | None, rho: float, alp
     return MetricDelta(metric, m.n, value, diff, low, high, margin, status)
 
 
-def shadow_report(sums: ShadowSums, margins: Mapping[str, float], alpha: float = DEFAULT_ALPHA,
-                  tuning: float = DEFAULT_TUNING) -> ShadowReport:
+def shadow_report(
+    sums: ShadowSums,
+    margins: Mapping[str, float],
+    alpha: float = DEFAULT_ALPHA,
+    tuning: float = DEFAULT_TUNING,
+) -> ShadowReport:
     """The report of one comparison against ``margins`` (metric -> non-inferiority margin)."""
     rho = mixture_rho(alpha, tuning)
-    deltas = tuple(_delta(m.name, sums.moments.get(m.name), margins.get(m.name), rho, alpha) for m in SHADOW_METRICS)
+    deltas = tuple(
+        _delta(m.name, sums.moments.get(m.name), margins.get(m.name), rho, alpha)
+        for m in SHADOW_METRICS
+    )
     by_name = {d.metric: d for d in deltas}
     declared = [d for d in deltas if d.margin is not None]
     worse = [d.metric for d in declared if d.status == "worse"]
     unknown = [d.metric for d in declared if d.status == "unknown"]
     if worse:
-        verdict, reason = "not_promising", f"worse than production by more than the margin: {', '.join(worse)}"
+        verdict, reason = (
+            "not_promising",
+            f"worse than production by more than the margin: {', '.join(worse)}",
+        )
     elif sums.pairs < MIN_PAIRS:
         verdict, reason = "collecting", f"{sums.pairs:g} pairs, at least {MIN_PAIRS} needed"
     elif unknown:
         verdict, reason = "collecting", f"not yet within the margin: {', '.join(unknown)}"
     else:
         verdict = "promising"
-        reason = ("within the margin on " + ", ".join(d.metric for d in declared)) if declared else \
-            "no metric declared (MONITOR_SHADOW_MARGINS)"
+        reason = (
+            ("within the margin on " + ", ".join(d.metric for d in declared))
+            if declared
+            else "no metric declared (MONITOR_SHADOW_MARGINS)"
+        )
     error_rate = sums.shadow_errors / sums.shadow_events if sums.shadow_events else math.nan
-    return ShadowReport(sums.model, sums.production_version, sums.shadow_version, sums.pairs,
-                        by_name["agreement"].value, by_name["similarity"].value, by_name["latency_ms"].diff,
-                        by_name["output_tokens"].diff, by_name["length_chars"].diff, sums.shadow_events, error_rate,
-                        verdict, reason, deltas)
+    return ShadowReport(
+        sums.model,
+        sums.production_version,
+        sums.shadow_version,
+        sums.pairs,
+        by_name["agreement"].value,
+        by_name["similarity"].value,
+        by_name["latency_ms"].diff,
+        by_name["output_tokens"].diff,
+        by_name["length_chars"].diff,
+        sums.shadow_events,
+        error_rate,
+        verdict,
+        reason,
+        deltas,
+    )

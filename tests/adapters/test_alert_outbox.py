@@ -22,8 +22,16 @@ def store(chdb_dir: Path) -> Iterator[ClickHouseStore]:
     s.command(f"DROP DATABASE IF EXISTS {s.db}")
 
 
-FIRING = Alert.firing("takeover", "critical", "chat", "v2", 600.0, "too many takeovers",
-                      evidence={"metrics": [{"metric": "human_takeover", "value": 0.4}]}, recommended_action="rollback")
+FIRING = Alert.firing(
+    "takeover",
+    "critical",
+    "chat",
+    "v2",
+    600.0,
+    "too many takeovers",
+    evidence={"metrics": [{"metric": "human_takeover", "value": 0.4}]},
+    recommended_action="rollback",
+)
 RESOLVED = FIRING.resolved(1200.0)
 
 
@@ -32,8 +40,12 @@ def test_pending_until_each_sink_is_done(store: ClickHouseStore) -> None:
     outbox.add([FIRING], ["webhook", "kafka"])
     time.sleep(0.01)  # recorded in a later alert run
     outbox.add([RESOLVED], ["webhook", "kafka"])
-    assert outbox.pending(["webhook", "kafka"]) == [("kafka", FIRING), ("webhook", FIRING), ("kafka", RESOLVED),
-                                                    ("webhook", RESOLVED)]
+    assert outbox.pending(["webhook", "kafka"]) == [
+        ("kafka", FIRING),
+        ("webhook", FIRING),
+        ("kafka", RESOLVED),
+        ("webhook", RESOLVED),
+    ]
     outbox.finish(FIRING, "kafka", "delivered")
     outbox.finish(RESOLVED, "webhook", "duplicate")
     assert outbox.pending(["webhook", "kafka"]) == [("webhook", FIRING), ("kafka", RESOLVED)]

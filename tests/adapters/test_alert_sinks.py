@@ -35,14 +35,23 @@ from monitor.alerts.state import Alert
 SECRET = "s3cret"
 
 
-
-
-def make_alert(rule: str = "human_takeover_high", version: str = "v1", starts_at: float | None = None) -> Alert:
+def make_alert(
+    rule: str = "human_takeover_high", version: str = "v1", starts_at: float | None = None
+) -> Alert:
     return Alert.firing(
-        rule, "warning", "chat", version, time.time() - 60 if starts_at is None else starts_at,
-        "chat v1: human takeover 22% > 15%", description="Takeover rate is above the limit.",
-        recommended_action="retrain_concept_drift", runbook_url="https://runbooks.example/takeover",
-        evidence={"metrics": [{"metric": "human_takeover_rate", "value": 0.22}], "trend_query": "SELECT 1"},
+        rule,
+        "warning",
+        "chat",
+        version,
+        time.time() - 60 if starts_at is None else starts_at,
+        "chat v1: human takeover 22% > 15%",
+        description="Takeover rate is above the limit.",
+        recommended_action="retrain_concept_drift",
+        runbook_url="https://runbooks.example/takeover",
+        evidence={
+            "metrics": [{"metric": "human_takeover_rate", "value": 0.22}],
+            "trend_query": "SELECT 1",
+        },
     )
 
 
@@ -125,9 +134,13 @@ def test_receiver_down_then_up_gets_the_alert_and_failures_are_counted() -> None
         receiver = Receiver()  # not started yet: connection refused
         failures: list[str] = []
         sizes: list[int] = []
-        queue = DeliveryQueue([WebhookSink(receiver.url, secret=SECRET)], base_delay=0.05, max_delay=0.2,
-                              on_failure=lambda name, _a, _e: failures.append(name),
-                              on_queue_size=lambda _n, size: sizes.append(size))
+        queue = DeliveryQueue(
+            [WebhookSink(receiver.url, secret=SECRET)],
+            base_delay=0.05,
+            max_delay=0.2,
+            on_failure=lambda name, _a, _e: failures.append(name),
+            on_queue_size=lambda _n, size: sizes.append(size),
+        )
         alert = make_alert()
         queue.enqueue(alert)
         queue.enqueue(alert.resolved(time.time()))
@@ -152,7 +165,9 @@ def test_a_failing_sink_never_blocks_the_others() -> None:
     async def scenario() -> None:
         good = await Receiver().start()
         dead = WebhookSink(f"http://127.0.0.1:{free_port()}/hook", name="dead")
-        queue = DeliveryQueue([dead, WebhookSink(good.url, name="good")], base_delay=0.05, max_delay=0.1)
+        queue = DeliveryQueue(
+            [dead, WebhookSink(good.url, name="good")], base_delay=0.05, max_delay=0.1
+        )
         try:
             for version in ("v1", "v2", "v3"):
                 queue.enqueue(make_alert(version=version))
@@ -171,12 +186,20 @@ def test_max_attempts_gives_up_and_reports_it() -> None:
     async def scenario() -> None:
         gave_up: list[str] = []
         dead = WebhookSink(f"http://127.0.0.1:{free_port()}/hook", name="dead")
-        queue = DeliveryQueue([dead], max_attempts=3, base_delay=0.01,
-                              on_give_up=lambda name, alert, _e: gave_up.append(alert.model_version))
+        queue = DeliveryQueue(
+            [dead],
+            max_attempts=3,
+            base_delay=0.01,
+            on_give_up=lambda name, alert, _e: gave_up.append(alert.model_version),
+        )
         queue.enqueue(make_alert(version="v1"))
         queue.enqueue(make_alert(version="v2"))
         assert await queue.close(timeout=5)
-        assert gave_up == ["v1", "v2"] and queue.failures["dead"] == 6 and queue.pending() == {"dead": 0}
+        assert (
+            gave_up == ["v1", "v2"]
+            and queue.failures["dead"] == 6
+            and queue.pending() == {"dead": 0}
+        )
 
     asyncio.run(scenario())
 
@@ -244,14 +267,20 @@ def test_deduplicator_in_memory_lets_one_send_per_status_and_incident() -> None:
     asyncio.run(scenario())
 
 
-def test_deduplicator_over_redis_lets_exactly_one_worker_send(redis_url: str, redis_prefix: str) -> None:
+def test_deduplicator_over_redis_lets_exactly_one_worker_send(
+    redis_url: str, redis_prefix: str
+) -> None:
     async def scenario() -> None:
-        workers = [AlertDeduplicator(redis_url, ttl_seconds=60, prefix=redis_prefix) for _ in range(4)]
+        workers = [
+            AlertDeduplicator(redis_url, ttl_seconds=60, prefix=redis_prefix) for _ in range(4)
+        ]
         try:
             alert = make_alert(starts_at=1000.0)
             results = await asyncio.gather(*(w.should_send(alert) for w in workers))
             assert sorted(results) == [False, False, False, True]
-            resolved = await asyncio.gather(*(w.should_send(alert.resolved(1300.0)) for w in workers))
+            resolved = await asyncio.gather(
+                *(w.should_send(alert.resolved(1300.0)) for w in workers)
+            )
             assert resolved.count(True) == 1
         finally:
             for w in workers:
@@ -274,11 +303,19 @@ def test_deduplicator_sends_when_redis_is_unreachable() -> None:
 def test_alertmanager_payload_shape() -> None:
     alert = make_alert(starts_at=1_767_225_600.0)
     item = alertmanager_payload(alert, "http://grafana/d/monitor")
-    assert item["labels"] == {"alertname": "human_takeover_high", "severity": "warning", "model": "chat",
-                              "model_version": "v1", "service": SERVICE}
+    assert item["labels"] == {
+        "alertname": "human_takeover_high",
+        "severity": "warning",
+        "model": "chat",
+        "model_version": "v1",
+        "service": SERVICE,
+    }
     assert item["startsAt"] == "2026-01-01T00:00:00.000Z" and "endsAt" not in item
     assert json.loads(item["annotations"]["evidence"])["trend_query"] == "SELECT 1"
-    assert alertmanager_payload(alert.resolved(1_767_225_900.0))["endsAt"] == "2026-01-01T00:05:00.000Z"
+    assert (
+        alertmanager_payload(alert.resolved(1_767_225_900.0))["endsAt"]
+        == "2026-01-01T00:05:00.000Z"
+    )
 
 
 # --- a real Alertmanager --------------------------------------------------------------------------
@@ -293,7 +330,9 @@ class RunningAlertmanager:
 @pytest.fixture(scope="module")
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAlertmanager]:
     hook_port = free_port()
-    started = start_alertmanager(tmp_path_factory.mktemp("alertmanager"), f"http://127.0.0.1:{hook_port}/hook")
+    started = start_alertmanager(
+        tmp_path_factory.mktemp("alertmanager"), f"http://127.0.0.1:{hook_port}/hook"
+    )
     if started is None:
         missing_service("prometheus-alertmanager (apt-get install prometheus-alertmanager)")
     proc, url = started
@@ -340,8 +379,11 @@ async def _wait_for(predicate: Any, timeout: float) -> Any:
 def test_real_alertmanager_receives_firing_then_resolved(alertmanager: RunningAlertmanager) -> None:
     async def scenario() -> None:
         hook = await Receiver(port=alertmanager.hook_port).start()
-        queue = DeliveryQueue([AlertmanagerSink(alertmanager.url, generator_url="http://grafana/d/monitor")],
-                              max_attempts=5, base_delay=0.1)
+        queue = DeliveryQueue(
+            [AlertmanagerSink(alertmanager.url, generator_url="http://grafana/d/monitor")],
+            max_attempts=5,
+            base_delay=0.1,
+        )
         alert = make_alert(rule="am_takeover_test")
         try:
             queue.enqueue(alert)
@@ -349,8 +391,13 @@ def test_real_alertmanager_receives_firing_then_resolved(alertmanager: RunningAl
             active = await _wait_for(lambda: _am_alerts(alertmanager, "am_takeover_test"), 10)
             assert len(active) == 1
             got = active[0]
-            assert got["labels"] == {"alertname": "am_takeover_test", "severity": "warning", "model": "chat",
-                                     "model_version": "v1", "service": SERVICE}
+            assert got["labels"] == {
+                "alertname": "am_takeover_test",
+                "severity": "warning",
+                "model": "chat",
+                "model_version": "v1",
+                "service": SERVICE,
+            }
             assert got["status"]["state"] == "active"
             assert got["annotations"]["recommended_action"] == "retrain_concept_drift"
             assert json.loads(got["annotations"]["evidence"])["trend_query"] == "SELECT 1"

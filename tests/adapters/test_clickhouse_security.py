@@ -71,9 +71,13 @@ def https_server(certs: Certificates) -> Iterator[HttpsRecorder]:
 
 
 def settings_for(port: int, certs: Certificates, **overrides: object) -> Settings:
-    values = {"clickhouse_url": f"https://monitor@127.0.0.1:{port}/monitor", "clickhouse_password": PASSWORD,
-                  "clickhouse_ssl_ca_file": str(certs.ca), "clickhouse_ssl_cert_file": str(certs.client_cert),
-                  "clickhouse_ssl_key_file": str(certs.client_key)}
+    values = {
+        "clickhouse_url": f"https://monitor@127.0.0.1:{port}/monitor",
+        "clickhouse_password": PASSWORD,
+        "clickhouse_ssl_ca_file": str(certs.ca),
+        "clickhouse_ssl_cert_file": str(certs.client_cert),
+        "clickhouse_ssl_key_file": str(certs.client_key),
+    }
     return Settings(**{**values, **overrides})
 
 
@@ -85,17 +89,25 @@ def connect(settings: Settings) -> str:
     return message
 
 
-def test_with_the_ca_and_client_certificate_the_request_reaches_the_server(https_server: HttpsRecorder,
-                                                                            certs: Certificates) -> None:
+def test_with_the_ca_and_client_certificate_the_request_reaches_the_server(
+    https_server: HttpsRecorder, certs: Certificates
+) -> None:
     message = connect(settings_for(https_server.port, certs))
     assert https_server.requests, "the TLS handshake did not complete"
     assert "AUTHENTICATION_FAILED" in message or "516" in message
 
 
 @pytest.mark.parametrize("case", ["another CA", "no client certificate"])
-def test_without_them_no_request_gets_through(https_server: HttpsRecorder, certs: Certificates, case: str) -> None:
-    overrides = {"another CA": {"clickhouse_ssl_ca_file": str(certs.other_ca)},
-                 "no client certificate": {"clickhouse_ssl_cert_file": None, "clickhouse_ssl_key_file": None}}[case]
+def test_without_them_no_request_gets_through(
+    https_server: HttpsRecorder, certs: Certificates, case: str
+) -> None:
+    overrides = {
+        "another CA": {"clickhouse_ssl_ca_file": str(certs.other_ca)},
+        "no client certificate": {
+            "clickhouse_ssl_cert_file": None,
+            "clickhouse_ssl_key_file": None,
+        },
+    }[case]
     connect(settings_for(https_server.port, certs, **overrides))
     assert https_server.requests == []
 
@@ -104,9 +116,15 @@ def test_the_password_setting_overrides_the_url_and_is_never_shown(certs: Certif
     settings = settings_for(8443, certs, clickhouse_url="https://u:old@ch.internal:8443/db")
     store = ClickHouseStore(settings.clickhouse_url, clickhouse_client_options(settings))
     options = store.server_options()
-    assert options["password"] == PASSWORD and options["username"] == "u" and options["secure"] is True
-    assert (options["ca_cert"], options["client_cert"], options["client_cert_key"], options["verify"]) == (
-        str(certs.ca), str(certs.client_cert), str(certs.client_key), True)
+    assert (
+        options["password"] == PASSWORD and options["username"] == "u" and options["secure"] is True
+    )
+    assert (
+        options["ca_cert"],
+        options["client_cert"],
+        options["client_cert_key"],
+        options["verify"],
+    ) == (str(certs.ca), str(certs.client_cert), str(certs.client_key), True)
     assert PASSWORD not in repr(settings)
 
 
@@ -115,4 +133,6 @@ def test_tls_settings_need_an_https_url(certs: Certificates) -> None:
     with pytest.raises(ConfigError, match="need an https:// MONITOR_CLICKHOUSE_URL"):
         clickhouse_client_options(Settings(clickhouse_ssl_ca_file=str(certs.ca)))
     with pytest.raises(ConfigError, match="MONITOR_CLICKHOUSE_SSL_KEY_FILE is set without"):
-        clickhouse_client_options(Settings(clickhouse_url="https://h/db", clickhouse_ssl_key_file=str(certs.ca)))
+        clickhouse_client_options(
+            Settings(clickhouse_url="https://h/db", clickhouse_ssl_key_file=str(certs.ca))
+        )

@@ -15,7 +15,7 @@ from monitor.adapters.join_store import (
     make_join_store,
 )
 from monitor.errors import StoreError
-from monitor.pipeline import BatchConfig, BatchOutput, RawMessage, process_batch
+from monitor.folding.pipeline import BatchConfig, BatchOutput, RawMessage, process_batch
 from monitor.services.shadow import ShadowStage
 
 TTL = 100.0
@@ -32,7 +32,9 @@ def store(request: pytest.FixtureRequest) -> Iterator[JoinStore]:
     yield made
     if isinstance(made, RedisJoinStore):
         client = made._client
-        keys = list(client.scan_iter(match=made.prefix + "*", count=10_000))  # a shared db: big pages
+        keys = list(
+            client.scan_iter(match=made.prefix + "*", count=10_000)
+        )  # a shared db: big pages
         if keys:
             client.delete(*keys)
     made.close()
@@ -163,45 +165,76 @@ def test_make_join_store_picks_redis_when_a_url_is_given() -> None:
 
 # Shadow pairs: production and shadow answers wait for each other in the same store, same rules.
 
+
 def _shadow_batch(events: list[dict], offset: int = 0) -> BatchOutput:
-    raw = [RawMessage("inf", 0, offset + i, orjson.dumps(e), "inference") for i, e in enumerate(events)]
+    raw = [
+        RawMessage("inf", 0, offset + i, orjson.dumps(e), "inference") for i, e in enumerate(events)
+    ]
     return process_batch(raw, {}, BatchConfig(60, 3600.0, 300.0, now=1_795_000_100.0))
 
 
 def _answer(rid: str, version: str, text: str, **fields: object) -> dict:
-    return {"request_id": rid, "timestamp": 1_795_000_000.0, "model": "m", "model_version": version, "output_text": text,
-            "latency_ms": 100.0, **fields}
+    return {
+        "request_id": rid,
+        "timestamp": 1_795_000_000.0,
+        "model": "m",
+        "model_version": version,
+        "output_text": text,
+        "latency_ms": 100.0,
+        **fields,
+    }
 
 
 def _pair_totals(out: BatchOutput) -> dict[tuple[str, str, str], float]:
-    return {(p.model_version, p.name, p.bucket): p.total for s in out.sources.values() for p in s.partials
-            if p.name.startswith("shadow:") and p.name != "shadow:events"}
+    return {
+        (p.model_version, p.name, p.bucket): p.total
+        for s in out.sources.values()
+        for p in s.partials
+        if p.name.startswith("shadow:") and p.name != "shadow:events"
+    }
 
 
-def test_shadow_pairs_are_returned_once_to_the_later_side_and_again_on_replay(store: JoinStore) -> None:
+def test_shadow_pairs_are_returned_once_to_the_later_side_and_again_on_replay(
+    store: JoinStore,
+) -> None:
     stage = ShadowStage(store, window_seconds=60)
     production = [_answer("r1", "v2", "Refund sent."), _answer("r2", "v2", "Please wait.")]
-    shadow = [_answer("r1", "v3", "refund  sent.", deployment="shadow", latency_ms=150.0),
-              _answer("r2", "v3", "No.", deployment="shadow", error="timeout"),
-              _answer("r2", "v4", "Please wait.", deployment="shadow")]  # a second candidate pairs on its own
+    shadow = [
+        _answer("r1", "v3", "refund  sent.", deployment="shadow", latency_ms=150.0),
+        _answer("r2", "v3", "No.", deployment="shadow", error="timeout"),
+        _answer("r2", "v4", "Please wait.", deployment="shadow"),
+    ]  # a second candidate pairs on its own
     first, later = _shadow_batch(shadow[:1]), _shadow_batch(production + shadow[1:], offset=10)
     assert stage.process(first, now=0.0) == 0  # the shadow came first: it waits
     assert stage.process(later, now=1.0) == 3
     totals = _pair_totals(later)
     assert totals[("v2", "shadow:pairs", "v3")] == 2 and totals[("v2", "shadow:pairs", "v4")] == 1
     assert totals[("v2", "shadow:agreement:y", "v3")] == 1  # the erroring pair has no agreement
-    assert totals[("v2", "shadow:error_rate:y", "v3")] == 1 and totals[("v2", "shadow:latency_ms:y", "v3")] == 50
+    assert (
+        totals[("v2", "shadow:error_rate:y", "v3")] == 1
+        and totals[("v2", "shadow:latency_ms:y", "v3")] == 50
+    )
     replayed = _shadow_batch(production + shadow[1:], offset=10)
     assert stage.process(replayed, now=2.0) == 3 and _pair_totals(replayed) == totals
-    assert stage.process(_shadow_batch(shadow[:1]), now=3.0) == 0  # replaying the early side pairs nothing
+    assert (
+        stage.process(_shadow_batch(shadow[:1]), now=3.0) == 0
+    )  # replaying the early side pairs nothing
     assert store.pending() == {"inference": 0, "feedback": 0}
 
 
 def test_unpaired_shadow_and_production_answers_expire_into_counters(store: JoinStore) -> None:
     stage = ShadowStage(store, window_seconds=60)
-    stage.process(_shadow_batch([_answer("p", "v2", "a"), _answer("s", "v3", "b", deployment="shadow"),
-                                 _answer("both", "v2", "c"), _answer("both", "v3", "c", deployment="shadow")]),
-                  now=0.0)
+    stage.process(
+        _shadow_batch(
+            [
+                _answer("p", "v2", "a"),
+                _answer("s", "v3", "b", deployment="shadow"),
+                _answer("both", "v2", "c"),
+                _answer("both", "v3", "c", deployment="shadow"),
+            ]
+        ),
+        now=0.0,
+    )
     assert stage.expire(now=TTL + 1.0) == {"production": 1, "shadow": 1}
 
 

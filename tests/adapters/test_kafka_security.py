@@ -34,8 +34,9 @@ def mtls_bootstrap(certs: Certificates, tmp_path_factory: pytest.TempPathFactory
     workdir = tmp_path_factory.mktemp("mtls-broker")
     tls_port = free_port()
     try:
-        broker = LocalBroker(other_free_port(tls_port), advertised_port=tls_port,
-                             log_path=workdir / "broker.log").start()
+        broker = LocalBroker(
+            other_free_port(tls_port), advertised_port=tls_port, log_path=workdir / "broker.log"
+        ).start()
     except Exception as exc:
         missing_service(f"Tansu broker ({exc})")
         raise
@@ -61,15 +62,26 @@ def scram_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBrok
 
 
 def tls_settings(bootstrap: str, certs: Certificates, **overrides: object) -> Settings:
-    values = {"kafka_bootstrap": bootstrap, "kafka_security_protocol": "SSL", "kafka_ssl_ca_file": str(certs.ca),
-                  "kafka_ssl_cert_file": str(certs.client_cert), "kafka_ssl_key_file": str(certs.client_key)}
+    values = {
+        "kafka_bootstrap": bootstrap,
+        "kafka_security_protocol": "SSL",
+        "kafka_ssl_ca_file": str(certs.ca),
+        "kafka_ssl_cert_file": str(certs.client_cert),
+        "kafka_ssl_key_file": str(certs.client_key),
+    }
     return Settings(**{**values, **overrides})
 
 
 def consume(bootstrap: str, topic: str, expected: int, options: dict) -> list[dict]:
     async def run() -> list[dict]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False, group_id=None, **options)
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+            **options,
+        )
         await consumer.start()
         records: list[dict] = []
         try:
@@ -86,7 +98,9 @@ def consume(bootstrap: str, topic: str, expected: int, options: dict) -> list[di
     return asyncio.run(run())
 
 
-def test_events_round_trip_over_mutual_tls(mtls_bootstrap: str, certs: Certificates, unique: str) -> None:
+def test_events_round_trip_over_mutual_tls(
+    mtls_bootstrap: str, certs: Certificates, unique: str
+) -> None:
     settings = tls_settings(mtls_bootstrap, certs)
     options = kafka_client_options(settings)
     topic = f"tls-{unique}"
@@ -94,8 +108,9 @@ def test_events_round_trip_over_mutual_tls(mtls_bootstrap: str, certs: Certifica
 
     async def produce() -> None:
         await asyncio.wait_for(ensure_topics(mtls_bootstrap, {topic: 2}, options), 30)
-        async with EventProducer(mtls_bootstrap, topics={"inference": topic}, batch_size=5,
-                                 client_options=options) as producer:
+        async with EventProducer(
+            mtls_bootstrap, topics={"inference": topic}, batch_size=5, client_options=options
+        ) as producer:
             report = await producer.send("inference", events)
         assert report.sent == 20 and not report.rejected
 
@@ -108,17 +123,28 @@ def refused(bootstrap: str, options: dict) -> BaseException | None:
     """The error ``ensure_topics`` ends with, or ``None`` if the broker let the client in."""
     try:
         asyncio.run(asyncio.wait_for(ensure_topics(bootstrap, {"never-created": 1}, options), 20))
-    except (KafkaError, OSError, KeyError, TimeoutError) as exc:  # aiokafka's SCRAM client raises KeyError
+    except (
+        KafkaError,
+        OSError,
+        KeyError,
+        TimeoutError,
+    ) as exc:  # aiokafka's SCRAM client raises KeyError
         return exc
     return None
 
 
-def test_a_client_without_a_certificate_is_refused(mtls_bootstrap: str, certs: Certificates) -> None:
-    settings = tls_settings(mtls_bootstrap, certs, kafka_ssl_cert_file=None, kafka_ssl_key_file=None)
+def test_a_client_without_a_certificate_is_refused(
+    mtls_bootstrap: str, certs: Certificates
+) -> None:
+    settings = tls_settings(
+        mtls_bootstrap, certs, kafka_ssl_cert_file=None, kafka_ssl_key_file=None
+    )
     assert refused(mtls_bootstrap, kafka_client_options(settings)) is not None
 
 
-def test_a_broker_certificate_from_another_ca_is_refused(mtls_bootstrap: str, certs: Certificates) -> None:
+def test_a_broker_certificate_from_another_ca_is_refused(
+    mtls_bootstrap: str, certs: Certificates
+) -> None:
     settings = tls_settings(mtls_bootstrap, certs, kafka_ssl_ca_file=str(certs.other_ca))
     assert refused(mtls_bootstrap, kafka_client_options(settings)) is not None
 
@@ -128,10 +154,16 @@ def test_plaintext_to_a_tls_port_is_refused(mtls_bootstrap: str, certs: Certific
 
 
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"])
-def test_sasl_with_unknown_credentials_is_refused(scram_broker: LocalBroker, mechanism: str) -> None:
-    settings = Settings(kafka_bootstrap=scram_broker.bootstrap, kafka_security_protocol="SASL_PLAINTEXT",
-                        kafka_sasl_mechanism=mechanism, kafka_sasl_username="mallory",
-                        kafka_sasl_password="not-the-password")
+def test_sasl_with_unknown_credentials_is_refused(
+    scram_broker: LocalBroker, mechanism: str
+) -> None:
+    settings = Settings(
+        kafka_bootstrap=scram_broker.bootstrap,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism=mechanism,
+        kafka_sasl_username="mallory",
+        kafka_sasl_password="not-the-password",
+    )
     error = refused(scram_broker.bootstrap, kafka_client_options(settings))
     assert error is not None
     assert "not-the-password" not in str(error)
@@ -141,18 +173,26 @@ def test_the_authenticating_broker_refuses_clients_without_sasl(scram_broker: Lo
     assert refused(scram_broker.bootstrap, kafka_client_options(Settings())) is not None
 
 
-def test_sasl_over_tls_reaches_the_broker_through_tls(scram_broker: LocalBroker, certs: Certificates,
-                                                      tmp_path: Path) -> None:
+def test_sasl_over_tls_reaches_the_broker_through_tls(
+    scram_broker: LocalBroker, certs: Certificates, tmp_path: Path
+) -> None:
     """SASL_SSL: the TLS layer is passed (our CA) and the SCRAM exchange reaches the broker behind it."""
     tunnel = Stunnel(scram_broker.port, certs, tmp_path).start()
     try:
         bootstrap = f"127.0.0.1:{tunnel.port}"
-        base = {"kafka_bootstrap": bootstrap, "kafka_security_protocol": "SASL_SSL", "kafka_ssl_ca_file": str(certs.ca),
-                    "kafka_sasl_mechanism": "SCRAM-SHA-512", "kafka_sasl_username": "mallory",
-                    "kafka_sasl_password": "not-the-password"}
+        base = {
+            "kafka_bootstrap": bootstrap,
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_ssl_ca_file": str(certs.ca),
+            "kafka_sasl_mechanism": "SCRAM-SHA-512",
+            "kafka_sasl_username": "mallory",
+            "kafka_sasl_password": "not-the-password",
+        }
         assert refused(bootstrap, kafka_client_options(Settings(**base))) is not None
         log = (tmp_path / f"stunnel-{tunnel.port}.log").read_text()
-        assert "connected remote server" in log  # TLS was accepted and the bytes went on to the broker
+        assert (
+            "connected remote server" in log
+        )  # TLS was accepted and the bytes went on to the broker
     finally:
         tunnel.stop()
 
@@ -163,25 +203,53 @@ def test_faust_credentials_follow_the_protocol(certs: Certificates) -> None:
     assert faust_broker_credentials(Settings()) is None
     ssl_credentials = faust_broker_credentials(tls_settings("b:9093", certs))
     assert isinstance(ssl_credentials, faust.SSLCredentials)
-    sasl = faust_broker_credentials(Settings(kafka_security_protocol="SASL_SSL", kafka_ssl_ca_file=str(certs.ca),
-                                             kafka_sasl_mechanism="SCRAM-SHA-256", kafka_sasl_username="svc",
-                                             kafka_sasl_password="pw"))
+    sasl = faust_broker_credentials(
+        Settings(
+            kafka_security_protocol="SASL_SSL",
+            kafka_ssl_ca_file=str(certs.ca),
+            kafka_sasl_mechanism="SCRAM-SHA-256",
+            kafka_sasl_username="svc",
+            kafka_sasl_password="pw",
+        )
+    )
     assert isinstance(sasl, faust.SASLCredentials)
     assert (sasl.protocol.value, sasl.mechanism.value, sasl.username, sasl.password) == (
-        "SASL_SSL", "SCRAM-SHA-256", "svc", "pw")
+        "SASL_SSL",
+        "SCRAM-SHA-256",
+        "svc",
+        "pw",
+    )
     assert "pw" not in repr(sasl)
-    plain = faust_broker_credentials(Settings(kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_mechanism="PLAIN",
-                                              kafka_sasl_username="svc", kafka_sasl_password="pw"))
-    assert (plain.protocol.value, plain.mechanism.value, plain.ssl_context) == ("SASL_PLAINTEXT", "PLAIN", None)
+    plain = faust_broker_credentials(
+        Settings(
+            kafka_security_protocol="SASL_PLAINTEXT",
+            kafka_sasl_mechanism="PLAIN",
+            kafka_sasl_username="svc",
+            kafka_sasl_password="pw",
+        )
+    )
+    assert (plain.protocol.value, plain.mechanism.value, plain.ssl_context) == (
+        "SASL_PLAINTEXT",
+        "PLAIN",
+        None,
+    )
 
 
 def test_configuration_mistakes_name_the_setting(certs: Certificates, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="MONITOR_KAFKA_SASL_USERNAME and MONITOR_KAFKA_SASL_PASSWORD"):
+    with pytest.raises(
+        ConfigError, match="MONITOR_KAFKA_SASL_USERNAME and MONITOR_KAFKA_SASL_PASSWORD"
+    ):
         kafka_client_options(Settings(kafka_security_protocol="SASL_SSL"))
-    with pytest.raises(ConfigError, match="MONITOR_KAFKA_SSL_CA_FILE='/nonexistent/ca.pem': no such file"):
-        kafka_client_options(Settings(kafka_security_protocol="SSL", kafka_ssl_ca_file="/nonexistent/ca.pem"))
+    with pytest.raises(
+        ConfigError, match="MONITOR_KAFKA_SSL_CA_FILE='/nonexistent/ca.pem': no such file"
+    ):
+        kafka_client_options(
+            Settings(kafka_security_protocol="SSL", kafka_ssl_ca_file="/nonexistent/ca.pem")
+        )
     with pytest.raises(ConfigError, match="MONITOR_KAFKA_SSL_KEY_FILE is set without"):
-        kafka_client_options(Settings(kafka_security_protocol="SSL", kafka_ssl_key_file=str(certs.client_key)))
+        kafka_client_options(
+            Settings(kafka_security_protocol="SSL", kafka_ssl_key_file=str(certs.client_key))
+        )
     wrong_key = tmp_path / "wrong.key"
     wrong_key.write_text(certs.server_key.read_text())
     with pytest.raises(ConfigError, match="cannot load the client certificate"):

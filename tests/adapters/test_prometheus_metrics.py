@@ -18,9 +18,14 @@ def test_idle_versions_lose_every_series_and_their_label_slot() -> None:
     m.model_labels("chat", "v2", now=3000.0)  # v2 keeps sending
     assert m.forget_idle_versions(now=3700.0, ttl_seconds=3600) == [("chat", "v1")]
     get = m.registry.get_sample_value
-    assert get("monitor_drift_psi", {"model": "chat", "model_version": "v1", "feature": "x"}) is None
+    assert (
+        get("monitor_drift_psi", {"model": "chat", "model_version": "v1", "feature": "x"}) is None
+    )
     assert get("monitor_inferences_total", {"model": "chat", "model_version": "v1"}) is None
-    assert get("monitor_inference_latency_seconds_count", {"model": "chat", "model_version": "v1"}) is None
+    assert (
+        get("monitor_inference_latency_seconds_count", {"model": "chat", "model_version": "v1"})
+        is None
+    )
     assert get("monitor_drift_psi", {"model": "chat", "model_version": "v2", "feature": "x"}) == 0.4
     assert m.model_labels("chat", "v3", now=3700.0) == ("chat", "v3")  # the freed slot is reused
 

@@ -17,44 +17,73 @@ from monitor.errors import StoreError
 def stores(chdb_dir: Path, tmp_path: Path):
     store = ClickHouseStore(f"chdb://{chdb_dir}").connect()
     store.migrate()
-    queries = ReadOnlyQueries(f"chdb://{chdb_dir}", QueryLimits(max_execution_time=2, max_result_rows=50)).connect()
+    queries = ReadOnlyQueries(
+        f"chdb://{chdb_dir}", QueryLimits(max_execution_time=2, max_result_rows=50)
+    ).connect()
     yield store, queries
     queries.close()
 
 
 def test_the_syntax_tree_decides_what_runs() -> None:
-    select = ["SelectWithUnionQuery (children 1)", " ExpressionList (children 1)", "  SelectQuery (children 2)",
-              "   TablesInSelectQuery (children 1)", "    TablesInSelectQueryElement (children 1)",
-              "     TableExpression (children 1)", "      Function {name} (alias f) (children 1)"]
+    select = [
+        "SelectWithUnionQuery (children 1)",
+        " ExpressionList (children 1)",
+        "  SelectQuery (children 2)",
+        "   TablesInSelectQuery (children 1)",
+        "    TablesInSelectQueryElement (children 1)",
+        "     TableExpression (children 1)",
+        "      Function {name} (alias f) (children 1)",
+    ]
     assert refusal([line.format(name="numbers") for line in select]) is None
     assert "table function url()" in refusal([line.format(name="url") for line in select])
     # a scalar function that shares a table function's name is fine outside a table expression
-    assert refusal(["SelectWithUnionQuery (children 1)", " ExpressionList (children 1)",
-                    "  Function format (children 1)"]) is None
-    assert "function file()" in refusal(["SelectWithUnionQuery (children 1)", "  Function file (children 1)"])
+    assert (
+        refusal(
+            [
+                "SelectWithUnionQuery (children 1)",
+                " ExpressionList (children 1)",
+                "  Function format (children 1)",
+            ]
+        )
+        is None
+    )
+    assert "function file()" in refusal(
+        ["SelectWithUnionQuery (children 1)", "  Function file (children 1)"]
+    )
     assert "not InsertQuery" in refusal(["InsertQuery (children 1)"])
     assert refusal([]) is not None
 
 
 @pytest.mark.parametrize("template", REFUSED_STATEMENTS)
-def test_every_write_file_network_or_settings_statement_is_refused(stores, tmp_path: Path, template: str) -> None:
+def test_every_write_file_network_or_settings_statement_is_refused(
+    stores, tmp_path: Path, template: str
+) -> None:
     store, queries = stores
     secret = tmp_path / "secret.csv"
     secret.write_text("topsecret,b\n1,2\n")
     out = tmp_path / "out.txt"
-    tables = store.query("SELECT name FROM system.tables WHERE database = 'monitor' ORDER BY name").rows
+    tables = store.query(
+        "SELECT name FROM system.tables WHERE database = 'monitor' ORDER BY name"
+    ).rows
     with pytest.raises(StoreError) as refused:
         queries.query(template.format(secret=secret, out=out, port=9))
     assert "topsecret" not in str(refused.value)
     assert not out.exists()
-    assert store.query("SELECT name FROM system.tables WHERE database = 'monitor' ORDER BY name").rows == tables
+    assert (
+        store.query("SELECT name FROM system.tables WHERE database = 'monitor' ORDER BY name").rows
+        == tables
+    )
     assert queries.query("SELECT 1 AS one").rows == [(1,)]  # the query client is still usable
 
 
 def test_selects_with_parameters_cte_and_union_run(stores) -> None:
     _, queries = stores
-    assert queries.query("SELECT {a:String} AS a, {n:UInt32} + 1 AS n", {"a": "x'; DROP", "n": 2}).rows == [("x'; DROP", 3)]
-    result = queries.query("WITH 2 AS two SELECT number * two AS d FROM numbers(3) UNION ALL SELECT 100 -- done")
+    assert queries.query(
+        "SELECT {a:String} AS a, {n:UInt32} + 1 AS n", {"a": "x'; DROP", "n": 2}
+    ).rows == [("x'; DROP", 3)]
+    result = queries.query(
+        "WITH 2 AS two SELECT number * two AS d FROM numbers(3) UNION ALL SELECT 100 -- done"
+    )
     assert sorted(r[0] for r in result.rows) == [0, 2, 4, 100]
     assert queries.query("SELECT count() FROM monitor.partials").columns == ["count()"]
     assert queries.query("SELECT format('{} {}', 'a', 'b')").rows == [("a b",)]
@@ -111,8 +140,10 @@ def test_stopping_cancels_running_statements_and_refuses_new_ones(stores) -> Non
 
     thread = threading.Thread(target=heavy)
     thread.start()
-    running = ("SELECT count() FROM system.processes WHERE query LIKE '%monitor-query-%numbers(100000000000000)%' "
-               "AND query NOT LIKE '%system.processes%'")
+    running = (
+        "SELECT count() FROM system.processes WHERE query LIKE '%monitor-query-%numbers(100000000000000)%' "
+        "AND query NOT LIKE '%system.processes%'"
+    )
     try:
         while thread.is_alive() and not store.query(running).rows[0][0]:
             thread.join(0.1)

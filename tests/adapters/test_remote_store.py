@@ -71,10 +71,14 @@ def test_a_failed_call_follows_the_store_to_its_new_owner(store, tmp_path):
     # the new owner's record: a live process (not this one) serving on ``port``
     owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        (tmp_path / "store.owner.json").write_text(json.dumps({"pid": owner.pid, "url": f"http://127.0.0.1:{port}"}))
+        (tmp_path / "store.owner.json").write_text(
+            json.dumps({"pid": owner.pid, "url": f"http://127.0.0.1:{port}"})
+        )
         remote = RemoteStore(url, f"http://127.0.0.1:{free_port()}")  # the old owner's port: closed
         with pytest.raises(StoreError, match=f"now owned by pid {owner.pid}"):
-            remote.query("SELECT 1")  # the call that failed is not repeated: the caller retries its batch
+            remote.query(
+                "SELECT 1"
+            )  # the call that failed is not repeated: the caller retries its batch
         assert remote.query("SELECT 41 + 1").rows == [(42,)]
     finally:
         owner.kill()

@@ -75,11 +75,19 @@ def deliver(sinks: list, alert: Alert = ALERT, attempts: int = 1) -> DeliveryQue
     return asyncio.run(run())
 
 
-def test_configured_sinks_send_token_and_headers_over_tls(receiver: HttpsReceiver, certs: Certificates) -> None:
-    settings = Settings(alertmanager_url=receiver.url, alertmanager_token=TOKEN,
-                        alert_webhook_url=f"{receiver.url}/hook", alert_webhook_token=TOKEN,
-                        alert_webhook_headers={"X-Api-Key": API_KEY}, alert_webhook_secret="hmac",
-                        alert_sink_ssl_ca_file=str(certs.ca), alerts_to_kafka=False)
+def test_configured_sinks_send_token_and_headers_over_tls(
+    receiver: HttpsReceiver, certs: Certificates
+) -> None:
+    settings = Settings(
+        alertmanager_url=receiver.url,
+        alertmanager_token=TOKEN,
+        alert_webhook_url=f"{receiver.url}/hook",
+        alert_webhook_token=TOKEN,
+        alert_webhook_headers={"X-Api-Key": API_KEY},
+        alert_webhook_secret="hmac",
+        alert_sink_ssl_ca_file=str(certs.ca),
+        alerts_to_kafka=False,
+    )
     sinks = [s for s in build_sinks(settings, send_to_kafka=None) if s.name != "log"]  # type: ignore[arg-type]
     assert [s.name for s in sinks] == ["alertmanager", "webhook"]
     queue = deliver(sinks)
@@ -89,13 +97,16 @@ def test_configured_sinks_send_token_and_headers_over_tls(receiver: HttpsReceive
     assert am_headers["Authorization"] == f"Bearer {TOKEN}" and "X-Api-Key" not in am_headers
     assert json.loads(am_body)[0]["labels"]["alertname"] == "takeover"
     hook_headers, _ = by_path["/hook"]
-    assert hook_headers["Authorization"] == f"Bearer {TOKEN}" and hook_headers["X-Api-Key"] == API_KEY
+    assert (
+        hook_headers["Authorization"] == f"Bearer {TOKEN}" and hook_headers["X-Api-Key"] == API_KEY
+    )
     assert hook_headers["X-Monitor-Signature"].startswith("sha256=")
     assert TOKEN not in repr(settings) and API_KEY not in repr(settings)
 
 
-def test_an_untrusted_receiver_is_refused_and_the_log_masks_the_url(receiver: HttpsReceiver,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_an_untrusted_receiver_is_refused_and_the_log_masks_the_url(
+    receiver: HttpsReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
     url = f"https://user:{TOKEN}@127.0.0.1:{receiver.url.rsplit(':', 1)[1]}/hook?token={API_KEY}"
     with caplog.at_level(logging.WARNING):
         queue = deliver([WebhookSink(url)])  # system CAs only: our private CA is not among them
@@ -108,7 +119,12 @@ def test_an_untrusted_receiver_is_refused_and_the_log_masks_the_url(receiver: Ht
 
 def test_a_sink_with_the_private_ca_delivers(receiver: HttpsReceiver, certs: Certificates) -> None:
     context = ssl.create_default_context(cafile=str(certs.ca))
-    queue = deliver([AlertmanagerSink(receiver.url, headers={"Authorization": f"Bearer {TOKEN}"},
-                                      ssl_context=context)])
+    queue = deliver(
+        [
+            AlertmanagerSink(
+                receiver.url, headers={"Authorization": f"Bearer {TOKEN}"}, ssl_context=context
+            )
+        ]
+    )
     assert queue.delivered == {"alertmanager": 1}
     assert receiver.posts[0][1]["Authorization"] == f"Bearer {TOKEN}"

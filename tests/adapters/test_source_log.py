@@ -17,7 +17,9 @@ from monitor.errors import BrokerError
 def test_identity_changes_with_a_recreated_topic_and_the_log_end_is_the_true_one(tmp_path, unique):
     topic = f"t{unique}.inference"
     try:
-        broker = LocalBroker(log_path=tmp_path / "broker.log").start()  # its own: the test deletes a topic
+        broker = LocalBroker(
+            log_path=tmp_path / "broker.log"
+        ).start()  # its own: the test deletes a topic
     except BrokerError as exc:
         missing_service(f"Tansu broker ({exc})")
 
@@ -25,7 +27,9 @@ def test_identity_changes_with_a_recreated_topic_and_the_log_end_is_the_true_one
         await ensure_topics(broker.bootstrap, {topic: 1})
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=50)
         await producer.start()
-        sent = [await producer.send(topic, b"{}", partition=0) for _ in range(7)]  # one record batch
+        sent = [
+            await producer.send(topic, b"{}", partition=0) for _ in range(7)
+        ]  # one record batch
         await asyncio.gather(*sent)
         await producer.stop()
         log = SourceLog(broker.bootstrap)
@@ -34,7 +38,9 @@ def test_identity_changes_with_a_recreated_topic_and_the_log_end_is_the_true_one
             # Tansu lists the last batch's base offset as the latest offset; a fetch tells the truth
             assert listed.log_end <= 7
             for stored, end in ((5, 7), (6, 7), (7, 7), (40, 7)):
-                assert (await log.states([(topic, 0)], {(topic, 0): stored}))[(topic, 0)].log_end == end
+                assert (await log.states([(topic, 0)], {(topic, 0): stored}))[
+                    (topic, 0)
+                ].log_end == end
             cluster, topic_id = listed.identity.split("/")
             assert cluster and topic_id
 
@@ -46,7 +52,7 @@ def test_identity_changes_with_a_recreated_topic_and_the_log_end_is_the_true_one
                 await admin.close()
             await ensure_topics(broker.bootstrap, {topic: 1})
             again = (await log.states([(topic, 0)], {(topic, 0): 6}))[(topic, 0)]
-            assert again.identity.split("/") [0] == cluster and again.identity != listed.identity
+            assert again.identity.split("/")[0] == cluster and again.identity != listed.identity
             assert again.log_end == 0
         finally:
             await log.close()

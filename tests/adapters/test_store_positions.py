@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from monitor.adapters.clickhouse_store import PARTIAL_COLUMNS, ClickHouseStore
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.schema import DDL
-from monitor.partials import Partial
-from monitor.pipeline import Position
+from monitor.folding.partials import Partial
+from monitor.folding.pipeline import Position
 
 
 def new_store(chdb_dir) -> ClickHouseStore:
@@ -20,16 +20,41 @@ def test_an_old_store_is_migrated_and_its_positions_read_as_epoch_0(chdb_dir):
     store = new_store(chdb_dir)
     for statement in DDL:  # the tables as a release before position epochs created them
         store.command(statement.format(db=store.db))
-    assert "position_epoch" not in {r["name"] for r in store.query(f"DESCRIBE TABLE {store.db}.partials").dicts()}
+    assert "position_epoch" not in {
+        r["name"] for r in store.query(f"DESCRIBE TABLE {store.db}.partials").dicts()
+    }
     epoch0 = datetime.fromtimestamp(0, UTC)
-    store.insert("partials", [["inf", 0, 41, epoch0, 0, "", "", "__offsets", "", 0.0, 0.0,
-                               datetime.fromtimestamp(900, UTC)]], PARTIAL_COLUMNS)
-    OutcomeStore(store).store.insert("detector_state", [["inf", 0, "m", "v1", 41, b"old".hex()]],
-                                     ["src_topic", "src_partition", "model", "model_version", "last_offset", "state"])
+    store.insert(
+        "partials",
+        [
+            [
+                "inf",
+                0,
+                41,
+                epoch0,
+                0,
+                "",
+                "",
+                "__offsets",
+                "",
+                0.0,
+                0.0,
+                datetime.fromtimestamp(900, UTC),
+            ]
+        ],
+        PARTIAL_COLUMNS,
+    )
+    OutcomeStore(store).store.insert(
+        "detector_state",
+        [["inf", 0, "m", "v1", 41, b"old".hex()]],
+        ["src_topic", "src_partition", "model", "model_version", "last_offset", "state"],
+    )
     store.migrate()
     store.migrate()  # idempotent
     assert store.position("inf", 0) == Position(41, 900.0, 0, "")
-    assert OutcomeStore(store).load_states("inf", 0, [("m", "v1")]) == {("m", "v1"): (0, 41, b"old")}
+    assert OutcomeStore(store).load_states("inf", 0, [("m", "v1")]) == {
+        ("m", "v1"): (0, 41, b"old")
+    }
 
 
 def test_the_newest_epoch_wins_over_higher_offsets_of_older_ones(chdb_dir):
@@ -39,9 +64,13 @@ def test_the_newest_epoch_wins_over_higher_offsets_of_older_ones(chdb_dir):
     part = Partial(60.0, 60, "m", "v1", "inference_events", "", 1.0, 1.0, 1000.0)
     store.write_batch({("inf", 0): (500, 1000.0, [part])}, {("inf", 0): (0, "c/t1")})
     store.write_batch({("inf", 0): (7, 950.0, [part])}, {("inf", 0): (1, "c/t2")})
-    assert store.position("inf", 0) == Position(7, 1000.0, 1, "c/t2")  # watermark: the largest of all epochs
+    assert store.position("inf", 0) == Position(
+        7, 1000.0, 1, "c/t2"
+    )  # watermark: the largest of all epochs
     assert store.read_position("inf", 0) == (7, 1000.0)
     outcomes = OutcomeStore(store)
     outcomes.save_states([("inf", 0, "m", "v1", 0, 500, b"a"), ("inf", 0, "m", "v1", 1, 7, b"b")])
-    store.command(f"OPTIMIZE TABLE {store.db}.detector_state FINAL")  # a merge keeps one row per epoch
+    store.command(
+        f"OPTIMIZE TABLE {store.db}.detector_state FINAL"
+    )  # a merge keeps one row per epoch
     assert outcomes.load_states("inf", 0, [("m", "v1"), ("m", "v2")]) == {("m", "v1"): (1, 7, b"b")}

@@ -42,7 +42,9 @@ def test_a_missing_or_empty_secret_is_a_clear_error(tmp_path):
 
 def test_secret_comparison() -> None:
     assert secret_matches("abc", "abc")
-    assert not any(secret_matches("abc", s) for s in (None, "", "ab", "abcd", "abd", "ABC", "ab\udcff"))
+    assert not any(
+        secret_matches("abc", s) for s in (None, "", "ab", "abcd", "abd", "ABC", "ab\udcff")
+    )
 
 
 def test_remote_store_sends_the_secret_and_reads_a_new_one_once(chdb_dir, tmp_path):
@@ -56,7 +58,9 @@ def test_remote_store_sends_the_secret_and_reads_a_new_one_once(chdb_dir, tmp_pa
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen.append(self.headers.get(SECRET_HEADER))
             ok = secret_matches(expected["value"], self.headers.get(SECRET_HEADER))
-            data = json.dumps(handle_store_call(store, body) if ok else {"error": "wrong secret"}).encode()
+            data = json.dumps(
+                handle_store_call(store, body) if ok else {"error": "wrong secret"}
+            ).encode()
             self.send_response(200 if ok else 403)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -68,12 +72,18 @@ def test_remote_store_sends_the_secret_and_reads_a_new_one_once(chdb_dir, tmp_pa
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        remote = RemoteStore(f"chdb://{chdb_dir}", f"http://127.0.0.1:{server.server_port}", secret_file=secret_file)
+        remote = RemoteStore(
+            f"chdb://{chdb_dir}", f"http://127.0.0.1:{server.server_port}", secret_file=secret_file
+        )
         assert remote.query("SELECT 41 + 1").rows == [(42,)]
         expected["value"] = issue_secret(secret_file)  # the owner restarted
         assert remote.query("SELECT 2").rows == [(2,)]
-        assert seen[-3:] == [seen[-3], seen[-3], expected["value"]] and seen[-3] != expected["value"]
-        expected["value"] = "another owner's secret"  # a file we cannot see: refused, not retried forever
+        assert (
+            seen[-3:] == [seen[-3], seen[-3], expected["value"]] and seen[-3] != expected["value"]
+        )
+        expected["value"] = (
+            "another owner's secret"  # a file we cannot see: refused, not retried forever
+        )
         with pytest.raises(StoreError, match="403"):
             remote.query("SELECT 3")
     finally:

@@ -55,7 +55,9 @@ def tool(name: str) -> str:
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(args, check=False, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        args, check=False, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -112,11 +114,23 @@ def test_deploy_names_only_what_the_worker_exports_or_sends() -> None:
     assert len(exprs) >= 10 and len({p["id"] for p in board["panels"]}) == len(board["panels"])
 
 
-@pytest.mark.parametrize(("drop", "named"), [
-    ("human_takeover", "prometheus MonitorHumanTakeoverHigh: monitor_outcome_positive_total{outcome='human_takeover'}"),
-    ("task_completion", "prometheus MonitorTaskCompletionLow: monitor_outcome_positive_total{outcome='task_completion'}"),
-    ("satisfaction", "grafana panel 22 (ClickHouse: outcome rates with 95% intervals): metric 'satisfaction'"),
-])
+@pytest.mark.parametrize(
+    ("drop", "named"),
+    [
+        (
+            "human_takeover",
+            "prometheus MonitorHumanTakeoverHigh: monitor_outcome_positive_total{outcome='human_takeover'}",
+        ),
+        (
+            "task_completion",
+            "prometheus MonitorTaskCompletionLow: monitor_outcome_positive_total{outcome='task_completion'}",
+        ),
+        (
+            "satisfaction",
+            "grafana panel 22 (ClickHouse: outcome rates with 95% intervals): metric 'satisfaction'",
+        ),
+    ],
+)
 def test_the_cross_check_fails_when_a_metric_leaves_the_catalogue(drop: str, named: str) -> None:
     assert drop in {m.name for m in OUTCOME_METRICS}
     problems = deploy_problems(exported(outcomes=[m for m in OUTCOME_METRICS if m.name != drop]))
@@ -124,11 +138,17 @@ def test_the_cross_check_fails_when_a_metric_leaves_the_catalogue(drop: str, nam
 
 
 def test_the_cross_check_fails_when_a_drift_score_or_a_rule_goes() -> None:
-    without_severity = deploy_problems(exported(drift=[s for s in DRIFT_SCORES if s.name != "severity"]))
-    assert "prometheus MonitorInputDriftSignificant: monitor_drift_severity is not exported by the worker" \
+    without_severity = deploy_problems(
+        exported(drift=[s for s in DRIFT_SCORES if s.name != "severity"])
+    )
+    assert (
+        "prometheus MonitorInputDriftSignificant: monitor_drift_severity is not exported by the worker"
         in without_severity
+    )
     assert any(p.startswith("grafana panel 8") for p in without_severity)
-    without_rule = deploy_problems(exported(rules=[r for r in default_rules() if r.name != "missing_rate_high"]))
+    without_rule = deploy_problems(
+        exported(rules=[r for r in default_rules() if r.name != "missing_rate_high"])
+    )
     assert any("alertname='missing_rate_high'" in p for p in without_rule), without_rule
 
 
@@ -136,23 +156,36 @@ def test_runbook_urls_are_absolute_under_the_default_base() -> None:
     from monitor.settings import DEFAULT_RUNBOOK_BASE_URL
 
     rules = yaml.safe_load((PROMETHEUS / "rules" / "monitor.rules.yml").read_text())
-    urls = [r["annotations"]["runbook_url"] for g in rules["groups"] for r in g["rules"] if "alert" in r]
-    assert urls and all(u.startswith(DEFAULT_RUNBOOK_BASE_URL + "docs/alerts.md#") for u in urls), urls
+    urls = [
+        r["annotations"]["runbook_url"] for g in rules["groups"] for r in g["rules"] if "alert" in r
+    ]
+    assert urls and all(u.startswith(DEFAULT_RUNBOOK_BASE_URL + "docs/alerts.md#") for u in urls), (
+        urls
+    )
 
 
 def test_timestamp_gauges_end_in_timestamp_seconds() -> None:
     registry = CollectorRegistry()
     MonitorMetrics(registry)
-    timestamps = [m.name for m in registry.collect() if m.type == "gauge" and "timestamp" in m.documentation.lower()
-                  or "unix time" in m.documentation.lower()]
-    assert timestamps and all(name.endswith("_timestamp_seconds") for name in timestamps), timestamps
+    timestamps = [
+        m.name
+        for m in registry.collect()
+        if m.type == "gauge"
+        and "timestamp" in m.documentation.lower()
+        or "unix time" in m.documentation.lower()
+    ]
+    assert timestamps and all(name.endswith("_timestamp_seconds") for name in timestamps), (
+        timestamps
+    )
 
 
 # --- Grafana ----------------------------------------------------------------------------------------
 
 
 def test_dashboard_datasources_are_provisioned() -> None:
-    provisioned = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/datasources.yml").read_text())
+    provisioned = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/datasources/datasources.yml").read_text()
+    )
     uids = {d["uid"]: d for d in provisioned["datasources"]}
     dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "monitor.json").read_text())
     used = {p["datasource"]["uid"] for p in dashboard["panels"] if p["type"] != "row"}
@@ -160,7 +193,9 @@ def test_dashboard_datasources_are_provisioned() -> None:
     assert uids["clickhouse"]["type"] == "grafana-clickhouse-datasource"
     grafana = compose()["services"]["grafana"]
     assert "grafana-clickhouse-datasource" in grafana["environment"]["GF_INSTALL_PLUGINS"]
-    dashboards = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/dashboards.yml").read_text())
+    dashboards = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/dashboards/dashboards.yml").read_text()
+    )
     path = dashboards["providers"][0]["options"]["path"]
     assert any(v.startswith("./deploy/grafana/dashboards:" + path) for v in grafana["volumes"])
 
@@ -170,7 +205,15 @@ def test_dashboard_datasources_are_provisioned() -> None:
 
 def test_every_service_has_an_image_or_a_build() -> None:
     services = compose()["services"]
-    assert {"kafka", "clickhouse", "redis", "prometheus", "alertmanager", "grafana", "monitor"} <= set(services)
+    assert {
+        "kafka",
+        "clickhouse",
+        "redis",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+        "monitor",
+    } <= set(services)
     for name, service in services.items():
         assert "image" in service or "build" in service, name
     assert services["kafka"]["image"].startswith("apache/kafka")
@@ -193,7 +236,9 @@ def test_monitor_workers_build_from_the_dockerfile_and_scale() -> None:
     monitor = compose()["services"]["monitor"]
     build = monitor["build"]
     context = ROOT / (build if isinstance(build, str) else build.get("context", "."))
-    dockerfile = context / ("Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile"))
+    dockerfile = context / (
+        "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+    )
     text = dockerfile.read_text()
     assert "FROM python:3.11-slim" in text and "pip install ." in text
     assert monitor["command"] == "monitor worker" and monitor["deploy"]["replicas"] == 2
@@ -205,7 +250,9 @@ def test_monitor_env_vars_are_settings_or_documented() -> None:
     fields = {f"MONITOR_{name.upper()}" for name in Settings.model_fields}
     used = {k for k in env if k.startswith("MONITOR_")}
     unknown = used - fields - NOT_YET_IN_SETTINGS
-    assert not unknown, f"MONITOR_* variables neither in Settings nor in NOT_YET_IN_SETTINGS: {unknown}"
+    assert not unknown, (
+        f"MONITOR_* variables neither in Settings nor in NOT_YET_IN_SETTINGS: {unknown}"
+    )
     known = {k: v for k, v in env.items() if k in fields}
     settings = Settings(**{k.removeprefix("MONITOR_").lower(): v for k, v in known.items()})
     assert settings.web_host == "0.0.0.0"
@@ -230,8 +277,13 @@ def test_ports_are_consistent() -> None:
     assert int(env["MONITOR_WEB_PORT"]) in _container_ports(services["monitor"])
     # every URL the workers are given points at a service and a port it listens on
     listening = {"kafka": {9092}, "clickhouse": {8123}, "redis": {6379}, "alertmanager": {9093}}
-    targets = [env["MONITOR_KAFKA_BOOTSTRAP"], *(env[k] for k in
-               ("MONITOR_CLICKHOUSE_URL", "MONITOR_REDIS_URL", "MONITOR_ALERTMANAGER_URL"))]
+    targets = [
+        env["MONITOR_KAFKA_BOOTSTRAP"],
+        *(
+            env[k]
+            for k in ("MONITOR_CLICKHOUSE_URL", "MONITOR_REDIS_URL", "MONITOR_ALERTMANAGER_URL")
+        ),
+    ]
     for target in targets:
         parsed = urlparse(target if "://" in target else f"kafka://{target}")
         assert parsed.hostname in services, target
@@ -241,7 +293,12 @@ def test_ports_are_consistent() -> None:
     am_target = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
     assert am_target == "alertmanager:9093" and 9093 in _container_ports(services["alertmanager"])
     # no two services publish the same host port
-    host_ports = [str(p).split(":")[-2] for s in services.values() for p in s.get("ports", []) if ":" in str(p)]
+    host_ports = [
+        str(p).split(":")[-2]
+        for s in services.values()
+        for p in s.get("ports", [])
+        if ":" in str(p)
+    ]
     assert len(host_ports) == len(set(host_ports))
 
 
@@ -271,15 +328,23 @@ def test_dashboard_clickhouse_panels_run_against_the_schema(chdb_dir) -> None:
 
 def test_panels_of_experiment_and_shadow_traffic_are_listed_for_the_runs_that_fill_them() -> None:
     """A panel reading experiment_results or shadow_results is checked for rows after the run that writes them."""
-    sqls = {p["id"]: " ".join(t.get("rawSql", "") for t in p.get("targets", [])) for p in dashboard()["panels"]}
+    sqls = {
+        p["id"]: " ".join(t.get("rawSql", "") for t in p.get("targets", []))
+        for p in dashboard()["panels"]
+    }
     assert {i for i, sql in sqls.items() if "experiment_results" in sql} == EXPERIMENT_PANELS
     assert {i for i, sql in sqls.items() if "shadow_results" in sql} == SHADOW_PANELS
 
 
 def test_the_cross_check_fails_when_a_shadow_metric_leaves_the_catalogue() -> None:
     worker = exported()
-    problems = deploy_problems(replace(worker, shadow_metrics=worker.shadow_metrics - {"agreement"}))
-    assert any(p.startswith("grafana panel 29") and "'agreement' is not a shadow metric" in p for p in problems)
+    problems = deploy_problems(
+        replace(worker, shadow_metrics=worker.shadow_metrics - {"agreement"})
+    )
+    assert any(
+        p.startswith("grafana panel 29") and "'agreement' is not a shadow metric" in p
+        for p in problems
+    )
 
 
 # --- docker-compose.yml: locked by default ---------------------------------------------------------
@@ -304,18 +369,26 @@ def test_published_ports_listen_on_the_host_loopback_only() -> None:
 
 def test_prometheus_has_no_lifecycle_or_admin_api() -> None:
     command = compose()["services"]["prometheus"]["command"]
-    assert not any(flag.startswith(("--web.enable-lifecycle", "--web.enable-admin-api")) for flag in command)
+    assert not any(
+        flag.startswith(("--web.enable-lifecycle", "--web.enable-admin-api")) for flag in command
+    )
 
 
 def test_every_secret_comes_from_the_env_file_without_a_default() -> None:
     text = COMPOSE.read_text()
     declared = env_example()
     used = {m.group(1): (m.group(2), m.group(3)) for m in COMPOSE_VARIABLE.finditer(text)}
-    assert set(used) == set(declared), "every ${VAR} of docker-compose.yml is listed in .env.example and back"
-    assert all(value == "" for value in declared.values()), ".env.example must not ship a usable secret"
+    assert set(used) == set(declared), (
+        "every ${VAR} of docker-compose.yml is listed in .env.example and back"
+    )
+    assert all(value == "" for value in declared.values()), (
+        ".env.example must not ship a usable secret"
+    )
     for name in declared:
         required = [m.group(2) for m in COMPOSE_VARIABLE.finditer(text) if m.group(1) == name]
-        assert ":?" in required, f"{name} is not required (${{{name}:?...}}) anywhere in docker-compose.yml"
+        assert ":?" in required, (
+            f"{name} is not required (${{{name}:?...}}) anywhere in docker-compose.yml"
+        )
         assert not any(op in ("-", ":-") for op in required), f"{name} has a default"
     raw = yaml.safe_load(text)["services"]
     for name, service in raw.items():
@@ -332,7 +405,9 @@ def test_every_secret_comes_from_the_env_file_without_a_default() -> None:
 
 
 def test_grafana_reads_the_clickhouse_password_from_its_environment() -> None:
-    provisioned = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/datasources.yml").read_text())
+    provisioned = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/datasources/datasources.yml").read_text()
+    )
     clickhouse = next(d for d in provisioned["datasources"] if d["uid"] == "clickhouse")
     assert clickhouse["secureJsonData"]["password"] == "$CLICKHOUSE_PASSWORD"
     assert "CLICKHOUSE_PASSWORD" in compose()["services"]["grafana"]["environment"]

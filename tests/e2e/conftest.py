@@ -26,8 +26,11 @@ class Deployment:
 
     @property
     def topics(self) -> dict[str, str]:
-        return {"inference": f"{self.prefix}.inference", "feedback": f"{self.prefix}.feedback",
-                "dlq": f"{self.prefix}.dlq"}
+        return {
+            "inference": f"{self.prefix}.inference",
+            "feedback": f"{self.prefix}.feedback",
+            "dlq": f"{self.prefix}.dlq",
+        }
 
     def env(self, store: str = "store", **extra: str) -> dict[str, str]:
         return {
@@ -47,8 +50,12 @@ class Deployment:
 
     def create_topics(self) -> None:
         t = self.topics
-        asyncio.run(ensure_topics(self.broker.bootstrap, {t["inference"]: self.partitions,
-                                                          t["feedback"]: self.partitions, t["dlq"]: 1}))
+        asyncio.run(
+            ensure_topics(
+                self.broker.bootstrap,
+                {t["inference"]: self.partitions, t["feedback"]: self.partitions, t["dlq"]: 1},
+            )
+        )
 
 
 @pytest.fixture()
@@ -63,8 +70,11 @@ def start_worker(deployment: Deployment) -> Iterator[Callable[..., WorkerProcess
     started: list[WorkerProcess] = []
 
     def start(store: str = "store", **extra: str) -> WorkerProcess:
-        worker = WorkerProcess(deployment.env(store, **extra), deployment.tmp / f"worker{len(started)}.log",
-                               free_port())
+        worker = WorkerProcess(
+            deployment.env(store, **extra),
+            deployment.tmp / f"worker{len(started)}.log",
+            free_port(),
+        )
         started.append(worker.start())
         worker.wait_ready()
         return worker
@@ -72,5 +82,3 @@ def start_worker(deployment: Deployment) -> Iterator[Callable[..., WorkerProcess
     yield start
     for worker in started:
         worker.kill()
-
-

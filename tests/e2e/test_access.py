@@ -28,11 +28,20 @@ TOKEN = "test-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def call(url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None,
-         timeout: float = 30) -> tuple[int, str]:
+def call(
+    url: str,
+    method: str = "GET",
+    body: dict | None = None,
+    headers: dict | None = None,
+    timeout: float = 30,
+) -> tuple[int, str]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read().decode(errors="replace")
@@ -55,7 +64,11 @@ def worker_routes(env: dict[str, str]) -> list[tuple[str, str]]:
     wiring.owns_store, wiring.store_secret = True, "unused"  # as the owner of an embedded store
     app = create_app(settings, wiring)
     app.web.init_server()
-    routes = {(r.method, r.resource.canonical) for r in app.web.web_app.router.routes() if r.method != "HEAD"}
+    routes = {
+        (r.method, r.resource.canonical)
+        for r in app.web.web_app.router.routes()
+        if r.method != "HEAD"
+    }
     return sorted((m, p.replace("{name}", "x").replace("{key}", "y")) for m, p in routes)
 
 
@@ -91,7 +104,9 @@ def publish(bootstrap: str, topic: str, events: list[dict], partition: int = 0) 
     asyncio.run(send())
 
 
-def test_the_token_guards_every_endpoint_and_store_needs_the_secret_and_loopback(deployment, start_worker):
+def test_the_token_guards_every_endpoint_and_store_needs_the_secret_and_loopback(
+    deployment, start_worker
+):
     worker = start_worker(MONITOR_WEB_TOKEN=TOKEN, MONITOR_WEB_HOST="0.0.0.0")
     routes = worker_routes(deployment.env(MONITOR_WEB_TOKEN=TOKEN))
     paths = {p for _, p in routes}
@@ -106,7 +121,9 @@ def test_the_token_guards_every_endpoint_and_store_needs_the_secret_and_loopback
         else:
             assert without == wrong == 401, (method, path, without, wrong)
             assert with_token != 401, (method, path)
-    status, text = call(f"{worker.url}/query", "POST", {"sql": "SELECT 1"}, {"Authorization": TOKEN})
+    status, text = call(
+        f"{worker.url}/query", "POST", {"sql": "SELECT 1"}, {"Authorization": TOKEN}
+    )
     assert status == 401 and "bearer token" in text
 
     # /store: only loopback peers with the data directory's secret (and the token)
@@ -114,56 +131,95 @@ def test_the_token_guards_every_endpoint_and_store_needs_the_secret_and_loopback
     secret_file = secret_path(deployment.env()["MONITOR_CLICKHOUSE_URL"])
     assert secret_file is not None and secret_file.stat().st_mode & 0o777 == 0o600
     secret = secret_file.read_text()
-    forged = {"op": "insert", "table": "partials", "columns": PARTIAL_COLUMNS,
-              "rows": [[topic, 0, 10**12, {"$dt": 0}, 0, "", "", OFFSET_MARKER, "", 0.0, 0.0, {"$dt": 0}]]}
+    forged = {
+        "op": "insert",
+        "table": "partials",
+        "columns": PARTIAL_COLUMNS,
+        "rows": [
+            [topic, 0, 10**12, {"$dt": 0}, 0, "", "", OFFSET_MARKER, "", 0.0, 0.0, {"$dt": 0}]
+        ],
+    }
     store = f"{worker.url}/store"
 
     assert call(store, "POST", forged, BEARER)[0] == 403
     assert call(store, "POST", forged, {**BEARER, SECRET_HEADER: secret[:-1] + "x"})[0] == 403
     assert call(store, "POST", forged, {SECRET_HEADER: secret})[0] == 401  # the bearer token too
     # the legitimate caller (a local worker: loopback, secret, token) is answered
-    status, text = call(store, "POST", {"op": "query", "sql": "SELECT 1 AS one"}, {**BEARER, SECRET_HEADER: secret})
+    status, text = call(
+        store, "POST", {"op": "query", "sql": "SELECT 1 AS one"}, {**BEARER, SECRET_HEADER: secret}
+    )
     assert (status, json.loads(text)["rows"]) == (200, [[1]])
 
-    markers = ("SELECT count() FROM monitor.partials WHERE src_topic = {t:String} AND name = {m:String}")
+    markers = (
+        "SELECT count() FROM monitor.partials WHERE src_topic = {t:String} AND name = {m:String}"
+    )
     assert query(worker, markers, t=topic, m=OFFSET_MARKER)[1]["rows"] == [[0]]
     # no forged offset: events of that partition are processed, not skipped as replayed
     now = time.time()
     publish(deployment.broker.bootstrap, topic, [inference(f"a{i}", now) for i in range(3)])
     written = "SELECT sum(count) FROM monitor.partials WHERE src_topic = {t:String} AND name = 'inference_events'"
-    wait_until(lambda: query(worker, written, t=topic)[1]["rows"] == [[3]], timeout=60, what="3 events written")
+    wait_until(
+        lambda: query(worker, written, t=topic)[1]["rows"] == [[3]],
+        timeout=60,
+        what="3 events written",
+    )
 
     # the CLI sends MONITOR_WEB_TOKEN (and gets a clear error without it)
     env = {**os.environ, **deployment.env(MONITOR_WEB_PORT=str(worker.web_port))}
     env.pop("MONITOR_WEB_TOKEN", None)
     cli = [sys.executable, "-m", "monitor", "query", "metrics", "--format", "csv"]
     refused = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert refused.returncode == 2 and "HTTP 401" in refused.stderr and "MONITOR_WEB_TOKEN" in refused.stderr
+    assert (
+        refused.returncode == 2
+        and "HTTP 401" in refused.stderr
+        and "MONITOR_WEB_TOKEN" in refused.stderr
+    )
 
     def cli_rows() -> str:
-        done = subprocess.run(cli, env={**env, "MONITOR_WEB_TOKEN": TOKEN}, capture_output=True, text=True,
-                              timeout=120, check=False)
+        done = subprocess.run(
+            cli,
+            env={**env, "MONITOR_WEB_TOKEN": TOKEN},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    wait_until(lambda: "inference_events" in cli_rows(), timeout=60, what="monitor query metrics through the worker")
+    wait_until(
+        lambda: "inference_events" in cli_rows(),
+        timeout=60,
+        what="monitor query metrics through the worker",
+    )
 
     # SIGTERM while a long query runs: the query is cancelled, the worker stops cleanly
     heavy: list[tuple[int, dict]] = []
-    runner = threading.Thread(target=lambda: heavy.append(query(worker, "SELECT count() FROM numbers(1e15)")))
+    runner = threading.Thread(
+        target=lambda: heavy.append(query(worker, "SELECT count() FROM numbers(1e15)"))
+    )
     runner.start()
-    running = {"op": "query", "sql": "SELECT count() FROM system.processes WHERE query LIKE '%monitor-query-%' "
-                                     "AND query NOT LIKE '%system.processes%'"}
-    wait_until(lambda: json.loads(call(store, "POST", running, {**BEARER, SECRET_HEADER: secret})[1])["rows"]
-               == [[1]], timeout=30, what="the long query to run")
+    running = {
+        "op": "query",
+        "sql": "SELECT count() FROM system.processes WHERE query LIKE '%monitor-query-%' "
+        "AND query NOT LIKE '%system.processes%'",
+    }
+    wait_until(
+        lambda: (
+            json.loads(call(store, "POST", running, {**BEARER, SECRET_HEADER: secret})[1])["rows"]
+            == [[1]]
+        ),
+        timeout=30,
+        what="the long query to run",
+    )
     assert worker.stop(timeout=30) == 0
     runner.join()
     assert heavy[0][0] == 400 and "QUERY_WAS_CANCELLED" in heavy[0][1]["error"]
 
 
-
-
-def test_query_refuses_writes_files_and_network_and_a_slow_query_does_not_stop_ingestion(deployment, start_worker, tmp_path):
+def test_query_refuses_writes_files_and_network_and_a_slow_query_does_not_stop_ingestion(
+    deployment, start_worker, tmp_path
+):
     worker = start_worker(MONITOR_WEB_TOKEN=TOKEN, MONITOR_QUERY_TIMEOUT="6s")
     secret = tmp_path / "secret.csv"
     secret.write_text("topsecret,b\n1,2\n")
@@ -183,14 +239,23 @@ def test_query_refuses_writes_files_and_network_and_a_slow_query_does_not_stop_i
     assert not out.exists()
     assert listener.accepted == 0
     assert query(worker, tables) == (200, before)
-    assert query(worker, "SELECT {n:UInt8} + 1 AS two", n=1) == (200, {"columns": ["two"], "rows": [[2]]})
+    assert query(worker, "SELECT {n:UInt8} + 1 AS two", n=1) == (
+        200,
+        {"columns": ["two"], "rows": [[2]]},
+    )
 
     # a slow query ends at its time limit, and batches are written while it runs
     outcome: list[tuple[int, dict]] = []
-    heavy = threading.Thread(target=lambda: outcome.append(query(worker, "SELECT count() FROM numbers(1e13)")))
+    heavy = threading.Thread(
+        target=lambda: outcome.append(query(worker, "SELECT count() FROM numbers(1e13)"))
+    )
     before = worker.metric("monitor_partial_rows_written_total")
     heavy.start()
-    publish(deployment.broker.bootstrap, deployment.topics["inference"], [inference("slow-1", time.time())])
+    publish(
+        deployment.broker.bootstrap,
+        deployment.topics["inference"],
+        [inference("slow-1", time.time())],
+    )
     landed_while_running = False
     while heavy.is_alive():
         if worker.metric("monitor_partial_rows_written_total") > before:
@@ -203,13 +268,17 @@ def test_query_refuses_writes_files_and_network_and_a_slow_query_does_not_stop_i
     assert status == 400 and "TIMEOUT_EXCEEDED" in answer["error"]
 
 
-
-
 def test_a_worker_will_not_listen_beyond_loopback_without_a_token(deployment, tmp_path: Path):
     env = {**os.environ, **deployment.env(MONITOR_WEB_HOST="0.0.0.0")}
     env.pop("MONITOR_WEB_TOKEN", None)
-    done = subprocess.run([sys.executable, "-m", "monitor", "worker"], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "MONITOR_WEB_TOKEN" in done.stderr, done.stderr
     assert not (tmp_path / "store").exists()  # refused before opening anything

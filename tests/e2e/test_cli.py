@@ -15,9 +15,17 @@ from tests_support import inference, reader_for, wait_until
 from monitor.adapters.local_broker import free_port, wait_for_port
 
 
-def monitor(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "monitor", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120, check=False)
+def monitor(
+    *args: str, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if check:
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return done
@@ -28,9 +36,13 @@ def test_replay_baselines_and_queries_through_the_cli(deployment, start_worker, 
     env = {**deployment.env(), "MONITOR_WEB_PORT": str(worker.web_port)}
     now = time.time() - 120
     events = tmp_path / "inference.jsonl"
-    lines = [orjson.dumps(inference(f"r{i}", now + i * 0.1, version="v1", features={"x": float(i % 7)}))
-             for i in range(300)]
-    lines.insert(10, b'{"request_id": "bad", "timestamp": "yesterday", "model": "m", "model_version": "v1"}')
+    lines = [
+        orjson.dumps(inference(f"r{i}", now + i * 0.1, version="v1", features={"x": float(i % 7)}))
+        for i in range(300)
+    ]
+    lines.insert(
+        10, b'{"request_id": "bad", "timestamp": "yesterday", "model": "m", "model_version": "v1"}'
+    )
     events.write_bytes(b"\n".join(lines) + b"\n")
 
     replayed = monitor("replay", str(events), "--kind", "inference", "--rate", "2000", env=env)
@@ -38,29 +50,59 @@ def test_replay_baselines_and_queries_through_the_cli(deployment, start_worker, 
     assert "line 11: bad_timestamp" in replayed.stderr
 
     # the automatic baseline from the first 50 events, then a new version copies it
-    wait_until(lambda: "v1" in monitor("baseline", "list", "--format", "json", env=env).stdout, timeout=60,
-               what="the automatic baseline of v1")
+    wait_until(
+        lambda: "v1" in monitor("baseline", "list", "--format", "json", env=env).stdout,
+        timeout=60,
+        what="the automatic baseline of v1",
+    )
     listed = json.loads(monitor("baseline", "list", "--format", "json", env=env).stdout)
     assert [(b["model_version"], b["source"]) for b in listed] == [("v1", "first 50 events")]
     shown = json.loads(monitor("baseline", "show", listed[0]["baseline_id"], env=env).stdout)
     assert shown["model_version"] == "v1" and "x" in shown["features"]
     monitor("replay", str(events), "--kind", "inference", env=env)  # same request ids, now as v2:
     v2 = tmp_path / "v2.jsonl"
-    v2.write_bytes(b"\n".join(orjson.dumps(inference(f"s{i}", now + i * 0.1, version="v2")) for i in range(20)))
+    v2.write_bytes(
+        b"\n".join(orjson.dumps(inference(f"s{i}", now + i * 0.1, version="v2")) for i in range(20))
+    )
     monitor("replay", str(v2), "--kind", "inference", env=env)
-    wait_until(lambda: any(b["model_version"] == "v2" for b in json.loads(
-        monitor("baseline", "list", "--format", "json", env=env).stdout)), timeout=60, what="v2's copied baseline")
-    copied = [b for b in json.loads(monitor("baseline", "list", "--format", "json", env=env).stdout)
-              if b["model_version"] == "v2"]
+    wait_until(
+        lambda: any(
+            b["model_version"] == "v2"
+            for b in json.loads(monitor("baseline", "list", "--format", "json", env=env).stdout)
+        ),
+        timeout=60,
+        what="v2's copied baseline",
+    )
+    copied = [
+        b
+        for b in json.loads(monitor("baseline", "list", "--format", "json", env=env).stdout)
+        if b["model_version"] == "v2"
+    ]
     assert copied[0]["source"] == "copied from v1"
     deleted = monitor("baseline", "delete", "--model", "m", "--version", "v2", env=env)
     assert "1 baseline(s) deleted" in deleted.stdout
 
     # a query prints SQL that runs as-is against the same database and gives the same rows
-    wait_until(lambda: "inference_events" in monitor("query", "metrics", "--format", "csv", env=env).stdout,
-               timeout=60, what="metric windows")
-    done = monitor("query", "metrics", "--model", "m", "--metric", "inference_events", "--since", "1h",
-                   "--format", "json", env=env)
+    wait_until(
+        lambda: (
+            "inference_events" in monitor("query", "metrics", "--format", "csv", env=env).stdout
+        ),
+        timeout=60,
+        what="metric windows",
+    )
+    done = monitor(
+        "query",
+        "metrics",
+        "--model",
+        "m",
+        "--metric",
+        "inference_events",
+        "--since",
+        "1h",
+        "--format",
+        "json",
+        env=env,
+    )
     sql = done.stderr.strip().removeprefix("-- ")
     assert "{" not in sql and "'inference_events'" in sql
     printed = json.loads(done.stdout)
@@ -74,8 +116,12 @@ def test_replay_baselines_and_queries_through_the_cli(deployment, start_worker, 
 
 def test_broker_command_runs_until_interrupted():
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "monitor", "broker", "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "broker", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert wait_for_port("127.0.0.1", port, 30)
         first = process.stdout.readline() + process.stdout.readline()

@@ -19,7 +19,7 @@ from tests_support import missing_service, wait_until
 
 from monitor.adapters.producer import EventProducer
 from monitor.adapters.reader import HttpReader
-from monitor.simulator import TrafficSimulator
+from monitor.tools.simulator import TrafficSimulator
 
 TOKEN = "dash-token-4f1c"
 WINDOW = 10
@@ -38,7 +38,9 @@ def publish(deployment, sim: TrafficSimulator, start: float, steps: range) -> No
         feedback += sim.due_feedback(start + SPAN + 60)
 
     async def send() -> None:
-        async with EventProducer(deployment.broker.bootstrap, topics=deployment.topics, batch_size=200) as producer:
+        async with EventProducer(
+            deployment.broker.bootstrap, topics=deployment.topics, batch_size=200
+        ) as producer:
             await producer.send("inference", inferences)
             await producer.send("feedback", feedback)
 
@@ -65,30 +67,52 @@ def chromium():
         browser.close()
 
 
-def test_dashboard_pages_render_filter_and_need_the_token(deployment, start_worker, chromium, tmp_path):
-    worker = start_worker(MONITOR_WINDOW=f"{WINDOW}s", MONITOR_BASELINE_SAMPLES="300",
-                          MONITOR_ALLOWED_LATENESS="5s", MONITOR_WEB_TOKEN=TOKEN)
+def test_dashboard_pages_render_filter_and_need_the_token(
+    deployment, start_worker, chromium, tmp_path
+):
+    worker = start_worker(
+        MONITOR_WINDOW=f"{WINDOW}s",
+        MONITOR_BASELINE_SAMPLES="300",
+        MONITOR_ALLOWED_LATENESS="5s",
+        MONITOR_WEB_TOKEN=TOKEN,
+    )
     reader = HttpReader(worker.url, "monitor", token=TOKEN)
     sim, start = TrafficSimulator(seed=5), time.time() - SPAN
-    publish(deployment, sim, start, range(40))  # the first events of each version become its baseline
+    publish(
+        deployment, sim, start, range(40)
+    )  # the first events of each version become its baseline
     wait_until(lambda: _count(reader, "baselines") >= 2, timeout=30, what="a baseline per version")
     publish(deployment, sim, start, range(40, SPAN * 2))
     seen: dict[str, int] = {}
 
     def landed() -> bool:
-        seen.update(drifted=_count(reader, "drift_windows FINAL", "severity IN ('moderate', 'significant')"),
-                    latency=_count(reader, "metric_windows", "metric = 'latency_p95_ms'"),
-                    alerts=_count(reader, "alerts"), experiments=_count(reader, "experiment_results", "metric = ''"))
-        return seen["drifted"] > 0 and seen["latency"] > 4 and seen["alerts"] > 0 and seen["experiments"] > 0
+        seen.update(
+            drifted=_count(
+                reader, "drift_windows FINAL", "severity IN ('moderate', 'significant')"
+            ),
+            latency=_count(reader, "metric_windows", "metric = 'latency_p95_ms'"),
+            alerts=_count(reader, "alerts"),
+            experiments=_count(reader, "experiment_results", "metric = ''"),
+        )
+        return (
+            seen["drifted"] > 0
+            and seen["latency"] > 4
+            and seen["alerts"] > 0
+            and seen["experiments"] > 0
+        )
 
     try:
         wait_until(landed, timeout=45, what="drift rows, windows and an alert")
     except AssertionError as exc:
-        drift = reader.query("SELECT severity, count() FROM monitor.drift_windows GROUP BY severity").rows
+        drift = reader.query(
+            "SELECT severity, count() FROM monitor.drift_windows GROUP BY severity"
+        ).rows
         baselines = reader.query("SELECT model_version, n FROM monitor.baselines").rows
         raise AssertionError(f"{exc}: {seen}, drift rows {drift}, baselines {baselines}") from None
 
-    with pytest.raises(urllib.error.HTTPError) as refused:  # no token: refused, for pages and the poll alike
+    with pytest.raises(
+        urllib.error.HTTPError
+    ) as refused:  # no token: refused, for pages and the poll alike
         urllib.request.urlopen(f"{worker.url}/", timeout=5)
     assert refused.value.code == 401
     shots = Path(os.environ.get("MONITOR_SCREENSHOTS") or tmp_path)
@@ -96,13 +120,21 @@ def test_dashboard_pages_render_filter_and_need_the_token(deployment, start_work
 
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(f"{m.text} ({m.location.get('url')})")
-            if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico") else None)
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(f"{m.text} ({m.location.get('url')})")
+            if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
+            else None
+        ),
+    )
     page.on("pageerror", lambda e: errors.append(str(e)))
     assert page.goto(f"{worker.url}/").status == 401  # a browser without the cookie too
     errors.clear()  # the 401 itself is logged as a failed resource
 
-    response = page.goto(f"{worker.url}/?token={TOKEN}")  # sets the cookie, redirects to the clean URL
+    response = page.goto(
+        f"{worker.url}/?token={TOKEN}"
+    )  # sets the cookie, redirects to the clean URL
     assert response.status == 200 and "token" not in page.url
     cookie = next(c for c in page.context.cookies() if c["name"] == "monitor_token")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
@@ -117,8 +149,12 @@ def test_dashboard_pages_render_filter_and_need_the_token(deployment, start_work
     satisfaction = page.locator('section[data-metric="satisfaction"]')
     assert satisfaction.locator("path.line").count() == 2  # v1 and v2
     assert satisfaction.locator("polygon.band").count() == 2  # with their intervals
-    assert page.locator("line.marker-alert").count() + page.locator("line.marker-detector").count() > 0
-    page.wait_for_selector("#live.on", timeout=10_000)  # the live poll reached /api/stamp with the cookie
+    assert (
+        page.locator("line.marker-alert").count() + page.locator("line.marker-detector").count() > 0
+    )
+    page.wait_for_selector(
+        "#live.on", timeout=10_000
+    )  # the live poll reached /api/stamp with the cookie
     page.screenshot(path=str(shots / "dashboard-overview.png"), full_page=True)
 
     page.select_option("#f-version", "v1")  # the filter submits itself; the URL carries it
@@ -148,7 +184,9 @@ def test_dashboard_pages_render_filter_and_need_the_token(deployment, start_work
     experiment = page.locator("section.experiment")
     assert experiment.count() == 1 and page.locator("#no-experiments").count() == 0
     assert experiment.locator("table.metrics tbody tr").count() > 1
-    assert experiment.locator("path.line").count() >= 1  # the difference over time, with its interval
+    assert (
+        experiment.locator("path.line").count() >= 1
+    )  # the difference over time, with its interval
     assert page.locator("#no-shadow").count() == 1  # the simulator sends no shadow traffic
     page.screenshot(path=str(shots / "dashboard-experiments.png"), full_page=True)
 

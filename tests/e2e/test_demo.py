@@ -11,9 +11,25 @@ import sys
 def test_demo_runs_on_embedded_defaults_and_stops_cleanly(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     done = subprocess.run(
-        [sys.executable, "-m", "monitor", "demo", "--duration", "30", "--rate", "150", "--window", "5s",
-         "--data-dir", str(tmp_path / "demo")],
-        env=env, capture_output=True, text=True, timeout=240, check=False,
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "demo",
+            "--duration",
+            "30",
+            "--rate",
+            "150",
+            "--window",
+            "5s",
+            "--data-dir",
+            str(tmp_path / "demo"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     out = done.stdout
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -25,18 +41,32 @@ def test_demo_runs_on_embedded_defaults_and_stops_cleanly(tmp_path):
     assert int(last.split("windows written")[1].split()[0]) > 0  # windows reached the store
     assert "satisfaction" in out and "human takeover" in out  # per-version outcome lines
     rates = [line for line in out.splitlines() if "task completion" in line]
-    assert rates and all(re.search(r"satisfaction \d\.\d\d \[\d\.\d\d, \d\.\d\d\] n=\d+", line)
-                         for line in rates if "satisfaction -" not in line), rates  # rates with intervals
+    assert rates and all(
+        re.search(r"satisfaction \d\.\d\d \[\d\.\d\d, \d\.\d\d\] n=\d+", line)
+        for line in rates
+        if "satisfaction -" not in line
+    ), rates  # rates with intervals
     for line in out.splitlines():  # an alert names its model version once
         if "ALERT" in line:
-            assert line.count("support-assistant v") == 1, line  # (experiment names may contain the model)
+            assert line.count("support-assistant v") == 1, (
+                line
+            )  # (experiment names may contain the model)
     assert "worker exited (0)" in out
-    recap = out[out.index("\nRecap"):]
+    recap = out[out.index("\nRecap") :]
     assert "what drifted" in recap and "alerts:" in recap
-    assert re.search(r"v2: \w+ PSI \d+\.\d\d \((moderate|significant)\)", recap), recap  # drift was injected
-    assert re.search(r"experiment support-assistant-versions: v2 against v1: (ship|stop|continue|invalid) \(", recap)
-    assert re.search(r"  task_completion: \d\.\d{3} -> \d\.\d{3}, diff [+-]\d\.\d{3} \[", recap), recap
-    assert re.search(r"v3 against v1: (promising|not_promising|collecting) \(.*\); \d+ pairs", recap), recap
+    assert re.search(r"v2: \w+ PSI \d+\.\d\d \((moderate|significant)\)", recap), (
+        recap
+    )  # drift was injected
+    assert re.search(
+        r"experiment support-assistant-versions: v2 against v1: (ship|stop|continue|invalid) \(",
+        recap,
+    )
+    assert re.search(r"  task_completion: \d\.\d{3} -> \d\.\d{3}, diff [+-]\d\.\d{3} \[", recap), (
+        recap
+    )
+    assert re.search(
+        r"v3 against v1: (promising|not_promising|collecting) \(.*\); \d+ pairs", recap
+    ), recap
     assert re.search(r"  agreement 0\.\d{3} \[", recap) and "monitor shadow report" in recap, recap
     assert "Next:" in recap and "monitor query metrics" in recap and "monitor alerts" in recap
     assert f"export MONITOR_CLICKHOUSE_URL=chdb://{tmp_path / 'demo' / 'clickhouse'}" in recap

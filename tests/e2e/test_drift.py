@@ -18,8 +18,10 @@ WINDOW = 60
 N_WINDOWS = 12
 PER_WINDOW = 600
 FEATURES = ("x1", "x2", "x3", "c1", "c2")
-DRIFT_ROWS = ("SELECT toString(window_start), feature, round(psi, 9), round(kl, 9), round(js, 9), n_current, "
-              "n_reference, severity FROM monitor.drift_windows FINAL ORDER BY window_start, feature")
+DRIFT_ROWS = (
+    "SELECT toString(window_start), feature, round(psi, 9), round(kl, 9), round(js, 9), n_current, "
+    "n_reference, severity FROM monitor.drift_windows FINAL ORDER BY window_start, feature"
+)
 
 
 def features(rng: np.random.Generator, shifted: bool) -> dict:
@@ -27,7 +29,11 @@ def features(rng: np.random.Generator, shifted: bool) -> dict:
         "x1": float(rng.normal(3.0 if shifted else 0.0, 1.0)),
         "x2": float(rng.normal(10.0, 2.0)),
         "x3": float(rng.exponential(5.0)),
-        "c1": str(rng.choice(["a", "b", "c", "d"], p=[0.1, 0.1, 0.1, 0.7] if shifted else [0.4, 0.3, 0.2, 0.1])),
+        "c1": str(
+            rng.choice(
+                ["a", "b", "c", "d"], p=[0.1, 0.1, 0.1, 0.7] if shifted else [0.4, 0.3, 0.2, 0.1]
+            )
+        ),
         "c2": str(rng.choice(["web", "app", "voice"], p=[0.5, 0.4, 0.1])),
     }
 
@@ -35,10 +41,31 @@ def features(rng: np.random.Generator, shifted: bool) -> dict:
 def build_baseline(tmp_path, store_url: str) -> None:
     rng = np.random.default_rng(11)
     reference = tmp_path / "reference.jsonl"
-    reference.write_bytes(b"\n".join(orjson.dumps({"features": features(rng, False)}) for _ in range(3000)))
+    reference.write_bytes(
+        b"\n".join(orjson.dumps({"features": features(rng, False)}) for _ in range(3000))
+    )
     env = {**os.environ, "MONITOR_CLICKHOUSE_URL": store_url}
-    done = subprocess.run([sys.executable, "-m", "monitor", "baseline", "build", str(reference), "--model", "m",
-                           "--version", "v1", "--id", "ref-1"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "baseline",
+            "build",
+            str(reference),
+            "--model",
+            "m",
+            "--version",
+            "v1",
+            "--id",
+            "ref-1",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "baseline ref-1" in done.stdout
 
@@ -49,11 +76,20 @@ def publish(deployment) -> int:
     events = []
     for w in range(N_WINDOWS):
         for i in range(PER_WINDOW):
-            events.append({"request_id": f"r{w}-{i}", "timestamp": start + w * WINDOW + i * WINDOW / PER_WINDOW,
-                           "model": "m", "model_version": "v1", "features": features(rng, w >= N_WINDOWS // 2)})
+            events.append(
+                {
+                    "request_id": f"r{w}-{i}",
+                    "timestamp": start + w * WINDOW + i * WINDOW / PER_WINDOW,
+                    "model": "m",
+                    "model_version": "v1",
+                    "features": features(rng, w >= N_WINDOWS // 2),
+                }
+            )
 
     async def send() -> None:
-        async with EventProducer(deployment.broker.bootstrap, topics=deployment.topics, batch_size=50) as producer:
+        async with EventProducer(
+            deployment.broker.bootstrap, topics=deployment.topics, batch_size=50
+        ) as producer:
             await producer.send("inference", events)
 
     asyncio.run(send())
@@ -64,7 +100,9 @@ def scored_rows(worker) -> list[tuple]:
     return reader_for(worker).query(DRIFT_ROWS).rows
 
 
-def test_shifted_features_score_significant_and_two_workers_match_one(deployment, start_worker, tmp_path):
+def test_shifted_features_score_significant_and_two_workers_match_one(
+    deployment, start_worker, tmp_path
+):
     store_a, store_b = tmp_path / "one", tmp_path / "two"
     build_baseline(tmp_path, f"chdb://{store_a}")
     build_baseline(tmp_path, f"chdb://{store_b}")
@@ -73,16 +111,28 @@ def test_shifted_features_score_significant_and_two_workers_match_one(deployment
     two_a = start_worker("two", MONITOR_APP_ID=f"{deployment.prefix}-two", **lateness)
     two_b = start_worker("two", MONITOR_APP_ID=f"{deployment.prefix}-two", **lateness)
     # the first worker of the pair rebalances once the second joins: publish only after that
-    wait_until(lambda: two_a.log_path.read_bytes().count(b"Setting newly assigned partitions") >= 2,
-               timeout=60, what="the two workers to share the partitions")
+    wait_until(
+        lambda: two_a.log_path.read_bytes().count(b"Setting newly assigned partitions") >= 2,
+        timeout=60,
+        what="the two workers to share the partitions",
+    )
     total = publish(deployment)
 
     closed = (N_WINDOWS - 1) * len(FEATURES)  # the newest window stays open: nothing passed it
-    wait_until(lambda: len(scored_rows(one)) == closed, timeout=120, what="one worker's drift windows")
-    wait_until(lambda: len(scored_rows(two_a)) == closed, timeout=120, what="two workers' drift windows")
+    wait_until(
+        lambda: len(scored_rows(one)) == closed, timeout=120, what="one worker's drift windows"
+    )
+    wait_until(
+        lambda: len(scored_rows(two_a)) == closed, timeout=120, what="two workers' drift windows"
+    )
     # a window closes once either partition passed it: wait for both to have folded everything
-    wait_until(lambda: two_a.metric("monitor_events_total") + two_b.metric("monitor_events_total") == total,
-               timeout=60, what="the two workers to fold every event")
+    wait_until(
+        lambda: (
+            two_a.metric("monitor_events_total") + two_b.metric("monitor_events_total") == total
+        ),
+        timeout=60,
+        what="the two workers to fold every event",
+    )
     assert two_a.metric("monitor_events_total") > 0 and two_b.metric("monitor_events_total") > 0
     time.sleep(2)  # a last refresh round: nothing may change any more
     rows_one, rows_two = scored_rows(one), scored_rows(two_a)
@@ -92,7 +142,7 @@ def test_shifted_features_score_significant_and_two_workers_match_one(deployment
     windows = sorted({r[0] for r in rows_one})
     for window in windows[: N_WINDOWS // 2]:
         assert {severity[(window, f)] for f in FEATURES} == {"none"}, window
-    for window in windows[N_WINDOWS // 2:]:
+    for window in windows[N_WINDOWS // 2 :]:
         assert severity[(window, "x1")] == "significant"
         assert severity[(window, "c1")] == "significant"
         assert {severity[(window, f)] for f in ("x2", "x3", "c2")} == {"none"}, window

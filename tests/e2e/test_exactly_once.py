@@ -14,13 +14,19 @@ from tests_support import inference, reader_for, wait_until
 from monitor.adapters.producer import EventProducer
 
 # Experiment results from sums of integers (exact in float64 whatever the batch boundaries)
-EXPERIMENT_ROWS = ("SELECT experiment, metric, segment, n_control, n_treatment, diff, p_value, srm_p_value, decision "
-                   "FROM monitor.experiment_results FINAL ORDER BY experiment, metric, segment")
+EXPERIMENT_ROWS = (
+    "SELECT experiment, metric, segment, n_control, n_treatment, diff, p_value, srm_p_value, decision "
+    "FROM monitor.experiment_results FINAL ORDER BY experiment, metric, segment"
+)
 # Shadow pairs and traffic (similarity sums are floats: rounded)
-SHADOW_ROWS = ("SELECT model, model_version, name, bucket, sum(count), round(sum(total), 6) FROM monitor.partials "
-               "WHERE startsWith(name, 'shadow:') GROUP BY model, model_version, name, bucket ORDER BY 1, 2, 3, 4")
-WINDOW_ROWS = ("SELECT window_start, model, model_version, metric, value, count FROM monitor.metric_windows FINAL "
-               "ORDER BY window_start, model, model_version, metric")
+SHADOW_ROWS = (
+    "SELECT model, model_version, name, bucket, sum(count), round(sum(total), 6) FROM monitor.partials "
+    "WHERE startsWith(name, 'shadow:') GROUP BY model, model_version, name, bucket ORDER BY 1, 2, 3, 4"
+)
+WINDOW_ROWS = (
+    "SELECT window_start, model, model_version, metric, value, count FROM monitor.metric_windows FINAL "
+    "ORDER BY window_start, model, model_version, metric"
+)
 
 
 def publish_stream(bootstrap: str, topics: dict[str, str], n: int) -> int:
@@ -28,22 +34,50 @@ def publish_stream(bootstrap: str, topics: dict[str, str], n: int) -> int:
     rng = np.random.default_rng(3)
     start = time.time() - 600
     versions = rng.integers(1, 3, n)
-    events = [inference(f"r{i}", start + 600 * i / n, version=f"v{versions[i]}",
-                        latency_ms=float(rng.integers(50, 900)), experiment="ab", variant=f"v{versions[i]}")
-              for i in range(n)]
+    events = [
+        inference(
+            f"r{i}",
+            start + 600 * i / n,
+            version=f"v{versions[i]}",
+            latency_ms=float(rng.integers(50, 900)),
+            experiment="ab",
+            variant=f"v{versions[i]}",
+        )
+        for i in range(n)
+    ]
     # every fourth request mirrored to a shadow candidate (integer latencies: exact sums whatever the batching)
-    shadows = [inference(f"r{i}", start + 600 * i / n + 0.01, version="v3", deployment="shadow",
-                         latency_ms=float(rng.integers(50, 900)), output_text=f"answer {i % 7}") for i in range(0, n, 4)]
-    events = [{**e, "output_text": f"answer {i % 5}"} if i % 4 == 0 else e for i, e in enumerate(events)]
-    mixed = [e for i, e in enumerate(events) for e in ((e, shadows[i // 4]) if i % 4 == 0 else (e,))]
-    feedback = [{"request_id": f"r{i}", "timestamp": start + 600 * i / n + 1, "rating": int(rng.integers(1, 6)),
-                 "task_completed": bool(rng.random() < 0.5 + 0.1 * (versions[i] == 2)),
-                 "kpi": {"revenue": float(rng.integers(0, 100))}} for i in range(0, n, 3)]
+    shadows = [
+        inference(
+            f"r{i}",
+            start + 600 * i / n + 0.01,
+            version="v3",
+            deployment="shadow",
+            latency_ms=float(rng.integers(50, 900)),
+            output_text=f"answer {i % 7}",
+        )
+        for i in range(0, n, 4)
+    ]
+    events = [
+        {**e, "output_text": f"answer {i % 5}"} if i % 4 == 0 else e for i, e in enumerate(events)
+    ]
+    mixed = [
+        e for i, e in enumerate(events) for e in ((e, shadows[i // 4]) if i % 4 == 0 else (e,))
+    ]
+    feedback = [
+        {
+            "request_id": f"r{i}",
+            "timestamp": start + 600 * i / n + 1,
+            "rating": int(rng.integers(1, 6)),
+            "task_completed": bool(rng.random() < 0.5 + 0.1 * (versions[i] == 2)),
+            "kpi": {"revenue": float(rng.integers(0, 100))},
+        }
+        for i in range(0, n, 3)
+    ]
 
     async def send() -> None:
         async with EventProducer(bootstrap, topics=topics, batch_size=5) as producer:
             for chunk in range(0, len(mixed), 2000):
-                await producer.send("inference", mixed[chunk:chunk + 2000])
+                await producer.send("inference", mixed[chunk : chunk + 2000])
             await producer.send("feedback", feedback)
 
     asyncio.run(send())
@@ -58,47 +92,83 @@ def total_events(worker) -> float:
     return worker.metric("monitor_events_total")
 
 
-def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(deployment, start_worker, redis_url):
+def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(
+    deployment, start_worker, redis_url
+):
     total = publish_stream(deployment.broker.bootstrap, deployment.topics, 20_000)
     # Commits far apart: the restarted worker replays from the start and must skip what is stored.
-    crashing = start_worker("crash", MONITOR_REDIS_URL=redis_url, MONITOR_COMMIT_INTERVAL="600", MONITOR_COMMIT_EVERY="100000000",
-                         MONITOR_BATCH_SIZE="100")
-    wait_until(lambda: total_events(crashing) > total * 0.2, what="a fifth of the stream", timeout=120)
+    crashing = start_worker(
+        "crash",
+        MONITOR_REDIS_URL=redis_url,
+        MONITOR_COMMIT_INTERVAL="600",
+        MONITOR_COMMIT_EVERY="100000000",
+        MONITOR_BATCH_SIZE="100",
+    )
+    wait_until(
+        lambda: total_events(crashing) > total * 0.2, what="a fifth of the stream", timeout=120
+    )
     processed_at_kill = total_events(crashing)
     crashing.kill()
     assert processed_at_kill < total, "the worker finished before it could be killed mid-stream"
 
-    restarted = start_worker("crash", MONITOR_REDIS_URL=redis_url, MONITOR_COMMIT_INTERVAL="600", MONITOR_COMMIT_EVERY="100000000",
-                         MONITOR_BATCH_SIZE="100")
-    wait_until(lambda: restarted.metric("monitor_events_total") + restarted.metric(
-        "monitor_replayed_messages_skipped_total") > 0 and _sum_events(restarted) == total,
-        what="the restarted worker to finish", timeout=180)
-    assert restarted.metric("monitor_replayed_messages_skipped_total") > 0  # the replay really happened
+    restarted = start_worker(
+        "crash",
+        MONITOR_REDIS_URL=redis_url,
+        MONITOR_COMMIT_INTERVAL="600",
+        MONITOR_COMMIT_EVERY="100000000",
+        MONITOR_BATCH_SIZE="100",
+    )
+    wait_until(
+        lambda: (
+            restarted.metric("monitor_events_total")
+            + restarted.metric("monitor_replayed_messages_skipped_total")
+            > 0
+            and _sum_events(restarted) == total
+        ),
+        what="the restarted worker to finish",
+        timeout=180,
+    )
+    assert (
+        restarted.metric("monitor_replayed_messages_skipped_total") > 0
+    )  # the replay really happened
     time.sleep(1.5)  # one more refresh of the windows
     after_crash = reader_for(restarted).query(WINDOW_ROWS).rows
     experiments_after_crash = reader_for(restarted).query(EXPERIMENT_ROWS).rows
     shadow_after_crash = reader_for(restarted).query(SHADOW_ROWS).rows
     restarted.stop()
 
-    clean = start_worker("clean", MONITOR_APP_ID=f"{deployment.prefix}-clean", MONITOR_REDIS_URL=redis_url)
+    clean = start_worker(
+        "clean", MONITOR_APP_ID=f"{deployment.prefix}-clean", MONITOR_REDIS_URL=redis_url
+    )
     wait_until(lambda: _sum_events(clean) == total, what="the clean run", timeout=180)
     time.sleep(1.5)
     clean_rows = reader_for(clean).query(WINDOW_ROWS).rows
     assert len(clean_rows) > 10
     assert after_crash == clean_rows
     clean_experiments = reader_for(clean).query(EXPERIMENT_ROWS).rows
-    assert len(clean_experiments) >= 6 and {r[1] for r in clean_experiments} >= {"task_completion", "kpi.revenue"}
+    assert len(clean_experiments) >= 6 and {r[1] for r in clean_experiments} >= {
+        "task_completion",
+        "kpi.revenue",
+    }
     assert next(tuple(r) for r in clean_experiments if r[1] == "")[3:5] == (
-        sum(e["variant"] == "v1" for e in _published), sum(e["variant"] == "v2" for e in _published))
+        sum(e["variant"] == "v1" for e in _published),
+        sum(e["variant"] == "v2" for e in _published),
+    )
     assert experiments_after_crash == clean_experiments
     clean_shadow = reader_for(clean).query(SHADOW_ROWS).rows
-    pairs = next(r for r in clean_shadow if r[2] == "shadow:pairs" and r[1] == "v1")[4] + \
-        next(r for r in clean_shadow if r[2] == "shadow:pairs" and r[1] == "v2")[4]
+    pairs = (
+        next(r for r in clean_shadow if r[2] == "shadow:pairs" and r[1] == "v1")[4]
+        + next(r for r in clean_shadow if r[2] == "shadow:pairs" and r[1] == "v2")[4]
+    )
     assert pairs == 5000 and shadow_after_crash == clean_shadow
 
 
 def _sum_events(worker) -> float:
-    rows = reader_for(worker).query(
-        "SELECT sum(value) FROM monitor.metric_windows FINAL WHERE metric IN ('inference_events', 'feedback_events')"
-    ).rows
+    rows = (
+        reader_for(worker)
+        .query(
+            "SELECT sum(value) FROM monitor.metric_windows FINAL WHERE metric IN ('inference_events', 'feedback_events')"
+        )
+        .rows
+    )
     return float(rows[0][0] or 0)

@@ -31,22 +31,42 @@ experiments:
 
 def _stream(rng: np.random.Generator, start: float) -> tuple[list[dict], list[dict]]:
     """Three experiments: lift (+12 points of task completion), harm (takeover 10 % -> 25 %), aa."""
-    rates = {"lift": ((0.50, 0.10), (0.62, 0.10)), "harm": ((0.50, 0.10), (0.50, 0.25)),
-             "aa": ((0.50, 0.10), (0.50, 0.10))}
+    rates = {
+        "lift": ((0.50, 0.10), (0.62, 0.10)),
+        "harm": ((0.50, 0.10), (0.50, 0.25)),
+        "aa": ((0.50, 0.10), (0.50, 0.10)),
+    }
     inferences, feedback = [], []
     for name, arms in rates.items():
         for variant, (completion, takeover) in zip(("control", "treatment"), arms):
             for i in range(ARM):
                 rid = f"{name}-{variant}-{i}"
                 t = start + float(rng.uniform(0, 300))
-                prior = int(rng.integers(0, 3))  # known before assignment; completion rises with it (CUPED)
-                inferences.append(inference(rid, t, latency_ms=float(rng.normal(500, 50)), experiment=name,
-                                            variant=variant, segment={"region": ("eu", "us")[i % 2]},
-                                            features={"prior_tasks": prior}))
+                prior = int(
+                    rng.integers(0, 3)
+                )  # known before assignment; completion rises with it (CUPED)
+                inferences.append(
+                    inference(
+                        rid,
+                        t,
+                        latency_ms=float(rng.normal(500, 50)),
+                        experiment=name,
+                        variant=variant,
+                        segment={"region": ("eu", "us")[i % 2]},
+                        features={"prior_tasks": prior},
+                    )
+                )
                 done = bool(rng.random() < completion - 0.2 + 0.2 * prior)
-                feedback.append({"request_id": rid, "timestamp": t + 1, "task_completed": done,
-                                 "human_takeover": bool(rng.random() < takeover), "bad_case": False,
-                                 "kpi": {"revenue": 10.0 * done}})
+                feedback.append(
+                    {
+                        "request_id": rid,
+                        "timestamp": t + 1,
+                        "task_completed": done,
+                        "human_takeover": bool(rng.random() < takeover),
+                        "bad_case": False,
+                        "kpi": {"revenue": 10.0 * done},
+                    }
+                )
     order = rng.permutation(len(inferences))
     return [inferences[i] for i in order], [feedback[i] for i in order]
 
@@ -64,8 +84,24 @@ def _publish(bootstrap: str, topics: dict[str, str]) -> int:
 
 
 def _report(env: dict[str, str], name: str, fmt: str = "json") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor", "experiment", "report", "--experiment", name,
-                           "--format", fmt], check=False, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "experiment",
+            "report",
+            "--experiment",
+            name,
+            "--format",
+            fmt,
+        ],
+        check=False,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _complete(env: dict[str, str], name: str) -> list[dict] | None:
@@ -83,15 +119,24 @@ def test_lift_ships_harmed_guardrail_stops_and_a_a_continues(deployment, start_w
     declared = tmp_path / "experiments.yaml"
     declared.write_text(EXPERIMENTS)
     worker = start_worker(MONITOR_EXPERIMENTS=str(declared), MONITOR_SEGMENT_KEYS='["region"]')
-    env = {**deployment.env(), "MONITOR_WEB_PORT": str(worker.web_port), "MONITOR_EXPERIMENTS": str(declared)}
+    env = {
+        **deployment.env(),
+        "MONITOR_WEB_PORT": str(worker.web_port),
+        "MONITOR_EXPERIMENTS": str(declared),
+    }
     _publish(deployment.broker.bootstrap, deployment.topics)
 
     reports: dict[str, list[dict]] = {}
     for name in ("lift", "harm", "aa"):
-        wait_until(lambda n=name: (reports.__setitem__(n, _complete(env, n)) or reports[n]) is not None,
-                   timeout=120, what=f"every feedback of experiment {name}")
+        wait_until(
+            lambda n=name: (reports.__setitem__(n, _complete(env, n)) or reports[n]) is not None,
+            timeout=120,
+            what=f"every feedback of experiment {name}",
+        )
     decisions = {name: rows[-1]["decision"] for name, rows in reports.items()}
-    assert decisions == {"lift": "ship", "harm": "stop", "aa": "continue"}, {n: r[-1] for n, r in reports.items()}
+    assert decisions == {"lift": "ship", "harm": "stop", "aa": "continue"}, {
+        n: r[-1] for n, r in reports.items()
+    }
 
     lift = {(r["metric"], r["segment"]): r for r in reports["lift"][:-1]}
     primary = lift[("task_completion", "")]
@@ -110,35 +155,78 @@ def test_lift_ships_harmed_guardrail_stops_and_a_a_continues(deployment, start_w
     assert unknown.returncode == 2 and "known: aa, harm, lift" in unknown.stderr
 
     # the declared covariate travelled through the join into the task_completion moments
-    covariate = reader_for(worker).query(
-        "SELECT sum(total) FROM monitor.partials WHERE name = 'exp:task_completion:xy' "
-        "AND startsWith(bucket, 'lift\t') AND endsWith(bucket, '\t')").rows[0][0]
+    covariate = (
+        reader_for(worker)
+        .query(
+            "SELECT sum(total) FROM monitor.partials WHERE name = 'exp:task_completion:xy' "
+            "AND startsWith(bucket, 'lift\t') AND endsWith(bucket, '\t')"
+        )
+        .rows[0][0]
+    )
     assert covariate and covariate > 0
 
     # the leader writes the same reports to experiment_results and exports them to Prometheus
-    table = "SELECT experiment, decision, n_control FROM monitor.experiment_results FINAL WHERE metric = '' " \
-            "ORDER BY experiment"
-    wait_until(lambda: [r[1] for r in reader_for(worker).query(table).rows] == ["continue", "stop", "ship"],
-               timeout=30, what="experiment_results")
-    primary_row = reader_for(worker).query(
-        "SELECT p_value, ci_low FROM monitor.experiment_results FINAL WHERE experiment = 'lift' "
-        "AND metric = 'task_completion' AND segment = ''").rows[0]
+    table = (
+        "SELECT experiment, decision, n_control FROM monitor.experiment_results FINAL WHERE metric = '' "
+        "ORDER BY experiment"
+    )
+    wait_until(
+        lambda: (
+            [r[1] for r in reader_for(worker).query(table).rows] == ["continue", "stop", "ship"]
+        ),
+        timeout=30,
+        what="experiment_results",
+    )
+    primary_row = (
+        reader_for(worker)
+        .query(
+            "SELECT p_value, ci_low FROM monitor.experiment_results FINAL WHERE experiment = 'lift' "
+            "AND metric = 'task_completion' AND segment = ''"
+        )
+        .rows[0]
+    )
     assert primary_row == (primary["p_value"], primary["ci_low"]) or list(primary_row) == [
-        primary["p_value"], primary["ci_low"]]
-    assert worker.metric("monitor_experiment_decision", {"experiment": "lift", "decision": "ship"}) == 1.0
+        primary["p_value"],
+        primary["ci_low"],
+    ]
+    assert (
+        worker.metric("monitor_experiment_decision", {"experiment": "lift", "decision": "ship"})
+        == 1.0
+    )
     # the Grafana experiment panels, default variables, show this run
     panels = dict(clickhouse_panels(only=EXPERIMENT_PANELS))
     assert len(panels) == len(EXPERIMENT_PANELS)
-    for panel, sql in panels.items():  # a report written this second is outside the time range until the next
-        wait_until(lambda q=sql: reader_for(worker).query(q).rows, timeout=10, what=f"Grafana {panel}: {sql}")
+    for (
+        panel,
+        sql,
+    ) in panels.items():  # a report written this second is outside the time range until the next
+        wait_until(
+            lambda q=sql: reader_for(worker).query(q).rows,
+            timeout=10,
+            what=f"Grafana {panel}: {sql}",
+        )
     decisions_panel = next(sql for panel, sql in panels.items() if "decisions" in panel)
     assert {(r[0], r[1]) for r in reader_for(worker).query(decisions_panel).rows} == {
-        ("aa", "continue"), ("harm", "stop"), ("lift", "ship")}
-    assert worker.metric("monitor_experiment_assigned", {"experiment": "harm", "variant": "treatment"}) == ARM
+        ("aa", "continue"),
+        ("harm", "stop"),
+        ("lift", "ship"),
+    }
+    assert (
+        worker.metric("monitor_experiment_assigned", {"experiment": "harm", "variant": "treatment"})
+        == ARM
+    )
 
     # decisions go through the alert pipeline with their recommended action
-    alerts = "SELECT rule, recommended_action, status, model FROM monitor.alerts WHERE startsWith(rule, 'experiment_') " \
-             "ORDER BY rule"
-    wait_until(lambda: len(reader_for(worker).query(alerts).rows) >= 2, timeout=30, what="experiment alerts")
+    alerts = (
+        "SELECT rule, recommended_action, status, model FROM monitor.alerts WHERE startsWith(rule, 'experiment_') "
+        "ORDER BY rule"
+    )
+    wait_until(
+        lambda: len(reader_for(worker).query(alerts).rows) >= 2,
+        timeout=30,
+        what="experiment alerts",
+    )
     assert [tuple(r) for r in reader_for(worker).query(alerts).rows] == [
-        ("experiment_ship", "ship_treatment", "firing", "m"), ("experiment_stop", "stop_experiment", "firing", "m")]
+        ("experiment_ship", "ship_treatment", "firing", "m"),
+        ("experiment_stop", "stop_experiment", "firing", "m"),
+    ]

@@ -30,7 +30,11 @@ from tests_support import wait_until
 from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.worker_process import WorkerProcess
 
-FAST = {"MONITOR_BATCH_SIZE": "20", "MONITOR_COMMIT_INTERVAL": "0.5", "MONITOR_SESSION_TIMEOUT": "4"}
+FAST = {
+    "MONITOR_BATCH_SIZE": "20",
+    "MONITOR_COMMIT_INTERVAL": "0.5",
+    "MONITOR_SESSION_TIMEOUT": "4",
+}
 
 
 @pytest.fixture()
@@ -39,8 +43,11 @@ def workers(tmp_path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
     def start(deployment, wait: bool = True, **extra: str) -> WorkerProcess:
-        worker = WorkerProcess(deployment.env("store", **FAST, **extra), tmp_path / f"worker{len(started)}.log",
-                               free_port())
+        worker = WorkerProcess(
+            deployment.env("store", **FAST, **extra),
+            tmp_path / f"worker{len(started)}.log",
+            free_port(),
+        )
         started.append(worker.start())
         if wait:
             worker.wait_ready()
@@ -55,8 +62,11 @@ def settle(ledger: Ledger, reader: WorkerProcess, deployment, timeout: float = 6
     """Figures once the store holds at least every produced event and one more refresh has passed."""
     expected = ledger.expected()
     total = sum(v for k, v in expected.items() if k[0] != "outcome")
-    wait_until(lambda: sum(v for k, v in written_counts(reader).items() if k[0] != "outcome") >= total,
-               timeout=timeout, what=f"{total} events written")
+    wait_until(
+        lambda: sum(v for k, v in written_counts(reader).items() if k[0] != "outcome") >= total,
+        timeout=timeout,
+        what=f"{total} events written",
+    )
     time.sleep(1.0)  # anything written twice would land by now
     dead = len(dead_letter_keys(deployment.broker.bootstrap, deployment.topics["dlq"]))
     return ledger.figures(written_counts(reader), dead)
@@ -67,10 +77,15 @@ def assert_exactly_once(figures: Figures, ledger: Ledger) -> None:
     assert (figures.written, figures.lost, figures.double_counted) == (ledger.valid, 0, 0)
     assert figures.dead_lettered == ledger.invalid > 0
     assert (figures.outcomes_written, figures.outcomes_lost, figures.outcomes_double_counted) == (
-        figures.outcomes_expected, 0, 0)
+        figures.outcomes_expected,
+        0,
+        0,
+    )
 
 
-def test_broker_killed_and_restarted_on_its_storage_loses_and_repeats_nothing(deployment, tmp_path, unique, workers):
+def test_broker_killed_and_restarted_on_its_storage_loses_and_repeats_nothing(
+    deployment, tmp_path, unique, workers
+):
     s3, env = s3_server(tmp_path)
     s3.start()
     broker = LocalBroker(storage=f"s3://b{unique}/", env=env, log_path=tmp_path / "broker.log")
@@ -85,8 +100,12 @@ def test_broker_killed_and_restarted_on_its_storage_loses_and_repeats_nothing(de
         worker = workers(deployment)
         wait_until(lambda: worker.metric("monitor_events_total") > 0, what="the first batches")
         broker.kill()  # SIGKILL mid-stream; its log is in the S3 bucket
-        print(f"events processed when the broker was killed: {worker.metric('monitor_events_total'):.0f}")
-        time.sleep(5.0)  # longer than the session timeout: the group is formed again after the restart
+        print(
+            f"events processed when the broker was killed: {worker.metric('monitor_events_total'):.0f}"
+        )
+        time.sleep(
+            5.0
+        )  # longer than the session timeout: the group is formed again after the restart
         broker.start()
         second = ledger.inferences_batch(1500)
         publish(broker.bootstrap, deployment.topics, second, ledger.feedback_for(second))
@@ -99,7 +118,9 @@ def test_broker_killed_and_restarted_on_its_storage_loses_and_repeats_nothing(de
 
 def test_store_owner_killed_mid_stream_then_back_on_another_port(deployment, workers, redis_url):
     shared = {"MONITOR_REDIS_URL": redis_url, "MONITOR_JOIN_TTL": "1h"}  # joins outlive a worker
-    pair = [workers(deployment, wait=False, **shared) for _ in range(2)]  # started together: one owns the
+    pair = [
+        workers(deployment, wait=False, **shared) for _ in range(2)
+    ]  # started together: one owns the
     for worker in pair:  # embedded store, the other uses it through the owner's /store endpoint
         worker.wait_ready()
     owner_pid = json.loads((deployment.tmp / "store.owner.json").read_text())["pid"]
@@ -107,12 +128,16 @@ def test_store_owner_killed_mid_stream_then_back_on_another_port(deployment, wor
     ledger = Ledger()
     first = ledger.inferences_batch(1000)
     publish(deployment.broker.bootstrap, deployment.topics, first, ledger.feedback_for(first))
-    wait_until(lambda: other.metric("monitor_events_total") > 0, what="the second worker's first batches")
+    wait_until(
+        lambda: other.metric("monitor_events_total") > 0, what="the second worker's first batches"
+    )
     owner.kill()  # the store is gone for the other worker: its batches fail and are retried
     second = ledger.inferences_batch(1000)
     publish(deployment.broker.bootstrap, deployment.topics, second, ledger.feedback_for(second))
-    wait_until(lambda: other.metric("monitor_store_errors_total", {"operation": "batch"}) > 0,
-               what="the other worker to meet the outage")
+    wait_until(
+        lambda: other.metric("monitor_store_errors_total", {"operation": "batch"}) > 0,
+        what="the other worker to meet the outage",
+    )
     assert_health_shows_failures(other)
     restarted = workers(deployment, **shared)  # takes the store over, on a new web port
     assert_exactly_once(settle(ledger, restarted, deployment), ledger)
@@ -133,16 +158,27 @@ def test_redis_killed_mid_stream_and_restarted(deployment, workers, tmp_path, pe
         second = ledger.inferences_batch(1000)
         # feedback for inferences joined before the outage: only a Redis that kept its data can join it
         across = ledger.feedback_for(first[1:], invalid_every=10**9)
-        publish(deployment.broker.bootstrap, deployment.topics, second, ledger.feedback_for(second) + across)
-        wait_until(lambda: worker.metric("monitor_store_errors_total", {"operation": "batch"}) > 0,
-                   what="the worker to meet the outage")
+        publish(
+            deployment.broker.bootstrap,
+            deployment.topics,
+            second,
+            ledger.feedback_for(second) + across,
+        )
+        wait_until(
+            lambda: worker.metric("monitor_store_errors_total", {"operation": "batch"}) > 0,
+            what="the worker to meet the outage",
+        )
         assert_health_shows_failures(worker)
         redis.start()
         figures = settle(ledger, worker, deployment)
         if persistent:
             assert_exactly_once(figures, ledger)
         else:  # events exactly once; the pairs whose inference Redis forgot are never joined
-            assert (figures.lost, figures.double_counted, figures.outcomes_double_counted) == (0, 0, 0)
+            assert (figures.lost, figures.double_counted, figures.outcomes_double_counted) == (
+                0,
+                0,
+                0,
+            )
             assert figures.outcomes_lost == len(across), figures.line("no-persistence")
             print(figures.line("figures"))
     finally:
@@ -159,8 +195,13 @@ def test_worker_added_then_killed_mid_stream(deployment, workers, redis_url):
     joining = workers(deployment, **shared)  # rebalance mid-stream: 2 partitions, one each
     second = ledger.inferences_batch(2000)
     publish(deployment.broker.bootstrap, deployment.topics, second, ledger.feedback_for(second))
-    wait_until(lambda: joining.metric("monitor_events_total") > 0, what="the joining worker's first batches")
-    print(f"events processed by the joining worker before its kill: {joining.metric('monitor_events_total'):.0f}")
+    wait_until(
+        lambda: joining.metric("monitor_events_total") > 0,
+        what="the joining worker's first batches",
+    )
+    print(
+        f"events processed by the joining worker before its kill: {joining.metric('monitor_events_total'):.0f}"
+    )
     joining.kill()  # rebalance again: its partition goes back to the first worker, mid-stream
     third = ledger.inferences_batch(600)
     publish(deployment.broker.bootstrap, deployment.topics, third, ledger.feedback_for(third))

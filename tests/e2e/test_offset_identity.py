@@ -22,7 +22,9 @@ def publish(bootstrap: str, topics: dict[str, str], first: int, n: int) -> None:
     events = [inference(f"r{i}", now - 30 + i * 0.01) for i in range(first, first + n)]
 
     async def send() -> None:
-        async with EventProducer(bootstrap, topics=topics, batch_size=1) as producer:  # one event per message
+        async with EventProducer(
+            bootstrap, topics=topics, batch_size=1
+        ) as producer:  # one event per message
             report = await producer.send("inference", events)
             assert not report.rejected
 
@@ -38,7 +40,9 @@ def recreate_topics(deployment) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=deployment.broker.bootstrap)
         await admin.start()
         try:
-            await admin.delete_topics([deployment.topics["inference"], deployment.topics["feedback"]])
+            await admin.delete_topics(
+                [deployment.topics["inference"], deployment.topics["feedback"]]
+            )
         finally:
             await admin.close()
 
@@ -59,7 +63,9 @@ def test_recreated_topics_are_processed_not_skipped(deployment, start_worker):
     second = start_worker()
     wait_until(lambda: stored_events(second) == 210, what="all 150 new events in the store")
     resets = second.metric("monitor_offset_resets_total", {"reason": "identity_changed"})
-    assert resets == deployment.partitions  # every inference partition held a position of the old topic
+    assert (
+        resets == deployment.partitions
+    )  # every inference partition held a position of the old topic
     assert second.metric("monitor_replayed_messages_skipped_total") == 0
     assert second.metric("monitor_events_total") == 150
 
@@ -85,12 +91,18 @@ def test_broker_restarted_on_fresh_storage_is_detected(deployment, tmp_path):
         assert first.stop() == 0
         broker.stop()
 
-        broker = LocalBroker(port=port, log_path=tmp_path / "broker2.log").start()  # same address, empty log
+        broker = LocalBroker(
+            port=port, log_path=tmp_path / "broker2.log"
+        ).start()  # same address, empty log
         deployment.broker = broker
         deployment.create_topics()
-        publish(broker.bootstrap, deployment.topics, 1000, 30)  # offsets restart below the stored ones
+        publish(
+            broker.bootstrap, deployment.topics, 1000, 30
+        )  # offsets restart below the stored ones
         second = worker()
-        wait_until(lambda: stored_events(second) == 110, what="the 30 events after the broker lost its log")
+        wait_until(
+            lambda: stored_events(second) == 110, what="the 30 events after the broker lost its log"
+        )
         assert second.metric("monitor_offset_resets_total") == deployment.partitions
         assert second.metric("monitor_replayed_messages_skipped_total") == 0
     finally:

@@ -19,16 +19,27 @@ from monitor.outcomes.intervals import wilson_interval
 
 WINDOW = 60
 PROPORTIONS = {"satisfaction", "task_completion", "human_takeover", "bad_case", "accuracy"}
-OUTCOME_ROWS = ("SELECT toFloat64(window_start), model_version, segment, metric, numerator, count, value, low, high "
-                "FROM monitor.metric_windows FINAL WHERE has({metrics:Array(String)}, metric)")
-FEEDBACK_FIELDS = ("label", "rating", "thumbs", "task_completed", "human_takeover", "bad_case", "turns",
-                   "judge_score")
+OUTCOME_ROWS = (
+    "SELECT toFloat64(window_start), model_version, segment, metric, numerator, count, value, low, high "
+    "FROM monitor.metric_windows FINAL WHERE has({metrics:Array(String)}, metric)"
+)
+FEEDBACK_FIELDS = (
+    "label",
+    "rating",
+    "thumbs",
+    "task_completed",
+    "human_takeover",
+    "bad_case",
+    "turns",
+    "judge_score",
+)
 
 
 def publish(deployment, kind: str, events: list[dict], batch_size: int = 7) -> None:
     async def send() -> None:
-        async with EventProducer(deployment.broker.bootstrap, topics=deployment.topics,
-                                 batch_size=batch_size) as producer:
+        async with EventProducer(
+            deployment.broker.bootstrap, topics=deployment.topics, batch_size=batch_size
+        ) as producer:
             report = await producer.send(kind, events)
             assert not report.rejected, report.rejected[:3]
 
@@ -36,8 +47,15 @@ def publish(deployment, kind: str, events: list[dict], batch_size: int = 7) -> N
 
 
 def store_sum(worker, metric: str) -> float:
-    rows = reader_for(worker).query("SELECT sum(count) FROM monitor.metric_windows FINAL WHERE metric = {m:String} "
-                                    "AND segment = ''", {"m": metric}).rows
+    rows = (
+        reader_for(worker)
+        .query(
+            "SELECT sum(count) FROM monitor.metric_windows FINAL WHERE metric = {m:String} "
+            "AND segment = ''",
+            {"m": metric},
+        )
+        .rows
+    )
     return float(rows[0][0] or 0)
 
 
@@ -73,16 +91,24 @@ def feedback_plan(rng: np.random.Generator) -> dict:
     return {k: v for k, v in values.items() if rng.random() < 0.7}
 
 
-def split_into_events(rid: str, fields: dict, feedback_time: float, rng: np.random.Generator) -> list[dict]:
+def split_into_events(
+    rid: str, fields: dict, feedback_time: float, rng: np.random.Generator
+) -> list[dict]:
     """One to three feedback events for ``rid``, each field in exactly one of them."""
     n = int(rng.integers(1, 4)) if len(fields) > 1 else 1
     parts: list[dict] = [{} for _ in range(n)]
     for i, (name, value) in enumerate(fields.items()):
         parts[(i + int(rng.integers(0, n))) % n][name] = value
-    return [{"request_id": rid, "timestamp": feedback_time + j, **part} for j, part in enumerate(parts) if part]
+    return [
+        {"request_id": rid, "timestamp": feedback_time + j, **part}
+        for j, part in enumerate(parts)
+        if part
+    ]
 
 
-def expected_outcomes(inferences: dict[str, dict], fields_of: dict[str, dict]) -> dict[tuple, tuple[float, float]]:
+def expected_outcomes(
+    inferences: dict[str, dict], fields_of: dict[str, dict]
+) -> dict[tuple, tuple[float, float]]:
     """(window, version, segment, metric) -> (numerator, count), computed request by request."""
     sums: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0])
 
@@ -95,14 +121,23 @@ def expected_outcomes(inferences: dict[str, dict], fields_of: dict[str, dict]) -
 
     for rid, fields in fields_of.items():
         inf = inferences[rid]
-        key = (float(inf["timestamp"] // WINDOW * WINDOW), inf["model_version"], inf["segment"]["region"])
+        key = (
+            float(inf["timestamp"] // WINDOW * WINDOW),
+            inf["model_version"],
+            inf["segment"]["region"],
+        )
         if "rating" in fields:
             add(key, "satisfaction", float(fields["rating"] >= 4))
             add(key, "rating", fields["rating"])
         if "thumbs" in fields:
             add(key, "satisfaction", float(fields["thumbs"] == "up"))
-        for name, metric in (("task_completed", "task_completion"), ("human_takeover", "human_takeover"),
-                             ("bad_case", "bad_case"), ("turns", "turns"), ("judge_score", "judge_score")):
+        for name, metric in (
+            ("task_completed", "task_completion"),
+            ("human_takeover", "human_takeover"),
+            ("bad_case", "bad_case"),
+            ("turns", "turns"),
+            ("judge_score", "judge_score"),
+        ):
             if name in fields:
                 add(key, metric, float(fields[name]))
         if "label" in fields:
@@ -117,43 +152,71 @@ def outcome_rows(worker) -> dict[tuple, tuple[float, float]]:
 
 @pytest.mark.parametrize("join_store", ["memory", "redis"])
 def test_feedback_before_and_after_its_inference_out_of_order_joins_into_exact_rates(
-        deployment, start_worker, request, join_store):
+    deployment, start_worker, request, join_store
+):
     env = {"MONITOR_SEGMENT_KEYS": '["region"]'}
     if join_store == "redis":
         env["MONITOR_REDIS_URL"] = request.getfixturevalue("clean_redis")
     worker = start_worker(**env)
     rng = np.random.default_rng(17)
     base = (int(time.time()) // WINDOW - 5) * WINDOW
-    inferences = {f"r{i}": inference(f"r{i}", base + float(rng.uniform(0, 5 * WINDOW - 1)),
-                                     version=str(rng.choice(["v1", "v2"])), prediction=str(rng.choice(["yes", "no"])),
-                                     latency_ms=float(rng.integers(20, 900)),
-                                     segment={"region": str(rng.choice(["eu", "us"]))})
-                  for i in range(150)}
-    fields_of = {rid: plan for rid in inferences if rng.random() < 0.8 and (plan := feedback_plan(rng))}
+    inferences = {
+        f"r{i}": inference(
+            f"r{i}",
+            base + float(rng.uniform(0, 5 * WINDOW - 1)),
+            version=str(rng.choice(["v1", "v2"])),
+            prediction=str(rng.choice(["yes", "no"])),
+            latency_ms=float(rng.integers(20, 900)),
+            segment={"region": str(rng.choice(["eu", "us"]))},
+        )
+        for i in range(150)
+    }
+    fields_of = {
+        rid: plan for rid in inferences if rng.random() < 0.8 and (plan := feedback_plan(rng))
+    }
     before, after = [], []
     for rid, fields in fields_of.items():
-        events = split_into_events(rid, fields, inferences[rid]["timestamp"] + float(rng.uniform(1, 30)), rng)
+        events = split_into_events(
+            rid, fields, inferences[rid]["timestamp"] + float(rng.uniform(1, 30)), rng
+        )
         when = rng.choice(["before", "after", "both"])
-        if when == "both" and len(events) > 1:  # the first event before the inference, the others after
+        if (
+            when == "both" and len(events) > 1
+        ):  # the first event before the inference, the others after
             before.append(events[0])
             after.extend(events[1:])
         else:
             (before if when == "before" else after).extend(events)
-    orphans = [{"request_id": f"orphan{i}", "timestamp": base + 10.0 * i, "rating": 5, "task_completed": True}
-               for i in range(5)]
+    orphans = [
+        {
+            "request_id": f"orphan{i}",
+            "timestamp": base + 10.0 * i,
+            "rating": 5,
+            "task_completed": True,
+        }
+        for i in range(5)
+    ]
     assert len(before) > 30 and len(after) > 30
-    assert any(len([e for e in after if e["request_id"] == rid]) > 1 for rid in fields_of)  # several per request
+    assert any(
+        len([e for e in after if e["request_id"] == rid]) > 1 for rid in fields_of
+    )  # several per request
 
     rng.shuffle(before)
     publish(deployment, "feedback", before + orphans[:2])
-    wait_until(lambda: worker.metric("monitor_events_total", {"kind": "feedback"}) == len(before) + 2,
-               timeout=30, what="the early feedback")
+    wait_until(
+        lambda: worker.metric("monitor_events_total", {"kind": "feedback"}) == len(before) + 2,
+        timeout=30,
+        what="the early feedback",
+    )
     assert outcome_rows(worker) == {}  # nothing to join yet
     shuffled = list(inferences.values())
     rng.shuffle(shuffled)  # event times out of order, within the allowed lateness
     publish(deployment, "inference", shuffled)
-    wait_until(lambda: worker.metric("monitor_events_total", {"kind": "inference"}) == len(inferences),
-               timeout=30, what="the inferences")
+    wait_until(
+        lambda: worker.metric("monitor_events_total", {"kind": "inference"}) == len(inferences),
+        timeout=30,
+        what="the inferences",
+    )
     rng.shuffle(after)
     publish(deployment, "feedback", after + orphans[2:])
 
@@ -165,37 +228,66 @@ def test_feedback_before_and_after_its_inference_out_of_order_joins_into_exact_r
         assert value == pytest.approx(num / n)
         if metric in PROPORTIONS:
             rate = wilson_interval(num, n)
-            assert (low, high) == (pytest.approx(rate.low, abs=1e-12), pytest.approx(rate.high, abs=1e-12))
+            assert (low, high) == (
+                pytest.approx(rate.low, abs=1e-12),
+                pytest.approx(rate.high, abs=1e-12),
+            )
         else:
             assert low is None and high is None
-    assert {row[1] for row in rows} == {"v1", "v2"} and {row[2] for row in rows} == {"", "region=eu", "region=us"}
+    assert {row[1] for row in rows} == {"v1", "v2"} and {row[2] for row in rows} == {
+        "",
+        "region=eu",
+        "region=us",
+    }
     assert len({row[0] for row in rows}) == 5
 
 
 # -- 2. orphan feedback expires into a counter -------------------------------------------------------------
 
 
-def test_feedback_that_never_finds_its_inference_expires_into_a_counter(deployment, start_worker, clean_redis):
+def test_feedback_that_never_finds_its_inference_expires_into_a_counter(
+    deployment, start_worker, clean_redis
+):
     ttl = {"MONITOR_JOIN_TTL": "3s", "MONITOR_JOIN_EXPIRY_INTERVAL": "2"}
     memory = start_worker("memory", MONITOR_APP_ID=f"{deployment.prefix}-memory", **ttl)
-    redis_worker = start_worker("redis", MONITOR_APP_ID=f"{deployment.prefix}-redis", MONITOR_REDIS_URL=clean_redis,
-                                **ttl)
+    redis_worker = start_worker(
+        "redis", MONITOR_APP_ID=f"{deployment.prefix}-redis", MONITOR_REDIS_URL=clean_redis, **ttl
+    )
     now = time.time()
     matched = [inference(f"m{i}", now - 20 + i, prediction="yes") for i in range(12)]
-    lonely = [inference(f"l{i}", now - 20 + i) for i in range(4)]  # inferences nobody gives feedback on
-    feedback = [{"request_id": f"m{i}", "timestamp": now - 10 + i, "label": "yes"} for i in range(12)]
-    orphans = [{"request_id": f"o{i // 2}", "timestamp": now - 10 + i, "rating": 1 + i % 5} for i in range(9)]
+    lonely = [
+        inference(f"l{i}", now - 20 + i) for i in range(4)
+    ]  # inferences nobody gives feedback on
+    feedback = [
+        {"request_id": f"m{i}", "timestamp": now - 10 + i, "label": "yes"} for i in range(12)
+    ]
+    orphans = [
+        {"request_id": f"o{i // 2}", "timestamp": now - 10 + i, "rating": 1 + i % 5}
+        for i in range(9)
+    ]
     publish(deployment, "inference", matched + lonely)
     publish(deployment, "feedback", feedback + orphans)
     for worker in (memory, redis_worker):
-        wait_until(lambda w=worker: w.metric("monitor_events_total", {"kind": "feedback"}) == len(feedback + orphans),
-                   timeout=30, what="the feedback")
-        wait_until(lambda w=worker: store_sum(w, "accuracy") == len(matched), timeout=30, what="the joined feedback")
+        wait_until(
+            lambda w=worker: (
+                w.metric("monitor_events_total", {"kind": "feedback"}) == len(feedback + orphans)
+            ),
+            timeout=30,
+            what="the feedback",
+        )
+        wait_until(
+            lambda w=worker: store_sum(w, "accuracy") == len(matched),
+            timeout=30,
+            what="the joined feedback",
+        )
 
     # expiry sweeps every MONITOR_JOIN_EXPIRY_INTERVAL: the first sweep after the TTL counts the orphans
     for worker in (memory, redis_worker):
-        wait_until(lambda w=worker: w.metric("monitor_join_expired_total", {"kind": "feedback"}) > 0, timeout=30,
-                   what="a join expiry round")
+        wait_until(
+            lambda w=worker: w.metric("monitor_join_expired_total", {"kind": "feedback"}) > 0,
+            timeout=30,
+            what="a join expiry round",
+        )
         assert worker.metric("monitor_join_expired_total", {"kind": "feedback"}) == len(orphans)
         assert worker.metric("monitor_join_expired_total", {"kind": "inference"}) == len(lonely)
         assert worker.metric("monitor_join_pending", {"kind": "feedback"}) == 0
@@ -208,10 +300,14 @@ def test_feedback_that_never_finds_its_inference_expires_into_a_counter(deployme
 N_REQUESTS = 1600
 SWITCH = 500  # per feedback partition: error rate 0.05 before this index, 0.5 from it
 STOP_AT, KILL_AT = 200, 450  # per feedback partition: the graceful stop, then the kill -9
-DETECTIONS = ("SELECT model, model_version, stream, detector, src_partition, src_topic, position, mean_before, mean_after "
-              "FROM monitor.detector_events FINAL ORDER BY stream, detector, src_partition, position")
-WINDOW_ROWS = ("SELECT window_start, model, model_version, metric, segment, round(value, 9), count, numerator "
-               "FROM monitor.metric_windows FINAL ORDER BY window_start, model, model_version, metric, segment")
+DETECTIONS = (
+    "SELECT model, model_version, stream, detector, src_partition, src_topic, position, mean_before, mean_after "
+    "FROM monitor.detector_events FINAL ORDER BY stream, detector, src_partition, position"
+)
+WINDOW_ROWS = (
+    "SELECT window_start, model, model_version, metric, segment, round(value, 9), count, numerator "
+    "FROM monitor.metric_windows FINAL ORDER BY window_start, model, model_version, metric, segment"
+)
 
 
 def error_switch_stream(partitions: int) -> tuple[list[dict], list[tuple[int, dict]]]:
@@ -223,14 +319,29 @@ def error_switch_stream(partitions: int) -> tuple[list[dict], list[tuple[int, di
     for i in range(N_REQUESTS):
         rid = f"q{i}"
         prediction = str(rng.choice(["a", "b"]))
-        inferences.append(inference(rid, start + 7 * WINDOW * i / N_REQUESTS, prediction=prediction,
-                                    latency_ms=float(rng.integers(50, 900))))
+        inferences.append(
+            inference(
+                rid,
+                start + 7 * WINDOW * i / N_REQUESTS,
+                prediction=prediction,
+                latency_ms=float(rng.integers(50, 900)),
+            )
+        )
         k = index_in_partition[partition_for(rid, partitions)]
         index_in_partition[partition_for(rid, partitions)] += 1
         wrong = rng.random() < (0.05 if k < SWITCH else 0.5)
         label = {"a": "b", "b": "a"}[prediction] if wrong else prediction
-        feedback.append((k, {"request_id": rid, "timestamp": inferences[-1]["timestamp"] + 5, "label": label,
-                             "task_completed": bool(rng.random() < 0.8)}))
+        feedback.append(
+            (
+                k,
+                {
+                    "request_id": rid,
+                    "timestamp": inferences[-1]["timestamp"] + 5,
+                    "label": label,
+                    "task_completed": bool(rng.random() < 0.8),
+                },
+            )
+        )
     assert min(index_in_partition.values()) > SWITCH + 200
     return inferences, feedback
 
@@ -238,39 +349,64 @@ def error_switch_stream(partitions: int) -> tuple[list[dict], list[tuple[int, di
 def test_restarts_keep_pending_joins_and_detector_state(deployment, start_worker, clean_redis):
     common = {"MONITOR_REDIS_URL": clean_redis, "MONITOR_BATCH_SIZE": "50"}
     # commits far apart: after the kill the worker replays what it had written and must skip it
-    restarting_env = {**common, "MONITOR_COMMIT_INTERVAL": "600", "MONITOR_COMMIT_EVERY": "100000000"}
+    restarting_env = {
+        **common,
+        "MONITOR_COMMIT_INTERVAL": "600",
+        "MONITOR_COMMIT_EVERY": "100000000",
+    }
     restarting = start_worker("restarting", **restarting_env)
     clean = start_worker("clean", MONITOR_APP_ID=f"{deployment.prefix}-clean", **common)
     inferences, feedback = error_switch_stream(deployment.partitions)
 
     def publish_feedback(low: int, high: int) -> int:
-        publish(deployment, "feedback", [fb for k, fb in feedback if low <= k < high], batch_size=20)
+        publish(
+            deployment, "feedback", [fb for k, fb in feedback if low <= k < high], batch_size=20
+        )
         return sum(k < high for k, _ in feedback)
 
     def wait_joined(workers, n: int) -> None:
         for worker in workers:
-            wait_until(lambda w=worker: store_sum(w, "accuracy") == n, timeout=60, what=f"{n} joined outcomes")
+            wait_until(
+                lambda w=worker: store_sum(w, "accuracy") == n,
+                timeout=60,
+                what=f"{n} joined outcomes",
+            )
 
     publish(deployment, "inference", inferences, batch_size=20)
-    for worker in (restarting, clean):  # every inference waits in the join store before any feedback
-        wait_until(lambda w=worker: store_sum(w, "inference_events") == N_REQUESTS, timeout=60, what="the inferences")
+    for worker in (
+        restarting,
+        clean,
+    ):  # every inference waits in the join store before any feedback
+        wait_until(
+            lambda w=worker: store_sum(w, "inference_events") == N_REQUESTS,
+            timeout=60,
+            what="the inferences",
+        )
     wait_joined((restarting, clean), publish_feedback(0, STOP_AT))
 
     assert restarting.stop() == 0
     restarting = start_worker("restarting", **restarting_env)
     wait_joined((restarting, clean), publish_feedback(STOP_AT, KILL_AT))
-    assert restarting.metric("monitor_events_total", {"kind": "feedback"}) > 0  # the new process joined them
+    assert (
+        restarting.metric("monitor_events_total", {"kind": "feedback"}) > 0
+    )  # the new process joined them
 
     restarting.kill()
     restarting = start_worker("restarting", **restarting_env)
     wait_joined((restarting, clean), publish_feedback(KILL_AT, N_REQUESTS))
-    assert restarting.metric("monitor_replayed_messages_skipped_total") > 0  # the replay really happened
+    assert (
+        restarting.metric("monitor_replayed_messages_skipped_total") > 0
+    )  # the replay really happened
 
     time.sleep(1.5)  # a last refresh of the windows
     detections = reader_for(restarting).query(DETECTIONS).rows
     assert detections == reader_for(clean).query(DETECTIONS).rows
     error_adwin = [d for d in detections if d[2:4] == ("error", "adwin")]
-    for partition in range(deployment.partitions):  # the switch was found after the restarts, from restored state
+    for partition in range(
+        deployment.partitions
+    ):  # the switch was found after the restarts, from restored state
         found = [d[6] for d in error_adwin if d[4] == partition and d[6] >= SWITCH]
         assert found and found[0] < SWITCH + 150, (partition, error_adwin)
-    assert reader_for(restarting).query(WINDOW_ROWS).rows == reader_for(clean).query(WINDOW_ROWS).rows
+    assert (
+        reader_for(restarting).query(WINDOW_ROWS).rows == reader_for(clean).query(WINDOW_ROWS).rows
+    )

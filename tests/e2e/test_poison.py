@@ -10,7 +10,7 @@ import urllib.request
 import orjson
 from tests_support import inference, publish_raw, read_topic, reader_for, wait_until
 
-from monitor.decode import MAX_EVENTS_PER_MESSAGE
+from monitor.contract.decode import MAX_EVENTS_PER_MESSAGE
 
 
 def health(worker) -> tuple[int, dict]:
@@ -19,8 +19,11 @@ def health(worker) -> tuple[int, dict]:
 
 
 def written_inferences(worker) -> float:
-    rows = reader_for(worker).query(
-        "SELECT sum(count) FROM monitor.partials WHERE name = 'inference_events'").rows
+    rows = (
+        reader_for(worker)
+        .query("SELECT sum(count) FROM monitor.partials WHERE name = 'inference_events'")
+        .rows
+    )
     return float(rows[0][0] or 0)
 
 
@@ -31,28 +34,55 @@ def test_every_poison_class_is_dead_lettered_and_the_batch_goes_on(deployment, s
     ev = lambda rid, **fields: {**inference(rid, now), **fields}
     exact = lambda obj: json.dumps(obj).encode()  # stdlib json keeps integers beyond 64 bits exact
     poison = {
-        ("out_of_range", "features.n"): exact([json.loads(good[0]), ev("big-feature", features={"n": 2**64})]),
-        ("out_of_range", "usage.input_tokens"): exact(ev("big-tokens", usage={"input_tokens": 2**70})),
-        ("out_of_range", "prediction"): exact([ev("big-prediction", prediction=-(2**63) - 1), json.loads(good[1])]),
-        ("not_utf8", "model"): b"[" + good[2] + b", " + orjson.dumps(ev("surrogate", model="m"))[:-1].replace(
-            b'"model":"m"', b'"model":"m\\ud800"') + b"}]",
+        ("out_of_range", "features.n"): exact(
+            [json.loads(good[0]), ev("big-feature", features={"n": 2**64})]
+        ),
+        ("out_of_range", "usage.input_tokens"): exact(
+            ev("big-tokens", usage={"input_tokens": 2**70})
+        ),
+        ("out_of_range", "prediction"): exact(
+            [ev("big-prediction", prediction=-(2**63) - 1), json.loads(good[1])]
+        ),
+        ("not_utf8", "model"): b"["
+        + good[2]
+        + b", "
+        + orjson.dumps(ev("surrogate", model="m"))[:-1].replace(
+            b'"model":"m"', b'"model":"m\\ud800"'
+        )
+        + b"}]",
         ("not_utf8", ""): b'{"request_id": "bytes\xc3\x28", "timestamp": 1}',
-        ("too_long", "model_version"): orjson.dumps([ev("long-version", model_version="v" * 300), json.loads(good[3])]),
+        ("too_long", "model_version"): orjson.dumps(
+            [ev("long-version", model_version="v" * 300), json.loads(good[3])]
+        ),
         ("too_long", "features"): orjson.dumps(ev("long-feature-name", features={"f" * 300: 1})),
-        ("ancient_timestamp", "timestamp"): orjson.dumps([json.loads(good[4]), ev("ancient", timestamp=86_400)]),
+        ("ancient_timestamp", "timestamp"): orjson.dumps(
+            [json.loads(good[4]), ev("ancient", timestamp=86_400)]
+        ),
         ("too_deep", ""): b'{"request_id": "deep", "x": ' + b"[" * 3000 + b"]" * 3000 + b"}",
-        ("too_many_events", ""): b"[" + b",".join([b"{}"] * MAX_EVENTS_PER_MESSAGE + [good[5]]) + b"]",
-        ("wrong_type", "features.x"): orjson.dumps([ev("nested-feature", features={"x": {"y": 1}}),
-                                                     json.loads(good[6])]),
+        ("too_many_events", ""): b"["
+        + b",".join([b"{}"] * MAX_EVENTS_PER_MESSAGE + [good[5]])
+        + b"]",
+        ("wrong_type", "features.x"): orjson.dumps(
+            [ev("nested-feature", features={"x": {"y": 1}}), json.loads(good[6])]
+        ),
     }
     # poison interleaved with clean messages: one consumer batch holds both
-    publish_raw(deployment.broker.bootstrap, deployment.topics["inference"],
-                [good[7], *poison.values(), orjson.dumps([inference(f"tail-{i}", now) for i in range(5)])])
-    feedback = exact([{"request_id": "ok-0", "timestamp": now, "rating": 5},
-                      {"request_id": "ok-1", "timestamp": now, "turns": 2**64}])
+    publish_raw(
+        deployment.broker.bootstrap,
+        deployment.topics["inference"],
+        [good[7], *poison.values(), orjson.dumps([inference(f"tail-{i}", now) for i in range(5)])],
+    )
+    feedback = exact(
+        [
+            {"request_id": "ok-0", "timestamp": now, "rating": 5},
+            {"request_id": "ok-1", "timestamp": now, "turns": 2**64},
+        ]
+    )
     publish_raw(deployment.broker.bootstrap, deployment.topics["feedback"], [feedback])
 
-    dead = read_topic(deployment.broker.bootstrap, deployment.topics["dlq"], expected=len(poison) + 1)
+    dead = read_topic(
+        deployment.broker.bootstrap, deployment.topics["dlq"], expected=len(poison) + 1
+    )
     got = sorted((d["reason"], d["field"]) for d in dead)
     assert got == sorted([*poison, ("out_of_range", "turns")])
     for record in dead:
@@ -62,9 +92,16 @@ def test_every_poison_class_is_dead_lettered_and_the_batch_goes_on(deployment, s
     assert "18446744073709551616 is outside" in by_field["features.n"]["error"]
     assert "1970-01-02T00:00:00Z is before 2000-01-01" in by_field["timestamp"]["error"]
 
-    valid = 7 + 5  # ok-0 .. ok-4 and ok-6 in poisoned messages (ok-5 drowns in a huge array), ok-7, five tail events
-    wait_until(lambda: written_inferences(worker) == valid, what="the valid events of the poisoned batch")
-    wait_until(lambda: worker.metric("monitor_events_total", {"kind": "feedback"}) == 1, what="valid feedback")
+    valid = (
+        7 + 5
+    )  # ok-0 .. ok-4 and ok-6 in poisoned messages (ok-5 drowns in a huge array), ok-7, five tail events
+    wait_until(
+        lambda: written_inferences(worker) == valid, what="the valid events of the poisoned batch"
+    )
+    wait_until(
+        lambda: worker.metric("monitor_events_total", {"kind": "feedback"}) == 1,
+        what="valid feedback",
+    )
     assert worker.metric("monitor_events_rejected_total") == len(poison) + 1
     assert worker.alive()
     status, body = health(worker)

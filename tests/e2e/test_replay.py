@@ -13,37 +13,61 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 
 from monitor.adapters.producer import partition_for
-from monitor.decode import decode_message
+from monitor.contract.decode import decode_message
 
 INFERENCE = "gen_ai.client.inference.operation.details"
 
 
 def monitor(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _kv(key: str, value: object) -> dict[str, object]:
-    kind = "intValue" if isinstance(value, int) else "doubleValue" if isinstance(value, float) else "stringValue"
+    kind = (
+        "intValue"
+        if isinstance(value, int)
+        else "doubleValue"
+        if isinstance(value, float)
+        else "stringValue"
+    )
     return {"key": key, "value": {kind: str(value) if isinstance(value, int) else value}}
 
 
 def _record(request_id: str, at: float, **extra: object) -> dict[str, object]:
-    attributes = {"gen_ai.response.id": request_id, "gen_ai.request.model": "chat", "gen_ai.response.model": "v7",
-                  "gen_ai.usage.input_tokens": 12, **extra}
-    return {"timeUnixNano": str(int(at * 1e9)), "eventName": INFERENCE,
-            "attributes": [_kv(k, v) for k, v in attributes.items()]}
+    attributes = {
+        "gen_ai.response.id": request_id,
+        "gen_ai.request.model": "chat",
+        "gen_ai.response.model": "v7",
+        "gen_ai.usage.input_tokens": 12,
+        **extra,
+    }
+    return {
+        "timeUnixNano": str(int(at * 1e9)),
+        "eventName": INFERENCE,
+        "attributes": [_kv(k, v) for k, v in attributes.items()],
+    }
 
 
 async def _consume(bootstrap: str, topic: str, expected: int) -> list[tuple[int, bytes, bytes]]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await consumer.start()
     out: list[tuple[int, bytes, bytes]] = []
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and sum(len(decode_message(v, "inference", now=time.time()).events)
-                                                  for _, _, v in out) < expected:
+        while (
+            time.monotonic() < deadline
+            and sum(len(decode_message(v, "inference", now=time.time()).events) for _, _, v in out)
+            < expected
+        ):
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 out += [(r.partition, r.key, r.value) for r in records]
     finally:
@@ -51,22 +75,47 @@ async def _consume(bootstrap: str, topic: str, expected: int) -> list[tuple[int,
     return out
 
 
-def test_replay_accepts_otel_events_and_otlp_envelopes_and_fails_on_a_file_of_bad_events(deployment,
-                                                                                          tmp_path: Path) -> None:
+def test_replay_accepts_otel_events_and_otlp_envelopes_and_fails_on_a_file_of_bad_events(
+    deployment, tmp_path: Path
+) -> None:
     env = deployment.env()
     now = time.time() - 60
-    envelope = {"resourceLogs": [{"resource": {"attributes": [_kv("service.name", "chat")]}, "scopeLogs": [
-        {"scope": {"name": "genai"}, "logRecords": [_record("o1", now, **{"monitor.feature.language": "de"}),
-                                                     _record("o2", now + 1),
-                                                     {"eventName": "app.started", "attributes": []}]}]}]}
+    envelope = {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": [_kv("service.name", "chat")]},
+                "scopeLogs": [
+                    {
+                        "scope": {"name": "genai"},
+                        "logRecords": [
+                            _record("o1", now, **{"monitor.feature.language": "de"}),
+                            _record("o2", now + 1),
+                            {"eventName": "app.started", "attributes": []},
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     lines = [
         json.dumps({"request_id": "c1", "timestamp": now, "model": "chat", "model_version": "v7"}),
-        json.dumps({"name": INFERENCE, "timestamp": now, "attributes": {
-            "gen_ai.response.id": "f1", "gen_ai.request.model": "chat", "gen_ai.response.model": "v7"}}),
+        json.dumps(
+            {
+                "name": INFERENCE,
+                "timestamp": now,
+                "attributes": {
+                    "gen_ai.response.id": "f1",
+                    "gen_ai.request.model": "chat",
+                    "gen_ai.response.model": "v7",
+                },
+            }
+        ),
         json.dumps(_record("r1", now)),
         "",
         json.dumps(envelope),
-        json.dumps({"request_id": "bad", "timestamp": "yesterday", "model": "chat", "model_version": "v7"}),
+        json.dumps(
+            {"request_id": "bad", "timestamp": "yesterday", "model": "chat", "model_version": "v7"}
+        ),
     ]
     path = tmp_path / "otel.jsonl"
     path.write_text("\n".join(lines) + "\n")
@@ -77,7 +126,9 @@ def test_replay_accepts_otel_events_and_otlp_envelopes_and_fails_on_a_file_of_ba
     assert "line 5, element 2: unsupported_event" in done.stderr  # the envelope's third log record
     assert "line 6: bad_timestamp" in done.stderr  # line numbers of the file, blank lines counted
 
-    published = asyncio.run(_consume(deployment.broker.bootstrap, deployment.topics["inference"], 5))
+    published = asyncio.run(
+        _consume(deployment.broker.bootstrap, deployment.topics["inference"], 5)
+    )
     events = {}
     for partition, key, value in published:  # the topic accepts every published message as it is
         decoded = decode_message(value, "inference", now=time.time())
@@ -90,7 +141,11 @@ def test_replay_accepts_otel_events_and_otlp_envelopes_and_fails_on_a_file_of_ba
     assert events["o1"].features == {"language": "de"} and events["r1"].input_tokens == 12
 
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"request_id": "x"}\nnot json\n\n' + json.dumps(envelope).replace(INFERENCE, "gen_ai.other") + "\n")
+    bad.write_text(
+        '{"request_id": "x"}\nnot json\n\n'
+        + json.dumps(envelope).replace(INFERENCE, "gen_ai.other")
+        + "\n"
+    )
     failed = monitor("replay", str(bad), "--kind", "inference", env=env)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "sent 0 events" in failed.stdout and "no event of" in failed.stderr

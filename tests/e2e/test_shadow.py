@@ -16,8 +16,10 @@ from tests_support import inference, reader_for, wait_until
 from monitor.adapters.producer import EventProducer
 
 N = 1000  # production requests of model m, each mirrored to two shadow versions
-WINDOWS = ("SELECT toFloat64(window_start), model_version, metric, segment, value, count, numerator "
-           "FROM monitor.metric_windows FINAL WHERE model = {model:String} ORDER BY 1, 2, 3, 4")
+WINDOWS = (
+    "SELECT toFloat64(window_start), model_version, metric, segment, value, count, numerator "
+    "FROM monitor.metric_windows FINAL WHERE model = {model:String} ORDER BY 1, 2, 3, 4"
+)
 
 
 def _stream(rng: np.random.Generator, start: float) -> tuple[list[dict], list[dict]]:
@@ -27,19 +29,49 @@ def _stream(rng: np.random.Generator, start: float) -> tuple[list[dict], list[di
         t = start + float(rng.uniform(0, 240))
         latency = float(rng.normal(300, 30))
         for model, prefix in (("m", "r"), ("copy", "c")):
-            inferences.append(inference(f"{prefix}{i}", t, model=model, version="v2", latency_ms=latency,
-                                        output_text=f"Answer number {i}: your refund is on its way."))
-            feedback.append({"request_id": f"{prefix}{i}", "timestamp": t + 2, "task_completed": i % 3 != 0})
+            inferences.append(
+                inference(
+                    f"{prefix}{i}",
+                    t,
+                    model=model,
+                    version="v2",
+                    latency_ms=latency,
+                    output_text=f"Answer number {i}: your refund is on its way.",
+                )
+            )
+            feedback.append(
+                {"request_id": f"{prefix}{i}", "timestamp": t + 2, "task_completed": i % 3 != 0}
+            )
         agrees = i % 10 != 0
-        inferences.append(inference(f"r{i}", t + 0.05, model="m", version="v3", deployment="shadow",
-                                    latency_ms=latency + float(rng.normal(10, 20)),
-                                    output_text=f"answer number {i}:  your refund is on its way." if agrees
-                                    else f"Sorry, I cannot help with request {i}."))
+        inferences.append(
+            inference(
+                f"r{i}",
+                t + 0.05,
+                model="m",
+                version="v3",
+                deployment="shadow",
+                latency_ms=latency + float(rng.normal(10, 20)),
+                output_text=f"answer number {i}:  your refund is on its way."
+                if agrees
+                else f"Sorry, I cannot help with request {i}.",
+            )
+        )
         failed = i % 5 == 0
-        inferences.append(inference(f"r{i}", t + 0.08, model="m", version="v4", deployment="shadow",
-                                    latency_ms=latency, error="timeout" if failed else None,
-                                    output_text=None if failed else f"Answer number {i}: your refund is on its way."))
-    order = rng.permutation(len(inferences))  # a shadow answer comes before its production answer about half the time
+        inferences.append(
+            inference(
+                f"r{i}",
+                t + 0.08,
+                model="m",
+                version="v4",
+                deployment="shadow",
+                latency_ms=latency,
+                error="timeout" if failed else None,
+                output_text=None if failed else f"Answer number {i}: your refund is on its way.",
+            )
+        )
+    order = rng.permutation(
+        len(inferences)
+    )  # a shadow answer comes before its production answer about half the time
     return [inferences[j] for j in order], feedback
 
 
@@ -54,9 +86,17 @@ def _publish(bootstrap: str, topics: dict[str, str]) -> None:
     asyncio.run(send())
 
 
-def _report(env: dict[str, str], fmt: str = "json", model: str = "m") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor", "shadow", "report", "--model", model, "--format", fmt],
-                          check=False, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+def _report(
+    env: dict[str, str], fmt: str = "json", model: str = "m"
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "shadow", "report", "--model", model, "--format", fmt],
+        check=False,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _complete(env: dict[str, str]) -> dict[str, dict] | None:
@@ -73,8 +113,11 @@ def test_shadow_candidates_are_compared_and_leave_production_unchanged(deploymen
     _publish(deployment.broker.bootstrap, deployment.topics)
 
     holder: dict[str, dict] = {}
-    wait_until(lambda: (holder.update(_complete(env) or {}) or len(holder) == 2), timeout=150,
-               what="every shadow answer paired")
+    wait_until(
+        lambda: holder.update(_complete(env) or {}) or len(holder) == 2,
+        timeout=150,
+        what="every shadow answer paired",
+    )
     v3, v4 = holder["v3"], holder["v4"]
     assert abs(v3["agreement"] - 0.90) <= 0.01 and v3["production_version"] == "v2"
     assert 0.9 <= v3["similarity"] < 1.0 and abs(v3["latency_delta_ms"] - 10) < 5
@@ -87,11 +130,17 @@ def test_shadow_candidates_are_compared_and_leave_production_unchanged(deploymen
     # The same production events with and without shadow traffic give the same metric windows.
     reader = reader_for(worker)
 
-    def windows(model: str) -> list[tuple]:  # sums of floats differ in the last bits with the batching
-        return [tuple(round(v, 6) if isinstance(v, float) else v for v in r)
-                for r in reader.query(WINDOWS, {"model": model}).rows]
+    def windows(
+        model: str,
+    ) -> list[tuple]:  # sums of floats differ in the last bits with the batching
+        return [
+            tuple(round(v, 6) if isinstance(v, float) else v for v in r)
+            for r in reader.query(WINDOWS, {"model": model}).rows
+        ]
 
-    def totals(model: str) -> dict[str, float]:  # feedback carries no model: its outcomes count per model
+    def totals(
+        model: str,
+    ) -> dict[str, float]:  # feedback carries no model: its outcomes count per model
         out: dict[str, float] = {}
         for row in windows(model):
             if row[2] in ("inference_events", "task_completion"):
@@ -105,21 +154,40 @@ def test_shadow_candidates_are_compared_and_leave_production_unchanged(deploymen
     wait_until(lambda: windows("m") == windows("copy"), timeout=30, what="equal metric windows")
     assert {r[1] for r in windows("m")} == {"v2"}  # no window of the shadow versions
     expected = [("v3", "promising", N), ("v4", "not_promising", N)]
-    wait_until(lambda: [tuple(r) for r in reader.query(
-        "SELECT shadow_version, verdict, pairs FROM monitor.shadow_results FINAL WHERE model = 'm' AND metric = '' "
-        "ORDER BY 1").rows] == expected, timeout=30, what="shadow_results rows of both candidates")
+    wait_until(
+        lambda: (
+            [
+                tuple(r)
+                for r in reader.query(
+                    "SELECT shadow_version, verdict, pairs FROM monitor.shadow_results FINAL WHERE model = 'm' AND metric = '' "
+                    "ORDER BY 1"
+                ).rows
+            ]
+            == expected
+        ),
+        timeout=30,
+        what="shadow_results rows of both candidates",
+    )
     # the Grafana shadow panel, default variables, shows this run: one row per candidate, as the report
     [(panel, sql)] = clickhouse_panels(only=SHADOW_PANELS)
     shown = {r[2]: r for r in reader.query(sql).rows if r[0] == "m"}
     assert set(shown) == {"v3", "v4"}, f"Grafana {panel} after a real run: {sql}"
     for version, report in holder.items():
-        production, verdict, pairs, agreement, similarity, latency_delta = shown[version][1:2] + shown[version][3:8]
+        production, verdict, pairs, agreement, similarity, latency_delta = (
+            shown[version][1:2] + shown[version][3:8]
+        )
         assert (production, verdict, pairs) == (report["production_version"], report["verdict"], N)
-        assert abs(agreement - report["agreement"]) < 1e-9 and abs(latency_delta - report["latency_delta_ms"]) < 1e-9
+        assert (
+            abs(agreement - report["agreement"]) < 1e-9
+            and abs(latency_delta - report["latency_delta_ms"]) < 1e-9
+        )
         assert abs(similarity - report["similarity"]) < 1e-9
     table = _report(env, "table").stdout
     assert "promising" in table and "agreement" in table
     csv = _report(env, "csv").stdout.splitlines()
-    assert csv[0].startswith("model,production_version,shadow_version,pairs,agreement") and len(csv) == 3
+    assert (
+        csv[0].startswith("model,production_version,shadow_version,pairs,agreement")
+        and len(csv) == 3
+    )
     unknown = _report(env, model="nope")
     assert unknown.returncode == 2 and "models with shadow traffic: m" in unknown.stderr

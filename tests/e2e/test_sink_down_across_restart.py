@@ -28,18 +28,31 @@ rules:
 
 
 def outbox_states(reader) -> list[tuple[str, str]]:
-    return [tuple(r) for r in reader.query(
-        "SELECT sink, state FROM monitor.alert_outbox WHERE sink = 'webhook' ORDER BY updated_at").rows]
+    return [
+        tuple(r)
+        for r in reader.query(
+            "SELECT sink, state FROM monitor.alert_outbox WHERE sink = 'webhook' ORDER BY updated_at"
+        ).rows
+    ]
 
 
-def test_a_sink_down_across_a_worker_restart_gets_the_alert_once(deployment, start_worker, tmp_path):
+def test_a_sink_down_across_a_worker_restart_gets_the_alert_once(
+    deployment, start_worker, tmp_path
+):
     receiver = Receiver()  # its port is fixed; it is down until the worker has been killed
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    env = {"MONITOR_ALERT_WEBHOOK_URL": receiver.url, "MONITOR_ALERT_RULES": str(rules),
-           "MONITOR_ALLOWED_LATENESS": "0s", "MONITOR_WINDOW": "10s", "MONITOR_ALERTS_TO_KAFKA": "false"}
+    env = {
+        "MONITOR_ALERT_WEBHOOK_URL": receiver.url,
+        "MONITOR_ALERT_RULES": str(rules),
+        "MONITOR_ALLOWED_LATENESS": "0s",
+        "MONITOR_WINDOW": "10s",
+        "MONITOR_ALERTS_TO_KAFKA": "false",
+    }
     first = start_worker(**env)
-    start = (int(time.time()) // 10 - 6) * 10  # a closed window; one later event moves the watermark past it
+    start = (
+        int(time.time()) // 10 - 6
+    ) * 10  # a closed window; one later event moves the watermark past it
     events = [inference(f"slow-{i}", start + i * 0.2, latency_ms=250.0) for i in range(20)]
     events.append(inference("later", start + 30, latency_ms=250.0))
 
@@ -48,8 +61,11 @@ def test_a_sink_down_across_a_worker_restart_gets_the_alert_once(deployment, sta
             await producer.send("inference", events)
 
     asyncio.run(send())
-    wait_until(lambda: first.metric("monitor_alert_sink_failures_total", {"sink": "webhook"}) >= 1, timeout=90,
-               what="the alert to fire and its delivery to the webhook that is down to fail")
+    wait_until(
+        lambda: first.metric("monitor_alert_sink_failures_total", {"sink": "webhook"}) >= 1,
+        timeout=90,
+        what="the alert to fire and its delivery to the webhook that is down to fail",
+    )
     assert outbox_states(reader_for(first)) == [("webhook", "pending")]
     first.kill()
 
@@ -57,8 +73,11 @@ def test_a_sink_down_across_a_worker_restart_gets_the_alert_once(deployment, sta
     reader = reader_for(second)
     receiver.start()
     try:
-        wait_until(lambda: ("webhook", "delivered") in outbox_states(reader), timeout=90,
-                   what="the pending delivery to reach the receiver after the restart")
+        wait_until(
+            lambda: ("webhook", "delivered") in outbox_states(reader),
+            timeout=90,
+            what="the pending delivery to reach the receiver after the restart",
+        )
         time.sleep(2)  # room for a second copy, if one were on its way
         assert len(receiver.posts) == 1
         body = receiver.posts[0][0]

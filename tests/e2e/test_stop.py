@@ -38,8 +38,21 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if not binary:
             missing_service("redis-server")
-        self.process = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                         "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         assert wait_for_port("127.0.0.1", self.port, 10), "redis-server did not start"
         return self
 
@@ -62,22 +75,36 @@ def redis_server():
 
 
 def written_inferences(worker) -> float:
-    rows = reader_for(worker).query("SELECT sum(count) FROM monitor.partials WHERE name = 'inference_events'").rows
+    rows = (
+        reader_for(worker)
+        .query("SELECT sum(count) FROM monitor.partials WHERE name = 'inference_events'")
+        .rows
+    )
     return float(rows[0][0] or 0)
 
 
-def test_sigterm_while_retrying_against_a_dead_store_stops_fast_and_loses_nothing(deployment, start_worker,
-                                                                                   redis_server):
-    env = {"MONITOR_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0", "MONITOR_HEALTH_FAILING_AFTER": "2s"}
+def test_sigterm_while_retrying_against_a_dead_store_stops_fast_and_loses_nothing(
+    deployment, start_worker, redis_server
+):
+    env = {
+        "MONITOR_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
+        "MONITOR_HEALTH_FAILING_AFTER": "2s",
+    }
     worker = start_worker(**env)
     bootstrap, topic = deployment.broker.bootstrap, deployment.topics["inference"]
-    publish_raw(bootstrap, topic, [orjson.dumps([inference(f"before-{i}", time.time()) for i in range(3)])])
+    publish_raw(
+        bootstrap, topic, [orjson.dumps([inference(f"before-{i}", time.time()) for i in range(3)])]
+    )
     wait_until(lambda: written_inferences(worker) == 3, what="events before the outage")
     assert health(worker)[1]["status"] == "ok"
 
     redis_server.kill()  # the join store is gone: every batch now fails, retryably
-    publish_raw(bootstrap, topic, [orjson.dumps([inference(f"during-{i}", time.time()) for i in range(2)])])
-    wait_until(lambda: health(worker)[1]["consecutive_failures"] >= 2, what="the worker retrying the batch")
+    publish_raw(
+        bootstrap, topic, [orjson.dumps([inference(f"during-{i}", time.time()) for i in range(2)])]
+    )
+    wait_until(
+        lambda: health(worker)[1]["consecutive_failures"] >= 2, what="the worker retrying the batch"
+    )
     wait_until(lambda: health(worker)[0] == 503, what="/health to report failing")
     _, body = health(worker)
     assert body["status"] == "failing" and "Connection refused" in body["last_error"]
@@ -93,7 +120,10 @@ def test_sigterm_while_retrying_against_a_dead_store_stops_fast_and_loses_nothin
     again = start_worker(**env)
     wait_until(lambda: written_inferences(again) == 5, what="the batch that was being retried")
     # only that batch, once (its metrics are counted just after the write)
-    wait_until(lambda: again.metric("monitor_events_total", {"kind": "inference"}) == 2, what="the batch's metrics")
+    wait_until(
+        lambda: again.metric("monitor_events_total", {"kind": "inference"}) == 2,
+        what="the batch's metrics",
+    )
     assert written_inferences(again) == 5
 
     started = time.monotonic()  # and an idle worker stops cleanly, just as fast
@@ -101,7 +131,9 @@ def test_sigterm_while_retrying_against_a_dead_store_stops_fast_and_loses_nothin
     assert time.monotonic() - started < 10
 
 
-def test_sigterm_while_a_store_call_hangs_stops_within_seconds(deployment, start_worker, redis_server):
+def test_sigterm_while_a_store_call_hangs_stops_within_seconds(
+    deployment, start_worker, redis_server
+):
     worker = start_worker(MONITOR_REDIS_URL=f"redis://127.0.0.1:{redis_server.port}/0")
     bootstrap, topic = deployment.broker.bootstrap, deployment.topics["inference"]
     publish_raw(bootstrap, topic, [orjson.dumps([inference("before", time.time())])])
@@ -111,5 +143,8 @@ def test_sigterm_while_a_store_call_hangs_stops_within_seconds(deployment, start
     time.sleep(3)  # the batch is in the store thread, waiting
     started = time.monotonic()
     code = worker.stop(timeout=30)
-    assert code == EXIT_UNWRITTEN and time.monotonic() - started < 10, (code, time.monotonic() - started)
+    assert code == EXIT_UNWRITTEN and time.monotonic() - started < 10, (
+        code,
+        time.monotonic() - started,
+    )
     assert b"did not return within" in worker.log_path.read_bytes()

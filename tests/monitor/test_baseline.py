@@ -6,7 +6,8 @@ import random
 import numpy as np
 import pytest
 
-from monitor.baseline import (
+from monitor.contract.records import load_records
+from monitor.drift.baseline import (
     Baseline,
     BatchHistograms,
     FeatureProfile,
@@ -14,9 +15,8 @@ from monitor.baseline import (
     histogram_batch,
 )
 from monitor.drift.binning import CategoricalBins, NumericBins
+from monitor.drift.text_features import TEXT_FEATURES
 from monitor.errors import ConfigError
-from monitor.records import load_records
-from monitor.text_features import TEXT_FEATURES
 
 
 def reference_records(n: int = 200, seed: int = 7) -> list[dict]:

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.drift_store import DriftStore
 from monitor.alerts.state import Alert
-from monitor.cli import app
 from monitor.drift.windows import DriftRow
 from monitor.services.alerts import ALERT_COLUMNS
+from monitor.tools.cli import app
 
 W = 60
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -33,38 +33,131 @@ def store_env(chdb_dir: Path) -> Iterator[dict[str, str]]:
     url = f"chdb://{chdb_dir}?database=cli_{uuid.uuid4().hex[:10]}"
     store = ClickHouseStore(url).connect()
     store.migrate()
-    columns = ["window_start", "window_end", "model", "model_version", "metric", "segment", "value", "count",
-               "numerator", "low", "high", "updated_at"]
+    columns = [
+        "window_start",
+        "window_end",
+        "model",
+        "model_version",
+        "metric",
+        "segment",
+        "value",
+        "count",
+        "numerator",
+        "low",
+        "high",
+        "updated_at",
+    ]
     rows = []
     for i, n in enumerate((500, 500, 40, 500)):  # window 0 before the baseline; 2 too small; 3 open
         for metric, value in (("inference_events", n), ("satisfaction", 0.8)):
             for segment in ("", "region=eu"):
-                rows.append([_dt(T0 + i * W), _dt(T0 + (i + 1) * W), "assistant", "v1", metric, segment, value,
-                             n, value * n, None, None, _dt(time.time())])
+                rows.append(
+                    [
+                        _dt(T0 + i * W),
+                        _dt(T0 + (i + 1) * W),
+                        "assistant",
+                        "v1",
+                        metric,
+                        segment,
+                        value,
+                        n,
+                        value * n,
+                        None,
+                        None,
+                        _dt(time.time()),
+                    ]
+                )
     store.insert("metric_windows", rows, columns)
     drift = DriftStore(store)
-    from monitor.baseline import build_baseline
+    from monitor.drift.baseline import build_baseline
 
-    baseline = build_baseline("assistant", "v1", [{"features": {"x": float(i % 7)}} for i in range(200)],
-                              n_bins=5, top_k=5, now=T0 + W + 1, source="test")
+    baseline = build_baseline(
+        "assistant",
+        "v1",
+        [{"features": {"x": float(i % 7)}} for i in range(200)],
+        n_bins=5,
+        top_k=5,
+        now=T0 + W + 1,
+        source="test",
+    )
     bid = drift.save_baseline(baseline)
-    drift.write_drift_rows(T0 + W, W, "assistant", "v1",
-                           [DriftRow("x", bid, 0.3, 0.2, 0.1, 500, 200, "significant", 0, 0, 0)], time.time())
-    drift.write_drift_rows(T0 + 2 * W, W, "assistant", "v1",
-                           [DriftRow("x", bid, None, None, None, 40, 200, "insufficient", 0, 0, 0)], time.time())
+    drift.write_drift_rows(
+        T0 + W,
+        W,
+        "assistant",
+        "v1",
+        [DriftRow("x", bid, 0.3, 0.2, 0.1, 500, 200, "significant", 0, 0, 0)],
+        time.time(),
+    )
+    drift.write_drift_rows(
+        T0 + 2 * W,
+        W,
+        "assistant",
+        "v1",
+        [DriftRow("x", bid, None, None, None, 40, 200, "insufficient", 0, 0, 0)],
+        time.time(),
+    )
     # the watermark: the third window has closed, the fourth has not
-    store.insert("partials", [["inf", 0, 10, _dt(T0), W, "", "", "__offsets", "", 0.0, 0.0, _dt(T0 + 3 * W + 30)]],
-                 ["src_topic", "src_partition", "last_offset", "window_start", "window_seconds", "model",
-                  "model_version", "name", "bucket", "count", "total", "max_event_time"])
-    alert = Alert.firing("human_takeover_high", "warning", "assistant", "v1", T0 + 2 * W, "assistant v1: takeover up",
-                         description="Human takeover is above 15 %.", recommended_action="retrain_concept_drift",
-                         evidence={"metrics": [{"metric": "human_takeover", "value": 0.31}], "trend_query": "SELECT 1"},
-                         runbook_url="https://runbooks.example/alerts#human_takeover_high")
-    store.insert("alerts", [[alert.fingerprint, alert.status, alert.rule, alert.severity, alert.model,
-                             alert.model_version, _dt(alert.starts_at), None, alert.summary, alert.description,
-                             alert.recommended_action, json.dumps(dict(alert.evidence)), alert.runbook_url,
-                             _dt(time.time())]], ALERT_COLUMNS)
-    yield {"MONITOR_CLICKHOUSE_URL": url, "MONITOR_ALLOWED_LATENESS": "0s", "MONITOR_DRIFT_MIN_SAMPLES": "100"}
+    store.insert(
+        "partials",
+        [["inf", 0, 10, _dt(T0), W, "", "", "__offsets", "", 0.0, 0.0, _dt(T0 + 3 * W + 30)]],
+        [
+            "src_topic",
+            "src_partition",
+            "last_offset",
+            "window_start",
+            "window_seconds",
+            "model",
+            "model_version",
+            "name",
+            "bucket",
+            "count",
+            "total",
+            "max_event_time",
+        ],
+    )
+    alert = Alert.firing(
+        "human_takeover_high",
+        "warning",
+        "assistant",
+        "v1",
+        T0 + 2 * W,
+        "assistant v1: takeover up",
+        description="Human takeover is above 15 %.",
+        recommended_action="retrain_concept_drift",
+        evidence={
+            "metrics": [{"metric": "human_takeover", "value": 0.31}],
+            "trend_query": "SELECT 1",
+        },
+        runbook_url="https://runbooks.example/alerts#human_takeover_high",
+    )
+    store.insert(
+        "alerts",
+        [
+            [
+                alert.fingerprint,
+                alert.status,
+                alert.rule,
+                alert.severity,
+                alert.model,
+                alert.model_version,
+                _dt(alert.starts_at),
+                None,
+                alert.summary,
+                alert.description,
+                alert.recommended_action,
+                json.dumps(dict(alert.evidence)),
+                alert.runbook_url,
+                _dt(time.time()),
+            ]
+        ],
+        ALERT_COLUMNS,
+    )
+    yield {
+        "MONITOR_CLICKHOUSE_URL": url,
+        "MONITOR_ALLOWED_LATENESS": "0s",
+        "MONITOR_DRIFT_MIN_SAMPLES": "100",
+    }
     store.command(f"DROP DATABASE IF EXISTS {store.db}")
 
 
@@ -80,35 +173,88 @@ def assert_usage_error(result, *fragments: str) -> None:
         assert fragment in result.stderr, (fragment, result.stderr)
 
 
-@pytest.mark.parametrize(("args", "fragments"), [
-    (["query", "metrics", "--metric", "satisfacton"],
-     ["--metric 'satisfacton' is not a known metric", "satisfaction", "latency_p95_ms", "input_tokens_p99"]),
-    (["query", "compare", "--metric", "latency_ms"], ["is not a known compared metric", "human_takeover"]),
-    (["query", "detections", "--stream", "errors"], ["--stream 'errors' is not a known detector stream", "error"]),
-    (["query", "detections", "--detector", "adwn"], ["--detector 'adwn' is not a known detector", "adwin"]),
-    (["alerts", "--status", "fired"], ["--status 'fired' is not a known alert status; known: firing, resolved"]),
-    (["query", "alerts", "--status", "open"], ["known: firing, resolved"]),
-])
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (
+            ["query", "metrics", "--metric", "satisfacton"],
+            [
+                "--metric 'satisfacton' is not a known metric",
+                "satisfaction",
+                "latency_p95_ms",
+                "input_tokens_p99",
+            ],
+        ),
+        (
+            ["query", "compare", "--metric", "latency_ms"],
+            ["is not a known compared metric", "human_takeover"],
+        ),
+        (
+            ["query", "detections", "--stream", "errors"],
+            ["--stream 'errors' is not a known detector stream", "error"],
+        ),
+        (
+            ["query", "detections", "--detector", "adwn"],
+            ["--detector 'adwn' is not a known detector", "adwin"],
+        ),
+        (
+            ["alerts", "--status", "fired"],
+            ["--status 'fired' is not a known alert status; known: firing, resolved"],
+        ),
+        (["query", "alerts", "--status", "open"], ["known: firing, resolved"]),
+    ],
+)
 def test_fixed_names_are_checked_before_the_store_is_opened(args, fragments) -> None:
-    assert_usage_error(cli({"MONITOR_CLICKHOUSE_URL": "chdb:///nonexistent/dir"}, *args), *fragments)
+    assert_usage_error(
+        cli({"MONITOR_CLICKHOUSE_URL": "chdb:///nonexistent/dir"}, *args), *fragments
+    )
 
 
-@pytest.mark.parametrize(("args", "fragments"), [
-    (["query", "metrics", "--model", "asistant"], ["--model 'asistant' is not a known model; known: assistant"]),
-    (["query", "metrics", "--model", "assistant", "--version", "v9"],
-     ["--version 'v9' is not a known version of assistant; known: v1"]),
-    (["query", "drift", "--version", "v9"], ["known: v1"]),
-    (["alerts", "--model", "other"], ["known: assistant"]),
-    (["query", "metrics", "--segment", "region=us"], ["--segment 'region=us'", "known: '', region=eu"]),
-    (["query", "drift", "--feature", "y"], ["--feature 'y' is not a known scored feature; known: x"]),
-])
-def test_models_versions_segments_and_features_are_checked_against_the_store(store_env, args, fragments) -> None:
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (
+            ["query", "metrics", "--model", "asistant"],
+            ["--model 'asistant' is not a known model; known: assistant"],
+        ),
+        (
+            ["query", "metrics", "--model", "assistant", "--version", "v9"],
+            ["--version 'v9' is not a known version of assistant; known: v1"],
+        ),
+        (["query", "drift", "--version", "v9"], ["known: v1"]),
+        (["alerts", "--model", "other"], ["known: assistant"]),
+        (
+            ["query", "metrics", "--segment", "region=us"],
+            ["--segment 'region=us'", "known: '', region=eu"],
+        ),
+        (
+            ["query", "drift", "--feature", "y"],
+            ["--feature 'y' is not a known scored feature; known: x"],
+        ),
+    ],
+)
+def test_models_versions_segments_and_features_are_checked_against_the_store(
+    store_env, args, fragments
+) -> None:
     assert_usage_error(cli(store_env, *args), *fragments)
 
 
 def test_a_known_value_passes_and_the_table_is_aligned(store_env) -> None:
-    result = cli(store_env, "query", "metrics", "--model", "assistant", "--metric", "inference_events",
-                 "--segment", "region=eu", "--limit", "2", "--until", "2026-01-01T00:03:00")
+    result = cli(
+        store_env,
+        "query",
+        "metrics",
+        "--model",
+        "assistant",
+        "--metric",
+        "inference_events",
+        "--segment",
+        "region=eu",
+        "--limit",
+        "2",
+        "--until",
+        "2026-01-01T00:03:00",
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     header, first = lines[0], lines[1]
@@ -119,16 +265,24 @@ def test_a_known_value_passes_and_the_table_is_aligned(store_env) -> None:
 @pytest.mark.parametrize("option", ["--since", "--until"])
 def test_a_bad_time_is_one_line_naming_the_option_and_the_forms(store_env, option) -> None:
     result = cli(store_env, "query", "metrics", option, "yesterday")
-    assert_usage_error(result, f"{option} 'yesterday': expected a duration back from now (90m, 2h, 7d) or an ISO")
+    assert_usage_error(
+        result, f"{option} 'yesterday': expected a duration back from now (90m, 2h, 7d) or an ISO"
+    )
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({"MONITOR_WINDOW": "5 minutes"}, "MONITOR_WINDOW='5 minutes': expected a duration like 90s, 5m, 2h, 7d"),
-    ({"MONITOR_PARTITIONS": "four"}, "MONITOR_PARTITIONS='four': expected an integer >= 1"),
-    ({"MONITOR_BATCH_WITHIN": "-1"}, "MONITOR_BATCH_WITHIN='-1': expected a number > 0"),
-    ({"MONITOR_SEGMENT_KEYS": "region"}, "MONITOR_SEGMENT_KEYS='region': expected a JSON list"),
-])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"MONITOR_WINDOW": "5 minutes"},
+            "MONITOR_WINDOW='5 minutes': expected a duration like 90s, 5m, 2h, 7d",
+        ),
+        ({"MONITOR_PARTITIONS": "four"}, "MONITOR_PARTITIONS='four': expected an integer >= 1"),
+        ({"MONITOR_BATCH_WITHIN": "-1"}, "MONITOR_BATCH_WITHIN='-1': expected a number > 0"),
+        ({"MONITOR_SEGMENT_KEYS": "region"}, "MONITOR_SEGMENT_KEYS='region': expected a JSON list"),
+    ],
+)
 def test_a_bad_setting_is_one_line_naming_the_variable_and_the_form(env, expected) -> None:
     result = cli(env, "query", "metrics")
     assert_usage_error(result, expected)
@@ -138,18 +292,22 @@ def test_a_bad_setting_is_one_line_naming_the_variable_and_the_form(env, expecte
 def test_a_bad_setting_in_a_config_file_names_the_file_and_key(tmp_path) -> None:
     config = tmp_path / "monitor.toml"
     config.write_text('window = "soon"\n')
-    assert_usage_error(cli({}, "query", "metrics", "--config", str(config)),
-                       f"{config}: window='soon': expected a duration like 90s, 5m, 2h, 7d")
+    assert_usage_error(
+        cli({}, "query", "metrics", "--config", str(config)),
+        f"{config}: window='soon': expected a duration like 90s, 5m, 2h, 7d",
+    )
 
 
 def test_rules_check_rejects_unknown_metric_and_detector_names(tmp_path) -> None:
     rules = tmp_path / "rules.yaml"
-    rules.write_text("rules:\n"
-                     "  - {name: sat, signal: metric, severity: warning, metric: satisfaction_rat, condition: below,"
-                     " threshold: 0.5}\n"
-                     "  - {name: det, signal: detector, severity: info, metric: adwn}\n"
-                     "  - {name: ok, signal: metric, severity: info, metric: accuracy, condition: below,"
-                     " threshold: 0.5}\n")
+    rules.write_text(
+        "rules:\n"
+        "  - {name: sat, signal: metric, severity: warning, metric: satisfaction_rat, condition: below,"
+        " threshold: 0.5}\n"
+        "  - {name: det, signal: detector, severity: info, metric: adwn}\n"
+        "  - {name: ok, signal: metric, severity: info, metric: accuracy, condition: below,"
+        " threshold: 0.5}\n"
+    )
     result = cli({}, "rules", "check", str(rules))
     assert result.exit_code == 2
     assert "2 problems in alert rules" in result.stderr
@@ -163,7 +321,9 @@ def test_rules_check_passes_the_shipped_rules_and_a_missing_file_is_an_error(tmp
 
     ok = cli({}, "rules", "check", str(DEFAULT_RULES_PATH))
     assert ok.exit_code == 0 and "rules OK" in ok.stdout
-    assert_usage_error(cli({}, "rules", "check", str(tmp_path / "nope.yaml")), "nope.yaml does not exist")
+    assert_usage_error(
+        cli({}, "rules", "check", str(tmp_path / "nope.yaml")), "nope.yaml does not exist"
+    )
 
 
 def test_query_drift_reports_windows_counted_but_not_scored_and_why(store_env) -> None:
@@ -171,21 +331,34 @@ def test_query_drift_reports_windows_counted_but_not_scored_and_why(store_env) -
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "significant" in out and "windows counted but not scored" in out
-    unscored = out[out.index("windows counted but not scored"):]
+    unscored = out[out.index("windows counted but not scored") :]
     assert "2026-01-01 00:00:00" in unscored and "no baseline when its events arrived" in unscored
-    assert "2026-01-01 00:02:00" in unscored and "too few samples: at most 40 values per feature" in unscored
+    assert (
+        "2026-01-01 00:02:00" in unscored
+        and "too few samples: at most 40 values per feature" in unscored
+    )
     assert "2026-01-01 00:03:00" in unscored and "still open" in unscored
     assert "2026-01-01 00:01:00" not in unscored  # scored
     as_json = cli(store_env, "query", "drift", "--format", "json")
     assert len(json.loads(as_json.stdout)) == 2  # stdout stays JSON; the report goes to stderr
-    assert "not scored: 2026-01-01 00:00:00 assistant/v1 (500 events): no baseline" in as_json.stderr
+    assert (
+        "not scored: 2026-01-01 00:00:00 assistant/v1 (500 events): no baseline" in as_json.stderr
+    )
 
 
 def test_alerts_show_description_evidence_and_runbook(store_env) -> None:
     table = cli(store_env, "alerts")
     assert table.exit_code == 0, table.output
-    for text in ("firing", "assistant v1: takeover up", "Human takeover is above 15 %.", "retrain_concept_drift",
-                 '"value": 0.31', "https://runbooks.example/alerts#human_takeover_high", "SELECT 1", "(1 alerts)"):
+    for text in (
+        "firing",
+        "assistant v1: takeover up",
+        "Human takeover is above 15 %.",
+        "retrain_concept_drift",
+        '"value": 0.31',
+        "https://runbooks.example/alerts#human_takeover_high",
+        "SELECT 1",
+        "(1 alerts)",
+    ):
         assert text in table.stdout, text
     listed = json.loads(cli(store_env, "alerts", "--format", "json").stdout)
     assert listed[0]["description"] == "Human takeover is above 15 %."
@@ -194,7 +367,9 @@ def test_alerts_show_description_evidence_and_runbook(store_env) -> None:
     shown = cli(store_env, "alerts", "show", listed[0]["id"][:6], "--format", "json")
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)[0]["rule"] == "human_takeover_high"
-    assert_usage_error(cli(store_env, "alerts", "show", "zzzz"), "no alert 'zzzz'; known ids: " + listed[0]["id"])
+    assert_usage_error(
+        cli(store_env, "alerts", "show", "zzzz"), "no alert 'zzzz'; known ids: " + listed[0]["id"]
+    )
 
 
 def test_help_describes_every_option() -> None:
@@ -215,20 +390,38 @@ def test_help_describes_every_option() -> None:
 
 
 def test_baseline_list_names_the_models_that_have_baselines(store_env) -> None:
-    assert_usage_error(cli(store_env, "baseline", "list", "--model", "asistant"),
-                       "--model 'asistant' is not a known model with a baseline; known: assistant")
+    assert_usage_error(
+        cli(store_env, "baseline", "list", "--model", "asistant"),
+        "--model 'asistant' is not a known model with a baseline; known: assistant",
+    )
     listed = cli(store_env, "baseline", "list", "--model", "assistant", "--format", "json")
     assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["model_version"] == "v1"
 
 
 def test_a_bad_demo_window_is_one_line_naming_the_option(tmp_path) -> None:
-    result = cli({}, "demo", "--window", "5 minutes", "--duration", "1", "--data-dir", str(tmp_path))
+    result = cli(
+        {}, "demo", "--window", "5 minutes", "--duration", "1", "--data-dir", str(tmp_path)
+    )
     assert_usage_error(result, "--window '5 minutes': expected a duration like 10s, 5m, 2h, 7d")
     assert not (tmp_path / "clickhouse").exists()  # nothing was started
 
 
 def test_baseline_delete_rejects_a_version_or_id_without_baselines(store_env) -> None:
-    assert_usage_error(cli(store_env, "baseline", "delete", "--model", "assistant", "--version", "v7"),
-                       "--version 'v7' is not a known version with a baseline; known: v1")
-    assert_usage_error(cli(store_env, "baseline", "delete", "--model", "assistant", "--version", "v1", "--id", "nope"),
-                       "--id 'nope' is not a known baseline of assistant/v1; known: ")
+    assert_usage_error(
+        cli(store_env, "baseline", "delete", "--model", "assistant", "--version", "v7"),
+        "--version 'v7' is not a known version with a baseline; known: v1",
+    )
+    assert_usage_error(
+        cli(
+            store_env,
+            "baseline",
+            "delete",
+            "--model",
+            "assistant",
+            "--version",
+            "v1",
+            "--id",
+            "nope",
+        ),
+        "--id 'nope' is not a known baseline of assistant/v1; known: ",
+    )

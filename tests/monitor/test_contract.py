@@ -14,7 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from monitor.contract import (
+from monitor.contract.decode import decode_message
+from monitor.contract.events import (
+    KINDS,
+    FeedbackEvent,
+    InferenceEvent,
+    event_class,
+    validate_event,
+)
+from monitor.contract.fields import (
     MAX_FEATURE_TEXT,
     MAX_FEATURES,
     MAX_NUMBER,
@@ -23,10 +31,8 @@ from monitor.contract import (
     contract_fields,
     json_keys,
 )
-from monitor.decode import decode_message
+from monitor.contract.json_schema import SCHEMA_FILES, batch_schema, event_schema, write_schemas
 from monitor.errors import InvalidEvent
-from monitor.events import KINDS, FeedbackEvent, InferenceEvent, event_class, validate_event
-from monitor.json_schema import SCHEMA_FILES, batch_schema, event_schema, write_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_795_000_000.0  # 2026-11-18
@@ -43,10 +49,16 @@ def _timestamps() -> st.SearchStrategy[Any]:
     suffix = st.sampled_from(["Z", "+00:00", "+05:30", "-08:00", ""])
     fraction = st.sampled_from(["", ".5", ".250", ".123456789"])
     separator = st.sampled_from(["T", " "])
-    strings = st.builds(lambda d, sep, frac, zone: d.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + frac + zone,
-                        moments, separator, fraction, suffix)
-    seconds = st.floats(MIN_EVENT_TIME, NOW - 86_400, allow_nan=False) | st.integers(int(MIN_EVENT_TIME),
-                                                                                      int(NOW) - 86_400)
+    strings = st.builds(
+        lambda d, sep, frac, zone: d.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + frac + zone,
+        moments,
+        separator,
+        fraction,
+        suffix,
+    )
+    seconds = st.floats(MIN_EVENT_TIME, NOW - 86_400, allow_nan=False) | st.integers(
+        int(MIN_EVENT_TIME), int(NOW) - 86_400
+    )
     millis = st.integers(int(MIN_EVENT_TIME * 1000), int((NOW - 86_400) * 1000))
     return strings | seconds | millis
 
@@ -55,19 +67,31 @@ def valid_value(spec: FieldSpec) -> st.SearchStrategy[Any]:
     low = -1e15 if spec.minimum is None else spec.minimum
     high = 1e15 if spec.maximum is None else spec.maximum
     by_kind: dict[str, st.SearchStrategy[Any]] = {
-        "id": st.text(min_size=1, max_size=12) | st.text(min_size=spec.max_length, max_size=spec.max_length),
+        "id": st.text(min_size=1, max_size=12)
+        | st.text(min_size=spec.max_length, max_size=spec.max_length),
         "timestamp": _timestamps(),
         "text": st.text(min_size=1, max_size=12),
         "choice": st.sampled_from(spec.choices),
-        "answer": short_text | st.integers(-10**18, 10**18) | finite | st.booleans(),
+        "answer": short_text | st.integers(-(10**18), 10**18) | finite | st.booleans(),
         "number": st.floats(low, high, allow_nan=False) | st.integers(int(low), int(high)),
-        "integer": st.integers(int(low), int(min(high, 10**6))) | st.integers(int(low), int(min(high, 1000))).map(float),
+        "integer": st.integers(int(low), int(min(high, 10**6)))
+        | st.integers(int(low), int(min(high, 1000))).map(float),
         "boolean": st.booleans(),
-        "features": st.dictionaries(short_text, st.none() | st.booleans() | st.integers(-10**6, 10**6)
-                                    | st.floats(-1e299, 1e299) | short_text, max_size=6),
+        "features": st.dictionaries(
+            short_text,
+            st.none()
+            | st.booleans()
+            | st.integers(-(10**6), 10**6)
+            | st.floats(-1e299, 1e299)
+            | short_text,
+            max_size=6,
+        ),
         "segment": st.dictionaries(short_text, st.text(min_size=1, max_size=12), max_size=3),
-        "kpi": st.dictionaries(st.text(min_size=1, max_size=12), st.floats(-1e299, 1e299) | st.integers(-10**6, 10**6),
-                               max_size=3),
+        "kpi": st.dictionaries(
+            st.text(min_size=1, max_size=12),
+            st.floats(-1e299, 1e299) | st.integers(-(10**6), 10**6),
+            max_size=3,
+        ),
     }
     return by_kind[spec.kind]
 
@@ -76,28 +100,67 @@ def invalid_value(spec: FieldSpec) -> st.SearchStrategy[Any]:
     """Values one step outside what the field accepts (null only where the field is required)."""
     wrong = st.sampled_from([[], [1], {"a": 1}])
     by_kind: dict[str, st.SearchStrategy[Any]] = {
-        "id": st.just("") | st.text(min_size=spec.max_length + 1, max_size=spec.max_length + 3)
-        | st.integers() | st.booleans() | wrong,
-        "timestamp": st.sampled_from(["yesterday", "2026-13-01T00:00:00Z", "2026-01-01", "1767225600",
-                                      "2026-01-01T00:00:00+25:00", 0, -5, -1.5, True, 86_400,
-                                      int(MIN_EVENT_TIME) - 1, int(MIN_EVENT_TIME * 1000) - 1]) | wrong,
+        "id": st.just("")
+        | st.text(min_size=spec.max_length + 1, max_size=spec.max_length + 3)
+        | st.integers()
+        | st.booleans()
+        | wrong,
+        "timestamp": st.sampled_from(
+            [
+                "yesterday",
+                "2026-13-01T00:00:00Z",
+                "2026-01-01",
+                "1767225600",
+                "2026-01-01T00:00:00+25:00",
+                0,
+                -5,
+                -1.5,
+                True,
+                86_400,
+                int(MIN_EVENT_TIME) - 1,
+                int(MIN_EVENT_TIME * 1000) - 1,
+            ]
+        )
+        | wrong,
         "text": st.just("") | st.integers() | st.booleans() | wrong,
-        "choice": short_text.filter(lambda s: s not in spec.choices) | st.integers() | st.booleans(),
+        "choice": short_text.filter(lambda s: s not in spec.choices)
+        | st.integers()
+        | st.booleans(),
         "answer": wrong,
         "number": short_text | st.booleans() | wrong,
         "integer": st.sampled_from([1.5, "3", True]) | wrong,
         "boolean": st.sampled_from(["yes", "true", 0, 1, 1.0]) | wrong,
-        "features": st.sampled_from([[], "x", 3]) | st.builds(
+        "features": st.sampled_from([[], "x", 3])
+        | st.builds(
             lambda bad: {"ok": 1, "bad": bad},
-            st.sampled_from([[1], {"a": 1}, "x" * (MAX_FEATURE_TEXT + 1), MAX_NUMBER * 10, -(10**301)]))
+            st.sampled_from(
+                [[1], {"a": 1}, "x" * (MAX_FEATURE_TEXT + 1), MAX_NUMBER * 10, -(10**301)]
+            ),
+        )
         | st.just({f"f{i}": i for i in range(MAX_FEATURES + 1)}),
         "segment": st.sampled_from([[], "x", {"k": ""}, {"k": 3}, {"k": None}, {"k": "v" * 257}]),
-        "kpi": st.sampled_from([[], "x", {"k": "1"}, {"k": True}, {"k": None}, {"": 1.0}, {"k": MAX_NUMBER * 10},
-                                {"k" * 257: 1.0}]),
+        "kpi": st.sampled_from(
+            [
+                [],
+                "x",
+                {"k": "1"},
+                {"k": True},
+                {"k": None},
+                {"": 1.0},
+                {"k": MAX_NUMBER * 10},
+                {"k" * 257: 1.0},
+            ]
+        ),
     }
     out = by_kind[spec.kind]
-    edges = [bound for bound in (None if spec.minimum is None else spec.minimum - 1,
-                                 None if spec.maximum is None else spec.maximum + 1) if bound is not None]
+    edges = [
+        bound
+        for bound in (
+            None if spec.minimum is None else spec.minimum - 1,
+            None if spec.maximum is None else spec.maximum + 1,
+        )
+        if bound is not None
+    ]
     if spec.kind in ("number", "integer") and edges:
         out = out | st.sampled_from(edges)
     if spec.required:
@@ -133,7 +196,9 @@ def events(draw: st.DrawFn, kind: str) -> tuple[dict[str, Any], bool]:
         event.pop(name)
         return event, False
     if spec.path and draw(st.integers(0, 3)) == 0:
-        event[spec.path[0]] = draw(st.sampled_from(["x", 5, [1], True]))  # the container itself is wrong
+        event[spec.path[0]] = draw(
+            st.sampled_from(["x", 5, [1], True])
+        )  # the container itself is wrong
         return event, False
     _place(event, spec.location(name), draw(invalid_value(spec)))
     return event, False
@@ -150,21 +215,28 @@ def _validator_accepts(kind: str, event: Any) -> bool:
 @pytest.mark.parametrize("kind", KINDS)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_validator_and_schema_accept_and_reject_the_same_events(kind: str, data: st.DataObject) -> None:
+def test_validator_and_schema_accept_and_reject_the_same_events(
+    kind: str, data: st.DataObject
+) -> None:
     event, valid = data.draw(events(kind))
     by_schema = SCHEMAS[kind].is_valid(event)
     by_validator = _validator_accepts(kind, event)
     assert by_validator == by_schema == valid, (
         f"validator {by_validator}, schema {by_schema}, generated as {'valid' if valid else 'invalid'}: {event!r:.300}"
-        " - a check added to monitor/events.py needs its rule in monitor/json_schema.py (then `monitor schema "
-        "--write docs/schema`) and its values in the strategies above")
+        " - a check added to monitor/contract/events.py needs its rule in monitor/contract/json_schema.py (then `monitor schema "
+        "--write docs/schema`) and its values in the strategies above"
+    )
 
 
 def test_a_batch_message_is_an_event_or_an_array_of_events_of_one_kind() -> None:
     batch = Draft202012Validator(batch_schema())
     inference = {"request_id": "r", "timestamp": NOW, "model": "m", "model_version": "v"}
     feedback = {"request_id": "r", "timestamp": NOW, "rating": 5}
-    assert batch.is_valid(inference) and batch.is_valid([inference, inference]) and batch.is_valid([feedback])
+    assert (
+        batch.is_valid(inference)
+        and batch.is_valid([inference, inference])
+        and batch.is_valid([feedback])
+    )
     assert not batch.is_valid([{"request_id": "r"}]) and not batch.is_valid("x")
     Draft202012Validator.check_schema(batch_schema())
 
@@ -172,7 +244,9 @@ def test_a_batch_message_is_an_event_or_an_array_of_events_of_one_kind() -> None
 def test_committed_schemas_are_generated_from_the_contract() -> None:
     stale = write_schemas(ROOT / "docs" / "schema", check=True)
     assert not stale, f"docs/schema is stale: run `monitor schema --write docs/schema` ({stale})"
-    assert sorted(p.name for p in (ROOT / "docs" / "schema").glob("*.json")) == sorted(SCHEMA_FILES.values())
+    assert sorted(p.name for p in (ROOT / "docs" / "schema").glob("*.json")) == sorted(
+        SCHEMA_FILES.values()
+    )
 
 
 def test_the_check_notices_a_changed_schema(tmp_path: Path) -> None:
@@ -188,12 +262,20 @@ def _json_blocks(text: str) -> list[Any]:
 
 def test_examples_in_the_events_doc_are_accepted() -> None:
     blocks = _json_blocks((ROOT / "docs" / "events.md").read_text())
-    events_blocks = [b for b in blocks if not (isinstance(b, dict) and "reason" in b)]  # not a dead letter
+    events_blocks = [
+        b for b in blocks if not (isinstance(b, dict) and "reason" in b)
+    ]  # not a dead letter
     assert len(events_blocks) >= 4
     for block in events_blocks:
-        verdicts = {kind: decode_message(json.dumps(block).encode(), kind, now=time.time()) for kind in KINDS}
+        verdicts = {
+            kind: decode_message(json.dumps(block).encode(), kind, now=time.time())
+            for kind in KINDS
+        }
         accepted = [kind for kind, out in verdicts.items() if out.events and not out.rejections]
-        assert accepted, (block, {k: [r.message for r in v.rejections] for k, v in verdicts.items()})
+        assert accepted, (
+            block,
+            {k: [r.message for r in v.rejections] for k, v in verdicts.items()},
+        )
         contract_shaped = block if isinstance(block, dict) else None
         if contract_shaped and "request_id" in contract_shaped:
             assert any(SCHEMAS[kind].is_valid(contract_shaped) for kind in accepted), block
@@ -204,8 +286,11 @@ def test_every_contract_field_is_documented() -> None:
     for record in (InferenceEvent, FeedbackEvent):
         for name, spec in contract_fields(record):
             documented = ".".join(spec.location(name))
-            assert f"`{documented}`" in text or f"`{spec.location(name)[0]}.{name}`" in text or \
-                f"`{documented.split('.')[-1]}`" in text, documented
+            assert (
+                f"`{documented}`" in text
+                or f"`{spec.location(name)[0]}.{name}`" in text
+                or f"`{documented.split('.')[-1]}`" in text
+            ), documented
             for attribute in spec.otel:  # the OTel mapping table names every GenAI attribute read
                 assert f"`{attribute}`" in text, attribute
     assert set(json_keys(InferenceEvent)) >= {"usage", "features", "segment"}
@@ -215,8 +300,10 @@ def test_unix_seconds_near_the_bound_and_far_future_follow_the_skew() -> None:
     # The schema cannot know the worker clock: a far-future time passes it but not the validator.
     future = {"request_id": "r", "timestamp": NOW + 3600, "rating": 5}
     assert SCHEMAS["feedback"].is_valid(future) and not _validator_accepts("feedback", future)
-    assert _validator_accepts("feedback", {**future, "timestamp": (datetime.fromtimestamp(NOW, UTC)
-                                                                  - timedelta(days=1)).isoformat()})
+    assert _validator_accepts(
+        "feedback",
+        {**future, "timestamp": (datetime.fromtimestamp(NOW, UTC) - timedelta(days=1)).isoformat()},
+    )
 
 
 def test_the_documented_kafka_partitions_are_what_the_producer_computes() -> None:
@@ -236,9 +323,11 @@ def test_the_documented_kafka_partitions_are_what_the_producer_computes() -> Non
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_declared_examples_make_a_valid_event(kind: str) -> None:
-    from monitor.contract import to_json_event
+    from monitor.contract.fields import to_json_event
 
     record = event_class(kind)
     event = to_json_event(record, {name: spec.example for name, spec in contract_fields(record)})
     assert all(spec.example is not None for _, spec in contract_fields(record))
-    assert _validator_accepts(kind, {**event, "timestamp": NOW - 60}) and SCHEMAS[kind].is_valid(event)
+    assert _validator_accepts(kind, {**event, "timestamp": NOW - 60}) and SCHEMAS[kind].is_valid(
+        event
+    )

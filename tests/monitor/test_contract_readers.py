@@ -8,15 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from monitor.baseline import build_baseline, histogram_batch
-from monitor.contract import contract_fields, json_keys
+from monitor.contract.events import (
+    FeedbackEvent,
+    InferenceEvent,
+    validate_feedback,
+    validate_inference,
+)
+from monitor.contract.fields import contract_fields, json_keys
+from monitor.contract.records import load_records, shape_record
+from monitor.drift.baseline import build_baseline, histogram_batch
 from monitor.drift.divergence import psi
-from monitor.events import FeedbackEvent, InferenceEvent, validate_feedback, validate_inference
+from monitor.drift.text_features import TEXT_FEATURES
 from monitor.outcomes.fold import fold_outcomes
 from monitor.outcomes.join import feedback_payload, inference_payload, joined_outcome
-from monitor.records import load_records, shape_record
-from monitor.simulator import TrafficSimulator
-from monitor.text_features import TEXT_FEATURES
+from monitor.tools.simulator import TrafficSimulator
 
 NOW = 1_767_225_600.0
 
@@ -25,7 +30,9 @@ def _contract_shaped_events(n: int) -> list[dict]:
     events = TrafficSimulator(seed=3).inferences(now=NOW - 60, n=n)
     for event in events:  # every optional field present, usage included
         event.setdefault("error", "timeout")
-        assert set(event) == set(json_keys(InferenceEvent)), set(json_keys(InferenceEvent)) - set(event)
+        assert set(event) == set(json_keys(InferenceEvent)), set(json_keys(InferenceEvent)) - set(
+            event
+        )
         assert set(event["usage"]) == {"input_tokens", "output_tokens"}
     return events
 
@@ -41,7 +48,9 @@ def test_every_contract_key_stays_out_of_the_features() -> None:
                 assert shape_record({name: 1})["features"] == {}
 
 
-def test_a_contract_file_builds_a_baseline_of_exactly_its_features_and_replays_without_drift(tmp_path: Path) -> None:
+def test_a_contract_file_builds_a_baseline_of_exactly_its_features_and_replays_without_drift(
+    tmp_path: Path,
+) -> None:
     events = _contract_shaped_events(400)
     path = tmp_path / "inference.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in events))
@@ -52,7 +61,9 @@ def test_a_contract_file_builds_a_baseline_of_exactly_its_features_and_replays_w
     counts = histogram_batch(baseline, [e.features for e in valid], [e.input_text for e in valid])
     assert counts.unknown_features == {}
     for name, profile in baseline.features.items():
-        assert psi(counts.counts[name], profile.reference_histogram()) == pytest.approx(0.0, abs=1e-9), name
+        assert psi(counts.counts[name], profile.reference_histogram()) == pytest.approx(
+            0.0, abs=1e-9
+        ), name
 
 
 def _csv(path: Path, rows: list[dict]) -> Path:
@@ -66,15 +77,38 @@ def _csv(path: Path, rows: list[dict]) -> Path:
 def test_csv_true_false_labels_and_json_booleans_give_the_same_accuracy(tmp_path: Path) -> None:
     predictions = [True, True, False, True, False, False, True, True]
     labels = [True, False, False, True, True, False, True, False]
-    rows = [{"request_id": f"r{i}", "prediction": str(p), "label": str(y).lower(), "age": 30 + i}  # True, "true"
-            for i, (p, y) in enumerate(zip(predictions, labels))]
-    baseline = build_baseline("m", "v1", load_records(_csv(tmp_path / "reference.csv", rows)), now=NOW)
+    rows = [
+        {
+            "request_id": f"r{i}",
+            "prediction": str(p),
+            "label": str(y).lower(),
+            "age": 30 + i,
+        }  # True, "true"
+        for i, (p, y) in enumerate(zip(predictions, labels))
+    ]
+    baseline = build_baseline(
+        "m", "v1", load_records(_csv(tmp_path / "reference.csv", rows)), now=NOW
+    )
     outcomes = []
     for i, (p, y) in enumerate(zip(predictions, labels)):  # the same pairs as live JSON traffic
-        inference = validate_inference(json.loads(json.dumps(
-            {"request_id": f"r{i}", "timestamp": NOW, "model": "m", "model_version": "v1", "prediction": p})), now=NOW)
+        inference = validate_inference(
+            json.loads(
+                json.dumps(
+                    {
+                        "request_id": f"r{i}",
+                        "timestamp": NOW,
+                        "model": "m",
+                        "model_version": "v1",
+                        "prediction": p,
+                    }
+                )
+            ),
+            now=NOW,
+        )
         feedback = validate_feedback({"request_id": f"r{i}", "timestamp": NOW, "label": y}, now=NOW)
-        outcomes.append(joined_outcome(f"r{i}", inference_payload(inference), feedback_payload(feedback)))
+        outcomes.append(
+            joined_outcome(f"r{i}", inference_payload(inference), feedback_payload(feedback))
+        )
     (live,) = [s for s in fold_outcomes(outcomes, 60) if s.metric == "accuracy"]
     assert baseline.features.keys() == {"age"}
     assert baseline.accuracy == live.numerator / live.denominator == 5 / 8

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.decode import DEFAULT_MAX_MESSAGE_BYTES, decode_message
-from monitor.events import FeedbackEvent, InferenceEvent
-from monitor.otel import EVALUATION_EVENT
+from monitor.contract.decode import DEFAULT_MAX_MESSAGE_BYTES, decode_message
+from monitor.contract.events import FeedbackEvent, InferenceEvent
+from monitor.contract.otel import EVALUATION_EVENT
 
 NOW = 1767225600.0
 
@@ -221,58 +221,136 @@ def _kv(key: str, value: Any) -> dict[str, Any]:
 
 
 def _record(event_name: str, nanos: int, **attributes: Any) -> dict[str, Any]:
-    return {"timeUnixNano": str(nanos), "observedTimeUnixNano": str(nanos), "severityNumber": 9,
-            "eventName": event_name, "body": {"stringValue": ""},
-            "attributes": [_kv(k, v) for k, v in attributes.items()]}
+    return {
+        "timeUnixNano": str(nanos),
+        "observedTimeUnixNano": str(nanos),
+        "severityNumber": 9,
+        "eventName": event_name,
+        "body": {"stringValue": ""},
+        "attributes": [_kv(k, v) for k, v in attributes.items()],
+    }
 
 
 def otlp_envelope(*records: dict[str, Any]) -> bytes:
     """An OTLP/JSON logs export as the Collector's Kafka exporter writes it (encoding: otlp_json)."""
-    return json.dumps({"resourceLogs": [{
-        "resource": {"attributes": [_kv("service.name", "support-assistant")]},
-        "scopeLogs": [{"scope": {"name": "opentelemetry.instrumentation.genai"}, "logRecords": list(records)}],
-    }]}).encode()
+    return json.dumps(
+        {
+            "resourceLogs": [
+                {
+                    "resource": {"attributes": [_kv("service.name", "support-assistant")]},
+                    "scopeLogs": [
+                        {
+                            "scope": {"name": "opentelemetry.instrumentation.genai"},
+                            "logRecords": list(records),
+                        }
+                    ],
+                }
+            ]
+        }
+    ).encode()
 
 
 def test_an_otlp_envelope_is_one_event_per_genai_log_record_with_dead_letters_per_record() -> None:
     nanos = 1_767_225_600 * 10**9 + 250_000_000
     raw = otlp_envelope(
-        _record("gen_ai.client.inference.operation.details", nanos, **{
-            "gen_ai.response.id": "r1", "gen_ai.request.model": "chat", "gen_ai.response.model": "chat-2026-01",
-            "gen_ai.usage.input_tokens": 12, "gen_ai.usage.output_tokens": 40, "monitor.latency_ms": 812.5,
-            "monitor.feature.language": "de", "monitor.segment.tenant": "acme", "monitor.turn": 2}),
-        _record("gen_ai.evaluation.result", nanos, **{"gen_ai.response.id": "r1", "gen_ai.evaluation.name": "rating",
-                                                      "gen_ai.evaluation.score.value": 4}),
+        _record(
+            "gen_ai.client.inference.operation.details",
+            nanos,
+            **{
+                "gen_ai.response.id": "r1",
+                "gen_ai.request.model": "chat",
+                "gen_ai.response.model": "chat-2026-01",
+                "gen_ai.usage.input_tokens": 12,
+                "gen_ai.usage.output_tokens": 40,
+                "monitor.latency_ms": 812.5,
+                "monitor.feature.language": "de",
+                "monitor.segment.tenant": "acme",
+                "monitor.turn": 2,
+            },
+        ),
+        _record(
+            "gen_ai.evaluation.result",
+            nanos,
+            **{
+                "gen_ai.response.id": "r1",
+                "gen_ai.evaluation.name": "rating",
+                "gen_ai.evaluation.score.value": 4,
+            },
+        ),
         _record("app.started", nanos, pid=7),
         _record("gen_ai.client.inference.operation.details", nanos, **{"gen_ai.response.id": "r2"}),
     )
     out = decode_message(raw, "inference", now=1_767_225_601)
     (event,) = out.events
     assert out.indexes == [0]
-    assert (event.request_id, event.timestamp, event.model, event.model_version) == ("r1", 1767225600.25, "chat",
-                                                                                     "chat-2026-01")
-    assert (event.input_tokens, event.output_tokens, event.latency_ms, event.turn) == (12, 40, 812.5, 2)
+    assert (event.request_id, event.timestamp, event.model, event.model_version) == (
+        "r1",
+        1767225600.25,
+        "chat",
+        "chat-2026-01",
+    )
+    assert (event.input_tokens, event.output_tokens, event.latency_ms, event.turn) == (
+        12,
+        40,
+        812.5,
+        2,
+    )
     assert event.features == {"language": "de"} and event.segment == {"tenant": "acme"}
     assert [(r.index, r.reason, r.field) for r in out.rejections] == [
-        (1, "wrong_kind", "eventName"), (2, "unsupported_event", "eventName"), (3, "missing_field", "model")]
-    assert json.loads(out.rejections[1].original)["eventName"] == "app.started"  # the record, not the envelope
+        (1, "wrong_kind", "eventName"),
+        (2, "unsupported_event", "eventName"),
+        (3, "missing_field", "model"),
+    ]
+    assert (
+        json.loads(out.rejections[1].original)["eventName"] == "app.started"
+    )  # the record, not the envelope
     feedback = decode_message(raw, "feedback", now=1_767_225_601)
     assert [(e.request_id, e.rating) for e in feedback.events] == [("r1", 4)]
 
 
 def test_a_malformed_envelope_is_one_rejection() -> None:
-    out = decode_message(b'{"resourceLogs": [{"scopeLogs": {"logRecords": []}}]}', "inference", now=NOW)
+    out = decode_message(
+        b'{"resourceLogs": [{"scopeLogs": {"logRecords": []}}]}', "inference", now=NOW
+    )
     assert out.events == [] and [(r.reason, r.index) for r in out.rejections] == [("bad_otel", -1)]
-    bad_value = otlp_envelope({"eventName": "gen_ai.evaluation.result", "timeUnixNano": "1",
-                               "attributes": [{"key": "gen_ai.response.id", "value": "r1"}]})
-    assert [r.reason for r in decode_message(bad_value, "feedback", now=NOW).rejections] == ["bad_otel"]
+    bad_value = otlp_envelope(
+        {
+            "eventName": "gen_ai.evaluation.result",
+            "timeUnixNano": "1",
+            "attributes": [{"key": "gen_ai.response.id", "value": "r1"}],
+        }
+    )
+    assert [r.reason for r in decode_message(bad_value, "feedback", now=NOW).rejections] == [
+        "bad_otel"
+    ]
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-                               st.sampled_from(["eventName", "attributes", "key", "value", "logRecords", "scopeLogs",
-                                                "resourceLogs", "timeUnixNano", "stringValue", "intValue", "x"]),
-                               inner, max_size=4), max_leaves=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "eventName",
+                    "attributes",
+                    "key",
+                    "value",
+                    "logRecords",
+                    "scopeLogs",
+                    "resourceLogs",
+                    "timeUnixNano",
+                    "stringValue",
+                    "intValue",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=300, deadline=None)

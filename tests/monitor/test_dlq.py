@@ -6,8 +6,8 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.decode import Rejection, decode_message
-from monitor.dlq import dead_letter_key, dead_letter_record
+from monitor.contract.decode import Rejection, decode_message
+from monitor.contract.dlq import dead_letter_key, dead_letter_record
 
 
 def test_record_fields() -> None:

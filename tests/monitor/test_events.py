@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.errors import InvalidEvent, MonitorError
-from monitor.events import (
+from monitor.contract.events import (
     DEPLOYMENTS,
     MAX_FEATURES,
     MAX_ID_LENGTH,
@@ -18,6 +17,7 @@ from monitor.events import (
     validate_feedback,
     validate_inference,
 )
+from monitor.errors import InvalidEvent, MonitorError
 
 NOW = 1767225600.0
 
@@ -316,7 +316,9 @@ def test_old_events_are_accepted_back_to_the_floor() -> None:
     err = rejected(validate_feedback, feedback(timestamp=946_684_799))
     assert (err.reason, err.field) == ("ancient_timestamp", "timestamp")
     assert err.detail.startswith("1999-12-31T23:59:59Z is before 2000-01-01T00:00:00Z")
-    assert validate_feedback(feedback(timestamp=1000), now=NOW, min_event_time=0).timestamp == 1000.0
+    assert (
+        validate_feedback(feedback(timestamp=1000), now=NOW, min_event_time=0).timestamp == 1000.0
+    )
 
 
 @pytest.mark.parametrize(

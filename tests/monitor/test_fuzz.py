@@ -12,11 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
-from monitor.fuzz import FuzzHarness, run_fuzz
-from monitor.fuzz.messages import POISON, FuzzMessage, generate_message
+from monitor.tools.fuzz import FuzzHarness, run_fuzz
+from monitor.tools.fuzz.messages import POISON, FuzzMessage, generate_message
 
-FAST = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                     HealthCheck.too_slow])
+FAST = settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,32 +30,68 @@ def harness(chdb_dir) -> FuzzHarness:
 
 
 def assert_kept_its_promises(harness: FuzzHarness) -> None:
-    assert harness.report.escaped == 0 and harness.report.violations == [], harness.report.violations[:3]
+    assert harness.report.escaped == 0 and harness.report.violations == [], (
+        harness.report.violations[:3]
+    )
 
 
 @FAST
 @given(st.randoms(use_true_random=False))
 def test_generated_and_mutated_batches(harness, rng):
     request_ids: list[str] = []  # generation depends on the drawn randomness only
-    messages = [generate_message(rng, rng.choice(("inference", "feedback")), i, now=harness.now,
-                                 request_ids=request_ids) for i in range(12)]
+    messages = [
+        generate_message(
+            rng, rng.choice(("inference", "feedback")), i, now=harness.now, request_ids=request_ids
+        )
+        for i in range(12)
+    ]
     harness.run_batch(harness.place(messages, rng))
     assert_kept_its_promises(harness)
 
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.sampled_from(POISON),
-                    st.text(st.characters(exclude_categories=()), max_size=30))
-documents = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                         | st.dictionaries(st.text(st.characters(exclude_categories=()), max_size=8), inner,
-                                           max_size=4), max_leaves=12)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.sampled_from(POISON),
+    st.text(st.characters(exclude_categories=()), max_size=30),
+)
+documents = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.text(st.characters(exclude_categories=()), max_size=8), inner, max_size=4
+        )
+    ),
+    max_leaves=12,
+)
 events = st.fixed_dictionaries(
-    {"request_id": st.one_of(st.text(st.characters(exclude_categories=()), max_size=300), scalars),
-     "timestamp": st.one_of(st.floats(), st.integers(), st.text(max_size=30), st.just(1_795_000_000.0)),
-     "model": scalars, "model_version": st.one_of(st.just("v1"), scalars)},
-    optional={"features": st.dictionaries(st.text(st.characters(exclude_categories=()), max_size=300), scalars,
-                                          max_size=6),
-              "segment": documents, "usage": documents, "latency_ms": scalars, "rating": scalars,
-              "judge_score": scalars, "label": scalars, "prediction": scalars, "turns": scalars})
+    {
+        "request_id": st.one_of(
+            st.text(st.characters(exclude_categories=()), max_size=300), scalars
+        ),
+        "timestamp": st.one_of(
+            st.floats(), st.integers(), st.text(max_size=30), st.just(1_795_000_000.0)
+        ),
+        "model": scalars,
+        "model_version": st.one_of(st.just("v1"), scalars),
+    },
+    optional={
+        "features": st.dictionaries(
+            st.text(st.characters(exclude_categories=()), max_size=300), scalars, max_size=6
+        ),
+        "segment": documents,
+        "usage": documents,
+        "latency_ms": scalars,
+        "rating": scalars,
+        "judge_score": scalars,
+        "label": scalars,
+        "prediction": scalars,
+        "turns": scalars,
+    },
+)
 
 
 def as_message(kind: str, value: object) -> FuzzMessage:
@@ -61,9 +100,16 @@ def as_message(kind: str, value: object) -> FuzzMessage:
 
 
 @FAST
-@given(st.lists(st.tuples(st.sampled_from(("inference", "feedback")),
-                          st.one_of(st.binary(max_size=120), documents, events, st.lists(events, max_size=5))),
-                min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(("inference", "feedback")),
+            st.one_of(st.binary(max_size=120), documents, events, st.lists(events, max_size=5)),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_arbitrary_bytes_documents_and_event_shaped_objects(harness, messages):
     harness.run_batch(harness.place([as_message(kind, value) for kind, value in messages]))
     assert_kept_its_promises(harness)
@@ -72,10 +118,18 @@ def test_arbitrary_bytes_documents_and_event_shaped_objects(harness, messages):
 def test_the_command_reports_its_figures(chdb_dir, tmp_path):
     output = tmp_path / "fuzz.json"
     lines: list[str] = []
-    report = run_fuzz(300, seed=3, batch=100, output=str(output), echo=lines.append,
-                      store_url=f"chdb://{chdb_dir}?database=fuzzcli_{uuid.uuid4().hex[:8]}")
+    report = run_fuzz(
+        300,
+        seed=3,
+        batch=100,
+        output=str(output),
+        echo=lines.append,
+        store_url=f"chdb://{chdb_dir}?database=fuzzcli_{uuid.uuid4().hex[:8]}",
+    )
     figures = json.loads(output.read_text())
     assert report.ok and figures["exceptions_escaped"] == 0 and figures["invariant_violations"] == 0
     assert figures["messages"] == 300 and figures["batches"] == 3
-    assert figures["events_accepted"] > 100 and figures["rejected"] == sum(figures["rejected_by_reason"].values())
+    assert figures["events_accepted"] > 100 and figures["rejected"] == sum(
+        figures["rejected_by_reason"].values()
+    )
     assert {"wrong_type", "not_utf8"} <= set(figures["rejected_by_reason"])

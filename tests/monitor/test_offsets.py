@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.offsets import (
+from monitor.folding.offsets import (
     IDENTITY_CHANGED,
     OFFSET_BEYOND_LOG_END,
     LogState,
@@ -13,7 +13,7 @@ from monitor.offsets import (
     log_identity,
     same_log,
 )
-from monitor.pipeline import Position
+from monitor.folding.pipeline import Position
 
 LOG = log_identity("cluster-a", "topic-1")
 
@@ -24,21 +24,27 @@ def test_a_replay_keeps_the_stored_position():
 
 
 def test_a_new_topic_id_starts_a_new_epoch_even_when_the_new_log_is_longer():
-    check = check_position(Position(41, 900.0, 2, LOG), LogState(log_identity("cluster-a", "topic-2"), 5000))
+    check = check_position(
+        Position(41, 900.0, 2, LOG), LogState(log_identity("cluster-a", "topic-2"), 5000)
+    )
     assert check.reset == IDENTITY_CHANGED
     assert check.position == Position(-1, 900.0, 3, log_identity("cluster-a", "topic-2"))
 
 
 def test_a_new_cluster_starts_a_new_epoch():
-    assert check_position(Position(41, 0.0, 0, LOG), LogState(log_identity("b", "topic-1"), 100)).reset \
+    assert (
+        check_position(Position(41, 0.0, 0, LOG), LogState(log_identity("b", "topic-1"), 100)).reset
         == IDENTITY_CHANGED
+    )
 
 
 def test_a_stored_offset_at_the_log_end_means_the_log_was_reset():
     # offset 41 written means 42 messages existed; a log end of 41 never held offset 41
     check = check_position(Position(41, 0.0, 0, LOG), LogState(LOG, 41))
     assert check.reset == OFFSET_BEYOND_LOG_END and check.position.last_offset == -1
-    assert check_position(Position(41, 0.0, 0, LOG), LogState(LOG, 0)).reset == OFFSET_BEYOND_LOG_END
+    assert (
+        check_position(Position(41, 0.0, 0, LOG), LogState(LOG, 0)).reset == OFFSET_BEYOND_LOG_END
+    )
 
 
 def test_a_position_written_before_identities_adopts_the_brokers():
@@ -60,12 +66,18 @@ def test_a_partition_never_written_starts_at_the_beginning():
 
 
 @given(st.integers(-1, 10**6), st.integers(0, 10**6), st.booleans(), st.integers(0, 5))
-def test_the_checked_position_never_skips_a_message_of_a_replaced_log(stored, log_end, recreated, epoch):
+def test_the_checked_position_never_skips_a_message_of_a_replaced_log(
+    stored, log_end, recreated, epoch
+):
     identity = log_identity("c", "t2" if recreated else "t1")
-    check = check_position(Position(stored, 0.0, epoch, log_identity("c", "t1")), LogState(identity, log_end))
+    check = check_position(
+        Position(stored, 0.0, epoch, log_identity("c", "t1")), LogState(identity, log_end)
+    )
     if check.reset:
         assert check.position.last_offset == -1 and check.position.epoch == epoch + 1
     elif check.position.last_offset >= 0:  # kept only when it can be a replay of the same log
-        assert not recreated and check.position.last_offset < log_end and check.position.epoch == epoch
+        assert (
+            not recreated and check.position.last_offset < log_end and check.position.epoch == epoch
+        )
     else:  # never written: nothing to skip, whatever the log
         assert stored == -1

@@ -4,15 +4,20 @@ from typing import Any
 
 import pytest
 
-from monitor.errors import InvalidEvent
-from monitor.events import FeedbackEvent, InferenceEvent, validate_feedback, validate_inference
-from monitor.otel import (
+from monitor.contract.events import (
+    FeedbackEvent,
+    InferenceEvent,
+    validate_feedback,
+    validate_inference,
+)
+from monitor.contract.otel import (
     EVALUATION_EVENT,
     INFERENCE_EVENT,
     any_value,
     is_otel_event,
     otel_to_contract,
 )
+from monitor.errors import InvalidEvent
 
 NOW = 1767225600.0
 NANOS = "1767225590000000000"  # NOW - 10 s
@@ -221,12 +226,18 @@ def test_flat_shape_with_event_name_key_and_rfc3339_time() -> None:
 def test_otlp_array_and_kvlist_values_are_decoded_and_then_judged_by_the_contract() -> None:
     obj = otlp(EVALUATION_EVENT, {"gen_ai.response.id": "r1"})
     obj["attributes"].append(
-        {"key": "gen_ai.evaluation.score.value", "value": {"arrayValue": {"values": [{"intValue": "3"}]}}}
+        {
+            "key": "gen_ai.evaluation.score.value",
+            "value": {"arrayValue": {"values": [{"intValue": "3"}]}},
+        }
     )
     assert otel_to_contract(obj)["judge_score"] == [3]
     with pytest.raises(InvalidEvent, match="judge_score"):
         validate_feedback(otel_to_contract(obj), now=NOW)
-    assert any_value({"kvlistValue": {"values": [{"key": "a", "value": {"doubleValue": "NaN"}}]}})["a"] != 0
+    assert (
+        any_value({"kvlistValue": {"values": [{"key": "a", "value": {"doubleValue": "NaN"}}]}})["a"]
+        != 0
+    )
 
 
 @pytest.mark.parametrize(

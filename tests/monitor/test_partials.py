@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.partials import Partial, fold_counts, fold_sums, group_keys
+from monitor.folding.partials import Partial, fold_counts, fold_sums, group_keys
 
 Key = tuple[float, str, str]
 

@@ -10,12 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.events import InferenceEvent
-from monitor.partials import Partial, fold_counts
-from monitor.pipeline import BatchConfig, BatchOutput, Position, RawMessage, process_batch
+from monitor.contract.events import InferenceEvent
+from monitor.folding.partials import Partial, fold_counts
+from monitor.folding.pipeline import BatchConfig, BatchOutput, Position, RawMessage, process_batch
 
 NOW = 10_000.0
-CFG = BatchConfig(window_seconds=60, allowed_lateness=30, max_future_skew=300, now=NOW, min_event_time=0)
+CFG = BatchConfig(
+    window_seconds=60, allowed_lateness=30, max_future_skew=300, now=NOW, min_event_time=0
+)
 INF = ("monitor.inference", 0)
 FB = ("monitor.feedback", 0)
 
@@ -42,8 +44,11 @@ def table(out: BatchOutput) -> dict[tuple, tuple[float, float]]:
 
 def by_name(partials: list[Partial]) -> dict[tuple[str, float, str], tuple[float, float]]:
     """Scalar partials by name; sketch buckets are checked in tests/monitor/outcomes/test_sketch.py."""
-    return {(p.name, p.window_start, p.model_version): (p.count, p.total) for p in partials
-            if not p.name.startswith("sketch:")}
+    return {
+        (p.name, p.window_start, p.model_version): (p.count, p.total)
+        for p in partials
+        if not p.name.startswith("sketch:")
+    }
 
 
 def test_single_message_counts_and_scalars() -> None:

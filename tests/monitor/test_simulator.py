@@ -4,8 +4,8 @@ from collections import Counter
 
 import numpy as np
 
-from monitor.events import validate_feedback, validate_inference
-from monitor.simulator import TrafficSimulator
+from monitor.contract.events import validate_feedback, validate_inference
+from monitor.tools.simulator import TrafficSimulator
 
 START = 1767225600.0
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.text_features import NUMERIC_TEXT_FEATURES, SCRIPTS, TEXT_FEATURES, text_features
+from monitor.drift.text_features import NUMERIC_TEXT_FEATURES, SCRIPTS, TEXT_FEATURES, text_features
 
 
 def one(text: str | None) -> dict[str, object]:

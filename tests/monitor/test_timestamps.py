@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor.contract.timestamps import MILLIS_THRESHOLD, parse_timestamp
 from monitor.errors import InvalidEvent
-from monitor.timestamps import MILLIS_THRESHOLD, parse_timestamp
 
 NEW_YEAR_2026 = 1767225600.0  # 2026-01-01T00:00:00Z
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.windows import classify_lateness, window_starts
+from monitor.folding.windows import classify_lateness, window_starts
 
 WINDOW_LENGTHS = [1, 5, 10, 60, 300, 900, 3600, 86400]
 

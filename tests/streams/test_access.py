@@ -20,18 +20,39 @@ from streams.access import (
 )
 
 
-@pytest.mark.parametrize(("host", "loopback"), [
-    ("127.0.0.1", True), ("127.0.0.2", True), ("127.255.255.254", True), ("::1", True),
-    ("::ffff:127.0.0.1", True), ("10.0.0.1", False), ("192.0.2.2", False), ("0.0.0.0", False), ("::", False),
-    ("::ffff:10.0.0.1", False), ("localhost", False), ("", False), ("fe80::1%eth0", False),
-])
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("127.255.255.254", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("10.0.0.1", False),
+        ("192.0.2.2", False),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("::ffff:10.0.0.1", False),
+        ("localhost", False),
+        ("", False),
+        ("fe80::1%eth0", False),
+    ],
+)
 def test_loopback_is_127_0_0_0_8_and_ipv6_1(host: str, loopback: bool) -> None:
     assert is_loopback_address(host) is loopback
 
 
 def test_bearer_token_must_match_exactly() -> None:
     assert bearer_matches("s3cret", "Bearer s3cret")
-    for header in (None, "", "s3cret", "Bearer s3cre", "Bearer s3cretx", "bearer s3cret", "Bearer s3cret\u00e9"):
+    for header in (
+        None,
+        "",
+        "s3cret",
+        "Bearer s3cre",
+        "Bearer s3cretx",
+        "bearer s3cret",
+        "Bearer s3cret\u00e9",
+    ):
         assert not bearer_matches("s3cret", header)
 
 
@@ -106,13 +127,25 @@ class _Transport:
         return self.peer if name == "peername" else None
 
 
-@pytest.mark.parametrize(("peer", "loopback"), [
-    (("127.0.0.1", 5000), True), (("127.9.9.9", 5000), True), (("::1", 5000), True),
-    (("192.0.2.2", 5000), False), (("10.1.2.3", 5000), False), (("::ffff:10.0.0.1", 5000), False), (None, False),
-])
+@pytest.mark.parametrize(
+    ("peer", "loopback"),
+    [
+        (("127.0.0.1", 5000), True),
+        (("127.9.9.9", 5000), True),
+        (("::1", 5000), True),
+        (("192.0.2.2", 5000), False),
+        (("10.1.2.3", 5000), False),
+        (("::ffff:10.0.0.1", 5000), False),
+        (None, False),
+    ],
+)
 def test_a_non_loopback_socket_peer_is_refused_whatever_its_headers(peer, loopback) -> None:
     from aiohttp.test_utils import make_mocked_request
 
-    request = make_mocked_request("GET", "/store", headers={"X-Forwarded-For": "127.0.0.1", "Host": "127.0.0.1"},
-                                  transport=_Transport(peer))
+    request = make_mocked_request(
+        "GET",
+        "/store",
+        headers={"X-Forwarded-For": "127.0.0.1", "Host": "127.0.0.1"},
+        transport=_Transport(peer),
+    )
     assert peer_is_loopback(request) is loopback

@@ -25,7 +25,9 @@ async def _calls() -> dict[str, object]:
     base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
     out: dict[str, object] = {}
     try:
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:  # an IP host
+        async with aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True)
+        ) as session:  # an IP host
             async with session.get(f"{base}/?token=wrong") as r:
                 out["wrong"] = r.status
             async with session.get(f"{base}/?model=m&token=t0ken", allow_redirects=False) as r:
@@ -34,7 +36,10 @@ async def _calls() -> dict[str, object]:
                 out["with cookie"] = r.status
             async with session.post(f"{base}/query", json={}) as r:
                 out["post with cookie"] = r.status
-        async with aiohttp.ClientSession(cookies={TOKEN_COOKIE: "wrong"}) as session, session.get(base) as r:
+        async with (
+            aiohttp.ClientSession(cookies={TOKEN_COOKIE: "wrong"}) as session,
+            session.get(base) as r,
+        ):
             out["wrong cookie"] = r.status
     finally:
         await runner.cleanup()

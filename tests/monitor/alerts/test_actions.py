@@ -11,13 +11,28 @@ from monitor.queries import sql_literal
 
 DAY = 86400.0
 DRIFT = (("prompt_length", 0.41, "significant"), ("language", 0.18, "moderate"))
-SAT = MetricEvidence("satisfaction_rate", 0.71, 0.68, 0.74, 710, 1000, reference=0.82,
-                     reference_name="baseline", difference=-0.11, diff_low=-0.15, diff_high=-0.07)
+SAT = MetricEvidence(
+    "satisfaction_rate",
+    0.71,
+    0.68,
+    0.74,
+    710,
+    1000,
+    reference=0.82,
+    reference_name="baseline",
+    difference=-0.11,
+    diff_low=-0.15,
+    diff_high=-0.07,
+)
 
 
 def signals(**kw: object) -> Signals:
-    base: dict[str, object] = {"model": "chat", "model_version": "v2", "window_start": 10 * DAY,
-                               "window_end": 10 * DAY + 300}
+    base: dict[str, object] = {
+        "model": "chat",
+        "model_version": "v2",
+        "window_start": 10 * DAY,
+        "window_end": 10 * DAY + 300,
+    }
     return Signals(**{**base, **kw})  # type: ignore[arg-type]
 
 
@@ -38,8 +53,15 @@ def test_input_drift_without_outcome_change_investigates_upstream() -> None:
 
 
 def test_input_drift_with_outcome_degradation_fine_tunes_and_mentions_rollback() -> None:
-    rec = recommend(signals(drifted_features=DRIFT, outcome_degraded=True, degraded_metrics=(SAT,),
-                            previous_version="v1", new_version_since=0.0))
+    rec = recommend(
+        signals(
+            drifted_features=DRIFT,
+            outcome_degraded=True,
+            degraded_metrics=(SAT,),
+            previous_version="v1",
+            new_version_since=0.0,
+        )
+    )
     assert rec is not None and rec.action == "fine_tune"
     assert "roll back to v1" in rec.description
 
@@ -67,9 +89,13 @@ def test_degradation_right_after_new_version_rolls_back_even_with_drift() -> Non
         (None, "v1", "retrain_concept_drift"),
     ],
 )
-def test_rollback_needs_a_recent_version_and_a_previous_one(since: float | None, previous: str | None,
-                                                            expected: str) -> None:
-    assert action(outcome_degraded=True, new_version_since=since, previous_version=previous) == expected
+def test_rollback_needs_a_recent_version_and_a_previous_one(
+    since: float | None, previous: str | None, expected: str
+) -> None:
+    assert (
+        action(outcome_degraded=True, new_version_since=since, previous_version=previous)
+        == expected
+    )
 
 
 def test_recent_version_seconds_is_configurable() -> None:
@@ -79,9 +105,17 @@ def test_recent_version_seconds_is_configurable() -> None:
 
 
 def test_data_quality_breach_takes_precedence_over_everything() -> None:
-    rec = recommend(signals(data_quality_breach=True, data_quality_evidence=("dlq_rate 0.05 > 0.01",),
-                            drifted_features=DRIFT, outcome_degraded=True, latency_regression=True,
-                            new_version_since=10 * DAY - 60, previous_version="v1"))
+    rec = recommend(
+        signals(
+            data_quality_breach=True,
+            data_quality_evidence=("dlq_rate 0.05 > 0.01",),
+            drifted_features=DRIFT,
+            outcome_degraded=True,
+            latency_regression=True,
+            new_version_since=10 * DAY - 60,
+            previous_version="v1",
+        )
+    )
     assert rec is not None and rec.action == "fix_producer"
     assert "dlq_rate 0.05 > 0.01" in rec.description
 
@@ -93,15 +127,30 @@ def test_latency_regression_alone_checks_capacity_but_drift_wins() -> None:
 
 def test_evidence_holds_features_metrics_versions_and_json_compatible_values() -> None:
     many = tuple((f"f{i}", 1.0 - i / 10, "significant") for i in range(8))
-    rec = recommend(signals(drifted_features=many, outcome_degraded=True, degraded_metrics=(SAT,),
-                            previous_version="v1", new_version_since=DAY))
+    rec = recommend(
+        signals(
+            drifted_features=many,
+            outcome_degraded=True,
+            degraded_metrics=(SAT,),
+            previous_version="v1",
+            new_version_since=DAY,
+        )
+    )
     assert rec is not None
     ev = rec.evidence
     assert [f["feature"] for f in ev["top_drifted_features"]] == ["f0", "f1", "f2", "f3", "f4"]
     assert ev["metrics"][0]["value"] == 0.71 and ev["metrics"][0]["diff_low"] == -0.15
-    assert ev["version"] == {"current": "v2", "previous": "v1", "first_seen": DAY, "age_seconds": 9 * DAY}
+    assert ev["version"] == {
+        "current": "v2",
+        "previous": "v1",
+        "first_seen": DAY,
+        "age_seconds": 9 * DAY,
+    }
     assert "satisfaction_rate 0.710 [0.680, 0.740] (n=1000) vs baseline 0.820" in rec.description
-    assert "FROM monitor.metric_windows FINAL" in ev["trend_query"] and "IN ('v2', 'v1')" in ev["trend_query"]
+    assert (
+        "FROM monitor.metric_windows FINAL" in ev["trend_query"]
+        and "IN ('v2', 'v1')" in ev["trend_query"]
+    )
     json.dumps(ev)
 
 
@@ -115,8 +164,10 @@ def test_trend_queries_run_on_the_real_schema(chdb_dir) -> None:
 
     store = ClickHouseStore(f"chdb://{chdb_dir}?database=monitor").connect()
     store.migrate()
-    for rec in (recommend(signals(drifted_features=DRIFT)),
-                recommend(signals(outcome_degraded=True, degraded_metrics=(SAT,), previous_version="v1"))):
+    for rec in (
+        recommend(signals(drifted_features=DRIFT)),
+        recommend(signals(outcome_degraded=True, degraded_metrics=(SAT,), previous_version="v1")),
+    ):
         assert rec is not None
         store.query(rec.evidence["trend_query"])  # raises StoreError on an unknown table or column
 

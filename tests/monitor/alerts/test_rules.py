@@ -27,8 +27,16 @@ rules:
 def test_load_valid_text_fills_defaults_and_parses_durations() -> None:
     (rule,) = load_rules(VALID)
     assert rule == AlertRule(
-        "takeover_high", "metric", "warning", "human_takeover_rate", "above", 0.15,
-        min_samples=50, for_windows=3, cooldown_seconds=7200.0, runbook_url="https://runbooks.example/takeover",
+        "takeover_high",
+        "metric",
+        "warning",
+        "human_takeover_rate",
+        "above",
+        0.15,
+        min_samples=50,
+        for_windows=3,
+        cooldown_seconds=7200.0,
+        runbook_url="https://runbooks.example/takeover",
     )
     assert rule.relative_to == "absolute" and rule.feature is None
 
@@ -48,8 +56,10 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_unknown_key_names_rule_key_and_allowed_keys() -> None:
     with pytest.raises(ConfigError) as info:
-        load_rules("rules: [{name: r1, signal: drift, severity: warning, metric: psi, condition: above, "
-                   "threshold: 0.2, treshold: 0.3}]")
+        load_rules(
+            "rules: [{name: r1, signal: drift, severity: warning, metric: psi, condition: above, "
+            "threshold: 0.2, treshold: 0.3}]"
+        )
     message = str(info.value)
     assert "rule 'r1'" in message and "'treshold'" in message
     assert "allowed keys: name, signal, severity" in message
@@ -57,8 +67,10 @@ def test_unknown_key_names_rule_key_and_allowed_keys() -> None:
 
 def test_bad_values_name_value_and_choices() -> None:
     with pytest.raises(ConfigError) as info:
-        load_rules("rules: [{name: r2, signal: vibes, severity: loud, metric: x, condition: sideways, "
-                   "threshold: 1, relative_to: yesterday}]")
+        load_rules(
+            "rules: [{name: r2, signal: vibes, severity: loud, metric: x, condition: sideways, "
+            "threshold: 1, relative_to: yesterday}]"
+        )
     message = str(info.value)
     assert "signal: 'vibes' is not one of drift, detector, metric, data_quality, latency" in message
     assert "severity: 'loud' is not one of info, warning, critical" in message
@@ -116,22 +128,35 @@ def test_config_error_is_a_monitor_error() -> None:
         ("above", 0.15, "absolute", float("nan"), None, False),
     ],
 )
-def test_breached(condition: str, threshold: float, relative_to: str, value: float,
-                  reference: float | None, expected: bool) -> None:
-    rule = AlertRule("r", "metric", "warning", "accuracy", condition, threshold, relative_to=relative_to)  # type: ignore[arg-type]
+def test_breached(
+    condition: str,
+    threshold: float,
+    relative_to: str,
+    value: float,
+    reference: float | None,
+    expected: bool,
+) -> None:
+    rule = AlertRule(
+        "r", "metric", "warning", "accuracy", condition, threshold, relative_to=relative_to
+    )  # type: ignore[arg-type]
     assert rule.breached(value, reference) is expected
 
 
 def test_default_rules_cover_the_documented_cases() -> None:
     rules = {r.name: r for r in default_rules()}
     assert rules["input_drift_significant"].signal == "drift"
-    assert rules["input_drift_significant"].breached(2.0) and not rules["input_drift_significant"].breached(1.0)
+    assert rules["input_drift_significant"].breached(2.0) and not rules[
+        "input_drift_significant"
+    ].breached(1.0)
     assert rules["concept_drift_detected"].signal == "detector"
     assert rules["satisfaction_drop_vs_baseline"].relative_to == "baseline"
     assert rules["satisfaction_drop_vs_previous_version"].relative_to == "previous_version"
     assert rules["task_completion_low"].condition == "below"
     assert rules["human_takeover_high"].condition == "above"
     assert {r.metric for r in rules.values() if r.signal == "data_quality"} == {
-        "dlq_rate", "missing_rate", "late_event_rate"}
+        "dlq_rate",
+        "missing_rate",
+        "late_event_rate",
+    }
     assert rules["latency_p95_regression"].signal == "latency"
     assert all(r.description and r.runbook_url for r in rules.values())

@@ -13,18 +13,32 @@ W = 300.0
 
 def rule(**kw: object) -> AlertRule:
     base: dict[str, object] = {"min_samples": 100, "for_windows": 1, "cooldown_seconds": 3600}
-    return AlertRule("takeover", "metric", "warning", "human_takeover_rate", "above", 0.15,
-                     **{**base, **kw})  # type: ignore[arg-type]
+    return AlertRule(
+        "takeover", "metric", "warning", "human_takeover_rate", "above", 0.15, **{**base, **kw}
+    )  # type: ignore[arg-type]
 
 
-def run(tracker: AlertTracker, r: AlertRule, breaches: list[bool], samples: int = 500,
-        key: tuple[str, ...] = KEY, start: float = 0.0) -> list[str | None]:
+def run(
+    tracker: AlertTracker,
+    r: AlertRule,
+    breaches: list[bool],
+    samples: int = 500,
+    key: tuple[str, ...] = KEY,
+    start: float = 0.0,
+) -> list[str | None]:
     return [tracker.observe(r, key, b, samples, start + i * W) for i, b in enumerate(breaches)]
 
 
 def test_fires_after_for_windows_consecutive_breaches() -> None:
     r = rule(for_windows=3)
-    assert run(AlertTracker(), r, [True, True, False, True, True, True]) == [None, None, None, None, None, "fire"]
+    assert run(AlertTracker(), r, [True, True, False, True, True, True]) == [
+        None,
+        None,
+        None,
+        None,
+        None,
+        "fire",
+    ]
 
 
 def test_fires_once_per_incident_then_resolves() -> None:
@@ -53,12 +67,17 @@ def test_cooldown_blocks_a_new_firing_until_it_passes() -> None:
     t = AlertTracker()
     r = rule(cooldown_seconds=3 * W)
     assert run(t, r, [True, False]) == ["fire", "resolve"]  # resolved at W: cooldown until 4W
-    assert [t.observe(r, KEY, True, 500, now) for now in (2 * W, 3 * W, 4 * W - 1, 4 * W, 5 * W)] == [
-        None, None, None, "fire", None]
+    assert [
+        t.observe(r, KEY, True, 500, now) for now in (2 * W, 3 * W, 4 * W - 1, 4 * W, 5 * W)
+    ] == [None, None, None, "fire", None]
 
 
 def test_zero_cooldown_refires_on_the_next_breach() -> None:
-    assert run(AlertTracker(), rule(cooldown_seconds=0), [True, False, True]) == ["fire", "resolve", "fire"]
+    assert run(AlertTracker(), rule(cooldown_seconds=0), [True, False, True]) == [
+        "fire",
+        "resolve",
+        "fire",
+    ]
 
 
 def test_keys_and_rules_are_independent() -> None:
@@ -74,7 +93,9 @@ def test_keys_and_rules_are_independent() -> None:
 def test_state_round_trips_through_json_mid_incident_and_mid_cooldown() -> None:
     r = rule(for_windows=2, cooldown_seconds=2 * W)
     t = AlertTracker()
-    run(t, r, [True, True, False, True], key=("a", "1"))  # fired, resolved at 2W, cooling down, 1 breach
+    run(
+        t, r, [True, True, False, True], key=("a", "1")
+    )  # fired, resolved at 2W, cooling down, 1 breach
     run(t, r, [True], key=("b", "1"))  # one breach counted
     restored = AlertTracker.from_state(json.loads(json.dumps(t.to_state())))
     for tracker in (t, restored):
@@ -85,14 +106,40 @@ def test_state_round_trips_through_json_mid_incident_and_mid_cooldown() -> None:
 
 def test_fingerprint_is_stable_and_distinguishes_series() -> None:
     assert fingerprint("r", "m", "v1") == fingerprint("r", "m", "v1")
-    assert len({fingerprint("r", "m", "v1"), fingerprint("r", "m", "v2"), fingerprint("r2", "m", "v1"),
-                fingerprint("r", "mv", "1")}) == 4
+    assert (
+        len(
+            {
+                fingerprint("r", "m", "v1"),
+                fingerprint("r", "m", "v2"),
+                fingerprint("r2", "m", "v1"),
+                fingerprint("r", "mv", "1"),
+            }
+        )
+        == 4
+    )
 
 
 def test_alert_firing_and_resolved_share_the_fingerprint() -> None:
-    a = Alert.firing("takeover", "warning", "chat", "v1", 600.0, "too many takeovers",
-                     recommended_action="retrain_concept_drift", evidence={"n": 3})
-    assert a.status == "firing" and a.ends_at is None and a.fingerprint == fingerprint("takeover", "chat", "v1")
+    a = Alert.firing(
+        "takeover",
+        "warning",
+        "chat",
+        "v1",
+        600.0,
+        "too many takeovers",
+        recommended_action="retrain_concept_drift",
+        evidence={"n": 3},
+    )
+    assert (
+        a.status == "firing"
+        and a.ends_at is None
+        and a.fingerprint == fingerprint("takeover", "chat", "v1")
+    )
     r = a.resolved(900.0)
-    assert (r.status, r.starts_at, r.ends_at, r.fingerprint) == ("resolved", 600.0, 900.0, a.fingerprint)
+    assert (r.status, r.starts_at, r.ends_at, r.fingerprint) == (
+        "resolved",
+        600.0,
+        900.0,
+        a.fingerprint,
+    )
     assert json.loads(json.dumps(r.to_dict()))["evidence"] == {"n": 3}

@@ -27,14 +27,27 @@ def _tags(html: str) -> list[str]:
 
 
 def _cell(**changes) -> data.DriftCell:
-    base = {"model": EVIL, "version": "v1", "feature": EVIL, "window_start": 60.0, "window_end": 120.0, "psi": 0.4,
-            "severity": EVIL, "n_current": 90, "n_events": 100, "partial": True, "baseline_id": "b1"}
+    base = {
+        "model": EVIL,
+        "version": "v1",
+        "feature": EVIL,
+        "window_start": 60.0,
+        "window_end": 120.0,
+        "psi": 0.4,
+        "severity": EVIL,
+        "n_current": 90,
+        "n_events": 100,
+        "partial": True,
+        "baseline_id": "b1",
+    }
     return data.DriftCell(**(base | changes))
 
 
 def _experiment(name: str) -> data.Experiment:
     history = (data.Point(0, 0.1, -0.1, 0.3, 100), data.Point(60, 0.12, 0.02, 0.22, 200))
-    metric = data.ExperimentMetric(name, 0.5, 0.62, 0.12, 0.02, 0.22, 0.01, "primary", False, history)
+    metric = data.ExperimentMetric(
+        name, 0.5, 0.62, 0.12, 0.02, 0.22, 0.01, "primary", False, history
+    )
     return data.Experiment(name, name, name, name, name, True, 0.001, (metric,))
 
 
@@ -45,9 +58,20 @@ def test_an_experiment_shows_its_decision_srm_and_interval_over_time() -> None:
 
 
 def _shadow(text: str) -> dict:
-    return {"model": text, "production_version": text, "shadow_version": text, "metric": text, "n": 120.0,
-            "diff": -0.02, "ci_low": -0.05, "ci_high": 0.01, "margin": None, "status": text, "verdict": text,
-            "reason": text}
+    return {
+        "model": text,
+        "production_version": text,
+        "shadow_version": text,
+        "metric": text,
+        "n": 120.0,
+        "diff": -0.02,
+        "ci_low": -0.05,
+        "ci_high": 0.01,
+        "margin": None,
+        "status": text,
+        "verdict": text,
+        "reason": text,
+    }
 
 
 def test_shadow_rows_show_the_interval_and_verdict() -> None:
@@ -57,29 +81,50 @@ def test_shadow_rows_show_the_interval_and_verdict() -> None:
 
 
 def test_values_from_the_store_are_escaped_on_every_page() -> None:
-    series = [data.Series("satisfaction", EVIL, EVIL, (data.Point(0, 0.5, 0.4, 0.6, 10), data.Point(60, 0.6, 0.5, 0.7, 10)))]
+    series = [
+        data.Series(
+            "satisfaction",
+            EVIL,
+            EVIL,
+            (data.Point(0, 0.5, 0.4, 0.6, 10), data.Point(60, 0.6, 0.5, 0.7, 10)),
+        )
+    ]
     marker = data.Marker(30, EVIL, EVIL, EVIL, EVIL)
-    alert = data.Alert(EVIL, EVIL, EVIL, EVIL, EVIL, EVIL, 0.0, None, EVIL, EVIL, EVIL, EVIL, "javascript:alert(1)")
+    alert = data.Alert(
+        EVIL, EVIL, EVIL, EVIL, EVIL, EVIL, 0.0, None, EVIL, EVIL, EVIL, EVIL, "javascript:alert(1)"
+    )
     hist = data.Histogram(_cell(), (EVIL, "b"), (0.5, 0.5), (0.9, 0.1))
     f = Filters(model=EVIL, version=EVIL, segment=EVIL)
-    bodies = [pages.overview_page({"satisfaction": series}, [marker]), pages.drift_page([_cell()], f, hist),
-              pages.alerts_page([alert]), pages.experiments_page([]),
-              pages.experiments_page([_experiment(EVIL)]), pages.shadow_section([_shadow(EVIL)])]
+    bodies = [
+        pages.overview_page({"satisfaction": series}, [marker]),
+        pages.drift_page([_cell()], f, hist),
+        pages.alerts_page([alert]),
+        pages.experiments_page([]),
+        pages.experiments_page([_experiment(EVIL)]),
+        pages.shadow_section([_shadow(EVIL)]),
+    ]
     for body in bodies:
         html = pages.layout("/", f, [(EVIL, EVIL, EVIL)], body, EVIL)
         assert "<script>alert" not in html
         assert _tags(html).count("script") == 1  # only the package's own file
-        assert 'href="javascript:' not in html  # a runbook that is no http(s) URL is text, not a link
-        assert " style=" not in html and "<style" not in html  # nothing the CSP would have to allow inline
+        assert (
+            'href="javascript:' not in html
+        )  # a runbook that is no http(s) URL is text, not a link
+        assert (
+            " style=" not in html and "<style" not in html
+        )  # nothing the CSP would have to allow inline
 
 
 def test_overview_draws_a_line_band_and_marker_per_series() -> None:
     points = (data.Point(0, 0.5, 0.4, 0.6, 10), data.Point(60, 0.7, 0.6, 0.8, 10))
-    series = [data.Series("satisfaction", "m", "v1", points), data.Series("satisfaction", "m", "v2", points)]
+    series = [
+        data.Series("satisfaction", "m", "v1", points),
+        data.Series("satisfaction", "m", "v2", points),
+    ]
     marker = data.Marker(30, "alert", "warning: rule", "m", "v2")
     body = pages.overview_page({"satisfaction": series}, [marker])
-    panel = body[body.index('data-metric="satisfaction"'):]
-    panel = panel[:panel.index("</section>")]
+    panel = body[body.index('data-metric="satisfaction"') :]
+    panel = panel[: panel.index("</section>")]
     assert panel.count('<path class="line"') == 2 and panel.count('<polygon class="band"') == 2
     assert panel.count("marker-alert") == 1
     assert 'data-metric="latency_p95_ms"' in body and "no data" in body  # empty metrics say so
@@ -90,12 +135,23 @@ def test_a_heatmap_cell_links_to_its_histogram_keeping_the_filters() -> None:
     body = pages.drift_page([_cell(model="m", feature="x", severity="significant")], f, None)
     link = re.search(r'<a href="([^"]+)"><rect class="cell sev-significant', body).group(1)
     back = Filters.from_query(dict(re.findall(r"(\w+)=([^&#]*)", link.replace("&amp;", "&"))))
-    assert (back.model, back.range, back.feature, back.cell_model, back.window) == ("m", "1h", "x", "m", "60.000")
+    assert (back.model, back.range, back.feature, back.cell_model, back.window) == (
+        "m",
+        "1h",
+        "x",
+        "m",
+        "60.000",
+    )
 
 
 def test_filters_keep_known_keys_and_drop_defaults() -> None:
-    f = Filters.from_query({"model": "m", "version": "v2", "range": "6h", "token": "secret", "segment": "x" * 500})
-    assert f.query_string().startswith("model=m&version=v2&segment=") and "token" not in f.query_string()
+    f = Filters.from_query(
+        {"model": "m", "version": "v2", "range": "6h", "token": "secret", "segment": "x" * 500}
+    )
+    assert (
+        f.query_string().startswith("model=m&version=v2&segment=")
+        and "token" not in f.query_string()
+    )
     assert len(f.segment) == 200
     assert Filters.from_query({"range": "1y"}).range == "all" and Filters().query_string() == ""
     assert Filters(range="1h").since(now=7200.0) == 3600.0 and Filters().since() is None

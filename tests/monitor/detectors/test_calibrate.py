@@ -23,8 +23,11 @@ SEEDS = (1001, 1002)
 @pytest.mark.parametrize("spec", DEFAULT_SPECS, ids=lambda s: f"{s.stream}-{s.detector}")
 def test_alerting_defaults_raise_no_alarm_on_100k_stationary_values(spec: DetectorSpec) -> None:
     params = ERROR_RATES if spec.stream == "error" else (None,)
-    alarms = {(p, seed): false_alarms(spec, stationary(spec.stream, p, 100_000, seed))
-              for p in params for seed in SEEDS}
+    alarms = {
+        (p, seed): false_alarms(spec, stationary(spec.stream, p, 100_000, seed))
+        for p in params
+        for seed in SEEDS
+    }
     assert sum(alarms.values()) == 0, alarms
 
 

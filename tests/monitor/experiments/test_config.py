@@ -25,24 +25,33 @@ experiments:
 def test_a_full_declaration_loads():
     (spec,) = load_experiments(GOOD)
     assert spec.split == (0.9, 0.1) and spec.alpha == 0.01 and spec.segments == ("tenant",)
-    assert [(g.metric, g.margin) for g in spec.guardrails] == [("human_takeover", 0.0), ("latency_ms", 50.0)]
+    assert [(g.metric, g.margin) for g in spec.guardrails] == [
+        ("human_takeover", 0.0),
+        ("latency_ms", 50.0),
+    ]
     assert spec.reported_metrics == ("kpi.revenue", "human_takeover", "latency_ms")
 
 
-@pytest.mark.parametrize("change, message", [
-    ("primary_metric: kpi.revenue", None),
-    ("primary_metric: conversion", "'conversion' is not one of satisfaction"),
-    ("alpha: 0.01", None),
-    ("alpha: 2", "alpha: 2 is outside (0, 0.5)"),
-    ("split: {v1: 9, v2: 1}", None),
-    ("split: {v1: 9, v3: 1}", "split: keys ['v1', 'v3'] must be the variants 'v1' and 'v2'"),
-    ("minimum_detectable_effect: 2.5", None),
-    ("minimum_detectable_effect: -1", "minimum_detectable_effect: -1 is outside (0, inf)"),
-    ("segments: [tenant]", "unknown keys segment"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("primary_metric: kpi.revenue", None),
+        ("primary_metric: conversion", "'conversion' is not one of satisfaction"),
+        ("alpha: 0.01", None),
+        ("alpha: 2", "alpha: 2 is outside (0, 0.5)"),
+        ("split: {v1: 9, v2: 1}", None),
+        ("split: {v1: 9, v3: 1}", "split: keys ['v1', 'v3'] must be the variants 'v1' and 'v2'"),
+        ("minimum_detectable_effect: 2.5", None),
+        ("minimum_detectable_effect: -1", "minimum_detectable_effect: -1 is outside (0, inf)"),
+        ("segments: [tenant]", "unknown keys segment"),
+    ],
+)
 def test_errors_name_the_experiment_and_the_value(change, message):
     key = change.split(":")[0]
-    text = "\n".join(line if not line.strip().startswith(key + ":") else f"    {change}" for line in GOOD.splitlines())
+    text = "\n".join(
+        line if not line.strip().startswith(key + ":") else f"    {change}"
+        for line in GOOD.splitlines()
+    )
     if message is None:
         load_experiments(text)
         return
@@ -55,7 +64,9 @@ def test_errors_name_the_experiment_and_the_value(change, message):
 
 def test_duplicate_names_and_a_missing_file_are_errors(tmp_path):
     with pytest.raises(ConfigError, match="declared twice: a"):
-        load_experiments("experiments: [{name: a, control: x, treatment: y}, {name: a, control: x, treatment: y}]")
+        load_experiments(
+            "experiments: [{name: a, control: x, treatment: y}, {name: a, control: x, treatment: y}]"
+        )
     with pytest.raises(ConfigError, match="No such file"):
         load_experiments(tmp_path / "none.yaml")
 

@@ -31,7 +31,9 @@ def _mc_bound(p: float, runs: int) -> float:
     return p + 3 * math.sqrt(p * (1 - p) / runs)
 
 
-def _cumulative(rng: np.random.Generator, p_control: float, p_treatment: float, batches: int, batch: int):
+def _cumulative(
+    rng: np.random.Generator, p_control: float, p_treatment: float, batches: int, batch: int
+):
     """Cumulative n, Σy per arm after each batch, shape (runs, batches); y in {0, 1} so Σy² = Σy."""
     n = np.arange(1, batches + 1) * batch
     sc = np.cumsum(rng.binomial(batch, p_control, size=(RUNS, batches)), axis=1)
@@ -115,10 +117,15 @@ def test_srm_fires_on_55_45_within_20000_events_and_stays_quiet_on_50_50():
     def fired(share: float) -> np.ndarray:
         treated = np.cumsum(rng.binomial(batch, share, size=(runs, looks)), axis=1)
         total = np.arange(1, looks + 1) * batch
-        return np.array([
-            any(check_srm([total[k] - treated[r, k], treated[r, k]], [0.5, 0.5]).mismatch for k in range(looks))
-            for r in range(runs)
-        ])
+        return np.array(
+            [
+                any(
+                    check_srm([total[k] - treated[r, k], treated[r, k]], [0.5, 0.5]).mismatch
+                    for k in range(looks)
+                )
+                for r in range(runs)
+            ]
+        )
 
     assert fired(0.45).all()
     quiet = fired(0.5).mean()

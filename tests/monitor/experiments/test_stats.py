@@ -28,7 +28,9 @@ def test_p_value_and_interval_agree_and_match_the_mixture_sprt():
     assert r.significant == (r.ci_low > 0 or r.ci_high < 0) == (r.p_value < 0.05)
     # Johari et al.: Λ = sqrt(V/(V+nτ²)) exp(n²τ²Δ²/(2V(V+nτ²))) with V = s², τ² = ρ²s²
     n, v, tau2 = 6000, r.variance_per_unit, mixture_rho(0.05, 6000) ** 2 * r.variance_per_unit
-    lam = math.sqrt(v / (v + n * tau2)) * math.exp(n**2 * tau2 * r.diff**2 / (2 * v * (v + n * tau2)))
+    lam = math.sqrt(v / (v + n * tau2)) * math.exp(
+        n**2 * tau2 * r.diff**2 / (2 * v * (v + n * tau2))
+    )
     assert math.isclose(r.p_value, min(1, 1 / lam), rel_tol=1e-9)
 
 

@@ -53,7 +53,14 @@ def _per_event(o: JoinedOutcome) -> dict[str, tuple[float, float]]:
     if o.judge_score is not None:
         terms["judge_score"] = (o.judge_score, 1)
     if o.label is not None and o.prediction is not None:
-        spelled = {True: "1", "yes": "yes", "Yes ": "yes", "no": "no", "true": "1", "1.0": "1"}  # 1 == True
+        spelled = {
+            True: "1",
+            "yes": "yes",
+            "Yes ": "yes",
+            "no": "no",
+            "true": "1",
+            "1.0": "1",
+        }  # 1 == True
         terms["accuracy"] = (1.0 if spelled[o.prediction] == spelled[o.label] else 0.0, 1)
     return terms
 

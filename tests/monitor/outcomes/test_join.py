@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.events import FeedbackEvent, InferenceEvent
+from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.outcomes.fold import JoinedOutcome
 from monitor.outcomes.join import (
     detector_streams,
@@ -16,8 +16,13 @@ from monitor.outcomes.join import (
     payload_offset,
 )
 
-predictions = st.none() | st.sampled_from(["yes", "no"]) | st.integers(-5, 5) | st.booleans() | st.floats(
-    -1e6, 1e6, allow_nan=False)
+predictions = (
+    st.none()
+    | st.sampled_from(["yes", "no"])
+    | st.integers(-5, 5)
+    | st.booleans()
+    | st.floats(-1e6, 1e6, allow_nan=False)
+)
 inference_events = st.builds(
     InferenceEvent,
     request_id=st.text(min_size=1, max_size=8),
@@ -26,7 +31,9 @@ inference_events = st.builds(
     model_version=st.text(min_size=1, max_size=5),
     prediction=predictions,
     latency_ms=st.none() | st.floats(0, 1e6, allow_nan=False),
-    segment=st.dictionaries(st.text(min_size=1, max_size=4), st.text(min_size=1, max_size=4), max_size=3),
+    segment=st.dictionaries(
+        st.text(min_size=1, max_size=4), st.text(min_size=1, max_size=4), max_size=3
+    ),
 )
 feedback_events = st.builds(
     FeedbackEvent,
@@ -44,13 +51,30 @@ feedback_events = st.builds(
 
 
 @given(inference_events, feedback_events)
-def test_payloads_round_trip_into_the_joined_outcome(inf: InferenceEvent, fb: FeedbackEvent) -> None:
-    outcome = joined_outcome("rid", inference_payload(inf, "t:0:1:0"), feedback_payload(fb, "f:1:2:3"))
+def test_payloads_round_trip_into_the_joined_outcome(
+    inf: InferenceEvent, fb: FeedbackEvent
+) -> None:
+    outcome = joined_outcome(
+        "rid", inference_payload(inf, "t:0:1:0"), feedback_payload(fb, "f:1:2:3")
+    )
     assert outcome == JoinedOutcome(
-        "rid", inf.model, inf.model_version, inf.timestamp, fb.timestamp, prediction=inf.prediction,
-        label=fb.label, rating=fb.rating, thumbs=fb.thumbs, task_completed=fb.task_completed,
-        human_takeover=fb.human_takeover, bad_case=fb.bad_case, turns=fb.turns, judge_score=fb.judge_score,
-        latency_ms=inf.latency_ms, segment=dict(inf.segment))
+        "rid",
+        inf.model,
+        inf.model_version,
+        inf.timestamp,
+        fb.timestamp,
+        prediction=inf.prediction,
+        label=fb.label,
+        rating=fb.rating,
+        thumbs=fb.thumbs,
+        task_completed=fb.task_completed,
+        human_takeover=fb.human_takeover,
+        bad_case=fb.bad_case,
+        turns=fb.turns,
+        judge_score=fb.judge_score,
+        latency_ms=inf.latency_ms,
+        segment=dict(inf.segment),
+    )
     # the type survives too: True must not come back as 1, nor 1 as 1.0
     assert type(outcome.prediction) is type(inf.prediction)
     assert type(outcome.label) is type(fb.label)
@@ -58,26 +82,48 @@ def test_payloads_round_trip_into_the_joined_outcome(inf: InferenceEvent, fb: Fe
 
 def test_feedback_payload_keeps_only_reported_fields_and_never_text() -> None:
     fb = FeedbackEvent("r1", 5.0, rating=2, human_takeover=False, model="m", model_version="v")
-    assert orjson.loads(feedback_payload(fb, "fb:0:9:1")) == {"id": "fb:0:9:1", "t": 5.0, "rating": 2,
-                                                              "human_takeover": False}
-    inf = InferenceEvent("r1", 1.0, "m", "v", input_text="secret prompt", output_text="secret answer",
-                         features={"x": 1.0})
+    assert orjson.loads(feedback_payload(fb, "fb:0:9:1")) == {
+        "id": "fb:0:9:1",
+        "t": 5.0,
+        "rating": 2,
+        "human_takeover": False,
+    }
+    inf = InferenceEvent(
+        "r1",
+        1.0,
+        "m",
+        "v",
+        input_text="secret prompt",
+        output_text="secret answer",
+        features={"x": 1.0},
+    )
     assert b"secret" not in inference_payload(inf, "i:0:1:0")
 
 
 def test_a_payload_without_segment_or_prediction_gives_empty_defaults() -> None:
     outcome = joined_outcome("r", b'{"t": 1, "m": "m", "v": "v"}', b'{"t": 2}')
-    assert (outcome.prediction, outcome.label, outcome.segment, outcome.latency_ms) == (None, None, {}, None)
+    assert (outcome.prediction, outcome.label, outcome.segment, outcome.latency_ms) == (
+        None,
+        None,
+        {},
+        None,
+    )
     assert (outcome.inference_time, outcome.feedback_time) == (1.0, 2.0)
 
 
-@pytest.mark.parametrize(("event_id", "offset"), [
-    ("monitor.feedback:3:1234:0", 1234),
-    ("a:b:c:7:2", 7),  # topic names may contain colons: the offset is the second field from the end
-    ("t:0:0:5", 0),
-    ("", -1),
-    ("t:0:5", -1),
-])
+@pytest.mark.parametrize(
+    ("event_id", "offset"),
+    [
+        ("monitor.feedback:3:1234:0", 1234),
+        (
+            "a:b:c:7:2",
+            7,
+        ),  # topic names may contain colons: the offset is the second field from the end
+        ("t:0:0:5", 0),
+        ("", -1),
+        ("t:0:5", -1),
+    ],
+)
 def test_payload_offset_reads_the_offset_of_the_event_id(event_id: str, offset: int) -> None:
     event = FeedbackEvent("r", 1.0, rating=3)
     assert payload_offset(feedback_payload(event, event_id)) == offset
@@ -94,18 +140,26 @@ def outcome(rid: str, version: str = "v1", **fields) -> JoinedOutcome:
 
 def test_detector_streams_keep_outcome_order_per_version_and_leave_out_missing_values() -> None:
     outcomes = [
-        outcome("a", prediction="x", label="x", rating=5),        # right, satisfied
-        outcome("b", "v2", prediction="x", label="y"),            # other version: wrong
-        outcome("c", prediction="x"),                             # no label: no error value
-        outcome("d", label="y", thumbs="down"),                   # no prediction: no error value
+        outcome("a", prediction="x", label="x", rating=5),  # right, satisfied
+        outcome("b", "v2", prediction="x", label="y"),  # other version: wrong
+        outcome("c", prediction="x"),  # no label: no error value
+        outcome("d", label="y", thumbs="down"),  # no prediction: no error value
         outcome("e", prediction=1, label=2, rating=3, judge_score=6.5),
         outcome("f", thumbs="up", judge_score=0.0),
-        outcome("g", prediction="x", label="y", rating=4, thumbs="down"),  # a rating wins over thumbs
+        outcome(
+            "g", prediction="x", label="y", rating=4, thumbs="down"
+        ),  # a rating wins over thumbs
     ]
-    streams = {key: {s: v.tolist() for s, v in per.items()} for key, per in detector_streams(outcomes).items()}
+    streams = {
+        key: {s: v.tolist() for s, v in per.items()}
+        for key, per in detector_streams(outcomes).items()
+    }
     assert streams == {
-        ("m", "v1"): {"error": [0.0, 1.0, 1.0], "satisfaction": [1.0, 0.0, 0.0, 1.0, 1.0],
-                      "judge_score": [6.5, 0.0]},
+        ("m", "v1"): {
+            "error": [0.0, 1.0, 1.0],
+            "satisfaction": [1.0, 0.0, 0.0, 1.0, 1.0],
+            "judge_score": [6.5, 0.0],
+        },
         ("m", "v2"): {"error": [1.0]},
     }
 
@@ -119,7 +173,9 @@ def test_detector_streams_of_outcomes_without_values() -> None:
 def test_detector_streams_are_float_arrays_in_order() -> None:
     rng = np.random.default_rng(0)
     errors = rng.random(500) < 0.3
-    outcomes = [outcome(str(i), prediction="p", label="p" if not e else "q") for i, e in enumerate(errors)]
+    outcomes = [
+        outcome(str(i), prediction="p", label="p" if not e else "q") for i, e in enumerate(errors)
+    ]
     values = detector_streams(outcomes)[("m", "v1")]["error"]
     assert values.dtype == np.float64
     np.testing.assert_array_equal(values, errors.astype(np.float64))

@@ -33,19 +33,25 @@ def lognormal(seed: int) -> np.ndarray:
 
 def bimodal(seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return np.concatenate([rng.normal(120, 10, 14_000), rng.lognormal(np.log(4_000), 0.3, 6_000)]).clip(1)
+    return np.concatenate(
+        [rng.normal(120, 10, 14_000), rng.lognormal(np.log(4_000), 0.3, 6_000)]
+    ).clip(1)
 
 
 @pytest.mark.parametrize("sample", [lognormal, bimodal])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_merged_quantiles_are_within_one_percent_of_numpy(sample, seed: int) -> None:
     values = sample(seed)
-    parts = np.array_split(values, [1_000, 1_001, 7_000, 13_500])  # uneven batches, one of a single value
+    parts = np.array_split(
+        values, [1_000, 1_001, 7_000, 13_500]
+    )  # uneven batches, one of a single value
     for q in QS:
         estimate = merged_quantile(parts, q)
         exact = float(np.quantile(values, q, method="lower"))  # DDSketch's rank: floor(q * (n - 1))
         assert abs(estimate - exact) <= RELATIVE_ACCURACY * exact
-        assert abs(estimate - float(np.quantile(values, q))) <= 0.01 * exact  # and within 1 % of the default
+        assert (
+            abs(estimate - float(np.quantile(values, q))) <= 0.01 * exact
+        )  # and within 1 % of the default
 
 
 def test_a_single_value_comes_back_as_itself_within_the_bound() -> None:
@@ -55,8 +61,11 @@ def test_a_single_value_comes_back_as_itself_within_the_bound() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.floats(1e-3, 1e7, allow_nan=False), min_size=1, max_size=300), st.floats(0, 1),
-       st.integers(1, 5))
+@given(
+    st.lists(st.floats(1e-3, 1e7, allow_nan=False), min_size=1, max_size=300),
+    st.floats(0, 1),
+    st.integers(1, 5),
+)
 def test_any_sample_any_split_any_quantile_within_the_bound(values, q, n_parts) -> None:
     array = np.array(values)
     estimate = merged_quantile(np.array_split(array, n_parts), q)
@@ -69,7 +78,9 @@ def test_keys_and_values_match_the_ddsketch_package() -> None:
     values = np.geomspace(0.01, 1e6, 997)
     assert bucket_key(values).tolist() == [mapping.key(v) for v in values]
     keys = bucket_key(values)
-    np.testing.assert_allclose(bucket_value(keys), [mapping.value(int(k)) for k in keys], rtol=1e-12)
+    np.testing.assert_allclose(
+        bucket_value(keys), [mapping.value(int(k)) for k in keys], rtol=1e-12
+    )
 
 
 def test_zero_nan_and_empty() -> None:

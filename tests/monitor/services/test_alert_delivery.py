@@ -37,13 +37,23 @@ def executor() -> Iterator[ThreadPoolExecutor]:
     pool.shutdown()
 
 
-def worker(store: ClickHouseStore, executor: ThreadPoolExecutor, url: str,
-           dedup: AlertDeduplicator | None = None) -> AlertDelivery:
+def worker(
+    store: ClickHouseStore,
+    executor: ThreadPoolExecutor,
+    url: str,
+    dedup: AlertDeduplicator | None = None,
+) -> AlertDelivery:
     async def blocking(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
-    return AlertDelivery([LogSink(), WebhookSink(url)], AlertOutbox(store), dedup or AlertDeduplicator(), blocking,
-                         base_delay=0.05, max_delay=0.2)
+    return AlertDelivery(
+        [LogSink(), WebhookSink(url)],
+        AlertOutbox(store),
+        dedup or AlertDeduplicator(),
+        blocking,
+        base_delay=0.05,
+        max_delay=0.2,
+    )
 
 
 async def until(predicate, timeout: float = 10.0) -> None:
@@ -71,6 +81,7 @@ def test_a_notification_for_a_sink_down_across_a_restart_arrives_once(store, exe
 
     receiver.start()
     try:
+
         async def second_life() -> None:
             delivery = worker(store, executor, receiver.url)
             assert await delivery.recover() == 1
@@ -90,13 +101,19 @@ def test_a_notification_for_a_sink_down_across_a_restart_arrives_once(store, exe
     assert outbox.pending(["log", "webhook"]) == []
 
 
-def test_a_notification_claimed_by_another_worker_is_not_pending_here(store, executor, redis_url,
-                                                                      redis_prefix) -> None:
+def test_a_notification_claimed_by_another_worker_is_not_pending_here(
+    store, executor, redis_url, redis_prefix
+) -> None:
     receiver = Receiver().start()
     try:
+
         async def two_workers() -> None:
-            a = worker(store, executor, receiver.url, AlertDeduplicator(redis_url, prefix=redis_prefix))
-            b = worker(store, executor, receiver.url, AlertDeduplicator(redis_url, prefix=redis_prefix))
+            a = worker(
+                store, executor, receiver.url, AlertDeduplicator(redis_url, prefix=redis_prefix)
+            )
+            b = worker(
+                store, executor, receiver.url, AlertDeduplicator(redis_url, prefix=redis_prefix)
+            )
             for delivery in (a, b):  # during a leader change both evaluated the window
                 await delivery.blocking(delivery.record, [ALERT])
                 await delivery.deliver([ALERT])

@@ -9,15 +9,19 @@ import numpy as np
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.alerts.rules import default_rules
-from monitor.partials import fold_counts
+from monitor.folding.partials import fold_counts
 from monitor.services.alerts import AlertService
 
 W = 60
 
 
-def write_events(store: ClickHouseStore, offset: int, window: int, n: int, version: str = "v1") -> None:
+def write_events(
+    store: ClickHouseStore, offset: int, window: int, n: int, version: str = "v1"
+) -> None:
     starts = np.full(n, float(window * W))
-    partials = fold_counts(starts, ["m"] * n, [version] * n, starts + 1.0, "inference_events", window_seconds=W)
+    partials = fold_counts(
+        starts, ["m"] * n, [version] * n, starts + 1.0, "inference_events", window_seconds=W
+    )
     store.write_batch({("t", 0): (offset, float(window * W + W - 1), partials)})
 
 
@@ -32,14 +36,20 @@ def test_traffic_stopping_fires_on_the_first_empty_window_and_returning_resolves
     assert service.run(watermark=6 * W) == []  # windows 0-5 closed, traffic steady
     # nothing more arrives; the closing watermark moves on (the wall clock, once idle)
     [fired] = service.run(watermark=8 * W)
-    assert (fired.status, fired.recommended_action, fired.starts_at) == ("firing", "check_serving_path", 7.0 * W)
+    assert (fired.status, fired.recommended_action, fired.starts_at) == (
+        "firing",
+        "check_serving_path",
+        7.0 * W,
+    )
     assert fired.evidence["traffic"]["observed_events"] == 0.0
     assert fired.evidence["traffic"]["expected_events"] == 200.0
     assert service.run(watermark=40 * W) == []  # still nothing: one incident, no repeat
     stored = store.query(f"SELECT status, recommended_action FROM {store.db}.alerts").rows
     assert stored == [("firing", "check_serving_path")]
 
-    write_events(store, 6, 41, 150)  # traffic returns, long after the version stopped being expected
+    write_events(
+        store, 6, 41, 150
+    )  # traffic returns, long after the version stopped being expected
     store.refresh_metric_windows(0.0)
     [resolved] = service.run(watermark=42 * W)
     assert (resolved.status, resolved.ends_at) == ("resolved", 42.0 * W)
@@ -75,9 +85,14 @@ def test_detector_alert_states_rates_with_intervals_and_counts(chdb_dir):
         write_events(store, w, w, 300)
     store.refresh_metric_windows(0.0)
     OutcomeStore(store).write_detections(
-        [(1.5 * W, 1.5 * W, "m", "v1", "error", "adwin", "t", 0, 20_031, 0.06, 0.09, 19_000, 1_000)])
+        [(1.5 * W, 1.5 * W, "m", "v1", "error", "adwin", "t", 0, 20_031, 0.06, 0.09, 19_000, 1_000)]
+    )
     rules = tuple(r for r in default_rules() if r.signal == "detector")
     alerts = AlertService(store, rules, allowed_lateness=0.0, window_seconds=W).run(watermark=3 * W)
-    assert [a.status for a in alerts] == ["firing", "resolved"]  # the detection window, then a quiet one
+    assert [a.status for a in alerts] == [
+        "firing",
+        "resolved",
+    ]  # the detection window, then a quiet one
     assert alerts[0].evidence["detector_events"] == [
-        "error/adwin: rate 0.060 [0.057, 0.063] over 19000 events -> rate 0.090 [0.074, 0.109] over 1000 events"]
+        "error/adwin: rate 0.060 [0.057, 0.063] over 19000 events -> rate 0.090 [0.074, 0.109] over 1000 events"
+    ]

@@ -7,12 +7,14 @@ import uuid
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.drift_store import DriftStore
-from monitor.baseline import build_baseline
+from monitor.drift.baseline import build_baseline
 from monitor.services.versions import VersionStates
 
 
 def baseline(version: str, scale: float):
-    return build_baseline("m", version, [{"features": {"x": i * scale}} for i in range(50)], now=0.0)
+    return build_baseline(
+        "m", version, [{"features": {"x": i * scale}} for i in range(50)], now=0.0
+    )
 
 
 def test_loaded_on_first_use_and_reloaded_when_a_baseline_is_built_replaced_or_deleted(chdb_dir):
@@ -37,8 +39,10 @@ def test_loaded_on_first_use_and_reloaded_when_a_baseline_is_built_replaced_or_d
 
     drift.save_baseline(baseline("v2", 2.0), "b2")  # a new version's baseline, built while running
     assert set(refresh()) == {("m", "v2")} and ids() == {("m", "v1"): "b1", ("m", "v2"): "b2"}
-    drift.save_baseline(build_baseline("m", "v1", [{"features": {"x": float(i)}} for i in range(60)], now=5.0),
-                        "b1-new")  # replaced
+    drift.save_baseline(
+        build_baseline("m", "v1", [{"features": {"x": float(i)}} for i in range(60)], now=5.0),
+        "b1-new",
+    )  # replaced
     refresh()
     assert ids()[("m", "v1")] == "b1-new"
     drift.delete_baseline("m", "v2")

@@ -18,8 +18,8 @@ from monitor.adapters.local_broker import free_port
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.remote_store import RemoteStore, handle_store_call, store_error_reply
 from monitor.errors import PositionMoved, StoreError
-from monitor.partials import Partial
-from monitor.pipeline import BatchConfig, Position, RawMessage
+from monitor.folding.partials import Partial
+from monitor.folding.pipeline import BatchConfig, Position, RawMessage
 from monitor.services.ingest import (
     BatchIngest,
     IngestHealth,
@@ -36,17 +36,31 @@ TOPIC = "inf"
 
 def poison_fold(events, starts, window):
     """A fold bug: a partial whose model name no encoder can write, for the event named ``poison``."""
-    return [Partial(0.0, window, "m\ud800", "v", "x", "", 1.0, 1.0, NOW) for e in events if e.request_id == "poison"]
+    return [
+        Partial(0.0, window, "m\ud800", "v", "x", "", 1.0, 1.0, NOW)
+        for e in events
+        if e.request_id == "poison"
+    ]
 
 
 def message(offset: int, *request_ids: str) -> RawMessage:
-    return RawMessage(TOPIC, 0, offset, orjson.dumps([inference(r, NOW - 10) for r in request_ids]), "inference")
+    return RawMessage(
+        TOPIC, 0, offset, orjson.dumps([inference(r, NOW - 10) for r in request_ids]), "inference"
+    )
 
 
 class Harness:
-    def __init__(self, store: ClickHouseStore, join_store=None, folds=(), stop_after_sleeps: int | None = None):
+    def __init__(
+        self,
+        store: ClickHouseStore,
+        join_store=None,
+        folds=(),
+        stop_after_sleeps: int | None = None,
+    ):
         self.store = store
-        stage = OutcomeStage(join_store or MemoryJoinStore(), OutcomeStore(store), window_seconds=60)
+        stage = OutcomeStage(
+            join_store or MemoryJoinStore(), OutcomeStore(store), window_seconds=60
+        )
         self.steps = BatchIngest(store, stage, folds)
         self.dead: list = []
         self.sleeps: list[float] = []
@@ -70,14 +84,29 @@ class Harness:
 
     def run(self, raw):
         config = BatchConfig(window_seconds=60, allowed_lateness=600, max_future_skew=300, now=NOW)
-        return asyncio.run(ingest_batch(
-            raw, self.steps, config_for=lambda: config, positions_for=self.positions_for, send_dead_letters=self.send,
-            blocking=self.blocking, sleep=self.sleep, stopping=self.stopping, health=self.health,
-            policy=RetryPolicy()))
+        return asyncio.run(
+            ingest_batch(
+                raw,
+                self.steps,
+                config_for=lambda: config,
+                positions_for=self.positions_for,
+                send_dead_letters=self.send,
+                blocking=self.blocking,
+                sleep=self.sleep,
+                stopping=self.stopping,
+                health=self.health,
+                policy=RetryPolicy(),
+            )
+        )
 
     def written_events(self) -> float:
-        return self.store.query(f"SELECT sum(count) FROM {self.store.table('partials')} "
-                                "WHERE name = 'inference_events'").rows[0][0] or 0.0
+        return (
+            self.store.query(
+                f"SELECT sum(count) FROM {self.store.table('partials')} "
+                "WHERE name = 'inference_events'"
+            ).rows[0][0]
+            or 0.0
+        )
 
 
 @pytest.fixture()
@@ -92,7 +121,9 @@ def test_the_message_the_store_refuses_is_dead_lettered_and_the_rest_written(sto
     batch = [message(1, "a", "b"), message(2, "c"), message(3, "poison", "d"), message(4, "e")]
     result = h.run(batch)
     assert [(m.offset, r.reason) for m, r in h.dead] == [(3, UNWRITABLE)]
-    assert "surrogates not allowed" in h.dead[0][1].detail and h.dead[0][1].original == batch[2].value
+    assert (
+        "surrogates not allowed" in h.dead[0][1].detail and h.dead[0][1].original == batch[2].value
+    )
     assert h.written_events() == 4  # a, b, c, e
     assert result.out.sources[(TOPIC, 0)].last_offset == 4 and store.read_position(TOPIC, 0)[0] == 4
     assert h.sleeps == [] and h.health.report(NOW)[0]["status"] == "ok"
@@ -102,7 +133,9 @@ def test_the_last_message_of_a_partition_dead_lettered_is_still_covered_by_the_o
     h = Harness(store, folds=[poison_fold])
     h.run([message(1, "a"), message(2, "poison")])
     assert store.read_position(TOPIC, 0)[0] == 2  # not read again after a restart
-    h.run([message(1, "a"), message(2, "poison"), message(3, "b")])  # a replay: only offset 3 is new
+    h.run(
+        [message(1, "a"), message(2, "poison"), message(3, "b")]
+    )  # a replay: only offset 3 is new
     assert h.written_events() == 2 and [m.offset for m, _ in h.dead] == [2]
 
 
@@ -120,11 +153,16 @@ def test_an_outage_is_retried_with_backoff_until_the_stop(store):
 
 def test_a_refusal_no_message_explains_ends_in_the_dead_letter_topic_not_in_a_loop(store):
     # every write is refused (a constraint no row meets); reads and trial inserts still work
-    store.command(f"ALTER TABLE {store.table('partials')} ADD CONSTRAINT never CHECK src_partition > 1000")
+    store.command(
+        f"ALTER TABLE {store.table('partials')} ADD CONSTRAINT never CHECK src_partition > 1000"
+    )
     h = Harness(store, stop_after_sleeps=4)
     with pytest.raises(IngestStopped):
         h.run([message(1, "a"), message(2, "b")])
-    assert sorted((m.offset, r.reason) for m, r in h.dead) == [(1, INTERNAL_ERROR), (2, INTERNAL_ERROR)]
+    assert sorted((m.offset, r.reason) for m, r in h.dead) == [
+        (1, INTERNAL_ERROR),
+        (2, INTERNAL_ERROR),
+    ]
     assert "no single message explains it" in h.dead[0][1].detail
     # two backoffs, the third refusal dead-letters the batch; then only offset markers are left and
     # their refusal is the store's problem, retried as an outage
@@ -133,11 +171,20 @@ def test_a_refusal_no_message_explains_ends_in_the_dead_letter_topic_not_in_a_lo
 
 def test_health_turns_failing_after_the_threshold():
     h = IngestHealth(failing_after=10)
-    assert h.report(0.0) == ({"status": "ok", "last_batch_at": None, "last_write_at": None,
-                              "consecutive_failures": 0, "failing_for_seconds": 0.0, "last_error": None}, 200)
+    assert h.report(0.0) == (
+        {
+            "status": "ok",
+            "last_batch_at": None,
+            "last_write_at": None,
+            "consecutive_failures": 0,
+            "failing_for_seconds": 0.0,
+            "last_error": None,
+        },
+        200,
+    )
     h.batch_failed(100.0, "StoreError: down")
     h.batch_failed(105.0, "StoreError: still down")
-    assert h.report(109.0)[0]["status"] == "degraded" and h.report(110.5) [1] == 503
+    assert h.report(109.0)[0]["status"] == "degraded" and h.report(110.5)[1] == 503
     assert h.report(110.5)[0]["last_error"] == "StoreError: still down"
 
 
@@ -155,10 +202,21 @@ class CachingHarness(Harness):
 
     def run(self, raw):
         config = BatchConfig(window_seconds=60, allowed_lateness=600, max_future_skew=300, now=NOW)
-        return asyncio.run(ingest_batch(
-            raw, self.steps, config_for=lambda: config, positions_for=self.positions_for, send_dead_letters=self.send,
-            blocking=self.blocking, sleep=self.sleep, stopping=self.stopping, health=self.health,
-            on_failure=self.cache.clear, policy=RetryPolicy()))
+        return asyncio.run(
+            ingest_batch(
+                raw,
+                self.steps,
+                config_for=lambda: config,
+                positions_for=self.positions_for,
+                send_dead_letters=self.send,
+                blocking=self.blocking,
+                sleep=self.sleep,
+                stopping=self.stopping,
+                health=self.health,
+                on_failure=self.cache.clear,
+                policy=RetryPolicy(),
+            )
+        )
 
 
 def stale_writer_writes_nothing_twice(store: ClickHouseStore, reader: ClickHouseStore) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from tests_support import inference
 
-from monitor.pipeline import BatchConfig, RawMessage
+from monitor.folding.pipeline import BatchConfig, RawMessage
 from monitor.services.isolation import INTERNAL_ERROR, process_isolating
 
 NOW = 1_795_000_000.0

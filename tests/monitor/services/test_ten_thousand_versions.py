@@ -20,7 +20,7 @@ from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.join_store import MemoryJoinStore
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.prometheus_metrics import MonitorMetrics
-from monitor.pipeline import BatchConfig, Position, RawMessage, process_batch
+from monitor.folding.pipeline import BatchConfig, Position, RawMessage, process_batch
 from monitor.services.drift import sample_records
 from monitor.services.outcomes import OutcomeStage
 from monitor.services.versions import VersionStates
@@ -39,15 +39,43 @@ def messages(batch: int) -> list[RawMessage]:
     for j in range(PER_BATCH):
         version = f"v{batch * PER_BATCH + j}"
         for k in range(2):
-            out.append(RawMessage("inf", 0, batch * 2 * PER_BATCH + 2 * j + k, orjson.dumps(
-                {"request_id": f"{version}-{k}", "timestamp": NOW - 500 + batch, "model": "m",
-                 "model_version": version, "latency_ms": 100.0 + j + k, "prediction": "a",
-                 "features": {"x": float(j % 7), "lang": "en"}}), "inference"))
+            out.append(
+                RawMessage(
+                    "inf",
+                    0,
+                    batch * 2 * PER_BATCH + 2 * j + k,
+                    orjson.dumps(
+                        {
+                            "request_id": f"{version}-{k}",
+                            "timestamp": NOW - 500 + batch,
+                            "model": "m",
+                            "model_version": version,
+                            "latency_ms": 100.0 + j + k,
+                            "prediction": "a",
+                            "features": {"x": float(j % 7), "lang": "en"},
+                        }
+                    ),
+                    "inference",
+                )
+            )
         if batch and j % 4 == 0:  # feedback for a quarter of the versions
             previous = f"v{(batch - 1) * PER_BATCH + j}"
-            out.append(RawMessage("fb", 0, batch * PER_BATCH + j, orjson.dumps(
-                {"request_id": f"{previous}-0", "timestamp": NOW - 400 + batch, "rating": 1 + j % 5,
-                 "label": "a" if j % 3 else "b"}), "feedback"))
+            out.append(
+                RawMessage(
+                    "fb",
+                    0,
+                    batch * PER_BATCH + j,
+                    orjson.dumps(
+                        {
+                            "request_id": f"{previous}-0",
+                            "timestamp": NOW - 400 + batch,
+                            "rating": 1 + j % 5,
+                            "label": "a" if j % 3 else "b",
+                        }
+                    ),
+                    "feedback",
+                )
+            )
     return out
 
 
@@ -76,7 +104,9 @@ def test_ten_thousand_versions_keep_memory_and_batch_time_bounded(chdb_dir):
         versions.apply(loaded)
         versions.fold_loaded(out, loaded, 60)
         outcomes = stage.process(out, NOW)
-        store.write_batch({s: (o.last_offset, o.watermark, o.partials) for s, o in out.sources.items()})
+        store.write_batch(
+            {s: (o.last_offset, o.watermark, o.partials) for s, o in out.sources.items()}
+        )
         positions.update({s: Position(o.last_offset, o.watermark) for s, o in out.sources.items()})
         drift.add_samples(sample_records(versions.take_samples(out.inferences)))
         metrics.state_evictions.labels(state="version").inc(versions.trim())
@@ -92,26 +122,46 @@ def test_ten_thousand_versions_keep_memory_and_batch_time_bounded(chdb_dir):
             objects[b], memory[b] = len(gc.get_objects()), rss()
 
     # everything was written and joined: 2 inferences per version, every feedback matched its inference
-    total = store.query(f"SELECT sum(count) FROM {store.db}.partials WHERE name = 'inference_events'").rows[0][0]
+    total = store.query(
+        f"SELECT sum(count) FROM {store.db}.partials WHERE name = 'inference_events'"
+    ).rows[0][0]
     assert total == 2 * VERSIONS and joined == FEEDBACK
     # the caps held and every eviction was counted: one detector set per (source partition, version)
     assert len(stage.detectors) == CAP_DETECTORS
-    assert metrics.registry.get_sample_value("monitor_state_evictions_total", {"state": "detector"}) \
-        == stage.evicted == VERSIONS + FEEDBACK - CAP_DETECTORS
-    assert metrics.registry.get_sample_value("monitor_state_evictions_total", {"state": "version"}) \
+    assert (
+        metrics.registry.get_sample_value("monitor_state_evictions_total", {"state": "detector"})
+        == stage.evicted
+        == VERSIONS + FEEDBACK - CAP_DETECTORS
+    )
+    assert (
+        metrics.registry.get_sample_value("monitor_state_evictions_total", {"state": "version"})
         == VERSIONS - CAP_VERSIONS
-    assert len(metrics._model_pairs) == 50 and metrics.registry.get_sample_value(
-        "monitor_model_labels_folded_total") > 0
-    assert join.take_evicted() > 0 and store.query(
-        f"SELECT uniqExact(model_version) FROM {drift.store.table('baseline_samples')}").rows[0][0] == VERSIONS
+    )
+    assert (
+        len(metrics._model_pairs) == 50
+        and metrics.registry.get_sample_value("monitor_model_labels_folded_total") > 0
+    )
+    assert (
+        join.take_evicted() > 0
+        and store.query(
+            f"SELECT uniqExact(model_version) FROM {drift.store.table('baseline_samples')}"
+        ).rows[0][0]
+        == VERSIONS
+    )
     early, late = sorted(seconds[2:12])[5], sorted(seconds[-10:])[5]
-    print(f"\n10,000 versions: Python objects {objects[19]} at batch 20, {objects[BATCHES - 1]} at the end; RSS "
-          f"{memory[19] / 1e6:.0f} / {memory[BATCHES - 1] / 1e6:.0f} MB; median batch CPU {early * 1000:.0f} ms "
-          f"(batches 3-12) / {late * 1000:.0f} ms (last 10); evicted: {stage.evicted} detector sets, "
-          f"{versions.evicted} versions")
+    print(
+        f"\n10,000 versions: Python objects {objects[19]} at batch 20, {objects[BATCHES - 1]} at the end; RSS "
+        f"{memory[19] / 1e6:.0f} / {memory[BATCHES - 1] / 1e6:.0f} MB; median batch CPU {early * 1000:.0f} ms "
+        f"(batches 3-12) / {late * 1000:.0f} ms (last 10); evicted: {stage.evicted} detector sets, "
+        f"{versions.evicted} versions"
+    )
     # memory: every cap is full by batch 20; the 8,000 versions after it leave the Python heap flat
     settled, final = objects[19], objects[BATCHES - 1]
-    assert final < settled * 1.05, (f"Python objects grew from {settled} to {final}; RSS "
-                                    f"{memory[19] / 1e6:.0f} -> {memory[BATCHES - 1] / 1e6:.0f} MB")
+    assert final < settled * 1.05, (
+        f"Python objects grew from {settled} to {final}; RSS "
+        f"{memory[19] / 1e6:.0f} -> {memory[BATCHES - 1] / 1e6:.0f} MB"
+    )
     # time: the median of the last 10 batches (1,000 versions) within a constant factor of batches 3-12
-    assert late < 3 * early, f"median batch {early * 1000:.0f} ms CPU early, {late * 1000:.0f} ms late"
+    assert late < 3 * early, (
+        f"median batch {early * 1000:.0f} ms CPU early, {late * 1000:.0f} ms late"
+    )

@@ -11,8 +11,8 @@ from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.join_store import MemoryJoinStore
 from monitor.adapters.outcome_store import OutcomeStore
-from monitor.baseline import build_baseline
-from monitor.pipeline import BatchConfig, Position, RawMessage, process_batch
+from monitor.drift.baseline import build_baseline
+from monitor.folding.pipeline import BatchConfig, Position, RawMessage, process_batch
 from monitor.services.outcomes import OutcomeStage
 from monitor.services.versions import VersionStates
 
@@ -28,9 +28,25 @@ def new_store(chdb_dir) -> ClickHouseStore:
 
 
 def batch(versions: list[str], first_offset: int, position: Position = START):
-    raw = [RawMessage("inf", 0, first_offset + i, orjson.dumps(
-        {"request_id": f"{v}-{first_offset + i}", "timestamp": NOW - 100 + i, "model": "m", "model_version": v,
-         "latency_ms": 100.0 + i, "features": {"x": float(i % 5)}}), "inference") for i, v in enumerate(versions)]
+    raw = [
+        RawMessage(
+            "inf",
+            0,
+            first_offset + i,
+            orjson.dumps(
+                {
+                    "request_id": f"{v}-{first_offset + i}",
+                    "timestamp": NOW - 100 + i,
+                    "model": "m",
+                    "model_version": v,
+                    "latency_ms": 100.0 + i,
+                    "features": {"x": float(i % 5)},
+                }
+            ),
+            "inference",
+        )
+        for i, v in enumerate(versions)
+    ]
     return process_batch(raw, {("inf", 0): position}, CFG)
 
 
@@ -39,10 +55,16 @@ def test_detector_sets_past_the_cap_are_evicted_and_restored_from_the_store(chdb
     outcomes = OutcomeStore(store)
     stage = OutcomeStage(MemoryJoinStore(), outcomes, window_seconds=60, max_detectors=2)
     first = stage.process(batch(["v1", "v2", "v3"], 0), NOW)
-    assert first.evicted == 1 and len(stage.detectors) == 2 and ("inf", 0, "m", "v1") not in stage.detectors
+    assert (
+        first.evicted == 1
+        and len(stage.detectors) == 2
+        and ("inf", 0, "m", "v1") not in stage.detectors
+    )
     fed_before = outcomes.load_states("inf", 0, [("m", "v1")])[("m", "v1")]
     assert fed_before[:2] == (0, 2)  # epoch 0, fed up to offset 2
-    stage.process(batch(["v1"], 3), NOW)  # v1 comes back: its saved state is continued, not restarted
+    stage.process(
+        batch(["v1"], 3), NOW
+    )  # v1 comes back: its saved state is continued, not restarted
     assert stage.detectors.peek(("inf", 0, "m", "v1")).monitor.position("latency_ms") == 2
 
 
@@ -62,11 +84,15 @@ def test_a_new_position_epoch_feeds_the_detectors_from_offset_0_again(chdb_dir):
     stage = OutcomeStage(MemoryJoinStore(), OutcomeStore(store), window_seconds=60)
     stage.process(batch(["v1"] * 5, 0), NOW)  # offsets 0-4 of the old log
     stage.forget()
-    recreated = batch(["v1"] * 3, 0, Position(-1, 0.0, epoch=1, identity="c/t2"))  # offsets 0-2 of a new log
+    recreated = batch(
+        ["v1"] * 3, 0, Position(-1, 0.0, epoch=1, identity="c/t2")
+    )  # offsets 0-2 of a new log
     assert recreated.sources[("inf", 0)].epoch == 1
     assert recreated.sources[("inf", 0)].event_ids[0] == "inf#1:0:0:0"
     stage.process(recreated, NOW)
-    assert stage.detectors.peek(("inf", 0, "m", "v1")).monitor.position("latency_ms") == 8  # none skipped
+    assert (
+        stage.detectors.peek(("inf", 0, "m", "v1")).monitor.position("latency_ms") == 8
+    )  # none skipped
     assert OutcomeStore(store).load_states("inf", 0, [("m", "v1")])[("m", "v1")][:2] == (1, 2)
 
 
@@ -83,8 +109,9 @@ def test_an_evicted_version_gets_its_baseline_back_in_the_same_batch(chdb_dir):
         versions.fold_loaded(out, loaded, 60)
         hist = [p for p in out.sources[("inf", 0)].partials if p.name == "hist:x"]
         assert (sum(p.count for p in hist) == 4) == (version == "v1")  # only v1 has a baseline
-        assert [e.model_version for e in versions.take_samples(out.inferences)] == ([] if version == "v1"
-                                                                                     else ["v2"] * 3)
+        assert [e.model_version for e in versions.take_samples(out.inferences)] == (
+            [] if version == "v1" else ["v2"] * 3
+        )
         assert versions.trim() == (version == "v2")  # v1 leaves when v2 arrives
     out = batch(["v1"] * 2, 10)
     loaded = versions.fetch(versions.untracked(out))

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import MemoryJoinStore
 from monitor.adapters.outcome_store import OutcomeStore
-from monitor.pipeline import BatchConfig, Position, RawMessage, process_batch
+from monitor.folding.pipeline import BatchConfig, Position, RawMessage, process_batch
 from monitor.services.outcomes import OutcomeStage
 
 W = 60
@@ -32,15 +32,21 @@ events_strategy = st.lists(
     st.tuples(
         st.floats(0, 4 * W - 0.001, allow_nan=False),  # inference time offset
         st.sampled_from(["v1", "v2"]),
-        st.one_of(st.none(), st.fixed_dictionaries({  # its feedback, if any
-            "delay": st.floats(0, 3 * W, allow_nan=False),
-            "rating": st.none() | st.integers(1, 5),
-            "thumbs": st.none() | st.sampled_from(["up", "down"]),
-            "task_completed": st.none() | st.booleans(),
-        })),
+        st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {  # its feedback, if any
+                    "delay": st.floats(0, 3 * W, allow_nan=False),
+                    "rating": st.none() | st.integers(1, 5),
+                    "thumbs": st.none() | st.sampled_from(["up", "down"]),
+                    "task_completed": st.none() | st.booleans(),
+                }
+            ),
+        ),
         st.integers(0, 1),  # partition
     ),
-    min_size=1, max_size=40,
+    min_size=1,
+    max_size=40,
 )
 
 
@@ -49,27 +55,43 @@ def messages_of(events, inf_topic: str, fb_topic: str, order: list[int]) -> list
     arrivals = []
     for i in order:
         t, version, fb, partition = events[i]
-        body = {"request_id": f"r{i}", "timestamp": T0 + t, "model": "m", "model_version": version,
-                "latency_ms": 10.0 + i}
+        body = {
+            "request_id": f"r{i}",
+            "timestamp": T0 + t,
+            "model": "m",
+            "model_version": version,
+            "latency_ms": 10.0 + i,
+        }
         arrivals.append((inf_topic, partition, "inference", body))
         if fb is not None:
-            fb_body = {"request_id": f"r{i}", "timestamp": T0 + t + fb["delay"],
-                       **{k: v for k, v in fb.items() if k != "delay" and v is not None}}
+            fb_body = {
+                "request_id": f"r{i}",
+                "timestamp": T0 + t + fb["delay"],
+                **{k: v for k, v in fb.items() if k != "delay" and v is not None},
+            }
             arrivals.append((fb_topic, partition, "feedback", fb_body))
     offsets: dict[tuple[str, int], int] = defaultdict(int)
     out = []
     for topic, partition, kind, body in arrivals:
-        out.append(RawMessage(topic, partition, offsets[(topic, partition)], orjson.dumps(body), kind))
+        out.append(
+            RawMessage(topic, partition, offsets[(topic, partition)], orjson.dumps(body), kind)
+        )
         offsets[(topic, partition)] += 1
     return out
 
 
-def run(store: ClickHouseStore, messages: list[RawMessage], cuts: list[int], lateness: float) -> dict:
+def run(
+    store: ClickHouseStore, messages: list[RawMessage], cuts: list[int], lateness: float
+) -> dict:
     """Sum of every partial per (window, version, name, bucket) after batches cut at ``cuts``."""
     rename = uuid.uuid4().hex[:8]  # detector state of one run never leaks into another
-    msgs = [RawMessage(f"{m.topic}-{rename}", m.partition, m.offset, m.value, m.kind) for m in messages]
+    msgs = [
+        RawMessage(f"{m.topic}-{rename}", m.partition, m.offset, m.value, m.kind) for m in messages
+    ]
     stage = OutcomeStage(MemoryJoinStore(), OutcomeStore(store), window_seconds=W)
-    cfg = BatchConfig(window_seconds=W, allowed_lateness=lateness, max_future_skew=1e9, now=T0 + 10 * W)
+    cfg = BatchConfig(
+        window_seconds=W, allowed_lateness=lateness, max_future_skew=1e9, now=T0 + 10 * W
+    )
     positions: dict[tuple[str, int], Position] = {}
     sums: dict[tuple, float] = defaultdict(float)
     bounds = [0, *sorted(c for c in cuts if 0 < c < len(msgs)), len(msgs)]
@@ -95,26 +117,37 @@ def check_counts_add_up(events, sums: dict) -> None:
         assert counted + too_late == n  # every inference is either counted or counted as too late
     for (window, version, name, segment), denominator in sums.items():
         if name.startswith("outcome:"):
-            assert denominator <= sums.get((window, version, "inference_events", ""), 0.0), (window, name)
+            assert denominator <= sums.get((window, version, "inference_events", ""), 0.0), (
+                window,
+                name,
+            )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(events=events_strategy, data=st.data(), lateness=st.sampled_from([0.0, 30.0, 90.0]))
 def test_outcome_denominators_never_exceed_the_inferences_counted_and_batching_changes_nothing(
-        window_store: ClickHouseStore, events, data, lateness) -> None:
+    window_store: ClickHouseStore, events, data, lateness
+) -> None:
     order = data.draw(st.permutations(range(len(events))), label="arrival order")
     messages = messages_of(events, "inf", "fb", order)
     cuts_a = data.draw(st.lists(st.integers(0, len(messages)), max_size=6), label="batch cuts")
-    cuts_b = data.draw(st.lists(st.integers(0, len(messages)), max_size=6), label="other batch cuts")
+    cuts_b = data.draw(
+        st.lists(st.integers(0, len(messages)), max_size=6), label="other batch cuts"
+    )
     first = run(window_store, messages, cuts_a, lateness)
     check_counts_add_up(events, first)
     assert run(window_store, messages, cuts_b, lateness) == pytest.approx(first)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(events=events_strategy, data=st.data())
-def test_with_nothing_too_late_totals_do_not_depend_on_arrival_order(window_store: ClickHouseStore, events,
-                                                                      data) -> None:
+def test_with_nothing_too_late_totals_do_not_depend_on_arrival_order(
+    window_store: ClickHouseStore, events, data
+) -> None:
     order_a = data.draw(st.permutations(range(len(events))), label="one arrival order")
     order_b = data.draw(st.permutations(range(len(events))), label="another arrival order")
     cuts = data.draw(st.lists(st.integers(0, 2 * len(events)), max_size=5), label="batch cuts")
@@ -126,13 +159,19 @@ def test_with_nothing_too_late_totals_do_not_depend_on_arrival_order(window_stor
     assert b == pytest.approx(a)
 
 
-def test_a_too_late_inference_takes_its_outcomes_out_of_the_window(window_store: ClickHouseStore) -> None:
+def test_a_too_late_inference_takes_its_outcomes_out_of_the_window(
+    window_store: ClickHouseStore,
+) -> None:
     # r0 at 5 s; r1 at 200 s moves the watermark; r2 at 10 s arrives too late, its feedback arrives before it.
-    events = [(5.0, "v1", {"delay": 1.0, "rating": 5, "thumbs": None, "task_completed": None}, 0),
-              (200.0, "v1", None, 0),
-              (10.0, "v1", {"delay": 1.0, "rating": 1, "thumbs": None, "task_completed": None}, 0)]
+    events = [
+        (5.0, "v1", {"delay": 1.0, "rating": 5, "thumbs": None, "task_completed": None}, 0),
+        (200.0, "v1", None, 0),
+        (10.0, "v1", {"delay": 1.0, "rating": 1, "thumbs": None, "task_completed": None}, 0),
+    ]
     messages = messages_of(events, "inf", "fb", [0, 1, 2])
-    fb_first = [m for m in messages if m.kind == "feedback"] + [m for m in messages if m.kind == "inference"]
+    fb_first = [m for m in messages if m.kind == "feedback"] + [
+        m for m in messages if m.kind == "inference"
+    ]
     for ordering in (messages, fb_first):
         sums = run(window_store, ordering, [], lateness=30.0)
         assert sums[(T0, "v1", "inference_events", "")] == 1

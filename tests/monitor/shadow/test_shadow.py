@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from monitor.catalogue import correct
 from monitor.errors import ConfigError
 from monitor.experiments.stats import Moments, half_width, mixture_rho
-from monitor.pipeline import BatchConfig, RawMessage, process_batch
+from monitor.folding.pipeline import BatchConfig, RawMessage, process_batch
 from monitor.shadow.fold import ShadowSums, fold_pairs, pair_sums
 from monitor.shadow.pairs import NgramJaccard, decode_side, encode_side, pair_values, side_of
 from monitor.shadow.report import (
@@ -24,7 +24,7 @@ from monitor.shadow.report import (
 
 
 def _grams(text: str, n: int = 3) -> set[str]:
-    return {text[i:i + n] for i in range(max(len(text) - n + 1, 1))}
+    return {text[i : i + n] for i in range(max(len(text) - n + 1, 1))}
 
 
 @settings(max_examples=200, deadline=None)
@@ -46,18 +46,31 @@ def test_similarity_of_long_texts_is_estimated_from_bounded_sketches() -> None:
 
 
 def test_agreement_uses_the_normalisation_of_correct() -> None:
-    for left, right in (("1", 1.0), ("Refund", " refund "), (True, "TRUE"), ("yes", "no"), (2, "2.5")):
+    for left, right in (
+        ("1", 1.0),
+        ("Refund", " refund "),
+        (True, "TRUE"),
+        ("yes", "no"),
+        (2, "2.5"),
+    ):
         p, s = side_of(left, None, None, None), side_of(right, None, None, None)
         assert pair_values(p, s)["agreement"] == float(correct(left, right))
-    text = pair_values(side_of(None, "Your refund\n is  sent", None, None), side_of(None, "your refund is sent", None, None))
+    text = pair_values(
+        side_of(None, "Your refund\n is  sent", None, None),
+        side_of(None, "your refund is sent", None, None),
+    )
     assert text["agreement"] == 1.0 and text["similarity"] == 1.0
     mixed = pair_values(side_of("refund", "Sent.", None, None), side_of(None, "sent.", None, None))
     assert mixed["agreement"] == 1.0  # texts compared when only one side has a prediction
-    assert "agreement" not in pair_values(side_of("refund", None, None, None), side_of(None, "x", None, None))
+    assert "agreement" not in pair_values(
+        side_of("refund", None, None, None), side_of(None, "x", None, None)
+    )
 
 
 def test_an_erroring_shadow_counts_as_an_error_and_not_as_an_answer() -> None:
-    values = pair_values(side_of("a", "text", 100.0, 5), side_of(None, None, 30.0, None, error="timeout"))
+    values = pair_values(
+        side_of("a", "text", 100.0, 5), side_of(None, None, 30.0, None, error="timeout")
+    )
     assert values == {"error_rate": 1.0, "latency_ms": -70.0}
 
 
@@ -70,9 +83,22 @@ def test_no_raw_text_is_kept_in_the_stored_side() -> None:
 def _random_pairs(rng: np.random.Generator, n: int) -> list:
     pairs = []
     for i in range(n):
-        p = side_of(str(rng.integers(3)), None, float(rng.normal(300, 30)), int(rng.integers(10, 20)), None, "v2")
-        s = side_of(str(rng.integers(3)), None, float(rng.normal(320, 30)), int(rng.integers(10, 20)),
-                    "boom" if rng.random() < 0.1 else None, "v3")
+        p = side_of(
+            str(rng.integers(3)),
+            None,
+            float(rng.normal(300, 30)),
+            int(rng.integers(10, 20)),
+            None,
+            "v2",
+        )
+        s = side_of(
+            str(rng.integers(3)),
+            None,
+            float(rng.normal(320, 30)),
+            int(rng.integers(10, 20)),
+            "boom" if rng.random() < 0.1 else None,
+            "v3",
+        )
         pairs.append(("m", float(rng.uniform(0, 600)), p, s))
     return pairs
 
@@ -99,36 +125,59 @@ def test_pair_sums_merge_to_the_numpy_moments_however_the_pairs_are_batched() ->
         assert sums.moments["agreement"].n == sum(not s.error for _, _, _, s in pairs)
 
 
-def _sums(agree: int, n: int, errors: int = 0, latency: tuple[float, float] = (0.0, 0.0)) -> ShadowSums:
+def _sums(
+    agree: int, n: int, errors: int = 0, latency: tuple[float, float] = (0.0, 0.0)
+) -> ShadowSums:
     lat_mean, lat_sd = latency
     lat = Moments(n, n * lat_mean, n * (lat_sd**2 + lat_mean**2))
-    return ShadowSums("m", "v2", "v3", n, {"agreement": Moments(n, agree, agree),
-                                           "error_rate": Moments(n, errors, errors), "latency_ms": lat}, n, errors)
+    return ShadowSums(
+        "m",
+        "v2",
+        "v3",
+        n,
+        {
+            "agreement": Moments(n, agree, agree),
+            "error_rate": Moments(n, errors, errors),
+            "latency_ms": lat,
+        },
+        n,
+        errors,
+    )
 
 
 def test_interval_is_the_mixture_confidence_sequence_of_the_mean_difference() -> None:
     r = shadow_report(_sums(900, 1000), {"agreement": 0.2})
     agreement = next(d for d in r.metrics if d.metric == "agreement")
-    width = half_width(0.9 * 0.1 * 1000 / 999, 1000, mixture_rho(DEFAULT_ALPHA, DEFAULT_TUNING), DEFAULT_ALPHA)
+    width = half_width(
+        0.9 * 0.1 * 1000 / 999, 1000, mixture_rho(DEFAULT_ALPHA, DEFAULT_TUNING), DEFAULT_ALPHA
+    )
     assert r.agreement == pytest.approx(0.9) and agreement.diff == pytest.approx(-0.1)
     assert (agreement.ci_low, agreement.ci_high) == pytest.approx((-0.1 - width, -0.1 + width))
     assert agreement.status == "within" and r.verdict == "promising"
 
 
-@pytest.mark.parametrize(("sums", "margins", "verdict"), [
-    (_sums(900, 1000), None, "promising"),  # defaults judge error rate and latency only
-    (_sums(900, 1000), {"agreement": 0.05}, "not_promising"),  # 0.90 is surely below 0.95
-    (_sums(900, 1000), {"agreement": 0.1}, "collecting"),  # the margin sits inside the interval
-    (_sums(1000, 1000, errors=100), None, "not_promising"),  # 10 % errors against a 1 % margin
-    (_sums(1000, 1000, latency=(300.0, 50.0)), None, "not_promising"),
-    (_sums(10, 10), None, "collecting"),  # too few pairs
-])
-def test_verdict_against_the_non_inferiority_margins(sums: ShadowSums, margins: dict | None, verdict: str) -> None:
+@pytest.mark.parametrize(
+    ("sums", "margins", "verdict"),
+    [
+        (_sums(900, 1000), None, "promising"),  # defaults judge error rate and latency only
+        (_sums(900, 1000), {"agreement": 0.05}, "not_promising"),  # 0.90 is surely below 0.95
+        (_sums(900, 1000), {"agreement": 0.1}, "collecting"),  # the margin sits inside the interval
+        (_sums(1000, 1000, errors=100), None, "not_promising"),  # 10 % errors against a 1 % margin
+        (_sums(1000, 1000, latency=(300.0, 50.0)), None, "not_promising"),
+        (_sums(10, 10), None, "collecting"),  # too few pairs
+    ],
+)
+def test_verdict_against_the_non_inferiority_margins(
+    sums: ShadowSums, margins: dict | None, verdict: str
+) -> None:
     assert shadow_report(sums, default_margins() if margins is None else margins).verdict == verdict
 
 
 def test_margins_are_parsed_and_bad_ones_named() -> None:
-    assert parse_margins("") == {} and default_margins() == {"error_rate": 0.01, "latency_ms": 100.0}
+    assert parse_margins("") == {} and default_margins() == {
+        "error_rate": 0.01,
+        "latency_ms": 100.0,
+    }
     with pytest.raises(ConfigError, match="'accuracy' is not one of agreement"):
         parse_margins("accuracy=0.1")
     with pytest.raises(ConfigError, match="name=margin"):
@@ -139,21 +188,42 @@ def test_margins_are_parsed_and_bad_ones_named() -> None:
 
 def test_shadow_inferences_leave_production_partials_unchanged() -> None:
     rng = np.random.default_rng(5)
-    production = [{"request_id": f"r{i}", "timestamp": 1_795_000_000.0 + i, "model": "m", "model_version": "v2",
-                   "latency_ms": float(rng.normal(300, 20)), "features": {"x": float(rng.normal())}}
-                  for i in range(50)]
-    shadow = [{**e, "model_version": "v3", "deployment": "shadow", "latency_ms": 1.0} for e in production]
+    production = [
+        {
+            "request_id": f"r{i}",
+            "timestamp": 1_795_000_000.0 + i,
+            "model": "m",
+            "model_version": "v2",
+            "latency_ms": float(rng.normal(300, 20)),
+            "features": {"x": float(rng.normal())},
+        }
+        for i in range(50)
+    ]
+    shadow = [
+        {**e, "model_version": "v3", "deployment": "shadow", "latency_ms": 1.0} for e in production
+    ]
     config = BatchConfig(60, 0.0, 300.0, now=1_795_000_100.0)
 
     def partials(events: list[dict]) -> tuple[list, object]:
         raw = [RawMessage("inf", 0, i, orjson.dumps(e), "inference") for i, e in enumerate(events)]
         out = process_batch(raw, {}, config)
         source = out.sources[("inf", 0)]
-        return sorted((p for p in source.partials if not p.name.startswith("shadow:")), key=repr), out
+        return sorted(
+            (p for p in source.partials if not p.name.startswith("shadow:")), key=repr
+        ), out
 
     alone, _ = partials(production)
     mixed, out = partials([e for pair in zip(production, shadow) for e in pair])
-    assert mixed == alone and len(out.sources[("inf", 0)].shadow) == 50 and out.events["inference"] == 50
-    counted = [(p.name, p.model_version, p.total) for p in out.sources[("inf", 0)].partials
-               if p.name.startswith("shadow:")]
-    assert {(n, v) for n, v, _ in counted} == {("shadow:events", "v3")} and sum(t for *_, t in counted) == 50
+    assert (
+        mixed == alone
+        and len(out.sources[("inf", 0)].shadow) == 50
+        and out.events["inference"] == 50
+    )
+    counted = [
+        (p.name, p.model_version, p.total)
+        for p in out.sources[("inf", 0)].partials
+        if p.name.startswith("shadow:")
+    ]
+    assert {(n, v) for n, v, _ in counted} == {("shadow:events", "v3")} and sum(
+        t for *_, t in counted
+    ) == 50

@@ -1,0 +1,258 @@
+"""One consumed batch in, partial aggregates and rejections out: the pure heart of the worker.
+
+The streaming layer hands over raw messages with their positions and the last position
+already written per partition; this module decodes, skips what was written before (replay after
+a crash), classifies late events on a per-partition watermark, and folds the rest into partials.
+
+>>> cfg = BatchConfig(window_seconds=60, allowed_lateness=0, max_future_skew=300, now=1000.0, min_event_time=0)
+>>> msgs = [RawMessage("inf", 0, 7, b'{"request_id":"a","timestamp":990,"model":"m","model_version":"v"}',
+...                    "inference")]
+>>> out = process_batch(msgs, {("inf", 0): Position(6, 0.0)}, cfg)
+>>> out.sources[("inf", 0)].last_offset, [p.count for p in out.sources[("inf", 0)].partials]
+(7, [1.0])
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import numpy as np
+
+from monitor.catalogue import WINDOW_METRICS
+from monitor.contract.decode import Rejection, decode_message
+from monitor.contract.events import Event, FeedbackEvent, InferenceEvent
+from monitor.contract.fields import MIN_EVENT_TIME
+from monitor.folding.partials import Partial, fold_counts, fold_sketches, fold_sums
+from monitor.folding.windows import classify_lateness, window_starts
+from monitor.shadow.fold import fold_shadow_traffic
+
+__all__ = [
+    "BatchConfig",
+    "BatchOutput",
+    "Position",
+    "RawMessage",
+    "SourceOutput",
+    "event_id",
+    "process_batch",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    kind: str  # "inference" or "feedback"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """How far a source partition has been written: last offset and event-time watermark.
+
+    ``epoch`` numbers the incarnations of the partition's log (it grows when the broker's offsets
+    restart, see :mod:`monitor.folding.offsets`); ``identity`` is the cluster and topic id the offsets count in.
+    """
+
+    last_offset: int
+    watermark: float
+    epoch: int = 0
+    identity: str = ""
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    window_seconds: int
+    allowed_lateness: float
+    max_future_skew: float
+    now: float
+    max_message_bytes: int = 1_048_576
+    min_event_time: float = MIN_EVENT_TIME
+
+
+@dataclass
+class SourceOutput:
+    last_offset: int
+    watermark: float
+    partials: list[Partial] = field(default_factory=list)
+    kind: str = "inference"
+    valid: list[Any] = field(
+        default_factory=list
+    )  # every valid event, late ones included, in offset order
+    event_ids: list[str] = field(
+        default_factory=list
+    )  # "topic:partition:offset:index" of each valid event
+    late: list[bool] = field(
+        default_factory=list
+    )  # per valid event: later than the allowed lateness
+    # deployment "shadow" inferences and their ids: compared with production, never folded as its traffic
+    shadow: list[InferenceEvent] = field(default_factory=list)
+    shadow_ids: list[str] = field(default_factory=list)
+    epoch: int = 0  # position epoch of the offsets above (see monitor.folding.offsets)
+
+
+@dataclass
+class BatchOutput:
+    sources: dict[tuple[str, int], SourceOutput] = field(default_factory=dict)
+    rejections: list[tuple[RawMessage, Rejection]] = field(default_factory=list)
+    inferences: list[InferenceEvent] = field(default_factory=list)
+    feedback: list[FeedbackEvent] = field(default_factory=list)
+    events: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    late: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    skipped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    messages: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+# Window means of inference fields (latency_ms, input_tokens, output_tokens), from the catalogue.
+SCALAR_MEANS = tuple(m.name for m in WINDOW_METRICS if m.kind == "mean")
+
+# Extra folds for accepted inference events, added by later stages (drift histograms, outcomes).
+InferenceFold = Callable[[Sequence[InferenceEvent], np.ndarray, int], list[Partial]]
+
+
+def _inference_scalars(
+    events: Sequence[InferenceEvent], starts: np.ndarray, window: int
+) -> list[Partial]:
+    models = [e.model for e in events]
+    versions = [e.model_version for e in events]
+    times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
+    out = fold_counts(starts, models, versions, times, "inference_events", window_seconds=window)
+    for name in SCALAR_MEANS:
+        values = np.array([getattr(e, name) for e in events], dtype=np.float64)  # None -> nan
+        out += fold_sums(starts, models, versions, times, values, name, window_seconds=window)
+        out += fold_sketches(
+            starts, models, versions, times, values, f"sketch:{name}", window_seconds=window
+        )
+    return out
+
+
+def _fold_source(
+    kind: str,
+    events: list[Event],
+    window: int,
+    lateness: float,
+    start: Position,
+    folds: Sequence[InferenceFold],
+) -> tuple[list[Partial], float, int, list[Event], list[bool]]:
+    if not events:
+        return [], start.watermark, 0, [], []
+    times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
+    verdict = classify_lateness(times, start.watermark, window, lateness)
+    starts = window_starts(times, window)
+    models = [e.model or "" for e in events]
+    versions = [e.model_version or "" for e in events]
+    late_idx = np.flatnonzero(verdict.late)
+    partials = fold_counts(
+        starts[late_idx],
+        [models[i] for i in late_idx],
+        [versions[i] for i in late_idx],
+        times[late_idx],
+        f"late_{kind}_events",
+        window_seconds=window,
+    )
+    on_time = np.flatnonzero(~verdict.late)
+    kept = [events[i] for i in on_time]
+    if kind == "inference":
+        inferences = cast("list[InferenceEvent]", kept)  # a source carries one kind
+        for fold in (_inference_scalars, *folds):
+            partials += fold(inferences, starts[on_time], window) if inferences else []
+    else:
+        partials += fold_counts(
+            starts[on_time],
+            [models[i] for i in on_time],
+            [versions[i] for i in on_time],
+            times[on_time],
+            "feedback_events",
+            window_seconds=window,
+        )
+    return partials, verdict.watermark, len(late_idx), kept, verdict.late.tolist()
+
+
+def event_id(message: RawMessage, index: int, epoch: int = 0) -> str:
+    """``topic:partition:offset:index``; from the second position epoch on the topic part carries
+    ``#epoch``, so an event of a recreated topic never shares an id with one before it.
+
+    >>> event_id(RawMessage("inf", 2, 40, b"", "inference"), 0), event_id(RawMessage("inf", 2, 40, b"", "inference"), 1, 3)
+    ('inf:2:40:0', 'inf#3:2:40:1')
+    """
+    topic = f"{message.topic}#{epoch}" if epoch else message.topic
+    return f"{topic}:{message.partition}:{message.offset}:{index}"
+
+
+def process_batch(
+    messages: Sequence[RawMessage],
+    positions: Mapping[tuple[str, int], Position],
+    config: BatchConfig,
+    inference_folds: Sequence[InferenceFold] = (),
+) -> BatchOutput:
+    """Decode, de-duplicate against ``positions``, and fold one batch. Never raises on bad input."""
+    out = BatchOutput()
+    by_source: dict[tuple[str, int], list[RawMessage]] = defaultdict(list)
+    for message in messages:
+        by_source[(message.topic, message.partition)].append(message)
+    for source, source_messages in by_source.items():
+        start = positions.get(source, Position(-1, 0.0))
+        source_messages.sort(key=lambda m: m.offset)
+        fresh = [m for m in source_messages if m.offset > start.last_offset]
+        out.skipped[source[0]] += len(source_messages) - len(fresh)
+        if not fresh:
+            continue
+        kind = fresh[0].kind
+        decoded_events: list[Event] = []
+        event_ids: list[str] = []
+        for message in fresh:
+            decoded = decode_message(
+                message.value,
+                message.kind,
+                now=config.now,
+                max_bytes=config.max_message_bytes,
+                max_future_skew=config.max_future_skew,
+                min_event_time=config.min_event_time,
+            )
+            decoded_events.extend(decoded.events)
+            event_ids.extend(event_id(message, i, start.epoch) for i in decoded.indexes)
+            out.rejections.extend((message, r) for r in decoded.rejections)
+        out.messages[source[0]] += len(fresh)
+        shadow: list[InferenceEvent] = []
+        shadow_ids: list[str] = []
+        inferences = cast(
+            "list[InferenceEvent]", decoded_events
+        )  # read only if kind == "inference"
+        if kind == "inference" and any(e.deployment == "shadow" for e in inferences):
+            shadow = [e for e in inferences if e.deployment == "shadow"]
+            shadow_ids = [i for e, i in zip(inferences, event_ids) if e.deployment == "shadow"]
+            event_ids = [i for e, i in zip(inferences, event_ids) if e.deployment != "shadow"]
+            decoded_events = [e for e in inferences if e.deployment != "shadow"]
+        partials, watermark, n_late, kept, late = _fold_source(
+            kind,
+            decoded_events,
+            config.window_seconds,
+            config.allowed_lateness,
+            start,
+            inference_folds,
+        )
+        partials += fold_shadow_traffic(shadow, config.window_seconds)
+        out.sources[source] = SourceOutput(
+            fresh[-1].offset,
+            watermark,
+            partials,
+            kind,
+            decoded_events,
+            event_ids,
+            late,
+            shadow,
+            shadow_ids,
+            start.epoch,
+        )
+        if shadow:
+            out.events["shadow"] += len(shadow)
+        out.events[kind] += len(kept)
+        out.late[kind] += n_late
+        if kind == "inference":  # a source carries one kind
+            out.inferences.extend(cast("list[InferenceEvent]", kept))
+        else:
+            out.feedback.extend(cast("list[FeedbackEvent]", kept))
+    return out

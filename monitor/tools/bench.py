@@ -1,0 +1,548 @@
+"""``monitor bench``: the worker's throughput against the limits of its stack, in one run.
+
+Events are produced first, once as one event per message and once batched, each shape to its own
+fresh topic. Then three consumers read the same backlog in turn:
+
+- ``worker``: ``monitor worker`` end to end (consume, validate, aggregate, write to ClickHouse);
+- ``bare_faust``: a Faust agent that only decodes (:mod:`monitor.tools.bench_faust`);
+- ``bare_aiokafka``: an aiokafka consumer that only decodes.
+
+Each rate counts from the first batch to the last, leaving out start-up and group join. The ratios
+``worker / bare_faust`` and ``worker / bare_aiokafka`` say how close the worker is to its limits and
+are steadier than the rates themselves.
+
+>>> events = bench_events(CASES["standard"], 2, now=1767225600.0)
+>>> sum(isinstance(v, str) for v in events[0]["features"].values()), len(events[0]["features"])
+(3, 13)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from monitor.adapters.client_security import kafka_client_options
+from monitor.adapters.local_broker import LocalBroker, free_port
+from monitor.adapters.producer import EventProducer
+from monitor.adapters.topics import ensure_topics
+from monitor.adapters.worker_process import WorkerProcess, scrape_metric
+from monitor.errors import ConfigError, MonitorError
+from monitor.settings import Settings
+from monitor.tools.bench_faust import (
+    BATCH_SIZE,
+    BATCH_WITHIN,
+    MAX_FETCH_BYTES,
+    RESULT_PREFIX,
+    count_events,
+)
+
+__all__ = [
+    "CASES",
+    "CONSUMERS",
+    "BenchCase",
+    "Measurement",
+    "ShapeResult",
+    "bench_events",
+    "main",
+    "run_bench",
+]
+
+CONSUMERS = ("worker", "bare_faust", "bare_aiokafka")
+EVENT_TIME_SPREAD = 180.0  # event times cover the last three minutes, all on time for the worker
+TIMEOUT = 300.0  # seconds a consumer may take to read one backlog
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """The shape of the events: how many numeric and categorical features each carries."""
+
+    name: str
+    numeric: int
+    categorical: int
+    note: str = ""
+
+
+CASES = {
+    "standard": BenchCase("standard", 10, 3),
+    "drift": BenchCase("drift", 20, 5),
+}
+CATEGORIES = (
+    ("web", "app", "email", "voice"),
+    ("en", "es", "de", "fr", "ja"),
+    ("billing", "shipping", "returns", "account", "tech_support"),
+    ("free", "pro", "enterprise"),
+    ("eu", "us", "apac"),
+)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    consumer: str
+    events: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class ShapeResult:
+    """One case in one message shape: the three measurements over the same topic."""
+
+    case: str
+    events_per_message: int
+    events: int
+    messages: int
+    event_bytes: float
+    measurements: tuple[Measurement, ...] = field(default_factory=tuple)
+
+    def rate(self, consumer: str) -> float:
+        return next(m.rate for m in self.measurements if m.consumer == consumer)
+
+    @property
+    def ratios(self) -> dict[str, float]:
+        worker = self.rate("worker")
+        return {
+            "worker/bare_faust": worker / self.rate("bare_faust"),
+            "worker/bare_aiokafka": worker / self.rate("bare_aiokafka"),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "measurements"}
+        out["rates"] = {m.consumer: round(m.rate, 1) for m in self.measurements}
+        out["seconds"] = {m.consumer: round(m.seconds, 6) for m in self.measurements}
+        out["ratios"] = {k: round(v, 3) for k, v in self.ratios.items()}
+        return out
+
+
+def bench_events(case: BenchCase, n: int, *, now: float, seed: int = 11) -> list[dict[str, Any]]:
+    """``n`` inference events with ``case``'s features, event times rising over the last 3 minutes."""
+    rng = np.random.default_rng(seed)
+    times = now - EVENT_TIME_SPREAD + np.linspace(0.0, EVENT_TIME_SPREAD - 5.0, n)
+    numeric = np.round(rng.lognormal(1.0, 0.8, (n, case.numeric)), 4)
+    picks = rng.integers(0, 1 << 16, (n, case.categorical))
+    latency = np.round(rng.gamma(2.0, 300.0, n), 1)
+    tokens = rng.poisson((120, 240), (n, 2))
+    events = []
+    for i in range(n):
+        features: dict[str, Any] = {
+            f"num_{j:02d}": float(numeric[i, j]) for j in range(case.numeric)
+        }
+        for j in range(case.categorical):
+            values = CATEGORIES[j % len(CATEGORIES)]
+            features[f"cat_{j}"] = values[picks[i, j] % len(values)]
+        events.append(
+            {
+                "request_id": f"req-{i:09d}",
+                "timestamp": round(float(times[i]), 3),
+                "model": "support-assistant",
+                "model_version": ("v1", "v2")[i % 2],
+                "deployment": "production",
+                "features": features,
+                "latency_ms": float(latency[i]),
+                "input_tokens": int(tokens[i, 0]),
+                "output_tokens": int(tokens[i, 1]),
+                "score": round(float(numeric[i, 0]) / 10.0 % 1.0, 4),
+                "prediction": "resolved",
+                "conversation_id": f"conv-{i // 4:08d}",
+                "turn": i % 4 + 1,
+                "segment": {"region": features["cat_0"]},
+            }
+        )
+    return events
+
+
+async def _produce(
+    bootstrap: str,
+    topic: str,
+    events: list[dict[str, Any]],
+    batch: int,
+    echo: Echo,
+    options: dict[str, Any] | None = None,
+) -> int:
+    chunk = max(len(events) // 10, batch)
+    messages = 0
+    async with EventProducer(
+        bootstrap,
+        topics={"inference": topic},
+        batch_size=batch,
+        validate=False,
+        client_options=options,
+    ) as producer:
+        for start in range(0, len(events), chunk):
+            report = await producer.send("inference", events[start : start + chunk])
+            messages += report.messages
+            echo(f"    produced {min(start + chunk, len(events)):>9,} / {len(events):,} events")
+    return messages
+
+
+def seed_baselines(store_url: str, reference: list[dict[str, Any]], workdir: Path) -> None:
+    """Baselines for every version of ``reference``, so the worker folds drift histograms from its
+    first batch (steady state) instead of sampling for automatic baselines part-way through."""
+    versions = sorted({(e["model"], e["model_version"]) for e in reference})
+    for model, version in versions:
+        path = workdir / f"reference-{version}.jsonl"
+        path.write_bytes(
+            b"\n".join(orjson.dumps(e) for e in reference if e["model_version"] == version)
+        )
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "monitor",
+                "baseline",
+                "build",
+                str(path),
+                "--model",
+                model,
+                "--version",
+                version,
+            ],
+            env={**os.environ, "MONITOR_CLICKHOUSE_URL": store_url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise MonitorError(f"baseline for the bench failed: {done.stderr.strip()[-500:]}")
+
+
+def measure_worker(
+    bootstrap: str,
+    topics: dict[str, str],
+    events: int,
+    partitions: int,
+    workdir: Path,
+    echo: Echo,
+    reference: list[dict[str, Any]] | None = None,
+) -> Measurement:
+    """``monitor worker`` over the backlog; from the end of its first batch (less its processing time)."""
+    env = {
+        "MONITOR_KAFKA_BOOTSTRAP": bootstrap,
+        "MONITOR_INFERENCE_TOPIC": topics["inference"],
+        "MONITOR_FEEDBACK_TOPIC": topics["feedback"],
+        "MONITOR_DLQ_TOPIC": topics["dlq"],
+        "MONITOR_APP_ID": f"{topics['inference']}-worker",
+        "MONITOR_PARTITIONS": str(partitions),
+        "MONITOR_CLICKHOUSE_URL": f"chdb://{workdir / 'store'}",
+        "MONITOR_SESSION_TIMEOUT": "6",
+        "MONITOR_REFRESH_INTERVAL": "0.5",
+        "MONITOR_BATCH_SIZE": str(BATCH_SIZE),
+        "MONITOR_BATCH_WITHIN": str(BATCH_WITHIN),
+    }
+    if reference:
+        seed_baselines(env["MONITOR_CLICKHOUSE_URL"], reference, workdir)
+    worker = WorkerProcess(env, workdir / "worker.log", free_port())
+    try:
+        worker.start()
+        worker.wait_ready()
+        started = seen = 0.0
+        deadline, next_line = time.monotonic() + TIMEOUT, time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            text = worker.metrics_text()
+            now = time.perf_counter()
+            done = scrape_metric(text, "monitor_events_total") + scrape_metric(
+                text, "monitor_late_events_total"
+            )
+            rejected = scrape_metric(text, "monitor_events_rejected_total")
+            if rejected:
+                raise MonitorError(
+                    f"the worker rejected {rejected:.0f} bench events; see {worker.log_path}"
+                )
+            if done and not started:  # the first batch began this long before its end was seen
+                started = now - scrape_metric(text, "monitor_batch_duration_seconds_sum")
+            if done >= events:
+                seen = now
+                break
+            if time.monotonic() >= next_line:
+                echo(f"    worker: {done:>9,.0f} / {events:,} events")
+                next_line += 3.0
+            time.sleep(0.1)
+        if not seen:
+            raise MonitorError(
+                f"the worker did not process {events} events in {TIMEOUT:.0f} s; see {worker.log_path}"
+            )
+        return Measurement("worker", events, seen - started)
+    finally:
+        worker.stop()
+
+
+def measure_bare_faust(
+    bootstrap: str, topic: str, events: int, partitions: int, workdir: Path
+) -> Measurement:
+    """A Faust agent that only decodes, in a child process (:mod:`monitor.tools.bench_faust`)."""
+    log = workdir / "bare_faust.log"
+    command = [
+        sys.executable,
+        "-m",
+        "monitor.tools.bench_faust",
+        bootstrap,
+        topic,
+        str(events),
+        "--partitions",
+        str(partitions),
+        "--app-id",
+        f"{topic}-faust",
+    ]
+    with open(log, "ab") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, bufsize=0)
+        try:
+            line = _read_result(process, TIMEOUT)
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    if not line:
+        raise MonitorError(f"the bare Faust agent did not report {events} events; see {log}")
+    result = orjson.loads(line)
+    return Measurement("bare_faust", int(result["events"]), float(result["seconds"]))
+
+
+def _read_result(process: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """The JSON after ``RESULT_PREFIX`` on the child's stdout, or ``b""`` if none came in time."""
+    import selectors
+
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while selector.select(max(deadline - time.monotonic(), 0)):
+            line = process.stdout.readline()
+            if not line:
+                break
+            _, found, result = line.partition(RESULT_PREFIX.encode())  # after Faust's spinner codes
+            if found:
+                return result.strip()
+    return b""
+
+
+async def measure_bare_aiokafka(
+    bootstrap: str, topic: str, events: int, options: dict[str, Any] | None = None
+) -> Measurement:
+    """An aiokafka consumer that only decodes: ``getmany`` and ``orjson.loads`` per message."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"{topic}-aiokafka",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=MAX_FETCH_BYTES,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=2000,
+        **(options or {}),
+    )
+    await consumer.start()
+    try:
+        counted, started = 0, 0.0
+        deadline = time.monotonic() + TIMEOUT
+        while counted < events:
+            if time.monotonic() > deadline:
+                raise MonitorError(
+                    f"the bare aiokafka consumer read {counted} of {events} events in {TIMEOUT:.0f} s"
+                )
+            batches = await consumer.getmany(
+                timeout_ms=int(BATCH_WITHIN * 1000), max_records=BATCH_SIZE
+            )
+            if batches and not started:
+                started = time.perf_counter()
+            counted += sum(
+                count_events(record.value) for records in batches.values() for record in records
+            )
+        return Measurement("bare_aiokafka", counted, time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+def measure_shape(
+    bootstrap: str,
+    case: BenchCase,
+    events: list[dict[str, Any]],
+    batch: int,
+    partitions: int,
+    workdir: Path,
+    echo: Echo,
+    options: dict[str, Any] | None = None,
+) -> ShapeResult:
+    """``options``: TLS/SASL of the bench's own clients (the worker and bare Faust read MONITOR_KAFKA_*)."""
+    prefix = f"bench-{uuid.uuid4().hex[:8]}-{case.name}-b{batch}"
+    topics = {
+        "inference": f"{prefix}.inference",
+        "feedback": f"{prefix}.feedback",
+        "dlq": f"{prefix}.dlq",
+    }
+    asyncio.run(
+        ensure_topics(
+            bootstrap,
+            {topics["inference"]: partitions, topics["feedback"]: partitions, topics["dlq"]: 1},
+            options,
+        )
+    )
+    echo(
+        f"  {case.name}, {batch} event(s)/message: producing {len(events):,} events to {topics['inference']}"
+    )
+    messages = asyncio.run(_produce(bootstrap, topics["inference"], events, batch, echo, options))
+    event_bytes = float(np.mean([len(orjson.dumps(e)) for e in events[:1000]]))
+    shape_dir = workdir / prefix
+    shape_dir.mkdir()
+    echo("    measuring worker (consume -> validate -> aggregate -> ClickHouse)")
+    measurements = [
+        measure_worker(
+            bootstrap, topics, len(events), partitions, shape_dir, echo, reference=events[:2000]
+        )
+    ]
+    echo(f"    worker {measurements[-1].rate:,.0f} events/s; measuring bare Faust agent")
+    measurements.append(
+        measure_bare_faust(bootstrap, topics["inference"], len(events), partitions, shape_dir)
+    )
+    echo(f"    bare Faust {measurements[-1].rate:,.0f} events/s; measuring bare aiokafka consumer")
+    measurements.append(
+        asyncio.run(measure_bare_aiokafka(bootstrap, topics["inference"], len(events), options))
+    )
+    echo(f"    bare aiokafka {measurements[-1].rate:,.0f} events/s")
+    return ShapeResult(
+        case.name, batch, len(events), messages, round(event_bytes, 1), tuple(measurements)
+    )
+
+
+def format_table(results: list[ShapeResult]) -> str:
+    """The results as a fixed-width table: rates in events/s, then the two ratios."""
+    header = (
+        f"{'case':<9} {'events/msg':>10} {'worker':>10} {'bare faust':>11} {'bare aiokafka':>14} "
+        f"{'worker/faust':>13} {'worker/aiokafka':>16}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in results:
+        ratios = r.ratios
+        lines.append(
+            f"{r.case:<9} {r.events_per_message:>10} {r.rate('worker'):>10,.0f} "
+            f"{r.rate('bare_faust'):>11,.0f} {r.rate('bare_aiokafka'):>14,.0f} "
+            f"{ratios['worker/bare_faust']:>13.2f} {ratios['worker/bare_aiokafka']:>16.2f}"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def run_bench(
+    events: int = 200_000,
+    batch: int = 100,
+    output: Path | None = None,
+    *,
+    case: str = "standard",
+    partitions: int = 2,
+    bootstrap: str | None = None,
+    echo: Echo | None = None,
+) -> int:
+    """Run the bench for ``case`` (or ``"all"``) and print the table; 0 when every consumer finished."""
+    say: Echo = echo or (lambda text: print(text, flush=True))
+    if events < 1 or batch < 1 or partitions < 1:
+        raise ConfigError(
+            f"events {events}, batch {batch} and partitions {partitions} must all be at least 1"
+        )
+    if case != "all" and case not in CASES:
+        raise ConfigError(f"bench case {case!r} is not one of {', '.join([*CASES, 'all'])}")
+    cases = list(CASES.values()) if case == "all" else [CASES[case]]
+    bootstrap = bootstrap or os.environ.get("MONITOR_KAFKA_BOOTSTRAP")
+    with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
+        workdir = Path(tmp)
+        broker = None
+        # your broker: the bench's clients use the same MONITOR_KAFKA_* security settings as the worker
+        options = kafka_client_options(Settings()) if bootstrap else None
+        if not bootstrap:
+            broker = LocalBroker(log_path=workdir / "broker.log").start()
+            bootstrap = broker.bootstrap
+            say(f"local broker (Tansu, memory storage) on {bootstrap}")
+        try:
+            results = []
+            for bench_case in cases:
+                generated = bench_events(bench_case, events, now=time.time())
+                for shape in (1, batch):
+                    results.append(
+                        measure_shape(
+                            bootstrap,
+                            bench_case,
+                            generated,
+                            shape,
+                            partitions,
+                            workdir,
+                            say,
+                            options,
+                        )
+                    )
+        finally:
+            if broker is not None:
+                broker.stop()
+    say("")
+    say(format_table(results))
+    for bench_case in cases:
+        if bench_case.note:
+            say(
+                f"note: {bench_case.name} case ({bench_case.numeric} numeric + {bench_case.categorical} "
+                f"categorical features): {bench_case.note}"
+            )
+    if output is not None:
+        report = {
+            "machine": machine(),
+            "events": events,
+            "partitions": partitions,
+            "results": [r.to_dict() for r in results],
+        }
+        Path(output).write_text(json.dumps(report, indent=2) + "\n")
+        say(f"results written to {output}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m monitor.tools.bench --case drift``: the options ``monitor bench`` does not expose yet."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m monitor.tools.bench", description=main.__doc__)
+    parser.add_argument(
+        "--events", type=int, default=200_000, help="events to produce for each case"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=100, help="events per message in the batched case"
+    )
+    parser.add_argument("--case", default="standard", choices=[*CASES, "all"])
+    parser.add_argument("--partitions", type=int, default=2, help="partitions of each bench topic")
+    parser.add_argument("--output", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+    return run_bench(
+        events=args.events,
+        batch=args.batch,
+        output=args.output,
+        case=args.case,
+        partitions=args.partitions,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

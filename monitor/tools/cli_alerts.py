@@ -1,0 +1,136 @@
+"""``monitor alerts``: each alert with its description, evidence, recommended action and runbook."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from monitor.errors import ConfigError
+from monitor.settings import Settings
+from monitor.tools.cli_known import check_store_filters
+from monitor.tools.cli_support import Format, print_rows
+
+__all__ = ["list_alerts", "show_alert"]
+
+
+def _evidence(raw: Any) -> Any:
+    try:
+        return json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
+    except ValueError:
+        return raw
+
+
+def _evidence_lines(evidence: Any) -> list[str]:
+    if not isinstance(evidence, dict):
+        return [str(evidence)] if evidence else []
+    lines = []
+    for key, value in evidence.items():
+        if key == "trend_query":
+            continue  # printed apart: it is meant to be pasted
+        text = json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
+        lines.append(f"{key}: {text}")
+    return lines
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)
+
+
+def _print_block(alert: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(soft_wrap=True, highlight=False)
+    colour = "red" if alert["status"] == "firing" else "green"
+    head = Text.assemble(
+        (f"{alert['status']:<9}", f"bold {colour}"),
+        (f"{alert['severity']:<9}", "bold"),
+        f"{alert['model']} {alert['model_version']}  ",
+        (_when(alert["created_at"]), "dim"),
+        f"  id {alert['id']}",
+    )
+    console.print(head)
+    ends = f", ended {_when(alert['ends_at'])}" if alert.get("ends_at") else ""
+    rows = [
+        ("summary", alert["summary"]),
+        ("rule", f"{alert['rule']} (started {_when(alert['starts_at'])}{ends})"),
+        ("action", alert["recommended_action"] or "-"),
+        ("description", alert["description"] or "-"),
+        *(("evidence", line) for line in _evidence_lines(alert["evidence"])),
+        ("runbook", alert["runbook_url"] or "-"),
+    ]
+    trend = alert["evidence"].get("trend_query") if isinstance(alert["evidence"], dict) else None
+    if trend:
+        rows.append(("trend query", trend))
+    for label, value in rows:
+        for i, line in enumerate(str(value).splitlines() or [""]):
+            console.print(Text.assemble((f"  {label if i == 0 else '':<12} ", "cyan"), line))
+    console.print()
+
+
+def _emit(columns: list[str], rows: list[tuple], fmt: Format) -> None:
+    alerts = [dict(zip(columns, row)) for row in rows]
+    for alert in alerts:
+        alert["evidence"] = _evidence(alert.get("evidence"))
+    if fmt is Format.json:
+        typer.echo(json.dumps(alerts, default=str, indent=1))
+    elif fmt is Format.csv:
+        print_rows(
+            columns,
+            [
+                tuple(json.dumps(v, default=str) if isinstance(v, dict) else v for v in a.values())
+                for a in alerts
+            ],
+            fmt,
+        )
+    else:
+        for alert in alerts:
+            _print_block(alert)
+        typer.echo(f"({len(alerts)} alerts)")
+
+
+def _reader(settings: Settings) -> Any:
+    from monitor.adapters.client_security import clickhouse_client_options
+    from monitor.adapters.reader import open_reader
+
+    return open_reader(
+        settings.clickhouse_url, clickhouse_client_options(settings), token=settings.web_token_value
+    )
+
+
+def list_alerts(settings: Settings, fmt: Format, **filters: Any) -> None:
+    """Print the alerts matching ``filters`` (model, version, status, since, until, limit)."""
+    from monitor.queries import alerts_query, render_sql
+
+    reader = _reader(settings)
+    check_store_filters(reader, model=filters.get("model"), version=filters.get("version"))
+    sql, params = alerts_query(reader.db, **filters)
+    typer.echo(f"-- {render_sql(sql, params)}", err=True)
+    result = reader.query(sql, params)
+    _emit(result.columns, result.rows, fmt)
+
+
+def show_alert(settings: Settings, alert_id: str, fmt: Format) -> None:
+    """Print every notification of the alert whose id starts with ``alert_id``."""
+    from monitor.queries import ALERT_ID, alerts_query
+
+    reader = _reader(settings)
+    sql, params = alerts_query(reader.db)
+    sql = sql.replace(
+        " ORDER BY ", f" WHERE startsWith({ALERT_ID}, {{alert_id:String}}) ORDER BY ", 1
+    )
+    result = reader.query(sql, {**params, "alert_id": alert_id.lower()})
+    ids = sorted({row[0] for row in result.rows})
+    if not ids:
+        known = [
+            r[0]
+            for r in reader.query(
+                f"SELECT DISTINCT {ALERT_ID} FROM {reader.db}.alerts FINAL ORDER BY 1 LIMIT 20"
+            ).rows
+        ]
+        raise ConfigError(f"no alert {alert_id!r}; known ids: {', '.join(known) or 'none yet'}")
+    if len(ids) > 1:
+        raise ConfigError(f"alert id {alert_id!r} is ambiguous: {', '.join(ids)}")
+    _emit(result.columns, result.rows, fmt)

@@ -1,0 +1,97 @@
+"""``monitor shadow report``: shadow candidates compared with production, from the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from monitor.errors import ConfigError
+from monitor.shadow.report import ShadowReport
+from monitor.tools.cli_support import Format, print_rows
+
+__all__ = ["REPORT_COLUMNS", "report_dict", "shadow_app"]
+
+shadow_app = typer.Typer(help="Shadow deployments compared with production.", no_args_is_help=True)
+
+REPORT_COLUMNS = (
+    "model",
+    "production_version",
+    "shadow_version",
+    "pairs",
+    "agreement",
+    "similarity",
+    "latency_delta_ms",
+    "output_tokens_delta",
+    "length_delta_chars",
+    "shadow_events",
+    "shadow_error_rate",
+    "verdict",
+    "reason",
+)
+FORMAT = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv")
+CONFIG = typer.Option(None, "--config", "-c", help="TOML or YAML settings file")
+METRIC_COLUMNS = ("metric", "n", "value", "diff", "ci_low", "ci_high", "margin", "status")
+
+
+def _clean(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def report_dict(r: ShadowReport) -> dict[str, Any]:
+    """One report row; ``metrics`` lists each metric's mean paired difference and always-valid interval."""
+    row = {c: _clean(getattr(r, c)) for c in REPORT_COLUMNS}
+    row["metrics"] = [{c: _clean(getattr(d, c)) for c in METRIC_COLUMNS} for d in r.metrics]
+    return row
+
+
+@shadow_app.command("report")
+def shadow_report_command(
+    model: str = typer.Option(..., "--model", help="the model whose shadow versions to compare"),
+    fmt: Format = FORMAT,
+    config: Path | None = CONFIG,
+) -> None:
+    """Each shadow version against production: agreement, similarity, deltas, error rate and the verdict."""
+    from monitor.adapters.client_security import clickhouse_client_options
+    from monitor.adapters.reader import open_reader
+    from monitor.adapters.shadow_store import read_shadow_sums
+    from monitor.shadow.fold import pair_sums
+    from monitor.shadow.report import shadow_report
+    from monitor.tools.cli import _settings
+
+    settings = _settings(config)
+    reader = open_reader(
+        settings.clickhouse_url, clickhouse_client_options(settings), token=settings.web_token_value
+    )
+    margins = settings.shadow_margin_map
+    reports = [
+        shadow_report(s, margins) for s in pair_sums(read_shadow_sums(reader, reader.db, model))
+    ]
+    if not reports:
+        known = sorted({m for m, *_ in read_shadow_sums(reader, reader.db)})
+        raise ConfigError(
+            f"--model {model!r}: no shadow answer paired with production yet; "
+            f"models with shadow traffic: {', '.join(known) or 'none yet'}"
+        )
+    rows = [report_dict(r) for r in reports]
+    if fmt is Format.json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    print_rows(
+        list(REPORT_COLUMNS),
+        [[row[c] for c in REPORT_COLUMNS] for row in rows],
+        fmt,
+        title=f"shadow versions of {model} against production" if fmt is Format.table else None,
+    )
+    if fmt is Format.table:
+        declared = ", ".join(f"{k} {v:g}" for k, v in margins.items()) or "none"
+        for r, row in zip(reports, rows):
+            print_rows(
+                list(METRIC_COLUMNS),
+                [[d[c] for c in METRIC_COLUMNS] for d in row["metrics"]],
+                fmt,
+                title=f"{r.shadow_version} minus {r.production_version} (margins: {declared})",
+            )

@@ -1,0 +1,158 @@
+"""What every ``monitor`` command shares: one-line errors with exit code 2, times, known values, tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from monitor.contract.timestamps import epoch_seconds
+from monitor.errors import ConfigError, MonitorError
+from monitor.settings import parse_duration
+
+__all__ = [
+    "EXIT_USAGE",
+    "Format",
+    "MonitorGroup",
+    "UnknownValue",
+    "parse_duration_option",
+    "parse_time",
+    "print_rows",
+    "require_known",
+]
+
+EXIT_USAGE = 2
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class UnknownValue(ConfigError):
+    """A filter names something the monitor does not know; the message lists what it knows."""
+
+
+class MonitorGroup(TyperGroup):
+    """Every command's :class:`MonitorError` becomes ``error: <message>`` on stderr and exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from pydantic import ValidationError
+
+        try:
+            return super().invoke(ctx)
+        except MonitorError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        except ValidationError as exc:  # settings built in code: still one line per bad value
+            from monitor.settings_errors import describe_settings_error
+
+            typer.echo(f"error: {describe_settings_error(exc, {})}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+
+
+def parse_time(value: str | None, option: str) -> float | None:
+    """Epoch seconds of ``value``: a duration back from now (``90m``, ``2h``, ``7d``) or an ISO time.
+
+    >>> parse_time("2026-01-01T00:00:00", "--since")
+    1767225600.0
+    >>> parse_time("yesterday", "--since")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: --since 'yesterday': expected a duration back from now (90m, 2h, 7d) \
+or an ISO time (2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)
+    """
+    if value is None:
+        return None
+    try:
+        return time.time() - parse_duration(value)
+    except MonitorError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"{option} {value!r}: expected a duration back from now (90m, 2h, 7d) or an ISO time "
+            "(2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)"
+        ) from None
+    return epoch_seconds(parsed)
+
+
+def parse_duration_option(value: str, option: str) -> float:
+    """Seconds of a duration option, or a one-line error naming the option.
+
+    >>> parse_duration_option("5 minutes", "--window")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: --window '5 minutes': expected a duration like 10s, 5m, 2h, 7d
+    """
+    try:
+        return parse_duration(value)
+    except MonitorError:
+        raise ConfigError(f"{option} {value!r}: expected a duration like 10s, 5m, 2h, 7d") from None
+
+
+def require_known(option: str, value: str | None, known: Iterable[str], what: str) -> None:
+    """Raise :class:`UnknownValue` when ``value`` is given and not among ``known``.
+
+    >>> require_known("--status", "fired", ["firing", "resolved"], "alert status")
+    Traceback (most recent call last):
+    ...
+    monitor.tools.cli_support.UnknownValue: --status 'fired' is not a known alert status; known: firing, resolved
+    """
+    if value is None:
+        return
+    choices = sorted({str(k) for k in known})
+    if value in choices:
+        return
+    listed = ", ".join(repr(c) if c == "" else c for c in choices) if choices else "none yet"
+    raise UnknownValue(f"{option} {value!r} is not a known {what}; known: {listed}")
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(v, float):
+        return round(v, 6)
+    return v
+
+
+def print_rows(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: Format, *, title: str | None = None
+) -> None:
+    """Rows as an aligned table (rich), JSON (a list of objects) or CSV with a header."""
+    data = [[_cell(v) for v in row] for row in rows]
+    if fmt is Format.json:
+        typer.echo(json.dumps([dict(zip(columns, r)) for r in data], default=str, indent=1))
+        return
+    if fmt is Format.csv:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows(data)
+        typer.echo(out.getvalue().rstrip("\n"))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        numeric = bool(data) and all(
+            isinstance(r[len(table.columns)], (int, float)) or r[len(table.columns)] is None
+            for r in data
+        )
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+    for r in data:
+        table.add_row(*("" if v is None else str(v) for v in r))
+    console = Console(width=max(200, Console().width), soft_wrap=True)
+    console.print(table)
+    typer.echo(f"({len(data)} rows)")

@@ -1,0 +1,70 @@
+"""Start a Faust worker process for the monitor app."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from monitor.settings import Settings
+
+__all__ = ["EXIT_FORCED", "SHUTDOWN_DEADLINE", "run_worker"]
+
+SHUTDOWN_DEADLINE = 15.0  # seconds from SIGTERM / SIGINT to a forced exit
+EXIT_FORCED = 75  # as a stop with a batch not written: nothing committed that was not written
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Open and migrate the store, then run the Faust worker until it is stopped."""
+    import faust
+
+    from streams.access import check_web_bind
+    from streams.app import create_app
+    from streams.wiring import Wiring
+
+    check_web_bind(
+        settings
+    )  # before anything opens: a non-loopback web port needs MONITOR_WEB_TOKEN
+    logging.basicConfig(
+        level=logging.INFO,
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+    )
+    level = {"crit": "CRITICAL", "warn": "WARNING"}.get(loglevel, loglevel.upper())
+    logging.getLogger("monitor").setLevel(level)
+    wiring = Wiring.build(settings)
+    wiring.open_store()
+    wiring.open_join_store()
+
+    class DeadlineWorker(faust.Worker):
+        """A Faust worker that a stop signal ends within SHUTDOWN_DEADLINE seconds, whatever hangs."""
+
+        def _on_sigterm(self) -> None:
+            _arm_shutdown_deadline()
+            super()._on_sigterm()
+
+        def _on_sigint(self) -> None:
+            _arm_shutdown_deadline()
+            super()._on_sigint()
+
+    try:
+        app = create_app(settings, wiring)
+        DeadlineWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    finally:
+        wiring.close()
+
+
+def _arm_shutdown_deadline() -> None:
+    """Exit by force if the stop has not finished in time: a store call that hangs (a server that
+    accepts and never answers) would otherwise hold the store thread, and the exit, for its whole
+    client timeout. Nothing is lost: offsets not committed are read again, the store skips what it has."""
+
+    def force() -> None:
+        logging.getLogger("monitor.tools.worker").error(
+            "stop did not finish within %.0f s; exiting now", SHUTDOWN_DEADLINE
+        )
+        logging.shutdown()
+        os._exit(EXIT_FORCED)
+
+    timer = threading.Timer(SHUTDOWN_DEADLINE, force)
+    timer.daemon = True
+    timer.start()
