@@ -21,7 +21,22 @@ from monitor.contract.timestamps import epoch_seconds, utc_datetime
 from monitor.outcomes.intervals import difference_interval, two_proportion_ztest
 from monitor.outcomes.sketch import quantile_from_sketch
 
-__all__ = ["OutcomeWindows", "previous_versions"]
+__all__ = ["METRIC_WINDOW_COLUMNS", "OutcomeWindows", "previous_versions"]
+
+METRIC_WINDOW_COLUMNS = (
+    "window_start",
+    "window_end",
+    "model",
+    "model_version",
+    "metric",
+    "segment",
+    "value",
+    "count",
+    "numerator",
+    "low",
+    "high",
+    "updated_at",
+)
 
 # Quantile metrics of each sketched value (DDSketch, 0.5 % relative error): metric name and q.
 QUANTILES: dict[str, tuple[tuple[str, float], ...]] = {
@@ -126,20 +141,7 @@ class OutcomeWindows:
         self.store.insert(
             "metric_windows",
             out,
-            [
-                "window_start",
-                "window_end",
-                "model",
-                "model_version",
-                "metric",
-                "segment",
-                "value",
-                "count",
-                "numerator",
-                "low",
-                "high",
-                "updated_at",
-            ],
+            METRIC_WINDOW_COLUMNS,
         )
 
     def _comparisons(self, window: float, baselines: dict) -> None:

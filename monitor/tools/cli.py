@@ -268,9 +268,11 @@ def query_drift(
 def query_detections(
     model: str | None = ModelOption,
     version: str | None = VersionOption,
-    stream: str | None = typer.Option(None, help="error, satisfaction, judge_score or latency_ms"),
+    stream: str | None = typer.Option(
+        None, help="one detector stream; an unknown one lists the known streams"
+    ),
     detector: str | None = typer.Option(
-        None, help="adwin, ddm, eddm, hddm_a, hddm_w, page_hinkley or kswin"
+        None, help="one detector; an unknown one lists the known detectors"
     ),
     since: str | None = SinceOption,
     until: str | None = UntilOption,

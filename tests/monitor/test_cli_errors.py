@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.adapters.clickhouse_store import PARTIAL_COLUMNS, ClickHouseStore
 from monitor.adapters.drift_store import DriftStore
 from monitor.alerts.state import Alert
 from monitor.drift.windows import DriftRow
 from monitor.services.alerts import ALERT_COLUMNS
+from monitor.services.outcome_windows import METRIC_WINDOW_COLUMNS
 from monitor.tools.cli import app
 
 W = 60
@@ -33,20 +34,7 @@ def store_env(chdb_dir: Path) -> Iterator[dict[str, str]]:
     url = f"chdb://{chdb_dir}?database=cli_{uuid.uuid4().hex[:10]}"
     store = ClickHouseStore(url).connect()
     store.migrate()
-    columns = [
-        "window_start",
-        "window_end",
-        "model",
-        "model_version",
-        "metric",
-        "segment",
-        "value",
-        "count",
-        "numerator",
-        "low",
-        "high",
-        "updated_at",
-    ]
+    columns = list(METRIC_WINDOW_COLUMNS)
     rows = []
     for i, n in enumerate((500, 500, 40, 500)):  # window 0 before the baseline; 2 too small; 3 open
         for metric, value in (("inference_events", n), ("satisfaction", 0.8)):
@@ -101,20 +89,7 @@ def store_env(chdb_dir: Path) -> Iterator[dict[str, str]]:
     store.insert(
         "partials",
         [["inf", 0, 10, _dt(T0), W, "", "", "__offsets", "", 0.0, 0.0, _dt(T0 + 3 * W + 30)]],
-        [
-            "src_topic",
-            "src_partition",
-            "last_offset",
-            "window_start",
-            "window_seconds",
-            "model",
-            "model_version",
-            "name",
-            "bucket",
-            "count",
-            "total",
-            "max_event_time",
-        ],
+        PARTIAL_COLUMNS,
     )
     alert = Alert.firing(
         "human_takeover_high",
