@@ -13,6 +13,7 @@ from datetime import UTC
 from typing import Any
 
 from monitor.contract.timestamps import utc_datetime
+from monitor.experiments.report import RESULT_COLUMNS
 
 __all__ = [
     "ALERT_ID",
@@ -76,7 +77,12 @@ def _filters(
     clauses, params = [], {}
     for name, (column, type_name, value) in filters.items():
         if value is not None:
-            clauses.append(f"{column} = {{{name}:{type_name}}}")
+            # "column[]": an Array column that must contain the value
+            clauses.append(
+                f"has({column[:-2]}, {{{name}:{type_name}}})"
+                if column.endswith("[]")
+                else f"{column} = {{{name}:{type_name}}}"
+            )
             params[name] = value
     if since is not None:
         clauses.append(f"{time_column} >= {{since:DateTime64(3)}}")
@@ -253,26 +259,32 @@ def freshness_query(db: str) -> tuple[str, dict[str, Any]]:
     return sql, {}
 
 
-EXPERIMENT_COLUMNS = (
-    "experiment, metric, segment, control, treatment, n_control, n_treatment, value_control, "
-    "value_treatment, diff, ci_low, ci_high, p_value, significant, guardrail, harmed, primary, "
-    "srm_p_value, srm, decision, reason, updated_at"
-)
+EXPERIMENT_COLUMNS = ", ".join(RESULT_COLUMNS)
 
 
 def experiments_query(
     db: str,
     *,
     experiment: str | None = None,
+    model: str | None = None,
+    version: str | None = None,
     segment: str = "",
     since: float | None = None,
     history: bool = False,
     limit: int = 10_000,
 ) -> tuple[str, dict[str, Any]]:
     """Experiment reports of ``experiment_results`` (summary rows have metric ``''``); with ``history``,
-    every report the leader wrote and the table has not merged away yet, oldest first."""
+    every report the leader wrote and the table has not merged away yet, oldest first. ``model`` and
+    ``version`` keep the experiments whose requests ran on them.
+
+    >>> sql, params = experiments_query("monitor", model="m", version="v2")
+    >>> "has(models, {model:String}) AND has(model_versions, {version:String})" in sql
+    True
+    """
     filters = {
         "experiment": ("experiment", "String", experiment),
+        "model": ("models[]", "String", model),
+        "version": ("model_versions[]", "String", version),
         "segment": ("segment", "String", segment),
     }
     return table_query(

@@ -2,44 +2,27 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import fields
 from typing import Any
 
 from monitor.adapters.reader import Reader
 from monitor.contract.timestamps import utc_datetime
 from monitor.experiments.fold import ASSIGNED, EXPERIMENT_PREFIX
-from monitor.experiments.report import ExperimentSummary, MetricRow
-
-__all__ = ["RESULT_COLUMNS", "read_experiment_models", "read_experiment_sums", "result_rows"]
-
-RESULT_COLUMNS = (
-    "experiment",
-    "metric",
-    "segment",
-    "control",
-    "treatment",
-    "n_control",
-    "n_treatment",
-    "value_control",
-    "value_treatment",
-    "diff",
-    "ci_low",
-    "ci_high",
-    "lift",
-    "lift_ci_low",
-    "lift_ci_high",
-    "p_value",
-    "significant",
-    "guardrail",
-    "harmed",
-    "primary",
-    "srm_p_value",
-    "srm_sequential_p_value",
-    "srm",
-    "decision",
-    "reason",
-    "remaining_sample",
-    "updated_at",
+from monitor.experiments.report import (
+    METRIC_ROW_COLUMNS,
+    RESULT_COLUMNS,
+    SUMMARY_COLUMNS,
+    ExperimentScope,
+    ExperimentSummary,
+    MetricRow,
 )
+
+__all__ = ["RESULT_COLUMNS", "read_experiment_scopes", "read_experiment_sums", "result_rows"]
+
+# A summary row's value of a column only metric rows have, by the column's type.
+_EMPTY: dict[str, Any] = {"str": "", "float": math.nan, "bool": 0}
+_METRIC_ROW_TYPES = {f.name: str(f.type) for f in fields(MetricRow)}
 
 
 def read_experiment_sums(
@@ -59,85 +42,50 @@ def read_experiment_sums(
     return [(str(n), str(b), float(c), float(t)) for n, b, c, t in result.rows]
 
 
-def read_experiment_models(reader: Reader, db: str) -> dict[str, str]:
-    """The model each experiment's requests came from (one of them, if several)."""
+def read_experiment_scopes(reader: Reader, db: str) -> dict[str, ExperimentScope]:
+    """The models and model versions each experiment's assigned requests ran on."""
     result = reader.query(
-        f"SELECT splitByChar('\t', bucket)[1] AS experiment, any(model) FROM {db}.partials "
+        f"SELECT splitByChar('\t', bucket)[1] AS experiment, arraySort(groupUniqArray(model)), "
+        f"arraySort(groupUniqArray(model_version)) FROM {db}.partials "
         "WHERE name = {assigned:String} GROUP BY experiment",
         {"assigned": ASSIGNED},
     )
-    return {str(e): str(m) for e, m in result.rows}
+    return {
+        str(e): ExperimentScope(tuple(map(str, m)), tuple(map(str, v))) for e, m, v in result.rows
+    }
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    return list(value) if isinstance(value, tuple) else value
 
 
 def result_rows(
     reports: list[tuple[list[MetricRow], ExperimentSummary]], now: float
 ) -> list[list[Any]]:
-    """Rows of ``experiment_results``: each metric row, then the summary row (metric ``''``)."""
-    out: list[list[Any]] = []
+    """Rows of ``experiment_results`` (columns :data:`RESULT_COLUMNS`): each metric row with its
+    experiment's summary columns, then the summary row (metric ``''``)."""
     at = utc_datetime(now)
+    out: list[list[Any]] = []
     for rows, s in reports:
         for r in rows:
             out.append(
                 [
-                    r.experiment,
-                    r.metric,
-                    r.segment,
-                    r.control,
-                    r.treatment,
-                    r.n_control,
-                    r.n_treatment,
-                    r.value_control,
-                    r.value_treatment,
-                    r.diff,
-                    r.ci_low,
-                    r.ci_high,
-                    r.lift,
-                    r.lift_ci_low,
-                    r.lift_ci_high,
-                    r.p_value,
-                    int(r.significant),
-                    int(r.guardrail),
-                    int(r.harmed),
-                    int(r.primary),
-                    s.srm_p_value,
-                    s.srm_sequential_p_value,
-                    int(s.srm),
-                    s.decision,
-                    s.reason,
-                    s.remaining_sample,
-                    at,
+                    at
+                    if c == "updated_at"
+                    else _cell(getattr(r if c in METRIC_ROW_COLUMNS else s, c))
+                    for c in RESULT_COLUMNS
                 ]
             )
-        nan = float("nan")
         out.append(
             [
-                s.experiment,
-                "",
-                "",
-                s.control,
-                s.treatment,
-                s.n_control,
-                s.n_treatment,
-                nan,
-                nan,
-                nan,
-                nan,
-                nan,
-                nan,
-                nan,
-                nan,
-                nan,
-                0,
-                0,
-                0,
-                0,
-                s.srm_p_value,
-                s.srm_sequential_p_value,
-                int(s.srm),
-                s.decision,
-                s.reason,
-                s.remaining_sample,
-                at,
+                at
+                if c == "updated_at"
+                else _cell(getattr(s, c))
+                if c in SUMMARY_COLUMNS
+                else _EMPTY[_METRIC_ROW_TYPES[c]]
+                for c in RESULT_COLUMNS
             ]
         )
     return out

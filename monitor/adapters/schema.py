@@ -261,6 +261,11 @@ MIGRATIONS: tuple[str | Migration, ...] = (
     # (monitor/folding/offsets.py): a recreated topic or a broker that lost its log is detected, not skipped.
     "ALTER TABLE {db}.partials ADD COLUMN IF NOT EXISTS position_epoch UInt32 DEFAULT 0",
     "ALTER TABLE {db}.partials ADD COLUMN IF NOT EXISTS src_identity String DEFAULT ''",
+    # The models and versions an experiment's requests ran on (monitor/experiments/report.py), so
+    # dashboards filter experiments by model and version; rows written before are [] until the leader's
+    # next refresh rewrites every report.
+    "ALTER TABLE {db}.experiment_results ADD COLUMN IF NOT EXISTS models Array(String) AFTER remaining_sample",
+    "ALTER TABLE {db}.experiment_results ADD COLUMN IF NOT EXISTS model_versions Array(String) AFTER models",
     # Detector state per epoch: a new epoch's lower offsets must not lose to the old epoch's (a sorting-key
     # column cannot have a DEFAULT expression; UInt32 reads 0 where absent).
     Migration(

@@ -331,13 +331,20 @@ class Experiment:
     srm: bool
     srm_p_value: float
     metrics: tuple[ExperimentMetric, ...]
+    models: tuple[str, ...] = ()
+    model_versions: tuple[str, ...] = ()
 
 
 def experiments(reader: Any, f: Filters) -> list[Experiment]:
-    """Every experiment's latest decision and metrics, with each metric's history (overall segment)."""
-    latest = _run(reader, experiments_query(reader.db, since=f.since()))
+    """Every experiment whose requests ran on the filters' model and version: its latest decision and
+    metrics, with each metric's history (overall segment)."""
+    model, version, since = f.model or None, f.version or None, f.since()
+    latest = _run(reader, experiments_query(reader.db, model=model, version=version, since=since))
     history: dict[tuple[str, str], list[Point]] = defaultdict(list)
-    for r in _run(reader, experiments_query(reader.db, since=f.since(), history=True)):
+    for r in _run(
+        reader,
+        experiments_query(reader.db, model=model, version=version, since=since, history=True),
+    ):
         history[(r["experiment"], r["metric"])].append(
             Point(
                 _epoch(r["updated_at"]),
@@ -375,6 +382,8 @@ def experiments(reader: Any, f: Filters) -> list[Experiment]:
                 bool(s["srm"]),
                 float(s["srm_p_value"]),
                 tuple(sorted(metrics, key=lambda m: (m.role == "", m.role != "primary", m.metric))),
+                tuple(map(str, s["models"])),
+                tuple(map(str, s["model_versions"])),
             )
         )
     return out

@@ -198,8 +198,9 @@ def experiments_page(experiments: Sequence[data.Experiment], charts: int = 4) ->
     difference of its first metrics over time."""
     if not experiments:
         return (
-            '<h2>Experiments</h2><p class="empty" id="no-experiments">no experiments: no events carry an '
-            "<code>experiment</code> and <code>variant</code> yet (docs/experiments.md).</p>"
+            '<h2>Experiments</h2><p class="empty" id="no-experiments">no experiments: no events of the '
+            "chosen model and version carry an <code>experiment</code> and <code>variant</code> yet "
+            "(docs/experiments.md).</p>"
         )
     parts = ["<h2>Experiments</h2>"]
     for e in experiments:
@@ -228,7 +229,8 @@ def experiments_page(experiments: Sequence[data.Experiment], charts: int = 4) ->
         parts.append(
             f'<section class="experiment panel wide" data-experiment="{esc(e.name)}"><h3>{esc(e.name)}: '
             f'{esc(e.treatment)} against {esc(e.control)} · <span class="badge decision-{esc(e.decision)}">'
-            f'{esc(e.decision)}</span></h3><p>{esc(e.reason)} · <span class="{"srm-bad" if e.srm else "srm-ok"}">'
+            f'{esc(e.decision)}</span></h3><p class="scope">model {esc(", ".join(e.models) or "-")} · version '
+            f'{esc(", ".join(e.model_versions) or "-")}</p><p>{esc(e.reason)} · <span class="{"srm-bad" if e.srm else "srm-ok"}">'
             f'{esc(srm)}</span></p><table class="metrics"><thead><tr><th>metric</th><th>role</th><th>{esc(e.control)}'
             f"</th><th>{esc(e.treatment)}</th><th>difference</th><th>always-valid 95 % interval</th><th>p</th></tr>"
             f'</thead><tbody>{rows}</tbody></table><div class="grid">{chart_html}</div></section>'

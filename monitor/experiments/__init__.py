@@ -11,13 +11,20 @@ from monitor.experiments.config import (
     load_experiments,
 )
 from monitor.experiments.decision import Decision, decide
-from monitor.experiments.report import ExperimentSummary, MetricRow, experiment_report, report_dicts
+from monitor.experiments.report import (
+    ExperimentScope,
+    ExperimentSummary,
+    MetricRow,
+    experiment_report,
+    report_dicts,
+)
 from monitor.experiments.srm import SrmResult, check_srm
 from monitor.experiments.stats import Comparison, Moments, compare, planned_sample_size
 
 __all__ = [
     "Comparison",
     "Decision",
+    "ExperimentScope",
     "ExperimentSpec",
     "ExperimentSummary",
     "Guardrail",

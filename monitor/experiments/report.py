@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from monitor.catalogue import experiment_metric
@@ -30,7 +30,17 @@ from monitor.experiments.decision import decide, guardrail_harmed
 from monitor.experiments.srm import check_srm
 from monitor.experiments.stats import Comparison, Moments, compare, planned_sample_size
 
-__all__ = ["ExperimentSummary", "MetricRow", "experiment_report", "report_dicts"]
+__all__ = [
+    "METRIC_ROW_COLUMNS",
+    "RESULT_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "ExperimentScope",
+    "ExperimentSummary",
+    "MetricRow",
+    "experiment_report",
+    "report_dicts",
+    "with_scope",
+]
 
 ArmKey = tuple[str, str, str]  # (variant, metric, segment)
 
@@ -77,6 +87,46 @@ class ExperimentSummary:
     reason: str
     remaining_sample: float | None
     tuning: float
+    models: tuple[str, ...] = ()
+    model_versions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentScope:
+    """The models and model versions an experiment's assigned requests ran on (sorted, distinct).
+
+    Both arms' versions are listed together: arms are often versions of one model, so a report is
+    never split by version.
+    """
+
+    models: tuple[str, ...] = ()
+    model_versions: tuple[str, ...] = ()
+
+
+def with_scope(summary: ExperimentSummary, scope: ExperimentScope | None) -> ExperimentSummary:
+    """The summary naming the models and versions of its requests.
+
+    >>> s = ExperimentSummary("e", "a", "b", 1, 1, 1, 1, False, "continue", "", None, 1.0)
+    >>> with_scope(s, ExperimentScope(("m",), ("v1", "v2"))).model_versions
+    ('v1', 'v2')
+    """
+    if scope is None:
+        return summary
+    return replace(summary, models=scope.models, model_versions=scope.model_versions)
+
+
+#: The one list of experiment report columns: a metric row's, the summary's (``tuning`` is only in
+#: the CLI's JSON), and ``experiment_results``'s, in table order. The adapter, the query catalogue,
+#: the CLI and the dashboard read these.
+METRIC_ROW_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MetricRow))
+SUMMARY_COLUMNS: tuple[str, ...] = tuple(
+    f.name for f in fields(ExperimentSummary) if f.name != "tuning"
+)
+RESULT_COLUMNS: tuple[str, ...] = (
+    *METRIC_ROW_COLUMNS,
+    *(c for c in SUMMARY_COLUMNS if c not in METRIC_ROW_COLUMNS),
+    "updated_at",
+)
 
 
 def _tuning(spec: ExperimentSpec, arms: Mapping[ArmKey, Moments]) -> float:

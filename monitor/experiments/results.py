@@ -11,12 +11,18 @@ every metric it has data for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from monitor.experiments.config import ExperimentSpec, discovered_experiment
 from monitor.experiments.fold import moments_from_sums
-from monitor.experiments.report import ExperimentSummary, MetricRow, experiment_report
+from monitor.experiments.report import (
+    ExperimentScope,
+    ExperimentSummary,
+    MetricRow,
+    experiment_report,
+    with_scope,
+)
 
 __all__ = ["experiment_reports"]
 
@@ -25,8 +31,10 @@ def experiment_reports(
     sums: Iterable[tuple[str, str, float, float]],
     specs: Sequence[ExperimentSpec],
     only: str | None = None,
+    scopes: Mapping[str, ExperimentScope] | None = None,
 ) -> list[tuple[list[MetricRow], ExperimentSummary]]:
-    """One report per experiment with data (or ``only`` that one), declared ones first, by name."""
+    """One report per experiment with data (or ``only`` that one), declared ones first, by name;
+    each summary names the models and versions of ``scopes`` (per experiment)."""
     moments, assigned = moments_from_sums(sums)
     declared = {s.name: s for s in specs}
     names = sorted(set(moments) | set(assigned), key=lambda n: (n not in declared, n))
@@ -43,5 +51,6 @@ def experiment_reports(
                 continue
             seen = sorted({metric for _, metric, _ in moments.get(name, {})})
             spec = replace(discovered_experiment(name, variants), metrics=tuple(seen))
-        out.append(experiment_report(spec, moments.get(name, {}), assigned.get(name, {})))
+        rows, summary = experiment_report(spec, moments.get(name, {}), assigned.get(name, {}))
+        out.append((rows, with_scope(summary, (scopes or {}).get(name))))
     return out

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.experiment_store import (
     RESULT_COLUMNS,
-    read_experiment_models,
+    read_experiment_scopes,
     read_experiment_sums,
     result_rows,
 )
@@ -56,7 +56,10 @@ class ExperimentResults:
 
     def run(self, now: float) -> tuple[list[Report], list[Alert]]:
         """Every experiment's report, written to ``experiment_results``, and the alerts of changed decisions."""
-        reports = experiment_reports(read_experiment_sums(self.store, self.store.db), self.specs)
+        scopes = read_experiment_scopes(self.store, self.store.db)
+        reports = experiment_reports(
+            read_experiment_sums(self.store, self.store.db), self.specs, scopes=scopes
+        )
         self.store.insert("experiment_results", result_rows(reports, now), RESULT_COLUMNS)
         if self.decisions is None:
             self.decisions = self._load()
@@ -65,7 +68,7 @@ class ExperimentResults:
         decisions = self.decisions
         if any(self.decisions.get(s.experiment, "continue") != s.decision for s in summaries):
             models = {
-                **read_experiment_models(self.store, self.store.db),
+                **{name: scope.models[0] for name, scope in scopes.items() if scope.models},
                 **{s.name: s.model for s in self.specs if s.model},
             }
             alerts, decisions = experiment_alerts(summaries, self.decisions, now, models)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from monitor.errors import ConfigError
+from monitor.experiments.report import METRIC_ROW_COLUMNS, SUMMARY_COLUMNS
 from monitor.tools.cli_support import Format, print_rows
 
 __all__ = ["experiment_app", "experiments_app"]
@@ -19,37 +20,9 @@ experiments_app = typer.Typer(
 )
 experiment_app = typer.Typer(help="A/B experiment results.", no_args_is_help=True)
 
-ROW_COLUMNS = (
-    "experiment",
-    "metric",
-    "segment",
-    "control",
-    "treatment",
-    "n_control",
-    "n_treatment",
-    "value_control",
-    "value_treatment",
-    "diff",
-    "ci_low",
-    "ci_high",
-    "lift",
-    "p_value",
-    "significant",
-    "guardrail",
-    "harmed",
-)
-SUMMARY_COLUMNS = (
-    "experiment",
-    "control",
-    "treatment",
-    "n_control",
-    "n_treatment",
-    "srm_p_value",
-    "srm_sequential_p_value",
-    "srm",
-    "decision",
-    "remaining_sample",
-    "reason",
+# The table shows every metric row column but the lift interval and the primary flag (in JSON and CSV).
+TABLE_ROW_COLUMNS = tuple(
+    c for c in METRIC_ROW_COLUMNS if c not in ("lift_ci_low", "lift_ci_high", "primary")
 )
 
 
@@ -96,7 +69,13 @@ def experiments_check(file: Annotated[Path, typer.Argument(help="YAML experiment
 
 
 def _clean(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
     return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _text(value: Any) -> Any:
+    return ", ".join(value) if isinstance(value, list) else value
 
 
 @experiment_app.command("report")
@@ -111,7 +90,7 @@ def experiment_report_command(
 ) -> None:
     """Every metric of one experiment with its always-valid interval, the SRM check and the decision."""
     from monitor.adapters.client_security import clickhouse_client_options
-    from monitor.adapters.experiment_store import read_experiment_sums
+    from monitor.adapters.experiment_store import read_experiment_scopes, read_experiment_sums
     from monitor.adapters.reader import open_reader
     from monitor.experiments.config import load_experiments
     from monitor.experiments.report import report_dicts
@@ -124,7 +103,10 @@ def experiment_report_command(
         settings.clickhouse_url, clickhouse_client_options(settings), token=settings.web_token_value
     )
     reports = experiment_reports(
-        read_experiment_sums(reader, reader.db, experiment), specs, only=experiment
+        read_experiment_sums(reader, reader.db, experiment),
+        specs,
+        only=experiment,
+        scopes=read_experiment_scopes(reader, reader.db),
     )
     if not reports:
         known = sorted(
@@ -140,13 +122,16 @@ def experiment_report_command(
         typer.echo(json.dumps(dicts, indent=1))
         return
     if fmt is Format.csv:
-        columns = list(dict.fromkeys([*ROW_COLUMNS, *SUMMARY_COLUMNS]))
-        print_rows(columns, [[d.get(c) for c in columns] for d in dicts], Format.csv)
+        columns = list(dict.fromkeys([*METRIC_ROW_COLUMNS, *SUMMARY_COLUMNS, "tuning"]))
+        print_rows(columns, [[_text(d.get(c)) for c in columns] for d in dicts], Format.csv)
         return
     print_rows(
-        list(ROW_COLUMNS),
-        [[d[c] for c in ROW_COLUMNS] for d in dicts[:-1]],
+        list(TABLE_ROW_COLUMNS),
+        [[d[c] for c in TABLE_ROW_COLUMNS] for d in dicts[:-1]],
         Format.table,
-        title=f"experiment {experiment}: {summary.treatment} against {summary.control}",
+        title=f"experiment {experiment}: {summary.treatment} against {summary.control}, "
+        f"model {', '.join(summary.models) or '-'} version {', '.join(summary.model_versions) or '-'}",
     )
-    print_rows(list(SUMMARY_COLUMNS), [[dicts[-1][c] for c in SUMMARY_COLUMNS]], Format.table)
+    print_rows(
+        list(SUMMARY_COLUMNS), [[_text(dicts[-1][c]) for c in SUMMARY_COLUMNS]], Format.table
+    )

@@ -145,10 +145,12 @@ def test_lift_ships_harmed_guardrail_stops_and_a_a_continues(deployment, start_w
     assert lift[("kpi.revenue", "")]["diff"] > 0 and ("task_completion", "region=eu") in lift
     assert {("human_takeover", ""), ("bad_case", ""), ("latency_ms", "")} <= set(lift)
     assert not reports["lift"][-1]["srm"] and reports["lift"][-1]["srm_p_value"] > 0.001
+    assert (reports["lift"][-1]["models"], reports["lift"][-1]["model_versions"]) == (["m"], ["v1"])
     harm = {r["metric"]: r for r in reports["harm"][:-1] if r["segment"] == ""}
     assert harm["human_takeover"]["harmed"] and harm["human_takeover"]["guardrail"]
     assert reports["aa"][-1]["remaining_sample"] is None  # discovered: no minimum detectable effect
-    assert "continue" in _report(env, "aa", "table").stdout
+    table_report = _report(env, "aa", "table").stdout
+    assert "continue" in table_report and "model m version v1" in table_report
     csv = _report(env, "lift", "csv").stdout.splitlines()
     assert csv[0].startswith("experiment,metric,segment") and len(csv) == len(reports["lift"]) + 1
     unknown = _report(env, "nope")
@@ -211,6 +213,13 @@ def test_lift_ships_harmed_guardrail_stops_and_a_a_continues(deployment, start_w
         ("harm", "stop"),
         ("lift", "ship"),
     }
+    # the model and version variables filter the experiment panels
+    for variable in ("m", "v"):
+        assert f"match({variable}, '^(.*)$')" in decisions_panel
+        other = decisions_panel.replace(
+            f"match({variable}, '^(.*)$')", f"match({variable}, '^(x)$')"
+        )
+        assert reader_for(worker).query(other).rows == []
     assert (
         worker.metric("monitor_experiment_assigned", {"experiment": "harm", "variant": "treatment"})
         == ARM

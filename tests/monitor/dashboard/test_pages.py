@@ -48,13 +48,16 @@ def _experiment(name: str) -> data.Experiment:
     metric = data.ExperimentMetric(
         name, 0.5, 0.62, 0.12, 0.02, 0.22, 0.01, "primary", False, history
     )
-    return data.Experiment(name, name, name, name, name, True, 0.001, (metric,))
+    return data.Experiment(
+        name, name, name, name, name, True, 0.001, (metric,), (name,), ("v1", name)
+    )
 
 
 def test_an_experiment_shows_its_decision_srm_and_interval_over_time() -> None:
     body = pages.experiments_page([_experiment("exp")])
     assert "decision-exp" in body and "sample ratio mismatch" in body
     assert body.count('<polygon class="band"') == 1 and "[+0.02, +0.22]" in body
+    assert "model exp · version v1, exp" in body  # the models and versions its requests ran on
 
 
 def _shadow(text: str) -> dict:
