@@ -95,6 +95,7 @@ class Wiring:
             prefix=f"{s.app_id}:join:",
             client_options=redis_client_options(s),
             max_records=s.join_memory_max_records,
+            on_reset=self.metrics.join_store_resets.labels(store="join").inc,
         )
         self.join_store.setup()
         self.outcome_stage = OutcomeStage(
@@ -116,6 +117,7 @@ class Wiring:
             s.shadow_ttl_seconds,
             prefix=f"{s.app_id}:shadow:",
             client_options=redis_client_options(s),
+            on_reset=self.metrics.join_store_resets.labels(store="shadow").inc,
         )
         shadow_join.setup()
         self.shadow_stage = ShadowStage(shadow_join, window_seconds=s.window_seconds)

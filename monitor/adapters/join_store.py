@@ -22,10 +22,13 @@ and counts those that never matched.
 from __future__ import annotations
 
 import heapq
+import logging
 import math
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from monitor.adapters.join_scripts import ADD_FEEDBACK, ADD_INFERENCES, EXPIRE
 from monitor.errors import StoreError
 from monitor.redact import mask_text, mask_url
 
@@ -37,6 +40,8 @@ __all__ = [
     "RedisJoinStore",
     "make_join_store",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 7 * 86400.0
 _TRANSIENT_REPLIES = ("OOM", "READONLY", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
@@ -207,101 +212,6 @@ class MemoryJoinStore:
         """Nothing to release."""
 
 
-# Keys under the prefix: i:<rid> "seq:payload"; f:<rid> hash fid -> "seq:payload"; seq counter;
-# age:i / age:f sorted sets of first-arrival times; open:i / open:f sets of unmatched records.
-# A feedback member is "<len(rid)>:<rid><fid>" so that any characters in the ids are safe.
-_LUA_HELPERS = """
-local function split(v)
-  local c = string.find(v, ':', 1, true)
-  return tonumber(string.sub(v, 1, c - 1)), string.sub(v, c + 1)
-end
-local p, now, ttl = ARGV[1], ARGV[2], ARGV[3]
-local out = {}
-"""
-_ADD_INFERENCES = (
-    _LUA_HELPERS
-    + """
-for i = 4, #ARGV, 2 do
-  local rid, payload = ARGV[i], ARGV[i + 1]
-  local ikey, fkey = p .. 'i:' .. rid, p .. 'f:' .. rid
-  local current = redis.call('GET', ikey)
-  local seq
-  if current then
-    seq, payload = split(current)
-  else
-    seq = redis.call('INCR', p .. 'seq')
-    redis.call('SET', ikey, seq .. ':' .. payload, 'PX', ttl)
-    redis.call('ZADD', p .. 'age:i', now, rid)
-    local fids = redis.call('HKEYS', fkey)
-    if #fids == 0 then redis.call('SADD', p .. 'open:i', rid) end
-    for _, fid in ipairs(fids) do
-      redis.call('SREM', p .. 'open:f', string.len(rid) .. ':' .. rid .. fid)
-    end
-  end
-  local feedback, row = redis.call('HGETALL', fkey), nil
-  for j = 1, #feedback, 2 do
-    local fseq, fpayload = split(feedback[j + 1])
-    if fseq < seq then
-      row = row or {rid, payload}
-      table.insert(row, feedback[j])
-      table.insert(row, fpayload)
-    end
-  end
-  if row then table.insert(out, row) end
-end
-return out
-"""
-)
-_ADD_FEEDBACK = (
-    _LUA_HELPERS
-    + """
-for i = 4, #ARGV, 3 do
-  local rid, fid, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local fkey, member = p .. 'f:' .. rid, string.len(rid) .. ':' .. rid .. fid
-  local inference = redis.call('GET', p .. 'i:' .. rid)
-  local current = redis.call('HGET', fkey, fid)
-  local seq
-  if current then
-    seq, payload = split(current)
-  else
-    seq = redis.call('INCR', p .. 'seq')
-    redis.call('HSET', fkey, fid, seq .. ':' .. payload)
-    redis.call('PEXPIRE', fkey, ttl)
-    redis.call('ZADD', p .. 'age:f', now, member)
-    if inference then redis.call('SREM', p .. 'open:i', rid)
-    else redis.call('SADD', p .. 'open:f', member) end
-  end
-  if inference then
-    local iseq, ipayload = split(inference)
-    if iseq < seq then table.insert(out, {rid, ipayload, payload}) end
-  end
-end
-return out
-"""
-)
-_EXPIRE = (
-    _LUA_HELPERS
-    + """
--- for this script ARGV[2] is the cutoff time and ARGV[3] the chunk size
-local cutoff, limit = '(' .. now, tonumber(ttl)
-local rids = redis.call('ZRANGEBYSCORE', p .. 'age:i', '-inf', cutoff, 'LIMIT', 0, limit)
-local expired_i, expired_f = 0, 0
-for _, rid in ipairs(rids) do
-  redis.call('DEL', p .. 'i:' .. rid)
-  redis.call('ZREM', p .. 'age:i', rid)
-  expired_i = expired_i + redis.call('SREM', p .. 'open:i', rid)
-end
-local members = redis.call('ZRANGEBYSCORE', p .. 'age:f', '-inf', cutoff, 'LIMIT', 0, limit)
-for _, member in ipairs(members) do
-  local c = string.find(member, ':', 1, true)
-  local n = tonumber(string.sub(member, 1, c - 1))
-  redis.call('HDEL', p .. 'f:' .. string.sub(member, c + 1, c + n), string.sub(member, c + n + 1))
-  redis.call('ZREM', p .. 'age:f', member)
-  expired_f = expired_f + redis.call('SREM', p .. 'open:f', member)
-end
-return {expired_i, expired_f, #rids + #members}
-"""
-)
 _EXPIRE_CHUNK = 5000  # records per script call, so one expiry never blocks Redis for long
 
 
@@ -311,6 +221,11 @@ class RedisJoinStore:
     Scripts run one at a time in Redis, so when an inference and its feedback are processed by two
     workers at once, exactly one of them (the later script) returns the pair. All keys live on one
     node: on Redis Cluster put a hash tag in the prefix (``"{monitor}:join:"``).
+
+    A Redis that lost its data (restarted without persistence, flushed) is detected on the next
+    script call: the ``instance`` key the first call wrote is gone, the call writes a new one, and a
+    store that had seen the old one logs a warning, adds to :attr:`resets` and calls ``on_reset``.
+    The records written before are lost: their late partners never join.
     """
 
     def __init__(
@@ -319,14 +234,19 @@ class RedisJoinStore:
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         prefix: str = "monitor:join:",
         client_options: dict[str, Any] | None = None,
+        on_reset: Callable[[], None] | None = None,
     ) -> None:
-        """``client_options``: TLS for ``rediss://``, from ``client_security.redis_client_options``."""
+        """``client_options``: TLS for ``rediss://``, from ``client_security.redis_client_options``;
+        ``on_reset``: called once per reset this store observes (a counter)."""
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds: {ttl_seconds} must be positive")
         self.url = url
         self.client_options = dict(client_options or {})
         self.ttl_seconds = ttl_seconds
         self.prefix = prefix
+        self.on_reset = on_reset
+        self.resets = 0
+        self._instance: str | None = None
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
 
@@ -350,9 +270,9 @@ class RedisJoinStore:
         self._scripts = {
             name: client.register_script(source)
             for name, source in (
-                ("inferences", _ADD_INFERENCES),
-                ("feedback", _ADD_FEEDBACK),
-                ("expire", _EXPIRE),
+                ("inferences", ADD_INFERENCES),
+                ("feedback", ADD_FEEDBACK),
+                ("expire", EXPIRE),
             )
         }
 
@@ -361,7 +281,9 @@ class RedisJoinStore:
         import redis
 
         try:
-            return self._scripts[script](args=[self.prefix, *head, *args])
+            instance, *result = self._scripts[script](
+                args=[self.prefix, *head, uuid.uuid4().hex, *args]
+            )
         except (redis.RedisError, OSError) as exc:
             # an outage, a replica, memory pressure: retry; a script refusing its arguments: do not
             retryable = not isinstance(exc, redis.ResponseError) or str(exc).startswith(
@@ -371,6 +293,24 @@ class RedisJoinStore:
                 f"Redis join store at {mask_url(self.url)}: {script} failed: {mask_text(str(exc))}",
                 retryable=retryable,
             ) from exc
+        self._observe_instance(instance.decode())
+        return result
+
+    def _observe_instance(self, instance: str) -> None:
+        if self._instance is not None and instance != self._instance:
+            self.resets += 1
+            log.warning(
+                "Redis join store at %s (prefix %r) was reset: its instance marker %s is gone (now %s). "
+                "Redis lost its data (restarted without persistence, flushed or evicted); join records "
+                "written before are lost and their late partners will not join. Run Redis with AOF.",
+                mask_url(self.url),
+                self.prefix,
+                self._instance,
+                instance,
+            )
+            if self.on_reset is not None:
+                self.on_reset()
+        self._instance = instance
 
     def _head(self, now: float) -> list[Any]:
         return [repr(float(now)), str(math.ceil(self.ttl_seconds * 1000))]
@@ -381,7 +321,9 @@ class RedisJoinStore:
         unique = _first_occurrences(items, lambda item: item[0])
         if not unique:
             return []
-        rows = self._run("inferences", self._head(now), [part for item in unique for part in item])
+        [rows] = self._run(
+            "inferences", self._head(now), [part for item in unique for part in item]
+        )
         matches = []
         for row in rows:
             feedback = sorted(zip(row[2::2], row[3::2]))
@@ -394,7 +336,7 @@ class RedisJoinStore:
         unique = _first_occurrences(items, lambda item: item[:2])
         if not unique:
             return []
-        rows = self._run("feedback", self._head(now), [part for item in unique for part in item])
+        [rows] = self._run("feedback", self._head(now), [part for item in unique for part in item])
         return [
             (rid.decode(), bytes(inference), bytes(feedback)) for rid, inference, feedback in rows
         ]
@@ -436,12 +378,14 @@ def make_join_store(
     prefix: str = "monitor:join:",
     client_options: dict[str, Any] | None = None,
     max_records: int = DEFAULT_MAX_RECORDS,
+    on_reset: Callable[[], None] | None = None,
 ) -> JoinStore:
-    """A :class:`RedisJoinStore` when a URL is given, else a :class:`MemoryJoinStore`.
+    """A :class:`RedisJoinStore` when a URL is given (``on_reset`` called on each reset it
+    detects), else a :class:`MemoryJoinStore`.
 
     >>> type(make_join_store(None, 3600)).__name__
     'MemoryJoinStore'
     """
     if redis_url:
-        return RedisJoinStore(redis_url, ttl_seconds, prefix, client_options)
+        return RedisJoinStore(redis_url, ttl_seconds, prefix, client_options, on_reset)
     return MemoryJoinStore(ttl_seconds, max_records)

@@ -159,6 +159,13 @@ class MonitorMetrics:
         self.join_expired = Counter(
             "monitor_join_expired_total", "Records expired unmatched", ["kind"], registry=r
         )
+        self.join_store_resets = Counter(
+            "monitor_join_store_resets_total",
+            "Redis join stores found reset (their instance marker gone: Redis restarted without "
+            "persistence or was flushed); join records written before are lost",
+            ["store"],
+            registry=r,
+        )
         self.join_delay = Histogram(
             "monitor_join_delay_seconds",
             "Feedback time minus inference time of joined pairs",

@@ -171,9 +171,16 @@ def test_redis_killed_mid_stream_and_restarted(deployment, workers, tmp_path, pe
         assert_health_shows_failures(worker)
         redis.start()
         figures = settle(ledger, worker, deployment)
+        resets = worker.metric("monitor_join_store_resets_total", {"store": "join"})
         if persistent:
             assert_exactly_once(figures, ledger)
-        else:  # events exactly once; the pairs whose inference Redis forgot are never joined
+            assert worker.metric("monitor_join_store_resets_total") == 0
+        else:
+            assert resets == 1  # the emptied store is reported, once
+            assert (
+                "Redis join store" in worker.log_path.read_text()
+                and "was reset" in worker.log_path.read_text()
+            )  # events exactly once; the pairs whose inference Redis forgot are never joined
             assert (figures.lost, figures.double_counted, figures.outcomes_double_counted) == (
                 0,
                 0,

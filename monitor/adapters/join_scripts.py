@@ -1,0 +1,112 @@
+"""The Lua scripts of the Redis join store (:class:`monitor.adapters.join_store.RedisJoinStore`).
+
+Each runs atomically in Redis: one call per batch and side, and per expiry chunk.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ADD_FEEDBACK", "ADD_INFERENCES", "EXPIRE"]
+
+# Keys under the prefix: i:<rid> "seq:payload"; f:<rid> hash fid -> "seq:payload"; seq counter;
+# age:i / age:f sorted sets of first-arrival times; open:i / open:f sets of unmatched records;
+# instance: the store's id, set (to the caller's fresh id, ARGV[4]) by the first script that finds it
+# missing and returned by every script, so a Redis that lost its data (restarted without
+# persistence, flushed) shows up as a changed id. It has no TTL: volatile-* eviction never takes it.
+# A feedback member is "<len(rid)>:<rid><fid>" so that any characters in the ids are safe.
+_HELPERS = """
+local function split(v)
+  local c = string.find(v, ':', 1, true)
+  return tonumber(string.sub(v, 1, c - 1)), string.sub(v, c + 1)
+end
+local p, now, ttl = ARGV[1], ARGV[2], ARGV[3]
+local instance = redis.call('GET', p .. 'instance')
+if not instance then
+  instance = ARGV[4]
+  redis.call('SET', p .. 'instance', instance)
+end
+local out = {}
+"""
+ADD_INFERENCES = (
+    _HELPERS
+    + """
+for i = 5, #ARGV, 2 do
+  local rid, payload = ARGV[i], ARGV[i + 1]
+  local ikey, fkey = p .. 'i:' .. rid, p .. 'f:' .. rid
+  local current = redis.call('GET', ikey)
+  local seq
+  if current then
+    seq, payload = split(current)
+  else
+    seq = redis.call('INCR', p .. 'seq')
+    redis.call('SET', ikey, seq .. ':' .. payload, 'PX', ttl)
+    redis.call('ZADD', p .. 'age:i', now, rid)
+    local fids = redis.call('HKEYS', fkey)
+    if #fids == 0 then redis.call('SADD', p .. 'open:i', rid) end
+    for _, fid in ipairs(fids) do
+      redis.call('SREM', p .. 'open:f', string.len(rid) .. ':' .. rid .. fid)
+    end
+  end
+  local feedback, row = redis.call('HGETALL', fkey), nil
+  for j = 1, #feedback, 2 do
+    local fseq, fpayload = split(feedback[j + 1])
+    if fseq < seq then
+      row = row or {rid, payload}
+      table.insert(row, feedback[j])
+      table.insert(row, fpayload)
+    end
+  end
+  if row then table.insert(out, row) end
+end
+return {instance, out}
+"""
+)
+ADD_FEEDBACK = (
+    _HELPERS
+    + """
+for i = 5, #ARGV, 3 do
+  local rid, fid, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local fkey, member = p .. 'f:' .. rid, string.len(rid) .. ':' .. rid .. fid
+  local inference = redis.call('GET', p .. 'i:' .. rid)
+  local current = redis.call('HGET', fkey, fid)
+  local seq
+  if current then
+    seq, payload = split(current)
+  else
+    seq = redis.call('INCR', p .. 'seq')
+    redis.call('HSET', fkey, fid, seq .. ':' .. payload)
+    redis.call('PEXPIRE', fkey, ttl)
+    redis.call('ZADD', p .. 'age:f', now, member)
+    if inference then redis.call('SREM', p .. 'open:i', rid)
+    else redis.call('SADD', p .. 'open:f', member) end
+  end
+  if inference then
+    local iseq, ipayload = split(inference)
+    if iseq < seq then table.insert(out, {rid, ipayload, payload}) end
+  end
+end
+return {instance, out}
+"""
+)
+EXPIRE = (
+    _HELPERS
+    + """
+-- for this script ARGV[2] is the cutoff time and ARGV[3] the chunk size
+local cutoff, limit = '(' .. now, tonumber(ttl)
+local rids = redis.call('ZRANGEBYSCORE', p .. 'age:i', '-inf', cutoff, 'LIMIT', 0, limit)
+local expired_i, expired_f = 0, 0
+for _, rid in ipairs(rids) do
+  redis.call('DEL', p .. 'i:' .. rid)
+  redis.call('ZREM', p .. 'age:i', rid)
+  expired_i = expired_i + redis.call('SREM', p .. 'open:i', rid)
+end
+local members = redis.call('ZRANGEBYSCORE', p .. 'age:f', '-inf', cutoff, 'LIMIT', 0, limit)
+for _, member in ipairs(members) do
+  local c = string.find(member, ':', 1, true)
+  local n = tonumber(string.sub(member, 1, c - 1))
+  redis.call('HDEL', p .. 'f:' .. string.sub(member, c + 1, c + n), string.sub(member, c + n + 1))
+  redis.call('ZREM', p .. 'age:f', member)
+  expired_f = expired_f + redis.call('SREM', p .. 'open:f', member)
+end
+return {instance, expired_i, expired_f, #rids + #members}
+"""
+)

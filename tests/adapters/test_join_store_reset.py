@@ -1,0 +1,71 @@
+"""A Redis join store that restarted empty is detected: a real redis-server of the test's own, on a
+free loopback port, killed (SIGKILL) and started again, with and without persistence."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from faults_support import redis_server
+from prometheus_client import CollectorRegistry
+
+from monitor.adapters.join_store import RedisJoinStore
+from monitor.adapters.prometheus_metrics import MonitorMetrics
+from monitor.errors import StoreError
+
+
+def _retry(call):
+    """The first call after a restart may meet the old, dead connection (a retryable StoreError)."""
+    try:
+        return call()
+    except StoreError as exc:
+        assert exc.retryable
+        return call()
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["no-persistence", "aof"])
+def test_a_redis_restarted_empty_is_counted_once_and_a_persistent_one_is_not(
+    tmp_path, caplog, persistent
+):
+    registry = CollectorRegistry()
+    counter = MonitorMetrics(registry).join_store_resets.labels(store="join")
+
+    def counted() -> float | None:
+        return registry.get_sample_value("monitor_join_store_resets_total", {"store": "join"})
+
+    server = redis_server(tmp_path, persistent).start()
+    try:
+        url = f"redis://127.0.0.1:{server.port}/0"
+        store = RedisJoinStore(url, ttl_seconds=3600, prefix="t:join:", on_reset=counter.inc)
+        other = RedisJoinStore(url, ttl_seconds=3600, prefix="t:join:")  # a second worker
+        store.setup()
+        other.setup()
+        assert store.add_inferences([("r1", b"inf1")], now=0.0) == []
+        assert other.add_feedback([("r0", "f0", b"fb0")], now=0.0) == []
+        assert store.resets == other.resets == 0  # the second worker met the marker the first wrote
+
+        server.kill()
+        server.start()
+        with caplog.at_level(logging.WARNING, logger="monitor.adapters.join_store"):
+            matches = _retry(lambda: store.add_feedback([("r1", "f1", b"fb1")], now=1.0))
+        if persistent:  # the inference survived: the feedback joins, nothing reported
+            assert matches == [("r1", b"inf1", b"fb1")]
+            assert store.resets == 0 and counted() == 0
+            assert not caplog.records
+        else:  # the inference is gone: the pair is lost, and that is reported
+            assert matches == []
+            assert store.resets == 1 and counted() == 1
+            [record] = caplog.records
+            assert "was reset" in record.getMessage() and f":{server.port}" in record.getMessage()
+        # the other worker sees the same reset once (through its own next call, an expiry sweep)
+        _retry(lambda: other.expire(now=2.0))
+        assert other.resets == (0 if persistent else 1)
+
+        # after the reset the store works again and no further reset is reported
+        assert store.add_inferences([("r2", b"inf2")], now=3.0) == []
+        assert other.add_feedback([("r2", "f2", b"fb2")], now=4.0) == [("r2", b"inf2", b"fb2")]
+        assert (store.resets, other.resets) == ((0, 0) if persistent else (1, 1))
+        store.close()
+        other.close()
+    finally:
+        server.kill()
