@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     feedback_topic: str = "monitor.feedback"
     dlq_topic: str = "monitor.contract.dlq"
     alerts_topic: str = "monitor.alerts"
+    detector_topic: str | None = Field(
+        None,
+        description="internal topic of each version's detector values, keyed by model and version; "
+        "unset: <MONITOR_APP_ID>.detector-values (one per consumer group)",
+    )
     partitions: int = Field(4, ge=1)
     app_id: str = "llm-monitor"
     clickhouse_url: str = "chdb://.monitor-data/clickhouse"
@@ -184,7 +189,7 @@ class Settings(BaseSettings):
         "stay in memory (least recently seen out first)",
     )
     max_detectors: int = Field(
-        500, ge=1, description="detector sets (partition, model, version) kept in memory"
+        500, ge=1, description="detector sets (one per model version) kept in memory"
     )
     join_memory_max_records: int = Field(
         200_000,
@@ -212,6 +217,11 @@ class Settings(BaseSettings):
         except ConfigError as exc:
             raise ValueError(str(exc)) from None  # pydantic names the setting
         return value
+
+    @property
+    def detector_values_topic(self) -> str:
+        """Where each version's detector values go: one topic per consumer group (app id)."""
+        return self.detector_topic or f"{self.app_id}.detector-values"
 
     @property
     def window_seconds(self) -> int:

@@ -21,6 +21,7 @@ from monitor.folding.pipeline import BatchConfig, BatchOutput, Position, RawMess
 from monitor.services.drift import sample_records
 from monitor.services.ingest import BatchIngest, IngestStopped, ingest_batch, run_blocking
 from monitor.services.versions import VersionStates
+from streams.detector_agent import register_detector_agent, value_sender
 from streams.observe import record_batch_metrics, record_outcome_metrics
 from streams.positions import SourcePositions
 from streams.wiring import Wiring
@@ -44,6 +45,9 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         key_serializer="raw",
     )
     dlq = app.topic(s.dlq_topic, partitions=1, value_serializer="raw", key_serializer="raw")
+    values_topic = app.topic(
+        s.detector_values_topic, partitions=s.partitions, value_serializer="raw", key_serializer="raw"
+    )
     m = wiring.metrics
 
     async def blocking(
@@ -54,6 +58,8 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
     async def stored_position(topic: str, partition: int) -> Position:
         return await blocking(wiring.store.position, topic, partition)
 
+    register_detector_agent(app, wiring, values_topic, blocking, EXIT_UNWRITTEN)
+    send_values = value_sender(values_topic)
     positions = SourcePositions(stored_position, wiring.open_source_log(), m, wiring.positions)
 
     async def send_dead_letters(rejections, now: float) -> None:
@@ -121,8 +127,6 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
     def forget_after_failure() -> None:
         m.store_errors.labels(operation="batch").inc()
         positions.forget()
-        if wiring.outcome_stage is not None:
-            wiring.outcome_stage.forget()
         versions().forget()
 
     async def handle(raw: list[RawMessage]) -> None:
@@ -166,6 +170,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
                 stopping=lambda: app.should_stop,
                 health=wiring.health,
                 on_failure=forget_after_failure,
+                send_values=send_values,
             )
             out, outcomes, rows = result.out, result.outcomes, result.rows
             await sample_new_versions(out)
@@ -184,7 +189,6 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
             m.watermark.set(max(p.watermark for p in wiring.positions.values()))
         m.partial_rows.inc(rows)
         m.state_evictions.labels(state="version").inc(versions().trim())
-        m.state_evictions.labels(state="detector").inc(outcomes.evicted)
         record_batch_metrics(m, out)
         record_outcome_metrics(m, outcomes)
 
@@ -211,7 +215,8 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         sender, assigned, **kwargs
     ):  # another worker may have written meanwhile
         positions.forget()
-        wiring.outcome_stage.forget()
+        if wiring.detector_owner is not None:  # the detector-values partitions may have moved too
+            wiring.detector_owner.forget()
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]  # faust's receiver type wants signal=
     async def close_source_log(sender, **kwargs):

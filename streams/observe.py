@@ -8,9 +8,10 @@ from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.catalogue import OUTCOME_METRICS
 from monitor.folding.pipeline import BatchOutput
 from monitor.outcomes.fold import fold_outcomes
+from monitor.services.detectors import DetectorBatch
 from monitor.services.outcomes import OutcomeResult
 
-__all__ = ["record_batch_metrics", "record_outcome_metrics"]
+__all__ = ["record_batch_metrics", "record_detections", "record_outcome_metrics"]
 
 # Outcome metrics exported as observations and positives, labelled with their catalogue name.
 EXPORTED_OUTCOMES = frozenset(m.prometheus_label for m in OUTCOME_METRICS if m.prometheus_label)
@@ -48,5 +49,9 @@ def record_outcome_metrics(m: MonitorMetrics, result: OutcomeResult) -> None:
         m.outcome_positive.labels(*labels).inc(total.numerator)
     for delay in result.join_delays:
         m.join_delay.observe(max(delay, 0.0))
-    for _, _, d in result.detections:
+
+
+def record_detections(m: MonitorMetrics, batch: DetectorBatch) -> None:
+    for found in batch.detections:
+        d = found.detection
         m.detections.labels(*m.model_labels(d.model, d.model_version), d.stream, d.detector).inc()

@@ -32,6 +32,7 @@ from monitor.adapters.store_secret import issue_secret, secret_path
 from monitor.errors import StoreError
 from monitor.experiments.config import experiment_covariates
 from monitor.folding.pipeline import Position
+from monitor.services.detectors import DetectorOwner
 from monitor.services.ingest import IngestHealth
 from monitor.services.outcomes import OutcomeStage
 from monitor.services.shadow import ShadowStage
@@ -62,6 +63,7 @@ class Wiring:
     versions: VersionStates | None = None  # baselines and sampling state of recently seen versions
     join_store: JoinStore | None = None
     outcome_stage: OutcomeStage | None = None
+    detector_owner: DetectorOwner | None = None  # one detector set per version (detector-values topic)
     shadow_stage: ShadowStage | None = None
     owns_store: bool = False
     lock: StoreLock | None = None
@@ -100,10 +102,13 @@ class Wiring:
         self.join_store.setup()
         self.outcome_stage = OutcomeStage(
             self.join_store,
-            OutcomeStore(self.store),
             window_seconds=s.window_seconds,
             segment_keys=s.segment_keys,
             covariates=experiment_covariates(s.experiments),
+        )
+        self.detector_owner = DetectorOwner(
+            OutcomeStore(self.store),
+            s.detector_values_topic,
             evidence_detectors=s.detector_evidence,
             max_detectors=s.max_detectors,
         )

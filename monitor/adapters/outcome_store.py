@@ -43,6 +43,24 @@ class OutcomeStore:
             for m, v, epoch, offset, state in rows
         }
 
+    def load_version_states(
+        self, topic: str, versions: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, bytes]]:
+        """Newest saved state of each of ``versions`` under the detector-values ``topic``, whichever
+        of its partitions saved it: ``(model, version) -> (save sequence, state)``."""
+        rows = self.store.query(
+            "SELECT model, model_version, max(last_offset), argMax(state, last_offset) "
+            f"FROM {self.store.table('detector_state')} WHERE src_topic = {{topic:String}} "
+            "AND has(arrayZip({models:Array(String)}, {versions:Array(String)}), (model, model_version)) "
+            "GROUP BY model, model_version",
+            {
+                "topic": topic,
+                "models": [m for m, _ in versions],
+                "versions": [v for _, v in versions],
+            },
+        ).rows
+        return {(m, v): (int(seq), bytes.fromhex(state)) for m, v, seq, state in rows}
+
     def save_states(self, rows: Sequence[tuple[str, int, str, str, int, int, bytes]]) -> None:
         """``(topic, partition, model, version, position epoch, last offset, state)`` rows."""
         self.store.insert(

@@ -16,22 +16,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-import numpy as np
 import orjson
 
 from monitor.catalogue import correct, satisfied
 from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.contract.fields import contract_fields
+from monitor.detectors.values import StreamValues
 from monitor.outcomes.fold import JoinedOutcome
 
 __all__ = [
     "DETECTOR_STREAMS",
-    "detector_streams",
+    "detector_values",
     "feedback_payload",
     "inference_payload",
     "joined_outcome",
     "payload_offset",
-    "stream_times",
 ]
 
 DETECTOR_STREAMS = ("error", "satisfaction", "judge_score", "latency_ms")
@@ -114,43 +113,45 @@ def _error(o: JoinedOutcome) -> float | None:
     return None if right is None else float(not right)
 
 
-def stream_times(outcomes: Sequence[JoinedOutcome]) -> dict[str, list[float]]:
-    """Feedback time of each value of :func:`detector_streams` (same order, one model version)."""
-    times: dict[str, list[float]] = defaultdict(list)
-    for o in outcomes:
-        if _error(o) is not None:
-            times["error"].append(o.feedback_time)
-        if _satisfied(o) is not None:
-            times["satisfaction"].append(o.feedback_time)
-        if o.judge_score is not None:
-            times["judge_score"].append(o.feedback_time)
-    return dict(times)
-
-
-def detector_streams(
+def detector_values(
     outcomes: Sequence[JoinedOutcome],
-) -> dict[tuple[str, str], dict[str, np.ndarray]]:
-    """Per model version, the values each detector stream receives, in outcome order.
+    offsets: Sequence[int],
+    latencies: Sequence[tuple[str, str, int, float, float]] = (),
+) -> dict[tuple[str, str], dict[str, StreamValues]]:
+    """Per model version, each detector stream's values with the source offset and event time of each.
 
-    ``error`` is 1 when a labelled prediction is not :func:`~monitor.catalogue.correct`; outcomes
-    without the value are left out.
+    ``offsets[i]`` is the source offset of the event that completed ``outcomes[i]`` (the value's
+    time is the feedback time); ``latencies`` are ``(model, version, offset, latency_ms, time)`` of
+    inference events.
 
     >>> o = JoinedOutcome("a", "m", "v", 0.0, 1.0, prediction=1, label=0, rating=2)
-    >>> {k: v.tolist() for k, v in detector_streams([o])[("m", "v")].items()}
-    {'error': [1.0], 'satisfaction': [0.0]}
+    >>> got = detector_values([o], [7], [("m", "v", 6, 80.0, 0.0)])[("m", "v")]
+    >>> sorted(got), got["error"]
+    (['error', 'latency_ms', 'satisfaction'], StreamValues(offsets=(7,), values=(1.0,), times=(1.0,)))
     """
-    values: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for o in outcomes:
-        streams = values[(o.model, o.model_version)]
-        error = _error(o)
-        if error is not None:
-            streams["error"].append(error)
-        happy = _satisfied(o)
-        if happy is not None:
-            streams["satisfaction"].append(happy)
-        if o.judge_score is not None:
-            streams["judge_score"].append(float(o.judge_score))
+    columns: dict[tuple[str, str], dict[str, list[tuple[int, float, float]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for o, offset in zip(outcomes, offsets):
+        streams = columns[(o.model, o.model_version)]
+        for stream, value in (
+            ("error", _error(o)),
+            ("satisfaction", _satisfied(o)),
+            ("judge_score", None if o.judge_score is None else float(o.judge_score)),
+        ):
+            if value is not None:
+                streams[stream].append((offset, value, o.feedback_time))
+    for model, version, offset, latency, time in latencies:
+        columns[(model, version)]["latency_ms"].append((offset, float(latency), time))
     return {
-        key: {s: np.asarray(v, dtype=np.float64) for s, v in streams.items()}
-        for key, streams in values.items()
+        key: {
+            s: StreamValues(
+                tuple(e[0] for e in entries),
+                tuple(e[1] for e in entries),
+                tuple(e[2] for e in entries),
+            )
+            for s, entries in streams.items()
+        }
+        for key, streams in columns.items()
+        if streams
     }

@@ -29,6 +29,7 @@ import orjson
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import MemoryJoinStore
 from monitor.contract.decode import Rejection
+from monitor.detectors.values import DetectorValues
 from monitor.errors import MonitorError, PositionMoved, StoreError, is_retryable
 from monitor.folding.pipeline import (
     BatchConfig,
@@ -146,24 +147,6 @@ class IngestResult:
     attempts: int = 1
 
 
-class _DiscardingOutcomeStore:
-    """The outcome store of a trial run: no saved state, nothing kept."""
-
-    def load_states(
-        self,
-        topic: str,
-        partition: int,
-        versions: Sequence[tuple[str, str]] = (),
-    ) -> dict[tuple[str, str], tuple[int, int, bytes]]:
-        return {}
-
-    def save_states(self, rows: Sequence[Any]) -> None:
-        pass
-
-    def write_detections(self, rows: Sequence[Any]) -> None:
-        pass
-
-
 @dataclass
 class BatchIngest:
     """The blocking steps of one batch (run them on the store thread)."""
@@ -236,7 +219,6 @@ class BatchIngest:
         out = process_batch(part, positions, config, self.folds)
         scratch = OutcomeStage(
             MemoryJoinStore(),
-            _DiscardingOutcomeStore(),  # type: ignore[arg-type]
             window_seconds=self.outcome_stage.window,
             segment_keys=self.outcome_stage.segment_keys,
         )
@@ -268,9 +250,12 @@ async def ingest_batch(
     stopping: Callable[[], bool],
     health: IngestHealth,
     on_failure: Callable[[], None] = lambda: None,
+    send_values: Callable[[list[DetectorValues]], Awaitable[None]] | None = None,
     policy: RetryPolicy = RetryPolicy(),
 ) -> IngestResult:
-    """Write ``raw`` (dead letters first), retrying outages; raises only :class:`IngestStopped`."""
+    """Write ``raw`` (dead letters and detector values first), retrying outages; raises only
+    :class:`IngestStopped`. Detector values are sent before the insert, so a crash cannot lose them;
+    a batch sent again is fed once (their owner skips offsets it fed)."""
     excluded: dict[MessageKey, Rejection] = {}
     sent: set[tuple[MessageKey, int]] = set()
     failures = waits = unexplained = moved = 0
@@ -287,6 +272,8 @@ async def ingest_batch(
             new = [(m, r) for m, r in out.rejections if (message_key(m), r.index) not in sent]
             await send_dead_letters(new, config.now)
             sent.update((message_key(m), r.index) for m, r in new)
+            if send_values is not None and outcomes.values:
+                await send_values(outcomes.values)
             rows = await blocking(steps.write, out, positions)
         except IngestStopped:
             raise

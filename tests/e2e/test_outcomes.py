@@ -400,13 +400,21 @@ def test_restarts_keep_pending_joins_and_detector_state(deployment, start_worker
 
     time.sleep(1.5)  # a last refresh of the windows
     detections = reader_for(restarting).query(DETECTIONS).rows
-    assert detections == reader_for(clean).query(DETECTIONS).rows
+    # No detection lost or repeated: the same detections as the clean run. Their positions may move
+    # a little: both partitions' values meet in arrival order, which differs between the two runs.
+    clean_detections = reader_for(clean).query(DETECTIONS).rows
+    assert [d[2:4] for d in detections] == [d[2:4] for d in clean_detections]
+    assert all(abs(a[6] - b[6]) <= 64 for a, b in zip(detections, clean_detections)), (
+        detections,
+        clean_detections,
+    )
     error_adwin = [d for d in detections if d[2:4] == ("error", "adwin")]
-    for partition in range(
-        deployment.partitions
-    ):  # the switch was found after the restarts, from restored state
-        found = [d[6] for d in error_adwin if d[4] == partition and d[6] >= SWITCH]
-        assert found and found[0] < SWITCH + 150, (partition, error_adwin)
+    # One detector set sees both partitions' errors, the switch near position partitions x SWITCH; it
+    # was found after the restarts, from restored state.
+    switch = deployment.partitions * SWITCH
+    found = [d[6] for d in error_adwin if d[6] >= switch - 50]
+    assert found and found[0] < switch + 150, error_adwin
+    assert {d[4] for d in detections} == {0}  # version-wide, not per source partition
     assert (
         reader_for(restarting).query(WINDOW_ROWS).rows == reader_for(clean).query(WINDOW_ROWS).rows
     )

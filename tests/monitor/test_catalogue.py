@@ -26,7 +26,7 @@ from monitor.drift.baseline import build_baseline
 from monitor.errors import ConfigError
 from monitor.outcomes.fold import OUTCOME_METRICS as FOLDED
 from monitor.outcomes.fold import JoinedOutcome, fold_outcomes
-from monitor.outcomes.join import detector_streams
+from monitor.outcomes.join import detector_values
 from monitor.services.outcome_windows import QUANTILES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,7 +114,7 @@ def test_fold_detectors_and_baseline_agree_on_correct() -> None:
         for i, (p, y) in enumerate(pairs)
     ]
     (accuracy,) = [s for s in fold_outcomes(outcomes, 60) if s.metric == "accuracy"]
-    errors = detector_streams(outcomes)[("m", "v")]["error"].tolist()
+    errors = list(detector_values(outcomes, [0] * len(outcomes))[("m", "v")]["error"].values)
     baseline = build_baseline(
         "m", "v", [{"features": {"x": 1}, "prediction": p, "label": y} for p, y in pairs], now=0.0
     )
@@ -131,7 +131,9 @@ def test_fold_and_detectors_agree_on_satisfied() -> None:
     ]
     (sat,) = [s for s in fold_outcomes(outcomes, 60) if s.metric == "satisfaction"]
     assert (sat.numerator, sat.denominator) == (2.0, 3.0)
-    assert detector_streams(outcomes)[("m", "v")]["satisfaction"].tolist() == [1.0, 1.0, 0.0]
+    assert list(
+        detector_values(outcomes, [0] * len(outcomes))[("m", "v")]["satisfaction"].values
+    ) == [1.0, 1.0, 0.0]
 
 
 def test_docs_table_is_the_rendered_catalogue() -> None:

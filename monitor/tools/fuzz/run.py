@@ -30,7 +30,6 @@ import orjson
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import MemoryJoinStore
-from monitor.adapters.outcome_store import OutcomeStore
 from monitor.contract.decode import Rejection
 from monitor.contract.dlq import dead_letter_record
 from monitor.drift.baseline import Baseline, build_baseline
@@ -118,9 +117,7 @@ class FuzzHarness:
         self.offsets: Counter[tuple[str, int]] = Counter()
         self.request_ids: list[str] = []
         self.baselines = _baselines(random.Random(seed + 1), self.now)
-        stage = OutcomeStage(
-            MemoryJoinStore(), OutcomeStore(store), window_seconds=60, segment_keys=("region",)
-        )
+        stage = OutcomeStage(MemoryJoinStore(), window_seconds=60, segment_keys=("region",))
         self.steps = BatchIngest(store, stage, [self._fold_drift])
         self.health = IngestHealth()
         self.dead: list[tuple[RawMessage, Rejection]] = []

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.outcomes.fold import JoinedOutcome
 from monitor.outcomes.join import (
-    detector_streams,
+    detector_values,
     feedback_payload,
     inference_payload,
     joined_outcome,
@@ -138,7 +138,15 @@ def outcome(rid: str, version: str = "v1", **fields) -> JoinedOutcome:
     return JoinedOutcome(rid, "m", version, 0.0, 1.0, **fields)
 
 
-def test_detector_streams_keep_outcome_order_per_version_and_leave_out_missing_values() -> None:
+def streams_of(outcomes, offsets=None):
+    offsets = list(range(len(outcomes))) if offsets is None else offsets
+    return {
+        key: {s: list(v.values) for s, v in per.items()}
+        for key, per in detector_values(outcomes, offsets).items()
+    }
+
+
+def test_detector_values_keep_outcome_order_per_version_and_leave_out_missing_values() -> None:
     outcomes = [
         outcome("a", prediction="x", label="x", rating=5),  # right, satisfied
         outcome("b", "v2", prediction="x", label="y"),  # other version: wrong
@@ -150,11 +158,7 @@ def test_detector_streams_keep_outcome_order_per_version_and_leave_out_missing_v
             "g", prediction="x", label="y", rating=4, thumbs="down"
         ),  # a rating wins over thumbs
     ]
-    streams = {
-        key: {s: v.tolist() for s, v in per.items()}
-        for key, per in detector_streams(outcomes).items()
-    }
-    assert streams == {
+    assert streams_of(outcomes) == {
         ("m", "v1"): {
             "error": [0.0, 1.0, 1.0],
             "satisfaction": [1.0, 0.0, 0.0, 1.0, 1.0],
@@ -162,20 +166,21 @@ def test_detector_streams_keep_outcome_order_per_version_and_leave_out_missing_v
         },
         ("m", "v2"): {"error": [1.0]},
     }
+    v1 = detector_values(outcomes, [10, 11, 12, 13, 14, 15, 16])[("m", "v1")]
+    assert v1["error"].offsets == (10, 14, 16) and v1["judge_score"].offsets == (14, 15)
 
 
-def test_detector_streams_of_outcomes_without_values() -> None:
-    streams = detector_streams([outcome("a", task_completed=True, turns=3)])
-    assert streams == {("m", "v1"): {}}
-    assert detector_streams([]) == {}
+def test_detector_values_of_outcomes_without_values() -> None:
+    assert streams_of([outcome("a", task_completed=True, turns=3)]) == {}
+    assert streams_of([]) == {}
 
 
-def test_detector_streams_are_float_arrays_in_order() -> None:
+def test_detector_values_are_in_order_with_their_times() -> None:
     rng = np.random.default_rng(0)
     errors = rng.random(500) < 0.3
     outcomes = [
         outcome(str(i), prediction="p", label="p" if not e else "q") for i, e in enumerate(errors)
     ]
-    values = detector_streams(outcomes)[("m", "v1")]["error"]
-    assert values.dtype == np.float64
-    np.testing.assert_array_equal(values, errors.astype(np.float64))
+    column = detector_values(outcomes, list(range(500)))[("m", "v1")]["error"]
+    np.testing.assert_array_equal(np.asarray(column.values), errors.astype(np.float64))
+    assert column.times == (1.0,) * 500 and column.offsets == tuple(range(500))

@@ -15,7 +15,6 @@ from tests_support import inference
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import MemoryJoinStore, RedisJoinStore
 from monitor.adapters.local_broker import free_port
-from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.remote_store import RemoteStore, handle_store_call, store_error_reply
 from monitor.errors import PositionMoved, StoreError
 from monitor.folding.partials import Partial
@@ -58,9 +57,7 @@ class Harness:
         stop_after_sleeps: int | None = None,
     ):
         self.store = store
-        stage = OutcomeStage(
-            join_store or MemoryJoinStore(), OutcomeStore(store), window_seconds=60
-        )
+        stage = OutcomeStage(join_store or MemoryJoinStore(), window_seconds=60)
         self.steps = BatchIngest(store, stage, folds)
         self.dead: list = []
         self.sleeps: list[float] = []

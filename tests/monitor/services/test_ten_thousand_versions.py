@@ -1,5 +1,5 @@
 """10,000 model versions through the batch path (process_batch, version state, outcome stage with the
-in-process join store, the embedded store, Prometheus bookkeeping): memory and batch time stay bounded.
+in-process join store, the detector owner, the embedded store, Prometheus bookkeeping): memory and batch time stay bounded.
 
 Asserted as caps and ratios, never as absolute timings: the Python memory held after the caps are
 reached grows by less than a fixed fraction while another 8,000 versions pass, and the late batches
@@ -21,10 +21,11 @@ from monitor.adapters.join_store import MemoryJoinStore
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.folding.pipeline import BatchConfig, Position, RawMessage, process_batch
+from monitor.services.detectors import DetectorOwner, ValuesMessage
 from monitor.services.drift import sample_records
 from monitor.services.outcomes import OutcomeStage
 from monitor.services.versions import VersionStates
-from streams.observe import record_batch_metrics, record_outcome_metrics
+from streams.observe import record_batch_metrics, record_detections, record_outcome_metrics
 
 VERSIONS, PER_BATCH = 10_000, 100
 BATCHES = VERSIONS // PER_BATCH
@@ -89,7 +90,8 @@ def test_ten_thousand_versions_keep_memory_and_batch_time_bounded(chdb_dir):
     store.migrate()
     drift = DriftStore(store)
     join = MemoryJoinStore(max_records=CAP_JOIN)
-    stage = OutcomeStage(join, OutcomeStore(store), window_seconds=60, max_detectors=CAP_DETECTORS)
+    stage = OutcomeStage(join, window_seconds=60)
+    owner = DetectorOwner(OutcomeStore(store), "values", max_detectors=CAP_DETECTORS)
     versions = VersionStates(drift, max_versions=CAP_VERSIONS, baseline_samples=1)
     metrics = MonitorMetrics(CollectorRegistry(), max_model_labels=50)
     positions: dict[tuple[str, int], Position] = {}
@@ -110,12 +112,16 @@ def test_ten_thousand_versions_keep_memory_and_batch_time_bounded(chdb_dir):
         positions.update({s: Position(o.last_offset, o.watermark) for s, o in out.sources.items()})
         drift.add_samples(sample_records(versions.take_samples(out.inferences)))
         metrics.state_evictions.labels(state="version").inc(versions.trim())
-        metrics.state_evictions.labels(state="detector").inc(outcomes.evicted)
+        detected = owner.process(
+            [ValuesMessage(0, b * 1000 + i, v) for i, v in enumerate(outcomes.values)], NOW
+        )
+        metrics.state_evictions.labels(state="detector").inc(detected.evicted)
         record_batch_metrics(metrics, out)
         record_outcome_metrics(metrics, outcomes)
+        record_detections(metrics, detected)
         seconds.append(time.process_time() - started)
         joined += len(outcomes.outcomes)
-        assert len(stage.detectors) <= CAP_DETECTORS and len(versions) <= CAP_VERSIONS
+        assert len(owner.sets) <= CAP_DETECTORS and len(versions) <= CAP_VERSIONS
         assert len(join._by_age) <= CAP_JOIN
         if b in (19, BATCHES - 1):
             gc.collect()
@@ -126,12 +132,13 @@ def test_ten_thousand_versions_keep_memory_and_batch_time_bounded(chdb_dir):
         f"SELECT sum(count) FROM {store.db}.partials WHERE name = 'inference_events'"
     ).rows[0][0]
     assert total == 2 * VERSIONS and joined == FEEDBACK
-    # the caps held and every eviction was counted: one detector set per (source partition, version)
-    assert len(stage.detectors) == CAP_DETECTORS
+    # the caps held and every eviction was counted: one detector set per version (its feedback comes
+    # one batch later, while the set is still in memory)
+    assert len(owner.sets) == CAP_DETECTORS
     assert (
         metrics.registry.get_sample_value("monitor_state_evictions_total", {"state": "detector"})
-        == stage.evicted
-        == VERSIONS + FEEDBACK - CAP_DETECTORS
+        == owner.evicted
+        == VERSIONS - CAP_DETECTORS
     )
     assert (
         metrics.registry.get_sample_value("monitor_state_evictions_total", {"state": "version"})
@@ -152,7 +159,7 @@ def test_ten_thousand_versions_keep_memory_and_batch_time_bounded(chdb_dir):
     print(
         f"\n10,000 versions: Python objects {objects[19]} at batch 20, {objects[BATCHES - 1]} at the end; RSS "
         f"{memory[19] / 1e6:.0f} / {memory[BATCHES - 1] / 1e6:.0f} MB; median batch CPU {early * 1000:.0f} ms "
-        f"(batches 3-12) / {late * 1000:.0f} ms (last 10); evicted: {stage.evicted} detector sets, "
+        f"(batches 3-12) / {late * 1000:.0f} ms (last 10); evicted: {owner.evicted} detector sets, "
         f"{versions.evicted} versions"
     )
     # memory: every cap is full by batch 20; the 8,000 versions after it leave the Python heap flat

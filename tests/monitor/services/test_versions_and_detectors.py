@@ -1,18 +1,23 @@
-"""Bounded per-version state on embedded ClickHouse: detector sets and baselines leave memory at their
-caps and come back from the store with nothing lost; a new position epoch feeds detectors again."""
+"""Per-version state on embedded ClickHouse: one detector set per version, fed every source's values
+once (replays skipped, a new position epoch fed again); detector sets and baselines leave memory at
+their caps and come back from the store with nothing lost."""
 
 from __future__ import annotations
 
 import uuid
 
+import numpy as np
 import orjson
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.join_store import MemoryJoinStore
 from monitor.adapters.outcome_store import OutcomeStore
+from monitor.detectors.concept import ConceptDriftMonitor, DetectorSpec
+from monitor.detectors.values import DetectorValues, StreamValues
 from monitor.drift.baseline import build_baseline
 from monitor.folding.pipeline import BatchConfig, Position, RawMessage, process_batch
+from monitor.services.detectors import DetectorOwner, ValuesMessage
 from monitor.services.outcomes import OutcomeStage
 from monitor.services.versions import VersionStates
 
@@ -50,50 +55,110 @@ def batch(versions: list[str], first_offset: int, position: Position = START):
     return process_batch(raw, {("inf", 0): position}, CFG)
 
 
-def test_detector_sets_past_the_cap_are_evicted_and_restored_from_the_store(chdb_dir):
-    store = new_store(chdb_dir)
-    outcomes = OutcomeStore(store)
-    stage = OutcomeStage(MemoryJoinStore(), outcomes, window_seconds=60, max_detectors=2)
-    first = stage.process(batch(["v1", "v2", "v3"], 0), NOW)
-    assert (
-        first.evicted == 1
-        and len(stage.detectors) == 2
-        and ("inf", 0, "m", "v1") not in stage.detectors
+def values(version: str, offsets: range, epoch: int = 0, topic: str = "inf", partition: int = 0):
+    """Latency values of ``version`` at ``offsets`` of one source log, as an ingest worker sends them."""
+    return DetectorValues(
+        "m",
+        version,
+        topic,
+        partition,
+        epoch,
+        offsets[-1],
+        {
+            "latency_ms": StreamValues(
+                tuple(offsets), tuple(100.0 + o for o in offsets), tuple(NOW + o for o in offsets)
+            )
+        },
     )
-    fed_before = outcomes.load_states("inf", 0, [("m", "v1")])[("m", "v1")]
-    assert fed_before[:2] == (0, 2)  # epoch 0, fed up to offset 2
-    stage.process(
-        batch(["v1"], 3), NOW
-    )  # v1 comes back: its saved state is continued, not restarted
-    assert stage.detectors.peek(("inf", 0, "m", "v1")).monitor.position("latency_ms") == 2
 
 
-def test_a_state_that_did_not_change_is_not_saved_again(chdb_dir):
+def feed(owner: DetectorOwner, *batches: DetectorValues, first_offset: int = 0):
+    return owner.process(
+        [ValuesMessage(0, first_offset + i, v) for i, v in enumerate(batches)], NOW
+    )
+
+
+def test_the_outcome_stage_sends_each_versions_values_with_their_source_offsets():
+    stage = OutcomeStage(MemoryJoinStore(), window_seconds=60)
+    sent = stage.process(batch(["v1", "v2", "v1"], 7), NOW).values
+    assert [(v.model_version, v.source, v.last_offset) for v in sent] == [
+        ("v1", ("inf", 0, 0), 9),
+        ("v2", ("inf", 0, 0), 9),
+    ]
+    assert sent[0].streams["latency_ms"].offsets == (7, 9)
+    assert sent[0].streams["latency_ms"].values == (100.0, 102.0)
+
+
+def test_detector_sets_past_the_cap_are_evicted_and_restored_from_the_store(chdb_dir):
+    outcomes = OutcomeStore(new_store(chdb_dir))
+    owner = DetectorOwner(outcomes, "values", max_detectors=2)
+    first = feed(
+        owner, values("v1", range(3)), values("v2", range(3, 4)), values("v3", range(4, 5))
+    )
+    assert first.evicted == 1 and len(owner.sets) == 2 and ("m", "v1") not in owner.sets
+    assert ("m", "v1") in outcomes.load_version_states("values", [("m", "v1")])
+    feed(owner, values("v1", range(5, 7)))  # v1 comes back: its saved state is continued
+    v1 = owner.sets.peek(("m", "v1")).detectors
+    assert v1.monitor.position("latency_ms") == 5 and v1.fed == {("inf", 0, 0): 6}
+
+
+def test_a_replayed_batch_feeds_nothing_and_an_unchanged_state_is_not_saved_again(chdb_dir):
     store = new_store(chdb_dir)
-    stage = OutcomeStage(MemoryJoinStore(), OutcomeStore(store), window_seconds=60)
-    out = batch(["v1"], 0)
-    stage.process(out, NOW)
-    stage.forget()  # as after a crash: the same batch again feeds nothing new
-    stage.process(batch(["v1"], 0, Position(-1, 0.0)), NOW)
+    owner = DetectorOwner(OutcomeStore(store), "values")
+    feed(owner, values("v1", range(100)))
+    owner.forget()  # as after a crash: the worker sends the same batch again, cut differently
+    again = feed(owner, values("v1", range(50)), values("v1", range(50, 100)), first_offset=1)
+    assert again.values == 0
+    assert owner.sets.peek(("m", "v1")).detectors.monitor.position("latency_ms") == 100
     rows = store.query(f"SELECT count() FROM {store.db}.detector_state").rows[0][0]
     assert rows == 1
+    later = feed(owner, values("v1", range(60, 130)), first_offset=3)  # overlaps: only 100-129 fed
+    assert later.values == 30
 
 
 def test_a_new_position_epoch_feeds_the_detectors_from_offset_0_again(chdb_dir):
-    store = new_store(chdb_dir)
-    stage = OutcomeStage(MemoryJoinStore(), OutcomeStore(store), window_seconds=60)
-    stage.process(batch(["v1"] * 5, 0), NOW)  # offsets 0-4 of the old log
-    stage.forget()
-    recreated = batch(
-        ["v1"] * 3, 0, Position(-1, 0.0, epoch=1, identity="c/t2")
-    )  # offsets 0-2 of a new log
-    assert recreated.sources[("inf", 0)].epoch == 1
-    assert recreated.sources[("inf", 0)].event_ids[0] == "inf#1:0:0:0"
-    stage.process(recreated, NOW)
-    assert (
-        stage.detectors.peek(("inf", 0, "m", "v1")).monitor.position("latency_ms") == 8
-    )  # none skipped
-    assert OutcomeStore(store).load_states("inf", 0, [("m", "v1")])[("m", "v1")][:2] == (1, 2)
+    owner = DetectorOwner(OutcomeStore(new_store(chdb_dir)), "values")
+    feed(owner, values("v1", range(5)))  # offsets 0-4 of the old log
+    owner.forget()
+    feed(owner, values("v1", range(3), epoch=1), first_offset=1)  # offsets 0-2 of a new log
+    v1 = owner.sets.peek(("m", "v1")).detectors
+    assert v1.monitor.position("latency_ms") == 8  # none skipped
+    assert v1.fed == {("inf", 0, 0): 4, ("inf", 0, 1): 2}
+
+
+def test_four_partitions_feed_one_set_the_unpartitioned_stream(chdb_dir):
+    rng = np.random.default_rng(3)
+    errors = np.concatenate([rng.random(4000) < 0.05, rng.random(4000) < 0.4]).astype(float)
+    owner = DetectorOwner(
+        OutcomeStore(new_store(chdb_dir)), "values", specs=[DetectorSpec("error", "adwin")]
+    )
+    found = []
+    for start in range(0, len(errors), 200):  # 200 values per batch, dealt round robin to 4 sources
+        sends = []
+        for p in range(4):
+            idx = range(start + p, start + 200, 4)
+            sends.append(
+                DetectorValues(
+                    "m",
+                    "v1",
+                    "fb",
+                    p,
+                    0,
+                    idx[-1],
+                    {
+                        "error": StreamValues(
+                            tuple(idx), tuple(errors[i] for i in idx), tuple(float(i) for i in idx)
+                        )
+                    },
+                )
+            )
+        found += feed(owner, *sends, first_offset=start).detections
+    # each batch's shares meet in event-time order: the detector sees the unpartitioned stream
+    expected = ConceptDriftMonitor("m", "v1", [DetectorSpec("error", "adwin")]).update(
+        "error", errors
+    )
+    assert [f.detection.position for f in found] == [d.position for d in expected]
+    assert expected and all(f.event_time == float(f.detection.position) for f in found)
 
 
 def test_an_evicted_version_gets_its_baseline_back_in_the_same_batch(chdb_dir):

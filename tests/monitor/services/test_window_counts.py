@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import MemoryJoinStore
-from monitor.adapters.outcome_store import OutcomeStore
 from monitor.folding.pipeline import BatchConfig, Position, RawMessage, process_batch
 from monitor.services.outcomes import OutcomeStage
 
@@ -88,7 +87,7 @@ def run(
     msgs = [
         RawMessage(f"{m.topic}-{rename}", m.partition, m.offset, m.value, m.kind) for m in messages
     ]
-    stage = OutcomeStage(MemoryJoinStore(), OutcomeStore(store), window_seconds=W)
+    stage = OutcomeStage(MemoryJoinStore(), window_seconds=W)
     cfg = BatchConfig(
         window_seconds=W, allowed_lateness=lateness, max_future_skew=1e9, now=T0 + 10 * W
     )

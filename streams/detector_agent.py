@@ -1,0 +1,109 @@
+"""The detector agent: each version's detector values, from every ingest worker, fed to one set.
+
+The ingest agent sends a batch's detector values, keyed by (model, version), to the detector-values
+topic before it writes the batch (:func:`send_detector_values`); this agent (``concurrency=1``)
+feeds them through :class:`monitor.services.detectors.DetectorOwner`, which skips values it fed
+already and saves state and detections in the store. Like the ingest agent it never lets Faust
+acknowledge a batch it did not process: an outage is retried until it ends or the worker stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import faust
+
+from monitor.detectors.values import DetectorValues, decode_values, encode_values, values_key
+from monitor.errors import BrokerError, MonitorError, is_retryable
+from monitor.services.detectors import DetectorBatch, ValuesMessage
+from monitor.services.ingest import IngestStopped, RetryPolicy
+from streams.observe import record_detections
+from streams.wiring import Wiring
+
+__all__ = ["register_detector_agent", "value_sender"]
+
+log = logging.getLogger("monitor.tools.worker")
+
+
+def value_sender(topic: faust.TopicT) -> Callable[[Sequence[DetectorValues]], Awaitable[None]]:
+    """Send a batch's detector values, delivered before it returns (before the batch is written)."""
+
+    async def send(values: Sequence[DetectorValues]) -> None:
+        try:
+            pending = [
+                await topic.send(key=values_key(v.model, v.model_version), value=encode_values(v))
+                for v in values
+            ]
+            for future in pending:
+                await future
+        except Exception as exc:
+            raise BrokerError(
+                f"detector values not delivered: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    return send
+
+
+def register_detector_agent(
+    app: faust.App,
+    wiring: Wiring,
+    topic: faust.TopicT,
+    blocking: Callable[..., Awaitable],
+    exit_code: int,
+) -> None:
+    s, m = wiring.settings, wiring.metrics
+    policy = RetryPolicy()
+
+    def decode(events) -> list[ValuesMessage]:
+        messages = []
+        for e in events:
+            try:
+                values = decode_values(e.value)
+            except MonitorError as exc:  # our own format: only a foreign producer writes this
+                log.error(
+                    "detector values %d@%d skipped: %s", e.message.partition, e.message.offset, exc
+                )
+                m.rejected.labels(kind="detector_values", reason="malformed").inc()
+                continue
+            messages.append(ValuesMessage(e.message.partition, e.message.offset, values))
+        return messages
+
+    async def feed(messages: list[ValuesMessage]) -> DetectorBatch | None:
+        owner = wiring.detector_owner
+        if owner is None:
+            raise MonitorError("the detector owner is not open")
+        failures = 0
+        while True:
+            try:
+                return await blocking(owner.process, messages, time.time())
+            except IngestStopped:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the boundary: retry outages, skip the rest
+                owner.forget()  # reload what the store holds: a half-done batch is fed again
+                m.store_errors.labels(operation="detectors").inc()
+                failures += 1
+                if not is_retryable(exc) and failures >= policy.unexplained_attempts:
+                    log.error("detector batch skipped after %d failures: %s", failures, exc)
+                    return None
+                delay = policy.delay(failures)
+                log.error("detector batch failed, retrying in %.1f s: %s", delay, exc)
+                await app.sleep(delay)
+
+    @app.agent(topic, concurrency=1, name="detectors")
+    async def detectors(stream):
+        async for events in stream.take_events(s.batch_size, within=s.batch_within):
+            messages = decode(events)
+            if not messages:
+                continue
+            try:
+                batch = await feed(messages)
+            except IngestStopped as exc:
+                log.warning("stopping with detector values not fed (%s); exiting now", exc)
+                logging.shutdown()
+                os._exit(exit_code)
+            if batch is not None:
+                record_detections(m, batch)
+                m.state_evictions.labels(state="detector").inc(batch.evicted)
