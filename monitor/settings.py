@@ -36,10 +36,6 @@ def parse_duration(value: str | float) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-# Where relative runbook links of the rules (docs/alerts.md#...) point: the project's docs.
-DEFAULT_RUNBOOK_BASE_URL = "https://github.com/llm-drift-monitor/llm-drift-monitor/blob/main/"
-
-
 class Settings(BaseSettings):
     """Every setting has a default that works on one machine with no services installed."""
 
@@ -176,8 +172,11 @@ class Settings(BaseSettings):
     metrics_version_ttl: str = Field(
         "1d", description="series of a model version idle this long are removed"
     )
+    # No project home is known, so no guessed default: unset, the rules' relative runbooks
+    # (docs/alerts.md#...) are named in the Alertmanager description instead of a runbook_url link.
     runbook_base_url: str = Field(
-        DEFAULT_RUNBOOK_BASE_URL, description="absolute base of relative runbook_url"
+        "",
+        description="absolute http(s) URL where docs/ is served; relative runbook_url resolve against it",
     )
     health_failing_after: str = Field(
         "60s", description="/health answers 503 once batches fail for this long"

@@ -77,6 +77,22 @@ def _rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _runbook_annotations(description: str, runbook: str) -> dict[str, str]:
+    """``runbook_url`` only for a link receivers can open; a relative runbook (no
+    MONITOR_RUNBOOK_BASE_URL) is named at the end of the description instead.
+
+    >>> _runbook_annotations("Latency rose.", "docs/alerts.md#latency")
+    {'description': 'Latency rose. Runbook: docs/alerts.md#latency'}
+    >>> _runbook_annotations("Latency rose.", "https://wiki.example/latency")["runbook_url"]
+    'https://wiki.example/latency'
+    """
+    if runbook.startswith(("https://", "http://")):
+        return {"description": description, "runbook_url": runbook}
+    if runbook:
+        return {"description": f"{description} Runbook: {runbook}".strip()}
+    return {"description": description}
+
+
 def alertmanager_payload(alert: Alert, generator_url: str = "") -> dict[str, Any]:
     """One Alertmanager API v2 ``postableAlert``; resolved alerts carry ``endsAt``."""
     item: dict[str, Any] = {
@@ -89,8 +105,7 @@ def alertmanager_payload(alert: Alert, generator_url: str = "") -> dict[str, Any
         },
         "annotations": {
             "summary": alert.summary,
-            "description": alert.description,
-            "runbook_url": alert.runbook_url,
+            **_runbook_annotations(alert.description, alert.runbook_url),
             "recommended_action": alert.recommended_action or "",
             "evidence": json.dumps(dict(alert.evidence), sort_keys=True, default=str),
         },

@@ -289,17 +289,23 @@ def with_runbook_base(rules: tuple[AlertRule, ...], base_url: str) -> tuple[Aler
     """The rules with each relative ``runbook_url`` made absolute against ``base_url``.
 
     Receivers (Alertmanager, chat, pagers) need an absolute link; absolute URLs stay as written.
+    An empty ``base_url`` (no place the docs are served is known) keeps relative runbooks as they
+    are: the Alertmanager sink then names them in the description instead of linking them.
 
     >>> rule = AlertRule("lat", "latency", "warning", "latency_p95_seconds", "above", 0.5,
     ...                  runbook_url="docs/alerts.md#latency")
     >>> with_runbook_base((rule,), "https://git.example/monitor/blob/main")[0].runbook_url
     'https://git.example/monitor/blob/main/docs/alerts.md#latency'
+    >>> with_runbook_base((rule,), "")[0].runbook_url
+    'docs/alerts.md#latency'
     """
     from urllib.parse import urljoin, urlsplit
 
+    if not base_url:
+        return rules
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
         raise ConfigError(
-            f"MONITOR_RUNBOOK_BASE_URL={base_url!r}: expected an absolute http(s) URL"
+            f"MONITOR_RUNBOOK_BASE_URL={base_url!r}: expected an absolute http(s) URL or nothing"
         )
     base = base_url if base_url.endswith("/") else base_url + "/"
     return tuple(

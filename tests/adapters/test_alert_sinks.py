@@ -424,3 +424,19 @@ def test_real_alertmanager_receives_firing_then_resolved(alertmanager: RunningAl
             await hook.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_relative_runbook_is_named_in_the_description_and_not_sent_as_a_link() -> None:
+    """Without MONITOR_RUNBOOK_BASE_URL the default rules' runbooks stay docs/alerts.md#...:
+    Alertmanager gets no runbook_url it could not open, and the description names the section."""
+    from dataclasses import replace
+
+    relative = replace(make_alert(), runbook_url="docs/alerts.md#outcome-degradation")
+    annotations = alertmanager_payload(relative)["annotations"]
+    assert "runbook_url" not in annotations
+    assert annotations["description"] == (
+        "Takeover rate is above the limit. Runbook: docs/alerts.md#outcome-degradation"
+    )
+    linked = alertmanager_payload(make_alert())["annotations"]
+    assert linked["runbook_url"] == "https://runbooks.example/takeover"
+    assert linked["description"] == "Takeover rate is above the limit."
