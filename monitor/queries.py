@@ -177,7 +177,7 @@ drift_query = TrendQuery(
 )
 detections_query = TrendQuery(
     "detector_events",
-    "event_time, model, model_version, stream, detector, src_partition, position, mean_before, mean_after, "
+    "event_time, model, model_version, stream, detector, position, mean_before, mean_after, "
     "n_before, n_after",
     "stream",
     "event_time, model, model_version, stream, detector",
