@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests_support import missing_service
+from tests_support import delete_redis_keys, missing_service
 
 from monitor.adapters.local_broker import LocalBroker, free_port, wait_for_port
 
@@ -66,9 +66,13 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture()
-def redis_prefix() -> str:
-    """A key prefix unique to one test, so tests sharing a Redis never see each other's keys."""
-    return f"test:{uuid.uuid4().hex[:10]}:"
+def redis_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A key prefix unique to one test, so tests sharing a Redis never see each other's keys; the
+    test's keys under it are deleted afterwards from the shared Redis (``redis_url``) if it used it."""
+    prefix = f"test:{uuid.uuid4().hex[:10]}:"
+    yield prefix
+    if "redis_url" in request.fixturenames:
+        delete_redis_keys(request.getfixturevalue("redis_url"), prefix + "*")
 
 
 @pytest.fixture(scope="session")

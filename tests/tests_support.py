@@ -60,6 +60,25 @@ REFUSED_STATEMENTS = [
 ]
 
 
+def delete_redis_keys(url: str, pattern: str) -> int:
+    """Delete the keys matching ``pattern`` (a test's own prefix) from a Redis shared with other
+    tests and helpers: never FLUSHDB. Returns how many were deleted."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        deleted = 0
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=pattern, count=10_000):  # a shared db: big pages
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += client.delete(*batch)
+                batch = []
+        return deleted + (client.delete(*batch) if batch else 0)
+    finally:
+        client.close()
+
+
 def missing_service(what: str) -> None:
     """Fail with CI=true, skip elsewhere: a missing service never silently passes CI."""
     if IN_CI:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests_support import delete_redis_keys
 
 from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.topics import ensure_topics
@@ -59,10 +60,17 @@ class Deployment:
 
 
 @pytest.fixture()
-def deployment(broker: LocalBroker, tmp_path: Path, unique: str) -> Deployment:
+def deployment(
+    broker: LocalBroker, tmp_path: Path, unique: str, request: pytest.FixtureRequest
+) -> Iterator[Deployment]:
+    """A test's topics and settings. Its workers' keys in the shared Redis (every app id of the test
+    starts with the deployment prefix: joins, shadow joins, alert de-duplication) are deleted
+    afterwards when the test used ``redis_url``."""
     d = Deployment(broker, tmp_path, f"t{unique}")
     d.create_topics()
-    return d
+    yield d
+    if "redis_url" in request.fixturenames:
+        delete_redis_keys(request.getfixturevalue("redis_url"), f"{d.prefix}-*")
 
 
 @pytest.fixture()
