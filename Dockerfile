@@ -1,6 +1,7 @@
 # The monitor worker image: `docker build -t llm-monitor .` then `monitor worker`.
 # The plain install: a worker for a real Kafka and ClickHouse server (no embedded store, no local
-# broker: those are the `embedded` extra, for the demo and the tests).
+# broker: those are the `embedded` extra, for the demo and the tests), plus the `embeddings` extra:
+# the offline prompt embedder, whose weights ship in its wheel (docs/embeddings.md).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,7 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY . /app
-RUN pip install . \
+RUN pip install ".[embeddings]" \
     && useradd --create-home --uid 10001 monitor \
     && mkdir -p /app/.monitor-data && chown monitor /app/.monitor-data
 

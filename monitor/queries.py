@@ -171,7 +171,7 @@ metrics_query = TrendQuery(
 drift_query = TrendQuery(
     "drift_windows",
     "window_start, window_end, model, model_version, feature, psi, kl, js, n_current, n_events, partial, "
-    "n_reference, severity, baseline_id",
+    "n_reference, severity, baseline_id, detail",
     "feature",
     "window_start, model, model_version, feature",
 )

@@ -123,6 +123,16 @@ class Settings(BaseSettings):
         1, ge=1, le=1000, description="also score the last N windows together"
     )
     drift_feature_thresholds: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    embedder: str = Field(
+        "wordllama",
+        description="wordllama, none or sentence-transformers:<local dir> (docs/embeddings.md)",
+    )
+    embedding_sample_rate: float = Field(
+        0.25, ge=0, le=1, description="share of prompts embedded for drift (by request id)"
+    )
+    embedding_topics: int = Field(
+        8, ge=2, le=64, description="k-means clusters of a baseline's prompts (topic shares)"
+    )
     join_ttl: str = Field(
         "7d", description="how long an inference or feedback waits for its partner"
     )

@@ -13,9 +13,7 @@ import os
 import time
 
 import faust
-import numpy as np
 
-from monitor.drift.windows import fold_drift
 from monitor.errors import BrokerError, MonitorError
 from monitor.folding.pipeline import BatchConfig, BatchOutput, Position, RawMessage
 from monitor.services.drift import sample_records
@@ -98,26 +96,18 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         return wiring.versions
 
     def fold_drift_histograms(events, starts, window):
-        baselines = wiring.versions.baselines()
+        baselines = versions().baselines()
         if not baselines:
             return []
-        times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
-        return fold_drift(
-            baselines,
-            [e.features for e in events],
-            [e.input_text for e in events],
-            starts,
-            [e.model for e in events],
-            [e.model_version for e in events],
-            times,
-            window,
-        )
+        return versions().drift_partials(baselines, events, starts, window)
 
     async def sample_new_versions(out: BatchOutput) -> None:
         wanted = versions().take_samples(out.inferences)
         if wanted:
             try:
-                await blocking(wiring.drift_store.add_samples, sample_records(wanted))
+                await blocking(
+                    wiring.drift_store.add_samples, sample_records(wanted, wiring.embedder)
+                )
             except IngestStopped:
                 raise
             except Exception as exc:  # noqa: BLE001 - the batch is written; samples are best effort

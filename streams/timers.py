@@ -121,12 +121,14 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
         for model, version, _, rows in scored:
             labels = m.model_labels(model, version)
             for row in rows:
-                if row.psi is None:
+                if row.severity not in SEVERITIES:  # insufficient: nothing scored
+                    continue
+                m.drift_severity.labels(*labels, row.feature).set(SEVERITIES.index(row.severity))
+                if row.psi is None:  # prompt_embedding: a severity, no PSI (docs/embeddings.md)
                     continue
                 m.drift_psi.labels(*labels, row.feature).set(row.psi)
                 m.drift_kl.labels(*labels, row.feature).set(row.kl)
                 m.drift_js.labels(*labels, row.feature).set(row.js)
-                m.drift_severity.labels(*labels, row.feature).set(SEVERITIES.index(row.severity))
             m.windows_written.labels(table="drift_windows").inc(len(rows))
         m.forget_idle_versions(time.time(), s.metrics_version_ttl_seconds)
 

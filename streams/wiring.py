@@ -21,6 +21,7 @@ from monitor.adapters.client_security import (
     redis_client_options,
 )
 from monitor.adapters.drift_store import DriftStore
+from monitor.adapters.embedders import load_embedder
 from monitor.adapters.join_store import JoinStore, make_join_store
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.prometheus_metrics import MonitorMetrics
@@ -29,6 +30,7 @@ from monitor.adapters.readonly_query import QueryLimits, ReadOnlyQueries
 from monitor.adapters.remote_store import RemoteStore, StoreLock, wait_for_owner
 from monitor.adapters.source_log import SourceLog
 from monitor.adapters.store_secret import issue_secret, secret_path
+from monitor.drift.embeddings import Embedder
 from monitor.errors import StoreError
 from monitor.experiments.config import experiment_covariates
 from monitor.folding.pipeline import Position
@@ -75,6 +77,7 @@ class Wiring:
     )
     health: IngestHealth = field(default_factory=IngestHealth)
     source_log: SourceLog | None = None
+    embedder: Embedder | None = None  # MONITOR_EMBEDDER, loaded once at start (docs/embeddings.md)
 
     def open_source_log(self) -> SourceLog:
         """The broker client that checks stored positions (log identity, log end); connects on first use."""
@@ -116,6 +119,8 @@ class Wiring:
             self.drift_store,
             max_versions=s.max_tracked_versions,
             baseline_samples=s.baseline_samples,
+            embedder=self.embedder,
+            embedding_rate=s.embedding_sample_rate,
         )
         shadow_join = make_join_store(
             s.redis_dsn,
@@ -137,6 +142,7 @@ class Wiring:
             MonitorMetrics(registry, settings.metrics_model_labels),
             registry,
             health=IngestHealth(failing_after=settings.health_failing_after_seconds),
+            embedder=load_embedder(settings.embedder),
         )
 
     def open_store(self) -> None:

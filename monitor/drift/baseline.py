@@ -33,6 +33,7 @@ from monitor.drift.binning import (
     categorical_bins_from_reference,
     numeric_bins_from_reference,
 )
+from monitor.drift.embeddings import EmbeddingProfile
 from monitor.drift.text_features import TEXT_FEATURES, text_features
 from monitor.errors import ConfigError
 
@@ -146,6 +147,7 @@ class Baseline:
     accuracy: float | None = None
     n_labeled: int = 0
     source: str = ""
+    embedding: EmbeddingProfile | None = None  # prompt embeddings (monitor.drift.embeddings)
 
     def to_json(self) -> str:
         """A JSON document that :meth:`from_json` turns back into an equal baseline."""
@@ -160,6 +162,8 @@ class Baseline:
             "source": self.source,
             "features": {name: p.to_dict() for name, p in self.features.items()},
         }
+        if self.embedding is not None:
+            doc["embedding"] = self.embedding.to_dict()
         return json.dumps(doc, allow_nan=False, ensure_ascii=False, indent=1)
 
     @classmethod
@@ -183,6 +187,7 @@ class Baseline:
                 doc["accuracy"],
                 int(doc["n_labeled"]),
                 doc["source"],
+                EmbeddingProfile.from_dict(doc["embedding"]) if doc.get("embedding") else None,
             )
         except KeyError as exc:
             raise ConfigError(f"baseline is missing the key {exc}") from None
@@ -364,7 +369,12 @@ def histogram_batch(
     direct = [name for name, p in baseline.features.items() if not p.derived_from_text]
     direct_columns, unknown, _ = _columns(features, direct, n)
     columns: dict[str, Sequence[Any] | np.ndarray] = dict(direct_columns)
-    derived = [name for name, p in baseline.features.items() if p.derived_from_text]
+    # derived features other than the text features (prompt topics) are folded by their own stage
+    derived = [
+        name
+        for name, p in baseline.features.items()
+        if p.derived_from_text and name in TEXT_FEATURES
+    ]
     if input_texts is not None:
         if len(input_texts) != n:
             raise ValueError(f"{len(input_texts)} input_texts for {n} feature maps")

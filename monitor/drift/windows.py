@@ -128,6 +128,7 @@ class DriftRow:
     type_violation_rate: float
     out_of_range_rate: float
     n_events: int = 0  # the window's on-time inference events
+    detail: str = ""  # what the score rests on, in words (embedding rows, grown topic)
 
     @property
     def partial(self) -> bool:

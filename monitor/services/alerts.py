@@ -174,6 +174,7 @@ class AlertService:
         ).rows:
             comparisons[(m, v)][(metric, ref)] = Comparison(value, rv, diff, lo, hi, p)
         drift: dict[tuple[str, str], list] = defaultdict(list)
+        details: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
         coverage: dict[tuple[str, str], tuple[int, int]] = {}
         window_end = max(ends.values(), default=window + (self.window_seconds or 0))
         for (
@@ -185,13 +186,16 @@ class AlertService:
             n,
             missing,
             n_events,
+            detail,
         ) in q(  # the tumbling window only, not sliding ones
-            f"SELECT model, model_version, feature, psi, severity, n_current, missing_rate, n_events FROM "
+            f"SELECT model, model_version, feature, psi, severity, n_current, missing_rate, n_events, detail FROM "
             f"{t('drift_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} "
             "AND window_end = {end:DateTime64(3)}",
             {**w, "end": utc_datetime(window_end)},
         ).rows:
             drift[(m, v)].append((feature, psi or 0.0, severity, int(n), missing))
+            if detail:
+                details[(m, v)][feature] = detail
             scored_on = min(int(n), coverage.get((m, v), (int(n), 0))[0])
             coverage[(m, v)] = (scored_on, int(n_events))
         detections: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -230,6 +234,7 @@ class AlertService:
                 self.store.db,
                 coverage.get((m, v)),
                 traffic.get((m, v)),
+                details[(m, v)],
             )
             for (m, v) in sorted(set(metrics) | set(traffic))
         ]

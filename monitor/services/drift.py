@@ -11,6 +11,9 @@ from typing import Any
 from monitor.adapters.drift_store import DriftStore
 from monitor.drift.baseline import Baseline, build_baseline
 from monitor.drift.divergence import SeverityThresholds
+from monitor.drift.embedding_baseline import attach_embeddings, sample_embedding_fields
+from monitor.drift.embedding_windows import embedding_rows
+from monitor.drift.embeddings import Embedder
 from monitor.drift.text_features import TEXT_FEATURES, text_features
 from monitor.drift.windows import DriftRow, score_window, window_histograms
 from monitor.settings import Settings
@@ -20,10 +23,19 @@ __all__ = ["DriftService", "sample_records"]
 log = logging.getLogger("monitor.drift")
 
 
-def sample_records(events: Sequence[Any]) -> list[tuple[str, str, float, str, dict[str, Any]]]:
-    """Rows for ``baseline_samples``: features plus derived text features; raw text is not kept."""
+def sample_records(
+    events: Sequence[Any], embedder: Embedder | None = None
+) -> list[tuple[str, str, float, str, dict[str, Any]]]:
+    """Rows for ``baseline_samples``: features plus derived text features, and with an ``embedder``
+    the prompt's reduced embedding and keywords (monitor.drift.embedding_baseline); raw text is not kept.
+    """
     texts = [e.input_text for e in events]
     derived = text_features(texts) if any(t is not None for t in texts) else {}
+    embedded = (
+        sample_embedding_fields(embedder, texts)
+        if embedder is not None and any(t is not None for t in texts)
+        else [None] * len(texts)
+    )
     rows = []
     for i, e in enumerate(events):
         features = dict(e.features)
@@ -31,7 +43,9 @@ def sample_records(events: Sequence[Any]) -> list[tuple[str, str, float, str, di
             for name, column in derived.items():
                 value = column[i]
                 features[name] = value.item() if hasattr(value, "item") else value
-        record = {"features": features, "prediction": e.prediction}
+        record: dict[str, Any] = {"features": features, "prediction": e.prediction}
+        if embedded[i] is not None:
+            record["embedding"] = embedded[i]
         rows.append((e.model, e.model_version, e.timestamp, e.request_id, record))
     return rows
 
@@ -81,16 +95,20 @@ class DriftService:
                 )
             elif n >= self.settings.baseline_samples:
                 records = self.store.first_samples(model, version, self.settings.baseline_samples)
-                baseline = _mark_text_features(
-                    build_baseline(
-                        model,
-                        version,
-                        records,
-                        n_bins=self.settings.drift_bins,
-                        top_k=self.settings.drift_top_k,
-                        now=now,
-                        source=f"first {len(records)} events",
-                    )
+                baseline = attach_embeddings(
+                    _mark_text_features(
+                        build_baseline(
+                            model,
+                            version,
+                            records,
+                            n_bins=self.settings.drift_bins,
+                            top_k=self.settings.drift_top_k,
+                            now=now,
+                            source=f"first {len(records)} events",
+                        )
+                    ),
+                    records,
+                    topics=self.settings.embedding_topics,
                 )
             else:
                 continue
@@ -137,7 +155,9 @@ class DriftService:
         out = []
         for (model, version), rows in self.store.window_rows(first, last).items():
             ids = {
-                bucket.rpartition(":")[0] for name, bucket, _, _ in rows if name.startswith("hist:")
+                bucket.rpartition(":")[0] if ":" in bucket else bucket
+                for name, bucket, _, _ in rows
+                if name.startswith(("hist:", "emb:"))
             }
             baselines = self._baselines_for(ids)
             n_bins = {
@@ -146,12 +166,20 @@ class DriftService:
                 if bid in baselines
                 for f, p in baselines[bid].features.items()
             }
+            window = window_histograms(rows, n_bins)
             drift_rows = score_window(
                 baselines,
-                window_histograms(rows, n_bins),
+                window,
                 min_samples=self.settings.drift_min_samples,
                 thresholds=self.thresholds,
                 feature_thresholds=self.feature_thresholds,
+            )
+            drift_rows = embedding_rows(
+                {b: baselines[b] for b in ids if b in baselines},
+                rows,
+                drift_rows,
+                window,
+                min_samples=self.settings.drift_min_samples,
             )
             if not drift_rows:  # events only, nothing binned: counted, not scored
                 continue

@@ -21,7 +21,10 @@ import numpy as np
 from monitor.adapters.drift_store import DriftStore
 from monitor.bounded import LRUMap
 from monitor.drift.baseline import Baseline
+from monitor.drift.embedding_windows import fold_embeddings
+from monitor.drift.embeddings import Embedder
 from monitor.drift.windows import fold_drift
+from monitor.folding.partials import Partial
 from monitor.folding.pipeline import BatchOutput
 from monitor.folding.windows import window_starts
 
@@ -33,9 +36,17 @@ Loaded = dict[VersionKey, tuple[str, Baseline] | None]  # None: the version has 
 
 class VersionStates:
     def __init__(
-        self, store: DriftStore, *, max_versions: int = 1000, baseline_samples: int = 1000
+        self,
+        store: DriftStore,
+        *,
+        max_versions: int = 1000,
+        baseline_samples: int = 1000,
+        embedder: Embedder | None = None,
+        embedding_rate: float = 0.0,
     ) -> None:
         self.store = store
+        self.embedder = embedder
+        self.embedding_rate = embedding_rate
         self.baseline_samples = baseline_samples
         self._baselines: LRUMap[VersionKey, tuple[str, Baseline] | None] = LRUMap(max_versions)
         self._samples_sent: dict[VersionKey, int] = {}  # only for versions in _baselines
@@ -118,16 +129,46 @@ class VersionStates:
             ]
             if events:
                 times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
-                source.partials += fold_drift(
-                    baselines,
-                    [e.features for e in events],
-                    [e.input_text for e in events],
-                    window_starts(times, window_seconds),
-                    [e.model for e in events],
-                    [e.model_version for e in events],
-                    times,
-                    window_seconds,
+                source.partials += self.drift_partials(
+                    baselines, events, window_starts(times, window_seconds), window_seconds
                 )
+
+    def drift_partials(
+        self,
+        baselines: Mapping[VersionKey, tuple[str, Baseline]],
+        events: Sequence[Any],
+        starts: np.ndarray,
+        window_seconds: int,
+    ) -> list[Partial]:
+        """Histogram, data-quality and (with an embedder) prompt-embedding partials of ``events``."""
+        times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
+        texts = [e.input_text for e in events]
+        models = [e.model for e in events]
+        versions = [e.model_version for e in events]
+        out = fold_drift(
+            baselines,
+            [e.features for e in events],
+            texts,
+            starts,
+            models,
+            versions,
+            times,
+            window_seconds,
+        )
+        if self.embedder is not None and self.embedding_rate > 0:
+            out += fold_embeddings(
+                baselines,
+                self.embedder,
+                texts,
+                [e.request_id for e in events],
+                starts,
+                models,
+                versions,
+                times,
+                window_seconds,
+                rate=self.embedding_rate,
+            )
+        return out
 
     def take_samples(self, events: Iterable[Any]) -> list[Any]:
         """The events to sample for automatic baselines: the first ``baseline_samples`` of each tracked

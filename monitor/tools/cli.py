@@ -571,19 +571,39 @@ def baseline_build(
     from monitor.drift.baseline import build_baseline
 
     settings = _settings(config)
+    records = list(load_records(file))
     baseline = build_baseline(
         model,
         version,
-        load_records(file),
+        records,
         n_bins=bins or settings.drift_bins,
         top_k=top_k or settings.drift_top_k,
         now=time.time(),
         source=str(file),
     )
+    baseline = _with_embeddings(baseline, records, settings)
     stored = _drift_store(config).save_baseline(baseline, baseline_id)
     typer.echo(
         f"baseline {stored}: {model}/{version}, {baseline.n} records, {len(baseline.features)} features"
         + (f", accuracy {baseline.accuracy:.3f}" if baseline.accuracy is not None else "")
+    )
+    if baseline.embedding is not None:
+        names = "; ".join(baseline.embedding.topic_names)
+        typer.echo(f"prompt topics ({baseline.embedding.embedder}): {names}")
+
+
+def _with_embeddings(baseline, records, settings):
+    """The baseline with an embedding profile of the records' input_text (MONITOR_EMBEDDER)."""
+    from monitor.adapters.embedders import load_embedder
+    from monitor.drift.embedding_baseline import attach_embeddings, sample_embedding_fields
+
+    texts = [r.get("input_text") for r in records]
+    embedder = load_embedder(settings.embedder) if any(t is not None for t in texts) else None
+    if embedder is None:
+        return baseline
+    fields = sample_embedding_fields(embedder, texts)
+    return attach_embeddings(
+        baseline, [{"embedding": f} for f in fields if f], topics=settings.embedding_topics
     )
 
 
@@ -689,8 +709,21 @@ def bench(
         "standard", help="standard (10 numeric + 3 categorical), drift (20 + 5) or all"
     ),
     partitions: int = typer.Option(2, help="partitions of the bench topics"),
+    embeddings: bool = typer.Option(
+        False,
+        "--embeddings",
+        help="instead: the embedder's texts/s and the drift fold's cost with embeddings on",
+    ),
+    config: Path | None = ConfigOption,
 ) -> None:
     """Measure the worker against a bare Faust agent and a bare aiokafka consumer."""
+    if embeddings:
+        from monitor.tools.bench_embeddings import run_bench_embeddings
+
+        embedder = _settings(config).embedder
+        sys.exit(
+            run_bench_embeddings(embedder, events=min(events, 20_000), batch=1000, output=output)
+        )
     from monitor.tools.bench import run_bench
 
     sys.exit(run_bench(events=events, batch=batch, output=output, case=case, partitions=partitions))

@@ -253,7 +253,7 @@ def test_monitor_workers_build_from_the_dockerfile_and_scale() -> None:
         "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
     )
     text = dockerfile.read_text()
-    assert "FROM python:3.11-slim" in text and "pip install ." in text
+    assert "FROM python:3.11-slim" in text and 'pip install ".[embeddings]"' in text
     assert monitor["command"] == "monitor worker" and monitor["deploy"]["replicas"] == 2
     assert "ports" not in monitor, "replicas cannot share a host port"
 

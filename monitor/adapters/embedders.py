@@ -1,0 +1,112 @@
+"""Embedders that run offline on the CPU; nothing is ever downloaded at run time.
+
+``MONITOR_EMBEDDER`` chooses one (docs/embeddings.md):
+
+- ``wordllama`` (default): WordLlama's ``l2_supercat`` 256-d token embeddings, whose 16 MB of
+  weights and tokenizer ship inside the ``wordllama`` wheel (numpy + tokenizers, no torch). They are
+  read from the installed package's files directly, so WordLlama's own loader (which may fetch a
+  missing tokenizer from Hugging Face) is never called.
+- ``sentence-transformers:<local directory>``: a sentence-transformers model already on disk,
+  loaded with ``local_files_only`` and Hugging Face offline mode.
+- ``none``: no embeddings (no embedding drift, topics or semantic similarity).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.errors import ConfigError
+
+__all__ = ["EMBEDDER_CHOICES", "WordLlamaEmbedder", "load_embedder"]
+
+EMBEDDER_CHOICES = "wordllama, none, sentence-transformers:<local model directory>"
+_EXTRA = "pip install 'llm-drift-monitor[embeddings]'"
+
+
+class WordLlamaEmbedder:
+    """WordLlama from the files shipped in its wheel; L2-normalised 256-d vectors."""
+
+    name = "wordllama:l2_supercat_256"
+
+    def __init__(self) -> None:
+        try:
+            import wordllama  # type: ignore[import-untyped]
+            from safetensors import safe_open
+            from tokenizers import Tokenizer
+            from wordllama.inference import WordLlamaInference  # type: ignore[import-untyped]
+        except ImportError as exc:
+            raise ConfigError(
+                f"MONITOR_EMBEDDER=wordllama needs the wordllama package ({exc.name} is missing): "
+                f"{_EXTRA}, or set MONITOR_EMBEDDER to one of {EMBEDDER_CHOICES}"
+            ) from None
+        root = Path(wordllama.__file__).parent
+        weights = root / "weights" / "l2_supercat_256.safetensors"
+        tokenizer = root / "tokenizers" / "l2_supercat_tokenizer_config.json"
+        for path in (weights, tokenizer):
+            if not path.is_file():
+                raise ConfigError(
+                    f"the wordllama package has no {path.relative_to(root)}: reinstall it ({_EXTRA}) "
+                    f"or set MONITOR_EMBEDDER to one of {EMBEDDER_CHOICES}"
+                )
+        with safe_open(str(weights), framework="np", device="cpu") as f:
+            table = f.get_tensor("embedding.weight")
+        self._model = WordLlamaInference(table, Tokenizer.from_file(str(tokenizer)), binary=False)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 256))
+        out: np.ndarray = self._model.embed(list(texts), norm=True, batch_size=256)
+        return out
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a local directory, never from the network."""
+
+    def __init__(self, path: str) -> None:
+        if not Path(path).is_dir():
+            raise ConfigError(
+                f"MONITOR_EMBEDDER=sentence-transformers:{path}: {path!r} is not a local directory "
+                "holding the model (nothing is downloaded at run time)"
+            )
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            raise ConfigError(
+                "MONITOR_EMBEDDER=sentence-transformers:... needs the sentence-transformers package "
+                f"(pip install sentence-transformers), or set MONITOR_EMBEDDER to one of {EMBEDDER_CHOICES}"
+            ) from None
+        self._model: Any = SentenceTransformer(path, device="cpu", local_files_only=True)
+        self.name = f"sentence-transformers:{Path(path).name}"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out: np.ndarray = np.asarray(
+            self._model.encode(list(texts), batch_size=64, normalize_embeddings=True)
+        )
+        return out
+
+
+def load_embedder(spec: str) -> WordLlamaEmbedder | SentenceTransformerEmbedder | None:
+    """The embedder ``spec`` names (``None`` for ``none``); a ``ConfigError`` lists the choices.
+
+    >>> load_embedder("none") is None
+    True
+    >>> load_embedder("bert")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: MONITOR_EMBEDDER='bert' is not one of wordllama, none, sentence-transformers:<local model directory>
+    """
+    kind, _, arg = spec.strip().partition(":")
+    if kind == "none" and not arg:
+        return None
+    if kind == "wordllama" and not arg:
+        return WordLlamaEmbedder()
+    if kind == "sentence-transformers" and arg:
+        return SentenceTransformerEmbedder(arg)
+    raise ConfigError(f"MONITOR_EMBEDDER={spec!r} is not one of {EMBEDDER_CHOICES}")

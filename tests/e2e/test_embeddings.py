@@ -1,0 +1,141 @@
+"""Prompt-embedding drift end to end: prompts shift from billing questions to login problems (same
+length, same language); the real embedder, broker, worker and embedded store flag the shifted
+windows, name the grown topic, and raise no embedding or topic alert before the shift."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import orjson
+from tests_support import reader_for, wait_until
+
+from monitor.adapters.producer import EventProducer
+
+WINDOW = 60
+N_WINDOWS = 8
+SHIFT = 4  # windows from here on are mostly login problems
+PER_WINDOW = 250
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+BILLING = (
+    "Why was my card charged twice for the {plan} plan this {period}?",
+    "Can I get a refund for invoice {n} on my {plan} subscription?",
+    "My {period} bill shows the wrong amount for the {plan} plan.",
+    "Please send a copy of invoice {n} with the tax for the {plan} plan.",
+)
+LOGIN = (
+    "Why can I not log in to my account on my {device} this {period}?",
+    "How do I reset my password on the {device} after {n} failed tries?",
+    "The sign in code never arrives on my {device} when I log in.",
+    "My account is locked after {n} wrong passwords on the {device}.",
+)
+SLOTS = {
+    "plan": ("basic", "premium", "family", "business"),
+    "period": ("month", "week", "year", "quarter"),
+    "device": ("phone", "laptop", "tablet", "browser"),
+}
+
+
+def prompt(rng: np.random.Generator, login_share: float) -> str:
+    templates = LOGIN if rng.random() < login_share else BILLING
+    template = templates[rng.integers(len(templates))]
+    return template.format(
+        n=int(rng.integers(100, 999)), **{k: v[rng.integers(len(v))] for k, v in SLOTS.items()}
+    )
+
+
+def build_baseline(tmp_path, deployment) -> str:
+    rng = np.random.default_rng(3)
+    reference = tmp_path / "reference.jsonl"
+    reference.write_bytes(
+        b"\n".join(
+            orjson.dumps({"features": {"channel": "web"}, "input_text": prompt(rng, 0.2)})
+            for _ in range(800)
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "baseline", "build", str(reference),
+         "--model", "m", "--version", "v1", "--id", "ref-emb"],
+        env={**os.environ, **deployment.env(), **OFFLINE},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "prompt topics (wordllama:l2_supercat_256)" in done.stdout, done.stdout
+    return done.stdout
+
+
+def publish(deployment) -> float:
+    rng = np.random.default_rng(5)
+    start = (int(time.time()) // WINDOW - N_WINDOWS - 1) * WINDOW
+    events = [
+        {
+            "request_id": f"r{w}-{i}",
+            "timestamp": start + w * WINDOW + i * WINDOW / PER_WINDOW,
+            "model": "m",
+            "model_version": "v1",
+            "features": {"channel": "web"},
+            "input_text": prompt(rng, 0.85 if w >= SHIFT else 0.2),
+        }
+        for w in range(N_WINDOWS)
+        for i in range(PER_WINDOW)
+    ]
+
+    async def send() -> None:
+        async with EventProducer(
+            deployment.broker.bootstrap, topics=deployment.topics, batch_size=100
+        ) as producer:
+            await producer.send("inference", events)
+
+    asyncio.run(send())
+    return float(start)
+
+
+def test_topic_shift_flags_embedding_drift_and_the_grown_cluster(
+    deployment, start_worker, tmp_path
+):
+    build_baseline(tmp_path, deployment)
+    worker = start_worker(
+        MONITOR_ALLOWED_LATENESS="0s",
+        MONITOR_EMBEDDING_SAMPLE_RATE="1",
+        MONITOR_DRIFT_MIN_SAMPLES="100",
+        **OFFLINE,
+    )
+    start = publish(deployment)
+    reader = reader_for(worker)
+    query = (
+        "SELECT toFloat64(window_start), feature, severity, detail, n_current FROM "
+        "monitor.drift_windows FINAL WHERE feature IN ('prompt_embedding', 'prompt_topic') "
+        "ORDER BY window_start, feature"
+    )
+    closed = 2 * (N_WINDOWS - 1)  # the newest window stays open
+    wait_until(lambda: len(reader.query(query).rows) == closed, timeout=90, what="embedding rows")
+    rows = {(int((w - start) // WINDOW), f): (sev, detail, n) for w, f, sev, detail, n in
+            reader.query(query).rows}  # fmt: skip
+    for w in range(N_WINDOWS - 1):
+        embedding, topic = rows[(w, "prompt_embedding")], rows[(w, "prompt_topic")]
+        assert embedding[2] == PER_WINDOW and topic[2] == PER_WINDOW, (w, embedding, topic)
+        if w < SHIFT:
+            assert embedding[0] != "significant" and topic[0] != "significant", (w, rows)
+        else:
+            assert embedding[0] == "significant" and topic[0] == "significant", (w, rows)
+            assert "grew from" in topic[1], topic
+            grown = topic[1].split("'")[1]
+            assert {"log", "login", "password", "passwords", "account", "locked", "sign"} & set(
+                grown.replace(",", " ").split()
+            ), topic[1]
+    alerts_query = (
+        "SELECT rule, toFloat64(starts_at), summary, description FROM monitor.alerts FINAL "
+        "WHERE status = 'firing'"
+    )
+    # one incident per model version: the first rule that fires names it, the others add evidence
+    wait_until(lambda: reader.query(alerts_query).rows, timeout=60, what="the topic alert")
+    alerts = reader.query(alerts_query).rows
+    assert all(starts >= start + SHIFT * WINDOW for _, starts, _, _ in alerts), alerts
+    rule, _, summary, description = alerts[0]
+    assert rule in ("prompt_topics_shifted", "prompt_embedding_drift"), alerts
+    assert "grew from" in summary and "What moved: prompt_topic: topic '" in description, alerts
+    assert "prompt_embedding: MMD²" in description, description
