@@ -123,9 +123,10 @@ class Settings(BaseSettings):
         1, ge=1, le=1000, description="also score the last N windows together"
     )
     drift_feature_thresholds: dict[str, tuple[float, float]] = Field(default_factory=dict)
-    embedder: str = Field(
-        "wordllama",
-        description="wordllama, none or sentence-transformers:<local dir> (docs/embeddings.md)",
+    embedder: str | None = Field(
+        None,
+        description="wordllama, none or sentence-transformers:<local dir>; unset: wordllama when "
+        "installed, else none with a warning (docs/embeddings.md)",
     )
     embedding_sample_rate: float = Field(
         0.25, ge=0, le=1, description="share of prompts embedded for drift (by request id)"

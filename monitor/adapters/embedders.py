@@ -2,7 +2,7 @@
 
 ``MONITOR_EMBEDDER`` chooses one (docs/embeddings.md):
 
-- ``wordllama`` (default): WordLlama's ``l2_supercat`` 256-d token embeddings, whose 16 MB of
+- ``wordllama`` (the default when the package is installed): WordLlama's ``l2_supercat`` 256-d token embeddings, whose 16 MB of
   weights and tokenizer ship inside the ``wordllama`` wheel (numpy + tokenizers, no torch). They are
   read from the installed package's files directly, so WordLlama's own loader (which may fetch a
   missing tokenizer from Hugging Face) is never called.
@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +26,7 @@ from monitor.errors import ConfigError
 
 __all__ = ["EMBEDDER_CHOICES", "WordLlamaEmbedder", "load_embedder"]
 
+log = logging.getLogger("monitor.embeddings")
 EMBEDDER_CHOICES = "wordllama, none, sentence-transformers:<local model directory>"
 _EXTRA = "pip install 'llm-drift-monitor[embeddings]'"
 
@@ -92,8 +95,11 @@ class SentenceTransformerEmbedder:
         return out
 
 
-def load_embedder(spec: str) -> WordLlamaEmbedder | SentenceTransformerEmbedder | None:
+def load_embedder(spec: str | None) -> WordLlamaEmbedder | SentenceTransformerEmbedder | None:
     """The embedder ``spec`` names (``None`` for ``none``); a ``ConfigError`` lists the choices.
+
+    ``spec`` ``None`` (the setting left unset) is WordLlama when its package is installed, else no
+    embedder and a warning; a named embedder that cannot load is an error.
 
     >>> load_embedder("none") is None
     True
@@ -102,6 +108,15 @@ def load_embedder(spec: str) -> WordLlamaEmbedder | SentenceTransformerEmbedder 
     ...
     monitor.errors.ConfigError: MONITOR_EMBEDDER='bert' is not one of wordllama, none, sentence-transformers:<local model directory>
     """
+    if spec is None:
+        if importlib.util.find_spec("wordllama") is None:
+            log.warning(
+                "no prompt embeddings: the wordllama package is not installed (%s, or set "
+                "MONITOR_EMBEDDER=none to silence this)",
+                _EXTRA,
+            )
+            return None
+        return WordLlamaEmbedder()
     kind, _, arg = spec.strip().partition(":")
     if kind == "none" and not arg:
         return None

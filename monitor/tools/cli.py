@@ -720,7 +720,7 @@ def bench(
     if embeddings:
         from monitor.tools.bench_embeddings import run_bench_embeddings
 
-        embedder = _settings(config).embedder
+        embedder = _settings(config).embedder or "wordllama"
         sys.exit(
             run_bench_embeddings(embedder, events=min(events, 20_000), batch=1000, output=output)
         )
