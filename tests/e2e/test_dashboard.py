@@ -189,6 +189,13 @@ def test_dashboard_pages_render_filter_and_need_the_token(
     )  # the difference over time, with its interval
     assert page.locator("#no-shadow").count() == 1  # the simulator sends no shadow traffic
     page.screenshot(path=str(shots / "dashboard-experiments.png"), full_page=True)
+    # the model and version filters keep the experiments whose requests ran on them (arms: versions)
+    page.goto(f"{worker.url}/experiments?model=support-assistant&version=v2")
+    assert page.locator("section.experiment").count() == 1
+    assert "version v1, v2" in page.locator("section.experiment p.scope").inner_text()
+    page.goto(f"{worker.url}/experiments?model=no-such-model")
+    assert page.locator("section.experiment").count() == 0
+    assert page.locator("#no-experiments").count() == 1
 
     page.goto(f"{worker.url}/alerts?range=15m&model=no-such-model")
     assert page.locator("li.alert").count() == 0 and "no alerts" in page.inner_text("main")
