@@ -44,7 +44,10 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
     )
     dlq = app.topic(s.dlq_topic, partitions=1, value_serializer="raw", key_serializer="raw")
     values_topic = app.topic(
-        s.detector_values_topic, partitions=s.partitions, value_serializer="raw", key_serializer="raw"
+        s.detector_values_topic,
+        partitions=s.partitions,
+        value_serializer="raw",
+        key_serializer="raw",
     )
     m = wiring.metrics
 

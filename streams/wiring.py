@@ -65,7 +65,8 @@ class Wiring:
     versions: VersionStates | None = None  # baselines and sampling state of recently seen versions
     join_store: JoinStore | None = None
     outcome_stage: OutcomeStage | None = None
-    detector_owner: DetectorOwner | None = None  # one detector set per version (detector-values topic)
+    # one detector set per version, fed from the detector-values topic
+    detector_owner: DetectorOwner | None = None
     shadow_stage: ShadowStage | None = None
     owns_store: bool = False
     lock: StoreLock | None = None
