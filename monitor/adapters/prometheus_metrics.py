@@ -21,6 +21,7 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from monitor.adapters.judge_metrics import JudgeMetrics
 from monitor.adapters.shadow_metrics import ShadowMetrics
 from monitor.catalogue import (
     DRIFT_SCORES,
@@ -224,6 +225,7 @@ class MonitorMetrics:
             registry=r,
         )
         self.shadow = ShadowMetrics(r)  # shadow comparisons (docs/experiments.md)
+        self.judge = JudgeMetrics(r)  # the judge runner's series (docs/judge.md)
         # every metric whose first two labels are model and model_version
         self._versioned = (
             self.drift_psi,

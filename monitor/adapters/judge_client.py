@@ -1,0 +1,185 @@
+"""An OpenAI-compatible chat-completions client for the judge (aiohttp).
+
+``setup()`` opens the session; ``complete()`` posts ``{model, messages, max_tokens, temperature: 0}``
+to ``<MONITOR_JUDGE_URL>/chat/completions`` with the API key as a bearer token, and returns the
+reply's text and token usage. Timeouts, 429 and 5xx answers and dropped connections are retried
+with jittered exponential backoff (full jitter) up to ``retries`` times; any other 4xx is not
+(retrying cannot fix a bad request or a bad key). Every URL in an error goes through
+:func:`monitor.redact.mask_text`; the key never appears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Self
+
+import aiohttp
+
+from monitor.errors import MonitorError
+from monitor.redact import mask_text, mask_url
+
+__all__ = ["ChatClient", "ChatReply", "JudgeCallError"]
+
+
+class JudgeCallError(MonitorError):
+    """A judge call failed; ``reason`` is a short code for the failure counter."""
+
+    def __init__(self, message: str, *, reason: str, retryable: bool) -> None:
+        self.reason = reason
+        self.retryable = retryable
+        super().__init__(mask_text(message))
+
+
+@dataclass(frozen=True, slots=True)
+class ChatReply:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class ChatClient:
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        api_key: str | None,
+        *,
+        timeout_seconds: float = 30.0,
+        retries: int = 3,
+        backoff_seconds: float = 0.5,
+        max_backoff_seconds: float = 10.0,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.endpoint = (
+            self.url if self.url.endswith("/chat/completions") else f"{self.url}/chat/completions"
+        )
+        self.model = model
+        self._api_key = api_key
+        self.timeout_seconds = timeout_seconds
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._on_retry = on_retry
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"ChatClient({mask_url(self.endpoint)!r}, model={self.model!r})"
+
+    async def setup(self) -> Self:
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        self._session = aiohttp.ClientSession(
+            headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout_seconds)
+        )
+        return self
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> Self:
+        return await self.setup()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max, base * 2**attempt)]."""
+        cap = min(self.max_backoff_seconds, self.backoff_seconds * 2**attempt)
+        return self._rng.uniform(0.0, cap)
+
+    async def complete(self, messages: list[dict[str, str]], max_tokens: int) -> ChatReply:
+        """The judge's reply to ``messages``; retries what a retry can fix, then raises JudgeCallError."""
+        attempt = 0
+        while True:
+            try:
+                return await self._call_once(messages, max_tokens)
+            except JudgeCallError as exc:
+                if not exc.retryable or attempt >= self.retries:
+                    raise
+                if self._on_retry is not None:
+                    self._on_retry(exc.reason)
+                await self._sleep(self.backoff(attempt))
+                attempt += 1
+
+    async def _call_once(self, messages: list[dict[str, str]], max_tokens: int) -> ChatReply:
+        if self._session is None:
+            raise JudgeCallError(
+                "judge client used before setup()", reason="setup", retryable=False
+            )
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": 0,
+        }
+        try:
+            async with self._session.post(self.endpoint, json=body) as response:
+                if response.status == 429 or response.status >= 500:
+                    raise JudgeCallError(
+                        f"judge endpoint {self.endpoint} answered {response.status}",
+                        reason=f"http_{response.status}",
+                        retryable=True,
+                    )
+                if response.status >= 400:
+                    text = (await response.text())[:200]
+                    raise JudgeCallError(
+                        f"judge endpoint {self.endpoint} refused the call: {response.status} {text}",
+                        reason=f"http_{response.status}",
+                        retryable=False,
+                    )
+                payload = await response.json(content_type=None)
+        except TimeoutError as exc:
+            raise JudgeCallError(
+                f"judge endpoint {self.endpoint} timed out after {self.timeout_seconds:g} s",
+                reason="timeout",
+                retryable=True,
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise JudgeCallError(
+                f"judge endpoint {self.endpoint} unreachable: {type(exc).__name__}: {exc}",
+                reason="connection",
+                retryable=True,
+            ) from exc
+        except ValueError as exc:
+            raise JudgeCallError(
+                f"judge endpoint {self.endpoint} sent a body that is not JSON",
+                reason="bad_body",
+                retryable=False,
+            ) from exc
+        return _reply(payload, self.endpoint)
+
+
+def _reply(payload: Any, endpoint: str) -> ChatReply:
+    try:
+        text = payload["choices"][0]["message"]["content"]
+        usage = payload.get("usage") or {}
+        prompt = int(usage.get("prompt_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or 0)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise JudgeCallError(
+            f"judge endpoint {endpoint} answered without choices[0].message.content",
+            reason="bad_body",
+            retryable=False,
+        ) from exc
+    if not isinstance(text, str):
+        raise JudgeCallError(
+            f"judge endpoint {endpoint}: content is {type(text).__name__}, not text",
+            reason="bad_body",
+            retryable=False,
+        )
+    return ChatReply(text, prompt, completion)

@@ -1,0 +1,80 @@
+"""Running judge statistics: pairwise results per production/shadow pair, kappa per judge model.
+
+Bounded: each keeps its last ``max_items`` observations (a sliding sample of recent traffic).
+
+>>> from monitor.judge.pairwise import pair_verdict
+>>> s = PairStats()
+>>> for shadow_longer in (True, False) * 10:
+...     s.add(pair_verdict("A", "A"), length_delta=50 if shadow_longer else -50, weight=10.0)
+>>> r = s.summary()
+>>> r.pairs, r.flip_rate, r.win_rate
+(20, 1.0, 0.5)
+>>> k = AgreementStats()
+>>> for judge, human in [("good", "good"), ("bad", "bad")] * 5:
+...     k.add(judge, human)
+>>> k.kappa().kappa
+1.0
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from monitor.judge.agreement import Kappa, cohen_kappa
+from monitor.judge.length_control import length_controlled_win_rate
+from monitor.judge.pairwise import PairVerdict, flip_rate, preference_value
+
+__all__ = ["AgreementStats", "PairStats", "PairSummary"]
+
+MAX_ITEMS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class PairSummary:
+    """Weighted win rate (ties count half), length-controlled win rate and flip rate of the shadow."""
+
+    pairs: int
+    win_rate: float
+    lc_win_rate: float
+    flip_rate: float
+    length_slope: float
+
+
+class PairStats:
+    """The recent verdicts of one (model, production version, shadow version)."""
+
+    def __init__(self, max_items: int = MAX_ITEMS) -> None:
+        self._items: deque[tuple[PairVerdict, float, float]] = deque(maxlen=max_items)
+
+    def add(self, verdict: PairVerdict, length_delta: float, weight: float) -> None:
+        self._items.append((verdict, float(length_delta), float(weight)))
+
+    def summary(self) -> PairSummary:
+        verdicts = [v for v, _, _ in self._items]
+        weights = np.array([w for _, _, w in self._items], dtype=np.float64)
+        deltas = np.array([d for _, d, _ in self._items], dtype=np.float64)
+        prefs = np.array([preference_value(v) for v in verdicts], dtype=np.float64)
+        lc = length_controlled_win_rate(prefs, deltas, weights)
+        return PairSummary(
+            len(verdicts),
+            round(lc.raw, 6),
+            round(lc.lc, 6),
+            float(flip_rate(verdicts, [float(w) for w in weights])),
+            lc.length_slope,
+        )
+
+
+class AgreementStats:
+    """Recent (judge label, human label) pairs of one judge model."""
+
+    def __init__(self, max_items: int = MAX_ITEMS) -> None:
+        self._pairs: deque[tuple[str, str]] = deque(maxlen=max_items)
+
+    def add(self, judge: str, human: str) -> None:
+        self._pairs.append((judge, human))
+
+    def kappa(self) -> Kappa:
+        return cohen_kappa([j for j, _ in self._pairs], [h for _, h in self._pairs])

@@ -1,0 +1,265 @@
+"""The judge runner's logic: which answers to grade or compare, the calls, and what is published.
+
+It reads the records the worker forwards (:mod:`monitor.judge.forward`). Answers wait in a bounded
+buffer with a time-to-live (keyed by request_id) for their partner (production and shadow) and
+for flagging feedback. Production answers of sampled requests are graded and published as
+``gen_ai.evaluation.result`` events (``judge_score``); production/shadow pairs of sampled or
+flagged requests are compared in both orders. Requests flagged by feedback (takeover, negative
+feedback, bad case) whose texts are still buffered are graded too, with weight 1; their grades
+feed the runner's statistics (kappa, win rates) but are not published as ``judge_score``, so the
+per-window mean judge score stays a uniform-sample mean (docs/judge.md, "Sampling").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.adapters.judge_client import ChatClient, JudgeCallError
+from monitor.adapters.judge_metrics import JudgeMetrics
+from monitor.contract.otel import EVALUATION_EVENT
+from monitor.judge.agreement import human_label, judge_label
+from monitor.judge.budget import DailyBudget, RateLimit, estimate_tokens
+from monitor.judge.forward import AnswerRecord, HumanRecord
+from monitor.judge.pairwise import PairVerdict, pair_verdict
+from monitor.judge.parse import Grade, JudgeParseError, parse_grade, parse_preference
+from monitor.judge.prompt import comparison_messages, grading_messages
+from monitor.judge.rubric import Rubric
+from monitor.judge.sampling import flagged, inclusion_weight
+from monitor.judge.stats import AgreementStats, PairStats
+
+__all__ = ["JudgeConfig", "JudgeRunner", "evaluation_event"]
+
+log = logging.getLogger("monitor.judge")
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeConfig:
+    rubric: Rubric
+    judge_model: str
+    sample_rate: float = 0.05
+    pairwise: bool = True
+    max_output_tokens: int = 300
+    pass_score: float = 7.0
+    buffer_size: int = 10_000
+    buffer_ttl_seconds: float = 3600.0
+
+
+@dataclass
+class _Request:
+    """What the runner holds of one request while it waits for partners and feedback."""
+
+    seen: float
+    production: AnswerRecord | None = None
+    shadows: dict[str, AnswerRecord] = field(default_factory=dict)
+    flagged: bool = False
+    graded: bool = False
+    compared: set[str] = field(default_factory=set)
+    judge: str | None = None
+    human: str | None = None
+    agreement_counted: bool = False
+
+
+def evaluation_event(
+    answer: AnswerRecord, grade: Grade, label: str, judge_model: str, now: float
+) -> dict[str, Any]:
+    """The OTel ``gen_ai.evaluation.result`` event of one grade (a judge_score feedback event)."""
+    return {
+        "name": EVALUATION_EVENT,
+        "timestamp": now,
+        "attributes": {
+            "gen_ai.response.id": answer.request_id,
+            "gen_ai.evaluation.name": "judge_score",
+            "gen_ai.evaluation.score.value": grade.score,
+            "gen_ai.evaluation.score.label": label,
+            "gen_ai.evaluation.explanation": grade.explanation,
+            "monitor.model": answer.model,
+            "monitor.model_version": answer.version,
+            "monitor.judge.model": judge_model,
+        },
+    }
+
+
+class JudgeRunner:
+    def __init__(
+        self,
+        config: JudgeConfig,
+        client: ChatClient,
+        metrics: JudgeMetrics,
+        *,
+        rate_limit: RateLimit,
+        budget: DailyBudget,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.metrics = metrics
+        self.rate_limit = rate_limit
+        self.budget = budget
+        self.clock = clock
+        self.sleep = sleep
+        self.requests: OrderedDict[str, _Request] = OrderedDict()
+        self.pairs: dict[tuple[str, str, str], PairStats] = {}
+        self.agreement: dict[str, AgreementStats] = {}
+
+    def _entry(self, request_id: str, now: float) -> _Request:
+        entry = self.requests.get(request_id)
+        if entry is None:
+            entry = self.requests[request_id] = _Request(now)
+        self.requests.move_to_end(request_id)
+        return entry
+
+    def _expire(self, now: float) -> None:
+        while self.requests:
+            request_id, oldest = next(iter(self.requests.items()))
+            too_many = len(self.requests) > self.config.buffer_size
+            if not too_many and now - oldest.seen <= self.config.buffer_ttl_seconds:
+                break
+            del self.requests[request_id]
+
+    async def handle(self, records: list[AnswerRecord | HumanRecord]) -> list[dict[str, Any]]:
+        """Judge what ``records`` make judgeable; the evaluation events to publish."""
+        published: list[dict[str, Any]] = []
+        for record in records:
+            now = self.clock()
+            entry = self._entry(record.request_id, now)
+            if isinstance(record, HumanRecord):
+                self._add_human(entry, record)
+            elif record.deployment == "shadow":
+                entry.shadows[record.version] = record
+            else:
+                entry.production = record
+            sampled = (
+                entry.production.sampled
+                if entry.production
+                else any(s.sampled for s in entry.shadows.values())
+            )
+            if sampled or entry.flagged:
+                event = await self._judge(entry, sampled)
+                if event is not None:
+                    published.append(event)
+            self._count_agreement(entry)
+        self._expire(self.clock())
+        self.export()
+        return published
+
+    def _add_human(self, entry: _Request, record: HumanRecord) -> None:
+        signals = (record.rating, record.thumbs, record.human_takeover, record.bad_case)
+        entry.flagged = entry.flagged or flagged(*signals)
+        entry.human = human_label(*signals) or entry.human
+        if entry.flagged and entry.production is None and not entry.shadows:
+            self.metrics.skipped.labels(reason="no_texts").inc()
+
+    async def _judge(self, entry: _Request, sampled: bool) -> dict[str, Any] | None:
+        weight = inclusion_weight(self.config.sample_rate, flagged=entry.flagged or not sampled)
+        event = None
+        answer = entry.production
+        if answer is not None and not entry.graded:
+            grade = await self._grade(answer)
+            entry.graded = True
+            if grade is not None:
+                entry.judge = judge_label(grade.score, self.config.pass_score)
+                if sampled:
+                    event = evaluation_event(
+                        answer, grade, entry.judge, self.config.judge_model, self.clock()
+                    )
+        if self.config.pairwise and answer is not None:
+            for version, shadow in entry.shadows.items():
+                if version not in entry.compared:
+                    entry.compared.add(version)
+                    verdict = await self._compare(answer, shadow)
+                    if verdict is not None:
+                        delta = len(shadow.output_text) - len(answer.output_text)
+                        key = (answer.model, answer.version, version)
+                        self.pairs.setdefault(key, PairStats()).add(verdict, delta, weight)
+        return event
+
+    def _count_agreement(self, entry: _Request) -> None:
+        if entry.judge and entry.human and not entry.agreement_counted:
+            entry.agreement_counted = True
+            stats = self.agreement.setdefault(self.config.judge_model, AgreementStats())
+            stats.add(entry.judge, entry.human)
+
+    async def _call(self, task: str, messages: list[dict[str, str]]) -> str | None:
+        now = self.clock()
+        texts = [m["content"] for m in messages]
+        if not self.budget.allows(estimate_tokens(texts, self.config.max_output_tokens), now):
+            self.metrics.skipped.labels(reason="budget").inc()
+            return None
+        while not self.rate_limit.try_acquire(self.clock()):
+            await self.sleep(self.rate_limit.wait_seconds(self.clock()))
+        try:
+            reply = await self.client.complete(messages, self.config.max_output_tokens)
+        except JudgeCallError as exc:
+            self.metrics.calls.labels(task=task, outcome="failed").inc()
+            self.metrics.failures.labels(reason=exc.reason).inc()
+            log.warning("judge %s call failed: %s", task, exc)
+            return None
+        self.metrics.calls.labels(task=task, outcome="ok").inc()
+        self.metrics.tokens.inc(reply.total_tokens)
+        self.budget.spend(reply.total_tokens, self.clock())
+        return reply.text
+
+    async def _grade(self, answer: AnswerRecord) -> Grade | None:
+        messages = grading_messages(self.config.rubric, answer.input_text, answer.output_text)
+        text = await self._call("grade", messages)
+        if text is None:
+            return None
+        try:
+            return parse_grade(text, self.config.rubric)
+        except JudgeParseError as exc:
+            self.metrics.failures.labels(reason="unparsable").inc()
+            log.warning("%s", exc)
+            return None
+
+    async def _compare(self, production: AnswerRecord, shadow: AnswerRecord) -> PairVerdict | None:
+        rubric, question = self.config.rubric, production.input_text
+        verdicts = []
+        for first, second in ((production, shadow), (shadow, production)):
+            text = await self._call(
+                "compare",
+                comparison_messages(rubric, question, first.output_text, second.output_text),
+            )
+            if text is None:
+                return None
+            try:
+                verdicts.append(parse_preference(text))
+            except JudgeParseError as exc:
+                self.metrics.failures.labels(reason="unparsable").inc()
+                log.warning("%s", exc)
+                return None
+        return pair_verdict(verdicts[0], verdicts[1])
+
+    def export(self) -> None:
+        """Set the quality gauges from the current statistics."""
+        for (model, prod, shadow), stats in self.pairs.items():
+            s = stats.summary()
+            labels = {"model": model, "production_version": prod, "shadow_version": shadow}
+            self.metrics.pairs.labels(**labels).set(s.pairs)
+            self.metrics.win_rate.labels(**labels, kind="raw").set(s.win_rate)
+            self.metrics.win_rate.labels(**labels, kind="length_controlled").set(s.lc_win_rate)
+            self.metrics.flip_rate.labels(**labels).set(s.flip_rate)
+        for judge_model, agreement in self.agreement.items():
+            k = agreement.kappa()
+            for bound, value in (("estimate", k.kappa), ("low", k.low), ("high", k.high)):
+                self.metrics.kappa.labels(judge_model=judge_model, bound=bound).set(value)
+            self.metrics.agreement_pairs.labels(judge_model=judge_model).set(k.n)
+
+    def report(self) -> dict[str, Any]:
+        """Pairwise summaries and kappa per judge model, JSON-ready (``monitor judge --report``)."""
+        pairs = [
+            {"model": m, "production_version": p, "shadow_version": s, **_as_dict(st.summary())}
+            for (m, p, s), st in self.pairs.items()
+        ]
+        agreement = [{"judge_model": j, **_as_dict(st.kappa())} for j, st in self.agreement.items()]
+        return {"pairs": pairs, "agreement": agreement, "tokens_today": self.budget.spent}
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}

@@ -1,0 +1,119 @@
+"""A scripted chat-completions server on loopback standing in for an LLM judge endpoint.
+
+``behaviour`` decides each reply from the request: ``first`` always prefers position A, ``longer``
+prefers the longer answer (the more so the larger the difference), ``quality`` prefers (and grades high) answers containing "GOOD";
+``fail`` lists HTTP statuses (or ``"sleep"``) returned by the first calls, in order, before the
+behaviour answers; ``garbage`` replies with text no parser can read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from monitor.judge.sampling import hash_fraction
+
+CRITERIA = ("accuracy", "completeness", "relevance", "helpfulness", "clarity")
+_ANSWERS = re.compile(r"\[Answer A\]\n(.*)\n\[Answer B\]\n(.*)\n\[Verdict\]", re.DOTALL)
+_GRADED = re.compile(r"\[Answer\]\n(.*)\n\[Grade\]$", re.DOTALL)
+
+
+def _longer_mostly(a: str, b: str) -> str:
+    """The longer answer with probability sigmoid(|length difference| / 40), else the shorter; the
+    draw is a hash of the unordered pair, so both orders get the same verdict (no position bias)."""
+    if len(a) == len(b):
+        return "tie"
+    u = hash_fraction("|".join(sorted((a, b))))
+    longer_wins = u < 1.0 / (1.0 + math.exp(-abs(len(a) - len(b)) / 40.0))
+    return "A" if (len(a) > len(b)) == longer_wins else "B"
+
+
+@dataclass
+class ScriptedJudge:
+    behaviour: str = "quality"
+    fail: list[Any] = field(default_factory=list)
+    sleep_seconds: float = 1.0
+    usage: tuple[int, int] = (100, 20)
+    calls: list[float] = field(default_factory=list)  # arrival times of every request
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    tokens: int = 0  # tokens reported in successful replies
+    port: int = 0
+    _runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _content(self, body: dict[str, Any]) -> str:
+        user = body["messages"][-1]["content"]
+        pair = _ANSWERS.search(user)
+        if self.behaviour == "garbage":
+            return "I would rather not say."
+        if pair:
+            a, b = pair.group(1), pair.group(2)
+            if self.behaviour == "first":
+                winner = "A"
+            elif self.behaviour == "longer":
+                winner = _longer_mostly(a, b)
+            else:
+                good_a, good_b = "GOOD" in a, "GOOD" in b
+                winner = "A" if good_a and not good_b else "B" if good_b and not good_a else "tie"
+            return json.dumps({"winner": winner, "explanation": "scripted"})
+        graded = _GRADED.search(user)
+        score = 9 if graded and "GOOD" in graded.group(1) else 2
+        return json.dumps({**dict.fromkeys(CRITERIA, score), "explanation": "scripted"})
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.calls.append(time.monotonic())
+        body = await request.json()
+        self.bodies.append(body)
+        self.headers.append(dict(request.headers))
+        if self.fail:
+            failure = self.fail.pop(0)
+            if failure == "sleep":
+                await asyncio.sleep(self.sleep_seconds)
+            else:
+                return web.Response(status=int(failure), text="scripted failure")
+        prompt, completion = self.usage
+        self.tokens += prompt + completion
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{len(self.calls)}",
+                "object": "chat.completion",
+                "model": body.get("model"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": self._content(body)},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+            }
+        )
+
+    async def start(self) -> ScriptedJudge:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()

@@ -1,0 +1,218 @@
+"""The judge runner against a real chat-completions HTTP server on loopback with scripted behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import numpy as np
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from monitor.adapters.judge_client import ChatClient
+from monitor.adapters.judge_metrics import JudgeMetrics
+from monitor.contract.decode import decode_message
+from monitor.judge import DailyBudget, RateLimit, default_rubric
+from monitor.judge.forward import AnswerRecord, HumanRecord
+from monitor.services.judge import JudgeConfig, JudgeRunner
+from tests.judge_support import ScriptedJudge
+
+PAIR = {"model": "bot", "production_version": "v1", "shadow_version": "v2"}
+
+
+def answer(rid: str, text: str, *, shadow: bool = False, sampled: bool = True) -> AnswerRecord:
+    return AnswerRecord(
+        rid,
+        time.time(),
+        "bot",
+        "v2" if shadow else "v1",
+        "shadow" if shadow else "production",
+        f"Question {rid}?",
+        text,
+        10,
+        20,
+        sampled,
+    )
+
+
+async def run(
+    judge: ScriptedJudge,
+    records: list,
+    *,
+    rate: RateLimit | None = None,
+    budget: int = 10_000_000,
+    retries: int = 3,
+    timeout: float = 5.0,
+    sample_rate: float = 1.0,
+) -> tuple[JudgeRunner, list, CollectorRegistry]:
+    await judge.start()
+    registry = CollectorRegistry()
+    metrics = JudgeMetrics(registry)
+    client = ChatClient(
+        judge.url,
+        "judge-1",
+        "sk-test-secret",
+        timeout_seconds=timeout,
+        retries=retries,
+        backoff_seconds=0.01,
+        on_retry=lambda reason: metrics.retries.labels(reason=reason).inc(),
+    )
+    try:
+        async with client:
+            runner = JudgeRunner(
+                JudgeConfig(default_rubric(), "judge-1", sample_rate=sample_rate),
+                client,
+                metrics,
+                rate_limit=rate or RateLimit(10_000.0, 100),
+                budget=DailyBudget(budget),
+            )
+            events = await runner.handle(records)
+    finally:
+        await judge.stop()
+    return runner, events, registry
+
+
+def value(registry: CollectorRegistry, name: str, labels: dict | None = None) -> float:
+    found = registry.get_sample_value(name, labels or {})
+    return 0.0 if found is None else found
+
+
+def pairs(n: int, production_text, shadow_text) -> list:
+    out = []
+    for i in range(n):
+        out += [answer(f"r{i}", production_text(i)), answer(f"r{i}", shadow_text(i), shadow=True)]
+    return out
+
+
+def test_position_biased_judge_yields_ties_and_flips() -> None:
+    records = pairs(30, lambda i: "GOOD answer" if i % 2 else "meh", lambda i: "GOOD, other")
+    runner, _, registry = asyncio.run(run(ScriptedJudge("first"), records))
+    s = runner.pairs[("bot", "v1", "v2")].summary()
+    assert s.pairs == 30 and s.flip_rate == 1.0 and s.win_rate == 0.5
+    assert value(registry, "monitor_judge_position_flip_rate", PAIR) == 1.0
+
+
+def test_fair_judge_wins_need_both_orders() -> None:
+    records = pairs(20, lambda i: "meh", lambda i: "GOOD answer")
+    runner, _, _ = asyncio.run(run(ScriptedJudge("quality"), records))
+    s = runner.pairs[("bot", "v1", "v2")].summary()
+    assert s.win_rate == 1.0 and s.flip_rate == 0.0
+
+
+def test_length_biased_judge_is_length_controlled() -> None:
+    rng = np.random.default_rng(5)
+    extra = rng.normal(80, 60, size=200).round().astype(int)  # the shadow is mostly longer
+    records = pairs(
+        200,
+        lambda i: f"{i} " + "x" * 200,
+        lambda i: f"{i} " + "y" * int(max(1, 200 + extra[i])),
+    )
+    runner, _, registry = asyncio.run(run(ScriptedJudge("longer"), records))
+    s = runner.pairs[("bot", "v1", "v2")].summary()
+    assert s.win_rate > 0.75 and s.flip_rate == 0.0, s
+    assert abs(s.lc_win_rate - 0.5) < 0.1, s
+    lc = value(registry, "monitor_judge_win_rate", {**PAIR, "kind": "length_controlled"})
+    assert lc == pytest.approx(s.lc_win_rate)
+
+
+def test_grades_are_published_as_evaluation_events_the_contract_reads() -> None:
+    records = [answer("g1", "GOOD answer"), answer("g2", "bad answer")]
+    judge = ScriptedJudge("quality")
+    _, events, registry = asyncio.run(run(judge, records))
+    decoded = decode_message(orjson.dumps(events), "feedback", now=time.time())
+    assert not decoded.rejections
+    scores = {e.request_id: (e.judge_score, e.model, e.model_version) for e in decoded.events}
+    assert scores == {"g1": (9.0, "bot", "v1"), "g2": (2.0, "bot", "v1")}
+    assert events[0]["attributes"]["gen_ai.evaluation.score.label"] == "good"
+    assert judge.headers[0]["Authorization"] == "Bearer sk-test-secret"
+    assert value(registry, "monitor_judge_calls_total", {"task": "grade", "outcome": "ok"}) == 2
+    assert value(registry, "monitor_judge_tokens_total") == 240
+
+
+def test_budget_holds() -> None:
+    judge = ScriptedJudge("quality", usage=(100, 20))
+    records = [answer(f"b{i}", "GOOD answer") for i in range(40)]
+    runner, events, registry = asyncio.run(run(judge, records, budget=3000))
+    assert judge.tokens <= 3000 and runner.budget.spent == judge.tokens
+    assert len(events) == len(judge.calls) > 0
+    assert value(registry, "monitor_judge_skipped_total", {"reason": "budget"}) == 40 - len(events)
+
+
+def test_rate_limit_holds() -> None:
+    judge = ScriptedJudge("quality")
+    records = [answer(f"q{i}", "GOOD answer") for i in range(12)]
+    started = time.monotonic()
+    asyncio.run(run(judge, records, rate=RateLimit(20.0, 1)))
+    assert len(judge.calls) == 12
+    assert time.monotonic() - started >= 11 / 20 - 0.02
+    gaps = np.diff(judge.calls)
+    assert gaps.mean() >= 1 / 20 - 0.005
+
+
+def test_retryable_failures_retry_and_count() -> None:
+    judge = ScriptedJudge("quality", fail=[503, 429, "sleep"], sleep_seconds=0.5)
+    _, events, registry = asyncio.run(run(judge, [answer("t1", "GOOD")], timeout=0.2))
+    assert len(events) == 1 and len(judge.calls) == 4
+    for reason in ("http_503", "http_429", "timeout"):
+        assert value(registry, "monitor_judge_retries_total", {"reason": reason}) == 1
+
+
+def test_exhausted_retries_and_client_errors_are_counted_failures() -> None:
+    judge = ScriptedJudge("quality", fail=[500, 500, 500, 400])
+    records = [answer("f1", "GOOD"), answer("f2", "GOOD"), answer("f3", "GOOD")]
+    _, events, registry = asyncio.run(run(judge, records, retries=2))
+    # f1: 500 x3 (two retries) then gives up; f2: 400, not retried; f3 succeeds
+    assert len(judge.calls) == 5 and [e["attributes"]["gen_ai.response.id"] for e in events] == [
+        "f3"
+    ]
+    assert value(registry, "monitor_judge_failures_total", {"reason": "http_500"}) == 1
+    assert value(registry, "monitor_judge_failures_total", {"reason": "http_400"}) == 1
+    assert value(registry, "monitor_judge_calls_total", {"task": "grade", "outcome": "failed"}) == 2
+
+
+def test_malformed_replies_are_counted_not_fatal() -> None:
+    judge = ScriptedJudge("garbage")
+    records = [answer("m1", "GOOD"), answer("m1", "GOOD too", shadow=True)]
+    runner, events, registry = asyncio.run(run(judge, records))
+    assert (
+        events == []
+        and value(registry, "monitor_judge_failures_total", {"reason": "unparsable"}) == 2
+    )
+    assert ("bot", "v1", "v2") not in runner.pairs
+
+
+def test_flagged_feedback_judges_buffered_unsampled_answers_without_publishing() -> None:
+    judge = ScriptedJudge("quality")
+    records = [
+        answer("u1", "bad answer", sampled=False),
+        answer("u2", "bad answer", sampled=False),
+        HumanRecord("u1", time.time(), None, "down", None, None),
+        HumanRecord("u3", time.time(), None, None, True, None),  # no texts for u3
+    ]
+    runner, events, registry = asyncio.run(run(judge, records, sample_rate=0.01))
+    assert events == [] and len(judge.calls) == 1  # u1 only: u2 is neither sampled nor flagged
+    assert value(registry, "monitor_judge_skipped_total", {"reason": "no_texts"}) == 1
+    assert runner.agreement["judge-1"].kappa().n == 1
+
+
+def test_kappa_against_human_feedback() -> None:
+    records = []
+    for i in range(40):
+        good = i % 2 == 0
+        records.append(answer(f"k{i}", "GOOD answer" if good else "poor answer"))
+        human_good = good if i % 10 else not good  # people disagree on 4 of 40
+        records.append(HumanRecord(f"k{i}", time.time(), 5 if human_good else 1, None, None, None))
+    runner, _, registry = asyncio.run(run(ScriptedJudge("quality"), records))
+    k = runner.agreement["judge-1"].kappa()
+    assert k.n == 40 and k.kappa == pytest.approx(0.8)
+    assert value(
+        registry, "monitor_judge_kappa", {"judge_model": "judge-1", "bound": "estimate"}
+    ) == pytest.approx(0.8)
+    assert k.low < 0.8 < k.high and not math.isnan(k.low)
+
+
+def test_client_errors_never_show_the_key() -> None:
+    client = ChatClient("http://user:pw@127.0.0.1:9/v1", "m", "sk-secret")
+    assert "sk-secret" not in repr(client) and "pw" not in repr(client)
