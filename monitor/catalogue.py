@@ -441,6 +441,14 @@ SHADOW_METRICS: tuple[ShadowMetric, ...] = (
         "Character 3-gram Jaccard similarity of the normalised output texts; pairs where both answered.",
     ),
     ShadowMetric(
+        "semantic_similarity",
+        "higher",
+        1.0,
+        None,
+        "cosine",
+        "Cosine of the output texts' embeddings (MONITOR_EMBEDDER), on the embedding sample of pairs.",
+    ),
+    ShadowMetric(
         "error_rate",
         "lower",
         0.0,

@@ -131,7 +131,12 @@ class Wiring:
             on_reset=self.metrics.join_store_resets.labels(store="shadow").inc,
         )
         shadow_join.setup()
-        self.shadow_stage = ShadowStage(shadow_join, window_seconds=s.window_seconds)
+        self.shadow_stage = ShadowStage(
+            shadow_join,
+            window_seconds=s.window_seconds,
+            embedder=self.embedder,
+            embedding_rate=s.embedding_sample_rate,
+        )
         log.info("join store: %s", "redis" if self.settings.redis_dsn else "in-process memory")
 
     @classmethod

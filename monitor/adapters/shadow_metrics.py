@@ -40,6 +40,12 @@ class ShadowMetrics:
         self.similarity = Gauge(
             "monitor_shadow_similarity", "Mean text similarity of the pairs", PAIR, registry=r
         )
+        self.semantic_similarity = Gauge(
+            "monitor_shadow_semantic_similarity",
+            "Mean cosine of the pairs' answer embeddings (MONITOR_EMBEDDER)",
+            PAIR,
+            registry=r,
+        )
         self.latency_delta = Gauge(
             "monitor_shadow_latency_delta_ms",
             "Mean shadow minus production latency",
@@ -66,6 +72,7 @@ class ShadowMetrics:
             (self.pairs, report.pairs),
             (self.agreement, report.agreement),
             (self.similarity, report.similarity),
+            (self.semantic_similarity, report.semantic_similarity),
             (self.latency_delta, report.latency_delta_ms),
             (self.error_rate, report.shadow_error_rate),
         ):

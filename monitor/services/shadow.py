@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import JoinStore
 from monitor.adapters.shadow_store import RESULT_COLUMNS, read_shadow_sums, result_rows
+from monitor.drift.embeddings import Embedder, sampled
 from monitor.folding.pipeline import BatchOutput
 from monitor.shadow.fold import fold_pairs, pair_sums
-from monitor.shadow.pairs import Side, decode_side, encode_side, side_of
+from monitor.shadow.pairs import Side, answer_meanings, decode_side, encode_side, side_of
 from monitor.shadow.report import ShadowReport, shadow_report
 
 __all__ = ["ShadowResults", "ShadowStage"]
@@ -31,9 +34,15 @@ SIDES = {
 }  # join-store kinds -> the side they hold here
 
 
-def _side(e) -> Side:
+def _side(e, meaning: list[float] | None = None) -> Side:
     return side_of(
-        e.prediction, e.output_text, e.latency_ms, e.output_tokens, e.error, e.model_version
+        e.prediction,
+        e.output_text,
+        e.latency_ms,
+        e.output_tokens,
+        e.error,
+        e.model_version,
+        meaning=meaning,
     )
 
 
@@ -42,9 +51,36 @@ def _key(model: str, request_id: str) -> str:
 
 
 class ShadowStage:
-    def __init__(self, join_store: JoinStore, *, window_seconds: int) -> None:
+    def __init__(
+        self,
+        join_store: JoinStore,
+        *,
+        window_seconds: int,
+        embedder: Embedder | None = None,
+        embedding_rate: float = 0.0,
+    ) -> None:
         self.join_store = join_store
         self.window = window_seconds
+        self.embedder = embedder
+        self.embedding_rate = embedding_rate
+
+    def _meanings(self, events: list) -> list[list[float] | None]:
+        """Per event, its answer's meaning when sampled (by request id: both sides of a pair agree)
+        and answered with text; one embedder call for the whole list."""
+        out: list[list[float] | None] = [None] * len(events)
+        if self.embedder is None or self.embedding_rate <= 0 or not events:
+            return out
+        chosen = sampled([e.request_id for e in events], self.embedding_rate)
+        rows = [
+            i
+            for i, e in enumerate(events)
+            if chosen[i] and e.error is None and e.output_text is not None
+        ]
+        if rows:
+            vectors = self.embedder.embed([events[i].output_text for i in rows])
+            for i, meaning in zip(rows, answer_meanings(np.asarray(vectors, dtype=np.float64))):
+                out[i] = meaning
+        return out
 
     def process(self, out: BatchOutput, now: float) -> int:
         """Add the pair partials of each inference source to its partials; the number of pairs."""
@@ -53,9 +89,10 @@ class ShadowStage:
             if source.kind != "inference" or not (source.valid or source.shadow):
                 continue
             pairs: list[tuple[str, float, Side, Side]] = []
+            meanings = self._meanings([*source.valid, *source.shadow])
             production = [
-                (_key(e.model, e.request_id), encode_side(_side(e), e.timestamp, i))
-                for e, i in zip(source.valid, source.event_ids)
+                (_key(e.model, e.request_id), encode_side(_side(e, m), e.timestamp, i))
+                for e, i, m in zip(source.valid, source.event_ids, meanings)
             ]
             for rid, stored, shadows in (
                 self.join_store.add_inferences(production, now) if production else ()
@@ -66,9 +103,9 @@ class ShadowStage:
                 (
                     _key(e.model, e.request_id),
                     e.model_version,
-                    encode_side(_side(e), e.timestamp, i),
+                    encode_side(_side(e, m), e.timestamp, i),
                 )
-                for e, i in zip(source.shadow, source.shadow_ids)
+                for e, i, m in zip(source.shadow, source.shadow_ids, meanings[len(source.valid) :])
             ]
             for rid, stored, s in self.join_store.add_feedback(shadow, now) if shadow else ():
                 p, t = decode_side(stored)

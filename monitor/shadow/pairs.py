@@ -6,6 +6,10 @@ latency, output tokens and error flag. Raw text is never kept. :func:`pair_value
 production side and a shadow side into one value per metric of
 :data:`~monitor.catalogue.SHADOW_METRICS` (the paired difference is ``value - reference``).
 
+With an embedder, a side also keeps ``meaning``: its output text's embedding, projected to 64
+dimensions (:func:`answer_meanings`); the projected inner product of two sides is an unbiased
+estimate of the cosine of their full embeddings (``semantic_similarity``).
+
 The text similarity is a slot (:class:`TextSimilarity`): a ``sketch`` of one text and a
 ``similarity`` of two sketches. The default is the character 3-gram Jaccard similarity estimated
 from bottom-k sketches (exact while a text has at most ``k`` distinct 3-grams); an embedding
@@ -24,14 +28,17 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 
 from monitor.catalogue import normalise_answer
+from monitor.drift.embedding_space import projection, reduce
 
 __all__ = [
     "NgramJaccard",
     "Side",
     "TextSimilarity",
+    "answer_meanings",
     "decode_side",
     "encode_side",
     "normalise_text",
@@ -104,6 +111,7 @@ class Side:
     latency_ms: float | None
     output_tokens: int | None
     error: bool
+    meaning: list[float] | None = None  # projected embedding of the output text (answer_meanings)
 
 
 def side_of(
@@ -114,6 +122,7 @@ def side_of(
     error: str | None = None,
     model_version: str = "",
     similarity: TextSimilarity = DEFAULT_SIMILARITY,
+    meaning: list[float] | None = None,
 ) -> Side:
     """The side of one answer (an answer with ``error`` has no answer of its own)."""
     answer = text_hash = sketch = length = None
@@ -134,6 +143,7 @@ def side_of(
         latency_ms,
         output_tokens,
         error is not None,
+        meaning if error is None else None,
     )
 
 
@@ -151,6 +161,7 @@ def encode_side(side: Side, timestamp: float, event_id: str = "") -> bytes:
             "l": side.latency_ms,
             "o": side.output_tokens,
             "e": side.error,
+            **({"m": side.meaning} if side.meaning is not None else {}),
         }
     )
 
@@ -158,7 +169,8 @@ def encode_side(side: Side, timestamp: float, event_id: str = "") -> bytes:
 def decode_side(payload: bytes) -> tuple[Side, float]:
     """The side and its event time."""
     d = orjson.loads(payload)
-    return Side(d["v"], d["a"], d["x"], d["k"], d["n"], d["l"], d["o"], bool(d["e"])), float(d["t"])
+    side = Side(d["v"], d["a"], d["x"], d["k"], d["n"], d["l"], d["o"], bool(d["e"]), d.get("m"))
+    return side, float(d["t"])
 
 
 def _delta(shadow: float | None, production: float | None) -> float | None:
@@ -179,6 +191,10 @@ def pair_values(
         out["agreement"] = float(production.text == shadow.text)
     if answered and production.sketch is not None and shadow.sketch is not None:
         out["similarity"] = similarity.similarity(production.sketch, shadow.sketch)
+    p_meaning, s_meaning = production.meaning, shadow.meaning
+    # different lengths: made by different embedders, not comparable
+    if answered and p_meaning and s_meaning and len(p_meaning) == len(s_meaning):
+        out["semantic_similarity"] = sum(a * b for a, b in zip(p_meaning, s_meaning))
     for name, d in (
         ("latency_ms", _delta(shadow.latency_ms, production.latency_ms)),
         ("output_tokens", _delta(shadow.output_tokens, production.output_tokens)),
@@ -187,3 +203,21 @@ def pair_values(
         if d is not None:
             out[name] = d
     return out
+
+
+MEANING_DIM = 64
+MEANING_SEED = 10  # the projection of answers (prompts use their baseline's)
+
+
+def answer_meanings(vectors: np.ndarray) -> list[list[float]]:
+    """The ``meaning`` of each answer: its embedding normalised and projected to 64 dimensions,
+    rounded to 4 decimals (about 0.5 KB in the join store).
+
+    >>> m = answer_meanings(np.array([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+    >>> len(m[0]), m[0] == m[1], round(sum(a * b for a, b in zip(m[0], m[0])), 1)
+    (64, True, 0.7)
+    """
+    if len(vectors) == 0:
+        return []
+    matrix = projection(vectors.shape[1], MEANING_DIM, MEANING_SEED)
+    return [[round(v, 4) for v in row] for row in reduce(vectors, matrix).tolist()]

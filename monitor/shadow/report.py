@@ -74,6 +74,7 @@ class ShadowReport:
     pairs: float
     agreement: float
     similarity: float
+    semantic_similarity: float  # NaN without an embedder (docs/embeddings.md)
     latency_delta_ms: float
     output_tokens_delta: float
     length_delta_chars: float
@@ -178,6 +179,7 @@ def shadow_report(
         sums.pairs,
         by_name["agreement"].value,
         by_name["similarity"].value,
+        by_name["semantic_similarity"].value,
         by_name["latency_ms"].diff,
         by_name["output_tokens"].diff,
         by_name["length_chars"].diff,

@@ -24,6 +24,7 @@ REPORT_COLUMNS = (
     "pairs",
     "agreement",
     "similarity",
+    "semantic_similarity",
     "latency_delta_ms",
     "output_tokens_delta",
     "length_delta_chars",
@@ -54,7 +55,7 @@ def shadow_report_command(
     fmt: Format = FORMAT,
     config: Path | None = CONFIG,
 ) -> None:
-    """Each shadow version against production: agreement, similarity, deltas, error rate and the verdict."""
+    """Each shadow version against production: agreement, similarity (text and semantic), deltas, error rate and the verdict."""
     from monitor.adapters.client_security import clickhouse_client_options
     from monitor.adapters.reader import open_reader
     from monitor.adapters.shadow_store import read_shadow_sums

@@ -14,6 +14,7 @@ from deploy_names import SHADOW_PANELS, clickhouse_panels
 from tests_support import inference, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
+from monitor.drift.embeddings import sampled
 
 N = 1000  # production requests of model m, each mirrored to two shadow versions
 WINDOWS = (
@@ -99,6 +100,10 @@ def _report(
     )
 
 
+def _in_sample(request_id: str) -> bool:
+    return bool(sampled([request_id], 0.25)[0])
+
+
 def _complete(env: dict[str, str]) -> dict[str, dict] | None:
     done = _report(env)
     if done.returncode != 0:
@@ -124,6 +129,16 @@ def test_shadow_candidates_are_compared_and_leave_production_unchanged(deploymen
     assert v3["shadow_error_rate"] == 0 and v3["verdict"] == "promising", v3
     assert v4["shadow_error_rate"] == 0.2 and v4["verdict"] == "not_promising", v4
     assert v4["agreement"] == 1.0 and "error_rate" in v4["reason"]
+    # semantic similarity (default embedder, a quarter of the requests, both sides or neither):
+    # v4 answers the same text, v3 differs in meaning on a tenth of the pairs
+    semantic = {v: next(d for d in r["metrics"] if d["metric"] == "semantic_similarity")
+                for v, r in holder.items()}  # fmt: skip
+    assert 0.15 * N < semantic["v3"]["n"] < 0.35 * N, semantic
+    assert semantic["v4"]["n"] == semantic["v3"]["n"] - sum(
+        1 for i in range(N) if i % 5 == 0 and _in_sample(f"r{i}")
+    ), semantic
+    assert 0.9 < v4["semantic_similarity"] < 1.1 and v3["semantic_similarity"] < 0.97, semantic
+    assert v3["semantic_similarity"] < v4["semantic_similarity"] - 0.03, semantic
     latency = next(d for d in v3["metrics"] if d["metric"] == "latency_ms")
     assert latency["ci_low"] < 10 < latency["ci_high"] and latency["status"] == "within"
 

@@ -227,3 +227,23 @@ def test_shadow_inferences_leave_production_partials_unchanged() -> None:
     assert {(n, v) for n, v, _ in counted} == {("shadow:events", "v3")} and sum(
         t for *_, t in counted
     ) == 50
+
+
+def test_semantic_similarity_estimates_the_cosine_and_survives_the_join_store() -> None:
+    from monitor.shadow.pairs import answer_meanings
+
+    rng = np.random.default_rng(8)
+    base = rng.normal(size=(400, 256))
+    other = base + rng.normal(0, 0.8, size=base.shape)
+    meanings = answer_meanings(np.vstack([base, other]))
+    cosines = [float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) for a, b in zip(base, other)]
+    estimates = []
+    for i in range(len(base)):
+        p = side_of("x", "a", 1.0, 1, meaning=meanings[i])
+        s = side_of("x", "b", 1.0, 1, meaning=meanings[len(base) + i])
+        p = decode_side(encode_side(p, 0.0))[0]  # what the join store gives back
+        estimates.append(pair_values(p, s)["semantic_similarity"])
+    assert abs(np.mean(estimates) - np.mean(cosines)) < 0.02  # unbiased over pairs
+    failed = side_of("x", "b", 1.0, 1, error="timeout", meaning=meanings[0])
+    assert "semantic_similarity" not in pair_values(p, failed)
+    assert "semantic_similarity" not in pair_values(p, side_of("x", "b", 1.0, 1))
