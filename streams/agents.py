@@ -108,8 +108,9 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         wanted = versions().take_samples(out.inferences)
         if wanted:
             try:
+                # off the event loop: the rows embed their prompts (one embedder call)
                 await blocking(
-                    wiring.drift_store.add_samples, sample_records(wanted, wiring.embedder)
+                    lambda: wiring.drift_store.add_samples(sample_records(wanted, wiring.embedder))
                 )
             except IngestStopped:
                 raise

@@ -17,6 +17,11 @@ from tests_support import reader_for, wait_until
 from monitor.adapters.producer import EventProducer
 
 WINDOW = 60
+QUERY = (
+    "SELECT toFloat64(window_start), feature, severity, detail, n_current FROM "
+    "monitor.drift_windows FINAL WHERE feature IN ('prompt_embedding', 'prompt_topic') "
+    "ORDER BY window_start, feature"
+)
 N_WINDOWS = 8
 SHIFT = 4  # windows from here on are mostly login problems
 PER_WINDOW = 250
@@ -68,9 +73,10 @@ def build_baseline(tmp_path, deployment) -> str:
     return done.stdout
 
 
-def publish(deployment) -> float:
-    rng = np.random.default_rng(5)
-    start = (int(time.time()) // WINDOW - N_WINDOWS - 1) * WINDOW
+def publish(deployment, windows: range = range(N_WINDOWS), start: float | None = None) -> float:
+    rng = np.random.default_rng(5 + windows.start)
+    if start is None:
+        start = float((int(time.time()) // WINDOW - N_WINDOWS - 1) * WINDOW)
     events = [
         {
             "request_id": f"r{w}-{i}",
@@ -80,7 +86,7 @@ def publish(deployment) -> float:
             "features": {"channel": "web"},
             "input_text": prompt(rng, 0.85 if w >= SHIFT else 0.2),
         }
-        for w in range(N_WINDOWS)
+        for w in windows
         for i in range(PER_WINDOW)
     ]
 
@@ -91,7 +97,7 @@ def publish(deployment) -> float:
             await producer.send("inference", events)
 
     asyncio.run(send())
-    return float(start)
+    return start
 
 
 def test_topic_shift_flags_embedding_drift_and_the_grown_cluster(
@@ -106,15 +112,10 @@ def test_topic_shift_flags_embedding_drift_and_the_grown_cluster(
     )
     start = publish(deployment)
     reader = reader_for(worker)
-    query = (
-        "SELECT toFloat64(window_start), feature, severity, detail, n_current FROM "
-        "monitor.drift_windows FINAL WHERE feature IN ('prompt_embedding', 'prompt_topic') "
-        "ORDER BY window_start, feature"
-    )
     closed = 2 * (N_WINDOWS - 1)  # the newest window stays open
-    wait_until(lambda: len(reader.query(query).rows) == closed, timeout=90, what="embedding rows")
+    wait_until(lambda: len(reader.query(QUERY).rows) == closed, timeout=90, what="embedding rows")
     rows = {(int((w - start) // WINDOW), f): (sev, detail, n) for w, f, sev, detail, n in
-            reader.query(query).rows}  # fmt: skip
+            reader.query(QUERY).rows}  # fmt: skip
     for w in range(N_WINDOWS - 1):
         embedding, topic = rows[(w, "prompt_embedding")], rows[(w, "prompt_topic")]
         assert embedding[2] == PER_WINDOW and topic[2] == PER_WINDOW, (w, embedding, topic)
@@ -139,3 +140,49 @@ def test_topic_shift_flags_embedding_drift_and_the_grown_cluster(
     assert rule in ("prompt_topics_shifted", "prompt_embedding_drift"), alerts
     assert "grew from" in summary and "What moved: prompt_topic: topic '" in description, alerts
     assert "prompt_embedding: MMD²" in description, description
+    # the CLI shows what moved
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "query", "drift", "--feature", "prompt_topic",
+         "--format", "json"],
+        env={**os.environ, **deployment.env(), "MONITOR_WEB_PORT": str(worker.web_port)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and "grew from" in done.stdout, done.stdout + done.stderr
+
+
+def test_an_automatic_baseline_keeps_topics_and_scores_the_shift(deployment, start_worker):
+    """No baseline file: the worker samples the first prompts (reduced embeddings and keywords,
+    no text), the leader builds the baseline with its topics, and later windows are scored."""
+    worker = start_worker(
+        MONITOR_ALLOWED_LATENESS="0s",
+        MONITOR_EMBEDDING_SAMPLE_RATE="1",
+        MONITOR_DRIFT_MIN_SAMPLES="100",
+        MONITOR_BASELINE_SAMPLES=str(2 * PER_WINDOW),
+        **OFFLINE,
+    )
+    reader = reader_for(worker)
+    start = publish(deployment, range(2))  # the baseline's prompts
+    baselines = "SELECT body FROM monitor.baselines FINAL WHERE model = 'm'"
+    wait_until(lambda: reader.query(baselines).rows, timeout=60, what="the automatic baseline")
+    body = orjson.loads(reader.query(baselines).rows[0][0])
+    assert len(body["embedding"]["topic_names"]) == 8 and "prompt_topic" in body["features"]
+    wait_until(  # the samples are deleted once the baseline is built
+        lambda: reader.query("SELECT count() FROM monitor.baseline_samples").rows[0][0] == 0,
+        timeout=30,
+        what="the baseline samples to be deleted",
+    )
+    publish(deployment, range(2, N_WINDOWS), start)
+    wait_until(
+        lambda: sum(r[1] == "prompt_topic" and r[0] >= start + 2 * WINDOW
+                    for r in reader.query(QUERY).rows) == N_WINDOWS - 3,
+        timeout=90, what="the topic rows after the baseline",
+    )  # fmt: skip
+    severity = {
+        (int((w - start) // WINDOW), f): sev for w, f, sev, _, _ in reader.query(QUERY).rows
+    }
+    for w in range(2, N_WINDOWS - 1):
+        found = (severity[(w, "prompt_topic")], severity[(w, "prompt_embedding")])
+        if w >= SHIFT:
+            assert found == ("significant", "significant"), (w, severity)
+        else:
+            assert "significant" not in found, (w, severity)

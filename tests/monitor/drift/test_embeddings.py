@@ -68,6 +68,9 @@ def test_clusters_are_named_by_their_typical_keywords():
 def test_a_window_merged_from_two_halves_scores_as_the_whole():
     texts = [f"invoice {i}" if i % 3 else f"login {i}" for i in range(300)]
     fields = sample_embedding_fields(Toy(), texts)
+    # what a baseline sample keeps: no text, a reduced vector and sorted keywords
+    assert set(fields[0]) == {"embedder", "input_dim", "reduced", "keywords"}
+    assert fields[0]["keywords"] == ["invoice"] and len(fields[0]["reduced"]) == 32
     base = attach_embeddings(
         build_baseline("m", "v1", [{"features": {"c": "a"}}] * 300, now=0.0),
         [{"embedding": f} for f in fields],
