@@ -70,7 +70,7 @@ def test_a_window_merged_from_two_halves_scores_as_the_whole():
     fields = sample_embedding_fields(Toy(), texts)
     # what a baseline sample keeps: no text, a reduced vector and sorted keywords
     assert set(fields[0]) == {"embedder", "input_dim", "reduced", "keywords"}
-    assert fields[0]["keywords"] == ["invoice"] and len(fields[0]["reduced"]) == 32
+    assert fields[0]["keywords"] == ["login"] and len(fields[0]["reduced"]) == 32  # "login 0"
     base = attach_embeddings(
         build_baseline("m", "v1", [{"features": {"c": "a"}}] * 300, now=0.0),
         [{"embedding": f} for f in fields],
