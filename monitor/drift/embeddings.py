@@ -102,9 +102,13 @@ class EmbeddingProfile:
         return projection(self.input_dim, self.reduced_dim, self.seed)
 
     def kernel(self) -> RandomFourierFeatures:
-        return RandomFourierFeatures(
-            self.reduced_dim, self.n_features, self.bandwidth, self.seed + 1
-        )
+        if not hasattr(self, "_kernel"):  # built once per profile, not per batch
+            kernel = RandomFourierFeatures(
+                self.reduced_dim, self.n_features, self.bandwidth, self.seed + 1
+            )
+            object.__setattr__(self, "_kernel", kernel)
+        cached: RandomFourierFeatures = self._kernel  # type: ignore[attr-defined]
+        return cached
 
     def reduce_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
         """The embedder's vectors in this profile's reduced space."""

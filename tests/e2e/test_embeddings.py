@@ -140,6 +140,9 @@ def test_topic_shift_flags_embedding_drift_and_the_grown_cluster(
     assert rule in ("prompt_topics_shifted", "prompt_embedding_drift"), alerts
     assert "grew from" in summary and "What moved: prompt_topic: topic '" in description, alerts
     assert "prompt_embedding: MMD²" in description, description
+    # the leader's gauges hold the last scored window (shifted): 2 = significant
+    for feature in ("prompt_topic", "prompt_embedding"):
+        assert worker.metric("monitor_drift_severity", {"feature": feature}) == 2
     # the CLI shows what moved
     done = subprocess.run(
         [sys.executable, "-m", "monitor", "query", "drift", "--feature", "prompt_topic",
