@@ -207,6 +207,47 @@ class Settings(BaseSettings):
         description="in-process join store: records held before "
         "the oldest are evicted (use Redis above this)",
     )
+    # The LLM judge (docs/judge.md): off unless MONITOR_JUDGE_URL and MONITOR_JUDGE_MODEL are set.
+    judge_url: str | None = Field(
+        None, description="OpenAI-compatible base URL, e.g. https://api.openai.com/v1"
+    )
+    judge_model: str | None = Field(None, description="the judge model, e.g. gpt-4o-mini")
+    judge_api_key: SecretStr | None = Field(None, description="sent as Authorization: Bearer")
+    judge_topic: str | None = Field(
+        None, description="internal topic of texts to judge; unset: <MONITOR_APP_ID>.judge"
+    )
+    judge_sample_rate: float = Field(
+        0.05, ge=0.0, le=1.0, description="share of requests judged (a hash of request_id)"
+    )
+    judge_forward_unsampled: bool = Field(
+        True,
+        description="also forward unsampled answers, so flagging feedback can still get them judged",
+    )
+    judge_rubric: str | None = Field(
+        None, description="YAML rubric file; unset: the five default criteria, 0-10"
+    )
+    judge_pairwise: bool = Field(True, description="compare shadow answers with production's")
+    judge_requests_per_second: float = Field(1.0, gt=0.0, description="judge calls per second")
+    judge_burst: int = Field(5, ge=1, description="judge calls allowed at once")
+    judge_daily_tokens: int = Field(
+        2_000_000, ge=0, description="tokens per UTC day; calls beyond it are skipped and counted"
+    )
+    judge_max_output_tokens: int = Field(300, ge=16, description="max_tokens of each judge reply")
+    judge_timeout: str = Field("30s", description="per judge call")
+    judge_retries: int = Field(3, ge=0, description="retries of a 5xx, 429 or timed-out call")
+    judge_buffer_size: int = Field(
+        10_000, ge=1, description="requests whose texts the runner holds for partners and feedback"
+    )
+    judge_buffer_ttl: str = Field("1h", description="how long the runner holds a request's texts")
+    judge_pass_score: float = Field(
+        7.0,
+        ge=0.0,
+        le=10.0,
+        description="a judge score from which an answer counts as good (kappa)",
+    )
+    judge_metrics_port: int | None = Field(
+        None, description="Prometheus port of `monitor judge` (127.0.0.1); unset: no endpoint"
+    )
 
     @field_validator(
         "window",
@@ -219,6 +260,8 @@ class Settings(BaseSettings):
         "query_timeout",
         "health_failing_after",
         "shadow_ttl",
+        "judge_timeout",
+        "judge_buffer_ttl",
     )
     @classmethod
     def _valid_duration(cls, value: str) -> str:
@@ -232,6 +275,16 @@ class Settings(BaseSettings):
     def detector_values_topic(self) -> str:
         """Where each version's detector values go: one topic per consumer group (app id)."""
         return self.detector_topic or f"{self.app_id}.detector-values"
+
+    @property
+    def judge_records_topic(self) -> str:
+        """Where the worker forwards answers and human feedback for the judge runner."""
+        return self.judge_topic or f"{self.app_id}.judge"
+
+    @property
+    def judge_enabled(self) -> bool:
+        """Judging is on only when an endpoint and a model are configured."""
+        return bool(self.judge_url and self.judge_model)
 
     @property
     def window_seconds(self) -> int:

@@ -20,6 +20,7 @@ from monitor.services.drift import sample_records
 from monitor.services.ingest import BatchIngest, IngestStopped, ingest_batch, run_blocking
 from monitor.services.versions import VersionStates
 from streams.detector_agent import register_detector_agent, value_sender
+from streams.judge_forward import judge_forwarder
 from streams.observe import record_batch_metrics, record_outcome_metrics
 from streams.positions import SourcePositions
 from streams.wiring import Wiring
@@ -61,6 +62,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
 
     register_detector_agent(app, wiring, values_topic, blocking, EXIT_UNWRITTEN)
     send_values = value_sender(values_topic)
+    forward_to_judge = judge_forwarder(app, wiring)  # None unless judging is configured
     positions = SourcePositions(stored_position, wiring.open_source_log(), m, wiring.positions)
 
     async def send_dead_letters(rejections, now: float) -> None:
@@ -168,6 +170,8 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
             )
             out, outcomes, rows = result.out, result.outcomes, result.rows
             await sample_new_versions(out)
+            if forward_to_judge is not None:
+                await forward_to_judge(out)
         except IngestStopped as exc:
             # Faust would ack (and commit) the batch's offsets on the way out: leave before it can.
             log.warning(

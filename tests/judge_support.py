@@ -117,3 +117,35 @@ class ScriptedJudge:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+class ThreadedJudge:
+    """A :class:`ScriptedJudge` served from its own thread and event loop (for subprocess tests)."""
+
+    def __init__(self, judge: ScriptedJudge) -> None:
+        self.judge = judge
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: Any = None
+
+    def __enter__(self) -> ScriptedJudge:
+        import threading
+
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self.judge.start())
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self.judge.stop())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self.judge
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)

@@ -56,6 +56,26 @@ def worker(
 
 
 @app.command()
+def judge(
+    config: Path | None = ConfigOption,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="write the judge's quality report (JSON) here after each batch"),
+    ] = None,
+    loglevel: str = typer.Option("info", help="critical|error|warning|info|debug"),
+) -> None:
+    """Run the LLM judge (docs/judge.md): grade sampled answers, compare shadows, publish feedback."""
+    import logging
+
+    from monitor.tools.judge import run_judge
+
+    logging.basicConfig(
+        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    sys.exit(asyncio.run(run_judge(_settings(config), report_path=report)))
+
+
+@app.command()
 def broker(
     port: int = typer.Option(9092, help="loopback port to listen on"),
     storage: str = typer.Option(

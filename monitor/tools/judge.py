@@ -1,0 +1,197 @@
+"""``monitor judge``: the judge runner process (its own consumer group, so slow judge calls never
+hold up ingestion).
+
+It consumes the judge topic the workers forward to (:mod:`streams.judge_forward`), judges what
+the records make judgeable (:class:`monitor.services.judge.JudgeRunner`), publishes the grades to
+the feedback topic as OpenTelemetry ``gen_ai.evaluation.result`` events (keyed and partitioned by
+request_id like any producer's) and commits its offsets only after they are delivered
+(at-least-once: a crash in between judges those records again). A record it cannot read goes to
+the dead-letter topic with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import CollectorRegistry, start_http_server
+
+from monitor.adapters.client_security import kafka_client_options
+from monitor.adapters.judge_client import ChatClient
+from monitor.adapters.producer import partition_for
+from monitor.adapters.prometheus_metrics import MonitorMetrics
+from monitor.adapters.topics import ensure_topics
+from monitor.contract.decode import Rejection
+from monitor.contract.dlq import dead_letter_key, dead_letter_record
+from monitor.errors import ConfigError, InvalidEvent
+from monitor.judge.budget import DailyBudget, RateLimit
+from monitor.judge.forward import AnswerRecord, HumanRecord, read_records
+from monitor.judge.rubric import read_rubric
+from monitor.redact import mask_url
+from monitor.services.judge import JudgeConfig, JudgeRunner
+from monitor.settings import Settings, parse_duration
+
+__all__ = ["build_runner", "run_judge"]
+
+log = logging.getLogger("monitor.judge")
+
+
+def build_runner(settings: Settings, registry: CollectorRegistry) -> tuple[JudgeRunner, ChatClient]:
+    """The runner and its (not yet set up) client, from the settings; a ConfigError when judging is off."""
+    s = settings
+    if not s.judge_enabled:
+        raise ConfigError(
+            "monitor judge needs MONITOR_JUDGE_URL and MONITOR_JUDGE_MODEL (judging is off)"
+        )
+    metrics = MonitorMetrics(registry).judge
+    client = ChatClient(
+        s.judge_url or "",
+        s.judge_model or "",
+        s.judge_api_key.get_secret_value() if s.judge_api_key else None,
+        timeout_seconds=parse_duration(s.judge_timeout),
+        retries=s.judge_retries,
+        on_retry=lambda reason: metrics.retries.labels(reason=reason).inc(),
+    )
+    config = JudgeConfig(
+        read_rubric(s.judge_rubric),
+        s.judge_model or "",
+        sample_rate=s.judge_sample_rate,
+        pairwise=s.judge_pairwise,
+        max_output_tokens=s.judge_max_output_tokens,
+        pass_score=s.judge_pass_score,
+        buffer_size=s.judge_buffer_size,
+        buffer_ttl_seconds=parse_duration(s.judge_buffer_ttl),
+    )
+    runner = JudgeRunner(
+        config,
+        client,
+        metrics,
+        rate_limit=RateLimit(s.judge_requests_per_second, s.judge_burst),
+        budget=DailyBudget(s.judge_daily_tokens),
+    )
+    return runner, client
+
+
+def _records(value: bytes | None) -> tuple[list[AnswerRecord | HumanRecord], Rejection | None]:
+    raw = value or b""
+    try:
+        payload = orjson.loads(raw)
+        if not isinstance(payload, list):
+            raise InvalidEvent("not_an_object", "", "a judge message is a JSON array of records")
+        return read_records(payload), None
+    except orjson.JSONDecodeError as exc:
+        return [], Rejection("undecodable", "", f"not JSON: {exc}"[:300], -1, raw)
+    except (InvalidEvent, TypeError) as exc:
+        reason = getattr(exc, "reason", "wrong_type")
+        return [], Rejection(reason, getattr(exc, "field", ""), str(exc)[:300], -1, raw)
+
+
+async def _publish(
+    producer: AIOKafkaProducer, topic: str, partitions: int, events: list[dict[str, Any]]
+) -> None:
+    groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        request_id = event["attributes"]["gen_ai.response.id"]
+        groups[partition_for(request_id, partitions)].append(event)
+    futures = [
+        await producer.send(
+            topic,
+            orjson.dumps(group),
+            key=group[0]["attributes"]["gen_ai.response.id"].encode(),
+            partition=partition,
+        )
+        for partition, group in groups.items()
+    ]
+    for future in futures:
+        await future
+
+
+def _write_report(path: Path, report: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2, allow_nan=True))
+    os.replace(tmp, path)
+
+
+async def run_judge(
+    settings: Settings, *, report_path: Path | None = None, stop: asyncio.Event | None = None
+) -> int:
+    """Consume, judge, publish, commit, until ``stop`` is set (or SIGTERM / SIGINT)."""
+    s = settings
+    registry = CollectorRegistry()
+    runner, client = build_runner(s, registry)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread
+            pass
+    if s.judge_metrics_port is not None:
+        start_http_server(s.judge_metrics_port, addr="127.0.0.1", registry=registry)
+    options = kafka_client_options(s)
+    bootstrap = s.kafka_bootstrap or "127.0.0.1:9092"
+    await ensure_topics(bootstrap, {s.judge_records_topic: 1}, options)
+    consumer = AIOKafkaConsumer(
+        s.judge_records_topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"{s.app_id}-judge",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **options,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **options)
+    await consumer.start()
+    await producer.start()
+    await client.setup()
+    log.info(
+        "judging with %s at %s; records from %s, results to %s",
+        s.judge_model,
+        mask_url(s.judge_url or ""),
+        s.judge_records_topic,
+        s.feedback_topic,
+    )
+    try:
+        partitions = max(len(await producer.partitions_for(s.feedback_topic) or ()), 1)
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=500, max_records=100)
+            for tp, messages in batches.items():
+                for message in messages:
+                    records, rejection = _records(message.value)
+                    if rejection is not None:
+                        runner.metrics.failures.labels(reason="bad_record").inc()
+                        await (
+                            await producer.send(
+                                s.dlq_topic,
+                                dead_letter_record(
+                                    tp.topic,
+                                    tp.partition,
+                                    message.offset,
+                                    "judge",
+                                    rejection,
+                                    time.time(),
+                                ),
+                                key=dead_letter_key(tp.topic, tp.partition, message.offset, -1),
+                            )
+                        )
+                        continue
+                    events = await runner.handle(records)
+                    if events:
+                        await _publish(producer, s.feedback_topic, partitions, events)
+            if batches:
+                await consumer.commit()
+                if report_path is not None:
+                    _write_report(report_path, runner.report())
+    finally:
+        await client.close()
+        await producer.stop()
+        await consumer.stop()
+    return 0

@@ -1,0 +1,50 @@
+"""Forward a written batch's answers and human feedback to the judge topic (only when judging is on).
+
+One message per batch (a JSON array, :mod:`monitor.judge.forward`): the topic's consumer, the
+``monitor judge`` runner, pays per message. Best effort after the batch is written: a failed send
+is counted (``monitor_store_errors_total{operation="judge_forward"}``) and logged, never retried
+into the ingest path, so a judge outage cannot hold up ingestion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import faust
+import orjson
+
+from monitor.folding.pipeline import BatchOutput
+from monitor.judge.forward import judge_records
+from streams.wiring import Wiring
+
+__all__ = ["judge_forwarder"]
+
+log = logging.getLogger("monitor.tools.worker")
+
+
+def judge_forwarder(
+    app: faust.App, wiring: Wiring
+) -> Callable[[BatchOutput], Awaitable[None]] | None:
+    """The per-batch forwarder, or None when judging is off."""
+    s = wiring.settings
+    if not s.judge_enabled:
+        return None
+    topic = app.topic(
+        s.judge_records_topic, partitions=1, value_serializer="raw", key_serializer="raw"
+    )
+
+    async def forward(out: BatchOutput) -> None:
+        shadows = [e for source in out.sources.values() for e in source.shadow]
+        records = judge_records(
+            out.inferences, shadows, out.feedback, s.judge_sample_rate, s.judge_forward_unsampled
+        )
+        if not records:
+            return
+        try:
+            await (await topic.send(value=orjson.dumps(records)))
+        except Exception as exc:  # noqa: BLE001 - the batch is written; judging is best effort
+            wiring.metrics.store_errors.labels(operation="judge_forward").inc()
+            log.error("judge records not forwarded: %s: %s", type(exc).__name__, exc)
+
+    return forward

@@ -1,0 +1,136 @@
+"""The judge end to end: a worker forwards answers to the judge topic, ``monitor judge`` (its own
+process and consumer group) grades them at a scripted chat-completions server on loopback and
+publishes gen_ai.evaluation.result events to the feedback topic; they join their inferences, show
+up as judge_score in metric_windows and fire a judge_score alert when the window closes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+from judge_support import ScriptedJudge, ThreadedJudge
+from tests_support import inference, read_topic, reader_for, wait_until
+
+from monitor.adapters.producer import EventProducer
+
+WINDOW = 60
+LATENESS = 30
+RULES = """
+rules:
+  - name: judge_score_low
+    signal: metric
+    severity: warning
+    metric: judge_score
+    condition: below
+    threshold: 5
+    min_samples: 10
+    for_windows: 1
+    cooldown_seconds: 0
+    runbook_url: https://runbooks.example/judge
+"""
+
+
+def publish(deployment, kind: str, events: list[dict]) -> None:
+    async def send() -> None:
+        async with EventProducer(deployment.broker.bootstrap, topics=deployment.topics) as producer:
+            report = await producer.send(kind, events)
+            assert not report.rejected, report.rejected[:3]
+
+    asyncio.run(send())
+
+
+def judge_windows(worker) -> list[tuple]:
+    return (
+        reader_for(worker)
+        .query(
+            "SELECT toFloat64(window_start), count, value FROM monitor.metric_windows FINAL "
+            "WHERE metric = 'judge_score' AND segment = '' ORDER BY window_start"
+        )
+        .rows
+    )
+
+
+def test_judge_scores_flow_into_windows_and_alerts(deployment, start_worker, tmp_path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    alerts_topic = f"{deployment.prefix}.alerts"
+    report = tmp_path / "judge-report.json"
+    with (
+        ThreadedJudge(ScriptedJudge("quality")) as judge,
+        open(tmp_path / "judge.log", "wb") as log,
+    ):
+        judge_env = {
+            "MONITOR_JUDGE_URL": judge.url,
+            "MONITOR_JUDGE_MODEL": "judge-1",
+            "MONITOR_JUDGE_API_KEY": "sk-e2e-secret",
+            "MONITOR_JUDGE_SAMPLE_RATE": "1.0",
+            "MONITOR_JUDGE_REQUESTS_PER_SECOND": "200",
+            "MONITOR_JUDGE_BURST": "20",
+        }
+        env = deployment.env(
+            MONITOR_ALERT_RULES=str(rules),
+            MONITOR_ALERTS_TOPIC=alerts_topic,
+            MONITOR_ALLOWED_LATENESS=f"{LATENESS}s",
+            MONITOR_IDLE_TIMEOUT="1h",
+            **judge_env,
+        )
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "judge", "--report", str(report)],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            worker = start_worker(
+                MONITOR_ALERT_RULES=str(rules),
+                MONITOR_ALERTS_TOPIC=alerts_topic,
+                MONITOR_ALLOWED_LATENESS=f"{LATENESS}s",
+                MONITOR_IDLE_TIMEOUT="1h",
+                **judge_env,
+            )
+            now = time.time()
+            start = now // WINDOW * WINDOW
+            answers = [
+                inference(
+                    f"j{i}",
+                    now,
+                    input_text=f"Why was I charged twice for order {i}?",
+                    output_text="poor answer" if i % 4 else "GOOD answer",
+                )
+                for i in range(24)
+            ]
+            shadows = [
+                {**a, "deployment": "shadow", "model_version": "v2", "output_text": "GOOD shadow"}
+                for a in answers[:6]
+            ]
+            publish(deployment, "inference", answers + shadows)
+            wait_until(
+                lambda: any(r[0] == start and r[1] == 24 for r in judge_windows(worker)),
+                timeout=45,
+                what="24 judge scores in the window",
+            )
+            row = next(r for r in judge_windows(worker) if r[0] == start)
+            assert abs(row[2] - (6 * 9 + 18 * 2) / 24) < 1e-9  # GOOD answers score 9, poor ones 2
+            assert len(judge.calls) >= 24 + 12  # 24 grades, 6 pairs in both orders
+            # one later event closes the window: the judge_score rule fires
+            publish(deployment, "inference", [inference("closer", start + WINDOW + LATENESS + 5)])
+            alerts = read_topic(deployment.broker.bootstrap, alerts_topic, expected=1, timeout=30)
+            assert any("judge_score_low" in json.dumps(a) for a in alerts), alerts
+            wait_until(
+                lambda: report.exists() and json.loads(report.read_text())["pairs"], 15, "report"
+            )
+            pairs = json.loads(report.read_text())["pairs"]
+            # the shadow is GOOD in all 6 pairs; production too in 2 (i = 0, 4): 4 wins, 2 ties
+            assert pairs[0]["shadow_version"] == "v2" and pairs[0]["pairs"] == 6
+            assert abs(pairs[0]["win_rate"] - 5 / 6) < 1e-5 and pairs[0]["flip_rate"] == 0.0
+            assert "sk-e2e-secret" not in (tmp_path / "judge.log").read_text()
+        finally:
+            runner.terminate()
+            try:
+                assert runner.wait(15) == 0
+            finally:
+                runner.kill()
