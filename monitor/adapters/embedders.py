@@ -32,39 +32,58 @@ _EXTRA = "pip install 'llm-drift-monitor[embeddings]'"
 
 
 class WordLlamaEmbedder:
-    """WordLlama from the files shipped in its wheel; L2-normalised 256-d vectors."""
+    """WordLlama from the files shipped in its wheel; L2-normalised 256-d vectors.
+
+    The package and its files are checked at construction (a worker with a missing embedder does
+    not start); the 16 MB table is read at the first ``embed()``, so a worker that never sees a
+    baseline with prompts never loads it.
+    """
 
     name = "wordllama:l2_supercat_256"
 
     def __init__(self) -> None:
-        try:
-            import wordllama  # type: ignore[import-untyped]
-            from safetensors import safe_open
-            from tokenizers import Tokenizer
-            from wordllama.inference import WordLlamaInference  # type: ignore[import-untyped]
-        except ImportError as exc:
+        missing = [m for m in ("wordllama", "tokenizers", "safetensors") if not _installed(m)]
+        if missing:
             raise ConfigError(
-                f"MONITOR_EMBEDDER=wordllama needs the wordllama package ({exc.name} is missing): "
+                f"MONITOR_EMBEDDER=wordllama needs the wordllama package ({missing[0]} is missing): "
                 f"{_EXTRA}, or set MONITOR_EMBEDDER to one of {EMBEDDER_CHOICES}"
-            ) from None
-        root = Path(wordllama.__file__).parent
-        weights = root / "weights" / "l2_supercat_256.safetensors"
-        tokenizer = root / "tokenizers" / "l2_supercat_tokenizer_config.json"
-        for path in (weights, tokenizer):
+            )
+        spec = importlib.util.find_spec("wordllama")
+        assert spec is not None and spec.origin is not None  # checked above
+        root = Path(spec.origin).parent
+        self._weights = root / "weights" / "l2_supercat_256.safetensors"
+        self._tokenizer = root / "tokenizers" / "l2_supercat_tokenizer_config.json"
+        for path in (self._weights, self._tokenizer):
             if not path.is_file():
                 raise ConfigError(
                     f"the wordllama package has no {path.relative_to(root)}: reinstall it ({_EXTRA}) "
                     f"or set MONITOR_EMBEDDER to one of {EMBEDDER_CHOICES}"
                 )
-        with safe_open(str(weights), framework="np", device="cpu") as f:
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
+        from wordllama.inference import WordLlamaInference  # type: ignore[import-untyped]
+
+        with safe_open(str(self._weights), framework="np", device="cpu") as f:
             table = f.get_tensor("embedding.weight")
-        self._model = WordLlamaInference(table, Tokenizer.from_file(str(tokenizer)), binary=False)
+        return WordLlamaInference(table, Tokenizer.from_file(str(self._tokenizer)), binary=False)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 256))
+        if self._model is None:
+            self._model = self._load()
         out: np.ndarray = self._model.embed(list(texts), norm=True, batch_size=256)
         return out
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module set to None in sys.modules, a broken package
+        return False
 
 
 class SentenceTransformerEmbedder:
@@ -109,7 +128,7 @@ def load_embedder(spec: str | None) -> WordLlamaEmbedder | SentenceTransformerEm
     monitor.errors.ConfigError: MONITOR_EMBEDDER='bert' is not one of wordllama, none, sentence-transformers:<local model directory>
     """
     if spec is None:
-        if importlib.util.find_spec("wordllama") is None:
+        if not _installed("wordllama"):
             log.warning(
                 "no prompt embeddings: the wordllama package is not installed (%s, or set "
                 "MONITOR_EMBEDDER=none to silence this)",
