@@ -81,7 +81,11 @@ def exported(
     """The worker's side: a real registry's series, minus those the given catalogue does not declare."""
     metrics = MonitorMetrics(CollectorRegistry())
     series: dict[str, frozenset[str]] = {}
-    for metric in vars(metrics).values():
+    groups = [  # MonitorMetrics and the series groups it holds (shadow, judge)
+        metrics,
+        *(v for v in vars(metrics).values() if type(v).__module__.startswith("monitor.adapters.")),
+    ]
+    for metric in (m for group in groups for m in vars(group).values()):
         if hasattr(metric, "_labelnames") and hasattr(metric, "_type"):
             for suffix in _SUFFIXES[metric._type]:
                 labels = set(metric._labelnames) | ({"le"} if suffix == "_bucket" else set())
