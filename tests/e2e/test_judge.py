@@ -13,7 +13,7 @@ import sys
 import time
 
 from judge_support import ScriptedJudge, ThreadedJudge
-from tests_support import inference, read_topic, reader_for, wait_until
+from tests_support import inference, publish_raw, read_topic, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
 
@@ -127,6 +127,13 @@ def test_judge_scores_flow_into_windows_and_alerts(deployment, start_worker, tmp
             # the shadow is GOOD in all 6 pairs; production too in 2 (i = 0, 4): 4 wins, 2 ties
             assert pairs[0]["shadow_version"] == "v2" and pairs[0]["pairs"] == 6
             assert abs(pairs[0]["win_rate"] - 5 / 6) < 1e-5 and pairs[0]["flip_rate"] == 0.0
+            # an unreadable judge message is dead-lettered with its reason, the runner goes on
+            judge_topic = f"{deployment.prefix}-app.judge"
+            publish_raw(deployment.broker.bootstrap, judge_topic, [b"not json", b'[{"kind": "x"}]'])
+            dead = read_topic(deployment.broker.bootstrap, deployment.topics["dlq"], expected=2)
+            judged = sorted(d["reason"] for d in dead if d["kind"] == "judge")
+            assert judged == ["bad_choice", "undecodable"], dead
+            assert runner.poll() is None
             assert "sk-e2e-secret" not in (tmp_path / "judge.log").read_text()
         finally:
             runner.terminate()

@@ -216,3 +216,29 @@ def test_kappa_against_human_feedback() -> None:
 def test_client_errors_never_show_the_key() -> None:
     client = ChatClient("http://user:pw@127.0.0.1:9/v1", "m", "sk-secret")
     assert "sk-secret" not in repr(client) and "pw" not in repr(client)
+
+
+def test_buffer_is_bounded_by_size_and_ttl() -> None:
+    class Clock:
+        now = 1000.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+    runner = JudgeRunner(
+        JudgeConfig(
+            default_rubric(), "judge-1", sample_rate=0.5, buffer_size=3, buffer_ttl_seconds=60
+        ),
+        ChatClient("http://127.0.0.1:9/v1", "judge-1", None),
+        JudgeMetrics(CollectorRegistry()),
+        rate_limit=RateLimit(1.0),
+        budget=DailyBudget(0),
+        clock=clock,
+    )
+    unsampled = [answer(f"n{i}", "text", sampled=False) for i in range(5)]
+    asyncio.run(runner.handle(unsampled))
+    assert list(runner.requests) == ["n2", "n3", "n4"]  # the oldest left at the size cap
+    clock.now += 61
+    asyncio.run(runner.handle([answer("late", "text", sampled=False)]))
+    assert list(runner.requests) == ["late"]  # the rest outlived the TTL
