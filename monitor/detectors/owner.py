@@ -1,11 +1,14 @@
 """One version's detectors at their owner: fed every worker's values once, in arrival order.
 
 :class:`VersionDetectors` wraps a :class:`~monitor.detectors.concept.ConceptDriftMonitor` with the
-highest source offset fed per source log (topic, partition, position epoch). A consumed batch's
-values are fed stream by stream in event-time order, so the shares of several source partitions
-interleave as the moments they describe did. A value at or below that offset was fed already (a worker re-sent its batch after a crash, or the detector-values topic
-was read again after a restart) and is skipped; the snapshot holds both, so a restored owner
-continues exactly.
+highest source offset fed per source log (topic, partition, position epoch). Values are fed in
+the order the detector-values topic holds them: message by message, each in its source's offset
+order. The order never depends on how the topic was cut into consumed batches, so a restored
+owner that reads the topic again feeds the same values in the same order and raises the same
+detections at the same positions (sorting a consumed batch by event time would not: a replay's
+batches hold other messages together). A value at or below that offset was fed already (a worker
+re-sent its batch after a crash, or the detector-values topic was read again after a restart) and
+is skipped; the snapshot holds both, so a restored owner continues exactly.
 
 >>> from monitor.detectors.concept import DetectorSpec
 >>> from monitor.detectors.values import DetectorValues, StreamValues
@@ -21,7 +24,6 @@ continues exactly.
 from __future__ import annotations
 
 import pickle
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -57,29 +59,29 @@ class VersionDetectors:
         return cls(ConceptDriftMonitor(model, version, specs))
 
     def feed(self, batch: Sequence[DetectorValues]) -> list[TimedDetection]:
-        """Feed a consumed batch's values past what this set saw from their sources, each stream in
-        event-time order across the batch's messages (every source partition's share of the same
-        moments side by side); the detections they raise."""
-        entries: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        """Feed a consumed batch's values past what this set saw from their sources, message by
+        message; the detections they raise."""
+        found = []
         for values in batch:
             seen = self.fed.get(values.source, -1)
             for stream, column in values.streams.items():
-                entries[stream] += [
+                fresh = [
                     (time, value)
                     for offset, value, time in zip(column.offsets, column.values, column.times)
                     if offset > seen
                 ]
+                if fresh:
+                    found += self._update(stream, fresh)
             self.fed[values.source] = max(seen, values.last_offset)
-        found = []
-        for stream, timed in entries.items():
-            if not timed:
-                continue
-            timed.sort(key=lambda e: e[0])  # stable: one source's equal times keep their order
-            start = self.monitor.position(stream)
-            values_in_order = np.fromiter((v for _, v in timed), np.float64, len(timed))
-            for d in self.monitor.update(stream, values_in_order):
-                found.append(TimedDetection(d, timed[d.position - start][0]))
         return found
+
+    def _update(self, stream: str, timed: list[tuple[float, float]]) -> list[TimedDetection]:
+        start = self.monitor.position(stream)
+        in_order = np.fromiter((v for _, v in timed), np.float64, len(timed))
+        return [
+            TimedDetection(d, timed[d.position - start][0])
+            for d in self.monitor.update(stream, in_order)
+        ]
 
     def snapshot(self) -> bytes:
         """The detectors and the offsets fed, as bytes (see :meth:`restore`)."""

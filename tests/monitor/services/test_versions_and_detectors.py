@@ -133,10 +133,10 @@ def test_four_partitions_feed_one_set_the_unpartitioned_stream(chdb_dir):
         OutcomeStore(new_store(chdb_dir)), "values", specs=[DetectorSpec("error", "adwin")]
     )
     found = []
-    for start in range(0, len(errors), 200):  # 200 values per batch, dealt round robin to 4 sources
+    for start in range(0, len(errors), 200):  # 200 values per batch: 50 from each of 4 sources
         sends = []
         for p in range(4):
-            idx = range(start + p, start + 200, 4)
+            idx = range(start + 50 * p, start + 50 * (p + 1))
             sends.append(
                 DetectorValues(
                     "m",
@@ -153,7 +153,7 @@ def test_four_partitions_feed_one_set_the_unpartitioned_stream(chdb_dir):
                 )
             )
         found += feed(owner, *sends, first_offset=start).detections
-    # each batch's shares meet in event-time order: the detector sees the unpartitioned stream
+    # each source's share fed in the order the topic holds them: the unpartitioned stream
     expected = ConceptDriftMonitor("m", "v1", [DetectorSpec("error", "adwin")]).update(
         "error", errors
     )
