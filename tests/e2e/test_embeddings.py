@@ -153,15 +153,24 @@ def test_topic_shift_flags_embedding_drift_and_the_grown_cluster(
     assert done.returncode == 0 and "grew from" in done.stdout, done.stdout + done.stderr
 
 
-def test_an_automatic_baseline_keeps_topics_and_scores_the_shift(deployment, start_worker):
-    """No baseline file: the worker samples the first prompts (reduced embeddings and keywords,
-    no text), the leader builds the baseline with its topics, and later windows are scored."""
-    worker = start_worker(
-        MONITOR_ALLOWED_LATENESS="0s",
-        MONITOR_EMBEDDING_SAMPLE_RATE="1",
-        MONITOR_DRIFT_MIN_SAMPLES="100",
-        MONITOR_BASELINE_SAMPLES=str(2 * PER_WINDOW),
+def test_an_automatic_baseline_keeps_topics_and_two_workers_score_the_shift(
+    deployment, start_worker
+):
+    """No baseline file: the workers sample the first prompts (reduced embeddings and keywords,
+    no text), the leader builds the baseline with its topics, and later windows are scored from
+    the sums both workers folded (each window's n is all of its prompts)."""
+    settings = {
+        "MONITOR_ALLOWED_LATENESS": "0s",
+        "MONITOR_EMBEDDING_SAMPLE_RATE": "1",
+        "MONITOR_DRIFT_MIN_SAMPLES": "100",
+        "MONITOR_BASELINE_SAMPLES": str(2 * PER_WINDOW),
         **OFFLINE,
+    }
+    worker, other = start_worker(**settings), start_worker(**settings)
+    wait_until(
+        lambda: worker.log_path.read_bytes().count(b"Setting newly assigned partitions") >= 2,
+        timeout=60,
+        what="the two workers to share the partitions",
     )
     reader = reader_for(worker)
     start = publish(deployment, range(2))  # the baseline's prompts
@@ -180,9 +189,19 @@ def test_an_automatic_baseline_keeps_topics_and_scores_the_shift(deployment, sta
                     for r in reader.query(QUERY).rows) == N_WINDOWS - 3,
         timeout=90, what="the topic rows after the baseline",
     )  # fmt: skip
-    severity = {
-        (int((w - start) // WINDOW), f): sev for w, f, sev, _, _ in reader.query(QUERY).rows
-    }
+    # a window closes once either partition passed it; its rows are rewritten when the other
+    # worker's partials land: wait until every window holds all of its prompts
+    wait_until(
+        lambda: (
+            {n for w, _, _, _, n in reader.query(QUERY).rows if w >= start + 2 * WINDOW}
+            == {PER_WINDOW}
+        ),
+        timeout=60,
+        what="both workers' sums in every window",
+    )
+    assert worker.metric("monitor_events_total") > 0 and other.metric("monitor_events_total") > 0
+    rows = reader.query(QUERY).rows
+    severity = {(int((w - start) // WINDOW), f): sev for w, f, sev, _, _ in rows}
     for w in range(2, N_WINDOWS - 1):
         found = (severity[(w, "prompt_topic")], severity[(w, "prompt_embedding")])
         if w >= SHIFT:
