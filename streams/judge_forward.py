@@ -34,6 +34,10 @@ def judge_forwarder(
         s.judge_records_topic, partitions=1, value_serializer="raw", key_serializer="raw"
     )
 
+    @app.task
+    async def declare_judge_topic() -> None:  # brokers without topic auto-creation need it first
+        await topic.maybe_declare()
+
     async def forward(out: BatchOutput) -> None:
         shadows = [e for source in out.sources.values() for e in source.shadow]
         records = judge_records(

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+from aiokafka.admin import AIOKafkaAdminClient
 from judge_support import ScriptedJudge, ThreadedJudge
 from tests_support import inference, publish_raw, read_topic, reader_for, wait_until
 
@@ -41,6 +42,18 @@ def publish(deployment, kind: str, events: list[dict]) -> None:
             assert not report.rejected, report.rejected[:3]
 
     asyncio.run(send())
+
+
+def topics(deployment) -> set[str]:
+    async def names() -> set[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=deployment.broker.bootstrap)
+        await admin.start()
+        try:
+            return set(await admin.list_topics())
+        finally:
+            await admin.close()
+
+    return asyncio.run(names())
 
 
 def judge_windows(worker) -> list[tuple]:
@@ -78,6 +91,16 @@ def test_judge_scores_flow_into_windows_and_alerts(deployment, start_worker, tmp
             MONITOR_IDLE_TIMEOUT="1h",
             **judge_env,
         )
+        # the worker first: it declares the judge topic itself (brokers may not auto-create it)
+        worker = start_worker(
+            MONITOR_ALERT_RULES=str(rules),
+            MONITOR_ALERTS_TOPIC=alerts_topic,
+            MONITOR_ALLOWED_LATENESS=f"{LATENESS}s",
+            MONITOR_IDLE_TIMEOUT="1h",
+            **judge_env,
+        )
+        judge_topic = f"{deployment.prefix}-app.judge"
+        wait_until(lambda: judge_topic in topics(deployment), 20, "the judge topic")
         runner = subprocess.Popen(
             [sys.executable, "-m", "monitor", "judge", "--report", str(report)],
             env={**os.environ, **env},
@@ -85,13 +108,6 @@ def test_judge_scores_flow_into_windows_and_alerts(deployment, start_worker, tmp
             stderr=subprocess.STDOUT,
         )
         try:
-            worker = start_worker(
-                MONITOR_ALERT_RULES=str(rules),
-                MONITOR_ALERTS_TOPIC=alerts_topic,
-                MONITOR_ALLOWED_LATENESS=f"{LATENESS}s",
-                MONITOR_IDLE_TIMEOUT="1h",
-                **judge_env,
-            )
             now = time.time()
             start = now // WINDOW * WINDOW
             answers = [
@@ -128,7 +144,6 @@ def test_judge_scores_flow_into_windows_and_alerts(deployment, start_worker, tmp
             assert pairs[0]["shadow_version"] == "v2" and pairs[0]["pairs"] == 6
             assert abs(pairs[0]["win_rate"] - 5 / 6) < 1e-5 and pairs[0]["flip_rate"] == 0.0
             # an unreadable judge message is dead-lettered with its reason, the runner goes on
-            judge_topic = f"{deployment.prefix}-app.judge"
             publish_raw(deployment.broker.bootstrap, judge_topic, [b"not json", b'[{"kind": "x"}]'])
             dead = read_topic(deployment.broker.bootstrap, deployment.topics["dlq"], expected=2)
             judged = sorted(d["reason"] for d in dead if d["kind"] == "judge")
