@@ -10,6 +10,8 @@ normal approximation with Cohen's (1960) standard error ``sqrt(po (1 - po) / (n 
 (0.5, 40, 0.75)
 >>> human_label(rating=2, thumbs=None, human_takeover=None, bad_case=None)
 'bad'
+>>> human_label(rating=None, thumbs=None, human_takeover=False, bad_case=None) is None
+True
 """
 
 from __future__ import annotations
@@ -51,10 +53,8 @@ def human_label(
     """``bad`` for a takeover or a bad case, else satisfied (rating >= 4, else thumbs up) as good/bad."""
     if human_takeover or bad_case:
         return "bad"
-    verdict = satisfied(rating, thumbs)
-    if verdict is None:
-        return None if human_takeover is None and bad_case is None else "good"
-    return "good" if verdict else "bad"
+    verdict = satisfied(rating, thumbs)  # "no takeover" alone says nothing about quality
+    return None if verdict is None else "good" if verdict else "bad"
 
 
 def cohen_kappa(judge: Sequence[Hashable], human: Sequence[Hashable]) -> Kappa:
