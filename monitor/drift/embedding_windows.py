@@ -182,7 +182,9 @@ def embedding_rows(
             current = window.counts[TOPIC_FEATURE][row.baseline_id]
             reference = base.features[TOPIC_FEATURE].reference_histogram()
             row = dataclasses.replace(
-                row, detail=grown_topic(base.embedding.topic_names, current, reference)
+                row,
+                detail=grown_topic(base.embedding.topic_names, current, reference),
+                n_events=row.n_current,  # scored on the sample (SAMPLED_FEATURES)
             )
         out.append(row)
     sizes = {
@@ -196,7 +198,7 @@ def embedding_rows(
     baseline_id = max(sums, key=lambda b: (sums[b].n, b))
     s, profile = sums[baseline_id], baselines[baseline_id].embedding
     assert profile is not None
-    n_events = int(window.events)
+    n_events = s.n  # scored on the sample (SAMPLED_FEATURES)
     if s.n < max(min_samples, 2):
         out.append(
             DriftRow(EMBEDDING_FEATURE, baseline_id, None, None, None, s.n, profile.n_reference,

@@ -37,6 +37,7 @@ from monitor.drift.topics import kmeans, name_clusters
 
 __all__ = [
     "EMBEDDING_FEATURE",
+    "SAMPLED_FEATURES",
     "TOPIC_FEATURE",
     "Embedder",
     "EmbeddingProfile",
@@ -48,6 +49,9 @@ __all__ = [
 
 EMBEDDING_FEATURE = "prompt_embedding"  # the drift_windows row of MMD² and centroid distance
 TOPIC_FEATURE = "prompt_topic"  # the categorical feature of cluster shares
+# Rows scored on the embedding sample: their n_events is the sample's size, so they are never
+# "partial", and a window's drift coverage is judged without them.
+SAMPLED_FEATURES = (EMBEDDING_FEATURE, TOPIC_FEATURE)
 PHI, SQUARES, SUMS = "emb:phi", "emb:sq", "emb:sum"
 SIGNIFICANT_FACTOR = 3.0  # significant: 3× the 99th percentile of the reference's own variation
 

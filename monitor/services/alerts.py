@@ -23,6 +23,7 @@ from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert
 from monitor.alerts.traffic import RECENT_WINDOWS, window_traffic
 from monitor.contract.timestamps import epoch_seconds, utc_datetime
+from monitor.drift.embeddings import SAMPLED_FEATURES
 from monitor.outcomes.evidence import detection_evidence
 from monitor.services.outcome_windows import previous_versions
 
@@ -196,6 +197,8 @@ class AlertService:
             drift[(m, v)].append((feature, psi or 0.0, severity, int(n), missing))
             if detail:
                 details[(m, v)][feature] = detail
+            if feature in SAMPLED_FEATURES:  # scored on the embedding sample, by design
+                continue
             scored_on = min(int(n), coverage.get((m, v), (int(n), 0))[0])
             coverage[(m, v)] = (scored_on, int(n_events))
         detections: dict[tuple[str, str], list[str]] = defaultdict(list)

@@ -99,6 +99,7 @@ def test_a_window_merged_from_two_halves_scores_as_the_whole():
     whole, halves = score(fold(range(100))), score(fold(range(50)) + fold(range(50, 100)))
     assert whole[0].feature == "prompt_embedding" and whole[0].severity == "significant"
     assert whole[0].detail == halves[0].detail and whole[0].n_current == 100
+    assert not whole[0].partial  # scored on the sample by design, not a partial window
 
 
 def test_the_reference_against_itself_is_not_drift():
