@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +68,10 @@ class DecodedMessage:
     objects: list[Any] = field(default_factory=list)
 
 
-_LONG_DIGITS = re.compile(rb"-\d{19}|\d{20}")  # -(2**63) - 1 and 2**64 have 19 and 20 digits
+# -(2**63) - 1 and 2**64 have 19 and 20 digits: a message with a run of 19 digits anywhere is read
+# exactly. Digits mapped to "9" and the rest to " ", then one substring search: ~20x a regex's speed.
+_DIGITS_AS_NINES = bytes(0x39 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_NINETEEN_DIGITS = b"9" * 19
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -85,10 +87,10 @@ def _loads(raw: bytes) -> Any:
         # NaN / Infinity literals and lone surrogate escapes are not valid for orjson but some producers
         # emit them: decode and reject per event.
         return _exact(raw)
-    if _LONG_DIGITS.search(
-        raw
-    ):  # orjson reads integers beyond 64 bits as floats: decode exactly to reject them
-        return _exact(raw)
+    if _NINETEEN_DIGITS in raw.translate(_DIGITS_AS_NINES):
+        return _exact(
+            raw
+        )  # orjson reads integers beyond 64 bits as floats: decode exactly to reject them
     return payload
 
 
