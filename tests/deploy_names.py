@@ -294,11 +294,12 @@ def _interval(grafana_time: str) -> str:
     return f"INTERVAL {amount} {units[unit]}"
 
 
-# ClickHouse panels empty without experiment or shadow traffic: their SQL is run, and required to return
-# rows, after the real runs of tests/e2e/test_experiments.py and tests/e2e/test_shadow.py instead of
-# tests/e2e/test_alerts.py. tests/deploy/test_deploy_configs.py holds these lists to the tables the panels read.
+# ClickHouse panels empty without experiment or shadow traffic (or prompts to embed): their SQL is run,
+# and required to return rows, after the real runs of tests/e2e/test_experiments.py,
+# tests/e2e/test_shadow.py and tests/e2e/test_embeddings.py instead of tests/e2e/test_alerts.py. tests/deploy/test_deploy_configs.py holds these lists to the tables the panels read.
 EXPERIMENT_PANELS = frozenset({26, 27})
 SHADOW_PANELS = frozenset({29})
+EMBEDDING_PANELS = frozenset({31})  # filled by tests/e2e/test_embeddings.py (prompts with text)
 
 
 def clickhouse_panels(

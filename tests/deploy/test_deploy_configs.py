@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 from deploy_names import (
+    EMBEDDING_PANELS,
     EXPERIMENT_PANELS,
     SHADOW_PANELS,
     clickhouse_panels,
@@ -347,6 +348,7 @@ def test_panels_of_experiment_and_shadow_traffic_are_listed_for_the_runs_that_fi
     }
     assert {i for i, sql in sqls.items() if "experiment_results" in sql} == EXPERIMENT_PANELS
     assert {i for i, sql in sqls.items() if "shadow_results" in sql} == SHADOW_PANELS
+    assert {i for i, sql in sqls.items() if "prompt_topic" in sql} == EMBEDDING_PANELS
 
 
 def test_the_cross_check_fails_when_a_shadow_metric_leaves_the_catalogue() -> None:

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import orjson
-from deploy_names import EXPERIMENT_PANELS, SHADOW_PANELS, clickhouse_panels
+from deploy_names import EMBEDDING_PANELS, EXPERIMENT_PANELS, SHADOW_PANELS, clickhouse_panels
 from tests_support import Receiver, missing_service, reader_for, start_alertmanager, wait_until
 
 from monitor.adapters.producer import EventProducer
@@ -233,7 +233,9 @@ def test_drift_and_outcome_drop_page_once_with_an_action_and_resolve(
         trend = reader.query(evidence["trend_query"]).rows
         assert len(trend) >= 8  # the ready query runs as-is and returns the trend
         # the Grafana dashboard, default variables, shows this run (experiment and shadow panels: their own runs)
-        for panel, sql in clickhouse_panels(skip=EXPERIMENT_PANELS | SHADOW_PANELS):
+        for panel, sql in clickhouse_panels(
+            skip=EXPERIMENT_PANELS | SHADOW_PANELS | EMBEDDING_PANELS
+        ):
             assert reader.query(sql).rows, f"Grafana {panel} is empty after a real run: {sql}"
 
         wait_until(

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import orjson
+from deploy_names import EMBEDDING_PANELS, clickhouse_panels
 from tests_support import reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
@@ -143,6 +144,9 @@ def test_topic_shift_flags_embedding_drift_and_the_grown_cluster(
     # the leader's gauges hold the last scored window (shifted): 2 = significant
     for feature in ("prompt_topic", "prompt_embedding"):
         assert worker.metric("monitor_drift_severity", {"feature": feature}) == 2
+    # the Grafana panel of prompt topics shows this run, with its default variables
+    for panel, sql in clickhouse_panels(only=EMBEDDING_PANELS):
+        assert any("grew from" in str(r) for r in reader.query(sql).rows), (panel, sql)
     # the CLI shows what moved
     done = subprocess.run(
         [sys.executable, "-m", "monitor", "query", "drift", "--feature", "prompt_topic",

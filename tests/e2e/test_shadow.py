@@ -188,8 +188,8 @@ def test_shadow_candidates_are_compared_and_leave_production_unchanged(deploymen
     shown = {r[2]: r for r in reader.query(sql).rows if r[0] == "m"}
     assert set(shown) == {"v3", "v4"}, f"Grafana {panel} after a real run: {sql}"
     for version, report in holder.items():
-        production, verdict, pairs, agreement, similarity, latency_delta = (
-            shown[version][1:2] + shown[version][3:8]
+        production, verdict, pairs, agreement, similarity, semantic, latency_delta = (
+            shown[version][1:2] + shown[version][3:9]
         )
         assert (production, verdict, pairs) == (report["production_version"], report["verdict"], N)
         assert (
@@ -197,6 +197,7 @@ def test_shadow_candidates_are_compared_and_leave_production_unchanged(deploymen
             and abs(latency_delta - report["latency_delta_ms"]) < 1e-9
         )
         assert abs(similarity - report["similarity"]) < 1e-9
+        assert abs(semantic - report["semantic_similarity"]) < 1e-9
     table = _report(env, "table").stdout
     assert "promising" in table and "agreement" in table
     csv = _report(env, "csv").stdout.splitlines()
