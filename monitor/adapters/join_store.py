@@ -135,10 +135,11 @@ class MemoryJoinStore:
                     )
                 else:
                     self._unmatched_inferences.add(rid)
+            feedback = self._feedback.get(rid)
+            if not feedback:  # the usual case: the feedback comes later
+                continue
             seq, stored, _ = self._inferences[rid]
-            older = sorted(
-                (fid, fb[1]) for fid, fb in self._feedback.get(rid, {}).items() if fb[0] < seq
-            )
+            older = sorted((fid, fb[1]) for fid, fb in feedback.items() if fb[0] < seq)
             if older:
                 matches.append((rid, stored, [fb for _, fb in older]))
         self._evict_over_cap()
