@@ -109,3 +109,27 @@ def test_the_reference_against_itself_is_not_drift():
     z = profile.reduce_embeddings(x[400:])
     s, q, n = feature_sums(profile.kernel().features(z))
     assert score_embedding(profile, s, q, z.sum(0), n).severity == "none"
+
+
+def test_calibrated_thresholds_hold_their_rate_at_every_window_size_and_catch_a_shift():
+    """Calibrated once on reference splits, scaled by 1/n_w + 1/n_r: windows of the reference's
+    own distribution breach the moderate threshold about 1 % of the time whatever their size,
+    never the significant one; a changed topic mix is significant."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0, 1, (5, 64))
+
+    def draw(n, weights=(0.4, 0.2, 0.2, 0.1, 0.1)):
+        return centres[rng.choice(5, n, p=weights)] + rng.normal(0, 0.7, (n, 64))
+
+    profile = build_embedding_profile("toy", draw(1000), [()] * 1000, topics=5)
+
+    def severity(z):
+        z = profile.reduce_embeddings(z)
+        s, q, n = feature_sums(profile.kernel().features(z))
+        return score_embedding(profile, s, q, z.sum(0), n).severity
+
+    for size in (50, 100, 400):
+        found = [severity(draw(size)) for _ in range(200)]
+        assert found.count("significant") == 0 and found.count("moderate") <= 8, (size, found)
+    shifted = [severity(draw(100, (0.1, 0.1, 0.2, 0.2, 0.4))) for _ in range(50)]
+    assert shifted.count("significant") >= 45, shifted
