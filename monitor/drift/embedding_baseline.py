@@ -38,12 +38,17 @@ REDUCED_DIM = 32
 def sample_embedding_fields(
     embedder: Embedder, texts: Sequence[str | None], *, reduced_dim: int = REDUCED_DIM
 ) -> list[dict[str, Any] | None]:
-    """Per text, what its baseline sample keeps (``None`` without text); one embedder call."""
-    present = [i for i, t in enumerate(texts) if t is not None]
+    """Per text, what its baseline sample keeps (``None`` without text, with an empty one, or with
+    a non-finite embedding); one embedder call."""
+    present = [i for i, t in enumerate(texts) if t]  # an empty prompt has nothing to embed
     out: list[dict[str, Any] | None] = [None] * len(texts)
     if not present:
         return out
     vectors = np.asarray(embedder.embed([texts[i] or "" for i in present]), dtype=np.float64)
+    usable = np.isfinite(vectors).all(axis=1)  # an embedder may give NaN (no token it knows)
+    present, vectors = [i for i, ok in zip(present, usable) if ok], vectors[usable]
+    if not present:
+        return out
     matrix = projection(vectors.shape[1], reduced_dim, EMBEDDING_SEED)
     reduced = reduce(vectors, matrix)
     for row, i in enumerate(present):

@@ -88,17 +88,21 @@ def fold_embeddings(
     rate: float,
 ) -> list[Partial]:
     """Embedding partials of the sampled events with a prompt whose baseline has a profile of
-    ``embedder``; events without ``input_text`` are not embedded."""
+    ``embedder``; events without ``input_text`` (or an empty one) are not embedded, nor a prompt the
+    embedder gives a non-finite vector."""
     chosen = sampled(request_ids, rate)
     rows: list[int] = []
     for i, (text, model, version) in enumerate(zip(texts, models, versions)):
         entry = baselines.get((model, version))
         profile = entry[1].embedding if entry else None
-        if chosen[i] and text is not None and profile and profile.embedder == embedder.name:
+        if chosen[i] and text and profile and profile.embedder == embedder.name:
             rows.append(i)
     if not rows:
         return []
     vectors = np.asarray(embedder.embed([texts[i] or "" for i in rows]), dtype=np.float64)
+    usable = np.isfinite(vectors).all(axis=1)  # an embedder may give NaN (no token it knows)
+    if not usable.all():
+        rows, vectors = [r for r, ok in zip(rows, usable) if ok], vectors[usable]
     groups: dict[tuple[float, str, str], list[int]] = defaultdict(list)
     for position, i in enumerate(rows):
         groups[(float(starts[i]), models[i], versions[i])].append(position)

@@ -133,3 +133,30 @@ def test_calibrated_thresholds_hold_their_rate_at_every_window_size_and_catch_a_
         assert found.count("significant") == 0 and found.count("moderate") <= 8, (size, found)
     shifted = [severity(draw(100, (0.1, 0.1, 0.2, 0.2, 0.4))) for _ in range(50)]
     assert shifted.count("significant") >= 45, shifted
+
+
+class NaNForUnknown(Toy):
+    """Like WordLlama on an empty string: a NaN vector for a text with no token it knows."""
+
+    def embed(self, texts):
+        out = np.asarray(super().embed(texts), dtype=float)
+        out[[t == "???" for t in texts]] = np.nan
+        return out
+
+
+def test_empty_prompts_and_non_finite_vectors_are_left_out_not_folded_as_nan():
+    texts = [f"invoice {i}" if i % 3 else f"login {i}" for i in range(300)]
+    fields = sample_embedding_fields(NaNForUnknown(), [*texts, "", "???", None])
+    assert fields[-3:] == [None, None, None] and all(fields[:300])
+    base = attach_embeddings(
+        build_baseline("m", "v1", [{"features": {"c": "a"}}] * 300, now=0.0),
+        [{"embedding": f} for f in fields if f],
+        topics=2,
+    )
+    prompts = ["login a", "", "???", "invoice b"]
+    partials = fold_embeddings({("m", "v1"): ("b1", base)}, NaNForUnknown(), prompts,
+                               ["1", "2", "3", "4"], np.zeros(4), ["m"] * 4, ["v1"] * 4,
+                               np.ones(4), 60, rate=1.0)  # fmt: skip
+    assert partials and all(np.isfinite(p.count) and np.isfinite(p.total) for p in partials)
+    topic_counts = sum(p.count for p in partials if p.name == "hist:prompt_topic")
+    assert topic_counts == 2  # the two prompts it could embed
