@@ -45,8 +45,10 @@ def sample_embedding_fields(
     if not present:
         return out
     vectors = np.asarray(embedder.embed([texts[i] or "" for i in present]), dtype=np.float64)
-    usable = np.isfinite(vectors).all(axis=1)  # an embedder may give NaN (no token it knows)
-    present, vectors = [i for i, ok in zip(present, usable) if ok], vectors[usable]
+    usable = np.asarray(
+        np.isfinite(vectors).all(axis=1), dtype=np.bool_
+    )  # an embedder may give NaN (no token it knows)
+    present, vectors = [i for i, ok in zip(present, usable.tolist()) if ok], vectors[usable]
     if not present:
         return out
     matrix = projection(vectors.shape[1], reduced_dim, EMBEDDING_SEED)

@@ -100,9 +100,11 @@ def fold_embeddings(
     if not rows:
         return []
     vectors = np.asarray(embedder.embed([texts[i] or "" for i in rows]), dtype=np.float64)
-    usable = np.isfinite(vectors).all(axis=1)  # an embedder may give NaN (no token it knows)
+    usable = np.asarray(
+        np.isfinite(vectors).all(axis=1), dtype=np.bool_
+    )  # an embedder may give NaN (no token it knows)
     if not usable.all():
-        rows, vectors = [r for r, ok in zip(rows, usable) if ok], vectors[usable]
+        rows, vectors = [r for r, ok in zip(rows, usable.tolist()) if ok], vectors[usable]
     groups: dict[tuple[float, str, str], list[int]] = defaultdict(list)
     for position, i in enumerate(rows):
         groups[(float(starts[i]), models[i], versions[i])].append(position)
