@@ -49,6 +49,7 @@ from monitor.tools.bench_faust import (
     RESULT_PREFIX,
     count_events,
 )
+from monitor.tools.bench_latency import measure_alert_latency
 
 __all__ = [
     "CASES",
@@ -460,6 +461,7 @@ def run_bench(
     partitions: int = 2,
     bootstrap: str | None = None,
     echo: Echo | None = None,
+    latency: bool = True,
 ) -> int:
     """Run the bench for ``case`` (or ``"all"``) and print the table; 0 when every consumer finished."""
     say: Echo = echo or (lambda text: print(text, flush=True))
@@ -497,11 +499,19 @@ def run_bench(
                             options,
                         )
                     )
+            alert_latency = None
+            if latency:
+                say("event -> alert latency")
+                alert_latency = measure_alert_latency(
+                    bootstrap, workdir, say, client_options=options
+                )
         finally:
             if broker is not None:
                 broker.stop()
     say("")
     say(format_table(results))
+    if alert_latency is not None:
+        say(alert_latency.describe())
     for bench_case in cases:
         if bench_case.note:
             say(
@@ -514,6 +524,7 @@ def run_bench(
             "events": events,
             "partitions": partitions,
             "results": [r.to_dict() for r in results],
+            "alert_latency": alert_latency.to_dict() if alert_latency is not None else None,
         }
         Path(output).write_text(json.dumps(report, indent=2) + "\n")
         say(f"results written to {output}")
@@ -534,6 +545,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", default="standard", choices=[*CASES, "all"])
     parser.add_argument("--partitions", type=int, default=2, help="partitions of each bench topic")
     parser.add_argument("--output", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--no-latency", action="store_true", help="skip the event -> alert latency measurement"
+    )
     args = parser.parse_args(argv)
     return run_bench(
         events=args.events,
@@ -541,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         output=args.output,
         case=args.case,
         partitions=args.partitions,
+        latency=not args.no_latency,
     )
 
 

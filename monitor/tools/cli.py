@@ -734,6 +734,9 @@ def bench(
         "--embeddings",
         help="instead: the embedder's texts/s and the drift fold's cost with embeddings on",
     ),
+    latency: bool = typer.Option(
+        True, help="also time event -> alert on live traffic (about 60 s more)"
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Measure the worker against a bare Faust agent and a bare aiokafka consumer."""
@@ -746,7 +749,16 @@ def bench(
         )
     from monitor.tools.bench import run_bench
 
-    sys.exit(run_bench(events=events, batch=batch, output=output, case=case, partitions=partitions))
+    sys.exit(
+        run_bench(
+            events=events,
+            batch=batch,
+            output=output,
+            case=case,
+            partitions=partitions,
+            latency=latency,
+        )
+    )
 
 
 @app.command()
