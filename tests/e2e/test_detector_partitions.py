@@ -36,6 +36,7 @@ from tests_support import inference, reader_for, wait_until
 from monitor.adapters.producer import EventProducer, partition_for
 from monitor.adapters.worker_process import WorkerProcess
 from monitor.detectors.concept import DEFAULT_SPECS, ConceptDriftMonitor
+from monitor.detectors.values import DetectorValues, decode_values
 
 Deployment = Any  # tests/e2e/conftest.py's, reached through its fixture
 
@@ -48,6 +49,9 @@ DETECTIONS = (
     "SELECT stream, detector, position, toFloat64(event_time), mean_before, mean_after, "
     "n_before, n_after FROM monitor.detector_events FINAL "
     "WHERE model = 'm' AND model_version = 'v1' ORDER BY stream, detector, position"
+)
+WRITTEN = (
+    "SELECT sum(count) FROM monitor.partials WHERE name IN ('inference_events', 'feedback_events')"
 )
 JOINED = "SELECT sum(count) FROM monitor.partials WHERE name = 'outcome:accuracy'"
 
@@ -84,13 +88,16 @@ class SwitchStream:
         return round((feedback_time - 5 - self.start) * LENGTH / SPAN)
 
 
-def error_switch() -> SwitchStream:
+def request_ids(partition: int) -> Iterator[str]:
+    """Request ids the producer sends to ``partition`` (Kafka's default partitioner)."""
+    return (f"q{j}" for j in itertools.count() if partition_for(f"q{j}", PARTITIONS) == partition)
+
+
+def error_switch(after: float = 0.09) -> SwitchStream:
+    """Error rate 0.06, then ``after`` from index CHANGE; round r's feedback on partition r % 4."""
     rng = np.random.default_rng(SEED)
-    errors = np.concatenate([rng.random(CHANGE) < 0.06, rng.random(LENGTH - CHANGE) < 0.09])
-    ids: dict[int, Iterator[str]] = {
-        p: (f"q{j}" for j in itertools.count() if partition_for(f"q{j}", PARTITIONS) == p)
-        for p in range(PARTITIONS)
-    }
+    errors = np.concatenate([rng.random(CHANGE) < 0.06, rng.random(LENGTH - CHANGE) < after])
+    ids = {p: request_ids(p) for p in range(PARTITIONS)}
     start = (int(time.time()) // WINDOW - 8) * WINDOW
     inferences, rounds = [], [[] for _ in range(-(-LENGTH // ROUND))]
     for i, wrong in enumerate(errors.tolist()):
@@ -105,16 +112,20 @@ def error_switch() -> SwitchStream:
 
 def reference_detections(stream: SwitchStream) -> list[tuple]:
     """The default detectors on the unpartitioned error stream, as detector_events rows."""
-    monitor = ConceptDriftMonitor("m", "v1", DEFAULT_SPECS)
-    found = monitor.update("error", stream.errors)
-    times = [stream.start + SPAN * d.position / LENGTH + 5 for d in found]
+    times = stream.start + SPAN * np.arange(LENGTH) / LENGTH + 5
+    return detection_rows(stream.errors, times)
+
+
+def detection_rows(errors: np.ndarray, times: np.ndarray) -> list[tuple]:
+    """The default detectors fed ``errors`` in this order, as detector_events rows."""
+    found = ConceptDriftMonitor("m", "v1", DEFAULT_SPECS).update("error", errors)
     return sorted(
-        (d.stream, d.detector, d.position, pytest.approx(t, abs=1e-3))
+        (d.stream, d.detector, d.position, pytest.approx(float(times[d.position]), abs=1e-3))
         + tuple(
             None if m is None else pytest.approx(m, abs=1e-9) for m in (d.mean_before, d.mean_after)
         )
         + (d.n_before, d.n_after)
-        for d, t in zip(found, times)
+        for d in found
     )
 
 
@@ -126,6 +137,11 @@ def first_delay(positions: list[int]) -> int | None:
 
 def joined(worker: WorkerProcess) -> float:
     return float(reader_for(worker).query(JOINED).rows[0][0] or 0)
+
+
+def written(worker: WorkerProcess) -> float:
+    """Inference and feedback events in the store: their detector values were all sent before."""
+    return float(reader_for(worker).query(WRITTEN).rows[0][0] or 0)
 
 
 def detections(worker: WorkerProcess) -> list[tuple]:
@@ -214,6 +230,9 @@ def test_one_detector_set_sees_the_whole_stream_of_four_partitions(
     assert delay is not None and abs(delay - reference) <= 0.1 * reference, (delay, reference)
     # In fact the same values in the same order: the same detections, positions and evidence.
     assert rows == expected
+    errors, _, sources = fed_in_topic_order(deployment)
+    assert sources == set(range(PARTITIONS))  # every partition's share reached the one set
+    assert errors.tolist() == stream.errors.tolist()  # the order the rounds were meant to give
 
 
 def test_kill_9_of_the_detector_path_loses_and_repeats_no_detection(
@@ -243,6 +262,81 @@ def test_kill_9_of_the_detector_path_loses_and_repeats_no_detection(
     # The crash paths really ran: the last worker re-read what its predecessors had written.
     assert workers[-1].metric("monitor_replayed_messages_skipped_total") > 0
     assert not committed(deployment), "offsets were committed: the agents may not have re-read"
+
+
+def test_freely_interleaved_partitions_feed_the_order_the_topic_holds(
+    deployment, start_worker, clean_redis
+):
+    """All 4 partitions' feedback at once: the detector set's input is whatever interleaving the
+    ingest batches produced, read back from the detector-values topic and fed to the same river
+    detectors here (each source offset once, in topic order): exactly its detections. The switch
+    is larger (0.06 -> 0.3): found on any interleaving, where 0.06 -> 0.09 may be missed on some."""
+    stream = error_switch(after=0.3)
+    worker = start_worker(**worker_env(clean_redis))
+    publish_all(deployment, stream)
+    wait_until(lambda: written(worker) == 2 * LENGTH, timeout=60, what="every event written")
+    # all sent: the values go out before their batch's insert
+    errors, times, sources = fed_in_topic_order(deployment)
+    assert sources == set(range(PARTITIONS))  # every partition's share reached the one set
+    assert sorted(times) == pytest.approx(
+        sorted(stream.start + SPAN * np.arange(LENGTH) / LENGTH + 5)
+    )
+    expected = detection_rows(errors, times)
+    assert any(row[:2] == ("error", "adwin") for row in expected), expected
+    wait_until(lambda: detections(worker) == expected, timeout=30, what="the expected detections")
+    time.sleep(1.0)  # a later, unexpected detection would show now
+    assert detections(worker) == expected
+
+
+def publish_all(deployment: Deployment, stream: SwitchStream) -> None:
+    async def send() -> None:
+        async with EventProducer(
+            deployment.broker.bootstrap, topics=deployment.topics, batch_size=20
+        ) as producer:
+            assert not (await producer.send("inference", stream.inferences)).rejected
+            feedback = [event for r in stream.rounds for event in r]
+            assert not (await producer.send("feedback", feedback)).rejected
+
+    asyncio.run(send())
+
+
+def fed_in_topic_order(deployment: Deployment) -> tuple[np.ndarray, np.ndarray, set[int]]:
+    """The error values (and their event times) of the detector-values topic, each source offset
+    once, in the order the topic holds them; and the source partitions that carried them (the
+    event completing a join is the inference or the feedback, whichever came second)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    topic = f"{deployment.prefix}-app.detector-values"
+
+    async def consume() -> list[DetectorValues]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=deployment.broker.bootstrap, enable_auto_commit=False
+        )
+        await consumer.start()
+        consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
+        await consumer.seek_to_beginning()
+        messages: list = []
+        try:
+            while batch := await consumer.getmany(timeout_ms=2000):
+                messages += [m for part in batch.values() for m in part]
+        finally:
+            await consumer.stop()
+        assert len({m.partition for m in messages}) == 1  # one version: one partition
+        return [decode_values(m.value) for m in sorted(messages, key=lambda m: m.offset)]
+
+    fed: dict[tuple[str, int, int], int] = {}
+    errors, times, carried = [], [], set()
+    for message in asyncio.run(consume()):
+        seen = fed.get(message.source, -1)
+        if "error" in message.streams:
+            column = message.streams["error"]
+            for offset, value, value_time in zip(column.offsets, column.values, column.times):
+                if offset > seen:
+                    carried.add(message.src_partition)
+                    errors.append(value)
+                    times.append(value_time)
+        fed[message.source] = max(seen, message.last_offset)
+    return np.array(errors, dtype=np.float64), np.array(times), carried
 
 
 def committed(deployment: Deployment) -> dict:
