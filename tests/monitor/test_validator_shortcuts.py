@@ -1,0 +1,88 @@
+"""The compiled validators' inline shortcuts accept and reject exactly what the precise checks do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.contract.events import FeedbackEvent, InferenceEvent, _validator
+from monitor.errors import InvalidEvent
+
+NOW = 1_767_225_600.0
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([1e308, -1e308, 5.0, 0.0, -0.5, 3, 6, 10.5, 2**63, 2**63 - 1]),
+    st.text(max_size=5),
+    st.text(min_size=120, max_size=140),
+    st.sampled_from(["", "\ud800", "ü", "production", "shadow", "up", "down"]),
+    st.dictionaries(st.text(max_size=3), st.integers(0, 9), max_size=2),
+)
+INFERENCE = st.fixed_dictionaries(
+    {"request_id": VALUES, "timestamp": st.just(NOW), "model": VALUES, "model_version": VALUES},
+    optional={
+        name: VALUES
+        for name in [
+            "deployment",
+            "score",
+            "latency_ms",
+            "turn",
+            "conversation_id",
+            "input_text",
+            "experiment",
+            "variant",
+            "error",
+        ]
+    }
+    | {
+        "usage": st.fixed_dictionaries(
+            {}, optional={"input_tokens": VALUES, "output_tokens": VALUES}
+        )
+    },
+)
+FEEDBACK = st.fixed_dictionaries(
+    {"request_id": VALUES, "timestamp": st.just(NOW)},
+    optional={
+        name: VALUES
+        for name in [
+            "rating",
+            "thumbs",
+            "task_completed",
+            "human_takeover",
+            "bad_case",
+            "turns",
+            "judge_score",
+            "model",
+        ]
+    },
+)
+
+
+def _outcome(validate: Any, obj: dict[str, Any]) -> Any:
+    try:
+        return validate(obj, NOW, 300.0, 0.0)
+    except InvalidEvent as exc:
+        return (exc.reason, exc.field, exc.detail)
+
+
+@settings(max_examples=400, deadline=None)
+@given(INFERENCE)
+def test_inference_shortcuts_change_nothing(obj: dict[str, Any]) -> None:
+    fast, precise = _validator(InferenceEvent), _validator(InferenceEvent, shortcuts=False)
+    assert _outcome(fast, obj) == _outcome(precise, obj)
+
+
+@settings(max_examples=400, deadline=None)
+@given(FEEDBACK)
+def test_feedback_shortcuts_change_nothing(obj: dict[str, Any]) -> None:
+    fast, precise = _validator(FeedbackEvent), _validator(FeedbackEvent, shortcuts=False)
+    assert _outcome(fast, obj) == _outcome(precise, obj)
+
+
+def test_a_bad_id_is_still_rejected_with_its_reason() -> None:
+    obj = {"request_id": "r", "timestamp": NOW, "model": "m" * 500, "model_version": "v1"}
+    assert _outcome(_validator(InferenceEvent), obj)[:2] == ("too_long", "model")
