@@ -312,8 +312,9 @@ class ClickHouseStore:
         between two workers that both believe they own a partition during a rebalance.
         """
         moved = {}
+        stored_positions = self.positions(list(expected))
         for (topic, partition), (epoch, last) in expected.items():
-            stored = self.position(topic, partition)
+            stored = stored_positions[(topic, partition)]
             if (stored.epoch, stored.last_offset) != (epoch, last) and not (
                 stored.epoch < epoch and last == -1
             ):
@@ -389,17 +390,35 @@ class ClickHouseStore:
     def position(self, topic: str, partition: int) -> Position:
         """The stored position of a source partition: its newest epoch's last offset and identity, and
         the watermark over all epochs; ``Position(-1, 0.0)`` when never written."""
+        return self.positions([(topic, partition)])[(topic, partition)]
+
+    def positions(self, sources: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Position]:
+        """:meth:`position` of several source partitions in one query (one per batch, not per source)."""
+        if not sources:
+            return {}
         rows = self.query(
-            f"SELECT position_epoch, max(last_offset), argMax(src_identity, last_offset), "
-            f"toFloat64(max(max_event_time)) FROM {self.table('partials')} "
-            "WHERE src_topic = {topic:String} AND src_partition = {partition:UInt32} AND name = {marker:String} "
-            "GROUP BY position_epoch ORDER BY position_epoch",
-            {"topic": topic, "partition": partition, "marker": OFFSET_MARKER},
+            f"SELECT src_topic, src_partition, position_epoch, max(last_offset), "
+            f"argMax(src_identity, last_offset), toFloat64(max(max_event_time)) "
+            f"FROM {self.table('partials')} "
+            "WHERE (src_topic, src_partition) IN {sources:Array(Tuple(String, UInt32))} "
+            "AND name = {marker:String} "
+            "GROUP BY src_topic, src_partition, position_epoch ORDER BY position_epoch",
+            {"sources": [tuple(s) for s in sources], "marker": OFFSET_MARKER},
         ).rows
-        if not rows:
-            return Position(-1, 0.0)
-        epoch, last, identity, _ = rows[-1]
-        return Position(int(last), max(float(r[3]) for r in rows), int(epoch), str(identity))
+        by_source: dict[tuple[str, int], list[Sequence[Any]]] = {}
+        for row in rows:
+            by_source.setdefault((str(row[0]), int(row[1])), []).append(row[2:])
+        found = {}
+        for source in sources:
+            epochs = by_source.get((source[0], source[1]))
+            if not epochs:
+                found[source] = Position(-1, 0.0)
+                continue
+            epoch, last, identity, _ = epochs[-1]
+            found[source] = Position(
+                int(last), max(float(r[3]) for r in epochs), int(epoch), str(identity)
+            )
+        return found
 
     def read_position(self, topic: str, partition: int) -> tuple[int, float]:
         """(last offset written, watermark) of a source partition; (-1, 0.0) when never written."""

@@ -74,3 +74,20 @@ def test_the_newest_epoch_wins_over_higher_offsets_of_older_ones(chdb_dir):
         f"OPTIMIZE TABLE {store.db}.detector_state FINAL"
     )  # a merge keeps one row per epoch
     assert outcomes.load_states("inf", 0, [("m", "v1"), ("m", "v2")]) == {("m", "v1"): (1, 7, b"b")}
+
+
+def test_positions_of_several_sources_read_in_one_query_equal_each_ones_position(chdb_dir):
+    store = new_store(chdb_dir)
+    store.migrate()
+    store.write_batch(
+        {("inf", 0): (5, 100.0, []), ("fb", 1): (7, 50.0, [])}, {("inf", 0): (2, "x")}
+    )
+    store.write_batch({("inf", 0): (9, 90.0, [])}, {("inf", 0): (3, "y")})
+    sources = [("inf", 0), ("fb", 1), ("inf", 1)]
+    found = store.positions(sources)
+    assert found == {
+        ("inf", 0): Position(9, 100.0, 3, "y"),
+        ("fb", 1): Position(7, 50.0, 0, ""),
+        ("inf", 1): Position(-1, 0.0),
+    }
+    assert found == {s: store.position(*s) for s in sources}
