@@ -18,6 +18,10 @@ local function split(v)
   local c = string.find(v, ':', 1, true)
   return tonumber(string.sub(v, 1, c - 1)), string.sub(v, c + 1)
 end
+-- the event a payload stands for: its leading "id" (topic:partition:offset:index), else the payload
+local function event_of(v)
+  return string.match(v, '^{"id":"([^"]*)"') or v
+end
 local p, now, ttl = ARGV[1], ARGV[2], ARGV[3]
 local instance = redis.call('GET', p .. 'instance')
 if not instance then
@@ -33,9 +37,14 @@ for i = 5, #ARGV, 2 do
   local rid, payload = ARGV[i], ARGV[i + 1]
   local ikey, fkey = p .. 'i:' .. rid, p .. 'f:' .. rid
   local current = redis.call('GET', ikey)
-  local seq
+  local seq, same = nil, true
   if current then
-    seq, payload = split(current)
+    local stored
+    seq, stored = split(current)
+    -- the stored event again (a replay) gets its pairs again; another event with this request id
+    -- (a producer's retry) joins nothing: its pairs were counted with the first one
+    same = event_of(stored) == event_of(payload)
+    payload = stored
   else
     seq = redis.call('INCR', p .. 'seq')
     redis.call('SET', ikey, seq .. ':' .. payload, 'PX', ttl)
@@ -46,7 +55,8 @@ for i = 5, #ARGV, 2 do
       redis.call('SREM', p .. 'open:f', string.len(rid) .. ':' .. rid .. fid)
     end
   end
-  local feedback, row = redis.call('HGETALL', fkey), nil
+  local feedback, row = {}, nil
+  if same then feedback = redis.call('HGETALL', fkey) end
   for j = 1, #feedback, 2 do
     local fseq, fpayload = split(feedback[j + 1])
     if fseq < seq then

@@ -76,6 +76,21 @@ class JoinStore(Protocol):
         """Release the connection."""
 
 
+def _event_of(payload: bytes) -> bytes:
+    """The event a payload stands for: its leading ``"id"`` (``topic:partition:offset:index``), else
+    the payload itself. An inference already stored returns its pairs again only to the same event
+    (a replay), never to a second event with the same request id.
+
+    >>> _event_of(b'{"id":"inf:0:7:2","t":1.0}'), _event_of(b"raw")
+    (b'inf:0:7:2', b'raw')
+    """
+    if payload.startswith(b'{"id":"'):
+        end = payload.find(b'"', 7)
+        if end > 0:
+            return payload[7:end]
+    return payload
+
+
 def _first_occurrences(items: Sequence[Any], key: Any) -> list[Any]:
     """Drop repeats inside one batch so that a batch never yields the same pair twice."""
     seen: set[Any] = set()
@@ -139,6 +154,8 @@ class MemoryJoinStore:
             if not feedback:  # the usual case: the feedback comes later
                 continue
             seq, stored, _ = self._inferences[rid]
+            if _event_of(stored) != _event_of(payload):
+                continue  # another event with this request id (a producer's retry): joins nothing
             older = sorted((fid, fb[1]) for fid, fb in feedback.items() if fb[0] < seq)
             if older:
                 matches.append((rid, stored, [fb for _, fb in older]))

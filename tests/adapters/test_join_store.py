@@ -251,3 +251,14 @@ def test_the_memory_store_evicts_its_oldest_records_at_the_cap_and_counts_them()
     assert store.add_inferences([("r3", b"i3")], now=4.0) == []
     assert store.take_evicted() == 1  # r4
     assert store.expire(now=1000.0) == {"inference": 2, "feedback": 1}  # r5, r3 and r1's feedback
+
+
+def test_a_second_inference_event_with_the_same_request_id_joins_nothing(store: JoinStore) -> None:
+    # a producer that retried: the same request id at another offset; only a replay of the stored
+    # event gets its pairs again, so the outcome is counted once
+    first, retry = b'{"id":"inf:0:1:0","t":1.0}', b'{"id":"inf:0:9:0","t":1.0}'
+    store.add_feedback([("r1", "f1", b"fb")], now=0.0)
+    assert store.add_inferences([("r1", first)], now=1.0) == [("r1", first, [b"fb"])]
+    assert store.add_inferences([("r1", retry)], now=2.0) == []
+    assert store.add_inferences([("r1", first)], now=3.0) == [("r1", first, [b"fb"])]
+    assert store.add_feedback([("r1", "f2", b"later")], now=4.0) == [("r1", first, b"later")]
