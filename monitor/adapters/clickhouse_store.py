@@ -400,10 +400,16 @@ class ClickHouseStore:
             f"SELECT src_topic, src_partition, position_epoch, max(last_offset), "
             f"argMax(src_identity, last_offset), toFloat64(max(max_event_time)) "
             f"FROM {self.table('partials')} "
-            "WHERE (src_topic, src_partition) IN {sources:Array(Tuple(String, UInt32))} "
+            # two arrays, not an array of tuples: parameters reach a remote owner as JSON (no tuples)
+            "WHERE has(arrayZip({topics:Array(String)}, {partitions:Array(UInt32)}), "
+            "(src_topic, src_partition)) "
             "AND name = {marker:String} "
             "GROUP BY src_topic, src_partition, position_epoch ORDER BY position_epoch",
-            {"sources": [tuple(s) for s in sources], "marker": OFFSET_MARKER},
+            {
+                "topics": [t for t, _ in sources],
+                "partitions": [p for _, p in sources],
+                "marker": OFFSET_MARKER,
+            },
         ).rows
         by_source: dict[tuple[str, int], list[Sequence[Any]]] = {}
         for row in rows:
