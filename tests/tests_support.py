@@ -247,3 +247,25 @@ receivers:
         except OSError:
             time.sleep(0.1)
     return proc, url
+
+
+def error_values(partition: int, offsets: range, errors: Any, first_time: float) -> Any:
+    """One worker's batch of error values (model m, version v1) from feedback partition ``partition``:
+    a detector-values message's content, one value per offset, times counting up from ``first_time``."""
+    from monitor.detectors.values import DetectorValues, StreamValues
+
+    return DetectorValues(
+        "m",
+        "v1",
+        "fb",
+        partition,
+        0,
+        offsets[-1],
+        {
+            "error": StreamValues(
+                tuple(offsets),
+                tuple(float(e) for e in errors),
+                tuple(first_time + i for i in range(len(offsets))),
+            )
+        },
+    )

@@ -5,33 +5,15 @@ detections at the same positions."""
 from __future__ import annotations
 
 import numpy as np
+from tests_support import error_values
 
 from monitor.detectors.concept import DetectorSpec
 from monitor.detectors.owner import VersionDetectors
-from monitor.detectors.values import DetectorValues, StreamValues
 
 SPECS = [DetectorSpec("error", "adwin")]
 
 
-def message(
-    partition: int, offsets: range, errors: np.ndarray, first_time: float
-) -> DetectorValues:
-    """One worker's batch of error values from one feedback partition."""
-    return DetectorValues(
-        "m",
-        "v1",
-        "fb",
-        partition,
-        0,
-        offsets[-1],
-        {
-            "error": StreamValues(
-                tuple(offsets),
-                tuple(float(e) for e in errors),
-                tuple(first_time + i for i in range(len(offsets))),
-            )
-        },
-    )
+message = error_values  # (partition, offsets, errors, first time)
 
 
 def positions(found) -> list[int]:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import uuid
 
 import numpy as np
+from tests_support import error_values
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.detectors.concept import ConceptDriftMonitor, DetectorSpec
-from monitor.detectors.values import DetectorValues, StreamValues
 from monitor.services.detectors import DetectorOwner, ValuesMessage
 
 NOW = 1_795_000_000.0
@@ -23,23 +23,9 @@ DETECTIONS = (
 
 def message(offset: int, partition: int, first: int, errors: np.ndarray, time: float):
     """Detector-values message ``offset``: error values of source ``partition`` from offset ``first``."""
-    offsets = range(first, first + len(errors))
-    values = DetectorValues(
-        "m",
-        "v1",
-        "fb",
-        partition,
-        0,
-        offsets[-1],
-        {
-            "error": StreamValues(
-                tuple(offsets),
-                tuple(float(e) for e in errors),
-                tuple(time + i for i in range(len(errors))),
-            )
-        },
+    return ValuesMessage(
+        0, offset, error_values(partition, range(first, first + len(errors)), errors, time)
     )
-    return ValuesMessage(0, offset, values)
 
 
 def test_a_crash_between_detections_and_state_repeats_and_loses_no_detection(chdb_dir):
