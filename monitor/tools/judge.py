@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import signal
 import time
@@ -116,9 +117,21 @@ async def _publish(
 
 
 def _write_report(path: Path, report: dict[str, Any]) -> None:
+    """Strict JSON (an undefined statistic, e.g. kappa when every label agrees, is ``null``)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2, allow_nan=True))
+    tmp.write_text(json.dumps(_finite(report), indent=2, allow_nan=False))
     os.replace(tmp, path)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None``, for strict JSON readers (jq, browsers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 async def run_judge(
