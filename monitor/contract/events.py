@@ -629,6 +629,20 @@ def _statements(name: str, spec: FieldSpec, default: Any, shortcuts: bool) -> li
     ]
 
 
+def _construction(record: type[Any], names: list[str]) -> list[str]:
+    """Lines returning the record: its slots set directly when the contract fills every field (a frozen
+    dataclass's ``__init__`` costs an ``object.__setattr__`` call per field), else through ``__init__``.
+    """
+    if {f.name for f in fields(record)} != set(names) or hasattr(record, "__post_init__"):
+        arguments = ", ".join(f"{name}=v_{name}" for name in names)
+        return [f"    return record({arguments})"]
+    return [
+        "    event = _new(record)",
+        *(f"    _set_{name}(event, v_{name})" for name in names),
+        "    return event",
+    ]
+
+
 def _validator(
     record: type[Any], shortcuts: bool = True
 ) -> Callable[[Any, float, float, float], Any]:
@@ -640,7 +654,6 @@ def _validator(
     defaults = {f.name: f.default for f in fields(record)}
     specs = contract_fields(record)
     containers = dict.fromkeys(spec.location(name)[0] for name, spec in specs if spec.path)
-    arguments = ",\n        ".join(f"{name}=v_{name}" for name, _ in specs)
     source = "\n".join(
         [
             "def validate(obj, now, max_future_skew, min_event_time):",
@@ -652,10 +665,11 @@ def _validator(
                 for name, spec in specs
                 for line in _statements(name, spec, defaults[name], shortcuts)
             ),
-            f"    return record(\n        {arguments})",
+            *_construction(record, [name for name, _ in specs]),
         ]
     )
-    namespace: dict[str, Any] = {**globals(), "record": record}
+    setters = {f"_set_{name}": getattr(record, name).__set__ for name, _ in specs}
+    namespace: dict[str, Any] = {**globals(), "record": record, "_new": object.__new__, **setters}
     exec(compile(source, f"<validator of {record.__name__}>", "exec"), namespace)  # noqa: S102 - source built above
     validate: Callable[[Any, float, float, float], Any] = namespace["validate"]
     return validate

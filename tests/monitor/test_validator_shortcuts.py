@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,9 +66,13 @@ FEEDBACK = st.fixed_dictionaries(
 
 def _outcome(validate: Any, obj: dict[str, Any]) -> Any:
     try:
-        return validate(obj, NOW, 300.0, 0.0)
+        record = validate(obj, NOW, 300.0, 0.0)
     except InvalidEvent as exc:
         return (exc.reason, exc.field, exc.detail)
+    # the validator sets the slots directly: the record is what __init__ builds from the same values
+    values = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    assert record == type(record)(**values)
+    return record
 
 
 @settings(max_examples=400, deadline=None)
@@ -86,3 +92,11 @@ def test_feedback_shortcuts_change_nothing(obj: dict[str, Any]) -> None:
 def test_a_bad_id_is_still_rejected_with_its_reason() -> None:
     obj = {"request_id": "r", "timestamp": NOW, "model": "m" * 500, "model_version": "v1"}
     assert _outcome(_validator(InferenceEvent), obj)[:2] == ("too_long", "model")
+
+
+def test_a_validated_record_stays_frozen() -> None:
+    obj = {"request_id": "r", "timestamp": NOW, "model": "m", "model_version": "v1"}
+    record = _validator(InferenceEvent)(obj, NOW, 300.0, 0.0)
+    assert (record.deployment, record.features, record.score) == ("production", {}, None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.model = "other"
