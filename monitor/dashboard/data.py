@@ -109,6 +109,7 @@ class DriftCell:
     n_events: int
     partial: bool
     baseline_id: str
+    detail: str = ""  # what moved, in words (prompt topics and embeddings: the topic that grew)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +228,7 @@ def drift_cells(reader: Any, f: Filters) -> list[DriftCell]:
             int(r["n_events"]),
             bool(r["partial"]),
             str(r.get("baseline_id", "")),
+            str(r.get("detail") or ""),
         )
         for r in rows
     ]

@@ -135,18 +135,43 @@ def drift_page(cells: Sequence[data.DriftCell], f: Filters, hist: data.Histogram
         f'reference vs current histogram.</p><ul class="legend">{legend}</ul>'
         f'<section class="panel wide" id="heatmap">{heatmap(cells, link, selected)}</section>'
     )
-    if hist is not None:
-        c = hist.cell
+    chosen = hist.cell if hist is not None else _chosen_cell(cells, f)
+    if chosen is not None:
+        c = chosen
         psi = "-" if c.psi is None else f"{c.psi:.3f}"
+        detail = f'<p class="detail">{esc(c.detail)}</p>' if c.detail else ""
+        chart = (
+            histogram_chart(hist)
+            if hist is not None
+            else '<p class="empty">no reference histogram for this row</p>'
+        )
         body += (
             f'<section class="panel wide" id="histogram"><h3>{esc(c.model)} {esc(c.version)} · {esc(c.feature)} · '
             f"{_time(c.window_start)} → {_time(c.window_end)}: PSI {psi} ({esc(c.severity)}), "
             f"{c.n_current} of {c.n_events} events scored{' (partial)' if c.partial else ''}</h3>"
-            f"{histogram_chart(hist)}</section>"
+            f"{detail}{chart}</section>"
         )
     elif f.feature:
         body += '<section class="panel wide" id="histogram"><p class="empty">no histogram for that cell</p></section>'
     return body
+
+
+def _chosen_cell(cells: Sequence[data.DriftCell], f: Filters) -> data.DriftCell | None:
+    """The cell the filters name (a row without a reference histogram: prompt embeddings)."""
+    start = f.window_start()
+    if not f.feature or start is None:
+        return None
+    return next(
+        (
+            c
+            for c in cells
+            if c.feature == f.feature
+            and (not f.cell_model or c.model == f.cell_model)
+            and (not f.cell_version or c.version == f.cell_version)
+            and abs(c.window_start - start) < 1e-3
+        ),
+        None,
+    )
 
 
 def alerts_page(alerts: Sequence[data.Alert]) -> str:

@@ -158,3 +158,19 @@ def test_filters_keep_known_keys_and_drop_defaults() -> None:
     assert len(f.segment) == 200
     assert Filters.from_query({"range": "1y"}).range == "all" and Filters().query_string() == ""
     assert Filters(range="1h").since(now=7200.0) == 3600.0 and Filters().since() is None
+
+
+def test_a_row_without_a_histogram_shows_what_moved() -> None:
+    cell = _cell(
+        model="m",
+        feature="prompt_topic",
+        severity="significant",
+        detail="topic 'login, password, reset' grew from 21% to 84%",
+    )
+    f = Filters(feature="prompt_topic", cell_model="m", cell_version="v1", window="60.000")
+    body = pages.drift_page([cell], f, None)
+    panel = body[body.index('id="histogram"') :]
+    assert "topic &#x27;login, password, reset&#x27; grew from 21% to 84%" in panel
+    assert "no reference histogram for this row" in panel and "PSI 0.400 (significant)" in panel
+    other = Filters(feature="prompt_topic", cell_model="m", cell_version="v1", window="120.000")
+    assert "no histogram for that cell" in pages.drift_page([cell], other, None)
