@@ -16,33 +16,6 @@ class OutcomeStore:
     def __init__(self, store: ClickHouseStore) -> None:
         self.store = store
 
-    def load_states(
-        self,
-        topic: str,
-        partition: int,
-        versions: Sequence[tuple[str, str]],
-    ) -> dict[tuple[str, str], tuple[int, int, bytes]]:
-        """Newest detector state of each of ``versions`` on one source partition:
-        ``(model, version) -> (position epoch, last offset, state)``."""
-        rows = self.store.query(
-            "SELECT model, model_version, argMax(position_epoch, (position_epoch, last_offset)), "
-            "argMax(last_offset, (position_epoch, last_offset)), argMax(state, (position_epoch, last_offset)) "
-            f"FROM {self.store.table('detector_state')} WHERE src_topic = {{topic:String}} "
-            "AND src_partition = {partition:UInt32} "
-            "AND has(arrayZip({models:Array(String)}, {versions:Array(String)}), (model, model_version)) "
-            "GROUP BY model, model_version",
-            {
-                "topic": topic,
-                "partition": partition,
-                "models": [m for m, _ in versions],
-                "versions": [v for _, v in versions],
-            },
-        ).rows
-        return {
-            (m, v): (int(epoch), int(offset), bytes.fromhex(state))
-            for m, v, epoch, offset, state in rows
-        }
-
     def load_version_states(
         self, topic: str, versions: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[int, bytes]]:

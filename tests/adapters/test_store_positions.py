@@ -52,8 +52,8 @@ def test_an_old_store_is_migrated_and_its_positions_read_as_epoch_0(chdb_dir):
     store.migrate()
     store.migrate()  # idempotent
     assert store.position("inf", 0) == Position(41, 900.0, 0, "")
-    assert OutcomeStore(store).load_states("inf", 0, [("m", "v1")]) == {
-        ("m", "v1"): (0, 41, b"old")
+    assert OutcomeStore(store).load_version_states("inf", [("m", "v1")]) == {
+        ("m", "v1"): (41, b"old")
     }
 
 
@@ -68,12 +68,6 @@ def test_the_newest_epoch_wins_over_higher_offsets_of_older_ones(chdb_dir):
         7, 1000.0, 1, "c/t2"
     )  # watermark: the largest of all epochs
     assert store.read_position("inf", 0) == (7, 1000.0)
-    outcomes = OutcomeStore(store)
-    outcomes.save_states([("inf", 0, "m", "v1", 0, 500, b"a"), ("inf", 0, "m", "v1", 1, 7, b"b")])
-    store.command(
-        f"OPTIMIZE TABLE {store.db}.detector_state FINAL"
-    )  # a merge keeps one row per epoch
-    assert outcomes.load_states("inf", 0, [("m", "v1"), ("m", "v2")]) == {("m", "v1"): (1, 7, b"b")}
 
 
 def test_positions_of_several_sources_read_in_one_query_equal_each_ones_position(chdb_dir):
