@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from monitor.adapters.prometheus_metrics import MonitorMetrics
+from monitor.adapters.prometheus_metrics import MonitorMetrics, observe_many
 from monitor.catalogue import OUTCOME_METRICS
 from monitor.folding.pipeline import BatchOutput
 from monitor.outcomes.fold import fold_outcomes
@@ -26,18 +26,22 @@ def record_batch_metrics(m: MonitorMetrics, out: BatchOutput) -> None:
         m.replayed.labels(topic=topic).inc(n)
     for topic, n in out.messages.items():
         m.messages.labels(topic=topic).inc(n)
-    for (model, version), n in Counter((e.model, e.model_version) for e in out.inferences).items():
+    counts: Counter[tuple[str, str]] = Counter()
+    latencies: dict[tuple[str, str], list[float]] = {}
+    for event in out.inferences:  # one pass: counts and latencies per model version
+        key = (event.model, event.model_version)
+        counts[key] += 1
+        if event.latency_ms is not None:
+            latencies.setdefault(key, []).append(event.latency_ms / 1000)
+    for (model, version), n in counts.items():
         m.inferences.labels(*m.model_labels(model, version)).inc(n)
     shadow = Counter(
         (e.model, e.model_version) for source in out.sources.values() for e in source.shadow
     )
     for (model, version), n in shadow.items():
         m.shadow.events.labels(*m.model_labels(model, version)).inc(n)
-    for event in out.inferences:
-        if event.latency_ms is not None:
-            m.latency.labels(*m.model_labels(event.model, event.model_version)).observe(
-                event.latency_ms / 1000
-            )
+    for (model, version), seconds in latencies.items():
+        observe_many(m.latency.labels(*m.model_labels(model, version)), seconds)
 
 
 def record_outcome_metrics(m: MonitorMetrics, result: OutcomeResult) -> None:

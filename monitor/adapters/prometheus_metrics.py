@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.adapters.judge_metrics import JudgeMetrics
@@ -31,11 +34,42 @@ from monitor.catalogue import (
     OUTCOME_POSITIVE_SERIES,
 )
 
-__all__ = ["OTHER", "MonitorMetrics"]
+__all__ = ["OTHER", "MonitorMetrics", "observe_many"]
 
 OTHER = "other"
 MV = ("model", "model_version")
 _DRIFT_SERIES = {s.name: s.prometheus_series for s in DRIFT_SCORES if s.prometheus_series}
+
+
+def observe_many(child: Any, values: Sequence[float]) -> None:
+    """``child.observe(v)`` for every finite ``v``, in one pass: each bucket and the sum are added to once.
+
+    prometheus_client has no bulk observe; this fills the same bucket and sum values its
+    ``observe`` would (``le`` is inclusive), so a batch of latencies costs one numpy search, not one
+    Python call per event. A child without the internals this relies on gets ``observe`` per value.
+
+    >>> from prometheus_client import CollectorRegistry, Histogram
+    >>> h = Histogram("x_seconds", "x", registry=CollectorRegistry(), buckets=(1, 2))
+    >>> observe_many(h, [0.5, 1.0, 1.5, 9.0])
+    >>> [h.collect()[0].samples[i].value for i in range(3)]  # le=1, le=2, le=+Inf (cumulative)
+    [2.0, 3.0, 4.0]
+    """
+    array = np.asarray(values, dtype=np.float64)
+    array = array[np.isfinite(array)]
+    if array.size == 0:
+        return
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets = getattr(child, "_buckets", None)
+    total = getattr(child, "_sum", None)
+    if bounds is None or buckets is None or total is None:
+        for value in array.tolist():
+            child.observe(value)
+        return
+    counts = np.bincount(np.searchsorted(bounds, array, side="left"), minlength=len(bounds))
+    for bucket, n in zip(buckets, counts.tolist()):
+        if n:
+            bucket.inc(n)
+    total.inc(float(array.sum()))
 
 
 class MonitorMetrics:

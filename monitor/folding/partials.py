@@ -13,16 +13,19 @@ exact aggregate of the whole stream, whatever the partitioning.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 __all__ = ["Partial", "fold_counts", "fold_sketches", "fold_sums", "group_keys"]
 
 
-@dataclass(frozen=True, slots=True)
-class Partial:
-    """``count`` observations summing to ``total`` (a count metric has ``total == count``)."""
+class Partial(NamedTuple):
+    """``count`` observations summing to ``total`` (a count metric has ``total == count``).
+
+    A named tuple, not a dataclass: a batch makes about one per event, and a tuple is built ~3x
+    faster than a frozen dataclass (no ``object.__setattr__`` per field).
+    """
 
     window_start: float
     window_seconds: int

@@ -34,3 +34,40 @@ def test_the_watermark_is_a_timestamp_gauge() -> None:
     m = MonitorMetrics(CollectorRegistry())
     m.watermark.set(1_767_225_600)
     assert m.registry.get_sample_value("monitor_watermark_timestamp_seconds") == 1_767_225_600
+
+
+def test_observe_many_exports_what_observe_per_value_does() -> None:
+    """Bulk observation fills every bucket, the count and the sum as one observe per value would
+    (values on a bound land in it, ``le`` is inclusive; NaN and infinities are left out)."""
+    import numpy as np
+    from prometheus_client import Histogram
+
+    from monitor.adapters.prometheus_metrics import observe_many
+
+    values = [*np.random.default_rng(3).gamma(2.0, 0.6, 500).tolist(), 0.05, 1.0, 32.0, 40.0]
+    bulk, single = CollectorRegistry(), CollectorRegistry()
+    buckets = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
+    for registry in (bulk, single):
+        Histogram("lat_seconds", "x", ["m"], registry=registry, buckets=buckets)
+    bulk_h = bulk._names_to_collectors["lat_seconds"]
+    single_h = single._names_to_collectors["lat_seconds"]
+    observe_many(bulk_h.labels("a"), [*values, float("nan"), float("inf")])
+    for value in values:
+        single_h.labels("a").observe(value)
+
+    def samples(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
+        return {
+            (s.name, s.labels.get("le", "")): s.value
+            for metric in registry.collect()
+            for s in metric.samples
+            if not s.name.endswith("_created")
+        }
+
+    got, expected = samples(bulk), samples(single)
+    assert got.keys() == expected.keys() and len(got) == len(buckets) + 3  # buckets, +Inf, count, sum
+    sum_key = ("lat_seconds_sum", "")
+    assert {k: v for k, v in got.items() if k != sum_key} == {
+        k: v for k, v in expected.items() if k != sum_key
+    }
+    assert abs(got[("lat_seconds_sum", "")] - expected[("lat_seconds_sum", "")]) < 1e-9
+    assert got[("lat_seconds_bucket", "0.05")] >= 1  # the value on the bound is in it
