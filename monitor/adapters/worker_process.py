@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from monitor.errors import MonitorError
 
@@ -59,6 +62,15 @@ class WorkerProcess:
     def metrics_text(self) -> str:
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
             return response.read().decode()
+
+    def health(self) -> dict[str, Any]:
+        """The worker's ``/health`` body (also when it answers 503)."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=5) as response:
+                body = response.read()
+        except urllib.error.HTTPError as exc:
+            body = exc.read()
+        return dict(json.loads(body))
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
         return scrape_metric(self.metrics_text(), name, labels)

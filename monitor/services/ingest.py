@@ -84,6 +84,7 @@ class IngestHealth:
     """
 
     failing_after: float = 60.0
+    first_batch_at: float | None = None  # when this process began its first batch
     last_batch_at: float | None = None
     last_write_at: float | None = None
     consecutive_failures: int = 0
@@ -91,6 +92,7 @@ class IngestHealth:
     last_error: str | None = None
 
     def batch_started(self, now: float) -> None:
+        self.first_batch_at = self.first_batch_at or now
         self.last_batch_at = now
 
     def batch_written(self, now: float) -> None:
@@ -115,6 +117,7 @@ class IngestHealth:
         )
         body = {
             "status": status,
+            "first_batch_at": self.first_batch_at,
             "last_batch_at": self.last_batch_at,
             "last_write_at": self.last_write_at,
             "consecutive_failures": self.consecutive_failures,

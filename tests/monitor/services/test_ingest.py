@@ -171,6 +171,7 @@ def test_health_turns_failing_after_the_threshold():
     assert h.report(0.0) == (
         {
             "status": "ok",
+            "first_batch_at": None,
             "last_batch_at": None,
             "last_write_at": None,
             "consecutive_failures": 0,
@@ -179,8 +180,14 @@ def test_health_turns_failing_after_the_threshold():
         },
         200,
     )
+    h.batch_started(99.0)
     h.batch_failed(100.0, "StoreError: down")
+    h.batch_started(104.0)
     h.batch_failed(105.0, "StoreError: still down")
+    assert (h.report(105.0)[0]["first_batch_at"], h.report(105.0)[0]["last_batch_at"]) == (
+        99.0,
+        104.0,
+    )
     assert h.report(109.0)[0]["status"] == "degraded" and h.report(110.5)[1] == 503
     assert h.report(110.5)[0]["last_error"] == "StoreError: still down"
 
