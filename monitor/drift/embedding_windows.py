@@ -90,13 +90,18 @@ def fold_embeddings(
     """Embedding partials of the sampled events with a prompt whose baseline has a profile of
     ``embedder``; events without ``input_text`` (or an empty one) are not embedded, nor a prompt the
     embedder gives a non-finite vector."""
-    chosen = sampled(request_ids, rate)
-    rows: list[int] = []
+    candidates: list[int] = []  # hashed below only if they could be embedded at all
     for i, (text, model, version) in enumerate(zip(texts, models, versions)):
+        if not text:
+            continue
         entry = baselines.get((model, version))
         profile = entry[1].embedding if entry else None
-        if chosen[i] and text and profile and profile.embedder == embedder.name:
-            rows.append(i)
+        if profile and profile.embedder == embedder.name:
+            candidates.append(i)
+    if not candidates:
+        return []
+    chosen = sampled([request_ids[i] for i in candidates], rate)
+    rows = [i for i, pick in zip(candidates, chosen.tolist()) if pick]
     if not rows:
         return []
     vectors = np.asarray(embedder.embed([texts[i] or "" for i in rows]), dtype=np.float64)
