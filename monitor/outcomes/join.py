@@ -50,7 +50,7 @@ def inference_payload(
         "v": event.model_version,
         "p": event.prediction,
         "l": event.latency_ms,
-        "s": dict(event.segment),
+        "s": event.segment if type(event.segment) is dict else dict(event.segment),
     }
     if not counted:
         body["late"] = True

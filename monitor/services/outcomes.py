@@ -92,7 +92,9 @@ class OutcomeStage:
                             e,
                             i,
                             counted=not too_late,
-                            covariate=covariate_value(e, self.covariates),
+                            covariate=covariate_value(e, self.covariates)
+                            if self.covariates
+                            else None,
                         ),
                     )
                     for e, i, too_late in zip(events, ids, late)
