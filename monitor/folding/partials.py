@@ -59,11 +59,15 @@ def fold_sums(
     *,
     window_seconds: int,
     bucket: str = "",
+    grouped: tuple[np.ndarray, list[tuple[float, str, str]]] | None = None,
 ) -> list[Partial]:
-    """One partial per group with the count of finite ``values`` and their sum (NaN = absent)."""
+    """One partial per group with the count of finite ``values`` and their sum (NaN = absent).
+
+    ``grouped`` is :func:`group_keys` of the same events when the caller has it already (several
+    folds of one batch share it)."""
     if len(models) == 0:
         return []
-    ids, groups = group_keys(window_start, models, versions)
+    ids, groups = grouped or group_keys(window_start, models, versions)
     present = ~np.isnan(values)
     counts = np.bincount(ids, weights=present.astype(np.float64), minlength=len(groups))
     totals = np.bincount(ids, weights=np.where(present, values, 0.0), minlength=len(groups))
@@ -101,8 +105,10 @@ def fold_sketches(
     name: str,
     *,
     window_seconds: int,
+    grouped: tuple[np.ndarray, list[tuple[float, str, str]]] | None = None,
 ) -> list[Partial]:
-    """One partial per group and DDSketch bucket of the finite ``values`` (bucket = the key).
+    """One partial per group and DDSketch bucket of the finite ``values`` (bucket = the key);
+    ``grouped`` as in :func:`fold_sums`.
 
     >>> rows = fold_sketches(np.array([0., 0.]), ["m", "m"], ["v", "v"], np.array([1., 2.]),
     ...                      np.array([812.0, 812.1]), "sketch:latency_ms", window_seconds=60)
@@ -115,11 +121,14 @@ def fold_sketches(
     present = np.flatnonzero(~np.isnan(values))
     if present.size == 0:
         return []
-    ids, groups = group_keys(
-        np.asarray(window_start)[present],
-        [models[i] for i in present.tolist()],
-        [versions[i] for i in present.tolist()],
-    )
+    if grouped is not None:
+        ids, groups = grouped[0][present], grouped[1]
+    else:
+        ids, groups = group_keys(
+            np.asarray(window_start)[present],
+            [models[i] for i in present.tolist()],
+            [versions[i] for i in present.tolist()],
+        )
     keys = bucket_key(values[present])
     pairs, inverse = np.unique(np.stack([ids, keys], axis=1), axis=0, return_inverse=True)
     counts = np.bincount(inverse.reshape(-1), minlength=len(pairs))

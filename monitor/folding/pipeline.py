@@ -25,7 +25,7 @@ from monitor.catalogue import WINDOW_METRICS
 from monitor.contract.decode import Rejection, decode_message
 from monitor.contract.events import Event, FeedbackEvent, InferenceEvent
 from monitor.contract.fields import MIN_EVENT_TIME
-from monitor.folding.partials import Partial, fold_counts, fold_sketches, fold_sums
+from monitor.folding.partials import Partial, fold_counts, fold_sketches, fold_sums, group_keys
 from monitor.folding.windows import classify_lateness, window_starts
 from monitor.shadow.fold import fold_shadow_traffic
 
@@ -119,12 +119,32 @@ def _inference_scalars(
     models = [e.model for e in events]
     versions = [e.model_version for e in events]
     times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
-    out = fold_counts(starts, models, versions, times, "inference_events", window_seconds=window)
+    grouped = group_keys(starts, models, versions)  # once for the seven folds below
+    ones = np.ones(len(events), dtype=np.float64)
+    out = fold_sums(
+        starts,
+        models,
+        versions,
+        times,
+        ones,
+        "inference_events",
+        window_seconds=window,
+        grouped=grouped,
+    )
     for name in SCALAR_MEANS:
         values = np.array([getattr(e, name) for e in events], dtype=np.float64)  # None -> nan
-        out += fold_sums(starts, models, versions, times, values, name, window_seconds=window)
+        out += fold_sums(
+            starts, models, versions, times, values, name, window_seconds=window, grouped=grouped
+        )
         out += fold_sketches(
-            starts, models, versions, times, values, f"sketch:{name}", window_seconds=window
+            starts,
+            models,
+            versions,
+            times,
+            values,
+            f"sketch:{name}",
+            window_seconds=window,
+            grouped=grouped,
         )
     return out
 
