@@ -17,6 +17,7 @@ b'm\\x00v1'
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,16 @@ import orjson
 
 from monitor.errors import MonitorError
 
-__all__ = ["DetectorValues", "StreamValues", "decode_values", "encode_values", "values_key"]
+__all__ = [
+    "DETECTOR_STREAMS",
+    "DetectorValues",
+    "StreamValues",
+    "decode_values",
+    "encode_values",
+    "values_key",
+]
+
+DETECTOR_STREAMS = ("error", "satisfaction", "judge_score", "latency_ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +103,7 @@ def decode_values(data: bytes) -> DetectorValues:
     """
     try:
         body: dict[str, Any] = orjson.loads(data)
-        return DetectorValues(
+        decoded = DetectorValues(
             str(body["m"]),
             str(body["v"]),
             str(body["t"]),
@@ -109,9 +119,31 @@ def decode_values(data: bytes) -> DetectorValues:
                 for name, (offsets, vals, times) in body["s"].items()
             },
         )
-    except MonitorError:
-        raise
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        _check(decoded)
+        return decoded
+    except (
+        MonitorError,  # streams of unequal lengths
+        orjson.JSONDecodeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        OverflowError,
+    ) as exc:
         raise MonitorError(
             f"detector values message is malformed: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _check(values: DetectorValues) -> None:
+    """What the owner relies on: known streams, positions that are offsets, finite values and times."""
+    unknown = set(values.streams) - set(DETECTOR_STREAMS)
+    if unknown:
+        raise ValueError(f"unknown stream(s) {sorted(unknown)[:5]}")
+    if min(values.src_partition, values.epoch, values.last_offset + 1) < 0:
+        raise ValueError("negative partition, epoch or offset")
+    for name, stream in values.streams.items():
+        if stream.offsets and min(stream.offsets) < 0:
+            raise ValueError(f"{name}: negative offset")
+        if not all(math.isfinite(v) for v in (*stream.values, *stream.times)):
+            raise ValueError(f"{name}: a value or time is not finite")

@@ -21,7 +21,7 @@ import orjson
 from monitor.catalogue import correct, satisfied
 from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.contract.fields import contract_fields
-from monitor.detectors.values import StreamValues
+from monitor.detectors.values import DETECTOR_STREAMS, StreamValues
 from monitor.outcomes.fold import JoinedOutcome
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "payload_offset",
 ]
 
-DETECTOR_STREAMS = ("error", "satisfaction", "judge_score", "latency_ms")
 # The feedback fields the outcome metrics read, from the contract (not ids, times or the model).
 _FEEDBACK_FIELDS = tuple(name for name, spec in contract_fields(FeedbackEvent) if spec.outcome)
 
