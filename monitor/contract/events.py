@@ -428,6 +428,10 @@ def _scalar(value: Any, name: str) -> FeatureValue:
     )
 
 
+_CHECKED_FEATURE_NAMES: set[str] = set()  # feature names that passed _key: not checked again
+_MAX_CHECKED_NAMES = 10_000  # past it, names of new features are checked on every event
+
+
 def _features(obj: Mapping[str, Any]) -> Mapping[str, FeatureValue]:
     raw = obj.get("features")
     if raw is None:
@@ -436,10 +440,15 @@ def _features(obj: Mapping[str, Any]) -> Mapping[str, FeatureValue]:
         raise InvalidEvent("wrong_type", "features", f"expected object, got {type(raw).__name__}")
     if len(raw) > MAX_FEATURES:
         raise InvalidEvent("too_many", "features", f"{len(raw)} features, at most {MAX_FEATURES}")
-    # Hot path: one type check per value; the precise error comes from _scalar on the rare bad one.
+    # Hot path: names checked once per process (a bounded set), one type check per value; the
+    # precise error comes from _key / _scalar on the rare bad one.
+    if not raw.keys() <= _CHECKED_FEATURE_NAMES:
+        for name in raw:
+            if len(name) > MAX_ID_LENGTH or not name.isascii():
+                _key(name, "features")
+        if len(_CHECKED_FEATURE_NAMES) < _MAX_CHECKED_NAMES:
+            _CHECKED_FEATURE_NAMES.update(raw)
     for name, value in raw.items():
-        if len(name) > MAX_ID_LENGTH or not name.isascii():
-            _key(name, "features")
         kind = type(value)
         if kind is float:
             if not -MAX_NUMBER < value < MAX_NUMBER:  # NaN, infinity or beyond the bound

@@ -161,6 +161,18 @@ def test_features_must_be_an_object(bad: Any) -> None:
     assert type(bad).__name__ in str(err)
 
 
+def test_feature_names_seen_before_do_not_let_a_bad_name_through() -> None:
+    """Names that passed are not checked again; a bad name beside them still is."""
+    good = {"age": 3, "plan": "pro"}
+    assert validate_inference(inference(features=good), now=NOW).features == good
+    err = rejected(validate_inference, inference(features={**good, "x" * (MAX_ID_LENGTH + 1): 1}))
+    assert (err.reason, err.field) == ("too_long", "features")
+    err = rejected(validate_inference, inference(features={**good, "bad\ud800": 1}))
+    assert err.field.startswith("features.bad")
+    err = rejected(validate_inference, inference(features={**good, "age": math.nan}))
+    assert (err.reason, err.field) == ("not_finite", "features.age")  # values: every event
+
+
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_non_finite_feature(bad: float) -> None:
     err = rejected(validate_inference, inference(features={"ok": 1, "score": bad}))
