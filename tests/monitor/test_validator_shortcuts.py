@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.contract.events import FeedbackEvent, InferenceEvent, _validator
+from monitor.contract.fields import contract_fields
 from monitor.errors import InvalidEvent
 
 NOW = 1_767_225_600.0
@@ -24,44 +25,29 @@ VALUES = st.one_of(
     st.sampled_from(["", "\ud800", "ü", "production", "shadow", "up", "down"]),
     st.dictionaries(st.text(max_size=3), st.integers(0, 9), max_size=2),
 )
+# Every field of the contract gets arbitrary values (a field added to the contract is fuzzed too);
+# the token counts also arrive nested in OTel's ``usage``.
+REQUIRED = {"request_id": VALUES, "timestamp": st.just(NOW)}
+
+
+def _optional(record: type) -> dict[str, Any]:
+    return {name: VALUES for name, _ in contract_fields(record) if name not in REQUIRED}
+
+
 INFERENCE = st.fixed_dictionaries(
-    {"request_id": VALUES, "timestamp": st.just(NOW), "model": VALUES, "model_version": VALUES},
+    {**REQUIRED, "model": VALUES, "model_version": VALUES},
     optional={
-        name: VALUES
-        for name in [
-            "deployment",
-            "score",
-            "latency_ms",
-            "turn",
-            "conversation_id",
-            "input_text",
-            "experiment",
-            "variant",
-            "error",
-        ]
-    }
-    | {
+        **{
+            k: v
+            for k, v in _optional(InferenceEvent).items()
+            if k not in ("model", "model_version")
+        },
         "usage": st.fixed_dictionaries(
             {}, optional={"input_tokens": VALUES, "output_tokens": VALUES}
-        )
+        ),
     },
 )
-FEEDBACK = st.fixed_dictionaries(
-    {"request_id": VALUES, "timestamp": st.just(NOW)},
-    optional={
-        name: VALUES
-        for name in [
-            "rating",
-            "thumbs",
-            "task_completed",
-            "human_takeover",
-            "bad_case",
-            "turns",
-            "judge_score",
-            "model",
-        ]
-    },
-)
+FEEDBACK = st.fixed_dictionaries(REQUIRED, optional=_optional(FeedbackEvent))
 
 
 def _outcome(validate: Any, obj: dict[str, Any]) -> Any:
