@@ -22,16 +22,6 @@ OUTCOME_ROWS = (
     "SELECT toFloat64(window_start), model_version, segment, metric, numerator, count, value, low, high "
     "FROM monitor.metric_windows FINAL WHERE has({metrics:Array(String)}, metric)"
 )
-FEEDBACK_FIELDS = (
-    "label",
-    "rating",
-    "thumbs",
-    "task_completed",
-    "human_takeover",
-    "bad_case",
-    "turns",
-    "judge_score",
-)
 
 
 def publish(deployment, kind: str, events: list[dict], batch_size: int = 7) -> None:
