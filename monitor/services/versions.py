@@ -13,6 +13,7 @@ blocking; the worker calls every method from one batch at a time, never two at o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ from monitor.folding.windows import window_starts
 
 __all__ = ["VersionStates"]
 
+log = logging.getLogger("monitor.drift")
 VersionKey = tuple[str, str]
 Loaded = dict[VersionKey, tuple[str, Baseline] | None]  # None: the version has no active baseline
 
@@ -52,6 +54,7 @@ class VersionStates:
         self._samples_sent: dict[VersionKey, int] = {}  # only for versions in _baselines
         self.generation: tuple[int, float] | None = None  # of the baselines table when last read
         self.evicted = 0
+        self._warned: set[str] = set()  # baseline ids whose embedder mismatch was logged
 
     def __len__(self) -> int:
         return len(self._baselines)
@@ -108,10 +111,35 @@ class VersionStates:
     def apply(self, loaded: Loaded, *, only_held: bool = False) -> None:
         """Hold ``loaded``; with ``only_held`` (a refresh) versions evicted meanwhile stay out."""
         for key, value in loaded.items():
+            if value is not None:
+                self._warn_other_embedder(key, *value)
             if key in self._baselines:
                 self._baselines.replace(key, value)
             elif not only_held:
                 self._baselines[key] = value
+
+    def _warn_other_embedder(self, key: VersionKey, baseline_id: str, baseline: Baseline) -> None:
+        """Once per baseline: its embedding profile is another embedder's, so no embedding rows."""
+        profile = baseline.embedding
+        if (
+            self.embedder is None
+            or profile is None
+            or profile.embedder == self.embedder.name
+            or baseline_id in self._warned
+        ):
+            return
+        if len(self._warned) < 10_000:
+            self._warned.add(baseline_id)
+        log.warning(
+            "baseline %s of %s/%s was built with embedder %r, this worker runs %r: its prompts get "
+            "no embedding drift rows (rebuild the baseline with MONITOR_EMBEDDER=%s, see "
+            "docs/embeddings.md)",
+            baseline_id,
+            *key,
+            profile.embedder,
+            self.embedder.name,
+            self.embedder.name,
+        )
 
     def fold_loaded(self, out: BatchOutput, loaded: Loaded, window_seconds: int) -> None:
         """Drift partials of a batch's on-time inferences whose baseline was just loaded."""

@@ -50,3 +50,44 @@ def test_loaded_on_first_use_and_reloaded_when_a_baseline_is_built_replaced_or_d
     assert set(ids()) == {("m", "v1")}
     versions.forget()  # after a store error everything held is compared again
     assert refresh() == {}  # ... and nothing differs
+
+
+def test_a_baseline_of_another_embedder_is_logged_once(chdb_dir, caplog):
+    """Its prompts get no embedding rows: the worker says so once per baseline, with the fix."""
+    import logging
+
+    import numpy as np
+
+    from monitor.drift.embedding_baseline import attach_embeddings, sample_embedding_fields
+
+    class Named:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def embed(self, texts):
+            return np.array([[float(len(t)), float(t.count("e")), 1.0, 0.5] for t in texts])
+
+    texts = [f"prompt about {w} {i}" for i, w in enumerate(["invoices", "login", "refunds"] * 10)]
+    records = [{"features": {"x": float(i)}, "input_text": t} for i, t in enumerate(texts)]
+    base = build_baseline("m", "v1", records, now=0.0)
+    fields = sample_embedding_fields(Named("old-model"), texts, reduced_dim=2)
+    base = attach_embeddings(base, [{"embedding": f} for f in fields], topics=2)
+    assert base.embedding is not None and base.embedding.embedder == "old-model"
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    drift = DriftStore(store)
+    drift.save_baseline(base, "b-old")
+
+    same = VersionStates(drift, embedder=Named("old-model"), embedding_rate=1.0)
+    with caplog.at_level(logging.WARNING, logger="monitor.drift"):
+        same.apply(same.fetch([("m", "v1")]))
+    assert not caplog.records
+    other = VersionStates(drift, embedder=Named("new-model"), embedding_rate=1.0)
+    with caplog.at_level(logging.WARNING, logger="monitor.drift"):
+        other.apply(other.fetch([("m", "v1")]))
+        other.apply(other.fetch([("m", "v1")]))  # read again: not logged again
+    [record] = caplog.records
+    message = record.getMessage()
+    assert (
+        "b-old" in message and "'old-model'" in message and "MONITOR_EMBEDDER=new-model" in message
+    )
