@@ -212,3 +212,45 @@ def test_an_automatic_baseline_keeps_topics_and_two_workers_score_the_shift(
             assert found == ("significant", "significant"), (w, severity)
         else:
             assert "significant" not in found, (w, severity)
+
+
+def test_a_killed_worker_counts_every_prompt_embedding_once(deployment, start_worker, tmp_path):
+    """kill -9 after the batches are written but before their offsets are committed: the next
+    worker reads every message again and skips it (the store holds its offsets), so each window's
+    embedding sums hold each sampled prompt exactly once, as the unkilled run's do."""
+    build_baseline(tmp_path, deployment)
+    settings = {
+        "MONITOR_ALLOWED_LATENESS": "0s",
+        "MONITOR_EMBEDDING_SAMPLE_RATE": "1",
+        "MONITOR_DRIFT_MIN_SAMPLES": "100",
+        "MONITOR_BATCH_SIZE": "3",  # several batches
+        "MONITOR_COMMIT_INTERVAL": "600",  # no offset commit before the kill
+        **OFFLINE,
+    }
+    first = start_worker(**settings)
+    total = N_WINDOWS * PER_WINDOW
+    start = publish(deployment)
+    wait_until(
+        lambda: first.metric("monitor_events_total", {"kind": "inference"}) == total,
+        timeout=90,
+        what="every prompt written",
+    )
+    first.kill()
+    second = start_worker(**settings)
+    wait_until(
+        lambda: second.metric("monitor_replayed_messages_skipped_total") >= total / 100,
+        timeout=90,
+        what="the uncommitted messages read again and skipped",
+    )
+    assert second.metric("monitor_events_total", {"kind": "inference"}) == 0
+    reader = reader_for(second)
+    counts = (
+        "SELECT toFloat64(window_start), sum(count) FROM monitor.partials "
+        "WHERE name = 'emb:sq' GROUP BY window_start ORDER BY window_start"
+    )
+    assert [(int((w - start) // WINDOW), n) for w, n in reader.query(counts).rows] == [
+        (w, float(PER_WINDOW)) for w in range(N_WINDOWS)
+    ]
+    closed = 2 * (N_WINDOWS - 1)
+    wait_until(lambda: len(reader.query(QUERY).rows) == closed, timeout=90, what="embedding rows")
+    assert {n for *_, n in reader.query(QUERY).rows} == {PER_WINDOW}
