@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -268,4 +271,36 @@ def error_values(partition: int, offsets: range, errors: Any, first_time: float)
                 tuple(first_time + i for i in range(len(offsets))),
             )
         },
+    )
+
+
+def monitor_cli(
+    *args: str, env: Mapping[str, str], check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``python -m monitor ARGS`` with ``env`` over this process's; with ``check``, exit 0 is asserted."""
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check:
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done
+
+
+def build_baseline(
+    path: Path,
+    records: Iterable[Mapping[str, Any]],
+    env: Mapping[str, str],
+    *extra: str,
+    model: str = "m",
+    version: str = "v1",
+) -> subprocess.CompletedProcess[str]:
+    """Write ``records`` as JSONL to ``path`` and run ``monitor baseline build`` on it (asserted)."""
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in records))
+    return monitor_cli(
+        "baseline", "build", str(path), "--model", model, "--version", version, *extra, env=env
     )

@@ -7,15 +7,18 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
-import subprocess
-import sys
 import time
 
 import numpy as np
-import orjson
 from deploy_names import EMBEDDING_PANELS, EXPERIMENT_PANELS, SHADOW_PANELS, clickhouse_panels
-from tests_support import Receiver, missing_service, reader_for, start_alertmanager, wait_until
+from tests_support import (
+    Receiver,
+    build_baseline,
+    missing_service,
+    reader_for,
+    start_alertmanager,
+    wait_until,
+)
 
 from monitor.adapters.producer import EventProducer
 
@@ -130,32 +133,13 @@ def close_windows_up_to(deployment, worker, window_end: float, published_windows
     asyncio.run(send())
 
 
-def build_baseline(tmp_path, store_url: str) -> None:
+def build_reference(tmp_path, store_url: str) -> None:
     rng = np.random.default_rng(3)
-    reference = tmp_path / "reference.jsonl"
-    reference.write_bytes(
-        b"\n".join(orjson.dumps({"features": features(rng, False)}) for _ in range(3000))
+    build_baseline(
+        tmp_path / "reference.jsonl",
+        ({"features": features(rng, False)} for _ in range(3000)),
+        {"MONITOR_CLICKHOUSE_URL": store_url},
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monitor",
-            "baseline",
-            "build",
-            str(reference),
-            "--model",
-            "m",
-            "--version",
-            "v1",
-        ],
-        env={**os.environ, "MONITOR_CLICKHOUSE_URL": store_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def statuses(receiver: Receiver) -> list[tuple[str, str]]:
@@ -180,7 +164,7 @@ def test_drift_and_outcome_drop_page_once_with_an_action_and_resolve(
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
     try:
-        build_baseline(tmp_path, f"chdb://{tmp_path / 'store'}")
+        build_reference(tmp_path, f"chdb://{tmp_path / 'store'}")
         worker = start_worker(
             MONITOR_ALERTMANAGER_URL=am_url,
             MONITOR_ALERT_WEBHOOK_URL=webhook.url,

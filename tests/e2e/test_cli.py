@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 
 import orjson
-from tests_support import inference, reader_for, wait_until
+from tests_support import inference, monitor_cli, reader_for, wait_until
 
 from monitor.adapters.local_broker import free_port, wait_for_port
-
-
-def monitor(
-    *args: str, env: dict[str, str], check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if check:
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return done
 
 
 def test_replay_baselines_and_queries_through_the_cli(deployment, start_worker, tmp_path):
@@ -45,52 +28,54 @@ def test_replay_baselines_and_queries_through_the_cli(deployment, start_worker, 
     )
     events.write_bytes(b"\n".join(lines) + b"\n")
 
-    replayed = monitor("replay", str(events), "--kind", "inference", "--rate", "2000", env=env)
+    replayed = monitor_cli("replay", str(events), "--kind", "inference", "--rate", "2000", env=env)
     assert "sent 300 events" in replayed.stdout and "1 rejected" in replayed.stdout
     assert "line 11: bad_timestamp" in replayed.stderr
 
     # the automatic baseline from the first 50 events, then a new version copies it
     wait_until(
-        lambda: "v1" in monitor("baseline", "list", "--format", "json", env=env).stdout,
+        lambda: "v1" in monitor_cli("baseline", "list", "--format", "json", env=env).stdout,
         timeout=60,
         what="the automatic baseline of v1",
     )
-    listed = json.loads(monitor("baseline", "list", "--format", "json", env=env).stdout)
+    listed = json.loads(monitor_cli("baseline", "list", "--format", "json", env=env).stdout)
     assert [(b["model_version"], b["source"]) for b in listed] == [("v1", "first 50 events")]
-    shown = json.loads(monitor("baseline", "show", listed[0]["baseline_id"], env=env).stdout)
+    shown = json.loads(monitor_cli("baseline", "show", listed[0]["baseline_id"], env=env).stdout)
     assert shown["model_version"] == "v1" and "x" in shown["features"]
-    monitor("replay", str(events), "--kind", "inference", env=env)  # same request ids, now as v2:
+    monitor_cli(
+        "replay", str(events), "--kind", "inference", env=env
+    )  # same request ids, now as v2:
     v2 = tmp_path / "v2.jsonl"
     v2.write_bytes(
         b"\n".join(orjson.dumps(inference(f"s{i}", now + i * 0.1, version="v2")) for i in range(20))
     )
-    monitor("replay", str(v2), "--kind", "inference", env=env)
+    monitor_cli("replay", str(v2), "--kind", "inference", env=env)
     wait_until(
         lambda: any(
             b["model_version"] == "v2"
-            for b in json.loads(monitor("baseline", "list", "--format", "json", env=env).stdout)
+            for b in json.loads(monitor_cli("baseline", "list", "--format", "json", env=env).stdout)
         ),
         timeout=60,
         what="v2's copied baseline",
     )
     copied = [
         b
-        for b in json.loads(monitor("baseline", "list", "--format", "json", env=env).stdout)
+        for b in json.loads(monitor_cli("baseline", "list", "--format", "json", env=env).stdout)
         if b["model_version"] == "v2"
     ]
     assert copied[0]["source"] == "copied from v1"
-    deleted = monitor("baseline", "delete", "--model", "m", "--version", "v2", env=env)
+    deleted = monitor_cli("baseline", "delete", "--model", "m", "--version", "v2", env=env)
     assert "1 baseline(s) deleted" in deleted.stdout
 
     # a query prints SQL that runs as-is against the same database and gives the same rows
     wait_until(
         lambda: (
-            "inference_events" in monitor("query", "metrics", "--format", "csv", env=env).stdout
+            "inference_events" in monitor_cli("query", "metrics", "--format", "csv", env=env).stdout
         ),
         timeout=60,
         what="metric windows",
     )
-    done = monitor(
+    done = monitor_cli(
         "query",
         "metrics",
         "--model",
@@ -110,7 +95,7 @@ def test_replay_baselines_and_queries_through_the_cli(deployment, start_worker, 
     assert len(printed) == len(direct) > 0
     assert [r["value"] for r in printed] == [round(row[6], 6) for row in direct]
 
-    bad = monitor("query", "drift", "--since", "not-a-time", env=env, check=False)
+    bad = monitor_cli("query", "drift", "--since", "not-a-time", env=env, check=False)
     assert bad.returncode != 0
 
 

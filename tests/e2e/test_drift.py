@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 
 import numpy as np
-import orjson
-from tests_support import reader_for, wait_until
+from tests_support import build_baseline, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
 
@@ -38,35 +34,15 @@ def features(rng: np.random.Generator, shifted: bool) -> dict:
     }
 
 
-def build_baseline(tmp_path, store_url: str) -> None:
+def build_reference(tmp_path, store_url: str) -> None:
     rng = np.random.default_rng(11)
-    reference = tmp_path / "reference.jsonl"
-    reference.write_bytes(
-        b"\n".join(orjson.dumps({"features": features(rng, False)}) for _ in range(3000))
+    done = build_baseline(
+        tmp_path / "reference.jsonl",
+        ({"features": features(rng, False)} for _ in range(3000)),
+        {"MONITOR_CLICKHOUSE_URL": store_url},
+        "--id",
+        "ref-1",
     )
-    env = {**os.environ, "MONITOR_CLICKHOUSE_URL": store_url}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monitor",
-            "baseline",
-            "build",
-            str(reference),
-            "--model",
-            "m",
-            "--version",
-            "v1",
-            "--id",
-            "ref-1",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
     assert "baseline ref-1" in done.stdout
 
 
@@ -104,8 +80,8 @@ def test_shifted_features_score_significant_and_two_workers_match_one(
     deployment, start_worker, tmp_path
 ):
     store_a, store_b = tmp_path / "one", tmp_path / "two"
-    build_baseline(tmp_path, f"chdb://{store_a}")
-    build_baseline(tmp_path, f"chdb://{store_b}")
+    build_reference(tmp_path, f"chdb://{store_a}")
+    build_reference(tmp_path, f"chdb://{store_b}")
     lateness = {"MONITOR_ALLOWED_LATENESS": "0s"}
     one = start_worker("one", MONITOR_APP_ID=f"{deployment.prefix}-one", **lateness)
     two_a = start_worker("two", MONITOR_APP_ID=f"{deployment.prefix}-two", **lateness)

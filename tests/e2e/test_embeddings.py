@@ -5,15 +5,12 @@ windows, name the grown topic, and raise no embedding or topic alert before the 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 import orjson
 from deploy_names import EMBEDDING_PANELS, clickhouse_panels
-from tests_support import reader_for, wait_until
+from tests_support import build_baseline, monitor_cli, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
 
@@ -54,22 +51,15 @@ def prompt(rng: np.random.Generator, login_share: float) -> str:
     )
 
 
-def build_baseline(tmp_path, deployment) -> str:
+def build_reference(tmp_path, deployment) -> str:
     rng = np.random.default_rng(3)
-    reference = tmp_path / "reference.jsonl"
-    reference.write_bytes(
-        b"\n".join(
-            orjson.dumps({"features": {"channel": "web"}, "input_text": prompt(rng, 0.2)})
-            for _ in range(800)
-        )
+    done = build_baseline(
+        tmp_path / "reference.jsonl",
+        ({"features": {"channel": "web"}, "input_text": prompt(rng, 0.2)} for _ in range(800)),
+        {**deployment.env(), **OFFLINE},
+        "--id",
+        "ref-emb",
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", "baseline", "build", str(reference),
-         "--model", "m", "--version", "v1", "--id", "ref-emb"],
-        env={**os.environ, **deployment.env(), **OFFLINE},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
     assert "prompt topics (wordllama:l2_supercat_256)" in done.stdout, done.stdout
     return done.stdout
 
@@ -104,7 +94,7 @@ def publish(deployment, windows: range = range(N_WINDOWS), start: float | None =
 def test_topic_shift_flags_embedding_drift_and_the_grown_cluster(
     deployment, start_worker, tmp_path
 ):
-    build_baseline(tmp_path, deployment)
+    build_reference(tmp_path, deployment)
     worker = start_worker(
         MONITOR_ALLOWED_LATENESS="0s",
         MONITOR_EMBEDDING_SAMPLE_RATE="1",
@@ -148,13 +138,11 @@ def test_topic_shift_flags_embedding_drift_and_the_grown_cluster(
     for panel, sql in clickhouse_panels(only=EMBEDDING_PANELS):
         assert any("grew from" in str(r) for r in reader.query(sql).rows), (panel, sql)
     # the CLI shows what moved
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", "query", "drift", "--feature", "prompt_topic",
-         "--format", "json"],
-        env={**os.environ, **deployment.env(), "MONITOR_WEB_PORT": str(worker.web_port)},
-        capture_output=True, text=True, timeout=60, check=False,
+    done = monitor_cli(
+        "query", "drift", "--feature", "prompt_topic", "--format", "json",
+        env={**deployment.env(), "MONITOR_WEB_PORT": str(worker.web_port)},
     )  # fmt: skip
-    assert done.returncode == 0 and "grew from" in done.stdout, done.stdout + done.stderr
+    assert "grew from" in done.stdout, done.stdout
 
 
 def test_an_automatic_baseline_keeps_topics_and_two_workers_score_the_shift(
@@ -218,7 +206,7 @@ def test_a_killed_worker_counts_every_prompt_embedding_once(deployment, start_wo
     """kill -9 after the batches are written but before their offsets are committed: the next
     worker reads every message again and skips it (the store holds its offsets), so each window's
     embedding sums hold each sampled prompt exactly once, as the unkilled run's do."""
-    build_baseline(tmp_path, deployment)
+    build_reference(tmp_path, deployment)
     settings = {
         "MONITOR_ALLOWED_LATENESS": "0s",
         "MONITOR_EMBEDDING_SAMPLE_RATE": "1",

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import orjson
-from tests_support import reader_for, wait_until
+from tests_support import monitor_cli, reader_for, wait_until
 
 WINDOW = 60
 N_WINDOWS = 6
@@ -25,19 +25,6 @@ EVENTS = (
     "SELECT toFloat64(window_start), sum(value) FROM monitor.metric_windows FINAL "
     "WHERE metric = 'inference_events' GROUP BY window_start ORDER BY window_start"
 )
-
-
-def monitor(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        env={**os.environ, **env},
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return done
 
 
 def write_files(tmp_path) -> tuple[str, str, float]:
@@ -98,11 +85,11 @@ def test_a_replay_started_with_the_worker_is_scored_on_every_event(
 ):
     reference, events, start = write_files(tmp_path)
     env = deployment.env()
-    monitor("baseline", "build", reference, "--model", "m", "--version", "v1", env=env)
+    monitor_cli("baseline", "build", reference, "--model", "m", "--version", "v1", env=env)
     worker = start_worker(
         MONITOR_ALLOWED_LATENESS="0s", MONITOR_REFRESH_INTERVAL="2", MONITOR_IDLE_TIMEOUT="2s"
     )
-    monitor(
+    monitor_cli(
         "replay",
         events,
         "--kind",
@@ -116,7 +103,7 @@ def test_a_replay_started_with_the_worker_is_scored_on_every_event(
 def test_kill_9_and_restart_mid_replay_keep_every_window_whole(deployment, start_worker, tmp_path):
     reference, events, start = write_files(tmp_path)
     env = deployment.env()
-    monitor("baseline", "build", reference, "--model", "m", "--version", "v1", env=env)
+    monitor_cli("baseline", "build", reference, "--model", "m", "--version", "v1", env=env)
     settings = {
         "MONITOR_ALLOWED_LATENESS": "0s",
         "MONITOR_REFRESH_INTERVAL": "2",

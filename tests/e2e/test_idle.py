@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 
 import numpy as np
-import orjson
-from tests_support import Receiver, reader_for, wait_until
+from tests_support import Receiver, build_baseline, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
 
@@ -66,30 +62,11 @@ def test_traffic_stops_last_window_scored_and_traffic_drop_fires_then_resolves(
 ):
     deployment.window = f"{WINDOW}s"
     rng = np.random.default_rng(1)
-    reference = tmp_path / "reference.jsonl"
-    reference.write_bytes(
-        b"\n".join(orjson.dumps({"features": {"x": float(rng.normal())}}) for _ in range(500))
+    build_baseline(
+        tmp_path / "reference.jsonl",
+        ({"features": {"x": float(rng.normal())}} for _ in range(500)),
+        deployment.env(),
     )
-    built = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monitor",
-            "baseline",
-            "build",
-            str(reference),
-            "--model",
-            "m",
-            "--version",
-            "v1",
-        ],
-        env={**os.environ, **deployment.env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert built.returncode == 0, built.stderr
     webhook = Receiver().start()
     try:
         worker = start_worker(
