@@ -33,7 +33,7 @@ class Partial(NamedTuple):
     model_version: str
     name: str
     bucket: str
-    count: float
+    count: float  # type: ignore[assignment]  # the field shadows tuple.count (never called here)
     total: float
     max_event_time: float
 

@@ -64,7 +64,9 @@ def test_observe_many_exports_what_observe_per_value_does() -> None:
         }
 
     got, expected = samples(bulk), samples(single)
-    assert got.keys() == expected.keys() and len(got) == len(buckets) + 3  # buckets, +Inf, count, sum
+    assert (
+        got.keys() == expected.keys() and len(got) == len(buckets) + 3
+    )  # buckets, +Inf, count, sum
     sum_key = ("lat_seconds_sum", "")
     assert {k: v for k, v in got.items() if k != sum_key} == {
         k: v for k, v in expected.items() if k != sum_key
