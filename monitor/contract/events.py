@@ -709,6 +709,14 @@ def event_class(kind: str) -> type[InferenceEvent | FeedbackEvent]:
     return InferenceEvent if kind == "inference" else FeedbackEvent
 
 
+def compiled_validator(kind: str) -> Callable[[Any, float, float, float], Event]:
+    """The validator of ``kind``, called ``(obj, now, max_future_skew, min_event_time)``: what
+    :func:`validate_event` calls, for a caller that validates many events of one kind."""
+    if kind not in KINDS:
+        raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    return _VALIDATE_INFERENCE if kind == "inference" else _VALIDATE_FEEDBACK
+
+
 def validate_event(
     kind: str,
     obj: Any,

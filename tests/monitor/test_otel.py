@@ -255,3 +255,35 @@ def test_otlp_array_and_kvlist_values_are_decoded_and_then_judged_by_the_contrac
 )
 def test_is_otel_event(obj: Any, expected: bool) -> None:
     assert is_otel_event(obj) is expected
+
+
+def test_an_object_that_names_no_event_is_never_an_otel_event() -> None:
+    """``names_no_event`` lets the decoder skip the OTel mapping: it must never skip a real one."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from monitor.contract.otel import INFERENCE_EVENT, names_no_event, otel_kind
+
+    keys = st.sampled_from(["eventName", "name", "event.name", "attributes", "request_id", "x"])
+    values = st.one_of(
+        st.none(),
+        st.sampled_from(["", INFERENCE_EVENT, "gen_ai.evaluation.result", "other"]),
+        st.lists(
+            st.fixed_dictionaries(
+                {"key": st.just("event.name"), "value": st.just({"stringValue": INFERENCE_EVENT})}
+            ),
+            max_size=2,
+        ),
+        st.integers(),
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.dictionaries(keys, values, max_size=5))
+    def check(obj: dict[str, Any]) -> None:
+        if names_no_event(obj):
+            assert otel_kind(obj) is None
+
+    check()
+    assert not names_no_event(
+        {"attributes": [{"key": "event.name", "value": {"stringValue": INFERENCE_EVENT}}]}
+    )
