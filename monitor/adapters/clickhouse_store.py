@@ -16,6 +16,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from monitor.adapters.partial_columns import (
+    OFFSET_MARKER,
+    PARTIAL_COLUMNS,
+    POSITION_COLUMNS,
+    partial_columns,
+)
 from monitor.adapters.schema import (
     DDL,
     LATENCY_HISTOGRAM,
@@ -32,6 +38,7 @@ from monitor.redact import mask_text, mask_url
 
 __all__ = [
     "OFFSET_MARKER",
+    "PARTIAL_COLUMNS",
     "PROBE_TABLE",
     "ClickHouseStore",
     "QueryResult",
@@ -42,21 +49,6 @@ __all__ = [
 ]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PARTIAL_COLUMNS = [
-    "src_topic",
-    "src_partition",
-    "last_offset",
-    "window_start",
-    "window_seconds",
-    "model",
-    "model_version",
-    "name",
-    "bucket",
-    "count",
-    "total",
-    "max_event_time",
-]
-OFFSET_MARKER = "__offsets"
 PROBE_TABLE = (
     "partials_probe"  # a Null-engine twin of partials: inserts are encoded and checked, never kept
 )
@@ -260,13 +252,24 @@ class ClickHouseStore:
                 raise store_error("ClickHouse query failed", exc) from exc
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
-    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
-        if not rows:
+    def insert(
+        self,
+        table: str,
+        data: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+        *,
+        column_oriented: bool = False,
+    ) -> None:
+        """Insert rows, or with ``column_oriented`` one sequence per column."""
+        if not (data[0] if column_oriented and data else data):
             return
         with self._lock:
             try:
                 self.client.insert(
-                    f"{self.db}.{_identifier(table)}", rows, column_names=list(columns)
+                    self.table(table),
+                    data,
+                    column_names=list(columns),
+                    column_oriented=column_oriented,
                 )
             except Exception as exc:
                 raise store_error(f"ClickHouse insert into {table} failed", exc) from exc
@@ -289,21 +292,23 @@ class ClickHouseStore:
         (``(epoch, last offset)`` of each source when the batch was prepared) the insert happens
         only if no source moved meanwhile, else :class:`PositionMoved` (:meth:`insert_at_positions`).
         """
-        rows = self._partial_rows(partials_by_source, logs or {})
-        columns = [*PARTIAL_COLUMNS, "position_epoch", "src_identity"]
+        columns = partial_columns(partials_by_source, logs or {})
+        names = [*PARTIAL_COLUMNS, *POSITION_COLUMNS]
         if expected is None:
-            self.insert("partials", rows, columns)
+            self.insert("partials", columns, names, column_oriented=True)
         else:
-            self.insert_at_positions(rows, columns, expected)
-        return len(rows)
+            self.insert_at_positions(columns, names, expected, column_oriented=True)
+        return len(columns[0])
 
     def insert_at_positions(
         self,
-        rows: Sequence[Sequence[Any]],
+        data: Sequence[Sequence[Any]],
         columns: Sequence[str],
         expected: Mapping[tuple[str, int], tuple[int, int]],
+        *,
+        column_oriented: bool = False,
     ) -> None:
-        """Insert partial rows only if every source partition is still at its expected
+        """Insert partial rows (or columns) only if every source partition is still at its expected
         ``(epoch, last offset)`` (a new epoch not written yet is at offset -1).
 
         Check and insert run back to back on the caller's thread; on an embedded store every write
@@ -328,64 +333,15 @@ class ClickHouseStore:
             raise PositionMoved(
                 f"the batch was not written: its source moved on meanwhile: {where}"
             )
-        self.insert("partials", rows, columns)
+        self.insert("partials", data, columns, column_oriented=column_oriented)
 
     def probe_batch(
         self, partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]]
     ) -> None:
-        """Encode and send the rows of :meth:`write_batch` to a Null table: raises what the real insert
+        """Encode and send the columns of :meth:`write_batch` to a Null table: raises what the real insert
         would, keeps nothing (how the worker finds the message behind an insert the store refuses)."""
-        self.insert(PROBE_TABLE, self._partial_rows(partials_by_source, None), PARTIAL_COLUMNS)
-
-    @staticmethod
-    def _partial_rows(
-        partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]],
-        logs: Mapping[tuple[str, int], tuple[int, str]] | None,
-    ) -> list[list[Any]]:
-        """Rows of partials; with ``logs`` each row also carries its position epoch and log identity."""
-        rows: list[list[Any]] = []
-        try:
-            for source, (last_offset, watermark, partials) in partials_by_source.items():
-                topic, partition = source
-                extra = list((logs or {}).get(source, (0, ""))) if logs is not None else []
-                rows.append(
-                    [
-                        topic,
-                        partition,
-                        last_offset,
-                        utc_datetime(0),
-                        0,
-                        "",
-                        "",
-                        OFFSET_MARKER,
-                        "",
-                        0.0,
-                        0.0,
-                        utc_datetime(max(watermark, 0.0)),
-                        *extra,
-                    ]
-                )
-                rows.extend(
-                    [
-                        topic,
-                        partition,
-                        last_offset,
-                        utc_datetime(p.window_start),
-                        p.window_seconds,
-                        p.model,
-                        p.model_version,
-                        p.name,
-                        p.bucket,
-                        p.count,
-                        p.total,
-                        utc_datetime(p.max_event_time),
-                        *extra,
-                    ]
-                    for p in partials
-                )
-        except (ValueError, OverflowError, OSError) as exc:  # a time no datetime holds
-            raise StoreError(f"partial rows cannot be encoded: {exc}", retryable=False) from exc
-        return rows
+        columns = partial_columns(partials_by_source, None)
+        self.insert(PROBE_TABLE, columns, PARTIAL_COLUMNS, column_oriented=True)
 
     def position(self, topic: str, partition: int) -> Position:
         """The stored position of a source partition: its newest epoch's last offset and identity, and

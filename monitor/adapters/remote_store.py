@@ -67,14 +67,26 @@ def handle_store_call(store: ClickHouseStore, body: dict[str, Any]) -> dict[str,
     if op == "query":
         result = store.query(str(body["sql"]), params)
         return {"columns": result.columns, "rows": encode_value([list(r) for r in result.rows])}
+    # the data: "rows", or one list per column with "column_oriented"
+    column_oriented = bool(body.get("column_oriented", False))
     if op == "insert":
-        store.insert(str(body["table"]), decode_value(body["rows"]), list(body["columns"]))
+        store.insert(
+            str(body["table"]),
+            decode_value(body["rows"]),
+            list(body["columns"]),
+            column_oriented=column_oriented,
+        )
         return {}
     if op == "insert_at_positions":  # check and insert in one call on the owner's store thread
         expected = {
             (str(t), int(p)): (int(epoch), int(last)) for t, p, epoch, last in body["expected"]
         }
-        store.insert_at_positions(decode_value(body["rows"]), list(body["columns"]), expected)
+        store.insert_at_positions(
+            decode_value(body["rows"]),
+            list(body["columns"]),
+            expected,
+            column_oriented=column_oriented,
+        )
         return {}
     raise ValueError(f"op {op!r} is not one of command, query, insert, insert_at_positions")
 
@@ -209,29 +221,40 @@ class RemoteStore(ClickHouseStore):
         rows = decode_value(payload["rows"], naive=True)
         return QueryResult(payload["columns"], [tuple(r) for r in rows])
 
-    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
-        if rows:
+    def insert(
+        self,
+        table: str,
+        data: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+        *,
+        column_oriented: bool = False,
+    ) -> None:
+        if data[0] if column_oriented and data else data:
             self._call(
                 {
                     "op": "insert",
                     "table": table,
-                    "rows": [list(r) for r in rows],
+                    "rows": [list(r) for r in data],
                     "columns": list(columns),
+                    "column_oriented": column_oriented,
                 }
             )
 
     def insert_at_positions(
         self,
-        rows: Sequence[Sequence[Any]],
+        data: Sequence[Sequence[Any]],
         columns: Sequence[str],
         expected: Mapping[tuple[str, int], tuple[int, int]],
+        *,
+        column_oriented: bool = False,
     ) -> None:
         """The owner checks the positions and inserts in one call (see ClickHouseStore.insert_at_positions)."""
         self._call(
             {
                 "op": "insert_at_positions",
-                "rows": [list(r) for r in rows],
+                "rows": [list(r) for r in data],
                 "columns": list(columns),
+                "column_oriented": column_oriented,
                 "expected": [[t, p, epoch, last] for (t, p), (epoch, last) in expected.items()],
             }
         )
