@@ -30,6 +30,16 @@ from monitor.adapters.schema import (
     PROPORTIONS,
     SCALAR_MEAN_METRICS,
 )
+from monitor.adapters.written_positions import (
+    ELIGIBILITY_SQL,
+    NEVER,
+    PARTIALS_TABLE,
+    WrittenPositions,
+    forget_engine,
+    markers_of,
+    statement_effect,
+    written_positions,
+)
 from monitor.contract.timestamps import utc_datetime
 from monitor.errors import ConfigError, PositionMoved, StoreError
 from monitor.folding.partials import Partial
@@ -57,6 +67,9 @@ RETRYABLE_CODES = frozenset(
     {3, 159, 164, 202, 203, 209, 210, 236, 241, 242, 243, 252, 285, 319, 425, 999}
 )
 _CODE = re.compile(r"Code: (\d+)")
+# The column types of an insert into an embedded store's table, so that it is not described before
+# every insert (no other process alters those tables); forgotten by any statement that may change a schema.
+_INSERT_TYPES: dict[tuple[str, str, tuple[str, ...]], list[Any]] = {}
 
 
 def store_error(what: str, exc: Exception) -> StoreError:
@@ -179,6 +192,7 @@ class ClickHouseStore:
 
         if self.target.kind == "chdb":
             require_embedded_store(self.url)
+        self._forget_engine()  # what happened to the store while this process did not have it open
         try:
             if self.target.kind == "chdb":
                 assert self.target.path is not None
@@ -230,14 +244,55 @@ class ClickHouseStore:
                 self._client.close()
             finally:
                 self._client = None
+                self._forget_engine()
+
+    # -- what the owner of an embedded store knows without a query (monitor.adapters.written_positions)
+    caches_positions = True  # False in a store whose writes run in another process (RemoteStore)
+
+    def _engine(self) -> str | None:
+        """The engine path of an embedded store whose writes run in this process, else None."""
+        if self.target.kind != "chdb" or not self.caches_positions:
+            return None
+        return str(self.target.path)
+
+    def _forget_engine(self) -> None:
+        _INSERT_TYPES.clear()
+        engine = self._engine()
+        if engine is not None:
+            forget_engine(engine)
+
+    def _written(self) -> WrittenPositions | None:
+        """The known positions of this store's database, or None where they cannot be kept exact."""
+        engine = self._engine()
+        if engine is None:
+            return None
+        cache = written_positions(engine, self.db)
+        with cache.lock:
+            if cache.eligible is None:
+                ttl, writers = self.query(ELIGIBILITY_SQL, {"db": self.db}).rows[0]
+                cache.eligible = not ttl and not writers
+            return cache if cache.eligible else None
+
+    def _statement_ran(self, effect: str) -> None:
+        """Forget what a statement may have changed (called before it runs and after)."""
+        if effect in ("schema", "any"):
+            _INSERT_TYPES.clear()
+        engine = self._engine()
+        if effect == "any" and engine is not None:
+            forget_engine(engine)
 
     # -- primitives ------------------------------------------------------------------------
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
-        with self._lock:
-            try:
-                return self.client.command(sql, parameters=parameters)
-            except Exception as exc:
-                raise store_error("ClickHouse command failed", exc) from exc
+        effect = statement_effect(sql)
+        self._statement_ran(effect)
+        try:
+            with self._lock:
+                try:
+                    return self.client.command(sql, parameters=parameters)
+                except Exception as exc:
+                    raise store_error("ClickHouse command failed", exc) from exc
+        finally:
+            self._statement_ran(effect)
 
     def query(
         self,
@@ -245,11 +300,18 @@ class ClickHouseStore:
         parameters: dict[str, Any] | None = None,
         settings: dict[str, Any] | None = None,
     ) -> QueryResult:
-        with self._lock:
-            try:
-                result = self.client.query(sql, parameters=parameters, settings=settings)
-            except Exception as exc:
-                raise store_error("ClickHouse query failed", exc) from exc
+        effect = statement_effect(sql)
+        if effect != "read":  # a write sent as a query
+            self._statement_ran(effect)
+        try:
+            with self._lock:
+                try:
+                    result = self.client.query(sql, parameters=parameters, settings=settings)
+                except Exception as exc:
+                    raise store_error("ClickHouse query failed", exc) from exc
+        finally:
+            if effect != "read":
+                self._statement_ran(effect)
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
     def insert(
@@ -263,12 +325,40 @@ class ClickHouseStore:
         """Insert rows, or with ``column_oriented`` one sequence per column."""
         if not (data[0] if column_oriented and data else data):
             return
+        cache = self._written() if table == PARTIALS_TABLE else None
+        if cache is None:
+            self._insert(table, data, columns, column_oriented)
+            return
+        markers = markers_of(data, columns, column_oriented)
+        with cache.lock:  # nothing learns a position while the insert runs
+            try:
+                self._insert(table, data, columns, column_oriented)
+            except BaseException:  # it may or may not have been written
+                cache.forget(None if markers is None else list(markers))
+                raise
+            cache.written(markers)
+
+    def _insert(
+        self,
+        table: str,
+        data: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+        column_oriented: bool,
+    ) -> None:
+        key = (self.url, self.table(table), tuple(columns))
         with self._lock:
             try:
+                types = _INSERT_TYPES.get(key)
+                if types is None and self.target.kind == "chdb":
+                    context = self.client.create_insert_context(
+                        self.table(table), column_names=list(columns)
+                    )
+                    types = _INSERT_TYPES[key] = list(context.column_types)
                 self.client.insert(
                     self.table(table),
                     data,
                     column_names=list(columns),
+                    column_types=types,
                     column_oriented=column_oriented,
                 )
             except Exception as exc:
@@ -313,11 +403,34 @@ class ClickHouseStore:
 
         Check and insert run back to back on the caller's thread; on an embedded store every write
         goes through its owner's single store thread (remote workers included), so nothing can
-        write in between. On a ClickHouse server the check narrows, but cannot close, the window
-        between two workers that both believe they own a partition during a rebalance.
+        write in between, and the owner checks against the positions it has read or written
+        (:mod:`monitor.adapters.written_positions`), querying only those it does not know. On a
+        ClickHouse server the check queries, and narrows but cannot close the window between two
+        workers that both believe they own a partition during a rebalance.
         """
+        cache = self._written()
+        if cache is None:
+            self._check_positions(self.positions(list(expected)), expected)
+            self.insert("partials", data, columns, column_oriented=column_oriented)
+            return
+        with cache.lock:  # check and insert with nothing else written or learnt in between
+            known = cache.known(expected)
+            stored = {
+                s: Position(-1, 0.0) if marker == NEVER else Position(marker[1], 0.0, marker[0])
+                for s, marker in known.items()
+            }
+            missing = [s for s in expected if s not in known]
+            if missing:
+                stored.update(self.positions(missing))
+            self._check_positions(stored, expected)
+            self.insert("partials", data, columns, column_oriented=column_oriented)
+
+    @staticmethod
+    def _check_positions(
+        stored_positions: Mapping[tuple[str, int], Position],
+        expected: Mapping[tuple[str, int], tuple[int, int]],
+    ) -> None:
         moved = {}
-        stored_positions = self.positions(list(expected))
         for (topic, partition), (epoch, last) in expected.items():
             stored = stored_positions[(topic, partition)]
             if (stored.epoch, stored.last_offset) != (epoch, last) and not (
@@ -333,7 +446,6 @@ class ClickHouseStore:
             raise PositionMoved(
                 f"the batch was not written: its source moved on meanwhile: {where}"
             )
-        self.insert("partials", data, columns, column_oriented=column_oriented)
 
     def probe_batch(
         self, partials_by_source: dict[tuple[str, int], tuple[int, float, list[Partial]]]
@@ -352,6 +464,8 @@ class ClickHouseStore:
         """:meth:`position` of several source partitions in one query (one per batch, not per source)."""
         if not sources:
             return {}
+        cache = self._written()
+        generation = cache.generation if cache is not None else 0
         rows = self.query(
             f"SELECT src_topic, src_partition, position_epoch, max(last_offset), "
             f"argMax(src_identity, last_offset), toFloat64(max(max_event_time)) "
@@ -379,6 +493,14 @@ class ClickHouseStore:
             epoch, last, identity, _ = epochs[-1]
             found[source] = Position(
                 int(last), max(float(r[3]) for r in epochs), int(epoch), str(identity)
+            )
+        if cache is not None:  # kept only if nothing was written or forgotten while it ran
+            cache.learn(
+                {
+                    s: (p.epoch, p.last_offset) if s in by_source else NEVER
+                    for s, p in found.items()
+                },
+                generation,
             )
         return found
 

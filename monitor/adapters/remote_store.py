@@ -130,6 +130,8 @@ def _retryable(status: int, text: str) -> bool:
 class RemoteStore(ClickHouseStore):
     """A :class:`ClickHouseStore` whose primitives go to the owning worker over HTTP."""
 
+    caches_positions = False  # the owner checks positions; this process writes nothing itself
+
     def __init__(
         self,
         url: str,
