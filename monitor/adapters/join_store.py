@@ -66,6 +66,13 @@ class JoinStore(Protocol):
     ) -> list[FeedbackMatch]:
         """Store ``(request_id, feedback_id, payload)``; return feedback whose inference is known."""
 
+    def mark(self, names: Sequence[str], now: float) -> None:
+        """Note ``names`` (e.g. models with shadow traffic) as active until ``now`` + the TTL; shared by
+        every worker of the store."""
+
+    def marked(self, names: Sequence[str], now: float) -> set[str]:
+        """The ``names`` that are active at ``now``."""
+
     def expire(self, now: float) -> dict[str, int]:
         """Forget records older than the TTL; count the unmatched ones by kind."""
 
@@ -127,6 +134,7 @@ class MemoryJoinStore:
         self._unmatched_inferences: set[str] = set()
         self._unmatched_feedback: set[tuple[str, str]] = set()
         self._by_age: list[tuple[float, int, str, str | None]] = []  # (time, seq, rid, fid|None)
+        self._marks: dict[str, float] = {}  # name -> active until
 
     def setup(self) -> None:
         """Nothing to connect."""
@@ -183,7 +191,18 @@ class MemoryJoinStore:
         self._evict_over_cap()
         return matches
 
+    def mark(self, names: Sequence[str], now: float) -> None:
+        if len(self._marks) >= self.max_records:  # many names: forget the inactive ones first
+            self._marks = {k: until for k, until in self._marks.items() if until > now}
+        for name in names:
+            if name in self._marks or len(self._marks) < self.max_records:
+                self._marks[name] = now + self.ttl_seconds
+
+    def marked(self, names: Sequence[str], now: float) -> set[str]:
+        return {name for name in names if self._marks.get(name, -math.inf) > now}
+
     def expire(self, now: float) -> dict[str, int]:
+        self._marks = {k: until for k, until in self._marks.items() if until > now}
         expired = {"inference": 0, "feedback": 0}
         cutoff = now - self.ttl_seconds
         while self._by_age and self._by_age[0][0] < cutoff:
@@ -359,6 +378,37 @@ class RedisJoinStore:
             (rid.decode(), bytes(inference), bytes(feedback)) for rid, inference, feedback in rows
         ]
 
+    def mark(self, names: Sequence[str], now: float) -> None:
+        """One key per name holding the time it is active until, kept by Redis a TTL longer."""
+        if not names:
+            return
+        self.setup()
+        until = repr(float(now + self.ttl_seconds))
+        keep = math.ceil(2 * self.ttl_seconds * 1000)
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.set(self.prefix + "mark:" + name, until, px=keep)
+        self._execute(pipe, "mark")
+
+    def marked(self, names: Sequence[str], now: float) -> set[str]:
+        if not names:
+            return set()
+        self.setup()
+        pipe = self._client.pipeline(transaction=False)
+        pipe.mget([self.prefix + "mark:" + name for name in names])
+        [values] = self._execute(pipe, "marked")
+        return {name for name, until in zip(names, values) if until and float(until) > now}
+
+    def _execute(self, pipe: Any, what: str) -> list[Any]:
+        import redis
+
+        try:
+            return list(pipe.execute())
+        except (redis.RedisError, OSError) as exc:
+            raise StoreError(
+                f"Redis join store at {mask_url(self.url)}: {what} failed: {mask_text(str(exc))}"
+            ) from exc
+
     def expire(self, now: float) -> dict[str, int]:
         expired = {"inference": 0, "feedback": 0}
         while True:
@@ -374,14 +424,7 @@ class RedisJoinStore:
         pipe = self._client.pipeline(transaction=False)
         pipe.scard(self.prefix + "open:i")
         pipe.scard(self.prefix + "open:f")
-        import redis
-
-        try:
-            n_inf, n_fb = pipe.execute()
-        except (redis.RedisError, OSError) as exc:
-            raise StoreError(
-                f"Redis join store at {mask_url(self.url)}: pending failed: {mask_text(str(exc))}"
-            ) from exc
+        n_inf, n_fb = self._execute(pipe, "pending")
         return {"inference": int(n_inf), "feedback": int(n_fb)}
 
     def close(self) -> None:

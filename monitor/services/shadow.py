@@ -83,16 +83,31 @@ class ShadowStage:
         return out
 
     def process(self, out: BatchOutput, now: float) -> int:
-        """Add the pair partials of each inference source to its partials; the number of pairs."""
+        """Add the pair partials of each inference source to its partials; the number of pairs.
+
+        Production answers wait only for models with shadow traffic: every shadow answer marks its
+        model in the join store (shared by all workers) for the TTL, marks are set before this
+        batch's production answers are looked at, and the production answers of unmarked models
+        are neither encoded nor stored (most models have no shadow: their answers cost nothing here).
+        """
+        sources = [
+            s for s in out.sources.values() if s.kind == "inference" and (s.valid or s.shadow)
+        ]
+        shadowed = sorted({e.model for s in sources for e in s.shadow})
+        if shadowed:
+            self.join_store.mark(shadowed, now)
+        models = sorted({e.model for s in sources for e in s.valid})
+        compared = self.join_store.marked(models, now) if models else set()
         n = 0
-        for source in out.sources.values():
-            if source.kind != "inference" or not (source.valid or source.shadow):
-                continue
+        for source in sources:
             pairs: list[tuple[str, float, Side, Side]] = []
-            meanings = self._meanings([*source.valid, *source.shadow])
+            waiting = [
+                (e, i) for e, i in zip(source.valid, source.event_ids) if e.model in compared
+            ]
+            meanings = self._meanings([*(e for e, _ in waiting), *source.shadow])
             production = [
                 (_key(e.model, e.request_id), encode_side(_side(e, m), e.timestamp, i))
-                for e, i, m in zip(source.valid, source.event_ids, meanings)
+                for (e, i), m in zip(waiting, meanings)
             ]
             for rid, stored, shadows in (
                 self.join_store.add_inferences(production, now) if production else ()
@@ -105,7 +120,7 @@ class ShadowStage:
                     e.model_version,
                     encode_side(_side(e, m), e.timestamp, i),
                 )
-                for e, i, m in zip(source.shadow, source.shadow_ids, meanings[len(source.valid) :])
+                for e, i, m in zip(source.shadow, source.shadow_ids, meanings[len(waiting) :])
             ]
             for rid, stored, s in self.join_store.add_feedback(shadow, now) if shadow else ():
                 p, t = decode_side(stored)

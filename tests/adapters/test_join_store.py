@@ -262,3 +262,32 @@ def test_a_second_inference_event_with_the_same_request_id_joins_nothing(store: 
     assert store.add_inferences([("r1", retry)], now=2.0) == []
     assert store.add_inferences([("r1", first)], now=3.0) == [("r1", first, [b"fb"])]
     assert store.add_feedback([("r1", "f2", b"later")], now=4.0) == [("r1", first, b"later")]
+
+
+def test_marks_are_shared_and_last_a_ttl_after_the_latest(store: JoinStore) -> None:
+    store.mark(["m1"], now=0.0)
+    assert store.marked(["m1", "m2"], now=50.0) == {"m1"}
+    store.mark(["m1", "m2"], now=60.0)  # marked again: active a TTL after this
+    assert store.marked(["m1", "m2", "m3"], now=TTL + 10.0) == {"m1", "m2"}
+    assert store.marked(["m1", "m2"], now=60.0 + TTL + 1.0) == set()
+    assert store.marked([], now=0.0) == set()
+
+
+def test_production_answers_wait_only_for_models_with_shadow_traffic(store: JoinStore) -> None:
+    """A model without shadow answers stores none of its production answers (nothing to pair,
+    nothing to expire); from its first shadow answer on, both sides wait for each other. A
+    production answer processed before that first shadow answer is not paired."""
+    stage = ShadowStage(store, window_seconds=60)
+    early = [_answer(f"e{i}", "v2", "Refund sent.") for i in range(5)]
+    assert stage.process(_shadow_batch(early), now=0.0) == 0
+    assert store.pending() == {"inference": 0, "feedback": 0}  # not stored at all
+    shadow = [_answer("e0", "v3", "Refund sent.", deployment="shadow"),  # its production came early
+              _answer("r1", "v3", "Refund sent.", deployment="shadow")]  # fmt: skip
+    assert stage.process(_shadow_batch(shadow, offset=10), now=1.0) == 0
+    production = [_answer("r1", "v2", "Refund sent."), _answer("r2", "v2", "Wait.")]
+    assert stage.process(_shadow_batch(production, offset=20), now=2.0) == 1  # r1 pairs
+    later = [_answer("r2", "v3", "Wait.", deployment="shadow")]
+    assert stage.process(_shadow_batch(later, offset=30), now=3.0) == 1  # r2 waited for it
+    assert stage.expire(now=TTL + 10.0) == {"production": 0, "shadow": 1}  # e0's shadow alone
+    stage.process(_shadow_batch([_answer("r3", "v2", "a")], offset=40), now=3.0 + TTL + 1.0)
+    assert store.pending() == {"inference": 0, "feedback": 0}  # no shadow for a TTL: unmarked
