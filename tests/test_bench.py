@@ -97,3 +97,18 @@ def test_alert_latency_is_timed_from_the_window_close_to_the_webhook(
     assert 0 < result.after_close_median == result.after_close_max < 10 * REFRESH + 5
     assert result.after_last_event_median > LATENESS
     assert f"window {WINDOW} s" in result.describe() and lines
+
+
+def test_in_process_bench_counts_every_event_after_the_first_batch(tmp_path) -> None:
+    """The worker's batch steps alone: every event after the first batch is counted, each written
+    once (the store holds them all), and the figures are positive."""
+    from monitor.adapters.clickhouse_store import ClickHouseStore
+    from monitor.tools.bench_inprocess import measure_in_process
+
+    result = measure_in_process("standard", 3_000, 100, 5, tmp_path)
+    assert result.events == 3_000 - 500 and result.rate > 0 and result.cpu_us_per_event > 0
+    store = ClickHouseStore(f"chdb://{tmp_path / 'store'}").connect()
+    written = store.query(
+        "SELECT sum(count) FROM monitor.partials WHERE name = 'inference_events'"
+    ).rows[0][0]
+    assert written == 3_000

@@ -737,9 +737,20 @@ def bench(
     latency: bool = typer.Option(
         True, help="also time event -> alert on live traffic (about 60 s more)"
     ),
+    in_process: bool = typer.Option(
+        False,
+        "--in-process",
+        help="instead: the worker's batch steps alone (no broker, no Faust), CPU per event",
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Measure the worker against a bare Faust agent and a bare aiokafka consumer."""
+    if in_process:
+        from monitor.tools.bench_inprocess import run_bench_in_process
+
+        sys.exit(
+            run_bench_in_process(events=min(events, 100_000), batch=batch, case=case, output=output)
+        )
     if embeddings:
         from monitor.tools.bench_embeddings import run_bench_embeddings
 

@@ -1,0 +1,158 @@
+"""``monitor bench --in-process``: the worker's own cost per event, without a broker or Faust.
+
+The worker's blocking batch steps (:class:`~monitor.services.ingest.BatchIngest` ``prepare`` and
+``write``: decode, validate, fold, drift histograms against seeded baselines, join and outcome
+stage, shadow stage, the partials insert with its position check), its Prometheus bookkeeping
+and the encoding of the detector values, wired as ``monitor worker`` wires them (embedded store in
+a temporary directory, in-process join stores, the configured embedder), over the bench's events
+in one-event and batched messages. CPU time is this process's, so other jobs on the machine move
+it less than the wall-clock rates of the broker runs: it is the figure to compare commits with,
+and the one to profile (``py-spy record -- python -m monitor.tools.bench_inprocess``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from monitor.tools.bench import CASES, bench_events, seed_baselines
+
+__all__ = ["InProcessResult", "measure_in_process", "run_bench_in_process"]
+
+REFERENCE_EVENTS = 2_000  # the baselines' reference events, as in the broker runs
+
+
+@dataclass(frozen=True)
+class InProcessResult:
+    case: str
+    events_per_message: int
+    messages_per_batch: int
+    events: int
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        return 1e6 * self.cpu_seconds / self.events if self.events else 0.0
+
+
+def measure_in_process(
+    case: str, events: int, per_message: int, messages_per_batch: int, workdir: Path
+) -> InProcessResult:
+    """Feed ``events`` bench events through the worker's batch steps; the first batch (imports,
+    first use) is left out of the figures."""
+    from monitor.folding.pipeline import BatchConfig, Position, RawMessage
+    from monitor.services.ingest import BatchIngest
+    from monitor.settings import Settings
+    from streams.observe import record_batch_metrics, record_outcome_metrics
+    from streams.wiring import Wiring
+
+    now = time.time()
+    generated = bench_events(CASES[case], REFERENCE_EVENTS + events, now=now)
+    url = f"chdb://{workdir / 'store'}"
+    seed_baselines(url, generated[:REFERENCE_EVENTS], workdir)
+    settings = Settings(clickhouse_url=url)
+    wiring = Wiring.build(settings)
+    wiring.open_store()
+    wiring.open_join_store()
+    versions = wiring.versions
+    assert versions is not None and wiring.outcome_stage is not None
+
+    def fold_drift(batch: Any, starts: Any, window: int) -> list[Any]:
+        baselines = versions.baselines()
+        return versions.drift_partials(baselines, batch, starts, window) if baselines else []
+
+    steps = BatchIngest(
+        wiring.store, wiring.outcome_stage, [fold_drift], wiring.shadow_stage, versions
+    )
+    rest = generated[REFERENCE_EVENTS:]
+    values = [
+        orjson.dumps(rest[i : i + per_message] if per_message > 1 else rest[i])
+        for i in range(0, len(rest), per_message)
+    ]
+    offsets = [-1, -1]
+    positions: dict[tuple[str, int], Position] = {}
+    counted = 0
+    started = cpu_started = 0.0
+    from monitor.detectors.values import encode_values
+
+    for first in range(0, len(values), messages_per_batch):
+        raw = []
+        for value in values[first : first + messages_per_batch]:
+            partition = len(raw) % 2
+            offsets[partition] += 1
+            raw.append(RawMessage("bench", partition, offsets[partition], value, "inference"))
+        config = BatchConfig(
+            settings.window_seconds,
+            settings.allowed_lateness_seconds,
+            settings.max_future_skew_seconds,
+            time.time(),
+            settings.max_message_bytes,
+        )
+        out, outcomes = steps.prepare(raw, positions, config, {})
+        for detector_values in outcomes.values:
+            encode_values(detector_values)
+        steps.write(out, positions)
+        positions.update(
+            {src: Position(o.last_offset, o.watermark) for src, o in out.sources.items()}
+        )
+        record_batch_metrics(wiring.metrics, out)
+        record_outcome_metrics(wiring.metrics, outcomes)
+        if first == 0:
+            started, cpu_started = time.perf_counter(), time.process_time()
+        else:
+            counted += sum(out.events.values())
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    wiring.store.close()
+    return InProcessResult(case, per_message, messages_per_batch, counted, seconds, cpu)
+
+
+def run_bench_in_process(
+    *,
+    events: int,
+    batch: int,
+    case: str,
+    output: Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """Both shapes (one event per message in batches of 1,000 messages, ``batch`` events per message
+    in batches of 200 messages) of each case; a table, and the results as JSON in ``output``."""
+    cases = list(CASES) if case == "all" else [case]
+    shapes = ((1, 1000), (batch, 200))
+    results = []
+    for name in cases:
+        for per_message, messages in shapes:
+            echo(f"  {name}, {per_message} event(s)/message, {messages} messages per batch ...")
+            with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
+                results.append(measure_in_process(name, events, per_message, messages, Path(tmp)))
+    echo(f"{'case':<9} {'events/msg':>10} {'events/s':>10} {'CPU us/event':>13}")
+    for r in results:
+        echo(f"{r.case:<9} {r.events_per_message:>10} {r.rate:>10,.0f} {r.cpu_us_per_event:>13.1f}")
+    if output is not None:
+        document = [
+            {**asdict(r), "rate": r.rate, "cpu_us_per_event": r.cpu_us_per_event} for r in results
+        ]
+        output.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        echo(f"results written to {output}")
+    return 0
+
+
+if __name__ == "__main__":  # python -m monitor.tools.bench_inprocess [events] (for profilers)
+    os.environ.setdefault("MONITOR_LOG_LEVEL", "warning")
+    sys.exit(
+        run_bench_in_process(
+            events=int(sys.argv[1]) if len(sys.argv) > 1 else 60_000, batch=100, case="standard"
+        )
+    )
