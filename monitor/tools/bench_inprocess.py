@@ -89,7 +89,7 @@ def measure_in_process(
     from monitor.detectors.values import encode_values
 
     for first in range(0, len(values), messages_per_batch):
-        raw = []
+        raw: list[RawMessage] = []
         for value in values[first : first + messages_per_batch]:
             partition = len(raw) % 2
             offsets[partition] += 1
