@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from monitor.errors import MonitorError
 from monitor.tools.bench import CASES, bench_events, seed_baselines
 
 __all__ = ["InProcessResult", "measure_in_process", "run_bench_in_process"]
@@ -130,7 +131,12 @@ def run_bench_in_process(
     """Both shapes (one event per message in batches of 1,000 messages, ``batch`` events per message
     in batches of 200 messages) of each case; a table, and the results as JSON in ``output``."""
     cases = list(CASES) if case == "all" else [case]
+    if case != "all" and case not in CASES:
+        raise MonitorError(f"--case {case!r} is not one of {', '.join([*CASES, 'all'])}")
     shapes = ((1, 1000), (batch, 200))
+    least = 2 * max(per_message * messages for per_message, messages in shapes)
+    if events < least:  # the first batch is left out: at least one more is needed
+        raise MonitorError(f"--events {events} is too few for --in-process: at least {least:,}")
     results = []
     for name in cases:
         for per_message, messages in shapes:

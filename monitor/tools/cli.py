@@ -748,9 +748,7 @@ def bench(
     if in_process:
         from monitor.tools.bench_inprocess import run_bench_in_process
 
-        sys.exit(
-            run_bench_in_process(events=min(events, 100_000), batch=batch, case=case, output=output)
-        )
+        sys.exit(run_bench_in_process(events=events, batch=batch, case=case, output=output))
     if embeddings:
         from monitor.tools.bench_embeddings import run_bench_embeddings
 
