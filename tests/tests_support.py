@@ -6,8 +6,10 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from monitor.adapters.local_broker import free_port
 from monitor.adapters.reader import HttpReader
+from monitor.adapters.remote_store import handle_store_call, store_error_reply
 from monitor.adapters.worker_process import WorkerProcess
 from monitor.errors import StoreError
 
@@ -304,3 +308,27 @@ def build_baseline(
     return monitor_cli(
         "baseline", "build", str(path), "--model", model, "--version", version, *extra, env=env
     )
+
+
+def serve_store(store: Any) -> ThreadingHTTPServer:
+    """The owner's ``/store`` on loopback: each call runs on the owner's store, errors answered as the worker does."""
+
+    class Owner(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            try:
+                reply, status = handle_store_call(store, body), 200
+            except (StoreError, ValueError, KeyError) as exc:
+                reply, status = store_error_reply(exc)
+            data = orjson.dumps(reply)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Owner)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

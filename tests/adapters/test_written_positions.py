@@ -4,16 +4,13 @@ deletes, schema changes and a TTL make it query again; a store that is not the o
 
 from __future__ import annotations
 
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import orjson
 import pytest
+from tests_support import serve_store
 
 from monitor.adapters.clickhouse_store import OFFSET_MARKER, PARTIAL_COLUMNS, ClickHouseStore
-from monitor.adapters.local_broker import free_port
-from monitor.adapters.remote_store import RemoteStore, handle_store_call, store_error_reply
+from monitor.adapters.remote_store import RemoteStore
 from monitor.adapters.written_positions import written_positions
 from monitor.contract.timestamps import utc_datetime
 from monitor.errors import PositionMoved, StoreError
@@ -34,30 +31,6 @@ def store(url) -> ClickHouseStore:
     store = ClickHouseStore(url).connect()
     store.migrate()
     return store
-
-
-def serve_store(store: ClickHouseStore) -> ThreadingHTTPServer:
-    """The owner's ``/store`` on loopback: each call runs on the owner's store, errors answered as the worker does."""
-
-    class Owner(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            try:
-                reply, status = handle_store_call(store, body), 200
-            except (StoreError, ValueError, KeyError) as exc:
-                reply, status = store_error_reply(exc)
-            data = orjson.dumps(reply)
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Owner)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 class QueryCount:

@@ -4,19 +4,17 @@ outages are retried (never data errors), and a stop request ends the wait."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 import pytest
-from tests_support import inference
+from tests_support import inference, serve_store
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import MemoryJoinStore, RedisJoinStore
 from monitor.adapters.local_broker import free_port
-from monitor.adapters.remote_store import RemoteStore, handle_store_call, store_error_reply
-from monitor.errors import PositionMoved, StoreError
+from monitor.adapters.remote_store import RemoteStore
+from monitor.errors import PositionMoved
 from monitor.folding.partials import Partial
 from monitor.folding.pipeline import BatchConfig, Position, RawMessage
 from monitor.services.ingest import (
@@ -240,24 +238,7 @@ def test_a_batch_prepared_on_a_stale_position_is_not_written_twice(store):
 
 
 def test_a_remote_batch_prepared_on_a_stale_position_is_not_written_twice(store, chdb_dir):
-    class Owner(BaseHTTPRequestHandler):  # the owner's /store: one call, check and insert together
-        def do_POST(self) -> None:
-            body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            try:
-                reply, status = handle_store_call(store, body), 200
-            except (StoreError, ValueError, KeyError) as exc:
-                reply, status = store_error_reply(exc)
-            data = orjson.dumps(reply)
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Owner)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_store(store)  # the owner's /store: one call, check and insert together
     try:
         remote = RemoteStore(store.url, f"http://127.0.0.1:{server.server_port}")
         stale_writer_writes_nothing_twice(remote, store)
