@@ -99,11 +99,14 @@ def test_alert_latency_is_timed_from_the_window_close_to_the_webhook(
     assert f"window {WINDOW} s" in result.describe() and lines
 
 
-def test_in_process_bench_counts_every_event_after_the_first_batch(tmp_path) -> None:
+def test_in_process_bench_counts_every_event_after_the_first_batch(tmp_path, monkeypatch) -> None:
     """The worker's batch steps alone: every event after the first batch is counted, each written
-    once (the store holds them all), and the figures are positive."""
+    once (the store holds them all), and the figures are positive. A deployment's Redis is never
+    touched (the URL below refuses connections: using it would fail)."""
     from monitor.adapters.clickhouse_store import ClickHouseStore
     from monitor.tools.bench_inprocess import measure_in_process
+
+    monkeypatch.setenv("MONITOR_REDIS_URL", "redis://127.0.0.1:1/0")
 
     result = measure_in_process("standard", 3_000, 100, 5, tmp_path)
     assert result.events == 3_000 - 500 and result.rate > 0 and result.cpu_us_per_event > 0

@@ -64,7 +64,9 @@ def measure_in_process(
     generated = bench_events(CASES[case], REFERENCE_EVENTS + events, now=now)
     url = f"chdb://{workdir / 'store'}"
     seed_baselines(url, generated[:REFERENCE_EVENTS], workdir)
-    settings = Settings(clickhouse_url=url)
+    # its own embedded store and in-process join stores, whatever MONITOR_REDIS_URL says: the bench
+    # writes nothing into a deployment's Redis
+    settings = Settings(clickhouse_url=url, redis_url=None)
     wiring = Wiring.build(settings)
     wiring.open_store()
     wiring.open_join_store()
