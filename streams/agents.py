@@ -101,10 +101,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         return wiring.versions
 
     def fold_drift_histograms(events, starts, window):
-        baselines = versions().baselines()
-        if not baselines:
-            return []
-        return versions().drift_partials(baselines, events, starts, window)
+        return versions().fold_drift(events, starts, window)
 
     async def sample_new_versions(out: BatchOutput) -> None:
         wanted = versions().take_samples(out.inferences)

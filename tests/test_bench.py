@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import orjson
+from tests_support import monitor_cli
+
 from monitor.adapters.local_broker import LocalBroker
 from monitor.tools.bench import CASES, CONSUMERS, bench_events, format_table, run_bench
 
@@ -99,19 +102,20 @@ def test_alert_latency_is_timed_from_the_window_close_to_the_webhook(
     assert f"window {WINDOW} s" in result.describe() and lines
 
 
-def test_in_process_bench_counts_every_event_after_the_first_batch(tmp_path, monkeypatch) -> None:
-    """The worker's batch steps alone: every event after the first batch is counted, each written
-    once (the store holds them all), and the figures are positive. A deployment's Redis is never
-    touched (the URL below refuses connections: using it would fail)."""
-    from monitor.adapters.clickhouse_store import ClickHouseStore
-    from monitor.tools.bench_inprocess import measure_in_process
-
-    monkeypatch.setenv("MONITOR_REDIS_URL", "redis://127.0.0.1:1/0")
-
-    result = measure_in_process("standard", 3_000, 100, 5, tmp_path)
-    assert result.events == 3_000 - 500 and result.rate > 0 and result.cpu_us_per_event > 0
-    store = ClickHouseStore(f"chdb://{tmp_path / 'store'}").connect()
-    written = store.query(
-        "SELECT sum(count) FROM monitor.partials WHERE name = 'inference_events'"
-    ).rows[0][0]
-    assert written == 3_000
+def test_in_process_bench_counts_every_event_after_the_first_batch(tmp_path) -> None:
+    """``monitor bench --in-process`` as a user runs it (its own process: chdb opens one directory
+    per process): every event after each shape's first batch is counted and every event is written
+    once. A deployment's Redis is never touched (the URL below refuses connections: using it would
+    fail)."""
+    output = tmp_path / "in-process.json"
+    done = monitor_cli(
+        "bench", "--in-process", "--events", "4000", "--batch", "10", "--output", str(output),
+        env={"MONITOR_REDIS_URL": "redis://127.0.0.1:1/0"},
+    )  # fmt: skip
+    assert "CPU us/event" in done.stdout
+    results = orjson.loads(output.read_bytes())
+    assert [(r["events_per_message"], r["events"], r["written"]) for r in results] == [
+        (1, 4000 - 1000, 4000),
+        (10, 4000 - 2000, 4000),
+    ]
+    assert all(r["rate"] > 0 and r["cpu_us_per_event"] > 0 for r in results)

@@ -27,20 +27,8 @@ __all__ = [
     "partial_columns",
 ]
 
-PARTIAL_COLUMNS = [
-    "src_topic",
-    "src_partition",
-    "last_offset",
-    "window_start",
-    "window_seconds",
-    "model",
-    "model_version",
-    "name",
-    "bucket",
-    "count",
-    "total",
-    "max_event_time",
-]
+# a row's source, then the fields of a Partial in their order (the columns are its fields transposed)
+PARTIAL_COLUMNS = ["src_topic", "src_partition", "last_offset", *Partial._fields]
 POSITION_COLUMNS = ["position_epoch", "src_identity"]
 OFFSET_MARKER = "__offsets"
 # Below 2**32 s (year 2106) a float's milliseconds are computed exactly as Python's datetime rounds
@@ -78,52 +66,34 @@ def partial_columns(
     """Columns of :data:`PARTIAL_COLUMNS`, then with ``logs`` :data:`POSITION_COLUMNS` (position
     epoch and log identity of each row's source, ``(0, "")`` when absent). Raises a non-retryable
     :class:`StoreError` for a time no datetime holds."""
-    topics: list[str] = []
-    partitions: list[int] = []
-    offsets: list[int] = []
-    starts: list[Any] = []
-    seconds: list[Any] = []
-    models: list[Any] = []
-    versions: list[Any] = []
-    names: list[Any] = []
-    buckets: list[Any] = []
-    counts: list[Any] = []
-    totals: list[Any] = []
-    ends: list[Any] = []
-    epochs: list[int] = []
-    identities: list[str] = []
+    sources: list[list[Any]] = [[], [], []]  # topic, partition, last offset of each row
+    fields: list[list[Any]] = [[] for _ in Partial._fields]  # one column per Partial field
+    positions: list[list[Any]] = [[], []]  # position epoch and log identity of each row
     for source, (last_offset, watermark, partials) in partials_by_source.items():
-        topic, partition = source
+        marker = Partial(0.0, 0, "", "", OFFSET_MARKER, "", 0.0, 0.0, max(watermark, 0.0))
         n = len(partials) + 1
-        topics += [topic] * n
-        partitions += [partition] * n
-        offsets += [last_offset] * n
-        starts.append(0.0)
-        starts += [p.window_start for p in partials]
-        seconds.append(0)
-        seconds += [p.window_seconds for p in partials]
-        models.append("")
-        models += [p.model for p in partials]
-        versions.append("")
-        versions += [p.model_version for p in partials]
-        names.append(OFFSET_MARKER)
-        names += [p.name for p in partials]
-        buckets.append("")
-        buckets += [p.bucket for p in partials]
-        counts.append(0.0)
-        counts += [p.count for p in partials]
-        totals.append(0.0)
-        totals += [p.total for p in partials]
-        ends.append(max(watermark, 0.0))
-        ends += [p.max_event_time for p in partials]
+        for column, value in zip(sources, (*source, last_offset)):
+            column += [value] * n
+        for column, values in zip(fields, zip(marker, *partials)):  # transposed at C speed
+            column += values
         if logs is not None:
-            epoch, identity = logs.get(source, (0, ""))
-            epochs += [epoch] * n
-            identities += [identity] * n
+            for column, value in zip(positions, logs.get(source, (0, ""))):
+                column += [value] * n
+    starts, seconds, models, versions, names, buckets, counts, totals, ends = fields
     try:
         start_ms, end_ms = datetime64_ms(starts), datetime64_ms(ends)
     except (ValueError, OverflowError, OSError) as exc:  # a time no datetime holds
         raise StoreError(f"partial rows cannot be encoded: {exc}", retryable=False) from exc
-    columns: list[list[Any]] = [topics, partitions, offsets, start_ms, seconds, models, versions]
-    columns += [names, buckets, counts, totals, end_ms]
-    return columns + [epochs, identities] if logs is not None else columns
+    columns = [
+        *sources,
+        start_ms,
+        seconds,
+        models,
+        versions,
+        names,
+        buckets,
+        counts,
+        totals,
+        end_ms,
+    ]
+    return columns + positions if logs is not None else columns

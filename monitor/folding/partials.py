@@ -88,11 +88,19 @@ def fold_counts(
     name: str,
     *,
     window_seconds: int,
+    grouped: tuple[np.ndarray, list[tuple[float, str, str]]] | None = None,
 ) -> list[Partial]:
-    """One partial per group counting its events."""
+    """One partial per group counting its events; ``grouped`` as in :func:`fold_sums`."""
     ones = np.ones(len(models), dtype=np.float64)
     return fold_sums(
-        window_start, models, versions, event_times, ones, name, window_seconds=window_seconds
+        window_start,
+        models,
+        versions,
+        event_times,
+        ones,
+        name,
+        window_seconds=window_seconds,
+        grouped=grouped,
     )
 
 

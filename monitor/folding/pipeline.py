@@ -120,16 +120,8 @@ def _inference_scalars(
     versions = [e.model_version for e in events]
     times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
     grouped = group_keys(starts, models, versions)  # once for the seven folds below
-    ones = np.ones(len(events), dtype=np.float64)
-    out = fold_sums(
-        starts,
-        models,
-        versions,
-        times,
-        ones,
-        "inference_events",
-        window_seconds=window,
-        grouped=grouped,
+    out = fold_counts(
+        starts, models, versions, times, "inference_events", window_seconds=window, grouped=grouped
     )
     for name in SCALAR_MEANS:
         values = np.array([getattr(e, name) for e in events], dtype=np.float64)  # None -> nan

@@ -101,9 +101,11 @@ class ShadowStage:
         n = 0
         for source in sources:
             pairs: list[tuple[str, float, Side, Side]] = []
-            waiting = [
-                (e, i) for e, i in zip(source.valid, source.event_ids) if e.model in compared
-            ]
+            waiting = (
+                [(e, i) for e, i in zip(source.valid, source.event_ids) if e.model in compared]
+                if compared
+                else []
+            )
             meanings = self._meanings([*(e for e, _ in waiting), *source.shadow])
             production = [
                 (_key(e.model, e.request_id), encode_side(_side(e, m), e.timestamp, i))

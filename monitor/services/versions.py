@@ -161,6 +161,14 @@ class VersionStates:
                     baselines, events, window_starts(times, window_seconds), window_seconds
                 )
 
+    def fold_drift(
+        self, events: Sequence[Any], starts: np.ndarray, window_seconds: int
+    ) -> list[Partial]:
+        """The batch's drift fold (an ``InferenceFold``): :meth:`drift_partials` under the held
+        baselines, nothing while none is held."""
+        baselines = self.baselines()
+        return self.drift_partials(baselines, events, starts, window_seconds) if baselines else []
+
     def drift_partials(
         self,
         baselines: Mapping[VersionKey, tuple[str, Baseline]],

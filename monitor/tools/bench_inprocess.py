@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -39,6 +38,7 @@ class InProcessResult:
     events: int
     seconds: float
     cpu_seconds: float
+    written: int = 0  # inference events the store holds afterwards, the first batch's included
 
     @property
     def rate(self) -> float:
@@ -73,12 +73,8 @@ def measure_in_process(
     versions = wiring.versions
     assert versions is not None and wiring.outcome_stage is not None
 
-    def fold_drift(batch: Any, starts: Any, window: int) -> list[Any]:
-        baselines = versions.baselines()
-        return versions.drift_partials(baselines, batch, starts, window) if baselines else []
-
     steps = BatchIngest(
-        wiring.store, wiring.outcome_stage, [fold_drift], wiring.shadow_stage, versions
+        wiring.store, wiring.outcome_stage, [versions.fold_drift], wiring.shadow_stage, versions
     )
     rest = generated[REFERENCE_EVENTS:]
     values = [
@@ -118,8 +114,15 @@ def measure_in_process(
         else:
             counted += sum(out.events.values())
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    written = wiring.store.query(
+        f"SELECT sum(count) FROM {wiring.store.table('partials')} WHERE name = 'inference_events'"
+    ).rows[0][0]
     wiring.store.close()
-    return InProcessResult(case, per_message, messages_per_batch, counted, seconds, cpu)
+    if int(written or 0) != len(rest):  # a bench that loses events measures nothing
+        raise MonitorError(f"the batch steps wrote {written} of {len(rest)} events")
+    return InProcessResult(
+        case, per_message, messages_per_batch, counted, seconds, cpu, int(written)
+    )
 
 
 def run_bench_in_process(
