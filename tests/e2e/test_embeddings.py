@@ -104,7 +104,13 @@ def test_topic_shift_flags_embedding_drift_and_the_grown_cluster(
     start = publish(deployment)
     reader = reader_for(worker)
     closed = 2 * (N_WINDOWS - 1)  # the newest window stays open
-    wait_until(lambda: len(reader.query(QUERY).rows) == closed, timeout=90, what="embedding rows")
+    # a window closes once either partition passed it; its rows are rewritten when the other
+    # partition's partials land: wait until every closed window holds all of its prompts
+    wait_until(
+        lambda: [n for *_, n in reader.query(QUERY).rows] == [PER_WINDOW] * closed,
+        timeout=90,
+        what="embedding rows of every closed window, whole",
+    )
     rows = {(int((w - start) // WINDOW), f): (sev, detail, n) for w, f, sev, detail, n in
             reader.query(QUERY).rows}  # fmt: skip
     for w in range(N_WINDOWS - 1):
