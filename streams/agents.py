@@ -8,12 +8,16 @@ counts in the same log (``streams.positions``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 
 import faust
+from mode import Service
 
+from monitor.adapters.client_security import kafka_client_options
+from monitor.adapters.topics import ensure_topics
 from monitor.errors import BrokerError, MonitorError
 from monitor.folding.pipeline import BatchConfig, BatchOutput, Position, RawMessage
 from monitor.services.drift import sample_records
@@ -23,6 +27,7 @@ from streams.detector_agent import register_detector_agent, value_sender
 from streams.judge_forward import judge_forwarder
 from streams.observe import record_batch_metrics, record_outcome_metrics
 from streams.positions import SourcePositions
+from streams.source_consumer import SourceConsumer
 from streams.wiring import Wiring
 
 __all__ = ["EXIT_UNWRITTEN", "register_agents"]
@@ -35,14 +40,6 @@ EXIT_UNWRITTEN = (
 
 def register_agents(app: faust.App, wiring: Wiring) -> None:
     s = wiring.settings
-    kinds = {s.inference_topic: "inference", s.feedback_topic: "feedback"}
-    source = app.topic(
-        s.inference_topic,
-        s.feedback_topic,
-        partitions=s.partitions,
-        value_serializer="raw",
-        key_serializer="raw",
-    )
     dlq = app.topic(s.dlq_topic, partitions=1, value_serializer="raw", key_serializer="raw")
     values_topic = app.topic(
         s.detector_values_topic,
@@ -170,7 +167,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
             if forward_to_judge is not None:
                 await forward_to_judge(out)
         except IngestStopped as exc:
-            # Faust would ack (and commit) the batch's offsets on the way out: leave before it can.
+            # nothing of it may be committed, and the detector agent may hold values: leave now
             log.warning(
                 "stopping with a batch of %d message(s) not written (%s); exiting now without committing "
                 "its offsets: it is read again at the next start",
@@ -187,32 +184,55 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
         record_batch_metrics(m, out)
         record_outcome_metrics(m, outcomes)
 
-    @app.agent(source, concurrency=1, name="ingest")
-    async def ingest(stream):
-        async for events in stream.take_events(s.batch_size, within=s.batch_within):
-            started = time.perf_counter()
-            await handle(
-                [
-                    RawMessage(
-                        e.message.topic,
-                        e.message.partition,
-                        e.message.offset,
-                        e.value,
-                        kinds[e.message.topic],
-                    )
-                    for e in events
-                ]
-            )
-            m.batch_seconds.observe(time.perf_counter() - started)
+    async def timed_handle(raw: list[RawMessage]) -> None:
+        started = time.perf_counter()
+        await handle(raw)
+        m.batch_seconds.observe(time.perf_counter() - started)
+
+    source = SourceConsumer(s, kafka_client_options(s), timed_handle, on_assigned=positions.forget)
+    ingest_service = IngestService(
+        app, source, {s.inference_topic: s.partitions, s.feedback_topic: s.partitions}
+    )
+    app.service(ingest_service)  # type: ignore[arg-type]  # faust starts an instance as a class
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust passes assigned= by keyword
-    async def forget_positions(
-        sender, assigned, **kwargs
-    ):  # another worker may have written meanwhile
-        positions.forget()
-        if wiring.detector_owner is not None:  # the detector-values partitions may have moved too
+    async def forget_detector_state(sender, assigned, **kwargs):
+        if wiring.detector_owner is not None:  # the detector-values partitions may have moved
             wiring.detector_owner.forget()
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]  # faust's receiver type wants signal=
     async def close_source_log(sender, **kwargs):
         await wiring.open_source_log().close()
+
+
+class IngestService(Service):
+    """Runs the source consumer with the app: started after Faust is up, stopped before it.
+
+    A stop lets the batch in hand finish (or exit the process unwritten, as ``handle`` decides)
+    before the consumer commits and leaves its group; an unexpected error stops the worker.
+    """
+
+    def __init__(self, app: faust.App, source: SourceConsumer, topics: dict[str, int]) -> None:
+        super().__init__()
+        self.app, self.source, self.topics = app, source, topics
+        self._running: asyncio.Task[None] | None = None
+
+    async def on_start(self) -> None:
+        s = self.source.settings
+        await ensure_topics(s.kafka_bootstrap or "", self.topics, kafka_client_options(s))
+        await self.source.start()
+        self._running = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        try:
+            await self.source.run(lambda: self.app.should_stop or self.should_stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a worker that no longer ingests must not run on
+            log.exception("the ingest consumer failed; stopping the worker")
+            await self.app.crash(exc)
+
+    async def on_stop(self) -> None:
+        if self._running is not None:
+            await asyncio.wait({self._running})
+        await self.source.stop()

@@ -10,6 +10,7 @@ import faust
 from monitor.adapters.client_security import faust_broker_credentials
 from monitor.settings import Settings
 from streams.agents import register_agents
+from streams.source_consumer import max_fetch_bytes
 from streams.timers import register_timers
 from streams.web import register_views
 from streams.wiring import Wiring
@@ -41,7 +42,7 @@ def create_app(settings: Settings, wiring: Wiring | None = None) -> faust.App:
         web_bind=settings.web_host,
         web_host=settings.web_host,
         producer_max_request_size=max(settings.max_message_bytes * 2, 1_048_576),
-        consumer_max_fetch_size=max(settings.max_message_bytes * 4, 4_194_304),
+        consumer_max_fetch_size=max_fetch_bytes(settings),
         broker_commit_every=settings.commit_every,
         broker_commit_interval=settings.commit_interval,
         broker_session_timeout=settings.session_timeout,

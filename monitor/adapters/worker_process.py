@@ -15,7 +15,7 @@ from typing import Any
 
 from monitor.errors import MonitorError
 
-__all__ = ["WorkerProcess", "scrape_metric"]
+__all__ = ["INGEST_READY", "WorkerProcess", "scrape_metric"]
 
 
 def scrape_metric(text: str, name: str, labels: dict[str, str] | None = None) -> float:
@@ -32,6 +32,10 @@ def scrape_metric(text: str, name: str, labels: dict[str, str] | None = None) ->
             continue
         total += float(value)
     return total
+
+
+# Logged by the worker's source consumer once its group assigned it partitions (none is an answer too).
+INGEST_READY = "ingest consumer assigned"
 
 
 class WorkerProcess:
@@ -76,14 +80,15 @@ class WorkerProcess:
         return scrape_metric(self.metrics_text(), name, labels)
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        """Until the worker has joined its group and seeked its partitions."""
+        """Until the worker has joined its groups: Faust's, and its source consumer's."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
                 raise MonitorError(
                     f"worker exited with {self.process and self.process.returncode}; see {self.log_path}"
                 )
-            if b"Worker ready" in self.log_path.read_bytes():
+            text = self.log_path.read_bytes()
+            if b"Worker ready" in text and INGEST_READY.encode() in text:
                 return
             time.sleep(0.3)
         raise MonitorError(f"worker not ready within {timeout:.0f} s; see {self.log_path}")

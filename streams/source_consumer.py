@@ -1,0 +1,282 @@
+"""The ingest agent's source: both source topics, consumed in batches straight from aiokafka.
+
+Faust builds a message, an event and their acknowledgement for every record it delivers, about
+90 µs a message: most of a worker's time when producers send one event per message
+(docs/BENCHMARKS.md). The worker therefore reads the source topics with a consumer of its own in
+the group ``<MONITOR_APP_ID>-ingest`` and takes whole fetches (``getmany``); Faust keeps the
+detector agent, the timers and the web server in its group ``<MONITOR_APP_ID>``.
+
+- Batches are cut as Faust's ``take_events`` cut them: at most ``MONITOR_BATCH_SIZE`` messages,
+  or what arrived within ``MONITOR_BATCH_WITHIN`` seconds of the batch's first message.
+- An offset is committed only once its batch is written: every ``MONITOR_COMMIT_INTERVAL`` seconds
+  or ``MONITOR_COMMIT_EVERY`` messages, for revoked partitions at a rebalance, and at a stop. The
+  store's positions stay the truth: a batch read again after a crash is skipped.
+- A rebalance waits (up to ``MONITOR_SESSION_TIMEOUT``) for the batch in hand to be written, so
+  its offsets are committed before another worker takes its partitions; every rebalance makes the
+  ingest agent read its positions from the store again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from monitor.adapters.worker_process import INGEST_READY
+from monitor.folding.pipeline import RawMessage
+from monitor.settings import Settings
+
+__all__ = ["BatchCutter", "SourceConsumer", "WrittenOffsets", "ingest_group", "max_fetch_bytes"]
+
+log = logging.getLogger("monitor.tools.worker")
+MAX_POLL_INTERVAL = 1000.0  # seconds a batch may take (an outage retried) before the group drops us
+REBALANCE_TIMEOUT = 60.0
+
+
+def ingest_group(settings: Settings) -> str:
+    """The consumer group of the source topics.
+
+    >>> ingest_group(Settings(app_id="shop"))
+    'shop-ingest'
+    """
+    return f"{settings.app_id}-ingest"
+
+
+def max_fetch_bytes(settings: Settings) -> int:
+    """Bytes fetched per partition and request: four of the largest accepted messages, at least 4 MiB.
+
+    >>> max_fetch_bytes(Settings())
+    4194304
+    """
+    return max(settings.max_message_bytes * 4, 4_194_304)
+
+
+class WrittenOffsets:
+    """Offsets of written batches, held until they are committed.
+
+    >>> offsets = WrittenOffsets(every=3, interval=60.0, clock=lambda: 0.0)
+    >>> offsets.add([RawMessage("t", 0, 7, b"", "inference"), RawMessage("t", 0, 8, b"", "inference")])
+    >>> offsets.due(), offsets.pending()
+    (False, {('t', 0): 9})
+    >>> offsets.add([RawMessage("t", 1, 2, b"", "inference")])
+    >>> offsets.due(), sorted(offsets.take().items())
+    (True, [(('t', 0), 9), (('t', 1), 3)])
+    >>> offsets.pending()
+    {}
+    """
+
+    def __init__(self, every: int, interval: float, clock: Callable[[], float] = time.monotonic):
+        self.every, self.interval, self.clock = every, interval, clock
+        self._next: dict[tuple[str, int], int] = {}
+        self._messages = 0
+        self._since = clock()
+
+    def add(self, written: Iterable[RawMessage]) -> None:
+        """A batch is written: commit past its last offset of each partition."""
+        for message in written:
+            source = (message.topic, message.partition)
+            self._next[source] = max(self._next.get(source, 0), message.offset + 1)
+            self._messages += 1
+
+    def due(self) -> bool:
+        return bool(self._next) and (
+            self._messages >= self.every or self.clock() - self._since >= self.interval
+        )
+
+    def pending(self) -> dict[tuple[str, int], int]:
+        return dict(self._next)
+
+    def take(self, only: Iterable[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
+        """The offsets to commit now (of ``only`` these partitions), no longer pending."""
+        wanted = set(self._next) if only is None else set(only) & set(self._next)
+        taken = {source: self._next.pop(source) for source in wanted}
+        if not self._next:
+            self._messages, self._since = 0, self.clock()
+        return taken
+
+    def keep_only(self, assigned: Iterable[tuple[str, int]]) -> None:
+        """After a rebalance: a partition now held by another worker is not ours to commit."""
+        held = set(assigned)
+        for source in [s for s in self._next if s not in held]:
+            del self._next[source]
+
+
+class BatchCutter:
+    """Cut consumed records into batches: at most ``size`` messages, or what arrived within
+    ``within`` seconds of the batch's first message.
+
+    ``fetch(timeout, max_records)`` returns ``{(topic, partition): records}``, each record with
+    ``offset`` and ``value`` (aiokafka's ``ConsumerRecord``).
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[float, int], Awaitable[Mapping[tuple[str, int], Sequence[Any]]]],
+        kinds: Mapping[str, str],
+        size: int,
+        within: float,
+        *,
+        idle_wait: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.fetch, self.kinds, self.size, self.within = fetch, kinds, size, within
+        self.idle_wait, self.clock = idle_wait, clock
+
+    async def next_batch(self, stopping: Callable[[], bool]) -> list[RawMessage]:
+        """The next batch; empty when nothing arrived within ``idle_wait`` or a stop is requested."""
+        batch: list[RawMessage] = []
+        deadline: float | None = None
+        while len(batch) < self.size and not stopping():
+            wait = self.idle_wait if deadline is None else max(deadline - self.clock(), 0.0)
+            records = await self.fetch(wait, self.size - len(batch))
+            for (topic, partition), messages in records.items():
+                kind = self.kinds[topic]
+                batch.extend(
+                    RawMessage(topic, partition, r.offset, r.value, kind) for r in messages
+                )
+            if not batch:
+                return batch
+            if deadline is None:
+                deadline = self.clock() + self.within
+            if self.clock() >= deadline:
+                break
+        return [] if stopping() else batch
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, owner: SourceConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.owner.on_revoked({(tp.topic, tp.partition) for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.owner.on_assigned({(tp.topic, tp.partition) for tp in assigned})
+
+
+class SourceConsumer:
+    """The source topics' consumer: batches to ``handle``, offsets committed once written.
+
+    ``handle(batch)`` returns once the batch is written (or exits the process);
+    ``on_assigned()`` runs after every rebalance, before the next batch.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client_options: Mapping[str, Any],
+        handle: Callable[[list[RawMessage]], Awaitable[None]],
+        on_assigned: Callable[[], None],
+    ) -> None:
+        s = settings
+        if not s.kafka_bootstrap:
+            raise ValueError("MONITOR_KAFKA_BOOTSTRAP is not set")
+        self.bootstrap = [server.strip() for server in s.kafka_bootstrap.split(",")]
+        self.settings, self.handle, self.notify_assigned = s, handle, on_assigned
+        self.kinds = {s.inference_topic: "inference", s.feedback_topic: "feedback"}
+        self.client_options = dict(client_options)
+        self._consumer: AIOKafkaConsumer | None = None
+        self.offsets = WrittenOffsets(s.commit_every, s.commit_interval)
+        self.cutter = BatchCutter(self._fetch, self.kinds, s.batch_size, s.batch_within)
+        self._idle = asyncio.Event()  # no batch in hand
+        self._idle.set()
+        self._assigned = asyncio.Event()  # the group has given this worker its partitions once
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("the source consumer is not started")
+        return self._consumer
+
+    def _build(self) -> AIOKafkaConsumer:  # in the event loop: aiokafka binds to the running loop
+        s = self.settings
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=ingest_group(s),
+            client_id=ingest_group(s),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=max_fetch_bytes(s),
+            session_timeout_ms=int(s.session_timeout * 1000),
+            heartbeat_interval_ms=int(min(3.0, s.session_timeout / 3) * 1000),
+            request_timeout_ms=int(max(40.0, s.session_timeout + 10.0) * 1000),
+            rebalance_timeout_ms=int(REBALANCE_TIMEOUT * 1000),
+            max_poll_interval_ms=int(MAX_POLL_INTERVAL * 1000),
+            **self.client_options,
+        )
+
+    async def start(self, wait_assigned: float = 60.0) -> None:
+        """Join the group; return once it assigned this worker its partitions (or after
+        ``wait_assigned`` seconds), so a worker that says it is ready is consuming."""
+        self._consumer = self._build()
+        await self.consumer.start()
+        self.consumer.subscribe(list(self.kinds), listener=_Rebalance(self))
+        try:
+            await asyncio.wait_for(self._assigned.wait(), wait_assigned)
+        except TimeoutError:
+            log.warning(
+                "group %s: no partitions assigned after %.0f s; consuming once it assigns them",
+                ingest_group(self.settings),
+                wait_assigned,
+            )
+
+    async def run(self, stopping: Callable[[], bool]) -> None:
+        """Consume until ``stopping()``; the offsets written so far are committed on the way out."""
+        while not stopping():
+            batch = await self.cutter.next_batch(stopping)
+            if batch:
+                self._idle.clear()
+                try:
+                    await self.handle(batch)
+                    self.offsets.add(batch)
+                finally:
+                    self._idle.set()
+            if self.offsets.due():
+                await self._commit()
+        await self._commit()
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def on_revoked(self, revoked: set[tuple[str, int]]) -> None:
+        try:  # let the batch in hand be written, so its offsets go with its partitions
+            await asyncio.wait_for(self._idle.wait(), self.settings.session_timeout)
+        except TimeoutError:
+            log.warning(
+                "rebalance: the batch in hand is not written yet; it is skipped if read again"
+            )
+        await self._commit(only=revoked)
+
+    async def on_assigned(self, assigned: set[tuple[str, int]]) -> None:
+        self.offsets.keep_only(assigned)
+        self.notify_assigned()  # another worker may have written meanwhile
+        self._assigned.set()
+        log.info(
+            "%s in group %s: %s",
+            INGEST_READY,
+            ingest_group(self.settings),
+            ", ".join(f"{t}/{p}" for t, p in sorted(assigned)) or "no partition",
+        )
+
+    async def _fetch(self, wait: float, max_records: int) -> dict[tuple[str, int], list[Any]]:
+        records = await self.consumer.getmany(timeout_ms=int(wait * 1000), max_records=max_records)
+        return {(tp.topic, tp.partition): messages for tp, messages in records.items()}
+
+    async def _commit(self, only: Iterable[tuple[str, int]] | None = None) -> None:
+        offsets = self.offsets.take(only)
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()})
+        except KafkaError as exc:  # a commit is an optimisation: the store skips what it holds
+            log.warning(
+                "offsets not committed (%s: %s); their batches are skipped if read again",
+                type(exc).__name__,
+                exc,
+            )

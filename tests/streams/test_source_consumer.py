@@ -1,0 +1,143 @@
+"""How the source consumer cuts fetches into batches and which offsets it commits (no broker: the
+fetch is a scripted function; the consumer itself is exercised through the real broker by
+tests/e2e/test_source_commits.py and every other e2e test)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.folding.pipeline import RawMessage
+from streams.source_consumer import BatchCutter, WrittenOffsets
+
+KINDS = {"inf": "inference", "fb": "feedback"}
+
+
+class Record(NamedTuple):
+    offset: int
+    value: bytes
+
+
+class ScriptedFetch:
+    """Answers each fetch with the next scripted result; each fetch moves the clock by ``step``."""
+
+    def __init__(self, results: Sequence[dict[tuple[str, int], list[Record]]], step: float = 0.0):
+        self.results = list(results)
+        self.now = 0.0
+        self.step = step
+        self.calls: list[tuple[float, int]] = []
+
+    async def __call__(self, wait: float, max_records: int):
+        self.calls.append((wait, max_records))
+        self.now += self.step
+        if not self.results:
+            return {}
+        result = self.results.pop(0)
+        records = [(source, r) for source, rs in result.items() for r in rs]
+        taken, rest = records[:max_records], records[max_records:]
+        if rest:  # what did not fit is fetched next time, as aiokafka keeps it buffered
+            left: dict[tuple[str, int], list[Record]] = {}
+            for source, r in rest:
+                left.setdefault(source, []).append(r)
+            self.results.insert(0, left)
+        out: dict[tuple[str, int], list[Record]] = {}
+        for source, r in taken:
+            out.setdefault(source, []).append(r)
+        return out
+
+
+def records(topic: str, partition: int, offsets: range) -> dict[tuple[str, int], list[Record]]:
+    return {(topic, partition): [Record(o, b"%d" % o) for o in offsets]}
+
+
+def cut(fetch: ScriptedFetch, size: int, within: float, stopping=lambda: False):
+    cutter = BatchCutter(fetch, KINDS, size, within, clock=lambda: fetch.now)
+    return asyncio.run(cutter.next_batch(stopping))
+
+
+def test_a_batch_is_cut_at_its_size_across_fetches():
+    fetch = ScriptedFetch([records("inf", 0, range(3)), records("fb", 1, range(10, 20))])
+    batch = cut(fetch, size=5, within=60.0)
+    assert [(m.topic, m.partition, m.offset, m.kind) for m in batch] == [
+        ("inf", 0, 0, "inference"),
+        ("inf", 0, 1, "inference"),
+        ("inf", 0, 2, "inference"),
+        ("fb", 1, 10, "feedback"),
+        ("fb", 1, 11, "feedback"),
+    ]
+    assert [m.value for m in batch][:1] == [b"0"]
+    assert fetch.calls[1][1] == 2  # never asks for more than the batch has room for
+
+
+def test_a_batch_ends_within_its_time_of_the_first_message():
+    fetch = ScriptedFetch([records("inf", 0, range(i, i + 1)) for i in range(100)], step=0.1)
+    batch = cut(fetch, size=1000, within=0.45)
+    # the first message came at 0.1 s: fetches wait only for what is left of the 0.45 s after it,
+    # and the one that ends past 0.55 s is the last
+    assert [round(wait, 2) for wait, _ in fetch.calls] == [0.5, 0.45, 0.35, 0.25, 0.15, 0.05]
+    assert [m.offset for m in batch] == [0, 1, 2, 3, 4, 5]
+
+
+def test_nothing_arrived_is_an_empty_batch_after_one_wait():
+    fetch = ScriptedFetch([])
+    assert cut(fetch, size=10, within=1.0) == []
+    assert fetch.calls == [(0.5, 10)]
+
+
+def test_a_stop_returns_no_batch():
+    fetch = ScriptedFetch([records("inf", 0, range(3))] * 3, step=0.1)
+    assert cut(fetch, size=10, within=5.0, stopping=lambda: fetch.now > 0) == []
+    fetch = ScriptedFetch([records("inf", 0, range(3))])
+    assert cut(fetch, size=10, within=5.0, stopping=lambda: True) == []
+    assert fetch.calls == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 40), max_size=12),
+    size=st.integers(1, 25),
+    within=st.floats(0.0, 3.0),
+)
+def test_batches_hold_every_record_once_in_order(sizes, size, within):
+    """Whatever the fetches return, the batches in turn are every record, in fetch order, none
+    larger than ``size``."""
+    script, offset = [], 0
+    for partition, n in enumerate(sizes):
+        script.append(records("inf", partition % 3, range(offset, offset + n)))
+        offset += n
+    fetch = ScriptedFetch(script, step=0.4)
+    got: list[RawMessage] = []
+    for _ in range(offset + len(sizes) + 2):
+        batch = cut(fetch, size, within)
+        assert len(batch) <= size
+        got += batch
+    assert [m.offset for m in got] == list(range(offset))
+
+
+def test_offsets_are_due_after_enough_messages_or_time():
+    now = [0.0]
+    offsets = WrittenOffsets(every=10, interval=2.0, clock=lambda: now[0])
+    assert not offsets.due()  # nothing written: nothing to commit, however long
+    now[0] = 5.0
+    assert not offsets.due()
+    offsets.add([RawMessage("inf", 0, 4, b"", "inference")])
+    assert offsets.due()  # written, and more than 2 s since the last commit
+    assert offsets.take() == {("inf", 0): 5}
+    offsets.add([RawMessage("inf", 0, o, b"", "inference") for o in range(5, 14)])
+    now[0] = 6.0
+    assert not offsets.due()  # 9 messages, 1 s
+    offsets.add([RawMessage("inf", 1, 0, b"", "inference")])
+    assert offsets.due()  # 10 messages
+
+
+def test_a_rebalance_commits_revoked_partitions_and_drops_moved_ones():
+    offsets = WrittenOffsets(every=100, interval=60.0, clock=lambda: 0.0)
+    offsets.add([RawMessage("inf", p, 7, b"", "inference") for p in range(3)])
+    offsets.add([RawMessage("inf", 0, 3, b"", "inference")])  # an older replayed offset
+    assert offsets.take(only=[("inf", 1), ("fb", 0)]) == {("inf", 1): 8}
+    offsets.keep_only([("inf", 0)])
+    assert offsets.pending() == {("inf", 0): 8}
