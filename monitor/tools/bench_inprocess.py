@@ -3,9 +3,9 @@
 The worker's blocking batch steps (:class:`~monitor.services.ingest.BatchIngest` ``prepare`` and
 ``write``: decode, validate, fold, drift histograms against seeded baselines, join and outcome
 stage, shadow stage, the partials insert with its position check), its Prometheus bookkeeping
-and the encoding of the detector values, wired as ``monitor worker`` wires them (embedded store in
-a temporary directory, in-process join stores, the configured embedder), over the bench's events
-in one-event and batched messages. CPU time is this process's, so other jobs on the machine move
+and the encoding of the detector values, wired as ``monitor worker`` wires them, with its garbage
+collector settings (embedded store in a temporary directory, in-process join stores, the
+configured embedder), over the bench's events in one-event and batched messages. CPU time is this process's, so other jobs on the machine move
 it less than the wall-clock rates of the broker runs: it is the figure to compare commits with,
 and the one to profile (``py-spy record -- python -m monitor.tools.bench_inprocess``).
 """
@@ -57,6 +57,7 @@ def measure_in_process(
     from monitor.folding.pipeline import BatchConfig, Position, RawMessage
     from monitor.services.ingest import BatchIngest
     from monitor.settings import Settings
+    from monitor.tools.worker import tune_gc
     from streams.observe import record_batch_metrics, record_outcome_metrics
     from streams.wiring import Wiring
 
@@ -81,6 +82,7 @@ def measure_in_process(
         orjson.dumps(rest[i : i + per_message] if per_message > 1 else rest[i])
         for i in range(0, len(rest), per_message)
     ]
+    tune_gc()  # the worker's collector settings, as monitor worker sets them after start-up
     offsets = [-1, -1]
     positions: dict[tuple[str, int], Position] = {}
     counted = 0
