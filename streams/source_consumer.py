@@ -25,17 +25,28 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
 from monitor.adapters.worker_process import INGEST_READY
 from monitor.folding.pipeline import RawMessage
 from monitor.settings import Settings
 
-__all__ = ["BatchCutter", "SourceConsumer", "WrittenOffsets", "ingest_group", "max_fetch_bytes"]
+__all__ = [
+    "ASSIGNOR",
+    "BatchCutter",
+    "SourceConsumer",
+    "WrittenOffsets",
+    "ingest_group",
+    "max_fetch_bytes",
+]
 
 log = logging.getLogger("monitor.tools.worker")
 MAX_POLL_INTERVAL = 1000.0  # seconds a batch may take (an outage retried) before the group drops us
 REBALANCE_TIMEOUT = 60.0
+# Co-partitioned: with equal partition counts a worker gets the same partition numbers of both
+# topics, so an in-process join store sees a request's inference and feedback (docs/events.md).
+ASSIGNOR = RangePartitionAssignor
 
 
 def ingest_group(settings: Settings) -> str:
@@ -201,6 +212,7 @@ class SourceConsumer:
             client_id=ingest_group(s),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            partition_assignment_strategy=(ASSIGNOR,),
             max_partition_fetch_bytes=max_fetch_bytes(s),
             session_timeout_ms=int(s.session_timeout * 1000),
             heartbeat_interval_ms=int(min(3.0, s.session_timeout / 3) * 1000),

@@ -141,3 +141,31 @@ def test_a_rebalance_commits_revoked_partitions_and_drops_moved_ones():
     assert offsets.take(only=[("inf", 1), ("fb", 0)]) == {("inf", 1): 8}
     offsets.keep_only([("inf", 0)])
     assert offsets.pending() == {("inf", 0): 8}
+
+
+class Cluster:
+    def __init__(self, partitions: dict[str, int]):
+        self.partitions = partitions
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return set(range(self.partitions[topic]))
+
+
+@settings(max_examples=50, deadline=None)
+@given(partitions=st.integers(1, 12), workers=st.integers(1, 6))
+def test_the_assignor_gives_a_worker_the_same_partitions_of_both_topics(partitions, workers):
+    """An in-process join store meets a request's two halves only in the worker holding both."""
+    from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
+
+    from streams.source_consumer import ASSIGNOR
+
+    members = {
+        f"w{i}": ConsumerProtocolMemberMetadata(0, ["inf", "fb"], b"") for i in range(workers)
+    }
+    assignment = ASSIGNOR.assign(Cluster({"inf": partitions, "fb": partitions}), members)
+    held = []
+    for member in assignment.values():
+        by_topic = {topic: sorted(ps) for topic, ps in member.assignment}
+        assert by_topic.get("inf", []) == by_topic.get("fb", [])
+        held += by_topic.get("inf", [])
+    assert sorted(held) == list(range(partitions))
