@@ -123,6 +123,16 @@ def reader_for(worker: WorkerProcess) -> HttpReader:
     return HttpReader(worker.url, "monitor")
 
 
+def written_inferences(worker: WorkerProcess) -> float:
+    """Inference events the worker's store holds (every written batch's ``inference_events``)."""
+    rows = (
+        reader_for(worker)
+        .query("SELECT sum(count) FROM monitor.partials WHERE name = 'inference_events'")
+        .rows
+    )
+    return float(rows[0][0] or 0)
+
+
 def wait_until(
     predicate: Callable[[], bool], timeout: float = 60.0, what: str = "condition"
 ) -> None:

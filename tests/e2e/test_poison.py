@@ -8,7 +8,13 @@ import time
 import urllib.request
 
 import orjson
-from tests_support import inference, publish_raw, read_topic, reader_for, wait_until
+from tests_support import (
+    inference,
+    publish_raw,
+    read_topic,
+    wait_until,
+    written_inferences,
+)
 
 from monitor.contract.decode import MAX_EVENTS_PER_MESSAGE
 
@@ -16,15 +22,6 @@ from monitor.contract.decode import MAX_EVENTS_PER_MESSAGE
 def health(worker) -> tuple[int, dict]:
     with urllib.request.urlopen(f"{worker.url}/health", timeout=5) as response:
         return response.status, json.loads(response.read())
-
-
-def written_inferences(worker) -> float:
-    rows = (
-        reader_for(worker)
-        .query("SELECT sum(count) FROM monitor.partials WHERE name = 'inference_events'")
-        .rows
-    )
-    return float(rows[0][0] or 0)
 
 
 def test_every_poison_class_is_dead_lettered_and_the_batch_goes_on(deployment, start_worker):

@@ -9,7 +9,7 @@ import time
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from tests_support import inference, publish_raw, reader_for, wait_until
+from tests_support import inference, publish_raw, wait_until, written_inferences
 
 from monitor.settings import Settings
 from streams.source_consumer import ingest_group
@@ -27,15 +27,6 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
             await consumer.stop()
 
     return asyncio.run(read())
-
-
-def written(worker) -> float:
-    rows = (
-        reader_for(worker)
-        .query("SELECT sum(count) FROM monitor.partials WHERE name = 'inference_events'")
-        .rows
-    )
-    return float(rows[0][0] or 0)
 
 
 def publish(deployment, prefix: str, per_partition: int) -> None:
@@ -59,13 +50,13 @@ def test_a_stopped_worker_committed_what_it_wrote_and_the_next_reads_nothing_aga
     group = ingest_group(Settings(app_id=env["MONITOR_APP_ID"]))
     worker = start_worker()
     publish(deployment, "a", 30)
-    wait_until(lambda: written(worker) == 60, what="the first 60 events written")
+    wait_until(lambda: written_inferences(worker) == 60, what="the first 60 events written")
     assert worker.stop(timeout=30) == 0, f"see {worker.log_path}"
     assert committed(deployment.broker.bootstrap, group, topic, 2) == {0: 30, 1: 30}
 
     publish(deployment, "b", 5)
     again = start_worker()
-    wait_until(lambda: written(again) == 70, what="the next 10 events written")
+    wait_until(lambda: written_inferences(again) == 70, what="the next 10 events written")
     wait_until(
         lambda: again.metric("monitor_messages_consumed_total", {"topic": topic}) == 10,
         what="the new worker's messages counted",
@@ -79,10 +70,14 @@ def test_a_second_worker_takes_partitions_over_and_nothing_is_counted_twice(
     topic = deployment.topics["inference"]
     first = start_worker(MONITOR_COMMIT_INTERVAL="600", MONITOR_COMMIT_EVERY="100000000")
     publish(deployment, "a", 40)
-    wait_until(lambda: written(first) == 80, what="80 events written by the first worker")
+    wait_until(
+        lambda: written_inferences(first) == 80, what="80 events written by the first worker"
+    )
     second = start_worker(store="store", MONITOR_COMMIT_INTERVAL="600")
     publish(deployment, "b", 40)
-    wait_until(lambda: written(first) == 160, timeout=90, what="160 events written in all")
+    wait_until(
+        lambda: written_inferences(first) == 160, timeout=90, what="160 events written in all"
+    )
     # the rebalance committed the revoked partition's written offsets: the second worker read on
     # from there instead of replaying the first 40 messages of its partition
     consumed = [
@@ -95,4 +90,4 @@ def test_a_second_worker_takes_partitions_over_and_nothing_is_counted_twice(
     assert sum(consumed) == 160 and skipped == [0, 0], (consumed, skipped)
     assert consumed[1] == 40, f"the second worker consumed {consumed[1]}; see {second.log_path}"
     time.sleep(1.0)
-    assert written(first) == 160
+    assert written_inferences(first) == 160

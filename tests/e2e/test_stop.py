@@ -13,7 +13,13 @@ import urllib.request
 
 import orjson
 import pytest
-from tests_support import inference, missing_service, publish_raw, reader_for, wait_until
+from tests_support import (
+    inference,
+    missing_service,
+    publish_raw,
+    wait_until,
+    written_inferences,
+)
 
 from monitor.adapters.local_broker import free_port, wait_for_port
 from streams.agents import EXIT_UNWRITTEN
@@ -72,15 +78,6 @@ def redis_server():
     server = RedisServer().start()
     yield server
     server.kill()
-
-
-def written_inferences(worker) -> float:
-    rows = (
-        reader_for(worker)
-        .query("SELECT sum(count) FROM monitor.partials WHERE name = 'inference_events'")
-        .rows
-    )
-    return float(rows[0][0] or 0)
 
 
 def test_sigterm_while_retrying_against_a_dead_store_stops_fast_and_loses_nothing(
