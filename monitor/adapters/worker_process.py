@@ -10,12 +10,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from monitor.errors import MonitorError
 
-__all__ = ["INGEST_READY", "WorkerProcess", "scrape_metric"]
+__all__ = ["INGEST_READY", "WorkerProcess", "bench_environment", "scrape_metric"]
 
 
 def scrape_metric(text: str, name: str, labels: dict[str, str] | None = None) -> float:
@@ -34,13 +35,40 @@ def scrape_metric(text: str, name: str, labels: dict[str, str] | None = None) ->
     return total
 
 
+# What a bench worker takes from the environment: how to reach the broker, and the embedder; nothing
+# that would write into a deployment's services (Redis keys, alert sinks, a ClickHouse server).
+INHERITED_SETTINGS = ("MONITOR_KAFKA_", "MONITOR_EMBEDDER", "MONITOR_EMBEDDING_")
+
+
+def bench_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (default: this process's) without its ``MONITOR_`` settings but the inherited ones.
+
+    >>> bench_environment({"PATH": "/bin", "MONITOR_REDIS_URL": "redis://prod", "MONITOR_KAFKA_SASL_USERNAME": "u"})
+    {'PATH': '/bin', 'MONITOR_KAFKA_SASL_USERNAME': 'u'}
+    """
+    environ = os.environ if environ is None else environ
+    return {
+        k: v
+        for k, v in environ.items()
+        if not k.startswith("MONITOR_") or k.startswith(INHERITED_SETTINGS)
+    }
+
+
 # Logged by the worker's source consumer once its group assigned it partitions (none is an answer too).
 INGEST_READY = "ingest consumer assigned"
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, web_port: int) -> None:
-        self.env = {**os.environ, **env, "MONITOR_WEB_PORT": str(web_port)}
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        web_port: int,
+        base_env: Mapping[str, str] | None = None,
+    ) -> None:
+        """``env`` over ``base_env`` (default: this process's environment)."""
+        base = os.environ if base_env is None else base_env
+        self.env = {**base, **env, "MONITOR_WEB_PORT": str(web_port)}
         self.log_path = log_path
         self.web_port = web_port
         self.process: subprocess.Popen[bytes] | None = None

@@ -39,7 +39,7 @@ from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.producer import EventProducer
 from monitor.adapters.topics import ensure_topics
-from monitor.adapters.worker_process import WorkerProcess, scrape_metric
+from monitor.adapters.worker_process import WorkerProcess, bench_environment, scrape_metric
 from monitor.errors import ConfigError, MonitorError
 from monitor.settings import Settings
 from monitor.tools.bench_faust import (
@@ -251,7 +251,7 @@ def measure_worker(
     }
     if reference:
         seed_baselines(env["MONITOR_CLICKHOUSE_URL"], reference, workdir)
-    worker = WorkerProcess(env, workdir / "worker.log", free_port())
+    worker = WorkerProcess(env, workdir / "worker.log", free_port(), base_env=bench_environment())
     try:
         worker.start()
         worker.wait_ready()

@@ -28,7 +28,7 @@ from typing import Any
 from monitor.adapters.local_broker import free_port
 from monitor.adapters.producer import EventProducer
 from monitor.adapters.topics import ensure_topics
-from monitor.adapters.worker_process import WorkerProcess
+from monitor.adapters.worker_process import WorkerProcess, bench_environment
 from monitor.errors import MonitorError
 
 __all__ = ["LatencyResult", "measure_alert_latency"]
@@ -179,7 +179,9 @@ def measure_alert_latency(
         "MONITOR_ALERTS_TO_KAFKA": "false",
         "MONITOR_EMBEDDER": "none",
     }
-    worker = WorkerProcess(env, workdir / f"{prefix}-worker.log", free_port())
+    worker = WorkerProcess(
+        env, workdir / f"{prefix}-worker.log", free_port(), base_env=bench_environment()
+    )
     try:
         worker.start()
         worker.wait_ready()
