@@ -38,7 +38,8 @@ EXIT_UNWRITTEN = (
 )
 
 
-def register_agents(app: faust.App, wiring: Wiring) -> None:
+def register_agents(app: faust.App, wiring: Wiring) -> IngestService:
+    """Register the detector agent and its hooks; return the ingest service for the app to start."""
     s = wiring.settings
     dlq = app.topic(s.dlq_topic, partitions=1, value_serializer="raw", key_serializer="raw")
     values_topic = app.topic(
@@ -193,7 +194,6 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
     ingest_service = IngestService(
         app, source, {s.inference_topic: s.partitions, s.feedback_topic: s.partitions}
     )
-    app.service(ingest_service)  # type: ignore[arg-type]  # faust starts an instance as a class
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust passes assigned= by keyword
     async def forget_detector_state(sender, assigned, **kwargs):
@@ -204,9 +204,11 @@ def register_agents(app: faust.App, wiring: Wiring) -> None:
     async def close_source_log(sender, **kwargs):
         await wiring.open_source_log().close()
 
+    return ingest_service
+
 
 class IngestService(Service):
-    """Runs the source consumer with the app: started after Faust is up, stopped before it.
+    """Runs the source consumer with the app: started after Faust's producer, stopped before it.
 
     A stop lets the batch in hand finish (or exit the process unwritten, as ``handle`` decides)
     before the consumer commits and leaves its group; an unexpected error stops the worker.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import faust
+from mode import ServiceT
 
 from monitor.adapters.client_security import faust_broker_credentials
 from monitor.settings import Settings
@@ -18,6 +20,17 @@ from streams.wiring import Wiring
 __all__ = ["create_app"]
 
 
+class MonitorApp(faust.App):
+    """A Faust app that also starts ``extra_dependencies`` with its own services (after its
+    producer and consumer), not once it is fully started: the source consumer joins its group
+    while Faust's consumer joins Faust's, so a worker does not wait for one join after the other."""
+
+    extra_dependencies: list[ServiceT]
+
+    def on_init_dependencies(self) -> Iterable[ServiceT]:
+        return [*super().on_init_dependencies(), *getattr(self, "extra_dependencies", [])]
+
+
 def create_app(settings: Settings, wiring: Wiring | None = None) -> faust.App:
     """Build the worker app; nothing connects until the worker starts."""
     if not settings.kafka_bootstrap:
@@ -27,7 +40,7 @@ def create_app(settings: Settings, wiring: Wiring | None = None) -> faust.App:
     wiring = wiring or Wiring.build(settings)
     datadir = Path(tempfile.gettempdir()) / "monitor-faust" / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = MonitorApp(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
         broker_credentials=faust_broker_credentials(settings),
@@ -48,7 +61,7 @@ def create_app(settings: Settings, wiring: Wiring | None = None) -> faust.App:
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
     )
-    register_agents(app, wiring)
+    app.extra_dependencies = [register_agents(app, wiring)]
     register_timers(app, wiring)
     register_views(app, wiring)
     return app

@@ -196,7 +196,6 @@ class SourceConsumer:
         self.cutter = BatchCutter(self._fetch, self.kinds, s.batch_size, s.batch_within)
         self._idle = asyncio.Event()  # no batch in hand
         self._idle.set()
-        self._assigned = asyncio.Event()  # the group has given this worker its partitions once
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -222,20 +221,12 @@ class SourceConsumer:
             **self.client_options,
         )
 
-    async def start(self, wait_assigned: float = 60.0) -> None:
-        """Join the group; return once it assigned this worker its partitions (or after
-        ``wait_assigned`` seconds), so a worker that says it is ready is consuming."""
+    async def start(self) -> None:
+        """Join the group (in the background: the first batch waits for the assignment, which is
+        logged with ``INGEST_READY``)."""
         self._consumer = self._build()
         await self.consumer.start()
         self.consumer.subscribe(list(self.kinds), listener=_Rebalance(self))
-        try:
-            await asyncio.wait_for(self._assigned.wait(), wait_assigned)
-        except TimeoutError:
-            log.warning(
-                "group %s: no partitions assigned after %.0f s; consuming once it assigns them",
-                ingest_group(self.settings),
-                wait_assigned,
-            )
 
     async def run(self, stopping: Callable[[], bool]) -> None:
         """Consume until ``stopping()``; the offsets written so far are committed on the way out."""
@@ -268,7 +259,6 @@ class SourceConsumer:
     async def on_assigned(self, assigned: set[tuple[str, int]]) -> None:
         self.offsets.keep_only(assigned)
         self.notify_assigned()  # another worker may have written meanwhile
-        self._assigned.set()
         log.info(
             "%s in group %s: %s",
             INGEST_READY,
