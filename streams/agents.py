@@ -191,9 +191,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> IngestService:
         m.batch_seconds.observe(time.perf_counter() - started)
 
     source = SourceConsumer(s, kafka_client_options(s), timed_handle, on_assigned=positions.forget)
-    ingest_service = IngestService(
-        app, source, {s.inference_topic: s.partitions, s.feedback_topic: s.partitions}
-    )
+    ingest_service = IngestService(app, source)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust passes assigned= by keyword
     async def forget_detector_state(sender, assigned, **kwargs):
@@ -214,14 +212,15 @@ class IngestService(Service):
     before the consumer commits and leaves its group; an unexpected error stops the worker.
     """
 
-    def __init__(self, app: faust.App, source: SourceConsumer, topics: dict[str, int]) -> None:
+    def __init__(self, app: faust.App, source: SourceConsumer) -> None:
         super().__init__()
-        self.app, self.source, self.topics = app, source, topics
+        self.app, self.source = app, source
         self._running: asyncio.Task[None] | None = None
 
     async def on_start(self) -> None:
-        s = self.source.settings
-        await ensure_topics(s.kafka_bootstrap or "", self.topics, kafka_client_options(s))
+        s = self.source.settings  # the source topics, created as Faust creates its agents' topics
+        topics = dict.fromkeys(self.source.kinds, s.partitions)
+        await ensure_topics(s.kafka_bootstrap or "", topics, kafka_client_options(s))
         await self.source.start()
         self._running = asyncio.ensure_future(self._run())
 

@@ -9,7 +9,7 @@ import time
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from tests_support import inference, publish_raw, wait_until, written_inferences
+from tests_support import inference, publish_raw, read_topic, wait_until, written_inferences
 
 from monitor.settings import Settings
 from streams.source_consumer import ingest_group
@@ -91,3 +91,26 @@ def test_a_second_worker_takes_partitions_over_and_nothing_is_counted_twice(
     assert consumed[1] == 40, f"the second worker consumed {consumed[1]}; see {second.log_path}"
     time.sleep(1.0)
     assert written_inferences(first) == 160
+
+
+def test_a_message_without_a_value_is_dead_lettered_and_its_batch_goes_on(deployment, start_worker):
+    """A tombstone (null value) reaches the worker's consumer as ``None``: it is one rejection."""
+    from monitor.adapters.producer import EventProducer
+
+    topic = deployment.topics["inference"]
+    worker = start_worker()
+
+    async def send() -> None:
+        async with EventProducer(deployment.broker.bootstrap) as producer:
+            await producer.send_raw(
+                topic, orjson.dumps(inference("before", time.time())), partition=0
+            )
+            await producer.send_raw(topic, None, key=b"k", partition=0)  # type: ignore[arg-type]
+            await producer.send_raw(
+                topic, orjson.dumps(inference("after", time.time())), partition=0
+            )
+
+    asyncio.run(send())
+    dead = read_topic(deployment.broker.bootstrap, deployment.topics["dlq"], expected=1)
+    assert [(d["reason"], d["source"]["offset"]) for d in dead] == [("undecodable", 1)]
+    wait_until(lambda: written_inferences(worker) == 2, what="the two valid events")
