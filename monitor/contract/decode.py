@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from monitor.contract.events import Event, compiled_validator
-from monitor.contract.fields import MIN_EVENT_TIME
+from monitor.contract.fields import MAX_EVENTS_PER_MESSAGE, MIN_EVENT_TIME
 from monitor.contract.otel import (
     OTEL_KINDS,
     is_otlp_envelope,
@@ -30,6 +30,7 @@ from monitor.contract.otel import (
     otel_kind,
     otel_to_contract,
 )
+from monitor.contract.wire import decode_native
 from monitor.errors import InvalidEvent
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
-MAX_EVENTS_PER_MESSAGE = 10_000  # a larger array is one rejection, not thousands of dead letters
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +126,26 @@ def decode_message(
     max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_future_skew: float = 300.0,
     min_event_time: float = MIN_EVENT_TIME,
+    objects: bool = True,
 ) -> DecodedMessage:
-    """Decode and validate one message of ``kind``; never raises for bad input."""
+    """Decode and validate one message of ``kind``; never raises for bad input.
+
+    With ``objects`` False the contract-shaped objects are not kept, and a message valid whole is
+    decoded natively (:mod:`monitor.contract.wire`), with the same events.
+    """
     out = DecodedMessage()
     raw = raw or b""
     if len(raw) > max_bytes:
         detail = f"message is {len(raw)} bytes, at most {max_bytes} (MONITOR_MAX_MESSAGE_BYTES)"
         out.rejections.append(Rejection("oversized", "", detail, -1, raw))
         return out
+    if not objects:
+        native = decode_native(
+            raw, kind, now=now, max_future_skew=max_future_skew, min_event_time=min_event_time
+        )
+        if native is not None:
+            out.events, out.indexes = native, list(range(len(native)))
+            return out
     try:
         payload = _loads(raw)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
@@ -196,7 +208,8 @@ def decode_message(
             )
             out.events.append(validate(contract, now, max_future_skew, min_event_time))
             out.indexes.append(index)
-            out.objects.append(contract)
+            if objects:
+                out.objects.append(contract)
         except InvalidEvent as exc:
             out.rejections.append(
                 Rejection(exc.reason, exc.field, exc.detail, index, original_of(index))

@@ -24,6 +24,7 @@ __all__ = [
     "COUNT_MAX",
     "INT_MAX",
     "INT_MIN",
+    "MAX_EVENTS_PER_MESSAGE",
     "MAX_FEATURES",
     "MAX_FEATURE_TEXT",
     "MAX_ID_LENGTH",
@@ -47,6 +48,7 @@ MAX_NUMBER = (
     1e300  # numbers must be strictly inside ±MAX_NUMBER (larger ones overflow a batch's sums)
 )
 MAX_SEGMENTS = 64
+MAX_EVENTS_PER_MESSAGE = 10_000  # a larger array is one rejection, not thousands of dead letters
 # Integers the store and the JSON encoders hold: signed or unsigned 64 bits; counts are signed.
 INT_MIN, INT_MAX, COUNT_MAX = -(2**63), 2**64 - 1, 2**63 - 1
 # Event times before 2000-01-01T00:00:00Z are producer bugs (a zero, seconds and milliseconds mixed up).

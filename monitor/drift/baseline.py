@@ -22,6 +22,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
@@ -207,8 +208,19 @@ def _columns(
     ):  # the per-batch path: one C-level pass per feature
         names = list(keep)
         known = set(names)
-        columns_fast = {name: [row.get(name) if row else None for row in rows] for name in names}
         unknown_fast: dict[str, int] = {}
+        try:  # the usual batch: every row a dict holding every name, transposed in C
+            if len(names) < 2:
+                raise KeyError(names)  # itemgetter of one name returns no tuple
+            rows_of = list(map(itemgetter(*names), rows))
+            columns_fast = dict(zip(names, map(list, zip(*rows_of)))) if rows_of else {}
+            columns_fast = columns_fast or {name: [] for name in names}
+            if max(map(len, rows), default=0) == len(names):  # nothing beyond the known names
+                return columns_fast, unknown_fast, len(rows)
+        except (KeyError, TypeError):  # a row without some name, or no row at all (None)
+            columns_fast = {
+                name: [row.get(name) if row else None for row in rows] for name in names
+            }
         for row in rows:
             if row and not row.keys() <= known:
                 for name in row.keys() - known:

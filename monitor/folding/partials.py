@@ -137,11 +137,16 @@ def fold_sketches(
             [models[i] for i in present.tolist()],
             [versions[i] for i in present.tolist()],
         )
-    keys = bucket_key(values[present])
-    pairs, inverse = np.unique(np.stack([ids, keys], axis=1), axis=0, return_inverse=True)
-    counts = np.bincount(inverse.reshape(-1), minlength=len(pairs))
+    keys = np.asarray(bucket_key(values[present]), dtype=np.int64)
+    # one int64 per (group, bucket): a 1-D unique sorts integers, ~10x a unique of rows
+    least = int(keys.min())
+    span = int(keys.max()) - least + 1  # at most 2**31 + 70,000: keys of values below 1e300
+    if span * (int(ids.max()) + 1) >= 2**63:
+        raise ValueError(f"{span} sketch buckets per group do not fit one int64 key")
+    pairs, inverse = np.unique(ids * span + (keys - least), return_inverse=True)
+    counts = np.bincount(inverse, minlength=len(pairs))
     latest = np.full(len(pairs), -np.inf)
-    np.maximum.at(latest, inverse.reshape(-1), np.asarray(event_times, dtype=np.float64)[present])
+    np.maximum.at(latest, inverse, np.asarray(event_times, dtype=np.float64)[present])
     return [
         Partial(
             groups[g][0],
@@ -154,5 +159,9 @@ def fold_sketches(
             float(c),
             float(t),
         )
-        for (g, k), c, t in zip(pairs.tolist(), counts.tolist(), latest.tolist())
+        for (g, k), c, t in zip(
+            zip((pairs // span).tolist(), (pairs % span + least).tolist()),
+            counts.tolist(),
+            latest.tolist(),
+        )
     ]

@@ -223,6 +223,7 @@ def process_batch(
                 max_bytes=config.max_message_bytes,
                 max_future_skew=config.max_future_skew,
                 min_event_time=config.min_event_time,
+                objects=False,
             )
             decoded_events.extend(decoded.events)
             event_ids.extend(event_id(message, i, start.epoch) for i in decoded.indexes)

@@ -328,3 +328,33 @@ def test_unknown_suffix_missing_file_and_corrupt_parquet(tmp_path):
     corrupt.write_bytes(b"not parquet at all")
     with pytest.raises(ConfigError, match=r"corrupt\.parquet: unreadable Parquet"):
         list(load_records(corrupt))
+
+
+def test_feature_columns_are_the_rows_transposed_whatever_the_rows_hold():
+    """The C-level transposition of full rows and the per-row path give the same columns and the
+    same unknown-feature counts, for rows with every name, missing names, extra names or none."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from monitor.drift.baseline import _columns
+
+    names = ["a", "b", "c"]
+    rows = st.one_of(
+        st.none(),
+        st.dictionaries(st.sampled_from(["a", "b", "c", "x", "y"]), st.integers(0, 3)),
+        st.fixed_dictionaries({"a": st.integers(), "b": st.integers(), "c": st.integers()}),
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(rows, max_size=12), st.sampled_from([names, names[:1], []]))
+    def check(batch, keep):
+        columns, unknown, n = _columns(batch, keep, len(batch))
+        assert n == len(batch)
+        assert columns == {k: [r.get(k) if r else None for r in batch] for k in keep}
+        expected: dict[str, int] = {}
+        for row in batch:
+            for name in (row or {}).keys() - set(keep):
+                expected[name] = expected.get(name, 0) + 1
+        assert unknown == expected
+
+    check()

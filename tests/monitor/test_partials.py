@@ -167,3 +167,35 @@ def test_partial_is_frozen() -> None:
     [p] = fold_counts(np.zeros(1), ["m"], ["v"], np.zeros(1), "n", window_seconds=60)
     with pytest.raises(AttributeError):
         p.count = 2  # type: ignore[misc]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0.0, 60.0]),
+            st.sampled_from(["v1", "v2"]),
+            st.one_of(st.just(0.0), st.just(float("nan")), st.floats(1e-12, 1e299)),
+            st.floats(0.0, 120.0),
+        ),
+        max_size=40,
+    )
+)
+def test_sketch_partials_count_each_group_and_bucket(rows) -> None:
+    """Every (window, version, DDSketch bucket) gets one partial with its count and latest time."""
+    from monitor.folding.partials import fold_sketches
+    from monitor.outcomes.sketch import bucket_key
+
+    starts = np.array([r[0] for r in rows])
+    values = np.array([r[2] for r in rows])
+    times = np.array([r[3] for r in rows])
+    versions = [r[1] for r in rows]
+    expected: dict[tuple[float, str, str], list[float]] = {}
+    for (start, version, value, time), key in zip(rows, bucket_key(values).tolist()):
+        if not math.isnan(value):  # NaN is absent
+            expected.setdefault((start, version, str(key)), []).append(time)
+    got = fold_sketches(starts, ["m"] * len(rows), versions, times, values, "s", window_seconds=60)
+    assert {
+        (p.window_start, p.model_version, p.bucket): (p.count, p.max_event_time) for p in got
+    } == {k: (float(len(t)), max(t)) for k, t in expected.items()}
+    assert len(got) == len(expected)

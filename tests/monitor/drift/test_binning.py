@@ -176,3 +176,13 @@ def test_categorical_counts_batch_by_batch_equal_all_at_once(values, cuts):
 def test_sequence_values_stay_one_dimensional():
     bins = CategoricalBins("c", ("a",))
     assert bins.counts([("a", "b"), "a"]).tolist() == [1, 1, 0]
+
+
+@given(st.lists(st.one_of(st.sampled_from(["a", "b", "zz", "", "1"]), st.none()), max_size=60))
+def test_a_column_of_texts_counts_as_the_general_path_does(values):
+    """Strings and nulls are tallied without sorting; any other column takes the general path."""
+    bins = CategoricalBins("c", ("a", "1", "zz"))
+    general = bins.counts(np.array(values + [0], dtype=object))  # an int: the general path
+    as_texts = bins.counts(values)
+    assert as_texts.tolist() == bins.counts(np.array(values, dtype=object)).tolist()
+    assert as_texts.sum() == len(values) and general.sum() == len(values) + 1
