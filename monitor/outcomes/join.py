@@ -22,6 +22,7 @@ from monitor.catalogue import correct, satisfied
 from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.contract.fields import contract_fields
 from monitor.detectors.values import DETECTOR_STREAMS, StreamValues
+from monitor.kept_json import kept_json
 from monitor.outcomes.fold import JoinedOutcome
 
 __all__ = [
@@ -57,7 +58,7 @@ def inference_payload(
         body["e"], body["a"] = event.experiment, event.variant
         if covariate is not None:
             body["x"] = covariate
-    return orjson.dumps(body)
+    return kept_json(body)
 
 
 def feedback_payload(event: FeedbackEvent, event_id: str = "") -> bytes:
@@ -66,7 +67,7 @@ def feedback_payload(event: FeedbackEvent, event_id: str = "") -> bytes:
         for name in _FEEDBACK_FIELDS
         if getattr(event, name) not in (None, {})
     }
-    return orjson.dumps({"id": event_id, "t": event.timestamp, **fields})
+    return kept_json({"id": event_id, "t": event.timestamp, **fields})
 
 
 def payload_offset(payload: bytes) -> int:

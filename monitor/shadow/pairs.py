@@ -33,6 +33,7 @@ import orjson
 
 from monitor.catalogue import normalise_answer
 from monitor.drift.embedding_space import projection, reduce
+from monitor.kept_json import kept_json
 
 __all__ = [
     "NgramJaccard",
@@ -149,7 +150,7 @@ def side_of(
 
 def encode_side(side: Side, timestamp: float, event_id: str = "") -> bytes:
     """The join-store payload of one side; ``timestamp`` is the event time of the answer."""
-    return orjson.dumps(
+    return kept_json(
         {
             "id": event_id,
             "t": timestamp,
