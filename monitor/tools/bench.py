@@ -40,6 +40,8 @@ from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.producer import EventProducer
 from monitor.adapters.topics import ensure_topics
 from monitor.adapters.worker_process import WorkerProcess, bench_environment, scrape_metric
+from monitor.contract.events import InferenceEvent
+from monitor.contract.fields import to_json_event
 from monitor.errors import ConfigError, MonitorError
 from monitor.settings import Settings
 from monitor.tools.bench_faust import (
@@ -149,21 +151,25 @@ def bench_events(case: BenchCase, n: int, *, now: float, seed: int = 11) -> list
             values = CATEGORIES[j % len(CATEGORIES)]
             features[f"cat_{j}"] = values[picks[i, j] % len(values)]
         events.append(
-            {
-                "request_id": f"req-{i:09d}",
-                "timestamp": round(float(times[i]), 3),
-                "model": "support-assistant",
-                "model_version": ("v1", "v2")[i % 2],
-                "deployment": "production",
-                "features": features,
-                "latency_ms": float(latency[i]),
-                "usage": {"input_tokens": int(tokens[i, 0]), "output_tokens": int(tokens[i, 1])},
-                "score": round(float(numeric[i, 0]) / 10.0 % 1.0, 4),
-                "prediction": "resolved",
-                "conversation_id": f"conv-{i // 4:08d}",
-                "turn": i % 4 + 1,
-                "segment": {"region": features["cat_0"]},
-            }
+            to_json_event(  # field names checked, token counts nested under usage
+                InferenceEvent,
+                {
+                    "request_id": f"req-{i:09d}",
+                    "timestamp": round(float(times[i]), 3),
+                    "model": "support-assistant",
+                    "model_version": ("v1", "v2")[i % 2],
+                    "deployment": "production",
+                    "features": features,
+                    "latency_ms": float(latency[i]),
+                    "input_tokens": int(tokens[i, 0]),
+                    "output_tokens": int(tokens[i, 1]),
+                    "score": round(float(numeric[i, 0]) / 10.0 % 1.0, 4),
+                    "prediction": "resolved",
+                    "conversation_id": f"conv-{i // 4:08d}",
+                    "turn": i % 4 + 1,
+                    "segment": {"region": features["cat_0"]},
+                },
+            )
         )
     return events
 
