@@ -190,6 +190,11 @@ def decode_native(
     raw: bytes, kind: str, *, now: float, max_future_skew: float, min_event_time: float
 ) -> list[Event] | None:
     """Every event of a message that is valid whole, or None: decode it the exact way."""
+    if not raw.isascii():  # msgspec skips unknown fields without checking their UTF-8
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     try:
         decoded = _DECODERS[kind].decode(raw)
     # ValidationError is a DecodeError; a surrogate written as UTF-8 bytes raises UnicodeDecodeError

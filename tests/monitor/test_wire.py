@@ -219,3 +219,57 @@ def test_anything_else_is_left_to_the_exact_path(change: dict[str, Any]) -> None
 def test_an_envelope_is_left_to_the_exact_path() -> None:
     raw = json.dumps({**VALID, "resourceLogs": []}).encode()
     assert not _same_either_way(raw, "inference")
+
+
+UNKNOWN_VALUE = st.one_of(
+    st.binary(max_size=12),
+    st.lists(
+        st.sampled_from(
+            [
+                b'"',
+                b"\\",
+                b"\\u",
+                b"d800",
+                b"\xff",
+                b"\xed\xa0\x80",
+                b"\x01",
+                b"1",
+                b"0",
+                b".",
+                b"e",
+                b"-",
+                b"+",
+                b"[",
+                b"]",
+                b"{",
+                b"}",
+                b",",
+                b":",
+                b"null",
+                b"tru",
+                b"NaN",
+                b"Infinity",
+                b" ",
+            ]
+        ),
+        max_size=8,
+    ).map(b"".join),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(UNKNOWN_VALUE, st.sampled_from([b"x", b"features", b"usage", b"segment"]))
+def test_bytes_in_a_field_the_contract_may_skip_decode_the_same_either_way(value, key):
+    """msgspec skips unknown fields: what it skips must not let through what the exact path rejects."""
+    raw = b'[{"request_id":"r","timestamp":1767225600,"model":"m","model_version":"v","' + key
+    _same_either_way(raw + b'":' + value + b"}]", "inference")
+
+
+@pytest.mark.parametrize("value", [b'"\xff\xfe"', b'{"\xff": 1}', b'"\xed\xa0\x80"'])
+def test_invalid_utf8_anywhere_is_left_to_the_exact_path(value):
+    raw = (
+        b'{"request_id":"r","timestamp":1767225600,"model":"m","model_version":"v","x":'
+        + value
+        + b"}"
+    )
+    assert not _same_either_way(raw, "inference")
