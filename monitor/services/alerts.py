@@ -4,6 +4,10 @@ A closed window is judged once. Windows without any row (no traffic at all) are 
 ``RECENT_WINDOWS`` windows after the last window with data, for the versions expected in them
 (see :mod:`monitor.alerts.traffic`): that is how a traffic drop to zero is seen.
 
+A concept-drift detection is counted once: in the window of its event time when it was written
+before that window was judged, else in the first window judged after it was written (the detector
+agent runs a hop behind the ingest agent), up to ``LATE_DETECTION_HORIZON`` after its event time.
+
 State (rule trackers, open incidents, last window evaluated) is saved in ClickHouse after every
 run, so a new leader continues where the old one stopped. Alerts are stored in ``alerts`` and
 returned for delivery.
@@ -30,6 +34,12 @@ from monitor.services.outcome_windows import previous_versions
 __all__ = ["ALERT_COLUMNS", "AlertService", "alert_row"]
 
 STATE_NAME = "leader"
+# A detection written later than the horizon after its event time pages no one; the state remembers
+# the newest counted detections (by key: model, version, stream, detector, source, position) so that
+# each is counted once.
+LATE_DETECTION_HORIZON = 86_400.0
+MAX_COUNTED_DETECTIONS = 2_000
+DetectionKey = tuple[str, str, str, str, str, int, int]
 ALERT_COLUMNS = [
     "fingerprint",
     "status",
@@ -90,6 +100,9 @@ class AlertService:
         self.stable = stable_versions or {}
         self.evaluator: IncidentEvaluator | None = None
         self.last_window = -1.0
+        # detections counted in a judged window, by key -> event time, pruned past the horizon
+        self.counted: dict[DetectionKey, float] = {}
+        self.detections_from = 0.0  # detections with earlier event times are never counted late
 
     def _load(self) -> None:
         rows = self.store.query(
@@ -100,11 +113,29 @@ class AlertService:
         state = json.loads(rows[0][0]) if rows else {}
         self.evaluator = IncidentEvaluator.from_state(state.get("evaluator", {}))
         self.last_window = float(state.get("last_window", -1.0))
+        self.counted = {
+            (m, v, s, d, t, int(p), int(o)): float(e)
+            for m, v, s, d, t, p, o, e in state.get("counted_detections", [])
+        }
+        # a state saved before detections were counted late: the windows it judged keep what they had
+        judged_until = self.last_window + (self.window_seconds or 0) if self.last_window >= 0 else 0
+        self.detections_from = float(state.get("detections_from", judged_until))
 
     def _save(self) -> None:
         assert self.evaluator is not None
+        oldest = self.last_window - LATE_DETECTION_HORIZON
+        kept = sorted((t, k) for k, t in self.counted.items() if t >= oldest)
+        self.counted = {k: t for t, k in kept[-MAX_COUNTED_DETECTIONS:]}
+        if len(kept) > MAX_COUNTED_DETECTIONS:  # forgotten ones must not be counted again
+            newest_forgotten = kept[-MAX_COUNTED_DETECTIONS - 1][0]
+            self.detections_from = max(self.detections_from, newest_forgotten + 0.001)
         state = json.dumps(
-            {"evaluator": self.evaluator.to_state(), "last_window": self.last_window}
+            {
+                "evaluator": self.evaluator.to_state(),
+                "last_window": self.last_window,
+                "counted_detections": [[*k, t] for k, t in sorted(self.counted.items())],
+                "detections_from": self.detections_from,
+            }
         )
         self.store.insert(
             "alert_state",
@@ -201,17 +232,7 @@ class AlertService:
                 continue
             scored_on = min(int(n), coverage.get((m, v), (int(n), 0))[0])
             coverage[(m, v)] = (scored_on, int(n_events))
-        detections: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for m, v, stream, detector, mean_before, mean_after, n_before, n_after in q(
-            f"SELECT model, model_version, stream, detector, mean_before, mean_after, n_before, n_after FROM "
-            f"{t('detector_events')} FINAL WHERE event_time >= {{w:DateTime64(3)}} "
-            "AND event_time < {end:DateTime64(3)}",
-            {**w, "end": utc_datetime(window_end)},
-        ).rows:
-            evidence = detection_evidence(
-                stream, mean_before, mean_after, int(n_before), int(n_after)
-            )
-            detections[(m, v)].append(f"{stream}/{detector}: {evidence}")
+        detections = self._detections(window, window_end)
         first_seen = {
             (m, v): epoch_seconds(ts)
             for m, v, ts in q(
@@ -241,6 +262,30 @@ class AlertService:
             )
             for (m, v) in sorted(set(metrics) | set(traffic))
         ]
+
+    def _detections(self, window: float, window_end: float) -> dict[tuple[str, str], list[str]]:
+        """The detections this window counts: its own, and earlier ones written after their window
+        was judged (each once, named with its event time)."""
+        since = min(window, max(window - LATE_DETECTION_HORIZON, self.detections_from))
+        detections: dict[tuple[str, str], list[str]] = defaultdict(list)
+        rows = self.store.query(
+            "SELECT model, model_version, stream, detector, src_topic, src_partition, position, "
+            "toFloat64(event_time), mean_before, mean_after, n_before, n_after FROM "
+            f"{self.store.table('detector_events')} FINAL WHERE event_time >= {{since:DateTime64(3)}} "
+            "AND event_time < {end:DateTime64(3)} ORDER BY event_time, stream, detector",
+            {"since": utc_datetime(max(since, 0.0)), "end": utc_datetime(window_end)},
+        ).rows
+        for m, v, stream, detector, topic, partition, position, at, *means in rows:
+            key = (m, v, stream, detector, topic, int(partition), int(position))
+            if key in self.counted:
+                continue
+            self.counted[key] = at
+            before, after, n_before, n_after = means
+            text = f"{stream}/{detector}: {detection_evidence(stream, before, after, int(n_before), int(n_after))}"
+            if at < window:  # its own window was judged before it was written
+                text += f" (at {utc_datetime(at).isoformat(timespec='seconds')}, written after its window closed)"
+            detections[(m, v)].append(text)
+        return detections
 
     def _traffic(self, window: float, first_seen: dict[tuple[str, str], float]) -> dict:
         """Inference events of this window against the recent rate, per version seen or expected."""

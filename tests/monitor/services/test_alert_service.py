@@ -3,7 +3,9 @@ expected in them, so traffic stopping pages and traffic returning resolves."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -96,3 +98,102 @@ def test_detector_alert_states_rates_with_intervals_and_counts(chdb_dir):
     assert alerts[0].evidence["detector_events"] == [
         "error/adwin: rate 0.060 [0.057, 0.063] over 19000 events -> rate 0.090 [0.074, 0.109] over 1000 events"
     ]
+
+
+def _detection(at: float, position: int) -> tuple:
+    return (at, at, "m", "v1", "error", "adwin", "t", 0, position, 0.06, 0.09, 19_000, 1_000)
+
+
+def _detector_service(store: ClickHouseStore) -> AlertService:
+    rules = tuple(r for r in default_rules() if r.signal == "detector")
+    return AlertService(store, rules, allowed_lateness=0.0, window_seconds=W)
+
+
+def test_a_detection_written_after_its_window_was_judged_pages_in_the_next_window_once(chdb_dir):
+    from monitor.adapters.outcome_store import OutcomeStore
+
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    for w in range(6):
+        write_events(store, w, w, 300)
+    store.refresh_metric_windows(0.0)
+    assert _detector_service(store).run(watermark=3 * W) == []  # windows 0-2 judged, quiet
+    # the detector agent, a hop behind, writes a detection of window 1 only now
+    OutcomeStore(store).write_detections([_detection(1.5 * W, 20_031)])
+    restarted = _detector_service(store)  # a new leader: the state comes from the store
+    [fired] = restarted.run(watermark=4 * W)
+    assert (fired.status, fired.starts_at) == ("firing", 4.0 * W)  # window 3, ending at 4 W
+    [evidence] = fired.evidence["detector_events"]
+    assert (
+        evidence.startswith("error/adwin: rate 0.060")
+        and "written after its window closed" in evidence
+    )
+    [resolved] = _detector_service(store).run(watermark=6 * W)  # counted once: window 4 is quiet
+    assert resolved.status == "resolved"
+
+
+def test_a_state_saved_before_late_detections_keeps_the_judged_windows_as_they_were(chdb_dir):
+    """Upgrading: detections of windows judged by a leader that did not count late ones stay uncounted."""
+    from monitor.adapters.outcome_store import OutcomeStore
+
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    for w in range(6):
+        write_events(store, w, w, 300)
+    store.refresh_metric_windows(0.0)
+    service = _detector_service(store)
+    assert service.run(watermark=3 * W) == []
+    state = store.query(f"SELECT state FROM {store.db}.alert_state").rows[0][0]
+    old = {k: v for k, v in json.loads(state).items() if k in ("evaluator", "last_window")}
+    store.insert(
+        "alert_state",
+        [
+            [
+                "leader",
+                json.dumps(old),
+                datetime.now(UTC),
+            ]
+        ],
+        ["name", "state", "updated_at"],
+    )
+    OutcomeStore(store).write_detections([_detection(1.5 * W, 20_031), _detection(3.5 * W, 30_000)])
+    [fired] = _detector_service(store).run(watermark=4 * W)
+    assert fired.evidence["detector_events"] == [
+        "error/adwin: rate 0.060 [0.057, 0.063] over 19000 events -> rate 0.090 [0.074, 0.109] over 1000 events"
+    ]  # window 3's own detection only
+
+
+def test_a_detection_later_than_the_horizon_pages_no_one(chdb_dir):
+    from monitor.adapters.outcome_store import OutcomeStore
+    from monitor.services.alerts import LATE_DETECTION_HORIZON
+
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    late_window = int(LATE_DETECTION_HORIZON // W) + 3
+    for offset, w in enumerate((0, 1, late_window, late_window + 1)):
+        write_events(store, offset, w, 300)
+    store.refresh_metric_windows(0.0)
+    service = _detector_service(store)
+    assert service.run(watermark=2 * W) == []
+    OutcomeStore(store).write_detections([_detection(0.5 * W, 7)])
+    assert [a.status for a in service.run(watermark=(late_window + 1) * W)] == []
+
+
+def test_detections_the_state_forgets_are_not_counted_again(chdb_dir, monkeypatch):
+    from monitor.adapters.outcome_store import OutcomeStore
+    from monitor.services import alerts
+
+    monkeypatch.setattr(alerts, "MAX_COUNTED_DETECTIONS", 2)
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    for w in range(8):
+        write_events(store, w, w, 300)
+    store.refresh_metric_windows(0.0)
+    OutcomeStore(store).write_detections(
+        [_detection(t * W, p) for p, t in enumerate((0.2, 0.4, 0.6, 0.8))]
+    )
+    [fired] = _detector_service(store).run(watermark=2 * W)  # window 0 counts all four
+    assert len(fired.evidence["detector_events"]) == 4
+    # a new leader remembers the newest two; the two it forgot are not taken for late ones
+    alerts_later = _detector_service(store).run(watermark=4 * W)
+    assert [(a.status, a.ends_at) for a in alerts_later] == [("resolved", 3.0 * W)]
