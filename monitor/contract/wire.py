@@ -133,12 +133,12 @@ def _converter(record: type) -> Callable[[Any, float, float, float], Any]:
         f"    if {' or '.join(otel)}:",
         "        raise InvalidEvent('otel', '', 'an OpenTelemetry shape: mapped on the exact path')",
     ]
-    lines += [
-        f"    {path[0]} = w.{path[0]}" for path in {spec.path[:1] for _, spec in specs if spec.path}
-    ]
+    containers = dict.fromkeys(spec.path[0] for _, spec in specs if spec.path)
+    lines += [f"    c_{container} = w.{container}" for container in containers]
     for name, spec in specs:
         *outer, key = spec.location(name)
-        value = f"(None if {outer[0]} is None else {outer[0]}.{key})" if outer else f"w.{key}"
+        inner = f"c_{outer[0]}" if outer else ""
+        value = f"(None if {inner} is None else {inner}.{key})" if outer else f"w.{key}"
         if spec.kind == "timestamp":
             lines += [
                 f"    t = {value}",
