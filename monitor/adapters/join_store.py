@@ -147,21 +147,24 @@ class MemoryJoinStore:
         self, items: Sequence[tuple[str, bytes]], now: float
     ) -> list[InferenceMatch]:
         matches = []
-        for rid, payload in _first_occurrences(items, lambda item: item[0]):
-            if rid not in self._inferences:
-                seq = self._next_seq()
-                self._inferences[rid] = (seq, payload, now)
-                heapq.heappush(self._by_age, (now, seq, rid, None))
-                if self._feedback.get(rid):
-                    self._unmatched_feedback.difference_update(
-                        (rid, fid) for fid in self._feedback[rid]
-                    )
+        inferences, feedback_of, by_age = self._inferences, self._feedback, self._by_age
+        seen: set[str] = set()  # a batch never yields the same pair twice: first occurrences only
+        for rid, payload in items:  # once per inference: names bound locally
+            if rid in seen:
+                continue
+            seen.add(rid)
+            feedback = feedback_of.get(rid)
+            if rid not in inferences:
+                self._seq += 1
+                inferences[rid] = (self._seq, payload, now)
+                heapq.heappush(by_age, (now, self._seq, rid, None))
+                if feedback:
+                    self._unmatched_feedback.difference_update((rid, fid) for fid in feedback)
                 else:
                     self._unmatched_inferences.add(rid)
-            feedback = self._feedback.get(rid)
             if not feedback:  # the usual case: the feedback comes later
                 continue
-            seq, stored, _ = self._inferences[rid]
+            seq, stored, _ = inferences[rid]
             if _event_of(stored) != _event_of(payload):
                 continue  # another event with this request id (a producer's retry): joins nothing
             older = sorted((fid, fb[1]) for fid, fb in feedback.items() if fb[0] < seq)

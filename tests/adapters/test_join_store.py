@@ -291,3 +291,41 @@ def test_production_answers_wait_only_for_models_with_shadow_traffic(store: Join
     assert stage.expire(now=TTL + 10.0) == {"production": 0, "shadow": 1}  # e0's shadow alone
     stage.process(_shadow_batch([_answer("r3", "v2", "a")], offset=40), now=3.0 + TTL + 1.0)
     assert store.pending() == {"inference": 0, "feedback": 0}  # no shadow for a TTL: unmarked
+
+
+def test_memory_and_redis_stores_join_the_same_pairs_for_any_sequence(redis_url: str) -> None:
+    """The in-process store promises the Redis store's behaviour: random batches of inferences (a
+    second event under a request id included) and feedback, with repeats, give the same matches."""
+    import uuid
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from tests_support import delete_redis_keys
+
+    rids = st.sampled_from(["a", "b", "c", "d"])
+    inference = st.tuples(rids, st.sampled_from([b'{"id":"t:0:1:0"}', b'{"id":"t:0:2:0"}']))
+    feedback = st.tuples(rids, st.sampled_from(["f1", "f2"]), st.sampled_from([b"x", b"y"]))
+    batches = st.lists(
+        st.one_of(
+            st.tuples(st.just("inference"), st.lists(inference, max_size=5)),
+            st.tuples(st.just("feedback"), st.lists(feedback, max_size=5)),
+        ),
+        max_size=8,
+    )
+
+    @settings(max_examples=60, deadline=None)
+    @given(batches)
+    def check(sequence) -> None:
+        prefix = f"test:{uuid.uuid4().hex[:10]}:"
+        memory, redis = MemoryJoinStore(TTL), RedisJoinStore(redis_url, TTL, prefix=prefix)
+        try:
+            for kind, items in sequence:
+                add = "add_inferences" if kind == "inference" else "add_feedback"
+                got = [getattr(store, add)(items, 0.0) for store in (memory, redis)]
+                assert sorted(map(repr, got[0])) == sorted(map(repr, got[1])), (kind, items)
+            assert memory.pending() == redis.pending()
+        finally:
+            redis.close()
+            delete_redis_keys(redis_url, prefix + "*")
+
+    check()
