@@ -92,6 +92,7 @@ class SourceOutput:
     shadow: list[InferenceEvent] = field(default_factory=list)
     shadow_ids: list[str] = field(default_factory=list)
     epoch: int = 0  # position epoch of the offsets above (see monitor.folding.offsets)
+    offsets: list[int] = field(default_factory=list)  # per valid event: its message's offset
 
 
 @dataclass
@@ -215,6 +216,7 @@ def process_batch(
         kind = fresh[0].kind
         decoded_events: list[Event] = []
         event_ids: list[str] = []
+        offsets: list[int] = []
         for message in fresh:
             decoded = decode_message(
                 message.value,
@@ -227,6 +229,7 @@ def process_batch(
             )
             decoded_events.extend(decoded.events)
             event_ids.extend(event_id(message, i, start.epoch) for i in decoded.indexes)
+            offsets += [message.offset] * len(decoded.indexes)
             out.rejections.extend((message, r) for r in decoded.rejections)
         out.messages[source[0]] += len(fresh)
         shadow: list[InferenceEvent] = []
@@ -238,6 +241,7 @@ def process_batch(
             shadow = [e for e in inferences if e.deployment == "shadow"]
             shadow_ids = [i for e, i in zip(inferences, event_ids) if e.deployment == "shadow"]
             event_ids = [i for e, i in zip(inferences, event_ids) if e.deployment != "shadow"]
+            offsets = [o for e, o in zip(inferences, offsets) if e.deployment != "shadow"]
             decoded_events = [e for e in inferences if e.deployment != "shadow"]
         partials, watermark, n_late, kept, late = _fold_source(
             kind,
@@ -259,6 +263,7 @@ def process_batch(
             shadow,
             shadow_ids,
             start.epoch,
+            offsets,
         )
         if shadow:
             out.events["shadow"] += len(shadow)

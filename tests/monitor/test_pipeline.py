@@ -300,3 +300,18 @@ def test_redelivery_after_a_crash_counts_each_event_once(crash_after: int) -> No
         sum(c for (s, w, m, v, name, b), (c, _) in counted.items() if name == "inference_events")
         == 4
     )
+
+
+def test_each_valid_event_carries_its_message_offset_beside_its_id() -> None:
+    """Offsets run parallel to the event ids, shadow answers and rejected elements left out."""
+    src = ("inf", 0)
+    messages = [
+        msg(src, 5, [inf("a", 9_990.0), {"request_id": 1}, inf("b", 9_991.0)]),
+        msg(src, 6, [inf("c", 9_992.0, deployment="shadow"), inf("d", 9_993.0)]),
+        msg(src, 7, inf("e", 9_994.0)),
+    ]
+    out = process_batch(messages, {}, CFG)
+    source = out.sources[src]
+    assert source.offsets == [int(i.split(":")[2]) for i in source.event_ids] == [5, 5, 6, 7]
+    assert [e.request_id for e in source.valid] == ["a", "b", "d", "e"]
+    assert source.shadow_ids == ["inf:0:6:0"]
