@@ -23,8 +23,6 @@ from typing import Any
 
 import numpy as np
 
-_TEXT_OR_NONE = {str, type(None)}
-
 __all__ = [
     "MISSING",
     "OTHER",
@@ -36,6 +34,8 @@ __all__ = [
     "missing_mask",
     "numeric_bins_from_reference",
 ]
+
+_TEXT_OR_NONE = {str, type(None)}  # a column of these is counted without numpy
 
 MISSING = "__missing__"
 OTHER = "__other__"
