@@ -100,6 +100,16 @@ def test_detector_alert_states_rates_with_intervals_and_counts(chdb_dir):
     ]
 
 
+def _store_with_windows(chdb_dir, windows) -> ClickHouseStore:
+    """A fresh store holding 300 inferences in each of ``windows``, its window metrics refreshed."""
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    for offset, w in enumerate(windows):
+        write_events(store, offset, w, 300)
+    store.refresh_metric_windows(0.0)
+    return store
+
+
 def _detection(at: float, position: int) -> tuple:
     return (at, at, "m", "v1", "error", "adwin", "t", 0, position, 0.06, 0.09, 19_000, 1_000)
 
@@ -112,11 +122,7 @@ def _detector_service(store: ClickHouseStore) -> AlertService:
 def test_a_detection_written_after_its_window_was_judged_pages_in_the_next_window_once(chdb_dir):
     from monitor.adapters.outcome_store import OutcomeStore
 
-    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
-    store.migrate()
-    for w in range(6):
-        write_events(store, w, w, 300)
-    store.refresh_metric_windows(0.0)
+    store = _store_with_windows(chdb_dir, range(6))
     assert _detector_service(store).run(watermark=3 * W) == []  # windows 0-2 judged, quiet
     # the detector agent, a hop behind, writes a detection of window 1 only now
     OutcomeStore(store).write_detections([_detection(1.5 * W, 20_031)])
@@ -136,26 +142,13 @@ def test_a_state_saved_before_late_detections_keeps_the_judged_windows_as_they_w
     """Upgrading: detections of windows judged by a leader that did not count late ones stay uncounted."""
     from monitor.adapters.outcome_store import OutcomeStore
 
-    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
-    store.migrate()
-    for w in range(6):
-        write_events(store, w, w, 300)
-    store.refresh_metric_windows(0.0)
+    store = _store_with_windows(chdb_dir, range(6))
     service = _detector_service(store)
     assert service.run(watermark=3 * W) == []
     state = store.query(f"SELECT state FROM {store.db}.alert_state").rows[0][0]
     old = {k: v for k, v in json.loads(state).items() if k in ("evaluator", "last_window")}
-    store.insert(
-        "alert_state",
-        [
-            [
-                "leader",
-                json.dumps(old),
-                datetime.now(UTC),
-            ]
-        ],
-        ["name", "state", "updated_at"],
-    )
+    row = ["leader", json.dumps(old), datetime.now(UTC)]
+    store.insert("alert_state", [row], ["name", "state", "updated_at"])
     OutcomeStore(store).write_detections([_detection(1.5 * W, 20_031), _detection(3.5 * W, 30_000)])
     [fired] = _detector_service(store).run(watermark=4 * W)
     assert fired.evidence["detector_events"] == [
@@ -167,12 +160,8 @@ def test_a_detection_later_than_the_horizon_pages_no_one(chdb_dir):
     from monitor.adapters.outcome_store import OutcomeStore
     from monitor.services.alerts import LATE_DETECTION_HORIZON
 
-    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
-    store.migrate()
     late_window = int(LATE_DETECTION_HORIZON // W) + 3
-    for offset, w in enumerate((0, 1, late_window, late_window + 1)):
-        write_events(store, offset, w, 300)
-    store.refresh_metric_windows(0.0)
+    store = _store_with_windows(chdb_dir, (0, 1, late_window, late_window + 1))
     service = _detector_service(store)
     assert service.run(watermark=2 * W) == []
     OutcomeStore(store).write_detections([_detection(0.5 * W, 7)])
@@ -184,11 +173,7 @@ def test_detections_the_state_forgets_are_not_counted_again(chdb_dir, monkeypatc
     from monitor.services import alerts
 
     monkeypatch.setattr(alerts, "MAX_COUNTED_DETECTIONS", 2)
-    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
-    store.migrate()
-    for w in range(8):
-        write_events(store, w, w, 300)
-    store.refresh_metric_windows(0.0)
+    store = _store_with_windows(chdb_dir, range(8))
     OutcomeStore(store).write_detections(
         [_detection(t * W, p) for p, t in enumerate((0.2, 0.4, 0.6, 0.8))]
     )
