@@ -144,14 +144,7 @@ def detector_values(
     for model, version, offset, latency, time in latencies:
         columns[(model, version)]["latency_ms"].append((offset, float(latency), time))
     return {
-        key: {
-            s: StreamValues(
-                tuple(e[0] for e in entries),
-                tuple(e[1] for e in entries),
-                tuple(e[2] for e in entries),
-            )
-            for s, entries in streams.items()
-        }
+        key: {s: StreamValues(*zip(*entries)) for s, entries in streams.items()}
         for key, streams in columns.items()
         if streams
     }
