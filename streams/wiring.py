@@ -11,6 +11,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -23,6 +24,7 @@ from monitor.adapters.client_security import (
 from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.embedders import load_embedder
 from monitor.adapters.join_store import JoinStore, make_join_store
+from monitor.adapters.named_state import read_state, write_state
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.reader import live_owner, owner_path
@@ -92,6 +94,17 @@ class Wiring:
     def drift_store(self) -> DriftStore:
         return DriftStore(self.store)
 
+    def _instance_marker(self, prefix: str) -> dict[str, Any]:
+        """The Redis instance marker the workers last saw under ``prefix``, and how to save the next:
+        a worker that starts after Redis lost its data sees the reset too."""
+        if not self.settings.redis_dsn:
+            return {}
+        name = f"redis-instance:{prefix}"
+        return {
+            "known_instance": read_state(self.store, name),
+            "on_instance": lambda marker: write_state(self.store, name, marker),
+        }
+
     def open_join_store(self) -> None:
         """Redis when MONITOR_REDIS_URL is set, else an in-process store with the same behaviour."""
         s = self.settings
@@ -102,6 +115,7 @@ class Wiring:
             client_options=redis_client_options(s),
             max_records=s.join_memory_max_records,
             on_reset=self.metrics.join_store_resets.labels(store="join").inc,
+            **self._instance_marker(f"{s.app_id}:join:"),
         )
         self.join_store.setup()
         self.outcome_stage = OutcomeStage(
@@ -129,6 +143,7 @@ class Wiring:
             prefix=f"{s.app_id}:shadow:",
             client_options=redis_client_options(s),
             on_reset=self.metrics.join_store_resets.labels(store="shadow").inc,
+            **self._instance_marker(f"{s.app_id}:shadow:"),
         )
         shadow_join.setup()
         self.shadow_stage = ShadowStage(

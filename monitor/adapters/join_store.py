@@ -265,7 +265,9 @@ class RedisJoinStore:
     A Redis that lost its data (restarted without persistence, flushed) is detected on the next
     script call: the ``instance`` key the first call wrote is gone, the call writes a new one, and a
     store that had seen the old one logs a warning, adds to :attr:`resets` and calls ``on_reset``.
-    The records written before are lost: their late partners never join.
+    The records written before are lost: their late partners never join. A store given the marker
+    an earlier process saw (``known_instance``, saved through ``on_instance``) sees a reset that
+    happened while no worker was connected, too.
     """
 
     def __init__(
@@ -275,9 +277,13 @@ class RedisJoinStore:
         prefix: str = "monitor:join:",
         client_options: dict[str, Any] | None = None,
         on_reset: Callable[[], None] | None = None,
+        known_instance: str | None = None,
+        on_instance: Callable[[str], None] | None = None,
     ) -> None:
         """``client_options``: TLS for ``rediss://``, from ``client_security.redis_client_options``;
-        ``on_reset``: called once per reset this store observes (a counter)."""
+        ``on_reset``: called once per reset this store observes (a counter); ``known_instance``:
+        the marker last seen, by this process or an earlier one; ``on_instance``: called with each
+        marker seen that differs from the one before (to save it)."""
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds: {ttl_seconds} must be positive")
         self.url = url
@@ -286,7 +292,8 @@ class RedisJoinStore:
         self.prefix = prefix
         self.on_reset = on_reset
         self.resets = 0
-        self._instance: str | None = None
+        self.on_instance = on_instance
+        self._instance: str | None = known_instance
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
 
@@ -337,7 +344,9 @@ class RedisJoinStore:
         return result
 
     def _observe_instance(self, instance: str) -> None:
-        if self._instance is not None and instance != self._instance:
+        if instance == self._instance:  # every call but the first and those after a reset
+            return
+        if self._instance is not None:
             self.resets += 1
             log.warning(
                 "Redis join store at %s (prefix %r) was reset: its instance marker %s is gone (now %s). "
@@ -351,6 +360,17 @@ class RedisJoinStore:
             if self.on_reset is not None:
                 self.on_reset()
         self._instance = instance
+        if self.on_instance is not None:
+            try:
+                self.on_instance(instance)
+            except Exception as exc:  # noqa: BLE001 - the batch's joins are done; saving is best effort
+                log.warning(
+                    "Redis join store instance marker %s not saved (%s: %s): a worker that starts "
+                    "before it is saved compares with an older marker",
+                    instance,
+                    type(exc).__name__,
+                    mask_text(str(exc)),
+                )
 
     def _head(self, now: float) -> list[Any]:
         return [repr(float(now)), str(math.ceil(self.ttl_seconds * 1000))]
@@ -443,13 +463,17 @@ def make_join_store(
     client_options: dict[str, Any] | None = None,
     max_records: int = DEFAULT_MAX_RECORDS,
     on_reset: Callable[[], None] | None = None,
+    known_instance: str | None = None,
+    on_instance: Callable[[str], None] | None = None,
 ) -> JoinStore:
     """A :class:`RedisJoinStore` when a URL is given (``on_reset`` called on each reset it
-    detects), else a :class:`MemoryJoinStore`.
+    detects; ``known_instance`` and ``on_instance`` as there), else a :class:`MemoryJoinStore`.
 
     >>> type(make_join_store(None, 3600)).__name__
     'MemoryJoinStore'
     """
     if redis_url:
-        return RedisJoinStore(redis_url, ttl_seconds, prefix, client_options, on_reset)
+        return RedisJoinStore(
+            redis_url, ttl_seconds, prefix, client_options, on_reset, known_instance, on_instance
+        )
     return MemoryJoinStore(ttl_seconds, max_records)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.adapters.named_state import read_state, write_state
 from monitor.alerts.evaluate import Comparison, IncidentEvaluator, MetricValue, WindowFacts
 from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert
@@ -105,12 +106,8 @@ class AlertService:
         self.detections_from = 0.0  # detections with earlier event times are never counted late
 
     def _load(self) -> None:
-        rows = self.store.query(
-            f"SELECT argMax(state, updated_at) FROM {self.store.table('alert_state')} "
-            "WHERE name = {name:String} GROUP BY name",
-            {"name": STATE_NAME},
-        ).rows
-        state = json.loads(rows[0][0]) if rows else {}
+        saved = read_state(self.store, STATE_NAME)
+        state = json.loads(saved) if saved else {}
         self.evaluator = IncidentEvaluator.from_state(state.get("evaluator", {}))
         self.last_window = float(state.get("last_window", -1.0))
         self.counted = {
@@ -137,11 +134,7 @@ class AlertService:
                 "detections_from": self.detections_from,
             }
         )
-        self.store.insert(
-            "alert_state",
-            [[STATE_NAME, state, utc_datetime(time.time())]],
-            ["name", "state", "updated_at"],
-        )
+        write_state(self.store, STATE_NAME, state)
 
     def run(self, watermark: float) -> list[Alert]:
         """Evaluate every window closed since the last run; store and return the alerts."""

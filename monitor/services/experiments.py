@@ -10,7 +10,6 @@ re-evaluates and the outbox de-duplicates), see :mod:`monitor.alerts.experiment_
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
@@ -20,9 +19,9 @@ from monitor.adapters.experiment_store import (
     read_experiment_sums,
     result_rows,
 )
+from monitor.adapters.named_state import read_state, write_state
 from monitor.alerts.experiment_actions import experiment_alerts
 from monitor.alerts.state import Alert
-from monitor.contract.timestamps import utc_datetime
 from monitor.experiments.config import ExperimentSpec
 from monitor.experiments.report import ExperimentSummary, MetricRow
 from monitor.experiments.results import experiment_reports
@@ -47,12 +46,8 @@ class ExperimentResults:
         self.decisions: dict[str, str] | None = None
 
     def _load(self) -> dict[str, str]:
-        rows = self.store.query(
-            f"SELECT argMax(state, updated_at) FROM {self.store.table('alert_state')} "
-            "WHERE name = {name:String} GROUP BY name",
-            {"name": STATE_NAME},
-        ).rows
-        return dict(json.loads(rows[0][0])) if rows else {}
+        saved = read_state(self.store, STATE_NAME)
+        return dict(json.loads(saved)) if saved else {}
 
     def run(self, now: float) -> tuple[list[Report], list[Alert]]:
         """Every experiment's report, written to ``experiment_results``, and the alerts of changed decisions."""
@@ -76,10 +71,6 @@ class ExperimentResults:
             self.store.insert("alerts", [alert_row(a) for a in alerts], ALERT_COLUMNS)
             if self.record is not None:
                 self.record(alerts)
-            self.store.insert(
-                "alert_state",
-                [[STATE_NAME, json.dumps(decisions), utc_datetime(time.time())]],
-                ["name", "state", "updated_at"],
-            )
+            write_state(self.store, STATE_NAME, json.dumps(decisions))
             self.decisions = decisions
         return reports, alerts

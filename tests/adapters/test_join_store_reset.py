@@ -69,3 +69,56 @@ def test_a_redis_restarted_empty_is_counted_once_and_a_persistent_one_is_not(
         other.close()
     finally:
         server.kill()
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["no-persistence", "aof"])
+def test_a_worker_started_after_the_reset_sees_it_through_the_saved_marker(
+    tmp_path, chdb_dir, persistent
+):
+    """Every worker stopped, Redis restarted empty, a worker started: the marker the workers saved
+    in the store tells it Redis lost its data; a Redis that kept its data is no reset."""
+    import uuid
+
+    from monitor.adapters.clickhouse_store import ClickHouseStore
+    from monitor.adapters.named_state import read_state, write_state
+
+    state = ClickHouseStore(f"chdb://{chdb_dir}?database=r_{uuid.uuid4().hex[:10]}").connect()
+    state.migrate()
+    name = "redis-instance:t:join:"
+
+    def worker(url: str) -> RedisJoinStore:
+        store = RedisJoinStore(
+            url,
+            ttl_seconds=3600,
+            prefix="t:join:",
+            known_instance=read_state(state, name),
+            on_instance=lambda marker: write_state(state, name, marker),
+        )
+        store.setup()
+        return store
+
+    server = redis_server(tmp_path, persistent).start()
+    try:
+        url = f"redis://127.0.0.1:{server.port}/0"
+        first = worker(url)
+        assert first.add_inferences([("r1", b"inf1")], now=0.0) == []
+        saved = read_state(state, name)
+        assert saved is not None and first.resets == 0
+        first.close()  # every worker stopped
+
+        server.kill()
+        server.start()
+        later = worker(url)  # starts knowing the marker the first one saved
+        matches = later.add_feedback([("r1", "f1", b"fb1")], now=1.0)
+        if persistent:
+            assert (matches, later.resets) == ([("r1", b"inf1", b"fb1")], 0)
+            assert read_state(state, name) == saved
+        else:
+            assert (matches, later.resets) == ([], 1)
+            assert read_state(state, name) not in (None, saved)  # the new marker, for the next one
+        later.close()
+        third = worker(url)  # the marker is current again: no second report
+        assert third.add_inferences([("r2", b"inf2")], now=2.0) == [] and third.resets == 0
+        third.close()
+    finally:
+        server.kill()
