@@ -9,7 +9,8 @@ import orjson
 from tests_support import monitor_cli
 
 from monitor.adapters.local_broker import LocalBroker
-from monitor.tools.bench import CASES, CONSUMERS, bench_events, format_table, run_bench
+from monitor.tools.bench import CONSUMERS, format_table, run_bench
+from monitor.tools.bench_data import CASES, bench_events
 
 
 def test_bench_events_carry_the_case_features_and_recent_times() -> None:
@@ -61,7 +62,8 @@ def test_small_bench_reports_three_rates_and_consistent_ratios(
 
 
 def test_table_has_one_row_per_case_and_shape() -> None:
-    from monitor.tools.bench import Measurement, ShapeResult
+    from monitor.tools.bench import ShapeResult
+    from monitor.tools.bench_bare import Measurement
 
     result = ShapeResult(
         "standard",

@@ -11,9 +11,8 @@ Each rate counts from the first batch to the last, leaving out start-up and grou
 ``worker / bare_faust`` and ``worker / bare_aiokafka`` say how close the worker is to its limits and
 are steadier than the rates themselves.
 
->>> events = bench_events(CASES["standard"], 2, now=1767225600.0)
->>> sum(isinstance(v, str) for v in events[0]["features"].values()), len(events[0]["features"])
-(3, 13)
+The cases and their events are in :mod:`monitor.tools.bench_data`, the bare consumers in
+:mod:`monitor.tools.bench_bare`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import asyncio
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,68 +38,22 @@ from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.producer import EventProducer
 from monitor.adapters.topics import ensure_topics
 from monitor.adapters.worker_process import WorkerProcess, bench_environment, scrape_metric
-from monitor.contract.events import InferenceEvent
-from monitor.contract.fields import to_json_event
 from monitor.errors import ConfigError, MonitorError
 from monitor.settings import Settings
-from monitor.tools.bench_faust import (
-    BATCH_SIZE,
-    BATCH_WITHIN,
-    MAX_FETCH_BYTES,
-    RESULT_PREFIX,
-    count_events,
+from monitor.tools.bench_bare import (
+    TIMEOUT,
+    Measurement,
+    measure_bare_aiokafka,
+    measure_bare_faust,
 )
+from monitor.tools.bench_data import CASES, BenchCase, bench_events, seed_baselines
+from monitor.tools.bench_faust import BATCH_SIZE, BATCH_WITHIN
 from monitor.tools.bench_latency import measure_alert_latency
 
-__all__ = [
-    "CASES",
-    "CONSUMERS",
-    "BenchCase",
-    "Measurement",
-    "ShapeResult",
-    "bench_events",
-    "main",
-    "run_bench",
-]
+__all__ = ["CONSUMERS", "ShapeResult", "main", "run_bench"]
 
 CONSUMERS = ("worker", "bare_faust", "bare_aiokafka")
-EVENT_TIME_SPREAD = 180.0  # event times cover the last three minutes, all on time for the worker
-TIMEOUT = 300.0  # seconds a consumer may take to read one backlog
 Echo = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class BenchCase:
-    """The shape of the events: how many numeric and categorical features each carries."""
-
-    name: str
-    numeric: int
-    categorical: int
-    note: str = ""
-
-
-CASES = {
-    "standard": BenchCase("standard", 10, 3),
-    "drift": BenchCase("drift", 20, 5),
-}
-CATEGORIES = (
-    ("web", "app", "email", "voice"),
-    ("en", "es", "de", "fr", "ja"),
-    ("billing", "shipping", "returns", "account", "tech_support"),
-    ("free", "pro", "enterprise"),
-    ("eu", "us", "apac"),
-)
-
-
-@dataclass(frozen=True)
-class Measurement:
-    consumer: str
-    events: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else float("inf")
 
 
 @dataclass(frozen=True)
@@ -134,46 +86,6 @@ class ShapeResult:
         return out
 
 
-def bench_events(case: BenchCase, n: int, *, now: float, seed: int = 11) -> list[dict[str, Any]]:
-    """``n`` inference events with ``case``'s features, event times rising over the last 3 minutes."""
-    rng = np.random.default_rng(seed)
-    times = now - EVENT_TIME_SPREAD + np.linspace(0.0, EVENT_TIME_SPREAD - 5.0, n)
-    numeric = np.round(rng.lognormal(1.0, 0.8, (n, case.numeric)), 4)
-    picks = rng.integers(0, 1 << 16, (n, case.categorical))
-    latency = np.round(rng.gamma(2.0, 300.0, n), 1)
-    tokens = rng.poisson((120, 240), (n, 2))
-    events = []
-    for i in range(n):
-        features: dict[str, Any] = {
-            f"num_{j:02d}": float(numeric[i, j]) for j in range(case.numeric)
-        }
-        for j in range(case.categorical):
-            values = CATEGORIES[j % len(CATEGORIES)]
-            features[f"cat_{j}"] = values[picks[i, j] % len(values)]
-        events.append(
-            to_json_event(  # field names checked, token counts nested under usage
-                InferenceEvent,
-                {
-                    "request_id": f"req-{i:09d}",
-                    "timestamp": round(float(times[i]), 3),
-                    "model": "support-assistant",
-                    "model_version": ("v1", "v2")[i % 2],
-                    "deployment": "production",
-                    "features": features,
-                    "latency_ms": float(latency[i]),
-                    "input_tokens": int(tokens[i, 0]),
-                    "output_tokens": int(tokens[i, 1]),
-                    "score": round(float(numeric[i, 0]) / 10.0 % 1.0, 4),
-                    "prediction": "resolved",
-                    "conversation_id": f"conv-{i // 4:08d}",
-                    "turn": i % 4 + 1,
-                    "segment": {"region": features["cat_0"]},
-                },
-            )
-        )
-    return events
-
-
 async def _produce(
     bootstrap: str,
     topic: str,
@@ -196,38 +108,6 @@ async def _produce(
             messages += report.messages
             echo(f"    produced {min(start + chunk, len(events)):>9,} / {len(events):,} events")
     return messages
-
-
-def seed_baselines(store_url: str, reference: list[dict[str, Any]], workdir: Path) -> None:
-    """Baselines for every version of ``reference``, so the worker folds drift histograms from its
-    first batch (steady state) instead of sampling for automatic baselines part-way through."""
-    versions = sorted({(e["model"], e["model_version"]) for e in reference})
-    for model, version in versions:
-        path = workdir / f"reference-{version}.jsonl"
-        path.write_bytes(
-            b"\n".join(orjson.dumps(e) for e in reference if e["model_version"] == version)
-        )
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "monitor",
-                "baseline",
-                "build",
-                str(path),
-                "--model",
-                model,
-                "--version",
-                version,
-            ],
-            env={**os.environ, "MONITOR_CLICKHOUSE_URL": store_url},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise MonitorError(f"baseline for the bench failed: {done.stderr.strip()[-500:]}")
 
 
 def measure_worker(
@@ -288,97 +168,6 @@ def measure_worker(
         return Measurement("worker", events, seconds)
     finally:
         worker.stop()
-
-
-def measure_bare_faust(
-    bootstrap: str, topic: str, events: int, partitions: int, workdir: Path
-) -> Measurement:
-    """A Faust agent that only decodes, in a child process (:mod:`monitor.tools.bench_faust`)."""
-    log = workdir / "bare_faust.log"
-    command = [
-        sys.executable,
-        "-m",
-        "monitor.tools.bench_faust",
-        bootstrap,
-        topic,
-        str(events),
-        "--partitions",
-        str(partitions),
-        "--app-id",
-        f"{topic}-faust",
-    ]
-    with open(log, "ab") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, bufsize=0)
-        try:
-            line = _read_result(process, TIMEOUT)
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-    if not line:
-        raise MonitorError(f"the bare Faust agent did not report {events} events; see {log}")
-    result = orjson.loads(line)
-    return Measurement("bare_faust", int(result["events"]), float(result["seconds"]))
-
-
-def _read_result(process: subprocess.Popen[bytes], timeout: float) -> bytes:
-    """The JSON after ``RESULT_PREFIX`` on the child's stdout, or ``b""`` if none came in time."""
-    import selectors
-
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while selector.select(max(deadline - time.monotonic(), 0)):
-            line = process.stdout.readline()
-            if not line:
-                break
-            _, found, result = line.partition(RESULT_PREFIX.encode())  # after Faust's spinner codes
-            if found:
-                return result.strip()
-    return b""
-
-
-async def measure_bare_aiokafka(
-    bootstrap: str, topic: str, events: int, options: dict[str, Any] | None = None
-) -> Measurement:
-    """An aiokafka consumer that only decodes: ``getmany`` and ``orjson.loads`` per message."""
-    from aiokafka import AIOKafkaConsumer
-
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"{topic}-aiokafka",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=MAX_FETCH_BYTES,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=2000,
-        **(options or {}),
-    )
-    await consumer.start()
-    try:
-        counted, started = 0, 0.0
-        deadline = time.monotonic() + TIMEOUT
-        while counted < events:
-            if time.monotonic() > deadline:
-                raise MonitorError(
-                    f"the bare aiokafka consumer read {counted} of {events} events in {TIMEOUT:.0f} s"
-                )
-            batches = await consumer.getmany(
-                timeout_ms=int(BATCH_WITHIN * 1000), max_records=BATCH_SIZE
-            )
-            if batches and not started:
-                started = time.perf_counter()
-            counted += sum(
-                count_events(record.value) for records in batches.values() for record in records
-            )
-        return Measurement("bare_aiokafka", counted, time.perf_counter() - started)
-    finally:
-        await consumer.stop()
 
 
 def measure_shape(

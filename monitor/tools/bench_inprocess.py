@@ -23,7 +23,7 @@ from pathlib import Path
 import orjson
 
 from monitor.errors import MonitorError
-from monitor.tools.bench import CASES, bench_events, seed_baselines
+from monitor.tools.bench_data import CASES, bench_events, seed_baselines
 
 __all__ = ["InProcessResult", "measure_in_process", "run_bench_in_process"]
 
