@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Self
 
+from monitor.adapters.child_process import stop_child
 from monitor.errors import BrokerError
 
 __all__ = ["LocalBroker", "free_port", "wait_for_port"]
@@ -115,13 +116,8 @@ class LocalBroker:
         return self
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process:
+            stop_child(self._process, 10)
         self._process = None
 
     def kill(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from monitor.adapters.child_process import stop_child
 from monitor.errors import MonitorError
 
 __all__ = ["INGEST_READY", "WorkerProcess", "bench_environment", "scrape_metric"]
@@ -124,14 +124,7 @@ class WorkerProcess:
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_child(self.process, timeout)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs (crash test)."""

@@ -1,13 +1,14 @@
 """The usual message decoded and validated in native code: msgspec types built from the field specs.
 
 A message whose every element is a plain contract object passes the checks of
-:mod:`monitor.contract.events` in msgspec's decoder, about three times faster than decoding with
-orjson and validating in Python. The types are generated from the same :class:`FieldSpec` s as the
-Python validator, and are at least as strict: any message they do not take whole (a bad element, an
-OpenTelemetry shape, an integer past 64 bits, a lone surrogate, an RFC 3339 time that does not
-parse) returns None, and :func:`monitor.contract.decode.decode_message` decodes it the exact way,
-element by element, with the precise rejections. ``tests/monitor/test_wire.py`` checks that both
-ways give the same events for every message the native one takes.
+:mod:`monitor.contract.events` in msgspec's decoder: 3.8 µs per event of a batched message,
+against 6.5 µs decoding with orjson and validating in Python. The types are generated from the same
+:class:`FieldSpec` s as the Python validator, and are at least as strict: any message they do not
+take whole (a bad element, an OpenTelemetry shape, an integer past 64 bits, a lone surrogate,
+bytes that are not UTF-8, an RFC 3339 time that does not parse) returns None, and
+:func:`monitor.contract.decode.decode_message` decodes it the exact way, element by element, with
+the precise rejections. ``tests/monitor/test_wire.py`` checks that both ways give the same events
+for every message the native one takes.
 
 >>> events = decode_native(b'[{"request_id": "a", "timestamp": 1767225600000, "model": "m", '
 ...                        b'"model_version": "v1", "usage": {"input_tokens": 7}}]', "inference",

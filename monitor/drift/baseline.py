@@ -196,6 +196,19 @@ class Baseline:
             raise ConfigError(f"baseline is malformed: {exc}") from None
 
 
+def _full_columns(rows: Sequence[Any], names: list[str]) -> dict[str, list[Any]] | None:
+    """The columns of ``names`` transposed in C when every row holds every name, else None."""
+    if not rows or not names:
+        return None
+    try:
+        if len(names) == 1:  # itemgetter of one name returns the value, not a tuple
+            return {names[0]: list(map(itemgetter(names[0]), rows))}
+        columns = map(list, zip(*map(itemgetter(*names), rows)))
+        return dict(zip(names, columns, strict=True))
+    except (KeyError, TypeError):  # a row lacks a name, or is None
+        return None
+
+
 def _columns(
     rows: Iterable[Mapping[str, Any] | None], keep: Iterable[str] | None, n_hint: int = 0
 ) -> tuple[dict[str, list[Any]], dict[str, int], int]:
@@ -209,15 +222,10 @@ def _columns(
         names = list(keep)
         known = set(names)
         unknown_fast: dict[str, int] = {}
-        try:  # the usual batch: every row a dict holding every name, transposed in C
-            if len(names) < 2:
-                raise KeyError(names)  # itemgetter of one name returns no tuple
-            rows_of = list(map(itemgetter(*names), rows))
-            columns_fast = dict(zip(names, map(list, zip(*rows_of)))) if rows_of else {}
-            columns_fast = columns_fast or {name: [] for name in names}
-            if max(map(len, rows), default=0) == len(names):  # nothing beyond the known names
-                return columns_fast, unknown_fast, len(rows)
-        except (KeyError, TypeError):  # a row without some name, or no row at all (None)
+        columns_fast = _full_columns(rows, names)
+        if columns_fast is not None and max(map(len, rows)) == len(names):
+            return columns_fast, unknown_fast, len(rows)  # the usual batch: nothing unknown
+        if columns_fast is None:  # a row without some name, or no row at all (None)
             columns_fast = {
                 name: [row.get(name) if row else None for row in rows] for name in names
             }

@@ -139,10 +139,9 @@ def _values(
     """The source's detector values of this batch, one message per model version."""
     latencies = []
     if source.kind == "inference":
-        offsets_of = source.offsets or [int(i.split(":")[-2]) for i in source.event_ids]
         latencies = [
             (e.model, e.model_version, offset, e.latency_ms, e.timestamp)
-            for e, offset in zip(source.valid, offsets_of)
+            for e, offset in zip(source.valid, source.offsets)
             if e.latency_ms is not None
         ]
     return [

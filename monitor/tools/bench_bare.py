@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from monitor.adapters.child_process import stop_child
 from monitor.errors import MonitorError
 from monitor.tools.bench_faust import (
     BATCH_SIZE,
@@ -62,12 +63,7 @@ def measure_bare_faust(
         try:
             line = _read_result(process, TIMEOUT)
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_child(process, 10)
     if not line:
         raise MonitorError(f"the bare Faust agent did not report {events} events; see {log}")
     result = orjson.loads(line)

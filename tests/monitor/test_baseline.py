@@ -358,3 +358,14 @@ def test_feature_columns_are_the_rows_transposed_whatever_the_rows_hold():
         assert unknown == expected
 
     check()
+
+
+def test_full_rows_take_the_transposition_in_c_and_any_gap_the_per_row_path():
+    from monitor.drift.baseline import _full_columns
+
+    rows = [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+    assert _full_columns(rows, ["a", "b"]) == {"a": [1, 2], "b": ["x", "y"]}
+    assert _full_columns(rows, ["b"]) == {"b": ["x", "y"]}
+    assert _full_columns([*rows, {"a": 3}], ["a", "b"]) is None  # a missing name
+    assert _full_columns([*rows, None], ["a", "b"]) is None
+    assert _full_columns([], ["a"]) is None and _full_columns(rows, []) is None
