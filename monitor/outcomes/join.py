@@ -68,19 +68,7 @@ def inference_payload(
     b'{"id":"inf:0:5:0","t":1.5,"m":"m","v":"v1","p":null,"l":80.0,"s":{}}'
     """
     segment = event.segment if type(event.segment) is dict else dict(event.segment)
-    if event.experiment is None or event.variant is None:
-        return kept_json(
-            _InferencePayload(
-                event_id,
-                event.timestamp,
-                event.model,
-                event.model_version,
-                event.prediction,
-                event.latency_ms,
-                segment,
-                not counted,
-            )
-        )
+    assigned = event.experiment is not None and event.variant is not None
     return kept_json(
         _InferencePayload(
             event_id,
@@ -91,9 +79,9 @@ def inference_payload(
             event.latency_ms,
             segment,
             not counted,
-            event.experiment,
-            event.variant,
-            covariate,
+            event.experiment if assigned else None,
+            event.variant if assigned else None,
+            covariate if assigned else None,
         )
     )
 

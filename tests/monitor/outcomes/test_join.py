@@ -184,3 +184,51 @@ def test_detector_values_are_in_order_with_their_times() -> None:
     column = detector_values(outcomes, list(range(500)))[("m", "v1")]["error"]
     np.testing.assert_array_equal(np.asarray(column.values), errors.astype(np.float64))
     assert column.times == (1.0,) * 500 and column.offsets == tuple(range(500))
+
+
+@given(
+    inference_events,
+    st.booleans(),
+    st.none() | st.text(min_size=1, max_size=4),
+    st.none() | st.text(min_size=1, max_size=4),
+    st.none() | st.floats(-1e6, 1e6, allow_nan=False),
+)
+def test_inference_payload_holds_exactly_the_set_members(event, counted, experiment, variant, x):
+    """The payload struct omits ``late``, ``e``, ``a`` and ``x`` unless set, as the reader expects."""
+    from dataclasses import replace
+
+    event = replace(event, experiment=experiment, variant=variant)
+    payload = orjson.loads(inference_payload(event, "t:0:5:1", counted=counted, covariate=x))
+    expected = {
+        "id": "t:0:5:1",
+        "t": event.timestamp,
+        "m": event.model,
+        "v": event.model_version,
+        "p": event.prediction,
+        "l": event.latency_ms,
+        "s": dict(event.segment),
+    }
+    if not counted:
+        expected["late"] = True
+    if experiment is not None and variant is not None:
+        expected |= {"e": experiment, "a": variant} | ({} if x is None else {"x": x})
+    assert payload == expected
+    assert list(payload)[:1] == ["id"]  # the Redis scripts read the leading {"id":"
+
+
+@given(st.lists(inference_events, max_size=30))
+def test_latency_values_per_version_keep_each_events_offset_and_time(events) -> None:
+    from monitor.outcomes.join import latency_columns
+
+    offsets = list(range(100, 100 + len(events)))
+    got = detector_values([], [], latency_columns(events, offsets))
+    expected: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
+    for event, offset in zip(events, offsets):
+        if event.latency_ms is not None:
+            expected.setdefault((event.model, event.model_version), []).append(
+                (offset, float(event.latency_ms), event.timestamp)
+            )
+    assert {
+        key: list(zip(s["latency_ms"].offsets, s["latency_ms"].values, s["latency_ms"].times))
+        for key, s in got.items()
+    } == expected
