@@ -26,6 +26,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any, Protocol
 
 from monitor.adapters.join_scripts import ADD_FEEDBACK, ADD_INFERENCES, EXPIRE
@@ -98,6 +99,9 @@ def _event_of(payload: bytes) -> bytes:
     return payload
 
 
+_REQUEST_ID = itemgetter(0)  # of an inference item, (request_id, payload)
+
+
 def _first_occurrences(items: Sequence[Any], key: Any) -> list[Any]:
     """Drop repeats inside one batch so that a batch never yields the same pair twice."""
     seen: set[Any] = set()
@@ -148,16 +152,13 @@ class MemoryJoinStore:
     ) -> list[InferenceMatch]:
         matches = []
         inferences, feedback_of, by_age = self._inferences, self._feedback, self._by_age
-        seen: set[str] = set()  # a batch never yields the same pair twice: first occurrences only
-        for rid, payload in items:  # once per inference: names bound locally
-            if rid in seen:
-                continue
-            seen.add(rid)
+        # once per event: the maps bound to local names
+        for rid, payload in _first_occurrences(items, _REQUEST_ID):
             feedback = feedback_of.get(rid)
             if rid not in inferences:
-                self._seq += 1
-                inferences[rid] = (self._seq, payload, now)
-                heapq.heappush(by_age, (now, self._seq, rid, None))
+                seq = self._next_seq()
+                inferences[rid] = (seq, payload, now)
+                heapq.heappush(by_age, (now, seq, rid, None))
                 if feedback:
                     self._unmatched_feedback.difference_update((rid, fid) for fid in feedback)
                 else:
@@ -378,7 +379,7 @@ class RedisJoinStore:
     def add_inferences(
         self, items: Sequence[tuple[str, bytes]], now: float
     ) -> list[InferenceMatch]:
-        unique = _first_occurrences(items, lambda item: item[0])
+        unique = _first_occurrences(items, _REQUEST_ID)
         if not unique:
             return []
         [rows] = self._run(

@@ -176,14 +176,15 @@ def _converter(record: type) -> Callable[[Any, float, float, float], Any]:
             lines.append(f"    if v_{name} is None: v_{name} = {defaults[name]!r}")
         else:
             lines.append(f"    v_{name} = {value}")
+    filled = _filled_twin(record)
     lines += [
-        f"    event = _Filled({', '.join(f'v_{name}' for name in vars(record)['__slots__'])})",
+        f"    event = _Filled({', '.join(f'v_{name}' for name in vars(filled)['__slots__'])})",
         "    event.__class__ = record",
         "    return event",
     ]
     namespace: dict[str, Any] = {
         "record": record,
-        "_Filled": _filled_twin(record),
+        "_Filled": filled,
         "parse_timestamp": parse_timestamp,
         "MILLIS": MILLIS_THRESHOLD,
         "InvalidEvent": InvalidEvent,

@@ -24,7 +24,7 @@ import numpy as np
 from monitor.catalogue import WINDOW_METRICS
 from monitor.contract.decode import Rejection, decode_message
 from monitor.contract.events import Event, FeedbackEvent, InferenceEvent
-from monitor.contract.fields import MAX_EVENTS_PER_MESSAGE, MIN_EVENT_TIME
+from monitor.contract.fields import MIN_EVENT_TIME
 from monitor.folding.partials import Partial, fold_counts, fold_sketches, fold_sums, group_keys
 from monitor.folding.windows import classify_lateness, window_starts
 from monitor.shadow.fold import fold_shadow_traffic
@@ -110,9 +110,6 @@ class BatchOutput:
 # Window means of inference fields (latency_ms, input_tokens, output_tokens), from the catalogue.
 SCALAR_MEANS = tuple(m.name for m in WINDOW_METRICS if m.kind == "mean")
 
-# An event's index in its message as text, for its id (a message holds at most this many events).
-_INDEX_TEXT = tuple(str(i) for i in range(MAX_EVENTS_PER_MESSAGE))
-
 # Extra folds for accepted inference events, added by later stages (drift histograms, outcomes).
 InferenceFold = Callable[[Sequence[InferenceEvent], np.ndarray, int], list[Partial]]
 
@@ -194,8 +191,13 @@ def event_id(message: RawMessage, index: int, epoch: int = 0) -> str:
     >>> event_id(RawMessage("inf", 2, 40, b"", "inference"), 0), event_id(RawMessage("inf", 2, 40, b"", "inference"), 1, 3)
     ('inf:2:40:0', 'inf#3:2:40:1')
     """
+    return f"{_id_prefix(message, epoch)}{index}"
+
+
+def _id_prefix(message: RawMessage, epoch: int) -> str:
+    """``topic:partition:offset:``, the part of an event id its message's events share."""
     topic = f"{message.topic}#{epoch}" if epoch else message.topic
-    return f"{topic}:{message.partition}:{message.offset}:{index}"
+    return f"{topic}:{message.partition}:{message.offset}:"
 
 
 def process_batch(
@@ -231,8 +233,8 @@ def process_batch(
                 objects=False,
             )
             decoded_events.extend(decoded.events)
-            prefix = event_id(message, 0, start.epoch)[:-1]  # "topic:partition:offset:"
-            event_ids += [prefix + _INDEX_TEXT[i] for i in decoded.indexes]
+            prefix = _id_prefix(message, start.epoch)  # event_id, once per message
+            event_ids += [f"{prefix}{i}" for i in decoded.indexes]
             offsets += [message.offset] * len(decoded.indexes)
             out.rejections.extend((message, r) for r in decoded.rejections)
         out.messages[source[0]] += len(fresh)

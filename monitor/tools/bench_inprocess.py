@@ -5,9 +5,10 @@ The worker's blocking batch steps (:class:`~monitor.services.ingest.BatchIngest`
 stage, shadow stage, the partials insert with its position check), its Prometheus bookkeeping
 and the encoding of the detector values, wired as ``monitor worker`` wires them, with its garbage
 collector settings (embedded store in a temporary directory, in-process join stores, the
-configured embedder), over the bench's events in one-event and batched messages. CPU time is this process's, so other jobs on the machine move
-it less than the wall-clock rates of the broker runs: it is the figure to compare commits with,
-and the one to profile (``py-spy record -- python -m monitor.tools.bench_inprocess``).
+configured embedder), over the bench's events in one-event and batched messages. CPU time is this
+process's, so other jobs on the machine move it less than the wall-clock rates of the broker runs:
+it is the figure to compare commits with, and the one to profile
+(``py-spy record -- python -m monitor.tools.bench_inprocess``).
 """
 
 from __future__ import annotations

@@ -84,6 +84,8 @@ def test_any_json_shaped_like_a_message_decodes_to_usable_values_or_is_refused(b
         {"p": -1},
         {"o": "41x"},
         {"s": {"error": [[1], ["NaN"], [1.0]]}},  # float("NaN") would pass float()
+        {"s": {"error": [[1], [0.0], [1e400]]}},  # a time past the largest float: infinite
+        {"m": 7},  # a model that is not a string
     ],
 )
 def test_malformed_messages_are_refused_with_a_reason(change) -> None:
