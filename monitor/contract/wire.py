@@ -1,8 +1,8 @@
 """The usual message decoded and validated in native code: msgspec types built from the field specs.
 
 A message whose every element is a plain contract object passes the checks of
-:mod:`monitor.contract.events` in msgspec's decoder: 3.8 µs per event of a batched message,
-against 6.5 µs decoding with orjson and validating in Python. The types are generated from the same
+:mod:`monitor.contract.events` in msgspec's decoder: 2.3 µs per event of a batched bench message
+(100 events of ~530 bytes), against 5.2 µs decoding with orjson and validating in Python. The types are generated from the same
 :class:`FieldSpec` s as the Python validator, and are at least as strict: any message they do not
 take whole (a bad element, an OpenTelemetry shape, an integer past 64 bits, a lone surrogate,
 bytes that are not UTF-8, an RFC 3339 time that does not parse) returns None, and
