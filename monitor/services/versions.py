@@ -210,14 +210,20 @@ class VersionStates:
         """The events to sample for automatic baselines: the first ``baseline_samples`` of each tracked
         version without one. A version evicted and seen again may be sampled again (the sample table
         keeps one row per request id)."""
-        wanted = []
+        short = {  # versions held without a baseline, with samples still to send
+            key: self.baseline_samples - self._samples_sent.get(key, 0)
+            for key, held in self._baselines.items_unordered()
+            if held is None and self._samples_sent.get(key, 0) < self.baseline_samples
+        }
+        wanted: list[Any] = []
+        if not short:  # the usual batch: every version has its baseline, no event is looked at
+            return wanted
         for event in events:
             key = (event.model, event.model_version)
-            if key in self._baselines and self._baselines.peek(key) is None:
-                sent = self._samples_sent.get(key, 0)
-                if sent < self.baseline_samples:
-                    self._samples_sent[key] = sent + 1
-                    wanted.append(event)
+            if short.get(key, 0) > 0:
+                short[key] -= 1
+                self._samples_sent[key] = self._samples_sent.get(key, 0) + 1
+                wanted.append(event)
         return wanted
 
     def trim(self) -> int:

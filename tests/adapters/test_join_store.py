@@ -329,3 +329,54 @@ def test_memory_and_redis_stores_join_the_same_pairs_for_any_sequence(redis_url:
             delete_redis_keys(redis_url, prefix + "*")
 
     check()
+
+
+def test_a_batch_of_new_inferences_stored_in_bulk_is_stored_as_event_by_event() -> None:
+    """The bulk path for batches of new request ids keeps exactly the per-event path's records,
+    matches, age order, expiry and evictions, whatever the sequence: repeats, feedback first, a
+    clock that goes back, a cap that evicts."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    class EventByEvent(MemoryJoinStore):
+        def _add_new_in_bulk(self, items, now):
+            return False
+
+    rids = st.sampled_from([f"r{i}" for i in range(8)])
+    payload = st.sampled_from([b'{"id":"t:0:1:0"}', b'{"id":"t:0:2:0"}'])
+    now = st.sampled_from([0.0, 1.0, 2.0, 50.0, 120.0, 300.0])
+    step = st.one_of(
+        st.tuples(st.just("inference"), st.lists(st.tuples(rids, payload), max_size=5), now),
+        st.tuples(
+            st.just("feedback"),
+            st.lists(st.tuples(rids, st.sampled_from(["f1", "f2"]), st.just(b"x")), max_size=3),
+            now,
+        ),
+        st.tuples(st.just("expire"), st.just([]), now),
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(step, max_size=12), st.sampled_from([3, 6, 1000]))
+    def check(sequence, cap) -> None:
+        bulk, single = MemoryJoinStore(TTL, max_records=cap), EventByEvent(TTL, max_records=cap)
+        for kind, items, at in sequence:
+            if kind == "expire":
+                assert bulk.expire(at) == single.expire(at)
+                continue
+            if kind == "inference":
+                got = bulk.add_inferences(items, at), single.add_inferences(items, at)
+            else:
+                got = bulk.add_feedback(items, at), single.add_feedback(items, at)
+            assert got[0] == got[1], (kind, items, at)
+            assert bulk.pending() == single.pending()
+            assert bulk.take_evicted() == single.take_evicted()
+            assert bulk._inferences == single._inferences
+            assert sorted(bulk._by_age) == sorted(single._by_age)
+            assert bulk._by_age[0:1] == single._by_age[0:1]  # the same oldest first: a heap
+
+    check()
+    store = MemoryJoinStore(TTL)  # and the bulk path is the one a batch of new ids takes
+    assert store._add_new_in_bulk([("a", b"1"), ("b", b"2")], 1.0)
+    assert not store._add_new_in_bulk([("a", b"3")], 1.0)  # stored already
+    assert not store._add_new_in_bulk([("c", b"3")], 0.5)  # older than a held record
+    assert not store._add_new_in_bulk([("d", b"3"), ("d", b"4")], 1.0)  # twice in the batch

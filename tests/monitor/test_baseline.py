@@ -369,3 +369,52 @@ def test_full_rows_take_the_transposition_in_c_and_any_gap_the_per_row_path():
     assert _full_columns([*rows, {"a": 3}], ["a", "b"]) is None  # a missing name
     assert _full_columns([*rows, None], ["a", "b"]) is None
     assert _full_columns([], ["a"]) is None and _full_columns(rows, []) is None
+
+
+def test_the_number_block_counts_as_the_per_row_columns_whatever_the_rows_hold(monkeypatch):
+    """A batch's numeric features converted in one block give the same histograms, data-quality
+    counts and unknown features as the per-row columns, for clean rows and for every way a row can
+    leave the block path (a missing name, a string or boolean value, a null row, an extra name)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from monitor.drift import baseline as module
+
+    reference = [
+        {"features": {"x": float(i % 17), "y": i % 5, "lang": ["en", "de", "fr"][i % 3]}}
+        for i in range(200)
+    ]
+    base = build_baseline("m", "v", reference, now=0.0)
+    number = st.one_of(st.integers(-5, 25), st.floats(-5, 25), st.none())
+    clean = st.fixed_dictionaries({"x": number, "y": number, "lang": st.sampled_from(["en", "es"])})
+    odd = st.one_of(
+        st.none(),
+        st.dictionaries(
+            st.sampled_from(["x", "y", "lang", "extra"]),
+            st.one_of(number, st.text(max_size=2), st.booleans()),
+        ),
+    )
+    per_row = module._number_block
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(clean, max_size=20), st.lists(odd, max_size=2))
+    def check(rows, others):
+        for batch in (rows, rows + others):
+            fast = histogram_batch(base, batch)
+            monkeypatch.setattr(module, "_number_block", lambda rows, names: None)
+            slow = histogram_batch(base, batch)
+            monkeypatch.setattr(module, "_number_block", per_row)
+            assert {k: v.tolist() for k, v in fast.counts.items()} == {
+                k: v.tolist() for k, v in slow.counts.items()
+            }
+            assert (fast.missing, fast.type_violations, fast.out_of_range, fast.n) == (
+                slow.missing,
+                slow.type_violations,
+                slow.out_of_range,
+                slow.n,
+            )
+            assert fast.unknown_features == slow.unknown_features
+        if rows:  # the clean batch takes the block
+            assert per_row(rows, ["x", "y"]) is not None
+
+    check()
