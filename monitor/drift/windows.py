@@ -28,7 +28,7 @@ import numpy as np
 
 from monitor.drift.baseline import Baseline, histogram_batch
 from monitor.drift.divergence import SeverityThresholds, score_feature
-from monitor.folding.partials import Partial
+from monitor.folding.partials import Partial, group_keys
 
 __all__ = [
     "DQ_PREFIX",
@@ -57,15 +57,18 @@ def fold_drift(
     window_seconds: int,
 ) -> list[Partial]:
     """Histogram and data-quality partials of the events whose model version has a baseline."""
-    groups: dict[tuple[float, str, str], list[int]] = defaultdict(list)
-    for i, key in enumerate(zip(starts.tolist(), models, versions)):
-        if key[1:] in baselines:
-            groups[key].append(i)
+    ids, keys = group_keys(starts, models, versions)
     out: list[Partial] = []
-    for (start, model, version), rows in groups.items():
+    for group, (start, model, version) in enumerate(keys):
+        if (model, version) not in baselines:
+            continue
         baseline_id, baseline = baselines[(model, version)]
-        hist = histogram_batch(baseline, [features[i] for i in rows], [texts[i] for i in rows])
-        latest = float(times[rows].max())
+        if len(keys) == 1:  # the whole batch in one window of one version: no copies
+            hist, latest = histogram_batch(baseline, features, texts), float(np.max(times))
+        else:
+            rows = np.flatnonzero(ids == group).tolist()
+            hist = histogram_batch(baseline, [features[i] for i in rows], [texts[i] for i in rows])
+            latest = float(times[rows].max())
         for feature, counts in hist.counts.items():
             for index in np.flatnonzero(counts).tolist():
                 c = float(counts[index])

@@ -167,11 +167,12 @@ def _fold_source(
         window_seconds=window,
     )
     on_time = np.flatnonzero(~verdict.late)
-    kept = [events[i] for i in on_time]
+    kept = [events[i] for i in on_time] if len(late_idx) else events  # the usual batch: none late
     if kind == "inference":
         inferences = cast("list[InferenceEvent]", kept)  # a source carries one kind
+        kept_starts = starts[on_time] if len(late_idx) else starts
         for fold in (_inference_scalars, *folds):
-            partials += fold(inferences, starts[on_time], window) if inferences else []
+            partials += fold(inferences, kept_starts, window) if inferences else []
     else:
         partials += fold_counts(
             starts[on_time],
