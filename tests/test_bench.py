@@ -26,6 +26,8 @@ def test_bench_events_carry_the_case_features_and_recent_times() -> None:
 def test_small_bench_reports_three_rates_and_consistent_ratios(
     broker: LocalBroker, tmp_path: Path
 ) -> None:
+    """Two runs of each consumer over each backlog (each run its own consumer group and store):
+    every run reads every event, and the rates reported are the runs' medians."""
     lines: list[str] = []
     output = tmp_path / "bench.json"
     code = run_bench(
@@ -35,6 +37,7 @@ def test_small_bench_reports_three_rates_and_consistent_ratios(
         bootstrap=broker.bootstrap,
         echo=lines.append,
         latency=False,
+        repeat=2,
     )
 
     assert code == 0
@@ -53,12 +56,16 @@ def test_small_bench_reports_three_rates_and_consistent_ratios(
         for consumer in CONSUMERS:
             assert abs(r["rates"][consumer] * r["seconds"][consumer] - 2000) <= 0.01 * 2000
         rates = r["rates"]
+        assert {c: len(runs) for c, runs in r["runs"].items()} == dict.fromkeys(CONSUMERS, 2)
+        for consumer, runs in r["runs"].items():
+            assert abs(rates[consumer] - sum(runs) / 2) <= 0.1  # the median of two
         assert abs(r["ratios"]["worker/bare_faust"] - rates["worker"] / rates["bare_faust"]) < 0.01
         assert (
             abs(r["ratios"]["worker/bare_aiokafka"] - rates["worker"] / rates["bare_aiokafka"])
             < 0.01
         )
-    assert "worker/faust" in "\n".join(lines)
+    assert report["repeat"] == 2 and "run 2 of 2" in "\n".join(lines)
+    assert "worker/faust" in "\n".join(lines) and "medians of 2 runs" in "\n".join(lines)
 
 
 def test_table_has_one_row_per_case_and_shape() -> None:
@@ -121,3 +128,10 @@ def test_in_process_bench_counts_every_event_after_the_first_batch(tmp_path) -> 
         (10, 4000 - 2000, 4000),
     ]
     assert all(r["rate"] > 0 and r["cpu_us_per_event"] > 0 for r in results)
+
+
+def test_repeat_is_refused_where_it_would_be_ignored() -> None:
+    done = monitor_cli("bench", "--in-process", "--repeat", "3", env={}, check=False)
+    assert done.returncode == 2 and "--repeat applies to the broker runs only" in done.stderr
+    done = monitor_cli("bench", "--repeat", "0", "--events", "10", env={}, check=False)
+    assert done.returncode != 0 and "repeat 0 must all be at least 1" in done.stderr + done.stdout

@@ -67,8 +67,19 @@ class ShapeResult:
     event_bytes: float
     measurements: tuple[Measurement, ...] = field(default_factory=tuple)
 
+    def rates(self, consumer: str) -> list[float]:
+        """The consumer's rate in each run, in run order."""
+        return [m.rate for m in self.measurements if m.consumer == consumer]
+
     def rate(self, consumer: str) -> float:
-        return next(m.rate for m in self.measurements if m.consumer == consumer)
+        """The median of the consumer's runs (one run: its rate).
+
+        >>> from monitor.tools.bench_bare import Measurement
+        >>> ShapeResult("standard", 100, 10, 1, 500.0, (Measurement("worker", 10, 1.0),
+        ...     Measurement("worker", 10, 2.0), Measurement("worker", 10, 0.1))).rate("worker")
+        10.0
+        """
+        return float(np.median(self.rates(consumer)))
 
     @property
     def ratios(self) -> dict[str, float]:
@@ -80,9 +91,11 @@ class ShapeResult:
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k != "measurements"}
-        out["rates"] = {m.consumer: round(m.rate, 1) for m in self.measurements}
-        out["seconds"] = {m.consumer: round(m.seconds, 6) for m in self.measurements}
+        consumers = list(dict.fromkeys(m.consumer for m in self.measurements))
+        out["rates"] = {c: round(self.rate(c), 1) for c in consumers}
+        out["seconds"] = {c: round(self.events / self.rate(c), 6) for c in consumers}
         out["ratios"] = {k: round(v, 3) for k, v in self.ratios.items()}
+        out["runs"] = {c: [round(r, 1) for r in self.rates(c)] for c in consumers}
         return out
 
 
@@ -118,14 +131,16 @@ def measure_worker(
     workdir: Path,
     echo: Echo,
     reference: list[dict[str, Any]] | None = None,
+    tag: str = "",
 ) -> Measurement:
-    """``monitor worker`` over the backlog: from the start of its first batch to the write of its last."""
+    """``monitor worker`` over the backlog: from the start of its first batch to the write of its last.
+    ``tag`` tells its consumer group apart from other runs over the same topic."""
     env = {
         "MONITOR_KAFKA_BOOTSTRAP": bootstrap,
         "MONITOR_INFERENCE_TOPIC": topics["inference"],
         "MONITOR_FEEDBACK_TOPIC": topics["feedback"],
         "MONITOR_DLQ_TOPIC": topics["dlq"],
-        "MONITOR_APP_ID": f"{topics['inference']}-worker",
+        "MONITOR_APP_ID": f"{topics['inference']}-worker{tag}",
         "MONITOR_PARTITIONS": str(partitions),
         "MONITOR_CLICKHOUSE_URL": f"chdb://{workdir / 'store'}",
         "MONITOR_SESSION_TIMEOUT": "6",
@@ -179,8 +194,11 @@ def measure_shape(
     workdir: Path,
     echo: Echo,
     options: dict[str, Any] | None = None,
+    repeat: int = 1,
 ) -> ShapeResult:
-    """``options``: TLS/SASL of the bench's own clients (the worker and bare Faust read MONITOR_KAFKA_*)."""
+    """``options``: TLS/SASL of the bench's own clients (the worker and bare Faust read MONITOR_KAFKA_*).
+    ``repeat``: runs of each consumer over the same backlog; the result holds them all, its rates
+    are their medians."""
     prefix = f"bench-{uuid.uuid4().hex[:8]}-{case.name}-b{batch}"
     topics = {
         "inference": f"{prefix}.inference",
@@ -201,21 +219,43 @@ def measure_shape(
     event_bytes = float(np.mean([len(orjson.dumps(e)) for e in events[:1000]]))
     shape_dir = workdir / prefix
     shape_dir.mkdir()
-    echo("    measuring worker (consume -> validate -> aggregate -> ClickHouse)")
-    measurements = [
-        measure_worker(
-            bootstrap, topics, len(events), partitions, shape_dir, echo, reference=events[:2000]
+    measurements: list[Measurement] = []
+    for run in range(
+        repeat
+    ):  # in turns, so that a slower minute of the machine hits every consumer
+        tag = f"-{run}" if run else ""
+        run_dir = shape_dir / f"run{run}" if run else shape_dir
+        run_dir.mkdir(exist_ok=True)
+        if repeat > 1:
+            echo(f"    run {run + 1} of {repeat}")
+        echo("    measuring worker (consume -> validate -> aggregate -> ClickHouse)")
+        measurements.append(
+            measure_worker(
+                bootstrap,
+                topics,
+                len(events),
+                partitions,
+                run_dir,
+                echo,
+                reference=events[:2000],
+                tag=tag,
+            )
         )
-    ]
-    echo(f"    worker {measurements[-1].rate:,.0f} events/s; measuring bare Faust agent")
-    measurements.append(
-        measure_bare_faust(bootstrap, topics["inference"], len(events), partitions, shape_dir)
-    )
-    echo(f"    bare Faust {measurements[-1].rate:,.0f} events/s; measuring bare aiokafka consumer")
-    measurements.append(
-        asyncio.run(measure_bare_aiokafka(bootstrap, topics["inference"], len(events), options))
-    )
-    echo(f"    bare aiokafka {measurements[-1].rate:,.0f} events/s")
+        echo(f"    worker {measurements[-1].rate:,.0f} events/s; measuring bare Faust agent")
+        measurements.append(
+            measure_bare_faust(
+                bootstrap, topics["inference"], len(events), partitions, run_dir, tag=tag
+            )
+        )
+        echo(
+            f"    bare Faust {measurements[-1].rate:,.0f} events/s; measuring bare aiokafka consumer"
+        )
+        measurements.append(
+            asyncio.run(
+                measure_bare_aiokafka(bootstrap, topics["inference"], len(events), options, tag=tag)
+            )
+        )
+        echo(f"    bare aiokafka {measurements[-1].rate:,.0f} events/s")
     return ShapeResult(
         case.name, batch, len(events), messages, round(event_bytes, 1), tuple(measurements)
     )
@@ -256,12 +296,15 @@ def run_bench(
     bootstrap: str | None = None,
     echo: Echo | None = None,
     latency: bool = True,
+    repeat: int = 1,
 ) -> int:
-    """Run the bench for ``case`` (or ``"all"``) and print the table; 0 when every consumer finished."""
+    """Run the bench for ``case`` (or ``"all"``) and print the table; 0 when every consumer finished.
+    ``repeat`` runs each consumer that many times over each backlog, in turns, and reports medians."""
     say: Echo = echo or (lambda text: print(text, flush=True))
-    if events < 1 or batch < 1 or partitions < 1:
+    if events < 1 or batch < 1 or partitions < 1 or repeat < 1:
         raise ConfigError(
-            f"events {events}, batch {batch} and partitions {partitions} must all be at least 1"
+            f"events {events}, batch {batch}, partitions {partitions} and repeat {repeat} must "
+            "all be at least 1"
         )
     if case != "all" and case not in CASES:
         raise ConfigError(f"bench case {case!r} is not one of {', '.join([*CASES, 'all'])}")
@@ -291,6 +334,7 @@ def run_bench(
                             workdir,
                             say,
                             options,
+                            repeat,
                         )
                     )
             alert_latency = None
@@ -304,6 +348,10 @@ def run_bench(
                 broker.stop()
     say("")
     say(format_table(results))
+    if repeat > 1:
+        say(
+            f"rates and ratios: medians of {repeat} runs of each consumer (every run in the JSON output)"
+        )
     if alert_latency is not None:
         say(alert_latency.describe())
     for bench_case in cases:
@@ -317,6 +365,7 @@ def run_bench(
             "machine": machine(),
             "events": events,
             "partitions": partitions,
+            "repeat": repeat,
             "results": [r.to_dict() for r in results],
             "alert_latency": alert_latency.to_dict() if alert_latency is not None else None,
         }
@@ -342,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-latency", action="store_true", help="skip the event -> alert latency measurement"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each consumer per backlog; medians reported"
+    )
     args = parser.parse_args(argv)
     return run_bench(
         events=args.events,
@@ -350,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         case=args.case,
         partitions=args.partitions,
         latency=not args.no_latency,
+        repeat=args.repeat,
     )
 
 

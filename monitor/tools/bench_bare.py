@@ -42,7 +42,7 @@ class Measurement:
 
 
 def measure_bare_faust(
-    bootstrap: str, topic: str, events: int, partitions: int, workdir: Path
+    bootstrap: str, topic: str, events: int, partitions: int, workdir: Path, tag: str = ""
 ) -> Measurement:
     """A Faust agent that only decodes, in a child process (:mod:`monitor.tools.bench_faust`)."""
     log = workdir / "bare_faust.log"
@@ -56,7 +56,7 @@ def measure_bare_faust(
         "--partitions",
         str(partitions),
         "--app-id",
-        f"{topic}-faust",
+        f"{topic}-faust{tag}",
     ]
     with open(log, "ab") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, bufsize=0)
@@ -89,7 +89,11 @@ def _read_result(process: subprocess.Popen[bytes], timeout: float) -> bytes:
 
 
 async def measure_bare_aiokafka(
-    bootstrap: str, topic: str, events: int, options: dict[str, Any] | None = None
+    bootstrap: str,
+    topic: str,
+    events: int,
+    options: dict[str, Any] | None = None,
+    tag: str = "",
 ) -> Measurement:
     """An aiokafka consumer that only decodes: ``getmany`` and ``orjson.loads`` per message."""
     from aiokafka import AIOKafkaConsumer
@@ -97,7 +101,7 @@ async def measure_bare_aiokafka(
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
-        group_id=f"{topic}-aiokafka",
+        group_id=f"{topic}-aiokafka{tag}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_partition_fetch_bytes=MAX_FETCH_BYTES,

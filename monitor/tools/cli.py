@@ -737,6 +737,10 @@ def bench(
     latency: bool = typer.Option(
         True, help="also time event -> alert on live traffic (about 60 s more)"
     ),
+    repeat: int = typer.Option(
+        1,
+        help="runs of each consumer over each backlog, in turns; the table shows their medians",
+    ),
     in_process: bool = typer.Option(
         False,
         "--in-process",
@@ -745,6 +749,8 @@ def bench(
     config: Path | None = ConfigOption,
 ) -> None:
     """Measure the worker against a bare Faust agent and a bare aiokafka consumer."""
+    if repeat != 1 and (in_process or embeddings):
+        raise typer.BadParameter("--repeat applies to the broker runs only", param_hint="--repeat")
     if in_process:
         from monitor.tools.bench_inprocess import run_bench_in_process
 
@@ -766,6 +772,7 @@ def bench(
             case=case,
             partitions=partitions,
             latency=latency,
+            repeat=repeat,
         )
     )
 
