@@ -13,11 +13,11 @@ exact aggregate of the whole stream, whatever the partitioning.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["Partial", "fold_counts", "fold_sketches", "fold_sums", "group_keys"]
+__all__ = ["Partial", "fold_counts", "fold_sketches", "fold_sums", "group_keys", "merge_partials"]
 
 
 class Partial(NamedTuple):
@@ -36,6 +36,30 @@ class Partial(NamedTuple):
     count: float  # type: ignore[assignment]  # the field shadows tuple.count (never called here)
     total: float
     max_event_time: float
+
+
+def merge_partials(partials: Sequence[Partial]) -> list[Partial]:
+    """One partial per key: counts and totals added, the latest event time kept; first-seen order.
+
+    >>> a = Partial(0.0, 60, "m", "v1", "latency_ms", "", 2.0, 30.0, 5.0)
+    >>> merge_partials([a, a._replace(count=1.0, total=10.0, max_event_time=9.0)])
+    [Partial(window_start=0.0, window_seconds=60, model='m', model_version='v1', name='latency_ms', bucket='', count=3.0, total=40.0, max_event_time=9.0)]
+    """
+    merged: dict[tuple[Any, ...], Partial] = {}
+    for partial in partials:
+        key = partial[:6]
+        seen = merged.get(key)
+        merged[key] = (
+            partial
+            if seen is None
+            else Partial(
+                *key,
+                seen.count + partial.count,
+                seen.total + partial.total,
+                max(seen.max_event_time, partial.max_event_time),
+            )
+        )
+    return list(merged.values())
 
 
 def group_keys(

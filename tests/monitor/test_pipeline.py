@@ -315,3 +315,51 @@ def test_each_valid_event_carries_its_message_offset_beside_its_id() -> None:
     assert source.offsets == [int(i.split(":")[2]) for i in source.event_ids] == [5, 5, 6, 7]
     assert [e.request_id for e in source.valid] == ["a", "b", "d", "e"]
     assert source.shadow_ids == ["inf:0:6:0"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    message_payloads,
+    st.lists(st.booleans(), max_size=30),
+    st.sampled_from([1, 2, 3, 7]),
+)
+def test_folding_in_chunks_gives_the_whole_fold(payloads: list, shadows: list, chunk: int) -> None:
+    """A source decoded and folded in chunks (FOLD_CHUNK_EVENTS) gives the same events, ids,
+    offsets, late flags, shadow answers, watermark and partials (one per key) as one fold."""
+    import monitor.folding.pipeline as pipeline
+
+    def shadowed(payload: Any, is_shadow: bool) -> Any:
+        if isinstance(payload, bytes):
+            return payload
+        elements = payload if isinstance(payload, list) else [payload]
+        marked = [
+            dict(e, deployment="shadow") if is_shadow and "timestamp" in e else e for e in elements
+        ]
+        return marked if isinstance(payload, list) else marked[0]
+
+    marks = shadows + [False] * len(payloads)
+    messages = [msg(INF, o, shadowed(p, marks[o])) for o, p in enumerate(payloads)]
+    start = {INF: Position(-1, 9_000.0)}  # some events late from the start
+    whole = process_batch(messages, start, CFG)
+    saved = pipeline.FOLD_CHUNK_EVENTS
+    pipeline.FOLD_CHUNK_EVENTS = chunk
+    try:
+        chunked = process_batch(messages, start, CFG)
+    finally:
+        pipeline.FOLD_CHUNK_EVENTS = saved
+    rows, expected = table(chunked), table(whole)
+    assert rows.keys() == expected.keys()
+    for key, (count, total) in expected.items():
+        assert rows[key] == (count, pytest.approx(total)), key
+    assert chunked.events == whole.events and chunked.late == whole.late
+    assert [e.request_id for e in chunked.inferences] == [e.request_id for e in whole.inferences]
+    for source, src in whole.sources.items():
+        got = chunked.sources[source]
+        assert (got.event_ids, got.offsets, got.late, got.shadow_ids, got.watermark) == (
+            src.event_ids,
+            src.offsets,
+            src.late,
+            src.shadow_ids,
+            src.watermark,
+        )
+        assert [e.timestamp for e in got.valid] == [e.timestamp for e in src.valid]
