@@ -326,7 +326,7 @@ def test_each_valid_event_carries_its_message_offset_beside_its_id() -> None:
 def test_folding_in_chunks_gives_the_whole_fold(payloads: list, shadows: list, chunk: int) -> None:
     """A source decoded and folded in chunks (FOLD_CHUNK_EVENTS) gives the same events, ids,
     offsets, late flags, shadow answers, watermark and partials (one per key) as one fold."""
-    import monitor.folding.pipeline as pipeline
+    from monitor.folding import pipeline
 
     def shadowed(payload: Any, is_shadow: bool) -> Any:
         if isinstance(payload, bytes):
