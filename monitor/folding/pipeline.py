@@ -42,7 +42,6 @@ __all__ = [
     "Position",
     "RawMessage",
     "SourceOutput",
-    "event_id",
     "process_batch",
 ]
 
@@ -194,18 +193,14 @@ def _fold_source(
     return partials, verdict.watermark, len(late_idx), kept, verdict.late.tolist()
 
 
-def event_id(message: RawMessage, index: int, epoch: int = 0) -> str:
-    """``topic:partition:offset:index``; from the second position epoch on the topic part carries
+def _id_prefix(message: RawMessage, epoch: int) -> str:
+    """``topic:partition:offset:``, the part its message's events share of an event id
+    ``topic:partition:offset:index``; from the second position epoch on the topic part carries
     ``#epoch``, so an event of a recreated topic never shares an id with one before it.
 
-    >>> event_id(RawMessage("inf", 2, 40, b"", "inference"), 0), event_id(RawMessage("inf", 2, 40, b"", "inference"), 1, 3)
-    ('inf:2:40:0', 'inf#3:2:40:1')
+    >>> _id_prefix(RawMessage("inf", 2, 40, b"", "inference"), 0), _id_prefix(RawMessage("inf", 2, 40, b"", "inference"), 3)
+    ('inf:2:40:', 'inf#3:2:40:')
     """
-    return f"{_id_prefix(message, epoch)}{index}"
-
-
-def _id_prefix(message: RawMessage, epoch: int) -> str:
-    """``topic:partition:offset:``, the part of an event id its message's events share."""
     topic = f"{message.topic}#{epoch}" if epoch else message.topic
     return f"{topic}:{message.partition}:{message.offset}:"
 
@@ -229,7 +224,7 @@ def _decoded_chunks(
             objects=False,
         )
         events.extend(decoded.events)
-        prefix = _id_prefix(message, epoch)  # event_id, once per message
+        prefix = _id_prefix(message, epoch)  # once per message
         ids.extend([f"{prefix}{i}" for i in decoded.indexes])
         offsets.extend([message.offset] * len(decoded.indexes))
         out.rejections.extend((message, r) for r in decoded.rejections)

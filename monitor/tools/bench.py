@@ -220,9 +220,8 @@ def measure_shape(
     shape_dir = workdir / prefix
     shape_dir.mkdir()
     measurements: list[Measurement] = []
-    for run in range(
-        repeat
-    ):  # in turns, so that a slower minute of the machine hits every consumer
+    # the consumers in turns, so that a slower minute of the machine hits every one of them
+    for run in range(repeat):
         tag = f"-{run}" if run else ""
         run_dir = shape_dir / f"run{run}" if run else shape_dir
         run_dir.mkdir(exist_ok=True)
