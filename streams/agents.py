@@ -98,8 +98,8 @@ def register_agents(app: faust.App, wiring: Wiring) -> IngestService:
             raise MonitorError("the version state is not open")
         return wiring.versions
 
-    def fold_drift_histograms(events, starts, window):
-        return versions().fold_drift(events, starts, window)
+    def fold_drift_histograms(events, columns, window):
+        return versions().fold_drift(events, columns, window)
 
     async def sample_new_versions(out: BatchOutput) -> None:
         wanted = versions().take_samples(out.inferences)

@@ -55,9 +55,11 @@ def fold_drift(
     versions: Sequence[str],
     times: np.ndarray,
     window_seconds: int,
+    grouped: tuple[np.ndarray, list[tuple[float, str, str]]] | None = None,
 ) -> list[Partial]:
-    """Histogram and data-quality partials of the events whose model version has a baseline."""
-    ids, keys = group_keys(starts, models, versions)
+    """Histogram and data-quality partials of the events whose model version has a baseline;
+    ``grouped``: the :func:`group_keys` of ``starts``, ``models`` and ``versions``, if known."""
+    ids, keys = grouped or group_keys(starts, models, versions)
     out: list[Partial] = []
     for group, (start, model, version) in enumerate(keys):
         if (model, version) not in baselines:

@@ -39,6 +39,7 @@ from monitor.shadow.fold import fold_shadow_traffic
 __all__ = [
     "BatchConfig",
     "BatchOutput",
+    "FoldColumns",
     "Position",
     "RawMessage",
     "SourceOutput",
@@ -118,17 +119,54 @@ SCALAR_MEANS = tuple(m.name for m in WINDOW_METRICS if m.kind == "mean")
 # A source's events are folded in chunks of about this many, each right after it is decoded.
 FOLD_CHUNK_EVENTS = 5_000
 
+
+@dataclass(frozen=True, slots=True)
+class FoldColumns:
+    """The columns of a chunk's on-time events that every fold reads, taken from the events once.
+
+    >>> events = [InferenceEvent("a", 61.0, "m", "v1"), InferenceEvent("b", 130.0, "m", "v1")]
+    >>> columns = FoldColumns.of(events, 60)
+    >>> columns.starts.tolist(), columns.grouped[1]
+    ([60.0, 120.0], [(60.0, 'm', 'v1'), (120.0, 'm', 'v1')])
+    """
+
+    times: np.ndarray
+    starts: np.ndarray  # each event's window start
+    models: list[str]
+    versions: list[str]
+    grouped: tuple[np.ndarray, list[tuple[float, str, str]]]  # group_keys of the three above
+
+    @classmethod
+    def of(cls, events: Sequence[Event], window: int) -> FoldColumns:
+        times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
+        return cls.build(
+            times,
+            window_starts(times, window),
+            [e.model or "" for e in events],
+            [e.model_version or "" for e in events],
+        )
+
+    @classmethod
+    def build(
+        cls, times: np.ndarray, starts: np.ndarray, models: list[str], versions: list[str]
+    ) -> FoldColumns:
+        return cls(times, starts, models, versions, group_keys(starts, models, versions))
+
+
 # Extra folds for accepted inference events, added by later stages (drift histograms, outcomes).
-InferenceFold = Callable[[Sequence[InferenceEvent], np.ndarray, int], list[Partial]]
+InferenceFold = Callable[[Sequence[InferenceEvent], FoldColumns, int], list[Partial]]
 
 
 def _inference_scalars(
-    events: Sequence[InferenceEvent], starts: np.ndarray, window: int
+    events: Sequence[InferenceEvent], columns: FoldColumns, window: int
 ) -> list[Partial]:
-    models = [e.model for e in events]
-    versions = [e.model_version for e in events]
-    times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
-    grouped = group_keys(starts, models, versions)  # once for the seven folds below
+    starts, models, versions, times = (
+        columns.starts,
+        columns.models,
+        columns.versions,
+        columns.times,
+    )
+    grouped = columns.grouped  # once for the seven folds below
     out = fold_counts(
         starts, models, versions, times, "inference_events", window_seconds=window, grouped=grouped
     )
@@ -178,9 +216,13 @@ def _fold_source(
     kept = [events[i] for i in on_time] if len(late_idx) else events  # the usual batch: none late
     if kind == "inference":
         inferences = cast("list[InferenceEvent]", kept)  # a source carries one kind
-        kept_starts = starts[on_time] if len(late_idx) else starts
-        for fold in (_inference_scalars, *folds):
-            partials += fold(inferences, kept_starts, window) if inferences else []
+        if len(late_idx):
+            times, starts = times[on_time], starts[on_time]
+            models, versions = [models[i] for i in on_time], [versions[i] for i in on_time]
+        if inferences:  # times, windows, models, versions and their groups once for every fold
+            columns = FoldColumns.build(times, starts, models, versions)
+            for fold in (_inference_scalars, *folds):
+                partials += fold(inferences, columns, window)
     else:
         partials += fold_counts(
             starts[on_time],

@@ -17,17 +17,14 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from monitor.adapters.drift_store import DriftStore
 from monitor.bounded import LRUMap
 from monitor.drift.baseline import Baseline
 from monitor.drift.embedding_windows import fold_embeddings
 from monitor.drift.embeddings import Embedder
 from monitor.drift.windows import fold_drift
-from monitor.folding.partials import Partial
-from monitor.folding.pipeline import BatchOutput
-from monitor.folding.windows import window_starts
+from monitor.folding.partials import Partial, merge_partials
+from monitor.folding.pipeline import FOLD_CHUNK_EVENTS, BatchOutput, FoldColumns
 
 __all__ = ["VersionStates"]
 
@@ -150,37 +147,46 @@ class VersionStates:
             if source.kind != "inference":
                 continue
             late = source.late or [False] * len(source.valid)
-            events = [
-                e
-                for e, is_late in zip(source.valid, late)
-                if not is_late and (e.model, e.model_version) in baselines
-            ]
-            if events:
-                times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
-                source.partials += self.drift_partials(
-                    baselines, events, window_starts(times, window_seconds), window_seconds
-                )
+            folded: list[Partial] = []
+            # in chunks, as process_batch folds: a worker's first batch is its largest
+            for first in range(0, len(source.valid), FOLD_CHUNK_EVENTS):
+                last = first + FOLD_CHUNK_EVENTS
+                events = [
+                    e
+                    for e, is_late in zip(source.valid[first:last], late[first:last])
+                    if not is_late and (e.model, e.model_version) in baselines
+                ]
+                if events:
+                    folded += self.drift_partials(
+                        baselines, events, FoldColumns.of(events, window_seconds), window_seconds
+                    )
+            source.partials += (
+                merge_partials(folded) if len(source.valid) > FOLD_CHUNK_EVENTS else folded
+            )
 
     def fold_drift(
-        self, events: Sequence[Any], starts: np.ndarray, window_seconds: int
+        self, events: Sequence[Any], columns: FoldColumns, window_seconds: int
     ) -> list[Partial]:
         """The batch's drift fold (an ``InferenceFold``): :meth:`drift_partials` under the held
         baselines, nothing while none is held."""
         baselines = self.baselines()
-        return self.drift_partials(baselines, events, starts, window_seconds) if baselines else []
+        return self.drift_partials(baselines, events, columns, window_seconds) if baselines else []
 
     def drift_partials(
         self,
         baselines: Mapping[VersionKey, tuple[str, Baseline]],
         events: Sequence[Any],
-        starts: np.ndarray,
+        columns: FoldColumns,
         window_seconds: int,
     ) -> list[Partial]:
         """Histogram, data-quality and (with an embedder) prompt-embedding partials of ``events``."""
-        times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
         texts = [e.input_text for e in events]
-        models = [e.model for e in events]
-        versions = [e.model_version for e in events]
+        starts, models, versions, times = (
+            columns.starts,
+            columns.models,
+            columns.versions,
+            columns.times,
+        )
         out = fold_drift(
             baselines,
             [e.features for e in events],
@@ -190,6 +196,7 @@ class VersionStates:
             versions,
             times,
             window_seconds,
+            grouped=columns.grouped,
         )
         if self.embedder is not None and self.embedding_rate > 0:
             out += fold_embeddings(

@@ -4,7 +4,6 @@ import itertools
 from collections import defaultdict
 from typing import Any
 
-import numpy as np
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -12,7 +11,14 @@ from hypothesis import strategies as st
 
 from monitor.contract.events import InferenceEvent
 from monitor.folding.partials import Partial, fold_counts
-from monitor.folding.pipeline import BatchConfig, BatchOutput, Position, RawMessage, process_batch
+from monitor.folding.pipeline import (
+    BatchConfig,
+    BatchOutput,
+    FoldColumns,
+    Position,
+    RawMessage,
+    process_batch,
+)
 
 NOW = 10_000.0
 CFG = BatchConfig(
@@ -202,16 +208,19 @@ def test_feedback_partials() -> None:
 def test_extra_inference_folds_see_only_on_time_events() -> None:
     seen: list[list[str]] = []
 
-    def fold(events: list[InferenceEvent], starts: np.ndarray, window: int) -> list[Partial]:
+    def fold(events: list[InferenceEvent], columns: FoldColumns, window: int) -> list[Partial]:
         seen.append([e.request_id for e in events])
-        times = np.array([e.timestamp for e in events])
+        assert columns.times.tolist() == [e.timestamp for e in events]
+        assert columns.models == [e.model for e in events]
+        assert columns.versions == [e.model_version for e in events]
         return fold_counts(
-            starts,
-            [e.model for e in events],
-            [e.model_version for e in events],
-            times,
+            columns.starts,
+            columns.models,
+            columns.versions,
+            columns.times,
             "custom",
             window_seconds=window,
+            grouped=columns.grouped,
         )
 
     messages = [msg(INF, 0, [inf("x", 9_990), inf("late", 100), inf("y", 9_991)])]

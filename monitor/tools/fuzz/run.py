@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import orjson
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
@@ -34,7 +33,7 @@ from monitor.contract.decode import Rejection
 from monitor.contract.dlq import dead_letter_record
 from monitor.drift.baseline import Baseline, build_baseline
 from monitor.drift.windows import fold_drift
-from monitor.folding.pipeline import BatchConfig, BatchOutput, Position, RawMessage
+from monitor.folding.pipeline import BatchConfig, BatchOutput, FoldColumns, Position, RawMessage
 from monitor.services.ingest import BatchIngest, IngestHealth, ingest_batch
 from monitor.services.outcomes import OutcomeStage
 from monitor.tools.fuzz.messages import (
@@ -125,17 +124,17 @@ class FuzzHarness:
             tuple[str, int], Position
         ] = {}  # like the worker: read once, then kept
 
-    def _fold_drift(self, events: Sequence[Any], starts: np.ndarray, window: int) -> list[Any]:
-        times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
+    def _fold_drift(self, events: Sequence[Any], columns: FoldColumns, window: int) -> list[Any]:
         return fold_drift(
             self.baselines,
             [e.features for e in events],
             [e.input_text for e in events],
-            starts,
-            [e.model for e in events],
-            [e.model_version for e in events],
-            times,
+            columns.starts,
+            columns.models,
+            columns.versions,
+            columns.times,
             window,
+            grouped=columns.grouped,
         )
 
     def next_batch(

@@ -186,3 +186,38 @@ def test_an_evicted_version_gets_its_baseline_back_in_the_same_batch(chdb_dir):
     assert versions.baselines().keys() == {("m", "v1")}
     versions.trim()
     assert len(versions) == 1 and versions.evicted == 2
+
+
+def test_a_just_loaded_versions_batch_is_folded_in_chunks_as_in_one_fold(chdb_dir, monkeypatch):
+    """``fold_loaded`` folds a worker's first (largest) batch in chunks of FOLD_CHUNK_EVENTS: the
+    same partials, one per key, as one fold of the whole batch; late events stay out of both."""
+    from monitor.services import versions as versions_module
+
+    drift = DriftStore(new_store(chdb_dir))
+    records = [{"features": {"x": float(i % 5)}} for i in range(50)]
+    for version in ("v1", "v2"):
+        drift.save_baseline(build_baseline("m", version, records, now=1.0), f"b-{version}")
+    # 120 events over three windows, those of the first window late behind the watermark
+    late_start = Position(-1, NOW + 10 + CFG.allowed_lateness)
+
+    def folded(chunk: int) -> dict:
+        monkeypatch.setattr(versions_module, "FOLD_CHUNK_EVENTS", chunk)
+        versions = VersionStates(drift)
+        out = batch(["v1", "v2", "v1"] * 40, 0, late_start)
+        loaded = versions.fetch(versions.untracked(out))
+        versions.apply(loaded)
+        versions.fold_loaded(out, loaded, 60)
+        source = out.sources[("inf", 0)]
+        assert 0 < sum(source.late) < len(source.valid)
+        hist = [p for p in source.partials if p.name.startswith(("hist:", "dq:"))]
+        keys = [p[:6] for p in hist]
+        assert len(keys) == len(set(keys))  # one partial per key
+        latest: dict = {}  # a window's latest event: a bin's is that of the chunks it had events in
+        for p in hist:
+            latest[p[:4]] = max(latest.get(p[:4], 0.0), p.max_event_time)
+        return {"latest": latest, **{p[:6]: (p.count, p.total) for p in hist}}
+
+    whole, chunked = folded(10_000), folded(7)
+    assert chunked == whole
+    on_time = sum(v[0] for k, v in whole.items() if k != "latest" and k[4] == "hist:x")
+    assert 0 < on_time < 120
