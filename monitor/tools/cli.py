@@ -739,7 +739,7 @@ def bench(
     ),
     repeat: int = typer.Option(
         1,
-        help="runs of each consumer over each backlog, in turns; the table shows their medians",
+        help="runs of each consumer over each backlog, in turns; the table shows the best",
     ),
     in_process: bool = typer.Option(
         False,
