@@ -296,7 +296,8 @@ class RedisJoinStore:
 
     A Redis that lost its data (restarted without persistence, flushed) is detected on the next
     script call: the ``instance`` key the first call wrote is gone, the call writes a new one, and a
-    store that had seen the old one logs a warning, adds to :attr:`resets` and calls ``on_reset``.
+    store that had seen the old one logs a warning, adds to :attr:`resets` and calls ``on_reset``
+    if its call wrote the new marker (the other workers log it at info level: counted once).
     The records written before are lost: their late partners never join. A store given the marker
     an earlier process saw (``known_instance``, saved through ``on_instance``) sees a reset that
     happened while no worker was connected, too.
@@ -313,7 +314,7 @@ class RedisJoinStore:
         on_instance: Callable[[str], None] | None = None,
     ) -> None:
         """``client_options``: TLS for ``rediss://``, from ``client_security.redis_client_options``;
-        ``on_reset``: called once per reset this store observes (a counter); ``known_instance``:
+        ``on_reset``: called once per reset this store finds first (a counter); ``known_instance``:
         the marker last seen, by this process or an earlier one; ``on_instance``: called with each
         marker seen that differs from the one before (to save it)."""
         if ttl_seconds <= 0:
@@ -359,10 +360,9 @@ class RedisJoinStore:
         self.setup()
         import redis
 
+        fresh = uuid.uuid4().hex  # the marker this call writes if it finds none
         try:
-            instance, *result = self._scripts[script](
-                args=[self.prefix, *head, uuid.uuid4().hex, *args]
-            )
+            instance, *result = self._scripts[script](args=[self.prefix, *head, fresh, *args])
         except (redis.RedisError, OSError) as exc:
             # an outage, a replica, memory pressure: retry; a script refusing its arguments: do not
             retryable = not isinstance(exc, redis.ResponseError) or str(exc).startswith(
@@ -372,13 +372,17 @@ class RedisJoinStore:
                 f"Redis join store at {mask_url(self.url)}: {script} failed: {mask_text(str(exc))}",
                 retryable=retryable,
             ) from exc
-        self._observe_instance(instance.decode())
+        marker = instance.decode()
+        self._observe_instance(marker, created=marker == fresh)
         return result
 
-    def _observe_instance(self, instance: str) -> None:
+    def _observe_instance(self, instance: str, *, created: bool) -> None:
+        """``created``: this call wrote the marker. Of all the workers that find a reset, only the
+        one whose call wrote the new marker counts it, so a reset is counted once however many
+        workers see it."""
         if instance == self._instance:  # every call but the first and those after a reset
             return
-        if self._instance is not None:
+        if self._instance is not None and created:
             self.resets += 1
             log.warning(
                 "Redis join store at %s (prefix %r) was reset: its instance marker %s is gone (now %s). "
@@ -391,6 +395,15 @@ class RedisJoinStore:
             )
             if self.on_reset is not None:
                 self.on_reset()
+        elif self._instance is not None:
+            log.info(
+                "Redis join store at %s (prefix %r) was reset (marker %s, now %s); counted by the "
+                "worker that found it first",
+                mask_url(self.url),
+                self.prefix,
+                self._instance,
+                instance,
+            )
         self._instance = instance
         if self.on_instance is not None:
             try:
