@@ -129,6 +129,9 @@ def test_in_process_bench_counts_every_event_after_the_first_batch(tmp_path) -> 
         (10, 4000 - 2000, 4000),
     ]
     assert all(r["rate"] > 0 and r["cpu_us_per_event"] > 0 for r in results)
+    # the batch thread's CPU is part of the process's (chdb's threads are the rest)
+    assert all(0 < r["thread_us_per_event"] <= r["cpu_us_per_event"] * 1.01 for r in results)
+    assert "thread us/event" in done.stdout
 
 
 def test_repeat_is_refused_where_it_would_be_ignored() -> None:

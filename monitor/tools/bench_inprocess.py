@@ -6,8 +6,9 @@ stage, shadow stage, the partials insert with its position check), its Prometheu
 and the encoding of the detector values, wired as ``monitor worker`` wires them, with its garbage
 collector settings (embedded store in a temporary directory, in-process join stores, the
 configured embedder), over the bench's events in one-event and batched messages. CPU time is this
-process's, so other jobs on the machine move it less than the wall-clock rates of the broker runs:
-it is the figure to compare commits with, and the one to profile
+process's (chdb's own threads included) and, apart, that of the thread running the batch steps, so
+other jobs on the machine move them less than the wall-clock rates of the broker runs: they are the
+figures to compare commits with, and the one to profile
 (``py-spy record -- python -m monitor.tools.bench_inprocess``).
 """
 
@@ -38,8 +39,9 @@ class InProcessResult:
     messages_per_batch: int
     events: int
     seconds: float
-    cpu_seconds: float
+    cpu_seconds: float  # the process's: chdb's own threads included
     written: int = 0  # inference events the store holds afterwards, the first batch's included
+    thread_cpu_seconds: float = 0.0  # the thread that runs the batch steps, alone
 
     @property
     def rate(self) -> float:
@@ -48,6 +50,10 @@ class InProcessResult:
     @property
     def cpu_us_per_event(self) -> float:
         return 1e6 * self.cpu_seconds / self.events if self.events else 0.0
+
+    @property
+    def thread_us_per_event(self) -> float:
+        return 1e6 * self.thread_cpu_seconds / self.events if self.events else 0.0
 
 
 def measure_in_process(
@@ -87,7 +93,7 @@ def measure_in_process(
     offsets = [-1, -1]
     positions: dict[tuple[str, int], Position] = {}
     counted = 0
-    started = cpu_started = 0.0
+    started = cpu_started = thread_started = 0.0
     from monitor.detectors.values import encode_values
 
     for first in range(0, len(values), messages_per_batch):
@@ -114,9 +120,11 @@ def measure_in_process(
         record_outcome_metrics(wiring.metrics, outcomes)
         if first == 0:
             started, cpu_started = time.perf_counter(), time.process_time()
+            thread_started = time.thread_time()
         else:
             counted += sum(out.events.values())
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    thread_cpu = time.thread_time() - thread_started
     written = wiring.store.query(
         f"SELECT sum(count) FROM {wiring.store.table('partials')} WHERE name = 'inference_events'"
     ).rows[0][0]
@@ -124,7 +132,7 @@ def measure_in_process(
     if int(written or 0) != len(rest):  # a bench that loses events measures nothing
         raise MonitorError(f"the batch steps wrote {written} of {len(rest)} events")
     return InProcessResult(
-        case, per_message, messages_per_batch, counted, seconds, cpu, int(written)
+        case, per_message, messages_per_batch, counted, seconds, cpu, int(written), thread_cpu
     )
 
 
@@ -151,12 +159,25 @@ def run_bench_in_process(
             echo(f"  {name}, {per_message} event(s)/message, {messages} messages per batch ...")
             with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
                 results.append(measure_in_process(name, events, per_message, messages, Path(tmp)))
-    echo(f"{'case':<9} {'events/msg':>10} {'events/s':>10} {'CPU us/event':>13}")
+    echo(
+        f"{'case':<9} {'events/msg':>10} {'events/s':>10} {'CPU us/event':>13} "
+        f"{'thread us/event':>16}"
+    )
     for r in results:
-        echo(f"{r.case:<9} {r.events_per_message:>10} {r.rate:>10,.0f} {r.cpu_us_per_event:>13.1f}")
+        echo(
+            f"{r.case:<9} {r.events_per_message:>10} {r.rate:>10,.0f} {r.cpu_us_per_event:>13.1f} "
+            f"{r.thread_us_per_event:>16.1f}"
+        )
+    echo("CPU: the whole process's, chdb's threads included; thread: the batch steps' thread alone")
     if output is not None:
         document = [
-            {**asdict(r), "rate": r.rate, "cpu_us_per_event": r.cpu_us_per_event} for r in results
+            {
+                **asdict(r),
+                "rate": r.rate,
+                "cpu_us_per_event": r.cpu_us_per_event,
+                "thread_us_per_event": r.thread_us_per_event,
+            }
+            for r in results
         ]
         output.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
         echo(f"results written to {output}")
