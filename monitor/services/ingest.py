@@ -79,8 +79,10 @@ class IngestHealth:
     >>> h = IngestHealth(failing_after=60)
     >>> h.batch_failed(100.0, "store down"); h.report(130.0)[0]["status"], h.report(161.0)[1]
     ('degraded', 503)
-    >>> h.batch_written(170.0); h.report(170.0)[0]["status"], h.report(170.0)[0]["consecutive_failures"]
+    >>> h.batch_written(170.0, 5); h.report(170.0)[0]["status"], h.report(170.0)[0]["consecutive_failures"]
     ('ok', 0)
+    >>> h.batch_written(171.0, 3); h.report(171.0)[0]["events_written"]
+    8
     """
 
     failing_after: float = 60.0
@@ -90,13 +92,15 @@ class IngestHealth:
     consecutive_failures: int = 0
     failing_since: float | None = None
     last_error: str | None = None
+    events_written: int = 0  # events (late ones included) of the batches this process wrote
 
     def batch_started(self, now: float) -> None:
         self.first_batch_at = self.first_batch_at or now
         self.last_batch_at = now
 
-    def batch_written(self, now: float) -> None:
+    def batch_written(self, now: float, events: int = 0) -> None:
         self.last_write_at = now
+        self.events_written += events
         self.consecutive_failures = 0
         self.failing_since = None
 
@@ -120,6 +124,7 @@ class IngestHealth:
             "first_batch_at": self.first_batch_at,
             "last_batch_at": self.last_batch_at,
             "last_write_at": self.last_write_at,
+            "events_written": self.events_written,
             "consecutive_failures": self.consecutive_failures,
             "failing_for_seconds": round(failing_for, 3),
             "last_error": self.last_error if self.failing_since is not None else None,
@@ -335,7 +340,7 @@ async def ingest_batch(
             )
             await sleep(delay)
             continue
-        health.batch_written(time.time())
+        health.batch_written(time.time(), sum(out.events.values()) + sum(out.late.values()))
         return IngestResult(out, outcomes, rows, failures + moved + 1)
 
 

@@ -163,32 +163,27 @@ def measure_worker(
     try:
         worker.start()
         worker.wait_ready()
-        seconds = 0.0
-        deadline, next_line = time.monotonic() + TIMEOUT, time.monotonic() + 3.0
+        deadline, next_scrape = time.monotonic() + TIMEOUT, time.monotonic()
         while time.monotonic() < deadline:
-            # every 0.5 s (a scrape costs the worker CPU); start and end are read from /health
-            text = worker.metrics_text()
-            done = scrape_metric(text, "monitor_events_total") + scrape_metric(
-                text, "monitor_late_events_total"
-            )
-            rejected = scrape_metric(text, "monitor_events_rejected_total")
-            if rejected:
-                raise MonitorError(
-                    f"the worker rejected {rejected:.0f} bench events; see {worker.log_path}"
-                )
-            if done >= events:  # from its first batch's start to its last batch's write
-                health = worker.health()
+            # /health every 0.1 s, the metrics every 3 s (a scrape costs the worker CPU)
+            health = worker.health()
+            written = int(health.get("events_written") or 0)
+            if written >= events:  # from its first batch's start to the write that counted them
                 seconds = float(health["last_write_at"]) - float(health["first_batch_at"])
-                break
-            if time.monotonic() >= next_line:
-                echo(f"    worker: {done:>9,.0f} / {events:,} events")
-                next_line += 3.0
-            time.sleep(0.5)
-        if not seconds:
-            raise MonitorError(
-                f"the worker did not process {events} events in {TIMEOUT:.0f} s; see {worker.log_path}"
-            )
-        return Measurement("worker", events, seconds)
+                return Measurement("worker", written, seconds)
+            if time.monotonic() >= next_scrape:
+                rejected = scrape_metric(worker.metrics_text(), "monitor_events_rejected_total")
+                if rejected:
+                    raise MonitorError(
+                        f"the worker rejected {rejected:.0f} bench events; see {worker.log_path}"
+                    )
+                if written:
+                    echo(f"    worker: {written:>9,} / {events:,} events")
+                next_scrape += 3.0
+            time.sleep(0.1)
+        raise MonitorError(
+            f"the worker did not process {events} events in {TIMEOUT:.0f} s; see {worker.log_path}"
+        )
     finally:
         worker.stop()
 
@@ -203,10 +198,13 @@ def measure_shape(
     echo: Echo,
     options: dict[str, Any] | None = None,
     repeat: int = 1,
+    padding: list[dict[str, Any]] | None = None,
 ) -> ShapeResult:
     """``options``: TLS/SASL of the bench's own clients (the worker and bare Faust read MONITOR_KAFKA_*).
     ``repeat``: runs of each consumer over the same backlog; the result holds them all, its rates
-    are their best."""
+    are their best. ``padding``: events produced after ``events`` and not counted, so that the
+    batch in which a consumer counts the last of ``events`` is a full one, not one that waits for
+    messages that never come (:func:`padding_events`)."""
     prefix = f"bench-{uuid.uuid4().hex[:8]}-{case.name}-b{batch}"
     topics = {
         "inference": f"{prefix}.inference",
@@ -224,6 +222,10 @@ def measure_shape(
         f"  {case.name}, {batch} event(s)/message: producing {len(events):,} events to {topics['inference']}"
     )
     messages = asyncio.run(_produce(bootstrap, topics["inference"], events, batch, echo, options))
+    if padding:
+        asyncio.run(
+            _produce(bootstrap, topics["inference"], padding, batch, lambda _: None, options)
+        )
     event_bytes = float(np.mean([len(orjson.dumps(e)) for e in events[:1000]]))
     shape_dir = workdir / prefix
     shape_dir.mkdir()
@@ -266,6 +268,16 @@ def measure_shape(
     return ShapeResult(
         case.name, batch, len(events), messages, round(event_bytes, 1), tuple(measurements)
     )
+
+
+def padding_events(events: int, per_message: int) -> int:
+    """Events to produce behind the ``events`` counted: two full batches of messages (a batch is
+    ``BATCH_SIZE`` messages), at most ``events``.
+
+    >>> padding_events(200_000, 100), padding_events(200_000, 1), padding_events(2_000, 50)
+    (200000, 2000, 2000)
+    """
+    return min(2 * BATCH_SIZE * per_message, events)
 
 
 def format_table(results: list[ShapeResult]) -> str:
@@ -329,19 +341,22 @@ def run_bench(
         try:
             results = []
             for bench_case in cases:
-                generated = bench_events(bench_case, events, now=time.time())
+                most = max(padding_events(events, shape) for shape in (1, batch))
+                generated = bench_events(bench_case, events + most, now=time.time())
                 for shape in (1, batch):
+                    behind = generated[events : events + padding_events(events, shape)]
                     results.append(
                         measure_shape(
                             bootstrap,
                             bench_case,
-                            generated,
+                            generated[:events],
                             shape,
                             partitions,
                             workdir,
                             say,
                             options,
                             repeat,
+                            padding=behind,
                         )
                     )
             alert_latency = None

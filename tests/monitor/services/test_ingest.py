@@ -172,6 +172,7 @@ def test_health_turns_failing_after_the_threshold():
             "first_batch_at": None,
             "last_batch_at": None,
             "last_write_at": None,
+            "events_written": 0,
             "consecutive_failures": 0,
             "failing_for_seconds": 0.0,
             "last_error": None,
