@@ -395,7 +395,7 @@ class RedisJoinStore:
             )
             if self.on_reset is not None:
                 self.on_reset()
-        elif self._instance is not None:
+        elif self._instance is not None:  # another worker's call wrote it, and counted the reset
             log.info(
                 "Redis join store at %s (prefix %r) was reset (marker %s, now %s); counted by the "
                 "worker that found it first",

@@ -141,8 +141,9 @@ def measure_worker(
     reference: list[dict[str, Any]] | None = None,
     tag: str = "",
 ) -> Measurement:
-    """``monitor worker`` over the backlog: from the start of its first batch to the write of its last.
-    ``tag`` tells its consumer group apart from other runs over the same topic."""
+    """``monitor worker`` over the backlog: from the start of its first batch to the write with
+    which it has written ``events`` events (``/health``: ``events_written``). ``tag`` tells its
+    consumer group apart from other runs over the same topic."""
     env = {
         "MONITOR_KAFKA_BOOTSTRAP": bootstrap,
         "MONITOR_INFERENCE_TOPIC": topics["inference"],

@@ -8,7 +8,7 @@ collector settings (embedded store in a temporary directory, in-process join sto
 configured embedder), over the bench's events in one-event and batched messages. CPU time is this
 process's (chdb's own threads included) and, apart, that of the thread running the batch steps, so
 other jobs on the machine move them less than the wall-clock rates of the broker runs: they are the
-figures to compare commits with, and the one to profile
+figures to compare commits with, and this is the run to profile
 (``py-spy record -- python -m monitor.tools.bench_inprocess``).
 """
 
