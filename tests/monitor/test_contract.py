@@ -223,7 +223,7 @@ def test_validator_and_schema_accept_and_reject_the_same_events(
     by_validator = _validator_accepts(kind, event)
     assert by_validator == by_schema == valid, (
         f"validator {by_validator}, schema {by_schema}, generated as {'valid' if valid else 'invalid'}: {event!r:.300}"
-        " - a check added to monitor/contract/events.py needs its rule in monitor/contract/json_schema.py (then `monitor schema "
+        " - a check added to monitor/contract/checks.py needs its rule in monitor/contract/json_schema.py (then `monitor schema "
         "--write docs/schema`) and its values in the strategies above"
     )
 

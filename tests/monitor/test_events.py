@@ -9,14 +9,13 @@ from hypothesis import strategies as st
 
 from monitor.contract.events import (
     DEPLOYMENTS,
-    MAX_FEATURES,
-    MAX_ID_LENGTH,
     FeedbackEvent,
     InferenceEvent,
     validate_event,
     validate_feedback,
     validate_inference,
 )
+from monitor.contract.fields import MAX_FEATURES, MAX_ID_LENGTH
 from monitor.errors import InvalidEvent, MonitorError
 
 NOW = 1767225600.0

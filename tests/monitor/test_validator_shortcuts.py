@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.contract.events import FeedbackEvent, InferenceEvent, _validator
+from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.contract.fields import contract_fields
+from monitor.contract.validator import compile_validator
 from monitor.errors import InvalidEvent
 
 NOW = 1_767_225_600.0
@@ -64,25 +65,31 @@ def _outcome(validate: Any, obj: dict[str, Any]) -> Any:
 @settings(max_examples=400, deadline=None)
 @given(INFERENCE)
 def test_inference_shortcuts_change_nothing(obj: dict[str, Any]) -> None:
-    fast, precise = _validator(InferenceEvent), _validator(InferenceEvent, shortcuts=False)
+    fast, precise = (
+        compile_validator(InferenceEvent),
+        compile_validator(InferenceEvent, shortcuts=False),
+    )
     assert _outcome(fast, obj) == _outcome(precise, obj)
 
 
 @settings(max_examples=400, deadline=None)
 @given(FEEDBACK)
 def test_feedback_shortcuts_change_nothing(obj: dict[str, Any]) -> None:
-    fast, precise = _validator(FeedbackEvent), _validator(FeedbackEvent, shortcuts=False)
+    fast, precise = (
+        compile_validator(FeedbackEvent),
+        compile_validator(FeedbackEvent, shortcuts=False),
+    )
     assert _outcome(fast, obj) == _outcome(precise, obj)
 
 
 def test_a_bad_id_is_still_rejected_with_its_reason() -> None:
     obj = {"request_id": "r", "timestamp": NOW, "model": "m" * 500, "model_version": "v1"}
-    assert _outcome(_validator(InferenceEvent), obj)[:2] == ("too_long", "model")
+    assert _outcome(compile_validator(InferenceEvent), obj)[:2] == ("too_long", "model")
 
 
 def test_a_validated_record_stays_frozen() -> None:
     obj = {"request_id": "r", "timestamp": NOW, "model": "m", "model_version": "v1"}
-    record = _validator(InferenceEvent)(obj, NOW, 300.0, 0.0)
+    record = compile_validator(InferenceEvent)(obj, NOW, 300.0, 0.0)
     assert (record.deployment, record.features, record.score) == ("production", {}, None)
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.model = "other"
