@@ -95,7 +95,7 @@ def experiment_report_command(
     from monitor.experiments.config import load_experiments
     from monitor.experiments.report import report_dicts
     from monitor.experiments.results import experiment_reports
-    from monitor.tools.cli import _settings
+    from monitor.tools.cli_options import cli_settings as _settings
 
     settings = _settings(config)
     specs = load_experiments(settings.experiments) if settings.experiments else ()

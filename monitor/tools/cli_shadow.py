@@ -61,7 +61,7 @@ def shadow_report_command(
     from monitor.adapters.shadow_store import read_shadow_sums
     from monitor.shadow.fold import pair_sums
     from monitor.shadow.report import shadow_report
-    from monitor.tools.cli import _settings
+    from monitor.tools.cli_options import cli_settings as _settings
 
     settings = _settings(config)
     reader = open_reader(

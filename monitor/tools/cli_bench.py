@@ -1,0 +1,103 @@
+"""The commands that run the monitor on generated traffic: the demo, the benchmark and the fuzzer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from monitor.tools.cli_options import ConfigOption, cli_settings
+
+__all__ = ["bench", "demo", "fuzz"]
+
+
+def demo(
+    duration: float = typer.Option(0, help="seconds to run; 0 runs until Ctrl-C"),
+    rate: float = typer.Option(200.0, help="inference events per second"),
+    window: str = typer.Option("10s", help="window length for the demo"),
+    drift_at: float = typer.Option(0.5, help="share of the duration after which drift is injected"),
+    data_dir: Annotated[Path, typer.Option(help="where the demo keeps its store")] = Path(
+        ".monitor-data/demo"
+    ),
+) -> None:
+    """Broker, worker and a simulated LLM assistant's traffic, with drift injected midway."""
+    from monitor.tools.cli_support import parse_duration_option
+    from monitor.tools.demo import run_demo
+
+    parse_duration_option(window, "--window")
+
+    sys.exit(
+        run_demo(duration=duration, rate=rate, window=window, drift_at=drift_at, data_dir=data_dir)
+    )
+
+
+def bench(
+    events: int = typer.Option(200_000, help="events to produce for each case"),
+    batch: int = typer.Option(100, help="events per message in the batched case"),
+    output: Annotated[Path | None, typer.Option(help="also write the results as JSON here")] = None,
+    case: str = typer.Option(
+        "standard", help="standard (10 numeric + 3 categorical), drift (20 + 5) or all"
+    ),
+    partitions: int = typer.Option(2, help="partitions of the bench topics"),
+    embeddings: bool = typer.Option(
+        False,
+        "--embeddings",
+        help="instead: the embedder's texts/s and the drift fold's cost with embeddings on",
+    ),
+    latency: bool = typer.Option(
+        True, help="also time event -> alert on live traffic (about 60 s more)"
+    ),
+    repeat: int = typer.Option(
+        1,
+        help="runs of each consumer over each backlog, in turns; the table shows the best",
+    ),
+    in_process: bool = typer.Option(
+        False,
+        "--in-process",
+        help="instead: the worker's batch steps alone (no broker, no Faust), CPU per event",
+    ),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Measure the worker against a bare Faust agent and a bare aiokafka consumer."""
+    if repeat != 1 and (in_process or embeddings):
+        raise typer.BadParameter("--repeat applies to the broker runs only", param_hint="--repeat")
+    if in_process:
+        from monitor.tools.bench_inprocess import run_bench_in_process
+
+        sys.exit(run_bench_in_process(events=events, batch=batch, case=case, output=output))
+    if embeddings:
+        from monitor.tools.bench_embeddings import run_bench_embeddings
+
+        embedder = cli_settings(config).embedder or "wordllama"
+        sys.exit(
+            run_bench_embeddings(embedder, events=min(events, 20_000), batch=1000, output=output)
+        )
+    from monitor.tools.bench import run_bench
+
+    sys.exit(
+        run_bench(
+            events=events,
+            batch=batch,
+            output=output,
+            case=case,
+            partitions=partitions,
+            latency=latency,
+            repeat=repeat,
+        )
+    )
+
+
+def fuzz(
+    messages: int = typer.Option(
+        100_000, help="generated and mutated messages to send through the batch path"
+    ),
+    seed: int = typer.Option(1, help="seed of the generator: a run is reproducible"),
+    batch: int = typer.Option(500, help="messages per consumed batch"),
+    output: Annotated[Path | None, typer.Option(help="also write the report as JSON here")] = None,
+) -> None:
+    """Fuzz the whole batch path into embedded ClickHouse; exit 1 if anything escaped or was lost."""
+    from monitor.tools.fuzz import run_fuzz
+
+    sys.exit(0 if run_fuzz(messages, seed, batch, str(output) if output else None).ok else 1)

@@ -1,0 +1,62 @@
+"""The options and settings loading that the ``monitor`` commands share.
+
+>>> time_window("2026-01-01T00:00:00", None)
+{'since': 1767225600.0, 'until': None}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypedDict
+
+import typer
+
+from monitor.settings import Settings, load_settings
+from monitor.tools.cli_support import Format, parse_time
+
+__all__ = [
+    "ConfigOption",
+    "FormatOption",
+    "LimitOption",
+    "ModelOption",
+    "SinceOption",
+    "StatusOption",
+    "TimeWindow",
+    "UntilOption",
+    "VersionOption",
+    "cli_settings",
+    "time_window",
+]
+
+ConfigOption = typer.Option(
+    None, "--config", "-c", help="TOML or YAML settings file (keys without MONITOR_)"
+)
+
+ModelOption = typer.Option(None, "--model", help="only this model (must be one the store has seen)")
+VersionOption = typer.Option(
+    None, "--version", help="only this model version (must be one the store has seen)"
+)
+SinceOption = typer.Option(
+    None, "--since", help="from a duration back from now (90m, 2h, 7d) or an ISO time"
+)
+UntilOption = typer.Option(
+    None, "--until", help="before a duration back from now (30m, 1d) or an ISO time"
+)
+LimitOption = typer.Option(10_000, "--limit", min=1, help="at most this many rows")
+FormatOption = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv")
+StatusOption = typer.Option(None, "--status", help="firing or resolved")
+
+
+def cli_settings(config: Path | None, **overrides: Any) -> Settings:
+    """The settings of ``config`` and the environment, with the options given (not None) on top."""
+    return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+class TimeWindow(TypedDict):
+    since: float | None
+    until: float | None
+
+
+def time_window(since: str | None, until: str | None) -> TimeWindow:
+    """``--since`` and ``--until`` as epoch seconds, the keyword arguments of the queries."""
+    return {"since": parse_time(since, "--since"), "until": parse_time(until, "--until")}

@@ -1,0 +1,138 @@
+"""The commands that run a monitor process (worker, judge, broker, ui) or feed one (replay)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from monitor.tools.cli_options import ConfigOption, cli_settings
+
+__all__ = ["broker", "judge", "replay", "ui", "worker"]
+
+
+def worker(
+    config: Path | None = ConfigOption,
+    loglevel: str = typer.Option("info", help="crit|error|warn|info|debug"),
+) -> None:
+    """Run a monitor worker (Faust) on MONITOR_KAFKA_BOOTSTRAP."""
+    from monitor.tools.worker import run_worker
+
+    run_worker(cli_settings(config), loglevel=loglevel)
+
+
+def judge(
+    config: Path | None = ConfigOption,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="write the judge's quality report (JSON) here after each batch"),
+    ] = None,
+    loglevel: str = typer.Option("info", help="critical|error|warning|info|debug"),
+) -> None:
+    """Run the LLM judge (docs/judge.md): grade sampled answers, compare shadows, publish feedback."""
+    import logging
+
+    from monitor.tools.judge import run_judge
+
+    logging.basicConfig(
+        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    sys.exit(asyncio.run(run_judge(cli_settings(config), report_path=report)))
+
+
+def broker(
+    port: int = typer.Option(9092, help="loopback port to listen on"),
+    storage: str = typer.Option(
+        "memory://tansu/",
+        help="memory://tansu/, or s3://bucket/ to survive restarts "
+        "(AWS_ENDPOINT, AWS_ACCESS_KEY_ID... from the environment)",
+    ),
+) -> None:
+    """Run only the local Kafka-compatible broker (Tansu) until Ctrl-C."""
+    import signal
+    import threading
+
+    from monitor.adapters.local_broker import LocalBroker
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with LocalBroker(port=port, storage=storage) as local:
+        typer.echo(f"broker listening on {local.bootstrap} (storage {storage}); Ctrl-C stops it")
+        typer.echo(f"  export MONITOR_KAFKA_BOOTSTRAP={local.bootstrap}")
+        sys.stdout.flush()
+        stop.wait()
+        typer.echo("stopping broker")
+        sys.stdout.flush()
+
+
+def replay(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="JSONL file, one message per line: an event, an array of "
+            "events, an OpenTelemetry GenAI event or an OTLP/JSON logs "
+            "envelope",
+        ),
+    ],
+    kind: str = typer.Option(..., help="inference or feedback"),
+    rate: float = typer.Option(0.0, help="events per second; 0 = as fast as possible"),
+    batch_size: int = typer.Option(100, help="events per Kafka message"),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Publish a JSONL file of events to the inference or feedback topic, decoded as the topic decodes them.
+
+    Exits 1 when no event of the file was accepted; rejections name the file's line numbers.
+    """
+    from monitor.tools.replay import replay_file
+
+    settings = cli_settings(config)
+    if kind not in ("inference", "feedback"):
+        raise typer.BadParameter(f"{kind!r} is not one of inference, feedback", param_hint="--kind")
+    if not settings.kafka_bootstrap:
+        raise typer.BadParameter(
+            "set MONITOR_KAFKA_BOOTSTRAP (e.g. 127.0.0.1:9092, see `monitor broker`)"
+        )
+    report = asyncio.run(replay_file(settings, file, kind, rate=rate, batch_size=batch_size))
+    typer.echo(
+        f"sent {report.sent} events in {report.messages} messages; {len(report.rejected)} rejected"
+    )
+    for rejection in report.rejected[:20]:
+        typer.echo(f"  {file}: {rejection.describe()}", err=True)
+    if len(report.rejected) > 20:
+        typer.echo(f"  ... and {len(report.rejected) - 20} more", err=True)
+    if report.sent == 0:
+        typer.echo(
+            f"error: no event of {file} was accepted ({report.lines} non-blank lines)", err=True
+        )
+        raise typer.Exit(1)
+
+
+def ui(
+    host: str = typer.Option(
+        "127.0.0.1", help="address to listen on (beyond loopback only with MONITOR_WEB_TOKEN)"
+    ),
+    port: int = typer.Option(8050, help="port to listen on"),
+    config: Path | None = ConfigOption,
+) -> None:
+    """The dashboard of MONITOR_CLICKHOUSE_URL's store on http://HOST:PORT/ (same pages as a worker's /)."""
+    from monitor.adapters.client_security import clickhouse_client_options
+    from monitor.adapters.reader import open_reader
+    from monitor.dashboard.server import run_ui
+    from streams.access import check_web_bind
+
+    settings = cli_settings(config, web_host=host)
+    check_web_bind(settings)
+    reader = open_reader(
+        settings.clickhouse_url, clickhouse_client_options(settings), token=settings.web_token_value
+    )
+    typer.echo(
+        f"dashboard of {settings.clickhouse_url}: http://{host}:{port}/"
+        + ("  (open it once with ?token=$MONITOR_WEB_TOKEN)" if settings.web_token_value else "")
+    )
+    run_ui(reader, host, port, settings.web_token_value)
