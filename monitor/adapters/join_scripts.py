@@ -78,9 +78,14 @@ for i = 5, #ARGV, 3 do
   local fkey, member = p .. 'f:' .. rid, string.len(rid) .. ':' .. rid .. fid
   local inference = redis.call('GET', p .. 'i:' .. rid)
   local current = redis.call('HGET', fkey, fid)
-  local seq
+  local seq, same = nil, true
   if current then
-    seq, payload = split(current)
+    local stored
+    seq, stored = split(current)
+    -- the stored event again (a replay) gets its pair again; another event with this feedback id
+    -- (a resend) joins nothing: its pair was counted with the first one
+    same = event_of(stored) == event_of(payload)
+    payload = stored
   else
     seq = redis.call('INCR', p .. 'seq')
     redis.call('HSET', fkey, fid, seq .. ':' .. payload)
@@ -89,7 +94,7 @@ for i = 5, #ARGV, 3 do
     if inference then redis.call('SREM', p .. 'open:i', rid)
     else redis.call('SADD', p .. 'open:f', member) end
   end
-  if inference then
+  if inference and same then
     local iseq, ipayload = split(inference)
     if iseq < seq then table.insert(out, {rid, ipayload, payload}) end
   end

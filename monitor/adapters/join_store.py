@@ -4,7 +4,8 @@ Both sides are kept for ``ttl_seconds`` and are not deleted when they match, so 
 batch after a crash returns the same pairs again. A pair belongs to the side that arrived second:
 each record gets a sequence number on first arrival and a call returns exactly the pairs whose
 other half is older than its own record. Several feedback events per request are kept side by side
-under their ``feedback_id``; re-adding a ``feedback_id`` keeps the first payload. Feedback lists
+under their ``feedback_id``; re-adding a ``feedback_id`` keeps the first payload, and only that same
+event (a replay: the same leading ``"id"``) gets its pair again, never a resend. Feedback lists
 are returned sorted by ``feedback_id``. :meth:`JoinStore.expire` forgets records older than the TTL
 and counts those that never matched.
 
@@ -66,7 +67,8 @@ class JoinStore(Protocol):
     def add_feedback(
         self, items: Sequence[tuple[str, str, bytes]], now: float
     ) -> list[FeedbackMatch]:
-        """Store ``(request_id, feedback_id, payload)``; return feedback whose inference is known."""
+        """Store ``(request_id, feedback_id, payload)``; return feedback whose inference is known
+        (older), except a payload of another event than the one stored under its feedback id."""
 
     def mark(self, names: Sequence[str], now: float) -> None:
         """Note ``names`` (e.g. models with shadow traffic) as active until ``now`` + the TTL; shared by
@@ -220,6 +222,8 @@ class MemoryJoinStore:
                 else:
                     self._unmatched_feedback.add((rid, fid))
             seq, stored, _ = per_request[fid]
+            if stored is not payload and _event_of(stored) != _event_of(payload):
+                continue  # another event with this feedback id (a resend): joins nothing
             inference = self._inferences.get(rid)
             if inference is not None and inference[0] < seq:
                 matches.append((rid, inference[1], stored))

@@ -89,3 +89,12 @@ class FeedbackEvent:
         default=None,
     )
     model_version: str | None = declare(FieldSpec("id", "as model", example="v2"), default=None)
+    feedback_id: str | None = declare(
+        FieldSpec(
+            "id",
+            "the producer's id of this feedback: another event with the same request_id and "
+            "feedback_id is a resend and counts once",
+            example="survey-7f3a",
+        ),
+        default=None,
+    )

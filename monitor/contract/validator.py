@@ -2,10 +2,9 @@
 
 >>> from monitor.contract.feedback import FeedbackEvent
 >>> validate = compile_validator(FeedbackEvent)
->>> validate({"request_id": "r1", "timestamp": 1767225600, "rating": 2}, 1767225600, 300.0, 0.0)
-FeedbackEvent(request_id='r1', timestamp=1767225600.0, label=None, rating=2, thumbs=None, \
-task_completed=None, human_takeover=None, bad_case=None, turns=None, judge_score=None, kpi={}, \
-model=None, model_version=None)
+>>> event = validate({"request_id": "r1", "timestamp": 1767225600, "rating": 2}, 1767225600, 300.0, 0.0)
+>>> event.request_id, event.timestamp, event.rating, event.thumbs, event.kpi
+('r1', 1767225600.0, 2, None, {})
 """
 
 from __future__ import annotations

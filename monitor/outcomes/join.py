@@ -30,6 +30,7 @@ from monitor.outcomes.fold import JoinedOutcome
 __all__ = [
     "DETECTOR_STREAMS",
     "detector_values",
+    "feedback_key",
     "feedback_payload",
     "inference_payload",
     "joined_outcome",
@@ -84,6 +85,19 @@ def inference_payload(
             covariate if assigned else None,
         )
     )
+
+
+def feedback_key(event: FeedbackEvent, event_id: str) -> str:
+    """The join store's key of a feedback event under its request: the producer's ``feedback_id``
+    (``id=`` before it: a Kafka topic name, which starts an event id, never holds ``=``), else the
+    event's own id. A resend of an identified feedback finds its key taken and joins nothing.
+
+    >>> feedback_key(FeedbackEvent("r1", 2.0, feedback_id="survey-7"), "fb:0:9:0")
+    'id=survey-7'
+    >>> feedback_key(FeedbackEvent("r1", 2.0), "fb:0:9:0")
+    'fb:0:9:0'
+    """
+    return f"id={event.feedback_id}" if event.feedback_id is not None else event_id
 
 
 def feedback_payload(event: FeedbackEvent, event_id: str = "") -> bytes:

@@ -81,6 +81,9 @@ def evaluation_event(
             "monitor.model": answer.model,
             "monitor.model_version": answer.version,
             "monitor.judge.model": judge_model,
+            # one grade per request and judge model: a runner that judges a record again after a
+            # crash publishes a resend, which joins nothing (docs/events.md, feedback_id)
+            "monitor.feedback_id": f"judge:{judge_model}",
         },
     }
 

@@ -24,6 +24,7 @@ from monitor.folding.pipeline import BatchOutput
 from monitor.outcomes.fold import JoinedOutcome, fold_outcomes
 from monitor.outcomes.join import (
     detector_values,
+    feedback_key,
     feedback_payload,
     inference_payload,
     joined_outcome,
@@ -106,7 +107,11 @@ class OutcomeStage:
             offsets = [payload_offset(inf) for _, inf, _ in pairs]
         else:
             pairs = self.join_store.add_feedback(
-                [(e.request_id, i, feedback_payload(e, i)) for e, i in zip(events, ids)], now
+                [
+                    (e.request_id, feedback_key(e, i), feedback_payload(e, i))
+                    for e, i in zip(events, ids)
+                ],
+                now,
             )
             offsets = [payload_offset(fb) for _, _, fb in pairs]
         return [joined_outcome(rid, inf, fb) for rid, inf, fb in pairs], offsets

@@ -90,6 +90,25 @@ def test_replaying_batches_returns_the_same_pairs(store: JoinStore) -> None:
     assert store.pending() == {"inference": 0, "feedback": 0}
 
 
+def test_a_resent_feedback_joins_nothing_and_its_replay_joins_again(store: JoinStore) -> None:
+    first, resent = b'{"id":"fb:0:4:0","rating":2}', b'{"id":"fb:0:9:3","rating":2}'
+    store.add_inferences([("r1", b'{"id":"inf:0:1:0"}')], now=0.0)
+    assert store.add_feedback([("r1", "id=s-1", first)], now=1.0) == [
+        ("r1", b'{"id":"inf:0:1:0"}', first)
+    ]
+    assert store.add_feedback([("r1", "id=s-1", resent)], now=2.0) == []  # a producer's resend
+    assert store.add_feedback([("r1", "id=s-1", first)], now=3.0) == [  # a replay of the first
+        ("r1", b'{"id":"inf:0:1:0"}', first)
+    ]
+    # feedback that came before its inference: its resend after the inference joins nothing either
+    store.add_feedback([("r2", "id=s-2", first)], now=4.0)
+    assert store.add_inferences([("r2", b'{"id":"inf:0:2:0"}')], now=5.0) == [
+        ("r2", b'{"id":"inf:0:2:0"}', [first])
+    ]
+    assert store.add_feedback([("r2", "id=s-2", resent)], now=6.0) == []
+    assert store.pending() == {"inference": 0, "feedback": 0}
+
+
 def test_duplicates_inside_one_batch_join_once(store: JoinStore) -> None:
     store.add_inferences([("r1", b"inf")], now=0.0)
     assert store.add_feedback([("r1", "f1", b"x"), ("r1", "f1", b"x")], now=1.0) == [

@@ -125,6 +125,8 @@ def test_grades_are_published_as_evaluation_events_the_contract_reads() -> None:
     assert not decoded.rejections
     scores = {e.request_id: (e.judge_score, e.model, e.model_version) for e in decoded.events}
     assert scores == {"g1": (9.0, "bot", "v1"), "g2": (2.0, "bot", "v1")}
+    # one grade per request and judge model: a record judged again after a crash is a resend
+    assert {e.feedback_id for e in decoded.events} == {"judge:judge-1"}
     assert events[0]["attributes"]["gen_ai.evaluation.score.label"] == "good"
     assert judge.headers[0]["Authorization"] == "Bearer sk-test-secret"
     assert value(registry, "monitor_judge_calls_total", {"task": "grade", "outcome": "ok"}) == 2

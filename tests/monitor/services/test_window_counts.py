@@ -185,3 +185,26 @@ def window_store(chdb_dir: Path) -> Iterator[ClickHouseStore]:
     s.migrate()
     yield s
     s.command(f"DROP DATABASE IF EXISTS {s.db}")
+
+
+@pytest.mark.parametrize(
+    "cuts", [[], [1], [1, 2, 3, 4]], ids=["one batch", "inference apart", "each apart"]
+)
+def test_a_resent_feedback_counts_once_and_one_without_an_id_each_time(
+    window_store: ClickHouseStore, cuts: list[int]
+) -> None:
+    inference = {"request_id": "r1", "timestamp": T0 + 1, "model": "m", "model_version": "v1"}
+    rating = {"request_id": "r1", "timestamp": T0 + 2, "rating": 5, "feedback_id": "survey-1"}
+    thumbs = {"request_id": "r1", "timestamp": T0 + 3, "thumbs": "down"}  # no id: each counts
+    arrivals = [("inf", inference), ("fb", rating), ("fb", rating), ("fb", thumbs), ("fb", thumbs)]
+    messages = [
+        RawMessage(
+            topic, 0, offset, orjson.dumps(body), "inference" if topic == "inf" else "feedback"
+        )
+        for offset, (topic, body) in enumerate(arrivals)
+    ]
+    sums = run(window_store, messages, cuts, lateness=10 * W)
+    window = (T0, "v1")
+    assert sums[(*window, "outcome:rating", "")] == 1.0  # the resend joined nothing
+    assert sums[(*window, "outcome:satisfaction", "")] == 3.0  # the rating once, thumbs twice
+    assert sums[(T0, "", "feedback_events", "")] == 4.0  # every feedback event was received
