@@ -5,6 +5,7 @@ Every value from the store is escaped (``svg.esc``); there is no inline script o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from monitor.dashboard.svg import (
     histogram_chart,
     line_chart,
 )
+from monitor.experiments.formatting import effect_parts, format_p, p_value_text, precision_for
 
 __all__ = [
     "PAGES",
@@ -200,14 +202,24 @@ def _number(value: Any, spec: str = ".4g") -> str:
     return "-" if value is None else format(float(value), spec)
 
 
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _effect_cells(diff: Any, low: Any, high: Any) -> str:
+    """The difference cell and the interval cell, printed alike (monitor.experiments.formatting)."""
+    shown, lo, hi = effect_parts(_float(diff), _float(low), _float(high))
+    return f"<td>{shown}</td><td>[{lo}, {hi}]</td>"
+
+
 def shadow_section(rows: Sequence[Mapping[str, Any]]) -> str:
     """Shadow comparisons: each metric's paired difference with its always-valid interval and the verdict."""
     if not rows:
         return '<h2>Shadow comparisons</h2><p class="empty" id="no-shadow">no shadow comparisons yet</p>'
     body = "".join(
         f"<tr><td>{esc(r['model'])}</td><td>{esc(r['production_version'])} → {esc(r['shadow_version'])}</td>"
-        f"<td>{esc(r['metric'])}</td><td>{_number(r['n'], '.0f')}</td><td>{_number(r['diff'], '+.4g')}</td>"
-        f"<td>[{_number(r['ci_low'], '+.4g')}, {_number(r['ci_high'], '+.4g')}]</td><td>{_number(r['margin'])}</td>"
+        f"<td>{esc(r['metric'])}</td><td>{_number(r['n'], '.0f')}</td>{_effect_cells(r['diff'], r['ci_low'], r['ci_high'])}"
+        f"<td>{_number(r['margin'])}</td>"
         f'<td>{esc(r["status"])}</td><td><span class="badge">{esc(r["verdict"])}</span> {esc(r["reason"])}</td></tr>'
         for r in rows
     )
@@ -215,6 +227,17 @@ def shadow_section(rows: Sequence[Mapping[str, Any]]) -> str:
         '<h2>Shadow comparisons</h2><table class="metrics" id="shadow"><thead><tr><th>model</th><th>versions</th>'
         "<th>metric</th><th>pairs</th><th>difference</th><th>always-valid interval</th><th>margin</th>"
         f"<th>status</th><th>verdict</th></tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _metric_row(m: data.ExperimentMetric) -> str:
+    """Both arms' values with the decimals of the difference's interval, then the difference, its
+    interval and p."""
+    arm = precision_for(m.diff, m.ci_low, m.ci_high)
+    return (
+        f'<tr class="{"harmed" if m.harmed else ""}"><td>{esc(m.metric)}</td><td>{esc(m.role)}</td>'
+        f"<td>{arm.text(m.value_control)}</td><td>{arm.text(m.value_treatment)}</td>"
+        f"{_effect_cells(m.diff, m.ci_low, m.ci_high)}<td>{esc(p_value_text(m.p_value))}</td></tr>"
     )
 
 
@@ -230,16 +253,11 @@ def experiments_page(experiments: Sequence[data.Experiment], charts: int = 4) ->
     parts = ["<h2>Experiments</h2>"]
     for e in experiments:
         srm = (
-            f"sample ratio mismatch (p={e.srm_p_value:.2g})"
+            f"sample ratio mismatch ({format_p(e.srm_p_value)})"
             if e.srm
-            else f"allocation ok (SRM p={e.srm_p_value:.2g})"
+            else f"allocation ok (SRM {format_p(e.srm_p_value)})"
         )
-        rows = "".join(
-            f'<tr class="{"harmed" if m.harmed else ""}"><td>{esc(m.metric)}</td><td>{esc(m.role)}</td>'
-            f"<td>{m.value_control:.4g}</td><td>{m.value_treatment:.4g}</td><td>{m.diff:+.4g}</td>"
-            f"<td>[{m.ci_low:+.4g}, {m.ci_high:+.4g}]</td><td>{m.p_value:.2g}</td></tr>"
-            for m in e.metrics
-        )
+        rows = "".join(_metric_row(m) for m in e.metrics)
         shown = [m for m in e.metrics if m.history][:charts]
         chart_html = "".join(
             f'<section class="panel" data-metric="{esc(m.metric)}">'

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from monitor.dashboard.data import DriftCell, Histogram, Marker, Series
+from monitor.experiments.formatting import effect_parts
 
 __all__ = ["SEVERITY_COLOURS", "colour", "esc", "heatmap", "histogram_chart", "line_chart"]
 
@@ -106,7 +107,8 @@ def line_chart(
         for p in s.points:
             tip = f"{s.model} {s.version} {_clock(p.t)}: {p.value:.4g}"
             if p.low is not None and p.high is not None:
-                tip += f" [{p.low:.4g}, {p.high:.4g}]"
+                value, low, high = effect_parts(p.value, p.low, p.high, signed=False)
+                tip = f"{s.model} {s.version} {_clock(p.t)}: {value} [{low}, {high}]"
             out.append(
                 f'<circle cx="{x(p.t):.1f}" cy="{y(p.value):.1f}" r="2.5" fill="{colour(i)}">'
                 f"<title>{esc(tip)} n={p.count:.0f}</title></circle>"

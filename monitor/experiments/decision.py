@@ -14,7 +14,9 @@ In order:
 >>> decide(better, "higher", [], srm_mismatch=False).kind
 'ship'
 >>> decide(better, "higher", [("bad_case", better, "lower", 0.0)], srm_mismatch=False).reason
-'guardrail bad_case harmed: +0.04 (interval 0.01 to 0.07, margin 0)'
+'guardrail bad_case harmed: +0.040 (interval +0.010 to +0.070, margin 0)'
+>>> decide(better, "higher", [], srm_mismatch=False).reason
+'primary metric better: +0.040 (interval +0.010 to +0.070, p < 0.001)'
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from monitor.experiments.formatting import format_effect, format_p
 from monitor.experiments.stats import Comparison, planned_sample_size
 
 __all__ = ["DECISIONS", "Decision", "decide", "guardrail_harmed"]
@@ -46,6 +49,10 @@ def guardrail_harmed(c: Comparison, better: Better, margin: float) -> bool:
     """The whole interval of the change in the bad direction exceeds ``margin``."""
     low = c.ci_low if better == "lower" else -c.ci_high
     return math.isfinite(low) and low > margin
+
+
+def _effect(c: Comparison) -> str:
+    return format_effect(c.diff, c.ci_low, c.ci_high, detail=format_p(c.p_value))
 
 
 def _worse(c: Comparison, better: Better) -> bool:
@@ -71,17 +78,13 @@ def decide(
         if guardrail_harmed(c, direction, margin):
             return Decision(
                 "stop",
-                f"guardrail {name} harmed: {c.diff:+.4g} (interval {c.ci_low:.4g} to "
-                f"{c.ci_high:.4g}, margin {margin:g})",
+                f"guardrail {name} harmed: "
+                + format_effect(c.diff, c.ci_low, c.ci_high, detail=f"margin {margin:g}"),
             )
     if _worse(primary, better):
-        return Decision(
-            "stop", f"primary metric worse: {primary.diff:+.4g} (p = {primary.p_value:.2g})"
-        )
+        return Decision("stop", f"primary metric worse: {_effect(primary)}")
     if primary.significant:
-        return Decision(
-            "ship", f"primary metric better: {primary.diff:+.4g} (p = {primary.p_value:.2g})"
-        )
+        return Decision("ship", f"primary metric better: {_effect(primary)}")
     remaining = None
     if mde is not None and math.isfinite(primary.variance_per_unit):
         planned = planned_sample_size(mde, primary.variance_per_unit, alpha, power)

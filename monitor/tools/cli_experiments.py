@@ -10,10 +10,11 @@ from typing import Annotated, Any
 import typer
 
 from monitor.errors import ConfigError
+from monitor.experiments.formatting import effect_parts, p_value_text, precision_for
 from monitor.experiments.report import METRIC_ROW_COLUMNS, SUMMARY_COLUMNS
 from monitor.tools.cli_support import Format, print_rows
 
-__all__ = ["experiment_app", "experiments_app"]
+__all__ = ["experiment_app", "experiments_app", "table_row"]
 
 experiments_app = typer.Typer(
     help="A/B experiment declarations (MONITOR_EXPERIMENTS).", no_args_is_help=True
@@ -23,6 +24,12 @@ experiment_app = typer.Typer(help="A/B experiment results.", no_args_is_help=Tru
 # The table shows every metric row column but the lift interval and the primary flag (in JSON and CSV).
 TABLE_ROW_COLUMNS = tuple(
     c for c in METRIC_ROW_COLUMNS if c not in ("lift_ci_low", "lift_ci_high", "primary")
+)
+
+# Printed as text by the table (fixed decimals), still right-aligned like numbers.
+NUMERIC_COLUMNS = frozenset(
+    {"value_control", "value_treatment", "diff", "ci_low", "ci_high", "lift", "p_value"}
+    | {"srm_p_value", "srm_sequential_p_value"}
 )
 
 
@@ -78,6 +85,40 @@ def _text(value: Any) -> Any:
     return ", ".join(value) if isinstance(value, list) else value
 
 
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def table_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A report row (JSON form) as the table prints it: the arms' values, the difference and its
+    interval with the same decimals, the lift in percent, p-values as ``0.003`` or ``< 0.001``.
+
+    >>> r = table_row({"value_control": 0.6012, "value_treatment": 0.6634, "diff": 0.0622,
+    ...                "ci_low": 0.0301, "ci_high": 0.0943, "lift": 0.1035, "lift_ci_low": 0.048,
+    ...                "lift_ci_high": 0.159, "p_value": 0.00012})
+    >>> [r[c] for c in ("value_control", "value_treatment", "diff", "ci_low", "ci_high", "lift", "p_value")]
+    ['0.601', '0.663', '+0.062', '+0.030', '+0.094', '+10%', '< 0.001']
+    """
+    out = dict(row)
+    for column in ("p_value", "srm_p_value", "srm_sequential_p_value"):
+        if column in row:
+            out[column] = p_value_text(_number(row[column]))
+    if "diff" in row:
+        diff, low, high = (_number(row[c]) for c in ("diff", "ci_low", "ci_high"))
+        out["diff"], out["ci_low"], out["ci_high"] = effect_parts(diff, low, high)
+        arm = precision_for(diff, low, high)
+        out["value_control"] = arm.text(_number(row["value_control"]))
+        out["value_treatment"] = arm.text(_number(row["value_treatment"]))
+        lift = precision_for(
+            _number(row["lift"]),
+            _number(row["lift_ci_low"]),
+            _number(row["lift_ci_high"]),
+            percent=True,
+        )
+        out["lift"] = lift.text(_number(row["lift"]), signed=True)
+    return out
+
+
 @experiment_app.command("report")
 def experiment_report_command(
     experiment: str = typer.Option(..., "--experiment", help="the experiment name events carry"),
@@ -125,13 +166,18 @@ def experiment_report_command(
         columns = list(dict.fromkeys([*METRIC_ROW_COLUMNS, *SUMMARY_COLUMNS, "tuning"]))
         print_rows(columns, [[_text(d.get(c)) for c in columns] for d in dicts], Format.csv)
         return
+    shown = [table_row(d) for d in dicts]
     print_rows(
         list(TABLE_ROW_COLUMNS),
-        [[d[c] for c in TABLE_ROW_COLUMNS] for d in dicts[:-1]],
+        [[d[c] for c in TABLE_ROW_COLUMNS] for d in shown[:-1]],
         Format.table,
         title=f"experiment {experiment}: {summary.treatment} against {summary.control}, "
         f"model {', '.join(summary.models) or '-'} version {', '.join(summary.model_versions) or '-'}",
+        numeric=NUMERIC_COLUMNS,
     )
     print_rows(
-        list(SUMMARY_COLUMNS), [[_text(dicts[-1][c]) for c in SUMMARY_COLUMNS]], Format.table
+        list(SUMMARY_COLUMNS),
+        [[_text(shown[-1][c]) for c in SUMMARY_COLUMNS]],
+        Format.table,
+        numeric=NUMERIC_COLUMNS,
     )

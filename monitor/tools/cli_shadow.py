@@ -10,10 +10,11 @@ from typing import Any
 import typer
 
 from monitor.errors import ConfigError
+from monitor.experiments.formatting import effect_parts, precision_for
 from monitor.shadow.report import ShadowReport
 from monitor.tools.cli_support import Format, print_rows
 
-__all__ = ["REPORT_COLUMNS", "report_dict", "shadow_app"]
+__all__ = ["REPORT_COLUMNS", "metric_cells", "report_dict", "shadow_app"]
 
 shadow_app = typer.Typer(help="Shadow deployments compared with production.", no_args_is_help=True)
 
@@ -40,6 +41,26 @@ METRIC_COLUMNS = ("metric", "n", "value", "diff", "ci_low", "ci_high", "margin",
 
 def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def metric_cells(d: dict[str, Any]) -> dict[str, Any]:
+    """One metric of a report as the table prints it: the value, the paired difference and its
+    interval with the same decimals.
+
+    >>> c = metric_cells({"value": 0.9012, "diff": -0.0988, "ci_low": -0.1291, "ci_high": -0.0712})
+    >>> c["value"], c["diff"], c["ci_low"], c["ci_high"]
+    ('0.901', '-0.099', '-0.129', '-0.071')
+    """
+    diff, low, high = (
+        math.nan if d[c] is None else float(d[c]) for c in ("diff", "ci_low", "ci_high")
+    )
+    shown = precision_for(diff, low, high)
+    value = math.nan if d["value"] is None else float(d["value"])
+    return {
+        **d,
+        "value": shown.text(value),
+        **dict(zip(("diff", "ci_low", "ci_high"), effect_parts(diff, low, high))),
+    }
 
 
 def report_dict(r: ShadowReport) -> dict[str, Any]:
@@ -92,7 +113,8 @@ def shadow_report_command(
         for r, row in zip(reports, rows):
             print_rows(
                 list(METRIC_COLUMNS),
-                [[d[c] for c in METRIC_COLUMNS] for d in row["metrics"]],
+                [[cells[c] for c in METRIC_COLUMNS] for cells in map(metric_cells, row["metrics"])],
                 fmt,
                 title=f"{r.shadow_version} minus {r.production_version} (margins: {declared})",
+                numeric=("value", "diff", "ci_low", "ci_high"),
             )

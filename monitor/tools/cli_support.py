@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -127,9 +127,15 @@ def _cell(v: Any) -> Any:
 
 
 def print_rows(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: Format, *, title: str | None = None
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    fmt: Format,
+    *,
+    title: str | None = None,
+    numeric: Collection[str] = (),
 ) -> None:
-    """Rows as an aligned table (rich), JSON (a list of objects) or CSV with a header."""
+    """Rows as an aligned table (rich), JSON (a list of objects) or CSV with a header. A table
+    right-aligns the columns of numbers and the ``numeric`` ones (numbers already printed as text)."""
     data = [[_cell(v) for v in row] for row in rows]
     if fmt is Format.json:
         typer.echo(json.dumps([dict(zip(columns, r)) for r in data], default=str, indent=1))
@@ -146,11 +152,14 @@ def print_rows(
 
     table = Table(title=title, box=None, header_style="bold", pad_edge=False)
     for column in columns:
-        numeric = bool(data) and all(
-            isinstance(r[len(table.columns)], (int, float)) or r[len(table.columns)] is None
-            for r in data
+        right = column in numeric or (
+            bool(data)
+            and all(
+                isinstance(r[len(table.columns)], (int, float)) or r[len(table.columns)] is None
+                for r in data
+            )
         )
-        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+        table.add_column(column, justify="right" if right else "left", overflow="fold")
     for r in data:
         table.add_row(*("" if v is None else str(v) for v in r))
     console = Console(width=max(200, Console().width), soft_wrap=True)

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from monitor.errors import StoreError
+from monitor.experiments.formatting import format_effect, format_p, precision_for
 
 __all__ = ["AlertFeed", "rate_text", "recap_lines", "version_rate_lines"]
 
@@ -186,9 +187,10 @@ def experiment_lines(reader: Any, metrics: int = 4) -> list[str]:
             )
             shown = 0
         elif shown < metrics and diff is not None and low is not None:
+            arm = precision_for(diff, low, high)
             out.append(
-                f"  {metric}: {vc:.3f} -> {vt:.3f}, diff {diff:+.3f} [{low:+.3f}, {high:+.3f}] "
-                f"p={p:.2g} (always valid)"
+                f"  {metric}: {arm.text(vc)} -> {arm.text(vt)}, diff "
+                + format_effect(diff, low, high, detail=f"{format_p(p)}, always valid")
             )
             shown += 1
     return out or ["no experiment traffic"]
@@ -217,9 +219,10 @@ def shadow_lines(reader: Any) -> list[str]:
         ):
             continue
         elif metric == "latency_ms":
-            out.append(f"  latency delta {diff:+.1f} ms [{low:+.1f}, {high:+.1f}] (always valid)")
-        else:
             out.append(
-                f"  {metric} {value:.3f} [{value + low - diff:.3f}, {value + high - diff:.3f}]"
+                f"  latency delta in ms {format_effect(diff, low, high, detail='always valid')}"
             )
+        else:
+            level = format_effect(value, value + low - diff, value + high - diff, signed=False)
+            out.append(f"  {metric} {level}")
     return out or ["no shadow traffic"]

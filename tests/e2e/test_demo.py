@@ -61,13 +61,19 @@ def test_demo_runs_on_embedded_defaults_and_stops_cleanly(tmp_path):
         r"experiment support-assistant-versions: v2 against v1: (ship|stop|continue|invalid) \(",
         recap,
     )
-    assert re.search(r"  task_completion: \d\.\d{3} -> \d\.\d{3}, diff [+-]\d\.\d{3} \[", recap), (
-        recap
+    effect = re.search(
+        r"  task_completion: (\d\.\d+) -> (\d\.\d+), diff ([+-]?\d\.\d+) \(interval ([+-]?\d\.\d+) "
+        r"to ([+-]?\d\.\d+), p (= \d\.\d{3}|< 0\.001), always valid\)",
+        recap,
     )
+    assert effect and len({len(x.split(".")[1]) for x in effect.groups()[:5]}) == 1, (
+        recap
+    )  # both arms, the difference and its interval with the same decimals
     assert re.search(
         r"v3 against v1: (promising|not_promising|collecting) \(.*\); \d+ pairs", recap
     ), recap
-    assert re.search(r"  agreement 0\.\d{3} \[", recap) and "monitor shadow report" in recap, recap
+    assert re.search(r"  agreement [01]\.\d+ \(interval [01]\.\d+ to [01]\.\d+\)", recap), recap
+    assert "monitor shadow report" in recap, recap
     assert "Next:" in recap and "monitor query metrics" in recap and "monitor alerts" in recap
     assert f"export MONITOR_CLICKHOUSE_URL=chdb://{tmp_path / 'demo' / 'clickhouse'}" in recap
     assert (tmp_path / "demo" / "clickhouse").is_dir()

@@ -56,7 +56,11 @@ def _experiment(name: str) -> data.Experiment:
 def test_an_experiment_shows_its_decision_srm_and_interval_over_time() -> None:
     body = pages.experiments_page([_experiment("exp")])
     assert "decision-exp" in body and "sample ratio mismatch" in body
-    assert body.count('<polygon class="band"') == 1 and "[+0.02, +0.22]" in body
+    assert body.count('<polygon class="band"') == 1
+    # both arms, the difference and its interval with the interval's decimals; p cut at 3 decimals
+    assert "<td>0.50</td><td>0.62</td><td>+0.12</td><td>[+0.02, +0.22]</td><td>0.010</td>" in body
+    assert "sample ratio mismatch (p = 0.001)" in body
+    assert "0.12 [0.02, 0.22] n=200" in body  # the chart's tooltip
     assert "model exp · version v1, exp" in body  # the models and versions its requests ran on
 
 
@@ -79,7 +83,7 @@ def _shadow(text: str) -> dict:
 
 def test_shadow_rows_show_the_interval_and_verdict() -> None:
     html = pages.shadow_section([_shadow("x")])
-    assert "[-0.05, +0.01]" in html and html.count("<tr>") == 2
+    assert "<td>-0.020</td><td>[-0.050, +0.010]</td>" in html and html.count("<tr>") == 2
     assert 'id="no-shadow"' in pages.shadow_section([])
 
 

@@ -1,0 +1,167 @@
+"""How an effect, its interval and a p-value are printed for people: the one rule behind the
+decision reasons, the ``monitor experiment report`` and ``monitor shadow report`` tables, the
+dashboard's experiment and shadow rows, the experiment alerts and the demo's recap.
+
+**Effects.** The effect and both ends of its interval are printed in the same unit with the same
+number of decimals, chosen from the interval's width so that the width shows two significant
+digits (width 0.061 → 3 decimals, 3.6 → 1, 37 → 0); never fewer than 0 decimals (an integer is
+not rounded to tens) nor more than :data:`MAX_DECIMALS`. Halves round away from zero (14.25 → 14.3). Effects carry their sign, a value that
+rounds to zero is printed without one, relative effects (``percent=True``) are multiplied by 100
+and end in ``%``. A zero-width or unbounded interval gives no width to size from: the decimals then
+give the largest finite value two significant digits. A value that is NaN or infinite prints as
+:data:`NOT_AVAILABLE`.
+
+Fixed-point notation is kept for 1e-5 ≤ width and values below :data:`SCIENTIFIC_FROM` (so 1e7
+prints as ``10000000``). Scientific notation, with **one exponent shared** by the effect and its
+bounds (that of the largest value), is used only where fixed point cannot show the numbers: values
+of 1e12 or more, or values below 1 whose interval is narrower than 1e-5.
+
+**p-values** print with three decimals, cut (not rounded) at the third: ``p = 0.049`` for
+0.0499, so a printed p is below a threshold such as α = 0.05 or 0.01 exactly when the p-value is;
+below 0.001 it is ``p < 0.001``.
+
+>>> format_effect(18.44, 0.08392, 36.8)
+'+18 (interval 0 to +37)'
+>>> format_effect(0.0123, -0.0004567, 0.02512, detail="margin 0.01")
+'+0.012 (interval 0.000 to +0.025, margin 0.01)'
+>>> format_effect(-0.04, -0.07, -0.01, detail=format_p(0.0034))
+'-0.040 (interval -0.070 to -0.010, p = 0.003)'
+>>> format_effect(0.057, 0.01, 0.104, percent=True)
+'+5.7% (interval +1.0% to +10.4%)'
+>>> format_p(0.0004), format_p(0.0499), format_p(1.0), format_p(float("nan"))
+('p < 0.001', 'p = 0.049', 'p = 1.000', 'p = n/a')
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+__all__ = [
+    "MAX_DECIMALS",
+    "NOT_AVAILABLE",
+    "SCIENTIFIC_FROM",
+    "Precision",
+    "effect_parts",
+    "format_effect",
+    "format_p",
+    "p_value_text",
+    "precision_for",
+]
+
+MAX_DECIMALS = 6
+SCIENTIFIC_FROM = 1e12
+NOT_AVAILABLE = "n/a"
+P_FLOOR = Decimal("0.001")
+
+
+def _exponent(x: float) -> int:
+    """The power of ten of ``x`` rounded to two significant digits (0.0996 → -1, 0.0994 → -2)."""
+    return int(f"{x:.1e}".split("e")[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Precision:
+    """How the numbers of one effect are printed: ``decimals`` after the point of the mantissa, a
+    shared power of ten ``exponent`` (0: fixed point), and ``percent`` (values times 100, then %).
+
+    >>> p = precision_for(0.04, 0.01, 0.07)
+    >>> p, p.text(0.6234), p.text(0.04, signed=True), p.text(-0.0002, signed=True)
+    (Precision(decimals=3, exponent=0, percent=False), '0.623', '+0.040', '0.000')
+    >>> precision_for(3.2e-8, 1.1e-8, 5.3e-8).text(3.2e-8, signed=True)
+    '+3.2e-08'
+    """
+
+    decimals: int
+    exponent: int = 0
+    percent: bool = False
+
+    def text(self, value: float, *, signed: bool = False) -> str:
+        """``value`` printed with this precision; :data:`NOT_AVAILABLE` when it is not finite."""
+        if not math.isfinite(value):
+            return NOT_AVAILABLE
+        # Decimal keeps the binary value exact and never overflows, whatever the exponent.
+        scaled = Decimal(value * 100 if self.percent else value).scaleb(-self.exponent)
+        rounded = scaled.quantize(Decimal(1).scaleb(-self.decimals), rounding=ROUND_HALF_UP)
+        text = f"{rounded:{'+' if signed else ''}f}"
+        if Decimal(text) == 0:
+            text = text.lstrip("+-")  # no sign on a value that rounds to zero
+        if self.exponent:
+            text += f"e{self.exponent:+03d}"
+        return text + ("%" if self.percent else "")
+
+
+def precision_for(effect: float, low: float, high: float, *, percent: bool = False) -> Precision:
+    """The precision of an effect and its interval ``[low, high]`` (the rule of the module docstring)."""
+    values = [v * 100 if percent else v for v in (effect, low, high)]
+    finite = [abs(v) for v in values if math.isfinite(v)]
+    largest = max(finite, default=0.0)
+    width = values[2] - values[1]
+    sized = width if math.isfinite(width) and width > 0 else largest
+    if sized == 0:
+        return Precision(0, 0, percent)
+    decimals = 1 - _exponent(sized)
+    if largest >= SCIENTIFIC_FROM or (decimals > MAX_DECIMALS and largest < 1):
+        exponent = _exponent(largest)
+        decimals = 1 - _exponent(float(Decimal(sized).scaleb(-exponent)))
+        return Precision(min(max(decimals, 0), MAX_DECIMALS), exponent, percent)
+    return Precision(min(max(decimals, 0), MAX_DECIMALS), 0, percent)
+
+
+def effect_parts(
+    effect: float, low: float, high: float, *, percent: bool = False, signed: bool = True
+) -> tuple[str, str, str]:
+    """The effect, the interval's low and high end, printed alike (signed unless ``signed=False``).
+
+    >>> effect_parts(0.0, 0.0, 0.0), effect_parts(2.0, 2.0, 2.0), effect_parts(1e7, 9e6, 1.1e7)
+    (('0', '0', '0'), ('+2.0', '+2.0', '+2.0'), ('+10000000', '+9000000', '+11000000'))
+    >>> effect_parts(float("nan"), float("-inf"), float("inf")), effect_parts(0.5, 0.1, float("inf"))
+    (('n/a', 'n/a', 'n/a'), ('+0.50', '+0.10', 'n/a'))
+    """
+    p = precision_for(effect, low, high, percent=percent)
+    return (
+        p.text(effect, signed=signed),
+        p.text(low, signed=signed),
+        p.text(high, signed=signed),
+    )
+
+
+def format_effect(
+    effect: float,
+    low: float,
+    high: float,
+    *,
+    percent: bool = False,
+    signed: bool = True,
+    detail: str = "",
+) -> str:
+    """``+0.040 (interval +0.010 to +0.070)``, with ``detail`` added inside the brackets if given.
+
+    >>> format_effect(-2.5e-6, -3.1e-6, -1.9e-6)
+    '-2.5e-06 (interval -3.1e-06 to -1.9e-06)'
+    >>> format_effect(1.234e13, 1.2e13, 1.27e13)
+    '+1.234e+13 (interval +1.200e+13 to +1.270e+13)'
+    """
+    shown, lo, hi = effect_parts(effect, low, high, percent=percent, signed=signed)
+    return f"{shown} (interval {lo} to {hi}{', ' + detail if detail else ''})"
+
+
+def p_value_text(p: float) -> str:
+    """A p-value with three decimals cut at the third, ``< 0.001`` below that, ``n/a`` if not in [0, 1].
+
+    >>> p_value_text(0.0), p_value_text(0.001), p_value_text(0.05), p_value_text(0.456)
+    ('< 0.001', '0.001', '0.050', '0.456')
+    """
+    if not (math.isfinite(p) and 0.0 <= p <= 1.0):
+        return NOT_AVAILABLE
+    if p < 0.001:
+        return "< 0.001"
+    # repr: the shortest decimal of the float, so 0.29 (stored as 0.28999…) stays 0.290
+    return str(Decimal(repr(p)).quantize(P_FLOOR, rounding=ROUND_FLOOR))
+
+
+def format_p(p: float) -> str:
+    """``p = 0.003``, ``p < 0.001`` or ``p = n/a``."""
+    text = p_value_text(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"

@@ -1,0 +1,179 @@
+"""The one printing rule for effects, intervals and p-values: exact strings for known inputs, and
+properties over any finite input (same decimals, faithful to half a unit, order kept)."""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.experiments.decision import decide
+from monitor.experiments.formatting import (
+    MAX_DECIMALS,
+    effect_parts,
+    format_effect,
+    format_p,
+    p_value_text,
+    precision_for,
+)
+from monitor.experiments.stats import Comparison
+
+NAN, INF = math.nan, math.inf
+
+
+@pytest.mark.parametrize(
+    ("effect", "low", "high", "expected"),
+    [
+        # the width's two significant digits set the decimals of all three
+        (0.04, 0.01, 0.07, "+0.040 (interval +0.010 to +0.070)"),
+        (18.44, 0.08392, 36.8, "+18 (interval 0 to +37)"),
+        (0.0123, -0.0004567, 0.02512, "+0.012 (interval 0.000 to +0.025)"),
+        (2.54, 0.93, 4.51, "+2.5 (interval +0.9 to +4.5)"),
+        (0.08, 0.03, 0.1294, "+0.080 (interval +0.030 to +0.129)"),  # width 0.0994 -> 0.099
+        (0.08, 0.03, 0.1297, "+0.08 (interval +0.03 to +0.13)"),  # width 0.0997 -> 0.10
+        # negative effects
+        (-0.04, -0.07, -0.01, "-0.040 (interval -0.070 to -0.010)"),
+        (-12.5, -14.25, -10.75, "-12.5 (interval -14.3 to -10.8)"),  # halves away from zero
+        # zero width: decimals from the values' own size; all zero: integers
+        (0.0, 0.0, 0.0, "0 (interval 0 to 0)"),
+        (2.0, 2.0, 2.0, "+2.0 (interval +2.0 to +2.0)"),
+        (-0.0456, -0.0456, -0.0456, "-0.046 (interval -0.046 to -0.046)"),
+        # not finite
+        (NAN, NAN, NAN, "n/a (interval n/a to n/a)"),
+        (NAN, -INF, INF, "n/a (interval n/a to n/a)"),
+        (0.5, 0.1, INF, "+0.50 (interval +0.10 to n/a)"),
+        (INF, 1.0, 2.0, "n/a (interval +1.0 to +2.0)"),
+        # large: fixed point up to 1e12, never rounded to tens
+        (1e7, 9e6, 1.1e7, "+10000000 (interval +9000000 to +11000000)"),
+        (123456.7, 123000.1, 123999.9, "+123457 (interval +123000 to +124000)"),
+        (1.234e13, 1.2e13, 1.27e13, "+1.234e+13 (interval +1.200e+13 to +1.270e+13)"),
+        # small: fixed point down to a width of 1e-5, then a shared exponent
+        (1e-5, 0.5e-5, 1.5e-5, "+0.000010 (interval +0.000005 to +0.000015)"),
+        (1e-6, 0.5e-6, 1.5e-6, "+1.0e-06 (interval +0.5e-06 to +1.5e-06)"),
+        (-2.5e-6, -3.1e-6, -1.9e-6, "-2.5e-06 (interval -3.1e-06 to -1.9e-06)"),
+        # decimals capped: a tiny width next to large values keeps 6 decimals
+        (
+            5000.0,
+            5000.0 - 1e-9,
+            5000.0 + 1e-9,
+            "+5000.000000 (interval +5000.000000 to +5000.000000)",
+        ),
+    ],
+)
+def test_known_effects_print_exactly(effect: float, low: float, high: float, expected: str) -> None:
+    assert format_effect(effect, low, high) == expected
+
+
+def test_relative_effects_print_in_percent_and_levels_without_sign() -> None:
+    assert format_effect(0.057, 0.01, 0.104, percent=True) == "+5.7% (interval +1.0% to +10.4%)"
+    assert format_effect(-0.2, -0.31, -0.09, percent=True) == "-20% (interval -31% to -9%)"
+    assert format_effect(0.9, 0.871, 0.929, signed=False) == "0.900 (interval 0.871 to 0.929)"
+    assert (
+        format_effect(1.0, 0.5, 1.5, detail="margin 25")
+        == "+1.0 (interval +0.5 to +1.5, margin 25)"
+    )
+    arm = precision_for(0.04, 0.01, 0.07)
+    assert (arm.text(0.70123), arm.text(0.74), arm.text(NAN)) == ("0.701", "0.740", "n/a")
+
+
+@pytest.mark.parametrize(
+    ("p", "expected"),
+    [
+        (0.0, "p < 0.001"),
+        (1e-300, "p < 0.001"),
+        (0.000999, "p < 0.001"),
+        (0.001, "p = 0.001"),
+        (0.0034, "p = 0.003"),
+        (0.0499, "p = 0.049"),  # cut, not rounded: below α = 0.05 in print too
+        (0.05, "p = 0.050"),
+        (0.29, "p = 0.290"),  # the float 0.28999… still prints as 0.290
+        (0.4567, "p = 0.456"),
+        (1.0, "p = 1.000"),
+        (NAN, "p = n/a"),
+        (INF, "p = n/a"),
+        (-0.1, "p = n/a"),
+        (1.5, "p = n/a"),
+    ],
+)
+def test_p_values_print_exactly(p: float, expected: str) -> None:
+    assert format_p(p) == expected
+
+
+@given(st.floats(0.0, 1.0), st.sampled_from([0.001, 0.01, 0.05, 0.1]))
+def test_a_printed_p_is_below_alpha_exactly_when_p_is(p: float, alpha: float) -> None:
+    text = p_value_text(p)
+    printed_below = text.startswith("<") or Decimal(text) < Decimal(repr(alpha))
+    assert printed_below == (p < alpha)
+
+
+def test_decision_reasons_use_the_rule() -> None:
+    c = Comparison(
+        5e3, 5e3, 0.70, 0.74, 0.0412, 0.0103, 0.0721, 0.0031, 0.057, 0.01, 0.1, True, 0.4
+    )
+    worse = Comparison(5e3, 5e3, 210.0, 241.2, 31.23, 27.31, 35.08, 1e-6, 0.15, 0.1, 0.2, True, 9.0)
+    assert decide(c, "higher", [], srm_mismatch=False).reason == (
+        "primary metric better: +0.041 (interval +0.010 to +0.072, p = 0.003)"
+    )
+    assert decide(c, "lower", [], srm_mismatch=False).reason == (
+        "primary metric worse: +0.041 (interval +0.010 to +0.072, p = 0.003)"
+    )
+    assert decide(
+        c, "higher", [("latency_ms", worse, "lower", 25.0)], srm_mismatch=False
+    ).reason == ("guardrail latency_ms harmed: +31.2 (interval +27.3 to +35.1, margin 25)")
+
+
+def _decimals(text: str) -> int:
+    mantissa = text.rstrip("%").split("e")[0]
+    return len(mantissa.split(".")[1]) if "." in mantissa else 0
+
+
+def _unit(text: str) -> float:
+    """Half a unit of the last printed decimal, in the value's own scale."""
+    exponent = int(text.rstrip("%").split("e")[1]) if "e" in text else 0
+    return 0.5 * 10.0 ** (exponent - _decimals(text))
+
+
+NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?(e[+-]\d\d+)?%?$")
+finite = st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+@given(finite, finite, finite, st.booleans())
+def test_any_finite_effect_prints_alike_and_faithfully(
+    a: float, b: float, c: float, percent: bool
+) -> None:
+    if percent:
+        a, b, c = a / 1e3, b / 1e3, c / 1e3  # times 100 stays finite
+    effect, low, high = a, min(b, c), max(b, c)
+    texts = effect_parts(effect, low, high, percent=percent)
+    assert all(NUMBER.match(t) for t in texts), texts
+    assert len({_decimals(t) for t in texts}) == 1, texts  # same number of decimals
+    assert _decimals(texts[0]) <= MAX_DECIMALS
+    assert len({t.rstrip("%").partition("e")[2] for t in texts}) == 1, texts  # same exponent
+    for value, text in zip((effect, low, high), texts):
+        shown = float(text.rstrip("%"))
+        original = value * 100 if percent else value
+        assert abs(shown - original) <= _unit(text) * (1 + 1e-9), (value, text)
+    parsed = [float(t.rstrip("%")) for t in texts]
+    assert parsed[1] <= parsed[2]
+    if low <= effect <= high:
+        assert parsed[1] <= parsed[0] <= parsed[2], texts
+
+
+@given(
+    st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
+    st.floats(1e-5, 1e5, allow_nan=False, allow_infinity=False),
+)
+def test_the_width_is_two_significant_digits_of_the_last_decimal(
+    effect: float, width: float
+) -> None:
+    low, high = effect - width / 2, effect + width / 2
+    decimals = _decimals(effect_parts(effect, low, high)[0])
+    units = (high - low) * 10.0**decimals  # the width in units of the last printed decimal
+    if 0 < decimals < MAX_DECIMALS:
+        assert 9.94 <= units < 99.6, (effect, width, decimals)
+    elif decimals == 0:
+        assert units >= 9.94
