@@ -5,7 +5,10 @@ dashboard's experiment and shadow rows, the experiment alerts and the demo's rec
 **Effects.** The effect and both ends of its interval are printed in the same unit with the same
 number of decimals, chosen from the interval's width so that the width shows two significant
 digits (width 0.061 → 3 decimals, 3.6 → 1, 37 → 0); never fewer than 0 decimals (an integer is
-not rounded to tens) nor more than :data:`MAX_DECIMALS`. Halves round away from zero (14.25 → 14.3). Effects carry their sign, a value that
+not rounded to tens) nor more than :data:`MAX_DECIMALS`; more where an interval that excludes zero
+would otherwise show a bound as 0, so that a reader sees from the printed bounds alone whether
+zero is inside (``+18.44 (interval +0.08 to +36.80)``, not ``+18 (interval 0 to +37)``). Halves
+round away from zero (14.25 → 14.3). Effects carry their sign, a value that
 rounds to zero is printed without one, relative effects (``percent=True``) are multiplied by 100
 and end in ``%``. A zero-width or unbounded interval gives no width to size from: the decimals then
 give the largest finite value two significant digits. A value that is NaN or infinite prints as
@@ -21,6 +24,8 @@ of 1e12 or more, or values below 1 whose interval is narrower than 1e-5.
 below 0.001 it is ``p < 0.001``.
 
 >>> format_effect(18.44, 0.08392, 36.8)
+'+18.44 (interval +0.08 to +36.80)'
+>>> format_effect(18.44, -0.08392, 36.8)
 '+18 (interval 0 to +37)'
 >>> format_effect(0.0123, -0.0004567, 0.02512, detail="margin 0.01")
 '+0.012 (interval 0.000 to +0.025, margin 0.01)'
@@ -102,6 +107,10 @@ def precision_for(effect: float, low: float, high: float, *, percent: bool = Fal
     if sized == 0:
         return Precision(0, 0, percent)
     decimals = 1 - _exponent(sized)
+    low, high = values[1], values[2]
+    if math.isfinite(low) and math.isfinite(high) and (low > 0 or high < 0):
+        nearest = min(abs(low), abs(high))  # zero is outside: its bound must not print as 0
+        decimals = max(decimals, -math.floor(math.log10(nearest)))
     if largest >= SCIENTIFIC_FROM or (decimals > MAX_DECIMALS and largest < 1):
         exponent = _exponent(largest)
         decimals = 1 - _exponent(float(Decimal(sized).scaleb(-exponent)))

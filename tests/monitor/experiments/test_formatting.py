@@ -30,7 +30,11 @@ NAN, INF = math.nan, math.inf
     [
         # the width's two significant digits set the decimals of all three
         (0.04, 0.01, 0.07, "+0.040 (interval +0.010 to +0.070)"),
-        (18.44, 0.08392, 36.8, "+18 (interval 0 to +37)"),
+        (18.44, -0.08392, 36.8, "+18 (interval 0 to +37)"),
+        # zero outside the interval: the bound nearest to it keeps a digit, and the rest follow
+        (18.44, 0.08392, 36.8, "+18.44 (interval +0.08 to +36.80)"),
+        (-3.0, -6.1, -0.004, "-3.000 (interval -6.100 to -0.004)"),
+        (0.5, 0.04999, 0.95, "+0.50 (interval +0.05 to +0.95)"),
         (0.0123, -0.0004567, 0.02512, "+0.012 (interval 0.000 to +0.025)"),
         (2.54, 0.93, 4.51, "+2.5 (interval +0.9 to +4.5)"),
         (0.08, 0.03, 0.1294, "+0.080 (interval +0.030 to +0.129)"),  # width 0.0994 -> 0.099
@@ -159,6 +163,12 @@ def test_any_finite_effect_prints_alike_and_faithfully(
         assert abs(shown - original) <= _unit(text) * (1 + 1e-9), (value, text)
     parsed = [float(t.rstrip("%")) for t in texts]
     assert parsed[1] <= parsed[2]
+    if (
+        (low > 0 or high < 0)
+        and not any("e" in t for t in texts)
+        and _decimals(texts[0]) < MAX_DECIMALS
+    ):
+        assert parsed[1] > 0 or parsed[2] < 0, texts  # zero outside stays visibly outside
     if low <= effect <= high:
         assert parsed[1] <= parsed[0] <= parsed[2], texts
 
