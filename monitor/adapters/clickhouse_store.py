@@ -3,19 +3,17 @@
 ``chdb:///abs/path`` or ``chdb://relative/path`` opens embedded ClickHouse in that directory;
 ``http(s)://user:password@host:8123/database`` talks to a server with the same SQL. Every value
 in a query is bound as a parameter; only table names (checked identifiers) are formatted in.
+The URL is parsed in :mod:`monitor.adapters.store_url`, the connection and the SQL primitives live in
+:mod:`monitor.adapters.clickhouse_connection`; this module adds the partials, their offset markers and
+the metric windows, and is the store every other module imports.
 """
 
 from __future__ import annotations
 
-import re
-import threading
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
+from monitor.adapters.clickhouse_connection import ClickHouseConnection, QueryResult, store_error
 from monitor.adapters.partial_columns import (
     OFFSET_MARKER,
     PARTIAL_COLUMNS,
@@ -23,28 +21,17 @@ from monitor.adapters.partial_columns import (
     partial_columns,
 )
 from monitor.adapters.schema import (
-    DDL,
     LATENCY_HISTOGRAM,
-    MIGRATIONS,
     OUTCOME_PREFIX,
     PROPORTIONS,
     SCALAR_MEAN_METRICS,
 )
-from monitor.adapters.written_positions import (
-    ELIGIBILITY_SQL,
-    NEVER,
-    PARTIALS_TABLE,
-    WrittenPositions,
-    forget_engine,
-    markers_of,
-    statement_effect,
-    written_positions,
-)
+from monitor.adapters.store_url import StoreURL, parse_store_url
+from monitor.adapters.written_positions import NEVER
 from monitor.contract.timestamps import utc_datetime
-from monitor.errors import ConfigError, PositionMoved, StoreError
+from monitor.errors import PositionMoved
 from monitor.folding.partials import Partial
 from monitor.folding.pipeline import Position
-from monitor.redact import mask_text, mask_url
 
 __all__ = [
     "OFFSET_MARKER",
@@ -58,37 +45,9 @@ __all__ = [
     "store_error",
 ]
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PROBE_TABLE = (
     "partials_probe"  # a Null-engine twin of partials: inserts are encoded and checked, never kept
 )
-# ClickHouse error codes a later attempt can succeed after: timeouts, overload, network, disk, replicas.
-RETRYABLE_CODES = frozenset(
-    {3, 159, 164, 202, 203, 209, 210, 236, 241, 242, 243, 252, 285, 319, 425, 999}
-)
-_CODE = re.compile(r"Code: (\d+)")
-# The column types of an insert into an embedded store's table, so that it is not described before
-# every insert (no other process alters those tables); forgotten by any statement that may change a schema.
-_INSERT_TYPES: dict[tuple[str, str, tuple[str, ...]], list[Any]] = {}
-
-
-def store_error(what: str, exc: Exception) -> StoreError:
-    """A :class:`StoreError` that says whether retrying can help: outages yes, refused data no.
-
-    >>> store_error("insert failed", TypeError("Integer exceeds 64-bit range")).retryable
-    False
-    >>> store_error("query failed", ValueError("Code: 159. DB::Exception: Timeout exceeded")).retryable
-    True
-    """
-    code = _CODE.search(str(exc))
-    if code:
-        retryable = int(code.group(1)) in RETRYABLE_CODES
-    else:  # no server code: connection trouble is retryable, a value the client cannot encode is not
-        retryable = isinstance(exc, (OSError, TimeoutError)) or type(exc).__name__ in (
-            "OperationalError",
-            "StreamClosedError",
-        )
-    return StoreError(f"{what}: {mask_text(str(exc))}"[:2000], retryable=retryable)
 
 
 def read_watermark(reader: Any, partials_table: str) -> float:
@@ -101,279 +60,8 @@ def read_watermark(reader: Any, partials_table: str) -> float:
     return float(value or 0.0)
 
 
-@dataclass(frozen=True)
-class StoreURL:
-    kind: str  # "chdb" or "http"
-    database: str
-    path: Path | None = None
-    host: str = ""
-    port: int = 8123
-    username: str = "default"
-    password: str = ""
-    secure: bool = False
-
-
-def parse_store_url(url: str) -> StoreURL:
-    """Parse ``MONITOR_CLICKHOUSE_URL``.
-
-    >>> parse_store_url("chdb://.monitor-data/ch").path.name
-    'ch'
-    >>> parse_store_url("https://u:p@host/analytics").database, parse_store_url("https://u:p@host/a").port
-    ('analytics', 8443)
-    """
-    if url.startswith("chdb://"):
-        rest = url[len("chdb://") :]
-        path_part, _, query = rest.partition("?")
-        database = parse_qs(query).get("database", ["monitor"])[0]
-        if not path_part:
-            raise ConfigError(
-                f"{url!r}: chdb URL needs a data directory, e.g. chdb://.monitor-data/clickhouse"
-            )
-        return StoreURL("chdb", _identifier(database), path=Path(path_part).expanduser().resolve())
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https"):
-        raise ConfigError(
-            f"{mask_url(url)!r}: ClickHouse URL must start with chdb://, http:// or https://"
-        )
-    secure = parsed.scheme == "https"
-    return StoreURL(
-        "http",
-        _identifier(parsed.path.strip("/") or "monitor"),
-        host=parsed.hostname or "localhost",
-        port=parsed.port or (8443 if secure else 8123),
-        username=unquote(parsed.username or "default"),
-        password=unquote(parsed.password or ""),
-        secure=secure,
-    )
-
-
-def require_embedded_store(url: str) -> None:
-    """Raise :class:`StoreError` naming the extra when chdb (the embedded ClickHouse) is not installed."""
-    import importlib.util
-
-    if importlib.util.find_spec("chdb") is None:
-        raise StoreError(
-            f"{url} is an embedded store, which needs chdb: pip install 'llm-drift-monitor[embedded]' "
-            "(or set MONITOR_CLICKHOUSE_URL=http(s)://user:password@host:8123/db for a server)"
-        )
-
-
-def _identifier(name: str) -> str:
-    if not _IDENTIFIER.match(name):
-        raise ConfigError(f"database name {name!r} must match {_IDENTIFIER.pattern}")
-    return name
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    columns: list[str]
-    rows: list[tuple[Any, ...]]
-
-    def dicts(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row)) for row in self.rows]
-
-
-class ClickHouseStore:
+class ClickHouseStore(ClickHouseConnection):
     """Blocking store client; call it from one thread (the worker uses a dedicated executor)."""
-
-    def __init__(self, url: str, client_options: dict[str, Any] | None = None) -> None:
-        """``client_options``: password, CA and client certificate for a server, from
-        ``client_security.clickhouse_client_options(settings)``."""
-        self.url = url
-        self.client_options = dict(client_options or {})
-        self.target = parse_store_url(url)
-        self.db = self.target.database
-        self._client: Any = None
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def resolve_insert_libraries() -> None:
-        """Let clickhouse-connect look for pandas now: it does at the first insert otherwise, to
-        check whether the rows are a DataFrame (a 0.2-0.4 s import inside a worker's first batch)."""
-        from clickhouse_connect.driver import options
-
-        options.pd  # noqa: B018 - the module's __getattr__ imports it once
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def connect(self) -> ClickHouseStore:
-        import clickhouse_connect
-
-        if self.target.kind == "chdb":
-            require_embedded_store(self.url)
-        self._forget_engine()  # what happened to the store while this process did not have it open
-        try:
-            if self.target.kind == "chdb":
-                assert self.target.path is not None
-                self.target.path.mkdir(parents=True, exist_ok=True)
-                self._client = clickhouse_connect.get_client(dsn=f"chdb://{self.target.path}")
-            else:
-                self._client = clickhouse_connect.get_client(**self.server_options())
-        except Exception as exc:  # noqa: BLE001 - clickhouse-connect and chdb raise many types; re-raised masked
-            detail = mask_text(str(exc), secrets=[self.server_options().get("password")])
-            raise StoreError(f"cannot open ClickHouse at {mask_url(self.url)}: {detail}") from None
-        return self
-
-    def server_options(self) -> dict[str, Any]:
-        """The keyword arguments of ``clickhouse_connect.get_client`` for a server URL."""
-        return {
-            "host": self.target.host,
-            "port": self.target.port,
-            "username": self.target.username,
-            "password": self.target.password,
-            "secure": self.target.secure,
-            **self.client_options,
-        }
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self.connect()
-        return self._client
-
-    def migrate(self, extra_ddl: Sequence[str] = ()) -> None:
-        """Create the database and tables if missing, then apply the migrations (idempotent)."""
-        for statement in DDL:
-            self.command(statement.format(db=self.db))
-        for migration in MIGRATIONS:
-            if isinstance(migration, str):
-                self.command(migration.format(db=self.db))
-            elif not self.query(
-                "SELECT count() FROM system.columns WHERE database = {db:String} AND table = {table:String} "
-                "AND name = {column:String}",
-                {"db": self.db, "table": migration.table, "column": migration.column},
-            ).rows[0][0]:
-                self.command(migration.statement.format(db=self.db))
-        for statement in extra_ddl:
-            self.command(statement.format(db=self.db))
-
-    def close(self) -> None:
-        if self._client is not None:
-            try:
-                self._client.close()
-            finally:
-                self._client = None
-                self._forget_engine()
-
-    # -- what the owner of an embedded store knows without a query (monitor.adapters.written_positions)
-    caches_positions = True  # False in a store whose writes run in another process (RemoteStore)
-
-    def _engine(self) -> str | None:
-        """The engine path of an embedded store whose writes run in this process, else None."""
-        if self.target.kind != "chdb" or not self.caches_positions:
-            return None
-        return str(self.target.path)
-
-    def _forget_engine(self) -> None:
-        _INSERT_TYPES.clear()
-        engine = self._engine()
-        if engine is not None:
-            forget_engine(engine)
-
-    def _written(self) -> WrittenPositions | None:
-        """The known positions of this store's database, or None where they cannot be kept exact."""
-        engine = self._engine()
-        if engine is None:
-            return None
-        cache = written_positions(engine, self.db)
-        with cache.lock:
-            if cache.eligible is None:
-                ttl, writers = self.query(ELIGIBILITY_SQL, {"db": self.db}).rows[0]
-                cache.eligible = not ttl and not writers
-            return cache if cache.eligible else None
-
-    def _statement_ran(self, effect: str) -> None:
-        """Forget what a statement may have changed (called before it runs and after)."""
-        if effect in ("schema", "any"):
-            _INSERT_TYPES.clear()
-        engine = self._engine()
-        if effect == "any" and engine is not None:
-            forget_engine(engine)
-
-    # -- primitives ------------------------------------------------------------------------
-    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
-        effect = statement_effect(sql)
-        self._statement_ran(effect)
-        try:
-            with self._lock:
-                try:
-                    return self.client.command(sql, parameters=parameters)
-                except Exception as exc:
-                    raise store_error("ClickHouse command failed", exc) from exc
-        finally:
-            self._statement_ran(effect)
-
-    def query(
-        self,
-        sql: str,
-        parameters: dict[str, Any] | None = None,
-        settings: dict[str, Any] | None = None,
-    ) -> QueryResult:
-        effect = statement_effect(sql)
-        if effect != "read":  # a write sent as a query
-            self._statement_ran(effect)
-        try:
-            with self._lock:
-                try:
-                    result = self.client.query(sql, parameters=parameters, settings=settings)
-                except Exception as exc:
-                    raise store_error("ClickHouse query failed", exc) from exc
-        finally:
-            if effect != "read":
-                self._statement_ran(effect)
-        return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
-
-    def insert(
-        self,
-        table: str,
-        data: Sequence[Sequence[Any]],
-        columns: Sequence[str],
-        *,
-        column_oriented: bool = False,
-    ) -> None:
-        """Insert rows, or with ``column_oriented`` one sequence per column."""
-        if not (data[0] if column_oriented and data else data):
-            return
-        cache = self._written() if table == PARTIALS_TABLE else None
-        if cache is None:
-            self._insert(table, data, columns, column_oriented)
-            return
-        markers = markers_of(data, columns, column_oriented)
-        with cache.lock:  # nothing learns a position while the insert runs
-            try:
-                self._insert(table, data, columns, column_oriented)
-            except BaseException:  # it may or may not have been written
-                cache.forget(None if markers is None else list(markers))
-                raise
-            cache.written(markers)
-
-    def _insert(
-        self,
-        table: str,
-        data: Sequence[Sequence[Any]],
-        columns: Sequence[str],
-        column_oriented: bool,
-    ) -> None:
-        key = (self.url, self.table(table), tuple(columns))
-        with self._lock:
-            try:
-                types = _INSERT_TYPES.get(key)
-                if types is None and self.target.kind == "chdb":
-                    context = self.client.create_insert_context(
-                        self.table(table), column_names=list(columns)
-                    )
-                    types = _INSERT_TYPES[key] = list(context.column_types)
-                self.client.insert(
-                    self.table(table),
-                    data,
-                    column_names=list(columns),
-                    column_types=types,
-                    column_oriented=column_oriented,
-                )
-            except Exception as exc:
-                raise store_error(f"ClickHouse insert into {table} failed", exc) from exc
-
-    def table(self, name: str) -> str:
-        return f"{self.db}.{_identifier(name)}"
 
     # -- partials and offsets -----------------------------------------------------------------
     def write_batch(
@@ -580,14 +268,3 @@ class ClickHouseStore:
             {"marker": OFFSET_MARKER},
         ).rows[0]
         return float(watermark or 0.0), (float(age) if n else None)
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.query("SELECT 1")
-                return
-            except StoreError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)

@@ -9,13 +9,13 @@ import signal
 import time
 from pathlib import Path
 
-from monitor.adapters.clickhouse_store import StoreError
 from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.producer import EventProducer
 from monitor.adapters.reader import HttpReader
 from monitor.adapters.topics import ensure_topics
 from monitor.adapters.worker_process import WorkerProcess
+from monitor.errors import StoreError
 from monitor.settings import Settings
 from monitor.tools.demo_recap import (
     AlertFeed,

@@ -1,0 +1,285 @@
+"""The connection to the aggregate store and its SQL primitives: ``command``, ``query``, ``insert``.
+
+:class:`ClickHouseConnection` opens embedded ClickHouse (chdb) or a server through
+clickhouse-connect, creates and migrates the schema, and keeps the owner's known positions
+(:mod:`monitor.adapters.written_positions`) right around every statement; store failures become a
+:class:`StoreError` that says whether retrying can help. :class:`~monitor.adapters.clickhouse_store.ClickHouseStore`
+adds the partials, offsets and metric windows on top.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+from monitor.adapters.schema import DDL, MIGRATIONS
+from monitor.adapters.store_url import checked_identifier, parse_store_url, require_embedded_store
+from monitor.adapters.written_positions import (
+    ELIGIBILITY_SQL,
+    PARTIALS_TABLE,
+    WrittenPositions,
+    forget_engine,
+    markers_of,
+    statement_effect,
+    written_positions,
+)
+from monitor.errors import StoreError
+from monitor.redact import mask_text, mask_url
+
+__all__ = ["RETRYABLE_CODES", "ClickHouseConnection", "QueryResult", "store_error"]
+
+# ClickHouse error codes a later attempt can succeed after: timeouts, overload, network, disk, replicas.
+RETRYABLE_CODES = frozenset(
+    {3, 159, 164, 202, 203, 209, 210, 236, 241, 242, 243, 252, 285, 319, 425, 999}
+)
+_CODE = re.compile(r"Code: (\d+)")
+# The column types of an insert into an embedded store's table, so that it is not described before
+# every insert (no other process alters those tables); forgotten by any statement that may change a schema.
+_INSERT_TYPES: dict[tuple[str, str, tuple[str, ...]], list[Any]] = {}
+
+
+def store_error(what: str, exc: Exception) -> StoreError:
+    """A :class:`StoreError` that says whether retrying can help: outages yes, refused data no.
+
+    >>> store_error("insert failed", TypeError("Integer exceeds 64-bit range")).retryable
+    False
+    >>> store_error("query failed", ValueError("Code: 159. DB::Exception: Timeout exceeded")).retryable
+    True
+    """
+    code = _CODE.search(str(exc))
+    if code:
+        retryable = int(code.group(1)) in RETRYABLE_CODES
+    else:  # no server code: connection trouble is retryable, a value the client cannot encode is not
+        retryable = isinstance(exc, (OSError, TimeoutError)) or type(exc).__name__ in (
+            "OperationalError",
+            "StreamClosedError",
+        )
+    return StoreError(f"{what}: {mask_text(str(exc))}"[:2000], retryable=retryable)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row)) for row in self.rows]
+
+
+class ClickHouseConnection:
+    """The connection under :class:`~monitor.adapters.clickhouse_store.ClickHouseStore`: blocking,
+    call it from one thread (the worker uses a dedicated executor)."""
+
+    def __init__(self, url: str, client_options: dict[str, Any] | None = None) -> None:
+        """``client_options``: password, CA and client certificate for a server, from
+        ``client_security.clickhouse_client_options(settings)``."""
+        self.url = url
+        self.client_options = dict(client_options or {})
+        self.target = parse_store_url(url)
+        self.db = self.target.database
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def resolve_insert_libraries() -> None:
+        """Let clickhouse-connect look for pandas now: it does at the first insert otherwise, to
+        check whether the rows are a DataFrame (a 0.2-0.4 s import inside a worker's first batch)."""
+        from clickhouse_connect.driver import options
+
+        options.pd  # noqa: B018 - the module's __getattr__ imports it once
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def connect(self) -> Self:
+        import clickhouse_connect
+
+        if self.target.kind == "chdb":
+            require_embedded_store(self.url)
+        self._forget_engine()  # what happened to the store while this process did not have it open
+        try:
+            if self.target.kind == "chdb":
+                assert self.target.path is not None
+                self.target.path.mkdir(parents=True, exist_ok=True)
+                self._client = clickhouse_connect.get_client(dsn=f"chdb://{self.target.path}")
+            else:
+                self._client = clickhouse_connect.get_client(**self.server_options())
+        except Exception as exc:  # noqa: BLE001 - clickhouse-connect and chdb raise many types; re-raised masked
+            detail = mask_text(str(exc), secrets=[self.server_options().get("password")])
+            raise StoreError(f"cannot open ClickHouse at {mask_url(self.url)}: {detail}") from None
+        return self
+
+    def server_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``clickhouse_connect.get_client`` for a server URL."""
+        return {
+            "host": self.target.host,
+            "port": self.target.port,
+            "username": self.target.username,
+            "password": self.target.password,
+            "secure": self.target.secure,
+            **self.client_options,
+        }
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self.connect()
+        return self._client
+
+    def migrate(self, extra_ddl: Sequence[str] = ()) -> None:
+        """Create the database and tables if missing, then apply the migrations (idempotent)."""
+        for statement in DDL:
+            self.command(statement.format(db=self.db))
+        for migration in MIGRATIONS:
+            if isinstance(migration, str):
+                self.command(migration.format(db=self.db))
+            elif not self.query(
+                "SELECT count() FROM system.columns WHERE database = {db:String} AND table = {table:String} "
+                "AND name = {column:String}",
+                {"db": self.db, "table": migration.table, "column": migration.column},
+            ).rows[0][0]:
+                self.command(migration.statement.format(db=self.db))
+        for statement in extra_ddl:
+            self.command(statement.format(db=self.db))
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            finally:
+                self._client = None
+                self._forget_engine()
+
+    # -- what the owner of an embedded store knows without a query (monitor.adapters.written_positions)
+    caches_positions = True  # False in a store whose writes run in another process (RemoteStore)
+
+    def _engine(self) -> str | None:
+        """The engine path of an embedded store whose writes run in this process, else None."""
+        if self.target.kind != "chdb" or not self.caches_positions:
+            return None
+        return str(self.target.path)
+
+    def _forget_engine(self) -> None:
+        _INSERT_TYPES.clear()
+        engine = self._engine()
+        if engine is not None:
+            forget_engine(engine)
+
+    def _written(self) -> WrittenPositions | None:
+        """The known positions of this store's database, or None where they cannot be kept exact."""
+        engine = self._engine()
+        if engine is None:
+            return None
+        cache = written_positions(engine, self.db)
+        with cache.lock:
+            if cache.eligible is None:
+                ttl, writers = self.query(ELIGIBILITY_SQL, {"db": self.db}).rows[0]
+                cache.eligible = not ttl and not writers
+            return cache if cache.eligible else None
+
+    def _statement_ran(self, effect: str) -> None:
+        """Forget what a statement may have changed (called before it runs and after)."""
+        if effect in ("schema", "any"):
+            _INSERT_TYPES.clear()
+        engine = self._engine()
+        if effect == "any" and engine is not None:
+            forget_engine(engine)
+
+    # -- primitives ------------------------------------------------------------------------
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        effect = statement_effect(sql)
+        self._statement_ran(effect)
+        try:
+            with self._lock:
+                try:
+                    return self.client.command(sql, parameters=parameters)
+                except Exception as exc:
+                    raise store_error("ClickHouse command failed", exc) from exc
+        finally:
+            self._statement_ran(effect)
+
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> QueryResult:
+        effect = statement_effect(sql)
+        if effect != "read":  # a write sent as a query
+            self._statement_ran(effect)
+        try:
+            with self._lock:
+                try:
+                    result = self.client.query(sql, parameters=parameters, settings=settings)
+                except Exception as exc:
+                    raise store_error("ClickHouse query failed", exc) from exc
+        finally:
+            if effect != "read":
+                self._statement_ran(effect)
+        return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
+
+    def insert(
+        self,
+        table: str,
+        data: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+        *,
+        column_oriented: bool = False,
+    ) -> None:
+        """Insert rows, or with ``column_oriented`` one sequence per column."""
+        if not (data[0] if column_oriented and data else data):
+            return
+        cache = self._written() if table == PARTIALS_TABLE else None
+        if cache is None:
+            self._insert(table, data, columns, column_oriented)
+            return
+        markers = markers_of(data, columns, column_oriented)
+        with cache.lock:  # nothing learns a position while the insert runs
+            try:
+                self._insert(table, data, columns, column_oriented)
+            except BaseException:  # it may or may not have been written
+                cache.forget(None if markers is None else list(markers))
+                raise
+            cache.written(markers)
+
+    def _insert(
+        self,
+        table: str,
+        data: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+        column_oriented: bool,
+    ) -> None:
+        key = (self.url, self.table(table), tuple(columns))
+        with self._lock:
+            try:
+                types = _INSERT_TYPES.get(key)
+                if types is None and self.target.kind == "chdb":
+                    context = self.client.create_insert_context(
+                        self.table(table), column_names=list(columns)
+                    )
+                    types = _INSERT_TYPES[key] = list(context.column_types)
+                self.client.insert(
+                    self.table(table),
+                    data,
+                    column_names=list(columns),
+                    column_types=types,
+                    column_oriented=column_oriented,
+                )
+            except Exception as exc:
+                raise store_error(f"ClickHouse insert into {table} failed", exc) from exc
+
+    def table(self, name: str) -> str:
+        return f"{self.db}.{checked_identifier(name)}"
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.query("SELECT 1")
+                return
+            except StoreError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
