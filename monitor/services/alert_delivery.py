@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from monitor.adapters.alert_outbox import AlertOutbox
+from monitor.adapters.alert_queue import SizeCallback
 from monitor.adapters.alert_sinks import (
     AlertDeduplicator,
     AlertmanagerSink,
@@ -30,7 +31,6 @@ from monitor.adapters.alert_sinks import (
     DeliveryQueue,
     KafkaAlertSink,
     LogSink,
-    SizeCallback,
     WebhookSink,
     auth_headers,
     delivery_key,
