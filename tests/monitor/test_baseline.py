@@ -336,7 +336,7 @@ def test_feature_columns_are_the_rows_transposed_whatever_the_rows_hold():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from monitor.drift.baseline import _columns
+    from monitor.drift.feature_columns import feature_columns
 
     names = ["a", "b", "c"]
     rows = st.one_of(
@@ -348,7 +348,7 @@ def test_feature_columns_are_the_rows_transposed_whatever_the_rows_hold():
     @settings(max_examples=300, deadline=None)
     @given(st.lists(rows, max_size=12), st.sampled_from([names, names[:1], []]))
     def check(batch, keep):
-        columns, unknown, n = _columns(batch, keep, len(batch))
+        columns, unknown, n = feature_columns(batch, keep, len(batch))
         assert n == len(batch)
         assert columns == {k: [r.get(k) if r else None for r in batch] for k in keep}
         expected: dict[str, int] = {}
@@ -361,14 +361,14 @@ def test_feature_columns_are_the_rows_transposed_whatever_the_rows_hold():
 
 
 def test_full_rows_take_the_transposition_in_c_and_any_gap_the_per_row_path():
-    from monitor.drift.baseline import _full_columns
+    from monitor.drift.feature_columns import full_columns
 
     rows = [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
-    assert _full_columns(rows, ["a", "b"]) == {"a": [1, 2], "b": ["x", "y"]}
-    assert _full_columns(rows, ["b"]) == {"b": ["x", "y"]}
-    assert _full_columns([*rows, {"a": 3}], ["a", "b"]) is None  # a missing name
-    assert _full_columns([*rows, None], ["a", "b"]) is None
-    assert _full_columns([], ["a"]) is None and _full_columns(rows, []) is None
+    assert full_columns(rows, ["a", "b"]) == {"a": [1, 2], "b": ["x", "y"]}
+    assert full_columns(rows, ["b"]) == {"b": ["x", "y"]}
+    assert full_columns([*rows, {"a": 3}], ["a", "b"]) is None  # a missing name
+    assert full_columns([*rows, None], ["a", "b"]) is None
+    assert full_columns([], ["a"]) is None and full_columns(rows, []) is None
 
 
 def test_the_number_block_counts_as_the_per_row_columns_whatever_the_rows_hold(monkeypatch):
@@ -394,16 +394,16 @@ def test_the_number_block_counts_as_the_per_row_columns_whatever_the_rows_hold(m
             st.one_of(number, st.text(max_size=2), st.booleans()),
         ),
     )
-    per_row = module._number_block
+    per_row = module.number_block
 
     @settings(max_examples=200, deadline=None)
     @given(st.lists(clean, max_size=20), st.lists(odd, max_size=2))
     def check(rows, others):
         for batch in (rows, rows + others):
             fast = histogram_batch(base, batch)
-            monkeypatch.setattr(module, "_number_block", lambda rows, names: None)
+            monkeypatch.setattr(module, "number_block", lambda rows, names: None)
             slow = histogram_batch(base, batch)
-            monkeypatch.setattr(module, "_number_block", per_row)
+            monkeypatch.setattr(module, "number_block", per_row)
             assert {k: v.tolist() for k, v in fast.counts.items()} == {
                 k: v.tolist() for k, v in slow.counts.items()
             }
