@@ -70,6 +70,14 @@ class QueryResult:
         return [dict(zip(self.columns, row)) for row in self.rows]
 
 
+def _import_what_inserts_need() -> None:
+    """clickhouse-connect imports pandas (when installed: chdb needs it) on the first insert, about
+    0.3 s here: done when the store connects, so that a worker's first batch does not wait for it."""
+    from clickhouse_connect.driver import options
+
+    getattr(options, "pd", None)  # the module resolves the attribute lazily; None without pandas
+
+
 class ClickHouseConnection:
     """The connection under :class:`~monitor.adapters.clickhouse_store.ClickHouseStore`: blocking,
     call it from one thread (the worker uses a dedicated executor)."""
@@ -109,6 +117,7 @@ class ClickHouseConnection:
         except Exception as exc:  # noqa: BLE001 - clickhouse-connect and chdb raise many types; re-raised masked
             detail = mask_text(str(exc), secrets=[self.server_options().get("password")])
             raise StoreError(f"cannot open ClickHouse at {mask_url(self.url)}: {detail}") from None
+        _import_what_inserts_need()
         return self
 
     def server_options(self) -> dict[str, Any]:

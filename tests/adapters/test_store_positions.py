@@ -85,3 +85,18 @@ def test_positions_of_several_sources_read_in_one_query_equal_each_ones_position
         ("inf", 1): Position(-1, 0.0),
     }
     assert found == {s: store.position(*s) for s in sources}
+
+
+def test_connecting_imports_what_the_first_insert_would(tmp_path):
+    # clickhouse-connect imports pandas lazily on its first insert (~0.3 s): a worker's first batch
+    # must not wait for it, so the store's connect() does it. A fresh interpreter, so nothing else
+    # of the test session has imported pandas already.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from monitor.adapters.clickhouse_store import ClickHouseStore; "
+        f"ClickHouseStore('chdb://{tmp_path}').connect(); print('pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
