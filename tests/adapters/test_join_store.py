@@ -314,7 +314,8 @@ def test_production_answers_wait_only_for_models_with_shadow_traffic(store: Join
 
 def test_memory_and_redis_stores_join_the_same_pairs_for_any_sequence(redis_url: str) -> None:
     """The in-process store promises the Redis store's behaviour: random batches of inferences (a
-    second event under a request id included) and feedback, with repeats, give the same matches."""
+    second event under a request id included) and feedback (a second event under a feedback id
+    included: a resend), with repeats, give the same matches."""
     import uuid
 
     from hypothesis import given, settings
@@ -323,7 +324,8 @@ def test_memory_and_redis_stores_join_the_same_pairs_for_any_sequence(redis_url:
 
     rids = st.sampled_from(["a", "b", "c", "d"])
     inference = st.tuples(rids, st.sampled_from([b'{"id":"t:0:1:0"}', b'{"id":"t:0:2:0"}']))
-    feedback = st.tuples(rids, st.sampled_from(["f1", "f2"]), st.sampled_from([b"x", b"y"]))
+    feedback_payloads = [b'{"id":"fb:0:1:0"}', b'{"id":"fb:0:2:0","rating":2}', b"x", b"y"]
+    feedback = st.tuples(rids, st.sampled_from(["f1", "f2"]), st.sampled_from(feedback_payloads))
     batches = st.lists(
         st.one_of(
             st.tuples(st.just("inference"), st.lists(inference, max_size=5)),
@@ -332,7 +334,7 @@ def test_memory_and_redis_stores_join_the_same_pairs_for_any_sequence(redis_url:
         max_size=8,
     )
 
-    @settings(max_examples=60, deadline=None)
+    @settings(max_examples=120, deadline=None)
     @given(batches)
     def check(sequence) -> None:
         prefix = f"test:{uuid.uuid4().hex[:10]}:"
