@@ -34,6 +34,16 @@ REPORT_COLUMNS = (
     "verdict",
     "reason",
 )
+# The table shows each version's verdict; its metrics follow with their intervals, one table each
+# (the title names the model). JSON and CSV keep every column of REPORT_COLUMNS.
+TABLE_COLUMNS = (
+    "production_version",
+    "shadow_version",
+    "pairs",
+    "shadow_events",
+    "verdict",
+    "reason",
+)
 FORMAT = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv")
 CONFIG = typer.Option(None, "--config", "-c", help="TOML or YAML settings file")
 METRIC_COLUMNS = ("metric", "n", "value", "diff", "ci_low", "ci_high", "margin", "status")
@@ -43,6 +53,11 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+def _count(value: Any) -> Any:
+    """A count kept as a float, as a table prints it: 2302, not 2302.0."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def metric_cells(d: dict[str, Any]) -> dict[str, Any]:
     """One metric of a report as the table prints it: the value, the paired difference and its
     interval with the same decimals.
@@ -50,6 +65,8 @@ def metric_cells(d: dict[str, Any]) -> dict[str, Any]:
     >>> c = metric_cells({"value": 0.9012, "diff": -0.0988, "ci_low": -0.1291, "ci_high": -0.0712})
     >>> c["value"], c["diff"], c["ci_low"], c["ci_high"]
     ('0.901', '-0.099', '-0.129', '-0.071')
+    >>> metric_cells({"n": 2300.0, "value": 1.0, "diff": 0.0, "ci_low": 0.0, "ci_high": 0.0})["n"]
+    2300
     """
     diff, low, high = (
         math.nan if d[c] is None else float(d[c]) for c in ("diff", "ci_low", "ci_high")
@@ -58,6 +75,7 @@ def metric_cells(d: dict[str, Any]) -> dict[str, Any]:
     value = math.nan if d["value"] is None else float(d["value"])
     return {
         **d,
+        "n": _count(d.get("n")),
         "value": shown.text(value),
         **dict(zip(("diff", "ci_low", "ci_high"), effect_parts(diff, low, high))),
     }
@@ -102,9 +120,10 @@ def shadow_report_command(
     if fmt is Format.json:
         typer.echo(json.dumps(rows, indent=1))
         return
+    columns = TABLE_COLUMNS if fmt is Format.table else REPORT_COLUMNS
     print_rows(
-        list(REPORT_COLUMNS),
-        [[row[c] for c in REPORT_COLUMNS] for row in rows],
+        list(columns),
+        [[_count(row[c]) if fmt is Format.table else row[c] for c in columns] for row in rows],
         fmt,
         title=f"shadow versions of {model} against production" if fmt is Format.table else None,
     )
