@@ -1,4 +1,5 @@
-"""The Lua scripts of the Redis join store (:class:`monitor.adapters.join_store.RedisJoinStore`).
+"""The Lua scripts of the Redis join store
+(:class:`monitor.adapters.redis_join_store.RedisJoinStore`).
 
 Each runs atomically in Redis: one call per batch and side, and per expiry chunk.
 """

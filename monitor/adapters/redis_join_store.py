@@ -1,0 +1,242 @@
+"""The join store in Redis (:class:`RedisJoinStore`), shared by every worker: one Lua script call
+per batch, and the detection of a Redis that lost its data."""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from monitor.adapters.join_protocol import (
+    DEFAULT_TTL_SECONDS,
+    REQUEST_ID,
+    FeedbackMatch,
+    InferenceMatch,
+    first_occurrences,
+)
+from monitor.adapters.join_scripts import ADD_FEEDBACK, ADD_INFERENCES, EXPIRE
+from monitor.errors import StoreError
+from monitor.redact import mask_text, mask_url
+
+__all__ = ["RedisJoinStore"]
+
+log = logging.getLogger("monitor.adapters.join_store")  # the logger these records always had
+
+_TRANSIENT_REPLIES = ("OOM", "READONLY", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+_EXPIRE_CHUNK = 5000  # records per script call, so one expiry never blocks Redis for long
+
+
+class RedisJoinStore:
+    """Join store in Redis, shared by all workers; each batch is one atomic Lua script call.
+
+    Scripts run one at a time in Redis, so when an inference and its feedback are processed by two
+    workers at once, exactly one of them (the later script) returns the pair. All keys live on one
+    node: on Redis Cluster put a hash tag in the prefix (``"{monitor}:join:"``).
+
+    A Redis that lost its data (restarted without persistence, flushed) is detected on the next
+    script call: the ``instance`` key the first call wrote is gone, the call writes a new one, and a
+    store that had seen the old one logs a warning, adds to :attr:`resets` and calls ``on_reset``
+    if its call wrote the new marker (the other workers log it at info level: counted once).
+    The records written before are lost: their late partners never join. A store given the marker
+    an earlier process saw (``known_instance``, saved through ``on_instance``) sees a reset that
+    happened while no worker was connected, too.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        prefix: str = "monitor:join:",
+        client_options: dict[str, Any] | None = None,
+        on_reset: Callable[[], None] | None = None,
+        known_instance: str | None = None,
+        on_instance: Callable[[str], None] | None = None,
+    ) -> None:
+        """``client_options``: TLS for ``rediss://``, from ``client_security.redis_client_options``;
+        ``on_reset``: called once per reset this store finds first (a counter); ``known_instance``:
+        the marker last seen, by this process or an earlier one; ``on_instance``: called with each
+        marker seen that differs from the one before (to save it)."""
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds: {ttl_seconds} must be positive")
+        self.url = url
+        self.client_options = dict(client_options or {})
+        self.ttl_seconds = ttl_seconds
+        self.prefix = prefix
+        self.on_reset = on_reset
+        self.resets = 0
+        self.on_instance = on_instance
+        self._instance: str | None = known_instance
+        self._client: Any = None
+        self._scripts: dict[str, Any] = {}
+
+    def setup(self) -> None:
+        """Build the client and ping it; :class:`StoreError` naming the (masked) URL if unreachable."""
+        if self._client is not None:
+            return
+        import redis
+
+        client = redis.Redis.from_url(
+            self.url, socket_connect_timeout=2, socket_timeout=10, **self.client_options
+        )
+        try:
+            client.ping()
+        except (redis.RedisError, OSError) as exc:
+            client.close()
+            raise StoreError(
+                f"Redis join store at {mask_url(self.url)} is unreachable: {mask_text(str(exc))}"
+            ) from exc
+        self._client = client
+        self._scripts = {
+            name: client.register_script(source)
+            for name, source in (
+                ("inferences", ADD_INFERENCES),
+                ("feedback", ADD_FEEDBACK),
+                ("expire", EXPIRE),
+            )
+        }
+
+    def _run(self, script: str, head: list[Any], args: list[Any]) -> Any:
+        self.setup()
+        import redis
+
+        fresh = uuid.uuid4().hex  # the marker this call writes if it finds none
+        try:
+            instance, *result = self._scripts[script](args=[self.prefix, *head, fresh, *args])
+        except (redis.RedisError, OSError) as exc:
+            # an outage, a replica, memory pressure: retry; a script refusing its arguments: do not
+            retryable = not isinstance(exc, redis.ResponseError) or str(exc).startswith(
+                _TRANSIENT_REPLIES
+            )
+            raise StoreError(
+                f"Redis join store at {mask_url(self.url)}: {script} failed: {mask_text(str(exc))}",
+                retryable=retryable,
+            ) from exc
+        marker = instance.decode()
+        self._observe_instance(marker, created=marker == fresh)
+        return result
+
+    def _observe_instance(self, instance: str, *, created: bool) -> None:
+        """``created``: this call wrote the marker. Of all the workers that find a reset, only the
+        one whose call wrote the new marker counts it, so a reset is counted once however many
+        workers see it."""
+        if instance == self._instance:  # every call but the first and those after a reset
+            return
+        if self._instance is not None and created:
+            self.resets += 1
+            log.warning(
+                "Redis join store at %s (prefix %r) was reset: its instance marker %s is gone (now %s). "
+                "Redis lost its data (restarted without persistence, flushed or evicted); join records "
+                "written before are lost and their late partners will not join. Run Redis with AOF.",
+                mask_url(self.url),
+                self.prefix,
+                self._instance,
+                instance,
+            )
+            if self.on_reset is not None:
+                self.on_reset()
+        elif self._instance is not None:  # another worker's call wrote it, and counted the reset
+            log.info(
+                "Redis join store at %s (prefix %r) was reset (marker %s, now %s); counted by the "
+                "worker that found it first",
+                mask_url(self.url),
+                self.prefix,
+                self._instance,
+                instance,
+            )
+        self._instance = instance
+        if self.on_instance is not None:
+            try:
+                self.on_instance(instance)
+            except Exception as exc:  # noqa: BLE001 - the batch's joins are done; saving is best effort
+                log.warning(
+                    "Redis join store instance marker %s not saved (%s: %s): a worker that starts "
+                    "before it is saved compares with an older marker",
+                    instance,
+                    type(exc).__name__,
+                    mask_text(str(exc)),
+                )
+
+    def _head(self, now: float) -> list[Any]:
+        return [repr(float(now)), str(math.ceil(self.ttl_seconds * 1000))]
+
+    def add_inferences(
+        self, items: Sequence[tuple[str, bytes]], now: float
+    ) -> list[InferenceMatch]:
+        unique = first_occurrences(items, REQUEST_ID)
+        if not unique:
+            return []
+        [rows] = self._run(
+            "inferences", self._head(now), [part for item in unique for part in item]
+        )
+        matches = []
+        for row in rows:
+            feedback = sorted(zip(row[2::2], row[3::2]))
+            matches.append((row[0].decode(), bytes(row[1]), [bytes(fb) for _, fb in feedback]))
+        return matches
+
+    def add_feedback(
+        self, items: Sequence[tuple[str, str, bytes]], now: float
+    ) -> list[FeedbackMatch]:
+        unique = first_occurrences(items, lambda item: item[:2])
+        if not unique:
+            return []
+        [rows] = self._run("feedback", self._head(now), [part for item in unique for part in item])
+        return [
+            (rid.decode(), bytes(inference), bytes(feedback)) for rid, inference, feedback in rows
+        ]
+
+    def mark(self, names: Sequence[str], now: float) -> None:
+        """One key per name holding the time it is active until, kept by Redis a TTL longer."""
+        if not names:
+            return
+        self.setup()
+        until = repr(float(now + self.ttl_seconds))
+        keep = math.ceil(2 * self.ttl_seconds * 1000)
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.set(self.prefix + "mark:" + name, until, px=keep)
+        self._execute(pipe, "mark")
+
+    def marked(self, names: Sequence[str], now: float) -> set[str]:
+        if not names:
+            return set()
+        self.setup()
+        pipe = self._client.pipeline(transaction=False)
+        pipe.mget([self.prefix + "mark:" + name for name in names])
+        [values] = self._execute(pipe, "marked")
+        return {name for name, until in zip(names, values) if until and float(until) > now}
+
+    def _execute(self, pipe: Any, what: str) -> list[Any]:
+        import redis
+
+        try:
+            return list(pipe.execute())
+        except (redis.RedisError, OSError) as exc:
+            raise StoreError(
+                f"Redis join store at {mask_url(self.url)}: {what} failed: {mask_text(str(exc))}"
+            ) from exc
+
+    def expire(self, now: float) -> dict[str, int]:
+        expired = {"inference": 0, "feedback": 0}
+        while True:
+            cutoff = repr(float(now - self.ttl_seconds))
+            n_inf, n_fb, seen = self._run("expire", [cutoff, str(_EXPIRE_CHUNK)], [])
+            expired["inference"] += n_inf
+            expired["feedback"] += n_fb
+            if seen < _EXPIRE_CHUNK:
+                return expired
+
+    def pending(self) -> dict[str, int]:
+        self.setup()
+        pipe = self._client.pipeline(transaction=False)
+        pipe.scard(self.prefix + "open:i")
+        pipe.scard(self.prefix + "open:f")
+        n_inf, n_fb = self._execute(pipe, "pending")
+        return {"inference": int(n_inf), "feedback": int(n_fb)}
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
