@@ -1,39 +1,26 @@
 """Worker and CLI settings, from ``MONITOR_*`` environment variables or a TOML/YAML file.
 
+Durations are parsed in :mod:`monitor.durations`, a settings file is read in
+:mod:`monitor.settings_file` and a bad value described in :mod:`monitor.settings_errors`.
+
 >>> Settings(window="5m").window_seconds
 300
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from monitor.durations import parse_duration
 from monitor.errors import ConfigError
 from monitor.redact import mask_text
+from monitor.settings_file import read_config_file
 
 __all__ = ["Settings", "load_settings", "parse_duration"]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-
-
-def parse_duration(value: str | float) -> float:
-    """Seconds in ``value``: a number of seconds or ``90s``, ``5m``, ``2h``, ``7d``.
-
-    >>> parse_duration("2h"), parse_duration(30)
-    (7200.0, 30.0)
-    """
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ConfigError(f"duration {value!r} is not a number of seconds or like 90s, 5m, 2h, 7d")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 class Settings(BaseSettings):
@@ -360,30 +347,6 @@ class Settings(BaseSettings):
         return self.alert_webhook_url.get_secret_value() if self.alert_webhook_url else None
 
 
-def _read_config_file(file: Path) -> dict[str, Any]:
-    import tomllib
-
-    import yaml
-
-    text = file.read_text()
-    try:
-        values = (
-            (yaml.safe_load(text) or {})
-            if file.suffix in (".yaml", ".yml")
-            else tomllib.loads(text)
-        )
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(
-            f"{file}: not valid {'YAML' if file.suffix in ('.yaml', '.yml') else 'TOML'}: {exc}"
-        ) from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{file}: expected a mapping of settings, got {type(values).__name__}")
-    section = values.get("monitor", values)
-    if not isinstance(section, dict):
-        raise ConfigError(f"{file}: 'monitor' must be a mapping of settings")
-    return section
-
-
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Settings from ``path`` (TOML or YAML, keys without the prefix), then env, then ``overrides``."""
     values: dict[str, Any] = {}
@@ -391,7 +354,7 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         file = Path(path)
         if not file.exists():
             raise ConfigError(f"config file {file} does not exist")
-        values = _read_config_file(file)
+        values = read_config_file(file)
     from monitor.settings_errors import describe_settings_error
 
     # Environment wins over the file; explicit overrides win over both.

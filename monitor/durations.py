@@ -1,0 +1,27 @@
+"""Durations as people write them in settings and rule files: seconds, or ``90s``, ``5m``, ``2h``,
+``7d``, parsed into seconds (:func:`parse_duration`)."""
+
+from __future__ import annotations
+
+import re
+
+from monitor.errors import ConfigError
+
+__all__ = ["parse_duration"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: str | float) -> float:
+    """Seconds in ``value``: a number of seconds or ``90s``, ``5m``, ``2h``, ``7d``.
+
+    >>> parse_duration("2h"), parse_duration(30)
+    (7200.0, 30.0)
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ConfigError(f"duration {value!r} is not a number of seconds or like 90s, 5m, 2h, 7d")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
