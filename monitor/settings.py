@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError
 from monitor.redact import mask_text
+from monitor.settings_errors import DURATION_FIELDS
 from monitor.settings_file import read_config_file
 
 __all__ = ["Settings", "load_settings", "parse_duration"]
@@ -236,20 +237,7 @@ class Settings(BaseSettings):
         None, description="Prometheus port of `monitor judge` (127.0.0.1); unset: no endpoint"
     )
 
-    @field_validator(
-        "window",
-        "allowed_lateness",
-        "idle_timeout",
-        "max_future_skew",
-        "join_ttl",
-        "recent_version",
-        "metrics_version_ttl",
-        "query_timeout",
-        "health_failing_after",
-        "shadow_ttl",
-        "judge_timeout",
-        "judge_buffer_ttl",
-    )
+    @field_validator(*DURATION_FIELDS)
     @classmethod
     def _valid_duration(cls, value: str) -> str:
         try:

@@ -17,15 +17,23 @@ from typing import Any, get_args, get_origin
 
 from pydantic import ValidationError
 
-__all__ = ["describe_settings_error", "expected_form", "setting_label"]
+__all__ = ["DURATION_FIELDS", "describe_settings_error", "expected_form", "setting_label"]
 
+# The settings written as durations ("90s", "5m"): Settings validates these, and a bad one is
+# described as a duration.
 DURATION_FIELDS = (
     "window",
     "allowed_lateness",
+    "idle_timeout",
     "max_future_skew",
     "join_ttl",
     "recent_version",
     "metrics_version_ttl",
+    "query_timeout",
+    "health_failing_after",
+    "shadow_ttl",
+    "judge_timeout",
+    "judge_buffer_ttl",
 )
 _SOURCE_ERROR = re.compile(r'error parsing value for field "(\w+)"')
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "text"}

@@ -30,8 +30,8 @@ from typing import Literal, get_args
 import yaml
 
 from monitor.catalogue import rule_metrics
+from monitor.durations import parse_duration
 from monitor.errors import ConfigError
-from monitor.settings import parse_duration
 
 __all__ = [
     "CONDITIONS",

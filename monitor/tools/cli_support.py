@@ -15,8 +15,8 @@ import typer
 from typer.core import TyperGroup
 
 from monitor.contract.timestamps import epoch_seconds
+from monitor.durations import parse_duration
 from monitor.errors import ConfigError, MonitorError
-from monitor.settings import parse_duration
 
 __all__ = [
     "EXIT_USAGE",

@@ -157,3 +157,27 @@ def test_unknown_key_in_file(tmp_path: Path) -> None:
 def test_bad_overrides(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=field):
         load_settings(**{field: value})
+
+
+def test_every_setting_written_as_a_duration_is_validated_and_described_as_one() -> None:
+    # a setting whose default is a duration ("1m") is one: Settings checks it and a bad value's
+    # message names the form (six of them used to say "expected text")
+    from monitor.durations import parse_duration
+    from monitor.settings_errors import DURATION_FIELDS, describe_settings_error
+
+    durations = set()
+    for name, field in Settings.model_fields.items():
+        if not isinstance(field.default, str):
+            continue
+        try:
+            parse_duration(field.default)
+        except ConfigError:
+            continue
+        durations.add(name)
+    assert durations == set(DURATION_FIELDS)
+    for name in durations:
+        with pytest.raises(ValueError) as caught:
+            Settings(**{name: "soon"})
+        assert describe_settings_error(caught.value, {name: "env"}) == (
+            f"MONITOR_{name.upper()}='soon': expected a duration like 90s, 5m, 2h, 7d"
+        )
