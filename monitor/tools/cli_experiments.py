@@ -33,7 +33,7 @@ TABLE_SUMMARY_COLUMNS = tuple(c for c in SUMMARY_COLUMNS if c != "experiment")
 # Printed as text by the table (fixed decimals), still right-aligned like numbers.
 NUMERIC_COLUMNS = frozenset(
     {"value_control", "value_treatment", "diff", "ci_low", "ci_high", "lift", "p_value"}
-    | {"srm_p_value", "srm_sequential_p_value", "n_control", "n_treatment"}
+    | {"srm_p_value", "srm_sequential_p_value"}
 )
 
 
@@ -102,13 +102,8 @@ def table_row(row: dict[str, Any]) -> dict[str, Any]:
     ...                "lift_ci_high": 0.159, "p_value": 0.00012})
     >>> [r[c] for c in ("value_control", "value_treatment", "diff", "ci_low", "ci_high", "lift", "p_value")]
     ['0.601', '0.663', '+0.062', '+0.030', '+0.094', '+10%', '< 0.001']
-    >>> table_row({"n_control": 2554.0, "n_treatment": 2590.5})
-    {'n_control': '2554', 'n_treatment': 2590.5}
     """
     out = dict(row)
-    for column in ("n_control", "n_treatment"):  # counts kept as floats: 2554, not 2554.0
-        if isinstance(row.get(column), float) and row[column].is_integer():
-            out[column] = f"{row[column]:.0f}"
     for column in ("p_value", "srm_p_value", "srm_sequential_p_value"):
         if column in row:
             out[column] = p_value_text(_number(row[column]))

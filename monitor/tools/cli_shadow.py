@@ -53,11 +53,6 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _count(value: Any) -> Any:
-    """A count kept as a float, as a table prints it: 2302, not 2302.0."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
 def metric_cells(d: dict[str, Any]) -> dict[str, Any]:
     """One metric of a report as the table prints it: the value, the paired difference and its
     interval with the same decimals.
@@ -65,8 +60,6 @@ def metric_cells(d: dict[str, Any]) -> dict[str, Any]:
     >>> c = metric_cells({"value": 0.9012, "diff": -0.0988, "ci_low": -0.1291, "ci_high": -0.0712})
     >>> c["value"], c["diff"], c["ci_low"], c["ci_high"]
     ('0.901', '-0.099', '-0.129', '-0.071')
-    >>> metric_cells({"n": 2300.0, "value": 1.0, "diff": 0.0, "ci_low": 0.0, "ci_high": 0.0})["n"]
-    2300
     """
     diff, low, high = (
         math.nan if d[c] is None else float(d[c]) for c in ("diff", "ci_low", "ci_high")
@@ -75,7 +68,6 @@ def metric_cells(d: dict[str, Any]) -> dict[str, Any]:
     value = math.nan if d["value"] is None else float(d["value"])
     return {
         **d,
-        "n": _count(d.get("n")),
         "value": shown.text(value),
         **dict(zip(("diff", "ci_low", "ci_high"), effect_parts(diff, low, high))),
     }
@@ -123,7 +115,7 @@ def shadow_report_command(
     columns = TABLE_COLUMNS if fmt is Format.table else REPORT_COLUMNS
     print_rows(
         list(columns),
-        [[_count(row[c]) if fmt is Format.table else row[c] for c in columns] for row in rows],
+        [[row[c] for c in columns] for row in rows],
         fmt,
         title=f"shadow versions of {model} against production" if fmt is Format.table else None,
     )

@@ -126,6 +126,19 @@ def _cell(v: Any) -> Any:
     return v
 
 
+def _table_text(v: Any) -> str:
+    """A cell as a table prints it: a whole float as an integer (counts are stored as floats).
+
+    >>> _table_text(273.0), _table_text(0.89011), _table_text(None), _table_text("v1")
+    ('273', '0.89011', '', 'v1')
+    """
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return str(v)
+
+
 def print_rows(
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
@@ -161,7 +174,7 @@ def print_rows(
         )
         table.add_column(column, justify="right" if right else "left", overflow="fold")
     for r in data:
-        table.add_row(*("" if v is None else str(v) for v in r))
+        table.add_row(*(_table_text(v) for v in r))
     console = Console(width=max(200, Console().width), soft_wrap=True)
     console.print(table)
     typer.echo(f"({len(data)} rows)")
