@@ -12,6 +12,7 @@ import typer
 from monitor.errors import ConfigError
 from monitor.experiments.formatting import effect_parts, p_value_text, precision_for
 from monitor.experiments.report import METRIC_ROW_COLUMNS, SUMMARY_COLUMNS
+from monitor.tools.cli_options import ConfigOption, FormatOption
 from monitor.tools.cli_support import Format, print_rows
 
 __all__ = ["experiment_app", "experiments_app", "table_row"]
@@ -126,12 +127,8 @@ def table_row(row: dict[str, Any]) -> dict[str, Any]:
 @experiment_app.command("report")
 def experiment_report_command(
     experiment: str = typer.Option(..., "--experiment", help="the experiment name events carry"),
-    fmt: Annotated[
-        Format, typer.Option("--format", "-f", help="table (aligned), json or csv")
-    ] = Format.table,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML or YAML settings file")
-    ] = None,
+    fmt: Format = FormatOption,
+    config: Path | None = ConfigOption,
 ) -> None:
     """Every metric of one experiment with its always-valid interval, the SRM check and the decision."""
     from monitor.adapters.client_security import clickhouse_client_options

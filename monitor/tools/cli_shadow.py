@@ -12,6 +12,7 @@ import typer
 from monitor.errors import ConfigError
 from monitor.experiments.formatting import effect_parts, precision_for
 from monitor.shadow.report import ShadowReport
+from monitor.tools.cli_options import ConfigOption, FormatOption
 from monitor.tools.cli_support import Format, print_rows
 
 __all__ = ["REPORT_COLUMNS", "metric_cells", "report_dict", "shadow_app"]
@@ -44,8 +45,6 @@ TABLE_COLUMNS = (
     "verdict",
     "reason",
 )
-FORMAT = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv")
-CONFIG = typer.Option(None, "--config", "-c", help="TOML or YAML settings file")
 METRIC_COLUMNS = ("metric", "n", "value", "diff", "ci_low", "ci_high", "margin", "status")
 
 
@@ -83,8 +82,8 @@ def report_dict(r: ShadowReport) -> dict[str, Any]:
 @shadow_app.command("report")
 def shadow_report_command(
     model: str = typer.Option(..., "--model", help="the model whose shadow versions to compare"),
-    fmt: Format = FORMAT,
-    config: Path | None = CONFIG,
+    fmt: Format = FormatOption,
+    config: Path | None = ConfigOption,
 ) -> None:
     """Each shadow version against production: agreement, similarity (text and semantic), deltas, error rate and the verdict."""
     from monitor.adapters.client_security import clickhouse_client_options
