@@ -280,7 +280,7 @@ class ClickHouseConnection:
                 raise store_error(f"ClickHouse insert into {table} failed", exc) from exc
 
     def table(self, name: str) -> str:
-        return f"{self.db}.{checked_identifier(name)}"
+        return f"{self.db}.{checked_identifier(name, 'table name')}"
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -78,7 +78,15 @@ def require_embedded_store(url: str) -> None:
         )
 
 
-def checked_identifier(name: str) -> str:
+def checked_identifier(name: str, what: str = "database name") -> str:
+    """``name`` if it is a plain ClickHouse identifier, else a ConfigError naming ``what`` it is.
+
+    >>> checked_identifier("monitor"), checked_identifier("drift_windows", "table name")
+    ('monitor', 'drift_windows')
+    >>> checked_identifier("x; DROP", "table name")
+    Traceback (most recent call last):
+    monitor.errors.ConfigError: table name 'x; DROP' must match ^[A-Za-z_][A-Za-z0-9_]*$
+    """
     if not _IDENTIFIER.match(name):
-        raise ConfigError(f"database name {name!r} must match {_IDENTIFIER.pattern}")
+        raise ConfigError(f"{what} {name!r} must match {_IDENTIFIER.pattern}")
     return name
