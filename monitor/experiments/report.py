@@ -26,7 +26,7 @@ from typing import Any
 
 from monitor.catalogue import experiment_metric
 from monitor.experiments.config import DEFAULT_TUNING, ExperimentSpec
-from monitor.experiments.decision import decide, guardrail_harmed
+from monitor.experiments.decision import Decision, decide, guardrail_harmed
 from monitor.experiments.srm import check_srm
 from monitor.experiments.stats import Comparison, Moments, compare, planned_sample_size
 
@@ -147,77 +147,10 @@ def experiment_report(
 ) -> tuple[list[MetricRow], ExperimentSummary]:
     """Rows for every reported metric and segment with data in both arms, and the summary."""
     tuning = _tuning(spec, arms)
-    margins = {g.metric: g.margin for g in spec.guardrails}
-    segments = sorted(
-        {
-            seg
-            for (_, _, seg) in arms
-            if seg == "" or not spec.segments or seg.split("=", 1)[0] in spec.segments
-        }
-    )
-    rows: list[MetricRow] = []
-    comparisons: dict[str, Comparison] = {}
-    for metric in spec.reported_metrics:
-        better = experiment_metric(metric).better
-        for segment in segments:
-            c = arms.get((spec.control, metric, segment))
-            t = arms.get((spec.treatment, metric, segment))
-            if c is None or t is None:
-                continue
-            cuped = spec.covariate is not None and c.sum_x2 > 0
-            r = compare(c, t, alpha=spec.alpha, tuning=tuning, cuped=cuped)
-            if segment == "":
-                comparisons[metric] = r
-            is_guardrail = metric in margins
-            harmed = is_guardrail and guardrail_harmed(r, better, margins[metric])
-            rows.append(
-                MetricRow(
-                    spec.name,
-                    metric,
-                    segment,
-                    spec.control,
-                    spec.treatment,
-                    r.n_control,
-                    r.n_treatment,
-                    r.value_control,
-                    r.value_treatment,
-                    r.diff,
-                    r.ci_low,
-                    r.ci_high,
-                    r.lift,
-                    r.lift_ci_low,
-                    r.lift_ci_high,
-                    r.p_value,
-                    r.significant,
-                    is_guardrail,
-                    harmed,
-                    metric == spec.primary_metric,
-                )
-            )
+    rows, comparisons = _compare_arms(spec, arms, tuning)
     counts = [float(assigned.get(spec.control, 0.0)), float(assigned.get(spec.treatment, 0.0))]
     srm = check_srm(counts, spec.split)
-    primary = comparisons.get(spec.primary_metric)
-    guardrails = [
-        (g.metric, comparisons[g.metric], experiment_metric(g.metric).better, g.margin)
-        for g in spec.guardrails
-        if g.metric in comparisons
-    ]
-    if primary is None:
-        decision = decide(_empty(counts), "higher", guardrails, srm_mismatch=srm.mismatch)
-        if decision.kind == "continue":
-            decision = type(decision)(
-                "continue", f"no {spec.primary_metric} observed in both variants yet"
-            )
-    else:
-        decision = decide(
-            primary,
-            experiment_metric(spec.primary_metric).better,
-            guardrails,
-            srm_mismatch=srm.mismatch,
-            mde=spec.minimum_detectable_effect,
-            alpha=spec.alpha,
-            power=spec.power,
-        )
+    decision = _decision(spec, comparisons, counts, srm_mismatch=srm.mismatch)
     summary = ExperimentSummary(
         spec.name,
         spec.control,
@@ -233,6 +166,107 @@ def experiment_report(
         tuning,
     )
     return rows, summary
+
+
+def _reported_segments(spec: ExperimentSpec, arms: Mapping[ArmKey, Moments]) -> list[str]:
+    """Everyone (``""``) and each segment of a dimension the spec reports (all if it names none)."""
+    return sorted(
+        {
+            seg
+            for (_, _, seg) in arms
+            if seg == "" or not spec.segments or seg.split("=", 1)[0] in spec.segments
+        }
+    )
+
+
+def _compare_arms(
+    spec: ExperimentSpec, arms: Mapping[ArmKey, Moments], tuning: float
+) -> tuple[list[MetricRow], dict[str, Comparison]]:
+    """The metric rows, and each metric's all-traffic comparison (the decision reads those)."""
+    margins = {g.metric: g.margin for g in spec.guardrails}
+    segments = _reported_segments(spec, arms)
+    rows: list[MetricRow] = []
+    comparisons: dict[str, Comparison] = {}
+    for metric in spec.reported_metrics:
+        better = experiment_metric(metric).better
+        for segment in segments:
+            c = arms.get((spec.control, metric, segment))
+            t = arms.get((spec.treatment, metric, segment))
+            if c is None or t is None:
+                continue
+            cuped = spec.covariate is not None and c.sum_x2 > 0
+            r = compare(c, t, alpha=spec.alpha, tuning=tuning, cuped=cuped)
+            if segment == "":
+                comparisons[metric] = r
+            is_guardrail = metric in margins
+            harmed = is_guardrail and guardrail_harmed(r, better, margins[metric])
+            rows.append(_metric_row(spec, metric, segment, r, is_guardrail, harmed))
+    return rows, comparisons
+
+
+def _metric_row(
+    spec: ExperimentSpec,
+    metric: str,
+    segment: str,
+    r: Comparison,
+    is_guardrail: bool,
+    harmed: bool,
+) -> MetricRow:
+    return MetricRow(
+        spec.name,
+        metric,
+        segment,
+        spec.control,
+        spec.treatment,
+        r.n_control,
+        r.n_treatment,
+        r.value_control,
+        r.value_treatment,
+        r.diff,
+        r.ci_low,
+        r.ci_high,
+        r.lift,
+        r.lift_ci_low,
+        r.lift_ci_high,
+        r.p_value,
+        r.significant,
+        is_guardrail,
+        harmed,
+        metric == spec.primary_metric,
+    )
+
+
+def _decision(
+    spec: ExperimentSpec,
+    comparisons: Mapping[str, Comparison],
+    counts: list[float],
+    *,
+    srm_mismatch: bool,
+) -> Decision:
+    """:func:`decide` on the all-traffic comparisons; without primary data it waits for some,
+    unless the sample ratio or a guardrail already says ``invalid`` or ``stop``."""
+    primary = comparisons.get(spec.primary_metric)
+    guardrails = [
+        (g.metric, comparisons[g.metric], experiment_metric(g.metric).better, g.margin)
+        for g in spec.guardrails
+        if g.metric in comparisons
+    ]
+    if primary is None:
+        decision = decide(_empty(counts), "higher", guardrails, srm_mismatch=srm_mismatch)
+        if decision.kind == "continue":
+            decision = type(decision)(
+                "continue", f"no {spec.primary_metric} observed in both variants yet"
+            )
+        return decision
+    return decide(
+        primary,
+        experiment_metric(spec.primary_metric).better,
+        guardrails,
+        srm_mismatch=srm_mismatch,
+        mde=spec.minimum_detectable_effect,
+        alpha=spec.alpha,
+        power=spec.power,
+    )
 
 
 def _empty(counts: list[float]) -> Comparison:
