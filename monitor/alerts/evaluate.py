@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.alerts.actions import MetricEvidence, Signals, recommend
+from monitor.alerts.actions import MetricEvidence, Recommendation, Signals, recommend
 from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert, AlertTracker
 from monitor.alerts.traffic import Traffic
@@ -177,6 +177,87 @@ def _evidence(rule: AlertRule, facts: WindowFacts) -> MetricEvidence | None:
     )
 
 
+def _drifted_features(facts: WindowFacts) -> tuple[tuple[str, float, str], ...]:
+    """``(feature, psi, severity)`` of the moderately or significantly drifted features, largest
+    PSI first."""
+    return tuple(
+        sorted(
+            (
+                (f, psi, sev)
+                for f, psi, sev, _, _ in facts.drift
+                if sev in ("moderate", "significant")
+            ),
+            key=lambda r: -r[1],
+        )
+    )
+
+
+def _incident_signals(facts: WindowFacts, breached: Sequence[AlertRule]) -> Signals:
+    """What the decision table diagnoses from: the window's facts and the rules breached in it."""
+    metric_rules = [r for r in breached if r.signal == "metric"]
+    evidence = tuple(e for e in (_evidence(r, facts) for r in metric_rules) if e is not None)
+    drifted = _drifted_features(facts)
+    return Signals(
+        facts.model,
+        facts.model_version,
+        facts.window_start,
+        facts.window_end,
+        drifted_features=drifted,
+        outcome_degraded=bool(metric_rules),
+        degraded_metrics=evidence,
+        detector_events=tuple(facts.detections)
+        if any(r.signal == "detector" for r in breached)
+        else (),
+        data_quality_breach=any(r.signal == "data_quality" for r in breached),
+        data_quality_evidence=tuple(
+            f"{r.name}: {r.description}" for r in breached if r.signal == "data_quality"
+        ),
+        latency_regression=any(r.signal == "latency" for r in breached),
+        new_version_since=facts.first_seen,
+        previous_version=facts.previous_version,
+        database=facts.database,
+        drift_details=tuple(
+            f"{f}: {facts.drift_details[f]}" for f, _, _ in drifted if facts.drift_details.get(f)
+        ),
+        traffic_drop=any(r.signal == "traffic" for r in breached),
+    )
+
+
+def _incident_evidence(
+    recommendation: Recommendation,
+    facts: WindowFacts,
+    firing: Sequence[AlertRule],
+    breached: Sequence[AlertRule],
+) -> dict[str, Any]:
+    """The recommendation's evidence plus the rules firing and breached, the traffic and the
+    drift window."""
+    evidence_doc: dict[str, Any] = dict(recommendation.evidence)
+    evidence_doc["rules"] = [r.name for r in firing]
+    evidence_doc["breached"] = [r.name for r in breached]
+    if facts.traffic is not None:
+        evidence_doc["traffic"] = facts.traffic.to_evidence()
+    if facts.drift_events is not None:
+        scored_on, events = facts.drift_events
+        evidence_doc["drift_window"] = {
+            "n_current": scored_on,
+            "n_events": events,
+            "partial": scored_on != events,
+        }
+    return evidence_doc
+
+
+def _incident_description(recommendation: Recommendation, facts: WindowFacts) -> str:
+    """The recommendation's description, with a note when drift was scored on a partial window."""
+    description = recommendation.description
+    if facts.drift_events is not None:
+        scored_on, events = facts.drift_events
+        if scored_on != events:
+            description += (
+                f"\nDrift was scored on a partial window: {scored_on} of its {events} events."
+            )
+    return description
+
+
 class IncidentEvaluator:
     """Rule trackers plus the open incident of each model version; state survives via to_state."""
 
@@ -218,65 +299,11 @@ class IncidentEvaluator:
     ) -> Alert | None:
         # Rules decide *whether* to page; the diagnosis uses every signal breached in this window.
         breached = [r for r in self.rules_seen if breaches.get(r.name)] or list(firing)
-        metric_rules = [r for r in breached if r.signal == "metric"]
-        evidence = tuple(e for e in (_evidence(r, facts) for r in metric_rules) if e is not None)
-        drifted = tuple(
-            sorted(
-                (
-                    (f, psi, sev)
-                    for f, psi, sev, _, _ in facts.drift
-                    if sev in ("moderate", "significant")
-                ),
-                key=lambda r: -r[1],
-            )
-        )
-        signals = Signals(
-            facts.model,
-            facts.model_version,
-            facts.window_start,
-            facts.window_end,
-            drifted_features=drifted,
-            outcome_degraded=bool(metric_rules),
-            degraded_metrics=evidence,
-            detector_events=tuple(facts.detections)
-            if any(r.signal == "detector" for r in breached)
-            else (),
-            data_quality_breach=any(r.signal == "data_quality" for r in breached),
-            data_quality_evidence=tuple(
-                f"{r.name}: {r.description}" for r in breached if r.signal == "data_quality"
-            ),
-            latency_regression=any(r.signal == "latency" for r in breached),
-            new_version_since=facts.first_seen,
-            previous_version=facts.previous_version,
-            database=facts.database,
-            drift_details=tuple(
-                f"{f}: {facts.drift_details[f]}"
-                for f, _, _ in drifted
-                if facts.drift_details.get(f)
-            ),
-            traffic_drop=any(r.signal == "traffic" for r in breached),
-        )
+        signals = _incident_signals(facts, breached)
         recommendation = recommend(signals, recent_version_seconds=self.recent_version_seconds)
         if recommendation is None:
             return None
         lead = max(firing, key=lambda r: SEVERITY_ORDER.index(r.severity))
-        evidence_doc: dict[str, Any] = dict(recommendation.evidence)
-        evidence_doc["rules"] = [r.name for r in firing]
-        evidence_doc["breached"] = [r.name for r in breached]
-        description = recommendation.description
-        if facts.traffic is not None:
-            evidence_doc["traffic"] = facts.traffic.to_evidence()
-        if facts.drift_events is not None:
-            scored_on, events = facts.drift_events
-            evidence_doc["drift_window"] = {
-                "n_current": scored_on,
-                "n_events": events,
-                "partial": scored_on != events,
-            }
-            if scored_on != events:
-                description += (
-                    f"\nDrift was scored on a partial window: {scored_on} of its {events} events."
-                )
         return Alert.firing(
             lead.name,
             lead.severity,
@@ -284,9 +311,9 @@ class IncidentEvaluator:
             facts.model_version,
             facts.window_end,
             recommendation.summary,
-            description=description,
+            description=_incident_description(recommendation, facts),
             recommended_action=recommendation.action,
-            evidence=evidence_doc,
+            evidence=_incident_evidence(recommendation, facts, firing, breached),
             runbook_url=lead.runbook_url,
         )
 
