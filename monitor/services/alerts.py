@@ -181,58 +181,13 @@ class AlertService:
         return alert_row(a)
 
     def _facts(self, window: float) -> list[WindowFacts]:
-        q, t, w = self.store.query, self.store.table, {"w": utc_datetime(window)}
-        metrics: dict[tuple[str, str], dict[str, MetricValue]] = defaultdict(dict)
-        ends: dict[tuple[str, str], float] = {}
-        for m, v, metric, value, num, count, low, high, end in q(
-            f"SELECT model, model_version, metric, value, numerator, count, low, high, window_end FROM "
-            f"{t('metric_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} AND segment = ''",
-            w,
-        ).rows:
-            metrics[(m, v)][metric] = MetricValue(value, num, count, low, high)
-            ends[(m, v)] = epoch_seconds(end)
-        comparisons: dict[tuple[str, str], dict] = defaultdict(dict)
-        for m, v, metric, ref, value, rv, diff, lo, hi, p in q(
-            f"SELECT model, model_version, metric, reference, value, reference_value, difference, diff_low, "
-            f"diff_high, p_value FROM {t('metric_comparisons')} FINAL WHERE window_start = {{w:DateTime64(3)}}",
-            w,
-        ).rows:
-            comparisons[(m, v)][(metric, ref)] = Comparison(value, rv, diff, lo, hi, p)
-        drift: dict[tuple[str, str], list] = defaultdict(list)
-        details: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
-        coverage: dict[tuple[str, str], tuple[int, int]] = {}
+        """The facts of every model version with metrics in this window or traffic expected in it."""
+        metrics, ends = self._window_metrics(window)
+        comparisons = self._window_comparisons(window)
         window_end = max(ends.values(), default=window + (self.window_seconds or 0))
-        for (
-            m,
-            v,
-            feature,
-            psi,
-            severity,
-            n,
-            missing,
-            n_events,
-            detail,
-        ) in q(  # the tumbling window only, not sliding ones
-            f"SELECT model, model_version, feature, psi, severity, n_current, missing_rate, n_events, detail FROM "
-            f"{t('drift_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} "
-            "AND window_end = {end:DateTime64(3)}",
-            {**w, "end": utc_datetime(window_end)},
-        ).rows:
-            drift[(m, v)].append((feature, psi or 0.0, severity, int(n), missing))
-            if detail:
-                details[(m, v)][feature] = detail
-            if feature in SAMPLED_FEATURES:  # scored on the embedding sample, by design
-                continue
-            scored_on = min(int(n), coverage.get((m, v), (int(n), 0))[0])
-            coverage[(m, v)] = (scored_on, int(n_events))
+        drift, details, coverage = self._window_drift(window, window_end)
         detections = self._detections(window, window_end)
-        first_seen = {
-            (m, v): epoch_seconds(ts)
-            for m, v, ts in q(
-                f"SELECT model, model_version, min(window_start) FROM {t('metric_windows')} "
-                "WHERE metric = 'inference_events' GROUP BY model, model_version"
-            ).rows
-        }
+        first_seen = self._first_seen()
         previous = previous_versions(first_seen, self.stable)
         traffic = self._traffic(window, first_seen)
         return [
@@ -255,6 +210,69 @@ class AlertService:
             )
             for (m, v) in sorted(set(metrics) | set(traffic))
         ]
+
+    def _window_metrics(
+        self, window: float
+    ) -> tuple[dict[tuple[str, str], dict[str, MetricValue]], dict[tuple[str, str], float]]:
+        """Each version's all-traffic metric values in this window, and its window end."""
+        metrics: dict[tuple[str, str], dict[str, MetricValue]] = defaultdict(dict)
+        ends: dict[tuple[str, str], float] = {}
+        for m, v, metric, value, num, count, low, high, end in self.store.query(
+            f"SELECT model, model_version, metric, value, numerator, count, low, high, window_end FROM "
+            f"{self.store.table('metric_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} AND segment = ''",
+            {"w": utc_datetime(window)},
+        ).rows:
+            metrics[(m, v)][metric] = MetricValue(value, num, count, low, high)
+            ends[(m, v)] = epoch_seconds(end)
+        return metrics, ends
+
+    def _window_comparisons(self, window: float) -> dict[tuple[str, str], dict]:
+        """Each version's comparisons in this window, keyed by (metric, reference)."""
+        comparisons: dict[tuple[str, str], dict] = defaultdict(dict)
+        for m, v, metric, ref, value, rv, diff, lo, hi, p in self.store.query(
+            f"SELECT model, model_version, metric, reference, value, reference_value, difference, diff_low, "
+            f"diff_high, p_value FROM {self.store.table('metric_comparisons')} FINAL WHERE window_start = {{w:DateTime64(3)}}",
+            {"w": utc_datetime(window)},
+        ).rows:
+            comparisons[(m, v)][(metric, ref)] = Comparison(value, rv, diff, lo, hi, p)
+        return comparisons
+
+    def _window_drift(
+        self, window: float, window_end: float
+    ) -> tuple[
+        dict[tuple[str, str], list],
+        dict[tuple[str, str], dict[str, str]],
+        dict[tuple[str, str], tuple[int, int]],
+    ]:
+        """Each version's drift rows of the tumbling window (not sliding ones), the details of what
+        moved per feature, and (events drift was scored on, the window's inference events)."""
+        drift: dict[tuple[str, str], list] = defaultdict(list)
+        details: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+        coverage: dict[tuple[str, str], tuple[int, int]] = {}
+        for m, v, feature, psi, severity, n, missing, n_events, detail in self.store.query(
+            f"SELECT model, model_version, feature, psi, severity, n_current, missing_rate, n_events, detail FROM "
+            f"{self.store.table('drift_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} "
+            "AND window_end = {end:DateTime64(3)}",
+            {"w": utc_datetime(window), "end": utc_datetime(window_end)},
+        ).rows:
+            drift[(m, v)].append((feature, psi or 0.0, severity, int(n), missing))
+            if detail:
+                details[(m, v)][feature] = detail
+            if feature in SAMPLED_FEATURES:  # scored on the embedding sample, by design
+                continue
+            scored_on = min(int(n), coverage.get((m, v), (int(n), 0))[0])
+            coverage[(m, v)] = (scored_on, int(n_events))
+        return drift, details, coverage
+
+    def _first_seen(self) -> dict[tuple[str, str], float]:
+        """The first window with inference events of every model version in the store."""
+        return {
+            (m, v): epoch_seconds(ts)
+            for m, v, ts in self.store.query(
+                f"SELECT model, model_version, min(window_start) FROM {self.store.table('metric_windows')} "
+                "WHERE metric = 'inference_events' GROUP BY model, model_version"
+            ).rows
+        }
 
     def _detections(self, window: float, window_end: float) -> dict[tuple[str, str], list[str]]:
         """The detections this window counts: its own, and earlier ones written after their window
