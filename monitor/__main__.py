@@ -1,3 +1,6 @@
+"""``python -m monitor``: the ``monitor`` command."""
+
 from monitor.tools.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

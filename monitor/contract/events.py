@@ -28,6 +28,7 @@ __all__ = [
     "Event",
     "FeedbackEvent",
     "InferenceEvent",
+    "compiled_validator",
     "event_class",
     "validate_event",
     "validate_feedback",
