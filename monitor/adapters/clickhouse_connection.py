@@ -71,7 +71,7 @@ class QueryResult:
 
 
 def _import_what_inserts_need() -> None:
-    """clickhouse-connect imports pandas (when installed: chdb needs it) on the first insert, about
+    """clickhouse-connect imports pandas (when installed: chdb needs it) on the first insert, 0.2 to
     0.3 s here: done when the store connects, so that a worker's first batch does not wait for it."""
     from clickhouse_connect.driver import options
 

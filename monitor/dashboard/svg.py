@@ -105,10 +105,12 @@ def line_chart(
             f"<title>{esc(s.model)} {esc(s.version)}</title></path>"
         )
         for p in s.points:
-            tip = f"{s.model} {s.version} {_clock(p.t)}: {p.value:.4g}"
             if p.low is not None and p.high is not None:
                 value, low, high = effect_parts(p.value, p.low, p.high, signed=False)
-                tip = f"{s.model} {s.version} {_clock(p.t)}: {value} [{low}, {high}]"
+                shown = f"{value} [{low}, {high}]"
+            else:
+                shown = f"{p.value:.4g}"
+            tip = f"{s.model} {s.version} {_clock(p.t)}: {shown}"
             out.append(
                 f'<circle cx="{x(p.t):.1f}" cy="{y(p.value):.1f}" r="2.5" fill="{colour(i)}">'
                 f"<title>{esc(tip)} n={p.count:.0f}</title></circle>"

@@ -138,19 +138,22 @@ class FoldColumns:
 
     @classmethod
     def of(cls, events: Sequence[Event], window: int) -> FoldColumns:
-        times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
-        return cls.build(
-            times,
-            window_starts(times, window),
-            [e.model or "" for e in events],
-            [e.model_version or "" for e in events],
-        )
+        return cls.build(*_event_columns(events, window))
 
     @classmethod
     def build(
         cls, times: np.ndarray, starts: np.ndarray, models: list[str], versions: list[str]
     ) -> FoldColumns:
         return cls(times, starts, models, versions, group_keys(starts, models, versions))
+
+
+def _event_columns(
+    events: Sequence[Event], window: int
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Event times, their window starts, models and versions ("" where absent), one pass each."""
+    times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
+    models = [e.model or "" for e in events]
+    return times, window_starts(times, window), models, [e.model_version or "" for e in events]
 
 
 # Extra folds for accepted inference events, added by later stages (drift histograms, outcomes).
@@ -198,11 +201,8 @@ def _fold_source(
 ) -> tuple[list[Partial], float, int, list[Event], list[bool]]:
     if not events:
         return [], watermark, 0, [], []
-    times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
+    times, starts, models, versions = _event_columns(events, window)
     verdict = classify_lateness(times, watermark, window, lateness)
-    starts = window_starts(times, window)
-    models = [e.model or "" for e in events]
-    versions = [e.model_version or "" for e in events]
     late_idx = np.flatnonzero(verdict.late)
     partials = fold_counts(
         starts[late_idx],
