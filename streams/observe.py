@@ -22,6 +22,8 @@ def record_batch_metrics(m: MonitorMetrics, out: BatchOutput) -> None:
         m.events.labels(kind=kind).inc(n)
     for kind, n in out.late.items():
         m.late.labels(kind=kind).inc(n)
+    for kind, n in out.resent.items():
+        m.resent.labels(kind=kind).inc(n)
     for topic, n in out.skipped.items():
         m.replayed.labels(topic=topic).inc(n)
     for topic, n in out.messages.items():

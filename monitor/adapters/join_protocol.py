@@ -42,6 +42,9 @@ class JoinStore(Protocol):
         """Store ``(request_id, feedback_id, payload)``; return feedback whose inference is known
         (older), except a payload of another event than the one stored under its feedback id."""
 
+    def stored_inferences(self, request_ids: Sequence[str]) -> dict[str, bytes]:
+        """The payloads held under those ``request_ids`` that have an inference; reads only."""
+
     def mark(self, names: Sequence[str], now: float) -> None:
         """Note ``names`` (e.g. models with shadow traffic) as active until ``now`` + the TTL; shared by
         every worker of the store."""

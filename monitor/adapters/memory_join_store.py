@@ -111,6 +111,12 @@ class MemoryJoinStore:
         self._evict_over_cap()
         return matches
 
+    def stored_inferences(self, request_ids: Sequence[str]) -> dict[str, bytes]:
+        held = self._inferences
+        if held.keys().isdisjoint(request_ids):  # the usual batch: every request id is new
+            return {}
+        return {rid: held[rid][1] for rid in request_ids if rid in held}
+
     def add_feedback(
         self, items: Sequence[tuple[str, str, bytes]], now: float
     ) -> list[FeedbackMatch]:

@@ -104,7 +104,7 @@ class MonitorMetrics:
         )
 
     def _declare_ingest_metrics(self, registry: CollectorRegistry) -> None:
-        """Kafka consumption: messages read, events accepted, rejected, late or skipped on replay."""
+        """Kafka consumption: messages read, events accepted, rejected, late, resent or skipped on replay."""
         self.messages = Counter(
             "monitor_messages_consumed_total",
             "Kafka messages consumed",
@@ -128,6 +128,12 @@ class MonitorMetrics:
         self.late = Counter(
             "monitor_late_events_total",
             "Events later than the allowed lateness, not merged",
+            ["kind"],
+            registry=registry,
+        )
+        self.resent = Counter(
+            "monitor_resent_events_total",
+            "Events a producer sent again (same request id, model and version): not merged",
             ["kind"],
             registry=registry,
         )

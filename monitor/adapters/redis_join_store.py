@@ -26,6 +26,7 @@ log = logging.getLogger("monitor.adapters.join_store")  # the logger these recor
 
 _TRANSIENT_REPLIES = ("OOM", "READONLY", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
 _EXPIRE_CHUNK = 5000  # records per script call, so one expiry never blocks Redis for long
+_MGET_CHUNK = 5000  # keys per MGET of stored_inferences, so one read never blocks Redis for long
 
 
 class RedisJoinStore:
@@ -186,6 +187,23 @@ class RedisJoinStore:
         return [
             (rid.decode(), bytes(inference), bytes(feedback)) for rid, inference, feedback in rows
         ]
+
+    def stored_inferences(self, request_ids: Sequence[str]) -> dict[str, bytes]:
+        """One round trip: an ``MGET`` per 5,000 distinct ids, in one pipeline."""
+        unique = list(dict.fromkeys(request_ids))
+        if not unique:
+            return {}
+        self.setup()
+        pipe = self._client.pipeline(transaction=False)
+        for start in range(0, len(unique), _MGET_CHUNK):
+            pipe.mget([self.prefix + "i:" + rid for rid in unique[start : start + _MGET_CHUNK]])
+        values = [value for part in self._execute(pipe, "stored inferences") for value in part]
+        # a record is "seq:payload" (join_scripts.py)
+        return {
+            rid: bytes(value).split(b":", 1)[1]
+            for rid, value in zip(unique, values)
+            if value is not None
+        }
 
     def mark(self, names: Sequence[str], now: float) -> None:
         """One key per name holding the time it is active until, kept by Redis a TTL longer."""

@@ -24,6 +24,13 @@ WINDOW_METRICS: tuple[WindowMetric, ...] = (
     WindowMetric("feedback_events", "count", "events", "Feedback events merged into the window."),
     WindowMetric("late_inference_events", "count", "events", "Inference events too late to merge."),
     WindowMetric("late_feedback_events", "count", "events", "Feedback events too late to merge."),
+    WindowMetric(
+        "resent_inference_events",
+        "count",
+        "events",
+        "Inference events a producer sent again (request id, model and version of an earlier "
+        "one): not merged.",
+    ),
     WindowMetric("latency_ms", "mean", "ms", "Mean producer-reported latency."),
     WindowMetric("input_tokens", "mean", "tokens", "Mean usage.input_tokens."),
     WindowMetric("output_tokens", "mean", "tokens", "Mean usage.output_tokens."),

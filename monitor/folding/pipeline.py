@@ -33,6 +33,7 @@ from monitor.folding.partials import (
     group_keys,
     merge_partials,
 )
+from monitor.folding.resends import ResendCheck, StoredInferences
 from monitor.folding.windows import classify_lateness, window_starts
 from monitor.shadow.fold import fold_shadow_traffic
 
@@ -100,6 +101,8 @@ class SourceOutput:
     shadow_ids: list[str] = field(default_factory=list)
     epoch: int = 0  # position epoch of the offsets above (see monitor.folding.offsets)
     offsets: list[int] = field(default_factory=list)  # per valid event: its message's offset
+    # resent inferences (monitor.folding.resends): counted as such, never folded or joined
+    resent_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -110,6 +113,7 @@ class BatchOutput:
     feedback: list[FeedbackEvent] = field(default_factory=list)
     events: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     late: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    resent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     skipped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     messages: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -292,14 +296,46 @@ def _split_shadow(
     )
 
 
+def _drop_resends(
+    check: ResendCheck,
+    events: list[Event],
+    ids: list[str],
+    offsets: list[int],
+    src: SourceOutput,
+    window: int,
+) -> tuple[list[Event], list[str], list[int]]:
+    """The inferences that are not resends, with their ids and offsets; the resends are counted
+    in ``src`` (their ids, ``resent_inference_events`` of their windows)."""
+    flags = check.flags(cast("list[InferenceEvent]", events), ids)
+    if flags is None or not any(flags):
+        return events, ids, offsets
+    resent = [e for e, flag in zip(events, flags) if flag]
+    src.resent_ids += [i for i, flag in zip(ids, flags) if flag]
+    times, starts, models, versions = _event_columns(resent, window)
+    src.partials += fold_counts(
+        starts, models, versions, times, "resent_inference_events", window_seconds=window
+    )
+    return (
+        [e for e, flag in zip(events, flags) if not flag],
+        [i for i, flag in zip(ids, flags) if not flag],
+        [o for o, flag in zip(offsets, flags) if not flag],
+    )
+
+
 def process_batch(
     messages: Sequence[RawMessage],
     positions: Mapping[tuple[str, int], Position],
     config: BatchConfig,
     inference_folds: Sequence[InferenceFold] = (),
+    stored_inferences: StoredInferences | None = None,
 ) -> BatchOutput:
-    """Decode, de-duplicate against ``positions``, and fold one batch. Never raises on bad input."""
+    """Decode, de-duplicate against ``positions``, and fold one batch. Never raises on bad input.
+
+    With ``stored_inferences`` (the join store's read), resent inferences are counted as such and
+    folded nowhere (:mod:`monitor.folding.resends`); without it every inference counts.
+    """
     out = BatchOutput()
+    resends = ResendCheck(stored_inferences) if stored_inferences is not None else None
     by_source: dict[tuple[str, int], list[RawMessage]] = defaultdict(list)
     for message in messages:
         by_source[(message.topic, message.partition)].append(message)
@@ -318,6 +354,10 @@ def process_batch(
         # a whole batch folded after all of it was decoded cost 9.0 µs an event, chunks 6.7
         for events, ids, message_offsets in _decoded_chunks(fresh, config, start.epoch, out):
             events, ids, message_offsets = _split_shadow(kind, events, ids, message_offsets, src)
+            if resends is not None and kind == "inference":
+                events, ids, message_offsets = _drop_resends(
+                    resends, events, ids, message_offsets, src, config.window_seconds
+                )
             folded, src.watermark, chunk_late, chunk_kept, flags = _fold_source(
                 kind,
                 events,
@@ -343,6 +383,8 @@ def process_batch(
             out.events["shadow"] += len(src.shadow)
         out.events[kind] += len(kept)
         out.late[kind] += n_late
+        if src.resent_ids:
+            out.resent[kind] += len(src.resent_ids)
         if kind == "inference":  # a source carries one kind
             out.inferences.extend(cast("list[InferenceEvent]", kept))
         else:

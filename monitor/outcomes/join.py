@@ -35,6 +35,7 @@ __all__ = [
     "inference_payload",
     "joined_outcome",
     "latency_columns",
+    "payload_identity",
     "payload_offset",
 ]
 
@@ -113,6 +114,16 @@ def payload_offset(payload: bytes) -> int:
     """The source offset recorded in a payload's event id (``topic:partition:offset:index``)."""
     event_id = orjson.loads(payload).get("id", "")
     return int(event_id.split(":")[-2]) if event_id.count(":") >= 3 else -1
+
+
+def payload_identity(payload: bytes) -> tuple[str, str, str]:
+    """The event id, model and model version an inference payload was built from.
+
+    >>> payload_identity(inference_payload(InferenceEvent("r", 1.5, "m", "v1"), "inf:0:5:0"))
+    ('inf:0:5:0', 'm', 'v1')
+    """
+    kept = orjson.loads(payload)
+    return kept.get("id", ""), kept.get("m", ""), kept.get("v", "")
 
 
 def joined_outcome(request_id: str, inference: bytes, feedback: bytes) -> JoinedOutcome:

@@ -92,7 +92,7 @@ class IngestHealth:
     consecutive_failures: int = 0
     failing_since: float | None = None
     last_error: str | None = None
-    events_written: int = 0  # events (late ones included) of the batches this process wrote
+    events_written: int = 0  # events (late and resent ones included) of the batches written
 
     def batch_started(self, now: float) -> None:
         self.first_batch_at = self.first_batch_at or now
@@ -179,7 +179,9 @@ class BatchIngest:
         config: BatchConfig,
         excluded: Mapping[MessageKey, Rejection],
     ) -> tuple[BatchOutput, OutcomeResult]:
-        out = process_isolating(raw, positions, config, self.folds, excluded)
+        # resends are told by the join store's inferences (monitor.folding.resends)
+        stored = self.outcome_stage.join_store.stored_inferences
+        out = process_isolating(raw, positions, config, self.folds, excluded, stored)
         if self.versions is not None:
             new = self.versions.untracked(out)
             if new:
@@ -340,7 +342,8 @@ async def ingest_batch(
             )
             await sleep(delay)
             continue
-        health.batch_written(time.time(), sum(out.events.values()) + sum(out.late.values()))
+        landed = sum(out.events.values()) + sum(out.late.values()) + sum(out.resent.values())
+        health.batch_written(time.time(), landed)
         return IngestResult(out, outcomes, rows, failures + moved + 1)
 
 

@@ -23,6 +23,7 @@ from monitor.folding.pipeline import (
     SourceOutput,
     process_batch,
 )
+from monitor.folding.resends import StoredInferences
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -107,28 +108,31 @@ def process_isolating(
     config: BatchConfig,
     folds: Sequence[InferenceFold] = (),
     excluded: Mapping[MessageKey, Rejection] | None = None,
+    stored_inferences: StoredInferences | None = None,
 ) -> BatchOutput:
     """``process_batch``, with the messages that make it raise dead-lettered instead.
 
     ``excluded`` messages (found unwritable earlier) are dead-lettered with their rejection without
-    being processed. The offsets of every dead-lettered message stay covered by the batch's offset
+    being processed (``stored_inferences``: as in ``process_batch``). The offsets of every dead-lettered message stay covered by the batch's offset
     markers, so they are not read again after a restart.
     """
     excluded = excluded or {}
     kept = [m for m in raw if message_key(m) not in excluded]
     bad: list[tuple[RawMessage, Exception]] = []
     try:
-        out = process_batch(kept, positions, config, folds)
+        out = process_batch(kept, positions, config, folds, stored_inferences)
     except Exception as exc:
         if is_retryable(exc):
             raise
-        good, bad = isolate(kept, lambda part: process_batch(part, positions, config, folds))
+        good, bad = isolate(
+            kept, lambda part: process_batch(part, positions, config, folds, stored_inferences)
+        )
         log.error(
             "%d message(s) of a batch of %d raised while processing; dead-lettering them",
             len(bad),
             len(raw),
         )
-        out = process_batch(good, positions, config, folds)
+        out = process_batch(good, positions, config, folds, stored_inferences)
     dead = [
         (m, Rejection(INTERNAL_ERROR, "", f"processing raised {_detail(exc)}", -1, m.value or b""))
         for m, exc in bad

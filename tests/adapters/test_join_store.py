@@ -283,6 +283,21 @@ def test_a_second_inference_event_with_the_same_request_id_joins_nothing(store: 
     assert store.add_feedback([("r1", "f2", b"later")], now=4.0) == [("r1", first, b"later")]
 
 
+def test_stored_inferences_reads_the_held_payloads_and_changes_nothing(store: JoinStore) -> None:
+    assert store.stored_inferences([]) == {}
+    assert store.stored_inferences(["r1", "r2"]) == {}  # nothing held
+    store.add_inferences([("r1", b'{"id":"inf:0:1:0","m":"m"}'), ("r:2", b"inf:2:x")], now=0.0)
+    store.add_feedback([("r3", "f3", b"fb3")], now=0.0)  # feedback alone is no inference
+    held = store.stored_inferences(["r1", "r3", "r:2", "r1", "r9"])
+    assert held == {"r1": b'{"id":"inf:0:1:0","m":"m"}', "r:2": b"inf:2:x"}
+    assert store.pending() == {"inference": 2, "feedback": 1}  # reading stored nothing
+    assert store.add_feedback([("r1", "f1", b"fb1")], now=1.0) == [
+        ("r1", b'{"id":"inf:0:1:0","m":"m"}', b"fb1")
+    ]
+    store.expire(now=TTL + 10)
+    assert store.stored_inferences(["r1", "r:2"]) == {}  # expired: a later event counts again
+
+
 def test_marks_are_shared_and_last_a_ttl_after_the_latest(store: JoinStore) -> None:
     store.mark(["m1"], now=0.0)
     assert store.marked(["m1", "m2"], now=50.0) == {"m1"}
@@ -315,7 +330,7 @@ def test_production_answers_wait_only_for_models_with_shadow_traffic(store: Join
 def test_memory_and_redis_stores_join_the_same_pairs_for_any_sequence(redis_url: str) -> None:
     """The in-process store promises the Redis store's behaviour: random batches of inferences (a
     second event under a request id included) and feedback (a second event under a feedback id
-    included: a resend), with repeats, give the same matches."""
+    included: a resend), with repeats, give the same matches and hold the same inferences."""
     import uuid
 
     from hypothesis import given, settings
@@ -344,6 +359,8 @@ def test_memory_and_redis_stores_join_the_same_pairs_for_any_sequence(redis_url:
                 add = "add_inferences" if kind == "inference" else "add_feedback"
                 got = [getattr(store, add)(items, 0.0) for store in (memory, redis)]
                 assert sorted(map(repr, got[0])) == sorted(map(repr, got[1])), (kind, items)
+                ids = ["a", "b", "c", "d"]
+                assert memory.stored_inferences(ids) == redis.stored_inferences(ids)
             assert memory.pending() == redis.pending()
         finally:
             redis.close()

@@ -402,3 +402,49 @@ def test_restarts_keep_pending_joins_and_detector_state(deployment, start_worker
     assert (
         reader_for(restarting).query(WINDOW_ROWS).rows == reader_for(clean).query(WINDOW_ROWS).rows
     )
+
+
+# -- 4. a producer's resends count once ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("join_store", ["memory", "redis"])
+def test_resent_inferences_count_once_across_batches_and_a_restart(
+    deployment, start_worker, request, join_store
+):
+    """A producer that retried sends again: the first event counts, the resends (same request id,
+    model and version, another latency) only in the resent counts; with Redis, a new worker process
+    still knows them."""
+    env = {"MONITOR_BATCH_SIZE": "10"}
+    if join_store == "redis":
+        env["MONITOR_REDIS_URL"] = request.getfixturevalue("clean_redis")
+    worker = start_worker(**env)
+    base = (int(time.time()) // WINDOW - 2) * WINDOW
+    first = [inference(f"r{i}", base + i, latency_ms=100.0) for i in range(20)]
+    retries = [{**event, "latency_ms": 5000.0} for event in first[:6]]
+    publish(deployment, "inference", first)
+    publish(
+        deployment, "inference", retries[:3] + [inference("fresh", base + 30, latency_ms=100.0)]
+    )
+    publish(deployment, "feedback", [{"request_id": "r1", "timestamp": base + 40, "rating": 5}])
+    wait_until(
+        lambda: worker.metric("monitor_resent_events_total", {"kind": "inference"}) == 3,
+        timeout=30,
+        what="the resends",
+    )
+    wait_until(lambda: store_sum(worker, "rating") == 1, timeout=30, what="the rating")
+    if join_store == "redis":  # a new process: what it knows of earlier events is in Redis
+        assert worker.stop() == 0
+        worker = start_worker(**env)
+    publish(deployment, "inference", retries[3:])
+    wait_until(
+        lambda: store_sum(worker, "resent_inference_events") == 6,
+        timeout=30,
+        what="the later resends",
+    )
+    assert store_sum(worker, "inference_events") == 21
+    mean_latency = reader_for(worker).query(
+        "SELECT sum(value * count) / sum(count) FROM monitor.metric_windows FINAL "
+        "WHERE metric = 'latency_ms' AND segment = ''"
+    )
+    assert mean_latency.rows[0][0] == pytest.approx(100.0)  # no resend's 5000 ms in it
+    assert store_sum(worker, "rating") == 1

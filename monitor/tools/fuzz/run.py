@@ -51,8 +51,9 @@ COUNT_NAMES = (
     "late_inference_events",
     "feedback_events",
     "late_feedback_events",
+    "resent_inference_events",
     "shadow:events",
-)  # shadow inferences are counted as traffic of their own version
+)  # shadow inferences are counted as traffic of their own version; resends as such
 _REASON = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -230,7 +231,8 @@ class FuzzHarness:
             for event_id in [
                 *source.event_ids,
                 *source.shadow_ids,
-            ]:  # shadow inferences are accepted too
+                *source.resent_ids,
+            ]:  # shadow inferences and resends are accepted too
                 offset, index = (int(x) for x in event_id.rsplit(":", 2)[1:])
                 accepted.setdefault((topic, partition, offset), []).append(index)
         rejected: dict[tuple[str, int, int], list[int]] = {}
@@ -242,7 +244,8 @@ class FuzzHarness:
         for message, spec in batch:
             key = (message.topic, message.partition, message.offset)
             self._check_message(spec, key, accepted.get(key, []), rejected.get(key, []))
-        self.report.accepted += sum(out.events.values()) + sum(out.late.values())
+        landed = (out.events, out.late, out.resent)  # resends land as counts of their own
+        self.report.accepted += sum(n for counts in landed for n in counts.values())
         stored = self.store.query(
             f"SELECT sum(count) FROM {self.store.table('partials')} "
             "WHERE has({names:Array(String)}, name)",

@@ -97,7 +97,7 @@ def run(
     for lo, hi in itertools.pairwise(bounds):
         if lo == hi:
             continue
-        out = process_batch(msgs[lo:hi], positions, cfg)
+        out = process_batch(msgs[lo:hi], positions, cfg, (), stage.join_store.stored_inferences)
         stage.process(out, now=T0 + 10 * W)
         for (topic, partition), source in out.sources.items():
             positions[(topic, partition)] = Position(source.last_offset, source.watermark)
@@ -208,3 +208,85 @@ def test_a_resent_feedback_counts_once_and_one_without_an_id_each_time(
     assert sums[(*window, "outcome:rating", "")] == 1.0  # the resend joined nothing
     assert sums[(*window, "outcome:satisfaction", "")] == 3.0  # the rating once, thumbs twice
     assert sums[(T0, "", "feedback_events", "")] == 4.0  # every feedback event was received
+
+
+def all_partials(messages: list[RawMessage], cuts: list[int]) -> dict[tuple, tuple[float, float]]:
+    """(count, total) of every partial per (window, model, version, name, bucket), batches cut at
+    ``cuts``, as the worker folds them (resends told by the join store)."""
+    stage = OutcomeStage(MemoryJoinStore(), window_seconds=W)
+    cfg = BatchConfig(window_seconds=W, allowed_lateness=W, max_future_skew=1e9, now=T0 + 10 * W)
+    positions: dict[tuple[str, int], Position] = {}
+    sums: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    bounds = [0, *sorted(c for c in cuts if 0 < c < len(messages)), len(messages)]
+    for lo, hi in itertools.pairwise(bounds):
+        out = process_batch(messages[lo:hi], positions, cfg, (), stage.join_store.stored_inferences)
+        stage.process(out, now=T0 + 10 * W)
+        for source_key, source in out.sources.items():
+            positions[source_key] = Position(source.last_offset, source.watermark)
+            for p in source.partials:
+                key = (p.window_start, p.model, p.model_version, p.name, p.bucket)
+                sums[key][0] += p.count
+                sums[key][1] += p.total
+    return {key: (count, total) for key, (count, total) in sums.items()}
+
+
+def raw_messages(arrivals: list[tuple[str, dict]]) -> list[RawMessage]:
+    offsets: dict[str, int] = defaultdict(int)
+    messages = []
+    for topic, body in arrivals:
+        kind = "inference" if topic == "inf" else "feedback"
+        messages.append(RawMessage(topic, 0, offsets[topic], orjson.dumps(body), kind))
+        offsets[topic] += 1
+    return messages
+
+
+ASSIGNED = {"model": "m", "model_version": "v1", "experiment": "e1", "variant": "b"}
+
+
+@pytest.mark.parametrize("cuts", [[], [1], [1, 2, 3, 4, 5]], ids=["one batch", "cut", "apart"])
+def test_a_resent_inference_adds_nothing_but_its_resent_count(cuts: list[int]) -> None:
+    first = {"request_id": "r1", "timestamp": T0 + 1, "latency_ms": 100.0, **ASSIGNED}
+    first["features"] = {"x": 1.0}
+    other = {"request_id": "r2", "timestamp": T0 + 2, "latency_ms": 50.0, **ASSIGNED}
+    rating = {"request_id": "r1", "timestamp": T0 + 3, "rating": 5, "thumbs": "up"}
+    # the producer's retry: the same request, model and version at a later offset (its other
+    # fields may differ: a retry re-serialised); in the next window, to show it folds nowhere
+    retry = {**first, "timestamp": T0 + W + 1, "latency_ms": 900.0}
+    base = [("inf", first), ("inf", other), ("fb", rating)]
+    expected = all_partials(raw_messages(base), cuts)
+    for place in (1, 2, 3):  # before the next inference, before the feedback, after it
+        arrivals = [*base[:place], ("inf", retry), *base[place:]]
+        got = all_partials(raw_messages(arrivals), cuts)
+        resent = (T0 + W, "m", "v1", "resent_inference_events", "")
+        assert got.pop(resent) == (1.0, 1.0), place
+        assert got == expected, place
+
+
+def test_another_model_under_a_held_request_id_counts_as_its_traffic() -> None:
+    first = {"request_id": "r1", "timestamp": T0 + 1, "model": "m", "model_version": "v1"}
+    arrivals = [
+        ("inf", first),
+        ("inf", {**first, "model_version": "v2"}),  # another version under the id: not a resend
+        ("inf", {**first, "model": "n"}),
+        ("inf", {**first, "timestamp": T0 + 5}),  # the first one's model and version: a resend
+    ]
+    got = all_partials(raw_messages(arrivals), [2])
+    counts = {key[1:3]: value[0] for key, value in got.items() if key[3] == "inference_events"}
+    assert counts == {("m", "v1"): 1.0, ("m", "v2"): 1.0, ("n", "v1"): 1.0}
+    assert got[(T0, "m", "v1", "resent_inference_events", "")] == (1.0, 1.0)
+
+
+def test_a_batch_prepared_again_after_a_failed_write_counts_the_same() -> None:
+    """An outage after the join store took the batch: the batch is prepared again and its events,
+    held under their own ids, are replays, not resends."""
+    first = {"request_id": "r1", "timestamp": T0 + 1, "latency_ms": 80.0, **ASSIGNED}
+    messages = raw_messages([("inf", first), ("inf", {**first, "timestamp": T0 + 2})])
+    stage = OutcomeStage(MemoryJoinStore(), window_seconds=W)
+    cfg = BatchConfig(window_seconds=W, allowed_lateness=W, max_future_skew=1e9, now=T0 + 10 * W)
+    attempts = []
+    for _ in range(2):  # the first attempt's write failed: nothing of it is in the store
+        out = process_batch(messages, {}, cfg, (), stage.join_store.stored_inferences)
+        stage.process(out, now=T0 + 10 * W)
+        attempts.append((sorted(out.sources[("inf", 0)].partials), dict(out.resent)))
+    assert attempts[0] == attempts[1]
+    assert attempts[0][1] == {"inference": 1}
