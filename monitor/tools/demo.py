@@ -128,77 +128,23 @@ async def _produce(
 
 
 def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data_dir: Path) -> int:
-    data_dir = data_dir.resolve()
-    store_dir = data_dir / "clickhouse"
-    if (
-        store_dir.exists()
-    ):  # the local broker starts empty, so offsets recorded by an earlier run mean nothing
-        _echo(f"removing the previous demo store {store_dir}")
-        shutil.rmtree(store_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    bootstrap = os.environ.get("MONITOR_KAFKA_BOOTSTRAP")
-    broker = None
-    if not bootstrap:
-        broker = LocalBroker(log_path=data_dir / "broker.log").start()
-        bootstrap = broker.bootstrap
-        _echo(f"local broker (Tansu, memory storage) on {bootstrap}")
-    settings = Settings(
-        kafka_bootstrap=bootstrap,
-        clickhouse_url=f"chdb://{data_dir / 'clickhouse'}",
-        window=window,
-        partitions=2,
-        session_timeout=6.0,
-        refresh_interval=1.0,
-        allowed_lateness="5s",
-    )
+    data_dir = _fresh_data_dir(data_dir)
+    bootstrap, broker = _demo_broker(data_dir)
+    settings = _demo_settings(bootstrap, data_dir, window)
     web_port = free_port()
-    env = {
-        "MONITOR_KAFKA_BOOTSTRAP": bootstrap,
-        "MONITOR_CLICKHOUSE_URL": settings.clickhouse_url,
-        "MONITOR_WINDOW": window,
-        "MONITOR_PARTITIONS": "2",
-        "MONITOR_SESSION_TIMEOUT": "6",
-        "MONITOR_REFRESH_INTERVAL": "1",
-        "MONITOR_ALLOWED_LATENESS": "5s",
-        "MONITOR_APP_ID": "llm-monitor-demo",
-        "MONITOR_BASELINE_SAMPLES": "500",
-    }
-    worker = WorkerProcess(env, data_dir / "worker.log", web_port)
+    worker = WorkerProcess(
+        _worker_env(bootstrap, settings, window), data_dir / "worker.log", web_port
+    )
     try:
-        asyncio.run(
-            ensure_topics(
-                bootstrap,
-                {settings.inference_topic: 2, settings.feedback_topic: 2, settings.dlq_topic: 1},
-                kafka_client_options(settings),
-            )
-        )
-        _echo(f"starting worker (log: {data_dir / 'worker.log'}, metrics: {worker.url}/metrics)")
-        worker.start()
-        worker.wait_ready()
-        _echo(f"dashboard: {worker.url}/  (live while the demo runs)")
-        _echo(
-            f"worker ready; simulating {rate:.0f} inferences/s of a support assistant (v1, v2), "
-            f"window {window}" + (f", for {duration:.0f} s" if duration else ", Ctrl-C to stop")
-        )
-        progress = DemoProgress(
-            worker, HttpReader(worker.url, "monitor", token=settings.web_token_value)
-        )
-        sent = asyncio.run(
-            _run_traffic(settings, progress, duration=duration, rate=rate, drift_at=drift_at)
-        )
-        _echo(f"stopped producing after {sent} events; letting the worker catch up")
-        time.sleep(3)
-        _echo("events per model version:")
-        for line in progress.summary():
-            _echo(line)
-        for line in progress.alerts.lines():  # alerts decided while the worker caught up
-            _echo(line)
-        recap = (
-            recap_lines(progress.reader)
-            + ["A/B experiment (every version is an arm):"]
-            + [f"  {line}" for line in experiment_lines(progress.reader)]
-            + ["Shadow candidate (v3 answers the requests of v1 in shadow):"]
-            + [f"  {line}" for line in shadow_lines(progress.reader)]
+        recap = _demo_session(
+            settings,
+            bootstrap,
+            worker,
+            data_dir,
+            duration=duration,
+            rate=rate,
+            window=window,
+            drift_at=drift_at,
         )
     except KeyboardInterrupt:
         _echo("interrupted")
@@ -212,6 +158,123 @@ def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data
         _echo("\nRecap")
         for line in recap:
             _echo(line)
+    _echo_next_steps(data_dir)
+    return 0
+
+
+def _fresh_data_dir(data_dir: Path) -> Path:
+    """``data_dir`` resolved and created, without the store of an earlier run."""
+    data_dir = data_dir.resolve()
+    store_dir = data_dir / "clickhouse"
+    if (
+        store_dir.exists()
+    ):  # the local broker starts empty, so offsets recorded by an earlier run mean nothing
+        _echo(f"removing the previous demo store {store_dir}")
+        shutil.rmtree(store_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir
+
+
+def _demo_broker(data_dir: Path) -> tuple[str, LocalBroker | None]:
+    """MONITOR_KAFKA_BOOTSTRAP's broker, or else a local one started here (returned to be stopped)."""
+    bootstrap = os.environ.get("MONITOR_KAFKA_BOOTSTRAP")
+    broker = None
+    if not bootstrap:
+        broker = LocalBroker(log_path=data_dir / "broker.log").start()
+        bootstrap = broker.bootstrap
+        _echo(f"local broker (Tansu, memory storage) on {bootstrap}")
+    return bootstrap, broker
+
+
+def _demo_settings(bootstrap: str, data_dir: Path, window: str) -> Settings:
+    return Settings(
+        kafka_bootstrap=bootstrap,
+        clickhouse_url=f"chdb://{data_dir / 'clickhouse'}",
+        window=window,
+        partitions=2,
+        session_timeout=6.0,
+        refresh_interval=1.0,
+        allowed_lateness="5s",
+    )
+
+
+def _worker_env(bootstrap: str, settings: Settings, window: str) -> dict[str, str]:
+    """The demo worker's settings, as the environment of its process."""
+    return {
+        "MONITOR_KAFKA_BOOTSTRAP": bootstrap,
+        "MONITOR_CLICKHOUSE_URL": settings.clickhouse_url,
+        "MONITOR_WINDOW": window,
+        "MONITOR_PARTITIONS": "2",
+        "MONITOR_SESSION_TIMEOUT": "6",
+        "MONITOR_REFRESH_INTERVAL": "1",
+        "MONITOR_ALLOWED_LATENESS": "5s",
+        "MONITOR_APP_ID": "llm-monitor-demo",
+        "MONITOR_BASELINE_SAMPLES": "500",
+    }
+
+
+def _demo_session(
+    settings: Settings,
+    bootstrap: str,
+    worker: WorkerProcess,
+    data_dir: Path,
+    *,
+    duration: float,
+    rate: float,
+    window: str,
+    drift_at: float,
+) -> list[str]:
+    """Topics, the worker, the simulated traffic and the worker catching up; the recap's lines."""
+    _start_worker(settings, bootstrap, worker, data_dir)
+    _echo(
+        f"worker ready; simulating {rate:.0f} inferences/s of a support assistant (v1, v2), "
+        f"window {window}" + (f", for {duration:.0f} s" if duration else ", Ctrl-C to stop")
+    )
+    progress = DemoProgress(
+        worker, HttpReader(worker.url, "monitor", token=settings.web_token_value)
+    )
+    sent = asyncio.run(
+        _run_traffic(settings, progress, duration=duration, rate=rate, drift_at=drift_at)
+    )
+    _echo(f"stopped producing after {sent} events; letting the worker catch up")
+    time.sleep(3)
+    _echo("events per model version:")
+    for line in progress.summary():
+        _echo(line)
+    for line in progress.alerts.lines():  # alerts decided while the worker caught up
+        _echo(line)
+    return _recap(progress.reader)
+
+
+def _start_worker(
+    settings: Settings, bootstrap: str, worker: WorkerProcess, data_dir: Path
+) -> None:
+    """The demo's topics, then the worker, waited for until it is ready."""
+    asyncio.run(
+        ensure_topics(
+            bootstrap,
+            {settings.inference_topic: 2, settings.feedback_topic: 2, settings.dlq_topic: 1},
+            kafka_client_options(settings),
+        )
+    )
+    _echo(f"starting worker (log: {data_dir / 'worker.log'}, metrics: {worker.url}/metrics)")
+    worker.start()
+    worker.wait_ready()
+    _echo(f"dashboard: {worker.url}/  (live while the demo runs)")
+
+
+def _recap(reader: HttpReader) -> list[str]:
+    """What drifted and alerted, the A/B experiment and the shadow candidate, from the store."""
+    return (
+        recap_lines(reader)
+        + ["A/B experiment (every version is an arm):"]
+        + [f"  {line}" for line in experiment_lines(reader)]
+        + ["Shadow candidate (v3 answers the requests of v1 in shadow):"]
+        + [f"  {line}" for line in shadow_lines(reader)]
+    )
+
+
+def _echo_next_steps(data_dir: Path) -> None:
     url = f"chdb://{data_dir / 'clickhouse'}"
     _echo(
         "\nNext:\n"
@@ -224,7 +287,6 @@ def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data
         "  monitor ui                                             # the dashboard on http://127.0.0.1:8050/\n"
         "  docker compose up -d  then http://127.0.0.1:3000       # Grafana dashboard of the production stack"
     )
-    return 0
 
 
 async def _run_traffic(
