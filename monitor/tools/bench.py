@@ -24,13 +24,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.local_broker import LocalBroker
 from monitor.errors import ConfigError
 from monitor.settings import Settings
-from monitor.tools.bench_data import CASES, bench_events
-from monitor.tools.bench_latency import measure_alert_latency
+from monitor.tools.bench_data import CASES, BenchCase, bench_events
+from monitor.tools.bench_latency import LatencyResult, measure_alert_latency
 from monitor.tools.bench_results import ShapeResult, format_table, machine
 from monitor.tools.bench_shape import Echo, measure_shape, padding_events
 
@@ -54,14 +55,7 @@ def run_bench(
     """Run the bench for ``case`` (or ``"all"``) and print the table; 0 when every consumer finished.
     ``repeat`` runs each consumer that many times over each backlog, in turns, and reports the best."""
     say: Echo = echo or (lambda text: print(text, flush=True))
-    if events < 1 or batch < 1 or partitions < 1 or repeat < 1:
-        raise ConfigError(
-            f"events {events}, batch {batch}, partitions {partitions} and repeat {repeat} must "
-            "all be at least 1"
-        )
-    if case != "all" and case not in CASES:
-        raise ConfigError(f"bench case {case!r} is not one of {', '.join([*CASES, 'all'])}")
-    cases = list(CASES.values()) if case == "all" else [CASES[case]]
+    cases = _chosen_cases(case, events=events, batch=batch, partitions=partitions, repeat=repeat)
     bootstrap = bootstrap or os.environ.get("MONITOR_KAFKA_BOOTSTRAP")
     with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
         workdir = Path(tmp)
@@ -73,26 +67,9 @@ def run_bench(
             bootstrap = broker.bootstrap
             say(f"local broker (Tansu, memory storage) on {bootstrap}")
         try:
-            results = []
-            for bench_case in cases:
-                most = max(padding_events(events, shape) for shape in (1, batch))
-                generated = bench_events(bench_case, events + most, now=time.time())
-                for shape in (1, batch):
-                    behind = generated[events : events + padding_events(events, shape)]
-                    results.append(
-                        measure_shape(
-                            bootstrap,
-                            bench_case,
-                            generated[:events],
-                            shape,
-                            partitions,
-                            workdir,
-                            say,
-                            options,
-                            repeat,
-                            padding=behind,
-                        )
-                    )
+            results = _measure_cases(
+                bootstrap, cases, events, batch, partitions, workdir, say, options, repeat
+            )
             alert_latency = None
             if latency:
                 say("event -> alert latency")
@@ -102,6 +79,70 @@ def run_bench(
         finally:
             if broker is not None:
                 broker.stop()
+    _say_results(say, results, alert_latency, cases, repeat)
+    if output is not None:
+        _write_results(output, results, alert_latency, events, partitions, repeat)
+        say(f"results written to {output}")
+    return 0
+
+
+def _chosen_cases(
+    case: str, *, events: int, batch: int, partitions: int, repeat: int
+) -> list[BenchCase]:
+    """The cases ``case`` names, once the counts are known to be at least 1 (else a ConfigError)."""
+    if events < 1 or batch < 1 or partitions < 1 or repeat < 1:
+        raise ConfigError(
+            f"events {events}, batch {batch}, partitions {partitions} and repeat {repeat} must "
+            "all be at least 1"
+        )
+    if case != "all" and case not in CASES:
+        raise ConfigError(f"bench case {case!r} is not one of {', '.join([*CASES, 'all'])}")
+    return list(CASES.values()) if case == "all" else [CASES[case]]
+
+
+def _measure_cases(
+    bootstrap: str,
+    cases: list[BenchCase],
+    events: int,
+    batch: int,
+    partitions: int,
+    workdir: Path,
+    say: Echo,
+    options: dict[str, Any] | None,
+    repeat: int,
+) -> list[ShapeResult]:
+    """Each case in one-event and ``batch``-event messages, each shape padded behind its backlog."""
+    results: list[ShapeResult] = []
+    for bench_case in cases:
+        most = max(padding_events(events, shape) for shape in (1, batch))
+        generated = bench_events(bench_case, events + most, now=time.time())
+        for shape in (1, batch):
+            behind = generated[events : events + padding_events(events, shape)]
+            results.append(
+                measure_shape(
+                    bootstrap,
+                    bench_case,
+                    generated[:events],
+                    shape,
+                    partitions,
+                    workdir,
+                    say,
+                    options,
+                    repeat,
+                    padding=behind,
+                )
+            )
+    return results
+
+
+def _say_results(
+    say: Echo,
+    results: list[ShapeResult],
+    alert_latency: LatencyResult | None,
+    cases: list[BenchCase],
+    repeat: int,
+) -> None:
+    """The table, then what it shows when ``repeat`` > 1, the alert latency and the cases' notes."""
     say("")
     say(format_table(results))
     if repeat > 1:
@@ -117,18 +158,25 @@ def run_bench(
                 f"note: {bench_case.name} case ({bench_case.numeric} numeric + {bench_case.categorical} "
                 f"categorical features): {bench_case.note}"
             )
-    if output is not None:
-        report = {
-            "machine": machine(),
-            "events": events,
-            "partitions": partitions,
-            "repeat": repeat,
-            "results": [r.to_dict() for r in results],
-            "alert_latency": alert_latency.to_dict() if alert_latency is not None else None,
-        }
-        Path(output).write_text(json.dumps(report, indent=2) + "\n")
-        say(f"results written to {output}")
-    return 0
+
+
+def _write_results(
+    output: Path,
+    results: list[ShapeResult],
+    alert_latency: LatencyResult | None,
+    events: int,
+    partitions: int,
+    repeat: int,
+) -> None:
+    report = {
+        "machine": machine(),
+        "events": events,
+        "partitions": partitions,
+        "repeat": repeat,
+        "results": [r.to_dict() for r in results],
+        "alert_latency": alert_latency.to_dict() if alert_latency is not None else None,
+    }
+    Path(output).write_text(json.dumps(report, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
