@@ -138,6 +138,41 @@ def measure_shape(
         "feedback": f"{prefix}.feedback",
         "dlq": f"{prefix}.dlq",
     }
+    messages = _produce_backlog(
+        bootstrap, case, topics, events, batch, partitions, echo, options, padding
+    )
+    event_bytes = float(np.mean([len(orjson.dumps(e)) for e in events[:1000]]))
+    shape_dir = workdir / prefix
+    shape_dir.mkdir()
+    measurements: list[Measurement] = []
+    # the consumers in turns, so that a slower minute of the machine hits every one of them
+    for run in range(repeat):
+        tag = f"-{run}" if run else ""
+        run_dir = shape_dir / f"run{run}" if run else shape_dir
+        run_dir.mkdir(exist_ok=True)
+        if repeat > 1:
+            echo(f"    run {run + 1} of {repeat}")
+        measurements += _measure_consumers(
+            bootstrap, topics, events, partitions, run_dir, echo, options, tag
+        )
+    return ShapeResult(
+        case.name, batch, len(events), messages, round(event_bytes, 1), tuple(measurements)
+    )
+
+
+def _produce_backlog(
+    bootstrap: str,
+    case: BenchCase,
+    topics: dict[str, str],
+    events: list[dict[str, Any]],
+    batch: int,
+    partitions: int,
+    echo: Echo,
+    options: dict[str, Any] | None,
+    padding: list[dict[str, Any]] | None,
+) -> int:
+    """The shape's topics created, ``events`` then ``padding`` produced to its inference topic;
+    the messages that carry ``events``."""
     asyncio.run(
         ensure_topics(
             bootstrap,
@@ -153,48 +188,41 @@ def measure_shape(
         asyncio.run(
             _produce(bootstrap, topics["inference"], padding, batch, lambda _: None, options)
         )
-    event_bytes = float(np.mean([len(orjson.dumps(e)) for e in events[:1000]]))
-    shape_dir = workdir / prefix
-    shape_dir.mkdir()
-    measurements: list[Measurement] = []
-    # the consumers in turns, so that a slower minute of the machine hits every one of them
-    for run in range(repeat):
-        tag = f"-{run}" if run else ""
-        run_dir = shape_dir / f"run{run}" if run else shape_dir
-        run_dir.mkdir(exist_ok=True)
-        if repeat > 1:
-            echo(f"    run {run + 1} of {repeat}")
-        echo("    measuring worker (consume -> validate -> aggregate -> ClickHouse)")
-        measurements.append(
-            measure_worker(
-                bootstrap,
-                topics,
-                len(events),
-                partitions,
-                run_dir,
-                echo,
-                reference=events[:2000],
-                tag=tag,
-            )
-        )
-        echo(f"    worker {measurements[-1].rate:,.0f} events/s; measuring bare Faust agent")
-        measurements.append(
-            measure_bare_faust(
-                bootstrap, topics["inference"], len(events), partitions, run_dir, tag=tag
-            )
-        )
-        echo(
-            f"    bare Faust {measurements[-1].rate:,.0f} events/s; measuring bare aiokafka consumer"
-        )
-        measurements.append(
-            asyncio.run(
-                measure_bare_aiokafka(bootstrap, topics["inference"], len(events), options, tag=tag)
-            )
-        )
-        echo(f"    bare aiokafka {measurements[-1].rate:,.0f} events/s")
-    return ShapeResult(
-        case.name, batch, len(events), messages, round(event_bytes, 1), tuple(measurements)
+    return messages
+
+
+def _measure_consumers(
+    bootstrap: str,
+    topics: dict[str, str],
+    events: list[dict[str, Any]],
+    partitions: int,
+    run_dir: Path,
+    echo: Echo,
+    options: dict[str, Any] | None,
+    tag: str,
+) -> list[Measurement]:
+    """One run of the worker, bare Faust and bare aiokafka over the backlog of ``events``, in turns."""
+    echo("    measuring worker (consume -> validate -> aggregate -> ClickHouse)")
+    worker = measure_worker(
+        bootstrap,
+        topics,
+        len(events),
+        partitions,
+        run_dir,
+        echo,
+        reference=events[:2000],
+        tag=tag,
     )
+    echo(f"    worker {worker.rate:,.0f} events/s; measuring bare Faust agent")
+    bare_faust = measure_bare_faust(
+        bootstrap, topics["inference"], len(events), partitions, run_dir, tag=tag
+    )
+    echo(f"    bare Faust {bare_faust.rate:,.0f} events/s; measuring bare aiokafka consumer")
+    bare_aiokafka = asyncio.run(
+        measure_bare_aiokafka(bootstrap, topics["inference"], len(events), options, tag=tag)
+    )
+    echo(f"    bare aiokafka {bare_aiokafka.rate:,.0f} events/s")
+    return [worker, bare_faust, bare_aiokafka]
 
 
 def padding_events(events: int, per_message: int) -> int:
