@@ -21,11 +21,18 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from monitor.errors import MonitorError
 from monitor.tools.bench_data import CASES, bench_events, seed_baselines
+
+if TYPE_CHECKING:
+    from monitor.folding.pipeline import BatchConfig, RawMessage
+    from monitor.services.ingest import BatchIngest
+    from monitor.settings import Settings
+    from streams.wiring import Wiring
 
 __all__ = ["InProcessResult", "measure_in_process", "run_bench_in_process"]
 
@@ -61,55 +68,78 @@ def measure_in_process(
 ) -> InProcessResult:
     """Feed ``events`` bench events through the worker's batch steps; the first batch (imports,
     first use) is left out of the figures."""
-    from monitor.folding.pipeline import BatchConfig, Position, RawMessage
-    from monitor.services.ingest import BatchIngest
-    from monitor.settings import Settings
     from monitor.tools.worker import tune_gc
-    from streams.observe import record_batch_metrics, record_outcome_metrics
-    from streams.wiring import Wiring
 
     now = time.time()
     generated = bench_events(CASES[case], REFERENCE_EVENTS + events, now=now)
-    url = f"chdb://{workdir / 'store'}"
-    seed_baselines(url, generated[:REFERENCE_EVENTS], workdir)
-    # its own embedded store and in-process join stores, whatever MONITOR_REDIS_URL says: the bench
-    # writes nothing into a deployment's Redis
-    settings = Settings(clickhouse_url=url, redis_url=None)
-    wiring = Wiring.build(settings)
-    wiring.open_store()
-    wiring.open_join_store()
-    versions = wiring.versions
-    assert versions is not None and wiring.outcome_stage is not None
-
-    steps = BatchIngest(
-        wiring.store, wiring.outcome_stage, [versions.fold_drift], wiring.shadow_stage, versions
-    )
+    settings, wiring = _seeded_wiring(generated[:REFERENCE_EVENTS], workdir)
+    steps = _batch_steps(wiring)
     rest = generated[REFERENCE_EVENTS:]
     values = [
         orjson.dumps(rest[i : i + per_message] if per_message > 1 else rest[i])
         for i in range(0, len(rest), per_message)
     ]
     tune_gc()  # the worker's collector settings, as monitor worker sets them after start-up
+    counted, seconds, cpu, thread_cpu = _feed(steps, wiring, settings, values, messages_per_batch)
+    written = wiring.store.query(
+        f"SELECT sum(count) FROM {wiring.store.table('partials')} WHERE name = 'inference_events'"
+    ).rows[0][0]
+    wiring.store.close()
+    if int(written or 0) != len(rest):  # a bench that loses events measures nothing
+        raise MonitorError(f"the batch steps wrote {written} of {len(rest)} events")
+    return InProcessResult(
+        case, per_message, messages_per_batch, counted, seconds, cpu, int(written), thread_cpu
+    )
+
+
+def _seeded_wiring(reference: list[dict[str, Any]], workdir: Path) -> tuple[Settings, Wiring]:
+    """The worker's wiring on an embedded store in ``workdir`` whose baselines ``reference`` seeds,
+    its store and join stores open."""
+    from monitor.settings import Settings
+    from streams.wiring import Wiring
+
+    url = f"chdb://{workdir / 'store'}"
+    seed_baselines(url, reference, workdir)
+    # its own embedded store and in-process join stores, whatever MONITOR_REDIS_URL says: the bench
+    # writes nothing into a deployment's Redis
+    settings = Settings(clickhouse_url=url, redis_url=None)
+    wiring = Wiring.build(settings)
+    wiring.open_store()
+    wiring.open_join_store()
+    return settings, wiring
+
+
+def _batch_steps(wiring: Wiring) -> BatchIngest:
+    """The batch steps as ``monitor worker`` wires them."""
+    from monitor.services.ingest import BatchIngest
+
+    versions = wiring.versions
+    assert versions is not None and wiring.outcome_stage is not None
+    return BatchIngest(
+        wiring.store, wiring.outcome_stage, [versions.fold_drift], wiring.shadow_stage, versions
+    )
+
+
+def _feed(
+    steps: BatchIngest,
+    wiring: Wiring,
+    settings: Settings,
+    values: list[bytes],
+    messages_per_batch: int,
+) -> tuple[int, float, float, float]:
+    """``values`` through the batch steps, ``messages_per_batch`` at a time: the events after the
+    first batch, and the wall-clock, process CPU and thread CPU seconds they took."""
+    from monitor.detectors.values import encode_values
+    from monitor.folding.pipeline import Position
+    from streams.observe import record_batch_metrics, record_outcome_metrics
+
     offsets = [-1, -1]
     positions: dict[tuple[str, int], Position] = {}
     counted = 0
     started = cpu_started = thread_started = 0.0
-    from monitor.detectors.values import encode_values
-
     for first in range(0, len(values), messages_per_batch):
-        raw: list[RawMessage] = []
-        for value in values[first : first + messages_per_batch]:
-            partition = len(raw) % 2
-            offsets[partition] += 1
-            raw.append(RawMessage("bench", partition, offsets[partition], value, "inference"))
-        config = BatchConfig(
-            settings.window_seconds,
-            settings.allowed_lateness_seconds,
-            settings.max_future_skew_seconds,
-            time.time(),
-            settings.max_message_bytes,
-        )
-        out, outcomes = steps.prepare(raw, positions, config, {})
+        raw = _raw_messages(values[first : first + messages_per_batch], offsets)
+        out, outcomes = steps.prepare(raw, positions, _batch_config(settings), {})
         for detector_values in outcomes.values:
             encode_values(detector_values)
         steps.write(out, positions)
@@ -125,14 +155,31 @@ def measure_in_process(
             counted += sum(out.events.values())
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     thread_cpu = time.thread_time() - thread_started
-    written = wiring.store.query(
-        f"SELECT sum(count) FROM {wiring.store.table('partials')} WHERE name = 'inference_events'"
-    ).rows[0][0]
-    wiring.store.close()
-    if int(written or 0) != len(rest):  # a bench that loses events measures nothing
-        raise MonitorError(f"the batch steps wrote {written} of {len(rest)} events")
-    return InProcessResult(
-        case, per_message, messages_per_batch, counted, seconds, cpu, int(written), thread_cpu
+    return counted, seconds, cpu, thread_cpu
+
+
+def _raw_messages(values: list[bytes], offsets: list[int]) -> list[RawMessage]:
+    """One batch's messages, alternating between two partitions whose last ``offsets`` it advances."""
+    from monitor.folding.pipeline import RawMessage
+
+    raw: list[RawMessage] = []
+    for value in values:
+        partition = len(raw) % 2
+        offsets[partition] += 1
+        raw.append(RawMessage("bench", partition, offsets[partition], value, "inference"))
+    return raw
+
+
+def _batch_config(settings: Settings) -> BatchConfig:
+    """The worker's batch settings, with now as the batch's arrival time."""
+    from monitor.folding.pipeline import BatchConfig
+
+    return BatchConfig(
+        settings.window_seconds,
+        settings.allowed_lateness_seconds,
+        settings.max_future_skew_seconds,
+        time.time(),
+        settings.max_message_bytes,
     )
 
 
