@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry, start_http_server
 
 from monitor.adapters.client_security import kafka_client_options
@@ -142,14 +142,42 @@ async def run_judge(
     registry = CollectorRegistry()
     runner, client = build_runner(s, registry)
     stop = stop or asyncio.Event()
+    _stop_on_signals(stop)
+    if s.judge_metrics_port is not None:
+        start_http_server(s.judge_metrics_port, addr="127.0.0.1", registry=registry)
+    consumer, producer = await _kafka_clients(s)
+    await consumer.start()
+    await producer.start()
+    await client.setup()
+    log.info(
+        "judging with %s at %s; records from %s, results to %s",
+        s.judge_model,
+        mask_url(s.judge_url or ""),
+        s.judge_records_topic,
+        s.feedback_topic,
+    )
+    try:
+        await _judge_until_stopped(s, runner, consumer, producer, stop, report_path)
+    finally:
+        await client.close()
+        await producer.stop()
+        await consumer.stop()
+    return 0
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (where the loop can take signal handlers)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
-    if s.judge_metrics_port is not None:
-        start_http_server(s.judge_metrics_port, addr="127.0.0.1", registry=registry)
+
+
+async def _kafka_clients(s: Settings) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
+    """The judge topic, made sure of; its consumer (offsets committed by hand) and the producer of
+    grades and dead letters, neither started."""
     options = kafka_client_options(s)
     bootstrap = s.kafka_bootstrap or "127.0.0.1:9092"
     await ensure_topics(bootstrap, {s.judge_records_topic: 1}, options)
@@ -162,49 +190,68 @@ async def run_judge(
         **options,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **options)
-    await consumer.start()
-    await producer.start()
-    await client.setup()
-    log.info(
-        "judging with %s at %s; records from %s, results to %s",
-        s.judge_model,
-        mask_url(s.judge_url or ""),
-        s.judge_records_topic,
-        s.feedback_topic,
+    return consumer, producer
+
+
+async def _judge_until_stopped(
+    s: Settings,
+    runner: JudgeRunner,
+    consumer: AIOKafkaConsumer,
+    producer: AIOKafkaProducer,
+    stop: asyncio.Event,
+    report_path: Path | None,
+) -> None:
+    """Judge each fetched batch, then commit it (and rewrite the report), until ``stop`` is set."""
+    partitions = max(len(await producer.partitions_for(s.feedback_topic) or ()), 1)
+    while not stop.is_set():
+        batches = await consumer.getmany(timeout_ms=500, max_records=100)
+        for tp, messages in batches.items():
+            for message in messages:
+                await _judge_message(s, runner, producer, partitions, tp, message)
+        if batches:
+            await consumer.commit()
+            if report_path is not None:
+                _write_report(report_path, runner.report())
+
+
+async def _judge_message(
+    s: Settings,
+    runner: JudgeRunner,
+    producer: AIOKafkaProducer,
+    partitions: int,
+    tp: TopicPartition,
+    message: ConsumerRecord,
+) -> None:
+    """One message's records judged and their grades published; an unreadable one dead-lettered."""
+    records, rejection = _records(message.value)
+    if rejection is not None:
+        runner.metrics.failures.labels(reason="bad_record").inc()
+        await _dead_letter(producer, s.dlq_topic, tp, message, rejection)
+        return
+    events = await runner.handle(records)
+    if events:
+        await _publish(producer, s.feedback_topic, partitions, events)
+
+
+async def _dead_letter(
+    producer: AIOKafkaProducer,
+    dlq_topic: str,
+    tp: TopicPartition,
+    message: ConsumerRecord,
+    rejection: Rejection,
+) -> None:
+    """``message`` to the dead-letter topic with the reason it was rejected, once delivered."""
+    await (
+        await producer.send(
+            dlq_topic,
+            dead_letter_record(
+                tp.topic,
+                tp.partition,
+                message.offset,
+                "judge",
+                rejection,
+                time.time(),
+            ),
+            key=dead_letter_key(tp.topic, tp.partition, message.offset, -1),
+        )
     )
-    try:
-        partitions = max(len(await producer.partitions_for(s.feedback_topic) or ()), 1)
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500, max_records=100)
-            for tp, messages in batches.items():
-                for message in messages:
-                    records, rejection = _records(message.value)
-                    if rejection is not None:
-                        runner.metrics.failures.labels(reason="bad_record").inc()
-                        await (
-                            await producer.send(
-                                s.dlq_topic,
-                                dead_letter_record(
-                                    tp.topic,
-                                    tp.partition,
-                                    message.offset,
-                                    "judge",
-                                    rejection,
-                                    time.time(),
-                                ),
-                                key=dead_letter_key(tp.topic, tp.partition, message.offset, -1),
-                            )
-                        )
-                        continue
-                    events = await runner.handle(records)
-                    if events:
-                        await _publish(producer, s.feedback_topic, partitions, events)
-            if batches:
-                await consumer.commit()
-                if report_path is not None:
-                    _write_report(report_path, runner.report())
-    finally:
-        await client.close()
-        await producer.stop()
-        await consumer.stop()
-    return 0
