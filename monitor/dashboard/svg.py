@@ -15,7 +15,7 @@ import html
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from monitor.dashboard.data import DriftCell, Histogram, Marker, Series
+from monitor.dashboard.data import DriftCell, Histogram, Marker, Point, Series
 from monitor.experiments.formatting import effect_parts
 
 __all__ = ["SEVERITY_COLOURS", "colour", "esc", "heatmap", "histogram_chart", "line_chart"]
@@ -69,60 +69,90 @@ def line_chart(
         )
     times = [p.t for p in points] + [m.t for m in markers]
     t0, t1 = min(times), max(times)
-    values = [v for p in points for v in (p.value, p.low, p.high) if v is not None]
-    v0, v1 = min(values), max(values)
-    if unit == "share":
-        v0, v1 = min(v0, 0.0), max(v1, min(1.0, v1 * 1.1 or 1.0))
+    v0, v1 = _value_range(points, unit)
     x, y = _scale(t0, t1, left, right), _scale(v0, v1, bottom, top)
     out = [
         head,
         f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" class="axis"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" class="axis"/>',
     ]
-    for v in (v0, (v0 + v1) / 2, v1):
-        out.append(
-            f'<text x="{left - 4}" y="{y(v) + 4:.1f}" class="tick" text-anchor="end">{v:.3g}</text>'
-        )
-    for t, anchor in ((t0, "start"), (t1, "end")):
-        out.append(
-            f'<text x="{x(t):.1f}" y="{height - 6}" class="tick" text-anchor="{anchor}">{_clock(t)}</text>'
-        )
+    out += _value_ticks(v0, v1, y, left)
+    out += _time_ticks(t0, t1, x, height)
     for i, s in enumerate(series):
-        band = [p for p in s.points if p.low is not None and p.high is not None]
-        if len(band) > 1:
-            upper = " ".join(f"{x(p.t):.1f},{y(p.high):.1f}" for p in band)  # type: ignore[arg-type]
-            lower = " ".join(f"{x(p.t):.1f},{y(p.low):.1f}" for p in reversed(band))  # type: ignore[arg-type]
-            out.append(
-                f'<polygon class="band" points="{upper} {lower}" fill="{colour(i)}" fill-opacity="0.18"/>'
-            )
-        path = " ".join(
-            f"{'M' if j == 0 else 'L'}{x(p.t):.1f},{y(p.value):.1f}" for j, p in enumerate(s.points)
-        )
-        if len(s.points) == 1:
-            path += " l0.1,0"
-        out.append(
-            f'<path class="line" d="{path}" stroke="{colour(i)}" fill="none" stroke-width="2">'
-            f"<title>{esc(s.model)} {esc(s.version)}</title></path>"
-        )
-        for p in s.points:
-            if p.low is not None and p.high is not None:
-                value, low, high = effect_parts(p.value, p.low, p.high, signed=False)
-                shown = f"{value} [{low}, {high}]"
-            else:
-                shown = f"{p.value:.4g}"
-            tip = f"{s.model} {s.version} {_clock(p.t)}: {shown}"
-            out.append(
-                f'<circle cx="{x(p.t):.1f}" cy="{y(p.value):.1f}" r="2.5" fill="{colour(i)}">'
-                f"<title>{esc(tip)} n={p.count:.0f}</title></circle>"
-            )
-    for m in markers:
-        out.append(
-            f'<line class="marker marker-{esc(m.kind)}" x1="{x(m.t):.1f}" y1="{top}" x2="{x(m.t):.1f}" '
-            f'y2="{bottom}" stroke="{MARKER_COLOURS.get(m.kind, "#333")}" stroke-dasharray="4 3">'
-            f"<title>{esc(m.kind)} {esc(_clock(m.t))}: {esc(m.label)} ({esc(m.model)} {esc(m.version)})"
-            "</title></line>"
-        )
+        out += _series_marks(s, colour(i), x, y)
+    out += [_marker_line(m, x, top, bottom) for m in markers]
     return "".join(out) + "</svg>"
+
+
+def _value_range(points: Sequence[Point], unit: str) -> tuple[float, float]:
+    """The lowest and highest of the values and interval ends; a share's range also holds 0."""
+    values = [v for p in points for v in (p.value, p.low, p.high) if v is not None]
+    v0, v1 = min(values), max(values)
+    if unit == "share":
+        v0, v1 = min(v0, 0.0), max(v1, min(1.0, v1 * 1.1 or 1.0))
+    return v0, v1
+
+
+def _value_ticks(v0: float, v1: float, y: Callable[[float], float], left: int) -> list[str]:
+    return [
+        f'<text x="{left - 4}" y="{y(v) + 4:.1f}" class="tick" text-anchor="end">{v:.3g}</text>'
+        for v in (v0, (v0 + v1) / 2, v1)
+    ]
+
+
+def _time_ticks(t0: float, t1: float, x: Callable[[float], float], height: int) -> list[str]:
+    return [
+        f'<text x="{x(t):.1f}" y="{height - 6}" class="tick" text-anchor="{anchor}">{_clock(t)}</text>'
+        for t, anchor in ((t0, "start"), (t1, "end"))
+    ]
+
+
+def _series_marks(
+    s: Series, fill: str, x: Callable[[float], float], y: Callable[[float], float]
+) -> list[str]:
+    """A version's confidence band (where two points or more have one), its line, its points."""
+    out: list[str] = []
+    band = [p for p in s.points if p.low is not None and p.high is not None]
+    if len(band) > 1:
+        upper = " ".join(f"{x(p.t):.1f},{y(p.high):.1f}" for p in band)  # type: ignore[arg-type]
+        lower = " ".join(f"{x(p.t):.1f},{y(p.low):.1f}" for p in reversed(band))  # type: ignore[arg-type]
+        out.append(
+            f'<polygon class="band" points="{upper} {lower}" fill="{fill}" fill-opacity="0.18"/>'
+        )
+    path = " ".join(
+        f"{'M' if j == 0 else 'L'}{x(p.t):.1f},{y(p.value):.1f}" for j, p in enumerate(s.points)
+    )
+    if len(s.points) == 1:
+        path += " l0.1,0"
+    out.append(
+        f'<path class="line" d="{path}" stroke="{fill}" fill="none" stroke-width="2">'
+        f"<title>{esc(s.model)} {esc(s.version)}</title></path>"
+    )
+    for p in s.points:
+        out.append(
+            f'<circle cx="{x(p.t):.1f}" cy="{y(p.value):.1f}" r="2.5" fill="{fill}">'
+            f"<title>{esc(_point_tip(s, p))} n={p.count:.0f}</title></circle>"
+        )
+    return out
+
+
+def _point_tip(s: Series, p: Point) -> str:
+    """The version, the window's time and its value, with its interval where it has one."""
+    if p.low is not None and p.high is not None:
+        value, low, high = effect_parts(p.value, p.low, p.high, signed=False)
+        shown = f"{value} [{low}, {high}]"
+    else:
+        shown = f"{p.value:.4g}"
+    return f"{s.model} {s.version} {_clock(p.t)}: {shown}"
+
+
+def _marker_line(m: Marker, x: Callable[[float], float], top: int, bottom: int) -> str:
+    return (
+        f'<line class="marker marker-{esc(m.kind)}" x1="{x(m.t):.1f}" y1="{top}" x2="{x(m.t):.1f}" '
+        f'y2="{bottom}" stroke="{MARKER_COLOURS.get(m.kind, "#333")}" stroke-dasharray="4 3">'
+        f"<title>{esc(m.kind)} {esc(_clock(m.t))}: {esc(m.label)} ({esc(m.model)} {esc(m.version)})"
+        "</title></line>"
+    )
 
 
 def heatmap(
