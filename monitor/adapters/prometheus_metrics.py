@@ -133,7 +133,7 @@ class MonitorMetrics:
         )
         self.resent = Counter(
             "monitor_resent_events_total",
-            "Events a producer sent again (same request id, model and version): not merged",
+            "Events a producer sent again (same request id, model, version and time): not merged",
             ["kind"],
             registry=registry,
         )

@@ -28,8 +28,8 @@ WINDOW_METRICS: tuple[WindowMetric, ...] = (
         "resent_inference_events",
         "count",
         "events",
-        "Inference events a producer sent again (request id, model and version of an earlier "
-        "one): not merged.",
+        "Inference events a producer sent again (request id, model, version and time of an "
+        "earlier one): not merged.",
     ),
     WindowMetric("latency_ms", "mean", "ms", "Mean producer-reported latency."),
     WindowMetric("input_tokens", "mean", "tokens", "Mean usage.input_tokens."),

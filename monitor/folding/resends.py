@@ -2,19 +2,21 @@
 
 A producer that retries a send it could not confirm publishes the event again at another offset.
 The first inference of a request id to arrive counts; a later event with the same ``request_id``,
-``model`` and ``model_version`` at another position (another event id) is a **resend**: it is
-merged into no window and joins nothing. The same event read again (a replay after a crash) is
-not a resend. An inference of another model or version under a request id already held is not a
-resend either: it counts as traffic, though it joins nothing (the request id is the join key).
+``model``, ``model_version`` and event time at another position (another event id) is a
+**resend**: it is merged into no window and joins nothing. The same event read again (a replay
+after a crash) is not a resend. An inference of another model, version or time under a request id
+already held is not a resend either (a producer whose ids repeat, a counter restarted): it counts
+as traffic, though it joins nothing (the request id is the join key).
 
 The first inference is looked for earlier in the batch, then in the join store (its payload,
 :func:`monitor.outcomes.join.payload_identity`), which holds it for the join TTL.
 
 >>> from monitor.contract.events import InferenceEvent
 >>> check = ResendCheck(lambda request_ids: {})
->>> first, retry = InferenceEvent("r1", 1.0, "m", "v1"), InferenceEvent("r1", 1.5, "m", "v1")
->>> check.flags([first, retry], ["inf:0:7:0", "inf:0:9:0"])
-[False, True]
+>>> first, retry = InferenceEvent("r1", 1.0, "m", "v1"), InferenceEvent("r1", 1.0, "m", "v1")
+>>> reused = InferenceEvent("r1", 86400.0, "m", "v1")  # the id again, a day later: not a retry
+>>> check.flags([first, retry, reused], ["inf:0:7:0", "inf:0:9:0", "inf:0:12:0"])
+[False, True, False]
 >>> check.flags([first], ["inf:0:7:0"])  # the first event read again: a replay
 [False]
 """
@@ -63,10 +65,16 @@ class ResendCheck:
     ) -> bool:
         earlier = self.first.get(request_id)
         if earlier is not None:
-            first_id, model, version = earlier[1], earlier[0].model, earlier[0].model_version
+            first, first_id = earlier
+            identity = (first.model, first.model_version, first.timestamp)
         elif request_id in held:
-            first_id, model, version = payload_identity(held[request_id])
+            first_id, model, version, time = payload_identity(held[request_id])
+            identity = (model, version, time)
         else:
             self.first[request_id] = (event, event_id)
             return False
-        return first_id != event_id and (model, version) == (event.model, event.model_version)
+        return first_id != event_id and identity == (
+            event.model,
+            event.model_version,
+            event.timestamp,
+        )

@@ -13,6 +13,7 @@ raw text.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -116,14 +117,14 @@ def payload_offset(payload: bytes) -> int:
     return int(event_id.split(":")[-2]) if event_id.count(":") >= 3 else -1
 
 
-def payload_identity(payload: bytes) -> tuple[str, str, str]:
-    """The event id, model and model version an inference payload was built from.
+def payload_identity(payload: bytes) -> tuple[str, str, str, float]:
+    """The event id, model, model version and event time an inference payload was built from.
 
     >>> payload_identity(inference_payload(InferenceEvent("r", 1.5, "m", "v1"), "inf:0:5:0"))
-    ('inf:0:5:0', 'm', 'v1')
+    ('inf:0:5:0', 'm', 'v1', 1.5)
     """
     kept = orjson.loads(payload)
-    return kept.get("id", ""), kept.get("m", ""), kept.get("v", "")
+    return kept.get("id", ""), kept.get("m", ""), kept.get("v", ""), kept.get("t", math.nan)
 
 
 def joined_outcome(request_id: str, inference: bytes, feedback: bytes) -> JoinedOutcome:

@@ -249,38 +249,40 @@ def test_a_resent_inference_adds_nothing_but_its_resent_count(cuts: list[int]) -
     first["features"] = {"x": 1.0}
     other = {"request_id": "r2", "timestamp": T0 + 2, "latency_ms": 50.0, **ASSIGNED}
     rating = {"request_id": "r1", "timestamp": T0 + 3, "rating": 5, "thumbs": "up"}
-    # the producer's retry: the same request, model and version at a later offset (its other
-    # fields may differ: a retry re-serialised); in the next window, to show it folds nowhere
-    retry = {**first, "timestamp": T0 + W + 1, "latency_ms": 900.0}
+    # the producer's retry: the same request, model, version and time at a later offset (its other
+    # fields may differ: a retry re-serialised); another latency, to show it folds nowhere
+    retry = {**first, "latency_ms": 900.0}
     base = [("inf", first), ("inf", other), ("fb", rating)]
     expected = all_partials(raw_messages(base), cuts)
     for place in (1, 2, 3):  # before the next inference, before the feedback, after it
         arrivals = [*base[:place], ("inf", retry), *base[place:]]
         got = all_partials(raw_messages(arrivals), cuts)
-        resent = (T0 + W, "m", "v1", "resent_inference_events", "")
+        resent = (T0, "m", "v1", "resent_inference_events", "")
         assert got.pop(resent) == (1.0, 1.0), place
         assert got == expected, place
 
 
-def test_another_model_under_a_held_request_id_counts_as_its_traffic() -> None:
+def test_another_model_version_or_time_under_a_held_request_id_counts_as_traffic() -> None:
     first = {"request_id": "r1", "timestamp": T0 + 1, "model": "m", "model_version": "v1"}
     arrivals = [
         ("inf", first),
         ("inf", {**first, "model_version": "v2"}),  # another version under the id: not a resend
         ("inf", {**first, "model": "n"}),
-        ("inf", {**first, "timestamp": T0 + 5}),  # the first one's model and version: a resend
+        ("inf", {**first, "timestamp": T0 + 5}),  # the id reused later (a restarted counter)
+        ("inf", {**first, "latency_ms": 3.0}),  # the first one again, re-serialised: a resend
     ]
-    got = all_partials(raw_messages(arrivals), [2])
-    counts = {key[1:3]: value[0] for key, value in got.items() if key[3] == "inference_events"}
-    assert counts == {("m", "v1"): 1.0, ("m", "v2"): 1.0, ("n", "v1"): 1.0}
-    assert got[(T0, "m", "v1", "resent_inference_events", "")] == (1.0, 1.0)
+    for cuts in ([], [2], [1, 2, 3, 4]):
+        got = all_partials(raw_messages(arrivals), cuts)
+        counts = {key[1:3]: value[0] for key, value in got.items() if key[3] == "inference_events"}
+        assert counts == {("m", "v1"): 2.0, ("m", "v2"): 1.0, ("n", "v1"): 1.0}, cuts
+        assert got[(T0, "m", "v1", "resent_inference_events", "")] == (1.0, 1.0), cuts
 
 
 def test_a_batch_prepared_again_after_a_failed_write_counts_the_same() -> None:
     """An outage after the join store took the batch: the batch is prepared again and its events,
     held under their own ids, are replays, not resends."""
     first = {"request_id": "r1", "timestamp": T0 + 1, "latency_ms": 80.0, **ASSIGNED}
-    messages = raw_messages([("inf", first), ("inf", {**first, "timestamp": T0 + 2})])
+    messages = raw_messages([("inf", first), ("inf", {**first, "latency_ms": 9.0})])
     stage = OutcomeStage(MemoryJoinStore(), window_seconds=W)
     cfg = BatchConfig(window_seconds=W, allowed_lateness=W, max_future_skew=1e9, now=T0 + 10 * W)
     attempts = []
