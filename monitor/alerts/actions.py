@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from monitor.experiments.formatting import Precision, format_effect, precision_for
 from monitor.queries import sql_literal
 
 __all__ = ["MetricEvidence", "Recommendation", "Signals", "recommend", "trend_query"]
@@ -163,17 +164,51 @@ def _features_text(signals: Signals) -> str:
     return ", ".join(f"{f} (PSI {psi:.2f}, {sev})" for f, psi, sev in top) or "none"
 
 
+def _level(m: MetricEvidence) -> Precision:
+    """The decimals of the value's interval, used for the value, the reference and a difference
+    without an interval; a metric without an interval (``low == high == value``) sizes them from
+    the distance between the value and its reference instead.
+
+    >>> _level(MetricEvidence("latency_ms", 850.0, 850.0, 850.0, 0, 9, 758.0)).text(758.0)
+    '758'
+    >>> _level(MetricEvidence("output_tokens", 0.0, 0.0, 0.0, 0, 9, 0.0614)).text(0.0614)
+    '0.061'
+    """
+    if m.high > m.low or m.reference is None:
+        return precision_for(m.value, m.low, m.high)
+    return precision_for(m.value, min(m.value, m.reference), max(m.value, m.reference))
+
+
+def _metric_text(m: MetricEvidence) -> str:
+    """One degraded metric: its value, interval and count, the reference, the difference and its
+    interval, printed by :mod:`monitor.experiments.formatting`.
+
+    >>> print(_metric_text(MetricEvidence("latency_ms", 850.0, 800.0, 900.0, 0, 8, 758.0,
+    ...     "baseline", 92.0, 40.0, 144.0)))
+    latency_ms 850 (interval 800 to 900, n=8) vs baseline 758, difference +92 (interval +40 to +144)
+    >>> print(_metric_text(MetricEvidence("error_rate", 0.09, 0.074, 0.109, 90, 1000, 0.06,
+    ...     difference=0.03)))
+    error_rate 0.090 (interval 0.074 to 0.109, n=1000) vs reference 0.060, difference +0.030
+    >>> print(_metric_text(MetricEvidence("latency_ms", 850.0, 850.0, 850.0, 0, 8, 758.0)))
+    latency_ms 850 (n=8) vs reference 758
+    """
+    level = _level(m)
+    if m.high > m.low:
+        shown = format_effect(m.value, m.low, m.high, signed=False, detail=f"n={m.denominator}")
+        text = f"{m.metric} {shown}"
+    else:  # no interval: the evaluator passes the value as both ends
+        text = f"{m.metric} {level.text(m.value)} (n={m.denominator})"
+    if m.reference is not None:
+        text += f" vs {m.reference_name or 'reference'} {level.text(m.reference)}"
+    if m.difference is not None and m.diff_low is not None and m.diff_high is not None:
+        text += ", difference " + format_effect(m.difference, m.diff_low, m.diff_high)
+    elif m.difference is not None:
+        text += f", difference {level.text(m.difference, signed=True)}"
+    return text
+
+
 def _metrics_text(signals: Signals) -> str:
-    parts = []
-    for m in signals.degraded_metrics:
-        text = f"{m.metric} {m.value:.3f} [{m.low:.3f}, {m.high:.3f}] (n={m.denominator})"
-        if m.reference is not None:
-            text += f" vs {m.reference_name or 'reference'} {m.reference:.3f}"
-        if m.difference is not None:
-            text += f", difference {m.difference:+.3f}"
-            if m.diff_low is not None and m.diff_high is not None:
-                text += f" [{m.diff_low:+.3f}, {m.diff_high:+.3f}]"
-        parts.append(text)
+    parts = [_metric_text(m) for m in signals.degraded_metrics]
     parts += [f"detector: {d}" for d in signals.detector_events]
     return "; ".join(parts) or "none"
 

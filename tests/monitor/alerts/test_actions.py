@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.alerts.actions import MetricEvidence, Signals, recommend, trend_query
 from monitor.queries import sql_literal
@@ -146,12 +150,82 @@ def test_evidence_holds_features_metrics_versions_and_json_compatible_values() -
         "first_seen": DAY,
         "age_seconds": 9 * DAY,
     }
-    assert "satisfaction_rate 0.710 [0.680, 0.740] (n=1000) vs baseline 0.820" in rec.description
+    assert "satisfaction_rate 0.710 (interval 0.680 to 0.740, n=1000) vs baseline 0.820" in (
+        rec.description
+    )
     assert (
         "FROM monitor.metric_windows FINAL" in ev["trend_query"]
         and "IN ('v2', 'v1')" in ev["trend_query"]
     )
     json.dumps(ev)
+
+
+def evidence_line(*metrics: MetricEvidence) -> str:
+    rec = recommend(signals(outcome_degraded=True, degraded_metrics=metrics))
+    assert rec is not None
+    return rec.description.split("Outcome evidence: ", 1)[1].split("\n")[0]
+
+
+def test_a_latency_metric_prints_its_milliseconds_without_spurious_decimals() -> None:
+    latency = MetricEvidence(
+        "latency_ms", 850.0, 800.0, 900.0, 0, 1200, 758.0, "version:v1", 92.0, 40.0, 144.0
+    )
+    line = evidence_line(latency)
+    assert line == (
+        "latency_ms 850 (interval 800 to 900, n=1200) vs version:v1 758, "
+        "difference +92 (interval +40 to +144)."
+    )
+    assert ".000" not in line
+
+
+def test_a_rate_metric_prints_the_decimals_its_interval_needs() -> None:
+    assert evidence_line(SAT) == (
+        "satisfaction_rate 0.710 (interval 0.680 to 0.740, n=1000) vs baseline 0.820, "
+        "difference -0.110 (interval -0.150 to -0.070)."
+    )
+    no_interval = MetricEvidence("error_rate", 0.09, 0.074, 0.109, 90, 1000, 0.06, difference=0.03)
+    # the reference and a difference without an interval take the decimals of the value's interval
+    assert evidence_line(no_interval, SAT).startswith(
+        "error_rate 0.090 (interval 0.074 to 0.109, n=1000) vs reference 0.060, "
+        "difference +0.030; satisfaction_rate 0.710"
+    )
+
+
+def test_a_metric_without_an_interval_prints_none_and_sizes_from_its_reference() -> None:
+    # the evaluator passes a metric without an interval (a mean) as low == high == value
+    mean = MetricEvidence("output_tokens", 0.0, 0.0, 0.0, 0, 40, 0.0614, "baseline", -0.0614)
+    assert evidence_line(mean) == "output_tokens 0.000 (n=40) vs baseline 0.061, difference -0.061."
+
+
+def test_a_difference_interval_just_off_zero_keeps_a_digit_of_its_bound() -> None:
+    m = MetricEvidence(
+        "latency_ms", 900.0, 880.0, 920.0, 0, 500, 881.56, "baseline", 18.44, 0.08392, 36.8
+    )
+    assert evidence_line(m).endswith("difference +18.44 (interval +0.08 to +36.80).")
+
+
+DIFFERENCE = re.compile(r"difference (\S+) \(interval (\S+) to (\S+)\)")
+
+
+@given(
+    st.floats(1e-6, 1e6),
+    st.floats(0.0, 1e6),
+    st.booleans(),
+    st.floats(0.0, 1.0),
+)
+def test_a_difference_interval_that_excludes_zero_never_prints_a_bound_of_zero(
+    nearest: float, width: float, negative: bool, at: float
+) -> None:
+    sign = -1.0 if negative else 1.0
+    low, high = sorted((sign * nearest, sign * (nearest + width)))
+    m = MetricEvidence(
+        "m", 1.0, 0.5, 1.5, 1, 2, 1.0, "baseline", low + at * (high - low), low, high
+    )
+    found = DIFFERENCE.search(evidence_line(m))
+    assert found is not None
+    printed_low, printed_high = (Decimal(found[i]) for i in (2, 3))
+    assert printed_low != 0 and printed_high != 0, found[0]
+    assert (printed_low > 0) == (low > 0) and (printed_high > 0) == (high > 0), found[0]
 
 
 def test_drift_only_trend_query_reads_drift_windows() -> None:
