@@ -213,86 +213,106 @@ def _metrics_text(signals: Signals) -> str:
     return "; ".join(parts) or "none"
 
 
-def _row(signals: Signals, recent_version_seconds: float) -> tuple[str, str, str] | None:
-    """(action, summary, advice) of the first matching row of the table, or None."""
-    name = f"{signals.model} {signals.model_version}"
+# action -> (what the summary says after the version's name, the advice), for the rows whose text
+# names no other version
+_ROW_TEXTS: dict[str, tuple[str, str]] = {
+    "check_serving_path": (
+        "traffic dropped far below its recent rate, check the producer and the serving path",
+        (
+            "The version receives far fewer inference events than in its recent windows (or none). "
+            "Check that the producer still publishes (its logs, credentials, the topic), that the "
+            "serving path routes requests to this version (load balancer, feature flags, deploys), "
+            "and the consumer lag; metrics of this window rest on few events."
+        ),
+    ),
+    "fix_producer": (
+        "data quality breach, fix the producer",
+        (
+            "Events break data-quality limits; drift and outcome metrics are unreliable until the "
+            "producer is fixed. Check the dead-letter topic and the producer's recent deploys."
+        ),
+    ),
+    "retrain_concept_drift": (
+        "outcomes degraded without input drift (concept drift)",
+        (
+            "Inputs look like the baseline but outcomes changed: the input-to-outcome relation "
+            "moved. Refresh the labels and retrain; check whether feedback semantics changed."
+        ),
+    ),
+    "investigate_upstream": (
+        "input drift without outcome change, investigate upstream",
+        (
+            "Inputs moved but outcomes hold. Check upstream data sources and whether a new user "
+            "segment appeared; add recent samples to the evaluation set."
+        ),
+    ),
+    "check_capacity": (
+        "latency regression, check serving capacity",
+        (
+            "Latency rose without drift or outcome change. Check serving capacity, autoscaling, "
+            "batching and the provider's status."
+        ),
+    ),
+}
+
+
+def _action(signals: Signals, recent_version_seconds: float) -> str | None:
+    """The action of the first matching row of the table, or None."""
     drift = bool(signals.drifted_features)
     degraded = signals.outcome_degraded or bool(signals.detector_events)
     if signals.traffic_drop:
-        return (
-            "check_serving_path",
-            (
-                f"{name}: traffic dropped far below its recent rate, check the producer "
-                "and the serving path"
-            ),
-            (
-                "The version receives far fewer inference events than in its recent windows (or none). Check "
-                "that the producer still publishes (its logs, credentials, the topic), that the serving path "
-                "routes requests to this version (load balancer, feature flags, deploys), and the consumer lag; "
-                "metrics of this window rest on few events."
-            ),
-        )
+        return "check_serving_path"
     if signals.data_quality_breach:
-        return (
-            "fix_producer",
-            f"{name}: data quality breach, fix the producer",
-            (
-                "Events break data-quality limits; drift and outcome metrics are unreliable until the "
-                "producer is fixed. Check the dead-letter topic and the producer's recent deploys."
-            ),
-        )
+        return "fix_producer"
     if degraded and _is_new_version(signals, recent_version_seconds):
-        return (
-            "rollback",
-            (
-                f"{name}: outcomes degraded right after release, roll back to "
-                f"{signals.previous_version}"
-            ),
-            (
-                f"Outcomes degraded within the first window(s) of version {signals.model_version}. "
-                f"Roll back to {signals.previous_version} and compare the versions offline."
-            ),
-        )
+        return "rollback"
     if drift and degraded:
-        rollback = (
-            f" or roll back to {signals.previous_version}" if signals.previous_version else ""
-        )
-        return (
-            "fine_tune",
-            f"{name}: input drift with outcome degradation, fine-tune on recent data",
-            (
-                "Inputs moved and outcomes got worse: the model no longer fits its traffic. Fine-tune on "
-                f"recent labelled data{rollback}; add the drifted slices to the evaluation set."
-            ),
-        )
+        return "fine_tune"
     if degraded:
-        return (
-            "retrain_concept_drift",
-            f"{name}: outcomes degraded without input drift (concept drift)",
-            (
-                "Inputs look like the baseline but outcomes changed: the input-to-outcome relation moved. "
-                "Refresh the labels and retrain; check whether feedback semantics changed."
-            ),
-        )
+        return "retrain_concept_drift"
     if drift:
-        return (
-            "investigate_upstream",
-            f"{name}: input drift without outcome change, investigate upstream",
-            (
-                "Inputs moved but outcomes hold. Check upstream data sources and whether a new user "
-                "segment appeared; add recent samples to the evaluation set."
-            ),
-        )
+        return "investigate_upstream"
     if signals.latency_regression:
-        return (
-            "check_capacity",
-            f"{name}: latency regression, check serving capacity",
-            (
-                "Latency rose without drift or outcome change. Check serving capacity, autoscaling, "
-                "batching and the provider's status."
-            ),
-        )
+        return "check_capacity"
     return None
+
+
+def _rollback_texts(signals: Signals) -> tuple[str, str]:
+    """The rollback row's summary (after the version's name) and advice: they name the version."""
+    return (
+        f"outcomes degraded right after release, roll back to {signals.previous_version}",
+        (
+            f"Outcomes degraded within the first window(s) of version {signals.model_version}. "
+            f"Roll back to {signals.previous_version} and compare the versions offline."
+        ),
+    )
+
+
+def _fine_tune_texts(signals: Signals) -> tuple[str, str]:
+    """The fine-tune row's summary and advice, which offer a rollback when there is a previous
+    version."""
+    rollback = f" or roll back to {signals.previous_version}" if signals.previous_version else ""
+    return (
+        "input drift with outcome degradation, fine-tune on recent data",
+        (
+            "Inputs moved and outcomes got worse: the model no longer fits its traffic. Fine-tune "
+            f"on recent labelled data{rollback}; add the drifted slices to the evaluation set."
+        ),
+    )
+
+
+def _row(signals: Signals, recent_version_seconds: float) -> tuple[str, str, str] | None:
+    """(action, summary, advice) of the first matching row of the table, or None."""
+    action = _action(signals, recent_version_seconds)
+    if action is None:
+        return None
+    if action == "rollback":
+        says, advice = _rollback_texts(signals)
+    elif action == "fine_tune":
+        says, advice = _fine_tune_texts(signals)
+    else:
+        says, advice = _ROW_TEXTS[action]
+    return action, f"{signals.model} {signals.model_version}: {says}", advice
 
 
 def recommend(signals: Signals, *, recent_version_seconds: float = 86400) -> Recommendation | None:
