@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from monitor.catalogue import (
     OUTCOME_OBSERVATIONS_SERIES,
     OUTCOME_POSITIVE_SERIES,
 )
+from monitor.experiments.report import ExperimentSummary, MetricRow
 
 __all__ = ["OTHER", "MonitorMetrics", "observe_many"]
 
@@ -340,8 +341,8 @@ class MonitorMetrics:
             registry=registry,
         )
 
-    def set_experiment(self, rows, summary) -> None:
-        """Export one experiment report (MetricRow list and ExperimentSummary); NaN values are skipped."""
+    def set_experiment(self, rows: Iterable[MetricRow], summary: ExperimentSummary) -> None:
+        """Export one experiment report (its metric rows and summary); NaN values are skipped."""
         from monitor.experiments.decision import DECISIONS
 
         x = summary.experiment
