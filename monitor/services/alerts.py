@@ -160,8 +160,10 @@ class AlertService:
         with_rows = [
             float(w)
             for (w,) in self.store.query(
-                f"SELECT DISTINCT toFloat64(window_start) FROM {self.store.table('metric_windows')} "
-                "WHERE window_start > {since:DateTime64(3)} AND toFloat64(window_end) + {late:Float64} <= {wm:Float64} "
+                "SELECT DISTINCT toFloat64(window_start) "
+                f"FROM {self.store.table('metric_windows')} "
+                "WHERE window_start > {since:DateTime64(3)} "
+                "AND toFloat64(window_end) + {late:Float64} <= {wm:Float64} "
                 "ORDER BY 1",
                 {"since": utc_datetime(max(since, 0.0)), "late": self.lateness, "wm": watermark},
             ).rows
@@ -218,8 +220,9 @@ class AlertService:
         metrics: dict[tuple[str, str], dict[str, MetricValue]] = defaultdict(dict)
         ends: dict[tuple[str, str], float] = {}
         for m, v, metric, value, num, count, low, high, end in self.store.query(
-            f"SELECT model, model_version, metric, value, numerator, count, low, high, window_end FROM "
-            f"{self.store.table('metric_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} AND segment = ''",
+            "SELECT model, model_version, metric, value, numerator, count, low, high, window_end "
+            f"FROM {self.store.table('metric_windows')} FINAL "
+            "WHERE window_start = {w:DateTime64(3)} AND segment = ''",
             {"w": utc_datetime(window)},
         ).rows:
             metrics[(m, v)][metric] = MetricValue(value, num, count, low, high)
@@ -230,8 +233,9 @@ class AlertService:
         """Each version's comparisons in this window, keyed by (metric, reference)."""
         comparisons: dict[tuple[str, str], dict] = defaultdict(dict)
         for m, v, metric, ref, value, rv, diff, lo, hi, p in self.store.query(
-            f"SELECT model, model_version, metric, reference, value, reference_value, difference, diff_low, "
-            f"diff_high, p_value FROM {self.store.table('metric_comparisons')} FINAL WHERE window_start = {{w:DateTime64(3)}}",
+            "SELECT model, model_version, metric, reference, value, reference_value, difference, "
+            f"diff_low, diff_high, p_value FROM {self.store.table('metric_comparisons')} FINAL "
+            "WHERE window_start = {w:DateTime64(3)}",
             {"w": utc_datetime(window)},
         ).rows:
             comparisons[(m, v)][(metric, ref)] = Comparison(value, rv, diff, lo, hi, p)
@@ -250,9 +254,9 @@ class AlertService:
         details: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
         coverage: dict[tuple[str, str], tuple[int, int]] = {}
         for m, v, feature, psi, severity, n, missing, n_events, detail in self.store.query(
-            f"SELECT model, model_version, feature, psi, severity, n_current, missing_rate, n_events, detail FROM "
-            f"{self.store.table('drift_windows')} FINAL WHERE window_start = {{w:DateTime64(3)}} "
-            "AND window_end = {end:DateTime64(3)}",
+            "SELECT model, model_version, feature, psi, severity, n_current, missing_rate, "
+            f"n_events, detail FROM {self.store.table('drift_windows')} FINAL "
+            "WHERE window_start = {w:DateTime64(3)} AND window_end = {end:DateTime64(3)}",
             {"w": utc_datetime(window), "end": utc_datetime(window_end)},
         ).rows:
             drift[(m, v)].append((feature, psi or 0.0, severity, int(n), missing))
@@ -269,7 +273,8 @@ class AlertService:
         return {
             (m, v): epoch_seconds(ts)
             for m, v, ts in self.store.query(
-                f"SELECT model, model_version, min(window_start) FROM {self.store.table('metric_windows')} "
+                "SELECT model, model_version, min(window_start) "
+                f"FROM {self.store.table('metric_windows')} "
                 "WHERE metric = 'inference_events' GROUP BY model, model_version"
             ).rows
         }
@@ -282,7 +287,8 @@ class AlertService:
         rows = self.store.query(
             "SELECT model, model_version, stream, detector, src_topic, src_partition, position, "
             "toFloat64(event_time), mean_before, mean_after, n_before, n_after FROM "
-            f"{self.store.table('detector_events')} FINAL WHERE event_time >= {{since:DateTime64(3)}} "
+            f"{self.store.table('detector_events')} FINAL "
+            "WHERE event_time >= {since:DateTime64(3)} "
             "AND event_time < {end:DateTime64(3)} ORDER BY event_time, stream, detector",
             {"since": utc_datetime(max(since, 0.0)), "end": utc_datetime(window_end)},
         ).rows
@@ -304,9 +310,10 @@ class AlertService:
             return {}
         counts: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
         for m, v, start, value in self.store.query(
-            f"SELECT model, model_version, toFloat64(window_start), value FROM {self.store.table('metric_windows')} "
-            "FINAL WHERE metric = 'inference_events' AND segment = '' AND window_start >= {first:DateTime64(3)} "
-            "AND window_start <= {w:DateTime64(3)}",
+            "SELECT model, model_version, toFloat64(window_start), value "
+            f"FROM {self.store.table('metric_windows')} FINAL "
+            "WHERE metric = 'inference_events' AND segment = '' "
+            "AND window_start >= {first:DateTime64(3)} AND window_start <= {w:DateTime64(3)}",
             {
                 "first": utc_datetime(max(window - RECENT_WINDOWS * self.window_seconds, 0.0)),
                 "w": utc_datetime(window),
