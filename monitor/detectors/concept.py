@@ -124,7 +124,7 @@ class Detection:
         """Rate (Wilson 95%) or mean before and after, over their counts.
 
         >>> Detection("m", "v", "error", "adwin", 20000, 0.06, 0.09, 19000, 1000).evidence()
-        'rate 0.060 [0.057, 0.063] over 19000 events -> rate 0.090 [0.074, 0.109] over 1000 events'
+        'rate 0.0600 [0.0567, 0.0635] over 19000 events -> rate 0.090 [0.074, 0.109] over 1000 events'
         """
         return detection_evidence(
             self.stream, self.mean_before, self.mean_after, self.n_before, self.n_after

@@ -1,7 +1,7 @@
 """How an effect, its interval and a p-value are printed for people: the one rule behind the
 decision reasons, the ``monitor experiment report`` and ``monitor shadow report`` tables, the
 dashboard's experiment and shadow rows, the experiment alerts, the outcome evidence of the other
-alerts' descriptions and the demo's recap.
+alerts' descriptions, the change detectors' evidence and the demo's recap.
 
 **Effects.** The effect and both ends of its interval are printed in the same unit with the same
 number of decimals, chosen from the interval's width so that the width shows two significant

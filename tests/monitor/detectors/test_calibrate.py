@@ -15,6 +15,7 @@ from monitor.detectors.concept import (
     ConceptDriftMonitor,
     DetectorSpec,
 )
+from monitor.experiments.formatting import effect_parts
 from monitor.outcomes.intervals import wilson_interval
 
 SEEDS = (1001, 1002)
@@ -53,7 +54,8 @@ def test_adwin_detects_a_small_error_rate_switch_with_rates_and_intervals() -> N
     assert after.low > before.high  # the after rate is higher and its interval says so
     text = d.evidence()
     assert f"over {d.n_before} events" in text and f"over {d.n_after} events" in text
-    assert f"[{before.low:.3f}, {before.high:.3f}]" in text
+    _, low, high = effect_parts(d.mean_before, before.low, before.high, signed=False)
+    assert f"[{low}, {high}] over {d.n_before} events" in text
 
 
 def test_restored_monitor_runs_the_configured_specs_and_keeps_their_state() -> None:

@@ -96,7 +96,7 @@ def test_detector_alert_states_rates_with_intervals_and_counts(chdb_dir):
         "resolved",
     ]  # the detection window, then a quiet one
     assert alerts[0].evidence["detector_events"] == [
-        "error/adwin: rate 0.060 [0.057, 0.063] over 19000 events -> rate 0.090 [0.074, 0.109] over 1000 events"
+        "error/adwin: rate 0.0600 [0.0567, 0.0635] over 19000 events -> rate 0.090 [0.074, 0.109] over 1000 events"
     ]
 
 
@@ -131,7 +131,7 @@ def test_a_detection_written_after_its_window_was_judged_pages_in_the_next_windo
     assert (fired.status, fired.starts_at) == ("firing", 4.0 * W)  # window 3, ending at 4 W
     [evidence] = fired.evidence["detector_events"]
     assert (
-        evidence.startswith("error/adwin: rate 0.060")
+        evidence.startswith("error/adwin: rate 0.0600 [0.0567, 0.0635]")
         and "written after its window closed" in evidence
     )
     [resolved] = _detector_service(store).run(watermark=6 * W)  # counted once: window 4 is quiet
@@ -152,7 +152,7 @@ def test_a_state_saved_before_late_detections_keeps_the_judged_windows_as_they_w
     OutcomeStore(store).write_detections([_detection(1.5 * W, 20_031), _detection(3.5 * W, 30_000)])
     [fired] = _detector_service(store).run(watermark=4 * W)
     assert fired.evidence["detector_events"] == [
-        "error/adwin: rate 0.060 [0.057, 0.063] over 19000 events -> rate 0.090 [0.074, 0.109] over 1000 events"
+        "error/adwin: rate 0.0600 [0.0567, 0.0635] over 19000 events -> rate 0.090 [0.074, 0.109] over 1000 events"
     ]  # window 3's own detection only
 
 
