@@ -1,10 +1,18 @@
-"""Series of model versions that stopped sending are removed after MONITOR_METRICS_VERSION_TTL."""
+"""Series of model versions that stopped sending are removed after MONITOR_METRICS_VERSION_TTL;
+the watermark, bulk histogram observation and experiment reports are exported as documented."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 from prometheus_client import CollectorRegistry
 
 from monitor.adapters.prometheus_metrics import OTHER, MonitorMetrics
+from monitor.experiments.config import ExperimentSpec
+from monitor.experiments.decision import DECISIONS
+from monitor.experiments.report import ExperimentSummary, MetricRow, experiment_report
+from monitor.experiments.stats import Moments
 
 
 def test_idle_versions_lose_every_series_and_their_label_slot() -> None:
@@ -39,7 +47,6 @@ def test_the_watermark_is_a_timestamp_gauge() -> None:
 def test_observe_many_exports_what_observe_per_value_does() -> None:
     """Bulk observation fills every bucket, the count and the sum as one observe per value would
     (values on a bound land in it, ``le`` is inclusive; NaN and infinities are left out)."""
-    import numpy as np
     from prometheus_client import Histogram
 
     from monitor.adapters.prometheus_metrics import observe_many
@@ -73,3 +80,56 @@ def test_observe_many_exports_what_observe_per_value_does() -> None:
     }
     assert abs(got[("lat_seconds_sum", "")] - expected[("lat_seconds_sum", "")]) < 1e-9
     assert got[("lat_seconds_bucket", "0.05")] >= 1  # the value on the bound is in it
+
+
+def experiment_rows() -> tuple[list[MetricRow], ExperimentSummary]:
+    """A real report: task completion for everyone and for country=de, and a latency with one
+    unit per arm, which has no interval (NaN ends)."""
+    rng = np.random.default_rng(1)
+    spec = ExperimentSpec(
+        "prompt-v3", None, "a", "b", guardrails=(), metrics=("latency_ms",), segments=("country",)
+    )
+    arms = {
+        ("a", "task_completion", ""): Moments.of(rng.binomial(1, 0.60, 6000)),
+        ("b", "task_completion", ""): Moments.of(rng.binomial(1, 0.66, 6000)),
+        ("a", "task_completion", "country=de"): Moments.of(rng.binomial(1, 0.60, 600)),
+        ("b", "task_completion", "country=de"): Moments.of(rng.binomial(1, 0.70, 600)),
+        ("a", "latency_ms", ""): Moments.of(np.array([800.0])),
+        ("b", "latency_ms", ""): Moments.of(np.array([800.0])),
+    }
+    return experiment_report(spec, arms, {"a": 6000, "b": 6100})
+
+
+def test_an_experiment_report_is_exported_without_segments_or_nan_values() -> None:
+    """Assignments, the SRM p-value, one decision set to 1 and the all-traffic rows are exported;
+    segment rows and NaN values leave no series."""
+    rows, summary = experiment_rows()
+    everyone, country, latency = rows
+    assert (everyone.segment, country.segment, latency.metric) == ("", "country=de", "latency_ms")
+    assert country.diff != everyone.diff and np.isnan(latency.ci_low) and np.isnan(latency.ci_high)
+
+    m = MonitorMetrics(CollectorRegistry())
+    m.set_experiment(rows, summary)
+
+    def get(name: str, **labels: str) -> float | None:
+        return m.registry.get_sample_value(name, {"experiment": "prompt-v3", **labels})
+
+    assert get("monitor_experiment_assigned", variant="a") == 6000
+    assert get("monitor_experiment_assigned", variant="b") == 6100
+    assert get("monitor_experiment_srm_p_value") == summary.srm_sequential_p_value
+    assert summary.decision == "ship"
+    decisions = {d: get("monitor_experiment_decision", decision=d) for d in DECISIONS}
+    assert decisions == {"ship": 1.0, "stop": 0.0, "continue": 0.0, "invalid": 0.0}
+    completion = {"metric": "task_completion"}
+    assert get("monitor_experiment_diff", **completion) == everyone.diff  # not the segment's
+    assert get("monitor_experiment_ci_low", **completion) == everyone.ci_low
+    assert get("monitor_experiment_ci_high", **completion) == everyone.ci_high
+    assert get("monitor_experiment_p_value", **completion) == everyone.p_value
+    assert get("monitor_experiment_diff", metric="latency_ms") == 0.0
+    assert get("monitor_experiment_p_value", metric="latency_ms") == 1.0
+    assert get("monitor_experiment_ci_low", metric="latency_ms") is None
+    assert get("monitor_experiment_ci_high", metric="latency_ms") is None
+
+    m.set_experiment(rows, replace(summary, decision="stop"))  # the next report's decision
+    assert get("monitor_experiment_decision", decision="ship") == 0.0
+    assert get("monitor_experiment_decision", decision="stop") == 1.0
