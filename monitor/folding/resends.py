@@ -37,41 +37,57 @@ StoredInferences = Callable[[Sequence[str]], Mapping[str, bytes]]
 
 @dataclass
 class ResendCheck:
-    """The resend flags of one batch's inference events, chunk after chunk (one check per batch)."""
+    """The resend flags of one batch's inference events, chunk after chunk (one check per batch).
+
+    The join store is not written during a batch, so a request id held at one chunk is held at
+    every chunk; one not held is first sent by its first event in the batch, the one the join
+    store will hold. The usual chunk (no request id held or seen before) costs a set check: the
+    batch's first events are indexed only when a chunk needs them.
+    """
 
     stored: StoredInferences
-    # the first inference of each request id of the batch so far: the event and its id
-    first: dict[str, tuple[InferenceEvent, str]] = field(default_factory=dict)
+    _seen: set[str] = field(default_factory=set)  # the batch's request ids so far
+    _unindexed: list[tuple[Sequence[InferenceEvent], Sequence[str]]] = field(default_factory=list)
+    _first: dict[str, tuple[InferenceEvent, str]] = field(default_factory=dict)
 
     def flags(self, events: Sequence[InferenceEvent], ids: Sequence[str]) -> list[bool] | None:
         """Per event, True for a resend; None when there is none (the usual chunk)."""
         request_ids = [e.request_id for e in events]
         held = self.stored(request_ids)
-        first = self.first
-        if not held and first.keys().isdisjoint(request_ids):
-            before = len(first)
-            first.update(zip(request_ids, zip(events, ids)))
-            if len(first) == before + len(request_ids):  # no request id twice in the chunk
+        seen = self._seen
+        if not held and seen.isdisjoint(request_ids):
+            before = len(seen)
+            seen.update(request_ids)
+            if len(seen) == before + len(request_ids):  # no request id twice in the chunk
+                self._unindexed.append((events, ids))
                 return None
-            for request_id in request_ids:  # undone: the chunk is flagged event by event
-                first.pop(request_id, None)
-        return [
+            seen.difference_update(request_ids)  # undone: the chunk is flagged event by event
+        self._index_earlier_chunks()
+        flags = [
             self._is_resend(rid, event, event_id, held)
             for rid, event, event_id in zip(request_ids, events, ids)
         ]
+        seen.update(request_ids)
+        return flags
+
+    def _index_earlier_chunks(self) -> None:
+        first = self._first
+        for events, ids in self._unindexed:
+            for event, event_id in zip(events, ids):
+                first.setdefault(event.request_id, (event, event_id))
+        self._unindexed.clear()
 
     def _is_resend(
         self, request_id: str, event: InferenceEvent, event_id: str, held: Mapping[str, bytes]
     ) -> bool:
-        earlier = self.first.get(request_id)
-        if earlier is not None:
-            first, first_id = earlier
-            identity = (first.model, first.model_version, first.timestamp)
-        elif request_id in held:
+        if request_id in held:
             first_id, model, version, time = payload_identity(held[request_id])
             identity = (model, version, time)
+        elif (earlier := self._first.get(request_id)) is not None:
+            first, first_id = earlier
+            identity = (first.model, first.model_version, first.timestamp)
         else:
-            self.first[request_id] = (event, event_id)
+            self._first[request_id] = (event, event_id)
             return False
         return first_id != event_id and identity == (
             event.model,
