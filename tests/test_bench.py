@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import orjson
-from tests_support import monitor_cli
+import pytest
+from tests_support import kill_brokers_on, monitor_cli
 
-from monitor.adapters.local_broker import LocalBroker
+from monitor.adapters.local_broker import LocalBroker, wait_for_port
 from monitor.tools.bench import CONSUMERS, format_table, run_bench
 from monitor.tools.bench_data import CASES, bench_events
 
@@ -139,3 +140,23 @@ def test_repeat_is_refused_where_it_would_be_ignored() -> None:
     assert done.returncode == 2 and "--repeat applies to the broker runs only" in done.stderr
     done = monitor_cli("bench", "--repeat", "0", "--events", "10", env={}, check=False)
     assert done.returncode != 0 and "repeat 0 must all be at least 1" in done.stderr + done.stdout
+
+
+def test_bench_stops_its_local_broker_when_it_fails_after_starting_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Output to a closed pipe (``monitor bench | head -0``) fails the bench at its first line, the
+    one announcing its local broker: the broker is stopped all the same."""
+    monkeypatch.delenv("MONITOR_KAFKA_BOOTSTRAP", raising=False)
+    said: list[str] = []
+
+    def closed_pipe(text: str) -> None:
+        said.append(text)
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(BrokenPipeError):
+        run_bench(events=10, batch=5, echo=closed_pipe, latency=False)
+    assert said and said[0].startswith("local broker (Tansu, memory storage) on 127.0.0.1:")
+    port = int(said[0].rsplit(":", 1)[1])
+    assert kill_brokers_on(port) == []
+    assert not wait_for_port("127.0.0.1", port, 0.5)

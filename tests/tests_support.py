@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -342,3 +344,21 @@ def serve_store(store: Any) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), Owner)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def kill_brokers_on(port: int) -> list[int]:
+    """The process ids of the Tansu brokers listening on loopback ``port`` (read from Linux's /proc),
+    each killed, so a test that finds one left behind by the code under test does not leak it."""
+    listener = f"tcp://127.0.0.1:{port}".encode()
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process exited while we looked
+            continue
+        if b"broker" in args and listener in args:
+            pid = int(cmdline.parent.name)
+            found.append(pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return found

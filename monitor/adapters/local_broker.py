@@ -11,13 +11,15 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
 from monitor.adapters.child_process import stop_child
 from monitor.errors import BrokerError
 
-__all__ = ["LocalBroker", "free_port", "wait_for_port"]
+__all__ = ["LocalBroker", "free_port", "given_or_local_broker", "wait_for_port"]
 
 
 def free_port() -> int:
@@ -132,3 +134,22 @@ class LocalBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def given_or_local_broker(
+    bootstrap: str | None, log_path: Path, say: Callable[[str], None]
+) -> Iterator[str]:
+    """``bootstrap`` if given; else a :class:`LocalBroker` (logging to ``log_path``, announced with
+    ``say``) whose address is yielded and which is stopped when the block ends, also on an error.
+
+    >>> with given_or_local_broker("kafka:9092", Path("unused.log"), print) as bootstrap:
+    ...     bootstrap
+    'kafka:9092'
+    """
+    if bootstrap:
+        yield bootstrap
+        return
+    with LocalBroker(log_path=log_path) as broker:
+        say(f"local broker (Tansu, memory storage) on {broker.bootstrap}")
+        yield broker.bootstrap

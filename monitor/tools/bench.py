@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.adapters.client_security import kafka_client_options
-from monitor.adapters.local_broker import LocalBroker
+from monitor.adapters.local_broker import given_or_local_broker
 from monitor.errors import ConfigError
 from monitor.settings import Settings
 from monitor.tools.bench_data import CASES, BenchCase, bench_events
@@ -56,29 +56,23 @@ def run_bench(
     ``repeat`` runs each consumer that many times over each backlog, in turns, and reports the best."""
     say: Echo = echo or (lambda text: print(text, flush=True))
     cases = _chosen_cases(case, events=events, batch=batch, partitions=partitions, repeat=repeat)
-    bootstrap = bootstrap or os.environ.get("MONITOR_KAFKA_BOOTSTRAP")
-    with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
+    given = bootstrap or os.environ.get("MONITOR_KAFKA_BOOTSTRAP")
+    # your broker: the bench's clients use the same MONITOR_KAFKA_* security settings as the worker
+    options = kafka_client_options(Settings()) if given else None
+    with (
+        tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp,
+        given_or_local_broker(given, Path(tmp) / "broker.log", say) as broker_bootstrap,
+    ):
         workdir = Path(tmp)
-        broker = None
-        # your broker: the bench's clients use the same MONITOR_KAFKA_* security settings as the worker
-        options = kafka_client_options(Settings()) if bootstrap else None
-        if not bootstrap:
-            broker = LocalBroker(log_path=workdir / "broker.log").start()
-            bootstrap = broker.bootstrap
-            say(f"local broker (Tansu, memory storage) on {bootstrap}")
-        try:
-            results = _measure_cases(
-                bootstrap, cases, events, batch, partitions, workdir, say, options, repeat
+        results = _measure_cases(
+            broker_bootstrap, cases, events, batch, partitions, workdir, say, options, repeat
+        )
+        alert_latency = None
+        if latency:
+            say("event -> alert latency")
+            alert_latency = measure_alert_latency(
+                broker_bootstrap, workdir, say, client_options=options
             )
-            alert_latency = None
-            if latency:
-                say("event -> alert latency")
-                alert_latency = measure_alert_latency(
-                    bootstrap, workdir, say, client_options=options
-                )
-        finally:
-            if broker is not None:
-                broker.stop()
     _say_results(say, results, alert_latency, cases, repeat)
     if output is not None:
         _write_results(output, results, alert_latency, events, partitions, repeat)

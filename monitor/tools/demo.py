@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from monitor.adapters.client_security import kafka_client_options
-from monitor.adapters.local_broker import LocalBroker, free_port
+from monitor.adapters.local_broker import free_port, given_or_local_broker
 from monitor.adapters.producer import EventProducer
 from monitor.adapters.reader import HttpReader
 from monitor.adapters.topics import ensure_topics
@@ -129,30 +129,29 @@ async def _produce(
 
 def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data_dir: Path) -> int:
     data_dir = _fresh_data_dir(data_dir)
-    bootstrap, broker = _demo_broker(data_dir)
-    settings = _demo_settings(bootstrap, data_dir, window)
-    web_port = free_port()
-    worker = WorkerProcess(
-        _worker_env(bootstrap, settings, window), data_dir / "worker.log", web_port
-    )
-    try:
-        recap = _demo_session(
-            settings,
-            bootstrap,
-            worker,
-            data_dir,
-            duration=duration,
-            rate=rate,
-            window=window,
-            drift_at=drift_at,
+    given = os.environ.get("MONITOR_KAFKA_BOOTSTRAP")
+    # the local broker is stopped however the block ends: a bad setting, a worker that fails to start
+    with given_or_local_broker(given, data_dir / "broker.log", _echo) as bootstrap:
+        settings = _demo_settings(bootstrap, data_dir, window)
+        worker = WorkerProcess(
+            _worker_env(bootstrap, settings, window), data_dir / "worker.log", free_port()
         )
-    except KeyboardInterrupt:
-        _echo("interrupted")
-        recap = []
-    finally:
-        code = worker.stop()
-        if broker is not None:
-            broker.stop()
+        try:
+            recap = _demo_session(
+                settings,
+                bootstrap,
+                worker,
+                data_dir,
+                duration=duration,
+                rate=rate,
+                window=window,
+                drift_at=drift_at,
+            )
+        except KeyboardInterrupt:
+            _echo("interrupted")
+            recap = []
+        finally:
+            code = worker.stop()
     _echo(f"\nworker exited ({code}). Data: {data_dir / 'clickhouse'}")
     if recap:
         _echo("\nRecap")
@@ -173,17 +172,6 @@ def _fresh_data_dir(data_dir: Path) -> Path:
         shutil.rmtree(store_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     return data_dir
-
-
-def _demo_broker(data_dir: Path) -> tuple[str, LocalBroker | None]:
-    """MONITOR_KAFKA_BOOTSTRAP's broker, or else a local one started here (returned to be stopped)."""
-    bootstrap = os.environ.get("MONITOR_KAFKA_BOOTSTRAP")
-    broker = None
-    if not bootstrap:
-        broker = LocalBroker(log_path=data_dir / "broker.log").start()
-        bootstrap = broker.bootstrap
-        _echo(f"local broker (Tansu, memory storage) on {bootstrap}")
-    return bootstrap, broker
 
 
 def _demo_settings(bootstrap: str, data_dir: Path, window: str) -> Settings:

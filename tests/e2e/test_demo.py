@@ -7,6 +7,10 @@ import re
 import subprocess
 import sys
 
+from tests_support import kill_brokers_on
+
+from monitor.adapters.local_broker import wait_for_port
+
 
 def test_demo_runs_on_embedded_defaults_and_stops_cleanly(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
@@ -77,3 +81,29 @@ def test_demo_runs_on_embedded_defaults_and_stops_cleanly(tmp_path):
     assert "Next:" in recap and "monitor query metrics" in recap and "monitor alerts" in recap
     assert f"export MONITOR_CLICKHOUSE_URL=chdb://{tmp_path / 'demo' / 'clickhouse'}" in recap
     assert (tmp_path / "demo" / "clickhouse").is_dir()
+
+
+def test_demo_stops_its_broker_when_it_fails_after_starting_it(tmp_path):
+    """A bad setting fails the demo once its local broker is up (the settings are read after it):
+    the demo exits with the error and no broker is left running on the port it announced."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "demo", "--duration", "5"]
+        + ["--data-dir", str(tmp_path / "demo")],
+        env={**env, "MONITOR_BATCH_WITHIN": "abc"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    announced = re.search(
+        r"local broker \(Tansu, memory storage\) on 127\.0\.0\.1:(\d+)", done.stdout
+    )
+    assert announced, done.stdout[-3000:] + done.stderr[-3000:]
+    port = int(announced.group(1))
+    left = kill_brokers_on(port)
+    assert done.returncode != 0 and "MONITOR_BATCH_WITHIN" in done.stdout + done.stderr, (
+        done.stdout[-3000:] + done.stderr[-3000:]
+    )
+    assert left == []
+    assert not wait_for_port("127.0.0.1", port, 0.5)
