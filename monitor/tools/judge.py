@@ -19,6 +19,7 @@ import os
 import signal
 import time
 from collections import defaultdict
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -143,25 +144,28 @@ async def run_judge(
     runner, client = build_runner(s, registry)
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
-    if s.judge_metrics_port is not None:
-        start_http_server(s.judge_metrics_port, addr="127.0.0.1", registry=registry)
-    consumer, producer = await _kafka_clients(s)
-    await consumer.start()
-    await producer.start()
-    await client.setup()
-    log.info(
-        "judging with %s at %s; records from %s, results to %s",
-        s.judge_model,
-        mask_url(s.judge_url or ""),
-        s.judge_records_topic,
-        s.feedback_topic,
-    )
-    try:
+    # what has started is closed however start-up or the loop ends, the last started first
+    async with AsyncExitStack() as started:
+        if s.judge_metrics_port is not None:
+            server, _ = start_http_server(s.judge_metrics_port, addr="127.0.0.1", registry=registry)
+            started.callback(server.server_close)
+            started.callback(server.shutdown)
+        consumer, producer = await _kafka_clients(s)
+        # each stop is pushed before its start: it also closes a start that failed half-way
+        started.push_async_callback(consumer.stop)
+        await consumer.start()
+        started.push_async_callback(producer.stop)
+        await producer.start()
+        started.push_async_callback(client.close)
+        await client.setup()
+        log.info(
+            "judging with %s at %s; records from %s, results to %s",
+            s.judge_model,
+            mask_url(s.judge_url or ""),
+            s.judge_records_topic,
+            s.feedback_topic,
+        )
         await _judge_until_stopped(s, runner, consumer, producer, stop, report_path)
-    finally:
-        await client.close()
-        await producer.stop()
-        await consumer.stop()
     return 0
 
 

@@ -8,15 +8,23 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 
+import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
 from judge_support import ScriptedJudge, ThreadedJudge
+from proxy_support import JoinThenRefuseProxy
 from tests_support import inference, publish_raw, read_topic, reader_for, wait_until
+from tls_support import other_free_port
 
+from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.producer import EventProducer
+from monitor.settings import Settings
+from monitor.tools.judge import run_judge
 
 WINDOW = 60
 LATENESS = 30
@@ -156,3 +164,52 @@ def test_judge_scores_flow_into_windows_and_alerts(deployment, start_worker, tmp
                 assert runner.wait(15) == 0
             finally:
                 runner.kill()
+
+
+def judge_settings(bootstrap: str, **extra: object) -> Settings:
+    """Judging on; the endpoint is never called: these runs fail before the first record."""
+    return Settings(
+        kafka_bootstrap=bootstrap,
+        judge_url="http://127.0.0.1:9/v1",
+        judge_model="judge-1",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_judge_stops_the_consumer_it_started_when_the_producer_cannot_start(
+    tmp_path, unique
+) -> None:
+    """The broker stops taking connections once the judge's consumer has joined its group: the
+    producer cannot start and run_judge fails, and every client connection it opened is closed
+    (the consumer it had started is stopped)."""
+    proxy_port = free_port()
+    settings = judge_settings(f"127.0.0.1:{proxy_port}", app_id=f"t{unique}")
+
+    async def start_judge(proxy: JoinThenRefuseProxy) -> None:
+        await proxy.start()
+        try:
+            with pytest.raises(KafkaConnectionError):
+                await run_judge(settings)
+            assert proxy.joined  # the consumer had started before the producer failed to
+            for _ in range(50):  # the proxy hears the clients close their sockets
+                if proxy.open == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert proxy.open == 0
+        finally:
+            await proxy.stop()
+
+    broker_port = other_free_port(proxy_port)
+    with LocalBroker(broker_port, advertised_port=proxy_port, log_path=tmp_path / "broker.log"):
+        asyncio.run(start_judge(JoinThenRefuseProxy(proxy_port, broker_port)))
+
+
+def test_judge_frees_its_metrics_port_when_no_broker_answers() -> None:
+    """Making sure of the judge topic fails (nothing listens at the bootstrap address): the metrics
+    server run_judge started before is closed, its port free again."""
+    metrics_port = free_port()
+    settings = judge_settings(f"127.0.0.1:{free_port()}", judge_metrics_port=metrics_port)
+    with pytest.raises(KafkaConnectionError):
+        asyncio.run(run_judge(settings))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", metrics_port))  # EADDRINUSE while a server listens there
