@@ -8,7 +8,7 @@ import re
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from monitor.experiments.decision import decide
@@ -177,13 +177,18 @@ def test_any_finite_effect_prints_alike_and_faithfully(
     st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
     st.floats(1e-5, 1e5, allow_nan=False, allow_infinity=False),
 )
+@example(1.0, 1.875)  # from 0.0625 to 1.9375: the bound nearest to zero asks for two decimals
 def test_the_width_is_two_significant_digits_of_the_last_decimal(
     effect: float, width: float
 ) -> None:
     low, high = effect - width / 2, effect + width / 2
     decimals = _decimals(effect_parts(effect, low, high)[0])
     units = (high - low) * 10.0**decimals  # the width in units of the last printed decimal
+    # an interval that excludes zero may print more decimals: those of its bound nearest to zero
+    nearest = low if low > 0 else -high if high < 0 else None
+    to_nearest = None if nearest is None else -Decimal(nearest).adjusted()
     if 0 < decimals < MAX_DECIMALS:
-        assert 9.94 <= units < 99.6, (effect, width, decimals)
+        assert units >= 9.94, (effect, width, decimals)
+        assert units < 99.6 or decimals == to_nearest, (effect, width, decimals)
     elif decimals == 0:
         assert units >= 9.94
