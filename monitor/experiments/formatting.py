@@ -8,8 +8,11 @@ number of decimals, chosen from the interval's width so that the width shows two
 digits (width 0.061 → 3 decimals, 3.6 → 1, 37 → 0); never fewer than 0 decimals (an integer is
 not rounded to tens) nor more than :data:`MAX_DECIMALS`; more where an interval that excludes zero
 would otherwise show a bound as 0, so that a reader sees from the printed bounds alone whether
-zero is inside (``+18.44 (interval +0.08 to +36.80)``, not ``+18 (interval 0 to +37)``). Halves
-round away from zero (14.25 → 14.3). Effects carry their sign, a value that
+zero is inside (``+18.44 (interval +0.08 to +36.80)``, not ``+18 (interval 0 to +37)``). Where
+that would take more than :data:`MAX_DECIMALS`, the decimals stay those of the width, and a bound
+(or the effect) that they would print as 0 although the interval excludes zero is printed on its
+own, with two significant digits and its own exponent: ``+0.50 (interval +1.0e-09 to +0.90)``.
+Halves round away from zero (14.25 → 14.3). Effects carry their sign, a value that
 rounds to zero is printed without one, relative effects (``percent=True``) are multiplied by 100
 and end in ``%``. A zero-width or unbounded interval gives no width to size from: the decimals then
 give the largest finite value two significant digits. A value that is NaN or infinite prints as
@@ -18,7 +21,8 @@ give the largest finite value two significant digits. A value that is NaN or inf
 Fixed-point notation is kept for 1e-5 ≤ width and values below :data:`SCIENTIFIC_FROM` (so 1e7
 prints as ``10000000``). Scientific notation, with **one exponent shared** by the effect and its
 bounds (that of the largest value), is used only where fixed point cannot show the numbers: values
-of 1e12 or more, or values below 1 whose interval is narrower than 1e-5.
+of 1e12 or more, or values below 1 whose interval is narrower than 1e-5. The decimals of its
+mantissa follow the same rule, bound nearest to zero and number printed on its own included.
 
 **p-values** print with three decimals, cut (not rounded) at the third: ``p = 0.049`` for
 0.0499, so a printed p is below a threshold such as α = 0.05 or 0.01 exactly when the p-value is;
@@ -34,6 +38,8 @@ below 0.001 it is ``p < 0.001``.
 '-0.040 (interval -0.070 to -0.010, p = 0.003)'
 >>> format_effect(0.057, 0.01, 0.104, percent=True)
 '+5.7% (interval +1.0% to +10.4%)'
+>>> format_effect(0.5, 1e-9, 0.9), format_effect(-2e13, -3e13, -0.004)
+('+0.50 (interval +1.0e-09 to +0.90)', '-2.0e+13 (interval -3.0e+13 to -4.0e-03)')
 >>> format_p(0.0004), format_p(0.0499), format_p(1.0), format_p(float("nan"))
 ('p < 0.001', 'p = 0.049', 'p = 1.000', 'p = n/a')
 """
@@ -87,15 +93,41 @@ class Precision:
         """``value`` printed with this precision; :data:`NOT_AVAILABLE` when it is not finite."""
         if not math.isfinite(value):
             return NOT_AVAILABLE
-        # Decimal keeps the binary value exact and never overflows, whatever the exponent.
-        scaled = Decimal(value * 100 if self.percent else value).scaleb(-self.exponent)
-        rounded = scaled.quantize(Decimal(1).scaleb(-self.decimals), rounding=ROUND_HALF_UP)
-        text = f"{rounded:{'+' if signed else ''}f}"
+        text = f"{self._mantissa(value):{'+' if signed else ''}f}"
         if Decimal(text) == 0:
             text = text.lstrip("+-")  # no sign on a value that rounds to zero
         if self.exponent:
             text += f"e{self.exponent:+03d}"
         return text + ("%" if self.percent else "")
+
+    def _mantissa(self, value: float) -> Decimal:
+        """The finite ``value`` in units of the shared power of ten, rounded to ``decimals``."""
+        # Decimal keeps the binary value exact and never overflows, whatever the exponent.
+        scaled = Decimal(value * 100 if self.percent else value).scaleb(-self.exponent)
+        return scaled.quantize(Decimal(1).scaleb(-self.decimals), rounding=ROUND_HALF_UP)
+
+    def _prints_as_zero(self, value: float) -> bool:
+        """True if ``value`` is finite and not 0 but prints as 0 with this precision."""
+        return value != 0 and math.isfinite(value) and self._mantissa(value) == 0
+
+
+def _alone(value: float, *, percent: bool) -> Precision:
+    """Two significant digits of ``value`` with its own power of ten (9.96e-10 → 1.0e-09).
+
+    >>> _alone(9.96e-10, percent=False).text(9.96e-10), _alone(-4e-9, percent=True).text(-4e-9)
+    ('1.0e-09', '-4.0e-07%')
+    """
+    scaled = Decimal(value * 100 if percent else value)
+    exponent = scaled.adjusted()
+    if abs(scaled.scaleb(-exponent).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)) >= 10:
+        exponent += 1  # 9.96 rounds up to 10.0: one power of ten more
+    return Precision(1, exponent, percent)
+
+
+def _nearest_to_zero(low: float, high: float) -> float | None:
+    """How far ``[low, high]`` lies from zero; None if zero is inside or that is infinite."""
+    nearest = low if low > 0 else -high if high < 0 else math.nan
+    return nearest if math.isfinite(nearest) else None
 
 
 def precision_for(effect: float, low: float, high: float, *, percent: bool = False) -> Precision:
@@ -107,34 +139,40 @@ def precision_for(effect: float, low: float, high: float, *, percent: bool = Fal
     sized = width if math.isfinite(width) and width > 0 else largest
     if sized == 0:
         return Precision(0, 0, percent)
-    decimals = 1 - _exponent(sized)
-    low, high = values[1], values[2]
-    if math.isfinite(low) and math.isfinite(high) and (low > 0 or high < 0):
-        nearest = min(abs(low), abs(high))  # zero is outside: its bound must not print as 0
-        decimals = max(decimals, -math.floor(math.log10(nearest)))
-    if largest >= SCIENTIFIC_FROM or (decimals > MAX_DECIMALS and largest < 1):
+    exponent = 0
+    if largest >= SCIENTIFIC_FROM or (1 - _exponent(sized) > MAX_DECIMALS and largest < 1):
         exponent = _exponent(largest)
-        decimals = 1 - _exponent(float(Decimal(sized).scaleb(-exponent)))
-        return Precision(min(max(decimals, 0), MAX_DECIMALS), exponent, percent)
-    return Precision(min(max(decimals, 0), MAX_DECIMALS), 0, percent)
+    decimals = max(1 - _exponent(float(Decimal(sized).scaleb(-exponent))), 0)
+    nearest = _nearest_to_zero(values[1], values[2])
+    if nearest is not None:  # zero is outside: show the first digit of the bound nearest to it
+        to_first_digit = exponent - Decimal(nearest).adjusted()
+        if to_first_digit <= MAX_DECIMALS:  # else effect_parts prints that bound on its own
+            decimals = max(decimals, to_first_digit)
+    return Precision(min(decimals, MAX_DECIMALS), exponent, percent)
 
 
 def effect_parts(
     effect: float, low: float, high: float, *, percent: bool = False, signed: bool = True
 ) -> tuple[str, str, str]:
-    """The effect, the interval's low and high end, printed alike (signed unless ``signed=False``).
+    """The effect, the interval's low and high end, printed alike (signed unless ``signed=False``);
+    if the interval excludes zero, a number that the shared precision would print as 0 is printed
+    on its own (the module docstring).
 
     >>> effect_parts(0.0, 0.0, 0.0), effect_parts(2.0, 2.0, 2.0), effect_parts(1e7, 9e6, 1.1e7)
     (('0', '0', '0'), ('+2.0', '+2.0', '+2.0'), ('+10000000', '+9000000', '+11000000'))
     >>> effect_parts(float("nan"), float("-inf"), float("inf")), effect_parts(0.5, 0.1, float("inf"))
     (('n/a', 'n/a', 'n/a'), ('+0.50', '+0.10', 'n/a'))
+    >>> effect_parts(5.0, 1e-9, 9.0), effect_parts(3e-10, 1e-10, 5e-10, signed=False)
+    (('+5.0', '+1.0e-09', '+9.0'), ('3.0e-10', '1.0e-10', '5.0e-10'))
     """
-    p = precision_for(effect, low, high, percent=percent)
-    return (
-        p.text(effect, signed=signed),
-        p.text(low, signed=signed),
-        p.text(high, signed=signed),
-    )
+    shared = precision_for(effect, low, high, percent=percent)
+    excludes_zero = low > 0 or high < 0
+
+    def text(value: float) -> str:
+        alone = excludes_zero and shared._prints_as_zero(value)
+        return (_alone(value, percent=percent) if alone else shared).text(value, signed=signed)
+
+    return text(effect), text(low), text(high)
 
 
 def format_effect(
