@@ -16,7 +16,6 @@ not stay on dashboards forever and its label slot is freed.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from monitor.adapters.gauges import set_or_remove
 from monitor.adapters.judge_metrics import JudgeMetrics
 from monitor.adapters.shadow_metrics import ShadowMetrics
 from monitor.catalogue import (
@@ -342,13 +342,14 @@ class MonitorMetrics:
         )
 
     def set_experiment(self, rows: Iterable[MetricRow], summary: ExperimentSummary) -> None:
-        """Export one experiment report (its metric rows and summary); NaN values are skipped."""
+        """Export one experiment report (its metric rows and summary); a NaN value removes its
+        series, so an earlier report's value is not exported as current."""
         from monitor.experiments.decision import DECISIONS
 
         x = summary.experiment
         self.experiment_assigned.labels(x, summary.control).set(summary.n_control)
         self.experiment_assigned.labels(x, summary.treatment).set(summary.n_treatment)
-        self.experiment_srm_p_value.labels(x).set(summary.srm_sequential_p_value)
+        set_or_remove(self.experiment_srm_p_value, [x], summary.srm_sequential_p_value)
         for decision in DECISIONS:
             self.experiment_decision.labels(x, decision).set(float(decision == summary.decision))
         for row in rows:
@@ -360,8 +361,7 @@ class MonitorMetrics:
                 (self.experiment_ci_high, row.ci_high),
                 (self.experiment_p_value, row.p_value),
             ):
-                if not math.isnan(value):
-                    gauge.labels(x, row.metric).set(value)
+                set_or_remove(gauge, [x, row.metric], value)
 
     def model_labels(
         self, model: str, model_version: str, now: float | None = None

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from monitor.adapters.gauges import set_or_remove
 from monitor.shadow.report import VERDICTS, ShadowReport
 
 __all__ = ["ShadowMetrics"]
@@ -66,7 +65,8 @@ class ShadowMetrics:
         )
 
     def set_report(self, report: ShadowReport) -> None:
-        """Export one comparison; NaN values (no pair measured them yet) are skipped."""
+        """Export one comparison; a NaN value (no pair or shadow event measured it) removes its
+        series, so an earlier report's value is not exported as current."""
         labels = (report.model, report.production_version, report.shadow_version)
         for gauge, value in (
             (self.pairs, report.pairs),
@@ -76,7 +76,6 @@ class ShadowMetrics:
             (self.latency_delta, report.latency_delta_ms),
             (self.error_rate, report.shadow_error_rate),
         ):
-            if math.isfinite(value):
-                gauge.labels(*labels).set(value)
+            set_or_remove(gauge, labels, value)
         for verdict in VERDICTS:
             self.verdict.labels(*labels, verdict).set(float(verdict == report.verdict))

@@ -1,8 +1,10 @@
 """Series of model versions that stopped sending are removed after MONITOR_METRICS_VERSION_TTL;
-the watermark, bulk histogram observation and experiment reports are exported as documented."""
+the watermark, bulk histogram observation, experiment and shadow reports are exported as
+documented, and a report value that becomes undefined leaves no stale series."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -13,6 +15,8 @@ from monitor.experiments.config import ExperimentSpec
 from monitor.experiments.decision import DECISIONS
 from monitor.experiments.report import ExperimentSummary, MetricRow, experiment_report
 from monitor.experiments.stats import Moments
+from monitor.shadow.fold import ShadowSums
+from monitor.shadow.report import shadow_report
 
 
 def test_idle_versions_lose_every_series_and_their_label_slot() -> None:
@@ -82,9 +86,9 @@ def test_observe_many_exports_what_observe_per_value_does() -> None:
     assert got[("lat_seconds_bucket", "0.05")] >= 1  # the value on the bound is in it
 
 
-def experiment_rows() -> tuple[list[MetricRow], ExperimentSummary]:
-    """A real report: task completion for everyone and for country=de, and a latency with one
-    unit per arm, which has no interval (NaN ends)."""
+def experiment_rows(latency_units: int = 1) -> tuple[list[MetricRow], ExperimentSummary]:
+    """A real report: task completion for everyone and for country=de, and a latency with
+    ``latency_units`` units per arm; with one (800 ms in each) it has no interval (NaN ends)."""
     rng = np.random.default_rng(1)
     spec = ExperimentSpec(
         "prompt-v3", None, "a", "b", guardrails=(), metrics=("latency_ms",), segments=("country",)
@@ -94,9 +98,10 @@ def experiment_rows() -> tuple[list[MetricRow], ExperimentSummary]:
         ("b", "task_completion", ""): Moments.of(rng.binomial(1, 0.66, 6000)),
         ("a", "task_completion", "country=de"): Moments.of(rng.binomial(1, 0.60, 600)),
         ("b", "task_completion", "country=de"): Moments.of(rng.binomial(1, 0.70, 600)),
-        ("a", "latency_ms", ""): Moments.of(np.array([800.0])),
-        ("b", "latency_ms", ""): Moments.of(np.array([800.0])),
     }
+    for variant, mean in (("a", 800.0), ("b", 820.0)):
+        latency = rng.normal(mean, 50.0, latency_units) if latency_units > 1 else np.array([800.0])
+        arms[(variant, "latency_ms", "")] = Moments.of(latency)
     return experiment_report(spec, arms, {"a": 6000, "b": 6100})
 
 
@@ -133,3 +138,56 @@ def test_an_experiment_report_is_exported_without_segments_or_nan_values() -> No
     m.set_experiment(rows, replace(summary, decision="stop"))  # the next report's decision
     assert get("monitor_experiment_decision", decision="ship") == 0.0
     assert get("monitor_experiment_decision", decision="stop") == 1.0
+
+
+def test_an_experiment_value_that_becomes_undefined_loses_its_series() -> None:
+    """A report whose latency interval is defined, then one whose latency has a single unit per
+    arm (NaN ends): the interval's series go instead of keeping the earlier ends as current."""
+    before, summary = experiment_rows(latency_units=40)
+    after, _ = experiment_rows()
+    assert math.isfinite(before[2].ci_low) and math.isfinite(before[2].ci_high)
+    assert math.isnan(after[2].ci_low) and math.isnan(after[2].ci_high)
+    m = MonitorMetrics(CollectorRegistry())
+    latency = {"experiment": "prompt-v3", "metric": "latency_ms"}
+    get = m.registry.get_sample_value
+
+    m.set_experiment(before, summary)
+    assert get("monitor_experiment_ci_low", latency) == before[2].ci_low
+    assert get("monitor_experiment_ci_high", latency) == before[2].ci_high
+    m.set_experiment(after, summary)
+    assert get("monitor_experiment_ci_low", latency) is None
+    assert get("monitor_experiment_ci_high", latency) is None
+    assert get("monitor_experiment_diff", latency) == after[2].diff == 0.0  # defined: updated
+    assert get("monitor_experiment_ci_low", {**latency, "metric": "task_completion"}) == (
+        after[0].ci_low
+    )
+
+    m.set_experiment(after, replace(summary, srm_sequential_p_value=math.nan))
+    assert get("monitor_experiment_srm_p_value", {"experiment": "prompt-v3"}) is None
+
+
+def test_a_shadow_value_no_longer_measured_loses_its_series() -> None:
+    """A comparison reported with an embedder and shadow events, then without either (embedder
+    turned off, the shadow's events not counted): semantic similarity and error rate go."""
+    rng = np.random.default_rng(2)
+    moments = {
+        "agreement": Moments.of(rng.binomial(1, 0.9, 400)),
+        "semantic_similarity": Moments.of(rng.uniform(0.7, 1.0, 400)),
+    }
+    measured = ShadowSums("m", "v2", "v3", 400, moments, 400, 8)
+    unmeasured = replace(
+        measured, moments={"agreement": moments["agreement"]}, shadow_events=0, shadow_errors=0
+    )
+    first, second = shadow_report(measured, {}), shadow_report(unmeasured, {})
+    assert math.isnan(second.semantic_similarity) and math.isnan(second.shadow_error_rate)
+    m = MonitorMetrics(CollectorRegistry())
+    pair = {"model": "m", "production_version": "v2", "shadow_version": "v3"}
+    get = m.registry.get_sample_value
+
+    m.shadow.set_report(first)
+    assert get("monitor_shadow_semantic_similarity", pair) == first.semantic_similarity
+    assert get("monitor_shadow_error_rate", pair) == 8 / 400
+    m.shadow.set_report(second)
+    assert get("monitor_shadow_semantic_similarity", pair) is None
+    assert get("monitor_shadow_error_rate", pair) is None
+    assert get("monitor_shadow_agreement", pair) == second.agreement  # still measured: kept

@@ -1,0 +1,32 @@
+"""Labelled Prometheus gauges set from report values that may be undefined (NaN)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Sequence
+
+from prometheus_client import Gauge
+
+__all__ = ["set_or_remove"]
+
+
+def set_or_remove(gauge: Gauge, labels: Sequence[str], value: float) -> None:
+    """Set the series ``labels`` of ``gauge`` to ``value``, or remove it when ``value`` is NaN.
+
+    A value that became undefined (an interval end, a rate with nothing counted) must not leave the
+    previous report's number exported as if it were current: its series disappears instead.
+
+    >>> from prometheus_client import CollectorRegistry
+    >>> g = Gauge("x", "x", ["k"], registry=CollectorRegistry())
+    >>> set_or_remove(g, ["a"], 0.5); g.collect()[0].samples[0].value
+    0.5
+    >>> set_or_remove(g, ["a"], float("nan")); g.collect()[0].samples
+    []
+    >>> set_or_remove(g, ["b"], float("nan"))  # never set: nothing to remove
+    """
+    if not math.isnan(value):
+        gauge.labels(*labels).set(value)
+        return
+    with contextlib.suppress(KeyError):  # older prometheus_client raises for a missing series
+        gauge.remove(*labels)
