@@ -3,7 +3,8 @@
 ``behaviour`` decides each reply from the request: ``first`` always prefers position A, ``longer``
 prefers the longer answer (the more so the larger the difference), ``quality`` prefers (and grades high) answers containing "GOOD";
 ``fail`` lists HTTP statuses (or ``"sleep"``) returned by the first calls, in order, before the
-behaviour answers; ``garbage`` replies with text no parser can read.
+behaviour answers; ``garbage`` replies with text no parser can read. ``requests`` records the
+method, path and status of every request, completions or not; with ``ssl_context`` it serves HTTPS.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import json
 import math
 import re
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,12 +47,15 @@ class ScriptedJudge:
     bodies: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     tokens: int = 0  # tokens reported in successful replies
+    requests: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status)
+    ssl_context: ssl.SSLContext | None = None
     port: int = 0
     _runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/v1"
 
     def _content(self, body: dict[str, Any]) -> str:
         user = body["messages"][-1]["content"]
@@ -104,12 +109,22 @@ class ScriptedJudge:
             }
         )
 
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+        except web.HTTPException as exc:  # e.g. 405 for a method the path does not take
+            self.requests.append((request.method, request.path, exc.status))
+            raise
+        self.requests.append((request.method, request.path, response.status))
+        return response
+
     async def start(self) -> ScriptedJudge:
-        app = web.Application()
+        app = web.Application(middlewares=[self._record])
         app.router.add_post("/v1/chat/completions", self.handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self

@@ -1,6 +1,9 @@
 """An OpenAI-compatible chat-completions client for the judge (aiohttp).
 
-``setup()`` opens the session; ``complete()`` posts ``{model, messages, max_tokens, temperature: 0}``
+``setup()`` opens the session and checks that the endpoint answers HTTP at all: one ``HEAD`` of the
+endpoint URL, no completion and no tokens, where any status (401, 404, 405 included) will do;
+a refused connection, an unknown host, a TLS failure or no answer within ``check_timeout_seconds``
+raises :class:`JudgeUnreachable`. ``complete()`` posts ``{model, messages, max_tokens, temperature: 0}``
 to ``<MONITOR_JUDGE_URL>/chat/completions`` with the API key as a bearer token, and returns the
 reply's text and token usage. Timeouts, 429 and 5xx answers and dropped connections are retried
 with jittered exponential backoff (full jitter) up to ``retries`` times; any other 4xx is not
@@ -14,14 +17,14 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 import aiohttp
 
-from monitor.errors import MonitorError
+from monitor.errors import ConfigError, MonitorError
 from monitor.redact import mask_text, mask_url
 
-__all__ = ["ChatClient", "ChatReply", "JudgeCallError"]
+__all__ = ["ChatClient", "ChatReply", "JudgeCallError", "JudgeUnreachable"]
 
 
 class JudgeCallError(MonitorError):
@@ -31,6 +34,10 @@ class JudgeCallError(MonitorError):
         self.reason = reason
         self.retryable = retryable
         super().__init__(mask_text(message))
+
+
+class JudgeUnreachable(MonitorError):
+    """The judge endpoint gave no HTTP answer at start-up; the message names its masked URL and why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +59,7 @@ class ChatClient:
         api_key: str | None,
         *,
         timeout_seconds: float = 30.0,
+        check_timeout_seconds: float = 5.0,
         retries: int = 3,
         backoff_seconds: float = 0.5,
         max_backoff_seconds: float = 10.0,
@@ -66,6 +74,7 @@ class ChatClient:
         self.model = model
         self._api_key = api_key
         self.timeout_seconds = timeout_seconds
+        self.check_timeout_seconds = check_timeout_seconds
         self.retries = retries
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
@@ -78,13 +87,43 @@ class ChatClient:
         return f"ChatClient({mask_url(self.endpoint)!r}, model={self.model!r})"
 
     async def setup(self) -> Self:
+        """Open the session and check the endpoint answers HTTP; :class:`JudgeUnreachable` if not."""
+        if self._session is not None:
+            return self
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        self._session = aiohttp.ClientSession(
+        session = aiohttp.ClientSession(
             headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout_seconds)
         )
+        try:
+            await self._check_answers(session)
+        except BaseException:
+            await session.close()
+            raise
+        self._session = session
         return self
+
+    async def _check_answers(self, session: aiohttp.ClientSession) -> None:
+        """One HEAD of the endpoint: any HTTP status means reachable (a HEAD is never a completion)."""
+        try:
+            async with session.head(
+                self.endpoint,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.check_timeout_seconds),
+            ):
+                pass
+        except TimeoutError as exc:
+            self._unreachable(f"no answer within {self.check_timeout_seconds:g} s", exc)
+        except aiohttp.ClientError as exc:
+            self._unreachable(f"{type(exc).__name__}: {exc}", exc)
+        except ValueError as exc:  # aiohttp refuses the request itself: a key and URL credentials
+            message = f"judge endpoint {self.endpoint} cannot be called: {exc}"
+            raise ConfigError(mask_text(message, secrets=[self._api_key])) from exc
+
+    def _unreachable(self, cause: str, exc: BaseException) -> NoReturn:
+        message = f"judge endpoint {self.endpoint} is unreachable: {' '.join(cause.split())}"
+        raise JudgeUnreachable(mask_text(message, secrets=[self._api_key])) from exc
 
     async def close(self) -> None:
         if self._session is not None:

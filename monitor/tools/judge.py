@@ -150,14 +150,15 @@ async def run_judge(
             server, _ = start_http_server(s.judge_metrics_port, addr="127.0.0.1", registry=registry)
             started.callback(server.server_close)
             started.callback(server.shutdown)
-        consumer, producer = await _kafka_clients(s)
         # each stop is pushed before its start: it also closes a start that failed half-way
+        started.push_async_callback(client.close)
+        # the endpoint first: an unreachable judge fails start-up before joining the consumer group
+        await client.setup()
+        consumer, producer = await _kafka_clients(s)
         started.push_async_callback(consumer.stop)
         await consumer.start()
         started.push_async_callback(producer.stop)
         await producer.start()
-        started.push_async_callback(client.close)
-        await client.setup()
         log.info(
             "judging with %s at %s; records from %s, results to %s",
             s.judge_model,

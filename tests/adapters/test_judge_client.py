@@ -1,14 +1,37 @@
-"""The judge client's backoff and the judge settings: off by default, the key a masked secret."""
+"""The judge client's backoff, its start-up check of the endpoint (against closed ports, a silent
+listener, an untrusted certificate and a scripted server on loopback) and the judge settings: off
+by default, the key a masked secret."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import socket
+import ssl
+import time
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from judge_support import ScriptedJudge
+from tls_support import make_certificates
 
-from monitor.adapters.judge_client import ChatClient, JudgeCallError
+from monitor.adapters.judge_client import ChatClient, JudgeCallError, JudgeUnreachable
+from monitor.adapters.local_broker import free_port
+from monitor.errors import ConfigError
 from monitor.settings import Settings
+
+KEY = "sk-judge-Secret-789"
+
+
+def set_up(client: ChatClient) -> None:
+    """``client.setup()``, then ``close()`` if it succeeded."""
+
+    async def run() -> None:
+        async with client:
+            pass
+
+    asyncio.run(run())
 
 
 @given(st.integers(0, 20), st.integers(0, 2**32))
@@ -42,3 +65,81 @@ def test_judging_is_off_unless_url_and_model_are_set() -> None:
     on = Settings(judge_url="http://h/v1", judge_model="m", judge_api_key="sk-123", app_id="a")
     assert on.judge_enabled and on.judge_records_topic == "a.judge"
     assert "sk-123" not in repr(on) and "sk-123" not in str(on.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("url", "key", "shown"),
+    [
+        ("http://judge:pw-Secret-1@127.0.0.1:{port}/v1", None, "http://judge:***@127.0.0.1:{port}"),
+        ("http://127.0.0.1:{port}/v1", KEY, "http://127.0.0.1:{port}"),
+    ],
+)
+def test_setup_fails_fast_when_nothing_listens(url: str, key: str | None, shown: str) -> None:
+    port = free_port()
+    client = ChatClient(url.format(port=port), "m", key)
+    started = time.monotonic()
+    with pytest.raises(JudgeUnreachable) as error:
+        set_up(client)
+    assert time.monotonic() - started < 3
+    message = str(error.value)
+    assert message.startswith(f"judge endpoint {shown.format(port=port)}/v1/chat/completions ")
+    assert "is unreachable: ClientConnectorError" in message and "\n" not in message
+    assert "Secret" not in message
+
+
+def test_setup_gives_up_on_an_endpoint_that_never_answers() -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+        started = time.monotonic()
+        with pytest.raises(JudgeUnreachable, match=r"is unreachable: no answer within 0.5 s$"):
+            set_up(ChatClient(url, "m", KEY, timeout_seconds=30, check_timeout_seconds=0.5))
+        assert time.monotonic() - started < 3
+
+
+def test_setup_fails_on_a_certificate_it_does_not_trust(tmp_path) -> None:
+    certs = make_certificates(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certs.server_cert, certs.server_key)
+    judge = ScriptedJudge(ssl_context=context)
+
+    async def run() -> None:
+        await judge.start()
+        try:
+            async with ChatClient(judge.url, "m", KEY):
+                pass
+        finally:
+            await judge.stop()
+
+    with pytest.raises(JudgeUnreachable, match="certificate verify failed") as error:
+        asyncio.run(run())
+    assert f"judge endpoint {judge.url}/chat/completions is unreachable" in str(error.value)
+    assert judge.requests == []
+
+
+def test_setup_refuses_a_key_together_with_credentials_in_the_url() -> None:
+    url = f"http://judge:pw-Secret-1@127.0.0.1:{free_port()}/v1"
+    with pytest.raises(ConfigError, match="cannot be called") as error:
+        set_up(ChatClient(url, "m", KEY))
+    assert "Secret" not in str(error.value)
+
+
+@pytest.mark.parametrize(("path", "status"), [("/v1", 405), ("/v1/elsewhere", 404)])
+def test_setup_takes_any_http_answer_and_asks_for_no_completion(path: str, status: int) -> None:
+    """The scripted endpoint only takes POSTs to /v1/chat/completions: the check's request is
+    answered 405 there and 404 on any other path, and setup() succeeds with either."""
+    judge = ScriptedJudge()
+
+    async def run() -> None:
+        await judge.start()
+        try:
+            url = f"http://127.0.0.1:{judge.port}{path}"
+            async with ChatClient(url, "m", KEY, check_timeout_seconds=2):
+                pass
+        finally:
+            await judge.stop()
+
+    asyncio.run(run())
+    assert judge.requests == [("HEAD", f"{path}/chat/completions", status)]
+    assert judge.calls == [] and judge.tokens == 0

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -21,6 +22,7 @@ from proxy_support import JoinThenRefuseProxy
 from tests_support import inference, publish_raw, read_topic, reader_for, wait_until
 from tls_support import other_free_port
 
+from monitor.adapters.judge_client import JudgeUnreachable
 from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.producer import EventProducer
 from monitor.settings import Settings
@@ -166,24 +168,31 @@ def test_judge_scores_flow_into_windows_and_alerts(deployment, start_worker, tmp
                 runner.kill()
 
 
-def judge_settings(bootstrap: str, **extra: object) -> Settings:
-    """Judging on; the endpoint is never called: these runs fail before the first record."""
+@pytest.fixture()
+def judge_url() -> Iterator[str]:
+    """A scripted endpoint on loopback: it answers the judge's start-up check."""
+    with ThreadedJudge(ScriptedJudge()) as judge:
+        yield judge.url
+
+
+def judge_settings(bootstrap: str, judge_url: str, **extra: object) -> Settings:
+    """Judging on; no completion is ever asked for: these runs fail before the first record."""
     return Settings(
         kafka_bootstrap=bootstrap,
-        judge_url="http://127.0.0.1:9/v1",
+        judge_url=judge_url,
         judge_model="judge-1",
         **extra,  # type: ignore[arg-type]
     )
 
 
 def test_judge_stops_the_consumer_it_started_when_the_producer_cannot_start(
-    tmp_path, unique
+    tmp_path, unique, judge_url
 ) -> None:
     """The broker stops taking connections once the judge's consumer has joined its group: the
     producer cannot start and run_judge fails, and every client connection it opened is closed
     (the consumer it had started is stopped)."""
     proxy_port = free_port()
-    settings = judge_settings(f"127.0.0.1:{proxy_port}", app_id=f"t{unique}")
+    settings = judge_settings(f"127.0.0.1:{proxy_port}", judge_url, app_id=f"t{unique}")
 
     async def start_judge(proxy: JoinThenRefuseProxy) -> None:
         await proxy.start()
@@ -204,12 +213,76 @@ def test_judge_stops_the_consumer_it_started_when_the_producer_cannot_start(
         asyncio.run(start_judge(JoinThenRefuseProxy(proxy_port, broker_port)))
 
 
-def test_judge_frees_its_metrics_port_when_no_broker_answers() -> None:
+def test_judge_frees_its_metrics_port_when_no_broker_answers(judge_url) -> None:
     """Making sure of the judge topic fails (nothing listens at the bootstrap address): the metrics
     server run_judge started before is closed, its port free again."""
     metrics_port = free_port()
-    settings = judge_settings(f"127.0.0.1:{free_port()}", judge_metrics_port=metrics_port)
+    settings = judge_settings(
+        f"127.0.0.1:{other_free_port(metrics_port)}", judge_url, judge_metrics_port=metrics_port
+    )
     with pytest.raises(KafkaConnectionError):
         asyncio.run(run_judge(settings))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", metrics_port))  # EADDRINUSE while a server listens there
+
+
+def closed_ports(count: int) -> list[int]:
+    """``count`` different free loopback ports (nothing listens on them yet)."""
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port())
+    return sorted(ports)
+
+
+def test_judge_exits_2_with_one_line_when_its_endpoint_is_unreachable(broker, unique) -> None:
+    """Nothing listens at MONITOR_JUDGE_URL (the broker is up): ``monitor judge`` stops at
+    start-up with exit code 2 and one error line naming the masked URL and the cause (before: it
+    ran on, and every grade would have failed)."""
+    (judge_port,) = closed_ports(1)
+    env = {
+        **os.environ,
+        "MONITOR_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "MONITOR_APP_ID": f"t{unique}",
+        "MONITOR_JUDGE_URL": f"http://judge:pw-e2e-secret@127.0.0.1:{judge_port}/v1",
+        "MONITOR_JUDGE_MODEL": "judge-1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "judge"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=45,
+        check=False,
+    )
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2, done.stderr
+    assert [line for line in lines if line.startswith("error:")] == lines[-1:], done.stderr
+    assert lines[-1].startswith(
+        f"error: judge endpoint http://judge:***@127.0.0.1:{judge_port}/v1/chat/completions "
+        "is unreachable: ClientConnectorError: "
+    )
+    assert "Traceback" not in done.stderr
+    assert "pw-e2e-secret" not in done.stdout + done.stderr
+
+
+def test_judge_checks_its_endpoint_before_kafka_and_frees_the_metrics_port() -> None:
+    """Neither the judge endpoint nor a broker answers: run_judge fails on the endpoint (checked
+    before the Kafka clients, so an unreachable judge never joins the consumer group), with the
+    masked URL and without the key, and the metrics server it had started is closed."""
+    bootstrap_port, metrics_port, judge_port = closed_ports(3)
+    settings = judge_settings(
+        f"127.0.0.1:{bootstrap_port}",
+        f"http://127.0.0.1:{judge_port}/v1",
+        judge_api_key="sk-e2e-secret",
+        judge_metrics_port=metrics_port,
+    )
+    started = time.monotonic()
+    with pytest.raises(JudgeUnreachable) as error:
+        asyncio.run(run_judge(settings))
+    assert time.monotonic() - started < 5
+    assert str(error.value).startswith(
+        f"judge endpoint http://127.0.0.1:{judge_port}/v1/chat/completions is unreachable: "
+    )
+    assert "sk-e2e-secret" not in str(error.value)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", metrics_port))  # EADDRINUSE while a server listens there
