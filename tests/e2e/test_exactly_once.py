@@ -82,10 +82,12 @@ def publish_stream(bootstrap: str, topics: dict[str, str], n: int) -> int:
 
     asyncio.run(send())
     _published[:] = events
+    _rated[:] = [fb["request_id"] for fb in feedback]
     return len(events) + len(feedback)
 
 
 _published: list[dict] = []
+_rated: list[str] = []  # every feedback event carries a rating
 
 
 def total_events(worker) -> float:
@@ -132,6 +134,7 @@ def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(
         restarted.metric("monitor_replayed_messages_skipped_total") > 0
     )  # the replay really happened
     time.sleep(1.5)  # one more refresh of the windows
+    _wait_for_experiment_results(restarted)
     after_crash = reader_for(restarted).query(WINDOW_ROWS).rows
     experiments_after_crash = reader_for(restarted).query(EXPERIMENT_ROWS).rows
     shadow_after_crash = reader_for(restarted).query(SHADOW_ROWS).rows
@@ -142,6 +145,7 @@ def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(
     )
     wait_until(lambda: _sum_events(clean) == total, what="the clean run", timeout=180)
     time.sleep(1.5)
+    _wait_for_experiment_results(clean)
     clean_rows = reader_for(clean).query(WINDOW_ROWS).rows
     assert len(clean_rows) > 10
     assert after_crash == clean_rows
@@ -172,3 +176,21 @@ def _sum_events(worker) -> float:
         .rows
     )
     return float(rows[0][0] or 0)
+
+
+def _wait_for_experiment_results(worker) -> None:
+    """The leader's experiment refresh runs after the windows are written (slower on a loaded
+    machine): wait until its satisfaction row counts every rating of the stream."""
+
+    def rated() -> float:
+        rows = (
+            reader_for(worker)
+            .query(
+                "SELECT n_control + n_treatment FROM monitor.experiment_results FINAL "
+                "WHERE metric = 'satisfaction' AND segment = ''"
+            )
+            .rows
+        )
+        return float(rows[0][0]) if rows else 0.0
+
+    wait_until(lambda: rated() == len(_rated), what="the experiment results", timeout=60)
