@@ -14,7 +14,6 @@ from monitor.adapters.alert_sinks import AlertDeduplicator
 from monitor.adapters.client_security import redis_client_options
 from monitor.adapters.join_store import MemoryJoinStore
 from monitor.alerts.rules import default_rules, load_rules, with_runbook_base
-from monitor.drift.divergence import SEVERITIES
 from monitor.errors import MonitorError
 from monitor.experiments.config import load_experiments
 from monitor.folding.windows import closing_watermark
@@ -118,18 +117,9 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
         await deliver(fired)
         for rows, summary in reports:
             m.set_experiment(rows, summary)
-        for model, version, _, rows in scored:
-            labels = m.model_labels(model, version)
-            for row in rows:
-                if row.severity not in SEVERITIES:  # insufficient: nothing scored
-                    continue
-                m.drift_severity.labels(*labels, row.feature).set(SEVERITIES.index(row.severity))
-                if row.psi is None:  # prompt_embedding: a severity, no PSI (docs/embeddings.md)
-                    continue
-                m.drift_psi.labels(*labels, row.feature).set(row.psi)
-                m.drift_kl.labels(*labels, row.feature).set(row.kl)
-                m.drift_js.labels(*labels, row.feature).set(row.js)
-            m.windows_written.labels(table="drift_windows").inc(len(rows))
+        m.set_drift(scored)
+        if scored:
+            m.windows_written.labels(table="drift_windows").inc(sum(len(r) for *_, r in scored))
         m.forget_idle_versions(time.time(), s.metrics_version_ttl_seconds)
 
     @app.timer(s.join_expiry_interval, name="join_expiry")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from prometheus_client import Gauge
 
-__all__ = ["set_or_remove"]
+__all__ = ["remove_series", "set_or_remove"]
 
 
 def set_or_remove(gauge: Gauge, labels: Sequence[str], value: float) -> None:
@@ -28,5 +28,16 @@ def set_or_remove(gauge: Gauge, labels: Sequence[str], value: float) -> None:
     if not math.isnan(value):
         gauge.labels(*labels).set(value)
         return
+    remove_series(gauge, labels)
+
+
+def remove_series(gauge: Gauge, labels: Sequence[str]) -> None:
+    """Remove the series ``labels`` of ``gauge``; one that was never set (or is gone) is no error.
+
+    >>> from prometheus_client import CollectorRegistry
+    >>> g = Gauge("x", "x", ["k"], registry=CollectorRegistry())
+    >>> g.labels("a").set(1.0); remove_series(g, ["a"]); remove_series(g, ["a"]); g.collect()[0].samples
+    []
+    """
     with contextlib.suppress(KeyError):  # older prometheus_client raises for a missing series
         gauge.remove(*labels)

@@ -23,23 +23,23 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from monitor.adapters.drift_metrics import DriftMetrics
 from monitor.adapters.gauges import set_or_remove
 from monitor.adapters.judge_metrics import JudgeMetrics
 from monitor.adapters.shadow_metrics import ShadowMetrics
 from monitor.catalogue import (
-    DRIFT_SCORES,
     LATENCY_SERIES,
     OUTCOME_LABEL,
     OUTCOME_OBSERVATIONS_SERIES,
     OUTCOME_POSITIVE_SERIES,
 )
+from monitor.drift.windows import DriftRow
 from monitor.experiments.report import ExperimentSummary, MetricRow
 
 __all__ = ["OTHER", "MonitorMetrics", "observe_many"]
 
 OTHER = "other"
 MV = ("model", "model_version")
-_DRIFT_SERIES = {s.name: s.prometheus_series for s in DRIFT_SCORES if s.prometheus_series}
 
 
 def observe_many(child: Any, values: Sequence[float]) -> None:
@@ -83,7 +83,9 @@ class MonitorMetrics:
         self._declare_ingest_metrics(registry)
         self._declare_batch_metrics(registry)
         self._declare_worker_state_metrics(registry)
-        self._declare_drift_metrics(registry)
+        self.drift = DriftMetrics(registry)  # scores of each version's newest window
+        self.drift_psi, self.drift_kl = self.drift.psi, self.drift.kl
+        self.drift_js, self.drift_severity = self.drift.js, self.drift.severity
         self._declare_outcome_metrics(registry)
         self._declare_join_metrics(registry)
         self._declare_detector_metrics(registry)
@@ -198,31 +200,6 @@ class MonitorMetrics:
         self.watermark = Gauge(
             "monitor_watermark_timestamp_seconds",
             "Event-time watermark (Unix time)",
-            registry=registry,
-        )
-
-    def _declare_drift_metrics(self, registry: CollectorRegistry) -> None:
-        """Input drift of the last scored window, per model version and feature."""
-        labels = (*MV, "feature")
-        self.drift_psi = Gauge(
-            _DRIFT_SERIES["psi"], "PSI of the last scored window", labels, registry=registry
-        )
-        self.drift_kl = Gauge(
-            _DRIFT_SERIES["kl"],
-            "KL(current||reference) of the last scored window",
-            labels,
-            registry=registry,
-        )
-        self.drift_js = Gauge(
-            _DRIFT_SERIES["js"],
-            "Jensen-Shannon distance (base 2), last window",
-            labels,
-            registry=registry,
-        )
-        self.drift_severity = Gauge(
-            _DRIFT_SERIES["severity"],
-            "0 none, 1 moderate, 2 significant",
-            labels,
             registry=registry,
         )
 
@@ -363,6 +340,15 @@ class MonitorMetrics:
             ):
                 set_or_remove(gauge, [x, row.metric], value)
 
+    def set_drift(self, scored: Iterable[tuple[str, str, float, Sequence[DriftRow]]]) -> None:
+        """Export one refresh's scored windows ``(model, version, window_start, rows)``: each
+        version's series show its newest scored window, and nothing it no longer scores
+        (:class:`~monitor.adapters.drift_metrics.DriftMetrics`)."""
+        self.drift.set_windows(
+            (self.model_labels(model, version), start, rows)
+            for model, version, start, rows in scored
+        )
+
     def model_labels(
         self, model: str, model_version: str, now: float | None = None
     ) -> tuple[str, str]:
@@ -389,6 +375,7 @@ class MonitorMetrics:
         if not idle:
             return []
         gone = set(idle)
+        self.drift.forget(gone)
         for metric in self._versioned:
             # prometheus_client has no public listing of a metric's label sets; _metrics is stable
             for labels in [k for k in list(metric._metrics) if tuple(k[:2]) in gone]:
