@@ -115,8 +115,7 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
         if touched:
             m.windows_written.labels(table="metric_windows").inc(touched)
         await deliver(fired)
-        for rows, summary in reports:
-            m.set_experiment(rows, summary)
+        m.experiments.set_reports(reports)
         m.set_drift(scored)
         if scored:
             m.windows_written.labels(table="drift_windows").inc(sum(len(r) for *_, r in scored))
@@ -147,8 +146,7 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
             m.store_errors.labels(operation="shadow_results").inc()
             log.error("shadow results failed: %s", exc)
             return
-        for report in reports:
-            m.shadow.set_report(report)
+        m.shadow.set_reports(reports)
 
     @app.timer(s.join_expiry_interval, name="shadow_expiry")
     async def shadow_expiry():

@@ -1,14 +1,16 @@
-"""Labelled Prometheus gauges set from report values that may be undefined (NaN)."""
+"""Removing labelled Prometheus series: a report value that became undefined (NaN), or series a
+new report no longer has, must not leave an earlier number exported as current."""
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import Gauge
+from prometheus_client.metrics import MetricWrapperBase
 
-__all__ = ["remove_series", "set_or_remove"]
+__all__ = ["remove_matching", "remove_series", "set_or_remove"]
 
 
 def set_or_remove(gauge: Gauge, labels: Sequence[str], value: float) -> None:
@@ -31,7 +33,7 @@ def set_or_remove(gauge: Gauge, labels: Sequence[str], value: float) -> None:
     remove_series(gauge, labels)
 
 
-def remove_series(gauge: Gauge, labels: Sequence[str]) -> None:
+def remove_series(gauge: MetricWrapperBase, labels: Sequence[str]) -> None:
     """Remove the series ``labels`` of ``gauge``; one that was never set (or is gone) is no error.
 
     >>> from prometheus_client import CollectorRegistry
@@ -41,3 +43,17 @@ def remove_series(gauge: Gauge, labels: Sequence[str]) -> None:
     """
     with contextlib.suppress(KeyError):  # older prometheus_client raises for a missing series
         gauge.remove(*labels)
+
+
+def remove_matching(metric: MetricWrapperBase, matches: Callable[[Sequence[str]], bool]) -> None:
+    """Remove every series of ``metric`` whose label values ``matches``.
+
+    >>> from prometheus_client import CollectorRegistry
+    >>> g = Gauge("x", "x", ["k"], registry=CollectorRegistry())
+    >>> g.labels("a").set(1.0); g.labels("b").set(2.0)
+    >>> remove_matching(g, lambda labels: labels[0] != "a"); [s.labels for s in g.collect()[0].samples]
+    [{'k': 'a'}]
+    """
+    # prometheus_client has no public listing of a metric's label sets; _metrics is stable
+    for labels in [k for k in list(metric._metrics) if matches(k)]:
+        remove_series(metric, labels)

@@ -24,7 +24,8 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.adapters.drift_metrics import DriftMetrics
-from monitor.adapters.gauges import set_or_remove
+from monitor.adapters.experiment_metrics import ExperimentMetrics
+from monitor.adapters.gauges import remove_matching
 from monitor.adapters.judge_metrics import JudgeMetrics
 from monitor.adapters.shadow_metrics import ShadowMetrics
 from monitor.catalogue import (
@@ -34,7 +35,6 @@ from monitor.catalogue import (
     OUTCOME_POSITIVE_SERIES,
 )
 from monitor.drift.windows import DriftRow
-from monitor.experiments.report import ExperimentSummary, MetricRow
 
 __all__ = ["OTHER", "MonitorMetrics", "observe_many"]
 
@@ -90,7 +90,7 @@ class MonitorMetrics:
         self._declare_join_metrics(registry)
         self._declare_detector_metrics(registry)
         self._declare_alert_metrics(registry)
-        self._declare_experiment_metrics(registry)
+        self.experiments = ExperimentMetrics(registry)  # A/B reports (docs/experiments.md)
         self.shadow = ShadowMetrics(registry)  # shadow comparisons (docs/experiments.md)
         self.judge = JudgeMetrics(registry)  # the judge runner's series (docs/judge.md)
         # every metric whose first two labels are model and model_version
@@ -278,68 +278,6 @@ class MonitorMetrics:
             "monitor_alert_sink_queue", "Alerts queued for retry", ["sink"], registry=registry
         )
 
-    def _declare_experiment_metrics(self, registry: CollectorRegistry) -> None:
-        """A/B experiment results (docs/experiments.md), set by the leader from each report."""
-        self.experiment_assigned = Gauge(
-            "monitor_experiment_assigned",
-            "Requests assigned to a variant",
-            ["experiment", "variant"],
-            registry=registry,
-        )
-        xm = ("experiment", "metric")
-        self.experiment_diff = Gauge(
-            "monitor_experiment_diff", "Treatment minus control, all traffic", xm, registry=registry
-        )
-        self.experiment_ci_low = Gauge(
-            "monitor_experiment_ci_low",
-            "Lower end of the always-valid interval",
-            xm,
-            registry=registry,
-        )
-        self.experiment_ci_high = Gauge(
-            "monitor_experiment_ci_high",
-            "Upper end of the always-valid interval",
-            xm,
-            registry=registry,
-        )
-        self.experiment_p_value = Gauge(
-            "monitor_experiment_p_value", "Always-valid p-value", xm, registry=registry
-        )
-        self.experiment_srm_p_value = Gauge(
-            "monitor_experiment_srm_p_value",
-            "Sequential sample-ratio-mismatch p-value",
-            ["experiment"],
-            registry=registry,
-        )
-        self.experiment_decision = Gauge(
-            "monitor_experiment_decision",
-            "1 for the current decision, else 0",
-            ["experiment", "decision"],
-            registry=registry,
-        )
-
-    def set_experiment(self, rows: Iterable[MetricRow], summary: ExperimentSummary) -> None:
-        """Export one experiment report (its metric rows and summary); a NaN value removes its
-        series, so an earlier report's value is not exported as current."""
-        from monitor.experiments.decision import DECISIONS
-
-        x = summary.experiment
-        self.experiment_assigned.labels(x, summary.control).set(summary.n_control)
-        self.experiment_assigned.labels(x, summary.treatment).set(summary.n_treatment)
-        set_or_remove(self.experiment_srm_p_value, [x], summary.srm_sequential_p_value)
-        for decision in DECISIONS:
-            self.experiment_decision.labels(x, decision).set(float(decision == summary.decision))
-        for row in rows:
-            if row.segment:
-                continue
-            for gauge, value in (
-                (self.experiment_diff, row.diff),
-                (self.experiment_ci_low, row.ci_low),
-                (self.experiment_ci_high, row.ci_high),
-                (self.experiment_p_value, row.p_value),
-            ):
-                set_or_remove(gauge, [x, row.metric], value)
-
     def set_drift(self, scored: Iterable[tuple[str, str, float, Sequence[DriftRow]]]) -> None:
         """Export one refresh's scored windows ``(model, version, window_start, rows)``: each
         version's series show its newest scored window, and nothing it no longer scores
@@ -377,9 +315,7 @@ class MonitorMetrics:
         gone = set(idle)
         self.drift.forget(gone)
         for metric in self._versioned:
-            # prometheus_client has no public listing of a metric's label sets; _metrics is stable
-            for labels in [k for k in list(metric._metrics) if tuple(k[:2]) in gone]:
-                metric.remove(*labels)
+            remove_matching(metric, lambda labels: tuple(labels[:2]) in gone)
         for pair in idle:
             self._model_pairs.discard(pair)
             del self._last_seen[pair]

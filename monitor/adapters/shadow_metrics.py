@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from monitor.adapters.gauges import set_or_remove
+from monitor.adapters.gauges import remove_matching, set_or_remove
 from monitor.shadow.report import VERDICTS, ShadowReport
 
 __all__ = ["ShadowMetrics"]
@@ -79,3 +81,21 @@ class ShadowMetrics:
             set_or_remove(gauge, labels, value)
         for verdict in VERDICTS:
             self.verdict.labels(*labels, verdict).set(float(verdict == report.verdict))
+
+    def set_reports(self, reports: Iterable[ShadowReport]) -> None:
+        """Export one refresh's comparisons; a comparison no longer reported (its partials deleted,
+        by a retention TTL or a clean-up) loses every series."""
+        shown = set()
+        for report in reports:
+            self.set_report(report)
+            shown.add((report.model, report.production_version, report.shadow_version))
+        for gauge in (
+            self.pairs,
+            self.agreement,
+            self.similarity,
+            self.semantic_similarity,
+            self.latency_delta,
+            self.error_rate,
+            self.verdict,
+        ):
+            remove_matching(gauge, lambda k: tuple(k[:3]) not in shown)

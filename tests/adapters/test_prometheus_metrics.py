@@ -1,6 +1,7 @@
 """Series of model versions that stopped sending are removed after MONITOR_METRICS_VERSION_TTL;
 the watermark, bulk histogram observation, experiment and shadow reports are exported as
-documented, and a report value that becomes undefined leaves no stale series."""
+documented, and a report value that becomes undefined, or an experiment metric, experiment or
+shadow comparison no longer reported, leaves no stale series."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from monitor.adapters.prometheus_metrics import OTHER, MonitorMetrics
 from monitor.experiments.config import ExperimentSpec
 from monitor.experiments.decision import DECISIONS
-from monitor.experiments.report import ExperimentSummary, MetricRow, experiment_report
+from monitor.experiments.report import ArmKey, ExperimentSummary, MetricRow, experiment_report
 from monitor.experiments.stats import Moments
 from monitor.shadow.fold import ShadowSums
 from monitor.shadow.report import shadow_report
@@ -86,12 +87,15 @@ def test_observe_many_exports_what_observe_per_value_does() -> None:
     assert got[("lat_seconds_bucket", "0.05")] >= 1  # the value on the bound is in it
 
 
-def experiment_rows(latency_units: int = 1) -> tuple[list[MetricRow], ExperimentSummary]:
+def experiment_rows(
+    latency_units: int = 1, name: str = "prompt-v3", without: tuple[ArmKey, ...] = ()
+) -> tuple[list[MetricRow], ExperimentSummary]:
     """A real report: task completion for everyone and for country=de, and a latency with
-    ``latency_units`` units per arm; with one (800 ms in each) it has no interval (NaN ends)."""
+    ``latency_units`` units per arm; with one (800 ms in each) it has no interval (NaN ends).
+    The arms in ``without`` have no data."""
     rng = np.random.default_rng(1)
     spec = ExperimentSpec(
-        "prompt-v3", None, "a", "b", guardrails=(), metrics=("latency_ms",), segments=("country",)
+        name, None, "a", "b", guardrails=(), metrics=("latency_ms",), segments=("country",)
     )
     arms = {
         ("a", "task_completion", ""): Moments.of(rng.binomial(1, 0.60, 6000)),
@@ -102,6 +106,8 @@ def experiment_rows(latency_units: int = 1) -> tuple[list[MetricRow], Experiment
     for variant, mean in (("a", 800.0), ("b", 820.0)):
         latency = rng.normal(mean, 50.0, latency_units) if latency_units > 1 else np.array([800.0])
         arms[(variant, "latency_ms", "")] = Moments.of(latency)
+    for arm in without:
+        del arms[arm]
     return experiment_report(spec, arms, {"a": 6000, "b": 6100})
 
 
@@ -114,7 +120,7 @@ def test_an_experiment_report_is_exported_without_segments_or_nan_values() -> No
     assert country.diff != everyone.diff and np.isnan(latency.ci_low) and np.isnan(latency.ci_high)
 
     m = MonitorMetrics(CollectorRegistry())
-    m.set_experiment(rows, summary)
+    m.experiments.set_report(rows, summary)
 
     def get(name: str, **labels: str) -> float | None:
         return m.registry.get_sample_value(name, {"experiment": "prompt-v3", **labels})
@@ -135,7 +141,7 @@ def test_an_experiment_report_is_exported_without_segments_or_nan_values() -> No
     assert get("monitor_experiment_ci_low", metric="latency_ms") is None
     assert get("monitor_experiment_ci_high", metric="latency_ms") is None
 
-    m.set_experiment(rows, replace(summary, decision="stop"))  # the next report's decision
+    m.experiments.set_report(rows, replace(summary, decision="stop"))  # the next report's decision
     assert get("monitor_experiment_decision", decision="ship") == 0.0
     assert get("monitor_experiment_decision", decision="stop") == 1.0
 
@@ -151,10 +157,10 @@ def test_an_experiment_value_that_becomes_undefined_loses_its_series() -> None:
     latency = {"experiment": "prompt-v3", "metric": "latency_ms"}
     get = m.registry.get_sample_value
 
-    m.set_experiment(before, summary)
+    m.experiments.set_report(before, summary)
     assert get("monitor_experiment_ci_low", latency) == before[2].ci_low
     assert get("monitor_experiment_ci_high", latency) == before[2].ci_high
-    m.set_experiment(after, summary)
+    m.experiments.set_report(after, summary)
     assert get("monitor_experiment_ci_low", latency) is None
     assert get("monitor_experiment_ci_high", latency) is None
     assert get("monitor_experiment_diff", latency) == after[2].diff == 0.0  # defined: updated
@@ -162,8 +168,93 @@ def test_an_experiment_value_that_becomes_undefined_loses_its_series() -> None:
         after[0].ci_low
     )
 
-    m.set_experiment(after, replace(summary, srm_sequential_p_value=math.nan))
+    m.experiments.set_report(after, replace(summary, srm_sequential_p_value=math.nan))
     assert get("monitor_experiment_srm_p_value", {"experiment": "prompt-v3"}) is None
+
+
+EXPERIMENT_METRIC_SERIES = (
+    "monitor_experiment_diff",
+    "monitor_experiment_ci_low",
+    "monitor_experiment_ci_high",
+    "monitor_experiment_p_value",
+)
+
+
+def test_an_experiment_metric_no_longer_reported_loses_its_series() -> None:
+    """A report with a latency row, then one without (the treatment's latency data deleted): the
+    latency series go, task completion's are updated; a variant the report no longer names goes."""
+    before, summary = experiment_rows(latency_units=40)
+    after, _ = experiment_rows(latency_units=40, without=(("b", "latency_ms", ""),))
+    assert [r.metric for r in before if not r.segment] == ["task_completion", "latency_ms"]
+    assert [r.metric for r in after if not r.segment] == ["task_completion"]
+    m = MonitorMetrics(CollectorRegistry())
+    latency = {"experiment": "prompt-v3", "metric": "latency_ms"}
+    completion = {**latency, "metric": "task_completion"}
+    get = m.registry.get_sample_value
+
+    m.experiments.set_report(before, summary)
+    assert all(get(name, latency) is not None for name in EXPERIMENT_METRIC_SERIES)
+    m.experiments.set_report(after, replace(summary, treatment="c"))
+    assert [get(name, latency) for name in EXPERIMENT_METRIC_SERIES] == [None] * 4
+    assert [get(name, completion) for name in EXPERIMENT_METRIC_SERIES] == [
+        after[0].diff,
+        after[0].ci_low,
+        after[0].ci_high,
+        after[0].p_value,
+    ]
+    assigned = {
+        v: get("monitor_experiment_assigned", {"experiment": "prompt-v3", "variant": v})
+        for v in "abc"
+    }
+    assert assigned == {"a": 6000, "b": None, "c": 6100}
+
+
+def series_named(m: MonitorMetrics, **labels: str) -> set[str]:
+    """Names of the exported samples carrying ``labels``."""
+    return {
+        sample.name
+        for metric in m.registry.collect()
+        for sample in metric.samples
+        if labels.items() <= sample.labels.items()
+    }
+
+
+def test_an_experiment_no_longer_reported_loses_every_series() -> None:
+    """Two experiments reported, then only one (the other's partials deleted): every series of the
+    other goes, the reported one's stay."""
+    kept, gone = experiment_rows(), experiment_rows(name="tone-v1")
+    m = MonitorMetrics(CollectorRegistry())
+    m.experiments.set_reports([kept, gone])
+    m.experiments.set_reports([kept])
+    assert series_named(m, experiment="tone-v1") == set()
+    assert series_named(m, experiment="prompt-v3") == {
+        "monitor_experiment_assigned",
+        "monitor_experiment_srm_p_value",
+        "monitor_experiment_decision",
+        *EXPERIMENT_METRIC_SERIES,
+    }
+
+
+def test_a_shadow_comparison_no_longer_reported_loses_every_series() -> None:
+    """Comparisons of v3 and v4 against v2, then only v3's (v4's partials deleted): every series
+    of v4, its verdicts included, goes; v3's stay."""
+    rng = np.random.default_rng(3)
+    sums = ShadowSums(
+        "m", "v2", "v3", 400, {"agreement": Moments.of(rng.binomial(1, 0.9, 400))}, 400, 8
+    )
+    v3, v4 = shadow_report(sums, {}), shadow_report(replace(sums, shadow_version="v4"), {})
+    m = MonitorMetrics(CollectorRegistry())
+    m.shadow.set_reports([v3, v4])
+    m.shadow.set_reports([v3])
+    assert series_named(m, shadow_version="v4") == set()
+    assert series_named(
+        m, shadow_version="v3"
+    ) == {  # what the reports measured: agreement and errors
+        "monitor_shadow_pairs",
+        "monitor_shadow_agreement",
+        "monitor_shadow_error_rate",
+        "monitor_shadow_verdict",
+    }
 
 
 def test_a_shadow_value_no_longer_measured_loses_its_series() -> None:
