@@ -13,6 +13,7 @@ from monitor.adapters.alert_outbox import AlertOutbox
 from monitor.adapters.alert_sinks import AlertDeduplicator
 from monitor.adapters.client_security import redis_client_options
 from monitor.adapters.join_store import MemoryJoinStore
+from monitor.adapters.leader_series import LeaderSeries
 from monitor.alerts.rules import default_rules, load_rules, with_runbook_base
 from monitor.errors import MonitorError
 from monitor.experiments.config import load_experiments
@@ -93,8 +94,15 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
     async def note_rebalance(sender, assigned, **kwargs):
         state["assigned_at"] = time.time()
 
-    @app.timer(s.refresh_interval, on_leader=True, name="window_jobs")
+    # a rebalance ends within the session timeout: one that keeps the leader must blank nothing
+    leader_series = LeaderSeries(m, grace_seconds=max(60.0, 2 * s.session_timeout))
+
+    @app.timer(s.refresh_interval, name="window_jobs")  # on every worker: the leader's work below
     async def window_jobs():
+        if not app.is_leader():  # as on_leader=True would, but an old leader drops its series
+            leader_series.not_leading(time.time())
+            return
+        leader_series.leading(time.time())
         mark = time.time() - 5.0  # margin for clocks between store and worker
         try:
             if not delivery.recovered:  # deliveries a killed leader left pending in the outbox

@@ -56,8 +56,8 @@ class DriftMetrics:
         self.severity = Gauge(
             _SERIES["severity"], "0 none, 1 moderate, 2 significant", labels, registry=registry
         )
-        # per exported pair: the start of the window its series show, and the features that have one
-        self._shown: dict[Labels, tuple[float, set[str]]] = {}
+        # per exported pair: the start of the window its series show, and that window's scored rows
+        self._shown: dict[Labels, tuple[float, dict[str, DriftRow]]] = {}
         self._newest = -math.inf  # the newest window start scored for any version
 
     def set_windows(self, windows: Iterable[tuple[Labels, float, Sequence[DriftRow]]]) -> None:
@@ -74,20 +74,23 @@ class DriftMetrics:
             elif start == held[0]:
                 held[1].update((row.feature, row) for row in rows)
         for labels, (start, by_feature) in newest.items():
-            shown_start, _ = self._shown.get(labels, (-math.inf, set()))
+            shown_start, _ = self._shown.get(labels, (-math.inf, {}))
             if start >= shown_start:  # an older window re-scored for late events changes nothing
-                self._export(labels, start, by_feature.values())
+                self._export(labels, start, by_feature)
             self._newest = max(self._newest, start)
         for labels, (start, _) in list(self._shown.items()):
             if start < self._newest:  # no scored row in the newest window: nothing is current
                 self.forget([labels])
 
-    def _export(self, labels: Labels, start: float, rows: Iterable[DriftRow]) -> None:
-        scored = set()
+    def _export(self, labels: Labels, start: float, by_feature: dict[str, DriftRow]) -> None:
+        scored = {f: row for f, row in by_feature.items() if row.severity in SEVERITIES}
+        _, before = self._shown.get(labels, (start, {}))
+        self._remove(labels, before.keys() - scored.keys())  # insufficient or no row: not scored
+        self._write(labels, scored.values())
+        self._shown[labels] = (start, scored)
+
+    def _write(self, labels: Labels, rows: Iterable[DriftRow]) -> None:
         for row in rows:
-            if row.severity not in SEVERITIES:  # insufficient: nothing scored
-                continue
-            scored.add(row.feature)
             series = (*labels, row.feature)
             self.severity.labels(*series).set(SEVERITIES.index(row.severity))
             # prompt_embedding has a severity and no PSI (docs/embeddings.md): no score series
@@ -96,15 +99,22 @@ class DriftMetrics:
                     remove_series(gauge, series)
                 else:
                     gauge.labels(*series).set(value)
-        _, before = self._shown.get(labels, (start, set()))
-        self._remove(labels, before - scored)
-        self._shown[labels] = (start, scored)
+
+    def withdraw(self) -> None:
+        """Remove every drift series but remember them: this worker stopped leading."""
+        for labels, (_, scored) in self._shown.items():
+            self._remove(labels, scored)
+
+    def restore(self) -> None:
+        """Export again what :meth:`withdraw` removed: this worker leads again."""
+        for labels, (_, scored) in self._shown.items():
+            self._write(labels, scored.values())
 
     def forget(self, pairs: Iterable[Labels]) -> None:
         """Remove every drift series of these label pairs."""
         for labels in pairs:
-            _, features = self._shown.pop(labels, (0.0, set()))
-            self._remove(labels, features)
+            _, scored = self._shown.pop(labels, (0.0, {}))
+            self._remove(labels, scored)
 
     def _remove(self, labels: Labels, features: Iterable[str]) -> None:
         for feature in features:
