@@ -101,6 +101,7 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
     async def window_jobs():
         if not app.is_leader():  # as on_leader=True would, but an old leader drops its series
             leader_series.not_leading(time.time())
+            m.forget_idle_versions(time.time(), s.metrics_version_ttl_seconds)  # every worker's
             return
         leader_series.leading(time.time())
         mark = time.time() - 5.0  # margin for clocks between store and worker
