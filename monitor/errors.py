@@ -56,7 +56,7 @@ class PositionMoved(StoreError):
 
 
 class BrokerError(MonitorError):
-    """The local broker could not be started or reached."""
+    """A broker could not be started, reached or logged into: the local one, or MONITOR_KAFKA_BOOTSTRAP's."""
 
     retryable = True
 

@@ -63,14 +63,19 @@ class EventProducer:
         self._partitions: dict[str, int] = {}
 
     async def start(self) -> Self:
-        self._producer = AIOKafkaProducer(
+        producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
             linger_ms=5,
             max_request_size=self.max_request_size,
             acks="all",
             **self.client_options,
         )
-        await self._producer.start()
+        try:
+            await producer.start()
+        except BaseException:  # close what start opened: else "Unclosed AIOKafkaProducer" at exit
+            await producer.stop()
+            raise
+        self._producer = producer
         return self
 
     async def stop(self) -> None:

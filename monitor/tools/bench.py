@@ -18,6 +18,7 @@ The cases and their events are in :mod:`monitor.tools.bench_data`, the bare cons
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from monitor.adapters.broker_check import check_broker
 from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.local_broker import given_or_local_broker
 from monitor.errors import ConfigError
@@ -57,8 +59,13 @@ def run_bench(
     say: Echo = echo or (lambda text: print(text, flush=True))
     cases = _chosen_cases(case, events=events, batch=batch, partitions=partitions, repeat=repeat)
     given = bootstrap or os.environ.get("MONITOR_KAFKA_BOOTSTRAP")
-    # your broker: the bench's clients use the same MONITOR_KAFKA_* security settings as the worker
-    options = kafka_client_options(Settings()) if given else None
+    options = None
+    # your broker: checked first (one error line if it lets no client in), then the bench's clients
+    # use the same MONITOR_KAFKA_* security settings as the worker
+    if given:
+        settings = Settings()
+        asyncio.run(check_broker(settings, given))
+        options = kafka_client_options(settings)
     with (
         tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp,
         given_or_local_broker(given, Path(tmp) / "broker.log", say) as broker_bootstrap,

@@ -9,6 +9,7 @@ import signal
 import time
 from pathlib import Path
 
+from monitor.adapters.broker_check import check_broker
 from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.local_broker import free_port, given_or_local_broker
 from monitor.adapters.producer import EventProducer
@@ -238,17 +239,21 @@ def _start_worker(
     settings: Settings, bootstrap: str, worker: WorkerProcess, data_dir: Path
 ) -> None:
     """The demo's topics, then the worker, waited for until it is ready."""
-    asyncio.run(
-        ensure_topics(
-            bootstrap,
-            {settings.inference_topic: 2, settings.feedback_topic: 2, settings.dlq_topic: 1},
-            kafka_client_options(settings),
-        )
-    )
+    asyncio.run(_demo_topics(settings, bootstrap))
     _echo(f"starting worker (log: {data_dir / 'worker.log'}, metrics: {worker.url}/metrics)")
     worker.start()
     worker.wait_ready()
     _echo(f"dashboard: {worker.url}/  (live while the demo runs)")
+
+
+async def _demo_topics(settings: Settings, bootstrap: str) -> None:
+    """The broker checked (a given one may not answer: one error line naming it), then the topics."""
+    await check_broker(settings, bootstrap)
+    await ensure_topics(
+        bootstrap,
+        {settings.inference_topic: 2, settings.feedback_topic: 2, settings.dlq_topic: 1},
+        kafka_client_options(settings),
+    )
 
 
 def _recap(reader: HttpReader) -> list[str]:

@@ -27,6 +27,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry, start_http_server
 
+from monitor.adapters.broker_check import broker_errors, check_broker
 from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.judge_client import ChatClient
 from monitor.adapters.producer import partition_for
@@ -154,11 +155,14 @@ async def run_judge(
         started.push_async_callback(client.close)
         # the endpoint first: an unreachable judge fails start-up before joining the consumer group
         await client.setup()
-        consumer, producer = await _kafka_clients(s)
-        started.push_async_callback(consumer.stop)
-        await consumer.start()
-        started.push_async_callback(producer.stop)
-        await producer.start()
+        # then the broker: one error naming its address, however far the clients got
+        await check_broker(s, _bootstrap(s))
+        with broker_errors(s, _bootstrap(s)):
+            consumer, producer = await _kafka_clients(s)
+            started.push_async_callback(consumer.stop)
+            await consumer.start()
+            started.push_async_callback(producer.stop)
+            await producer.start()
         log.info(
             "judging with %s at %s; records from %s, results to %s",
             s.judge_model,
@@ -180,11 +184,15 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             pass
 
 
+def _bootstrap(s: Settings) -> str:
+    return s.kafka_bootstrap or "127.0.0.1:9092"
+
+
 async def _kafka_clients(s: Settings) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
     """The judge topic, made sure of; its consumer (offsets committed by hand) and the producer of
     grades and dead letters, neither started."""
     options = kafka_client_options(s)
-    bootstrap = s.kafka_bootstrap or "127.0.0.1:9092"
+    bootstrap = _bootstrap(s)
     await ensure_topics(bootstrap, {s.judge_records_topic: 1}, options)
     consumer = AIOKafkaConsumer(
         s.judge_records_topic,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor.adapters.broker_check import check_broker
 from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.producer import EventProducer
 from monitor.contract.decode import DecodedMessage, Rejection, decode_message
@@ -68,6 +69,7 @@ async def replay_file(
     topics = {"inference": settings.inference_topic, "feedback": settings.feedback_topic}
     report = ReplayReport()
     chunk = batch_size * 10
+    await check_broker(settings)  # one line naming the address, not aiokafka's traceback
     started = time.monotonic()
     async with EventProducer(
         settings.kafka_bootstrap or "",

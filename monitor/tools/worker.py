@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -34,6 +35,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Open and migrate the store, then run the Faust worker until it is stopped."""
     import faust
 
+    from monitor.adapters.broker_check import check_broker
     from streams.access import check_web_bind
     from streams.app import create_app
     from streams.wiring import Wiring
@@ -47,6 +49,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     )
     level = {"crit": "CRITICAL", "warn": "WARNING"}.get(loglevel, loglevel.upper())
     logging.getLogger("monitor").setLevel(level)
+    if settings.kafka_bootstrap:  # one error line naming the broker, not Faust's traceback
+        asyncio.run(check_broker(settings))
     wiring = Wiring.build(settings)
     wiring.open_store()
     wiring.open_join_store()

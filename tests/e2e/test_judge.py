@@ -16,7 +16,6 @@ from collections.abc import Iterator
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaConnectionError
 from judge_support import ScriptedJudge, ThreadedJudge
 from proxy_support import JoinThenRefuseProxy
 from tests_support import inference, publish_raw, read_topic, reader_for, wait_until
@@ -25,6 +24,7 @@ from tls_support import other_free_port
 from monitor.adapters.judge_client import JudgeUnreachable
 from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.producer import EventProducer
+from monitor.errors import BrokerError
 from monitor.settings import Settings
 from monitor.tools.judge import run_judge
 
@@ -190,14 +190,16 @@ def test_judge_stops_the_consumer_it_started_when_the_producer_cannot_start(
 ) -> None:
     """The broker stops taking connections once the judge's consumer has joined its group: the
     producer cannot start and run_judge fails, and every client connection it opened is closed
-    (the consumer it had started is stopped)."""
+    (the consumer it had started is stopped). The error names the broker's address."""
     proxy_port = free_port()
     settings = judge_settings(f"127.0.0.1:{proxy_port}", judge_url, app_id=f"t{unique}")
 
     async def start_judge(proxy: JoinThenRefuseProxy) -> None:
         await proxy.start()
         try:
-            with pytest.raises(KafkaConnectionError):
+            with pytest.raises(
+                BrokerError, match=f"cannot connect to the Kafka broker at 127.0.0.1:{proxy_port} "
+            ):
                 await run_judge(settings)
             assert proxy.joined  # the consumer had started before the producer failed to
             for _ in range(50):  # the proxy hears the clients close their sockets
@@ -220,7 +222,7 @@ def test_judge_frees_its_metrics_port_when_no_broker_answers(judge_url) -> None:
     settings = judge_settings(
         f"127.0.0.1:{other_free_port(metrics_port)}", judge_url, judge_metrics_port=metrics_port
     )
-    with pytest.raises(KafkaConnectionError):
+    with pytest.raises(BrokerError, match="Connect call failed"):
         asyncio.run(run_judge(settings))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", metrics_port))  # EADDRINUSE while a server listens there
