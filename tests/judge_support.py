@@ -4,7 +4,8 @@
 prefers the longer answer (the more so the larger the difference), ``quality`` prefers (and grades high) answers containing "GOOD";
 ``fail`` lists HTTP statuses (or ``"sleep"``) returned by the first calls, in order, before the
 behaviour answers; ``garbage`` replies with text no parser can read. ``requests`` records the
-method, path and status of every request, completions or not; with ``ssl_context`` it serves HTTPS.
+method, path and status of every request, completions or not, and ``targets`` its path with the
+query; with ``ssl_context`` it serves HTTPS.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class ScriptedJudge:
     headers: list[dict[str, str]] = field(default_factory=list)
     tokens: int = 0  # tokens reported in successful replies
     requests: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status)
+    targets: list[str] = field(default_factory=list)  # path and query of every request
     ssl_context: ssl.SSLContext | None = None
     port: int = 0
     _runner: web.AppRunner | None = None
@@ -111,6 +113,7 @@ class ScriptedJudge:
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.targets.append(request.path_qs)
         try:
             response: web.StreamResponse = await handler(request)
         except web.HTTPException as exc:  # e.g. 405 for a method the path does not take

@@ -4,7 +4,9 @@
 endpoint URL, no completion and no tokens, where any status (401, 404, 405 included) will do;
 a refused connection, an unknown host, a TLS failure or no answer within ``check_timeout_seconds``
 raises :class:`JudgeUnreachable`. ``complete()`` posts ``{model, messages, max_tokens, temperature: 0}``
-to ``<MONITOR_JUDGE_URL>/chat/completions`` with the API key as a bearer token, and returns the
+to ``MONITOR_JUDGE_URL`` with ``/chat/completions`` appended to its path (its query, e.g. Azure
+OpenAI's ``?api-version=``, kept: :func:`chat_completions_endpoint`) with the API key as a bearer
+token, and returns the
 reply's text and token usage. Timeouts, 429 and 5xx answers and dropped connections are retried
 with jittered exponential backoff (full jitter) up to ``retries`` times; any other 4xx is not
 (retrying cannot fix a bad request or a bad key). Every URL in an error goes through
@@ -18,13 +20,40 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from monitor.errors import ConfigError, MonitorError
 from monitor.redact import mask_text, mask_url
 
-__all__ = ["ChatClient", "ChatReply", "JudgeCallError", "JudgeUnreachable"]
+__all__ = [
+    "ChatClient",
+    "ChatReply",
+    "JudgeCallError",
+    "JudgeUnreachable",
+    "chat_completions_endpoint",
+]
+
+CHAT_COMPLETIONS = "/chat/completions"
+
+
+def chat_completions_endpoint(url: str) -> str:
+    """``url`` with ``/chat/completions`` appended to its path unless it ends so already; its
+    query (and credentials) kept.
+
+    >>> chat_completions_endpoint("https://host/v1?api-version=2024-06-01")
+    'https://host/v1/chat/completions?api-version=2024-06-01'
+    >>> chat_completions_endpoint("https://host/openai/deployments/judge/chat/completions?api-version=X")
+    'https://host/openai/deployments/judge/chat/completions?api-version=X'
+    >>> chat_completions_endpoint("http://127.0.0.1:11434/v1/")
+    'http://127.0.0.1:11434/v1/chat/completions'
+    """
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if not path.endswith(CHAT_COMPLETIONS):
+        path += CHAT_COMPLETIONS
+    return urlunsplit(parts._replace(path=path))
 
 
 class JudgeCallError(MonitorError):
@@ -68,9 +97,7 @@ class ChatClient:
         on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        self.endpoint = (
-            self.url if self.url.endswith("/chat/completions") else f"{self.url}/chat/completions"
-        )
+        self.endpoint = chat_completions_endpoint(url)
         self.model = model
         self._api_key = api_key
         self.timeout_seconds = timeout_seconds

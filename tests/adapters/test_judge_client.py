@@ -50,6 +50,10 @@ def test_backoff_is_full_jitter_below_the_cap(attempt: int, seed: int) -> None:
 def test_endpoint_is_the_chat_completions_path() -> None:
     assert ChatClient("http://h/v1/", "m", None).endpoint == "http://h/v1/chat/completions"
     assert ChatClient("http://h/v1/chat/completions", "m", None).endpoint.count("chat") == 1
+    assert (
+        ChatClient("https://h/v1?api-version=2024-06-01", "m", None).endpoint
+        == "https://h/v1/chat/completions?api-version=2024-06-01"
+    )
 
 
 def test_errors_mask_credentials_in_urls() -> None:
@@ -143,3 +147,33 @@ def test_setup_takes_any_http_answer_and_asks_for_no_completion(path: str, statu
     asyncio.run(run())
     assert judge.requests == [("HEAD", f"{path}/chat/completions", status)]
     assert judge.calls == [] and judge.tokens == 0
+
+
+@pytest.mark.parametrize(
+    "path_and_query",
+    ["/v1?api-version=2024-06-01", "/v1/chat/completions/?api-version=2024-06-01"],
+)
+def test_a_query_in_the_url_stays_the_query_of_every_call(path_and_query: str) -> None:
+    """Azure OpenAI's ``?api-version=``: the start-up check and the completion both reach
+    /v1/chat/completions with the query (before: ``/v1?api-version=...`` plus ``/chat/completions``
+    as text, so the path was /v1 or doubled and every call was refused with 404)."""
+    judge = ScriptedJudge()
+
+    async def run() -> str:
+        await judge.start()
+        try:
+            url = f"http://127.0.0.1:{judge.port}{path_and_query}"
+            async with ChatClient(url, "m", KEY, check_timeout_seconds=2, retries=0) as client:
+                reply = await client.complete(
+                    [{"role": "user", "content": "[Answer]\nGOOD\n[Grade]"}], 50
+                )
+            return reply.text
+        finally:
+            await judge.stop()
+
+    assert '"accuracy": 9' in asyncio.run(run())
+    assert judge.targets == ["/v1/chat/completions?api-version=2024-06-01"] * 2
+    assert [(method, status) for method, _, status in judge.requests] == [
+        ("HEAD", 405),
+        ("POST", 200),
+    ]
