@@ -191,6 +191,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> IngestService:
         m.batch_seconds.observe(time.perf_counter() - started)
 
     source = SourceConsumer(s, kafka_client_options(s), timed_handle, on_assigned=positions.forget)
+    wiring.log_ends = source.log_ends  # the consumer lag timer reads them
     ingest_service = IngestService(app, source)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust passes assigned= by keyword

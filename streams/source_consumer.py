@@ -203,6 +203,18 @@ class SourceConsumer:
             raise RuntimeError("the source consumer is not started")
         return self._consumer
 
+    def log_ends(self) -> dict[tuple[str, int], int]:
+        """The high watermark of each source partition assigned to this worker, as its latest fetch
+        reported it (a partition not fetched yet is left out)."""
+        if self._consumer is None:
+            return {}
+        ends = {}
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is not None:
+                ends[(tp.topic, tp.partition)] = int(high)
+        return ends
+
     def _build(self) -> AIOKafkaConsumer:  # in the event loop: aiokafka binds to the running loop
         s = self.settings
         return AIOKafkaConsumer(

@@ -167,15 +167,19 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
         for side, n in expired.items():
             m.shadow.unpaired.labels(side=side).inc(n)
 
+    lag_shown: set[tuple[str, int]] = set()
+
     @app.timer(5.0, name="consumer_lag")
     async def consumer_lag():
-        for (topic, partition), position in list(wiring.positions.items()):
-            try:
-                high = app.consumer.highwater(faust.types.TP(topic, partition))
-            except Exception as exc:  # noqa: BLE001 - partition not assigned here any more
-                log.debug("no highwater for %s/%s: %s", topic, partition, exc)
-                continue
-            if high is not None:
-                m.lag.labels(topic=topic, partition=str(partition)).set(
-                    max(high - position.last_offset - 1, 0)
-                )
+        """Messages behind the log end of each source partition this worker consumes: the log end
+        from the ingest consumer's fetches, the written offset from the store's positions."""
+        ends = wiring.log_ends()
+        for (topic, partition), end in ends.items():
+            position = wiring.positions.get((topic, partition))
+            if position is not None:  # unknown until a batch of the partition (or after a failure)
+                behind = max(end - position.last_offset - 1, 0)
+                m.lag.labels(topic=topic, partition=str(partition)).set(behind)
+                lag_shown.add((topic, partition))
+        for topic, partition in lag_shown - ends.keys():  # revoked: another worker reports it
+            m.lag.remove(topic, str(partition))
+            lag_shown.discard((topic, partition))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,8 @@ class Wiring:
     health: IngestHealth = field(default_factory=IngestHealth)
     source_log: SourceLog | None = None
     embedder: Embedder | None = None  # MONITOR_EMBEDDER, loaded once at start (docs/embeddings.md)
+    # the source partitions this worker consumes and their log ends (the ingest consumer's fetches)
+    log_ends: Callable[[], Mapping[tuple[str, int], int]] = field(default=dict)
 
     def open_source_log(self) -> SourceLog:
         """The broker client that checks stored positions (log identity, log end); connects on first use."""
