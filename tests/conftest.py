@@ -86,3 +86,16 @@ def chdb_dir() -> Iterator[Path]:
 @pytest.fixture()
 def unique() -> str:
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="module")
+def scram_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A local broker that requires SASL (SCRAM-SHA-256 and PLAIN), one per test module."""
+    workdir = tmp_path_factory.mktemp("scram-broker")
+    try:
+        broker = LocalBroker(authentication=True, log_path=workdir / "broker.log").start()
+    except Exception as exc:
+        missing_service(f"Tansu broker ({exc})")
+        raise
+    yield broker
+    broker.stop()

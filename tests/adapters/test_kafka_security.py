@@ -49,18 +49,6 @@ def mtls_bootstrap(certs: Certificates, tmp_path_factory: pytest.TempPathFactory
         broker.stop()
 
 
-@pytest.fixture(scope="module")
-def scram_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    workdir = tmp_path_factory.mktemp("scram-broker")
-    try:
-        broker = LocalBroker(authentication=True, log_path=workdir / "broker.log").start()
-    except Exception as exc:
-        missing_service(f"Tansu broker ({exc})")
-        raise
-    yield broker
-    broker.stop()
-
-
 def tls_settings(bootstrap: str, certs: Certificates, **overrides: object) -> Settings:
     values = {
         "kafka_bootstrap": bootstrap,

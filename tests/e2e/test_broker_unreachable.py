@@ -10,12 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from judge_support import ScriptedJudge, ThreadedJudge
-from tests_support import missing_service
 
 from monitor.adapters.broker_check import CHECK_TIMEOUT_SECONDS
 from monitor.adapters.local_broker import LocalBroker, free_port
@@ -101,18 +99,6 @@ def test_a_server_that_never_answers_is_given_up_on_after_the_check_timeout(
         f"PLAINTEXT): no answer within {CHECK_TIMEOUT_SECONDS:g} s",
     )
     assert CHECK_TIMEOUT_SECONDS <= took < CHECK_TIMEOUT_SECONDS + 15
-
-
-@pytest.fixture(scope="module")
-def scram_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    workdir = tmp_path_factory.mktemp("scram-broker")
-    try:
-        broker = LocalBroker(authentication=True, log_path=workdir / "broker.log").start()
-    except Exception as exc:
-        missing_service(f"Tansu broker ({exc})")
-        raise
-    yield broker
-    broker.stop()
 
 
 @pytest.mark.parametrize(
