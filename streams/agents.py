@@ -192,6 +192,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> IngestService:
 
     source = SourceConsumer(s, kafka_client_options(s), timed_handle, on_assigned=positions.forget)
     wiring.log_ends = source.log_ends  # the consumer lag timer reads them
+    wiring.broker_answered_at = source.broker_answered_at  # /health reads it
     ingest_service = IngestService(app, source)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust passes assigned= by keyword

@@ -215,6 +215,19 @@ class SourceConsumer:
                 ends[(tp.topic, tp.partition)] = int(high)
         return ends
 
+    def broker_answered_at(self) -> float | None:
+        """The oldest of the last fetch answers (epoch seconds) of the assigned source partitions,
+        None before any: the broker answers a fetch of an idle partition too, every
+        ``fetch_max_wait_ms``, so an old answer means the broker (or a partition's leader) is gone."""
+        if self._consumer is None:
+            return None
+        answered = [
+            stamp
+            for tp in self._consumer.assignment()
+            if (stamp := self._consumer.last_poll_timestamp(tp)) is not None
+        ]
+        return min(answered) / 1000.0 if answered else None
+
     def _build(self) -> AIOKafkaConsumer:  # in the event loop: aiokafka binds to the running loop
         s = self.settings
         return AIOKafkaConsumer(

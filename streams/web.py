@@ -77,7 +77,7 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
 
     @app.page("/health")
     async def health(web, request):  # unauthenticated: orchestrators probe it
-        body, status = wiring.health.report(time.time())
+        body, status = wiring.health.report(time.time(), wiring.broker_answered_at())
         return web.json({**body, "positions": len(wiring.positions)}, status=status)
 
     if wiring.owns_store and wiring.store_secret is not None:

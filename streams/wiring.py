@@ -84,6 +84,8 @@ class Wiring:
     embedder: Embedder | None = None  # MONITOR_EMBEDDER, loaded once at start (docs/embeddings.md)
     # the source partitions this worker consumes and their log ends (the ingest consumer's fetches)
     log_ends: Callable[[], Mapping[tuple[str, int], int]] = field(default=dict)
+    # the oldest last fetch answer of those partitions (/health: a broker that went away)
+    broker_answered_at: Callable[[], float | None] = field(default=lambda: None)
 
     def open_source_log(self) -> SourceLog:
         """The broker client that checks stored positions (log identity, log end); connects on first use."""

@@ -83,6 +83,9 @@ class IngestHealth:
     ('ok', 0)
     >>> h.batch_written(171.0, 3); h.report(171.0)[0]["events_written"]
     8
+    >>> body, status = h.report(300.0, broker_answered_at=200.0)  # no fetch answer for 100 s
+    >>> body["status"], status, body["last_error"]
+    ('failing', 503, 'no fetch answer from the broker for 100 s')
     """
 
     failing_after: float = 60.0
@@ -109,16 +112,27 @@ class IngestHealth:
         self.failing_since = self.failing_since or now
         self.last_error = error[:500]
 
-    def report(self, now: float) -> tuple[dict[str, Any], int]:
-        """The JSON body and HTTP status of ``/health``."""
+    def report(
+        self, now: float, broker_answered_at: float | None = None
+    ) -> tuple[dict[str, Any], int]:
+        """The JSON body and HTTP status of ``/health``. ``broker_answered_at``: the oldest of the
+        last fetch answers of the source partitions (the broker answers an idle partition's fetch
+        too); silent for longer than ``failing_after``, the worker is failing: it cannot read."""
         failing_for = now - self.failing_since if self.failing_since is not None else 0.0
+        silent_for = now - broker_answered_at if broker_answered_at is not None else 0.0
+        broker_silent = silent_for > self.failing_after
         status = (
-            "ok"
+            "failing"
+            if broker_silent
+            else "ok"
             if self.failing_since is None
             else "degraded"
             if failing_for < self.failing_after
             else "failing"
         )
+        last_error = self.last_error if self.failing_since is not None else None
+        if broker_silent and last_error is None:
+            last_error = f"no fetch answer from the broker for {silent_for:.0f} s"
         body = {
             "status": status,
             "first_batch_at": self.first_batch_at,
@@ -127,7 +141,8 @@ class IngestHealth:
             "events_written": self.events_written,
             "consecutive_failures": self.consecutive_failures,
             "failing_for_seconds": round(failing_for, 3),
-            "last_error": self.last_error if self.failing_since is not None else None,
+            "broker_answered_at": broker_answered_at,
+            "last_error": last_error,
         }
         return body, 503 if status == "failing" else 200
 

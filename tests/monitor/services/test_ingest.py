@@ -175,6 +175,7 @@ def test_health_turns_failing_after_the_threshold():
             "events_written": 0,
             "consecutive_failures": 0,
             "failing_for_seconds": 0.0,
+            "broker_answered_at": None,
             "last_error": None,
         },
         200,
@@ -189,6 +190,17 @@ def test_health_turns_failing_after_the_threshold():
     )
     assert h.report(109.0)[0]["status"] == "degraded" and h.report(110.5)[1] == 503
     assert h.report(110.5)[0]["last_error"] == "StoreError: still down"
+
+
+def test_health_fails_when_the_broker_stops_answering_fetches():
+    h = IngestHealth(failing_after=10)
+    assert h.report(100.0, broker_answered_at=95.0)[0]["status"] == "ok"
+    assert h.report(100.0, broker_answered_at=90.0)[0]["status"] == "ok"  # at the threshold
+    body, status = h.report(100.0, broker_answered_at=89.0)
+    assert (body["status"], status) == ("failing", 503)
+    assert body["last_error"] == "no fetch answer from the broker for 11 s"
+    h.batch_failed(100.0, "StoreError: down")  # a batch's own error is the one reported
+    assert h.report(100.0, broker_answered_at=89.0)[0]["last_error"] == "StoreError: down"
 
 
 class CachingHarness(Harness):
