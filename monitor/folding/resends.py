@@ -8,8 +8,9 @@ after a crash) is not a resend. An inference of another model, version or time u
 already held is not a resend either (a producer whose ids repeat, a counter restarted): it counts
 as traffic, though it joins nothing (the request id is the join key).
 
-The first inference is looked for earlier in the batch, then in the join store (its payload,
-:func:`monitor.outcomes.join.payload_identity`), which holds it for the join TTL.
+The first inference is the one the join store holds (its payload,
+:func:`monitor.outcomes.join.payload_identity`; kept for the join TTL), else the first of the
+request id earlier in the batch (the one the join store will hold).
 
 >>> from monitor.contract.events import InferenceEvent
 >>> check = ResendCheck(lambda request_ids: {})
