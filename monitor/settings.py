@@ -178,7 +178,8 @@ class Settings(BaseSettings):
         description="absolute http(s) URL where docs/ is served; relative runbook_url resolve against it",
     )
     health_failing_after: str = Field(
-        "60s", description="/health answers 503 once batches fail for this long"
+        "60s",
+        description="/health answers 503 once batches fail, or the broker answers no fetch, for this long",
     )
     max_tracked_versions: int = Field(
         1000,

@@ -29,6 +29,7 @@ import orjson
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import MemoryJoinStore
+from monitor.catalogue import WINDOW_METRICS
 from monitor.contract.decode import Rejection
 from monitor.contract.dlq import dead_letter_record
 from monitor.drift.baseline import Baseline, build_baseline
@@ -46,14 +47,9 @@ from monitor.tools.fuzz.messages import (
 
 __all__ = ["FuzzHarness", "FuzzReport"]
 
-COUNT_NAMES = (
-    "inference_events",
-    "late_inference_events",
-    "feedback_events",
-    "late_feedback_events",
-    "resent_inference_events",
-    "shadow:events",
-)  # shadow inferences are counted as traffic of their own version; resends as such
+# every accepted event is counted once: the catalogue's window counts (on time, late, resent) and
+# shadow inferences as traffic of their own version
+COUNT_NAMES = (*(m.name for m in WINDOW_METRICS if m.kind == "count"), "shadow:events")
 _REASON = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
