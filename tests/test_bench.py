@@ -135,6 +135,42 @@ def test_in_process_bench_counts_every_event_after_the_first_batch(tmp_path) -> 
     assert "thread us/event" in done.stdout
 
 
+def test_in_process_bench_measures_the_redis_join_store_and_leaves_no_key(
+    tmp_path, redis_url: str
+) -> None:
+    """``--join-store redis``: the batch steps join through MONITOR_REDIS_URL's Redis, under an app
+    id of the bench's own, and every key the run wrote is gone afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    output = tmp_path / "in-process.json"
+    done = monitor_cli(
+        "bench", "--in-process", "--join-store", "redis", "--events", "4000", "--batch", "10",
+        "--output", str(output), env={"MONITOR_REDIS_URL": redis_url},
+    )  # fmt: skip
+    results = orjson.loads(output.read_bytes())
+    assert [(r["join_store"], r["events"], r["written"]) for r in results] == [
+        ("redis", 4000 - 1000, 4000),
+        ("redis", 4000 - 2000, 4000),
+    ]
+    assert "standard  redis" in done.stdout
+    assert list(client.scan_iter(match="monitor-bench-*", count=10_000)) == []
+
+
+def test_the_redis_join_store_bench_needs_redis_and_the_in_process_run() -> None:
+    done = monitor_cli(
+        "bench", "--in-process", "--join-store", "redis", "--events", "4000",
+        env={"MONITOR_REDIS_URL": ""}, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "--join-store redis measures MONITOR_REDIS_URL" in done.stderr
+    done = monitor_cli("bench", "--join-store", "redis", env={}, check=False)
+    assert done.returncode == 2 and "--join-store applies to --in-process" in done.stderr
+    done = monitor_cli(
+        "bench", "--in-process", "--join-store", "disk", "--events", "4000", env={}, check=False
+    )
+    assert done.returncode == 2 and "--join-store 'disk' is not one of memory, redis" in done.stderr
+
+
 def test_repeat_is_refused_where_it_would_be_ignored() -> None:
     done = monitor_cli("bench", "--in-process", "--repeat", "3", env={}, check=False)
     assert done.returncode == 2 and "--repeat applies to the broker runs only" in done.stderr

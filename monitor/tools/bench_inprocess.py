@@ -4,8 +4,9 @@ The worker's blocking batch steps (:class:`~monitor.services.ingest.BatchIngest`
 ``write``: decode, validate, fold, drift histograms against seeded baselines, join and outcome
 stage, shadow stage, the partials insert with its position check), its Prometheus bookkeeping
 and the encoding of the detector values, wired as ``monitor worker`` wires them, with its garbage
-collector settings (embedded store in a temporary directory, in-process join stores, the
-configured embedder), over the bench's events in one-event and batched messages. CPU time is this
+collector settings (embedded store in a temporary directory, in-process join stores or, with
+``join_store="redis"``, the configured Redis under an app id of the bench's own whose keys are
+deleted afterwards, the configured embedder), over the bench's events in one-event and batched messages. CPU time is this
 process's (chdb's own threads included) and, apart, that of the thread running the batch steps, so
 other jobs on the machine move them less than the wall-clock rates of the broker runs: they are the
 figures to compare commits with, and this is the run to profile
@@ -15,6 +16,7 @@ figures to compare commits with, and this is the run to profile
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["InProcessResult", "measure_in_process", "run_bench_in_process"]
 
 REFERENCE_EVENTS = 2_000  # the baselines' reference events, as in the broker runs
+JOIN_STORES = ("memory", "redis")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class InProcessResult:
     cpu_seconds: float  # the process's: chdb's own threads included
     written: int = 0  # inference events the store holds afterwards, the first batch's included
     thread_cpu_seconds: float = 0.0  # the thread that runs the batch steps, alone
+    join_store: str = "memory"  # or "redis": MONITOR_REDIS_URL's
 
     @property
     def rate(self) -> float:
@@ -64,17 +68,38 @@ class InProcessResult:
 
 
 def measure_in_process(
-    case: str, events: int, per_message: int, messages_per_batch: int, workdir: Path
+    case: str,
+    events: int,
+    per_message: int,
+    messages_per_batch: int,
+    workdir: Path,
+    join_store: str = "memory",
 ) -> InProcessResult:
     """Feed ``events`` bench events through the worker's batch steps; the first batch (imports,
     first use) is left out of the figures."""
-    from monitor.tools.worker import tune_gc
-
     now = time.time()
     generated = bench_events(CASES[case], REFERENCE_EVENTS + events, now=now)
-    settings, wiring = _seeded_wiring(generated[:REFERENCE_EVENTS], workdir)
+    settings, wiring = _seeded_wiring(generated[:REFERENCE_EVENTS], workdir, join_store)
+    try:
+        return _measure(
+            case, generated[REFERENCE_EVENTS:], per_message, messages_per_batch, settings, wiring
+        )
+    finally:
+        if join_store == "redis":
+            _delete_bench_keys(settings)
+
+
+def _measure(
+    case: str,
+    rest: list[dict[str, Any]],
+    per_message: int,
+    messages_per_batch: int,
+    settings: Settings,
+    wiring: Wiring,
+) -> InProcessResult:
+    from monitor.tools.worker import tune_gc
+
     steps = _batch_steps(wiring)
-    rest = generated[REFERENCE_EVENTS:]
     values = [
         orjson.dumps(rest[i : i + per_message] if per_message > 1 else rest[i])
         for i in range(0, len(rest), per_message)
@@ -84,15 +109,25 @@ def measure_in_process(
     written = wiring.store.query(
         f"SELECT sum(count) FROM {wiring.store.table('partials')} WHERE name = 'inference_events'"
     ).rows[0][0]
-    wiring.store.close()
+    wiring.close()  # every connection: chdb opens another directory only once all are closed
     if int(written or 0) != len(rest):  # a bench that loses events measures nothing
         raise MonitorError(f"the batch steps wrote {written} of {len(rest)} events")
     return InProcessResult(
-        case, per_message, messages_per_batch, counted, seconds, cpu, int(written), thread_cpu
+        case,
+        per_message,
+        messages_per_batch,
+        counted,
+        seconds,
+        cpu,
+        int(written),
+        thread_cpu,
+        "redis" if settings.redis_dsn else "memory",
     )
 
 
-def _seeded_wiring(reference: list[dict[str, Any]], workdir: Path) -> tuple[Settings, Wiring]:
+def _seeded_wiring(
+    reference: list[dict[str, Any]], workdir: Path, join_store: str
+) -> tuple[Settings, Wiring]:
     """The worker's wiring on an embedded store in ``workdir`` whose baselines ``reference`` seeds,
     its store and join stores open."""
     from monitor.settings import Settings
@@ -100,13 +135,28 @@ def _seeded_wiring(reference: list[dict[str, Any]], workdir: Path) -> tuple[Sett
 
     url = f"chdb://{workdir / 'store'}"
     seed_baselines(url, reference, workdir)
-    # its own embedded store and in-process join stores, whatever MONITOR_REDIS_URL says: the bench
-    # writes nothing into a deployment's Redis
-    settings = Settings(clickhouse_url=url, redis_url=None)
+    if join_store == "redis":  # MONITOR_REDIS_URL's Redis, under keys of the bench's own
+        settings = Settings(clickhouse_url=url, app_id=f"monitor-bench-{secrets.token_hex(6)}")
+    else:  # in-process join stores, whatever MONITOR_REDIS_URL says
+        settings = Settings(clickhouse_url=url, redis_url=None)
     wiring = Wiring.build(settings)
     wiring.open_store()
     wiring.open_join_store()
     return settings, wiring
+
+
+def _delete_bench_keys(settings: Settings) -> int:
+    """Delete the keys of the bench's own app id (its join and shadow stores) from Redis."""
+    import redis
+
+    from monitor.adapters.client_security import redis_client_options
+
+    client = redis.Redis.from_url(settings.redis_dsn or "", **redis_client_options(settings))
+    try:
+        keys = list(client.scan_iter(match=f"{settings.app_id}:*", count=10_000))
+        return sum(client.delete(*keys[i : i + 1000]) for i in range(0, len(keys), 1000))
+    finally:
+        client.close()
 
 
 def _batch_steps(wiring: Wiring) -> BatchIngest:
@@ -190,12 +240,20 @@ def run_bench_in_process(
     case: str,
     output: Path | None = None,
     echo: Callable[[str], None] = print,
+    join_store: str = "memory",
 ) -> int:
     """Both shapes (one event per message in batches of 1,000 messages, ``batch`` events per message
     in batches of 200 messages) of each case; a table, and the results as JSON in ``output``."""
     cases = list(CASES) if case == "all" else [case]
     if case != "all" and case not in CASES:
         raise MonitorError(f"--case {case!r} is not one of {', '.join([*CASES, 'all'])}")
+    if join_store not in JOIN_STORES:
+        raise MonitorError(f"--join-store {join_store!r} is not one of {', '.join(JOIN_STORES)}")
+    if join_store == "redis":
+        from monitor.settings import Settings
+
+        if not Settings().redis_dsn:
+            raise MonitorError("--join-store redis measures MONITOR_REDIS_URL's Redis: set it")
     shapes = ((1, 1000), (batch, 200))
     least = 2 * max(per_message * messages for per_message, messages in shapes)
     if events < least:  # the first batch is left out: at least one more is needed
@@ -205,15 +263,17 @@ def run_bench_in_process(
         for per_message, messages in shapes:
             echo(f"  {name}, {per_message} event(s)/message, {messages} messages per batch ...")
             with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
-                results.append(measure_in_process(name, events, per_message, messages, Path(tmp)))
+                results.append(
+                    measure_in_process(name, events, per_message, messages, Path(tmp), join_store)
+                )
     echo(
-        f"{'case':<9} {'events/msg':>10} {'events/s':>10} {'CPU us/event':>13} "
+        f"{'case':<9} {'join':<6} {'events/msg':>10} {'events/s':>10} {'CPU us/event':>13} "
         f"{'thread us/event':>16}"
     )
     for r in results:
         echo(
-            f"{r.case:<9} {r.events_per_message:>10} {r.rate:>10,.0f} {r.cpu_us_per_event:>13.1f} "
-            f"{r.thread_us_per_event:>16.1f}"
+            f"{r.case:<9} {r.join_store:<6} {r.events_per_message:>10} {r.rate:>10,.0f} "
+            f"{r.cpu_us_per_event:>13.1f} {r.thread_us_per_event:>16.1f}"
         )
     echo("CPU: the whole process's, chdb's threads included; thread: the batch steps' thread alone")
     if output is not None:

@@ -58,15 +58,26 @@ def bench(
         "--in-process",
         help="instead: the worker's batch steps alone (no broker, no Faust), CPU per event",
     ),
+    join_store: str = typer.Option(
+        "memory",
+        help="with --in-process: memory (in-process join stores) or redis (MONITOR_REDIS_URL's, "
+        "under keys of the bench's own, deleted afterwards)",
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Measure the worker against a bare Faust agent and a bare aiokafka consumer."""
     if repeat != 1 and (in_process or embeddings):
         raise typer.BadParameter("--repeat applies to the broker runs only", param_hint="--repeat")
+    if join_store != "memory" and not in_process:
+        raise typer.BadParameter("--join-store applies to --in-process", param_hint="--join-store")
     if in_process:
         from monitor.tools.bench_inprocess import run_bench_in_process
 
-        sys.exit(run_bench_in_process(events=events, batch=batch, case=case, output=output))
+        sys.exit(
+            run_bench_in_process(
+                events=events, batch=batch, case=case, output=output, join_store=join_store
+            )
+        )
     if embeddings:
         from monitor.tools.bench_embeddings import run_bench_embeddings
 
