@@ -21,7 +21,11 @@ from monitor.redact import mask_text
 from monitor.settings_errors import DURATION_FIELDS
 from monitor.settings_file import read_config_file
 
-__all__ = ["Settings", "load_settings", "parse_duration"]
+__all__ = ["JudgeKeyHeader", "Settings", "load_settings", "parse_duration"]
+
+# How the judge's key is sent: ``Authorization: Bearer <key>`` (OpenAI and most servers) or
+# ``api-key: <key>`` (Azure OpenAI); the client maps each choice to its header.
+JudgeKeyHeader = Literal["authorization", "api-key"]
 
 
 class Settings(BaseSettings):
@@ -201,7 +205,13 @@ class Settings(BaseSettings):
         None, description="OpenAI-compatible base URL, e.g. https://api.openai.com/v1"
     )
     judge_model: str | None = Field(None, description="the judge model, e.g. gpt-4o-mini")
-    judge_api_key: SecretStr | None = Field(None, description="sent as Authorization: Bearer")
+    judge_api_key: SecretStr | None = Field(
+        None, description="the judge endpoint's key, sent as MONITOR_JUDGE_API_KEY_HEADER says"
+    )
+    judge_api_key_header: JudgeKeyHeader = Field(
+        "authorization",
+        description="authorization: Authorization: Bearer <key>; api-key: api-key: <key> (Azure OpenAI)",
+    )
     judge_topic: str | None = Field(
         None, description="internal topic of texts to judge; unset: <MONITOR_APP_ID>.judge"
     )

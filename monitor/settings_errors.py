@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import ValidationError
 
@@ -54,6 +54,8 @@ def expected_form(name: str) -> str:
 
     >>> expected_form("window"), expected_form("batch_within"), expected_form("segment_keys")
     ('a duration like 90s, 5m, 2h, 7d', 'a number > 0', 'a JSON list, e.g. ["region"]')
+    >>> expected_form("judge_api_key_header")
+    "one of 'authorization', 'api-key'"
     """
     from monitor.settings import Settings
 
@@ -68,6 +70,8 @@ def expected_form(name: str) -> str:
         return 'a JSON object, e.g. {"key": "value"}'
     if origin is list or annotation is list:
         return 'a JSON list, e.g. ["region"]'
+    if origin is Literal:
+        return "one of " + ", ".join(repr(choice) for choice in get_args(annotation))
     kinds = [a for a in (get_args(annotation) or (annotation,)) if a is not type(None)]
     word = next((_TYPE_WORDS[k] for k in kinds if k in _TYPE_WORDS), "a value")
     if any(getattr(k, "__name__", "") == "SecretStr" for k in kinds):

@@ -5,7 +5,9 @@ prefers the longer answer (the more so the larger the difference), ``quality`` p
 ``fail`` lists HTTP statuses (or ``"sleep"``) returned by the first calls, in order, before the
 behaviour answers; ``garbage`` replies with text no parser can read. ``requests`` records the
 method, path and status of every request, completions or not, and ``targets`` its path with the
-query; with ``ssl_context`` it serves HTTPS.
+query; with ``ssl_context`` it serves HTTPS. With ``required_headers`` (e.g. ``{"api-key": KEY}``) a
+request, HEAD included, lacking one of them with that exact value is answered 401, as an endpoint
+answers a wrong key.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ import math
 import re
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 
+from monitor.adapters.producer import EventProducer
+from monitor.adapters.topics import ensure_topics
+from monitor.judge.forward import AnswerRecord
 from monitor.judge.sampling import hash_fraction
 
 CRITERIA = ("accuracy", "completeness", "relevance", "helpfulness", "clarity")
@@ -51,6 +57,7 @@ class ScriptedJudge:
     requests: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status)
     targets: list[str] = field(default_factory=list)  # path and query of every request
     ssl_context: ssl.SSLContext | None = None
+    required_headers: dict[str, str] = field(default_factory=dict)
     port: int = 0
     _runner: web.AppRunner | None = None
 
@@ -114,6 +121,9 @@ class ScriptedJudge:
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.targets.append(request.path_qs)
+        if any(request.headers.get(k) != v for k, v in self.required_headers.items()):
+            self.requests.append((request.method, request.path, 401))
+            return web.json_response({"error": {"message": "Incorrect API key"}}, status=401)
         try:
             response: web.StreamResponse = await handler(request)
         except web.HTTPException as exc:  # e.g. 405 for a method the path does not take
@@ -167,3 +177,34 @@ class ThreadedJudge:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+
+
+def answer_record(request_id: str, output_text: str) -> dict[str, Any]:
+    """A sampled production answer as the worker forwards it to the judge topic."""
+    answer = AnswerRecord(
+        request_id,
+        time.time(),
+        "bot",
+        "v1",
+        "production",
+        f"Question {request_id}?",
+        output_text,
+        None,
+        None,
+        True,
+    )
+    return {"kind": "inference", **asdict(answer)}
+
+
+def publish_backlog(
+    bootstrap: str, judge_topic: str, feedback_topic: str, messages: list[list[dict[str, Any]]]
+) -> None:
+    """The judge and feedback topics created, then each list of records one judge message."""
+
+    async def send() -> None:
+        await ensure_topics(bootstrap, {judge_topic: 1, feedback_topic: 1})
+        async with EventProducer(bootstrap) as producer:
+            for records in messages:
+                await producer.send_raw(judge_topic, orjson.dumps(records), key=b"k", partition=0)
+
+    asyncio.run(send())

@@ -5,8 +5,8 @@ endpoint URL, no completion and no tokens, where any status (401, 404, 405 inclu
 a refused connection, an unknown host, a TLS failure or no answer within ``check_timeout_seconds``
 raises :class:`JudgeUnreachable`. ``complete()`` posts ``{model, messages, max_tokens, temperature: 0}``
 to ``MONITOR_JUDGE_URL`` with ``/chat/completions`` appended to its path (its query, e.g. Azure
-OpenAI's ``?api-version=``, kept: :func:`chat_completions_endpoint`) with the API key as a bearer
-token, and returns the
+OpenAI's ``?api-version=``, kept: :func:`chat_completions_endpoint`) with the API key in the
+header :func:`key_headers` names (a bearer token, or Azure OpenAI's ``api-key``), and returns the
 reply's text and token usage. Timeouts, 429 and 5xx answers and dropped connections are retried
 with jittered exponential backoff (full jitter) up to ``retries`` times; any other 4xx is not
 (retrying cannot fix a bad request or a bad key). Every URL in an error goes through
@@ -26,6 +26,7 @@ import aiohttp
 
 from monitor.errors import ConfigError, MonitorError
 from monitor.redact import mask_text, mask_url
+from monitor.settings import JudgeKeyHeader
 
 __all__ = [
     "ChatClient",
@@ -33,6 +34,7 @@ __all__ = [
     "JudgeCallError",
     "JudgeUnreachable",
     "chat_completions_endpoint",
+    "key_headers",
 ]
 
 CHAT_COMPLETIONS = "/chat/completions"
@@ -54,6 +56,19 @@ def chat_completions_endpoint(url: str) -> str:
     if not path.endswith(CHAT_COMPLETIONS):
         path += CHAT_COMPLETIONS
     return urlunsplit(parts._replace(path=path))
+
+
+def key_headers(api_key: str | None, header: JudgeKeyHeader) -> dict[str, str]:
+    """The HTTP header that carries ``api_key`` (none without a key).
+
+    >>> key_headers("sk-1", "authorization"), key_headers("k", "api-key"), key_headers(None, "api-key")
+    ({'Authorization': 'Bearer sk-1'}, {'api-key': 'k'}, {})
+    """
+    if not api_key:
+        return {}
+    if header == "api-key":
+        return {"api-key": api_key}
+    return {"Authorization": f"Bearer {api_key}"}
 
 
 class JudgeCallError(MonitorError):
@@ -87,6 +102,7 @@ class ChatClient:
         model: str,
         api_key: str | None,
         *,
+        api_key_header: JudgeKeyHeader = "authorization",
         timeout_seconds: float = 30.0,
         check_timeout_seconds: float = 5.0,
         retries: int = 3,
@@ -100,6 +116,7 @@ class ChatClient:
         self.endpoint = chat_completions_endpoint(url)
         self.model = model
         self._api_key = api_key
+        self.api_key_header = api_key_header
         self.timeout_seconds = timeout_seconds
         self.check_timeout_seconds = check_timeout_seconds
         self.retries = retries
@@ -117,9 +134,10 @@ class ChatClient:
         """Open the session and check the endpoint answers HTTP; :class:`JudgeUnreachable` if not."""
         if self._session is not None:
             return self
-        headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        headers = {
+            "Content-Type": "application/json",
+            **key_headers(self._api_key, self.api_key_header),
+        }
         session = aiohttp.ClientSession(
             headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout_seconds)
         )

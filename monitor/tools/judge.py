@@ -60,6 +60,7 @@ def build_runner(settings: Settings, registry: CollectorRegistry) -> tuple[Judge
         s.judge_url or "",
         s.judge_model or "",
         s.judge_api_key.get_secret_value() if s.judge_api_key else None,
+        api_key_header=s.judge_api_key_header,
         timeout_seconds=parse_duration(s.judge_timeout),
         retries=s.judge_retries,
         on_retry=lambda reason: metrics.retries.labels(reason=reason).inc(),

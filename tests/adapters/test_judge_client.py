@@ -9,6 +9,7 @@ import random
 import socket
 import ssl
 import time
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -177,3 +178,42 @@ def test_a_query_in_the_url_stays_the_query_of_every_call(path_and_query: str) -
         ("HEAD", 405),
         ("POST", 200),
     ]
+
+
+async def served(judge: ScriptedJudge, client_for: Callable[[str], ChatClient]) -> str:
+    """A client for ``judge``'s URL set up and asked for one grade; the reply's text."""
+    await judge.start()
+    try:
+        async with client_for(judge.url) as client:
+            reply = await client.complete(
+                [{"role": "user", "content": "[Answer]\nGOOD\n[Grade]"}], 50
+            )
+        return reply.text
+    finally:
+        await judge.stop()
+
+
+@pytest.mark.parametrize(
+    ("setting", "header", "sent", "not_sent"),
+    [
+        ("authorization", "Authorization", f"Bearer {KEY}", "api-key"),
+        ("api-key", "api-key", KEY, "Authorization"),
+    ],
+)
+def test_the_key_travels_in_the_header_the_setting_names(
+    setting: str, header: str, sent: str, not_sent: str
+) -> None:
+    """An endpoint that takes the key only in ``header`` (Azure OpenAI: ``api-key``) answers the
+    start-up check and the completion; the other header is not sent (before: always
+    ``Authorization: Bearer``, which Azure OpenAI refuses)."""
+    judge = ScriptedJudge(required_headers={header: sent})
+
+    def client_for(url: str) -> ChatClient:
+        return ChatClient(url, "m", KEY, api_key_header=setting, check_timeout_seconds=2, retries=0)
+
+    assert '"accuracy": 9' in asyncio.run(served(judge, client_for))
+    assert [(method, status) for method, _, status in judge.requests] == [
+        ("HEAD", 405),
+        ("POST", 200),
+    ]
+    assert judge.headers[0][header] == sent and not_sent not in judge.headers[0]

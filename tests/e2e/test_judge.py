@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from judge_support import ScriptedJudge, ThreadedJudge
+from judge_support import ScriptedJudge, ThreadedJudge, answer_record, publish_backlog
 from proxy_support import JoinThenRefuseProxy
 from tests_support import inference, publish_raw, read_topic, reader_for, wait_until
 from tls_support import other_free_port
@@ -288,3 +288,64 @@ def test_judge_checks_its_endpoint_before_kafka_and_frees_the_metrics_port() -> 
     assert "sk-e2e-secret" not in str(error.value)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", metrics_port))  # EADDRINUSE while a server listens there
+
+
+def runner_env(bootstrap: str, unique: str, judge_url: str, **extra: str) -> dict[str, str]:
+    """``monitor judge``'s environment: the test's own app id and topics, every answer sampled."""
+    return {
+        **os.environ,
+        "MONITOR_KAFKA_BOOTSTRAP": bootstrap,
+        "MONITOR_APP_ID": f"t{unique}",
+        "MONITOR_FEEDBACK_TOPIC": f"t{unique}.feedback",
+        "MONITOR_DLQ_TOPIC": f"t{unique}.dlq",
+        "MONITOR_JUDGE_URL": judge_url,
+        "MONITOR_JUDGE_MODEL": "judge-1",
+        "MONITOR_JUDGE_SAMPLE_RATE": "1.0",
+        "MONITOR_JUDGE_REQUESTS_PER_SECOND": "100",
+        **extra,
+    }
+
+
+def test_judge_grades_with_the_key_in_the_header_it_is_told(broker, unique, tmp_path) -> None:
+    """An endpoint that takes the key only as ``api-key: <key>`` (Azure OpenAI): with
+    MONITOR_JUDGE_API_KEY_HEADER=api-key, ``monitor judge`` starts, grades a backlog answer and
+    publishes the grade; no bearer token is sent and the key is not logged (before: the key always
+    went as ``Authorization: Bearer`` and every call was refused, http_401)."""
+    key = "sk-azure-e2e-secret"
+    judge = ScriptedJudge(required_headers={"api-key": key})
+    publish_backlog(
+        broker.bootstrap, f"t{unique}.judge", f"t{unique}.feedback", [[answer_record("r1", "GOOD")]]
+    )
+    with ThreadedJudge(judge), open(tmp_path / "judge.log", "wb") as log:
+        env = runner_env(
+            broker.bootstrap,
+            unique,
+            judge.url,
+            MONITOR_JUDGE_API_KEY=key,
+            MONITOR_JUDGE_API_KEY_HEADER="api-key",
+        )
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "judge"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            published = read_topic(broker.bootstrap, f"t{unique}.feedback", expected=1, timeout=30)
+            assert runner.poll() is None
+        finally:
+            runner.terminate()
+            try:
+                assert runner.wait(15) == 0
+            finally:
+                runner.kill()
+    grades = [event["attributes"] for message in published for event in message]
+    assert [(g["gen_ai.response.id"], g["gen_ai.evaluation.score.value"]) for g in grades] == [
+        ("r1", 9.0)
+    ]
+    assert [(method, status) for method, _, status in judge.requests] == [
+        ("HEAD", 405),
+        ("POST", 200),
+    ]
+    assert all("Authorization" not in headers for headers in judge.headers)
+    assert key not in (tmp_path / "judge.log").read_text()

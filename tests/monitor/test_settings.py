@@ -181,3 +181,26 @@ def test_every_setting_written_as_a_duration_is_validated_and_described_as_one()
         assert describe_settings_error(caught.value, {name: "env"}) == (
             f"MONITOR_{name.upper()}='soon': expected a duration like 90s, 5m, 2h, 7d"
         )
+
+
+@pytest.mark.parametrize(
+    ("name", "bad", "choices"),
+    [
+        ("judge_api_key_header", "X-Api-Key", "'authorization', 'api-key'"),
+        ("kafka_security_protocol", "TLS", "'PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'"),
+    ],
+)
+def test_a_setting_with_choices_names_the_bad_value_and_the_choices(
+    monkeypatch: pytest.MonkeyPatch, name: str, bad: str, choices: str
+) -> None:
+    # before: MONITOR_KAFKA_SECURITY_PROTOCOL='TLS': expected a value (no choices named)
+    monkeypatch.setenv(f"MONITOR_{name.upper()}", bad)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert str(error.value) == f"MONITOR_{name.upper()}={bad!r}: expected one of {choices}"
+
+
+def test_the_judge_key_header_defaults_to_authorization(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().judge_api_key_header == "authorization"
+    monkeypatch.setenv("MONITOR_JUDGE_API_KEY_HEADER", "api-key")
+    assert load_settings().judge_api_key_header == "api-key"
