@@ -7,7 +7,7 @@ behaviour answers; ``garbage`` replies with text no parser can read. ``requests`
 method, path and status of every request, completions or not, and ``targets`` its path with the
 query; with ``ssl_context`` it serves HTTPS. With ``required_headers`` (e.g. ``{"api-key": KEY}``) a
 request, HEAD included, lacking one of them with that exact value is answered 401, as an endpoint
-answers a wrong key.
+answers a wrong key; with ``head_status`` every HEAD is answered with that status.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class ScriptedJudge:
     targets: list[str] = field(default_factory=list)  # path and query of every request
     ssl_context: ssl.SSLContext | None = None
     required_headers: dict[str, str] = field(default_factory=dict)
+    head_status: int | None = None
     port: int = 0
     _runner: web.AppRunner | None = None
 
@@ -124,6 +125,9 @@ class ScriptedJudge:
         if any(request.headers.get(k) != v for k, v in self.required_headers.items()):
             self.requests.append((request.method, request.path, 401))
             return web.json_response({"error": {"message": "Incorrect API key"}}, status=401)
+        if request.method == "HEAD" and self.head_status is not None:
+            self.requests.append((request.method, request.path, self.head_status))
+            return web.Response(status=self.head_status)
         try:
             response: web.StreamResponse = await handler(request)
         except web.HTTPException as exc:  # e.g. 405 for a method the path does not take

@@ -1,16 +1,17 @@
 """An OpenAI-compatible chat-completions client for the judge (aiohttp).
 
 ``setup()`` opens the session and checks that the endpoint answers HTTP at all: one ``HEAD`` of the
-endpoint URL, no completion and no tokens, where any status (401, 404, 405 included) will do;
-a refused connection, an unknown host, a TLS failure or no answer within ``check_timeout_seconds``
-raises :class:`JudgeUnreachable`. ``complete()`` posts ``{model, messages, max_tokens, temperature: 0}``
-to ``MONITOR_JUDGE_URL`` with ``/chat/completions`` appended to its path (its query, e.g. Azure
-OpenAI's ``?api-version=``, kept: :func:`chat_completions_endpoint`) with the API key in the
-header :func:`key_headers` names (a bearer token, or Azure OpenAI's ``api-key``), and returns the
-reply's text and token usage. Timeouts, 429 and 5xx answers and dropped connections are retried
-with jittered exponential backoff (full jitter) up to ``retries`` times; any other 4xx is not
-(retrying cannot fix a bad request or a bad key). Every URL in an error goes through
-:func:`monitor.redact.mask_text`; the key never appears.
+endpoint URL, no completion and no tokens. A refused connection, an unknown host, a TLS failure or
+no answer within ``check_timeout_seconds`` raises :class:`JudgeUnreachable`; 401 or 403 raises
+:class:`JudgeKeyRefused` (a wrong or missing key); any other status (404, 405, 5xx) will do.
+``complete()`` posts ``{model, messages, max_tokens, temperature: 0}`` to ``MONITOR_JUDGE_URL`` with
+``/chat/completions`` appended to its path (its query, e.g. Azure OpenAI's ``?api-version=``, kept:
+:func:`chat_completions_endpoint`) with the API key in the header :func:`key_headers` names (a
+bearer token, or Azure OpenAI's ``api-key``), and returns the reply's text and token usage.
+Timeouts, 429 and 5xx answers and dropped connections are retried with jittered exponential backoff
+(full jitter) up to ``retries`` times; any other 4xx is not (retrying cannot fix a bad request or a
+bad key). Every URL in an error goes through :func:`monitor.redact.mask_text`; the key never
+appears.
 """
 
 from __future__ import annotations
@@ -32,12 +33,16 @@ __all__ = [
     "ChatClient",
     "ChatReply",
     "JudgeCallError",
+    "JudgeKeyRefused",
     "JudgeUnreachable",
     "chat_completions_endpoint",
     "key_headers",
 ]
 
 CHAT_COMPLETIONS = "/chat/completions"
+# the statuses of the start-up check that mean the key, not the endpoint, is wrong
+KEY_REFUSED = (401, 403)
+KEY_HINT = "set MONITOR_JUDGE_API_KEY (and MONITOR_JUDGE_API_KEY_HEADER=api-key for Azure OpenAI)"
 
 
 def chat_completions_endpoint(url: str) -> str:
@@ -82,6 +87,10 @@ class JudgeCallError(MonitorError):
 
 class JudgeUnreachable(MonitorError):
     """The judge endpoint gave no HTTP answer at start-up; the message names its masked URL and why."""
+
+
+class JudgeKeyRefused(MonitorError):
+    """The judge endpoint answered the start-up check with 401 or 403: a wrong or missing key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +140,8 @@ class ChatClient:
         return f"ChatClient({mask_url(self.endpoint)!r}, model={self.model!r})"
 
     async def setup(self) -> Self:
-        """Open the session and check the endpoint answers HTTP; :class:`JudgeUnreachable` if not."""
+        """Open the session and check the endpoint answers HTTP (:class:`JudgeUnreachable` if not) and
+        takes the key (:class:`JudgeKeyRefused` on 401 or 403)."""
         if self._session is not None:
             return self
         headers = {
@@ -150,14 +160,15 @@ class ChatClient:
         return self
 
     async def _check_answers(self, session: aiohttp.ClientSession) -> None:
-        """One HEAD of the endpoint: any HTTP status means reachable (a HEAD is never a completion)."""
+        """One HEAD of the endpoint (never a completion): 401 and 403 refuse the key, any other HTTP
+        status means reachable."""
         try:
             async with session.head(
                 self.endpoint,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self.check_timeout_seconds),
-            ):
-                pass
+            ) as response:
+                status = response.status
         except TimeoutError as exc:
             self._unreachable(f"no answer within {self.check_timeout_seconds:g} s", exc)
         except aiohttp.ClientError as exc:
@@ -165,6 +176,17 @@ class ChatClient:
         except ValueError as exc:  # aiohttp refuses the request itself: a key and URL credentials
             message = f"judge endpoint {self.endpoint} cannot be called: {exc}"
             raise ConfigError(mask_text(message, secrets=[self._api_key])) from exc
+        if status in KEY_REFUSED:
+            self._key_refused(status)
+
+    def _key_refused(self, status: int) -> NoReturn:
+        sent = key_headers(self._api_key, self.api_key_header)
+        if sent:
+            what = f"refused the key (HTTP {status}, sent in the {next(iter(sent))} header)"
+        else:
+            what = f"refused the call (HTTP {status}) and no key is set"
+        message = f"judge endpoint {self.endpoint} {what}: {KEY_HINT}"
+        raise JudgeKeyRefused(mask_text(message, secrets=[self._api_key]))
 
     def _unreachable(self, cause: str, exc: BaseException) -> NoReturn:
         message = f"judge endpoint {self.endpoint} is unreachable: {' '.join(cause.split())}"

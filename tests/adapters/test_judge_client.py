@@ -17,7 +17,12 @@ from hypothesis import strategies as st
 from judge_support import ScriptedJudge
 from tls_support import make_certificates
 
-from monitor.adapters.judge_client import ChatClient, JudgeCallError, JudgeUnreachable
+from monitor.adapters.judge_client import (
+    ChatClient,
+    JudgeCallError,
+    JudgeKeyRefused,
+    JudgeUnreachable,
+)
 from monitor.adapters.local_broker import free_port
 from monitor.errors import ConfigError
 from monitor.settings import Settings
@@ -130,11 +135,17 @@ def test_setup_refuses_a_key_together_with_credentials_in_the_url() -> None:
     assert "Secret" not in str(error.value)
 
 
-@pytest.mark.parametrize(("path", "status"), [("/v1", 405), ("/v1/elsewhere", 404)])
-def test_setup_takes_any_http_answer_and_asks_for_no_completion(path: str, status: int) -> None:
+@pytest.mark.parametrize(
+    ("path", "head_status", "status"),
+    [("/v1", None, 405), ("/v1/elsewhere", None, 404), ("/v1", 503, 503)],
+)
+def test_setup_takes_any_http_answer_and_asks_for_no_completion(
+    path: str, head_status: int | None, status: int
+) -> None:
     """The scripted endpoint only takes POSTs to /v1/chat/completions: the check's request is
-    answered 405 there and 404 on any other path, and setup() succeeds with either."""
-    judge = ScriptedJudge()
+    answered 405 there and 404 on any other path (or 503 when told), and setup() succeeds with
+    each: only 401 and 403 speak of the key."""
+    judge = ScriptedJudge(head_status=head_status)
 
     async def run() -> None:
         await judge.start()
@@ -217,3 +228,39 @@ def test_the_key_travels_in_the_header_the_setting_names(
         ("POST", 200),
     ]
     assert judge.headers[0][header] == sent and not_sent not in judge.headers[0]
+
+
+@pytest.mark.parametrize(
+    ("status", "key", "setting", "refusal"),
+    [
+        (401, KEY, "authorization", "refused the key (HTTP 401, sent in the Authorization header)"),
+        (403, KEY, "api-key", "refused the key (HTTP 403, sent in the api-key header)"),
+        (401, None, "authorization", "refused the call (HTTP 401) and no key is set"),
+    ],
+)
+def test_setup_stops_on_a_refused_key_without_a_completion(
+    status: int, key: str | None, setting: str, refusal: str
+) -> None:
+    """The start-up HEAD is answered 401 or 403: setup() raises JudgeKeyRefused naming the masked
+    URL, the status and what to set, never the key (before: any status passed, and a bad key
+    showed up only as failed calls)."""
+    judge = ScriptedJudge(head_status=status)
+
+    async def run() -> None:
+        await judge.start()
+        try:
+            url = f"http://127.0.0.1:{judge.port}/v1?api-version=2024-06-01&sig=sig-Secret-5"
+            async with ChatClient(url, "m", key, api_key_header=setting, check_timeout_seconds=2):
+                pass
+        finally:
+            await judge.stop()
+
+    with pytest.raises(JudgeKeyRefused) as error:
+        asyncio.run(run())
+    assert str(error.value) == (
+        f"judge endpoint http://127.0.0.1:{judge.port}/v1/chat/completions?api-version=2024-06-01"
+        f"&sig=*** {refusal}: set MONITOR_JUDGE_API_KEY (and MONITOR_JUDGE_API_KEY_HEADER=api-key "
+        "for Azure OpenAI)"
+    )
+    assert "Secret" not in str(error.value)
+    assert [method for method, _, _ in judge.requests] == ["HEAD"] and judge.calls == []

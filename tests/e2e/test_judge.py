@@ -349,3 +349,57 @@ def test_judge_grades_with_the_key_in_the_header_it_is_told(broker, unique, tmp_
     ]
     assert all("Authorization" not in headers for headers in judge.headers)
     assert key not in (tmp_path / "judge.log").read_text()
+
+
+AZURE_KEY = "sk-azure-e2e-secret"
+
+
+@pytest.mark.parametrize(
+    ("settings", "refusal"),
+    [
+        (
+            {"MONITOR_JUDGE_API_KEY": AZURE_KEY},
+            "refused the key (HTTP 401, sent in the Authorization header)",
+        ),
+        (
+            {
+                "MONITOR_JUDGE_API_KEY": "sk-wrong-e2e-secret",
+                "MONITOR_JUDGE_API_KEY_HEADER": "api-key",
+            },
+            "refused the key (HTTP 401, sent in the api-key header)",
+        ),
+        ({}, "refused the call (HTTP 401) and no key is set"),
+    ],
+)
+def test_judge_exits_2_with_one_line_when_its_endpoint_refuses_the_key(
+    broker, unique, settings: dict[str, str], refusal: str
+) -> None:
+    """The endpoint takes only ``api-key: <its key>`` and answers anything else 401 (HEAD
+    included): the right key in the wrong header, a wrong key, or no key stops ``monitor judge`` at
+    start with exit code 2 and one error line naming the masked URL, the status and what to set,
+    with no completion asked for (before: it started, and every grade failed with http_401)."""
+    judge = ScriptedJudge(required_headers={"api-key": AZURE_KEY})
+    with ThreadedJudge(judge):
+        url = f"{judge.url}?api-version=2024-06-01&sig=sig-e2e-secret"
+        env = runner_env(broker.bootstrap, unique, url, **settings)
+        if "MONITOR_JUDGE_API_KEY" not in settings:
+            env.pop("MONITOR_JUDGE_API_KEY", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "monitor", "judge"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=45,
+            check=False,
+        )
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2, done.stderr
+    assert [line for line in lines if line.startswith("error:")] == lines[-1:], done.stderr
+    assert lines[-1] == (
+        f"error: judge endpoint http://127.0.0.1:{judge.port}/v1/chat/completions"
+        f"?api-version=2024-06-01&sig=*** {refusal}: set MONITOR_JUDGE_API_KEY "
+        "(and MONITOR_JUDGE_API_KEY_HEADER=api-key for Azure OpenAI)"
+    )
+    assert "Traceback" not in done.stderr
+    assert "e2e-secret" not in done.stdout + done.stderr
+    assert judge.requests == [("HEAD", "/v1/chat/completions", 401)] and judge.calls == []
