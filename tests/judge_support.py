@@ -7,7 +7,8 @@ behaviour answers; ``garbage`` replies with text no parser can read. ``requests`
 method, path and status of every request, completions or not, and ``targets`` its path with the
 query; with ``ssl_context`` it serves HTTPS. With ``required_headers`` (e.g. ``{"api-key": KEY}``) a
 request, HEAD included, lacking one of them with that exact value is answered 401, as an endpoint
-answers a wrong key; with ``head_status`` every HEAD is answered with that status.
+answers a wrong key; with ``head_status`` every HEAD is answered with that status. With
+``stall_after`` the completions after that many wait, unanswered, until it is set back to None.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import re
 import ssl
 import time
@@ -59,6 +61,7 @@ class ScriptedJudge:
     ssl_context: ssl.SSLContext | None = None
     required_headers: dict[str, str] = field(default_factory=dict)
     head_status: int | None = None
+    stall_after: int | None = None
     port: int = 0
     _runner: web.AppRunner | None = None
 
@@ -88,9 +91,12 @@ class ScriptedJudge:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.calls.append(time.monotonic())
+        number = len(self.calls)
         body = await request.json()
         self.bodies.append(body)
         self.headers.append(dict(request.headers))
+        while self.stall_after is not None and number > self.stall_after:
+            await asyncio.sleep(0.05)
         if self.fail:
             failure = self.fail.pop(0)
             if failure == "sleep":
@@ -212,3 +218,19 @@ def publish_backlog(
                 await producer.send_raw(judge_topic, orjson.dumps(records), key=b"k", partition=0)
 
     asyncio.run(send())
+
+
+def runner_env(bootstrap: str, unique: str, judge_url: str, **extra: str) -> dict[str, str]:
+    """``monitor judge``'s environment: the test's own app id and topics, every answer sampled."""
+    return {
+        **os.environ,
+        "MONITOR_KAFKA_BOOTSTRAP": bootstrap,
+        "MONITOR_APP_ID": f"t{unique}",
+        "MONITOR_FEEDBACK_TOPIC": f"t{unique}.feedback",
+        "MONITOR_DLQ_TOPIC": f"t{unique}.dlq",
+        "MONITOR_JUDGE_URL": judge_url,
+        "MONITOR_JUDGE_MODEL": "judge-1",
+        "MONITOR_JUDGE_SAMPLE_RATE": "1.0",
+        "MONITOR_JUDGE_REQUESTS_PER_SECOND": "100",
+        **extra,
+    }

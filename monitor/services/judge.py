@@ -108,6 +108,9 @@ class JudgeRunner:
         self.clock = clock
         self.sleep = sleep
         self.requests: OrderedDict[str, _Request] = OrderedDict()
+        # calls sent to the endpoint (paid, whatever came back): the runner commits after a message
+        # that made one, so a crash does not pay for it again
+        self.endpoint_calls = 0
         self.pairs: dict[tuple[str, str, str], PairStats] = {}
         self.agreement: dict[str, AgreementStats] = {}
 
@@ -197,6 +200,7 @@ class JudgeRunner:
             return None
         while not self.rate_limit.try_acquire(self.clock()):
             await self.sleep(self.rate_limit.wait_seconds(self.clock()))
+        self.endpoint_calls += 1
         try:
             reply = await self.client.complete(messages, self.config.max_output_tokens)
         except JudgeCallError as exc:

@@ -5,8 +5,9 @@ It consumes the judge topic the workers forward to (:mod:`streams.judge_forward`
 the records make judgeable (:class:`monitor.services.judge.JudgeRunner`), publishes the grades to
 the feedback topic as OpenTelemetry ``gen_ai.evaluation.result`` events (keyed and partitioned by
 request_id like any producer's) and commits its offsets only after they are delivered
-(at-least-once: a crash in between judges those records again). A record it cannot read goes to
-the dead-letter topic with its reason.
+(at-least-once). A message that made judge calls is committed as soon as its grades are delivered,
+so a crash calls the endpoint again only for the message it was judging (no grade of it was
+published yet). A record it cannot read goes to the dead-letter topic with its reason.
 """
 
 from __future__ import annotations
@@ -215,13 +216,17 @@ async def _judge_until_stopped(
     stop: asyncio.Event,
     report_path: Path | None,
 ) -> None:
-    """Judge each fetched batch, then commit it (and rewrite the report), until ``stop`` is set."""
+    """Judge each fetched batch, then commit it (and rewrite the report), until ``stop`` is set; a
+    message that made judge calls is committed at once, its grades delivered."""
     partitions = max(len(await producer.partitions_for(s.feedback_topic) or ()), 1)
     while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=500, max_records=100)
         for tp, messages in batches.items():
             for message in messages:
+                calls = runner.endpoint_calls
                 await _judge_message(s, runner, producer, partitions, tp, message)
+                if runner.endpoint_calls > calls:  # paid for: not to be judged again after a crash
+                    await consumer.commit({tp: message.offset + 1})
         if batches:
             await consumer.commit()
             if report_path is not None:

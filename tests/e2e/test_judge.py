@@ -16,7 +16,13 @@ from collections.abc import Iterator
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from judge_support import ScriptedJudge, ThreadedJudge, answer_record, publish_backlog
+from judge_support import (
+    ScriptedJudge,
+    ThreadedJudge,
+    answer_record,
+    publish_backlog,
+    runner_env,
+)
 from proxy_support import JoinThenRefuseProxy
 from tests_support import inference, publish_raw, read_topic, reader_for, wait_until
 from tls_support import other_free_port
@@ -288,22 +294,6 @@ def test_judge_checks_its_endpoint_before_kafka_and_frees_the_metrics_port() -> 
     assert "sk-e2e-secret" not in str(error.value)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", metrics_port))  # EADDRINUSE while a server listens there
-
-
-def runner_env(bootstrap: str, unique: str, judge_url: str, **extra: str) -> dict[str, str]:
-    """``monitor judge``'s environment: the test's own app id and topics, every answer sampled."""
-    return {
-        **os.environ,
-        "MONITOR_KAFKA_BOOTSTRAP": bootstrap,
-        "MONITOR_APP_ID": f"t{unique}",
-        "MONITOR_FEEDBACK_TOPIC": f"t{unique}.feedback",
-        "MONITOR_DLQ_TOPIC": f"t{unique}.dlq",
-        "MONITOR_JUDGE_URL": judge_url,
-        "MONITOR_JUDGE_MODEL": "judge-1",
-        "MONITOR_JUDGE_SAMPLE_RATE": "1.0",
-        "MONITOR_JUDGE_REQUESTS_PER_SECOND": "100",
-        **extra,
-    }
 
 
 def test_judge_grades_with_the_key_in_the_header_it_is_told(broker, unique, tmp_path) -> None:

@@ -1,0 +1,79 @@
+"""``monitor judge`` killed (SIGKILL) in the middle of a backlog and started again: the grades it
+had published are not paid for a second time, and every request still gets its grade."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter
+
+from judge_support import ScriptedJudge, ThreadedJudge, answer_record, publish_backlog, runner_env
+from tests_support import read_topic, wait_until
+
+REQUESTS = [f"r{i:02d}" for i in range(12)]
+ANSWERED = 5  # completions answered before the runner is killed; the next one hangs
+_GRADED = re.compile(r"\[Answer\]\nGOOD answer to (r\d+)\n\[Grade\]$")
+
+
+def graded(bootstrap: str, topic: str, expected: int) -> list[str]:
+    """The request ids of the judge grades published to ``topic`` so far."""
+    messages = read_topic(bootstrap, topic, expected=expected, timeout=10)
+    return [event["attributes"]["gen_ai.response.id"] for group in messages for event in group]
+
+
+def calls_per_request(judge: ScriptedJudge) -> Counter[str]:
+    found = (_GRADED.search(body["messages"][-1]["content"]) for body in judge.bodies)
+    return Counter(match.group(1) for match in found if match)
+
+
+def start_runner(env: dict[str, str], log) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "judge"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def test_a_killed_runner_does_not_pay_again_for_grades_it_had_published(
+    broker, unique, tmp_path
+) -> None:
+    """A backlog of 12 judge messages (one sampled answer each) is fetched in one batch. The runner
+    grades and publishes 5, then is killed while the endpoint holds its 6th call; started again,
+    it calls the endpoint once more only for that 6th answer, whose grade was never published,
+    and grades the rest: each published grade was paid for once (before: the batch was committed
+    only when done, so the restart called the endpoint again for the 5 grades already published)."""
+    feedback = f"t{unique}.feedback"
+    publish_backlog(
+        broker.bootstrap,
+        f"t{unique}.judge",
+        feedback,
+        [[answer_record(rid, f"GOOD answer to {rid}")] for rid in REQUESTS],
+    )
+    judge = ScriptedJudge(stall_after=ANSWERED)
+    with ThreadedJudge(judge), open(tmp_path / "judge.log", "wb") as log:
+        env = runner_env(broker.bootstrap, unique, judge.url)
+        first = start_runner(env, log)
+        try:
+            wait_until(lambda: len(judge.calls) > ANSWERED, 60, "the call the endpoint holds")
+            published = graded(broker.bootstrap, feedback, ANSWERED)
+        finally:
+            first.kill()  # SIGKILL: no clean-up, no commit
+            first.wait(15)
+        assert published == REQUESTS[:ANSWERED]
+        judge.stall_after = None
+        second = start_runner(env, log)
+        try:
+            wait_until(
+                lambda: set(graded(broker.bootstrap, feedback, len(REQUESTS))) == set(REQUESTS),
+                90,
+                "a grade for every request",
+            )
+        finally:
+            second.terminate()
+            try:
+                assert second.wait(15) == 0
+            finally:
+                second.kill()
+    calls = calls_per_request(judge)
+    assert all(calls[rid] == 1 for rid in published), calls
+    # the one call paid twice: the answer being judged at the kill, its grade never published
+    assert calls == Counter({**dict.fromkeys(REQUESTS, 1), REQUESTS[ANSWERED]: 2})
