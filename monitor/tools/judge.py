@@ -20,6 +20,7 @@ import os
 import signal
 import time
 from collections import defaultdict
+from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -216,21 +217,57 @@ async def _judge_until_stopped(
     stop: asyncio.Event,
     report_path: Path | None,
 ) -> None:
-    """Judge each fetched batch, then commit it (and rewrite the report), until ``stop`` is set; a
-    message that made judge calls is committed at once, its grades delivered."""
+    """Judge each fetched batch, then commit what was judged (and rewrite the report), until
+    ``stop`` is set: a stop ends the batch at the message being judged (cancelled, not committed)."""
     partitions = max(len(await producer.partitions_for(s.feedback_topic) or ()), 1)
     while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=500, max_records=100)
-        for tp, messages in batches.items():
-            for message in messages:
-                calls = runner.endpoint_calls
-                await _judge_message(s, runner, producer, partitions, tp, message)
-                if runner.endpoint_calls > calls:  # paid for: not to be judged again after a crash
-                    await consumer.commit({tp: message.offset + 1})
-        if batches:
-            await consumer.commit()
+        judged = await _judge_batch(s, runner, consumer, producer, partitions, batches, stop)
+        if judged:
+            await consumer.commit(judged)
             if report_path is not None:
                 _write_report(report_path, runner.report())
+
+
+async def _judge_batch(
+    s: Settings,
+    runner: JudgeRunner,
+    consumer: AIOKafkaConsumer,
+    producer: AIOKafkaProducer,
+    partitions: int,
+    batches: dict[TopicPartition, list[ConsumerRecord]],
+    stop: asyncio.Event,
+) -> dict[TopicPartition, int]:
+    """Judge ``batches`` in order until ``stop`` is set; the offsets to commit. A message that made
+    judge calls is committed at once, its grades delivered, so a crash does not pay for it again."""
+    judged: dict[TopicPartition, int] = {}
+    for tp, messages in batches.items():
+        for message in messages:
+            calls = runner.endpoint_calls
+            judging = _judge_message(s, runner, producer, partitions, tp, message)
+            if not await _unless_stopped(judging, stop):
+                return judged  # the message being judged is judged again after a restart
+            judged[tp] = message.offset + 1
+            if runner.endpoint_calls > calls:  # paid for: not to be judged again after a crash
+                await consumer.commit({tp: message.offset + 1})
+    return judged
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run ``work``, cancelled if ``stop`` is set first (a judge call can take a minute with its
+    retries); True if it finished."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return False
+    task.result()  # its error, if it raised
+    return True
 
 
 async def _judge_message(

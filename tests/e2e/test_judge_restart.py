@@ -77,3 +77,46 @@ def test_a_killed_runner_does_not_pay_again_for_grades_it_had_published(
     assert all(calls[rid] == 1 for rid in published), calls
     # the one call paid twice: the answer being judged at the kill, its grade never published
     assert calls == Counter({**dict.fromkeys(REQUESTS, 1), REQUESTS[ANSWERED]: 2})
+
+
+def test_sigterm_stops_the_runner_at_the_message_being_judged(broker, unique, tmp_path) -> None:
+    """SIGTERM while the endpoint holds a call: the runner cancels that message and stops within
+    seconds with code 0 (before: it went on with the call, 30 s a try with its retries, and then with
+    the rest of the fetched batch); what it had judged is committed, and the next runner calls the
+    endpoint again only for the cancelled message."""
+    feedback = f"t{unique}.feedback"
+    publish_backlog(
+        broker.bootstrap,
+        f"t{unique}.judge",
+        feedback,
+        [[answer_record(rid, f"GOOD answer to {rid}")] for rid in REQUESTS],
+    )
+    judge = ScriptedJudge(stall_after=ANSWERED)
+    with ThreadedJudge(judge), open(tmp_path / "judge.log", "wb") as log:
+        env = runner_env(broker.bootstrap, unique, judge.url)
+        first = start_runner(env, log)
+        try:
+            wait_until(lambda: len(judge.calls) > ANSWERED, 60, "the call the endpoint holds")
+            first.terminate()
+            assert first.wait(8) == 0
+        finally:
+            first.kill()
+        assert graded(broker.bootstrap, feedback, ANSWERED) == REQUESTS[:ANSWERED]
+        judge.stall_after = None
+        second = start_runner(env, log)
+        try:
+            wait_until(
+                lambda: set(graded(broker.bootstrap, feedback, len(REQUESTS))) == set(REQUESTS),
+                90,
+                "a grade for every request",
+            )
+        finally:
+            second.terminate()
+            try:
+                assert second.wait(15) == 0
+            finally:
+                second.kill()
+    assert calls_per_request(judge) == Counter(
+        {**dict.fromkeys(REQUESTS, 1), REQUESTS[ANSWERED]: 2}
+    )
+    assert b"Traceback" not in (tmp_path / "judge.log").read_bytes()
