@@ -8,11 +8,16 @@
 (True, None, False)
 >>> budget.allows(300, now=86400.0)  # a new UTC day
 True
+
+The day's count lives in a :class:`TokenLedger`: this process's memory by default, or one that
+outlives the process and is shared by several runners (``monitor.adapters.judge_ledger``).
 """
 
 from __future__ import annotations
 
-__all__ = ["DailyBudget", "RateLimit", "estimate_tokens"]
+from typing import Protocol
+
+__all__ = ["DailyBudget", "MemoryLedger", "RateLimit", "TokenLedger", "estimate_tokens"]
 
 DAY = 86400.0
 
@@ -53,30 +58,56 @@ class RateLimit:
         return max(0.0, (1.0 - self._tokens) / self.per_second)
 
 
-class DailyBudget:
-    """At most ``tokens_per_day`` tokens per UTC day (0: no budget, nothing is judged)."""
+class TokenLedger(Protocol):
+    """Tokens spent per UTC day (days since the epoch)."""
 
-    def __init__(self, tokens_per_day: int) -> None:
+    def spent(self, day: int) -> int: ...
+
+    def add(self, day: int, tokens: int) -> int:
+        """Add ``tokens`` to ``day``'s count; the new count."""
+        ...
+
+
+class MemoryLedger:
+    """One process's count of the current day: it starts at zero with the process.
+
+    >>> ledger = MemoryLedger()
+    >>> ledger.add(3, 100), ledger.add(3, 20), ledger.spent(3), ledger.spent(4), ledger.add(4, 5)
+    (100, 120, 120, 0, 5)
+    """
+
+    def __init__(self) -> None:
+        self._day, self._spent = -1, 0
+
+    def spent(self, day: int) -> int:
+        return self._spent if day == self._day else 0
+
+    def add(self, day: int, tokens: int) -> int:
+        if day != self._day:
+            self._day, self._spent = day, 0
+        self._spent += tokens
+        return self._spent
+
+
+class DailyBudget:
+    """At most ``tokens_per_day`` tokens per UTC day (0: no budget, nothing is judged), counted in
+    ``ledger`` (this process's memory by default); :attr:`spent` is the count last read."""
+
+    def __init__(self, tokens_per_day: int, ledger: TokenLedger | None = None) -> None:
         if tokens_per_day < 0:
             raise ValueError(f"judge daily token budget: {tokens_per_day} must be >= 0")
         self.tokens_per_day = tokens_per_day
-        self._day = -1
+        self.ledger: TokenLedger = ledger if ledger is not None else MemoryLedger()
         self.spent = 0
-
-    def _roll(self, now: float) -> None:
-        day = int(now // DAY)
-        if day != self._day:
-            self._day, self.spent = day, 0
 
     def allows(self, estimated_tokens: int, now: float) -> bool:
         """Whether a call estimated at ``estimated_tokens`` fits what is left of today's budget."""
-        self._roll(now)
+        self.spent = self.ledger.spent(int(now // DAY))
         return self.spent + estimated_tokens <= self.tokens_per_day
 
     def spend(self, tokens: int, now: float) -> None:
         """Record the tokens a call used (as reported by the endpoint)."""
-        self._roll(now)
-        self.spent += max(0, tokens)
+        self.spent = self.ledger.add(int(now // DAY), max(0, tokens))
 
 
 def estimate_tokens(texts: list[str], max_output_tokens: int) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 from monitor.adapters.judge_client import ChatClient, JudgeCallError
 from monitor.adapters.judge_metrics import JudgeMetrics
 from monitor.contract.otel import EVALUATION_EVENT
+from monitor.errors import StoreError
 from monitor.judge.agreement import human_label, judge_label
 from monitor.judge.budget import DailyBudget, RateLimit, estimate_tokens
 from monitor.judge.forward import AnswerRecord, HumanRecord
@@ -195,7 +196,13 @@ class JudgeRunner:
     async def _call(self, task: str, messages: list[dict[str, str]]) -> str | None:
         now = self.clock()
         texts = [m["content"] for m in messages]
-        if not self.budget.allows(estimate_tokens(texts, self.config.max_output_tokens), now):
+        try:
+            allowed = self.budget.allows(estimate_tokens(texts, self.config.max_output_tokens), now)
+        except StoreError as exc:  # the shared count is unreadable: no call it could not count
+            self.metrics.skipped.labels(reason="budget_unavailable").inc()
+            log.warning("judge %s call skipped: %s", task, exc)
+            return None
+        if not allowed:
             self.metrics.skipped.labels(reason="budget").inc()
             return None
         while not self.rate_limit.try_acquire(self.clock()):
@@ -210,7 +217,10 @@ class JudgeRunner:
             return None
         self.metrics.calls.labels(task=task, outcome="ok").inc()
         self.metrics.tokens.inc(reply.total_tokens)
-        self.budget.spend(reply.total_tokens, self.clock())
+        try:
+            self.budget.spend(reply.total_tokens, self.clock())
+        except StoreError as exc:
+            log.warning("judge %s call's %d tokens not counted: %s", task, reply.total_tokens, exc)
         return reply.text
 
     async def _grade(self, answer: AnswerRecord) -> Grade | None:

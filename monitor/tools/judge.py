@@ -30,8 +30,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from prometheus_client import CollectorRegistry, start_http_server
 
 from monitor.adapters.broker_check import broker_errors, check_broker
-from monitor.adapters.client_security import kafka_client_options
+from monitor.adapters.client_security import kafka_client_options, redis_client_options
 from monitor.adapters.judge_client import ChatClient
+from monitor.adapters.judge_ledger import RedisTokenLedger
 from monitor.adapters.producer import partition_for
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.topics import ensure_topics
@@ -82,9 +83,17 @@ def build_runner(settings: Settings, registry: CollectorRegistry) -> tuple[Judge
         client,
         metrics,
         rate_limit=RateLimit(s.judge_requests_per_second, s.judge_burst),
-        budget=DailyBudget(s.judge_daily_tokens),
+        budget=DailyBudget(s.judge_daily_tokens, _token_ledger(s)),
     )
     return runner, client
+
+
+def _token_ledger(s: Settings) -> RedisTokenLedger | None:
+    """The day's token count in MONITOR_REDIS_URL's Redis, shared by the runners of this app id
+    and kept across restarts; None (this process's memory) without Redis."""
+    if not s.redis_dsn:
+        return None
+    return RedisTokenLedger(s.redis_dsn, f"{s.app_id}:judge:tokens:", redis_client_options(s))
 
 
 def _records(value: bytes | None) -> tuple[list[AnswerRecord | HumanRecord], Rejection | None]:
@@ -156,6 +165,8 @@ async def run_judge(
             started.callback(server.shutdown)
         # each stop is pushed before its start: it also closes a start that failed half-way
         started.push_async_callback(client.close)
+        if isinstance(runner.budget.ledger, RedisTokenLedger):
+            started.callback(runner.budget.ledger.close)
         # the endpoint first: an unreachable judge fails start-up before joining the consumer group
         await client.setup()
         # then the broker: one error naming its address, however far the clients got

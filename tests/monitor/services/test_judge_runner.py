@@ -12,9 +12,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.adapters.judge_client import ChatClient
+from monitor.adapters.judge_ledger import RedisTokenLedger
 from monitor.adapters.judge_metrics import JudgeMetrics
 from monitor.contract.decode import decode_message
 from monitor.judge import DailyBudget, RateLimit, default_rubric
+from monitor.judge.budget import TokenLedger
 from monitor.judge.forward import AnswerRecord, HumanRecord
 from monitor.services.judge import JudgeConfig, JudgeRunner
 from tests.judge_support import ScriptedJudge
@@ -43,6 +45,7 @@ async def run(
     *,
     rate: RateLimit | None = None,
     budget: int = 10_000_000,
+    ledger: TokenLedger | None = None,
     retries: int = 3,
     timeout: float = 5.0,
     sample_rate: float = 1.0,
@@ -66,7 +69,7 @@ async def run(
                 client,
                 metrics,
                 rate_limit=rate or RateLimit(10_000.0, 100),
-                budget=DailyBudget(budget),
+                budget=DailyBudget(budget, ledger),
             )
             events = await runner.handle(records)
     finally:
@@ -140,6 +143,31 @@ def test_budget_holds() -> None:
     assert judge.tokens <= 3000 and runner.budget.spent == judge.tokens
     assert len(events) == len(judge.calls) > 0
     assert value(registry, "monitor_judge_skipped_total", {"reason": "budget"}) == 40 - len(events)
+
+
+def test_a_budget_shared_in_redis_holds_across_runners(redis_url: str, redis_prefix: str) -> None:
+    """Two runners one after the other (a restart, or a second runner) with one Redis count: the
+    second spends only what the first left of the day's budget."""
+    judge = ScriptedJudge("quality", usage=(100, 20))
+    records = [answer(f"b{i}", "GOOD answer") for i in range(40)]
+    _, _, _ = asyncio.run(
+        run(judge, records[:20], budget=3000, ledger=RedisTokenLedger(redis_url, redis_prefix))
+    )
+    spent_by_first = judge.tokens
+    second, _, registry = asyncio.run(
+        run(judge, records[20:], budget=3000, ledger=RedisTokenLedger(redis_url, redis_prefix))
+    )
+    assert 0 < spent_by_first < judge.tokens <= 3000  # one budget for both, not 3000 each
+    assert second.budget.spent == judge.tokens
+    assert value(registry, "monitor_judge_skipped_total", {"reason": "budget"}) > 0
+
+
+def test_an_unreadable_budget_skips_the_call_and_says_so() -> None:
+    judge = ScriptedJudge("quality")
+    unreachable = RedisTokenLedger("redis://127.0.0.1:1/0", "p:")
+    _, events, registry = asyncio.run(run(judge, [answer("u1", "GOOD")], ledger=unreachable))
+    assert events == [] and judge.calls == []
+    assert value(registry, "monitor_judge_skipped_total", {"reason": "budget_unavailable"}) == 1
 
 
 def test_rate_limit_holds() -> None:

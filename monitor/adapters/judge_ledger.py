@@ -1,0 +1,63 @@
+"""The judge's daily token count in Redis: it outlives a runner's restart and is shared by every
+runner of an app id, so a crash loop or a second runner cannot spend the budget again.
+
+One key per UTC day, ``<prefix><day>``, counted with ``INCRBY`` and kept two days.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.errors import StoreError
+from monitor.redact import mask_text, mask_url
+
+__all__ = ["RedisTokenLedger"]
+
+_KEEP_SECONDS = 2 * 86400  # yesterday's count is no longer read; two days leave room for clocks
+
+
+class RedisTokenLedger:
+    """:class:`monitor.judge.budget.TokenLedger` in Redis; :class:`StoreError` when unreachable."""
+
+    def __init__(self, url: str, prefix: str, client_options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.client_options = dict(client_options or {})
+        self._client: Any = None
+
+    def _redis(self) -> Any:
+        if self._client is None:
+            import redis
+
+            self._client = redis.Redis.from_url(
+                self.url, socket_connect_timeout=2, socket_timeout=5, **self.client_options
+            )
+        return self._client
+
+    def spent(self, day: int) -> int:
+        return int(self._run("read", lambda c: c.get(f"{self.prefix}{day}")) or 0)
+
+    def add(self, day: int, tokens: int) -> int:
+        def add(client: Any) -> int:
+            pipe = client.pipeline(transaction=True)
+            pipe.incrby(f"{self.prefix}{day}", tokens)
+            pipe.expire(f"{self.prefix}{day}", _KEEP_SECONDS)
+            return int(pipe.execute()[0])
+
+        return self._run("count", add)
+
+    def _run(self, what: str, call: Any) -> Any:
+        import redis
+
+        try:
+            return call(self._redis())
+        except (redis.RedisError, OSError) as exc:
+            raise StoreError(
+                f"judge token budget in Redis at {mask_url(self.url)}: {what} failed: "
+                f"{mask_text(str(exc))}"
+            ) from exc
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
