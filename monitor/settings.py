@@ -229,7 +229,10 @@ class Settings(BaseSettings):
     judge_requests_per_second: float = Field(1.0, gt=0.0, description="judge calls per second")
     judge_burst: int = Field(5, ge=1, description="judge calls allowed at once")
     judge_daily_tokens: int = Field(
-        2_000_000, ge=0, description="tokens per UTC day; calls beyond it are skipped and counted"
+        2_000_000,
+        ge=0,
+        description="tokens per UTC day; calls beyond it are skipped and counted; "
+        "counted in MONITOR_REDIS_URL's Redis when set (shared, kept across restarts)",
     )
     judge_max_output_tokens: int = Field(300, ge=16, description="max_tokens of each judge reply")
     judge_timeout: str = Field("30s", description="per judge call")
