@@ -35,11 +35,13 @@ def judge(
     """Run the LLM judge (docs/judge.md): grade sampled answers, compare shadows, publish feedback."""
     import logging
 
+    from monitor.adapters.log_throttle import LogThrottle, throttle_handlers
     from monitor.tools.judge import run_judge
 
     logging.basicConfig(
         level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    throttle_handlers(logging.root, LogThrottle())  # aiokafka's lines while the broker is gone
     sys.exit(asyncio.run(run_judge(cli_settings(config), report_path=report)))
 
 

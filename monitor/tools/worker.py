@@ -8,9 +8,17 @@ import logging
 import os
 import threading
 
+from monitor.adapters.log_throttle import LogThrottle, throttle_handlers
 from monitor.settings import Settings
 
-__all__ = ["EXIT_FORCED", "GC_THRESHOLDS", "SHUTDOWN_DEADLINE", "run_worker", "tune_gc"]
+__all__ = [
+    "EXIT_FORCED",
+    "GC_THRESHOLDS",
+    "SHUTDOWN_DEADLINE",
+    "configure_logging",
+    "run_worker",
+    "tune_gc",
+]
 
 SHUTDOWN_DEADLINE = 15.0  # seconds from SIGTERM / SIGINT to a forced exit
 EXIT_FORCED = 75  # as a stop with a batch not written: nothing committed that was not written
@@ -31,6 +39,20 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def configure_logging(loglevel: str) -> LogThrottle:
+    """Log to stderr (until Faust's worker sets up its own handler), ``monitor.*`` at ``loglevel``,
+    third-party clients' repeated warnings throttled; the throttle, for Faust's handler too."""
+    logging.basicConfig(
+        level=logging.INFO,
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+    )
+    level = {"crit": "CRITICAL", "warn": "WARNING"}.get(loglevel, loglevel.upper())
+    logging.getLogger("monitor").setLevel(level)
+    throttle = LogThrottle()
+    throttle_handlers(logging.root, throttle)
+    return throttle
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Open and migrate the store, then run the Faust worker until it is stopped."""
     import faust
@@ -43,12 +65,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     check_web_bind(
         settings
     )  # before anything opens: a non-loopback web port needs MONITOR_WEB_TOKEN
-    logging.basicConfig(
-        level=logging.INFO,
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-    )
-    level = {"crit": "CRITICAL", "warn": "WARNING"}.get(loglevel, loglevel.upper())
-    logging.getLogger("monitor").setLevel(level)
+    throttle = configure_logging(loglevel)
     if settings.kafka_bootstrap:  # one error line naming the broker, not Faust's traceback
         asyncio.run(check_broker(settings))
     wiring = Wiring.build(settings)
@@ -65,6 +82,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         def _on_sigint(self) -> None:
             _arm_shutdown_deadline()
             super()._on_sigint()
+
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            throttle_handlers(logger, throttle)  # Faust replaced the root handlers at its start
 
     try:
         app = create_app(settings, wiring)

@@ -1,16 +1,32 @@
 """/health says so when the broker goes away under a running worker: the ingest consumer's fetches
 go unanswered, and after MONITOR_HEALTH_FAILING_AFTER the worker is failing (503). An idle worker
-whose broker answers stays ok."""
+whose broker answers stays ok. Meanwhile the worker's log holds a few lines a minute, not aiokafka's
+hundred and more a second."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from tests_support import wait_until
 
 from monitor.adapters.local_broker import LocalBroker
 
 FAILING_AFTER = 4.0
+OUTAGE = 15.0  # seconds the broker is gone before the log is read
+# aiokafka's four or five templates: each one line at first, then one each 10 s (about 1,500 lines
+# in 10 s before they were throttled)
+MAX_OUTAGE_LINES = 30
+
+
+@pytest.fixture()
+def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A broker of this test alone, for it to stop."""
+    broker = LocalBroker(log_path=tmp_path / "own-broker.log").start()
+    yield broker
+    broker.stop()
 
 
 def test_an_idle_worker_stays_ok_and_a_silent_broker_makes_it_fail(
@@ -42,3 +58,20 @@ def test_an_idle_worker_stays_ok_and_a_silent_broker_makes_it_fail(
     )
     body = worker.health()
     assert body["last_error"].startswith("no fetch answer from the broker for "), body
+
+
+def test_a_worker_whose_broker_is_gone_logs_a_few_lines_not_a_flood(
+    deployment, start_worker, own_broker
+):
+    worker = start_worker(MONITOR_KAFKA_BOOTSTRAP=own_broker.bootstrap)
+    wait_until(
+        lambda: worker.health()["broker_answered_at"] is not None,
+        timeout=30,
+        what="a first fetch answer",
+    )
+    logged_before = len(worker.log_path.read_bytes().splitlines())
+    own_broker.stop()
+    time.sleep(OUTAGE)
+    outage = worker.log_path.read_text(errors="replace").splitlines()[logged_before:]
+    assert len(outage) <= MAX_OUTAGE_LINES, f"{len(outage)} lines in {OUTAGE:g} s: {outage[-5:]}"
+    assert any("similar messages suppressed in the last" in line for line in outage), outage
