@@ -57,6 +57,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Open and migrate the store, then run the Faust worker until it is stopped."""
     import faust
 
+    from monitor.adapters.aiokafka_stop import patch_fetcher_close
     from monitor.adapters.broker_check import check_broker
     from streams.access import check_web_bind
     from streams.app import create_app
@@ -68,6 +69,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     throttle = configure_logging(loglevel)
     if settings.kafka_bootstrap:  # one error line naming the broker, not Faust's traceback
         asyncio.run(check_broker(settings))
+    patch_fetcher_close()  # else a stop while the broker is gone waits for the deadline
     wiring = Wiring.build(settings)
     wiring.open_store()
     wiring.open_join_store()

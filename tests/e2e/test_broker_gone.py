@@ -1,7 +1,7 @@
 """/health says so when the broker goes away under a running worker: the ingest consumer's fetches
 go unanswered, and after MONITOR_HEALTH_FAILING_AFTER the worker is failing (503). An idle worker
 whose broker answers stays ok. Meanwhile the worker's log holds a few lines a minute, not aiokafka's
-hundred and more a second."""
+hundred and more a second, and SIGTERM still stops it within seconds, cleanly."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ OUTAGE = 15.0  # seconds the broker is gone before the log is read
 # aiokafka's four or five templates: each one line at first, then one each 10 s (about 1,500 lines
 # in 10 s before they were throttled)
 MAX_OUTAGE_LINES = 30
+STOPS_WITHIN = 8.0  # seconds from SIGTERM to exit (15, the forced exit, before the fix)
 
 
 @pytest.fixture()
@@ -60,7 +61,7 @@ def test_an_idle_worker_stays_ok_and_a_silent_broker_makes_it_fail(
     assert body["last_error"].startswith("no fetch answer from the broker for "), body
 
 
-def test_a_worker_whose_broker_is_gone_logs_a_few_lines_not_a_flood(
+def test_a_worker_whose_broker_is_gone_logs_a_few_lines_and_stops_cleanly(
     deployment, start_worker, own_broker
 ):
     worker = start_worker(MONITOR_KAFKA_BOOTSTRAP=own_broker.bootstrap)
@@ -75,3 +76,11 @@ def test_a_worker_whose_broker_is_gone_logs_a_few_lines_not_a_flood(
     outage = worker.log_path.read_text(errors="replace").splitlines()[logged_before:]
     assert len(outage) <= MAX_OUTAGE_LINES, f"{len(outage)} lines in {OUTAGE:g} s: {outage[-5:]}"
     assert any("similar messages suppressed in the last" in line for line in outage), outage
+
+    started = time.monotonic()
+    code = worker.stop(timeout=30)  # SIGTERM; SIGKILL after 30 s
+    stopped_in = time.monotonic() - started
+    assert (code, stopped_in < STOPS_WITHIN) == (0, True), (
+        f"exit code {code} after {stopped_in:.1f} s; see {worker.log_path}"
+    )
+    assert "Traceback" not in worker.log_path.read_text(errors="replace")
