@@ -7,20 +7,28 @@ import gc
 import logging
 import os
 import threading
+import time
 
 from monitor.adapters.log_throttle import LogThrottle, throttle_handlers
 from monitor.settings import Settings
 
 __all__ = [
+    "BROKER_GONE_AFTER",
+    "BROKER_GONE_DEADLINE",
     "EXIT_FORCED",
     "GC_THRESHOLDS",
     "SHUTDOWN_DEADLINE",
     "configure_logging",
     "run_worker",
+    "shutdown_deadline",
     "tune_gc",
 ]
 
 SHUTDOWN_DEADLINE = 15.0  # seconds from SIGTERM / SIGINT to a forced exit
+# The broker answers an idle fetch every 0.5 s: ten missed answers mean it is gone, and then a commit
+# to it (aiokafka's, Faust's, at the stop) waits for ever; what remains of a stop takes 2 s.
+BROKER_GONE_AFTER = 5.0
+BROKER_GONE_DEADLINE = 5.0  # more than the 3 s a store call gets after a stop
 EXIT_FORCED = 75  # as a stop with a batch not written: nothing committed that was not written
 # A batch holds hundreds of thousands of young objects (events, their feature maps): with CPython's
 # default (700, 10, 10) the collector ran thousands of times per 100,000 events, each full pass over
@@ -75,14 +83,14 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     wiring.open_join_store()
 
     class DeadlineWorker(faust.Worker):
-        """A Faust worker that a stop signal ends within SHUTDOWN_DEADLINE seconds, whatever hangs."""
+        """A Faust worker that a stop signal ends within its deadline, whatever hangs."""
 
         def _on_sigterm(self) -> None:
-            _arm_shutdown_deadline()
+            _arm_shutdown_deadline(wiring.broker_answered_at())
             super()._on_sigterm()
 
         def _on_sigint(self) -> None:
-            _arm_shutdown_deadline()
+            _arm_shutdown_deadline(wiring.broker_answered_at())
             super()._on_sigint()
 
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
@@ -98,18 +106,39 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         wiring.close()
 
 
-def _arm_shutdown_deadline() -> None:
+def shutdown_deadline(broker_silent_for: float | None) -> float:
+    """Seconds a stop may take, given how long the broker has not answered the ingest consumer's
+    fetches (None: not known).
+
+    >>> shutdown_deadline(None), shutdown_deadline(0.4), shutdown_deadline(23.0)
+    (15.0, 15.0, 5.0)
+    """
+    if broker_silent_for is not None and broker_silent_for >= BROKER_GONE_AFTER:
+        return BROKER_GONE_DEADLINE
+    return SHUTDOWN_DEADLINE
+
+
+def _arm_shutdown_deadline(broker_answered_at: float | None) -> None:
     """Exit by force if the stop has not finished in time: a store call that hangs (a server that
     accepts and never answers) would otherwise hold the store thread, and the exit, for its whole
-    client timeout. Nothing is lost: offsets not committed are read again, the store skips what it has."""
+    client timeout; a commit to a broker that is gone, for ever. Nothing is lost: offsets not
+    committed are read again, the store skips what it has."""
+    log = logging.getLogger("monitor.tools.worker")
+    silent_for = None if broker_answered_at is None else time.time() - broker_answered_at
+    deadline = shutdown_deadline(silent_for)
+    if silent_for is not None and deadline < SHUTDOWN_DEADLINE:
+        log.warning(
+            "the broker has not answered for %.0f s: exiting within %.0f s even if an offset "
+            "commit still waits for it (its messages are then read again and skipped)",
+            silent_for,
+            deadline,
+        )
 
     def force() -> None:
-        logging.getLogger("monitor.tools.worker").error(
-            "stop did not finish within %.0f s; exiting now", SHUTDOWN_DEADLINE
-        )
+        log.error("stop did not finish within %.0f s; exiting now", deadline)
         logging.shutdown()
         os._exit(EXIT_FORCED)
 
-    timer = threading.Timer(SHUTDOWN_DEADLINE, force)
+    timer = threading.Timer(deadline, force)
     timer.daemon = True
     timer.start()

@@ -1,7 +1,8 @@
 """/health says so when the broker goes away under a running worker: the ingest consumer's fetches
 go unanswered, and after MONITOR_HEALTH_FAILING_AFTER the worker is failing (503). An idle worker
-whose broker answers stays ok. Meanwhile the worker's log holds a few lines a minute, not aiokafka's
-hundred and more a second, and SIGTERM still stops it within seconds, cleanly."""
+whose broker answers stays ok. Meanwhile the worker's log holds a few lines each 10 s, not
+aiokafka's hundred and more a second, and SIGTERM still stops it within seconds: cleanly when it is idle, by
+force (code 75) when an offset commit waits for the broker."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
-from tests_support import wait_until
+from tests_support import inference, publish_raw, wait_until, written_inferences
 
 from monitor.adapters.local_broker import LocalBroker
+from monitor.tools.worker import BROKER_GONE_AFTER, EXIT_FORCED
 
 FAILING_AFTER = 4.0
 OUTAGE = 15.0  # seconds the broker is gone before the log is read
@@ -84,3 +87,26 @@ def test_a_worker_whose_broker_is_gone_logs_a_few_lines_and_stops_cleanly(
         f"exit code {code} after {stopped_in:.1f} s; see {worker.log_path}"
     )
     assert "Traceback" not in worker.log_path.read_text(errors="replace")
+
+
+def test_sigterm_stops_within_seconds_while_a_commit_waits_for_the_gone_broker(
+    deployment, start_worker, own_broker
+):
+    worker = start_worker(MONITOR_KAFKA_BOOTSTRAP=own_broker.bootstrap)
+    publish_raw(
+        own_broker.bootstrap,
+        deployment.topics["inference"],
+        [orjson.dumps([inference("before", time.time())])],
+    )
+    wait_until(lambda: written_inferences(worker) == 1, what="an event written")
+    own_broker.kill()  # at once: the written batch's offsets (and Faust's) are not committed yet
+    time.sleep(BROKER_GONE_AFTER + 3)
+
+    started = time.monotonic()
+    code = worker.stop(timeout=30)
+    stopped_in = time.monotonic() - started
+    assert (code, stopped_in < STOPS_WITHIN) == (EXIT_FORCED, True), (
+        f"exit code {code} after {stopped_in:.1f} s; see {worker.log_path}"
+    )
+    log = worker.log_path.read_text(errors="replace")
+    assert "the broker has not answered for" in log and "Traceback" not in log
