@@ -29,6 +29,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry, start_http_server
 
+from monitor.adapters.aiokafka_stop import patch_fetcher_close
 from monitor.adapters.broker_check import broker_errors, check_broker
 from monitor.adapters.client_security import kafka_client_options, redis_client_options
 from monitor.adapters.judge_client import ChatClient
@@ -157,6 +158,7 @@ async def run_judge(
     runner, client = build_runner(s, registry)
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
+    patch_fetcher_close()  # else a stop while the broker is gone raises out of consumer.stop()
     # what has started is closed however start-up or the loop ends, the last started first
     async with AsyncExitStack() as started:
         if s.judge_metrics_port is not None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 
 from judge_support import ScriptedJudge, ThreadedJudge, answer_record, publish_backlog, runner_env
 from tests_support import read_topic, wait_until
+
+from monitor.adapters.local_broker import LocalBroker
 
 REQUESTS = [f"r{i:02d}" for i in range(12)]
 ANSWERED = 5  # completions answered before the runner is killed; the next one hangs
@@ -120,3 +123,29 @@ def test_sigterm_stops_the_runner_at_the_message_being_judged(broker, unique, tm
         {**dict.fromkeys(REQUESTS, 1), REQUESTS[ANSWERED]: 2}
     )
     assert b"Traceback" not in (tmp_path / "judge.log").read_bytes()
+
+
+def test_a_runner_whose_broker_is_gone_logs_a_few_lines_and_stops_cleanly(unique, tmp_path) -> None:
+    """The broker goes away under an idle runner: its log holds a few of aiokafka's lines, not about
+    80 a second, and SIGTERM stops it within seconds with code 0 and no traceback (before: exit 1
+    with a CancelledError raised out of the consumer's stop, aio-libs/aiokafka#647)."""
+    own = LocalBroker(log_path=tmp_path / "own-broker.log").start()  # this test stops it
+    judge = ScriptedJudge()
+    log_path = tmp_path / "judge.log"
+    with ThreadedJudge(judge), open(log_path, "wb") as log:
+        runner = start_runner(runner_env(own.bootstrap, unique, judge.url), log)
+        try:
+            wait_until(lambda: b"judging with" in log_path.read_bytes(), 60, "the runner's start")
+            time.sleep(2)  # joined its group and fetching
+            own.stop()
+            time.sleep(8)
+            runner.terminate()
+            started = time.monotonic()
+            assert runner.wait(8) == 0
+            assert time.monotonic() - started < 8
+        finally:
+            runner.kill()
+            own.stop()
+    text = log_path.read_text(errors="replace")
+    assert "Traceback" not in text
+    assert len([line for line in text.splitlines() if "aiokafka" in line]) <= 30, text[-2000:]
