@@ -2,8 +2,10 @@
 
 ``setup()`` opens the session and checks that the endpoint answers HTTP at all: one ``HEAD`` of the
 endpoint URL, no completion and no tokens. A refused connection, an unknown host, a TLS failure or
-no answer within ``check_timeout_seconds`` raises :class:`JudgeUnreachable`; 401 or 403 raises
-:class:`JudgeKeyRefused` (a wrong or missing key); any other status (404, 405, 5xx) will do.
+no answer within ``check_timeout_seconds`` raises :class:`JudgeUnreachable`; 401 raises
+:class:`JudgeKeyRefused` (a wrong or missing key); 403 is logged as a warning (a gateway may answer
+403 to a method or path it does not serve, whatever the key); any other status (404, 405, 5xx)
+will do.
 ``complete()`` posts ``{model, messages, max_tokens, temperature: 0}`` to ``MONITOR_JUDGE_URL`` with
 ``/chat/completions`` appended to its path (its query, e.g. Azure OpenAI's ``?api-version=``, kept:
 :func:`chat_completions_endpoint`) with the API key in the header :func:`key_headers` names (a
@@ -17,6 +19,7 @@ appears.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,9 +42,12 @@ __all__ = [
     "key_headers",
 ]
 
+log = logging.getLogger("monitor.judge")
 CHAT_COMPLETIONS = "/chat/completions"
-# the statuses of the start-up check that mean the key, not the endpoint, is wrong
-KEY_REFUSED = (401, 403)
+# the status of the start-up check that means the key, not the endpoint, is wrong; a 403 may be a
+# gateway's answer to a HEAD it does not route (AWS API Gateway's "Missing Authentication Token")
+KEY_REFUSED = 401
+FORBIDDEN = 403
 KEY_HINT = "set MONITOR_JUDGE_API_KEY (and MONITOR_JUDGE_API_KEY_HEADER=api-key for Azure OpenAI)"
 
 
@@ -90,7 +96,7 @@ class JudgeUnreachable(MonitorError):
 
 
 class JudgeKeyRefused(MonitorError):
-    """The judge endpoint answered the start-up check with 401 or 403: a wrong or missing key."""
+    """The judge endpoint answered the start-up check with 401: a wrong or missing key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +147,7 @@ class ChatClient:
 
     async def setup(self) -> Self:
         """Open the session and check the endpoint answers HTTP (:class:`JudgeUnreachable` if not) and
-        takes the key (:class:`JudgeKeyRefused` on 401 or 403)."""
+        takes the key (:class:`JudgeKeyRefused` on 401; a warning on 403)."""
         if self._session is not None:
             return self
         headers = {
@@ -160,8 +166,8 @@ class ChatClient:
         return self
 
     async def _check_answers(self, session: aiohttp.ClientSession) -> None:
-        """One HEAD of the endpoint (never a completion): 401 and 403 refuse the key, any other HTTP
-        status means reachable."""
+        """One HEAD of the endpoint (never a completion): 401 refuses the key, 403 is a warning, any
+        other HTTP status means reachable."""
         try:
             async with session.head(
                 self.endpoint,
@@ -176,8 +182,14 @@ class ChatClient:
         except ValueError as exc:  # aiohttp refuses the request itself: a key and URL credentials
             message = f"judge endpoint {self.endpoint} cannot be called: {exc}"
             raise ConfigError(mask_text(message, secrets=[self._api_key])) from exc
-        if status in KEY_REFUSED:
+        if status == KEY_REFUSED:
             self._key_refused(status)
+        if status == FORBIDDEN:
+            message = (
+                f"judge endpoint {self.endpoint} answered the start-up check with HTTP 403: if "
+                f"the calls fail with http_403, the key lacks access ({KEY_HINT})"
+            )
+            log.warning("%s", mask_text(message, secrets=[self._api_key]))
 
     def _key_refused(self, status: int) -> NoReturn:
         sent = key_headers(self._api_key, self.api_key_header)

@@ -5,6 +5,7 @@ by default, the key a masked secret."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import socket
 import ssl
@@ -144,7 +145,7 @@ def test_setup_takes_any_http_answer_and_asks_for_no_completion(
 ) -> None:
     """The scripted endpoint only takes POSTs to /v1/chat/completions: the check's request is
     answered 405 there and 404 on any other path (or 503 when told), and setup() succeeds with
-    each: only 401 and 403 speak of the key."""
+    each: only 401 speaks of the key (a 403, below, is a warning)."""
     judge = ScriptedJudge(head_status=head_status)
 
     async def run() -> None:
@@ -230,18 +231,45 @@ def test_the_key_travels_in_the_header_the_setting_names(
     assert judge.headers[0][header] == sent and not_sent not in judge.headers[0]
 
 
+def test_a_forbidden_start_up_check_is_a_warning_not_a_stop(caplog) -> None:
+    """A gateway may answer 403 to a HEAD it does not route whatever the key (AWS API Gateway's
+    "Missing Authentication Token"): setup() warns, with the masked URL and never the key, and the
+    completion that follows works (before: JudgeKeyRefused stopped a working endpoint)."""
+    judge = ScriptedJudge(head_status=403)
+
+    async def run() -> str:
+        await judge.start()
+        try:
+            url = f"http://127.0.0.1:{judge.port}/v1?sig=sig-Secret-5"
+            async with ChatClient(url, "m", KEY, check_timeout_seconds=2) as client:
+                reply = await client.complete([{"role": "user", "content": "GOOD"}], 50)
+                return reply.text
+        finally:
+            await judge.stop()
+
+    with caplog.at_level(logging.WARNING, logger="monitor.judge"):
+        assert asyncio.run(run())
+    warned = [r.getMessage() for r in caplog.records if r.name == "monitor.judge"]
+    assert len(warned) == 1 and "answered the start-up check with HTTP 403" in warned[0]
+    assert "Secret" not in warned[0] and KEY not in warned[0]
+    assert [(method, status) for method, _, status in judge.requests] == [
+        ("HEAD", 403),
+        ("POST", 200),
+    ]
+
+
 @pytest.mark.parametrize(
     ("status", "key", "setting", "refusal"),
     [
         (401, KEY, "authorization", "refused the key (HTTP 401, sent in the Authorization header)"),
-        (403, KEY, "api-key", "refused the key (HTTP 403, sent in the api-key header)"),
+        (401, KEY, "api-key", "refused the key (HTTP 401, sent in the api-key header)"),
         (401, None, "authorization", "refused the call (HTTP 401) and no key is set"),
     ],
 )
 def test_setup_stops_on_a_refused_key_without_a_completion(
     status: int, key: str | None, setting: str, refusal: str
 ) -> None:
-    """The start-up HEAD is answered 401 or 403: setup() raises JudgeKeyRefused naming the masked
+    """The start-up HEAD is answered 401: setup() raises JudgeKeyRefused naming the masked
     URL, the status and what to set, never the key (before: any status passed, and a bad key
     showed up only as failed calls)."""
     judge = ScriptedJudge(head_status=status)
