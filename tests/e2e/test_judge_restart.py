@@ -1,5 +1,6 @@
-"""``monitor judge`` killed (SIGKILL) in the middle of a backlog and started again: the grades it
-had published are not paid for a second time, and every request still gets its grade."""
+"""``monitor judge`` stopped in the middle of a backlog (SIGKILL or SIGTERM) and started again: the
+grades it had published are not paid for a second time, and every request still gets its grade;
+and a runner whose broker went away stops cleanly."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from judge_support import ScriptedJudge, ThreadedJudge, answer_record, publish_backlog, runner_env
 from tests_support import read_topic, wait_until
@@ -36,14 +38,13 @@ def start_runner(env: dict[str, str], log) -> subprocess.Popen:
     )
 
 
-def test_a_killed_runner_does_not_pay_again_for_grades_it_had_published(
-    broker, unique, tmp_path
-) -> None:
-    """A backlog of 12 judge messages (one sampled answer each) is fetched in one batch. The runner
-    grades and publishes 5, then is killed while the endpoint holds its 6th call; started again,
-    it calls the endpoint once more only for that 6th answer, whose grade was never published,
-    and grades the rest: each published grade was paid for once (before: the batch was committed
-    only when done, so the restart called the endpoint again for the 5 grades already published)."""
+def interrupted_then_finished(
+    broker, unique: str, tmp_path, interrupt: Callable[[subprocess.Popen], None]
+) -> tuple[list[str], Counter[str]]:
+    """A backlog of 12 judge messages (one sampled answer each), fetched in one batch. The runner
+    grades and publishes 5, then ``interrupt`` acts on it while the endpoint holds its 6th call; a
+    second runner grades the rest. The grades published before the restart, and the endpoint's
+    calls per request."""
     feedback = f"t{unique}.feedback"
     publish_backlog(
         broker.bootstrap,
@@ -57,11 +58,11 @@ def test_a_killed_runner_does_not_pay_again_for_grades_it_had_published(
         first = start_runner(env, log)
         try:
             wait_until(lambda: len(judge.calls) > ANSWERED, 60, "the call the endpoint holds")
-            published = graded(broker.bootstrap, feedback, ANSWERED)
+            interrupt(first)
         finally:
-            first.kill()  # SIGKILL: no clean-up, no commit
+            first.kill()
             first.wait(15)
-        assert published == REQUESTS[:ANSWERED]
+        published = graded(broker.bootstrap, feedback, ANSWERED)
         judge.stall_after = None
         second = start_runner(env, log)
         try:
@@ -76,10 +77,24 @@ def test_a_killed_runner_does_not_pay_again_for_grades_it_had_published(
                 assert second.wait(15) == 0
             finally:
                 second.kill()
-    calls = calls_per_request(judge)
-    assert all(calls[rid] == 1 for rid in published), calls
-    # the one call paid twice: the answer being judged at the kill, its grade never published
-    assert calls == Counter({**dict.fromkeys(REQUESTS, 1), REQUESTS[ANSWERED]: 2})
+    return published, calls_per_request(judge)
+
+
+# each request called for once, but the answer being judged when the first runner was stopped: its
+# grade was never published
+ONCE_BUT_THE_SIXTH = Counter({**dict.fromkeys(REQUESTS, 1), REQUESTS[ANSWERED]: 2})
+
+
+def test_a_killed_runner_does_not_pay_again_for_grades_it_had_published(
+    broker, unique, tmp_path
+) -> None:
+    """Killed (SIGKILL: no clean-up, no commit) while the endpoint holds its 6th call, the runner
+    has published 5 grades; started again, it calls the endpoint once more only for the 6th answer
+    (before: the batch was committed only when done, so the restart called the endpoint again for
+    the 5 grades already published)."""
+    published, calls = interrupted_then_finished(broker, unique, tmp_path, subprocess.Popen.kill)
+    assert published == REQUESTS[:ANSWERED]
+    assert calls == ONCE_BUT_THE_SIXTH
 
 
 def test_sigterm_stops_the_runner_at_the_message_being_judged(broker, unique, tmp_path) -> None:
@@ -87,41 +102,14 @@ def test_sigterm_stops_the_runner_at_the_message_being_judged(broker, unique, tm
     seconds with code 0 (before: it went on with the call, 30 s a try with its retries, and then with
     the rest of the fetched batch); what it had judged is committed, and the next runner calls the
     endpoint again only for the cancelled message."""
-    feedback = f"t{unique}.feedback"
-    publish_backlog(
-        broker.bootstrap,
-        f"t{unique}.judge",
-        feedback,
-        [[answer_record(rid, f"GOOD answer to {rid}")] for rid in REQUESTS],
-    )
-    judge = ScriptedJudge(stall_after=ANSWERED)
-    with ThreadedJudge(judge), open(tmp_path / "judge.log", "wb") as log:
-        env = runner_env(broker.bootstrap, unique, judge.url)
-        first = start_runner(env, log)
-        try:
-            wait_until(lambda: len(judge.calls) > ANSWERED, 60, "the call the endpoint holds")
-            first.terminate()
-            assert first.wait(8) == 0
-        finally:
-            first.kill()
-        assert graded(broker.bootstrap, feedback, ANSWERED) == REQUESTS[:ANSWERED]
-        judge.stall_after = None
-        second = start_runner(env, log)
-        try:
-            wait_until(
-                lambda: set(graded(broker.bootstrap, feedback, len(REQUESTS))) == set(REQUESTS),
-                90,
-                "a grade for every request",
-            )
-        finally:
-            second.terminate()
-            try:
-                assert second.wait(15) == 0
-            finally:
-                second.kill()
-    assert calls_per_request(judge) == Counter(
-        {**dict.fromkeys(REQUESTS, 1), REQUESTS[ANSWERED]: 2}
-    )
+
+    def terminate(runner: subprocess.Popen) -> None:
+        runner.terminate()
+        assert runner.wait(8) == 0
+
+    published, calls = interrupted_then_finished(broker, unique, tmp_path, terminate)
+    assert published == REQUESTS[:ANSWERED]
+    assert calls == ONCE_BUT_THE_SIXTH
     assert b"Traceback" not in (tmp_path / "judge.log").read_bytes()
 
 
