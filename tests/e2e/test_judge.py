@@ -242,6 +242,24 @@ def closed_ports(count: int) -> list[int]:
     return sorted(ports)
 
 
+def judge_start_error(env: dict[str, str]) -> tuple[str, str]:
+    """``monitor judge`` that stops at start: exit code 2, its last line the only error line and no
+    traceback. That line, and all it wrote."""
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "judge"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=45,
+        check=False,
+    )
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2, done.stderr
+    assert [line for line in lines if line.startswith("error:")] == lines[-1:], done.stderr
+    assert "Traceback" not in done.stderr
+    return lines[-1], done.stdout + done.stderr
+
+
 def test_judge_exits_2_with_one_line_when_its_endpoint_is_unreachable(broker, unique) -> None:
     """Nothing listens at MONITOR_JUDGE_URL (the broker is up): ``monitor judge`` stops at
     start-up with exit code 2 and one error line naming the masked URL and the cause (before: it
@@ -254,23 +272,12 @@ def test_judge_exits_2_with_one_line_when_its_endpoint_is_unreachable(broker, un
         "MONITOR_JUDGE_URL": f"http://judge:pw-e2e-secret@127.0.0.1:{judge_port}/v1",
         "MONITOR_JUDGE_MODEL": "judge-1",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", "judge"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=45,
-        check=False,
-    )
-    lines = done.stderr.splitlines()
-    assert done.returncode == 2, done.stderr
-    assert [line for line in lines if line.startswith("error:")] == lines[-1:], done.stderr
-    assert lines[-1].startswith(
+    error, output = judge_start_error(env)
+    assert error.startswith(
         f"error: judge endpoint http://judge:***@127.0.0.1:{judge_port}/v1/chat/completions "
         "is unreachable: ClientConnectorError: "
     )
-    assert "Traceback" not in done.stderr
-    assert "pw-e2e-secret" not in done.stdout + done.stderr
+    assert "pw-e2e-secret" not in output
 
 
 def test_judge_checks_its_endpoint_before_kafka_and_frees_the_metrics_port() -> None:
@@ -374,22 +381,11 @@ def test_judge_exits_2_with_one_line_when_its_endpoint_refuses_the_key(
         env = runner_env(broker.bootstrap, unique, url, **settings)
         if "MONITOR_JUDGE_API_KEY" not in settings:
             env.pop("MONITOR_JUDGE_API_KEY", None)
-        done = subprocess.run(
-            [sys.executable, "-m", "monitor", "judge"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=45,
-            check=False,
-        )
-    lines = done.stderr.splitlines()
-    assert done.returncode == 2, done.stderr
-    assert [line for line in lines if line.startswith("error:")] == lines[-1:], done.stderr
-    assert lines[-1] == (
+        error, output = judge_start_error(env)
+    assert error == (
         f"error: judge endpoint http://127.0.0.1:{judge.port}/v1/chat/completions"
         f"?api-version=2024-06-01&sig=*** {refusal}: set MONITOR_JUDGE_API_KEY "
         "(and MONITOR_JUDGE_API_KEY_HEADER=api-key for Azure OpenAI)"
     )
-    assert "Traceback" not in done.stderr
-    assert "e2e-secret" not in done.stdout + done.stderr
+    assert "e2e-secret" not in output
     assert judge.requests == [("HEAD", "/v1/chat/completions", 401)] and judge.calls == []
