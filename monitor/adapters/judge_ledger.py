@@ -35,7 +35,14 @@ class RedisTokenLedger:
         return self._client
 
     def spent(self, day: int) -> int:
-        return int(self._run("read", lambda c: c.get(f"{self.prefix}{day}")) or 0)
+        value = self._run("read", lambda c: c.get(f"{self.prefix}{day}"))
+        try:
+            return int(value or 0)
+        except ValueError:  # another program's value under our key: count nothing against it
+            raise StoreError(
+                f"judge token budget in Redis at {mask_url(self.url)}: {self.prefix}{day} holds "
+                f"{value[:40]!r}, not a count"
+            ) from None
 
     def add(self, day: int, tokens: int) -> int:
         def add(client: Any) -> int:

@@ -33,3 +33,9 @@ def test_an_unreachable_redis_is_a_store_error_without_the_password() -> None:
         DailyBudget(1000, ledger).allows(10, 0.0)
     assert "judge token budget in Redis at" in str(caught.value)
     assert "s3cret" not in str(caught.value)
+
+
+def test_a_value_that_is_not_a_count_is_a_store_error(redis_url: str, redis_prefix: str) -> None:
+    redis.Redis.from_url(redis_url).set(f"{redis_prefix}7", "lots")
+    with pytest.raises(StoreError, match=r"holds b'lots', not a count"):
+        RedisTokenLedger(redis_url, redis_prefix).spent(7)
