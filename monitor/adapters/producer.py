@@ -9,6 +9,8 @@ message are how producers reach full speed.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -22,7 +24,10 @@ from monitor.contract.decode import Rejection
 from monitor.contract.events import validate_event
 from monitor.errors import InvalidEvent
 
-__all__ = ["EventProducer", "SendReport", "partition_for"]
+__all__ = ["STOP_AFTER_FAILURE", "EventProducer", "SendReport", "partition_for"]
+
+log = logging.getLogger("monitor.producer")
+STOP_AFTER_FAILURE = 5.0  # seconds a close after an error or a cancellation may wait for delivery
 
 
 def partition_for(request_id: str, partitions: int) -> int:
@@ -48,7 +53,10 @@ class EventProducer:
         max_future_skew: float = 300.0,
         max_request_size: int = 4_194_304,
         client_options: Mapping[str, Any] | None = None,
+        delivery_timeout: float = 40.0,
     ) -> None:
+        """``delivery_timeout``: seconds a message waits for the broker's confirmation before its
+        send fails (aiokafka's ``request_timeout_ms``)."""
         self.bootstrap = bootstrap
         self.topics = dict(
             topics or {"inference": "monitor.inference", "feedback": "monitor.feedback"}
@@ -57,6 +65,7 @@ class EventProducer:
         self.validate = validate
         self.max_future_skew = max_future_skew
         self.max_request_size = max_request_size
+        self.delivery_timeout = delivery_timeout
         # security_protocol, ssl_context, sasl_*: see monitor.adapters.client_security.kafka_client_options
         self.client_options = dict(client_options or {})
         self._producer: AIOKafkaProducer | None = None
@@ -68,6 +77,7 @@ class EventProducer:
             linger_ms=5,
             max_request_size=self.max_request_size,
             acks="all",
+            request_timeout_ms=int(self.delivery_timeout * 1000),
             **self.client_options,
         )
         try:
@@ -78,16 +88,22 @@ class EventProducer:
         self._producer = producer
         return self
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float | None = None) -> None:
+        """Deliver what is pending and close; with ``timeout``, give up on the pending messages
+        after that many seconds (a broker gone would hold the close for ``delivery_timeout``)."""
         if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+            producer, self._producer = self._producer, None
+            try:
+                await asyncio.wait_for(producer.stop(), timeout)
+            except TimeoutError:
+                log.warning("producer closed after %g s with messages not delivered", timeout)
 
     async def __aenter__(self) -> Self:
         return await self.start()
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
+        # leaving on an error or a cancellation: what is pending may never be delivered
+        await self.stop(None if exc_type is None else STOP_AFTER_FAILURE)
 
     async def _partition_count(self, topic: str) -> int:
         if topic not in self._partitions:
@@ -129,9 +145,11 @@ class EventProducer:
                 )
                 report.messages += 1
                 report.sent += len(chunk)
-        if wait:
-            for future in futures:
-                await future
+        if wait:  # every confirmation read, so that none is left unretrieved when one fails
+            outcomes = await asyncio.gather(*futures, return_exceptions=True)
+            failed = [o for o in outcomes if isinstance(o, BaseException)]
+            if failed:
+                raise failed[0]
         return report
 
     async def send_raw(

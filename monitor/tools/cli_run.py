@@ -71,6 +71,19 @@ def broker(
         sys.stdout.flush()
 
 
+def log_warnings_throttled() -> None:
+    """Warnings and errors to stderr, aiokafka's repeated ones throttled (a broker gone makes it log
+    about 80 lines a second)."""
+    import logging
+
+    from monitor.adapters.log_throttle import LogThrottle, throttle_handlers
+
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    throttle_handlers(logging.root, LogThrottle())
+
+
 def replay(
     file: Annotated[
         Path,
@@ -85,14 +98,21 @@ def replay(
     kind: str = typer.Option(..., help="inference or feedback"),
     rate: float = typer.Option(0.0, help="events per second; 0 = as fast as possible"),
     batch_size: int = typer.Option(100, help="events per Kafka message"),
+    timeout: str = typer.Option(
+        "40s", help="how long the broker may take to confirm a message before the replay stops"
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Publish a JSONL file of events to the inference or feedback topic, decoded as the topic decodes them.
 
-    Exits 1 when no event of the file was accepted; rejections name the file's line numbers.
+    Exits 1 when no event of the file was accepted; rejections name the file's line numbers. A
+    broker that stops confirming ends it with exit code 2, Ctrl-C with 130, each saying through
+    which line the file was sent.
     """
-    from monitor.tools.replay import replay_file
+    from monitor.tools.cli_support import parse_duration_option
+    from monitor.tools.replay import ReplayReport, replay_file
 
+    delivery_timeout = parse_duration_option(timeout, "--timeout")
     settings = cli_settings(config)
     if kind not in ("inference", "feedback"):
         raise typer.BadParameter(f"{kind!r} is not one of inference, feedback", param_hint="--kind")
@@ -100,7 +120,23 @@ def replay(
         raise typer.BadParameter(
             "set MONITOR_KAFKA_BOOTSTRAP (e.g. 127.0.0.1:9092, see `monitor broker`)"
         )
-    report = asyncio.run(replay_file(settings, file, kind, rate=rate, batch_size=batch_size))
+    log_warnings_throttled()
+    report = ReplayReport()
+    try:
+        asyncio.run(
+            replay_file(
+                settings,
+                file,
+                kind,
+                rate=rate,
+                batch_size=batch_size,
+                delivery_timeout=delivery_timeout,
+                report=report,
+            )
+        )
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: {report.progress(file)}", err=True)
+        raise typer.Exit(130) from None
     typer.echo(
         f"sent {report.sent} events in {report.messages} messages; {len(report.rejected)} rejected"
     )

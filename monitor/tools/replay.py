@@ -14,10 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from monitor.adapters.broker_check import check_broker
 from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.producer import EventProducer
 from monitor.contract.decode import DecodedMessage, Rejection, decode_message
+from monitor.errors import BrokerError
+from monitor.redact import mask_url
 from monitor.settings import Settings
 
 __all__ = ["LineRejection", "ReplayReport", "decode_file", "replay_file"]
@@ -39,9 +43,17 @@ class LineRejection:
 @dataclass(slots=True)
 class ReplayReport:
     lines: int = 0
-    sent: int = 0
+    sent: int = 0  # events the broker confirmed
     messages: int = 0
     rejected: list[LineRejection] = field(default_factory=list)
+    through_line: int = 0  # every event of the file up to this line (1-based) was confirmed
+
+    def progress(self, path: Path) -> str:
+        """How far the replay got, for a run cut short: what to replay again."""
+        return (
+            f"{self.sent} events of {path} were sent, through line {self.through_line}; replay the "
+            f"lines after it (an inference sent twice counts once, see docs/events.md)"
+        )
 
 
 def decode_file(
@@ -64,12 +76,42 @@ def decode_file(
 
 
 async def replay_file(
-    settings: Settings, path: Path, kind: str, *, rate: float = 0.0, batch_size: int = 100
+    settings: Settings,
+    path: Path,
+    kind: str,
+    *,
+    rate: float = 0.0,
+    batch_size: int = 100,
+    delivery_timeout: float = 40.0,
+    report: ReplayReport | None = None,
 ) -> ReplayReport:
-    topics = {"inference": settings.inference_topic, "feedback": settings.feedback_topic}
-    report = ReplayReport()
-    chunk = batch_size * 10
+    """Publish ``path``; ``report`` (a new one if None) says how far it got, also when the run is
+    cut short. A broker that confirms nothing for ``delivery_timeout`` seconds stops the replay with
+    :class:`BrokerError` saying what was sent."""
+    report = report if report is not None else ReplayReport()
     await check_broker(settings)  # one line naming the address, not aiokafka's traceback
+    try:
+        await _replay(settings, path, kind, rate, batch_size, delivery_timeout, report)
+    except KafkaError as exc:
+        where = mask_url(settings.kafka_bootstrap or "")
+        raise BrokerError(
+            f"the Kafka broker at {where} confirmed no message for {delivery_timeout:g} s "
+            f"({type(exc).__name__}): {report.progress(path)}"
+        ) from exc
+    return report
+
+
+async def _replay(
+    settings: Settings,
+    path: Path,
+    kind: str,
+    rate: float,
+    batch_size: int,
+    delivery_timeout: float,
+    report: ReplayReport,
+) -> None:
+    topics = {"inference": settings.inference_topic, "feedback": settings.feedback_topic}
+    chunk = batch_size * 10
     started = time.monotonic()
     async with EventProducer(
         settings.kafka_bootstrap or "",
@@ -77,8 +119,10 @@ async def replay_file(
         batch_size=batch_size,
         max_future_skew=settings.max_future_skew_seconds,
         client_options=kafka_client_options(settings),
+        delivery_timeout=delivery_timeout,
     ) as producer:
         objects: list[Any] = []
+        number = 0
         for number, decoded in decode_file(
             path,
             kind,
@@ -90,24 +134,27 @@ async def replay_file(
             report.rejected += [LineRejection(number, r) for r in decoded.rejections]
             objects += decoded.objects
             if len(objects) >= chunk:
-                await _send(producer, kind, objects, report, rate, started)
+                await _send(producer, kind, objects, number, report, rate, started)
                 objects = []
-        if objects:
-            await _send(producer, kind, objects, report, rate, started)
-    return report
+        await _send(producer, kind, objects, number, report, rate, started)
 
 
 async def _send(
     producer: EventProducer,
     kind: str,
     objects: list[Any],
+    through_line: int,
     report: ReplayReport,
     rate: float,
     started: float,
 ) -> None:
-    sent = await producer.send(kind, objects)
-    report.sent += sent.sent
-    report.messages += sent.messages
+    """Send the events of the lines up to ``through_line`` and wait for their confirmation, then as
+    long as ``rate`` asks."""
+    if objects:
+        sent = await producer.send(kind, objects)
+        report.sent += sent.sent
+        report.messages += sent.messages
+    report.through_line = through_line
     if rate > 0:
         ahead = report.sent / rate - (time.monotonic() - started)
         if ahead > 0:
