@@ -194,7 +194,8 @@ def embedding_rows(
             reference = base.features[TOPIC_FEATURE].reference_histogram()
             row = dataclasses.replace(
                 row,
-                detail=grown_topic(base.embedding.topic_names, current, reference),
+                # a score within chance keeps that reason; else the topic that grew
+                detail=row.detail or grown_topic(base.embedding.topic_names, current, reference),
                 n_events=row.n_current,  # scored on the sample (SAMPLED_FEATURES)
             )
         out.append(row)

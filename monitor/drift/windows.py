@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from monitor.drift.baseline import Baseline, histogram_batch
-from monitor.drift.divergence import SeverityThresholds, score_feature
+from monitor.drift.chance import chance_psi
+from monitor.drift.divergence import DriftScore, SeverityThresholds, score_feature
 from monitor.folding.partials import Partial, group_keys
 
 __all__ = [
@@ -192,6 +193,7 @@ def score_window(
             continue
         limits = (feature_thresholds or {}).get(feature, thresholds)
         s = score_feature(feature, current, reference, limits)
+        severity, detail = beyond_chance(s, reference)
         rows.append(
             DriftRow(
                 feature,
@@ -201,12 +203,37 @@ def score_window(
                 s.js,
                 s.n_current,
                 s.n_reference,
-                s.severity,
+                severity,
                 *rates,
                 n_events=n_events,
+                detail=detail,
             )
         )
     return rows
+
+
+def beyond_chance(score: DriftScore, reference: np.ndarray) -> tuple[str, str]:
+    """The score's severity, ``none`` where its PSI is no more than a window of its size drawn from
+    the baseline itself may show (:mod:`monitor.drift.chance`), with the reason in words.
+
+    >>> from monitor.drift.divergence import score_feature
+    >>> reference = np.array([500, 300, 100, 50, 30, 20])
+    >>> small = score_feature("x", np.array([52, 30, 10, 5, 3, 0]), reference)  # the 2 % missed
+    >>> small.severity, beyond_chance(small, reference)
+    ('moderate', ('none', 'PSI 0.107 is within chance: 100 values drawn from the baseline score up to 0.521 (99.9 % of such windows)'))
+    >>> large = score_feature("x", np.array([5200, 3000, 1000, 500, 300, 0]), reference)
+    >>> large.severity, beyond_chance(large, reference)
+    ('moderate', ('moderate', ''))
+    """
+    if score.severity == "none":
+        return score.severity, ""
+    limit = chance_psi(reference, score.n_current)
+    if score.psi > limit:
+        return score.severity, ""
+    return "none", (
+        f"PSI {score.psi:.3f} is within chance: {score.n_current} values drawn from the baseline "
+        f"score up to {limit:.3f} (99.9 % of such windows)"
+    )
 
 
 def window_histograms(
