@@ -19,6 +19,7 @@ import math
 import os
 import re
 import ssl
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -234,3 +235,12 @@ def runner_env(bootstrap: str, unique: str, judge_url: str, **extra: str) -> dic
         "MONITOR_JUDGE_REQUESTS_PER_SECOND": "100",
         **extra,
     }
+
+
+def stop_cleanly(process: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM ``process`` and expect it gone with code 0 within ``timeout`` s; killed either way."""
+    process.terminate()
+    try:
+        assert process.wait(timeout) == 0
+    finally:
+        process.kill()

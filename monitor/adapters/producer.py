@@ -28,6 +28,7 @@ __all__ = ["STOP_AFTER_FAILURE", "EventProducer", "SendReport", "partition_for"]
 
 log = logging.getLogger("monitor.producer")
 STOP_AFTER_FAILURE = 5.0  # seconds a close after an error or a cancellation may wait for delivery
+DELIVERY_TIMEOUT = 40.0  # seconds a message may wait for the broker's confirmation (aiokafka's)
 
 
 def partition_for(request_id: str, partitions: int) -> int:
@@ -53,7 +54,7 @@ class EventProducer:
         max_future_skew: float = 300.0,
         max_request_size: int = 4_194_304,
         client_options: Mapping[str, Any] | None = None,
-        delivery_timeout: float = 40.0,
+        delivery_timeout: float = DELIVERY_TIMEOUT,
     ) -> None:
         """``delivery_timeout``: seconds a message waits for the broker's confirmation before its
         send fails (aiokafka's ``request_timeout_ms``)."""

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from monitor.drift.baseline import Baseline, histogram_batch
-from monitor.drift.chance import chance_psi
+from monitor.drift.chance import CHANCE_QUANTILE, chance_psi
 from monitor.drift.divergence import DriftScore, SeverityThresholds, score_feature
 from monitor.folding.partials import Partial, group_keys
 
@@ -232,7 +232,7 @@ def beyond_chance(score: DriftScore, reference: np.ndarray) -> tuple[str, str]:
         return score.severity, ""
     return "none", (
         f"PSI {score.psi:.3f} is within chance: {score.n_current} values drawn from the baseline "
-        f"score up to {limit:.3f} (99.9 % of such windows)"
+        f"score up to {limit:.3f} ({CHANCE_QUANTILE * 100:g} % of such windows)"
     )
 
 

@@ -67,6 +67,8 @@ class TokenLedger(Protocol):
         """Add ``tokens`` to ``day``'s count; the new count."""
         ...
 
+    def close(self) -> None: ...
+
 
 class MemoryLedger:
     """One process's count of the current day: it starts at zero with the process.
@@ -87,6 +89,9 @@ class MemoryLedger:
             self._day, self._spent = day, 0
         self._spent += tokens
         return self._spent
+
+    def close(self) -> None:
+        pass
 
 
 class DailyBudget:

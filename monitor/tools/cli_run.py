@@ -33,15 +33,9 @@ def judge(
     loglevel: str = typer.Option("info", help="critical|error|warning|info|debug"),
 ) -> None:
     """Run the LLM judge (docs/judge.md): grade sampled answers, compare shadows, publish feedback."""
-    import logging
-
-    from monitor.adapters.log_throttle import LogThrottle, throttle_handlers
     from monitor.tools.judge import run_judge
 
-    logging.basicConfig(
-        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    throttle_handlers(logging.root, LogThrottle())  # aiokafka's lines while the broker is gone
+    log_throttled(loglevel.upper())
     sys.exit(asyncio.run(run_judge(cli_settings(config), report_path=report)))
 
 
@@ -71,16 +65,14 @@ def broker(
         sys.stdout.flush()
 
 
-def log_warnings_throttled() -> None:
-    """Warnings and errors to stderr, aiokafka's repeated ones throttled (a broker gone makes it log
-    about 80 lines a second)."""
+def log_throttled(level: str) -> None:
+    """Log to stderr from ``level`` on, aiokafka's repeated lines throttled (a broker gone makes it
+    log about 80 a second)."""
     import logging
 
     from monitor.adapters.log_throttle import LogThrottle, throttle_handlers
 
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     throttle_handlers(logging.root, LogThrottle())
 
 
@@ -120,7 +112,7 @@ def replay(
         raise typer.BadParameter(
             "set MONITOR_KAFKA_BOOTSTRAP (e.g. 127.0.0.1:9092, see `monitor broker`)"
         )
-    log_warnings_throttled()
+    log_throttled("WARNING")
     report = ReplayReport()
     try:
         asyncio.run(

@@ -167,8 +167,7 @@ async def run_judge(
             started.callback(server.shutdown)
         # each stop is pushed before its start: it also closes a start that failed half-way
         started.push_async_callback(client.close)
-        if isinstance(runner.budget.ledger, RedisTokenLedger):
-            started.callback(runner.budget.ledger.close)
+        started.callback(runner.budget.ledger.close)
         # the endpoint first: an unreachable judge fails start-up before joining the consumer group
         await client.setup()
         # then the broker: one error naming its address, however far the clients got

@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 
 from monitor.adapters.broker_check import check_broker
 from monitor.adapters.client_security import kafka_client_options
-from monitor.adapters.producer import EventProducer
+from monitor.adapters.producer import DELIVERY_TIMEOUT, EventProducer
 from monitor.contract.decode import DecodedMessage, Rejection, decode_message
 from monitor.errors import BrokerError
 from monitor.redact import mask_url
@@ -82,7 +82,7 @@ async def replay_file(
     *,
     rate: float = 0.0,
     batch_size: int = 100,
-    delivery_timeout: float = 40.0,
+    delivery_timeout: float = DELIVERY_TIMEOUT,
     report: ReplayReport | None = None,
 ) -> ReplayReport:
     """Publish ``path``; ``report`` (a new one if None) says how far it got, also when the run is
@@ -95,8 +95,8 @@ async def replay_file(
     except KafkaError as exc:
         where = mask_url(settings.kafka_bootstrap or "")
         raise BrokerError(
-            f"the Kafka broker at {where} confirmed no message for {delivery_timeout:g} s "
-            f"({type(exc).__name__}): {report.progress(path)}"
+            f"the Kafka broker at {where} refused a message or confirmed none for "
+            f"{delivery_timeout:g} s ({type(exc).__name__}): {report.progress(path)}"
         ) from exc
     return report
 

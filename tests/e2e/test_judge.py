@@ -22,6 +22,7 @@ from judge_support import (
     answer_record,
     publish_backlog,
     runner_env,
+    stop_cleanly,
 )
 from proxy_support import JoinThenRefuseProxy
 from tests_support import inference, publish_raw, read_topic, reader_for, wait_until
@@ -167,11 +168,7 @@ def test_judge_scores_flow_into_windows_and_alerts(deployment, start_worker, tmp
             assert runner.poll() is None
             assert "sk-e2e-secret" not in (tmp_path / "judge.log").read_text()
         finally:
-            runner.terminate()
-            try:
-                assert runner.wait(15) == 0
-            finally:
-                runner.kill()
+            stop_cleanly(runner)
 
 
 @pytest.fixture()
@@ -331,11 +328,7 @@ def test_judge_grades_with_the_key_in_the_header_it_is_told(broker, unique, tmp_
             published = read_topic(broker.bootstrap, f"t{unique}.feedback", expected=1, timeout=30)
             assert runner.poll() is None
         finally:
-            runner.terminate()
-            try:
-                assert runner.wait(15) == 0
-            finally:
-                runner.kill()
+            stop_cleanly(runner)
     grades = [event["attributes"] for message in published for event in message]
     assert [(g["gen_ai.response.id"], g["gen_ai.evaluation.score.value"]) for g in grades] == [
         ("r1", 9.0)

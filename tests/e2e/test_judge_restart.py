@@ -11,7 +11,14 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from judge_support import ScriptedJudge, ThreadedJudge, answer_record, publish_backlog, runner_env
+from judge_support import (
+    ScriptedJudge,
+    ThreadedJudge,
+    answer_record,
+    publish_backlog,
+    runner_env,
+    stop_cleanly,
+)
 from tests_support import read_topic, wait_until
 
 from monitor.adapters.local_broker import LocalBroker
@@ -72,11 +79,7 @@ def interrupted_then_finished(
                 "a grade for every request",
             )
         finally:
-            second.terminate()
-            try:
-                assert second.wait(15) == 0
-            finally:
-                second.kill()
+            stop_cleanly(second)
     return published, calls_per_request(judge)
 
 
@@ -103,11 +106,9 @@ def test_sigterm_stops_the_runner_at_the_message_being_judged(broker, unique, tm
     the rest of the fetched batch); what it had judged is committed, and the next runner calls the
     endpoint again only for the cancelled message."""
 
-    def terminate(runner: subprocess.Popen) -> None:
-        runner.terminate()
-        assert runner.wait(8) == 0
-
-    published, calls = interrupted_then_finished(broker, unique, tmp_path, terminate)
+    published, calls = interrupted_then_finished(
+        broker, unique, tmp_path, lambda runner: stop_cleanly(runner, 8)
+    )
     assert published == REQUESTS[:ANSWERED]
     assert calls == ONCE_BUT_THE_SIXTH
     assert b"Traceback" not in (tmp_path / "judge.log").read_bytes()
@@ -127,10 +128,7 @@ def test_a_runner_whose_broker_is_gone_logs_a_few_lines_and_stops_cleanly(unique
             time.sleep(2)  # joined its group and fetching
             own.stop()
             time.sleep(8)
-            runner.terminate()
-            started = time.monotonic()
-            assert runner.wait(8) == 0
-            assert time.monotonic() - started < 8
+            stop_cleanly(runner, 8)
         finally:
             runner.kill()
             own.stop()
