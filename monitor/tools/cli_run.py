@@ -97,9 +97,7 @@ def replay(
 ) -> None:
     """Publish a JSONL file of events to the inference or feedback topic, decoded as the topic decodes them.
 
-    Exits 1 when no event of the file was accepted; rejections name the file's line numbers. A
-    broker that stops confirming ends it with exit code 2, Ctrl-C with 130, each saying through
-    which line the file was sent.
+    Exits 1 when no event of the file was accepted; rejections name the file's line numbers. A broker that stops confirming ends it with exit code 2, Ctrl-C with 130, each saying through which line the file was sent.
     """
     from monitor.tools.cli_support import parse_duration_option
     from monitor.tools.replay import ReplayReport, replay_file
