@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from tests_support import read_topic
+from tests_support import read_topic, wait_until
 
 from monitor.adapters.local_broker import LocalBroker
 
@@ -50,8 +50,12 @@ def replay_until_the_broker_is_gone(
             stderr=subprocess.STDOUT,
         )
     try:
-        messages = read_topic(own.bootstrap, topic, expected=10)  # 100 events a message
-        assert sum(len(events) for events in messages) == 1000
+        # up to 100 events a message, per partition: count events, not messages
+        wait_until(
+            lambda: sum(map(len, read_topic(own.bootstrap, topic, expected=10, timeout=3))) == 1000,
+            timeout=60,
+            what="the first 1,000 events in the topic",
+        )
     finally:
         own.stop()
     return replay, log_path
