@@ -11,7 +11,7 @@ from tests_support import inference, wait_until
 
 from monitor.adapters.producer import EventProducer
 
-N = 4000
+N = 1200  # at 5 messages a batch, about 10 s behind
 
 
 def lag_series(worker) -> dict[str, float]:
