@@ -189,7 +189,13 @@ def embedding_rows(
     out = []
     for row in drift_rows:
         base = baselines.get(row.baseline_id)
-        if row.feature == TOPIC_FEATURE and base is not None and base.embedding is not None:
+        scored = row.psi is not None  # too few prompts: nothing grew, whatever the counts
+        if (
+            scored
+            and row.feature == TOPIC_FEATURE
+            and base is not None
+            and base.embedding is not None
+        ):
             current = window.counts[TOPIC_FEATURE][row.baseline_id]
             reference = base.features[TOPIC_FEATURE].reference_histogram()
             row = dataclasses.replace(

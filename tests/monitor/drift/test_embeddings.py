@@ -17,7 +17,7 @@ from monitor.drift.embedding_space import (
 from monitor.drift.embedding_windows import embedding_rows, fold_embeddings
 from monitor.drift.embeddings import EmbeddingProfile, build_embedding_profile, score_embedding
 from monitor.drift.topics import assign, kmeans, name_clusters
-from monitor.drift.windows import window_histograms
+from monitor.drift.windows import DriftRow, window_histograms
 
 
 class Toy:
@@ -160,3 +160,29 @@ def test_empty_prompts_and_non_finite_vectors_are_left_out_not_folded_as_nan():
     assert partials and all(np.isfinite(p.count) and np.isfinite(p.total) for p in partials)
     topic_counts = sum(p.count for p in partials if p.name == "hist:prompt_topic")
     assert topic_counts == 2  # the two prompts it could embed
+
+
+def test_only_a_scored_topic_row_names_the_topic_that_grew():
+    """A window with too few prompts is not scored: its row says nothing grew (it once carried
+    the topic whose share of a handful of prompts was largest)."""
+    texts = [f"invoice {i}" if i % 3 else f"login {i}" for i in range(300)]
+    base = attach_embeddings(
+        build_baseline("m", "v1", [{"features": {"c": "a"}}] * 300, now=0.0),
+        [{"embedding": f} for f in sample_embedding_fields(Toy(), texts)],
+        topics=2,
+    )
+    shifted = [f"login x{i}" for i in range(4)]
+    partials = fold_embeddings({("m", "v1"): ("b1", base)}, Toy(), shifted, ["a", "b", "c", "d"],
+                               np.zeros(4), ["m"] * 4, ["v1"] * 4, np.ones(4), 60, rate=1.0)  # fmt: skip
+    rows = [(p.name, p.bucket, p.count, p.total) for p in partials]
+    window = window_histograms(rows, {("b1", "prompt_topic"): 4})
+
+    def topic_row(psi, severity):
+        return DriftRow("prompt_topic", "b1", psi, psi, psi, 4, 300, severity, 0.0, 0.0, 0.0, 4)
+
+    few, scored = (
+        embedding_rows({"b1": base}, rows, [row], window, min_samples=10)[0]
+        for row in (topic_row(None, "insufficient"), topic_row(0.9, "significant"))
+    )
+    assert few.severity == "insufficient" and few.detail == ""
+    assert scored.detail.startswith("topic 'login") and "grew from" in scored.detail
