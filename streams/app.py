@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import faust
+from faust.tables import TableManager
 from mode import ServiceT
 
 from monitor.adapters.client_security import faust_broker_credentials
@@ -18,6 +19,16 @@ from streams.web import register_views
 from streams.wiring import Wiring
 
 __all__ = ["create_app"]
+
+
+class NoTablesManager(TableManager):
+    """Faust's table manager without its start-up pause: it sleeps 1 s for agents to register
+    tables, and the monitor has none (its state lives in the store and the join store)."""
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
 
 
 class MonitorApp(faust.App):
@@ -60,6 +71,7 @@ def create_app(settings: Settings, wiring: Wiring | None = None) -> faust.App:
         broker_commit_interval=settings.commit_interval,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+        TableManager=NoTablesManager,
     )
     app.extra_dependencies = [register_agents(app, wiring)]
     register_timers(app, wiring)

@@ -93,6 +93,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
             _arm_shutdown_deadline(wiring.broker_answered_at())
             super()._on_sigint()
 
+        async def _sentinel_task(self) -> None:
+            await asyncio.sleep(0.1)  # mode gives the loop's last callbacks 1 s before closing it
+
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             super().on_setup_root_logger(logger, level)
             throttle_handlers(logger, throttle)  # Faust replaced the root handlers at its start
