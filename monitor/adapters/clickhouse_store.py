@@ -32,6 +32,7 @@ from monitor.contract.timestamps import utc_datetime
 from monitor.errors import PositionMoved
 from monitor.folding.partials import Partial
 from monitor.folding.pipeline import Position
+from monitor.outcomes.intervals import wilson_sql
 
 __all__ = [
     "OFFSET_MARKER",
@@ -226,18 +227,13 @@ class ClickHouseStore(ClickHouseConnection):
         ).rows[0]
         if not oldest[0]:
             return 0
-        # Wilson score interval at 95%: (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)
-        z2 = "3.841458820694124"
-        wilson = (
-            f"(p + {z2} / (2 * n) {{sign}} sqrt({z2}) * sqrt(p * (1 - p) / n + {z2} / (4 * n * n))) "
-            f"/ (1 + {z2} / n)"
-        )
+        low, high = wilson_sql("p", "n")  # the 95% Wilson interval of monitor.outcomes.intervals
         self.command(
             f"INSERT INTO {self.table('metric_windows')} "
             "(window_start, window_end, model, model_version, metric, segment, value, count, numerator, low, high, "
             "updated_at) SELECT window_start, window_end, model, model_version, metric, segment, "
             "if(kind = 'sum', total, total / n), n, total, "
-            f"if(kind = 'rate', {wilson.format(sign='-')}, NULL), if(kind = 'rate', {wilson.format(sign='+')}, NULL), "
+            f"if(kind = 'rate', {low}, NULL), if(kind = 'rate', {high}, NULL), "
             "now64(3) FROM (SELECT window_start, window_start + toIntervalSecond(any(window_seconds)) AS window_end, "
             "model, model_version, replaceOne(name, {outcome:String}, '') AS metric, bucket AS segment, "
             "sum(total) AS total, sum(count) AS n, total / n AS p, "

@@ -13,7 +13,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Z95", "Rate", "difference_interval", "two_proportion_ztest", "wilson_interval"]
+__all__ = [
+    "Z95",
+    "Rate",
+    "difference_interval",
+    "two_proportion_ztest",
+    "wilson_interval",
+    "wilson_sql",
+]
 
 Z95 = 1.959963984540054  # two-sided 95 % normal quantile
 
@@ -65,6 +72,26 @@ def wilson_interval(successes: float, trials: float, z: float = Z95) -> Rate:
     # clamp: rounding can put a bound a hair past p when p is 0 or 1
     return Rate(
         successes, trials, p, min(p, max(0.0, center - half)), max(p, min(1.0, center + half))
+    )
+
+
+def wilson_sql(p: str, n: str, z: float = Z95) -> tuple[str, str]:
+    """The low and high ends of :func:`wilson_interval` as ClickHouse SQL expressions of the
+    proportion ``p`` and the trial count ``n`` (column names or expressions, ``n`` > 0): the store
+    computes the intervals of its rate windows with the same formula and the same clamps.
+
+    >>> low, high = wilson_sql("p", "n")
+    >>> low.startswith("least(p, greatest(0, ") and high.startswith("greatest(p, least(1, ")
+    True
+    """
+    z2 = repr(z * z)
+    center = f"({p} + {z2} / (2 * {n}))"
+    half = f"({z!r} * sqrt({p} * (1 - {p}) / {n} + {z2} / (4 * {n} * {n})))"
+    scale = f"(1 + {z2} / {n})"
+    # clamp: rounding can put a bound a hair past p when p is 0 or 1 (as wilson_interval does)
+    return (
+        f"least({p}, greatest(0, ({center} - {half}) / {scale}))",
+        f"greatest({p}, least(1, ({center} + {half}) / {scale}))",
     )
 
 
