@@ -21,10 +21,9 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from monitor.catalogue import satisfied
+from monitor.outcomes.intervals import Z95
 
 __all__ = ["Kappa", "cohen_kappa", "human_label", "judge_label"]
-
-Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True, slots=True)
