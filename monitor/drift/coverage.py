@@ -8,6 +8,10 @@ least ``min_samples`` values. This module names the first reason that holds.
 >>> [(u.window_start, u.reason) for u in unscored_windows(counted, {}, {}, watermark=1e9,
 ...                                                        allowed_lateness=0, min_samples=100)]
 [(0.0, 'no baseline for this version yet'), (60.0, 'no baseline for this version yet')]
+>>> before_baseline = unscored_windows(counted, {}, {("m", "v1"): 60.0}, watermark=100.0,
+...                                    allowed_lateness=600, min_samples=100)
+>>> [u.reason.split(" (")[0] for u in before_baseline]  # the first is never scored, open or not
+['no baseline when its events arrived', 'still open: scored once events pass 1970-01-01 00:12:00']
 """
 
 from __future__ import annotations
@@ -66,19 +70,22 @@ def _reason(
             f"too few samples: at most {scored.max_n_current} values per feature, "
             f"MONITOR_DRIFT_MIN_SAMPLES is {min_samples}"
         )
-    closes = window.window_end + allowed_lateness
-    if closes > watermark:
-        return (
-            f"still open: scored once events pass {_when(closes)} (window end + allowed lateness), "
-            "or MONITOR_IDLE_TIMEOUT after that if no events arrive at all"
-        )
-    if first_baseline is None:
-        return "no baseline for this version yet"
-    if first_baseline >= window.window_end:
+    # first: a window wholly before the first baseline is never scored, open or closed (and this
+    # command may not read the worker's MONITOR_ALLOWED_LATENESS, which decides when it closes)
+    if first_baseline is not None and first_baseline >= window.window_end:
         return (
             f"no baseline when its events arrived (the first one dates from {_when(first_baseline)}); "
             "windows before a baseline are never scored"
         )
+    closes = window.window_end + allowed_lateness
+    if closes > watermark:
+        return (
+            f"still open: scored once events pass {_when(closes)} (window end + allowed lateness "
+            f"{allowed_lateness:g} s, MONITOR_ALLOWED_LATENESS as read here), or MONITOR_IDLE_TIMEOUT "
+            "after that if no events arrive at all"
+        )
+    if first_baseline is None:
+        return "no baseline for this version yet"
     return (
         "no feature values binned (events without features, or features the baseline does not have)"
     )
