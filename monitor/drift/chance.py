@@ -4,7 +4,11 @@ PSI grows as windows shrink: a window of 100 values from an unchanged distributi
 categories scores ``significant`` (≥ 0.25) about 4 times in 10, since each rare category it misses
 adds about ``q · ln(q / ε)``. A score is taken as drift only above :func:`chance_psi`, the PSI that
 ``n`` values drawn from the baseline's own proportions exceed in one window of 1,000
-(:data:`CHANCE_QUANTILE`), estimated from :data:`CHANCE_DRAWS` such windows. The draws are seeded
+(:data:`CHANCE_QUANTILE`), estimated from :data:`CHANCE_DRAWS` such windows, each scored against a
+reference of the baseline's size drawn from the same proportions: a baseline is a sample too, and
+one of a few hundred values differs from the distribution it came from by as much as a window does
+(scored against the baseline as if it were exact, windows of 270 values of an unchanged
+distribution crossed that limit in 1.2 % of windows with a baseline of 500, not 0.1 %). The draws are seeded
 by the reference counts and ``n``, so every process finds the same limit, and ``n`` is rounded down
 to a grid of quarter powers of two (a smaller window's limit is higher: the rounding only ever
 raises it) so that a leader computes it once per baseline, feature and window size.
@@ -23,7 +27,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from monitor.drift.divergence import EPSILON, smoothed_proportions
+from monitor.drift.divergence import EPSILON
 
 __all__ = ["CHANCE_DRAWS", "CHANCE_QUANTILE", "chance_psi", "window_size_grid"]
 
@@ -44,7 +48,8 @@ def window_size_grid(n: int) -> int:
 
 def chance_psi(reference_counts: np.ndarray, n: int, epsilon: float = EPSILON) -> float:
     """The PSI that windows of ``n`` values drawn from ``reference_counts``' proportions stay under
-    with probability :data:`CHANCE_QUANTILE`."""
+    with probability :data:`CHANCE_QUANTILE`, each against a reference of as many values as
+    ``reference_counts`` holds drawn from them too."""
     counts = np.asarray(reference_counts, dtype=float)
     return _chance_psi(counts.tobytes(), counts.size, window_size_grid(n), epsilon)
 
@@ -56,8 +61,15 @@ def _chance_psi(reference: bytes, bins: int, n: int, epsilon: float) -> float:
     if total <= 0:
         return 0.0
     rng = np.random.default_rng(zlib.crc32(reference) ^ (n << 1))
-    drawn = rng.multinomial(n, counts / total, size=CHANCE_DRAWS)
-    p = (drawn / n + epsilon) / (1.0 + bins * epsilon)
-    q = smoothed_proportions(counts, epsilon)
+    shares, size = counts / total, max(round(total), 1)
+    window = rng.multinomial(n, shares, size=CHANCE_DRAWS)
+    baseline = rng.multinomial(size, shares, size=CHANCE_DRAWS)
+    p, q = _smoothed_rows(window, n, epsilon), _smoothed_rows(baseline, size, epsilon)
     scores = np.sum((p - q) * np.log(p / q), axis=1)
     return float(np.quantile(scores, CHANCE_QUANTILE))
+
+
+def _smoothed_rows(drawn: np.ndarray, size: int, epsilon: float) -> np.ndarray:
+    """:func:`~monitor.drift.divergence.smoothed_proportions` of each row of counts summing to ``size``."""
+    smoothed: np.ndarray = (drawn / size + epsilon) / (1.0 + drawn.shape[1] * epsilon)
+    return smoothed

@@ -220,7 +220,7 @@ def beyond_chance(score: DriftScore, reference: np.ndarray) -> tuple[str, str]:
     >>> reference = np.array([500, 300, 100, 50, 30, 20])
     >>> small = score_feature("x", np.array([52, 30, 10, 5, 3, 0]), reference)  # the 2 % missed
     >>> small.severity, beyond_chance(small, reference)
-    ('moderate', ('none', 'PSI 0.107 is within chance: 100 values drawn from the baseline score up to 0.521 (99.9 % of such windows)'))
+    ('moderate', ('none', 'PSI 0.107 is within chance: 100 values drawn from the baseline score up to 0.525 (99.9 % of such windows)'))
     >>> large = score_feature("x", np.array([5200, 3000, 1000, 500, 300, 0]), reference)
     >>> large.severity, beyond_chance(large, reference)
     ('moderate', ('moderate', ''))
