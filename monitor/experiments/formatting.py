@@ -14,7 +14,7 @@ that would take more than :data:`MAX_DECIMALS`, the decimals stay those of the w
 own, with two significant digits and its own exponent: ``+0.50 (interval +1.0e-09 to +0.90)``.
 Halves round away from zero (14.25 → 14.3). Effects carry their sign, a value that
 rounds to zero is printed without one, relative effects (``percent=True``) are multiplied by 100
-and end in ``%``. A zero-width or unbounded interval gives no width to size from: the decimals then
+exactly (so 1e307 prints as ``+1.0e+309%``) and end in ``%``. A zero-width or unbounded interval gives no width to size from: the decimals then
 give the largest finite value two significant digits. A value that is NaN or infinite prints as
 :data:`NOT_AVAILABLE`.
 
@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
 
 __all__ = [
     "MAX_DECIMALS",
@@ -66,9 +66,20 @@ MAX_DECIMALS = 6
 SCIENTIFIC_FROM = 1e12
 NOT_AVAILABLE = "n/a"
 P_FLOOR = Decimal("0.001")
+EXACT = Context(prec=800)  # a double's exact decimal has at most 767 significant digits
 
 
-def _exponent(x: float) -> int:
+def _scaled(value: float, *, percent: bool) -> Decimal:
+    """The finite ``value``, times 100 if ``percent``, exactly: a Decimal neither overflows nor rounds.
+
+    >>> _scaled(0.25, percent=True), _scaled(1.5e308, percent=True).adjusted()
+    (Decimal('25'), 310)
+    """
+    exact = Decimal(value)
+    return exact.scaleb(2, EXACT) if percent else exact
+
+
+def _exponent(x: Decimal) -> int:
     """The power of ten of ``x`` rounded to two significant digits (0.0996 → -1, 0.0994 → -2)."""
     return int(f"{x:.1e}".split("e")[1])
 
@@ -103,7 +114,7 @@ class Precision:
     def _mantissa(self, value: float) -> Decimal:
         """The finite ``value`` in units of the shared power of ten, rounded to ``decimals``."""
         # Decimal keeps the binary value exact and never overflows, whatever the exponent.
-        scaled = Decimal(value * 100 if self.percent else value).scaleb(-self.exponent)
+        scaled = _scaled(value, percent=self.percent).scaleb(-self.exponent, EXACT)
         return scaled.quantize(Decimal(1).scaleb(-self.decimals), rounding=ROUND_HALF_UP)
 
     def _prints_as_zero(self, value: float) -> bool:
@@ -117,11 +128,7 @@ def _alone(value: float, *, percent: bool) -> Precision:
     >>> _alone(9.96e-10, percent=False).text(9.96e-10), _alone(-4e-9, percent=True).text(-4e-9)
     ('1.0e-09', '-4.0e-07%')
     """
-    scaled = Decimal(value * 100 if percent else value)
-    exponent = scaled.adjusted()
-    if abs(scaled.scaleb(-exponent).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)) >= 10:
-        exponent += 1  # 9.96 rounds up to 10.0: one power of ten more
-    return Precision(1, exponent, percent)
+    return Precision(1, _exponent(_scaled(value, percent=percent)), percent)
 
 
 def _nearest_to_zero(low: float, high: float) -> float | None:
@@ -132,20 +139,21 @@ def _nearest_to_zero(low: float, high: float) -> float | None:
 
 def precision_for(effect: float, low: float, high: float, *, percent: bool = False) -> Precision:
     """The precision of an effect and its interval ``[low, high]`` (the rule of the module docstring)."""
-    values = [v * 100 if percent else v for v in (effect, low, high)]
-    finite = [abs(v) for v in values if math.isfinite(v)]
-    largest = max(finite, default=0.0)
-    width = values[2] - values[1]
-    sized = width if math.isfinite(width) and width > 0 else largest
+    finite = [abs(_scaled(v, percent=percent)) for v in (effect, low, high) if math.isfinite(v)]
+    largest = max(finite, default=Decimal(0))
+    width = Decimal(0)  # an unbounded interval has no width to size from
+    if math.isfinite(low) and math.isfinite(high):
+        width = _scaled(high, percent=percent) - _scaled(low, percent=percent)
+    sized = width if width > 0 else largest
     if sized == 0:
         return Precision(0, 0, percent)
     exponent = 0
     if largest >= SCIENTIFIC_FROM or (1 - _exponent(sized) > MAX_DECIMALS and largest < 1):
         exponent = _exponent(largest)
-    decimals = max(1 - _exponent(float(Decimal(sized).scaleb(-exponent))), 0)
-    nearest = _nearest_to_zero(values[1], values[2])
+    decimals = max(exponent + 1 - _exponent(sized), 0)
+    nearest = _nearest_to_zero(low, high)
     if nearest is not None:  # zero is outside: show the first digit of the bound nearest to it
-        to_first_digit = exponent - Decimal(nearest).adjusted()
+        to_first_digit = exponent - _scaled(nearest, percent=percent).adjusted()
         if to_first_digit <= MAX_DECIMALS:  # else effect_parts prints that bound on its own
             decimals = max(decimals, to_first_digit)
     return Precision(min(decimals, MAX_DECIMALS), exponent, percent)

@@ -1,11 +1,13 @@
 """The one printing rule for effects, intervals and p-values: exact strings for known inputs, and
-properties over any finite input (same decimals, faithful to half a unit, order kept)."""
+properties over any finite input (same decimals, faithful to half a unit, order kept) and over any
+input at all (never raises, short, n/a when not finite)."""
 
 from __future__ import annotations
 
 import math
 import re
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import example, given
@@ -14,6 +16,8 @@ from hypothesis import strategies as st
 from monitor.experiments.decision import decide
 from monitor.experiments.formatting import (
     MAX_DECIMALS,
+    NOT_AVAILABLE,
+    SCIENTIFIC_FROM,
     effect_parts,
     format_effect,
     format_p,
@@ -182,12 +186,9 @@ def test_any_finite_effect_prints_alike_and_faithfully(
     assert all(_decimals(t) <= MAX_DECIMALS for t in texts), texts
     assert len({_exponent(t) for t in alike}) <= 1, texts  # same exponent
     for value, text in zip((effect, low, high), texts):
-        original = Decimal(value * 100 if percent else value)
-        error = abs(Decimal(text.rstrip("%")) - original)
-        # Decimal first rounds the scaled value to its 28 digits, hence the second term
-        assert error <= _half_unit(text) * Decimal("1.000000001") + abs(original) * Decimal(
-            "1e-27"
-        ), (value, text)
+        original = Fraction(value) * (100 if percent else 1)  # exact: no float rounding of x100
+        error = abs(Fraction(Decimal(text.rstrip("%"))) - original)
+        assert error <= Fraction(_half_unit(text)), (value, text)
     parsed = [Decimal(t.rstrip("%")) for t in texts]
     assert parsed[1] <= parsed[2]
     if low > 0:  # zero outside stays visibly outside, in every notation
@@ -196,6 +197,32 @@ def test_any_finite_effect_prints_alike_and_faithfully(
         assert parsed[1] < 0 and parsed[2] < 0, texts
     if low <= effect <= high:
         assert parsed[1] <= parsed[0] <= parsed[2], texts
+
+
+@given(st.floats(), st.floats(), st.floats(), st.booleans(), st.booleans())
+@example(1e307, 5e306, 1.5e307, True, True)  # times 100 overflows a float: once raised
+@example(1.7e308, 1e-300, -1.7e308, True, False)  # bounds in the wrong order, the width overflows
+@example(-1e-300, 1.7e308, 1e-300, False, True)
+@example(5e-324, 5e-324, 1.7976931348623157e308, True, True)
+@example(3.0, math.inf, 1e-300, True, True)
+def test_any_input_prints_short_and_close_to_its_value(
+    effect: float, low: float, high: float, percent: bool, signed: bool
+) -> None:
+    texts = effect_parts(effect, low, high, percent=percent, signed=signed)
+    assert format_effect(effect, low, high, percent=percent, signed=signed) == (
+        f"{texts[0]} (interval {texts[1]} to {texts[2]})"
+    )
+    for value, text in zip((effect, low, high), texts):
+        if not math.isfinite(value):
+            assert text == NOT_AVAILABLE, (value, text)
+            continue
+        assert NUMBER.match(text) and len(text) <= 30, (value, text)
+        assert signed or not text.startswith("+"), (value, text)
+        exact = Fraction(value) * (100 if percent else 1)
+        if abs(exact) >= SCIENTIFIC_FROM:
+            assert "e" in text, (value, text)
+        error = abs(Fraction(Decimal(text.rstrip("%"))) - exact)
+        assert error <= Fraction(_half_unit(text)), (value, text)
 
 
 @given(
