@@ -20,6 +20,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
+from monitor.adapters.delivery import DELIVERY_TIMEOUT
 from monitor.contract.decode import Rejection
 from monitor.contract.events import validate_event
 from monitor.errors import InvalidEvent
@@ -28,7 +29,6 @@ __all__ = ["STOP_AFTER_FAILURE", "EventProducer", "SendReport", "partition_for"]
 
 log = logging.getLogger("monitor.producer")
 STOP_AFTER_FAILURE = 5.0  # seconds a close after an error or a cancellation may wait for delivery
-DELIVERY_TIMEOUT = 40.0  # seconds a message may wait for the broker's confirmation (aiokafka's)
 
 
 def partition_for(request_id: str, partitions: int) -> int:

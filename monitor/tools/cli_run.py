@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from monitor.adapters.delivery import DELIVERY_TIMEOUT
 from monitor.tools.cli_options import ConfigOption, cli_settings
 
 __all__ = ["broker", "judge", "replay", "ui", "worker"]
@@ -91,16 +92,17 @@ def replay(
     rate: float = typer.Option(0.0, help="events per second; 0 = as fast as possible"),
     batch_size: int = typer.Option(100, help="events per Kafka message"),
     timeout: str = typer.Option(
-        "40s", help="how long the broker may take to confirm a message before the replay stops"
+        f"{DELIVERY_TIMEOUT:g}s",
+        help="how long the broker may take to confirm a message before the replay stops",
     ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Publish a JSONL file of events to the inference or feedback topic, decoded as the topic decodes them.
 
-    Exits 1 when no event of the file was accepted; rejections name the file's line numbers. A broker that stops confirming ends it with exit code 2, Ctrl-C with 130, each saying through which line the file was sent.
+    Exits 1 when no event of the file was accepted; rejections name the file's line numbers. A broker that stops confirming ends it with exit code 2, Ctrl-C with 130, SIGTERM with 143, each saying through which line the file was sent.
     """
     from monitor.tools.cli_support import parse_duration_option
-    from monitor.tools.replay import ReplayReport, replay_file
+    from monitor.tools.replay import ReplayReport, Terminated, replay_file, stop_on_sigterm
 
     delivery_timeout = parse_duration_option(timeout, "--timeout")
     settings = cli_settings(config)
@@ -114,19 +116,21 @@ def replay(
     report = ReplayReport()
     try:
         asyncio.run(
-            replay_file(
-                settings,
-                file,
-                kind,
-                rate=rate,
-                batch_size=batch_size,
-                delivery_timeout=delivery_timeout,
-                report=report,
+            stop_on_sigterm(
+                replay_file(
+                    settings,
+                    file,
+                    kind,
+                    rate=rate,
+                    batch_size=batch_size,
+                    delivery_timeout=delivery_timeout,
+                    report=report,
+                )
             )
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as stopped:
         typer.echo(f"interrupted: {report.progress(file)}", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if isinstance(stopped, Terminated) else 130) from None
     typer.echo(
         f"sent {report.sent} events in {report.messages} messages; {len(report.rejected)} rejected"
     )

@@ -8,23 +8,38 @@ Accepted events are published contract-shaped; every rejection keeps the file's 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka.errors import KafkaError
 
 from monitor.adapters.broker_check import check_broker
 from monitor.adapters.client_security import kafka_client_options
-from monitor.adapters.producer import DELIVERY_TIMEOUT, EventProducer
+from monitor.adapters.delivery import DELIVERY_TIMEOUT
+from monitor.adapters.producer import EventProducer
 from monitor.contract.decode import DecodedMessage, Rejection, decode_message
 from monitor.errors import BrokerError
 from monitor.redact import mask_url
 from monitor.settings import Settings
 
-__all__ = ["LineRejection", "ReplayReport", "decode_file", "replay_file"]
+__all__ = [
+    "LineRejection",
+    "ReplayReport",
+    "Terminated",
+    "decode_file",
+    "replay_file",
+    "stop_on_sigterm",
+]
+
+T = TypeVar("T")
+
+
+class Terminated(Exception):
+    """SIGTERM (``kill``, systemd, Kubernetes) stopped the run, the way Ctrl-C stops it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +114,23 @@ async def replay_file(
             f"{delivery_timeout:g} s ({type(exc).__name__}): {report.progress(path)}"
         ) from exc
     return report
+
+
+async def stop_on_sigterm(work: Coroutine[Any, Any, T]) -> T:
+    """Await ``work``; SIGTERM cancels it as Ctrl-C does (the producer closes as on Ctrl-C), then
+    raises :class:`Terminated`. For the main thread, where signal handlers run."""
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(work)
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        this = asyncio.current_task()
+        if this is not None and this.cancelling():  # Ctrl-C: asyncio.run raises KeyboardInterrupt
+            raise
+        raise Terminated from None
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 async def _replay(
