@@ -115,7 +115,7 @@ class Precision:
         """The finite ``value`` in units of the shared power of ten, rounded to ``decimals``."""
         # Decimal keeps the binary value exact and never overflows, whatever the exponent.
         scaled = _scaled(value, percent=self.percent).scaleb(-self.exponent, EXACT)
-        return scaled.quantize(Decimal(1).scaleb(-self.decimals), rounding=ROUND_HALF_UP)
+        return scaled.quantize(Decimal(1).scaleb(-self.decimals), ROUND_HALF_UP, EXACT)
 
     def _prints_as_zero(self, value: float) -> bool:
         """True if ``value`` is finite and not 0 but prints as 0 with this precision."""

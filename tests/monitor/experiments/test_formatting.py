@@ -244,3 +244,27 @@ def test_the_width_is_two_significant_digits_of_the_last_decimal(
         assert units < 99.6 or decimals == to_nearest, (effect, width, decimals)
     elif decimals == 0:
         assert units >= 9.94
+
+
+@given(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(),
+    st.booleans(),
+)
+@example(0.04, 0.01, 0.07, 1e30, False)  # an arm's value far outside the effect's interval
+def test_a_value_outside_the_interval_prints_with_its_precision(
+    effect: float, low: float, high: float, value: float, percent: bool
+) -> None:
+    """The reports print the arms' own values with the precision of the effect between them: a
+    value of any size prints (1e30 with the precision of 0.04 raised InvalidOperation), exact to
+    the precision's last decimal."""
+    precision = precision_for(effect, low, high, percent=percent)
+    text = precision.text(value)
+    if not math.isfinite(value):
+        assert text == "n/a"
+        return
+    number = Fraction(Decimal(text.rstrip("%")))
+    exact = Fraction(value) * (100 if percent else 1)
+    assert abs(number - exact) <= Fraction(10) ** (precision.exponent - precision.decimals)
