@@ -12,7 +12,8 @@ will do.
 bearer token, or Azure OpenAI's ``api-key``), and returns the reply's text and token usage.
 Timeouts, 429 and 5xx answers and dropped connections are retried with jittered exponential backoff
 (full jitter) up to ``retries`` times; any other 4xx is not (retrying cannot fix a bad request or a
-bad key). Every URL in an error goes through :func:`monitor.redact.mask_text`; the key never
+bad key), and a 401 raises :class:`JudgeKeyRefused` as at start-up: no call can succeed until the
+key is fixed. Every URL in an error goes through :func:`monitor.redact.mask_text`; the key never
 appears.
 """
 
@@ -96,7 +97,7 @@ class JudgeUnreachable(MonitorError):
 
 
 class JudgeKeyRefused(MonitorError):
-    """The judge endpoint answered the start-up check with 401: a wrong or missing key."""
+    """The judge endpoint answered 401 (the start-up check or a call): a wrong or missing key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +248,8 @@ class ChatClient:
         }
         try:
             async with self._session.post(self.endpoint, json=body) as response:
+                if response.status == KEY_REFUSED:  # no call can succeed until the key is fixed
+                    self._key_refused(response.status)
                 if response.status == 429 or response.status >= 500:
                     raise JudgeCallError(
                         f"judge endpoint {self.endpoint} answered {response.status}",

@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from monitor.adapters.aiokafka_stop import patch_fetcher_close
 from monitor.adapters.broker_check import broker_errors, check_broker
 from monitor.adapters.client_security import kafka_client_options, redis_client_options
-from monitor.adapters.judge_client import ChatClient
+from monitor.adapters.judge_client import ChatClient, JudgeKeyRefused
 from monitor.adapters.judge_ledger import RedisTokenLedger
 from monitor.adapters.producer import partition_for
 from monitor.adapters.prometheus_metrics import MonitorMetrics
@@ -257,7 +257,14 @@ async def _judge_batch(
         for message in messages:
             calls = runner.endpoint_calls
             judging = _judge_message(s, runner, producer, partitions, tp, message)
-            if not await _unless_stopped(judging, stop):
+            try:
+                finished = await _unless_stopped(judging, stop)
+            except JudgeKeyRefused as exc:  # every call would fail: stop, and skip nothing
+                raise JudgeKeyRefused(
+                    f"{exc}; stopped at {tp.topic}/{tp.partition} offset {message.offset}, "
+                    "judged from there once the judge starts with a key the endpoint takes"
+                ) from None
+            if not finished:
                 return judged  # the message being judged is judged again after a restart
             judged[tp] = message.offset + 1
             if runner.endpoint_calls > calls:  # paid for: not to be judged again after a crash

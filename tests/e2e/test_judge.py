@@ -341,6 +341,50 @@ def test_judge_grades_with_the_key_in_the_header_it_is_told(broker, unique, tmp_
     assert key not in (tmp_path / "judge.log").read_text()
 
 
+def test_a_key_refused_on_a_call_stops_the_judge_there_and_skips_nothing(
+    broker, unique, tmp_path
+) -> None:
+    """An endpoint that checks keys only on completions (its HEAD answers 405) refuses the first
+    call with 401 (a revoked key): ``monitor judge`` exits 2 with one line naming the message it
+    stopped at, and started again with a key the endpoint takes it grades every answer, the first
+    one included (before: each call failed with http_401 and its message was committed, so those
+    answers were never graded)."""
+    requests = ["r1", "r2", "r3"]
+    publish_backlog(
+        broker.bootstrap,
+        f"t{unique}.judge",
+        f"t{unique}.feedback",
+        [[answer_record(rid, f"GOOD answer to {rid}")] for rid in requests],
+    )
+    judge = ScriptedJudge(fail=["401"])
+    with ThreadedJudge(judge):
+        env = runner_env(
+            broker.bootstrap, unique, judge.url, MONITOR_JUDGE_API_KEY="sk-revoked-e2e-secret"
+        )
+        error, output = judge_start_error(env)
+        assert "refused the key (HTTP 401, sent in the Authorization header)" in error
+        assert f"stopped at t{unique}.judge/0 offset 0," in error
+        assert "sk-revoked-e2e-secret" not in output
+        with open(tmp_path / "judge.log", "wb") as log:
+            runner = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "judge"], env=env, stdout=log, stderr=log
+            )
+            try:
+                published = read_topic(
+                    broker.bootstrap, f"t{unique}.feedback", expected=3, timeout=60
+                )
+            finally:
+                stop_cleanly(runner)
+    graded = sorted(e["attributes"]["gen_ai.response.id"] for m in published for e in m)
+    assert graded == requests
+    assert [status for method, _, status in judge.requests if method == "POST"] == [
+        401,
+        200,
+        200,
+        200,
+    ]
+
+
 AZURE_KEY = "sk-azure-e2e-secret"
 
 
