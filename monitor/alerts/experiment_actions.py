@@ -21,6 +21,8 @@ alert when an experiment reaches a decision, resolved when the decision changes 
 >>> alerts, state = experiment_alerts([s], {}, now=100.0, models={"prompt-v3": "chat"})
 >>> alerts[0].rule, alerts[0].severity, alerts[0].recommended_action, state
 ('experiment_invalid', 'critical', 'fix_assignment', {'prompt-v3': 'invalid'})
+>>> alerts[0].runbook_url
+'docs/alerts.md#experiments'
 >>> experiment_alerts([s], state, now=200.0)[0]
 []
 """
@@ -33,7 +35,9 @@ from dataclasses import replace
 from monitor.alerts.state import Alert, fingerprint
 from monitor.experiments.report import ExperimentSummary
 
-__all__ = ["EXPERIMENT_ACTIONS", "experiment_alerts"]
+__all__ = ["EXPERIMENT_ACTIONS", "EXPERIMENT_RUNBOOK", "experiment_alerts"]
+
+EXPERIMENT_RUNBOOK = "docs/alerts.md#experiments"
 
 # decision -> (action, severity, advice)
 EXPERIMENT_ACTIONS: dict[str, tuple[str, str, str]] = {
@@ -66,7 +70,7 @@ EXPERIMENT_ACTIONS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _alert(s: ExperimentSummary, model: str, now: float) -> Alert:
+def _alert(s: ExperimentSummary, model: str, now: float, runbook_url: str) -> Alert:
     action, severity, advice = EXPERIMENT_ACTIONS[s.decision]
     rule = f"experiment_{s.decision}"
     evidence = {
@@ -91,6 +95,7 @@ def _alert(s: ExperimentSummary, model: str, now: float) -> Alert:
         description=advice,
         recommended_action=action,
         evidence=evidence,
+        runbook_url=runbook_url,
     )
     return replace(alert, fingerprint=fingerprint(rule, f"experiment:{s.experiment}", s.treatment))
 
@@ -100,8 +105,10 @@ def experiment_alerts(
     previous: Mapping[str, str],
     now: float,
     models: Mapping[str, str] | None = None,
+    runbook_url: str = EXPERIMENT_RUNBOOK,
 ) -> tuple[list[Alert], dict[str, str]]:
-    """Alerts for the decisions that changed since ``previous`` (experiment -> decision), and the new state."""
+    """Alerts for the decisions that changed since ``previous`` (experiment -> decision), and the new
+    state; ``runbook_url``: :data:`EXPERIMENT_RUNBOOK`, absolute once MONITOR_RUNBOOK_BASE_URL is set."""
     models = models or {}
     alerts: list[Alert] = []
     state = dict(previous)
@@ -112,8 +119,8 @@ def experiment_alerts(
         model = models.get(s.experiment, "")
         if before in EXPERIMENT_ACTIONS:
             old = replace(s, decision=before)
-            alerts.append(_alert(old, model, now).resolved(now))
+            alerts.append(_alert(old, model, now, runbook_url).resolved(now))
         if s.decision in EXPERIMENT_ACTIONS:
-            alerts.append(_alert(s, model, now))
+            alerts.append(_alert(s, model, now, runbook_url))
         state[s.experiment] = s.decision
     return alerts, state

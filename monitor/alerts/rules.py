@@ -41,6 +41,7 @@ __all__ = [
     "AlertRule",
     "default_rules",
     "load_rules",
+    "resolve_runbook",
     "signal_metrics",
     "with_runbook_base",
 ]
@@ -299,18 +300,31 @@ def with_runbook_base(rules: tuple[AlertRule, ...], base_url: str) -> tuple[Aler
     >>> with_runbook_base((rule,), "")[0].runbook_url
     'docs/alerts.md#latency'
     """
+    if not base_url:
+        return rules
+    resolve_runbook("", base_url)  # the base is checked even without a rule to resolve
+    return tuple(
+        replace(rule, runbook_url=resolve_runbook(rule.runbook_url, base_url)) for rule in rules
+    )
+
+
+def resolve_runbook(runbook_url: str, base_url: str) -> str:
+    """``runbook_url`` made absolute against ``base_url`` (MONITOR_RUNBOOK_BASE_URL) when it is
+    relative and a base is set; absolute URLs and an empty base leave it as written.
+
+    >>> resolve_runbook("docs/alerts.md#experiments", "https://git.example/monitor/blob/main")
+    'https://git.example/monitor/blob/main/docs/alerts.md#experiments'
+    >>> resolve_runbook("docs/alerts.md#experiments", "")
+    'docs/alerts.md#experiments'
+    """
     from urllib.parse import urljoin, urlsplit
 
     if not base_url:
-        return rules
+        return runbook_url
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
         raise ConfigError(
             f"MONITOR_RUNBOOK_BASE_URL={base_url!r}: expected an absolute http(s) URL or nothing"
         )
-    base = base_url if base_url.endswith("/") else base_url + "/"
-    return tuple(
-        replace(rule, runbook_url=urljoin(base, rule.runbook_url))
-        if rule.runbook_url and not urlsplit(rule.runbook_url).scheme
-        else rule
-        for rule in rules
-    )
+    if not runbook_url or urlsplit(runbook_url).scheme:
+        return runbook_url
+    return urljoin(base_url if base_url.endswith("/") else base_url + "/", runbook_url)

@@ -20,7 +20,8 @@ from monitor.adapters.experiment_store import (
     result_rows,
 )
 from monitor.adapters.named_state import read_state, write_state
-from monitor.alerts.experiment_actions import experiment_alerts
+from monitor.alerts.experiment_actions import EXPERIMENT_RUNBOOK, experiment_alerts
+from monitor.alerts.rules import resolve_runbook
 from monitor.alerts.state import Alert
 from monitor.experiments.config import ExperimentSpec
 from monitor.experiments.report import ExperimentSummary, MetricRow
@@ -39,10 +40,12 @@ class ExperimentResults:
         store: ClickHouseStore,
         specs: Sequence[ExperimentSpec] = (),
         record: Callable[[Sequence[Alert]], None] | None = None,
+        runbook_base_url: str = "",
     ) -> None:
         self.store = store
         self.specs = tuple(specs)
         self.record = record
+        self.runbook_url = resolve_runbook(EXPERIMENT_RUNBOOK, runbook_base_url)
         self.decisions: dict[str, str] | None = None
 
     def _load(self) -> dict[str, str]:
@@ -66,7 +69,9 @@ class ExperimentResults:
                 **{name: scope.models[0] for name, scope in scopes.items() if scope.models},
                 **{s.name: s.model for s in self.specs if s.model},
             }
-            alerts, decisions = experiment_alerts(summaries, self.decisions, now, models)
+            alerts, decisions = experiment_alerts(
+                summaries, self.decisions, now, models, self.runbook_url
+            )
         if alerts:
             self.store.insert("alerts", [alert_row(a) for a in alerts], ALERT_COLUMNS)
             if self.record is not None:
