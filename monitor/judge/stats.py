@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -27,7 +28,9 @@ from monitor.judge.agreement import Kappa, cohen_kappa
 from monitor.judge.length_control import length_controlled_win_rate
 from monitor.judge.pairwise import PairVerdict, flip_rate, preference_value
 
-__all__ = ["AgreementStats", "PairStats", "PairSummary"]
+__all__ = ["AgreementStats", "PairKey", "PairStats", "PairSummary", "StatsJournal"]
+
+PairKey = tuple[str, str, str]  # model, production version, shadow version
 
 MAX_ITEMS = 5000
 
@@ -78,3 +81,26 @@ class AgreementStats:
 
     def kappa(self) -> Kappa:
         return cohen_kappa([j for j, _ in self._pairs], [h for _, h in self._pairs])
+
+
+class StatsJournal(Protocol):
+    """Where the runner's observations outlive it (``monitor.adapters.judge_journal``, Redis):
+    each verdict and label pair as it is counted, all of them read back at start."""
+
+    def add_pair(
+        self, key: PairKey, verdict: PairVerdict, length_delta: float, weight: float
+    ) -> None:
+        """One pairwise verdict of ``key``; raises :class:`~monitor.errors.StoreError`."""
+
+    def add_agreement(self, judge_model: str, judge: str, human: str) -> None:
+        """One (judge label, human label) pair; raises :class:`~monitor.errors.StoreError`."""
+
+    def load(
+        self,
+    ) -> tuple[
+        dict[PairKey, list[tuple[PairVerdict, float, float]]], dict[str, list[tuple[str, str]]]
+    ]:
+        """Every pair key's recent verdicts and every judge model's recent label pairs, oldest
+        first; raises :class:`~monitor.errors.StoreError`."""
+
+    def close(self) -> None: ...

@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from monitor.adapters.judge_client import ChatClient, JudgeCallError
@@ -32,7 +33,7 @@ from monitor.judge.parse import Grade, JudgeParseError, parse_grade, parse_prefe
 from monitor.judge.prompt import comparison_messages, grading_messages
 from monitor.judge.rubric import Rubric
 from monitor.judge.sampling import flagged, inclusion_weight
-from monitor.judge.stats import AgreementStats, PairStats
+from monitor.judge.stats import AgreementStats, PairStats, StatsJournal
 
 __all__ = ["JudgeConfig", "JudgeRunner", "evaluation_event"]
 
@@ -100,6 +101,7 @@ class JudgeRunner:
         budget: DailyBudget,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        journal: StatsJournal | None = None,
     ) -> None:
         self.config = config
         self.client = client
@@ -114,6 +116,36 @@ class JudgeRunner:
         self.endpoint_calls = 0
         self.pairs: dict[tuple[str, str, str], PairStats] = {}
         self.agreement: dict[str, AgreementStats] = {}
+        self.journal = journal  # where the statistics outlive the runner (None: memory only)
+
+    def restore(self) -> None:
+        """The statistics an earlier runner left in the journal, if there is one; a journal that
+        cannot be read leaves them empty, with a warning."""
+        if self.journal is None:
+            return
+        try:
+            pairs, agreement = self.journal.load()
+        except StoreError as exc:
+            log.warning("judge statistics start empty: %s", exc)
+            return
+        for key, items in pairs.items():
+            stats = self.pairs.setdefault(key, PairStats())
+            for verdict, delta, weight in items:
+                stats.add(verdict, delta, weight)
+        for judge_model, labels in agreement.items():
+            agreed = self.agreement.setdefault(judge_model, AgreementStats())
+            for judge, human in labels:
+                agreed.add(judge, human)
+        self.export()
+
+    @staticmethod
+    def _kept(what: str, write: Callable[[], None]) -> None:
+        """``write`` to the journal; a journal that cannot be written costs a warning, not the
+        judgement (the statistics in memory have it)."""
+        try:
+            write()
+        except StoreError as exc:
+            log.warning("judge %s not kept for a restart: %s", what, exc)
 
     def _entry(self, request_id: str, now: float) -> _Request:
         entry = self.requests.get(request_id)
@@ -185,6 +217,9 @@ class JudgeRunner:
                         delta = len(shadow.output_text) - len(answer.output_text)
                         key = (answer.model, answer.version, version)
                         self.pairs.setdefault(key, PairStats()).add(verdict, delta, weight)
+                        if self.journal is not None:
+                            add = partial(self.journal.add_pair, key, verdict, delta, weight)
+                            self._kept("verdict", add)
         return event
 
     def _count_agreement(self, entry: _Request) -> None:
@@ -192,6 +227,11 @@ class JudgeRunner:
             entry.agreement_counted = True
             stats = self.agreement.setdefault(self.config.judge_model, AgreementStats())
             stats.add(entry.judge, entry.human)
+            if self.journal is not None:
+                add = partial(
+                    self.journal.add_agreement, self.config.judge_model, entry.judge, entry.human
+                )
+                self._kept("label pair", add)
 
     async def _call(self, task: str, messages: list[dict[str, str]]) -> str | None:
         now = self.clock()

@@ -33,6 +33,7 @@ from monitor.adapters.aiokafka_stop import patch_fetcher_close
 from monitor.adapters.broker_check import broker_errors, check_broker
 from monitor.adapters.client_security import kafka_client_options, redis_client_options
 from monitor.adapters.judge_client import ChatClient, JudgeKeyRefused
+from monitor.adapters.judge_journal import RedisStatsJournal
 from monitor.adapters.judge_ledger import RedisTokenLedger
 from monitor.adapters.producer import partition_for
 from monitor.adapters.prometheus_metrics import MonitorMetrics
@@ -85,6 +86,7 @@ def build_runner(settings: Settings, registry: CollectorRegistry) -> tuple[Judge
         metrics,
         rate_limit=RateLimit(s.judge_requests_per_second, s.judge_burst),
         budget=DailyBudget(s.judge_daily_tokens, _token_ledger(s)),
+        journal=_stats_journal(s),
     )
     return runner, client
 
@@ -95,6 +97,14 @@ def _token_ledger(s: Settings) -> RedisTokenLedger | None:
     if not s.redis_dsn:
         return None
     return RedisTokenLedger(s.redis_dsn, f"{s.app_id}:judge:tokens:", redis_client_options(s))
+
+
+def _stats_journal(s: Settings) -> RedisStatsJournal | None:
+    """The win rates' and κ's observations in MONITOR_REDIS_URL's Redis, read back by the next
+    runner of this app id; None (this process's memory) without Redis."""
+    if not s.redis_dsn:
+        return None
+    return RedisStatsJournal(s.redis_dsn, f"{s.app_id}:judge:stats:", redis_client_options(s))
 
 
 def _records(value: bytes | None) -> tuple[list[AnswerRecord | HumanRecord], Rejection | None]:
@@ -168,8 +178,11 @@ async def run_judge(
         # each stop is pushed before its start: it also closes a start that failed half-way
         started.push_async_callback(client.close)
         started.callback(runner.budget.ledger.close)
+        if runner.journal is not None:
+            started.callback(runner.journal.close)
         # the endpoint first: an unreachable judge fails start-up before joining the consumer group
         await client.setup()
+        runner.restore()  # the statistics the last runner of this app id left in Redis
         # then the broker: one error naming its address, however far the clients got
         await check_broker(s, _bootstrap(s))
         with broker_errors(s, _bootstrap(s)):

@@ -12,12 +12,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.adapters.judge_client import ChatClient
+from monitor.adapters.judge_journal import RedisStatsJournal
 from monitor.adapters.judge_ledger import RedisTokenLedger
 from monitor.adapters.judge_metrics import JudgeMetrics
 from monitor.contract.decode import decode_message
 from monitor.judge import DailyBudget, RateLimit, default_rubric
 from monitor.judge.budget import TokenLedger
 from monitor.judge.forward import AnswerRecord, HumanRecord
+from monitor.judge.stats import StatsJournal
 from monitor.services.judge import JudgeConfig, JudgeRunner
 from tests.judge_support import ScriptedJudge
 
@@ -49,6 +51,7 @@ async def run(
     retries: int = 3,
     timeout: float = 5.0,
     sample_rate: float = 1.0,
+    journal: StatsJournal | None = None,
 ) -> tuple[JudgeRunner, list, CollectorRegistry]:
     await judge.start()
     registry = CollectorRegistry()
@@ -70,7 +73,9 @@ async def run(
                 metrics,
                 rate_limit=rate or RateLimit(10_000.0, 100),
                 budget=DailyBudget(budget, ledger),
+                journal=journal,
             )
+            runner.restore()
             events = await runner.handle(records)
     finally:
         await judge.stop()
@@ -272,3 +277,66 @@ def test_buffer_is_bounded_by_size_and_ttl() -> None:
     clock.now += 61
     asyncio.run(runner.handle([answer("late", "text", sampled=False)]))
     assert list(runner.requests) == ["late"]  # the rest outlived the TTL
+
+
+def labelled(prefix: str, n: int) -> list:
+    """``n`` graded answers with human feedback that agrees on all but every tenth, and a shadow
+    answer for each (a pairwise verdict)."""
+    records = []
+    for i in range(n):
+        good = i % 2 == 0
+        rid = f"{prefix}{i}"
+        records.append(answer(rid, "GOOD answer" if good else "poor answer"))
+        records.append(answer(rid, "GOOD shadow answer", shadow=True))
+        human_good = good if i % 10 else not good
+        records.append(HumanRecord(rid, time.time(), 5 if human_good else 1, None, None, None))
+    return records
+
+
+def test_statistics_outlive_a_restart_through_redis(redis_url: str, redis_prefix: str) -> None:
+    """The win rates and κ of a runner are read back by the next one (a restart or a deploy) from
+    MONITOR_REDIS_URL's Redis, and grow from there (before: every restart started them empty, so
+    MonitorJudgeAgreementLow waited for 50 new label pairs after each deploy)."""
+    first, _, _ = asyncio.run(
+        run(
+            ScriptedJudge("quality"),
+            labelled("a", 20),
+            journal=RedisStatsJournal(redis_url, redis_prefix),
+        )
+    )
+    before = first.report()
+    assert before["agreement"][0]["n"] == 20 and before["pairs"][0]["pairs"] == 20
+
+    second, _, registry = asyncio.run(
+        run(ScriptedJudge("quality"), [], journal=RedisStatsJournal(redis_url, redis_prefix))
+    )
+    assert second.report()["pairs"] == before["pairs"]
+    assert second.report()["agreement"] == before["agreement"]
+    assert value(registry, "monitor_judge_agreement_pairs", {"judge_model": "judge-1"}) == 20
+
+    third, _, _ = asyncio.run(
+        run(
+            ScriptedJudge("quality"),
+            labelled("b", 10),
+            journal=RedisStatsJournal(redis_url, redis_prefix),
+        )
+    )
+    assert third.report()["agreement"][0]["n"] == 30 and third.report()["pairs"][0]["pairs"] == 30
+    alone, _, _ = asyncio.run(run(ScriptedJudge("quality"), labelled("c", 10)))
+    assert alone.report()["agreement"][0]["n"] == 10  # without Redis: this process's memory only
+
+
+def test_a_journal_that_cannot_be_reached_costs_a_warning_not_the_judgement(caplog) -> None:
+    """Redis down: the runner starts with empty statistics and judges on, keeping them in memory;
+    each lost observation is a warning."""
+    unreachable = RedisStatsJournal("redis://127.0.0.1:1/0", "nowhere:")
+    with caplog.at_level("WARNING", logger="monitor.judge"):
+        runner, events, _ = asyncio.run(
+            run(ScriptedJudge("quality"), labelled("d", 4), journal=unreachable)
+        )
+    assert len(events) == 4 and runner.report()["agreement"][0]["n"] == 4
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any(
+        w.startswith("judge statistics start empty: judge statistics in Redis") for w in warnings
+    )
+    assert any(w.startswith("judge label pair not kept for a restart") for w in warnings)
