@@ -29,6 +29,20 @@ from monitor.contract.fields import (
     MAX_SEGMENTS,
 )
 from monitor.contract.inference import FeatureValue
+from monitor.contract.reasons import (
+    ANCIENT_TIMESTAMP,
+    BAD_CHOICE,
+    BAD_NAME,
+    EMPTY,
+    FUTURE_TIMESTAMP,
+    MISSING_FIELD,
+    NOT_FINITE,
+    NOT_UTF8,
+    OUT_OF_RANGE,
+    TOO_LONG,
+    TOO_MANY,
+    WRONG_TYPE,
+)
 from monitor.contract.timestamps import parse_timestamp
 from monitor.errors import InvalidEvent
 
@@ -38,7 +52,7 @@ __all__: list[str] = []
 
 def _require(obj: Mapping[str, Any], name: str) -> Any:
     if name not in obj or obj[name] is None:
-        raise InvalidEvent("missing_field", name, "is required")
+        raise InvalidEvent(MISSING_FIELD, name, "is required")
     return obj[name]
 
 
@@ -54,7 +68,7 @@ def _unicode(value: str, name: str) -> str:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise InvalidEvent(
-                "not_utf8",
+                NOT_UTF8,
                 _printable(name),
                 f"lone surrogate U+{ord(value[exc.start]):04X} at "
                 f"character {exc.start}; strings must be valid Unicode (no unpaired \\ud800-\\udfff "
@@ -66,12 +80,12 @@ def _unicode(value: str, name: str) -> str:
 def _string(value: Any, name: str, *, max_length: int = MAX_ID_LENGTH) -> str:
     if not isinstance(value, str):
         raise InvalidEvent(
-            "wrong_type", name, f"expected string, got {type(value).__name__} {value!r:.40}"
+            WRONG_TYPE, name, f"expected string, got {type(value).__name__} {value!r:.40}"
         )
     if not value:
-        raise InvalidEvent("empty", name, "must not be empty")
+        raise InvalidEvent(EMPTY, name, "must not be empty")
     if len(value) > max_length:
-        raise InvalidEvent("too_long", name, f"{len(value)} characters, at most {max_length}")
+        raise InvalidEvent(TOO_LONG, name, f"{len(value)} characters, at most {max_length}")
     return _unicode(value, name)
 
 
@@ -79,7 +93,7 @@ def _key(key: str, name: str) -> str:
     """A feature or segment name: at most MAX_ID_LENGTH characters of valid Unicode."""
     if len(key) > MAX_ID_LENGTH:
         raise InvalidEvent(
-            "too_long",
+            TOO_LONG,
             name,
             f"name {_printable(key[:40])!r}... is {len(key)} characters, at most {MAX_ID_LENGTH}",
         )
@@ -94,7 +108,7 @@ def _int64(value: int, name: str, low: int = INT_MIN, high: int = INT_MAX) -> in
             else f"{str(value)[:20]}... ({len(str(abs(value)))} digits)"
         )
         bits = " (64-bit integers)" if high in (COUNT_MAX, INT_MAX) else ""
-        raise InvalidEvent("out_of_range", name, f"{shown} is outside {low}–{high}{bits}")
+        raise InvalidEvent(OUT_OF_RANGE, name, f"{shown} is outside {low}–{high}{bits}")
     return value
 
 
@@ -106,16 +120,16 @@ def _opt_string(obj: Mapping[str, Any], name: str, max_length: int = MAX_ID_LENG
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidEvent(
-            "wrong_type", name, f"expected number, got {type(value).__name__} {value!r:.40}"
+            WRONG_TYPE, name, f"expected number, got {type(value).__name__} {value!r:.40}"
         )
     try:
         number = float(value)
     except OverflowError:
-        raise InvalidEvent("out_of_range", name, f"{str(value)[:40]} is too large") from None
+        raise InvalidEvent(OUT_OF_RANGE, name, f"{str(value)[:40]} is too large") from None
     if not math.isfinite(number):
-        raise InvalidEvent("not_finite", name, f"{value} is not a finite number")
+        raise InvalidEvent(NOT_FINITE, name, f"{value} is not a finite number")
     if not -MAX_NUMBER < number < MAX_NUMBER:
-        raise InvalidEvent("out_of_range", name, f"{number:g} is outside ±{MAX_NUMBER:g}")
+        raise InvalidEvent(OUT_OF_RANGE, name, f"{number:g} is outside ±{MAX_NUMBER:g}")
     return number
 
 
@@ -128,7 +142,7 @@ def _opt_number(
     number = _number(value, name)
     if (low is not None and number < low) or (high is not None and number > high):
         raise InvalidEvent(
-            "out_of_range",
+            OUT_OF_RANGE,
             name,
             f"{value} is outside {low:g}–{high:g}"
             if high is not None
@@ -145,7 +159,7 @@ def _opt_int(obj: Mapping[str, Any], name: str, low: int, high: int | None = Non
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidEvent(
-            "wrong_type", name, f"expected integer, got {type(value).__name__} {value!r:.40}"
+            WRONG_TYPE, name, f"expected integer, got {type(value).__name__} {value!r:.40}"
         )
     return _int64(value, name, low, COUNT_MAX if high is None else high)
 
@@ -156,7 +170,7 @@ def _opt_bool(obj: Mapping[str, Any], name: str) -> bool | None:
         return None
     if not isinstance(value, bool):
         raise InvalidEvent(
-            "wrong_type", name, f"expected true or false, got {type(value).__name__} {value!r:.40}"
+            WRONG_TYPE, name, f"expected true or false, got {type(value).__name__} {value!r:.40}"
         )
     return value
 
@@ -167,7 +181,7 @@ def _scalar(value: Any, name: str) -> FeatureValue:
     if isinstance(value, str):
         if len(value) > MAX_FEATURE_TEXT:
             raise InvalidEvent(
-                "too_long", name, f"{len(value)} characters, at most {MAX_FEATURE_TEXT}"
+                TOO_LONG, name, f"{len(value)} characters, at most {MAX_FEATURE_TEXT}"
             )
         return _unicode(value, name)
     if isinstance(value, int):
@@ -175,17 +189,15 @@ def _scalar(value: Any, name: str) -> FeatureValue:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidEvent(
-                "not_finite",
+                NOT_FINITE,
                 name,
                 f"{value} is not a finite number (send null for a missing value)",
             )
         if not -MAX_NUMBER < value < MAX_NUMBER:
-            raise InvalidEvent(
-                "out_of_range", name, f"{str(value)[:40]} is outside ±{MAX_NUMBER:g}"
-            )
+            raise InvalidEvent(OUT_OF_RANGE, name, f"{str(value)[:40]} is outside ±{MAX_NUMBER:g}")
         return value
     raise InvalidEvent(
-        "wrong_type", name, f"expected number, string, bool or null, got {type(value).__name__}"
+        WRONG_TYPE, name, f"expected number, string, bool or null, got {type(value).__name__}"
     )
 
 
@@ -198,9 +210,9 @@ def _features(obj: Mapping[str, Any]) -> Mapping[str, FeatureValue]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise InvalidEvent("wrong_type", "features", f"expected object, got {type(raw).__name__}")
+        raise InvalidEvent(WRONG_TYPE, "features", f"expected object, got {type(raw).__name__}")
     if len(raw) > MAX_FEATURES:
-        raise InvalidEvent("too_many", "features", f"{len(raw)} features, at most {MAX_FEATURES}")
+        raise InvalidEvent(TOO_MANY, "features", f"{len(raw)} features, at most {MAX_FEATURES}")
     # Hot path: names checked once per process (a bounded set), one type check per value; the
     # precise error comes from _key / _scalar on the rare bad one.
     if not raw.keys() <= _CHECKED_FEATURE_NAMES:
@@ -230,9 +242,9 @@ def _segment(obj: Mapping[str, Any]) -> Mapping[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise InvalidEvent("wrong_type", "segment", f"expected object, got {type(raw).__name__}")
+        raise InvalidEvent(WRONG_TYPE, "segment", f"expected object, got {type(raw).__name__}")
     if len(raw) > MAX_SEGMENTS:
-        raise InvalidEvent("too_many", "segment", f"{len(raw)} keys, at most {MAX_SEGMENTS}")
+        raise InvalidEvent(TOO_MANY, "segment", f"{len(raw)} keys, at most {MAX_SEGMENTS}")
     for key, value in raw.items():
         if len(key) > MAX_ID_LENGTH or not key.isascii():
             _key(key, "segment")
@@ -246,20 +258,20 @@ def _kpi(obj: Mapping[str, Any]) -> Mapping[str, float]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise InvalidEvent("wrong_type", "kpi", f"expected object, got {type(raw).__name__}")
+        raise InvalidEvent(WRONG_TYPE, "kpi", f"expected object, got {type(raw).__name__}")
     if len(raw) > MAX_FEATURES:
-        raise InvalidEvent("too_many", "kpi", f"{len(raw)} KPIs, at most {MAX_FEATURES}")
+        raise InvalidEvent(TOO_MANY, "kpi", f"{len(raw)} KPIs, at most {MAX_FEATURES}")
     out = {}
     for key, value in raw.items():
         if not key or len(key) > MAX_ID_LENGTH:
             raise InvalidEvent(
-                "bad_name", "kpi", f"KPI names are 1 to {MAX_ID_LENGTH} characters, got {key!r:.40}"
+                BAD_NAME, "kpi", f"KPI names are 1 to {MAX_ID_LENGTH} characters, got {key!r:.40}"
             )
         _unicode(key, f"kpi.{_printable(key)}")
         number = _number(value, f"kpi.{key}")
         if not -MAX_NUMBER < number < MAX_NUMBER:
             raise InvalidEvent(
-                "out_of_range", f"kpi.{key}", f"{str(value)[:40]} is outside ±{MAX_NUMBER:g}"
+                OUT_OF_RANGE, f"kpi.{key}", f"{str(value)[:40]} is outside ±{MAX_NUMBER:g}"
             )
         out[key] = number
     return out
@@ -273,7 +285,7 @@ def _event_time(
         floor = datetime.fromtimestamp(min_event_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         shown = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         raise InvalidEvent(
-            "ancient_timestamp",
+            ANCIENT_TIMESTAMP,
             "timestamp",
             f"{shown} is before {floor}, the earliest event time "
             "accepted (a zero or a unit mistake?)",
@@ -281,7 +293,7 @@ def _event_time(
     if timestamp > now + max_future_skew:
         ahead = timestamp - now
         raise InvalidEvent(
-            "future_timestamp",
+            FUTURE_TIMESTAMP,
             "timestamp",
             f"{ahead:.0f} s ahead of the worker clock (at most {max_future_skew:.0f} s)",
         )
@@ -294,13 +306,13 @@ def _prediction(value: Any, name: str) -> str | float | int | bool | None:
     if isinstance(value, str):
         if len(value) > MAX_FEATURE_TEXT:
             raise InvalidEvent(
-                "too_long", name, f"{len(value)} characters, at most {MAX_FEATURE_TEXT}"
+                TOO_LONG, name, f"{len(value)} characters, at most {MAX_FEATURE_TEXT}"
             )
         return _unicode(value, name)
     if isinstance(value, (int, float)):
         return _number(value, name) if isinstance(value, float) else _int64(value, name)
     raise InvalidEvent(
-        "wrong_type", name, f"expected string, number or bool, got {type(value).__name__}"
+        WRONG_TYPE, name, f"expected string, number or bool, got {type(value).__name__}"
     )
 
 
@@ -309,7 +321,7 @@ def _choice(obj: Mapping[str, Any], name: str, choices: tuple[str, ...], default
     if value is None:
         return default
     if value not in choices:
-        raise InvalidEvent("bad_choice", name, f"{value!r:.40} is not one of {', '.join(choices)}")
+        raise InvalidEvent(BAD_CHOICE, name, f"{value!r:.40} is not one of {', '.join(choices)}")
     return value
 
 
@@ -318,5 +330,5 @@ def _container(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidEvent("wrong_type", key, f"expected object, got {type(value).__name__}")
+        raise InvalidEvent(WRONG_TYPE, key, f"expected object, got {type(value).__name__}")
     return value

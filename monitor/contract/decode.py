@@ -30,6 +30,16 @@ from monitor.contract.otel import (
     otel_kind,
     otel_to_contract,
 )
+from monitor.contract.reasons import (
+    BAD_OTEL,
+    NOT_UTF8,
+    OVERSIZED,
+    TOO_DEEP,
+    TOO_MANY_EVENTS,
+    UNDECODABLE,
+    UNSUPPORTED_EVENT,
+    WRONG_KIND,
+)
 from monitor.contract.wire import decode_native
 from monitor.errors import InvalidEvent
 
@@ -106,7 +116,7 @@ def _dump(obj: Any) -> bytes:
 def _undecodable(raw: bytes, exc: Exception) -> Rejection:
     if isinstance(exc, UnicodeDecodeError):
         return Rejection(
-            "not_utf8",
+            NOT_UTF8,
             "",
             f"byte 0x{raw[exc.start]:02x} at position {exc.start} is not UTF-8 "
             f"({exc.reason}); messages must be UTF-8 JSON",
@@ -114,8 +124,8 @@ def _undecodable(raw: bytes, exc: Exception) -> Rejection:
             raw,
         )
     if isinstance(exc, RecursionError):
-        return Rejection("too_deep", "", "JSON nested deeper than 1024 levels", -1, raw)
-    return Rejection("undecodable", "", f"not JSON: {exc}"[:300], -1, raw)
+        return Rejection(TOO_DEEP, "", "JSON nested deeper than 1024 levels", -1, raw)
+    return Rejection(UNDECODABLE, "", f"not JSON: {exc}"[:300], -1, raw)
 
 
 def decode_message(
@@ -137,7 +147,7 @@ def decode_message(
     raw = raw or b""
     if len(raw) > max_bytes:
         detail = f"message is {len(raw)} bytes, at most {max_bytes} (MONITOR_MAX_MESSAGE_BYTES)"
-        out.rejections.append(Rejection("oversized", "", detail, -1, raw))
+        out.rejections.append(Rejection(OVERSIZED, "", detail, -1, raw))
         return out
     if not objects:
         native = decode_native(
@@ -162,15 +172,13 @@ def decode_message(
         )
     except TypeError as exc:
         out.rejections.append(
-            Rejection(
-                "bad_otel", "resourceLogs", f"not an OTLP logs envelope: {exc}"[:300], -1, raw
-            )
+            Rejection(BAD_OTEL, "resourceLogs", f"not an OTLP logs envelope: {exc}"[:300], -1, raw)
         )
         return out
     if len(items) > MAX_EVENTS_PER_MESSAGE:
         out.rejections.append(
             Rejection(
-                "too_many_events",
+                TOO_MANY_EVENTS,
                 "",
                 f"{len(items)} events in one message, at most {MAX_EVENTS_PER_MESSAGE}",
                 -1,
@@ -223,7 +231,7 @@ def decode_message(
         ) as exc:  # malformed OTel
             out.rejections.append(
                 Rejection(
-                    "bad_otel",
+                    BAD_OTEL,
                     "attributes",
                     f"cannot map OTel event: {exc}"[:300],
                     index,
@@ -240,14 +248,14 @@ def _contract_object(kind: str, obj: Any, *, from_envelope: bool) -> Any:
         if from_envelope:
             name = obj.get("eventName") if isinstance(obj, dict) else None
             raise InvalidEvent(
-                "unsupported_event",
+                UNSUPPORTED_EVENT,
                 "eventName",
                 f"log record {name!r:.60} is not one of {', '.join(OTEL_KINDS)}",
             )
         return obj
     if event_kind != kind:
         raise InvalidEvent(
-            "wrong_kind", "eventName", f"{_name(obj)} is a {event_kind} event, sent as {kind}"
+            WRONG_KIND, "eventName", f"{_name(obj)} is a {event_kind} event, sent as {kind}"
         )
     return otel_to_contract(obj)
 

@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime
 
 from monitor.contract.fields import TIMESTAMP_PATTERN
+from monitor.contract.reasons import BAD_TIMESTAMP, NOT_FINITE, OUT_OF_RANGE, WRONG_TYPE
 from monitor.errors import InvalidEvent
 
 __all__ = ["MILLIS_THRESHOLD", "epoch_seconds", "parse_timestamp", "utc_datetime"]
@@ -24,28 +25,28 @@ def parse_timestamp(value: object, field: str = "timestamp") -> float:
     """
     if isinstance(value, bool):
         raise InvalidEvent(
-            "wrong_type", field, f"expected RFC 3339 string or epoch number, got bool {value}"
+            WRONG_TYPE, field, f"expected RFC 3339 string or epoch number, got bool {value}"
         )
     if isinstance(value, (int, float)):
         try:
             seconds = float(value)
         except OverflowError:
-            raise InvalidEvent("out_of_range", field, f"{str(value)[:40]} is too large") from None
+            raise InvalidEvent(OUT_OF_RANGE, field, f"{str(value)[:40]} is too large") from None
         if not math.isfinite(seconds):
-            raise InvalidEvent("not_finite", field, f"{value} is not a finite number")
+            raise InvalidEvent(NOT_FINITE, field, f"{value} is not a finite number")
         if seconds >= MILLIS_THRESHOLD:
             seconds /= 1000.0
         if seconds <= 0:
-            raise InvalidEvent("out_of_range", field, f"{value} is not after 1970-01-01")
+            raise InvalidEvent(OUT_OF_RANGE, field, f"{value} is not after 1970-01-01")
         return seconds
     if isinstance(value, str):
         if not TIMESTAMP_PATTERN.fullmatch(value):
-            raise InvalidEvent("bad_timestamp", field, f"{value[:64]!r} is not an RFC 3339 time")
+            raise InvalidEvent(BAD_TIMESTAMP, field, f"{value[:64]!r} is not an RFC 3339 time")
         try:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             raise InvalidEvent(
-                "bad_timestamp", field, f"{value[:64]!r} is not an RFC 3339 time"
+                BAD_TIMESTAMP, field, f"{value[:64]!r} is not an RFC 3339 time"
             ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
@@ -53,13 +54,13 @@ def parse_timestamp(value: object, field: str = "timestamp") -> float:
             seconds = parsed.timestamp()
         except (OverflowError, ValueError, OSError):  # e.g. year 1 with a positive UTC offset
             raise InvalidEvent(
-                "out_of_range", field, f"{value[:64]!r} is not after 1970-01-01"
+                OUT_OF_RANGE, field, f"{value[:64]!r} is not after 1970-01-01"
             ) from None
         if seconds <= 0:
-            raise InvalidEvent("out_of_range", field, f"{value[:64]!r} is not after 1970-01-01")
+            raise InvalidEvent(OUT_OF_RANGE, field, f"{value[:64]!r} is not after 1970-01-01")
         return seconds
     raise InvalidEvent(
-        "wrong_type", field, f"expected RFC 3339 string or epoch number, got {type(value).__name__}"
+        WRONG_TYPE, field, f"expected RFC 3339 string or epoch number, got {type(value).__name__}"
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from monitor.contract import checks
 from monitor.contract.fields import COUNT_MAX, MAX_ID_LENGTH, MAX_NUMBER, FieldSpec, contract_fields
+from monitor.contract.reasons import NOT_AN_OBJECT
 
 __all__ = ["compile_validator"]
 
@@ -125,7 +126,10 @@ def compile_validator(
         [
             "def validate(obj, now, max_future_skew, min_event_time):",
             "    if not isinstance(obj, dict):",
-            "        raise InvalidEvent('not_an_object', '', f'expected a JSON object, got {type(obj).__name__}')",
+            (
+                f"        raise InvalidEvent({NOT_AN_OBJECT!r}, '', "
+                "f'expected a JSON object, got {type(obj).__name__}')"
+            ),
             *(f"    inner_{key} = _container(obj, {key!r})" for key in containers),
             *(
                 line

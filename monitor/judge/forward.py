@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from monitor.contract.events import FeedbackEvent, InferenceEvent
+from monitor.contract.reasons import BAD_CHOICE, MISSING_FIELD
 from monitor.errors import InvalidEvent
 from monitor.judge.sampling import sampled
 
@@ -103,7 +104,7 @@ def _build(cls: type[AnswerRecord | HumanRecord], raw: dict[str, Any]) -> Any:
     names = [f.name for f in fields(cls)]
     missing = [n for n in names if n not in raw]
     if missing:
-        raise InvalidEvent("missing_field", missing[0], f"judge record lacks {', '.join(missing)}")
+        raise InvalidEvent(MISSING_FIELD, missing[0], f"judge record lacks {', '.join(missing)}")
     return cls(**{n: raw[n] for n in names})
 
 
@@ -117,5 +118,5 @@ def read_records(records: Sequence[Any]) -> list[AnswerRecord | HumanRecord]:
         elif kind == "feedback":
             out.append(_build(HumanRecord, raw))
         else:
-            raise InvalidEvent("bad_choice", "kind", f"{kind!r} is not inference or feedback")
+            raise InvalidEvent(BAD_CHOICE, "kind", f"{kind!r} is not inference or feedback")
     return out

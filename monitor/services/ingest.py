@@ -29,6 +29,7 @@ import orjson
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import MemoryJoinStore
 from monitor.contract.decode import Rejection
+from monitor.contract.reasons import INTERNAL_ERROR
 from monitor.detectors.values import DetectorValues
 from monitor.errors import MonitorError, PositionMoved, StoreError, is_retryable
 from monitor.folding.pipeline import (
@@ -41,7 +42,6 @@ from monitor.folding.pipeline import (
 )
 from monitor.services.drift import sample_records
 from monitor.services.isolation import (
-    INTERNAL_ERROR,
     MessageKey,
     isolate,
     message_key,

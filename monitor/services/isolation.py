@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from monitor.contract.decode import Rejection
+from monitor.contract.reasons import INTERNAL_ERROR, UNWRITABLE
 from monitor.errors import is_retryable
 from monitor.folding.pipeline import (
     BatchConfig,
@@ -26,8 +27,6 @@ from monitor.folding.pipeline import (
 from monitor.folding.resends import StoredInferences
 
 __all__ = [
-    "INTERNAL_ERROR",
-    "UNWRITABLE",
     "MessageKey",
     "isolate",
     "message_key",
@@ -36,8 +35,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("monitor.tools.worker")
-INTERNAL_ERROR = "internal_error"  # processing the message raised
-UNWRITABLE = "unwritable"  # the store or an encoder refused what the message adds
 T = TypeVar("T")
 MessageKey = tuple[str, int, int]
 

@@ -40,6 +40,7 @@ from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.topics import ensure_topics
 from monitor.contract.decode import Rejection
 from monitor.contract.dlq import dead_letter_key, dead_letter_record
+from monitor.contract.reasons import NOT_AN_OBJECT, UNDECODABLE
 from monitor.errors import ConfigError, InvalidEvent
 from monitor.judge.budget import DailyBudget, RateLimit
 from monitor.judge.forward import AnswerRecord, HumanRecord, read_records
@@ -112,10 +113,10 @@ def _records(value: bytes | None) -> tuple[list[AnswerRecord | HumanRecord], Rej
     try:
         payload = orjson.loads(raw)
         if not isinstance(payload, list):
-            raise InvalidEvent("not_an_object", "", "a judge message is a JSON array of records")
+            raise InvalidEvent(NOT_AN_OBJECT, "", "a judge message is a JSON array of records")
         return read_records(payload), None
     except orjson.JSONDecodeError as exc:
-        return [], Rejection("undecodable", "", f"not JSON: {exc}"[:300], -1, raw)
+        return [], Rejection(UNDECODABLE, "", f"not JSON: {exc}"[:300], -1, raw)
     except (InvalidEvent, TypeError) as exc:
         reason = getattr(exc, "reason", "wrong_type")
         return [], Rejection(reason, getattr(exc, "field", ""), str(exc)[:300], -1, raw)

@@ -14,6 +14,7 @@ from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.join_store import MemoryJoinStore, RedisJoinStore
 from monitor.adapters.local_broker import free_port
 from monitor.adapters.remote_store import RemoteStore
+from monitor.contract.reasons import INTERNAL_ERROR, UNWRITABLE
 from monitor.errors import PositionMoved
 from monitor.folding.partials import Partial
 from monitor.folding.pipeline import BatchConfig, Position, RawMessage
@@ -24,7 +25,6 @@ from monitor.services.ingest import (
     RetryPolicy,
     ingest_batch,
 )
-from monitor.services.isolation import INTERNAL_ERROR, UNWRITABLE
 from monitor.services.outcomes import OutcomeStage
 
 NOW = 1_795_000_000.0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import orjson
 from tests_support import inference
 
+from monitor.contract.reasons import INTERNAL_ERROR
 from monitor.folding.pipeline import BatchConfig, RawMessage
-from monitor.services.isolation import INTERNAL_ERROR, process_isolating
+from monitor.services.isolation import process_isolating
 
 NOW = 1_795_000_000.0
 CONFIG = BatchConfig(window_seconds=60, allowed_lateness=600, max_future_skew=300, now=NOW)
