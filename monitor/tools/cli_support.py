@@ -148,7 +148,8 @@ def print_rows(
     numeric: Collection[str] = (),
 ) -> None:
     """Rows as an aligned table (rich), JSON (a list of objects) or CSV with a header. A table
-    right-aligns the columns of numbers and the ``numeric`` ones (numbers already printed as text)."""
+    right-aligns the columns of numbers and the ``numeric`` ones (numbers already printed as text),
+    and escapes what a terminal would act on (:func:`~monitor.tools.terminal.terminal_text`)."""
     data = [[_cell(v) for v in row] for row in rows]
     if fmt is Format.json:
         typer.echo(json.dumps([dict(zip(columns, r)) for r in data], default=str, indent=1))
@@ -162,6 +163,9 @@ def print_rows(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from monitor.tools.terminal import terminal_text
 
     table = Table(title=title, box=None, header_style="bold", pad_edge=False)
     for column in columns:
@@ -173,8 +177,8 @@ def print_rows(
             )
         )
         table.add_column(column, justify="right" if right else "left", overflow="fold")
-    for r in data:
-        table.add_row(*(_table_text(v) for v in r))
+    for r in data:  # Text: a value is shown as it is, never read as rich markup
+        table.add_row(*(Text(terminal_text(_table_text(v))) for v in r))
     console = Console(width=max(200, Console().width), soft_wrap=True)
     console.print(table)
     typer.echo(f"({len(data)} rows)")
