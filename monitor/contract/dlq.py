@@ -14,8 +14,12 @@ import base64
 import orjson
 
 from monitor.contract.decode import Rejection
+from monitor.contract.events import KINDS
 
-__all__ = ["dead_letter_key", "dead_letter_record"]
+__all__ = ["DEAD_LETTER_KINDS", "JUDGE_KIND", "dead_letter_key", "dead_letter_record"]
+
+JUDGE_KIND = "judge"  # a message of the judge topic that the judge could not read
+DEAD_LETTER_KINDS = (*KINDS, JUDGE_KIND)
 
 
 def dead_letter_key(topic: str, partition: int, offset: int, index: int) -> bytes:

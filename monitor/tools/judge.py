@@ -39,7 +39,7 @@ from monitor.adapters.producer import partition_for
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.topics import ensure_topics
 from monitor.contract.decode import Rejection
-from monitor.contract.dlq import dead_letter_key, dead_letter_record
+from monitor.contract.dlq import JUDGE_KIND, dead_letter_key, dead_letter_record
 from monitor.contract.reasons import NOT_AN_OBJECT, UNDECODABLE
 from monitor.errors import ConfigError, InvalidEvent
 from monitor.judge.budget import DailyBudget, RateLimit
@@ -337,7 +337,7 @@ async def _dead_letter(
                 tp.topic,
                 tp.partition,
                 message.offset,
-                "judge",
+                JUDGE_KIND,
                 rejection,
                 time.time(),
             ),
