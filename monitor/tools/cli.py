@@ -1,7 +1,8 @@
-"""The ``monitor`` command line: worker, demo, broker, replay, query, bench, fuzz.
+"""The ``monitor`` command line: worker, demo, broker, replay, dead-letters, query, bench, fuzz.
 
-This module only assembles the Typer app from the command modules (``cli_run``, ``cli_query``,
-``cli_files``, ``cli_baseline``, ``cli_bench``, ``cli_experiments``, ``cli_shadow``) and runs it.
+This module only assembles the Typer app from the command modules (``cli_run``,
+``cli_dead_letters``, ``cli_query``, ``cli_files``, ``cli_baseline``, ``cli_bench``,
+``cli_experiments``, ``cli_shadow``) and runs it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import typer
 from monitor.errors import MonitorError
 from monitor.tools.cli_baseline import baseline_app
 from monitor.tools.cli_bench import bench, demo, fuzz
+from monitor.tools.cli_dead_letters import dead_letters
 from monitor.tools.cli_experiments import experiment_app, experiments_app
 from monitor.tools.cli_files import rules_app, schema_command
 from monitor.tools.cli_query import alerts_app, query_app
@@ -35,6 +37,7 @@ for name, command in (
     ("judge", judge),
     ("broker", broker),
     ("replay", replay),
+    ("dead-letters", dead_letters),
     ("schema", schema_command),
     ("demo", demo),
     ("ui", ui),

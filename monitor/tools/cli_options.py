@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 
 import typer
 
+from monitor.errors import ConfigError
 from monitor.settings import Settings, load_settings
 from monitor.tools.cli_support import Format, parse_time
 
@@ -25,6 +26,7 @@ __all__ = [
     "UntilOption",
     "VersionOption",
     "cli_settings",
+    "kafka_bootstrap",
     "time_window",
 ]
 
@@ -50,6 +52,13 @@ StatusOption = typer.Option(None, "--status", help="firing or resolved")
 def cli_settings(config: Path | None, **overrides: Any) -> Settings:
     """The settings of ``config`` and the environment, with the options given (not None) on top."""
     return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def kafka_bootstrap(settings: Settings) -> str:
+    """``MONITOR_KAFKA_BOOTSTRAP``, for a command that reads or writes Kafka; a one-line error when unset."""
+    if not settings.kafka_bootstrap:
+        raise ConfigError("set MONITOR_KAFKA_BOOTSTRAP (e.g. 127.0.0.1:9092, see `monitor broker`)")
+    return settings.kafka_bootstrap
 
 
 class TimeWindow(TypedDict):
