@@ -1,140 +1,94 @@
-"""Periodic work: join expiry and lag (every worker), and the
-leader's window jobs: metric windows, automatic baselines, drift scores, outcome windows, shadow results."""
+"""Periodic work: join and shadow expiry and consumer lag (every worker), and the leader's window
+jobs: metric windows, automatic baselines, drift scores, outcome windows, alerts and experiments, and
+their delivery; shadow results on a timer of their own.
+
+``WorkerJobs`` holds every worker's own jobs, ``LeaderJobs`` the leader's and the state they share
+between refreshes; ``register_timers`` only wires Faust timers to them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar, cast
 
 import faust
 
 from monitor.adapters.alert_outbox import AlertOutbox
 from monitor.adapters.alert_sinks import AlertDeduplicator
 from monitor.adapters.client_security import redis_client_options
-from monitor.adapters.join_store import MemoryJoinStore
+from monitor.adapters.join_store import JoinStore, MemoryJoinStore
 from monitor.adapters.leader_series import LeaderSeries
 from monitor.alerts.rules import default_rules, load_rules, with_runbook_base
+from monitor.alerts.state import Alert
+from monitor.drift.windows import DriftRow
 from monitor.errors import MonitorError
 from monitor.experiments.config import load_experiments
 from monitor.folding.windows import closing_watermark
 from monitor.services.alert_delivery import AlertDelivery, build_sinks
 from monitor.services.alerts import AlertService
 from monitor.services.drift import DriftService
-from monitor.services.experiments import ExperimentResults
+from monitor.services.experiments import ExperimentResults, Report
 from monitor.services.outcome_windows import OutcomeWindows
-from monitor.services.shadow import ShadowResults
+from monitor.services.shadow import ShadowResults, ShadowStage
 from streams.wiring import Wiring
 
-__all__ = ["register_timers"]
+__all__ = ["LeaderJobs", "WorkerJobs", "register_timers"]
 
 log = logging.getLogger("monitor.tools.worker")
 
+T = TypeVar("T")
+ScoredWindows = list[tuple[str, str, float, list[DriftRow]]]
+
 
 def register_timers(app: faust.App, wiring: Wiring) -> None:
+    """Wire the periodic jobs to Faust timers (registered in this order, with these intervals)."""
     s = wiring.settings
-    m = wiring.metrics
-    state = {"since": 0.0, "assigned_at": time.time()}
-    # run_worker opens the store (local owner or remote) before the app is built: these see the final one
-    drift = DriftService(wiring.drift_store, s)
-    outcome_windows = OutcomeWindows(wiring.store, s.stable_versions)
-    rules = with_runbook_base(
-        load_rules(s.alert_rules) if s.alert_rules else default_rules(), s.runbook_base_url
-    )
-    alerts_topic = app.topic(
-        s.alerts_topic, partitions=1, value_serializer="raw", key_serializer="raw"
-    )
+    leader = LeaderJobs(app, wiring)
+    worker = WorkerJobs(wiring)
+    app.on_partitions_assigned.connect(leader.note_rebalance)  # type: ignore[arg-type]  # faust passes assigned= by keyword
+    # on every worker: the leader's work, and an old leader withdraws its series
+    app.timer(s.refresh_interval, name="window_jobs")(leader.window_jobs)
+    app.timer(s.join_expiry_interval, name="join_expiry")(worker.join_expiry)
+    app.timer(s.refresh_interval, on_leader=True, name="shadow_results")(leader.shadow_results)
+    app.timer(s.join_expiry_interval, name="shadow_expiry")(worker.shadow_expiry)
+    app.timer(5.0, name="consumer_lag")(worker.consumer_lag)
 
-    async def send_to_kafka(key: bytes, value: bytes) -> None:
-        await (await alerts_topic.send(key=key, value=value))
 
-    async def blocking(fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(wiring.executor, fn, *args)
+async def run_blocking(wiring: Wiring, fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking store call on the worker's executor, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(wiring.executor, fn, *args)
 
-    delivery = AlertDelivery(
-        build_sinks(s, send_to_kafka),
-        AlertOutbox(wiring.store),
-        AlertDeduplicator(
-            s.redis_dsn, prefix=f"{s.app_id}:alert-sent:", client_options=redis_client_options(s)
-        ),
-        blocking,
-        on_failure=lambda name, alert, exc: m.sink_failures.labels(sink=name).inc(),
-        on_queue_size=lambda name, size: m.sink_queue.labels(sink=name).set(size),
-    )
-    experiments = ExperimentResults(
-        wiring.store,
-        load_experiments(s.experiments) if s.experiments else (),
-        record=delivery.record,
-    )
-    alerts = AlertService(
-        wiring.store,
-        rules,
-        allowed_lateness=s.allowed_lateness_seconds,
-        stable_versions=s.stable_versions,
-        record=delivery.record,
-        window_seconds=s.window_seconds,
-    )
 
-    async def deliver(fired) -> None:
-        for alert in fired:
-            m.alerts.labels(rule=alert.rule, severity=alert.severity, status=alert.status).inc()
-        await delivery.deliver(fired)
+@dataclass(frozen=True, slots=True)
+class WindowTick:
+    """What one refresh of the leader produced, exported once every store job has succeeded."""
 
-    def closing_now() -> (
-        float
-    ):  # newest event time written, or the wall clock once every partition is idle
-        written, idle = wiring.store.write_clock()
-        if (
-            idle is not None
-        ):  # a backlog after an outage or rebalance is not idleness: count from the rebalance
-            idle = min(idle, time.time() - state["assigned_at"])
-        return closing_watermark(written, time.time(), idle, s.idle_timeout_seconds)
+    touched: int  # metric windows rewritten
+    scored: ScoredWindows  # (model, version, window start, drift rows) of the windows scored
+    fired: list[Alert]  # the alert rules' alerts, then the experiments'
+    reports: list[Report]  # every experiment's report
 
-    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust passes assigned= by keyword
-    async def note_rebalance(sender, assigned, **kwargs):
-        state["assigned_at"] = time.time()
 
-    # a rebalance ends within the session timeout: one that keeps the leader must blank nothing
-    leader_series = LeaderSeries(m, grace_seconds=max(60.0, 2 * s.session_timeout))
+class WorkerJobs:
+    """Every worker's own periodic jobs: expire what its join stores hold past their TTL, and
+    export how far it is behind on the source partitions it consumes."""
 
-    @app.timer(s.refresh_interval, name="window_jobs")  # on every worker: the leader's work below
-    async def window_jobs():
-        if not app.is_leader():  # as on_leader=True would, but an old leader drops its series
-            leader_series.not_leading(time.time())
-            m.forget_idle_versions(time.time(), s.metrics_version_ttl_seconds)  # every worker's
-            return
-        leader_series.leading(time.time())
-        mark = time.time() - 5.0  # margin for clocks between store and worker
+    def __init__(self, wiring: Wiring) -> None:
+        self.wiring = wiring
+        self.metrics = wiring.metrics
+        self.lag_shown: set[tuple[str, int]] = set()  # the partitions whose lag this worker exports
+
+    async def join_expiry(self) -> None:
+        """Expire the joins past their TTL; export how many expired and how many wait, by kind."""
+        m = self.metrics
+        join_store = cast(JoinStore, self.wiring.join_store)  # opened before the app is built
         try:
-            if not delivery.recovered:  # deliveries a killed leader left pending in the outbox
-                await delivery.recover()
-            touched = await blocking(wiring.store.refresh_metric_windows, state["since"])
-            state["since"] = mark
-            await blocking(drift.build_automatic_baselines, time.time())
-            watermark = await blocking(closing_now)
-            scored = await blocking(drift.score_closed_windows, time.time(), watermark)
-            await blocking(outcome_windows.run, time.time())
-            fired = await blocking(alerts.run, watermark)
-            reports, experiment_fired = await blocking(experiments.run, time.time())
-            fired = [*fired, *experiment_fired]
-        except MonitorError as exc:
-            m.store_errors.labels(operation="window_jobs").inc()
-            log.error("window jobs failed: %s", exc)
-            return
-        if touched:
-            m.windows_written.labels(table="metric_windows").inc(touched)
-        await deliver(fired)
-        m.experiments.set_reports(reports)
-        m.set_drift(scored)
-        if scored:
-            m.windows_written.labels(table="drift_windows").inc(sum(len(r) for *_, r in scored))
-        m.forget_idle_versions(time.time(), s.metrics_version_ttl_seconds)
-
-    @app.timer(s.join_expiry_interval, name="join_expiry")
-    async def join_expiry():
-        try:
-            expired = await blocking(wiring.join_store.expire, time.time())
-            pending = await blocking(wiring.join_store.pending)
+            expired = await run_blocking(self.wiring, join_store.expire, time.time())
+            pending = await run_blocking(self.wiring, join_store.pending)
         except MonitorError as exc:
             log.error("join expiry failed: %s", exc)
             return
@@ -142,44 +96,204 @@ def register_timers(app: faust.App, wiring: Wiring) -> None:
             m.join_expired.labels(kind=kind).inc(n)
         for kind, n in pending.items():
             m.join_pending.labels(kind=kind).set(n)
-        if isinstance(wiring.join_store, MemoryJoinStore):
-            m.state_evictions.labels(state="join").inc(wiring.join_store.take_evicted())
+        if isinstance(join_store, MemoryJoinStore):
+            m.state_evictions.labels(state="join").inc(join_store.take_evicted())
 
-    shadow_results = ShadowResults(wiring.store, s.shadow_margin_map)
-
-    @app.timer(s.refresh_interval, on_leader=True, name="shadow_results")
-    async def shadow_jobs():
+    async def shadow_expiry(self) -> None:
+        """Expire the shadow answers past their TTL; count the unpaired ones by side."""
+        shadow_stage = cast(ShadowStage, self.wiring.shadow_stage)  # opened before the app is built
         try:
-            reports = await blocking(shadow_results.run, time.time())
-        except MonitorError as exc:
-            m.store_errors.labels(operation="shadow_results").inc()
-            log.error("shadow results failed: %s", exc)
-            return
-        m.shadow.set_reports(reports)
-
-    @app.timer(s.join_expiry_interval, name="shadow_expiry")
-    async def shadow_expiry():
-        try:
-            expired = await blocking(wiring.shadow_stage.expire, time.time())
+            expired = await run_blocking(self.wiring, shadow_stage.expire, time.time())
         except MonitorError as exc:
             log.error("shadow expiry failed: %s", exc)
             return
         for side, n in expired.items():
-            m.shadow.unpaired.labels(side=side).inc(n)
+            self.metrics.shadow.unpaired.labels(side=side).inc(n)
 
-    lag_shown: set[tuple[str, int]] = set()
-
-    @app.timer(5.0, name="consumer_lag")
-    async def consumer_lag():
+    async def consumer_lag(self) -> None:
         """Messages behind the log end of each source partition this worker consumes: the log end
         from the ingest consumer's fetches, the written offset from the store's positions."""
-        ends = wiring.log_ends()
+        ends = self.wiring.log_ends()
         for (topic, partition), end in ends.items():
-            position = wiring.positions.get((topic, partition))
+            position = self.wiring.positions.get((topic, partition))
             if position is not None:  # unknown until a batch of the partition (or after a failure)
                 behind = max(end - position.last_offset - 1, 0)
-                m.lag.labels(topic=topic, partition=str(partition)).set(behind)
-                lag_shown.add((topic, partition))
-        for topic, partition in lag_shown - ends.keys():  # revoked: another worker reports it
-            m.lag.remove(topic, str(partition))
-            lag_shown.discard((topic, partition))
+                self.metrics.lag.labels(topic=topic, partition=str(partition)).set(behind)
+                self.lag_shown.add((topic, partition))
+        for topic, partition in self.lag_shown - ends.keys():  # revoked: another worker reports it
+            self.metrics.lag.remove(topic, str(partition))
+            self.lag_shown.discard((topic, partition))
+
+
+class LeaderJobs:
+    """The leader's jobs and what they share between refreshes: how far metric windows were
+    refreshed, when partitions were last assigned, the alert delivery and the leader-only series."""
+
+    def __init__(self, app: faust.App, wiring: Wiring) -> None:
+        s = wiring.settings
+        self.app = app
+        self.wiring = wiring
+        self.metrics = wiring.metrics
+        self.since = 0.0  # partials inserted from here on are not in metric windows yet
+        self.assigned_at = time.time()  # the last rebalance
+        # run_worker opens the store (local owner or remote) before the app is built: these see the final one
+        self.drift = DriftService(wiring.drift_store, s)
+        self.outcome_windows = OutcomeWindows(wiring.store, s.stable_versions)
+        rules = with_runbook_base(
+            load_rules(s.alert_rules) if s.alert_rules else default_rules(), s.runbook_base_url
+        )
+        self.alerts_topic = app.topic(
+            s.alerts_topic, partitions=1, value_serializer="raw", key_serializer="raw"
+        )
+        self.delivery = self._alert_delivery()
+        self.experiments = ExperimentResults(
+            wiring.store,
+            load_experiments(s.experiments) if s.experiments else (),
+            record=self.delivery.record,
+        )
+        self.alerts = AlertService(
+            wiring.store,
+            rules,
+            allowed_lateness=s.allowed_lateness_seconds,
+            stable_versions=s.stable_versions,
+            record=self.delivery.record,
+            window_seconds=s.window_seconds,
+        )
+        # a rebalance ends within the session timeout: one that keeps the leader must blank nothing
+        self.leader_series = LeaderSeries(
+            self.metrics, grace_seconds=max(60.0, 2 * s.session_timeout)
+        )
+        self.shadow = ShadowResults(wiring.store, s.shadow_margin_map)
+
+    def _alert_delivery(self) -> AlertDelivery:
+        """The sinks, the outbox and the de-duplication across workers that fired alerts go through."""
+        s, m = self.wiring.settings, self.metrics
+        return AlertDelivery(
+            build_sinks(s, self.send_to_kafka),
+            AlertOutbox(self.wiring.store),
+            AlertDeduplicator(
+                s.redis_dsn,
+                prefix=f"{s.app_id}:alert-sent:",
+                client_options=redis_client_options(s),
+            ),
+            partial(run_blocking, self.wiring),
+            on_failure=lambda name, alert, exc: m.sink_failures.labels(sink=name).inc(),
+            on_queue_size=lambda name, size: m.sink_queue.labels(sink=name).set(size),
+        )
+
+    async def send_to_kafka(self, key: bytes, value: bytes) -> None:
+        """Send one alert to the alerts topic and wait until the broker has it."""
+        await (await self.alerts_topic.send(key=key, value=value))
+
+    async def note_rebalance(self, sender: Any, assigned: Any, **kwargs: Any) -> None:
+        """Remember when partitions were last assigned (faust passes ``assigned=`` by keyword)."""
+        self.assigned_at = time.time()
+
+    def closing_now(self) -> float:
+        """Blocking: the newest event time written, or the wall clock once every partition is idle."""
+        written, idle = self.wiring.store.write_clock()
+        # a backlog after an outage or rebalance is not idleness: count from the rebalance
+        if idle is not None:
+            idle = min(idle, time.time() - self.assigned_at)
+        return closing_watermark(
+            written, time.time(), idle, self.wiring.settings.idle_timeout_seconds
+        )
+
+    async def window_jobs(self) -> None:
+        """One refresh, on every worker: the leader runs the window jobs and exports what they
+        produced; any other worker only withdraws the leader-only series it no longer leads (so
+        this timer cannot be ``on_leader=True``)."""
+        if not self.app.is_leader():
+            self._not_leading()
+            return
+        self.leader_series.leading(time.time())
+        tick = await self._run_window_jobs()
+        if tick is not None:
+            await self._export(tick)
+
+    def _not_leading(self) -> None:
+        """Withdraw the leader-only series after the grace, and every worker's idle versions."""
+        self.leader_series.not_leading(time.time())
+        self.metrics.forget_idle_versions(
+            time.time(), self.wiring.settings.metrics_version_ttl_seconds
+        )
+
+    async def _run_window_jobs(self) -> WindowTick | None:
+        """The store jobs in order; on a store failure the refresh is logged, counted in
+        ``store_errors{operation="window_jobs"}`` and exports nothing (``None``); the metric windows
+        keep the mark of their last successful refresh."""
+        mark = time.time() - 5.0  # margin for clocks between store and worker
+        try:
+            if not self.delivery.recovered:  # deliveries a killed leader left pending in the outbox
+                await self.delivery.recover()
+            touched = await self._refresh_metric_windows(mark)
+            scored, watermark = await self._score_drift()
+            fired, reports = await self._judge(watermark)
+        except MonitorError as exc:
+            self.metrics.store_errors.labels(operation="window_jobs").inc()
+            log.error("window jobs failed: %s", exc)
+            return None
+        return WindowTick(touched, scored, fired, reports)
+
+    async def _refresh_metric_windows(self, mark: float) -> int:
+        """Rewrite the metric windows touched since the last refresh (first: the alerts read
+        them); the next refresh starts from ``mark`` once this one is written."""
+        touched = await run_blocking(
+            self.wiring, self.wiring.store.refresh_metric_windows, self.since
+        )
+        self.since = mark
+        return touched
+
+    async def _score_drift(self) -> tuple[ScoredWindows, float]:
+        """Build the missing automatic baselines, then score the drift of the windows closed by
+        the closing watermark (baselines first, so this refresh's scoring can use them)."""
+        await run_blocking(self.wiring, self.drift.build_automatic_baselines, time.time())
+        watermark = await run_blocking(self.wiring, self.closing_now)
+        scored = await run_blocking(
+            self.wiring, self.drift.score_closed_windows, time.time(), watermark
+        )
+        return scored, watermark
+
+    async def _judge(self, watermark: float) -> tuple[list[Alert], list[Report]]:
+        """Compare outcome windows, then evaluate the alert rules on the windows closed by the same
+        watermark (they read metric, comparison and drift windows: all written before), then the
+        experiments; their alerts follow the rules' alerts."""
+        await run_blocking(self.wiring, self.outcome_windows.run, time.time())
+        fired = await run_blocking(self.wiring, self.alerts.run, watermark)
+        reports, experiment_fired = await run_blocking(
+            self.wiring, self.experiments.run, time.time()
+        )
+        return [*fired, *experiment_fired], reports
+
+    async def _export(self, tick: WindowTick) -> None:
+        """Count the windows written, deliver the fired alerts, export the experiment reports and
+        drift scores, and forget the idle versions' series."""
+        m = self.metrics
+        if tick.touched:
+            m.windows_written.labels(table="metric_windows").inc(tick.touched)
+        await self._deliver(tick.fired)
+        m.experiments.set_reports(tick.reports)
+        m.set_drift(tick.scored)
+        if tick.scored:
+            m.windows_written.labels(table="drift_windows").inc(
+                sum(len(r) for *_, r in tick.scored)
+            )
+        m.forget_idle_versions(time.time(), self.wiring.settings.metrics_version_ttl_seconds)
+
+    async def _deliver(self, fired: Sequence[Alert]) -> None:
+        """Count the fired alerts by rule, severity and status, and hand them to the delivery."""
+        for alert in fired:
+            self.metrics.alerts.labels(
+                rule=alert.rule, severity=alert.severity, status=alert.status
+            ).inc()
+        await self.delivery.deliver(fired)
+
+    async def shadow_results(self) -> None:
+        """The leader's shadow comparison reports, on a timer of their own (``on_leader=True``)."""
+        try:
+            reports = await run_blocking(self.wiring, self.shadow.run, time.time())
+        except MonitorError as exc:
+            self.metrics.store_errors.labels(operation="shadow_results").inc()
+            log.error("shadow results failed: %s", exc)
+            return
+        self.metrics.shadow.set_reports(reports)
