@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
+from typing import Any, cast
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor.adapters.clickhouse_store import parse_store_url
-from monitor.adapters.readonly_query import QueryRefused
+from monitor.adapters.readonly_query import QueryRefused, ReadOnlyQueries
 from monitor.adapters.remote_store import (
     decode_value,
     encode_value,
@@ -36,26 +38,33 @@ __all__ = ["MAX_QUERIES_IN_FLIGHT", "register_views"]
 MAX_QUERIES_IN_FLIGHT = 4
 
 
-async def _json_body(request) -> dict | None:
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
+Reply = tuple[Any, int]  # a JSON body and its HTTP status
 
 
 def register_views(app: faust.App, wiring: Wiring) -> None:
+    """Add a worker's web views. With a token, its check guards every route but ``/health`` and
+    ``/metrics``; the dashboard's ``/`` is added before faust's own index, so it wins."""
     token = wiring.settings.web_token_value
     web_app = app.web.web_app  # type: ignore[attr-defined]  # the aiohttp driver's application
     if token is not None:
         web_app.middlewares.append(token_middleware(token))
+    web_app.on_shutdown.append(partial(stop_queries, wiring))
+    add_dashboard(web_app, wiring)
+    add_metrics_and_health(app, wiring)
+    if wiring.owns_store and wiring.store_secret is not None:
+        add_store_view(app, wiring, wiring.store_secret)
+    add_query_view(app, QueryRunner(wiring))
 
-    async def stop_queries(_web_app) -> None:  # before the server waits for its running handlers
-        await asyncio.get_running_loop().run_in_executor(None, wiring.stop_queries)
 
-    web_app.on_shutdown.append(stop_queries)
+async def stop_queries(wiring: Wiring, _web_app: Any) -> None:
+    """At shutdown, refuse and cancel the /query statements before the server waits for its
+    running handlers (they would hold the shutdown)."""
+    await asyncio.get_running_loop().run_in_executor(None, wiring.stop_queries)
 
-    # The dashboard at / (added before faust's own index, so it wins), read like /query.
+
+def add_dashboard(web_app: Any, wiring: Wiring) -> None:
+    """The dashboard at ``/``, read like /query; a worker that does not own the store points to
+    the one that does."""
     reader = (
         None
         if wiring.queries is None
@@ -69,6 +78,10 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
         )
     )
 
+
+def add_metrics_and_health(app: faust.App, wiring: Wiring) -> None:
+    """``/metrics`` for Prometheus and ``/health`` for orchestrators."""
+
     @app.page("/metrics")
     async def metrics(web, request):
         return web.bytes(
@@ -80,75 +93,103 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
         body, status = wiring.health.report(time.time(), wiring.broker_answered_at())
         return web.json({**body, "positions": len(wiring.positions)}, status=status)
 
-    if wiring.owns_store and wiring.store_secret is not None:
-        secret = wiring.store_secret
 
-        @app.page("/store")
-        class Store(faust.web.View):
-            """Store calls of the other local workers of this embedded store (loopback, with its secret)."""
+def add_store_view(app: faust.App, wiring: Wiring, secret: str) -> None:
+    """``/store``: the owner of an embedded store answers the other local workers' store calls."""
 
-            async def post(self, request):
-                if not peer_is_loopback(request):
-                    return self.json({"error": "/store answers loopback peers only"}, status=403)
-                if not secret_matches(secret, request.headers.get(SECRET_HEADER)):
-                    return self.json({"error": f"missing or wrong {SECRET_HEADER}"}, status=403)
-                body = await _json_body(request)
-                if body is None:
-                    return self.json({"error": "the body must be a JSON object"}, status=400)
-                loop = asyncio.get_running_loop()
-                try:
-                    result = await loop.run_in_executor(
-                        wiring.executor, handle_store_call, wiring.store, body
-                    )
-                except (StoreError, ValueError, KeyError) as exc:
-                    reply, status = store_error_reply(exc)
-                    return self.json(reply, status=status)
-                return self.json(result)
+    @app.page("/store")
+    class Store(faust.web.View):
+        """Store calls of the other local workers of this embedded store (loopback, with its secret)."""
 
-    in_flight = 0
+        async def post(self, request):
+            reply, status = await store_call_reply(wiring, secret, request)
+            return self.json(reply, status=status)
+
+
+async def store_call_reply(wiring: Wiring, secret: str, request: Any) -> Reply:
+    """Run one /store call of a loopback peer that sends the data directory's secret and a JSON
+    object, on the ingest executor; a refused or failed call gets its error and status."""
+    if not peer_is_loopback(request):
+        return {"error": "/store answers loopback peers only"}, 403
+    if not secret_matches(secret, request.headers.get(SECRET_HEADER)):
+        return {"error": f"missing or wrong {SECRET_HEADER}"}, 403
+    body = await _json_body(request)
+    if body is None:
+        return {"error": "the body must be a JSON object"}, 400
+    loop = asyncio.get_running_loop()
+    try:
+        result = await loop.run_in_executor(wiring.executor, handle_store_call, wiring.store, body)
+    except (StoreError, ValueError, KeyError) as exc:
+        return store_error_reply(exc)
+    return result, 200
+
+
+def add_query_view(app: faust.App, runner: QueryRunner) -> None:
+    """``/query``: one read-only SELECT, answered by ``runner``."""
 
     @app.page("/query")
     class Query(faust.web.View):
         """One read-only SELECT: ``{"sql": "...", "parameters": {...}}`` -> ``{"columns", "rows"}``."""
 
         async def post(self, request):
-            nonlocal in_flight
-            if wiring.queries is None:
-                return self.json(
-                    {
-                        "error": "this worker does not own the embedded store; "
-                        f"query the owner at {wiring.owner_url}"
-                    },
-                    status=409,
-                )
-            body = await _json_body(request)
-            if (
-                body is None
-                or not isinstance(body.get("sql"), str)
-                or not isinstance(body.get("parameters") or {}, dict)
-            ):
-                return self.json(
-                    {
-                        "error": 'the body must be {"sql": "SELECT ...", "parameters": {"name": value}}'
-                    },
-                    status=400,
-                )
-            if in_flight >= MAX_QUERIES_IN_FLIGHT:
-                return self.json(
-                    {"error": f"{in_flight} queries are running; retry later"}, status=503
-                )
-            in_flight += 1
-            try:
-                params = decode_value(body.get("parameters")) or None
-                result = await asyncio.get_running_loop().run_in_executor(
-                    wiring.query_executor, wiring.queries.query, body["sql"], params
-                )
-            except QueryRefused as exc:
-                return self.json({"error": str(exc)}, status=403)
-            except StoreError as exc:
-                return self.json({"error": str(exc)}, status=400)
-            finally:
-                in_flight -= 1
-            return self.json(
-                {"columns": result.columns, "rows": encode_value([list(r) for r in result.rows])}
+            reply, status = await runner.reply(request)
+            return self.json(reply, status=status)
+
+
+class QueryRunner:
+    """/query statements on their own client and thread, never the ingest ones; at most
+    ``MAX_QUERIES_IN_FLIGHT`` queued or running at once."""
+
+    def __init__(self, wiring: Wiring) -> None:
+        self.wiring = wiring
+        self.in_flight = 0
+
+    async def reply(self, request: Any) -> Reply:
+        """Refuse a worker without the store (409), a malformed body (400) or one query too many
+        (503); else run the statement."""
+        if self.wiring.queries is None:
+            return {
+                "error": "this worker does not own the embedded store; "
+                f"query the owner at {self.wiring.owner_url}"
+            }, 409
+        body = await _json_body(request)
+        if (
+            body is None
+            or not isinstance(body.get("sql"), str)
+            or not isinstance(body.get("parameters") or {}, dict)
+        ):
+            return {
+                "error": 'the body must be {"sql": "SELECT ...", "parameters": {"name": value}}'
+            }, 400
+        if self.in_flight >= MAX_QUERIES_IN_FLIGHT:
+            return {"error": f"{self.in_flight} queries are running; retry later"}, 503
+        return await self._run(body)
+
+    async def _run(self, body: dict[str, Any]) -> Reply:
+        """The columns and rows of one statement; a refused statement is 403, a failed one 400."""
+        self.in_flight += 1
+        try:
+            params = decode_value(body.get("parameters")) or None
+            queries = cast(ReadOnlyQueries, self.wiring.queries)  # checked in reply
+            result = await asyncio.get_running_loop().run_in_executor(
+                self.wiring.query_executor, queries.query, body["sql"], params
             )
+        except QueryRefused as exc:
+            return {"error": str(exc)}, 403
+        except StoreError as exc:
+            return {"error": str(exc)}, 400
+        finally:
+            self.in_flight -= 1
+        return {
+            "columns": result.columns,
+            "rows": encode_value([list(r) for r in result.rows]),
+        }, 200
+
+
+async def _json_body(request: Any) -> dict[str, Any] | None:
+    """The request's JSON object, or ``None`` when the body is not one."""
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
