@@ -150,6 +150,7 @@ class LeaderJobs:
             wiring.store,
             load_experiments(s.experiments) if s.experiments else (),
             record=self.delivery.record,
+            runbook_base_url=s.runbook_base_url,
         )
         self.alerts = AlertService(
             wiring.store,

@@ -118,7 +118,11 @@ def _complete(env: dict[str, str], name: str) -> list[dict] | None:
 def test_lift_ships_harmed_guardrail_stops_and_a_a_continues(deployment, start_worker, tmp_path):
     declared = tmp_path / "experiments.yaml"
     declared.write_text(EXPERIMENTS)
-    worker = start_worker(MONITOR_EXPERIMENTS=str(declared), MONITOR_SEGMENT_KEYS='["region"]')
+    worker = start_worker(
+        MONITOR_EXPERIMENTS=str(declared),
+        MONITOR_SEGMENT_KEYS='["region"]',
+        MONITOR_RUNBOOK_BASE_URL="https://docs.example/monitor",
+    )
     env = {
         **deployment.env(),
         "MONITOR_WEB_PORT": str(worker.web_port),
@@ -227,15 +231,16 @@ def test_lift_ships_harmed_guardrail_stops_and_a_a_continues(deployment, start_w
 
     # decisions go through the alert pipeline with their recommended action
     alerts = (
-        "SELECT rule, recommended_action, status, model FROM monitor.alerts WHERE startsWith(rule, 'experiment_') "
-        "ORDER BY rule"
+        "SELECT rule, recommended_action, status, model, runbook_url FROM monitor.alerts "
+        "WHERE startsWith(rule, 'experiment_') ORDER BY rule"
     )
     wait_until(
         lambda: len(reader_for(worker).query(alerts).rows) >= 2,
         timeout=30,
         what="experiment alerts",
     )
+    runbook = "https://docs.example/monitor/docs/alerts.md#experiments"
     assert [tuple(r) for r in reader_for(worker).query(alerts).rows] == [
-        ("experiment_ship", "ship_treatment", "firing", "m"),
-        ("experiment_stop", "stop_experiment", "firing", "m"),
+        ("experiment_ship", "ship_treatment", "firing", "m", runbook),
+        ("experiment_stop", "stop_experiment", "firing", "m", runbook),
     ]
