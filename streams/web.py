@@ -176,7 +176,7 @@ class QueryRunner:
             )
         except QueryRefused as exc:
             return {"error": str(exc)}, 403
-        except StoreError as exc:
+        except (StoreError, ValueError) as exc:  # ValueError: a parameter that is not a value
             return {"error": str(exc)}, 400
         finally:
             self.in_flight -= 1

@@ -47,14 +47,35 @@ def encode_value(value: Any) -> Any:
 
 
 def decode_value(value: Any, *, naive: bool = False) -> Any:
+    """The store values of :func:`encode_value`'s form; ValueError for a ``{"$dt": ...}`` that is
+    not a time (a caller's mistake, answered 400, not a server error).
+
+    >>> decode_value({"since": {"$dt": 0}})["since"].isoformat()
+    '1970-01-01T00:00:00+00:00'
+    >>> decode_value({"$dt": "yesterday"})
+    Traceback (most recent call last):
+    ...
+    ValueError: {"$dt": ...} takes seconds since the epoch, not 'yesterday'
+    """
     if isinstance(value, dict):
         if set(value) == {_DT}:
-            moment = datetime.fromtimestamp(value[_DT], tz=UTC)
+            moment = _moment(value[_DT])
             return moment.replace(tzinfo=None) if naive else moment
         return {k: decode_value(v, naive=naive) for k, v in value.items()}
     if isinstance(value, list):
         return [decode_value(v, naive=naive) for v in value]
     return value
+
+
+def _moment(seconds: Any) -> datetime:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise ValueError(  # noqa: TRY004 - a bad value of the caller's: answered 400 as such
+            f'{{"$dt": ...}} takes seconds since the epoch, not {seconds!r}'
+        )
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f'{{"$dt": {seconds!r}}} is not a time a datetime holds') from None
 
 
 def handle_store_call(store: ClickHouseStore, body: dict[str, Any]) -> dict[str, Any]:

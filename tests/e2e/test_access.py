@@ -243,6 +243,10 @@ def test_query_refuses_writes_files_and_network_and_a_slow_query_does_not_stop_i
         200,
         {"columns": ["two"], "rows": [[2]]},
     )
+    # a time parameter that is no time is the caller's mistake: 400 naming it, not a 500
+    for bad in ("yesterday", 1e300, True):
+        status, answer = query(worker, "SELECT {t:DateTime64(3)} AS t", t={"$dt": bad})
+        assert status == 400 and '{"$dt"' in answer["error"], (bad, status, answer)
 
     # a slow query ends at its time limit, and batches are written while it runs
     outcome: list[tuple[int, dict]] = []
