@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from monitor.adapters.delivery import DELIVERY_TIMEOUT
-from monitor.tools.cli_options import ConfigOption, cli_settings
+from monitor.tools.cli_options import ConfigOption, cli_settings, kafka_bootstrap
 
 __all__ = ["broker", "judge", "replay", "ui", "worker"]
 
@@ -108,10 +108,7 @@ def replay(
     settings = cli_settings(config)
     if kind not in ("inference", "feedback"):
         raise typer.BadParameter(f"{kind!r} is not one of inference, feedback", param_hint="--kind")
-    if not settings.kafka_bootstrap:
-        raise typer.BadParameter(
-            "set MONITOR_KAFKA_BOOTSTRAP (e.g. 127.0.0.1:9092, see `monitor broker`)"
-        )
+    kafka_bootstrap(settings)
     log_throttled("WARNING")
     report = ReplayReport()
     try:

@@ -181,4 +181,4 @@ def print_rows(
         table.add_row(*(Text(terminal_text(_table_text(v))) for v in r))
     console = Console(width=max(200, Console().width), soft_wrap=True)
     console.print(table)
-    typer.echo(f"({len(data)} rows)")
+    typer.echo(f"({len(data)} row{'' if len(data) == 1 else 's'})")
