@@ -16,10 +16,9 @@ from typing import Any
 
 import orjson
 
-from monitor.errors import StoreError
+from monitor.adapters.redis_calls import RedisCalls
 from monitor.judge.pairwise import PairVerdict
 from monitor.judge.stats import MAX_ITEMS, PairKey
-from monitor.redact import mask_text, mask_url
 
 __all__ = ["KEEP_SECONDS", "RedisStatsJournal"]
 
@@ -41,11 +40,9 @@ class RedisStatsJournal:
         client_options: dict[str, Any] | None = None,
         max_items: int = MAX_ITEMS,
     ) -> None:
-        self.url = url
         self.prefix = prefix
-        self.client_options = dict(client_options or {})
         self.max_items = max_items
-        self._client: Any = None
+        self._calls = RedisCalls(url, "judge statistics", client_options)
 
     def add_pair(
         self, key: PairKey, verdict: PairVerdict, length_delta: float, weight: float
@@ -70,7 +67,7 @@ class RedisStatsJournal:
                 agreement[model] = [i for i in map(_label_pair, raw) if i is not None]
             return pairs, agreement
 
-        result: Loaded = self._run("read", read)
+        result: Loaded = self._calls.run("read", read)
         return result
 
     def _append(self, index: str, member: str, kind: str, item: list[Any]) -> None:
@@ -84,32 +81,10 @@ class RedisStatsJournal:
             pipe.expire(f"{self.prefix}{index}", KEEP_SECONDS)
             pipe.execute()
 
-        self._run("write", append)
-
-    def _redis(self) -> Any:
-        if self._client is None:
-            import redis
-
-            self._client = redis.Redis.from_url(
-                self.url, socket_connect_timeout=2, socket_timeout=5, **self.client_options
-            )
-        return self._client
-
-    def _run(self, what: str, call: Any) -> Any:
-        import redis
-
-        try:
-            return call(self._redis())
-        except (redis.RedisError, OSError) as exc:
-            raise StoreError(
-                f"judge statistics in Redis at {mask_url(self.url)}: {what} failed: "
-                f"{mask_text(str(exc))}"
-            ) from exc
+        self._calls.run("write", append)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._calls.close()
 
 
 def _texts(values: Any) -> list[str]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.adapters.redis_calls import RedisCalls
 from monitor.errors import StoreError
-from monitor.redact import mask_text, mask_url
+from monitor.redact import mask_url
 
 __all__ = ["RedisTokenLedger"]
 
@@ -22,20 +23,10 @@ class RedisTokenLedger:
     def __init__(self, url: str, prefix: str, client_options: dict[str, Any] | None = None) -> None:
         self.url = url
         self.prefix = prefix
-        self.client_options = dict(client_options or {})
-        self._client: Any = None
-
-    def _redis(self) -> Any:
-        if self._client is None:
-            import redis
-
-            self._client = redis.Redis.from_url(
-                self.url, socket_connect_timeout=2, socket_timeout=5, **self.client_options
-            )
-        return self._client
+        self._calls = RedisCalls(url, "judge token budget", client_options)
 
     def spent(self, day: int) -> int:
-        value = self._run("read", lambda c: c.get(f"{self.prefix}{day}"))
+        value = self._calls.run("read", lambda c: c.get(f"{self.prefix}{day}"))
         try:
             return int(value or 0)
         except ValueError:  # another program's value under our key: count nothing against it
@@ -51,20 +42,7 @@ class RedisTokenLedger:
             pipe.expire(f"{self.prefix}{day}", _KEEP_SECONDS)
             return int(pipe.execute()[0])
 
-        return self._run("count", add)
-
-    def _run(self, what: str, call: Any) -> Any:
-        import redis
-
-        try:
-            return call(self._redis())
-        except (redis.RedisError, OSError) as exc:
-            raise StoreError(
-                f"judge token budget in Redis at {mask_url(self.url)}: {what} failed: "
-                f"{mask_text(str(exc))}"
-            ) from exc
+        return self._calls.run("count", add)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._calls.close()
