@@ -212,5 +212,6 @@ def _keep_originals(
         if writer.joined
         else ""
     )
-    typer.echo(f"wrote {writer.written} originals to {path}{left_out}{joined}", err=err)
+    originals = "original" if writer.written == 1 else "originals"
+    typer.echo(f"wrote {writer.written} {originals} to {path}{left_out}{joined}", err=err)
     typer.echo(f"fix them, then: monitor replay {path} --kind {kinds[0]}", err=err)
