@@ -9,7 +9,7 @@ from monitor.contract.fields import TIMESTAMP_PATTERN
 from monitor.contract.reasons import BAD_TIMESTAMP, NOT_FINITE, OUT_OF_RANGE, WRONG_TYPE
 from monitor.errors import InvalidEvent
 
-__all__ = ["MILLIS_THRESHOLD", "epoch_seconds", "parse_timestamp", "utc_datetime"]
+__all__ = ["MILLIS_THRESHOLD", "epoch_seconds", "parse_timestamp", "utc_datetime", "utc_text"]
 
 # Epoch numbers above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
 MILLIS_THRESHOLD = 1e11
@@ -71,6 +71,19 @@ def utc_datetime(seconds: float) -> datetime:
     '2026-01-01T00:00:00.500000+00:00'
     """
     return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def utc_text(seconds: float) -> str:
+    """``2026-01-01 00:00:00``: epoch seconds as people read them (UTC); a number no calendar
+    holds, as itself.
+
+    >>> utc_text(1767225600.9), utc_text(1e300)
+    ('2026-01-01 00:00:00', '1e+300')
+    """
+    try:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return f"{seconds:g}"
 
 
 def epoch_seconds(moment: datetime | str) -> float:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+
+from monitor.contract.timestamps import utc_text
 
 __all__ = ["CountedWindow", "ScoredWindow", "UnscoredWindow", "unscored_windows"]
 
@@ -51,10 +52,6 @@ class UnscoredWindow:
     reason: str
 
 
-def _when(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _reason(
     window: CountedWindow,
     scored: ScoredWindow | None,
@@ -74,13 +71,13 @@ def _reason(
     # command may not read the worker's MONITOR_ALLOWED_LATENESS, which decides when it closes)
     if first_baseline is not None and first_baseline >= window.window_end:
         return (
-            f"no baseline when its events arrived (the first one dates from {_when(first_baseline)}); "
+            f"no baseline when its events arrived (the first one dates from {utc_text(first_baseline)}); "
             "windows before a baseline are never scored"
         )
     closes = window.window_end + allowed_lateness
     if closes > watermark:
         return (
-            f"still open: scored once events pass {_when(closes)} (window end + allowed lateness "
+            f"still open: scored once events pass {utc_text(closes)} (window end + allowed lateness "
             f"{allowed_lateness:g} s, MONITOR_ALLOWED_LATENESS as read here), or MONITOR_IDLE_TIMEOUT "
             "after that if no events arrive at all"
         )

@@ -39,15 +39,19 @@ def _when(value: Any) -> str:
 
 
 def _print_block(alert: dict[str, Any]) -> None:
+    """One alert as a block of labelled lines; what producers named (models, versions, features,
+    topics in the summary) is escaped before it reaches the terminal."""
     from rich.console import Console
     from rich.text import Text
+
+    from monitor.tools.terminal import terminal_text
 
     console = Console(soft_wrap=True, highlight=False)
     colour = "red" if alert["status"] == "firing" else "green"
     head = Text.assemble(
         (f"{alert['status']:<9}", f"bold {colour}"),
         (f"{alert['severity']:<9}", "bold"),
-        f"{alert['model']} {alert['model_version']}  ",
+        terminal_text(f"{alert['model']} {alert['model_version']}  "),
         (_when(alert["created_at"]), "dim"),
         f"  id {alert['id']}",
     )
@@ -66,7 +70,8 @@ def _print_block(alert: dict[str, Any]) -> None:
         rows.append(("trend query", trend))
     for label, value in rows:
         for i, line in enumerate(str(value).splitlines() or [""]):
-            console.print(Text.assemble((f"  {label if i == 0 else '':<12} ", "cyan"), line))
+            shown = terminal_text(line)
+            console.print(Text.assemble((f"  {label if i == 0 else '':<12} ", "cyan"), shown))
     console.print()
 
 

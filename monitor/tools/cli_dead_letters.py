@@ -26,7 +26,14 @@ from monitor.errors import ConfigError
 from monitor.settings import Settings
 from monitor.tools.cli_options import ConfigOption, SinceOption, cli_settings, kafka_bootstrap
 from monitor.tools.cli_run import log_throttled
-from monitor.tools.cli_support import Format, parse_time, print_rows, require_known
+from monitor.tools.cli_support import (
+    EXIT_INTERRUPTED,
+    Format,
+    counted,
+    parse_time,
+    print_rows,
+    require_known,
+)
 from monitor.tools.dead_letters import (
     DeadLetterFilter,
     DeadLetterSummary,
@@ -38,8 +45,6 @@ from monitor.tools.dead_letters import (
 )
 
 __all__ = ["dead_letters"]
-
-EXIT_INTERRUPTED = 130
 
 
 class LetterFormat(str, Enum):
@@ -212,6 +217,5 @@ def _keep_originals(
         if writer.joined
         else ""
     )
-    originals = "original" if writer.written == 1 else "originals"
-    typer.echo(f"wrote {writer.written} {originals} to {path}{left_out}{joined}", err=err)
+    typer.echo(f"wrote {counted(writer.written, 'original')} to {path}{left_out}{joined}", err=err)
     typer.echo(f"fix them, then: monitor replay {path} --kind {kinds[0]}", err=err)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from monitor.contract.timestamps import utc_text
 from monitor.settings import Settings
 from monitor.tools.cli_options import (
     ConfigOption,
@@ -127,7 +127,7 @@ def query_drift(
     columns = ["window_start", "model", "model_version", "events", "not scored because"]
     rows = [
         (
-            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(u.window_start)),
+            utc_text(u.window_start),
             u.model,
             u.model_version,
             int(u.events),

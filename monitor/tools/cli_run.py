@@ -101,7 +101,7 @@ def replay(
 
     Exits 1 when no event of the file was accepted; rejections name the file's line numbers. A broker that stops confirming ends it with exit code 2, Ctrl-C with 130, SIGTERM with 143, each saying through which line the file was sent.
     """
-    from monitor.tools.cli_support import parse_duration_option
+    from monitor.tools.cli_support import EXIT_INTERRUPTED, EXIT_TERMINATED, parse_duration_option
     from monitor.tools.replay import ReplayReport, Terminated, replay_file, stop_on_sigterm
 
     delivery_timeout = parse_duration_option(timeout, "--timeout")
@@ -127,7 +127,9 @@ def replay(
         )
     except (KeyboardInterrupt, Terminated) as stopped:
         typer.echo(f"interrupted: {report.progress(file)}", err=True)
-        raise typer.Exit(143 if isinstance(stopped, Terminated) else 130) from None
+        raise typer.Exit(
+            EXIT_TERMINATED if isinstance(stopped, Terminated) else EXIT_INTERRUPTED
+        ) from None
     typer.echo(
         f"sent {report.sent} events in {report.messages} messages; {len(report.rejected)} rejected"
     )

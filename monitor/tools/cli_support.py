@@ -19,10 +19,13 @@ from monitor.durations import parse_duration
 from monitor.errors import ConfigError, MonitorError
 
 __all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "Format",
     "MonitorGroup",
     "UnknownValue",
+    "counted",
     "parse_duration_option",
     "parse_time",
     "print_rows",
@@ -30,6 +33,8 @@ __all__ = [
 ]
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15)
 
 
 class Format(str, Enum):
@@ -58,6 +63,15 @@ class MonitorGroup(TyperGroup):
 
             typer.echo(f"error: {describe_settings_error(exc, {})}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1.
+
+    >>> counted(1, "row"), counted(3, "dead letter")
+    ('1 row', '3 dead letters')
+    """
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def parse_time(value: str | None, option: str) -> float | None:
@@ -181,4 +195,4 @@ def print_rows(
         table.add_row(*(Text(terminal_text(_table_text(v))) for v in r))
     console = Console(width=max(200, Console().width), soft_wrap=True)
     console.print(table)
-    typer.echo(f"({len(data)} row{'' if len(data) == 1 else 's'})")
+    typer.echo(f"({counted(len(data), 'row')})")

@@ -25,12 +25,13 @@ import heapq
 import math
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
 
 from monitor.contract.dlq import DEAD_LETTER_KINDS, dead_letter_key
+from monitor.contract.timestamps import utc_text
+from monitor.tools.cli_support import counted
 from monitor.tools.terminal import terminal_text
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
     "letter_line",
     "read_dead_letter",
     "summary_lines",
-    "time_text",
 ]
 
 ORIGINAL_SHOWN = 120  # characters of an original on a record's line
@@ -144,7 +144,7 @@ class DeadLetterFilter:
         """The filters given, as options: ``--kind feedback --since 2026-01-01 00:00:00``."""
         parts = [f"--kind {self.kind}"] if self.kind else []
         parts += [f"--reason {self.reason}"] if self.reason else []
-        parts += [f"--since {time_text(self.since)}"] if self.since is not None else []
+        parts += [f"--since {utc_text(self.since)}"] if self.since is not None else []
         return " ".join(parts)
 
 
@@ -171,9 +171,6 @@ class DeadLetterSummary:
         if limit < 0:
             raise ValueError(f"limit: {limit} must be 0 or more")
         self.limit = limit
-        self._reset()
-
-    def _reset(self) -> None:
         self.records = 0
         self.unreadable = 0
         self.first: float | None = None
@@ -206,18 +203,6 @@ class DeadLetterSummary:
         return [letter for _, _, letter in sorted(self._latest)]
 
 
-def time_text(seconds: float) -> str:
-    """``2026-01-01 00:00:00`` (UTC); a time no calendar holds as its number of seconds.
-
-    >>> time_text(1767225600), time_text(1e300)
-    ('2026-01-01 00:00:00', '1e+300')
-    """
-    try:
-        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
-    except (OverflowError, OSError, ValueError):
-        return f"{seconds:g}"
-
-
 def _original_start(letter: DeadLetter) -> str:
     if letter.original is not None:
         return terminal_text(letter.original, limit=ORIGINAL_SHOWN)
@@ -228,7 +213,7 @@ def letter_line(letter: DeadLetter) -> str:
     """One dead letter on one line: time, kind, reason, field, error, source, start of the original."""
     return "  ".join(
         [
-            time_text(letter.rejected_at),
+            utc_text(letter.rejected_at),
             terminal_text(letter.kind, limit=40),
             terminal_text(letter.reason, limit=40),
             terminal_text(letter.field, limit=80) or "-",
@@ -239,10 +224,6 @@ def letter_line(letter: DeadLetter) -> str:
     )
 
 
-def _counted(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def summary_lines(summary: DeadLetterSummary, topic: str, wanted: DeadLetterFilter) -> list[str]:
     """The lines above the table: how many, of which kinds, from when to when, what was skipped."""
     scope = f" matching {wanted.describe()}" if wanted.describe() else ""
@@ -250,14 +231,14 @@ def summary_lines(summary: DeadLetterSummary, topic: str, wanted: DeadLetterFilt
         lines = [f"no dead letters{scope} in {topic}"]
     else:
         kinds = ", ".join(f"{terminal_text(k, limit=40)} {n}" for k, n in summary.kinds.items())
-        first, last = time_text(summary.first or 0), time_text(summary.last or 0)
+        first, last = utc_text(summary.first or 0), utc_text(summary.last or 0)
         lines = [
-            f"{_counted(summary.records, 'dead letter')}{scope} in {topic} ({kinds}), "
+            f"{counted(summary.records, 'dead letter')}{scope} in {topic} ({kinds}), "
             + f"rejected from {first} to {last} UTC"
         ]
     if summary.unreadable:
         lines.append(
-            f"{_counted(summary.unreadable, 'unreadable record')} skipped: not dead letters as "
+            f"{counted(summary.unreadable, 'unreadable record')} skipped: not dead letters as "
             "the monitor writes them (another writer on the topic?)"
         )
     return lines

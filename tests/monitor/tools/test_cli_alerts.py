@@ -1,0 +1,34 @@
+"""``monitor alerts`` prints what producers named (models, versions, features and topics in the
+summary and evidence) escaped: an escape sequence in a model name does not reach the terminal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from monitor.tools.cli_alerts import _print_block
+
+
+def test_an_alert_block_prints_producer_text_escaped(capsys) -> None:
+    at = datetime(2026, 1, 1)
+    _print_block(
+        {
+            "status": "firing",
+            "severity": "warning",
+            "model": "m\x1b[2J",
+            "model_version": "v1\u202e",
+            "created_at": at,
+            "starts_at": at,
+            "ends_at": None,
+            "id": "0123456789",
+            "rule": "input_drift_significant",
+            "summary": "m\x1b[2J v1: feature \x1b]0;owned\x07 drifted\nsecond line",
+            "recommended_action": "retrain",
+            "description": "-",
+            "evidence": {"top_drifted_features": [{"feature": "f\x1b[31m"}]},
+            "runbook_url": "",
+        }
+    )
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "m\\x1b[2J v1\\u202e" in out and "\\x1b]0;owned\\x07 drifted" in out
+    assert "second line" in out and '"f\\u001b[31m"' in out  # evidence: JSON-escaped already
