@@ -12,6 +12,10 @@ least ``min_samples`` values. This module names the first reason that holds.
 ...                                    allowed_lateness=600, min_samples=100)
 >>> [u.reason.split(" (")[0] for u in before_baseline]  # the first is never scored, open or not
 ['no baseline when its events arrived', 'still open: scored once events pass 1970-01-01 00:12:00']
+>>> replayed = CountedWindow(0.0, 60.0, "m", "v1", 500, written_until=90.0)  # old times, sent late
+>>> unscored_windows([replayed], {}, {("m", "v1"): 60.0}, watermark=100.0, allowed_lateness=600,
+...                  min_samples=100)[0].reason.split(":")[0]
+'still open'
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class CountedWindow:
     model: str
     model_version: str
     events: float
+    written_until: float | None = None  # wall clock of its last events' write; None: window_end
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +72,14 @@ def _reason(
             f"too few samples: at most {scored.max_n_current} values per feature, "
             f"MONITOR_DRIFT_MIN_SAMPLES is {min_samples}"
         )
-    # first: a window wholly before the first baseline is never scored, open or closed (and this
-    # command may not read the worker's MONITOR_ALLOWED_LATENESS, which decides when it closes)
-    if first_baseline is not None and first_baseline >= window.window_end:
+    # first: events written before the first baseline are never scored, open or closed (and this
+    # command may not read the worker's MONITOR_ALLOWED_LATENESS, which decides when it closes);
+    # written is the wall clock, as the baseline's date is: event times may be hours old (a replay)
+    written = window.window_end if window.written_until is None else window.written_until
+    if first_baseline is not None and first_baseline >= written:
         return (
             f"no baseline when its events arrived (the first one dates from {utc_text(first_baseline)}); "
-            "windows before a baseline are never scored"
+            "events folded before a baseline are never scored"
         )
     closes = window.window_end + allowed_lateness
     if closes > watermark:

@@ -109,8 +109,17 @@ def unscored_report(
         "model_version = {version:String}) AND window_start >= {since:DateTime64(3)} "
         "AND window_start < {until:DateTime64(3)}"
     )
+    written = {  # when each window's events were last written (wall clock, as baselines' dates)
+        (float(s), m, v): float(t)
+        for s, m, v, t in reader.query(
+            f"SELECT toFloat64(window_start), model, model_version, toFloat64(max(inserted_at)) "
+            f"FROM {db}.partials WHERE name = 'inference_events' AND {where} "
+            "GROUP BY window_start, model, model_version",
+            params,
+        ).rows
+    }
     counted = [
-        CountedWindow(float(s), float(e), m, v, float(n))
+        CountedWindow(float(s), float(e), m, v, float(n), written.get((float(s), m, v)))
         for s, e, m, v, n in reader.query(
             f"SELECT toFloat64(window_start), toFloat64(window_end), model, model_version, count "
             f"FROM {db}.metric_windows FINAL WHERE metric = 'inference_events' AND segment = '' AND {where}",

@@ -400,3 +400,27 @@ def test_baseline_delete_rejects_a_version_or_id_without_baselines(store_env) ->
         ),
         "--id 'nope' is not a known baseline of assistant/v1; known: ",
     )
+
+
+def test_a_replayed_window_written_after_the_baseline_is_not_called_before_it(chdb_dir) -> None:
+    """Events an hour old, replayed after the baseline was built (README's order): their window
+    ends before the baseline's date in event time, but its events were written after it, so it is
+    still open, not "before a baseline" (the baseline's date is the wall clock, the events' write
+    time is too)."""
+    url = f"chdb://{chdb_dir}?database=cli_{uuid.uuid4().hex[:10]}"
+    store = ClickHouseStore(url).connect()
+    store.migrate()
+    from monitor.drift.baseline import build_baseline
+
+    records = [{"features": {"x": float(i % 7)}} for i in range(200)]
+    DriftStore(store).save_baseline(build_baseline("assistant", "v1", records, now=T0 + W + 1))
+    row = [_dt(T0), _dt(T0 + W), "assistant", "v1", "inference_events", "", 500, 500, 500]
+    store.insert("metric_windows", [[*row, None, None, _dt(time.time())]], METRIC_WINDOW_COLUMNS)
+    fold = ["inf", 0, 11, _dt(T0), W, "assistant", "v1", "inference_events", "", 500.0, 500.0]
+    marker = ["inf", 0, 11, _dt(T0), W, "", "", "__offsets", "", 0.0, 0.0, _dt(T0 + 30)]
+    store.insert("partials", [[*fold, _dt(T0 + 30)], marker], PARTIAL_COLUMNS)  # written now
+    env = {"MONITOR_CLICKHOUSE_URL": url, "MONITOR_ALLOWED_LATENESS": "600s"}
+    out = cli(env, "query", "drift", "--model", "assistant").stdout
+    unscored = out[out.index("windows counted but not scored") :]
+    assert "still open" in unscored and "no baseline when its events arrived" not in unscored
+    store.command(f"DROP DATABASE IF EXISTS {store.db}")
