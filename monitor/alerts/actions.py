@@ -33,7 +33,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from monitor.catalogue import QUANTILE_METRICS
 from monitor.experiments.formatting import Precision, format_effect, precision_for
+from monitor.outcomes.sketch import quantile_text
 from monitor.queries import sql_literal
 
 __all__ = ["MetricEvidence", "Recommendation", "Signals", "recommend", "trend_query"]
@@ -181,7 +183,8 @@ def _level(m: MetricEvidence) -> Precision:
 
 def _metric_text(m: MetricEvidence) -> str:
     """One degraded metric: its value, interval and count, the reference, the difference and its
-    interval, printed by :mod:`monitor.experiments.formatting`.
+    interval, printed by :mod:`monitor.experiments.formatting`; a quantile's value and reference
+    with the digits its sketch supports (:func:`~monitor.outcomes.sketch.quantile_text`).
 
     >>> print(_metric_text(MetricEvidence("latency_ms", 850.0, 800.0, 900.0, 0, 8, 758.0,
     ...     "baseline", 92.0, 40.0, 144.0)))
@@ -191,15 +194,18 @@ def _metric_text(m: MetricEvidence) -> str:
     error_rate 0.090 (interval 0.074 to 0.109, n=1000) vs reference 0.060, difference +0.030
     >>> print(_metric_text(MetricEvidence("latency_ms", 850.0, 850.0, 850.0, 0, 8, 758.0)))
     latency_ms 850 (n=8) vs reference 758
+    >>> print(_metric_text(MetricEvidence("output_tokens_p95", 8.0446, 8.0446, 8.0446, 0, 8)))
+    output_tokens_p95 8.04 (n=8)
     """
     level = _level(m)
+    number = quantile_text if m.metric in QUANTILE_METRICS else level.text
     if m.high > m.low:
         shown = format_effect(m.value, m.low, m.high, signed=False, detail=f"n={m.denominator}")
         text = f"{m.metric} {shown}"
     else:  # no interval: the evaluator passes the value as both ends
-        text = f"{m.metric} {level.text(m.value)} (n={m.denominator})"
+        text = f"{m.metric} {number(m.value)} (n={m.denominator})"
     if m.reference is not None:
-        text += f" vs {m.reference_name or 'reference'} {level.text(m.reference)}"
+        text += f" vs {m.reference_name or 'reference'} {number(m.reference)}"
     if m.difference is not None and m.diff_low is not None and m.diff_high is not None:
         text += ", difference " + format_effect(m.difference, m.diff_low, m.diff_high)
     elif m.difference is not None:

@@ -38,6 +38,7 @@ from monitor.catalogue.outcome import (
     OUTCOME_METRICS,
     OUTCOME_OBSERVATIONS_SERIES,
     OUTCOME_POSITIVE_SERIES,
+    QUANTILE_METRICS,
     OutcomeMetric,
     outcome_metric,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "OUTCOME_METRICS",
     "OUTCOME_OBSERVATIONS_SERIES",
     "OUTCOME_POSITIVE_SERIES",
+    "QUANTILE_METRICS",
     "SATISFIED_RATING",
     "SHADOW_METRICS",
     "SHADOW_PREFIX",

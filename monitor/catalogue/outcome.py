@@ -22,6 +22,7 @@ __all__ = [
     "OUTCOME_OBSERVATIONS_SERIES",
     "OUTCOME_POSITIVE_SERIES",
     "QUANTILE_LEVELS",
+    "QUANTILE_METRICS",
     "OutcomeMetric",
     "Pair",
     "outcome_metric",
@@ -223,6 +224,9 @@ OUTCOME_METRICS: tuple[OutcomeMetric, ...] = (
         for q in QUANTILE_LEVELS
     ),
 )
+
+# Names of the quantile metrics: read from a sketch, printed for people with its digits.
+QUANTILE_METRICS = frozenset(m.name for m in OUTCOME_METRICS if m.kind == "quantile")
 
 
 def outcome_metric(name: str) -> OutcomeMetric:

@@ -15,8 +15,10 @@ import html
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from monitor.catalogue import QUANTILE_METRICS
 from monitor.dashboard.data import DriftCell, Histogram, Marker, Point, Series
 from monitor.experiments.formatting import effect_parts
+from monitor.outcomes.sketch import quantile_text
 
 __all__ = ["SEVERITY_COLOURS", "colour", "esc", "heatmap", "histogram_chart", "line_chart"]
 
@@ -137,10 +139,17 @@ def _series_marks(
 
 
 def _point_tip(s: Series, p: Point) -> str:
-    """The version, the window's time and its value, with its interval where it has one."""
+    """The version, the window's time and its value, with its interval where it has one; a
+    quantile with the digits its sketch supports.
+
+    >>> _point_tip(Series("latency_p95_ms", "m", "v1", ()), Point(0, 119.70464, None, None, 1))
+    'm v1 01-01 00:00:00: 120'
+    """
     if p.low is not None and p.high is not None:
         value, low, high = effect_parts(p.value, p.low, p.high, signed=False)
         shown = f"{value} [{low}, {high}]"
+    elif s.metric in QUANTILE_METRICS:
+        shown = quantile_text(p.value)
     else:
         shown = f"{p.value:.4g}"
     return f"{s.model} {s.version} {_clock(p.t)}: {shown}"

@@ -12,7 +12,7 @@ from monitor.outcomes.intervals import (
     two_proportion_ztest,
     wilson_interval,
 )
-from monitor.outcomes.sketch import quantile_from_sketch, sketch_counts
+from monitor.outcomes.sketch import quantile_from_sketch, quantile_text, sketch_counts
 
 __all__ = [
     "OUTCOME_METRICS",
@@ -22,6 +22,7 @@ __all__ = [
     "difference_interval",
     "fold_outcomes",
     "quantile_from_sketch",
+    "quantile_text",
     "sketch_counts",
     "two_proportion_ztest",
     "wilson_interval",

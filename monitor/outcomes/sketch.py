@@ -15,20 +15,29 @@ DDSketch and ``numpy.quantile(..., method="lower")``: the answer is within ``a``
 808.4
 >>> abs(quantile_from_sketch(keys, counts, 0.5) - 812.0) <= RELATIVE_ACCURACY * 812.0
 True
+
+People read a quantile with the :data:`SIGNIFICANT_DIGITS` that accuracy supports
+(:func:`quantile_text`); the store and machine-readable output keep the bucket's exact value.
+
+>>> quantile_text(quantile_from_sketch(keys, counts, 0.5))
+'808'
 """
 
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
 __all__ = [
     "RELATIVE_ACCURACY",
+    "SIGNIFICANT_DIGITS",
     "ZERO_KEY",
     "bucket_key",
     "bucket_value",
     "quantile_from_sketch",
+    "quantile_text",
     "sketch_counts",
 ]
 
@@ -37,6 +46,22 @@ GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 _LOG_GAMMA = math.log(GAMMA)
 MIN_VALUE = 1e-9  # smaller values (and 0) land in the zero bucket
 ZERO_KEY = -(2**31)  # the zero bucket's key: below every key of a positive value
+
+
+def _significant_digits(accuracy: float) -> int:
+    """The fewest significant digits whose rounding moves a value by at most ``accuracy`` of it:
+    half a unit of the last digit, against a leading digit of 1 (0.005 -> 3, 0.01 -> 3, 0.05 -> 2).
+
+    >>> _significant_digits(0.005), _significant_digits(0.01), _significant_digits(0.05)
+    (3, 3, 2)
+    """
+    digits = 1
+    while Decimal(5).scaleb(-digits) > Decimal(repr(accuracy)):
+        digits += 1
+    return digits
+
+
+SIGNIFICANT_DIGITS = _significant_digits(RELATIVE_ACCURACY)  # what a printed quantile is worth
 
 
 def bucket_key(values: np.ndarray) -> np.ndarray:
@@ -92,3 +117,20 @@ def quantile_from_sketch(keys: np.ndarray, counts: np.ndarray, q: float) -> floa
     rank = math.floor(q * (total - 1))
     index = int(np.searchsorted(np.cumsum(merged), rank, side="right"))
     return float(bucket_value(unique[min(index, len(unique) - 1)]))
+
+
+def quantile_text(value: float) -> str:
+    """A quantile as people read it: :data:`SIGNIFICANT_DIGITS` significant digits (halves away
+    from zero), in fixed-point notation, so the text is within :data:`RELATIVE_ACCURACY` of
+    ``value``; 0 and non-finite values as ``format(value, "g")``.
+
+    >>> quantile_text(119.70464000641059), quantile_text(1230.34), quantile_text(0.79850474)
+    ('120', '1230', '0.799')
+    >>> quantile_text(999.7), quantile_text(12.0), quantile_text(0.0)
+    ('1000', '12.0', '0')
+    """
+    if value == 0 or not math.isfinite(value):
+        return format(value, "g")
+    exact = Decimal(value)
+    last = Decimal(1).scaleb(exact.adjusted() - SIGNIFICANT_DIGITS + 1)
+    return format(exact.quantize(last, ROUND_HALF_UP), "f")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from monitor.tools.cli_options import (
 )
 from monitor.tools.cli_support import Format, print_rows, require_known
 
-__all__ = ["alerts_app", "query_app", "run_query"]
+__all__ = ["alerts_app", "quantiles_for_people", "query_app", "run_query"]
 
 query_app = typer.Typer(
     help="Trend queries over the store; each prints the SQL it ran (to stderr).",
@@ -31,10 +32,44 @@ query_app = typer.Typer(
 )
 
 
+TableRows = Callable[[Sequence[str], Sequence[Sequence[Any]]], list[tuple[Any, ...]]]
+
+
+def quantiles_for_people(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> list[tuple[Any, ...]]:
+    """Rows of metric_windows with each quantile's value as text, with the digits its sketch
+    supports (:func:`~monitor.outcomes.sketch.quantile_text`); other values stay as stored.
+
+    >>> quantiles_for_people(["metric", "value"], [("latency_p50_ms", 119.70464), ("rating", 4.25)])
+    [('latency_p50_ms', '120'), ('rating', 4.25)]
+    """
+    from monitor.catalogue import QUANTILE_METRICS
+    from monitor.outcomes.sketch import quantile_text
+
+    metric, value = columns.index("metric"), columns.index("value")
+    out = []
+    for row in rows:
+        cells = list(row)
+        if cells[metric] in QUANTILE_METRICS and isinstance(cells[value], float):
+            cells[value] = quantile_text(cells[value])
+        out.append(tuple(cells))
+    return out
+
+
 def run_query(
-    settings: Settings, build, fmt: Format, *, title: str | None = None, **kwargs: Any
+    settings: Settings,
+    build,
+    fmt: Format,
+    *,
+    title: str | None = None,
+    table_rows: TableRows | None = None,
+    **kwargs: Any,
 ) -> Any:
-    """Run one trend query, print the SQL it ran to stderr and its rows; returns the reader."""
+    """Run one trend query, print the SQL it ran to stderr and its rows; returns the reader.
+
+    A table shows ``table_rows(columns, rows)`` where given (numbers as people read them, right
+    aligned); JSON and CSV print the rows as stored."""
     from monitor.adapters.client_security import clickhouse_client_options
     from monitor.adapters.reader import open_reader
     from monitor.queries import render_sql
@@ -49,7 +84,16 @@ def run_query(
     sql, params = build(reader.db, **kwargs)
     typer.echo(f"-- {render_sql(sql, params)}", err=True)
     result = reader.query(sql, params)
-    print_rows(result.columns, result.rows, fmt, title=title)
+    if fmt is Format.table and table_rows is not None:
+        numbers = [  # still right-aligned once shown as text
+            c
+            for i, c in enumerate(result.columns)
+            if result.rows and all(isinstance(r[i], (int, float)) for r in result.rows)
+        ]
+        shown = table_rows(result.columns, result.rows)
+        print_rows(result.columns, shown, fmt, title=title, numeric=numbers)
+    else:
+        print_rows(result.columns, result.rows, fmt, title=title)
     return reader
 
 
@@ -83,6 +127,7 @@ def query_metrics(
         metric=metric,
         segment=segment,
         limit=limit,
+        table_rows=quantiles_for_people,
         **time_window(since, until),
     )
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -17,12 +18,15 @@ from monitor.adapters.clickhouse_store import PARTIAL_COLUMNS, ClickHouseStore
 from monitor.adapters.drift_store import DriftStore
 from monitor.alerts.state import Alert
 from monitor.drift.windows import DriftRow
+from monitor.outcomes.sketch import quantile_from_sketch, sketch_counts
 from monitor.services.alerts import ALERT_COLUMNS
 from monitor.services.outcome_windows import METRIC_WINDOW_COLUMNS
 from monitor.tools.cli import app
 
 W = 60
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+# The p50 a single 120 ms request reads from its sketch: 119.70464…, within 0.5 % of 120.
+P50_OF_120 = quantile_from_sketch(*sketch_counts(np.array([120.0])), 0.5)
 
 
 def _dt(seconds: float) -> datetime:
@@ -55,6 +59,8 @@ def store_env(chdb_dir: Path) -> Iterator[dict[str, str]]:
                         _dt(time.time()),
                     ]
                 )
+    latency = ["assistant", "v1", "latency_p50_ms", "", P50_OF_120, 1, 0.0, None, None]
+    rows.append([_dt(T0 + W), _dt(T0 + 2 * W), *latency, _dt(time.time())])
     store.insert("metric_windows", rows, columns)
     drift = DriftStore(store)
     from monitor.drift.baseline import build_baseline
@@ -235,6 +241,18 @@ def test_a_known_value_passes_and_the_table_is_aligned(store_env) -> None:
     header, first = lines[0], lines[1]
     assert header.index("model_version") == first.index("v1")  # columns line up
     assert "(2 rows)" in result.stdout
+
+
+def test_a_table_prints_a_quantile_with_the_digits_its_sketch_supports(store_env) -> None:
+    """0.5 % relative accuracy is worth 3 significant digits: the table says 120, not 119.70464;
+    JSON keeps the stored value."""
+    table = cli(store_env, "query", "metrics", "--metric", "latency_p50_ms")
+    assert table.exit_code == 0, table.output
+    header, row = table.stdout.splitlines()[:2]
+    assert row.split()[-3:] == ["latency_p50_ms", "120", "1"], row
+    assert header.index("value") + len("value") == row.index(" 120 ") + len(" 120")  # right-aligned
+    as_json = cli(store_env, "query", "metrics", "--metric", "latency_p50_ms", "--format", "json")
+    assert json.loads(as_json.stdout)[0]["value"] == round(P50_OF_120, 6) != 120
 
 
 @pytest.mark.parametrize("option", ["--since", "--until"])

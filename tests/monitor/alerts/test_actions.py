@@ -197,6 +197,14 @@ def test_a_metric_without_an_interval_prints_none_and_sizes_from_its_reference()
     assert evidence_line(mean) == "output_tokens 0.000 (n=40) vs baseline 0.061, difference -0.061."
 
 
+def test_a_quantile_prints_the_digits_its_sketch_supports() -> None:
+    # a sketch's quantile is within 0.5 %: 3 significant digits, whatever the reference's distance
+    tokens = MetricEvidence("output_tokens_p95", 119.70464, 119.70464, 119.70464, 0, 40, 118.8)
+    assert evidence_line(tokens) == "output_tokens_p95 120 (n=40) vs reference 119."
+    few = MetricEvidence("input_tokens_p50", 8.0446, 8.0446, 8.0446, 0, 40)
+    assert evidence_line(few) == "input_tokens_p50 8.04 (n=40)."
+
+
 def test_a_difference_interval_just_off_zero_keeps_a_digit_of_its_bound() -> None:
     m = MetricEvidence(
         "latency_ms", 900.0, 880.0, 920.0, 0, 500, 881.56, "baseline", 18.44, 0.08392, 36.8

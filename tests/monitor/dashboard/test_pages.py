@@ -137,6 +137,23 @@ def test_overview_draws_a_line_band_and_marker_per_series() -> None:
     assert 'data-metric="latency_p95_ms"' in body and "no data" in body  # empty metrics say so
 
 
+def test_a_quantile_point_shows_the_digits_its_sketch_supports() -> None:
+    """A p95 read from a 0.5 % sketch is worth 3 significant digits; events/s keeps its 4."""
+    point = (data.Point(0, 119.70464, None, None, 7),)
+    charts = {
+        "latency_p95_ms": [data.Series("latency_p95_ms", "m", "v1", point)],
+        "inference_events": [data.Series("inference_events", "m", "v1", point)],
+    }
+    body = pages.overview_page(charts, [])
+
+    def tip(metric: str) -> str:
+        panel = body[body.index(f'data-metric="{metric}"') :]
+        return re.findall(r"<circle[^>]*><title>([^<]*)</title>", panel)[0]
+
+    assert tip("latency_p95_ms") == "m v1 01-01 00:00:00: 120 n=7"
+    assert tip("inference_events") == "m v1 01-01 00:00:00: 119.7 n=7"
+
+
 def test_a_heatmap_cell_links_to_its_histogram_keeping_the_filters() -> None:
     f = Filters(model="m", range="1h")
     body = pages.drift_page([_cell(model="m", feature="x", severity="significant")], f, None)

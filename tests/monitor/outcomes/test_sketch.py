@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -7,10 +9,12 @@ from hypothesis import strategies as st
 
 from monitor.outcomes.sketch import (
     RELATIVE_ACCURACY,
+    SIGNIFICANT_DIGITS,
     ZERO_KEY,
     bucket_key,
     bucket_value,
     quantile_from_sketch,
+    quantile_text,
     sketch_counts,
 )
 
@@ -90,3 +94,18 @@ def test_zero_nan_and_empty() -> None:
     assert quantile_from_sketch(np.array([], dtype=np.int64), np.array([]), 0.5) is None
     with pytest.raises(ValueError, match="q: 1.5"):
         quantile_from_sketch(keys, counts, 1.5)
+
+
+@given(st.floats(1e-9, 1e15, exclude_min=True))
+def test_a_printed_quantile_keeps_the_digits_the_accuracy_supports(value: float) -> None:
+    """Rounding moves the text by at most the sketch's own accuracy, with no digit more."""
+    text = quantile_text(value)
+    assert abs(Decimal(text) - Decimal(value)) <= Decimal(RELATIVE_ACCURACY) * Decimal(value)
+    assert len(Decimal(text).normalize().as_tuple().digits) <= SIGNIFICANT_DIGITS
+
+
+def test_a_printed_quantile_reads_from_the_accuracy_constant() -> None:
+    # 0.5 %: three digits, as two could be off by 5 %; 120 ms reads 119.70464... from its bucket
+    assert SIGNIFICANT_DIGITS == 3 and 5 * 10.0 ** -(SIGNIFICANT_DIGITS - 1) > RELATIVE_ACCURACY
+    assert quantile_text(merged_quantile([np.array([120.0])], 0.5)) == "120"
+    assert quantile_text(merged_quantile([np.array([812.0])], 0.5)) == "808"
