@@ -10,7 +10,7 @@ import typer
 from monitor.errors import ConfigError
 from monitor.settings import Settings
 from monitor.tools.cli_known import check_store_filters
-from monitor.tools.cli_support import Format, print_rows
+from monitor.tools.cli_support import Format, counted, print_rows
 
 __all__ = ["list_alerts", "show_alert"]
 
@@ -93,7 +93,7 @@ def _emit(columns: list[str], rows: list[tuple], fmt: Format) -> None:
     else:
         for alert in alerts:
             _print_block(alert)
-        typer.echo(f"({len(alerts)} alerts)")
+        typer.echo(f"({counted(len(alerts), 'alert')})")
 
 
 def _reader(settings: Settings) -> Any:

@@ -350,7 +350,7 @@ def test_alerts_show_description_evidence_and_runbook(store_env) -> None:
         '"value": 0.31',
         "https://runbooks.example/alerts#human_takeover_high",
         "SELECT 1",
-        "(1 alerts)",
+        "(1 alert)",
     ):
         assert text in table.stdout, text
     listed = json.loads(cli(store_env, "alerts", "--format", "json").stdout)
