@@ -26,6 +26,7 @@ from monitor.tools.demo_recap import (
     version_rate_lines,
 )
 from monitor.tools.simulator import TrafficSimulator
+from monitor.tools.terminal import terminal_text
 
 __all__ = ["run_demo"]
 
@@ -82,8 +83,11 @@ class DemoProgress:
         try:
             rows = self.reader.query(sql).rows
         except StoreError as exc:
-            return [f"(summary unavailable: {exc})"]
-        return [f"  {version or '-':<6} {metric:<22} {n:>10.0f}" for version, metric, n in rows]
+            return [terminal_text(f"(summary unavailable: {exc})")]
+        return [
+            terminal_text(f"  {version or '-':<6} {metric:<22} {n:>10.0f}")
+            for version, metric, n in rows
+        ]
 
 
 async def _produce(

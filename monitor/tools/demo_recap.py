@@ -1,4 +1,9 @@
-"""What ``monitor demo`` prints as it goes and at the end: rates with intervals, alerts once, a recap."""
+"""What ``monitor demo`` prints as it goes and at the end: rates with intervals, alerts once, a recap.
+
+Every line holds text from the store (model names, versions, features, summaries, reasons) and is
+returned escaped (:func:`~monitor.tools.terminal.terminal_text`), as tables and ``monitor alerts``
+print it: an escape sequence a producer put in a model name does not reach the terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 
 from monitor.errors import StoreError
 from monitor.experiments.formatting import format_effect, format_p, precision_for
+from monitor.tools.terminal import terminal_text
 
 __all__ = ["AlertFeed", "rate_text", "recap_lines", "version_rate_lines"]
 
@@ -32,6 +38,10 @@ def rate_text(
         return f"{label} -"
     interval = f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
     return f"{label} {value:.2f}{interval} n={n:.0f}"
+
+
+def _escaped(lines: list[str]) -> list[str]:
+    return [terminal_text(line) for line in lines]
 
 
 def _title(model: str, version: str, summary: str) -> str:
@@ -70,7 +80,7 @@ def version_rate_lines(reader: Any) -> list[str]:
             feature, psi, severity = top[version]
             line += f"  | top drift {feature} PSI {psi:.2f} ({severity})"
         out.append(line)
-    return out
+    return _escaped(out)
 
 
 class AlertFeed:
@@ -115,7 +125,7 @@ class AlertFeed:
                     )
             else:
                 out.append(f"  <<< ALERT RESOLVED {title}")
-        return out
+        return _escaped(out)
 
 
 def recap_lines(reader: Any, top: int = 3) -> list[str]:
@@ -133,7 +143,7 @@ def recap_lines(reader: Any, top: int = 3) -> list[str]:
             "model_version, summary, recommended_action ORDER BY min(created_at)"
         ).rows
     except StoreError as exc:
-        return [f"(recap unavailable: {exc})"]
+        return _escaped([f"(recap unavailable: {exc})"])
     out = ["what drifted (highest PSI per feature, moderate or significant):"]
     by_version: dict[str, list[str]] = {}
     for version, feature, psi, severity in drifted:
@@ -152,7 +162,7 @@ def recap_lines(reader: Any, top: int = 3) -> list[str]:
         )
     if not alerts:
         out.append("  none fired")
-    return out
+    return _escaped(out)
 
 
 def experiment_lines(reader: Any, metrics: int = 4) -> list[str]:
@@ -164,7 +174,7 @@ def experiment_lines(reader: Any, metrics: int = 4) -> list[str]:
             "ORDER BY experiment, metric != '', NOT primary, NOT guardrail, metric"
         ).rows
     except StoreError as exc:
-        return [f"(experiments unavailable: {exc})"]
+        return _escaped([f"(experiments unavailable: {exc})"])
     out: list[str] = []
     shown = 0
     for (
@@ -193,7 +203,7 @@ def experiment_lines(reader: Any, metrics: int = 4) -> list[str]:
                 + format_effect(diff, low, high, detail=f"{format_p(p)}, always valid")
             )
             shown += 1
-    return out or ["no experiment traffic"]
+    return _escaped(out) or ["no experiment traffic"]
 
 
 def shadow_lines(reader: Any) -> list[str]:
@@ -206,7 +216,7 @@ def shadow_lines(reader: Any) -> list[str]:
             "ORDER BY model, production_version, shadow_version, metric != '', metric"
         ).rows
     except StoreError as exc:
-        return [f"(shadow results unavailable: {exc})"]
+        return _escaped([f"(shadow results unavailable: {exc})"])
     out: list[str] = []
     for production, shadow, metric, value, diff, low, high, pairs, errors, verdict, reason in rows:
         if metric == "":
@@ -225,4 +235,4 @@ def shadow_lines(reader: Any) -> list[str]:
         else:
             level = format_effect(value, value + low - diff, value + high - diff, signed=False)
             out.append(f"  {metric} {level}")
-    return out or ["no shadow traffic"]
+    return _escaped(out) or ["no shadow traffic"]
