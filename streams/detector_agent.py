@@ -1,7 +1,7 @@
 """The detector agent: each version's detector values, from every ingest worker, fed to one set.
 
 The ingest agent sends a batch's detector values, keyed by (model, version), to the detector-values
-topic before it writes the batch (:func:`send_detector_values`); this agent (``concurrency=1``)
+topic before it writes the batch (:func:`value_sender`); this agent (``concurrency=1``)
 feeds them through :class:`monitor.services.detectors.DetectorOwner`, which skips values it fed
 already and saves state and detections in the store. Like the ingest agent it never lets Faust
 acknowledge a batch it did not process: an outage is retried until it ends or the worker stops.
