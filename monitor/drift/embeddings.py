@@ -3,12 +3,12 @@
 An :class:`Embedder` turns a batch of texts into vectors (one call per batch). The worker embeds
 a deterministic sample of prompts (:func:`sampled`, by request id, so a replay samples the same
 ones), reduces them (:mod:`monitor.drift.embedding_space`) and folds per (window, model, version)
-sums into partials (:func:`fold_embeddings`): ``emb:phi`` (random Fourier feature sums, bucket
-``<baseline>:<j>``), ``emb:sq`` (sum of ``||φ||²``), ``emb:sum`` (reduced-vector sums) and
-``hist:prompt_topic`` (the nearest k-means cluster, scored with PSI like any categorical feature).
-Embeddings are never stored. Stage 2 merges the sums and :func:`score_embedding` compares them
-with the baseline's :class:`EmbeddingProfile` (reference sums, centroids, cluster names and the
-thresholds calibrated on the reference).
+sums into partials (:func:`~monitor.drift.embedding_windows.fold_embeddings`): ``emb:phi``
+(random Fourier feature sums, bucket ``<baseline>:<j>``), ``emb:sq`` (sum of ``||φ||²``),
+``emb:sum`` (reduced-vector sums) and ``hist:prompt_topic`` (the nearest k-means cluster, scored
+with PSI like any categorical feature). Embeddings are never stored. Stage 2 merges the sums and
+:func:`score_embedding` compares them with the baseline's :class:`EmbeddingProfile` (reference
+sums, centroids, cluster names and the thresholds calibrated on the reference).
 
 >>> from monitor.drift.embeddings import sampled
 >>> sampled(["a", "b", "c"], 1.0).tolist(), sampled(["a", "b"], 0.0).tolist()
