@@ -80,7 +80,7 @@ def dead_letters(
 ) -> None:
     """Dead letters on MONITOR_DLQ_TOPIC: counts by kind, reason and field, then the latest records.
 
-    Reads the topic (from --since, else all it holds) up to its end without a consumer group: nothing moves for anyone else. A topic that does not exist yet means nothing was rejected (exit 0); a bad option, an unreachable broker or --originals over both kinds without --kind exit 2, Ctrl-C 130.
+    Reads the topic (from --since, else all it holds) up to its end without a consumer group: nothing moves for anyone else. Events `monitor replay` rejects are never sent, so they are not here: the replay prints them itself. A topic that does not exist yet means nothing was rejected (exit 0); a bad option, an unreachable broker or --originals over both kinds without --kind exit 2, Ctrl-C 130.
     """
     require_known("--kind", kind, DEAD_LETTER_KINDS, "dead-letter kind")
     require_known("--reason", reason, REJECTION_REASONS, "rejection reason")
