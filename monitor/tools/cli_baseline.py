@@ -10,7 +10,7 @@ import typer
 
 from monitor.errors import MonitorError
 from monitor.tools.cli_options import ConfigOption, FormatOption, cli_settings
-from monitor.tools.cli_support import Format, print_rows, require_known
+from monitor.tools.cli_support import Format, counted, print_rows, require_known
 
 __all__ = ["baseline_app"]
 
@@ -88,7 +88,8 @@ def baseline_build(
     baseline = _with_embeddings(baseline, records, settings)
     stored = _drift_store(config).save_baseline(baseline, baseline_id)
     typer.echo(
-        f"baseline {stored}: {model}/{version}, {baseline.n} records, {len(baseline.features)} features"
+        f"baseline {stored}: {model}/{version}, {counted(baseline.n, 'record')}, "
+        f"{counted(len(baseline.features), 'feature')}"
         + (f", accuracy {baseline.accuracy:.3f}" if baseline.accuracy is not None else "")
     )
     if baseline.embedding is not None:
@@ -154,4 +155,4 @@ def baseline_delete(
     ):
         _require_baseline_names(store, model, version, baseline_id)
     n = store.delete_baseline(model, version, baseline_id)
-    typer.echo(f"{n} baseline(s) deleted for {model}/{version}")
+    typer.echo(f"{counted(n, 'baseline')} deleted for {model}/{version}")

@@ -13,7 +13,7 @@ from monitor.errors import ConfigError
 from monitor.experiments.formatting import effect_parts, p_value_text, precision_for
 from monitor.experiments.report import METRIC_ROW_COLUMNS, SUMMARY_COLUMNS
 from monitor.tools.cli_options import ConfigOption, FormatOption
-from monitor.tools.cli_support import Format, print_rows
+from monitor.tools.cli_support import Format, counted, print_rows
 
 __all__ = ["experiment_app", "experiments_app", "table_row"]
 
@@ -46,7 +46,7 @@ def experiments_check(file: Annotated[Path, typer.Argument(help="YAML experiment
     if not file.exists():
         raise ConfigError(f"{file} does not exist")
     specs = load_experiments(file)
-    typer.echo(f"{file}: {len(specs)} experiments OK")
+    typer.echo(f"{file}: {counted(len(specs), 'experiment')} OK")
     print_rows(
         [
             "experiment",

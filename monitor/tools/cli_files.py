@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from monitor.tools.cli_support import Format, print_rows
+from monitor.tools.cli_support import Format, counted, print_rows
 
 __all__ = ["rules_app", "schema_command"]
 
@@ -23,7 +23,7 @@ def rules_check(file: Annotated[Path, typer.Argument(help="YAML rules file")]) -
     if not file.exists():
         raise ConfigError(f"{file} does not exist")
     rules = load_rules(file)
-    typer.echo(f"{file}: {len(rules)} rules OK")
+    typer.echo(f"{file}: {counted(len(rules), 'rule')} OK")
     print_rows(
         [
             "rule",

@@ -22,7 +22,7 @@ from monitor.tools.cli_options import (
     cli_settings,
     time_window,
 )
-from monitor.tools.cli_support import Format, print_rows, require_known
+from monitor.tools.cli_support import Format, counted, print_rows, require_known
 
 __all__ = ["alerts_app", "quantiles_for_people", "query_app", "run_query"]
 
@@ -186,7 +186,8 @@ def query_drift(
     else:  # keep stdout machine-readable
         for row in rows:
             typer.echo(
-                f"not scored: {row[0]} {row[1]}/{row[2]} ({row[3]} events): {row[4]}", err=True
+                f"not scored: {row[0]} {row[1]}/{row[2]} ({counted(row[3], 'event')}): {row[4]}",
+                err=True,
             )
 
 

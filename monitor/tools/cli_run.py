@@ -101,7 +101,12 @@ def replay(
 
     Exits 1 when no event of the file was accepted; rejections name the file's line numbers. A broker that stops confirming ends it with exit code 2, Ctrl-C with 130, SIGTERM with 143, each saying through which line the file was sent.
     """
-    from monitor.tools.cli_support import EXIT_INTERRUPTED, EXIT_TERMINATED, parse_duration_option
+    from monitor.tools.cli_support import (
+        EXIT_INTERRUPTED,
+        EXIT_TERMINATED,
+        counted,
+        parse_duration_option,
+    )
     from monitor.tools.replay import ReplayReport, Terminated, replay_file, stop_on_sigterm
 
     delivery_timeout = parse_duration_option(timeout, "--timeout")
@@ -131,7 +136,8 @@ def replay(
             EXIT_TERMINATED if isinstance(stopped, Terminated) else EXIT_INTERRUPTED
         ) from None
     typer.echo(
-        f"sent {report.sent} events in {report.messages} messages; {len(report.rejected)} rejected"
+        f"sent {counted(report.sent, 'event')} in {counted(report.messages, 'message')}; "
+        f"{len(report.rejected)} rejected"
     )
     for rejection in report.rejected[:20]:
         typer.echo(f"  {file}: {rejection.describe()}", err=True)

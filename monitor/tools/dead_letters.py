@@ -259,7 +259,7 @@ def group_rows(
         for (k, r, f), n in shown
     ]
     rest = summary.records - sum(n for _, n in shown)
-    more = f"... and {rest} records in other groups" if rest else None
+    more = f"... and {counted(rest, 'record')} in other groups" if rest else None
     return ["kind", "reason", "field", "records"], rows, more
 
 

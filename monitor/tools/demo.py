@@ -18,6 +18,7 @@ from monitor.adapters.topics import ensure_topics
 from monitor.adapters.worker_process import WorkerProcess
 from monitor.errors import StoreError
 from monitor.settings import Settings
+from monitor.tools.cli_support import counted
 from monitor.tools.demo_recap import (
     AlertFeed,
     experiment_lines,
@@ -50,7 +51,7 @@ class DemoProgress:
         try:
             text = self.worker.metrics_text()
         except OSError:
-            return f"[{elapsed:5.0f}s] sent {sent} events; worker not answering yet"
+            return f"[{elapsed:5.0f}s] sent {counted(sent, 'event')}; worker not answering yet"
         from monitor.adapters.worker_process import scrape_metric
 
         processed = scrape_metric(text, "monitor_events_total")
@@ -229,7 +230,7 @@ def _demo_session(
     sent = asyncio.run(
         _run_traffic(settings, progress, duration=duration, rate=rate, drift_at=drift_at)
     )
-    _echo(f"stopped producing after {sent} events; letting the worker catch up")
+    _echo(f"stopped producing after {counted(sent, 'event')}; letting the worker catch up")
     time.sleep(3)
     _echo("events per model version:")
     for line in progress.summary():

@@ -65,7 +65,7 @@ def test_replay_baselines_and_queries_through_the_cli(deployment, start_worker, 
     ]
     assert copied[0]["source"] == "copied from v1"
     deleted = monitor_cli("baseline", "delete", "--model", "m", "--version", "v2", env=env)
-    assert "1 baseline(s) deleted" in deleted.stdout
+    assert "1 baseline deleted for m/v2" in deleted.stdout
 
     # a query prints SQL that runs as-is against the same database and gives the same rows
     wait_until(

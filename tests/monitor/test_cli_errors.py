@@ -319,6 +319,20 @@ def test_rules_check_passes_the_shipped_rules_and_a_missing_file_is_an_error(tmp
     )
 
 
+def test_a_file_of_one_rule_or_one_experiment_says_so_in_the_singular(tmp_path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - {name: ok, signal: metric, severity: info, metric: accuracy, "
+        "condition: below, threshold: 0.5}\n"
+    )
+    assert f"{rules}: 1 rule OK" in cli({}, "rules", "check", str(rules)).stdout
+    experiments = tmp_path / "experiments.yaml"
+    experiments.write_text("experiments: [{name: a, control: x, treatment: y}]\n")
+    checked = cli({}, "experiments", "check", str(experiments))
+    assert checked.exit_code == 0, checked.output
+    assert f"{experiments}: 1 experiment OK" in checked.stdout
+
+
 def test_query_drift_reports_windows_counted_but_not_scored_and_why(store_env) -> None:
     result = cli(store_env, "query", "drift", "--model", "assistant")
     assert result.exit_code == 0, result.output

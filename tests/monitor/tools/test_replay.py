@@ -58,3 +58,28 @@ def test_a_rejected_line_is_reported_and_never_sent(tmp_path, monkeypatch) -> No
     assert [r.describe() for r in report.rejected] == [
         "line 2: out_of_range: rating: 7 is outside 1–5"
     ]
+
+
+def test_the_command_prints_what_it_sent_and_each_rejection_with_its_line(
+    tmp_path, monkeypatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from monitor.tools.cli import app
+
+    monkeypatch.setattr(Producer, "sent", [], raising=False)
+    monkeypatch.setattr(replay, "EventProducer", Producer)
+    monkeypatch.setattr(replay, "check_broker", _no_check)
+    now = time.time()
+    path = tmp_path / "fixed.jsonl"
+    path.write_text(
+        json.dumps({"request_id": "r1", "timestamp": now, "rating": 5})
+        + "\n"
+        + json.dumps({"request_id": "r2", "timestamp": now, "rating": 7})
+        + "\n"
+    )
+    env = {"MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:9"}
+    done = CliRunner().invoke(app, ["replay", str(path), "--kind", "feedback"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "sent 1 event in 1 message; 1 rejected" in done.stdout
+    assert f"{path}: line 2: out_of_range: rating: 7 is outside 1–5" in done.stderr
