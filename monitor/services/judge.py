@@ -8,6 +8,9 @@ flagged requests are compared in both orders. Requests flagged by feedback (take
 feedback, bad case) whose texts are still buffered are graded too, with weight 1; their grades
 feed the runner's statistics (kappa, win rates) but are not published as ``judge_score``, so the
 per-window mean judge score stays a uniform-sample mean (docs/judge.md, "Sampling").
+
+Calls on the token ledger and the statistics journal (Redis, when configured) run on one thread of
+their own, in order, so a slow Redis never holds up the event loop.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor.adapters.judge_client import ChatClient, JudgeCallError
 from monitor.adapters.judge_metrics import JudgeMetrics
@@ -38,6 +42,8 @@ from monitor.judge.stats import AgreementStats, PairStats, StatsJournal
 __all__ = ["JudgeConfig", "JudgeRunner", "evaluation_event"]
 
 log = logging.getLogger("monitor.judge")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +123,20 @@ class JudgeRunner:
         self.pairs: dict[tuple[str, str, str], PairStats] = {}
         self.agreement: dict[str, AgreementStats] = {}
         self.journal = journal  # where the statistics outlive the runner (None: memory only)
+        # one thread for the ledger and journal calls: off the event loop, in order
+        self._stores = ThreadPoolExecutor(1, thread_name_prefix="judge-stores")
 
-    def restore(self) -> None:
+    async def _off_loop(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)`` on the stores' thread (a Redis call can wait 5 s for its timeout)."""
+        return await asyncio.get_running_loop().run_in_executor(self._stores, partial(call, *args))
+
+    async def restore(self) -> None:
         """The statistics an earlier runner left in the journal, if there is one; a journal that
         cannot be read leaves them empty, with a warning."""
         if self.journal is None:
             return
         try:
-            pairs, agreement = self.journal.load()
+            pairs, agreement = await self._off_loop(self.journal.load)
         except StoreError as exc:
             log.warning("judge statistics start empty: %s", exc)
             return
@@ -138,12 +150,11 @@ class JudgeRunner:
                 agreed.add(judge, human)
         self.export()
 
-    @staticmethod
-    def _kept(what: str, write: Callable[[], None]) -> None:
+    async def _kept(self, what: str, write: Callable[[], None]) -> None:
         """``write`` to the journal; a journal that cannot be written costs a warning, not the
         judgement (the statistics in memory have it)."""
         try:
-            write()
+            await self._off_loop(write)
         except StoreError as exc:
             log.warning("judge %s not kept for a restart: %s", what, exc)
 
@@ -183,10 +194,17 @@ class JudgeRunner:
                 event = await self._judge(entry, sampled)
                 if event is not None:
                     published.append(event)
-            self._count_agreement(entry)
+            await self._count_agreement(entry)
         self._expire(self.clock())
         self.export()
         return published
+
+    def close(self) -> None:
+        """Wait for the stores' calls under way, then close the stores."""
+        self._stores.shutdown(wait=True)
+        self.budget.ledger.close()
+        if self.journal is not None:
+            self.journal.close()
 
     def _add_human(self, entry: _Request, record: HumanRecord) -> None:
         signals = (record.rating, record.thumbs, record.human_takeover, record.bad_case)
@@ -219,10 +237,10 @@ class JudgeRunner:
                         self.pairs.setdefault(key, PairStats()).add(verdict, delta, weight)
                         if self.journal is not None:
                             add = partial(self.journal.add_pair, key, verdict, delta, weight)
-                            self._kept("verdict", add)
+                            await self._kept("verdict", add)
         return event
 
-    def _count_agreement(self, entry: _Request) -> None:
+    async def _count_agreement(self, entry: _Request) -> None:
         if entry.judge and entry.human and not entry.agreement_counted:
             entry.agreement_counted = True
             stats = self.agreement.setdefault(self.config.judge_model, AgreementStats())
@@ -231,13 +249,14 @@ class JudgeRunner:
                 add = partial(
                     self.journal.add_agreement, self.config.judge_model, entry.judge, entry.human
                 )
-                self._kept("label pair", add)
+                await self._kept("label pair", add)
 
     async def _call(self, task: str, messages: list[dict[str, str]]) -> str | None:
         now = self.clock()
         texts = [m["content"] for m in messages]
         try:
-            allowed = self.budget.allows(estimate_tokens(texts, self.config.max_output_tokens), now)
+            estimate = estimate_tokens(texts, self.config.max_output_tokens)
+            allowed = await self._off_loop(self.budget.allows, estimate, now)
         except StoreError as exc:  # the shared count is unreadable: no call it could not count
             self.metrics.skipped.labels(reason="budget_unavailable").inc()
             log.warning("judge %s call skipped: %s", task, exc)
@@ -258,7 +277,7 @@ class JudgeRunner:
         self.metrics.calls.labels(task=task, outcome="ok").inc()
         self.metrics.tokens.inc(reply.total_tokens)
         try:
-            self.budget.spend(reply.total_tokens, self.clock())
+            await self._off_loop(self.budget.spend, reply.total_tokens, self.clock())
         except StoreError as exc:
             log.warning("judge %s call's %d tokens not counted: %s", task, reply.total_tokens, exc)
         return reply.text

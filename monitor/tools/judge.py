@@ -178,12 +178,10 @@ async def run_judge(
             started.callback(server.shutdown)
         # each stop is pushed before its start: it also closes a start that failed half-way
         started.push_async_callback(client.close)
-        started.callback(runner.budget.ledger.close)
-        if runner.journal is not None:
-            started.callback(runner.journal.close)
+        started.callback(runner.close)  # its stores: token ledger, statistics journal
         # the endpoint first: an unreachable judge fails start-up before joining the consumer group
         await client.setup()
-        runner.restore()  # the statistics the last runner of this app id left in Redis
+        await runner.restore()  # the statistics the last runner of this app id left in Redis
         # then the broker: one error naming its address, however far the clients got
         await check_broker(s, _bootstrap(s))
         with broker_errors(s, _bootstrap(s)):

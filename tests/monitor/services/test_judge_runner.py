@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 import time
 
 import numpy as np
@@ -75,8 +76,11 @@ async def run(
                 budget=DailyBudget(budget, ledger),
                 journal=journal,
             )
-            runner.restore()
-            events = await runner.handle(records)
+            try:
+                await runner.restore()
+                events = await runner.handle(records)
+            finally:
+                runner.close()
     finally:
         await judge.stop()
     return runner, events, registry
@@ -340,3 +344,39 @@ def test_a_journal_that_cannot_be_reached_costs_a_warning_not_the_judgement(capl
         w.startswith("judge statistics start empty: judge statistics in Redis") for w in warnings
     )
     assert any(w.startswith("judge label pair not kept for a restart") for w in warnings)
+
+
+def test_a_redis_that_does_not_answer_does_not_hold_up_the_event_loop() -> None:
+    """The token count's Redis accepts connections but never answers (each call waits for its 5 s
+    timeout): the runner's Redis calls wait on their own thread, so the event loop goes on (here a
+    task ticking every 20 ms; in ``monitor judge`` the consumer's heartbeats, a SIGTERM, the judge
+    calls under way). Before, each call held the loop for its 5 s."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections complete in the backlog; nothing is ever read or answered
+    ledger = RedisTokenLedger(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", "p:")
+    ticks: list[float] = []
+
+    async def tick() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.02)
+
+    async def judged_while_ticking() -> tuple[list, CollectorRegistry]:
+        ticking = asyncio.ensure_future(tick())
+        try:
+            _, events, registry = await run(
+                ScriptedJudge("quality"), [answer("x1", "GOOD")], ledger=ledger
+            )
+        finally:
+            ticking.cancel()
+        return events, registry
+
+    try:
+        events, registry = asyncio.run(judged_while_ticking())
+    finally:
+        silent.close()
+    assert events == []  # the budget could not be read: the call was skipped
+    assert value(registry, "monitor_judge_skipped_total", {"reason": "budget_unavailable"}) == 1
+    assert ticks[-1] - ticks[0] > 4.5  # the ticker ran through the 5 s wait
+    assert max(np.diff(ticks)) < 0.5
