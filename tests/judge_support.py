@@ -190,14 +190,15 @@ class ThreadedJudge:
             self._thread.join(10)
 
 
-def answer_record(request_id: str, output_text: str) -> dict[str, Any]:
-    """A sampled production answer as the worker forwards it to the judge topic."""
+def answer_record(request_id: str, output_text: str, *, shadow: bool = False) -> dict[str, Any]:
+    """A sampled production answer (or shadow answer, version v2) as the worker forwards it to the
+    judge topic."""
     answer = AnswerRecord(
         request_id,
         time.time(),
         "bot",
-        "v1",
-        "production",
+        "v2" if shadow else "v1",
+        "shadow" if shadow else "production",
         f"Question {request_id}?",
         output_text,
         None,

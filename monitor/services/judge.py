@@ -1,16 +1,16 @@
 """The judge runner's logic: which answers to grade or compare, the calls, and what is published.
 
 It reads the records the worker forwards (:mod:`monitor.judge.forward`). Answers wait in a bounded
-buffer with a time-to-live (keyed by request_id) for their partner (production and shadow) and
-for flagging feedback. Production answers of sampled requests are graded and published as
-``gen_ai.evaluation.result`` events (``judge_score``); production/shadow pairs of sampled or
-flagged requests are compared in both orders. Requests flagged by feedback (takeover, negative
+buffer with a time-to-live (keyed by request_id, :mod:`monitor.judge.buffer`) for their partner
+(production and shadow) and for flagging feedback. Production answers of sampled requests are
+graded and published as ``gen_ai.evaluation.result`` events (``judge_score``); production/shadow
+pairs of sampled or flagged requests are compared in both orders. Requests flagged by feedback (takeover, negative
 feedback, bad case) whose texts are still buffered are graded too, with weight 1; their grades
 feed the runner's statistics (kappa, win rates) but are not published as ``judge_score``, so the
 per-window mean judge score stays a uniform-sample mean (docs/judge.md, "Sampling").
 
-Calls on the token ledger and the statistics journal (Redis, when configured) run on one thread of
-their own, in order, so a slow Redis never holds up the event loop.
+Calls on the token ledger, the statistics journal and the buffer (Redis, when configured) run on
+one thread of their own, in order, so a slow Redis never holds up the event loop.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from monitor.contract.otel import EVALUATION_EVENT
 from monitor.errors import StoreError
 from monitor.judge.agreement import human_label, judge_label
 from monitor.judge.budget import DailyBudget, RateLimit, estimate_tokens
+from monitor.judge.buffer import BufferedRequest, MemoryRequestBuffer, RequestBuffer
 from monitor.judge.forward import AnswerRecord, HumanRecord
 from monitor.judge.pairwise import PairVerdict, pair_verdict
 from monitor.judge.parse import Grade, JudgeParseError, parse_grade, parse_preference
@@ -39,7 +39,7 @@ from monitor.judge.rubric import Rubric
 from monitor.judge.sampling import flagged, inclusion_weight
 from monitor.judge.stats import AgreementStats, PairStats, StatsJournal
 
-__all__ = ["JudgeConfig", "JudgeRunner", "evaluation_event"]
+__all__ = ["JudgeConfig", "JudgeRunner", "Judged", "evaluation_event"]
 
 log = logging.getLogger("monitor.judge")
 
@@ -71,6 +71,42 @@ class _Request:
     judge: str | None = None
     human: str | None = None
     agreement_counted: bool = False
+
+    @classmethod
+    def thaw(cls, held: BufferedRequest) -> _Request:
+        return cls(
+            held.seen,
+            held.production,
+            {shadow.version: shadow for shadow in held.shadows},
+            held.flagged,
+            held.graded,
+            set(held.compared),
+            held.judge,
+            held.human,
+            held.agreement_counted,
+        )
+
+    def freeze(self) -> BufferedRequest:
+        return BufferedRequest(
+            self.seen,
+            self.production,
+            tuple(self.shadows.values()),
+            self.flagged,
+            self.graded,
+            frozenset(self.compared),
+            self.judge,
+            self.human,
+            self.agreement_counted,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """What judging one message gave: the evaluation events to publish, and the requests it
+    touched, to be buffered (:meth:`JudgeRunner.keep`) once the events are delivered."""
+
+    events: list[dict[str, Any]]
+    touched: list[tuple[str, BufferedRequest]]
 
 
 def evaluation_event(
@@ -108,6 +144,7 @@ class JudgeRunner:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         journal: StatsJournal | None = None,
+        buffer: RequestBuffer | None = None,
     ) -> None:
         self.config = config
         self.client = client
@@ -116,14 +153,19 @@ class JudgeRunner:
         self.budget = budget
         self.clock = clock
         self.sleep = sleep
-        self.requests: OrderedDict[str, _Request] = OrderedDict()
+        # where requests wait for partners and feedback (memory, or Redis to outlive the runner)
+        self.buffer: RequestBuffer = (
+            buffer
+            if buffer is not None
+            else MemoryRequestBuffer(config.buffer_size, config.buffer_ttl_seconds)
+        )
         # calls sent to the endpoint (paid, whatever came back): the runner commits after a message
         # that made one, so a crash does not pay for it again
         self.endpoint_calls = 0
         self.pairs: dict[tuple[str, str, str], PairStats] = {}
         self.agreement: dict[str, AgreementStats] = {}
         self.journal = journal  # where the statistics outlive the runner (None: memory only)
-        # one thread for the ledger and journal calls: off the event loop, in order
+        # one thread for the ledger, journal and buffer calls: off the event loop, in order
         self._stores = ThreadPoolExecutor(1, thread_name_prefix="judge-stores")
 
     async def _off_loop(self, call: Callable[..., T], *args: Any) -> T:
@@ -158,27 +200,36 @@ class JudgeRunner:
         except StoreError as exc:
             log.warning("judge %s not kept for a restart: %s", what, exc)
 
-    def _entry(self, request_id: str, now: float) -> _Request:
-        entry = self.requests.get(request_id)
-        if entry is None:
-            entry = self.requests[request_id] = _Request(now)
-        self.requests.move_to_end(request_id)
-        return entry
-
-    def _expire(self, now: float) -> None:
-        while self.requests:
-            request_id, oldest = next(iter(self.requests.items()))
-            too_many = len(self.requests) > self.config.buffer_size
-            if not too_many and now - oldest.seen <= self.config.buffer_ttl_seconds:
-                break
-            del self.requests[request_id]
+    async def _buffered(self, what: str, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)`` on the buffer, tried again until its store answers: a message is not
+        committed before its requests are buffered (a stop meanwhile leaves it uncommitted)."""
+        delay = 0.5
+        while True:
+            try:
+                return await self._off_loop(call, *args)
+            except StoreError as exc:
+                log.warning("judge buffer %s failed, again in %.1f s: %s", what, delay, exc)
+                await self.sleep(delay)
+                delay = min(2 * delay, 10.0)
 
     async def handle(self, records: list[AnswerRecord | HumanRecord]) -> list[dict[str, Any]]:
-        """Judge what ``records`` make judgeable; the evaluation events to publish."""
+        """Judge what ``records`` make judgeable and buffer their requests; the evaluation events
+        to publish. (``monitor judge`` calls :meth:`judge`, publishes, then :meth:`keep`.)"""
+        judged = await self.judge(records)
+        await self.keep(judged)
+        return judged.events
+
+    async def judge(self, records: list[AnswerRecord | HumanRecord]) -> Judged:
+        """Judge what ``records`` and the buffered requests they belong to make judgeable."""
+        ids = list(dict.fromkeys(record.request_id for record in records))
+        held = await self._buffered("read", self.buffer.get_many, ids, self.clock())
+        entries = {rid: _Request.thaw(request) for rid, request in held.items()}
+        touched: dict[str, _Request] = {}
         published: list[dict[str, Any]] = []
         for record in records:
-            now = self.clock()
-            entry = self._entry(record.request_id, now)
+            entry = entries.setdefault(record.request_id, _Request(self.clock()))
+            touched.pop(record.request_id, None)  # touched order: the last touch counts
+            touched[record.request_id] = entry
             if isinstance(record, HumanRecord):
                 self._add_human(entry, record)
             elif record.deployment == "shadow":
@@ -195,9 +246,13 @@ class JudgeRunner:
                 if event is not None:
                     published.append(event)
             await self._count_agreement(entry)
-        self._expire(self.clock())
         self.export()
-        return published
+        return Judged(published, [(rid, entry.freeze()) for rid, entry in touched.items()])
+
+    async def keep(self, judged: Judged) -> None:
+        """Buffer the requests ``judged`` touched and drop those past the TTL or the size cap;
+        ``monitor judge`` calls it after the events are delivered and before it commits."""
+        await self._buffered("write", self.buffer.put_many, judged.touched, self.clock())
 
     def close(self) -> None:
         """Wait for the stores' calls under way, then close the stores."""
@@ -205,6 +260,7 @@ class JudgeRunner:
         self.budget.ledger.close()
         if self.journal is not None:
             self.journal.close()
+        self.buffer.close()
 
     def _add_human(self, entry: _Request, record: HumanRecord) -> None:
         signals = (record.rating, record.thumbs, record.human_takeover, record.bad_case)

@@ -7,7 +7,10 @@ the feedback topic as OpenTelemetry ``gen_ai.evaluation.result`` events (keyed a
 request_id like any producer's) and commits its offsets only after they are delivered
 (at-least-once). A message that made judge calls is committed as soon as its grades are delivered,
 so a crash calls the endpoint again only for the message it was judging (no grade of it was
-published yet). A record it cannot read goes to the dead-letter topic with its reason.
+published yet). The requests a message touched are buffered (in Redis when MONITOR_REDIS_URL is
+set) after its grades are delivered and before it is committed: a committed answer is graded, or
+still waits for its partner where the next runner finds it. A record it cannot read goes to the
+dead-letter topic with its reason.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from monitor.adapters.aiokafka_stop import patch_fetcher_close
 from monitor.adapters.broker_check import broker_errors, check_broker
 from monitor.adapters.client_security import kafka_client_options, redis_client_options
+from monitor.adapters.judge_buffer import RedisRequestBuffer
 from monitor.adapters.judge_client import ChatClient, JudgeKeyRefused
 from monitor.adapters.judge_journal import RedisStatsJournal
 from monitor.adapters.judge_ledger import RedisTokenLedger
@@ -71,6 +75,7 @@ def build_runner(settings: Settings, registry: CollectorRegistry) -> tuple[Judge
         retries=s.judge_retries,
         on_retry=lambda reason: metrics.retries.labels(reason=reason).inc(),
     )
+    buffer_ttl_seconds = parse_duration(s.judge_buffer_ttl)
     config = JudgeConfig(
         read_rubric(s.judge_rubric),
         s.judge_model or "",
@@ -79,7 +84,7 @@ def build_runner(settings: Settings, registry: CollectorRegistry) -> tuple[Judge
         max_output_tokens=s.judge_max_output_tokens,
         pass_score=s.judge_pass_score,
         buffer_size=s.judge_buffer_size,
-        buffer_ttl_seconds=parse_duration(s.judge_buffer_ttl),
+        buffer_ttl_seconds=buffer_ttl_seconds,
     )
     runner = JudgeRunner(
         config,
@@ -88,6 +93,7 @@ def build_runner(settings: Settings, registry: CollectorRegistry) -> tuple[Judge
         rate_limit=RateLimit(s.judge_requests_per_second, s.judge_burst),
         budget=DailyBudget(s.judge_daily_tokens, _token_ledger(s)),
         journal=_stats_journal(s),
+        buffer=_request_buffer(s, buffer_ttl_seconds),
     )
     return runner, client
 
@@ -106,6 +112,16 @@ def _stats_journal(s: Settings) -> RedisStatsJournal | None:
     if not s.redis_dsn:
         return None
     return RedisStatsJournal(s.redis_dsn, f"{s.app_id}:judge:stats:", redis_client_options(s))
+
+
+def _request_buffer(s: Settings, ttl_seconds: float) -> RedisRequestBuffer | None:
+    """The requests waiting for a partner or feedback in MONITOR_REDIS_URL's Redis, found again by
+    the next runner of this app id; None (this process's memory) without Redis."""
+    if not s.redis_dsn:
+        return None
+    prefix = f"{s.app_id}:judge:buffer:"
+    options = redis_client_options(s)
+    return RedisRequestBuffer(s.redis_dsn, prefix, s.judge_buffer_size, ttl_seconds, options)
 
 
 def _records(value: bytes | None) -> tuple[list[AnswerRecord | HumanRecord], Rejection | None]:
@@ -178,7 +194,7 @@ async def run_judge(
             started.callback(server.shutdown)
         # each stop is pushed before its start: it also closes a start that failed half-way
         started.push_async_callback(client.close)
-        started.callback(runner.close)  # its stores: token ledger, statistics journal
+        started.callback(runner.close)  # its stores: token ledger, statistics journal, buffer
         # the endpoint first: an unreachable judge fails start-up before joining the consumer group
         await client.setup()
         await runner.restore()  # the statistics the last runner of this app id left in Redis
@@ -315,9 +331,12 @@ async def _judge_message(
         runner.metrics.failures.labels(reason="bad_record").inc()
         await _dead_letter(producer, s.dlq_topic, tp, message, rejection)
         return
-    events = await runner.handle(records)
-    if events:
-        await _publish(producer, s.feedback_topic, partitions, events)
+    judged = await runner.judge(records)
+    if judged.events:
+        await _publish(producer, s.feedback_topic, partitions, judged.events)
+    # buffered after the grades are delivered (buffered as graded means published) and before the
+    # commit (a committed answer still waiting for its partner is where the next runner finds it)
+    await runner.keep(judged)
 
 
 async def _dead_letter(

@@ -1,16 +1,21 @@
 """``monitor judge`` stopped in the middle of a backlog (SIGKILL or SIGTERM) and started again: the
 grades it had published are not paid for a second time, and every request still gets its grade;
-and a runner whose broker went away stops cleanly."""
+killed between a production answer and its shadow partner, it still compares the pair (the buffer
+in Redis); and a runner whose broker went away stops cleanly."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from judge_support import (
     ScriptedJudge,
     ThreadedJudge,
@@ -19,7 +24,7 @@ from judge_support import (
     runner_env,
     stop_cleanly,
 )
-from tests_support import read_topic, wait_until
+from tests_support import delete_redis_keys, read_topic, wait_until
 
 from monitor.adapters.local_broker import LocalBroker
 
@@ -39,9 +44,12 @@ def calls_per_request(judge: ScriptedJudge) -> Counter[str]:
     return Counter(match.group(1) for match in found if match)
 
 
-def start_runner(env: dict[str, str], log) -> subprocess.Popen:
+def start_runner(env: dict[str, str], log, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "monitor", "judge"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "monitor", "judge", *args],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -135,3 +143,69 @@ def test_a_runner_whose_broker_is_gone_logs_a_few_lines_and_stops_cleanly(unique
     text = log_path.read_text(errors="replace")
     assert "Traceback" not in text
     assert len([line for line in text.splitlines() if "aiokafka" in line]) <= 30, text[-2000:]
+
+
+def committed(bootstrap: str, group: str, topic: str) -> int | None:
+    """``group``'s committed offset on partition 0 of ``topic`` (read without joining the group)."""
+
+    async def fetch() -> int | None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            return await consumer.committed(TopicPartition(topic, 0))
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(fetch())
+
+
+def test_a_pair_split_by_a_killed_runner_is_still_compared(
+    broker, unique, tmp_path, redis_url
+) -> None:
+    """The runner grades a production answer, publishes the grade and commits the message, then is
+    killed (SIGKILL) before the shadow answer arrives; started again, it compares the pair from the
+    request it buffered in MONITOR_REDIS_URL's Redis, and does not grade the production answer again
+    (before: the buffer was the runner's memory, so the committed production answer was gone and
+    the pair was never compared)."""
+    judge_topic, feedback = f"t{unique}.judge", f"t{unique}.feedback"
+    report = tmp_path / "report.json"
+    production = answer_record("p1", "meh answer to p1")
+    publish_backlog(broker.bootstrap, judge_topic, feedback, [[production]])
+    judge = ScriptedJudge()
+    try:
+        with ThreadedJudge(judge), open(tmp_path / "judge.log", "wb") as log:
+            env = runner_env(broker.bootstrap, unique, judge.url, MONITOR_REDIS_URL=redis_url)
+            first = start_runner(env, log)
+            try:
+                wait_until(
+                    lambda: committed(broker.bootstrap, f"t{unique}-judge", judge_topic) == 1,
+                    60,
+                    "the production answer's message committed",
+                )
+            finally:
+                first.kill()
+                first.wait(15)
+            assert graded(broker.bootstrap, feedback, 1) == ["p1"]
+            shadow = answer_record("p1", "GOOD shadow answer to p1", shadow=True)
+            publish_backlog(broker.bootstrap, judge_topic, feedback, [[shadow]])
+            second = start_runner(env, log, "--report", str(report))
+            try:
+                wait_until(lambda: compared_pairs(report) == 1, 60, "the pair compared")
+            finally:
+                stop_cleanly(second)
+    finally:
+        delete_redis_keys(redis_url, f"t{unique}:*")
+    pairs = json.loads(report.read_text())["pairs"]
+    assert [(p["shadow_version"], p["pairs"], p["win_rate"]) for p in pairs] == [("v2", 1, 1.0)]
+    tasks = Counter("[Verdict]" in body["messages"][-1]["content"] for body in judge.bodies)
+    assert tasks == {False: 1, True: 2}  # one grade (before the kill), both orders of the pair
+
+
+def compared_pairs(report: Path) -> int:
+    """The pairs the runner's ``--report`` counts so far (0 before its first report)."""
+    try:
+        return sum(p["pairs"] for p in json.loads(report.read_text())["pairs"])
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0

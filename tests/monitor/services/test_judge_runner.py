@@ -12,6 +12,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from monitor.adapters.judge_buffer import RedisRequestBuffer
 from monitor.adapters.judge_client import ChatClient
 from monitor.adapters.judge_journal import RedisStatsJournal
 from monitor.adapters.judge_ledger import RedisTokenLedger
@@ -19,6 +20,7 @@ from monitor.adapters.judge_metrics import JudgeMetrics
 from monitor.contract.decode import decode_message
 from monitor.judge import DailyBudget, RateLimit, default_rubric
 from monitor.judge.budget import TokenLedger
+from monitor.judge.buffer import RequestBuffer
 from monitor.judge.forward import AnswerRecord, HumanRecord
 from monitor.judge.stats import StatsJournal
 from monitor.services.judge import JudgeConfig, JudgeRunner
@@ -53,6 +55,7 @@ async def run(
     timeout: float = 5.0,
     sample_rate: float = 1.0,
     journal: StatsJournal | None = None,
+    buffer: RequestBuffer | None = None,
 ) -> tuple[JudgeRunner, list, CollectorRegistry]:
     await judge.start()
     registry = CollectorRegistry()
@@ -75,6 +78,7 @@ async def run(
                 rate_limit=rate or RateLimit(10_000.0, 100),
                 budget=DailyBudget(budget, ledger),
                 journal=journal,
+                buffer=buffer,
             )
             try:
                 await runner.restore()
@@ -277,10 +281,10 @@ def test_buffer_is_bounded_by_size_and_ttl() -> None:
     )
     unsampled = [answer(f"n{i}", "text", sampled=False) for i in range(5)]
     asyncio.run(runner.handle(unsampled))
-    assert list(runner.requests) == ["n2", "n3", "n4"]  # the oldest left at the size cap
+    assert runner.buffer.held() == ["n2", "n3", "n4"]  # the oldest left at the size cap
     clock.now += 61
     asyncio.run(runner.handle([answer("late", "text", sampled=False)]))
-    assert list(runner.requests) == ["late"]  # the rest outlived the TTL
+    assert runner.buffer.held() == ["late"]  # the rest outlived the TTL
 
 
 def labelled(prefix: str, n: int) -> list:
@@ -344,6 +348,76 @@ def test_a_journal_that_cannot_be_reached_costs_a_warning_not_the_judgement(capl
         w.startswith("judge statistics start empty: judge statistics in Redis") for w in warnings
     )
     assert any(w.startswith("judge label pair not kept for a restart") for w in warnings)
+
+
+def redis_buffer(redis_url: str, redis_prefix: str) -> RedisRequestBuffer:
+    return RedisRequestBuffer(redis_url, redis_prefix, size=100, ttl_seconds=3600.0)
+
+
+def test_a_pair_split_by_a_restart_is_compared_through_redis(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """The production answer reaches one runner, its shadow partner the next one (a restart in
+    between): with the buffer in Redis the pair is compared, and the production answer, graded
+    before the restart, is not graded again (before: the buffer was the runner's memory, so the
+    shadow answer found no partner and the pair was never compared)."""
+    judge = ScriptedJudge("quality")
+    _, events, _ = asyncio.run(
+        run(judge, [answer("s1", "meh")], buffer=redis_buffer(redis_url, redis_prefix))
+    )
+    assert len(events) == 1 and len(judge.calls) == 1
+    second, events, _ = asyncio.run(
+        run(
+            judge,
+            [answer("s1", "GOOD shadow answer", shadow=True)],
+            buffer=redis_buffer(redis_url, redis_prefix),
+        )
+    )
+    summary = second.pairs[("bot", "v1", "v2")].summary()
+    assert summary.pairs == 1 and summary.win_rate == 1.0
+    assert events == [] and len(judge.calls) == 3  # one grade, then both orders of the pair
+
+    alone = ScriptedJudge("quality")  # the same without Redis: each runner its own memory
+    asyncio.run(run(alone, [answer("s2", "meh")]))
+    restarted, _, _ = asyncio.run(run(alone, [answer("s2", "GOOD shadow", shadow=True)]))
+    assert restarted.pairs == {} and len(alone.calls) == 1
+
+
+def test_flagging_feedback_after_a_restart_finds_the_texts_in_redis(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """An unsampled answer buffered by one runner is graded by the next when a thumbs down for it
+    arrives (before: counted as ``no_texts`` and never graded)."""
+    judge = ScriptedJudge("quality")
+    unsampled = answer("u1", "bad answer", sampled=False)
+    asyncio.run(
+        run(judge, [unsampled], sample_rate=0.01, buffer=redis_buffer(redis_url, redis_prefix))
+    )
+    assert judge.calls == []
+    thumbs_down = HumanRecord("u1", time.time(), None, "down", None, None)
+    runner, events, registry = asyncio.run(
+        run(judge, [thumbs_down], sample_rate=0.01, buffer=redis_buffer(redis_url, redis_prefix))
+    )
+    assert len(judge.calls) == 1 and events == []  # graded, not published: flagged only
+    assert runner.agreement["judge-1"].kappa().n == 1
+    assert value(registry, "monitor_judge_skipped_total", {"reason": "no_texts"}) == 0
+
+
+def test_a_buffer_that_cannot_be_read_holds_the_message_and_says_so(caplog) -> None:
+    """Redis down under the buffer: the runner judges nothing of the message and tries again,
+    rather than judge it without the requests' earlier answers (its offset stays uncommitted)."""
+    judge = ScriptedJudge("quality")
+    unreachable = RedisRequestBuffer("redis://127.0.0.1:1/0", "nowhere:", 100, 3600.0)
+
+    async def judged_for_two_seconds() -> None:
+        await asyncio.wait_for(run(judge, [answer("h1", "GOOD")], buffer=unreachable), 2.0)
+
+    with caplog.at_level("WARNING", logger="monitor.judge"), pytest.raises(TimeoutError):
+        asyncio.run(judged_for_two_seconds())
+    assert judge.calls == []
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings[0].startswith("judge buffer read failed, again in 0.5 s: judge buffer in Redis")
+    assert warnings[1].startswith("judge buffer read failed, again in 1.0 s")
 
 
 def test_a_redis_that_does_not_answer_does_not_hold_up_the_event_loop() -> None:
