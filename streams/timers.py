@@ -83,13 +83,15 @@ class WorkerJobs:
         self.lag_shown: set[tuple[str, int]] = set()  # the partitions whose lag this worker exports
 
     async def join_expiry(self) -> None:
-        """Expire the joins past their TTL; export how many expired and how many wait, by kind."""
+        """Expire the joins past their TTL; export how many expired and how many wait, by kind. A
+        failure is logged and counted in ``store_errors{operation="join_expiry"}``."""
         m = self.metrics
         join_store = cast(JoinStore, self.wiring.join_store)  # opened before the app is built
         try:
             expired = await run_blocking(self.wiring, join_store.expire, time.time())
             pending = await run_blocking(self.wiring, join_store.pending)
-        except MonitorError as exc:
+        except MonitorError as exc:  # Redis down: the next run expires what this one could not
+            m.store_errors.labels(operation="join_expiry").inc()
             log.error("join expiry failed: %s", exc)
             return
         for kind, n in expired.items():
@@ -100,11 +102,13 @@ class WorkerJobs:
             m.state_evictions.labels(state="join").inc(join_store.take_evicted())
 
     async def shadow_expiry(self) -> None:
-        """Expire the shadow answers past their TTL; count the unpaired ones by side."""
+        """Expire the shadow answers past their TTL; count the unpaired ones by side (a failure:
+        ``store_errors{operation="shadow_expiry"}``)."""
         shadow_stage = cast(ShadowStage, self.wiring.shadow_stage)  # opened before the app is built
         try:
             expired = await run_blocking(self.wiring, shadow_stage.expire, time.time())
         except MonitorError as exc:
+            self.metrics.store_errors.labels(operation="shadow_expiry").inc()
             log.error("shadow expiry failed: %s", exc)
             return
         for side, n in expired.items():

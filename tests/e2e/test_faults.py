@@ -148,7 +148,11 @@ def test_store_owner_killed_mid_stream_then_back_on_another_port(deployment, wor
 def test_redis_killed_mid_stream_and_restarted(deployment, workers, tmp_path, persistent):
     redis = redis_server(tmp_path, persistent).start()
     try:
-        worker = workers(deployment, MONITOR_REDIS_URL=f"redis://127.0.0.1:{redis.port}/0")
+        worker = workers(
+            deployment,
+            MONITOR_REDIS_URL=f"redis://127.0.0.1:{redis.port}/0",
+            MONITOR_JOIN_EXPIRY_INTERVAL="0.5",
+        )
         ledger = Ledger()
         first = ledger.inferences_batch(1000)
         publish(deployment.broker.bootstrap, deployment.topics, first, ledger.feedback_for(first))
@@ -169,6 +173,10 @@ def test_redis_killed_mid_stream_and_restarted(deployment, workers, tmp_path, pe
             what="the worker to meet the outage",
         )
         assert_health_shows_failures(worker)
+        wait_until(  # the expiry sweep meets the outage too, and says so
+            lambda: worker.metric("monitor_store_errors_total", {"operation": "join_expiry"}) > 0,
+            what="the join expiry to count its failure",
+        )
         redis.start()
         figures = settle(ledger, worker, deployment)
         resets = worker.metric("monitor_join_store_resets_total", {"store": "join"})
