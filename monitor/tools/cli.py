@@ -1,8 +1,8 @@
-"""The ``monitor`` command line: worker, demo, broker, replay, dead-letters, query, bench, fuzz.
+"""The ``monitor`` command line: worker, demo, broker, simulate, replay, dead-letters, query, bench, fuzz.
 
 This module only assembles the Typer app from the command modules (``cli_run``,
 ``cli_dead_letters``, ``cli_query``, ``cli_files``, ``cli_baseline``, ``cli_bench``,
-``cli_experiments``, ``cli_shadow``) and runs it.
+``cli_experiments``, ``cli_shadow``, ``cli_simulate``) and runs it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from monitor.tools.cli_files import rules_app, schema_command
 from monitor.tools.cli_query import alerts_app, query_app
 from monitor.tools.cli_run import broker, judge, replay, ui, worker
 from monitor.tools.cli_shadow import shadow_app
+from monitor.tools.cli_simulate import simulate
 from monitor.tools.cli_support import EXIT_USAGE, MonitorGroup
 
 __all__ = ["app", "main"]
@@ -36,6 +37,7 @@ for name, command in (
     ("worker", worker),
     ("judge", judge),
     ("broker", broker),
+    ("simulate", simulate),
     ("replay", replay),
     ("dead-letters", dead_letters),
     ("schema", schema_command),

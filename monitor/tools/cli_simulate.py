@@ -1,0 +1,62 @@
+"""``monitor simulate``: files of simulated traffic to replay, so that README's commands run as written."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["simulate"]
+
+
+def simulate(
+    out: Annotated[
+        Path, typer.Option(help="directory to write the files to", file_okay=False)
+    ] = Path("."),
+    events: int = typer.Option(20_000, min=1, help="inference events"),
+    span: str = typer.Option("1h", help="the events are spread over this past span, ending now"),
+    reference: int = typer.Option(2_000, min=0, help="undrifted events for a baseline's reference"),
+    drift_at: float = typer.Option(
+        0.5, min=0.0, help="share of the span after which v2 drifts; 1 or more: no drift"
+    ),
+    seed: int = typer.Option(
+        7, help="the same seed and span give the same events, shifted in time"
+    ),
+    force: bool = typer.Option(False, "--force", help="overwrite files of these names"),
+) -> None:
+    """Write reference.jsonl, inference.jsonl and feedback.jsonl: the demo's support assistant
+    (models v1 and v2, delayed feedback for 70 % of requests), v2's inputs and outcomes shifted
+    midway."""
+    from monitor.contract.timestamps import utc_text
+    from monitor.tools.cli_support import parse_duration_option
+    from monitor.tools.sample_traffic import simulated_traffic, write_sample_files
+
+    seconds = parse_duration_option(span, "--span")
+    traffic = simulated_traffic(
+        events=events,
+        span=seconds,
+        end=time.time(),
+        reference=reference,
+        drift_at=drift_at,
+        seed=seed,
+    )
+    ref, inf, fb = write_sample_files(traffic, out, force=force)
+    drift = (
+        f"; {traffic.drift_version} drifts from {utc_text(traffic.drift_from)}"
+        if traffic.drift_from is not None
+        else "; no drift"
+    )
+    typer.echo(
+        f"{ref}: {len(traffic.reference):,} undrifted inference events (a baseline's reference)"
+    )
+    typer.echo(
+        f"{inf}: {len(traffic.inferences):,} inference events of {traffic.model}, "
+        f"{utc_text(traffic.start)} to {utc_text(traffic.end)} UTC{drift}"
+    )
+    typer.echo(f"{fb}: {len(traffic.feedback):,} feedback events")
+    typer.echo("next, with a broker and a worker running (README.md, 'Use it'):")
+    typer.echo(f"  monitor baseline build --model {traffic.model} --version v1 {ref}")
+    typer.echo(f"  monitor replay {inf} --kind inference --rate 1000")
+    typer.echo(f"  monitor replay {fb} --kind feedback")
