@@ -29,7 +29,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -38,7 +38,15 @@ from monitor.experiments.formatting import Precision, format_effect, precision_f
 from monitor.outcomes.sketch import quantile_text
 from monitor.queries import sql_literal
 
-__all__ = ["MetricEvidence", "Recommendation", "Signals", "recommend", "trend_query"]
+__all__ = [
+    "ACTIONS",
+    "MetricEvidence",
+    "Recommendation",
+    "Signals",
+    "more_urgent",
+    "recommend",
+    "trend_query",
+]
 
 TOP_FEATURES = 5
 TREND_DAYS = 7
@@ -84,6 +92,13 @@ class Signals:
     database: str = "monitor"  # where the trend query reads
     traffic_drop: bool = False
     drift_details: tuple[str, ...] = ()  # what moved, in words (grown topic, embedding scores)
+    # (most observations an outcome rule had in this window, fewest its rules need): below the
+    # need, outcomes are not known yet (feedback still to come); None: not measured, taken as known
+    outcome_samples: tuple[int, int] | None = None
+
+    @property
+    def outcomes_known(self) -> bool:
+        return self.outcome_samples is None or self.outcome_samples[0] >= self.outcome_samples[1]
 
 
 @dataclass(frozen=True)
@@ -216,6 +231,9 @@ def _metric_text(m: MetricEvidence) -> str:
 def _metrics_text(signals: Signals) -> str:
     parts = [_metric_text(m) for m in signals.degraded_metrics]
     parts += [f"detector: {d}" for d in signals.detector_events]
+    if not parts and not signals.outcomes_known and signals.outcome_samples is not None:
+        seen, needed = signals.outcome_samples
+        return f"not known yet: {seen} feedback observations in this window, the outcome rules need {needed}"
     return "; ".join(parts) or "none"
 
 
@@ -262,25 +280,48 @@ _ROW_TEXTS: dict[str, tuple[str, str]] = {
 }
 
 
+def _degraded(signals: Signals) -> bool:
+    return signals.outcome_degraded or bool(signals.detector_events)
+
+
+# The decision table's rows in order, first match wins: (action, does the row match).
+_TABLE: tuple[tuple[str, Callable[[Signals, float], bool]], ...] = (
+    ("check_serving_path", lambda s, recent: s.traffic_drop),
+    ("fix_producer", lambda s, recent: s.data_quality_breach),
+    ("rollback", lambda s, recent: _degraded(s) and _is_new_version(s, recent)),
+    ("fine_tune", lambda s, recent: bool(s.drifted_features) and _degraded(s)),
+    ("retrain_concept_drift", lambda s, recent: _degraded(s)),
+    ("investigate_upstream", lambda s, recent: bool(s.drifted_features)),
+    ("check_capacity", lambda s, recent: s.latency_regression),
+)
+ACTIONS = tuple(action for action, _ in _TABLE)  # most urgent first
+
+
+def more_urgent(action: str | None, than: str | None) -> bool:
+    """Whether ``action`` comes before ``than`` in the decision table (an open incident escalates).
+
+    >>> more_urgent("rollback", "investigate_upstream"), more_urgent("investigate_upstream", "fine_tune")
+    (True, False)
+    """
+    rank = {a: i for i, a in enumerate(ACTIONS)}
+    return action in rank and rank[action] < rank.get(than or "", len(ACTIONS))
+
+
+# investigate_upstream while too little feedback has arrived to say whether outcomes hold
+_UNKNOWN_OUTCOMES_TEXTS = (
+    "input drift, outcomes not known yet, investigate upstream",
+    (
+        "Inputs moved; too little feedback has arrived for this window to say whether outcomes "
+        "hold. Check upstream data sources and whether a new user segment appeared; add recent "
+        "samples to the evaluation set. If outcomes degrade in a later window, the incident "
+        "escalates with a new alert."
+    ),
+)
+
+
 def _action(signals: Signals, recent_version_seconds: float) -> str | None:
     """The action of the first matching row of the table, or None."""
-    drift = bool(signals.drifted_features)
-    degraded = signals.outcome_degraded or bool(signals.detector_events)
-    if signals.traffic_drop:
-        return "check_serving_path"
-    if signals.data_quality_breach:
-        return "fix_producer"
-    if degraded and _is_new_version(signals, recent_version_seconds):
-        return "rollback"
-    if drift and degraded:
-        return "fine_tune"
-    if degraded:
-        return "retrain_concept_drift"
-    if drift:
-        return "investigate_upstream"
-    if signals.latency_regression:
-        return "check_capacity"
-    return None
+    return next((a for a, matches in _TABLE if matches(signals, recent_version_seconds)), None)
 
 
 def _rollback_texts(signals: Signals) -> tuple[str, str]:
@@ -316,6 +357,8 @@ def _row(signals: Signals, recent_version_seconds: float) -> tuple[str, str, str
         says, advice = _rollback_texts(signals)
     elif action == "fine_tune":
         says, advice = _fine_tune_texts(signals)
+    elif action == "investigate_upstream" and not signals.outcomes_known:
+        says, advice = _UNKNOWN_OUTCOMES_TEXTS
     else:
         says, advice = _ROW_TEXTS[action]
     return action, f"{signals.model} {signals.model_version}: {says}", advice

@@ -15,10 +15,16 @@ recommendation, and resolves when every rule is clear.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from monitor.alerts.actions import MetricEvidence, Recommendation, Signals, recommend
+from monitor.alerts.actions import (
+    MetricEvidence,
+    Recommendation,
+    Signals,
+    more_urgent,
+    recommend,
+)
 from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert, AlertTracker
 from monitor.alerts.traffic import Traffic
@@ -192,8 +198,21 @@ def _drifted_features(facts: WindowFacts) -> tuple[tuple[str, float, str], ...]:
     )
 
 
-def _incident_signals(facts: WindowFacts, breached: Sequence[AlertRule]) -> Signals:
-    """What the decision table diagnoses from: the window's facts and the rules breached in it."""
+def _outcome_samples(facts: WindowFacts, rules: Sequence[AlertRule]) -> tuple[int, int] | None:
+    """(most observations an outcome rule has in this window, fewest its outcome rules need), or
+    None without outcome rules: below the need, nothing can be said about outcomes yet."""
+    outcome_rules = [r for r in rules if r.signal == "metric"]
+    if not outcome_rules:
+        return None
+    seen = max(int(rule_observation(r, facts)[1]) for r in outcome_rules)
+    return seen, min(r.min_samples for r in outcome_rules)
+
+
+def _incident_signals(
+    facts: WindowFacts, breached: Sequence[AlertRule], rules: Sequence[AlertRule] = ()
+) -> Signals:
+    """What the decision table diagnoses from: the window's facts, the rules breached in it and
+    whether its outcome rules had enough feedback to judge (``rules``)."""
     metric_rules = [r for r in breached if r.signal == "metric"]
     evidence = tuple(e for e in (_evidence(r, facts) for r in metric_rules) if e is not None)
     drifted = _drifted_features(facts)
@@ -220,6 +239,7 @@ def _incident_signals(facts: WindowFacts, breached: Sequence[AlertRule]) -> Sign
             f"{f}: {facts.drift_details[f]}" for f, _, _ in drifted if facts.drift_details.get(f)
         ),
         traffic_drop=any(r.signal == "traffic" for r in breached),
+        outcome_samples=_outcome_samples(facts, rules),
     )
 
 
@@ -258,6 +278,12 @@ def _incident_description(recommendation: Recommendation, facts: WindowFacts) ->
     return description
 
 
+def _escalates(alert: Alert, current: Alert) -> bool:
+    """Whether ``alert`` (this window's diagnosis) supersedes the open incident's ``current``."""
+    severer = SEVERITY_ORDER.index(alert.severity) > SEVERITY_ORDER.index(current.severity)
+    return severer or more_urgent(alert.recommended_action, current.recommended_action)
+
+
 class IncidentEvaluator:
     """Rule trackers plus the open incident of each model version; state survives via to_state."""
 
@@ -285,21 +311,45 @@ class IncidentEvaluator:
                 breaches[rule.name] = breached
             firing = [r for r in rules if self.tracker.is_firing(r, key)]
             incident = f"{facts.model}\x1f{facts.model_version}"
-            if firing and incident not in self.open:
-                alert = self._fire(facts, firing, breaches)
-                if alert is not None:
-                    self.open[incident] = alert
-                    out.append(alert)
-            elif not firing and incident in self.open:
+            if firing:
+                out += self._fire_or_escalate(incident, facts, firing, breaches)
+            elif incident in self.open:
                 out.append(self.open.pop(incident).resolved(facts.window_end))
         return out
+
+    def _fire_or_escalate(
+        self,
+        incident: str,
+        facts: WindowFacts,
+        firing: Sequence[AlertRule],
+        breaches: Mapping[str, bool],
+    ) -> list[Alert]:
+        """Open the version's incident, or escalate the open one: when this window's diagnosis
+        is a more urgent row of the decision table, or its leading rule more severe, a new alert
+        fires and the old one resolves, superseded (when both have one alertname, the new alert
+        alone: a receiver updates that alert)."""
+        alert = self._fire(facts, firing, breaches)
+        current = self.open.get(incident)
+        if alert is None or (current is not None and not _escalates(alert, current)):
+            return []
+        self.open[incident] = alert
+        if current is None or current.fingerprint == alert.fingerprint:
+            return [alert]
+        superseded = replace(
+            current.resolved(facts.window_end),
+            evidence={
+                **current.evidence,
+                "superseded_by": {"rule": alert.rule, "action": alert.recommended_action},
+            },
+        )
+        return [superseded, alert]
 
     def _fire(
         self, facts: WindowFacts, firing: Sequence[AlertRule], breaches: Mapping[str, bool]
     ) -> Alert | None:
         # Rules decide *whether* to page; the diagnosis uses every signal breached in this window.
         breached = [r for r in self.rules_seen if breaches.get(r.name)] or list(firing)
-        signals = _incident_signals(facts, breached)
+        signals = _incident_signals(facts, breached, self.rules_seen)
         recommendation = recommend(signals, recent_version_seconds=self.recent_version_seconds)
         if recommendation is None:
             return None

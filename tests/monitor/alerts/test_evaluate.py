@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from monitor.adapters.alert_sinks import alertmanager_payload
-from monitor.alerts.evaluate import IncidentEvaluator, MetricValue, WindowFacts
+from monitor.alerts.evaluate import Comparison, IncidentEvaluator, MetricValue, WindowFacts
 from monitor.alerts.rules import AlertRule, with_runbook_base
 
 BASE = "https://docs.example/monitor/"
@@ -108,3 +110,122 @@ def test_a_whole_window_is_not_marked_partial() -> None:
     [alert] = IncidentEvaluator().evaluate([drift_facts(350, 350)], (DRIFT,))
     assert alert.evidence["drift_window"]["partial"] is False
     assert "partial" not in alert.description
+
+
+# An incident's diagnosis follows the evidence: outcomes not known yet, then an escalation.
+TAKEOVER = AlertRule(
+    "takeover_vs_previous",
+    "metric",
+    "critical",
+    "human_takeover_rate",
+    "above",
+    0.05,
+    relative_to="previous_version",
+    min_samples=200,
+)
+
+
+def version_facts(start: float, *, drifted: bool, takeover: float | None) -> WindowFacts:
+    """v2 of ``chat`` (first seen at 0, v1 before it) in the window at ``start``; ``takeover``
+    None: no feedback joined yet."""
+    metrics = {"inference_events": MetricValue(1000, 1000, 1000)}
+    comparisons = {}
+    if takeover is not None:
+        metrics["human_takeover"] = MetricValue(takeover, takeover * 400, 400, None, None)
+        comparisons[("human_takeover", "version:v1")] = Comparison(
+            takeover, 0.05, takeover - 0.05, takeover - 0.08, takeover - 0.02, 0.001
+        )
+    return WindowFacts(
+        "chat",
+        "v2",
+        start,
+        start + 60,
+        metrics=metrics,
+        comparisons=comparisons,
+        drift=[
+            ("language", 0.9 if drifted else 0.01, "significant" if drifted else "none", 1000, 0.0)
+        ],
+        first_seen=0.0,
+        previous_version="v1",
+    )
+
+
+def test_drift_before_any_feedback_says_outcomes_are_not_known_yet() -> None:
+    [alert] = IncidentEvaluator().evaluate(
+        [version_facts(0, drifted=True, takeover=None)], (DRIFT, TAKEOVER)
+    )
+    assert alert.recommended_action == "investigate_upstream"
+    assert "outcomes not known yet" in alert.summary
+    assert "Inputs moved but outcomes hold" not in alert.description
+    assert (
+        "not known yet: 0 feedback observations in this window, the outcome rules need 200"
+        in alert.description
+    )
+
+
+def test_drift_with_enough_feedback_and_no_degradation_says_outcomes_hold() -> None:
+    [alert] = IncidentEvaluator().evaluate(
+        [version_facts(0, drifted=True, takeover=0.05)], (DRIFT, TAKEOVER)
+    )
+    assert "input drift without outcome change" in alert.summary
+    assert "Inputs moved but outcomes hold" in alert.description
+
+
+def test_an_open_incident_escalates_when_outcomes_degrade_in_a_later_window() -> None:
+    evaluator = IncidentEvaluator()
+    [first] = evaluator.evaluate([version_facts(0, drifted=True, takeover=None)], (DRIFT, TAKEOVER))
+    superseded, escalated = evaluator.evaluate(
+        [version_facts(60, drifted=True, takeover=0.30)], (DRIFT, TAKEOVER)
+    )
+    assert (superseded.status, superseded.fingerprint, superseded.ends_at) == (
+        "resolved",
+        first.fingerprint,
+        120,
+    )
+    assert superseded.evidence["superseded_by"] == {
+        "rule": "takeover_vs_previous",
+        "action": "rollback",
+    }
+    assert (escalated.status, escalated.rule, escalated.severity, escalated.recommended_action) == (
+        "firing",
+        "takeover_vs_previous",
+        "critical",
+        "rollback",
+    )
+    assert escalated.starts_at == 120
+    assert "roll back to v1" in escalated.summary
+    # a calmer diagnosis later does not page again; every rule clear resolves the escalated alert
+    assert (
+        evaluator.evaluate([version_facts(120, drifted=True, takeover=0.05)], (DRIFT, TAKEOVER))
+        == []
+    )
+    [resolved] = evaluator.evaluate(
+        [version_facts(180, drifted=False, takeover=0.05)], (DRIFT, TAKEOVER)
+    )
+    assert (resolved.status, resolved.fingerprint) == ("resolved", escalated.fingerprint)
+
+
+def test_an_escalation_under_the_same_alertname_is_one_new_alert() -> None:
+    critical_drift = AlertRule(
+        "drift", "drift", "critical", "drift_severity", "above", 1.5, min_samples=100
+    )
+    warning_takeover = AlertRule(
+        "takeover", "metric", "warning", "human_takeover_rate", "above", 0.2, min_samples=200
+    )
+    rules = (critical_drift, warning_takeover)
+    evaluator = IncidentEvaluator()
+    old = version_facts(0, drifted=True, takeover=0.05)
+    [first] = evaluator.evaluate([replace(old, first_seen=None, previous_version=None)], rules)
+    later = version_facts(60, drifted=True, takeover=0.30)
+    [escalated] = evaluator.evaluate(
+        [replace(later, first_seen=None, previous_version=None)], rules
+    )
+    assert (first.recommended_action, escalated.recommended_action) == (
+        "investigate_upstream",
+        "fine_tune",
+    )
+    assert (escalated.fingerprint, escalated.status, escalated.starts_at) == (
+        first.fingerprint,
+        "firing",
+        120,
+    )
