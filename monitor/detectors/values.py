@@ -28,14 +28,38 @@ from monitor.errors import MonitorError
 
 __all__ = [
     "DETECTOR_STREAMS",
+    "STREAM_BETTER",
     "DetectorValues",
     "StreamValues",
     "decode_values",
     "encode_values",
     "values_key",
+    "worsened",
 ]
 
-DETECTOR_STREAMS = ("error", "satisfaction", "judge_score", "latency_ms")
+# Each outcome stream the detectors watch, and which way its mean gets better.
+STREAM_BETTER: dict[str, str] = {
+    "error": "lower",
+    "satisfaction": "higher",
+    "judge_score": "higher",
+    "latency_ms": "lower",
+}
+DETECTOR_STREAMS = tuple(STREAM_BETTER)
+
+
+def worsened(stream: str, mean_before: float | None, mean_after: float | None) -> bool:
+    """Whether a detection on ``stream`` is a change for the worse (an unknown side, or an unknown
+    stream, counts as worse: it may be one).
+
+    >>> worsened("error", 0.06, 0.09), worsened("error", 0.45, 0.12), worsened("satisfaction", 0.9, 0.5)
+    (True, False, True)
+    >>> worsened("latency_ms", 800.0, None)
+    True
+    """
+    better = STREAM_BETTER.get(stream)
+    if better is None or mean_before is None or mean_after is None:
+        return True
+    return mean_after < mean_before if better == "higher" else mean_after > mean_before
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ A closed window is judged once. Windows without any row (no traffic at all) are 
 A concept-drift detection is counted once: in the window of its event time when it was written
 before that window was judged, else in the first window judged after it was written (the detector
 agent runs a hop behind the ingest agent), up to ``LATE_DETECTION_HORIZON`` after its event time.
+Only a change for the worse counts (``monitor.detectors.values.worsened``): an error rate that
+falls is stored in ``detector_events`` and pages no one.
 
 State (rule trackers, open incidents, last window evaluated) is saved in ClickHouse after every
 run, so a new leader continues where the old one stopped. Alerts are stored in ``alerts`` and
@@ -28,6 +30,7 @@ from monitor.alerts.rules import AlertRule
 from monitor.alerts.state import Alert
 from monitor.alerts.traffic import RECENT_WINDOWS, window_traffic
 from monitor.contract.timestamps import epoch_seconds, utc_datetime
+from monitor.detectors.values import worsened
 from monitor.drift.embeddings import SAMPLED_FEATURES
 from monitor.outcomes.evidence import detection_evidence
 from monitor.services.outcome_windows import previous_versions
@@ -281,7 +284,7 @@ class AlertService:
 
     def _detections(self, window: float, window_end: float) -> dict[tuple[str, str], list[str]]:
         """The detections this window counts: its own, and earlier ones written after their window
-        was judged (each once, named with its event time)."""
+        was judged (each once, named with its event time); only changes for the worse."""
         since = min(window, max(window - LATE_DETECTION_HORIZON, self.detections_from))
         detections: dict[tuple[str, str], list[str]] = defaultdict(list)
         rows = self.store.query(
@@ -298,6 +301,8 @@ class AlertService:
                 continue
             self.counted[key] = at
             before, after, n_before, n_after = means
+            if not worsened(stream, before, after):  # an improvement is stored, pages no one
+                continue
             text = f"{stream}/{detector}: {detection_evidence(stream, before, after, int(n_before), int(n_after))}"
             if at < window:  # its own window was judged before it was written
                 text += f" (at {utc_datetime(at).isoformat(timespec='seconds')}, written after its window closed)"

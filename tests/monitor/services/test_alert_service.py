@@ -182,3 +182,50 @@ def test_detections_the_state_forgets_are_not_counted_again(chdb_dir, monkeypatc
     # a new leader remembers the newest two; the two it forgot are not taken for late ones
     alerts_later = _detector_service(store).run(watermark=4 * W)
     assert [(a.status, a.ends_at) for a in alerts_later] == [("resolved", 3.0 * W)]
+
+
+def test_a_detection_of_a_change_for_the_better_pages_no_one(chdb_dir):
+    from monitor.adapters.outcome_store import OutcomeStore
+
+    store = _store_with_windows(chdb_dir, range(3))
+    better = [  # an error rate that falls, a satisfaction that rises
+        (1.5 * W, 1.5 * W, "m", "v1", "error", "adwin", "t", 0, 20_031, 0.45, 0.12, 294, 122),
+        (
+            1.5 * W,
+            1.5 * W,
+            "m",
+            "v1",
+            "satisfaction",
+            "adwin",
+            "t",
+            0,
+            20_031,
+            0.55,
+            0.88,
+            294,
+            122,
+        ),
+    ]
+    OutcomeStore(store).write_detections(better)
+    assert _detector_service(store).run(watermark=3 * W) == []
+    stored = store.query(f"SELECT count() FROM {store.db}.detector_events").rows
+    assert stored == [(2,)]  # kept for `monitor query detections`
+    worse = (
+        2.5 * W,
+        2.5 * W,
+        "m",
+        "v1",
+        "satisfaction",
+        "adwin",
+        "t",
+        0,
+        20_500,
+        0.88,
+        0.55,
+        400,
+        100,
+    )
+    store2 = _store_with_windows(chdb_dir, range(4))
+    OutcomeStore(store2).write_detections([worse])
+    [fired] = _detector_service(store2).run(watermark=3 * W)
+    assert fired.evidence["detector_events"][0].startswith("satisfaction/adwin: rate 0.88")
