@@ -279,9 +279,9 @@ def _incident_description(recommendation: Recommendation, facts: WindowFacts) ->
 
 
 def _escalates(alert: Alert, current: Alert) -> bool:
-    """Whether ``alert`` (this window's diagnosis) supersedes the open incident's ``current``."""
-    severer = SEVERITY_ORDER.index(alert.severity) > SEVERITY_ORDER.index(current.severity)
-    return severer or more_urgent(alert.recommended_action, current.recommended_action)
+    """Whether ``alert`` (this window's diagnosis) supersedes the open incident's ``current``: a
+    more urgent action. A rule that only adds severity to the same action joins the incident."""
+    return more_urgent(alert.recommended_action, current.recommended_action)
 
 
 class IncidentEvaluator:
@@ -325,9 +325,8 @@ class IncidentEvaluator:
         breaches: Mapping[str, bool],
     ) -> list[Alert]:
         """Open the version's incident, or escalate the open one: when this window's diagnosis
-        is a more urgent row of the decision table, or its leading rule more severe, a new alert
-        fires and the old one resolves, superseded (when both have one alertname, the new alert
-        alone: a receiver updates that alert)."""
+        is a more urgent row of the decision table, a new alert fires and the old one resolves,
+        superseded (when both have one alertname, the new alert alone: a receiver updates it)."""
         alert = self._fire(facts, firing, breaches)
         current = self.open.get(incident)
         if alert is None or (current is not None and not _escalates(alert, current)):
