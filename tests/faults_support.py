@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from tests_support import inference, missing_service, reader_for
@@ -179,12 +180,21 @@ def written_counts(worker) -> Counter:
     return counts
 
 
-def dead_letter_keys(bootstrap: str, topic: str) -> set[bytes]:
-    """Distinct keys of every record on the dead-letter topic, read up to its end offsets."""
+def dead_letter_keys(
+    bootstrap: str, topic: str, timeout: float = 60.0, **consumer_options: Any
+) -> set[bytes]:
+    """Distinct keys of every record on the dead-letter topic, read up to the high watermark the
+    broker's fetches report; ``AssertionError`` if that end is not reached within ``timeout``.
+
+    Not up to the listed end offsets: Tansu lists a partition's latest offset from its newest
+    record-batch object (by modification time, to the second on S3), often below the log end, and
+    a Tansu fetch returns only the batches it read within the fetch's max wait, a prefix of the log
+    when the store is slow (a loaded machine). A read that stopped at the listed end after a short
+    first fetch left the last records unread. ``consumer_options`` go to the consumer."""
 
     async def read() -> set[bytes]:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **consumer_options
         )
         await consumer.start()
         try:
@@ -193,19 +203,29 @@ def dead_letter_keys(bootstrap: str, topic: str) -> set[bytes]:
             ]
             consumer.assign(parts)
             await consumer.seek_to_beginning(*parts)
-            ends = await consumer.end_offsets(parts)
             keys: set[bytes] = set()
-            deadline = time.monotonic() + 20
-            while [
-                tp for tp in parts if await consumer.position(tp) < ends[tp]
-            ] and time.monotonic() < deadline:
-                for messages in (await consumer.getmany(timeout_ms=500)).values():
+            deadline = time.monotonic() + timeout
+            while behind := [tp for tp in parts if await _behind_high_watermark(consumer, tp)]:
+                if time.monotonic() > deadline:
+                    ends = {tp.partition: consumer.highwater(tp) for tp in behind}
+                    at = {tp.partition: await consumer.position(tp) for tp in behind}
+                    raise AssertionError(
+                        f"{topic}: read to {at}, not to the high watermarks {ends}, within "
+                        f"{timeout:g} s ({len(keys)} keys read)"
+                    )
+                for messages in (await consumer.getmany(*behind, timeout_ms=500)).values():
                     keys.update(m.key for m in messages)
         finally:
             await consumer.stop()
         return keys
 
     return asyncio.run(read())
+
+
+async def _behind_high_watermark(consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:
+    """True until a fetch has reported the partition's high watermark and the position reached it."""
+    high = consumer.highwater(tp)
+    return high is None or await consumer.position(tp) < high
 
 
 class ServiceProcess:
