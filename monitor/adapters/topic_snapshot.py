@@ -1,8 +1,11 @@
 """Read a topic as it stands, without joining a consumer group: what ``monitor dead-letters`` reads.
 
 Every partition is assigned by hand and read from its start (or from the first offset at or after
-``since``) up to the end offset it had when the reading began, partition after partition, then the
-consumer stops. No group, no committed offset: reading moves nothing any other reader sees. The
+``since``) up to its log end when the reading began, partition after partition, then the consumer
+stops. The log end is the high watermark of the partition's first fetch (or the listed end offset,
+if higher): Tansu lists the base offset of its newest record-batch object, by modification time, as
+the latest offset, below the log end when that batch holds several records or others were written
+in the same second. No group, no committed offset: reading moves nothing any other reader sees. The
 topic is looked up in the cluster's metadata first, so a missing topic is said, never created.
 """
 
@@ -44,7 +47,7 @@ class TopicRecord:
 async def read_topic_snapshot(
     settings: Settings, topic: str, *, since: float | None = None
 ) -> AsyncGenerator[TopicRecord, None]:
-    """The records of ``topic`` up to its end offsets at the start, partition by partition in offset
+    """The records of ``topic`` up to its log end at the start, partition by partition in offset
     order; from the first offset stamped at or after ``since`` (epoch seconds) when given.
 
     Raises :class:`NoSuchTopic`, and :class:`BrokerError` when the broker fails or a partition sends
@@ -65,13 +68,15 @@ async def read_topic_snapshot(
         if topic not in await consumer.topics() or not known:
             raise NoSuchTopic(topic)
         partitions = [TopicPartition(topic, p) for p in sorted(known)]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
+        listed = await consumer.end_offsets(partitions)
         starts = await _start_offsets(consumer, partitions, since)
-        for tp in partitions:  # every position set before any fetch: nothing read is wasted
-            consumer.seek(tp, min(ends[tp], starts[tp] if starts[tp] is not None else ends[tp]))
-        for tp in partitions:
-            async for record in _read_partition(consumer, tp, ends[tp]):
+        wanted = {tp: start for tp in partitions if (start := starts[tp]) is not None}
+        consumer.assign(list(wanted))
+        # every position set before any fetch: nothing read is wasted
+        for tp, start in wanted.items():
+            consumer.seek(tp, start)
+        for tp in wanted:
+            async for record in _read_partition(consumer, tp, listed[tp]):
                 read += 1
                 yield record
     except KafkaError as exc:
@@ -94,21 +99,29 @@ async def _start_offsets(
 
 
 async def _read_partition(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, end: int
+    consumer: AIOKafkaConsumer, tp: TopicPartition, listed_end: int
 ) -> AsyncGenerator[TopicRecord, None]:
+    """The partition's records up to the high watermark of its first fetch or ``listed_end``,
+    whichever is higher."""
+    end: int | None = None  # known from the first fetch's answer, with or without records
     idle_since = time.monotonic()
-    while await consumer.position(tp) < end:
+    while end is None or await consumer.position(tp) < end:
         batch = await consumer.getmany(tp, timeout_ms=_POLL_MS)
+        if end is None and consumer.highwater(tp) is not None:
+            end = max(listed_end, consumer.highwater(tp))
         records = batch.get(tp, [])
         if records:
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since > STALL_SECONDS:
+            at = await consumer.position(tp)
+            if at >= listed_end:  # all it listed is read; beyond: a gap (Tansu killed mid-write)
+                return
             raise BrokerError(
                 f"{tp.topic} partition {tp.partition} sent nothing for {STALL_SECONDS:g} s "
-                f"at offset {await consumer.position(tp)} of {end}"
+                f"at offset {at} of {end if end is not None else listed_end}"
             )
         for record in records:
-            if record.offset >= end:
+            if end is not None and record.offset >= end:
                 return
             stamp = record.timestamp  # milliseconds; -1 when the producer set none
             seconds = stamp / 1000 if stamp is not None and stamp >= 0 else None
