@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 TOP_FEATURES = 5
+SHOWN_DETECTIONS = 3  # in the description; the evidence holds every one
 TREND_DAYS = 7
 DRIFT_TABLE = "drift_windows"
 OUTCOME_TABLE = "metric_windows"
@@ -228,9 +229,23 @@ def _metric_text(m: MetricEvidence) -> str:
     return text
 
 
+def _detections_text(detections: tuple[str, ...]) -> list[str]:
+    """The newest :data:`SHOWN_DETECTIONS` detections, and how many more the evidence holds.
+
+    >>> _detections_text(("a", "b", "c", "d", "e"))
+    ['detector: c', 'detector: d', 'detector: e', '2 earlier detections in evidence.detector_events']
+    """
+    shown = [f"detector: {d}" for d in detections[-SHOWN_DETECTIONS:]]
+    more = len(detections) - SHOWN_DETECTIONS
+    if more > 0:
+        noun = "detection" if more == 1 else "detections"
+        shown.append(f"{more} earlier {noun} in evidence.detector_events")
+    return shown
+
+
 def _metrics_text(signals: Signals) -> str:
     parts = [_metric_text(m) for m in signals.degraded_metrics]
-    parts += [f"detector: {d}" for d in signals.detector_events]
+    parts += _detections_text(signals.detector_events)
     if not parts and not signals.outcomes_known and signals.outcome_samples is not None:
         seen, needed = signals.outcome_samples
         return f"not known yet: {seen} feedback observations in this window, the outcome rules need {needed}"

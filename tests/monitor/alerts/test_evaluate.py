@@ -229,3 +229,21 @@ def test_an_escalation_under_the_same_alertname_is_one_new_alert() -> None:
         "firing",
         120,
     )
+
+
+def test_the_description_shows_the_newest_detections_and_the_evidence_all() -> None:
+    detector = AlertRule("concept", "detector", "warning", "adwin", None, None, min_samples=100)
+    detections = [f"error/adwin: rate 0.0{i} -> rate 0.{i}" for i in range(1, 6)]
+    facts = WindowFacts(
+        "chat",
+        "v2",
+        0.0,
+        60.0,
+        metrics={"inference_events": MetricValue(1000, 1000, 1000)},
+        detections=detections,
+    )
+    [alert] = IncidentEvaluator().evaluate([facts], (detector,))
+    assert alert.evidence["detector_events"] == detections
+    assert "rate 0.01 ->" not in alert.description and "rate 0.02 ->" not in alert.description
+    assert all(d in alert.description for d in detections[2:])
+    assert "2 earlier detections in evidence.detector_events" in alert.description
