@@ -36,6 +36,12 @@ class JudgeMetrics:
             ["reason"],
             registry=r,
         )
+        self.buffer_errors = Counter(
+            "monitor_judge_buffer_errors_total",
+            "Reads and writes of the judge's request buffer that failed (retried until they "
+            "succeed; the message waits, uncommitted)",
+            registry=r,
+        )
         self.win_rate = Gauge(
             "monitor_judge_win_rate",
             "Shadow win rate against production (raw, or length_controlled)",

@@ -208,6 +208,7 @@ class JudgeRunner:
             try:
                 return await self._off_loop(call, *args)
             except StoreError as exc:
+                self.metrics.buffer_errors.inc()
                 log.warning("judge buffer %s failed, again in %.1f s: %s", what, delay, exc)
                 await self.sleep(delay)
                 delay = min(2 * delay, 10.0)

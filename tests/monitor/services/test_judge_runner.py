@@ -56,9 +56,10 @@ async def run(
     sample_rate: float = 1.0,
     journal: StatsJournal | None = None,
     buffer: RequestBuffer | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> tuple[JudgeRunner, list, CollectorRegistry]:
     await judge.start()
-    registry = CollectorRegistry()
+    registry = registry or CollectorRegistry()
     metrics = JudgeMetrics(registry)
     client = ChatClient(
         judge.url,
@@ -409,8 +410,11 @@ def test_a_buffer_that_cannot_be_read_holds_the_message_and_says_so(caplog) -> N
     judge = ScriptedJudge("quality")
     unreachable = RedisRequestBuffer("redis://127.0.0.1:1/0", "nowhere:", 100, 3600.0)
 
+    registry = CollectorRegistry()
+
     async def judged_for_two_seconds() -> None:
-        await asyncio.wait_for(run(judge, [answer("h1", "GOOD")], buffer=unreachable), 2.0)
+        records = [answer("h1", "GOOD")]
+        await asyncio.wait_for(run(judge, records, buffer=unreachable, registry=registry), 2.0)
 
     with caplog.at_level("WARNING", logger="monitor.judge"), pytest.raises(TimeoutError):
         asyncio.run(judged_for_two_seconds())
@@ -418,6 +422,8 @@ def test_a_buffer_that_cannot_be_read_holds_the_message_and_says_so(caplog) -> N
     warnings = [r.getMessage() for r in caplog.records]
     assert warnings[0].startswith("judge buffer read failed, again in 0.5 s: judge buffer in Redis")
     assert warnings[1].startswith("judge buffer read failed, again in 1.0 s")
+    # counted, for MonitorJudgeBufferUnavailable (the runner is up, its messages wait)
+    assert value(registry, "monitor_judge_buffer_errors_total") == len(warnings)
 
 
 def test_a_redis_that_does_not_answer_does_not_hold_up_the_event_loop() -> None:
