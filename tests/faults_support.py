@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from tests_support import inference, missing_service, reader_for
 
-from monitor.adapters.local_broker import free_port, wait_for_port
+from monitor.adapters.local_broker import LocalBroker, free_port, wait_for_port
 from monitor.adapters.producer import EventProducer
 
 WINDOW = 60
@@ -313,3 +315,19 @@ def create_bucket(env: dict[str, str], bucket: str) -> None:
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         region_name=env["AWS_DEFAULT_REGION"],
     ).create_bucket(Bucket=bucket)
+
+
+@contextmanager
+def broker_on_s3(tmp: Path, bucket: str) -> Iterator[LocalBroker]:
+    """A started Tansu broker of the test's own whose log lives in a bucket of a moto S3 server;
+    both stopped afterwards (the broker can be killed and started again meanwhile)."""
+    s3, env = s3_server(tmp)
+    s3.start()
+    broker = LocalBroker(storage=f"s3://{bucket}/", env=env, log_path=tmp / "broker.log")
+    try:
+        create_bucket(env, bucket)
+        broker.start()
+        yield broker
+    finally:
+        broker.stop()
+        s3.kill()

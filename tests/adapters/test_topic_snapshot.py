@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaProducer
-from faults_support import create_bucket, s3_server
+from faults_support import broker_on_s3
 
-from monitor.adapters.local_broker import LocalBroker
 from monitor.adapters.topic_snapshot import read_topic_snapshot
 from monitor.adapters.topics import ensure_topics
 from monitor.settings import Settings
@@ -50,13 +49,5 @@ def test_every_record_up_to_the_log_end_on_memory_storage(broker, unique):
 
 
 def test_every_record_up_to_the_log_end_on_s3_storage(tmp_path, unique):
-    s3, env = s3_server(tmp_path)
-    s3.start()
-    s3_broker = LocalBroker(storage=f"s3://s{unique}/", env=env, log_path=tmp_path / "broker.log")
-    try:
-        create_bucket(env, f"s{unique}")
-        s3_broker.start()
+    with broker_on_s3(tmp_path, f"s{unique}") as s3_broker:
         _read_to_the_end(s3_broker.bootstrap, f"t{unique}.dlq")
-    finally:
-        s3_broker.stop()
-        s3.kill()

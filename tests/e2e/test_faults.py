@@ -21,16 +21,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faults_support import (
     Figures,
     Ledger,
-    create_bucket,
+    broker_on_s3,
     dead_letter_keys,
     publish,
     redis_server,
-    s3_server,
     written_counts,
 )
 from tests_support import wait_until
 
-from monitor.adapters.local_broker import LocalBroker, free_port
+from monitor.adapters.local_broker import free_port
 from monitor.adapters.topics import ensure_topics
 from monitor.adapters.worker_process import WorkerProcess
 
@@ -90,12 +89,7 @@ def assert_exactly_once(figures: Figures, ledger: Ledger) -> None:
 def test_broker_killed_and_restarted_on_its_storage_loses_and_repeats_nothing(
     deployment, tmp_path, unique, workers
 ):
-    s3, env = s3_server(tmp_path)
-    s3.start()
-    broker = LocalBroker(storage=f"s3://b{unique}/", env=env, log_path=tmp_path / "broker.log")
-    try:
-        create_bucket(env, f"b{unique}")
-        broker.start()
+    with broker_on_s3(tmp_path, f"b{unique}") as broker:
         deployment = dataclasses.replace(deployment, broker=broker)  # same names, on this broker
         deployment.create_topics()
         ledger = Ledger()
@@ -115,29 +109,18 @@ def test_broker_killed_and_restarted_on_its_storage_loses_and_repeats_nothing(
         publish(broker.bootstrap, deployment.topics, second, ledger.feedback_for(second))
         assert_exactly_once(settle(ledger, worker, deployment), ledger)
         assert worker.alive()
-    finally:
-        broker.stop()
-        s3.kill()
 
 
 def test_dead_letters_read_back_to_the_log_end_when_fetches_come_back_short(tmp_path, unique):
     """The read-back the broker case is judged by. Tansu on S3 storage lists a latest offset below
     the log end, and a fetch whose max wait passes (a slow store, a loaded machine) returns a prefix
     of the log: every record is read anyway, up to the high watermark the fetches report."""
-    s3, env = s3_server(tmp_path)
-    s3.start()
-    broker = LocalBroker(storage=f"s3://d{unique}/", env=env, log_path=tmp_path / "broker.log")
-    try:
-        create_bucket(env, f"d{unique}")
-        broker.start()
+    with broker_on_s3(tmp_path, f"d{unique}") as broker:
         keys = {f"dead letter {i}".encode() for i in range(30)}
         asyncio.run(_send_one_by_one(broker.bootstrap, "dlq", keys))  # 30 record-batch objects
         short = {"fetch_max_wait_ms": 20}  # a few objects read from moto per fetch
         assert asyncio.run(_first_fetch(broker.bootstrap, "dlq", **short)) < len(keys)
         assert dead_letter_keys(broker.bootstrap, "dlq", **short) == keys
-    finally:
-        broker.stop()
-        s3.kill()
 
 
 async def _send_one_by_one(bootstrap: str, topic: str, keys: set[bytes]) -> None:
