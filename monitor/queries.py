@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
+from monitor.catalogue import STREAM_BETTER
 from monitor.contract.timestamps import utc_datetime
 from monitor.experiments.report import RESULT_COLUMNS
 
@@ -175,10 +176,29 @@ drift_query = TrendQuery(
     "feature",
     "window_start, model, model_version, feature",
 )
+
+
+def change_sql() -> str:
+    """A detection's ``change``, 'worse' or 'better', in SQL, as
+    :func:`monitor.detectors.values.worsened` says (only 'worse' pages; an unknown side is 'worse').
+
+    >>> print(change_sql())
+    multiIf(stream IN ('error', 'latency_ms') AND mean_after <= mean_before, 'better', stream IN ('satisfaction', 'judge_score') AND mean_after >= mean_before, 'better', 'worse') AS change
+    """
+
+    def streams(better: str) -> str:
+        return ", ".join(sql_literal(s) for s, b in STREAM_BETTER.items() if b == better)
+
+    return (
+        f"multiIf(stream IN ({streams('lower')}) AND mean_after <= mean_before, 'better', "
+        f"stream IN ({streams('higher')}) AND mean_after >= mean_before, 'better', 'worse') AS change"
+    )
+
+
 detections_query = TrendQuery(
     "detector_events",
     "event_time, model, model_version, stream, detector, position, mean_before, mean_after, "
-    "n_before, n_after",
+    f"n_before, n_after, {change_sql()}",
     "stream",
     "event_time, model, model_version, stream, detector",
     time_column="event_time",

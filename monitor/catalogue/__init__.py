@@ -39,6 +39,7 @@ from monitor.catalogue.outcome import (
     OUTCOME_OBSERVATIONS_SERIES,
     OUTCOME_POSITIVE_SERIES,
     QUANTILE_METRICS,
+    STREAM_BETTER,
     OutcomeMetric,
     outcome_metric,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "SATISFIED_RATING",
     "SHADOW_METRICS",
     "SHADOW_PREFIX",
+    "STREAM_BETTER",
     "TRAFFIC_RULE_METRIC",
     "WINDOW_METRICS",
     "DriftScore",

@@ -237,3 +237,13 @@ def outcome_metric(name: str) -> OutcomeMetric:
     raise KeyError(
         f"outcome metric {name!r} is not one of {', '.join(m.name for m in OUTCOME_METRICS)}"
     )
+
+
+# The outcome streams the concept-drift detectors watch (monitor.detectors), and which way each
+# one's mean gets better: a detection the other way pages (monitor.detectors.values.worsened).
+STREAM_BETTER: dict[str, str] = {
+    "error": "lower",
+    "satisfaction": "higher",
+    "judge_score": "higher",
+    "latency_ms": "lower",
+}

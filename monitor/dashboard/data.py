@@ -199,7 +199,7 @@ def markers(reader: Any, f: Filters) -> list[Marker]:
         Marker(
             _epoch(r["event_time"]),
             "detector",
-            f"{r['detector']} on {r['stream']}",
+            f"{r['detector']} on {r['stream']} ({r['change']})",
             r["model"],
             r["model_version"],
         )

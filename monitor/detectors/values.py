@@ -24,11 +24,11 @@ import msgspec
 import numpy as np
 import orjson
 
+from monitor.catalogue import STREAM_BETTER
 from monitor.errors import MonitorError
 
 __all__ = [
     "DETECTOR_STREAMS",
-    "STREAM_BETTER",
     "DetectorValues",
     "StreamValues",
     "decode_values",
@@ -37,14 +37,7 @@ __all__ = [
     "worsened",
 ]
 
-# Each outcome stream the detectors watch, and which way its mean gets better.
-STREAM_BETTER: dict[str, str] = {
-    "error": "lower",
-    "satisfaction": "higher",
-    "judge_score": "higher",
-    "latency_ms": "lower",
-}
-DETECTOR_STREAMS = tuple(STREAM_BETTER)
+DETECTOR_STREAMS = tuple(STREAM_BETTER)  # from the catalogue, with which way each gets better
 
 
 def worsened(stream: str, mean_before: float | None, mean_after: float | None) -> bool:

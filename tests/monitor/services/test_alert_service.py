@@ -229,3 +229,29 @@ def test_a_detection_of_a_change_for_the_better_pages_no_one(chdb_dir):
     OutcomeStore(store2).write_detections([worse])
     [fired] = _detector_service(store2).run(watermark=3 * W)
     assert fired.evidence["detector_events"][0].startswith("satisfaction/adwin: rate 0.88")
+
+
+def test_monitor_query_detections_says_worse_or_better_as_the_alerts_decide(chdb_dir):
+    """The ``change`` column of ``monitor query detections`` (SQL) and the alert service's
+    ``worsened`` (Python) agree on every stream, both directions, equal means and unknown sides."""
+    from monitor.adapters.outcome_store import OutcomeStore
+    from monitor.catalogue import STREAM_BETTER
+    from monitor.detectors.values import worsened
+    from monitor.queries import detections_query
+
+    store = _store_with_windows(chdb_dir, range(1))
+    means = [(0.2, 0.5), (0.5, 0.2), (0.3, 0.3), (None, 0.4), (0.4, None)]
+    cases = [(s, b, a) for s in [*STREAM_BETTER, "unknown_stream"] for b, a in means]
+    OutcomeStore(store).write_detections(
+        [
+            (30.0, 30.0, "m", "v1", s, "adwin", "t", 0, i, b, a, 100, 10)
+            for i, (s, b, a) in enumerate(cases)
+        ]
+    )
+    sql, params = detections_query(store.db)
+    rows = store.query(sql, params).rows
+    by_position = {r[5]: r[-1] for r in rows}
+    assert len(by_position) == len(cases)
+    for i, (stream, before, after) in enumerate(cases):
+        expected = "worse" if worsened(stream, before, after) else "better"
+        assert by_position[i] == expected, (stream, before, after)
