@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     redis_ssl_key_file: str | None = None
     window: str = "5m"
     allowed_lateness: str = "10m"
+    feedback_delay: str = Field(
+        "0s",
+        description="outcome alert rules judge a window this long after its close, so that "
+        "feedback arriving later than the allowed lateness is in",
+    )
     idle_timeout: str = Field(
         "1m", description="no partition written for this long: windows close by the wall clock"
     )
@@ -285,6 +290,10 @@ class Settings(BaseSettings):
     @property
     def allowed_lateness_seconds(self) -> float:
         return parse_duration(self.allowed_lateness)
+
+    @property
+    def feedback_delay_seconds(self) -> float:
+        return parse_duration(self.feedback_delay)
 
     @property
     def idle_timeout_seconds(self) -> float:

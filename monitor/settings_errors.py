@@ -24,6 +24,7 @@ __all__ = ["DURATION_FIELDS", "describe_settings_error", "expected_form", "setti
 DURATION_FIELDS = (
     "window",
     "allowed_lateness",
+    "feedback_delay",
     "idle_timeout",
     "max_future_skew",
     "join_ttl",

@@ -160,6 +160,7 @@ class LeaderJobs:
             wiring.store,
             rules,
             allowed_lateness=s.allowed_lateness_seconds,
+            feedback_delay=s.feedback_delay_seconds,
             stable_versions=s.stable_versions,
             record=self.delivery.record,
             window_seconds=s.window_seconds,

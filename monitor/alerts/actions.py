@@ -96,9 +96,12 @@ class Signals:
     # (most observations an outcome rule had in this window, fewest its rules need): below the
     # need, outcomes are not known yet (feedback still to come); None: not measured, taken as known
     outcome_samples: tuple[int, int] | None = None
+    outcomes_later: bool = False  # the outcome rules judge this window later (feedback delay)
 
     @property
     def outcomes_known(self) -> bool:
+        if self.outcomes_later:
+            return False
         return self.outcome_samples is None or self.outcome_samples[0] >= self.outcome_samples[1]
 
 
@@ -246,6 +249,8 @@ def _detections_text(detections: tuple[str, ...]) -> list[str]:
 def _metrics_text(signals: Signals) -> str:
     parts = [_metric_text(m) for m in signals.degraded_metrics]
     parts += _detections_text(signals.detector_events)
+    if not parts and signals.outcomes_later:
+        return "judged later, once MONITOR_FEEDBACK_DELAY has passed after the window's close"
     if not parts and not signals.outcomes_known and signals.outcome_samples is not None:
         seen, needed = signals.outcome_samples
         return f"not known yet: {seen} feedback observations in this window, the outcome rules need {needed}"

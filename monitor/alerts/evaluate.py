@@ -14,7 +14,7 @@ recommendation, and resolves when every rule is clear.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -209,10 +209,14 @@ def _outcome_samples(facts: WindowFacts, rules: Sequence[AlertRule]) -> tuple[in
 
 
 def _incident_signals(
-    facts: WindowFacts, breached: Sequence[AlertRule], rules: Sequence[AlertRule] = ()
+    facts: WindowFacts,
+    breached: Sequence[AlertRule],
+    rules: Sequence[AlertRule] = (),
+    outcomes_later: bool = False,
 ) -> Signals:
     """What the decision table diagnoses from: the window's facts, the rules breached in it and
-    whether its outcome rules had enough feedback to judge (``rules``)."""
+    whether its outcome rules had enough feedback to judge (``rules``), or judge it in a later
+    pass (``outcomes_later``)."""
     metric_rules = [r for r in breached if r.signal == "metric"]
     evidence = tuple(e for e in (_evidence(r, facts) for r in metric_rules) if e is not None)
     drifted = _drifted_features(facts)
@@ -240,6 +244,7 @@ def _incident_signals(
         ),
         traffic_drop=any(r.signal == "traffic" for r in breached),
         outcome_samples=_outcome_samples(facts, rules),
+        outcomes_later=outcomes_later,
     )
 
 
@@ -297,17 +302,28 @@ class IncidentEvaluator:
         self.open: dict[str, Alert] = open_incidents or {}
         self.recent_version_seconds = recent_version_seconds
         self.rules_seen: tuple[AlertRule, ...] = ()
+        self._outcomes_later = False  # this pass leaves the outcome rules to a later one
 
-    def evaluate(self, windows: Sequence[WindowFacts], rules: Sequence[AlertRule]) -> list[Alert]:
-        """Feed windows in time order; return the alerts that fire or resolve."""
+    def evaluate(
+        self,
+        windows: Sequence[WindowFacts],
+        rules: Sequence[AlertRule],
+        observed: Callable[[AlertRule], bool] | None = None,
+    ) -> list[Alert]:
+        """Feed windows in time order; return the alerts that fire or resolve. With ``observed``,
+        only those rules count these windows (the others judge them in another pass: outcome rules
+        later, once late feedback is in); every rule's breach still informs the diagnosis."""
         out = []
         self.rules_seen = tuple(rules)
+        outcome_rules = [r for r in rules if r.signal == "metric"]
+        self._outcomes_later = observed is not None and not any(map(observed, outcome_rules))
         for facts in sorted(windows, key=lambda f: (f.window_start, f.model, f.model_version)):
             key = (facts.model, facts.model_version)
             breaches = {}
             for rule in rules:
                 breached, samples = rule_observation(rule, facts)
-                self.tracker.observe(rule, key, breached, int(samples), facts.window_end)
+                if observed is None or observed(rule):
+                    self.tracker.observe(rule, key, breached, int(samples), facts.window_end)
                 breaches[rule.name] = breached
             firing = [r for r in rules if self.tracker.is_firing(r, key)]
             incident = f"{facts.model}\x1f{facts.model_version}"
@@ -348,7 +364,7 @@ class IncidentEvaluator:
     ) -> Alert | None:
         # Rules decide *whether* to page; the diagnosis uses every signal breached in this window.
         breached = [r for r in self.rules_seen if breaches.get(r.name)] or list(firing)
-        signals = _incident_signals(facts, breached, self.rules_seen)
+        signals = _incident_signals(facts, breached, self.rules_seen, self._outcomes_later)
         recommendation = recommend(signals, recent_version_seconds=self.recent_version_seconds)
         if recommendation is None:
             return None

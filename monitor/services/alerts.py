@@ -92,11 +92,14 @@ class AlertService:
         stable_versions: dict[str, str] | None = None,
         record: Callable[[Sequence[Alert]], None] | None = None,
         window_seconds: int | None = None,
+        feedback_delay: float = 0.0,
     ) -> None:
         """``record`` sees the new alerts after they are stored and before the state is saved (the
         delivery outbox): a crash in between evaluates the same windows again. With ``window_seconds``
-        windows without any row are judged too (traffic drops)."""
+        windows without any row are judged too (traffic drops). With ``feedback_delay`` the outcome
+        (``metric``) rules judge each window that much later than the other rules."""
         self.store = store
+        self.feedback_delay = feedback_delay
         self.record = record
         self.window_seconds = window_seconds  # None: only windows with rows are judged
         self.rules = tuple(rules)
@@ -104,6 +107,7 @@ class AlertService:
         self.stable = stable_versions or {}
         self.evaluator: IncidentEvaluator | None = None
         self.last_window = -1.0
+        self.last_outcome_window = -1.0  # the outcome rules' pass, behind by feedback_delay
         # detections counted in a judged window, by key -> event time, pruned past the horizon
         self.counted: dict[DetectionKey, float] = {}
         self.detections_from = 0.0  # detections with earlier event times are never counted late
@@ -113,6 +117,8 @@ class AlertService:
         state = json.loads(saved) if saved else {}
         self.evaluator = IncidentEvaluator.from_state(state.get("evaluator", {}))
         self.last_window = float(state.get("last_window", -1.0))
+        # a state from before the outcome pass: its windows were judged by every rule
+        self.last_outcome_window = float(state.get("last_outcome_window", self.last_window))
         self.counted = {
             (m, v, s, d, t, int(p), int(o)): float(e)
             for m, v, s, d, t, p, o, e in state.get("counted_detections", [])
@@ -133,6 +139,7 @@ class AlertService:
             {
                 "evaluator": self.evaluator.to_state(),
                 "last_window": self.last_window,
+                "last_outcome_window": self.last_outcome_window,
                 "counted_detections": [[*k, t] for k, t in sorted(self.counted.items())],
                 "detections_from": self.detections_from,
             }
@@ -144,22 +151,51 @@ class AlertService:
         if self.evaluator is None:
             self._load()
         assert self.evaluator is not None
-        windows = self._closed_windows(watermark)
-        if not windows:
+        passes = self._passes(watermark)
+        if not passes:
             return []
-        alerts = self.evaluator.evaluate([f for w in windows for f in self._facts(w)], self.rules)
-        self.last_window = windows[-1]
+        alerts: list[Alert] = []
+        for window, outcome_pass in passes:
+            facts = self._facts(window, count_detections=not outcome_pass)
+            alerts += self.evaluator.evaluate(facts, self.rules, self._observed(outcome_pass))
+        self.last_window = max([self.last_window, *(w for w, late in passes if not late)])
+        self.last_outcome_window = (
+            max([self.last_outcome_window, *(w for w, late in passes if late)])
+            if self.feedback_delay
+            else self.last_window
+        )
         self.store.insert("alerts", [self._row(a) for a in alerts], ALERT_COLUMNS)
         if alerts and self.record is not None:
             self.record(alerts)
         self._save()
         return alerts
 
-    def _closed_windows(self, watermark: float) -> list[float]:
-        """Windows closed since the last run: those with rows, and the empty ones that follow a window
-        with rows by at most ``RECENT_WINDOWS`` windows (a version may be expected there)."""
+    def _passes(self, watermark: float) -> list[tuple[float, bool]]:
+        """(window, outcome pass) to judge, in time order: the windows closed since the last run,
+        and with a feedback delay the windows that delay closed for the outcome rules (a window in
+        both: the other rules first)."""
+        main = [
+            (w, False) for w in self._closed_windows(watermark, self.lateness, self.last_window)
+        ]
+        if not self.feedback_delay:
+            return main
+        late = self.lateness + self.feedback_delay
+        outcome = self._closed_windows(watermark, late, self.last_outcome_window)
+        return sorted(main + [(w, True) for w in outcome])
+
+    def _observed(self, outcome_pass: bool) -> Callable[[AlertRule], bool] | None:
+        """The rules a pass feeds: all of them without a feedback delay; else the outcome rules
+        in the outcome pass and the others in the main one."""
+        if not self.feedback_delay:
+            return None
+        return lambda rule: (rule.signal == "metric") == outcome_pass
+
+    def _closed_windows(self, watermark: float, lateness: float, after: float) -> list[float]:
+        """Windows closed (``lateness`` after their end) since ``after``: those with rows, and the
+        empty ones that follow a window with rows by at most ``RECENT_WINDOWS`` windows (a
+        version may be expected there)."""
         seconds = self.window_seconds
-        since = self.last_window - RECENT_WINDOWS * seconds if seconds else self.last_window
+        since = after - RECENT_WINDOWS * seconds if seconds else after
         with_rows = [
             float(w)
             for (w,) in self.store.query(
@@ -168,30 +204,30 @@ class AlertService:
                 "WHERE window_start > {since:DateTime64(3)} "
                 "AND toFloat64(window_end) + {late:Float64} <= {wm:Float64} "
                 "ORDER BY 1",
-                {"since": utc_datetime(max(since, 0.0)), "late": self.lateness, "wm": watermark},
+                {"since": utc_datetime(max(since, 0.0)), "late": lateness, "wm": watermark},
             ).rows
         ]
-        windows = {w for w in with_rows if w > self.last_window}
+        windows = {w for w in with_rows if w > after}
         if seconds:
             windows |= {
                 a + k * seconds
                 for a in with_rows
                 for k in range(1, RECENT_WINDOWS + 1)
-                if self.last_window < a + k * seconds
-                and a + (k + 1) * seconds + self.lateness <= watermark
+                if after < a + k * seconds and a + (k + 1) * seconds + lateness <= watermark
             }
         return sorted(windows)
 
     def _row(self, a: Alert) -> list[Any]:
         return alert_row(a)
 
-    def _facts(self, window: float) -> list[WindowFacts]:
-        """The facts of every model version with metrics in this window or traffic expected in it."""
+    def _facts(self, window: float, count_detections: bool = True) -> list[WindowFacts]:
+        """The facts of every model version with metrics in this window or traffic expected in it
+        (detections only where they are to be counted: not in the outcome pass)."""
         metrics, ends = self._window_metrics(window)
         comparisons = self._window_comparisons(window)
         window_end = max(ends.values(), default=window + (self.window_seconds or 0))
         drift, details, coverage = self._window_drift(window, window_end)
-        detections = self._detections(window, window_end)
+        detections = self._detections(window, window_end) if count_detections else defaultdict(list)
         first_seen = self._first_seen()
         previous = previous_versions(first_seen, self.stable)
         traffic = self._traffic(window, first_seen)

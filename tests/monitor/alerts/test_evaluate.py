@@ -247,3 +247,18 @@ def test_the_description_shows_the_newest_detections_and_the_evidence_all() -> N
     assert "rate 0.01 ->" not in alert.description and "rate 0.02 ->" not in alert.description
     assert all(d in alert.description for d in detections[2:])
     assert "2 earlier detections in evidence.detector_events" in alert.description
+
+
+def test_a_pass_that_leaves_outcomes_to_a_later_one_says_they_are_judged_later() -> None:
+    """With a feedback delay the drift pass does not feed the outcome rules, even where some
+    feedback is in: the page says outcomes are judged later, not that they hold."""
+    [alert] = IncidentEvaluator().evaluate(
+        [version_facts(0, drifted=True, takeover=0.05)],
+        (DRIFT, TAKEOVER),
+        observed=lambda rule: rule.signal != "metric",
+    )
+    assert "outcomes not known yet" in alert.summary
+    assert (
+        "Outcome evidence: judged later, once MONITOR_FEEDBACK_DELAY has passed"
+        in alert.description
+    )

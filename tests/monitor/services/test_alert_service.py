@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
-from monitor.alerts.rules import default_rules
+from monitor.alerts.rules import AlertRule, default_rules
 from monitor.folding.partials import fold_counts
 from monitor.services.alerts import AlertService
 
@@ -255,3 +255,51 @@ def test_monitor_query_detections_says_worse_or_better_as_the_alerts_decide(chdb
     for i, (stream, before, after) in enumerate(cases):
         expected = "worse" if worsened(stream, before, after) else "better"
         assert by_position[i] == expected, (stream, before, after)
+
+
+SATISFACTION_LOW = AlertRule(
+    "satisfaction_low", "metric", "warning", "satisfaction_rate", "below", 0.5, min_samples=100
+)
+
+
+def _late_feedback_run(chdb_dir, feedback_delay: float) -> tuple[list, list]:
+    """Window 10 closes (lateness 0) before any of its feedback; 200 answers arrive afterwards,
+    40 of them satisfied. The alerts of a run at its close, and of one two windows later."""
+    from monitor.adapters.schema import OUTCOME_PREFIX
+    from monitor.folding.partials import Partial
+
+    store = _store_with_windows(chdb_dir, range(10, 14))
+    service = AlertService(
+        store,
+        (SATISFACTION_LOW,),
+        allowed_lateness=0.0,
+        window_seconds=W,
+        feedback_delay=feedback_delay,
+    )
+    at_close = service.run(watermark=11 * W)
+    late = Partial(
+        10.0 * W, W, "m", "v1", OUTCOME_PREFIX + "satisfaction", "", 200.0, 40.0, 10.5 * W
+    )
+    store.write_batch({("f", 0): (0, 10.5 * W, [late])})
+    store.refresh_metric_windows(0.0)
+    later = AlertService(  # a new leader: the passes continue from the saved state
+        store,
+        (SATISFACTION_LOW,),
+        allowed_lateness=0.0,
+        window_seconds=W,
+        feedback_delay=feedback_delay,
+    ).run(watermark=13 * W)
+    return at_close, later
+
+
+def test_without_a_feedback_delay_late_feedback_is_never_judged(chdb_dir):
+    assert _late_feedback_run(chdb_dir, 0.0) == ([], [])
+
+
+def test_a_feedback_delay_judges_outcome_rules_once_the_late_feedback_is_in(chdb_dir):
+    at_close, [fired] = _late_feedback_run(chdb_dir, 2.0 * W)
+    assert at_close == []
+    assert (fired.status, fired.rule, fired.starts_at) == ("firing", "satisfaction_low", 11.0 * W)
+    assert fired.recommended_action == "retrain_concept_drift"
+    [metric] = fired.evidence["metrics"]
+    assert (metric["metric"], metric["denominator"], metric["value"]) == ("satisfaction", 200, 0.2)
