@@ -95,6 +95,9 @@ def replay(
         f"{DELIVERY_TIMEOUT:g}s",
         help="how long the broker may take to confirm a message before the replay stops",
     ),
+    progress: str = typer.Option(
+        "10s", help="how often to say how far it got (to stderr); 0 for never"
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Publish a JSONL file of events to the inference or feedback topic, decoded as the topic decodes them.
@@ -107,9 +110,21 @@ def replay(
         counted,
         parse_duration_option,
     )
-    from monitor.tools.replay import ReplayReport, Terminated, replay_file, stop_on_sigterm
+    from monitor.tools.replay import (
+        Progress,
+        ReplayReport,
+        Terminated,
+        replay_file,
+        stop_on_sigterm,
+    )
 
     delivery_timeout = parse_duration_option(timeout, "--timeout")
+    every = parse_duration_option(progress, "--progress")
+    shown = (
+        Progress(lambda r, elapsed: typer.echo(r.progress_line(elapsed), err=True), every)
+        if every > 0
+        else None
+    )
     settings = cli_settings(config)
     if kind not in ("inference", "feedback"):
         raise typer.BadParameter(f"{kind!r} is not one of inference, feedback", param_hint="--kind")
@@ -127,6 +142,7 @@ def replay(
                     batch_size=batch_size,
                     delivery_timeout=delivery_timeout,
                     report=report,
+                    progress=shown,
                 )
             )
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from monitor.settings import Settings
 
 __all__ = [
     "LineRejection",
+    "Progress",
     "ReplayReport",
     "Terminated",
     "decode_file",
@@ -62,6 +63,24 @@ class ReplayReport:
     messages: int = 0
     rejected: list[LineRejection] = field(default_factory=list)
     through_line: int = 0  # every event of the file up to this line (1-based) was confirmed
+    through_byte: int = 0  # ... and up to this byte of the file
+    file_bytes: int = 0
+
+    def progress_line(self, elapsed: float) -> str:
+        """Where a running replay is, for a person watching it.
+
+        >>> r = ReplayReport(sent=5000, through_line=5000, through_byte=250_000, file_bytes=1_000_000)
+        >>> r.progress_line(10.0)
+        'sent 5,000 events through line 5,000 (25 % of the file), 500 events/s, about 30 s left'
+        """
+        done = self.through_byte / self.file_bytes if self.file_bytes else 1.0
+        rate = self.sent / elapsed if elapsed > 0 else 0.0
+        left = elapsed * (1 - done) / done if done > 0 else None
+        eta = f", about {left:,.0f} s left" if left is not None and done < 1 else ""
+        return (
+            f"sent {self.sent:,} events through line {self.through_line:,} "
+            f"({100 * done:.0f} % of the file), {rate:,.0f} events/s{eta}"
+        )
 
     def progress(self, path: Path) -> str:
         """How far the replay got, for a run cut short: what to replay again."""
@@ -73,21 +92,22 @@ class ReplayReport:
 
 def decode_file(
     path: Path, kind: str, *, now: float, max_bytes: int, max_future_skew: float
-) -> Iterator[tuple[int, DecodedMessage]]:
-    """(line number, decoded message) of every non-blank line of a JSONL file."""
+) -> Iterator[tuple[int, DecodedMessage, int]]:
+    """(line number, decoded message, byte offset after the line) of every non-blank line of a
+    JSONL file."""
+    end = 0
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
+            end += len(line)
             if line.strip():
-                yield (
-                    number,
-                    decode_message(
-                        line.rstrip(b"\r\n"),
-                        kind,
-                        now=now,
-                        max_bytes=max_bytes,
-                        max_future_skew=max_future_skew,
-                    ),
+                decoded = decode_message(
+                    line.rstrip(b"\r\n"),
+                    kind,
+                    now=now,
+                    max_bytes=max_bytes,
+                    max_future_skew=max_future_skew,
                 )
+                yield number, decoded, end
 
 
 async def replay_file(
@@ -99,14 +119,16 @@ async def replay_file(
     batch_size: int = 100,
     delivery_timeout: float = DELIVERY_TIMEOUT,
     report: ReplayReport | None = None,
+    progress: Progress | None = None,
 ) -> ReplayReport:
     """Publish ``path``; ``report`` (a new one if None) says how far it got, also when the run is
-    cut short. A broker that confirms nothing for ``delivery_timeout`` seconds stops the replay with
-    :class:`BrokerError` saying what was sent."""
+    cut short, and ``progress`` sees it every so often. A broker that confirms nothing for
+    ``delivery_timeout`` seconds stops the replay with :class:`BrokerError` saying what was sent."""
     report = report if report is not None else ReplayReport()
+    report.file_bytes = path.stat().st_size
     await check_broker(settings)  # one line naming the address, not aiokafka's traceback
     try:
-        await _replay(settings, path, kind, rate, batch_size, delivery_timeout, report)
+        await _replay(settings, path, kind, rate, batch_size, delivery_timeout, report, progress)
     except KafkaError as exc:
         where = mask_url(settings.kafka_bootstrap or "")
         raise BrokerError(
@@ -133,6 +155,20 @@ async def stop_on_sigterm(work: Coroutine[Any, Any, T]) -> T:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
+@dataclass(slots=True)
+class Progress:
+    """Calls ``show`` with the report at most every ``every`` seconds of a replay."""
+
+    show: Callable[[ReplayReport, float], None]  # the report and the seconds since the start
+    every: float = 10.0
+    _shown_at: float = 0.0
+
+    def tick(self, report: ReplayReport, elapsed: float) -> None:
+        if elapsed - self._shown_at >= self.every:
+            self._shown_at = elapsed
+            self.show(report, elapsed)
+
+
 async def _replay(
     settings: Settings,
     path: Path,
@@ -141,6 +177,7 @@ async def _replay(
     batch_size: int,
     delivery_timeout: float,
     report: ReplayReport,
+    progress: Progress | None,
 ) -> None:
     topics = {"inference": settings.inference_topic, "feedback": settings.feedback_topic}
     chunk = batch_size * 10
@@ -154,8 +191,8 @@ async def _replay(
         delivery_timeout=delivery_timeout,
     ) as producer:
         objects: list[Any] = []
-        number = 0
-        for number, decoded in decode_file(
+        number = end = 0
+        for number, decoded, end in decode_file(
             path,
             kind,
             now=time.time(),
@@ -166,27 +203,29 @@ async def _replay(
             report.rejected += [LineRejection(number, r) for r in decoded.rejections]
             objects += decoded.objects
             if len(objects) >= chunk:
-                await _send(producer, kind, objects, number, report, rate, started)
+                await _send(producer, kind, objects, (number, end), report, rate, started)
                 objects = []
-        await _send(producer, kind, objects, number, report, rate, started)
+                if progress is not None:
+                    progress.tick(report, time.monotonic() - started)
+        await _send(producer, kind, objects, (number, end), report, rate, started)
 
 
 async def _send(
     producer: EventProducer,
     kind: str,
     objects: list[Any],
-    through_line: int,
+    through: tuple[int, int],
     report: ReplayReport,
     rate: float,
     started: float,
 ) -> None:
-    """Send the events of the lines up to ``through_line`` and wait for their confirmation, then as
-    long as ``rate`` asks."""
+    """Send the events of the lines up to ``through`` (line, byte after it) and wait for their
+    confirmation, then as long as ``rate`` asks."""
     if objects:
         sent = await producer.send(kind, objects)
         report.sent += sent.sent
         report.messages += sent.messages
-    report.through_line = through_line
+    report.through_line, report.through_byte = through
     if rate > 0:
         ahead = report.sent / rate - (time.monotonic() - started)
         if ahead > 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -151,3 +152,30 @@ def test_replay_accepts_otel_events_and_otlp_envelopes_and_fails_on_a_file_of_ba
     assert "sent 0 events" in failed.stdout and "no event of" in failed.stderr
     assert "line 1: missing_field" in failed.stderr and "line 2: undecodable" in failed.stderr
     assert "line 4, element 1: unsupported_event" in failed.stderr
+
+
+def test_a_long_replay_says_how_far_it_got_as_it_goes(deployment, tmp_path: Path) -> None:
+    now = time.time() - 60
+    path = tmp_path / "long.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {"request_id": f"p{i}", "timestamp": now, "model": "m", "model_version": "v1"}
+            )
+            + "\n"
+            for i in range(3000)
+        )
+    )
+    args = ("replay", str(path), "--kind", "inference", "--rate", "1000")
+    done = monitor(*args, "--progress", "1s", env=deployment.env())
+    assert done.returncode == 0, done.stderr
+    lines = re.findall(
+        r"sent ([\d,]+) events through line ([\d,]+) \((\d+) % of the file\), [\d,]+ events/s",
+        done.stderr,
+    )
+    assert lines, done.stderr
+    sent, line, percent = lines[0]
+    assert sent == line and 0 < int(percent) < 100  # one event a line, read part of the way
+    assert "sent 3000 events" in done.stdout
+    quiet = monitor(*args, "--progress", "0", env=deployment.env())
+    assert "events through line" not in quiet.stderr
