@@ -107,6 +107,8 @@ class Judged:
 
     events: list[dict[str, Any]]
     touched: list[tuple[str, BufferedRequest]]
+    # observations for the statistics journal, written after the requests are buffered
+    journal: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
 
 def evaluation_event(
@@ -167,6 +169,7 @@ class JudgeRunner:
         self.journal = journal  # where the statistics outlive the runner (None: memory only)
         # one thread for the ledger, journal and buffer calls: off the event loop, in order
         self._stores = ThreadPoolExecutor(1, thread_name_prefix="judge-stores")
+        self._journal_writes: list[tuple[str, Callable[[], None]]] = []  # of the message judged
 
     async def _off_loop(self, call: Callable[..., T], *args: Any) -> T:
         """``call(*args)`` on the stores' thread (a Redis call can wait 5 s for its timeout)."""
@@ -227,6 +230,7 @@ class JudgeRunner:
         entries = {rid: _Request.thaw(request) for rid, request in held.items()}
         touched: dict[str, _Request] = {}
         published: list[dict[str, Any]] = []
+        self._journal_writes = []
         for record in records:
             entry = entries.setdefault(record.request_id, _Request(self.clock()))
             touched.pop(record.request_id, None)  # touched order: the last touch counts
@@ -246,14 +250,20 @@ class JudgeRunner:
                 event = await self._judge(entry, sampled)
                 if event is not None:
                     published.append(event)
-            await self._count_agreement(entry)
+            self._count_agreement(entry)
         self.export()
-        return Judged(published, [(rid, entry.freeze()) for rid, entry in touched.items()])
+        touched_now = [(rid, entry.freeze()) for rid, entry in touched.items()]
+        return Judged(published, touched_now, self._journal_writes)
 
     async def keep(self, judged: Judged) -> None:
-        """Buffer the requests ``judged`` touched and drop those past the TTL or the size cap;
-        ``monitor judge`` calls it after the events are delivered and before it commits."""
+        """Buffer the requests ``judged`` touched and drop those past the TTL or the size cap, then
+        journal its observations; ``monitor judge`` calls it after the events are delivered and
+        before it commits. Journaled only once the requests say they were counted, a message
+        judged again after a crash is counted once (a crash between the two loses its
+        observations instead)."""
         await self._buffered("write", self.buffer.put_many, judged.touched, self.clock())
+        for what, write in judged.journal:
+            await self._kept(what, write)
 
     def close(self) -> None:
         """Wait for the stores' calls under way, then close the stores."""
@@ -294,10 +304,10 @@ class JudgeRunner:
                         self.pairs.setdefault(key, PairStats()).add(verdict, delta, weight)
                         if self.journal is not None:
                             add = partial(self.journal.add_pair, key, verdict, delta, weight)
-                            await self._kept("verdict", add)
+                            self._journal_writes.append(("verdict", add))
         return event
 
-    async def _count_agreement(self, entry: _Request) -> None:
+    def _count_agreement(self, entry: _Request) -> None:
         if entry.judge and entry.human and not entry.agreement_counted:
             entry.agreement_counted = True
             stats = self.agreement.setdefault(self.config.judge_model, AgreementStats())
@@ -306,7 +316,7 @@ class JudgeRunner:
                 add = partial(
                     self.journal.add_agreement, self.config.judge_model, entry.judge, entry.human
                 )
-                await self._kept("label pair", add)
+                self._journal_writes.append(("label pair", add))
 
     async def _call(self, task: str, messages: list[dict[str, str]]) -> str | None:
         now = self.clock()

@@ -57,7 +57,10 @@ async def run(
     journal: StatsJournal | None = None,
     buffer: RequestBuffer | None = None,
     registry: CollectorRegistry | None = None,
+    crash_before_keep: bool = False,
 ) -> tuple[JudgeRunner, list, CollectorRegistry]:
+    """One runner judges ``records`` as one message (``crash_before_keep``: it stops after judging,
+    before buffering the requests and journaling, as a crash before the commit would)."""
     await judge.start()
     registry = registry or CollectorRegistry()
     metrics = JudgeMetrics(registry)
@@ -83,7 +86,10 @@ async def run(
             )
             try:
                 await runner.restore()
-                events = await runner.handle(records)
+                if crash_before_keep:
+                    events = (await runner.judge(records)).events
+                else:
+                    events = await runner.handle(records)
             finally:
                 runner.close()
     finally:
@@ -333,6 +339,36 @@ def test_statistics_outlive_a_restart_through_redis(redis_url: str, redis_prefix
     assert third.report()["agreement"][0]["n"] == 30 and third.report()["pairs"][0]["pairs"] == 30
     alone, _, _ = asyncio.run(run(ScriptedJudge("quality"), labelled("c", 10)))
     assert alone.report()["agreement"][0]["n"] == 10  # without Redis: this process's memory only
+
+
+def test_a_message_judged_again_after_a_crash_before_its_commit_is_counted_once(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """A runner judges a message and dies before its commit; the next one judges it again. The
+    statistics journal holds each verdict and label pair once (before: twice, journaled while
+    judging, before the requests were buffered as counted)."""
+
+    def journal() -> RedisStatsJournal:
+        return RedisStatsJournal(redis_url, redis_prefix)
+
+    buffer = redis_buffer(redis_url, redis_prefix)
+    records = labelled("x", 5)
+    asyncio.run(
+        run(
+            ScriptedJudge("quality"),
+            records,
+            journal=journal(),
+            buffer=buffer,
+            crash_before_keep=True,
+        )
+    )
+    asyncio.run(run(ScriptedJudge("quality"), records, journal=journal(), buffer=buffer))
+    judge = ScriptedJudge("quality")  # redelivered once more after the buffer write: nothing new
+    asyncio.run(run(judge, records, journal=journal(), buffer=buffer))
+    assert judge.calls == []
+    read, _, _ = asyncio.run(run(ScriptedJudge("quality"), [], journal=journal()))
+    assert read.report()["pairs"][0]["pairs"] == 5
+    assert read.report()["agreement"][0]["n"] == 5
 
 
 def test_a_journal_that_cannot_be_reached_costs_a_warning_not_the_judgement(caplog) -> None:
