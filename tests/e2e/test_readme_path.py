@@ -5,12 +5,9 @@ the window that closes after the feedback escalates the incident to the degradat
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests_support import reader_for, wait_until
+from tests_support import monitor_cli, reader_for, wait_until
 
 ALERTS = (
     "SELECT status, rule, recommended_action, summary, description, evidence "
@@ -20,16 +17,7 @@ ALERTS = (
 
 
 def monitor(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return monitor_cli(*args, env=env, timeout=180).stdout
 
 
 def test_drift_before_feedback_is_not_called_harmless_and_the_incident_escalates(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
+from tests_support import monitor_cli
 
 from monitor.adapters.producer import partition_for
 from monitor.contract.decode import decode_message
@@ -20,14 +19,7 @@ INFERENCE = "gen_ai.client.inference.operation.details"
 
 
 def monitor(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return monitor_cli(*args, env=env, check=False)
 
 
 def _kv(key: str, value: object) -> dict[str, object]:
