@@ -26,9 +26,11 @@ def simulate(
     ),
     force: bool = typer.Option(False, "--force", help="overwrite files of these names"),
 ) -> None:
-    """Write reference.jsonl, inference.jsonl and feedback.jsonl: the demo's support assistant
-    (models v1 and v2, delayed feedback for 70 % of requests), v2's inputs and outcomes shifted
-    midway."""
+    """Write files of simulated traffic to replay: reference, inference and feedback JSONL.
+
+    The demo's support assistant: versions v1 and v2, feedback for about 70 % of requests a few
+    seconds later, v2's inputs and outcomes shifted after --drift-at of the span.
+    """
     from monitor.contract.timestamps import utc_text
     from monitor.tools.cli_support import parse_duration_option
     from monitor.tools.sample_traffic import simulated_traffic, write_sample_files
