@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import typer
@@ -22,13 +23,33 @@ def _evidence(raw: Any) -> Any:
         return raw
 
 
+def _readable(value: Any) -> Any:
+    """Evidence numbers for a person: whole floats as integers, others to four significant digits
+    (at least to the unit); ``--format json`` keeps the stored values.
+
+    >>> _readable({"p": 0.6220477036624747, "n": 5973.0, "psi": [5.065873032822347, 1e-07], "at": 1795817100.5})
+    {'p': 0.622, 'n': 5973, 'psi': [5.066, 1e-07], 'at': 1795817100.0}
+    """
+    if isinstance(value, dict):
+        return {k: _readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable(v) for v in value]
+    if not isinstance(value, float) or not math.isfinite(value):
+        return value
+    if value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    digits = 3 - math.floor(math.log10(abs(value)))
+    return round(value, digits) if digits > 0 else float(round(value))
+
+
 def _evidence_lines(evidence: Any) -> list[str]:
     if not isinstance(evidence, dict):
         return [str(evidence)] if evidence else []
     lines = []
-    for key, value in evidence.items():
+    for key, raw in evidence.items():
         if key == "trend_query":
             continue  # printed apart: it is meant to be pasted
+        value = _readable(raw)
         text = json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
         lines.append(f"{key}: {text}")
     return lines

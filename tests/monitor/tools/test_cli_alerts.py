@@ -32,3 +32,39 @@ def test_an_alert_block_prints_producer_text_escaped(capsys) -> None:
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
     assert "m\\x1b[2J v1\\u202e" in out and "\\x1b]0;owned\\x07 drifted" in out
     assert "second line" in out and '"f\\u001b[31m"' in out  # evidence: JSON-escaped already
+
+
+def test_evidence_numbers_print_as_people_read_them_and_json_keeps_them(capsys) -> None:
+    import json
+
+    from monitor.tools.cli_alerts import _emit
+    from monitor.tools.cli_support import Format
+
+    at = datetime(2026, 1, 1)
+    evidence = {
+        "srm_p_value": 0.6220477036624747,
+        "n_control": 5973.0,
+        "metrics": [{"value": 0.5310924369747899, "denominator": 595}],
+    }
+    row = {
+        "id": "0123456789",
+        "created_at": at,
+        "status": "firing",
+        "severity": "warning",
+        "rule": "experiment_stop",
+        "model": "m",
+        "model_version": "v2",
+        "recommended_action": "stop_experiment",
+        "starts_at": at,
+        "ends_at": None,
+        "summary": "s",
+        "description": "d",
+        "evidence": json.dumps(evidence),
+        "runbook_url": "",
+    }
+    _emit(list(row), [tuple(row.values())], Format.table)
+    text = capsys.readouterr().out
+    assert "srm_p_value: 0.622\n" in text and "n_control: 5973\n" in text
+    assert '"value": 0.5311' in text and "0.6220477" not in text
+    _emit(list(row), [tuple(row.values())], Format.json)
+    assert json.loads(capsys.readouterr().out)[0]["evidence"] == evidence
