@@ -133,23 +133,29 @@ def require_known(option: str, value: str | None, known: Iterable[str], what: st
 
 
 def _cell(v: Any) -> Any:
+    """A value as JSON and CSV carry it: times as UTC text, numbers as stored."""
     if isinstance(v, datetime):
         return v.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(v, float):
-        return round(v, 6)
     return v
 
 
 def _table_text(v: Any) -> str:
-    """A cell as a table prints it: a whole float as an integer (counts are stored as floats).
+    """A cell as a table prints it: a whole float as an integer (counts are stored as floats),
+    others to six decimals, or three significant digits below a millionth (never a bare 0).
 
-    >>> _table_text(273.0), _table_text(0.89011), _table_text(None), _table_text("v1")
-    ('273', '0.89011', '', 'v1')
+    >>> _table_text(273.0), _table_text(0.890943219), _table_text(None), _table_text("v1")
+    ('273', '0.890943', '', 'v1')
+    >>> _table_text(3.2e-09), _table_text(-0.0)
+    ('3.2e-09', '0')
     """
     if v is None:
         return ""
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
-        return str(int(v))
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        if 0 < abs(v) < 1e-6:
+            return f"{v:.3g}"
+        return str(round(v, 6))
     return str(v)
 
 

@@ -252,7 +252,7 @@ def test_a_table_prints_a_quantile_with_the_digits_its_sketch_supports(store_env
     assert row.split()[-3:] == ["latency_p50_ms", "120", "1"], row
     assert header.index("value") + len("value") == row.index(" 120 ") + len(" 120")  # right-aligned
     as_json = cli(store_env, "query", "metrics", "--metric", "latency_p50_ms", "--format", "json")
-    assert json.loads(as_json.stdout)[0]["value"] == round(P50_OF_120, 6) != 120
+    assert json.loads(as_json.stdout)[0]["value"] == P50_OF_120 != 120  # as stored, every digit
 
 
 @pytest.mark.parametrize("option", ["--since", "--until"])
@@ -456,3 +456,21 @@ def test_a_replayed_window_written_after_the_baseline_is_not_called_before_it(ch
     unscored = out[out.index("windows counted but not scored") :]
     assert "still open" in unscored and "no baseline when its events arrived" not in unscored
     store.command(f"DROP DATABASE IF EXISTS {store.db}")
+
+
+def test_json_and_csv_carry_numbers_as_stored_and_a_table_never_prints_a_tiny_one_as_zero(
+    capsys,
+) -> None:
+    """A p-value of 3.2e-09 read 0.0 in JSON and CSV (rounded to six decimals for every format)."""
+    from monitor.tools.cli_support import Format, print_rows
+
+    rows = [("ab", 3.2e-09, 0.6220477036624747)]
+    print_rows(["name", "p_value", "value"], rows, Format.json)
+    assert json.loads(capsys.readouterr().out) == [
+        {"name": "ab", "p_value": 3.2e-09, "value": 0.6220477036624747}
+    ]
+    print_rows(["name", "p_value", "value"], rows, Format.csv)
+    assert capsys.readouterr().out.splitlines()[1] == "ab,3.2e-09,0.6220477036624747"
+    print_rows(["name", "p_value", "value"], rows, Format.table)
+    table = capsys.readouterr().out
+    assert "3.2e-09" in table and "0.622048" in table and "0.6220477" not in table
