@@ -201,7 +201,7 @@ def _drifted_features(facts: WindowFacts) -> tuple[tuple[str, float, str], ...]:
 def _outcome_samples(facts: WindowFacts, rules: Sequence[AlertRule]) -> tuple[int, int] | None:
     """(most observations an outcome rule has in this window, fewest its outcome rules need), or
     None without outcome rules: below the need, nothing can be said about outcomes yet."""
-    outcome_rules = [r for r in rules if r.signal == "metric"]
+    outcome_rules = [r for r in rules if r.judges_outcomes]
     if not outcome_rules:
         return None
     seen = max(int(rule_observation(r, facts)[1]) for r in outcome_rules)
@@ -315,7 +315,7 @@ class IncidentEvaluator:
         later, once late feedback is in); every rule's breach still informs the diagnosis."""
         out = []
         self.rules_seen = tuple(rules)
-        outcome_rules = [r for r in rules if r.signal == "metric"]
+        outcome_rules = [r for r in rules if r.judges_outcomes]
         self._outcomes_later = observed is not None and not any(map(observed, outcome_rules))
         for facts in sorted(windows, key=lambda f: (f.window_start, f.model, f.model_version)):
             key = (facts.model, facts.model_version)

@@ -85,6 +85,16 @@ class AlertRule:
     description: str = ""
     runbook_url: str = ""
 
+    @property
+    def judges_outcomes(self) -> bool:
+        """A rule on outcome metrics (joined feedback): what ``MONITOR_FEEDBACK_DELAY`` delays and
+        what "outcomes not known yet" is about.
+
+        >>> AlertRule("x", "metric", "warning", "satisfaction_rate", "below", 0.5).judges_outcomes
+        True
+        """
+        return self.signal == "metric"
+
     def __post_init__(self) -> None:
         problems = _rule_problems(self)
         if problems:

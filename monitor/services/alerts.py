@@ -188,7 +188,7 @@ class AlertService:
         in the outcome pass and the others in the main one."""
         if not self.feedback_delay:
             return None
-        return lambda rule: (rule.signal == "metric") == outcome_pass
+        return lambda rule: rule.judges_outcomes == outcome_pass
 
     def _closed_windows(self, watermark: float, lateness: float, after: float) -> list[float]:
         """Windows closed (``lateness`` after their end) since ``after``: those with rows, and the

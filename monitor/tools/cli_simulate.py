@@ -32,10 +32,13 @@ def simulate(
     seconds later, v2's inputs and outcomes shifted after --drift-at of the span.
     """
     from monitor.contract.timestamps import utc_text
+    from monitor.errors import ConfigError
     from monitor.tools.cli_support import parse_duration_option
     from monitor.tools.sample_traffic import simulated_traffic, write_sample_files
 
     seconds = parse_duration_option(span, "--span")
+    if seconds <= 0:
+        raise ConfigError(f"--span {span!r}: the events need a span longer than 0 s")
     traffic = simulated_traffic(
         events=events,
         span=seconds,

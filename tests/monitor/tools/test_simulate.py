@@ -74,3 +74,10 @@ def test_a_bad_span_names_the_option(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), "--span", "an hour"])
     assert result.exit_code == 2
     assert "--span 'an hour': expected a duration" in result.output
+
+
+def test_an_empty_span_names_the_option(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), "--span", "0s"])
+    assert result.exit_code == 2
+    assert "--span '0s': the events need a span longer than 0 s" in result.output
+    assert not list(tmp_path.iterdir())
