@@ -23,6 +23,7 @@ __all__ = [
     "OUTCOME_POSITIVE_SERIES",
     "QUANTILE_LEVELS",
     "QUANTILE_METRICS",
+    "QUANTILE_RELATIVE_ACCURACY",
     "OutcomeMetric",
     "Pair",
     "outcome_metric",
@@ -33,6 +34,10 @@ OUTCOME_POSITIVE_SERIES = "monitor_outcome_positive_total"
 OUTCOME_LABEL = "outcome"  # the label of both series whose value is an outcome metric name
 LATENCY_SERIES = "monitor_inference_latency_seconds"
 QUANTILE_LEVELS = (0.5, 0.95, 0.99)
+# Every reported quantile is within this relative error of a true order statistic (the DDSketch
+# buckets of monitor.outcomes.sketch are built from it).
+QUANTILE_RELATIVE_ACCURACY = 0.005
+_SKETCH_ERROR = f"{QUANTILE_RELATIVE_ACCURACY * 100:g} % error"
 
 
 class Pair(Protocol):
@@ -199,7 +204,7 @@ OUTCOME_METRICS: tuple[OutcomeMetric, ...] = (
             "ms",
             "the inference's latency_ms, into a DDSketch",
             f"latency_p{round(q * 100)}_seconds",
-            f"{q:.0%} quantile of producer-reported latency (0.5 % error).",
+            f"{q:.0%} quantile of producer-reported latency ({_SKETCH_ERROR}).",
             quantile=q,
             sketch_of="latency_ms",
             rule_scale=0.001,
@@ -215,7 +220,7 @@ OUTCOME_METRICS: tuple[OutcomeMetric, ...] = (
             "tokens",
             f"the inference's usage.{tokens}, into a DDSketch",
             f"{tokens}_p{round(q * 100)}",
-            f"{q:.0%} quantile of usage.{tokens} (0.5 % error).",
+            f"{q:.0%} quantile of usage.{tokens} ({_SKETCH_ERROR}).",
             quantile=q,
             sketch_of=tokens,
             better="lower",

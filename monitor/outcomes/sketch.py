@@ -30,6 +30,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
+from monitor.catalogue.outcome import QUANTILE_RELATIVE_ACCURACY
+
 __all__ = [
     "RELATIVE_ACCURACY",
     "SIGNIFICANT_DIGITS",
@@ -41,7 +43,9 @@ __all__ = [
     "sketch_counts",
 ]
 
-RELATIVE_ACCURACY = 0.005  # every reported quantile is within 0.5 % of a true order statistic
+RELATIVE_ACCURACY = (
+    QUANTILE_RELATIVE_ACCURACY  # declared by the catalogue with the quantile metrics
+)
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 _LOG_GAMMA = math.log(GAMMA)
 MIN_VALUE = 1e-9  # smaller values (and 0) land in the zero bucket

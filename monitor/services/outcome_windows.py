@@ -38,7 +38,7 @@ METRIC_WINDOW_COLUMNS = (
     "updated_at",
 )
 
-# Quantile metrics of each sketched value (DDSketch, 0.5 % relative error): metric name and q.
+# Quantile metrics of each sketched value (DDSketch, within RELATIVE_ACCURACY): metric name and q.
 QUANTILES: dict[str, tuple[tuple[str, float], ...]] = {
     source: tuple(
         (m.name, m.quantile)
