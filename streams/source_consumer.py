@@ -7,7 +7,8 @@ the group ``<MONITOR_APP_ID>-ingest`` and takes whole fetches (``getmany``); Fau
 detector agent, the timers and the web server in its group ``<MONITOR_APP_ID>``.
 
 - Batches are cut as Faust's ``take_events`` cut them: at most ``MONITOR_BATCH_SIZE`` messages,
-  or what arrived within ``MONITOR_BATCH_WITHIN`` seconds of the batch's first message.
+  or what arrived within ``MONITOR_BATCH_WITHIN`` seconds of the batch's first message, taken
+  across the fetched partitions in record-timestamp order (:class:`BatchCutter`).
 - An offset is committed only once its batch is written: every ``MONITOR_COMMIT_INTERVAL`` seconds
   or ``MONITOR_COMMIT_EVERY`` messages, for revoked partitions at a rebalance, and at a stop. The
   store's positions stay the truth: a batch read again after a crash is skipped.
@@ -19,8 +20,10 @@ detector agent, the timers and the web server in its group ``<MONITOR_APP_ID>``.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -122,12 +125,31 @@ class BatchCutter:
     ``within`` seconds of the batch's first message.
 
     ``fetch(timeout, max_records)`` returns ``{(topic, partition): records}``, each record with
-    ``offset`` and ``value`` (aiokafka's ``ConsumerRecord``).
+    ``offset``, ``value`` and ``timestamp`` (aiokafka's ``ConsumerRecord``; milliseconds, the
+    producer's create time unless the topic sets the broker's append time).
+
+    A fetch is taken whole and a batch takes its messages across partitions in timestamp order
+    (each partition's in offset order); what it leaves is held for the next. A backlog's fetch
+    holds a long stretch of every partition, and aiokafka hands them out one partition after
+    another: cut in that order, a batch held one partition's hour, the next another's, and the
+    detectors met the seams (docs/outcomes.md). Held records are dropped at a rebalance: every
+    assigned partition is fetched again from its committed offset then.
+
+    >>> import asyncio
+    >>> from types import SimpleNamespace as R
+    >>> async def fetch(timeout, max_records):
+    ...     return {("t", 0): [R(offset=o, value=b"", timestamp=10 * o) for o in range(3)],
+    ...             ("t", 1): [R(offset=o, value=b"", timestamp=10 * o + 5) for o in range(3)]}
+    >>> cutter = BatchCutter(fetch, {"t": "inference"}, size=4, within=1.0)
+    >>> [(m.partition, m.offset) for m in asyncio.run(cutter.next_batch(lambda: False))]
+    [(0, 0), (1, 0), (0, 1), (1, 1)]
+    >>> cutter.held()
+    2
     """
 
     def __init__(
         self,
-        fetch: Callable[[float, int], Awaitable[Mapping[tuple[str, int], Sequence[Any]]]],
+        fetch: Callable[[float, int | None], Awaitable[Mapping[tuple[str, int], Sequence[Any]]]],
         kinds: Mapping[str, str],
         size: int,
         within: float,
@@ -137,26 +159,62 @@ class BatchCutter:
     ) -> None:
         self.fetch, self.kinds, self.size, self.within = fetch, kinds, size, within
         self.idle_wait, self.clock = idle_wait, clock
+        self._held: dict[tuple[str, int], deque[Any]] = {}
+
+    def held(self) -> int:
+        """Records fetched and not in a batch yet."""
+        return sum(len(records) for records in self._held.values())
+
+    def drop_held(self) -> None:
+        """At a rebalance: the consumer fetches every assigned partition again from its
+        committed offset."""
+        self._held.clear()
 
     async def next_batch(self, stopping: Callable[[], bool]) -> list[RawMessage]:
         """The next batch; empty when nothing arrived within ``idle_wait`` or a stop is requested."""
-        batch: list[RawMessage] = []
-        deadline: float | None = None
-        while len(batch) < self.size and not stopping():
+        held = self.held()
+        deadline = self.clock() + self.within if held else None
+        while held < self.size and not stopping():
             wait = self.idle_wait if deadline is None else max(deadline - self.clock(), 0.0)
-            records = await self.fetch(wait, self.size - len(batch))
-            for (topic, partition), messages in records.items():
-                kind = self.kinds[topic]
-                batch.extend(
-                    RawMessage(topic, partition, r.offset, r.value, kind) for r in messages
-                )
-            if not batch:
-                return batch
+            records = await self.fetch(wait, None)  # every partition's fetched records
+            for source, messages in records.items():
+                if messages:
+                    self._held.setdefault(source, deque()).extend(messages)
+            held = self.held()
+            if not held:
+                return []
             if deadline is None:
                 deadline = self.clock() + self.within
             if self.clock() >= deadline:
                 break
-        return [] if stopping() else batch
+        return [] if stopping() else self._take(self.size)
+
+    def _take(self, n: int) -> list[RawMessage]:
+        """Up to ``n`` held records, the earliest timestamp first of the partitions' next ones."""
+        sources = [source for source, records in self._held.items() if records]
+        batch: list[RawMessage] = []
+        if len(sources) == 1:
+            (topic, partition), records = sources[0], self._held[sources[0]]
+            kind = self.kinds[topic]
+            while records and len(batch) < n:
+                r = records.popleft()
+                batch.append(RawMessage(topic, partition, r.offset, r.value, kind))
+            return batch
+        # Equal timestamps (a producer sends many messages a millisecond) go round the partitions:
+        # the one this batch took fewer from first, then the one held first.
+        by_rank = list(self._held)
+        heads = [
+            (records[0].timestamp, 0, k) for k, records in enumerate(self._held.values()) if records
+        ]
+        heapq.heapify(heads)
+        while heads and len(batch) < n:
+            _, taken, k = heapq.heappop(heads)
+            (topic, partition), records = by_rank[k], self._held[by_rank[k]]
+            r = records.popleft()
+            batch.append(RawMessage(topic, partition, r.offset, r.value, self.kinds[topic]))
+            if records:
+                heapq.heappush(heads, (records[0].timestamp, taken + 1, k))
+        return batch
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -273,6 +331,7 @@ class SourceConsumer:
             await self._consumer.stop()
 
     async def on_revoked(self, revoked: set[tuple[str, int]]) -> None:
+        self.cutter.drop_held()  # not in a batch yet: fetched again from the committed offsets
         try:  # let the batch in hand be written, so its offsets go with its partitions
             await asyncio.wait_for(self._idle.wait(), self.settings.session_timeout)
         except TimeoutError:
@@ -282,6 +341,7 @@ class SourceConsumer:
         await self._commit(only=revoked)
 
     async def on_assigned(self, assigned: set[tuple[str, int]]) -> None:
+        self.cutter.drop_held()  # every partition's position starts again from its commit
         self.offsets.keep_only(assigned)
         self.notify_assigned()  # another worker may have written meanwhile
         log.info(
@@ -291,7 +351,9 @@ class SourceConsumer:
             ", ".join(f"{t}/{p}" for t, p in sorted(assigned)) or "no partition",
         )
 
-    async def _fetch(self, wait: float, max_records: int) -> dict[tuple[str, int], list[Any]]:
+    async def _fetch(
+        self, wait: float, max_records: int | None
+    ) -> dict[tuple[str, int], list[Any]]:
         records = await self.consumer.getmany(timeout_ms=int(wait * 1000), max_records=max_records)
         return {(tp.topic, tp.partition): messages for tp, messages in records.items()}
 

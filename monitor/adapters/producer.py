@@ -122,7 +122,7 @@ class EventProducer:
         topic = self.topics[kind]
         partitions = await self._partition_count(topic)
         report = SendReport()
-        groups: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+        groups: dict[int, list[tuple[int, Mapping[str, Any]]]] = defaultdict(list)
         now = time.time()
         for index, event in enumerate(events):
             if self.validate:
@@ -133,19 +133,18 @@ class EventProducer:
                         Rejection(exc.reason, exc.field, exc.detail, index, orjson.dumps(event))
                     )
                     continue
-            groups[partition_for(str(event.get("request_id", "")), partitions)].append(event)
+            partition = partition_for(str(event.get("request_id", "")), partitions)
+            groups[partition].append((index, event))
         futures = []
-        for partition, group in groups.items():
-            for start in range(0, len(group), self.batch_size):
-                chunk = group[start : start + self.batch_size]
-                value = orjson.dumps(chunk if len(chunk) > 1 else chunk[0])
-                futures.append(
-                    await self._producer.send(
-                        topic, value, key=str(chunk[0]["request_id"]).encode(), partition=partition
-                    )
+        for partition, chunk in _in_input_order(groups, self.batch_size):
+            value = orjson.dumps(chunk if len(chunk) > 1 else chunk[0])
+            futures.append(
+                await self._producer.send(
+                    topic, value, key=str(chunk[0]["request_id"]).encode(), partition=partition
                 )
-                report.messages += 1
-                report.sent += len(chunk)
+            )
+            report.messages += 1
+            report.sent += len(chunk)
         if wait:  # every confirmation read, so that none is left unretrieved when one fails
             outcomes = await asyncio.gather(*futures, return_exceptions=True)
             failed = [o for o in outcomes if isinstance(o, BaseException)]
@@ -159,3 +158,23 @@ class EventProducer:
         """Publish bytes as they are (for tests of bad input and replays of dead letters)."""
         assert self._producer is not None
         await (await self._producer.send(topic, value, key=key, partition=partition))
+
+
+def _in_input_order(
+    groups: Mapping[int, Sequence[tuple[int, Mapping[str, Any]]]], size: int
+) -> list[tuple[int, list[Mapping[str, Any]]]]:
+    """Each partition's events (with their input index) in messages of up to ``size``, the messages
+    in the order of their first events in the input: a replay's partitions advance side by side, so
+    their records' timestamps follow event time as the worker merges them (one partition's whole
+    stretch sent before the next one's would arrive at the worker that way).
+
+    >>> groups = {0: [(0, {"i": 0}), (2, {"i": 2}), (4, {"i": 4})], 1: [(1, {"i": 1}), (3, {"i": 3})]}
+    >>> [(p, [e["i"] for e in chunk]) for p, chunk in _in_input_order(groups, 2)]
+    [(0, [0, 2]), (1, [1, 3]), (0, [4])]
+    """
+    chunks = [
+        (group[start][0], partition, [event for _, event in group[start : start + size]])
+        for partition, group in groups.items()
+        for start in range(0, len(group), size)
+    ]
+    return [(partition, chunk) for _, partition, chunk in sorted(chunks, key=lambda c: c[0])]

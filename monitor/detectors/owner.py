@@ -2,9 +2,10 @@
 
 :class:`VersionDetectors` wraps a :class:`~monitor.detectors.concept.ConceptDriftMonitor` with the
 highest source offset fed per source log (topic, partition, position epoch). Values are fed in
-the order the detector-values topic holds them: message by message, each in its source's offset
-order. The order never depends on how the topic was cut into consumed batches, so a restored
-owner that reads the topic again feeds the same values in the same order and raises the same
+the order the detector-values topic holds them: message by message, each message's in its order
+(a worker's batch, merged in event-time order by :func:`monitor.detectors.values.merged`). The
+order never depends on how the topic was cut into consumed batches, so a restored owner that
+reads the topic again feeds the same values in the same order and raises the same
 detections at the same positions (sorting a consumed batch by event time would not: a replay's
 batches hold other messages together). A value at or below that offset was fed already (a worker
 re-sent its batch after a crash, or the detector-values topic was read again after a restart) and
@@ -63,16 +64,20 @@ class VersionDetectors:
         message; the detections they raise."""
         found = []
         for values in batch:
-            seen = self.fed.get(values.source, -1)
+            sources = values.sources
+            seen = [self.fed.get(source.log, -1) for source in sources]
             for stream, column in values.streams.items():
                 fresh = [
                     (time, value)
-                    for offset, value, time in zip(column.offsets, column.values, column.times)
-                    if offset > seen
+                    for offset, value, time, k in zip(
+                        column.offsets, column.values, column.times, column.source_of()
+                    )
+                    if offset > seen[k]
                 ]
                 if fresh:
                     found += self._update(stream, fresh)
-            self.fed[values.source] = max(seen, values.last_offset)
+            for source, before in zip(sources, seen):
+                self.fed[source.log] = max(before, source.last_offset, self.fed.get(source.log, -1))
         return found
 
     def _update(self, stream: str, timed: list[tuple[float, float]]) -> list[TimedDetection]:

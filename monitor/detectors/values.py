@@ -1,11 +1,12 @@
 """The values a version's detectors receive, as they travel from the ingest workers to their owner.
 
 Ingest workers see one source partition's share of a version's traffic. So that one detector set
-sees a version's whole stream whatever the partitioning, each worker sends, per batch, source
-partition and (model, version), one :class:`DetectorValues` message to the detector-values topic,
-keyed by (model, version): every worker's values of a version land in one partition, read by one
-detector owner in arrival order. Each value keeps the source offset of the event that produced it,
-so the owner feeds no value twice when a worker re-sends a batch after a crash.
+sees a version's whole stream whatever the partitioning, each worker sends, per batch and
+(model, version), one :class:`DetectorValues` message to the detector-values topic, its source
+partitions' values merged in event-time order (:func:`merged`), keyed by (model, version): every
+worker's values of a version land in one partition, read by one detector owner in arrival order.
+Each value keeps the source partition and offset of the event that produced it, so the owner
+feeds no value twice when a worker re-sends a batch after a crash.
 
 >>> values = DetectorValues("m", "v1", "monitor.feedback", 2, 0, 41,
 ...     {"error": StreamValues((40, 41), (0.0, 1.0), (100.0, 101.0))})
@@ -17,8 +18,10 @@ b'm\\x00v1'
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgspec
 import numpy as np
@@ -30,9 +33,11 @@ from monitor.errors import MonitorError
 __all__ = [
     "DETECTOR_STREAMS",
     "DetectorValues",
+    "SourceRange",
     "StreamValues",
     "decode_values",
     "encode_values",
+    "merged",
     "values_key",
     "worsened",
 ]
@@ -57,11 +62,14 @@ def worsened(stream: str, mean_before: float | None, mean_after: float | None) -
 
 @dataclass(frozen=True, slots=True)
 class StreamValues:
-    """One stream's values of a message, in order, each with its source offset and event time."""
+    """One stream's values of a message, in order, each with its source offset and event time, and
+    (in a message of several sources) the index of its source in
+    :attr:`DetectorValues.sources`; empty: every value is from the first."""
 
     offsets: tuple[int, ...]
     values: tuple[float, ...]
     times: tuple[float, ...]
+    sources: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not len(self.offsets) == len(self.values) == len(self.times):
@@ -69,12 +77,36 @@ class StreamValues:
                 f"detector values: {len(self.offsets)} offsets, {len(self.values)} values and "
                 f"{len(self.times)} times differ in length"
             )
+        if self.sources and len(self.sources) != len(self.offsets):
+            raise MonitorError(
+                f"detector values: {len(self.sources)} sources for {len(self.offsets)} values"
+            )
+
+    def source_of(self) -> tuple[int, ...]:
+        """Each value's index in its message's sources."""
+        return self.sources or (0,) * len(self.offsets)
+
+
+class SourceRange(NamedTuple):
+    """A source log a message's values come from (``epoch``: its position epoch) and the batch's
+    last offset there, values or not."""
+
+    topic: str
+    partition: int
+    epoch: int
+    last_offset: int
+
+    @property
+    def log(self) -> tuple[str, int, int]:
+        """The log the offsets count in: ``(topic, partition, position epoch)``."""
+        return self.topic, self.partition, self.epoch
 
 
 @dataclass(frozen=True, slots=True)
 class DetectorValues:
-    """A version's detector values from one batch of one source partition (``epoch`` is its
-    position epoch; ``last_offset`` the batch's last offset there, values or not)."""
+    """A version's detector values from one batch: of one source partition (``epoch`` is its
+    position epoch; ``last_offset`` the batch's last offset there, values or not), and of the
+    sources in ``more`` when :func:`merged` put several in one message."""
 
     model: str
     model_version: str
@@ -83,11 +115,76 @@ class DetectorValues:
     epoch: int
     last_offset: int
     streams: Mapping[str, StreamValues]
+    more: tuple[SourceRange, ...] = ()
 
     @property
     def source(self) -> tuple[str, int, int]:
-        """The log the offsets count in: ``(topic, partition, position epoch)``."""
+        """The log the first source's offsets count in: ``(topic, partition, position epoch)``."""
         return self.src_topic, self.src_partition, self.epoch
+
+    @property
+    def sources(self) -> tuple[SourceRange, ...]:
+        """Every source, in the order :attr:`StreamValues.sources` counts them."""
+        first = SourceRange(self.src_topic, self.src_partition, self.epoch, self.last_offset)
+        return (first, *self.more)
+
+
+def merged(batch: Sequence[DetectorValues]) -> list[DetectorValues]:
+    """One message per (model, version) of a batch's messages, each stream's values of all its
+    sources in event-time order (values of equal times in the order they came).
+
+    A backlog's batch holds each source partition's whole stretch; sent one partition after another
+    a version's detector met the seams where they join, and took them for changes (an hour of two
+    partitions with one switch at minute 30 gave two detections for the worse and one for the
+    better). The owner still feeds each value once: every value keeps its source and offset.
+
+    >>> def one(partition, times):
+    ...     n = len(times)
+    ...     return DetectorValues("m", "v1", "fb", partition, 0, 100 + partition,
+    ...         {"error": StreamValues(tuple(range(n)), (float(partition),) * n, tuple(times))})
+    >>> [message] = merged([one(0, [10.0, 70.0, 130.0]), one(1, [20.0, 80.0])])
+    >>> message.streams["error"].values, message.streams["error"].sources
+    ((0.0, 1.0, 0.0, 1.0, 0.0), (0, 1, 0, 1, 0))
+    >>> [(s.partition, s.last_offset) for s in message.sources]
+    [(0, 100), (1, 101)]
+    """
+    by_version: dict[tuple[str, str], list[DetectorValues]] = defaultdict(list)
+    for message in batch:
+        by_version[(message.model, message.model_version)].append(message)
+    return [
+        parts[0] if len(parts) == 1 and _in_time_order(parts[0]) else _merge(parts)
+        for parts in by_version.values()
+    ]
+
+
+def _in_time_order(message: DetectorValues) -> bool:
+    return all(all(a <= b for a, b in zip(s.times, s.times[1:])) for s in message.streams.values())
+
+
+def _merge(parts: Sequence[DetectorValues]) -> DetectorValues:
+    sources: list[SourceRange] = []
+    columns: dict[str, list[tuple[StreamValues, int]]] = defaultdict(list)
+    for part in parts:
+        for name, stream in part.streams.items():
+            columns[name].append((stream, len(sources)))
+        sources += part.sources
+    streams = {}
+    for name, pieces in columns.items():
+        times = np.concatenate([np.asarray(s.times, np.float64) for s, _ in pieces])
+        order = np.argsort(times, kind="stable")
+        offsets = np.concatenate([np.asarray(s.offsets, np.int64) for s, _ in pieces])
+        values = np.concatenate([np.asarray(s.values, np.float64) for s, _ in pieces])
+        index = np.concatenate([np.asarray(s.source_of(), np.int64) + base for s, base in pieces])
+        streams[name] = StreamValues(
+            tuple(offsets[order].tolist()),
+            tuple(values[order].tolist()),
+            tuple(times[order].tolist()),
+            tuple(index[order].tolist()) if len(sources) > 1 else (),
+        )
+    first, *more = sources
+    return DetectorValues(
+        parts[0].model, parts[0].model_version, *first, streams=streams, more=tuple(more)
+    )
 
 
 def values_key(model: str, model_version: str) -> bytes:
@@ -97,17 +194,19 @@ def values_key(model: str, model_version: str) -> bytes:
 
 def encode_values(values: DetectorValues) -> bytes:
     """Compact columnar JSON."""
-    return orjson.dumps(
-        {
-            "m": values.model,
-            "v": values.model_version,
-            "t": values.src_topic,
-            "p": values.src_partition,
-            "e": values.epoch,
-            "o": values.last_offset,
-            "s": {k: [s.offsets, s.values, s.times] for k, s in values.streams.items()},
-        }
-    )
+    body = {
+        "m": values.model,
+        "v": values.model_version,
+        "t": values.src_topic,
+        "p": values.src_partition,
+        "e": values.epoch,
+        "o": values.last_offset,
+        "s": {k: [s.offsets, s.values, s.times] for k, s in values.streams.items()},
+    }
+    if values.more:  # a merged message: its further sources, and each value's source
+        body["x"] = [tuple(source) for source in values.more]
+        body["k"] = {k: s.sources for k, s in values.streams.items() if s.sources}
+    return orjson.dumps(body)
 
 
 class _ValuesWire(msgspec.Struct, gc=False):
@@ -120,6 +219,8 @@ class _ValuesWire(msgspec.Struct, gc=False):
     e: int
     o: int
     s: dict[str, tuple[list[int], list[float], list[float]]]
+    x: list[tuple[str, int, int, int]] = []
+    k: dict[str, list[int]] = {}
 
 
 _WIRE = msgspec.json.Decoder(_ValuesWire)
@@ -143,9 +244,12 @@ def decode_values(data: bytes) -> DetectorValues:
             body.e,
             body.o,
             {
-                name: StreamValues(tuple(offsets), tuple(vals), tuple(times))
+                name: StreamValues(
+                    tuple(offsets), tuple(vals), tuple(times), tuple(body.k.get(name, ()))
+                )
                 for name, (offsets, vals, times) in body.s.items()
             },
+            tuple(SourceRange(*source) for source in body.x),
         )
         _check(decoded)
         return decoded
@@ -168,10 +272,14 @@ def _check(values: DetectorValues) -> None:
     unknown = set(values.streams) - set(DETECTOR_STREAMS)
     if unknown:
         raise ValueError(f"unknown stream(s) {sorted(unknown)[:5]}")
-    if min(values.src_partition, values.epoch, values.last_offset + 1) < 0:
+    if any(min(s.partition, s.epoch, s.last_offset + 1) < 0 for s in values.sources):
         raise ValueError("negative partition, epoch or offset")
     for name, stream in values.streams.items():
         if stream.offsets and min(stream.offsets) < 0:
             raise ValueError(f"{name}: negative offset")
+        if stream.sources and not 0 <= min(stream.sources) <= max(stream.sources) < len(
+            values.sources
+        ):
+            raise ValueError(f"{name}: a value's source is not one of the message's")
         if not (np.isfinite(stream.values).all() and np.isfinite(stream.times).all()):
             raise ValueError(f"{name}: a value or time is not finite")

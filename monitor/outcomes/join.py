@@ -178,7 +178,7 @@ def detector_values(
     >>> o = JoinedOutcome("a", "m", "v", 0.0, 1.0, prediction=1, label=0, rating=2)
     >>> got = detector_values([o], [7], {("m", "v"): ([6], [80.0], [0.0])})[("m", "v")]
     >>> sorted(got), got["error"]
-    (['error', 'latency_ms', 'satisfaction'], StreamValues(offsets=(7,), values=(1.0,), times=(1.0,)))
+    (['error', 'latency_ms', 'satisfaction'], StreamValues(offsets=(7,), values=(1.0,), times=(1.0,), sources=()))
     """
     columns: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: defaultdict(list))
     for o, offset in zip(outcomes, offsets):

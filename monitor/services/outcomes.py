@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from monitor.adapters.join_store import JoinStore
 from monitor.adapters.schema import OUTCOME_PREFIX
-from monitor.detectors.values import DetectorValues
+from monitor.detectors.values import DetectorValues, merged
 from monitor.experiments.fold import (
     covariate_value,
     fold_experiment_inferences,
@@ -136,6 +136,7 @@ class OutcomeStage:
             result.outcomes += outcomes
             result.join_delays += [o.feedback_time - o.inference_time for o in outcomes]
             result.values += _values(topic, partition, source, outcomes, offsets)
+        result.values = merged(result.values)  # a backlog's partitions side by side, in event time
         return result
 
 

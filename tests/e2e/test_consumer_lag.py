@@ -11,7 +11,7 @@ from tests_support import inference, wait_until
 
 from monitor.adapters.producer import EventProducer
 
-N = 1200  # at 5 messages a batch, about 10 s behind
+N = 2400  # at 2 messages a batch, about 10 s behind (batches cut from fetched messages held)
 
 
 def lag_series(worker) -> dict[str, float]:
@@ -38,7 +38,7 @@ def test_lag_is_exported_while_behind_and_zero_once_caught_up(deployment, start_
             assert not report.rejected
 
     asyncio.run(send())
-    worker = start_worker(MONITOR_BATCH_SIZE="5")  # many small batches: seconds behind
+    worker = start_worker(MONITOR_BATCH_SIZE="2")  # many small batches: seconds behind
     behind: list[dict[str, float]] = []
 
     def lagging() -> bool:

@@ -327,15 +327,18 @@ def fed_in_topic_order(deployment: Deployment) -> tuple[np.ndarray, np.ndarray, 
     fed: dict[tuple[str, int, int], int] = {}
     errors, times, carried = [], [], set()
     for message in asyncio.run(consume()):
-        seen = fed.get(message.source, -1)
+        seen = [fed.get(source.log, -1) for source in message.sources]
         if "error" in message.streams:
             column = message.streams["error"]
-            for offset, value, value_time in zip(column.offsets, column.values, column.times):
-                if offset > seen:
-                    carried.add(message.src_partition)
+            for offset, value, value_time, k in zip(
+                column.offsets, column.values, column.times, column.source_of()
+            ):
+                if offset > seen[k]:
+                    carried.add(message.sources[k].partition)
                     errors.append(value)
                     times.append(value_time)
-        fed[message.source] = max(seen, message.last_offset)
+        for source, before in zip(message.sources, seen):
+            fed[source.log] = max(before, source.last_offset)
     return np.array(errors, dtype=np.float64), np.array(times), carried
 
 

@@ -387,7 +387,10 @@ def test_restarts_keep_pending_joins_and_detector_state(deployment, start_worker
     # No detection lost or repeated: the same detections as the clean run. Their positions may move
     # a little: both partitions' values meet in arrival order, which differs between the two runs.
     clean_detections = reader_for(clean).query(DETECTIONS).rows
-    assert [d[2:4] for d in detections] == [d[2:4] for d in clean_detections]
+    assert [d[2:4] for d in detections] == [d[2:4] for d in clean_detections], (
+        [d[6:] for d in detections],
+        [d[6:] for d in clean_detections],
+    )
     assert all(abs(a[6] - b[6]) <= 64 for a, b in zip(detections, clean_detections)), (
         detections,
         clean_detections,

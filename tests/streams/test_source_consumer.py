@@ -20,6 +20,7 @@ KINDS = {"inf": "inference", "fb": "feedback"}
 class Record(NamedTuple):
     offset: int
     value: bytes
+    timestamp: int = 0
 
 
 class ScriptedFetch:
@@ -31,27 +32,20 @@ class ScriptedFetch:
         self.step = step
         self.calls: list[tuple[float, int]] = []
 
-    async def __call__(self, wait: float, max_records: int):
+    async def __call__(self, wait: float, max_records: int | None):
         self.calls.append((wait, max_records))
         self.now += self.step
         if not self.results:
             return {}
-        result = self.results.pop(0)
-        records = [(source, r) for source, rs in result.items() for r in rs]
-        taken, rest = records[:max_records], records[max_records:]
-        if rest:  # what did not fit is fetched next time, as aiokafka keeps it buffered
-            left: dict[tuple[str, int], list[Record]] = {}
-            for source, r in rest:
-                left.setdefault(source, []).append(r)
-            self.results.insert(0, left)
-        out: dict[tuple[str, int], list[Record]] = {}
-        for source, r in taken:
-            out.setdefault(source, []).append(r)
-        return out
+        return self.results.pop(0)
 
 
-def records(topic: str, partition: int, offsets: range) -> dict[tuple[str, int], list[Record]]:
-    return {(topic, partition): [Record(o, b"%d" % o) for o in offsets]}
+def records(
+    topic: str, partition: int, offsets: range, times: range | None = None
+) -> dict[tuple[str, int], list[Record]]:
+    """Records of one partition; timestamps ``times`` (in ms), else all 0."""
+    stamps = times or [0] * len(offsets)
+    return {(topic, partition): [Record(o, b"%d" % o, t) for o, t in zip(offsets, stamps)]}
 
 
 def cut(fetch: ScriptedFetch, size: int, within: float, stopping=lambda: False):
@@ -62,15 +56,52 @@ def cut(fetch: ScriptedFetch, size: int, within: float, stopping=lambda: False):
 def test_a_batch_is_cut_at_its_size_across_fetches():
     fetch = ScriptedFetch([records("inf", 0, range(3)), records("fb", 1, range(10, 20))])
     batch = cut(fetch, size=5, within=60.0)
-    assert [(m.topic, m.partition, m.offset, m.kind) for m in batch] == [
+    assert [(m.topic, m.partition, m.offset, m.kind) for m in batch] == [  # equal timestamps
         ("inf", 0, 0, "inference"),
-        ("inf", 0, 1, "inference"),
-        ("inf", 0, 2, "inference"),
         ("fb", 1, 10, "feedback"),
+        ("inf", 0, 1, "inference"),
         ("fb", 1, 11, "feedback"),
+        ("inf", 0, 2, "inference"),
     ]
     assert [m.value for m in batch][:1] == [b"0"]
-    assert fetch.calls[1][1] == 2  # never asks for more than the batch has room for
+    assert fetch.calls[1][1] is None  # every partition's fetched records, the rest held
+
+
+def test_a_backlog_is_cut_across_partitions_in_timestamp_order_and_the_rest_held():
+    """A backlog's fetch brings a long stretch of each partition; aiokafka hands them out one
+    partition after another. Batches take them in timestamp order: every batch a bit of each."""
+    fetch = ScriptedFetch(
+        [
+            {
+                **records("fb", 0, range(6), range(0, 60, 10)),
+                **records("fb", 1, range(100, 106), range(5, 65, 10)),
+                **records("inf", 0, range(50, 53), range(1, 31, 10)),
+            }
+        ],
+        step=0.5,
+    )
+    cutter = BatchCutter(fetch, KINDS, 4, 1.0, clock=lambda: fetch.now)
+    batches = [asyncio.run(cutter.next_batch(lambda: False)) for _ in range(5)]
+    assert [[(m.topic, m.offset) for m in batch] for batch in batches] == [
+        [("fb", 0), ("inf", 50), ("fb", 100), ("fb", 1)],
+        [("inf", 51), ("fb", 101), ("fb", 2), ("inf", 52)],
+        [("fb", 102), ("fb", 3), ("fb", 103), ("fb", 4)],
+        [("fb", 104), ("fb", 5), ("fb", 105)],
+        [],
+    ]
+    # one fetch for the first three batches; the fourth waited its second for more
+    assert len(fetch.calls) == 4
+    assert cutter.held() == 0
+
+
+def test_held_records_are_dropped_at_a_rebalance():
+    fetch = ScriptedFetch([records("fb", 0, range(10))], step=0.5)
+    cutter = BatchCutter(fetch, KINDS, 4, 1.0, clock=lambda: fetch.now)
+    assert [m.offset for m in asyncio.run(cutter.next_batch(lambda: False))] == [0, 1, 2, 3]
+    assert cutter.held() == 6
+    cutter.drop_held()  # the consumer fetches from the committed offset again
+    fetch.results = [records("fb", 0, range(4, 6))]
+    assert [m.offset for m in asyncio.run(cutter.next_batch(lambda: False))] == [4, 5]
 
 
 def test_a_batch_ends_within_its_time_of_the_first_message():
@@ -85,7 +116,7 @@ def test_a_batch_ends_within_its_time_of_the_first_message():
 def test_nothing_arrived_is_an_empty_batch_after_one_wait():
     fetch = ScriptedFetch([])
     assert cut(fetch, size=10, within=1.0) == []
-    assert fetch.calls == [(0.5, 10)]
+    assert fetch.calls == [(0.5, None)]
 
 
 def test_a_stop_returns_no_batch():
@@ -103,19 +134,25 @@ def test_a_stop_returns_no_batch():
     within=st.floats(0.0, 3.0),
 )
 def test_batches_hold_every_record_once_in_order(sizes, size, within):
-    """Whatever the fetches return, the batches in turn are every record, in fetch order, none
-    larger than ``size``."""
+    """Whatever the fetches return, the batches in turn are every record once, each partition's
+    in offset order, none larger than ``size``."""
     script, offset = [], 0
     for partition, n in enumerate(sizes):
-        script.append(records("inf", partition % 3, range(offset, offset + n)))
+        script.append(
+            records("inf", partition % 3, range(offset, offset + n), range(n * 7 % 5, 10**6, 3))
+        )
         offset += n
     fetch = ScriptedFetch(script, step=0.4)
+    cutter = BatchCutter(fetch, KINDS, size, within, clock=lambda: fetch.now)
     got: list[RawMessage] = []
     for _ in range(offset + len(sizes) + 2):
-        batch = cut(fetch, size, within)
+        batch = asyncio.run(cutter.next_batch(lambda: False))
         assert len(batch) <= size
         got += batch
-    assert [m.offset for m in got] == list(range(offset))
+    assert sorted(m.offset for m in got) == list(range(offset))
+    for partition in range(3):
+        mine = [m.offset for m in got if m.partition == partition]
+        assert mine == sorted(mine)
 
 
 def test_offsets_are_due_after_enough_messages_or_time():
