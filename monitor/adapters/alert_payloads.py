@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.alerts.state import Alert
+from monitor.alerts.state import Alert, successor
 
 __all__ = [
     "DELIVERY_HEADER",
@@ -69,8 +69,32 @@ def _runbook_annotations(description: str, runbook: str) -> dict[str, str]:
     return {"description": description}
 
 
+def _texts(alert: Alert) -> tuple[str, str, dict[str, str]]:
+    """Summary, description and extra annotations. A superseded alert resolves (Alertmanager
+    knows only firing and resolved) but its texts say it did not clear: default templates show
+    ``[RESOLVED]`` and then the annotations, ``description`` first.
+
+    >>> old = Alert.firing("drift", "warning", "m", "v1", 60.0, "m v1: input drift",
+    ...                    description="Inputs moved.")
+    >>> new = Alert.firing("takeover", "critical", "m", "v1", 120.0, "roll back",
+    ...                    recommended_action="rollback")
+    >>> _texts(old.superseded(new, 120.0))[0]
+    'Superseded by takeover (rollback): m v1: input drift'
+    >>> _texts(old.resolved(120.0))
+    ('m v1: input drift', 'Inputs moved.', {})
+    """
+    new = successor(alert.evidence) if alert.status == "resolved" else None
+    if new is None:
+        return alert.summary, alert.description, {}
+    lead = f"Superseded by {new}"
+    description = f"{lead}: not cleared, the incident goes on under that alert. {alert.description}"
+    return f"{lead}: {alert.summary}", description.strip(), {"superseded_by": new}
+
+
 def alertmanager_payload(alert: Alert, generator_url: str = "") -> dict[str, Any]:
-    """One Alertmanager API v2 ``postableAlert``; resolved alerts carry ``endsAt``."""
+    """One Alertmanager API v2 ``postableAlert``; resolved alerts carry ``endsAt``, superseded
+    ones say so in ``summary``, ``description`` and ``superseded_by``."""
+    summary, description, superseded = _texts(alert)
     item: dict[str, Any] = {
         "labels": {
             "alertname": alert.rule,
@@ -80,10 +104,11 @@ def alertmanager_payload(alert: Alert, generator_url: str = "") -> dict[str, Any
             "service": SERVICE,
         },
         "annotations": {
-            "summary": alert.summary,
-            **_runbook_annotations(alert.description, alert.runbook_url),
+            "summary": summary,
+            **_runbook_annotations(description, alert.runbook_url),
             "recommended_action": alert.recommended_action or "",
             "evidence": json.dumps(dict(alert.evidence), sort_keys=True, default=str),
+            **superseded,
         },
         "startsAt": _rfc3339(alert.starts_at),
     }

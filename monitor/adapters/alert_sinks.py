@@ -154,7 +154,9 @@ class WebhookSink(_HttpSink):
 
 
 class LogSink:
-    """Writes each alert as one JSON log line: WARNING when firing, INFO when resolved."""
+    """Writes each alert as one JSON log line: WARNING when firing, INFO when resolved. The
+    message reads ``alert firing <rule>``, ``alert resolved <rule>`` or, for an escalated
+    incident's old alert, ``alert <rule> superseded by <rule> (<action>)``: it did not clear."""
 
     name = "log"
 
@@ -164,9 +166,11 @@ class LogSink:
 
     async def send(self, alert: Alert) -> None:
         level = logging.WARNING if alert.status == "firing" else logging.INFO
-        self.logger.log(
-            level, "alert %s %s: %s", alert.status, alert.rule, alert_json(alert).decode()
-        )
+        body = alert_json(alert).decode()
+        if alert.resolution == "superseded":
+            self.logger.log(level, "alert %s %s: %s", alert.rule, alert.status_text, body)
+        else:
+            self.logger.log(level, "alert %s %s: %s", alert.status, alert.rule, body)
 
 
 class KafkaAlertSink:

@@ -15,7 +15,7 @@ recommendation, and resolves when every rule is clear.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.alerts.actions import (
@@ -342,7 +342,8 @@ class IncidentEvaluator:
     ) -> list[Alert]:
         """Open the version's incident, or escalate the open one: when this window's diagnosis
         is a more urgent row of the decision table, a new alert fires and the old one resolves,
-        superseded (when both have one alertname, the new alert alone: a receiver updates it)."""
+        superseded: ``resolution`` ``superseded``, ``evidence.superseded_by`` naming the new one
+        (when both have one alertname, the new alert alone: a receiver updates it)."""
         alert = self._fire(facts, firing, breaches)
         current = self.open.get(incident)
         if alert is None or (current is not None and not _escalates(alert, current)):
@@ -350,14 +351,7 @@ class IncidentEvaluator:
         self.open[incident] = alert
         if current is None or current.fingerprint == alert.fingerprint:
             return [alert]
-        superseded = replace(
-            current.resolved(facts.window_end),
-            evidence={
-                **current.evidence,
-                "superseded_by": {"rule": alert.rule, "action": alert.recommended_action},
-            },
-        )
-        return [superseded, alert]
+        return [current.superseded(alert, facts.window_end), alert]
 
     def _fire(
         self, facts: WindowFacts, firing: Sequence[AlertRule], breaches: Mapping[str, bool]
@@ -392,7 +386,7 @@ class IncidentEvaluator:
     def from_state(
         cls, state: Mapping[str, Any], recent_version_seconds: float = 86400
     ) -> IncidentEvaluator:
-        open_incidents = {k: Alert(**v) for k, v in state.get("open", {}).items()}
+        open_incidents = {k: Alert.from_dict(v) for k, v in state.get("open", {}).items()}
         return cls(
             AlertTracker.from_state(state.get("tracker", {})),
             open_incidents,

@@ -24,10 +24,13 @@ from typing import Any, Literal
 
 from monitor.alerts.rules import AlertRule
 
-__all__ = ["Alert", "AlertTracker", "fingerprint"]
+__all__ = ["SUPERSEDED_BY", "Alert", "AlertTracker", "fingerprint", "status_text", "successor"]
 
 Transition = Literal["fire", "resolve"]
+Resolution = Literal["cleared", "superseded"]
 _SEP = "\x1f"
+# The evidence key of an alert closed because a more urgent alert took its incident over.
+SUPERSEDED_BY = "superseded_by"
 
 
 @dataclass
@@ -120,14 +123,52 @@ def fingerprint(rule: str, model: str, model_version: str) -> str:
     return digest[:16]
 
 
+def successor(evidence: Mapping[str, Any]) -> str | None:
+    """``<rule> (<action>)`` of the alert that took the incident over when ``evidence`` is a
+    superseded alert's, else ``None``.
+
+    >>> successor({"superseded_by": {"rule": "takeover_vs_previous", "action": "rollback"}})
+    'takeover_vs_previous (rollback)'
+    >>> successor({"psi": 0.4}) is None
+    True
+    """
+    by = evidence.get(SUPERSEDED_BY)
+    if not isinstance(by, Mapping) or not by.get("rule"):
+        return None
+    action = by.get("action")
+    return f"{by['rule']} ({action})" if action else str(by["rule"])
+
+
+def status_text(status: str, evidence: Mapping[str, Any]) -> str:
+    """A notification's status as a person should read it: a resolved alert whose incident goes
+    on under a more urgent alert did not clear.
+
+    >>> status_text("resolved", {"superseded_by": {"rule": "takeover", "action": "rollback"}})
+    'superseded by takeover (rollback)'
+    >>> status_text("resolved", {}), status_text("firing", {})
+    ('resolved', 'firing')
+    """
+    new = successor(evidence) if status == "resolved" else None
+    return f"superseded by {new}" if new else status
+
+
 @dataclass(frozen=True)
 class Alert:
     """One notification: a firing or a resolved incident. Times are epoch seconds.
 
     >>> a = Alert.firing("takeover", "warning", "chat", "v1", 600.0, "too many takeovers")
     >>> r = a.resolved(1200.0)
-    >>> (r.status, r.ends_at, r.fingerprint == a.fingerprint)
-    ('resolved', 1200.0, True)
+    >>> (r.status, r.ends_at, r.fingerprint == a.fingerprint, r.resolution)
+    ('resolved', 1200.0, True, 'cleared')
+
+    An escalated incident closes its old alert as superseded: still ``resolved`` (the series
+    stops), with ``resolution`` saying the incident goes on under the new alert.
+
+    >>> new = Alert.firing("rollback_rule", "critical", "chat", "v1", 900.0, "roll back",
+    ...                    recommended_action="rollback")
+    >>> s = a.superseded(new, 900.0)
+    >>> (s.status, s.resolution, s.evidence["superseded_by"], s.status_text)
+    ('resolved', 'superseded', {'rule': 'rollback_rule', 'action': 'rollback'}, 'superseded by rollback_rule (rollback)')
     """
 
     fingerprint: str
@@ -172,19 +213,43 @@ class Alert:
     def resolved(self, ends_at: float) -> Alert:
         return replace(self, status="resolved", ends_at=ends_at)
 
+    def superseded(self, by: Alert, ends_at: float) -> Alert:
+        """This alert resolved because ``by``, a more urgent alert, took its incident over."""
+        note = {"rule": by.rule, "action": by.recommended_action}
+        return replace(self.resolved(ends_at), evidence={**self.evidence, SUPERSEDED_BY: note})
+
+    @property
+    def resolution(self) -> Resolution | None:
+        """``None`` while firing; ``superseded`` when a more urgent alert took the incident over
+        (``evidence.superseded_by`` names it), else ``cleared``."""
+        if self.status != "resolved":
+            return None
+        return "superseded" if successor(self.evidence) else "cleared"
+
+    @property
+    def status_text(self) -> str:
+        """``firing``, ``resolved`` or ``superseded by <rule> (<action>)``."""
+        return status_text(self.status, self.evidence)
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-compatible dict (``evidence`` must hold JSON-compatible values)."""
+        """A JSON-compatible dict (``evidence`` must hold JSON-compatible values) with the
+        derived ``resolution``."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["evidence"] = dict(self.evidence)
+        out["resolution"] = self.resolution
         return out
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Alert:
-        """The alert :meth:`to_dict` made (unknown keys are ignored).
+        """The alert :meth:`to_dict` made (unknown keys and the derived ``resolution`` are
+        ignored, so a payload saved before ``resolution`` existed reads the same).
 
         >>> a = Alert.firing("takeover", "warning", "chat", "v1", 600.0, "s", evidence={"n": 3})
         >>> Alert.from_dict(a.to_dict()) == a
         True
+        >>> old = {k: v for k, v in a.resolved(900.0).to_dict().items() if k != "resolution"}
+        >>> Alert.from_dict(old).to_dict()["resolution"]
+        'cleared'
         """
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})

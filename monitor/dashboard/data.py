@@ -6,11 +6,13 @@ values the pages draw; no SQL is written here.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.alerts.state import status_text
 from monitor.catalogue import outcome_metric
 from monitor.dashboard.filters import Filters
 from monitor.drift.baseline import Baseline
@@ -127,6 +129,16 @@ class Alert:
     recommended_action: str
     evidence: str
     runbook_url: str
+
+    @property
+    def status_text(self) -> str:
+        """``firing``, ``resolved``, or ``superseded by <rule> (<action>)``: an escalated incident's
+        old alert did not clear."""
+        try:
+            evidence = json.loads(self.evidence)
+        except ValueError:
+            evidence = None
+        return status_text(self.status, evidence if isinstance(evidence, dict) else {})
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,9 +187,11 @@ def alerts_page(alerts: Sequence[data.Alert]) -> str:
             if a.runbook_url.startswith(("https://", "http://"))
             else esc(a.runbook_url or "no runbook")
         )
+        status = a.status_text
+        kind = a.status if status == a.status else "superseded"
         items.append(
-            f'<li class="alert status-{esc(a.status)} sev-{esc(a.severity)}"><div class="when">{_time(a.starts_at)}'
-            f"{' → ' + _time(a.ends_at) if a.ends_at else ''}</div><div><strong>{esc(a.status)}</strong> "
+            f'<li class="alert status-{esc(kind)} sev-{esc(a.severity)}"><div class="when">{_time(a.starts_at)}'
+            f"{' → ' + _time(a.ends_at) if a.ends_at else ''}</div><div><strong>{esc(status)}</strong> "
             f'<span class="badge">{esc(a.severity)}</span> {esc(a.rule)} · {esc(a.model)} {esc(a.version)} · '
             f"<code>{esc(a.id)}</code></div><p>{esc(a.summary)}</p>"
             f'<p class="action">Recommended action: <strong>{esc(a.recommended_action or "-")}</strong> · {runbook}</p>'

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from monitor.alerts.state import status_text
 from monitor.errors import ConfigError
 from monitor.settings import Settings
 from monitor.tools.cli_known import check_store_filters
@@ -68,9 +69,11 @@ def _print_block(alert: dict[str, Any]) -> None:
     from monitor.tools.terminal import terminal_text
 
     console = Console(soft_wrap=True, highlight=False)
-    colour = "red" if alert["status"] == "firing" else "green"
+    evidence = alert["evidence"] if isinstance(alert["evidence"], dict) else {}
+    status = status_text(alert["status"], evidence)  # a superseded alert did not clear
+    colour = {"firing": "red", "resolved": "green"}.get(status, "yellow")
     head = Text.assemble(
-        (f"{alert['status']:<9}", f"bold {colour}"),
+        (terminal_text(f"{status:<8} "), f"bold {colour}"),
         (f"{alert['severity']:<9}", "bold"),
         terminal_text(f"{alert['model']} {alert['model_version']}  "),
         (_when(alert["created_at"]), "dim"),

@@ -12,7 +12,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -28,6 +28,7 @@ from monitor.adapters.alert_sinks import (
     LogSink,
     WebhookSink,
     alertmanager_payload,
+    delivery_key,
 )
 from monitor.adapters.local_broker import free_port
 from monitor.alerts.state import Alert
@@ -83,6 +84,7 @@ class Receiver:
     async def start(self) -> Receiver:
         app = web.Application()
         app.router.add_post("/hook", self.handle)
+        app.router.add_post("/api/v2/alerts", self.handle)  # stands in for Alertmanager's API
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
@@ -251,6 +253,131 @@ def test_log_and_kafka_sinks(caplog: pytest.LogCaptureFixture) -> None:
         assert sent[0][0] == alert.fingerprint.encode()
         assert json.loads(sent[0][1])["rule"] == "human_takeover_high"
         assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.INFO]
+
+    asyncio.run(scenario())
+
+
+def make_escalation(at: float) -> tuple[Alert, Alert]:
+    """The old alert, superseded, and the more urgent alert that took its incident over, as
+    ``IncidentEvaluator`` sends them when a drift incident's outcomes degrade (built by hand: the
+    value ``Alert.superseded`` returns)."""
+    drift = Alert.firing(
+        "input_drift_significant",
+        "warning",
+        "chat",
+        "v2",
+        at - 60,
+        "chat v2: input drift, outcomes not known yet, investigate upstream",
+        description="Inputs moved.",
+        recommended_action="investigate_upstream",
+        evidence={"rules": ["input_drift_significant"]},
+    )
+    rollback = Alert.firing(
+        "satisfaction_drop_vs_previous_version",
+        "critical",
+        "chat",
+        "v2",
+        at,
+        "chat v2: satisfaction fell after the new version, roll back to v1",
+        recommended_action="rollback",
+    )
+    superseded = replace(
+        drift.resolved(at),
+        evidence={
+            **drift.evidence,
+            "superseded_by": {"rule": rollback.rule, "action": rollback.recommended_action},
+        },
+    )
+    return superseded, rollback
+
+
+SUCCESSOR = "satisfaction_drop_vs_previous_version (rollback)"
+
+
+def test_log_and_kafka_sinks_say_a_superseded_alert_did_not_clear(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sent: list[bytes] = []
+
+    async def send(key: bytes, value: bytes) -> None:
+        sent.append(value)
+
+    async def scenario() -> None:
+        superseded, _ = make_escalation(1000.0)
+        await KafkaAlertSink(send).send(superseded)
+        await KafkaAlertSink(send).send(make_alert().resolved(1000.0))
+        with caplog.at_level(logging.INFO, logger="alerts-test"):
+            await LogSink(logging.getLogger("alerts-test")).send(superseded)
+        values = [json.loads(v) for v in sent]
+        assert [(v["status"], v["resolution"]) for v in values] == [
+            ("resolved", "superseded"),
+            ("resolved", "cleared"),
+        ]
+        assert values[0]["evidence"]["superseded_by"] == {
+            "rule": "satisfaction_drop_vs_previous_version",
+            "action": "rollback",
+        }
+        [record] = caplog.records
+        assert record.levelno == logging.INFO
+        assert record.getMessage().startswith(
+            f"alert input_drift_significant superseded by {SUCCESSOR}: {{"
+        )
+        assert "alert resolved" not in record.getMessage()
+
+    asyncio.run(scenario())
+
+
+def test_an_escalation_reaches_the_receivers_as_superseded_not_cleared() -> None:
+    """Through the delivery queue to real loopback receivers: the signed webhook (which answers
+    503 first, so the notification is retried) and Alertmanager's API."""
+
+    async def scenario() -> None:
+        hook = await Receiver(fail_first=1).start()
+        api = await Receiver().start()
+        queue = DeliveryQueue(
+            [
+                WebhookSink(hook.url, secret=SECRET),
+                AlertmanagerSink(f"http://127.0.0.1:{api.port}"),
+            ],
+            base_delay=0.05,
+        )
+        superseded, rollback = make_escalation(1_767_225_600.0)
+        try:
+            queue.enqueue(superseded)
+            queue.enqueue(rollback)
+            assert await queue.flush(timeout=10)
+        finally:
+            await queue.close()
+            await hook.stop()
+            await api.stop()
+        assert hook.calls == 3  # the superseded notification once refused, then both taken
+        old, new = (json.loads(b) for b in hook.bodies)
+        assert (old["status"], old["resolution"], old["rule"]) == (
+            "resolved",
+            "superseded",
+            "input_drift_significant",
+        )
+        assert (new["status"], new["resolution"], new["rule"]) == (
+            "firing",
+            None,
+            "satisfaction_drop_vs_previous_version",
+        )
+        assert hook.headers[0]["X-Monitor-Delivery-Id"] == (
+            f"{superseded.fingerprint}:resolved:1767225540.000"
+        )
+        assert delivery_key(superseded) == delivery_key(superseded.resolved(1_767_225_600.0))
+        [[am_old], [am_new]] = (json.loads(b) for b in api.bodies)
+        assert am_old["labels"]["alertname"] == "input_drift_significant"
+        assert am_old["endsAt"] == "2026-01-01T00:00:00.000Z"  # the old series stops
+        assert am_old["annotations"]["superseded_by"] == SUCCESSOR
+        assert am_old["annotations"]["summary"] == (
+            f"Superseded by {SUCCESSOR}: chat v2: input drift, outcomes not known yet, "
+            "investigate upstream"
+        )
+        assert am_old["annotations"]["description"].startswith(
+            f"Superseded by {SUCCESSOR}: not cleared, the incident goes on under that alert."
+        )
+        assert "endsAt" not in am_new and "superseded_by" not in am_new["annotations"]
 
     asyncio.run(scenario())
 
@@ -426,11 +553,49 @@ def test_real_alertmanager_receives_firing_then_resolved(alertmanager: RunningAl
     asyncio.run(scenario())
 
 
+def test_real_alertmanager_notifies_a_superseded_alert_as_resolved_with_its_successor(
+    alertmanager: RunningAlertmanager,
+) -> None:
+    """Alertmanager knows firing and resolved only: the superseded alert leaves the active list
+    and its receiver gets ``resolved``, with annotations that say the incident goes on."""
+
+    async def scenario() -> None:
+        hook = await Receiver(port=alertmanager.hook_port).start()
+        queue = DeliveryQueue([AlertmanagerSink(alertmanager.url)], max_attempts=5, base_delay=0.1)
+        superseded, rollback = make_escalation(time.time())
+        old_name, new_name = superseded.rule, rollback.rule
+        try:
+            queue.enqueue(replace(superseded, status="firing", ends_at=None, evidence={}))
+            assert await queue.flush(timeout=10)
+            assert await _wait_for(lambda: _am_alerts(alertmanager, old_name), 10)
+            queue.enqueue(superseded)
+            queue.enqueue(rollback)
+            assert await queue.flush(timeout=10)
+            assert await _wait_for(lambda: not _am_alerts(alertmanager, old_name), 10)
+            assert await _wait_for(lambda: _am_alerts(alertmanager, new_name), 10)
+
+            def resolved_old() -> list[dict[str, Any]]:
+                return [
+                    a
+                    for body in hook.bodies
+                    for a in json.loads(body)["alerts"]
+                    if a["status"] == "resolved" and a["labels"]["alertname"] == old_name
+                ]
+
+            [got] = await _wait_for(resolved_old, 15)
+            assert got["annotations"]["superseded_by"] == SUCCESSOR
+            assert got["annotations"]["summary"].startswith(f"Superseded by {SUCCESSOR}: ")
+            assert got["annotations"]["description"].startswith(f"Superseded by {SUCCESSOR}: ")
+        finally:
+            await queue.close()
+            await hook.stop()
+
+    asyncio.run(scenario())
+
+
 def test_a_relative_runbook_is_named_in_the_description_and_not_sent_as_a_link() -> None:
     """Without MONITOR_RUNBOOK_BASE_URL the default rules' runbooks stay docs/alerts.md#...:
     Alertmanager gets no runbook_url it could not open, and the description names the section."""
-    from dataclasses import replace
-
     relative = replace(make_alert(), runbook_url="docs/alerts.md#outcome-degradation")
     annotations = alertmanager_payload(relative)["annotations"]
     assert "runbook_url" not in annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from monitor.adapters.alert_sinks import alertmanager_payload
@@ -186,6 +187,12 @@ def test_an_open_incident_escalates_when_outcomes_degrade_in_a_later_window() ->
         "rule": "takeover_vs_previous",
         "action": "rollback",
     }
+    # resolved for every sink (the old series stops), but not cleared: every reader is told so
+    annotations = alertmanager_payload(superseded)["annotations"]
+    assert annotations["summary"].startswith("Superseded by takeover_vs_previous (rollback): ")
+    assert annotations.get("superseded_by") == "takeover_vs_previous (rollback)"
+    assert superseded.to_dict().get("resolution") == "superseded"
+    assert superseded.status_text == "superseded by takeover_vs_previous (rollback)"
     assert (escalated.status, escalated.rule, escalated.severity, escalated.recommended_action) == (
         "firing",
         "takeover_vs_previous",
@@ -194,15 +201,19 @@ def test_an_open_incident_escalates_when_outcomes_degrade_in_a_later_window() ->
     )
     assert escalated.starts_at == 120
     assert "roll back to v1" in escalated.summary
-    # a calmer diagnosis later does not page again; every rule clear resolves the escalated alert
+    # a calmer diagnosis later does not page again; every rule clear resolves the escalated alert,
+    # also after the state went through JSON (a new leader)
     assert (
         evaluator.evaluate([version_facts(120, drifted=True, takeover=0.05)], (DRIFT, TAKEOVER))
         == []
     )
+    evaluator = IncidentEvaluator.from_state(json.loads(json.dumps(evaluator.to_state())))
     [resolved] = evaluator.evaluate(
         [version_facts(180, drifted=False, takeover=0.05)], (DRIFT, TAKEOVER)
     )
     assert (resolved.status, resolved.fingerprint) == ("resolved", escalated.fingerprint)
+    assert (resolved.resolution, resolved.status_text) == ("cleared", "resolved")
+    assert "superseded_by" not in alertmanager_payload(resolved)["annotations"]
 
 
 def test_an_escalation_under_the_same_alertname_is_one_new_alert() -> None:

@@ -143,3 +143,50 @@ def test_alert_firing_and_resolved_share_the_fingerprint() -> None:
         a.fingerprint,
     )
     assert json.loads(json.dumps(r.to_dict()))["evidence"] == {"n": 3}
+
+
+def test_a_superseded_alert_resolves_and_says_which_alert_took_the_incident_over() -> None:
+    drift = Alert.firing(
+        "drift", "warning", "chat", "v2", 600.0, "input drift", recommended_action="investigate"
+    )
+    rollback = Alert.firing(
+        "takeover", "critical", "chat", "v2", 900.0, "roll back", recommended_action="rollback"
+    )
+    superseded = drift.superseded(rollback, 900.0)
+    assert (superseded.status, superseded.ends_at, superseded.fingerprint) == (
+        "resolved",
+        900.0,
+        drift.fingerprint,
+    )
+    assert superseded.evidence == {"superseded_by": {"rule": "takeover", "action": "rollback"}}
+    assert [a.resolution for a in (drift, drift.resolved(900.0), superseded)] == [
+        None,
+        "cleared",
+        "superseded",
+    ]
+    assert [a.status_text for a in (drift, drift.resolved(900.0), superseded)] == [
+        "firing",
+        "resolved",
+        "superseded by takeover (rollback)",
+    ]
+    wire = json.loads(json.dumps(superseded.to_dict()))
+    assert (wire["status"], wire["resolution"]) == ("resolved", "superseded")
+    assert json.loads(json.dumps(drift.to_dict()))["resolution"] is None
+
+
+def test_a_payload_saved_before_resolution_existed_reads_back_the_same() -> None:
+    """An outbox row or an open incident written by an older version has no ``resolution``: it
+    reads back equal, and is sent with the field derived from its evidence."""
+    drift = Alert.firing("drift", "warning", "chat", "v2", 600.0, "input drift")
+    rollback = Alert.firing("takeover", "critical", "chat", "v2", 900.0, "roll back")
+    for alert, resolution in (
+        (drift, None),
+        (drift.resolved(900.0), "cleared"),
+        (drift.superseded(rollback, 900.0), "superseded"),
+    ):
+        old = {
+            k: v for k, v in json.loads(json.dumps(alert.to_dict())).items() if k != "resolution"
+        }
+        assert Alert.from_dict(old) == alert
+        assert Alert.from_dict(old).to_dict()["resolution"] == resolution
+        assert Alert.from_dict(alert.to_dict()) == alert

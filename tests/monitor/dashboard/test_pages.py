@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 from monitor.dashboard import data, pages
@@ -195,3 +196,29 @@ def test_a_row_without_a_histogram_shows_what_moved() -> None:
     assert "no reference histogram for this row" in panel and "PSI 0.400 (significant)" in panel
     other = Filters(feature="prompt_topic", cell_model="m", cell_version="v1", window="120.000")
     assert "no histogram for that cell" in pages.drift_page([cell], other, None)
+
+
+def test_a_superseded_alert_shows_its_successor_not_resolved() -> None:
+    superseded = data.Alert(
+        "a1",
+        "resolved",
+        "warning",
+        "input_drift_significant",
+        "chat",
+        "v2",
+        0.0,
+        60.0,
+        "chat v2: input drift",
+        "d",
+        "investigate_upstream",
+        '{"superseded_by": {"rule": "satisfaction_drop_vs_previous_version", "action": "rollback"}}',
+        "",
+    )
+    cleared = replace(superseded, evidence="{}")
+    html = pages.alerts_page([superseded, cleared])
+    first, second = html.split('<li class="alert ')[1:]
+    assert first.startswith("status-superseded ")
+    assert (
+        "<strong>superseded by satisfaction_drop_vs_previous_version (rollback)</strong>" in first
+    )
+    assert second.startswith("status-resolved ") and "<strong>resolved</strong>" in second

@@ -68,3 +68,42 @@ def test_evidence_numbers_print_as_people_read_them_and_json_keeps_them(capsys) 
     assert '"value": 0.5311' in text and "0.6220477" not in text
     _emit(list(row), [tuple(row.values())], Format.json)
     assert json.loads(capsys.readouterr().out)[0]["evidence"] == evidence
+
+
+def test_a_superseded_alert_reads_superseded_by_its_successor_not_resolved(capsys) -> None:
+    import json
+
+    from monitor.tools.cli_alerts import _emit
+    from monitor.tools.cli_support import Format
+
+    at = datetime(2026, 1, 1)
+    row = {
+        "id": "0123456789",
+        "created_at": at,
+        "status": "resolved",
+        "severity": "warning",
+        "rule": "input_drift_significant",
+        "model": "chat",
+        "model_version": "v2",
+        "recommended_action": "investigate_upstream",
+        "starts_at": at,
+        "ends_at": at,
+        "summary": "s",
+        "description": "d",
+        "evidence": json.dumps(
+            {
+                "superseded_by": {
+                    "rule": "satisfaction_drop_vs_previous_version",
+                    "action": "rollback",
+                }
+            }
+        ),
+        "runbook_url": "",
+    }
+    cleared = {**row, "evidence": "{}"}
+    _emit(list(row), [tuple(row.values()), tuple(cleared.values())], Format.table)
+    superseded_block, cleared_block, _ = capsys.readouterr().out.split("\n\n")
+    assert superseded_block.startswith(
+        "superseded by satisfaction_drop_vs_previous_version (rollback) warning"
+    )
+    assert cleared_block.startswith("resolved warning  chat v2")
