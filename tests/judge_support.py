@@ -20,13 +20,16 @@ import os
 import re
 import ssl
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from monitor.adapters.local_broker import free_port
 from monitor.adapters.producer import EventProducer
 from monitor.adapters.topics import ensure_topics
 from monitor.judge.forward import AnswerRecord
@@ -245,3 +248,45 @@ def stop_cleanly(process: subprocess.Popen, timeout: float = 15) -> None:
         assert process.wait(timeout) == 0
     finally:
         process.kill()
+
+
+def closed_ports(count: int) -> list[int]:
+    """``count`` different free loopback ports (nothing listens on them yet)."""
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port())
+    return sorted(ports)
+
+
+def judge_start_error(env: dict[str, str]) -> tuple[str, str]:
+    """``monitor judge`` that stops at start: exit code 2, its last line the only error line and no
+    traceback. That line, and all it wrote."""
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "judge"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=45,
+        check=False,
+    )
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2, done.stderr
+    assert [line for line in lines if line.startswith("error:")] == lines[-1:], done.stderr
+    assert "Traceback" not in done.stderr
+    return lines[-1], done.stdout + done.stderr
+
+
+def committed(bootstrap: str, group: str, topic: str) -> int | None:
+    """``group``'s committed offset on partition 0 of ``topic`` (read without joining the group)."""
+
+    async def fetch() -> int | None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            return await consumer.committed(TopicPartition(topic, 0))
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(fetch())

@@ -20,6 +20,8 @@ from judge_support import (
     ScriptedJudge,
     ThreadedJudge,
     answer_record,
+    closed_ports,
+    judge_start_error,
     publish_backlog,
     runner_env,
     stop_cleanly,
@@ -229,32 +231,6 @@ def test_judge_frees_its_metrics_port_when_no_broker_answers(judge_url) -> None:
         asyncio.run(run_judge(settings))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", metrics_port))  # EADDRINUSE while a server listens there
-
-
-def closed_ports(count: int) -> list[int]:
-    """``count`` different free loopback ports (nothing listens on them yet)."""
-    ports: set[int] = set()
-    while len(ports) < count:
-        ports.add(free_port())
-    return sorted(ports)
-
-
-def judge_start_error(env: dict[str, str]) -> tuple[str, str]:
-    """``monitor judge`` that stops at start: exit code 2, its last line the only error line and no
-    traceback. That line, and all it wrote."""
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", "judge"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=45,
-        check=False,
-    )
-    lines = done.stderr.splitlines()
-    assert done.returncode == 2, done.stderr
-    assert [line for line in lines if line.startswith("error:")] == lines[-1:], done.stderr
-    assert "Traceback" not in done.stderr
-    return lines[-1], done.stdout + done.stderr
 
 
 def test_judge_exits_2_with_one_line_when_its_endpoint_is_unreachable(broker, unique) -> None:

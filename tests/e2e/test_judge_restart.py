@@ -5,7 +5,6 @@ in Redis); and a runner whose broker went away stops cleanly."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
@@ -15,11 +14,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from judge_support import (
     ScriptedJudge,
     ThreadedJudge,
     answer_record,
+    committed,
     publish_backlog,
     runner_env,
     stop_cleanly,
@@ -143,22 +142,6 @@ def test_a_runner_whose_broker_is_gone_logs_a_few_lines_and_stops_cleanly(unique
     text = log_path.read_text(errors="replace")
     assert "Traceback" not in text
     assert len([line for line in text.splitlines() if "aiokafka" in line]) <= 30, text[-2000:]
-
-
-def committed(bootstrap: str, group: str, topic: str) -> int | None:
-    """``group``'s committed offset on partition 0 of ``topic`` (read without joining the group)."""
-
-    async def fetch() -> int | None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            return await consumer.committed(TopicPartition(topic, 0))
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(fetch())
 
 
 def test_a_pair_split_by_a_killed_runner_is_still_compared(
