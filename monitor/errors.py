@@ -8,6 +8,7 @@ __all__ = [
     "InvalidEvent",
     "MonitorError",
     "StoreError",
+    "StoreRefused",
     "is_retryable",
 ]
 
@@ -47,6 +48,20 @@ class StoreError(MonitorError):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         self.retryable = retryable
         super().__init__(message)
+
+
+class StoreRefused(StoreError):
+    """A store answered and refused what it was asked for a reason only a change of configuration
+    fixes (Redis refusing the credentials or a command to the user): never retried, the process
+    that meets it stops and says what to fix.
+
+    >>> error = StoreRefused("judge Redis at redis://:***@cache:6379/0 refused the credentials")
+    >>> isinstance(error, StoreError), error.retryable
+    (True, False)
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 class PositionMoved(StoreError):

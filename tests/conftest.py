@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis_support import PasswordRedis, password_redis_server
 from tests_support import delete_redis_keys, missing_service
 
 from monitor.adapters.local_broker import LocalBroker, free_port, wait_for_port
@@ -99,3 +100,10 @@ def scram_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBrok
         raise
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def password_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PasswordRedis]:
+    """A redis-server of this test process's own that asks for a password (``redis_support``)."""
+    with password_redis_server(tmp_path_factory.mktemp("password-redis")) as server:
+        yield server

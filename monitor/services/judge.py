@@ -10,7 +10,10 @@ feed the runner's statistics (kappa, win rates) but are not published as ``judge
 per-window mean judge score stays a uniform-sample mean (docs/judge.md, "Sampling").
 
 Calls on the token ledger, the statistics journal and the buffer (Redis, when configured) run on
-one thread of their own, in order, so a slow Redis never holds up the event loop.
+one thread of their own, in order, so a slow Redis never holds up the event loop. A Redis that does
+not answer is waited for (the buffer) or costs a skipped call or a warning (the ledger, the
+journal); one that refuses the credentials or a command (:class:`StoreRefused`) stops the runner
+wherever it is met: no retry fixes it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any, TypeVar
 from monitor.adapters.judge_client import ChatClient, JudgeCallError
 from monitor.adapters.judge_metrics import JudgeMetrics
 from monitor.contract.otel import EVALUATION_EVENT
-from monitor.errors import StoreError
+from monitor.errors import StoreError, StoreRefused
 from monitor.judge.agreement import human_label, judge_label
 from monitor.judge.budget import DailyBudget, RateLimit, estimate_tokens
 from monitor.judge.buffer import BufferedRequest, MemoryRequestBuffer, RequestBuffer
@@ -177,11 +180,13 @@ class JudgeRunner:
 
     async def restore(self) -> None:
         """The statistics an earlier runner left in the journal, if there is one; a journal that
-        cannot be read leaves them empty, with a warning."""
+        cannot be read leaves them empty, with a warning (a refusal, :class:`StoreRefused`, raises)."""
         if self.journal is None:
             return
         try:
             pairs, agreement = await self._off_loop(self.journal.load)
+        except StoreRefused:
+            raise
         except StoreError as exc:
             log.warning("judge statistics start empty: %s", exc)
             return
@@ -197,19 +202,24 @@ class JudgeRunner:
 
     async def _kept(self, what: str, write: Callable[[], None]) -> None:
         """``write`` to the journal; a journal that cannot be written costs a warning, not the
-        judgement (the statistics in memory have it)."""
+        judgement (the statistics in memory have it); a refusal (:class:`StoreRefused`) raises."""
         try:
             await self._off_loop(write)
+        except StoreRefused:
+            raise
         except StoreError as exc:
             log.warning("judge %s not kept for a restart: %s", what, exc)
 
     async def _buffered(self, what: str, call: Callable[..., T], *args: Any) -> T:
         """``call(*args)`` on the buffer, tried again until its store answers: a message is not
-        committed before its requests are buffered (a stop meanwhile leaves it uncommitted)."""
+        committed before its requests are buffered (a stop meanwhile leaves it uncommitted). A
+        refusal no retry fixes (:class:`StoreRefused`: the credentials, the ACL) raises at once."""
         delay = 0.5
         while True:
             try:
                 return await self._off_loop(call, *args)
+            except StoreRefused:
+                raise
             except StoreError as exc:
                 self.metrics.buffer_errors.inc()
                 log.warning("judge buffer %s failed, again in %.1f s: %s", what, delay, exc)
@@ -324,6 +334,8 @@ class JudgeRunner:
         try:
             estimate = estimate_tokens(texts, self.config.max_output_tokens)
             allowed = await self._off_loop(self.budget.allows, estimate, now)
+        except StoreRefused:  # a configuration error, not an outage: stop rather than skip
+            raise
         except StoreError as exc:  # the shared count is unreadable: no call it could not count
             self.metrics.skipped.labels(reason="budget_unavailable").inc()
             log.warning("judge %s call skipped: %s", task, exc)
@@ -345,6 +357,8 @@ class JudgeRunner:
         self.metrics.tokens.inc(reply.total_tokens)
         try:
             await self._off_loop(self.budget.spend, reply.total_tokens, self.clock())
+        except StoreRefused:
+            raise
         except StoreError as exc:
             log.warning("judge %s call's %d tokens not counted: %s", task, reply.total_tokens, exc)
         return reply.text

@@ -10,7 +10,8 @@ so a crash calls the endpoint again only for the message it was judging (no grad
 published yet). The requests a message touched are buffered (in Redis when MONITOR_REDIS_URL is
 set) after its grades are delivered and before it is committed: a committed answer is graded, or
 still waits for its partner where the next runner finds it. A record it cannot read goes to the
-dead-letter topic with its reason.
+dead-letter topic with its reason. A key the endpoint refuses, or credentials or a command that
+Redis refuses, stops it at the message it was judging, not committed: nothing is skipped.
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ from monitor.adapters.judge_journal import RedisStatsJournal
 from monitor.adapters.judge_ledger import RedisTokenLedger
 from monitor.adapters.producer import partition_for
 from monitor.adapters.prometheus_metrics import MonitorMetrics
+from monitor.adapters.redis_calls import check_redis
 from monitor.adapters.topics import ensure_topics
 from monitor.contract.decode import Rejection
 from monitor.contract.dlq import JUDGE_KIND, dead_letter_key, dead_letter_record
 from monitor.contract.reasons import NOT_AN_OBJECT, UNDECODABLE
-from monitor.errors import ConfigError, InvalidEvent
+from monitor.errors import ConfigError, InvalidEvent, StoreRefused
 from monitor.judge.budget import DailyBudget, RateLimit
 from monitor.judge.forward import AnswerRecord, HumanRecord, read_records
 from monitor.judge.rubric import read_rubric
@@ -197,6 +199,10 @@ async def run_judge(
         started.callback(runner.close)  # its stores: token ledger, statistics journal, buffer
         # the endpoint first: an unreachable judge fails start-up before joining the consumer group
         await client.setup()
+        if s.redis_dsn:  # then its Redis, as the stores reach it: unreachable or refusing, stop
+            await asyncio.to_thread(
+                check_redis, s.redis_dsn, "judge Redis", redis_client_options(s)
+            )
         await runner.restore()  # the statistics the last runner of this app id left in Redis
         # then the broker: one error naming its address, however far the clients got
         await check_broker(s, _bootstrap(s))
@@ -291,6 +297,11 @@ async def _judge_batch(
                 raise JudgeKeyRefused(
                     f"{exc}; stopped at {tp.topic}/{tp.partition} offset {message.offset}, "
                     "judged from there once the judge starts with a key the endpoint takes"
+                ) from None
+            except StoreRefused as exc:  # every Redis call would fail: the same
+                raise StoreRefused(
+                    f"{exc}; stopped at {tp.topic}/{tp.partition} offset {message.offset}, "
+                    "judged from there once the judge starts with a MONITOR_REDIS_URL Redis takes"
                 ) from None
             if not finished:
                 return judged  # the message being judged is judged again after a restart
