@@ -9,6 +9,7 @@ __all__ = [
     "MonitorError",
     "StoreError",
     "StoreRefused",
+    "blames_the_input",
     "is_retryable",
 ]
 
@@ -85,3 +86,16 @@ def is_retryable(exc: BaseException) -> bool:
     return bool(getattr(exc, "retryable", False)) or isinstance(
         exc, (ConnectionError, TimeoutError)
     )
+
+
+def blames_the_input(exc: BaseException) -> bool:
+    """False for failures that say nothing about the messages being processed: outages (a later
+    attempt fixes them) and a store's refusal only a change of configuration fixes
+    (:class:`StoreRefused`). Only the others are worth looking for a bad message, and dead-lettering.
+
+    >>> blames_the_input(ValueError("rating: 7")), blames_the_input(StoreError("timed out"))
+    (True, False)
+    >>> blames_the_input(StoreRefused("Redis join store at redis://h/0 refused the credentials"))
+    False
+    """
+    return not (is_retryable(exc) or isinstance(exc, StoreRefused))

@@ -30,7 +30,7 @@ from monitor.contract.decode import Rejection
 from monitor.contract.dlq import dead_letter_key, dead_letter_record
 from monitor.contract.events import InferenceEvent
 from monitor.detectors.values import DetectorValues
-from monitor.errors import BrokerError, MonitorError
+from monitor.errors import BrokerError, MonitorError, StoreRefused
 from monitor.folding.partials import Partial
 from monitor.folding.pipeline import BatchConfig, BatchOutput, FoldColumns, Position, RawMessage
 from monitor.services.drift import sample_records
@@ -50,12 +50,15 @@ from streams.positions import SourcePositions
 from streams.source_consumer import SourceConsumer
 from streams.wiring import Wiring
 
-__all__ = ["EXIT_UNWRITTEN", "register_agents"]
+__all__ = ["EXIT_REFUSED", "EXIT_UNWRITTEN", "exit_refused", "register_agents"]
 
 log = logging.getLogger("monitor.tools.worker")
 EXIT_UNWRITTEN = (
     75  # stopped with a batch not written: its offsets are not committed, it is read again
 )
+
+# a store refused the credentials or a command: a configuration error, as at start (`error:`, 2)
+EXIT_REFUSED = 2
 
 T = TypeVar("T")
 Source = tuple[str, int]
@@ -181,7 +184,8 @@ class IngestAgent:
 
     async def handle(self, raw: list[RawMessage]) -> None:
         """Write one batch, then sample, forward and export it; exit the process unwritten
-        (``EXIT_UNWRITTEN``) if the worker stops first."""
+        (``EXIT_UNWRITTEN``) if the worker stops first, or (``EXIT_REFUSED``) if a store refuses
+        the credentials or a command."""
         stage = self._outcome_stage()
         try:  # never ack what is not written: outages are retried until they end or the worker stops
             result = await self._write(raw, stage)
@@ -190,6 +194,12 @@ class IngestAgent:
                 await self.forward_to_judge(result.out)
         except IngestStopped as exc:
             _exit_unwritten(len(raw), exc)
+        except StoreRefused as exc:
+            exit_refused(
+                exc,
+                f"a batch of {len(raw)} message(s) not written, none dead-lettered, its offsets not "
+                "committed: it is read again at the next start",
+            )
         self._advance(result)
 
     async def _write(self, raw: list[RawMessage], stage: OutcomeStage) -> IngestResult:
@@ -314,6 +324,16 @@ def _exit_unwritten(messages: int, reason: IngestStopped) -> NoReturn:
     )
     logging.shutdown()
     os._exit(EXIT_UNWRITTEN)
+
+
+def exit_refused(error: StoreRefused, left: str) -> NoReturn:
+    """Leave the process now, with one line on stderr (as at start: ``error:``, code 2) naming the
+    store, the masked URL, the cause, what to fix and what was ``left``; nothing is committed, so a
+    worker started with settings the store takes goes on from there."""
+    logging.shutdown()
+    line = f"error: {error}; stopping with {left}\n"
+    os.write(2, line.encode())  # the process's stderr itself: Faust turns sys.stderr into a logger
+    os._exit(EXIT_REFUSED)
 
 
 class IngestService(Service):

@@ -25,7 +25,7 @@ from monitor.adapters.leader_series import LeaderSeries
 from monitor.alerts.rules import default_rules, load_rules, with_runbook_base
 from monitor.alerts.state import Alert
 from monitor.drift.windows import DriftRow
-from monitor.errors import MonitorError
+from monitor.errors import MonitorError, StoreRefused
 from monitor.experiments.config import load_experiments
 from monitor.folding.windows import closing_watermark
 from monitor.services.alert_delivery import AlertDelivery, build_sinks
@@ -34,6 +34,7 @@ from monitor.services.drift import DriftService
 from monitor.services.experiments import ExperimentResults, Report
 from monitor.services.outcome_windows import OutcomeWindows
 from monitor.services.shadow import ShadowResults, ShadowStage
+from streams.agents import exit_refused
 from streams.wiring import Wiring
 
 __all__ = ["LeaderJobs", "WorkerJobs", "register_timers"]
@@ -84,12 +85,15 @@ class WorkerJobs:
 
     async def join_expiry(self) -> None:
         """Expire the joins past their TTL; export how many expired and how many wait, by kind. A
-        failure is logged and counted in ``store_errors{operation="join_expiry"}``."""
+        failure is logged and counted in ``store_errors{operation="join_expiry"}``; a refusal
+        (:class:`StoreRefused`: the credentials, the ACL) stops the worker, as in a batch."""
         m = self.metrics
         join_store = cast(JoinStore, self.wiring.join_store)  # opened before the app is built
         try:
             expired = await run_blocking(self.wiring, join_store.expire, time.time())
             pending = await run_blocking(self.wiring, join_store.pending)
+        except StoreRefused as exc:  # an idle worker must not look healthy on a password it lost
+            exit_refused(exc, "the join expiry not done: it runs again after the next start")
         except MonitorError as exc:  # Redis down: the next run expires what this one could not
             m.store_errors.labels(operation="join_expiry").inc()
             log.error("join expiry failed: %s", exc)
@@ -103,10 +107,12 @@ class WorkerJobs:
 
     async def shadow_expiry(self) -> None:
         """Expire the shadow answers past their TTL; count the unpaired ones by side (a failure:
-        ``store_errors{operation="shadow_expiry"}``)."""
+        ``store_errors{operation="shadow_expiry"}``; a refusal stops the worker)."""
         shadow_stage = cast(ShadowStage, self.wiring.shadow_stage)  # opened before the app is built
         try:
             expired = await run_blocking(self.wiring, shadow_stage.expire, time.time())
+        except StoreRefused as exc:
+            exit_refused(exc, "the shadow expiry not done: it runs again after the next start")
         except MonitorError as exc:
             self.metrics.store_errors.labels(operation="shadow_expiry").inc()
             log.error("shadow expiry failed: %s", exc)

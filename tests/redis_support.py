@@ -18,6 +18,8 @@ from monitor.adapters.local_broker import free_port, wait_for_port
 
 PASSWORD = "right-pw-secret"
 READER, READER_PASSWORD = "reader", "reader-pw-secret"  # may read (and PING), not write
+# may run every command, on keys under "elsewhere:" only (a user made for another prefix)
+OUTSIDER, OUTSIDER_PASSWORD = "outsider", "outsider-pw-secret"
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,33 @@ def password_redis_server(workdir: Path) -> Iterator[PasswordRedis]:
                 keys=["*"],
                 commands=["+@read", "+ping", "+hello"],
             )
+            admin.acl_setuser(
+                OUTSIDER,
+                enabled=True,
+                passwords=[f"+{OUTSIDER_PASSWORD}"],
+                keys=["elsewhere:*"],
+                commands=["+@all"],
+            )
         yield server
     finally:
         process.kill()
         process.wait(10)
+
+
+@contextmanager
+def primary_and_replica(workdir: Path) -> Iterator[tuple[int, int]]:
+    """The ports of a redis-server and of its replica (``--replicaof``: it refuses writes with
+    READONLY, as a primary demoted by a failover does); both killed by their PIDs at the end."""
+    primary_port = free_port()
+    primary = start_redis(workdir, primary_port)
+    try:
+        replica_port = free_port()  # once the primary holds its port
+        replica = start_redis(workdir, replica_port, "--replicaof", "127.0.0.1", str(primary_port))
+        try:
+            yield primary_port, replica_port
+        finally:
+            replica.kill()
+            replica.wait(10)
+    finally:
+        primary.kill()
+        primary.wait(10)

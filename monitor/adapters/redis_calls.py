@@ -1,56 +1,24 @@
 """One Redis client, connected on first use, whose failures are :class:`StoreError` s naming what
 failed and the masked URL: the judge's token ledger, statistics journal and request buffer share
-it. A refusal retrying cannot fix (the credentials, an ACL) is a :class:`StoreRefused`;
-:func:`check_redis` is the one PING ``monitor judge`` makes at start."""
+it. A refusal retrying cannot fix (the credentials, an ACL) is a :class:`StoreRefused`
+(:mod:`monitor.adapters.redis_errors` tells them apart); :func:`check_redis` is the one PING
+``monitor judge`` makes at start."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-from monitor.errors import StoreError, StoreRefused
-from monitor.redact import mask_text, mask_url
+from monitor.adapters.redis_errors import store_error, unreachable_or_refused
+from monitor.redact import mask_url
 
-__all__ = ["RedisCalls", "check_redis", "refusal"]
+__all__ = ["JUDGE_NEEDS", "RedisCalls", "check_redis"]
 
 T = TypeVar("T")
 
 _CONNECT_TIMEOUT = 2.0
 _CALL_TIMEOUT = 5.0
-
-
-def refusal(exc: BaseException, url: str) -> tuple[str, str] | None:
-    """What Redis refused and what to fix, when ``exc`` is a refusal retrying cannot fix: the
-    credentials (WRONGPASS, NOAUTH) or the user's ACL (NOPERM). None for what passes, to be
-    retried: a refused connection, a timeout, LOADING, BUSY, READONLY after a failover, OOM.
-
-    >>> import redis
-    >>> refusal(redis.AuthenticationError("invalid username-password pair"), "redis://:pw@h/0")
-    ('refused the credentials (invalid username-password pair)', 'check the password (and user) in MONITOR_REDIS_URL')
-    >>> refusal(redis.ConnectionError("Connection refused"), "redis://h/0") is None
-    True
-    """
-    import redis
-    from redis.exceptions import AuthenticationWrongNumberOfArgsError, NoPermissionError
-
-    said = mask_text(str(exc))
-    if isinstance(exc, redis.AuthenticationError | AuthenticationWrongNumberOfArgsError):
-        if urlsplit(url).password is None:
-            return (
-                f"asks for a password and MONITOR_REDIS_URL gives none ({said})",
-                "set it there: redis://:PASSWORD@host:port/db",
-            )
-        return (
-            f"refused the credentials ({said})",
-            "check the password (and user) in MONITOR_REDIS_URL",
-        )
-    if isinstance(exc, NoPermissionError):
-        return (
-            f"refused a command to MONITOR_REDIS_URL's user (NOPERM {said})",
-            "grant that user the judge's commands and keys (docs/judge.md, Setup)",
-        )
-    return None
+JUDGE_NEEDS = "the judge's commands and keys (docs/judge.md, Setup)"
 
 
 def _client(url: str, client_options: dict[str, Any]) -> Any:
@@ -74,14 +42,7 @@ def check_redis(url: str, subject: str, client_options: dict[str, Any] | None = 
     try:
         client.ping()
     except (redis.RedisError, OSError) as exc:
-        refused = refusal(exc, url)
-        if refused is not None:
-            cause, fix = refused
-            raise StoreRefused(f"{subject} at {mask_url(url)} {cause}: {fix}") from exc
-        raise StoreError(
-            f"{subject} at {mask_url(url)} is unreachable ({mask_text(str(exc))}): "
-            "check MONITOR_REDIS_URL and that Redis is up"
-        ) from exc
+        raise unreachable_or_refused(exc, url, subject, JUDGE_NEEDS) from exc
     finally:
         client.close()
 
@@ -106,11 +67,7 @@ class RedisCalls:
             return call(self._redis())
         except (redis.RedisError, OSError) as exc:
             where = f"{self.subject} in Redis at {mask_url(self.url)}: {what} failed"
-            refused = refusal(exc, self.url)
-            if refused is not None:
-                cause, fix = refused
-                raise StoreRefused(f"{where}: Redis {cause}: {fix}") from exc
-            raise StoreError(f"{where}: {mask_text(str(exc))}") from exc
+            raise store_error(exc, self.url, where, JUDGE_NEEDS) from exc
 
     def _redis(self) -> Any:
         if self._client is None:

@@ -17,14 +17,15 @@ from monitor.adapters.join_protocol import (
     first_occurrences,
 )
 from monitor.adapters.join_scripts import ADD_FEEDBACK, ADD_INFERENCES, EXPIRE
+from monitor.adapters.redis_errors import store_error, unreachable_or_refused
 from monitor.errors import StoreError
 from monitor.redact import mask_text, mask_url
 
-__all__ = ["RedisJoinStore"]
+__all__ = ["WORKER_NEEDS", "RedisJoinStore"]
 
 log = logging.getLogger("monitor.adapters.join_store")  # the logger these records always had
 
-_TRANSIENT_REPLIES = ("OOM", "READONLY", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+WORKER_NEEDS = "the worker's commands and keys (docs/SECURITY.md, Redis)"
 _EXPIRE_CHUNK = 5000  # records per script call, so one expiry never blocks Redis for long
 _MGET_CHUNK = 5000  # keys per MGET of stored_inferences, so one read never blocks Redis for long
 
@@ -73,7 +74,8 @@ class RedisJoinStore:
         self._scripts: dict[str, Any] = {}
 
     def setup(self) -> None:
-        """Build the client and ping it; :class:`StoreError` naming the (masked) URL if unreachable."""
+        """Build the client and ping it; :class:`StoreError` naming the (masked) URL if unreachable,
+        :class:`StoreRefused` if Redis refuses the credentials."""
         if self._client is not None:
             return
         import redis
@@ -85,9 +87,7 @@ class RedisJoinStore:
             client.ping()
         except (redis.RedisError, OSError) as exc:
             client.close()
-            raise StoreError(
-                f"Redis join store at {mask_url(self.url)} is unreachable: {mask_text(str(exc))}"
-            ) from exc
+            raise unreachable_or_refused(exc, self.url, "Redis join store", WORKER_NEEDS) from exc
         self._client = client
         self._scripts = {
             name: client.register_script(source)
@@ -106,14 +106,9 @@ class RedisJoinStore:
         try:
             instance, *result = self._scripts[script](args=[self.prefix, *head, fresh, *args])
         except (redis.RedisError, OSError) as exc:
-            # an outage, a replica, memory pressure: retry; a script refusing its arguments: do not
-            retryable = not isinstance(exc, redis.ResponseError) or str(exc).startswith(
-                _TRANSIENT_REPLIES
-            )
-            raise StoreError(
-                f"Redis join store at {mask_url(self.url)}: {script} failed: {mask_text(str(exc))}",
-                retryable=retryable,
-            ) from exc
+            # an outage, a replica, memory pressure: retried; the credentials or the ACL: a
+            # StoreRefused, never retried; a script refusing its arguments: not retried either
+            raise self._error(exc, script) from exc
         marker = instance.decode()
         self._observe_instance(marker, created=marker == fresh)
         return result
@@ -232,9 +227,11 @@ class RedisJoinStore:
         try:
             return list(pipe.execute())
         except (redis.RedisError, OSError) as exc:
-            raise StoreError(
-                f"Redis join store at {mask_url(self.url)}: {what} failed: {mask_text(str(exc))}"
-            ) from exc
+            raise self._error(exc, what) from exc
+
+    def _error(self, exc: BaseException, what: str) -> StoreError:
+        where = f"Redis join store at {mask_url(self.url)}: {what} failed"
+        return store_error(exc, self.url, where, WORKER_NEEDS)
 
     def expire(self, now: float) -> dict[str, int]:
         expired = {"inference": 0, "feedback": 0}

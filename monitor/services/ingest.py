@@ -9,7 +9,10 @@ goes on:
   written; a refusal no message explains is retried a few times, then the batch is dead-lettered;
 - an outage or a timeout (the store, Redis, the broker) is retried with capped exponential backoff,
   as long as it lasts, and shows in :class:`IngestHealth`; a stop request ends the wait at once
-  with :class:`IngestStopped` (the batch is not written, so its offsets must not be committed).
+  with :class:`IngestStopped` (the batch is not written, so its offsets must not be committed);
+- a store that refuses our credentials or a command (:class:`StoreRefused`: no retry fixes it and
+  no message is to blame) is raised at once: the batch is neither written nor dead-lettered, and
+  its offsets must not be committed either.
 
 The steps are blocking (:class:`BatchIngest`); :func:`ingest_batch` drives them from asyncio.
 """
@@ -31,7 +34,7 @@ from monitor.adapters.join_store import MemoryJoinStore
 from monitor.contract.decode import Rejection
 from monitor.contract.reasons import INTERNAL_ERROR
 from monitor.detectors.values import DetectorValues
-from monitor.errors import MonitorError, PositionMoved, StoreError, is_retryable
+from monitor.errors import MonitorError, PositionMoved, StoreError, StoreRefused, is_retryable
 from monitor.folding.pipeline import (
     BatchConfig,
     BatchOutput,
@@ -231,6 +234,8 @@ class BatchIngest:
         sources = {(m.topic, m.partition) for m in raw}
         try:  # offset markers alone: if the store refuses those, no message is to blame
             self.store.probe_batch({src: (0, 0.0, []) for src in sources})
+        except StoreRefused:
+            raise
         except StoreError as exc:
             raise StoreError(
                 f"the store refuses even an empty batch: {exc}", retryable=True
@@ -279,8 +284,9 @@ async def ingest_batch(
     policy: RetryPolicy = RetryPolicy(),
 ) -> IngestResult:
     """Write ``raw`` (dead letters and detector values first), retrying outages; raises only
-    :class:`IngestStopped`. Detector values are sent before the insert, so a crash cannot lose them;
-    a batch sent again is fed once (their owner skips offsets it fed)."""
+    :class:`IngestStopped`, and :class:`StoreRefused` at the first refusal (nothing of the batch
+    written, no message dead-lettered for it). Detector values are sent before the insert, so a
+    crash cannot lose them; a batch sent again is fed once (their owner skips offsets it fed)."""
     excluded: dict[MessageKey, Rejection] = {}
     sent: set[tuple[MessageKey, int]] = set()
     failures = waits = unexplained = moved = 0
@@ -301,6 +307,10 @@ async def ingest_batch(
                 await send_values(outcomes.values)
             rows = await blocking(steps.write, out, positions)
         except IngestStopped:
+            raise
+        except StoreRefused as exc:  # a configuration error, not the data's nor an outage: stop
+            on_failure()
+            health.batch_failed(time.time(), _describe(exc))
             raise
         except (
             PositionMoved
@@ -374,7 +384,7 @@ async def _attribute(
     """The unwritable messages (or none, and the error that explains why not)."""
     try:
         return await blocking(steps.find_unwritable, raw, positions, config, excluded), error
-    except IngestStopped:
+    except (IngestStopped, StoreRefused):
         raise
     except Exception as exc:  # noqa: BLE001 - the trial itself failed: an outage, or a store problem
         return {}, exc

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from monitor.contract.decode import Rejection
 from monitor.contract.reasons import INTERNAL_ERROR, UNWRITABLE
-from monitor.errors import is_retryable
+from monitor.errors import blames_the_input
 from monitor.folding.pipeline import (
     BatchConfig,
     BatchOutput,
@@ -48,8 +48,9 @@ def isolate(
 ) -> tuple[list[T], list[tuple[T, Exception]]]:
     """Split ``items`` into those ``attempt`` accepts together and those it raises on, alone.
 
-    Bisects: k bad items among n cost about 2·k·log2(n) attempts. A retryable error (an outage, not
-    the data) is re-raised: it says nothing about the items.
+    Bisects: k bad items among n cost about 2·k·log2(n) attempts. An error that does not blame the
+    input (an outage, a store refusing our credentials: :func:`blames_the_input`) is re-raised: it
+    says nothing about the items.
 
     >>> def no_sevens(xs):
     ...     if 7 in xs:
@@ -62,7 +63,7 @@ def isolate(
         attempt(items)
         return list(items), []
     except Exception as exc:
-        if is_retryable(exc):
+        if not blames_the_input(exc):
             raise
         if len(items) == 1:
             return [], [(items[0], exc)]
@@ -74,7 +75,7 @@ def isolate(
         try:
             attempt(good)
         except Exception as exc:
-            if is_retryable(exc):
+            if not blames_the_input(exc):
                 raise
             good, bad = _greedy(good, attempt, bad)
     return good, bad + more_bad
@@ -89,7 +90,7 @@ def _greedy(
             attempt([*kept, item])
             kept.append(item)
         except Exception as exc:
-            if is_retryable(exc):
+            if not blames_the_input(exc):
                 raise
             bad.append((item, exc))
     return kept, bad
@@ -119,7 +120,7 @@ def process_isolating(
     try:
         out = process_batch(kept, positions, config, folds, stored_inferences)
     except Exception as exc:
-        if is_retryable(exc):
+        if not blames_the_input(exc):
             raise
         good, bad = isolate(
             kept, lambda part: process_batch(part, positions, config, folds, stored_inferences)

@@ -8,6 +8,14 @@ import uuid
 
 import orjson
 import pytest
+from redis_support import (
+    OUTSIDER,
+    OUTSIDER_PASSWORD,
+    READER,
+    READER_PASSWORD,
+    PasswordRedis,
+    primary_and_replica,
+)
 from tests_support import inference, serve_store
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
@@ -15,7 +23,7 @@ from monitor.adapters.join_store import MemoryJoinStore, RedisJoinStore
 from monitor.adapters.local_broker import free_port
 from monitor.adapters.remote_store import RemoteStore
 from monitor.contract.reasons import INTERNAL_ERROR, UNWRITABLE
-from monitor.errors import PositionMoved
+from monitor.errors import PositionMoved, StoreRefused
 from monitor.folding.partials import Partial
 from monitor.folding.pipeline import BatchConfig, Position, RawMessage
 from monitor.services.ingest import (
@@ -162,6 +170,41 @@ def test_a_refusal_no_message_explains_ends_in_the_dead_letter_topic_not_in_a_lo
     # two backoffs, the third refusal dead-letters the batch; then only offset markers are left and
     # their refusal is the store's problem, retried as an outage
     assert h.sleeps == [0.5, 1.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    ("user", "password"),
+    [("", "wrong-pw-secret"), (READER, READER_PASSWORD), (OUTSIDER, OUTSIDER_PASSWORD)],
+    ids=["wrong-password", "no-evalsha", "other-keys"],
+)
+def test_a_join_store_that_refuses_stops_the_batch_at_once_and_dead_letters_nothing(
+    store, password_redis: PasswordRedis, user: str, password: str
+):
+    """Before: a wrong password was retried forever as an outage; NOPERM (no EVALSHA) ended, after
+    three attempts, with the whole batch dead-lettered internal_error; a refused MGET was retried."""
+    join = RedisJoinStore(password_redis.url(password, user=user), prefix="ingest-refusals:")
+    h = Harness(store, join_store=join, stop_after_sleeps=4)
+    with pytest.raises(StoreRefused, match=" refused (the credentials|a command)"):
+        h.run([message(1, "a"), message(2, "b", "c")])
+    assert h.dead == [] and h.sleeps == []  # nothing dead-lettered, nothing retried
+    assert h.written_events() == 0 and store.read_position(TOPIC, 0)[0] == -1
+    body, _ = h.health.report(NOW)
+    assert body["consecutive_failures"] == 1 and body["last_error"].startswith("StoreRefused: ")
+    join.close()
+
+
+def test_a_failover_replica_is_retried_as_an_outage_never_dead_lettered(store, tmp_path):
+    """READONLY from a replica. Before: not retried; after three attempts the whole batch was
+    dead-lettered internal_error."""
+    with primary_and_replica(tmp_path) as (_, replica):
+        join = RedisJoinStore(f"redis://127.0.0.1:{replica}/0", prefix="ingest-readonly:")
+        h = Harness(store, join_store=join, stop_after_sleeps=4)
+        with pytest.raises(IngestStopped):
+            h.run([message(1, "a"), message(2, "b")])
+        join.close()
+    assert h.sleeps == [0.5, 1.0, 2.0, 4.0]
+    assert h.dead == [] and h.written_events() == 0
+    assert "read only replica" in h.health.report(NOW)[0]["last_error"]
 
 
 def test_health_turns_failing_after_the_threshold():

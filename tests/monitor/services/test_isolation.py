@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from tests_support import inference
 
 from monitor.contract.reasons import INTERNAL_ERROR
@@ -37,3 +38,21 @@ def test_the_message_that_raises_is_dead_lettered_and_the_others_are_processed()
 def test_a_batch_without_trouble_is_processed_once_as_is():
     out = process_isolating([message(1, "a"), message(2, "b")], {}, CONFIG, [exploding_fold])
     assert out.events["inference"] == 2 and not out.rejections
+
+
+def test_a_join_store_refusing_its_user_is_raised_and_blames_no_message(password_redis):
+    """The resend check's read (one MGET) refused by the ACL: a configuration error, not the
+    messages'. Bisecting the batch would dead-letter every message ``internal_error``."""
+    from redis_support import OUTSIDER, OUTSIDER_PASSWORD
+
+    from monitor.adapters.join_store import RedisJoinStore
+    from monitor.errors import StoreRefused
+
+    join = RedisJoinStore(password_redis.url(OUTSIDER_PASSWORD, user=OUTSIDER), prefix="iso:")
+    try:
+        with pytest.raises(StoreRefused, match="stored inferences failed: Redis refused a command"):
+            process_isolating(
+                [message(1, "a"), message(2, "b")], {}, CONFIG, [], None, join.stored_inferences
+            )
+    finally:
+        join.close()

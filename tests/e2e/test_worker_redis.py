@@ -1,0 +1,111 @@
+"""``monitor worker`` and a join store Redis that stops taking its password: the worker stops with
+exit code 2 and one line naming the store, the masked URL and the cause, its batch neither written
+nor dead-lettered nor committed; started again with the new password it writes that batch, once.
+And a Redis that refuses the password at start says so, not "unreachable"."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+from redis_support import PASSWORD, PasswordRedis, password_redis_server
+from tests_support import inference, publish_raw, read_topic, wait_until, written_inferences
+
+from monitor.adapters.local_broker import free_port
+from streams.agents import EXIT_REFUSED
+
+ROTATED = "rotated-pw-secret"
+
+
+def test_a_password_rotated_under_a_running_worker_stops_it_and_loses_nothing(
+    deployment, start_worker, tmp_path: Path
+) -> None:
+    """Before: AuthenticationError was retried as an outage, for ever, with only /health telling."""
+    bootstrap, topics = deployment.broker.bootstrap, deployment.topics
+    with password_redis_server(tmp_path) as redis:
+        # the expiry timer (a refusal there stops the worker too) does not run before the batch
+        worker = start_worker(MONITOR_REDIS_URL=redis.url(), MONITOR_JOIN_EXPIRY_INTERVAL="3600")
+        now = time.time()
+        publish_raw(bootstrap, topics["inference"], [orjson.dumps([inference("a", now)])])
+        wait_until(lambda: written_inferences(worker) == 1, what="the first batch")
+
+        with redis.admin() as admin:  # the rotation the worker's settings missed
+            admin.config_set("requirepass", ROTATED)
+            admin.client_kill_filter(_type="normal")  # every connection but this one
+        batch = [inference("b", now), inference("c", now)]
+        publish_raw(bootstrap, topics["inference"], [orjson.dumps(batch)])
+        assert worker.process is not None
+        assert worker.process.wait(60) == EXIT_REFUSED, f"see {worker.log_path}"
+
+        lines = worker.log_path.read_text().splitlines()
+        errors = [line for line in lines if "error: " in line]
+        assert errors == lines[-1:], errors
+        masked = f"redis://:***@127.0.0.1:{redis.port}/0"
+        assert lines[-1].startswith(f"error: Redis join store at {masked}: ")
+        assert (
+            "failed: Redis refused the credentials (invalid username-password pair or user is "
+            "disabled.): check the password (and user) in MONITOR_REDIS_URL; stopping with a batch "
+            "of 1 message(s) not written, none dead-lettered, its offsets not committed"
+        ) in lines[-1]
+        assert PASSWORD not in "\n".join(lines) and "Traceback" not in "\n".join(lines)
+
+        again = start_worker(MONITOR_REDIS_URL=redis.url(ROTATED))
+        wait_until(lambda: written_inferences(again) == 3, what="the batch the refusal stopped")
+        wait_until(  # that batch, once: its metrics are counted just after the write
+            lambda: again.metric("monitor_events_total", {"kind": "inference"}) == 2,
+            what="the batch's metrics",
+        )
+        assert written_inferences(again) == 3
+        assert again.stop(timeout=30) == 0
+    assert read_topic(bootstrap, topics["dlq"], expected=1, timeout=3) == []
+
+
+def test_an_idle_worker_whose_password_is_rotated_stops_at_its_next_expiry_sweep(
+    deployment, start_worker, tmp_path: Path
+) -> None:
+    """No batch to meet the refusal: the expiry sweep does. Before: it logged an error every sweep
+    while the worker looked healthy."""
+    with password_redis_server(tmp_path) as redis:
+        worker = start_worker(MONITOR_REDIS_URL=redis.url(), MONITOR_JOIN_EXPIRY_INTERVAL="1")
+        with redis.admin() as admin:
+            admin.config_set("requirepass", ROTATED)
+            admin.client_kill_filter(_type="normal")
+        assert worker.process is not None
+        assert worker.process.wait(60) == EXIT_REFUSED, f"see {worker.log_path}"
+    last = worker.log_path.read_text().splitlines()[-1]
+    assert re.fullmatch(
+        rf"error: Redis join store at redis://:\*\*\*@127\.0\.0\.1:{redis.port}/0: expire failed: "
+        r"Redis refused the credentials \(.*\): check the password \(and user\) in "
+        r"MONITOR_REDIS_URL; stopping with the (join|shadow) expiry not done: it runs again after "
+        r"the next start",
+        last,
+    ), last
+
+
+def test_a_refused_password_at_start_is_named_as_such(
+    deployment, password_redis: PasswordRedis
+) -> None:
+    """Before: "error: Redis join store at ... is unreachable: invalid username-password pair"."""
+    url = password_redis.url("wrong-pw-secret")
+    env = {**deployment.env(), "MONITOR_REDIS_URL": url, "MONITOR_WEB_PORT": str(free_port())}
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "worker"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1] == (
+        f"error: Redis join store at redis://:***@127.0.0.1:{password_redis.port}/0 refused the "
+        "credentials (invalid username-password pair or user is disabled.): check the password "
+        "(and user) in MONITOR_REDIS_URL"
+    ), done.stderr[-2000:]
+    assert "wrong-pw-secret" not in done.stderr + done.stdout
