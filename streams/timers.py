@@ -201,9 +201,18 @@ class LeaderJobs:
         """Remember when partitions were last assigned (faust passes ``assigned=`` by keyword)."""
         self.assigned_at = time.time()
 
-    def closing_now(self) -> float:
-        """Blocking: the newest event time written, or the wall clock once every partition is idle."""
-        written, idle = self.wiring.store.write_clock()
+    def closing_now(self) -> tuple[float, float]:
+        """Blocking: the closing watermark (the newest event time written, or the wall clock once
+        every partition is idle), and the outcome rules' with a feedback delay: no further than
+        the feedback topic's own (a replay's inferences run ahead of their feedback)."""
+        store = self.wiring.store
+        windows = self._closing(*store.write_clock())
+        if not self.alerts.feedback_delay:
+            return windows, windows
+        feedback = self._closing(*store.write_clock(self.wiring.settings.feedback_topic))
+        return windows, min(windows, feedback)
+
+    def _closing(self, written: float, idle: float | None) -> float:
         # a backlog after an outage or rebalance is not idleness: count from the rebalance
         if idle is not None:
             idle = min(idle, time.time() - self.assigned_at)
@@ -241,10 +250,10 @@ class LeaderJobs:
             # the closing watermark before the metric windows: a batch written in between would
             # close windows whose metric rows this refresh has not rewritten (a traffic drop of 0
             # events was paged on a window drift had scored 438 events of)
-            watermark = await run_blocking(self.wiring, self.closing_now)
+            watermark, outcome_watermark = await run_blocking(self.wiring, self.closing_now)
             touched = await self._refresh_metric_windows(mark)
             scored = await self._score_drift(watermark)
-            fired, reports = await self._judge(watermark)
+            fired, reports = await self._judge(watermark, outcome_watermark)
         except MonitorError as exc:
             self.metrics.store_errors.labels(operation="window_jobs").inc()
             log.error("window jobs failed: %s", exc)
@@ -268,12 +277,14 @@ class LeaderJobs:
             self.wiring, self.drift.score_closed_windows, time.time(), watermark
         )
 
-    async def _judge(self, watermark: float) -> tuple[list[Alert], list[Report]]:
+    async def _judge(
+        self, watermark: float, outcome_watermark: float
+    ) -> tuple[list[Alert], list[Report]]:
         """Compare outcome windows, then evaluate the alert rules on the windows closed by the same
         watermark (they read metric, comparison and drift windows: all written before), then the
         experiments; their alerts follow the rules' alerts."""
         await run_blocking(self.wiring, self.outcome_windows.run, time.time())
-        fired = await run_blocking(self.wiring, self.alerts.run, watermark)
+        fired = await run_blocking(self.wiring, self.alerts.run, watermark, outcome_watermark)
         reports, experiment_fired = await run_blocking(
             self.wiring, self.experiments.run, time.time()
         )

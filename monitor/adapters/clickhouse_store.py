@@ -255,12 +255,14 @@ class ClickHouseStore(ClickHouseConnection):
         """The newest event time any source partition has been written up to."""
         return read_watermark(self, self.table("partials"))
 
-    def write_clock(self) -> tuple[float, float | None]:
+    def write_clock(self, src_topic: str | None = None) -> tuple[float, float | None]:
         """(newest event time written, seconds since any source partition was last written on the
-        store's clock, ``None`` if never): what the leader closes windows by, in one query."""
+        store's clock, ``None`` if never), of every source topic or of ``src_topic``: what the
+        leader closes windows by, in one query."""
+        topic = "" if src_topic is None else "AND src_topic = {topic:String} "
         watermark, n, age = self.query(
             f"SELECT toFloat64(max(max_event_time)), count(), toFloat64(now64(3)) - toFloat64(max(inserted_at)) "
-            f"FROM {self.table('partials')} WHERE name = {{marker:String}}",
-            {"marker": OFFSET_MARKER},
+            f"FROM {self.table('partials')} WHERE name = {{marker:String}} {topic}",
+            {"marker": OFFSET_MARKER, "topic": src_topic or ""},
         ).rows[0]
         return float(watermark or 0.0), (float(age) if n else None)

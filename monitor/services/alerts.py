@@ -146,12 +146,15 @@ class AlertService:
         )
         write_state(self.store, STATE_NAME, state)
 
-    def run(self, watermark: float) -> list[Alert]:
-        """Evaluate every window closed since the last run; store and return the alerts."""
+    def run(self, watermark: float, outcome_watermark: float | None = None) -> list[Alert]:
+        """Evaluate every window closed since the last run; store and return the alerts. With a
+        feedback delay, the outcome rules judge a window once ``outcome_watermark`` (the feedback
+        topic's own, default ``watermark``) passes its end, the lateness and the delay."""
         if self.evaluator is None:
             self._load()
         assert self.evaluator is not None
-        passes = self._passes(watermark)
+        outcomes = watermark if outcome_watermark is None else min(watermark, outcome_watermark)
+        passes = self._passes(watermark, outcomes)
         if not passes:
             return []
         alerts: list[Alert] = []
@@ -170,17 +173,17 @@ class AlertService:
         self._save()
         return alerts
 
-    def _passes(self, watermark: float) -> list[tuple[float, bool]]:
+    def _passes(self, watermark: float, outcome_watermark: float) -> list[tuple[float, bool]]:
         """(window, outcome pass) to judge, in time order: the windows closed since the last run,
-        and with a feedback delay the windows that delay closed for the outcome rules (a window in
-        both: the other rules first)."""
+        and with a feedback delay the windows that delay closed for the outcome rules by
+        ``outcome_watermark`` (a window in both: the other rules first)."""
         main = [
             (w, False) for w in self._closed_windows(watermark, self.lateness, self.last_window)
         ]
         if not self.feedback_delay:
             return main
         late = self.lateness + self.feedback_delay
-        outcome = self._closed_windows(watermark, late, self.last_outcome_window)
+        outcome = self._closed_windows(outcome_watermark, late, self.last_outcome_window)
         return sorted(main + [(w, True) for w in outcome])
 
     def _observed(self, outcome_pass: bool) -> Callable[[AlertRule], bool] | None:

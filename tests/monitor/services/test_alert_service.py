@@ -76,6 +76,8 @@ def test_write_clock_is_the_newest_event_time_and_the_time_since_the_last_write(
     watermark, idle = store.write_clock()
     assert watermark == 4 * W - 1  # the newest of the partitions' watermarks
     assert 0.0 <= idle < 60.0
+    assert store.write_clock("t")[0] == 4 * W - 1  # the one topic written
+    assert store.write_clock("feedback") == (0.0, None)  # a topic never written
 
 
 def test_detector_alert_states_rates_with_intervals_and_counts(chdb_dir):
@@ -303,3 +305,33 @@ def test_a_feedback_delay_judges_outcome_rules_once_the_late_feedback_is_in(chdb
     assert fired.recommended_action == "retrain_concept_drift"
     [metric] = fired.evidence["metrics"]
     assert (metric["metric"], metric["denominator"], metric["value"]) == ("satisfaction", 200, 0.2)
+
+
+def test_with_a_feedback_delay_outcome_rules_wait_for_the_feedback_topics_own_watermark(chdb_dir):
+    """A replay: the inferences of windows 10-13 are in, their feedback is not; the inferences'
+    watermark has passed window 10's end, lateness and delay, the feedback's has not. The outcome
+    rules wait for it, and judge window 10 with the feedback once it is in."""
+    from monitor.adapters.schema import OUTCOME_PREFIX
+    from monitor.folding.partials import Partial
+
+    store = _store_with_windows(chdb_dir, range(10, 14))
+
+    def service() -> AlertService:  # a new leader each run: the passes go on from the saved state
+        return AlertService(
+            store,
+            (SATISFACTION_LOW,),
+            allowed_lateness=0.0,
+            window_seconds=W,
+            feedback_delay=2.0 * W,
+        )
+
+    assert service().run(watermark=14 * W, outcome_watermark=10.2 * W) == []
+    late = Partial(
+        10.0 * W, W, "m", "v1", OUTCOME_PREFIX + "satisfaction", "", 200.0, 40.0, 13.5 * W
+    )
+    store.write_batch({("f", 0): (0, 13.5 * W, [late])})
+    store.refresh_metric_windows(0.0)
+    [fired] = service().run(watermark=14 * W, outcome_watermark=13.5 * W)
+    assert (fired.status, fired.rule, fired.starts_at) == ("firing", "satisfaction_low", 11.0 * W)
+    [metric] = fired.evidence["metrics"]
+    assert (metric["denominator"], metric["value"]) == (200, 0.2)
