@@ -74,6 +74,20 @@ def judged(reader, what: str) -> float:
     ).rows[0][0]
 
 
+def assert_window_zero_paged(reader, start: float, what: str) -> None:
+    """The outcome rule fires, once, on window 0's 300 unhappy users."""
+    wait_until(
+        lambda: reader.query("SELECT count() FROM monitor.alerts").rows[0][0] > 0,
+        timeout=60,
+        what=what,
+    )
+    [(status, rule, starts_at, description)] = reader.query(
+        "SELECT status, rule, toFloat64(starts_at), description FROM monitor.alerts"
+    ).rows
+    assert (status, rule, starts_at) == ("firing", "satisfaction_low", start + WINDOW)
+    assert "satisfaction 0" in description and "n=300" in description
+
+
 def test_feedback_after_the_close_is_judged_after_the_delay(deployment, start_worker, tmp_path):
     worker = start_delayed(start_worker, tmp_path)
     reader = reader_for(worker)
@@ -97,16 +111,7 @@ def test_feedback_after_the_close_is_judged_after_the_delay(deployment, start_wo
     )
     assert reader.query("SELECT count() FROM monitor.alerts").rows == [(0,)]
     send(deployment, "inference", [closer(start + WINDOW + LATENESS + DELAY)])
-    wait_until(
-        lambda: reader.query("SELECT count() FROM monitor.alerts").rows[0][0] > 0,
-        timeout=60,
-        what="the outcome rules to judge window 0 after the delay",
-    )
-    [(status, rule, starts_at, description)] = reader.query(
-        "SELECT status, rule, toFloat64(starts_at), description FROM monitor.alerts"
-    ).rows
-    assert (status, rule, starts_at) == ("firing", "satisfaction_low", start + WINDOW)
-    assert "satisfaction 0" in description and "n=300" in description
+    assert_window_zero_paged(reader, start, "the outcome rules to judge window 0 after the delay")
 
 
 def test_a_replay_whose_feedback_comes_after_all_its_inferences_is_judged_with_it(
@@ -132,16 +137,7 @@ def test_a_replay_whose_feedback_comes_after_all_its_inferences_is_judged_with_i
     send(deployment, "feedback", feedback)
     assert judged(reader, "last_outcome_window") < start  # window 0's feedback is not all in
     send(deployment, "feedback", [closer_feedback(start + WINDOW + LATENESS + DELAY)])
-    wait_until(
-        lambda: reader.query("SELECT count() FROM monitor.alerts").rows[0][0] > 0,
-        timeout=60,
-        what="the outcome rules to judge window 0 with its feedback",
-    )
-    [(status, rule, starts_at, description)] = reader.query(
-        "SELECT status, rule, toFloat64(starts_at), description FROM monitor.alerts"
-    ).rows
-    assert (status, rule, starts_at) == ("firing", "satisfaction_low", start + WINDOW)
-    assert "satisfaction 0" in description and "n=300" in description
+    assert_window_zero_paged(reader, start, "the outcome rules to judge window 0 with its feedback")
 
 
 def closer_feedback(at: float) -> dict:
