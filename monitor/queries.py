@@ -18,6 +18,7 @@ from monitor.experiments.report import RESULT_COLUMNS
 
 __all__ = [
     "ALERT_ID",
+    "ALERT_RESOLUTION",
     "QUERY_KINDS",
     "alerts_query",
     "baseline_body_query",
@@ -114,6 +115,13 @@ def table_query(
 
 # One incident's notifications (firing, then resolved) share fingerprint and start: its id.
 ALERT_ID = "lower(substring(hex(SHA256(concat(fingerprint, toString(toUnixTimestamp64Milli(starts_at))))), 1, 10))"
+# Alert.resolution in SQL: NULL while firing, 'superseded' when the evidence names the alert that
+# took the incident over (monitor.alerts.state.SUPERSEDED_BY; importing it here would be a cycle),
+# else 'cleared'. tests/monitor/tools/test_cli_alerts.py holds the two to the same answers.
+ALERT_RESOLUTION = (
+    "multiIf(status != 'resolved', NULL, "
+    "JSONExtractString(evidence, 'superseded_by', 'rule') != '', 'superseded', 'cleared')"
+)
 
 
 @dataclass(frozen=True)
@@ -206,11 +214,12 @@ detections_query = TrendQuery(
 )
 alerts_query = TrendQuery(
     "alerts",
-    f"{ALERT_ID} AS id, created_at, status, severity, rule, model, model_version, "
-    "recommended_action, starts_at, ends_at, summary, description, evidence, runbook_url",
+    f"{ALERT_ID} AS id, created_at, status, {ALERT_RESOLUTION} AS resolution, severity, rule, model, "
+    "model_version, recommended_action, starts_at, ends_at, summary, description, evidence, runbook_url",
     "status",
     "created_at",
     time_column="created_at",
+    more_filters=("resolution",),
 )
 comparisons_query = TrendQuery(
     "metric_comparisons",

@@ -306,11 +306,8 @@ class LeaderJobs:
         m.forget_idle_versions(time.time(), self.wiring.settings.metrics_version_ttl_seconds)
 
     async def _deliver(self, fired: Sequence[Alert]) -> None:
-        """Count the fired alerts by rule, severity and status, and hand them to the delivery."""
-        for alert in fired:
-            self.metrics.alerts.labels(
-                rule=alert.rule, severity=alert.severity, status=alert.status
-            ).inc()
+        """Count the fired alerts (:meth:`MonitorMetrics.count_alerts`), and hand them to the delivery."""
+        self.metrics.count_alerts(fired)
         await self.delivery.deliver(fired)
 
     async def shadow_results(self) -> None:

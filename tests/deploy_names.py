@@ -121,6 +121,7 @@ def exported(
             "detector": frozenset(DETECTOR_NAMES),
             "severity": frozenset(SEVERITIES),
             "status": frozenset({"firing", "resolved"}),
+            "resolution": frozenset({"", "cleared", "superseded"}),
         },
         alertnames=frozenset({r.name for r in worker_rules} | {r["alert"] for r in alerting}),
         alert_labels=alert_labels,

@@ -28,6 +28,7 @@ from monitor.adapters.experiment_metrics import ExperimentMetrics
 from monitor.adapters.gauges import remove_matching
 from monitor.adapters.judge_metrics import JudgeMetrics
 from monitor.adapters.shadow_metrics import ShadowMetrics
+from monitor.alerts.state import Alert
 from monitor.catalogue import (
     LATENCY_SERIES,
     OUTCOME_LABEL,
@@ -264,8 +265,8 @@ class MonitorMetrics:
     def _declare_alert_metrics(self, registry: CollectorRegistry) -> None:
         self.alerts = Counter(
             "monitor_alerts_total",
-            "Alert notifications",
-            ["rule", "severity", "status"],
+            "Alert notifications; resolution: cleared or superseded when resolved, empty while firing",
+            ["rule", "severity", "status", "resolution"],
             registry=registry,
         )
         self.sink_failures = Counter(
@@ -277,6 +278,14 @@ class MonitorMetrics:
         self.sink_queue = Gauge(
             "monitor_alert_sink_queue", "Alerts queued for retry", ["sink"], registry=registry
         )
+
+    def count_alerts(self, alerts: Iterable[Alert]) -> None:
+        """Count notifications by rule, severity, status and resolution: an alert superseded by a
+        more urgent one is not counted with the cleared ones."""
+        for a in alerts:
+            self.alerts.labels(
+                rule=a.rule, severity=a.severity, status=a.status, resolution=a.resolution or ""
+            ).inc()
 
     def set_drift(self, scored: Iterable[tuple[str, str, float, Sequence[DriftRow]]]) -> None:
         """Export one refresh's scored windows ``(model, version, window_start, rows)``: each

@@ -13,7 +13,9 @@ decision        action                 severity     says
 ==============  =====================  ===========  =============================================
 
 :func:`experiment_alerts` turns the decisions of one run into alert notifications: one firing
-alert when an experiment reaches a decision, resolved when the decision changes (a new one fires).
+alert when an experiment reaches a decision; when another decision replaces it, the old alert is
+superseded by the new one (the experiment's story goes on under it), and when the experiment goes
+back to ``continue`` it is resolved as cleared.
 
 >>> from monitor.experiments.report import ExperimentSummary
 >>> s = ExperimentSummary("prompt-v3", "control", "treatment", 5e3, 4e3, 1e-20, 1e-12, True, "invalid",
@@ -25,6 +27,8 @@ alert when an experiment reaches a decision, resolved when the decision changes 
 'docs/alerts.md#experiments'
 >>> experiment_alerts([s], state, now=200.0)[0]
 []
+>>> [(a.rule, a.status, a.resolution) for a in experiment_alerts([s], {"prompt-v3": "stop"}, 300.0)[0]]
+[('experiment_stop', 'resolved', 'superseded'), ('experiment_invalid', 'firing', None)]
 """
 
 from __future__ import annotations
@@ -117,10 +121,12 @@ def experiment_alerts(
         if before == s.decision:
             continue
         model = models.get(s.experiment, "")
+        new = _alert(s, model, now, runbook_url) if s.decision in EXPERIMENT_ACTIONS else None
         if before in EXPERIMENT_ACTIONS:
-            old = replace(s, decision=before)
-            alerts.append(_alert(old, model, now, runbook_url).resolved(now))
-        if s.decision in EXPERIMENT_ACTIONS:
-            alerts.append(_alert(s, model, now, runbook_url))
+            old = _alert(replace(s, decision=before), model, now, runbook_url)
+            # another decision goes on with the experiment's story; back to continue clears it
+            alerts.append(old.superseded(new, now) if new else old.resolved(now))
+        if new:
+            alerts.append(new)
         state[s.experiment] = s.decision
     return alerts, state

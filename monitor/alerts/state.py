@@ -24,7 +24,15 @@ from typing import Any, Literal
 
 from monitor.alerts.rules import AlertRule
 
-__all__ = ["SUPERSEDED_BY", "Alert", "AlertTracker", "fingerprint", "status_text", "successor"]
+__all__ = [
+    "SUPERSEDED_BY",
+    "Alert",
+    "AlertTracker",
+    "Resolution",
+    "fingerprint",
+    "status_text",
+    "successor",
+]
 
 Transition = Literal["fire", "resolve"]
 Resolution = Literal["cleared", "superseded"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, get_args
 
 import typer
 
-from monitor.alerts.state import status_text
+from monitor.alerts.state import Resolution, status_text
 from monitor.errors import ConfigError
 from monitor.settings import Settings
 from monitor.tools.cli_known import check_store_filters
@@ -130,11 +130,14 @@ def _reader(settings: Settings) -> Any:
 
 
 def list_alerts(settings: Settings, fmt: Format, **filters: Any) -> None:
-    """Print the alerts matching ``filters`` (model, version, status, since, until, limit)."""
+    """Print the alerts matching ``filters`` (model, version, status, since, until, limit); status
+    ``cleared`` or ``superseded`` is a resolved alert with that resolution."""
     from monitor.queries import alerts_query, render_sql
 
     reader = _reader(settings)
     check_store_filters(reader, model=filters.get("model"), version=filters.get("version"))
+    if filters.get("status") in get_args(Resolution):
+        filters |= {"status": "resolved", "resolution": filters["status"]}
     sql, params = alerts_query(reader.db, **filters)
     typer.echo(f"-- {render_sql(sql, params)}", err=True)
     result = reader.query(sql, params)

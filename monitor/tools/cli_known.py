@@ -6,8 +6,9 @@ metric catalogue grows, these functions are the one place to repoint.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
+from monitor.alerts.state import Resolution
 from monitor.contract.timestamps import utc_datetime
 from monitor.drift.coverage import CountedWindow, ScoredWindow, UnscoredWindow, unscored_windows
 from monitor.tools.cli_support import require_known
@@ -22,7 +23,8 @@ __all__ = [
     "window_metric_names",
 ]
 
-ALERT_STATUSES = ("firing", "resolved")
+# resolved is either resolution: cleared or superseded (by a more urgent alert)
+ALERT_STATUSES = ("firing", "resolved", *get_args(Resolution))
 
 
 def window_metric_names() -> tuple[str, ...]:

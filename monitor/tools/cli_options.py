@@ -46,7 +46,9 @@ UntilOption = typer.Option(
 )
 LimitOption = typer.Option(10_000, "--limit", min=1, help="at most this many rows")
 FormatOption = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv")
-StatusOption = typer.Option(None, "--status", help="firing or resolved")
+StatusOption = typer.Option(
+    None, "--status", help="firing, resolved, or one way to resolve: cleared or superseded"
+)
 
 
 def cli_settings(config: Path | None, **overrides: Any) -> Settings:

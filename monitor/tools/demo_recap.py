@@ -11,6 +11,7 @@ import json
 import math
 from typing import Any
 
+from monitor.alerts.state import successor
 from monitor.errors import StoreError
 from monitor.experiments.formatting import format_effect, format_p, precision_for
 from monitor.tools.terminal import terminal_text
@@ -123,9 +124,25 @@ class AlertFeed:
                         "      drifted: "
                         + ", ".join(f"{f['feature']} PSI {f['psi']:.2f}" for f in features)
                     )
+            elif new := successor(json.loads(evidence or "{}")):
+                out.append(f"  <<< ALERT SUPERSEDED by {new} {title}")
             else:
                 out.append(f"  <<< ALERT RESOLVED {title}")
         return _escaped(out)
+
+
+def _fate(resolved: Any, evidence: str) -> str:
+    """What became of one alert; a superseded alert's incident went on under its successor.
+
+    >>> _fate(1, '{"superseded_by": {"rule": "takeover", "action": "rollback"}}')
+    'fired, superseded by takeover (rollback)'
+    >>> _fate(1, "{}"), _fate(0, "")
+    ('fired and resolved', 'fired, still firing')
+    """
+    if not resolved:
+        return "fired, still firing"
+    new = successor(json.loads(evidence or "{}"))
+    return f"fired, superseded by {new}" if new else "fired and resolved"
 
 
 def recap_lines(reader: Any, top: int = 3) -> list[str]:
@@ -139,7 +156,8 @@ def recap_lines(reader: Any, top: int = 3) -> list[str]:
         ).rows
         alerts = reader.query(
             f"SELECT rule, severity, model, model_version, summary, recommended_action, "
-            f"max(status = 'resolved') FROM {db}.alerts FINAL GROUP BY fingerprint, starts_at, rule, severity, model, "
+            f"max(status = 'resolved'), anyIf(evidence, status = 'resolved') FROM {db}.alerts FINAL "
+            "GROUP BY fingerprint, starts_at, rule, severity, model, "
             "model_version, summary, recommended_action ORDER BY min(created_at)"
         ).rows
     except StoreError as exc:
@@ -155,10 +173,10 @@ def recap_lines(reader: Any, top: int = 3) -> list[str]:
     if not by_version:
         out.append("  nothing beyond the thresholds")
     out.append("alerts:")
-    for rule, severity, model, version, summary, action, resolved in alerts:
-        state = "fired and resolved" if resolved else "fired, still firing"
+    for rule, severity, model, version, summary, action, resolved, evidence in alerts:
         out.append(
-            f"  [{severity}] {_title(model, version, summary)} ({rule}; {state}); action: {action or '-'}"
+            f"  [{severity}] {_title(model, version, summary)} ({rule}; {_fate(resolved, evidence)}); "
+            f"action: {action or '-'}"
         )
     if not alerts:
         out.append("  none fired")

@@ -282,3 +282,26 @@ def test_a_shadow_value_no_longer_measured_loses_its_series() -> None:
     assert get("monitor_shadow_semantic_similarity", pair) is None
     assert get("monitor_shadow_error_rate", pair) is None
     assert get("monitor_shadow_agreement", pair) == second.agreement  # still measured: kept
+
+
+def test_alert_notifications_count_superseded_apart_from_cleared() -> None:
+    from monitor.alerts.state import Alert
+
+    m = MonitorMetrics(CollectorRegistry())
+    drift = Alert.firing("input_drift", "warning", "chat", "v2", 600.0, "drift")
+    rollback = Alert.firing(
+        "satisfaction_drop", "critical", "chat", "v2", 900.0, "worse", recommended_action="rollback"
+    )
+    m.count_alerts([drift, rollback, drift.superseded(rollback, 900.0), drift.resolved(1200.0)])
+
+    def count(status: str, resolution: str) -> float | None:
+        labels = {"rule": "input_drift", "severity": "warning", "status": status}
+        return m.registry.get_sample_value(
+            "monitor_alerts_total", {**labels, "resolution": resolution}
+        )
+
+    assert (count("firing", ""), count("resolved", "superseded"), count("resolved", "cleared")) == (
+        1.0,
+        1.0,
+        1.0,
+    )

@@ -180,9 +180,11 @@ def assert_usage_error(result, *fragments: str) -> None:
         ),
         (
             ["alerts", "--status", "fired"],
-            ["--status 'fired' is not a known alert status; known: firing, resolved"],
+            [
+                "--status 'fired' is not a known alert status; known: cleared, firing, resolved, superseded"
+            ],
         ),
-        (["query", "alerts", "--status", "open"], ["known: firing, resolved"]),
+        (["query", "alerts", "--status", "open"], ["known: cleared, firing, resolved, superseded"]),
     ],
 )
 def test_fixed_names_are_checked_before_the_store_is_opened(args, fragments) -> None:

@@ -107,3 +107,99 @@ def test_a_superseded_alert_reads_superseded_by_its_successor_not_resolved(capsy
         "superseded by satisfaction_drop_vs_previous_version (rollback) warning"
     )
     assert cleared_block.startswith("resolved warning  chat v2")
+
+
+def _store_with_an_escalation_and_a_clear(chdb_dir) -> tuple[str, dict[str, str | None]]:
+    """An embedded store holding a drift alert superseded by a rollback alert, an experiment whose
+    ``stop`` was replaced by ``invalid``, and a traffic alert that cleared; the store URL and each
+    notification's ``Alert.resolution`` by ``rule:status``."""
+    import uuid
+
+    from monitor.adapters.clickhouse_store import ClickHouseStore
+    from monitor.alerts.experiment_actions import experiment_alerts
+    from monitor.alerts.state import Alert
+    from monitor.experiments.report import ExperimentSummary
+    from monitor.services.alerts import ALERT_COLUMNS, alert_row
+
+    url = f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}"
+    drift = Alert.firing("input_drift", "warning", "chat", "v2", 600.0, "drift")
+    rollback = Alert.firing(
+        "satisfaction_drop", "critical", "chat", "v2", 900.0, "worse", recommended_action="rollback"
+    )
+    traffic = Alert.firing("traffic_stopped", "critical", "chat", "v1", 600.0, "no traffic")
+    stop = ExperimentSummary(
+        "prompt-v3", "control", "v2", 5e3, 5e3, 0.5, 0.5, False, "stop", "guardrail", None, 1e4
+    )
+    invalid = ExperimentSummary(
+        "prompt-v3", "control", "v2", 5e3, 4e3, 1e-20, 1e-12, True, "invalid", "srm", None, 1e4
+    )
+    first, state = experiment_alerts([stop], {}, 600.0, {"prompt-v3": "chat"})
+    changed, _ = experiment_alerts([invalid], state, 1200.0, {"prompt-v3": "chat"})
+    alerts = [
+        drift,
+        traffic,
+        *first,
+        rollback,
+        drift.superseded(rollback, 900.0),
+        traffic.resolved(1000.0),
+        *changed,
+    ]
+    store = ClickHouseStore(url).connect()
+    store.migrate()
+    store.insert("alerts", [alert_row(a) for a in alerts], ALERT_COLUMNS)
+    return url, {f"{a.rule}:{a.status}": a.resolution for a in alerts}
+
+
+def _monitor_alerts(url: str, *args: str) -> str:
+    from typer.testing import CliRunner
+
+    from monitor.tools.cli import app
+
+    result = CliRunner().invoke(app, ["alerts", *args], env={"MONITOR_CLICKHOUSE_URL": url})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_alerts_json_and_csv_carry_the_resolution_the_alert_has(chdb_dir) -> None:
+    import csv
+    import io
+    import json
+
+    url, resolutions = _store_with_an_escalation_and_a_clear(chdb_dir)
+    listed = json.loads(_monitor_alerts(url, "--format", "json"))
+    assert {f"{a['rule']}:{a['status']}": a["resolution"] for a in listed} == resolutions
+    assert resolutions == {
+        "input_drift:firing": None,
+        "input_drift:resolved": "superseded",
+        "satisfaction_drop:firing": None,
+        "traffic_stopped:firing": None,
+        "traffic_stopped:resolved": "cleared",
+        "experiment_stop:firing": None,
+        "experiment_stop:resolved": "superseded",
+        "experiment_invalid:firing": None,
+    }
+    rows = list(csv.DictReader(io.StringIO(_monitor_alerts(url, "--format", "csv"))))
+    assert {f"{r['rule']}:{r['status']}": r["resolution"] for r in rows} == {
+        k: v or "" for k, v in resolutions.items()
+    }
+
+
+def test_status_superseded_and_cleared_split_what_resolved_lists(chdb_dir) -> None:
+    import json
+
+    url, _ = _store_with_an_escalation_and_a_clear(chdb_dir)
+
+    def rules(status: str) -> list[str]:
+        listed = json.loads(_monitor_alerts(url, "--status", status, "--format", "json"))
+        return sorted(a["rule"] for a in listed)
+
+    assert rules("superseded") == ["experiment_stop", "input_drift"]
+    assert rules("cleared") == ["traffic_stopped"]
+    assert rules("resolved") == ["experiment_stop", "input_drift", "traffic_stopped"]
+    assert rules("firing") == [
+        "experiment_invalid",
+        "experiment_stop",
+        "input_drift",
+        "satisfaction_drop",
+        "traffic_stopped",
+    ]

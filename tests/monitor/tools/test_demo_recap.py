@@ -40,7 +40,7 @@ class StoreRows:
             )
         if "FROM monitor.alerts" in sql:  # the recap's alerts
             return Result(
-                [("drift\x1b[1m", "warning", MODEL, VERSION, "summary\x9b", "retrain", 0)]
+                [("drift\x1b[1m", "warning", MODEL, VERSION, "summary\x9b", "retrain", 0, "")]
             )
         if "drift_windows" in sql:
             return Result([(VERSION, FEATURE, 0.4, "significant")])
@@ -93,3 +93,31 @@ def test_every_recap_line_prints_store_text_escaped() -> None:
     assert "  sat\\x1b[2J: " in text
     assert "m\\x1b[2J against v2\\u202e: ok\\x1b[5m (reason\\x1b[5m)" in text
     assert "  agreement\\x1b[1m " in text
+
+
+def test_a_superseded_alert_reads_superseded_in_the_feed_and_the_recap(chdb_dir) -> None:
+    import uuid
+
+    from monitor.adapters.clickhouse_store import ClickHouseStore
+    from monitor.alerts.state import Alert
+    from monitor.services.alerts import ALERT_COLUMNS, alert_row
+
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    drift = Alert.firing("input_drift", "warning", "chat", "v2", 600.0, "drift")
+    rollback = Alert.firing(
+        "satisfaction_drop", "critical", "chat", "v2", 900.0, "worse", recommended_action="rollback"
+    )
+    traffic = Alert.firing("traffic_stopped", "critical", "chat", "v1", 600.0, "no traffic")
+    alerts = [drift, traffic, rollback, drift.superseded(rollback, 900.0), traffic.resolved(1e3)]
+    store.insert("alerts", [alert_row(a) for a in alerts], ALERT_COLUMNS)
+
+    feed = AlertFeed(store).lines()
+    assert "  <<< ALERT SUPERSEDED by satisfaction_drop (rollback) chat v2: drift" in feed
+    assert "  <<< ALERT RESOLVED chat v1: no traffic" in feed
+    recap = {line for line in recap_lines(store) if "(input_drift;" in line or "(traffic_" in line}
+    superseded = "fired, superseded by satisfaction_drop (rollback)"
+    assert recap == {
+        f"  [warning] chat v2: drift (input_drift; {superseded}); action: -",
+        "  [critical] chat v1: no traffic (traffic_stopped; fired and resolved); action: -",
+    }
