@@ -43,10 +43,14 @@ def quantiles_for_people(
 
     >>> quantiles_for_people(["metric", "value"], [("latency_p50_ms", 119.70464), ("rating", 4.25)])
     [('latency_p50_ms', '120'), ('rating', 4.25)]
+    >>> quantiles_for_people([], [])  # no row: a reader over HTTP names no column either
+    []
     """
     from monitor.catalogue import QUANTILE_METRICS
     from monitor.outcomes.sketch import quantile_text
 
+    if not rows or not {"metric", "value"} <= set(columns):
+        return [tuple(row) for row in rows]
     metric, value = columns.index("metric"), columns.index("value")
     out = []
     for row in rows:

@@ -95,6 +95,21 @@ def test_replay_baselines_and_queries_through_the_cli(deployment, start_worker, 
     assert len(printed) == len(direct) > 0
     assert [r["value"] for r in printed] == [round(row[6], 6) for row in direct]
 
+    # a range without rows is a table without rows (the worker's reader names no column then)
+    empty = monitor_cli(
+        "query",
+        "metrics",
+        "--metric",
+        "inference_events",
+        "--since",
+        "1d",
+        "--until",
+        "12h",
+        env=env,
+    )
+    assert "Traceback" not in empty.stderr and "'inference_events'" in empty.stderr
+    assert "inference_events" not in empty.stdout
+
     bad = monitor_cli("query", "drift", "--since", "not-a-time", env=env, check=False)
     assert bad.returncode != 0
 
