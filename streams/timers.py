@@ -201,16 +201,15 @@ class LeaderJobs:
         """Remember when partitions were last assigned (faust passes ``assigned=`` by keyword)."""
         self.assigned_at = time.time()
 
-    def closing_now(self) -> tuple[float, float]:
+    def closing_now(self) -> tuple[float, float | None]:
         """Blocking: the closing watermark (the newest event time written, or the wall clock once
-        every partition is idle), and the outcome rules' with a feedback delay: no further than
-        the feedback topic's own (a replay's inferences run ahead of their feedback)."""
+        every partition is idle), and with a feedback delay the feedback topic's own, which the
+        outcome rules also wait for (a replay's inferences run ahead of their feedback)."""
         store = self.wiring.store
         windows = self._closing(*store.write_clock())
         if not self.alerts.feedback_delay:
-            return windows, windows
-        feedback = self._closing(*store.write_clock(self.wiring.settings.feedback_topic))
-        return windows, min(windows, feedback)
+            return windows, None
+        return windows, self._closing(*store.write_clock(self.wiring.settings.feedback_topic))
 
     def _closing(self, written: float, idle: float | None) -> float:
         # a backlog after an outage or rebalance is not idleness: count from the rebalance
@@ -278,7 +277,7 @@ class LeaderJobs:
         )
 
     async def _judge(
-        self, watermark: float, outcome_watermark: float
+        self, watermark: float, outcome_watermark: float | None
     ) -> tuple[list[Alert], list[Report]]:
         """Compare outcome windows, then evaluate the alert rules on the windows closed by the same
         watermark (they read metric, comparison and drift windows: all written before), then the

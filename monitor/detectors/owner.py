@@ -76,8 +76,8 @@ class VersionDetectors:
                 ]
                 if fresh:
                     found += self._update(stream, fresh)
-            for source, before in zip(sources, seen):
-                self.fed[source.log] = max(before, source.last_offset, self.fed.get(source.log, -1))
+            for source in sources:
+                self.fed[source.log] = max(self.fed.get(source.log, -1), source.last_offset)
         return found
 
     def _update(self, stream: str, timed: list[tuple[float, float]]) -> list[TimedDetection]:

@@ -158,7 +158,10 @@ def merged(batch: Sequence[DetectorValues]) -> list[DetectorValues]:
 
 
 def _in_time_order(message: DetectorValues) -> bool:
-    return all(all(a <= b for a, b in zip(s.times, s.times[1:])) for s in message.streams.values())
+    return all(
+        bool((np.diff(np.asarray(s.times, np.float64)) >= 0).all())
+        for s in message.streams.values()
+    )
 
 
 def _merge(parts: Sequence[DetectorValues]) -> DetectorValues:

@@ -86,6 +86,13 @@ def test_any_json_shaped_like_a_message_decodes_to_usable_values_or_is_refused(b
         {"s": {"error": [[1], ["NaN"], [1.0]]}},  # float("NaN") would pass float()
         {"s": {"error": [[1], [0.0], [1e400]]}},  # a time past the largest float: infinite
         {"m": 7},  # a model that is not a string
+        # a merged message's further sources and each value's source (``merged``)
+        {"k": {"error": [0, 1]}},  # a source the message does not name
+        {"x": [["fb", 3, 0, 9]], "k": {"error": [0]}},  # one source for two values
+        {"x": [["fb", 3, 0, 9]], "k": {"error": [0, -1]}},  # a negative source
+        {"x": [["fb", -3, 0, 9]], "k": {"error": [0, 1]}},  # a negative partition
+        {"x": [["fb", 3, 0]], "k": {"error": [0, 1]}},  # a source without its last offset
+        {"x": [["fb", 3, 0, 9]], "k": {"error": ["0", 1]}},  # an index that is not a number
     ],
 )
 def test_malformed_messages_are_refused_with_a_reason(change) -> None:
@@ -96,3 +103,7 @@ def test_malformed_messages_are_refused_with_a_reason(change) -> None:
 
 def test_a_good_message_round_trips() -> None:
     assert decode_values(encode_values(GOOD)) == GOOD
+    two = {**orjson.loads(encode_values(GOOD)), "x": [["fb", 3, 0, 9]], "k": {"error": [1, 0]}}
+    merged_message = decode_values(orjson.dumps(two))
+    assert merged_message.streams["error"].source_of() == (1, 0)
+    assert [s.partition for s in merged_message.sources] == [2, 3]
