@@ -21,14 +21,19 @@ back to ``continue`` it is resolved as cleared.
 >>> s = ExperimentSummary("prompt-v3", "control", "treatment", 5e3, 4e3, 1e-20, 1e-12, True, "invalid",
 ...                       "sample ratio mismatch", None, 5000.0)
 >>> alerts, state = experiment_alerts([s], {}, now=100.0, models={"prompt-v3": "chat"})
->>> alerts[0].rule, alerts[0].severity, alerts[0].recommended_action, state
-('experiment_invalid', 'critical', 'fix_assignment', {'prompt-v3': 'invalid'})
+>>> alerts[0].rule, alerts[0].severity, alerts[0].recommended_action, decision_of(state["prompt-v3"])
+('experiment_invalid', 'critical', 'fix_assignment', 'invalid')
 >>> alerts[0].runbook_url
 'docs/alerts.md#experiments'
 >>> experiment_alerts([s], state, now=200.0)[0]
 []
->>> [(a.rule, a.status, a.resolution) for a in experiment_alerts([s], {"prompt-v3": "stop"}, 300.0)[0]]
-[('experiment_stop', 'resolved', 'superseded'), ('experiment_invalid', 'firing', None)]
+
+The state keeps each experiment's firing alert, so the notification that closes it is that alert
+(its start and summary) and every sink and ``monitor alerts`` pair the two:
+
+>>> [closing], state = experiment_alerts([replace(s, decision="continue")], state, now=300.0)
+>>> (closing.status, closing.starts_at, closing.ends_at, closing.summary == alerts[0].summary), state
+(('resolved', 100.0, 300.0, True), {})
 """
 
 from __future__ import annotations
@@ -39,9 +44,12 @@ from dataclasses import replace
 from monitor.alerts.state import Alert, fingerprint
 from monitor.experiments.report import ExperimentSummary
 
-__all__ = ["EXPERIMENT_ACTIONS", "EXPERIMENT_RUNBOOK", "experiment_alerts"]
+__all__ = ["EXPERIMENT_ACTIONS", "EXPERIMENT_RUNBOOK", "Fired", "decision_of", "experiment_alerts"]
 
 EXPERIMENT_RUNBOOK = "docs/alerts.md#experiments"
+
+# experiment -> the alert its decision fired; a bare decision is what a version before this one saved
+Fired = Mapping[str, "Alert | str"]
 
 # decision -> (action, severity, advice)
 EXPERIMENT_ACTIONS: dict[str, tuple[str, str, str]] = {
@@ -104,29 +112,44 @@ def _alert(s: ExperimentSummary, model: str, now: float, runbook_url: str) -> Al
     return replace(alert, fingerprint=fingerprint(rule, f"experiment:{s.experiment}", s.treatment))
 
 
+def decision_of(fired: Alert | str) -> str:
+    """The decision a saved experiment alert (or a bare decision, saved by an earlier version) is for."""
+    return fired if isinstance(fired, str) else str(fired.evidence.get("decision", "continue"))
+
+
 def experiment_alerts(
     summaries: Sequence[ExperimentSummary],
-    previous: Mapping[str, str],
+    previous: Fired,
     now: float,
     models: Mapping[str, str] | None = None,
     runbook_url: str = EXPERIMENT_RUNBOOK,
-) -> tuple[list[Alert], dict[str, str]]:
-    """Alerts for the decisions that changed since ``previous`` (experiment -> decision), and the new
-    state; ``runbook_url``: :data:`EXPERIMENT_RUNBOOK`, absolute once MONITOR_RUNBOOK_BASE_URL is set."""
+) -> tuple[list[Alert], dict[str, Alert | str]]:
+    """Alerts for the decisions that changed since ``previous`` (experiment -> its firing alert),
+    and the new state; ``runbook_url``: :data:`EXPERIMENT_RUNBOOK`, absolute once
+    MONITOR_RUNBOOK_BASE_URL is set."""
     models = models or {}
     alerts: list[Alert] = []
     state = dict(previous)
     for s in summaries:
-        before = previous.get(s.experiment, "continue")
+        fired = previous.get(s.experiment)
+        before = "continue" if fired is None else decision_of(fired)
         if before == s.decision:
             continue
         model = models.get(s.experiment, "")
         new = _alert(s, model, now, runbook_url) if s.decision in EXPERIMENT_ACTIONS else None
         if before in EXPERIMENT_ACTIONS:
-            old = _alert(replace(s, decision=before), model, now, runbook_url)
+            old = (
+                fired
+                if isinstance(
+                    fired, Alert
+                )  # the alert that went out: the closing one pairs with it
+                else _alert(replace(s, decision=before), model, now, runbook_url)  # saved bare
+            )
             # another decision goes on with the experiment's story; back to continue clears it
             alerts.append(old.superseded(new, now) if new else old.resolved(now))
         if new:
+            state[s.experiment] = new
             alerts.append(new)
-        state[s.experiment] = s.decision
+        else:
+            state.pop(s.experiment, None)
     return alerts, state

@@ -20,7 +20,12 @@ from monitor.adapters.experiment_store import (
     result_rows,
 )
 from monitor.adapters.named_state import read_state, write_state
-from monitor.alerts.experiment_actions import EXPERIMENT_RUNBOOK, experiment_alerts
+from monitor.alerts.experiment_actions import (
+    EXPERIMENT_RUNBOOK,
+    Fired,
+    decision_of,
+    experiment_alerts,
+)
 from monitor.alerts.rules import resolve_runbook
 from monitor.alerts.state import Alert
 from monitor.experiments.config import ExperimentSpec
@@ -46,11 +51,19 @@ class ExperimentResults:
         self.specs = tuple(specs)
         self.record = record
         self.runbook_url = resolve_runbook(EXPERIMENT_RUNBOOK, runbook_base_url)
-        self.decisions: dict[str, str] | None = None
+        self.fired: Fired | None = None
 
-    def _load(self) -> dict[str, str]:
+    def _load(self) -> Fired:
+        """Each experiment's firing alert (a bare decision where an earlier version saved one)."""
         saved = read_state(self.store, STATE_NAME)
-        return dict(json.loads(saved)) if saved else {}
+        return {
+            name: value if isinstance(value, str) else Alert.from_dict(value)
+            for name, value in (json.loads(saved) if saved else {}).items()
+        }
+
+    def _save(self, fired: Fired) -> None:
+        document = {k: v if isinstance(v, str) else v.to_dict() for k, v in fired.items()}
+        write_state(self.store, STATE_NAME, json.dumps(document))
 
     def run(self, now: float) -> tuple[list[Report], list[Alert]]:
         """Every experiment's report, written to ``experiment_results``, and the alerts of changed decisions."""
@@ -59,23 +72,22 @@ class ExperimentResults:
             read_experiment_sums(self.store, self.store.db), self.specs, scopes=scopes
         )
         self.store.insert("experiment_results", result_rows(reports, now), RESULT_COLUMNS)
-        if self.decisions is None:
-            self.decisions = self._load()
+        if self.fired is None:
+            self.fired = self._load()
+        fired = self.fired
         summaries = [s for _, s in reports]
         alerts: list[Alert] = []
-        decisions = self.decisions
-        if any(self.decisions.get(s.experiment, "continue") != s.decision for s in summaries):
+        decided = {name: decision_of(alert) for name, alert in fired.items()}
+        if any(decided.get(s.experiment, "continue") != s.decision for s in summaries):
             models = {
                 **{name: scope.models[0] for name, scope in scopes.items() if scope.models},
                 **{s.name: s.model for s in self.specs if s.model},
             }
-            alerts, decisions = experiment_alerts(
-                summaries, self.decisions, now, models, self.runbook_url
-            )
+            alerts, fired = experiment_alerts(summaries, fired, now, models, self.runbook_url)
         if alerts:
             self.store.insert("alerts", [alert_row(a) for a in alerts], ALERT_COLUMNS)
             if self.record is not None:
                 self.record(alerts)
-            write_state(self.store, STATE_NAME, json.dumps(decisions))
-            self.decisions = decisions
+            self._save(fired)
+            self.fired = fired
         return reports, alerts

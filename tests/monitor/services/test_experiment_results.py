@@ -13,8 +13,9 @@ from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.experiment_store import RESULT_COLUMNS, result_rows
 from monitor.adapters.schema import DDL
 from monitor.contract.events import InferenceEvent
+from monitor.experiments.config import ExperimentSpec
 from monitor.experiments.fold import fold_experiment_inferences
-from monitor.queries import experiments_query
+from monitor.queries import alerts_query, experiments_query
 from monitor.services.experiments import ExperimentResults
 
 W = 60
@@ -121,3 +122,32 @@ def test_a_summary_row_leaves_the_metric_columns_empty_by_type():
     assert (cells["metric"], cells["segment"], cells["significant"]) == ("", "", 0)
     assert math.isnan(cells["diff"]) and cells["n_treatment"] == 6.0
     assert (cells["models"], cells["model_versions"]) == (["m"], ["v1", "v2"])
+
+
+def write_unbalanced(store: ClickHouseStore, control: int, treatment: int) -> None:
+    events = [
+        InferenceEvent(f"{variant}-{i}", 120.0 + i, "m", "v1", experiment="split", variant=variant)
+        for variant, n in (("control", control), ("treatment", treatment))
+        for i in range(n)
+    ]
+    store.write_batch({("inf", 0): (len(events), 800.0, fold_experiment_inferences(events, W))})
+
+
+def test_an_experiment_alert_closed_after_a_restart_is_one_alert_in_the_store(chdb_dir):
+    """The decision's alert is kept in the saved state, so the notification that closes it, by a
+    process started later, shares its id (fingerprint and start): `monitor alerts` and
+    `monitor alerts show` see one alert, resolved, not a firing one left for ever beside it."""
+    store = new_store(chdb_dir)
+    store.migrate()
+    write_unbalanced(store, 2000, 4000)
+    spec = ExperimentSpec("split", "m", "control", "treatment")
+    _, [fired] = ExperimentResults(store, [spec]).run(now=1000.0)
+    assert (fired.rule, fired.status) == ("experiment_invalid", "firing")
+    planned = ExperimentSpec("split", "m", "control", "treatment", split=(1 / 3, 2 / 3))
+    _, [closing] = ExperimentResults(store, [planned]).run(now=2000.0)  # a new process
+    assert closing == fired.resolved(2000.0)
+    sql, params = alerts_query(store.db)
+    rows = store.query(sql, params).rows
+    assert [(r[2], r[3]) for r in rows] == [("firing", None), ("resolved", "cleared")]
+    assert len({r[0] for r in rows}) == 1  # one alert id
+    assert ExperimentResults(store, [planned]).run(now=3000.0)[1] == []  # nothing more to say
