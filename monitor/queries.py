@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from monitor.catalogue import STREAM_BETTER
+from monitor.catalogue import METRIC_WINDOW_NAMES, STREAM_BETTER
 from monitor.contract.timestamps import utc_datetime
 from monitor.experiments.report import RESULT_COLUMNS
 
@@ -79,12 +79,13 @@ def _filters(
     clauses, params = [], {}
     for name, (column, type_name, value) in filters.items():
         if value is not None:
-            # "column[]": an Array column that must contain the value
-            clauses.append(
-                f"has({column[:-2]}, {{{name}:{type_name}}})"
-                if column.endswith("[]")
-                else f"{column} = {{{name}:{type_name}}}"
-            )
+            # "column[]": an Array column that must contain the value; "column IN": one of them
+            if column.endswith("[]"):
+                clauses.append(f"has({column[:-2]}, {{{name}:{type_name}}})")
+            elif column.endswith(" IN"):
+                clauses.append(f"has({{{name}:{type_name}}}, {column[:-3]})")
+            else:
+                clauses.append(f"{column} = {{{name}:{type_name}}}")
             params[name] = value
     if since is not None:
         clauses.append(f"{time_column} >= {{since:DateTime64(3)}}")
@@ -134,6 +135,8 @@ class TrendQuery:
     order: str
     time_column: str = "window_start"
     more_filters: tuple[str, ...] = ()  # further option names that are also column names
+    # Without the extra filter, only these values of its column (none: every value)
+    listed: tuple[str, ...] = ()
 
     def __call__(
         self,
@@ -152,11 +155,13 @@ class TrendQuery:
             raise ValueError(
                 f"{self.table} queries take {', '.join(allowed)}, not {', '.join(sorted(unknown))}"
             )
-        filters = {
+        filters: dict[str, tuple[str, str, Any]] = {
             "model": ("model", "String", model),
             "version": ("model_version", "String", version),
         }
         filters |= {name: (name, "String", extra.get(name)) for name in allowed}
+        if self.listed and extra.get(self.extra_filter) is None:
+            filters["listed"] = (f"{self.extra_filter} IN", "Array(String)", list(self.listed))
         return table_query(
             db,
             self.table,
@@ -176,6 +181,7 @@ metrics_query = TrendQuery(
     "metric",
     "window_start, model, model_version, metric",
     more_filters=("segment",),
+    listed=METRIC_WINDOW_NAMES,  # not the worker's internal rows (emb:phi, ...)
 )
 drift_query = TrendQuery(
     "drift_windows",
@@ -274,9 +280,13 @@ def baseline_body_query(db: str, *, baseline_id: str) -> tuple[str, dict[str, An
 
 
 def dimensions_query(db: str) -> tuple[str, dict[str, Any]]:
-    """Every (model, version, segment) the metric windows hold: the choices of a filter."""
-    sql = f"SELECT DISTINCT model, model_version, segment FROM {db}.metric_windows ORDER BY model, model_version, segment"
-    return sql + " LIMIT 1000", {}
+    """Every (model, version, segment) the metric windows of the catalogue's metrics hold: the
+    choices of a filter (an internal row's bucket, such as a baseline id, is no segment)."""
+    sql = (
+        f"SELECT DISTINCT model, model_version, segment FROM {db}.metric_windows "
+        "WHERE has({metrics:Array(String)}, metric) ORDER BY model, model_version, segment"
+    )
+    return sql + " LIMIT 1000", {"metrics": list(METRIC_WINDOW_NAMES)}
 
 
 def freshness_query(db: str) -> tuple[str, dict[str, Any]]:

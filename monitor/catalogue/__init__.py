@@ -16,6 +16,8 @@ shadow metrics), the answer rules in :mod:`~monitor.catalogue.answers` and the d
 (True, True, None)
 >>> outcome_metric("task_completion").rule_metric
 'task_completion_rate'
+>>> "satisfaction" in METRIC_WINDOW_NAMES, "emb:phi" in METRIC_WINDOW_NAMES
+(True, False)
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ __all__ = [
     "DATA_QUALITY_RULE_METRICS",
     "DRIFT_SCORES",
     "KPI_PREFIX",
+    "METRIC_WINDOW_NAMES",
     "OUTCOME_LABEL",
     "OUTCOME_METRICS",
     "OUTCOME_OBSERVATIONS_SERIES",
@@ -77,6 +80,12 @@ __all__ = [
     "write_catalogue_docs",
 ]
 
+# The metrics of metric_windows a person asks for: the table also holds the worker's internal
+# rows (embedding-drift sums such as emb:phi, per baseline bucket), which no listing shows.
+METRIC_WINDOW_NAMES: tuple[str, ...] = (
+    *(m.name for m in WINDOW_METRICS),
+    *(m.name for m in OUTCOME_METRICS),
+)
 # Data-quality rule metrics besides the drift scores: judged from the windows or by Prometheus.
 DATA_QUALITY_RULE_METRICS = ("late_event_rate", "dlq_rate")
 # The traffic rule metric: a window's inference events / the recent mean (monitor.alerts.traffic).

@@ -28,10 +28,11 @@ ALERT_STATUSES = ("firing", "resolved", *get_args(Resolution))
 
 
 def window_metric_names() -> tuple[str, ...]:
-    """Every metric ``metric_windows`` can hold, from the metric catalogue."""
-    from monitor.catalogue import OUTCOME_METRICS, WINDOW_METRICS
+    """Every metric of ``metric_windows`` a person asks for, from the metric catalogue (not the
+    worker's internal rows such as ``emb:phi``)."""
+    from monitor.catalogue import METRIC_WINDOW_NAMES
 
-    return (*(m.name for m in WINDOW_METRICS), *(m.name for m in OUTCOME_METRICS))
+    return METRIC_WINDOW_NAMES
 
 
 def comparison_metric_names() -> tuple[str, ...]:
@@ -61,6 +62,17 @@ def _distinct(reader: Any, table: str, column: str, model: str | None = None) ->
     return [str(r[0]) for r in rows]
 
 
+def _segments(reader: Any, model: str | None) -> list[str]:
+    """The segments of the catalogue's metrics: an internal row's bucket (a baseline id) is none."""
+    model_only = " AND model = {model:String}" if model is not None else ""
+    rows = reader.query(
+        f"SELECT DISTINCT segment FROM {reader.db}.metric_windows "
+        f"WHERE has({{metrics:Array(String)}}, metric){model_only}",
+        {"metrics": list(window_metric_names()), "model": model or ""},
+    ).rows
+    return [str(r[0]) for r in rows]
+
+
 def check_store_filters(
     reader: Any,
     *,
@@ -76,9 +88,7 @@ def check_store_filters(
         known = _distinct(reader, "metric_windows", "model_version", model)
         require_known("--version", version, known, f"version{f' of {model}' if model else ''}")
     if segment is not None:
-        require_known(
-            "--segment", segment, _distinct(reader, "metric_windows", "segment", model), "segment"
-        )
+        require_known("--segment", segment, _segments(reader, model), "segment")
     if feature is not None:
         require_known(
             "--feature",

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor.catalogue import METRIC_WINDOW_NAMES
 from monitor.queries import metrics_query, render_sql, table_query
 
 
@@ -92,13 +93,12 @@ def test_missing_parameter_is_an_error() -> None:
         render_sql("{a:String}", {})
 
 
-def test_metrics_query_without_filters() -> None:
+def test_metrics_query_without_filters_lists_the_catalogues_metrics() -> None:
     sql, params = metrics_query("monitor")
-    assert params == {}
-    assert "WHERE" not in sql
+    assert params == {"listed": list(METRIC_WINDOW_NAMES)}  # not the internal emb:* rows
     assert sql.startswith(
         "SELECT window_start, window_end, model, model_version, metric, segment, value, count, low, high "
-        "FROM monitor.metric_windows FINAL ORDER BY"
+        "FROM monitor.metric_windows FINAL WHERE has({listed:Array(String)}, metric) ORDER BY"
     )
     assert sql.endswith("LIMIT 10000")
 

@@ -1,0 +1,85 @@
+"""``monitor query metrics`` lists the catalogue's metrics and the segments a user can pass, not
+the embedding-drift sums (``emb:phi`` ...) the worker keeps in ``metric_windows`` per baseline
+bucket."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.adapters.schema import OUTCOME_PREFIX
+from monitor.catalogue import METRIC_WINDOW_NAMES
+from monitor.drift.embeddings import PHI, SQUARES, SUMS
+from monitor.drift.windows import EVENTS_NAME
+from monitor.folding.partials import Partial
+from monitor.tools.cli import app
+
+W = 60
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+@pytest.fixture(scope="module")
+def store_env(chdb_dir: Path) -> Iterator[dict[str, str]]:
+    """A store whose windows went through the worker's path (partials, then metric_windows):
+    events and satisfaction per segment, and one baseline's embedding sums."""
+    url = f"chdb://{chdb_dir}?database=q_{uuid.uuid4().hex[:10]}"
+    store = ClickHouseStore(url).connect()
+    store.migrate()
+
+    def part(name: str, bucket: str, count: float, total: float) -> Partial:
+        return Partial(T0, W, "assistant", "v1", name, bucket, count, total, T0 + 1)
+
+    partials = [
+        part(name, segment, 10.0, total)
+        for segment in ("", "region=eu")
+        for name, total in ((EVENTS_NAME, 10.0), (OUTCOME_PREFIX + "satisfaction", 8.0))
+    ]
+    partials += [part(PHI, f"b1a2:{j}", 4.0, 0.5) for j in range(3)]
+    partials += [part(SUMS, f"b1a2:{j}", 4.0, 0.25) for j in range(3)]
+    partials.append(part(SQUARES, "b1a2", 4.0, 2.0))
+    store.write_batch({("inference", 0): (0, T0 + 1, partials)})
+    store.refresh_metric_windows(0.0)
+    yield {"MONITOR_CLICKHOUSE_URL": url}
+    store.command(f"DROP DATABASE IF EXISTS {store.db}")
+
+
+def cli(env: dict[str, str], *args: str):
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+def test_metrics_without_a_metric_lists_the_catalogues_metrics_only(store_env) -> None:
+    result = cli(store_env, "query", "metrics", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert sorted({(r["metric"], r["segment"]) for r in rows}) == [
+        ("inference_events", ""),
+        ("inference_events", "region=eu"),
+        ("satisfaction", ""),
+        ("satisfaction", "region=eu"),
+    ]
+    assert {r["metric"] for r in rows} <= set(METRIC_WINDOW_NAMES)
+    internal = cli(store_env, "query", "metrics", "--metric", PHI)  # nor asked for by name
+    assert internal.exit_code == 2, internal.output
+    assert f"--metric '{PHI}' is not a known metric; known: accuracy, " in internal.stderr
+
+
+def test_an_unknown_segment_lists_the_users_segments_not_baseline_buckets(store_env) -> None:
+    result = cli(store_env, "query", "metrics", "--segment", "region=us")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --segment 'region=us' is not a known segment; known: '', region=eu"
+    )
+
+
+def test_the_dashboards_segment_choices_are_the_users_segments(store_env) -> None:
+    from monitor.adapters.reader import open_reader
+    from monitor.dashboard.data import dimensions
+
+    reader = open_reader(store_env["MONITOR_CLICKHOUSE_URL"])
+    assert dimensions(reader) == [("assistant", "v1", ""), ("assistant", "v1", "region=eu")]
