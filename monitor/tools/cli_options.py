@@ -39,10 +39,12 @@ VersionOption = typer.Option(
     None, "--version", help="only this model version (must be one the store has seen)"
 )
 SinceOption = typer.Option(
-    None, "--since", help="from a duration back from now (90m, 2h, 7d) or an ISO time"
+    None,
+    "--since",
+    help="from a duration back from now, with its unit (90m, 2h, 7d), or an ISO time",
 )
 UntilOption = typer.Option(
-    None, "--until", help="before a duration back from now (30m, 1d) or an ISO time"
+    None, "--until", help="before a duration back from now, with its unit (30m, 1d), or an ISO time"
 )
 LimitOption = typer.Option(10_000, "--limit", min=1, help="at most this many rows")
 FormatOption = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv")

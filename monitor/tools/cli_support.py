@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from monitor.contract.timestamps import epoch_seconds
-from monitor.durations import parse_duration
+from monitor.durations import bare_number, parse_duration
 from monitor.errors import ConfigError, MonitorError
 
 __all__ = [
@@ -84,9 +84,14 @@ def parse_time(value: str | None, option: str) -> float | None:
     ...
     monitor.errors.ConfigError: --since 'yesterday': expected a duration back from now (90m, 2h, 7d) \
 or an ISO time (2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)
+    >>> parse_time("5", "--since")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: --since '5': a duration needs a unit: 5s, 5m or 5h (or an ISO time)
     """
     if value is None:
         return None
+    _refuse_bare_number(value, option, "or an ISO time")
     try:
         return time.time() - parse_duration(value)
     except MonitorError:
@@ -101,6 +106,17 @@ or an ISO time (2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)
     return epoch_seconds(parsed)
 
 
+def _refuse_bare_number(value: str, option: str, besides: str = "") -> None:
+    """A one-line error for a duration without a unit, which could mean seconds or minutes (a
+    zero means the same in any unit)."""
+    number = bare_number(value)
+    if number is not None and float(number) != 0:
+        raise ConfigError(
+            f"{option} {value!r}: a duration needs a unit: {number}s, {number}m or {number}h"
+            + (f" ({besides})" if besides else "")
+        )
+
+
 def parse_duration_option(value: str, option: str) -> float:
     """Seconds of a duration option, or a one-line error naming the option.
 
@@ -108,7 +124,12 @@ def parse_duration_option(value: str, option: str) -> float:
     Traceback (most recent call last):
     ...
     monitor.errors.ConfigError: --window '5 minutes': expected a duration like 10s, 5m, 2h, 7d
+    >>> parse_duration_option("300", "--window")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: --window '300': a duration needs a unit: 300s, 300m or 300h
     """
+    _refuse_bare_number(value, option)
     try:
         return parse_duration(value)
     except MonitorError:
