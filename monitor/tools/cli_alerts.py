@@ -8,13 +8,18 @@ from typing import Any, get_args
 
 import typer
 
-from monitor.alerts.state import Resolution, status_text
+from monitor.alerts.rules import Severity
+from monitor.alerts.state import SUPERSEDED_BY, Resolution, successor
 from monitor.errors import ConfigError
 from monitor.settings import Settings
 from monitor.tools.cli_known import check_store_filters
 from monitor.tools.cli_support import Format, counted, print_rows
 
-__all__ = ["list_alerts", "show_alert"]
+__all__ = ["list_alerts", "show_alert", "shown_count"]
+
+# The head line's columns, as wide as the longest status ("superseded") and severity
+STATUS_WIDTH = max(len(s) for s in ("firing", "resolved", *get_args(Resolution)))
+SEVERITY_WIDTH = max(len(s) for s in get_args(Severity))
 
 
 def _evidence(raw: Any) -> Any:
@@ -48,8 +53,8 @@ def _evidence_lines(evidence: Any) -> list[str]:
         return [str(evidence)] if evidence else []
     lines = []
     for key, raw in evidence.items():
-        if key == "trend_query":
-            continue  # printed apart: it is meant to be pasted
+        if key in ("trend_query", SUPERSEDED_BY):
+            continue  # printed apart: a query to paste, the alert that took over
         value = _readable(raw)
         text = json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
         lines.append(f"{key}: {text}")
@@ -70,11 +75,12 @@ def _print_block(alert: dict[str, Any]) -> None:
 
     console = Console(soft_wrap=True, highlight=False)
     evidence = alert["evidence"] if isinstance(alert["evidence"], dict) else {}
-    status = status_text(alert["status"], evidence)  # a superseded alert did not clear
+    by = successor(evidence) if alert["status"] == "resolved" else None
+    status = "superseded" if by else alert["status"]  # a superseded alert did not clear
     colour = {"firing": "red", "resolved": "green"}.get(status, "yellow")
-    head = Text.assemble(
-        (terminal_text(f"{status:<8} "), f"bold {colour}"),
-        (f"{alert['severity']:<9}", "bold"),
+    head = Text.assemble(  # fixed widths: the columns line up from one block to the next
+        (terminal_text(f"{status:<{STATUS_WIDTH}} "), f"bold {colour}"),
+        (f"{alert['severity']:<{SEVERITY_WIDTH}} ", "bold"),
         terminal_text(f"{alert['model']} {alert['model_version']}  "),
         (_when(alert["created_at"]), "dim"),
         f"  id {alert['id']}",
@@ -82,6 +88,7 @@ def _print_block(alert: dict[str, Any]) -> None:
     console.print(head)
     ends = f", ended {_when(alert['ends_at'])}" if alert.get("ends_at") else ""
     rows = [
+        *([("superseded", f"by {by}")] if by else []),
         ("summary", alert["summary"]),
         ("rule", f"{alert['rule']} (started {_when(alert['starts_at'])}{ends})"),
         ("action", alert["recommended_action"] or "-"),
@@ -117,7 +124,22 @@ def _emit(columns: list[str], rows: list[tuple], fmt: Format) -> None:
     else:
         for alert in alerts:
             _print_block(alert)
-        typer.echo(f"({counted(len(alerts), 'alert')})")
+        typer.echo(f"({shown_count(alerts)})")
+
+
+def shown_count(alerts: list[dict[str, Any]]) -> str:
+    """How many alerts the blocks show: each block is a notification, and an alert that fired
+    and then resolved shows two.
+
+    >>> shown_count([{"id": "a"}, {"id": "b"}])
+    '2 alerts'
+    >>> shown_count([{"id": "a"}, {"id": "a"}, {"id": "b"}, {"id": "c"}])
+    '4 notifications of 3 alerts'
+    """
+    incidents = len({alert["id"] for alert in alerts})
+    if incidents == len(alerts):
+        return counted(incidents, "alert")
+    return f"{counted(len(alerts), 'notification')} of {counted(incidents, 'alert')}"
 
 
 def _reader(settings: Settings) -> Any:

@@ -103,10 +103,16 @@ def test_a_superseded_alert_reads_superseded_by_its_successor_not_resolved(capsy
     cleared = {**row, "evidence": "{}"}
     _emit(list(row), [tuple(row.values()), tuple(cleared.values())], Format.table)
     superseded_block, cleared_block, _ = capsys.readouterr().out.split("\n\n")
-    assert superseded_block.startswith(
-        "superseded by satisfaction_drop_vs_previous_version (rollback) warning"
+    # the status column is as wide as its longest word: the severity lines up below it
+    assert superseded_block.startswith("superseded warning  chat v2")
+    assert cleared_block.startswith("resolved   warning  chat v2")
+    assert superseded_block.splitlines()[1] == (
+        "  superseded   by satisfaction_drop_vs_previous_version (rollback)"
     )
-    assert cleared_block.startswith("resolved warning  chat v2")
+    assert "superseded" not in cleared_block
+    assert (
+        superseded_block.count("satisfaction_drop_vs_previous_version") == 1
+    )  # not in evidence too
 
 
 def _store_with_an_escalation_and_a_clear(chdb_dir) -> tuple[str, dict[str, str | None]]:
@@ -203,3 +209,25 @@ def test_status_superseded_and_cleared_split_what_resolved_lists(chdb_dir) -> No
         "satisfaction_drop",
         "traffic_stopped",
     ]
+
+
+def test_the_count_says_notifications_and_alerts_and_the_columns_line_up(chdb_dir) -> None:
+    """Each block is a notification: an alert that fired and was resolved or superseded shows
+    two, and the count says so; every head line has its severity in the same column."""
+    import json
+
+    url, resolutions = _store_with_an_escalation_and_a_clear(chdb_dir)
+    ids = {a["id"] for a in json.loads(_monitor_alerts(url, "--format", "json"))}
+    assert len(resolutions) == 8 and 5 <= len(ids) < 8  # drift and traffic: fired, then resolved
+    text = _monitor_alerts(url)
+    assert text.splitlines()[-1] == f"(8 notifications of {len(ids)} alerts)"
+    heads = [block.splitlines()[0] for block in text.split("\n\n")[:-1]]
+    assert len(heads) == 8
+    columns = {
+        head.index(severity)
+        for head in heads
+        for severity in ("warning", "critical")
+        if f" {severity} " in head
+    }
+    assert columns == {len("superseded ")}, heads
+    assert _monitor_alerts(url, "--status", "firing").splitlines()[-1] == "(5 alerts)"
