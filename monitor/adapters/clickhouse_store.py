@@ -21,10 +21,10 @@ from monitor.adapters.partial_columns import (
     partial_columns,
 )
 from monitor.adapters.schema import (
-    LATENCY_HISTOGRAM,
     OUTCOME_PREFIX,
     PROPORTIONS,
     SCALAR_MEAN_METRICS,
+    WINDOW_PARTIALS,
 )
 from monitor.adapters.store_url import StoreURL, parse_store_url
 from monitor.adapters.written_positions import NEVER
@@ -213,13 +213,8 @@ class ClickHouseStore(ClickHouseConnection):
         (with a 95% Wilson interval) or means, per segment. Rewriting is idempotent: latest wins.
         """
         partials = self.table("partials")
-        scalar = (
-            "name != {marker:String} AND NOT startsWith(name, 'hist:') AND NOT startsWith(name, 'dq:') "
-            "AND NOT startsWith(name, '__') AND NOT startsWith(name, 'sketch:') AND NOT startsWith(name, 'exp:') "
-            "AND NOT startsWith(name, 'shadow:') "
-            "AND name != {latency:String}"
-        )
-        params = {"marker": OFFSET_MARKER, "latency": LATENCY_HISTOGRAM}
+        scalar = "has({kept:Array(String)}, name)"  # the catalogue's metrics, nothing internal
+        params = {"kept": list(WINDOW_PARTIALS)}
         oldest = self.query(
             f"SELECT count(), toFloat64(min(window_start)) FROM {partials} "
             f"WHERE inserted_at >= {{since:DateTime64(3)}} AND {scalar}",

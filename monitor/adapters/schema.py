@@ -21,6 +21,7 @@ __all__ = [
     "PROPORTIONS",
     "SCALAR_MEAN_METRICS",
     "SKETCH_PREFIX",
+    "WINDOW_PARTIALS",
     "Migration",
 ]
 
@@ -29,6 +30,12 @@ SCALAR_MEAN_METRICS = tuple(m.name for m in WINDOW_METRICS if m.kind == "mean")
 OUTCOME_PREFIX = "outcome:"
 # Outcome metrics that are proportions (Wilson interval); the other outcome metrics are means.
 PROPORTIONS = tuple(m.name for m in OUTCOME_METRICS if m.kind == "proportion")
+# The partials metric_windows is built from: the catalogue's counts, means and outcomes (the others,
+# histograms, sketches, embedding sums, experiment and shadow partials, have tables of their own).
+WINDOW_PARTIALS = (
+    *(m.name for m in WINDOW_METRICS),
+    *(OUTCOME_PREFIX + m.name for m in OUTCOME_METRICS),
+)
 LATENCY_HISTOGRAM = (
     "latency_hist"  # log-bucket histograms of stores written before sketches; ignored
 )

@@ -24,12 +24,10 @@ W = 60
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
-@pytest.fixture(scope="module")
-def store_env(chdb_dir: Path) -> Iterator[dict[str, str]]:
+def new_store(chdb_dir: Path) -> ClickHouseStore:
     """A store whose windows went through the worker's path (partials, then metric_windows):
     events and satisfaction per segment, and one baseline's embedding sums."""
-    url = f"chdb://{chdb_dir}?database=q_{uuid.uuid4().hex[:10]}"
-    store = ClickHouseStore(url).connect()
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=q_{uuid.uuid4().hex[:10]}").connect()
     store.migrate()
 
     def part(name: str, bucket: str, count: float, total: float) -> Partial:
@@ -45,7 +43,21 @@ def store_env(chdb_dir: Path) -> Iterator[dict[str, str]]:
     partials.append(part(SQUARES, "b1a2", 4.0, 2.0))
     store.write_batch({("inference", 0): (0, T0 + 1, partials)})
     store.refresh_metric_windows(0.0)
-    yield {"MONITOR_CLICKHOUSE_URL": url}
+    return store
+
+
+@pytest.fixture(scope="module")
+def store_env(chdb_dir: Path) -> Iterator[dict[str, str]]:
+    """:func:`new_store`, with the embedding sums' rows an earlier version wrote into
+    metric_windows (this one writes none)."""
+    store = new_store(chdb_dir)
+    store.command(
+        f"INSERT INTO {store.table('metric_windows')} (window_start, window_end, model, "
+        "model_version, metric, segment, value, count, numerator, updated_at) SELECT window_start, "
+        "window_start + 60, model, model_version, name, bucket, total / count, count, total, "
+        f"now64(3) FROM {store.table('partials')} WHERE startsWith(name, 'emb:')"
+    )
+    yield {"MONITOR_CLICKHOUSE_URL": f"chdb://{chdb_dir}?database={store.db}"}
     store.command(f"DROP DATABASE IF EXISTS {store.db}")
 
 
@@ -83,3 +95,18 @@ def test_the_dashboards_segment_choices_are_the_users_segments(store_env) -> Non
 
     reader = open_reader(store_env["MONITOR_CLICKHOUSE_URL"])
     assert dimensions(reader) == [("assistant", "v1", ""), ("assistant", "v1", "region=eu")]
+
+
+def test_metric_windows_are_written_for_the_catalogues_metrics_only(chdb_dir) -> None:
+    """The worker's refresh writes no row for its internal partials (about 2,000 embedding sums
+    a window, one per baseline bucket, before): what the listing hides is not written at all."""
+    store = new_store(chdb_dir)
+    rows = store.query(
+        f"SELECT DISTINCT metric, segment FROM {store.table('metric_windows')} FINAL ORDER BY 1, 2"
+    ).rows
+    assert [tuple(r) for r in rows] == [
+        ("inference_events", ""),
+        ("inference_events", "region=eu"),
+        ("satisfaction", ""),
+        ("satisfaction", "region=eu"),
+    ]
