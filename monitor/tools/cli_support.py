@@ -180,6 +180,10 @@ def _table_text(v: Any) -> str:
     return str(v)
 
 
+# Cells longer than this (free text: a reason, a detail) fold to fit the table's width; others never.
+FOLDED_TEXT = 40
+
+
 def print_rows(
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
@@ -209,17 +213,24 @@ def print_rows(
     from monitor.tools.terminal import terminal_text
 
     table = Table(title=title, box=None, header_style="bold", pad_edge=False)
-    for column in columns:
+    texts = [[terminal_text(_table_text(v)) for v in r] for r in data]
+    # names, times and numbers stay whole (the table is as wide as they need); only free text
+    # longer than FOLDED_TEXT folds, when the terminal is narrower than the table
+    needed = 2 * (len(columns) - 1)  # the padding between columns
+    for j, column in enumerate(columns):
         right = column in numeric or (
-            bool(data)
-            and all(
-                isinstance(r[len(table.columns)], (int, float)) or r[len(table.columns)] is None
-                for r in data
-            )
+            bool(data) and all(isinstance(r[j], (int, float)) or r[j] is None for r in data)
         )
-        table.add_column(column, justify="right" if right else "left", overflow="fold")
-    for r in data:  # Text: a value is shown as it is, never read as rich markup
-        table.add_row(*(Text(terminal_text(_table_text(v))) for v in r))
-    console = Console(width=max(200, Console().width), soft_wrap=True)
+        widest = max([len(column), *(len(r[j]) for r in texts)])
+        needed += min(widest, FOLDED_TEXT)
+        table.add_column(
+            column,
+            justify="right" if right else "left",
+            overflow="fold",
+            no_wrap=widest <= FOLDED_TEXT,
+        )
+    for r in texts:  # Text: a value is shown as it is, never read as rich markup
+        table.add_row(*(Text(v) for v in r))
+    console = Console(width=max(200, Console().width, needed), soft_wrap=True)
     console.print(table)
     typer.echo(f"({counted(len(data), 'row')})")

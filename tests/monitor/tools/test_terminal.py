@@ -41,3 +41,21 @@ def test_table_cells_are_plain_text_with_escape_sequences_escaped(capsys) -> Non
     out = capsys.readouterr().out
     assert "[bold]m[/bold]" in out and "[/x]" in out  # not read as markup
     assert "\\x1b[31mred" in out and "\x1b" not in out
+
+
+def test_a_wide_table_keeps_names_times_and_numbers_whole_and_folds_only_long_text(
+    capsys,
+) -> None:
+    """A drift table (15 columns) is wider than 200 characters: a model's name or a window's time
+    split over two lines could not be read back or grepped; the long free text folds instead."""
+    columns = [f"column_{j}" for j in range(13)] + ["model", "detail"]
+    detail = "still open: scored once events pass the window end and the allowed lateness " * 2
+    row = [f"2026-11-28 04:12:{j:02d}" for j in range(13)] + ["support-assistant", detail]
+    print_rows(columns, [row, [*row[:-1], ""]], Format.table)
+    lines = capsys.readouterr().out.splitlines()
+    # the header, the first row over more than one line, the second row, the count
+    assert len(lines) > 4
+    for value in row[:-1]:
+        assert value in lines[1] and value in lines[-2]
+    assert "still open" in lines[1] and "lateness" in lines[2]
+    assert lines[-1] == "(2 rows)"
