@@ -33,7 +33,7 @@ from monitor.drift.embedding_space import (
     projection,
     reduce,
 )
-from monitor.drift.topics import kmeans, name_clusters
+from monitor.drift.topics import kmeans, merge_same_topics, name_clusters
 
 __all__ = [
     "EMBEDDING_FEATURE",
@@ -224,7 +224,7 @@ def build_from_reduced(
     kernel = RandomFourierFeatures.fit(reduced, n_features=n_features, seed=seed + 1)
     phi = kernel.features(reduced)
     s, q, n = feature_sums(phi)
-    centroids = kmeans(reduced, topics, seed=seed)
+    centroids = merge_same_topics(reduced, kmeans(reduced, topics, seed=seed), keywords)
     mmd_null, distance_null = _calibrate(phi, reduced, draws=draws, seed=seed)
     return EmbeddingProfile(
         embedder,

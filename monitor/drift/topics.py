@@ -3,8 +3,9 @@
 :func:`kmeans` (k-means++ start, Lloyd iterations, all randomness from ``seed``) clusters the
 baseline's reduced embeddings; :func:`assign` puts each window prompt in its nearest cluster.
 :func:`prompt_keywords` keeps the content words of one prompt (lower case, deduplicated, sorted:
-the prompt cannot be read back from them) and :func:`name_clusters` names each cluster by the
-top tf-idf keywords of its most typical prompts (those nearest its centroid).
+the prompt cannot be read back from them); :func:`merge_same_topics` makes one topic of clusters
+no keyword tells apart and :func:`name_clusters` names each cluster by the keywords that set its
+most typical prompts (those nearest its centroid) apart from the others'.
 
 >>> z = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
 >>> centroids = kmeans(z, 2, seed=0)
@@ -16,14 +17,27 @@ True
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["STOPWORDS", "assign", "kmeans", "name_clusters", "prompt_keywords"]
+from monitor.drift.topic_names import (
+    name_topics,
+    ranked_terms,
+    readable_names,
+    same_name_groups,
+    typical_keywords,
+)
+
+__all__ = [
+    "STOPWORDS",
+    "assign",
+    "kmeans",
+    "merge_same_topics",
+    "name_clusters",
+    "prompt_keywords",
+]
 
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 MAX_KEYWORDS = 16  # per prompt: enough to name clusters, too few to keep the text
@@ -223,32 +237,49 @@ def name_clusters(
     typical: int = 20,
     terms: int = 3,
 ) -> tuple[str, ...]:
-    """A distinct name per cluster: its top ``terms`` tf-idf keywords, from its ``typical`` prompts
-    nearest the centroid (term frequency in those prompts, idf over the clusters' keyword sets).
+    """A distinct name per cluster: the keywords that set its ``typical`` prompts nearest the
+    centroid apart from the other clusters' (:mod:`~monitor.drift.topic_names`).
 
     >>> z = np.array([[0.0], [0.1], [5.0], [5.1]])
     >>> words = [("invoice", "refund"), ("invoice", "charge"), ("login", "password"), ("password",)]
     >>> name_clusters(z, np.array([[0.05], [5.05]]), words, terms=2)
     ('invoice, charge', 'password, login')
     """
-    if len(keywords) != len(points):
-        raise ValueError(f"{len(keywords)} keyword sets for {len(points)} points")
-    d2 = _squared_distances(np.asarray(points, float), centroids)
-    labels = d2.argmin(axis=1)
-    counts: list[Counter[str]] = []
-    for j in range(len(centroids)):
-        members = np.flatnonzero(labels == j)
-        nearest = members[np.argsort(d2[members, j], kind="stable")[:typical]]
-        counts.append(Counter(w for i in nearest.tolist() for w in keywords[i]))
-    document_frequency = Counter(w for c in counts for w in c)
-    names: list[str] = []
-    for j, c in enumerate(counts):
-        score = {
-            w: f * math.log((1 + len(counts)) / (1 + document_frequency[w])) for w, f in c.items()
-        }
-        ranked = sorted(score, key=lambda w: (-score[w], -c[w], w))[:terms]
-        name = ", ".join(ranked) or f"topic {j}"
-        while name in names:  # bin names must be distinct
-            name += f" #{j}"
-        names.append(name)
-    return tuple(names)
+    counts, sizes = typical_keywords(points, centroids, keywords, typical=typical)
+    return name_topics(counts, sizes, terms=terms)
+
+
+def merge_same_topics(
+    points: np.ndarray,
+    centroids: np.ndarray,
+    keywords: Sequence[Sequence[str]],
+    *,
+    typical: int = 20,
+) -> np.ndarray:
+    """``centroids`` with each group of clusters that no keyword tells apart (their names hold
+    the same words however long) made one, at the mean of their points, where the first was.
+
+    k-means splits one kind of request into several clusters when it is most of the prompts;
+    those read the same and are one topic to whoever reads the name. Clusters without keywords
+    stay apart (their words say nothing, so neither does their sameness).
+
+    >>> z = np.array([[0.0], [1.0], [2.0], [9.0]])
+    >>> words = [("package",), ("package",), ("package",), ("login",)]
+    >>> merge_same_topics(z, np.array([[0.0], [1.5], [9.0]]), words).tolist()
+    [[1.0], [9.0]]
+    """
+    c = np.array(centroids, dtype=np.float64)  # a copy: merged in place
+    z = np.asarray(points, dtype=np.float64)
+    while True:
+        counts, sizes = typical_keywords(z, c, keywords, typical=typical)
+        names = readable_names(ranked_terms(counts, sizes))
+        groups = [g for g in same_name_groups(names) if names[g[0]]]
+        if not groups:
+            return c
+        labels = assign(z, c)
+        merged = [g[1:] for g in groups]
+        for g in groups:
+            members = z[np.isin(labels, g)]
+            if len(members):
+                c[g[0]] = members.mean(axis=0)
+        c = np.delete(c, [j for m in merged for j in m], axis=0)
