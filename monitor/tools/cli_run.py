@@ -98,11 +98,17 @@ def replay(
     progress: str = typer.Option(
         "10s", help="how often to say how far it got (to stderr); 0 for never"
     ),
+    raw: bool = typer.Option(
+        False,
+        "--raw",
+        help="send each line as one message, as it is: nothing decoded or checked, so the "
+        "workers dead-letter what they reject (try a bad message: docs/events.md)",
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Publish a JSONL file of events to the inference or feedback topic, decoded as the topic decodes them.
 
-    Exits 1 when no event of the file was accepted; rejections name the file's line numbers. A broker that stops confirming ends it with exit code 2, Ctrl-C with 130, SIGTERM with 143, each saying through which line the file was sent.
+    Exits 1 when no event of the file was accepted; rejections name the file's line numbers. A broker that stops confirming ends it with exit code 2, Ctrl-C with 130, SIGTERM with 143, each saying through which line the file was sent. With --raw every line is sent unchecked.
     """
     from monitor.tools.cli_support import (
         EXIT_INTERRUPTED,
@@ -143,6 +149,7 @@ def replay(
                     delivery_timeout=delivery_timeout,
                     report=report,
                     progress=shown,
+                    raw=raw,
                 )
             )
         )
@@ -151,6 +158,9 @@ def replay(
         raise typer.Exit(
             EXIT_TERMINATED if isinstance(stopped, Terminated) else EXIT_INTERRUPTED
         ) from None
+    if raw:
+        _say_raw_sent(report.messages, report.lines, file, settings.dlq_topic)
+        return
     typer.echo(
         f"sent {counted(report.sent, 'event')} in {counted(report.messages, 'message')}; "
         f"{len(report.rejected)} rejected"
@@ -164,6 +174,19 @@ def replay(
             f"error: no event of {file} was accepted ({report.lines} non-blank lines)", err=True
         )
         raise typer.Exit(1)
+
+
+def _say_raw_sent(messages: int, lines: int, file: Path, dlq_topic: str) -> None:
+    """What ``replay --raw`` did, and where the workers' verdict will be; exit 1 for an empty file."""
+    from monitor.tools.cli_support import counted
+
+    if lines == 0:
+        typer.echo(f"error: {file} has no non-blank line to send", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"sent {counted(messages, 'message')} unchecked (--raw); what the workers reject goes to "
+        f"{dlq_topic}: monitor dead-letters"
+    )
 
 
 def ui(

@@ -3,6 +3,8 @@
 Each line is one message as a producer would send it: an event, a JSON array of events, an
 OpenTelemetry GenAI event or an OTLP/JSON logs envelope (:func:`monitor.contract.decode.decode_message`).
 Accepted events are published contract-shaped; every rejection keeps the file's line number.
+With ``raw``, each line is sent as it is, neither decoded nor checked (to see what the workers do
+with a bad message: docs/events.md, "Try a bad message").
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from aiokafka.errors import KafkaError
 
 from monitor.adapters.broker_check import check_broker
@@ -32,6 +35,7 @@ __all__ = [
     "ReplayReport",
     "Terminated",
     "decode_file",
+    "raw_key",
     "replay_file",
     "stop_on_sigterm",
 ]
@@ -120,15 +124,22 @@ async def replay_file(
     delivery_timeout: float = DELIVERY_TIMEOUT,
     report: ReplayReport | None = None,
     progress: Progress | None = None,
+    raw: bool = False,
 ) -> ReplayReport:
     """Publish ``path``; ``report`` (a new one if None) says how far it got, also when the run is
     cut short, and ``progress`` sees it every so often. A broker that confirms nothing for
-    ``delivery_timeout`` seconds stops the replay with :class:`BrokerError` saying what was sent."""
+    ``delivery_timeout`` seconds stops the replay with :class:`BrokerError` saying what was sent.
+    With ``raw``, each non-blank line is one message, unchecked (:func:`_replay_raw`)."""
     report = report if report is not None else ReplayReport()
     report.file_bytes = path.stat().st_size
     await check_broker(settings)  # one line naming the address, not aiokafka's traceback
     try:
-        await _replay(settings, path, kind, rate, batch_size, delivery_timeout, report, progress)
+        if raw:
+            await _replay_raw(settings, path, kind, rate, delivery_timeout, report)
+        else:
+            await _replay(
+                settings, path, kind, rate, batch_size, delivery_timeout, report, progress
+            )
     except KafkaError as exc:
         where = mask_url(settings.kafka_bootstrap or "")
         raise BrokerError(
@@ -208,6 +219,55 @@ async def _replay(
                 if progress is not None:
                     progress.tick(report, time.monotonic() - started)
         await _send(producer, kind, objects, (number, end), report, rate, started)
+
+
+def raw_key(line: bytes) -> bytes | None:
+    """The key :class:`EventProducer` would give the line: its first event's ``request_id``, or
+    None when the line has none to read (the broker then picks the partition).
+
+    >>> raw_key(b'[{"request_id": "r1", "rating": 7}, {"request_id": "r2"}]'), raw_key(b"{not json")
+    (b'r1', None)
+    """
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    first = value[0] if isinstance(value, list) and value else value
+    request_id = first.get("request_id") if isinstance(first, dict) else None
+    return request_id.encode() if isinstance(request_id, str) else None
+
+
+async def _replay_raw(
+    settings: Settings,
+    path: Path,
+    kind: str,
+    rate: float,
+    delivery_timeout: float,
+    report: ReplayReport,
+) -> None:
+    """Each non-blank line (its line break cut) as one message, its bytes as they are, each
+    confirmed before the next; ``report.sent`` and ``report.messages`` count messages."""
+    topic = {"inference": settings.inference_topic, "feedback": settings.feedback_topic}[kind]
+    started = time.monotonic()
+    async with EventProducer(
+        settings.kafka_bootstrap or "",
+        client_options=kafka_client_options(settings),
+        delivery_timeout=delivery_timeout,
+    ) as producer:
+        end = 0
+        with path.open("rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                end += len(line)
+                if line.strip():
+                    report.lines += 1
+                    value = line.rstrip(b"\r\n")
+                    await producer.send_raw(topic, value, key=raw_key(value))
+                    report.sent += 1
+                    report.messages += 1
+                report.through_line, report.through_byte = number, end
+                ahead = report.sent / rate - (time.monotonic() - started) if rate > 0 else 0.0
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
 
 
 async def _send(

@@ -1,0 +1,57 @@
+"""docs/events.md "Try a bad message", as written: the file it writes, `monitor replay` refusing
+its lines, `monitor replay --raw` sending them through the real broker, a worker dead-lettering
+each, and `monitor dead-letters` reading them back with their reasons."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+from tests_support import monitor_cli, wait_until
+
+EVENTS_DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
+
+
+def documented_commands() -> tuple[str, str, list[list[str]]]:
+    """(file name, file text, the commands after it) of the section's shell block."""
+    section = EVENTS_DOC.read_text().split("\n## Try a bad message\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    heredoc = re.search(r"cat > (\S+) <<'EOF'\n(.*?\n)EOF\n", block, re.DOTALL)
+    assert heredoc, block
+    commands = [shlex.split(line, comments=True) for line in block[heredoc.end() :].splitlines()]
+    return heredoc.group(1), heredoc.group(2), [c for c in commands if c]
+
+
+def test_the_documented_bad_messages_reach_a_worker_and_come_back_as_dead_letters(
+    deployment, start_worker, tmp_path: Path
+) -> None:
+    name, text, commands = documented_commands()
+    (tmp_path / name).write_text(text)
+    assert [c[:2] for c in commands] == [["monitor", "replay"]] * 2 + [["monitor", "dead-letters"]]
+    checked, raw, dead_letters = (
+        [str(tmp_path / name) if arg == name else arg for arg in c[1:]] for c in commands
+    )
+    start_worker()
+    env = deployment.env()
+
+    refused = monitor_cli(*checked, env=env, check=False)
+    assert refused.returncode == 1, refused
+    assert "sent 0 events in 0 messages; 2 rejected" in refused.stdout
+    assert f"{name}: line 1: out_of_range: rating: 7 is outside 1–5" in refused.stderr
+    assert f"{name}: line 2: undecodable: not JSON: " in refused.stderr
+
+    sent = monitor_cli(*raw, env=env)
+    assert (
+        "sent 2 messages unchecked (--raw); what the workers reject goes to "
+        f"{deployment.topics['dlq']}: monitor dead-letters"
+    ) in sent.stdout
+
+    def shown() -> str:
+        return str(monitor_cli(*dead_letters, env=env).stdout)
+
+    wait_until(lambda: "2 dead letters" in shown(), timeout=60, what="the two dead letters")
+    out = shown()
+    assert re.search(r"^feedback\s+out_of_range\s+rating\s+1$", out, re.MULTILINE), out
+    assert re.search(r"^feedback\s+undecodable\s+-\s+1$", out, re.MULTILINE), out
+    assert '"request_id": "try-1"' in out and '{"request_id": "try-2", "rating": 4' in out, out
