@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,3 +101,52 @@ def primary_and_replica(workdir: Path) -> Iterator[tuple[int, int]]:
     finally:
         primary.kill()
         primary.wait(10)
+
+
+@dataclass(frozen=True)
+class ClusterNodes:
+    """Two Redis Cluster nodes: ``serving`` holds every slot, ``empty`` none (it redirects)."""
+
+    serving: int
+    empty: int
+
+    def url(self, port: int) -> str:
+        return f"redis://127.0.0.1:{port}/0"
+
+    def node(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port)
+
+
+def _cluster_node(workdir: Path) -> tuple[int, int, subprocess.Popen]:
+    """The port, the cluster bus port and the process of a new cluster node."""
+    port, bus = free_port(), free_port()
+    config = workdir / f"nodes-{port}.conf"
+    cluster = ["--cluster-enabled", "yes", "--cluster-port", str(bus)]
+    return port, bus, start_redis(workdir, port, *cluster, "--cluster-config-file", str(config))
+
+
+@contextmanager
+def redis_cluster_nodes(workdir: Path) -> Iterator[ClusterNodes]:
+    """A two-node Redis Cluster on loopback whose first node serves every slot and whose second
+    knows it (``CLUSTER MEET``): the second answers a key command with ``MOVED``. Both killed by
+    their PIDs at the end."""
+    processes: list[subprocess.Popen] = []
+    try:
+        serving, bus, process = _cluster_node(workdir)
+        processes.append(process)
+        empty, _, process = _cluster_node(workdir)
+        processes.append(process)
+        nodes = ClusterNodes(serving, empty)
+        with nodes.node(serving) as first, nodes.node(empty) as second:
+            first.execute_command("CLUSTER ADDSLOTSRANGE", 0, 16383)
+            second.execute_command("CLUSTER MEET", "127.0.0.1", serving, bus)
+            deadline = time.monotonic() + 20
+            while second.execute_command("CLUSTER INFO")["cluster_state"] != "ok":
+                if time.monotonic() > deadline:
+                    missing_service("a redis-server cluster node that learns its peer's slots")
+                time.sleep(0.1)
+        yield nodes
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(10)

@@ -35,7 +35,7 @@ class RedisJoinStore:
 
     Scripts run one at a time in Redis, so when an inference and its feedback are processed by two
     workers at once, exactly one of them (the later script) returns the pair. All keys live on one
-    node: on Redis Cluster put a hash tag in the prefix (``"{monitor}:join:"``).
+    Redis not in cluster mode: a Redis Cluster node's redirect is a :class:`StoreRefused`.
 
     A Redis that lost its data (restarted without persistence, flushed) is detected on the next
     script call: the ``instance`` key the first call wrote is gone, the call writes a new one, and a

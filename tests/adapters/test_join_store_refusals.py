@@ -1,6 +1,6 @@
 """The worker's Redis join store tells a refusal from an outage by redis-py's exception class,
-against redis-servers of the test's own: a password or a command Redis refuses is a
-:class:`StoreRefused` (never retried, nothing to dead-letter); a replica refusing writes
+against redis-servers of the test's own: a password or a command Redis refuses, or a Redis Cluster
+node's redirect, is a :class:`StoreRefused` (never retried, nothing to dead-letter); a replica refusing writes
 (READONLY, a failover) and memory pressure (OOM under ``maxmemory``) are outages to retry; a script
 refusing what it found stays an error retrying does not fix."""
 
@@ -12,15 +12,18 @@ from typing import Any
 
 import pytest
 import redis
+from redis.exceptions import AskError, ClusterCrossSlotError, MovedError
 from redis_support import (
     OUTSIDER,
     OUTSIDER_PASSWORD,
     PASSWORD,
     READER,
     READER_PASSWORD,
+    ClusterNodes,
     PasswordRedis,
     password_redis_server,
     primary_and_replica,
+    redis_cluster_nodes,
 )
 
 from monitor.adapters.join_store import RedisJoinStore
@@ -190,3 +193,79 @@ def test_a_script_refusing_what_it_found_is_still_not_retried(replicated: tuple[
     finally:
         clear(admin)
         store.close()
+
+
+CLUSTER_FIX = (
+    ": MONITOR_REDIS_URL points at a Redis Cluster node, and the monitor's Redis client is not a "
+    "cluster client (it follows no redirects): point MONITOR_REDIS_URL at a Redis not in cluster "
+    "mode (docs/SECURITY.md, Redis)"
+)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterNodes]:
+    with redis_cluster_nodes(tmp_path_factory.mktemp("cluster")) as nodes:
+        yield nodes
+
+
+@pytest.mark.parametrize(
+    ("call", "reply"),
+    [
+        # the scripts name their keys in arguments: a node refuses one it does not serve with ERR
+        (
+            "inferences",
+            "ERR (Script attempted to access a non local key in a cluster node script: ",
+        ),
+        ("feedback", "ERR (Script attempted to access a non local key in a cluster node script: "),
+        ("expire", "ERR (Script attempted to access a non local key in a cluster node script: "),
+        ("stored inferences", f"MOVED (Command # 1 (MGET {PREFIX}i:r1) of pipeline caused error: "),
+        ("mark", f"MOVED (Command # 1 (SET {PREFIX}mark:m "),
+    ],
+)
+def test_a_url_at_a_redis_cluster_node_is_a_refusal_not_a_bad_batch(
+    cluster: ClusterNodes, call: str, reply: str
+) -> None:
+    """A node serving none of the keys' slots. Before: MOVED and the script's ERR were errors
+    retrying could not fix, blamed on the messages: three attempts, then the whole batch
+    dead-lettered internal_error, batch after batch."""
+    url = cluster.url(cluster.empty)
+    store = RedisJoinStore(url, prefix=PREFIX)
+    try:
+        error = refused(store, call)
+    finally:
+        store.close()
+    message = str(error)
+    assert message.startswith(f"Redis join store at {url}: {call} failed: Redis answered {reply}")
+    assert message.endswith(CLUSTER_FIX) and "\n" not in message
+    if reply.startswith("MOVED"):  # the reply names the node that serves the key's slot
+        assert isinstance(error.__cause__, MovedError)
+        assert f"127.0.0.1:{cluster.serving})" + CLUSTER_FIX in message
+
+
+def test_a_migrating_slot_and_keys_in_several_slots_are_refusals_too(cluster: ClusterNodes) -> None:
+    """On the node that serves every slot: ASK for a missing key of a slot migrating away, and
+    CROSSSLOT for one MGET over keys in several slots. Before: both dead-lettered the batch."""
+    store = RedisJoinStore(cluster.url(cluster.serving), prefix=PREFIX)
+    try:
+        with cluster.node(cluster.serving) as node, cluster.node(cluster.empty) as target:
+            slot = node.execute_command("CLUSTER KEYSLOT", PREFIX + "i:r1")
+            node.execute_command(
+                "CLUSTER SETSLOT", slot, "MIGRATING", target.execute_command("CLUSTER MYID")
+            )
+            try:
+                asked = refused(store, "stored inferences")
+            finally:
+                node.execute_command("CLUSTER SETSLOT", slot, "STABLE")
+        with pytest.raises(StoreRefused) as crossed:
+            store.stored_inferences(["r1", "r2"])
+    finally:
+        store.close()
+    assert isinstance(asked.__cause__, AskError) and not isinstance(asked.__cause__, MovedError)
+    assert str(asked).startswith(
+        f"Redis join store at {cluster.url(cluster.serving)}: stored inferences failed: Redis "
+        f"answered ASK (Command # 1 (MGET {PREFIX}i:r1) of pipeline caused error: {slot} "
+        f"127.0.0.1:{cluster.empty})" + CLUSTER_FIX
+    )
+    assert isinstance(crossed.value.__cause__, ClusterCrossSlotError)
+    assert "failed: Redis answered CROSSSLOT (Command # 1 (MGET " in str(crossed.value)
+    assert str(crossed.value).endswith("Keys in request don't hash to the same slot)" + CLUSTER_FIX)

@@ -1,15 +1,22 @@
 """A Redis that refuses the credentials or a command is a :class:`StoreRefused` (retrying cannot
 fix it), one that does not answer a plain :class:`StoreError`: the judge's buffer, token ledger and
 statistics journal, and the one PING ``monitor judge`` makes at start, against a redis-server of the
-test's own that asks for a password and has a read-only ACL user."""
+test's own that asks for a password and has a read-only ACL user; a Redis Cluster node's answers
+(the judge's client is not a cluster client) are refusals too."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from redis_support import READER, READER_PASSWORD, PasswordRedis
+from redis_support import (
+    READER,
+    READER_PASSWORD,
+    ClusterNodes,
+    PasswordRedis,
+    redis_cluster_nodes,
+)
 
 from monitor.adapters.judge_buffer import RedisRequestBuffer
 from monitor.adapters.judge_journal import RedisStatsJournal
@@ -110,3 +117,24 @@ def test_the_start_check_says_refused_or_unreachable_in_one_line(
     )
     assert str(unreachable.value).endswith("): check MONITOR_REDIS_URL and that Redis is up")
     assert "\n" not in str(unreachable.value) + str(refused.value)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterNodes]:
+    with redis_cluster_nodes(tmp_path_factory.mktemp("cluster")) as nodes:
+        yield nodes
+
+
+@pytest.mark.parametrize("call", STORE_CALLS)
+def test_a_url_at_a_redis_cluster_node_is_a_store_refusal(cluster: ClusterNodes, call: str) -> None:
+    """A node serving none of the keys' slots answers MOVED, or ERR from a script. Before: an
+    error retrying does not fix, which ``monitor judge`` met again at every request."""
+    with pytest.raises(StoreRefused) as refused:
+        STORE_CALLS[call](cluster.url(cluster.empty))
+    message = str(refused.value)
+    assert " failed: Redis answered " in message
+    assert message.endswith(
+        ": MONITOR_REDIS_URL points at a Redis Cluster node, and the monitor's Redis client is not "
+        "a cluster client (it follows no redirects): point MONITOR_REDIS_URL at a Redis not in "
+        "cluster mode (docs/SECURITY.md, Redis)"
+    )

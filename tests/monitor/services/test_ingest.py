@@ -15,6 +15,7 @@ from redis_support import (
     READER_PASSWORD,
     PasswordRedis,
     primary_and_replica,
+    redis_cluster_nodes,
 )
 from tests_support import inference, serve_store
 
@@ -191,6 +192,21 @@ def test_a_join_store_that_refuses_stops_the_batch_at_once_and_dead_letters_noth
     body, _ = h.health.report(NOW)
     assert body["consecutive_failures"] == 1 and body["last_error"].startswith("StoreRefused: ")
     join.close()
+
+
+def test_a_join_store_url_at_a_redis_cluster_node_stops_the_batch_and_dead_letters_nothing(
+    store, tmp_path
+):
+    """A node that serves none of the keys' slots. Before: its ERR (a script's key on another node)
+    was blamed on the messages: three attempts, then the whole batch dead-lettered internal_error."""
+    with redis_cluster_nodes(tmp_path) as cluster:
+        join = RedisJoinStore(cluster.url(cluster.empty), prefix="ingest-cluster:")
+        h = Harness(store, join_store=join, stop_after_sleeps=4)
+        with pytest.raises(StoreRefused, match="MONITOR_REDIS_URL points at a Redis Cluster node"):
+            h.run([message(1, "a"), message(2, "b", "c")])
+        join.close()
+    assert h.dead == [] and h.sleeps == []  # nothing dead-lettered, nothing retried
+    assert h.written_events() == 0 and store.read_position(TOPIC, 0)[0] == -1
 
 
 def test_a_failover_replica_is_retried_as_an_outage_never_dead_lettered(store, tmp_path):
