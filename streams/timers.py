@@ -305,9 +305,17 @@ class LeaderJobs:
         m.forget_idle_versions(time.time(), self.wiring.settings.metrics_version_ttl_seconds)
 
     async def _deliver(self, fired: Sequence[Alert]) -> None:
-        """Count the fired alerts (:meth:`MonitorMetrics.count_alerts`), and hand them to the delivery."""
+        """Count the fired alerts (:meth:`MonitorMetrics.count_alerts`), and hand them to the
+        delivery; a refusal of the deduplicator's Redis stops the worker, as in a batch."""
         self.metrics.count_alerts(fired)
-        await self.delivery.deliver(fired)
+        try:
+            await self.delivery.deliver(fired)
+        except StoreRefused as exc:  # a configuration error, as in a batch
+            exit_refused(
+                exc,
+                f"the notifications of {len(fired)} fired alert(s) not sent: they stay pending in "
+                "the alert outbox and are sent after the next start",
+            )
 
     async def shadow_results(self) -> None:
         """The leader's shadow comparison reports, on a timer of their own (``on_leader=True``)."""

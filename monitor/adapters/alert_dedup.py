@@ -8,8 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitor.adapters.alert_payloads import delivery_key
+from monitor.adapters.redis_errors import store_error
+from monitor.adapters.redis_join_store import WORKER_NEEDS
 from monitor.alerts.state import Alert
-from monitor.redact import mask_text
+from monitor.errors import StoreRefused
+from monitor.redact import mask_text, mask_url
 
 __all__ = ["AlertDeduplicator"]
 
@@ -21,7 +24,10 @@ class AlertDeduplicator:
 
     With ``redis_url`` the claim is a Redis ``SET NX`` with a TTL, shared by all workers; without
     it, an in-memory set for one process. If Redis cannot be reached the alert is sent: a
-    duplicate notification is better than a lost one.
+    duplicate notification is better than a lost one. A Redis that refuses the claim for a reason
+    only a change of configuration fixes (the credentials, the ACL, a cluster node) raises
+    :class:`StoreRefused` instead: no wait fixes it, and an unclaimed notification is one two
+    leaders of a rebalance may both send.
     """
 
     def __init__(
@@ -43,20 +49,34 @@ class AlertDeduplicator:
         return f"{self.prefix}{delivery_key(alert)}"
 
     async def should_send(self, alert: Alert) -> bool:
-        """``True`` exactly once per key across the workers sharing the Redis."""
+        """``True`` exactly once per key across the workers sharing the Redis; ``True`` as well
+        when Redis does not answer; :class:`StoreRefused` when it refuses the claim."""
         key = self.key(alert)
         if self.redis_url is None:
             return self._claim_locally(key, time.monotonic())
         import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as Disconnected
         from redis.exceptions import RedisError
 
         if self._client is None:
             self._client = aioredis.Redis.from_url(
-                self.redis_url, socket_connect_timeout=2, socket_timeout=2, **self.client_options
+                self.redis_url,
+                socket_connect_timeout=2,
+                socket_timeout=2,
+                # once, on a new connection: an idle one Redis closed (after a password change,
+                # say) is not an outage, and a refusal shows only when connecting again
+                retry=Retry(NoBackoff(), 1, supported_errors=(Disconnected,)),
+                **self.client_options,
             )
         try:
             return bool(await self._client.set(key, "1", nx=True, ex=max(1, int(self.ttl_seconds))))
         except (RedisError, OSError) as exc:
+            where = f"alert deduplicator in Redis at {mask_url(self.redis_url)}: claim failed"
+            error = store_error(exc, self.redis_url, where, WORKER_NEEDS)
+            if isinstance(error, StoreRefused):
+                raise error from exc
             log.warning("alert dedup via Redis failed, sending anyway: %s", mask_text(str(exc)))
             return True
 

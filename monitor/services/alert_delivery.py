@@ -121,7 +121,9 @@ class AlertDelivery:
         self.outbox.add(alerts, self.sink_names)
 
     async def deliver(self, alerts: Sequence[Alert]) -> None:
-        """Queue the notifications this worker claims; close the others' outbox rows."""
+        """Queue the notifications this worker claims; close the others' outbox rows. A claim the
+        deduplicator's Redis refuses (:class:`StoreRefused`) ends the call: that notification and
+        the ones after it are not queued, their outbox rows stay pending."""
         for alert in alerts:
             if await self.dedup.should_send(alert):
                 self._enqueue(alert, self.sink_names)

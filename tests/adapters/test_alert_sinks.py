@@ -11,12 +11,20 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from redis_support import (
+    READER,
+    READER_PASSWORD,
+    PasswordRedis,
+    password_redis_server,
+    redis_cluster_nodes,
+)
 from tests_support import missing_service, start_alertmanager
 
 from monitor.adapters.alert_sinks import (
@@ -32,6 +40,7 @@ from monitor.adapters.alert_sinks import (
 )
 from monitor.adapters.local_broker import free_port
 from monitor.alerts.state import Alert
+from monitor.errors import StoreRefused
 
 SECRET = "s3cret"
 
@@ -425,6 +434,66 @@ def test_deduplicator_sends_when_redis_is_unreachable() -> None:
             await dedup.close()
 
     asyncio.run(scenario())
+
+
+def test_deduplicator_claims_again_over_a_connection_redis_closed(tmp_path: Path) -> None:
+    """Redis dropped the idle connection (``CLIENT KILL``, as after a password change or a restart):
+    the claim is made on a new one, so another worker's claim still loses. Before: "sending
+    anyway", the claim never recorded, and the other worker sent the notification too."""
+    alert = make_alert(starts_at=1000.0)
+
+    async def scenario(url: str, kill: Callable[[], None]) -> list[bool]:
+        first, second = AlertDeduplicator(url), AlertDeduplicator(url)
+        try:
+            assert await first.should_send(make_alert(starts_at=1.0))  # its connection, now idle
+            kill()
+            return [await first.should_send(alert), await second.should_send(alert)]
+        finally:
+            await first.close()
+            await second.close()
+
+    with password_redis_server(tmp_path) as redis:
+
+        def kill() -> None:
+            with redis.admin() as admin:
+                admin.client_kill_filter(_type="normal")  # every connection but this one
+
+        assert asyncio.run(scenario(redis.url(), kill)) == [True, False]
+
+
+def test_deduplicator_raises_store_refused_on_a_refusal_it_cannot_wait_out(
+    password_redis: PasswordRedis, tmp_path: Path
+) -> None:
+    """A wrong password, a user who may not SET, a Redis Cluster node: the claim raises (the
+    worker stops on it) instead of letting the notification through unclaimed."""
+
+    async def claim(url: str) -> StoreRefused:
+        dedup = AlertDeduplicator(url, prefix="refusals:alert-sent:")
+        try:
+            with pytest.raises(StoreRefused) as refused:
+                await dedup.should_send(make_alert())
+            return refused.value
+        finally:
+            await dedup.close()
+
+    port = password_redis.port
+    wrong = asyncio.run(claim(password_redis.url("wrong-pw-secret")))
+    assert str(wrong) == (
+        f"alert deduplicator in Redis at redis://:***@127.0.0.1:{port}/0: claim failed: Redis "
+        "refused the credentials (invalid username-password pair or user is disabled.): check the "
+        "password (and user) in MONITOR_REDIS_URL"
+    )
+    reader = asyncio.run(claim(password_redis.url(READER_PASSWORD, user=READER)))
+    assert "claim failed: Redis refused a command to MONITOR_REDIS_URL's user (NOPERM " in str(
+        reader
+    )
+    assert str(reader).endswith(
+        "grant that user the worker's commands and keys (docs/SECURITY.md, Redis)"
+    )
+    with redis_cluster_nodes(tmp_path) as cluster:
+        moved = asyncio.run(claim(cluster.url(cluster.empty)))
+    assert "claim failed: Redis answered MOVED (" in str(moved)
+    assert "MONITOR_REDIS_URL points at a Redis Cluster node" in str(moved)
 
 
 def test_alertmanager_payload_shape() -> None:

@@ -1,7 +1,8 @@
 """``monitor worker`` and a join store Redis that stops taking its password: the worker stops with
 exit code 2 and one line naming the store, the masked URL and the cause, its batch neither written
 nor dead-lettered nor committed; started again with the new password it writes that batch, once.
-And a Redis that refuses the password at start says so, not "unreachable"."""
+And a Redis that refuses the password at start says so, not "unreachable"; a leader whose alert
+de-duplication claim is refused stops the same way, its page sent once after the restart."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from pathlib import Path
 
 import orjson
 from redis_support import PASSWORD, PasswordRedis, password_redis_server
-from tests_support import inference, publish_raw, read_topic, wait_until, written_inferences
+from tests_support import (
+    Receiver,
+    inference,
+    publish_raw,
+    read_topic,
+    wait_until,
+    written_inferences,
+)
 
 from monitor.adapters.local_broker import free_port
 from streams.agents import EXIT_REFUSED
@@ -109,3 +117,69 @@ def test_a_refused_password_at_start_is_named_as_such(
         "(and user) in MONITOR_REDIS_URL"
     ), done.stderr[-2000:]
     assert "wrong-pw-secret" not in done.stderr + done.stdout
+
+
+SLOW_ANSWERS = """
+rules:
+  - name: slow_answers
+    signal: latency
+    severity: warning
+    metric: latency_p95_seconds
+    condition: above
+    threshold: 0.1
+    min_samples: 5
+    for_windows: 1
+    cooldown_seconds: 0
+"""
+
+
+def test_a_leader_whose_alert_claim_is_refused_stops_and_pages_once_after_the_restart(
+    deployment, start_worker, tmp_path: Path
+) -> None:
+    """The password is rotated between a batch and the alert it fires (the window closes once the
+    worker has been idle): the de-duplication claim is refused. Before: a warning, the page sent
+    unclaimed, the worker running on. Now it stops with exit code 2 and one line, nothing sent; a
+    worker started with the new password sends the pending notification, once."""
+    receiver = Receiver().start()
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(SLOW_ANSWERS)
+    env = {
+        "MONITOR_ALERT_WEBHOOK_URL": receiver.url,
+        "MONITOR_ALERT_RULES": str(rules),
+        "MONITOR_ALLOWED_LATENESS": "0s",
+        "MONITOR_WINDOW": "10s",
+        "MONITOR_ALERTS_TO_KAFKA": "false",
+        "MONITOR_IDLE_TIMEOUT": "15s",  # the window closes this long after the batch is written
+        "MONITOR_JOIN_EXPIRY_INTERVAL": "3600",  # no expiry sweep meets the refusal first
+    }
+    try:
+        with password_redis_server(tmp_path) as redis:
+            worker = start_worker(MONITOR_REDIS_URL=redis.url(), **env)
+            start = (int(time.time()) // 10 - 6) * 10  # a window the batch's events do not close
+            slow = [inference(f"slow-{i}", start + i * 0.2, latency_ms=250.0) for i in range(20)]
+            publish_raw(
+                deployment.broker.bootstrap, deployment.topics["inference"], [orjson.dumps(slow)]
+            )
+            wait_until(lambda: written_inferences(worker) == 20, what="the batch")
+            with redis.admin() as admin:
+                admin.config_set("requirepass", ROTATED)
+                admin.client_kill_filter(_type="normal")
+            assert worker.process is not None
+            assert worker.process.wait(90) == EXIT_REFUSED, f"see {worker.log_path}"
+            lines = worker.log_path.read_text().splitlines()
+            assert lines[-1] == (
+                f"error: alert deduplicator in Redis at redis://:***@127.0.0.1:{redis.port}/0: "
+                "claim failed: Redis refused the credentials (invalid username-password pair or "
+                "user is disabled.): check the password (and user) in MONITOR_REDIS_URL; stopping "
+                "with the notifications of 1 fired alert(s) not sent: they stay pending in the "
+                "alert outbox and are sent after the next start"
+            ), lines[-5:]
+            assert receiver.posts == []
+
+            again = start_worker(MONITOR_REDIS_URL=redis.url(ROTATED), **env)
+            wait_until(lambda: len(receiver.posts) == 1, what="the pending notification")
+            time.sleep(2)  # room for a second copy, if one were on its way
+            assert again.stop(timeout=30) == 0
+    finally:
+        receiver.stop()
+    assert len(receiver.posts) == 1 and b"slow_answers" in receiver.posts[0][0]

@@ -1,5 +1,6 @@
 """Durable alert delivery: a notification for a sink that is down survives a restart and reaches
-the sink once, through a real HTTP receiver, embedded ClickHouse and (for two workers) Redis."""
+the sink once, through a real HTTP receiver, embedded ClickHouse and (for two workers, and a Redis
+that stops taking the password) Redis."""
 
 from __future__ import annotations
 
@@ -11,15 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from redis_support import password_redis_server
 from tests_support import Receiver
 
 from monitor.adapters.alert_outbox import AlertOutbox
 from monitor.adapters.alert_sinks import AlertDeduplicator, LogSink, WebhookSink, delivery_key
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.alerts.state import Alert
+from monitor.errors import StoreRefused
 from monitor.services.alert_delivery import AlertDelivery
 
 ALERT = Alert.firing("takeover", "critical", "chat", "v2", 600.0, "too many takeovers")
+ROTATED = "rotated-pw-secret"
 
 
 @pytest.fixture()
@@ -126,3 +130,59 @@ def test_a_notification_claimed_by_another_worker_is_not_pending_here(
         receiver.stop()
     assert len(receiver.posts) == 1
     assert AlertOutbox(store).pending(["log", "webhook"]) == []  # a restart sends nothing again
+
+
+def test_a_deduplicator_whose_password_is_rotated_sends_nothing_and_leaves_the_row_pending(
+    store, executor, tmp_path
+) -> None:
+    """The Redis of the claims takes a new password the worker's settings missed. Before: a
+    warning, and the notification went out unclaimed (and again from a second leader). Now the
+    claim raises StoreRefused (the worker stops on it), nothing reaches the sinks, and a worker
+    started with the new password sends the pending notification once."""
+    receiver = Receiver().start()
+    outbox = AlertOutbox(store)
+    try:
+        with password_redis_server(tmp_path) as redis:
+            prefix = f"rotated-{uuid.uuid4().hex[:8]}:"
+
+            async def refused_life() -> None:
+                delivery = worker(
+                    store, executor, receiver.url, AlertDeduplicator(redis.url(), prefix=prefix)
+                )
+                claimed = Alert.firing("other", "warning", "chat", "v2", 0.0, "claimed before")
+                assert await delivery.dedup.should_send(claimed)  # the right password, at first
+                with redis.admin() as admin:
+                    admin.config_set("requirepass", ROTATED)
+                    admin.client_kill_filter(_type="normal")  # every connection but this one
+                await delivery.blocking(delivery.record, [ALERT])
+                with pytest.raises(StoreRefused) as refused:
+                    await delivery.deliver([ALERT])
+                assert str(refused.value) == (
+                    f"alert deduplicator in Redis at redis://:***@127.0.0.1:{redis.port}/0: claim "
+                    "failed: Redis refused the credentials (invalid username-password pair or user "
+                    "is disabled.): check the password (and user) in MONITOR_REDIS_URL"
+                )
+                await asyncio.sleep(0.3)  # room for a send, if one were queued
+                assert delivery.queue.delivered == {"log": 0, "webhook": 0}
+                await delivery.close(timeout=0)
+
+            asyncio.run(refused_life())
+            assert receiver.posts == []
+            assert sorted(outbox.pending(["log", "webhook"])) == [
+                ("log", ALERT),
+                ("webhook", ALERT),
+            ]
+
+            async def next_start() -> None:
+                dedup = AlertDeduplicator(redis.url(ROTATED), prefix=prefix)
+                delivery = worker(store, executor, receiver.url, dedup)
+                assert await delivery.recover() == 2
+                await delivery.deliver([ALERT])  # the same windows evaluated again: claimed now
+                assert await delivery.queue.flush(10)
+                await delivery.close()
+
+            asyncio.run(next_start())
+    finally:
+        receiver.stop()
+    assert len(receiver.posts) == 1
+    assert outbox.pending(["log", "webhook"]) == []
