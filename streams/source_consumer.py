@@ -24,12 +24,12 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 
 from monitor.adapters.worker_process import INGEST_READY
 from monitor.folding.pipeline import RawMessage
@@ -47,6 +47,12 @@ __all__ = [
 log = logging.getLogger("monitor.tools.worker")
 MAX_POLL_INTERVAL = 1000.0  # seconds a batch may take (an outage retried) before the group drops us
 REBALANCE_TIMEOUT = 60.0
+# Seconds a batch waits for the records of a partition the broker holds more of and none of which
+# are held (Kafka Streams' max.task.idle.ms), and how many batches' worth it holds meanwhile at most.
+ALIGN_WAIT = 1.0
+HELD_BATCHES = 4
+# A partition whose fetch has not been answered for this long (its leader gone) is not waited for.
+ANSWERED_WITHIN = 5.0
 # Co-partitioned: with equal partition counts a worker gets the same partition numbers of both
 # topics, so an in-process join store sees a request's inference and feedback (docs/events.md).
 ASSIGNOR = RangePartitionAssignor
@@ -132,8 +138,11 @@ class BatchCutter:
     (each partition's in offset order); what it leaves is held for the next. A backlog's fetch
     holds a long stretch of every partition, and aiokafka hands them out one partition after
     another: cut in that order, a batch held one partition's hour, the next another's, and the
-    detectors met the seams (docs/outcomes.md). Held records are dropped at a rebalance: every
-    assigned partition is fetched again from its committed offset then.
+    detectors met the seams (docs/outcomes.md). A partition the broker holds more records of
+    (``behind()``) and none of which are held may have older ones than every held record: the batch
+    waits up to ``align_wait`` seconds for its fetch, as Kafka Streams waits ``max.task.idle.ms``.
+    Held records are dropped at a rebalance: every assigned partition is fetched again from its
+    committed offset then.
 
     >>> import asyncio
     >>> from types import SimpleNamespace as R
@@ -156,9 +165,12 @@ class BatchCutter:
         *,
         idle_wait: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        behind: Callable[[], Awaitable[set[tuple[str, int]]]] | None = None,
+        align_wait: float = ALIGN_WAIT,
     ) -> None:
         self.fetch, self.kinds, self.size, self.within = fetch, kinds, size, within
         self.idle_wait, self.clock = idle_wait, clock
+        self.behind, self.align_wait = behind, align_wait
         self._held: dict[tuple[str, int], deque[Any]] = {}
 
     def held(self) -> int:
@@ -174,8 +186,21 @@ class BatchCutter:
         """The next batch; empty when nothing arrived within ``idle_wait`` or a stop is requested."""
         held = self.held()
         deadline = self.clock() + self.within if held else None
-        while held < self.size and not stopping():
-            wait = self.idle_wait if deadline is None else max(deadline - self.clock(), 0.0)
+        aligned_by: float | None = None  # the end of the wait for a partition behind
+        behind: set[tuple[str, int]] = set()
+        while not stopping():
+            if held >= self.size or (deadline is not None and self.clock() >= deadline):
+                behind = await self._behind()
+                waited_out = aligned_by is not None and self.clock() >= aligned_by
+                if waited_out or held >= HELD_BATCHES * self.size:
+                    behind = {source for source in behind if self._held.get(source)}
+                if all(self._held.get(source) for source in behind):
+                    break
+                if aligned_by is None:
+                    aligned_by = self.clock() + self.align_wait
+                wait = max(aligned_by - self.clock(), 0.0)
+            else:
+                wait = self.idle_wait if deadline is None else max(deadline - self.clock(), 0.0)
             records = await self.fetch(wait, None)  # every partition's fetched records
             for source, messages in records.items():
                 if messages:
@@ -185,12 +210,18 @@ class BatchCutter:
                 return []
             if deadline is None:
                 deadline = self.clock() + self.within
-            if self.clock() >= deadline:
-                break
-        return [] if stopping() else self._take(self.size)
+        return [] if stopping() else self._take(self.size, behind)
 
-    def _take(self, n: int) -> list[RawMessage]:
-        """Up to ``n`` held records, the earliest timestamp first of the partitions' next ones."""
+    async def _behind(self) -> set[tuple[str, int]]:
+        """The partitions the broker holds more records of than were fetched: a batch takes none
+        of the other partitions' records past their held ones, whose next may be older (a fetch
+        brings up to 4 MiB of each partition, and one of small or sparse messages spans more time
+        in them than one of large ones)."""
+        return set() if self.behind is None else await self.behind()
+
+    def _take(self, n: int, behind: Collection[tuple[str, int]] = ()) -> list[RawMessage]:
+        """Up to ``n`` held records, the earliest timestamp first of the partitions' next ones,
+        ending with the last held record of a partition ``behind``."""
         sources = [source for source, records in self._held.items() if records]
         batch: list[RawMessage] = []
         if len(sources) == 1:
@@ -214,6 +245,8 @@ class BatchCutter:
             batch.append(RawMessage(topic, partition, r.offset, r.value, self.kinds[topic]))
             if records:
                 heapq.heappush(heads, (records[0].timestamp, taken + 1, k))
+            elif by_rank[k] in behind:  # its next records, not fetched yet, may come first
+                break
         return batch
 
 
@@ -251,7 +284,9 @@ class SourceConsumer:
         self.client_options = dict(client_options)
         self._consumer: AIOKafkaConsumer | None = None
         self.offsets = WrittenOffsets(s.commit_every, s.commit_interval)
-        self.cutter = BatchCutter(self._fetch, self.kinds, s.batch_size, s.batch_within)
+        self.cutter = BatchCutter(
+            self._fetch, self.kinds, s.batch_size, s.batch_within, behind=self._behind
+        )
         self._idle = asyncio.Event()  # no batch in hand
         self._idle.set()
 
@@ -356,6 +391,23 @@ class SourceConsumer:
     ) -> dict[tuple[str, int], list[Any]]:
         records = await self.consumer.getmany(timeout_ms=int(wait * 1000), max_records=max_records)
         return {(tp.topic, tp.partition): messages for tp, messages in records.items()}
+
+    async def _behind(self) -> set[tuple[str, int]]:
+        """The assigned partitions whose log ends past the consumer's position, as their last
+        fetch answered within :data:`ANSWERED_WITHIN` seconds reported it."""
+        consumer, behind = self.consumer, set()
+        answered_since = (time.time() - ANSWERED_WITHIN) * 1000
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            answered = consumer.last_poll_timestamp(tp)
+            if high is None or answered is None or answered < answered_since:
+                continue
+            try:  # known once the partition was fetched; a position being reset is not waited for
+                if await asyncio.wait_for(consumer.position(tp), 0.05) < high:
+                    behind.add((tp.topic, tp.partition))
+            except (IllegalStateError, TimeoutError):  # revoked meanwhile, or being reset
+                continue
+        return behind
 
     async def _commit(self, only: Iterable[tuple[str, int]] | None = None) -> None:
         offsets = self.offsets.take(only)

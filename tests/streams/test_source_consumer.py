@@ -206,3 +206,52 @@ def test_the_assignor_gives_a_worker_the_same_partitions_of_both_topics(partitio
         assert by_topic.get("inf", []) == by_topic.get("fb", [])
         held += by_topic.get("inf", [])
     assert sorted(held) == list(range(partitions))
+
+
+class Behind:
+    """The partitions the broker holds more records of, as a script says."""
+
+    def __init__(self, *sources: tuple[str, int]):
+        self.sources = set(sources)
+
+    async def __call__(self) -> set[tuple[str, int]]:
+        return set(self.sources)
+
+
+def test_a_batch_waits_for_the_records_of_a_partition_behind_that_none_are_held_of():
+    """A fetch brings up to 4 MiB of each partition: a partition of large messages spans less time
+    in it than one of small ones. Once its held records were taken, the batch took the other's
+    later records before its own next ones; it ends there, and the next waits for their fetch."""
+    fetch = ScriptedFetch(
+        [
+            {
+                **records("inf", 0, range(2), range(0, 20, 10)),
+                **records("inf", 1, range(10), range(5, 105, 10)),
+            },
+            records("inf", 0, range(2, 6), range(20, 60, 10)),
+        ],
+        step=0.25,
+    )
+    behind = Behind(("inf", 0))
+    cutter = BatchCutter(fetch, KINDS, 4, 60.0, clock=lambda: fetch.now, behind=behind)
+    first = asyncio.run(cutter.next_batch(lambda: False))
+    second = asyncio.run(cutter.next_batch(lambda: False))
+    # the first batch ends with partition 0's last held record: its next may come before 1's
+    assert [(m.partition, m.offset) for m in first] == [(0, 0), (1, 0), (0, 1)]
+    assert [(m.partition, m.offset) for m in second] == [(1, 1), (0, 2), (1, 2), (0, 3)]
+    assert len(fetch.calls) == 2  # the second batch fetched partition 0's next records first
+
+
+def test_a_partition_behind_is_waited_for_a_while_and_not_beyond_four_batches_held():
+    fetch = ScriptedFetch(
+        [records("inf", 1, range(6), range(6))] + [{}] * 10, step=0.25
+    )  # partition 0 never comes
+    cutter = BatchCutter(
+        fetch, KINDS, 4, 60.0, clock=lambda: fetch.now, behind=Behind(("inf", 0)), align_wait=1.0
+    )
+    assert [m.offset for m in asyncio.run(cutter.next_batch(lambda: False))] == [0, 1, 2, 3]
+    assert fetch.now == 1.25  # the first fetch, then the wait of 1 s for partition 0
+    fetch = ScriptedFetch([records("inf", 1, range(16), range(16))], step=0.25)
+    cutter = BatchCutter(fetch, KINDS, 4, 60.0, clock=lambda: fetch.now, behind=Behind(("inf", 0)))
+    assert len(asyncio.run(cutter.next_batch(lambda: False))) == 4
+    assert len(fetch.calls) == 1  # four batches held: cut at once
