@@ -43,6 +43,7 @@ from monitor.services.ingest import (
 )
 from monitor.services.outcomes import OutcomeStage
 from monitor.services.versions import VersionStates
+from monitor.wording import counted
 from streams.detector_agent import register_detector_agent, value_sender
 from streams.judge_forward import judge_forwarder
 from streams.observe import record_batch_metrics, record_outcome_metrics
@@ -197,7 +198,7 @@ class IngestAgent:
         except StoreRefused as exc:
             exit_refused(
                 exc,
-                f"a batch of {len(raw)} message(s) not written, none dead-lettered, its offsets not "
+                f"a batch of {counted(len(raw), 'message')} not written, none dead-lettered, its offsets not "
                 "committed: it is read again at the next start",
             )
         self._advance(result)
@@ -317,9 +318,9 @@ def _exit_unwritten(messages: int, reason: IngestStopped) -> NoReturn:
     """Leave the process now without committing the batch's offsets: nothing of it may be
     committed, and the detector agent may hold values; it is read again at the next start."""
     log.warning(
-        "stopping with a batch of %d message(s) not written (%s); exiting now without committing "
+        "stopping with a batch of %s not written (%s); exiting now without committing "
         "its offsets: it is read again at the next start",
-        messages,
+        counted(messages, "message"),
         reason,
     )
     logging.shutdown()

@@ -34,6 +34,7 @@ from monitor.services.drift import DriftService
 from monitor.services.experiments import ExperimentResults, Report
 from monitor.services.outcome_windows import OutcomeWindows
 from monitor.services.shadow import ShadowResults, ShadowStage
+from monitor.wording import counted
 from streams.agents import exit_refused
 from streams.wiring import Wiring
 
@@ -313,7 +314,7 @@ class LeaderJobs:
         except StoreRefused as exc:  # a configuration error, as in a batch
             exit_refused(
                 exc,
-                f"the notifications of {len(fired)} fired alert(s) not sent: they stay pending in "
+                f"the notifications of {counted(len(fired), 'fired alert')} not sent: they stay pending in "
                 "the alert outbox and are sent after the next start",
             )
 

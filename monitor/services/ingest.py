@@ -54,6 +54,7 @@ from monitor.services.isolation import (
 from monitor.services.outcomes import OutcomeResult, OutcomeStage
 from monitor.services.shadow import ShadowStage
 from monitor.services.versions import VersionStates
+from monitor.wording import counted
 
 __all__ = [
     "BatchIngest",
@@ -331,8 +332,8 @@ async def ingest_batch(
                 )
                 if found:
                     log.error(
-                        "%d message(s) of the batch cannot be written; dead-lettering them: %s",
-                        len(found),
+                        "%s of the batch cannot be written; dead-lettering them: %s",
+                        counted(len(found), "message"),
                         next(iter(found.values())).detail,
                     )
                     excluded.update(found)
@@ -342,9 +343,9 @@ async def ingest_batch(
                 if unexplained >= policy.unexplained_attempts and left:
                     log.error(
                         "batch refused %d times and no single message explains it; dead-lettering its "
-                        "%d message(s): %s",
+                        "%s: %s",
                         unexplained,
-                        len(left),
+                        counted(len(left), "message"),
                         _describe(exc),
                     )
                     detail = f"batch refused {unexplained} times, no single message explains it: {_describe(exc)}"

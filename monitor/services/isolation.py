@@ -25,6 +25,7 @@ from monitor.folding.pipeline import (
     process_batch,
 )
 from monitor.folding.resends import StoredInferences
+from monitor.wording import counted
 
 __all__ = [
     "MessageKey",
@@ -126,8 +127,8 @@ def process_isolating(
             kept, lambda part: process_batch(part, positions, config, folds, stored_inferences)
         )
         log.error(
-            "%d message(s) of a batch of %d raised while processing; dead-lettering them",
-            len(bad),
+            "%s of a batch of %d raised while processing; dead-lettering them",
+            counted(len(bad), "message"),
             len(raw),
         )
         out = process_batch(good, positions, config, folds, stored_inferences)

@@ -29,6 +29,7 @@ import orjson
 
 from monitor.errors import MonitorError
 from monitor.tools.bench_data import CASES, bench_events, seed_baselines
+from monitor.wording import counted
 
 if TYPE_CHECKING:
     from monitor.folding.pipeline import BatchConfig, RawMessage
@@ -261,7 +262,9 @@ def run_bench_in_process(
     results = []
     for name in cases:
         for per_message, messages in shapes:
-            echo(f"  {name}, {per_message} event(s)/message, {messages} messages per batch ...")
+            echo(
+                f"  {name}, {counted(per_message, 'event')} a message, {messages} messages per batch ..."
+            )
             with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
                 results.append(
                     measure_in_process(name, events, per_message, messages, Path(tmp), join_store)

@@ -27,6 +27,7 @@ from monitor.tools.bench_bare import (
 from monitor.tools.bench_data import BenchCase, seed_baselines
 from monitor.tools.bench_faust import BATCH_SIZE, BATCH_WITHIN
 from monitor.tools.bench_results import ShapeResult
+from monitor.wording import counted
 
 __all__ = ["Echo", "measure_shape", "measure_worker", "padding_events"]
 
@@ -181,7 +182,7 @@ def _produce_backlog(
         )
     )
     echo(
-        f"  {case.name}, {batch} event(s)/message: producing {len(events):,} events to {topics['inference']}"
+        f"  {case.name}, {counted(batch, 'event')} a message: producing {len(events):,} events to {topics['inference']}"
     )
     messages = asyncio.run(_produce(bootstrap, topics["inference"], events, batch, echo, options))
     if padding:

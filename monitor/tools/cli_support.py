@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from monitor.contract.timestamps import epoch_seconds
 from monitor.durations import bare_number, parse_duration
 from monitor.errors import ConfigError, MonitorError
+from monitor.wording import counted
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -63,15 +64,6 @@ class MonitorGroup(TyperGroup):
 
             typer.echo(f"error: {describe_settings_error(exc, {})}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
-
-
-def counted(n: int, noun: str) -> str:
-    """``n`` and ``noun``, plural unless ``n`` is 1.
-
-    >>> counted(1, "row"), counted(3, "dead letter")
-    ('1 row', '3 dead letters')
-    """
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def parse_time(value: str | None, option: str) -> float | None:

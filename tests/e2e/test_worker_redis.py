@@ -58,7 +58,7 @@ def test_a_password_rotated_under_a_running_worker_stops_it_and_loses_nothing(
         assert (
             "failed: Redis refused the credentials (invalid username-password pair or user is "
             "disabled.): check the password (and user) in MONITOR_REDIS_URL; stopping with a batch "
-            "of 1 message(s) not written, none dead-lettered, its offsets not committed"
+            "of 1 message not written, none dead-lettered, its offsets not committed"
         ) in lines[-1]
         assert PASSWORD not in "\n".join(lines) and "Traceback" not in "\n".join(lines)
 
@@ -171,7 +171,7 @@ def test_a_leader_whose_alert_claim_is_refused_stops_and_pages_once_after_the_re
                 f"error: alert deduplicator in Redis at redis://:***@127.0.0.1:{redis.port}/0: "
                 "claim failed: Redis refused the credentials (invalid username-password pair or "
                 "user is disabled.): check the password (and user) in MONITOR_REDIS_URL; stopping "
-                "with the notifications of 1 fired alert(s) not sent: they stay pending in the "
+                "with the notifications of 1 fired alert not sent: they stay pending in the "
                 "alert outbox and are sent after the next start"
             ), lines[-5:]
             assert receiver.posts == []
