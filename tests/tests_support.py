@@ -362,3 +362,26 @@ def kill_brokers_on(port: int) -> list[int]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     return found
+
+
+# A latency rule that fires on the first window of slow answers (the fault and Redis e2e tests).
+SLOW_ANSWERS_RULE = """
+rules:
+  - name: slow_answers
+    signal: latency
+    severity: warning
+    metric: latency_p95_seconds
+    condition: above
+    threshold: 0.1
+    min_samples: 5
+    for_windows: 1
+    cooldown_seconds: 0
+"""
+# The prompt topics of `monitor simulate`'s reference, one per request template.
+SIMULATOR_TOPIC_NAMES = [
+    "account, cannot, log",
+    "app, crashes, open",
+    "charged, twice, order",
+    "due, package, yesterday",
+    "item, return, order",
+]

@@ -8,23 +8,11 @@ import asyncio
 import json
 import time
 
-from tests_support import Receiver, inference, reader_for, wait_until
+from tests_support import SLOW_ANSWERS_RULE, Receiver, inference, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
 
-RULES = """
-rules:
-  - name: slow_answers
-    signal: latency
-    severity: warning
-    metric: latency_p95_seconds
-    condition: above
-    threshold: 0.1
-    min_samples: 5
-    for_windows: 1
-    cooldown_seconds: 0
-    runbook_url: https://runbooks.example/latency
-"""
+RULES = SLOW_ANSWERS_RULE + "    runbook_url: https://runbooks.example/latency\n"
 
 
 def outbox_states(reader) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 from redis_support import PASSWORD, PasswordRedis, password_redis_server
 from tests_support import (
+    SLOW_ANSWERS_RULE,
     Receiver,
     inference,
     publish_raw,
@@ -119,20 +120,6 @@ def test_a_refused_password_at_start_is_named_as_such(
     assert "wrong-pw-secret" not in done.stderr + done.stdout
 
 
-SLOW_ANSWERS = """
-rules:
-  - name: slow_answers
-    signal: latency
-    severity: warning
-    metric: latency_p95_seconds
-    condition: above
-    threshold: 0.1
-    min_samples: 5
-    for_windows: 1
-    cooldown_seconds: 0
-"""
-
-
 def test_a_leader_whose_alert_claim_is_refused_stops_and_pages_once_after_the_restart(
     deployment, start_worker, tmp_path: Path
 ) -> None:
@@ -142,7 +129,7 @@ def test_a_leader_whose_alert_claim_is_refused_stops_and_pages_once_after_the_re
     worker started with the new password sends the pending notification, once."""
     receiver = Receiver().start()
     rules = tmp_path / "rules.yaml"
-    rules.write_text(SLOW_ANSWERS)
+    rules.write_text(SLOW_ANSWERS_RULE)
     env = {
         "MONITOR_ALERT_WEBHOOK_URL": receiver.url,
         "MONITOR_ALERT_RULES": str(rules),

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from tests_support import monitor_cli
+from tests_support import SIMULATOR_TOPIC_NAMES, monitor_cli
 
 from monitor.alerts.actions import Signals, recommend
 from monitor.drift.baseline_profile import Baseline
@@ -28,13 +28,7 @@ def test_the_simulated_requests_get_one_distinct_named_topic_each(tmp_path: Path
     listed = re.search(r"prompt topics \(wordllama:[^)]*\): (.*)", built.stdout)
     assert listed, built.stdout
     names = listed.group(1).split("; ")
-    assert sorted(names) == [
-        "account, cannot, log",
-        "app, crashes, open",
-        "charged, twice, order",
-        "due, package, yesterday",
-        "item, return, order",
-    ], names
+    assert sorted(names) == SIMULATOR_TOPIC_NAMES, names
 
     shown = monitor_cli("baseline", "show", "b1", env=env)
     baseline = Baseline.from_json(shown.stdout)
