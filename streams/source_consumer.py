@@ -139,8 +139,9 @@ class BatchCutter:
     holds a long stretch of every partition, and aiokafka hands them out one partition after
     another: cut in that order, a batch held one partition's hour, the next another's, and the
     detectors met the seams (docs/outcomes.md). A partition the broker holds more records of
-    (``behind()``) and none of which are held may have older ones than every held record: the batch
-    waits up to ``align_wait`` seconds for its fetch, as Kafka Streams waits ``max.task.idle.ms``.
+    (``behind()``) may have older ones than the held records past its last held one: a batch takes
+    none of those, and fetches that partition's next records first, up to ``align_wait`` seconds
+    (as Kafka Streams waits ``max.task.idle.ms``), then ends with its last held record.
     Held records are dropped at a rebalance: every assigned partition is fetched again from its
     committed offset then.
 
@@ -194,8 +195,11 @@ class BatchCutter:
                 waited_out = aligned_by is not None and self.clock() >= aligned_by
                 if waited_out or held >= HELD_BATCHES * self.size:
                     behind = {source for source in behind if self._held.get(source)}
-                if all(self._held.get(source) for source in behind):
                     break
+                if all(self._held.get(source) for source in behind) and (
+                    held < self.size or self._in_order(behind) >= self.size
+                ):
+                    break  # a full batch when one is held: fetch on while a partition behind ends it
                 if aligned_by is None:
                     aligned_by = self.clock() + self.align_wait
                 wait = max(aligned_by - self.clock(), 0.0)
@@ -211,6 +215,16 @@ class BatchCutter:
             if deadline is None:
                 deadline = self.clock() + self.within
         return [] if stopping() else self._take(self.size, behind)
+
+    def _in_order(self, behind: Collection[tuple[str, int]]) -> int:
+        """How many held records a batch may take before a partition ``behind`` runs out: those no
+        later than the last held record of each (its next, not fetched yet, may come next)."""
+        if not behind:
+            return self.held()
+        last = min(self._held[source][-1].timestamp for source in behind)
+        return sum(
+            sum(1 for r in records if r.timestamp <= last) for records in self._held.values()
+        )
 
     async def _behind(self) -> set[tuple[str, int]]:
         """The partitions the broker holds more records of than were fetched: a batch takes none

@@ -221,7 +221,7 @@ class Behind:
 def test_a_batch_waits_for_the_records_of_a_partition_behind_that_none_are_held_of():
     """A fetch brings up to 4 MiB of each partition: a partition of large messages spans less time
     in it than one of small ones. Once its held records were taken, the batch took the other's
-    later records before its own next ones; it ends there, and the next waits for their fetch."""
+    later records before its own next ones; it fetches them first."""
     fetch = ScriptedFetch(
         [
             {
@@ -236,10 +236,28 @@ def test_a_batch_waits_for_the_records_of_a_partition_behind_that_none_are_held_
     cutter = BatchCutter(fetch, KINDS, 4, 60.0, clock=lambda: fetch.now, behind=behind)
     first = asyncio.run(cutter.next_batch(lambda: False))
     second = asyncio.run(cutter.next_batch(lambda: False))
-    # the first batch ends with partition 0's last held record: its next may come before 1's
+    # partition 0's two held records would end the batch after three: its next were fetched first
+    assert [(m.partition, m.offset) for m in first] == [(0, 0), (1, 0), (0, 1), (1, 1)]
+    assert [(m.partition, m.offset) for m in second] == [(0, 2), (1, 2), (0, 3), (1, 3)]
+    assert len(fetch.calls) == 2
+
+
+def test_a_batch_ends_with_a_partition_behind_whose_next_records_did_not_come():
+    fetch = ScriptedFetch(
+        [
+            {
+                **records("inf", 0, range(2), range(0, 20, 10)),
+                **records("inf", 1, range(10), range(5, 105, 10)),
+            }
+        ],
+        step=0.25,
+    )
+    cutter = BatchCutter(
+        fetch, KINDS, 4, 60.0, clock=lambda: fetch.now, behind=Behind(("inf", 0)), align_wait=1.0
+    )
+    first = asyncio.run(cutter.next_batch(lambda: False))
     assert [(m.partition, m.offset) for m in first] == [(0, 0), (1, 0), (0, 1)]
-    assert [(m.partition, m.offset) for m in second] == [(1, 1), (0, 2), (1, 2), (0, 3)]
-    assert len(fetch.calls) == 2  # the second batch fetched partition 0's next records first
+    assert fetch.now == 1.25  # the first fetch, then the wait of 1 s for partition 0
 
 
 def test_a_partition_behind_is_waited_for_a_while_and_not_beyond_four_batches_held():
