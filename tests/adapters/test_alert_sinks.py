@@ -7,7 +7,10 @@ import hashlib
 import hmac
 import json
 import logging
+import re
+import runpy
 import subprocess
+import textwrap
 import time
 import urllib.parse
 import urllib.request
@@ -124,6 +127,43 @@ def test_webhook_signature_verifies_with_the_shared_secret() -> None:
         assert decoded["evidence"]["trend_query"] == "SELECT 1"
 
     asyncio.run(scenario())
+
+
+def _receiver_recipe() -> str:
+    """The Python block of docs/alerts.md that tells a webhook receiver how to verify a signature."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    recipes = [block for block in blocks if "hmac" in block]
+    assert len(recipes) == 1, recipes
+    return textwrap.dedent(recipes[0])
+
+
+def test_the_documented_receiver_recipe_verifies_a_real_delivery(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Copied as written into a receiver that has the worker's setting in its environment."""
+    secret = "ünïcode-s3cret"  # the setting is text; its UTF-8 bytes key the HMAC
+    monkeypatch.setenv("MONITOR_ALERT_WEBHOOK_SECRET", secret)
+    receiver_py = tmp_path / "receiver.py"
+    receiver_py.write_text(_receiver_recipe())
+    verify = runpy.run_path(str(receiver_py))["signed_by_the_monitor"]
+    receiver = Receiver()
+
+    async def scenario() -> None:
+        await receiver.start()
+        sink = WebhookSink(receiver.url, secret=secret)
+        try:
+            await sink.send(make_alert())
+        finally:
+            await sink.close()
+            await receiver.stop()
+
+    asyncio.run(scenario())
+    body, signature = receiver.bodies[0], receiver.headers[0]["X-Monitor-Signature"]
+    assert verify(body, signature) is True
+    assert verify(body.replace(b"chat", b"chad"), signature) is False
+    assert verify(body, None) is False  # no header: refused, not a KeyError
+    assert verify(body, "sha256=" + "é" * 64) is False  # a forged non-ASCII header: no TypeError
 
 
 def test_webhook_without_secret_sends_no_signature() -> None:
