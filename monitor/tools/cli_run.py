@@ -200,10 +200,11 @@ def ui(
     from monitor.adapters.client_security import clickhouse_client_options
     from monitor.adapters.reader import open_reader
     from monitor.dashboard.server import run_ui
-    from streams.access import check_web_bind
+    from streams.access import check_web_bind, check_web_port_free
 
     settings = cli_settings(config, web_host=host)
     check_web_bind(settings)
+    check_web_port_free(host, port, "--port")
     reader = open_reader(
         settings.clickhouse_url, clickhouse_client_options(settings), token=settings.web_token_value
     )

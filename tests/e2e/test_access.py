@@ -286,3 +286,29 @@ def test_a_worker_will_not_listen_beyond_loopback_without_a_token(deployment, tm
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "MONITOR_WEB_TOKEN" in done.stderr, done.stderr
     assert not (tmp_path / "store").exists()  # refused before opening anything
+
+
+def test_a_worker_whose_web_port_is_taken_says_so_in_one_line_before_opening_anything(
+    deployment, tmp_path: Path
+):
+    """A second worker on one machine left on the first one's port: exit 2 and what to set."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, **deployment.env(MONITOR_WEB_PORT=str(port))}
+        env.pop("MONITOR_WEB_TOKEN", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "monitor", "worker"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr[-2000:]
+    line = done.stderr.strip()
+    assert line.count("\n") == 0, line[-2000:]
+    assert f"MONITOR_WEB_PORT={port}" in line and "already in use" in line, line
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "store").exists()  # refused before the store was opened

@@ -4,6 +4,7 @@ token, and the bind check."""
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import aiohttp
 import pytest
@@ -14,6 +15,7 @@ from monitor.settings import Settings
 from streams.access import (
     bearer_matches,
     check_web_bind,
+    check_web_port_free,
     is_loopback_address,
     peer_is_loopback,
     token_middleware,
@@ -149,3 +151,18 @@ def test_a_non_loopback_socket_peer_is_refused_whatever_its_headers(peer, loopba
         transport=_Transport(peer),
     )
     assert peer_is_loopback(request) is loopback
+
+
+def test_the_port_check_refuses_a_port_another_socket_listens_on_and_frees_it_after() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(
+            ConfigError, match=f"MONITOR_WEB_PORT={port}: 127.0.0.1:{port} is already"
+        ):
+            check_web_port_free("127.0.0.1", port)
+        with pytest.raises(ConfigError, match="set --port to a free port"):
+            check_web_port_free("127.0.0.1", port, "--port")
+    check_web_port_free("127.0.0.1", port)  # closed: free again
+    check_web_port_free("127.0.0.1", 0)  # any free port
