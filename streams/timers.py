@@ -22,7 +22,7 @@ from monitor.adapters.alert_sinks import AlertDeduplicator
 from monitor.adapters.client_security import redis_client_options
 from monitor.adapters.join_store import JoinStore, MemoryJoinStore
 from monitor.adapters.leader_series import LeaderSeries
-from monitor.alerts.rules import default_rules, load_rules, with_runbook_base
+from monitor.alerts.rules import configured_rules, with_runbook_base
 from monitor.alerts.state import Alert
 from monitor.drift.windows import DriftRow
 from monitor.errors import MonitorError, StoreRefused
@@ -150,9 +150,7 @@ class LeaderJobs:
         # run_worker opens the store (local owner or remote) before the app is built: these see the final one
         self.drift = DriftService(wiring.drift_store, s)
         self.outcome_windows = OutcomeWindows(wiring.store, s.stable_versions)
-        rules = with_runbook_base(
-            load_rules(s.alert_rules) if s.alert_rules else default_rules(), s.runbook_base_url
-        )
+        rules = with_runbook_base(configured_rules(s.alert_rules), s.runbook_base_url)
         self.alerts_topic = app.topic(
             s.alerts_topic, partitions=1, value_serializer="raw", key_serializer="raw"
         )

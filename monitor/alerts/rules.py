@@ -39,6 +39,7 @@ __all__ = [
     "SEVERITIES",
     "SIGNALS",
     "AlertRule",
+    "configured_rules",
     "default_rules",
     "load_rules",
     "resolve_runbook",
@@ -285,6 +286,26 @@ def _read(path_or_text: str | Path) -> str:
     if "\n" not in path_or_text and path_or_text.endswith((".yaml", ".yml")):
         return _read(Path(path_or_text))
     return path_or_text
+
+
+def configured_rules(path: str | None) -> tuple[AlertRule, ...]:
+    """The rules the workers load: the file ``MONITOR_ALERT_RULES`` names, or the shipped ones
+    when it is unset; a problem names the setting and the file.
+
+    >>> len(configured_rules(None)) == len(default_rules())
+    True
+    >>> configured_rules("/nonexistent/rules.yaml")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: MONITOR_ALERT_RULES=/nonexistent/rules.yaml: alert rules file \
+/nonexistent/rules.yaml does not exist
+    """
+    if not path:
+        return default_rules()
+    try:
+        return load_rules(Path(path))  # always a file: a name without .yaml is not YAML text
+    except ConfigError as exc:
+        raise ConfigError(f"MONITOR_ALERT_RULES={path}: {exc}") from None
 
 
 def default_rules() -> tuple[AlertRule, ...]:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from monitor.tools.cli_options import ConfigOption, cli_settings
 from monitor.tools.cli_support import Format, counted, print_rows
 
 __all__ = ["rules_app", "schema_command"]
@@ -15,15 +16,32 @@ rules_app = typer.Typer(help="Alert rules files.", no_args_is_help=True)
 
 
 @rules_app.command("check")
-def rules_check(file: Annotated[Path, typer.Argument(help="YAML rules file")]) -> None:
-    """Validate a rules file: keys, values, and metric and detector names against the metric catalogue."""
-    from monitor.alerts.rules import load_rules
+def rules_check(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="YAML rules file; default: the one MONITOR_ALERT_RULES names"),
+    ] = None,
+    config: Path | None = ConfigOption,
+) -> None:
+    """Validate a rules file: keys, values, and metric and detector names against the metric
+    catalogue. Without FILE, the rules a worker started here would load."""
+    from monitor.alerts.rules import configured_rules, load_rules
     from monitor.errors import ConfigError
 
-    if not file.exists():
-        raise ConfigError(f"{file} does not exist")
-    rules = load_rules(file)
-    typer.echo(f"{file}: {counted(len(rules), 'rule')} OK")
+    if file is not None:
+        if not file.exists():
+            raise ConfigError(f"{file} does not exist")
+        rules = load_rules(file)
+        source = str(file)
+    else:
+        setting = cli_settings(config).alert_rules
+        rules = configured_rules(setting)
+        source = (
+            f"MONITOR_ALERT_RULES={setting}"
+            if setting
+            else "MONITOR_ALERT_RULES is unset, the shipped defaults"
+        )
+    typer.echo(f"{source}: {counted(len(rules), 'rule')} OK")
     print_rows(
         [
             "rule",

@@ -321,6 +321,28 @@ def test_rules_check_passes_the_shipped_rules_and_a_missing_file_is_an_error(tmp
     )
 
 
+def test_rules_check_without_a_file_checks_what_the_worker_would_load(tmp_path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - {name: ok, signal: metric, severity: info, metric: acuracy, "
+        "condition: below, threshold: 0.5}\n"
+    )
+    bad = cli({"MONITOR_ALERT_RULES": str(rules)}, "rules", "check")
+    assert bad.exit_code == 2, bad.output
+    assert f"error: MONITOR_ALERT_RULES={rules}: 1 problem in alert rules" in bad.stderr
+    assert "'acuracy' is not one of" in bad.stderr
+    rules.write_text(rules.read_text().replace("acuracy", "accuracy"))
+    ok = cli({"MONITOR_ALERT_RULES": str(rules)}, "rules", "check")
+    assert ok.exit_code == 0 and f"MONITOR_ALERT_RULES={rules}: 1 rule OK" in ok.stdout, ok.output
+    settings_file = tmp_path / "monitor.toml"
+    settings_file.write_text(f'alert_rules = "{rules}"\n')
+    from_file = cli({}, "rules", "check", "--config", str(settings_file))
+    assert from_file.exit_code == 0 and "1 rule OK" in from_file.stdout, from_file.output
+    shipped = cli({}, "rules", "check")
+    assert shipped.exit_code == 0, shipped.output
+    assert "MONITOR_ALERT_RULES is unset, the shipped defaults: 13 rules OK" in shipped.stdout
+
+
 def test_a_file_of_one_rule_or_one_experiment_says_so_in_the_singular(tmp_path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts.rules import AlertRule, default_rules, load_rules
+from monitor.alerts.rules import AlertRule, configured_rules, default_rules, load_rules
 from monitor.errors import ConfigError, MonitorError
 
 VALID = """
@@ -160,3 +160,25 @@ def test_default_rules_cover_the_documented_cases() -> None:
     }
     assert rules["latency_p95_regression"].signal == "latency"
     assert all(r.description and r.runbook_url for r in rules.values())
+
+
+ONE_RULE = (
+    "rules:\n  - {name: ok, signal: metric, severity: info, metric: accuracy, "
+    "condition: below, threshold: 0.5}\n"
+)
+
+
+def test_the_configured_rules_file_is_read_whatever_its_name_ends_with(tmp_path: Path) -> None:
+    rules = tmp_path / "alert-rules.conf"  # not .yaml: it was parsed as the YAML text of its path
+    rules.write_text(ONE_RULE)
+    assert [r.name for r in configured_rules(str(rules))] == ["ok"]
+    assert configured_rules(None) == default_rules()
+
+
+def test_a_problem_in_the_configured_rules_names_the_setting_and_the_file(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(ONE_RULE.replace("accuracy", "acuracy"))
+    with pytest.raises(
+        ConfigError, match=f"^MONITOR_ALERT_RULES={rules}: 1 problem in alert rules"
+    ):
+        configured_rules(str(rules))
