@@ -5,7 +5,8 @@ of each address (refused, unknown host, TLS, SASL) apart; a refused SCRAM login 
 bare ``KeyError``. :func:`broker_errors` turns a client start's failure into one error naming the
 (masked) bootstrap addresses, the security protocol and each address's cause;
 :func:`check_broker` is the start-up check of the commands: a client that connects, negotiates
-TLS and SASL and reads the cluster's metadata, giving each address ``timeout_seconds``.
+TLS and SASL and reads the cluster's metadata, giving each address ``timeout_seconds``, then
+connects to every broker that metadata advertises.
 
 >>> print(describe_failure("127.0.0.1:9", "PLAINTEXT", ["[Errno 111] Connect call failed"]))
 cannot connect to the Kafka broker at 127.0.0.1:9 (MONITOR_KAFKA_BOOTSTRAP, PLAINTEXT): \
@@ -19,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
 from monitor.adapters.client_security import kafka_client_options
@@ -64,6 +66,9 @@ class _AddressCauses(logging.Filter):
         causes = []
         for record in self.records:
             args = record.args if isinstance(record.args, tuple) else ()
+            if len(args) == 2:  # "Unable connect to node with id %s: %s": the caller names it
+                causes.append(self.describe(args[1]))
+                continue
             if len(args) != 3:
                 causes.append(record.getMessage())
                 continue
@@ -142,5 +147,34 @@ async def check_broker(
     try:
         with broker_errors(settings, address, timeout_seconds=timeout_seconds):
             await admin.start()
+        # aiokafka's admin keeps its client private; the metadata it bootstrapped names the brokers
+        await _check_advertised(admin._client, settings, address, timeout_seconds)
     finally:
         await admin.close()
+
+
+async def _check_advertised(
+    client: AIOKafkaClient, settings: Settings, address: str, timeout_seconds: float
+) -> None:
+    """Every broker the metadata advertises lets the client in too: clients produce and fetch at
+    the advertised addresses, not the bootstrap one (a TLS proxy in front of a broker that
+    advertises its plaintext port, a compose-network name seen from the host)."""
+    for broker in sorted(client.cluster.brokers(), key=lambda b: b.nodeId):
+        held = _AddressCauses(timeout_seconds)
+        _AIOKAFKA_LOG.addFilter(held)
+        try:
+            ready = await client.ready(broker.nodeId)
+        finally:
+            _AIOKAFKA_LOG.removeFilter(held)
+        if ready:
+            continue
+        cause = "; ".join(held.causes(with_address=False)) or "no connection"
+        advertised = (
+            f"it answered, but the broker it advertises (node {broker.nodeId} at "
+            f"{broker.host}:{broker.port}) does not: {cause}. Clients produce and fetch at "
+            "the advertised address: set the broker's advertised listener (Kafka's "
+            "advertised.listeners) to an address this machine reaches with "
+            f"{settings.kafka_security_protocol}"
+        )
+        message = describe_failure(address, _security(settings), [advertised])
+        raise BrokerError(mask_text(message, secrets=_secrets(settings)))

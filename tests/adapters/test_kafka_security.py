@@ -15,11 +15,12 @@ from aiokafka.errors import KafkaError
 from tests_support import inference, missing_service
 from tls_support import Certificates, Stunnel, make_certificates, other_free_port
 
+from monitor.adapters.broker_check import check_broker
 from monitor.adapters.client_security import faust_broker_credentials, kafka_client_options
 from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.producer import EventProducer
 from monitor.adapters.topics import ensure_topics
-from monitor.errors import ConfigError
+from monitor.errors import BrokerError, ConfigError
 from monitor.settings import Settings
 
 
@@ -242,3 +243,33 @@ def test_configuration_mistakes_name_the_setting(certs: Certificates, tmp_path: 
     wrong_key.write_text(certs.server_key.read_text())
     with pytest.raises(ConfigError, match="cannot load the client certificate"):
         kafka_client_options(tls_settings("b:9093", certs, kafka_ssl_key_file=str(wrong_key)))
+
+
+def test_the_start_check_names_an_advertised_broker_the_client_cannot_reach(
+    certs: Certificates, mtls_bootstrap: str, tmp_path: Path
+) -> None:
+    """TLS in front of a broker that advertises its plaintext port: the bootstrap answers over
+    TLS, then every produce and fetch goes to the plaintext port. The check says so at start,
+    instead of a producer that confirms nothing for 40 s or a worker that never fetches."""
+    broker = LocalBroker(free_port(), log_path=tmp_path / "broker.log")
+    try:
+        broker.start()
+    except Exception as exc:
+        missing_service(f"Tansu broker ({exc})")
+        raise
+    tunnel = Stunnel(broker.port, certs, tmp_path)
+    try:
+        tunnel.start()
+        bootstrap = f"127.0.0.1:{tunnel.port}"
+        settings = tls_settings(bootstrap, certs, kafka_ssl_cert_file=None, kafka_ssl_key_file=None)
+        with pytest.raises(BrokerError) as refused_at_start:
+            asyncio.run(check_broker(settings, timeout_seconds=3))
+    finally:
+        tunnel.stop()
+        broker.stop()
+    message = str(refused_at_start.value)
+    assert f"at {bootstrap} (MONITOR_KAFKA_BOOTSTRAP, SSL): it answered" in message, message
+    assert "the broker it advertises (node " in message and f"127.0.0.1:{broker.port})" in message
+    assert "advertised listener" in message
+    # the same check passes where the broker advertises the TLS port
+    asyncio.run(check_broker(tls_settings(mtls_bootstrap, certs)))
