@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, UnsupportedSaslMechanismError
 
 from monitor.adapters.client_security import kafka_client_options
 from monitor.errors import BrokerError
@@ -49,9 +49,11 @@ def describe_failure(bootstrap: str, security: str, causes: Sequence[str]) -> st
 class _AddressCauses(logging.Filter):
     """Holds aiokafka's per-address bootstrap errors back from the log, for the one error."""
 
-    def __init__(self, timeout_seconds: float | None) -> None:
+    def __init__(self, timeout_seconds: float | None, settings: Settings) -> None:
         super().__init__()
         self.timeout_seconds = timeout_seconds
+        self.protocol = settings.kafka_security_protocol
+        self.mechanism = settings.kafka_sasl_mechanism
         self.records: list[logging.LogRecord] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -79,7 +81,25 @@ class _AddressCauses(logging.Filter):
     def describe(self, error: object) -> str:
         if isinstance(error, TimeoutError) and not str(error):
             wait = f" within {self.timeout_seconds:g} s" if self.timeout_seconds else ""
+            if self.protocol.endswith("SSL"):  # a plaintext listener waits for a Kafka request
+                return (
+                    f"no answer{wait} over TLS (a plaintext listener never answers a TLS "
+                    "handshake: is MONITOR_KAFKA_SECURITY_PROTOCOL right for this port?)"
+                )
             return f"no answer{wait}"
+        if isinstance(error, UnsupportedSaslMechanismError):  # its text is the connection's repr
+            return (
+                f"the broker offers no SASL {self.mechanism} on this listener (a listener without "
+                "SASL, or with other mechanisms): check MONITOR_KAFKA_SECURITY_PROTOCOL and "
+                "MONITOR_KAFKA_SASL_MECHANISM"
+            )
+        if isinstance(error, KafkaConnectionError) and not self.protocol.endswith("SSL"):
+            text = " ".join(str(error).split())
+            if text.endswith("closed"):  # a TLS listener drops a plaintext client's first bytes
+                return (
+                    f"{text} (a TLS listener closes a plaintext client: is the broker's port TLS, "
+                    "MONITOR_KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL?)"
+                )
         # aiokafka's SCRAM client on a server-final message without the signature (an error)
         if isinstance(error, KeyError):
             return "the broker refused the SASL login"
@@ -113,7 +133,7 @@ def broker_errors(
     was given per request, to say how long an address that never answered was waited for.
     """
     address = bootstrap or settings.kafka_bootstrap or ""
-    held = _AddressCauses(timeout_seconds)
+    held = _AddressCauses(timeout_seconds, settings)
     _AIOKAFKA_LOG.addFilter(held)
     try:
         yield
@@ -160,7 +180,7 @@ async def _check_advertised(
     the advertised addresses, not the bootstrap one (a TLS proxy in front of a broker that
     advertises its plaintext port, a compose-network name seen from the host)."""
     for broker in sorted(client.cluster.brokers(), key=lambda b: b.nodeId):
-        held = _AddressCauses(timeout_seconds)
+        held = _AddressCauses(timeout_seconds, settings)
         _AIOKAFKA_LOG.addFilter(held)
         try:
             ready = await client.ready(broker.nodeId)

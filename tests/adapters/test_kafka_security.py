@@ -273,3 +273,41 @@ def test_the_start_check_names_an_advertised_broker_the_client_cannot_reach(
     assert "advertised listener" in message
     # the same check passes where the broker advertises the TLS port
     asyncio.run(check_broker(tls_settings(mtls_bootstrap, certs)))
+
+
+def test_a_protocol_that_does_not_match_the_listener_is_named_in_the_start_error(
+    certs: Certificates, mtls_bootstrap: str, tmp_path: Path
+) -> None:
+    """TLS to a plaintext port, plaintext to a TLS port, SASL to a port without it: each error
+    says which setting to look at, not a bare timeout, 'closed' or a connection's repr."""
+    broker = LocalBroker(free_port(), log_path=tmp_path / "broker.log")
+    try:
+        broker.start()
+    except Exception as exc:
+        missing_service(f"Tansu broker ({exc})")
+        raise
+
+    def start_error(settings: Settings) -> str:
+        with pytest.raises(BrokerError) as refused_at_start:
+            asyncio.run(check_broker(settings, timeout_seconds=3))
+        return str(refused_at_start.value)
+
+    try:
+        tls_to_plaintext = start_error(tls_settings(broker.bootstrap, certs))
+        sasl_to_plaintext = start_error(
+            Settings(
+                kafka_bootstrap=broker.bootstrap,
+                kafka_security_protocol="SASL_PLAINTEXT",
+                kafka_sasl_username="monitor",
+                kafka_sasl_password="pw",
+            )
+        )
+    finally:
+        broker.stop()
+    plaintext_to_tls = start_error(Settings(kafka_bootstrap=mtls_bootstrap))
+    assert "no answer within 3 s over TLS (a plaintext listener never answers" in tls_to_plaintext
+    assert "MONITOR_KAFKA_SECURITY_PROTOCOL" in tls_to_plaintext
+    assert "closed (a TLS listener closes a plaintext client" in plaintext_to_tls, plaintext_to_tls
+    assert "offers no SASL SCRAM-SHA-512 on this listener" in sasl_to_plaintext, sasl_to_plaintext
+    assert "AIOKafkaConnection" not in sasl_to_plaintext
+    assert "MONITOR_KAFKA_SASL_MECHANISM" in sasl_to_plaintext
