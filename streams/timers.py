@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 import faust
 
 from monitor.adapters.alert_outbox import AlertOutbox
-from monitor.adapters.alert_sinks import AlertDeduplicator
+from monitor.adapters.alert_sinks import AlertDeduplicator, AlertSink
 from monitor.adapters.client_security import redis_client_options
 from monitor.adapters.join_store import JoinStore, MemoryJoinStore
 from monitor.adapters.leader_series import LeaderSeries
@@ -29,6 +29,7 @@ from monitor.errors import MonitorError, StoreRefused
 from monitor.experiments.config import load_experiments
 from monitor.folding.windows import closing_watermark
 from monitor.services.alert_delivery import AlertDelivery, build_sinks
+from monitor.services.alert_refresh import AlertmanagerRefresh
 from monitor.services.alerts import AlertService
 from monitor.services.drift import DriftService
 from monitor.services.experiments import ExperimentResults, Report
@@ -154,7 +155,9 @@ class LeaderJobs:
         self.alerts_topic = app.topic(
             s.alerts_topic, partitions=1, value_serializer="raw", key_serializer="raw"
         )
-        self.delivery = self._alert_delivery()
+        sinks = build_sinks(s, self.send_to_kafka)
+        self.delivery = self._alert_delivery(sinks)
+        self.alertmanager_refresh = AlertmanagerRefresh(sinks)
         self.experiments = ExperimentResults(
             wiring.store,
             load_experiments(s.experiments) if s.experiments else (),
@@ -176,11 +179,11 @@ class LeaderJobs:
         )
         self.shadow = ShadowResults(wiring.store, s.shadow_margin_map)
 
-    def _alert_delivery(self) -> AlertDelivery:
+    def _alert_delivery(self, sinks: Sequence[AlertSink]) -> AlertDelivery:
         """The sinks, the outbox and the de-duplication across workers that fired alerts go through."""
         s, m = self.wiring.settings, self.metrics
         return AlertDelivery(
-            build_sinks(s, self.send_to_kafka),
+            sinks,
             AlertOutbox(self.wiring.store),
             AlertDeduplicator(
                 s.redis_dsn,
@@ -295,6 +298,9 @@ class LeaderJobs:
         if tick.touched:
             m.windows_written.labels(table="metric_windows").inc(tick.touched)
         await self._deliver(tick.fired)
+        # Alertmanager ends an alert resolve_timeout after it was last posted: keep open ones up
+        open_alerts = [*self.alerts.open_alerts(), *self.experiments.open_alerts()]
+        await self.alertmanager_refresh.refresh(open_alerts, time.time())
         m.experiments.set_reports(tick.reports)
         m.set_drift(tick.scored)
         if tick.scored:

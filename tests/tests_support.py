@@ -216,8 +216,9 @@ class Receiver:
             self._server = None
 
 
-def start_alertmanager(tmp, hook_url: str):
-    """A real Alertmanager (Debian's prometheus-alertmanager) on loopback, notifying ``hook_url``."""
+def start_alertmanager(tmp, hook_url: str, resolve_timeout: str = "5m"):
+    """A real Alertmanager (Debian's prometheus-alertmanager) on loopback, notifying ``hook_url``;
+    an alert posted without ``endsAt`` ends ``resolve_timeout`` after it was posted."""
     import shutil
     import subprocess
     import urllib.request
@@ -230,6 +231,8 @@ def start_alertmanager(tmp, hook_url: str):
     port = free_port()
     config = tmp / "alertmanager.yml"
     config.write_text(f"""
+global:
+  resolve_timeout: {resolve_timeout}
 route:
   receiver: hook
   group_by: [alertname, model, model_version]

@@ -101,7 +101,8 @@ class _HttpSink:
 
 class AlertmanagerSink(_HttpSink):
     """POSTs alerts to ``{url}/api/v2/alerts``. Firing alerts carry no ``endsAt``: Alertmanager
-    keeps them for its ``resolve_timeout`` (set it longer than your incidents; see docs/alerts.md)."""
+    ends them ``resolve_timeout`` after the last post, so the leader posts open ones again
+    (:mod:`monitor.services.alert_refresh`; docs/alerts.md)."""
 
     name = "alertmanager"
 

@@ -146,6 +146,10 @@ class AlertService:
         )
         write_state(self.store, STATE_NAME, state)
 
+    def open_alerts(self) -> list[Alert]:
+        """The firing alert of each open incident (none before the first run loaded the state)."""
+        return list(self.evaluator.open.values()) if self.evaluator is not None else []
+
     def run(self, watermark: float, outcome_watermark: float | None = None) -> list[Alert]:
         """Evaluate every window closed since the last run; store and return the alerts. With a
         feedback delay, the outcome rules judge a window once ``outcome_watermark`` (the feedback

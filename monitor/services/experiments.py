@@ -65,6 +65,10 @@ class ExperimentResults:
         document = {k: v if isinstance(v, str) else v.to_dict() for k, v in fired.items()}
         write_state(self.store, STATE_NAME, json.dumps(document))
 
+    def open_alerts(self) -> list[Alert]:
+        """Each experiment's firing alert (none before the first run loaded the state)."""
+        return [alert for alert in (self.fired or {}).values() if isinstance(alert, Alert)]
+
     def run(self, now: float) -> tuple[list[Report], list[Alert]]:
         """Every experiment's report, written to ``experiment_results``, and the alerts of changed decisions."""
         scopes = read_experiment_scopes(self.store, self.store.db)

@@ -1,0 +1,94 @@
+"""Open incidents stay active in a real Alertmanager for as long as they fire."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from tests_support import missing_service, start_alertmanager
+
+from monitor.adapters.alert_sinks import AlertmanagerSink, LogSink
+from monitor.adapters.local_broker import free_port
+from monitor.alerts.state import Alert
+from monitor.services.alert_refresh import AlertmanagerRefresh
+
+RESOLVE_TIMEOUT = 3.0  # seconds; deploy/alertmanager uses 24 h
+
+
+@pytest.fixture()
+def alertmanager_url(tmp_path: Path) -> Iterator[str]:
+    started = start_alertmanager(
+        tmp_path, f"http://127.0.0.1:{free_port()}/hook", resolve_timeout=f"{RESOLVE_TIMEOUT:g}s"
+    )
+    if started is None:
+        missing_service("prometheus-alertmanager (apt-get install prometheus-alertmanager)")
+    proc, url = started
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def firing(rule: str) -> Alert:
+    return Alert.firing(rule, "critical", "chat", "v2", time.time() - 60, f"chat v2: {rule}")
+
+
+def active_rules(url: str) -> set[str]:
+    """Alertnames Alertmanager holds as not yet ended."""
+    with urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=5) as response:
+        alerts = json.load(response)
+    now = time.time()
+    return {
+        a["labels"]["alertname"]
+        for a in alerts
+        if datetime.fromisoformat(a["endsAt"]).timestamp() > now
+    }
+
+
+def test_an_open_incident_outlives_the_resolve_timeout_and_a_posted_once_one_does_not(
+    alertmanager_url: str,
+) -> None:
+    kept, left = firing("traffic_drop"), firing("input_drift_significant")
+    sink = AlertmanagerSink(alertmanager_url)
+    refresh = AlertmanagerRefresh([LogSink(), sink], every=1.0)
+
+    async def scenario() -> list[int]:
+        await sink.send(kept)  # the delivery posts each once, when it fires
+        await sink.send(left)
+        reposted = []
+        deadline = time.monotonic() + 2.5 * RESOLVE_TIMEOUT
+        while time.monotonic() < deadline:
+            reposted.append(await refresh.refresh([kept], time.time()))
+            await asyncio.sleep(0.5)
+        await sink.close()
+        return reposted
+
+    reposted = asyncio.run(scenario())
+    assert reposted[0] == 0  # first seen: the delivery has just posted it
+    assert 5 <= sum(reposted) <= 8, reposted  # once a second for 7.5 s
+    assert active_rules(alertmanager_url) == {"traffic_drop"}
+
+
+def test_resolved_and_closed_alerts_are_not_reposted() -> None:
+    refresh = AlertmanagerRefresh([AlertmanagerSink("http://127.0.0.1:9")], every=1.0)
+    alert = firing("traffic_drop")
+
+    async def scenario() -> list[int]:
+        return [
+            await refresh.refresh([alert], 100.0),
+            await refresh.refresh([alert.resolved(150.0)], 200.0),  # no firing one: forgotten
+            await refresh.refresh([alert], 300.0),  # open again: first seen again
+            await refresh.refresh([], 400.0),
+        ]
+
+    assert asyncio.run(scenario()) == [0, 0, 0, 0]
+    assert AlertmanagerRefresh([LogSink()]).sinks == []
+    with pytest.raises(ValueError, match="every: 0"):
+        AlertmanagerRefresh([], every=0)
