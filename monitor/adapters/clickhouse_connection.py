@@ -9,11 +9,14 @@ adds the partials, offsets and metric windows on top.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Self
 
 from monitor.adapters.schema import DDL, MIGRATIONS
@@ -30,7 +33,13 @@ from monitor.adapters.written_positions import (
 from monitor.errors import StoreError
 from monitor.redact import mask_text, mask_url
 
-__all__ = ["RETRYABLE_CODES", "ClickHouseConnection", "QueryResult", "store_error"]
+__all__ = [
+    "RETRYABLE_CODES",
+    "ClickHouseConnection",
+    "QueryResult",
+    "owner_only_directory",
+    "store_error",
+]
 
 # ClickHouse error codes a later attempt can succeed after: timeouts, overload, network, disk, replicas.
 RETRYABLE_CODES = frozenset(
@@ -78,6 +87,18 @@ def _import_what_inserts_need() -> None:
     getattr(options, "pd", None)  # the module resolves the attribute lazily; None without pandas
 
 
+def owner_only_directory(directory: Path) -> None:
+    """Create the embedded store's directory, or take an existing one of this OS user, as
+    readable by that user only: its tables hold request ids, feature values, prompt topic words,
+    outcomes and alerts, which the web token and the store secret (0600) keep from other local
+    users too. A directory of another user is left as it is (this process cannot change it).
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.stat()
+    if info.st_uid == os.geteuid() and info.st_mode & 0o077:
+        directory.chmod(stat.S_IMODE(info.st_mode) & 0o700)
+
+
 class ClickHouseConnection:
     """The connection under :class:`~monitor.adapters.clickhouse_store.ClickHouseStore`: blocking,
     call it from one thread (the worker uses a dedicated executor)."""
@@ -110,7 +131,7 @@ class ClickHouseConnection:
         try:
             if self.target.kind == "chdb":
                 assert self.target.path is not None
-                self.target.path.mkdir(parents=True, exist_ok=True)
+                owner_only_directory(self.target.path)
                 self._client = clickhouse_connect.get_client(dsn=f"chdb://{self.target.path}")
             else:
                 self._client = clickhouse_connect.get_client(**self.server_options())

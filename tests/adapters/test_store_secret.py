@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from monitor.adapters.clickhouse_connection import owner_only_directory
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.remote_store import RemoteStore, handle_store_call
 from monitor.adapters.store_secret import (
@@ -30,6 +31,17 @@ def test_each_owner_start_writes_a_new_secret_readable_by_its_user_only(tmp_path
     assert second != first and read_secret(path) == second
     assert list(tmp_path.iterdir()) == [path]  # no staging file left behind
     assert secret_path("http://ch:8123/monitor") is None
+
+
+def test_the_store_directory_is_readable_by_its_user_only_new_or_existing(tmp_path):
+    fresh = tmp_path / "data" / "clickhouse"
+    owner_only_directory(fresh)
+    assert fresh.stat().st_mode & 0o777 == 0o700
+    existing = tmp_path / "old-store"
+    existing.mkdir(mode=0o755)
+    existing.chmod(0o755)  # as a worker before this left it under umask 022
+    owner_only_directory(existing)
+    assert existing.stat().st_mode & 0o777 == 0o700
 
 
 def test_a_missing_or_empty_secret_is_a_clear_error(tmp_path):

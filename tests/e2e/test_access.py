@@ -130,6 +130,9 @@ def test_the_token_guards_every_endpoint_and_store_needs_the_secret_and_loopback
     topic = deployment.topics["inference"]
     secret_file = secret_path(deployment.env()["MONITOR_CLICKHOUSE_URL"])
     assert secret_file is not None and secret_file.stat().st_mode & 0o777 == 0o600
+    # the store itself is closed to other local users as the secret is
+    store_dir = secret_file.with_name(secret_file.name.removesuffix(".secret"))
+    assert store_dir.stat().st_mode & 0o777 == 0o700
     secret = secret_file.read_text()
     forged = {
         "op": "insert",
