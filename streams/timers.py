@@ -22,7 +22,7 @@ from monitor.adapters.alert_sinks import AlertDeduplicator, AlertSink
 from monitor.adapters.client_security import redis_client_options
 from monitor.adapters.join_store import JoinStore, MemoryJoinStore
 from monitor.adapters.leader_series import LeaderSeries
-from monitor.alerts.rules import configured_rules, with_runbook_base
+from monitor.alerts.rules import configured_rules, judged_elsewhere, with_runbook_base
 from monitor.alerts.state import Alert
 from monitor.drift.windows import DriftRow
 from monitor.errors import MonitorError, StoreRefused
@@ -152,6 +152,8 @@ class LeaderJobs:
         self.drift = DriftService(wiring.drift_store, s)
         self.outcome_windows = OutcomeWindows(wiring.store, s.stable_versions)
         rules = with_runbook_base(configured_rules(s.alert_rules), s.runbook_base_url)
+        for note in judged_elsewhere(rules):
+            log.info("alert %s", note)
         self.alerts_topic = app.topic(
             s.alerts_topic, partitions=1, value_serializer="raw", key_serializer="raw"
         )

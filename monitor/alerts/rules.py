@@ -22,7 +22,7 @@ A rule says which signal to watch (``drift``, ``detector``, ``metric``, ``data_q
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Literal, get_args
@@ -41,6 +41,7 @@ __all__ = [
     "AlertRule",
     "configured_rules",
     "default_rules",
+    "judged_elsewhere",
     "load_rules",
     "resolve_runbook",
     "signal_metrics",
@@ -306,6 +307,26 @@ def configured_rules(path: str | None) -> tuple[AlertRule, ...]:
         return load_rules(Path(path))  # always a file: a name without .yaml is not YAML text
     except ConfigError as exc:
         raise ConfigError(f"MONITOR_ALERT_RULES={path}: {exc}") from None
+
+
+# Rule metrics no worker computes (rejected messages have no trustworthy window): the Prometheus
+# alert that judges each instead (deploy/prometheus/rules/monitor.rules.yml).
+PROMETHEUS_JUDGED = {"dlq_rate": "MonitorDLQRateHigh"}
+
+
+def judged_elsewhere(rules: Sequence[AlertRule]) -> list[str]:
+    """A note for each rule the workers accept but never fire, naming what judges it instead.
+
+    >>> judged_elsewhere(default_rules())
+    ["rule 'dlq_rate_high': the workers never fire it (dlq_rate is judged by Prometheus: \
+MonitorDLQRateHigh in deploy/prometheus/rules/monitor.rules.yml)"]
+    """
+    return [
+        f"rule {rule.name!r}: the workers never fire it ({rule.metric} is judged by Prometheus: "
+        f"{PROMETHEUS_JUDGED[rule.metric]} in deploy/prometheus/rules/monitor.rules.yml)"
+        for rule in rules
+        if rule.metric in PROMETHEUS_JUDGED
+    ]
 
 
 def default_rules() -> tuple[AlertRule, ...]:

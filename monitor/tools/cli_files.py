@@ -25,7 +25,7 @@ def rules_check(
 ) -> None:
     """Validate a rules file: keys, values, and metric and detector names against the metric
     catalogue. Without FILE, the rules a worker started here would load."""
-    from monitor.alerts.rules import configured_rules, load_rules
+    from monitor.alerts.rules import configured_rules, judged_elsewhere, load_rules
     from monitor.errors import ConfigError
 
     if file is not None:
@@ -42,6 +42,8 @@ def rules_check(
             else "MONITOR_ALERT_RULES is unset, the shipped defaults"
         )
     typer.echo(f"{source}: {counted(len(rules), 'rule')} OK")
+    for note in judged_elsewhere(rules):
+        typer.echo(f"note: {note}", err=True)
     print_rows(
         [
             "rule",

@@ -341,6 +341,12 @@ def test_rules_check_without_a_file_checks_what_the_worker_would_load(tmp_path) 
     shipped = cli({}, "rules", "check")
     assert shipped.exit_code == 0, shipped.output
     assert "MONITOR_ALERT_RULES is unset, the shipped defaults: 13 rules OK" in shipped.stdout
+    # the shipped dlq_rate_high is accepted but only Prometheus judges dlq_rate: said, not hidden
+    assert (
+        "note: rule 'dlq_rate_high': the workers never fire it (dlq_rate is judged by Prometheus: "
+        "MonitorDLQRateHigh" in shipped.stderr
+    ), shipped.stderr
+    assert "note:" not in ok.stderr  # a file without such a rule
 
 
 def test_a_file_of_one_rule_or_one_experiment_says_so_in_the_singular(tmp_path) -> None:
