@@ -98,9 +98,9 @@ def test_feedback_after_the_close_is_judged_after_the_delay(deployment, start_wo
         timeout=60,
         what="window 0 to be judged at its close",
     )
-    feedback = [  # unhappy users, 200 s after their answers: after the window closed, and the
-        # last of them past its end + lateness + delay (the feedback's own watermark closes it)
-        {"request_id": e["request_id"], "timestamp": e["timestamp"] + 200, "rating": 1}
+    feedback = [  # unhappy users, 100 s after their answers: after the window closed, but no
+        # feedback event time is past its end + lateness + delay yet
+        {"request_id": e["request_id"], "timestamp": e["timestamp"] + 100, "rating": 1}
         for e in inferences
     ]
     send(deployment, "feedback", feedback)
@@ -109,8 +109,12 @@ def test_feedback_after_the_close_is_judged_after_the_delay(deployment, start_wo
         timeout=60,
         what="the feedback to be written",
     )
+    time.sleep(2.0)  # four of the leader's runs (MONITOR_REFRESH_INTERVAL 0.5 s)
     assert reader.query("SELECT count() FROM monitor.alerts").rows == [(0,)]
-    send(deployment, "inference", [closer(start + WINDOW + LATENESS + DELAY)])
+    # feedback of another request moves the feedback topic's clock (and the closing watermark)
+    # past window 0's end + lateness + delay
+    late = start + WINDOW + LATENESS + DELAY
+    send(deployment, "feedback", [{"request_id": "elsewhere", "timestamp": late, "rating": 5}])
     assert_window_zero_paged(reader, start, "the outcome rules to judge window 0 after the delay")
 
 
