@@ -146,8 +146,14 @@ def _guardrails(raw: Any) -> tuple[Guardrail, ...]:
         if isinstance(item, str):
             out.append(Guardrail(_metric(item, "guardrails")))
         elif isinstance(item, dict) and set(item) <= {"metric", "margin"}:
-            margin = _number(item, "margin", 0.0, -math.inf, math.inf)
-            out.append(Guardrail(_metric(item.get("metric"), "guardrails"), margin or 0.0))
+            metric = _metric(item.get("metric"), "guardrails")
+            margin = _number(item, "margin", 0.0, -math.inf, math.inf) or 0.0
+            if margin < 0:  # harmed unless the treatment is surely better: a stop on no change
+                raise ConfigError(
+                    f"guardrails: {metric}: margin {margin:g} is below 0 (the deterioration"
+                    " tolerated, in the metric's unit: 0 or more)"
+                )
+            out.append(Guardrail(metric, margin))
         else:
             raise ConfigError(
                 f"guardrails: expected a metric name or {{metric, margin}}, got {item!r}"

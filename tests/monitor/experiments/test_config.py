@@ -44,6 +44,12 @@ def test_a_full_declaration_loads():
         ("minimum_detectable_effect: 2.5", None),
         ("minimum_detectable_effect: -1", "minimum_detectable_effect: -1 is outside (0, inf)"),
         ("segments: [tenant]", "unknown keys segment"),
+        ("guardrails: [{metric: latency_ms, margin: 0}]", None),
+        # a negative margin was taken: an unchanged latency "harmed" the guardrail and stopped it
+        (
+            "guardrails: [{metric: latency_ms, margin: -5}]",
+            "guardrails: latency_ms: margin -5 is below 0 (the deterioration tolerated, in the metric's unit: 0 or more)",
+        ),
     ],
 )
 def test_errors_name_the_experiment_and_the_value(change, message):
