@@ -36,6 +36,8 @@ DURATION_FIELDS = (
     "judge_timeout",
     "judge_buffer_ttl",
 )
+# Settings of text in a form of their own: the form, as a bad value's message names it.
+_TEXT_FORMS = {"shadow_margins": "metric=margin pairs, e.g. error_rate=0.01,latency_ms=100"}
 _SOURCE_ERROR = re.compile(r'error parsing value for field "(\w+)"')
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
 
@@ -57,11 +59,15 @@ def expected_form(name: str) -> str:
     ('a duration like 90s, 5m, 2h, 7d', 'a number > 0', 'a JSON list, e.g. ["region"]')
     >>> expected_form("judge_api_key_header")
     "one of 'authorization', 'api-key'"
+    >>> expected_form("shadow_margins")
+    'metric=margin pairs, e.g. error_rate=0.01,latency_ms=100'
     """
     from monitor.settings import Settings
 
     if name in DURATION_FIELDS:
         return "a duration like 90s, 5m, 2h, 7d"
+    if name in _TEXT_FORMS:
+        return _TEXT_FORMS[name]
     field = Settings.model_fields.get(name)
     if field is None:
         return "one of the settings in the README's configuration table"
@@ -111,7 +117,8 @@ def _line(error: Mapping[str, Any], sources: Mapping[str, str]) -> str:
     shown = "" if isinstance(value, Mapping) else "=***" if is_secret(name) else f"={value!r}"
     detail = ""
     if error.get("type") == "value_error" and name not in DURATION_FIELDS:
-        detail = " (" + str(error.get("msg", "")).removeprefix("Value error, ") + ")"
+        reason = str(error.get("msg", "")).removeprefix("Value error, ")
+        detail = " (" + reason.removeprefix(f"MONITOR_{name.upper()}: ") + ")"
     return f"{label}{shown}: expected {expected_form(name)}{detail}"
 
 

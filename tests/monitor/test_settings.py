@@ -204,3 +204,30 @@ def test_the_judge_key_header_defaults_to_authorization(monkeypatch: pytest.Monk
     assert Settings().judge_api_key_header == "authorization"
     monkeypatch.setenv("MONITOR_JUDGE_API_KEY_HEADER", "api-key")
     assert load_settings().judge_api_key_header == "api-key"
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (
+            "latency=100",
+            (
+                "shadow metric 'latency' is not one of agreement, similarity, semantic_similarity,"
+                " error_rate, latency_ms, output_tokens, length_chars"
+            ),
+        ),
+        ("agreement=-0.05", "'agreement=-0.05': the margin must be a number >= 0"),
+    ],
+)
+def test_a_bad_shadow_margin_names_the_form_and_the_reason_once(
+    monkeypatch: pytest.MonkeyPatch, bad: str, reason: str
+) -> None:
+    # before: MONITOR_SHADOW_MARGINS='latency=100': expected text (MONITOR_SHADOW_MARGINS: shadow
+    # metric 'latency' is not one of ...): "text" is what it was, and the variable named twice
+    monkeypatch.setenv("MONITOR_SHADOW_MARGINS", bad)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert str(error.value) == (
+        f"MONITOR_SHADOW_MARGINS={bad!r}: expected metric=margin pairs,"
+        f" e.g. error_rate=0.01,latency_ms=100 ({reason})"
+    )
