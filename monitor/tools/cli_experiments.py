@@ -15,7 +15,7 @@ from monitor.experiments.report import METRIC_ROW_COLUMNS, SUMMARY_COLUMNS
 from monitor.tools.cli_options import ConfigOption, FormatOption
 from monitor.tools.cli_support import Format, counted, print_rows
 
-__all__ = ["experiment_app", "experiments_app", "table_row"]
+__all__ = ["experiment_app", "experiments_app", "table_row", "undeclared_note"]
 
 experiments_app = typer.Typer(
     help="A/B experiment declarations (MONITOR_EXPERIMENTS).", no_args_is_help=True
@@ -77,6 +77,29 @@ def experiments_check(file: Annotated[Path, typer.Argument(help="YAML experiment
             for s in specs
         ],
         Format.table,
+    )
+
+
+def undeclared_note(experiment: str, experiments_file: str | None) -> str:
+    """What a report of an experiment the settings do not declare is computed with, and why the
+    workers' decision can differ (they report and alert with their own MONITOR_EXPERIMENTS).
+
+    >>> print(undeclared_note("prompt-v3", None))  # doctest: +NORMALIZE_WHITESPACE
+    note: experiment 'prompt-v3' is not declared in MONITOR_EXPERIMENTS (unset here): reported with
+    the defaults of a discovered experiment (primary metric task_completion; guardrails
+    human_takeover, bad_case, latency_ms at margin 0; no minimum detectable effect). The workers
+    decide and alert with their MONITOR_EXPERIMENTS: run this with the same file to see their
+    decision.
+    """
+    from monitor.experiments.config import DEFAULT_GUARDRAILS, DEFAULT_PRIMARY_METRIC
+
+    where = experiments_file or "unset here"
+    return (
+        f"note: experiment {experiment!r} is not declared in MONITOR_EXPERIMENTS ({where}): "
+        f"reported with the defaults of a discovered experiment (primary metric "
+        f"{DEFAULT_PRIMARY_METRIC}; guardrails {', '.join(DEFAULT_GUARDRAILS)} at margin 0; no "
+        "minimum detectable effect). The workers decide and alert with their "
+        "MONITOR_EXPERIMENTS: run this with the same file to see their decision."
     )
 
 
@@ -159,6 +182,8 @@ def experiment_report_command(
             f"known: {', '.join(known) or 'none yet'}"
         )
     rows, summary = reports[0]
+    if experiment not in {s.name for s in specs}:
+        typer.echo(undeclared_note(experiment, settings.experiments), err=True)
     dicts = [{k: _clean(v) for k, v in d.items()} for d in report_dicts(rows, summary)]
     if fmt is Format.json:
         typer.echo(json.dumps(dicts, indent=1))

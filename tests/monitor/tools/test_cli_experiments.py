@@ -1,0 +1,88 @@
+"""``monitor experiment report`` on a store whose experiment partials went through the worker's
+path, with and without the declaration the workers run with."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.experiments.fold import ASSIGNED
+from monitor.folding.partials import Partial
+from monitor.tools.cli import app
+
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+N = 3000  # requests per arm
+# per arm: task completion share, latency mean (sd 50 ms): +10 points of completion, +9 ms latency
+ARMS = {"control": (0.60, 500.0), "treatment": (0.70, 509.0)}
+DECLARED = """
+experiments:
+  - name: prompt-v3
+    control: control
+    treatment: treatment
+    guardrails: [human_takeover, {metric: latency_ms, margin: 25}]
+"""
+
+
+@pytest.fixture(scope="module")
+def store_env(chdb_dir: Path) -> Iterator[dict[str, str]]:
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=x_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    partials = []
+    for variant, (share, latency) in ARMS.items():
+        bucket = f"prompt-v3\t{variant}\t"
+
+        def part(name: str, total: float, bucket: str = bucket) -> Partial:
+            return Partial(T0, 60, "assistant", "v1", name, bucket, float(N), total, T0 + 1)
+
+        done = share * N
+        partials += [
+            part(ASSIGNED, float(N)),
+            part("exp:task_completion:y", done),
+            part("exp:task_completion:y2", done),
+            part("exp:latency_ms:y", latency * N),
+            part("exp:latency_ms:y2", N * (latency**2 + 50.0**2)),
+        ]
+    store.write_batch({("inference", 0): (0, T0 + 1, partials)})
+    yield {"MONITOR_CLICKHOUSE_URL": f"chdb://{chdb_dir}?database={store.db}"}
+    store.command(f"DROP DATABASE IF EXISTS {store.db}")
+
+
+def report(env: dict[str, str]) -> tuple[str, str]:
+    result = CliRunner().invoke(
+        app, ["experiment", "report", "--experiment", "prompt-v3", "--format", "json"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)[-1]["decision"], result.stderr
+
+
+def test_a_report_without_the_workers_declaration_says_it_used_the_defaults(
+    store_env: dict[str, str], tmp_path: Path
+) -> None:
+    # The workers declare a latency margin of 25 ms: the +9 ms is tolerated and they ship. The
+    # same command in a shell without MONITOR_EXPERIMENTS judged latency at margin 0 and said
+    # stop, silently: two decisions for one experiment, nothing saying why.
+    declared = tmp_path / "experiments.yaml"
+    declared.write_text(DECLARED)
+    decision, note = report({**store_env, "MONITOR_EXPERIMENTS": str(declared)})
+    assert (decision, note) == ("ship", "")
+
+    decision, note = report({**store_env, "MONITOR_EXPERIMENTS": ""})
+    assert decision == "stop"
+    assert note.startswith(
+        "note: experiment 'prompt-v3' is not declared in MONITOR_EXPERIMENTS (unset here): "
+        "reported with the defaults of a discovered experiment (primary metric task_completion; "
+        "guardrails human_takeover, bad_case, latency_ms at margin 0;"
+    )
+    assert "run this with the same file to see their decision" in note
+
+    other = tmp_path / "other.yaml"
+    other.write_text(DECLARED.replace("prompt-v3", "prompt-v4"))
+    decision, note = report({**store_env, "MONITOR_EXPERIMENTS": str(other)})
+    assert decision == "stop"
+    assert f"not declared in MONITOR_EXPERIMENTS ({other})" in note
