@@ -10,17 +10,37 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import faust
 import orjson
 
+from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.folding.pipeline import BatchOutput
 from monitor.judge.forward import judge_records
 from streams.wiring import Wiring
 
-__all__ = ["judge_forwarder"]
+__all__ = ["batch_judge_records", "judge_forwarder"]
 
 log = logging.getLogger("monitor.tools.worker")
+
+
+def batch_judge_records(
+    out: BatchOutput, rate: float, forward_unsampled: bool
+) -> list[dict[str, Any]]:
+    """The judge message of a batch: its valid answers and feedback, late ones included. Lateness
+    is about windows: a late production answer still pairs with its shadow (as the shadow
+    comparison pairs it) and late flagging feedback still flags its request."""
+    production: list[InferenceEvent] = []
+    shadows: list[InferenceEvent] = []
+    feedback: list[FeedbackEvent] = []
+    for source in out.sources.values():
+        if source.kind == "inference":
+            production += source.valid
+            shadows += source.shadow
+        else:
+            feedback += source.valid
+    return judge_records(production, shadows, feedback, rate, forward_unsampled)
 
 
 def judge_forwarder(
@@ -39,10 +59,7 @@ def judge_forwarder(
         await topic.maybe_declare()
 
     async def forward(out: BatchOutput) -> None:
-        shadows = [e for source in out.sources.values() for e in source.shadow]
-        records = judge_records(
-            out.inferences, shadows, out.feedback, s.judge_sample_rate, s.judge_forward_unsampled
-        )
+        records = batch_judge_records(out, s.judge_sample_rate, s.judge_forward_unsampled)
         if not records:
             return
         try:
