@@ -1,9 +1,10 @@
 """Forward a written batch's answers and human feedback to the judge topic (only when judging is on).
 
-One message per batch (a JSON array, :mod:`monitor.judge.forward`): the topic's consumer, the
-``monitor judge`` runner, pays per message. Best effort after the batch is written: a failed send
-is counted (``monitor_store_errors_total{operation="judge_forward"}``) and logged, never retried
-into the ingest path, so a judge outage cannot hold up ingestion.
+One message per batch (a JSON array, :mod:`monitor.judge.forward`), split where it would pass
+:data:`~monitor.judge.forward.JUDGE_MESSAGE_BYTES` (a backlog's batch holds megabytes of texts):
+the topic's consumer, the ``monitor judge`` runner, pays per message. Best effort after the batch
+is written: a failed send is counted (``monitor_store_errors_total{operation="judge_forward"}``)
+and logged, never retried into the ingest path, so a judge outage cannot hold up ingestion.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
-import orjson
 
 from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.folding.pipeline import BatchOutput
-from monitor.judge.forward import judge_records
+from monitor.judge.forward import judge_messages, judge_records
 from streams.wiring import Wiring
 
 __all__ = ["batch_judge_records", "judge_forwarder"]
@@ -63,7 +63,9 @@ def judge_forwarder(
         if not records:
             return
         try:
-            await (await topic.send(value=orjson.dumps(records)))
+            sent = [await topic.send(value=message) for message in judge_messages(records)]
+            for delivery in sent:
+                await delivery
         except Exception as exc:  # noqa: BLE001 - the batch is written; judging is best effort
             wiring.metrics.store_errors.labels(operation="judge_forward").inc()
             log.error("judge records not forwarded: %s: %s", type(exc).__name__, exc)

@@ -23,12 +23,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import orjson
+
 from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.contract.reasons import BAD_CHOICE, MISSING_FIELD
 from monitor.errors import InvalidEvent
 from monitor.judge.sampling import sampled
 
-__all__ = ["AnswerRecord", "HumanRecord", "judge_records", "read_records"]
+__all__ = [
+    "JUDGE_MESSAGE_BYTES",
+    "AnswerRecord",
+    "HumanRecord",
+    "judge_messages",
+    "judge_records",
+    "read_records",
+]
+
+# A judge message's size at most: under Kafka's default message.max.bytes (1,048,588) with room
+# for the record's overhead, so neither the producer nor the broker refuses it.
+JUDGE_MESSAGE_BYTES = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +111,33 @@ def judge_records(
             human = HumanRecord(fb.request_id, fb.timestamp, *(getattr(fb, n) for n in _HUMAN))
             out.append({"kind": "feedback", **asdict(human)})
     return out
+
+
+def judge_messages(
+    records: Sequence[dict[str, Any]], max_bytes: int = JUDGE_MESSAGE_BYTES
+) -> list[bytes]:
+    """``records`` in order as JSON arrays of at most ``max_bytes`` each (a record larger than that
+    alone): a batch caught up from a backlog holds megabytes of answer texts.
+
+    >>> records = [{"kind": "feedback", "request_id": f"r{i}"} for i in range(3)]
+    >>> [len(orjson.loads(m)) for m in judge_messages(records, max_bytes=90)]
+    [2, 1]
+    >>> sum(len(m) for m in judge_messages(records)) == len(orjson.dumps(records))
+    True
+    """
+    messages: list[bytes] = []
+    parts: list[bytes] = []
+    size = 2  # the brackets
+    for record in records:
+        part = orjson.dumps(record)
+        if parts and size + 1 + len(part) > max_bytes:
+            messages.append(b"[" + b",".join(parts) + b"]")
+            parts, size = [], 2
+        size += len(part) + (1 if parts else 0)
+        parts.append(part)
+    if parts:
+        messages.append(b"[" + b",".join(parts) + b"]")
+    return messages
 
 
 def _build(cls: type[AnswerRecord | HumanRecord], raw: dict[str, Any]) -> Any:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from judge_support import (
     ScriptedJudge,
@@ -34,6 +35,7 @@ from monitor.adapters.judge_client import JudgeUnreachable
 from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.producer import EventProducer
 from monitor.errors import BrokerError
+from monitor.judge.forward import JUDGE_MESSAGE_BYTES
 from monitor.settings import Settings
 from monitor.tools.judge import run_judge
 
@@ -402,3 +404,56 @@ def test_judge_exits_2_with_one_line_when_its_endpoint_refuses_the_key(
     )
     assert "e2e-secret" not in output
     assert judge.requests == [("HEAD", "/v1/chat/completions", 401)] and judge.calls == []
+
+
+def judge_messages_on(bootstrap: str, topic: str, answers: int, timeout: float) -> list[bytes]:
+    """The raw messages of ``topic`` once they hold ``answers`` answer records (or at the timeout)."""
+
+    async def consume() -> list[bytes]:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        )
+        await consumer.start()
+        messages: list[bytes] = []
+        held = 0
+        try:
+            deadline = time.monotonic() + timeout
+            while held < answers and time.monotonic() < deadline:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    messages += [m.value for m in batch]
+                    held += sum(len(json.loads(m.value)) for m in batch)
+        finally:
+            await consumer.stop()
+        return messages
+
+    return asyncio.run(consume())
+
+
+def test_a_backlog_reaches_the_judge_topic_in_messages_a_broker_takes(
+    deployment, start_worker
+) -> None:
+    # 3,000 answers of 2 KB wait when the worker starts, as after an outage: its first batches
+    # hold megabytes of texts. Their judge message (3.6 MB) was refused by the worker's own
+    # producer (MessageSizeTooLargeError, "judge records not forwarded"): nothing got judged.
+    now = time.time()
+    answers = [
+        inference(
+            f"b{i}",
+            now - 30 + i * 0.01,
+            input_text="Where is my parcel?",
+            output_text=f"{i} " + "x" * 2000,
+        )
+        for i in range(3000)
+    ]
+    publish(deployment, "inference", answers)
+    worker = start_worker(
+        MONITOR_JUDGE_URL="http://127.0.0.1:9/v1",  # the worker forwards; no runner here
+        MONITOR_JUDGE_MODEL="judge-1",
+        MONITOR_JUDGE_SAMPLE_RATE="1.0",
+    )
+    judge_topic = f"{deployment.prefix}-app.judge"
+    messages = judge_messages_on(deployment.broker.bootstrap, judge_topic, 3000, timeout=90)
+    forwarded = [r["request_id"] for m in messages for r in json.loads(m)]
+    assert sorted(forwarded) == sorted(a["request_id"] for a in answers)
+    assert len(messages) > 1 and max(map(len, messages)) <= JUDGE_MESSAGE_BYTES
+    assert "not forwarded" not in worker.log_path.read_text()
