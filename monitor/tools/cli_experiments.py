@@ -34,7 +34,7 @@ TABLE_SUMMARY_COLUMNS = tuple(c for c in SUMMARY_COLUMNS if c != "experiment")
 # Printed as text by the table (fixed decimals), still right-aligned like numbers.
 NUMERIC_COLUMNS = frozenset(
     {"value_control", "value_treatment", "diff", "ci_low", "ci_high", "lift", "p_value"}
-    | {"srm_p_value", "srm_sequential_p_value"}
+    | {"srm_p_value", "srm_sequential_p_value", "remaining_sample"}
 )
 
 
@@ -126,8 +126,12 @@ def table_row(row: dict[str, Any]) -> dict[str, Any]:
     ...                "lift_ci_high": 0.159, "p_value": 0.00012})
     >>> [r[c] for c in ("value_control", "value_treatment", "diff", "ci_low", "ci_high", "lift", "p_value")]
     ['0.601', '0.663', '+0.062', '+0.030', '+0.094', '+10%', '< 0.001']
+    >>> table_row({"decision": "continue", "remaining_sample": 4727.63})["remaining_sample"]
+    '4,728'
     """
     out = dict(row)
+    if row.get("remaining_sample") is not None:  # as the reason says it: "about 4,728 more units"
+        out["remaining_sample"] = f"{row['remaining_sample']:,.0f}"
     for column in ("p_value", "srm_p_value", "srm_sequential_p_value"):
         if column in row:
             out[column] = p_value_text(_number(row[column]))

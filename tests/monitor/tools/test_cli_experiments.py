@@ -26,6 +26,10 @@ experiments:
     control: control
     treatment: treatment
     guardrails: [human_takeover, {metric: latency_ms, margin: 25}]
+  - name: aa
+    control: control
+    treatment: treatment
+    minimum_detectable_effect: 0.05
 """
 
 
@@ -34,19 +38,21 @@ def store_env(chdb_dir: Path) -> Iterator[dict[str, str]]:
     store = ClickHouseStore(f"chdb://{chdb_dir}?database=x_{uuid.uuid4().hex[:10]}").connect()
     store.migrate()
     partials = []
-    for variant, (share, latency) in ARMS.items():
-        bucket = f"prompt-v3\t{variant}\t"
+    arms = [("prompt-v3", variant, N, *arm) for variant, arm in ARMS.items()]
+    arms += [("aa", variant, 500, 0.6, 500.0) for variant in ("control", "treatment")]
+    for experiment, variant, n, share, latency in arms:
+        bucket = f"{experiment}\t{variant}\t"
 
-        def part(name: str, total: float, bucket: str = bucket) -> Partial:
-            return Partial(T0, 60, "assistant", "v1", name, bucket, float(N), total, T0 + 1)
+        def part(name: str, total: float, bucket: str = bucket, n: int = n) -> Partial:
+            return Partial(T0, 60, "assistant", "v1", name, bucket, float(n), total, T0 + 1)
 
-        done = share * N
+        done = share * n
         partials += [
-            part(ASSIGNED, float(N)),
+            part(ASSIGNED, float(n)),
             part("exp:task_completion:y", done),
             part("exp:task_completion:y2", done),
-            part("exp:latency_ms:y", latency * N),
-            part("exp:latency_ms:y2", N * (latency**2 + 50.0**2)),
+            part("exp:latency_ms:y", latency * n),
+            part("exp:latency_ms:y2", n * (latency**2 + 50.0**2)),
         ]
     store.write_batch({("inference", 0): (0, T0 + 1, partials)})
     yield {"MONITOR_CLICKHOUSE_URL": f"chdb://{chdb_dir}?database={store.db}"}
@@ -86,3 +92,27 @@ def test_a_report_without_the_workers_declaration_says_it_used_the_defaults(
     decision, note = report({**store_env, "MONITOR_EXPERIMENTS": str(other)})
     assert decision == "stop"
     assert f"not declared in MONITOR_EXPERIMENTS ({other})" in note
+
+
+def test_the_table_prints_the_remaining_sample_as_the_reason_does(
+    store_env: dict[str, str], tmp_path: Path
+) -> None:
+    # before: "not decided yet: about 4,728 more units ..." beside a remaining_sample of 4727.628842
+    declared = tmp_path / "experiments.yaml"
+    declared.write_text(DECLARED)
+    env = {**store_env, "MONITOR_EXPERIMENTS": str(declared)}
+    result = CliRunner().invoke(app, ["experiment", "report", "--experiment", "aa"], env=env)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(
+        CliRunner()
+        .invoke(app, ["experiment", "report", "--experiment", "aa", "--format", "json"], env=env)
+        .stdout
+    )[-1]
+    assert summary["decision"] == "continue" and summary["remaining_sample"] > 1000
+    remaining = f"{summary['remaining_sample']:,.0f}"
+    assert f"about {remaining} more units" in summary["reason"]
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if "remaining_sample" in line)
+    header, row = lines[at], lines[at + 1]  # the summary table's header and first line
+    start = header.index("remaining_sample")
+    assert row[start : start + len("remaining_sample")].strip() == remaining
