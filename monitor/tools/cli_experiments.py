@@ -15,7 +15,13 @@ from monitor.experiments.report import METRIC_ROW_COLUMNS, SUMMARY_COLUMNS
 from monitor.tools.cli_options import ConfigOption, FormatOption
 from monitor.tools.cli_support import Format, counted, print_rows
 
-__all__ = ["experiment_app", "experiments_app", "table_row", "undeclared_note"]
+__all__ = [
+    "experiment_app",
+    "experiments_app",
+    "table_row",
+    "unadjusted_note",
+    "undeclared_note",
+]
 
 experiments_app = typer.Typer(
     help="A/B experiment declarations (MONITOR_EXPERIMENTS).", no_args_is_help=True
@@ -103,6 +109,24 @@ def undeclared_note(experiment: str, experiments_file: str | None) -> str:
     )
 
 
+def unadjusted_note(experiment: str, covariate: str) -> str:
+    """Why a declared covariate adjusted nothing: no inference carried it (a misspelt feature, or
+    workers started without the declaration: they fold covariates read at start).
+
+    >>> print(unadjusted_note("e", "prior_task"))  # doctest: +NORMALIZE_WHITESPACE
+    note: experiment 'e' declares covariate 'prior_task', but the workers folded no inference of
+    it with a non-zero numeric feature 'prior_task': nothing is CUPED-adjusted. Check the
+    feature's name in the events, and that the workers run with this declaration (they read
+    covariates at start).
+    """
+    return (
+        f"note: experiment {experiment!r} declares covariate {covariate!r}, but the workers "
+        f"folded no inference of it with a non-zero numeric feature {covariate!r}: nothing is "
+        "CUPED-adjusted. Check the feature's name in the events, and that the workers run with "
+        "this declaration (they read covariates at start)."
+    )
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
@@ -171,8 +195,9 @@ def experiment_report_command(
     reader = open_reader(
         settings.clickhouse_url, clickhouse_client_options(settings), token=settings.web_token_value
     )
+    sums = read_experiment_sums(reader, reader.db, experiment)
     reports = experiment_reports(
-        read_experiment_sums(reader, reader.db, experiment),
+        sums,
         specs,
         only=experiment,
         scopes=read_experiment_scopes(reader, reader.db),
@@ -186,8 +211,11 @@ def experiment_report_command(
             f"known: {', '.join(known) or 'none yet'}"
         )
     rows, summary = reports[0]
-    if experiment not in {s.name for s in specs}:
+    spec = next((s for s in specs if s.name == experiment), None)
+    if spec is None:
         typer.echo(undeclared_note(experiment, settings.experiments), err=True)
+    elif spec.covariate and not any(n.endswith(":x2") and total > 0 for n, _, _, total in sums):
+        typer.echo(unadjusted_note(experiment, spec.covariate), err=True)
     dicts = [{k: _clean(v) for k, v in d.items()} for d in report_dicts(rows, summary)]
     if fmt is Format.json:
         typer.echo(json.dumps(dicts, indent=1))

@@ -26,6 +26,7 @@ experiments:
     control: control
     treatment: treatment
     guardrails: [human_takeover, {metric: latency_ms, margin: 25}]
+    covariate: prior_tasks
   - name: aa
     control: control
     treatment: treatment
@@ -54,14 +55,19 @@ def store_env(chdb_dir: Path) -> Iterator[dict[str, str]]:
             part("exp:latency_ms:y", latency * n),
             part("exp:latency_ms:y2", n * (latency**2 + 50.0**2)),
         ]
+        if experiment == "prompt-v3":  # a covariate: prior_tasks 0-3, 1.5 on average, one per arm
+            x, x2, xy = 1.5 * n, 3.5 * n, 1.5 * done + 0.1 * n
+            names = ("x", "x2", "xy")
+            for metric in ("task_completion", "latency_ms"):
+                partials += [part(f"exp:{metric}:{k}", v) for k, v in zip(names, (x, x2, xy))]
     store.write_batch({("inference", 0): (0, T0 + 1, partials)})
     yield {"MONITOR_CLICKHOUSE_URL": f"chdb://{chdb_dir}?database={store.db}"}
     store.command(f"DROP DATABASE IF EXISTS {store.db}")
 
 
-def report(env: dict[str, str]) -> tuple[str, str]:
+def report(env: dict[str, str], experiment: str = "prompt-v3") -> tuple[str, str]:
     result = CliRunner().invoke(
-        app, ["experiment", "report", "--experiment", "prompt-v3", "--format", "json"], env=env
+        app, ["experiment", "report", "--experiment", experiment, "--format", "json"], env=env
     )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)[-1]["decision"], result.stderr
@@ -116,3 +122,18 @@ def test_the_table_prints_the_remaining_sample_as_the_reason_does(
     header, row = lines[at], lines[at + 1]  # the summary table's header and first line
     start = header.index("remaining_sample")
     assert row[start : start + len("remaining_sample")].strip() == remaining
+
+
+def test_a_covariate_no_inference_carried_is_named(store_env: dict[str, str], tmp_path: Path):
+    # before: a misspelt covariate (prior_task for prior_tasks) adjusted nothing, silently: the
+    # report read as if CUPED had narrowed its intervals
+    declared = tmp_path / "experiments.yaml"
+    declared.write_text(DECLARED + "    covariate: prior_task\n")  # the last one: aa's
+    env = {**store_env, "MONITOR_EXPERIMENTS": str(declared)}
+    _, note = report(env)  # prompt-v3: its inferences carried prior_tasks
+    assert note == ""
+    _, note = report(env, "aa")
+    assert note.startswith(
+        "note: experiment 'aa' declares covariate 'prior_task', but the workers folded no "
+        "inference of it with a non-zero numeric feature 'prior_task': nothing is CUPED-adjusted."
+    )
