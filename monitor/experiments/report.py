@@ -151,6 +151,9 @@ def experiment_report(
     counts = [float(assigned.get(spec.control, 0.0)), float(assigned.get(spec.treatment, 0.0))]
     srm = check_srm(counts, spec.split)
     decision = _decision(spec, comparisons, counts, srm_mismatch=srm.mismatch)
+    hint = _variants_hint(spec, assigned)
+    if hint:
+        decision = replace(decision, reason=f"{decision.reason}; {hint}")
     summary = ExperimentSummary(
         spec.name,
         spec.control,
@@ -166,6 +169,27 @@ def experiment_report(
         tuning,
     )
     return rows, summary
+
+
+def _variants_hint(spec: ExperimentSpec, assigned: Mapping[str, float]) -> str | None:
+    """What to fix when a declared variant has no assigned request but the events carry another
+    (``ctrl`` declared as ``control``): the report would otherwise wait for data forever.
+
+    >>> _variants_hint(ExperimentSpec("e", None, "control", "green"), {"blue": 9, "green": 8})
+    "no request carries the declared control 'control'; the events' variants are blue, green: check control and treatment in MONITOR_EXPERIMENTS"
+    """
+    seen = sorted(v for v, n in assigned.items() if n > 0)
+    missing = [
+        f"{role} {variant!r}"
+        for role, variant in (("control", spec.control), ("treatment", spec.treatment))
+        if variant not in seen
+    ]
+    if not missing or set(seen) <= {spec.control, spec.treatment}:
+        return None
+    return (
+        f"no request carries the declared {' nor the declared '.join(missing)}; the events' "
+        f"variants are {', '.join(seen)}: check control and treatment in MONITOR_EXPERIMENTS"
+    )
 
 
 def _reported_segments(spec: ExperimentSpec, arms: Mapping[ArmKey, Moments]) -> list[str]:
