@@ -74,6 +74,8 @@ def default_rubric() -> Rubric:
 
 
 def _text(value: Any, where: str) -> str:
+    if value is None:
+        raise ConfigError(f"judge rubric {where} is missing: give it a non-empty text")
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"judge rubric {where}: {value!r} must be a non-empty string")
     return value

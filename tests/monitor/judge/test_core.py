@@ -37,7 +37,9 @@ from monitor.judge.length_control import fit_logistic
     ("text", "fragment"),
     [
         ("criteria: []", "criteria: [] must be a non-empty list"),
-        ("criteria: [{name: a}]", "criteria[0].description: None must be a non-empty string"),
+        # before: "criteria[0].description: None must be a non-empty string"
+        ("criteria: [{name: a}]", "criteria[0].description is missing: give it a non-empty text"),
+        ("criteria: [{name: a, description: ' '}]", "description: ' ' must be a non-empty string"),
         ("colour: red", "unknown keys ['colour']; allowed: criteria, scale, examples"),
         ("scale: [0]", "scale: [0] must be [low, high]"),
         (
