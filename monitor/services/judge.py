@@ -40,6 +40,7 @@ from monitor.judge.parse import Grade, JudgeParseError, parse_grade, parse_prefe
 from monitor.judge.prompt import comparison_messages, grading_messages
 from monitor.judge.rubric import Rubric
 from monitor.judge.sampling import flagged, inclusion_weight
+from monitor.judge.sampling import sampled as in_sample
 from monitor.judge.stats import AgreementStats, PairStats, StatsJournal
 
 __all__ = ["JudgeConfig", "JudgeRunner", "Judged", "evaluation_event"]
@@ -173,6 +174,7 @@ class JudgeRunner:
         # one thread for the ledger, journal and buffer calls: off the event loop, in order
         self._stores = ThreadPoolExecutor(1, thread_name_prefix="judge-stores")
         self._journal_writes: list[tuple[str, Callable[[], None]]] = []  # of the message judged
+        self._rate_checked = False  # whether the workers' sample rate was found to differ
 
     async def _off_loop(self, call: Callable[..., T], *args: Any) -> T:
         """``call(*args)`` on the stores' thread (a Redis call can wait 5 s for its timeout)."""
@@ -247,10 +249,12 @@ class JudgeRunner:
             touched[record.request_id] = entry
             if isinstance(record, HumanRecord):
                 self._add_human(entry, record)
-            elif record.deployment == "shadow":
-                entry.shadows[record.version] = record
             else:
-                entry.production = record
+                self._check_sample_rate(record)
+                if record.deployment == "shadow":
+                    entry.shadows[record.version] = record
+                else:
+                    entry.production = record
             sampled = (
                 entry.production.sampled
                 if entry.production
@@ -282,6 +286,25 @@ class JudgeRunner:
         if self.journal is not None:
             self.journal.close()
         self.buffer.close()
+
+    def _check_sample_rate(self, answer: AnswerRecord) -> None:
+        """Warn once when the workers sampled ``answer`` otherwise than this runner's rate would:
+        the workers choose what is graded, the runner weights it by 1 / its own rate."""
+        if self._rate_checked:
+            return
+        rate = self.config.sample_rate
+        if answer.sampled != in_sample(answer.request_id, rate):
+            self._rate_checked = True
+            log.warning(
+                "the workers %s request %r, which MONITOR_JUDGE_SAMPLE_RATE=%g here would %s: "
+                "they run with another sample rate, and the win rates weight their sample by "
+                "1/%g; set the same MONITOR_JUDGE_SAMPLE_RATE on the workers and this runner",
+                "sampled" if answer.sampled else "did not sample",
+                answer.request_id,
+                rate,
+                "not" if answer.sampled else "have",
+                rate,
+            )
 
     def _add_human(self, entry: _Request, record: HumanRecord) -> None:
         signals = (record.rating, record.thumbs, record.human_takeover, record.bad_case)

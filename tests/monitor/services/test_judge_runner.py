@@ -421,3 +421,28 @@ def test_a_redis_that_does_not_answer_does_not_hold_up_the_event_loop() -> None:
     assert value(registry, "monitor_judge_skipped_total", {"reason": "budget_unavailable"}) == 1
     assert ticks[-1] - ticks[0] > 4.5  # the ticker ran through the 5 s wait
     assert max(np.diff(ticks)) < 0.5
+
+
+def test_a_runner_whose_sample_rate_differs_from_the_workers_says_so_once(caplog) -> None:
+    # before: workers at 0.2 and a runner left at the default 0.05 weighted the workers' sample by
+    # 1/0.05, four times its weight against flagged requests, and nothing said so
+    from monitor.judge.sampling import hash_fraction
+
+    ids = [f"r{i}" for i in range(40) if 0.05 <= hash_fraction(f"r{i}") < 0.2][:3]
+    records = [answer(rid, "GOOD answer") for rid in ids]  # the workers sampled them at 0.2
+    with caplog.at_level("WARNING", logger="monitor.judge"):
+        asyncio.run(run(ScriptedJudge("quality"), records, sample_rate=0.05))
+    warned = [
+        r.getMessage() for r in caplog.records if "MONITOR_JUDGE_SAMPLE_RATE" in r.getMessage()
+    ]
+    assert warned == [
+        (
+            f"the workers sampled request {ids[0]!r}, which MONITOR_JUDGE_SAMPLE_RATE=0.05 here would "
+            "not: they run with another sample rate, and the win rates weight their sample by 1/0.05; "
+            "set the same MONITOR_JUDGE_SAMPLE_RATE on the workers and this runner"
+        )
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="monitor.judge"):
+        asyncio.run(run(ScriptedJudge("quality"), records, sample_rate=0.2))
+    assert not [r for r in caplog.records if "MONITOR_JUDGE_SAMPLE_RATE" in r.getMessage()]
