@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import errno
 import hmac
 import ipaddress
 import socket
@@ -28,7 +27,6 @@ __all__ = [
     "TOKEN_COOKIE",
     "bearer_matches",
     "check_web_bind",
-    "check_web_port_free",
     "is_loopback_address",
     "peer_is_loopback",
     "token_middleware",
@@ -72,34 +70,6 @@ def check_web_bind(settings: Settings) -> None:
             f"MONITOR_WEB_HOST={settings.web_host} is not a loopback address: set MONITOR_WEB_TOKEN "
             "(e.g. `export MONITOR_WEB_TOKEN=$(openssl rand -hex 32)`) or bind 127.0.0.1"
         )
-
-
-def check_web_port_free(host: str, port: int, setting: str = "MONITOR_WEB_PORT") -> None:
-    """ConfigError when another process already listens on ``host:port``: checked before anything
-    opens, instead of Faust's traceback once the store and the broker's groups are joined."""
-    if port == 0:
-        return
-    try:
-        addresses = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-    except OSError:
-        return  # a name that does not resolve: the server's own error names it
-    for family, kind, proto, _, address in addresses:
-        with socket.socket(family, kind, proto) as probe:
-            # as asyncio's server binds: a port whose old connections are in TIME_WAIT is free
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(address)
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
-                    continue  # e.g. IPv6 turned off: left to the server
-                raise ConfigError(
-                    f"{setting}={port}: {address[0]}:{port} is already in use by another process "
-                    "(another worker on this machine? each needs a port of its own): set "
-                    f"{setting} to a free port, or stop what listens there "
-                    f"(`ss -ltnp 'sport = :{port}'` names it)"
-                ) from None
 
 
 def peer_is_loopback(request: web.Request) -> bool:

@@ -198,13 +198,14 @@ def ui(
 ) -> None:
     """The dashboard of MONITOR_CLICKHOUSE_URL's store on http://HOST:PORT/ (same pages as a worker's /)."""
     from monitor.adapters.client_security import clickhouse_client_options
+    from monitor.adapters.listen_check import check_listen
     from monitor.adapters.reader import open_reader
     from monitor.dashboard.server import run_ui
-    from streams.access import check_web_bind, check_web_port_free
+    from streams.access import check_web_bind
 
     settings = cli_settings(config, web_host=host)
     check_web_bind(settings)
-    check_web_port_free(host, port, "--port")
+    check_listen(host, port, "--port")
     reader = open_reader(
         settings.clickhouse_url, clickhouse_client_options(settings), token=settings.web_token_value
     )

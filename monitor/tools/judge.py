@@ -40,6 +40,7 @@ from monitor.adapters.judge_buffer import RedisRequestBuffer
 from monitor.adapters.judge_client import ChatClient, JudgeKeyRefused
 from monitor.adapters.judge_journal import RedisStatsJournal
 from monitor.adapters.judge_ledger import RedisTokenLedger
+from monitor.adapters.listen_check import check_listen
 from monitor.adapters.producer import partition_for
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.redis_calls import check_redis
@@ -191,6 +192,7 @@ async def run_judge(
     # what has started is closed however start-up or the loop ends, the last started first
     async with AsyncExitStack() as started:
         if s.judge_metrics_port is not None:
+            check_listen("127.0.0.1", s.judge_metrics_port, "MONITOR_JUDGE_METRICS_PORT")
             server, _ = start_http_server(s.judge_metrics_port, addr="127.0.0.1", registry=registry)
             started.callback(server.server_close)
             started.callback(server.shutdown)

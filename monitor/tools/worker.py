@@ -67,13 +67,15 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
 
     from monitor.adapters.aiokafka_stop import patch_fetcher_close
     from monitor.adapters.broker_check import check_broker
-    from streams.access import check_web_bind, check_web_port_free
+    from monitor.adapters.listen_check import check_listen
+    from streams.access import check_web_bind
     from streams.app import create_app
     from streams.wiring import Wiring
 
-    # before anything opens: a non-loopback web port needs MONITOR_WEB_TOKEN, and a free port
-    check_web_bind(settings)
-    check_web_port_free(settings.web_host, settings.web_port)
+    check_web_bind(
+        settings
+    )  # before anything opens: a non-loopback web port needs MONITOR_WEB_TOKEN
+    check_listen(settings.web_host, settings.web_port, "MONITOR_WEB_PORT")
     throttle = configure_logging(loglevel)
     if settings.kafka_bootstrap:  # one error line naming the broker, not Faust's traceback
         asyncio.run(check_broker(settings))

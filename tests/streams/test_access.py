@@ -10,12 +10,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from monitor.adapters.listen_check import check_listen
 from monitor.errors import ConfigError
 from monitor.settings import Settings
 from streams.access import (
     bearer_matches,
     check_web_bind,
-    check_web_port_free,
     is_loopback_address,
     peer_is_loopback,
     token_middleware,
@@ -159,10 +159,10 @@ def test_the_port_check_refuses_a_port_another_socket_listens_on_and_frees_it_af
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(
-            ConfigError, match=f"MONITOR_WEB_PORT={port}: 127.0.0.1:{port} is already"
+            ConfigError, match=f"MONITOR_WEB_PORT={port}: 127.0.0.1:{port} is taken"
         ):
-            check_web_port_free("127.0.0.1", port)
+            check_listen("127.0.0.1", port, "MONITOR_WEB_PORT")
         with pytest.raises(ConfigError, match="set --port to a free port"):
-            check_web_port_free("127.0.0.1", port, "--port")
-    check_web_port_free("127.0.0.1", port)  # closed: free again
-    check_web_port_free("127.0.0.1", 0)  # any free port
+            check_listen("127.0.0.1", port, "--port")
+    check_listen("127.0.0.1", port, "MONITOR_WEB_PORT")  # closed: free again
+    check_listen("127.0.0.1", 0, "MONITOR_WEB_PORT")  # any free port
