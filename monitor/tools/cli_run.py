@@ -29,7 +29,9 @@ def judge(
     config: Path | None = ConfigOption,
     report: Annotated[
         Path | None,
-        typer.Option(help="write the judge's quality report (JSON) here after each batch"),
+        typer.Option(
+            help="write the judge's quality report (JSON) here at start and after each batch"
+        ),
     ] = None,
     loglevel: str = typer.Option("info", help="critical|error|warning|info|debug"),
 ) -> None:

@@ -164,8 +164,11 @@ async def _publish(
 def _write_report(path: Path, report: dict[str, Any]) -> None:
     """Strict JSON (an undefined statistic, e.g. kappa when every label agrees, is ``null``)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_finite(report), indent=2, allow_nan=False))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(_finite(report), indent=2, allow_nan=False))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"--report {path}: cannot be written ({exc.strerror})") from None
 
 
 def _finite(value: Any) -> Any:
@@ -268,6 +271,8 @@ async def _judge_until_stopped(
     """Judge each fetched batch, then commit what was judged (and rewrite the report), until
     ``stop`` is set: a stop ends the batch at the message being judged (cancelled, not committed)."""
     partitions = max(len(await producer.partitions_for(s.feedback_topic) or ()), 1)
+    if report_path is not None:  # at once: what an earlier runner left in Redis, or empty
+        _write_report(report_path, runner.report())
     while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=500, max_records=100)
         judged = await _judge_batch(s, runner, consumer, producer, partitions, batches, stop)

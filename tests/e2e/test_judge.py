@@ -457,3 +457,38 @@ def test_a_backlog_reaches_the_judge_topic_in_messages_a_broker_takes(
     assert sorted(forwarded) == sorted(a["request_id"] for a in answers)
     assert len(messages) > 1 and max(map(len, messages)) <= JUDGE_MESSAGE_BYTES
     assert "not forwarded" not in worker.log_path.read_text()
+
+
+def test_the_report_is_there_from_the_start_and_one_it_cannot_write_stops_it_at_once(
+    broker, unique, tmp_path, judge_url
+) -> None:
+    # before: `monitor judge --report judge-report.json` wrote nothing until it had judged a batch
+    # (no such file meanwhile), and a report in a missing directory crashed the runner with a
+    # traceback only then, after that batch's commit
+    report = tmp_path / "judge-report.json"
+    env = runner_env(broker.bootstrap, unique, judge_url)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "judge", "--report", str(report)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(report.exists, 45, "the report, before any judge message")
+        assert json.loads(report.read_text()) == {"pairs": [], "agreement": [], "tokens_today": 0}
+    finally:
+        stop_cleanly(runner)
+    missing = tmp_path / "no-such-dir" / "judge-report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "judge", "--report", str(missing)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"error: --report {missing}: cannot be written (No such file or directory)"
+    )
+    assert "Traceback" not in done.stderr
