@@ -12,7 +12,7 @@ import typer
 from monitor.errors import ConfigError
 from monitor.experiments.formatting import effect_parts, p_value_text, precision_for
 from monitor.experiments.report import METRIC_ROW_COLUMNS, SUMMARY_COLUMNS
-from monitor.tools.cli_options import ConfigOption, FormatOption
+from monitor.tools.cli_options import ConfigOption, FormatOption, cli_settings
 from monitor.tools.cli_support import Format, counted, print_rows
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "table_row",
     "unadjusted_note",
     "undeclared_note",
+    "unsegmented_note",
 ]
 
 experiments_app = typer.Typer(
@@ -83,6 +84,27 @@ def experiments_check(file: Annotated[Path, typer.Argument(help="YAML experiment
             for s in specs
         ],
         Format.table,
+    )
+    keys = cli_settings(None).segment_keys
+    for s in specs:
+        unknown = [key for key in s.segments if key not in keys]
+        if unknown:
+            typer.echo(unsegmented_note(s.name, unknown, keys), err=True)
+
+
+def unsegmented_note(experiment: str, unknown: list[str], keys: list[str]) -> str:
+    """Declared segments the workers compute no rows for: only MONITOR_SEGMENT_KEYS' keys have any.
+
+    >>> print(unsegmented_note("e", ["tenant"], ["region"]))  # doctest: +NORMALIZE_WHITESPACE
+    note: experiment 'e': segment tenant is not in MONITOR_SEGMENT_KEYS (["region"]): the
+    workers compute per-segment rows only for those keys; add them there, or no row will show
+    """
+    shown = "[" + ", ".join(f'"{k}"' for k in keys) + "]"
+    named = f"segments {', '.join(unknown)} are" if len(unknown) > 1 else f"segment {unknown[0]} is"
+    return (
+        f"note: experiment {experiment!r}: {named} not in "
+        f"MONITOR_SEGMENT_KEYS ({shown}): the workers compute per-segment rows only for those "
+        "keys; add them there, or no row will show"
     )
 
 

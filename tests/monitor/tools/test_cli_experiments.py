@@ -137,3 +137,21 @@ def test_a_covariate_no_inference_carried_is_named(store_env: dict[str, str], tm
         "note: experiment 'aa' declares covariate 'prior_task', but the workers folded no "
         "inference of it with a non-zero numeric feature 'prior_task': nothing is CUPED-adjusted."
     )
+
+
+def test_check_names_declared_segments_the_workers_compute_no_rows_for(tmp_path: Path) -> None:
+    # before: `segments: [region, tenant]` checked OK while MONITOR_SEGMENT_KEYS had region only,
+    # and the report never showed a tenant row, nothing saying why
+    declared = tmp_path / "experiments.yaml"
+    declared.write_text(DECLARED.replace("covariate: prior_tasks", "segments: [region, tenant]"))
+    check = ["experiments", "check", str(declared)]
+    result = CliRunner().invoke(app, check, env={"MONITOR_SEGMENT_KEYS": '["region"]'})
+    assert result.exit_code == 0, result.output
+    assert "2 experiments OK" in result.stdout
+    assert result.stderr == (
+        "note: experiment 'prompt-v3': segment tenant is not in MONITOR_SEGMENT_KEYS "
+        '(["region"]): the workers compute per-segment rows only for those keys; add them there, '
+        "or no row will show\n"
+    )
+    result = CliRunner().invoke(app, check, env={"MONITOR_SEGMENT_KEYS": '["tenant", "region"]'})
+    assert result.exit_code == 0 and result.stderr == ""
