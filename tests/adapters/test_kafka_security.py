@@ -245,18 +245,23 @@ def test_configuration_mistakes_name_the_setting(certs: Certificates, tmp_path: 
         kafka_client_options(tls_settings("b:9093", certs, kafka_ssl_key_file=str(wrong_key)))
 
 
+def plaintext_broker(tmp_path: Path) -> LocalBroker:
+    """A broker of the test's own, on a plaintext port, advertising that port."""
+    broker = LocalBroker(free_port(), log_path=tmp_path / "broker.log")
+    try:
+        return broker.start()
+    except Exception as exc:
+        missing_service(f"Tansu broker ({exc})")
+        raise
+
+
 def test_the_start_check_names_an_advertised_broker_the_client_cannot_reach(
     certs: Certificates, mtls_bootstrap: str, tmp_path: Path
 ) -> None:
     """TLS in front of a broker that advertises its plaintext port: the bootstrap answers over
     TLS, then every produce and fetch goes to the plaintext port. The check says so at start,
     instead of a producer that confirms nothing for 40 s or a worker that never fetches."""
-    broker = LocalBroker(free_port(), log_path=tmp_path / "broker.log")
-    try:
-        broker.start()
-    except Exception as exc:
-        missing_service(f"Tansu broker ({exc})")
-        raise
+    broker = plaintext_broker(tmp_path)
     tunnel = Stunnel(broker.port, certs, tmp_path)
     try:
         tunnel.start()
@@ -280,12 +285,7 @@ def test_a_protocol_that_does_not_match_the_listener_is_named_in_the_start_error
 ) -> None:
     """TLS to a plaintext port, plaintext to a TLS port, SASL to a port without it: each error
     says which setting to look at, not a bare timeout, 'closed' or a connection's repr."""
-    broker = LocalBroker(free_port(), log_path=tmp_path / "broker.log")
-    try:
-        broker.start()
-    except Exception as exc:
-        missing_service(f"Tansu broker ({exc})")
-        raise
+    broker = plaintext_broker(tmp_path)
 
     def start_error(settings: Settings) -> str:
         with pytest.raises(BrokerError) as refused_at_start:

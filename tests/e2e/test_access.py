@@ -18,7 +18,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from tests_support import REFUSED_STATEMENTS, inference, wait_until
+from tests_support import REFUSED_STATEMENTS, inference, monitor_cli, wait_until
 
 from monitor.adapters.clickhouse_store import OFFSET_MARKER, PARTIAL_COLUMNS
 from monitor.adapters.producer import EventProducer
@@ -309,14 +309,7 @@ def test_a_port_another_process_holds_is_one_line_naming_the_setting(
             "MONITOR_JUDGE_MODEL": "judge-1",
             setting: str(port),
         }
-        done = subprocess.run(
-            [sys.executable, "-m", "monitor", *command],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = monitor_cli(*command, env=env, check=False, timeout=60)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == (
         f"error: {setting}={port}: 127.0.0.1:{port} is taken by another process (a worker or "

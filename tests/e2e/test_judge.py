@@ -28,7 +28,7 @@ from judge_support import (
     stop_cleanly,
 )
 from proxy_support import JoinThenRefuseProxy
-from tests_support import inference, publish_raw, read_topic, reader_for, wait_until
+from tests_support import inference, monitor_cli, publish_raw, read_topic, reader_for, wait_until
 from tls_support import other_free_port
 
 from monitor.adapters.judge_client import JudgeUnreachable
@@ -479,14 +479,7 @@ def test_the_report_is_there_from_the_start_and_one_it_cannot_write_stops_it_at_
     finally:
         stop_cleanly(runner)
     missing = tmp_path / "no-such-dir" / "judge-report.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", "judge", "--report", str(missing)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = monitor_cli("judge", "--report", str(missing), env=env, check=False, timeout=60)
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines()[-1] == (
         f"error: --report {missing}: cannot be written (No such file or directory)"
