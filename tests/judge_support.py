@@ -20,7 +20,6 @@ import os
 import re
 import ssl
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from tests_support import monitor_cli
 
 from monitor.adapters.local_broker import free_port
 from monitor.adapters.producer import EventProducer
@@ -261,14 +261,7 @@ def closed_ports(count: int) -> list[int]:
 def judge_start_error(env: dict[str, str]) -> tuple[str, str]:
     """``monitor judge`` that stops at start: exit code 2, its last line the only error line and no
     traceback. That line, and all it wrote."""
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", "judge"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=45,
-        check=False,
-    )
+    done = monitor_cli("judge", env=env, check=False, timeout=45)
     lines = done.stderr.splitlines()
     assert done.returncode == 2, done.stderr
     assert [line for line in lines if line.startswith("error:")] == lines[-1:], done.stderr

@@ -162,19 +162,19 @@ def replay(
         ) from None
     if raw:
         _say_raw_sent(report.messages, report.lines, file, settings.dlq_topic)
-        return
-    typer.echo(
-        f"sent {counted(report.sent, 'event')} in {counted(report.messages, 'message')}; "
-        f"{len(report.rejected)} rejected"
-    )
+    else:
+        typer.echo(
+            f"sent {counted(report.sent, 'event')} in {counted(report.messages, 'message')}; "
+            f"{len(report.rejected)} rejected"
+        )
     for rejection in report.rejected[:20]:
         typer.echo(f"  {file}: {rejection.describe()}", err=True)
     if len(report.rejected) > 20:
         typer.echo(f"  ... and {len(report.rejected) - 20} more", err=True)
     if report.sent == 0:
-        typer.echo(
-            f"error: no event of {file} was accepted ({report.lines} non-blank lines)", err=True
-        )
+        what = "line of {file} was sent" if raw else "event of {file} was accepted"
+        lines = counted(report.lines, "non-blank line")
+        typer.echo(f"error: no {what.format(file=file)} ({lines})", err=True)
         raise typer.Exit(1)
 
 

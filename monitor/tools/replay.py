@@ -25,6 +25,7 @@ from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.delivery import DELIVERY_TIMEOUT
 from monitor.adapters.producer import EventProducer
 from monitor.contract.decode import DecodedMessage, Rejection, decode_message
+from monitor.contract.reasons import OVERSIZED
 from monitor.errors import BrokerError
 from monitor.redact import mask_url
 from monitor.settings import Settings
@@ -246,7 +247,8 @@ async def _replay_raw(
     report: ReplayReport,
 ) -> None:
     """Each non-blank line (its line break cut) as one message, its bytes as they are, each
-    confirmed before the next; ``report.sent`` and ``report.messages`` count messages."""
+    confirmed before the next; ``report.sent`` and ``report.messages`` count messages. A line no
+    Kafka request of the producer can hold is rejected (``oversized``) and the rest goes on."""
     topic = {"inference": settings.inference_topic, "feedback": settings.feedback_topic}[kind]
     started = time.monotonic()
     async with EventProducer(
@@ -261,13 +263,29 @@ async def _replay_raw(
                 if line.strip():
                     report.lines += 1
                     value = line.rstrip(b"\r\n")
-                    await producer.send_raw(topic, value, key=raw_key(value))
+                    key = raw_key(value)
+                    if len(value) + len(key or b"") > producer.max_request_size - RAW_OVERHEAD:
+                        report.rejected.append(_unsendable(number, value, producer))
+                        continue
+                    await producer.send_raw(topic, value, key=key)
                     report.sent += 1
                     report.messages += 1
                 report.through_line, report.through_byte = number, end
                 ahead = report.sent / rate - (time.monotonic() - started) if rate > 0 else 0.0
                 if ahead > 0:
                     await asyncio.sleep(ahead)
+
+
+# Bytes of a produce request besides the record's key and value (headers, batch and record framing).
+RAW_OVERHEAD = 1_024
+
+
+def _unsendable(line: int, value: bytes, producer: EventProducer) -> LineRejection:
+    """A line too large for any Kafka request of ``producer``: not sent (a worker would reject it as
+    ``oversized`` past MONITOR_MAX_MESSAGE_BYTES anyway, docs/events.md)."""
+    most = producer.max_request_size - RAW_OVERHEAD
+    detail = f"line is {len(value):,} bytes, more than a Kafka message sent from here may be ({most:,}): not sent"
+    return LineRejection(line, Rejection(OVERSIZED, "", detail, -1, b""))
 
 
 async def _send(

@@ -55,3 +55,28 @@ def test_the_documented_bad_messages_reach_a_worker_and_come_back_as_dead_letter
     assert re.search(r"^feedback\s+out_of_range\s+rating\s+1$", out, re.MULTILINE), out
     assert re.search(r"^feedback\s+undecodable\s+-\s+1$", out, re.MULTILINE), out
     assert '"request_id": "try-1"' in out and '{"request_id": "try-2", "rating": 4' in out, out
+
+
+def test_a_raw_line_no_kafka_message_can_hold_is_named_and_the_rest_is_sent(
+    deployment, tmp_path: Path
+) -> None:
+    """Before: 'the Kafka broker refused a message or confirmed none for 40 s
+    (MessageSizeTooLargeError): 0 events ... through line 0', the rest of the file unsent."""
+    lines = tmp_path / "big.jsonl"
+    lines.write_text('{"request_id": "big", "x": "' + "y" * 5_000_000 + '"}\n{"request_id": 1}\n')
+    env = deployment.env()
+    sent = monitor_cli("replay", str(lines), "--kind", "feedback", "--raw", env=env)
+    assert "sent 1 message unchecked (--raw)" in sent.stdout, sent
+    size = len(lines.read_text().splitlines()[0])
+    assert f"{lines}: line 1: oversized: line is {size:,} bytes, more than a Kafka message" in (
+        sent.stderr
+    ), sent.stderr
+    only_big = tmp_path / "only-big.jsonl"
+    only_big.write_text(lines.read_text().splitlines()[0] + "\n")
+    refused = monitor_cli(
+        "replay", str(only_big), "--kind", "feedback", "--raw", env=env, check=False
+    )
+    assert refused.returncode == 1, refused
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"error: no line of {only_big} was sent (1 non-blank line)"
+    )
