@@ -185,6 +185,8 @@ def _say_raw_sent(messages: int, lines: int, file: Path, dlq_topic: str) -> None
     if lines == 0:
         typer.echo(f"error: {file} has no non-blank line to send", err=True)
         raise typer.Exit(1)
+    if messages == 0:  # every line refused before sending: the error below says so
+        return
     typer.echo(
         f"sent {counted(messages, 'message')} unchecked (--raw); what the workers reject goes to "
         f"{dlq_topic}: monitor dead-letters"

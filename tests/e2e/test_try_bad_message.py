@@ -37,6 +37,7 @@ def test_the_documented_bad_messages_reach_a_worker_and_come_back_as_dead_letter
 
     refused = monitor_cli(*checked, env=env, check=False)
     assert refused.returncode == 1, refused
+    assert "unchecked" not in refused.stdout  # nothing went to the workers
     assert "sent 0 events in 0 messages; 2 rejected" in refused.stdout
     assert f"{name}: line 1: out_of_range: rating: 7 is outside 1–5" in refused.stderr
     assert f"{name}: line 2: undecodable: not JSON: " in refused.stderr
