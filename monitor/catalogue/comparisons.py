@@ -131,13 +131,28 @@ SHADOW_METRICS: tuple[ShadowMetric, ...] = (
         "Shadow error (0/1) minus production error (0/1).",
     ),
     ShadowMetric(
-        "latency_ms", "lower", 0.0, 100.0, "ms", "Shadow latency minus production latency."
+        "latency_ms",
+        "lower",
+        0.0,
+        100.0,
+        "ms",
+        "Shadow latency minus production latency; pairs where both answered.",
     ),
     ShadowMetric(
-        "output_tokens", "lower", 0.0, None, "tokens", "Shadow output tokens minus production's."
+        "output_tokens",
+        "lower",
+        0.0,
+        None,
+        "tokens",
+        "Shadow output tokens minus production's; pairs where both answered.",
     ),
     ShadowMetric(
-        "length_chars", "lower", 0.0, None, "characters", "Shadow output length minus production's."
+        "length_chars",
+        "lower",
+        0.0,
+        None,
+        "characters",
+        "Shadow output length minus production's; pairs where both answered.",
     ),
 )
 

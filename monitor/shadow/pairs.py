@@ -196,6 +196,8 @@ def pair_values(
     # different lengths: made by different embedders, not comparable
     if answered and p_meaning and s_meaning and len(p_meaning) == len(s_meaning):
         out["semantic_similarity"] = sum(a * b for a, b in zip(p_meaning, s_meaning))
+    if not answered:  # a failure's latency is its timeout: it counts in error_rate only
+        return out
     for name, d in (
         ("latency_ms", _delta(shadow.latency_ms, production.latency_ms)),
         ("output_tokens", _delta(shadow.output_tokens, production.output_tokens)),

@@ -71,7 +71,17 @@ def test_an_erroring_shadow_counts_as_an_error_and_not_as_an_answer() -> None:
     values = pair_values(
         side_of("a", "text", 100.0, 5), side_of(None, None, 30.0, None, error="timeout")
     )
-    assert values == {"error_rate": 1.0, "latency_ms": -70.0}
+    assert values == {"error_rate": 1.0}
+
+
+def test_a_shadow_faster_on_every_answer_is_not_made_slower_by_its_timeouts() -> None:
+    production = [side_of(None, "ok", 400.0, 9) for _ in range(100)]
+    shadow = [side_of(None, "ok", 350.0, 9) for _ in range(99)]
+    shadow.append(side_of(None, None, 30_000.0, None, error="timeout"))
+    values = [pair_values(p, s) for p, s in zip(production, shadow)]
+    latencies = [v["latency_ms"] for v in values if "latency_ms" in v]
+    assert len(latencies) == 99 and sum(latencies) / len(latencies) == -50.0
+    assert sum(v["error_rate"] for v in values) / len(values) == 0.01
 
 
 def test_no_raw_text_is_kept_in_the_stored_side() -> None:
@@ -117,10 +127,11 @@ def test_pair_sums_merge_to_the_numpy_moments_however_the_pairs_are_batched() ->
     whole = pair_sums(_rows(fold_pairs(pairs, 60)))
     split = pair_sums(_rows(fold_pairs(pairs[:123], 60) + fold_pairs(pairs[123:], 300)))
     assert len(whole) == 1 and whole[0].pairs == 500
-    latency = np.array([s.latency_ms - p.latency_ms for _, _, p, s in pairs])
+    answered = [(p, s) for _, _, p, s in pairs if not s.error]
+    latency = np.array([s.latency_ms - p.latency_ms for p, s in answered])
     for sums in (whole[0], split[0]):
         m = sums.moments["latency_ms"]
-        assert m.n == 500 and m.mean_y == pytest.approx(latency.mean())
+        assert m.n == len(answered) and m.mean_y == pytest.approx(latency.mean())
         assert m.covariance()[0] == pytest.approx(latency.var(ddof=1))
         assert sums.moments["agreement"].n == sum(not s.error for _, _, _, s in pairs)
 
