@@ -4,7 +4,6 @@ message's records judged, buffered and journaled, with the stores and metrics th
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,25 +14,9 @@ from monitor.adapters.judge_metrics import JudgeMetrics
 from monitor.judge import DailyBudget, RateLimit, default_rubric
 from monitor.judge.budget import TokenLedger
 from monitor.judge.buffer import RequestBuffer
-from monitor.judge.forward import AnswerRecord
 from monitor.judge.stats import StatsJournal
 from monitor.services.judge import JudgeConfig, JudgeRunner
 from tests.judge_support import ScriptedJudge
-
-
-def answer(rid: str, text: str, *, shadow: bool = False, sampled: bool = True) -> AnswerRecord:
-    return AnswerRecord(
-        rid,
-        time.time(),
-        "bot",
-        "v2" if shadow else "v1",
-        "shadow" if shadow else "production",
-        f"Question {rid}?",
-        text,
-        10,
-        20,
-        sampled,
-    )
 
 
 async def run(

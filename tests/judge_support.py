@@ -193,22 +193,33 @@ class ThreadedJudge:
             self._thread.join(10)
 
 
-def answer_record(request_id: str, output_text: str, *, shadow: bool = False) -> dict[str, Any]:
-    """A sampled production answer (or shadow answer, version v2) as the worker forwards it to the
-    judge topic."""
-    answer = AnswerRecord(
-        request_id,
+def answer(
+    rid: str,
+    text: str,
+    *,
+    shadow: bool = False,
+    sampled: bool = True,
+    tokens: tuple[int | None, int | None] = (10, 20),
+) -> AnswerRecord:
+    """A production answer (or shadow answer, version v2) of model ``bot`` as the worker forwards
+    it to the judge topic."""
+    return AnswerRecord(
+        rid,
         time.time(),
         "bot",
         "v2" if shadow else "v1",
         "shadow" if shadow else "production",
-        f"Question {request_id}?",
-        output_text,
-        None,
-        None,
-        True,
+        f"Question {rid}?",
+        text,
+        *tokens,
+        sampled,
     )
-    return {"kind": "inference", **asdict(answer)}
+
+
+def answer_record(request_id: str, output_text: str, *, shadow: bool = False) -> dict[str, Any]:
+    """:func:`answer` without token counts, as the judge topic's JSON holds it."""
+    record = answer(request_id, output_text, shadow=shadow, tokens=(None, None))
+    return {"kind": "inference", **asdict(record)}
 
 
 def publish_backlog(

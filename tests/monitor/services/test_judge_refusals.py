@@ -17,8 +17,8 @@ from monitor.adapters.judge_journal import RedisStatsJournal
 from monitor.adapters.judge_ledger import RedisTokenLedger
 from monitor.adapters.local_broker import free_port
 from monitor.errors import StoreRefused
-from tests.judge_runner_support import answer, run, value
-from tests.judge_support import ScriptedJudge
+from tests.judge_runner_support import run, value
+from tests.judge_support import ScriptedJudge, answer
 
 WRONG = "wrong-pw-secret"
 

@@ -21,8 +21,8 @@ from monitor.contract.decode import decode_message
 from monitor.judge import DailyBudget, RateLimit, default_rubric
 from monitor.judge.forward import HumanRecord
 from monitor.services.judge import JudgeConfig, JudgeRunner
-from tests.judge_runner_support import answer, run, value
-from tests.judge_support import ScriptedJudge
+from tests.judge_runner_support import run, value
+from tests.judge_support import ScriptedJudge, answer
 
 PAIR = {"model": "bot", "production_version": "v1", "shadow_version": "v2"}
 
