@@ -30,10 +30,11 @@ from monitor.adapters.written_positions import (
     statement_effect,
     written_positions,
 )
-from monitor.errors import StoreError
+from monitor.errors import StoreError, StoreRefused
 from monitor.redact import mask_text, mask_url
 
 __all__ = [
+    "REFUSAL_CODES",
     "RETRYABLE_CODES",
     "ClickHouseConnection",
     "QueryResult",
@@ -41,10 +42,14 @@ __all__ = [
     "store_error",
 ]
 
-# ClickHouse error codes a later attempt can succeed after: timeouts, overload, network, disk, replicas.
+# ClickHouse error codes a later attempt can succeed after: timeouts, overload, quotas, network,
+# disk, replicas.
 RETRYABLE_CODES = frozenset(
-    {3, 159, 164, 202, 203, 209, 210, 236, 241, 242, 243, 252, 285, 319, 425, 999}
+    {3, 159, 201, 202, 203, 209, 210, 236, 241, 242, 243, 252, 285, 319, 425, 999}
 )
+# ClickHouse error codes of a user the server refuses (the credentials, a read-only profile, a grant):
+# only a change of MONITOR_CLICKHOUSE_URL's user, password or grants fixes them.
+REFUSAL_CODES = frozenset({164, 192, 193, 194, 195, 497, 516})
 _CODE = re.compile(r"Code: (\d+)")
 # The column types of an insert into an embedded store's table, so that it is not described before
 # every insert (no other process alters those tables); forgotten by any statement that may change a schema.
@@ -58,8 +63,16 @@ def store_error(what: str, exc: Exception) -> StoreError:
     False
     >>> store_error("query failed", ValueError("Code: 159. DB::Exception: Timeout exceeded")).retryable
     True
+    >>> type(store_error("insert failed", ValueError("Code: 497. DB::Exception: Not enough privileges")))
+    <class 'monitor.errors.StoreRefused'>
     """
     code = _CODE.search(str(exc))
+    if code and int(code.group(1)) in REFUSAL_CODES:
+        return StoreRefused(
+            f"{what}: ClickHouse refused MONITOR_CLICKHOUSE_URL's user ({mask_text(str(exc))[:1500]}): "
+            "give that user its password and the grants docs/SECURITY.md lists (INSERT and "
+            "SELECT on the store's tables, CREATE and ALTER at start)"
+        )
     if code:
         retryable = int(code.group(1)) in RETRYABLE_CODES
     else:  # no server code: connection trouble is retryable, a value the client cannot encode is not

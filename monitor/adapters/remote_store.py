@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from monitor.adapters.clickhouse_store import ClickHouseStore, QueryResult
-from monitor.errors import PositionMoved, StoreError, is_retryable
+from monitor.errors import PositionMoved, StoreError, StoreRefused, is_retryable
 
 __all__ = [
     "RemoteStore",
@@ -119,6 +119,8 @@ def store_error_reply(exc: Exception) -> tuple[dict[str, Any], int]:
     """The JSON body and HTTP status with which ``/store`` answers a call that raised ``exc``."""
     if isinstance(exc, PositionMoved):
         return {"error": str(exc), "retryable": True, "position_moved": True}, POSITION_MOVED_STATUS
+    if isinstance(exc, StoreRefused):
+        return {"error": str(exc), "retryable": False, "refused": True}, 400
     return {"error": str(exc), "retryable": is_retryable(exc)}, 400
 
 
@@ -132,6 +134,21 @@ def auth_headers(secret: str | None = None, token: str | None = None) -> dict[st
     if token:
         headers["Authorization"] = f"Bearer {token}"
     return headers
+
+
+def _refused(status: int, text: str) -> bool:
+    """Whether the owner says its store refused the call for a reason only a change of
+    configuration fixes (:class:`StoreRefused`).
+
+    >>> _refused(400, '{"error": "insert failed", "retryable": false, "refused": true}')
+    True
+    >>> _refused(400, '{"error": "insert failed", "retryable": false}'), _refused(409, "not the owner")
+    (False, False)
+    """
+    try:
+        return status == 400 and json.loads(text).get("refused") is True
+    except (ValueError, AttributeError):
+        return False
 
 
 def _retryable(status: int, text: str) -> bool:
@@ -209,6 +226,8 @@ class RemoteStore(ClickHouseStore):
                 message = f"store owner {self.owner_url} answered {exc.code}: {text}"
                 if exc.code in (404, 409):  # that worker does not own the store (any more)
                     message += self._follow_owner()
+                if _refused(exc.code, text):  # the owner's ClickHouse refused its user: stop too
+                    raise StoreRefused(message) from None
                 raise StoreError(message, retryable=_retryable(exc.code, text)) from None
             except OSError as exc:
                 raise StoreError(

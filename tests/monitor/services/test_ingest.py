@@ -173,6 +173,35 @@ def test_a_refusal_no_message_explains_ends_in_the_dead_letter_topic_not_in_a_lo
     assert h.sleeps == [0.5, 1.0, 2.0, 4.0]
 
 
+@pytest.mark.parametrize("through", ["own store", "owner's /store"])
+def test_a_clickhouse_user_the_store_refuses_stops_the_batch_and_dead_letters_nothing(
+    store, through: str
+):
+    """A read-only ClickHouse user (READONLY, code 164): before, retried as an outage for ever;
+    an ACCESS_DENIED or AUTHENTICATION_FAILED insert was dead-lettered, every batch of it."""
+    store.command("SET readonly = 1")  # this store's session only, as a read-only profile would
+    server = serve_store(store) if through == "owner's /store" else None
+    target = (
+        store
+        if server is None
+        else RemoteStore(store.url, f"http://127.0.0.1:{server.server_port}")
+    )
+    try:
+        h = Harness(target, stop_after_sleeps=4)
+        with pytest.raises(
+            StoreRefused, match="ClickHouse refused MONITOR_CLICKHOUSE_URL's user .*READONLY"
+        ):
+            h.run([message(1, "a"), message(2, "b", "c")])
+        assert h.dead == [] and h.sleeps == []  # nothing dead-lettered, nothing retried
+        body, _ = h.health.report(NOW)
+        assert body["consecutive_failures"] == 1 and body["last_error"].startswith("StoreRefused: ")
+        assert h.written_events() == 0 and store.read_position(TOPIC, 0)[0] == -1
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
 @pytest.mark.parametrize(
     ("user", "password"),
     [("", "wrong-pw-secret"), (READER, READER_PASSWORD), (OUTSIDER, OUTSIDER_PASSWORD)],
