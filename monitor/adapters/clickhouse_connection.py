@@ -50,6 +50,9 @@ RETRYABLE_CODES = frozenset(
 # ClickHouse error codes of a user the server refuses (the credentials, a read-only profile, a grant):
 # only a change of MONITOR_CLICKHOUSE_URL's user, password or grants fixes them.
 REFUSAL_CODES = frozenset({164, 192, 193, 194, 195, 497, 516})
+# UNKNOWN_TABLE, UNKNOWN_DATABASE: the store's tables were dropped or renamed under it; a worker
+# creates them at start.
+MISSING_CODES = frozenset({60, 81})
 _CODE = re.compile(r"Code: (\d+)")
 # The column types of an insert into an embedded store's table, so that it is not described before
 # every insert (no other process alters those tables); forgotten by any statement that may change a schema.
@@ -72,6 +75,11 @@ def store_error(what: str, exc: Exception) -> StoreError:
             f"{what}: ClickHouse refused MONITOR_CLICKHOUSE_URL's user ({mask_text(str(exc))[:1500]}): "
             "give that user its password and the grants docs/SECURITY.md lists (INSERT and "
             "SELECT on the store's tables, CREATE and ALTER at start)"
+        )
+    if code and int(code.group(1)) in MISSING_CODES:
+        return StoreRefused(
+            f"{what}: ClickHouse has no such table or database ({mask_text(str(exc))[:1500]}): "
+            "it was dropped or renamed; a worker creates the store's tables when it starts"
         )
     if code:
         retryable = int(code.group(1)) in RETRYABLE_CODES

@@ -202,6 +202,15 @@ def test_a_clickhouse_user_the_store_refuses_stops_the_batch_and_dead_letters_no
             server.server_close()
 
 
+def test_a_store_table_dropped_under_the_worker_stops_the_batch_and_dead_letters_nothing(store):
+    """Before: UNKNOWN_TABLE was taken for bad data, every batch dead-lettered internal_error."""
+    store.command(f"DROP TABLE {store.table('partials')}")
+    h = Harness(store, stop_after_sleeps=4)
+    with pytest.raises(StoreRefused, match="no such table or database .*a worker creates"):
+        h.run([message(1, "a"), message(2, "b", "c")])
+    assert h.dead == [] and h.sleeps == []
+
+
 @pytest.mark.parametrize(
     ("user", "password"),
     [("", "wrong-pw-secret"), (READER, READER_PASSWORD), (OUTSIDER, OUTSIDER_PASSWORD)],
