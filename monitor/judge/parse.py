@@ -66,7 +66,7 @@ def _number(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 309 digits or more
         return None
     return number if math.isfinite(number) else None
 

@@ -3,6 +3,7 @@ sampling and cost limits; known values, an independent fit and hypothesis proper
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -113,6 +114,40 @@ def test_any_reply_parses_or_raises_judge_parse_error(reply: str) -> None:
             parse(reply)
         except JudgeParseError:
             pass
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@given(
+    st.dictionaries(st.sampled_from((*FIVE, "winner", "explanation")), _JSON_VALUES),
+    st.text(max_size=30),
+)
+def test_any_json_reply_parses_or_raises_judge_parse_error(obj: dict, prose: str) -> None:
+    """A reply holding a JSON object of any values (an int too large for a float escaped as an
+    OverflowError, which stopped the runner at that message)."""
+    reply = prose + json.dumps(obj) + prose
+    for parse in (lambda t: parse_grade(t, default_rubric()), parse_preference):
+        try:
+            parse(reply)
+        except JudgeParseError:
+            pass
+
+
+def test_a_score_too_large_for_a_float_is_no_score() -> None:
+    reply = json.dumps({n: 10**400 if n == "accuracy" else 5 for n in FIVE})
+    with pytest.raises(JudgeParseError, match="no score for accuracy"):
+        parse_grade(reply, default_rubric())
 
 
 @given(st.lists(st.integers(0, 10), min_size=5, max_size=5))
