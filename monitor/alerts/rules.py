@@ -229,7 +229,11 @@ def _rule_from_mapping(index: int, raw: object) -> tuple[AlertRule | None, list[
             problems.append(f"{label}: cooldown_seconds: {exc}")
             values["cooldown_seconds"] = 0.0  # keep checking the other keys
     if isinstance(values.get("threshold"), int) and not isinstance(values["threshold"], bool):
-        values["threshold"] = float(values["threshold"])
+        try:
+            values["threshold"] = float(values["threshold"])
+        except OverflowError:
+            problems.append(f"{label}: threshold: {str(values['threshold'])[:40]}... is too large")
+            values["threshold"] = 0.0  # keep checking the other keys
     try:
         rule = AlertRule(**values)
     except ConfigError as exc:

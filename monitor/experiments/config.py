@@ -123,14 +123,22 @@ def _metric(value: Any, where: str) -> str:
     return value
 
 
+def _finite(value: float) -> bool:
+    """False for NaN, infinity and an int too large for a float."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _number(
     raw: Mapping[str, Any], key: str, default: float | None, low: float, high: float
 ) -> float | None:
     value = raw.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+        raise ConfigError(f"{key}: expected a number, got {str(value)[:40]}")
     if not low < value < high:
         raise ConfigError(f"{key}: {value} is outside ({low:g}, {high:g})")
     return float(value)

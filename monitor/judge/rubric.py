@@ -8,11 +8,12 @@
 >>> load_rubric("scale: [5, 1]")
 Traceback (most recent call last):
 ...
-monitor.errors.ConfigError: judge rubric scale: [5, 1] must be [low, high] numbers with low < high
+monitor.errors.ConfigError: judge rubric scale: [5, 1] must be [low, high] finite numbers with low < high
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,11 +110,15 @@ def _scale(raw: Any) -> tuple[float, float]:
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw)
         and raw[0] < raw[1]
     )
-    if not ok:
+    try:
+        low, high = (float(raw[0]), float(raw[1])) if ok else (math.nan, math.nan)
+    except OverflowError:  # an int too large for a float
+        low = high = math.nan
+    if not (math.isfinite(low) and math.isfinite(high)):
         raise ConfigError(
-            f"judge rubric scale: {raw!r} must be [low, high] numbers with low < high"
+            f"judge rubric scale: {str(raw)[:80]} must be [low, high] finite numbers with low < high"
         )
-    return float(raw[0]), float(raw[1])
+    return low, high
 
 
 def _examples(raw: Any, names: tuple[str, ...], scale: tuple[float, float]) -> tuple[Example, ...]:

@@ -98,6 +98,14 @@ rules:
     assert "rule 'e': cooldown_seconds: duration 'soon'" in message
 
 
+def test_a_threshold_too_large_for_a_float_is_a_problem_not_a_crash() -> None:
+    """Before: an OverflowError traceback out of `monitor rules check`."""
+    big = "9" * 400
+    text = f"rules: [{{name: a, signal: metric, severity: warning, metric: accuracy, condition: above, threshold: {big}}}]"
+    with pytest.raises(ConfigError, match="rule 'a': threshold: 9{40}... is too large"):
+        load_rules(text)
+
+
 def test_duplicate_names_and_bad_documents() -> None:
     dup = "- {name: a, signal: detector, severity: info}\n- {name: a, signal: detector, severity: info}"
     with pytest.raises(ConfigError, match="'a': name is used more than once"):

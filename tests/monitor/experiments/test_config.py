@@ -45,6 +45,12 @@ def test_a_full_declaration_loads():
         ("minimum_detectable_effect: -1", "minimum_detectable_effect: -1 is outside (0, inf)"),
         ("segments: [tenant]", "unknown keys segment"),
         ("guardrails: [{metric: latency_ms, margin: 0}]", None),
+        # an int too large for a float stopped the check with an OverflowError traceback
+        ("alpha: " + "9" * 400, "alpha: expected a number, got 999"),
+        (
+            "guardrails: [{metric: latency_ms, margin: " + "9" * 400 + "}]",
+            "margin: expected a number",
+        ),
         # a negative margin was taken: an unchanged latency "harmed" the guardrail and stopped it
         (
             "guardrails: [{metric: latency_ms, margin: -5}]",

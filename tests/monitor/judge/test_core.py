@@ -43,6 +43,11 @@ from monitor.judge.length_control import fit_logistic
         ("criteria: [{name: a, description: ' '}]", "description: ' ' must be a non-empty string"),
         ("colour: red", "unknown keys ['colour']; allowed: criteria, scale, examples"),
         ("scale: [0]", "scale: [0] must be [low, high]"),
+        ("scale: [0, .inf]", "must be [low, high] finite numbers"),
+        (
+            "scale: [0, " + "9" * 400 + "]",
+            "must be [low, high] finite numbers",
+        ),  # was OverflowError
         (
             (
                 "examples: [{input_text: q, output_text: a, scores: {accuracy: 11, completeness: 1,"
