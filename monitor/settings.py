@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from monitor.durations import parse_duration
+from monitor.durations import MAX_SETTING_DAYS, parse_duration
 from monitor.errors import ConfigError
 from monitor.redact import mask_text
 from monitor.settings_errors import DURATION_FIELDS
@@ -260,9 +260,11 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_duration(cls, value: str) -> str:
         try:
-            parse_duration(value)
+            seconds = parse_duration(value)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None  # pydantic names the setting
+        if seconds > MAX_SETTING_DAYS * 86400:
+            raise ValueError(f"{value!r} is longer than {MAX_SETTING_DAYS} days")
         return value
 
     @property

@@ -17,6 +17,8 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import ValidationError
 
+from monitor.durations import MAX_SETTING_DAYS
+
 __all__ = ["DURATION_FIELDS", "describe_settings_error", "expected_form", "setting_label"]
 
 # The settings written as durations ("90s", "5m"): Settings validates these, and a bad one is
@@ -56,7 +58,7 @@ def expected_form(name: str) -> str:
     """The form a setting expects, read from its declaration.
 
     >>> expected_form("window"), expected_form("batch_within"), expected_form("segment_keys")
-    ('a duration like 90s, 5m, 2h, 7d', 'a number > 0', 'a JSON list, e.g. ["region"]')
+    ('a duration like 90s, 5m, 2h, 7d, at most 365d', 'a number > 0', 'a JSON list, e.g. ["region"]')
     >>> expected_form("judge_api_key_header")
     "one of 'authorization', 'api-key'"
     >>> expected_form("shadow_margins")
@@ -65,7 +67,7 @@ def expected_form(name: str) -> str:
     from monitor.settings import Settings
 
     if name in DURATION_FIELDS:
-        return "a duration like 90s, 5m, 2h, 7d"
+        return f"a duration like 90s, 5m, 2h, 7d, at most {MAX_SETTING_DAYS}d"
     if name in _TEXT_FORMS:
         return _TEXT_FORMS[name]
     field = Settings.model_fields.get(name)

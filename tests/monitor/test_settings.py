@@ -179,8 +179,23 @@ def test_every_setting_written_as_a_duration_is_validated_and_described_as_one()
         with pytest.raises(ValueError) as caught:
             Settings(**{name: "soon"})
         assert describe_settings_error(caught.value, {name: "env"}) == (
-            f"MONITOR_{name.upper()}='soon': expected a duration like 90s, 5m, 2h, 7d"
+            f"MONITOR_{name.upper()}='soon': expected a duration like 90s, 5m, 2h, 7d, at most 365d"
         )
+
+
+@pytest.mark.parametrize("name", ["window", "join_ttl", "allowed_lateness", "query_timeout"])
+def test_a_duration_longer_than_a_year_is_refused(name: str) -> None:
+    """Before: MONITOR_WINDOW=99999999999999999999999999d was taken, and every event was
+    dead-lettered `unwritable` (its window length fits no column)."""
+    from monitor.settings_errors import describe_settings_error
+
+    Settings(**{name: "365d"})
+    with pytest.raises(ValueError) as caught:
+        Settings(**{name: "99999999999999999999999999d"})
+    assert describe_settings_error(caught.value, {name: "env"}) == (
+        f"MONITOR_{name.upper()}='99999999999999999999999999d': "
+        "expected a duration like 90s, 5m, 2h, 7d, at most 365d"
+    )
 
 
 @pytest.mark.parametrize(
