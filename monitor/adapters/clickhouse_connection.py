@@ -54,9 +54,22 @@ REFUSAL_CODES = frozenset({164, 192, 193, 194, 195, 497, 516})
 # creates them at start.
 MISSING_CODES = frozenset({60, 81})
 _CODE = re.compile(r"Code: (\d+)")
+_HTTP_STATUS = re.compile(
+    r"HTTP status (\d{3})"
+)  # clickhouse-connect: an answer with no ClickHouse code
 # The column types of an insert into an embedded store's table, so that it is not described before
 # every insert (no other process alters those tables); forgotten by any statement that may change a schema.
 _INSERT_TYPES: dict[tuple[str, str, tuple[str, ...]], list[Any]] = {}
+
+
+def _server_code(exc: Exception) -> int | None:
+    """ClickHouse's error code: clickhouse-connect's ``code`` (an HTTP error's header), else the
+    ``Code: N.`` of the message (chdb, the native protocol)."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, int) and not isinstance(code, bool) and code > 0:
+        return code
+    found = _CODE.search(str(exc))
+    return int(found.group(1)) if found else None
 
 
 def store_error(what: str, exc: Exception) -> StoreError:
@@ -68,21 +81,32 @@ def store_error(what: str, exc: Exception) -> StoreError:
     True
     >>> type(store_error("insert failed", ValueError("Code: 497. DB::Exception: Not enough privileges")))
     <class 'monitor.errors.StoreRefused'>
+    >>> store_error("insert failed", ValueError("HTTP driver received HTTP status 502")).retryable
+    True
     """
-    code = _CODE.search(str(exc))
-    if code and int(code.group(1)) in REFUSAL_CODES:
+    code = _server_code(exc)
+    if code in REFUSAL_CODES:
         return StoreRefused(
             f"{what}: ClickHouse refused MONITOR_CLICKHOUSE_URL's user ({mask_text(str(exc))[:1500]}): "
             "give that user its password and the grants docs/SECURITY.md lists (INSERT and "
             "SELECT on the store's tables, CREATE and ALTER at start)"
         )
-    if code and int(code.group(1)) in MISSING_CODES:
+    if code in MISSING_CODES:
         return StoreRefused(
             f"{what}: ClickHouse has no such table or database ({mask_text(str(exc))[:1500]}): "
             "it was dropped or renamed; a worker creates the store's tables when it starts"
         )
-    if code:
-        retryable = int(code.group(1)) in RETRYABLE_CODES
+    status = _HTTP_STATUS.search(str(exc)) if code is None else None
+    if status and int(status.group(1)) in (401, 403, 404, 407):  # a proxy in front, or the URL
+        return StoreRefused(
+            f"{what}: ClickHouse's HTTP endpoint at MONITOR_CLICKHOUSE_URL refused the request "
+            f"({mask_text(str(exc))[:1500]}): check the URL's host, port and path, and the "
+            "credentials a proxy in front of it wants"
+        )
+    if code is not None:
+        retryable = code in RETRYABLE_CODES
+    elif status:  # a proxy or a load balancer answering for the server: busy or gone for now
+        retryable = int(status.group(1)) >= 500 or int(status.group(1)) == 429
     else:  # no server code: connection trouble is retryable, a value the client cannot encode is not
         retryable = isinstance(exc, (OSError, TimeoutError)) or type(exc).__name__ in (
             "OperationalError",
