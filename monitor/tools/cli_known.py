@@ -88,7 +88,19 @@ def check_store_filters(
         known = _distinct(reader, "metric_windows", "model_version", model)
         require_known("--version", version, known, f"version{f' of {model}' if model else ''}")
     if segment is not None:
-        require_known("--segment", segment, _segments(reader, model), "segment")
+        segments = _segments(reader, model)
+        key = segment.partition("=")[0]
+        unknown_key = all(s.partition("=")[0] != key for s in segments)
+        require_known(
+            "--segment",
+            segment,
+            segments,
+            "segment",
+            f" (the workers keep rows for the segment keys in MONITOR_SEGMENT_KEYS only: start them "
+            f"with MONITOR_SEGMENT_KEYS='[\"{key}\"]' to count {key!r} from then on)"
+            if unknown_key and key
+            else "",
+        )
     if feature is not None:
         require_known(
             "--feature",

@@ -128,7 +128,9 @@ def parse_duration_option(value: str, option: str) -> float:
         raise ConfigError(f"{option} {value!r}: expected a duration like 10s, 5m, 2h, 7d") from None
 
 
-def require_known(option: str, value: str | None, known: Iterable[str], what: str) -> None:
+def require_known(
+    option: str, value: str | None, known: Iterable[str], what: str, hint: str = ""
+) -> None:
     """Raise :class:`UnknownValue` when ``value`` is given and not among ``known``.
 
     >>> require_known("--status", "fired", ["firing", "resolved"], "alert status")
@@ -142,7 +144,7 @@ def require_known(option: str, value: str | None, known: Iterable[str], what: st
     if value in choices:
         return
     listed = ", ".join(repr(c) if c == "" else c for c in choices) if choices else "none yet"
-    raise UnknownValue(f"{option} {value!r} is not a known {what}; known: {listed}")
+    raise UnknownValue(f"{option} {value!r} is not a known {what}; known: {listed}{hint}")
 
 
 def _cell(v: Any) -> Any:

@@ -87,6 +87,14 @@ def test_an_unknown_segment_lists_the_users_segments_not_baseline_buckets(store_
     assert result.stderr.strip().splitlines()[-1] == (
         "error: --segment 'region=us' is not a known segment; known: '', region=eu"
     )
+    # a key the workers were never told to count: say how to count it (before: only the list)
+    tenant = cli(store_env, "query", "metrics", "--segment", "tenant=acme")
+    assert tenant.exit_code == 2, tenant.output
+    assert tenant.stderr.strip().splitlines()[-1] == (
+        "error: --segment 'tenant=acme' is not a known segment; known: '', region=eu (the workers "
+        "keep rows for the segment keys in MONITOR_SEGMENT_KEYS only: start them with "
+        "MONITOR_SEGMENT_KEYS='[\"tenant\"]' to count 'tenant' from then on)"
+    )
 
 
 def test_the_dashboards_segment_choices_are_the_users_segments(store_env) -> None:
