@@ -302,7 +302,7 @@ class LeaderJobs:
         await self._deliver(tick.fired)
         # Alertmanager ends an alert resolve_timeout after it was last posted: keep open ones up
         open_alerts = [*self.alerts.open_alerts(), *self.experiments.open_alerts()]
-        await self.alertmanager_refresh.refresh(open_alerts, time.time())
+        await self.alertmanager_refresh.refresh(open_alerts, time.time(), tick.fired)
         m.experiments.set_reports(tick.reports)
         m.set_drift(tick.scored)
         if tick.scored:

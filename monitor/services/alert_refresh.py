@@ -6,12 +6,15 @@ post a firing alert once per incident, so an incident open longer than ``resolve
 in deploy/alertmanager) was resolved there, and its receivers told so, while it still fired.
 The leader re-posts every open incident's firing alert each ``every`` seconds: the same labels and
 ``startsAt``, so Alertmanager only moves the end (no new notification); a worker that stops
-re-posting lets its alerts expire ``resolve_timeout`` after the last one.
+re-posting lets its alerts expire ``resolve_timeout`` after the last one. A worker that becomes the
+leader (the previous one died, or it restarted) re-posts at once the open alerts it has not posted
+itself: it cannot know when they were last posted.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 
 import aiohttp
@@ -29,8 +32,9 @@ REFRESH_SECONDS = 3600.0  # well inside any resolve_timeout an incident-length s
 class AlertmanagerRefresh:
     """Re-posts open firing alerts to the Alertmanager sinks among ``sinks``.
 
-    An alert is first seen when it fires (its delivery posts it): it is re-posted ``every``
-    seconds from then; one that is no longer open is forgotten.
+    An alert that fired in this refresh (its delivery posts it) is re-posted ``every`` seconds from
+    then; one first seen open otherwise (another leader posted it) is re-posted at once, then every
+    ``every`` seconds; one that is no longer open is forgotten.
     """
 
     def __init__(self, sinks: Sequence[AlertSink], every: float = REFRESH_SECONDS) -> None:
@@ -40,12 +44,18 @@ class AlertmanagerRefresh:
         self.every = every
         self._posted: dict[str, float] = {}  # delivery key -> when it was last posted
 
-    async def refresh(self, open_alerts: Sequence[Alert], now: float) -> int:
-        """Re-post the open firing alerts last posted ``every`` or more ago; how many were due."""
+    async def refresh(
+        self, open_alerts: Sequence[Alert], now: float, delivered: Sequence[Alert] = ()
+    ) -> int:
+        """Re-post the open firing alerts last posted ``every`` or more ago, or never by this
+        worker; ``delivered``: the alerts this refresh's delivery has just sent. How many were due."""
         if not self.sinks:
             return 0
         firing = {delivery_key(a): a for a in open_alerts if a.status == "firing"}
-        self._posted = {key: self._posted.get(key, now) for key in firing}
+        just_sent = {delivery_key(a) for a in delivered}
+        self._posted = {
+            key: self._posted.get(key, now if key in just_sent else -math.inf) for key in firing
+        }
         due = [a for key, a in firing.items() if now - self._posted[key] >= self.every]
         for alert in due:
             for sink in self.sinks:

@@ -62,11 +62,11 @@ def test_an_open_incident_outlives_the_resolve_timeout_and_a_posted_once_one_doe
     async def scenario() -> list[int]:
         await sink.send(kept)  # the delivery posts each once, when it fires
         await sink.send(left)
-        reposted = []
+        reposted = [await refresh.refresh([kept], time.time(), delivered=[kept, left])]
         deadline = time.monotonic() + 2.5 * RESOLVE_TIMEOUT
         while time.monotonic() < deadline:
-            reposted.append(await refresh.refresh([kept], time.time()))
             await asyncio.sleep(0.5)
+            reposted.append(await refresh.refresh([kept], time.time()))
         await sink.close()
         return reposted
 
@@ -76,15 +76,38 @@ def test_an_open_incident_outlives_the_resolve_timeout_and_a_posted_once_one_doe
     assert active_rules(alertmanager_url) == {"traffic_drop"}
 
 
+def test_a_new_leader_reposts_at_once_what_the_previous_one_posted(
+    alertmanager_url: str,
+) -> None:
+    """Before: the worker that took over waited a whole refresh interval (an hour) before its
+    first re-post, so Alertmanager resolved the incident resolve_timeout after the old leader's
+    last post while it still fired."""
+    kept = firing("traffic_drop")
+    sink = AlertmanagerSink(alertmanager_url)
+
+    async def scenario() -> list[int]:
+        await sink.send(kept)  # the old leader's last post
+        await asyncio.sleep(RESOLVE_TIMEOUT * 0.6)  # it dies; another worker leads
+        new_leader = AlertmanagerRefresh([sink], every=3600.0)
+        reposted = [await new_leader.refresh([kept], time.time())]
+        await asyncio.sleep(RESOLVE_TIMEOUT * 0.6)  # past the old post's end
+        reposted.append(await new_leader.refresh([kept], time.time()))
+        await sink.close()
+        return reposted
+
+    assert asyncio.run(scenario()) == [1, 0]  # at once, then only an hour later
+    assert active_rules(alertmanager_url) == {"traffic_drop"}
+
+
 def test_resolved_and_closed_alerts_are_not_reposted() -> None:
     refresh = AlertmanagerRefresh([AlertmanagerSink("http://127.0.0.1:9")], every=1.0)
     alert = firing("traffic_drop")
 
     async def scenario() -> list[int]:
         return [
-            await refresh.refresh([alert], 100.0),
+            await refresh.refresh([alert], 100.0, delivered=[alert]),  # fired now: just posted
             await refresh.refresh([alert.resolved(150.0)], 200.0),  # no firing one: forgotten
-            await refresh.refresh([alert], 300.0),  # open again: first seen again
+            await refresh.refresh([alert], 300.0, delivered=[alert]),  # open again: posted again
             await refresh.refresh([], 400.0),
         ]
 
