@@ -10,6 +10,7 @@ import threading
 import time
 
 from monitor.adapters.log_throttle import LogThrottle, throttle_handlers
+from monitor.errors import ConfigError
 from monitor.settings import Settings
 
 __all__ = [
@@ -72,6 +73,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     from streams.app import create_app
     from streams.wiring import Wiring
 
+    check_files(settings)  # before anything opens: a typo is one line, no store created
     check_web_bind(
         settings
     )  # before anything opens: a non-loopback web port needs MONITOR_WEB_TOKEN
@@ -109,6 +111,20 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         DeadlineWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
     finally:
         wiring.close()
+
+
+def check_files(settings: Settings) -> None:
+    """Read the alert rules and experiments files the leader will use: a bad one raises its
+    :class:`~monitor.errors.ConfigError` now, before the store or the broker is touched."""
+    from monitor.alerts.rules import configured_rules
+    from monitor.experiments.config import load_experiments
+
+    configured_rules(settings.alert_rules)  # its errors name MONITOR_ALERT_RULES
+    if settings.experiments:
+        try:
+            load_experiments(settings.experiments)
+        except ConfigError as exc:
+            raise ConfigError(f"MONITOR_EXPERIMENTS={settings.experiments}: {exc}") from None
 
 
 def shutdown_deadline(broker_silent_for: float | None) -> float:

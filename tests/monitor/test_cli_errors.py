@@ -321,6 +321,35 @@ def test_rules_check_passes_the_shipped_rules_and_a_missing_file_is_an_error(tmp
     )
 
 
+@pytest.mark.parametrize(
+    ("setting", "text", "fragment"),
+    [
+        (
+            "MONITOR_EXPERIMENTS",
+            "experiments:\n  - {name: e, control: a, treatment: b, alpha: 7}\n",
+            "alpha: 7 is outside",
+        ),
+        ("MONITOR_ALERT_RULES", "rules: [{name: r, signal: metrik, severity: info}]\n", "rule 'r'"),
+    ],
+)
+def test_a_bad_experiments_or_rules_file_stops_the_worker_before_anything_opens(
+    tmp_path, setting: str, text: str, fragment: str
+) -> None:
+    """Before: the worker checked the broker, created and migrated the store, then said it."""
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    store = tmp_path / "store"
+    env = {
+        setting: str(config),
+        "MONITOR_CLICKHOUSE_URL": f"chdb://{store}",
+        "MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1",  # nothing listens: never asked
+    }
+    result = cli(env, "worker")
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert f"error: {setting}={config}" in result.stderr and fragment in result.stderr
+    assert not store.exists()
+
+
 def test_rules_check_without_a_file_checks_what_the_worker_would_load(tmp_path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(
