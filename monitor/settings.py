@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     web_token: SecretStr | None = Field(
         None, description="bearer token for every web endpoint but /health and /metrics"
     )
+    web_secure_cookie: bool = Field(
+        False,
+        description="mark the dashboard's token cookie Secure: set it when browsers reach the "
+        "web port through TLS (a proxy in front of it)",
+    )
     query_timeout: str = Field("30s", description="max_execution_time of a /query statement")
     query_max_rows: int = Field(100_000, ge=1, description="max_result_rows of a /query statement")
     query_max_bytes: int = Field(

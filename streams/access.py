@@ -92,9 +92,10 @@ def _same(token: str, supplied: str | None) -> bool:
 
 
 def token_middleware(
-    token: str,
+    token: str, *, secure_cookie: bool = False
 ) -> Callable[[web.Request, _Handler], Awaitable[web.StreamResponse]]:
-    """aiohttp middleware: 401 on every path but OPEN_PATHS without the bearer token (or, for GET, its cookie)."""
+    """aiohttp middleware: 401 on every path but OPEN_PATHS without the bearer token (or, for GET,
+    its cookie, marked ``Secure`` with ``secure_cookie``: browsers then send it over TLS only)."""
 
     @web.middleware
     async def require_token(request: web.Request, handler: _Handler) -> web.StreamResponse:
@@ -108,7 +109,14 @@ def token_middleware(
                     [(k, v) for k, v in request.query.items() if k != "token"]
                 )
                 response = web.HTTPSeeOther(str(target))
-                response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")
+                response.set_cookie(
+                    TOKEN_COOKIE,
+                    token,
+                    httponly=True,
+                    samesite="Strict",
+                    path="/",
+                    secure=secure_cookie or None,
+                )
                 return response
             if _same(token, request.cookies.get(TOKEN_COOKIE)):
                 return await handler(request)

@@ -47,7 +47,9 @@ def register_views(app: faust.App, wiring: Wiring) -> None:
     token = wiring.settings.web_token_value
     web_app = app.web.web_app  # type: ignore[attr-defined]  # the aiohttp driver's application
     if token is not None:
-        web_app.middlewares.append(token_middleware(token))
+        web_app.middlewares.append(
+            token_middleware(token, secure_cookie=wiring.settings.web_secure_cookie)
+        )
     web_app.on_shutdown.append(partial(stop_queries, wiring))
     add_dashboard(web_app, wiring)
     add_metrics_and_health(app, wiring)

@@ -106,7 +106,9 @@ def dashboard_routes(
     ]
 
 
-def run_ui(reader: Any, host: str, port: int, token: str | None) -> None:
+def run_ui(
+    reader: Any, host: str, port: int, token: str | None, *, secure_cookie: bool = False
+) -> None:
     """``monitor ui``: serve the dashboard of ``reader`` on ``host:port`` until interrupted."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -115,7 +117,7 @@ def run_ui(reader: Any, host: str, port: int, token: str | None) -> None:
     app = web.Application()
     if token:
         app.middlewares.append(
-            cast(Any, token_middleware(token))
+            cast(Any, token_middleware(token, secure_cookie=secure_cookie))
         )  # an aiohttp @middleware function
     app.add_routes(dashboard_routes(reader, ThreadPoolExecutor(1, thread_name_prefix="ui")))
     web.run_app(app, host=host, port=port, print=None)

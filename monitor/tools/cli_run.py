@@ -217,4 +217,4 @@ def ui(
         f"dashboard of {settings.clickhouse_url}: http://{host}:{port}/"
         + ("  (open it once with ?token=$MONITOR_WEB_TOKEN)" if settings.web_token_value else "")
     )
-    run_ui(reader, host, port, settings.web_token_value)
+    run_ui(reader, host, port, settings.web_token_value, secure_cookie=settings.web_secure_cookie)

@@ -11,11 +11,11 @@ from aiohttp import web
 from streams.access import TOKEN_COOKIE, token_middleware
 
 
-async def _calls() -> dict[str, object]:
+async def _calls(secure_cookie: bool = False) -> dict[str, object]:
     async def ok(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    app = web.Application(middlewares=[token_middleware("t0ken")])
+    app = web.Application(middlewares=[token_middleware("t0ken", secure_cookie=secure_cookie)])
     app.router.add_get("/", ok)
     app.router.add_post("/query", ok)
     runner = web.AppRunner(app)
@@ -52,5 +52,14 @@ def test_token_query_sets_a_strict_httponly_cookie_for_get_only() -> None:
     status, location, cookie = out["redirect"]
     assert status == 303 and location == "/?model=m"
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie  # plain HTTP on loopback: a Secure cookie would never come back
     assert out["with cookie"] == 200
     assert out["post with cookie"] == 401
+
+
+def test_behind_a_tls_proxy_the_cookie_is_marked_secure() -> None:
+    """MONITOR_WEB_SECURE_COOKIE: before, the cookie could not be marked Secure, so a browser that
+    once reached the host over plain HTTP sent the token in clear text."""
+    out = asyncio.run(_calls(secure_cookie=True))
+    _, _, cookie = out["redirect"]
+    assert "Secure" in cookie and "HttpOnly" in cookie
