@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.reader import live_owner, owner_path
 from monitor.adapters.readonly_query import QueryLimits, ReadOnlyQueries
-from monitor.adapters.redis_calls import unprotected_warning
+from monitor.adapters.redis_calls import check_key_access, unprotected_warning
+from monitor.adapters.redis_join_store import WORKER_NEEDS
 from monitor.adapters.remote_store import RemoteStore, StoreLock, wait_for_owner
 from monitor.adapters.source_log import SourceLog
 from monitor.adapters.store_secret import issue_secret, secret_path
@@ -156,6 +158,8 @@ class Wiring:
             **self._instance_marker(f"{s.app_id}:shadow:"),
         )
         shadow_join.setup()
+        if s.redis_dsn:  # an ACL that leaves out a key pattern or a script: said now, not later
+            self._check_redis_access([self.join_store, shadow_join])
         self.shadow_stage = ShadowStage(
             shadow_join,
             window_seconds=s.window_seconds,
@@ -163,6 +167,22 @@ class Wiring:
             embedding_rate=s.embedding_sample_rate,
         )
         log.info("join store: %s", "redis" if self.settings.redis_dsn else "in-process memory")
+
+    def _check_redis_access(self, join_stores: list[JoinStore]) -> None:
+        """Write and delete a probe key under each prefix the worker uses (alert claims included),
+        and run the join stores' expiry script once: a :class:`StoreRefused` at start when the
+        user's ACL refuses one of them."""
+        s = self.settings
+        assert s.redis_dsn is not None
+        check_key_access(
+            s.redis_dsn,
+            [f"{s.app_id}:{name}:" for name in ("join", "shadow", "alert-sent")],
+            "Redis join store",
+            WORKER_NEEDS,
+            redis_client_options(s),
+        )
+        for store in join_stores:
+            store.expire(time.time())
 
     @classmethod
     def build(cls, settings: Settings) -> Wiring:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from monitor.adapters.redis_errors import store_error, unreachable_or_refused
 from monitor.redact import mask_url
 
-__all__ = ["JUDGE_NEEDS", "RedisCalls", "check_redis", "unprotected_warning"]
+__all__ = ["JUDGE_NEEDS", "RedisCalls", "check_key_access", "check_redis", "unprotected_warning"]
 
 T = TypeVar("T")
 
@@ -43,6 +43,30 @@ def check_redis(url: str, subject: str, client_options: dict[str, Any] | None = 
         client.ping()
     except (redis.RedisError, OSError) as exc:
         raise unreachable_or_refused(exc, url, subject, JUDGE_NEEDS) from exc
+    finally:
+        client.close()
+
+
+def check_key_access(
+    url: str,
+    prefixes: list[str],
+    subject: str,
+    needs: str,
+    client_options: dict[str, Any] | None = None,
+) -> None:
+    """A ``SET`` (10 s TTL) and a ``DEL`` of a probe key under each of ``prefixes``: an ACL whose
+    key patterns leave one out is a :class:`StoreRefused` at start, not at the first batch or the
+    first alert."""
+    import redis
+
+    client = _client(url, dict(client_options or {}))
+    try:
+        for prefix in prefixes:
+            key = f"{prefix}access-probe"
+            client.set(key, "1", px=10_000)
+            client.delete(key)
+    except (redis.RedisError, OSError) as exc:
+        raise unreachable_or_refused(exc, url, subject, needs) from exc
     finally:
         client.close()
 

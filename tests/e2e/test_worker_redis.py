@@ -189,3 +189,67 @@ def test_a_password_a_redis_without_one_ignores_is_warned_about(
     ), warned
     assert "forgotten-pw-secret" not in worker.log_path.read_text()
     assert "asks none" not in protected.log_path.read_text()
+
+
+SECURITY_DOC = Path(__file__).resolve().parents[2] / "docs" / "SECURITY.md"
+
+
+def documented_acl(app_id: str) -> list[str]:
+    """The worker's Redis ACL as docs/SECURITY.md gives it, for ``app_id``."""
+    found = re.search(r"`ACL SETUSER monitor on >PASSWORD ([^`]+)`", SECURITY_DOC.read_text())
+    assert found, "docs/SECURITY.md gives no ACL SETUSER line for the worker"
+    return [rule.replace("~app:", f"~{app_id}:") for rule in found.group(1).split()]
+
+
+def test_the_documented_acl_runs_a_worker_and_one_missing_a_key_pattern_stops_it_at_start(
+    deployment, start_worker
+) -> None:
+    """Before: a user whose ACL left out the alert claims' keys started, ingested, and stopped at
+    its first alert (or, without the join keys, at its first batch)."""
+    import redis
+
+    app_id = deployment.env()["MONITOR_APP_ID"]
+    rules = documented_acl(app_id)
+    admin = redis.Redis(host="127.0.0.1", port=6379)
+    users = {
+        f"{app_id}-full": rules,
+        f"{app_id}-narrow": [r for r in rules if "alert-sent" not in r],
+    }
+    for user, granted in users.items():
+        admin.execute_command("ACL", "SETUSER", user, "reset", "on", ">acl-pw-secret", *granted)
+    try:
+        full = f"redis://{app_id}-full:acl-pw-secret@127.0.0.1:6379/0"
+        worker = start_worker(MONITOR_REDIS_URL=full)
+        now = time.time()
+        topics = deployment.topics
+        publish_raw(
+            deployment.broker.bootstrap, topics["inference"], [orjson.dumps([inference("a", now)])]
+        )
+        wait_until(lambda: written_inferences(worker) == 1, what="a batch through the ACL user")
+        assert worker.stop(timeout=30) == 0
+
+        narrow = f"redis://{app_id}-narrow:acl-pw-secret@127.0.0.1:6379/0"
+        env = {
+            **deployment.env("store2"),
+            "MONITOR_REDIS_URL": narrow,
+            "MONITOR_WEB_PORT": str(free_port()),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "monitor", "worker"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr[-2000:]
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith(
+            f"error: Redis join store at redis://{app_id}-narrow:***@127.0.0.1:6379/0 "
+            "refused a command to MONITOR_REDIS_URL's user (NOPERM"
+        ), last
+        assert "acl-pw-secret" not in done.stderr + done.stdout
+    finally:
+        for user in users:
+            admin.execute_command("ACL", "DELUSER", user)
+        admin.close()
