@@ -10,12 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from monitor.errors import ConfigError
+from monitor.experiments.config import ExperimentSpec
 from monitor.experiments.formatting import effect_parts, p_value_text, precision_for
 from monitor.experiments.report import METRIC_ROW_COLUMNS, SUMMARY_COLUMNS
 from monitor.tools.cli_options import ConfigOption, FormatOption, cli_settings
 from monitor.tools.cli_support import Format, counted, print_rows
 
 __all__ = [
+    "declaration_lines",
     "experiment_app",
     "experiments_app",
     "table_row",
@@ -54,42 +56,67 @@ def experiments_check(file: Annotated[Path, typer.Argument(help="YAML experiment
         raise ConfigError(f"{file} does not exist")
     specs = load_experiments(file)
     typer.echo(f"{file}: {counted(len(specs), 'experiment')} OK")
-    print_rows(
-        [
-            "experiment",
-            "model",
-            "control",
-            "treatment",
-            "split",
-            "primary_metric",
-            "guardrails",
-            "mde",
-            "alpha",
-        ],
-        [
-            (
-                s.name,
-                s.model or "-",
-                s.control,
-                s.treatment,
-                f"{s.split[0]:g}/{s.split[1]:g}",
-                s.primary_metric,
-                ", ".join(
-                    f"{g.metric}" + (f" (margin {g.margin:g})" if g.margin else "")
-                    for g in s.guardrails
-                ),
-                "-" if s.minimum_detectable_effect is None else s.minimum_detectable_effect,
-                s.alpha,
-            )
-            for s in specs
-        ],
-        Format.table,
-    )
+    for spec in specs:
+        typer.echo("")
+        typer.echo("\n".join(declaration_lines(spec)))
     keys = cli_settings(None).segment_keys
     for s in specs:
         unknown = [key for key in s.segments if key not in keys]
         if unknown:
             typer.echo(unsegmented_note(s.name, unknown, keys), err=True)
+
+
+def declaration_lines(spec: ExperimentSpec) -> list[str]:
+    """What the workers will measure for ``spec``, as ``monitor experiments check`` prints it.
+
+    >>> from monitor.experiments.config import load_experiments
+    >>> (spec,) = load_experiments(
+    ...     "experiments: [{name: e, control: a, treatment: b, split: {a: 9, b: 1},"
+    ...     " metrics: [satisfaction], covariate: prior_tasks, minimum_detectable_effect: 0.03}]")
+    >>> print("\\n".join(declaration_lines(spec)))
+    e
+      variants        a (control) 90 %, b (treatment) 10 %
+      primary metric  task_completion, minimum detectable effect 0.03, alpha 0.05, power 0.8
+      guardrails      human_takeover, bad_case, latency_ms (margin 0: harmed by any worsening)
+      also reported   satisfaction
+      covariate       prior_tasks (CUPED)
+      segments        none
+    """
+    margins = {g.margin for g in spec.guardrails}
+    guardrails = ", ".join(
+        g.metric + (f" (margin {g.margin:g})" if len(margins) > 1 else "") for g in spec.guardrails
+    )
+    if len(margins) == 1:
+        (margin,) = margins
+        guardrails += (
+            " (margin 0: harmed by any worsening)" if margin == 0 else f" (margin {margin:g})"
+        )
+    mde = (
+        "no minimum detectable effect (no planned sample)"
+        if spec.minimum_detectable_effect is None
+        else f"minimum detectable effect {spec.minimum_detectable_effect:g}"
+    )
+    rows = [
+        (
+            "variants",
+            f"{_role(spec.control, 'control')} {spec.split[0]:.0%}, "
+            f"{_role(spec.treatment, 'treatment')} {spec.split[1]:.0%}".replace("%", " %"),
+        ),
+        (
+            "primary metric",
+            f"{spec.primary_metric}, {mde}, alpha {spec.alpha:g}, power {spec.power:g}",
+        ),
+        ("guardrails", guardrails or "none"),
+        ("also reported", ", ".join(spec.metrics) or "none"),
+        ("covariate", f"{spec.covariate} (CUPED)" if spec.covariate else "none"),
+        ("segments", ", ".join(spec.segments) or "none"),
+    ]
+    title = spec.name + (f" (model {spec.model})" if spec.model else "")
+    return [title, *(f"  {label:<15} {value}" for label, value in rows)]
+
+
+def _role(variant: str, role: str) -> str:
+    return variant if variant == role else f"{variant} ({role})"
 
 
 def unsegmented_note(experiment: str, unknown: list[str], keys: list[str]) -> str:

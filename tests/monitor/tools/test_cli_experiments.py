@@ -155,3 +155,38 @@ def test_check_names_declared_segments_the_workers_compute_no_rows_for(tmp_path:
     )
     result = CliRunner().invoke(app, check, env={"MONITOR_SEGMENT_KEYS": '["tenant", "region"]'})
     assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_check_shows_what_the_workers_will_measure_for_each_experiment(tmp_path: Path) -> None:
+    """Before: a table of variants, primary metric, guardrails, mde and alpha; the covariate, the
+    metrics also reported, the segments and the power were not shown."""
+    declared = tmp_path / "experiments.yaml"
+    declared.write_text(
+        DECLARED.replace(
+            "covariate: prior_tasks",
+            "covariate: prior_tasks\n    metrics: [kpi.revenue]\n    segments: [region]",
+        )
+    )
+    result = CliRunner().invoke(
+        app, ["experiments", "check", str(declared)], env={"MONITOR_SEGMENT_KEYS": '["region"]'}
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        f"{declared}: 2 experiments OK\n"
+        "\n"
+        "prompt-v3\n"
+        "  variants        control 50 %, treatment 50 %\n"
+        "  primary metric  task_completion, no minimum detectable effect (no planned sample), alpha 0.05, power 0.8\n"
+        "  guardrails      human_takeover (margin 0), latency_ms (margin 25)\n"
+        "  also reported   kpi.revenue\n"
+        "  covariate       prior_tasks (CUPED)\n"
+        "  segments        region\n"
+        "\n"
+        "aa\n"
+        "  variants        control 50 %, treatment 50 %\n"
+        "  primary metric  task_completion, minimum detectable effect 0.05, alpha 0.05, power 0.8\n"
+        "  guardrails      human_takeover, bad_case, latency_ms (margin 0: harmed by any worsening)\n"
+        "  also reported   none\n"
+        "  covariate       none\n"
+        "  segments        none\n"
+    )
