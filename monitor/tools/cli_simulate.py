@@ -24,17 +24,26 @@ def simulate(
     seed: int = typer.Option(
         7, help="the same seed and span give the same events, shifted in time"
     ),
+    shadow: float = typer.Option(
+        0.0,
+        min=0.0,
+        max=1.0,
+        help="share of production requests a shadow candidate (v3) answers too, among the "
+        "inference events (docs/experiments.md, 'Try it')",
+    ),
     force: bool = typer.Option(False, "--force", help="overwrite files of these names"),
 ) -> None:
     """Write files of simulated traffic to replay: reference, inference and feedback JSONL.
 
-    The demo's support assistant: versions v1 and v2, feedback for about 70 % of requests a few
-    seconds later, v2's inputs and outcomes shifted after --drift-at of the span.
+    The demo's support assistant: versions v1 and v2 (the two arms of the A/B experiment
+    support-assistant-versions), feedback for about 70 % of requests a few seconds later, v2's
+    inputs and outcomes shifted after --drift-at of the span; with --shadow, a shadow candidate v3.
     """
     from monitor.contract.timestamps import utc_text
     from monitor.errors import ConfigError
     from monitor.tools.cli_support import parse_duration_option
     from monitor.tools.sample_traffic import simulated_traffic, write_sample_files
+    from monitor.tools.simulator import SHADOW_VERSION
 
     seconds = parse_duration_option(span, "--span")
     if seconds <= 0:
@@ -46,6 +55,7 @@ def simulate(
         reference=reference,
         drift_at=drift_at,
         seed=seed,
+        shadow=shadow,
     )
     ref, inf, fb = write_sample_files(traffic, out, force=force)
     drift = (
@@ -56,8 +66,10 @@ def simulate(
     typer.echo(
         f"{ref}: {len(traffic.reference):,} undrifted inference events (a baseline's reference)"
     )
+    shadows = sum(e.get("deployment") == "shadow" for e in traffic.inferences)
+    candidate = f" ({shadows:,} of them shadow answers of {SHADOW_VERSION})" if shadows else ""
     typer.echo(
-        f"{inf}: {len(traffic.inferences):,} inference events of {traffic.model}, "
+        f"{inf}: {len(traffic.inferences):,} inference events of {traffic.model}{candidate}, "
         f"{utc_text(traffic.start)} to {utc_text(traffic.end)} UTC{drift}"
     )
     typer.echo(f"{fb}: {len(traffic.feedback):,} feedback events")
@@ -65,3 +77,6 @@ def simulate(
     typer.echo(f"  monitor baseline build --model {traffic.model} --version v1 {ref}")
     typer.echo(f"  monitor replay {inf} --kind inference --rate 1000")
     typer.echo(f"  monitor replay {fb} --kind feedback")
+    typer.echo(f"  monitor experiment report --experiment {traffic.model}-versions")
+    if shadows:
+        typer.echo(f"  monitor shadow report --model {traffic.model}")

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from monitor.errors import ConfigError
-from monitor.tools.simulator import TrafficSimulator
+from monitor.tools.simulator import SHADOW_VERSION, TrafficSimulator
 
 __all__ = ["SAMPLE_FILES", "SimulatedTraffic", "simulated_traffic", "write_sample_files"]
 
@@ -46,11 +46,19 @@ class SimulatedTraffic:
 
 
 def simulated_traffic(
-    *, events: int, span: float, end: float, reference: int, drift_at: float, seed: int = 7
+    *,
+    events: int,
+    span: float,
+    end: float,
+    reference: int,
+    drift_at: float,
+    seed: int = 7,
+    shadow: float = 0.0,
 ) -> SimulatedTraffic:
     """``events`` inference events evenly over ``[end - span, end]`` in one-second ticks (the
     drifted version shifts after ``drift_at`` of the span; 1 or more: never), their feedback, and
-    ``reference`` undrifted events drawn with a seed of their own."""
+    ``reference`` undrifted events drawn with a seed of their own; with ``shadow``, the shadow
+    candidate's answers to that share of the production requests, among the inference events."""
     if events < 1 or reference < 0 or span <= 0:
         raise ConfigError(
             f"events {events}, reference {reference}, span {span}: need events ≥ 1, reference ≥ 0, span > 0"
@@ -65,7 +73,10 @@ def simulated_traffic(
         now = start + tick * span / ticks
         sim.drifted = drift_from is not None and now >= drift_from
         due = (tick + 1) * events // ticks - tick * events // ticks
-        inferences += sim.inferences(now, due)
+        batch = sim.inferences(now, due)
+        inferences += batch
+        if shadow > 0:  # each 50 ms after the production answer it mirrors: in time order
+            inferences += sim.shadow_answers(batch, version=SHADOW_VERSION, share=shadow)
         feedback += sim.due_feedback(now)
     feedback += sim.due_feedback(math.inf)
     before = TrafficSimulator(seed=seed + 1).inferences(start - 1.0, reference)

@@ -19,7 +19,7 @@ import numpy as np
 from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.contract.fields import to_json_event
 
-__all__ = ["TrafficSimulator"]
+__all__ = ["SHADOW_VERSION", "TrafficSimulator"]
 
 LANGUAGES = ("en", "es", "de", "fr")
 CHANNELS = ("web", "app", "email", "voice")
@@ -41,6 +41,9 @@ REPLIES = {
     "cancellation": "Your subscription is cancelled at the end of the period.",
 }
 DRIFT_TEXT = "注文{n}の配送状況を教えてください。急いでいます"
+
+
+SHADOW_VERSION = "v3"  # the shadow candidate's version
 
 
 class TrafficSimulator:
@@ -169,7 +172,7 @@ class TrafficSimulator:
     def shadow_answers(
         self,
         events: list[dict[str, Any]],
-        version: str = "v3",
+        version: str = SHADOW_VERSION,
         share: float = 0.5,
         agreement: float = 0.92,
     ) -> list[dict[str, Any]]:
