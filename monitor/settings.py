@@ -258,7 +258,11 @@ class Settings(BaseSettings):
         description="a judge score from which an answer counts as good (kappa)",
     )
     judge_metrics_port: int | None = Field(
-        None, description="Prometheus port of `monitor judge` (127.0.0.1); unset: no endpoint"
+        None, description="Prometheus port of `monitor judge`; unset: no endpoint"
+    )
+    judge_metrics_host: str = Field(
+        "127.0.0.1",
+        description="interface of `monitor judge`'s Prometheus port (no token: a private network only)",
     )
 
     @field_validator(*DURATION_FIELDS)

@@ -195,8 +195,9 @@ async def run_judge(
     # what has started is closed however start-up or the loop ends, the last started first
     async with AsyncExitStack() as started:
         if s.judge_metrics_port is not None:
-            check_listen("127.0.0.1", s.judge_metrics_port, "MONITOR_JUDGE_METRICS_PORT")
-            server, _ = start_http_server(s.judge_metrics_port, addr="127.0.0.1", registry=registry)
+            host, port = s.judge_metrics_host, s.judge_metrics_port
+            check_listen(host, port, "MONITOR_JUDGE_METRICS_PORT")
+            server, _ = start_http_server(port, addr=host, registry=registry)
             started.callback(server.server_close)
             started.callback(server.shutdown)
         # each stop is pushed before its start: it also closes a start that failed half-way

@@ -267,10 +267,38 @@ def test_monitor_env_vars_are_settings_or_documented() -> None:
     assert not unknown, (
         f"MONITOR_* variables neither in Settings nor in NOT_YET_IN_SETTINGS: {unknown}"
     )
-    known = {k: v for k, v in env.items() if k in fields}
+    # an unvalued entry (judging) passes .env's value through, or none
+    known = {k: v for k, v in env.items() if k in fields and v is not None}
     settings = Settings(**{k.removeprefix("MONITOR_").lower(): v for k, v in known.items()})
     assert settings.web_host == "0.0.0.0"
     check_web_bind(settings)  # the worker's own start-up check: all interfaces need the token
+
+
+def test_the_judge_runner_is_opt_in_and_scraped_where_it_listens() -> None:
+    """MonitorJudgeDown / MonitorJudgeAbsent read job monitor-judge: it must exist and find the runner."""
+    services = compose()["services"]
+    judge = services["monitor-judge"]
+    assert judge["command"] == "monitor judge" and judge["profiles"] == ["judge"]
+    assert judge["image"] == services["monitor"]["image"] and "ports" not in judge
+    env = judge["environment"]
+    fields = {f"MONITOR_{name.upper()}" for name in Settings.model_fields}
+    assert set(env) <= fields, set(env) - fields
+    # compose interpolates services of every profile: a ${...:?} here would stop a stack without a judge
+    for name in ("MONITOR_JUDGE_URL", "MONITOR_JUDGE_MODEL", "MONITOR_JUDGE_API_KEY"):
+        assert name in env and env[name] is None, name
+    for name in ("MONITOR_JUDGE_URL", "MONITOR_JUDGE_MODEL", "MONITOR_JUDGE_SAMPLE_RATE"):
+        assert env[name] == services["monitor"]["environment"][name], f"workers and runner: {name}"
+    assert env["MONITOR_REDIS_URL"] == services["monitor"]["environment"]["MONITOR_REDIS_URL"]
+    settings = Settings(
+        **{k.removeprefix("MONITOR_").lower(): v for k, v in env.items() if v is not None}
+    )
+    assert settings.judge_metrics_host == "0.0.0.0" and settings.judge_metrics_port is not None
+    assert settings.judge_metrics_port in _container_ports(judge)
+    prometheus = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    job = {j["job_name"]: j for j in prometheus["scrape_configs"]}["monitor-judge"]
+    sd = job["dns_sd_configs"][0]
+    assert sd["names"] == ["monitor-judge"] and sd["port"] == settings.judge_metrics_port
+    assert job.get("metrics_path", "/metrics") == "/metrics"
 
 
 def _container_ports(service: dict[str, Any]) -> set[int]:
