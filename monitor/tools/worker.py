@@ -121,10 +121,11 @@ def check_files(settings: Settings) -> None:
 
     configured_rules(settings.alert_rules)  # its errors name MONITOR_ALERT_RULES
     if settings.experiments:
+        value = settings.experiments if "\n" not in settings.experiments else "(YAML text)"
         try:
             load_experiments(settings.experiments)
         except ConfigError as exc:
-            raise ConfigError(f"MONITOR_EXPERIMENTS={settings.experiments}: {exc}") from None
+            raise ConfigError(f"MONITOR_EXPERIMENTS={value}: {exc}") from None
 
 
 def shutdown_deadline(broker_silent_for: float | None) -> float:
