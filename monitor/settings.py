@@ -287,6 +287,11 @@ class Settings(BaseSettings):
         return self.judge_topic or f"{self.app_id}.judge"
 
     @property
+    def judge_group(self) -> str:
+        """The consumer group of ``monitor judge`` on the judge topic."""
+        return f"{self.app_id}-judge"
+
+    @property
     def judge_enabled(self) -> bool:
         """Judging is on only when an endpoint and a model are configured."""
         return bool(self.judge_url and self.judge_model)

@@ -257,7 +257,7 @@ async def _kafka_clients(s: Settings) -> tuple[AIOKafkaConsumer, AIOKafkaProduce
     consumer = AIOKafkaConsumer(
         s.judge_records_topic,
         bootstrap_servers=bootstrap,
-        group_id=f"{s.app_id}-judge",
+        group_id=s.judge_group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         **options,
