@@ -40,6 +40,7 @@ __all__ = [
     "BatchCutter",
     "SourceConsumer",
     "WrittenOffsets",
+    "fetchable_end",
     "ingest_group",
     "max_fetch_bytes",
 ]
@@ -74,6 +75,24 @@ def max_fetch_bytes(settings: Settings) -> int:
     4194304
     """
     return max(settings.max_message_bytes * 4, 4_194_304)
+
+
+def fetchable_end(highwater: int, last_stable: int | None, isolation: str) -> int:
+    """The offset past the last one a fetch can return: the high watermark, or the last stable
+    offset when only committed transactions are read (records of a transaction still open lie
+    between them and come with its commit).
+
+    A transaction's commit or abort marker is an offset no fetch returns as a record, but the
+    consumer's position moves past it once it is fetched, so it ends no wait.
+
+    >>> fetchable_end(120, 100, "read_uncommitted"), fetchable_end(120, 100, "read_committed")
+    (120, 100)
+    >>> fetchable_end(120, None, "read_committed")
+    120
+    """
+    if isolation == "read_committed" and last_stable is not None and last_stable >= 0:
+        return min(highwater, last_stable)
+    return highwater
 
 
 class WrittenOffsets:
@@ -303,6 +322,8 @@ class SourceConsumer:
         )
         self._idle = asyncio.Event()  # no batch in hand
         self._idle.set()
+        self._assigned_at = 0.0  # epoch seconds of the last assignment
+        self.isolation = str(self.client_options.get("isolation_level", "read_uncommitted"))
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -390,6 +411,7 @@ class SourceConsumer:
         await self._commit(only=revoked)
 
     async def on_assigned(self, assigned: set[tuple[str, int]]) -> None:
+        self._assigned_at = time.time()
         self.cutter.drop_held()  # every partition's position starts again from its commit
         self.offsets.keep_only(assigned)
         self.notify_assigned()  # another worker may have written meanwhile
@@ -408,19 +430,28 @@ class SourceConsumer:
 
     async def _behind(self) -> set[tuple[str, int]]:
         """The assigned partitions whose log ends past the consumer's position, as their last
-        fetch answered within :data:`ANSWERED_WITHIN` seconds reported it."""
+        fetch answered within :data:`ANSWERED_WITHIN` seconds reported it, and, for
+        :data:`ANSWERED_WITHIN` seconds after an assignment, those no fetch has answered yet (their
+        records, fetched from the committed offset, may be older than another partition's)."""
         consumer, behind = self.consumer, set()
-        answered_since = (time.time() - ANSWERED_WITHIN) * 1000
+        now = time.time()
+        answered_since = (now - ANSWERED_WITHIN) * 1000
+        just_assigned = now - self._assigned_at < ANSWERED_WITHIN
         for tp in consumer.assignment():
             high = consumer.highwater(tp)
             answered = consumer.last_poll_timestamp(tp)
-            if high is None or answered is None or answered < answered_since:
+            if high is None or answered is None:
+                if just_assigned:
+                    behind.add((tp.topic, tp.partition))
+                continue
+            if answered < answered_since:
                 continue
             try:  # known once the partition was fetched; a position being reset is not waited for
-                if await asyncio.wait_for(consumer.position(tp), 0.05) < high:
-                    behind.add((tp.topic, tp.partition))
+                position = await asyncio.wait_for(consumer.position(tp), 0.05)
             except (IllegalStateError, TimeoutError):  # revoked meanwhile, or being reset
                 continue
+            if position < fetchable_end(high, consumer.last_stable_offset(tp), self.isolation):
+                behind.add((tp.topic, tp.partition))
         return behind
 
     async def _commit(self, only: Iterable[tuple[str, int]] | None = None) -> None:

@@ -75,3 +75,66 @@ def test_batches_follow_record_time_when_a_partitions_fetch_spans_less_time(depl
     assert len(times) == LARGE + SMALL
     behind = [(a, b) for a, b in pairwise(times) if b < a]
     assert behind == [], f"{len(behind)} records came after later ones, first {behind[:3]}"
+
+
+async def behind_at_assignment_and_after(settings: Settings) -> tuple[set, set, float]:
+    """The partitions the consumer counts behind as it is assigned (before any fetch answered),
+    those once every record was taken, and the seconds from the first batch to the last."""
+    taken: list[RawMessage] = []
+    handled: list[float] = []
+
+    async def handle(batch: list[RawMessage]) -> None:
+        taken.extend(batch)
+        handled.append(time.monotonic())
+
+    def assigned() -> None:  # runs in the rebalance listener, before any fetch of the assignment
+        checks.append(asyncio.get_running_loop().create_task(consumer._behind()))
+
+    checks: list[asyncio.Task[set[tuple[str, int]]]] = []
+    consumer = SourceConsumer(settings, {}, handle, assigned)
+    await consumer.start()
+    deadline = time.monotonic() + 60
+    try:
+        await consumer.run(lambda: len(taken) >= 40 or time.monotonic() > deadline)
+        took = handled[-1] - handled[0]
+        after = await consumer._behind()
+    finally:
+        await consumer.stop()
+    return await checks[0], after, took
+
+
+def test_a_partition_not_fetched_yet_after_an_assignment_is_waited_for(deployment):
+    """Right after an assignment no fetch has reported a partition's log end: one whose records
+    are older than another's first fetched ones was not waited for, and the first batches ran
+    ahead of it. It now counts as behind until its first fetch answers (within ALIGN_WAIT a
+    batch); a partition fetched to its end is not behind, so no batch waits for it."""
+    inference = deployment.topics["inference"]
+    now = int(time.time() * 1000)
+
+    async def publish_both() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=deployment.broker.bootstrap)
+        await producer.start()
+        try:
+            for i in range(20):
+                await producer.send(inference, orjson.dumps({"t": now + i}), partition=0)
+                old = now - 3_600_000 + i
+                await producer.send(inference, orjson.dumps({"t": old}), partition=1)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    asyncio.run(publish_both())
+    settings = Settings(
+        kafka_bootstrap=deployment.broker.bootstrap,
+        inference_topic=inference,
+        feedback_topic=deployment.topics["feedback"],
+        app_id=f"{deployment.prefix}-app",
+        session_timeout=6.0,
+        batch_size=10,
+        batch_within=0.2,
+    )
+    at_assignment, after, took = asyncio.run(behind_at_assignment_and_after(settings))
+    assigned = {(inference, 0), (inference, 1), (deployment.topics["feedback"], 0)}
+    assert assigned <= at_assignment
+    assert after == set()
+    assert took < 1.0, f"the batches took {took:.1f} s: a batch waited for a partition not behind"

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.folding.pipeline import RawMessage
-from streams.source_consumer import BatchCutter, WrittenOffsets
+from streams.source_consumer import BatchCutter, WrittenOffsets, fetchable_end
 
 KINDS = {"inf": "inference", "fb": "feedback"}
 
@@ -273,3 +273,13 @@ def test_a_partition_behind_is_waited_for_a_while_and_not_beyond_four_batches_he
     cutter = BatchCutter(fetch, KINDS, 4, 60.0, clock=lambda: fetch.now, behind=Behind(("inf", 0)))
     assert len(asyncio.run(cutter.next_batch(lambda: False))) == 4
     assert len(fetch.calls) == 1  # four batches held: cut at once
+
+
+def test_a_partition_is_behind_only_up_to_the_last_offset_a_fetch_can_return():
+    """Reading committed transactions only, the records of an open one (past the last stable
+    offset) come with its commit: a position at the last stable offset is not behind, or every
+    batch waited ALIGN_WAIT for records no fetch returns."""
+    assert fetchable_end(120, 100, "read_committed") == 100
+    assert fetchable_end(120, 100, "read_uncommitted") == 120  # the worker's own: every record
+    assert fetchable_end(120, None, "read_committed") == 120  # a broker without it: no change
+    assert fetchable_end(120, -1, "read_committed") == 120
