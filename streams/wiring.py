@@ -31,7 +31,7 @@ from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.reader import live_owner, owner_path
 from monitor.adapters.readonly_query import QueryLimits, ReadOnlyQueries
-from monitor.adapters.redis_calls import check_key_access, unprotected_warning
+from monitor.adapters.redis_calls import check_key_access
 from monitor.adapters.redis_join_store import WORKER_NEEDS
 from monitor.adapters.remote_store import RemoteStore, StoreLock, wait_for_owner
 from monitor.adapters.source_log import SourceLog
@@ -126,10 +126,6 @@ class Wiring:
             **self._instance_marker(f"{s.app_id}:join:"),
         )
         self.join_store.setup()
-        if s.redis_dsn:  # reachable and taking the URL's credentials: is it protected at all?
-            warning = unprotected_warning(s.redis_dsn, "MONITOR_REDIS_URL", redis_client_options(s))
-            if warning:
-                log.warning("%s", warning)
         self.outcome_stage = OutcomeStage(
             self.join_store,
             window_seconds=s.window_seconds,

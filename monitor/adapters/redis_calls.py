@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from monitor.adapters.redis_errors import store_error, unreachable_or_refused
 from monitor.redact import mask_url
 
-__all__ = ["JUDGE_NEEDS", "RedisCalls", "check_key_access", "check_redis", "unprotected_warning"]
+__all__ = ["JUDGE_NEEDS", "RedisCalls", "check_key_access", "check_redis"]
 
 T = TypeVar("T")
 
@@ -69,38 +69,6 @@ def check_key_access(
         raise unreachable_or_refused(exc, url, subject, needs) from exc
     finally:
         client.close()
-
-
-def unprotected_warning(
-    url: str, setting: str, client_options: dict[str, Any] | None = None
-) -> str | None:
-    """A warning when ``url`` carries a password its Redis does not ask for: redis-py ignores
-    Redis's "AUTH called without any password configured", so the password looks like protection
-    it is not. ``None`` when the URL has none, or Redis refuses a client without it.
-
-    >>> unprotected_warning("redis://127.0.0.1:6379/0", "MONITOR_REDIS_URL") is None
-    True
-    """
-    from urllib.parse import urlsplit, urlunsplit
-
-    import redis
-
-    parts = urlsplit(url)
-    if not parts.password:
-        return None
-    host = parts.hostname or ""
-    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
-    client = _client(urlunsplit(parts._replace(netloc=netloc)), dict(client_options or {}))
-    try:
-        client.ping()
-    except (redis.RedisError, OSError):
-        return None  # it wants credentials (or does not answer: the checks that follow say so)
-    finally:
-        client.close()
-    return (
-        f"{setting} carries a password, but the Redis at {mask_url(url)} asks none: any client "
-        "that reaches it reads and changes its keys; set requirepass or an ACL user on that Redis"
-    )
 
 
 class RedisCalls:

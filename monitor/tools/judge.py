@@ -43,7 +43,7 @@ from monitor.adapters.judge_ledger import RedisTokenLedger
 from monitor.adapters.listen_check import check_listen
 from monitor.adapters.producer import partition_for
 from monitor.adapters.prometheus_metrics import MonitorMetrics
-from monitor.adapters.redis_calls import check_redis, unprotected_warning
+from monitor.adapters.redis_calls import check_redis
 from monitor.adapters.topics import ensure_topics
 from monitor.contract.decode import Rejection
 from monitor.contract.dlq import JUDGE_KIND, dead_letter_key, dead_letter_record
@@ -209,11 +209,6 @@ async def run_judge(
             await asyncio.to_thread(
                 check_redis, s.redis_dsn, "judge Redis", redis_client_options(s)
             )
-            warning = await asyncio.to_thread(
-                unprotected_warning, s.redis_dsn, "MONITOR_REDIS_URL", redis_client_options(s)
-            )
-            if warning:
-                log.warning("%s", warning)
         await runner.restore()  # the statistics the last runner of this app id left in Redis
         # then the broker: one error naming its address, however far the clients got
         await check_broker(s, _bootstrap(s))

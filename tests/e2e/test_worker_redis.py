@@ -172,25 +172,6 @@ def test_a_leader_whose_alert_claim_is_refused_stops_and_pages_once_after_the_re
     assert len(receiver.posts) == 1 and b"slow_answers" in receiver.posts[0][0]
 
 
-def test_a_password_a_redis_without_one_ignores_is_warned_about(
-    deployment, start_worker, password_redis: PasswordRedis
-) -> None:
-    """redis-py ignores Redis's "AUTH called without any password configured": before, such a
-    URL started the worker as if the join store were protected, without a word."""
-    open_redis = "redis://:forgotten-pw-secret@127.0.0.1:6379/0"  # the machine's Redis: no password
-    worker = start_worker(MONITOR_REDIS_URL=open_redis)
-    protected = start_worker("store2", MONITOR_REDIS_URL=password_redis.url())
-    assert worker.stop(timeout=30) == 0 and protected.stop(timeout=30) == 0
-    warned = [line for line in worker.log_path.read_text().splitlines() if "asks none" in line]
-    assert len(warned) == 1 and warned[0].endswith(
-        "MONITOR_REDIS_URL carries a password, but the Redis at redis://:***@127.0.0.1:6379/0 asks "
-        "none: any client that reaches it reads and changes its keys; set requirepass or an ACL "
-        "user on that Redis"
-    ), warned
-    assert "forgotten-pw-secret" not in worker.log_path.read_text()
-    assert "asks none" not in protected.log_path.read_text()
-
-
 SECURITY_DOC = Path(__file__).resolve().parents[2] / "docs" / "SECURITY.md"
 
 
