@@ -2,17 +2,20 @@
 failed and the masked URL: the judge's token ledger, statistics journal and request buffer share
 it. A refusal retrying cannot fix (the credentials, an ACL) is a :class:`StoreRefused`
 (:mod:`monitor.adapters.redis_errors` tells them apart); :func:`check_redis` is the one PING
-``monitor judge`` makes at start."""
+``monitor judge`` makes at start; :func:`refuse_open_redis` stops a start whose URL's password
+protects nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from monitor.adapters.redis_errors import store_error, unreachable_or_refused
+from monitor.errors import ConfigError
 from monitor.redact import mask_url
 
-__all__ = ["JUDGE_NEEDS", "RedisCalls", "check_key_access", "check_redis"]
+__all__ = ["JUDGE_NEEDS", "RedisCalls", "check_key_access", "check_redis", "refuse_open_redis"]
 
 T = TypeVar("T")
 
@@ -45,6 +48,34 @@ def check_redis(url: str, subject: str, client_options: dict[str, Any] | None = 
         raise unreachable_or_refused(exc, url, subject, JUDGE_NEEDS) from exc
     finally:
         client.close()
+    refuse_open_redis(url, subject, client_options)
+
+
+def refuse_open_redis(url: str, subject: str, client_options: dict[str, Any] | None = None) -> None:
+    """``ConfigError`` when ``url`` carries a password but its Redis answers a client without one.
+
+    redis-py ignores Redis's "AUTH called without any password configured" reply, so such a URL
+    works and the operator believes Redis protected while anyone who reaches it can read and write
+    the join state: one unauthenticated PING tells. A URL without credentials is not checked.
+    """
+    import redis
+
+    parts = urlsplit(url)
+    if not parts.password:
+        return
+    anonymous = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    client = _client(anonymous, dict(client_options or {}))
+    try:
+        client.ping()
+    except (redis.RedisError, OSError):
+        return  # refused (NOAUTH, NOPERM) or not answered: the credentials are what let us in
+    finally:
+        client.close()
+    raise ConfigError(
+        f"{subject} at {mask_url(url)} answers clients without a password: the password in "
+        "MONITOR_REDIS_URL protects nothing. Require one on Redis (requirepass, or ACL users with "
+        "the default user off), or remove it from MONITOR_REDIS_URL to run on an open Redis knowingly"
+    )
 
 
 def check_key_access(

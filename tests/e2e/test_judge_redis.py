@@ -124,3 +124,23 @@ def test_a_password_refused_later_stops_the_judge_at_its_message_uncommitted(
     assert PASSWORD not in "\n".join(lines) and "Traceback" not in "\n".join(lines)
     assert committed(broker.bootstrap, f"t{unique}-judge", judge_topic) == 1  # r2's offset: not
     assert len(judge.calls) == 1  # r1's grade; r2 was not judged
+
+
+def test_judge_refuses_a_password_its_redis_does_not_ask_for(
+    broker: LocalBroker, unique: str
+) -> None:
+    """The Redis at 127.0.0.1:6379 has no password: redis-py ignores its "AUTH called without any
+    password configured" reply, so before, the runner started and the operator believed Redis
+    protected while anyone reaching it could read the buffered answers."""
+    judge = ScriptedJudge()
+    with ThreadedJudge(judge):
+        url = f"redis://:{WRONG}@127.0.0.1:6379/0"
+        env = runner_env(broker.bootstrap, unique, judge.url, MONITOR_REDIS_URL=url)
+        error, output = judge_start_error(env)
+    assert error == (
+        "error: judge Redis at redis://:***@127.0.0.1:6379/0 answers clients without a password: "
+        "the password in MONITOR_REDIS_URL protects nothing. Require one on Redis (requirepass, or "
+        "ACL users with the default user off), or remove it from MONITOR_REDIS_URL to run on an "
+        "open Redis knowingly"
+    )
+    assert WRONG not in output and "group" not in output

@@ -120,6 +120,30 @@ def test_a_refused_password_at_start_is_named_as_such(
     assert "wrong-pw-secret" not in done.stderr + done.stdout
 
 
+def test_a_password_for_a_redis_without_one_stops_the_worker_at_start(deployment) -> None:
+    """The Redis at 127.0.0.1:6379 has no password. Before: redis-py ignored its "AUTH called
+    without any password configured" reply and the worker ran, its join state open to anyone who
+    reaches that Redis while the operator believed it protected."""
+    url = "redis://:not-asked-for-secret@127.0.0.1:6379/0"
+    env = {**deployment.env(), "MONITOR_REDIS_URL": url, "MONITOR_WEB_PORT": str(free_port())}
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "worker"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: Redis join store at redis://:***@127.0.0.1:6379/0 answers clients without a "
+        "password: the password in MONITOR_REDIS_URL protects nothing. Require one on Redis "
+        "(requirepass, or ACL users with the default user off), or remove it from "
+        "MONITOR_REDIS_URL to run on an open Redis knowingly"
+    ), done.stderr[-2000:]
+    assert "not-asked-for-secret" not in done.stderr + done.stdout
+
+
 def test_a_leader_whose_alert_claim_is_refused_stops_and_pages_once_after_the_restart(
     deployment, start_worker, tmp_path: Path
 ) -> None:
