@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -233,6 +234,50 @@ def test_judge_frees_its_metrics_port_when_no_broker_answers(judge_url) -> None:
         asyncio.run(run_judge(settings))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", metrics_port))  # EADDRINUSE while a server listens there
+
+
+def test_judge_serves_its_metrics_on_the_host_it_is_told(broker, unique, judge_url) -> None:
+    """MONITOR_JUDGE_METRICS_HOST, as the compose stack sets it so that Prometheus reaches the
+    runner (job monitor-judge): the metrics answer there and not on 127.0.0.1 (before: always and
+    only 127.0.0.1, so MonitorJudgeDown could not see a judge in another container)."""
+    metrics_port = free_port()
+    settings = judge_settings(
+        broker.bootstrap,
+        judge_url,
+        app_id=f"t{unique}",
+        judge_metrics_host="127.0.0.2",
+        judge_metrics_port=metrics_port,
+    )
+
+    def scrape(host: str) -> str:
+        with urllib.request.urlopen(f"http://{host}:{metrics_port}/metrics", timeout=2) as answer:
+            return str(answer.read().decode())
+
+    async def run() -> tuple[str, bool]:
+        stop = asyncio.Event()
+        runner = asyncio.create_task(run_judge(settings, stop=stop))
+        try:
+            for _ in range(100):
+                try:
+                    text = await asyncio.to_thread(scrape, "127.0.0.2")
+                    break
+                except OSError:
+                    assert not runner.done(), runner.exception()
+                    await asyncio.sleep(0.2)
+            else:
+                raise AssertionError("no metrics on 127.0.0.2")
+            try:
+                await asyncio.to_thread(scrape, "127.0.0.1")
+                on_default = True
+            except OSError:
+                on_default = False
+        finally:
+            stop.set()
+            await runner
+        return text, on_default
+
+    text, on_default = asyncio.run(run())
+    assert "monitor_judge_calls_total" in text and not on_default
 
 
 def test_judge_exits_2_with_one_line_when_its_endpoint_is_unreachable(broker, unique) -> None:
