@@ -207,15 +207,13 @@ def documented_acl(app_id: str) -> list[str]:
 
 
 def test_the_documented_acl_runs_a_worker_and_one_missing_a_key_pattern_stops_it_at_start(
-    deployment, start_worker
+    deployment, start_worker, password_redis: PasswordRedis
 ) -> None:
     """Before: a user whose ACL left out the alert claims' keys started, ingested, and stopped at
     its first alert (or, without the join keys, at its first batch)."""
-    import redis
-
     app_id = deployment.env()["MONITOR_APP_ID"]
     rules = documented_acl(app_id)
-    admin = redis.Redis(host="127.0.0.1", port=6379)
+    admin = password_redis.admin()  # a Redis whose default user needs a password
     users = {
         f"{app_id}-full": rules,
         f"{app_id}-narrow": [r for r in rules if "alert-sent" not in r],
@@ -223,7 +221,7 @@ def test_the_documented_acl_runs_a_worker_and_one_missing_a_key_pattern_stops_it
     for user, granted in users.items():
         admin.execute_command("ACL", "SETUSER", user, "reset", "on", ">acl-pw-secret", *granted)
     try:
-        full = f"redis://{app_id}-full:acl-pw-secret@127.0.0.1:6379/0"
+        full = f"redis://{app_id}-full:acl-pw-secret@127.0.0.1:{password_redis.port}/0"
         worker = start_worker(MONITOR_REDIS_URL=full)
         now = time.time()
         topics = deployment.topics
@@ -233,7 +231,7 @@ def test_the_documented_acl_runs_a_worker_and_one_missing_a_key_pattern_stops_it
         wait_until(lambda: written_inferences(worker) == 1, what="a batch through the ACL user")
         assert worker.stop(timeout=30) == 0
 
-        narrow = f"redis://{app_id}-narrow:acl-pw-secret@127.0.0.1:6379/0"
+        narrow = f"redis://{app_id}-narrow:acl-pw-secret@127.0.0.1:{password_redis.port}/0"
         env = {
             **deployment.env("store2"),
             "MONITOR_REDIS_URL": narrow,
@@ -250,7 +248,7 @@ def test_the_documented_acl_runs_a_worker_and_one_missing_a_key_pattern_stops_it
         assert done.returncode == 2, done.stderr[-2000:]
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith(
-            f"error: Redis join store at redis://{app_id}-narrow:***@127.0.0.1:6379/0 "
+            f"error: Redis join store at redis://{app_id}-narrow:***@127.0.0.1:{password_redis.port}/0 "
             "refused a command to MONITOR_REDIS_URL's user (NOPERM"
         ), last
         assert "acl-pw-secret" not in done.stderr + done.stdout
