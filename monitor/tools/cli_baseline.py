@@ -12,7 +12,7 @@ from monitor.errors import MonitorError
 from monitor.tools.cli_options import ConfigOption, FormatOption, cli_settings
 from monitor.tools.cli_support import Format, counted, print_rows, require_known
 
-__all__ = ["baseline_app"]
+__all__ = ["baseline_app", "new_embedded_store"]
 
 baseline_app = typer.Typer(
     help="Reference profiles that input drift is scored against.", no_args_is_help=True
@@ -32,6 +32,19 @@ def _drift_store(config: Path | None):
             token=settings.web_token_value,
         )
     )
+
+
+def new_embedded_store(clickhouse_url: str) -> Path | None:
+    """The directory of an embedded store that does not exist yet (``None`` for one that does,
+    or a server): saving a baseline there creates it, where no worker may ever look.
+
+    >>> new_embedded_store("http://clickhouse:8123/monitor") is None
+    True
+    """
+    from monitor.adapters.store_url import parse_store_url
+
+    path = parse_store_url(clickhouse_url).path
+    return path.resolve() if path is not None and not path.exists() else None
 
 
 def _require_baseline_names(
@@ -86,12 +99,20 @@ def baseline_build(
         source=str(file),
     )
     baseline = _with_embeddings(baseline, records, settings)
+    new_store = new_embedded_store(settings.clickhouse_url)
     stored = _drift_store(config).save_baseline(baseline, baseline_id)
     typer.echo(
         f"baseline {stored}: {model}/{version}, {counted(baseline.n, 'record')}, "
         f"{counted(len(baseline.features), 'feature')}"
         + (f", accuracy {baseline.accuracy:.3f}" if baseline.accuracy is not None else "")
     )
+    if new_store is not None:
+        typer.echo(
+            f"note: there was no embedded store at {new_store}: this created one there. Workers "
+            "score drift against the baselines of their own MONITOR_CLICKHOUSE_URL: start them "
+            "with this one (a worker started in another directory has a store of its own there)",
+            err=True,
+        )
     if baseline.embedding is not None:
         names = "; ".join(baseline.embedding.topic_names)
         typer.echo(f"prompt topics ({baseline.embedding.embedder}): {names}")

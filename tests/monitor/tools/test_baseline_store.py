@@ -1,0 +1,27 @@
+"""`monitor baseline build` where no embedded store exists yet says that it created one, and where:
+a worker started in another directory reads a store of its own and never sees that baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from tests_support import monitor_cli
+
+
+def test_a_baseline_that_creates_the_embedded_store_says_where(tmp_path: Path) -> None:
+    """Before: 'baseline ...: m/v1, 50 records' and nothing else, in a directory no worker used."""
+    records = tmp_path / "reference.jsonl"
+    records.write_bytes(b"\n".join(orjson.dumps({"features": {"x": float(i)}}) for i in range(50)))
+    store = tmp_path / "elsewhere" / "clickhouse"
+    env = {"MONITOR_CLICKHOUSE_URL": f"chdb://{store}"}
+    args = ("baseline", "build", str(records), "--model", "m", "--version", "v1")
+    first = monitor_cli(*args, env=env)
+    assert "m/v1, 50 records" in first.stdout
+    assert first.stderr.strip().splitlines()[-1] == (
+        f"note: there was no embedded store at {store}: this created one there. Workers score "
+        "drift against the baselines of their own MONITOR_CLICKHOUSE_URL: start them with this "
+        "one (a worker started in another directory has a store of its own there)"
+    )
+    again = monitor_cli(*args, env=env)
+    assert "m/v1, 50 records" in again.stdout and "note:" not in again.stderr
