@@ -6,10 +6,7 @@ de-duplication claim is refused stops the same way, its page sent once after the
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +16,7 @@ from tests_support import (
     SLOW_ANSWERS_RULE,
     Receiver,
     inference,
+    monitor_cli,
     publish_raw,
     read_topic,
     wait_until,
@@ -102,14 +100,7 @@ def test_a_refused_password_at_start_is_named_as_such(
     """Before: "error: Redis join store at ... is unreachable: invalid username-password pair"."""
     url = password_redis.url("wrong-pw-secret")
     env = {**deployment.env(), "MONITOR_REDIS_URL": url, "MONITOR_WEB_PORT": str(free_port())}
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", "worker"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = monitor_cli("worker", env=env, check=False)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines[-1] == (
@@ -126,14 +117,7 @@ def test_a_password_for_a_redis_without_one_stops_the_worker_at_start(deployment
     reaches that Redis while the operator believed it protected."""
     url = "redis://:not-asked-for-secret@127.0.0.1:6379/0"
     env = {**deployment.env(), "MONITOR_REDIS_URL": url, "MONITOR_WEB_PORT": str(free_port())}
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", "worker"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = monitor_cli("worker", env=env, check=False)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1] == (
         "error: Redis join store at redis://:***@127.0.0.1:6379/0 answers clients without a "
@@ -237,14 +221,7 @@ def test_the_documented_acl_runs_a_worker_and_one_missing_a_key_pattern_stops_it
             "MONITOR_REDIS_URL": narrow,
             "MONITOR_WEB_PORT": str(free_port()),
         }
-        done = subprocess.run(
-            [sys.executable, "-m", "monitor", "worker"],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = monitor_cli("worker", env=env, check=False)
         assert done.returncode == 2, done.stderr[-2000:]
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith(
