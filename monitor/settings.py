@@ -26,6 +26,9 @@ __all__ = ["JudgeKeyHeader", "Settings", "load_settings", "parse_duration"]
 # How the judge's key is sent: ``Authorization: Bearer <key>`` (OpenAI and most servers) or
 # ``api-key: <key>`` (Azure OpenAI); the client maps each choice to its header.
 JudgeKeyHeader = Literal["authorization", "api-key"]
+# A Kafka topic's or consumer group's name, with room for the suffixes the app id gets
+# ("<app>.detector-values", "<app>-__assignor-__leader"): Kafka takes at most 249 of these characters.
+KAFKA_NAME = r"^[A-Za-z0-9._-]{1,200}$"
 
 
 class Settings(BaseSettings):
@@ -50,17 +53,18 @@ class Settings(BaseSettings):
     kafka_ssl_key_file: str | None = None
     kafka_ssl_key_password: SecretStr | None = None
     kafka_ssl_check_hostname: bool = True
-    inference_topic: str = "monitor.inference"
-    feedback_topic: str = "monitor.feedback"
-    dlq_topic: str = "monitor.contract.dlq"
-    alerts_topic: str = "monitor.alerts"
+    inference_topic: str = Field("monitor.inference", pattern=KAFKA_NAME)
+    feedback_topic: str = Field("monitor.feedback", pattern=KAFKA_NAME)
+    dlq_topic: str = Field("monitor.contract.dlq", pattern=KAFKA_NAME)
+    alerts_topic: str = Field("monitor.alerts", pattern=KAFKA_NAME)
     detector_topic: str | None = Field(
         None,
+        pattern=KAFKA_NAME,
         description="internal topic of each version's detector values, keyed by model and version; "
         "unset: <MONITOR_APP_ID>.detector-values (one per consumer group)",
     )
-    partitions: int = Field(4, ge=1)
-    app_id: str = "llm-monitor"
+    partitions: int = Field(4, ge=1, le=10_000)
+    app_id: str = Field("llm-monitor", pattern=KAFKA_NAME)
     clickhouse_url: str = "chdb://.monitor-data/clickhouse"
     clickhouse_password: SecretStr | None = Field(
         None, description="overrides a password in the URL"
@@ -86,7 +90,7 @@ class Settings(BaseSettings):
     max_future_skew: str = "5m"
     max_message_bytes: int = Field(1_048_576, ge=1024)
     batch_size: int = Field(1000, ge=1)
-    batch_within: float = Field(0.5, gt=0)
+    batch_within: float = Field(0.5, gt=0, le=60)
     refresh_interval: float = Field(2.0, gt=0)
     commit_every: int = Field(10_000, ge=1, description="commit offsets at least every N messages")
     commit_interval: float = Field(2.8, gt=0, description="seconds between consumer offset commits")
@@ -223,7 +227,9 @@ class Settings(BaseSettings):
         description="authorization: Authorization: Bearer <key>; api-key: api-key: <key> (Azure OpenAI)",
     )
     judge_topic: str | None = Field(
-        None, description="internal topic of texts to judge; unset: <MONITOR_APP_ID>.judge"
+        None,
+        pattern=KAFKA_NAME,
+        description="internal topic of texts to judge; unset: <MONITOR_APP_ID>.judge",
     )
     judge_sample_rate: float = Field(
         0.05, ge=0.0, le=1.0, description="share of requests judged (a hash of request_id)"

@@ -39,7 +39,22 @@ DURATION_FIELDS = (
     "judge_buffer_ttl",
 )
 # Settings of text in a form of their own: the form, as a bad value's message names it.
-_TEXT_FORMS = {"shadow_margins": "metric=margin pairs, e.g. error_rate=0.01,latency_ms=100"}
+_KAFKA_NAME_FORM = "a Kafka name: 1 to 200 letters, digits, '.', '_' or '-'"
+_TEXT_FORMS = {
+    "shadow_margins": "metric=margin pairs, e.g. error_rate=0.01,latency_ms=100",
+    **dict.fromkeys(
+        (
+            "inference_topic",
+            "feedback_topic",
+            "dlq_topic",
+            "alerts_topic",
+            "detector_topic",
+            "judge_topic",
+            "app_id",
+        ),
+        _KAFKA_NAME_FORM,
+    ),
+}
 _SOURCE_ERROR = re.compile(r'error parsing value for field "(\w+)"')
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
 

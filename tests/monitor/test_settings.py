@@ -246,3 +246,27 @@ def test_a_bad_shadow_margin_names_the_form_and_the_reason_once(
         f"MONITOR_SHADOW_MARGINS={bad!r}: expected metric=margin pairs,"
         f" e.g. error_rate=0.01,latency_ms=100 ({reason})"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "bad", "form"),
+    [
+        ("app_id", "", "a Kafka name: 1 to 200 letters, digits, '.', '_' or '-'"),
+        ("inference_topic", "", "a Kafka name: 1 to 200 letters, digits, '.', '_' or '-'"),
+        ("judge_topic", "x/y", "a Kafka name: 1 to 200 letters, digits, '.', '_' or '-'"),
+        ("partitions", "99999", "an integer >= 1 and <= 10000"),
+        ("batch_within", "1e400", "a number > 0 and <= 60"),
+    ],
+)
+def test_names_and_sizes_kafka_cannot_take_are_refused_at_start(
+    name: str, bad: str, form: str
+) -> None:
+    """Before: an empty app id or topic, a topic with a '/', 10**400 partitions or an infinite
+    batch wait were taken, and failed later (topic creation, the group join, a batch never cut)."""
+    from monitor.settings_errors import describe_settings_error
+
+    with pytest.raises(ValueError) as caught:
+        Settings(**{name: bad})
+    assert describe_settings_error(caught.value, {name: "env"}) == (
+        f"MONITOR_{name.upper()}={bad!r}: expected {form}"
+    )
