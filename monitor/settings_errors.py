@@ -5,7 +5,7 @@
 ...     Settings(partitions="x")
 ... except ValueError as exc:
 ...     print(describe_settings_error(exc, {"partitions": "env"}))
-MONITOR_PARTITIONS='x': expected an integer >= 1
+MONITOR_PARTITIONS='x': expected an integer >= 1 and <= 10000
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def expected_form(name: str) -> str:
     """The form a setting expects, read from its declaration.
 
     >>> expected_form("window"), expected_form("batch_within"), expected_form("segment_keys")
-    ('a duration like 90s, 5m, 2h, 7d, at most 365d', 'a number > 0', 'a JSON list, e.g. ["region"]')
+    ('a duration like 90s, 5m, 2h, 7d, at most 365d', 'a number > 0 and <= 60', 'a JSON list, e.g. ["region"]')
     >>> expected_form("judge_api_key_header")
     "one of 'authorization', 'api-key'"
     >>> expected_form("shadow_margins")
