@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
+from monitor.yaml_text import load_yaml
 
 __all__ = ["read_config_file"]
 
@@ -14,19 +15,14 @@ __all__ = ["read_config_file"]
 def read_config_file(file: Path) -> dict[str, Any]:
     import tomllib
 
-    import yaml
-
     text = file.read_text()
-    try:
-        values = (
-            (yaml.safe_load(text) or {})
-            if file.suffix in (".yaml", ".yml")
-            else tomllib.loads(text)
-        )
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(
-            f"{file}: not valid {'YAML' if file.suffix in ('.yaml', '.yml') else 'TOML'}: {exc}"
-        ) from None
+    if file.suffix in (".yaml", ".yml"):
+        values = load_yaml(text, str(file)) or {}
+    else:
+        try:
+            values = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{file}: expected a mapping of settings, got {type(values).__name__}")
     section = values.get("monitor", values)

@@ -27,11 +27,10 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Literal, get_args
 
-import yaml
-
 from monitor.catalogue import rule_metrics
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError
+from monitor.yaml_text import load_yaml
 
 __all__ = [
     "CONDITIONS",
@@ -254,10 +253,7 @@ def load_rules(path_or_text: str | Path) -> tuple[AlertRule, ...]:
 threshold, relative_to, min_samples, for_windows, cooldown_seconds, feature, description, runbook_url
     """
     text = _read(path_or_text)
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"alert rules are not valid YAML: {exc}") from None
+    document = load_yaml(text, "alert rules")
     raw_rules = document.get("rules") if isinstance(document, Mapping) else document
     if not isinstance(raw_rules, list):
         raise ConfigError(

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from monitor.catalogue import experiment_metric
 from monitor.errors import ConfigError
+from monitor.yaml_text import load_yaml
 
 __all__ = [
     "DEFAULT_GUARDRAILS",
@@ -250,10 +249,7 @@ def load_experiments(path_or_text: str | Path) -> tuple[ExperimentSpec, ...]:
             text = Path(text).read_text()
         except OSError as exc:
             raise ConfigError(f"experiments file {path_or_text}: {exc.strerror}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"experiments: not valid YAML: {exc}") from None
+    document = load_yaml(text, "experiments")
     if not isinstance(document, dict) or not isinstance(document.get("experiments"), list):
         raise ConfigError("experiments: expected a mapping with an 'experiments:' list")
     specs = tuple(_spec(raw) for raw in document["experiments"])

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from monitor.errors import ConfigError
+from monitor.yaml_text import load_yaml
 
 __all__ = ["Criterion", "Example", "Rubric", "default_rubric", "load_rubric", "read_rubric"]
 
@@ -154,10 +153,7 @@ def _examples(raw: Any, names: tuple[str, ...], scale: tuple[float, float]) -> t
 
 def load_rubric(text: str) -> Rubric:
     """The rubric in a YAML document; keys left out keep their defaults."""
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"judge rubric is not valid YAML: {exc}") from exc
+    raw = load_yaml(text, "judge rubric") or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"judge rubric: {raw!r:.60} must be a mapping of {', '.join(_KEYS)}")
     unknown = sorted(set(raw) - set(_KEYS))
