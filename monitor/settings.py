@@ -21,11 +21,24 @@ from monitor.redact import mask_text
 from monitor.settings_errors import DURATION_FIELDS
 from monitor.settings_file import read_config_file
 
-__all__ = ["JudgeKeyHeader", "Settings", "load_settings", "parse_duration"]
+__all__ = [
+    "WORKER_REDIS_KEYS",
+    "JudgeKeyHeader",
+    "RedisKeyKind",
+    "Settings",
+    "load_settings",
+    "parse_duration",
+]
 
 # How the judge's key is sent: ``Authorization: Bearer <key>`` (OpenAI and most servers) or
 # ``api-key: <key>`` (Azure OpenAI); the client maps each choice to its header.
 JudgeKeyHeader = Literal["authorization", "api-key"]
+# The kinds of Redis keys under an app id: the workers' join and shadow stores and alert claims,
+# the judge's token ledger, statistics journal and request buffer (Settings.redis_prefix).
+RedisKeyKind = Literal[
+    "join", "shadow", "alert-sent", "judge:tokens", "judge:stats", "judge:buffer"
+]
+WORKER_REDIS_KEYS: tuple[RedisKeyKind, ...] = ("join", "shadow", "alert-sent")
 # A Kafka topic's or consumer group's name, with room for the suffixes the app id gets
 # ("<app>.detector-values", "<app>-__assignor-__leader"): Kafka takes at most 249 of these characters.
 KAFKA_NAME = r"^[A-Za-z0-9._-]{1,200}$"
@@ -291,6 +304,14 @@ class Settings(BaseSettings):
     def judge_records_topic(self) -> str:
         """Where the worker forwards answers and human feedback for the judge runner."""
         return self.judge_topic or f"{self.app_id}.judge"
+
+    def redis_prefix(self, kind: RedisKeyKind) -> str:
+        """The prefix of this app id's Redis keys of one kind (docs/SECURITY.md's ACL patterns).
+
+        >>> Settings(app_id="support").redis_prefix("join")
+        'support:join:'
+        """
+        return f"{self.app_id}:{kind}:"
 
     @property
     def judge_group(self) -> str:

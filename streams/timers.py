@@ -189,7 +189,7 @@ class LeaderJobs:
             AlertOutbox(self.wiring.store),
             AlertDeduplicator(
                 s.redis_dsn,
-                prefix=f"{s.app_id}:alert-sent:",
+                prefix=s.redis_prefix("alert-sent"),
                 client_options=redis_client_options(s),
             ),
             partial(run_blocking, self.wiring),

@@ -45,7 +45,7 @@ from monitor.services.ingest import IngestHealth
 from monitor.services.outcomes import OutcomeStage
 from monitor.services.shadow import ShadowStage
 from monitor.services.versions import VersionStates
-from monitor.settings import Settings
+from monitor.settings import WORKER_REDIS_KEYS, Settings
 
 __all__ = ["Wiring"]
 
@@ -119,11 +119,11 @@ class Wiring:
         self.join_store = make_join_store(
             s.redis_dsn,
             s.join_ttl_seconds,
-            prefix=f"{s.app_id}:join:",
+            prefix=s.redis_prefix("join"),
             client_options=redis_client_options(s),
             max_records=s.join_memory_max_records,
             on_reset=self.metrics.join_store_resets.labels(store="join").inc,
-            **self._instance_marker(f"{s.app_id}:join:"),
+            **self._instance_marker(s.redis_prefix("join")),
         )
         self.join_store.setup()
         self.outcome_stage = OutcomeStage(
@@ -148,10 +148,10 @@ class Wiring:
         shadow_join = make_join_store(
             s.redis_dsn,
             s.shadow_ttl_seconds,
-            prefix=f"{s.app_id}:shadow:",
+            prefix=s.redis_prefix("shadow"),
             client_options=redis_client_options(s),
             on_reset=self.metrics.join_store_resets.labels(store="shadow").inc,
-            **self._instance_marker(f"{s.app_id}:shadow:"),
+            **self._instance_marker(s.redis_prefix("shadow")),
         )
         shadow_join.setup()
         if s.redis_dsn:  # an ACL that leaves out a key pattern or a script: said now, not later
@@ -172,7 +172,7 @@ class Wiring:
         assert s.redis_dsn is not None
         check_key_access(
             s.redis_dsn,
-            [f"{s.app_id}:{name}:" for name in ("join", "shadow", "alert-sent")],
+            [s.redis_prefix(kind) for kind in WORKER_REDIS_KEYS],
             "Redis join store",
             WORKER_NEEDS,
             redis_client_options(s),

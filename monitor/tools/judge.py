@@ -106,7 +106,7 @@ def _token_ledger(s: Settings) -> RedisTokenLedger | None:
     and kept across restarts; None (this process's memory) without Redis."""
     if not s.redis_dsn:
         return None
-    return RedisTokenLedger(s.redis_dsn, f"{s.app_id}:judge:tokens:", redis_client_options(s))
+    return RedisTokenLedger(s.redis_dsn, s.redis_prefix("judge:tokens"), redis_client_options(s))
 
 
 def _stats_journal(s: Settings) -> RedisStatsJournal | None:
@@ -114,7 +114,7 @@ def _stats_journal(s: Settings) -> RedisStatsJournal | None:
     runner of this app id; None (this process's memory) without Redis."""
     if not s.redis_dsn:
         return None
-    return RedisStatsJournal(s.redis_dsn, f"{s.app_id}:judge:stats:", redis_client_options(s))
+    return RedisStatsJournal(s.redis_dsn, s.redis_prefix("judge:stats"), redis_client_options(s))
 
 
 def _request_buffer(s: Settings, ttl_seconds: float) -> RedisRequestBuffer | None:
@@ -122,7 +122,7 @@ def _request_buffer(s: Settings, ttl_seconds: float) -> RedisRequestBuffer | Non
     the next runner of this app id; None (this process's memory) without Redis."""
     if not s.redis_dsn:
         return None
-    prefix = f"{s.app_id}:judge:buffer:"
+    prefix = s.redis_prefix("judge:buffer")
     options = redis_client_options(s)
     return RedisRequestBuffer(s.redis_dsn, prefix, s.judge_buffer_size, ttl_seconds, options)
 
