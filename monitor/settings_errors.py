@@ -39,22 +39,9 @@ DURATION_FIELDS = (
     "judge_buffer_ttl",
 )
 # Settings of text in a form of their own: the form, as a bad value's message names it.
+_TEXT_FORMS = {"shadow_margins": "metric=margin pairs, e.g. error_rate=0.01,latency_ms=100"}
+# The form of every setting declared with the KAFKA_NAME pattern (topics, the app id).
 _KAFKA_NAME_FORM = "a Kafka name: 1 to 200 letters, digits, '.', '_' or '-'"
-_TEXT_FORMS = {
-    "shadow_margins": "metric=margin pairs, e.g. error_rate=0.01,latency_ms=100",
-    **dict.fromkeys(
-        (
-            "inference_topic",
-            "feedback_topic",
-            "dlq_topic",
-            "alerts_topic",
-            "detector_topic",
-            "judge_topic",
-            "app_id",
-        ),
-        _KAFKA_NAME_FORM,
-    ),
-}
 _SOURCE_ERROR = re.compile(r'error parsing value for field "(\w+)"')
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
 
@@ -78,8 +65,10 @@ def expected_form(name: str) -> str:
     "one of 'authorization', 'api-key'"
     >>> expected_form("shadow_margins")
     'metric=margin pairs, e.g. error_rate=0.01,latency_ms=100'
+    >>> expected_form("app_id") == expected_form("judge_topic") == _KAFKA_NAME_FORM
+    True
     """
-    from monitor.settings import Settings
+    from monitor.settings import KAFKA_NAME, Settings
 
     if name in DURATION_FIELDS:
         return f"a duration like 90s, 5m, 2h, 7d, at most {MAX_SETTING_DAYS}d"
@@ -88,6 +77,8 @@ def expected_form(name: str) -> str:
     field = Settings.model_fields.get(name)
     if field is None:
         return "one of the settings in the README's configuration table"
+    if any(getattr(item, "pattern", None) == KAFKA_NAME for item in field.metadata):
+        return _KAFKA_NAME_FORM
     annotation = field.annotation
     origin = get_origin(annotation)
     if origin is dict or annotation is dict:
@@ -133,6 +124,9 @@ def _line(error: Mapping[str, Any], sources: Mapping[str, str]) -> str:
     value = error.get("input")
     shown = "" if isinstance(value, Mapping) else "=***" if is_secret(name) else f"={value!r}"
     detail = ""
+    if len(error.get("loc") or ()) > 1 and not is_secret(name):  # an item of a list or object
+        item = ".".join(map(str, error["loc"][1:]))
+        shown, detail = "", f" (item {item} is {value!r:.60})"
     if error.get("type") == "value_error" and name not in DURATION_FIELDS:
         reason = str(error.get("msg", "")).removeprefix("Value error, ")
         detail = " (" + reason.removeprefix(f"MONITOR_{name.upper()}: ") + ")"
@@ -150,4 +144,7 @@ def describe_settings_error(exc: Exception, sources: Mapping[str, str]) -> str:
             )
             return f"MONITOR_{name.upper()}={value}: expected {expected_form(name)}"
         return str(exc)
-    return "\n".join(_line(error, sources) for error in exc.errors())
+    lines: dict[str, str] = {}  # one line per setting: its first bad item names it
+    for error in exc.errors():
+        lines.setdefault(str(error["loc"][0]) if error.get("loc") else "", _line(error, sources))
+    return "\n".join(lines.values())

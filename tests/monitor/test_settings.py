@@ -270,3 +270,30 @@ def test_names_and_sizes_kafka_cannot_take_are_refused_at_start(
     assert describe_settings_error(caught.value, {name: "env"}) == (
         f"MONITOR_{name.upper()}={bad!r}: expected {form}"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "bad", "line"),
+    [
+        (
+            "segment_keys",
+            [1, 2],
+            'MONITOR_SEGMENT_KEYS: expected a JSON list, e.g. ["region"] (item 0 is 1)',
+        ),
+        (
+            "stable_versions",
+            {"support": 2},
+            'MONITOR_STABLE_VERSIONS: expected a JSON object, e.g. {"key": "value"} (item support is 2)',
+        ),
+    ],
+)
+def test_a_bad_item_of_a_list_or_object_setting_gives_one_line_naming_the_setting(
+    name: str, bad: object, line: str
+) -> None:
+    """Before: MONITOR_SEGMENT_KEYS=[1,2] gave two lines, MONITOR_SEGMENT_KEYS=1 and
+    MONITOR_SEGMENT_KEYS=2, values the user never wrote."""
+    from monitor.settings_errors import describe_settings_error
+
+    with pytest.raises(ValueError) as caught:
+        Settings(**{name: bad})
+    assert describe_settings_error(caught.value, {name: "env"}) == line
