@@ -88,8 +88,7 @@ def store_error(what: str, exc: Exception) -> StoreError:
     if code in REFUSAL_CODES:
         return StoreRefused(
             f"{what}: ClickHouse refused MONITOR_CLICKHOUSE_URL's user ({mask_text(str(exc))[:1500]}): "
-            "give that user its password and the grants docs/SECURITY.md lists (INSERT and "
-            "SELECT on the store's tables, CREATE and ALTER at start)"
+            "give that user its password and the grants docs/SECURITY.md lists for the workers' user"
         )
     if code in MISSING_CODES:
         return StoreRefused(
