@@ -207,6 +207,11 @@ def _keep_originals(
         if writer.binary
         else ""
     )
+    if writer.truncated:
+        left_out += (
+            f"; {writer.truncated} cut short left out (larger than a dead letter holds: their "
+            "source topic/partition/offset is where to read them whole)"
+        )
     if not writer.written:
         typer.echo(f"no original to write{left_out}: {path} not written", err=err)
         return

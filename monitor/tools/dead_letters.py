@@ -69,6 +69,7 @@ class DeadLetter:
     original: str | None
     original_base64: str | None
     record: bytes
+    original_truncated: bool = False  # cut short to fit a Kafka record: read it whole at its source
 
     @property
     def source(self) -> str:
@@ -122,6 +123,7 @@ def read_dead_letter(value: bytes | None) -> DeadLetter | None:
         obj.get("original"),
         obj.get("original_base64"),
         orjson.dumps(obj),
+        obj.get("original_truncated") is True,
     )
 
 
@@ -204,6 +206,8 @@ class DeadLetterSummary:
 
 
 def _original_start(letter: DeadLetter) -> str:
+    if letter.original_truncated:
+        return "(cut short: the whole original is at its source offset while the topic keeps it)"
     if letter.original is not None:
         return terminal_text(letter.original, limit=ORIGINAL_SHOWN)
     return "(not UTF-8: original_base64, see --format json)"
@@ -266,15 +270,19 @@ def group_rows(
 @dataclass(slots=True)
 class OriginalsWriter:
     """Writes each text original to ``stream`` as one JSONL line, in the order given; a binary
-    (not UTF-8) original is counted, not written. A line break in an original becomes a space: in
+    (not UTF-8) or cut short original is counted, not written. A line break in an original becomes a space: in
     JSON it can only be whitespace between values, and ``monitor replay`` reads one message a line."""
 
     stream: IO[bytes]
     written: int = 0
     binary: int = 0
     joined: int = 0  # originals whose line breaks became spaces
+    truncated: int = 0  # cut short in the dead letter: counted, not written
 
     def add(self, letter: DeadLetter) -> None:
+        if letter.original_truncated:
+            self.truncated += 1
+            return
         if letter.original is None:
             self.binary += 1
             return

@@ -24,6 +24,8 @@ def test_record_fields() -> None:
         "rejected_at": 1767225600.5,
         "original": '{"rating": 7}',
         "original_base64": None,
+        "original_bytes": 13,
+        "original_truncated": False,
     }
 
 

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.contract.decode import Rejection, decode_message
-from monitor.contract.dlq import DEAD_LETTER_KINDS, dead_letter_record
+from monitor.contract.dlq import DEAD_LETTER_KINDS, MAX_DEAD_LETTER_BYTES, dead_letter_record
 from monitor.contract.reasons import REJECTION_REASONS
 from monitor.tools.dead_letters import (
     MAX_GROUPS,
@@ -268,3 +268,43 @@ def test_originals_are_written_one_a_line_in_order_and_binary_ones_counted() -> 
         {"request_id": "p", "rating": 9},  # the same JSON, on one line
         {"request_id": "b"},
     ]
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        b"\x01" * 1_000_000,  # within MONITOR_MAX_MESSAGE_BYTES; each byte escaped to six
+        b'"' * 999_990,  # each escaped to two
+        b"\xff" * 900_000,  # not UTF-8: base64, four bytes for three
+        "é".encode() * 700_000,
+    ],
+    ids=["control", "quotes", "binary", "two-byte"],
+)
+def test_a_dead_letter_too_large_for_kafka_is_cut_short_and_read_back(original: bytes) -> None:
+    """Before: the record held the whole original, up to 6 MB, which no producer or broker takes."""
+    record = dead_letter_record(
+        "t", 0, 5, "inference", Rejection("undecodable", "", "x", -1, original), T0
+    )
+    assert len(record) <= MAX_DEAD_LETTER_BYTES
+    assert len(record) > MAX_DEAD_LETTER_BYTES - 10  # as much of the original as fits
+    read = read_dead_letter(record)
+    assert read is not None and read.original_truncated
+    kept = (
+        read.original.encode()
+        if read.original is not None
+        else base64.b64decode(read.original_base64 or "")
+    )
+    assert original.startswith(kept) and 0 < len(kept) < len(original)
+    assert orjson.loads(record)["original_bytes"] == len(original)
+    assert "cut short" in letter_line(read)
+
+
+def test_a_dead_letter_that_fits_is_whole_and_cut_short_ones_are_not_written_as_originals() -> None:
+    whole = letter(original=b'{"request_id": "a"}')
+    assert not whole.original_truncated and whole.original == '{"request_id": "a"}'
+    stream = io.BytesIO()
+    writer = OriginalsWriter(stream)
+    writer.add(whole)
+    writer.add(letter(original=b"\x01" * 1_000_000))
+    assert (writer.written, writer.truncated) == (1, 1)
+    assert stream.getvalue() == b'{"request_id": "a"}\n'
