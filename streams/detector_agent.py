@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import faust
 
-from monitor.detectors.values import DetectorValues, decode_values, encode_values, values_key
+from monitor.detectors.values import DetectorValues, decode_values, split_to_fit, values_key
 from monitor.errors import BrokerError, MonitorError, is_retryable
 from monitor.services.detectors import DetectorBatch, ValuesMessage
 from monitor.services.ingest import IngestStopped, RetryPolicy
@@ -29,13 +29,15 @@ log = logging.getLogger("monitor.tools.worker")
 
 
 def value_sender(topic: faust.TopicT) -> Callable[[Sequence[DetectorValues]], Awaitable[None]]:
-    """Send a batch's detector values, delivered before it returns (before the batch is written)."""
+    """Send a batch's detector values, delivered before it returns (before the batch is written),
+    a version's values in as many messages as a Kafka record's size takes (:func:`split_to_fit`)."""
 
     async def send(values: Sequence[DetectorValues]) -> None:
         try:
             pending = [
-                await topic.send(key=values_key(v.model, v.model_version), value=encode_values(v))
+                await topic.send(key=values_key(v.model, v.model_version), value=encoded)
                 for v in values
+                for _, encoded in split_to_fit(v)
             ]
             for future in pending:
                 await future

@@ -24,6 +24,7 @@ import orjson
 
 from monitor.contract.decode import Rejection
 from monitor.contract.events import KINDS
+from monitor.contract.fields import MAX_RECORD_BYTES
 
 __all__ = [
     "DEAD_LETTER_KINDS",
@@ -35,10 +36,9 @@ __all__ = [
 
 JUDGE_KIND = "judge"  # a message of the judge topic that the judge could not read
 DEAD_LETTER_KINDS = (*KINDS, JUDGE_KIND)
-# A Kafka broker refuses a record over its message.max.bytes (1,048,588 by default) and the
-# producer one over its request size: a dead letter that large could never be delivered, and its
-# batch would wait for it for ever. Room is left for the key and the record's framing.
-MAX_DEAD_LETTER_BYTES = 1_000_000
+# A dead letter larger than a broker takes could never be delivered, and its batch would wait for
+# it for ever.
+MAX_DEAD_LETTER_BYTES = MAX_RECORD_BYTES
 
 
 def dead_letter_key(topic: str, partition: int, offset: int, index: int) -> bytes:

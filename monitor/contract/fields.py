@@ -29,6 +29,7 @@ __all__ = [
     "MAX_FEATURE_TEXT",
     "MAX_ID_LENGTH",
     "MAX_NUMBER",
+    "MAX_RECORD_BYTES",
     "MAX_SEGMENTS",
     "MAX_TEXT_LENGTH",
     "MIN_EVENT_TIME",
@@ -49,6 +50,9 @@ MAX_NUMBER = (
 )
 MAX_SEGMENTS = 64
 MAX_EVENTS_PER_MESSAGE = 10_000  # a larger array is one rejection, not thousands of dead letters
+# The largest record the workers produce (a dead letter, a detector-values message): a Kafka broker
+# refuses one over its message.max.bytes (1,048,588 by default), with room left for key and framing.
+MAX_RECORD_BYTES = 1_000_000
 # Integers the store and the JSON encoders hold: signed or unsigned 64 bits; counts are signed.
 INT_MIN, INT_MAX, COUNT_MAX = -(2**63), 2**64 - 1, 2**63 - 1
 # Event times before 2000-01-01T00:00:00Z are producer bugs (a zero, seconds and milliseconds mixed up).

@@ -28,6 +28,7 @@ import numpy as np
 import orjson
 
 from monitor.catalogue import STREAM_BETTER
+from monitor.contract.fields import MAX_RECORD_BYTES
 from monitor.errors import MonitorError
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "decode_values",
     "encode_values",
     "merged",
+    "split_to_fit",
     "values_key",
     "worsened",
 ]
@@ -187,6 +189,109 @@ def _merge(parts: Sequence[DetectorValues]) -> DetectorValues:
     first, *more = sources
     return DetectorValues(
         parts[0].model, parts[0].model_version, *first, streams=streams, more=tuple(more)
+    )
+
+
+def split_to_fit(
+    message: DetectorValues, max_bytes: int = MAX_RECORD_BYTES
+) -> list[tuple[DetectorValues, bytes]]:
+    """The message as parts whose encoding fits ``max_bytes``, in the order to send them, each with
+    its encoding: a backlog's batch of a version can hold more values than a Kafka record takes
+    (150,000 feedback events made 1.95 MB), which the broker refuses and a batch would retry for ever.
+
+    A part holds, of every source, all the values up to an offset (the rest of the source in later
+    parts), and says that offset as its last: the owner, which feeds a source's values past the last
+    offset it fed, feeds each value once, however many parts it took in before a worker's crash
+    made it send the batch again. Parts are cut at a time, so each stream keeps its time order but
+    for the values an offset later than the cut and a time earlier (or the reverse). A part of one
+    offset per source is sent as it is (smaller than the message it came from, which a broker took).
+
+    >>> values = DetectorValues("m", "v1", "fb", 0, 0, 9,
+    ...     {"error": StreamValues(tuple(range(10)), (0.0,) * 10, tuple(float(t) for t in range(10)))})
+    >>> parts = split_to_fit(values, 120)
+    >>> [(p.last_offset, p.streams["error"].offsets) for p, _ in parts]
+    [(4, (0, 1, 2, 3, 4)), (9, (5, 6, 7, 8, 9))]
+    """
+    encoded = encode_values(message)
+    if len(encoded) <= max_bytes:
+        return [(message, encoded)]
+    halves = _halves(message)
+    if halves is None:
+        return [(message, encoded)]
+    return [part for half in halves for part in split_to_fit(half, max_bytes)]
+
+
+def _halves(message: DetectorValues) -> tuple[DetectorValues, DetectorValues] | None:
+    """The message cut in two at about its median time (else its sources' median offsets): the
+    first part every value up to a cut offset of each source, or None when it cannot be cut."""
+    sources = message.sources
+    columns = [
+        (
+            np.asarray(s.offsets, np.int64),
+            np.asarray(s.times, np.float64),
+            np.asarray(s.source_of()),
+        )
+        for s in message.streams.values()
+    ]
+    offsets = np.concatenate([c[0] for c in columns])
+    times = np.concatenate([c[1] for c in columns])
+    owner = np.concatenate([c[2] for c in columns])
+    for early in (
+        times <= np.median(times),
+        offsets <= _median_offsets(offsets, owner, len(sources)),
+    ):
+        cuts = np.array(
+            [
+                offsets[(owner == k) & early].max(initial=-1)
+                if ((owner == k) & early).any()
+                else offsets[owner == k].min(initial=source.last_offset + 1) - 1
+                for k, source in enumerate(sources)
+            ],
+            np.int64,
+        )
+        first = offsets <= cuts[owner]
+        if first.any() and not first.all():
+            return _part(message, cuts.tolist(), first=True), _part(
+                message, cuts.tolist(), first=False
+            )
+    return None
+
+
+def _median_offsets(offsets: np.ndarray, owner: np.ndarray, n_sources: int) -> np.ndarray:
+    """Each value's source's lower median offset below its largest (every source cut in two)."""
+    medians = np.full(n_sources, np.iinfo(np.int64).max)
+    for k in range(n_sources):
+        distinct = np.unique(offsets[owner == k])
+        if len(distinct) > 1:
+            medians[k] = distinct[(len(distinct) - 1) // 2]
+    return medians[owner] if len(owner) else medians[:0]
+
+
+def _part(message: DetectorValues, cuts: list[int], *, first: bool) -> DetectorValues:
+    """The values up to each source's cut (``first``), or after it, with the cut as the first
+    part's last offsets."""
+    sources = [
+        source._replace(last_offset=min(cut, source.last_offset)) if first else source
+        for source, cut in zip(message.sources, cuts)
+    ]
+    streams = {}
+    for name, stream in message.streams.items():
+        owner = stream.source_of()
+        keep = [
+            i
+            for i, (offset, k) in enumerate(zip(stream.offsets, owner))
+            if (offset <= cuts[k]) == first
+        ]
+        if keep:
+            streams[name] = StreamValues(
+                tuple(stream.offsets[i] for i in keep),
+                tuple(stream.values[i] for i in keep),
+                tuple(stream.times[i] for i in keep),
+                tuple(stream.sources[i] for i in keep) if stream.sources else (),
+            )
+    head, *more = sources
+    return DetectorValues(
+        message.model, message.model_version, *head, streams=streams, more=tuple(more)
     )
 
 

@@ -180,7 +180,7 @@ def _feed(
 ) -> tuple[int, float, float, float]:
     """``values`` through the batch steps, ``messages_per_batch`` at a time: the events after the
     first batch, and the wall-clock, process CPU and thread CPU seconds they took."""
-    from monitor.detectors.values import encode_values
+    from monitor.detectors.values import split_to_fit
     from monitor.folding.pipeline import Position
     from streams.observe import record_batch_metrics, record_outcome_metrics
 
@@ -192,7 +192,7 @@ def _feed(
         raw = _raw_messages(values[first : first + messages_per_batch], offsets)
         out, outcomes = steps.prepare(raw, positions, _batch_config(settings), {})
         for detector_values in outcomes.values:
-            encode_values(detector_values)
+            split_to_fit(detector_values)
         steps.write(out, positions)
         positions.update(
             {src: Position(o.last_offset, o.watermark) for src, o in out.sources.items()}
