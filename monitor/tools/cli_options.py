@@ -13,7 +13,7 @@ import typer
 
 from monitor.errors import ConfigError
 from monitor.settings import Settings, load_settings
-from monitor.tools.cli_support import Format, parse_time
+from monitor.tools.cli_support import TIME_RANGE, Format, parse_time
 
 __all__ = [
     "ConfigOption",
@@ -41,10 +41,13 @@ VersionOption = typer.Option(
 SinceOption = typer.Option(
     None,
     "--since",
-    help="from a duration back from now, with its unit (90m, 2h, 7d), or an ISO time",
+    help="from a duration back from now, with its unit (90m, 2h, 7d), or an ISO time; "
+    + TIME_RANGE,
 )
 UntilOption = typer.Option(
-    None, "--until", help="before a duration back from now, with its unit (30m, 1d), or an ISO time"
+    None,
+    "--until",
+    help="before a duration back from now, with its unit (30m, 1d), or an ISO time; " + TIME_RANGE,
 )
 LimitOption = typer.Option(10_000, "--limit", min=1, help="at most this many rows")
 FormatOption = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv")

@@ -23,6 +23,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_TERMINATED",
     "EXIT_USAGE",
+    "TIME_RANGE",
     "Format",
     "MonitorGroup",
     "UnknownValue",
@@ -66,6 +67,12 @@ class MonitorGroup(TyperGroup):
             raise typer.Exit(EXIT_USAGE) from None
 
 
+# The times --since and --until take: events are after the epoch, and a datetime ends in 9999.
+EARLIEST_TIME = 0.0  # 1970-01-01T00:00:00Z
+TIME_LIMIT = 253_402_300_800.0  # 10000-01-01T00:00:00Z, the first moment after
+TIME_RANGE = "between 1970-01-01 and 9999-12-31 (UTC)"
+
+
 def parse_time(value: str | None, option: str) -> float | None:
     """Epoch seconds of ``value``: a duration back from now (``90m``, ``2h``, ``7d``) or an ISO time.
 
@@ -80,14 +87,25 @@ or an ISO time (2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)
     Traceback (most recent call last):
     ...
     monitor.errors.ConfigError: --since '5': a duration needs a unit: 5s, 5m or 5h (or an ISO time)
+    >>> parse_time("100000d", "--since")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: --since '100000d': the time must fall between 1970-01-01 and 9999-12-31 (UTC)
     """
     if value is None:
         return None
     _refuse_bare_number(value, option, "or an ISO time")
     try:
-        return time.time() - parse_duration(value)
+        seconds = time.time() - parse_duration(value)
     except MonitorError:
-        pass
+        seconds = _iso_seconds(value, option)
+    if not EARLIEST_TIME <= seconds < TIME_LIMIT:
+        raise ConfigError(f"{option} {value!r}: the time must fall {TIME_RANGE}")
+    return seconds
+
+
+def _iso_seconds(value: str, option: str) -> float:
+    """Epoch seconds of an ISO time; one that no calendar can hold counts as out of range."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -95,7 +113,10 @@ or an ISO time (2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)
             f"{option} {value!r}: expected a duration back from now (90m, 2h, 7d) or an ISO time "
             "(2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)"
         ) from None
-    return epoch_seconds(parsed)
+    try:
+        return epoch_seconds(parsed)
+    except (OverflowError, ValueError):  # year 1 with a positive offset: before year 1 in UTC
+        raise ConfigError(f"{option} {value!r}: the time must fall {TIME_RANGE}") from None
 
 
 def _refuse_bare_number(value: str, option: str, besides: str = "") -> None:
