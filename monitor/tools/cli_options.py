@@ -16,6 +16,7 @@ from monitor.settings import Settings, load_settings
 from monitor.tools.cli_support import TIME_RANGE, Format, parse_time
 
 __all__ = [
+    "MAX_LIMIT",
     "ConfigOption",
     "FormatOption",
     "LimitOption",
@@ -49,7 +50,9 @@ UntilOption = typer.Option(
     "--until",
     help="before a duration back from now, with its unit (30m, 1d), or an ISO time; " + TIME_RANGE,
 )
-LimitOption = typer.Option(10_000, "--limit", min=1, help="at most this many rows")
+# A LIMIT the store reads as a number (10**400 reached ClickHouse as a syntax error).
+MAX_LIMIT = 1_000_000_000
+LimitOption = typer.Option(10_000, "--limit", min=1, max=MAX_LIMIT, help="at most this many rows")
 FormatOption = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv")
 StatusOption = typer.Option(
     None, "--status", help="firing, resolved, or one way to resolve: cleared or superseded"
