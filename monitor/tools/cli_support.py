@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from monitor.contract.timestamps import epoch_seconds
-from monitor.durations import bare_number, parse_duration
+from monitor.durations import MAX_SETTING_DAYS, bare_number, parse_duration
 from monitor.errors import ConfigError, MonitorError
 from monitor.wording import counted
 
@@ -23,6 +23,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_TERMINATED",
     "EXIT_USAGE",
+    "LONGEST_OPTION",
     "TIME_RANGE",
     "Format",
     "MonitorGroup",
@@ -130,8 +131,12 @@ def _refuse_bare_number(value: str, option: str, besides: str = "") -> None:
         )
 
 
-def parse_duration_option(value: str, option: str) -> float:
-    """Seconds of a duration option, or a one-line error naming the option.
+# The longest a duration option takes unless it says otherwise: a setting's longest.
+LONGEST_OPTION = f"{MAX_SETTING_DAYS}d"
+
+
+def parse_duration_option(value: str, option: str, longest: str = LONGEST_OPTION) -> float:
+    """Seconds of a duration option of at most ``longest``, or a one-line error naming the option.
 
     >>> parse_duration_option("5 minutes", "--window")
     Traceback (most recent call last):
@@ -141,12 +146,19 @@ def parse_duration_option(value: str, option: str) -> float:
     Traceback (most recent call last):
     ...
     monitor.errors.ConfigError: --window '300': a duration needs a unit: 300s, 300m or 300h
+    >>> parse_duration_option("400d", "--window")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: --window '400d': at most 365d
     """
     _refuse_bare_number(value, option)
     try:
-        return parse_duration(value)
+        seconds = parse_duration(value)
     except MonitorError:
         raise ConfigError(f"{option} {value!r}: expected a duration like 10s, 5m, 2h, 7d") from None
+    if seconds > parse_duration(longest):
+        raise ConfigError(f"{option} {value!r}: at most {longest}")
+    return seconds
 
 
 def require_known(
