@@ -29,6 +29,7 @@ __all__ = [
     "MonitorGroup",
     "UnknownValue",
     "counted",
+    "log_level",
     "parse_duration_option",
     "parse_time",
     "print_rows",
@@ -159,6 +160,35 @@ def parse_duration_option(value: str, option: str, longest: str = LONGEST_OPTION
     if seconds > parse_duration(longest):
         raise ConfigError(f"{option} {value!r}: at most {longest}")
     return seconds
+
+
+# What --loglevel takes, in any case: logging's names and Faust's crit and warn.
+LOG_LEVELS = {
+    "critical": "CRITICAL",
+    "crit": "CRITICAL",
+    "error": "ERROR",
+    "warning": "WARNING",
+    "warn": "WARNING",
+    "info": "INFO",
+    "debug": "DEBUG",
+}
+
+
+def log_level(value: str, option: str = "--loglevel") -> str:
+    """The :mod:`logging` level ``value`` names, or a one-line error naming the option.
+
+    >>> log_level("warn"), log_level("Debug")
+    ('WARNING', 'DEBUG')
+    >>> log_level("loud")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: --loglevel 'loud': one of critical, error, warning, info, debug
+    """
+    try:
+        return LOG_LEVELS[value.lower()]
+    except KeyError:
+        names = ", ".join(dict.fromkeys(LOG_LEVELS.values())).lower()
+        raise ConfigError(f"{option} {value!r}: one of {names}") from None
 
 
 def require_known(
