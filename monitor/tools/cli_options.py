@@ -28,6 +28,7 @@ __all__ = [
     "VersionOption",
     "cli_settings",
     "kafka_bootstrap",
+    "setting_range",
     "time_window",
 ]
 
@@ -57,6 +58,21 @@ FormatOption = typer.Option(Format.table, "--format", "-f", help="table (aligned
 StatusOption = typer.Option(
     None, "--status", help="firing, resolved, or one way to resolve: cleared or superseded"
 )
+
+
+def setting_range(name: str) -> dict[str, Any]:
+    """``min`` and ``max`` for an option that stands for setting ``name``: the setting's bounds.
+
+    >>> setting_range("drift_bins")
+    {'min': 2, 'max': 100}
+    """
+    bounds: dict[str, Any] = {}
+    for rule in Settings.model_fields[name].metadata:
+        if getattr(rule, "ge", None) is not None:
+            bounds["min"] = rule.ge
+        if getattr(rule, "le", None) is not None:
+            bounds["max"] = rule.le
+    return bounds
 
 
 def cli_settings(config: Path | None, **overrides: Any) -> Settings:
