@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from monitor.tools.cli_options import ConfigOption, cli_settings
+from monitor.tools.cli_support import LONGEST_OPTION
 
 __all__ = ["bench", "demo", "fuzz"]
 
@@ -16,7 +17,9 @@ __all__ = ["bench", "demo", "fuzz"]
 def demo(
     duration: float = typer.Option(0, help="seconds to run; 0 runs until Ctrl-C"),
     rate: float = typer.Option(200.0, help="inference events per second"),
-    window: str = typer.Option("10s", help="window length for the demo"),
+    window: str = typer.Option(
+        "10s", help=f"window length for the demo (at most {LONGEST_OPTION})"
+    ),
     drift_at: float = typer.Option(0.5, help="share of the duration after which drift is injected"),
     data_dir: Annotated[Path, typer.Option(help="where the demo keeps its store")] = Path(
         ".monitor-data/demo"

@@ -11,6 +11,7 @@ import typer
 
 from monitor.adapters.delivery import DELIVERY_TIMEOUT
 from monitor.tools.cli_options import ConfigOption, cli_settings, kafka_bootstrap
+from monitor.tools.cli_support import LONGEST_OPTION
 
 __all__ = ["broker", "judge", "replay", "ui", "worker"]
 
@@ -96,14 +97,16 @@ def replay(
         ),
     ],
     kind: str = typer.Option(..., help="inference or feedback"),
-    rate: float = typer.Option(0.0, help="events per second; 0 = as fast as possible"),
-    batch_size: int = typer.Option(100, help="events per Kafka message"),
+    rate: float = typer.Option(0.0, min=0.0, help="events per second; 0 = as fast as possible"),
+    batch_size: int = typer.Option(100, min=1, help="events per Kafka message"),
     timeout: str = typer.Option(
         f"{DELIVERY_TIMEOUT:g}s",
-        help="how long the broker may take to confirm a message before the replay stops",
+        help="how long the broker may take to confirm a message before the replay stops "
+        f"(at most {LONGEST_OPTION})",
     ),
     progress: str = typer.Option(
-        "10s", help="how often to say how far it got (to stderr); 0 for never"
+        "10s",
+        help=f"how often to say how far it got (to stderr); 0 for never (at most {LONGEST_OPTION})",
     ),
     raw: bool = typer.Option(
         False,

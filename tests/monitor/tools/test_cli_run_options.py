@@ -1,5 +1,6 @@
-"""The options of the commands that run a process (ui, broker, worker, judge) are refused before
-anything starts: one usage error naming the option, never a traceback."""
+"""The options of the commands that run a process (ui, broker, worker, judge) or feed one
+(replay) are refused before anything starts: one usage error naming the option, never a
+traceback."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from tests_support import monitor_cli
+from typer.testing import CliRunner
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.tools.cli import app
 
 
 @pytest.mark.parametrize(
@@ -39,3 +42,38 @@ def test_an_unknown_loglevel_names_the_levels(command: str, tmp_path: Path) -> N
         "error: --loglevel 'loud': one of critical, error, warning, info, debug"
     ]
     assert not (tmp_path / "store").exists()  # refused before the store was opened
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--batch-size", "0"),  # range()'s ValueError traceback once the broker answered
+        ("--batch-size", "-1"),  # every event 'not accepted'
+        ("--rate", "-1"),
+    ],
+)
+def test_replay_refuses_a_batch_size_below_1_and_a_negative_rate(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"request_id": "r1", "timestamp": 1767225600, "model": "m"}\n')
+    result = CliRunner().invoke(
+        app,
+        ["replay", str(events), "--kind", "inference", option, value],
+        env={"MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+    )
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--timeout", "--progress"])
+def test_replay_durations_are_at_most_365_days(tmp_path: Path, option: str) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"request_id": "r1", "timestamp": 1767225600, "model": "m"}\n')
+    result = CliRunner().invoke(
+        app,
+        ["replay", str(events), "--kind", "inference", option, "366d"],
+        env={"MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [f"error: {option} '366d': at most 365d"]
