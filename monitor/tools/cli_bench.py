@@ -13,6 +13,10 @@ from monitor.tools.cli_support import LONGEST_OPTION
 
 __all__ = ["bench", "demo", "fuzz"]
 
+# A fuzz run's bounds: a batch of 0 looped for ever, 10**400 messages never ended.
+MAX_FUZZ_MESSAGES = 10_000_000
+MAX_FUZZ_BATCH = 100_000
+
 
 def demo(
     duration: float = typer.Option(0, help="seconds to run; 0 runs until Ctrl-C"),
@@ -105,10 +109,13 @@ def bench(
 
 def fuzz(
     messages: int = typer.Option(
-        100_000, help="generated and mutated messages to send through the batch path"
+        100_000,
+        min=1,
+        max=MAX_FUZZ_MESSAGES,
+        help="generated and mutated messages to send through the batch path",
     ),
     seed: int = typer.Option(1, help="seed of the generator: a run is reproducible"),
-    batch: int = typer.Option(500, help="messages per consumed batch"),
+    batch: int = typer.Option(500, min=1, max=MAX_FUZZ_BATCH, help="messages per consumed batch"),
     output: Annotated[Path | None, typer.Option(help="also write the report as JSON here")] = None,
 ) -> None:
     """Fuzz the whole batch path into embedded ClickHouse; exit 1 if anything escaped or was lost."""
