@@ -293,6 +293,21 @@ def test_a_bad_setting_in_a_config_file_names_the_file_and_key(tmp_path) -> None
     )
 
 
+def test_a_config_file_that_cannot_be_read_is_one_line_naming_it(tmp_path) -> None:
+    binary = tmp_path / "monitor.toml"
+    binary.write_bytes(b"\x9f\x00\xff" * 1000)  # a UnicodeDecodeError traceback before
+    assert_usage_error(
+        cli({}, "query", "metrics", "--config", str(binary)),
+        f"{binary}: not UTF-8 text (byte 0x9f at position 0)",
+    )
+    folder = tmp_path / "conf.d"  # an IsADirectoryError traceback before
+    folder.mkdir()
+    assert_usage_error(
+        cli({}, "query", "metrics", "--config", str(folder)),
+        f"{folder}: cannot be read as a settings file (Is a directory)",
+    )
+
+
 def test_rules_check_rejects_unknown_metric_and_detector_names(tmp_path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(
