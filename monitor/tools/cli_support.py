@@ -30,6 +30,7 @@ __all__ = [
     "UnknownValue",
     "counted",
     "log_level",
+    "not_utf8",
     "parse_duration_option",
     "parse_time",
     "print_rows",
@@ -52,7 +53,15 @@ class UnknownValue(ConfigError):
 
 
 class MonitorGroup(TyperGroup):
-    """Every command's :class:`MonitorError` becomes ``error: <message>`` on stderr and exit code 2."""
+    """Every command's :class:`MonitorError` becomes ``error: <message>`` on stderr and exit code 2,
+    and so does a command-line value that is not UTF-8 text (:func:`not_utf8`)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        problem = not_utf8(args)
+        if problem is not None:
+            typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(EXIT_USAGE)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
         from pydantic import ValidationError
@@ -67,6 +76,29 @@ class MonitorGroup(TyperGroup):
 
             typer.echo(f"error: {describe_settings_error(exc, {})}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
+
+
+def not_utf8(args: Sequence[str]) -> str | None:
+    r"""What is wrong with the first of ``args`` that is not UTF-8 text (Python keeps such bytes of
+    the command line as surrogates, which no store, topic or file name can hold), naming its option.
+
+    >>> print(not_utf8(["query", "metrics", "--model", "m" + chr(0xDCFF)]))
+    --model 'm\xff': not UTF-8 text
+    >>> print(not_utf8(["--id=" + chr(0xDCFE)])), not_utf8(["baseline", "show", "é"])
+    --id '\xfe': not UTF-8 text
+    (None, None)
+    """
+    for i, arg in enumerate(args):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            option, _, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+            if not option:
+                before = args[i - 1] if i else ""
+                option = before if before.startswith("-") else "an argument"
+            shown = value.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            return f"{option} '{shown}': not UTF-8 text"
+    return None
 
 
 # The times --since and --until take: events are after the epoch, and a datetime ends in 9999.
