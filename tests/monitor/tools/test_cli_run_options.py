@@ -77,3 +77,16 @@ def test_replay_durations_are_at_most_365_days(tmp_path: Path, option: str) -> N
     )
     assert result.exit_code == 2, result.output
     assert result.stderr.strip().splitlines() == [f"error: {option} '366d': at most 365d"]
+
+
+def test_ui_host_that_no_name_can_be_is_refused_as_beyond_loopback(tmp_path: Path) -> None:
+    url = f"chdb://{tmp_path / 'store'}"
+    ClickHouseStore(url).connect().migrate()
+    host = "x" * 100  # a label over 63 characters: the idna codec's UnicodeError traceback
+    done = monitor_cli("ui", "--host", host, env={"MONITOR_CLICKHOUSE_URL": url}, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    expected = (
+        f"error: MONITOR_WEB_HOST={host} is not a loopback address: set MONITOR_WEB_TOKEN (e.g. "
+        "`export MONITOR_WEB_TOKEN=$(openssl rand -hex 32)`) or bind 127.0.0.1"
+    )
+    assert done.stderr.strip().splitlines() == [expected]
