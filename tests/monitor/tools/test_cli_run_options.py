@@ -90,3 +90,22 @@ def test_ui_host_that_no_name_can_be_is_refused_as_beyond_loopback(tmp_path: Pat
         "`export MONITOR_WEB_TOKEN=$(openssl rand -hex 32)`) or bind 127.0.0.1"
     )
     assert done.stderr.strip().splitlines() == [expected]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--rate", "nan"),  # int(nan): a ValueError traceback once broker and worker ran
+        ("--rate", "1" + "0" * 400),  # an OverflowError traceback, likewise
+        ("--duration", "nan"),  # ran until Ctrl-C, 'for nan s'
+        ("--drift-at", "-1"),
+    ],
+)
+def test_demo_refuses_a_rate_or_duration_it_cannot_run(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    args = ("demo", "--data-dir", str(tmp_path / "demo"), option, value)
+    done = monitor_cli(*args, env={"MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1"}, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"Invalid value for '{option}'" in done.stderr
+    assert not (tmp_path / "demo").exists()  # refused before anything started
