@@ -10,8 +10,17 @@ import pytest
 from tests_support import monitor_cli
 from typer.testing import CliRunner
 
-from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.tools.cli import app
+
+
+def made_store(tmp_path: Path) -> str:
+    """An embedded store made by another process (chdb opens one directory per process)."""
+    url = f"chdb://{tmp_path / 'store'}"
+    reference = tmp_path / "reference.jsonl"
+    reference.write_text('{"features": {"x": 1.0}}\n{"features": {"x": 2.0}}\n')
+    build = ("baseline", "build", str(reference), "--model", "m", "--version", "v1")
+    monitor_cli(*build, env={"MONITOR_CLICKHOUSE_URL": url}, timeout=60)
+    return url
 
 
 @pytest.mark.parametrize(
@@ -23,8 +32,7 @@ from monitor.tools.cli import app
     ],
 )
 def test_a_port_outside_0_to_65535_is_a_usage_error(args: list[str], tmp_path: Path) -> None:
-    url = f"chdb://{tmp_path / 'store'}"
-    ClickHouseStore(url).connect().migrate()  # the ui's store: the port is what is wrong
+    url = made_store(tmp_path)  # the ui's store: the port is what is wrong
     done = monitor_cli(*args, env={"MONITOR_CLICKHOUSE_URL": url}, check=False, timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Invalid value for '--port'" in done.stderr and "Traceback" not in done.stderr
@@ -80,8 +88,7 @@ def test_replay_durations_are_at_most_365_days(tmp_path: Path, option: str) -> N
 
 
 def test_ui_host_that_no_name_can_be_is_refused_as_beyond_loopback(tmp_path: Path) -> None:
-    url = f"chdb://{tmp_path / 'store'}"
-    ClickHouseStore(url).connect().migrate()
+    url = made_store(tmp_path)
     host = "x" * 100  # a label over 63 characters: the idna codec's UnicodeError traceback
     done = monitor_cli("ui", "--host", host, env={"MONITOR_CLICKHOUSE_URL": url}, check=False)
     assert done.returncode == 2, done.stdout + done.stderr
