@@ -13,9 +13,23 @@ __all__ = ["read_config_file"]
 
 
 def read_config_file(file: Path) -> dict[str, Any]:
+    """The settings ``file`` declares; a one-line error naming the file when it cannot be read.
+
+    >>> read_config_file(Path("/"))
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: /: cannot be read as a settings file (Is a directory)
+    """
     import tomllib
 
-    text = file.read_text()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:  # a directory, no permission
+        raise ConfigError(f"{file}: cannot be read as a settings file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at position {exc.start})"
+        ) from None
     if file.suffix in (".yaml", ".yml"):
         values = load_yaml(text, str(file)) or {}
     else:

@@ -58,7 +58,7 @@ def _binds_loopback_only(host: str) -> bool:
         return False
     try:
         infos = socket.getaddrinfo(host, None)
-    except OSError:
+    except (OSError, UnicodeError):  # UnicodeError: no host name (a label over 63 characters)
         return False
     return bool(infos) and all(is_loopback_address(str(info[4][0])) for info in infos)
 

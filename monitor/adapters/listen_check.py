@@ -31,7 +31,7 @@ def check_listen(host: str, port: int, setting: str) -> None:
         infos = socket.getaddrinfo(
             host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
-    except OSError:
+    except (OSError, UnicodeError):  # UnicodeError: a name with a label over 63 characters
         return  # an unknown host is the server's own error to report
     for family, kind, proto, _, address in infos:
         with socket.socket(family, kind, proto) as probe:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from monitor.errors import MonitorError
-from monitor.tools.cli_options import ConfigOption, FormatOption, cli_settings
+from monitor.tools.cli_options import ConfigOption, FormatOption, cli_settings, setting_range
 from monitor.tools.cli_support import Format, counted, print_rows, require_known
 
 __all__ = ["baseline_app", "new_embedded_store"]
@@ -74,9 +74,15 @@ def baseline_build(
     ],
     model: str = typer.Option(..., help="the model the baseline is for"),
     version: str = typer.Option(..., help="the model version the baseline is for"),
-    bins: int | None = typer.Option(None, help="numeric bins (default MONITOR_DRIFT_BINS, 10)"),
+    bins: int | None = typer.Option(
+        None,
+        **setting_range("drift_bins"),
+        help="numeric bins (default MONITOR_DRIFT_BINS, 10)",
+    ),
     top_k: int | None = typer.Option(
-        None, help="categories kept (default MONITOR_DRIFT_TOP_K, 20)"
+        None,
+        **setting_range("drift_top_k"),
+        help="categories kept (default MONITOR_DRIFT_TOP_K, 20)",
     ),
     baseline_id: str | None = typer.Option(
         None, "--id", help="id to store it under (default: generated)"
@@ -93,8 +99,8 @@ def baseline_build(
         model,
         version,
         records,
-        n_bins=bins or settings.drift_bins,
-        top_k=top_k or settings.drift_top_k,
+        n_bins=settings.drift_bins if bins is None else bins,
+        top_k=settings.drift_top_k if top_k is None else top_k,
         now=time.time(),
         source=str(file),
     )

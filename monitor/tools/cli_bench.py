@@ -9,15 +9,33 @@ from typing import Annotated
 import typer
 
 from monitor.tools.cli_options import ConfigOption, cli_settings
+from monitor.tools.cli_support import LONGEST_OPTION
 
 __all__ = ["bench", "demo", "fuzz"]
 
+# The demo's bounds: a rate of nan, inf or 10**400 events/s stopped the demo with a traceback once
+# its broker and worker had started, and a duration of nan ran until Ctrl-C.
+MAX_DEMO_RATE = 100_000.0
+LONGEST_DEMO = 365 * 86400.0
+
+# A fuzz run's bounds: a batch of 0 looped for ever, 10**400 messages never ended.
+MAX_FUZZ_MESSAGES = 10_000_000
+MAX_FUZZ_BATCH = 100_000
+
 
 def demo(
-    duration: float = typer.Option(0, help="seconds to run; 0 runs until Ctrl-C"),
-    rate: float = typer.Option(200.0, help="inference events per second"),
-    window: str = typer.Option("10s", help="window length for the demo"),
-    drift_at: float = typer.Option(0.5, help="share of the duration after which drift is injected"),
+    duration: float = typer.Option(
+        0, min=0.0, max=LONGEST_DEMO, help="seconds to run; 0 runs until Ctrl-C"
+    ),
+    rate: float = typer.Option(
+        200.0, min=0.0, max=MAX_DEMO_RATE, help="inference events per second"
+    ),
+    window: str = typer.Option(
+        "10s", help=f"window length for the demo (at most {LONGEST_OPTION})"
+    ),
+    drift_at: float = typer.Option(
+        0.5, min=0.0, help="share of the duration after which drift is injected"
+    ),
     data_dir: Annotated[Path, typer.Option(help="where the demo keeps its store")] = Path(
         ".monitor-data/demo"
     ),
@@ -102,10 +120,13 @@ def bench(
 
 def fuzz(
     messages: int = typer.Option(
-        100_000, help="generated and mutated messages to send through the batch path"
+        100_000,
+        min=1,
+        max=MAX_FUZZ_MESSAGES,
+        help="generated and mutated messages to send through the batch path",
     ),
     seed: int = typer.Option(1, help="seed of the generator: a run is reproducible"),
-    batch: int = typer.Option(500, help="messages per consumed batch"),
+    batch: int = typer.Option(500, min=1, max=MAX_FUZZ_BATCH, help="messages per consumed batch"),
     output: Annotated[Path | None, typer.Option(help="also write the report as JSON here")] = None,
 ) -> None:
     """Fuzz the whole batch path into embedded ClickHouse; exit 1 if anything escaped or was lost."""

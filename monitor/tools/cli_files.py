@@ -82,11 +82,14 @@ def rules_defaults() -> None:
 
 def schema_command(
     write: Annotated[
-        Path | None, typer.Option("--write", help="write the JSON Schemas into this directory")
+        Path | None,
+        typer.Option("--write", file_okay=False, help="write the JSON Schemas into this directory"),
     ] = None,
     check: Annotated[
         Path | None,
-        typer.Option("--check", help="exit 1 if the schemas in this directory are stale"),
+        typer.Option(
+            "--check", file_okay=False, help="exit 1 if the schemas in this directory are stale"
+        ),
     ] = None,
     kind: str = typer.Option(
         "inference", help="without --write/--check: print this one (inference, feedback, batch)"

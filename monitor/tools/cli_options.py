@@ -13,9 +13,10 @@ import typer
 
 from monitor.errors import ConfigError
 from monitor.settings import Settings, load_settings
-from monitor.tools.cli_support import Format, parse_time
+from monitor.tools.cli_support import TIME_RANGE, Format, parse_time
 
 __all__ = [
+    "MAX_LIMIT",
     "ConfigOption",
     "FormatOption",
     "LimitOption",
@@ -27,6 +28,7 @@ __all__ = [
     "VersionOption",
     "cli_settings",
     "kafka_bootstrap",
+    "setting_range",
     "time_window",
 ]
 
@@ -41,16 +43,36 @@ VersionOption = typer.Option(
 SinceOption = typer.Option(
     None,
     "--since",
-    help="from a duration back from now, with its unit (90m, 2h, 7d), or an ISO time",
+    help="from a duration back from now, with its unit (90m, 2h, 7d), or an ISO time; "
+    + TIME_RANGE,
 )
 UntilOption = typer.Option(
-    None, "--until", help="before a duration back from now, with its unit (30m, 1d), or an ISO time"
+    None,
+    "--until",
+    help="before a duration back from now, with its unit (30m, 1d), or an ISO time; " + TIME_RANGE,
 )
-LimitOption = typer.Option(10_000, "--limit", min=1, help="at most this many rows")
+# A LIMIT the store reads as a number (10**400 reached ClickHouse as a syntax error).
+MAX_LIMIT = 1_000_000_000
+LimitOption = typer.Option(10_000, "--limit", min=1, max=MAX_LIMIT, help="at most this many rows")
 FormatOption = typer.Option(Format.table, "--format", "-f", help="table (aligned), json or csv")
 StatusOption = typer.Option(
     None, "--status", help="firing, resolved, or one way to resolve: cleared or superseded"
 )
+
+
+def setting_range(name: str) -> dict[str, Any]:
+    """``min`` and ``max`` for an option that stands for setting ``name``: the setting's bounds.
+
+    >>> setting_range("drift_bins")
+    {'min': 2, 'max': 100}
+    """
+    bounds: dict[str, Any] = {}
+    for rule in Settings.model_fields[name].metadata:
+        if getattr(rule, "ge", None) is not None:
+            bounds["min"] = rule.ge
+        if getattr(rule, "le", None) is not None:
+            bounds["max"] = rule.le
+    return bounds
 
 
 def cli_settings(config: Path | None, **overrides: Any) -> Settings:

@@ -11,8 +11,11 @@ import typer
 
 from monitor.adapters.delivery import DELIVERY_TIMEOUT
 from monitor.tools.cli_options import ConfigOption, cli_settings, kafka_bootstrap
+from monitor.tools.cli_support import LONGEST_OPTION
 
 __all__ = ["broker", "judge", "replay", "ui", "worker"]
+
+MAX_PORT = 65_535  # a TCP port is 16 bits (99999 was an OverflowError from bind())
 
 
 def worker(
@@ -20,8 +23,10 @@ def worker(
     loglevel: str = typer.Option("info", help="crit|error|warn|info|debug"),
 ) -> None:
     """Run a monitor worker (Faust) on MONITOR_KAFKA_BOOTSTRAP."""
+    from monitor.tools.cli_support import log_level
     from monitor.tools.worker import run_worker
 
+    log_level(loglevel)  # Faust's own names (crit, warn) go on to Faust as given
     run_worker(cli_settings(config), loglevel=loglevel)
 
 
@@ -36,14 +41,15 @@ def judge(
     loglevel: str = typer.Option("info", help="critical|error|warning|info|debug"),
 ) -> None:
     """Run the LLM judge (docs/judge.md): grade sampled answers, compare shadows, publish feedback."""
+    from monitor.tools.cli_support import log_level
     from monitor.tools.judge import run_judge
 
-    log_throttled(loglevel.upper())
+    log_throttled(log_level(loglevel))
     sys.exit(asyncio.run(run_judge(cli_settings(config), report_path=report)))
 
 
 def broker(
-    port: int = typer.Option(9092, help="loopback port to listen on"),
+    port: int = typer.Option(9092, min=0, max=MAX_PORT, help="loopback port to listen on"),
     storage: str = typer.Option(
         "memory://tansu/",
         help="memory://tansu/, or s3://bucket/ to survive restarts "
@@ -91,14 +97,16 @@ def replay(
         ),
     ],
     kind: str = typer.Option(..., help="inference or feedback"),
-    rate: float = typer.Option(0.0, help="events per second; 0 = as fast as possible"),
-    batch_size: int = typer.Option(100, help="events per Kafka message"),
+    rate: float = typer.Option(0.0, min=0.0, help="events per second; 0 = as fast as possible"),
+    batch_size: int = typer.Option(100, min=1, help="events per Kafka message"),
     timeout: str = typer.Option(
         f"{DELIVERY_TIMEOUT:g}s",
-        help="how long the broker may take to confirm a message before the replay stops",
+        help="how long the broker may take to confirm a message before the replay stops "
+        f"(at most {LONGEST_OPTION})",
     ),
     progress: str = typer.Option(
-        "10s", help="how often to say how far it got (to stderr); 0 for never"
+        "10s",
+        help=f"how often to say how far it got (to stderr); 0 for never (at most {LONGEST_OPTION})",
     ),
     raw: bool = typer.Option(
         False,
@@ -197,7 +205,7 @@ def ui(
     host: str = typer.Option(
         "127.0.0.1", help="address to listen on (beyond loopback only with MONITOR_WEB_TOKEN)"
     ),
-    port: int = typer.Option(8050, help="port to listen on"),
+    port: int = typer.Option(8050, min=0, max=MAX_PORT, help="port to listen on"),
     config: Path | None = ConfigOption,
 ) -> None:
     """The dashboard of MONITOR_CLICKHOUSE_URL's store on http://HOST:PORT/ (same pages as a worker's /)."""

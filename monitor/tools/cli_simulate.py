@@ -10,19 +10,29 @@ import typer
 
 __all__ = ["simulate"]
 
+# The span is walked in one-second ticks and every event is held in memory: a longer span or more
+# events ran for hours (10**400 events or a span of 10**23 days never ended).
+LONGEST_SPAN = "30d"
+MAX_EVENTS = 1_000_000
+
 
 def simulate(
     out: Annotated[
         Path, typer.Option(help="directory to write the files to", file_okay=False)
     ] = Path("."),
-    events: int = typer.Option(20_000, min=1, help="inference events"),
-    span: str = typer.Option("1h", help="the events are spread over this past span, ending now"),
-    reference: int = typer.Option(2_000, min=0, help="undrifted events for a baseline's reference"),
+    events: int = typer.Option(20_000, min=1, max=MAX_EVENTS, help="inference events"),
+    span: str = typer.Option(
+        "1h",
+        help=f"the events are spread over this past span, ending now (at most {LONGEST_SPAN})",
+    ),
+    reference: int = typer.Option(
+        2_000, min=0, max=MAX_EVENTS, help="undrifted events for a baseline's reference"
+    ),
     drift_at: float = typer.Option(
         0.5, min=0.0, help="share of the span after which v2 drifts; 1 or more: no drift"
     ),
     seed: int = typer.Option(
-        7, help="the same seed and span give the same events, shifted in time"
+        7, min=0, help="the same seed and span give the same events, shifted in time"
     ),
     shadow: float = typer.Option(
         0.0,
@@ -45,7 +55,7 @@ def simulate(
     from monitor.tools.sample_traffic import simulated_traffic, write_sample_files
     from monitor.tools.simulator import SHADOW_VERSION
 
-    seconds = parse_duration_option(span, "--span")
+    seconds = parse_duration_option(span, "--span", LONGEST_SPAN)
     if seconds <= 0:
         raise ConfigError(f"--span {span!r}: the events need a span longer than 0 s")
     traffic = simulated_traffic(

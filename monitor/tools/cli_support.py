@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from monitor.contract.timestamps import epoch_seconds
-from monitor.durations import bare_number, parse_duration
+from monitor.durations import MAX_SETTING_DAYS, bare_number, parse_duration
 from monitor.errors import ConfigError, MonitorError
 from monitor.wording import counted
 
@@ -23,10 +23,14 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_TERMINATED",
     "EXIT_USAGE",
+    "LONGEST_OPTION",
+    "TIME_RANGE",
     "Format",
     "MonitorGroup",
     "UnknownValue",
     "counted",
+    "log_level",
+    "not_utf8",
     "parse_duration_option",
     "parse_time",
     "print_rows",
@@ -49,7 +53,15 @@ class UnknownValue(ConfigError):
 
 
 class MonitorGroup(TyperGroup):
-    """Every command's :class:`MonitorError` becomes ``error: <message>`` on stderr and exit code 2."""
+    """Every command's :class:`MonitorError` becomes ``error: <message>`` on stderr and exit code 2,
+    and so does a command-line value that is not UTF-8 text (:func:`not_utf8`)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        problem = not_utf8(args)
+        if problem is not None:
+            typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(EXIT_USAGE)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
         from pydantic import ValidationError
@@ -66,6 +78,35 @@ class MonitorGroup(TyperGroup):
             raise typer.Exit(EXIT_USAGE) from None
 
 
+def not_utf8(args: Sequence[str]) -> str | None:
+    r"""What is wrong with the first of ``args`` that is not UTF-8 text (Python keeps such bytes of
+    the command line as surrogates, which no store, topic or file name can hold), naming its option.
+
+    >>> print(not_utf8(["query", "metrics", "--model", "m" + chr(0xDCFF)]))
+    --model 'm\xff': not UTF-8 text
+    >>> print(not_utf8(["--id=" + chr(0xDCFE)])), not_utf8(["baseline", "show", "é"])
+    --id '\xfe': not UTF-8 text
+    (None, None)
+    """
+    for i, arg in enumerate(args):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            option, _, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+            if not option:
+                before = args[i - 1] if i else ""
+                option = before if before.startswith("-") else "an argument"
+            shown = value.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            return f"{option} '{shown}': not UTF-8 text"
+    return None
+
+
+# The times --since and --until take: events are after the epoch, and a datetime ends in 9999.
+EARLIEST_TIME = 0.0  # 1970-01-01T00:00:00Z
+TIME_LIMIT = 253_402_300_800.0  # 10000-01-01T00:00:00Z, the first moment after
+TIME_RANGE = "between 1970-01-01 and 9999-12-31 (UTC)"
+
+
 def parse_time(value: str | None, option: str) -> float | None:
     """Epoch seconds of ``value``: a duration back from now (``90m``, ``2h``, ``7d``) or an ISO time.
 
@@ -80,14 +121,25 @@ or an ISO time (2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)
     Traceback (most recent call last):
     ...
     monitor.errors.ConfigError: --since '5': a duration needs a unit: 5s, 5m or 5h (or an ISO time)
+    >>> parse_time("100000d", "--since")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: --since '100000d': the time must fall between 1970-01-01 and 9999-12-31 (UTC)
     """
     if value is None:
         return None
     _refuse_bare_number(value, option, "or an ISO time")
     try:
-        return time.time() - parse_duration(value)
+        seconds = time.time() - parse_duration(value)
     except MonitorError:
-        pass
+        seconds = _iso_seconds(value, option)
+    if not EARLIEST_TIME <= seconds < TIME_LIMIT:
+        raise ConfigError(f"{option} {value!r}: the time must fall {TIME_RANGE}")
+    return seconds
+
+
+def _iso_seconds(value: str, option: str) -> float:
+    """Epoch seconds of an ISO time; one that no calendar can hold counts as out of range."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -95,7 +147,10 @@ or an ISO time (2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)
             f"{option} {value!r}: expected a duration back from now (90m, 2h, 7d) or an ISO time "
             "(2026-01-31 or 2026-01-31T12:00:00, UTC unless it has an offset)"
         ) from None
-    return epoch_seconds(parsed)
+    try:
+        return epoch_seconds(parsed)
+    except (OverflowError, ValueError):  # year 1 with a positive offset: before year 1 in UTC
+        raise ConfigError(f"{option} {value!r}: the time must fall {TIME_RANGE}") from None
 
 
 def _refuse_bare_number(value: str, option: str, besides: str = "") -> None:
@@ -109,8 +164,12 @@ def _refuse_bare_number(value: str, option: str, besides: str = "") -> None:
         )
 
 
-def parse_duration_option(value: str, option: str) -> float:
-    """Seconds of a duration option, or a one-line error naming the option.
+# The longest a duration option takes unless it says otherwise: a setting's longest.
+LONGEST_OPTION = f"{MAX_SETTING_DAYS}d"
+
+
+def parse_duration_option(value: str, option: str, longest: str = LONGEST_OPTION) -> float:
+    """Seconds of a duration option of at most ``longest``, or a one-line error naming the option.
 
     >>> parse_duration_option("5 minutes", "--window")
     Traceback (most recent call last):
@@ -120,12 +179,48 @@ def parse_duration_option(value: str, option: str) -> float:
     Traceback (most recent call last):
     ...
     monitor.errors.ConfigError: --window '300': a duration needs a unit: 300s, 300m or 300h
+    >>> parse_duration_option("400d", "--window")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: --window '400d': at most 365d
     """
     _refuse_bare_number(value, option)
     try:
-        return parse_duration(value)
+        seconds = parse_duration(value)
     except MonitorError:
         raise ConfigError(f"{option} {value!r}: expected a duration like 10s, 5m, 2h, 7d") from None
+    if seconds > parse_duration(longest):
+        raise ConfigError(f"{option} {value!r}: at most {longest}")
+    return seconds
+
+
+# What --loglevel takes, in any case: logging's names and Faust's crit and warn.
+LOG_LEVELS = {
+    "critical": "CRITICAL",
+    "crit": "CRITICAL",
+    "error": "ERROR",
+    "warning": "WARNING",
+    "warn": "WARNING",
+    "info": "INFO",
+    "debug": "DEBUG",
+}
+
+
+def log_level(value: str, option: str = "--loglevel") -> str:
+    """The :mod:`logging` level ``value`` names, or a one-line error naming the option.
+
+    >>> log_level("warn"), log_level("Debug")
+    ('WARNING', 'DEBUG')
+    >>> log_level("loud")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: --loglevel 'loud': one of critical, error, warning, info, debug
+    """
+    try:
+        return LOG_LEVELS[value.lower()]
+    except KeyError:
+        names = ", ".join(dict.fromkeys(LOG_LEVELS.values())).lower()
+        raise ConfigError(f"{option} {value!r}: one of {names}") from None
 
 
 def require_known(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests_support import monitor_cli
 from typer.testing import CliRunner
 
 from monitor.adapters.clickhouse_store import PARTIAL_COLUMNS, ClickHouseStore
@@ -293,6 +294,21 @@ def test_a_bad_setting_in_a_config_file_names_the_file_and_key(tmp_path) -> None
     )
 
 
+def test_a_config_file_that_cannot_be_read_is_one_line_naming_it(tmp_path) -> None:
+    binary = tmp_path / "monitor.toml"
+    binary.write_bytes(b"\x9f\x00\xff" * 1000)  # a UnicodeDecodeError traceback before
+    assert_usage_error(
+        cli({}, "query", "metrics", "--config", str(binary)),
+        f"{binary}: not UTF-8 text (byte 0x9f at position 0)",
+    )
+    folder = tmp_path / "conf.d"  # an IsADirectoryError traceback before
+    folder.mkdir()
+    assert_usage_error(
+        cli({}, "query", "metrics", "--config", str(folder)),
+        f"{folder}: cannot be read as a settings file (Is a directory)",
+    )
+
+
 def test_rules_check_rejects_unknown_metric_and_detector_names(tmp_path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(
@@ -533,3 +549,31 @@ def test_json_and_csv_carry_numbers_as_stored_and_a_table_never_prints_a_tiny_on
     print_rows(["name", "p_value", "value"], rows, Format.table)
     table = capsys.readouterr().out
     assert "3.2e-09" in table and "0.622048" in table and "0.6220477" not in table
+
+
+NOT_UTF8 = "\udcff\udcfe"  # the bytes ff fe on a command line, as Python keeps them
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        # a clickhouse-connect traceback, then 'ClickHouse insert into baselines failed'
+        (
+            ["baseline", "build", "REFERENCE", "--model", NOT_UTF8, "--version", "v1"],
+            "--model '\\xff\\xfe'",
+        ),
+        # 'ClickHouse query failed: Unable to cast Python instance of type <class 'str'> ...'
+        (["alerts", "show", "ab" + NOT_UTF8], "an argument 'ab\\xff\\xfe'"),
+        (["experiment", "report", f"--experiment={NOT_UTF8}"], "--experiment '\\xff\\xfe'"),
+    ],
+)
+def test_a_value_that_is_not_utf8_is_one_line_naming_its_option(tmp_path, args, expected) -> None:
+    reference = tmp_path / "reference.jsonl"
+    reference.write_text('{"features": {"x": 1.0}}\n{"features": {"x": 2.0}}\n')
+    env = {"MONITOR_CLICKHOUSE_URL": f"chdb://{tmp_path / 'store'}"}  # opened by monitor only
+    build = ("baseline", "build", str(reference), "--model", "m", "--version", "v1")
+    monitor_cli(*build, env=env, timeout=60)  # a store holding a baseline
+    args = [str(reference) if a == "REFERENCE" else a for a in args]
+    done = monitor_cli(*args, env=env, check=False, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: {expected}: not UTF-8 text"]

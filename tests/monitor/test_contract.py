@@ -249,6 +249,20 @@ def test_committed_schemas_are_generated_from_the_contract() -> None:
     )
 
 
+@pytest.mark.parametrize("option", ["--write", "--check"])
+def test_monitor_schema_names_a_file_given_for_the_directory(tmp_path: Path, option: str) -> None:
+    from typer.testing import CliRunner
+
+    from monitor.tools.cli import app
+
+    file = tmp_path / "schemas.json"
+    file.write_text("mine\n")  # --write: a FileExistsError traceback; --check: 'stale', exit 1
+    result = CliRunner().invoke(app, ["schema", option, str(file)])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.stderr and "is a file" in result.stderr
+    assert file.read_text() == "mine\n"
+
+
 def test_the_check_notices_a_changed_schema(tmp_path: Path) -> None:
     assert len(write_schemas(tmp_path)) == 3 and write_schemas(tmp_path, check=True) == []
     path = tmp_path / SCHEMA_FILES["feedback"]

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests_support import monitor_cli
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.tools.fuzz import FuzzHarness, run_fuzz
@@ -133,3 +134,20 @@ def test_the_command_reports_its_figures(chdb_dir, tmp_path):
         figures["rejected_by_reason"].values()
     )
     assert {"wrong_type", "not_utf8"} <= set(figures["rejected_by_reason"])
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--batch", "0"), ("--batch", "-1"), ("--messages", "1" + "0" * 400)],
+)
+def test_monitor_fuzz_refuses_counts_that_never_end(tmp_path, option, value) -> None:
+    # a subprocess with a timeout: a batch below 1 looped for ever, 10**400 messages never ended
+    env = {"MONITOR_CLICKHOUSE_URL": f"chdb://{tmp_path / 'store'}"}
+    args = (
+        ("fuzz", "--messages", "20", option, value)
+        if option == "--batch"
+        else ("fuzz", option, value)
+    )
+    done = monitor_cli(*args, env=env, check=False, timeout=60)
+    assert done.returncode == 2, done.stdout[-500:] + done.stderr[-500:]
+    assert f"Invalid value for '{option}'" in done.stderr and "Traceback" not in done.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 from tests_support import monitor_cli
 
 
@@ -25,3 +26,25 @@ def test_a_baseline_that_creates_the_embedded_store_says_where(tmp_path: Path) -
     )
     again = monitor_cli(*args, env=env)
     assert "m/v1, 50 records" in again.stdout and "note:" not in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--bins", "-1"),  # build_baseline's ValueError traceback
+        ("--bins", "100000000"),  # ran for minutes, 10**400: numpy's 'Maximum allowed size'
+        ("--top-k", "-1"),
+        ("--top-k", "1001"),
+    ],
+)
+def test_bins_and_top_k_take_the_bounds_of_their_settings(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    records = tmp_path / "reference.jsonl"
+    records.write_bytes(b'{"features": {"x": 1.0, "c": "a"}}\n{"features": {"x": 2.0, "c": "b"}}')
+    env = {"MONITOR_CLICKHOUSE_URL": f"chdb://{tmp_path / 'store'}"}
+    args = ("baseline", "build", str(records), "--model", "m", "--version", "v1", option, value)
+    done = monitor_cli(*args, env=env, check=False, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"Invalid value for '{option}'" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "store").exists()

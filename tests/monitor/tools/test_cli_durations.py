@@ -1,5 +1,6 @@
 """A duration option without a unit is refused with the units it could mean (``--since 5`` was
-read as 5 seconds); a setting's bare number stays seconds."""
+read as 5 seconds); a setting's bare number stays seconds. --since and --until take times from
+1970-01-01 to 9999-12-31 (UTC) and name the option otherwise."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.errors import ConfigError
 from monitor.settings import Settings
 from monitor.tools.cli import app
+from monitor.tools.cli_support import parse_time
 
 
 def cli(env: dict[str, str], *args: str):
@@ -57,3 +62,58 @@ def test_since_reads_a_unit_a_zero_or_a_date_but_not_a_bare_number(chdb_dir: Pat
         assert bare.exit_code == 2 and "5s, 5m or 5h" in bare.stderr, bare.output
     finally:
         store.command(f"DROP DATABASE IF EXISTS {store.db}")
+
+
+OUT_OF_RANGE = [
+    "99999999999999999999999d",  # 10**23 days back: before any calendar (an OverflowError escaped)
+    "1" + "0" * 400 + "d",  # an infinite duration
+    "0001-01-01T00:00:00Z",  # ClickHouse's 'cannot be parsed as DateTime64(3)'
+    "0001-01-01T00:00:00+05:00",  # before year 1 in UTC
+    "1969-12-31T23:59:59Z",
+    "9999-12-31T23:59:59-05:00",  # after year 9999 in UTC
+]
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE)
+@pytest.mark.parametrize("option", ["--since", "--until"])
+def test_a_time_outside_1970_to_9999_is_refused_naming_the_option(
+    chdb_dir: Path, option: str, value: str
+) -> None:
+    url = f"chdb://{chdb_dir}?database=d_{uuid.uuid4().hex[:10]}"
+    store = ClickHouseStore(url).connect()
+    store.migrate()
+    try:
+        result = cli({"MONITOR_CLICKHOUSE_URL": url}, "query", "metrics", option, value)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip().splitlines() == [
+            f"error: {option} {value!r}: the time must fall between 1970-01-01 and 9999-12-31 (UTC)"
+        ]
+        edge = cli({"MONITOR_CLICKHOUSE_URL": url}, "query", "metrics", option, "9999-12-31")
+        assert edge.exit_code == 0, edge.output
+    finally:
+        store.command(f"DROP DATABASE IF EXISTS {store.db}")
+
+
+def test_dead_letters_refuses_a_since_before_1970_before_reading_the_topic() -> None:
+    result = cli({"MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1"}, "dead-letters", "--since", "20000000d")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: --since '20000000d': the time must fall between 1970-01-01 and 9999-12-31 (UTC)"
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=30),
+        st.from_regex(r"\A[0-9]{1,40}(\.[0-9]{1,5})?(ms|s|m|h|d|w)\Z"),
+        st.datetimes(timezones=st.timezones()).map(lambda t: t.isoformat()),
+    )
+)
+def test_parse_time_returns_a_time_in_range_or_names_the_option(value: str) -> None:
+    try:
+        seconds = parse_time(value, "--since")
+    except ConfigError as exc:
+        assert str(exc).startswith(f"--since {value!r}: ")
+    else:
+        assert seconds is not None and 0 <= seconds < 253_402_300_800

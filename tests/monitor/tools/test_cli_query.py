@@ -81,6 +81,16 @@ def test_metrics_without_a_metric_lists_the_catalogues_metrics_only(store_env) -
     assert f"--metric '{PHI}' is not a known metric; known: accuracy, " in internal.stderr
 
 
+@pytest.mark.parametrize("command", [["query", "metrics"], ["query", "drift"], ["alerts"]])
+def test_a_limit_past_a_billion_is_a_usage_error_naming_limit(store_env, command) -> None:
+    huge = cli(store_env, *command, "--limit", "1" + "0" * 400)  # reached the store as bad SQL
+    assert huge.exit_code == 2, huge.output
+    assert "Invalid value for '--limit'" in huge.stderr and "1000000000" in huge.stderr
+    assert "ClickHouse" not in huge.stderr
+    most = cli(store_env, *command, "--limit", "1000000000", "--format", "json")
+    assert most.exit_code == 0, most.output
+
+
 def test_an_unknown_segment_lists_the_users_segments_not_baseline_buckets(store_env) -> None:
     result = cli(store_env, "query", "metrics", "--segment", "region=us")
     assert result.exit_code == 2, result.output

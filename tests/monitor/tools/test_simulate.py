@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+from tests_support import monitor_cli
 from typer.testing import CliRunner
 
 from monitor.contract.decode import decode_message
@@ -80,4 +82,29 @@ def test_an_empty_span_names_the_option(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), "--span", "0s"])
     assert result.exit_code == 2
     assert "--span '0s': the events need a span longer than 0 s" in result.output
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("span", ["31d", "1" + "0" * 400 + "d"])
+def test_a_span_past_30_days_names_the_option(tmp_path: Path, span: str) -> None:
+    # one-second ticks: 31d took seconds, 10**23 days never ended, 10**400 days overflowed
+    result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), "--span", span])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [f"error: --span {span!r}: at most 30d"]
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--events", "1" + "0" * 400), ("--reference", "1000001"), ("--seed", "-1")],
+)
+def test_counts_past_a_million_and_a_negative_seed_are_usage_errors(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    # a subprocess with a timeout: the counts ran for hours, the seed was numpy's ValueError
+    done = monitor_cli(
+        "simulate", "--out", str(tmp_path), option, value, env={}, check=False, timeout=60
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"Invalid value for '{option}'" in done.stderr and "Traceback" not in done.stderr
     assert not list(tmp_path.iterdir())

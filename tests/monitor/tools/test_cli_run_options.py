@@ -1,0 +1,118 @@
+"""The options of the commands that run a process (ui, broker, worker, judge) or feed one
+(replay) are refused before anything starts: one usage error naming the option, never a
+traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests_support import monitor_cli
+from typer.testing import CliRunner
+
+from monitor.tools.cli import app
+
+
+def made_store(tmp_path: Path) -> str:
+    """An embedded store made by another process (chdb opens one directory per process)."""
+    url = f"chdb://{tmp_path / 'store'}"
+    reference = tmp_path / "reference.jsonl"
+    reference.write_text('{"features": {"x": 1.0}}\n{"features": {"x": 2.0}}\n')
+    build = ("baseline", "build", str(reference), "--model", "m", "--version", "v1")
+    monitor_cli(*build, env={"MONITOR_CLICKHOUSE_URL": url}, timeout=60)
+    return url
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ui", "--port", "99999"],  # bind()'s OverflowError
+        ["ui", "--port", "-1"],
+        ["broker", "--port", "1" + "0" * 400],  # 'Python int too large to convert to C long'
+    ],
+)
+def test_a_port_outside_0_to_65535_is_a_usage_error(args: list[str], tmp_path: Path) -> None:
+    url = made_store(tmp_path)  # the ui's store: the port is what is wrong
+    done = monitor_cli(*args, env={"MONITOR_CLICKHOUSE_URL": url}, check=False, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Invalid value for '--port'" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["worker", "judge"])
+def test_an_unknown_loglevel_names_the_levels(command: str, tmp_path: Path) -> None:
+    env = {
+        "MONITOR_CLICKHOUSE_URL": f"chdb://{tmp_path / 'store'}",
+        "MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+    }
+    done = monitor_cli(command, "--loglevel", "loud", env=env, check=False, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: --loglevel 'loud': one of critical, error, warning, info, debug"
+    ]
+    assert not (tmp_path / "store").exists()  # refused before the store was opened
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--batch-size", "0"),  # range()'s ValueError traceback once the broker answered
+        ("--batch-size", "-1"),  # every event 'not accepted'
+        ("--rate", "-1"),
+    ],
+)
+def test_replay_refuses_a_batch_size_below_1_and_a_negative_rate(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"request_id": "r1", "timestamp": 1767225600, "model": "m"}\n')
+    result = CliRunner().invoke(
+        app,
+        ["replay", str(events), "--kind", "inference", option, value],
+        env={"MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+    )
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--timeout", "--progress"])
+def test_replay_durations_are_at_most_365_days(tmp_path: Path, option: str) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"request_id": "r1", "timestamp": 1767225600, "model": "m"}\n')
+    result = CliRunner().invoke(
+        app,
+        ["replay", str(events), "--kind", "inference", option, "366d"],
+        env={"MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [f"error: {option} '366d': at most 365d"]
+
+
+def test_ui_host_that_no_name_can_be_is_refused_as_beyond_loopback(tmp_path: Path) -> None:
+    url = made_store(tmp_path)
+    host = "x" * 100  # a label over 63 characters: the idna codec's UnicodeError traceback
+    done = monitor_cli("ui", "--host", host, env={"MONITOR_CLICKHOUSE_URL": url}, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    expected = (
+        f"error: MONITOR_WEB_HOST={host} is not a loopback address: set MONITOR_WEB_TOKEN (e.g. "
+        "`export MONITOR_WEB_TOKEN=$(openssl rand -hex 32)`) or bind 127.0.0.1"
+    )
+    assert done.stderr.strip().splitlines() == [expected]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--rate", "nan"),  # int(nan): a ValueError traceback once broker and worker ran
+        ("--rate", "1" + "0" * 400),  # an OverflowError traceback, likewise
+        ("--duration", "nan"),  # ran until Ctrl-C, 'for nan s'
+        ("--drift-at", "-1"),
+    ],
+)
+def test_demo_refuses_a_rate_or_duration_it_cannot_run(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    args = ("demo", "--data-dir", str(tmp_path / "demo"), option, value)
+    done = monitor_cli(*args, env={"MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1"}, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"Invalid value for '{option}'" in done.stderr
+    assert not (tmp_path / "demo").exists()  # refused before anything started
