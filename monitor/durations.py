@@ -10,11 +10,13 @@ import re
 
 from monitor.errors import ConfigError
 
-__all__ = ["MAX_SETTING_DAYS", "bare_number", "parse_duration"]
+__all__ = ["MAX_SETTING_DAYS", "MIN_WINDOW_SECONDS", "bare_number", "parse_duration"]
 
 # The longest duration a setting takes: a window, a TTL or a timeout of more than a year is a typo
 # (a window of 10**26 days was taken, and every event dead-lettered: its length fits no column).
 MAX_SETTING_DAYS = 365
+# The shortest window: windows start on whole seconds.
+MIN_WINDOW_SECONDS = 1
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}

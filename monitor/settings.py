@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from monitor.durations import MAX_SETTING_DAYS, parse_duration
+from monitor.durations import MAX_SETTING_DAYS, MIN_WINDOW_SECONDS, parse_duration
 from monitor.errors import ConfigError
 from monitor.redact import mask_text
 from monitor.settings_errors import DURATION_FIELDS
@@ -295,6 +295,14 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is longer than {MAX_SETTING_DAYS} days")
         return value
 
+    @field_validator("window")
+    @classmethod
+    def _window_of_whole_seconds(cls, value: str) -> str:
+        """A window under a second was taken and refused only once the store was open."""
+        if parse_duration(value) < MIN_WINDOW_SECONDS:
+            raise ValueError(f"{value!r} is shorter than {MIN_WINDOW_SECONDS}s")
+        return value
+
     @property
     def detector_values_topic(self) -> str:
         """Where each version's detector values go: one topic per consumer group (app id)."""
@@ -325,10 +333,7 @@ class Settings(BaseSettings):
 
     @property
     def window_seconds(self) -> int:
-        seconds = int(parse_duration(self.window))
-        if seconds < 1:
-            raise ConfigError(f"MONITOR_WINDOW {self.window!r} is shorter than one second")
-        return seconds
+        return int(parse_duration(self.window))  # at least MIN_WINDOW_SECONDS: checked when read
 
     @property
     def allowed_lateness_seconds(self) -> float:

@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import ValidationError
 
-from monitor.durations import MAX_SETTING_DAYS
+from monitor.durations import MAX_SETTING_DAYS, MIN_WINDOW_SECONDS
 
 __all__ = ["DURATION_FIELDS", "describe_settings_error", "expected_form", "setting_label"]
 
@@ -59,8 +59,10 @@ def _bounds(metadata: list[Any]) -> str:
 def expected_form(name: str) -> str:
     """The form a setting expects, read from its declaration.
 
-    >>> expected_form("window"), expected_form("batch_within"), expected_form("segment_keys")
+    >>> expected_form("join_ttl"), expected_form("batch_within"), expected_form("segment_keys")
     ('a duration like 90s, 5m, 2h, 7d, at most 365d', 'a number > 0 and <= 60', 'a JSON list, e.g. ["region"]')
+    >>> expected_form("window")
+    'a duration like 90s, 5m, 2h, 7d, at least 1s and at most 365d'
     >>> expected_form("judge_api_key_header")
     "one of 'authorization', 'api-key'"
     >>> expected_form("shadow_margins")
@@ -70,6 +72,8 @@ def expected_form(name: str) -> str:
     """
     from monitor.settings import KAFKA_NAME, Settings
 
+    if name == "window":
+        return f"a duration like 90s, 5m, 2h, 7d, at least {MIN_WINDOW_SECONDS}s and at most {MAX_SETTING_DAYS}d"
     if name in DURATION_FIELDS:
         return f"a duration like 90s, 5m, 2h, 7d, at most {MAX_SETTING_DAYS}d"
     if name in _TEXT_FORMS:

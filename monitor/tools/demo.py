@@ -164,7 +164,7 @@ def run_demo(*, duration: float, rate: float, window: str, drift_at: float, data
         for line in recap:
             _echo(line)
     _echo_next_steps(data_dir)
-    return 0
+    return 0 if code in (0, None) else 1  # a worker that failed: said above, and by the exit code
 
 
 def _fresh_data_dir(data_dir: Path) -> Path:

@@ -272,7 +272,10 @@ def test_a_bad_time_is_one_line_naming_the_option_and_the_forms(store_env, optio
     [
         (
             {"MONITOR_WINDOW": "5 minutes"},
-            "MONITOR_WINDOW='5 minutes': expected a duration like 90s, 5m, 2h, 7d, at most 365d",
+            (
+                "MONITOR_WINDOW='5 minutes': expected a duration like 90s, 5m, 2h, 7d, at least 1s "
+                "and at most 365d"
+            ),
         ),
         ({"MONITOR_PARTITIONS": "four"}, "MONITOR_PARTITIONS='four': expected an integer >= 1"),
         ({"MONITOR_BATCH_WITHIN": "-1"}, "MONITOR_BATCH_WITHIN='-1': expected a number > 0"),
@@ -290,7 +293,8 @@ def test_a_bad_setting_in_a_config_file_names_the_file_and_key(tmp_path) -> None
     config.write_text('window = "soon"\n')
     assert_usage_error(
         cli({}, "query", "metrics", "--config", str(config)),
-        f"{config}: window='soon': expected a duration like 90s, 5m, 2h, 7d, at most 365d",
+        f"{config}: window='soon': expected a duration like 90s, 5m, 2h, 7d, at least 1s and at "
+        "most 365d",
     )
 
 

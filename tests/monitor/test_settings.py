@@ -81,8 +81,8 @@ def test_bad_env_window_names_the_value(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_sub_second_window(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MONITOR_WINDOW", "500ms")
-    with pytest.raises(ConfigError, match="MONITOR_WINDOW '500ms'"):
-        _ = load_settings().window_seconds
+    with pytest.raises(ConfigError, match="MONITOR_WINDOW='500ms': .* at least 1s"):
+        load_settings()  # when the settings are read, not when a window is first cut
 
 
 def test_toml_file(tmp_path: Path) -> None:
@@ -178,8 +178,9 @@ def test_every_setting_written_as_a_duration_is_validated_and_described_as_one()
     for name in durations:
         with pytest.raises(ValueError) as caught:
             Settings(**{name: "soon"})
+        least = " at least 1s and" if name == "window" else ""  # windows start on whole seconds
         assert describe_settings_error(caught.value, {name: "env"}) == (
-            f"MONITOR_{name.upper()}='soon': expected a duration like 90s, 5m, 2h, 7d, at most 365d"
+            f"MONITOR_{name.upper()}='soon': expected a duration like 90s, 5m, 2h, 7d,{least} at most 365d"
         )
 
 
@@ -192,9 +193,25 @@ def test_a_duration_longer_than_a_year_is_refused(name: str) -> None:
     Settings(**{name: "365d"})
     with pytest.raises(ValueError) as caught:
         Settings(**{name: "99999999999999999999999999d"})
+    least = " at least 1s and" if name == "window" else ""
     assert describe_settings_error(caught.value, {name: "env"}) == (
         f"MONITOR_{name.upper()}='99999999999999999999999999d': "
-        "expected a duration like 90s, 5m, 2h, 7d, at most 365d"
+        f"expected a duration like 90s, 5m, 2h, 7d,{least} at most 365d"
+    )
+
+
+@pytest.mark.parametrize("window", ["0s", "500ms", "0.9s"])
+def test_a_window_under_a_second_is_refused_when_the_settings_are_read(window: str) -> None:
+    """Before: MONITOR_WINDOW=0s was taken, and the worker stopped only once its store was open
+    (`monitor demo --window 0s` then ran its broker and traffic for nothing and exited 0)."""
+    from monitor.settings_errors import describe_settings_error
+
+    Settings(window="1s")
+    with pytest.raises(ValueError) as caught:
+        Settings(window=window)
+    assert describe_settings_error(caught.value, {"window": "env"}) == (
+        f"MONITOR_WINDOW={window!r}: expected a duration like 90s, 5m, 2h, 7d, at least 1s and "
+        "at most 365d"
     )
 
 

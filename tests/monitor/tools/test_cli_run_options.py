@@ -116,3 +116,16 @@ def test_demo_refuses_a_rate_or_duration_it_cannot_run(
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"Invalid value for '{option}'" in done.stderr
     assert not (tmp_path / "demo").exists()  # refused before anything started
+
+
+@pytest.mark.parametrize("window", ["0s", "500ms"])
+def test_demo_refuses_a_window_under_a_second_before_anything_starts(
+    tmp_path: Path, window: str
+) -> None:
+    """Before: the demo started its broker and traffic, its worker stopped at once ('MONITOR_WINDOW
+    '0s' is shorter than one second', in the worker's log) and the demo exited 0."""
+    args = ("demo", "--data-dir", str(tmp_path / "demo"), "--window", window)
+    done = monitor_cli(*args, env={"MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1"}, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: --window {window!r}: at least 1s"]
+    assert not (tmp_path / "demo").exists()
