@@ -72,10 +72,9 @@ def expected_form(name: str) -> str:
     """
     from monitor.settings import KAFKA_NAME, Settings
 
-    if name == "window":
-        return f"a duration like 90s, 5m, 2h, 7d, at least {MIN_WINDOW_SECONDS}s and at most {MAX_SETTING_DAYS}d"
     if name in DURATION_FIELDS:
-        return f"a duration like 90s, 5m, 2h, 7d, at most {MAX_SETTING_DAYS}d"
+        least = f"at least {MIN_WINDOW_SECONDS}s and " if name == "window" else ""
+        return f"a duration like 90s, 5m, 2h, 7d, {least}at most {MAX_SETTING_DAYS}d"
     if name in _TEXT_FORMS:
         return _TEXT_FORMS[name]
     field = Settings.model_fields.get(name)

@@ -101,16 +101,13 @@ def load_yaml(text: str, role: str) -> Any:
     :data:`MAX_YAML_VALUES` values after aliases or more than :data:`MAX_YAML_DEPTH` levels."""
     loader = _StrictLoader(text)
     try:
-        node = (
-            loader.get_single_node()
-        )  # composing recurses once per level of the text: bounded below
+        # composing recurses once per level of the text: bounded below
+        node = loader.get_single_node()
         if node is None:
             return None
         _expanded_size(node)
         return loader.construct_document(node)
-    except _Problem as exc:
-        raise ConfigError(f"{role}: not valid YAML: {exc}") from None
-    except yaml.YAMLError as exc:
+    except (_Problem, yaml.YAMLError) as exc:
         raise ConfigError(f"{role}: not valid YAML: {exc}") from None
     except RecursionError:
         raise ConfigError(

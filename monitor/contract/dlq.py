@@ -6,13 +6,14 @@
 >>> orjson.loads(rec)["error"], orjson.loads(rec)["original_truncated"]
 ('rating: 7 is outside 1–5', False)
 
-A record stays within :data:`MAX_DEAD_LETTER_BYTES`: a larger original is cut short, and its
+A record stays within :data:`~monitor.contract.fields.MAX_RECORD_BYTES` (a larger one could never
+be delivered, and its batch would wait for it for ever): a larger original is cut short, and its
 size and source position say where to read it whole.
 
 >>> big = dead_letter_record("monitor.inference", 0, 7, "inference",
 ...                          Rejection("undecodable", "", "not JSON", -1, b"\x01" * 2_000_000), now=0)
 >>> record = orjson.loads(big)
->>> len(big) <= MAX_DEAD_LETTER_BYTES, record["original_truncated"], record["original_bytes"]
+>>> len(big) <= MAX_RECORD_BYTES, record["original_truncated"], record["original_bytes"]
 (True, True, 2000000)
 """
 
@@ -29,16 +30,12 @@ from monitor.contract.fields import MAX_RECORD_BYTES
 __all__ = [
     "DEAD_LETTER_KINDS",
     "JUDGE_KIND",
-    "MAX_DEAD_LETTER_BYTES",
     "dead_letter_key",
     "dead_letter_record",
 ]
 
 JUDGE_KIND = "judge"  # a message of the judge topic that the judge could not read
 DEAD_LETTER_KINDS = (*KINDS, JUDGE_KIND)
-# A dead letter larger than a broker takes could never be delivered, and its batch would wait for
-# it for ever.
-MAX_DEAD_LETTER_BYTES = MAX_RECORD_BYTES
 
 
 def dead_letter_key(topic: str, partition: int, offset: int, index: int) -> bytes:
@@ -54,7 +51,7 @@ def dead_letter_record(
     topic: str, partition: int, offset: int, kind: str, rejection: Rejection, now: float
 ) -> bytes:
     """JSON bytes for the dead-letter topic; ``original`` is text when it is UTF-8, base64 otherwise,
-    cut short when the record would exceed :data:`MAX_DEAD_LETTER_BYTES` (``original_truncated``).
+    cut short when the record would exceed :data:`MAX_RECORD_BYTES` (``original_truncated``).
 
     Never raises: this is how a message that cannot be processed leaves the worker."""
     original = rejection.original
@@ -82,10 +79,10 @@ def dead_letter_record(
         "original_truncated": False,
     }
     encoded = orjson.dumps(record)
-    if len(encoded) <= MAX_DEAD_LETTER_BYTES:
+    if len(encoded) <= MAX_RECORD_BYTES:
         return encoded
     record.update(original="", original_base64=None, original_truncated=True)
-    room = MAX_DEAD_LETTER_BYTES - len(orjson.dumps(record))  # what the original may take
+    room = MAX_RECORD_BYTES - len(orjson.dumps(record))  # what the original may take
     if original_text is None:
         record.update(original=None, original_base64=_base64_within(original, room))
     else:

@@ -42,13 +42,10 @@ def demo(
 ) -> None:
     """Broker, worker and a simulated LLM assistant's traffic, with drift injected midway."""
     from monitor.durations import MIN_WINDOW_SECONDS
-    from monitor.errors import ConfigError
     from monitor.tools.cli_support import parse_duration_option
     from monitor.tools.demo import run_demo
 
-    if parse_duration_option(window, "--window") < MIN_WINDOW_SECONDS:
-        raise ConfigError(f"--window {window!r}: at least {MIN_WINDOW_SECONDS}s")
-
+    parse_duration_option(window, "--window", shortest=MIN_WINDOW_SECONDS)
     sys.exit(
         run_demo(duration=duration, rate=rate, window=window, drift_at=drift_at, data_dir=data_dir)
     )

@@ -168,8 +168,11 @@ def _refuse_bare_number(value: str, option: str, besides: str = "") -> None:
 LONGEST_OPTION = f"{MAX_SETTING_DAYS}d"
 
 
-def parse_duration_option(value: str, option: str, longest: str = LONGEST_OPTION) -> float:
-    """Seconds of a duration option of at most ``longest``, or a one-line error naming the option.
+def parse_duration_option(
+    value: str, option: str, longest: str = LONGEST_OPTION, shortest: float = 0.0
+) -> float:
+    """Seconds of a duration option from ``shortest`` seconds to ``longest``, or a one-line error
+    naming the option.
 
     >>> parse_duration_option("5 minutes", "--window")
     Traceback (most recent call last):
@@ -183,6 +186,10 @@ def parse_duration_option(value: str, option: str, longest: str = LONGEST_OPTION
     Traceback (most recent call last):
     ...
     monitor.errors.ConfigError: --window '400d': at most 365d
+    >>> parse_duration_option("500ms", "--window", shortest=1)
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: --window '500ms': at least 1s
     """
     _refuse_bare_number(value, option)
     try:
@@ -191,6 +198,8 @@ def parse_duration_option(value: str, option: str, longest: str = LONGEST_OPTION
         raise ConfigError(f"{option} {value!r}: expected a duration like 10s, 5m, 2h, 7d") from None
     if seconds > parse_duration(longest):
         raise ConfigError(f"{option} {value!r}: at most {longest}")
+    if seconds < shortest:
+        raise ConfigError(f"{option} {value!r}: at least {shortest:g}s")
     return seconds
 
 

@@ -8,7 +8,7 @@ import time
 import orjson
 from tests_support import inference, publish_raw, read_topic, wait_until, written_inferences
 
-from monitor.contract.dlq import MAX_DEAD_LETTER_BYTES
+from monitor.contract.fields import MAX_RECORD_BYTES
 
 
 def test_a_message_whose_dead_letter_is_too_large_is_cut_short_and_the_batch_goes_on(
@@ -38,7 +38,7 @@ def test_a_message_whose_dead_letter_is_too_large_is_cut_short_and_the_batch_goe
     assert base64["original_truncated"] and base64["original_bytes"] == len(binary)
     assert base64["original_base64"] and base64["original"] is None
     for record in dead:
-        assert len(orjson.dumps(record)) <= MAX_DEAD_LETTER_BYTES
+        assert len(orjson.dumps(record)) <= MAX_RECORD_BYTES
         assert record["source"]["offset"] in (1, 3)  # where to read the whole original again
 
     wait_until(lambda: written_inferences(worker) == len(good), what="the valid events around them")

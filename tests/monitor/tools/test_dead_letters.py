@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.contract.decode import Rejection, decode_message
-from monitor.contract.dlq import DEAD_LETTER_KINDS, MAX_DEAD_LETTER_BYTES, dead_letter_record
+from monitor.contract.dlq import DEAD_LETTER_KINDS, dead_letter_record
+from monitor.contract.fields import MAX_RECORD_BYTES
 from monitor.contract.reasons import REJECTION_REASONS
 from monitor.tools.dead_letters import (
     MAX_GROUPS,
@@ -285,8 +286,8 @@ def test_a_dead_letter_too_large_for_kafka_is_cut_short_and_read_back(original: 
     record = dead_letter_record(
         "t", 0, 5, "inference", Rejection("undecodable", "", "x", -1, original), T0
     )
-    assert len(record) <= MAX_DEAD_LETTER_BYTES
-    assert len(record) > MAX_DEAD_LETTER_BYTES - 10  # as much of the original as fits
+    assert len(record) <= MAX_RECORD_BYTES
+    assert len(record) > MAX_RECORD_BYTES - 10  # as much of the original as fits
     read = read_dead_letter(record)
     assert read is not None and read.original_truncated
     kept = (
