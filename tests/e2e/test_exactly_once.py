@@ -12,6 +12,7 @@ import numpy as np
 from tests_support import inference, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
+from monitor.settings import Settings
 
 # Experiment results from sums of integers (exact in float64 whatever the batch boundaries)
 EXPERIMENT_ROWS = (
@@ -23,6 +24,7 @@ SHADOW_ROWS = (
     "SELECT model, model_version, name, bucket, sum(count), round(sum(total), 6) FROM monitor.partials "
     "WHERE startsWith(name, 'shadow:') GROUP BY model, model_version, name, bucket ORDER BY 1, 2, 3, 4"
 )
+REFRESH_SECONDS = Settings.model_fields["refresh_interval"].default  # the workers here keep it
 WINDOW_ROWS = (
     "SELECT window_start, model, model_version, metric, value, count FROM monitor.metric_windows FINAL "
     "ORDER BY window_start, model, model_version, metric"
@@ -133,9 +135,8 @@ def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(
     assert (
         restarted.metric("monitor_replayed_messages_skipped_total") > 0
     )  # the replay really happened
-    time.sleep(1.5)  # one more refresh of the windows
     _wait_for_experiment_results(restarted)
-    after_crash = reader_for(restarted).query(WINDOW_ROWS).rows
+    after_crash = _settled_rows(restarted, WINDOW_ROWS)
     experiments_after_crash = reader_for(restarted).query(EXPERIMENT_ROWS).rows
     shadow_after_crash = reader_for(restarted).query(SHADOW_ROWS).rows
     restarted.stop()
@@ -144,9 +145,8 @@ def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(
         "clean", MONITOR_APP_ID=f"{deployment.prefix}-clean", MONITOR_REDIS_URL=redis_url
     )
     wait_until(lambda: _sum_events(clean) == total, what="the clean run", timeout=180)
-    time.sleep(1.5)
     _wait_for_experiment_results(clean)
-    clean_rows = reader_for(clean).query(WINDOW_ROWS).rows
+    clean_rows = _settled_rows(clean, WINDOW_ROWS)
     assert len(clean_rows) > 10
     assert after_crash == clean_rows
     clean_experiments = reader_for(clean).query(EXPERIMENT_ROWS).rows
@@ -176,6 +176,21 @@ def _sum_events(worker) -> float:
         .rows
     )
     return float(rows[0][0] or 0)
+
+
+def _settled_rows(worker, query: str) -> list:
+    """The rows of ``query`` once two reads more than a window refresh apart agree: the counts can
+    be whole while the refresh that merges a window's last partials is still to come."""
+    reader = reader_for(worker)
+    reads: list[list] = [reader.query(query).rows]
+
+    def unchanged() -> bool:
+        time.sleep(REFRESH_SECONDS + 0.5)
+        reads.append(reader.query(query).rows)
+        return reads[-1] == reads[-2]
+
+    wait_until(unchanged, what="the windows to stop changing", timeout=60)
+    return reads[-1]
 
 
 def _wait_for_experiment_results(worker) -> None:
