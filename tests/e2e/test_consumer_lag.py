@@ -11,7 +11,7 @@ from tests_support import inference, wait_until
 
 from monitor.adapters.producer import EventProducer
 
-N = 2400  # at 2 messages a batch, about 10 s behind (batches cut from fetched messages held)
+N = 1200  # at 2 messages a batch, about 5 s behind unloaded (batches cut from fetched messages held)
 
 
 def lag_series(worker) -> dict[str, float]:
