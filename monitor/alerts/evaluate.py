@@ -324,7 +324,8 @@ class IncidentEvaluator:
                 breached, samples = rule_observation(rule, facts)
                 if observed is None or observed(rule):
                     self.tracker.observe(rule, key, breached, int(samples), facts.window_end)
-                breaches[rule.name] = breached
+                # fewer observations than the rule needs are no evidence, to page or to diagnose
+                breaches[rule.name] = breached and samples >= rule.min_samples
             firing = [r for r in rules if self.tracker.is_firing(r, key)]
             incident = f"{facts.model}\x1f{facts.model_version}"
             if firing:

@@ -23,8 +23,11 @@ def monitor(*args: str, env: dict[str, str]) -> str:
 def test_drift_before_feedback_is_not_called_harmless_and_the_incident_escalates(
     deployment, start_worker, tmp_path: Path
 ) -> None:
-    # 1-minute windows closed a minute after their end, or 5 s after the stream stops
-    settings = {"MONITOR_ALLOWED_LATENESS": "1m", "MONITOR_IDLE_TIMEOUT": "5s"}
+    # 1-minute windows closed two minutes after their end, or 5 s after the stream stops: the
+    # drifted windows more than two minutes before the last event close on the inferences alone;
+    # the last ones (feedback comes at most 15 s after its inference) close only once the feedback
+    # stream stops, with every rating in, whatever the minute the simulation ends in
+    settings = {"MONITOR_ALLOWED_LATENESS": "2m", "MONITOR_IDLE_TIMEOUT": "5s"}
     worker = start_worker(**settings)
     env = deployment.env(**settings)
     files = tmp_path / "files"

@@ -126,13 +126,15 @@ TAKEOVER = AlertRule(
 )
 
 
-def version_facts(start: float, *, drifted: bool, takeover: float | None) -> WindowFacts:
+def version_facts(
+    start: float, *, drifted: bool, takeover: float | None, rated: int = 400
+) -> WindowFacts:
     """v2 of ``chat`` (first seen at 0, v1 before it) in the window at ``start``; ``takeover``
-    None: no feedback joined yet."""
+    None: no feedback joined yet, else the rate over ``rated`` observations."""
     metrics = {"inference_events": MetricValue(1000, 1000, 1000)}
     comparisons = {}
     if takeover is not None:
-        metrics["human_takeover"] = MetricValue(takeover, takeover * 400, 400, None, None)
+        metrics["human_takeover"] = MetricValue(takeover, takeover * rated, rated, None, None)
         comparisons[("human_takeover", "version:v1")] = Comparison(
             takeover, 0.05, takeover - 0.05, takeover - 0.08, takeover - 0.02, 0.001
         )
@@ -214,6 +216,22 @@ def test_an_open_incident_escalates_when_outcomes_degrade_in_a_later_window() ->
     assert (resolved.status, resolved.fingerprint) == ("resolved", escalated.fingerprint)
     assert (resolved.resolution, resolved.status_text) == ("cleared", "resolved")
     assert "superseded_by" not in alertmanager_payload(resolved)["annotations"]
+
+
+def test_a_breach_on_fewer_observations_than_the_rule_needs_does_not_escalate() -> None:
+    # a window judged while only part of its feedback is in: 150 of the 200 the rule needs
+    evaluator = IncidentEvaluator()
+    [first] = evaluator.evaluate([version_facts(0, drifted=True, takeover=None)], (DRIFT, TAKEOVER))
+    thin = version_facts(60, drifted=True, takeover=0.30, rated=150)
+    assert evaluator.evaluate([thin], (DRIFT, TAKEOVER)) == []
+    assert list(evaluator.open.values()) == [first]  # still the drift, outcomes not known yet
+    superseded, escalated = evaluator.evaluate(
+        [version_facts(120, drifted=True, takeover=0.30)], (DRIFT, TAKEOVER)
+    )
+    assert (superseded.evidence["superseded_by"], escalated.recommended_action) == (
+        {"rule": "takeover_vs_previous", "action": "rollback"},
+        "rollback",
+    )
 
 
 def test_an_escalation_under_the_same_alertname_is_one_new_alert() -> None:
