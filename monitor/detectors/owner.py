@@ -1,13 +1,14 @@
 """One version's detectors at their owner: fed every worker's values once, in arrival order.
 
 :class:`VersionDetectors` wraps a :class:`~monitor.detectors.concept.ConceptDriftMonitor` with the
-highest source offset fed per source log (topic, partition, position epoch). Values are fed in
+highest value position fed per source log (topic, partition, position epoch; a position is a
+source offset and the rank of a value among that offset's, :func:`~monitor.detectors.values.value_position`). Values are fed in
 the order the detector-values topic holds them: message by message, each message's in its order
 (a worker's batch, merged in event-time order by :func:`monitor.detectors.values.merged`). The
 order never depends on how the topic was cut into consumed batches, so a restored owner that
 reads the topic again feeds the same values in the same order and raises the same
 detections at the same positions (sorting a consumed batch by event time would not: a replay's
-batches hold other messages together). A value at or below that offset was fed already (a worker
+batches hold other messages together). A value at or below that position was fed already (a worker
 re-sent its batch after a crash, or the detector-values topic was read again after a restart) and
 is skipped; the snapshot holds both, so a restored owner continues exactly.
 
@@ -31,12 +32,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from monitor.detectors.concept import ConceptDriftMonitor, Detection, DetectorSpec
-from monitor.detectors.values import DetectorValues
+from monitor.detectors.values import DetectorValues, offset_end
 from monitor.errors import MonitorError
 
 __all__ = ["TimedDetection", "VersionDetectors"]
 
-_SNAPSHOT_VERSION = 1
+# 2: value positions fed per source log; 1 held source offsets, read as each offset's end
+_SNAPSHOT_VERSION = 2
 SourceLog = tuple[str, int, int]  # topic, partition, position epoch
 
 
@@ -50,7 +52,7 @@ class TimedDetection:
 
 @dataclass
 class VersionDetectors:
-    """A version's detector set and, per source log, the highest source offset fed."""
+    """A version's detector set and, per source log, the highest value position fed."""
 
     monitor: ConceptDriftMonitor
     fed: dict[SourceLog, int] = field(default_factory=dict)
@@ -69,15 +71,15 @@ class VersionDetectors:
             for stream, column in values.streams.items():
                 fresh = [
                     (time, value)
-                    for offset, value, time, k in zip(
-                        column.offsets, column.values, column.times, column.source_of()
+                    for position, value, time, k in zip(
+                        column.positions, column.values, column.times, column.source_of()
                     )
-                    if offset > seen[k]
+                    if position > seen[k]
                 ]
                 if fresh:
                     found += self._update(stream, fresh)
             for source in sources:
-                self.fed[source.log] = max(self.fed.get(source.log, -1), source.last_offset)
+                self.fed[source.log] = max(self.fed.get(source.log, -1), source.last_position)
         return found
 
     def _update(self, stream: str, timed: list[tuple[float, float]]) -> list[TimedDetection]:
@@ -89,7 +91,7 @@ class VersionDetectors:
         ]
 
     def snapshot(self) -> bytes:
-        """The detectors and the offsets fed, as bytes (see :meth:`restore`)."""
+        """The detectors and the positions fed, as bytes (see :meth:`restore`)."""
         return pickle.dumps(
             (_SNAPSHOT_VERSION, self.monitor.snapshot(), self.fed),
             protocol=pickle.HIGHEST_PROTOCOL,
@@ -108,7 +110,9 @@ class VersionDetectors:
             version, monitor, fed = pickle.loads(data)
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
             raise MonitorError(f"detector snapshot is unreadable: {exc}") from exc
-        if version != _SNAPSHOT_VERSION:
+        if version == 1:  # offsets fed: every value of each was
+            fed = {log: offset_end(offset) for log, offset in fed.items()}
+        elif version != _SNAPSHOT_VERSION:
             raise MonitorError(
                 f"detector snapshot version {version!r}, expected {_SNAPSHOT_VERSION}"
             )

@@ -5,11 +5,12 @@ sees a version's whole stream whatever the partitioning, each worker sends, per 
 (model, version), one :class:`DetectorValues` message to the detector-values topic, its source
 partitions' values merged in event-time order (:func:`merged`), keyed by (model, version): every
 worker's values of a version land in one partition, read by one detector owner in arrival order.
-Each value keeps the source partition and offset of the event that produced it, so the owner
-feeds no value twice when a worker re-sends a batch after a crash.
+Each value keeps its source partition and its position there (:func:`value_position`: the offset
+of the event that produced it and its rank among that offset's values), so the owner feeds no value
+twice when a worker re-sends a batch after a crash, and a message can be cut between any two values.
 
->>> values = DetectorValues("m", "v1", "monitor.feedback", 2, 0, 41,
-...     {"error": StreamValues((40, 41), (0.0, 1.0), (100.0, 101.0))})
+>>> values = DetectorValues("m", "v1", "monitor.feedback", 2, 0, offset_end(41),
+...     {"error": StreamValues((value_position(40, 0), value_position(41, 0)), (0.0, 1.0), (100.0, 101.0))})
 >>> decode_values(encode_values(values)) == values
 True
 >>> values_key("m", "v1")
@@ -33,18 +34,42 @@ from monitor.errors import MonitorError
 
 __all__ = [
     "DETECTOR_STREAMS",
+    "POSITIONS_PER_OFFSET",
     "DetectorValues",
     "SourceRange",
     "StreamValues",
     "decode_values",
     "encode_values",
     "merged",
+    "offset_end",
     "split_to_fit",
+    "value_position",
     "values_key",
     "worsened",
 ]
 
 DETECTOR_STREAMS = tuple(STREAM_BETTER)  # from the catalogue, with which way each gets better
+
+# Values of one source offset are numbered within it, so that a message can be cut between two of
+# them: one inference that completes every pending feedback of its request makes as many values as
+# there were feedback events, more than a Kafka record holds. Positions stay within int64 for
+# offsets below 2**43.
+POSITIONS_PER_OFFSET = 1 << 20
+
+
+def value_position(offset: int, rank: int) -> int:
+    """The position of the ``rank``-th value of a source offset (ranks past the last share it).
+
+    >>> value_position(3, 0) < value_position(3, 1) < offset_end(3) < value_position(4, 0)
+    True
+    """
+    return offset * POSITIONS_PER_OFFSET + min(rank, POSITIONS_PER_OFFSET - 1)
+
+
+def offset_end(offset: int) -> int:
+    """The position of an offset's last possible value: a batch that ends at ``offset`` (or a
+    message written before values had ranks) covers every value of it."""
+    return offset * POSITIONS_PER_OFFSET + POSITIONS_PER_OFFSET - 1
 
 
 def worsened(stream: str, mean_before: float | None, mean_after: float | None) -> bool:
@@ -64,50 +89,51 @@ def worsened(stream: str, mean_before: float | None, mean_after: float | None) -
 
 @dataclass(frozen=True, slots=True)
 class StreamValues:
-    """One stream's values of a message, in order, each with its source offset and event time, and
+    """One stream's values of a message, in order, each with its source position and event time, and
     (in a message of several sources) the index of its source in
     :attr:`DetectorValues.sources`; empty: every value is from the first."""
 
-    offsets: tuple[int, ...]
+    positions: tuple[int, ...]
     values: tuple[float, ...]
     times: tuple[float, ...]
     sources: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        if not len(self.offsets) == len(self.values) == len(self.times):
+        if not len(self.positions) == len(self.values) == len(self.times):
             raise MonitorError(
-                f"detector values: {len(self.offsets)} offsets, {len(self.values)} values and "
+                f"detector values: {len(self.positions)} positions, {len(self.values)} values and "
                 f"{len(self.times)} times differ in length"
             )
-        if self.sources and len(self.sources) != len(self.offsets):
+        if self.sources and len(self.sources) != len(self.positions):
             raise MonitorError(
-                f"detector values: {len(self.sources)} sources for {len(self.offsets)} values"
+                f"detector values: {len(self.sources)} sources for {len(self.positions)} values"
             )
 
     def source_of(self) -> tuple[int, ...]:
         """Each value's index in its message's sources."""
-        return self.sources or (0,) * len(self.offsets)
+        return self.sources or (0,) * len(self.positions)
 
 
 class SourceRange(NamedTuple):
-    """A source log a message's values come from (``epoch``: its position epoch) and the batch's
-    last offset there, values or not."""
+    """A source log a message's values come from (``epoch``: its position epoch) and the last
+    position the message covers there, values or not (:func:`offset_end` of the batch's last
+    offset, or a cut inside it)."""
 
     topic: str
     partition: int
     epoch: int
-    last_offset: int
+    last_position: int
 
     @property
     def log(self) -> tuple[str, int, int]:
-        """The log the offsets count in: ``(topic, partition, position epoch)``."""
+        """The log the positions count in: ``(topic, partition, position epoch)``."""
         return self.topic, self.partition, self.epoch
 
 
 @dataclass(frozen=True, slots=True)
 class DetectorValues:
     """A version's detector values from one batch: of one source partition (``epoch`` is its
-    position epoch; ``last_offset`` the batch's last offset there, values or not), and of the
+    position epoch; ``last_position`` the last position it covers there, values or not), and of the
     sources in ``more`` when :func:`merged` put several in one message."""
 
     model: str
@@ -115,19 +141,19 @@ class DetectorValues:
     src_topic: str
     src_partition: int
     epoch: int
-    last_offset: int
+    last_position: int
     streams: Mapping[str, StreamValues]
     more: tuple[SourceRange, ...] = ()
 
     @property
     def source(self) -> tuple[str, int, int]:
-        """The log the first source's offsets count in: ``(topic, partition, position epoch)``."""
+        """The log the first source's positions count in: ``(topic, partition, position epoch)``."""
         return self.src_topic, self.src_partition, self.epoch
 
     @property
     def sources(self) -> tuple[SourceRange, ...]:
         """Every source, in the order :attr:`StreamValues.sources` counts them."""
-        first = SourceRange(self.src_topic, self.src_partition, self.epoch, self.last_offset)
+        first = SourceRange(self.src_topic, self.src_partition, self.epoch, self.last_position)
         return (first, *self.more)
 
 
@@ -138,7 +164,7 @@ def merged(batch: Sequence[DetectorValues]) -> list[DetectorValues]:
     A backlog's batch holds each source partition's whole stretch; sent one partition after another
     a version's detector met the seams where they join, and took them for changes (an hour of two
     partitions with one switch at minute 30 gave two detections for the worse and one for the
-    better). The owner still feeds each value once: every value keeps its source and offset.
+    better). The owner still feeds each value once: every value keeps its source and position.
 
     >>> def one(partition, times):
     ...     n = len(times)
@@ -147,7 +173,7 @@ def merged(batch: Sequence[DetectorValues]) -> list[DetectorValues]:
     >>> [message] = merged([one(0, [10.0, 70.0, 130.0]), one(1, [20.0, 80.0])])
     >>> message.streams["error"].values, message.streams["error"].sources
     ((0.0, 1.0, 0.0, 1.0, 0.0), (0, 1, 0, 1, 0))
-    >>> [(s.partition, s.last_offset) for s in message.sources]
+    >>> [(s.partition, s.last_position) for s in message.sources]
     [(0, 100), (1, 101)]
     """
     by_version: dict[tuple[str, str], list[DetectorValues]] = defaultdict(list)
@@ -177,11 +203,11 @@ def _merge(parts: Sequence[DetectorValues]) -> DetectorValues:
     for name, pieces in columns.items():
         times = np.concatenate([np.asarray(s.times, np.float64) for s, _ in pieces])
         order = np.argsort(times, kind="stable")
-        offsets = np.concatenate([np.asarray(s.offsets, np.int64) for s, _ in pieces])
+        positions = np.concatenate([np.asarray(s.positions, np.int64) for s, _ in pieces])
         values = np.concatenate([np.asarray(s.values, np.float64) for s, _ in pieces])
         index = np.concatenate([np.asarray(s.source_of(), np.int64) + base for s, base in pieces])
         streams[name] = StreamValues(
-            tuple(offsets[order].tolist()),
+            tuple(positions[order].tolist()),
             tuple(values[order].tolist()),
             tuple(times[order].tolist()),
             tuple(index[order].tolist()) if len(sources) > 1 else (),
@@ -199,17 +225,18 @@ def split_to_fit(
     its encoding: a backlog's batch of a version can hold more values than a Kafka record takes
     (150,000 feedback events made 1.95 MB), which the broker refuses and a batch would retry for ever.
 
-    A part holds, of every source, all the values up to an offset (the rest of the source in later
-    parts), and says that offset as its last: the owner, which feeds a source's values past the last
-    offset it fed, feeds each value once, however many parts it took in before a worker's crash
-    made it send the batch again. Parts are cut at a time, so each stream keeps its time order but
-    for the values an offset later than the cut and a time earlier (or the reverse). A part of one
-    offset per source is sent as it is (smaller than the message it came from, which a broker took).
+    A part holds, of every source, all the values up to a position (the rest of the source in
+    later parts), and says that position as its last: the owner, which feeds a source's values past
+    the last position it fed, feeds each value once, however many parts it took in before a
+    worker's crash made it send the batch again. Parts are cut at a time, so each stream keeps its
+    time order but for the values a position later than the cut and a time earlier (or the
+    reverse). Values of one offset have positions of their own, so even the values of one event
+    (an inference that completed 60,000 pending joins) are cut into parts.
 
     >>> values = DetectorValues("m", "v1", "fb", 0, 0, 9,
     ...     {"error": StreamValues(tuple(range(10)), (0.0,) * 10, tuple(float(t) for t in range(10)))})
-    >>> parts = split_to_fit(values, 120)
-    >>> [(p.last_offset, p.streams["error"].offsets) for p, _ in parts]
+    >>> parts = split_to_fit(values, 130)
+    >>> [(p.last_position, p.streams["error"].positions) for p, _ in parts]
     [(4, (0, 1, 2, 3, 4)), (9, (5, 6, 7, 8, 9))]
     """
     encoded = encode_values(message)
@@ -222,34 +249,37 @@ def split_to_fit(
 
 
 def _halves(message: DetectorValues) -> tuple[DetectorValues, DetectorValues] | None:
-    """The message cut in two at about its median time (else its sources' median offsets): the
-    first part every value up to a cut offset of each source, or None when it cannot be cut."""
+    """The message cut in two at about its median time (else its sources' median positions, else
+    its first sources apart from the others): the first part every value up to a cut position of
+    each source, or None when it cannot be cut (every source's values at one position)."""
     sources = message.sources
     columns = [
         (
-            np.asarray(s.offsets, np.int64),
+            np.asarray(s.positions, np.int64),
             np.asarray(s.times, np.float64),
             np.asarray(s.source_of()),
         )
         for s in message.streams.values()
     ]
-    offsets = np.concatenate([c[0] for c in columns])
+    positions = np.concatenate([c[0] for c in columns])
     times = np.concatenate([c[1] for c in columns])
     owner = np.concatenate([c[2] for c in columns])
+    present = np.unique(owner)
     for early in (
         times <= np.median(times),
-        offsets <= _median_offsets(offsets, owner, len(sources)),
+        positions <= _median_positions(positions, owner, len(sources)),
+        owner <= present[(len(present) - 1) // 2],
     ):
         cuts = np.array(
             [
-                offsets[(owner == k) & early].max(initial=-1)
+                positions[(owner == k) & early].max(initial=-1)
                 if ((owner == k) & early).any()
-                else offsets[owner == k].min(initial=source.last_offset + 1) - 1
+                else positions[owner == k].min(initial=source.last_position + 1) - 1
                 for k, source in enumerate(sources)
             ],
             np.int64,
         )
-        first = offsets <= cuts[owner]
+        first = positions <= cuts[owner]
         if first.any() and not first.all():
             return _part(message, cuts.tolist(), first=True), _part(
                 message, cuts.tolist(), first=False
@@ -257,11 +287,11 @@ def _halves(message: DetectorValues) -> tuple[DetectorValues, DetectorValues] | 
     return None
 
 
-def _median_offsets(offsets: np.ndarray, owner: np.ndarray, n_sources: int) -> np.ndarray:
-    """Each value's source's lower median offset below its largest (every source cut in two)."""
+def _median_positions(positions: np.ndarray, owner: np.ndarray, n_sources: int) -> np.ndarray:
+    """Each value's source's lower median position below its largest (every source cut in two)."""
     medians = np.full(n_sources, np.iinfo(np.int64).max)
     for k in range(n_sources):
-        distinct = np.unique(offsets[owner == k])
+        distinct = np.unique(positions[owner == k])
         if len(distinct) > 1:
             medians[k] = distinct[(len(distinct) - 1) // 2]
     return medians[owner] if len(owner) else medians[:0]
@@ -269,9 +299,9 @@ def _median_offsets(offsets: np.ndarray, owner: np.ndarray, n_sources: int) -> n
 
 def _part(message: DetectorValues, cuts: list[int], *, first: bool) -> DetectorValues:
     """The values up to each source's cut (``first``), or after it, with the cut as the first
-    part's last offsets."""
+    part's last positions."""
     sources = [
-        source._replace(last_offset=min(cut, source.last_offset)) if first else source
+        source._replace(last_position=min(cut, source.last_position)) if first else source
         for source, cut in zip(message.sources, cuts)
     ]
     streams = {}
@@ -279,12 +309,12 @@ def _part(message: DetectorValues, cuts: list[int], *, first: bool) -> DetectorV
         owner = stream.source_of()
         keep = [
             i
-            for i, (offset, k) in enumerate(zip(stream.offsets, owner))
-            if (offset <= cuts[k]) == first
+            for i, (position, k) in enumerate(zip(stream.positions, owner))
+            if (position <= cuts[k]) == first
         ]
         if keep:
             streams[name] = StreamValues(
-                tuple(stream.offsets[i] for i in keep),
+                tuple(stream.positions[i] for i in keep),
                 tuple(stream.values[i] for i in keep),
                 tuple(stream.times[i] for i in keep),
                 tuple(stream.sources[i] for i in keep) if stream.sources else (),
@@ -300,6 +330,11 @@ def values_key(model: str, model_version: str) -> bytes:
     return f"{model}\x00{model_version}".encode()
 
 
+# The wire's "f": 1 says "o", "x" and the streams hold positions; a message without it (written
+# before values had ranks) holds source offsets, read as each offset's end.
+_POSITIONS = 1
+
+
 def encode_values(values: DetectorValues) -> bytes:
     """Compact columnar JSON."""
     body = {
@@ -308,8 +343,9 @@ def encode_values(values: DetectorValues) -> bytes:
         "t": values.src_topic,
         "p": values.src_partition,
         "e": values.epoch,
-        "o": values.last_offset,
-        "s": {k: [s.offsets, s.values, s.times] for k, s in values.streams.items()},
+        "o": values.last_position,
+        "s": {k: [s.positions, s.values, s.times] for k, s in values.streams.items()},
+        "f": _POSITIONS,
     }
     if values.more:  # a merged message: its further sources, and each value's source
         body["x"] = [tuple(source) for source in values.more]
@@ -329,6 +365,7 @@ class _ValuesWire(msgspec.Struct, gc=False):
     s: dict[str, tuple[list[int], list[float], list[float]]]
     x: list[tuple[str, int, int, int]] = []
     k: dict[str, list[int]] = {}
+    f: int = 0
 
 
 _WIRE = msgspec.json.Decoder(_ValuesWire)
@@ -341,23 +378,33 @@ def decode_values(data: bytes) -> DetectorValues:
     Traceback (most recent call last):
     ...
     monitor.errors.MonitorError: detector values message is malformed: ValidationError: Object missing required field `v`
+
+    A message written before values had ranks holds offsets: each is read as the offset's end.
+
+    >>> old = decode_values(b'{"m":"m","v":"v1","t":"fb","p":0,"e":0,"o":9,"s":{"error":[[9],[1.0],[5.0]]}}')
+    >>> old.last_position == old.streams["error"].positions[0] == offset_end(9)
+    True
     """
     try:
         body = _WIRE.decode(data)
+        position = (lambda p: p) if body.f == _POSITIONS else offset_end
         decoded = DetectorValues(
             body.m,
             body.v,
             body.t,
             body.p,
             body.e,
-            body.o,
+            position(body.o),
             {
                 name: StreamValues(
-                    tuple(offsets), tuple(vals), tuple(times), tuple(body.k.get(name, ()))
+                    tuple(map(position, positions)),
+                    tuple(vals),
+                    tuple(times),
+                    tuple(body.k.get(name, ())),
                 )
-                for name, (offsets, vals, times) in body.s.items()
+                for name, (positions, vals, times) in body.s.items()
             },
-            tuple(SourceRange(*source) for source in body.x),
+            tuple(SourceRange(t, p, e, position(last)) for t, p, e, last in body.x),
         )
         _check(decoded)
         return decoded
@@ -376,15 +423,16 @@ def decode_values(data: bytes) -> DetectorValues:
 
 
 def _check(values: DetectorValues) -> None:
-    """What the owner relies on: known streams, positions that are offsets, finite values and times."""
+    """What the owner relies on: known streams, positions that are not negative, finite values and
+    times."""
     unknown = set(values.streams) - set(DETECTOR_STREAMS)
     if unknown:
         raise ValueError(f"unknown stream(s) {sorted(unknown)[:5]}")
-    if any(min(s.partition, s.epoch, s.last_offset + 1) < 0 for s in values.sources):
-        raise ValueError("negative partition, epoch or offset")
+    if any(min(s.partition, s.epoch, s.last_position + 1) < 0 for s in values.sources):
+        raise ValueError("negative partition, epoch or position")
     for name, stream in values.streams.items():
-        if stream.offsets and min(stream.offsets) < 0:
-            raise ValueError(f"{name}: negative offset")
+        if stream.positions and min(stream.positions) < 0:
+            raise ValueError(f"{name}: negative position")
         if stream.sources and not 0 <= min(stream.sources) <= max(stream.sources) < len(
             values.sources
         ):

@@ -24,20 +24,21 @@ import orjson
 from monitor.catalogue import correct, satisfied
 from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.contract.fields import contract_fields
-from monitor.detectors.values import DETECTOR_STREAMS, StreamValues
+from monitor.detectors.values import DETECTOR_STREAMS, StreamValues, value_position
 from monitor.kept_json import kept_json
 from monitor.outcomes.fold import JoinedOutcome
 
 __all__ = [
     "DETECTOR_STREAMS",
     "detector_values",
+    "event_positions",
     "feedback_key",
     "feedback_payload",
     "inference_payload",
+    "join_positions",
     "joined_outcome",
     "latency_columns",
     "payload_identity",
-    "payload_offset",
 ]
 
 # The feedback fields the outcome metrics read, from the contract (not ids, times or the model).
@@ -111,10 +112,63 @@ def feedback_payload(event: FeedbackEvent, event_id: str = "") -> bytes:
     return kept_json({"id": event_id, "t": event.timestamp, **fields})
 
 
-def payload_offset(payload: bytes) -> int:
-    """The source offset recorded in a payload's event id (``topic:partition:offset:index``)."""
-    event_id = orjson.loads(payload).get("id", "")
+def _payload_id(payload: bytes) -> str:
+    """A payload's event id (``topic:partition:offset:index``), "" without one; read off the front
+    of the JSON our payloads start with, else parsed."""
+    if payload.startswith(b'{"id":"'):
+        end = payload.find(b'"', 7)
+        if end > 0 and b"\\" not in payload[7:end]:
+            return payload[7:end].decode()
+    found = orjson.loads(payload).get("id", "")
+    return found if isinstance(found, str) else ""
+
+
+def _id_offset(event_id: str) -> int:
     return int(event_id.split(":")[-2]) if event_id.count(":") >= 3 else -1
+
+
+def event_positions(offsets: Sequence[int]) -> list[int]:
+    """Each event's value position: its source offset and its rank among the events of that offset
+    (a batched message's, in the message's order).
+
+    >>> from monitor.detectors.values import value_position
+    >>> event_positions([4, 4, 5]) == [value_position(4, 0), value_position(4, 1), value_position(5, 0)]
+    True
+    """
+    ranks: dict[int, int] = {}
+    positions = []
+    for offset in offsets:
+        rank = ranks.get(offset, 0)
+        ranks[offset] = rank + 1
+        positions.append(value_position(offset, rank))
+    return positions
+
+
+def join_positions(completing: Sequence[bytes], matched: Sequence[bytes]) -> list[int]:
+    """Each joined outcome's value position: the source offset of the event that completed the
+    join (``completing``, from this batch), ranked among that offset's outcomes by the two events'
+    ids. One inference completes every pending feedback of its request, as many as there were: the
+    ranks let its values be cut into parts, and do not depend on the order the join store answered
+    in, so a batch joined again numbers the same outcomes the same.
+
+    >>> from monitor.detectors.values import value_position
+    >>> inf = inference_payload(InferenceEvent("r", 1.5, "m", "v1"), "inf:0:5:0")
+    >>> late, early = feedback_payload(FeedbackEvent("r", 3.0), "fb:1:8:0"), feedback_payload(FeedbackEvent("r", 2.0), "fb:1:7:0")
+    >>> join_positions([inf, inf], [late, early]) == [value_position(5, 1), value_position(5, 0)]
+    True
+    """
+    keys = [
+        (_id_offset(done), done, other)
+        for done, other in ((_payload_id(c), _payload_id(m)) for c, m in zip(completing, matched))
+    ]
+    positions = [0] * len(keys)
+    previous, rank = None, 0
+    for i in sorted(range(len(keys)), key=keys.__getitem__):
+        offset = keys[i][0]
+        rank = rank + 1 if offset == previous else 0
+        previous = offset
+        positions[i] = value_position(offset, rank)
+    return positions
 
 
 def payload_identity(payload: bytes) -> tuple[str, str, str, float]:
@@ -166,22 +220,23 @@ def _error(o: JoinedOutcome) -> float | None:
 
 def detector_values(
     outcomes: Sequence[JoinedOutcome],
-    offsets: Sequence[int],
+    positions: Sequence[int],
     latencies: Mapping[tuple[str, str], tuple[list[int], list[float], list[float]]] | None = None,
 ) -> dict[tuple[str, str], dict[str, StreamValues]]:
-    """Per model version, each detector stream's values with the source offset and event time of each.
+    """Per model version, each detector stream's values with the source position and event time of
+    each.
 
-    ``offsets[i]`` is the source offset of the event that completed ``outcomes[i]`` (the value's
-    time is the feedback time); ``latencies`` are, per model version, the offsets, latencies and
+    ``positions[i]`` is the value position of ``outcomes[i]`` (:func:`join_positions`; the value's
+    time is the feedback time); ``latencies`` are, per model version, the positions, latencies and
     times of inference events (:func:`latency_columns`).
 
     >>> o = JoinedOutcome("a", "m", "v", 0.0, 1.0, prediction=1, label=0, rating=2)
     >>> got = detector_values([o], [7], {("m", "v"): ([6], [80.0], [0.0])})[("m", "v")]
     >>> sorted(got), got["error"]
-    (['error', 'latency_ms', 'satisfaction'], StreamValues(offsets=(7,), values=(1.0,), times=(1.0,), sources=()))
+    (['error', 'latency_ms', 'satisfaction'], StreamValues(positions=(7,), values=(1.0,), times=(1.0,), sources=()))
     """
     columns: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: defaultdict(list))
-    for o, offset in zip(outcomes, offsets):
+    for o, position in zip(outcomes, positions):
         streams = columns[(o.model, o.model_version)]
         for stream, value in (
             ("error", _error(o)),
@@ -189,25 +244,25 @@ def detector_values(
             ("judge_score", None if o.judge_score is None else float(o.judge_score)),
         ):
             if value is not None:
-                streams[stream].append((offset, value, o.feedback_time))
+                streams[stream].append((position, value, o.feedback_time))
     transposed = {
         key: {s: StreamValues(*zip(*entries)) for s, entries in streams.items()}
         for key, streams in columns.items()
         if streams
     }
-    for key, (latency_offsets, values, times) in (latencies or {}).items():
+    for key, (latency_positions, values, times) in (latencies or {}).items():
         if values:
             transposed.setdefault(key, {})["latency_ms"] = StreamValues(
-                tuple(latency_offsets), tuple(values), tuple(times)
+                tuple(latency_positions), tuple(values), tuple(times)
             )
     return transposed
 
 
 def latency_columns(
-    events: Sequence[InferenceEvent], offsets: Sequence[int]
+    events: Sequence[InferenceEvent], positions: Sequence[int]
 ) -> dict[tuple[str, str], tuple[list[int], list[float], list[float]]]:
-    """Per model version, the offsets, latencies (as floats) and times of the events with a latency,
-    in one pass.
+    """Per model version, the value positions (:func:`event_positions`), latencies (as floats) and
+    times of the events with a latency, in one pass.
 
     >>> from monitor.contract.events import InferenceEvent
     >>> events = [InferenceEvent("a", 1.0, "m", "v", latency_ms=80), InferenceEvent("b", 2.0, "m", "v")]
@@ -215,7 +270,7 @@ def latency_columns(
     {('m', 'v'): ([4], [80.0], [1.0])}
     """
     columns: dict[tuple[str, str], tuple[list[int], list[float], list[float]]] = {}
-    for event, offset in zip(events, offsets):
+    for event, position in zip(events, positions):
         latency = event.latency_ms
         if latency is None:
             continue
@@ -223,7 +278,7 @@ def latency_columns(
         column = columns.get(key)
         if column is None:
             column = columns[key] = ([], [], [])
-        column[0].append(offset)
+        column[0].append(position)
         column[1].append(float(latency))
         column[2].append(event.timestamp)
     return columns

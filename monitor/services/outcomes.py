@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from monitor.adapters.join_store import JoinStore
 from monitor.adapters.schema import OUTCOME_PREFIX
-from monitor.detectors.values import DetectorValues, merged
+from monitor.detectors.values import DetectorValues, merged, offset_end
 from monitor.experiments.fold import (
     covariate_value,
     fold_experiment_inferences,
@@ -24,12 +24,13 @@ from monitor.folding.pipeline import BatchOutput
 from monitor.outcomes.fold import JoinedOutcome, fold_outcomes
 from monitor.outcomes.join import (
     detector_values,
+    event_positions,
     feedback_key,
     feedback_payload,
     inference_payload,
+    join_positions,
     joined_outcome,
     latency_columns,
-    payload_offset,
 )
 
 __all__ = ["OutcomeResult", "OutcomeStage"]
@@ -84,7 +85,8 @@ class OutcomeStage:
     def _join(
         self, kind: str, events: Sequence, ids: Sequence[str], late: Sequence[bool], now: float
     ) -> tuple[list, list[int]]:
-        """Joined outcomes of one source's events and the offset of the event that completed each."""
+        """Joined outcomes of one source's events and the value position of each
+        (:func:`~monitor.outcomes.join.join_positions`)."""
         if kind == "inference":
             matches = self.join_store.add_inferences(
                 [
@@ -104,7 +106,7 @@ class OutcomeStage:
                 now,
             )
             pairs = [(rid, inf, fb) for rid, inf, fbs in matches for fb in fbs]
-            offsets = [payload_offset(inf) for _, inf, _ in pairs]
+            positions = join_positions([inf for _, inf, _ in pairs], [fb for _, _, fb in pairs])
         else:
             pairs = self.join_store.add_feedback(
                 [
@@ -113,8 +115,8 @@ class OutcomeStage:
                 ],
                 now,
             )
-            offsets = [payload_offset(fb) for _, _, fb in pairs]
-        return [joined_outcome(rid, inf, fb) for rid, inf, fb in pairs], offsets
+            positions = join_positions([fb for _, _, fb in pairs], [inf for _, inf, _ in pairs])
+        return [joined_outcome(rid, inf, fb) for rid, inf, fb in pairs], positions
 
     def process(self, out: BatchOutput, now: float) -> OutcomeResult:
         result = OutcomeResult()
@@ -122,7 +124,7 @@ class OutcomeStage:
             if not source.valid:
                 continue
             late = source.late or [False] * len(source.valid)
-            outcomes, offsets = self._join(source.kind, source.valid, source.event_ids, late, now)
+            outcomes, positions = self._join(source.kind, source.valid, source.event_ids, late, now)
             latest = max((e.timestamp for e in source.valid), default=0.0)
             # A window counts the outcomes of the inferences it counted, whenever the feedback comes.
             counted = [o for o in outcomes if o.counted]
@@ -135,19 +137,25 @@ class OutcomeStage:
                 )
             result.outcomes += outcomes
             result.join_delays += [o.feedback_time - o.inference_time for o in outcomes]
-            result.values += _values(topic, partition, source, outcomes, offsets)
+            result.values += _values(topic, partition, source, outcomes, positions)
         result.values = merged(result.values)  # a backlog's partitions side by side, in event time
         return result
 
 
 def _values(
-    topic: str, partition: int, source, outcomes: list[JoinedOutcome], offsets: list[int]
+    topic: str, partition: int, source, outcomes: list[JoinedOutcome], positions: list[int]
 ) -> list[DetectorValues]:
-    """The source's detector values of this batch, one message per model version."""
-    latencies = latency_columns(source.valid, source.offsets) if source.kind == "inference" else {}
+    """The source's detector values of this batch, one message per model version, covering every
+    position up to the end of the batch's last offset."""
+    latencies = (
+        latency_columns(source.valid, event_positions(source.offsets))
+        if source.kind == "inference"
+        else {}
+    )
+    last = offset_end(source.last_offset)
     return [
-        DetectorValues(model, version, topic, partition, source.epoch, source.last_offset, streams)
+        DetectorValues(model, version, topic, partition, source.epoch, last, streams)
         for (model, version), streams in sorted(
-            detector_values(outcomes, offsets, latencies).items()
+            detector_values(outcomes, positions, latencies).items()
         )
     ]

@@ -301,7 +301,7 @@ def publish_all(deployment: Deployment, stream: SwitchStream) -> None:
 
 
 def fed_in_topic_order(deployment: Deployment) -> tuple[np.ndarray, np.ndarray, set[int]]:
-    """The error values (and their event times) of the detector-values topic, each source offset
+    """The error values (and their event times) of the detector-values topic, each source position
     once, in the order the topic holds them; and the source partitions that carried them (the
     event completing a join is the inference or the feedback, whichever came second)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -330,15 +330,15 @@ def fed_in_topic_order(deployment: Deployment) -> tuple[np.ndarray, np.ndarray, 
         seen = [fed.get(source.log, -1) for source in message.sources]
         if "error" in message.streams:
             column = message.streams["error"]
-            for offset, value, value_time, k in zip(
-                column.offsets, column.values, column.times, column.source_of()
+            for position, value, value_time, k in zip(
+                column.positions, column.values, column.times, column.source_of()
             ):
-                if offset > seen[k]:
+                if position > seen[k]:
                     carried.add(message.sources[k].partition)
                     errors.append(value)
                     times.append(value_time)
         for source, before in zip(message.sources, seen):
-            fed[source.log] = max(before, source.last_offset)
+            fed[source.log] = max(before, source.last_position)
     return np.array(errors, dtype=np.float64), np.array(times), carried
 
 

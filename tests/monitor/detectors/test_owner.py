@@ -4,11 +4,14 @@ detections at the same positions."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 from tests_support import error_values
 
 from monitor.detectors.concept import DetectorSpec
 from monitor.detectors.owner import VersionDetectors
+from monitor.detectors.values import DetectorValues, StreamValues, offset_end, value_position
 
 SPECS = [DetectorSpec("error", "adwin")]
 
@@ -41,3 +44,28 @@ def test_a_replay_cut_into_other_batches_raises_the_same_detections_at_the_same_
     replay = VersionDetectors.restore(saved, SPECS).feed([m1, m2])
     written = sorted(set(positions(first)) | set(positions(replay)))
     assert written == positions(first) + positions(later)
+
+
+def test_a_snapshot_of_offsets_fed_restores_as_every_value_of_them_fed() -> None:
+    """A detector set saved before values had ranks (version 1 held the offsets fed): restored,
+    every value of those offsets counts as fed, and the next offset's values are fed."""
+    specs = [DetectorSpec("error", "adwin")]
+    fresh = VersionDetectors.fresh("m", "v1", specs)
+    old = pickle.dumps((1, fresh.monitor.snapshot(), {("fb", 0, 0): 41}))
+    restored = VersionDetectors.restore(old, specs)
+    assert restored.fed == {("fb", 0, 0): offset_end(41)}
+    values = DetectorValues(
+        "m",
+        "v1",
+        "fb",
+        0,
+        0,
+        offset_end(42),
+        {
+            "error": StreamValues(
+                (value_position(41, 3), value_position(42, 0)), (1.0, 0.0), (1.0, 2.0)
+            )
+        },
+    )
+    restored.feed([values])
+    assert restored.monitor.position("error") == 1  # the value of offset 42 only

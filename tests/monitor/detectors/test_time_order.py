@@ -78,7 +78,7 @@ def test_every_value_is_fed_once_in_event_time_order_and_a_resend_is_skipped(bat
             kept = Counter(
                 (message.sources[k].log, o, v, t)
                 for o, v, t, k in zip(
-                    stream.offsets, stream.values, stream.times, stream.source_of()
+                    stream.positions, stream.values, stream.times, stream.source_of()
                 )
             )
             given_values = Counter(
@@ -86,7 +86,7 @@ def test_every_value_is_fed_once_in_event_time_order_and_a_resend_is_skipped(bat
                 for m in parts
                 if name in m.streams
                 for o, v, t in zip(
-                    *(getattr(m.streams[name], c) for c in ("offsets", "values", "times"))
+                    *(getattr(m.streams[name], c) for c in ("positions", "values", "times"))
                 )
             )
             assert kept == given_values

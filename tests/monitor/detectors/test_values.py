@@ -42,9 +42,9 @@ def _usable(values: DetectorValues) -> bool:
     return (
         all(
             name in DETECTOR_STREAMS
-            and len(s.offsets) == len(s.values) == len(s.times)
+            and len(s.positions) == len(s.values) == len(s.times)
             and all(math.isfinite(x) for x in (*s.values, *s.times))
-            and all(o >= 0 for o in s.offsets)
+            and all(o >= 0 for o in s.positions)
             for name, s in values.streams.items()
         )
         and min(values.src_partition, values.epoch) >= 0

@@ -20,7 +20,9 @@ from monitor.detectors.values import (
     decode_values,
     encode_values,
     merged,
+    offset_end,
     split_to_fit,
+    value_position,
 )
 
 SPECS = [DetectorSpec("error", "adwin"), DetectorSpec("satisfaction", "adwin")]
@@ -75,12 +77,12 @@ def test_parts_fit_and_the_owner_feeds_each_value_once_however_far_it_got(
     expected = sorted(whole.fed_values)
     for part, encoded in parts:
         assert decode_values(encoded) == part
-        offsets = {s.log: set() for s in part.sources}
+        positions = {s.log: set() for s in part.sources}
         for stream in part.streams.values():
-            for offset, k in zip(stream.offsets, stream.source_of()):
-                offsets[part.sources[k].log].add(offset)
-        # a part over the size is one that cannot be cut: one offset of each source at most
-        assert len(encoded) <= max_bytes or all(len(o) <= 1 for o in offsets.values())
+            for position, k in zip(stream.positions, stream.source_of()):
+                positions[part.sources[k].log].add(position)
+        # a part over the size is one that cannot be cut: the values of one position of one source
+        assert len(encoded) <= max_bytes or [len(p) for p in positions.values() if p] == [1]
     for taken in range(len(parts) + 1):  # the owner took in this many parts, then the batch again
         owner = fresh()
         owner.feed([part for part, _ in parts[:taken]])
@@ -117,3 +119,31 @@ def test_a_backlogs_values_are_cut_into_records_a_broker_takes_in_time_order() -
     late = sum(a > b for a, b in itertools.pairwise(times))  # seams where a part ends
     assert len(times) == n and late <= 2 * len(parts)
     assert orjson.loads(parts[0][1])["o"] < orjson.loads(parts[-1][1])["o"]
+
+
+def test_the_values_of_one_event_are_cut_into_records_a_broker_takes() -> None:
+    """One inference that completed 60,000 pending joins of its request: its values share its
+    offset, ranked within it, and are cut like any others (they were one 2.5 MB record before)."""
+    n = 60_000
+    stream = StreamValues(
+        tuple(value_position(5, rank) for rank in range(n)),
+        tuple(float(rank % 2) for rank in range(n)),
+        tuple(1000.0 + rank * 1e-3 for rank in range(n)),
+    )
+    message = DetectorValues(
+        "m", "v1", "fb", 0, 0, offset_end(5), {"error": stream, "satisfaction": stream}
+    )
+    parts = split_to_fit(message)
+    assert len(encode_values(message)) > 2 * MAX_RECORD_BYTES
+    assert len(parts) > 2 and all(len(encoded) <= MAX_RECORD_BYTES for _, encoded in parts)
+    whole = fresh()
+    whole.feed([message])
+    assert len(whole.fed_values) == 2 * n
+    for taken in (1, len(parts) - 1):  # a crash after some parts: the batch is sent again
+        owner = fresh()
+        owner.feed([part for part, _ in parts[:taken]])
+        owner.feed([message])
+        for name in ("error", "satisfaction"):  # each stream fed every value once, in order
+            assert [v for v in owner.fed_values if v[0] == name] == [
+                v for v in whole.fed_values if v[0] == name
+            ]

@@ -7,13 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.contract.events import FeedbackEvent, InferenceEvent
+from monitor.detectors.values import value_position
 from monitor.outcomes.fold import JoinedOutcome
 from monitor.outcomes.join import (
     detector_values,
     feedback_payload,
     inference_payload,
+    join_positions,
     joined_outcome,
-    payload_offset,
 )
 
 predictions = (
@@ -124,14 +125,35 @@ def test_a_payload_without_segment_or_prediction_gives_empty_defaults() -> None:
         ("t:0:5", -1),
     ],
 )
-def test_payload_offset_reads_the_offset_of_the_event_id(event_id: str, offset: int) -> None:
-    event = FeedbackEvent("r", 1.0, rating=3)
-    assert payload_offset(feedback_payload(event, event_id)) == offset
-    assert payload_offset(inference_payload(InferenceEvent("r", 1.0, "m", "v"), event_id)) == offset
+def test_a_join_position_is_at_the_offset_of_the_completing_event(
+    event_id: str, offset: int
+) -> None:
+    feedback = feedback_payload(FeedbackEvent("r", 1.0, rating=3), event_id)
+    inference = inference_payload(InferenceEvent("r", 1.0, "m", "v"), event_id)
+    other = feedback_payload(FeedbackEvent("r", 1.0, rating=3), "fb:0:1:0")
+    assert join_positions([feedback], [other]) == [value_position(offset, 0)]
+    assert join_positions([inference], [other]) == [value_position(offset, 0)]
 
 
-def test_payload_offset_of_a_payload_without_id() -> None:
-    assert payload_offset(b'{"t": 1.0}') == -1
+def test_a_join_position_of_a_payload_without_id_or_with_escapes_in_it() -> None:
+    assert join_positions([b'{"t": 1.0}'], [b'{"t": 2.0}']) == [value_position(-1, 0)]
+    escaped = b'{"id":"t\\u0041:0:9:0","t":1.0}'  # a JSON escape: read by parsing
+    assert join_positions([escaped], [b"{}"]) == [value_position(9, 0)]
+
+
+@given(st.permutations(range(6)))
+def test_join_positions_rank_an_offsets_outcomes_the_same_whatever_the_order(order) -> None:
+    """One inference completing six pending feedback events: each outcome's position depends on
+    the events, not on the order the join store answered in."""
+    inference = inference_payload(InferenceEvent("r", 1.0, "m", "v"), "inf:0:42:3")
+    pending = [feedback_payload(FeedbackEvent("r", 2.0), f"fb:1:{10 + k}:0") for k in range(6)]
+    by_event = dict(
+        zip(
+            [pending[k] for k in order],
+            join_positions([inference] * 6, [pending[k] for k in order]),
+        )
+    )
+    assert [by_event[p] for p in pending] == [value_position(42, k) for k in range(6)]
 
 
 def outcome(rid: str, version: str = "v1", **fields) -> JoinedOutcome:
@@ -167,7 +189,7 @@ def test_detector_values_keep_outcome_order_per_version_and_leave_out_missing_va
         ("m", "v2"): {"error": [1.0]},
     }
     v1 = detector_values(outcomes, [10, 11, 12, 13, 14, 15, 16])[("m", "v1")]
-    assert v1["error"].offsets == (10, 14, 16) and v1["judge_score"].offsets == (14, 15)
+    assert v1["error"].positions == (10, 14, 16) and v1["judge_score"].positions == (14, 15)
 
 
 def test_detector_values_of_outcomes_without_values() -> None:
@@ -183,7 +205,7 @@ def test_detector_values_are_in_order_with_their_times() -> None:
     ]
     column = detector_values(outcomes, list(range(500)))[("m", "v1")]["error"]
     np.testing.assert_array_equal(np.asarray(column.values), errors.astype(np.float64))
-    assert column.times == (1.0,) * 500 and column.offsets == tuple(range(500))
+    assert column.times == (1.0,) * 500 and column.positions == tuple(range(500))
 
 
 @given(
@@ -229,6 +251,6 @@ def test_latency_values_per_version_keep_each_events_offset_and_time(events) -> 
                 (offset, float(event.latency_ms), event.timestamp)
             )
     assert {
-        key: list(zip(s["latency_ms"].offsets, s["latency_ms"].values, s["latency_ms"].times))
+        key: list(zip(s["latency_ms"].positions, s["latency_ms"].values, s["latency_ms"].times))
         for key, s in got.items()
     } == expected

@@ -14,7 +14,7 @@ from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.join_store import MemoryJoinStore
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.detectors.concept import ConceptDriftMonitor, DetectorSpec
-from monitor.detectors.values import DetectorValues, StreamValues
+from monitor.detectors.values import DetectorValues, StreamValues, offset_end, value_position
 from monitor.drift.baseline import build_baseline
 from monitor.folding.pipeline import BatchConfig, Position, RawMessage, process_batch
 from monitor.services.detectors import DetectorOwner, ValuesMessage
@@ -78,14 +78,14 @@ def feed(owner: DetectorOwner, *batches: DetectorValues, first_offset: int = 0):
     )
 
 
-def test_the_outcome_stage_sends_each_versions_values_with_their_source_offsets():
+def test_the_outcome_stage_sends_each_versions_values_with_their_source_positions():
     stage = OutcomeStage(MemoryJoinStore(), window_seconds=60)
     sent = stage.process(batch(["v1", "v2", "v1"], 7), NOW).values
-    assert [(v.model_version, v.source, v.last_offset) for v in sent] == [
-        ("v1", ("inf", 0, 0), 9),
-        ("v2", ("inf", 0, 0), 9),
+    assert [(v.model_version, v.source, v.last_position) for v in sent] == [
+        ("v1", ("inf", 0, 0), offset_end(9)),
+        ("v2", ("inf", 0, 0), offset_end(9)),
     ]
-    assert sent[0].streams["latency_ms"].offsets == (7, 9)
+    assert sent[0].streams["latency_ms"].positions == (value_position(7, 0), value_position(9, 0))
     assert sent[0].streams["latency_ms"].values == (100.0, 102.0)
 
 

@@ -1,0 +1,64 @@
+"""One event whose join completes a great many outcomes (every pending feedback of its request)
+gives detector values larger than a Kafka record: they go in parts, and the batch goes on."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from tests_support import inference, publish_raw, read_topic, wait_until, written_inferences
+
+from monitor.contract.fields import MAX_RECORD_BYTES
+
+PENDING = 60_000  # feedback events of one request, before its inference: 3 detector values each
+PER_MESSAGE = 2_000
+
+
+def test_an_inference_that_completes_sixty_thousand_joins_does_not_stall_the_worker(
+    deployment, start_worker
+):
+    """Before: the values of the one inference (180,000, 3 MB) could not be cut (a part held whole
+    offsets), the producer refused the record (MessageSizeTooLargeError), the refusal was taken
+    for a broker outage and the batch retried for ever: nothing after it was counted (with 40,000,
+    a 1.98 MB record went through the local broker; a Kafka broker refuses one over 1 MB)."""
+    worker = start_worker()
+    now = time.time()
+    feedback = [
+        {
+            "request_id": "same",
+            "timestamp": now + i * 1e-3,
+            "rating": 1 + i % 5,
+            "answer": "yes" if i % 3 else "no",
+            "judge_score": float(i % 11),
+        }
+        for i in range(PENDING)
+    ]
+    publish_raw(
+        deployment.broker.bootstrap,
+        deployment.topics["feedback"],
+        [orjson.dumps(feedback[i : i + PER_MESSAGE]) for i in range(0, PENDING, PER_MESSAGE)],
+    )
+    wait_until(
+        lambda: worker.metric("monitor_events_total", {"kind": "feedback"}) == PENDING,
+        what="the pending feedback",
+        timeout=120,
+    )
+    joined = inference("same", now - 1, prediction="yes")
+    after = [inference(f"after-{i}", now, prediction="yes") for i in range(3)]
+    publish_raw(
+        deployment.broker.bootstrap,
+        deployment.topics["inference"],
+        [orjson.dumps([joined]), orjson.dumps(after)],
+    )
+    wait_until(lambda: written_inferences(worker) == 4, what="the events after it", timeout=120)
+    assert worker.alive()
+    sizes = [
+        len(orjson.dumps(message))
+        for message in read_topic(
+            deployment.broker.bootstrap,
+            f"{deployment.prefix}-app.detector-values",
+            expected=5,  # the parts of the one inference's values, then the others'
+            timeout=30,
+        )
+    ]
+    assert max(sizes) <= MAX_RECORD_BYTES and sum(sizes) > 2.5 * MAX_RECORD_BYTES
