@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import orjson
+import pytest
 from tests_support import inference, publish_raw, read_topic, wait_until, written_inferences
 
 from monitor.contract.fields import MAX_RECORD_BYTES
@@ -14,14 +15,18 @@ PENDING = 60_000  # feedback events of one request, before its inference: 3 dete
 PER_MESSAGE = 2_000
 
 
+@pytest.mark.parametrize("join_store", ["memory", "redis"])
 def test_an_inference_that_completes_sixty_thousand_joins_does_not_stall_the_worker(
-    deployment, start_worker
+    deployment, start_worker, request, join_store: str
 ):
     """Before: the values of the one inference (180,000, 3 MB) could not be cut (a part held whole
     offsets), the producer refused the record (MessageSizeTooLargeError), the refusal was taken
     for a broker outage and the batch retried for ever: nothing after it was counted (with 40,000,
     a 1.98 MB record went through the local broker; a Kafka broker refuses one over 1 MB)."""
-    worker = start_worker()
+    redis = (
+        {"MONITOR_REDIS_URL": request.getfixturevalue("redis_url")} if join_store == "redis" else {}
+    )
+    worker = start_worker(**redis)
     now = time.time()
     feedback = [
         {
