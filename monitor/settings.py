@@ -22,6 +22,7 @@ from monitor.settings_errors import DURATION_FIELDS
 from monitor.settings_file import read_config_file
 
 __all__ = [
+    "JUDGE_REDIS_KEYS",
     "WORKER_REDIS_KEYS",
     "JudgeKeyHeader",
     "RedisKeyKind",
@@ -39,6 +40,7 @@ RedisKeyKind = Literal[
     "join", "shadow", "alert-sent", "judge:tokens", "judge:stats", "judge:buffer"
 ]
 WORKER_REDIS_KEYS: tuple[RedisKeyKind, ...] = ("join", "shadow", "alert-sent")
+JUDGE_REDIS_KEYS: tuple[RedisKeyKind, ...] = ("judge:tokens", "judge:stats", "judge:buffer")
 # A Kafka topic's or consumer group's name, with room for the suffixes the app id gets
 # ("<app>.detector-values", "<app>-__assignor-__leader"): Kafka takes at most 249 of these characters.
 KAFKA_NAME = r"^[A-Za-z0-9._-]{1,200}$"

@@ -43,7 +43,7 @@ from monitor.adapters.judge_ledger import RedisTokenLedger
 from monitor.adapters.listen_check import check_listen
 from monitor.adapters.producer import partition_for
 from monitor.adapters.prometheus_metrics import MonitorMetrics
-from monitor.adapters.redis_calls import check_redis
+from monitor.adapters.redis_calls import JUDGE_NEEDS, check_key_access, check_redis
 from monitor.adapters.topics import ensure_topics
 from monitor.contract.decode import Rejection
 from monitor.contract.dlq import JUDGE_KIND, dead_letter_key, dead_letter_record
@@ -54,7 +54,7 @@ from monitor.judge.forward import AnswerRecord, HumanRecord, read_records
 from monitor.judge.rubric import read_rubric
 from monitor.redact import mask_url
 from monitor.services.judge import JudgeConfig, JudgeRunner
-from monitor.settings import Settings, parse_duration
+from monitor.settings import JUDGE_REDIS_KEYS, Settings, parse_duration
 
 __all__ = ["build_runner", "run_judge"]
 
@@ -206,8 +206,11 @@ async def run_judge(
         # the endpoint first: an unreachable judge fails start-up before joining the consumer group
         await client.setup()
         if s.redis_dsn:  # then its Redis, as the stores reach it: unreachable or refusing, stop
+            options = redis_client_options(s)
+            await asyncio.to_thread(check_redis, s.redis_dsn, "judge Redis", options)
+            prefixes = [s.redis_prefix(kind) for kind in JUDGE_REDIS_KEYS]  # an ACL leaving one out
             await asyncio.to_thread(
-                check_redis, s.redis_dsn, "judge Redis", redis_client_options(s)
+                check_key_access, s.redis_dsn, prefixes, "judge Redis", JUDGE_NEEDS, options
             )
         await runner.restore()  # the statistics the last runner of this app id left in Redis
         # then the broker: one error naming its address, however far the clients got

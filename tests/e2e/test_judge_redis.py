@@ -20,7 +20,15 @@ from judge_support import (
     publish_backlog,
     runner_env,
 )
-from redis_support import PASSWORD, PasswordRedis, password_redis_server
+from redis_support import (
+    OUTSIDER,
+    OUTSIDER_PASSWORD,
+    PASSWORD,
+    READER,
+    READER_PASSWORD,
+    PasswordRedis,
+    password_redis_server,
+)
 from tests_support import read_topic
 
 from monitor.adapters.local_broker import LocalBroker
@@ -144,3 +152,23 @@ def test_judge_refuses_a_password_its_redis_does_not_ask_for(
         "open Redis knowingly"
     )
     assert WRONG not in output and "group" not in output
+
+
+@pytest.mark.parametrize(
+    ("user", "password"), [(OUTSIDER, OUTSIDER_PASSWORD), (READER, READER_PASSWORD)]
+)
+def test_judge_exits_2_at_start_when_its_redis_user_may_not_write_its_keys(
+    broker: LocalBroker, unique: str, password_redis: PasswordRedis, user: str, password: str
+) -> None:
+    """A user whose ACL leaves out the judge's keys (made for another prefix) or may only read:
+    before, PING passed and the runner started, joined its group and stopped at the first message
+    it judged; now a probe write under each of its key prefixes stops it at start."""
+    judge = ScriptedJudge()
+    with ThreadedJudge(judge):
+        url = password_redis.url(password, user=user)
+        env = runner_env(broker.bootstrap, unique, judge.url, MONITOR_REDIS_URL=url)
+        error, output = judge_start_error(env)
+    assert error.startswith(f"error: judge Redis at redis://{user}:***@127.0.0.1:"), error
+    assert "NOPERM" in error and "docs/judge.md, Setup" in error, error
+    assert password not in output and judge.calls == []
+    assert "group" not in output  # stopped before its consumer joined the group
