@@ -382,11 +382,22 @@ def test_restarts_keep_pending_joins_and_detector_state(deployment, start_worker
         restarting.metric("monitor_replayed_messages_skipped_total") > 0
     )  # the replay really happened
 
-    time.sleep(1.5)  # a last refresh of the windows
-    detections = reader_for(restarting).query(DETECTIONS).rows
-    # No detection lost or repeated: the same detections as the clean run. Their positions may move
-    # a little: both partitions' values meet in arrival order, which differs between the two runs.
-    clean_detections = reader_for(clean).query(DETECTIONS).rows
+    # No detection lost or repeated: the same detections as the clean run, once both detector
+    # agents have fed every value (one may be behind the other on a loaded machine). Their
+    # positions may move a little: both partitions' values meet in arrival order, which differs
+    # between the two runs.
+    found_by: dict[str, list] = {}
+
+    def same_detections() -> bool:
+        found_by["restarting"] = reader_for(restarting).query(DETECTIONS).rows
+        found_by["clean"] = reader_for(clean).query(DETECTIONS).rows
+        return [d[2:4] for d in found_by["restarting"]] == [d[2:4] for d in found_by["clean"]]
+
+    try:
+        wait_until(same_detections, timeout=30, what="the same detections in both runs")
+    except AssertionError:
+        pass  # the assertion below shows them
+    detections, clean_detections = found_by["restarting"], found_by["clean"]
     assert [d[2:4] for d in detections] == [d[2:4] for d in clean_detections], (
         [d[6:] for d in detections],
         [d[6:] for d in clean_detections],
