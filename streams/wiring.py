@@ -31,7 +31,7 @@ from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.reader import live_owner, owner_path
 from monitor.adapters.readonly_query import QueryLimits, ReadOnlyQueries
-from monitor.adapters.redis_calls import check_key_access
+from monitor.adapters.redis_calls import check_key_access, refuse_open_redis
 from monitor.adapters.redis_join_store import WORKER_NEEDS
 from monitor.adapters.remote_store import RemoteStore, StoreLock, wait_for_owner
 from monitor.adapters.source_log import SourceLog
@@ -165,11 +165,13 @@ class Wiring:
         log.info("join store: %s", "redis" if self.settings.redis_dsn else "in-process memory")
 
     def _check_redis_access(self, join_stores: list[JoinStore]) -> None:
-        """Write and delete a probe key under each prefix the worker uses (alert claims included),
-        and run the join stores' expiry script once: a :class:`StoreRefused` at start when the
-        user's ACL refuses one of them."""
+        """Once for the worker's Redis: a ``ConfigError`` when the URL's password protects nothing;
+        then write and delete a probe key under each prefix the worker uses (alert claims
+        included), and run the join stores' expiry script once: a :class:`StoreRefused` at start
+        when the user's ACL refuses one of them."""
         s = self.settings
         assert s.redis_dsn is not None
+        refuse_open_redis(s.redis_dsn, "Redis join store", redis_client_options(s))
         check_key_access(
             s.redis_dsn,
             [s.redis_prefix(kind) for kind in WORKER_REDIS_KEYS],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import orjson
@@ -10,8 +11,16 @@ import pytest
 from tests_support import kill_brokers_on, monitor_cli
 
 from monitor.adapters.local_broker import LocalBroker, wait_for_port
+from monitor.contract.fields import MAX_RECORD_BYTES
 from monitor.tools.bench import CONSUMERS, format_table, run_bench
 from monitor.tools.bench_data import CASES, bench_events
+from monitor.tools.cli_bench import (
+    LARGEST_BENCH_EVENT_BYTES,
+    MAX_BENCH_BATCH,
+    MAX_BENCH_EVENTS,
+    MAX_BENCH_REPEAT,
+)
+from monitor.tools.cli_options import setting_range
 
 
 def test_bench_events_carry_the_case_features_and_recent_times() -> None:
@@ -193,8 +202,43 @@ def test_the_redis_join_store_bench_needs_redis_and_the_in_process_run() -> None
 def test_repeat_is_refused_where_it_would_be_ignored() -> None:
     done = monitor_cli("bench", "--in-process", "--repeat", "3", env={}, check=False)
     assert done.returncode == 2 and "--repeat applies to the broker runs only" in done.stderr
-    done = monitor_cli("bench", "--repeat", "0", "--events", "10", env={}, check=False)
-    assert done.returncode != 0 and "repeat 0 must all be at least 1" in done.stderr + done.stdout
+
+
+BENCH_BOUNDS = {
+    "--events": MAX_BENCH_EVENTS,
+    "--batch": MAX_BENCH_BATCH,
+    "--partitions": setting_range("partitions")["max"],
+    "--repeat": MAX_BENCH_REPEAT,
+}
+
+
+@pytest.mark.parametrize("option", BENCH_BOUNDS)
+@pytest.mark.parametrize("too_far", ["below", "above"])
+def test_bench_refuses_a_count_out_of_its_bounds_before_anything_starts(
+    option: str, too_far: str
+) -> None:
+    """Before: 0 or -1 was an error naming every count at once, 10**12 events ran until memory ran
+    out, 10**12 repeats for ever (the broker below refuses connections: the old code stopped there)."""
+    value = "0" if too_far == "below" else str(BENCH_BOUNDS[option] + 1)
+    done = monitor_cli(
+        "bench", option, value, env={"MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1"}, check=False
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"Invalid value for '{option}'" in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""  # no local broker, no bench started
+
+
+def test_bench_help_shows_the_bounds_of_its_counts() -> None:
+    shown = monitor_cli("bench", "--help", env={"COLUMNS": "200"}).stdout
+    for option, most in BENCH_BOUNDS.items():
+        assert re.search(rf"{option} +<int range> +\[1<=x<={most}\]", shown), option
+
+
+def test_a_message_of_the_largest_bench_batch_fits_in_a_record() -> None:
+    """The bound of --batch holds for the case with the largest events."""
+    events = bench_events(CASES["drift"], MAX_BENCH_BATCH, now=1767225600.0)
+    assert max(len(orjson.dumps(e)) for e in events) <= LARGEST_BENCH_EVENT_BYTES
+    assert len(orjson.dumps(events)) <= MAX_RECORD_BYTES
 
 
 def test_bench_stops_its_local_broker_when_it_fails_after_starting_it(

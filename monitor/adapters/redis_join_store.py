@@ -17,9 +17,8 @@ from monitor.adapters.join_protocol import (
     first_occurrences,
 )
 from monitor.adapters.join_scripts import ADD_FEEDBACK, ADD_INFERENCES, EXPIRE
-from monitor.adapters.redis_calls import refuse_open_redis
 from monitor.adapters.redis_errors import store_error, unreachable_or_refused
-from monitor.errors import ConfigError, StoreError
+from monitor.errors import StoreError
 from monitor.redact import mask_text, mask_url
 
 __all__ = ["WORKER_NEEDS", "RedisJoinStore"]
@@ -89,11 +88,6 @@ class RedisJoinStore:
         except (redis.RedisError, OSError) as exc:
             client.close()
             raise unreachable_or_refused(exc, self.url, "Redis join store", WORKER_NEEDS) from exc
-        try:
-            refuse_open_redis(self.url, "Redis join store", self.client_options)
-        except ConfigError:
-            client.close()
-            raise
         self._client = client
         self._scripts = {
             name: client.register_script(source)

@@ -107,9 +107,18 @@ def dashboard_routes(
 
 
 def run_ui(
-    reader: Any, host: str, port: int, token: str | None, *, secure_cookie: bool = False
+    reader: Any,
+    host: str,
+    port: int,
+    token: str | None,
+    listening: Callable[[int], None],
+    *,
+    secure_cookie: bool = False,
 ) -> None:
-    """``monitor ui``: serve the dashboard of ``reader`` on ``host:port`` until interrupted."""
+    """``monitor ui``: serve the dashboard of ``reader`` on ``host:port`` until interrupted.
+
+    ``listening`` is called with the port bound, once the server listens (port 0 is any free one).
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     from streams.access import token_middleware
@@ -120,7 +129,24 @@ def run_ui(
             cast(Any, token_middleware(token, secure_cookie=secure_cookie))
         )  # an aiohttp @middleware function
     app.add_routes(dashboard_routes(reader, ThreadPoolExecutor(1, thread_name_prefix="ui")))
-    web.run_app(app, host=host, port=port, print=None)
+    try:
+        asyncio.run(_serve(app, host, port, listening))
+    except (web.GracefulExit, KeyboardInterrupt):  # Ctrl-C or SIGTERM: a clean stop, as run_app's
+        pass
+
+
+async def _serve(
+    app: web.Application, host: str, port: int, listening: Callable[[int], None]
+) -> None:
+    """Serve ``app`` until a signal stops it; web.run_app cannot say which port 0 became."""
+    runner = web.AppRunner(app, handle_signals=True)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        listening(int(runner.addresses[0][1]))
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
 
 
 class NamedReader:

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from monitor.tools.cli_options import ConfigOption, cli_settings
+from monitor.contract.fields import MAX_RECORD_BYTES
+from monitor.tools.cli_options import ConfigOption, cli_settings, setting_range
 from monitor.tools.cli_support import LONGEST_OPTION
 
 __all__ = ["bench", "demo", "fuzz"]
@@ -21,6 +22,14 @@ LONGEST_DEMO = 365 * 86400.0
 # A fuzz run's bounds: a batch of 0 looped for ever, 10**400 messages never ended.
 MAX_FUZZ_MESSAGES = 10_000_000
 MAX_FUZZ_BATCH = 100_000
+
+# A bench's bounds: every event is held in memory (about 4 kB each in the drift case), a batched
+# message stays under MAX_RECORD_BYTES (a drift case event is under 1 kB of JSON), and each repeat
+# runs every consumer over every backlog again. 0, -1 or 10**12 ran into errors or for ever.
+MAX_BENCH_EVENTS = 1_000_000
+LARGEST_BENCH_EVENT_BYTES = 1_000
+MAX_BENCH_BATCH = MAX_RECORD_BYTES // LARGEST_BENCH_EVENT_BYTES
+MAX_BENCH_REPEAT = 100
 
 
 def demo(
@@ -52,13 +61,19 @@ def demo(
 
 
 def bench(
-    events: int = typer.Option(200_000, help="events to produce for each case"),
-    batch: int = typer.Option(100, help="events per message in the batched case"),
+    events: int = typer.Option(
+        200_000, min=1, max=MAX_BENCH_EVENTS, help="events to produce for each case"
+    ),
+    batch: int = typer.Option(
+        100, min=1, max=MAX_BENCH_BATCH, help="events per message in the batched case"
+    ),
     output: Annotated[Path | None, typer.Option(help="also write the results as JSON here")] = None,
     case: str = typer.Option(
         "standard", help="standard (10 numeric + 3 categorical), drift (20 + 5) or all"
     ),
-    partitions: int = typer.Option(2, help="partitions of the bench topics"),
+    partitions: int = typer.Option(
+        2, **setting_range("partitions"), help="partitions of the bench topics"
+    ),
     embeddings: bool = typer.Option(
         False,
         "--embeddings",
@@ -69,6 +84,8 @@ def bench(
     ),
     repeat: int = typer.Option(
         1,
+        min=1,
+        max=MAX_BENCH_REPEAT,
         help="runs of each consumer over each backlog, in turns; the table shows the best",
     ),
     in_process: bool = typer.Option(

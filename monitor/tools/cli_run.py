@@ -221,8 +221,17 @@ def ui(
     reader = open_reader(
         settings.clickhouse_url, clickhouse_client_options(settings), token=settings.web_token_value
     )
-    typer.echo(
-        f"dashboard of {settings.clickhouse_url}: http://{host}:{port}/"
-        + ("  (open it once with ?token=$MONITOR_WEB_TOKEN)" if settings.web_token_value else "")
+    hint = "  (open it once with ?token=$MONITOR_WEB_TOKEN)" if settings.web_token_value else ""
+
+    def listening(bound: int) -> None:
+        typer.echo(f"dashboard of {settings.clickhouse_url}: http://{host}:{bound}/{hint}")
+        sys.stdout.flush()
+
+    run_ui(
+        reader,
+        host,
+        port,
+        settings.web_token_value,
+        listening,
+        secure_cookie=settings.web_secure_cookie,
     )
-    run_ui(reader, host, port, settings.web_token_value, secure_cookie=settings.web_secure_cookie)

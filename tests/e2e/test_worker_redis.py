@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import orjson
+import redis
 from redis_support import PASSWORD, PasswordRedis, password_redis_server
 from tests_support import (
     SLOW_ANSWERS_RULE,
@@ -24,6 +25,7 @@ from tests_support import (
 )
 
 from monitor.adapters.local_broker import free_port
+from monitor.adapters.redis_calls import refuse_open_redis
 from streams.agents import EXIT_REFUSED
 
 ROTATED = "rotated-pw-secret"
@@ -126,6 +128,28 @@ def test_a_password_for_a_redis_without_one_stops_the_worker_at_start(deployment
         "MONITOR_REDIS_URL to run on an open Redis knowingly"
     ), done.stderr[-2000:]
     assert "not-asked-for-secret" not in done.stderr + done.stdout
+
+
+def test_a_worker_start_checks_once_that_its_password_is_asked_for(
+    deployment, start_worker, password_redis: PasswordRedis
+) -> None:
+    """The check asks this Redis, with no password, for a PING that it refuses (NOAUTH), counted in
+    its error statistics. Before: the join store and the shadow join store each made it."""
+    url = password_redis.url()
+    with password_redis.admin() as admin:
+        admin.config_resetstat()
+        refuse_open_redis(url, "Redis join store")
+        one_check = _noauth_replies(admin)
+        assert one_check >= 1
+        admin.config_resetstat()
+        worker = start_worker(MONITOR_REDIS_URL=url)
+        assert _noauth_replies(admin) == one_check
+    assert worker.stop(timeout=30) == 0
+
+
+def _noauth_replies(admin: redis.Redis) -> int:
+    """NOAUTH error replies since the statistics were last reset."""
+    return int(admin.info("errorstats").get("errorstat_NOAUTH", {}).get("count", 0))
 
 
 def test_a_leader_whose_alert_claim_is_refused_stops_and_pages_once_after_the_restart(

@@ -1,9 +1,15 @@
 """The options of the commands that run a process (ui, broker, worker, judge) or feed one
 (replay) are refused before anything starts: one usage error naming the option, never a
-traceback."""
+traceback. ``monitor ui --port 0`` listens on a free port and prints which."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -36,6 +42,33 @@ def test_a_port_outside_0_to_65535_is_a_usage_error(args: list[str], tmp_path: P
     done = monitor_cli(*args, env={"MONITOR_CLICKHOUSE_URL": url}, check=False, timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Invalid value for '--port'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ui_on_port_0_prints_the_port_it_listens_on(tmp_path: Path) -> None:
+    """Before: the URL printed was http://127.0.0.1:0/, whatever port the server was given."""
+    url = made_store(tmp_path)
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "ui", "--port", "0"],
+        env={**os.environ, "MONITOR_CLICKHOUSE_URL": url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert ui.stdout is not None
+        line = ui.stdout.readline()
+        printed = re.fullmatch(
+            rf"dashboard of {re.escape(url)}: http://127\.0\.0\.1:(\d+)/\n", line
+        )
+        assert printed, line
+        port = int(printed[1])
+        assert port != 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
+            assert page.status == 200 and "<html" in page.read().decode()
+    finally:
+        ui.send_signal(signal.SIGINT)
+        _, err = ui.communicate(timeout=30)
+    assert ui.returncode == 0, err
 
 
 @pytest.mark.parametrize("command", ["worker", "judge"])
