@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     session_timeout: float = Field(
         30.0, gt=0, description="seconds before a dead worker's partitions move"
     )
-    web_port: int = Field(6066, ge=0, le=65535)
+    web_port: int = Field(6066, ge=1, le=65535)
     web_host: str = "127.0.0.1"
     web_token: SecretStr | None = Field(
         None, description="bearer token for every web endpoint but /health and /metrics"

@@ -162,3 +162,16 @@ def test_demo_refuses_a_window_under_a_second_before_anything_starts(
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.strip().splitlines() == [f"error: --window {window!r}: at least 1s"]
     assert not (tmp_path / "demo").exists()
+
+
+def test_worker_web_port_0_is_a_settings_error_before_anything_opens(tmp_path: Path) -> None:
+    """Before: the worker opened its store, then Faust refused port 0 with a traceback
+    (ImproperlyConfigured: Value 0 is out of range for Port)."""
+    store = tmp_path / "store"
+    env = {"MONITOR_WEB_PORT": "0", "MONITOR_CLICKHOUSE_URL": f"chdb://{store}"}
+    done = monitor_cli("worker", env=env, check=False, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: MONITOR_WEB_PORT='0': expected an integer >= 1 and <= 65535"
+    ]
+    assert not store.exists()
