@@ -26,6 +26,7 @@ from monitor.adapters.client_security import (
 from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.embedders import load_embedder
 from monitor.adapters.join_store import JoinStore, make_join_store
+from monitor.adapters.listen_check import local_url
 from monitor.adapters.named_state import read_state, write_state
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.prometheus_metrics import MonitorMetrics
@@ -50,12 +51,6 @@ from monitor.settings import WORKER_REDIS_KEYS, Settings
 __all__ = ["Wiring"]
 
 log = logging.getLogger("monitor.tools.worker")
-
-
-def _local_url(host: str, port: int) -> str:
-    """How local processes reach this worker's web port (all interfaces: through 127.0.0.1)."""
-    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @dataclass
@@ -229,7 +224,7 @@ class Wiring:
             self.store_secret = issue_secret(
                 secret_file
             )  # before the owner record that points at /store
-            self.owner_url = _local_url(self.settings.web_host, self.settings.web_port)
+            self.owner_url = local_url(self.settings.web_host, self.settings.web_port)
             path.write_text(json.dumps({"pid": os.getpid(), "url": self.owner_url}))
         log.info("store ready: %s (database %s)", self.store.target.kind, self.store.db)
 

@@ -9,7 +9,7 @@ import socket
 
 from monitor.errors import ConfigError
 
-__all__ = ["check_listen"]
+__all__ = ["check_listen", "local_url"]
 
 
 def check_listen(host: str, port: int, setting: str) -> None:
@@ -50,3 +50,14 @@ def check_listen(host: str, port: int, setting: str) -> None:
                 raise ConfigError(
                     f"{setting}={port}: {host}:{port} {reason}: set {setting} to a free port"
                 ) from None
+
+
+def local_url(host: str, port: int) -> str:
+    """How local processes reach a server listening on ``host:port`` (all interfaces: through
+    127.0.0.1; an IPv6 address in brackets).
+
+    >>> local_url("0.0.0.0", 6066), local_url("::1", 8050)
+    ('http://127.0.0.1:6066', 'http://[::1]:8050')
+    """
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

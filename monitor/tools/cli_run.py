@@ -210,7 +210,7 @@ def ui(
 ) -> None:
     """The dashboard of MONITOR_CLICKHOUSE_URL's store on http://HOST:PORT/ (same pages as a worker's /)."""
     from monitor.adapters.client_security import clickhouse_client_options
-    from monitor.adapters.listen_check import check_listen
+    from monitor.adapters.listen_check import check_listen, local_url
     from monitor.adapters.reader import open_reader
     from monitor.dashboard.server import run_ui
     from streams.access import check_web_bind
@@ -224,7 +224,7 @@ def ui(
     hint = "  (open it once with ?token=$MONITOR_WEB_TOKEN)" if settings.web_token_value else ""
 
     def listening(bound: int) -> None:
-        typer.echo(f"dashboard of {settings.clickhouse_url}: http://{host}:{bound}/{hint}")
+        typer.echo(f"dashboard of {settings.clickhouse_url}: {local_url(host, bound)}/{hint}")
         sys.stdout.flush()
 
     run_ui(

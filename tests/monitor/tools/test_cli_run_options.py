@@ -44,11 +44,13 @@ def test_a_port_outside_0_to_65535_is_a_usage_error(args: list[str], tmp_path: P
     assert "Invalid value for '--port'" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_ui_on_port_0_prints_the_port_it_listens_on(tmp_path: Path) -> None:
-    """Before: the URL printed was http://127.0.0.1:0/, whatever port the server was given."""
+@pytest.mark.parametrize(("host", "shown"), [("127.0.0.1", "127.0.0.1"), ("::1", "[::1]")])
+def test_ui_on_port_0_prints_the_port_it_listens_on(tmp_path: Path, host: str, shown: str) -> None:
+    """Before: the URL printed was http://127.0.0.1:0/, whatever port the server was given, and an
+    IPv6 host was printed without brackets (http://::1:8050/)."""
     url = made_store(tmp_path)
     ui = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "ui", "--port", "0"],
+        [sys.executable, "-m", "monitor", "ui", "--host", host, "--port", "0"],
         env={**os.environ, "MONITOR_CLICKHOUSE_URL": url},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -58,12 +60,12 @@ def test_ui_on_port_0_prints_the_port_it_listens_on(tmp_path: Path) -> None:
         assert ui.stdout is not None
         line = ui.stdout.readline()
         printed = re.fullmatch(
-            rf"dashboard of {re.escape(url)}: http://127\.0\.0\.1:(\d+)/\n", line
+            rf"dashboard of {re.escape(url)}: http://{re.escape(shown)}:(\d+)/\n", line
         )
         assert printed, line
         port = int(printed[1])
         assert port != 0
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
+        with urllib.request.urlopen(f"http://{shown}:{port}/", timeout=30) as page:
             assert page.status == 200 and "<html" in page.read().decode()
     finally:
         ui.send_signal(signal.SIGINT)
