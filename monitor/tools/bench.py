@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ from monitor.tools.bench_latency import LatencyResult, measure_alert_latency
 from monitor.tools.bench_results import ShapeResult, format_table, machine
 from monitor.tools.bench_shape import Echo, measure_shape, padding_events
 
-__all__ = ["CONSUMERS", "ShapeResult", "main", "run_bench"]
+__all__ = ["CONSUMERS", "ShapeResult", "run_bench"]
 
 CONSUMERS = ("worker", "bare_faust", "bare_aiokafka")
 
@@ -178,39 +177,3 @@ def _write_results(
         "alert_latency": alert_latency.to_dict() if alert_latency is not None else None,
     }
     Path(output).write_text(json.dumps(report, indent=2) + "\n")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m monitor.tools.bench --case drift``: the options ``monitor bench`` does not expose yet."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m monitor.tools.bench", description=main.__doc__)
-    parser.add_argument(
-        "--events", type=int, default=200_000, help="events to produce for each case"
-    )
-    parser.add_argument(
-        "--batch", type=int, default=100, help="events per message in the batched case"
-    )
-    parser.add_argument("--case", default="standard", choices=[*CASES, "all"])
-    parser.add_argument("--partitions", type=int, default=2, help="partitions of each bench topic")
-    parser.add_argument("--output", type=Path, help="also write the results as JSON here")
-    parser.add_argument(
-        "--no-latency", action="store_true", help="skip the event -> alert latency measurement"
-    )
-    parser.add_argument(
-        "--repeat", type=int, default=1, help="runs of each consumer per backlog; the best reported"
-    )
-    args = parser.parse_args(argv)
-    return run_bench(
-        events=args.events,
-        batch=args.batch,
-        output=args.output,
-        case=args.case,
-        partitions=args.partitions,
-        latency=not args.no_latency,
-        repeat=args.repeat,
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
