@@ -24,12 +24,7 @@ import orjson
 from monitor.catalogue import correct, satisfied
 from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.contract.fields import contract_fields
-from monitor.detectors.values import (
-    DETECTOR_STREAMS,
-    POSITIONS_PER_OFFSET,
-    StreamValues,
-    value_position,
-)
+from monitor.detectors.values import DETECTOR_STREAMS, StreamValues, value_position
 from monitor.kept_json import kept_json
 from monitor.outcomes.fold import JoinedOutcome
 
@@ -145,7 +140,7 @@ def event_positions(offsets: Sequence[int]) -> list[int]:
     for offset in offsets:  # a source's events come in offset order: a rank per run of one offset
         rank = rank + 1 if offset == previous else 0
         previous = offset
-        positions.append(offset * POSITIONS_PER_OFFSET + min(rank, POSITIONS_PER_OFFSET - 1))
+        positions.append(value_position(offset, rank))
     return positions
 
 
