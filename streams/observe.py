@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+
 from monitor.adapters.prometheus_metrics import MonitorMetrics, observe_many
 from monitor.catalogue import OUTCOME_METRICS
 from monitor.folding.pipeline import BatchOutput
@@ -28,21 +30,15 @@ def record_batch_metrics(m: MonitorMetrics, out: BatchOutput) -> None:
         m.replayed.labels(topic=topic).inc(n)
     for topic, n in out.messages.items():
         m.messages.labels(topic=topic).inc(n)
-    counts: Counter[tuple[str, str]] = Counter()
-    latencies: dict[tuple[str, str], list[float]] = {}
-    for event in out.inferences:  # one pass: counts and latencies per model version
-        key = (event.model, event.model_version)
-        counts[key] += 1
-        if event.latency_ms is not None:
-            latencies.setdefault(key, []).append(event.latency_ms / 1000)
-    for (model, version), n in counts.items():
+    for (model, version), n in out.tally.counts.items():
         m.inferences.labels(*m.model_labels(model, version)).inc(n)
     shadow = Counter(
         (e.model, e.model_version) for source in out.sources.values() for e in source.shadow
     )
     for (model, version), n in shadow.items():
         m.shadow.events.labels(*m.model_labels(model, version)).inc(n)
-    for (model, version), seconds in latencies.items():
+    for (model, version), latencies_ms in out.tally.latencies_ms.items():
+        seconds = np.concatenate(latencies_ms) / 1000  # NaN (no latency) is not observed
         observe_many(m.latency.labels(*m.model_labels(model, version)), seconds)
 
 

@@ -43,7 +43,7 @@ OTHER = "other"
 MV = ("model", "model_version")
 
 
-def observe_many(child: Any, values: Sequence[float]) -> None:
+def observe_many(child: Any, values: Sequence[float] | np.ndarray) -> None:
     """``child.observe(v)`` for every finite ``v``, in one pass: each bucket and the sum are added to once.
 
     prometheus_client has no bulk observe; this fills the same bucket and sum values its

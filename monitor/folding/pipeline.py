@@ -14,7 +14,7 @@ a crash), classifies late events on a per-partition watermark, and folds the res
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -44,6 +44,7 @@ __all__ = [
     "Position",
     "RawMessage",
     "SourceOutput",
+    "VersionTally",
     "process_batch",
 ]
 
@@ -106,6 +107,38 @@ class SourceOutput:
 
 
 @dataclass
+class VersionTally:
+    """The counted inferences of a batch per model version: how many, and their latencies in ms
+    (NaN where absent), taken from the fold's columns for the Prometheus counters and histogram.
+
+    >>> tally = VersionTally()
+    >>> columns = FoldColumns.of([InferenceEvent("a", 61.0, "m", "v1", latency_ms=80.0),
+    ...                           InferenceEvent("b", 130.0, "m", "v1")], 60)
+    >>> tally.add(columns.grouped, np.array([80.0, np.nan]))
+    >>> tally.counts, [a.tolist() for a in tally.latencies_ms[("m", "v1")]]
+    (Counter({('m', 'v1'): 2}), [[80.0, nan]])
+    """
+
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    latencies_ms: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict)
+
+    def add(
+        self, grouped: tuple[np.ndarray, list[tuple[float, str, str]]], latency_ms: np.ndarray
+    ) -> None:
+        """Add a chunk's events given their :func:`group_keys` and latency column."""
+        ids, groups = grouped
+        versions = list(dict.fromkeys((model, version) for _, model, version in groups))
+        index = {key: k for k, key in enumerate(versions)}
+        version_of_group = np.array([index[(m, v)] for _, m, v in groups], dtype=np.int64)
+        version_of_event = version_of_group[ids]
+        counts = np.bincount(version_of_event, minlength=len(versions)).tolist()
+        for k, key in enumerate(versions):
+            self.counts[key] += counts[k]
+            values = latency_ms if len(versions) == 1 else latency_ms[version_of_event == k]
+            self.latencies_ms.setdefault(key, []).append(values)
+
+
+@dataclass
 class BatchOutput:
     sources: dict[tuple[str, int], SourceOutput] = field(default_factory=dict)
     rejections: list[tuple[RawMessage, Rejection]] = field(default_factory=list)
@@ -116,6 +149,7 @@ class BatchOutput:
     resent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     skipped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     messages: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    tally: VersionTally = field(default_factory=VersionTally)  # of ``inferences``
 
 
 # Window means of inference fields (latency_ms, input_tokens, output_tokens), from the catalogue.
@@ -139,6 +173,15 @@ class FoldColumns:
     models: list[str]
     versions: list[str]
     grouped: tuple[np.ndarray, list[tuple[float, str, str]]]  # group_keys of the three above
+    scalars: dict[str, np.ndarray] = field(default_factory=dict)  # read by scalar()
+
+    def scalar(self, events: Sequence[Event], name: str) -> np.ndarray:
+        """Field ``name`` of these columns' ``events`` as floats (NaN where absent), read once."""
+        values = self.scalars.get(name)
+        if values is None:
+            values = np.array([getattr(e, name) for e in events], dtype=np.float64)
+            self.scalars[name] = values
+        return values
 
     @classmethod
     def of(cls, events: Sequence[Event], window: int) -> FoldColumns:
@@ -178,7 +221,7 @@ def _inference_scalars(
         starts, models, versions, times, "inference_events", window_seconds=window, grouped=grouped
     )
     for name in SCALAR_MEANS:
-        values = np.array([getattr(e, name) for e in events], dtype=np.float64)  # None -> nan
+        values = columns.scalar(events, name)  # None -> nan
         out += fold_sums(
             starts, models, versions, times, values, name, window_seconds=window, grouped=grouped
         )
@@ -202,6 +245,7 @@ def _fold_source(
     lateness: float,
     watermark: float,
     folds: Sequence[InferenceFold],
+    tally: VersionTally,
 ) -> tuple[list[Partial], float, int, list[Event], list[bool]]:
     if not events:
         return [], watermark, 0, [], []
@@ -227,6 +271,7 @@ def _fold_source(
             columns = FoldColumns.build(times, starts, models, versions)
             for fold in (_inference_scalars, *folds):
                 partials += fold(inferences, columns, window)
+            tally.add(columns.grouped, columns.scalar(inferences, "latency_ms"))
     else:
         partials += fold_counts(
             starts[on_time],
@@ -365,6 +410,7 @@ def process_batch(
                 config.allowed_lateness,
                 src.watermark,
                 inference_folds,
+                out.tally,
             )
             chunks += 1
             n_late += chunk_late

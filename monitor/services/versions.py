@@ -62,7 +62,7 @@ class VersionStates:
 
     def untracked(self, out: BatchOutput) -> list[VersionKey]:
         """Versions in a batch's inferences that are not in memory; marks the others as used."""
-        keys = {(e.model, e.model_version) for e in out.inferences}
+        keys = set(out.tally.counts)
         for key in keys & self._baselines.keys():
             self._baselines.touch(key)
         return sorted(keys - self._baselines.keys())
