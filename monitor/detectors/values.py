@@ -331,8 +331,9 @@ def values_key(model: str, model_version: str) -> bytes:
 
 
 # The wire's "f": 1 says "o", "x" and the streams hold positions; a message without it (written
-# before values had ranks) holds source offsets, read as each offset's end.
-_POSITIONS = 1
+# before values had ranks) holds source offsets, read as each offset's end. Any other "f" is a
+# format this code does not know (a newer monitor's): refused, never read as offsets.
+_OFFSETS, _POSITIONS = 0, 1
 
 
 def encode_values(values: DetectorValues) -> bytes:
@@ -365,7 +366,7 @@ class _ValuesWire(msgspec.Struct, gc=False):
     s: dict[str, tuple[list[int], list[float], list[float]]]
     x: list[tuple[str, int, int, int]] = []
     k: dict[str, list[int]] = {}
-    f: int = 0
+    f: int = _OFFSETS
 
 
 _WIRE = msgspec.json.Decoder(_ValuesWire)
@@ -384,9 +385,21 @@ def decode_values(data: bytes) -> DetectorValues:
     >>> old = decode_values(b'{"m":"m","v":"v1","t":"fb","p":0,"e":0,"o":9,"s":{"error":[[9],[1.0],[5.0]]}}')
     >>> old.last_position == old.streams["error"].positions[0] == offset_end(9)
     True
+
+    A format it does not know is refused, not guessed at:
+
+    >>> decode_values(b'{"m":"m","v":"v1","t":"fb","p":0,"e":0,"o":9,"s":{},"f":2}')
+    Traceback (most recent call last):
+    ...
+    monitor.errors.MonitorError: detector values message is malformed: ValueError: format "f": 2 is not one this monitor reads (0: offsets, 1: positions); a newer monitor wrote it
     """
     try:
         body = _WIRE.decode(data)
+        if body.f not in (_OFFSETS, _POSITIONS):
+            raise ValueError(
+                f'format "f": {body.f} is not one this monitor reads '
+                f"({_OFFSETS}: offsets, {_POSITIONS}: positions); a newer monitor wrote it"
+            )
         position = (lambda p: p) if body.f == _POSITIONS else offset_end
         decoded = DetectorValues(
             body.m,
