@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from monitor.durations import MAX_SETTING_DAYS, MIN_WINDOW_SECONDS, parse_duration
 from monitor.errors import ConfigError
 from monitor.redact import mask_text
+from monitor.segments import DEFAULT_MAX_SEGMENT_VALUES
 from monitor.settings_errors import DURATION_FIELDS
 from monitor.settings_file import read_config_file
 
@@ -163,6 +164,12 @@ class Settings(BaseSettings):
     )
     segment_keys: list[str] = Field(
         default_factory=list, description="segment keys with their own outcome rates"
+    )
+    max_segment_values: int = Field(
+        DEFAULT_MAX_SEGMENT_VALUES,
+        ge=1,
+        le=100_000,
+        description="values of a segment key with rows of their own per batch; the rarer count as KEY=(other)",
     )
     detector_evidence: bool = Field(
         False, description="also run ddm, eddm and kswin (noisier) as evidence"

@@ -126,6 +126,7 @@ class Wiring:
             window_seconds=s.window_seconds,
             segment_keys=s.segment_keys,
             covariates=experiment_covariates(s.experiments),
+            max_segment_values=s.max_segment_values,
         )
         self.detector_owner = DetectorOwner(
             OutcomeStore(self.store),

@@ -29,6 +29,7 @@ from monitor.contract.events import InferenceEvent
 from monitor.experiments.stats import Moments
 from monitor.folding.partials import Partial
 from monitor.outcomes.fold import JoinedOutcome
+from monitor.segments import DEFAULT_MAX_SEGMENT_VALUES, kept_values, segment_labels
 
 __all__ = [
     "ASSIGNED",
@@ -60,10 +61,6 @@ def parse_bucket(value: str) -> tuple[str, str, str]:
     """(experiment, variant, segment) of a bucket."""
     experiment, variant, segment = value.split("\t", 2)
     return experiment, variant, segment
-
-
-def _segments(segment: Mapping[str, str], keys: Sequence[str]) -> list[str]:
-    return ["", *(f"{k}={segment[k]}" for k in keys if k in segment)]
 
 
 class _Sums:
@@ -136,18 +133,22 @@ def fold_experiment_inferences(
     window: int,
     segment_keys: Sequence[str] = (),
     covariates: Mapping[str, str] | None = None,
+    max_segment_values: int = DEFAULT_MAX_SEGMENT_VALUES,
 ) -> list[Partial]:
     """Assignment counts and inference-metric moments of the events that are in an experiment.
 
-    ``covariates`` maps an experiment to the feature used as its CUPED covariate (Σx, Σx², Σxy too).
+    ``covariates`` maps an experiment to the feature used as its CUPED covariate (Σx, Σx², Σxy too);
+    segments past ``max_segment_values`` values of a key as :mod:`monitor.segments` says.
     """
     sums = _Sums(window)
-    for e in events:
-        if e.experiment is None or e.variant is None:
+    assigned = [e for e in events if e.experiment is not None and e.variant is not None]
+    kept = kept_values((e.segment for e in assigned), segment_keys, max_segment_values)
+    for e in assigned:
+        if e.experiment is None or e.variant is None:  # never here: for the type checker
             continue
         x = covariate_value(e, covariates or {})
         start = math.floor(e.timestamp / window) * window
-        for segment in _segments(e.segment, segment_keys):
+        for segment in segment_labels(e.segment, segment_keys, kept):
             key = (float(start), e.model, e.model_version, bucket(e.experiment, e.variant, segment))
             sums.add(key, ASSIGNED, 1.0, e.timestamp)
             for name in _INFERENCE_MEANS:
@@ -158,17 +159,22 @@ def fold_experiment_inferences(
 
 
 def fold_experiment_outcomes(
-    outcomes: Iterable[JoinedOutcome], window: int, segment_keys: Sequence[str] = ()
+    outcomes: Iterable[JoinedOutcome],
+    window: int,
+    segment_keys: Sequence[str] = (),
+    max_segment_values: int = DEFAULT_MAX_SEGMENT_VALUES,
 ) -> list[Partial]:
     """Outcome-metric and KPI moments of joined outcomes in an experiment (window of the inference)."""
     sums = _Sums(window)
-    for o in outcomes:
-        if o.experiment is None or o.variant is None:
+    assigned = [o for o in outcomes if o.experiment is not None and o.variant is not None]
+    kept = kept_values((o.segment for o in assigned), segment_keys, max_segment_values)
+    for o in assigned:
+        if o.experiment is None or o.variant is None:  # never here: for the type checker
             continue
         start = math.floor(o.inference_time / window) * window
         values = [(m.name, m.value(o)) for m in _OUTCOMES]  # type: ignore[misc]  # _OUTCOMES all have a value
         values += [(f"{KPI_PREFIX}{name}", value) for name, value in o.kpi.items()]
-        for segment in _segments(o.segment, segment_keys):
+        for segment in segment_labels(o.segment, segment_keys, kept):
             key = (float(start), o.model, o.model_version, bucket(o.experiment, o.variant, segment))
             for name, value in values:
                 if value is not None:

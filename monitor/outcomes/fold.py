@@ -24,6 +24,7 @@ import numpy as np
 
 from monitor.catalogue import OUTCOME_METRICS as CATALOGUE
 from monitor.errors import ConfigError
+from monitor.segments import DEFAULT_MAX_SEGMENT_VALUES, kept_values, segment_label
 
 __all__ = [
     "OUTCOME_METRICS",
@@ -91,12 +92,17 @@ def _event_terms(o: JoinedOutcome) -> list[float]:
 
 
 def fold_outcomes(
-    outcomes: Sequence[JoinedOutcome], window_seconds: int, segment_keys: Sequence[str] = ()
+    outcomes: Sequence[JoinedOutcome],
+    window_seconds: int,
+    segment_keys: Sequence[str] = (),
+    max_segment_values: int = DEFAULT_MAX_SEGMENT_VALUES,
 ) -> list[OutcomeSum]:
     """Sum every metric per inference window, model, version and segment.
 
     Each outcome counts once in segment ``""`` and once more in ``"key=value"`` for every key of
-    ``segment_keys`` it carries (outcomes without the key are left out of that key's rows).
+    ``segment_keys`` it carries (outcomes without the key are left out of that key's rows); past
+    ``max_segment_values`` values of a key the rarer ones count as ``key=(other)``
+    (:mod:`monitor.segments`).
     ``window_start`` is the start of the window of the *inference* time. Rows whose denominator
     is 0 are not returned; see :data:`monitor.catalogue.OUTCOME_METRICS` for what each pair adds.
 
@@ -119,11 +125,14 @@ def fold_outcomes(
     # One row per (outcome, segment it belongs to): the whole traffic first, then each key.
     rows = [np.arange(len(outcomes))]
     labels = [np.full(len(outcomes), "", dtype=object)]
+    kept = kept_values((o.segment for o in outcomes), segment_keys, max_segment_values)
     for key in segment_keys:
         members = [i for i, o in enumerate(outcomes) if key in o.segment]
         rows.append(np.array(members, dtype=np.int64))
         labels.append(
-            np.array([f"{key}={outcomes[i].segment[key]}" for i in members], dtype=object)
+            np.array(
+                [segment_label(key, outcomes[i].segment[key], kept) for i in members], dtype=object
+            )
         )
     row_event = np.concatenate(rows)
     row_segment = np.concatenate(labels)

@@ -32,6 +32,7 @@ from monitor.outcomes.join import (
     joined_outcome,
     latency_columns,
 )
+from monitor.segments import DEFAULT_MAX_SEGMENT_VALUES
 
 __all__ = ["OutcomeResult", "OutcomeStage"]
 
@@ -46,7 +47,11 @@ class OutcomeResult:
 
 
 def _outcome_partials(
-    outcomes: Sequence[JoinedOutcome], window: int, segment_keys: Sequence[str], latest: float
+    outcomes: Sequence[JoinedOutcome],
+    window: int,
+    segment_keys: Sequence[str],
+    max_segment_values: int,
+    latest: float,
 ) -> list[Partial]:
     return [
         Partial(
@@ -60,7 +65,7 @@ def _outcome_partials(
             s.numerator,
             latest,
         )
-        for s in fold_outcomes(outcomes, window, segment_keys)
+        for s in fold_outcomes(outcomes, window, segment_keys, max_segment_values)
     ]
 
 
@@ -74,6 +79,7 @@ class OutcomeStage:
         window_seconds: int,
         segment_keys: Sequence[str] = (),
         covariates: Mapping[str, str] | None = None,
+        max_segment_values: int = DEFAULT_MAX_SEGMENT_VALUES,
     ) -> None:
         self.covariates = dict(
             covariates or {}
@@ -81,6 +87,7 @@ class OutcomeStage:
         self.join_store = join_store
         self.window = window_seconds
         self.segment_keys = tuple(segment_keys)
+        self.max_segment_values = max_segment_values  # per key and batch (monitor.segments)
 
     def _join(
         self, kind: str, events: Sequence, ids: Sequence[str], late: Sequence[bool], now: float
@@ -128,12 +135,13 @@ class OutcomeStage:
             latest = max((e.timestamp for e in source.valid), default=0.0)
             # A window counts the outcomes of the inferences it counted, whenever the feedback comes.
             counted = [o for o in outcomes if o.counted]
-            source.partials += _outcome_partials(counted, self.window, self.segment_keys, latest)
-            source.partials += fold_experiment_outcomes(counted, self.window, self.segment_keys)
+            keys, cap = self.segment_keys, self.max_segment_values
+            source.partials += _outcome_partials(counted, self.window, keys, cap, latest)
+            source.partials += fold_experiment_outcomes(counted, self.window, keys, cap)
             if source.kind == "inference":
                 on_time = [e for e, too_late in zip(source.valid, late) if not too_late]
                 source.partials += fold_experiment_inferences(
-                    on_time, self.window, self.segment_keys, self.covariates
+                    on_time, self.window, keys, self.covariates, cap
                 )
             result.outcomes += outcomes
             result.join_delays += [o.feedback_time - o.inference_time for o in outcomes]
