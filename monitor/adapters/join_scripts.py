@@ -98,7 +98,9 @@ local first, ages, matched, opened = reserve((#ARGV - 5) / 3), {}, {}, {}
 for i = 6, #ARGV, 3 do
   local rid, fid, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local fkey, member = p .. 'f:' .. rid, string.len(rid) .. ':' .. rid .. fid
-  local current = redis.call('HGET', fkey, fid)
+  -- a request's first feedback (the usual case) needs no HGET: its hash is empty
+  local held = redis.call('HLEN', fkey)
+  local current = held > 0 and redis.call('HGET', fkey, fid)
   local seq, same, inference = nil, true, nil
   if current then
     local stored
@@ -108,7 +110,7 @@ for i = 6, #ARGV, 3 do
     same = event_of(stored) == event_of(payload)
     payload = stored
     inference = redis.call('GET', p .. 'i:' .. rid)
-  elseif redis.call('HLEN', fkey) >= most then
+  elseif held >= most then
     refused[#refused + 1] = {rid, fid}
   else
     inference = redis.call('GET', p .. 'i:' .. rid)
