@@ -236,6 +236,13 @@ class Settings(BaseSettings):
         description="in-process join store: records held before "
         "the oldest are evicted (use Redis above this)",
     )
+    max_feedback_per_request: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="feedback events one request holds in the join store; more are "
+        "dead-lettered too_many_feedback until its oldest expire (docs/outcomes.md)",
+    )
     # The LLM judge (docs/judge.md): off unless MONITOR_JUDGE_URL and MONITOR_JUDGE_MODEL are set.
     judge_url: str | None = Field(
         None, description="OpenAI-compatible base URL, e.g. https://api.openai.com/v1"

@@ -117,6 +117,7 @@ class Wiring:
             prefix=s.redis_prefix("join"),
             client_options=redis_client_options(s),
             max_records=s.join_memory_max_records,
+            max_feedback=s.max_feedback_per_request,
             on_reset=self.metrics.join_store_resets.labels(store="join").inc,
             **self._instance_marker(s.redis_prefix("join")),
         )

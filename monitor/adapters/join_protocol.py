@@ -5,13 +5,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Protocol
 
 __all__ = [
+    "DEFAULT_MAX_FEEDBACK",
     "DEFAULT_MAX_RECORDS",
     "DEFAULT_TTL_SECONDS",
     "REQUEST_ID",
+    "FeedbackAdded",
     "FeedbackMatch",
     "InferenceMatch",
     "JoinStore",
@@ -21,12 +24,25 @@ __all__ = [
 
 DEFAULT_TTL_SECONDS = 7 * 86400.0
 DEFAULT_MAX_RECORDS = 200_000
+DEFAULT_MAX_FEEDBACK = 100  # feedback records one request holds (MONITOR_MAX_FEEDBACK_PER_REQUEST)
 InferenceMatch = tuple[str, bytes, list[bytes]]
 FeedbackMatch = tuple[str, bytes, bytes]
 
 
+@dataclass(frozen=True, slots=True)
+class FeedbackAdded:
+    """What :meth:`JoinStore.add_feedback` did with a batch: the pairs it completed, and the
+    ``(request_id, feedback_id)`` it refused because the request held ``max_feedback`` records
+    already (neither stored nor joined; each refused once per batch)."""
+
+    matches: list[FeedbackMatch] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+
 class JoinStore(Protocol):
     """Where inference and feedback wait for each other."""
+
+    max_feedback: int  # feedback records one request holds at most
 
     def setup(self) -> None:
         """Connect (and check the connection); the other methods call it when needed."""
@@ -36,11 +52,11 @@ class JoinStore(Protocol):
     ) -> list[InferenceMatch]:
         """Store ``(request_id, payload)``; return the inferences that already have feedback."""
 
-    def add_feedback(
-        self, items: Sequence[tuple[str, str, bytes]], now: float
-    ) -> list[FeedbackMatch]:
+    def add_feedback(self, items: Sequence[tuple[str, str, bytes]], now: float) -> FeedbackAdded:
         """Store ``(request_id, feedback_id, payload)``; return feedback whose inference is known
-        (older), except a payload of another event than the one stored under its feedback id."""
+        (older), except a payload of another event than the one stored under its feedback id. A new
+        feedback id of a request that holds ``max_feedback`` records already is refused: neither
+        stored nor joined (one stored before is never refused, so a replay returns the same)."""
 
     def stored_inferences(self, request_ids: Sequence[str]) -> dict[str, bytes]:
         """The payloads held under those ``request_ids`` that have an inference; reads only."""

@@ -91,13 +91,17 @@ return {instance, out}
 ADD_FEEDBACK = (
     _HELPERS
     + """
-local first, ages, matched, opened = reserve((#ARGV - 4) / 3), {}, {}, {}
-for i = 5, #ARGV, 3 do
+-- ARGV[5]: the feedback records one request holds at most; a new feedback id past it is refused,
+-- counted by the request's hash itself (HLEN), so the count goes with its records
+local most, refused = tonumber(ARGV[5]), {}
+local first, ages, matched, opened = reserve((#ARGV - 5) / 3), {}, {}, {}
+for i = 6, #ARGV, 3 do
   local rid, fid, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local fkey, member = p .. 'f:' .. rid, string.len(rid) .. ':' .. rid .. fid
-  local inference = redis.call('GET', p .. 'i:' .. rid)
-  local current = redis.call('HGET', fkey, fid)
-  local seq, same = nil, true
+  -- a request's first feedback (the usual case) needs no HGET: its hash is empty
+  local held = redis.call('HLEN', fkey)
+  local current = held > 0 and redis.call('HGET', fkey, fid)
+  local seq, same, inference = nil, true, nil
   if current then
     local stored
     seq, stored = split(current)
@@ -105,8 +109,12 @@ for i = 5, #ARGV, 3 do
     -- (a resend) joins nothing: its pair was counted with the first one
     same = event_of(stored) == event_of(payload)
     payload = stored
+    inference = redis.call('GET', p .. 'i:' .. rid)
+  elseif held >= most then
+    refused[#refused + 1] = {rid, fid}
   else
-    seq = first + (i - 2) / 3
+    inference = redis.call('GET', p .. 'i:' .. rid)
+    seq = first + (i - 3) / 3
     redis.call('HSET', fkey, fid, seq .. ':' .. payload)
     redis.call('PEXPIRE', fkey, ttl)
     ages[#ages + 1], ages[#ages + 2] = now, member
@@ -120,7 +128,7 @@ end
 bulk('ZADD', p .. 'age:f', ages, 2)
 bulk('SREM', p .. 'open:i', matched, 1)
 bulk('SADD', p .. 'open:f', opened, 1)
-return {instance, out}
+return {instance, out, refused}
 """
 )
 EXPIRE = (

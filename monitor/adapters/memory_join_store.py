@@ -9,9 +9,11 @@ from itertools import repeat
 from operator import itemgetter
 
 from monitor.adapters.join_protocol import (
+    DEFAULT_MAX_FEEDBACK,
     DEFAULT_MAX_RECORDS,
     DEFAULT_TTL_SECONDS,
     REQUEST_ID,
+    FeedbackAdded,
     FeedbackMatch,
     InferenceMatch,
     event_of,
@@ -27,17 +29,25 @@ class MemoryJoinStore:
     Holds at most ``max_records`` records (inferences plus feedback): past it the oldest go first,
     before their TTL, and are counted (:meth:`take_evicted`). A record takes a few hundred bytes;
     when records per second × join TTL exceeds the cap, use Redis (``MONITOR_REDIS_URL``).
+    A request holds at most ``max_feedback`` feedback records; more are refused
+    (:class:`~monitor.adapters.join_protocol.FeedbackAdded`) until some expire.
     """
 
     def __init__(
-        self, ttl_seconds: float = DEFAULT_TTL_SECONDS, max_records: int = DEFAULT_MAX_RECORDS
+        self,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        max_feedback: int = DEFAULT_MAX_FEEDBACK,
     ) -> None:
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds: {ttl_seconds} must be positive")
         if max_records < 1:
             raise ValueError(f"max_records: {max_records} must be at least 1")
+        if max_feedback < 1:
+            raise ValueError(f"max_feedback: {max_feedback} must be at least 1")
         self.ttl_seconds = ttl_seconds
         self.max_records = max_records
+        self.max_feedback = max_feedback
         self._evicted = 0
         self._seq = 0
         self._inferences: dict[str, tuple[int, bytes, float]] = {}
@@ -117,13 +127,15 @@ class MemoryJoinStore:
             return {}
         return {rid: held[rid][1] for rid in request_ids if rid in held}
 
-    def add_feedback(
-        self, items: Sequence[tuple[str, str, bytes]], now: float
-    ) -> list[FeedbackMatch]:
-        matches = []
+    def add_feedback(self, items: Sequence[tuple[str, str, bytes]], now: float) -> FeedbackAdded:
+        matches: list[FeedbackMatch] = []
+        refused: list[tuple[str, str]] = []
         for rid, fid, payload in first_occurrences(items, lambda item: item[:2]):
             per_request = self._feedback.setdefault(rid, {})
             if fid not in per_request:
+                if len(per_request) >= self.max_feedback:
+                    refused.append((rid, fid))
+                    continue
                 seq = self._next_seq()
                 per_request[fid] = (seq, payload, now)
                 self._push(now, seq, rid, fid)
@@ -138,7 +150,7 @@ class MemoryJoinStore:
             if inference is not None and inference[0] < seq:
                 matches.append((rid, inference[1], stored))
         self._evict_over_cap()
-        return matches
+        return FeedbackAdded(matches, refused)
 
     def mark(self, names: Sequence[str], now: float) -> None:
         if len(self._marks) >= self.max_records:  # many names: forget the inactive ones first

@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from monitor.adapters.join_protocol import (
+    DEFAULT_MAX_FEEDBACK,
     DEFAULT_TTL_SECONDS,
     REQUEST_ID,
-    FeedbackMatch,
+    FeedbackAdded,
     InferenceMatch,
     first_occurrences,
 )
@@ -55,13 +56,18 @@ class RedisJoinStore:
         on_reset: Callable[[], None] | None = None,
         known_instance: str | None = None,
         on_instance: Callable[[str], None] | None = None,
+        max_feedback: int = DEFAULT_MAX_FEEDBACK,
     ) -> None:
         """``client_options``: TLS for ``rediss://``, from ``client_security.redis_client_options``;
         ``on_reset``: called once per reset this store finds first (a counter); ``known_instance``:
         the marker last seen, by this process or an earlier one; ``on_instance``: called with each
-        marker seen that differs from the one before (to save it)."""
+        marker seen that differs from the one before (to save it); ``max_feedback``: the feedback
+        records one request holds, counted in its hash by the script (every worker agrees)."""
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds: {ttl_seconds} must be positive")
+        if max_feedback < 1:
+            raise ValueError(f"max_feedback: {max_feedback} must be at least 1")
+        self.max_feedback = max_feedback
         self.url = url
         self.client_options = dict(client_options or {})
         self.ttl_seconds = ttl_seconds
@@ -172,16 +178,19 @@ class RedisJoinStore:
             matches.append((row[0].decode(), bytes(row[1]), [bytes(fb) for _, fb in feedback]))
         return matches
 
-    def add_feedback(
-        self, items: Sequence[tuple[str, str, bytes]], now: float
-    ) -> list[FeedbackMatch]:
+    def add_feedback(self, items: Sequence[tuple[str, str, bytes]], now: float) -> FeedbackAdded:
         unique = first_occurrences(items, lambda item: item[:2])
         if not unique:
-            return []
-        [rows] = self._run("feedback", self._head(now), [part for item in unique for part in item])
-        return [
-            (rid.decode(), bytes(inference), bytes(feedback)) for rid, inference, feedback in rows
-        ]
+            return FeedbackAdded()
+        rows, refused = self._run(
+            "feedback",
+            self._head(now),
+            [str(self.max_feedback), *(part for item in unique for part in item)],
+        )
+        return FeedbackAdded(
+            [(rid.decode(), bytes(inference), bytes(fb)) for rid, inference, fb in rows],
+            [(rid.decode(), fid.decode()) for rid, fid in refused],
+        )
 
     def stored_inferences(self, request_ids: Sequence[str]) -> dict[str, bytes]:
         """One round trip: an ``MGET`` per 5,000 distinct ids, in one pipeline."""

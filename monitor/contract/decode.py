@@ -49,6 +49,7 @@ __all__ = [
     "DecodedMessage",
     "Rejection",
     "decode_message",
+    "event_original",
 ]
 
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
@@ -189,21 +190,7 @@ def decode_message(
     exact: list[Any] = []  # the batch decoded losslessly, only once something in it is rejected
 
     def original_of(index: int) -> bytes:
-        if not isinstance(payload, list) and not envelope:
-            return raw
-        if not exact:  # orjson turns integers beyond 64 bits into floats: keep what was sent
-            try:
-                lossless = _exact(raw)
-                exact.extend(log_records(lossless) if envelope else lossless)
-            except (ValueError, RecursionError):
-                exact.extend(items)
-        try:
-            return _dump(exact[index])
-        except (
-            ValueError,
-            RecursionError,
-        ):  # nested too deep to write again: keep the whole message
-            return raw
+        return _original(raw, payload, envelope, items, exact, index)
 
     validate = compiled_validator(kind)
     for index, obj in enumerate(items):
@@ -239,6 +226,40 @@ def decode_message(
                 )
             )
     return out
+
+
+def _original(
+    raw: bytes, payload: Any, envelope: bool, items: list[Any], exact: list[Any], index: int
+) -> bytes:
+    """What a dead letter keeps of element ``index`` of a decoded message; ``exact`` caches the
+    lossless decoding of a batch between calls."""
+    if not isinstance(payload, list) and not envelope:
+        return raw
+    if not exact:  # orjson turns integers beyond 64 bits into floats: keep what was sent
+        try:
+            lossless = _exact(raw)
+            exact.extend(log_records(lossless) if envelope else lossless)
+        except (ValueError, RecursionError):
+            exact.extend(items)
+    try:
+        return _dump(exact[index])
+    except (ValueError, RecursionError):  # nested too deep to write again: keep the whole message
+        return raw
+
+
+def event_original(raw: bytes, index: int) -> bytes:
+    """The original of event ``index`` of a message that decoded, as a dead letter keeps it: the
+    element as sent, or the message itself when it is one event.
+
+    >>> event_original(b'[{"request_id": "a"}, {"request_id": "b"}]', 1)
+    b'{"request_id": "b"}'
+    >>> event_original(b'{"request_id": "a"}', 0)
+    b'{"request_id": "a"}'
+    """
+    payload = _loads(raw)
+    envelope = is_otlp_envelope(payload)
+    items = payload if isinstance(payload, list) else log_records(payload) if envelope else []
+    return _original(raw, payload, envelope, items, [], index)
 
 
 def _contract_object(kind: str, obj: Any, *, from_envelope: bool) -> Any:

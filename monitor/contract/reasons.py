@@ -27,6 +27,7 @@ __all__ = [
     "TOO_LONG",
     "TOO_MANY",
     "TOO_MANY_EVENTS",
+    "TOO_MANY_FEEDBACK",
     "UNDECODABLE",
     "UNSUPPORTED_EVENT",
     "UNWRITABLE",
@@ -60,6 +61,10 @@ UNSUPPORTED_EVENT = "unsupported_event"  # an OTLP log record that is not a GenA
 # The worker's boundary (monitor.services.isolation)
 INTERNAL_ERROR = "internal_error"  # processing the message raised
 UNWRITABLE = "unwritable"  # the store or an encoder refused what the message adds
+# The join store (monitor.adapters.join_protocol)
+TOO_MANY_FEEDBACK = (
+    "too_many_feedback"  # its request holds MONITOR_MAX_FEEDBACK_PER_REQUEST already
+)
 
 REJECTION_REASONS: tuple[str, ...] = (
     UNDECODABLE,
@@ -85,4 +90,5 @@ REJECTION_REASONS: tuple[str, ...] = (
     UNSUPPORTED_EVENT,
     INTERNAL_ERROR,
     UNWRITABLE,
+    TOO_MANY_FEEDBACK,
 )

@@ -49,6 +49,7 @@ from monitor.services.isolation import (
     isolate,
     message_key,
     process_isolating,
+    refused_feedback,
     unwritable_rejection,
 )
 from monitor.services.outcomes import OutcomeResult, OutcomeStage
@@ -208,6 +209,8 @@ class BatchIngest:
                 self.versions.apply(loaded)
                 self.versions.fold_loaded(out, loaded, config.window_seconds)
         result = self.outcome_stage.process(out, config.now)
+        if result.refused:  # over the feedback bound of their request: dead-lettered, not counted
+            out.rejections += refused_feedback(raw, result.refused)
         if self.shadow_stage is not None:
             self.shadow_stage.process(out, config.now)
         return out, result
@@ -249,7 +252,7 @@ class BatchIngest:
         """Everything ``part`` adds, encoded as for real, kept nowhere."""
         out = process_batch(part, positions, config, self.folds)
         scratch = OutcomeStage(
-            MemoryJoinStore(),
+            MemoryJoinStore(max_feedback=self.outcome_stage.join_store.max_feedback),
             window_seconds=self.outcome_stage.window,
             segment_keys=self.outcome_stage.segment_keys,
         )

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
-from monitor.contract.decode import Rejection
-from monitor.contract.reasons import INTERNAL_ERROR, UNWRITABLE
+from monitor.contract.decode import Rejection, event_original
+from monitor.contract.reasons import INTERNAL_ERROR, TOO_MANY_FEEDBACK, UNWRITABLE
 from monitor.errors import blames_the_input
 from monitor.folding.pipeline import (
     BatchConfig,
@@ -25,6 +25,7 @@ from monitor.folding.pipeline import (
     process_batch,
 )
 from monitor.folding.resends import StoredInferences
+from monitor.services.outcomes import RefusedFeedback
 from monitor.wording import counted
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "isolate",
     "message_key",
     "process_isolating",
+    "refused_feedback",
     "unwritable_rejection",
 ]
 
@@ -168,3 +170,22 @@ def unwritable_rejection(message: RawMessage, exc: Exception) -> Rejection:
         -1,
         message.value or b"",
     )
+
+
+def refused_feedback(
+    raw: Sequence[RawMessage], refused: Sequence[RefusedFeedback]
+) -> list[tuple[RawMessage, Rejection]]:
+    """The dead letters of the feedback events the join store refused, each with its original."""
+    messages = {message_key(m): m for m in raw}
+    dead = []
+    for r in refused:
+        message = messages[(*r.source, r.offset)]
+        detail = (
+            f"{r.request_id!r:.100} holds {r.bound} feedback events already, the most one "
+            "request keeps (MONITOR_MAX_FEEDBACK_PER_REQUEST); this one is not counted"
+        )
+        original = event_original(message.value or b"", r.index)
+        dead.append(
+            (message, Rejection(TOO_MANY_FEEDBACK, "request_id", detail, r.index, original))
+        )
+    return dead

@@ -21,6 +21,7 @@ from monitor.experiments.fold import (
 )
 from monitor.folding.partials import Partial
 from monitor.folding.pipeline import BatchOutput
+from monitor.folding.refused import drop_feedback
 from monitor.outcomes.fold import JoinedOutcome, fold_outcomes
 from monitor.outcomes.join import (
     detector_values,
@@ -34,9 +35,20 @@ from monitor.outcomes.join import (
 )
 from monitor.segments import DEFAULT_MAX_SEGMENT_VALUES
 
-__all__ = ["OutcomeResult", "OutcomeStage"]
+__all__ = ["OutcomeResult", "OutcomeStage", "RefusedFeedback"]
 
 log = logging.getLogger("monitor.outcomes")
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedFeedback:
+    """A feedback event the join store refused: its request holds ``bound`` feedback events."""
+
+    source: tuple[str, int]  # topic, partition
+    offset: int
+    index: int  # in its message
+    request_id: str
+    bound: int
 
 
 @dataclass
@@ -44,6 +56,7 @@ class OutcomeResult:
     outcomes: list[JoinedOutcome] = field(default_factory=list)
     values: list[DetectorValues] = field(default_factory=list)  # for the detector owners
     join_delays: list[float] = field(default_factory=list)
+    refused: list[RefusedFeedback] = field(default_factory=list)  # taken out of the batch
 
 
 def _outcome_partials(
@@ -91,9 +104,11 @@ class OutcomeStage:
 
     def _join(
         self, kind: str, events: Sequence, ids: Sequence[str], late: Sequence[bool], now: float
-    ) -> tuple[list, list[int]]:
-        """Joined outcomes of one source's events and the value position of each
-        (:func:`~monitor.outcomes.join.join_positions`)."""
+    ) -> tuple[list, list[int], list[int]]:
+        """Joined outcomes of one source's events, the value position of each
+        (:func:`~monitor.outcomes.join.join_positions`) and the positions in ``events`` of the
+        feedback the store refused (its request holds its bound already)."""
+        refused: list[int] = []
         if kind == "inference":
             matches = self.join_store.add_inferences(
                 [
@@ -115,15 +130,17 @@ class OutcomeStage:
             pairs = [(rid, inf, fb) for rid, inf, fbs in matches for fb in fbs]
             positions = join_positions([inf for _, inf, _ in pairs], [fb for _, _, fb in pairs])
         else:
-            pairs = self.join_store.add_feedback(
-                [
-                    (e.request_id, feedback_key(e, i), feedback_payload(e, i))
-                    for e, i in zip(events, ids)
-                ],
-                now,
-            )
+            items = [
+                (e.request_id, feedback_key(e, i), feedback_payload(e, i))
+                for e, i in zip(events, ids)
+            ]
+            added = self.join_store.add_feedback(items, now)
+            if added.refused:  # every event under a refused key: a repeat in the batch too
+                keys = set(added.refused)
+                refused = [n for n, item in enumerate(items) if item[:2] in keys]
+            pairs = added.matches
             positions = join_positions([fb for _, _, fb in pairs], [inf for _, inf, _ in pairs])
-        return [joined_outcome(rid, inf, fb) for rid, inf, fb in pairs], positions
+        return [joined_outcome(rid, inf, fb) for rid, inf, fb in pairs], positions, refused
 
     def process(self, out: BatchOutput, now: float) -> OutcomeResult:
         result = OutcomeResult()
@@ -131,7 +148,11 @@ class OutcomeStage:
             if not source.valid:
                 continue
             late = source.late or [False] * len(source.valid)
-            outcomes, positions = self._join(source.kind, source.valid, source.event_ids, late, now)
+            outcomes, positions, refused = self._join(
+                source.kind, source.valid, source.event_ids, late, now
+            )
+            if refused:  # dead-lettered by the caller, counted nowhere
+                result.refused += self._take_out(out, (topic, partition), refused)
             latest = max((e.timestamp for e in source.valid), default=0.0)
             # A window counts the outcomes of the inferences it counted, whenever the feedback comes.
             counted = [o for o in outcomes if o.counted]
@@ -148,6 +169,23 @@ class OutcomeStage:
             result.values += _values(topic, partition, source, outcomes, positions)
         result.values = merged(result.values)  # a backlog's partitions side by side, in event time
         return result
+
+    def _take_out(
+        self, out: BatchOutput, source: tuple[str, int], refused: list[int]
+    ) -> list[RefusedFeedback]:
+        src = out.sources[source]
+        taken = [
+            RefusedFeedback(
+                source,
+                src.offsets[n],
+                int(src.event_ids[n].rsplit(":", 1)[1]),
+                src.valid[n].request_id,
+                self.join_store.max_feedback,
+            )
+            for n in refused
+        ]
+        drop_feedback(out, source, refused, self.window)
+        return taken
 
 
 def _values(

@@ -124,7 +124,9 @@ class ShadowStage:
                 )
                 for e, i, m in zip(source.shadow, source.shadow_ids, meanings[len(waiting) :])
             ]
-            for rid, stored, s in self.join_store.add_feedback(shadow, now) if shadow else ():
+            # a shadow answer past the store's max_feedback versions of one request is not compared
+            added = self.join_store.add_feedback(shadow, now).matches if shadow else ()
+            for rid, stored, s in added:
                 p, t = decode_side(stored)
                 pairs.append((rid.split("\t", 1)[0], t, p, decode_side(s)[0]))
             source.partials += fold_pairs(pairs, self.window)

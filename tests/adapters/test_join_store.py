@@ -41,7 +41,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[JoinStore]:
 
 
 def test_feedback_before_inference_joins_when_inference_arrives(store: JoinStore) -> None:
-    assert store.add_feedback([("r1", "f1", b"fb1")], now=0.0) == []
+    assert store.add_feedback([("r1", "f1", b"fb1")], now=0.0).matches == []
     assert store.pending() == {"inference": 0, "feedback": 1}
     assert store.add_inferences([("r1", b"inf1"), ("r2", b"inf2")], now=1.0) == [
         ("r1", b"inf1", [b"fb1"])
@@ -52,7 +52,7 @@ def test_feedback_before_inference_joins_when_inference_arrives(store: JoinStore
 def test_feedback_after_inference_joins_when_feedback_arrives(store: JoinStore) -> None:
     assert store.add_inferences([("r1", b"inf1")], now=0.0) == []
     assert store.pending() == {"inference": 1, "feedback": 0}
-    assert store.add_feedback([("r1", "f1", b"fb1"), ("r9", "f9", b"fb9")], now=1.0) == [
+    assert store.add_feedback([("r1", "f1", b"fb1"), ("r9", "f9", b"fb9")], now=1.0).matches == [
         ("r1", b"inf1", b"fb1")
     ]
     assert store.pending() == {"inference": 0, "feedback": 1}
@@ -64,7 +64,7 @@ def test_several_feedback_per_request_are_kept_and_sorted_by_feedback_id(store: 
     assert store.add_inferences([("r1", b"inf")], now=1.0) == [
         ("r1", b"inf", [b"rating", b"thumbs"])
     ]
-    assert store.add_feedback([("r1", "c", b"late")], now=2.0) == [("r1", b"inf", b"late")]
+    assert store.add_feedback([("r1", "c", b"late")], now=2.0).matches == [("r1", b"inf", b"late")]
 
 
 def test_replaying_batches_returns_the_same_pairs(store: JoinStore) -> None:
@@ -72,14 +72,14 @@ def test_replaying_batches_returns_the_same_pairs(store: JoinStore) -> None:
     inferences = [("r1", b"inf1"), ("r2", b"inf2")]
     late = [("r1", "f2", b"late"), ("r2", "f3", b"r2 fb")]
     first = (
-        store.add_feedback(early, 0.0),
+        store.add_feedback(early, 0.0).matches,
         store.add_inferences(inferences, 1.0),
-        store.add_feedback(late, 2.0),
+        store.add_feedback(late, 2.0).matches,
     )
     second = (
-        store.add_feedback(early, 3.0),
+        store.add_feedback(early, 3.0).matches,
         store.add_inferences(inferences, 4.0),
-        store.add_feedback(late, 5.0),
+        store.add_feedback(late, 5.0).matches,
     )
     assert first == second
     assert first == (
@@ -93,11 +93,15 @@ def test_replaying_batches_returns_the_same_pairs(store: JoinStore) -> None:
 def test_a_resent_feedback_joins_nothing_and_its_replay_joins_again(store: JoinStore) -> None:
     first, resent = b'{"id":"fb:0:4:0","rating":2}', b'{"id":"fb:0:9:3","rating":2}'
     store.add_inferences([("r1", b'{"id":"inf:0:1:0"}')], now=0.0)
-    assert store.add_feedback([("r1", "id=s-1", first)], now=1.0) == [
+    assert store.add_feedback([("r1", "id=s-1", first)], now=1.0).matches == [
         ("r1", b'{"id":"inf:0:1:0"}', first)
     ]
-    assert store.add_feedback([("r1", "id=s-1", resent)], now=2.0) == []  # a producer's resend
-    assert store.add_feedback([("r1", "id=s-1", first)], now=3.0) == [  # a replay of the first
+    assert (
+        store.add_feedback([("r1", "id=s-1", resent)], now=2.0).matches == []
+    )  # a producer's resend
+    assert store.add_feedback(
+        [("r1", "id=s-1", first)], now=3.0
+    ).matches == [  # a replay of the first
         ("r1", b'{"id":"inf:0:1:0"}', first)
     ]
     # feedback that came before its inference: its resend after the inference joins nothing either
@@ -105,13 +109,13 @@ def test_a_resent_feedback_joins_nothing_and_its_replay_joins_again(store: JoinS
     assert store.add_inferences([("r2", b'{"id":"inf:0:2:0"}')], now=5.0) == [
         ("r2", b'{"id":"inf:0:2:0"}', [first])
     ]
-    assert store.add_feedback([("r2", "id=s-2", resent)], now=6.0) == []
+    assert store.add_feedback([("r2", "id=s-2", resent)], now=6.0).matches == []
     assert store.pending() == {"inference": 0, "feedback": 0}
 
 
 def test_duplicates_inside_one_batch_join_once(store: JoinStore) -> None:
     store.add_inferences([("r1", b"inf")], now=0.0)
-    assert store.add_feedback([("r1", "f1", b"x"), ("r1", "f1", b"x")], now=1.0) == [
+    assert store.add_feedback([("r1", "f1", b"x"), ("r1", "f1", b"x")], now=1.0).matches == [
         ("r1", b"inf", b"x")
     ]
 
@@ -126,7 +130,7 @@ def test_expire_counts_only_unmatched_records_by_kind(store: JoinStore) -> None:
     assert store.pending() == {"inference": 0, "feedback": 0}
     assert store.expire(now=TTL + 30.0) == {"inference": 0, "feedback": 0}
     # the expired inference is gone: its feedback now waits on its own
-    assert store.add_feedback([("lonely1", "f", b"f")], now=TTL + 31.0) == []
+    assert store.add_feedback([("lonely1", "f", b"f")], now=TTL + 31.0).matches == []
 
 
 def test_feedback_matched_later_is_not_counted_as_expired(store: JoinStore) -> None:
@@ -151,7 +155,7 @@ def test_two_redis_workers_join_each_pair_exactly_once(redis_url: str, redis_pre
         results["fb"] = [
             m
             for i in range(0, len(ids), 50)
-            for m in other.add_feedback([(r, "f", b"f") for r in ids[i : i + 50]], 0.0)
+            for m in other.add_feedback([(r, "f", b"f") for r in ids[i : i + 50]], 0.0).matches
         ]
 
     threads = [threading.Thread(target=inferences), threading.Thread(target=feedback)]
@@ -265,7 +269,9 @@ def test_the_memory_store_evicts_its_oldest_records_at_the_cap_and_counts_them()
     store.add_inferences([("r4", b"i4"), ("r5", b"i5")], now=2.0)  # 5 records: r1 and r2 go
     assert store.take_evicted() == 2 and store.take_evicted() == 0
     assert store.pending() == {"inference": 2, "feedback": 1}
-    assert store.add_feedback([("r1", "f1", b"late")], now=3.0) == []  # r1's inference was evicted
+    assert (
+        store.add_feedback([("r1", "f1", b"late")], now=3.0).matches == []
+    )  # r1's inference was evicted
     assert store.take_evicted() == 1  # ... and now r3's feedback, the oldest record
     assert store.add_inferences([("r3", b"i3")], now=4.0) == []
     assert store.take_evicted() == 1  # r4
@@ -280,7 +286,9 @@ def test_a_second_inference_event_with_the_same_request_id_joins_nothing(store: 
     assert store.add_inferences([("r1", first)], now=1.0) == [("r1", first, [b"fb"])]
     assert store.add_inferences([("r1", retry)], now=2.0) == []
     assert store.add_inferences([("r1", first)], now=3.0) == [("r1", first, [b"fb"])]
-    assert store.add_feedback([("r1", "f2", b"later")], now=4.0) == [("r1", first, b"later")]
+    assert store.add_feedback([("r1", "f2", b"later")], now=4.0).matches == [
+        ("r1", first, b"later")
+    ]
 
 
 def test_stored_inferences_reads_the_held_payloads_and_changes_nothing(store: JoinStore) -> None:
@@ -291,7 +299,7 @@ def test_stored_inferences_reads_the_held_payloads_and_changes_nothing(store: Jo
     held = store.stored_inferences(["r1", "r3", "r:2", "r1", "r9"])
     assert held == {"r1": b'{"id":"inf:0:1:0","m":"m"}', "r:2": b"inf:2:x"}
     assert store.pending() == {"inference": 2, "feedback": 1}  # reading stored nothing
-    assert store.add_feedback([("r1", "f1", b"fb1")], now=1.0) == [
+    assert store.add_feedback([("r1", "f1", b"fb1")], now=1.0).matches == [
         ("r1", b'{"id":"inf:0:1:0","m":"m"}', b"fb1")
     ]
     store.expire(now=TTL + 10)
@@ -330,7 +338,8 @@ def test_production_answers_wait_only_for_models_with_shadow_traffic(store: Join
 def test_memory_and_redis_stores_join_the_same_pairs_for_any_sequence(redis_url: str) -> None:
     """The in-process store promises the Redis store's behaviour: random batches of inferences (a
     second event under a request id included) and feedback (a second event under a feedback id
-    included: a resend), with repeats, give the same matches and hold the same inferences."""
+    included: a resend; a third feedback id past the bound of two), with repeats, give the same
+    matches and refusals and hold the same inferences."""
     import uuid
 
     from hypothesis import given, settings
@@ -340,7 +349,8 @@ def test_memory_and_redis_stores_join_the_same_pairs_for_any_sequence(redis_url:
     rids = st.sampled_from(["a", "b", "c", "d"])
     inference = st.tuples(rids, st.sampled_from([b'{"id":"t:0:1:0"}', b'{"id":"t:0:2:0"}']))
     feedback_payloads = [b'{"id":"fb:0:1:0"}', b'{"id":"fb:0:2:0","rating":2}', b"x", b"y"]
-    feedback = st.tuples(rids, st.sampled_from(["f1", "f2"]), st.sampled_from(feedback_payloads))
+    fids = st.sampled_from(["f1", "f2", "f3"])
+    feedback = st.tuples(rids, fids, st.sampled_from(feedback_payloads))
     batches = st.lists(
         st.one_of(
             st.tuples(st.just("inference"), st.lists(inference, max_size=5)),
@@ -353,11 +363,16 @@ def test_memory_and_redis_stores_join_the_same_pairs_for_any_sequence(redis_url:
     @given(batches)
     def check(sequence) -> None:
         prefix = f"test:{uuid.uuid4().hex[:10]}:"
-        memory, redis = MemoryJoinStore(TTL), RedisJoinStore(redis_url, TTL, prefix=prefix)
+        memory = MemoryJoinStore(TTL, max_feedback=2)
+        redis = RedisJoinStore(redis_url, TTL, prefix=prefix, max_feedback=2)
         try:
             for kind, items in sequence:
-                add = "add_inferences" if kind == "inference" else "add_feedback"
-                got = [getattr(store, add)(items, 0.0) for store in (memory, redis)]
+                if kind == "inference":
+                    got = [store.add_inferences(items, 0.0) for store in (memory, redis)]
+                else:
+                    added = [store.add_feedback(items, 0.0) for store in (memory, redis)]
+                    assert added[0].refused == added[1].refused, items
+                    got = [a.matches for a in added]
                 assert sorted(map(repr, got[0])) == sorted(map(repr, got[1])), (kind, items)
                 ids = ["a", "b", "c", "d"]
                 assert memory.stored_inferences(ids) == redis.stored_inferences(ids)

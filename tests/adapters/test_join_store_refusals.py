@@ -34,7 +34,7 @@ PREFIX = "refusals:join:"
 
 CALLS: dict[str, Callable[[RedisJoinStore], Any]] = {
     "inferences": lambda store: store.add_inferences([("r1", b"inf")], now=1.0),
-    "feedback": lambda store: store.add_feedback([("r1", "f1", b"fb")], now=1.0),
+    "feedback": lambda store: store.add_feedback([("r1", "f1", b"fb")], now=1.0).matches,
     "stored inferences": lambda store: store.stored_inferences(["r1"]),
     "expire": lambda store: store.expire(now=1.0),
     "mark": lambda store: store.mark(["m"], now=1.0),
@@ -171,7 +171,7 @@ def test_memory_pressure_is_an_outage_to_retry_and_passes(replicated: tuple[int,
             assert "command not allowed when used memory > 'maxmemory'" in str(info.value)
         admin.config_set("maxmemory", "0")  # the pressure ends: the same call goes through
         assert store.add_inferences([("r1", b"inf")], now=1.0) == []
-        assert store.add_feedback([("r1", "f1", b"fb")], now=2.0) == [("r1", b"inf", b"fb")]
+        assert store.add_feedback([("r1", "f1", b"fb")], now=2.0).matches == [("r1", b"inf", b"fb")]
     finally:
         admin.config_set("maxmemory", "0")
         clear(admin)

@@ -41,13 +41,13 @@ def test_a_redis_restarted_empty_is_counted_once_and_a_persistent_one_is_not(
         store.setup()
         other.setup()
         assert store.add_inferences([("r1", b"inf1")], now=0.0) == []
-        assert other.add_feedback([("r0", "f0", b"fb0")], now=0.0) == []
+        assert other.add_feedback([("r0", "f0", b"fb0")], now=0.0).matches == []
         assert store.resets == other.resets == 0  # the second worker met the marker the first wrote
 
         server.kill()
         server.start()
         with caplog.at_level(logging.WARNING, logger="monitor.adapters.join_store"):
-            matches = _retry(lambda: store.add_feedback([("r1", "f1", b"fb1")], now=1.0))
+            matches = _retry(lambda: store.add_feedback([("r1", "f1", b"fb1")], now=1.0).matches)
         if persistent:  # the inference survived: the feedback joins, nothing reported
             assert matches == [("r1", b"inf1", b"fb1")]
             assert store.resets == 0 and counted() == 0
@@ -68,7 +68,9 @@ def test_a_redis_restarted_empty_is_counted_once_and_a_persistent_one_is_not(
 
         # after the reset the store works again and no further reset is reported
         assert store.add_inferences([("r2", b"inf2")], now=3.0) == []
-        assert other.add_feedback([("r2", "f2", b"fb2")], now=4.0) == [("r2", b"inf2", b"fb2")]
+        assert other.add_feedback([("r2", "f2", b"fb2")], now=4.0).matches == [
+            ("r2", b"inf2", b"fb2")
+        ]
         assert (store.resets, other.resets) == ((0, 0) if persistent else (1, 0))
         store.close()
         other.close()
@@ -115,7 +117,7 @@ def test_a_worker_started_after_the_reset_sees_it_through_the_saved_marker(
         server.start()
         later = worker(url)  # starts knowing the marker the first one saved
         alongside = worker(url)  # another worker started at the same time, knowing the same one
-        matches = later.add_feedback([("r1", "f1", b"fb1")], now=1.0)
+        matches = later.add_feedback([("r1", "f1", b"fb1")], now=1.0).matches
         assert alongside.add_inferences([("r3", b"inf3")], now=1.0) == []
         if persistent:
             assert (matches, later.resets, alongside.resets) == ([("r1", b"inf1", b"fb1")], 0, 0)

@@ -96,7 +96,7 @@ def test_the_join_store_works_over_tls_with_auth(
     store.setup()
     try:
         assert store.add_inferences([("r1", b"inference")], now=1.0) == []
-        matched = store.add_feedback([("r1", "f1", b"feedback")], now=2.0)
+        matched = store.add_feedback([("r1", "f1", b"feedback")], now=2.0).matches
         assert matched == [("r1", b"inference", b"feedback")]
     finally:
         store.close()

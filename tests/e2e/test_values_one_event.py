@@ -26,7 +26,7 @@ def test_an_inference_that_completes_sixty_thousand_joins_does_not_stall_the_wor
     redis = (
         {"MONITOR_REDIS_URL": request.getfixturevalue("redis_url")} if join_store == "redis" else {}
     )
-    worker = start_worker(**redis)
+    worker = start_worker(MONITOR_MAX_FEEDBACK_PER_REQUEST=str(PENDING), **redis)
     now = time.time()
     feedback = [
         {

@@ -237,6 +237,16 @@ def test_the_documented_acl_runs_a_worker_and_one_missing_a_key_pattern_stops_it
             deployment.broker.bootstrap, topics["inference"], [orjson.dumps([inference("a", now)])]
         )
         wait_until(lambda: written_inferences(worker) == 1, what="a batch through the ACL user")
+        feedback = {
+            "request_id": "a",
+            "timestamp": now,
+            "rating": 5,
+        }  # the feedback script's commands
+        publish_raw(deployment.broker.bootstrap, topics["feedback"], [orjson.dumps([feedback])])
+        wait_until(
+            lambda: worker.metric("monitor_events_total", {"kind": "feedback"}) == 1,
+            what="feedback through the ACL user",
+        )
         assert worker.stop(timeout=30) == 0
 
         narrow = f"redis://{app_id}-narrow:acl-pw-secret@127.0.0.1:{password_redis.port}/0"

@@ -314,3 +314,18 @@ def test_a_bad_item_of_a_list_or_object_setting_gives_one_line_naming_the_settin
     with pytest.raises(ValueError) as caught:
         Settings(**{name: bad})
     assert describe_settings_error(caught.value, {name: "env"}) == line
+
+
+def test_the_feedback_a_request_holds_is_bounded_from_1_to_100000(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().max_feedback_per_request == 100
+    monkeypatch.setenv("MONITOR_MAX_FEEDBACK_PER_REQUEST", "60000")
+    assert load_settings().max_feedback_per_request == 60_000
+    for bad in ("0", "100001"):
+        monkeypatch.setenv("MONITOR_MAX_FEEDBACK_PER_REQUEST", bad)
+        with pytest.raises(
+            ConfigError,
+            match=f"MONITOR_MAX_FEEDBACK_PER_REQUEST='{bad}': expected an integer >= 1 and <= 100000",
+        ):
+            load_settings()
