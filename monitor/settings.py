@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from monitor.contract.fields import DEFAULT_MAX_FEEDBACK
 from monitor.durations import MAX_SETTING_DAYS, MIN_WINDOW_SECONDS, parse_duration
 from monitor.errors import ConfigError
 from monitor.redact import mask_text
@@ -237,7 +238,7 @@ class Settings(BaseSettings):
         "the oldest are evicted (use Redis above this)",
     )
     max_feedback_per_request: int = Field(
-        100,
+        DEFAULT_MAX_FEEDBACK,
         ge=1,
         le=100_000,
         description="feedback events one request holds in the join store; more are "

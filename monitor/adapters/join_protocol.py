@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Protocol
 
+from monitor.contract.fields import DEFAULT_MAX_FEEDBACK
+
 __all__ = [
     "DEFAULT_MAX_FEEDBACK",
     "DEFAULT_MAX_RECORDS",
@@ -24,7 +26,6 @@ __all__ = [
 
 DEFAULT_TTL_SECONDS = 7 * 86400.0
 DEFAULT_MAX_RECORDS = 200_000
-DEFAULT_MAX_FEEDBACK = 100  # feedback records one request holds (MONITOR_MAX_FEEDBACK_PER_REQUEST)
 InferenceMatch = tuple[str, bytes, list[bytes]]
 FeedbackMatch = tuple[str, bytes, bytes]
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 __all__ = [
     "COUNT_MAX",
+    "DEFAULT_MAX_FEEDBACK",
     "INT_MAX",
     "INT_MIN",
     "MAX_EVENTS_PER_MESSAGE",
@@ -50,6 +51,9 @@ MAX_NUMBER = (
 )
 MAX_SEGMENTS = 64
 MAX_EVENTS_PER_MESSAGE = 10_000  # a larger array is one rejection, not thousands of dead letters
+# Feedback events one request holds in the join store, by default (MONITOR_MAX_FEEDBACK_PER_REQUEST):
+# more are dead-lettered too_many_feedback (docs/outcomes.md).
+DEFAULT_MAX_FEEDBACK = 100
 # The largest record the workers produce (a dead letter, a detector-values message): a Kafka broker
 # refuses one over its message.max.bytes (1,048,588 by default), with room left for key and framing.
 MAX_RECORD_BYTES = 1_000_000
