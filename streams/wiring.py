@@ -25,7 +25,7 @@ from monitor.adapters.client_security import (
 )
 from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.embedders import load_embedder
-from monitor.adapters.join_store import JoinStore, make_join_store
+from monitor.adapters.join_store import JoinStore, RedisJoinStore, make_join_store
 from monitor.adapters.listen_check import local_url
 from monitor.adapters.named_state import read_state, write_state
 from monitor.adapters.outcome_store import OutcomeStore
@@ -164,8 +164,8 @@ class Wiring:
     def _check_redis_access(self, join_stores: list[JoinStore]) -> None:
         """Once for the worker's Redis: a ``ConfigError`` when the URL's password protects nothing;
         then write and delete a probe key under each prefix the worker uses (alert claims
-        included), and run the join stores' expiry script once: a :class:`StoreRefused` at start
-        when the user's ACL refuses one of them."""
+        included), run the join stores' expiry script once and each command their scripts call on
+        probe keys: a :class:`StoreRefused` at start when the user's ACL refuses one of them."""
         s = self.settings
         assert s.redis_dsn is not None
         refuse_open_redis(s.redis_dsn, "Redis join store", redis_client_options(s))
@@ -178,6 +178,8 @@ class Wiring:
         )
         for store in join_stores:
             store.expire(time.time())
+            if isinstance(store, RedisJoinStore):
+                store.check_commands()
 
     @classmethod
     def build(cls, settings: Settings) -> Wiring:

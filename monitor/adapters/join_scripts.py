@@ -8,7 +8,9 @@ command per 1,000 (``bulk``): Redis's cost per ``redis.call`` is most of a recor
 
 from __future__ import annotations
 
-__all__ = ["ADD_FEEDBACK", "ADD_INFERENCES", "EXPIRE"]
+import re
+
+__all__ = ["ADD_FEEDBACK", "ADD_INFERENCES", "EXPIRE", "script_commands"]
 
 # Keys under the prefix: i:<rid> "seq:payload"; f:<rid> hash fid -> "seq:payload"; seq counter;
 # age:i / age:f sorted sets of first-arrival times; open:i / open:f sets of unmatched records;
@@ -154,3 +156,15 @@ end
 return {instance, expired_i, expired_f, #rids + #members}
 """
 )
+
+
+def script_commands() -> set[str]:
+    """Every Redis command the scripts call (``redis.call`` or the ``bulk`` helper).
+
+    >>> {"HLEN", "ZADD", "ZRANGEBYSCORE"} <= script_commands()
+    True
+    """
+    found = re.compile(r"(?:redis\.call|bulk)\('([A-Z]+)'")
+    return {
+        name for script in (ADD_INFERENCES, ADD_FEEDBACK, EXPIRE) for name in found.findall(script)
+    }

@@ -17,7 +17,7 @@ from monitor.adapters.join_protocol import (
     InferenceMatch,
     first_occurrences,
 )
-from monitor.adapters.join_scripts import ADD_FEEDBACK, ADD_INFERENCES, EXPIRE
+from monitor.adapters.join_scripts import ADD_FEEDBACK, ADD_INFERENCES, EXPIRE, script_commands
 from monitor.adapters.redis_errors import store_error, unreachable_or_refused
 from monitor.errors import StoreError
 from monitor.redact import mask_text, mask_url
@@ -29,6 +29,35 @@ log = logging.getLogger("monitor.adapters.join_store")  # the logger these recor
 WORKER_NEEDS = "the worker's commands and keys (docs/SECURITY.md, Redis)"
 _EXPIRE_CHUNK = 5000  # records per script call, so one expiry never blocks Redis for long
 _MGET_CHUNK = 5000  # keys per MGET of stored_inferences, so one read never blocks Redis for long
+
+
+def _probe_calls(key: str) -> list[tuple[str, tuple[Any, ...]]]:
+    """A harmless call of every command the join scripts use, in an order that leaves every probe
+    key with a TTL (then :meth:`RedisJoinStore.check_commands` deletes them).
+
+    >>> sorted(name for name, _ in _probe_calls("p:")) == sorted(script_commands())
+    True
+    """
+    text, hashed, members, scored = f"{key}:string", key, f"{key}:set", f"{key}:zset"
+    calls: list[tuple[str, tuple[Any, ...]]] = [
+        ("SET", (text, "1", "PX", 10_000)),
+        ("GET", (text,)),
+        ("INCRBY", (text, 0)),
+        ("DEL", (text,)),
+        ("HSET", (hashed, "f", "1")),
+        ("PEXPIRE", (hashed, 10_000)),
+        ("HGET", (hashed, "f")),
+        ("HLEN", (hashed,)),
+        ("HGETALL", (hashed,)),
+        ("HDEL", (hashed, "f")),
+        ("SADD", (members, "m")),
+        ("SREM", (members, "m")),
+        ("ZADD", (scored, 0, "m")),
+        ("ZRANGEBYSCORE", (scored, 0, 0)),
+        ("ZREM", (scored, "m")),
+    ]
+    used = script_commands()
+    return [(name, args) for name, args in calls if name in used]
 
 
 class RedisJoinStore:
@@ -103,6 +132,18 @@ class RedisJoinStore:
                 ("expire", EXPIRE),
             )
         }
+
+    def check_commands(self) -> None:
+        """Each command the scripts call, run once on probe keys under the prefix (the ACL checks a
+        script's calls as it checks these): a user whose ACL leaves one out is a
+        :class:`StoreRefused` at start, not at the first batch that happens to need it."""
+        self.setup()
+        key = f"{self.prefix}access-probe"
+        pipe = self._client.pipeline(transaction=False)
+        for command, args in _probe_calls(key):
+            pipe.execute_command(command, *args)
+        pipe.delete(key, f"{key}:string", f"{key}:set", f"{key}:zset")
+        self._execute(pipe, "the start-up check of the join scripts' commands")
 
     def _run(self, script: str, head: list[Any], args: list[Any]) -> Any:
         self.setup()

@@ -225,6 +225,7 @@ def test_the_documented_acl_runs_a_worker_and_one_missing_a_key_pattern_stops_it
     users = {
         f"{app_id}-full": rules,
         f"{app_id}-narrow": [r for r in rules if "alert-sent" not in r],
+        f"{app_id}-older": [r for r in rules if r != "+hlen"],  # the line before the feedback bound
     }
     for user, granted in users.items():
         admin.execute_command("ACL", "SETUSER", user, "reset", "on", ">acl-pw-secret", *granted)
@@ -249,20 +250,23 @@ def test_the_documented_acl_runs_a_worker_and_one_missing_a_key_pattern_stops_it
         )
         assert worker.stop(timeout=30) == 0
 
-        narrow = f"redis://{app_id}-narrow:acl-pw-secret@127.0.0.1:{password_redis.port}/0"
-        env = {
-            **deployment.env("store2"),
-            "MONITOR_REDIS_URL": narrow,
-            "MONITOR_WEB_PORT": str(free_port()),
-        }
-        done = monitor_cli("worker", env=env, check=False)
-        assert done.returncode == 2, done.stderr[-2000:]
-        last = done.stderr.strip().splitlines()[-1]
-        assert last.startswith(
-            f"error: Redis join store at redis://{app_id}-narrow:***@127.0.0.1:{password_redis.port}/0 "
-            "refused a command to MONITOR_REDIS_URL's user (NOPERM"
-        ), last
-        assert "acl-pw-secret" not in done.stderr + done.stdout
+        for user, refused in (("narrow", "key"), ("older", "'hlen' command")):
+            url = f"redis://{app_id}-{user}:acl-pw-secret@127.0.0.1:{password_redis.port}/0"
+            env = {
+                **deployment.env(f"store-{user}"),
+                "MONITOR_REDIS_URL": url,
+                "MONITOR_WEB_PORT": str(free_port()),
+            }
+            done = monitor_cli("worker", env=env, check=False)
+            assert done.returncode == 2, done.stderr[-2000:]
+            last = done.stderr.strip().splitlines()[-1]
+            assert last.startswith(
+                f"error: Redis join store at redis://{app_id}-{user}:***@127.0.0.1:"
+                f"{password_redis.port}/0"
+            ), last
+            assert "refused a command to MONITOR_REDIS_URL's user (NOPERM" in last, last
+            assert refused in last, last
+            assert "acl-pw-secret" not in done.stderr + done.stdout
     finally:
         for user in users:
             admin.execute_command("ACL", "DELUSER", user)
