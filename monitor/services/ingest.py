@@ -255,6 +255,8 @@ class BatchIngest:
             MemoryJoinStore(max_feedback=self.outcome_stage.join_store.max_feedback),
             window_seconds=self.outcome_stage.window,
             segment_keys=self.outcome_stage.segment_keys,
+            covariates=self.outcome_stage.covariates,
+            max_segment_values=self.outcome_stage.max_segment_values,
         )
         scratch.process(out, config.now)
         if self.shadow_stage is not None:
