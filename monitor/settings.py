@@ -240,7 +240,7 @@ class Settings(BaseSettings):
     max_feedback_per_request: int = Field(
         DEFAULT_MAX_FEEDBACK,
         ge=1,
-        le=100_000,
+        le=DEFAULT_MAX_FEEDBACK,
         description="feedback events one request holds in the join store; more are "
         "dead-lettered too_many_feedback until its oldest expire (docs/outcomes.md)",
     )

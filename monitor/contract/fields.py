@@ -51,8 +51,11 @@ MAX_NUMBER = (
 )
 MAX_SEGMENTS = 64
 MAX_EVENTS_PER_MESSAGE = 10_000  # a larger array is one rejection, not thousands of dead letters
-# Feedback events one request holds in the join store, by default (MONITOR_MAX_FEEDBACK_PER_REQUEST):
-# more are dead-lettered too_many_feedback (docs/outcomes.md).
+# Feedback events one request holds in the join store (MONITOR_MAX_FEEDBACK_PER_REQUEST), by default
+# and at most: more are dead-lettered too_many_feedback (docs/outcomes.md). The events of one message
+# then complete at most MAX_EVENTS_PER_MESSAGE times this many joins, each with a detector-value
+# position of its own within their offset (monitor.detectors.values.POSITIONS_PER_OFFSET, 2^20), so
+# their values can always be cut into records the broker takes.
 DEFAULT_MAX_FEEDBACK = 100
 # The largest record the workers produce (a dead letter, a detector-values message): a Kafka broker
 # refuses one over its message.max.bytes (1,048,588 by default), with room left for key and framing.

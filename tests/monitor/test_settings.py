@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.contract.fields import MAX_EVENTS_PER_MESSAGE
+from monitor.detectors.values import POSITIONS_PER_OFFSET
 from monitor.errors import ConfigError
 from monitor.settings import Settings, load_settings, parse_duration
 
@@ -316,16 +318,24 @@ def test_a_bad_item_of_a_list_or_object_setting_gives_one_line_naming_the_settin
     assert describe_settings_error(caught.value, {name: "env"}) == line
 
 
-def test_the_feedback_a_request_holds_is_bounded_from_1_to_100000(
+def test_the_feedback_a_request_holds_is_bounded_from_1_to_100(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert load_settings().max_feedback_per_request == 100
-    monkeypatch.setenv("MONITOR_MAX_FEEDBACK_PER_REQUEST", "60000")
-    assert load_settings().max_feedback_per_request == 60_000
-    for bad in ("0", "100001"):
+    monkeypatch.setenv("MONITOR_MAX_FEEDBACK_PER_REQUEST", "7")
+    assert load_settings().max_feedback_per_request == 7
+    for bad in ("0", "101"):
         monkeypatch.setenv("MONITOR_MAX_FEEDBACK_PER_REQUEST", bad)
         with pytest.raises(
             ConfigError,
-            match=f"MONITOR_MAX_FEEDBACK_PER_REQUEST='{bad}': expected an integer >= 1 and <= 100000",
+            match=f"MONITOR_MAX_FEEDBACK_PER_REQUEST='{bad}': expected an integer >= 1 and <= 100",
         ):
             load_settings()
+
+
+def test_the_joins_one_message_completes_fit_the_value_positions_of_its_offset() -> None:
+    """Each joined outcome of an offset has a position of its own (ranks past the last would share
+    one, and values that share a position cannot be cut into records the broker takes)."""
+    most = Settings.model_fields["max_feedback_per_request"].metadata
+    highest = next(m.le for m in most if getattr(m, "le", None) is not None)
+    assert highest * MAX_EVENTS_PER_MESSAGE <= POSITIONS_PER_OFFSET
