@@ -45,6 +45,7 @@ __all__ = [
     "RawMessage",
     "SourceOutput",
     "VersionTally",
+    "feedback_counts",
     "process_batch",
 ]
 
@@ -252,17 +253,12 @@ def _fold_source(
     times, starts, models, versions = _event_columns(events, window)
     verdict = classify_lateness(times, watermark, window, lateness)
     late_idx = np.flatnonzero(verdict.late)
-    partials = fold_counts(
-        starts[late_idx],
-        [models[i] for i in late_idx],
-        [versions[i] for i in late_idx],
-        times[late_idx],
-        f"late_{kind}_events",
-        window_seconds=window,
-    )
     on_time = np.flatnonzero(~verdict.late)
     kept = [events[i] for i in on_time] if len(late_idx) else events  # the usual batch: none late
     if kind == "inference":
+        partials = _counts(
+            times, starts, models, versions, late_idx, "late_inference_events", window
+        )
         inferences = cast("list[InferenceEvent]", kept)  # a source carries one kind
         if len(late_idx):
             times, starts = times[on_time], starts[on_time]
@@ -273,15 +269,43 @@ def _fold_source(
                 partials += fold(inferences, columns, window)
             tally.add(columns.grouped, columns.scalar(inferences, "latency_ms"))
     else:
-        partials += fold_counts(
-            starts[on_time],
-            [models[i] for i in on_time],
-            [versions[i] for i in on_time],
-            times[on_time],
-            "feedback_events",
-            window_seconds=window,
-        )
+        partials = feedback_counts(times, starts, models, versions, verdict.late, window)
     return partials, verdict.watermark, len(late_idx), kept, verdict.late.tolist()
+
+
+def _counts(
+    times: np.ndarray,
+    starts: np.ndarray,
+    models: Sequence[str],
+    versions: Sequence[str],
+    rows: np.ndarray,
+    name: str,
+    window: int,
+) -> list[Partial]:
+    """``name`` counts of the events at ``rows``."""
+    return fold_counts(
+        starts[rows],
+        [models[i] for i in rows],
+        [versions[i] for i in rows],
+        times[rows],
+        name,
+        window_seconds=window,
+    )
+
+
+def feedback_counts(
+    times: np.ndarray,
+    starts: np.ndarray,
+    models: Sequence[str],
+    versions: Sequence[str],
+    late: np.ndarray,
+    window: int,
+) -> list[Partial]:
+    """What a batch folds of a feedback source's events (columns as :func:`_event_columns`
+    gives them, ``late`` a flag each): ``late_feedback_events`` and ``feedback_events`` counts."""
+    return _counts(
+        times, starts, models, versions, np.flatnonzero(late), "late_feedback_events", window
+    ) + _counts(times, starts, models, versions, np.flatnonzero(~late), "feedback_events", window)
 
 
 def _id_prefix(message: RawMessage, epoch: int) -> str:

@@ -16,9 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from monitor.contract.events import Event
-from monitor.folding.partials import Partial, fold_counts
-from monitor.folding.pipeline import BatchOutput, FoldColumns
+from monitor.folding.pipeline import BatchOutput, FoldColumns, feedback_counts
 
 __all__ = ["drop_feedback"]
 
@@ -44,27 +42,10 @@ def drop_feedback(
     src.event_ids = [src.event_ids[i] for i in keep]
     src.offsets = [src.offsets[i] for i in keep]
     src.late = [late[i] for i in keep]
-    src.partials = _feedback_counts(src.valid, src.late, window)
-
-
-def _feedback_counts(events: Sequence[Event], late: Sequence[bool], window: int) -> list[Partial]:
-    """What :func:`~monitor.folding.pipeline.process_batch` folds of a feedback source's events:
-    ``late_feedback_events`` of the late ones, ``feedback_events`` of the others."""
-    if not events:
-        return []
-    columns = FoldColumns.of(events, window)
-    flags = np.asarray(late, dtype=bool)
-    partials: list[Partial] = []
-    for name, rows in (
-        ("late_feedback_events", np.flatnonzero(flags)),
-        ("feedback_events", np.flatnonzero(~flags)),
-    ):
-        partials += fold_counts(
-            columns.starts[rows],
-            [columns.models[i] for i in rows],
-            [columns.versions[i] for i in rows],
-            columns.times[rows],
-            name,
-            window_seconds=window,
-        )
-    return partials
+    if not src.valid:
+        src.partials = []
+        return
+    c = FoldColumns.of(src.valid, window)
+    src.partials = feedback_counts(
+        c.times, c.starts, c.models, c.versions, np.asarray(src.late, bool), window
+    )
