@@ -339,3 +339,15 @@ def test_the_joins_one_message_completes_fit_the_value_positions_of_its_offset()
     most = Settings.model_fields["max_feedback_per_request"].metadata
     highest = next(m.le for m in most if getattr(m, "le", None) is not None)
     assert highest * MAX_EVENTS_PER_MESSAGE <= POSITIONS_PER_OFFSET
+
+
+def test_the_values_a_segment_key_keeps_per_batch_are_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().max_segment_values == 100
+    monkeypatch.setenv("MONITOR_MAX_SEGMENT_VALUES", "3")
+    assert load_settings().max_segment_values == 3
+    for bad in ("0", "100001", "many"):
+        monkeypatch.setenv("MONITOR_MAX_SEGMENT_VALUES", bad)
+        with pytest.raises(ConfigError, match=f"MONITOR_MAX_SEGMENT_VALUES='{bad}': expected"):
+            load_settings()
