@@ -32,9 +32,10 @@ ANSWERED = 5  # completions answered before the runner is killed; the next one h
 _GRADED = re.compile(r"\[Answer\]\nGOOD answer to (r\d+)\n\[Grade\]$")
 
 
-def graded(bootstrap: str, topic: str, expected: int) -> list[str]:
-    """The request ids of the judge grades published to ``topic`` so far."""
-    messages = read_topic(bootstrap, topic, expected=expected, timeout=10)
+def graded(bootstrap: str, topic: str, expected: int, timeout: float = 10) -> list[str]:
+    """The request ids of the judge grades published to ``topic`` so far (read until ``expected``
+    have arrived or ``timeout`` has passed)."""
+    messages = read_topic(bootstrap, topic, expected=expected, timeout=timeout)
     return [event["attributes"]["gen_ai.response.id"] for group in messages for event in group]
 
 
@@ -81,7 +82,11 @@ def interrupted_then_finished(
         second = start_runner(env, log)
         try:
             wait_until(
-                lambda: set(graded(broker.bootstrap, feedback, len(REQUESTS))) == set(REQUESTS),
+                # polled: a short read, not the 10 s a read waits for grades that are not there yet
+                lambda: (
+                    set(graded(broker.bootstrap, feedback, len(REQUESTS), timeout=2))
+                    == set(REQUESTS)
+                ),
                 90,
                 "a grade for every request",
             )

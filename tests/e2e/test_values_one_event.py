@@ -68,7 +68,9 @@ def test_a_message_that_completes_sixty_thousand_joins_does_not_stall_the_worker
         for message in read_topic(
             deployment.broker.bootstrap,
             f"{deployment.prefix}-app.detector-values",
-            expected=5,  # the parts of the one message's values, then the others'
+            # the one message's values come in four parts, the three events after it may join
+            # the last: waiting for a fifth record waited out the timeout whenever they did
+            expected=4,
             timeout=30,
         )
     ]
