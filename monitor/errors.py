@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "BrokerError",
+    "BrokerRefused",
     "ConfigError",
     "InvalidEvent",
     "MonitorError",
@@ -75,6 +76,16 @@ class BrokerError(MonitorError):
     """A broker could not be started, reached or logged into: the local one, or MONITOR_KAFKA_BOOTSTRAP's."""
 
     retryable = True
+
+
+class BrokerRefused(StoreRefused):
+    """The Kafka broker answered and refused the worker's principal an operation (an ACL, the SASL
+    credentials): never retried as an outage, the worker stops and says what to grant.
+
+    >>> error = BrokerRefused("the Kafka broker refused to take the dead letters")
+    >>> isinstance(error, StoreRefused), is_retryable(error)
+    (True, False)
+    """
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -234,7 +234,7 @@ class Settings(BaseSettings):
     join_memory_max_records: int = Field(
         200_000,
         ge=1000,
-        description="in-process join store: records held before "
+        description="in-process join and shadow stores: records each holds before "
         "the oldest are evicted (use Redis above this)",
     )
     max_feedback_per_request: int = Field(

@@ -24,6 +24,7 @@ import faust
 from mode import Service
 
 from monitor.adapters.client_security import kafka_client_options
+from monitor.adapters.kafka_refusals import broker_refusal
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.topics import ensure_topics
 from monitor.contract.decode import Rejection
@@ -122,7 +123,8 @@ class DeadLetters:
 
     async def send(self, rejections: Sequence[tuple[RawMessage, Rejection]], now: float) -> None:
         """Send and log every rejection, await every delivery, then count them; any failure to
-        deliver is a ``BrokerError``."""
+        deliver is a ``BrokerError`` (retried), a refusal of the worker's principal a
+        ``BrokerRefused`` (the worker stops)."""
         try:
             pending = [
                 await self._send_one(message, rejection, now) for message, rejection in rejections
@@ -130,7 +132,10 @@ class DeadLetters:
             for future in pending:  # delivered before the batch's offsets are written
                 await future
         except Exception as exc:
-            raise BrokerError(f"dead letters not delivered: {type(exc).__name__}: {exc}") from exc
+            refused = broker_refusal(exc, "the dead letters", self.topic.get_topic_name())
+            raise refused or BrokerError(
+                f"dead letters not delivered: {type(exc).__name__}: {exc}"
+            ) from exc
         for message, rejection in rejections:
             self.metrics.rejected.labels(kind=message.kind, reason=rejection.reason).inc()
         self.metrics.dlq.inc(len(pending))

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import faust
 
+from monitor.adapters.kafka_refusals import broker_refusal
 from monitor.detectors.values import DetectorValues, decode_values, split_to_fit, values_key
 from monitor.errors import BrokerError, MonitorError, is_retryable
 from monitor.services.detectors import DetectorBatch, ValuesMessage
@@ -30,7 +31,9 @@ log = logging.getLogger("monitor.tools.worker")
 
 def value_sender(topic: faust.TopicT) -> Callable[[Sequence[DetectorValues]], Awaitable[None]]:
     """Send a batch's detector values, delivered before it returns (before the batch is written),
-    a version's values in as many messages as a Kafka record's size takes (:func:`split_to_fit`)."""
+    a version's values in as many messages as a Kafka record's size takes (:func:`split_to_fit`).
+    A failure is a ``BrokerError`` (retried), a refusal of the worker's principal a
+    ``BrokerRefused`` (the worker stops)."""
 
     async def send(values: Sequence[DetectorValues]) -> None:
         try:
@@ -42,7 +45,8 @@ def value_sender(topic: faust.TopicT) -> Callable[[Sequence[DetectorValues]], Aw
             for future in pending:
                 await future
         except Exception as exc:
-            raise BrokerError(
+            refused = broker_refusal(exc, "the detector values", topic.get_topic_name())
+            raise refused or BrokerError(
                 f"detector values not delivered: {type(exc).__name__}: {exc}"
             ) from exc
 

@@ -108,8 +108,9 @@ class WorkerJobs:
             m.state_evictions.labels(state="join").inc(join_store.take_evicted())
 
     async def shadow_expiry(self) -> None:
-        """Expire the shadow answers past their TTL; count the unpaired ones by side (a failure:
-        ``store_errors{operation="shadow_expiry"}``; a refusal stops the worker)."""
+        """Expire the shadow answers past their TTL; count the unpaired ones by side, and those the
+        in-process store evicted at its cap (a failure: ``store_errors{operation="shadow_expiry"}``;
+        a refusal stops the worker)."""
         shadow_stage = cast(ShadowStage, self.wiring.shadow_stage)  # opened before the app is built
         try:
             expired = await run_blocking(self.wiring, shadow_stage.expire, time.time())
@@ -121,6 +122,10 @@ class WorkerJobs:
             return
         for side, n in expired.items():
             self.metrics.shadow.unpaired.labels(side=side).inc(n)
+        if isinstance(shadow_stage.join_store, MemoryJoinStore):
+            self.metrics.state_evictions.labels(state="shadow").inc(
+                shadow_stage.join_store.take_evicted()
+            )
 
     async def consumer_lag(self) -> None:
         """Messages behind the log end of each source partition this worker consumes: the log end

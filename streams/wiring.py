@@ -147,6 +147,7 @@ class Wiring:
             s.shadow_ttl_seconds,
             prefix=s.redis_prefix("shadow"),
             client_options=redis_client_options(s),
+            max_records=s.join_memory_max_records,
             on_reset=self.metrics.join_store_resets.labels(store="shadow").inc,
             **self._instance_marker(s.redis_prefix("shadow")),
         )

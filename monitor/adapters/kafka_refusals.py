@@ -1,0 +1,84 @@
+"""The Kafka errors that only a change of the broker's configuration fixes.
+
+A broker with authorization on answers a principal that lacks an ACL with an authorization error,
+and one whose SASL credentials it does not take with an authentication error. Retried as an outage,
+such a batch waited for ever while its log said "retrying": the worker now stops at the first one,
+as it does when a store refuses its credentials (:class:`~monitor.errors.StoreRefused`), and says
+what to grant (docs/SECURITY.md, "Kafka ACLs").
+
+>>> from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+>>> refused = broker_refusal(TopicAuthorizationFailedError(), "the dead letters", "monitor.contract.dlq")
+>>> print(refused)
+the Kafka broker refused the dead letters ([Error 29] TopicAuthorizationFailedError): the worker's \
+principal needs Write and Describe on topic monitor.contract.dlq (docs/SECURITY.md, Kafka ACLs)
+>>> broker_refusal(KafkaConnectionError("no route to host"), "the dead letters", "t") is None
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+)
+
+from monitor.errors import BrokerRefused
+
+__all__ = ["broker_refusal"]
+
+_SECURITY = "(docs/SECURITY.md, Kafka ACLs)"
+
+# What each refusal asks of the user; "{topic}" is the topic the worker was writing to.
+_FIXES: tuple[tuple[type[BaseException], str], ...] = (
+    (
+        TopicAuthorizationFailedError,
+        "the worker's principal needs Write and Describe on topic {topic} " + _SECURITY,
+    ),
+    (
+        ClusterAuthorizationFailedError,
+        "the worker's principal needs the cluster operation the broker names (IdempotentWrite for "
+        "an idempotent producer) " + _SECURITY,
+    ),
+    (GroupAuthorizationFailedError, "the worker's principal needs Read on its groups " + _SECURITY),
+    (
+        TransactionalIdAuthorizationFailed,
+        "the worker's principal needs Write on its transactional id " + _SECURITY,
+    ),
+    (
+        SaslAuthenticationFailed,
+        (
+            "check MONITOR_KAFKA_SASL_USERNAME, MONITOR_KAFKA_SASL_PASSWORD and "
+            "MONITOR_KAFKA_SASL_MECHANISM against the broker's users"
+        ),
+    ),
+)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it (Faust wraps the producer's errors), without looping."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def broker_refusal(exc: BaseException, doing: str, topic: str) -> BrokerRefused | None:
+    """A :class:`BrokerRefused` naming what to fix when ``exc`` (or its cause) is a refusal of the
+    worker's principal while ``doing`` something with ``topic``; None for anything else (an outage,
+    a timeout: retried)."""
+    for cause in _causes(exc):
+        for kind, fix in _FIXES:
+            if isinstance(cause, kind):
+                name, detail = type(cause).__name__, str(cause).strip()
+                named = detail if name in detail else f"{name}: {detail}" if detail else name
+                return BrokerRefused(
+                    f"the Kafka broker refused {doing} ({named}): {fix.format(topic=topic)}"
+                )
+    return None
