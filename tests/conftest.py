@@ -82,6 +82,8 @@ def chdb_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="monitor-chdb-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+    for beside in path.parent.glob(f"{path.name}.*"):  # a worker's owner lock and store secret
+        beside.unlink(missing_ok=True)
 
 
 @pytest.fixture()
