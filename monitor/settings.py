@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from monitor.contract.fields import DEFAULT_MAX_FEEDBACK
+from monitor.contract.fields import DEFAULT_MAX_EXPERIMENTS, DEFAULT_MAX_FEEDBACK
 from monitor.durations import MAX_SETTING_DAYS, MIN_WINDOW_SECONDS, parse_duration
 from monitor.errors import ConfigError
 from monitor.redact import mask_text
@@ -171,6 +171,13 @@ class Settings(BaseSettings):
         ge=1,
         le=100_000,
         description="values of a segment key with rows of their own per batch; the rarer count as KEY=(other)",
+    )
+    max_experiments: int = Field(
+        DEFAULT_MAX_EXPERIMENTS,
+        ge=1,
+        le=10_000,
+        description="experiments not declared in MONITOR_EXPERIMENTS with partials per batch and "
+        "reports, those with the most assignments (docs/experiments.md)",
     )
     detector_evidence: bool = Field(
         False, description="also run ddm, eddm and kswin (noisier) as evidence"

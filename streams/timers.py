@@ -170,6 +170,7 @@ class LeaderJobs:
             load_experiments(s.experiments) if s.experiments else (),
             record=self.delivery.record,
             runbook_base_url=s.runbook_base_url,
+            max_experiments=s.max_experiments,
         )
         self.alerts = AlertService(
             wiring.store,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from monitor.adapters.reader import Reader
 from monitor.contract.timestamps import utc_datetime
@@ -18,22 +19,64 @@ from monitor.experiments.report import (
     MetricRow,
 )
 
-__all__ = ["RESULT_COLUMNS", "read_experiment_scopes", "read_experiment_sums", "result_rows"]
+__all__ = [
+    "RESULT_COLUMNS",
+    "ReportedExperiments",
+    "read_experiment_scopes",
+    "read_experiment_sums",
+    "reported_experiments",
+    "result_rows",
+]
 
 # A summary row's value of a column only metric rows have, by the column's type.
 _EMPTY: dict[str, Any] = {"str": "", "float": math.nan, "bool": 0}
 _METRIC_ROW_TYPES = {f.name: str(f.type) for f in fields(MetricRow)}
 
 
+_EXPERIMENT = (
+    "splitByChar('\t', bucket)[1]"  # the experiment of a bucket (experiment, variant, segment)
+)
+
+
+class ReportedExperiments(NamedTuple):
+    """The experiments a report covers, and how many undeclared ones were left out of it."""
+
+    names: list[str]
+    left_out: int
+
+
+def reported_experiments(
+    reader: Reader, db: str, declared: Sequence[str], max_undeclared: int
+) -> ReportedExperiments:
+    """The declared experiments, and the ``max_undeclared`` others with the most assignments
+    (ties: the smallest name): what the leader reports, exports and alerts on
+    (:mod:`monitor.experiments.bound`)."""
+    result = reader.query(
+        f"SELECT {_EXPERIMENT} AS experiment, sum(count) AS assigned FROM {db}.partials "
+        "WHERE name = {assigned:String} AND splitByChar('\t', bucket)[3] = '' "
+        "AND NOT has({declared:Array(String)}, experiment) "
+        "GROUP BY experiment ORDER BY assigned DESC, experiment",
+        {"assigned": ASSIGNED, "declared": list(declared)},
+    )
+    others = [str(row[0]) for row in result.rows]
+    return ReportedExperiments(
+        [*declared, *others[:max_undeclared]], max(len(others) - max_undeclared, 0)
+    )
+
+
 def read_experiment_sums(
-    reader: Reader, db: str, experiment: str | None = None
+    reader: Reader, db: str, experiment: str | None = None, only: Sequence[str] | None = None
 ) -> list[tuple[str, str, float, float]]:
-    """``(name, bucket, Σcount, Σtotal)`` of every experiment partial (of one experiment if named)."""
+    """``(name, bucket, Σcount, Σtotal)`` of every experiment partial (of one experiment if named,
+    of the experiments ``only`` names if given)."""
     where = "startsWith(name, {prefix:String})"
     params: dict[str, Any] = {"prefix": EXPERIMENT_PREFIX}
     if experiment is not None:
         where += " AND startsWith(bucket, {bucket:String})"
         params["bucket"] = f"{experiment}\t"
+    if only is not None:
+        where += f" AND has({{only:Array(String)}}, {_EXPERIMENT})"
+        params["only"] = list(only)
     result = reader.query(
         f"SELECT name, bucket, sum(count), sum(total) FROM {db}.partials WHERE {where} "
         "GROUP BY name, bucket ORDER BY name, bucket",
@@ -42,13 +85,21 @@ def read_experiment_sums(
     return [(str(n), str(b), float(c), float(t)) for n, b, c, t in result.rows]
 
 
-def read_experiment_scopes(reader: Reader, db: str) -> dict[str, ExperimentScope]:
-    """The models and model versions each experiment's assigned requests ran on."""
+def read_experiment_scopes(
+    reader: Reader, db: str, only: Sequence[str] | None = None
+) -> dict[str, ExperimentScope]:
+    """The models and model versions each experiment's assigned requests ran on (of the
+    experiments ``only`` names if given)."""
+    where = "name = {assigned:String}"
+    params: dict[str, Any] = {"assigned": ASSIGNED}
+    if only is not None:
+        where += " AND has({only:Array(String)}, experiment)"
+        params["only"] = list(only)
     result = reader.query(
-        f"SELECT splitByChar('\t', bucket)[1] AS experiment, arraySort(groupUniqArray(model)), "
+        f"SELECT {_EXPERIMENT} AS experiment, arraySort(groupUniqArray(model)), "
         f"arraySort(groupUniqArray(model_version)) FROM {db}.partials "
-        "WHERE name = {assigned:String} GROUP BY experiment",
-        {"assigned": ASSIGNED},
+        f"WHERE {where} GROUP BY experiment",
+        params,
     )
     return {
         str(e): ExperimentScope(tuple(map(str, m)), tuple(map(str, v))) for e, m, v in result.rows

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 __all__ = [
     "COUNT_MAX",
+    "DEFAULT_MAX_EXPERIMENTS",
     "DEFAULT_MAX_FEEDBACK",
     "INT_MAX",
     "INT_MIN",
@@ -57,6 +58,9 @@ MAX_EVENTS_PER_MESSAGE = 10_000  # a larger array is one rejection, not thousand
 # position of its own within their offset (monitor.detectors.values.POSITIONS_PER_OFFSET, 2^20), so
 # their values can always be cut into records the broker takes.
 DEFAULT_MAX_FEEDBACK = 100
+# Experiments the events name that MONITOR_EXPERIMENTS does not declare, with partials per batch and
+# reports (MONITOR_MAX_EXPERIMENTS): the ones with the most assignments (monitor.experiments.bound).
+DEFAULT_MAX_EXPERIMENTS = 50
 # The largest record the workers produce (a dead letter, a detector-values message): a Kafka broker
 # refuses one over its message.max.bytes (1,048,588 by default), with room left for key and framing.
 MAX_RECORD_BYTES = 1_000_000

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from monitor.catalogue import KPI_PREFIX, OUTCOME_METRICS, experiment_metrics
 from monitor.contract.events import InferenceEvent
+from monitor.experiments.bound import UNDECLARED, ExperimentBound, kept_kpis
 from monitor.experiments.stats import Moments
 from monitor.folding.partials import Partial
 from monitor.outcomes.fold import JoinedOutcome
@@ -134,14 +135,19 @@ def fold_experiment_inferences(
     segment_keys: Sequence[str] = (),
     covariates: Mapping[str, str] | None = None,
     max_segment_values: int = DEFAULT_MAX_SEGMENT_VALUES,
+    bound: ExperimentBound = UNDECLARED,
 ) -> list[Partial]:
     """Assignment counts and inference-metric moments of the events that are in an experiment.
 
     ``covariates`` maps an experiment to the feature used as its CUPED covariate (Σx, Σx², Σxy too);
-    segments past ``max_segment_values`` values of a key as :mod:`monitor.segments` says.
+    segments past ``max_segment_values`` values of a key as :mod:`monitor.segments` says; arms
+    past ``bound`` as :mod:`monitor.experiments.bound` says (left out).
     """
     sums = _Sums(window)
     assigned = [e for e in events if e.experiment is not None and e.variant is not None]
+    arms = bound.kept_arms((e.experiment, e.variant) for e in assigned)  # type: ignore[misc]  # both set
+    if arms is not None:
+        assigned = [e for e in assigned if (e.experiment, e.variant) in arms]
     kept = kept_values((e.segment for e in assigned), segment_keys, max_segment_values)
     for e in assigned:
         if e.experiment is None or e.variant is None:  # never here: for the type checker
@@ -163,17 +169,27 @@ def fold_experiment_outcomes(
     window: int,
     segment_keys: Sequence[str] = (),
     max_segment_values: int = DEFAULT_MAX_SEGMENT_VALUES,
+    bound: ExperimentBound = UNDECLARED,
 ) -> list[Partial]:
-    """Outcome-metric and KPI moments of joined outcomes in an experiment (window of the inference)."""
+    """Outcome-metric and KPI moments of joined outcomes in an experiment (window of the inference);
+    arms and KPI names past ``bound`` as :mod:`monitor.experiments.bound` says (left out)."""
     sums = _Sums(window)
     assigned = [o for o in outcomes if o.experiment is not None and o.variant is not None]
+    arms = bound.kept_arms((o.experiment, o.variant) for o in assigned)  # type: ignore[misc]  # both set
+    if arms is not None:
+        assigned = [o for o in assigned if (o.experiment, o.variant) in arms]
+    kpis = kept_kpis(o.kpi for o in assigned)
     kept = kept_values((o.segment for o in assigned), segment_keys, max_segment_values)
     for o in assigned:
         if o.experiment is None or o.variant is None:  # never here: for the type checker
             continue
         start = math.floor(o.inference_time / window) * window
         values = [(m.name, m.value(o)) for m in _OUTCOMES]  # type: ignore[misc]  # _OUTCOMES all have a value
-        values += [(f"{KPI_PREFIX}{name}", value) for name, value in o.kpi.items()]
+        values += [
+            (f"{KPI_PREFIX}{name}", value)
+            for name, value in o.kpi.items()
+            if kpis is None or name in kpis
+        ]
         for segment in segment_labels(o.segment, segment_keys, kept):
             key = (float(start), o.model, o.model_version, bucket(o.experiment, o.variant, segment))
             for name, value in values:

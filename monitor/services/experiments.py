@@ -10,6 +10,8 @@ re-evaluates and the outbox de-duplicates), see :mod:`monitor.alerts.experiment_
 from __future__ import annotations
 
 import json
+import logging
+import math
 from collections.abc import Callable, Sequence
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
@@ -17,6 +19,7 @@ from monitor.adapters.experiment_store import (
     RESULT_COLUMNS,
     read_experiment_scopes,
     read_experiment_sums,
+    reported_experiments,
     result_rows,
 )
 from monitor.adapters.named_state import read_state, write_state
@@ -28,6 +31,7 @@ from monitor.alerts.experiment_actions import (
 )
 from monitor.alerts.rules import resolve_runbook
 from monitor.alerts.state import Alert
+from monitor.contract.fields import DEFAULT_MAX_EXPERIMENTS
 from monitor.experiments.config import ExperimentSpec
 from monitor.experiments.report import ExperimentSummary, MetricRow
 from monitor.experiments.results import experiment_reports
@@ -38,6 +42,10 @@ __all__ = ["ExperimentResults"]
 Report = tuple[list[MetricRow], ExperimentSummary]
 STATE_NAME = "experiments"
 
+LEFT_OUT_LOG_INTERVAL = 3600.0  # seconds between two warnings of experiments left out
+
+log = logging.getLogger(__name__)
+
 
 class ExperimentResults:
     def __init__(
@@ -46,9 +54,14 @@ class ExperimentResults:
         specs: Sequence[ExperimentSpec] = (),
         record: Callable[[Sequence[Alert]], None] | None = None,
         runbook_base_url: str = "",
+        max_experiments: int = DEFAULT_MAX_EXPERIMENTS,
     ) -> None:
         self.store = store
         self.specs = tuple(specs)
+        self.max_experiments = (
+            max_experiments  # undeclared ones reported (monitor.experiments.bound)
+        )
+        self.left_out_logged_at = -math.inf  # when the last run logged experiments left out
         self.record = record
         self.runbook_url = resolve_runbook(EXPERIMENT_RUNBOOK, runbook_base_url)
         self.fired: Fired | None = None
@@ -70,10 +83,25 @@ class ExperimentResults:
         return [alert for alert in (self.fired or {}).values() if isinstance(alert, Alert)]
 
     def run(self, now: float) -> tuple[list[Report], list[Alert]]:
-        """Every experiment's report, written to ``experiment_results``, and the alerts of changed decisions."""
-        scopes = read_experiment_scopes(self.store, self.store.db)
+        """Every reported experiment's report (the declared ones and the ``max_experiments`` others
+        with the most assignments), written to ``experiment_results``, and the alerts of changed
+        decisions."""
+        db = self.store.db
+        names, left_out = reported_experiments(
+            self.store, db, [s.name for s in self.specs], self.max_experiments
+        )
+        if left_out and now - self.left_out_logged_at >= LEFT_OUT_LOG_INTERVAL:
+            self.left_out_logged_at = now
+            log.warning(
+                "%d experiment(s) seen in events are not reported: MONITOR_MAX_EXPERIMENTS=%d "
+                "reports the undeclared ones with the most assignments; declare an experiment in "
+                "MONITOR_EXPERIMENTS to report it whatever its traffic",
+                left_out,
+                self.max_experiments,
+            )
+        scopes = read_experiment_scopes(self.store, db, only=names)
         reports = experiment_reports(
-            read_experiment_sums(self.store, self.store.db), self.specs, scopes=scopes
+            read_experiment_sums(self.store, db, only=names), self.specs, scopes=scopes
         )
         self.store.insert("experiment_results", result_rows(reports, now), RESULT_COLUMNS)
         if self.fired is None:

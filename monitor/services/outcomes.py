@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from monitor.adapters.join_store import JoinStore
 from monitor.adapters.schema import OUTCOME_PREFIX
 from monitor.detectors.values import DetectorValues, merged, offset_end
+from monitor.experiments.bound import UNDECLARED, ExperimentBound
 from monitor.experiments.fold import (
     covariate_value,
     fold_experiment_inferences,
@@ -93,6 +94,7 @@ class OutcomeStage:
         segment_keys: Sequence[str] = (),
         covariates: Mapping[str, str] | None = None,
         max_segment_values: int = DEFAULT_MAX_SEGMENT_VALUES,
+        experiment_bound: ExperimentBound = UNDECLARED,
     ) -> None:
         self.covariates = dict(
             covariates or {}
@@ -101,6 +103,7 @@ class OutcomeStage:
         self.window = window_seconds
         self.segment_keys = tuple(segment_keys)
         self.max_segment_values = max_segment_values  # per key and batch (monitor.segments)
+        self.experiment_bound = experiment_bound  # per batch (monitor.experiments.bound)
 
     def _join(
         self, kind: str, events: Sequence, ids: Sequence[str], late: Sequence[bool], now: float
@@ -158,11 +161,13 @@ class OutcomeStage:
             counted = [o for o in outcomes if o.counted]
             keys, cap = self.segment_keys, self.max_segment_values
             source.partials += _outcome_partials(counted, self.window, keys, cap, latest)
-            source.partials += fold_experiment_outcomes(counted, self.window, keys, cap)
+            source.partials += fold_experiment_outcomes(
+                counted, self.window, keys, cap, self.experiment_bound
+            )
             if source.kind == "inference":
                 on_time = [e for e, too_late in zip(source.valid, late) if not too_late]
                 source.partials += fold_experiment_inferences(
-                    on_time, self.window, keys, self.covariates, cap
+                    on_time, self.window, keys, self.covariates, cap, self.experiment_bound
                 )
             result.outcomes += outcomes
             result.join_delays += [o.feedback_time - o.inference_time for o in outcomes]

@@ -232,7 +232,11 @@ def experiment_report_command(
 ) -> None:
     """Every metric of one experiment with its always-valid interval, the SRM check and the decision."""
     from monitor.adapters.client_security import clickhouse_client_options
-    from monitor.adapters.experiment_store import read_experiment_scopes, read_experiment_sums
+    from monitor.adapters.experiment_store import (
+        read_experiment_scopes,
+        read_experiment_sums,
+        reported_experiments,
+    )
     from monitor.adapters.reader import open_reader
     from monitor.experiments.config import load_experiments
     from monitor.experiments.report import report_dicts
@@ -249,15 +253,16 @@ def experiment_report_command(
         sums,
         specs,
         only=experiment,
-        scopes=read_experiment_scopes(reader, reader.db),
+        scopes=read_experiment_scopes(reader, reader.db, only=[experiment]),
     )
     if not reports:
-        known = sorted(
-            {b.split("\t", 1)[0] for _, b, _, _ in read_experiment_sums(reader, reader.db)}
+        known, more = reported_experiments(
+            reader, reader.db, [s.name for s in specs], settings.max_experiments
         )
+        others = f" and {more} more with less traffic" if more else ""
         raise ConfigError(
             f"--experiment {experiment!r}: no events with two variants of it yet; "
-            f"known: {', '.join(known) or 'none yet'}"
+            f"known: {', '.join(sorted(known)) or 'none yet'}{others}"
         )
     rows, summary = reports[0]
     spec = next((s for s in specs if s.name == experiment), None)

@@ -351,3 +351,15 @@ def test_the_values_a_segment_key_keeps_per_batch_are_bounded(
         monkeypatch.setenv("MONITOR_MAX_SEGMENT_VALUES", bad)
         with pytest.raises(ConfigError, match=f"MONITOR_MAX_SEGMENT_VALUES='{bad}': expected"):
             load_settings()
+
+
+def test_the_undeclared_experiments_kept_per_batch_and_reported_are_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().max_experiments == 50
+    monkeypatch.setenv("MONITOR_MAX_EXPERIMENTS", "7")
+    assert load_settings().max_experiments == 7
+    for bad in ("0", "10001", "all"):
+        monkeypatch.setenv("MONITOR_MAX_EXPERIMENTS", bad)
+        with pytest.raises(ConfigError, match=f"MONITOR_MAX_EXPERIMENTS='{bad}': expected"):
+            load_settings()

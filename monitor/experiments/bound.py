@@ -1,0 +1,107 @@
+"""Bounds on the experiments, variants and KPIs that producers name, so that their rows and reports
+stay in proportion to the experiments a team runs, not to what a producer writes.
+
+Events name their experiment, variant and KPIs in free text. A producer that writes a request id
+into ``experiment``, or a new KPI name per event, would add experiment partials per batch in
+proportion to its traffic, and the leader would report, export to Prometheus and alert on every
+one. Per batch, at most ``max_experiments`` experiments that ``MONITOR_EXPERIMENTS`` does not
+declare keep their partials, the ones with the most assignments (ties: the smallest name); of each
+experiment at most :data:`MAX_VARIANTS` variants (a declared experiment's control and treatment
+always), and at most :data:`MAX_KPIS` KPI names, the most frequent. Declared experiments always
+keep theirs. Events past a bound still count everywhere else (traffic, drift, outcomes): only their
+experiment moments are left out, never merged into another arm. The leader reports the same
+``max_experiments`` undeclared experiments with the most assignments
+(:func:`monitor.adapters.experiment_store.read_experiment_sums`).
+
+>>> bound = ExperimentBound({"ab": ("a", "b")}, max_experiments=1)
+>>> arms = [("ab", "a"), ("x", "1"), ("x", "2"), ("y", "1"), ("ab", "b")]
+>>> sorted(bound.kept_arms(arms))
+[('ab', 'a'), ('ab', 'b'), ('x', '1'), ('x', '2')]
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from monitor.contract.fields import DEFAULT_MAX_EXPERIMENTS
+from monitor.experiments.config import ExperimentSpec
+
+__all__ = [
+    "MAX_KPIS",
+    "MAX_VARIANTS",
+    "UNDECLARED",
+    "Arm",
+    "ExperimentBound",
+    "declared_arms",
+    "kept_kpis",
+]
+
+MAX_VARIANTS = 20  # arms of one experiment with partials per batch: an A/B/n test has a handful
+MAX_KPIS = 50  # KPI names with experiment moments per batch
+
+Arm = tuple[str, str]  # (experiment, variant)
+
+
+@dataclass(frozen=True)
+class ExperimentBound:
+    """The declared experiments (name -> the variants they declare) and the cap on the others."""
+
+    declared: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    max_experiments: int = DEFAULT_MAX_EXPERIMENTS
+
+    def kept_arms(self, arms: Iterable[Arm]) -> frozenset[Arm] | None:
+        """The arms of one batch's assignments that keep their partials; None when all do.
+
+        >>> bound = ExperimentBound(max_experiments=2)
+        >>> bound.kept_arms([("x", "a"), ("y", "b")]) is None
+        True
+        >>> sorted(bound.kept_arms([("x", "a"), ("y", "b"), ("y", "b"), ("z", "c"), ("x", "a")]))
+        [('x', 'a'), ('y', 'b')]
+        """
+        counts = Counter(arms)
+        variants: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for (experiment, variant), n in counts.items():
+            variants[experiment].append((variant, n))
+        undeclared = [e for e in variants if e not in self.declared]
+        if len(undeclared) <= self.max_experiments and all(
+            len(v) <= MAX_VARIANTS for v in variants.values()
+        ):
+            return None  # the usual batch: every arm keeps its partials
+        total = {e: sum(n for _, n in variants[e]) for e in undeclared}
+        undeclared.sort(key=lambda e: (-total[e], e))
+        kept: set[Arm] = set()
+        for experiment in [
+            *(e for e in variants if e in self.declared),
+            *undeclared[: self.max_experiments],
+        ]:
+            named = self.declared.get(experiment, ())
+            ranked = sorted(
+                variants[experiment], key=lambda vn: (vn[0] not in named, -vn[1], vn[0])
+            )
+            kept.update((experiment, v) for v, _ in ranked[: max(MAX_VARIANTS, len(named))])
+        return frozenset(kept)
+
+
+# No experiment declared, the default cap: what a fold uses when its caller names no bound.
+UNDECLARED = ExperimentBound()
+
+
+def kept_kpis(kpis: Iterable[Mapping[str, float]]) -> frozenset[str] | None:
+    """The KPI names of one batch's outcomes that keep their experiment moments; None when all do.
+
+    >>> kept_kpis([{"revenue": 1.0}, {"revenue": 2.0, "clicks": 1.0}]) is None
+    True
+    >>> len(kept_kpis({f"k{i}": 1.0} for i in range(MAX_KPIS + 5)))
+    50
+    """
+    counts = Counter(name for kpi in kpis for name in kpi)
+    if len(counts) <= MAX_KPIS:
+        return None
+    return frozenset(sorted(counts, key=lambda k: (-counts[k], k))[:MAX_KPIS])
+
+
+def declared_arms(specs: Iterable[ExperimentSpec]) -> dict[str, tuple[str, ...]]:
+    """Name -> (control, treatment) of declared experiment specs."""
+    return {s.name: (s.control, s.treatment) for s in specs}

@@ -1,0 +1,156 @@
+"""Experiments, variants and KPI names a producer makes up are bounded per batch and in reports: a
+producer writing a new experiment name per request cannot grow the rows, the leader's work, the
+Prometheus series or the pages in proportion to its traffic (before: every name got partials,
+a report, series and alerts). Declared experiments are always kept."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.adapters.experiment_store import read_experiment_sums, reported_experiments
+from monitor.contract.events import InferenceEvent
+from monitor.experiments.bound import MAX_KPIS, MAX_VARIANTS, ExperimentBound, kept_kpis
+from monitor.experiments.config import ExperimentSpec
+from monitor.experiments.fold import (
+    ASSIGNED,
+    fold_experiment_inferences,
+    fold_experiment_outcomes,
+    parse_bucket,
+)
+from monitor.outcomes.fold import JoinedOutcome
+from monitor.services.experiments import ExperimentResults
+
+W = 60
+arms_strategy = st.lists(
+    st.tuples(st.sampled_from("abcdefgh"), st.sampled_from([str(i) for i in range(25)])),
+    max_size=400,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(arms=arms_strategy, cap=st.integers(1, 6), declared=st.sets(st.sampled_from("abcz")))
+def test_kept_arms_are_the_most_assigned_within_the_caps_and_every_declared_arm(
+    arms, cap, declared
+):
+    named = {e: ("0", "1") for e in declared}
+    kept = ExperimentBound(named, cap).kept_arms(arms)
+    counts = Counter(arms)
+    if kept is None:  # nothing over a cap: every arm kept
+        undeclared = {e for e, _ in counts if e not in named}
+        assert len(undeclared) <= cap
+        assert all(sum(1 for e, _ in counts if e == x) <= MAX_VARIANTS for x, _ in counts)
+        return
+    assert kept <= set(counts)
+    experiments = {e for e, _ in kept}
+    assert len(experiments - set(named)) <= cap
+    per_experiment = Counter(e for e, _ in kept)
+    assert all(n <= MAX_VARIANTS for n in per_experiment.values())
+    # every declared experiment's arms present in the batch are kept, its declared ones first
+    for e, declared_variants in named.items():
+        seen = [v for x, v in counts if x == e]
+        assert len([v for x, v in kept if x == e]) == min(len(seen), MAX_VARIANTS)
+        assert {v for v in seen if v in declared_variants} <= {v for x, v in kept if x == e}
+    # an undeclared experiment left out has no more assignments than any undeclared one kept
+    total = Counter(e for e, _ in arms)
+    kept_totals = [total[e] for e in experiments if e not in named]
+    for e in set(total) - experiments - set(named):
+        assert total[e] <= min(kept_totals)
+
+
+def test_a_producer_naming_a_new_experiment_per_request_gets_the_cap_of_rows():
+    events = [
+        InferenceEvent(
+            f"r{i}", 61.0, "m", "v1", latency_ms=100.0, experiment=f"junk-{i}", variant="a"
+        )
+        for i in range(500)
+    ]
+    events += [
+        InferenceEvent(f"s{i}", 61.0, "m", "v1", latency_ms=100.0, experiment="ab", variant=v)
+        for i, v in enumerate(["control"] * 3 + ["treatment"])
+    ]
+    bound = ExperimentBound({"ab": ("control", "treatment")}, max_experiments=10)
+    partials = fold_experiment_inferences(events, W, bound=bound)
+    assigned = {parse_bucket(p.bucket)[:2]: p.count for p in partials if p.name == ASSIGNED}
+    assert assigned[("ab", "control")] == 3 and assigned[("ab", "treatment")] == 1
+    assert len({e for e, _ in assigned}) == 11  # the declared one and ten others
+    undeclared = fold_experiment_inferences(events, W)  # nothing declared, the default cap of 50
+    assert len(kept := {parse_bucket(p.bucket)[0] for p in undeclared}) == 50 and "ab" in kept
+
+
+def test_variants_past_their_cap_are_left_out_never_merged_into_another_arm():
+    events = [
+        InferenceEvent(f"r{i}", 61.0, "m", "v1", experiment="x", variant=f"v{i % 30}")
+        for i in range(300)
+    ]
+    events += [
+        InferenceEvent(f"t{i}", 61.0, "m", "v1", experiment="x", variant="v0") for i in range(5)
+    ]
+    partials = fold_experiment_inferences(events, W)
+    assigned = {parse_bucket(p.bucket)[1]: p.count for p in partials if p.name == ASSIGNED}
+    assert len(assigned) == MAX_VARIANTS and assigned["v0"] == 15  # its own 10 and 5 more
+    assert sum(assigned.values()) == 15 + 10 * (MAX_VARIANTS - 1)
+
+
+def outcome(i: int, kpi: dict[str, float]) -> JoinedOutcome:
+    return JoinedOutcome(
+        request_id=f"r{i}",
+        model="m",
+        model_version="v1",
+        inference_time=61.0,
+        feedback_time=62.0,
+        experiment="x",
+        variant="a" if i % 2 else "b",
+        kpi=kpi,
+    )
+
+
+def test_kpi_names_past_their_cap_are_left_out_of_the_experiment_moments():
+    outcomes = [outcome(i, {f"k{i}": 1.0, "revenue": 2.0}) for i in range(200)]
+    names = {
+        p.name.split(":")[1]
+        for p in fold_experiment_outcomes(outcomes, W)
+        if p.name.startswith("exp:kpi.")
+    }
+    assert len(names) == MAX_KPIS and "kpi.revenue" in names
+    assert kept_kpis([{"a": 1.0}] * 3) is None
+
+
+def test_the_leader_reports_the_declared_and_the_most_assigned_others_and_says_what_it_left_out(
+    chdb_dir, caplog
+):
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    events = [  # experiment e<k> has 10 + k assignments in two arms; "planned" has 4
+        InferenceEvent(f"{k}-{i}", 61.0, "m", "v1", experiment=f"e{k}", variant=f"{i % 2}")
+        for k in range(8)
+        for i in range(10 + k)
+    ]
+    events += [
+        InferenceEvent(f"p{i}", 61.0, "m", "v1", experiment="planned", variant=v)
+        for i, v in enumerate(["control", "treatment"] * 2)
+    ]
+    store.write_batch({("inf", 0): (len(events), 500.0, fold_experiment_inferences(events, W))})
+    spec = ExperimentSpec("planned", "m", "control", "treatment")
+    assert reported_experiments(store, store.db, ["planned"], 3) == (
+        ["planned", "e7", "e6", "e5"],
+        5,
+    )
+    only = read_experiment_sums(store, store.db, only=["e6"])
+    assert only and {b.split("\t")[0] for _, b, _, _ in only} == {"e6"}
+    with caplog.at_level(logging.WARNING, logger="monitor.services.experiments"):
+        reports, _ = ExperimentResults(store, [spec], max_experiments=3).run(now=1000.0)
+        ExperimentResults(store, [spec], max_experiments=3).run(now=1001.0)
+    assert [s.experiment for _, s in reports] == ["planned", "e5", "e6", "e7"]
+    reported = store.query(
+        f"SELECT DISTINCT experiment FROM {store.db}.experiment_results ORDER BY 1"
+    ).rows
+    assert [r[0] for r in reported] == ["e5", "e6", "e7", "planned"]
+    [warning] = [r.getMessage() for r in caplog.records if "not reported" in r.getMessage()][:1]
+    assert warning.startswith("5 experiment(s) seen in events are not reported")
+    assert "MONITOR_MAX_EXPERIMENTS=3" in warning
