@@ -33,9 +33,8 @@ _EMPTY: dict[str, Any] = {"str": "", "float": math.nan, "bool": 0}
 _METRIC_ROW_TYPES = {f.name: str(f.type) for f in fields(MetricRow)}
 
 
-_EXPERIMENT = (
-    "splitByChar('\t', bucket)[1]"  # the experiment of a bucket (experiment, variant, segment)
-)
+# The experiment of a bucket (experiment, variant, segment)
+_EXPERIMENT = "splitByChar('\t', bucket)[1]"
 
 
 class ReportedExperiments(NamedTuple):
@@ -51,17 +50,20 @@ def reported_experiments(
     """The declared experiments, and the ``max_undeclared`` others with the most assignments
     (ties: the smallest name): what the leader reports, exports and alerts on
     (:mod:`monitor.experiments.bound`)."""
-    result = reader.query(
-        f"SELECT {_EXPERIMENT} AS experiment, sum(count) AS assigned FROM {db}.partials "
-        "WHERE name = {assigned:String} AND splitByChar('\t', bucket)[3] = '' "
-        "AND NOT has({declared:Array(String)}, experiment) "
-        "GROUP BY experiment ORDER BY assigned DESC, experiment",
-        {"assigned": ASSIGNED, "declared": list(declared)},
+    undeclared = (
+        f"FROM {db}.partials WHERE name = {{assigned:String}} "
+        "AND splitByChar('\t', bucket)[3] = '' "  # segment '': every assignment once
+        f"AND NOT has({{declared:Array(String)}}, {_EXPERIMENT})"
     )
-    others = [str(row[0]) for row in result.rows]
-    return ReportedExperiments(
-        [*declared, *others[:max_undeclared]], max(len(others) - max_undeclared, 0)
-    )
+    params = {"assigned": ASSIGNED, "declared": list(declared), "limit": max_undeclared}
+    kept = reader.query(
+        f"SELECT {_EXPERIMENT} AS experiment, sum(count) AS assigned {undeclared} "
+        "GROUP BY experiment ORDER BY assigned DESC, experiment LIMIT {limit:UInt32}",
+        params,
+    ).rows
+    total = reader.query(f"SELECT uniqExact({_EXPERIMENT}) {undeclared}", params).rows[0][0]
+    others = [str(row[0]) for row in kept]
+    return ReportedExperiments([*declared, *others], max(int(total) - len(others), 0))
 
 
 def read_experiment_sums(

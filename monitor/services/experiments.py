@@ -58,9 +58,8 @@ class ExperimentResults:
     ) -> None:
         self.store = store
         self.specs = tuple(specs)
-        self.max_experiments = (
-            max_experiments  # undeclared ones reported (monitor.experiments.bound)
-        )
+        # the undeclared experiments reported (monitor.experiments.bound)
+        self.max_experiments = max_experiments
         self.left_out_logged_at = -math.inf  # when the last run logged experiments left out
         self.record = record
         self.runbook_url = resolve_runbook(EXPERIMENT_RUNBOOK, runbook_base_url)
