@@ -39,7 +39,7 @@ from monitor.adapters.source_log import SourceLog
 from monitor.adapters.store_secret import issue_secret, secret_path
 from monitor.drift.embeddings import Embedder
 from monitor.errors import StoreError
-from monitor.experiments.bound import ExperimentBound, declared_arms
+from monitor.experiments.bound import ExperimentBound
 from monitor.experiments.config import experiment_covariates, load_experiments
 from monitor.folding.pipeline import Position
 from monitor.services.detectors import DetectorOwner
@@ -128,9 +128,8 @@ class Wiring:
             window_seconds=s.window_seconds,
             segment_keys=s.segment_keys,
             covariates=experiment_covariates(s.experiments),
-            experiment_bound=ExperimentBound(
-                declared_arms(load_experiments(s.experiments)) if s.experiments else {},
-                s.max_experiments,
+            experiment_bound=ExperimentBound.of(
+                load_experiments(s.experiments) if s.experiments else (), s.max_experiments
             ),
             max_segment_values=s.max_segment_values,
         )

@@ -7,8 +7,8 @@ proportion to its traffic, and the leader would report, export to Prometheus and
 one. Per batch, at most ``max_experiments`` experiments that ``MONITOR_EXPERIMENTS`` does not
 declare keep their partials, the ones with the most assignments (ties: the smallest name); of each
 experiment at most :data:`MAX_VARIANTS` variants (a declared experiment's control and treatment
-always), and at most :data:`MAX_KPIS` KPI names, the most frequent. Declared experiments always
-keep theirs. Events past a bound still count everywhere else (traffic, drift, outcomes): only their
+always), and at most :data:`MAX_KPIS` KPI names, the most frequent, besides those a declared
+experiment reports. Declared experiments always keep theirs. Events past a bound still count everywhere else (traffic, drift, outcomes): only their
 experiment moments are left out, never merged into another arm. The leader reports the same
 ``max_experiments`` undeclared experiments with the most assignments
 (:func:`monitor.adapters.experiment_store.read_experiment_sums`).
@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from monitor.catalogue import KPI_PREFIX
 from monitor.contract.fields import DEFAULT_MAX_EXPERIMENTS
 from monitor.experiments.config import ExperimentSpec
 
@@ -34,8 +35,6 @@ __all__ = [
     "UNDECLARED",
     "Arm",
     "ExperimentBound",
-    "declared_arms",
-    "kept_kpis",
 ]
 
 MAX_VARIANTS = 20  # arms of one experiment with partials per batch: an A/B/n test has a handful
@@ -46,10 +45,33 @@ Arm = tuple[str, str]  # (experiment, variant)
 
 @dataclass(frozen=True)
 class ExperimentBound:
-    """The declared experiments (name -> the variants they declare) and the cap on the others."""
+    """The declared experiments (name -> the variants they declare), the KPI names they report,
+    and the cap on the other experiments."""
 
     declared: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     max_experiments: int = DEFAULT_MAX_EXPERIMENTS
+    declared_kpis: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, specs: Iterable[ExperimentSpec], max_experiments: int) -> ExperimentBound:
+        """The bound of the declared experiments ``specs``.
+
+        >>> spec = ExperimentSpec("ab", "m", "a", "b", primary_metric="kpi.revenue")
+        >>> bound = ExperimentBound.of([spec], 10)
+        >>> dict(bound.declared), sorted(bound.declared_kpis)
+        ({'ab': ('a', 'b')}, ['revenue'])
+        """
+        specs = tuple(specs)
+        return cls(
+            {s.name: (s.control, s.treatment) for s in specs},
+            max_experiments,
+            frozenset(
+                metric.removeprefix(KPI_PREFIX)
+                for s in specs
+                for metric in s.reported_metrics
+                if metric.startswith(KPI_PREFIX)
+            ),
+        )
 
     def kept_arms(self, arms: Iterable[Arm]) -> frozenset[Arm] | None:
         """The arms of one batch's assignments that keep their partials; None when all do.
@@ -83,25 +105,25 @@ class ExperimentBound:
             kept.update((experiment, v) for v, _ in ranked[: max(MAX_VARIANTS, len(named))])
         return frozenset(kept)
 
+    def kept_kpis(self, kpis: Iterable[Mapping[str, float]]) -> frozenset[str] | None:
+        """The KPI names of one batch's outcomes that keep their experiment moments: those the
+        declared experiments report, and the :data:`MAX_KPIS` most frequent others; None when all do.
+
+        >>> UNDECLARED.kept_kpis([{"revenue": 1.0}, {"revenue": 2.0, "clicks": 1.0}]) is None
+        True
+        >>> flood = [{f"k{i}": 1.0, f"j{i}": 1.0} for i in range(MAX_KPIS)] + [{"revenue": 1.0}]
+        >>> len(UNDECLARED.kept_kpis(flood)), "revenue" in UNDECLARED.kept_kpis(flood)
+        (50, False)
+        >>> "revenue" in ExperimentBound(declared_kpis=frozenset({"revenue"})).kept_kpis(flood)
+        True
+        """
+        counts = Counter(name for kpi in kpis for name in kpi if name not in self.declared_kpis)
+        if len(counts) <= MAX_KPIS:
+            return None
+        return self.declared_kpis | frozenset(
+            sorted(counts, key=lambda k: (-counts[k], k))[:MAX_KPIS]
+        )
+
 
 # No experiment declared, the default cap: what a fold uses when its caller names no bound.
 UNDECLARED = ExperimentBound()
-
-
-def kept_kpis(kpis: Iterable[Mapping[str, float]]) -> frozenset[str] | None:
-    """The KPI names of one batch's outcomes that keep their experiment moments; None when all do.
-
-    >>> kept_kpis([{"revenue": 1.0}, {"revenue": 2.0, "clicks": 1.0}]) is None
-    True
-    >>> len(kept_kpis({f"k{i}": 1.0} for i in range(MAX_KPIS + 5)))
-    50
-    """
-    counts = Counter(name for kpi in kpis for name in kpi)
-    if len(counts) <= MAX_KPIS:
-        return None
-    return frozenset(sorted(counts, key=lambda k: (-counts[k], k))[:MAX_KPIS])
-
-
-def declared_arms(specs: Iterable[ExperimentSpec]) -> dict[str, tuple[str, ...]]:
-    """Name -> (control, treatment) of declared experiment specs."""
-    return {s.name: (s.control, s.treatment) for s in specs}

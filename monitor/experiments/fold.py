@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from monitor.catalogue import KPI_PREFIX, OUTCOME_METRICS, experiment_metrics
 from monitor.contract.events import InferenceEvent
-from monitor.experiments.bound import UNDECLARED, ExperimentBound, kept_kpis
+from monitor.experiments.bound import UNDECLARED, ExperimentBound
 from monitor.experiments.stats import Moments
 from monitor.folding.partials import Partial
 from monitor.outcomes.fold import JoinedOutcome
@@ -178,7 +178,7 @@ def fold_experiment_outcomes(
     arms = bound.kept_arms((o.experiment, o.variant) for o in assigned)  # type: ignore[misc]  # both set
     if arms is not None:
         assigned = [o for o in assigned if (o.experiment, o.variant) in arms]
-    kpis = kept_kpis(o.kpi for o in assigned)
+    kpis = bound.kept_kpis(o.kpi for o in assigned)
     kept = kept_values((o.segment for o in assigned), segment_keys, max_segment_values)
     for o in assigned:
         if o.experiment is None or o.variant is None:  # never here: for the type checker

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.experiment_store import read_experiment_sums, reported_experiments
 from monitor.contract.events import InferenceEvent
-from monitor.experiments.bound import MAX_KPIS, MAX_VARIANTS, ExperimentBound, kept_kpis
+from monitor.experiments.bound import MAX_KPIS, MAX_VARIANTS, UNDECLARED, ExperimentBound
 from monitor.experiments.config import ExperimentSpec
 from monitor.experiments.fold import (
     ASSIGNED,
@@ -118,7 +118,24 @@ def test_kpi_names_past_their_cap_are_left_out_of_the_experiment_moments():
         if p.name.startswith("exp:kpi.")
     }
     assert len(names) == MAX_KPIS and "kpi.revenue" in names
-    assert kept_kpis([{"a": 1.0}] * 3) is None
+    assert UNDECLARED.kept_kpis([{"a": 1.0}] * 3) is None
+
+
+def test_a_kpi_a_declared_experiment_reports_is_kept_whatever_the_flood():
+    """A declared experiment's primary KPI, rarer in a batch than 50 made-up names, keeps its moments."""
+    flood = [  # 180 made-up names, three times each
+        outcome(i, {f"k{i % 60}": 1.0, f"j{i % 60}": 1.0, f"h{i % 60}": 1.0}) for i in range(180)
+    ]
+    rare = [outcome(1000 + i, {"revenue": 5.0}) for i in range(2)]
+    spec = ExperimentSpec("x", "m", "a", "b", primary_metric="kpi.revenue")
+
+    def kpis(bound: ExperimentBound) -> set[str]:
+        partials = fold_experiment_outcomes(flood + rare, W, bound=bound)
+        return {p.name.split(":")[1] for p in partials if p.name.startswith("exp:kpi.")}
+
+    assert "kpi.revenue" not in kpis(UNDECLARED)
+    assert "kpi.revenue" in kpis(ExperimentBound.of([spec], 50))
+    assert len(kpis(ExperimentBound.of([spec], 50))) == MAX_KPIS + 1
 
 
 def test_the_leader_reports_the_declared_and_the_most_assigned_others_and_says_what_it_left_out(
