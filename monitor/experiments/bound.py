@@ -8,10 +8,10 @@ one. Per batch, at most ``max_experiments`` experiments that ``MONITOR_EXPERIMEN
 declare keep their partials, the ones with the most assignments (ties: the smallest name); of each
 experiment at most :data:`MAX_VARIANTS` variants (a declared experiment's control and treatment
 always), and at most :data:`MAX_KPIS` KPI names, the most frequent, besides those a declared
-experiment reports. Declared experiments always keep theirs. Events past a bound still count everywhere else (traffic, drift, outcomes): only their
-experiment moments are left out, never merged into another arm. The leader reports the same
-``max_experiments`` undeclared experiments with the most assignments
-(:func:`monitor.adapters.experiment_store.read_experiment_sums`).
+experiment reports. Declared experiments always keep theirs. Events past a bound still count
+everywhere else (traffic, drift, outcomes): only their experiment moments are left out, never
+merged into another arm. The leader reports as many undeclared experiments, those with the most
+assignments stored (:func:`monitor.adapters.experiment_store.reported_experiments`).
 
 >>> bound = ExperimentBound({"ab": ("a", "b")}, max_experiments=1)
 >>> arms = [("ab", "a"), ("x", "1"), ("x", "2"), ("y", "1"), ("ab", "b")]
