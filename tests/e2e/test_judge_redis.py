@@ -29,7 +29,7 @@ from redis_support import (
     PasswordRedis,
     password_redis_server,
 )
-from tests_support import read_topic
+from tests_support import read_topic, wait_until
 
 from monitor.adapters.local_broker import LocalBroker
 
@@ -112,6 +112,13 @@ def test_a_password_refused_later_stops_the_judge_at_its_message_uncommitted(
             )
             try:
                 assert graded(broker.bootstrap, feedback, 1) == ["r1"]
+                # r1 done, its Redis writes after the grade's delivery included: the refusal
+                # must meet r2 (a password changed while r1's stats were written stopped at r1)
+                wait_until(
+                    lambda: committed(broker.bootstrap, f"t{unique}-judge", judge_topic) == 1,
+                    timeout=30,
+                    what="r1's offset committed",
+                )
                 with redis.admin() as admin:
                     admin.config_set("requirepass", "new-pw-secret")
                     admin.client_kill_filter(_type="normal")  # all but this one
