@@ -123,14 +123,13 @@ class Wiring:
             **self._instance_marker(s.redis_prefix("join")),
         )
         self.join_store.setup()
+        experiments = load_experiments(s.experiments) if s.experiments else ()
         self.outcome_stage = OutcomeStage(
             self.join_store,
             window_seconds=s.window_seconds,
             segment_keys=s.segment_keys,
-            covariates=experiment_covariates(s.experiments),
-            experiment_bound=ExperimentBound.of(
-                load_experiments(s.experiments) if s.experiments else (), s.max_experiments
-            ),
+            covariates=experiment_covariates(experiments),
+            experiment_bound=ExperimentBound.of(experiments, s.max_experiments),
             max_segment_values=s.max_segment_values,
         )
         self.detector_owner = DetectorOwner(

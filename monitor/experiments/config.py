@@ -23,7 +23,7 @@ input_tokens, output_tokens, or kpi.<name> for a KPI
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,11 +234,9 @@ def _spec(raw: Any) -> ExperimentSpec:
         raise ConfigError(f"experiment {name!r}: {exc}") from None
 
 
-def experiment_covariates(path: str | None) -> dict[str, str]:
-    """Experiment -> covariate feature of the declared experiments that have one (none without a file)."""
-    if not path:
-        return {}
-    return {s.name: s.covariate for s in load_experiments(path) if s.covariate}
+def experiment_covariates(specs: Iterable[ExperimentSpec]) -> dict[str, str]:
+    """Experiment -> covariate feature of the declared experiments that have one."""
+    return {s.name: s.covariate for s in specs if s.covariate}
 
 
 def load_experiments(path_or_text: str | Path) -> tuple[ExperimentSpec, ...]:
