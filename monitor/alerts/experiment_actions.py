@@ -34,6 +34,15 @@ The state keeps each experiment's firing alert, so the notification that closes 
 >>> [closing], state = experiment_alerts([replace(s, decision="continue")], state, now=300.0)
 >>> (closing.status, closing.starts_at, closing.ends_at, closing.summary == alerts[0].summary), state
 (('resolved', 100.0, 300.0, True), {})
+
+The same decision for another reason sends nothing, but the open alert (what Alertmanager's
+refresh posts, and what closes it later) says the current reason:
+
+>>> _, state = experiment_alerts([s], {}, now=100.0)
+>>> other = replace(s, reason="sample ratio mismatch, worse")
+>>> sent, state = experiment_alerts([other], state, now=200.0)
+>>> sent, state["prompt-v3"].summary, state["prompt-v3"].starts_at
+([], 'experiment prompt-v3: invalid (sample ratio mismatch, worse)', 100.0)
 """
 
 from __future__ import annotations
@@ -134,6 +143,10 @@ def experiment_alerts(
         fired = previous.get(s.experiment)
         before = "continue" if fired is None else decision_of(fired)
         if before == s.decision:
+            if isinstance(fired, Alert) and fired.evidence.get("reason") != s.reason:
+                # the same decision for another reason: the open alert says the current one, and
+                # Alertmanager's refresh carries it, with no new notification
+                state[s.experiment] = _alert(s, fired.model, fired.starts_at, runbook_url)
             continue
         model = models.get(s.experiment, "")
         new = _alert(s, model, now, runbook_url) if s.decision in EXPERIMENT_ACTIONS else None

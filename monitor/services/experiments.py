@@ -26,7 +26,6 @@ from monitor.adapters.named_state import read_state, write_state
 from monitor.alerts.experiment_actions import (
     EXPERIMENT_RUNBOOK,
     Fired,
-    decision_of,
     experiment_alerts,
 )
 from monitor.alerts.rules import resolve_runbook
@@ -82,12 +81,18 @@ class ExperimentResults:
         return [alert for alert in (self.fired or {}).values() if isinstance(alert, Alert)]
 
     def run(self, now: float) -> tuple[list[Report], list[Alert]]:
-        """Every reported experiment's report (the declared ones and the ``max_experiments`` others
-        with the most assignments), written to ``experiment_results``, and the alerts of changed
-        decisions."""
+        """Every reported experiment's report (the declared ones, the undeclared ones whose alert
+        fires, and the most assigned others up to ``max_experiments`` undeclared in all), written to
+        ``experiment_results``, and the alerts of changed decisions."""
         db = self.store.db
+        if self.fired is None:
+            self.fired = self._load()
+        declared = [s.name for s in self.specs]
+        # an undeclared experiment whose alert fires stays reported until its decision changes, so
+        # that experiments passing it in assignments cannot leave its page open for ever
+        firing = sorted(set(self.fired) - set(declared))
         names, left_out = reported_experiments(
-            self.store, db, [s.name for s in self.specs], self.max_experiments
+            self.store, db, [*declared, *firing], max(self.max_experiments - len(firing), 0)
         )
         if left_out and now - self.left_out_logged_at >= LEFT_OUT_LOG_INTERVAL:
             self.left_out_logged_at = now
@@ -103,22 +108,17 @@ class ExperimentResults:
             read_experiment_sums(self.store, db, only=names), self.specs, scopes=scopes
         )
         self.store.insert("experiment_results", result_rows(reports, now), RESULT_COLUMNS)
-        if self.fired is None:
-            self.fired = self._load()
-        fired = self.fired
+        models = {
+            **{name: scope.models[0] for name, scope in scopes.items() if scope.models},
+            **{s.name: s.model for s in self.specs if s.model},
+        }
         summaries = [s for _, s in reports]
-        alerts: list[Alert] = []
-        decided = {name: decision_of(alert) for name, alert in fired.items()}
-        if any(decided.get(s.experiment, "continue") != s.decision for s in summaries):
-            models = {
-                **{name: scope.models[0] for name, scope in scopes.items() if scope.models},
-                **{s.name: s.model for s in self.specs if s.model},
-            }
-            alerts, fired = experiment_alerts(summaries, fired, now, models, self.runbook_url)
+        alerts, fired = experiment_alerts(summaries, self.fired, now, models, self.runbook_url)
         if alerts:
             self.store.insert("alerts", [alert_row(a) for a in alerts], ALERT_COLUMNS)
             if self.record is not None:
                 self.record(alerts)
+        if fired != self.fired:  # a decision, or the reason of a firing one, changed
             self._save(fired)
             self.fired = fired
         return reports, alerts

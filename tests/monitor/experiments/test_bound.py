@@ -171,3 +171,66 @@ def test_the_leader_reports_the_declared_and_the_most_assigned_others_and_says_w
     [warning] = [r.getMessage() for r in caplog.records if "not reported" in r.getMessage()][:1]
     assert warning.startswith("5 experiment(s) seen in events are not reported")
     assert "MONITOR_MAX_EXPERIMENTS=3" in warning
+
+
+def write_experiment(store: ClickHouseStore, offset: int, name: str, completed: dict[str, float]):
+    """400 requests of experiment ``name`` in arms a and b, each arm's tasks completed at its rate."""
+    events, outcomes = [], []
+    for i in range(400):
+        arm = "a" if i % 2 else "b"
+        events.append(InferenceEvent(f"{name}-{i}", 61.0, "m", "v1", experiment=name, variant=arm))
+        outcomes.append(
+            JoinedOutcome(
+                f"{name}-{i}",
+                "m",
+                "v1",
+                61.0,
+                62.0,
+                experiment=name,
+                variant=arm,
+                task_completed=(i // 2) % 100 < completed[arm] * 100,
+            )
+        )
+    partials = fold_experiment_inferences(events, W) + fold_experiment_outcomes(outcomes, W)
+    store.write_batch({("inf", offset): (len(events), 500.0, partials)})
+
+
+def test_an_experiment_whose_alert_fires_stays_reported_until_its_decision_changes(chdb_dir):
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    write_experiment(store, 0, "decided", {"a": 0.3, "b": 0.9})
+    leader = ExperimentResults(store, [], max_experiments=1)
+    reports, [alert] = leader.run(now=1000.0)
+    assert [s.decision for _, s in reports] != ["continue"] and alert.status == "firing"
+    for k in range(3):  # three experiments with more assignments and no decision
+        write_experiment(store, k + 1, f"busy{k}", {"a": 0.5, "b": 0.5})
+        write_experiment(store, k + 10, f"busy{k}", {"a": 0.5, "b": 0.5})
+    reports, alerts = leader.run(now=1001.0)
+    # before: the most assigned took the one place, and the decided experiment's alert stayed open
+    assert [s.experiment for _, s in reports] == ["decided"] and alerts == []
+    assert [a.fingerprint for a in leader.open_alerts()] == [alert.fingerprint]
+    for offset in range(20, 40):  # the arms even out: no decision
+        write_experiment(store, offset, "decided", {"a": 0.6, "b": 0.6})
+    reports, [closed] = leader.run(now=1002.0)
+    assert (closed.fingerprint, closed.status) == (alert.fingerprint, "resolved")
+    assert leader.open_alerts() == []
+
+
+def test_a_firing_decision_with_a_new_reason_updates_its_open_alert_without_a_notification(
+    chdb_dir,
+):
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    write_experiment(store, 0, "decided", {"a": 0.3, "b": 0.9})
+    _, [fired] = ExperimentResults(store, []).run(now=1000.0)
+    write_experiment(store, 1, "decided", {"a": 0.5, "b": 0.7})  # still better, by less
+    reports, sent = ExperimentResults(store, []).run(now=2000.0)  # a new process: the saved state
+    [summary] = [s for _, s in reports]
+    assert sent == [] and summary.decision == fired.evidence["decision"]
+    assert summary.reason != fired.evidence["reason"]
+    leader = ExperimentResults(store, [])
+    leader.run(now=3000.0)
+    [open_alert] = leader.open_alerts()
+    # before: the fire-time reason stayed, beside a report giving another
+    assert open_alert.summary == f"experiment decided: {summary.decision} ({summary.reason})"
+    assert (open_alert.fingerprint, open_alert.starts_at) == (fired.fingerprint, 1000.0)
