@@ -24,14 +24,14 @@ import faust
 from mode import Service
 
 from monitor.adapters.client_security import kafka_client_options
-from monitor.adapters.kafka_refusals import broker_refusal
+from monitor.adapters.kafka_refusals import send_failure
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.topics import ensure_topics
 from monitor.contract.decode import Rejection
 from monitor.contract.dlq import dead_letter_key, dead_letter_record
 from monitor.contract.events import InferenceEvent
 from monitor.detectors.values import DetectorValues
-from monitor.errors import BrokerError, MonitorError, StoreRefused
+from monitor.errors import MonitorError, StoreRefused
 from monitor.folding.partials import Partial
 from monitor.folding.pipeline import BatchConfig, BatchOutput, FoldColumns, Position, RawMessage
 from monitor.services.drift import sample_records
@@ -132,10 +132,7 @@ class DeadLetters:
             for future in pending:  # delivered before the batch's offsets are written
                 await future
         except Exception as exc:
-            refused = broker_refusal(exc, "the dead letters", self.topic.get_topic_name())
-            raise refused or BrokerError(
-                f"dead letters not delivered: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise send_failure(exc, "dead letters", self.topic.get_topic_name()) from exc
         for message, rejection in rejections:
             self.metrics.rejected.labels(kind=message.kind, reason=rejection.reason).inc()
         self.metrics.dlq.inc(len(pending))

@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import faust
 
-from monitor.adapters.kafka_refusals import broker_refusal
+from monitor.adapters.kafka_refusals import send_failure
 from monitor.detectors.values import DetectorValues, decode_values, split_to_fit, values_key
-from monitor.errors import BrokerError, MonitorError, is_retryable
+from monitor.errors import MonitorError, is_retryable
 from monitor.services.detectors import DetectorBatch, ValuesMessage
 from monitor.services.ingest import IngestStopped, RetryPolicy
 from streams.observe import record_detections
@@ -45,10 +45,7 @@ def value_sender(topic: faust.TopicT) -> Callable[[Sequence[DetectorValues]], Aw
             for future in pending:
                 await future
         except Exception as exc:
-            refused = broker_refusal(exc, "the detector values", topic.get_topic_name())
-            raise refused or BrokerError(
-                f"detector values not delivered: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise send_failure(exc, "detector values", topic.get_topic_name()) from exc
 
     return send
 

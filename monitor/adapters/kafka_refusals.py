@@ -13,6 +13,11 @@ the Kafka broker refused the dead letters ([Error 29] TopicAuthorizationFailedEr
 principal needs Write and Describe on topic monitor.contract.dlq (docs/SECURITY.md, Kafka ACLs)
 >>> broker_refusal(KafkaConnectionError("no route to host"), "the dead letters", "t") is None
 True
+
+:func:`send_failure` is what a failed send raises: the refusal, else a retryable outage.
+
+>>> print(send_failure(KafkaConnectionError("no route to host"), "dead letters", "t"))
+dead letters not delivered: KafkaConnectionError: no route to host
 """
 
 from __future__ import annotations
@@ -27,9 +32,9 @@ from aiokafka.errors import (
     TransactionalIdAuthorizationFailed,
 )
 
-from monitor.errors import BrokerRefused
+from monitor.errors import BrokerError, BrokerRefused, MonitorError
 
-__all__ = ["broker_refusal"]
+__all__ = ["broker_refusal", "send_failure"]
 
 _SECURITY = "(docs/SECURITY.md, Kafka ACLs)"
 
@@ -69,6 +74,12 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+def _named(exc: BaseException) -> str:
+    """The error's type and text, the type once (aiokafka's texts often start with it)."""
+    name, detail = type(exc).__name__, str(exc).strip()
+    return detail if name in detail else f"{name}: {detail}" if detail else name
+
+
 def broker_refusal(exc: BaseException, doing: str, topic: str) -> BrokerRefused | None:
     """A :class:`BrokerRefused` naming what to fix when ``exc`` (or its cause) is a refusal of the
     worker's principal while ``doing`` something with ``topic``; None for anything else (an outage,
@@ -76,9 +87,14 @@ def broker_refusal(exc: BaseException, doing: str, topic: str) -> BrokerRefused 
     for cause in _causes(exc):
         for kind, fix in _FIXES:
             if isinstance(cause, kind):
-                name, detail = type(cause).__name__, str(cause).strip()
-                named = detail if name in detail else f"{name}: {detail}" if detail else name
                 return BrokerRefused(
-                    f"the Kafka broker refused {doing} ({named}): {fix.format(topic=topic)}"
+                    f"the Kafka broker refused {doing} ({_named(cause)}): {fix.format(topic=topic)}"
                 )
     return None
+
+
+def send_failure(exc: BaseException, what: str, topic: str) -> MonitorError:
+    """What a failed send of ``what`` to ``topic`` raises: :func:`broker_refusal` (the worker
+    stops), else a :class:`~monitor.errors.BrokerError` (retried)."""
+    refused = broker_refusal(exc, f"the {what}", topic)
+    return refused or BrokerError(f"{what} not delivered: {_named(exc)}")
