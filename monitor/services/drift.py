@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitor.adapters.drift_store import DriftStore
+from monitor.adapters.inserted_since import next_mark
 from monitor.drift.baseline import Baseline, build_baseline
 from monitor.drift.divergence import SeverityThresholds
 from monitor.drift.embedding_baseline import attach_embeddings, sample_embedding_fields
@@ -133,7 +134,7 @@ class DriftService:
 
         ``watermark`` (the closing watermark, which follows the wall clock when traffic stops)
         replaces the newest event time written when it is later."""
-        mark = now - 5.0
+        mark = next_mark(now)
         touched, written = self.store.touched_windows(self.since)
         watermark = max(written, watermark or 0.0)
         self.since = mark

@@ -22,6 +22,7 @@ from monitor.adapters.experiment_store import (
     reported_experiments,
     result_rows,
 )
+from monitor.adapters.inserted_since import inserted_since, next_mark
 from monitor.adapters.named_state import read_state, write_state
 from monitor.alerts.experiment_actions import (
     EXPERIMENT_RUNBOOK,
@@ -32,6 +33,7 @@ from monitor.alerts.rules import resolve_runbook
 from monitor.alerts.state import Alert
 from monitor.contract.fields import DEFAULT_MAX_EXPERIMENTS
 from monitor.experiments.config import ExperimentSpec
+from monitor.experiments.fold import EXPERIMENT_PREFIX
 from monitor.experiments.report import ExperimentSummary, MetricRow
 from monitor.experiments.results import experiment_reports
 from monitor.services.alerts import ALERT_COLUMNS, alert_row
@@ -63,6 +65,9 @@ class ExperimentResults:
         self.record = record
         self.runbook_url = resolve_runbook(EXPERIMENT_RUNBOOK, runbook_base_url)
         self.fired: Fired | None = None
+        # the last run's reports, and the mark of the partials it read (monitor.adapters.inserted_since)
+        self.reports: list[Report] | None = None
+        self.since = 0.0
 
     def _load(self) -> Fired:
         """Each experiment's firing alert (a bare decision where an earlier version saved one)."""
@@ -76,6 +81,11 @@ class ExperimentResults:
         document = {k: v if isinstance(v, str) else v.to_dict() for k, v in fired.items()}
         write_state(self.store, STATE_NAME, json.dumps(document))
 
+    def forget(self) -> None:
+        """Read the saved state again at the next run, and report afresh: another worker may have
+        led, and changed both, since this one last did."""
+        self.fired, self.reports = None, None
+
     def open_alerts(self) -> list[Alert]:
         """Each experiment's firing alert (none before the first run loaded the state)."""
         return [alert for alert in (self.fired or {}).values() if isinstance(alert, Alert)]
@@ -83,8 +93,15 @@ class ExperimentResults:
     def run(self, now: float) -> tuple[list[Report], list[Alert]]:
         """Every reported experiment's report (the declared ones, the undeclared ones whose alert
         fires, and the most assigned others up to ``max_experiments`` undeclared in all), written to
-        ``experiment_results``, and the alerts of changed decisions."""
+        ``experiment_results``, and the alerts of changed decisions. With no experiment partial
+        inserted since the last run, that run's reports again and nothing written: the sums, and
+        so every report and decision, are the same."""
         db = self.store.db
+        if self.reports is not None and not inserted_since(
+            self.store, db, EXPERIMENT_PREFIX, self.since
+        ):
+            return self.reports, []
+        mark = next_mark(now)
         if self.fired is None:
             self.fired = self._load()
         declared = [s.name for s in self.specs]
@@ -121,4 +138,5 @@ class ExperimentResults:
         if fired != self.fired:  # a decision, or the reason of a firing one, changed
             self._save(fired)
             self.fired = fired
+        self.reports, self.since = reports, mark
         return reports, alerts

@@ -14,6 +14,7 @@ import numpy as np
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.drift_store import DriftStore
+from monitor.adapters.inserted_since import next_mark
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.schema import PROPORTIONS, SKETCH_PREFIX
 from monitor.catalogue import OUTCOME_METRICS
@@ -83,7 +84,7 @@ class OutcomeWindows:
         self.since = 0.0
 
     def run(self, now: float) -> int:
-        mark = now - 5.0
+        mark = next_mark(now)
         windows = [
             float(w)
             for (w,) in self.store.query(

@@ -18,8 +18,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
+from monitor.adapters.inserted_since import inserted_since, next_mark
 from monitor.adapters.join_store import JoinStore
 from monitor.adapters.shadow_store import RESULT_COLUMNS, read_shadow_sums, result_rows
+from monitor.catalogue import SHADOW_PREFIX
 from monitor.drift.embeddings import Embedder, sampled
 from monitor.folding.pipeline import BatchOutput
 from monitor.shadow.fold import fold_pairs, pair_sums
@@ -142,13 +144,23 @@ class ShadowResults:
     def __init__(self, store: ClickHouseStore, margins: Mapping[str, float]) -> None:
         self.store = store
         self.margins = dict(margins)
+        # the last run's reports, and the mark of the partials it read (monitor.adapters.inserted_since)
+        self.reports: list[ShadowReport] | None = None
+        self.since = 0.0
 
     def run(self, now: float) -> list[ShadowReport]:
-        """Every comparison's report, written to ``shadow_results`` (latest row wins)."""
+        """Every comparison's report, written to ``shadow_results`` (latest row wins). With no
+        shadow partial inserted since the last run, that run's reports again and nothing written."""
+        db = self.store.db
+        if self.reports is not None and not inserted_since(
+            self.store, db, SHADOW_PREFIX, self.since
+        ):
+            return self.reports
+        mark = next_mark(now)
         reports = [
-            shadow_report(s, self.margins)
-            for s in pair_sums(read_shadow_sums(self.store, self.store.db))
+            shadow_report(s, self.margins) for s in pair_sums(read_shadow_sums(self.store, db))
         ]
         if reports:
             self.store.insert("shadow_results", result_rows(reports, now), RESULT_COLUMNS)
+        self.reports, self.since = reports, mark
         return reports
