@@ -20,6 +20,7 @@ import faust
 from monitor.adapters.alert_outbox import AlertOutbox
 from monitor.adapters.alert_sinks import AlertDeduplicator, AlertSink
 from monitor.adapters.client_security import redis_client_options
+from monitor.adapters.inserted_since import next_mark
 from monitor.adapters.join_store import JoinStore, MemoryJoinStore
 from monitor.adapters.leader_series import LeaderSeries
 from monitor.alerts.rules import configured_rules, judged_elsewhere, with_runbook_base
@@ -153,6 +154,7 @@ class LeaderJobs:
         self.metrics = wiring.metrics
         self.since = 0.0  # partials inserted from here on are not in metric windows yet
         self.assigned_at = time.time()  # the last rebalance
+        self.term_started = False  # whether this leadership's saved state has been read
         # run_worker opens the store (local owner or remote) before the app is built: these see the final one
         self.drift = DriftService(wiring.drift_store, s)
         self.outcome_windows = OutcomeWindows(wiring.store, s.stable_versions)
@@ -208,8 +210,10 @@ class LeaderJobs:
         await (await self.alerts_topic.send(key=key, value=value))
 
     async def note_rebalance(self, sender: Any, assigned: Any, **kwargs: Any) -> None:
-        """Remember when partitions were last assigned (faust passes ``assigned=`` by keyword)."""
+        """Remember when partitions were last assigned (faust passes ``assigned=`` by keyword);
+        the next refresh that leads starts a new term (:meth:`_start_term`)."""
         self.assigned_at = time.time()
+        self.term_started = False
 
     def closing_now(self) -> tuple[float, float | None]:
         """Blocking: the closing watermark (the newest event time written, or the wall clock once
@@ -237,12 +241,27 @@ class LeaderJobs:
             self._not_leading()
             return
         self.leader_series.leading(time.time())
+        if not self.term_started:
+            self._start_term()
         tick = await self._run_window_jobs()
         if tick is not None:
             await self._export(tick)
 
+    def _start_term(self) -> None:
+        """A worker that leads after a rebalance reads the leader's saved state again (the open
+        incidents, the experiments' firing alerts, the deliveries pending in the outbox): another
+        worker may have led meanwhile, fired and closed alerts, and died with deliveries pending.
+        From memory, the incidents it opened would fire again and the ones it closed never
+        resolve here, and its pending deliveries would wait for this worker's restart."""
+        self.alerts.forget()
+        self.experiments.forget()
+        self.delivery.recovered = False
+        self.term_started = True
+
     def _not_leading(self) -> None:
-        """Withdraw the leader-only series after the grace, and every worker's idle versions."""
+        """Withdraw the leader-only series after the grace, and every worker's idle versions; the
+        next refresh that leads starts a new term."""
+        self.term_started = False
         self.leader_series.not_leading(time.time())
         self.metrics.forget_idle_versions(
             time.time(), self.wiring.settings.metrics_version_ttl_seconds
@@ -252,7 +271,7 @@ class LeaderJobs:
         """The store jobs in order; on a store failure the refresh is logged, counted in
         ``store_errors{operation="window_jobs"}`` and exports nothing (``None``); the metric windows
         keep the mark of their last successful refresh."""
-        mark = time.time() - 5.0  # margin for clocks between store and worker
+        mark = next_mark(time.time())  # monitor.adapters.inserted_since
         try:
             if not self.delivery.recovered:  # deliveries a killed leader left pending in the outbox
                 await self.delivery.recover()

@@ -146,6 +146,11 @@ class AlertService:
         )
         write_state(self.store, STATE_NAME, state)
 
+    def forget(self) -> None:
+        """Read the saved state again at the next run: another worker may have led, and changed
+        it, since this one last did."""
+        self.evaluator = None
+
     def open_alerts(self) -> list[Alert]:
         """The firing alert of each open incident (none before the first run loaded the state)."""
         return list(self.evaluator.open.values()) if self.evaluator is not None else []
