@@ -51,6 +51,8 @@ def record_outcome_metrics(m: MonitorMetrics, result: OutcomeResult) -> None:
         m.outcome_positive.labels(*labels).inc(total.numerator)
     for delay in result.join_delays:
         m.join_delay.observe(max(delay, 0.0))
+    if result.assignments_left_out:
+        m.experiment_assignments_left_out.inc(result.assignments_left_out)
 
 
 def record_detections(m: MonitorMetrics, batch: DetectorBatch) -> None:

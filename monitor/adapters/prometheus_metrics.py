@@ -247,6 +247,12 @@ class MonitorMetrics:
             ["store"],
             registry=registry,
         )
+        self.experiment_assignments_left_out = Counter(
+            "monitor_experiment_assignments_left_out_total",
+            "Experiment assignments whose experiment partials a batch's bound left out "
+            "(MONITOR_MAX_EXPERIMENTS undeclared experiments, 20 variants each)",
+            registry=registry,
+        )
         self.join_delay = Histogram(
             "monitor_join_delay_seconds",
             "Feedback time minus inference time of joined pairs",

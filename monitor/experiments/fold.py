@@ -35,6 +35,7 @@ from monitor.segments import DEFAULT_MAX_SEGMENT_VALUES, kept_values, segment_la
 __all__ = [
     "ASSIGNED",
     "EXPERIMENT_PREFIX",
+    "assigned_count",
     "bucket",
     "covariate_value",
     "fold_experiment_inferences",
@@ -62,6 +63,17 @@ def parse_bucket(value: str) -> tuple[str, str, str]:
     """(experiment, variant, segment) of a bucket."""
     experiment, variant, segment = value.split("\t", 2)
     return experiment, variant, segment
+
+
+def assigned_count(partials: Iterable[Partial]) -> float:
+    """The assignments the partials count (each once: the all-traffic segment ``''``).
+
+    >>> events = [InferenceEvent(f"r{i}", 61.0, "m", "v1", experiment="x", variant="ab"[i % 2],
+    ...                          segment={"region": "eu"}) for i in range(5)]
+    >>> assigned_count(fold_experiment_inferences(events, 60, segment_keys=["region"]))
+    5.0
+    """
+    return sum(p.count for p in partials if p.name == ASSIGNED and parse_bucket(p.bucket)[2] == "")
 
 
 class _Sums:

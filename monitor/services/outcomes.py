@@ -16,6 +16,7 @@ from monitor.adapters.schema import OUTCOME_PREFIX
 from monitor.detectors.values import DetectorValues, merged, offset_end
 from monitor.experiments.bound import UNDECLARED, ExperimentBound
 from monitor.experiments.fold import (
+    assigned_count,
     covariate_value,
     fold_experiment_inferences,
     fold_experiment_outcomes,
@@ -58,6 +59,8 @@ class OutcomeResult:
     values: list[DetectorValues] = field(default_factory=list)  # for the detector owners
     join_delays: list[float] = field(default_factory=list)
     refused: list[RefusedFeedback] = field(default_factory=list)  # taken out of the batch
+    # on-time assignments whose experiment partials the per-batch bound left out
+    assignments_left_out: int = 0
 
 
 def _outcome_partials(
@@ -166,9 +169,13 @@ class OutcomeStage:
             )
             if source.kind == "inference":
                 on_time = [e for e, too_late in zip(source.valid, late) if not too_late]
-                source.partials += fold_experiment_inferences(
+                assigned = fold_experiment_inferences(
                     on_time, self.window, keys, self.covariates, cap, self.experiment_bound
                 )
+                source.partials += assigned
+                result.assignments_left_out += sum(
+                    e.experiment is not None and e.variant is not None for e in on_time
+                ) - int(assigned_count(assigned))
             result.outcomes += outcomes
             result.join_delays += [o.feedback_time - o.inference_time for o in outcomes]
             result.values += _values(topic, partition, source, outcomes, positions)

@@ -9,11 +9,15 @@ import logging
 import uuid
 from collections import Counter
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.experiment_store import read_experiment_sums, reported_experiments
+from monitor.adapters.memory_join_store import MemoryJoinStore
+from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.contract.events import InferenceEvent
 from monitor.experiments.bound import MAX_KPIS, MAX_VARIANTS, UNDECLARED, ExperimentBound
 from monitor.experiments.config import ExperimentSpec
@@ -23,8 +27,11 @@ from monitor.experiments.fold import (
     fold_experiment_outcomes,
     parse_bucket,
 )
+from monitor.folding.pipeline import BatchConfig, RawMessage, process_batch
 from monitor.outcomes.fold import JoinedOutcome
 from monitor.services.experiments import ExperimentResults
+from monitor.services.outcomes import OutcomeStage
+from streams.observe import record_outcome_metrics
 
 W = 60
 arms_strategy = st.lists(
@@ -234,3 +241,39 @@ def test_a_firing_decision_with_a_new_reason_updates_its_open_alert_without_a_no
     # before: the fire-time reason stayed, beside a report giving another
     assert open_alert.summary == f"experiment decided: {summary.decision} ({summary.reason})"
     assert (open_alert.fingerprint, open_alert.starts_at) == (fired.fingerprint, 1000.0)
+
+
+def test_the_assignments_a_batch_leaves_out_are_counted_for_prometheus():
+    sizes = {"big": 30, "mid": 20, "small": 7}  # with a cap of one, mid and small are left out
+    events = [
+        {
+            "request_id": f"{x}{i}",
+            "timestamp": 990.0,
+            "model": "m",
+            "model_version": "v1",
+            "experiment": x,
+            "variant": "ab"[i % 2],
+        }
+        for x, n in sizes.items()
+        for i in range(n)
+    ]
+    events.append({"request_id": "plain", "timestamp": 990.0, "model": "m", "model_version": "v1"})
+    cfg = BatchConfig(
+        window_seconds=60, allowed_lateness=0, max_future_skew=300, now=1000.0, min_event_time=0
+    )
+    out = process_batch([RawMessage("inf", 0, 0, orjson.dumps(events), "inference")], {}, cfg)
+    stage = OutcomeStage(
+        MemoryJoinStore(), window_seconds=60, experiment_bound=ExperimentBound(max_experiments=1)
+    )
+    result = stage.process(out, now=1000.0)
+    assert result.assignments_left_out == sizes["mid"] + sizes["small"]
+    metrics = MonitorMetrics(CollectorRegistry())
+    record_outcome_metrics(metrics, result)
+    counted = metrics.registry.get_sample_value("monitor_experiment_assignments_left_out_total")
+    assert counted == 27
+    # nothing left out under the default cap: the counter does not move
+    out = process_batch([RawMessage("inf", 0, 1, orjson.dumps(events), "inference")], {}, cfg)
+    record_outcome_metrics(
+        metrics, OutcomeStage(MemoryJoinStore(), window_seconds=60).process(out, 1000.0)
+    )
+    assert metrics.registry.get_sample_value("monitor_experiment_assignments_left_out_total") == 27
