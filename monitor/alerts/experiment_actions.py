@@ -35,14 +35,19 @@ The state keeps each experiment's firing alert, so the notification that closes 
 >>> (closing.status, closing.starts_at, closing.ends_at, closing.summary == alerts[0].summary), state
 (('resolved', 100.0, 300.0, True), {})
 
-The same decision for another reason sends nothing, but the open alert (what Alertmanager's
-refresh posts, and what closes it later) says the current reason:
+The same decision for another cause (another guardrail harmed, the primary metric now) sends
+nothing, but the open alert (what Alertmanager's refresh posts, what the store's incident row
+says, and what closes it later) takes the current reason; an effect that only moved keeps it:
 
->>> _, state = experiment_alerts([s], {}, now=100.0)
->>> other = replace(s, reason="sample ratio mismatch, worse")
+>>> stop = replace(s, decision="stop", reason="guardrail latency_ms harmed: +15 (interval +2 to +28)")
+>>> _, state = experiment_alerts([stop], {}, now=100.0)
+>>> moved = replace(stop, reason="guardrail latency_ms harmed: +16 (interval +3 to +29)")
+>>> experiment_alerts([moved], state, now=150.0) == ([], state)
+True
+>>> other = replace(stop, reason="guardrail human_takeover harmed: +0.11 (interval +0.09 to +0.13)")
 >>> sent, state = experiment_alerts([other], state, now=200.0)
->>> sent, state["prompt-v3"].summary, state["prompt-v3"].starts_at
-([], 'experiment prompt-v3: invalid (sample ratio mismatch, worse)', 100.0)
+>>> sent, state["prompt-v3"].summary.split(" (")[1], state["prompt-v3"].starts_at
+([], 'guardrail human_takeover harmed: +0.11', 100.0)
 """
 
 from __future__ import annotations
@@ -53,7 +58,14 @@ from dataclasses import replace
 from monitor.alerts.state import Alert, fingerprint
 from monitor.experiments.report import ExperimentSummary
 
-__all__ = ["EXPERIMENT_ACTIONS", "EXPERIMENT_RUNBOOK", "Fired", "decision_of", "experiment_alerts"]
+__all__ = [
+    "EXPERIMENT_ACTIONS",
+    "EXPERIMENT_RUNBOOK",
+    "Fired",
+    "cause",
+    "decision_of",
+    "experiment_alerts",
+]
 
 EXPERIMENT_RUNBOOK = "docs/alerts.md#experiments"
 
@@ -121,6 +133,15 @@ def _alert(s: ExperimentSummary, model: str, now: float, runbook_url: str) -> Al
     return replace(alert, fingerprint=fingerprint(rule, f"experiment:{s.experiment}", s.treatment))
 
 
+def cause(reason: str) -> str:
+    """What a decision's reason names, without its figures (which move with every batch).
+
+    >>> cause("guardrail latency_ms harmed: +15 (interval +2 to +28, margin 0)")
+    'guardrail latency_ms harmed'
+    """
+    return reason.split(":", 1)[0]
+
+
 def decision_of(fired: Alert | str) -> str:
     """The decision a saved experiment alert (or a bare decision, saved by an earlier version) is for."""
     return fired if isinstance(fired, str) else str(fired.evidence.get("decision", "continue"))
@@ -143,9 +164,9 @@ def experiment_alerts(
         fired = previous.get(s.experiment)
         before = "continue" if fired is None else decision_of(fired)
         if before == s.decision:
-            if isinstance(fired, Alert) and fired.evidence.get("reason") != s.reason:
-                # the same decision for another reason: the open alert says the current one, and
-                # Alertmanager's refresh carries it, with no new notification
+            if isinstance(fired, Alert) and cause(str(fired.evidence.get("reason", ""))) != cause(
+                s.reason
+            ):  # the open alert says the current cause, with no new notification
                 state[s.experiment] = _alert(s, fired.model, fired.starts_at, runbook_url)
             continue
         model = models.get(s.experiment, "")

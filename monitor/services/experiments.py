@@ -135,8 +135,27 @@ class ExperimentResults:
             self.store.insert("alerts", [alert_row(a) for a in alerts], ALERT_COLUMNS)
             if self.record is not None:
                 self.record(alerts)
-        if fired != self.fired:  # a decision, or the reason of a firing one, changed
+        restated = _restated(self.fired, fired)
+        if restated:  # the incident's row says its current cause; nobody is notified
+            self.store.insert("alerts", [alert_row(a) for a in restated], ALERT_COLUMNS)
+        if fired != self.fired:  # a decision, or the cause of a firing one, changed
             self._save(fired)
             self.fired = fired
         self.reports, self.since = reports, mark
         return reports, alerts
+
+
+def _restated(before: Fired, after: Fired) -> list[Alert]:
+    """The open alerts of ``after`` that restate one of ``before`` (the same incident: fingerprint
+    and start) with another text."""
+    out = []
+    for name, alert in after.items():
+        old = before.get(name)
+        if (
+            isinstance(alert, Alert)
+            and isinstance(old, Alert)
+            and (old.fingerprint, old.starts_at) == (alert.fingerprint, alert.starts_at)
+            and old != alert
+        ):
+            out.append(alert)
+    return out

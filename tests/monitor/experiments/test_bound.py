@@ -223,24 +223,65 @@ def test_an_experiment_whose_alert_fires_stays_reported_until_its_decision_chang
     assert leader.open_alerts() == []
 
 
-def test_a_firing_decision_with_a_new_reason_updates_its_open_alert_without_a_notification(
+def write_guarded(store: ClickHouseStore, offset: int, latency: dict, takeover: dict) -> None:
+    """400 requests of experiment "guarded" in arms a (control) and b: each arm's latency in ms,
+    and its share of human takeovers."""
+    events, outcomes = [], []
+    for i in range(400):
+        arm, k = ("a" if i % 2 else "b"), (i // 2) % 100
+        rid = f"g{offset}-{i}"
+        events.append(
+            InferenceEvent(
+                rid,
+                61.0,
+                "m",
+                "v1",
+                latency_ms=latency[arm] + k % 7,
+                experiment="guarded",
+                variant=arm,
+            )
+        )
+        outcomes.append(
+            JoinedOutcome(
+                rid,
+                "m",
+                "v1",
+                61.0,
+                62.0,
+                experiment="guarded",
+                variant=arm,
+                human_takeover=k < takeover[arm] * 100,
+            )
+        )
+    partials = fold_experiment_inferences(events, W) + fold_experiment_outcomes(outcomes, W)
+    store.write_batch({("inf", offset): (len(events), 500.0, partials)})
+
+
+def test_a_firing_decision_with_another_cause_restates_its_open_alert_without_a_notification(
     chdb_dir,
 ):
     store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
     store.migrate()
-    write_experiment(store, 0, "decided", {"a": 0.3, "b": 0.9})
+    write_guarded(store, 0, latency={"a": 500, "b": 560}, takeover={"a": 0.1, "b": 0.1})
     _, [fired] = ExperimentResults(store, []).run(now=1000.0)
-    write_experiment(store, 1, "decided", {"a": 0.5, "b": 0.7})  # still better, by less
+    assert fired.evidence["reason"].startswith("guardrail latency_ms harmed")
+    for offset in range(1, 4):  # b's latency evens out while its takeovers rise
+        write_guarded(store, offset, latency={"a": 500, "b": 480}, takeover={"a": 0.1, "b": 0.4})
     reports, sent = ExperimentResults(store, []).run(now=2000.0)  # a new process: the saved state
     [summary] = [s for _, s in reports]
-    assert sent == [] and summary.decision == fired.evidence["decision"]
-    assert summary.reason != fired.evidence["reason"]
+    assert sent == [] and summary.decision == fired.evidence["decision"] == "stop"
+    assert summary.reason.startswith("guardrail human_takeover harmed")
     leader = ExperimentResults(store, [])
     leader.run(now=3000.0)
     [open_alert] = leader.open_alerts()
-    # before: the fire-time reason stayed, beside a report giving another
-    assert open_alert.summary == f"experiment decided: {summary.decision} ({summary.reason})"
+    # before: the fire-time cause stayed, beside a report giving another
+    assert open_alert.summary == f"experiment guarded: stop ({summary.reason})"
     assert (open_alert.fingerprint, open_alert.starts_at) == (fired.fingerprint, 1000.0)
+    rows = store.query(
+        f"SELECT status, summary FROM {store.db}.alerts FINAL WHERE fingerprint = {{f:String}}",
+        {"f": fired.fingerprint},
+    ).rows
+    assert rows == [("firing", open_alert.summary)]  # one incident row, stating the current cause
 
 
 def test_the_assignments_a_batch_leaves_out_are_counted_for_prometheus():
