@@ -36,8 +36,9 @@ The state keeps each experiment's firing alert, so the notification that closes 
 (('resolved', 100.0, 300.0, True), {})
 
 The same decision for another cause (another guardrail harmed, the primary metric now) sends
-nothing, but the open alert (what Alertmanager's refresh posts, what the store's incident row
-says, and what closes it later) takes the current reason; an effect that only moved keeps it:
+nothing, but the open alert (what the leader posts to Alertmanager again, what the store's
+incident row says, and what closes it later) takes the current reason; an effect that only moved
+keeps it:
 
 >>> stop = replace(s, decision="stop", reason="guardrail latency_ms harmed: +15 (interval +2 to +28)")
 >>> _, state = experiment_alerts([stop], {}, now=100.0)

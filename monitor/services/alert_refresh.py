@@ -8,7 +8,9 @@ The leader re-posts every open incident's firing alert each ``every`` seconds: t
 ``startsAt``, so Alertmanager only moves the end (no new notification); a worker that stops
 re-posting lets its alerts expire ``resolve_timeout`` after the last one. A worker that becomes the
 leader (the previous one died, or it restarted) re-posts at once the open alerts it has not posted
-itself: it cannot know when they were last posted.
+itself: it cannot know when they were last posted. An open alert whose text changed (an
+experiment's stop whose harmed guardrail is now another) is re-posted at once: Alertmanager takes
+the new annotations under the same labels, and notifies no one for them.
 """
 
 from __future__ import annotations
@@ -42,21 +44,30 @@ class AlertmanagerRefresh:
             raise ValueError(f"every: {every!r} is not a positive number of seconds")
         self.sinks = [sink for sink in sinks if isinstance(sink, AlertmanagerSink)]
         self.every = every
-        self._posted: dict[str, float] = {}  # delivery key -> when it was last posted
+        # delivery key -> when it was last posted, and the summary it said
+        self._posted: dict[str, tuple[float, str]] = {}
 
     async def refresh(
         self, open_alerts: Sequence[Alert], now: float, delivered: Sequence[Alert] = ()
     ) -> int:
         """Re-post the open firing alerts last posted ``every`` or more ago, or never by this
-        worker; ``delivered``: the alerts this refresh's delivery has just sent. How many were due."""
+        worker, or with another summary; ``delivered``: the alerts this refresh's delivery has
+        just sent. How many were due."""
         if not self.sinks:
             return 0
         firing = {delivery_key(a): a for a in open_alerts if a.status == "firing"}
-        just_sent = {delivery_key(a) for a in delivered}
+        just_sent = {delivery_key(a): a.summary for a in delivered}
         self._posted = {
-            key: self._posted.get(key, now if key in just_sent else -math.inf) for key in firing
+            key: self._posted.get(
+                key, (now, just_sent[key]) if key in just_sent else (-math.inf, "")
+            )
+            for key in firing
         }
-        due = [a for key, a in firing.items() if now - self._posted[key] >= self.every]
+        due = [
+            a
+            for key, a in firing.items()
+            if now - self._posted[key][0] >= self.every or self._posted[key][1] != a.summary
+        ]
         for alert in due:
             for sink in self.sinks:
                 try:
@@ -64,5 +75,5 @@ class AlertmanagerRefresh:
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                     # the next refresh tries again, long before Alertmanager's timeout
                     log.warning("alertmanager refresh of %s failed: %s", alert.rule, exc)
-            self._posted[delivery_key(alert)] = now
+            self._posted[delivery_key(alert)] = (now, alert.summary)
         return len(due)

@@ -7,6 +7,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -97,6 +98,33 @@ def test_a_new_leader_reposts_at_once_what_the_previous_one_posted(
 
     assert asyncio.run(scenario()) == [1, 0]  # at once, then only an hour later
     assert active_rules(alertmanager_url) == {"traffic_drop"}
+
+
+def annotations(url: str) -> dict[str, str]:
+    """Summary of each alertname Alertmanager holds."""
+    with urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=5) as response:
+        return {a["labels"]["alertname"]: a["annotations"]["summary"] for a in json.load(response)}
+
+
+def test_an_open_alert_whose_summary_changed_is_reposted_at_once(alertmanager_url: str) -> None:
+    """An experiment's stop whose harmed guardrail is now another restates its open alert; before,
+    Alertmanager kept the old summary until the hourly re-post."""
+    before = firing("experiment_stop")
+    after = replace(before, summary="experiment x: stop (guardrail human_takeover harmed)")
+    sink = AlertmanagerSink(alertmanager_url)
+    refresh = AlertmanagerRefresh([sink], every=3600.0)
+
+    async def scenario() -> list[int]:
+        await sink.send(before)  # the delivery posts it when it fires
+        reposted = [await refresh.refresh([before], time.time(), delivered=[before])]
+        reposted.append(await refresh.refresh([before], time.time()))
+        reposted.append(await refresh.refresh([after], time.time()))  # restated
+        reposted.append(await refresh.refresh([after], time.time()))
+        await sink.close()
+        return reposted
+
+    assert asyncio.run(scenario()) == [0, 0, 1, 0]
+    assert annotations(alertmanager_url) == {"experiment_stop": after.summary}
 
 
 def test_resolved_and_closed_alerts_are_not_reposted() -> None:
