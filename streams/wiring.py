@@ -25,6 +25,7 @@ from monitor.adapters.client_security import (
 )
 from monitor.adapters.drift_store import DriftStore
 from monitor.adapters.embedders import load_embedder
+from monitor.adapters.inserted_since import clock_skew, skew_warning
 from monitor.adapters.join_store import JoinStore, RedisJoinStore, make_join_store
 from monitor.adapters.listen_check import local_url
 from monitor.adapters.named_state import read_state, write_state
@@ -218,6 +219,9 @@ class Wiring:
         self.store.connect()
         self.store.migrate()
         self.owns_store = True
+        skewed = skew_warning(clock_skew(self.store))
+        if skewed:
+            log.warning("%s", skewed)
         self.queries = ReadOnlyQueries(
             self.settings.clickhouse_url,
             QueryLimits(

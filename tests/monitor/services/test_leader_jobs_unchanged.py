@@ -9,7 +9,7 @@ import time
 import uuid
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
-from monitor.adapters.inserted_since import CLOCK_MARGIN
+from monitor.adapters.inserted_since import CLOCK_MARGIN, clock_skew, skew_warning
 from monitor.contract.events import InferenceEvent
 from monitor.experiments.fold import fold_experiment_inferences
 from monitor.services.experiments import ExperimentResults
@@ -84,3 +84,11 @@ def test_shadow_reports_are_read_again_only_after_new_shadow_partials(chdb_dir):
     store.write_batch({("inf", 1): (40, 500.0, fold_pairs(pairs, W))})
     [later] = leader.run(settled())
     assert later.pairs == 80 and rows(store, "shadow_results") == 2 * written
+
+
+def test_an_embedded_store_keeps_this_process_clock_and_a_store_behind_is_named(chdb_dir):
+    """The jobs' marks are the worker's clock less 5 s: a store clock further behind would hide the
+    newest partials from them, so a worker measures it at start and says so."""
+    skew = clock_skew(new_store(chdb_dir))
+    assert abs(skew) < 1.0 and skew_warning(skew) is None
+    assert "12.5 s behind" in (skew_warning(-12.5) or "")
