@@ -9,13 +9,23 @@ from typing import Any
 
 import typer
 
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, StoreError
 from monitor.experiments.formatting import effect_parts, precision_for
+from monitor.judge.stats import PairKey, PairStats, PairSummary
+from monitor.settings import Settings
 from monitor.shadow.report import ShadowReport
 from monitor.tools.cli_options import ConfigOption, FormatOption
 from monitor.tools.cli_support import Format, print_rows
 
-__all__ = ["REPORT_COLUMNS", "metric_cells", "report_dict", "shadow_app"]
+__all__ = [
+    "JUDGE_COLUMNS",
+    "REPORT_COLUMNS",
+    "judge_line",
+    "judge_summaries",
+    "metric_cells",
+    "report_dict",
+    "shadow_app",
+]
 
 shadow_app = typer.Typer(help="Shadow deployments compared with production.", no_args_is_help=True)
 
@@ -46,6 +56,9 @@ TABLE_COLUMNS = (
     "reason",
 )
 METRIC_COLUMNS = ("metric", "n", "value", "diff", "ci_low", "ci_high", "margin", "status")
+# The LLM judge's pairwise verdicts of the same comparison (``monitor judge``, read from
+# MONITOR_REDIS_URL's Redis under MONITOR_APP_ID); None where no judge has compared them.
+JUDGE_COLUMNS = ("judge_pairs", "judge_win_rate", "judge_lc_win_rate", "judge_flip_rate")
 
 
 def _clean(value: Any) -> Any:
@@ -72,11 +85,61 @@ def metric_cells(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def report_dict(r: ShadowReport) -> dict[str, Any]:
-    """One report row; ``metrics`` lists each metric's mean paired difference and always-valid interval."""
+def report_dict(r: ShadowReport, judge: PairSummary | None = None) -> dict[str, Any]:
+    """One report row; ``metrics`` lists each metric's mean paired difference and always-valid
+    interval; the ``judge_*`` columns the judge's :class:`PairSummary` of the same versions."""
     row = {c: _clean(getattr(r, c)) for c in REPORT_COLUMNS}
+    row.update(dict.fromkeys(JUDGE_COLUMNS))
+    if judge is not None and judge.pairs:
+        row.update(
+            judge_pairs=judge.pairs,
+            judge_win_rate=_clean(judge.win_rate),
+            judge_lc_win_rate=_clean(judge.lc_win_rate),
+            judge_flip_rate=_clean(judge.flip_rate),
+        )
     row["metrics"] = [{c: _clean(getattr(d, c)) for c in METRIC_COLUMNS} for d in r.metrics]
     return row
+
+
+def judge_line(row: dict[str, Any]) -> str:
+    """What the table prints under a comparison the judge has verdicts of.
+
+    >>> print(judge_line({"judge_pairs": 200, "judge_win_rate": 0.6125, "judge_lc_win_rate": 0.55,
+    ...                   "judge_flip_rate": 0.02}))
+    LLM judge: shadow preferred in 61% of 200 pairs (length-controlled 55%, order flips 2%)
+    """
+    lc = row["judge_lc_win_rate"]
+    return (
+        f"LLM judge: shadow preferred in {row['judge_win_rate']:.0%} of {row['judge_pairs']} pairs "
+        f"(length-controlled {'n/a' if lc is None else f'{lc:.0%}'}, "
+        f"order flips {row['judge_flip_rate']:.0%})"
+    )
+
+
+def judge_summaries(settings: Settings) -> dict[PairKey, PairSummary]:
+    """The judge's pairwise summaries in MONITOR_REDIS_URL's Redis (empty without Redis); a Redis
+    that does not answer is said on stderr, and the report goes on without them."""
+    if not settings.redis_dsn:
+        return {}
+    from monitor.tools.judge import stats_journal
+
+    journal = stats_journal(settings)
+    if journal is None:
+        return {}
+    try:
+        pairs, _ = journal.load()
+    except StoreError as exc:
+        typer.echo(f"warning: the judge's verdicts are not shown: {exc}", err=True)
+        return {}
+    finally:
+        journal.close()
+    out = {}
+    for key, items in pairs.items():
+        stats = PairStats()
+        for verdict, length_delta, weight in items:
+            stats.add(verdict, length_delta, weight)
+        out[key] = stats.summary()
+    return out
 
 
 @shadow_app.command("report")
@@ -107,11 +170,15 @@ def shadow_report_command(
             f"--model {model!r}: no shadow answer paired with production yet; "
             f"models with shadow traffic: {', '.join(known) or 'none yet'}"
         )
-    rows = [report_dict(r) for r in reports]
+    judged = judge_summaries(settings)
+    rows = [
+        report_dict(r, judged.get((r.model, r.production_version, r.shadow_version)))
+        for r in reports
+    ]
     if fmt is Format.json:
         typer.echo(json.dumps(rows, indent=1))
         return
-    columns = TABLE_COLUMNS if fmt is Format.table else REPORT_COLUMNS
+    columns = TABLE_COLUMNS if fmt is Format.table else (*REPORT_COLUMNS, *JUDGE_COLUMNS)
     print_rows(
         list(columns),
         [[row[c] for c in columns] for row in rows],
@@ -128,3 +195,5 @@ def shadow_report_command(
                 title=f"{r.shadow_version} minus {r.production_version} (margins: {declared})",
                 numeric=("value", "diff", "ci_low", "ci_high"),
             )
+            if row["judge_pairs"]:
+                typer.echo(judge_line(row))

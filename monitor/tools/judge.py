@@ -56,7 +56,7 @@ from monitor.redact import mask_url
 from monitor.services.judge import JudgeConfig, JudgeRunner
 from monitor.settings import JUDGE_REDIS_KEYS, Settings, parse_duration
 
-__all__ = ["build_runner", "run_judge"]
+__all__ = ["build_runner", "run_judge", "stats_journal"]
 
 log = logging.getLogger("monitor.judge")
 
@@ -95,7 +95,7 @@ def build_runner(settings: Settings, registry: CollectorRegistry) -> tuple[Judge
         metrics,
         rate_limit=RateLimit(s.judge_requests_per_second, s.judge_burst),
         budget=DailyBudget(s.judge_daily_tokens, _token_ledger(s)),
-        journal=_stats_journal(s),
+        journal=stats_journal(s),
         buffer=_request_buffer(s, buffer_ttl_seconds),
     )
     return runner, client
@@ -109,7 +109,7 @@ def _token_ledger(s: Settings) -> RedisTokenLedger | None:
     return RedisTokenLedger(s.redis_dsn, s.redis_prefix("judge:tokens"), redis_client_options(s))
 
 
-def _stats_journal(s: Settings) -> RedisStatsJournal | None:
+def stats_journal(s: Settings) -> RedisStatsJournal | None:
     """The win rates' and κ's observations in MONITOR_REDIS_URL's Redis, read back by the next
     runner of this app id; None (this process's memory) without Redis."""
     if not s.redis_dsn:

@@ -13,8 +13,11 @@ import numpy as np
 from deploy_names import SHADOW_PANELS, clickhouse_panels
 from tests_support import inference, reader_for, wait_until
 
+from monitor.adapters.judge_journal import RedisStatsJournal
 from monitor.adapters.producer import EventProducer
 from monitor.drift.embeddings import sampled
+from monitor.judge.pairwise import pair_verdict
+from monitor.settings import Settings
 
 N = 1000  # production requests of model m, each mirrored to two shadow versions
 WINDOWS = (
@@ -112,7 +115,9 @@ def _complete(env: dict[str, str]) -> dict[str, dict] | None:
     return rows if {v: r["pairs"] for v, r in rows.items()} == {"v3": N, "v4": N} else None
 
 
-def test_shadow_candidates_are_compared_and_leave_production_unchanged(deployment, start_worker):
+def test_shadow_candidates_are_compared_and_leave_production_unchanged(
+    deployment, start_worker, redis_url
+):
     worker = start_worker()
     env = {**deployment.env(), "MONITOR_WEB_PORT": str(worker.web_port)}
     _publish(deployment.broker.bootstrap, deployment.topics)
@@ -141,6 +146,26 @@ def test_shadow_candidates_are_compared_and_leave_production_unchanged(deploymen
     assert v3["semantic_similarity"] < v4["semantic_similarity"] - 0.03, semantic
     latency = next(d for d in v3["metrics"] if d["metric"] == "latency_ms")
     assert latency["ci_low"] < 10 < latency["ci_high"] and latency["status"] == "within"
+    assert v3["judge_pairs"] is None  # no judge has compared them (no MONITOR_REDIS_URL here)
+
+    # The LLM judge's verdicts of v3 against v2 (what `monitor judge` keeps in Redis) join the
+    # report of the same versions; v4, never judged, has none.
+    judge_env = {**env, "MONITOR_REDIS_URL": redis_url}
+    journal = RedisStatsJournal(
+        redis_url, Settings(app_id=env["MONITOR_APP_ID"]).redis_prefix("judge:stats")
+    )
+    for i in range(40):  # the shadow preferred in 3 of 4 pairs, and no order flip
+        journal.add_pair(
+            ("m", "v2", "v3"), pair_verdict("B", "A") if i % 4 else pair_verdict("A", "B"), 0.0, 1.0
+        )
+    journal.close()
+    judged = {r["shadow_version"]: r for r in json.loads(_report(judge_env).stdout)}
+    assert (judged["v3"]["judge_pairs"], judged["v3"]["judge_win_rate"]) == (40, 0.75)
+    assert judged["v3"]["judge_flip_rate"] == 0.0 and judged["v4"]["judge_pairs"] is None
+    table = _report(judge_env, fmt="table").stdout
+    assert "LLM judge: shadow preferred in 75% of 40 pairs" in table
+    gone = _report({**env, "MONITOR_REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert gone.returncode == 0 and "the judge's verdicts are not shown" in gone.stderr
 
     # The same production events with and without shadow traffic give the same metric windows.
     reader = reader_for(worker)
