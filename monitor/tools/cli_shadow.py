@@ -108,11 +108,14 @@ def judge_line(row: dict[str, Any]) -> str:
     ...                   "judge_flip_rate": 0.02}))
     LLM judge: shadow preferred in 61% of 200 pairs (length-controlled 55%, order flips 2%)
     """
-    lc = row["judge_lc_win_rate"]
+
+    def share(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.0%}"
+
     return (
-        f"LLM judge: shadow preferred in {row['judge_win_rate']:.0%} of {row['judge_pairs']} pairs "
-        f"(length-controlled {'n/a' if lc is None else f'{lc:.0%}'}, "
-        f"order flips {row['judge_flip_rate']:.0%})"
+        f"LLM judge: shadow preferred in {share(row['judge_win_rate'])} of {row['judge_pairs']} "
+        f"pairs (length-controlled {share(row['judge_lc_win_rate'])}, "
+        f"order flips {share(row['judge_flip_rate'])})"
     )
 
 
