@@ -27,7 +27,6 @@ from monitor.alerts.rules import configured_rules, judged_elsewhere, with_runboo
 from monitor.alerts.state import Alert
 from monitor.drift.windows import DriftRow
 from monitor.errors import MonitorError, StoreRefused
-from monitor.experiments.config import load_experiments
 from monitor.folding.windows import closing_watermark
 from monitor.services.alert_delivery import AlertDelivery, build_sinks
 from monitor.services.alert_refresh import AlertmanagerRefresh
@@ -169,7 +168,7 @@ class LeaderJobs:
         self.alertmanager_refresh = AlertmanagerRefresh(sinks)
         self.experiments = ExperimentResults(
             wiring.store,
-            load_experiments(s.experiments) if s.experiments else (),
+            wiring.experiments,
             record=self.delivery.record,
             runbook_base_url=s.runbook_base_url,
             max_experiments=s.max_experiments,

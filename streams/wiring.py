@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -41,7 +42,7 @@ from monitor.adapters.store_secret import issue_secret, secret_path
 from monitor.drift.embeddings import Embedder
 from monitor.errors import StoreError
 from monitor.experiments.bound import ExperimentBound
-from monitor.experiments.config import experiment_covariates, load_experiments
+from monitor.experiments.config import ExperimentSpec, experiment_covariates, load_experiments
 from monitor.folding.pipeline import Position
 from monitor.services.detectors import DetectorOwner
 from monitor.services.ingest import IngestHealth
@@ -99,6 +100,13 @@ class Wiring:
     def drift_store(self) -> DriftStore:
         return DriftStore(self.store)
 
+    @cached_property
+    def experiments(self) -> tuple[ExperimentSpec, ...]:
+        """MONITOR_EXPERIMENTS, loaded once: the outcome stage's bound and covariates, and the
+        leader's reports, read the same specs."""
+        s = self.settings
+        return load_experiments(s.experiments) if s.experiments else ()
+
     def _instance_marker(self, prefix: str) -> dict[str, Any]:
         """The Redis instance marker the workers last saw under ``prefix``, and how to save the next:
         a worker that starts after Redis lost its data sees the reset too."""
@@ -124,13 +132,12 @@ class Wiring:
             **self._instance_marker(s.redis_prefix("join")),
         )
         self.join_store.setup()
-        experiments = load_experiments(s.experiments) if s.experiments else ()
         self.outcome_stage = OutcomeStage(
             self.join_store,
             window_seconds=s.window_seconds,
             segment_keys=s.segment_keys,
-            covariates=experiment_covariates(experiments),
-            experiment_bound=ExperimentBound.of(experiments, s.max_experiments),
+            covariates=experiment_covariates(self.experiments),
+            experiment_bound=ExperimentBound.of(self.experiments, s.max_experiments),
             max_segment_values=s.max_segment_values,
         )
         self.detector_owner = DetectorOwner(

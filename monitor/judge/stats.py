@@ -19,6 +19,7 @@ Bounded: each keeps its last ``max_items`` observations (a sliding sample of rec
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -54,6 +55,12 @@ class PairStats:
 
     def add(self, verdict: PairVerdict, length_delta: float, weight: float) -> None:
         self._items.append((verdict, float(length_delta), float(weight)))
+
+    def extend(self, items: Iterable[tuple[PairVerdict, float, float]]) -> PairStats:
+        """Add ``(verdict, length delta, weight)`` observations (a journal's, read back); returns self."""
+        for verdict, length_delta, weight in items:
+            self.add(verdict, length_delta, weight)
+        return self
 
     def summary(self) -> PairSummary:
         verdicts = [v for v, _, _ in self._items]

@@ -193,9 +193,7 @@ class JudgeRunner:
             log.warning("judge statistics start empty: %s", exc)
             return
         for key, items in pairs.items():
-            stats = self.pairs.setdefault(key, PairStats())
-            for verdict, delta, weight in items:
-                stats.add(verdict, delta, weight)
+            self.pairs.setdefault(key, PairStats()).extend(items)
         for judge_model, labels in agreement.items():
             agreed = self.agreement.setdefault(judge_model, AgreementStats())
             for judge, human in labels:

@@ -168,14 +168,17 @@ class OutcomeStage:
                 counted, self.window, keys, cap, self.experiment_bound
             )
             if source.kind == "inference":
-                on_time = [e for e, too_late in zip(source.valid, late) if not too_late]
+                # the on-time events in an experiment: the fold's input, and what it can leave out
+                in_experiment = [
+                    e
+                    for e, too_late in zip(source.valid, late)
+                    if not too_late and e.experiment is not None and e.variant is not None
+                ]
                 assigned = fold_experiment_inferences(
-                    on_time, self.window, keys, self.covariates, cap, self.experiment_bound
+                    in_experiment, self.window, keys, self.covariates, cap, self.experiment_bound
                 )
                 source.partials += assigned
-                result.assignments_left_out += sum(
-                    e.experiment is not None and e.variant is not None for e in on_time
-                ) - int(assigned_count(assigned))
+                result.assignments_left_out += len(in_experiment) - int(assigned_count(assigned))
             result.outcomes += outcomes
             result.join_delays += [o.feedback_time - o.inference_time for o in outcomes]
             result.values += _values(topic, partition, source, outcomes, positions)

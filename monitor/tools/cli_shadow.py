@@ -136,13 +136,7 @@ def judge_summaries(settings: Settings) -> dict[PairKey, PairSummary]:
         return {}
     finally:
         journal.close()
-    out = {}
-    for key, items in pairs.items():
-        stats = PairStats()
-        for verdict, length_delta, weight in items:
-            stats.add(verdict, length_delta, weight)
-        out[key] = stats.summary()
-    return out
+    return {key: PairStats().extend(items).summary() for key, items in pairs.items()}
 
 
 @shadow_app.command("report")
