@@ -24,11 +24,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from river import drift
-from river.drift import binary
 
+from monitor.detectors.lazy_import import import_lazily
 from monitor.errors import ConfigError, MonitorError
 from monitor.outcomes.evidence import detection_evidence
+
+# river.drift imports KSWIN, which imports scipy.stats: most of a second of CPU at every worker start
+# for a detector only the opt-in evidence set runs. It is loaded when KSWIN first tests a window.
+import_lazily("scipy.stats")
+from river import drift  # after the lazy scipy.stats above
+from river.drift import binary
 
 __all__ = [
     "DEFAULT_SPECS",
