@@ -27,6 +27,10 @@ from monitor.errors import StoreError
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# The e2e workers' MONITOR_REFRESH_INTERVAL: an idle leader's refresh is a dozen store queries, a
+# tenth of a core at 0.5 s, most of what a test's worker costs while it waits.
+E2E_REFRESH_SECONDS = 1.0
+
 # Statements /query must refuse: they write, change settings, reach files, the network or processes.
 # {secret} is a readable file, {out} a path that must not appear, {port} a loopback listener.
 REFUSED_STATEMENTS = [

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests_support import delete_redis_keys
+from tests_support import E2E_REFRESH_SECONDS, delete_redis_keys
 
 from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.topics import ensure_topics
@@ -44,7 +44,7 @@ class Deployment:
             "MONITOR_WINDOW": self.window,
             "MONITOR_PARTITIONS": str(self.partitions),
             "MONITOR_SESSION_TIMEOUT": "6",
-            "MONITOR_REFRESH_INTERVAL": "0.5",
+            "MONITOR_REFRESH_INTERVAL": str(E2E_REFRESH_SECONDS),
             "MONITOR_BATCH_WITHIN": "0.2",
             **extra,
         }

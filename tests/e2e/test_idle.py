@@ -8,7 +8,7 @@ import json
 import time
 
 import numpy as np
-from tests_support import Receiver, build_baseline, reader_for, wait_until
+from tests_support import E2E_REFRESH_SECONDS, Receiver, build_baseline, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
 
@@ -80,7 +80,7 @@ def test_traffic_stops_last_window_scored_and_traffic_drop_fires_then_resolves(
         last = live_traffic(deployment, 2.5 * WINDOW, 0)
         last_window = last // WINDOW * WINDOW
         # nothing passes the last window's end: only the idle timeout closes it
-        bound = last_window + WINDOW + IDLE + 0.5 - time.time()  # + lateness (0) + one refresh
+        bound = last_window + WINDOW + IDLE + E2E_REFRESH_SECONDS - time.time()  # + lateness 0
         wait_until(
             lambda: (
                 reader.query(

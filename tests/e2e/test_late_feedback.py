@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests_support import reader_for, wait_until
+from tests_support import E2E_REFRESH_SECONDS, reader_for, wait_until
 
 from monitor.adapters.producer import EventProducer
 
@@ -109,7 +109,7 @@ def test_feedback_after_the_close_is_judged_after_the_delay(deployment, start_wo
         timeout=60,
         what="the feedback to be written",
     )
-    time.sleep(2.0)  # four of the leader's runs (MONITOR_REFRESH_INTERVAL 0.5 s)
+    time.sleep(4 * E2E_REFRESH_SECONDS)  # four of the leader's runs
     assert reader.query("SELECT count() FROM monitor.alerts").rows == [(0,)]
     # feedback of another request moves the feedback topic's clock (and the closing watermark)
     # past window 0's end + lateness + delay

@@ -8,7 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests_support import inference, missing_service, reader_for, wait_until
+from tests_support import (
+    E2E_REFRESH_SECONDS,
+    inference,
+    missing_service,
+    reader_for,
+    wait_until,
+)
 from tls_support import Stunnel, make_certificates, other_free_port
 
 from monitor.adapters.client_security import kafka_client_options
@@ -79,7 +85,7 @@ def test_a_worker_consumes_and_dead_letters_over_mutual_tls(
             "MONITOR_WINDOW": "60s",
             "MONITOR_PARTITIONS": "2",
             "MONITOR_SESSION_TIMEOUT": "6",
-            "MONITOR_REFRESH_INTERVAL": "0.5",
+            "MONITOR_REFRESH_INTERVAL": str(E2E_REFRESH_SECONDS),
             "MONITOR_BATCH_WITHIN": "0.2",
             **security,
         },
