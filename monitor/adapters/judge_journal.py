@@ -16,11 +16,13 @@ from typing import Any
 
 import orjson
 
+from monitor.adapters.client_security import redis_client_options
 from monitor.adapters.redis_calls import RedisCalls
 from monitor.judge.pairwise import PairVerdict
-from monitor.judge.stats import MAX_ITEMS, PairKey
+from monitor.judge.stats import MAX_ITEMS, PairKey, PairStats, PairSummary
+from monitor.settings import Settings
 
-__all__ = ["KEEP_SECONDS", "RedisStatsJournal"]
+__all__ = ["KEEP_SECONDS", "RedisStatsJournal", "pair_summaries", "stats_journal"]
 
 KEEP_SECONDS = 30 * 86400  # a month without a verdict: the comparison is over
 _WINNERS = frozenset({"production", "shadow", "tie"})
@@ -85,6 +87,28 @@ class RedisStatsJournal:
 
     def close(self) -> None:
         self._calls.close()
+
+
+def stats_journal(s: Settings) -> RedisStatsJournal | None:
+    """The win rates' and κ's observations in MONITOR_REDIS_URL's Redis under MONITOR_APP_ID, where
+    ``monitor judge`` keeps them and its next runner, the shadow report and the dashboard read them;
+    None (a runner's own memory) without Redis."""
+    if not s.redis_dsn:
+        return None
+    return RedisStatsJournal(s.redis_dsn, s.redis_prefix("judge:stats"), redis_client_options(s))
+
+
+def pair_summaries(s: Settings) -> dict[PairKey, PairSummary]:
+    """The judge's summary of each comparison it has verdicts of (empty without Redis);
+    :class:`StoreError` when Redis does not answer."""
+    journal = stats_journal(s)
+    if journal is None:
+        return {}
+    try:
+        pairs, _ = journal.load()
+    finally:
+        journal.close()
+    return {key: PairStats().extend(items).summary() for key, items in pairs.items()}
 
 
 def _texts(values: Any) -> list[str]:

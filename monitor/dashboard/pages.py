@@ -21,6 +21,7 @@ from monitor.dashboard.svg import (
     line_chart,
 )
 from monitor.experiments.formatting import effect_parts, format_p, p_value_text, precision_for
+from monitor.judge.stats import PairKey, PairSummary, judge_sentence
 
 __all__ = [
     "PAGES",
@@ -214,8 +215,23 @@ def _effect_cells(diff: Any, low: Any, high: Any) -> str:
     return f"<td>{shown}</td><td>[{lo}, {hi}]</td>"
 
 
-def shadow_section(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Shadow comparisons: each metric's paired difference with its always-valid interval and the verdict."""
+def shadow_section(
+    rows: Sequence[Mapping[str, Any]],
+    judged: Mapping[PairKey, PairSummary] | None = None,
+    judge_error: str | None = None,
+) -> str:
+    """Shadow comparisons: each metric's paired difference with its always-valid interval and the
+    verdict; under them, the LLM judge's verdicts of the same versions (``judged``, from
+    MONITOR_REDIS_URL's Redis) or why they are not shown (``judge_error``).
+
+    >>> row = {"model": "chat", "production_version": "v1", "shadow_version": "v2", "metric": "",
+    ...        "n": 40, "diff": None, "ci_low": None, "ci_high": None, "margin": None,
+    ...        "status": "", "verdict": "not_worse", "reason": "every metric within its margin"}
+    >>> judged = {("chat", "v1", "v2"): PairSummary(40, 0.75, 0.7, 0.0, 0.0)}
+    >>> html = shadow_section([row], judged)
+    >>> html[html.index('<ul class="judge"'):]
+    '<ul class="judge" id="judge"><li>chat v1 → v2: LLM judge: shadow preferred in 75% of 40 pairs (length-controlled 70%, order flips 0%)</li></ul>'
+    """
     if not rows:
         return '<h2>Shadow comparisons</h2><p class="empty" id="no-shadow">no shadow comparisons yet</p>'
     body = "".join(
@@ -229,7 +245,24 @@ def shadow_section(rows: Sequence[Mapping[str, Any]]) -> str:
         '<h2>Shadow comparisons</h2><table class="metrics" id="shadow"><thead><tr><th>model</th><th>versions</th>'
         "<th>metric</th><th>pairs</th><th>difference</th><th>always-valid interval</th><th>margin</th>"
         f"<th>status</th><th>verdict</th></tr></thead><tbody>{body}</tbody></table>"
+        + _judge_verdicts(rows, judged or {}, judge_error)
     )
+
+
+def _judge_verdicts(
+    rows: Sequence[Mapping[str, Any]], judged: Mapping[PairKey, PairSummary], error: str | None
+) -> str:
+    """One line per comparison shown that the judge has verdicts of, or why none are shown."""
+    if error is not None:
+        return f'<p class="empty" id="judge-unavailable">the LLM judge\'s verdicts are not shown: {esc(error)}</p>'
+    keys = dict.fromkeys((r["model"], r["production_version"], r["shadow_version"]) for r in rows)
+    items = "".join(
+        f"<li>{esc(model)} {esc(production)} → {esc(shadow)}: "
+        f"{esc(judge_sentence(s.pairs, s.win_rate, s.lc_win_rate, s.flip_rate))}</li>"
+        for model, production, shadow in keys
+        if (s := judged.get((model, production, shadow))) is not None and s.pairs
+    )
+    return f'<ul class="judge" id="judge">{items}</ul>' if items else ""
 
 
 def _metric_row(m: data.ExperimentMetric) -> str:

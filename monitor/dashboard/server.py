@@ -7,7 +7,7 @@ without ``unsafe-inline``: the script and stylesheet are files of this package.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from importlib import resources
 from typing import Any, cast
@@ -18,6 +18,7 @@ from monitor.dashboard import data, pages
 from monitor.dashboard.filters import Filters
 from monitor.dashboard.svg import esc
 from monitor.errors import MonitorError
+from monitor.judge.stats import PairKey, PairSummary
 
 __all__ = ["CSP", "STATIC_FILES", "NamedReader", "dashboard_routes", "run_ui"]
 
@@ -39,7 +40,23 @@ _HEADERS = {
 }
 
 
-def _body(reader: Any, path: str, f: Filters) -> tuple[str, str, list[tuple[str, str, str]]]:
+# The LLM judge's pairwise summaries (monitor.adapters.judge_journal.pair_summaries of the settings)
+JudgeSummaries = Callable[[], Mapping[PairKey, PairSummary]]
+
+
+def _judged(judge: JudgeSummaries | None) -> tuple[Mapping[PairKey, PairSummary], str | None]:
+    """The judge's summaries, or none and why (a Redis that does not answer leaves the page up)."""
+    if judge is None:
+        return {}, None
+    try:
+        return judge(), None
+    except MonitorError as exc:
+        return {}, str(exc)
+
+
+def _body(
+    reader: Any, path: str, f: Filters, judge: JudgeSummaries | None = None
+) -> tuple[str, str, list[tuple[str, str, str]]]:
     dims, stamp = data.dimensions(reader), data.freshness(reader)
     if path == "/drift":
         body = pages.drift_page(data.drift_cells(reader, f), f, data.histogram(reader, f))
@@ -47,7 +64,7 @@ def _body(reader: Any, path: str, f: Filters) -> tuple[str, str, list[tuple[str,
         body = pages.alerts_page(data.alerts(reader, f))
     elif path == "/experiments":
         body = pages.experiments_page(data.experiments(reader, f)) + pages.shadow_section(
-            data.shadow_rows(reader, f)
+            data.shadow_rows(reader, f), *_judged(judge)
         )
     else:
         body = pages.overview_page(data.overview(reader, f), data.markers(reader, f))
@@ -58,11 +75,13 @@ def dashboard_routes(
     reader: Any | None,
     executor: Executor | None,
     unavailable: Callable[[], str] | None = None,
+    judge: JudgeSummaries | None = None,
 ) -> list[web.RouteDef]:
     """Routes of the pages, ``/api/stamp`` (what live refresh polls) and the static files.
 
     ``reader`` is the store (``Reader``); None answers 409 with ``unavailable()`` (a worker that does
-    not own the store names the one that does).
+    not own the store names the one that does). ``judge`` reads the LLM judge's verdicts the
+    shadow comparisons show (None: no MONITOR_REDIS_URL, none shown).
     """
 
     async def run(fn: Callable[..., Any], *args: Any) -> Any:
@@ -77,7 +96,7 @@ def dashboard_routes(
             return refused(request)
         f = Filters.from_query(request.query)
         try:
-            body, stamp, dims = await run(_body, reader, request.path, f)
+            body, stamp, dims = await run(_body, reader, request.path, f, judge)
         except MonitorError as exc:
             body, stamp, dims = f'<p class="error">the store did not answer: {esc(exc)}</p>', "", []
         html = pages.layout(request.path, f, dims, body, stamp)
@@ -114,10 +133,12 @@ def run_ui(
     listening: Callable[[int], None],
     *,
     secure_cookie: bool = False,
+    judge: JudgeSummaries | None = None,
 ) -> None:
     """``monitor ui``: serve the dashboard of ``reader`` on ``host:port`` until interrupted.
 
-    ``listening`` is called with the port bound, once the server listens (port 0 is any free one).
+    ``listening`` is called with the port bound, once the server listens (port 0 is any free one);
+    ``judge`` as in :func:`dashboard_routes`.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -128,7 +149,8 @@ def run_ui(
         app.middlewares.append(
             cast(Any, token_middleware(token, secure_cookie=secure_cookie))
         )  # an aiohttp @middleware function
-    app.add_routes(dashboard_routes(reader, ThreadPoolExecutor(1, thread_name_prefix="ui")))
+    executor = ThreadPoolExecutor(1, thread_name_prefix="ui")
+    app.add_routes(dashboard_routes(reader, executor, judge=judge))
     try:
         asyncio.run(_serve(app, host, port, listening))
     except (web.GracefulExit, KeyboardInterrupt):  # Ctrl-C or SIGTERM: a clean stop, as run_app's

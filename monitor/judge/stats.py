@@ -29,7 +29,14 @@ from monitor.judge.agreement import Kappa, cohen_kappa
 from monitor.judge.length_control import length_controlled_win_rate
 from monitor.judge.pairwise import PairVerdict, flip_rate, preference_value
 
-__all__ = ["AgreementStats", "PairKey", "PairStats", "PairSummary", "StatsJournal"]
+__all__ = [
+    "AgreementStats",
+    "PairKey",
+    "PairStats",
+    "PairSummary",
+    "StatsJournal",
+    "judge_sentence",
+]
 
 PairKey = tuple[str, str, str]  # model, production version, shadow version
 
@@ -45,6 +52,27 @@ class PairSummary:
     lc_win_rate: float
     flip_rate: float
     length_slope: float
+
+
+def judge_sentence(
+    pairs: int, win_rate: float | None, lc_win_rate: float | None, flip_rate: float | None
+) -> str:
+    """What a shadow report says of the judge's verdicts of one comparison (``monitor shadow
+    report``'s table, the dashboard); a rate the verdicts do not define (None, NaN) is ``n/a``.
+
+    >>> print(judge_sentence(200, 0.6125, 0.55, 0.02))
+    LLM judge: shadow preferred in 61% of 200 pairs (length-controlled 55%, order flips 2%)
+    >>> judge_sentence(3, 0.5, float("nan"), None).split("(")[1]
+    'length-controlled n/a, order flips n/a)'
+    """
+
+    def share(value: float | None) -> str:
+        return "n/a" if value is None or not np.isfinite(value) else f"{value:.0%}"
+
+    return (
+        f"LLM judge: shadow preferred in {share(win_rate)} of {pairs} pairs "
+        f"(length-controlled {share(lc_win_rate)}, order flips {share(flip_rate)})"
+    )
 
 
 class PairStats:

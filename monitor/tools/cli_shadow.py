@@ -11,7 +11,7 @@ import typer
 
 from monitor.errors import ConfigError, StoreError
 from monitor.experiments.formatting import effect_parts, precision_for
-from monitor.judge.stats import PairKey, PairStats, PairSummary
+from monitor.judge.stats import PairKey, PairSummary, judge_sentence
 from monitor.settings import Settings
 from monitor.shadow.report import ShadowReport
 from monitor.tools.cli_options import ConfigOption, FormatOption
@@ -108,35 +108,19 @@ def judge_line(row: dict[str, Any]) -> str:
     ...                   "judge_flip_rate": 0.02}))
     LLM judge: shadow preferred in 61% of 200 pairs (length-controlled 55%, order flips 2%)
     """
-
-    def share(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.0%}"
-
-    return (
-        f"LLM judge: shadow preferred in {share(row['judge_win_rate'])} of {row['judge_pairs']} "
-        f"pairs (length-controlled {share(row['judge_lc_win_rate'])}, "
-        f"order flips {share(row['judge_flip_rate'])})"
-    )
+    return judge_sentence(*(row[c] for c in JUDGE_COLUMNS))
 
 
 def judge_summaries(settings: Settings) -> dict[PairKey, PairSummary]:
     """The judge's pairwise summaries in MONITOR_REDIS_URL's Redis (empty without Redis); a Redis
     that does not answer is said on stderr, and the report goes on without them."""
-    if not settings.redis_dsn:
-        return {}
-    from monitor.tools.judge import stats_journal
+    from monitor.adapters.judge_journal import pair_summaries
 
-    journal = stats_journal(settings)
-    if journal is None:
-        return {}
     try:
-        pairs, _ = journal.load()
+        return pair_summaries(settings)
     except StoreError as exc:
         typer.echo(f"warning: the judge's verdicts are not shown: {exc}", err=True)
         return {}
-    finally:
-        journal.close()
-    return {key: PairStats().extend(items).summary() for key, items in pairs.items()}
 
 
 @shadow_app.command("report")

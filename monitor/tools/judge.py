@@ -38,7 +38,7 @@ from monitor.adapters.broker_check import broker_errors, check_broker
 from monitor.adapters.client_security import kafka_client_options, redis_client_options
 from monitor.adapters.judge_buffer import RedisRequestBuffer
 from monitor.adapters.judge_client import ChatClient, JudgeKeyRefused
-from monitor.adapters.judge_journal import RedisStatsJournal
+from monitor.adapters.judge_journal import stats_journal
 from monitor.adapters.judge_ledger import RedisTokenLedger
 from monitor.adapters.listen_check import check_listen
 from monitor.adapters.producer import partition_for
@@ -56,7 +56,7 @@ from monitor.redact import mask_url
 from monitor.services.judge import JudgeConfig, JudgeRunner
 from monitor.settings import JUDGE_REDIS_KEYS, Settings, parse_duration
 
-__all__ = ["build_runner", "run_judge", "stats_journal"]
+__all__ = ["build_runner", "run_judge"]
 
 log = logging.getLogger("monitor.judge")
 
@@ -107,14 +107,6 @@ def _token_ledger(s: Settings) -> RedisTokenLedger | None:
     if not s.redis_dsn:
         return None
     return RedisTokenLedger(s.redis_dsn, s.redis_prefix("judge:tokens"), redis_client_options(s))
-
-
-def stats_journal(s: Settings) -> RedisStatsJournal | None:
-    """The win rates' and κ's observations in MONITOR_REDIS_URL's Redis, read back by the next
-    runner of this app id; None (this process's memory) without Redis."""
-    if not s.redis_dsn:
-        return None
-    return RedisStatsJournal(s.redis_dsn, s.redis_prefix("judge:stats"), redis_client_options(s))
 
 
 def _request_buffer(s: Settings, ttl_seconds: float) -> RedisRequestBuffer | None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import numpy as np
 from deploy_names import SHADOW_PANELS, clickhouse_panels
@@ -103,6 +106,28 @@ def _report(
     )
 
 
+def _experiments_page(env: dict[str, str]) -> str:
+    """The dashboard's experiments page, served by ``monitor ui`` with ``env`` (on any free port)."""
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "ui", "--port", "0"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert ui.stdout is not None
+        line = ui.stdout.readline()
+        listening = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert listening, line
+        url = f"http://127.0.0.1:{listening[1]}/experiments?model=m"
+        with urllib.request.urlopen(url, timeout=60) as page:
+            return page.read().decode()
+    finally:
+        ui.send_signal(signal.SIGINT)
+        ui.communicate(timeout=30)
+
+
 def _in_sample(request_id: str) -> bool:
     return bool(sampled([request_id], 0.25)[0])
 
@@ -166,6 +191,18 @@ def test_shadow_candidates_are_compared_and_leave_production_unchanged(
     assert "LLM judge: shadow preferred in 75% of 40 pairs" in table
     gone = _report({**env, "MONITOR_REDIS_URL": "redis://127.0.0.1:1/0"})
     assert gone.returncode == 0 and "the judge's verdicts are not shown" in gone.stderr
+    # the dashboard's shadow comparisons say the same under the versions the judge compared
+    page = _experiments_page(judge_env)
+    judge_list = page[page.index('<ul class="judge" id="judge">') :].split("</ul>")[0]
+    assert re.findall(r"<li>(.*?)</li>", judge_list) == [
+        (
+            "m v2 → v3: LLM judge: shadow preferred in 75% of 40 pairs "
+            "(length-controlled 75%, order flips 0%)"
+        )
+    ], judge_list
+    unanswered = _experiments_page({**env, "MONITOR_REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert 'id="shadow"' in unanswered and 'id="judge"' not in unanswered
+    assert "the LLM judge's verdicts are not shown" in unanswered, unanswered[-2000:]
 
     # The same production events with and without shadow traffic give the same metric windows.
     reader = reader_for(worker)

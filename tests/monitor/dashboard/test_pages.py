@@ -222,3 +222,27 @@ def test_a_superseded_alert_shows_its_successor_not_resolved() -> None:
         "<strong>superseded by satisfaction_drop_vs_previous_version (rollback)</strong>" in first
     )
     assert second.startswith("status-resolved ") and "<strong>resolved</strong>" in second
+
+
+def test_the_judge_line_follows_only_the_comparisons_shown_and_says_why_it_is_missing() -> None:
+    from monitor.judge.stats import PairSummary
+
+    shown = {**_shadow("x"), "model": "chat", "production_version": "v1", "shadow_version": EVIL}
+    judged = {
+        ("chat", "v1", EVIL): PairSummary(12, 0.5, float("nan"), 0.25, 0.0),
+        ("chat", "v1", "v9"): PairSummary(30, 0.9, 0.9, 0.0, 0.0),  # not a comparison shown
+        ("other", "v1", "v2"): PairSummary(0, float("nan"), float("nan"), float("nan"), 0.0),
+    }
+    html = pages.shadow_section([shown, {**shown, "metric": "latency_ms"}], judged)
+    items = re.findall(r"<li>(.*?)</li>", html)
+    assert items == [
+        (
+            "chat v1 → &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&quot;&#x27;&amp;: LLM judge: "
+            "shadow preferred in 50% of 12 pairs (length-controlled n/a, order flips 25%)"
+        )
+    ]
+    assert "<script>" not in html
+    assert 'id="judge"' not in pages.shadow_section([shown], {})  # no verdicts: no list
+    missing = pages.shadow_section([shown], {}, judge_error=EVIL)
+    assert "the LLM judge's verdicts are not shown: &lt;script&gt;" in missing
+    assert 'id="judge-unavailable"' in missing and "<script>" not in missing
