@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -312,6 +313,36 @@ def monitor_cli(
     if check:
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return done
+
+
+@dataclass
+class RunningUi:
+    """A ``monitor ui`` process, the first line it printed, and (once stopped) its stderr."""
+
+    process: subprocess.Popen[str]
+    line: str
+    stderr: str = ""
+
+
+@contextlib.contextmanager
+def running_ui(env: Mapping[str, str], host: str = "127.0.0.1") -> Iterator[RunningUi]:
+    """``python -m monitor ui --host HOST --port 0`` with ``env`` over this process's, stopped with
+    Ctrl-C (SIGINT) afterwards; its first line says the port it took."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "ui", "--host", host, "--port", "0"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    ui = RunningUi(process, "")
+    try:
+        ui.line = process.stdout.readline()
+        yield ui
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, ui.stderr = process.communicate(timeout=30)
 
 
 def build_baseline(

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import urllib.request
 
 import numpy as np
 from deploy_names import SHADOW_PANELS, clickhouse_panels
-from tests_support import inference, reader_for, wait_until
+from tests_support import inference, reader_for, running_ui, wait_until
 
 from monitor.adapters.judge_journal import RedisStatsJournal
 from monitor.adapters.producer import EventProducer
@@ -108,24 +107,12 @@ def _report(
 
 def _experiments_page(env: dict[str, str]) -> str:
     """The dashboard's experiments page, served by ``monitor ui`` with ``env`` (on any free port)."""
-    ui = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "ui", "--port", "0"],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert ui.stdout is not None
-        line = ui.stdout.readline()
-        listening = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        assert listening, line
+    with running_ui(env) as ui:
+        listening = re.search(r"http://127\.0\.0\.1:(\d+)/", ui.line)
+        assert listening, ui.line
         url = f"http://127.0.0.1:{listening[1]}/experiments?model=m"
         with urllib.request.urlopen(url, timeout=60) as page:
             return page.read().decode()
-    finally:
-        ui.send_signal(signal.SIGINT)
-        ui.communicate(timeout=30)
 
 
 def _in_sample(request_id: str) -> bool:

@@ -4,16 +4,12 @@ traceback. ``monitor ui --port 0`` listens on a free port and prints which."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
-from tests_support import monitor_cli
+from tests_support import monitor_cli, running_ui
 from typer.testing import CliRunner
 
 from monitor.tools.cli import app
@@ -49,28 +45,16 @@ def test_ui_on_port_0_prints_the_port_it_listens_on(tmp_path: Path, host: str, s
     """Before: the URL printed was http://127.0.0.1:0/, whatever port the server was given, and an
     IPv6 host was printed without brackets (http://::1:8050/)."""
     url = made_store(tmp_path)
-    ui = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "ui", "--host", host, "--port", "0"],
-        env={**os.environ, "MONITOR_CLICKHOUSE_URL": url},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert ui.stdout is not None
-        line = ui.stdout.readline()
+    with running_ui({"MONITOR_CLICKHOUSE_URL": url}, host) as ui:
         printed = re.fullmatch(
-            rf"dashboard of {re.escape(url)}: http://{re.escape(shown)}:(\d+)/\n", line
+            rf"dashboard of {re.escape(url)}: http://{re.escape(shown)}:(\d+)/\n", ui.line
         )
-        assert printed, line
+        assert printed, ui.line
         port = int(printed[1])
         assert port != 0
         with urllib.request.urlopen(f"http://{shown}:{port}/", timeout=30) as page:
             assert page.status == 200 and "<html" in page.read().decode()
-    finally:
-        ui.send_signal(signal.SIGINT)
-        _, err = ui.communicate(timeout=30)
-    assert ui.returncode == 0, err
+    assert ui.process.returncode == 0, ui.stderr
 
 
 @pytest.mark.parametrize("command", ["worker", "judge"])
