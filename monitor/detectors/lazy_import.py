@@ -10,7 +10,7 @@ left as it is. A submodule is also set on its package (imported by ``find_spec``
 >>> module = import_lazily("fractions")
 >>> module is sys.modules["fractions"]
 True
->>> from fractions import Fraction  # the first attribute read runs the module
+>>> from fractions import Fraction  # an attribute read runs the module, if it has not run yet
 >>> Fraction(1, 3) + Fraction(1, 6)
 Fraction(1, 2)
 >>> import_lazily("fractions") is module  # already imported: the same module
