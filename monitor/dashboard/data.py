@@ -7,6 +7,7 @@ values the pages draw; no SQL is written here.
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -349,6 +350,12 @@ class Experiment:
     model_versions: tuple[str, ...] = ()
 
 
+def _number(value: Any) -> float:
+    """A stored figure, NaN where it is undefined: read through a worker's store (``monitor ui``
+    against a store a worker owns), NaN arrives as null, JSON having none."""
+    return math.nan if value is None else float(value)
+
+
 def experiments(reader: Any, f: Filters) -> list[Experiment]:
     """Every experiment whose requests ran on the filters' model and version: its latest decision and
     metrics, with each metric's history (overall segment)."""
@@ -359,12 +366,15 @@ def experiments(reader: Any, f: Filters) -> list[Experiment]:
         reader,
         experiments_query(reader.db, model=model, version=version, since=since, history=True),
     ):
+        diff = _number(r["diff"])
+        if r["metric"] == "" or not math.isfinite(diff):  # a summary row, or nothing to plot
+            continue
         history[(r["experiment"], r["metric"])].append(
             Point(
                 _epoch(r["updated_at"]),
-                float(r["diff"]),
-                float(r["ci_low"]),
-                float(r["ci_high"]),
+                diff,
+                _number(r["ci_low"]),
+                _number(r["ci_high"]),
                 float(r["n_control"]) + float(r["n_treatment"]),
             )
         )
@@ -373,12 +383,12 @@ def experiments(reader: Any, f: Filters) -> list[Experiment]:
         metrics = tuple(
             ExperimentMetric(
                 str(r["metric"]),
-                float(r["value_control"]),
-                float(r["value_treatment"]),
-                float(r["diff"]),
-                float(r["ci_low"]),
-                float(r["ci_high"]),
-                float(r["p_value"]),
+                _number(r["value_control"]),
+                _number(r["value_treatment"]),
+                _number(r["diff"]),
+                _number(r["ci_low"]),
+                _number(r["ci_high"]),
+                _number(r["p_value"]),
                 "primary" if r["primary"] else "guardrail" if r["guardrail"] else "",
                 bool(r["harmed"]),
                 tuple(history[(r["experiment"], r["metric"])]),
@@ -394,7 +404,7 @@ def experiments(reader: Any, f: Filters) -> list[Experiment]:
                 str(s["decision"]),
                 str(s["reason"]),
                 bool(s["srm"]),
-                float(s["srm_p_value"]),
+                _number(s["srm_p_value"]),
                 tuple(sorted(metrics, key=lambda m: (m.role == "", m.role != "primary", m.metric))),
                 tuple(map(str, s["models"])),
                 tuple(map(str, s["model_versions"])),
