@@ -20,6 +20,15 @@ from tests_support import delete_redis_keys, missing_service
 from monitor.adapters.local_broker import LocalBroker, free_port, wait_for_port
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Each phase's report on its item (``item.report_call``), so fixtures can tell a failed test at
+    teardown (e.g. to print the logs of the processes it started)."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     """One Tansu broker per test process (each pytest-xdist worker has its own, on a free port);

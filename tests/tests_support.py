@@ -140,9 +140,29 @@ def written_inferences(worker: WorkerProcess) -> float:
     return float(rows[0][0] or 0)
 
 
+def call_failed(request: pytest.FixtureRequest) -> bool:
+    """At a fixture's teardown: whether the test itself failed (or never ran to its end)."""
+    report = getattr(request.node, "report_call", None)
+    return report is None or report.failed
+
+
+def print_log_tail(path: Path, lines: int = 60) -> None:
+    """The last ``lines`` of a child process's log, into the failed test's report (without the
+    tables Faust draws of its assignments)."""
+    if path.exists():
+        text = path.read_text(errors="replace").splitlines()
+        tail = [line for line in text if not line.startswith(("|", "+"))][-lines:]
+        print(f"--- last {len(tail)} lines of {path} ---", *tail, sep="\n")
+
+
 def wait_until(
-    predicate: Callable[[], bool], timeout: float = 60.0, what: str = "condition"
+    predicate: Callable[[], bool],
+    timeout: float = 60.0,
+    what: str = "condition",
+    state: Callable[[], object] | None = None,
 ) -> None:
+    """Until ``predicate()`` holds; on timeout the error says what was awaited and, with ``state``,
+    where things stood."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -151,7 +171,13 @@ def wait_until(
         except (OSError, StoreError):
             pass
         time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    last = ""
+    if state is not None:
+        try:
+            last = f"; last seen: {state()}"
+        except (OSError, StoreError) as exc:
+            last = f"; its state could not be read: {exc}"
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{last}")
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[dict]:

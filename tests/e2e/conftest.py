@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests_support import E2E_REFRESH_SECONDS, delete_redis_keys
+from tests_support import E2E_REFRESH_SECONDS, call_failed, delete_redis_keys, print_log_tail
 
 from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.topics import ensure_topics
@@ -74,7 +74,9 @@ def deployment(
 
 
 @pytest.fixture()
-def start_worker(deployment: Deployment) -> Iterator[Callable[..., WorkerProcess]]:
+def start_worker(
+    deployment: Deployment, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
     def start(store: str = "store", **extra: str) -> WorkerProcess:
@@ -90,3 +92,6 @@ def start_worker(deployment: Deployment) -> Iterator[Callable[..., WorkerProcess
     yield start
     for worker in started:
         worker.kill()
+    if call_failed(request):
+        for worker in started:
+            print_log_tail(worker.log_path)

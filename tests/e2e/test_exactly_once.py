@@ -131,10 +131,12 @@ def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(
         ),
         what="the restarted worker to finish",
         timeout=180,
+        state=lambda: _progress(restarted, total),
     )
     assert (
         restarted.metric("monitor_replayed_messages_skipped_total") > 0
     )  # the replay really happened
+    assert restarted.metric("monitor_offset_resets_total") == 0  # a replay, not a new log
     _wait_for_experiment_results(restarted)
     after_crash = _settled_rows(restarted, WINDOW_ROWS)
     experiments_after_crash = reader_for(restarted).query(EXPERIMENT_ROWS).rows
@@ -144,7 +146,12 @@ def test_kill_9_then_restart_gives_the_same_windows_as_a_clean_run(
     clean = start_worker(
         "clean", MONITOR_APP_ID=f"{deployment.prefix}-clean", MONITOR_REDIS_URL=redis_url
     )
-    wait_until(lambda: _sum_events(clean) == total, what="the clean run", timeout=180)
+    wait_until(
+        lambda: _sum_events(clean) == total,
+        what="the clean run",
+        timeout=180,
+        state=lambda: _progress(clean, total),
+    )
     _wait_for_experiment_results(clean)
     clean_rows = _settled_rows(clean, WINDOW_ROWS)
     assert len(clean_rows) > 10
@@ -176,6 +183,17 @@ def _sum_events(worker) -> float:
         .rows
     )
     return float(rows[0][0] or 0)
+
+
+def _progress(worker, total: int) -> str:
+    if not worker.alive():
+        return f"the worker exited with {worker.process.returncode}"
+    return (
+        f"{_sum_events(worker):.0f} of {total} events in the windows; the worker counted "
+        f"{worker.metric('monitor_events_total'):.0f} events and skipped "
+        f"{worker.metric('monitor_replayed_messages_skipped_total'):.0f} replayed messages, "
+        f"{worker.metric('monitor_offset_resets_total'):.0f} offset resets"
+    )
 
 
 def _settled_rows(worker, query: str) -> list:
