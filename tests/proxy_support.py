@@ -1,10 +1,10 @@
-"""A TCP proxy in front of a real broker that stops taking connections once a consumer has joined
-its group: a broker gone away right after a consumer started.
+"""TCP proxies in front of a real broker that fail it in one way: a broker gone away right after a
+consumer joined its group (:class:`JoinThenRefuseProxy`), a broker that never answers a fetch
+(:class:`FetchHoldingProxy`).
 
 Clients reach the broker only through the proxy when the broker advertises the proxy's port
 (``LocalBroker(advertised_port=proxy.port)``). The proxy reads the Kafka request frames
-(a 4-byte size, then the API key); at the first SyncGroup request, the last step of a group join,
-it closes its listening socket: new connections are refused from then on, open ones go on.
+(a 4-byte size, then the API key) and forwards them unless :meth:`KafkaProxy.forward` says not to.
 ``open`` counts the client connections the clients have not closed yet.
 """
 
@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-SYNC_GROUP = 14  # the Kafka API key of SyncGroup
+FETCH = 1  # the Kafka API keys of Fetch and SyncGroup
+SYNC_GROUP = 14
 
 
-class JoinThenRefuseProxy:
+class KafkaProxy:
     def __init__(self, port: int, broker_port: int) -> None:
         self.port = port
         self.broker_port = broker_port
@@ -25,7 +26,7 @@ class JoinThenRefuseProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
-    async def start(self) -> JoinThenRefuseProxy:
+    async def start(self) -> KafkaProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
         return self
 
@@ -66,13 +67,39 @@ class JoinThenRefuseProxy:
                 frame = await client.readexactly(int.from_bytes(size, "big"))
             except (asyncio.IncompleteReadError, ConnectionError):
                 return
-            if int.from_bytes(frame[:2], "big") == SYNC_GROUP and self._server is not None:
-                self.joined = True
-                self._server.close()
-            to_broker.write(size + frame)
-            await to_broker.drain()
+            if self.forward(int.from_bytes(frame[:2], "big")):
+                to_broker.write(size + frame)
+                await to_broker.drain()
+
+    def forward(self, api_key: int) -> bool:
+        """Whether a request goes on to the broker (every one here)."""
+        return True
 
     async def _answers(self, broker: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
         while data := await broker.read(65536):
             to_client.write(data)
             await to_client.drain()
+
+
+class JoinThenRefuseProxy(KafkaProxy):
+    """At the first SyncGroup request, the last step of a group join, the proxy closes its listening
+    socket: new connections are refused from then on, open ones go on."""
+
+    def forward(self, api_key: int) -> bool:
+        if api_key == SYNC_GROUP and self._server is not None:
+            self.joined = True
+            self._server.close()
+        return True
+
+
+class FetchHoldingProxy(KafkaProxy):
+    """Every Fetch request is swallowed: the client waits for an answer that never comes (a broker
+    too slow to answer a fetch in time); ``held`` counts them."""
+
+    held = 0
+
+    def forward(self, api_key: int) -> bool:
+        if api_key == FETCH:
+            self.held += 1
+            return False
+        return True

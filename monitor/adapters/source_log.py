@@ -215,7 +215,9 @@ class SourceLog:
 
         Where the listed log end is not above the ``stored`` offset of a partition, a fetch confirms it:
         some brokers (Tansu 0.6) list the base offset of the last record batch as the latest offset,
-        while a fetch reports the true high watermark.
+        while a fetch reports the true high watermark. A fetch that brings no answer within
+        ``FETCH_TIMEOUT_SECONDS`` is a :class:`BrokerError` too: without it, a replay of a partition
+        read to its end would look like a log that lost its records, and be processed twice.
         """
         await self.start()
         assert self._consumer is not None
@@ -225,13 +227,22 @@ class SourceLog:
             listed = await self._consumer.end_offsets([TopicPartition(t, p) for t, p in sources])
             ends = {(t, p): int(listed[TopicPartition(t, p)]) for t, p in sources}
             doubtful = {s: o for s, o in (stored or {}).items() if s in ends and 0 <= ends[s] <= o}
-            for source, end in (await self._fetched_ends(doubtful)).items():
-                ends[source] = max(ends[source], end)
+            fetched = await self._fetched_ends(doubtful)
         except (KafkaError, OSError) as exc:
             await self.close()  # a broker that restarted: reconnect next time
             raise BrokerError(
                 f"broker at {self.bootstrap} did not describe {sources}: {exc}"
             ) from exc
+        unanswered = sorted(s for s, end in fetched.items() if end < 0)
+        if unanswered:
+            await self.close()  # the next attempt asks on a new connection
+            raise BrokerError(
+                f"broker at {self.bootstrap} answered no fetch of {unanswered} within "
+                f"{FETCH_TIMEOUT_SECONDS:.0f} s: their log end, listed at or below the stored offset, "
+                "is not confirmed"
+            )
+        for source, end in fetched.items():
+            ends[source] = max(ends[source], end)
         return {s: LogState(identities.get(s[0], ""), ends[s]) for s in sources}
 
     async def _fetched_ends(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from proxy_support import FetchHoldingProxy
 from tests_support import missing_service
+from tls_support import other_free_port
 
-from monitor.adapters.local_broker import LocalBroker
+from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.source_log import SourceLog
 from monitor.adapters.topics import ensure_topics
 from monitor.errors import BrokerError
@@ -61,3 +64,36 @@ def test_identity_changes_with_a_recreated_topic_and_the_log_end_is_the_true_one
         asyncio.run(run())
     finally:
         broker.stop()
+
+
+def test_a_log_end_no_fetch_confirms_is_a_broker_error_not_a_lost_log(tmp_path, unique):
+    """The listed log end (Tansu: the last batch's base offset) is at or below the stored offset, as
+    after a crash of a worker that had read the partition to its end, and the broker answers no
+    fetch: the state is not known, so the batch waits (a ``BrokerError`` is retried) instead of
+    taking the log for one that lost its records, which would process the partition again."""
+    topic = f"t{unique}.feedback"
+    proxy_port = free_port()
+    broker_port = other_free_port(proxy_port)
+
+    async def run() -> None:
+        proxy = await FetchHoldingProxy(proxy_port, broker_port).start()
+        log = SourceLog(f"127.0.0.1:{proxy_port}")
+        try:
+            await ensure_topics(log.bootstrap, {topic: 1})
+            producer = AIOKafkaProducer(bootstrap_servers=log.bootstrap, linger_ms=50)
+            await producer.start()
+            await asyncio.gather(
+                *[await producer.send(topic, b"{}", partition=0) for _ in range(7)]
+            )
+            await producer.stop()
+            listed = (await log.states([(topic, 0)]))[(topic, 0)].log_end
+            assert listed <= 6 and proxy.held == 0  # nothing stored: no fetch asked
+            with pytest.raises(BrokerError, match=r"answered no fetch .* not confirmed"):
+                await log.states([(topic, 0)], {(topic, 0): 6})
+            assert proxy.held >= 1
+        finally:
+            await log.close()
+            await proxy.stop()
+
+    with LocalBroker(broker_port, advertised_port=proxy_port, log_path=tmp_path / "broker.log"):
+        asyncio.run(run())
