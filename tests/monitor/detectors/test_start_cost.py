@@ -1,6 +1,6 @@
 """What a process pays at import for the detectors: the event path and the CLI tools that read the
 store load no river, and a worker loads scipy.stats (a second of CPU, used by KSWIN only) when KSWIN
-first tests a window, not when it starts."""
+first tests a window, not when it starts (nor when Faust registers its agents)."""
 
 from __future__ import annotations
 
@@ -47,3 +47,15 @@ def test_a_module_imported_before_is_left_as_it_is() -> None:
     assert import_lazily("numpy") is sys.modules["numpy"]
     with pytest.raises(ModuleNotFoundError, match="no_such_module"):
         import_lazily("monitor.no_such_module")
+
+
+def test_building_the_worker_app_leaves_scipy_stats_unrun(tmp_path) -> None:
+    """Faust's agent decorator looks up its caller's module (``inspect.getmodule`` reads the
+    ``__file__`` of every module loaded): that read must not run scipy.stats."""
+    build = (
+        "from monitor.settings import Settings\n"
+        "from streams.app import create_app\n"
+        f"create_app(Settings(kafka_bootstrap='127.0.0.1:9', clickhouse_url='chdb://{tmp_path}/store', "
+        "redis_url=None, app_id='start-cost'))"
+    )
+    assert loaded_after(build) == ["True", "False"]
