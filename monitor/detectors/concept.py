@@ -31,7 +31,10 @@ from monitor.outcomes.evidence import detection_evidence
 
 # river.drift imports KSWIN, which imports scipy.stats: most of a second of CPU at every worker start
 # for a detector only the opt-in evidence set runs. It is loaded when KSWIN first tests a window.
+# And its datasets import river.stream's ARFF reader, which runs scipy.io (and scipy.sparse) to
+# reach scipy.io.arff: never used by the monitor.
 import_lazily("scipy.stats")
+import_lazily("scipy.io")
 from river import drift  # after the lazy scipy.stats above
 from river.drift import binary
 

@@ -59,3 +59,17 @@ def test_building_the_worker_app_leaves_scipy_stats_unrun(tmp_path) -> None:
         "redis_url=None, app_id='start-cost'))"
     )
     assert loaded_after(build) == ["True", "False"]
+
+
+def test_river_s_arff_reader_leaves_scipy_io_unrun() -> None:
+    """river.drift imports its datasets, hence river.stream's ARFF reader, hence scipy.io.arff:
+    its package scipy.io (with scipy.sparse) need not run for that."""
+    probe = (
+        "import sys, streams.app\n"
+        "from river.stream import iter_arff\n"
+        "print(type(sys.modules['scipy.io']).__name__ == 'module', 'scipy.sparse' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split() == ["False", "False"]
