@@ -130,7 +130,7 @@ def _complete(env: dict[str, str]) -> dict[str, dict] | None:
 def test_shadow_candidates_are_compared_and_leave_production_unchanged(
     deployment, start_worker, redis_url
 ):
-    worker = start_worker()
+    worker = start_worker(MONITOR_REDIS_URL=redis_url)  # its web port shows the judge's verdicts
     env = {**deployment.env(), "MONITOR_WEB_PORT": str(worker.web_port)}
     _publish(deployment.broker.bootstrap, deployment.topics)
 
@@ -158,7 +158,7 @@ def test_shadow_candidates_are_compared_and_leave_production_unchanged(
     assert v3["semantic_similarity"] < v4["semantic_similarity"] - 0.03, semantic
     latency = next(d for d in v3["metrics"] if d["metric"] == "latency_ms")
     assert latency["ci_low"] < 10 < latency["ci_high"] and latency["status"] == "within"
-    assert v3["judge_pairs"] is None  # no judge has compared them (no MONITOR_REDIS_URL here)
+    assert v3["judge_pairs"] is None  # no judge has compared them (no MONITOR_REDIS_URL in env)
 
     # The LLM judge's verdicts of v3 against v2 (what `monitor judge` keeps in Redis) join the
     # report of the same versions; v4, never judged, has none.
@@ -178,15 +178,18 @@ def test_shadow_candidates_are_compared_and_leave_production_unchanged(
     assert "LLM judge: shadow preferred in 75% of 40 pairs" in table
     gone = _report({**env, "MONITOR_REDIS_URL": "redis://127.0.0.1:1/0"})
     assert gone.returncode == 0 and "the judge's verdicts are not shown" in gone.stderr
-    # the dashboard's shadow comparisons say the same under the versions the judge compared
-    page = _experiments_page(judge_env)
-    judge_list = page[page.index('<ul class="judge" id="judge">') :].split("</ul>")[0]
-    assert re.findall(r"<li>(.*?)</li>", judge_list) == [
-        (
-            "m v2 → v3: LLM judge: shadow preferred in 75% of 40 pairs "
-            "(length-controlled 75%, order flips 0%)"
-        )
-    ], judge_list
+    # the dashboard's shadow comparisons say the same under the versions the judge compared, on
+    # `monitor ui` and on the worker's own web port
+    with urllib.request.urlopen(f"{worker.url}/experiments?model=m", timeout=60) as served:
+        worker_page = served.read().decode()
+    for page in (_experiments_page(judge_env), worker_page):
+        judge_list = page[page.index('<ul class="judge" id="judge">') :].split("</ul>")[0]
+        assert re.findall(r"<li>(.*?)</li>", judge_list) == [
+            (
+                "m v2 → v3: LLM judge: shadow preferred in 75% of 40 pairs "
+                "(length-controlled 75%, order flips 0%)"
+            )
+        ], judge_list
     unanswered = _experiments_page({**env, "MONITOR_REDIS_URL": "redis://127.0.0.1:1/0"})
     assert 'id="shadow"' in unanswered and 'id="judge"' not in unanswered
     assert "the LLM judge's verdicts are not shown" in unanswered, unanswered[-2000:]
