@@ -157,14 +157,6 @@ class ClickHouseConnection:
         self._client: Any = None
         self._lock = threading.Lock()
 
-    @staticmethod
-    def resolve_insert_libraries() -> None:
-        """Let clickhouse-connect look for pandas now: it does at the first insert otherwise, to
-        check whether the rows are a DataFrame (a 0.2-0.4 s import inside a worker's first batch)."""
-        from clickhouse_connect.driver import options
-
-        options.pd  # noqa: B018 - the module's __getattr__ imports it once
-
     # -- lifecycle -------------------------------------------------------------------------
     def connect(self) -> Self:
         import clickhouse_connect

@@ -106,7 +106,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
 
     try:
         app = create_app(settings, wiring)
-        wiring.store.resolve_insert_libraries()  # before the freeze: start-up, not the first batch
         tune_gc()
         DeadlineWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
     finally:
