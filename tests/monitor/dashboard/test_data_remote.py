@@ -24,8 +24,9 @@ def _metric(name: str, p_value: float) -> MetricRow:
     )  # fmt: skip
 
 
-def test_experiments_with_undefined_figures_render_through_a_worker_store(tmp_path: Path) -> None:
-    url = f"chdb://{tmp_path}?database=t_{uuid.uuid4().hex[:10]}"
+def test_experiments_with_undefined_figures_render_through_a_worker_store(chdb_dir: Path) -> None:
+    # the test process's one embedded store directory: chdb opens a single one per process
+    url = f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}"
     store = ClickHouseStore(url).connect()
     store.migrate()
     summary = ExperimentSummary(
@@ -45,6 +46,7 @@ def test_experiments_with_undefined_figures_render_through_a_worker_store(tmp_pa
         html = pages.experiments_page([experiment])
     finally:
         server.shutdown()
+        store.close()
     assert [m.metric for m in experiment.metrics] == ["task_completion", "bad_case"]
     assert math.isnan(experiment.metrics[1].p_value)
     # each metric's history holds its own two reports, not the summary row's undefined ones
