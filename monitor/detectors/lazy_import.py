@@ -48,7 +48,7 @@ def _run(stand_in: _StandIn) -> ModuleType:
     with _LOADING:
         real = sys.modules.get(name)
         if real is None or real is stand_in:
-            del sys.modules[name]
+            sys.modules.pop(name, None)
             try:
                 real = importlib.import_module(name)  # sets it on its package too
             except BaseException:
