@@ -192,36 +192,54 @@ def dead_letter_keys(
     record-batch object (by modification time, to the second on S3), often below the log end, and
     a Tansu fetch returns only the batches it read within the fetch's max wait, a prefix of the log
     when the store is slow (a loaded machine). A read that stopped at the listed end after a short
-    first fetch left the last records unread. ``consumer_options`` go to the consumer."""
+    first fetch left the last records unread. ``consumer_options`` go to the consumer. A store
+    slower than the max wait for every fetch of the next batch returns nothing each time: after
+    ``STALL_SECONDS`` without a record the read goes on from where it is with twice the wait."""
 
     async def read() -> set[bytes]:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **consumer_options
-        )
-        await consumer.start()
-        try:
-            parts = [
-                TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or {0})
-            ]
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            keys: set[bytes] = set()
-            deadline = time.monotonic() + timeout
-            while behind := [tp for tp in parts if await _behind_high_watermark(consumer, tp)]:
-                if time.monotonic() > deadline:
-                    ends = {tp.partition: consumer.highwater(tp) for tp in behind}
-                    at = {tp.partition: await consumer.position(tp) for tp in behind}
-                    raise AssertionError(
-                        f"{topic}: read to {at}, not to the high watermarks {ends}, within "
-                        f"{timeout:g} s ({len(keys)} keys read)"
-                    )
-                for messages in (await consumer.getmany(*behind, timeout_ms=500)).values():
-                    keys.update(m.key for m in messages)
-        finally:
-            await consumer.stop()
-        return keys
+        options = dict(consumer_options)
+        keys: set[bytes] = set()
+        deadline = time.monotonic() + timeout
+        at: dict[TopicPartition, int] = {}
+        while True:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **options
+            )
+            await consumer.start()
+            try:
+                parts = [
+                    TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or {0})
+                ]
+                consumer.assign(parts)
+                await consumer.seek_to_beginning(*parts)
+                for tp, offset in at.items():
+                    consumer.seek(tp, offset)
+                progress = time.monotonic()
+                while behind := [tp for tp in parts if await _behind_high_watermark(consumer, tp)]:
+                    if time.monotonic() > deadline:
+                        ends = {tp.partition: consumer.highwater(tp) for tp in behind}
+                        reached = {tp.partition: await consumer.position(tp) for tp in behind}
+                        raise AssertionError(
+                            f"{topic}: read to {reached}, not to the high watermarks {ends}, "
+                            f"within {timeout:g} s ({len(keys)} keys read, fetch max wait "
+                            f"{options.get('fetch_max_wait_ms', 500)} ms at the end)"
+                        )
+                    for messages in (await consumer.getmany(*behind, timeout_ms=500)).values():
+                        keys.update(m.key for m in messages)
+                        progress = time.monotonic() if messages else progress
+                    if time.monotonic() - progress > STALL_SECONDS:
+                        break
+                else:
+                    return keys
+                at = {tp: await consumer.position(tp) for tp in parts}
+                options["fetch_max_wait_ms"] = 2 * options.get("fetch_max_wait_ms", 500)
+            finally:
+                await consumer.stop()
 
     return asyncio.run(read())
+
+
+STALL_SECONDS = 10.0  # dead_letter_keys: this long without a record, a fetch waits twice as long
 
 
 async def _behind_high_watermark(consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:
