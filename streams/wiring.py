@@ -32,7 +32,7 @@ from monitor.adapters.listen_check import local_url
 from monitor.adapters.named_state import read_state, write_state
 from monitor.adapters.outcome_store import OutcomeStore
 from monitor.adapters.prometheus_metrics import MonitorMetrics
-from monitor.adapters.reader import live_owner, owner_path
+from monitor.adapters.reader import live_owner, owner_path, owner_record
 from monitor.adapters.readonly_query import QueryLimits, ReadOnlyQueries
 from monitor.adapters.redis_calls import check_key_access, refuse_open_redis
 from monitor.adapters.redis_join_store import WORKER_NEEDS
@@ -244,7 +244,7 @@ class Wiring:
                 secret_file
             )  # before the owner record that points at /store
             self.owner_url = local_url(self.settings.web_host, self.settings.web_port)
-            path.write_text(json.dumps({"pid": os.getpid(), "url": self.owner_url}))
+            path.write_text(json.dumps(owner_record(self.owner_url)))
         log.info("store ready: %s (database %s)", self.store.target.kind, self.store.db)
 
     def stop_queries(self) -> None:

@@ -12,7 +12,16 @@ from typing import Any, Protocol
 from monitor.adapters.clickhouse_store import ClickHouseStore, QueryResult, parse_store_url
 from monitor.errors import StoreError
 
-__all__ = ["HttpReader", "Reader", "live_owner", "open_reader", "open_store", "owner_path"]
+__all__ = [
+    "HttpReader",
+    "Reader",
+    "live_owner",
+    "open_reader",
+    "open_store",
+    "owner_path",
+    "owner_record",
+    "process_start",
+]
 
 
 class Reader(Protocol):
@@ -27,8 +36,33 @@ def owner_path(clickhouse_url: str) -> Path | None:
     return None if target.path is None else target.path.with_name(target.path.name + ".owner.json")
 
 
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started (Linux: clock ticks after boot, field 22 of ``/proc/<pid>/stat``),
+    or None where that cannot be read (no such process, no ``/proc``).
+
+    >>> process_start(os.getpid()).isdigit()  # on Linux
+    True
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return fields[19] if len(fields) > 19 else None
+
+
+def owner_record(url: str) -> dict[str, Any]:
+    """What the owner of an embedded store announces at :func:`owner_path`: this process and the
+    web endpoint it serves the store on."""
+    return {"pid": os.getpid(), "started": process_start(os.getpid()), "url": url}
+
+
 def live_owner(clickhouse_url: str) -> dict[str, Any] | None:
-    """The owner record of an embedded store held by another live process, else None."""
+    """The owner record of an embedded store held by another live process, else None.
+
+    A record outlives an owner killed with ``kill -9``, and its pid may be given to another process
+    later (the pid space wraps within hours on a busy machine with 32,768 of them): a pid that
+    started at another time than the record says is not the owner."""
     path = owner_path(clickhouse_url)
     if path is None or not path.exists():
         return None
@@ -36,7 +70,10 @@ def live_owner(clickhouse_url: str) -> dict[str, Any] | None:
         owner = json.loads(path.read_text())
         pid = int(owner["pid"])
         os.kill(pid, 0)
-    except (ValueError, KeyError, OSError):
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
+    started, now = owner.get("started"), process_start(pid)
+    if started is not None and now is not None and now != started:
         return None
     return owner if pid != os.getpid() else None
 

@@ -12,6 +12,7 @@ import pytest
 
 from monitor.adapters.clickhouse_store import ClickHouseStore
 from monitor.adapters.local_broker import free_port
+from monitor.adapters.reader import live_owner, owner_path, process_start
 from monitor.adapters.remote_store import RemoteStore, handle_store_call
 from monitor.errors import StoreError
 
@@ -85,3 +86,30 @@ def test_a_failed_call_follows_the_store_to_its_new_owner(store, tmp_path):
         owner.wait()
         server.shutdown()
         server.server_close()
+
+
+def test_an_owner_record_whose_pid_names_another_process_now_is_stale(tmp_path):
+    """An owner killed with -9 leaves its record; the kernel may give its pid to another process
+    later. A pid that started at another time than the record says is not the owner, so readers
+    open the store themselves instead of calling a dead endpoint."""
+    import subprocess
+    import sys
+
+    url = f"chdb://{tmp_path / 'store'}"
+    record = owner_path(url)
+    assert record is not None
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        endpoint = f"http://127.0.0.1:{free_port()}"
+        started = process_start(other.pid)
+        assert started is not None
+        for announced, owns in ((str(int(started) - 1), False), (started, True), (None, True)):
+            fields = {"pid": other.pid, "url": endpoint, "started": announced}
+            if announced is None:  # a record written before records said when their owner started
+                del fields["started"]
+            record.write_text(json.dumps(fields))
+            assert (live_owner(url) is not None) == owns, fields
+    finally:
+        other.kill()
+        other.wait()
+    assert live_owner(url) is None  # and a pid no process has
