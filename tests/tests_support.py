@@ -146,13 +146,31 @@ def call_failed(request: pytest.FixtureRequest) -> bool:
     return report is None or report.failed
 
 
+def dump_stacks(worker: WorkerProcess, wait: float = 2.0) -> None:
+    """Ask a live worker for the stacks of its threads and asyncio tasks: on SIGUSR1 the worker
+    (mode's) writes them to its log."""
+    if worker.alive() and worker.process is not None:
+        os.kill(worker.process.pid, signal.SIGUSR1)
+        time.sleep(wait)
+
+
 def print_log_tail(path: Path, lines: int = 60) -> None:
     """The last ``lines`` of a child process's log, into the failed test's report (without the
-    tables Faust draws of its assignments)."""
-    if path.exists():
-        text = path.read_text(errors="replace").splitlines()
-        tail = [line for line in text if not line.startswith(("|", "+"))][-lines:]
-        print(f"--- last {len(tail)} lines of {path} ---", *tail, sep="\n")
+    tables Faust draws of its assignments), then the threads, tasks and frames of a stack dump
+    (:func:`dump_stacks`) if the log ends with one (without its local variables)."""
+    if not path.exists():
+        return
+    text = path.read_text(errors="replace").splitlines()
+    dumped = next((n for n, line in enumerate(text) if line.startswith("THREAD ")), len(text))
+    tail = [line for line in text[:dumped] if not line.startswith(("|", "+"))][-lines:]
+    print(f"--- last {len(tail)} lines of {path} ---", *tail, sep="\n")
+    frames = [
+        line
+        for line in text[dumped:]
+        if line.startswith(("THREAD ", "TASKS", "  TASK ")) or line.lstrip().startswith('File "')
+    ]
+    if frames:
+        print(f"--- its threads and tasks ({len(frames)} lines) ---", *frames, sep="\n")
 
 
 def wait_until(

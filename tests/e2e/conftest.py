@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests_support import E2E_REFRESH_SECONDS, call_failed, delete_redis_keys, print_log_tail
+from tests_support import (
+    E2E_REFRESH_SECONDS,
+    call_failed,
+    delete_redis_keys,
+    dump_stacks,
+    print_log_tail,
+)
 
 from monitor.adapters.local_broker import LocalBroker, free_port
 from monitor.adapters.topics import ensure_topics
@@ -90,8 +96,11 @@ def start_worker(
         return worker
 
     yield start
+    failed = call_failed(request)
     for worker in started:
+        if failed:
+            dump_stacks(worker)  # what a worker that stopped making progress waits on
         worker.kill()
-    if call_failed(request):
+    if failed:
         for worker in started:
             print_log_tail(worker.log_path)
