@@ -26,7 +26,7 @@ from mode import Service
 from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.kafka_refusals import send_failure
 from monitor.adapters.prometheus_metrics import MonitorMetrics
-from monitor.adapters.topics import ensure_topics
+from monitor.adapters.topics import ensure_topics, output_topics
 from monitor.contract.decode import Rejection
 from monitor.contract.dlq import dead_letter_key, dead_letter_record
 from monitor.contract.events import InferenceEvent
@@ -45,6 +45,7 @@ from monitor.services.ingest import (
 from monitor.services.outcomes import OutcomeStage
 from monitor.services.versions import VersionStates
 from monitor.wording import counted
+from streams.delivery import delivered
 from streams.detector_agent import register_detector_agent, value_sender
 from streams.judge_forward import judge_forwarder
 from streams.observe import record_batch_metrics, record_outcome_metrics
@@ -70,7 +71,12 @@ def register_agents(app: faust.App, wiring: Wiring) -> IngestService:
     """Register the detector agent, the ingest path and its hooks; return the ingest service for
     the app to start."""
     s, m = wiring.settings, wiring.metrics
-    dlq = app.topic(s.dlq_topic, partitions=1, value_serializer="raw", key_serializer="raw")
+    dlq = app.topic(
+        s.dlq_topic,
+        partitions=output_topics(s)[s.dlq_topic],
+        value_serializer="raw",
+        key_serializer="raw",
+    )
     values_topic = app.topic(
         s.detector_values_topic,
         partitions=s.partitions,
@@ -129,8 +135,7 @@ class DeadLetters:
             pending = [
                 await self._send_one(message, rejection, now) for message, rejection in rejections
             ]
-            for future in pending:  # delivered before the batch's offsets are written
-                await future
+            await delivered(pending)  # before the batch's offsets are written
         except Exception as exc:
             raise send_failure(exc, "dead letters", self.topic.get_topic_name()) from exc
         for message, rejection in rejections:
@@ -353,7 +358,7 @@ class IngestService(Service):
 
     async def on_start(self) -> None:
         s = self.source.settings  # the source topics, created as Faust creates its agents' topics
-        topics = dict.fromkeys(self.source.kinds, s.partitions)
+        topics = {**dict.fromkeys(self.source.kinds, s.partitions), **output_topics(s)}
         await ensure_topics(s.kafka_bootstrap or "", topics, kafka_client_options(s))
         await self.source.start()
         self._running = asyncio.ensure_future(self._run())

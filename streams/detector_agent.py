@@ -21,6 +21,7 @@ from monitor.detectors.values import DetectorValues, decode_values, split_to_fit
 from monitor.errors import MonitorError, is_retryable
 from monitor.services.detectors import DetectorBatch, ValuesMessage
 from monitor.services.ingest import IngestStopped, RetryPolicy
+from streams.delivery import delivered
 from streams.observe import record_detections
 from streams.wiring import Wiring
 
@@ -42,8 +43,7 @@ def value_sender(topic: faust.TopicT) -> Callable[[Sequence[DetectorValues]], Aw
                 for v in values
                 for _, encoded in split_to_fit(v)
             ]
-            for future in pending:
-                await future
+            await delivered(pending)
         except Exception as exc:
             raise send_failure(exc, "detector values", topic.get_topic_name()) from exc
 

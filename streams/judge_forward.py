@@ -18,6 +18,7 @@ import faust
 from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.folding.pipeline import BatchOutput
 from monitor.judge.forward import judge_messages, judge_records
+from streams.delivery import delivered
 from streams.wiring import Wiring
 
 __all__ = ["batch_judge_records", "judge_forwarder"]
@@ -64,8 +65,7 @@ def judge_forwarder(
             return
         try:
             sent = [await topic.send(value=message) for message in judge_messages(records)]
-            for delivery in sent:
-                await delivery
+            await delivered(sent)
         except Exception as exc:  # noqa: BLE001 - the batch is written; judging is best effort
             wiring.metrics.store_errors.labels(operation="judge_forward").inc()
             log.error("judge records not forwarded: %s: %s", type(exc).__name__, exc)

@@ -23,6 +23,7 @@ from monitor.adapters.client_security import redis_client_options
 from monitor.adapters.inserted_since import next_mark
 from monitor.adapters.join_store import JoinStore, MemoryJoinStore
 from monitor.adapters.leader_series import LeaderSeries
+from monitor.adapters.topics import output_topics
 from monitor.alerts.rules import configured_rules, judged_elsewhere, with_runbook_base
 from monitor.alerts.state import Alert
 from monitor.drift.windows import DriftRow
@@ -37,6 +38,7 @@ from monitor.services.outcome_windows import OutcomeWindows
 from monitor.services.shadow import ShadowResults, ShadowStage
 from monitor.wording import counted
 from streams.agents import exit_refused
+from streams.delivery import delivered
 from streams.wiring import Wiring
 
 __all__ = ["LeaderJobs", "WorkerJobs", "register_timers"]
@@ -160,8 +162,11 @@ class LeaderJobs:
         rules = with_runbook_base(configured_rules(s.alert_rules), s.runbook_base_url)
         for note in judged_elsewhere(rules):
             log.info("alert %s", note)
-        self.alerts_topic = app.topic(
-            s.alerts_topic, partitions=1, value_serializer="raw", key_serializer="raw"
+        self.alerts_topic = app.topic(  # created at start when alerts go to Kafka (IngestService)
+            s.alerts_topic,
+            partitions=output_topics(s).get(s.alerts_topic, 1),
+            value_serializer="raw",
+            key_serializer="raw",
         )
         sinks = build_sinks(s, self.send_to_kafka)
         self.delivery = self._alert_delivery(sinks)
@@ -206,7 +211,7 @@ class LeaderJobs:
 
     async def send_to_kafka(self, key: bytes, value: bytes) -> None:
         """Send one alert to the alerts topic and wait until the broker has it."""
-        await (await self.alerts_topic.send(key=key, value=value))
+        await delivered([await self.alerts_topic.send(key=key, value=value)])
 
     async def note_rebalance(self, sender: Any, assigned: Any, **kwargs: Any) -> None:
         """Remember when partitions were last assigned (faust passes ``assigned=`` by keyword);
