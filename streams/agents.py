@@ -44,6 +44,7 @@ from monitor.services.ingest import (
 )
 from monitor.services.outcomes import OutcomeStage
 from monitor.services.versions import VersionStates
+from monitor.settings import Settings
 from monitor.wording import counted
 from streams.delivery import delivered
 from streams.detector_agent import register_detector_agent, value_sender
@@ -344,6 +345,19 @@ def exit_refused(error: StoreRefused, left: str) -> NoReturn:
     os._exit(EXIT_REFUSED)
 
 
+async def declare_output_topics(app: faust.App, s: Settings) -> None:
+    """Create the dead-letter and alerts topics through the app's producer, which then refreshes
+    its metadata of every topic. aiokafka's producer learns the topics that exist when it starts;
+    a later send to a topic it does not know narrows every metadata refresh to that topic alone,
+    and the refresh replaces what it knew: the detector values' topic fell out of it, their
+    delivery waited on an unknown leader, and the worker stopped taking feedback (it took the
+    first alert, sent to a topic created after the producer started)."""
+    for name, partitions in output_topics(s).items():
+        await app.topic(
+            name, partitions=partitions, value_serializer="raw", key_serializer="raw"
+        ).maybe_declare()
+
+
 class IngestService(Service):
     """Runs the source consumer with the app: started after Faust's producer, stopped before it.
 
@@ -358,8 +372,9 @@ class IngestService(Service):
 
     async def on_start(self) -> None:
         s = self.source.settings  # the source topics, created as Faust creates its agents' topics
-        topics = {**dict.fromkeys(self.source.kinds, s.partitions), **output_topics(s)}
+        topics = dict.fromkeys(self.source.kinds, s.partitions)
         await ensure_topics(s.kafka_bootstrap or "", topics, kafka_client_options(s))
+        await declare_output_topics(self.app, s)
         await self.source.start()
         self._running = asyncio.ensure_future(self._run())
 

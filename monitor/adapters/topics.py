@@ -15,10 +15,8 @@ __all__ = ["ensure_topics", "output_topics"]
 
 def output_topics(s: Settings) -> dict[str, int]:
     """The topics a worker writes besides its agents' (which Faust declares), with their partitions:
-    dead letters, and alerts unless ``MONITOR_ALERTS_TO_KAFKA`` is off. A worker creates them at
-    start with the source topics: left to a broker that creates a topic on its first send, the
-    first alert's send raced the topic's creation, and the producer the detector values share
-    held their delivery for minutes (a worker stopped taking feedback, its log silent).
+    dead letters, and alerts unless ``MONITOR_ALERTS_TO_KAFKA`` is off. A worker declares them at
+    start through its producer (``streams.agents.declare_output_topics``, which says why).
 
     >>> output_topics(Settings(alerts_to_kafka=False))
     {'monitor.contract.dlq': 1}

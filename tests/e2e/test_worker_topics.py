@@ -1,7 +1,5 @@
-"""A worker creates the topics it writes at start, not at its first send: left to a broker that
-creates a topic on the first send, the first alert's send raced the topic's creation and held the
-delivery of the detector values that share the producer for minutes (the worker stopped taking
-feedback, its log silent)."""
+"""A worker creates the topics it writes at start, through its producer, not at its first send
+(why: tests/adapters/test_producer_metadata.py)."""
 
 from __future__ import annotations
 
