@@ -15,6 +15,7 @@ from typing import Any
 
 import faust
 
+from monitor.adapters.topics import output_topics
 from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.folding.pipeline import BatchOutput
 from monitor.judge.forward import judge_messages, judge_records
@@ -51,13 +52,12 @@ def judge_forwarder(
     s = wiring.settings
     if not s.judge_enabled:
         return None
-    topic = app.topic(
-        s.judge_records_topic, partitions=1, value_serializer="raw", key_serializer="raw"
+    topic = app.topic(  # declared at start with the other output topics (declare_output_topics)
+        s.judge_records_topic,
+        partitions=output_topics(s)[s.judge_records_topic],
+        value_serializer="raw",
+        key_serializer="raw",
     )
-
-    @app.task
-    async def declare_judge_topic() -> None:  # brokers without topic auto-creation need it first
-        await topic.maybe_declare()
 
     async def forward(out: BatchOutput) -> None:
         records = batch_judge_records(out, s.judge_sample_rate, s.judge_forward_unsampled)

@@ -15,8 +15,9 @@ __all__ = ["ensure_topics", "output_topics"]
 
 def output_topics(s: Settings) -> dict[str, int]:
     """The topics a worker writes besides its agents' (which Faust declares), with their partitions:
-    dead letters, and alerts unless ``MONITOR_ALERTS_TO_KAFKA`` is off. A worker declares them at
-    start through its producer (``streams.agents.declare_output_topics``, which says why).
+    dead letters, alerts unless ``MONITOR_ALERTS_TO_KAFKA`` is off, and the judge's records when
+    judging is on. A worker declares them at start through its producer
+    (``streams.agents.declare_output_topics``, which says why).
 
     >>> output_topics(Settings(alerts_to_kafka=False))
     {'monitor.contract.dlq': 1}
@@ -24,6 +25,8 @@ def output_topics(s: Settings) -> dict[str, int]:
     topics = {s.dlq_topic: 1}
     if s.alerts_to_kafka:
         topics[s.alerts_topic] = 1
+    if s.judge_enabled:
+        topics[s.judge_records_topic] = 1
     return topics
 
 
