@@ -26,7 +26,7 @@ from mode import Service
 from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.kafka_refusals import send_failure
 from monitor.adapters.prometheus_metrics import MonitorMetrics
-from monitor.adapters.topics import ensure_topics, output_topics
+from monitor.adapters.topics import ensure_topics
 from monitor.contract.decode import Rejection
 from monitor.contract.dlq import dead_letter_key, dead_letter_record
 from monitor.contract.events import InferenceEvent
@@ -44,9 +44,8 @@ from monitor.services.ingest import (
 )
 from monitor.services.outcomes import OutcomeStage
 from monitor.services.versions import VersionStates
-from monitor.settings import Settings
 from monitor.wording import counted
-from streams.delivery import delivered
+from streams.delivery import declare_output_topics, delivered, output_topic
 from streams.detector_agent import register_detector_agent, value_sender
 from streams.judge_forward import judge_forwarder
 from streams.observe import record_batch_metrics, record_outcome_metrics
@@ -72,12 +71,7 @@ def register_agents(app: faust.App, wiring: Wiring) -> IngestService:
     """Register the detector agent, the ingest path and its hooks; return the ingest service for
     the app to start."""
     s, m = wiring.settings, wiring.metrics
-    dlq = app.topic(
-        s.dlq_topic,
-        partitions=output_topics(s)[s.dlq_topic],
-        value_serializer="raw",
-        key_serializer="raw",
-    )
+    dlq = output_topic(app, s, s.dlq_topic)
     values_topic = app.topic(
         s.detector_values_topic,
         partitions=s.partitions,
@@ -343,19 +337,6 @@ def exit_refused(error: StoreRefused, left: str) -> NoReturn:
     line = f"error: {error}; stopping with {left}\n"
     os.write(2, line.encode())  # the process's stderr itself: Faust turns sys.stderr into a logger
     os._exit(EXIT_REFUSED)
-
-
-async def declare_output_topics(app: faust.App, s: Settings) -> None:
-    """Create the dead-letter and alerts topics through the app's producer, which then refreshes
-    its metadata of every topic. aiokafka's producer learns the topics that exist when it starts;
-    a later send to a topic it does not know narrows every metadata refresh to that topic alone,
-    and the refresh replaces what it knew: the detector values' topic fell out of it, their
-    delivery waited on an unknown leader, and the worker stopped taking feedback (it took the
-    first alert, sent to a topic created after the producer started)."""
-    for name, partitions in output_topics(s).items():
-        await app.topic(
-            name, partitions=partitions, value_serializer="raw", key_serializer="raw"
-        ).maybe_declare()
 
 
 class IngestService(Service):

@@ -15,11 +15,10 @@ from typing import Any
 
 import faust
 
-from monitor.adapters.topics import output_topics
 from monitor.contract.events import FeedbackEvent, InferenceEvent
 from monitor.folding.pipeline import BatchOutput
 from monitor.judge.forward import judge_messages, judge_records
-from streams.delivery import delivered
+from streams.delivery import delivered, output_topic
 from streams.wiring import Wiring
 
 __all__ = ["batch_judge_records", "judge_forwarder"]
@@ -52,12 +51,7 @@ def judge_forwarder(
     s = wiring.settings
     if not s.judge_enabled:
         return None
-    topic = app.topic(  # declared at start with the other output topics (declare_output_topics)
-        s.judge_records_topic,
-        partitions=output_topics(s)[s.judge_records_topic],
-        value_serializer="raw",
-        key_serializer="raw",
-    )
+    topic = output_topic(app, s, s.judge_records_topic)  # declared at start (declare_output_topics)
 
     async def forward(out: BatchOutput) -> None:
         records = batch_judge_records(out, s.judge_sample_rate, s.judge_forward_unsampled)

@@ -23,7 +23,6 @@ from monitor.adapters.client_security import redis_client_options
 from monitor.adapters.inserted_since import next_mark
 from monitor.adapters.join_store import JoinStore, MemoryJoinStore
 from monitor.adapters.leader_series import LeaderSeries
-from monitor.adapters.topics import output_topics
 from monitor.alerts.rules import configured_rules, judged_elsewhere, with_runbook_base
 from monitor.alerts.state import Alert
 from monitor.drift.windows import DriftRow
@@ -38,7 +37,7 @@ from monitor.services.outcome_windows import OutcomeWindows
 from monitor.services.shadow import ShadowResults, ShadowStage
 from monitor.wording import counted
 from streams.agents import exit_refused
-from streams.delivery import delivered
+from streams.delivery import delivered, output_topic
 from streams.wiring import Wiring
 
 __all__ = ["LeaderJobs", "WorkerJobs", "register_timers"]
@@ -162,12 +161,7 @@ class LeaderJobs:
         rules = with_runbook_base(configured_rules(s.alert_rules), s.runbook_base_url)
         for note in judged_elsewhere(rules):
             log.info("alert %s", note)
-        self.alerts_topic = app.topic(  # created at start when alerts go to Kafka (IngestService)
-            s.alerts_topic,
-            partitions=output_topics(s).get(s.alerts_topic, 1),
-            value_serializer="raw",
-            key_serializer="raw",
-        )
+        self.alerts_topic = output_topic(app, s, s.alerts_topic)  # declared at start
         sinks = build_sinks(s, self.send_to_kafka)
         self.delivery = self._alert_delivery(sinks)
         self.alertmanager_refresh = AlertmanagerRefresh(sinks)

@@ -19,7 +19,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor.adapters.clickhouse_store import parse_store_url
-from monitor.adapters.judge_journal import pair_summaries
+from monitor.adapters.judge_journal import summaries_reader
 from monitor.adapters.readonly_query import QueryRefused, ReadOnlyQueries
 from monitor.adapters.remote_store import (
     decode_value,
@@ -78,7 +78,7 @@ def add_dashboard(web_app: Any, wiring: Wiring) -> None:
             reader,
             wiring.query_executor,
             lambda: f"this worker does not own the store: open {wiring.owner_url}/",
-            judge=partial(pair_summaries, wiring.settings) if wiring.settings.redis_dsn else None,
+            judge=summaries_reader(wiring.settings),
         )
     )
 

@@ -12,6 +12,8 @@ back (another program's value) is left out.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import orjson
@@ -22,7 +24,13 @@ from monitor.judge.pairwise import PairVerdict
 from monitor.judge.stats import MAX_ITEMS, PairKey, PairStats, PairSummary
 from monitor.settings import Settings
 
-__all__ = ["KEEP_SECONDS", "RedisStatsJournal", "pair_summaries", "stats_journal"]
+__all__ = [
+    "KEEP_SECONDS",
+    "RedisStatsJournal",
+    "pair_summaries",
+    "stats_journal",
+    "summaries_reader",
+]
 
 KEEP_SECONDS = 30 * 86400  # a month without a verdict: the comparison is over
 _WINNERS = frozenset({"production", "shadow", "tie"})
@@ -96,6 +104,12 @@ def stats_journal(s: Settings) -> RedisStatsJournal | None:
     if not s.redis_dsn:
         return None
     return RedisStatsJournal(s.redis_dsn, s.redis_prefix("judge:stats"), redis_client_options(s))
+
+
+def summaries_reader(s: Settings) -> Callable[[], dict[PairKey, PairSummary]] | None:
+    """What the dashboard calls at each page for the judge's summaries (:func:`pair_summaries`
+    of ``s``); None without Redis: no judge verdicts to show."""
+    return partial(pair_summaries, s) if s.redis_dsn else None
 
 
 def pair_summaries(s: Settings) -> dict[PairKey, PairSummary]:

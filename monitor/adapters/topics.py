@@ -17,7 +17,7 @@ def output_topics(s: Settings) -> dict[str, int]:
     """The topics a worker writes besides its agents' (which Faust declares), with their partitions:
     dead letters, alerts unless ``MONITOR_ALERTS_TO_KAFKA`` is off, and the judge's records when
     judging is on. A worker declares them at start through its producer
-    (``streams.agents.declare_output_topics``, which says why).
+    (``streams.delivery.declare_output_topics``, which says why).
 
     >>> output_topics(Settings(alerts_to_kafka=False))
     {'monitor.contract.dlq': 1}

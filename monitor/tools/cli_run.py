@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -211,7 +210,7 @@ def ui(
 ) -> None:
     """The dashboard of MONITOR_CLICKHOUSE_URL's store on http://HOST:PORT/ (same pages as a worker's /)."""
     from monitor.adapters.client_security import clickhouse_client_options
-    from monitor.adapters.judge_journal import pair_summaries
+    from monitor.adapters.judge_journal import summaries_reader
     from monitor.adapters.listen_check import check_listen, local_url
     from monitor.adapters.reader import open_reader
     from monitor.dashboard.server import run_ui
@@ -236,5 +235,5 @@ def ui(
         settings.web_token_value,
         listening,
         secure_cookie=settings.web_secure_cookie,
-        judge=partial(pair_summaries, settings) if settings.redis_dsn else None,
+        judge=summaries_reader(settings),
     )

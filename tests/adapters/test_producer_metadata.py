@@ -1,4 +1,4 @@
-"""Why a worker creates the topics it writes through the app's producer, at start (streams/agents.py
+"""Why a worker creates the topics it writes through the app's producer, at start (streams/delivery.py
 ``declare_output_topics``): aiokafka's producer knows the topics that exist when it starts; its
 first send to a topic created later narrows every metadata refresh to that topic alone, and the
 refresh replaces what it knew. A send to a known topic still waiting in the producer then waits
