@@ -105,6 +105,10 @@ class SourceOutput:
     offsets: list[int] = field(default_factory=list)  # per valid event: its message's offset
     # resent inferences (monitor.folding.resends): counted as such, never folded or joined
     resent_ids: list[str] = field(default_factory=list)
+    # the watermark before this batch and the lateness its events were classified with: what
+    # monitor.folding.refused classifies the rest with when events are taken back out
+    start_watermark: float = 0.0
+    allowed_lateness: float = 0.0
 
 
 @dataclass
@@ -416,7 +420,14 @@ def process_batch(
         if not fresh:
             continue
         kind = fresh[0].kind
-        src = SourceOutput(fresh[-1].offset, start.watermark, kind=kind, epoch=start.epoch)
+        src = SourceOutput(
+            fresh[-1].offset,
+            start.watermark,
+            kind=kind,
+            epoch=start.epoch,
+            start_watermark=start.watermark,
+            allowed_lateness=config.allowed_lateness,
+        )
         kept: list[Event] = []
         n_late = chunks = 0
         # each chunk folded right after it is decoded, while its events are still in the cache:

@@ -156,7 +156,9 @@ def _cover(
     out.messages[message.topic] += 1
     src = out.sources.get(source)
     if src is None:
-        out.sources[source] = SourceOutput(message.offset, start.watermark, kind=message.kind)
+        out.sources[source] = SourceOutput(
+            message.offset, start.watermark, kind=message.kind, start_watermark=start.watermark
+        )
     elif message.offset > src.last_offset:
         src.last_offset = message.offset
     return True

@@ -1,6 +1,7 @@
 """Feedback past a request's bound in the join store, through the ingest boundary on a real
 embedded store: dead-lettered ``too_many_feedback`` with its own original, counted nowhere (not in
-``feedback_events``, not in any outcome), the rest of the batch written; the batch prepared again
+``feedback_events``, not in any outcome, not in its partition's watermark), the rest of the batch
+written; the batch prepared again
 (a worker re-reading it) refuses the same events and joins the same pairs."""
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _thumbs_down(request_id: str, **fields) -> dict:
 FEEDBACK = [
     [_thumbs_down("r1"), _thumbs_down("r1"), _thumbs_down("r1", feedback_id="s-1")],
     [_thumbs_down("r1", feedback_id="s-1"), _thumbs_down("r1"), _thumbs_down("r2")],
-    [_thumbs_down("r1")],
+    [_thumbs_down("r1", timestamp=NOW + 200)],  # refused: ahead of the rest, it moves no watermark
 ]
 RAW = [
     RawMessage("inf", 0, 0, orjson.dumps([inference("r1", NOW - 10)]), "inference"),
@@ -109,7 +110,8 @@ def test_feedback_past_the_bound_is_dead_lettered_and_counted_nowhere(
     assert sums["feedback_events"] == (5.0, 5.0)  # 7 received, 2 refused (the resend counts here)
     assert sums["outcome:satisfaction"] == (BOUND, 0.0)  # three observations, none satisfied
     assert result.out.events["feedback"] == 5
-    assert store.read_position("fb", 0)[0] == 2  # the offsets of the dead letters are covered
+    # the offsets of the dead letters are covered, their times are not
+    assert store.read_position("fb", 0) == (2, NOW - 5)
 
 
 def test_the_batch_prepared_again_refuses_and_joins_the_same(
