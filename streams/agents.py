@@ -24,7 +24,7 @@ import faust
 from mode import Service
 
 from monitor.adapters.client_security import kafka_client_options
-from monitor.adapters.kafka_refusals import send_failure
+from monitor.adapters.kafka_refusals import read_refusal, send_failure
 from monitor.adapters.prometheus_metrics import MonitorMetrics
 from monitor.adapters.topics import ensure_topics
 from monitor.contract.decode import Rejection
@@ -365,6 +365,13 @@ class IngestService(Service):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a worker that no longer ingests must not run on
+            refused = read_refusal(exc, list(self.source.kinds))
+            if refused is not None:  # an ACL: no retry fixes it, one line says what to grant
+                exit_refused(
+                    refused,
+                    "its offsets as committed: a worker started once the broker grants it reads "
+                    "on from them, and skips what the store holds",
+                )
             log.exception("the ingest consumer failed; stopping the worker")
             await self.app.crash(exc)
 

@@ -22,7 +22,7 @@ dead letters not delivered: KafkaConnectionError: no route to host
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
@@ -34,7 +34,7 @@ from aiokafka.errors import (
 
 from monitor.errors import BrokerError, BrokerRefused, MonitorError
 
-__all__ = ["broker_refusal", "send_failure"]
+__all__ = ["broker_refusal", "read_refusal", "send_failure"]
 
 _SECURITY = "(docs/SECURITY.md, Kafka ACLs)"
 
@@ -42,7 +42,7 @@ _SECURITY = "(docs/SECURITY.md, Kafka ACLs)"
 _FIXES: tuple[tuple[type[BaseException], str], ...] = (
     (
         TopicAuthorizationFailedError,
-        "the worker's principal needs Write and Describe on topic {topic} " + _SECURITY,
+        "the worker's principal needs {needs} on topic {topic} " + _SECURITY,
     ),
     (
         ClusterAuthorizationFailedError,
@@ -80,17 +80,44 @@ def _named(exc: BaseException) -> str:
     return detail if name in detail else f"{name}: {detail}" if detail else name
 
 
-def broker_refusal(exc: BaseException, doing: str, topic: str) -> BrokerRefused | None:
+def broker_refusal(
+    exc: BaseException, doing: str, topic: str, needs: str = "Write and Describe"
+) -> BrokerRefused | None:
     """A :class:`BrokerRefused` naming what to fix when ``exc`` (or its cause) is a refusal of the
-    worker's principal while ``doing`` something with ``topic``; None for anything else (an outage,
-    a timeout: retried)."""
+    worker's principal while ``doing`` something with ``topic``, which ``needs`` those operations;
+    None for anything else (an outage, a timeout: retried).
+
+    >>> print(broker_refusal(TopicAuthorizationFailedError("monitor.inference"), "the source records",
+    ...                      "monitor.inference", needs="Read and Describe"))
+    the Kafka broker refused the source records ([Error 29] TopicAuthorizationFailedError: \
+monitor.inference): the worker's principal needs Read and Describe on topic monitor.inference \
+(docs/SECURITY.md, Kafka ACLs)
+    """
     for cause in _causes(exc):
         for kind, fix in _FIXES:
             if isinstance(cause, kind):
                 return BrokerRefused(
-                    f"the Kafka broker refused {doing} ({_named(cause)}): {fix.format(topic=topic)}"
+                    f"the Kafka broker refused {doing} ({_named(cause)}): "
+                    + fix.format(topic=topic, needs=needs)
                 )
     return None
+
+
+def read_refusal(exc: BaseException, topics: Sequence[str]) -> BrokerRefused | None:
+    """:func:`broker_refusal` of the source consumer's reads: it names the topic the broker refused
+    (aiokafka's error carries it), else every one of ``topics``.
+
+    >>> print(read_refusal(TopicAuthorizationFailedError("in"), ["in", "fb"]))  # doctest: +ELLIPSIS
+    the Kafka broker refused the source records (...): the worker's principal needs Read and \
+Describe on topic in (docs/SECURITY.md, Kafka ACLs)
+    """
+    named = [
+        str(cause.args[0])
+        for cause in _causes(exc)
+        if isinstance(cause, TopicAuthorizationFailedError) and cause.args
+    ]
+    topic = next((t for t in named if t in topics), " and ".join(topics))
+    return broker_refusal(exc, "the source records", topic, needs="Read and Describe")
 
 
 def send_failure(exc: BaseException, what: str, topic: str) -> MonitorError:
