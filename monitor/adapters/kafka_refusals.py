@@ -34,7 +34,7 @@ from aiokafka.errors import (
 
 from monitor.errors import BrokerError, BrokerRefused, MonitorError
 
-__all__ = ["broker_refusal", "read_refusal", "send_failure"]
+__all__ = ["broker_refusal", "read_refusal", "send_failure", "topic_refusal"]
 
 _SECURITY = "(docs/SECURITY.md, Kafka ACLs)"
 
@@ -103,21 +103,29 @@ monitor.inference): the worker's principal needs Read and Describe on topic moni
     return None
 
 
-def read_refusal(exc: BaseException, topics: Sequence[str]) -> BrokerRefused | None:
-    """:func:`broker_refusal` of the source consumer's reads: it names the topic the broker refused
-    (aiokafka's error carries it), else every one of ``topics``.
+def topic_refusal(
+    exc: BaseException, doing: str, topics: Sequence[str], needs: str
+) -> BrokerRefused | None:
+    """:func:`broker_refusal` naming the topic the broker refused (aiokafka's error carries it),
+    else every one of ``topics``.
 
-    >>> print(read_refusal(TopicAuthorizationFailedError("in"), ["in", "fb"]))  # doctest: +ELLIPSIS
+    >>> print(topic_refusal(TopicAuthorizationFailedError("in"), "the source records", ["in", "fb"],
+    ...                     "Read and Describe"))  # doctest: +ELLIPSIS
     the Kafka broker refused the source records (...): the worker's principal needs Read and \
 Describe on topic in (docs/SECURITY.md, Kafka ACLs)
     """
     named = [
-        str(cause.args[0])
+        cause.args[0]
         for cause in _causes(exc)
         if isinstance(cause, TopicAuthorizationFailedError) and cause.args
     ]
-    topic = next((t for t in named if t in topics), " and ".join(topics))
-    return broker_refusal(exc, "the source records", topic, needs="Read and Describe")
+    topic = next((t for t in named if isinstance(t, str)), " and ".join(topics))
+    return broker_refusal(exc, doing, topic, needs=needs)
+
+
+def read_refusal(exc: BaseException, topics: Sequence[str]) -> BrokerRefused | None:
+    """:func:`topic_refusal` of the source consumer's reads of ``topics``."""
+    return topic_refusal(exc, "the source records", topics, "Read and Describe")
 
 
 def send_failure(exc: BaseException, what: str, topic: str) -> MonitorError:

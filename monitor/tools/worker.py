@@ -68,8 +68,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
 
     from monitor.adapters.aiokafka_stop import patch_fetcher_close
     from monitor.adapters.broker_check import check_broker
+    from monitor.adapters.kafka_refusals import topic_refusal
     from monitor.adapters.listen_check import check_listen
     from streams.access import check_web_bind
+    from streams.agents import exit_refused
     from streams.app import create_app
     from streams.wiring import Wiring
 
@@ -99,6 +101,21 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
 
         async def _sentinel_task(self) -> None:
             await asyncio.sleep(0.1)  # mode gives the loop's last callbacks 1 s before closing it
+
+        def _crash(self, reason: BaseException) -> None:
+            refused = topic_refusal(
+                reason,
+                "the worker's Faust consumer",
+                [settings.detector_values_topic, f"{settings.app_id}-__assignor-__leader"],
+                "Read, Write and Describe",
+            )
+            if refused is not None:  # an ACL Faust met on its own topics: one line, what to grant
+                exit_refused(
+                    refused,
+                    "its offsets as committed: a worker started once the broker grants it goes "
+                    "on from them",
+                )
+            super()._crash(reason)
 
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             super().on_setup_root_logger(logger, level)

@@ -60,3 +60,32 @@ def test_a_worker_denied_read_on_a_source_topic_stops_and_says_what_to_grant(
         again = start_worker(MONITOR_KAFKA_BOOTSTRAP=bootstrap)
         wait_until(lambda: written_inferences(again) == 1, what="the event the refusal left")
         assert again.stop(timeout=30) == 0
+
+
+def test_a_worker_denied_its_detector_values_stops_and_says_what_to_grant(
+    deployment, tmp_path
+) -> None:
+    """Faust's own consumer meets the refusal (its fetch of the detector-values topic): before, its
+    crash ended in Faust's traceback and exit code 1."""
+    proxy_port = free_port()
+    broker_port = other_free_port(proxy_port)
+    topic = f"{deployment.prefix}-app.detector-values"
+    with (
+        LocalBroker(broker_port, advertised_port=proxy_port, log_path=tmp_path / "broker.log"),
+        running(ReadDenyingProxy(proxy_port, broker_port, topic)) as proxy,
+    ):
+        env = deployment.env(MONITOR_KAFKA_BOOTSTRAP=f"127.0.0.1:{proxy_port}")
+        worker = WorkerProcess(env, tmp_path / "denied.log", free_port()).start()
+        try:
+            assert worker.process is not None
+            assert worker.process.wait(60) == EXIT_REFUSED, f"see {worker.log_path}"
+        finally:
+            worker.kill()
+        assert proxy.denied
+        last = worker.log_path.read_text().splitlines()[-1]
+        assert last == (
+            f"error: the Kafka broker refused the worker's Faust consumer ([Error 29] "
+            f"TopicAuthorizationFailedError: {topic}): the worker's principal needs Read, Write "
+            f"and Describe on topic {topic} (docs/SECURITY.md, Kafka ACLs); stopping with its "
+            "offsets as committed: a worker started once the broker grants it goes on from them"
+        )
