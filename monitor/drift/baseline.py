@@ -21,6 +21,7 @@ feature maps into columns in :mod:`monitor.drift.feature_columns`; both records 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,31 @@ __all__ = [
     "FeatureProfile",
     "build_baseline",
     "histogram_batch",
+    "records_of",
 ]
+
+
+def records_of(
+    records: Iterable[Mapping[str, Any]], model: str, model_version: str
+) -> tuple[list[Mapping[str, Any]], Counter[str]]:
+    """The reference records of ``model``/``model_version`` (those that name them, and those that
+    name no model or version), and how many name another model or version (``"model/version"`` ->
+    count): a file of several versions' traffic builds each version's baseline from its own.
+
+    >>> kept, others = records_of([{"model": "m", "model_version": "v1"}, {"features": {}},
+    ...                            {"model": "m", "model_version": "v2"}], "m", "v1")
+    >>> len(kept), dict(others)
+    (2, {'m/v2': 1})
+    """
+    kept: list[Mapping[str, Any]] = []
+    others: Counter[str] = Counter()
+    for record in records:
+        named = record.get("model"), record.get("model_version")
+        if named[0] not in (None, model) or named[1] not in (None, model_version):
+            others["/".join("" if n is None else str(n) for n in named)] += 1
+        else:
+            kept.append(record)
+    return kept, others
 
 
 def _numeric_profile(name: str, values: np.ndarray, n_bins: int, derived: bool) -> FeatureProfile:

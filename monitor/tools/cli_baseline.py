@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from monitor.errors import MonitorError
+from monitor.errors import ConfigError, MonitorError
 from monitor.tools.cli_options import ConfigOption, FormatOption, cli_settings, setting_range
 from monitor.tools.cli_support import Format, counted, print_rows, require_known
 
@@ -91,10 +91,22 @@ def baseline_build(
 ) -> None:
     """Build a baseline from a file of inference-shaped records and make it the active one."""
     from monitor.contract.records import load_records
-    from monitor.drift.baseline import build_baseline
+    from monitor.drift.baseline import build_baseline, records_of
 
     settings = cli_settings(config)
-    records = list(load_records(file))
+    records, others = records_of(load_records(file), model, version)
+    if others:
+        held = ", ".join(f"{name} ({n:,})" for name, n in others.most_common())
+        if not records:
+            raise ConfigError(
+                f"no record of {model}/{version} in {file}: its records are of {held}; "
+                "a record naming no model or version is taken for any"
+            )
+        typer.echo(
+            f"note: left out {counted(others.total(), 'record')} of {file} naming another model "
+            f"or version: {held}",
+            err=True,
+        )
     baseline = build_baseline(
         model,
         version,

@@ -10,6 +10,12 @@ events spread over a past span, and their feedback, from the demo's support assi
 (True, True, True)
 >>> {e["request_id"] for e in traffic.feedback} <= {e["request_id"] for e in traffic.inferences}
 True
+
+A later run's requests are others, so its feedback never joins an earlier run's inferences:
+
+>>> later = simulated_traffic(events=40, span=60.0, end=1767225660.0, reference=10, drift_at=0.5)
+>>> {e["request_id"] for e in later.inferences} & {e["request_id"] for e in traffic.inferences}
+set()
 """
 
 from __future__ import annotations
@@ -63,7 +69,10 @@ def simulated_traffic(
         raise ConfigError(
             f"events {events}, reference {reference}, span {span}: need events ≥ 1, reference ≥ 0, span > 0"
         )
-    sim = TrafficSimulator(seed=seed)
+    # request ids of their own per run (the span's end names it): the files of a second run, replayed
+    # to the same worker, must not join the feedback of one run to the other's inferences
+    run = f"{int(end):x}"
+    sim = TrafficSimulator(seed=seed, id_prefix=f"req-{run}")
     start = end - span
     drift_from = start + drift_at * span if 0 <= drift_at < 1 else None
     ticks = max(1, math.ceil(span))
@@ -79,7 +88,9 @@ def simulated_traffic(
             inferences += sim.shadow_answers(batch, version=SHADOW_VERSION, share=shadow)
         feedback += sim.due_feedback(now)
     feedback += sim.due_feedback(math.inf)
-    before = TrafficSimulator(seed=seed + 1).inferences(start - 1.0, reference)
+    before = TrafficSimulator(seed=seed + 1, id_prefix=f"ref-{run}").inferences(
+        start - 1.0, reference
+    )
     return SimulatedTraffic(
         before, inferences, feedback, start, end, drift_from, sim.model, sim.drift_version
     )

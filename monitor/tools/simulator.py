@@ -61,6 +61,7 @@ class TrafficSimulator:
         drift_version: str = "v2",
         feedback_share: float = 0.7,
         max_feedback_delay: float = 15.0,
+        id_prefix: str = "req",
     ) -> None:
         self.rng = np.random.default_rng(seed)
         self._more = np.random.default_rng(
@@ -74,6 +75,7 @@ class TrafficSimulator:
         self.max_feedback_delay = max_feedback_delay
         self.drifted = False
         self._ids = itertools.count()
+        self.id_prefix = id_prefix  # request ids are "<id_prefix>-<n>"
         self._pending: list[tuple[float, int, dict[str, Any]]] = []  # (due, seq, event)
         self._seq = itertools.count()
 
@@ -125,7 +127,7 @@ class TrafficSimulator:
         for _ in range(n):
             version = self.versions[int(self.rng.integers(len(self.versions)))]
             degraded = self.drifted and version == self.drift_version
-            request_id = f"req-{next(self._ids)}"
+            request_id = f"{self.id_prefix}-{next(self._ids)}"
             features = self._features(degraded)
             n_text = int(self.rng.integers(100, 999))
             text = (

@@ -48,3 +48,32 @@ def test_bins_and_top_k_take_the_bounds_of_their_settings(
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"Invalid value for '{option}'" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "store").exists()
+
+
+def test_a_file_of_several_versions_builds_each_baseline_from_its_own_records(
+    tmp_path: Path,
+) -> None:
+    """Before: every record of the file went into the baseline, whatever model or version it named
+    (`monitor simulate`'s reference holds v1 and v2), and a model the file never named got a
+    baseline built from another's traffic, without a word."""
+    records = tmp_path / "reference.jsonl"
+    rows = [
+        *({"model": "m", "model_version": "v1", "features": {"x": 1.0}} for _ in range(30)),
+        *({"model": "m", "model_version": "v2", "features": {"x": 9.0}} for _ in range(20)),
+        {"features": {"x": 1.0}},  # names no model or version: taken for any
+    ]
+    records.write_bytes(b"\n".join(map(orjson.dumps, rows)))
+    env = {"MONITOR_CLICKHOUSE_URL": f"chdb://{tmp_path / 'store'}"}
+    build = ("baseline", "build", str(records), "--version")
+    v1 = monitor_cli(*build, "v1", "--model", "m", env=env)
+    assert "m/v1, 31 records" in v1.stdout
+    assert f"note: left out 20 records of {records} naming another model or version: m/v2 (20)" in (
+        v1.stderr
+    )
+    records.write_bytes(b"\n".join(map(orjson.dumps, rows[:-1])))  # every record named
+    other = monitor_cli(*build, "x9", "--model", "other", env=env, check=False)
+    assert other.returncode == 2, other.stdout + other.stderr
+    assert other.stderr.strip() == (
+        f"error: no record of other/x9 in {records}: its records are of m/v1 (30), m/v2 (20); "
+        "a record naming no model or version is taken for any"
+    )
