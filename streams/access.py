@@ -6,6 +6,9 @@
   line when another process already listens on its port.
 - Browsers may open a page once with ``?token=<MONITOR_WEB_TOKEN>``: the answer redirects to the same
   URL without it and sets an HttpOnly, SameSite=Strict cookie that GET requests then carry.
+- ``POST /query`` takes only ``Content-Type: application/json`` and no other site's ``Origin``
+  (:func:`cross_site_refusal`): a web page open in a browser on the machine could otherwise post
+  a statement to a loopback worker without a token (a ``text/plain`` form needs no preflight).
 - ``/store`` also needs a loopback peer: the socket's peer address (never a forwarded header) in
   127.0.0.0/8 or ::1 (an IPv4-mapped ``::ffff:127.x.y.z`` counts as its IPv4 address).
 """
@@ -27,6 +30,7 @@ __all__ = [
     "TOKEN_COOKIE",
     "bearer_matches",
     "check_web_bind",
+    "cross_site_refusal",
     "is_loopback_address",
     "peer_is_loopback",
     "token_middleware",
@@ -35,6 +39,28 @@ __all__ = [
 OPEN_PATHS = frozenset({"/health", "/metrics"})
 TOKEN_COOKIE = "monitor_token"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def cross_site_refusal(content_type: str, origin: str | None, host: str) -> str | None:
+    """Why a ``POST /query`` may be another site's page posting through a browser, or None.
+
+    A browser sends ``application/json`` to another origin only after a preflight this port never
+    answers, and names the page's origin in ``Origin``; the CLI and ``curl`` send no ``Origin``.
+
+    >>> cross_site_refusal("application/json", None, "127.0.0.1:6066") is None
+    True
+    >>> cross_site_refusal("text/plain", None, "127.0.0.1:6066")
+    'POST /query takes Content-Type: application/json, not text/plain'
+    >>> cross_site_refusal("application/json", "http://evil.example", "127.0.0.1:6066")
+    'POST /query from another site (Origin http://evil.example) is refused'
+    >>> cross_site_refusal("application/json", "http://127.0.0.1:6066", "127.0.0.1:6066") is None
+    True
+    """
+    if content_type != "application/json":
+        return f"POST /query takes Content-Type: application/json, not {content_type or 'none'}"
+    if origin is not None and origin not in (f"http://{host}", f"https://{host}"):
+        return f"POST /query from another site (Origin {origin}) is refused"
+    return None
 
 
 def is_loopback_address(host: str) -> bool:

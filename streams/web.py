@@ -30,7 +30,7 @@ from monitor.adapters.remote_store import (
 from monitor.adapters.store_secret import SECRET_HEADER, secret_matches
 from monitor.dashboard.server import NamedReader, dashboard_routes
 from monitor.errors import StoreError
-from streams.access import peer_is_loopback, token_middleware
+from streams.access import cross_site_refusal, peer_is_loopback, token_middleware
 from streams.wiring import Wiring
 
 __all__ = ["MAX_QUERIES_IN_FLIGHT", "register_views"]
@@ -156,6 +156,11 @@ class QueryRunner:
                 "error": "this worker does not own the embedded store; "
                 f"query the owner at {self.wiring.owner_url}"
             }, 409
+        cross_site = cross_site_refusal(
+            request.content_type, request.headers.get("Origin"), request.host
+        )
+        if cross_site:
+            return {"error": cross_site}, 403
         body = await _json_body(request)
         if (
             body is None

@@ -1,6 +1,6 @@
 """Run a user's SQL (``POST /query``) with ClickHouse's own read-only enforcement.
 
-Four layers, each done by ClickHouse itself, none by matching text:
+Five layers, each done by ClickHouse itself, none by matching text:
 
 1. ``formatQuerySingleLine`` parses the statement with ClickHouse's parser: a syntax error or a
    second statement (``SELECT 1; DROP TABLE t``) is refused, comments are gone, and the
@@ -9,9 +9,14 @@ Four layers, each done by ClickHouse itself, none by matching text:
    ``UNION``, ``INTERSECT``, ``EXCEPT`` included) and may use only generator table functions
    (``numbers``, ``zeros``, ``generateSeries``, ``values``, ``view``) and no ``file()`` scalar.
    ``readonly=1`` alone lets ``SELECT file('/etc/passwd')`` through, in chdb and in a server.
-3. It runs as ``SELECT * FROM (<statement>)``: ``INTO OUTFILE`` (which embedded chdb executes
+3. Parameters are bound by ClickHouse, never spliced into the text: each must be a ``{name:Type}``
+   placeholder of that canonical text (:func:`unbound_parameters`). For a statement without
+   placeholders clickhouse-connect formats parameters into the text client side (Python ``%``), so
+   ``'%(x)s'`` in a literal took any SQL from ``x``, a second statement included, which embedded
+   chdb ran before the check ever looked.
+4. It runs as ``SELECT * FROM (<statement>)``: ``INTO OUTFILE`` (which embedded chdb executes
    even with ``readonly=1``) and ``FORMAT`` are syntax errors inside a subquery.
-4. Per-query settings: ``readonly=1`` (no writes, no DDL, no ``SET``, no settings in the query,
+5. Per-query settings: ``readonly=1`` (no writes, no DDL, no ``SET``, no settings in the query,
    no table functions that reach files or the network), ``max_execution_time``,
    ``max_result_rows`` / ``max_result_bytes`` with ``result_overflow_mode='throw'`` and
    ``max_memory_usage``.
@@ -25,14 +30,23 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from clickhouse_connect.driver.binding import external_bind_re
 
 from monitor.adapters.clickhouse_store import ClickHouseStore, QueryResult
 from monitor.errors import StoreError
 
-__all__ = ["SAFE_TABLE_FUNCTIONS", "QueryLimits", "QueryRefused", "ReadOnlyQueries", "refusal"]
+__all__ = [
+    "SAFE_TABLE_FUNCTIONS",
+    "QueryLimits",
+    "QueryRefused",
+    "ReadOnlyQueries",
+    "refusal",
+    "unbound_parameters",
+]
 
 #: Table functions that only generate values from their arguments.
 SAFE_TABLE_FUNCTIONS = frozenset(
@@ -112,6 +126,30 @@ def refusal(ast: Sequence[str]) -> str | None:
     return None
 
 
+def unbound_parameters(statement: str, parameters: Mapping[str, Any] | None) -> str | None:
+    """Why ``parameters`` cannot all be bound by ClickHouse to ``statement`` (the canonical text of
+    :meth:`ReadOnlyQueries.single_statement`), or None: each must be one of its ``{name:Type}``
+    placeholders, found as clickhouse-connect finds them to bind them on the server.
+
+    >>> unbound_parameters("SELECT {m:String}", {"m": "chat"}) is None
+    True
+    >>> unbound_parameters("SELECT 'a%(x)s'", {"x": "; DROP TABLE t; SELECT "})
+    'parameter x is not a {name:Type} placeholder of the statement: parameters are bound by ClickHouse, never written into the text'
+    """
+    if not parameters:
+        return None
+    placeholders = {name for name, _ in external_bind_re.findall(statement)}
+    unused = sorted(str(name) for name in parameters if name not in placeholders)
+    if unused:
+        names = ", ".join(unused)
+        return (
+            f"parameter{'s' if len(unused) > 1 else ''} {names} {'are' if len(unused) > 1 else 'is'} "
+            "not a {name:Type} placeholder of the statement: parameters are bound by ClickHouse, "
+            "never written into the text"
+        )
+    return None
+
+
 class ReadOnlyQueries:
     """User SQL against the store, on a client of its own, refused unless it is one read-only SELECT."""
 
@@ -154,6 +192,9 @@ class ReadOnlyQueries:
     def check(self, sql: str, parameters: dict[str, Any] | None = None) -> str:
         """The statement to run (``SELECT * FROM (<canonical sql>)``); QueryRefused with the reason."""
         statement = self.single_statement(sql)
+        unbound = unbound_parameters(statement, parameters)
+        if unbound:
+            raise QueryRefused(unbound)
         try:
             ast = self._store.query(
                 f"EXPLAIN AST {statement}", parameters, settings=self.limits.settings()

@@ -154,3 +154,55 @@ def test_stopping_cancels_running_statements_and_refuses_new_ones(stores) -> Non
     with pytest.raises(StoreError, match="stopping"):
         queries.query("SELECT 1 AS one")
     queries.close()
+
+
+def _written(store: ClickHouseStore, name: str) -> list:
+    """The rows of a file chdb's file() wrote under its user files, [] when there is none."""
+    try:
+        return store.query(f"SELECT * FROM file('{name}', 'TSV', 'x String')").rows
+    except StoreError:
+        return []
+
+
+@pytest.mark.parametrize(
+    ("sql", "injected", "refused"),
+    [
+        (
+            "SELECT 'abc%(x)s'",
+            " ; CREATE TABLE monitor.pwned (x UInt8) ENGINE = Memory; SELECT ",
+            "is not a {name:Type} placeholder",
+        ),
+        (
+            "SELECT 'abc%(x)s'",
+            (
+                " ; INSERT INTO FUNCTION file($$pwned-{unique}.txt$$, $$TSV$$, $$x String$$) "
+                "VALUES ($$owned$$); SELECT "
+            ),
+            "is not a {name:Type} placeholder",
+        ),
+        (
+            "SELECT %(x)s",
+            "1; CREATE TABLE monitor.pwned (x UInt8) ENGINE = Memory",
+            "not one valid statement",
+        ),
+    ],
+)
+def test_parameters_are_never_written_into_the_statement(
+    stores, unique: str, sql: str, injected: str, refused: str
+) -> None:
+    """Before: with no {name:Type} placeholder clickhouse-connect formatted the parameters into the
+    text (Python %), and embedded chdb ran the statements spliced in before the check read it:
+    tables created, files written, through a 'read-only' /query."""
+    store, queries = stores
+    tables = store.query("SELECT name FROM system.tables WHERE database = 'monitor'").rows
+    with pytest.raises(StoreError) as refusal_:
+        queries.query(sql, {"x": injected.replace("{unique}", unique)})
+    assert refused in str(refusal_.value)
+    assert store.query("SELECT name FROM system.tables WHERE database = 'monitor'").rows == tables
+    assert _written(store, f"pwned-{unique}.txt") == []
+    # a placeholder the statement does not use is refused too; the placeholders it uses are bound
+    with pytest.raises(StoreError, match="parameter y is not"):
+        queries.query("SELECT {x:String} AS s", {"x": "a", "y": "b"})
+    assert queries.query("SELECT {x:String} AS s", {"x": "a%(y)s'; DROP"}).rows == [
+        ("a%(y)s'; DROP",)
+    ]

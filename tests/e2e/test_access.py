@@ -239,6 +239,21 @@ def test_query_refuses_writes_files_and_network_and_a_slow_query_does_not_stop_i
         listener.close()
     assert not out.exists()
     assert listener.accepted == 0
+    # parameters are bound by ClickHouse, never written into the text: before, a second statement
+    # spliced in through '%(x)s' ran (tables created, files read and written)
+    injected = " ; CREATE TABLE monitor.pwned (x UInt8) ENGINE = Memory; SELECT "
+    status, answer = query(worker, "SELECT 'a%(x)s'", x=injected)
+    assert status == 403 and "is not a {name:Type} placeholder" in answer["error"], answer
+    # another site's page posting through a browser on this machine: a text/plain form needs no
+    # preflight, and a browser names the page's origin
+    for cross_site in (
+        {"Content-Type": "text/plain;charset=UTF-8"},
+        {"Origin": "http://evil.test"},
+    ):
+        status, text = call(
+            f"{worker.url}/query", "POST", {"sql": "SELECT 1"}, {**BEARER, **cross_site}
+        )
+        assert status == 403 and "POST /query" in text, (cross_site, status, text)
     assert query(worker, tables) == (200, before)
     assert query(worker, "SELECT {n:UInt8} + 1 AS two", n=1) == (
         200,
