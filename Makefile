@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-DURATION ?= 120
+# How long `make demo` runs: a duration with its unit (90s, 5m, 2h; 0 until Ctrl-C), or a bare
+# number of seconds (DURATION=300), given its unit on the way: `monitor demo --duration` needs one.
+DURATION ?= 2m
 # pytest-xdist processes for `make test` (0: one process). The suite mostly waits on brokers and
 # rebalances, so more processes than cores pay off; each has its own broker and store directory.
 # On 2 cores: 4 processes 630 s, 6 processes 579 s (the suite then uses 1.8 of the 2 cores).
@@ -43,7 +45,7 @@ tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 demo: install
-	$(VENV)/bin/monitor demo --duration $(DURATION)
+	$(VENV)/bin/monitor demo --duration $(shell echo '$(DURATION)' | sed -E 's/^([0-9]+(\.[0-9]+)?)$$/\1s/')
 
 # `make test`: the gate CI runs. Lint, format and types first (seconds), then the tests and the doctests.
 test: lint format-check typecheck install-test tools

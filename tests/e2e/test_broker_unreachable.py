@@ -57,7 +57,7 @@ COMMANDS = {
     "replay": lambda tmp: ["replay", str(tmp / "events.jsonl"), "--kind", "inference"],
     "dead-letters": lambda tmp: ["dead-letters"],
     "judge": lambda tmp: ["judge"],
-    "demo": lambda tmp: ["demo", "--duration", "5", "--data-dir", str(tmp / "demo")],
+    "demo": lambda tmp: ["demo", "--duration", "5s", "--data-dir", str(tmp / "demo")],
     "bench": lambda tmp: ["bench", "--events", "100", "--no-latency"],
     "worker": lambda tmp: ["worker"],
 }

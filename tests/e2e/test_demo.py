@@ -21,7 +21,7 @@ def test_demo_runs_on_embedded_defaults_and_stops_cleanly(tmp_path):
             "monitor",
             "demo",
             "--duration",
-            "30",
+            "30s",
             "--rate",
             "150",
             "--window",
@@ -88,7 +88,7 @@ def test_demo_stops_its_broker_when_it_fails_after_starting_it(tmp_path):
     the demo exits with the error and no broker is left running on the port it announced."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     done = subprocess.run(
-        [sys.executable, "-m", "monitor", "demo", "--duration", "5"]
+        [sys.executable, "-m", "monitor", "demo", "--duration", "5s"]
         + ["--data-dir", str(tmp_path / "demo")],
         env={**env, "MONITOR_BATCH_WITHIN": "abc"},
         capture_output=True,

@@ -486,7 +486,7 @@ def test_baseline_list_names_the_models_that_have_baselines(store_env) -> None:
 
 def test_a_bad_demo_window_is_one_line_naming_the_option(tmp_path) -> None:
     result = cli(
-        {}, "demo", "--window", "5 minutes", "--duration", "1", "--data-dir", str(tmp_path)
+        {}, "demo", "--window", "5 minutes", "--duration", "1s", "--data-dir", str(tmp_path)
     )
     assert_usage_error(result, "--window '5 minutes': expected a duration like 10s, 5m, 2h, 7d")
     assert not (tmp_path / "clickhouse").exists()  # nothing was started

@@ -5,6 +5,7 @@ traceback. ``monitor ui --port 0`` listens on a free port and prints which."""
 from __future__ import annotations
 
 import re
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -123,11 +124,10 @@ def test_ui_host_that_no_name_can_be_is_refused_as_beyond_loopback(tmp_path: Pat
     [
         ("--rate", "nan"),  # int(nan): a ValueError traceback once broker and worker ran
         ("--rate", "1" + "0" * 400),  # an OverflowError traceback, likewise
-        ("--duration", "nan"),  # ran until Ctrl-C, 'for nan s'
         ("--drift-at", "-1"),
     ],
 )
-def test_demo_refuses_a_rate_or_duration_it_cannot_run(
+def test_demo_refuses_a_rate_or_drift_share_it_cannot_run(
     tmp_path: Path, option: str, value: str
 ) -> None:
     args = ("demo", "--data-dir", str(tmp_path / "demo"), option, value)
@@ -135,6 +135,55 @@ def test_demo_refuses_a_rate_or_duration_it_cannot_run(
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"Invalid value for '{option}'" in done.stderr
     assert not (tmp_path / "demo").exists()  # refused before anything started
+
+
+@pytest.mark.parametrize(("duration", "seconds"), [("1m", 60.0), ("90s", 90.0), ("0", 0.0)])
+def test_demo_duration_takes_a_duration_with_its_unit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, duration: str, seconds: float
+) -> None:
+    """Before: `--duration 1m` was Typer's boxed 'Input should be a valid number'."""
+    ran: dict[str, object] = {}
+    monkeypatch.setattr("monitor.tools.demo.run_demo", lambda **kwargs: ran.update(kwargs) or 0)
+    args = ["demo", "--data-dir", str(tmp_path / "demo"), "--duration", duration]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert ran["duration"] == seconds
+
+
+@pytest.mark.parametrize(
+    ("duration", "expected"),
+    [
+        ("60", "--duration '60': a duration needs a unit: 60s, 60m or 60h"),
+        ("nan", "--duration 'nan': expected a duration like 10s, 5m, 2h, 7d"),  # ran until Ctrl-C
+        ("366d", "--duration '366d': at most 365d"),
+    ],
+)
+def test_demo_refuses_a_duration_without_a_unit_or_past_a_year(
+    tmp_path: Path, duration: str, expected: str
+) -> None:
+    args = ("demo", "--data-dir", str(tmp_path / "demo"), "--duration", duration)
+    done = monitor_cli(*args, env={"MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1"}, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: {expected}"]
+    assert not (tmp_path / "demo").exists()  # refused before anything started
+
+
+@pytest.mark.parametrize(
+    ("duration", "passed"), [(None, "2m"), ("60", "60s"), ("2.5", "2.5s"), ("5m", "5m")]
+)
+def test_make_demo_gives_a_bare_duration_its_unit_of_seconds(
+    duration: str | None, passed: str
+) -> None:
+    """`make demo DURATION=60` (README) still runs 60 s now that --duration needs a unit."""
+    root = Path(__file__).resolve().parents[3]
+    given = [f"DURATION={duration}"] if duration else []
+    done = subprocess.run(
+        ["make", "-s", "-n", "-C", str(root), "demo", *given],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines()[-1].endswith(f"monitor demo --duration {passed}"), done.stdout
 
 
 @pytest.mark.parametrize("window", ["0s", "500ms"])
