@@ -19,7 +19,13 @@ from pydantic import ValidationError
 
 from monitor.durations import MAX_SETTING_DAYS, MIN_WINDOW_SECONDS
 
-__all__ = ["DURATION_FIELDS", "describe_settings_error", "expected_form", "setting_label"]
+__all__ = [
+    "DURATION_FIELDS",
+    "describe_settings_error",
+    "expected_form",
+    "number_form",
+    "setting_label",
+]
 
 # The settings written as durations ("90s", "5m"): Settings validates these, and a bad one is
 # described as a duration.
@@ -54,6 +60,18 @@ def _bounds(metadata: list[Any]) -> str:
             if value is not None:
                 words.append(f"{sign} {value}")
     return " and ".join(words)
+
+
+def number_form(kind: type, least: float | None = None, most: float | None = None) -> str:
+    """The form of a number of ``kind`` from ``least`` to ``most`` (None: unbounded), in the words
+    of a setting's (:func:`expected_form`): what a command-line option's bounds read as too.
+
+    >>> number_form(int, 1, 65535), number_form(float, 0.0), number_form(int)
+    ('an integer >= 1 and <= 65535', 'a number >= 0.0', 'an integer')
+    """
+    from annotated_types import Interval
+
+    return f"{_TYPE_WORDS.get(kind, 'a value')} {_bounds([Interval(ge=least, le=most)])}".strip()
 
 
 def expected_form(name: str) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "counted",
     "log_level",
     "not_utf8",
+    "number_option_error",
     "parse_duration_option",
     "parse_time",
     "print_rows",
@@ -54,7 +55,8 @@ class UnknownValue(ConfigError):
 
 class MonitorGroup(TyperGroup):
     """Every command's :class:`MonitorError` becomes ``error: <message>`` on stderr and exit code 2,
-    and so does a command-line value that is not UTF-8 text (:func:`not_utf8`)."""
+    and so does a command-line value that is not UTF-8 text (:func:`not_utf8`) or a number option's
+    value outside its bounds (:func:`number_option_error`)."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         problem = not_utf8(args)
@@ -70,6 +72,12 @@ class MonitorGroup(TyperGroup):
             return super().invoke(ctx)
         except MonitorError as exc:
             typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        except typer.BadParameter as exc:  # Typer's boxed error, unless a number is what is wrong
+            problem = number_option_error(exc)
+            if problem is None:
+                raise
+            typer.echo(f"error: {problem}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
         except ValidationError as exc:  # settings built in code: still one line per bad value
             from monitor.settings_errors import describe_settings_error
@@ -99,6 +107,26 @@ def not_utf8(args: Sequence[str]) -> str | None:
             shown = value.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
             return f"{option} '{shown}': not UTF-8 text"
     return None
+
+
+def number_option_error(exc: typer.BadParameter) -> str | None:
+    """What a number option refused (a value outside its bounds, or not a number) in one line
+    naming the option, the value and the form it takes, as a setting's error does (``--limit '0':
+    expected an integer >= 1 and <= 1000000000``); None when another parameter is wrong."""
+    from pydantic import ValidationError
+
+    from monitor.settings_errors import number_form
+
+    param = exc.param
+    kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    if param is None or param.param_type_name != "option" or kind not in (int, float):
+        return None
+    cause = exc.__cause__  # Typer checks the value with pydantic, which keeps what it was given
+    errors = cause.errors() if isinstance(cause, ValidationError) else []
+    value = f" {errors[0]['input']!r}" if errors and "input" in errors[0] else ""
+    option = max(param.opts, key=len)
+    bounds = getattr(param, "min", None), getattr(param, "max", None)
+    return f"{option}{value}: expected {number_form(kind, *bounds)}"
 
 
 # The times --since and --until take: events are after the epoch, and a datetime ends in 9999.

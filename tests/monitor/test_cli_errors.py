@@ -4,6 +4,7 @@ embedded store holding a few windows, drift rows, a baseline and an alert."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -473,6 +474,78 @@ def test_help_describes_every_option() -> None:
 
     walk(command, "monitor")
     assert missing == []
+
+
+def values_past_the_bounds() -> list[tuple[list[str], str, str, str]]:
+    """(command, option, value, bound) just past each bound of every bounded number option."""
+    import typer
+
+    found = []
+
+    def walk(cmd, path):
+        for param in cmd.params:
+            if param.param_type_name != "option":
+                continue
+            option = max(param.opts, key=len)
+            if getattr(param, "min", None) is not None:
+                found.append((path, option, str(param.min - 1), f">= {param.min}"))
+            if getattr(param, "max", None) is not None:
+                found.append((path, option, str(param.max + 1), f"<= {param.max}"))
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+PAST_THE_BOUNDS = values_past_the_bounds()
+
+
+def test_every_bounded_option_is_found() -> None:
+    found = {(" ".join(path), option) for path, option, _, _ in PAST_THE_BOUNDS}
+    assert {("query metrics", "--limit"), ("alerts", "--limit"), ("bench", "--events")} <= found
+    assert {("broker", "--port"), ("baseline build", "--bins"), ("replay", "--rate")} <= found
+
+
+@pytest.mark.parametrize(("command", "option", "value", "bound"), PAST_THE_BOUNDS)
+def test_a_value_past_an_options_bounds_is_one_line_naming_the_option(
+    command, option, value, bound
+) -> None:
+    """Before: Typer's boxed 'Invalid value for '--limit': Input should be greater than or equal
+    to 1' under a usage line, not the `error: ...` line of every other bad option."""
+    env = {
+        "MONITOR_CLICKHOUSE_URL": "chdb:///nonexistent/dir",
+        "MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+    }
+    result = cli(env, *command, option, value)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()  # nothing else: no usage line, no box
+    assert re.fullmatch(
+        rf"error: {option} '{re.escape(value)}': expected (an integer|a number) \S.*", line
+    ), line
+    assert bound in line, line
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["query", "metrics", "--limit", "0"],
+            "--limit '0': expected an integer >= 1 and <= 1000000000",
+        ),
+        (
+            ["query", "metrics", "--limit", "ten"],
+            "--limit 'ten': expected an integer >= 1 and <= 1000000000",
+        ),
+        (["dead-letters", "--limit", "-1"], "--limit '-1': expected an integer >= 0"),
+        (["simulate", "--shadow", "1.5"], "--shadow '1.5': expected a number >= 0.0 and <= 1.0"),
+        (["fuzz", "--seed", "x"], "--seed 'x': expected an integer"),
+    ],
+)
+def test_a_number_option_says_its_bounds_as_a_setting_does(args, expected) -> None:
+    result = cli({"MONITOR_KAFKA_BOOTSTRAP": "127.0.0.1:1"}, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [f"error: {expected}"]
 
 
 def test_baseline_list_names_the_models_that_have_baselines(store_env) -> None:
