@@ -236,6 +236,21 @@ def test_bench_help_shows_the_bounds_of_its_counts() -> None:
         assert re.search(rf"{option} +<int range> +\[1<=x<={most}\]", shown), option
 
 
+def test_bench_help_states_the_in_process_minimum_the_run_enforces() -> None:
+    """Before: --help showed only [1<=x<=1000000] for --events, and `--in-process --events 5000`
+    was refused with 'at least 40,000'."""
+    shown = monitor_cli("bench", "--help", env={"COLUMNS": "250"}).stdout
+    refused = monitor_cli("bench", "--in-process", "--events", "5000", env={}, check=False)
+    least = re.search(
+        r"too few for --in-process: at least ([\d,]+) with --batch 100", refused.stderr
+    )
+    assert refused.returncode == 2 and least, refused.stderr
+    events = next(line for line in shown.splitlines() if "--events" in line)
+    assert (
+        f"with --in-process at least 400 × --batch and 2,000 ({least[1]} at the default --batch)"
+    ) in events, events
+
+
 def test_a_message_of_the_largest_bench_batch_fits_in_a_record() -> None:
     """The bound of --batch holds for the case with the largest events."""
     events = bench_events(CASES["drift"], MAX_BENCH_BATCH, now=1767225600.0)

@@ -37,10 +37,23 @@ if TYPE_CHECKING:
     from monitor.settings import Settings
     from streams.wiring import Wiring
 
-__all__ = ["InProcessResult", "measure_in_process", "run_bench_in_process"]
+__all__ = ["InProcessResult", "least_events", "measure_in_process", "run_bench_in_process"]
 
 REFERENCE_EVENTS = 2_000  # the baselines' reference events, as in the broker runs
 JOIN_STORES = ("memory", "redis")
+# Messages per batch of the two shapes measured: one event a message, and --batch events a message.
+ONE_EVENT_MESSAGES = 1_000
+BATCHED_MESSAGES = 200
+
+
+def least_events(batch: int) -> int:
+    """The fewest events a run takes with ``batch`` events a batched message: two batches of each
+    shape, the first batch being left out of the figures.
+
+    >>> least_events(100), least_events(1)
+    (40000, 2000)
+    """
+    return 2 * max(ONE_EVENT_MESSAGES, batch * BATCHED_MESSAGES)
 
 
 @dataclass(frozen=True)
@@ -255,10 +268,12 @@ def run_bench_in_process(
 
         if not Settings().redis_dsn:
             raise MonitorError("--join-store redis measures MONITOR_REDIS_URL's Redis: set it")
-    shapes = ((1, 1000), (batch, 200))
-    least = 2 * max(per_message * messages for per_message, messages in shapes)
-    if events < least:  # the first batch is left out: at least one more is needed
-        raise MonitorError(f"--events {events} is too few for --in-process: at least {least:,}")
+    shapes = ((1, ONE_EVENT_MESSAGES), (batch, BATCHED_MESSAGES))
+    least = least_events(batch)
+    if events < least:
+        raise MonitorError(
+            f"--events {events} is too few for --in-process: at least {least:,} with --batch {batch}"
+        )
     results = []
     for name in cases:
         for per_message, messages in shapes:

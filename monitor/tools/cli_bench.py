@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from monitor.contract.fields import MAX_RECORD_BYTES
+from monitor.tools.bench_inprocess import BATCHED_MESSAGES, least_events
 from monitor.tools.cli_options import ConfigOption, cli_settings, setting_range
 from monitor.tools.cli_support import LONGEST_OPTION
 
@@ -29,6 +30,7 @@ MAX_BENCH_EVENTS = 1_000_000
 LARGEST_BENCH_EVENT_BYTES = 1_000
 MAX_BENCH_BATCH = MAX_RECORD_BYTES // LARGEST_BENCH_EVENT_BYTES
 MAX_BENCH_REPEAT = 100
+DEFAULT_BENCH_BATCH = 100
 
 
 def demo(
@@ -64,10 +66,18 @@ def demo(
 
 def bench(
     events: int = typer.Option(
-        200_000, min=1, max=MAX_BENCH_EVENTS, help="events to produce for each case"
+        200_000,
+        min=1,
+        max=MAX_BENCH_EVENTS,
+        help="events to produce for each case; with --in-process at least "
+        f"{2 * BATCHED_MESSAGES} × --batch and {least_events(1):,} "
+        f"({least_events(DEFAULT_BENCH_BATCH):,} at the default --batch)",
     ),
     batch: int = typer.Option(
-        100, min=1, max=MAX_BENCH_BATCH, help="events per message in the batched case"
+        DEFAULT_BENCH_BATCH,
+        min=1,
+        max=MAX_BENCH_BATCH,
+        help="events per message in the batched case",
     ),
     output: Annotated[Path | None, typer.Option(help="also write the results as JSON here")] = None,
     case: str = typer.Option(
