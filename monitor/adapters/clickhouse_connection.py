@@ -218,6 +218,11 @@ class ClickHouseConnection:
                 self._client = None
                 self._forget_engine()
 
+    # An empty result names no columns (ClickHouse's Native format sends no block for no rows):
+    # True asks for them apart, for the readers whose CSV and tables print a header whatever the
+    # rows (the CLI's, /query's). The worker's own reads never need them.
+    names_empty_results = False
+
     # -- what the owner of an embedded store knows without a query (monitor.adapters.written_positions)
     caches_positions = True  # False in a store whose writes run in another process (RemoteStore)
 
@@ -284,7 +289,24 @@ class ClickHouseConnection:
         finally:
             if effect != "read":
                 self._statement_ran(effect)
-        return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
+        columns = list(result.column_names)
+        if not columns and self.names_empty_results and effect == "read":
+            columns = self._result_columns(sql, parameters, settings)
+        return QueryResult(columns, [tuple(r) for r in result.result_rows])
+
+    def _result_columns(
+        self, sql: str, parameters: dict[str, Any] | None, settings: dict[str, Any] | None
+    ) -> list[str]:
+        """The column names of a SELECT's result, asked without running it (``DESCRIBE``); none for
+        a statement that DESCRIBE does not take (SHOW, EXPLAIN ...), as before."""
+        try:
+            with self._lock:
+                described = self.client.query(
+                    f"DESCRIBE TABLE ({sql})", parameters=parameters, settings=settings
+                )
+        except Exception:  # noqa: BLE001 - clickhouse-connect and chdb raise many types; names are extra
+            return []
+        return [str(row[0]) for row in described.result_rows]
 
     def insert(
         self,

@@ -124,7 +124,9 @@ def open_reader(
             f"no embedded store at {target.path}: start `monitor worker` (or `monitor demo`) first, "
             "or set MONITOR_CLICKHOUSE_URL to where the data is"
         )
-    return ClickHouseStore(clickhouse_url, client_options).connect()
+    store = ClickHouseStore(clickhouse_url, client_options)
+    store.names_empty_results = True  # CSV and tables of no rows still print their header
+    return store.connect()
 
 
 def open_store(

@@ -161,6 +161,7 @@ class ReadOnlyQueries:
     ) -> None:
         self.limits = limits or QueryLimits()
         self._store = ClickHouseStore(url, client_options)
+        self._store.names_empty_results = True  # an answer of no rows still names its columns
         self._marker = (
             f"monitor-query-{uuid.uuid4().hex}"  # finds our running statements to cancel them
         )

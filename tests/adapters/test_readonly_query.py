@@ -89,6 +89,16 @@ def test_selects_with_parameters_cte_and_union_run(stores) -> None:
     assert queries.query("SELECT format('{} {}', 'a', 'b')").rows == [("a b",)]
 
 
+def test_an_answer_of_no_rows_still_names_its_columns(stores) -> None:
+    """ClickHouse's Native format sends no block for no rows: the columns were [] and the CLI's
+    CSV of no rows had no header line through a worker."""
+    _, queries = stores
+    empty = queries.query("SELECT 1 AS one, {s:String} AS s WHERE 0", {"s": "x"})
+    assert (empty.columns, empty.rows) == (["one", "s"], [])
+    alerts = queries.query("SELECT fingerprint, status FROM monitor.alerts WHERE status = 'x'")
+    assert alerts.columns == ["fingerprint", "status"] and alerts.rows == []
+
+
 def test_result_and_time_limits_are_enforced_by_clickhouse(stores) -> None:
     _, queries = stores
     assert len(queries.query("SELECT * FROM numbers(50)").rows) == 50

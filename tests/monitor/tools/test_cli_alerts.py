@@ -231,3 +231,14 @@ def test_the_count_says_notifications_and_alerts_and_the_columns_line_up(chdb_di
     }
     assert columns == {len("superseded ")}, heads
     assert _monitor_alerts(url, "--status", "firing").splitlines()[-1] == "(5 alerts)"
+
+
+def test_a_csv_of_no_alerts_is_its_header_line(chdb_dir) -> None:
+    """Before: `monitor alerts --status superseded --format csv` printed only '\\r\\n' where no alert
+    was superseded (an empty result named no columns)."""
+    url, _ = _store_with_an_escalation_and_a_clear(chdb_dir)
+    header = _monitor_alerts(url, "--format", "csv").splitlines()[0]
+    assert header.startswith("id,created_at,status,resolution,"), header
+    no_superseded = ("--status", "superseded", "--until", "2000-01-01")  # all written since
+    assert _monitor_alerts(url, *no_superseded).splitlines() == ["(0 alerts)"]
+    assert _monitor_alerts(url, *no_superseded, "--format", "csv").splitlines() == [header]

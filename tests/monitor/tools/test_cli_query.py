@@ -93,6 +93,19 @@ def test_a_limit_past_a_billion_is_a_usage_error_naming_limit(store_env, command
     assert most.exit_code == 0, most.output
 
 
+def test_no_rows_still_print_the_header_in_csv_and_table(store_env) -> None:
+    """Before: `--format csv` of no rows printed only '\\r\\n', a table only '(0 rows)'."""
+    some = cli(store_env, "query", "metrics", "--metric", "satisfaction", "--format", "csv")
+    header = some.stdout.splitlines()[0]
+    assert header.startswith("window_start,window_end,model,model_version,metric,"), header
+    since = ("query", "metrics", "--metric", "satisfaction", "--since", "1s")
+    none = cli(store_env, *since, "--format", "csv")
+    assert none.exit_code == 0, none.output
+    assert none.stdout.splitlines() == [header]
+    table = cli(store_env, *since).stdout.splitlines()
+    assert table[0].split() == header.split(",") and table[1:] == ["(0 rows)"], table
+
+
 def test_an_unknown_segment_lists_the_users_segments_not_baseline_buckets(store_env) -> None:
     result = cli(store_env, "query", "metrics", "--segment", "region=us")
     assert result.exit_code == 2, result.output
