@@ -16,6 +16,7 @@ __all__ = [
     "HttpReader",
     "Reader",
     "live_owner",
+    "no_store_at",
     "open_reader",
     "open_store",
     "owner_path",
@@ -111,6 +112,35 @@ class HttpReader:
         return QueryResult(payload["columns"], [tuple(r) for r in rows])
 
 
+def no_store_at(clickhouse_url: str, path: Path) -> str:
+    """Why an embedded store ``clickhouse_url`` names is not at ``path``, and what to do: a relative
+    directory (the default one) is found from the current directory, so a worker started in another
+    directory has its store there.
+
+    >>> print(no_store_at("chdb://.monitor-data/clickhouse", Path("/x/.monitor-data/clickhouse")))
+    no embedded store at /x/.monitor-data/clickhouse: MONITOR_CLICKHOUSE_URL (default \
+chdb://.monitor-data/clickhouse) is relative to the current directory: run this in the worker's \
+directory, or set MONITOR_CLICKHOUSE_URL=chdb://<the worker's directory>/.monitor-data/clickhouse; \
+no worker yet? start `monitor worker` (or `monitor demo`) first
+    """
+    from monitor.settings import Settings
+
+    given = clickhouse_url.removeprefix("chdb://").partition("?")[0]
+    if Path(given).expanduser().is_absolute():
+        return (
+            f"no embedded store at {path}: start `monitor worker` (or `monitor demo`) first, "
+            "or set MONITOR_CLICKHOUSE_URL to where the data is"
+        )
+    default = Settings.model_fields["clickhouse_url"].default
+    named = f" (default {default})" if clickhouse_url == default else f"={clickhouse_url}"
+    return (
+        f"no embedded store at {path}: MONITOR_CLICKHOUSE_URL{named} is relative to the current "
+        "directory: run this in the worker's directory, or set MONITOR_CLICKHOUSE_URL=chdb://<the "
+        f"worker's directory>/{given.removeprefix('./')}; no worker yet? start `monitor worker` "
+        "(or `monitor demo`) first"
+    )
+
+
 def open_reader(
     clickhouse_url: str, client_options: dict[str, Any] | None = None, *, token: str | None = None
 ) -> Reader:
@@ -120,10 +150,7 @@ def open_reader(
     if owner is not None:
         return HttpReader(owner["url"], target.database, token=token)
     if target.path is not None and not target.path.exists():
-        raise StoreError(
-            f"no embedded store at {target.path}: start `monitor worker` (or `monitor demo`) first, "
-            "or set MONITOR_CLICKHOUSE_URL to where the data is"
-        )
+        raise StoreError(no_store_at(clickhouse_url, target.path))
     store = ClickHouseStore(clickhouse_url, client_options)
     store.names_empty_results = True  # CSV and tables of no rows still print their header
     return store.connect()

@@ -143,3 +143,23 @@ def test_metric_windows_are_written_for_the_catalogues_metrics_only(chdb_dir) ->
         ("satisfaction", ""),
         ("satisfaction", "region=eu"),
     ]
+
+
+@pytest.mark.parametrize("command", [["query", "metrics"], ["alerts"]])
+def test_no_store_here_says_the_default_store_is_found_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """Before: 'no embedded store at /x/.monitor-data/clickhouse: start `monitor worker` (or
+    `monitor demo`) first', while a worker ran from another directory with its store there."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, command, env={"MONITOR_CLICKHOUSE_URL": None})
+    assert result.exit_code == 2, result.output
+    expected = (
+        f"error: no embedded store at {tmp_path.resolve()}/.monitor-data/clickhouse: "
+        "MONITOR_CLICKHOUSE_URL (default chdb://.monitor-data/clickhouse) is relative to the "
+        "current directory: run this in the worker's directory, or set "
+        "MONITOR_CLICKHOUSE_URL=chdb://<the worker's directory>/.monitor-data/clickhouse; no "
+        "worker yet? start `monitor worker` (or `monitor demo`) first"
+    )
+    assert result.stderr.splitlines() == [expected]
+    assert not (tmp_path / ".monitor-data").exists()  # looked for, not created
