@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-__all__ = ["counted"]
+__all__ = ["counted", "with_article"]
 
 
 def counted(n: int, noun: str) -> str:
@@ -16,3 +16,12 @@ def counted(n: int, noun: str) -> str:
     ('1 row', '3 dead letters')
     """
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def with_article(noun: str) -> str:
+    """``noun`` after "a" or "an", by its first letter.
+
+    >>> with_article("inference event"), with_article("feedback event")
+    ('an inference event', 'a feedback event')
+    """
+    return f"{'an' if noun[:1].lower() in {'a', 'e', 'i', 'o', 'u'} else 'a'} {noun}"

@@ -42,6 +42,7 @@ from monitor.contract.reasons import (
 )
 from monitor.contract.wire import decode_native
 from monitor.errors import InvalidEvent
+from monitor.wording import with_article
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -276,7 +277,9 @@ def _contract_object(kind: str, obj: Any, *, from_envelope: bool) -> Any:
         return obj
     if event_kind != kind:
         raise InvalidEvent(
-            WRONG_KIND, "eventName", f"{_name(obj)} is a {event_kind} event, sent as {kind}"
+            WRONG_KIND,
+            "eventName",
+            f"{_name(obj)} is {with_article(f'{event_kind} event')}, sent as {kind}",
         )
     return otel_to_contract(obj)
 

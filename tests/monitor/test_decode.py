@@ -308,6 +308,28 @@ def test_an_otlp_envelope_is_one_event_per_genai_log_record_with_dead_letters_pe
     assert [(e.request_id, e.rating) for e in feedback.events] == [("r1", 4)]
 
 
+@pytest.mark.parametrize(
+    ("name", "topic", "detail"),
+    [
+        (
+            "gen_ai.client.inference.operation.details",
+            "feedback",
+            "gen_ai.client.inference.operation.details is an inference event, sent as feedback",
+        ),
+        (
+            "gen_ai.evaluation.result",
+            "inference",
+            "gen_ai.evaluation.result is a feedback event, sent as inference",
+        ),
+    ],
+)
+def test_an_otel_event_of_the_other_kind_says_which_kind_it_is(name, topic, detail) -> None:
+    """Before: '... is a inference event, sent as feedback'."""
+    raw = otlp_envelope(_record(name, 1_767_225_600 * 10**9, **{"gen_ai.response.id": "r1"}))
+    (rejection,) = decode_message(raw, topic, now=NOW).rejections
+    assert (rejection.reason, rejection.detail) == ("wrong_kind", detail)
+
+
 def test_a_malformed_envelope_is_one_rejection() -> None:
     out = decode_message(
         b'{"resourceLogs": [{"scopeLogs": {"logRecords": []}}]}', "inference", now=NOW
