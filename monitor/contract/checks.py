@@ -47,7 +47,11 @@ from monitor.contract.timestamps import parse_timestamp
 from monitor.errors import InvalidEvent
 
 # Private names: only the compiled validators call these (through this module's namespace).
-__all__: list[str] = []
+__all__ = ["WORKER_CLOCK"]
+
+# Whose clock a future_timestamp is measured by: a worker's, in its dead letters. A tool that checks
+# events before it sends them (monitor replay) names its own clock instead.
+WORKER_CLOCK = "the worker clock"
 
 
 def _require(obj: Mapping[str, Any], name: str) -> Any:
@@ -295,7 +299,7 @@ def _event_time(
         raise InvalidEvent(
             FUTURE_TIMESTAMP,
             "timestamp",
-            f"{ahead:.0f} s ahead of the worker clock (at most {max_future_skew:.0f} s)",
+            f"{ahead:.0f} s ahead of {WORKER_CLOCK} (at most {max_future_skew:.0f} s)",
         )
     return timestamp
 

@@ -24,8 +24,9 @@ from monitor.adapters.broker_check import check_broker
 from monitor.adapters.client_security import kafka_client_options
 from monitor.adapters.delivery import DELIVERY_TIMEOUT
 from monitor.adapters.producer import EventProducer
+from monitor.contract.checks import WORKER_CLOCK
 from monitor.contract.decode import DecodedMessage, Rejection, decode_message
-from monitor.contract.reasons import OVERSIZED
+from monitor.contract.reasons import FUTURE_TIMESTAMP, OVERSIZED
 from monitor.errors import BrokerError
 from monitor.redact import mask_url
 from monitor.settings import Settings
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+LOCAL_CLOCK = "this machine's clock"  # the one a replay checks event times by
 
 
 class Terminated(Exception):
@@ -56,9 +58,20 @@ class LineRejection:
     rejection: Rejection
 
     def describe(self) -> str:
+        """Where and why, a time in the future measured by this machine's clock (the replay's check;
+        the workers check again by theirs).
+
+        >>> ahead = Rejection("future_timestamp", "timestamp", "600 s ahead of the worker clock "
+        ...                   "(at most 300 s)", 0, b"")
+        >>> LineRejection(3, ahead).describe()
+        "line 3: future_timestamp: timestamp: 600 s ahead of this machine's clock (at most 300 s)"
+        """
         r = self.rejection
         where = f"line {self.line}" + (f", element {r.index}" if r.index > 0 else "")
-        return f"{where}: {r.reason}: {r.message}"
+        message = r.message
+        if r.reason == FUTURE_TIMESTAMP:
+            message = message.replace(WORKER_CLOCK, LOCAL_CLOCK)
+        return f"{where}: {r.reason}: {message}"
 
 
 @dataclass(slots=True)

@@ -171,3 +171,24 @@ def test_a_long_replay_says_how_far_it_got_as_it_goes(deployment, tmp_path: Path
     assert "sent 3000 events" in done.stdout
     quiet = monitor(*args, "--progress", "0", env=deployment.env())
     assert "events through line" not in quiet.stderr
+
+
+def test_replay_measures_a_future_time_by_this_machines_clock(deployment, tmp_path: Path) -> None:
+    """Before: 'ahead of the worker clock', though replay's own check is by the clock of the
+    machine it runs on (the workers check again by theirs, and their dead letters say so)."""
+    ahead = tmp_path / "ahead.jsonl"
+    event = {
+        "request_id": "a1",
+        "timestamp": time.time() + 3600,
+        "model": "m",
+        "model_version": "v",
+    }
+    ahead.write_text(json.dumps(event) + "\n")
+    done = monitor("replay", str(ahead), "--kind", "inference", env=deployment.env())
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert re.search(
+        rf"{re.escape(str(ahead))}: line 1: future_timestamp: timestamp: 3[56]\d\d s ahead of this "
+        r"machine's clock \(at most 300 s\)",
+        done.stderr,
+    ), done.stderr
+    assert "worker clock" not in done.stderr
