@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 from tests_support import monitor_cli, wait_until
 
 EVENTS_DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
+README = EVENTS_DOC.parents[1] / "README.md"
 
 
 def documented_commands() -> tuple[str, str, list[list[str]]]:
@@ -21,6 +23,20 @@ def documented_commands() -> tuple[str, str, list[list[str]]]:
     assert heredoc, block
     commands = [shlex.split(line, comments=True) for line in block[heredoc.end() :].splitlines()]
     return heredoc.group(1), heredoc.group(2), [c for c in commands if c]
+
+
+def test_readme_writes_the_bad_file_it_replays_with_a_line_of_this_section(tmp_path: Path) -> None:
+    """Before: README's "Use it" replayed bad.jsonl, which only this section writes: pasted in
+    README's order, `monitor replay bad.jsonl` failed on a file that did not exist."""
+    use_it = README.read_text().split("\n## Use it\n", 1)[1].split("\n## ", 1)[0]
+    block = use_it.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    name, text, _ = documented_commands()
+    replays = [i for i, line in enumerate(block) if line.startswith(f"monitor replay {name} ")]
+    writes = [i for i, line in enumerate(block) if re.search(rf"> *{re.escape(name)}\b", line)]
+    assert replays and writes and writes[0] < replays[0], block
+    subprocess.run(["bash", "-c", block[writes[0]]], cwd=tmp_path, check=True)
+    written = (tmp_path / name).read_text().splitlines()
+    assert written and set(written) <= set(text.splitlines()), written  # what this section sends
 
 
 def test_the_documented_bad_messages_reach_a_worker_and_come_back_as_dead_letters(
