@@ -84,8 +84,12 @@ class _HttpSink:
         return self._session
 
     async def _post(self, url: str, data: bytes, headers: Mapping[str, str]) -> None:
-        async with self._client().post(
-            url, data=data, headers={**self._headers, **headers}, ssl=self._ssl
+        async with self._client().post(  # never redirected: the headers hold secrets
+            url,
+            data=data,
+            headers={**self._headers, **headers},
+            ssl=self._ssl,
+            allow_redirects=False,
         ) as response:
             if response.status >= 300:
                 text = (await response.text())[:200]

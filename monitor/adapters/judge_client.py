@@ -247,9 +247,21 @@ class ChatClient:
             "temperature": 0,
         }
         try:
-            async with self._session.post(self.endpoint, json=body) as response:
+            # never redirected: the key and the prompts would go wherever the answer points
+            async with self._session.post(
+                self.endpoint, json=body, allow_redirects=False
+            ) as response:
                 if response.status == KEY_REFUSED:  # no call can succeed until the key is fixed
                     self._key_refused(response.status)
+                if 300 <= response.status < 400:
+                    raise JudgeCallError(
+                        f"judge endpoint {self.endpoint} answered a redirect ({response.status} "
+                        f"to {mask_url(response.headers.get('Location', '?'))}): set "
+                        "MONITOR_JUDGE_URL to where it points; redirects are not followed, the "
+                        "key would go with them",
+                        reason=f"http_{response.status}",
+                        retryable=False,
+                    )
                 if response.status == 429 or response.status >= 500:
                     raise JudgeCallError(
                         f"judge endpoint {self.endpoint} answered {response.status}",

@@ -292,3 +292,42 @@ def test_setup_stops_on_a_refused_key_without_a_completion(
     )
     assert "Secret" not in str(error.value)
     assert [method for method, _, _ in judge.requests] == ["HEAD"] and judge.calls == []
+
+
+def test_a_redirect_takes_neither_the_key_nor_the_prompt_elsewhere() -> None:
+    """Before: a completion answered 307 was posted again where the answer pointed, with the
+    key in its ``api-key`` header (aiohttp drops only ``Authorization`` on a change of host) and
+    the prompt; now it is a failed call that is not retried."""
+    from aiohttp import web
+
+    elsewhere = ScriptedJudge()
+    seen: list[str] = []
+
+    async def redirect(request: web.Request) -> web.StreamResponse:
+        seen.append(request.method)
+        raise web.HTTPTemporaryRedirect(f"http://localhost:{elsewhere.port}/v1/chat/completions")
+
+    async def run() -> JudgeCallError:
+        await elsewhere.start()
+        app = web.Application()
+        app.router.add_route("*", "/v1/chat/completions", redirect)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        try:
+            async with ChatClient(
+                f"http://127.0.0.1:{port}/v1", "m", KEY, api_key_header="api-key", retries=0
+            ) as client:
+                with pytest.raises(JudgeCallError) as failed:
+                    await client.complete([{"role": "user", "content": "[Answer]\nx\n[Grade]"}], 5)
+            return failed.value
+        finally:
+            await runner.cleanup()
+            await elsewhere.stop()
+
+    error = asyncio.run(run())
+    assert (error.reason, error.retryable) == ("http_307", False)
+    assert "answered a redirect (307 to http://localhost:" in str(error)
+    assert "POST" in seen and elsewhere.calls == [] and elsewhere.headers == []

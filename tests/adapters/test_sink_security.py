@@ -128,3 +128,49 @@ def test_a_sink_with_the_private_ca_delivers(receiver: HttpsReceiver, certs: Cer
     )
     assert queue.delivered == {"alertmanager": 1}
     assert receiver.posts[0][1]["Authorization"] == f"Bearer {TOKEN}"
+
+
+class Redirecting:
+    """A plain HTTP server on loopback: ``to`` set, it answers every POST with a 307 there; else it
+    records the POST and answers 200."""
+
+    def __init__(self, to: str | None = None) -> None:
+        self.posts: list[dict[str, str]] = []
+        posts, target = self.posts, to
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                posts.append(dict(self.headers))
+                self.send_response(307 if target else 200)
+                if target:
+                    self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://localhost:{self.server.server_address[1]}/collect"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_redirect_takes_no_secret_header_elsewhere() -> None:
+    """Before: aiohttp followed the receiver's 307 to another host with the custom headers (an API
+    key) and the body; now the delivery fails as any answer of 300 or more does."""
+    elsewhere = Redirecting()
+    receiver = Redirecting(to=elsewhere.url)
+    try:
+        url = receiver.url.replace("localhost", "127.0.0.1")
+        queue = deliver([WebhookSink(url, headers={"X-Api-Key": API_KEY})])
+    finally:
+        receiver.stop()
+        elsewhere.stop()
+    assert len(receiver.posts) == 1 and receiver.posts[0]["X-Api-Key"] == API_KEY
+    assert elsewhere.posts == []
+    assert queue.delivered == {"webhook": 0} and queue.failures == {"webhook": 1}
