@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from monitor.detectors.lazy_import import import_lazily
+from monitor.detectors.snapshot_pickle import load_snapshot
 from monitor.errors import ConfigError, MonitorError
 from monitor.outcomes.evidence import detection_evidence
 
@@ -265,9 +266,9 @@ class ConceptDriftMonitor:
 
     @classmethod
     def restore(cls, data: bytes) -> ConceptDriftMonitor:
-        """Rebuild a monitor from :meth:`snapshot` bytes (trusted storage only: this unpickles)."""
+        """Rebuild a monitor from :meth:`snapshot` bytes (only the classes a snapshot holds: :mod:`monitor.detectors.snapshot_pickle`)."""
         try:
-            version, monitor = pickle.loads(data)
+            version, monitor = load_snapshot(data)
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
             raise MonitorError(f"concept-drift snapshot is unreadable: {exc}") from exc
         if version != _SNAPSHOT_VERSION or not isinstance(monitor, cls):

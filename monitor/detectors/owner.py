@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from monitor.detectors.concept import ConceptDriftMonitor, Detection, DetectorSpec
+from monitor.detectors.snapshot_pickle import load_snapshot
 from monitor.detectors.values import DetectorValues, offset_end
 from monitor.errors import MonitorError
 
@@ -99,7 +100,7 @@ class VersionDetectors:
 
     @classmethod
     def restore(cls, data: bytes, specs: Iterable[DetectorSpec]) -> VersionDetectors:
-        """A set from :meth:`snapshot` bytes (trusted storage only: this unpickles), running ``specs``.
+        """A set from :meth:`snapshot` bytes (only the classes a snapshot holds: :mod:`monitor.detectors.snapshot_pickle`), running ``specs``.
 
         >>> VersionDetectors.restore(b"junk", [])
         Traceback (most recent call last):
@@ -107,7 +108,7 @@ class VersionDetectors:
         monitor.errors.MonitorError: detector snapshot is unreadable: pickle data was truncated
         """
         try:
-            version, monitor, fed = pickle.loads(data)
+            version, monitor, fed = load_snapshot(data)
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
             raise MonitorError(f"detector snapshot is unreadable: {exc}") from exc
         if version == 1:  # offsets fed: every value of each was
