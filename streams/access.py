@@ -117,6 +117,16 @@ def _same(token: str, supplied: str | None) -> bool:
     )
 
 
+def same_site_location(target: str) -> str:
+    """A redirect's target on this site: ``//host/...`` (which browsers read as another site's
+    address, the scheme left out) becomes ``/host/...``.
+
+    >>> same_site_location("//evil.example/x?a=1"), same_site_location("/experiments?model=m")
+    ('/evil.example/x?a=1', '/experiments?model=m')
+    """
+    return "/" + target.lstrip("/\\")
+
+
 def token_middleware(
     token: str, *, secure_cookie: bool = False
 ) -> Callable[[web.Request, _Handler], Awaitable[web.StreamResponse]]:
@@ -134,7 +144,7 @@ def token_middleware(
                 target = request.rel_url.with_query(
                     [(k, v) for k, v in request.query.items() if k != "token"]
                 )
-                response = web.HTTPSeeOther(str(target))
+                response = web.HTTPSeeOther(same_site_location(str(target)))
                 response.set_cookie(
                     TOKEN_COOKIE,
                     token,

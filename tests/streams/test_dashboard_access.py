@@ -34,6 +34,11 @@ async def _calls(secure_cookie: bool = False) -> dict[str, object]:
                 out["redirect"] = (r.status, r.headers["Location"], r.headers["Set-Cookie"])
             async with session.get(f"{base}/?model=m") as r:
                 out["with cookie"] = r.status
+            # a path that starts with // (a link someone was sent): the redirect stays on this site
+            async with session.get(
+                f"{base}//evil.example/x?token=t0ken", allow_redirects=False
+            ) as r:
+                out["other site"] = (r.status, r.headers["Location"])
             async with session.post(f"{base}/query", json={}) as r:
                 out["post with cookie"] = r.status
         async with (
@@ -55,6 +60,8 @@ def test_token_query_sets_a_strict_httponly_cookie_for_get_only() -> None:
     assert "Secure" not in cookie  # plain HTTP on loopback: a Secure cookie would never come back
     assert out["with cookie"] == 200
     assert out["post with cookie"] == 401
+    # before: Location ////evil.example/x, which a browser follows to evil.example
+    assert out["other site"] == (303, "/evil.example/x")
 
 
 def test_behind_a_tls_proxy_the_cookie_is_marked_secure() -> None:
