@@ -9,11 +9,11 @@ Five layers, each done by ClickHouse itself, none by matching text:
    ``UNION``, ``INTERSECT``, ``EXCEPT`` included) and may use only generator table functions
    (``numbers``, ``zeros``, ``generateSeries``, ``values``, ``view``) and no ``file()`` scalar.
    ``readonly=1`` alone lets ``SELECT file('/etc/passwd')`` through, in chdb and in a server.
-3. Parameters are bound by ClickHouse, never spliced into the text: each must be a ``{name:Type}``
-   placeholder of that canonical text (:func:`unbound_parameters`). For a statement without
-   placeholders clickhouse-connect formats parameters into the text client side (Python ``%``), so
-   ``'%(x)s'`` in a literal took any SQL from ``x``, a second statement included, which embedded
-   chdb ran before the check ever looked.
+3. Parameters are bound by ClickHouse, never spliced into the text: only those that are
+   ``{name:Type}`` placeholders of that canonical text are passed on (:func:`bound_parameters`).
+   For a statement without placeholders clickhouse-connect formats parameters into the text client
+   side (Python ``%``), so ``'%(x)s'`` in a literal took any SQL from ``x``, a second statement
+   included, which embedded chdb ran before the check ever looked.
 4. It runs as ``SELECT * FROM (<statement>)``: ``INTO OUTFILE`` (which embedded chdb executes
    even with ``readonly=1``) and ``FORMAT`` are syntax errors inside a subquery.
 5. Per-query settings: ``readonly=1`` (no writes, no DDL, no ``SET``, no settings in the query,
@@ -44,8 +44,8 @@ __all__ = [
     "QueryLimits",
     "QueryRefused",
     "ReadOnlyQueries",
+    "bound_parameters",
     "refusal",
-    "unbound_parameters",
 ]
 
 #: Table functions that only generate values from their arguments.
@@ -126,28 +126,22 @@ def refusal(ast: Sequence[str]) -> str | None:
     return None
 
 
-def unbound_parameters(statement: str, parameters: Mapping[str, Any] | None) -> str | None:
-    """Why ``parameters`` cannot all be bound by ClickHouse to ``statement`` (the canonical text of
-    :meth:`ReadOnlyQueries.single_statement`), or None: each must be one of its ``{name:Type}``
-    placeholders, found as clickhouse-connect finds them to bind them on the server.
+def bound_parameters(statement: str, parameters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``parameters`` ClickHouse binds to ``statement`` (the canonical text of
+    :meth:`ReadOnlyQueries.single_statement`): those that are its ``{name:Type}`` placeholders,
+    found as clickhouse-connect finds them to bind them on the server. The others are left out,
+    as a server ignores a parameter a statement does not use; passed on, they would be formatted
+    into a statement without placeholders, client side.
 
-    >>> unbound_parameters("SELECT {m:String}", {"m": "chat"}) is None
-    True
-    >>> unbound_parameters("SELECT 'a%(x)s'", {"x": "; DROP TABLE t; SELECT "})
-    'parameter x is not a {name:Type} placeholder of the statement: parameters are bound by ClickHouse, never written into the text'
+    >>> bound_parameters("SELECT {m:String}", {"m": "chat", "limit": 5})
+    {'m': 'chat'}
+    >>> bound_parameters("SELECT 'a%(x)s'", {"x": "; DROP TABLE t; SELECT "})
+    {}
     """
     if not parameters:
-        return None
+        return {}
     placeholders = {name for name, _ in external_bind_re.findall(statement)}
-    unused = sorted(str(name) for name in parameters if name not in placeholders)
-    if unused:
-        names = ", ".join(unused)
-        return (
-            f"parameter{'s' if len(unused) > 1 else ''} {names} {'are' if len(unused) > 1 else 'is'} "
-            "not a {name:Type} placeholder of the statement: parameters are bound by ClickHouse, "
-            "never written into the text"
-        )
-    return None
+    return {name: value for name, value in parameters.items() if name in placeholders}
 
 
 class ReadOnlyQueries:
@@ -193,12 +187,11 @@ class ReadOnlyQueries:
     def check(self, sql: str, parameters: dict[str, Any] | None = None) -> str:
         """The statement to run (``SELECT * FROM (<canonical sql>)``); QueryRefused with the reason."""
         statement = self.single_statement(sql)
-        unbound = unbound_parameters(statement, parameters)
-        if unbound:
-            raise QueryRefused(unbound)
         try:
             ast = self._store.query(
-                f"EXPLAIN AST {statement}", parameters, settings=self.limits.settings()
+                f"EXPLAIN AST {statement}",
+                bound_parameters(statement, parameters),
+                settings=self.limits.settings(),
             )
         except StoreError as exc:
             raise QueryRefused(
@@ -214,7 +207,9 @@ class ReadOnlyQueries:
         statement = f"/* {self._marker} */ {self.check(sql, parameters)}"
         if self._stopping:
             raise StoreError("the worker is stopping; no more queries")
-        return self._store.query(statement, parameters, settings=self.limits.settings())
+        return self._store.query(
+            statement, bound_parameters(statement, parameters), settings=self.limits.settings()
+        )
 
     def stop(self, through: ClickHouseStore) -> None:
         """Refuse new statements and cancel the running ones (at shutdown), with ``through``'s

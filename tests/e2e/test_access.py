@@ -242,8 +242,10 @@ def test_query_refuses_writes_files_and_network_and_a_slow_query_does_not_stop_i
     # parameters are bound by ClickHouse, never written into the text: before, a second statement
     # spliced in through '%(x)s' ran (tables created, files read and written)
     injected = " ; CREATE TABLE monitor.pwned (x UInt8) ENGINE = Memory; SELECT "
-    status, answer = query(worker, "SELECT 'a%(x)s'", x=injected)
-    assert status == 403 and "is not a {name:Type} placeholder" in answer["error"], answer
+    assert query(worker, "SELECT 'a%(x)s' AS s", x=injected) == (
+        200,
+        {"columns": ["s"], "rows": [["a%(x)s"]]},
+    )
     # another site's page posting through a browser on this machine: a text/plain form needs no
     # preflight, and a browser names the page's origin
     for cross_site in (
