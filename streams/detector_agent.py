@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import faust
 
 from monitor.adapters.kafka_refusals import send_failure
+from monitor.contract.reasons import INTERNAL_ERROR
 from monitor.detectors.values import DetectorValues, decode_values, split_to_fit, values_key
 from monitor.errors import MonitorError, is_retryable
 from monitor.services.detectors import DetectorBatch, ValuesMessage
@@ -61,10 +62,10 @@ def register_detector_agent(
     policy = RetryPolicy()
 
     def decode(events) -> list[ValuesMessage]:
-        messages = []
+        messages, now = [], time.time()
         for e in events:
             try:
-                values = decode_values(e.value)
+                values = decode_values(e.value, now=now, max_future_skew=s.max_future_skew_seconds)
             except MonitorError as exc:  # our own format: only a foreign producer writes this
                 log.error(
                     "detector values %d@%d skipped: %s", e.message.partition, e.message.offset, exc
@@ -81,7 +82,9 @@ def register_detector_agent(
         failures = 0
         while True:
             try:
-                return await blocking(owner.process, messages, time.time())
+                batch: DetectorBatch = await blocking(
+                    owner.process_isolating, messages, time.time()
+                )
             except IngestStopped:
                 raise
             except Exception as exc:  # noqa: BLE001 - the boundary: retry outages, skip the rest
@@ -94,6 +97,17 @@ def register_detector_agent(
                 delay = policy.delay(failures)
                 log.error("detector batch failed, retrying in %.1f s: %s", delay, exc)
                 await app.sleep(delay)
+                continue
+            for message, error in batch.skipped:  # the rest of the batch is fed
+                log.error(
+                    "detector values %d@%d skipped: feeding them raised %s: %s",
+                    message.partition,
+                    message.offset,
+                    type(error).__name__,
+                    error,
+                )
+                m.rejected.labels(kind="detector_values", reason=INTERNAL_ERROR).inc()
+            return batch
 
     @app.agent(topic, concurrency=1, name="detectors")
     async def detectors(stream):

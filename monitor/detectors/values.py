@@ -10,8 +10,9 @@ of the event that produced it and its rank among that offset's values), so the o
 twice when a worker re-sends a batch after a crash, and a message can be cut between any two values.
 
 >>> values = DetectorValues("m", "v1", "monitor.feedback", 2, 0, offset_end(41),
-...     {"error": StreamValues((value_position(40, 0), value_position(41, 0)), (0.0, 1.0), (100.0, 101.0))})
->>> decode_values(encode_values(values)) == values
+...     {"error": StreamValues((value_position(40, 0), value_position(41, 0)), (0.0, 1.0),
+...                            (1767225600.0, 1767225601.0))})
+>>> decode_values(encode_values(values), now=1767225700.0) == values
 True
 >>> values_key("m", "v1")
 b'm\\x00v1'
@@ -29,7 +30,9 @@ import numpy as np
 import orjson
 
 from monitor.catalogue import STREAM_BETTER
-from monitor.contract.fields import MAX_RECORD_BYTES
+from monitor.contract.checks import WORKER_CLOCK
+from monitor.contract.fields import MAX_RECORD_BYTES, MIN_EVENT_TIME
+from monitor.contract.timestamps import utc_text
 from monitor.errors import MonitorError
 
 __all__ = [
@@ -372,26 +375,42 @@ class _ValuesWire(msgspec.Struct, gc=False):
 _WIRE = msgspec.json.Decoder(_ValuesWire)
 
 
-def decode_values(data: bytes) -> DetectorValues:
+def decode_values(
+    data: bytes,
+    *,
+    now: float,
+    max_future_skew: float = 300.0,
+    min_event_time: float = MIN_EVENT_TIME,
+) -> DetectorValues:
     """The message back; a malformed one raises :class:`MonitorError` (it is our own format).
 
-    >>> decode_values(b'{"m": "m"}')
+    Every value comes from an event the contract accepted, so its time is an event time: not before
+    ``min_event_time``, at most ``max_future_skew`` ahead of ``now`` (as in
+    :func:`monitor.contract.events.validate_event`); a time outside is refused, not stored.
+
+    >>> decode_values(b'{"m": "m"}', now=1767225600.0)
     Traceback (most recent call last):
     ...
     monitor.errors.MonitorError: detector values message is malformed: ValidationError: Object missing required field `v`
 
     A message written before values had ranks holds offsets: each is read as the offset's end.
 
-    >>> old = decode_values(b'{"m":"m","v":"v1","t":"fb","p":0,"e":0,"o":9,"s":{"error":[[9],[1.0],[5.0]]}}')
+    >>> old = decode_values(b'{"m":"m","v":"v1","t":"fb","p":0,"e":0,"o":9,"s":{"error":[[9],[1.0],[1767225600.0]]}}',
+    ...     now=1767225600.0)
     >>> old.last_position == old.streams["error"].positions[0] == offset_end(9)
     True
 
     A format it does not know is refused, not guessed at:
 
-    >>> decode_values(b'{"m":"m","v":"v1","t":"fb","p":0,"e":0,"o":9,"s":{},"f":2}')
+    >>> decode_values(b'{"m":"m","v":"v1","t":"fb","p":0,"e":0,"o":9,"s":{},"f":2}', now=1767225600.0)
     Traceback (most recent call last):
     ...
     monitor.errors.MonitorError: detector values message is malformed: ValueError: format "f": 2 is not one this monitor reads (0: offsets, 1: positions); a newer monitor wrote it
+    >>> decode_values(b'{"m":"m","v":"v1","t":"fb","p":0,"e":0,"o":9,"s":{"error":[[9],[1.0],[1e300]]},"f":1}',
+    ...     now=1767225600.0)
+    Traceback (most recent call last):
+    ...
+    monitor.errors.MonitorError: detector values message is malformed: ValueError: error: a value's time 1e+300 is no event time: more than 300 s ahead of the worker clock (2026-01-01 00:00:00)
     """
     try:
         body = _WIRE.decode(data)
@@ -420,6 +439,7 @@ def decode_values(data: bytes) -> DetectorValues:
             tuple(SourceRange(t, p, e, position(last)) for t, p, e, last in body.x),
         )
         _check(decoded)
+        _check_times(decoded, now, max_future_skew, min_event_time)
         return decoded
     except (
         MonitorError,  # streams of unequal lengths
@@ -452,3 +472,21 @@ def _check(values: DetectorValues) -> None:
             raise ValueError(f"{name}: a value's source is not one of the message's")
         if not (np.isfinite(stream.values).all() and np.isfinite(stream.times).all()):
             raise ValueError(f"{name}: a value or time is not finite")
+
+
+def _check_times(
+    values: DetectorValues, now: float, max_future_skew: float, min_event_time: float
+) -> None:
+    """Times an event the contract accepted can have (the owner writes a detection's as a date)."""
+    for name, stream in values.streams.items():
+        times = np.asarray(stream.times, np.float64)
+        if len(times) and times.min() < min_event_time:
+            raise ValueError(
+                f"{name}: a value's time {utc_text(float(times.min()))} is no event time: before "
+                f"{utc_text(min_event_time)}, the earliest the contract accepts"
+            )
+        if len(times) and times.max() > now + max_future_skew:
+            raise ValueError(
+                f"{name}: a value's time {utc_text(float(times.max()))} is no event time: more than "
+                f"{max_future_skew:.0f} s ahead of {WORKER_CLOCK} ({utc_text(now)})"
+            )

@@ -6,7 +6,9 @@ from every source log, their detections written (keyed by model, version, stream
 position, so a replay that raises a detection again replaces it), then the changed states saved.
 A crash between the two writes replays values from the older state: the same detections again,
 at the same positions, never a lost or a doubled one. At most ``max_detectors`` sets stay in
-memory, least recently used out first; an evicted one is read back from the store.
+memory, least recently used out first; an evicted one is read back from the store. A message whose
+values cannot be fed or written is skipped alone (:meth:`DetectorOwner.process_isolating`): the
+other versions' values of its batch, and the other messages of its version, are fed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from monitor.bounded import LRUMap
 from monitor.detectors.concept import DEFAULT_SPECS, EVIDENCE_SPECS, DetectorSpec
 from monitor.detectors.owner import TimedDetection, VersionDetectors
 from monitor.detectors.values import DetectorValues
+from monitor.errors import blames_the_input
 
 __all__ = ["DetectorBatch", "DetectorOwner", "ValuesMessage"]
 
@@ -42,6 +45,14 @@ class DetectorBatch:
     detections: list[TimedDetection] = field(default_factory=list)
     values: int = 0  # values fed (replayed ones not counted)
     evicted: int = 0  # detector sets dropped from memory after this batch (LRU cap)
+    # messages not fed because feeding or writing them alone raised, each with its error
+    skipped: list[tuple[ValuesMessage, Exception]] = field(default_factory=list)
+
+    def add(self, other: DetectorBatch) -> None:
+        self.detections += other.detections
+        self.values += other.values
+        self.evicted += other.evicted
+        self.skipped += other.skipped
 
 
 @dataclass
@@ -79,6 +90,45 @@ class DetectorOwner:
     def forget(self) -> None:
         """After a rebalance of the detector-values topic: states are read back on next use."""
         self.sets.clear()
+
+    def process_isolating(self, messages: Sequence[ValuesMessage], now: float) -> DetectorBatch:
+        """:meth:`process`; when that raises for the input's sake (:func:`blames_the_input`: not an
+        outage, not a store refusing its user), one version at a time, and a version that still
+        raises one message at a time: a message that raises alone is skipped (in
+        :attr:`DetectorBatch.skipped`), the rest fed. Each failed attempt forgets the sets in
+        memory, so the next one starts from what the store holds; what an attempt that succeeded
+        fed is skipped by position when a retry of the batch feeds it again."""
+        try:
+            return self.process(messages, now)
+        except Exception as exc:  # noqa: BLE001 - isolated below, or raised for the caller to retry
+            self._forget_unless_retried(exc)
+        batch = DetectorBatch()
+        by_version: dict[VersionKey, list[ValuesMessage]] = defaultdict(list)
+        for message in messages:
+            by_version[(message.values.model, message.values.model_version)].append(message)
+        for group in by_version.values():
+            try:
+                batch.add(self.process(group, now))
+                continue
+            except Exception as exc:  # noqa: BLE001 - as above
+                self._forget_unless_retried(exc)
+                if len(group) == 1:
+                    batch.skipped.append((group[0], exc))
+                    continue
+            for message in group:
+                try:
+                    batch.add(self.process([message], now))
+                except Exception as exc:  # noqa: BLE001 - as above
+                    self._forget_unless_retried(exc)
+                    batch.skipped.append((message, exc))
+        return batch
+
+    def _forget_unless_retried(self, exc: Exception) -> None:
+        """Raise ``exc`` again when no message is to blame; else forget the sets a failed attempt
+        may have fed in memory and not saved."""
+        if not blames_the_input(exc):
+            raise exc
+        self.forget()
 
     def process(self, messages: Sequence[ValuesMessage], now: float) -> DetectorBatch:
         batch = DetectorBatch()

@@ -322,7 +322,10 @@ def fed_in_topic_order(deployment: Deployment) -> tuple[np.ndarray, np.ndarray, 
         finally:
             await consumer.stop()
         assert len({m.partition for m in messages}) == 1  # one version: one partition
-        return [decode_values(m.value) for m in sorted(messages, key=lambda m: m.offset)]
+        return [
+            decode_values(m.value, now=time.time())
+            for m in sorted(messages, key=lambda m: m.offset)
+        ]
 
     fed: dict[tuple[str, int, int], int] = {}
     errors, times, carried = [], [], set()

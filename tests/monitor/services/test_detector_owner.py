@@ -5,6 +5,7 @@ batches, and writes the same detections at the same positions (none lost, none r
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import numpy as np
 from tests_support import error_values
@@ -56,3 +57,36 @@ def test_a_crash_between_detections_and_state_repeats_and_loses_no_detection(chd
     assert expected and [tuple(r) for r in rows] == [
         (d.position, d.mean_before, d.mean_after) for d in expected
     ]
+
+
+def test_a_message_whose_detection_cannot_be_written_is_skipped_and_the_rest_is_written(chdb_dir):
+    """A detection at a time no date holds fails its write (OverflowError, not an outage): the
+    message is skipped alone; the other versions' values and detections of the batch are saved,
+    and the version's other message too. Before, the whole batch failed together."""
+    store = ClickHouseStore(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:10]}").connect()
+    store.migrate()
+    outcomes = OutcomeStore(store)
+    switch = np.concatenate([np.zeros(200), np.ones(200)])
+
+    def version(name: str, offset: int, first: int, time: float) -> ValuesMessage:
+        values = error_values(0, range(first, first + len(switch)), switch, time)
+        return ValuesMessage(0, offset, replace(values, model_version=name))
+
+    unwritable = version("v2", 1, 0, 1e300)
+    messages = [
+        version("v1", 0, 0, NOW),
+        unwritable,
+        version("v2", 2, 400, NOW),
+        version("v3", 3, 0, NOW),
+    ]
+    owner = DetectorOwner(outcomes, "values", specs=SPECS)
+    batch = owner.process_isolating(messages, NOW)
+
+    assert [(m, type(e)) for m, e in batch.skipped] == [(unwritable, OverflowError)]
+    assert batch.values == 3 * len(switch)
+    found = store.query(
+        f"SELECT model_version, count() FROM {store.db}.detector_events FINAL GROUP BY model_version ORDER BY model_version"
+    ).rows
+    assert [tuple(r) for r in found] == [("v1", 1), ("v2", 1), ("v3", 1)]
+    saved = outcomes.load_version_states("values", [("m", "v1"), ("m", "v2"), ("m", "v3")])
+    assert sorted(saved) == [("m", "v1"), ("m", "v2"), ("m", "v3")]
