@@ -366,6 +366,7 @@ class RunningUi:
     process: subprocess.Popen[str]
     line: str
     stderr: str = ""
+    stdout: str = ""  # what it printed after its first line
 
 
 @contextlib.contextmanager
@@ -386,7 +387,7 @@ def running_ui(env: Mapping[str, str], host: str = "127.0.0.1") -> Iterator[Runn
         yield ui
     finally:
         process.send_signal(signal.SIGINT)
-        _, ui.stderr = process.communicate(timeout=30)
+        ui.stdout, ui.stderr = process.communicate(timeout=30)
 
 
 def build_baseline(

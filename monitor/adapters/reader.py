@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from monitor.adapters.clickhouse_store import ClickHouseStore, QueryResult, parse_store_url
 from monitor.errors import StoreError
+from monitor.redact import mask_url
 
 __all__ = [
     "HttpReader",
@@ -132,7 +133,7 @@ no worker yet? start `monitor worker` (or `monitor demo`) first
             "or set MONITOR_CLICKHOUSE_URL to where the data is"
         )
     default = Settings.model_fields["clickhouse_url"].default
-    named = f" (default {default})" if clickhouse_url == default else f"={clickhouse_url}"
+    named = f" (default {default})" if clickhouse_url == default else f"={mask_url(clickhouse_url)}"
     return (
         f"no embedded store at {path}: MONITOR_CLICKHOUSE_URL{named} is relative to the current "
         "directory: run this in the worker's directory, or set MONITOR_CLICKHOUSE_URL=chdb://<the "

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from monitor.adapters.delivery import DELIVERY_TIMEOUT
+from monitor.redact import mask_url
 from monitor.tools.cli_options import ConfigOption, cli_settings, kafka_bootstrap
 from monitor.tools.cli_support import LONGEST_OPTION
 
@@ -66,7 +67,9 @@ def broker(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     with LocalBroker(port=port, storage=storage) as local:
-        typer.echo(f"broker listening on {local.bootstrap} (storage {storage}); Ctrl-C stops it")
+        typer.echo(
+            f"broker listening on {local.bootstrap} (storage {mask_url(storage)}); Ctrl-C stops it"
+        )
         typer.echo(f"  export MONITOR_KAFKA_BOOTSTRAP={local.bootstrap}")
         sys.stdout.flush()
         stop.wait()
@@ -225,7 +228,8 @@ def ui(
     hint = "  (open it once with ?token=$MONITOR_WEB_TOKEN)" if settings.web_token_value else ""
 
     def listening(bound: int) -> None:
-        typer.echo(f"dashboard of {settings.clickhouse_url}: {local_url(host, bound)}/{hint}")
+        shown = mask_url(settings.clickhouse_url)
+        typer.echo(f"dashboard of {shown}: {local_url(host, bound)}/{hint}")
         sys.stdout.flush()
 
     run_ui(
