@@ -20,13 +20,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor.adapters.clickhouse_store import parse_store_url
 from monitor.adapters.judge_journal import summaries_reader
+from monitor.adapters.query_answer import query_answer
 from monitor.adapters.readonly_query import QueryRefused, ReadOnlyQueries
-from monitor.adapters.remote_store import (
-    decode_value,
-    encode_value,
-    handle_store_call,
-    store_error_reply,
-)
+from monitor.adapters.remote_store import decode_value, handle_store_call, store_error_reply
 from monitor.adapters.store_secret import SECRET_HEADER, secret_matches
 from monitor.dashboard.server import NamedReader, dashboard_routes
 from monitor.errors import StoreError
@@ -39,7 +35,7 @@ __all__ = ["MAX_QUERIES_IN_FLIGHT", "register_views"]
 MAX_QUERIES_IN_FLIGHT = 4
 
 
-Reply = tuple[Any, int]  # a JSON body and its HTTP status
+Reply = tuple[Any, int]  # a JSON body (or its encoded bytes) and its HTTP status
 
 
 def register_views(app: faust.App, wiring: Wiring) -> None:
@@ -137,6 +133,8 @@ def add_query_view(app: faust.App, runner: QueryRunner) -> None:
 
         async def post(self, request):
             reply, status = await runner.reply(request)
+            if isinstance(reply, bytes):  # the answer, encoded on the query thread
+                return self.bytes(reply, content_type="application/json", status=status)
             return self.json(reply, status=status)
 
 
@@ -175,24 +173,28 @@ class QueryRunner:
         return await self._run(body)
 
     async def _run(self, body: dict[str, Any]) -> Reply:
-        """The columns and rows of one statement; a refused statement is 403, a failed one 400."""
+        """The columns and rows of one statement as JSON bytes (``query_answer``); a refused
+        statement is 403, a failed one 400, and so is a result with a value JSON cannot carry."""
         self.in_flight += 1
         try:
             params = decode_value(body.get("parameters")) or None
             queries = cast(ReadOnlyQueries, self.wiring.queries)  # checked in reply
-            result = await asyncio.get_running_loop().run_in_executor(
-                self.wiring.query_executor, queries.query, body["sql"], params
+            answer = await asyncio.get_running_loop().run_in_executor(
+                self.wiring.query_executor, _answer, queries, body["sql"], params
             )
         except QueryRefused as exc:
             return {"error": str(exc)}, 403
-        except (StoreError, ValueError) as exc:  # ValueError: a parameter that is not a value
+        except (StoreError, ValueError) as exc:  # ValueError: a parameter or a value not JSON's
             return {"error": str(exc)}, 400
         finally:
             self.in_flight -= 1
-        return {
-            "columns": result.columns,
-            "rows": encode_value([list(r) for r in result.rows]),
-        }, 200
+        return answer, 200
+
+
+def _answer(queries: ReadOnlyQueries, sql: str, params: dict[str, Any] | None) -> bytes:
+    """Run one statement and encode its answer, both off the event loop."""
+    result = queries.query(sql, params)
+    return query_answer(result.columns, result.rows)
 
 
 async def _json_body(request: Any) -> dict[str, Any] | None:

@@ -15,9 +15,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
+from decimal import Decimal
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any, BinaryIO
+from uuid import UUID
 
 from monitor.adapters.clickhouse_store import ClickHouseStore, QueryResult
 from monitor.errors import PositionMoved, StoreError, StoreRefused, is_retryable
@@ -35,15 +39,45 @@ _DT = "$dt"
 
 
 def encode_value(value: Any) -> Any:
-    """JSON-safe form of store values (datetimes become ``{"$dt": epoch}``)."""
+    """JSON-safe form of store values, of every type clickhouse-connect returns: datetimes become
+    ``{"$dt": epoch}``, dates and times of day ISO text, durations (``Time``) seconds, decimals, UUIDs
+    and IP addresses text, bytes (``FixedString``) text with any byte that is not UTF-8 as ``\\xNN``,
+    tuples lists, map keys text. Anything else comes back as it is.
+
+    >>> from decimal import Decimal
+    >>> from ipaddress import ip_address
+    >>> encode_value([ip_address("::1"), Decimal("1.50"), b"ab\\xff", {1: date(2026, 1, 2)}])
+    ['::1', '1.50', 'ab\\\\xff', {'1': '2026-01-02'}]
+    """
     if isinstance(value, datetime):
         aware = value if value.tzinfo else value.replace(tzinfo=UTC)
         return {_DT: aware.timestamp()}
+    if isinstance(value, (date, time_of_day)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, _TEXTUAL):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "backslashreplace")
     if isinstance(value, (list, tuple)):
         return [encode_value(v) for v in value]
     if isinstance(value, dict):
-        return {k: encode_value(v) for k, v in value.items()}
+        return {_key(k): encode_value(v) for k, v in value.items()}
     return value
+
+
+_TEXTUAL = (Decimal, UUID, IPv4Address, IPv6Address)
+
+
+def _key(key: Any) -> str:
+    """A map key as JSON object keys are: text (a tuple or an array as its JSON)."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, datetime):
+        return key.isoformat(sep=" ")
+    encoded = encode_value(key)
+    return encoded if isinstance(encoded, str) else json.dumps(encoded, separators=(",", ":"))
 
 
 def decode_value(value: Any, *, naive: bool = False) -> Any:
