@@ -312,11 +312,8 @@ class IngestAgent:
             self.wiring.detector_owner.forget()
 
     async def close_source_log(self, sender: Any, **kwargs: Any) -> None:
-        """Before shutdown: close the source logs the positions and detector values are checked
-        against."""
+        """Before shutdown: close the source log the positions are checked against."""
         await self.wiring.open_source_log().close()
-        if self.wiring.values_source_log is not None:
-            await self.wiring.values_source_log.close()
 
 
 def _exit_unwritten(messages: int, reason: IngestStopped) -> NoReturn:

@@ -24,7 +24,6 @@ from monitor.services.detectors import DetectorBatch, ValuesMessage
 from monitor.services.ingest import IngestStopped, RetryPolicy
 from streams.delivery import delivered
 from streams.observe import record_detections
-from streams.source_ends import SourceEnds
 from streams.wiring import Wiring
 
 __all__ = ["register_detector_agent", "value_sender"]
@@ -61,15 +60,6 @@ def register_detector_agent(
 ) -> None:
     s, m = wiring.settings, wiring.metrics
     policy = RetryPolicy()
-    source_ends = SourceEnds(
-        wiring.open_values_source_log(),
-        (s.inference_topic, s.feedback_topic),
-        lambda: wiring.log_ends(),  # set once the ingest consumer is built
-    )
-
-    def skip(partition: int, offset: int, why: object) -> None:
-        log.error("detector values %d@%d skipped: %s", partition, offset, why)
-        m.rejected.labels(kind="detector_values", reason="malformed").inc()
 
     def decode(events) -> list[ValuesMessage]:
         messages, now = [], time.time()
@@ -77,7 +67,10 @@ def register_detector_agent(
             try:
                 values = decode_values(e.value, now=now, max_future_skew=s.max_future_skew_seconds)
             except MonitorError as exc:  # our own format: only a foreign producer writes this
-                skip(e.message.partition, e.message.offset, exc)
+                log.error(
+                    "detector values %d@%d skipped: %s", e.message.partition, e.message.offset, exc
+                )
+                m.rejected.labels(kind="detector_values", reason="malformed").inc()
                 continue
             messages.append(ValuesMessage(e.message.partition, e.message.offset, values))
         return messages
@@ -87,20 +80,11 @@ def register_detector_agent(
         if owner is None:
             raise MonitorError("the detector owner is not open")
         failures = 0
-        usable: list[ValuesMessage] | None = None
         while True:
-            if app.should_stop:
-                raise IngestStopped(f"stop requested; {len(messages)} detector values not fed")
             try:
-                if usable is None:  # once: a broker that does not answer is retried as an outage
-                    usable, beyond = await source_ends.split(messages)
-                    for message, why in beyond:  # a forged one would make its version skip values
-                        skip(
-                            message.partition,
-                            message.offset,
-                            f"forged, or sent before its source log restarted: {why}",
-                        )
-                batch: DetectorBatch = await blocking(owner.process_isolating, usable, time.time())
+                batch: DetectorBatch = await blocking(
+                    owner.process_isolating, messages, time.time()
+                )
             except IngestStopped:
                 raise
             except Exception as exc:  # noqa: BLE001 - the boundary: retry outages, skip the rest

@@ -82,8 +82,6 @@ class Wiring:
     )
     health: IngestHealth = field(default_factory=IngestHealth)
     source_log: SourceLog | None = None
-    # the detector agent's own (a fetch assigns the client's partitions: not shared with ingest)
-    values_source_log: SourceLog | None = None
     embedder: Embedder | None = None  # MONITOR_EMBEDDER, loaded once at start (docs/embeddings.md)
     # the source partitions this worker consumes and their log ends (the ingest consumer's fetches)
     log_ends: Callable[[], Mapping[tuple[str, int], int]] = field(default=dict)
@@ -97,15 +95,6 @@ class Wiring:
                 self.settings.kafka_bootstrap or "", **kafka_client_options(self.settings)
             )
         return self.source_log
-
-    def open_values_source_log(self) -> SourceLog:
-        """The broker client that reads the log ends detector values are bounded by (the detector
-        agent's); connects on first use."""
-        if self.values_source_log is None:
-            self.values_source_log = SourceLog(
-                self.settings.kafka_bootstrap or "", **kafka_client_options(self.settings)
-            )
-        return self.values_source_log
 
     @property
     def drift_store(self) -> DriftStore:

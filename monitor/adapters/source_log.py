@@ -245,20 +245,6 @@ class SourceLog:
             ends[source] = max(ends[source], end)
         return {s: LogState(identities.get(s[0], ""), ends[s]) for s in sources}
 
-    async def partitions(self, topics: Iterable[str]) -> dict[str, frozenset[int]]:
-        """The partitions of each of ``topics`` the broker has (a topic it does not have is left
-        out); :class:`BrokerError` if it does not answer. Asking for the log end of a partition
-        that does not exist waits for it as long as the caller lets it."""
-        await self.start()
-        assert self._consumer is not None
-        try:
-            await self._consumer.topics()  # the metadata of every topic, none created
-        except (KafkaError, OSError) as exc:
-            await self.close()
-            raise BrokerError(f"broker at {self.bootstrap} did not list its topics: {exc}") from exc
-        found = {topic: self._consumer.partitions_for_topic(topic) for topic in set(topics)}
-        return {topic: frozenset(parts) for topic, parts in found.items() if parts}
-
     async def _fetched_ends(
         self, offsets: Mapping[tuple[str, int], int]
     ) -> dict[tuple[str, int], int]:

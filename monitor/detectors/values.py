@@ -41,8 +41,6 @@ __all__ = [
     "DetectorValues",
     "SourceRange",
     "StreamValues",
-    "beyond_log_ends",
-    "covered_offsets",
     "decode_values",
     "encode_values",
     "merged",
@@ -330,48 +328,6 @@ def _part(message: DetectorValues, cuts: list[int], *, first: bool) -> DetectorV
     )
 
 
-def covered_offsets(values: DetectorValues) -> dict[tuple[str, int], int]:
-    """The last offset the message covers in each source partition, values or not: its log held
-    that offset when a worker read it.
-
-    >>> covered_offsets(DetectorValues("m", "v1", "fb", 0, 0, offset_end(41), {},
-    ...     (SourceRange("fb", 1, 0, value_position(7, 3)),)))
-    {('fb', 0): 41, ('fb', 1): 7}
-    """
-    covered: dict[tuple[str, int], int] = {}
-    for source in values.sources:
-        key = (source.topic, source.partition)
-        covered[key] = max(covered.get(key, -1), source.last_position // POSITIONS_PER_OFFSET)
-    return covered
-
-
-def beyond_log_ends(values: DetectorValues, log_ends: Mapping[tuple[str, int], int]) -> str | None:
-    """Why the message cannot be a worker's, by the source partitions' log ends (the offset the
-    next message gets; a partition that is no source's is not in ``log_ends``), or None.
-
-    A worker covers only offsets it read. Its owner takes the last position of a message as fed,
-    so a forged one far ahead would make a version skip every later value of that partition.
-
-    >>> message = DetectorValues("m", "v1", "fb", 0, 0, offset_end(41), {})
-    >>> beyond_log_ends(message, {("fb", 0): 42}) is None
-    True
-    >>> beyond_log_ends(message, {("fb", 0): 41})
-    'fb/0: covers offset 41, and the log ends at offset 41: no worker read it'
-    >>> beyond_log_ends(message, {("fb", 1): 42})
-    'fb/0 is not a partition of a source topic'
-    """
-    for (topic, partition), offset in covered_offsets(values).items():
-        end = log_ends.get((topic, partition))
-        if end is None:
-            return f"{topic}/{partition} is not a partition of a source topic"
-        if offset >= end:
-            return (
-                f"{topic}/{partition}: covers offset {offset}, and the log ends at offset {end}: "
-                "no worker read it"
-            )
-    return None
-
-
 def values_key(model: str, model_version: str) -> bytes:
     """The message key: every value of one version goes to one partition."""
     return f"{model}\x00{model_version}".encode()
@@ -500,8 +456,8 @@ def decode_values(
 
 
 def _check(values: DetectorValues) -> None:
-    """What the owner relies on: known streams, positions that are not negative nor past their
-    source's last position, finite values and times."""
+    """What the owner relies on: known streams, positions that are not negative, finite values and
+    times."""
     unknown = set(values.streams) - set(DETECTOR_STREAMS)
     if unknown:
         raise ValueError(f"unknown stream(s) {sorted(unknown)[:5]}")
@@ -514,9 +470,6 @@ def _check(values: DetectorValues) -> None:
             values.sources
         ):
             raise ValueError(f"{name}: a value's source is not one of the message's")
-        last = [values.sources[k].last_position for k in stream.source_of()]
-        if any(position > end for position, end in zip(stream.positions, last)):
-            raise ValueError(f"{name}: a value's position is past the last its source covers")
         if not (np.isfinite(stream.values).all() and np.isfinite(stream.times).all()):
             raise ValueError(f"{name}: a value or time is not finite")
 

@@ -154,33 +154,3 @@ def test_a_message_whose_values_cannot_be_fed_is_skipped_alone(deployment, start
         [legit[0], forged[0], *legit[1:3], forged[2], *legit[3:8], forged[1], *legit[8:]],
     )
     wait_for_every_version(worker, "internal_error", len(forged))
-
-
-def test_a_position_past_its_source_log_end_is_refused(deployment, start_worker):
-    """The owner takes a message's last position as fed from its source partition. Before, a
-    forged message of v0 covering offset 2^40 of feedback partition 0 made v0 skip every later
-    value of that partition (its real values here: none fed), and the refusal had nothing to go
-    by. Now a position is bounded by the partition's log end; a partition that is no source's (one
-    the topic does not have, a topic the monitor does not read) is refused without waiting for it."""
-    worker = start_worker()
-    source, now = deployment.topics["feedback"], time.time()
-    far = version_values(source, "v0", 2**40, [1.0], [now - 60])
-    beyond = encode_values(
-        DetectorValues(
-            "m",
-            "v1",
-            source,
-            0,
-            0,
-            offset_end(300),
-            {},  # the log ends at offset 300
-        )
-    )
-    no_partition = encode_values(DetectorValues("m", "v2", source, 7, 0, offset_end(0), {}))
-    elsewhere = encode_values(DetectorValues("m", "v3", "elsewhere", 0, 0, offset_end(0), {}))
-    legit = legit_values(source, now)
-    publish(deployment, [far, beyond, no_partition, elsewhere, *legit])
-    wait_for_every_version(worker, "malformed", 4)
-    log = worker.log_path.read_text()
-    said = f"{source}/0: covers offset {2**40}, and the log ends at offset 300: no worker read it"
-    assert f"forged, or sent before its source log restarted: {said}" in log, log[-3000:]
