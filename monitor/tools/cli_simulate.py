@@ -84,7 +84,8 @@ def simulate(
     )
     typer.echo(f"{fb}: {len(traffic.feedback):,} feedback events")
     typer.echo("next, with a broker and a worker running (README.md, 'Use it'):")
-    typer.echo(f"  monitor baseline build --model {traffic.model} --version v1 {ref}")
+    for version in ("v1", "v2"):  # each version's baseline from its own reference records
+        typer.echo(f"  monitor baseline build --model {traffic.model} --version {version} {ref}")
     typer.echo(f"  monitor replay {inf} --kind inference --rate 1000")
     typer.echo(f"  monitor replay {fb} --kind feedback")
     typer.echo(f"  monitor experiment report --experiment {traffic.model}-versions")

@@ -36,6 +36,7 @@ def test_the_files_hold_valid_events_in_time_order_over_the_span(tmp_path: Path)
     )
     assert result.exit_code == 0, result.output
     assert "monitor baseline build --model support-assistant --version v1" in result.output
+    assert "monitor baseline build --model support-assistant --version v2" in result.output
     now = time.time()
     for name, kind, count in (
         ("reference.jsonl", "inference", 500),
